@@ -1,0 +1,46 @@
+/** Stable code of every error the package throws for a bad option. */
+export const INVALID_OPTION = 'WEB_TOP_INVALID_OPTION'
+
+/** Stable code of the error thrown for a tracker URL that cannot be used. */
+export const INVALID_TRACKER_URL = 'WEB_TOP_INVALID_TRACKER_URL'
+
+export type WebTopErrorCode = typeof INVALID_OPTION | typeof INVALID_TRACKER_URL
+
+export type WebTopError = (TypeError | RangeError) & { code: WebTopErrorCode }
+
+/** Returns true for errors thrown by this package. */
+export function isWebTopError(error: unknown): error is WebTopError {
+  return (
+    error instanceof Error &&
+    ((error as { code?: unknown }).code === INVALID_OPTION ||
+      (error as { code?: unknown }).code === INVALID_TRACKER_URL)
+  )
+}
+
+/** Builds the `TypeError` for an option of the wrong type. */
+export function invalidOptionType(name: string, expected: string, received: unknown): WebTopError {
+  const error = new TypeError(
+    `web-top: The \`${name}\` option must be ${expected} (received ${describe(received)})`,
+  )
+  return Object.assign(error, { code: INVALID_OPTION } as const)
+}
+
+/** Builds the `RangeError` for an option outside its range. */
+export function invalidOptionRange(name: string, expected: string, received: unknown): WebTopError {
+  const error = new RangeError(
+    `web-top: The \`${name}\` option must be ${expected} (received ${describe(received)})`,
+  )
+  return Object.assign(error, { code: INVALID_OPTION } as const)
+}
+
+/** Builds the error for a tracker URL that names no supported backend. */
+export function invalidTrackerUrl(url: string, reason: string): WebTopError {
+  const error = new TypeError(`web-top: Invalid tracker URL ${JSON.stringify(url)}: ${reason}`)
+  return Object.assign(error, { code: INVALID_TRACKER_URL } as const)
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+  if (value === null || typeof value !== 'object') return String(value)
+  return Array.isArray(value) ? 'an array' : 'an object'
+}

@@ -1,0 +1,207 @@
+/**
+ * Options shared by the Express middleware and the Fastify plugin, their
+ * defaults, environment fallbacks and validation. Validation runs once, at
+ * setup, never per request.
+ */
+import type { IncomingMessage } from 'node:http'
+import { invalidOptionRange, invalidOptionType } from './errors'
+import type { RedactionOptions, SizeLimits } from './task/redact'
+import { DEFAULT_SIZE_LIMITS } from './task/redact'
+import { DEFAULT_TRACKER_URL } from './trackers/from-url'
+import type { RedisClient } from './trackers/redis-tracker'
+import type { Tracker } from './trackers/tracker'
+import type { Logger } from './util/logger'
+
+export interface TopOptions extends RedactionOptions {
+  /**
+   * Where tasks are written: `redis://host:port/db`, `rediss://…` or `memory://`.
+   * Ignored when `tracker` or `redis` is given.
+   * @default process.env.TOP_TRACKER_URL ?? 'redis://127.0.0.1:6379'
+   */
+  trackerUrl?: string
+  /** A tracker instance to write to. The recorder does not close a tracker it was given. */
+  tracker?: Tracker
+  /** An ioredis client or Cluster to write through. It is not closed by the recorder. */
+  redis?: RedisClient
+  /**
+   * Prepended to every Redis key and channel. Leave empty to stay readable by
+   * the Python `web-top`; use a hash tag (`{shop}:`) on Redis Cluster.
+   * @default process.env.TOP_TRACKER_PREFIX ?? ''
+   */
+  keyPrefix?: string
+  /**
+   * Most completed tasks kept by the tracker.
+   * @default process.env.TOP_MAX_COMPLETED_TASKS ?? 256
+   */
+  maxCompletedTasks?: number
+  /**
+   * Requests not recorded: exact paths (`'/health'`), patterns matched against
+   * the path, or a function of the request.
+   * @default []
+   */
+  ignore?: ReadonlyArray<string | RegExp> | ((req: IncomingMessage) => boolean)
+  /** Tags added to every task, such as `service.name`. */
+  tags?: Record<string, string>
+  /**
+   * Name of the processor shown in the Worker column.
+   * @default `node:<pid>` (with `/w<threadId>` inside a worker thread)
+   */
+  processorName?: string
+  /**
+   * Whether request and response headers are stored. Secret values are masked either way.
+   * @default true
+   */
+  captureHeaders?: boolean
+  /**
+   * Whether the app runs behind a proxy whose `X-Forwarded-For` and
+   * `X-Forwarded-Proto` may be trusted. The adapters follow the framework's
+   * own setting (Express `trust proxy`, Fastify `trustProxy`) when this is unset.
+   */
+  trustProxy?: boolean
+  /** Caps on the length of paths, header values and the number of headers and parameters. */
+  limits?: Partial<SizeLimits>
+  /** Where connection problems and dropped writes are reported. Fastify's logger in the plugin. */
+  logger?: Logger
+}
+
+/** Options after defaults, environment fallbacks and validation. */
+export interface ResolvedOptions {
+  trackerUrl: string
+  tracker: Tracker | undefined
+  redis: RedisClient | undefined
+  keyPrefix: string
+  maxCompletedTasks: number
+  isIgnored: (req: IncomingMessage, path: string) => boolean
+  tags: Record<string, string>
+  processorName: string | undefined
+  captureHeaders: boolean
+  trustProxy: boolean | undefined
+  limits: SizeLimits
+  redaction: RedactionOptions
+  logger: Logger | undefined
+}
+
+/** Validates options and fills in defaults. Throws `TypeError` or `RangeError` with code `WEB_TOP_INVALID_OPTION`. */
+export function resolveOptions(options: TopOptions = {}, env = process.env): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw invalidOptionType('options', 'an object', options)
+  }
+
+  const trackerUrl = options.trackerUrl ?? env.TOP_TRACKER_URL ?? DEFAULT_TRACKER_URL
+  if (typeof trackerUrl !== 'string' || trackerUrl === '') {
+    throw invalidOptionType('trackerUrl', 'a non-empty URL string', trackerUrl)
+  }
+
+  const keyPrefix = options.keyPrefix ?? env.TOP_TRACKER_PREFIX ?? ''
+  if (typeof keyPrefix !== 'string') throw invalidOptionType('keyPrefix', 'a string', keyPrefix)
+
+  return {
+    trackerUrl,
+    tracker: checkTracker(options.tracker),
+    redis: options.redis,
+    keyPrefix,
+    maxCompletedTasks: resolveMaxCompleted(options.maxCompletedTasks, env.TOP_MAX_COMPLETED_TASKS),
+    isIgnored: compileIgnore(options.ignore),
+    tags: checkTags(options.tags),
+    processorName: checkOptionalString('processorName', options.processorName),
+    captureHeaders: checkBoolean('captureHeaders', options.captureHeaders) ?? true,
+    trustProxy: checkBoolean('trustProxy', options.trustProxy),
+    limits: resolveLimits(options.limits),
+    redaction: {
+      redactHeaders: checkNames('redactHeaders', options.redactHeaders),
+      allowHeaders: checkNames('allowHeaders', options.allowHeaders),
+      redactParams: checkNames('redactParams', options.redactParams),
+      allowParams: checkNames('allowParams', options.allowParams),
+    },
+    logger: options.logger,
+  }
+}
+
+function resolveMaxCompleted(option: number | undefined, envValue: string | undefined): number {
+  if (option !== undefined) return checkCount('maxCompletedTasks', option)
+  if (envValue === undefined || envValue === '') return 256
+
+  const parsed = Number(envValue)
+  if (!Number.isInteger(parsed) || parsed < 1) {
+    throw invalidOptionRange('TOP_MAX_COMPLETED_TASKS', 'a whole number of at least 1', envValue)
+  }
+  return parsed
+}
+
+function compileIgnore(ignore: TopOptions['ignore']): ResolvedOptions['isIgnored'] {
+  if (ignore === undefined) return () => false
+  if (typeof ignore === 'function') return (req) => ignore(req) === true
+  if (!Array.isArray(ignore)) {
+    throw invalidOptionType('ignore', 'an array of paths and regular expressions, or a function', ignore)
+  }
+
+  const exact = new Set<string>()
+  const patterns: RegExp[] = []
+  for (const item of ignore) {
+    if (typeof item === 'string') exact.add(item)
+    else if (item instanceof RegExp) patterns.push(item)
+    else throw invalidOptionType('ignore', 'an array of paths and regular expressions', item)
+  }
+  return (_req, path) => exact.has(path) || patterns.some((pattern) => pattern.test(path))
+}
+
+function checkTracker(tracker: Tracker | undefined): Tracker | undefined {
+  if (tracker === undefined) return undefined
+  if (tracker === null || typeof tracker.recordStart !== 'function' || typeof tracker.recordEnd !== 'function') {
+    throw invalidOptionType('tracker', 'a tracker with recordStart() and recordEnd()', tracker)
+  }
+  return tracker
+}
+
+function checkTags(tags: Record<string, string> | undefined): Record<string, string> {
+  if (tags === undefined) return {}
+  if (tags === null || typeof tags !== 'object' || Array.isArray(tags)) {
+    throw invalidOptionType('tags', 'an object of string values', tags)
+  }
+  for (const [name, value] of Object.entries(tags)) {
+    if (typeof value !== 'string') throw invalidOptionType(`tags.${name}`, 'a string', value)
+  }
+  return { ...tags }
+}
+
+function checkNames(name: string, value: readonly string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) {
+    throw invalidOptionType(name, 'an array of strings', value)
+  }
+  return [...value]
+}
+
+function checkOptionalString(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') throw invalidOptionType(name, 'a string', value)
+  return value
+}
+
+function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'boolean') throw invalidOptionType(name, 'true or false', value)
+  return value
+}
+
+function checkCount(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidOptionType(name, 'a number', value)
+  if (!Number.isInteger(value) || value < 1) {
+    throw invalidOptionRange(name, 'a whole number of at least 1', value)
+  }
+  return value
+}
+
+function resolveLimits(limits: Partial<SizeLimits> | undefined): SizeLimits {
+  if (limits === undefined) return { ...DEFAULT_SIZE_LIMITS }
+  if (limits === null || typeof limits !== 'object') {
+    throw invalidOptionType('limits', 'an object', limits)
+  }
+
+  const resolved = { ...DEFAULT_SIZE_LIMITS }
+  for (const key of Object.keys(DEFAULT_SIZE_LIMITS) as Array<keyof SizeLimits>) {
+    const value = limits[key]
+    if (value !== undefined) resolved[key] = checkCount(`limits.${key}`, value)
+  }
+  return resolved
+}

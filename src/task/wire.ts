@@ -1,0 +1,123 @@
+/**
+ * Encoding of task records to JSON and decoding of records read back from
+ * any writer. Writers build a record from pre-encoded fragments, so that the
+ * fields that never change for a process are serialised once.
+ */
+import type { HeaderPair, HttpTask } from './http-task'
+
+/** Encodes an object's fields as JSON without the surrounding braces, ready to splice into a record. */
+export function encodeFields(fields: object): string {
+  return JSON.stringify(fields).slice(1, -1)
+}
+
+/** Joins encoded fragments into one JSON object text, skipping empty ones. */
+export function joinFragments(...fragments: string[]): string {
+  let body = ''
+  for (const fragment of fragments) {
+    if (fragment === '') continue
+    body = body === '' ? fragment : `${body},${fragment}`
+  }
+  return `{${body}}`
+}
+
+const STRING_FIELDS = [
+  'task_name',
+  'host_name',
+  'process_internal_id',
+  'processor_name',
+  'started_at',
+  'updated_at',
+  'ended_at',
+  'protocol',
+  'host',
+  'method',
+  'path',
+  'uri',
+  'client_ip_address',
+  'status_message',
+] as const
+
+const INTEGER_FIELDS = ['process_id', 'thread_id', 'status_code'] as const
+
+/** Outcome of decoding one stored record. */
+export type DecodeResult =
+  | { ok: true; task: HttpTask }
+  | { ok: false; reason: string }
+
+/**
+ * Decodes one stored record. A record that is not a JSON object is
+ * rejected with a reason; a field of the wrong type becomes `null`, so one
+ * odd field never hides the rest of the record.
+ */
+export function decodeTask(text: unknown): DecodeResult {
+  if (typeof text !== 'string') return { ok: false, reason: 'not a string' }
+
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { ok: false, reason: 'invalid JSON' }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, reason: 'not a JSON object' }
+  }
+  return { ok: true, task: normalizeTask(value as Record<string, unknown>) }
+}
+
+/** Replaces fields of the wrong type by `null`, keeping unknown fields. */
+export function normalizeTask(record: Record<string, unknown>): HttpTask {
+  const task: HttpTask = { ...record }
+
+  for (const field of STRING_FIELDS) {
+    if (field in task && typeof task[field] !== 'string') task[field] = null
+  }
+  for (const field of INTEGER_FIELDS) {
+    if (field in task && !Number.isInteger(task[field])) task[field] = null
+  }
+  if ('task_id' in task && typeof task.task_id !== 'string' && !Number.isFinite(task.task_id)) {
+    task.task_id = null
+  }
+  if ('recorded_successfully' in task && typeof task.recorded_successfully !== 'boolean') {
+    task.recorded_successfully = null
+  }
+
+  task.tags = normalizeStringMap(task.tags)
+  task.params = normalizeParams(task.params)
+  task.command_line = normalizeStringArray(task.command_line)
+  task.request_headers = normalizeHeaders(task.request_headers)
+  task.response_headers = normalizeHeaders(task.response_headers)
+  return task
+}
+
+function normalizeHeaders(value: unknown): HeaderPair[] | null {
+  if (!Array.isArray(value)) return null
+  const pairs: HeaderPair[] = []
+  for (const pair of value) {
+    if (Array.isArray(pair) && pair.length >= 2 && typeof pair[0] === 'string') {
+      pairs.push([pair[0], String(pair[1])])
+    }
+  }
+  return pairs
+}
+
+function normalizeStringMap(value: unknown): Record<string, string> | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
+  const result: Record<string, string> = {}
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== null && typeof item !== 'object') result[key] = String(item)
+  }
+  return result
+}
+
+function normalizeParams(value: unknown): Record<string, string | string[]> | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
+  const result: Record<string, string | string[]> = {}
+  for (const [key, item] of Object.entries(value)) {
+    result[key] = Array.isArray(item) ? item.map(String) : String(item)
+  }
+  return result
+}
+
+function normalizeStringArray(value: unknown): string[] | null {
+  return Array.isArray(value) ? value.map(String) : null
+}

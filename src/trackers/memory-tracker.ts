@@ -1,0 +1,109 @@
+/**
+ * A tracker that keeps tasks in the memory of one process. It needs nothing
+ * installed, serves single-process apps and tests, and is what the demo uses.
+ */
+import { EventEmitter } from 'node:events'
+import { formatIsoTime } from '../task/time'
+import { buildSnapshot } from './snapshot'
+import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
+
+export interface MemoryTrackerOptions {
+  /**
+   * Most completed tasks kept; older ones are dropped.
+   * @default 256
+   */
+  maxCompletedTasks?: number
+}
+
+export class MemoryTracker implements Tracker {
+  readonly kind = 'memory'
+
+  readonly #processors = new Map<string, string>()
+  readonly #completed: string[] = []
+  readonly #maxCompleted: number
+  readonly #updates = new EventEmitter()
+  #completedStart = 0
+  #lastClearedAt: string | null = null
+  #written = 0
+
+  constructor(options: MemoryTrackerOptions = {}) {
+    this.#maxCompleted = options.maxCompletedTasks ?? 256
+    this.#updates.setMaxListeners(0)
+  }
+
+  recordStart(processorId: string, taskJson: string): void {
+    this.#processors.set(processorId, taskJson)
+    this.#publish(taskJson)
+  }
+
+  recordEnd(processorId: string, taskJson: string): void {
+    this.#processors.delete(processorId)
+    this.#pushCompleted(taskJson)
+    this.#publish(taskJson)
+  }
+
+  async removeProcessors(processorIdPrefix: string): Promise<number> {
+    let removed = 0
+    for (const processorId of this.#processors.keys()) {
+      if (processorId.startsWith(processorIdPrefix)) {
+        this.#processors.delete(processorId)
+        removed++
+      }
+    }
+    return removed
+  }
+
+  async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
+    const limit = options.completedLimit ?? this.#maxCompleted
+    return buildSnapshot(this.#processors.entries(), this.#recentCompleted(limit), this.#lastClearedAt)
+  }
+
+  async subscribe(listener: TaskUpdateListener): Promise<() => Promise<void>> {
+    this.#updates.on('update', listener)
+    return async () => {
+      this.#updates.off('update', listener)
+    }
+  }
+
+  async clear(): Promise<void> {
+    this.#processors.clear()
+    this.#completed.length = 0
+    this.#completedStart = 0
+    this.#lastClearedAt = formatIsoTime(Date.now())
+  }
+
+  async flush(): Promise<void> {}
+
+  stats(): TrackerStats {
+    return { written: this.#written, dropped: 0, pendingBytes: 0 }
+  }
+
+  async close(): Promise<void> {
+    this.#updates.removeAllListeners()
+  }
+
+  /** Stores completed tasks in a ring buffer, so a push costs the same at any size. */
+  #pushCompleted(taskJson: string): void {
+    if (this.#maxCompleted <= 0) return
+    if (this.#completed.length < this.#maxCompleted) {
+      this.#completed.push(taskJson)
+      return
+    }
+    this.#completed[this.#completedStart] = taskJson
+    this.#completedStart = (this.#completedStart + 1) % this.#maxCompleted
+  }
+
+  /** Yields completed tasks, most recent first. */
+  *#recentCompleted(limit: number): Generator<string> {
+    const size = this.#completed.length
+    for (let i = 0; i < Math.min(limit, size); i++) {
+      const index = (this.#completedStart + size - 1 - i) % size
+      yield this.#completed[index] as string
+    }
+  }
+
+  #publish(taskJson: string): void {
+    this.#written++
+    if (this.#updates.listenerCount('update') > 0) this.#updates.emit('update', taskJson)
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Redis key and channel names. With no prefix they are exactly the names
+ * the Python Top Framework reads; a prefix keeps several apps apart on one
+ * Redis, and a prefix with a hash tag (`{shop}:`) puts all keys of an app
+ * on one Redis Cluster slot.
+ */
+
+export interface RedisKeys {
+  /** HASH of processor id to the JSON of its active task. */
+  processors: string
+  /** LIST of completed task JSON, most recent first. */
+  pastTasks: string
+  /** PUBSUB channel that carries every task update. */
+  taskUpdates: string
+  /** STRING with the ISO 8601 time of the last clear. */
+  lastClearedAt: string
+}
+
+export function createRedisKeys(prefix = ''): RedisKeys {
+  return {
+    processors: `${prefix}processors`,
+    pastTasks: `${prefix}past_tasks`,
+    taskUpdates: `${prefix}task_updates`,
+    lastClearedAt: `${prefix}last_cleared_at`,
+  }
+}
+
+/** Escapes the glob characters of Redis `MATCH` patterns in a literal text. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}

@@ -1,0 +1,74 @@
+/**
+ * The interface every tracker backend implements: a write side that the
+ * recorder calls on the request path, and a read side for readers.
+ */
+import type { HttpTask } from '../task/http-task'
+
+/** What a reader gets back from one read of a tracker. */
+export interface TaskSnapshot {
+  /** Active tasks, keyed by processor id. */
+  active: Map<string, HttpTask>
+  /** Completed tasks, most recent first. */
+  completed: HttpTask[]
+  /** Records that could not be decoded and were left out. */
+  skipped: number
+  /** Reasons for the first few skipped records, for display. */
+  skipReasons: string[]
+  /** ISO 8601 time of the last clear, if the tracker stores one. */
+  lastClearedAt: string | null
+}
+
+/** Counters a tracker keeps about its own writes. */
+export interface TrackerStats {
+  /** Task writes handed to the backend. */
+  written: number
+  /** Task writes dropped because the backend was unreachable, slow or full. */
+  dropped: number
+  /** Bytes of task records waiting to be written, including those in flight. */
+  pendingBytes: number
+}
+
+export interface ReadOptions {
+  /** Most completed tasks to read. */
+  completedLimit?: number
+}
+
+/** Called with the JSON text of each task update a tracker publishes. */
+export type TaskUpdateListener = (json: string) => void
+
+export interface Tracker {
+  /** Short name of the backend, for messages: `redis`, `memory`. */
+  readonly kind: string
+
+  /**
+   * Records that a task started on a processor. Returns at once and never
+   * throws: a write that cannot be made is dropped and counted.
+   */
+  recordStart(processorId: string, taskJson: string): void
+
+  /**
+   * Records that the task on a processor ended: removes it from the active
+   * tasks and adds it to the completed ones. Returns at once and never throws.
+   */
+  recordEnd(processorId: string, taskJson: string): void
+
+  /** Removes the active entries whose processor id starts with `processorIdPrefix`. */
+  removeProcessors(processorIdPrefix: string): Promise<number>
+
+  /** Reads the active and the completed tasks. */
+  read(options?: ReadOptions): Promise<TaskSnapshot>
+
+  /** Calls `listener` for every task update until the returned function is called. */
+  subscribe(listener: TaskUpdateListener): Promise<() => Promise<void>>
+
+  /** Deletes all active and completed tasks and stores the time of the clear. */
+  clear(): Promise<void>
+
+  /** Resolves when every write handed over so far has been applied or dropped. */
+  flush(): Promise<void>
+
+  stats(): TrackerStats
+
+  /** Flushes pending writes and closes what the tracker opened. */
+  close(): Promise<void>
+}

@@ -1,0 +1,101 @@
+/**
+ * Starts a private `redis-server` on a free loopback port, so a test can
+ * stop, pause and restart it without touching any other Redis.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, Socket } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Redis from 'ioredis'
+
+export interface TestRedis {
+  port: number
+  url: string
+  /** A client for the test's own checks. */
+  client: Redis
+  /** Stops the server (SIGTERM) and waits for it to exit. */
+  stop(): Promise<void>
+  /** Starts the server again on the same port. */
+  start(): Promise<void>
+  /** Freezes the server process (SIGSTOP): connections stay open, nothing is answered. */
+  freeze(): void
+  /** Resumes a frozen server (SIGCONT). */
+  thaw(): void
+  /** Stops the server for good and removes its folder. */
+  close(): Promise<void>
+}
+
+export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'web-top-redis-'))
+  const port = await findFreePort()
+  let child: ChildProcess | undefined
+
+  const start = async () => {
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    )
+    await waitForPort(port, 10_000)
+  }
+  const stop = async () => {
+    const running = child
+    if (running === undefined || running.exitCode !== null) return
+    const exited = new Promise((resolve) => running.once('exit', resolve))
+    running.kill('SIGTERM')
+    await exited
+  }
+
+  await start()
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 3 })
+  client.on('error', () => {})
+
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    client,
+    stop,
+    start,
+    freeze: () => child?.kill('SIGSTOP'),
+    thaw: () => child?.kill('SIGCONT'),
+    close: async () => {
+      client.disconnect()
+      child?.kill('SIGCONT')
+      await stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await canConnect(port)) return
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error(`redis-server did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms`)
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket()
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+    socket.connect(port, '127.0.0.1')
+  })
+}
