@@ -10,7 +10,7 @@ const ISO_PATTERN =
 /** Formats epoch milliseconds (fractions kept to the microsecond) as ISO 8601 in UTC. */
 export function formatIsoTime(epochMs: number): string {
   const wholeMs = Math.floor(epochMs)
-  const micros = Math.floor((epochMs - wholeMs) * 1000)
+  const micros = Math.min(999, Math.round((epochMs - wholeMs) * 1000))
   const iso = new Date(wholeMs).toISOString() // 2026-12-04T15:00:00.861Z
   return `${iso.slice(0, 23)}${String(micros).padStart(3, '0')}+00:00`
 }
