@@ -5,6 +5,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
 
+const kRoute = Symbol('web-top.route')
+const kRoutePattern = Symbol('web-top.routePattern')
+
 /** The parts of Express's request that the middleware reads. */
 interface ExpressRequest extends IncomingMessage {
   originalUrl?: string
@@ -13,6 +16,8 @@ interface ExpressRequest extends IncomingMessage {
   ip?: string
   protocol?: string
   app?: { get(setting: string): unknown }
+  [kRoute]?: { path?: unknown }
+  [kRoutePattern]?: string
 }
 
 /** An Express middleware that records each request, with a handle to stop recording. */
@@ -20,7 +25,7 @@ export interface TopMiddleware {
   (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
   /** The recorder behind the middleware. */
   readonly recorder: Recorder
-  /** Removes this process's active entries and closes the tracker connection it opened. */
+  /** Removes the active entries of this middleware and closes the tracker connection it opened. */
   close(): Promise<void>
 }
 
@@ -34,16 +39,20 @@ export interface TopMiddleware {
  */
 export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   const recorder = new Recorder(options)
-  const trustProxyOption = recorder.options.trustProxy
+  // With `trustProxy` set, the recorder reads the forwarded headers itself.
+  // Unset, the app's `trust proxy` setting decides, and `req.ip` and
+  // `req.protocol` already follow it.
+  const followAppSetting = recorder.options.trustProxy === undefined
 
   function recordRequest(req: ExpressRequest, res: ServerResponse, next: (err?: unknown) => void): void {
-    const trusted = trustProxyOption ?? isProxyTrusted(req)
-    recorder.track(req, res, {
+    const trusted = followAppSetting && isProxyTrusted(req)
+    const tracked = recorder.track(req, res, {
       url: req.originalUrl,
       resolveTaskName: readRoutePattern,
       clientIp: trusted ? req.ip : undefined,
       protocol: trusted ? req.protocol : undefined,
     })
+    if (tracked) watchRoute(req)
     next()
   }
 
@@ -53,11 +62,38 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   })
 }
 
-/** Returns the matched route pattern with its router's mount path (`/api` + `/users/:id`), once routing is done. */
+/**
+ * Turns `req.route` into an accessor that notes the full route pattern
+ * each time Express's router sets it. At that moment `req.baseUrl` is the
+ * mount path of the router that matched (`/api` for `/users/:id`). By the
+ * time the response finishes, a route that passed an error on with
+ * `next(err)` has left its router, and `req.baseUrl` is the outer one again.
+ * Express 4 (`express/lib/router`) and 5 (`router` 2.x) both set the
+ * property by plain assignment.
+ */
+function watchRoute(req: ExpressRequest): void {
+  const current = req.route
+  Object.defineProperty(req, 'route', {
+    configurable: true,
+    enumerable: true,
+    get: getRoute,
+    set: setRoute,
+  })
+  if (current !== undefined) req.route = current
+}
+
+function getRoute(this: ExpressRequest): ExpressRequest['route'] {
+  return this[kRoute]
+}
+
+function setRoute(this: ExpressRequest, route: ExpressRequest['route']): void {
+  this[kRoute] = route
+  this[kRoutePattern] = route?.path === undefined ? undefined : `${this.baseUrl ?? ''}${String(route.path)}`
+}
+
+/** Returns the full pattern of the last route that matched (`/api` + `/users/:id`), or null. */
 function readRoutePattern(req: ExpressRequest): string | null {
-  const path = req.route?.path
-  if (path === undefined) return null
-  return `${req.baseUrl ?? ''}${String(path)}`
+  return req[kRoutePattern] ?? null
 }
 
 /** Follows the app's `trust proxy` setting, which is off by default. */

@@ -16,12 +16,15 @@ declare module 'fastify' {
 
 const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify, options, done) {
   const recorder = new Recorder({ logger: fastify.log, ...options })
-  const trustProxyOption = recorder.options.trustProxy
+  // With `trustProxy` set, the recorder reads the forwarded headers itself.
+  // Unset, the app's `trustProxy` setting decides, and `request.ip` and
+  // `request.protocol` already follow it.
+  const followAppSetting = recorder.options.trustProxy === undefined
 
   fastify.decorate('webTop', recorder)
 
   fastify.addHook('onRequest', function recordRequest(request, reply, next) {
-    const trusted = trustProxyOption ?? isProxyTrusted(request)
+    const trusted = followAppSetting && isProxyTrusted(request)
     recorder.track(request.raw, reply.raw, {
       taskName: readRoutePattern(request),
       clientIp: trusted ? request.ip : undefined,
@@ -49,9 +52,16 @@ export const topPlugin = fastifyPlugin(webTopPlugin, {
   fastify: '4.x || 5.x',
 })
 
-/** Reads the route pattern: `routeOptions.url` on Fastify 5 and 4.21+, `routerPath` before. */
+/**
+ * Reads the route pattern, prefix included: `routeOptions.url` on Fastify 5
+ * and on 4.x releases that have it, `routerPath` on older 4.x. `routerPath`
+ * is read only there, because Fastify 4.29 logs a deprecation warning
+ * (FSTDEP017) on every read.
+ */
 function readRoutePattern(request: { routeOptions?: { url?: string }; routerPath?: string }): string | null {
-  return request.routeOptions?.url ?? request.routerPath ?? null
+  const routeOptions = request.routeOptions
+  if (routeOptions !== undefined) return routeOptions.url ?? null
+  return request.routerPath ?? null
 }
 
 /**

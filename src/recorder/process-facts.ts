@@ -1,6 +1,7 @@
 /**
  * Facts about the recording process, computed once: host, pid, thread,
- * command line and default tags, and the pool of processor ids.
+ * command line and default tags. Also the pool of request slots that
+ * processor ids are made of.
  */
 import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
@@ -44,8 +45,8 @@ export function processorIdPrefix(facts: ProcessFacts): string {
 }
 
 /**
- * Request slots of this process. A slot is held by one request at a time,
- * so two in-flight requests never share a processor id; freed slots are
+ * Request slots of one recorder. A slot is held by one request at a time,
+ * so two in-flight requests never share a processor id. Freed slots are
  * reused, which keeps the number of distinct ids at the peak concurrency.
  */
 export class SlotPool {

@@ -6,7 +6,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
-import { captureRequest, captureResponse, type CaptureSettings, type RequestFacts } from '../task/capture'
+import {
+  captureRequest,
+  captureResponse,
+  type CaptureSettings,
+  type RequestFacts,
+  type ResponsePart,
+} from '../task/capture'
 import { CLIENT_IP_SOURCE_TAG } from '../task/derived'
 import { createRedactionRules } from '../task/redact'
 import { formatIsoTime, nowMs } from '../task/time'
@@ -26,6 +32,13 @@ import {
 /** Status recorded for a request whose client went away before the response was sent (nginx's code). */
 export const CLIENT_CLOSED_STATUS = 499
 
+/** Response part of a task whose client went away before any response header was sent. */
+const CLIENT_CLOSED_RESPONSE: ResponsePart = Object.freeze({
+  status_code: CLIENT_CLOSED_STATUS,
+  status_message: `${CLIENT_CLOSED_STATUS} Client Closed Request`,
+  response_headers: null,
+})
+
 /** Tag set on tasks that did not end with a complete response. */
 export const OUTCOME_TAG = 'web_top.outcome'
 
@@ -40,8 +53,8 @@ export interface TrackContext extends RequestFacts {
   resolveTaskName?: ((req: IncomingMessage) => string | null | undefined) | undefined
 }
 
-/** The slots of all recorders of this process, so their processor ids never collide. */
-const slots = new SlotPool()
+/** Recorders created in this process, so that each one's processor ids have their own prefix. */
+let recorderCount = 0
 let taskSequence = 0
 const TASK_ID_PREFIX = `${process.pid}-${Date.now().toString(36)}-`
 
@@ -54,7 +67,6 @@ interface RequestState {
   processorId: string
   /** Fields of the start record that the end record repeats, encoded once. */
   fixedFragment: string
-  startedAt: string
   taskName: string | null
   resolveTaskName: TrackContext['resolveTaskName']
   clientIpSource: ClientIpSource
@@ -75,12 +87,17 @@ export class Recorder {
   readonly #processFragment: string
   /** Encoded tags for each pair of client address source and outcome. */
   readonly #tagFragments: Record<`${ClientIpSource}:${RequestOutcome}`, string>
-  readonly #idPrefix: string
+  /** `<host>/<pid>-<thread id>-`, shared by every recorder of this process. */
+  readonly #processIdPrefix: string
+  /** `<recorder number>.`, the part of `process_internal_id` before the slot. */
+  readonly #internalIdPrefix: string
+  readonly #slots = new SlotPool()
   #closed = false
 
   constructor(options: TopOptions = {}) {
     this.options = resolveOptions(options)
-    this.logger = this.options.logger ?? createRateLimitedLogger(createConsoleLogger())
+    // Rate-limited even for a logger of the app's own, so a failure repeated on every request logs once per 30 s.
+    this.logger = createRateLimitedLogger(this.options.logger ?? createConsoleLogger())
     const { tracker, owned } = openTracker(this.options, this.logger)
     this.tracker = tracker
     this.#ownsTracker = owned
@@ -92,7 +109,8 @@ export class Recorder {
     }
 
     const facts = readProcessFacts()
-    this.#idPrefix = processorIdPrefix(facts)
+    this.#processIdPrefix = processorIdPrefix(facts)
+    this.#internalIdPrefix = `${++recorderCount}.`
     this.#processFragment = encodeFields({
       ...facts,
       processor_name: this.options.processorName ?? defaultProcessorName(facts),
@@ -115,25 +133,29 @@ export class Recorder {
     }
   }
 
-  /** Prefix of the processor ids of this process, for cleanup after a restart. */
+  /** Prefix of the processor ids of every recorder of this process, for cleanup after a restart. */
   get processorIdPrefix(): string {
-    return this.#idPrefix
+    return this.#processIdPrefix
   }
 
   /**
    * Starts recording a request and ends the task when the response
-   * finishes or its connection closes, whichever comes first. Never throws:
-   * a failure to record is logged and the request goes on untouched.
+   * finishes or its connection closes, whichever comes first. Returns
+   * whether this call started a task: false for an ignored path, a request
+   * already tracked, a closed recorder or a failure. Never throws: a failure
+   * to record is logged and the request goes on untouched.
    */
-  track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): void {
-    if (this.#closed || (res as TrackedResponse)[kRequestState] !== undefined) return
+  track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): boolean {
+    if (this.#closed || (res as TrackedResponse)[kRequestState] !== undefined) return false
 
     try {
       const path = pathOf(context.url ?? req.url)
-      if (this.options.isIgnored(req, path)) return
+      if (this.options.isIgnored(req, path)) return false
       this.#start(req, res as TrackedResponse, context)
+      return true
     } catch (err) {
       this.logger.error({ err, method: req.method, url: req.url }, 'web-top failed to record a request')
+      return false
     }
   }
 
@@ -144,8 +166,10 @@ export class Recorder {
   }
 
   /**
-   * Stops recording, removes this process's active entries from the
-   * tracker and closes the tracker if the recorder opened it.
+   * Stops recording, removes the active entries of this recorder from the
+   * tracker and closes the tracker if the recorder opened it. Requests
+   * still in flight end unrecorded. Other recorders of the same process
+   * keep their entries.
    */
   async close(): Promise<void> {
     if (this.#closed) return
@@ -153,7 +177,7 @@ export class Recorder {
 
     try {
       await this.tracker.flush()
-      await this.tracker.removeProcessors(this.#idPrefix)
+      await this.tracker.removeProcessors(this.#processIdPrefix + this.#internalIdPrefix)
     } catch (err) {
       this.logger.warn({ err }, 'web-top could not remove the active tasks of this process')
     }
@@ -161,30 +185,30 @@ export class Recorder {
   }
 
   #start(req: IncomingMessage, res: TrackedResponse, context: TrackContext): void {
-    const slot = slots.acquire()
-    const processorId = this.#idPrefix + slot
     const startedAt = formatIsoTime(nowMs())
     const taskName = context.taskName ?? null
     const facts = this.#resolveProxyFacts(req, context)
     const clientIpSource: ClientIpSource = facts.clientIp === undefined ? 'socket' : 'proxy'
+    const requestFragment = encodeFields(captureRequest(req, this.#capture, facts))
 
+    const slot = this.#slots.acquire()
+    const internalId = this.#internalIdPrefix + slot
     const fixedFragment = joinFragments(
       encodeFields({
         task_id: TASK_ID_PREFIX + ++taskSequence,
-        process_internal_id: String(slot),
+        process_internal_id: internalId,
         started_at: startedAt,
       }),
       this.#processFragment,
-      encodeFields(captureRequest(req, this.#capture, facts)),
+      requestFragment,
     ).slice(1, -1)
 
     const state: RequestState = {
       recorder: this,
       req,
       slot,
-      processorId,
+      processorId: this.#processIdPrefix + internalId,
       fixedFragment,
-      startedAt,
       taskName,
       resolveTaskName: context.resolveTaskName,
       clientIpSource,
@@ -203,21 +227,29 @@ export class Recorder {
       response_headers: null,
     })
     this.tracker.recordStart(
-      processorId,
+      state.processorId,
       joinFragments(fixedFragment, startFragment, this.#tagFragments[`${clientIpSource}:completed`]),
     )
   }
 
   /**
-   * Builds the end record and hands it to the tracker. Called once per request.
+   * Builds the end record and hands it to the tracker, then frees the
+   * request's slot. Called once per request. After `close()` the record is
+   * not written, because `close()` already removed the active entry.
    * @internal
    */
   writeEnd(res: ServerResponse, state: RequestState, outcome: RequestOutcome): void {
+    try {
+      if (!this.#closed) this.#writeEnd(res, state, outcome)
+    } finally {
+      this.#slots.release(state.slot)
+    }
+  }
+
+  #writeEnd(res: ServerResponse, state: RequestState, outcome: RequestOutcome): void {
     const endedAt = formatIsoTime(nowMs())
     const aborted = outcome === 'aborted'
-    const statusCode = aborted && !res.headersSent ? CLIENT_CLOSED_STATUS : res.statusCode
-    const response = captureResponse(res, this.#capture, statusCode)
-    if (aborted && !res.headersSent) response.status_message = `${CLIENT_CLOSED_STATUS} Client Closed Request`
+    const response = aborted && !res.headersSent ? CLIENT_CLOSED_RESPONSE : captureResponse(res, this.#capture)
 
     const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
     const endFragment = encodeFields({
@@ -267,8 +299,6 @@ function finishTask(res: TrackedResponse, state: RequestState, outcome: RequestO
     state.recorder.writeEnd(res, state, outcome)
   } catch (err) {
     state.recorder.logger.error({ err, method: state.req.method, url: state.req.url }, 'web-top failed to record a response')
-  } finally {
-    slots.release(state.slot)
   }
 }
 

@@ -6,6 +6,9 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
 
+/** Name of the header pair that replaces the headers cut at `maxHeaders`. Its value is their count. */
+export const TRUNCATED_HEADERS_NAME = 'X-Web-Top-Truncated'
+
 export interface CaptureSettings {
   /** When false, request and response headers are not stored. */
   captureHeaders: boolean
@@ -66,21 +69,20 @@ export function captureRequest(
   }
 }
 
-/** Captures the status and headers that the response sent, or is about to send. */
-export function captureResponse(
-  res: ServerResponse,
-  settings: CaptureSettings,
-  statusCode: number | null = res.statusCode,
-): ResponsePart {
-  if (statusCode === null) {
-    return { status_code: null, status_message: null, response_headers: null }
-  }
+/**
+ * Captures the status line and headers that the response sent. Before the
+ * headers are sent (or on a response that keeps no header block), it
+ * captures the status and headers set so far.
+ */
+export function captureResponse(res: ServerResponse, settings: CaptureSettings): ResponsePart {
+  const block = readSentHeaderBlock(res)
+  if (block !== undefined) return parseHeaderBlock(block, settings)
 
-  const reason = res.statusMessage || STATUS_CODES[statusCode] || ''
+  const statusCode = res.statusCode
   return {
     status_code: statusCode,
-    status_message: reason === '' ? String(statusCode) : `${statusCode} ${reason}`,
-    response_headers: settings.captureHeaders ? captureResponseHeaders(res, settings) : null,
+    status_message: formatStatus(statusCode, res.statusMessage),
+    response_headers: settings.captureHeaders ? captureSetHeaders(res, settings) : null,
   }
 }
 
@@ -91,12 +93,14 @@ export function normalizeIp(address: string | undefined | null): string | null {
   return address
 }
 
+/** Collects the query parameters. Every value counts toward `maxParams`, repeated names included. */
 function captureParams(query: string, settings: CaptureSettings): Record<string, string | string[]> {
   const params: Record<string, string | string[]> = Object.create(null)
   let count = 0
 
   for (const [name, rawValue] of new URLSearchParams(query)) {
     if (count >= settings.limits.maxParams) break
+    count++
     const value = settings.rules.isSecretParam(name)
       ? REDACTED
       : truncate(rawValue, settings.limits.maxUrlLength)
@@ -104,7 +108,6 @@ function captureParams(query: string, settings: CaptureSettings): Record<string,
 
     if (existing === undefined) {
       params[name] = value
-      count++
     } else if (Array.isArray(existing)) {
       existing.push(value)
     } else {
@@ -138,11 +141,68 @@ function captureRequestHeaders(rawHeaders: string[], settings: CaptureSettings):
       : truncate(rawHeaders[i + 1] as string, limits.maxHeaderValueLength)
     pairs.push([name.toUpperCase(), value])
   }
-  if (rawHeaders.length > end) pairs.push(['X-WEB-TOP-TRUNCATED', `${(rawHeaders.length - end) / 2} headers`])
+  if (rawHeaders.length > end) {
+    pairs.push([TRUNCATED_HEADERS_NAME.toUpperCase(), `${(rawHeaders.length - end) / 2} headers`])
+  }
   return pairs
 }
 
-function captureResponseHeaders(res: ServerResponse, settings: CaptureSettings): HeaderPair[] {
+/**
+ * Returns the header block Node wrote for the response. Headers passed to
+ * `writeHead()` alone, as Fastify 4 and 5 pass them, are never stored where
+ * `getHeader()` finds them, so the block is the one record of every header
+ * sent. `_header` is internal to Node (a string since Node 0.x, read by
+ * morgan too); a test pins its shape, and responses without it fall back
+ * to `getHeader()`.
+ */
+function readSentHeaderBlock(res: ServerResponse): string | undefined {
+  const block = (res as ServerResponse & { _header?: unknown })._header
+  return typeof block === 'string' && block.startsWith('HTTP/') ? block : undefined
+}
+
+/** Parses `HTTP/1.1 200 OK\r\nName: value\r\n…\r\n\r\n` into the response part of a task. */
+function parseHeaderBlock(block: string, settings: CaptureSettings): ResponsePart {
+  const statusLineEnd = block.indexOf('\r\n')
+  const statusLine = statusLineEnd === -1 ? block : block.slice(0, statusLineEnd)
+  const codeStart = statusLine.indexOf(' ') + 1
+  const statusCode = Number(statusLine.slice(codeStart, codeStart + 3))
+  const reason = statusLine.slice(codeStart + 4)
+
+  return {
+    status_code: Number.isInteger(statusCode) ? statusCode : null,
+    status_message: Number.isInteger(statusCode) ? formatStatus(statusCode, reason) : null,
+    response_headers: settings.captureHeaders ? parseHeaderLines(block, statusLineEnd + 2, settings) : null,
+  }
+}
+
+function parseHeaderLines(block: string, start: number, settings: CaptureSettings): HeaderPair[] {
+  const { limits, rules } = settings
+  const pairs: HeaderPair[] = []
+  let lineStart = start
+
+  while (lineStart > 1 && lineStart < block.length) {
+    const lineEnd = block.indexOf('\r\n', lineStart)
+    if (lineEnd === -1 || lineEnd === lineStart) break
+
+    const colon = block.indexOf(':', lineStart)
+    if (colon !== -1 && colon < lineEnd) {
+      if (pairs.length >= limits.maxHeaders) {
+        pairs.push([TRUNCATED_HEADERS_NAME, `${countLines(block, lineStart)} headers`])
+        break
+      }
+      const name = block.slice(lineStart, colon)
+      const value = rules.isSecretHeader(name.toLowerCase())
+        ? REDACTED
+        : truncate(block.slice(colon + 1, lineEnd).trim(), limits.maxHeaderValueLength)
+      pairs.push([name, value])
+    }
+    lineStart = lineEnd + 2
+  }
+  return pairs
+}
+
+/** Reads the headers set so far through `setHeader()`, in the case the app used. */
+function captureSetHeaders(res: ServerResponse, settings: CaptureSettings): HeaderPair[] {
   const { limits, rules } = settings
   const pairs: HeaderPair[] = []
 
@@ -154,14 +214,26 @@ function captureResponseHeaders(res: ServerResponse, settings: CaptureSettings):
     const values = Array.isArray(value) ? value : [value]
 
     for (const item of values) {
-      if (pairs.length >= limits.maxHeaders) {
-        pairs.push(['X-Web-Top-Truncated', 'response headers'])
-        return pairs
-      }
       pairs.push([name, secret ? REDACTED : truncate(String(item), limits.maxHeaderValueLength)])
     }
   }
-  return pairs
+  if (pairs.length <= limits.maxHeaders) return pairs
+
+  const kept = pairs.slice(0, limits.maxHeaders)
+  kept.push([TRUNCATED_HEADERS_NAME, `${pairs.length - limits.maxHeaders} headers`])
+  return kept
+}
+
+function formatStatus(statusCode: number, reason: string | undefined): string {
+  const text = reason || STATUS_CODES[statusCode] || ''
+  return text === '' ? String(statusCode) : `${statusCode} ${text}`
+}
+
+/** Counts the header lines from `start` to the blank line that ends the block. */
+function countLines(block: string, start: number): number {
+  const end = block.indexOf('\r\n\r\n', start)
+  const body = block.slice(start, end === -1 ? block.length : end)
+  return body === '' ? 0 : body.split('\r\n').length
 }
 
 function isEncrypted(req: IncomingMessage): boolean {

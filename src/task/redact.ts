@@ -42,7 +42,7 @@ export interface SizeLimits {
   maxHeaderValueLength: number
   /** Most header pairs kept per direction. */
   maxHeaders: number
-  /** Most query parameters kept. */
+  /** Most query parameter values kept; each value of a repeated name counts. */
   maxParams: number
 }
 

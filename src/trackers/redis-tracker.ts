@@ -54,6 +54,12 @@ const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 /** Bytes counted for one operation besides its JSON: operation, processor id, bookkeeping. */
 const OPERATION_OVERHEAD_BYTES = 64
 
+/** Longest time `flush()` waits for a connection attempt under way, in milliseconds. */
+const FLUSH_CONNECT_WAIT_MS = 2_000
+
+/** ioredis statuses of a client whose connection attempt is under way. */
+const CONNECTING_STATUSES = new Set(['connecting', 'connect'])
+
 /** Most array items (three per operation) sent in one EVALSHA, to keep argument lists small. */
 const MAX_BATCH_ITEMS = 3 * 1000
 
@@ -201,7 +207,14 @@ export class RedisTracker implements Tracker {
       .exec()
   }
 
+  /**
+   * Sends the pending writes and waits until they are applied or dropped.
+   * When a connection attempt is under way, waits up to 2 s for it first,
+   * so that writes made just after startup are not lost on a quick close.
+   */
   async flush(): Promise<void> {
+    const pending = this.#batch.length > 0 || this.#needsRepair
+    if (pending && CONNECTING_STATUSES.has(this.client.status)) await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
     this.#sendBatch()
     while (this.#inFlight.size > 0) {
       await Promise.allSettled([...this.#inFlight])
@@ -220,7 +233,7 @@ export class RedisTracker implements Tracker {
     if (this.#closed) return
     this.#closed = true
 
-    if (this.client.status === 'ready') await this.flush()
+    await this.flush()
     this.client.off('error', this.#onClientError)
     this.client.off('ready', this.#onClientReady)
     this.client.off('close', this.#onClientClose)
@@ -231,10 +244,27 @@ export class RedisTracker implements Tracker {
     await this.client.quit().catch(() => this.client.disconnect())
   }
 
-  /** Reserves room for one write in the byte budget, or returns false when it is used up. */
+  /** Resolves when the client is ready, its connection attempt failed, or `timeoutMs` passed. */
+  #waitForConnection(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.client.off('ready', done)
+        this.client.off('close', done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      this.client.once('ready', done)
+      this.client.once('close', done)
+    })
+  }
+
+  /** Reserves room for one write in the byte budget, or returns false when it is used up or the tracker is closed. */
   #reserve(jsonLength: number): boolean {
+    if (this.#closed) return false
+
     const bytes = jsonLength + OPERATION_OVERHEAD_BYTES
-    if (this.#closed || this.#batchBytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) {
+    if (this.#batchBytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) {
       this.#reportDrop()
       return false
     }

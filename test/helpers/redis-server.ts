@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
+import type { HttpTask } from '../../src/task/http-task'
+import { decodeTask } from '../../src/task/wire'
 
 export interface TestRedis {
   port: number
@@ -66,6 +68,37 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** Tasks as stored in Redis, read directly with HGETALL and LRANGE. */
+export interface StoredTasks {
+  /** The `processors` hash: processor id to active task. */
+  processors: Record<string, HttpTask>
+  /** The `past_tasks` list, most recent first. */
+  pastTasks: HttpTask[]
+}
+
+/**
+ * Reads `processors` and `past_tasks` without going through a tracker, and
+ * decodes every record with `decodeTask`. Throws on a record that does not
+ * decode, naming it.
+ */
+export async function readStoredTasks(client: Redis, keyPrefix = ''): Promise<StoredTasks> {
+  const hash = await client.hgetall(`${keyPrefix}processors`)
+  const list = await client.lrange(`${keyPrefix}past_tasks`, 0, -1)
+
+  const processors: Record<string, HttpTask> = {}
+  for (const [processorId, text] of Object.entries(hash)) {
+    processors[processorId] = decodeOrThrow(text, `processors field ${processorId}`)
+  }
+  const pastTasks = list.map((text, index) => decodeOrThrow(text, `past_tasks item ${index}`))
+  return { processors, pastTasks }
+}
+
+function decodeOrThrow(text: string, where: string): HttpTask {
+  const result = decodeTask(text)
+  if (!result.ok) throw new Error(`${where} does not decode (${result.reason}): ${text.slice(0, 200)}`)
+  return result.task
 }
 
 export function findFreePort(): Promise<number> {

@@ -1,0 +1,239 @@
+import { spawn } from 'node:child_process'
+import express5, { type Request, type Response } from 'express'
+import Redis from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { MemoryTracker, RedisTracker, topMiddleware } from '../src/index'
+import { express4, sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+import { describeRecordFields, waitForCompleted } from './helpers/recording-cases'
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+describeRecordFields('express5', () => redis)
+describeRecordFields('express4', () => redis)
+
+describe.each(['express5', 'express4'] as const)('%s middleware', (framework) => {
+  let app: TestApp | undefined
+
+  beforeEach(async () => {
+    await redis.client.flushall()
+  })
+
+  afterEach(async () => {
+    await app?.close()
+    app = undefined
+  })
+
+  it('records into a MemoryTracker', async () => {
+    const tracker = new MemoryTracker({ maxCompletedTasks: 3 })
+    app = await startApp(framework, { tracker })
+    for (let i = 1; i <= 5; i++) await sendRequest(`${app.url}/users/${i}`)
+
+    const snapshot = await tracker.read()
+    expect(snapshot.completed.map((task) => task.path)).toEqual(['/users/5', '/users/4', '/users/3'])
+    expect(snapshot.completed[0]?.task_name).toBe('/users/:id')
+    expect(snapshot.completed[0]?.status_code).toBe(200)
+    expect(snapshot.active.size).toBe(0)
+  })
+
+  it('close removes active entries', async () => {
+    app = await startApp(framework, { trackerUrl: redis.url })
+    const pending = sendRequest(`${app.url}/wait`)
+    await waitFor('the active task', async () => {
+      const stored = await readStoredTasks(redis.client)
+      return Object.keys(stored.processors).length === 1 ? true : undefined
+    })
+    const clientsBefore = await countClients(redis.client)
+
+    await app.closeRecorder()
+    expect((await readStoredTasks(redis.client)).processors).toEqual({})
+    expect(await countClients(redis.client)).toBe(clientsBefore - 1)
+
+    app.releaseWaiting()
+    await pending
+  })
+
+  it('follows trust proxy', async () => {
+    app = await startApp(framework, { trackerUrl: redis.url, trustProxy: true })
+    await sendRequest(`${app.url}/users/1`, {
+      headers: [
+        ['X-Forwarded-For', '203.0.113.7, 10.0.0.1'],
+        ['X-Forwarded-Proto', 'https'],
+      ],
+    })
+
+    const [task] = await waitForCompleted(redis.client, 1)
+    expect(task?.client_ip_address).toBe('203.0.113.7')
+    expect(task?.protocol).toBe('https')
+    expect(task?.tags?.['web_top.client_ip_source']).toBe('proxy')
+  })
+
+  it('ignores forwarded headers by default', async () => {
+    app = await startApp(framework, { trackerUrl: redis.url })
+    await sendRequest(`${app.url}/users/1`, {
+      headers: [
+        ['X-Forwarded-For', '203.0.113.7'],
+        ['X-Forwarded-Proto', 'https'],
+      ],
+    })
+
+    const [task] = await waitForCompleted(redis.client, 1)
+    expect(task?.client_ip_address).toBe('127.0.0.1')
+    expect(task?.protocol).toBe('http')
+    expect(task?.tags?.['web_top.client_ip_source']).toBe('socket')
+  })
+})
+
+describe('express route watching', () => {
+  it('keeps req.route readable by the app', async () => {
+    const middleware = topMiddleware({ tracker: new MemoryTracker() })
+    const app = express5()
+    app.use(middleware)
+    app.get('/orders/:id', (req: Request, res: Response) => {
+      res.json({ route: req.route?.path })
+    })
+    const server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    const port = (server.address() as { port: number }).port
+
+    const response = await sendRequest(`http://127.0.0.1:${port}/orders/9`)
+    expect(JSON.parse(response.body)).toEqual({ route: '/orders/:id' })
+
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+    await middleware.close()
+  })
+})
+
+describe.each([
+  ['express5', express5],
+  ['express4', express4],
+] as const)('%s trust proxy setting', (_name, express) => {
+  beforeEach(async () => {
+    await redis.client.flushall()
+  })
+
+  it('follows the app setting', async () => {
+    const middleware = topMiddleware({ trackerUrl: redis.url })
+    const app = express()
+    app.set('trust proxy', 'loopback')
+    app.use(middleware)
+    app.get('/', (_req: Request, res: Response) => {
+      res.send('ok')
+    })
+    const server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    const port = (server.address() as { port: number }).port
+
+    await sendRequest(`http://127.0.0.1:${port}/`, {
+      headers: [
+        ['X-Forwarded-For', '203.0.113.7'],
+        ['X-Forwarded-Proto', 'https'],
+      ],
+    })
+    const [task] = await waitForCompleted(redis.client, 1)
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+    await middleware.close()
+
+    expect(task?.client_ip_address).toBe('203.0.113.7')
+    expect(task?.protocol).toBe('https')
+    expect(task?.tags?.['web_top.client_ip_source']).toBe('proxy')
+  })
+})
+
+describe('express tracker options', () => {
+  beforeEach(async () => {
+    await redis.client.flushall()
+  })
+
+  it('writes through a given ioredis client', async () => {
+    const client = new Redis(redis.url)
+    const app = await startApp('express5', { redis: client, keyPrefix: 'shop:' })
+    await sendRequest(`${app.url}/users/1`)
+
+    const [task] = await waitForCompleted(redis.client, 1, 'shop:')
+    expect(task?.path).toBe('/users/1')
+    await app.close()
+    expect(client.status).toBe('ready')
+    await client.quit()
+  })
+
+  it('writes to a given tracker', async () => {
+    const tracker = new RedisTracker({ url: redis.url, maxCompletedTasks: 5 })
+    const app = await startApp('express5', { tracker })
+    await sendRequest(`${app.url}/users/1`)
+
+    const [task] = await waitForCompleted(redis.client, 1)
+    expect(task?.path).toBe('/users/1')
+    await app.close()
+    expect(tracker.client.status).toBe('ready')
+    await tracker.close()
+  })
+
+  it('lets the process exit after close', async () => {
+    const script = `
+      const express = require('express')
+      const { topMiddleware } = require('./src/index.ts')
+      const middleware = topMiddleware({ trackerUrl: process.env.TEST_REDIS_URL })
+      const app = express()
+      app.use(middleware)
+      app.get('/', (req, res) => res.send('ok'))
+      const server = app.listen(0, '127.0.0.1', async () => {
+        await fetch('http://127.0.0.1:' + server.address().port + '/')
+        server.close()
+        await middleware.close()
+        console.log('closed')
+      })
+    `
+    const result = await runNode(['--import', 'tsx', '-e', script], { TEST_REDIS_URL: redis.url }, 15_000)
+    expect(result.stdout.trim()).toBe('closed')
+    expect(result.code).toBe(0)
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.pastTasks).toHaveLength(1)
+    expect(stored.processors).toEqual({})
+  })
+})
+
+async function countClients(client: Redis): Promise<number> {
+  const list = await client.client('LIST')
+  return String(list).trim().split('\n').length
+}
+
+interface NodeResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs Node in the repository folder and fails if it has not exited after `timeoutMs`. */
+function runNode(args: string[], env: Record<string, string>, timeoutMs: number): Promise<NodeResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: process.cwd(),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`node did not exit within ${timeoutMs} ms: ${stderr}`))
+    }, timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}

@@ -1,0 +1,168 @@
+import { spawn } from 'node:child_process'
+import fastify5 from 'fastify'
+import fastify4 from 'fastify4'
+import type Redis from 'ioredis'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { MemoryTracker, topPlugin, type Logger } from '../src/index'
+import { sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+import { describeRecordFields, waitForCompleted } from './helpers/recording-cases'
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+describeRecordFields('fastify5', () => redis)
+describeRecordFields('fastify4', () => redis)
+
+const FASTIFY_VERSIONS = [
+  ['fastify5', fastify5],
+  ['fastify4', fastify4 as unknown as typeof fastify5],
+] as const
+
+describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
+  let app: TestApp | undefined
+
+  beforeEach(async () => {
+    await redis.client.flushall()
+  })
+
+  afterEach(async () => {
+    await app?.close()
+    app = undefined
+  })
+
+  it('app.close removes active entries', async () => {
+    app = await startApp(framework, { trackerUrl: redis.url })
+    const pending = sendRequest(`${app.url}/wait`).catch(() => undefined)
+    await waitFor('the active task', async () => {
+      const stored = await readStoredTasks(redis.client)
+      return Object.keys(stored.processors).length === 1 ? true : undefined
+    })
+    const clientsBefore = await countClients(redis.client)
+
+    await app.close()
+    app = undefined
+    expect((await readStoredTasks(redis.client)).processors).toEqual({})
+    expect(await countClients(redis.client)).toBe(clientsBefore - 1)
+    await pending
+  })
+
+  it('records into a MemoryTracker', async () => {
+    const tracker = new MemoryTracker({ maxCompletedTasks: 2 })
+    app = await startApp(framework, { tracker })
+    for (let i = 1; i <= 3; i++) await sendRequest(`${app.url}/users/${i}`)
+
+    const snapshot = await tracker.read()
+    expect(snapshot.completed.map((task) => task.path)).toEqual(['/users/3', '/users/2'])
+    expect(snapshot.completed[0]?.task_name).toBe('/users/:id')
+  })
+
+  it('follows the trustProxy setting', async () => {
+    const server = fastify({ logger: false, trustProxy: true })
+    await server.register(topPlugin, { trackerUrl: redis.url })
+    server.get('/', async () => 'ok')
+    await server.listen({ port: 0, host: '127.0.0.1' })
+    const port = (server.server.address() as { port: number }).port
+
+    await sendRequest(`http://127.0.0.1:${port}/`, {
+      headers: [
+        ['X-Forwarded-For', '203.0.113.7'],
+        ['X-Forwarded-Proto', 'https'],
+      ],
+    })
+    const [task] = await waitForCompleted(redis.client, 1)
+    await server.close()
+
+    expect(task?.client_ip_address).toBe('203.0.113.7')
+    expect(task?.protocol).toBe('https')
+    expect(task?.tags?.['web_top.client_ip_source']).toBe('proxy')
+  })
+
+  it('trustProxy option overrides the app', async () => {
+    app = await startApp(framework, { trackerUrl: redis.url, trustProxy: true })
+    await sendRequest(`${app.url}/users/1`, { headers: [['X-Forwarded-For', '198.51.100.2, 10.0.0.1']] })
+
+    const [task] = await waitForCompleted(redis.client, 1)
+    expect(task?.client_ip_address).toBe('198.51.100.2')
+  })
+
+  it('logs through the given logger', async () => {
+    const messages: string[] = []
+    const logger: Logger = {
+      warn: (_object, message) => messages.push(message),
+      error: (_object, message) => messages.push(message),
+    }
+    const throwingIgnore = () => {
+      throw new Error('ignore rule failed')
+    }
+    app = await startApp(framework, { tracker: new MemoryTracker(), logger, ignore: throwingIgnore })
+    const response = await sendRequest(`${app.url}/users/1`)
+    await sendRequest(`${app.url}/users/2`)
+
+    expect(response.status).toBe(200)
+    expect(messages).toEqual(['web-top failed to record a request'])
+  })
+
+  it('exposes the recorder as webTop', async () => {
+    const server = fastify({ logger: false })
+    await server.register(topPlugin, { tracker: new MemoryTracker() })
+    expect(server.webTop.tracker.kind).toBe('memory')
+    await server.close()
+  })
+})
+
+describe('fastify4 route names', () => {
+  // Fastify prints each deprecation warning once per process, so the check
+  // runs in a fresh process where no other test has triggered it yet.
+  it('reads 404s without deprecation warnings', async () => {
+    const script = `
+      const fastify = require('fastify4')
+      const { topPlugin, MemoryTracker } = require('./src/index.ts')
+      const warnings = []
+      process.on('warning', (warning) => warnings.push(warning.code || warning.name))
+      const app = fastify()
+      app.register(topPlugin, { tracker: new MemoryTracker() })
+      app.ready().then(async () => {
+        await app.inject('/missing')
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        await app.close()
+        console.log(JSON.stringify(warnings))
+      })
+    `
+    const result = await runNode(['--import', 'tsx', '-e', script], 15_000)
+    expect(result.stderr).toBe('')
+    expect(JSON.parse(result.stdout)).toEqual([])
+  })
+})
+
+async function countClients(client: Redis): Promise<number> {
+  const list = await client.client('LIST')
+  return String(list).trim().split('\n').length
+}
+
+/** Runs Node in the repository folder and fails if it has not exited after `timeoutMs`. */
+function runNode(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`node did not exit within ${timeoutMs} ms: ${stderr}`))
+    }, timeoutMs)
+    child.on('exit', () => {
+      clearTimeout(timer)
+      resolve({ stdout, stderr })
+    })
+  })
+}
