@@ -20,3 +20,17 @@ export type { SizeLimits } from './task/redact'
 export { isWebTopError, INVALID_OPTION, INVALID_TRACKER_URL } from './errors'
 export type { WebTopError } from './errors'
 export type { Logger } from './util/logger'
+export { topTrackerEndpoint } from './adapters/express-endpoint'
+export type { TrackerEndpointHandler } from './adapters/express-endpoint'
+export { topTrackerRoute } from './adapters/fastify-endpoint'
+export type { TrackerRouteOptions } from './adapters/fastify-endpoint'
+export { createTrackerEndpoint, MIN_API_KEY_LENGTH, TRACKER_ACTIONS } from './adapters/tracker-endpoint'
+export type {
+  EndpointRequest,
+  EndpointResponse,
+  TrackerAction,
+  TrackerEndpoint,
+  TrackerEndpointOptions,
+} from './adapters/tracker-endpoint'
+export { HttpTracker, HttpTrackerError } from './trackers/http-tracker'
+export type { HttpTrackerErrorCode, HttpTrackerOptions } from './trackers/http-tracker'

@@ -1,9 +1,11 @@
 /**
  * Turns a tracker URL into a tracker: `redis://` and `rediss://` to a
- * RedisTracker, `memory://` to the process's shared MemoryTracker.
+ * RedisTracker, `memory://` to the process's shared MemoryTracker, and
+ * `http://` and `https://` to a read-only HttpTracker for an app's tracker endpoint.
  */
 import { invalidTrackerUrl } from '../errors'
 import type { Logger } from '../util/logger'
+import { HttpTracker } from './http-tracker'
 import { MemoryTracker } from './memory-tracker'
 import { redactUrl, RedisTracker } from './redis-tracker'
 import type { Tracker } from './tracker'
@@ -15,7 +17,11 @@ export interface TrackerUrlOptions {
   keyPrefix?: string | undefined
   maxCompletedTasks?: number | undefined
   logger?: Logger | undefined
+  /** Key for `http://` and `https://` URLs; `TOP_WEB_API_KEY` when unset. */
+  apiKey?: string | undefined
 }
+
+const SUPPORTED_URLS = 'use redis://host:port/db, rediss://, memory:// or http(s)://host:port/web-top'
 
 let sharedMemoryTracker: MemoryTracker | undefined
 
@@ -43,9 +49,13 @@ export function createTrackerFromUrl(url: string, options: TrackerUrlOptions = {
     })
   }
 
+  if (scheme === 'http' || scheme === 'https') {
+    return new HttpTracker({ url, apiKey: options.apiKey, logger: options.logger })
+  }
+
   throw invalidTrackerUrl(
     redactUrl(url),
-    `the scheme ${JSON.stringify(`${scheme}:`)} is not supported; use redis://host:port/db, rediss:// or memory://`,
+    `the scheme ${JSON.stringify(`${scheme}:`)} is not supported; ${SUPPORTED_URLS}`,
   )
 }
 
@@ -53,7 +63,7 @@ function parseScheme(url: string): string {
   if (url === 'memory') return 'memory'
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url)
   if (match === null) {
-    throw invalidTrackerUrl(redactUrl(url), 'it has no scheme; use redis://host:port/db, rediss:// or memory://')
+    throw invalidTrackerUrl(redactUrl(url), `it has no scheme; ${SUPPORTED_URLS}`)
   }
   return (match[1] as string).toLowerCase()
 }
