@@ -1,0 +1,166 @@
+/**
+ * Opens the tracker the reader reads from. For Redis the reader makes its own
+ * client: it connects at once with a short timeout and fails instead of
+ * retrying forever, so a wrong URL is reported within seconds.
+ */
+import Redis, { type RedisOptions } from 'ioredis'
+import { isWebTopError } from '../errors'
+import { createTrackerFromUrl } from '../trackers/from-url'
+import { redactUrl, RedisTracker } from '../trackers/redis-tracker'
+import type { TaskSnapshot, Tracker } from '../trackers/tracker'
+import { CliError, describeError } from './cli-error'
+
+/** How long to wait for Redis to accept the connection. */
+export const CONNECT_TIMEOUT_MS = 3_000
+
+/** How long one Redis command may take before it fails, as with a frozen server. */
+const COMMAND_TIMEOUT_MS = 5_000
+
+/** Longest wait between reconnection attempts after a working connection was lost. */
+const MAX_RECONNECT_DELAY_MS = 2_000
+
+const URL_HINT = 'set the URL with --tracker-url or TOP_TRACKER_URL, for example redis://127.0.0.1:6379/0'
+
+export interface TrackerConnection {
+  tracker: Tracker
+  /** The tracker URL with any password masked, safe to print. */
+  displayUrl: string
+  /** Returns the message of an error on one line, with the URL's password masked. */
+  describeFailure(error: unknown): string
+  /** Closes the tracker and the connection the reader opened. */
+  close(): Promise<void>
+}
+
+/**
+ * Connects to the tracker a URL names. Throws a `CliError` that names the
+ * URL, with its password masked, when the URL is invalid or the tracker
+ * cannot be reached.
+ */
+export async function connectTracker(url: string, keyPrefix: string | undefined): Promise<TrackerConnection> {
+  const displayUrl = maskUrl(url)
+  const describeFailure = (error: unknown) =>
+    maskSecret(describeError(error), readPassword(url)).replace(/\.$/, '')
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
+
+  if (scheme === 'redis' || scheme === 'rediss') {
+    return connectRedis(url, { displayUrl, describeFailure }, keyPrefix)
+  }
+
+  let tracker: Tracker
+  try {
+    tracker = createTrackerFromUrl(url, { keyPrefix })
+  } catch (error) {
+    if (!isWebTopError(error)) throw error
+    throw new CliError(`${describeFailure(error).replace(/^web-top: /, '')}; ${URL_HINT}`)
+  }
+  return { tracker, displayUrl, describeFailure, close: () => tracker.close() }
+}
+
+/**
+ * Reads one snapshot: for Redis one MULTI with HGETALL, LRANGE and GET.
+ * Throws a `CliError` naming the tracker when the read fails.
+ */
+export async function readTracker(connection: TrackerConnection, completedLimit: number): Promise<TaskSnapshot> {
+  try {
+    return await connection.tracker.read({ completedLimit })
+  } catch (error) {
+    throw new CliError(
+      `Cannot read from the tracker at ${connection.displayUrl}: ${connection.describeFailure(error)}. ` +
+        'Check that the server is up and that the URL, password and database are right.',
+    )
+  }
+}
+
+/** Returns the URL with the password of its user part and of a `password` query parameter masked. */
+export function maskUrl(url: string): string {
+  return redactUrl(url).replace(/([?&]password=)[^&#]*/gi, '$1***')
+}
+
+async function connectRedis(
+  url: string,
+  names: Pick<TrackerConnection, 'displayUrl' | 'describeFailure'>,
+  keyPrefix: string | undefined,
+): Promise<TrackerConnection> {
+  const { displayUrl, describeFailure } = names
+  try {
+    new URL(url)
+  } catch {
+    throw new CliError(`Invalid tracker URL ${displayUrl}: it is not a valid URL; ${URL_HINT}`)
+  }
+
+  const state: ConnectionState = { connectedOnce: false }
+  const client = new Redis(url, createReaderOptions(state))
+  // ioredis rejects `connect()` with "Connection is closed." and reports the
+  // cause (ECONNREFUSED, ETIMEDOUT, WRONGPASS) only as an `error` event. The
+  // listener also keeps ioredis from printing every connection error.
+  let connectionError: unknown
+  client.on('error', (error) => {
+    connectionError ??= error
+  })
+
+  try {
+    await client.connect()
+    // SELECT of the URL's database runs while connecting, and ioredis only
+    // emits its failure ("DB index is out of range"). A PING answered after
+    // it shows whether the connection is really usable.
+    await client.ping()
+    if (connectionError !== undefined) throw connectionError
+  } catch (error) {
+    client.disconnect()
+    throw new CliError(
+      `Cannot connect to the tracker at ${displayUrl}: ${describeFailure(connectionError ?? error)}. ` +
+        `Check that Redis is running there and accepts connections from this host; ${URL_HINT}`,
+    )
+  }
+
+  state.connectedOnce = true
+  const tracker = new RedisTracker({ client, keyPrefix })
+  return {
+    tracker,
+    displayUrl,
+    describeFailure,
+    close: async () => {
+      await tracker.close()
+      client.disconnect()
+    },
+  }
+}
+
+/** Whether the reader's client has connected once; shared with the subscriber it duplicates. */
+interface ConnectionState {
+  connectedOnce: boolean
+}
+
+/**
+ * Options of the reader's client: lazy, so that the first connection can be
+ * awaited and its failure reported; no retry until the first connection
+ * worked; after that, reconnects with a backoff, so `live` survives a Redis
+ * restart. The subscriber that `RedisTracker.subscribe()` duplicates from
+ * this client gets the same options.
+ */
+function createReaderOptions(state: ConnectionState): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => {
+      if (!state.connectedOnce) return null
+      return Math.min(100 * 2 ** attempt, MAX_RECONNECT_DELAY_MS)
+    },
+  }
+}
+
+/** Replaces a password in a message by `***`, should a client ever put it there. */
+function maskSecret(message: string, secret: string): string {
+  return secret === '' ? message : message.split(secret).join('***')
+}
+
+function readPassword(url: string): string {
+  try {
+    const parsed = new URL(url)
+    return decodeURIComponent(parsed.password) || (parsed.searchParams.get('password') ?? '')
+  } catch {
+    return ''
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Makes any text from a task record safe to print in a terminal. Records
+ * come from clients (paths, user agents) and from any writer, so a field may
+ * hold escape sequences that would clear, recolour or retitle the terminal,
+ * write to its clipboard (OSC 52) or break a table row.
+ *
+ * Placeholders:
+ * - C0 controls (NUL, backspace, tab, newline, carriage return, ESC, ...) and
+ *   DEL become their Unicode control pictures: `␀ ␈ ␉ ␊ ␍ ␛ ␡`. ESC is
+ *   the start of every CSI and OSC sequence, so `\x1b[2J` prints as `␛[2J`.
+ * - C1 controls (U+0080 to U+009F, among them the one-character CSI and OSC),
+ *   bidirectional formatting characters and the line and paragraph separators
+ *   have no control picture and become their escape, for example `\u009b`.
+ * - Lone UTF-16 surrogates become U+FFFD. Bytes that are not valid UTF-8
+ *   already arrive as U+FFFD, because the Redis client decodes replies as UTF-8.
+ */
+
+/** Characters that a terminal may act on, or that reorder or break a line. */
+const UNSAFE = /[\0-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\p{Cs}]/gu
+
+/**
+ * The characters of `UNSAFE` that `JSON.stringify` leaves raw. C0 controls
+ * are left out: JSON text escapes them inside strings, and the newlines of
+ * indented JSON must stay.
+ */
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g
+
+/** The control picture of DEL. */
+const DEL_PICTURE = '\u2421'
+
+/** Replaces every unsafe character of `text` by a visible placeholder. */
+export function sanitizeText(text: string): string {
+  UNSAFE.lastIndex = 0
+  if (!UNSAFE.test(text)) return text
+  return text.replace(UNSAFE, placeholderOf)
+}
+
+/** Returns the placeholder printed instead of one unsafe character. */
+export function placeholderOf(char: string): string {
+  const codePoint = char.codePointAt(0) ?? 0
+  if (codePoint < 0x20) return String.fromCharCode(0x2400 + codePoint)
+  if (codePoint === 0x7f) return DEL_PICTURE
+  if (codePoint >= 0xd800 && codePoint <= 0xdfff) return '\ufffd'
+  return `\\u${codePoint.toString(16).padStart(4, '0')}`
+}
+
+/**
+ * Escapes, in JSON text, the characters that `JSON.stringify` leaves raw but
+ * a terminal may act on (DEL, C1 controls, bidirectional formatting, line
+ * separators). The result is still valid JSON with the same values.
+ */
+export function escapeJsonForTerminal(json: string): string {
+  return json.replace(UNSAFE_IN_JSON, (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`)
+}

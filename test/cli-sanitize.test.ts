@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest'
+import { escapeJsonForTerminal, sanitizeText } from '../src/cli/sanitize'
+
+/** Characters a terminal acts on, which must never reach it from a record. */
+const TERMINAL_CONTROLS = /[\x00-\x1f\x7f-\x9f]/
+
+describe('sanitizeText', () => {
+  it('leaves printable text alone', () => {
+    expect(sanitizeText('Mozilla/5.0 (X11; Linux x86_64) 中文 🚀')).toBe('Mozilla/5.0 (X11; Linux x86_64) 中文 🚀')
+  })
+
+  it.each([
+    ['NUL', '\x00', '␀'],
+    ['backspace', '\x08', '␈'],
+    ['tab', '\t', '␉'],
+    ['newline', '\n', '␊'],
+    ['carriage return', '\r', '␍'],
+    ['bell', '\x07', '␇'],
+    ['ESC', '\x1b', '␛'],
+    ['unit separator', '\x1f', '␟'],
+    ['DEL', '\x7f', '␡'],
+    ['C1 padding character', '\x80', '\\u0080'],
+    ['C1 CSI', '\x9b', '\\u009b'],
+    ['C1 OSC', '\x9d', '\\u009d'],
+    ['C1 application program command', '\x9f', '\\u009f'],
+    ['right-to-left override', '\u202e', '\\u202e'],
+    ['first strong isolate', '\u2068', '\\u2068'],
+    ['line separator', '\u2028', '\\u2028'],
+    ['paragraph separator', '\u2029', '\\u2029'],
+    ['lone high surrogate', '\ud83d', '\ufffd'],
+    ['lone low surrogate', '\ude80', '\ufffd'],
+  ])('replaces %s', (_name, input, placeholder) => {
+    expect(sanitizeText(`a${input}b`)).toBe(`a${placeholder}b`)
+  })
+
+  it('neutralises a CSI sequence that would clear the screen', () => {
+    expect(sanitizeText('\x1b[2J\x1b[H')).toBe('␛[2J␛[H')
+  })
+
+  it('neutralises an OSC title change', () => {
+    expect(sanitizeText('\x1b]0;pwned\x07')).toBe('␛]0;pwned␇')
+  })
+
+  it('neutralises an OSC 52 clipboard write', () => {
+    const output = sanitizeText('\x1b]52;c;ZXZpbA==\x07')
+    expect(output).toBe('␛]52;c;ZXZpbA==␇')
+    expect(output).not.toMatch(TERMINAL_CONTROLS)
+  })
+
+  it('neutralises an OSC terminated by ST', () => {
+    expect(sanitizeText('\x1b]2;x\x1b\\')).toBe('␛]2;x␛\\')
+  })
+
+  it('neutralises a colour sequence', () => {
+    expect(sanitizeText('\x1b[31mred\x1b[0m')).toBe('␛[31mred␛[0m')
+  })
+
+  it('keeps surrogate pairs intact', () => {
+    expect(sanitizeText('\ud83d\ude80')).toBe('🚀')
+  })
+
+  it('keeps U+FFFD from invalid UTF-8', () => {
+    expect(sanitizeText(Buffer.from([0x2f, 0xff, 0xfe, 0x61]).toString('utf8'))).toBe('/\ufffd\ufffda')
+  })
+
+  it('leaves no terminal control from any code unit below U+00A0', () => {
+    let all = ''
+    for (let code = 0; code < 0xa0; code++) all += String.fromCharCode(code)
+    expect(sanitizeText(all)).not.toMatch(TERMINAL_CONTROLS)
+  })
+
+  it('gives the same result on repeated calls', () => {
+    expect(sanitizeText('a\x1bb')).toBe('a␛b')
+    expect(sanitizeText('a\x1bb')).toBe('a␛b')
+  })
+})
+
+describe('escapeJsonForTerminal', () => {
+  it('escapes DEL and C1 controls and keeps JSON valid', () => {
+    const value = { ua: '\x7f\x9b31m\u202eevil', path: '/\x1b[2J' }
+    const json = escapeJsonForTerminal(JSON.stringify(value, null, 2))
+    // Newlines of the indentation are the only control characters left.
+    expect(json).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
+    expect(JSON.parse(json)).toEqual(value)
+  })
+})
