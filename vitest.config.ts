@@ -9,6 +9,8 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Builds dist/ when it is older than src/, for the tests that run the CLI bin.
+    globalSetup: ['./test/global-setup.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 })

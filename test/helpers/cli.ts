@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 export const CLI_PATH = resolve(__dirname, '../../bin/web-top-cli.js')
 
 /** Environment variables the CLI reads; removed so the machine's settings cannot leak into a test. */
-const CLI_VARIABLES = [
+export const CLI_VARIABLES: readonly string[] = [
   'TOP_TRACKER_URL',
   'TOP_TRACKER_PREFIX',
   'TOP_RECENT_COLUMNS',
@@ -34,11 +34,16 @@ export function cliEnvironment(extra: Record<string, string> = {}): NodeJS.Proce
   return { ...env, ...extra }
 }
 
-/** Runs `node bin/web-top-cli.js ...args` and resolves when it exits; kills it after `timeoutMs`. */
-export function runCli(
-  args: readonly string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export interface RunCliOptions {
+  env?: Record<string, string>
+  /** Kills the CLI with SIGKILL after this long. */
+  timeoutMs?: number
+  /** Sends the CLI SIGINT after this long, as Ctrl-C would. */
+  interruptAfterMs?: number
+}
+
+/** Runs `node bin/web-top-cli.js ...args` and resolves when it exits. */
+export function runCli(args: readonly string[], options: RunCliOptions = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: cliEnvironment(options.env),
@@ -50,9 +55,14 @@ export function runCli(
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
 
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000)
+    const interrupt =
+      options.interruptAfterMs === undefined
+        ? undefined
+        : setTimeout(() => child.kill('SIGINT'), options.interruptAfterMs)
     child.once('error', reject)
     child.once('close', (code) => {
       clearTimeout(timer)
+      clearTimeout(interrupt)
       resolvePromise({ code, stdout, stderr })
     })
   })

@@ -19,6 +19,8 @@ export interface TmuxOptions {
   height: number
   /** Environment variables of the shell in the pane. */
   env?: Record<string, string>
+  /** Environment variables removed from the shell in the pane. */
+  unset?: readonly string[]
 }
 
 export class TmuxSession {
@@ -33,6 +35,7 @@ export class TmuxSession {
   static start(options: TmuxOptions): TmuxSession {
     const session = new TmuxSession(`web-top-test-${process.pid}-${randomBytes(4).toString('hex')}`)
     // The shell command goes through `sh -c`, so each assignment is quoted.
+    const removals = (options.unset ?? []).map((name) => `-u ${quoteForShell(name)}`)
     const assignments = Object.entries({ PS1: SHELL_PROMPT, ...options.env }).map(([name, value]) =>
       quoteForShell(`${name}=${value}`),
     )
@@ -45,7 +48,7 @@ export class TmuxSession {
       String(options.width),
       '-y',
       String(options.height),
-      `env ${assignments.join(' ')} sh`,
+      `env ${[...removals, ...assignments].join(' ')} sh`,
     )
     // The window keeps the size given above and follows resize-window only.
     session.tmux('set-option', '-g', 'window-size', 'manual')
@@ -72,6 +75,11 @@ export class TmuxSession {
   /** Sends tmux key names such as `C-c` or `q`. */
   sendKeys(...keys: string[]): void {
     this.tmux('send-keys', '-t', this.#target, ...keys)
+  }
+
+  /** Returns the process id of the shell in the pane. */
+  shellPid(): number {
+    return Number(this.display('#{pane_pid}'))
   }
 
   /** Returns the visible screen as text, one line per row, without colours. */

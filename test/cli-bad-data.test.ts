@@ -1,0 +1,126 @@
+/**
+ * `web-top-cli recent` against records no writer of ours would produce:
+ * it prints the readable rows, says how many records it skipped and why,
+ * and exits 0.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { HttpTask } from '../src/task/http-task'
+import { runCli } from './helpers/cli'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+let redis: TestRedis
+
+const STARTED = '2026-12-04T15:00:00.000000+00:00'
+
+function record(fields: Partial<HttpTask>): string {
+  return JSON.stringify({ started_at: STARTED, method: 'GET', ...fields })
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+  const client = redis.client
+
+  await client.hset('bad:processors', {
+    'p-invalid-json': '{"method": "GET", "path": ',
+    'p-array': '[1, 2, 3]',
+    'p-number': '42',
+    'p-good': record({ path: '/active-good', processor_name: 'worker-good' }),
+    'p-wrong-types': JSON.stringify({
+      method: 5,
+      path: ['/not', 'a', 'string'],
+      started_at: 12,
+      status_code: 'two hundred',
+      request_headers: 'USER-AGENT: nope',
+      processor_name: { name: 'x' },
+    }),
+  })
+  await client.rpush(
+    'bad:past_tasks',
+    record({ path: '/done-good', ended_at: '2026-12-04T15:00:01Z', status_code: 200 }),
+    'not json at all',
+    'null',
+    record({ path: '/other-offset', ended_at: '2026-12-04T17:00:02.5+02:00', status_code: 404 }),
+    record({ path: '/compact-offset', started_at: '2026-12-04 10:00:00-0500', ended_at: '2026-12-04T15:00:00.25Z' }),
+    record({ path: '/nanoseconds', ended_at: '2026-12-04T15:00:00.123456789Z', status_code: 204 }),
+    record({ path: '/odd-time', started_at: 'yesterday', ended_at: 'today', status_code: 503 }),
+  )
+
+  // A value that is not valid UTF-8, and every class of control character.
+  await client.rpush(
+    'bad:past_tasks',
+    Buffer.concat([
+      Buffer.from('{"method":"GET","status_code":200,"path":"/bytes-'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","request_headers":[["USER-AGENT","a\\u0000b\\u0008c\\td\\re\\nf\\u001b[31mg\\u007fh\\u009bi\\u009dj"]]}'),
+    ]),
+  )
+
+  // `processors` holds a string instead of a hash.
+  await client.set('wrongtype:processors', 'surprise')
+  await client.rpush('wrongtype:past_tasks', record({ path: '/still-shown', status_code: 200, ended_at: STARTED }))
+})
+
+afterAll(async () => {
+  await redis?.close()
+})
+
+describe('recent with bad records', () => {
+  it('prints the good rows and counts the skipped records', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Method,Path,Resp'])
+    expect(result.code).toBe(0)
+
+    const rows = result.stdout.trimEnd().split('\n').slice(1)
+    expect(rows.map((row) => row.trim().split(/ {2,}/))).toEqual([
+      ['GET', '/active-good', '-'],
+      ['-', '-', '-'],
+      ['GET', '/done-good', '200'],
+      ['GET', '/other-offset', '404'],
+      ['GET', '/compact-offset', '-'],
+      ['GET', '/nanoseconds', '204'],
+      ['GET', '/odd-time', '503'],
+      ['GET', '/bytes-\ufffd\ufffd', '200'],
+    ])
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(/^web-top-cli: 5 records skipped \(/)
+    expect(result.stderr).toContain('invalid JSON')
+    expect(result.stderr).toContain('not a JSON object')
+  })
+
+  it('shows durations across timestamp formats and offsets', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Path,Duration'])
+    const durations = Object.fromEntries(
+      result.stdout
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((row) => row.trim().split(/ {2,}/) as [string, string]),
+    )
+    expect(durations['/done-good']).toBe('1.00s')
+    expect(durations['/other-offset']).toBe('2.50s')
+    expect(durations['/compact-offset']).toBe('0.25s')
+    expect(durations['/nanoseconds']).toBe('0.12s')
+    expect(durations['/odd-time']).toBe('-')
+  })
+
+  it('neutralises control characters and invalid bytes', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Path,User agent'])
+    expect(result.stdout).toMatch(/\/bytes-\ufffd\ufffd +a␀b␈c␉d␍e␊f␛\[31mg␡h\\u009bi\\u009dj\n/)
+    expect(result.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
+  })
+
+  it('skips a processors key of the wrong type', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'wrongtype:', '--columns', 'Path,Resp'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Path          Resp\n/still-shown   200\n')
+    expect(result.stderr).toBe('web-top-cli: 1 record skipped (key wrongtype:processors: wrong key type)\n')
+  })
+
+  it('prints the readable records with --json', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--json'])
+    expect(result.code).toBe(0)
+    const records = JSON.parse(result.stdout) as HttpTask[]
+    expect(records).toHaveLength(8)
+    expect(records[1]).toMatchObject({ method: null, path: null, started_at: null, status_code: null })
+    expect(result.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
+  })
+})

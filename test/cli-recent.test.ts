@@ -1,0 +1,358 @@
+/**
+ * `web-top-cli recent` as a child process against a private Redis seeded
+ * with the Python tracker's records and with records of this package's
+ * Express middleware.
+ */
+import { readFileSync } from 'node:fs'
+import type { Server } from 'node:http'
+import { resolve } from 'node:path'
+import express from 'express'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { topMiddleware, type TopMiddleware } from '../src/adapters/express'
+import type { HttpTask } from '../src/task/http-task'
+import { RedisTracker } from '../src/trackers/redis-tracker'
+import { runCli } from './helpers/cli'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+interface PythonFixture {
+  processors: Record<string, unknown>
+  past_tasks: unknown[]
+  last_cleared_at: string
+}
+
+const FIXTURE_PATH = resolve(__dirname, '../../shared/fixtures/python-tracker-records.json')
+
+/** The columns of `recent` without --columns, in order. */
+const DEFAULT_HEADER = ['Cty', 'IP', 'Method', 'Path', 'Duration', 'Ago', 'Resp', 'Length', 'User agent']
+
+let redis: TestRedis
+let trustedApp: RunningApp
+let untrustedApp: RunningApp
+let releaseSlowRequest: () => void
+let slowResponse: Promise<Response>
+
+interface RunningApp {
+  url: string
+  middleware: TopMiddleware
+  server: Server
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+  await seedPythonFixture(redis)
+
+  const gate = new Promise<void>((resolveGate) => {
+    releaseSlowRequest = resolveGate
+  })
+  trustedApp = await startExpressApp(redis.url, true, gate)
+  untrustedApp = await startExpressApp(redis.url, false, gate)
+
+  // One request at a time, so the completed list has a known order.
+  const forwarded = { 'X-Forwarded-For': '203.0.113.7', 'User-Agent': 'node-test/1.0' }
+  await fetchOk(`${trustedApp.url}/api/orders?page=2`, { method: 'POST', headers: forwarded })
+  await fetchOk(`${trustedApp.url}/api/fail`, { headers: forwarded })
+  await fetchOk(`${trustedApp.url}/old-home`, { headers: forwarded, redirect: 'manual' })
+  await fetchOk(`${untrustedApp.url}/api/spoofed`, { headers: { 'X-Forwarded-For': '198.51.100.9' } })
+  slowResponse = fetch(`${trustedApp.url}/slow`, { headers: { 'User-Agent': 'slow-client/2.0' } })
+
+  await waitForRedis(async () => (await redis.client.hlen('processors')) === 2)
+  await waitForRedis(async () => (await redis.client.llen('past_tasks')) === 6)
+})
+
+afterAll(async () => {
+  releaseSlowRequest?.()
+  await slowResponse?.catch(() => undefined)
+  for (const app of [trustedApp, untrustedApp]) {
+    if (app === undefined) continue
+    await app.middleware.close()
+    await new Promise((resolveClose) => app.server.close(resolveClose))
+  }
+  await redis?.close()
+})
+
+describe('recent', () => {
+  it('prints active then completed requests with the default columns', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url])
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+
+    const [header, ...rows] = tableLines(result.stdout)
+    expect(splitCells(header)).toEqual(DEFAULT_HEADER)
+    expect(rows.map((row) => cellOf(row, header, 'Path'))).toEqual([
+      '/api/slow',
+      '/slow',
+      '/api/spoofed',
+      '/old-home',
+      '/api/fail',
+      '/api/orders',
+      '/no-status',
+      '/api/candles',
+    ])
+    expect(rows.map((row) => cellOf(row, header, 'Method'))).toEqual([
+      'POST',
+      'GET',
+      'GET',
+      'GET',
+      'GET',
+      'POST',
+      'GET',
+      'GET',
+    ])
+    expect(rows.map((row) => cellOf(row, header, 'Resp'))).toEqual(['-', '-', '200', '302', '500', '201', '-', '200'])
+  })
+
+  it('shows the values a user checks on each row', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url])
+    const [header, ...rows] = tableLines(result.stdout)
+    const row = (path: string) => rows.find((line) => cellOf(line, header, 'Path') === path) ?? ''
+
+    expect(cellOf(row('/api/slow'), header, 'IP')).toBe('2001:db8::1')
+    expect(cellOf(row('/api/slow'), header, 'User agent')).toBe('Mozilla/5.0 (X11; Linux x86_64)')
+    expect(cellOf(row('/api/candles'), header, 'Cty')).toBe('US')
+    expect(cellOf(row('/api/candles'), header, 'IP')).toBe('203.0.113.7')
+    expect(cellOf(row('/api/candles'), header, 'Length')).toBe('419 KiB')
+    expect(cellOf(row('/api/orders'), header, 'IP')).toBe('203.0.113.7')
+    expect(cellOf(row('/api/orders'), header, 'User agent')).toBe('node-test/1.0')
+    expect(cellOf(row('/api/spoofed'), header, 'IP')).toBe('127.0.0.1')
+    expect(cellOf(row('/slow'), header, 'User agent')).toBe('slow-client/2.0')
+    expect(cellOf(row('/slow'), header, 'Ago')).toBe('-')
+    expect(cellOf(row('/api/fail'), header, 'Duration')).toMatch(/^\d+\.\d\ds$/)
+    expect(cellOf(row('/api/fail'), header, 'Ago')).toMatch(/^\d+\.\d+s$/)
+  })
+
+  it('prints plain text when stdout is not a terminal', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url])
+    expect(result.stdout).not.toContain('\x1b')
+  })
+
+  it('prints only active requests with --mode active', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--mode', 'active'])
+    const [header, ...rows] = tableLines(result.stdout)
+    expect(rows.map((row) => cellOf(row, header, 'Path'))).toEqual(['/api/slow', '/slow'])
+  })
+
+  it('prints only completed requests with --mode complete', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--mode', 'complete'])
+    const [header, ...rows] = tableLines(result.stdout)
+    expect(rows.map((row) => cellOf(row, header, 'Path'))).toEqual([
+      '/api/spoofed',
+      '/old-home',
+      '/api/fail',
+      '/api/orders',
+      '/no-status',
+      '/api/candles',
+    ])
+  })
+
+  it('prints at most --limit rows', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--limit', '3'])
+    const [header, ...rows] = tableLines(result.stdout)
+    expect(rows.map((row) => cellOf(row, header, 'Path'))).toEqual(['/api/slow', '/slow', '/api/spoofed'])
+  })
+
+  it('prints the columns of --columns in that order', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'resp, path,Worker', '--limit', '4'])
+    expect(result.code).toBe(0)
+    expect(tableLines(result.stdout)).toEqual([
+      expect.stringMatching(/^Resp {2}Path +Worker$/),
+      expect.stringMatching(/^ {3}- {2}\/api\/slow +7508:MainThread$/),
+      expect.stringMatching(/^ {3}- {2}\/slow +\S+/),
+      expect.stringMatching(/^ 200 {2}\/api\/spoofed +\S+/),
+      expect.stringMatching(/^ 302 {2}\/old-home +\S+/),
+    ])
+  })
+
+  it('reads its settings from the environment', async () => {
+    const result = await runCli(['recent'], {
+      env: {
+        TOP_TRACKER_URL: redis.url,
+        TOP_RECENT_MODE: 'complete',
+        TOP_RECENT_LIMIT: '2',
+        TOP_RECENT_COLUMNS: 'Path,Resp',
+      },
+    })
+    expect(result.code).toBe(0)
+    expect(tableLines(result.stdout).map(splitCells)).toEqual([
+      ['Path', 'Resp'],
+      ['/api/spoofed', '200'],
+      ['/old-home', '302'],
+    ])
+  })
+
+  it('prints the records as JSON with --json', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--json'])
+    expect(result.code).toBe(0)
+
+    const records = JSON.parse(result.stdout) as HttpTask[]
+    expect(records.map((record) => record.path)).toEqual([
+      '/api/slow',
+      '/slow',
+      '/api/spoofed',
+      '/old-home',
+      '/api/fail',
+      '/api/orders',
+      '/no-status',
+      '/api/candles',
+    ])
+    expect(records[0]?.task_id).toBe('req-7')
+    expect(records[0]?.client_ip_address).toBe('2001:db8::1')
+    expect(records[0]?.ended_at).toBeNull()
+    expect(records[5]?.status_code).toBe(201)
+    expect(records[5]?.params).toEqual({ page: '2' })
+    expect(records[7]?.task_id).toBe(140538974609616)
+    expect(records[7]?.request_headers).toContainEqual(['CF-IPCOUNTRY', 'US'])
+  })
+
+  it('applies --mode and --limit to --json', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--json', '--mode', 'complete', '--limit', '1'])
+    const records = JSON.parse(result.stdout) as HttpTask[]
+    expect(records.map((record) => record.path)).toEqual(['/api/spoofed'])
+  })
+
+  it('reads keys under --prefix', async () => {
+    const writer = new RedisTracker({ url: redis.url, keyPrefix: 'shop:' })
+    writer.recordEnd('shop-1', JSON.stringify(completedRecord('/shop/cart', 204)))
+    await writer.flush()
+    await writer.close()
+
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'shop:', '--columns', 'Path,Resp'])
+    expect(tableLines(result.stdout).map(splitCells)).toEqual([
+      ['Path', 'Resp'],
+      ['/shop/cart', '204'],
+    ])
+
+    const fromEnv = await runCli(['recent', '--columns', 'Path'], {
+      env: { TOP_TRACKER_URL: redis.url, TOP_TRACKER_PREFIX: 'shop:' },
+    })
+    expect(tableLines(fromEnv.stdout)).toEqual(['Path', '/shop/cart'])
+  })
+
+  it('rejects an unknown column with exit code 2', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'Path,Colour'])
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain('Unknown column "Colour"')
+    expect(result.stderr).toContain('Valid columns: Cty, IP, Worker, Method, Path, Duration, Ago, Resp, Length, User agent')
+  })
+
+  it('rejects an unknown column from the environment with exit code 2', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url], { env: { TOP_RECENT_COLUMNS: 'Nope' } })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain("from env 'TOP_RECENT_COLUMNS'")
+  })
+
+  it('rejects an invalid --mode and --limit with exit code 2', async () => {
+    const mode = await runCli(['recent', '--tracker-url', redis.url, '--mode', 'finished'])
+    expect(mode.code).toBe(2)
+    expect(mode.stderr).toContain('all, active, complete')
+
+    const limit = await runCli(['recent', '--tracker-url', redis.url, '--limit', '0'])
+    expect(limit.code).toBe(2)
+    expect(limit.stderr).toContain('whole number of 1 or more')
+  })
+})
+
+describe('version and help', () => {
+  const packageVersion = (JSON.parse(readFileSync(resolve(__dirname, '../package.json'), 'utf8')) as { version: string })
+    .version
+
+  it('prints the package version', async () => {
+    for (const args of [['version'], ['--version']]) {
+      const result = await runCli(args)
+      expect(result.code).toBe(0)
+      expect(result.stdout).toBe(`${packageVersion}\n`)
+    }
+  })
+
+  it('prints help for every command', async () => {
+    for (const command of ['recent', 'live', 'version']) {
+      const result = await runCli([command, '--help'])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain(`Usage: web-top-cli ${command}`)
+    }
+    const live = await runCli(['live', '--help'])
+    expect(live.stdout).toContain('--tracker-url <url>')
+    expect(live.stdout).toContain('--prefix <prefix>')
+    expect(live.stdout).toContain('not a terminal')
+  })
+})
+
+/** Returns the non-empty lines of the output. */
+function tableLines(output: string): string[] {
+  return output.split('\n').filter((line) => line.trim() !== '')
+}
+
+/** Splits a line into cells separated by two or more spaces. */
+function splitCells(line: string | undefined): string[] {
+  return (line ?? '').trim().split(/ {2,}/)
+}
+
+/** Returns the cell of a row under a header name. Cells never hold two spaces in a row, and a missing value shows as `-`. */
+function cellOf(row: string, header: string | undefined, name: string): string {
+  return splitCells(row)[splitCells(header).indexOf(name)] ?? ''
+}
+
+async function seedPythonFixture(target: TestRedis): Promise<void> {
+  const fixture = JSON.parse(readFileSync(FIXTURE_PATH, 'utf8')) as PythonFixture
+  for (const [processorId, task] of Object.entries(fixture.processors)) {
+    await target.client.hset('processors', processorId, JSON.stringify(task))
+  }
+  for (const task of fixture.past_tasks) await target.client.rpush('past_tasks', JSON.stringify(task))
+  await target.client.set('last_cleared_at', fixture.last_cleared_at)
+}
+
+async function startExpressApp(trackerUrl: string, trustProxy: boolean, gate: Promise<void>): Promise<RunningApp> {
+  const app = express()
+  const middleware = topMiddleware({ trackerUrl, trustProxy })
+  app.use(middleware)
+  app.post('/api/orders', (_req, res) => {
+    res.status(201).json({ id: 1 })
+  })
+  app.get('/api/fail', (_req, res) => {
+    res.status(500).send('failed')
+  })
+  app.get('/old-home', (_req, res) => {
+    res.redirect(302, '/')
+  })
+  app.get('/api/spoofed', (_req, res) => {
+    res.send('ok')
+  })
+  app.get('/slow', async (_req, res) => {
+    await gate
+    res.send('done')
+  })
+
+  const server = await new Promise<Server>((resolveListen) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolveListen(listening))
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  return { url: `http://127.0.0.1:${port}`, middleware, server }
+}
+
+async function fetchOk(url: string, init: RequestInit): Promise<void> {
+  const response = await fetch(url, init)
+  await response.arrayBuffer()
+}
+
+async function waitForRedis(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the records in Redis')
+    await new Promise((resolveWait) => setTimeout(resolveWait, 20))
+  }
+}
+
+function completedRecord(path: string, status: number): HttpTask {
+  const now = new Date().toISOString()
+  return {
+    task_id: `test-${path}`,
+    started_at: now,
+    ended_at: now,
+    recorded_successfully: true,
+    method: 'GET',
+    path,
+    status_code: status,
+  }
+}
