@@ -39,8 +39,29 @@ export function invalidTrackerUrl(url: string, reason: string): WebTopError {
   return Object.assign(error, { code: INVALID_TRACKER_URL } as const)
 }
 
+/**
+ * Returns `value` when it is a whole number of at least 1. Throws a
+ * `TypeError` for a non-number and a `RangeError` for any other number.
+ */
+export function requireCount(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidOptionType(name, 'a number', value)
+  if (!Number.isInteger(value) || value < 1) {
+    throw invalidOptionRange(name, 'a whole number of at least 1', value)
+  }
+  return value
+}
+
+/** Builds the `RangeError` for an environment variable whose value cannot be used. */
+export function invalidEnvironmentValue(name: string, expected: string, received: string): WebTopError {
+  const error = new RangeError(
+    `web-top: The ${name} environment variable must be ${expected} (received ${describe(received)})`,
+  )
+  return Object.assign(error, { code: INVALID_OPTION } as const)
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+  if (typeof value === 'function') return 'a function'
   if (value === null || typeof value !== 'object') return String(value)
   return Array.isArray(value) ? 'an array' : 'an object'
 }

@@ -4,7 +4,7 @@
  * setup, never per request.
  */
 import type { IncomingMessage } from 'node:http'
-import { invalidOptionRange, invalidOptionType } from './errors'
+import { invalidEnvironmentValue, invalidOptionType, requireCount } from './errors'
 import type { RedactionOptions, SizeLimits } from './task/redact'
 import { DEFAULT_SIZE_LIMITS } from './task/redact'
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
@@ -19,9 +19,12 @@ export interface TopOptions extends RedactionOptions {
    * @default process.env.TOP_TRACKER_URL ?? 'redis://127.0.0.1:6379'
    */
   trackerUrl?: string
-  /** A tracker instance to write to. The recorder does not close a tracker it was given. */
+  /**
+   * A tracker instance to write to, such as a `MemoryTracker`. The recorder
+   * does not close a tracker it was given. Cannot be combined with `redis`.
+   */
   tracker?: Tracker
-  /** An ioredis client or Cluster to write through. It is not closed by the recorder. */
+  /** An ioredis client or Cluster to write through. It is not closed by the recorder. Cannot be combined with `tracker`. */
   redis?: RedisClient
   /**
    * Prepended to every Redis key and channel. Leave empty to stay readable by
@@ -30,13 +33,15 @@ export interface TopOptions extends RedactionOptions {
    */
   keyPrefix?: string
   /**
-   * Most completed tasks kept by the tracker.
+   * Most completed tasks kept by the tracker that the recorder opens. A
+   * tracker passed as `tracker` keeps its own cap.
    * @default process.env.TOP_MAX_COMPLETED_TASKS ?? 256
    */
   maxCompletedTasks?: number
   /**
    * Requests not recorded: exact paths (`'/health'`), patterns matched against
-   * the path, or a function of the request.
+   * the path without its query string, or a function of Node's request
+   * (`request.raw` in Fastify) that returns true for requests to skip.
    * @default []
    */
   ignore?: ReadonlyArray<string | RegExp> | ((req: IncomingMessage) => boolean)
@@ -54,8 +59,10 @@ export interface TopOptions extends RedactionOptions {
   captureHeaders?: boolean
   /**
    * Whether the app runs behind a proxy whose `X-Forwarded-For` and
-   * `X-Forwarded-Proto` may be trusted. The adapters follow the framework's
-   * own setting (Express `trust proxy`, Fastify `trustProxy`) when this is unset.
+   * `X-Forwarded-Proto` may be trusted. When true, the first address of
+   * `X-Forwarded-For` is recorded as the client address. When false, the
+   * TCP peer is. When unset, the adapters follow the framework's own setting
+   * (Express `trust proxy`, Fastify `trustProxy`).
    */
   trustProxy?: boolean
   /** Caps on the length of paths, header values and the number of headers and parameters. */
@@ -63,6 +70,14 @@ export interface TopOptions extends RedactionOptions {
   /** Where connection problems and dropped writes are reported. Fastify's logger in the plugin. */
   logger?: Logger
 }
+
+/** Completed tasks kept when neither the option nor `TOP_MAX_COMPLETED_TASKS` sets a number. */
+export const DEFAULT_MAX_COMPLETED_TASKS = 256
+
+/** The tracker methods the recorder calls. */
+const TRACKER_METHODS = ['recordStart', 'recordEnd', 'removeProcessors', 'flush', 'close'] as const
+
+const LIMIT_NAMES = Object.keys(DEFAULT_SIZE_LIMITS).join(', ')
 
 /** Options after defaults, environment fallbacks and validation. */
 export interface ResolvedOptions {
@@ -87,7 +102,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     throw invalidOptionType('options', 'an object', options)
   }
 
-  const trackerUrl = options.trackerUrl ?? env.TOP_TRACKER_URL ?? DEFAULT_TRACKER_URL
+  const trackerUrl = options.trackerUrl ?? readEnv(env, 'TOP_TRACKER_URL') ?? DEFAULT_TRACKER_URL
   if (typeof trackerUrl !== 'string' || trackerUrl === '') {
     throw invalidOptionType('trackerUrl', 'a non-empty URL string', trackerUrl)
   }
@@ -95,10 +110,16 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
   const keyPrefix = options.keyPrefix ?? env.TOP_TRACKER_PREFIX ?? ''
   if (typeof keyPrefix !== 'string') throw invalidOptionType('keyPrefix', 'a string', keyPrefix)
 
+  const tracker = checkTracker(options.tracker)
+  const redis = checkRedisClient(options.redis)
+  if (tracker !== undefined && redis !== undefined) {
+    throw invalidOptionType('redis', 'left unset when `tracker` is given, because the tracker has its own connection', redis)
+  }
+
   return {
     trackerUrl,
-    tracker: checkTracker(options.tracker),
-    redis: options.redis,
+    tracker,
+    redis,
     keyPrefix,
     maxCompletedTasks: resolveMaxCompleted(options.maxCompletedTasks, env.TOP_MAX_COMPLETED_TASKS),
     isIgnored: compileIgnore(options.ignore),
@@ -113,17 +134,23 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
       redactParams: checkNames('redactParams', options.redactParams),
       allowParams: checkNames('allowParams', options.allowParams),
     },
-    logger: options.logger,
+    logger: checkLogger(options.logger),
   }
 }
 
-function resolveMaxCompleted(option: number | undefined, envValue: string | undefined): number {
-  if (option !== undefined) return checkCount('maxCompletedTasks', option)
-  if (envValue === undefined || envValue === '') return 256
+/** Returns an environment variable, with an empty value read as unset. */
+function readEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]
+  return value === '' ? undefined : value
+}
 
-  const parsed = Number(envValue)
-  if (!Number.isInteger(parsed) || parsed < 1) {
-    throw invalidOptionRange('TOP_MAX_COMPLETED_TASKS', 'a whole number of at least 1', envValue)
+function resolveMaxCompleted(option: number | undefined, envValue: string | undefined): number {
+  if (option !== undefined) return requireCount('maxCompletedTasks', option)
+  if (envValue === undefined || envValue === '') return DEFAULT_MAX_COMPLETED_TASKS
+
+  const parsed = /^\s*\d+\s*$/.test(envValue) ? Number(envValue) : Number.NaN
+  if (!Number.isSafeInteger(parsed) || parsed < 1) {
+    throw invalidEnvironmentValue('TOP_MAX_COMPLETED_TASKS', 'a whole number of at least 1', envValue)
   }
   return parsed
 }
@@ -147,10 +174,31 @@ function compileIgnore(ignore: TopOptions['ignore']): ResolvedOptions['isIgnored
 
 function checkTracker(tracker: Tracker | undefined): Tracker | undefined {
   if (tracker === undefined) return undefined
-  if (tracker === null || typeof tracker.recordStart !== 'function' || typeof tracker.recordEnd !== 'function') {
-    throw invalidOptionType('tracker', 'a tracker with recordStart() and recordEnd()', tracker)
+  if (!hasMethods(tracker, TRACKER_METHODS)) {
+    throw invalidOptionType('tracker', 'a tracker such as a RedisTracker or MemoryTracker', tracker)
   }
   return tracker
+}
+
+function checkRedisClient(redis: RedisClient | undefined): RedisClient | undefined {
+  if (redis === undefined) return undefined
+  if (!hasMethods(redis, ['defineCommand', 'duplicate'])) {
+    throw invalidOptionType('redis', 'an ioredis client or Cluster', redis)
+  }
+  return redis
+}
+
+function checkLogger(logger: Logger | undefined): Logger | undefined {
+  if (logger === undefined) return undefined
+  if (!hasMethods(logger, ['warn', 'error'])) {
+    throw invalidOptionType('logger', 'an object with warn() and error() methods, such as a pino logger', logger)
+  }
+  return logger
+}
+
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  if (value === null || typeof value !== 'object') return false
+  return methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')
 }
 
 function checkTags(tags: Record<string, string> | undefined): Record<string, string> {
@@ -184,14 +232,6 @@ function checkBoolean(name: string, value: unknown): boolean | undefined {
   return value
 }
 
-function checkCount(name: string, value: unknown): number {
-  if (typeof value !== 'number') throw invalidOptionType(name, 'a number', value)
-  if (!Number.isInteger(value) || value < 1) {
-    throw invalidOptionRange(name, 'a whole number of at least 1', value)
-  }
-  return value
-}
-
 function resolveLimits(limits: Partial<SizeLimits> | undefined): SizeLimits {
   if (limits === undefined) return { ...DEFAULT_SIZE_LIMITS }
   if (limits === null || typeof limits !== 'object') {
@@ -199,9 +239,15 @@ function resolveLimits(limits: Partial<SizeLimits> | undefined): SizeLimits {
   }
 
   const resolved = { ...DEFAULT_SIZE_LIMITS }
-  for (const key of Object.keys(DEFAULT_SIZE_LIMITS) as Array<keyof SizeLimits>) {
-    const value = limits[key]
-    if (value !== undefined) resolved[key] = checkCount(`limits.${key}`, value)
+  for (const [key, value] of Object.entries(limits)) {
+    if (!isLimitName(key)) {
+      throw invalidOptionType('limits', `an object with only the keys ${LIMIT_NAMES}`, key)
+    }
+    if (value !== undefined) resolved[key] = requireCount(`limits.${key}`, value)
   }
   return resolved
+}
+
+function isLimitName(name: string): name is keyof SizeLimits {
+  return Object.hasOwn(DEFAULT_SIZE_LIMITS, name)
 }

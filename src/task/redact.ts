@@ -30,9 +30,12 @@ export const DEFAULT_SECRET_HEADERS: readonly string[] = [
 /** Header names that look like credentials even when not listed. */
 const SECRET_HEADER_PATTERN = /(^|-)(api-?key|token|secret|password|passwd|auth|session|signature)($|-)/i
 
-/** Query parameter names that look like credentials. */
+/**
+ * Query parameter names that look like credentials. `auth` and `otp` count
+ * only as whole words of the name, so `author` and `footprint` stay readable.
+ */
 const SECRET_PARAM_PATTERN =
-  /(token|passw(or)?d|passwd|pwd|secret|(^|[-_.])key$|api[-_.]?key|apikey|auth|session|sig(nature)?$|credential|private|otp|code_verifier)/i
+  /(token|passw(or)?d|passwd|pwd|secret|(^|[-_.])key$|api[-_.]?key|apikey|(^|[-_.])auth($|[-_.])|session|sig(nature)?$|credential|private|(^|[-_.])otp($|[-_.])|code_verifier)/i
 
 /** Limits on the variable-length parts of one record. */
 export interface SizeLimits {

@@ -2,7 +2,7 @@
  * A tracker that keeps tasks in the memory of one process. It needs nothing
  * installed, serves single-process apps and tests, and is what the demo uses.
  */
-import { EventEmitter } from 'node:events'
+import { requireCount } from '../errors'
 import { formatIsoTime } from '../task/time'
 import { buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
@@ -21,14 +21,14 @@ export class MemoryTracker implements Tracker {
   readonly #processors = new Map<string, string>()
   readonly #completed: string[] = []
   readonly #maxCompleted: number
-  readonly #updates = new EventEmitter()
+  readonly #listeners = new Set<TaskUpdateListener>()
+  #pendingUpdates: string[] = []
   #completedStart = 0
   #lastClearedAt: string | null = null
   #written = 0
 
   constructor(options: MemoryTrackerOptions = {}) {
-    this.#maxCompleted = options.maxCompletedTasks ?? 256
-    this.#updates.setMaxListeners(0)
+    this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
   }
 
   recordStart(processorId: string, taskJson: string): void {
@@ -59,9 +59,11 @@ export class MemoryTracker implements Tracker {
   }
 
   async subscribe(listener: TaskUpdateListener): Promise<() => Promise<void>> {
-    this.#updates.on('update', listener)
+    // A wrapper per call, so that the same function subscribed twice is called twice, as with Redis.
+    const subscription: TaskUpdateListener = (json) => listener(json)
+    this.#listeners.add(subscription)
     return async () => {
-      this.#updates.off('update', listener)
+      this.#listeners.delete(subscription)
     }
   }
 
@@ -79,12 +81,11 @@ export class MemoryTracker implements Tracker {
   }
 
   async close(): Promise<void> {
-    this.#updates.removeAllListeners()
+    this.#listeners.clear()
   }
 
   /** Stores completed tasks in a ring buffer, so a push costs the same at any size. */
   #pushCompleted(taskJson: string): void {
-    if (this.#maxCompleted <= 0) return
     if (this.#completed.length < this.#maxCompleted) {
       this.#completed.push(taskJson)
       return
@@ -102,8 +103,38 @@ export class MemoryTracker implements Tracker {
     }
   }
 
+  /**
+   * Queues an update for the subscribers. Updates are delivered on the next
+   * turn of the event loop, as Redis pub/sub delivers them, so a listener
+   * never runs inside the request that wrote the record.
+   */
   #publish(taskJson: string): void {
     this.#written++
-    if (this.#updates.listenerCount('update') > 0) this.#updates.emit('update', taskJson)
+    if (this.#listeners.size === 0) return
+
+    this.#pendingUpdates.push(taskJson)
+    if (this.#pendingUpdates.length === 1) setImmediate(this.#deliverUpdates)
+  }
+
+  /**
+   * Calls every listener with every queued update. An error thrown by a
+   * listener is raised after all listeners ran, as an uncaught exception,
+   * which is what an EventEmitter listener's error would be.
+   */
+  readonly #deliverUpdates = (): void => {
+    const updates = this.#pendingUpdates
+    this.#pendingUpdates = []
+    let firstError: unknown
+
+    for (const listener of this.#listeners) {
+      for (const update of updates) {
+        try {
+          listener(update)
+        } catch (err) {
+          firstError ??= err
+        }
+      }
+    }
+    if (firstError !== undefined) throw firstError
   }
 }

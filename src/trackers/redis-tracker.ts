@@ -7,7 +7,8 @@
  * Pending and in-flight writes share a fixed byte budget: past it, writes
  * are dropped and counted rather than queued without limit.
  */
-import Redis, { type Cluster, type RedisOptions } from 'ioredis'
+import Redis, { Cluster, type RedisOptions } from 'ioredis'
+import { requireCount } from '../errors'
 import { formatIsoTime } from '../task/time'
 import { createRateLimitedLogger, silentLogger, type Logger } from '../util/logger'
 import { createRedisKeys, escapeGlob, type RedisKeys } from './redis-keys'
@@ -106,8 +107,8 @@ export class RedisTracker implements Tracker {
 
   constructor(options: RedisTrackerOptions = {}) {
     this.keys = createRedisKeys(options.keyPrefix)
-    this.#maxCompleted = options.maxCompletedTasks ?? 256
-    this.#maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES
+    this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
+    this.#maxPendingBytes = requireCount('maxPendingBytes', options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES)
     this.#logger = createRateLimitedLogger(options.logger ?? silentLogger)
     this.#url = redactUrl(options.url ?? 'redis://127.0.0.1:6379')
 
@@ -165,11 +166,13 @@ export class RedisTracker implements Tracker {
   }
 
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
-    const limit = options.completedLimit ?? this.#maxCompleted
+    const limit = Math.max(0, options.completedLimit ?? this.#maxCompleted)
+    // LRANGE 0 -1 reads the whole list, so a limit of 0 asks for the empty range 1..0.
+    const [first, last] = limit === 0 ? [1, 0] : [0, limit - 1]
     const results = await this.client
       .multi()
       .hgetall(this.keys.processors)
-      .lrange(this.keys.pastTasks, 0, limit - 1)
+      .lrange(this.keys.pastTasks, first, last)
       .get(this.keys.lastClearedAt)
       .exec()
 
@@ -189,7 +192,7 @@ export class RedisTracker implements Tracker {
   }
 
   async subscribe(listener: TaskUpdateListener): Promise<() => Promise<void>> {
-    const subscriber = this.client.duplicate()
+    const subscriber = duplicateForSubscribe(this.client)
     subscriber.on('error', this.#onClientError)
     subscriber.on('message', (_channel: string, message: string) => listener(message))
     await subscriber.subscribe(this.keys.taskUpdates)
@@ -386,6 +389,16 @@ const WRITER_CLIENT_OPTIONS: RedisOptions = {
   maxRetriesPerRequest: 1,
   connectTimeout: 5_000,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+}
+
+/**
+ * Opens a second connection for SUBSCRIBE, which takes over the connection
+ * it runs on. The writer's options turn the offline queue off, but the
+ * SUBSCRIBE sent right away must wait for the new connection.
+ */
+function duplicateForSubscribe(client: RedisClient): RedisClient {
+  if (client instanceof Cluster) return client.duplicate([], { enableOfflineQueue: true })
+  return client.duplicate({ enableOfflineQueue: true })
 }
 
 function defineScripts(client: RedisClient): void {

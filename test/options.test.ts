@@ -1,0 +1,170 @@
+import type { IncomingMessage } from 'node:http'
+import Redis from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { INVALID_OPTION, INVALID_TRACKER_URL, isWebTopError, MemoryTracker, Recorder, type TopOptions } from '../src/index'
+import { DEFAULT_MAX_COMPLETED_TASKS, resolveOptions } from '../src/options'
+import { DEFAULT_SIZE_LIMITS } from '../src/task/redact'
+
+/** An environment with none of the package's variables, so no test reads the real one. */
+const EMPTY_ENV: NodeJS.ProcessEnv = {}
+
+const fakeRequest = { url: '/', headers: {} } as IncomingMessage
+
+/** An ioredis client that never connects: `lazyConnect` waits for a first command, and none is sent. */
+function createIdleClient(): Redis {
+  return new Redis({ lazyConnect: true, enableOfflineQueue: false })
+}
+
+describe('resolveOptions defaults', () => {
+  it('fills in every default', () => {
+    const resolved = resolveOptions({}, EMPTY_ENV)
+    expect(resolved.trackerUrl).toBe('redis://127.0.0.1:6379')
+    expect(resolved.keyPrefix).toBe('')
+    expect(resolved.maxCompletedTasks).toBe(DEFAULT_MAX_COMPLETED_TASKS)
+    expect(DEFAULT_MAX_COMPLETED_TASKS).toBe(256)
+    expect(resolved.tags).toEqual({})
+    expect(resolved.processorName).toBeUndefined()
+    expect(resolved.captureHeaders).toBe(true)
+    expect(resolved.trustProxy).toBeUndefined()
+    expect(resolved.limits).toEqual(DEFAULT_SIZE_LIMITS)
+    expect(resolved.tracker).toBeUndefined()
+    expect(resolved.redis).toBeUndefined()
+    expect(resolved.isIgnored(fakeRequest, '/health')).toBe(false)
+  })
+
+  it('reads the environment', () => {
+    const resolved = resolveOptions(
+      {},
+      {
+        TOP_TRACKER_URL: 'redis://cache.internal:6380/2',
+        TOP_MAX_COMPLETED_TASKS: '1000',
+        TOP_TRACKER_PREFIX: 'shop:',
+      },
+    )
+    expect(resolved.trackerUrl).toBe('redis://cache.internal:6380/2')
+    expect(resolved.maxCompletedTasks).toBe(1000)
+    expect(resolved.keyPrefix).toBe('shop:')
+  })
+
+  it('prefers options over the environment', () => {
+    const resolved = resolveOptions(
+      { trackerUrl: 'memory://', maxCompletedTasks: 5, keyPrefix: 'a:' },
+      { TOP_TRACKER_URL: 'redis://cache.internal:6380', TOP_MAX_COMPLETED_TASKS: '1000', TOP_TRACKER_PREFIX: 'b:' },
+    )
+    expect(resolved.trackerUrl).toBe('memory://')
+    expect(resolved.maxCompletedTasks).toBe(5)
+    expect(resolved.keyPrefix).toBe('a:')
+  })
+
+  it('reads empty variables as unset', () => {
+    const resolved = resolveOptions({}, { TOP_TRACKER_URL: '', TOP_MAX_COMPLETED_TASKS: '' })
+    expect(resolved.trackerUrl).toBe('redis://127.0.0.1:6379')
+    expect(resolved.maxCompletedTasks).toBe(256)
+  })
+
+  it('compiles ignore paths and patterns', () => {
+    const { isIgnored } = resolveOptions({ ignore: ['/health', /^\/metrics(\/|$)/] }, EMPTY_ENV)
+    expect(isIgnored(fakeRequest, '/health')).toBe(true)
+    expect(isIgnored(fakeRequest, '/health/deep')).toBe(false)
+    expect(isIgnored(fakeRequest, '/metrics')).toBe(true)
+    expect(isIgnored(fakeRequest, '/metrics/cpu')).toBe(true)
+    expect(isIgnored(fakeRequest, '/users')).toBe(false)
+  })
+
+  it('calls an ignore function with the request', () => {
+    const { isIgnored } = resolveOptions(
+      { ignore: (req) => req.headers['user-agent'] === 'kube-probe/1.29' },
+      EMPTY_ENV,
+    )
+    expect(isIgnored({ headers: { 'user-agent': 'kube-probe/1.29' } } as IncomingMessage, '/')).toBe(true)
+    expect(isIgnored({ headers: { 'user-agent': 'curl/8' } } as IncomingMessage, '/')).toBe(false)
+  })
+
+  it('keeps tags, processor name and limits', () => {
+    const resolved = resolveOptions(
+      { tags: { 'service.name': 'shop' }, processorName: 'api-1', limits: { maxHeaders: 8 } },
+      EMPTY_ENV,
+    )
+    expect(resolved.tags).toEqual({ 'service.name': 'shop' })
+    expect(resolved.processorName).toBe('api-1')
+    expect(resolved.limits).toEqual({ ...DEFAULT_SIZE_LIMITS, maxHeaders: 8 })
+  })
+
+  it('accepts a tracker or a redis client', () => {
+    const tracker = new MemoryTracker()
+    const redis = createIdleClient()
+    expect(resolveOptions({ tracker }, EMPTY_ENV).tracker).toBe(tracker)
+    expect(resolveOptions({ redis }, EMPTY_ENV).redis).toBe(redis)
+    redis.disconnect()
+  })
+})
+
+describe('resolveOptions validation', () => {
+  const idleRedis = createIdleClient()
+
+  it.each<[string, unknown, ErrorConstructor, string]>([
+    ['options', null, TypeError, 'The `options` option must be an object (received null)'],
+    ['trackerUrl', { trackerUrl: 42 }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received 42)'],
+    ['trackerUrl', { trackerUrl: '' }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received "")'],
+    ['keyPrefix', { keyPrefix: 1 }, TypeError, 'The `keyPrefix` option must be a string (received 1)'],
+    ['maxCompletedTasks', { maxCompletedTasks: '10' }, TypeError, 'The `maxCompletedTasks` option must be a number (received "10")'],
+    ['maxCompletedTasks', { maxCompletedTasks: 0 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 0)'],
+    ['maxCompletedTasks', { maxCompletedTasks: 2.5 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 2.5)'],
+    ['maxCompletedTasks', { maxCompletedTasks: Number.NaN }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received NaN)'],
+    ['ignore', { ignore: '/health' }, TypeError, 'The `ignore` option must be an array of paths and regular expressions, or a function (received "/health")'],
+    ['ignore', { ignore: ['/health', 3] }, TypeError, 'The `ignore` option must be an array of paths and regular expressions (received 3)'],
+    ['tags', { tags: ['a'] }, TypeError, 'The `tags` option must be an object of string values (received an array)'],
+    ['tags', { tags: { version: 2 } }, TypeError, 'The `tags.version` option must be a string (received 2)'],
+    ['processorName', { processorName: 7 }, TypeError, 'The `processorName` option must be a string (received 7)'],
+    ['captureHeaders', { captureHeaders: 'no' }, TypeError, 'The `captureHeaders` option must be true or false (received "no")'],
+    ['trustProxy', { trustProxy: 1 }, TypeError, 'The `trustProxy` option must be true or false (received 1)'],
+    ['limits', { limits: 5 }, TypeError, 'The `limits` option must be an object (received 5)'],
+    ['limits', { limits: { maxHeaders: 0 } }, RangeError, 'The `limits.maxHeaders` option must be a whole number of at least 1 (received 0)'],
+    ['limits', { limits: { maxHeaderLength: 9 } }, TypeError, 'The `limits` option must be an object with only the keys maxUrlLength, maxHeaderValueLength, maxHeaders, maxParams (received "maxHeaderLength")'],
+    ['redactHeaders', { redactHeaders: 'x-secret' }, TypeError, 'The `redactHeaders` option must be an array of strings (received "x-secret")'],
+    ['allowParams', { allowParams: [1] }, TypeError, 'The `allowParams` option must be an array of strings (received an array)'],
+    ['tracker', { tracker: { recordStart() {} } }, TypeError, 'The `tracker` option must be a tracker such as a RedisTracker or MemoryTracker (received an object)'],
+    ['redis', { redis: 'redis://x' }, TypeError, 'The `redis` option must be an ioredis client or Cluster (received "redis://x")'],
+    ['redis', { redis: idleRedis, tracker: new MemoryTracker() }, TypeError, 'The `redis` option must be left unset when `tracker` is given, because the tracker has its own connection (received an object)'],
+    ['logger', { logger: console.log }, TypeError, 'The `logger` option must be an object with warn() and error() methods, such as a pino logger (received a function)'],
+  ])('rejects a bad %s', (_name, options, errorClass, message) => {
+    const resolve = () => resolveOptions(options as TopOptions, EMPTY_ENV)
+    const error = catchError(resolve)
+    expect(error).toBeInstanceOf(errorClass)
+    expect(error.message).toBe(`web-top: ${message}`)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(isWebTopError(error)).toBe(true)
+  })
+
+  it.each(['abc', '0', '-5', '1.5', '1e3'])('rejects TOP_MAX_COMPLETED_TASKS=%s', (value) => {
+    const error = catchError(() => resolveOptions({}, { TOP_MAX_COMPLETED_TASKS: value }))
+    expect(error).toBeInstanceOf(RangeError)
+    expect(error.message).toBe(
+      `web-top: The TOP_MAX_COMPLETED_TASKS environment variable must be a whole number of at least 1 (received ${JSON.stringify(value)})`,
+    )
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+  })
+})
+
+describe('Recorder setup errors', () => {
+  it('rejects an unknown tracker scheme', () => {
+    const error = catchError(() => new Recorder({ trackerUrl: 'http2://user:pw@example.com' }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toContain('"http2:"')
+    expect(error.message).not.toContain(':pw@')
+  })
+
+  it('rejects bad options', () => {
+    expect(() => new Recorder({ trackerUrl: 'memory://', maxCompletedTasks: -1 })).toThrow(RangeError)
+  })
+})
+
+function catchError(action: () => unknown): Error {
+  try {
+    action()
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected an error, but none was thrown')
+}

@@ -1,0 +1,260 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  captureRequest,
+  captureResponse,
+  normalizeIp,
+  TRUNCATED_HEADERS_NAME,
+  type CaptureSettings,
+  type RequestFacts,
+  type RequestPart,
+  type ResponsePart,
+} from '../src/task/capture'
+import { createRedactionRules, DEFAULT_SIZE_LIMITS, REDACTED, TRUNCATED, type SizeLimits } from '../src/task/redact'
+import { sendRequest } from './helpers/http'
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+const closers: Array<() => Promise<void>> = []
+
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()))
+})
+
+function settings(overrides: { limits?: Partial<SizeLimits>; captureHeaders?: boolean } = {}): CaptureSettings {
+  return {
+    captureHeaders: overrides.captureHeaders ?? true,
+    rules: createRedactionRules(),
+    limits: { ...DEFAULT_SIZE_LIMITS, ...overrides.limits },
+  }
+}
+
+/** Starts a Node server on 127.0.0.1 that runs `handler` for every request. */
+async function serve(handler: Handler): Promise<string> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  closers.push(
+    () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  )
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** Sends one request and returns what `captureRequest` made of it on the server. */
+async function captureSent(
+  path: string,
+  headers: Array<[string, string]> = [],
+  options: { settings?: CaptureSettings; facts?: RequestFacts } = {},
+): Promise<RequestPart> {
+  let captured: RequestPart | undefined
+  const url = await serve((req, res) => {
+    captured = captureRequest(req, options.settings ?? settings(), options.facts)
+    res.end()
+  })
+  await sendRequest(`${url}${path}`, { headers })
+  if (captured === undefined) throw new Error('the server saw no request')
+  return captured
+}
+
+/** Lets `respond` answer one request and returns what `captureResponse` read when the response finished. */
+async function captureAnswered(respond: Handler, captureSettings = settings()): Promise<ResponsePart> {
+  let captured: ResponsePart | undefined
+  const url = await serve((req, res) => {
+    res.on('finish', () => {
+      captured = captureResponse(res, captureSettings)
+    })
+    respond(req, res)
+  })
+  await sendRequest(url)
+  if (captured === undefined) throw new Error('the response never finished')
+  return captured
+}
+
+describe('captureRequest', () => {
+  it('splits path and query', async () => {
+    const part = await captureSent('/search?q=red+shoes&size=42&size=43&empty=')
+    expect(part.method).toBe('GET')
+    expect(part.path).toBe('/search')
+    expect(part.params).toEqual({ q: 'red shoes', size: ['42', '43'], empty: '' })
+    expect(part.uri).toBe('/search?q=red+shoes&size=42&size=43&empty=')
+    expect(part.protocol).toBe('http')
+    expect(part.client_ip_address).toBe('127.0.0.1')
+  })
+
+  it('leaves params null without a query', async () => {
+    const part = await captureSent('/plain')
+    expect(part.params).toBeNull()
+    expect(part.uri).toBe('/plain')
+  })
+
+  it('keeps repeated headers in order', async () => {
+    const part = await captureSent('/', [
+      ['X-Trace', 'one'],
+      ['Accept', 'text/plain'],
+      ['X-Trace', 'two'],
+    ])
+    const traces = part.request_headers?.filter(([name]) => name === 'X-TRACE')
+    expect(traces).toEqual([
+      ['X-TRACE', 'one'],
+      ['X-TRACE', 'two'],
+    ])
+    expect(part.request_headers).toContainEqual(['ACCEPT', 'text/plain'])
+  })
+
+  it('masks secrets in headers, params and uri', async () => {
+    const part = await captureSent('/login?user=ann&pass%77ord=hunter2&access_token=t0k', [
+      ['Authorization', 'Basic YW5uOmh1bnRlcjI='],
+      ['X-Upstream-Token', 'abc'],
+    ])
+    expect(part.request_headers).toContainEqual(['AUTHORIZATION', REDACTED])
+    expect(part.request_headers).toContainEqual(['X-UPSTREAM-TOKEN', REDACTED])
+    expect(part.params).toEqual({ user: 'ann', password: REDACTED, access_token: REDACTED })
+    expect(part.uri).toBe(`/login?user=ann&pass%77ord=${REDACTED}&access_token=${REDACTED}`)
+  })
+
+  it('uses facts from the framework', async () => {
+    const part = await captureSent('/inner', [], {
+      facts: { clientIp: '::ffff:203.0.113.9', protocol: 'https', url: '/mounted/inner?x=1' },
+    })
+    expect(part.client_ip_address).toBe('203.0.113.9')
+    expect(part.protocol).toBe('https')
+    expect(part.path).toBe('/mounted/inner')
+    expect(part.params).toEqual({ x: '1' })
+  })
+
+  it('skips headers when captureHeaders is false', async () => {
+    const part = await captureSent('/', [['X-Trace', 'one']], { settings: settings({ captureHeaders: false }) })
+    expect(part.request_headers).toBeNull()
+  })
+
+  it('caps the path and uri', async () => {
+    const part = await captureSent(`/${'a'.repeat(100)}?q=1`, [], { settings: settings({ limits: { maxUrlLength: 20 } }) })
+    expect(part.path).toBe(`/${'a'.repeat(19)}${TRUNCATED}`)
+    expect(part.uri).toBe(`/${'a'.repeat(19)}${TRUNCATED}`)
+  })
+
+  it('caps header values', async () => {
+    const part = await captureSent('/', [['X-Long', 'v'.repeat(50)]], {
+      settings: settings({ limits: { maxHeaderValueLength: 10 } }),
+    })
+    expect(part.request_headers).toContainEqual(['X-LONG', `${'v'.repeat(10)}${TRUNCATED}`])
+  })
+
+  it('caps the number of headers', async () => {
+    const headers: Array<[string, string]> = Array.from({ length: 10 }, (_, i) => [`X-H${i}`, String(i)])
+    const part = await captureSent('/', headers, { settings: settings({ limits: { maxHeaders: 4 } }) })
+    const pairs = part.request_headers ?? []
+    expect(pairs).toHaveLength(5)
+    // The client also sends Host and Connection, so 12 headers arrive and 8 are cut.
+    expect(pairs[4]).toEqual([TRUNCATED_HEADERS_NAME.toUpperCase(), '8 headers'])
+  })
+
+  it('caps param values, repeats included', async () => {
+    const part = await captureSent('/?a=1&a=2&a=3&b=4&c=5', [], { settings: settings({ limits: { maxParams: 3 } }) })
+    expect(part.params).toEqual({ a: ['1', '2', '3'] })
+  })
+})
+
+describe('captureResponse', () => {
+  it('reads status and headers as sent', async () => {
+    const part = await captureAnswered((_req, res) => {
+      res.setHeader('Content-Type', 'application/json')
+      res.setHeader('Set-Cookie', ['a=1', 'b=2'])
+      res.end('{}')
+    })
+    expect(part.status_code).toBe(200)
+    expect(part.status_message).toBe('200 OK')
+    expect(part.response_headers).toContainEqual(['Content-Type', 'application/json'])
+    expect(part.response_headers?.filter(([name]) => name === 'Set-Cookie')).toEqual([
+      ['Set-Cookie', REDACTED],
+      ['Set-Cookie', REDACTED],
+    ])
+  })
+
+  it('sees headers passed only to writeHead', async () => {
+    const part = await captureAnswered((_req, res) => {
+      res.writeHead(201, { 'Content-Type': 'text/plain', 'Content-Length': '2', 'X-Only-In-WriteHead': 'yes' })
+      res.end('ok')
+    })
+    expect(part.status_code).toBe(201)
+    expect(part.response_headers).toContainEqual(['X-Only-In-WriteHead', 'yes'])
+    expect(part.response_headers).toContainEqual(['Content-Length', '2'])
+  })
+
+  it('keeps a custom reason phrase', async () => {
+    const part = await captureAnswered((_req, res) => {
+      res.writeHead(299, 'Mostly Fine')
+      res.end()
+    })
+    expect(part.status_code).toBe(299)
+    expect(part.status_message).toBe('299 Mostly Fine')
+  })
+
+  it('caps the number of response headers', async () => {
+    const part = await captureAnswered(
+      (_req, res) => {
+        for (let i = 0; i < 6; i++) res.setHeader(`X-H${i}`, String(i))
+        res.end()
+      },
+      settings({ limits: { maxHeaders: 3 } }),
+    )
+    expect(part.response_headers?.slice(0, 3)).toEqual([
+      ['X-H0', '0'],
+      ['X-H1', '1'],
+      ['X-H2', '2'],
+    ])
+    // Node adds Date, Connection and Content-Length (or Transfer-Encoding) after the app's six.
+    expect(part.response_headers?.[3]?.[0]).toBe(TRUNCATED_HEADERS_NAME)
+    expect(part.response_headers?.[3]?.[1]).toMatch(/^\d+ headers$/)
+    expect(part.response_headers).toHaveLength(4)
+  })
+
+  it('reads set headers before sending', async () => {
+    let part: ResponsePart | undefined
+    const url = await serve((_req, res) => {
+      res.statusCode = 404
+      res.setHeader('X-Early', 'yes')
+      part = captureResponse(res, settings())
+      res.end()
+    })
+    await sendRequest(url)
+    expect(part).toEqual({ status_code: 404, status_message: '404 Not Found', response_headers: [['X-Early', 'yes']] })
+  })
+
+  it('skips headers when captureHeaders is false', async () => {
+    const part = await captureAnswered((_req, res) => res.end(), settings({ captureHeaders: false }))
+    expect(part.response_headers).toBeNull()
+    expect(part.status_code).toBe(200)
+  })
+
+  // Tripwire: captureResponse relies on Node's internal `_header` string.
+  it('finds Node keeping the header block', async () => {
+    let block: unknown
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'X-A': '1' })
+      block = (res as ServerResponse & { _header?: unknown })._header
+      res.end()
+    })
+    await sendRequest(url)
+    expect(typeof block).toBe('string')
+    expect(block).toMatch(/^HTTP\/1\.1 200 OK\r\nX-A: 1\r\n[\s\S]*\r\n\r\n$/)
+  })
+})
+
+describe('normalizeIp', () => {
+  it.each([
+    ['::ffff:10.0.0.1', '10.0.0.1'],
+    ['10.0.0.1', '10.0.0.1'],
+    ['::1', '::1'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['::ffff:abcd', '::ffff:abcd'],
+    ['', null],
+    [undefined, null],
+  ])('turns %j into %j', (input, expected) => {
+    expect(normalizeIp(input)).toBe(expected)
+  })
+})
