@@ -1,0 +1,131 @@
+/**
+ * The example apps, the traffic generator and the demo, run as a user runs
+ * them: child processes on loopback ports, read back through the HTTP
+ * tracker endpoint or a private Redis.
+ */
+import { randomBytes } from 'node:crypto'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { isLoopbackHost, parseTargets } from '../examples/traffic-generator'
+import { HttpTracker } from '../src/index'
+import {
+  countTasksByRoute,
+  countTrafficByRoute,
+  runTraffic,
+  startExample,
+  type ExampleProcess,
+} from './helpers/example-process'
+import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server'
+
+const API_KEY = randomBytes(24).toString('base64url')
+
+const running: ExampleProcess[] = []
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((example) => example.stop()))
+})
+
+describe('traffic generator targets', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['127.10.20.30', true],
+    ['localhost', true],
+    ['[::1]', true],
+    ['10.0.0.1', false],
+    ['169.254.169.254', false],
+    ['example.com', false],
+    ['127.0.0.1.example.com', false],
+    ['[::ffff:10.0.0.1]', false],
+  ])('%s is loopback: %s', (host, expected) => {
+    expect(isLoopbackHost(host)).toBe(expected)
+  })
+
+  it('rejects remote hosts unless allowed', () => {
+    expect(() => parseTargets(['http://192.168.1.5:3000'])).toThrow(
+      'Target http://192.168.1.5:3000 is not a loopback address; pass --allow-remote to send traffic to it.',
+    )
+    expect(parseTargets(['http://192.168.1.5:3000'], true)[0]?.host).toBe('192.168.1.5:3000')
+  })
+
+  it('exits 2 on a remote --url', async () => {
+    const traffic = startExample('traffic.ts', { trackerUrl: 'memory://', args: ['--url', 'http://10.1.2.3:3000'] })
+    running.push(traffic)
+    const code = await new Promise((resolve) => traffic.child.once('close', resolve))
+
+    expect(code).toBe(2)
+    expect(traffic.output()).toBe(
+      'traffic: Target http://10.1.2.3:3000 is not a loopback address; pass --allow-remote to send traffic to it.\n',
+    )
+  })
+})
+
+describe.each([
+  ['express.ts', 'express example'],
+  ['fastify.ts', 'fastify example'],
+])('examples/%s', (script, name) => {
+  it('records traffic to its tracker endpoint', async () => {
+    const port = await findFreePort()
+    const app = startExample(script, {
+      trackerUrl: 'memory://',
+      args: ['--port', String(port)],
+      env: { TOP_WEB_API_KEY: API_KEY, TOP_MAX_COMPLETED_TASKS: '500' },
+    })
+    running.push(app)
+    const [banner] = await app.waitForLines(/listening/, 1)
+    expect(banner).toBe(`${name}: process ${app.child.pid} listening on http://127.0.0.1:${port} (tracker memory://)`)
+
+    const origin = `http://127.0.0.1:${port}`
+    const health = await fetch(`${origin}/health`)
+    const summary = await runTraffic(['--url', origin, '--requests', '60', '--concurrency', '6', '--slow-share', '0.1'])
+    const reader = new HttpTracker({ url: `${origin}/web-top`, apiKey: API_KEY })
+    await reader.read()
+    const snapshot = await reader.read()
+
+    expect(health.status).toBe(200)
+    expect(summary.total).toBe(60)
+    expect(summary.byStatus.error).toBeUndefined()
+    expect(snapshot.active.size).toBe(0)
+    expect(snapshot.completed).toHaveLength(60)
+    expect(countTasksByRoute(snapshot.completed)).toEqual(countTrafficByRoute(summary))
+    expect(await app.stop()).toBe(0)
+  })
+})
+
+describe('demo', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  it('shows live frames from memory', async () => {
+    const demo = startExample('demo.ts', { trackerUrl: 'memory://', args: ['--duration', '4'] })
+    running.push(demo)
+    const code = await new Promise((resolve) => demo.child.once('close', resolve))
+    const output = demo.output()
+
+    expect(code, output).toBe(0)
+    expect(output).toMatch(/^demo: it records to memory and serves the tasks at http:\/\/127\.0\.0\.1:\d+\/web-top$/m)
+    expect(output).toMatch(/^web-top {2}http:\/\/127\.0\.0\.1:\d+\/web-top {2}\d+ active {2}\d+ completed/m)
+    expect(output).toMatch(/^Active HTTP requests \(\d+\)$/m)
+    expect(output).toMatch(/ GET +\/slow /)
+    expect(output).toMatch(/^demo: sent \d+ requests \(.*200: \d+.*\); app stopped$/m)
+  }, 30_000)
+
+  it('records to TOP_TRACKER_URL and cleans up', async () => {
+    const demo = startExample('demo.ts', { trackerUrl: `${redis.url}/4`, args: ['--duration', '4'] })
+    running.push(demo)
+    const code = await new Promise((resolve) => demo.child.once('close', resolve))
+    const output = demo.output()
+    await redis.client.select(4)
+
+    expect(code, output).toBe(0)
+    expect(output).toContain(`demo: in a second terminal, run: TOP_TRACKER_URL=${redis.url}/4 npx web-top-cli live`)
+    expect(output).toMatch(new RegExp(`^web-top {2}redis://127\\.0\\.0\\.1:${redis.port}/4 `, 'm'))
+    expect(await redis.client.llen('past_tasks')).toBeGreaterThan(0)
+    expect(await redis.client.hlen('processors')).toBe(0)
+  }, 30_000)
+})
