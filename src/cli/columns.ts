@@ -16,7 +16,7 @@ import type { Colour } from './style'
 
 /** A duration below this many milliseconds is shown green. */
 export const FAST_DURATION_MS = 1_000
-/** A duration below this many milliseconds (and at least `FAST_DURATION_MS`) is shown yellow; longer ones red. */
+/** Durations from `FAST_DURATION_MS` up to this many milliseconds are yellow, longer ones red. */
 export const SLOW_DURATION_MS = 5_000
 
 export interface Column {
@@ -52,7 +52,14 @@ export const COLUMNS: readonly Column[] = [
     hiddenWhenEmpty: true,
     value: (task) => getCountry(task),
   },
-  { name: 'IP', align: 'left', minWidth: 7, maxWidth: 39, ...fixed, value: (task) => getOriginalIp(task) },
+  {
+    name: 'IP',
+    align: 'left',
+    minWidth: 7,
+    maxWidth: 39,
+    ...fixed,
+    value: (task) => getOriginalIp(task),
+  },
   {
     name: 'Worker',
     align: 'left',
@@ -62,7 +69,14 @@ export const COLUMNS: readonly Column[] = [
     hiddenWhenEmpty: false,
     value: (task) => task.processor_name ?? undefined,
   },
-  { name: 'Method', align: 'left', minWidth: 6, maxWidth: 10, ...fixed, value: (task) => task.method ?? undefined },
+  {
+    name: 'Method',
+    align: 'left',
+    minWidth: 6,
+    maxWidth: 10,
+    ...fixed,
+    value: (task) => task.method ?? undefined,
+  },
   {
     name: 'Path',
     align: 'left',
@@ -118,7 +132,8 @@ export const COLUMNS: readonly Column[] = [
 ]
 
 export const DEFAULT_ACTIVE_COLUMNS = 'Cty, IP, Worker, Method, Path, Duration, User agent'
-export const DEFAULT_COMPLETED_COLUMNS = 'Cty, IP, Method, Path, Duration, Ago, Resp, Length, User agent'
+export const DEFAULT_COMPLETED_COLUMNS =
+  'Cty, IP, Method, Path, Duration, Ago, Resp, Length, User agent'
 export const DEFAULT_RECENT_COLUMNS = DEFAULT_COMPLETED_COLUMNS
 
 /**
@@ -131,10 +146,13 @@ export function parseColumnList(list: string): Column[] {
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '')
-  if (names.length === 0) throw new Error(`The list names no column. Valid columns: ${listColumnNames()}`)
+  if (names.length === 0) {
+    throw new Error(`The list names no column. Valid columns: ${listColumnNames()}`)
+  }
 
   return names.map((name) => {
-    const column = COLUMNS.find((candidate) => normalizeName(candidate.name) === normalizeName(name))
+    const wanted = normalizeName(name)
+    const column = COLUMNS.find((candidate) => normalizeName(candidate.name) === wanted)
     if (column === undefined) {
       throw new Error(`Unknown column ${JSON.stringify(name)}. Valid columns: ${listColumnNames()}`)
     }

@@ -19,7 +19,8 @@ const COMMAND_TIMEOUT_MS = 5_000
 /** Longest wait between reconnection attempts after a working connection was lost. */
 const MAX_RECONNECT_DELAY_MS = 2_000
 
-const URL_HINT = 'set the URL with --tracker-url or TOP_TRACKER_URL, for example redis://127.0.0.1:6379/0'
+const URL_HINT =
+  'set the URL with --tracker-url or TOP_TRACKER_URL, for example redis://127.0.0.1:6379/0'
 
 export interface TrackerConnection {
   tracker: Tracker
@@ -36,7 +37,10 @@ export interface TrackerConnection {
  * URL, with its password masked, when the URL is invalid or the tracker
  * cannot be reached.
  */
-export async function connectTracker(url: string, keyPrefix: string | undefined): Promise<TrackerConnection> {
+export async function connectTracker(
+  url: string,
+  keyPrefix: string | undefined,
+): Promise<TrackerConnection> {
   const displayUrl = maskUrl(url)
   const describeFailure = (error: unknown) =>
     maskSecret(describeError(error), readPassword(url)).replace(/\.$/, '')
@@ -60,18 +64,22 @@ export async function connectTracker(url: string, keyPrefix: string | undefined)
  * Reads one snapshot: for Redis one MULTI with HGETALL, LRANGE and GET.
  * Throws a `CliError` naming the tracker when the read fails.
  */
-export async function readTracker(connection: TrackerConnection, completedLimit: number): Promise<TaskSnapshot> {
+export async function readTracker(
+  connection: TrackerConnection,
+  completedLimit: number,
+): Promise<TaskSnapshot> {
   try {
     return await connection.tracker.read({ completedLimit })
   } catch (error) {
+    const reason = connection.describeFailure(error)
     throw new CliError(
-      `Cannot read from the tracker at ${connection.displayUrl}: ${connection.describeFailure(error)}. ` +
+      `Cannot read from the tracker at ${connection.displayUrl}: ${reason}. ` +
         'Check that the server is up and that the URL, password and database are right.',
     )
   }
 }
 
-/** Returns the URL with the password of its user part and of a `password` query parameter masked. */
+/** Returns the URL with the password of its user part and of its `password` parameter masked. */
 export function maskUrl(url: string): string {
   return redactUrl(url).replace(/([?&]password=)[^&#]*/gi, '$1***')
 }
@@ -107,8 +115,9 @@ async function connectRedis(
     if (connectionError !== undefined) throw connectionError
   } catch (error) {
     client.disconnect()
+    const reason = describeFailure(connectionError ?? error)
     throw new CliError(
-      `Cannot connect to the tracker at ${displayUrl}: ${describeFailure(connectionError ?? error)}. ` +
+      `Cannot connect to the tracker at ${displayUrl}: ${reason}. ` +
         `Check that Redis is running there and accepts connections from this host; ${URL_HINT}`,
     )
   }

@@ -45,28 +45,39 @@ export function renderLiveFrame(input: LiveFrameInput): string[] {
   const { snapshot, width, colour } = input
   const active = sortActiveTasks(snapshot.active)
   const completed = snapshot.completed
-  const [activeRoom, completedRoom] = shareRows(input.height - FIXED_LINES, active.length, completed.length)
+  const room = input.height - FIXED_LINES
+  const [activeRoom, completedRoom] = shareRows(room, active.length, completed.length)
   const tableOptions = { maxWidth: width, colour }
 
-  const activeTable = renderTable(active.slice(0, activeRoom), input.activeColumns, input.nowMs, tableOptions)
+  const activeTable = renderTable(
+    active.slice(0, activeRoom),
+    input.activeColumns,
+    input.nowMs,
+    tableOptions,
+  )
   const completedTable = renderTable(
     completed.slice(0, completedRoom),
     input.completedColumns,
     input.nowMs,
     tableOptions,
   )
-  const completedCount = completed.length >= input.completedLimit ? `${completed.length}+` : String(completed.length)
+  const completedCount =
+    completed.length >= input.completedLimit ? `${completed.length}+` : String(completed.length)
+  const activeCount = String(active.length)
+  const activeTitle = sectionTitle('Active HTTP requests', activeCount, activeRoom, active.length)
+  const completedTitle = sectionTitle(
+    'Completed HTTP responses',
+    completedCount,
+    completedRoom,
+    completed.length,
+  )
 
   const lines = [
     styleLine(renderHeader(input, active.length, completedCount), 'reverse', input),
-    styleLine(sectionTitle('Active HTTP requests', String(active.length), activeRoom, active.length), 'bold', input),
+    styleLine(activeTitle, 'bold', input),
     styleLine(activeTable.header, 'dim', input),
     ...activeTable.rows,
-    styleLine(
-      sectionTitle('Completed HTTP responses', completedCount, completedRoom, completed.length),
-      'bold',
-      input,
-    ),
+    styleLine(completedTitle, 'bold', input),
     styleLine(completedTable.header, 'dim', input),
     ...completedTable.rows,
   ]
@@ -79,7 +90,11 @@ export function renderLiveFrame(input: LiveFrameInput): string[] {
  * Splits the rows left for tables between active and completed tasks: each
  * gets half, and a table that needs less gives the rest to the other.
  */
-export function shareRows(room: number, activeCount: number, completedCount: number): [number, number] {
+export function shareRows(
+  room: number,
+  activeCount: number,
+  completedCount: number,
+): [number, number] {
   if (!Number.isFinite(room)) return [activeCount, completedCount]
   const available = Math.max(0, room)
   const half = Math.ceil(available / 2)
@@ -89,7 +104,8 @@ export function shareRows(room: number, activeCount: number, completedCount: num
 
 function renderHeader(input: LiveFrameInput, activeCount: number, completedCount: string): string {
   const time = new Date(input.nowMs).toTimeString().slice(0, 8)
-  return `web-top  ${sanitizeText(input.trackerUrl)}  ${activeCount} active  ${completedCount} completed  ${time}`
+  const url = sanitizeText(input.trackerUrl)
+  return `web-top  ${url}  ${activeCount} active  ${completedCount} completed  ${time}`
 }
 
 function sectionTitle(title: string, count: string, shown: number, total: number): string {
@@ -101,7 +117,8 @@ function renderFooter(input: LiveFrameInput): string {
   const parts: Array<{ text: string; colour?: 'red' | 'yellow' }> = []
   if (input.showKeys) parts.push({ text: 'q: quit' })
   if (input.readError !== undefined) {
-    parts.push({ text: `Read failed, showing the last data: ${sanitizeText(input.readError)}`, colour: 'red' })
+    const text = `Read failed, showing the last data: ${sanitizeText(input.readError)}`
+    parts.push({ text, colour: 'red' })
   }
   const { skipped, skipReasons } = input.snapshot
   if (skipped > 0) parts.push({ text: describeSkipped(skipped, skipReasons), colour: 'yellow' })
@@ -121,6 +138,7 @@ function renderFooter(input: LiveFrameInput): string {
 /** Cuts a line to the width and, on a terminal, pads it to the full width before styling it. */
 function styleLine(text: string, style: 'reverse' | 'bold' | 'dim', input: LiveFrameInput): string {
   if (!Number.isFinite(input.width)) return paint(text, style, input.colour)
-  const fitted = input.colour && style === 'reverse' ? fitToWidth(text, input.width) : cutToWidth(text, input.width)
+  const padded = input.colour && style === 'reverse'
+  const fitted = padded ? fitToWidth(text, input.width) : cutToWidth(text, input.width)
   return paint(fitted, style, input.colour)
 }

@@ -8,7 +8,12 @@ import { describeError } from './cli-error'
 import type { Column } from './columns'
 import { connectTracker, readTracker, type TrackerConnection } from './connect'
 import { renderLiveFrame } from './live-frame'
-import { composeScreenFrame, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
+import {
+  composeScreenFrame,
+  TerminalScreen,
+  type TerminalInput,
+  type TerminalOutput,
+} from './screen'
 import { shouldUseColour } from './style'
 
 /** Most frames drawn per second when updates arrive faster. */
@@ -82,12 +87,18 @@ class LiveView {
   #stopped = false
   #resolveExit: (code: number) => void = () => {}
 
-  constructor(connection: TrackerConnection, options: LiveOptions, streams: LiveStreams, snapshot: TaskSnapshot) {
+  constructor(
+    connection: TrackerConnection,
+    options: LiveOptions,
+    streams: LiveStreams,
+    snapshot: TaskSnapshot,
+  ) {
     this.#connection = connection
     this.#options = options
     this.#stdout = streams.stdout
     this.#snapshot = snapshot
-    this.#screen = streams.stdout.isTTY === true ? new TerminalScreen(streams.stdout, streams.stdin) : undefined
+    this.#screen =
+      streams.stdout.isTTY === true ? new TerminalScreen(streams.stdout, streams.stdin) : undefined
     this.#colour = this.#screen !== undefined && shouldUseColour(streams.stdout)
   }
 
@@ -210,7 +221,8 @@ class LiveView {
 
   readonly #onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES): void => {
     // Ctrl-C is a key while the input is raw; a SIGINT then comes from elsewhere.
-    void this.stop(signal === 'SIGINT' && this.#screen !== undefined ? 0 : SIGNAL_EXIT_CODES[signal])
+    const quitKey = signal === 'SIGINT' && this.#screen !== undefined
+    void this.stop(quitKey ? 0 : SIGNAL_EXIT_CODES[signal])
   }
 
   readonly #onFatalError = (error: unknown): void => {

@@ -18,10 +18,10 @@ import { runRecent } from './recent'
 import { TASK_MODES, type TaskMode } from './task-order'
 
 // tsup bundles the JSON into dist/cli.js, so the version needs no file lookup at run time.
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- a static require is what the bundler inlines
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the bundler inlines it
 const { version: PACKAGE_VERSION } = require('../../package.json') as { version: string }
 
-/** Refresh interval of `live` when neither `--refresh-rate` nor `TOP_REFRESH_RATE` sets one, in seconds. */
+/** Refresh interval of `live` in seconds when no option or `TOP_REFRESH_RATE` sets one. */
 export const DEFAULT_REFRESH_RATE_SECONDS = 2
 
 /** Shortest refresh interval accepted, in seconds. */
@@ -76,7 +76,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
 /** Builds the command tree; exported for tests of the argument parsing. */
 export function createProgram(): Command {
   const program = new Command('web-top-cli')
-    .description('Show the HTTP requests that web-top records: active ones and recently completed ones.')
+    .description('Show the HTTP requests that web-top records, active and recently completed.')
     .version(PACKAGE_VERSION, '-V, --version', 'print the version of web-top')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })
@@ -92,7 +92,9 @@ export function createProgram(): Command {
           .default('all'),
       )
       .addOption(
-        new Option('--limit <n>', 'print at most n rows').env('TOP_RECENT_LIMIT').argParser(parsePositiveInteger),
+        new Option('--limit <n>', 'print at most n rows')
+          .env('TOP_RECENT_LIMIT')
+          .argParser(parsePositiveInteger),
       )
       .addOption(columnsOption('--columns <list>', 'TOP_RECENT_COLUMNS', DEFAULT_RECENT_COLUMNS))
       .option('--json', 'print the task records as one JSON array instead of a table')
@@ -113,13 +115,15 @@ export function createProgram(): Command {
       .command('live')
       .description('Show active and completed requests full screen, updated as they change.')
       .addOption(
-        new Option('--refresh-rate <seconds>', 'seconds between two reads when no change is announced')
+        new Option('--refresh-rate <seconds>', 'seconds between reads when no change is announced')
           .env('TOP_REFRESH_RATE')
           .argParser(parseRefreshRate)
           .default(DEFAULT_REFRESH_RATE_SECONDS),
       )
       .addOption(columnsOption('--active-columns <list>', 'ACTIVE_COLUMNS', DEFAULT_ACTIVE_COLUMNS))
-      .addOption(columnsOption('--completed-columns <list>', 'COMPLETED_COLUMNS', DEFAULT_COMPLETED_COLUMNS))
+      .addOption(
+        columnsOption('--completed-columns <list>', 'COMPLETED_COLUMNS', DEFAULT_COMPLETED_COLUMNS),
+      )
       .addHelpText('after', LIVE_HELP),
   ).action(async (values: LiveOptionValues) => {
     const code = await runLive({
@@ -148,12 +152,12 @@ export function createProgram(): Command {
 function addTrackerOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('--tracker-url <url>', 'tracker to read: redis://[:password@]host:port[/db] or rediss://')
+      new Option('--tracker-url <url>', 'tracker to read: redis://[:password@]host:port[/db]')
         .env('TOP_TRACKER_URL')
         .default(DEFAULT_TRACKER_URL),
     )
     .addOption(
-      new Option('--prefix <prefix>', 'prefix of the tracker keys, as set on the writers (default: none)').env(
+      new Option('--prefix <prefix>', 'key prefix, as set on the writers (default: none)').env(
         'TOP_TRACKER_PREFIX',
       ),
     )
@@ -185,12 +189,14 @@ function parsePositiveInteger(value: string): number {
 function parseRefreshRate(value: string): number {
   const seconds = Number(value)
   if (value.trim() === '' || !Number.isFinite(seconds) || seconds < MIN_REFRESH_RATE_SECONDS) {
-    throw new InvalidArgumentError(`Expected a number of seconds of ${MIN_REFRESH_RATE_SECONDS} or more.`)
+    throw new InvalidArgumentError(
+      `Expected a number of seconds of ${MIN_REFRESH_RATE_SECONDS} or more.`,
+    )
   }
   return seconds
 }
 
-/** Prints an error as one line and returns the exit code. Commander has already printed its own errors. */
+/** Prints an error as one line and returns the exit code; Commander prints its own errors. */
 function reportError(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE
   if (error instanceof CliError) {

@@ -29,13 +29,16 @@ export interface RecentStreams {
   stderr: { write(text: string): unknown }
 }
 
-/** Reads the tracker once and prints the requests. Returns the exit code; throws a `CliError` when the tracker fails. */
+/**
+ * Reads the tracker once and prints the requests. Returns the exit code, and
+ * throws a `CliError` when the tracker cannot be reached or read.
+ */
 export async function runRecent(
   options: RecentOptions,
   streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix)
-  const completedLimit = options.mode === 'active' ? 1 : (options.limit ?? RECENT_COMPLETED_LIMIT)
+  const completedLimit = options.mode === 'active' ? 0 : (options.limit ?? RECENT_COMPLETED_LIMIT)
   let snapshot
   try {
     snapshot = await readTracker(connection, completedLimit)
@@ -54,7 +57,8 @@ export async function runRecent(
   }
 
   if (snapshot.skipped > 0) {
-    streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
+    const notice = describeSkipped(snapshot.skipped, snapshot.skipReasons)
+    streams.stderr.write(`web-top-cli: ${notice}\n`)
   }
   return 0
 }

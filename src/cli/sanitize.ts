@@ -41,7 +41,7 @@ export function placeholderOf(char: string): string {
   if (codePoint < 0x20) return String.fromCharCode(0x2400 + codePoint)
   if (codePoint === 0x7f) return DEL_PICTURE
   if (codePoint >= 0xd800 && codePoint <= 0xdfff) return '\ufffd'
-  return `\\u${codePoint.toString(16).padStart(4, '0')}`
+  return unicodeEscape(char)
 }
 
 /**
@@ -50,5 +50,10 @@ export function placeholderOf(char: string): string {
  * separators). The result is still valid JSON with the same values.
  */
 export function escapeJsonForTerminal(json: string): string {
-  return json.replace(UNSAFE_IN_JSON, (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`)
+  return json.replace(UNSAFE_IN_JSON, unicodeEscape)
+}
+
+/** Returns the `\\uXXXX` escape of a character of the Basic Multilingual Plane. */
+function unicodeEscape(char: string): string {
+  return `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`
 }

@@ -51,7 +51,7 @@ export class TerminalScreen {
     this.#input = input
   }
 
-  /** Switches to the alternate screen, hides the cursor and, when the input is a terminal, reads raw keys. */
+  /** Switches to the alternate screen, hides the cursor and reads raw keys from a terminal. */
   enter(onKey: KeyHandler): void {
     if (this.#active) return
     this.#active = true
@@ -79,7 +79,11 @@ export class TerminalScreen {
     if (this.#rawMode) this.#input.setRawMode?.(false)
     this.#rawMode = false
     this.#output.write(
-      END_SYNCHRONIZED_UPDATE + RESET_ATTRIBUTES + ENABLE_LINE_WRAP + SHOW_CURSOR + LEAVE_ALTERNATE_SCREEN,
+      END_SYNCHRONIZED_UPDATE +
+        RESET_ATTRIBUTES +
+        ENABLE_LINE_WRAP +
+        SHOW_CURSOR +
+        LEAVE_ALTERNATE_SCREEN,
     )
   }
 
@@ -94,7 +98,11 @@ export class TerminalScreen {
  * each line is positioned, erased and written, and the rows below the last
  * line are cleared. Lines must already fit the width.
  */
-export function composeScreenFrame(lines: readonly string[], height: number, clearFirst: boolean): string {
+export function composeScreenFrame(
+  lines: readonly string[],
+  height: number,
+  clearFirst: boolean,
+): string {
   let frame = BEGIN_SYNCHRONIZED_UPDATE + (clearFirst ? CLEAR_SCREEN : '')
   const shown = lines.slice(0, height)
   shown.forEach((line, index) => {

@@ -20,8 +20,12 @@ const SGR_CODES: Record<Colour | Attribute, string> = {
 
 const RESET = '\x1b[0m'
 
-/** Writes text in the given colours or attributes, or returns it as it is when `enabled` is false. */
-export function paint(text: string, style: Colour | Attribute | undefined, enabled: boolean): string {
+/** Wraps text in the SGR sequence of a colour or attribute, unless `enabled` is false. */
+export function paint(
+  text: string,
+  style: Colour | Attribute | undefined,
+  enabled: boolean,
+): string {
   if (!enabled || style === undefined || text === '') return text
   return `\x1b[${SGR_CODES[style]}m${text}${RESET}`
 }
@@ -30,7 +34,10 @@ export function paint(text: string, style: Colour | Attribute | undefined, enabl
  * Decides whether to colour output: only on a terminal, and never when the
  * `NO_COLOR` environment variable is set to a non-empty value (no-color.org).
  */
-export function shouldUseColour(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+export function shouldUseColour(
+  stream: { isTTY?: boolean },
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
   return stream.isTTY === true
 }

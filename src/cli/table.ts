@@ -49,7 +49,7 @@ export function renderTable(
   const cells = tasks.map((task) => columns.map((column) => readCell(column, task, nowMs)))
   const shown = columns
     .map((column, index) => ({ column, index }))
-    .filter(({ column, index }) => !column.hiddenWhenEmpty || cells.some((row) => row[index]?.text !== MISSING_VALUE))
+    .filter(({ column, index }) => !column.hiddenWhenEmpty || hasValue(cells, index))
 
   const widths = layoutColumns(
     shown.map(({ column }) => column),
@@ -125,7 +125,12 @@ export function layoutColumns(
   return widths
 }
 
-function renderLine(cells: readonly Cell[], columns: readonly Column[], widths: readonly number[], colour: boolean): string {
+function renderLine(
+  cells: readonly Cell[],
+  columns: readonly Column[],
+  widths: readonly number[],
+  colour: boolean,
+): string {
   const parts = cells.map((cell, index) => {
     const column = columns[index] as Column
     const width = widths[index] as number
@@ -138,6 +143,10 @@ function renderLine(cells: readonly Cell[], columns: readonly Column[], widths: 
     return paint(text, cell.colour, colour)
   })
   return parts.join(GAP)
+}
+
+function hasValue(cells: ReadonlyArray<readonly Cell[]>, index: number): boolean {
+  return cells.some((row) => row[index]?.text !== MISSING_VALUE)
 }
 
 /** Returns the indexes of the columns that may shrink, in the order they shrink. */

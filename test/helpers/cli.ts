@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 
 export const CLI_PATH = resolve(__dirname, '../../bin/web-top-cli.js')
 
-/** Environment variables the CLI reads; removed so the machine's settings cannot leak into a test. */
+/** Environment variables the CLI reads, removed so the machine's settings stay out of a test. */
 export const CLI_VARIABLES: readonly string[] = [
   'TOP_TRACKER_URL',
   'TOP_TRACKER_PREFIX',

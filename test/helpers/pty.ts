@@ -102,7 +102,11 @@ export class TmuxSession {
   }
 
   /** Polls the screen until `predicate` holds, and returns that screen; fails after `timeoutMs`. */
-  async waitForScreen(predicate: (screen: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+  async waitForScreen(
+    predicate: (screen: string) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<string> {
     const deadline = Date.now() + timeoutMs
     let screen = this.capture()
     while (!predicate(screen)) {
