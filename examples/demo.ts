@@ -72,7 +72,8 @@ function readDuration(): number | undefined {
 
   const seconds = Number(values.duration)
   if (!Number.isFinite(seconds) || seconds <= 0) {
-    throw new RangeError(`Invalid --duration ${JSON.stringify(values.duration)}: expected a number of seconds above 0.`)
+    const received = JSON.stringify(values.duration)
+    throw new RangeError(`Invalid --duration ${received}: expected a number of seconds above 0.`)
   }
   return seconds
 }
@@ -85,13 +86,16 @@ function buildCliIfStale(): void {
 
   console.log('demo: building the CLI with tsup…')
   const build = spawnSync('npx', ['tsup'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
-  if (build.status !== 0) throw new Error(`tsup failed with exit code ${build.status}; run npx tsup to see why`)
+  if (build.status !== 0) {
+    throw new Error(`tsup failed with exit code ${build.status}; run npx tsup to see why`)
+  }
 }
 
 function newestMtimeMs(path: string): number {
   const stats = statSync(path)
   if (!stats.isDirectory()) return stats.mtimeMs
-  return readdirSync(path).reduce((newest, entry) => Math.max(newest, newestMtimeMs(join(path, entry))), stats.mtimeMs)
+  const entries = readdirSync(path).map((entry) => newestMtimeMs(join(path, entry)))
+  return Math.max(stats.mtimeMs, ...entries)
 }
 
 function listenOnFreePort(app: ReturnType<typeof createExpressApp>['app']): Promise<Server> {

@@ -22,14 +22,19 @@ export interface ExpressExampleOptions {
   trackerApiKey?: string | undefined
 }
 
-export function createExpressApp(options: ExpressExampleOptions = {}): { app: Express; recording: TopMiddleware } {
+export interface ExpressExample {
+  app: Express
+  recording: TopMiddleware
+}
+
+export function createExpressApp(options: ExpressExampleOptions = {}): ExpressExample {
   const app = express()
   const recording = topMiddleware({ ignore: UNRECORDED_PATHS, ...options.recording })
 
   // Mounted before the middleware, so the CLI's polling is not recorded.
   if (options.trackerApiKey !== undefined) {
-    const endpoint = topTrackerEndpoint({ apiKey: options.trackerApiKey, tracker: recording.recorder.tracker })
-    app.all(TRACKER_ENDPOINT_PATH, endpoint)
+    const tracker = recording.recorder.tracker
+    app.all(TRACKER_ENDPOINT_PATH, topTrackerEndpoint({ apiKey: options.trackerApiKey, tracker }))
   }
   app.use(recording)
   app.use(express.json())

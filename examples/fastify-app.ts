@@ -42,7 +42,9 @@ export async function createFastifyApp(options: FastifyExampleOptions = {}): Pro
 
   app.get('/fail', async (_request, reply) => reply.code(500).send({ error: 'This route always fails.' }))
 
-  app.post('/users', async (_request, reply) => reply.code(201).send({ id: 1 + Math.floor(Math.random() * 1000) }))
+  app.post('/users', async (_request, reply) => {
+    return reply.code(201).send({ id: 1 + Math.floor(Math.random() * 1000) })
+  })
 
   app.get<UserParams>('/users/:id', async (request, reply) => {
     const user = findUser(request.params.id)

@@ -64,7 +64,9 @@ function startPrimary(example: ExampleDefinition, port: number, workers: number)
     if (!stopping) {
       console.error(`${example.name}: worker ${worker.process.pid} exited (code ${code}, signal ${signal})`)
     }
-    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(stopping ? 0 : 1)
+    if (Object.keys(cluster.workers ?? {}).length > 0) return
+    console.log(`${example.name}: primary ${process.pid} stopped`)
+    process.exit(stopping ? 0 : 1)
   })
 
   // Ctrl-C reaches the workers too; SIGTERM may reach only the primary, so it is passed on.
@@ -94,7 +96,10 @@ async function startServer(example: ExampleDefinition, port: number): Promise<vo
       process.exit(1)
     }, SHUTDOWN_TIMEOUT_MS).unref()
     app.close().then(
-      () => process.exit(0),
+      () => {
+        console.log(`${example.name}: ${role} ${process.pid} stopped`)
+        process.exit(0)
+      },
       (err: unknown) => {
         console.error(`${example.name}: ${role} ${process.pid} failed to stop:`, err)
         process.exit(1)

@@ -96,7 +96,9 @@ export function isLoopbackHost(hostname: string): boolean {
  * is not a loopback address unless `allowRemote` is set.
  */
 export function parseTargets(urls: string[], allowRemote = false): URL[] {
-  if (urls.length === 0) throw new RangeError('At least one target URL is needed (--url http://127.0.0.1:3000).')
+  if (urls.length === 0) {
+    throw new RangeError('At least one target URL is needed (--url http://127.0.0.1:3000).')
+  }
 
   return urls.map((text) => {
     let url: URL
@@ -120,9 +122,9 @@ export function parseTargets(urls: string[], allowRemote = false): URL[] {
 /** Sends the traffic and resolves with the counts once every request has finished. */
 export async function generateTraffic(options: TrafficOptions): Promise<TrafficSummary> {
   const targets = parseTargets(options.urls, options.allowRemote)
-  const limit = options.requests ?? Number.POSITIVE_INFINITY
-  const deadline = options.durationMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.durationMs
-  if (limit === Number.POSITIVE_INFINITY && deadline === Number.POSITIVE_INFINITY && options.signal === undefined) {
+  const limit = options.requests ?? Infinity
+  const deadline = options.durationMs === undefined ? Infinity : Date.now() + options.durationMs
+  if (limit === Infinity && deadline === Infinity && options.signal === undefined) {
     throw new RangeError('Traffic needs an end: set a number of requests, a duration or an abort signal.')
   }
 
@@ -151,7 +153,9 @@ export async function generateTraffic(options: TrafficOptions): Promise<TrafficS
       sent++
       const planned = pickRoute(routes).plan()
       const status = await sendRequest(target, planned, agents, timeoutMs).catch((err: unknown) => {
-        if (errors.length < MAX_ERRORS_KEPT) errors.push(`${planned.method} ${target.origin}${planned.path}: ${String(err)}`)
+        if (errors.length < MAX_ERRORS_KEPT) {
+          errors.push(`${planned.method} ${target.origin}${planned.path}: ${String(err)}`)
+        }
         return 'error' as const
       })
       countResponse(counts, target.origin, planned, status)
@@ -175,7 +179,7 @@ function buildRouteMix(slowShare: number): RouteChoice[] {
     { weight: 30, plan: () => ({ method: 'GET', path: Math.random() < 0.3 ? '/?page=2&sort=name' : '/' }) },
     { weight: 25, plan: () => ({ method: 'GET', path: `/users/${userId()}` }) },
     { weight: 6, plan: () => ({ method: 'POST', path: '/users', body: json({ name: 'new user' }) }) },
-    { weight: 6, plan: () => ({ method: 'PUT', path: `/users/${userId()}`, body: json({ name: 'renamed' }) }) },
+    { weight: 6, plan: () => ({ method: 'PUT', path: `/users/${userId()}`, body: json({ name: 'new name' }) }) },
     { weight: 5, plan: () => ({ method: 'DELETE', path: `/users/${userId()}` }) },
     { weight: 6, plan: () => ({ method: 'GET', path: '/fail' }) },
     { weight: 3, plan: () => ({ method: 'GET', path: '/users/nobody' }) },
@@ -246,7 +250,12 @@ function countResponse(
   else entry.count++
 }
 
-function summarize(counts: Map<string, RouteCount>, total: number, elapsedMs: number, errors: string[]): TrafficSummary {
+function summarize(
+  counts: Map<string, RouteCount>,
+  total: number,
+  elapsedMs: number,
+  errors: string[],
+): TrafficSummary {
   const byStatus: Record<string, number> = {}
   for (const { status, count } of counts.values()) byStatus[status] = (byStatus[status] ?? 0) + count
   return { total, elapsedMs, byStatus, byRoute: [...counts.values()], errors }

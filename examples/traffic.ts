@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const duration = parseNumber('--duration', values.duration, 0.1, 86_400)
   const summary = await generateTraffic({
     urls: values.url ?? ['http://127.0.0.1:3000'],
-    requests: parseNumber('--requests', values.requests, 1, 10_000_000, true) ?? (duration === undefined ? 200 : undefined),
+    requests: parseNumber('--requests', values.requests, 1, 10_000_000, true) ?? (duration ? undefined : 200),
     durationMs: duration === undefined ? undefined : duration * 1000,
     concurrency: parseNumber('--concurrency', values.concurrency, 1, 1000, true),
     ratePerSecond: parseNumber('--rate', values.rate, 0.1, 100_000),
@@ -57,18 +57,28 @@ async function main(): Promise<void> {
   else printTable(summary)
 }
 
-function parseNumber(name: string, text: string | undefined, min: number, max: number, whole = false): number | undefined {
+function parseNumber(
+  name: string,
+  text: string | undefined,
+  min: number,
+  max: number,
+  whole = false,
+): number | undefined {
   if (text === undefined) return undefined
+
   const value = Number(text)
-  if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max || (whole && !Number.isInteger(value))) {
-    throw new RangeError(`Invalid ${name} ${JSON.stringify(text)}: expected a ${whole ? 'whole ' : ''}number from ${min} to ${max}.`)
+  const valid = text.trim() !== '' && value >= min && value <= max && (!whole || Number.isInteger(value))
+  if (!valid) {
+    const expected = `a ${whole ? 'whole ' : ''}number from ${min} to ${max}`
+    throw new RangeError(`Invalid ${name} ${JSON.stringify(text)}: expected ${expected}.`)
   }
   return value
 }
 
 function printTable(summary: TrafficSummary): void {
   const seconds = summary.elapsedMs / 1000
-  console.log(`${summary.total} requests in ${seconds.toFixed(1)} s (${(summary.total / seconds).toFixed(1)}/s)`)
+  const rate = (summary.total / seconds).toFixed(1)
+  console.log(`${summary.total} requests in ${seconds.toFixed(1)} s (${rate}/s)`)
   const statuses = Object.keys(summary.byStatus).sort()
   for (const status of statuses) console.log(`  ${status.padEnd(6)} ${summary.byStatus[status]}`)
   for (const message of summary.errors) console.log(`  error: ${message}`)

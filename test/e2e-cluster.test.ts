@@ -43,7 +43,11 @@ describe('examples on a private Redis', () => {
       args: ['--port', String(expressPort), '--workers', '2'],
       env,
     })
-    const fastifyApp = startExample('fastify.ts', { trackerUrl: redis.url, args: ['--port', String(fastifyPort)], env })
+    const fastifyApp = startExample('fastify.ts', {
+      trackerUrl: redis.url,
+      args: ['--port', String(fastifyPort)],
+      env,
+    })
     apps.push(expressApp, fastifyApp)
     await Promise.all([
       expressApp.waitForLines(/worker \d+ listening/, 2, 20_000),
@@ -78,10 +82,10 @@ describe('examples on a private Redis', () => {
     expect(slowDurations.length).toBeGreaterThan(0)
     for (const duration of slowDurations) expect(duration).toBeGreaterThanOrEqual(500)
 
-    const expressWorkers = new Set(pastTasks.filter((task) => task.host === `127.0.0.1:${expressPort}`).map((task) => task.process_id))
-    const fastifyWorkers = new Set(pastTasks.filter((task) => task.host === `127.0.0.1:${fastifyPort}`).map((task) => task.process_id))
-    expect(expressWorkers.size).toBe(2)
-    expect(fastifyWorkers.size).toBe(1)
+    const processIdsOf = (port: number) =>
+      new Set(pastTasks.filter((task) => task.host === `127.0.0.1:${port}`).map((task) => task.process_id))
+    expect(processIdsOf(expressPort).size).toBe(2)
+    expect(processIdsOf(fastifyPort).size).toBe(1)
 
     expect(await expressApp.stop()).toBe(0)
     expect(await fastifyApp.stop()).toBe(0)

@@ -115,7 +115,8 @@ export function createTrackerEndpoint(
 
     const action = query.get('action')
     if (action !== 'active-tasks' && action !== 'completed-tasks') {
-      return errorResponse(400, 'Missing or unknown action: use action=active-tasks or action=completed-tasks.')
+      const message = 'Missing or unknown action: use action=active-tasks or action=completed-tasks.'
+      return errorResponse(400, message)
     }
     const limit = parseLimit(query.get('limit'))
     if (limit === null) {

@@ -170,7 +170,7 @@ export class HttpTracker implements Tracker {
     )
   }
 
-  /** Fetches one action and parses its JSON. Retries once with the key in the query when the header is rejected. */
+  /** Fetches one action and parses its JSON. Retries once with the key in the query if the header is rejected. */
   async #fetchAction(action: Action, limit?: number): Promise<unknown> {
     const placement = this.#keyPlacement
     const response = await this.#request(action, limit, placement === 'query' ? 'query' : 'header')

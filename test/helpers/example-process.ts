@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
 import type { TrafficSummary } from '../../examples/traffic-generator'
+import type { HttpTask } from '../../src/task/http-task'
 
 export const ROOT = resolve(__dirname, '../..')
 
@@ -73,7 +74,8 @@ export function startExample(
         const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs)
         const fail = (reason: string) => {
           finish()
-          reject(new Error(`examples/${script}: ${count} lines matching ${pattern} not seen (${reason}); output:\n${output}`))
+          const message = `examples/${script}: ${count} lines matching ${pattern} not seen (${reason})`
+          reject(new Error(`${message}; output:\n${output}`))
         }
         const onExit = () => fail('the process exited')
         const finish = () => {
@@ -109,9 +111,7 @@ export async function runTraffic(args: string[], timeoutMs = 60_000): Promise<Tr
 }
 
 /** Counts tasks by the key the generator counts by: `host method path status`. */
-export function countTasksByRoute(
-  tasks: Array<{ host?: string | null; method?: string | null; path?: string | null; status_code?: number | null }>,
-): Map<string, number> {
+export function countTasksByRoute(tasks: HttpTask[]): Map<string, number> {
   const counts = new Map<string, number>()
   for (const task of tasks) {
     const key = `${task.host} ${task.method} ${task.path} ${task.status_code}`
