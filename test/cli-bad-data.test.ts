@@ -1,6 +1,6 @@
 /**
  * `web-top-cli recent` against records no writer of ours would produce:
- * it prints the readable rows, says how many records it skipped and why,
+ * it prints the readable rows, reports how many records it skipped and why,
  * and exits 0.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -55,7 +55,7 @@ beforeAll(async () => {
     ]),
   )
 
-  // `processors` holds a string instead of a hash.
+  // `processors` contains a string instead of a hash.
   await client.set('wrongtype:processors', 'surprise')
   await client.rpush('wrongtype:past_tasks', record({ path: '/still-shown', status_code: 200, ended_at: STARTED }))
 })

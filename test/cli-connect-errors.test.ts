@@ -1,5 +1,5 @@
 /**
- * A tracker URL that is invalid or names nothing that answers: one line on
+ * A tracker URL that is invalid or points at no server: one line on
  * standard error naming the URL (password masked), exit code 1, no stack.
  */
 import { describe, expect, it } from 'vitest'

@@ -151,8 +151,8 @@ export function parseColumnList(list: string): Column[] {
   }
 
   return names.map((name) => {
-    const wanted = normalizeName(name)
-    const column = COLUMNS.find((candidate) => normalizeName(candidate.name) === wanted)
+    const normalizedName = normalizeName(name)
+    const column = COLUMNS.find((candidate) => normalizeName(candidate.name) === normalizedName)
     if (column === undefined) {
       throw new Error(`Unknown column ${JSON.stringify(name)}. Valid columns: ${listColumnNames()}`)
     }

@@ -16,7 +16,7 @@ export const CONNECT_TIMEOUT_MS = 3_000
 /** How long one Redis command may take before it fails, as with a frozen server. */
 const COMMAND_TIMEOUT_MS = 5_000
 
-/** Longest wait between reconnection attempts after a working connection was lost. */
+/** Maximum wait between reconnection attempts after a working connection was lost. */
 const MAX_RECONNECT_DELAY_MS = 2_000
 
 const URL_HINT =
@@ -109,8 +109,8 @@ async function connectRedis(
   try {
     await client.connect()
     // SELECT of the URL's database runs while connecting, and ioredis only
-    // emits its failure ("DB index is out of range"). A PING answered after
-    // it shows whether the connection is really usable.
+    // emits its failure ("DB index is out of range"). The reply to a PING
+    // sent after it shows whether the connection is usable.
     await client.ping()
     if (connectionError !== undefined) throw connectionError
   } catch (error) {
@@ -141,11 +141,11 @@ interface ConnectionState {
 }
 
 /**
- * Options of the reader's client: lazy, so that the first connection can be
- * awaited and its failure reported; no retry until the first connection
- * worked; after that, reconnects with a backoff, so `live` survives a Redis
- * restart. The subscriber that `RedisTracker.subscribe()` duplicates from
- * this client gets the same options.
+ * Options of the reader's client. It connects lazily, so the first
+ * connection can be awaited and its failure reported. It does not retry
+ * until a connection has worked, and reconnects with a backoff after that,
+ * so `live` survives a Redis restart. The subscriber that
+ * `RedisTracker.subscribe()` duplicates from this client gets the same options.
  */
 function createReaderOptions(state: ConnectionState): RedisOptions {
   return {

@@ -20,7 +20,7 @@ const FOOTER_GAP = '  '
 export interface LiveFrameInput {
   /** The last snapshot read, if any read has worked yet. */
   snapshot: TaskSnapshot
-  /** Why the last read failed, when it did; the frame then shows the previous snapshot. */
+  /** Message of the last read if it failed. The frame then shows the previous snapshot. */
   readError: string | undefined
   /** A warning to show in the footer, if any. */
   notice?: string | undefined
@@ -108,11 +108,11 @@ function renderHeader(input: LiveFrameInput, activeCount: number, completedCount
   return `web-top  ${url}  ${activeCount} active  ${completedCount} completed  ${time}`
 }
 
-function sectionTitle(title: string, count: string, shown: number, total: number): string {
-  return shown < total ? `${title} (${count}, ${shown} shown)` : `${title} (${count})`
+function sectionTitle(title: string, count: string, rowsShown: number, total: number): string {
+  return rowsShown < total ? `${title} (${count}, ${rowsShown} shown)` : `${title} (${count})`
 }
 
-/** Returns the footer, cut to the width before it is coloured, or '' when it has nothing to say. */
+/** Returns the footer, cut to the width before it is coloured, or '' when it is empty. */
 function renderFooter(input: LiveFrameInput): string {
   const parts: Array<{ text: string; colour?: 'red' | 'yellow' }> = []
   if (input.showKeys) parts.push({ text: 'q: quit' })

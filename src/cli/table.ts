@@ -1,7 +1,7 @@
 /**
- * Lays out and renders a table of tasks as plain lines: column widths by
- * display width, the columns with a shrink order giving up width when the
- * room is short, and no line wider than the room given, so rows never wrap.
+ * Lays out and renders a table of tasks as plain lines. Column widths are
+ * display widths. When the room is short, the columns with a shrink order
+ * give up width first, and no line is wider than the room, so rows never wrap.
  */
 import type { HttpTask } from '../task/http-task'
 import type { Column } from './columns'
@@ -12,7 +12,7 @@ import { fitToWidth, textWidth } from './text-width'
 /** Columns between two cells. */
 const GAP = '  '
 
-/** Longest text kept from one field before it is measured, so a huge record costs little. */
+/** Maximum length kept of one field before it is measured, so a huge record costs little. */
 const MAX_FIELD_LENGTH = 4096
 
 /** Shown in a cell whose record has no value. */
@@ -47,16 +47,16 @@ export function renderTable(
   options: TableOptions,
 ): RenderedTable {
   const cells = tasks.map((task) => columns.map((column) => readCell(column, task, nowMs)))
-  const shown = columns
+  const candidates = columns
     .map((column, index) => ({ column, index }))
     .filter(({ column, index }) => !column.hiddenWhenEmpty || hasValue(cells, index))
 
   const widths = layoutColumns(
-    shown.map(({ column }) => column),
-    shown.map(({ index }) => cells.map((row) => row[index] as Cell)),
+    candidates.map(({ column }) => column),
+    candidates.map(({ index }) => cells.map((row) => row[index] as Cell)),
     options.maxWidth,
   )
-  const visible = shown.slice(0, widths.length)
+  const visible = candidates.slice(0, widths.length)
 
   const header = renderLine(
     visible.map(({ column }) => ({ text: column.name, colour: undefined })),
@@ -114,9 +114,9 @@ export function layoutColumns(
     if (excess <= 0) break
     const column = columns[index] as Column
     const width = widths[index] as number
-    const given = Math.min(excess, Math.max(0, width - column.minWidth))
-    widths[index] = width - given
-    excess -= given
+    const reduction = Math.min(excess, Math.max(0, width - column.minWidth))
+    widths[index] = width - reduction
+    excess -= reduction
   }
   while (excess > 0 && widths.length > 1) {
     excess -= (widths.pop() as number) + GAP.length

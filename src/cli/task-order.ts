@@ -6,7 +6,7 @@ import type { HttpTask } from '../task/http-task'
 import { parseIsoTime } from '../task/time'
 import type { TaskSnapshot } from '../trackers/tracker'
 
-/** Which tasks a listing shows. */
+/** Selection of tasks a listing shows: all, only active ones or only completed ones. */
 export type TaskMode = 'all' | 'active' | 'complete'
 
 export const TASK_MODES: readonly TaskMode[] = ['all', 'active', 'complete']

@@ -105,13 +105,13 @@ export class TmuxSession {
   async waitForScreen(
     predicate: (screen: string) => boolean,
     timeoutMs: number,
-    what: string,
+    description: string,
   ): Promise<string> {
     const deadline = Date.now() + timeoutMs
     let screen = this.capture()
     while (!predicate(screen)) {
       if (Date.now() > deadline) {
-        throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}. Screen:\n${screen}`)
+        throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}. Screen:\n${screen}`)
       }
       await new Promise((resolve) => setTimeout(resolve, 50))
       screen = this.capture()
