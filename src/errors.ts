@@ -52,7 +52,11 @@ export function requireCount(name: string, value: unknown): number {
 }
 
 /** Builds the `RangeError` for an environment variable whose value cannot be used. */
-export function invalidEnvironmentValue(name: string, expected: string, received: string): WebTopError {
+export function invalidEnvironmentValue(
+  name: string,
+  expected: string,
+  received: string,
+): WebTopError {
   const error = new RangeError(
     `web-top: The ${name} environment variable must be ${expected} (received ${describe(received)})`,
   )

@@ -24,7 +24,10 @@ export interface TopOptions extends RedactionOptions {
    * does not close a tracker it was given. Cannot be combined with `redis`.
    */
   tracker?: Tracker
-  /** An ioredis client or Cluster to write through. It is not closed by the recorder. Cannot be combined with `tracker`. */
+  /**
+   * An ioredis client or Cluster to write through. The recorder does not
+   * close it. Cannot be combined with `tracker`.
+   */
   redis?: RedisClient
   /**
    * Prepended to every Redis key and channel. Leave empty to stay readable by
@@ -33,7 +36,7 @@ export interface TopOptions extends RedactionOptions {
    */
   keyPrefix?: string
   /**
-   * Most completed tasks kept by the tracker that the recorder opens. A
+   * Max number of completed tasks kept by the tracker that the recorder opens. A
    * tracker passed as `tracker` keeps its own cap.
    * @default process.env.TOP_MAX_COMPLETED_TASKS ?? 256
    */
@@ -113,7 +116,8 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
   const tracker = checkTracker(options.tracker)
   const redis = checkRedisClient(options.redis)
   if (tracker !== undefined && redis !== undefined) {
-    throw invalidOptionType('redis', 'left unset when `tracker` is given, because the tracker has its own connection', redis)
+    const expected = 'left unset when `tracker` is given, because the tracker has its own connection'
+    throw invalidOptionType('redis', expected, redis)
   }
 
   return {
@@ -191,7 +195,8 @@ function checkRedisClient(redis: RedisClient | undefined): RedisClient | undefin
 function checkLogger(logger: Logger | undefined): Logger | undefined {
   if (logger === undefined) return undefined
   if (!hasMethods(logger, ['warn', 'error'])) {
-    throw invalidOptionType('logger', 'an object with warn() and error() methods, such as a pino logger', logger)
+    const expected = 'an object with warn() and error() methods, such as a pino logger'
+    throw invalidOptionType('logger', expected, logger)
   }
   return logger
 }

@@ -118,6 +118,30 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
   })
 })
 
+describe('fastify process exit', () => {
+  it('lets the process exit after app.close', async () => {
+    await redis.client.flushall()
+    const script = `
+      const fastify = require('fastify')
+      const { topPlugin } = require('./src/index.ts')
+      const app = fastify()
+      app.register(topPlugin, { trackerUrl: process.env.TEST_REDIS_URL })
+      app.get('/', async () => 'ok')
+      app.listen({ port: 0, host: '127.0.0.1' }).then(async (address) => {
+        await fetch(address + '/')
+        await app.close()
+        console.log('closed')
+      })
+    `
+    const result = await runNode(['--import', 'tsx', '-e', script], 15_000, { TEST_REDIS_URL: redis.url })
+    expect(result.stdout.trim()).toBe('closed')
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.pastTasks).toHaveLength(1)
+    expect(stored.pastTasks[0]?.task_name).toBe('/')
+    expect(stored.processors).toEqual({})
+  })
+})
+
 describe('fastify4 route names', () => {
   // Fastify prints each deprecation warning once per process, so the check
   // runs in a fresh process where no other test has triggered it yet.
@@ -148,9 +172,17 @@ async function countClients(client: Redis): Promise<number> {
 }
 
 /** Runs Node in the repository folder and fails if it has not exited after `timeoutMs`. */
-function runNode(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+function runNode(
+  args: string[],
+  timeoutMs: number,
+  env: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, args, {
+      cwd: process.cwd(),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

@@ -10,7 +10,7 @@ const EMPTY_ENV: NodeJS.ProcessEnv = {}
 
 const fakeRequest = { url: '/', headers: {} } as IncomingMessage
 
-/** An ioredis client that never connects: `lazyConnect` waits for a first command, and none is sent. */
+/** Creates an ioredis client that never connects: `lazyConnect` waits for a first command, and none is sent. */
 function createIdleClient(): Redis {
   return new Redis({ lazyConnect: true, enableOfflineQueue: false })
 }

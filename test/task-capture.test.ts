@@ -60,7 +60,7 @@ async function captureSent(
   return captured
 }
 
-/** Lets `respond` answer one request and returns what `captureResponse` read when the response finished. */
+/** Lets `respond` handle one request and returns what `captureResponse` read when the response finished. */
 async function captureAnswered(respond: Handler, captureSettings = settings()): Promise<ResponsePart> {
   let captured: ResponsePart | undefined
   const url = await serve((req, res) => {

@@ -136,7 +136,9 @@ describe('decodeTask', () => {
 
   it('marks an aborted task', () => {
     const result = decodeTask(JSON.stringify({ ended_at: '2026-01-01T00:00:00+00:00', recorded_successfully: false }))
-    expect(result.ok && getTaskState(result.task)).toBe('aborted')
+    expect(result.ok).toBe(true)
+    if (!result.ok) return
+    expect(getTaskState(result.task)).toBe('aborted')
   })
 })
 

@@ -44,7 +44,11 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   // `req.protocol` already follow it.
   const followAppSetting = recorder.options.trustProxy === undefined
 
-  function recordRequest(req: ExpressRequest, res: ServerResponse, next: (err?: unknown) => void): void {
+  function recordRequest(
+    req: ExpressRequest,
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ): void {
     const trusted = followAppSetting && isProxyTrusted(req)
     const tracked = recorder.track(req, res, {
       url: req.originalUrl,
@@ -73,14 +77,21 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
  */
 function watchRoute(req: ExpressRequest): void {
   const current = req.route
-  Object.defineProperty(req, 'route', {
-    configurable: true,
-    enumerable: true,
-    get: getRoute,
-    set: setRoute,
-  })
+  Object.defineProperty(req, 'route', ROUTE_PROPERTY)
   if (current !== undefined) req.route = current
 }
+
+/**
+ * One descriptor object for every request: V8 then gives all watched
+ * requests the same hidden class, where a new descriptor per request would
+ * give each its own (checked with `%HaveSameMap` on Node 20).
+ */
+const ROUTE_PROPERTY: PropertyDescriptor = Object.freeze({
+  configurable: true,
+  enumerable: true,
+  get: getRoute,
+  set: setRoute,
+})
 
 function getRoute(this: ExpressRequest): ExpressRequest['route'] {
   return this[kRoute]
@@ -88,7 +99,8 @@ function getRoute(this: ExpressRequest): ExpressRequest['route'] {
 
 function setRoute(this: ExpressRequest, route: ExpressRequest['route']): void {
   this[kRoute] = route
-  this[kRoutePattern] = route?.path === undefined ? undefined : `${this.baseUrl ?? ''}${String(route.path)}`
+  const path = route?.path
+  this[kRoutePattern] = path === undefined ? undefined : `${this.baseUrl ?? ''}${String(path)}`
 }
 
 /** Returns the full pattern of the last route that matched (`/api` + `/users/:id`), or null. */

@@ -55,10 +55,13 @@ export const topPlugin = fastifyPlugin(webTopPlugin, {
 /**
  * Reads the route pattern, prefix included: `routeOptions.url` on Fastify 5
  * and on 4.x releases that have it, `routerPath` on older 4.x. `routerPath`
- * is read only there, because Fastify 4.29 logs a deprecation warning
- * (FSTDEP017) on every read.
+ * is read only there, because Fastify 4.29 emits a deprecation warning
+ * (FSTDEP017) on its first read.
  */
-function readRoutePattern(request: { routeOptions?: { url?: string }; routerPath?: string }): string | null {
+function readRoutePattern(request: {
+  routeOptions?: { url?: string }
+  routerPath?: string
+}): string | null {
   const routeOptions = request.routeOptions
   if (routeOptions !== undefined) return routeOptions.url ?? null
   return request.routerPath ?? null

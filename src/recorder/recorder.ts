@@ -96,7 +96,8 @@ export class Recorder {
 
   constructor(options: TopOptions = {}) {
     this.options = resolveOptions(options)
-    // Rate-limited even for a logger of the app's own, so a failure repeated on every request logs once per 30 s.
+    // Rate-limited even for the app's own logger, so that a failure repeated
+    // on every request logs at most once per 30 s.
     this.logger = createRateLimitedLogger(this.options.logger ?? createConsoleLogger())
     const { tracker, owned } = openTracker(this.options, this.logger)
     this.tracker = tracker
@@ -214,8 +215,10 @@ export class Recorder {
       clientIpSource,
     }
     res[kRequestState] = state
-    res.once('finish', onResponseFinish)
-    res.once('close', onResponseClose)
+    // `on` rather than `once`: finishTask() removes both listeners, and
+    // `once` would allocate a wrapper function per listener and request.
+    res.on('finish', onResponseFinish)
+    res.on('close', onResponseClose)
 
     const startFragment = encodeFields({
       task_name: taskName,
@@ -249,7 +252,8 @@ export class Recorder {
   #writeEnd(res: ServerResponse, state: RequestState, outcome: RequestOutcome): void {
     const endedAt = formatIsoTime(nowMs())
     const aborted = outcome === 'aborted'
-    const response = aborted && !res.headersSent ? CLIENT_CLOSED_RESPONSE : captureResponse(res, this.#capture)
+    const response =
+      aborted && !res.headersSent ? CLIENT_CLOSED_RESPONSE : captureResponse(res, this.#capture)
 
     const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
     const endFragment = encodeFields({
@@ -259,10 +263,8 @@ export class Recorder {
       recorded_successfully: !aborted,
       ...response,
     })
-    this.tracker.recordEnd(
-      state.processorId,
-      joinFragments(state.fixedFragment, endFragment, this.#tagFragments[`${state.clientIpSource}:${outcome}`]),
-    )
+    const tagFragment = this.#tagFragments[`${state.clientIpSource}:${outcome}`]
+    this.tracker.recordEnd(state.processorId, joinFragments(state.fixedFragment, endFragment, tagFragment))
   }
 
   #resolveProxyFacts(req: IncomingMessage, context: TrackContext): RequestFacts {

@@ -6,7 +6,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
 
-/** Name of the header pair that replaces the headers cut at `maxHeaders`. Its value is their count. */
+/** Name of the header pair that replaces the headers cut at `maxHeaders`. Its value counts them. */
 export const TRUNCATED_HEADERS_NAME = 'X-Web-Top-Truncated'
 
 export interface CaptureSettings {
@@ -151,9 +151,8 @@ function captureRequestHeaders(rawHeaders: string[], settings: CaptureSettings):
  * Returns the header block Node wrote for the response. Headers passed to
  * `writeHead()` alone, as Fastify 4 and 5 pass them, are never stored where
  * `getHeader()` finds them, so the block is the one record of every header
- * sent. `_header` is internal to Node (a string since Node 0.x, read by
- * morgan too); a test pins its shape, and responses without it fall back
- * to `getHeader()`.
+ * sent. `_header` is internal to Node. A tripwire test checks its shape, and
+ * responses without it fall back to `getHeader()`.
  */
 function readSentHeaderBlock(res: ServerResponse): string | undefined {
   const block = (res as ServerResponse & { _header?: unknown })._header
@@ -171,7 +170,9 @@ function parseHeaderBlock(block: string, settings: CaptureSettings): ResponsePar
   return {
     status_code: Number.isInteger(statusCode) ? statusCode : null,
     status_message: Number.isInteger(statusCode) ? formatStatus(statusCode, reason) : null,
-    response_headers: settings.captureHeaders ? parseHeaderLines(block, statusLineEnd + 2, settings) : null,
+    response_headers: settings.captureHeaders
+      ? parseHeaderLines(block, statusLineEnd + 2, settings)
+      : null,
   }
 }
 
@@ -219,9 +220,9 @@ function captureSetHeaders(res: ServerResponse, settings: CaptureSettings): Head
   }
   if (pairs.length <= limits.maxHeaders) return pairs
 
-  const kept = pairs.slice(0, limits.maxHeaders)
-  kept.push([TRUNCATED_HEADERS_NAME, `${pairs.length - limits.maxHeaders} headers`])
-  return kept
+  const capped = pairs.slice(0, limits.maxHeaders)
+  capped.push([TRUNCATED_HEADERS_NAME, `${pairs.length - limits.maxHeaders} headers`])
+  return capped
 }
 
 function formatStatus(statusCode: number, reason: string | undefined): string {

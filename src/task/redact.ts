@@ -45,7 +45,7 @@ export interface SizeLimits {
   maxHeaderValueLength: number
   /** Most header pairs kept per direction. */
   maxHeaders: number
-  /** Most query parameter values kept; each value of a repeated name counts. */
+  /** Max number of query parameter values kept. Each value of a repeated name counts. */
   maxParams: number
 }
 

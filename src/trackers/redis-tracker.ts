@@ -55,7 +55,7 @@ const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 /** Bytes counted for one operation besides its JSON: operation, processor id, bookkeeping. */
 const OPERATION_OVERHEAD_BYTES = 64
 
-/** Longest time `flush()` waits for a connection attempt under way, in milliseconds. */
+/** Max time `flush()` waits for a connection attempt under way, in milliseconds. */
 const FLUSH_CONNECT_WAIT_MS = 2_000
 
 /** ioredis statuses of a client whose connection attempt is under way. */
@@ -108,7 +108,10 @@ export class RedisTracker implements Tracker {
   constructor(options: RedisTrackerOptions = {}) {
     this.keys = createRedisKeys(options.keyPrefix)
     this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
-    this.#maxPendingBytes = requireCount('maxPendingBytes', options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES)
+    this.#maxPendingBytes = requireCount(
+      'maxPendingBytes',
+      options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
+    )
     this.#logger = createRateLimitedLogger(options.logger ?? silentLogger)
     this.#url = redactUrl(options.url ?? 'redis://127.0.0.1:6379')
 
@@ -167,7 +170,7 @@ export class RedisTracker implements Tracker {
 
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
     const limit = Math.max(0, options.completedLimit ?? this.#maxCompleted)
-    // LRANGE 0 -1 reads the whole list, so a limit of 0 asks for the empty range 1..0.
+    // LRANGE 0 -1 reads the whole list, so a limit of 0 reads the empty range 1..0.
     const [first, last] = limit === 0 ? [1, 0] : [0, limit - 1]
     const results = await this.client
       .multi()
@@ -217,7 +220,9 @@ export class RedisTracker implements Tracker {
    */
   async flush(): Promise<void> {
     const pending = this.#batch.length > 0 || this.#needsRepair
-    if (pending && CONNECTING_STATUSES.has(this.client.status)) await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
+    if (pending && CONNECTING_STATUSES.has(this.client.status)) {
+      await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
+    }
     this.#sendBatch()
     while (this.#inFlight.size > 0) {
       await Promise.allSettled([...this.#inFlight])
@@ -262,7 +267,7 @@ export class RedisTracker implements Tracker {
     })
   }
 
-  /** Reserves room for one write in the byte budget, or returns false when it is used up or the tracker is closed. */
+  /** Reserves room for one write in the byte budget. Returns false when it is used up or the tracker is closed. */
   #reserve(jsonLength: number): boolean {
     if (this.#closed) return false
 

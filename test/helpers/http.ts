@@ -1,8 +1,8 @@
 /**
- * Real HTTP servers and clients for the recording tests: the same routes
- * served by Express 4 and 5 and Fastify 4 and 5 with web-top mounted,
- * listening on a loopback address with port 0, and a client that sends
- * raw headers and can abort.
+ * Real HTTP servers and clients for the recording tests. The servers are
+ * Express 4 and 5 and Fastify 4 and 5 apps with web-top mounted and the same
+ * routes, listening on a loopback address with port 0. The client sends
+ * headers in order, repeats included, and can abort.
  */
 import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -23,7 +23,7 @@ export const FRAMEWORKS: readonly FrameworkName[] = ['express5', 'express4', 'fa
 /** Reason phrase that the `/teapot` route sends with status 418. */
 export const CUSTOM_REASON = 'Short And Stout'
 
-/** Longest time a `/wait` or `/hang` route holds a request, so a failed test cannot leave one open. */
+/** Max time `/wait` keeps a request open, so a failed test cannot leave one open for good. */
 const MAX_HOLD_MS = 10_000
 
 export interface HttpResult {
@@ -95,7 +95,7 @@ export interface TestApp {
   port: number
   /** Lets every request held by `/wait` respond. */
   releaseWaiting(): void
-  /** Number of requests that `/wait` holds now. */
+  /** Number of requests waiting in `/wait` now. */
   waitingCount(): number
   /** Closes the server and the web-top recorder (Express middleware `close()`, Fastify `app.close()`). */
   close(): Promise<void>
@@ -116,7 +116,7 @@ interface Gate {
  * - `GET /teapot`: 418 with the reason phrase {@link CUSTOM_REASON}.
  * - `GET /health`: 200 `ok`.
  * - `GET /wait`: held until `releaseWaiting()`, then 200.
- * - `GET /hang`: never answered (the client is expected to abort).
+ * - `GET /hang`: never responds (the client is expected to abort).
  */
 export async function startApp(
   framework: FrameworkName,

@@ -57,8 +57,10 @@ export async function waitForCompleted(client: Redis, count: number, keyPrefix =
 
 /** Returns the values of every header pair with this name, compared case-insensitively. */
 export function headerValues(pairs: HttpTask['request_headers'], name: string): string[] {
-  const wanted = name.toLowerCase()
-  return (pairs ?? []).filter(([pairName]) => pairName.toLowerCase() === wanted).map(([, value]) => value)
+  const expectedName = name.toLowerCase()
+  return (pairs ?? [])
+    .filter(([pairName]) => pairName.toLowerCase() === expectedName)
+    .map(([, value]) => value)
 }
 
 /** Defines the record-field tests for one framework against the Redis that `getRedis` returns. */
