@@ -2,7 +2,7 @@
  * Prints one closing line, `tests: N passed, N failed, N skipped`, that CI
  * systems read to tell a run with tests from one without.
  */
-import type { Reporter, TestModule } from 'vitest/node'
+import type { Reporter, TestModule } from 'vitest/node' with { 'resolution-mode': 'import' }
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
