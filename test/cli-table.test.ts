@@ -249,3 +249,16 @@ describe('task order', () => {
     expect(selectTasks(snapshot, 'active', 2).map((task) => task.task_id)).toEqual(['long', 'short'])
   })
 })
+
+describe('renderTable when a column is dropped', () => {
+  it('gives the freed room back to Path', () => {
+    const columns = parseColumnList(DEFAULT_COMPLETED_COLUMNS)
+    const task = completedTask({ path: '/api/pairs/with/a/long/path' })
+    // Without User agent the row needs 58 columns besides Path, so Path gets 12
+    // of 70, where shrinking alone had left it at its minimum of 8.
+    const table = renderTable([task], columns, NOW, { maxWidth: 70, colour: false })
+    expect(table.header).not.toContain('User agent')
+    expect(table.rows[0]).toContain('  /api/pairs/…  ')
+    expect(textWidth(table.rows[0] ?? '')).toBe(70)
+  })
+})

@@ -43,7 +43,7 @@ export async function connectTracker(
 ): Promise<TrackerConnection> {
   const displayUrl = maskUrl(url)
   const describeFailure = (error: unknown) =>
-    maskSecret(describeError(error), readPassword(url)).replace(/\.$/, '')
+    maskSecret(describeFailureReason(error), readPassword(url)).replace(/\.$/, '')
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
 
   if (scheme === 'redis' || scheme === 'rediss') {
@@ -158,6 +158,18 @@ function createReaderOptions(state: ConnectionState): RedisOptions {
       return Math.min(100 * 2 ** attempt, MAX_RECONNECT_DELAY_MS)
     },
   }
+}
+
+/**
+ * Returns the message of an error. ioredis fails queued commands with a
+ * MaxRetriesPerRequestError while the connection is down, and its message
+ * names an option instead of the cause.
+ */
+function describeFailureReason(error: unknown): string {
+  if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
+    return 'the connection to Redis is lost, reconnecting'
+  }
+  return describeError(error)
 }
 
 /** Replaces a password in a message by `***`, should a client ever put it there. */

@@ -109,6 +109,7 @@ export function layoutColumns(
   })
   if (!limited) return widths
 
+  const naturalWidths = [...widths]
   let excess = totalWidth(widths) - maxWidth
   for (const index of shrinkableColumns(columns)) {
     if (excess <= 0) break
@@ -122,6 +123,16 @@ export function layoutColumns(
     excess -= (widths.pop() as number) + GAP.length
   }
   if (excess > 0) widths[0] = Math.max(0, (widths[0] as number) - excess)
+
+  // Dropping a column can free more room than was missing; the columns that
+  // shrank get it back, the last to shrink first.
+  let spare = -excess
+  for (const index of shrinkableColumns(columns).reverse()) {
+    if (spare <= 0 || index >= widths.length) continue
+    const growth = Math.min(spare, (naturalWidths[index] as number) - (widths[index] as number))
+    widths[index] = (widths[index] as number) + growth
+    spare -= growth
+  }
   return widths
 }
 
