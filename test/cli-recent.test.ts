@@ -227,6 +227,17 @@ describe('recent', () => {
     expect(tableLines(fromEnv.stdout)).toEqual(['Path', '/shop/cart'])
   })
 
+  it('accepts tracker options before the command', async () => {
+    const result = await runCli(['--tracker-url', redis.url, '--prefix', 'shop:', 'recent', '--columns', 'Path'])
+    expect(result.code).toBe(0)
+    expect(tableLines(result.stdout)).toEqual(['Path', '/shop/cart'])
+
+    const overridden = await runCli(['--prefix', 'shop:', 'recent', '--prefix', '', '--columns', 'Path'], {
+      env: { TOP_TRACKER_URL: redis.url },
+    })
+    expect(tableLines(overridden.stdout)).toContain('/api/candles')
+  })
+
   it('rejects an unknown column with exit code 2', async () => {
     const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'Path,Colour'])
     expect(result.code).toBe(2)

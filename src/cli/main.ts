@@ -10,11 +10,13 @@ import {
   DEFAULT_ACTIVE_COLUMNS,
   DEFAULT_COMPLETED_COLUMNS,
   DEFAULT_RECENT_COLUMNS,
+  FAST_DURATION_MS,
   parseColumnList,
+  SLOW_DURATION_MS,
   type Column,
 } from './columns'
 import { runLive } from './live'
-import { runRecent } from './recent'
+import { runRecent, type RecentOptions } from './recent'
 import { TASK_MODES, type TaskMode } from './task-order'
 
 // tsup bundles the JSON into dist/cli.js, so the version needs no file lookup at run time.
@@ -27,34 +29,36 @@ export const DEFAULT_REFRESH_RATE_SECONDS = 2
 /** Shortest refresh interval accepted, in seconds. */
 const MIN_REFRESH_RATE_SECONDS = 0.1
 
-interface TrackerOptionValues {
-  trackerUrl: string
-  prefix?: string
-}
-
-interface RecentOptionValues extends TrackerOptionValues {
+interface RecentOptionValues {
   mode: TaskMode
   limit?: number
   columns: Column[]
   json?: boolean
 }
 
-interface LiveOptionValues extends TrackerOptionValues {
+interface LiveOptionValues {
   refreshRate: number
   activeColumns: Column[]
   completedColumns: Column[]
 }
 
+const FAST_SECONDS = FAST_DURATION_MS / 1000
+const SLOW_SECONDS = SLOW_DURATION_MS / 1000
+
 const LIVE_HELP = `
 Keys: q or Ctrl-C quits.
 
-Durations are green below 1 s, yellow below 5 s and red beyond; status codes
-are green (2xx), cyan (3xx), yellow (4xx) or red (5xx). Set NO_COLOR to turn
-colours off.
+Durations are green below ${FAST_SECONDS} s, yellow below ${SLOW_SECONDS} s and red beyond.
+Status codes are green (2xx), cyan (3xx), yellow (4xx) or red (5xx).
+Set NO_COLOR to turn colours off.
 
 When standard output is not a terminal, live prints each new frame as plain
 text, without colours, separated from the previous one by a blank line, until
 it is interrupted.`
+
+const PROGRAM_HELP = `
+Exit codes: 0 on success, 1 when the tracker cannot be reached or read, 2 for
+an invalid command line (unknown option, invalid value, unknown column).`
 
 const RECENT_HELP = `
 Columns: Cty, IP, Worker, Method, Path, Duration, Ago, Resp, Length, User agent
@@ -77,9 +81,14 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
 export function createProgram(): Command {
   const program = new Command('web-top-cli')
     .description('Show the HTTP requests that web-top records, active and recently completed.')
+    .addHelpText('after', PROGRAM_HELP)
     .version(PACKAGE_VERSION, '-V, --version', 'print the version of web-top')
     .exitOverride()
+    // Options before the command name belong to the program, options after it to the command.
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+
+  addTrackerOptions(program)
 
   addTrackerOptions(
     program
@@ -99,10 +108,9 @@ export function createProgram(): Command {
       .addOption(columnsOption('--columns <list>', 'TOP_RECENT_COLUMNS', DEFAULT_RECENT_COLUMNS))
       .option('--json', 'print the task records as one JSON array instead of a table')
       .addHelpText('after', RECENT_HELP),
-  ).action(async (values: RecentOptionValues) => {
+  ).action(async (values: RecentOptionValues, command: Command) => {
     process.exitCode = await runRecent({
-      trackerUrl: values.trackerUrl,
-      keyPrefix: values.prefix,
+      ...readTrackerOptions(command),
       mode: values.mode,
       limit: values.limit,
       columns: values.columns,
@@ -125,10 +133,9 @@ export function createProgram(): Command {
         columnsOption('--completed-columns <list>', 'COMPLETED_COLUMNS', DEFAULT_COMPLETED_COLUMNS),
       )
       .addHelpText('after', LIVE_HELP),
-  ).action(async (values: LiveOptionValues) => {
+  ).action(async (values: LiveOptionValues, command: Command) => {
     const code = await runLive({
-      trackerUrl: values.trackerUrl,
-      keyPrefix: values.prefix,
+      ...readTrackerOptions(command),
       refreshRateSeconds: values.refreshRate,
       activeColumns: values.activeColumns,
       completedColumns: values.completedColumns,
@@ -157,10 +164,31 @@ function addTrackerOptions(command: Command): Command {
         .default(DEFAULT_TRACKER_URL),
     )
     .addOption(
-      new Option('--prefix <prefix>', 'key prefix, as set on the writers (default: none)').env(
+      new Option('--prefix <prefix>', 'key prefix, as set on the writers; none by default').env(
         'TOP_TRACKER_PREFIX',
       ),
     )
+}
+
+/**
+ * Returns the tracker URL and key prefix of a command. An option given
+ * after the command name wins, then one given before it
+ * (`web-top-cli --tracker-url URL live`), then the environment and the default.
+ */
+function readTrackerOptions(command: Command): Pick<RecentOptions, 'trackerUrl' | 'keyPrefix'> {
+  return {
+    trackerUrl: readOption(command, 'trackerUrl') as string,
+    keyPrefix: readOption(command, 'prefix') as string | undefined,
+  }
+}
+
+function readOption(command: Command, name: string): unknown {
+  const program = command.parent
+  const givenBeforeCommand = program?.getOptionValueSource(name) === 'cli'
+  if (command.getOptionValueSource(name) !== 'cli' && givenBeforeCommand) {
+    return program?.getOptionValue(name)
+  }
+  return command.getOptionValue(name)
 }
 
 function columnsOption(flags: string, envName: string, defaultList: string): Option {
