@@ -141,8 +141,8 @@ export function createProgram(): Command {
       completedColumns: values.completedColumns,
     })
     process.exitCode = code
-    // Exits even if a handle (a socket still closing) would keep the process up;
-    // the timer does not hold the process by itself.
+    // Exits even if a handle, such as a socket still closing, would keep the
+    // process up. The timer is unref'd, so it never holds the process itself.
     setTimeout(() => process.exit(code), 1_000).unref()
   })
 
