@@ -66,7 +66,9 @@ afterAll(async () => {
 
 describe('recent with bad records', () => {
   it('prints the good rows and counts the skipped records', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Method,Path,Resp'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Method,Path,Resp'],
+    )
     expect(result.code).toBe(0)
 
     const rows = result.stdout.trimEnd().split('\n').slice(1)
@@ -87,7 +89,9 @@ describe('recent with bad records', () => {
   })
 
   it('shows durations across timestamp formats and offsets', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Path,Duration'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Path,Duration'],
+    )
     const durations = Object.fromEntries(
       result.stdout
         .trimEnd()
@@ -103,20 +107,26 @@ describe('recent with bad records', () => {
   })
 
   it('neutralises control characters and invalid bytes', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Path,User agent'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--columns', 'Path,User agent'],
+    )
     expect(result.stdout).toMatch(/\/bytes-\ufffd\ufffd +a␀b␈c␉d␍e␊f␛\[31mg␡h\\u009bi\\u009dj\n/)
     expect(result.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
   })
 
   it('skips a processors key of the wrong type', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'wrongtype:', '--columns', 'Path,Resp'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--prefix', 'wrongtype:', '--columns', 'Path,Resp'],
+    )
     expect(result.code).toBe(0)
     expect(result.stdout).toBe('Path          Resp\n/still-shown   200\n')
     expect(result.stderr).toBe('web-top-cli: 1 record skipped (key wrongtype:processors: wrong key type)\n')
   })
 
   it('prints the readable records with --json', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--json'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--prefix', 'bad:', '--json'],
+    )
     expect(result.code).toBe(0)
     const records = JSON.parse(result.stdout) as HttpTask[]
     expect(records).toHaveLength(8)

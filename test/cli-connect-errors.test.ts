@@ -41,7 +41,10 @@ describe('tracker URL errors', () => {
 
   it('masks the password from the environment', async () => {
     const port = await findFreePort()
-    const result = await runCli(['recent'], { env: { TOP_TRACKER_URL: `redis://user:hunter2@127.0.0.1:${port}/3` } })
+    const result = await runCli(
+      ['recent'],
+      { env: { TOP_TRACKER_URL: `redis://user:hunter2@127.0.0.1:${port}/3` } },
+    )
     expectOneLineError(result)
     expect(result.stderr).toContain(`redis://user:***@127.0.0.1:${port}/3`)
     expect(result.stderr).not.toContain('hunter2')

@@ -151,7 +151,9 @@ describe('recent', () => {
   })
 
   it('prints the columns of --columns in that order', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'resp, path,Worker', '--limit', '4'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--columns', 'resp, path,Worker', '--limit', '4'],
+    )
     expect(result.code).toBe(0)
     expect(tableLines(result.stdout)).toEqual([
       expect.stringMatching(/^Resp {2}Path +Worker$/),
@@ -204,7 +206,9 @@ describe('recent', () => {
   })
 
   it('applies --mode and --limit to --json', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--json', '--mode', 'complete', '--limit', '1'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--json', '--mode', 'complete', '--limit', '1'],
+    )
     const records = JSON.parse(result.stdout) as HttpTask[]
     expect(records.map((record) => record.path)).toEqual(['/api/spoofed'])
   })
@@ -215,7 +219,9 @@ describe('recent', () => {
     await writer.flush()
     await writer.close()
 
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'shop:', '--columns', 'Path,Resp'])
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url, '--prefix', 'shop:', '--columns', 'Path,Resp'],
+    )
     expect(tableLines(result.stdout).map(splitCells)).toEqual([
       ['Path', 'Resp'],
       ['/shop/cart', '204'],
@@ -228,7 +234,9 @@ describe('recent', () => {
   })
 
   it('accepts tracker options before the command', async () => {
-    const result = await runCli(['--tracker-url', redis.url, '--prefix', 'shop:', 'recent', '--columns', 'Path'])
+    const result = await runCli(
+      ['--tracker-url', redis.url, '--prefix', 'shop:', 'recent', '--columns', 'Path'],
+    )
     expect(result.code).toBe(0)
     expect(tableLines(result.stdout)).toEqual(['Path', '/shop/cart'])
 
@@ -248,7 +256,10 @@ describe('recent', () => {
   })
 
   it('rejects an unknown column from the environment with exit code 2', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url], { env: { TOP_RECENT_COLUMNS: 'Nope' } })
+    const result = await runCli(
+      ['recent', '--tracker-url', redis.url],
+      { env: { TOP_RECENT_COLUMNS: 'Nope' } },
+    )
     expect(result.code).toBe(2)
     expect(result.stderr).toContain("from env 'TOP_RECENT_COLUMNS'")
   })
