@@ -1,19 +1,30 @@
 /**
- * Turns a tracker URL into a tracker: `redis://` and `rediss://` to a
- * RedisTracker, `memory://` to the process's shared MemoryTracker, and
- * `http://` and `https://` to a read-only HttpTracker for an app's tracker endpoint.
+ * Turns a tracker URL into a tracker. `redis://` and `rediss://` give a
+ * RedisTracker. `redis+cluster://` (or a list of node URLs) and
+ * `redis+sentinel://` give a RedisTracker on a Cluster or Sentinel client.
+ * `memory://` gives the process's shared MemoryTracker, and `http://` and
+ * `https://` a read-only HttpTracker for an app's tracker endpoint.
  */
 import { invalidTrackerUrl } from '../errors'
 import type { Logger } from '../util/logger'
 import { HttpTracker } from './http-tracker'
 import { MemoryTracker } from './memory-tracker'
-import { redactUrl, RedisTracker } from './redis-tracker'
+import {
+  createRedisClient,
+  isMultiNodeUrl,
+  maskPassword,
+  parseRedisTarget,
+  requireClusterHashTag,
+  type RedisConnectionOptions,
+} from './redis-connection'
+import { redactUrl, RedisTracker, type RedisClient } from './redis-tracker'
 import type { Tracker } from './tracker'
 
 /** Tracker URL used when neither an option nor `TOP_TRACKER_URL` sets one. */
 export const DEFAULT_TRACKER_URL = 'redis://127.0.0.1:6379'
 
-export interface TrackerUrlOptions {
+export interface TrackerUrlOptions extends RedisConnectionOptions {
+  /** Must contain a hash tag, such as `{shop}:`, for a cluster URL. */
   keyPrefix?: string | undefined
   maxCompletedTasks?: number | undefined
   logger?: Logger | undefined
@@ -21,7 +32,9 @@ export interface TrackerUrlOptions {
   apiKey?: string | undefined
 }
 
-const SUPPORTED_URLS = 'use redis://host:port/db, rediss://, memory:// or http(s)://host:port/web-top'
+const SUPPORTED_URLS =
+  'use redis://host:port/db, rediss://, redis+cluster://host:port,host:port, ' +
+  'redis+sentinel://host:port/master, memory:// or http(s)://host:port/web-top'
 
 let sharedMemoryTracker: MemoryTracker | undefined
 
@@ -34,8 +47,18 @@ export function getSharedMemoryTracker(maxCompletedTasks?: number): MemoryTracke
   return sharedMemoryTracker
 }
 
-/** Creates the tracker a URL names. Throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` for any other URL. */
-export function createTrackerFromUrl(url: string, options: TrackerUrlOptions = {}): Tracker {
+/**
+ * Creates the tracker a URL, or a list of cluster node URLs, names. Throws a
+ * `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` for any other URL, and
+ * a `RangeError` with code `WEB_TOP_INVALID_OPTION` for a cluster URL whose
+ * `keyPrefix` has no hash tag.
+ */
+export function createTrackerFromUrl(
+  url: string | readonly string[],
+  options: TrackerUrlOptions = {},
+): Tracker {
+  if (typeof url !== 'string' || isMultiNodeUrl(url)) return createMultiNodeTracker(url, options)
+
   const scheme = parseScheme(url)
 
   if (scheme === 'memory') return getSharedMemoryTracker(options.maxCompletedTasks)
@@ -57,6 +80,42 @@ export function createTrackerFromUrl(url: string, options: TrackerUrlOptions = {
     redactUrl(url),
     `the scheme ${JSON.stringify(`${scheme}:`)} is not supported; ${SUPPORTED_URLS}`,
   )
+}
+
+/**
+ * A RedisTracker on a Cluster or Sentinel client that it made itself, so it
+ * closes that client too. (A RedisTracker given a client leaves it open.)
+ */
+class ClientOwningRedisTracker extends RedisTracker {
+  #clientClosed = false
+
+  override async close(): Promise<void> {
+    await super.close()
+    if (this.#clientClosed) return
+    this.#clientClosed = true
+    await quitClient(this.client)
+  }
+}
+
+function createMultiNodeTracker(url: string | readonly string[], options: TrackerUrlOptions): Tracker {
+  const target = parseRedisTarget(url)
+  const keyPrefix = options.keyPrefix ?? ''
+  if (target.kind === 'cluster') requireClusterHashTag(keyPrefix)
+
+  const client = createRedisClient(url, options)
+  return new ClientOwningRedisTracker({
+    client,
+    url: typeof url === 'string' ? maskPassword(url) : url.map(maskPassword).join(','),
+    keyPrefix,
+    maxCompletedTasks: options.maxCompletedTasks,
+    logger: options.logger,
+  })
+}
+
+async function quitClient(client: RedisClient): Promise<void> {
+  // Errors while closing are not the app's business.
+  client.on('error', () => {})
+  await client.quit().catch(() => client.disconnect())
 }
 
 function parseScheme(url: string): string {

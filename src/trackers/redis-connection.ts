@@ -1,0 +1,273 @@
+/**
+ * Turns a tracker URL, or a list of cluster node URLs, into an ioredis
+ * client: one Redis server, a Redis Cluster, or the master that Redis
+ * Sentinel names.
+ *
+ *   redis://[user:password@]host:port[/db]             one server
+ *   rediss://…                                         the same over TLS
+ *   redis+cluster://[user:password@]host:port,host:port  Redis Cluster (seed nodes)
+ *   rediss+cluster://…                                 Redis Cluster over TLS
+ *   redis+sentinel://[user:password@]host:port,host:port/master-name[/db]
+ *   rediss+sentinel://…                                Sentinel and master over TLS
+ *
+ * A list of `redis://host:port` URLs also names a cluster, one seed node each.
+ */
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { invalidOptionRange, invalidTrackerUrl } from '../errors'
+
+/** Port of a cluster seed node whose URL gives none. */
+const DEFAULT_REDIS_PORT = 6379
+
+/** Port of a Sentinel whose URL gives none. */
+const DEFAULT_SENTINEL_PORT = 26379
+
+/** Query parameters a `redis+sentinel://` URL may carry: credentials of the Sentinels themselves. */
+const SENTINEL_PARAMETERS = new Set(['sentinelUsername', 'sentinelPassword'])
+
+/** Client options taken from the URL's user part and scheme. */
+interface UrlCredentials {
+  username?: string
+  password?: string
+  tls?: Record<string, never>
+}
+
+/** The server, cluster or Sentinel setup that a URL or a list of URLs names. */
+export type RedisTarget =
+  | { kind: 'server'; url: string }
+  | { kind: 'cluster'; nodes: Array<{ host: string; port: number }>; nodeOptions: RedisOptions }
+  | { kind: 'sentinel'; options: RedisOptions }
+
+/** Options that override those read from the URL. */
+export interface RedisConnectionOptions {
+  /**
+   * Options of the Redis client, or of each cluster node's client, such as
+   * `tls: { ca }` for a private certificate authority.
+   */
+  redisOptions?: RedisOptions | undefined
+  /** Options of the Cluster client, such as `natMap` or `scaleReads`. */
+  clusterOptions?: ClusterOptions | undefined
+}
+
+/** Returns true for the URLs of the cluster and Sentinel schemes, which only this module reads. */
+export function isMultiNodeUrl(url: string | readonly string[]): boolean {
+  if (typeof url !== 'string') return true
+  return /^rediss?\+(cluster|sentinel):/i.test(url)
+}
+
+/**
+ * Creates the ioredis client a URL names: a `Redis` for one server or for
+ * Sentinel, a `Cluster` for a cluster URL or a list of node URLs. The
+ * client connects at once; the caller closes it with `quit()`.
+ * Throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` for a URL it cannot use.
+ */
+export function createRedisClient(
+  url: string | readonly string[],
+  options: RedisConnectionOptions = {},
+): Redis | Cluster {
+  const target = parseRedisTarget(url)
+
+  if (target.kind === 'server') return new Redis(target.url, options.redisOptions ?? {})
+  if (target.kind === 'sentinel') return new Redis({ ...target.options, ...options.redisOptions })
+
+  return new Cluster(target.nodes, {
+    ...options.clusterOptions,
+    redisOptions: { ...target.nodeOptions, ...options.redisOptions },
+  })
+}
+
+/** Reads a URL or a list of cluster node URLs. Throws like `createRedisClient`. */
+export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
+  if (typeof url !== 'string') return parseNodeUrlList(url)
+
+  const match = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(\?[^#]*)?$/i.exec(url)
+  if (match === null) return { kind: 'server', url }
+
+  const [, scheme = '', kind = '', userInfo, hostList = '', path = '', query = ''] = match
+  const credentials = readCredentials(userInfo, scheme.toLowerCase() === 'rediss')
+  const describeUrl = () => maskPassword(url)
+
+  if (kind.toLowerCase() === 'cluster') {
+    if (!/^\/?0?$/.test(path)) {
+      throw invalidTrackerUrl(describeUrl(), 'Redis Cluster has only database 0; remove the path')
+    }
+    if (query !== '') {
+      throw invalidTrackerUrl(describeUrl(), 'a cluster URL takes no query parameters')
+    }
+    const nodes = parseHostList(hostList, DEFAULT_REDIS_PORT, describeUrl)
+    return { kind: 'cluster', nodes, nodeOptions: credentials }
+  }
+
+  return { kind: 'sentinel', options: parseSentinelUrl(credentials, hostList, path, query, describeUrl) }
+}
+
+/**
+ * Returns true when every key that starts with `prefix` hashes to the same
+ * Redis Cluster slot: the prefix holds a hash tag, a `{…}` with at least
+ * one character, where the first `{` and the first `}` after it are both
+ * in the prefix.
+ */
+export function hasClusterHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{')
+  if (open === -1) return false
+  const close = prefix.indexOf('}', open + 1)
+  return close > open + 1
+}
+
+/**
+ * Throws a `RangeError` with code `WEB_TOP_INVALID_OPTION` when a key
+ * prefix would spread an app's keys over several cluster slots. The
+ * tracker's batch script and the reader's MULTI touch several keys at once,
+ * and Redis Cluster rejects that with CROSSSLOT unless they share a slot.
+ */
+export function requireClusterHashTag(prefix: string): void {
+  if (hasClusterHashTag(prefix)) return
+  throw invalidOptionRange(
+    'keyPrefix',
+    'a prefix with a hash tag, such as "{shop}:", on Redis Cluster, so that all keys of an app are on one slot',
+    prefix,
+  )
+}
+
+/**
+ * Resolves when the client is ready. Rejects after `timeoutMs` with an
+ * error that names the last connection error, and leaves the client open.
+ */
+export function waitForReady(client: Redis | Cluster, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve()
+
+  return new Promise((resolve, reject) => {
+    let lastError: Error | undefined
+    const onError = (error: Error) => {
+      lastError = error
+    }
+    const finish = (error?: Error) => {
+      clearTimeout(timer)
+      client.off('ready', onReady)
+      client.off('error', onError)
+      if (error === undefined) resolve()
+      else reject(error)
+    }
+    const onReady = () => finish()
+    const timer = setTimeout(() => {
+      const reason = lastError === undefined ? '' : ` (last error: ${lastError.message})`
+      finish(new Error(`timed out after ${timeoutMs} ms waiting for Redis to be ready${reason}`))
+    }, timeoutMs)
+
+    client.on('error', onError)
+    client.once('ready', onReady)
+  })
+}
+
+/** Returns the URL with the password of its user part replaced by `***`, safe to log. */
+export function maskPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@')
+}
+
+function parseNodeUrlList(urls: readonly string[]): RedisTarget {
+  const describeList = () => urls.map(maskPassword).join(',')
+  if (urls.length === 0) throw invalidTrackerUrl('', 'the list of cluster node URLs is empty')
+
+  const nodes: Array<{ host: string; port: number }> = []
+  let first: UrlCredentials | undefined
+  for (const url of urls) {
+    const parsed = parseNodeUrl(url)
+    if (first !== undefined && !sameCredentials(first, parsed.credentials)) {
+      const reason = 'all cluster node URLs must have the same scheme, user and password'
+      throw invalidTrackerUrl(describeList(), reason)
+    }
+    first ??= parsed.credentials
+    nodes.push(parsed.node)
+  }
+  return { kind: 'cluster', nodes, nodeOptions: first ?? {} }
+}
+
+function parseNodeUrl(url: string): { node: { host: string; port: number }; credentials: UrlCredentials } {
+  const describeUrl = () => maskPassword(url)
+  const match = /^(rediss?):\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(\?[^#]*)?$/i.exec(url)
+  if (match === null) {
+    throw invalidTrackerUrl(describeUrl(), 'each cluster node URL must be redis://host:port or rediss://host:port')
+  }
+
+  const [, scheme = '', userInfo, host = '', path = '', query = ''] = match
+  if (!/^\/?0?$/.test(path) || query !== '') {
+    throw invalidTrackerUrl(describeUrl(), 'a cluster node URL takes no database and no query parameters')
+  }
+  const [node] = parseHostList(host, DEFAULT_REDIS_PORT, describeUrl)
+  if (node === undefined || host.includes(',')) {
+    throw invalidTrackerUrl(describeUrl(), 'a cluster node URL names exactly one host:port')
+  }
+  return { node, credentials: readCredentials(userInfo, scheme.toLowerCase() === 'rediss') }
+}
+
+function parseSentinelUrl(
+  credentials: UrlCredentials,
+  hostList: string,
+  path: string,
+  query: string,
+  describeUrl: () => string,
+): RedisOptions {
+  const sentinels = parseHostList(hostList, DEFAULT_SENTINEL_PORT, describeUrl)
+  const pathMatch = /^\/([^/]+)(?:\/(\d+))?\/?$/.exec(path)
+  if (pathMatch === null) {
+    const reason = 'a Sentinel URL names the master after the hosts: redis+sentinel://host:26379/mymaster[/db]'
+    throw invalidTrackerUrl(describeUrl(), reason)
+  }
+
+  const options: RedisOptions = {
+    sentinels,
+    name: decodeURIComponent(pathMatch[1] as string),
+    db: pathMatch[2] === undefined ? 0 : Number(pathMatch[2]),
+    username: credentials.username,
+    password: credentials.password,
+  }
+  if (credentials.tls !== undefined) {
+    Object.assign(options, { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} })
+  }
+
+  for (const [name, value] of new URLSearchParams(query)) {
+    if (!SENTINEL_PARAMETERS.has(name)) {
+      const reason = `the query parameter ${JSON.stringify(name)} is not supported; use sentinelUsername or sentinelPassword`
+      throw invalidTrackerUrl(describeUrl(), reason)
+    }
+    Object.assign(options, { [name]: value })
+  }
+  return options
+}
+
+/** Reads `host:port,host:port`, with IPv6 addresses in brackets (`[::1]:7000`). */
+function parseHostList(
+  list: string,
+  defaultPort: number,
+  describeUrl: () => string,
+): Array<{ host: string; port: number }> {
+  const entries = list.split(',').map((entry) => entry.trim())
+  if (entries.some((entry) => entry === '')) {
+    throw invalidTrackerUrl(describeUrl(), 'it names no host, or has an empty entry in its host list')
+  }
+
+  return entries.map((entry) => {
+    const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/i.exec(entry)
+    const port = match?.[2] === undefined ? defaultPort : Number(match[2])
+    if (match === null || port < 1 || port > 65_535) {
+      throw invalidTrackerUrl(describeUrl(), `${JSON.stringify(entry)} is not a valid host:port`)
+    }
+    return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
+  })
+}
+
+function readCredentials(userInfo: string | undefined, tls: boolean): UrlCredentials {
+  const credentials: UrlCredentials = tls ? { tls: {} } : {}
+  if (userInfo === undefined || userInfo === '') return credentials
+
+  const colon = userInfo.indexOf(':')
+  const username = decodeURIComponent(colon === -1 ? userInfo : userInfo.slice(0, colon))
+  const password = colon === -1 ? '' : decodeURIComponent(userInfo.slice(colon + 1))
+  // As in ioredis: `redis://:secret@host` sends AUTH with the password alone.
+  if (username !== '') credentials.username = username
+  if (password !== '') credentials.password = password
+  return credentials
+}
+
+function sameCredentials(a: UrlCredentials, b: UrlCredentials): boolean {
+  return a.username === b.username && a.password === b.password && (a.tls === undefined) === (b.tls === undefined)
+}

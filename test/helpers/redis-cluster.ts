@@ -1,0 +1,177 @@
+/**
+ * Starts a private Redis Cluster on free loopback ports: three masters with
+ * one replica each, made with `redis-cli --cluster create`. A test can kill
+ * the master of a key's slot and wait for its replica to take over.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import Redis from 'ioredis'
+import { findFreePort } from './redis-server'
+
+const execFileAsync = promisify(execFile)
+
+const MASTERS = 3
+const REPLICAS_PER_MASTER = 1
+
+/** Milliseconds without a reply after which the cluster marks a node failed and fails over. */
+export const CLUSTER_NODE_TIMEOUT_MS = 2_000
+
+export interface ClusterNodeProcess {
+  port: number
+  child: ChildProcess
+  /** A plain (non-cluster) connection to this node, for CLUSTER commands. */
+  client: Redis
+}
+
+export interface TestCluster {
+  /** `redis+cluster://127.0.0.1:p1,…` with every node as a seed. */
+  url: string
+  nodes: ClusterNodeProcess[]
+  /** Returns the slot of a key (`CLUSTER KEYSLOT`). */
+  keySlot(key: string): Promise<number>
+  /** Returns the port of the master that serves a slot now, as a node still running reports it. */
+  masterPortOf(slot: number): Promise<number>
+  /** Kills the node on `port` with SIGKILL, as a crash would. */
+  kill(port: number): Promise<void>
+  /** Resolves when every running node reports `cluster_state:ok`; rejects after `timeoutMs`. */
+  waitForStateOk(timeoutMs: number): Promise<void>
+  /** Stops every node and removes the data folder. */
+  close(): Promise<void>
+}
+
+export async function startRedisCluster(): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'web-top-cluster-'))
+  const nodes: ClusterNodeProcess[] = []
+  const killAll = () => {
+    for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGKILL')
+  }
+  process.once('exit', killAll)
+
+  try {
+    for (let i = 0; i < MASTERS * (1 + REPLICAS_PER_MASTER); i++) nodes.push(await startNode(dir))
+    await createCluster(nodes.map((node) => node.port))
+  } catch (error) {
+    killAll()
+    for (const node of nodes) node.client.disconnect()
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
+
+  const running = () => nodes.filter((node) => node.child.exitCode === null && node.child.signalCode === null)
+  const cluster: TestCluster = {
+    url: `redis+cluster://${nodes.map((node) => `127.0.0.1:${node.port}`).join(',')}`,
+    nodes,
+    keySlot: async (key) => Number(await firstOf(running()).client.cluster('KEYSLOT', key)),
+    masterPortOf: async (slot) => readMasterPort(firstOf(running()).client, slot),
+    async kill(port) {
+      const node = nodes.find((candidate) => candidate.port === port)
+      if (node === undefined) throw new Error(`no cluster node on port ${port}`)
+      node.client.disconnect()
+      const exited = new Promise((resolve) => node.child.once('exit', resolve))
+      node.child.kill('SIGKILL')
+      await exited
+    },
+    waitForStateOk: (timeoutMs) => waitForStateOk(running(), timeoutMs),
+    async close() {
+      process.off('exit', killAll)
+      for (const node of nodes) node.client.disconnect()
+      await Promise.all(nodes.map((node) => stopNode(node.child)))
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  await cluster.waitForStateOk(20_000)
+  return cluster
+}
+
+/**
+ * Starts one cluster-enabled node. The cluster bus gets its own free port,
+ * because the default (data port + 10000) can be past 65535 or taken.
+ * A replica may always fail over (validity factor 0), and the masters left
+ * keep serving their slots while one slot range has no master
+ * (full coverage off), so one app's outage does not stop the others.
+ */
+async function startNode(dir: string): Promise<ClusterNodeProcess> {
+  const port = await findFreePort()
+  const busPort = await findFreePort()
+  const nodeDir = join(dir, String(port))
+  mkdirSync(nodeDir)
+
+  const child = spawn(
+    'redis-server',
+    [
+      '--port', String(port),
+      '--cluster-port', String(busPort),
+      '--bind', '127.0.0.1',
+      '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(nodeDir, 'nodes.conf'),
+      '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
+      '--cluster-replica-validity-factor', '0',
+      '--cluster-require-full-coverage', 'no',
+      '--save', '',
+      '--appendonly', 'no',
+      '--dir', nodeDir,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  )
+  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+  client.on('error', () => {})
+  await waitFor(`redis-server on port ${port}`, 10_000, async () => (await client.ping()) === 'PONG')
+  return { port, child, client }
+}
+
+async function createCluster(ports: number[]): Promise<void> {
+  const addresses = ports.map((port) => `127.0.0.1:${port}`)
+  const args = ['--cluster', 'create', ...addresses, '--cluster-replicas', String(REPLICAS_PER_MASTER), '--cluster-yes']
+  try {
+    await execFileAsync('redis-cli', args, { timeout: 30_000 })
+  } catch (error) {
+    const output = error as { stdout?: string; stderr?: string }
+    throw new Error(`redis-cli --cluster create failed: ${output.stderr ?? ''}${output.stdout ?? ''}`)
+  }
+}
+
+/** Reads `CLUSTER SLOTS` and returns the port of the master of the range that contains `slot`. */
+async function readMasterPort(client: Redis, slot: number): Promise<number> {
+  const ranges = (await client.cluster('SLOTS')) as unknown as Array<[number, number, [string, number, ...unknown[]]]>
+  const range = ranges.find(([first, last]) => slot >= first && slot <= last)
+  if (range === undefined) throw new Error(`no node serves slot ${slot}`)
+  return range[2][1]
+}
+
+async function waitForStateOk(nodes: ClusterNodeProcess[], timeoutMs: number): Promise<void> {
+  await waitFor('cluster_state:ok on every node', timeoutMs, async () => {
+    const infos = await Promise.all(nodes.map((node) => node.client.cluster('INFO') as Promise<string>))
+    return infos.every((info) => info.includes('cluster_state:ok'))
+  })
+}
+
+async function waitFor(description: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (error) {
+      lastError = error
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : ''
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${reason}`)
+}
+
+async function stopNode(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+}
+
+function firstOf<T>(items: T[]): T {
+  const first = items[0]
+  if (first === undefined) throw new Error('no cluster node is running')
+  return first
+}
