@@ -1,6 +1,8 @@
 export { topMiddleware } from './adapters/express'
 export type { TopMiddleware } from './adapters/express'
 export { topPlugin } from './adapters/fastify'
+export { createRequestTracker, withTop } from './adapters/node-http'
+export type { NodeHttpTrackContext, RequestTracker, TopRequestListener } from './adapters/node-http'
 export { Recorder, CLIENT_CLOSED_STATUS, OUTCOME_TAG } from './recorder/recorder'
 export type { RequestOutcome, TrackContext } from './recorder/recorder'
 export type { TopOptions } from './options'
@@ -9,8 +11,18 @@ export type { MemoryTrackerOptions } from './trackers/memory-tracker'
 export { RedisTracker } from './trackers/redis-tracker'
 export type { RedisClient, RedisTrackerOptions } from './trackers/redis-tracker'
 export { createRedisKeys } from './trackers/redis-keys'
+export {
+  createRedisClient,
+  hasClusterHashTag,
+  parseRedisTarget,
+  requireClusterHashTag,
+  waitForReady,
+} from './trackers/redis-connection'
+export type { RedisConnectionOptions, RedisTarget } from './trackers/redis-connection'
+export { listPrefixes } from './trackers/list-prefixes'
 export type { RedisKeys } from './trackers/redis-keys'
 export { createTrackerFromUrl, getSharedMemoryTracker, DEFAULT_TRACKER_URL } from './trackers/from-url'
+export type { TrackerUrlOptions } from './trackers/from-url'
 export type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './trackers/tracker'
 export type { HeaderPair, HttpTask, Task, TaskState } from './task/http-task'
 export { getTaskState } from './task/http-task'
