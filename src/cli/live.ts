@@ -195,10 +195,12 @@ class LiveView {
       this.#writePlainFrame(lines.join('\n'))
       return
     }
+    // Compare the content, not the escape codes: the first frame also clears the screen.
+    const content = lines.join('\n')
+    if (content === this.#lastFrame && !this.#clearBeforeNextFrame) return
     const frame = composeScreenFrame(lines, size.height, this.#clearBeforeNextFrame)
-    if (frame === this.#lastFrame) return
     this.#clearBeforeNextFrame = false
-    this.#lastFrame = frame
+    this.#lastFrame = content
     this.#stdout.write(frame)
   }
 
