@@ -10,7 +10,15 @@ import type { AddressInfo } from 'node:net'
 import express from 'express'
 import fastify, { type FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTrackerFromUrl, topMiddleware, topPlugin, type TopMiddleware, type Tracker } from '../src/index'
+import {
+  createRedisClient,
+  createTrackerFromUrl,
+  listPrefixes,
+  topMiddleware,
+  topPlugin,
+  type TopMiddleware,
+  type Tracker,
+} from '../src/index'
 import type { HttpTask } from '../src/task/http-task'
 import { runCli } from './helpers/cli'
 import { CLUSTER_NODE_TIMEOUT_MS, startRedisCluster, type TestCluster } from './helpers/redis-cluster'
@@ -106,6 +114,15 @@ describe('Redis Cluster', () => {
       const tasks = JSON.parse(result.stdout) as HttpTask[]
       expect(sortedPaths(tasks)).toEqual(range(1, LOAD_REQUESTS).map(app.pathOf).sort())
       expect(tasks.every((task) => task.task_name === app.routePattern)).toBe(true)
+    }
+  })
+
+  it('lists both prefixes', async () => {
+    const client = createRedisClient(cluster.url)
+    try {
+      expect(await listPrefixes(client)).toEqual([blog.prefix, shop.prefix].sort())
+    } finally {
+      client.disconnect()
     }
   })
 
