@@ -8,6 +8,8 @@ import {
   getCountry,
   getDurationMs,
   getOriginalIp,
+  getProcessLabel,
+  getRoute,
   getUserAgent,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
@@ -32,6 +34,11 @@ export interface Column {
    * the lowest order first, each down to its `minWidth`. Columns without one keep their width.
    */
   shrinkOrder: number | undefined
+  /**
+   * On a narrow terminal, the columns with a drop order are left out, the
+   * lowest order first, before Path is cut. Columns without one stay.
+   */
+  dropOrder?: number | undefined
   /** Whether the column is left out when no row has a value in it. */
   hiddenWhenEmpty: boolean
   /** Returns the cell text, or `undefined` when the record has no value. */
@@ -42,15 +49,23 @@ export interface Column {
 
 const fixed = { shrinkOrder: undefined, hiddenWhenEmpty: false } as const
 
+/** Shrink order of Path: every other column that shrinks gives up its width first. */
+export const PATH_SHRINK_ORDER = 3
+
+/** Letters of a country code, which map to the regional indicator symbols of its flag. */
+const COUNTRY_CODE = /^[A-Z]{2}$/
+const REGIONAL_INDICATOR_A = 0x1f1e6
+
 export const COLUMNS: readonly Column[] = [
   {
     name: 'Cty',
     align: 'left',
-    minWidth: 3,
-    maxWidth: 3,
+    minWidth: 2,
+    maxWidth: 8,
     shrinkOrder: undefined,
+    dropOrder: 6,
     hiddenWhenEmpty: true,
-    value: (task) => getCountry(task),
+    value: (task) => formatCountry(getCountry(task)),
   },
   {
     name: 'IP',
@@ -58,7 +73,28 @@ export const COLUMNS: readonly Column[] = [
     minWidth: 7,
     maxWidth: 39,
     ...fixed,
+    dropOrder: 11,
     value: (task) => getOriginalIp(task),
+  },
+  {
+    name: 'Host',
+    align: 'left',
+    minWidth: 6,
+    maxWidth: 30,
+    shrinkOrder: 2,
+    dropOrder: 8,
+    hiddenWhenEmpty: false,
+    value: (task) => task.host_name ?? undefined,
+  },
+  {
+    name: 'Process',
+    align: 'left',
+    minWidth: 6,
+    maxWidth: 40,
+    shrinkOrder: 2,
+    dropOrder: 7,
+    hiddenWhenEmpty: false,
+    value: (task) => getProcessLabel(task),
   },
   {
     name: 'Worker',
@@ -66,6 +102,7 @@ export const COLUMNS: readonly Column[] = [
     minWidth: 6,
     maxWidth: 24,
     shrinkOrder: 2,
+    dropOrder: 5,
     hiddenWhenEmpty: false,
     value: (task) => task.processor_name ?? undefined,
   },
@@ -78,11 +115,21 @@ export const COLUMNS: readonly Column[] = [
     value: (task) => task.method ?? undefined,
   },
   {
+    name: 'Route',
+    align: 'left',
+    minWidth: 6,
+    maxWidth: 40,
+    shrinkOrder: 2,
+    dropOrder: 9,
+    hiddenWhenEmpty: false,
+    value: (task) => getRoute(task),
+  },
+  {
     name: 'Path',
     align: 'left',
     minWidth: 8,
     maxWidth: 80,
-    shrinkOrder: 3,
+    shrinkOrder: PATH_SHRINK_ORDER,
     hiddenWhenEmpty: false,
     value: (task) => task.path ?? task.uri ?? undefined,
   },
@@ -101,6 +148,7 @@ export const COLUMNS: readonly Column[] = [
     minWidth: 6,
     maxWidth: 7,
     ...fixed,
+    dropOrder: 10,
     value: (task, nowMs) => formatDuration(getAgoMs(task, nowMs)),
   },
   {
@@ -113,12 +161,34 @@ export const COLUMNS: readonly Column[] = [
     colour: (task) => statusColour(task.status_code),
   },
   {
+    name: 'Status text',
+    align: 'left',
+    minWidth: 6,
+    maxWidth: 32,
+    shrinkOrder: 1,
+    dropOrder: 4,
+    hiddenWhenEmpty: false,
+    value: (task) => task.status_message ?? undefined,
+    colour: (task) => statusColour(task.status_code),
+  },
+  {
     name: 'Length',
     align: 'right',
     minWidth: 6,
     maxWidth: 10,
     ...fixed,
+    dropOrder: 3,
     value: (task) => formatBytes(getContentLength(task)),
+  },
+  {
+    name: 'Tags',
+    align: 'left',
+    minWidth: 8,
+    maxWidth: 80,
+    shrinkOrder: 1,
+    dropOrder: 2,
+    hiddenWhenEmpty: false,
+    value: (task) => formatTags(task.tags),
   },
   {
     name: 'User agent',
@@ -126,6 +196,7 @@ export const COLUMNS: readonly Column[] = [
     minWidth: 10,
     maxWidth: 200,
     shrinkOrder: 1,
+    dropOrder: 1,
     hiddenWhenEmpty: false,
     value: (task) => getUserAgent(task),
   },
@@ -175,6 +246,28 @@ export function statusColour(status: number | null | undefined): Colour | undefi
   if (status >= 400 && status < 500) return 'yellow'
   if (status >= 500 && status < 600) return 'red'
   return 'magenta'
+}
+
+/**
+ * Returns the flag and the code of a two-letter country (`🇫🇮 FI`); other
+ * values, such as Cloudflare's `XX` and `T1`, are shown as they are.
+ */
+export function formatCountry(code: string | undefined): string | undefined {
+  if (code === undefined) return undefined
+  const upper = code.trim().toUpperCase()
+  if (!COUNTRY_CODE.test(upper) || upper === 'XX') return code
+  const flag = String.fromCodePoint(
+    ...[...upper].map((letter) => REGIONAL_INDICATOR_A + letter.charCodeAt(0) - 65),
+  )
+  return `${flag} ${upper}`
+}
+
+/** Formats tags as `name=value` pairs, sorted by name, separated by commas. */
+export function formatTags(tags: Record<string, string> | null | undefined): string | undefined {
+  if (tags == null) return undefined
+  const entries = Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  if (entries.length === 0) return undefined
+  return entries.map(([name, value]) => `${name}=${value}`).join(',')
 }
 
 function listColumnNames(): string {

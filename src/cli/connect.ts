@@ -22,6 +22,17 @@ const MAX_RECONNECT_DELAY_MS = 2_000
 const URL_HINT =
   'set the URL with --tracker-url or TOP_TRACKER_URL, for example redis://127.0.0.1:6379/0'
 
+/** Query parameters whose values are secrets: passwords, API keys and tokens. */
+const SECRET_PARAMETER = /([?&](?:[\w.-]*pass(?:word)?|api[-_]?key|apikey|[\w.-]*token|[\w.-]*secret)=)[^&#]*/gi
+
+/** What to check after a failed read, by kind of tracker. */
+const READ_FAILURE_HINTS: Record<string, string> = {
+  redis: 'Check that the server is up and that the URL, password and database are right.',
+  http:
+    'Check that the app is running, that the URL points at its tracker endpoint, ' +
+    'and that --api-key or TOP_WEB_API_KEY holds the key the app was started with.',
+}
+
 export interface TrackerConnection {
   tracker: Tracker
   /** The tracker URL with any password masked, safe to print. */
@@ -40,10 +51,12 @@ export interface TrackerConnection {
 export async function connectTracker(
   url: string,
   keyPrefix: string | undefined,
+  apiKey?: string | undefined,
 ): Promise<TrackerConnection> {
   const displayUrl = maskUrl(url)
+  const secrets = [...readUrlSecrets(url), apiKey ?? '']
   const describeFailure = (error: unknown) =>
-    maskSecret(describeFailureReason(error), readPassword(url)).replace(/\.$/, '')
+    maskSecrets(describeFailureReason(error), secrets).replace(/\.$/, '')
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
 
   if (scheme === 'redis' || scheme === 'rediss') {
@@ -52,10 +65,10 @@ export async function connectTracker(
 
   let tracker: Tracker
   try {
-    tracker = createTrackerFromUrl(url, { keyPrefix })
+    tracker = createTrackerFromUrl(url, { keyPrefix, apiKey })
   } catch (error) {
     if (!isWebTopError(error)) throw error
-    throw new CliError(`${describeFailure(error).replace(/^web-top: /, '')}; ${URL_HINT}`)
+    throw new CliError(`${describeFailure(error)}; ${URL_HINT}`)
   }
   return { tracker, displayUrl, describeFailure, close: () => tracker.close() }
 }
@@ -71,17 +84,33 @@ export async function readTracker(
   try {
     return await connection.tracker.read({ completedLimit })
   } catch (error) {
-    const reason = connection.describeFailure(error)
-    throw new CliError(
-      `Cannot read from the tracker at ${connection.displayUrl}: ${reason}. ` +
-        'Check that the server is up and that the URL, password and database are right.',
-    )
+    throw new CliError(describeReadFailure(connection, error))
   }
 }
 
-/** Returns the URL with the password of its user part and of its `password` parameter masked. */
+/**
+ * Returns the one-line message for a failed read, ending with what to check
+ * for that kind of tracker.
+ */
+export function describeReadFailure(connection: TrackerConnection, error: unknown): string {
+  const reason = connection.describeFailure(error)
+  const hint = READ_FAILURE_HINTS[connection.tracker.kind]
+  const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
+  return hint === undefined ? message : `${message} ${hint}`
+}
+
+/**
+ * Returns the URL with every secret masked: the password of its user part
+ * and the values of query parameters such as `password`, `api-key` and
+ * `token`. Each entry of a comma-separated list of URLs is masked too.
+ */
 export function maskUrl(url: string): string {
-  return redactUrl(url).replace(/([?&]password=)[^&#]*/gi, '$1***')
+  return url
+    .split(',')
+    .map((part) => (part.includes('://') ? redactUrl(part) : part))
+    .join(',')
+    .replace(/(\/\/[^:@/,]*:)[^@/,]*@/g, '$1***@')
+    .replace(SECRET_PARAMETER, '$1***')
 }
 
 async function connectRedis(
@@ -169,19 +198,40 @@ function describeFailureReason(error: unknown): string {
   if (error instanceof Error && error.name === 'MaxRetriesPerRequestError') {
     return 'the connection to Redis is lost, reconnecting'
   }
-  return describeError(error)
+  // Errors of the library start with its own name; the CLI prints `web-top-cli:` before them.
+  return maskUrlsIn(describeError(error).replace(/^web-top: /, ''))
 }
 
-/** Replaces a password in a message by `***`, should a client ever put it there. */
-function maskSecret(message: string, secret: string): string {
-  return secret === '' ? message : message.split(secret).join('***')
+/** Masks the secrets of every URL that appears in a message. */
+function maskUrlsIn(message: string): string {
+  return message.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (url) => maskUrl(url))
 }
 
-function readPassword(url: string): string {
+/** Replaces each secret in a message by `***`, should a client ever put one there. */
+function maskSecrets(message: string, secrets: readonly string[]): string {
+  let masked = message
+  for (const secret of secrets) {
+    if (secret.length >= 3) masked = masked.split(secret).join('***')
+  }
+  return masked
+}
+
+/** Returns the password and the secret query parameter values of a URL, raw and decoded. */
+function readUrlSecrets(url: string): string[] {
+  const secrets: string[] = []
+  const userPassword = /\/\/[^:@/,]*:([^@/,]*)@/.exec(url)?.[1]
+  if (userPassword !== undefined) secrets.push(userPassword, safeDecode(userPassword))
+  for (const match of url.matchAll(SECRET_PARAMETER)) {
+    const value = match[0].slice(match[1]?.length ?? 0)
+    secrets.push(value, safeDecode(value))
+  }
+  return secrets.filter((secret) => secret !== '')
+}
+
+function safeDecode(text: string): string {
   try {
-    const parsed = new URL(url)
-    return decodeURIComponent(parsed.password) || (parsed.searchParams.get('password') ?? '')
+    return decodeURIComponent(text)
   } catch {
-    return ''
+    return text
   }
 }

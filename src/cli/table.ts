@@ -4,9 +4,9 @@
  * give up width first, and no line is wider than the room, so rows never wrap.
  */
 import type { HttpTask } from '../task/http-task'
-import type { Column } from './columns'
+import { PATH_SHRINK_ORDER, type Column } from './columns'
 import { sanitizeText } from './sanitize'
-import { paint, type Colour } from './style'
+import { paint, type Attribute, type Colour } from './style'
 import { fitToWidth, textWidth } from './text-width'
 
 /** Columns between two cells. */
@@ -28,6 +28,11 @@ export interface TableOptions {
   maxWidth: number
   /** Whether to colour cells. */
   colour: boolean
+  /**
+   * A style for the whole line of each task, by index, such as `red` for a
+   * slow request or `reverse` for the selected row. It replaces the cell colours.
+   */
+  rowStyles?: ReadonlyArray<Colour | Attribute | undefined> | undefined
 }
 
 /** A table ready to print: the header line (never coloured) and one line per task. */
@@ -51,12 +56,12 @@ export function renderTable(
     .map((column, index) => ({ column, index }))
     .filter(({ column, index }) => !column.hiddenWhenEmpty || hasValue(cells, index))
 
-  const widths = layoutColumns(
+  const { indexes, widths } = layoutColumns(
     candidates.map(({ column }) => column),
     candidates.map(({ index }) => cells.map((row) => row[index] as Cell)),
     options.maxWidth,
   )
-  const visible = candidates.slice(0, widths.length)
+  const visible = indexes.map((index) => candidates[index] as (typeof candidates)[number])
 
   const header = renderLine(
     visible.map(({ column }) => ({ text: column.name, colour: undefined })),
@@ -66,14 +71,17 @@ export function renderTable(
   )
   return {
     header,
-    rows: cells.map((row) =>
-      renderLine(
+    rows: cells.map((row, rowIndex) => {
+      const rowStyle = options.rowStyles?.[rowIndex]
+      const line = renderLine(
         visible.map(({ index }) => row[index] as Cell),
         visible.map(({ column }) => column),
         widths,
-        options.colour,
-      ),
-    ),
+        options.colour && rowStyle === undefined,
+      )
+      // Reverse video is no colour, so the selected row shows with NO_COLOR set too.
+      return paint(line, rowStyle, options.colour || rowStyle === 'reverse')
+    }),
   }
 }
 
@@ -86,54 +94,98 @@ export function readCell(column: Column, task: HttpTask, nowMs: number): Cell {
   return { text: sanitizeText(capped), colour: column.colour?.(task, nowMs) }
 }
 
+/** Columns that fit a width: their indexes in the given order, and the width of each. */
+export interface ColumnLayout {
+  indexes: number[]
+  widths: number[]
+}
+
 /**
- * Returns the width of each column that fits in `maxWidth`. Each column
+ * Returns the columns that fit in `maxWidth` and their widths. Each column
  * starts at its widest cell (capped at its `maxWidth` when the room is
- * limited). When the line is too wide, the columns with a shrink order give
- * up width in that order, each down to its minimum, then trailing columns
- * are dropped.
- * The result may be shorter than `columns` by the dropped ones.
+ * limited). When the line is too wide:
+ * 1. the columns that shrink before Path give up width, in shrink order,
+ *    each down to its minimum;
+ * 2. the columns with a drop order are left out, lowest first;
+ * 3. Path, and any other column that shrinks after it, shrinks;
+ * 4. trailing columns are left out, and the first one is cut.
+ * Room freed by a dropped column goes back to the columns that shrank.
  */
 export function layoutColumns(
   columns: readonly Column[],
   cellsByColumn: ReadonlyArray<readonly Cell[]>,
   maxWidth: number,
-): number[] {
+): ColumnLayout {
   const limited = Number.isFinite(maxWidth)
-  const widths = columns.map((column, index) => {
+  const naturalWidths = columns.map((column, index) => {
     const widest = (cellsByColumn[index] ?? []).reduce(
       (widthSoFar, cell) => Math.max(widthSoFar, textWidth(cell.text)),
       textWidth(column.name),
     )
     return limited ? Math.min(widest, Math.max(column.maxWidth, textWidth(column.name))) : widest
   })
-  if (!limited) return widths
+  const widths = new Map(naturalWidths.map((width, index) => [index, width]))
+  if (!limited) return toLayout(widths)
 
-  const naturalWidths = [...widths]
-  let excess = totalWidth(widths) - maxWidth
-  for (const index of shrinkableColumns(columns)) {
-    if (excess <= 0) break
-    const column = columns[index] as Column
-    const width = widths[index] as number
-    const reduction = Math.min(excess, Math.max(0, width - column.minWidth))
-    widths[index] = width - reduction
-    excess -= reduction
+  const excessOf = () => totalWidth([...widths.values()]) - maxWidth
+  const shrinkOrder = shrinkableColumns(columns)
+  shrink(columns, widths, shrinkOrder.filter(isBeforePath(columns)), excessOf)
+
+  for (const index of droppableColumns(columns)) {
+    if (excessOf() <= 0) break
+    widths.delete(index)
   }
-  while (excess > 0 && widths.length > 1) {
-    excess -= (widths.pop() as number) + GAP.length
-  }
-  if (excess > 0) widths[0] = Math.max(0, (widths[0] as number) - excess)
+  shrink(columns, widths, shrinkOrder, excessOf)
+
+  while (excessOf() > 0 && widths.size > 1) widths.delete(Math.max(...widths.keys()))
+  const first = Math.min(...widths.keys())
+  if (excessOf() > 0) widths.set(first, Math.max(0, (widths.get(first) as number) - excessOf()))
 
   // Dropping a column can free more room than was missing; the columns that
   // shrank get it back, the last to shrink first.
-  let spare = -excess
-  for (const index of shrinkableColumns(columns).reverse()) {
-    if (spare <= 0 || index >= widths.length) continue
-    const growth = Math.min(spare, (naturalWidths[index] as number) - (widths[index] as number))
-    widths[index] = (widths[index] as number) + growth
-    spare -= growth
+  for (const index of [...shrinkOrder].reverse()) {
+    const width = widths.get(index)
+    const spare = -excessOf()
+    if (spare <= 0) break
+    if (width === undefined) continue
+    widths.set(index, width + Math.min(spare, (naturalWidths[index] as number) - width))
   }
-  return widths
+  return toLayout(widths)
+}
+
+/** Takes width from the listed columns, in order, each down to its minimum, while `excessOf()` is positive. */
+function shrink(
+  columns: readonly Column[],
+  widths: Map<number, number>,
+  order: readonly number[],
+  excessOf: () => number,
+): void {
+  for (const index of order) {
+    const excess = excessOf()
+    if (excess <= 0) return
+    const width = widths.get(index)
+    if (width === undefined) continue
+    const minWidth = (columns[index] as Column).minWidth
+    widths.set(index, width - Math.min(excess, Math.max(0, width - minWidth)))
+  }
+}
+
+function isBeforePath(columns: readonly Column[]): (index: number) => boolean {
+  return (index) => ((columns[index] as Column).shrinkOrder ?? 0) < PATH_SHRINK_ORDER
+}
+
+/** Returns the indexes of the columns that may be left out, in the order they go. */
+function droppableColumns(columns: readonly Column[]): number[] {
+  return columns
+    .map((column, index) => ({ order: column.dropOrder, index }))
+    .filter((entry): entry is { order: number; index: number } => entry.order !== undefined)
+    .sort((a, b) => a.order - b.order)
+    .map((entry) => entry.index)
+}
+
+function toLayout(widths: Map<number, number>): ColumnLayout {
+  const indexes = [...widths.keys()].sort((a, b) => a - b)
+  return { indexes, widths: indexes.map((index) => widths.get(index) as number) }
 }
 
 function renderLine(

@@ -47,11 +47,16 @@ export function textWidth(text: string): number {
   return width
 }
 
-/** Returns 0, 1 or 2: the columns one character (one code point) occupies. */
+/**
+ * Returns 0, 1 or 2: the columns one character (one code point) occupies.
+ * A regional indicator counts 1, so the pair that makes a flag (🇫🇮)
+ * takes 2 columns, as tmux and most terminals draw it.
+ */
 export function charWidth(char: string): number {
   const codePoint = char.codePointAt(0) ?? 0
   if (codePoint < 0x7f) return codePoint < 0x20 ? 0 : 1
   if (codePoint < 0xa0) return 0
+  if (isRegionalIndicator(codePoint)) return 1
   if (ZERO_WIDTH.test(char)) return 0
   if (isWide(codePoint) || EMOJI_PRESENTATION.test(char)) return 2
   return 1
@@ -69,13 +74,22 @@ export function cutToWidth(text: string, maxWidth: number): string {
   const limit = maxWidth - textWidth(ELLIPSIS)
   let kept = ''
   let used = 0
+  let indicatorsInRow = 0
   for (const char of text) {
     const width = charWidth(char)
     if (used + width > limit) break
     kept += char
     used += width
+    indicatorsInRow = isRegionalIndicator(char.codePointAt(0) ?? 0) ? indicatorsInRow + 1 : 0
   }
+  // Half of a flag would show as a stray letter box, so a flag is kept whole or left out.
+  if (indicatorsInRow % 2 === 1) kept = kept.slice(0, -2)
   return kept + ELLIPSIS
+}
+
+/** Returns true for the regional indicator symbols 🇦 to 🇿, two of which make a flag. */
+export function isRegionalIndicator(codePoint: number): boolean {
+  return codePoint >= 0x1f1e6 && codePoint <= 0x1f1ff
 }
 
 /** Cuts or pads text to exactly `width` columns. */

@@ -62,3 +62,51 @@ export function getContentLength(task: HttpTask): number | undefined {
   if (value === undefined || !/^\d+$/.test(value.trim())) return undefined
   return Number(value)
 }
+
+/** Class of an HTTP status: `2xx`, `3xx`, `4xx` or `5xx`; `undefined` for none or any other number. */
+export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx'
+
+/** Returns the class of the task's status code, or `undefined` when it has none in 100..599. */
+export function getStatusClass(task: HttpTask): StatusClass | undefined {
+  const status = task.status_code
+  if (typeof status !== 'number' || status < 100 || status > 599) return undefined
+  return `${Math.floor(status / 100)}xx` as StatusClass
+}
+
+/** Returns the route pattern (`task_name`), such as `/users/:id`, or `undefined`. */
+export function getRoute(task: HttpTask): string | undefined {
+  return task.task_name ?? undefined
+}
+
+/**
+ * Returns `host/pid` of the process that recorded the task, with `/thread`
+ * appended for a thread other than the main one, or `undefined` when the
+ * record names no process.
+ */
+export function getProcessLabel(task: HttpTask): string | undefined {
+  if (task.process_id == null) return undefined
+  const host = task.host_name ?? '?'
+  const thread = task.thread_id == null || task.thread_id === 0 ? '' : `/${task.thread_id}`
+  return `${host}/${task.process_id}${thread}`
+}
+
+/** Returns the end time in epoch milliseconds, or `undefined` while active or unreadable. */
+export function getEndedAtMs(task: HttpTask): number | undefined {
+  return parseIsoTime(task.ended_at)
+}
+
+/**
+ * Returns a key that names one task across records: its `task_id`, or, for
+ * a record without one, the process, internal id and start time. The start
+ * record and the end record of a task have the same key.
+ */
+export function getTaskKey(task: HttpTask): string {
+  if (task.task_id != null && task.task_id !== '') return `id:${String(task.task_id)}`
+  const parts = [task.host_name, task.process_id, task.thread_id, task.process_internal_id]
+  return `at:${parts.map((part) => part ?? '').join('/')}@${task.started_at ?? ''}`
+}
+
+/** Returns a key that names one completed record: the task key plus its end time. */
+export function getCompletedKey(task: HttpTask): string {
+  return `${getTaskKey(task)}#${task.ended_at ?? ''}`
+}

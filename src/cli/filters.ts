@@ -1,0 +1,153 @@
+/**
+ * Which requests a listing shows: the `--path`, `--status`, `--method`,
+ * `--host` and `--min-duration` options of `recent`, `tail` and `live`,
+ * and the free-text filter of the live view.
+ */
+import { getDurationMs, getOriginalIp, getUserAgent } from '../task/derived'
+import type { HttpTask } from '../task/http-task'
+
+export interface TaskFilterOptions {
+  /** A substring of the path, or a glob with `*` and `?` that must match the whole path. */
+  path?: string | undefined
+  /** Status codes, classes and ranges, as parsed by `parseStatusFilter`. */
+  status?: StatusFilter | undefined
+  /** Methods, compared without case. */
+  methods?: readonly string[] | undefined
+  /** A substring of the recording host (`host_name`) or of the request's Host header. */
+  host?: string | undefined
+  /** Shortest duration shown, in milliseconds. */
+  minDurationMs?: number | undefined
+}
+
+/** Returns whether a task passes the filter; `nowMs` measures active tasks. */
+export type TaskPredicate = (task: HttpTask, nowMs: number) => boolean
+
+/** A status filter: a list of ranges, any of which may match. */
+export interface StatusFilter {
+  /** The text it was parsed from, for messages. */
+  text: string
+  ranges: ReadonlyArray<readonly [number, number]>
+}
+
+/** Builds the predicate of the filter options; tasks pass every option that is set. */
+export function createTaskFilter(options: TaskFilterOptions): TaskPredicate {
+  const checks: TaskPredicate[] = []
+  if (options.path !== undefined && options.path !== '') {
+    const matchPath = createPathMatcher(options.path)
+    checks.push((task) => matchPath(task.path ?? task.uri ?? ''))
+  }
+  const status = options.status
+  if (status !== undefined) checks.push((task) => matchStatus(status, task.status_code))
+  if (options.methods !== undefined && options.methods.length > 0) {
+    const methods = new Set(options.methods.map((method) => method.toUpperCase()))
+    checks.push((task) => methods.has((task.method ?? '').toUpperCase()))
+  }
+  if (options.host !== undefined && options.host !== '') {
+    const host = options.host.toLowerCase()
+    checks.push((task) =>
+      [task.host_name, task.host].some((value) => (value ?? '').toLowerCase().includes(host)),
+    )
+  }
+  const minDurationMs = options.minDurationMs
+  if (minDurationMs !== undefined) {
+    checks.push((task, nowMs) => (getDurationMs(task, nowMs) ?? -1) >= minDurationMs)
+  }
+  return (task, nowMs) => checks.every((check) => check(task, nowMs))
+}
+
+/** Returns true when no filter option is set. */
+export function isEmptyFilter(options: TaskFilterOptions): boolean {
+  return Object.values(options).every((value) => value === undefined || value === '')
+}
+
+/**
+ * Returns a matcher for a path filter. A filter with `*` (any characters)
+ * or `?` (one character) is a glob that must match the whole path; any
+ * other filter matches a path that contains it.
+ */
+export function createPathMatcher(filter: string): (path: string) => boolean {
+  if (!/[*?]/.test(filter)) return (path) => path.includes(filter)
+  const pattern = filter
+    .split('')
+    .map((char) => {
+      if (char === '*') return '.*'
+      if (char === '?') return '.'
+      return char.replace(/[.+^${}()|[\]\\/]/g, '\\$&')
+    })
+    .join('')
+  const regex = new RegExp(`^${pattern}$`, 's')
+  return (path) => regex.test(path)
+}
+
+/**
+ * Parses a status filter: a comma-separated list of codes (`404`), classes
+ * (`5xx`) and ranges (`400-499`). Throws an `Error` naming the part that is
+ * none of these.
+ */
+export function parseStatusFilter(text: string): StatusFilter {
+  const parts = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+  if (parts.length === 0) throw new Error('Expected a status such as 404, 5xx or 400-499.')
+
+  const ranges = parts.map((part): [number, number] => {
+    const single = /^([1-5])(\d\d|xx)$/i.exec(part)
+    if (single !== null) {
+      if ((single[2] as string).toLowerCase() === 'xx') {
+        const first = Number(single[1]) * 100
+        return [first, first + 99]
+      }
+      return [Number(part), Number(part)]
+    }
+    const range = /^(\d{3})-(\d{3})$/.exec(part)
+    if (range !== null && Number(range[1]) <= Number(range[2])) {
+      return [Number(range[1]), Number(range[2])]
+    }
+    throw new Error(
+      `Invalid status ${JSON.stringify(part)}: expected a code (404), a class (5xx) or a range (400-499).`,
+    )
+  })
+  return { text, ranges }
+}
+
+export function matchStatus(filter: StatusFilter, status: number | null | undefined): boolean {
+  if (typeof status !== 'number') return false
+  return filter.ranges.some(([first, last]) => status >= first && status <= last)
+}
+
+/**
+ * Parses a duration given in milliseconds (`250`, `250ms`), seconds
+ * (`1.5s`) or minutes (`2m`) and returns milliseconds. Throws an `Error`
+ * for anything else or a negative value.
+ */
+export function parseDurationMs(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m)?\s*$/i.exec(text)
+  if (match === null) {
+    throw new Error('Expected a duration such as 250 (milliseconds), 250ms, 1.5s or 2m.')
+  }
+  const value = Number(match[1])
+  const unit = (match[2] ?? 'ms').toLowerCase()
+  const factor = unit === 'm' ? 60_000 : unit === 's' ? 1_000 : 1
+  return value * factor
+}
+
+/**
+ * Returns a predicate for the live view's free-text filter: a task passes
+ * when its path, client IP, method, status, recording host, Host header or
+ * user agent contains the text, without regard to case.
+ */
+export function createTextFilter(text: string): (task: HttpTask) => boolean {
+  const wanted = text.toLowerCase()
+  if (wanted === '') return () => true
+  return (task) =>
+    [
+      task.path ?? task.uri,
+      getOriginalIp(task),
+      task.method,
+      task.status_code == null ? undefined : String(task.status_code),
+      task.host_name,
+      task.host,
+      getUserAgent(task),
+    ].some((value) => value != null && value.toLowerCase().includes(wanted))
+}

@@ -1,0 +1,303 @@
+/**
+ * Figures over a rolling window of completed requests: rate, duration
+ * percentiles, error shares and the status mix, in total and per route.
+ *
+ * Samples go into one-second buckets. A bucket leaves the window whole, so
+ * the window's edge is exact to one second. Durations go into a histogram
+ * with bins 1 % apart, so a percentile is within 0.5 % of the exact value.
+ */
+import {
+  getCompletedKey,
+  getDurationMs,
+  getEndedAtMs,
+  getProcessLabel,
+  getRoute,
+  getStatusClass,
+  type StatusClass,
+} from '../task/derived'
+import type { HttpTask } from '../task/http-task'
+
+/** Width of one histogram bin: each bin's upper bound is 1 % above its lower bound. */
+const BIN_GROWTH = 1.01
+const LOG_BIN_GROWTH = Math.log(BIN_GROWTH)
+
+/** Durations below this many milliseconds share the lowest bin. */
+const SMALLEST_DURATION_MS = 0.01
+
+const SECOND_MS = 1_000
+
+/** Name of the route of tasks that have no `task_name`. */
+export const UNKNOWN_ROUTE = '(no route)'
+
+/** A histogram of durations in milliseconds that supports removal and quantiles. */
+export class DurationHistogram {
+  readonly #bins = new Map<number, number>()
+  #sortedBins: number[] | undefined
+  #count = 0
+
+  get count(): number {
+    return this.#count
+  }
+
+  add(durationMs: number): void {
+    const bin = binOf(durationMs)
+    const before = this.#bins.get(bin)
+    this.#bins.set(bin, (before ?? 0) + 1)
+    if (before === undefined) this.#sortedBins = undefined
+    this.#count++
+  }
+
+  remove(durationMs: number): void {
+    const bin = binOf(durationMs)
+    const before = this.#bins.get(bin)
+    if (before === undefined) return
+    if (before <= 1) {
+      this.#bins.delete(bin)
+      this.#sortedBins = undefined
+    } else {
+      this.#bins.set(bin, before - 1)
+    }
+    this.#count--
+  }
+
+  /**
+   * Returns the duration below or at which a share `q` (0 to 1) of the
+   * samples lie, by nearest rank, or `undefined` when there are none.
+   */
+  quantile(q: number): number | undefined {
+    if (this.#count === 0) return undefined
+    this.#sortedBins ??= [...this.#bins.keys()].sort((a, b) => a - b)
+    const rank = Math.max(1, Math.ceil(q * this.#count))
+    let seen = 0
+    for (const bin of this.#sortedBins) {
+      seen += this.#bins.get(bin) ?? 0
+      if (seen >= rank) return valueOf(bin)
+    }
+    return valueOf(this.#sortedBins.at(-1) as number)
+  }
+}
+
+/** Counts by status class; `other` counts requests without a status (aborted, no response). */
+export type StatusMix = Record<StatusClass | 'other', number>
+
+/** The figures of a group of requests (all of them, or one route) over the window. */
+export interface GroupFigures {
+  /** Completed requests in the window. */
+  count: number
+  /** Completed requests per second over the covered part of the window. */
+  ratePerSecond: number
+  p50Ms: number | undefined
+  p95Ms: number | undefined
+  p99Ms: number | undefined
+  /** Share (0 to 1) of requests with a status that got a 5xx; `undefined` when none has a status. */
+  serverErrorRate: number | undefined
+  /** Share (0 to 1) of requests with a status that got a 4xx. */
+  clientErrorRate: number | undefined
+  statusMix: StatusMix
+}
+
+export interface WindowFigures extends GroupFigures {
+  /** Length of the window in milliseconds. */
+  windowMs: number
+  /** How much of the window the figures cover, in milliseconds, after gaps and warm-up. */
+  coveredMs: number
+}
+
+/** One completed request as the window keeps it. */
+interface Sample {
+  key: string
+  durationMs: number | undefined
+  statusClass: StatusClass | undefined
+  route: string
+  host: string | undefined
+  process: string | undefined
+}
+
+class Group {
+  readonly histogram = new DurationHistogram()
+  readonly statusMix: StatusMix = emptyStatusMix()
+  count = 0
+
+  add(sample: Sample): void {
+    this.count++
+    this.statusMix[sample.statusClass ?? 'other']++
+    if (sample.durationMs !== undefined) this.histogram.add(sample.durationMs)
+  }
+
+  remove(sample: Sample): void {
+    this.count--
+    this.statusMix[sample.statusClass ?? 'other']--
+    if (sample.durationMs !== undefined) this.histogram.remove(sample.durationMs)
+  }
+
+  figures(coveredMs: number): GroupFigures {
+    const mix = this.statusMix
+    const withStatus = this.count - mix.other
+    return {
+      count: this.count,
+      ratePerSecond: coveredMs <= 0 ? 0 : (this.count * SECOND_MS) / coveredMs,
+      p50Ms: this.histogram.quantile(0.5),
+      p95Ms: this.histogram.quantile(0.95),
+      p99Ms: this.histogram.quantile(0.99),
+      serverErrorRate: withStatus === 0 ? undefined : mix['5xx'] / withStatus,
+      clientErrorRate: withStatus === 0 ? undefined : mix['4xx'] / withStatus,
+      statusMix: { ...mix },
+    }
+  }
+}
+
+/**
+ * Completed requests of the last `windowMs` milliseconds, each counted once
+ * however often its record is seen (by `task_id` and `ended_at`).
+ */
+export class StatsWindow {
+  readonly windowMs: number
+  readonly #buckets = new Map<number, Sample[]>()
+  readonly #seen = new Set<string>()
+  readonly #total = new Group()
+  readonly #routes = new Map<string, Group>()
+  readonly #hosts = new Map<string, number>()
+  readonly #processes = new Map<string, number>()
+  /** Periods, as [from, to] in epoch ms, in which some completed requests may be missing. */
+  #gaps: Array<[number, number]> = []
+  #coveredSinceMs: number
+
+  constructor(windowMs: number, coveredSinceMs: number) {
+    this.windowMs = windowMs
+    this.#coveredSinceMs = coveredSinceMs
+  }
+
+  /** Start of the period from which every completed request is known. */
+  get coveredSinceMs(): number {
+    return this.#coveredSinceMs
+  }
+
+  /**
+   * Adds a completed record. Returns false when it was seen before, has no
+   * end time, or ended before the window.
+   */
+  add(task: HttpTask, nowMs: number): boolean {
+    const endedAtMs = getEndedAtMs(task)
+    if (endedAtMs === undefined || endedAtMs < nowMs - this.windowMs) return false
+    const key = getCompletedKey(task)
+    if (this.#seen.has(key)) return false
+
+    const sample: Sample = {
+      key,
+      durationMs: getDurationMs(task, nowMs),
+      statusClass: getStatusClass(task),
+      route: getRoute(task) ?? UNKNOWN_ROUTE,
+      host: task.host_name ?? undefined,
+      process: getProcessLabel(task),
+    }
+    const second = Math.floor(endedAtMs / SECOND_MS)
+    const bucket = this.#buckets.get(second)
+    if (bucket === undefined) this.#buckets.set(second, [sample])
+    else bucket.push(sample)
+
+    this.#seen.add(key)
+    this.#total.add(sample)
+    this.#routeGroup(sample.route).add(sample)
+    countIn(this.#hosts, sample.host, 1)
+    countIn(this.#processes, sample.process, 1)
+    return true
+  }
+
+  /** Returns the recording hosts of the requests in the window. */
+  hosts(nowMs: number): string[] {
+    this.#evict(nowMs)
+    return [...this.#hosts.keys()]
+  }
+
+  /** Returns the recording processes (`host/pid`) of the requests in the window. */
+  processes(nowMs: number): string[] {
+    this.#evict(nowMs)
+    return [...this.#processes.keys()]
+  }
+
+  /** Records that completed requests between `fromMs` and `toMs` may be missing. */
+  addGap(fromMs: number, toMs: number): void {
+    if (toMs > fromMs) this.#gaps.push([fromMs, toMs])
+  }
+
+  /** Moves the start of full coverage, for example to the oldest record of the first read. */
+  setCoveredSince(ms: number): void {
+    this.#coveredSinceMs = ms
+  }
+
+  /** Drops the samples that ended before the window and returns the figures of all requests. */
+  figures(nowMs: number): WindowFigures {
+    this.#evict(nowMs)
+    const coveredMs = this.#coveredMs(nowMs)
+    return { ...this.#total.figures(coveredMs), windowMs: this.windowMs, coveredMs }
+  }
+
+  /** Returns the figures of each route seen in the window. */
+  routeFigures(nowMs: number): Map<string, GroupFigures> {
+    this.#evict(nowMs)
+    const coveredMs = this.#coveredMs(nowMs)
+    const result = new Map<string, GroupFigures>()
+    for (const [route, group] of this.#routes) result.set(route, group.figures(coveredMs))
+    return result
+  }
+
+  /** Time of the window not lost to warm-up or gaps, in milliseconds. */
+  #coveredMs(nowMs: number): number {
+    const windowStart = Math.max(nowMs - this.windowMs, this.#coveredSinceMs)
+    let covered = nowMs - windowStart
+    for (const [from, to] of this.#gaps) {
+      covered -= Math.max(0, Math.min(to, nowMs) - Math.max(from, windowStart))
+    }
+    return Math.max(0, covered)
+  }
+
+  #evict(nowMs: number): void {
+    const firstSecondKept = Math.floor((nowMs - this.windowMs) / SECOND_MS)
+    for (const [second, samples] of this.#buckets) {
+      if (second >= firstSecondKept) continue
+      for (const sample of samples) this.#removeSample(sample)
+      this.#buckets.delete(second)
+    }
+    this.#gaps = this.#gaps.filter(([, to]) => to >= nowMs - this.windowMs)
+  }
+
+  #removeSample(sample: Sample): void {
+    this.#seen.delete(sample.key)
+    this.#total.remove(sample)
+    const group = this.#routes.get(sample.route)
+    group?.remove(sample)
+    if (group !== undefined && group.count === 0) this.#routes.delete(sample.route)
+    countIn(this.#hosts, sample.host, -1)
+    countIn(this.#processes, sample.process, -1)
+  }
+
+  #routeGroup(route: string): Group {
+    let group = this.#routes.get(route)
+    if (group === undefined) {
+      group = new Group()
+      this.#routes.set(route, group)
+    }
+    return group
+  }
+}
+
+export function emptyStatusMix(): StatusMix {
+  return { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, other: 0 }
+}
+
+/** Adds `delta` to the count of `name`, and forgets a name whose count drops to 0. */
+function countIn(counts: Map<string, number>, name: string | undefined, delta: number): void {
+  if (name === undefined) return
+  const count = (counts.get(name) ?? 0) + delta
+  if (count > 0) counts.set(name, count)
+  else counts.delete(name)
+}
+
+function binOf(durationMs: number): number {
+  if (!(durationMs > SMALLEST_DURATION_MS)) return Number.NEGATIVE_INFINITY
+  return Math.round(Math.log(durationMs) / LOG_BIN_GROWTH)
+}
+
+function valueOf(bin: number): number {
+  return bin === Number.NEGATIVE_INFINITY ? 0 : Math.exp(bin * LOG_BIN_GROWTH)
+}
