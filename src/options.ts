@@ -4,7 +4,7 @@
  * setup, never per request.
  */
 import type { IncomingMessage } from 'node:http'
-import { invalidEnvironmentValue, invalidOptionType, requireCount } from './errors'
+import { invalidEnvironmentValue, invalidOptionRange, invalidOptionType, requireCount } from './errors'
 import type { RedactionOptions, SizeLimits } from './task/redact'
 import { DEFAULT_SIZE_LIMITS } from './task/redact'
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
@@ -72,7 +72,41 @@ export interface TopOptions extends RedactionOptions {
   limits?: Partial<SizeLimits>
   /** Where connection problems and dropped writes are reported. Fastify's logger in the plugin. */
   logger?: Logger
+  /**
+   * Memory budget, in bytes, for task records waiting for Redis while it is
+   * unreachable or slow. Records past it are dropped, counted in
+   * `recorder.tracker.stats().dropped` and logged as one count per 30 s;
+   * responses are never delayed. Applies to the Redis tracker the recorder
+   * opens, not to one passed as `tracker`.
+   * Note: while Redis is frozen the records in flight also stay in memory
+   * as encoded commands, so the process holds up to about twice this much.
+   * @default 8388608 (8 MiB)
+   */
+  maxPendingBytes?: number
+  /**
+   * Time to live of the recorder's heartbeat, in milliseconds. The
+   * heartbeat is refreshed every third of it. Readers treat the active
+   * tasks of a recorder whose heartbeat expired as stale, and
+   * `web-top-cli prune` removes them.
+   * @default 30000
+   */
+  heartbeatTtlMs?: number
+  /**
+   * Whether the recorder removes its active tasks and closes its Redis
+   * connection on SIGTERM and SIGINT when the app has no listener of its own
+   * for the signal, and then ends the process with the same signal. An app
+   * that handles the signal itself keeps full control: closing its server
+   * (Express) or the Fastify app then closes the recorder.
+   * @default true
+   */
+  handleSignals?: boolean
 }
+
+/** Shortest heartbeat TTL accepted, in milliseconds: a refresh every 100 ms is already frequent. */
+export const MIN_HEARTBEAT_TTL_MS = 300
+
+/** Heartbeat TTL when the option is unset, in milliseconds. */
+export const DEFAULT_HEARTBEAT_TTL_MS = 30_000
 
 /** Completed tasks kept when neither the option nor `TOP_MAX_COMPLETED_TASKS` sets a number. */
 export const DEFAULT_MAX_COMPLETED_TASKS = 256
@@ -97,6 +131,9 @@ export interface ResolvedOptions {
   limits: SizeLimits
   redaction: RedactionOptions
   logger: Logger | undefined
+  maxPendingBytes: number | undefined
+  heartbeatTtlMs: number
+  handleSignals: boolean
 }
 
 /** Validates options and fills in defaults. Throws `TypeError` or `RangeError` with code `WEB_TOP_INVALID_OPTION`. */
@@ -139,7 +176,20 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
       allowParams: checkNames('allowParams', options.allowParams),
     },
     logger: checkLogger(options.logger),
+    maxPendingBytes:
+      options.maxPendingBytes === undefined ? undefined : requireCount('maxPendingBytes', options.maxPendingBytes),
+    heartbeatTtlMs: resolveHeartbeatTtl(options.heartbeatTtlMs),
+    handleSignals: checkBoolean('handleSignals', options.handleSignals) ?? true,
   }
+}
+
+function resolveHeartbeatTtl(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_HEARTBEAT_TTL_MS
+  const ttlMs = requireCount('heartbeatTtlMs', value)
+  if (ttlMs < MIN_HEARTBEAT_TTL_MS) {
+    throw invalidOptionRange('heartbeatTtlMs', `a whole number of milliseconds of at least ${MIN_HEARTBEAT_TTL_MS}`, value)
+  }
+  return ttlMs
 }
 
 /** Returns an environment variable, with an empty value read as unset. */

@@ -1,9 +1,14 @@
 /**
  * Express middleware: `app.use(topMiddleware())`. Works with Express 4 and 5.
+ *
+ * Express has no close hook, so the middleware watches the HTTP server of
+ * each request (`req.socket.server`): once every server it has seen has
+ * closed, the recorder removes its entries and closes its Redis connection,
+ * and the process can exit. A request that arrives later reconnects.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TopOptions } from '../options'
-import { Recorder } from '../recorder/recorder'
+import { Recorder, type WatchedServer } from '../recorder/recorder'
 
 const kRoute = Symbol('web-top.route')
 const kRoutePattern = Symbol('web-top.routePattern')
@@ -25,7 +30,12 @@ export interface TopMiddleware {
   (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
   /** The recorder behind the middleware. */
   readonly recorder: Recorder
-  /** Removes the active entries of this middleware and closes the tracker connection it opened. */
+  /**
+   * Removes the active entries of this middleware and closes the tracker
+   * connection it opened. Not needed after the app's server closes, which
+   * releases the connection already, but the only way to stop recording
+   * for good.
+   */
   close(): Promise<void>
 }
 
@@ -43,12 +53,20 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   // Unset, the app's `trust proxy` setting decides, and `req.ip` and
   // `req.protocol` already follow it.
   const followAppSetting = recorder.options.trustProxy === undefined
+  let lastServer: WatchedServer | undefined
 
   function recordRequest(
     req: ExpressRequest,
     res: ServerResponse,
     next: (err?: unknown) => void,
   ): void {
+    // `server` is set by Node's net module on every accepted socket (checked on Node 20).
+    const server = (req.socket as { server?: WatchedServer } | null)?.server
+    if (server !== lastServer) {
+      lastServer = server
+      recorder.watchServer(server)
+    }
+
     const trusted = followAppSetting && isProxyTrusted(req)
     const tracked = recorder.track(req, res, {
       url: req.originalUrl,

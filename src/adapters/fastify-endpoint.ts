@@ -27,12 +27,11 @@ const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS
  * `tracker` option, else the one of `topPlugin` when it is registered, else
  * the shared memory tracker.
  *
- * Add its path to the `ignore` option of `topPlugin`, so that the readers'
- * polling is not recorded as traffic: the plugin's hook runs for every
- * route of the app, whatever the order of registration.
+ * The route's requests are never recorded: its `config` tells
+ * `topPlugin` to skip them, whatever the order of registration.
  *
  * @example
- * await app.register(topPlugin, { trackerUrl: 'memory://', ignore: ['/web-top'] })
+ * await app.register(topPlugin, { trackerUrl: 'memory://' })
  * await app.register(topTrackerRoute, { path: '/web-top', apiKey: process.env.TOP_WEB_API_KEY })
  */
 export const topTrackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function webTopTrackerRoute(
@@ -57,6 +56,7 @@ export const topTrackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async fu
     method: ROUTE_METHODS,
     url: path,
     exposeHeadRoute: false,
+    config: { webTop: { ignore: true } },
     handler: async function serveTrackerRequest(request, reply) {
       const { statusCode, headers, body } = await handle({
         method: request.method,

@@ -1,6 +1,8 @@
 /**
  * Fastify plugin: `app.register(topPlugin, options)`. Works with Fastify 4 and 5.
  * Problems are logged through Fastify's own logger unless `logger` is given.
+ * `app.close()` removes the recorder's entries and closes its connection.
+ * A route with `config: { webTop: { ignore: true } }` is not recorded.
  */
 import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
@@ -12,6 +14,22 @@ declare module 'fastify' {
     /** The web-top recorder registered by `topPlugin`. */
     webTop: Recorder
   }
+  interface FastifyContextConfig {
+    /** web-top settings of a route: `{ webTop: { ignore: true } }` leaves its requests unrecorded. */
+    webTop?: WebTopRouteConfig
+  }
+}
+
+/** web-top settings in a route's `config`. */
+export interface WebTopRouteConfig {
+  /** Whether requests of the route are left unrecorded, as with the `ignore` option. */
+  ignore?: boolean
+}
+
+/** The parts of a Fastify request's route options that the plugin reads. */
+interface RouteOptions {
+  url?: string
+  config?: { webTop?: WebTopRouteConfig }
 }
 
 const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify, options, done) {
@@ -24,9 +42,16 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
   fastify.decorate('webTop', recorder)
 
   fastify.addHook('onRequest', function recordRequest(request, reply, next) {
+    // Fastify 5 builds a new object on each read of `routeOptions`, so it is read once.
+    const routeOptions = (request as { routeOptions?: RouteOptions }).routeOptions
+    if (routeOptions?.config?.webTop?.ignore === true) {
+      next()
+      return
+    }
+
     const trusted = followAppSetting && isProxyTrusted(request)
     recorder.track(request.raw, reply.raw, {
-      taskName: readRoutePattern(request),
+      taskName: readRoutePattern(request, routeOptions),
       clientIp: trusted ? request.ip : undefined,
       protocol: trusted ? request.protocol : undefined,
     })
@@ -58,13 +83,9 @@ export const topPlugin = fastifyPlugin(webTopPlugin, {
  * is read only there, because Fastify 4.29 emits a deprecation warning
  * (FSTDEP017) on its first read.
  */
-function readRoutePattern(request: {
-  routeOptions?: { url?: string }
-  routerPath?: string
-}): string | null {
-  const routeOptions = request.routeOptions
+function readRoutePattern(request: object, routeOptions: RouteOptions | undefined): string | null {
   if (routeOptions !== undefined) return routeOptions.url ?? null
-  return request.routerPath ?? null
+  return (request as { routerPath?: string }).routerPath ?? null
 }
 
 /**

@@ -144,7 +144,7 @@ export function createTrackerEndpoint(
 
 const OWN_REQUESTS_WARNING =
   'web-top records the requests of its own tracker endpoint: add its path to the `ignore` option ' +
-  'of topMiddleware or topPlugin, or in Express mount the endpoint before topMiddleware'
+  'of topMiddleware or topPlugin, or call discardRecording(res) before the endpoint handles a request'
 
 /** Returns the configured key, or throws a setup error that never contains the key. */
 function resolveApiKey(option: unknown, env: NodeJS.ProcessEnv): string {

@@ -3,8 +3,15 @@
  * ends it exactly once when the response finishes or the connection
  * closes, and hands both records to a tracker. The adapters only translate
  * framework hooks into calls of `track()`.
+ *
+ * A recorder also refreshes a heartbeat, removes the entries an earlier
+ * process with the same host, pid and thread left behind, and removes its
+ * own entries when it closes: on `close()`, on SIGTERM or SIGINT when the
+ * app does not handle them (signals.ts), and, as "idle", when every HTTP
+ * server it was watching has closed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
 import {
   captureRequest,
@@ -17,10 +24,11 @@ import { CLIENT_IP_SOURCE_TAG } from '../task/derived'
 import { createRedactionRules } from '../task/redact'
 import { formatIsoTime, nowMs } from '../task/time'
 import { encodeFields, joinFragments } from '../task/wire'
-import { createTrackerFromUrl } from '../trackers/from-url'
-import { RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
+import { settleWithin } from '../util/deadline'
 import { createConsoleLogger, createRateLimitedLogger, type Logger } from '../util/logger'
+import { HeartbeatSender } from './heartbeat-sender'
+import { openTracker } from './open-tracker'
 import {
   defaultProcessorName,
   defaultTags,
@@ -28,6 +36,7 @@ import {
   readProcessFacts,
   SlotPool,
 } from './process-facts'
+import { closeOnSignal, stopClosingOnSignal } from './signals'
 
 /** Status recorded for a request whose client went away before the response was sent (nginx's code). */
 export const CLIENT_CLOSED_STATUS = 499
@@ -44,6 +53,17 @@ export const OUTCOME_TAG = 'web_top.outcome'
 
 /** How a tracked request ended. */
 export type RequestOutcome = 'completed' | 'aborted'
+
+/** Max time `close()` waits for Redis to remove the recorder's entries, in milliseconds. */
+const CLEANUP_TIMEOUT_MS = 2_000
+
+/** What the recorder does with a new request: record it, wake up first, or skip it. */
+type RecorderState = 'open' | 'idle' | 'closed'
+
+/** An HTTP server as the recorder watches it: only its `close` event is used. */
+export interface WatchedServer {
+  once(event: 'close', listener: () => void): unknown
+}
 
 /** What an adapter knows about a request besides `req` and `res`. */
 export interface TrackContext extends RequestFacts {
@@ -70,6 +90,8 @@ interface RequestState {
   taskName: string | null
   resolveTaskName: TrackContext['resolveTaskName']
   clientIpSource: ClientIpSource
+  /** Set only for a response queued behind another on a pipelined connection. */
+  onConnectionClose: (() => void) | null
 }
 
 /** Where the recorded client address came from: the TCP peer, or a trusted proxy's header. */
@@ -92,14 +114,20 @@ export class Recorder {
   /** `<recorder number>.`, the part of `process_internal_id` before the slot. */
   readonly #internalIdPrefix: string
   readonly #slots = new SlotPool()
-  #closed = false
+  readonly #heartbeat: HeartbeatSender
+  /** HTTP servers seen by `watchServer()` that have not closed yet. */
+  readonly #servers = new Set<WatchedServer>()
+  #state: RecorderState = 'open'
+  #inFlight = 0
+  #completed = 0
 
   constructor(options: TopOptions = {}) {
     this.options = resolveOptions(options)
+    const appLogger = this.options.logger ?? createConsoleLogger()
     // Rate-limited even for the app's own logger, so that a failure repeated
     // on every request logs at most once per 30 s.
-    this.logger = createRateLimitedLogger(this.options.logger ?? createConsoleLogger())
-    const { tracker, owned } = openTracker(this.options, this.logger)
+    this.logger = createRateLimitedLogger(appLogger)
+    const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
     this.#ownsTracker = owned
 
@@ -132,11 +160,37 @@ export class Recorder {
       'proxy:completed': encodeTags('proxy', 'completed'),
       'proxy:aborted': encodeTags('proxy', 'aborted'),
     }
+
+    // An earlier process with the same host, pid and thread id (a restart
+    // that got the pid back) may have left entries under this prefix. The
+    // removal is queued before this recorder's first write.
+    this.tracker.queueRemoveProcessors?.(this.processorIdPrefix)
+
+    this.#heartbeat = new HeartbeatSender(
+      this.tracker,
+      this.options.heartbeatTtlMs,
+      {
+        processor_id_prefix: this.processorIdPrefix,
+        host_name: facts.host_name,
+        process_id: facts.process_id,
+        thread_id: facts.thread_id,
+        processor_name: this.options.processorName ?? defaultProcessorName(facts),
+        started_at: formatIsoTime(nowMs()),
+      },
+      () => ({ inFlight: this.#inFlight, completed: this.#completed }),
+      this.logger,
+    )
+    this.#heartbeat.start()
+    if (this.options.handleSignals) closeOnSignal(this)
   }
 
-  /** Prefix of the processor ids of every recorder of this process, for cleanup after a restart. */
+  /**
+   * Start of every processor id this recorder writes:
+   * `<host>/<pid>-<thread id>-<recorder number>.`. It ends with `.`, so the
+   * prefix of recorder 1 is not a prefix of recorder 10's ids.
+   */
   get processorIdPrefix(): string {
-    return this.#processIdPrefix
+    return this.#processIdPrefix + this.#internalIdPrefix
   }
 
   /**
@@ -147,7 +201,8 @@ export class Recorder {
    * to record is logged and the request goes on untouched.
    */
   track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): boolean {
-    if (this.#closed || (res as TrackedResponse)[kRequestState] !== undefined) return false
+    if (this.#state !== 'open' && !this.#wake()) return false
+    if ((res as TrackedResponse)[kRequestState] !== undefined) return false
 
     try {
       const path = pathOf(context.url ?? req.url)
@@ -167,22 +222,109 @@ export class Recorder {
   }
 
   /**
-   * Stops recording, removes the active entries of this recorder from the
-   * tracker and closes the tracker if the recorder opened it. Requests
-   * still in flight end unrecorded. Other recorders of the same process
-   * keep their entries.
+   * Stops recording a request without recording it: its active entry is
+   * removed (exactly its processor id) and no completed task is written.
+   * For requests such as the tracker endpoint's own, when the recorder saw
+   * them first. Returns false when the request is not tracked by this
+   * recorder, or when the tracker cannot discard (then the request is
+   * recorded as usual).
+   */
+  discard(res: ServerResponse): boolean {
+    const state = (res as TrackedResponse)[kRequestState]
+    if (state === undefined || state.recorder !== this || this.tracker.recordDiscard === undefined) {
+      return false
+    }
+
+    detachState(res as TrackedResponse, state)
+    try {
+      this.tracker.recordDiscard(state.processorId)
+    } finally {
+      this.#releaseSlot(state)
+    }
+    return true
+  }
+
+  /**
+   * Watches an HTTP server that requests come from. When every watched
+   * server has closed, the recorder goes idle: it removes its entries and
+   * heartbeat and closes the connection it opened, so that the process can
+   * exit. The next request wakes it up. The Express middleware calls this
+   * with `req.socket.server`, because Express has no close hook.
+   */
+  watchServer(server: WatchedServer | null | undefined): void {
+    if (server == null || typeof server.once !== 'function' || this.#servers.has(server)) return
+    this.#servers.add(server)
+    server.once('close', () => this.#onServerClose(server))
+  }
+
+  /**
+   * Stops recording, removes the active entries and the heartbeat of this
+   * recorder and closes the tracker if the recorder opened it. Waits at most
+   * about 4 s when Redis does not answer. Requests still in flight end
+   * unrecorded. Other recorders of the same process keep their entries.
    */
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    stopClosingOnSignal(this)
+    this.#heartbeat.stop()
 
-    try {
-      await this.tracker.flush()
-      await this.tracker.removeProcessors(this.#processIdPrefix + this.#internalIdPrefix)
-    } catch (err) {
-      this.logger.warn({ err }, 'web-top could not remove the active tasks of this process')
-    }
+    await this.#removeOwnEntries()
     if (this.#ownsTracker) await this.tracker.close()
+  }
+
+  #onServerClose(server: WatchedServer): void {
+    this.#servers.delete(server)
+    if (this.#servers.size === 0 && this.#state === 'open') void this.#goIdle()
+  }
+
+  /** Cleans up as on close, but keeps the recorder usable: the next request calls `#wake()`. */
+  async #goIdle(): Promise<void> {
+    this.#state = 'idle'
+    this.#heartbeat.stop()
+    // Requests from a server the recorder has not seen may still be in
+    // flight; their entries go when they end.
+    if (this.#inFlight === 0) await this.#removeOwnEntries()
+    if (this.#state === 'idle' && this.#ownsTracker) await this.tracker.suspend?.()
+  }
+
+  /** Returns the recorder to work after it went idle. Returns false once it is closed. */
+  #wake(): boolean {
+    if (this.#state === 'closed') return false
+    this.#state = 'open'
+    this.#heartbeat.start()
+    return true
+  }
+
+  /**
+   * Removes this recorder's entries, ordered after its pending writes, then
+   * its heartbeat. Logs instead of throwing, and gives up after 2 s.
+   */
+  async #removeOwnEntries(): Promise<void> {
+    const tracker = this.tracker
+    const prefix = this.processorIdPrefix
+    const removal = async () => {
+      if (tracker.queueRemoveProcessors !== undefined) {
+        tracker.queueRemoveProcessors(prefix)
+        await tracker.flush()
+      } else {
+        await tracker.flush()
+        await tracker.removeProcessors(prefix)
+      }
+      await tracker.removeHeartbeat?.(prefix)
+    }
+
+    const done = removal().catch((err: unknown) => {
+      this.logger.warn({ err }, 'web-top could not remove the active tasks of this process')
+    })
+    if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
+      this.logger.warn({ timeoutMs: CLEANUP_TIMEOUT_MS }, 'web-top timed out removing the active tasks of this process')
+    }
+  }
+
+  #releaseSlot(state: RequestState): void {
+    this.#slots.release(state.slot)
+    this.#inFlight--
   }
 
   #start(req: IncomingMessage, res: TrackedResponse, context: TrackContext): void {
@@ -213,12 +355,15 @@ export class Recorder {
       taskName,
       resolveTaskName: context.resolveTaskName,
       clientIpSource,
+      onConnectionClose: null,
     }
     res[kRequestState] = state
+    this.#inFlight++
     // `on` rather than `once`: finishTask() removes both listeners, and
     // `once` would allocate a wrapper function per listener and request.
     res.on('finish', onResponseFinish)
     res.on('close', onResponseClose)
+    if (res.socket === null) watchQueuedResponse(req, res, state)
 
     const startFragment = encodeFields({
       task_name: taskName,
@@ -243,9 +388,10 @@ export class Recorder {
    */
   writeEnd(res: ServerResponse, state: RequestState, outcome: RequestOutcome): void {
     try {
-      if (!this.#closed) this.#writeEnd(res, state, outcome)
+      if (this.#state !== 'closed') this.#writeEnd(res, state, outcome)
+      this.#completed++
     } finally {
-      this.#slots.release(state.slot)
+      this.#releaseSlot(state)
     }
   }
 
@@ -291,38 +437,50 @@ function onResponseClose(this: TrackedResponse): void {
   if (state !== undefined) finishTask(this, state, this.writableFinished ? 'completed' : 'aborted')
 }
 
-/** Ends a task exactly once: the state is detached before anything else runs. */
-function finishTask(res: TrackedResponse, state: RequestState, outcome: RequestOutcome): void {
+/**
+ * Stops recording the request that `res` belongs to, without recording it,
+ * whichever recorder tracks it. Returns false when no recorder tracks it.
+ * The tracker endpoints call this for their own requests.
+ */
+export function discardRecording(res: ServerResponse): boolean {
+  const state = (res as TrackedResponse)[kRequestState]
+  return state === undefined ? false : state.recorder.discard(res)
+}
+
+/**
+ * Ends a response that waits behind another on a pipelined connection when
+ * the connection closes. Such a response has no socket yet, and if the
+ * connection closes first Node emits neither `close` nor `finish` on it
+ * (checked on Node 20). Rare, so the closure per request is affordable here.
+ */
+function watchQueuedResponse(req: IncomingMessage, res: TrackedResponse, state: RequestState): void {
+  const socket: Socket | null = req.socket
+  if (socket === null || typeof socket.once !== 'function') return
+
+  state.onConnectionClose = () => {
+    const current = res[kRequestState]
+    if (current !== undefined) finishTask(res, current, 'aborted')
+  }
+  socket.once('close', state.onConnectionClose)
+}
+
+/** Detaches the state and every listener from a response, so that nothing ends it again. */
+function detachState(res: TrackedResponse, state: RequestState): void {
   res[kRequestState] = undefined
   res.off('finish', onResponseFinish)
   res.off('close', onResponseClose)
+  if (state.onConnectionClose !== null) state.req.socket?.off('close', state.onConnectionClose)
+}
+
+/** Ends a task exactly once: the state is detached before anything else runs. */
+function finishTask(res: TrackedResponse, state: RequestState, outcome: RequestOutcome): void {
+  detachState(res, state)
 
   try {
     state.recorder.writeEnd(res, state, outcome)
   } catch (err) {
     state.recorder.logger.error({ err, method: state.req.method, url: state.req.url }, 'web-top failed to record a response')
   }
-}
-
-function openTracker(options: ResolvedOptions, logger: Logger): { tracker: Tracker; owned: boolean } {
-  if (options.tracker) return { tracker: options.tracker, owned: false }
-
-  if (options.redis) {
-    const tracker = new RedisTracker({
-      client: options.redis,
-      keyPrefix: options.keyPrefix,
-      maxCompletedTasks: options.maxCompletedTasks,
-      logger,
-    })
-    return { tracker, owned: true }
-  }
-
-  const tracker = createTrackerFromUrl(options.trackerUrl, {
-    keyPrefix: options.keyPrefix,
-    maxCompletedTasks: options.maxCompletedTasks,
-    logger,
-  })
-  return { tracker, owned: tracker.kind !== 'memory' }
 }
 
 function pathOf(url: string | undefined): string {

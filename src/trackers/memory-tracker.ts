@@ -4,6 +4,7 @@
  */
 import { requireCount } from '../errors'
 import { formatIsoTime } from '../task/time'
+import { sortHeartbeats, type Heartbeat, type HeartbeatReport, type PruneResult } from './heartbeat'
 import { buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
@@ -26,6 +27,8 @@ export class MemoryTracker implements Tracker {
   #completedStart = 0
   #lastClearedAt: string | null = null
   #written = 0
+  /** Heartbeats by processor id prefix, with the time they expire (ms since the epoch). */
+  readonly #heartbeats = new Map<string, { heartbeat: Heartbeat; expiresAt: number }>()
 
   constructor(options: MemoryTrackerOptions = {}) {
     this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
@@ -51,6 +54,43 @@ export class MemoryTracker implements Tracker {
       }
     }
     return removed
+  }
+
+  queueRemoveProcessors(processorIdPrefix: string): void {
+    void this.removeProcessors(processorIdPrefix)
+  }
+
+  recordDiscard(processorId: string): void {
+    this.#processors.delete(processorId)
+  }
+
+  writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): void {
+    this.#heartbeats.set(heartbeat.processor_id_prefix, { heartbeat, expiresAt: Date.now() + ttlMs })
+  }
+
+  async removeHeartbeat(processorIdPrefix: string): Promise<void> {
+    this.#heartbeats.delete(processorIdPrefix)
+  }
+
+  async readHeartbeats(): Promise<HeartbeatReport> {
+    const now = Date.now()
+    const live: Heartbeat[] = []
+    const stalePrefixes: string[] = []
+    for (const [prefix, { heartbeat, expiresAt }] of this.#heartbeats) {
+      if (expiresAt > now) live.push(heartbeat)
+      else stalePrefixes.push(prefix)
+    }
+    return { live: sortHeartbeats(live), stalePrefixes: stalePrefixes.sort() }
+  }
+
+  async pruneStaleTasks(): Promise<PruneResult> {
+    const { stalePrefixes } = await this.readHeartbeats()
+    let removedTasks = 0
+    for (const prefix of stalePrefixes) {
+      this.#heartbeats.delete(prefix)
+      removedTasks += await this.removeProcessors(prefix)
+    }
+    return { removedTasks, stalePrefixes }
   }
 
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {

@@ -16,12 +16,27 @@ export interface RedisKeys {
   lastClearedAt: string
 }
 
+/** Names of the heartbeat keys, which share the prefix of the task keys. */
+export interface HeartbeatKeys {
+  /** SET of the processor id prefixes that have written a heartbeat and not removed it. */
+  heartbeats: string
+  /** Start of each recorder's heartbeat STRING key; the processor id prefix follows. */
+  heartbeatPrefix: string
+}
+
 export function createRedisKeys(prefix = ''): RedisKeys {
   return {
     processors: `${prefix}processors`,
     pastTasks: `${prefix}past_tasks`,
     taskUpdates: `${prefix}task_updates`,
     lastClearedAt: `${prefix}last_cleared_at`,
+  }
+}
+
+export function createHeartbeatKeys(prefix = ''): HeartbeatKeys {
+  return {
+    heartbeats: `${prefix}heartbeats`,
+    heartbeatPrefix: `${prefix}heartbeat:`,
   }
 }
 

@@ -3,16 +3,33 @@
  * Redis, in the layout the Python Top Framework reads.
  *
  * Writes never wait on Redis. The request path appends to an in-memory
- * batch; all writes of one event-loop turn go to Redis as one EVALSHA.
+ * batch; all writes of one event-loop turn go to Redis as one EVALSHA, on
+ * one connection, so Redis applies them in the order they were made.
  * Pending and in-flight writes share a fixed byte budget: past it, writes
- * are dropped and counted rather than queued without limit.
+ * are dropped and counted rather than queued without limit. After any lost
+ * write the tracker repairs the processors hash from what it knows.
  */
 import Redis, { Cluster, type RedisOptions } from 'ioredis'
 import { requireCount } from '../errors'
 import { formatIsoTime } from '../task/time'
+import { settleWithin } from '../util/deadline'
+import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, silentLogger, type Logger } from '../util/logger'
-import { createRedisKeys, escapeGlob, type RedisKeys } from './redis-keys'
-import { APPLY_BATCH_SCRIPT, REMOVE_PROCESSORS_SCRIPT } from './redis-scripts'
+import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
+import { pruneRedisStaleTasks, readRedisHeartbeats } from './redis-heartbeats'
+import {
+  createHeartbeatKeys,
+  createRedisKeys,
+  escapeGlob,
+  type HeartbeatKeys,
+  type RedisKeys,
+} from './redis-keys'
+import {
+  APPLY_BATCH_SCRIPT,
+  PRUNE_STALE_SCRIPT,
+  REMOVE_PROCESSORS_SCRIPT,
+  WRITE_HEARTBEAT_SCRIPT,
+} from './redis-scripts'
 import { addSkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
@@ -42,15 +59,28 @@ export interface RedisTrackerOptions {
    */
   maxCompletedTasks?: number
   /**
-   * Memory budget for writes waiting for Redis, in bytes. Writes past it are dropped.
+   * Memory budget for task records waiting for Redis, in bytes: the JSON
+   * of every record queued or sent and not yet confirmed, plus 64 bytes per
+   * record. Records past it are dropped and counted in `stats().dropped`.
+   * Note: while Redis is frozen the records in flight stay in memory once
+   * more as ioredis's encoded commands, so the process holds up to about
+   * twice this much.
    * @default 8 MiB
    */
   maxPendingBytes?: number
-  /** Where connection problems and dropped writes are reported, at most once per 30 s each. */
+  /** Where connection problems and dropped records are reported. */
   logger?: Logger
+  /**
+   * Min time between two log lines about the same connection problem, in
+   * milliseconds. Dropped records are summed and logged once per interval.
+   * @default 30_000
+   */
+  logIntervalMs?: number
 }
 
 const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
+
+const DEFAULT_LOG_INTERVAL_MS = 30_000
 
 /** Bytes counted for one operation besides its JSON: operation, processor id, bookkeeping. */
 const OPERATION_OVERHEAD_BYTES = 64
@@ -58,11 +88,17 @@ const OPERATION_OVERHEAD_BYTES = 64
 /** Max time `flush()` waits for a connection attempt under way, in milliseconds. */
 const FLUSH_CONNECT_WAIT_MS = 2_000
 
+/** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in milliseconds. */
+const CLOSE_WAIT_MS = 2_000
+
 /** ioredis statuses of a client whose connection attempt is under way. */
 const CONNECTING_STATUSES = new Set(['connecting', 'connect'])
 
 /** Most array items (three per operation) sent in one EVALSHA, to keep argument lists small. */
 const MAX_BATCH_ITEMS = 3 * 1000
+
+/** Operations of APPLY_BATCH_SCRIPT; redis-scripts.ts describes each. */
+type Operation = 's' | 'e' | 'a' | 'd' | 'x'
 
 type ApplyBatch = (
   processorsKey: string,
@@ -72,23 +108,28 @@ type ApplyBatch = (
 
 type RemoveProcessors = (processorsKey: string, pattern: string) => Promise<number>
 
+type WriteHeartbeat = (key: string, listKey: string, json: string, ttlMs: number, prefix: string) => Promise<number>
+
 interface ScriptedClient {
   webTopApplyBatch: ApplyBatch
   webTopRemoveProcessors: RemoveProcessors
+  webTopWriteHeartbeat: WriteHeartbeat
 }
 
 export class RedisTracker implements Tracker {
   readonly kind = 'redis'
   readonly keys: RedisKeys
+  readonly heartbeatKeys: HeartbeatKeys
   readonly client: RedisClient
 
   readonly #ownsClient: boolean
   readonly #maxCompleted: number
-  readonly #maxPendingBytes: number
+  #maxPendingBytes: number
   readonly #logger: Logger
+  readonly #dropLog: DropLog
   readonly #url: string
 
-  /** Flattened triples (operation, processor id, JSON) not yet sent. */
+  /** Flattened triples (operation, processor id or pattern, JSON) not yet sent. */
   #batch: string[] = []
   #batchBytes = 0
   #inFlightBytes = 0
@@ -99,21 +140,36 @@ export class RedisTracker implements Tracker {
   readonly #active = new Map<string, string>()
   /** Processor ids this process has written and may have to repair. */
   readonly #knownProcessors = new Set<string>()
+  /** Patterns of removed prefixes, removed again by every repair in case the removal was lost. */
+  readonly #removedPatterns = new Set<string>()
   #needsRepair = false
+
+  /** Per heartbeat prefix: when its last write was confirmed, or 0 while one is in flight. */
+  readonly #heartbeatConfirmedAt = new Map<string, number>()
 
   #written = 0
   #dropped = 0
   #closed = false
+  /** True after `suspend()` closed the connection; the next write reconnects. */
+  #suspended = false
 
   constructor(options: RedisTrackerOptions = {}) {
     this.keys = createRedisKeys(options.keyPrefix)
+    this.heartbeatKeys = createHeartbeatKeys(options.keyPrefix)
     this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
     this.#maxPendingBytes = requireCount(
       'maxPendingBytes',
       options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
     )
-    this.#logger = createRateLimitedLogger(options.logger ?? silentLogger)
+    const logIntervalMs = requireCount('logIntervalMs', options.logIntervalMs ?? DEFAULT_LOG_INTERVAL_MS)
+    const logger = options.logger ?? silentLogger
+    this.#logger = createRateLimitedLogger(logger, logIntervalMs)
     this.#url = redactUrl(options.url ?? 'redis://127.0.0.1:6379')
+    this.#dropLog = new DropLog(logger, logIntervalMs, 'redis is unreachable or slow, task records dropped', () => ({
+      pendingBytes: this.#batchBytes + this.#inFlightBytes,
+      maxPendingBytes: this.#maxPendingBytes,
+      url: this.#url,
+    }))
 
     if (options.client) {
       this.client = options.client
@@ -127,6 +183,7 @@ export class RedisTracker implements Tracker {
     this.client.on('error', this.#onClientError)
     this.client.on('ready', this.#onClientReady)
     this.client.on('close', this.#onClientClose)
+    this.client.on('end', this.#onClientEnd)
   }
 
   /** The URL the tracker connects to, with any password masked. */
@@ -134,12 +191,22 @@ export class RedisTracker implements Tracker {
     return this.#url
   }
 
+  /** The byte budget for records waiting for Redis (see `RedisTrackerOptions.maxPendingBytes`). */
+  get maxPendingBytes(): number {
+    return this.#maxPendingBytes
+  }
+
+  /** Changes the byte budget. Records already queued stay queued. */
+  set maxPendingBytes(bytes: number) {
+    this.#maxPendingBytes = requireCount('maxPendingBytes', bytes)
+  }
+
   recordStart(processorId: string, taskJson: string): void {
     this.#active.set(processorId, taskJson)
     this.#knownProcessors.add(processorId)
 
     if (!this.#reserve(taskJson.length)) {
-      this.#dropped++
+      this.#drop(1)
       return
     }
     this.#enqueue('s', processorId, taskJson)
@@ -155,12 +222,40 @@ export class RedisTracker implements Tracker {
 
     // The completed record is dropped, but the active entry must still go,
     // or a finished request would stay in `processors`.
-    this.#dropped++
+    this.#drop(1)
     this.#needsRepair = true
     this.#scheduleFlush()
   }
 
+  recordDiscard(processorId: string): void {
+    this.#active.delete(processorId)
+    if (this.#cancelPendingStart(processorId)) return
+
+    if (this.#reserve(0)) {
+      this.#enqueue('d', processorId, '')
+      return
+    }
+    this.#needsRepair = true
+    this.#scheduleFlush()
+  }
+
+  queueRemoveProcessors(processorIdPrefix: string): void {
+    for (const processorId of this.#knownProcessors) {
+      if (!processorId.startsWith(processorIdPrefix)) continue
+      this.#knownProcessors.delete(processorId)
+      this.#active.delete(processorId)
+    }
+    if (this.#closed) return
+
+    const pattern = `${escapeGlob(processorIdPrefix)}*`
+    this.#removedPatterns.add(pattern)
+    // Reserved past the budget: the removal is small, and losing it would leave entries behind.
+    this.#batchBytes += OPERATION_OVERHEAD_BYTES
+    this.#enqueue('x', pattern, '')
+  }
+
   async removeProcessors(processorIdPrefix: string): Promise<number> {
+    await this.#awaitConnection()
     const pattern = `${escapeGlob(processorIdPrefix)}*`
     return (this.client as unknown as ScriptedClient).webTopRemoveProcessors(
       this.keys.processors,
@@ -172,6 +267,7 @@ export class RedisTracker implements Tracker {
     const limit = Math.max(0, options.completedLimit ?? this.#maxCompleted)
     // LRANGE 0 -1 reads the whole list, so a limit of 0 reads the empty range 1..0.
     const [first, last] = limit === 0 ? [1, 0] : [0, limit - 1]
+    await this.#awaitConnection()
     const results = await this.client
       .multi()
       .hgetall(this.keys.processors)
@@ -206,6 +302,7 @@ export class RedisTracker implements Tracker {
   }
 
   async clear(): Promise<void> {
+    await this.#awaitConnection()
     await this.client
       .multi()
       .del(this.keys.processors, this.keys.pastTasks)
@@ -217,12 +314,12 @@ export class RedisTracker implements Tracker {
    * Sends the pending writes and waits until they are applied or dropped.
    * When a connection attempt is under way, waits up to 2 s for it first,
    * so that writes made just after startup are not lost on a quick close.
+   * Note: while Redis is frozen, writes in flight get no reply and this
+   * waits until Redis answers or the connection closes.
    */
   async flush(): Promise<void> {
     const pending = this.#batch.length > 0 || this.#needsRepair
-    if (pending && CONNECTING_STATUSES.has(this.client.status)) {
-      await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
-    }
+    if (pending) await this.#awaitConnection()
     this.#sendBatch()
     while (this.#inFlight.size > 0) {
       await Promise.allSettled([...this.#inFlight])
@@ -237,19 +334,114 @@ export class RedisTracker implements Tracker {
     }
   }
 
+  writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): void {
+    const prefix = heartbeat.processor_id_prefix
+    const previous = this.#heartbeatConfirmedAt.get(prefix)
+    if (this.#closed || this.#suspended || this.client.status !== 'ready' || previous === 0) return
+
+    this.#heartbeatConfirmedAt.set(prefix, 0)
+    const writeHeartbeat = (this.client as unknown as ScriptedClient).webTopWriteHeartbeat
+    writeHeartbeat
+      .call(
+        this.client,
+        this.heartbeatKeys.heartbeatPrefix + prefix,
+        this.heartbeatKeys.heartbeats,
+        JSON.stringify(heartbeat),
+        ttlMs,
+        prefix,
+      )
+      .then(
+        () => this.#onHeartbeatWritten(prefix, previous, ttlMs),
+        (err: unknown) => {
+          this.#heartbeatConfirmedAt.set(prefix, previous ?? Date.now())
+          this.#logger.warn({ err, url: this.#url }, 'redis heartbeat write failed')
+        },
+      )
+  }
+
+  async removeHeartbeat(processorIdPrefix: string): Promise<void> {
+    this.#heartbeatConfirmedAt.delete(processorIdPrefix)
+    if (this.client.status !== 'ready') return
+    await this.client
+      .multi()
+      .del(this.heartbeatKeys.heartbeatPrefix + processorIdPrefix)
+      .srem(this.heartbeatKeys.heartbeats, processorIdPrefix)
+      .exec()
+  }
+
+  async readHeartbeats(): Promise<HeartbeatReport> {
+    await this.#awaitConnection()
+    return readRedisHeartbeats(this.client, this.heartbeatKeys)
+  }
+
+  async pruneStaleTasks(): Promise<PruneResult> {
+    await this.#awaitConnection()
+    return pruneRedisStaleTasks(this.client, this.keys, this.heartbeatKeys)
+  }
+
+  /**
+   * Sends pending writes, then closes a connection the tracker opened until
+   * the next write, so that a process whose servers closed can exit. Keeps
+   * the connection when writes are still in flight after 2 s or new ones
+   * arrived meanwhile. A given client stays open.
+   */
+  async suspend(): Promise<void> {
+    if (this.#closed || this.#suspended) return
+    await settleWithin(this.flush(), CLOSE_WAIT_MS)
+
+    const busy = this.#batch.length > 0 || this.#inFlight.size > 0 || this.#needsRepair
+    if (!this.#ownsClient || this.#closed || busy) return
+    this.#suspended = true
+    await this.#quit()
+  }
+
+  /**
+   * Sends the pending writes, waiting at most 2 s for those in flight, and
+   * closes the connection if the tracker opened it. Writes after close are
+   * dropped.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
 
-    await this.flush()
+    await settleWithin(this.flush(), CLOSE_WAIT_MS)
+    this.#dropLog.flush()
     this.client.off('error', this.#onClientError)
     this.client.off('ready', this.#onClientReady)
     this.client.off('close', this.#onClientClose)
+    this.client.off('end', this.#onClientEnd)
 
     if (!this.#ownsClient) return
-    // Errors while closing are not the app's business: log and move on.
+    // Errors while closing are not the app's business.
     this.client.on('error', () => {})
-    await this.client.quit().catch(() => this.client.disconnect())
+    await this.#quit()
+  }
+
+  /** Sends QUIT, or drops the connection when writes are stuck or QUIT gets no reply within 2 s. */
+  async #quit(): Promise<void> {
+    if (this.client.status === 'end') return
+    if (this.#inFlight.size > 0) {
+      this.client.disconnect()
+      return
+    }
+    const quitting = this.client.quit().then(
+      () => true,
+      () => false,
+    )
+    const settled = await settleWithin(quitting, CLOSE_WAIT_MS)
+    if (!settled || !(await quitting)) this.client.disconnect()
+  }
+
+  /**
+   * Reconnects a suspended tracker, and waits up to 2 s for a connection
+   * attempt under way. Commands sent before the connection is ready would
+   * fail at once, because the writer's offline queue is off.
+   */
+  async #awaitConnection(): Promise<void> {
+    this.#resume()
+    if (CONNECTING_STATUSES.has(this.client.status)) {
+      await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
+    }
   }
 
   /** Resolves when the client is ready, its connection attempt failed, or `timeoutMs` passed. */
@@ -267,25 +459,56 @@ export class RedisTracker implements Tracker {
     })
   }
 
+  #resume(): void {
+    if (!this.#suspended) return
+    this.#suspended = false
+    // While QUIT is still under way, the `end` handler reconnects instead.
+    if (this.client.status === 'end') this.#connect()
+  }
+
+  #connect(): void {
+    // A failed attempt is reported through the `error` event and retried by ioredis.
+    this.client.connect().catch(() => {})
+  }
+
   /** Reserves room for one write in the byte budget. Returns false when it is used up or the tracker is closed. */
   #reserve(jsonLength: number): boolean {
     if (this.#closed) return false
 
     const bytes = jsonLength + OPERATION_OVERHEAD_BYTES
-    if (this.#batchBytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) {
-      this.#reportDrop()
-      return false
-    }
+    if (this.#batchBytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) return false
     this.#batchBytes += bytes
     return true
   }
 
-  #enqueue(operation: 's' | 'e', processorId: string, taskJson: string): void {
+  #drop(count: number): void {
+    this.#dropped += count
+    if (!this.#closed) this.#dropLog.add(count)
+  }
+
+  #enqueue(operation: Operation, processorId: string, taskJson: string): void {
     this.#batch.push(operation, processorId, taskJson)
     this.#scheduleFlush()
   }
 
+  /**
+   * Turns the start of `processorId` into a plain delete while it still
+   * waits in the batch, so a discarded request is never published.
+   * Returns false when the start was already sent.
+   */
+  #cancelPendingStart(processorId: string): boolean {
+    for (let i = this.#batch.length - 3; i >= 0; i -= 3) {
+      if (this.#batch[i] !== 's' || this.#batch[i + 1] !== processorId) continue
+      this.#batchBytes -= (this.#batch[i + 2] as string).length
+      this.#batch[i] = 'd'
+      this.#batch[i + 2] = ''
+      return true
+    }
+    return false
+  }
+
   #scheduleFlush(): void {
+    if (this.#suspended) this.#resume()
     if (this.#flushScheduled) return
     this.#flushScheduled = true
     setImmediate(this.#flushBatch)
@@ -309,22 +532,27 @@ export class RedisTracker implements Tracker {
 
   #sendChunk(chunk: string[]): void {
     let bytes = 0
-    for (let i = 2; i < chunk.length; i += 3) bytes += (chunk[i] as string).length + OPERATION_OVERHEAD_BYTES
+    let records = 0
+    for (let i = 0; i < chunk.length; i += 3) {
+      bytes += (chunk[i + 2] as string).length + OPERATION_OVERHEAD_BYTES
+      if (chunk[i] === 's' || chunk[i] === 'e') records++
+    }
     this.#batchBytes -= bytes
     this.#inFlightBytes += bytes
 
-    const operations = chunk.length / 3
     const applyBatch = (this.client as unknown as ScriptedClient).webTopApplyBatch
     const sent: Promise<void> = applyBatch
       .call(this.client, this.keys.processors, this.keys.pastTasks, this.keys.taskUpdates, this.#maxCompleted, ...chunk)
       .then(
         () => {
-          this.#written += operations
+          this.#written += records
         },
         (err: unknown) => {
-          this.#dropped += operations
+          this.#drop(records)
           this.#needsRepair = true
-          this.#logger.warn({ err, operations, url: this.#url }, 'redis write failed, records dropped')
+          if (!this.#closed) {
+            this.#logger.warn({ err, records, url: this.#url }, 'redis write failed, records dropped')
+          }
         },
       )
       .finally(() => {
@@ -336,14 +564,18 @@ export class RedisTracker implements Tracker {
 
   /**
    * Puts the processors hash back in line with this process's active tasks
-   * after a write was lost: the batch starts by deleting every processor id
-   * this process used and setting its active ones again. Waits while the
-   * byte budget has no room for it.
+   * after a write was lost: the batch starts by removing the prefixes
+   * removed so far, then deletes every processor id this process used and
+   * sets its active ones again. Waits while the byte budget has no room for it.
    */
   #prependRepair(): void {
     const repair: string[] = []
     let bytes = 0
 
+    for (const pattern of this.#removedPatterns) {
+      repair.push('x', pattern, '')
+      bytes += OPERATION_OVERHEAD_BYTES
+    }
     for (const processorId of this.#knownProcessors) {
       const active = this.#active.get(processorId)
       repair.push(active === undefined ? 'd' : 'a', processorId, active ?? '')
@@ -360,11 +592,19 @@ export class RedisTracker implements Tracker {
     this.#batch = repair.concat(this.#batch)
   }
 
-  #reportDrop(): void {
-    this.#logger.warn(
-      { dropped: this.#dropped + 1, maxPendingBytes: this.#maxPendingBytes, url: this.#url },
-      'redis is not keeping up, task records dropped',
-    )
+  /**
+   * A heartbeat that was not refreshed for longer than its TTL may have
+   * expired, and a reader may have pruned this process's entries meanwhile,
+   * so the next batch puts them back.
+   */
+  #onHeartbeatWritten(prefix: string, previous: number | undefined, ttlMs: number): void {
+    const now = Date.now()
+    if (!this.#heartbeatConfirmedAt.has(prefix)) return // removed meanwhile
+    this.#heartbeatConfirmedAt.set(prefix, now)
+    if (previous !== undefined && now - previous > ttlMs && this.#knownProcessors.size > 0) {
+      this.#needsRepair = true
+      this.#scheduleFlush()
+    }
   }
 
   readonly #onClientReady = (): void => {
@@ -375,6 +615,11 @@ export class RedisTracker implements Tracker {
   readonly #onClientClose = (): void => {
     // Anything in flight on the lost connection may or may not have applied.
     if (!this.#closed) this.#needsRepair = true
+  }
+
+  /** Reconnects a connection that ended while writes were made after `suspend()`. */
+  readonly #onClientEnd = (): void => {
+    if (this.#ownsClient && !this.#closed && !this.#suspended) this.#connect()
   }
 
   readonly #onClientError = (err: Error): void => {
@@ -407,13 +652,15 @@ function duplicateForSubscribe(client: RedisClient): RedisClient {
 }
 
 function defineScripts(client: RedisClient): void {
-  const scripted = client as unknown as Partial<ScriptedClient>
-  if (typeof scripted.webTopApplyBatch !== 'function') {
-    client.defineCommand('webTopApplyBatch', { numberOfKeys: 2, lua: APPLY_BATCH_SCRIPT })
+  const scripted = client as unknown as Partial<Record<string, unknown>>
+  const define = (name: string, lua: string, numberOfKeys?: number) => {
+    if (typeof scripted[name] !== 'function') client.defineCommand(name, { numberOfKeys, lua })
   }
-  if (typeof scripted.webTopRemoveProcessors !== 'function') {
-    client.defineCommand('webTopRemoveProcessors', { numberOfKeys: 1, lua: REMOVE_PROCESSORS_SCRIPT })
-  }
+  define('webTopApplyBatch', APPLY_BATCH_SCRIPT, 2)
+  define('webTopRemoveProcessors', REMOVE_PROCESSORS_SCRIPT, 1)
+  define('webTopWriteHeartbeat', WRITE_HEARTBEAT_SCRIPT, 2)
+  // The number of keys varies, so it is passed as the first argument.
+  define('webTopPruneStale', PRUNE_STALE_SCRIPT)
 }
 
 type Reply = { ok: true; value: unknown } | { ok: false; reason: string }

@@ -3,6 +3,7 @@
  * recorder calls on the request path, and a read side for readers.
  */
 import type { HttpTask } from '../task/http-task'
+import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
 
 /** What a reader gets back from one read of a tracker. */
 export interface TaskSnapshot {
@@ -54,6 +55,41 @@ export interface Tracker {
 
   /** Removes the active entries whose processor id starts with `processorIdPrefix`. */
   removeProcessors(processorIdPrefix: string): Promise<number>
+
+  /**
+   * Queues the removal of the active entries whose processor id starts with
+   * `processorIdPrefix`, ordered before every write handed over after this
+   * call, and forgets them for later repairs. Returns at once and never throws.
+   */
+  queueRemoveProcessors?(processorIdPrefix: string): void
+
+  /**
+   * Removes the active entry of exactly this processor id without recording
+   * a completed task, for a request that should not have been recorded.
+   * Returns at once and never throws.
+   */
+  recordDiscard?(processorId: string): void
+
+  /**
+   * Stores a recorder's heartbeat for `ttlMs` milliseconds and lists its
+   * processor id prefix among the heartbeats. Returns at once and never throws.
+   */
+  writeHeartbeat?(heartbeat: Heartbeat, ttlMs: number): void
+
+  /** Deletes a recorder's heartbeat and its entry in the list, when it stops cleanly. */
+  removeHeartbeat?(processorIdPrefix: string): Promise<void>
+
+  /** Reads the live heartbeats and the prefixes whose heartbeat expired. */
+  readHeartbeats?(): Promise<HeartbeatReport>
+
+  /** Removes the active entries of recorders whose heartbeat expired. */
+  pruneStaleTasks?(): Promise<PruneResult>
+
+  /**
+   * Sends pending writes, then releases the connection until the next
+   * write reopens it, so that an idle process can exit.
+   */
+  suspend?(): Promise<void>
 
   /** Reads the active and the completed tasks. */
   read(options?: ReadOptions): Promise<TaskSnapshot>

@@ -1,0 +1,61 @@
+/**
+ * Cleanup on SIGTERM and SIGINT, for apps that do not handle these signals.
+ *
+ * Without a listener, Node ends the process at once on these signals, and
+ * the active entries of its requests stay in Redis until a reader prunes
+ * them. A listener would stop Node from exiting, so this one acts only
+ * when it is the only listener for the signal at the moment the signal
+ * arrives: it closes every open recorder (at most 3 s), removes itself and
+ * sends the same signal again, which ends the process the way Node would
+ * have. When the app listens too, the app decides: closing its server
+ * (Express) or calling `app.close()` (Fastify) then closes the recorder.
+ *
+ * The listener is prepended, so that it runs before any `once` listener of
+ * the app removes itself and hides from the count.
+ */
+import { isMainThread } from 'node:worker_threads'
+import { settleWithin } from '../util/deadline'
+
+/** Max time the recorders get to clean up before the process ends, in milliseconds. */
+const CLEANUP_TIMEOUT_MS = 3_000
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const
+
+interface Closable {
+  close(): Promise<void>
+}
+
+const recorders = new Set<Closable>()
+let installed = false
+
+/** Closes `recorder` on SIGTERM and SIGINT when the app has no listener of its own. */
+export function closeOnSignal(recorder: Closable): void {
+  // Signals are delivered to the main thread only.
+  if (!isMainThread) return
+  recorders.add(recorder)
+  if (!installed) install()
+}
+
+/** Stops closing `recorder` on signals, once it closed by itself. */
+export function stopClosingOnSignal(recorder: Closable): void {
+  recorders.delete(recorder)
+  if (recorders.size === 0 && installed) uninstall()
+}
+
+function install(): void {
+  for (const signal of SIGNALS) process.prependListener(signal, onSignal)
+  installed = true
+}
+
+function uninstall(): void {
+  for (const signal of SIGNALS) process.off(signal, onSignal)
+  installed = false
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return
+
+  uninstall()
+  const closing = Promise.allSettled([...recorders].map((recorder) => recorder.close()))
+  void settleWithin(closing, CLEANUP_TIMEOUT_MS).then(() => process.kill(process.pid, signal))
+}

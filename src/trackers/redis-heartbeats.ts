@@ -1,0 +1,62 @@
+/**
+ * Reading and pruning heartbeats in Redis, for RedisTracker. The key layout
+ * is described in heartbeat.ts.
+ */
+import type { Cluster, Redis } from 'ioredis'
+import { decodeHeartbeat, sortHeartbeats, type Heartbeat, type HeartbeatReport, type PruneResult } from './heartbeat'
+import type { HeartbeatKeys, RedisKeys } from './redis-keys'
+
+type RedisClient = Redis | Cluster
+
+type PruneStale = (numberOfKeys: number, ...keysAndPrefixes: string[]) => Promise<Array<number | string>>
+
+/** Reads the heartbeat list and each listed heartbeat, with SMEMBERS and one MGET. */
+export async function readRedisHeartbeats(
+  client: RedisClient,
+  keys: HeartbeatKeys,
+): Promise<HeartbeatReport> {
+  const prefixes = (await client.smembers(keys.heartbeats)).sort()
+  if (prefixes.length === 0) return { live: [], stalePrefixes: [] }
+
+  const texts = await client.mget(prefixes.map((prefix) => keys.heartbeatPrefix + prefix))
+  const live: Heartbeat[] = []
+  const stalePrefixes: string[] = []
+  prefixes.forEach((prefix, index) => {
+    const text = texts[index]
+    if (text === null || text === undefined) {
+      stalePrefixes.push(prefix)
+      return
+    }
+    // A key that exists but does not decode still counts as alive, so its entries stay.
+    const heartbeat = decodeHeartbeat(text)
+    if (heartbeat !== null) live.push(heartbeat)
+  })
+  return { live: sortHeartbeats(live), stalePrefixes }
+}
+
+/**
+ * Finds the prefixes whose heartbeat expired, then removes their entries in
+ * one script that checks each heartbeat key again, so a recorder that came
+ * back in between keeps its entries.
+ */
+export async function pruneRedisStaleTasks(
+  client: RedisClient,
+  keys: RedisKeys,
+  heartbeatKeys: HeartbeatKeys,
+): Promise<PruneResult> {
+  const { stalePrefixes } = await readRedisHeartbeats(client, heartbeatKeys)
+  if (stalePrefixes.length === 0) return { removedTasks: 0, stalePrefixes: [] }
+
+  const heartbeatKeyNames = stalePrefixes.map((prefix) => heartbeatKeys.heartbeatPrefix + prefix)
+  const pruneStale = (client as unknown as { webTopPruneStale: PruneStale }).webTopPruneStale
+  const reply = await pruneStale.call(
+    client,
+    2 + heartbeatKeyNames.length,
+    keys.processors,
+    heartbeatKeys.heartbeats,
+    ...heartbeatKeyNames,
+    ...stalePrefixes,
+  )
+  const [removed, ...pruned] = reply
+  return { removedTasks: Number(removed), stalePrefixes: pruned.map(String) }
+}
