@@ -4,11 +4,17 @@
  * retrying forever, so a wrong URL is reported within seconds.
  */
 import Redis, { type RedisOptions } from 'ioredis'
-import { isWebTopError } from '../errors'
+import { INVALID_OPTION, isWebTopError } from '../errors'
 import { createTrackerFromUrl } from '../trackers/from-url'
-import { redactUrl, RedisTracker } from '../trackers/redis-tracker'
+import {
+  createRedisClient,
+  isMultiNodeUrl,
+  parseRedisTarget,
+  requireClusterHashTag,
+} from '../trackers/redis-connection'
+import { redactUrl, RedisTracker, type RedisClient } from '../trackers/redis-tracker'
 import type { TaskSnapshot, Tracker } from '../trackers/tracker'
-import { CliError, describeError } from './cli-error'
+import { CliError, describeError, EXIT_USAGE } from './cli-error'
 
 /** How long to wait for Redis to accept the connection. */
 export const CONNECT_TIMEOUT_MS = 3_000
@@ -21,6 +27,10 @@ const MAX_RECONNECT_DELAY_MS = 2_000
 
 const URL_HINT =
   'set the URL with --tracker-url or TOP_TRACKER_URL, for example redis://127.0.0.1:6379/0'
+
+const HTTP_HINT =
+  'pass the key the app was started with in --api-key or TOP_WEB_API_KEY, and a URL such as ' +
+  'http://127.0.0.1:3000/web-top'
 
 /** Query parameters whose values are secrets: passwords, API keys and tokens. */
 const SECRET_PARAMETER = /([?&](?:[\w.-]*pass(?:word)?|api[-_]?key|apikey|[\w.-]*token|[\w.-]*secret)=)[^&#]*/gi
@@ -59,7 +69,7 @@ export async function connectTracker(
     maskSecrets(describeFailureReason(error), secrets).replace(/\.$/, '')
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
 
-  if (scheme === 'redis' || scheme === 'rediss') {
+  if (scheme === 'redis' || scheme === 'rediss' || isMultiNodeUrl(url)) {
     return connectRedis(url, { displayUrl, describeFailure }, keyPrefix)
   }
 
@@ -68,7 +78,8 @@ export async function connectTracker(
     tracker = createTrackerFromUrl(url, { keyPrefix, apiKey })
   } catch (error) {
     if (!isWebTopError(error)) throw error
-    throw new CliError(`${describeFailure(error)}; ${URL_HINT}`)
+    const isHttp = scheme === 'http' || scheme === 'https'
+    throw new CliError(`${describeFailure(error)}; ${isHttp ? HTTP_HINT : URL_HINT}`)
   }
   return { tracker, displayUrl, describeFailure, close: () => tracker.close() }
 }
@@ -119,14 +130,7 @@ async function connectRedis(
   keyPrefix: string | undefined,
 ): Promise<TrackerConnection> {
   const { displayUrl, describeFailure } = names
-  try {
-    new URL(url)
-  } catch {
-    throw new CliError(`Invalid tracker URL ${displayUrl}: it is not a valid URL; ${URL_HINT}`)
-  }
-
-  const state: ConnectionState = { connectedOnce: false }
-  const client = new Redis(url, createReaderOptions(state))
+  const client = createReaderClient(url, names, keyPrefix)
   // ioredis rejects `connect()` with "Connection is closed." and reports the
   // cause (ECONNREFUSED, ETIMEDOUT, WRONGPASS) only as an `error` event. The
   // listener also keeps ioredis from printing every connection error.
@@ -151,7 +155,8 @@ async function connectRedis(
     )
   }
 
-  state.connectedOnce = true
+  const state = readerStates.get(client)
+  if (state !== undefined) state.connectedOnce = true
   const tracker = new RedisTracker({ client, keyPrefix })
   return {
     tracker,
@@ -167,6 +172,48 @@ async function connectRedis(
 /** Whether the reader's client has connected once; shared with the subscriber it duplicates. */
 interface ConnectionState {
   connectedOnce: boolean
+}
+
+const readerStates = new WeakMap<RedisClient, ConnectionState>()
+
+/**
+ * Creates the reader's client for a `redis://` or `rediss://` URL, or for a
+ * cluster or Sentinel URL through the library's `createRedisClient`.
+ * Throws a `CliError` for an invalid URL, or a cluster prefix without a hash tag.
+ */
+function createReaderClient(
+  url: string,
+  names: Pick<TrackerConnection, 'displayUrl' | 'describeFailure'>,
+  keyPrefix: string | undefined,
+): RedisClient {
+  const state: ConnectionState = { connectedOnce: false }
+  const options = createReaderOptions(state)
+  let client: RedisClient
+  if (isMultiNodeUrl(url)) {
+    try {
+      if (parseRedisTarget(url).kind === 'cluster') requireClusterHashTag(keyPrefix ?? '')
+      client = createRedisClient(url, {
+        redisOptions: options,
+        clusterOptions: {
+          lazyConnect: true,
+          clusterRetryStrategy: (attempt) => options.retryStrategy?.(attempt) ?? null,
+        },
+      })
+    } catch (error) {
+      if (!isWebTopError(error)) throw error
+      const usage = error.code === INVALID_OPTION ? EXIT_USAGE : undefined
+      throw new CliError(`${names.describeFailure(error).replace(/keyPrefix/, '--prefix')}; ${URL_HINT}`, usage)
+    }
+  } else {
+    try {
+      new URL(url)
+    } catch {
+      throw new CliError(`Invalid tracker URL ${names.displayUrl}: it is not a valid URL; ${URL_HINT}`)
+    }
+    client = new Redis(url, options)
+  }
+  readerStates.set(client, state)
+  return client
 }
 
 /**

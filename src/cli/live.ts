@@ -1,39 +1,64 @@
 /**
- * The `live` command: a full-screen view of active and completed requests,
- * read again every refresh interval and soon after the tracker announces a
- * change, at most `MAX_FRAMES_PER_SECOND` times a second.
+ * The `live` command: a full-screen view of active and completed requests.
+ * Updates announced on `task_updates` are applied to the view's state as
+ * they arrive and drawn within one frame interval; a full read every
+ * refresh interval resyncs the state. Between updates the view redraws once
+ * a second, so durations of active requests keep counting.
  */
-import type { TaskSnapshot } from '../trackers/tracker'
-import { describeError } from './cli-error'
+import { getProcessLabel } from '../task/derived'
+import { readHeartbeats } from '../trackers/heartbeat'
+import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
-import { connectTracker, readTracker, type TrackerConnection } from './connect'
-import { renderLiveFrame } from './live-frame'
-import {
-  composeScreenFrame,
-  TerminalScreen,
-  type TerminalInput,
-  type TerminalOutput,
-} from './screen'
+import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
+import { formatDuration } from './format'
+import type { SourceStatus, StyledLine } from './live-header'
+import { createViewSettings, handleKey, type ViewSettings } from './live-input'
+import { renderLiveFrame, type Frame, type LiveData } from './live-render'
+import { LiveState } from './live-state'
+import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { shouldUseColour } from './style'
+import { openUpdateStream, type UpdateStream } from './update-stream'
 
 /** Most frames drawn per second when updates arrive faster. */
-export const MAX_FRAMES_PER_SECOND = 10
+export const MAX_FRAMES_PER_SECOND = 20
 
-/** Most completed tasks read per refresh. */
+/** Most completed tasks read per refresh and kept for the table. */
 export const LIVE_COMPLETED_LIMIT = 500
+
+/** Longest time between two frames, so that durations and the clock keep moving. */
+const TICK_INTERVAL_MS = 1_000
+
+/** How long a message about a reconnection stays in the status line. */
+const RECONNECT_NOTICE_MS = 60_000
 
 const MIN_FRAME_INTERVAL_MS = 1000 / MAX_FRAMES_PER_SECOND
 
 /** Exit codes of the signals that end the view: 128 + the signal number. */
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const
 
+/**
+ * Set to `render` in tests only: the draw after the first frame throws, to
+ * check that an uncaught error still restores the terminal.
+ */
+const TEST_FAULT_VARIABLE = 'WEB_TOP_CLI_TEST_FAULT'
+
 export interface LiveOptions {
   trackerUrl: string
   keyPrefix: string | undefined
+  /** Key for an http(s) tracker URL. */
+  apiKey?: string | undefined
   refreshRateSeconds: number
   activeColumns: readonly Column[]
   completedColumns: readonly Column[]
+  /** Length of the window of the figures in the header, in seconds. @default 60 */
+  windowSeconds?: number
+  /** An active request running this long is shown red. @default 5 */
+  slowAfterSeconds?: number
+  /** An active request running this long is marked STALLED and pinned at the top. @default 30 */
+  stallAfterSeconds?: number
 }
+
+export const LIVE_DEFAULTS = { windowSeconds: 60, slowAfterSeconds: 5, stallAfterSeconds: 30 } as const
 
 export interface LiveStreams {
   stdout: TerminalOutput & NodeJS.EventEmitter
@@ -49,15 +74,15 @@ export async function runLive(
   options: LiveOptions,
   streams: LiveStreams = { stdout: process.stdout, stdin: process.stdin },
 ): Promise<number> {
-  const connection = await connectTracker(options.trackerUrl, options.keyPrefix)
-  let snapshot: TaskSnapshot
+  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
+  const view = new LiveView(connection, options, streams)
   try {
-    snapshot = await readTracker(connection, LIVE_COMPLETED_LIMIT)
+    await view.open()
   } catch (error) {
-    await connection.close()
+    await view.stop(1)
     throw error
   }
-  return new LiveView(connection, options, streams, snapshot).run()
+  return view.run()
 }
 
 class LiveView {
@@ -66,40 +91,75 @@ class LiveView {
   readonly #stdout: LiveStreams['stdout']
   readonly #screen: TerminalScreen | undefined
   readonly #colour: boolean
+  readonly #state: LiveState
+  readonly #settings: ViewSettings = createViewSettings()
 
-  #snapshot: TaskSnapshot
+  #stream: UpdateStream | undefined
+  #source: SourceStatus
   #readError: string | undefined
-  #lastFrame = ''
-  #framesWritten = 0
-  #clearBeforeNextFrame = true
-
-  #reading = false
-  #refreshPending = false
-  #lastReadStartedAt = 0
-  #soonTimer: NodeJS.Timeout | undefined
-  #periodicTimer: NodeJS.Timeout | undefined
-
+  #reconnectNotice: { text: string; untilMs: number; colour: 'yellow' | 'red' } | undefined
   /** The last warning a library printed while the screen was up, shown in the footer. */
   #notice: string | undefined
-  #restoreConsole: (() => void) | undefined
+  /** Time from which updates may be missing; read back at the next resync. */
+  #gapStartMs: number | undefined
+  #lastReadMs: number | undefined
 
-  #unsubscribe: (() => Promise<void>) | undefined
+  #frozen: LiveData | undefined
+  #frame: Frame | undefined
+  #lastLines: string[] | undefined
+  #lastPlainFrame = ''
+  #framesWritten = 0
+  #lastFrameMs = 0
+  #frameTimer: NodeJS.Timeout | undefined
+  #tickTimer: NodeJS.Timeout | undefined
+  #resyncTimer: NodeJS.Timeout | undefined
+  #reading = false
+  #resyncPending = false
+  #faultAfterFrames: number | undefined
+
+  #restoreConsole: (() => void) | undefined
   #stopped = false
   #resolveExit: (code: number) => void = () => {}
 
-  constructor(
-    connection: TrackerConnection,
-    options: LiveOptions,
-    streams: LiveStreams,
-    snapshot: TaskSnapshot,
-  ) {
+  constructor(connection: TrackerConnection, options: LiveOptions, streams: LiveStreams) {
     this.#connection = connection
     this.#options = options
     this.#stdout = streams.stdout
-    this.#snapshot = snapshot
     this.#screen =
       streams.stdout.isTTY === true ? new TerminalScreen(streams.stdout, streams.stdin) : undefined
     this.#colour = this.#screen !== undefined && shouldUseColour(streams.stdout)
+    this.#state = new LiveState({
+      windowMs: this.#windowSeconds * 1000,
+      completedLimit: LIVE_COMPLETED_LIMIT,
+      nowMs: Date.now(),
+    })
+    this.#source = { kind: 'polling', intervalMs: options.refreshRateSeconds * 1000 }
+    if (process.env[TEST_FAULT_VARIABLE] === 'render') this.#faultAfterFrames = 1
+  }
+
+  get #windowSeconds(): number {
+    return this.#options.windowSeconds ?? LIVE_DEFAULTS.windowSeconds
+  }
+
+  /** Subscribes, then reads the tracker once. Throws a `CliError` when the read fails. */
+  async open(): Promise<void> {
+    this.#stream = await openUpdateStream(this.#connection.tracker, {
+      onUpdate: this.#onUpdate,
+      onDisconnect: this.#onDisconnect,
+      onSubscribed: this.#onSubscribed,
+    }).catch(() => undefined)
+    if (this.#stream !== undefined) this.#source = { kind: 'stream', connected: true }
+
+    this.#state.beginResync()
+    try {
+      const snapshot = await this.#connection.tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT })
+      this.#state.finishResync(snapshot, Date.now())
+      this.#lastReadMs = Date.now()
+    } catch (error) {
+      this.#state.abortResync()
+      throw new CliError(describeReadFailure(this.#connection, error))
+    }
+    await this.#readHeartbeats()
   }
 
   async run(): Promise<number> {
@@ -114,110 +174,232 @@ class LiveView {
     this.#stdout.on('resize', this.#onResize)
 
     this.#draw()
-    this.#armPeriodicRefresh()
-    await this.#subscribe()
+    this.#armResync()
+    this.#armTick()
     return exited
   }
 
-  /** Asks for a read and a frame soon; calls closer than the frame interval are merged into one. */
-  readonly requestRefresh = (): void => {
+  readonly #onUpdate = (json: string): void => {
     if (this.#stopped) return
-    if (this.#reading) {
-      this.#refreshPending = true
-      return
-    }
-    if (this.#soonTimer !== undefined) return
-
-    const wait = this.#lastReadStartedAt + MIN_FRAME_INTERVAL_MS - Date.now()
-    if (wait > 0) {
-      this.#soonTimer = setTimeout(this.#refreshNow, wait)
-      return
-    }
-    void this.#refreshNow()
+    this.#state.applyUpdate(json, Date.now())
+    this.#requestFrame()
   }
 
-  readonly #refreshNow = async (): Promise<void> => {
-    this.#soonTimer = undefined
+  readonly #onDisconnect = (reason: string): void => {
+    const now = Date.now()
+    this.#gapStartMs ??= now
+    this.#source = { kind: 'stream', connected: false, sinceMs: now, reason }
+    this.#requestFrame()
+  }
+
+  readonly #onSubscribed = (): void => {
+    this.#source = { kind: 'stream', connected: true }
+    void this.#resync()
+  }
+
+  /** Asks for a frame; frames closer than the frame interval are merged into one. */
+  #requestFrame(): void {
+    if (this.#stopped || this.#frameTimer !== undefined) return
+    // Without a terminal a frame is printed per read, not per update.
+    if (this.#screen === undefined) return
+    const wait = Math.max(0, this.#lastFrameMs + MIN_FRAME_INTERVAL_MS - Date.now())
+    this.#frameTimer = setTimeout(this.#onFrameTimer, wait)
+  }
+
+  readonly #onFrameTimer = (): void => {
+    this.#frameTimer = undefined
+    this.#draw()
+  }
+
+  #armTick(): void {
+    this.#tickTimer = setTimeout(() => {
+      this.#draw()
+      this.#armTick()
+    }, TICK_INTERVAL_MS)
+  }
+
+  #armResync(): void {
+    clearTimeout(this.#resyncTimer)
+    this.#resyncTimer = setTimeout(() => void this.#resync(), this.#options.refreshRateSeconds * 1000)
+  }
+
+  /** Reads the whole tracker and the heartbeats, then draws. Merges calls made during a read. */
+  async #resync(): Promise<void> {
+    if (this.#stopped) return
+    if (this.#reading) {
+      this.#resyncPending = true
+      return
+    }
     this.#reading = true
-    this.#lastReadStartedAt = Date.now()
+    const gapStartMs = this.#source.kind === 'polling' ? this.#lastReadMs : this.#gapStartMs
+    const readStartedMs = Date.now()
+    this.#state.beginResync()
     try {
-      this.#snapshot = await this.#connection.tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT })
+      const snapshot = await this.#connection.tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT })
+      const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs)
+      if (this.#source.kind === 'stream' && this.#source.connected && this.#gapStartMs !== undefined) {
+        this.#noteReconnection(readStartedMs - this.#gapStartMs, result)
+        this.#gapStartMs = undefined
+      }
       this.#readError = undefined
+      this.#lastReadMs = readStartedMs
     } catch (error) {
+      this.#state.abortResync()
       this.#readError = this.#connection.describeFailure(error)
     } finally {
       this.#reading = false
     }
+    await this.#readHeartbeats()
     if (this.#stopped) return
 
     this.#draw()
-    this.#armPeriodicRefresh()
-    if (this.#refreshPending) {
-      this.#refreshPending = false
-      this.requestRefresh()
+    this.#armResync()
+    if (this.#resyncPending) {
+      this.#resyncPending = false
+      void this.#resync()
     }
   }
 
-  async #subscribe(): Promise<void> {
+  async #readHeartbeats(): Promise<void> {
     try {
-      this.#unsubscribe = await this.#connection.tracker.subscribe(() => this.requestRefresh())
+      this.#state.heartbeats = await readHeartbeats(this.#connection.tracker)
     } catch {
-      // Without push updates the view still refreshes on its timer.
-      this.#unsubscribe = undefined
+      // Heartbeats are extra; the read error of the tasks, if any, is what the user sees.
     }
-    if (this.#stopped) await this.#unsubscribe?.()
   }
 
-  #armPeriodicRefresh(): void {
-    clearTimeout(this.#periodicTimer)
-    this.#periodicTimer = setTimeout(this.requestRefresh, this.#options.refreshRateSeconds * 1000)
+  #noteReconnection(gapMs: number, result: { recovered: number; missing: { fromMs: number; toMs: number } | undefined }): void {
+    const gap = formatDuration(Math.max(0, gapMs)) ?? '?'
+    let text = `Reconnected after a gap of ${gap}; ${result.recovered} completed requests read back from past_tasks`
+    if (result.missing !== undefined) {
+      const missing = formatDuration(result.missing.toMs - result.missing.fromMs) ?? '?'
+      text += `; requests of ${missing} of the gap may be missing (past_tasks keeps only the newest)`
+    }
+    const colour = result.missing === undefined ? 'yellow' : 'red'
+    this.#reconnectNotice = { text, untilMs: Date.now() + RECONNECT_NOTICE_MS, colour }
   }
 
-  /** Renders the last snapshot and writes it, unless it is the frame already on screen. */
+  /** Renders the state (or the frozen data while paused) and writes what changed on screen. */
   #draw(): void {
+    if (this.#stopped) return
+    if (this.#faultAfterFrames !== undefined && this.#framesWritten >= this.#faultAfterFrames) {
+      throw new Error(`deliberate fault in the render loop (${TEST_FAULT_VARIABLE}=render)`)
+    }
+    const nowMs = Date.now()
+    this.#lastFrameMs = nowMs
     const size = this.#screen?.size() ?? { width: Infinity, height: Infinity }
-    const lines = renderLiveFrame({
-      snapshot: this.#snapshot,
-      readError: this.#readError,
-      notice: this.#notice,
+    const data = this.#settings.paused ? (this.#frozen ??= this.#captureData(nowMs)) : this.#captureData(nowMs)
+    if (!this.#settings.paused) this.#frozen = undefined
+
+    this.#frame = renderLiveFrame({
+      data,
+      settings: this.#settings,
+      source: this.#source,
       trackerUrl: this.#connection.displayUrl,
-      nowMs: Date.now(),
       width: size.width,
       height: size.height,
       activeColumns: this.#options.activeColumns,
       completedColumns: this.#options.completedColumns,
       completedLimit: LIVE_COMPLETED_LIMIT,
+      thresholds: {
+        slowAfterMs: (this.#options.slowAfterSeconds ?? LIVE_DEFAULTS.slowAfterSeconds) * 1000,
+        stallAfterMs: (this.#options.stallAfterSeconds ?? LIVE_DEFAULTS.stallAfterSeconds) * 1000,
+      },
       colour: this.#colour,
-      showKeys: this.#screen !== undefined,
+      interactive: this.#screen !== undefined,
+      notices: this.#collectNotices(nowMs),
     })
+    const { lines } = this.#frame
 
     if (this.#screen === undefined) {
       this.#writePlainFrame(lines.join('\n'))
       return
     }
-    // Compare the content, not the escape codes: the first frame also clears the screen.
-    const content = lines.join('\n')
-    if (content === this.#lastFrame && !this.#clearBeforeNextFrame) return
-    const frame = composeScreenFrame(lines, size.height, this.#clearBeforeNextFrame)
-    this.#clearBeforeNextFrame = false
-    this.#lastFrame = content
-    this.#stdout.write(frame)
+    const update = composeScreenUpdate(this.#lastLines, lines, size.height)
+    this.#lastLines = lines
+    if (update === '') return
+    this.#stdout.write(update)
+    this.#framesWritten++
+  }
+
+  #captureData(nowMs: number): LiveData {
+    const state = this.#state
+    const orphansByPrefix = new Map<string, number>()
+    const active = [...state.active.values()].map((entry) => {
+      const orphaned = state.isOrphaned(entry)
+      if (orphaned && entry.processorId !== undefined) {
+        const prefix = state.heartbeats.stalePrefixes.find((each) => entry.processorId?.startsWith(each))
+        if (prefix !== undefined) orphansByPrefix.set(prefix, (orphansByPrefix.get(prefix) ?? 0) + 1)
+      }
+      return { task: entry.task, orphaned }
+    })
+    const hosts = new Set(state.stats.hosts(nowMs))
+    const processes = new Set(state.stats.processes(nowMs))
+    for (const { task } of active) {
+      if (task.host_name != null) hosts.add(task.host_name)
+      const process = getProcessLabel(task)
+      if (process !== undefined) processes.add(process)
+    }
+    for (const heartbeat of state.heartbeats.live) {
+      hosts.add(heartbeat.host_name)
+      processes.add(`${heartbeat.host_name}/${heartbeat.process_id}`)
+    }
+    return {
+      nowMs,
+      active,
+      completed: [...state.completed],
+      figures: state.stats.figures(nowMs),
+      routes: state.stats.routeFigures(nowMs),
+      hosts: hosts.size,
+      processes: processes.size,
+      heartbeats: state.heartbeats,
+      orphansByPrefix,
+      lastUpdateMs: state.lastUpdateMs,
+      skipped: state.skipped,
+      skipReasons: state.skipReasons,
+    }
+  }
+
+  #collectNotices(nowMs: number): StyledLine[] {
+    const notices: StyledLine[] = []
+    if (this.#settings.paused) {
+      notices.push({ text: `PAUSED: ${this.#state.updatesApplied} updates counted; p resumes`, colour: 'yellow' })
+    }
+    if (this.#readError !== undefined) {
+      notices.push({ text: `Read failed, showing the last data: ${this.#readError}`, colour: 'red' })
+    }
+    if (this.#source.kind === 'stream' && !this.#source.connected) {
+      notices.push({ text: `Update stream lost: ${this.#source.reason}; reconnecting`, colour: 'red' })
+    }
+    if (this.#reconnectNotice !== undefined && this.#reconnectNotice.untilMs > nowMs) {
+      notices.push({ text: this.#reconnectNotice.text, colour: this.#reconnectNotice.colour })
+    }
+    if (this.#notice !== undefined) notices.push({ text: this.#notice, colour: 'yellow' })
+    return notices
   }
 
   /** Writes a frame as plain text, separated from the previous one by a blank line. */
   #writePlainFrame(text: string): void {
-    if (text === this.#lastFrame) return
-    this.#lastFrame = text
+    if (text === this.#lastPlainFrame) return
+    this.#lastPlainFrame = text
     this.#stdout.write(`${this.#framesWritten === 0 ? '' : '\n'}${text}\n`)
     this.#framesWritten++
   }
 
   readonly #onKey = (key: string): void => {
-    if (key === 'q' || key === 'Q' || key === '\x03') void this.stop(0)
+    const frame = this.#frame
+    const result = handleKey(this.#settings, key, {
+      rowKeys: frame?.rowKeys ?? [],
+      findTask: (rowKey) => frame?.findTask(rowKey),
+      sortColumns: frame?.sortColumns ?? [],
+      pageSize: frame?.pageSize ?? 10,
+    })
+    if (result === 'quit') void this.stop(0)
+    else if (result === 'changed') this.#draw()
   }
 
   readonly #onResize = (): void => {
-    this.#clearBeforeNextFrame = true
+    this.#lastLines = undefined
     this.#draw()
   }
 
@@ -248,7 +430,7 @@ class LiveView {
     const { warn, error } = console
     const show = (...args: unknown[]) => {
       this.#notice = args.map((arg) => (arg instanceof Error ? arg.message : String(arg))).join(' ')
-      this.#draw()
+      this.#requestFrame()
     }
     console.warn = show
     console.error = show
@@ -280,14 +462,15 @@ class LiveView {
   async stop(code: number): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
-    clearTimeout(this.#soonTimer)
-    clearTimeout(this.#periodicTimer)
+    clearTimeout(this.#frameTimer)
+    clearTimeout(this.#tickTimer)
+    clearTimeout(this.#resyncTimer)
     this.#stdout.off('resize', this.#onResize)
     this.#restoreTerminal()
     this.#removeExitHandlers()
 
     try {
-      await this.#unsubscribe?.()
+      await this.#stream?.close()
       await this.#connection.close()
     } catch {
       // The view is closing; a connection that fails to close changes nothing for the user.

@@ -1,22 +1,42 @@
 /**
  * The `web-top-cli` command line: parses arguments, runs a command and sets
- * the exit code: 0 on success, 1 when the tracker fails, 2 for a wrong
- * command line. Errors are printed as one line on standard error.
+ * the exit code: 0 on success, 1 when the tracker fails (or `check` finds a
+ * broken limit), 2 for a wrong command line. Errors are printed as one line
+ * on standard error.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { DEFAULT_TRACKER_URL } from '../trackers/from-url'
+import { Command, CommanderError, Option } from 'commander'
+import { runCheck } from './check'
 import { CliError, describeError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
+import { runClear } from './clear'
 import {
   DEFAULT_ACTIVE_COLUMNS,
   DEFAULT_COMPLETED_COLUMNS,
   DEFAULT_RECENT_COLUMNS,
   FAST_DURATION_MS,
-  parseColumnList,
   SLOW_DURATION_MS,
   type Column,
 } from './columns'
-import { runLive } from './live'
-import { runRecent, type RecentOptions } from './recent'
+import { parseDurationMs } from './filters'
+import { LIVE_DEFAULTS, runLive } from './live'
+import { KEY_HELP } from './live-render'
+import {
+  addFilterOptions,
+  addTrackerOptions,
+  columnsOption,
+  FILTER_HELP,
+  parseCount,
+  parsePositiveInteger,
+  parseShare,
+  readFilterOptions,
+  readTrackerOptions,
+  secondsParser,
+  TRACKER_URL_HELP,
+  wrapParser,
+  type FilterOptionValues,
+} from './options'
+import { runPrune } from './prune'
+import { runRecent } from './recent'
+import { runTail } from './tail'
 import { TASK_MODES, type TaskMode } from './task-order'
 
 // tsup bundles the JSON into dist/cli.js, so the version needs no file lookup at run time.
@@ -29,43 +49,98 @@ export const DEFAULT_REFRESH_RATE_SECONDS = 2
 /** Shortest refresh interval accepted, in seconds. */
 const MIN_REFRESH_RATE_SECONDS = 0.1
 
-interface RecentOptionValues {
+interface RecentOptionValues extends FilterOptionValues {
   mode: TaskMode
   limit?: number
   columns: Column[]
   json?: boolean
+  ndjson?: boolean
 }
 
 interface LiveOptionValues {
   refreshRate: number
   activeColumns: Column[]
   completedColumns: Column[]
+  window: number
+  slowAfter: number
+  stallAfter: number
+}
+
+interface TailOptionValues extends FilterOptionValues {
+  json?: boolean
+  refreshRate: number
+}
+
+interface CheckOptionValues {
+  maxStalled?: number
+  maxErrorRate?: number
+  maxP99?: number
+  window: number
+  stallAfter: number
 }
 
 const FAST_SECONDS = FAST_DURATION_MS / 1000
 const SLOW_SECONDS = SLOW_DURATION_MS / 1000
 
 const LIVE_HELP = `
-Keys: q or Ctrl-C quits.
+Header: hosts and processes seen, active requests, completed requests per
+second, p50/p95/p99 duration, 5xx and 4xx shares and the status mix over the
+last --window seconds. The figures come from the task_updates stream (every
+completed request counts); for an http(s):// tracker, which has no stream,
+from the completed requests seen by polling past_tasks.
 
-Durations are green below ${FAST_SECONDS} s, yellow below ${SLOW_SECONDS} s and red beyond.
+Keys:
+${KEY_HELP.map(([keys, meaning]) => `  ${keys.padEnd(21)} ${meaning}`).join('\n')}
+
+Active requests running --slow-after seconds or longer are red; those
+running --stall-after seconds or longer are marked STALLED and pinned at the
+top. Durations are green below ${FAST_SECONDS} s, yellow below ${SLOW_SECONDS} s and red beyond.
 Status codes are green (2xx), cyan (3xx), yellow (4xx) or red (5xx).
 Set NO_COLOR to turn colours off.
 
-When standard output is not a terminal, live prints each new frame as plain
-text, without colours, separated from the previous one by a blank line, until
-it is interrupted.`
+When standard output is not a terminal, live prints a plain frame (no
+colours) once a second, separated from the previous one by a blank line,
+until it is interrupted.`
 
 const PROGRAM_HELP = `
-Exit codes: 0 on success, 1 when the tracker cannot be reached or read, 2 for
-an invalid command line (unknown option, invalid value, unknown column).`
+Exit codes: 0 on success, 1 when the tracker cannot be reached or read (and
+when check finds a broken limit), 2 for an invalid command line (unknown
+option, invalid value, unknown column).
+${TRACKER_URL_HELP}`
 
 const RECENT_HELP = `
-Columns: Cty, IP, Worker, Method, Path, Duration, Ago, Resp, Length, User agent
-(Cty only when some request has a CF-IPCOUNTRY header).
+Columns: Cty, IP, Host, Process, Worker, Method, Route, Path, Duration, Ago,
+Resp, Status text, Length, Tags, User agent (Cty only when some request has a
+CF-IPCOUNTRY header; it shows the country's flag before its code).
+
+--json prints one JSON array of the task records (active ones first, then
+completed ones, most recent first); --ndjson prints one task record per line.
+Both keep the field names of the wire format, so scripts can rely on them.
+${FILTER_HELP}
 
 Colours only when standard output is a terminal and NO_COLOR is not set. A note
 about records that could not be read goes to standard error.`
+
+const TAIL_HELP = `
+Each line: end time (UTC), status, duration, method, path, response length,
+client IP, recording process and user agent. --json prints each task record
+as one JSON object per line (NDJSON) instead.
+
+tail follows the task_updates stream. When the connection to Redis is lost,
+it says so on standard error, reconnects, and prints what ended meanwhile
+from past_tasks, saying how long the gap was. An http(s):// tracker has no
+stream: tail polls its completed tasks every --refresh-rate seconds.
+${FILTER_HELP}`
+
+const CHECK_HELP = `
+Reads the tracker once. A request counts as stalled when it has been active
+for --stall-after seconds or longer. The 5xx share and the p99 duration are
+those of the completed requests of the last --window seconds that past_tasks
+still holds. Prints one line: "OK: ..." and exits 0, or "FAIL: ..." naming
+each broken limit and exits 1. Limits not given are not checked.
+
+Example, in cron or a health probe:
+  web-top-cli check --max-stalled 0 --max-error-rate 2% --max-p99 1500`
 
 /** Runs the command line `argv` (as in `process.argv`) and sets `process.exitCode`. */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
@@ -89,62 +164,12 @@ export function createProgram(): Command {
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })
 
   addTrackerOptions(program)
-
-  addTrackerOptions(
-    program
-      .command('recent')
-      .description('Print active and recently completed requests as one table and exit.')
-      .addOption(
-        new Option('--mode <mode>', 'which requests to print')
-          .choices(TASK_MODES)
-          .env('TOP_RECENT_MODE')
-          .default('all'),
-      )
-      .addOption(
-        new Option('--limit <n>', 'print at most n rows')
-          .env('TOP_RECENT_LIMIT')
-          .argParser(parsePositiveInteger),
-      )
-      .addOption(columnsOption('--columns <list>', 'TOP_RECENT_COLUMNS', DEFAULT_RECENT_COLUMNS))
-      .option('--json', 'print the task records as one JSON array instead of a table')
-      .addHelpText('after', RECENT_HELP),
-  ).action(async (values: RecentOptionValues, command: Command) => {
-    process.exitCode = await runRecent({
-      ...readTrackerOptions(command),
-      mode: values.mode,
-      limit: values.limit,
-      columns: values.columns,
-      json: values.json === true,
-    })
-  })
-
-  addTrackerOptions(
-    program
-      .command('live')
-      .description('Show active and completed requests full screen, updated as they change.')
-      .addOption(
-        new Option('--refresh-rate <seconds>', 'seconds between reads when no change is announced')
-          .env('TOP_REFRESH_RATE')
-          .argParser(parseRefreshRate)
-          .default(DEFAULT_REFRESH_RATE_SECONDS),
-      )
-      .addOption(columnsOption('--active-columns <list>', 'ACTIVE_COLUMNS', DEFAULT_ACTIVE_COLUMNS))
-      .addOption(
-        columnsOption('--completed-columns <list>', 'COMPLETED_COLUMNS', DEFAULT_COMPLETED_COLUMNS),
-      )
-      .addHelpText('after', LIVE_HELP),
-  ).action(async (values: LiveOptionValues, command: Command) => {
-    const code = await runLive({
-      ...readTrackerOptions(command),
-      refreshRateSeconds: values.refreshRate,
-      activeColumns: values.activeColumns,
-      completedColumns: values.completedColumns,
-    })
-    process.exitCode = code
-    // Exits even if a handle, such as a socket still closing, would keep the
-    // process up. The timer is unref'd, so it never holds the process itself.
-    setTimeout(() => process.exit(code), 1_000).unref()
-  })
+  addRecentCommand(program)
+  addLiveCommand(program)
+  addTailCommand(program)
+  addCheckCommand(program)
+  addClearCommand(program)
+  addPruneCommand(program)
 
   program
     .command('version')
@@ -156,72 +181,158 @@ export function createProgram(): Command {
   return program
 }
 
-function addTrackerOptions(command: Command): Command {
-  return command
+function addRecentCommand(program: Command): void {
+  const command = program
+    .command('recent')
+    .description('Print active and recently completed requests as one table and exit.')
     .addOption(
-      new Option('--tracker-url <url>', 'tracker to read: redis://[:password@]host:port[/db]')
-        .env('TOP_TRACKER_URL')
-        .default(DEFAULT_TRACKER_URL),
+      new Option('--mode <mode>', 'which requests to print')
+        .choices(TASK_MODES)
+        .env('TOP_RECENT_MODE')
+        .default('all'),
     )
     .addOption(
-      new Option('--prefix <prefix>', 'key prefix, as set on the writers; none by default').env(
-        'TOP_TRACKER_PREFIX',
+      new Option('--limit <n>', 'print at most n rows').env('TOP_RECENT_LIMIT').argParser(parsePositiveInteger),
+    )
+    .addOption(columnsOption('--columns <list>', 'TOP_RECENT_COLUMNS', DEFAULT_RECENT_COLUMNS))
+    .addOption(new Option('--json', 'print the task records as one JSON array').conflicts('ndjson'))
+    .option('--ndjson', 'print one JSON task record per line')
+    .addHelpText('after', RECENT_HELP)
+  addFilterOptions(addTrackerOptions(command)).action(
+    async (values: RecentOptionValues, self: Command) => {
+      process.exitCode = await runRecent({
+        ...readTrackerOptions(self),
+        mode: values.mode,
+        limit: values.limit,
+        columns: values.columns,
+        format: values.json === true ? 'json' : values.ndjson === true ? 'ndjson' : 'table',
+        filter: readFilterOptions(values),
+      })
+    },
+  )
+}
+
+function addLiveCommand(program: Command): void {
+  const command = program
+    .command('live')
+    .description('Show active and completed requests full screen, updated as they change.')
+    .addOption(refreshRateOption('seconds between full reads (updates show as they come)'))
+    .addOption(columnsOption('--active-columns <list>', 'ACTIVE_COLUMNS', DEFAULT_ACTIVE_COLUMNS))
+    .addOption(columnsOption('--completed-columns <list>', 'COMPLETED_COLUMNS', DEFAULT_COMPLETED_COLUMNS))
+    .addOption(windowOption())
+    .addOption(
+      new Option('--slow-after <seconds>', 'show active requests running this long in red')
+        .argParser(secondsParser(0))
+        .default(LIVE_DEFAULTS.slowAfterSeconds),
+    )
+    .addOption(stallAfterOption())
+    .addHelpText('after', LIVE_HELP)
+  addTrackerOptions(command).action(async (values: LiveOptionValues, self: Command) => {
+    const code = await runLive({
+      ...readTrackerOptions(self),
+      refreshRateSeconds: values.refreshRate,
+      activeColumns: values.activeColumns,
+      completedColumns: values.completedColumns,
+      windowSeconds: values.window,
+      slowAfterSeconds: values.slowAfter,
+      stallAfterSeconds: values.stallAfter,
+    })
+    exitSoon(code)
+  })
+}
+
+function addTailCommand(program: Command): void {
+  const command = program
+    .command('tail')
+    .description('Print each completed request as one line as it happens, like an access log.')
+    .option('--json', 'print one JSON task record per line (NDJSON)')
+    .addOption(refreshRateOption('seconds between reads of an http(s):// tracker'))
+    .addHelpText('after', TAIL_HELP)
+  addFilterOptions(addTrackerOptions(command)).action(async (values: TailOptionValues, self: Command) => {
+    const code = await runTail({
+      ...readTrackerOptions(self),
+      json: values.json === true,
+      filter: readFilterOptions(values),
+      pollSeconds: values.refreshRate,
+    })
+    exitSoon(code)
+  })
+}
+
+function addCheckCommand(program: Command): void {
+  const command = program
+    .command('check')
+    .description('Exit 1 with a one-line reason when a limit is broken, 0 with a summary otherwise.')
+    .addOption(new Option('--max-stalled <n>', 'most stalled requests allowed').argParser(parseCount))
+    .addOption(
+      new Option('--max-error-rate <share>', 'highest 5xx share allowed: 0.05 or 5%').argParser(parseShare),
+    )
+    .addOption(
+      new Option('--max-p99 <duration>', 'highest p99 duration allowed: milliseconds, or 1.5s').argParser(
+        wrapParser(parseDurationMs),
       ),
     )
+    .addOption(windowOption())
+    .addOption(stallAfterOption())
+    .addHelpText('after', CHECK_HELP)
+  addTrackerOptions(command).action(async (values: CheckOptionValues, self: Command) => {
+    process.exitCode = await runCheck({
+      ...readTrackerOptions(self),
+      maxStalled: values.maxStalled,
+      maxErrorRate: values.maxErrorRate,
+      maxP99Ms: values.maxP99,
+      windowSeconds: values.window,
+      stallAfterSeconds: values.stallAfter,
+    })
+  })
+}
+
+function addClearCommand(program: Command): void {
+  const command = program
+    .command('clear')
+    .description('Delete every active and completed task of the tracker, after asking.')
+    .option('-y, --yes', 'clear without asking; needed when standard input is not a terminal')
+  addTrackerOptions(command).action(async (values: { yes?: boolean }, self: Command) => {
+    process.exitCode = await runClear({ ...readTrackerOptions(self), yes: values.yes === true })
+  })
+}
+
+function addPruneCommand(program: Command): void {
+  const command = program
+    .command('prune')
+    .description('Remove the active tasks of recording processes whose heartbeat stopped.')
+  addTrackerOptions(command).action(async (_values: object, self: Command) => {
+    process.exitCode = await runPrune(readTrackerOptions(self))
+  })
+}
+
+function refreshRateOption(description: string): Option {
+  return new Option('--refresh-rate <seconds>', description)
+    .env('TOP_REFRESH_RATE')
+    .argParser(secondsParser(MIN_REFRESH_RATE_SECONDS))
+    .default(DEFAULT_REFRESH_RATE_SECONDS)
+}
+
+function windowOption(): Option {
+  return new Option('--window <seconds>', 'length of the window of the rate, percentiles and error shares')
+    .argParser(secondsParser(1))
+    .default(LIVE_DEFAULTS.windowSeconds)
+}
+
+function stallAfterOption(): Option {
+  return new Option('--stall-after <seconds>', 'an active request running this long counts as STALLED')
+    .argParser(secondsParser(0))
+    .default(LIVE_DEFAULTS.stallAfterSeconds)
 }
 
 /**
- * Returns the tracker URL and key prefix of a command. An option given
- * after the command name wins, then one given before it
- * (`web-top-cli --tracker-url URL live`), then the environment and the default.
+ * Sets the exit code and exits within a second even if a handle, such as a
+ * socket still closing, would keep the process up. The timer is unref'd, so
+ * it never holds the process itself.
  */
-function readTrackerOptions(command: Command): Pick<RecentOptions, 'trackerUrl' | 'keyPrefix'> {
-  return {
-    trackerUrl: readOption(command, 'trackerUrl') as string,
-    keyPrefix: readOption(command, 'prefix') as string | undefined,
-  }
-}
-
-function readOption(command: Command, name: string): unknown {
-  const program = command.parent
-  const givenBeforeCommand = program?.getOptionValueSource(name) === 'cli'
-  if (command.getOptionValueSource(name) !== 'cli' && givenBeforeCommand) {
-    return program?.getOptionValue(name)
-  }
-  return command.getOptionValue(name)
-}
-
-function columnsOption(flags: string, envName: string, defaultList: string): Option {
-  return new Option(flags, 'comma-separated column names')
-    .env(envName)
-    .argParser(parseColumns)
-    .default(parseColumnList(defaultList), defaultList)
-}
-
-function parseColumns(value: string): Column[] {
-  try {
-    return parseColumnList(value)
-  } catch (error) {
-    throw new InvalidArgumentError(describeError(error))
-  }
-}
-
-function parsePositiveInteger(value: string): number {
-  const number = Number(value)
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
-    throw new InvalidArgumentError('Expected a whole number of 1 or more.')
-  }
-  return number
-}
-
-function parseRefreshRate(value: string): number {
-  const seconds = Number(value)
-  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < MIN_REFRESH_RATE_SECONDS) {
-    throw new InvalidArgumentError(
-      `Expected a number of seconds of ${MIN_REFRESH_RATE_SECONDS} or more.`,
-    )
-  }
-  return seconds
+function exitSoon(code: number): void {
+  process.exitCode = code
+  setTimeout(() => process.exit(code), 1_000).unref()
 }
 
 /** Prints an error as one line and returns the exit code; Commander prints its own errors. */

@@ -4,6 +4,8 @@
  */
 import type { Column } from './columns'
 import { connectTracker, readTracker } from './connect'
+import { createTaskFilter, type TaskFilterOptions } from './filters'
+import type { TrackerOptions } from './options'
 import { escapeJsonForTerminal } from './sanitize'
 import { describeSkipped } from './skipped'
 import { paint, shouldUseColour } from './style'
@@ -13,15 +15,17 @@ import { selectTasks, type TaskMode } from './task-order'
 /** Most completed tasks read when no `--limit` is given. */
 export const RECENT_COMPLETED_LIMIT = 10_000
 
-export interface RecentOptions {
-  trackerUrl: string
-  keyPrefix: string | undefined
+/** Output formats: a table, one JSON array, or one JSON record per line. */
+export type RecentFormat = 'table' | 'json' | 'ndjson'
+
+export interface RecentOptions extends TrackerOptions {
   mode: TaskMode
   /** Most rows printed; all when undefined. */
   limit: number | undefined
   columns: readonly Column[]
-  /** Prints the records as one JSON array instead of a table. */
-  json: boolean
+  format: RecentFormat
+  /** Only the tasks that pass these filters are printed (and counted toward the limit). */
+  filter?: TaskFilterOptions | undefined
 }
 
 export interface RecentStreams {
@@ -37,8 +41,11 @@ export async function runRecent(
   options: RecentOptions,
   streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  const connection = await connectTracker(options.trackerUrl, options.keyPrefix)
-  const completedLimit = options.mode === 'active' ? 0 : (options.limit ?? RECENT_COMPLETED_LIMIT)
+  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
+  const filtered = options.filter !== undefined && Object.values(options.filter).some((value) => value !== undefined)
+  // With a filter, the limit counts matching tasks, so more have to be read.
+  const completedLimit =
+    options.mode === 'active' ? 0 : filtered ? RECENT_COMPLETED_LIMIT : (options.limit ?? RECENT_COMPLETED_LIMIT)
   let snapshot
   try {
     snapshot = await readTracker(connection, completedLimit)
@@ -46,13 +53,18 @@ export async function runRecent(
     await connection.close()
   }
 
-  const tasks = selectTasks(snapshot, options.mode, options.limit)
-  if (options.json) {
+  const nowMs = Date.now()
+  const matches = createTaskFilter(options.filter ?? {})
+  const selected = selectTasks(snapshot, options.mode).filter((task) => matches(task, nowMs))
+  const tasks = options.limit === undefined ? selected : selected.slice(0, options.limit)
+  if (options.format === 'json') {
     streams.stdout.write(`${escapeJsonForTerminal(JSON.stringify(tasks, null, 2))}\n`)
+  } else if (options.format === 'ndjson') {
+    for (const task of tasks) streams.stdout.write(`${escapeJsonForTerminal(JSON.stringify(task))}\n`)
   } else {
     const colour = shouldUseColour(streams.stdout)
     const maxWidth = streams.stdout.isTTY === true ? (streams.stdout.columns ?? 80) : Infinity
-    const table = renderTable(tasks, options.columns, Date.now(), { maxWidth, colour })
+    const table = renderTable(tasks, options.columns, nowMs, { maxWidth, colour })
     streams.stdout.write([paint(table.header, 'bold', colour), ...table.rows].join('\n') + '\n')
   }
 

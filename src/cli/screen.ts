@@ -19,7 +19,9 @@ const ERASE_BELOW = '\x1b[J'
 const BEGIN_SYNCHRONIZED_UPDATE = '\x1b[?2026h'
 const END_SYNCHRONIZED_UPDATE = '\x1b[?2026l'
 
-/** Key presses the view reacts to. */
+import { parseKeys } from './live-input'
+
+/** Key presses the view reacts to, named as `parseKeys` names them. */
 export type KeyHandler = (key: string) => void
 
 export interface TerminalOutput {
@@ -62,7 +64,7 @@ export class TerminalScreen {
       this.#rawMode = true
     }
     this.#onData = (data) => {
-      for (const key of data) onKey(key)
+      for (const key of parseKeys(data)) onKey(key)
     }
     this.#input.setEncoding('utf8')
     this.#input.on('data', this.#onData)
@@ -91,6 +93,29 @@ export class TerminalScreen {
   size(): { width: number; height: number } {
     return { width: this.#output.columns || 80, height: this.#output.rows || 24 }
   }
+}
+
+/**
+ * Returns the escape sequences that turn the screen showing `previous`
+ * into one showing `lines`: only the lines that changed are written, and
+ * the rows below the last line are cleared when the frame got shorter.
+ * With `previous` undefined the whole screen is cleared and drawn.
+ */
+export function composeScreenUpdate(
+  previous: readonly string[] | undefined,
+  lines: readonly string[],
+  height: number,
+): string {
+  if (previous === undefined) return composeScreenFrame(lines, height, true)
+  const shown = lines.slice(0, height)
+  let frame = ''
+  shown.forEach((line, index) => {
+    if (line !== previous[index]) frame += `\x1b[${index + 1};1H${ERASE_LINE}${line}${RESET_ATTRIBUTES}`
+  })
+  if (shown.length < Math.min(previous.length, height)) {
+    frame += `\x1b[${shown.length + 1};1H${ERASE_BELOW}`
+  }
+  return frame === '' ? '' : BEGIN_SYNCHRONIZED_UPDATE + frame + END_SYNCHRONIZED_UPDATE
 }
 
 /**

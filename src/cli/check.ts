@@ -1,0 +1,132 @@
+/**
+ * The `check` command, for cron jobs and health probes: reads the tracker
+ * once and compares stalled requests, the 5xx share and the p99 duration of
+ * the window with limits. Prints one line and exits 0 when every limit
+ * holds, 1 when one is broken.
+ */
+import { getDurationMs, getEndedAtMs } from '../task/derived'
+import type { HttpTask } from '../task/http-task'
+import { connectTracker, readTracker } from './connect'
+import { formatDuration } from './format'
+import { formatLatency, formatShare } from './live-header'
+import type { TrackerOptions } from './options'
+import { sanitizeText } from './sanitize'
+import { StatsWindow } from './stats'
+
+/** Most completed tasks read. */
+export const CHECK_READ_LIMIT = 10_000
+
+/** Stalled requests named in a failure message. */
+const MAX_NAMED_STALLED = 3
+
+export interface CheckOptions extends TrackerOptions {
+  /** Most active requests allowed to run `stallAfterSeconds` or longer. */
+  maxStalled: number | undefined
+  /** Highest share (0 to 1) of 5xx responses allowed in the window. */
+  maxErrorRate: number | undefined
+  /** Highest p99 duration allowed in the window, in milliseconds. */
+  maxP99Ms: number | undefined
+  windowSeconds: number
+  stallAfterSeconds: number
+}
+
+export interface CheckStreams {
+  stdout: { write(text: string): unknown }
+}
+
+/** What the check measured. */
+export interface CheckFigures {
+  stalled: HttpTask[]
+  count: number
+  serverErrorRate: number | undefined
+  p99Ms: number | undefined
+  /** How far back `past_tasks` reaches into the window, in milliseconds. */
+  coveredMs: number
+}
+
+/** Reads the tracker, prints the verdict and returns the exit code. */
+export async function runCheck(
+  options: CheckOptions,
+  streams: CheckStreams = { stdout: process.stdout },
+): Promise<number> {
+  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
+  let snapshot
+  try {
+    snapshot = await readTracker(connection, CHECK_READ_LIMIT)
+  } finally {
+    await connection.close()
+  }
+  const nowMs = Date.now()
+  const figures = measure([...snapshot.active.values()], snapshot.completed, options, nowMs)
+  const { ok, line } = judge(figures, options)
+  streams.stdout.write(`${line}\n`)
+  return ok ? 0 : 1
+}
+
+/** Measures the active tasks and the completed tasks that ended within the window. */
+export function measure(
+  active: readonly HttpTask[],
+  completed: readonly HttpTask[],
+  options: Pick<CheckOptions, 'windowSeconds' | 'stallAfterSeconds'>,
+  nowMs: number,
+): CheckFigures {
+  const windowMs = options.windowSeconds * 1000
+  const stallAfterMs = options.stallAfterSeconds * 1000
+  const stalled = active
+    .filter((task) => (getDurationMs(task, nowMs) ?? 0) >= stallAfterMs)
+    .sort((a, b) => (getDurationMs(b, nowMs) ?? 0) - (getDurationMs(a, nowMs) ?? 0))
+
+  // past_tasks keeps only the newest tasks: when the oldest one read ended
+  // within the window, the figures cover only the part after it.
+  const oldestMs = Math.min(...completed.map((task) => getEndedAtMs(task) ?? Infinity))
+  const coveredSinceMs = Math.max(nowMs - windowMs, Number.isFinite(oldestMs) ? oldestMs : nowMs - windowMs)
+  const window = new StatsWindow(windowMs, coveredSinceMs)
+  for (const task of completed) window.add(task, nowMs)
+  const figures = window.figures(nowMs)
+  return {
+    stalled,
+    count: figures.count,
+    serverErrorRate: figures.serverErrorRate,
+    p99Ms: figures.p99Ms,
+    coveredMs: figures.coveredMs,
+  }
+}
+
+/** Compares figures with the limits; returns the verdict and its one-line report. */
+export function judge(
+  figures: CheckFigures,
+  options: Omit<CheckOptions, keyof TrackerOptions>,
+): { ok: boolean; line: string } {
+  const problems: string[] = []
+  const { maxStalled, maxErrorRate, maxP99Ms } = options
+  const stallAfter = formatDuration(options.stallAfterSeconds * 1000)
+
+  if (maxStalled !== undefined && figures.stalled.length > maxStalled) {
+    const named = figures.stalled
+      .slice(0, MAX_NAMED_STALLED)
+      .map((task) => `${task.method ?? '-'} ${task.path ?? task.uri ?? '-'} for ${formatDuration(getDurationMs(task, Date.now()))}`)
+      .join(', ')
+    problems.push(
+      `${figures.stalled.length} requests running ${stallAfter} or longer (max ${maxStalled}): ${sanitizeText(named)}`,
+    )
+  }
+  if (maxErrorRate !== undefined && (figures.serverErrorRate ?? 0) > maxErrorRate) {
+    problems.push(`5xx share ${formatShare(figures.serverErrorRate)} (max ${formatShare(maxErrorRate)})`)
+  }
+  if (maxP99Ms !== undefined && (figures.p99Ms ?? 0) > maxP99Ms) {
+    problems.push(`p99 ${formatLatency(figures.p99Ms)} (max ${formatLatency(maxP99Ms)})`)
+  }
+
+  const windowText = describeWindow(figures, options.windowSeconds)
+  if (problems.length > 0) return { ok: false, line: `FAIL: ${problems.join('; ')}; ${windowText}` }
+  const summary =
+    `${figures.stalled.length} stalled, 5xx ${formatShare(figures.serverErrorRate)}, ` +
+    `p99 ${formatLatency(figures.p99Ms)}; ${windowText}`
+  return { ok: true, line: `OK: ${summary}` }
+}
+
+function describeWindow(figures: CheckFigures, windowSeconds: number): string {
+  const covered = Math.round(figures.coveredMs / 1000)
+  const coverage = covered < windowSeconds ? ` (past_tasks reaches back ${covered}s)` : ''
+  return `${figures.count} requests in the last ${windowSeconds}s${coverage}`
+}

@@ -1,0 +1,64 @@
+/**
+ * The `clear` command: deletes every active and completed task of the
+ * tracker, after a y/N question on a terminal or with `--yes`.
+ */
+import { createInterface } from 'node:readline/promises'
+import { CliError, EXIT_USAGE } from './cli-error'
+import { connectTracker } from './connect'
+import type { TrackerOptions } from './options'
+
+export interface ClearOptions extends TrackerOptions {
+  /** Clears without asking. */
+  yes: boolean
+}
+
+export interface ClearStreams {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean }
+  stdout: NodeJS.WritableStream
+}
+
+/**
+ * Clears the tracker and returns the exit code: 0 when cleared, 1 when the
+ * user declined. Throws a usage `CliError` when it would have to ask but
+ * standard input is not a terminal.
+ */
+export async function runClear(
+  options: ClearOptions,
+  streams: ClearStreams = { stdin: process.stdin, stdout: process.stdout },
+): Promise<number> {
+  if (!options.yes && streams.stdin.isTTY !== true) {
+    throw new CliError(
+      'Refusing to clear the tracker without --yes: standard input is not a terminal to ask on',
+      EXIT_USAGE,
+    )
+  }
+
+  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
+  try {
+    if (!options.yes && !(await confirm(connection.displayUrl, streams))) {
+      streams.stdout.write('Not cleared.\n')
+      return 1
+    }
+    try {
+      await connection.tracker.clear()
+    } catch (error) {
+      throw new CliError(`Cannot clear the tracker at ${connection.displayUrl}: ${connection.describeFailure(error)}`)
+    }
+    streams.stdout.write(`Cleared the active and completed tasks at ${connection.displayUrl}.\n`)
+    return 0
+  } finally {
+    await connection.close()
+  }
+}
+
+async function confirm(displayUrl: string, streams: ClearStreams): Promise<boolean> {
+  const prompt = createInterface({ input: streams.stdin, output: streams.stdout })
+  try {
+    const answer = await prompt.question(
+      `Delete every active and completed task at ${displayUrl}? [y/N] `,
+    )
+    return /^\s*y(es)?\s*$/i.test(answer)
+  } finally {
+    prompt.close()
+  }
+}

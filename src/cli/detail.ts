@@ -1,0 +1,123 @@
+/**
+ * The detail pane of the live view: every field of one task record, and a
+ * `curl` command line that repeats the request.
+ */
+import { getAgoMs, getDurationMs } from '../task/derived'
+import type { HttpTask } from '../task/http-task'
+import { formatDuration } from './format'
+import { sanitizeText } from './sanitize'
+
+/** Request headers that curl sets itself or that describe a body the record does not hold. */
+const HEADERS_LEFT_OUT = new Set([
+  'host',
+  'content-length',
+  'connection',
+  'transfer-encoding',
+  'keep-alive',
+  'accept-encoding',
+  'x-web-top-truncated',
+])
+
+/** Fields shown in their own sections, or in the summary at the top. */
+const SECTION_FIELDS = new Set([
+  'request_headers',
+  'response_headers',
+  'params',
+  'tags',
+  'command_line',
+])
+
+/** Returns the lines of the detail pane, unstyled and sanitised, not yet cut to a width. */
+export function renderDetailLines(task: HttpTask, nowMs: number): string[] {
+  const lines: string[] = []
+  const duration = formatDuration(getDurationMs(task, nowMs)) ?? '-'
+  const ago = formatDuration(getAgoMs(task, nowMs))
+  const state = task.ended_at == null ? `active for ${duration}` : `took ${duration}, ended ${ago} ago`
+  lines.push(`${task.method ?? '-'} ${task.uri ?? task.path ?? '-'}  (${state})`)
+  lines.push('')
+
+  lines.push('Record')
+  for (const [name, value] of Object.entries(task)) {
+    if (SECTION_FIELDS.has(name) || value === undefined) continue
+    lines.push(`  ${name}: ${formatValue(value)}`)
+  }
+
+  pushPairs(lines, 'Request headers', task.request_headers)
+  pushPairs(lines, 'Response headers', task.response_headers)
+  pushPairs(lines, 'Query parameters', flattenParams(task.params))
+  pushPairs(lines, 'Tags', task.tags == null ? null : Object.entries(task.tags))
+  if (task.command_line != null) {
+    lines.push('', 'Command line', `  ${task.command_line.map(quoteForShell).join(' ')}`)
+  }
+
+  lines.push('', 'Repeat with curl (the request body is not recorded)', `  ${buildCurlCommand(task)}`)
+  return lines.map(sanitizeText)
+}
+
+/**
+ * Returns a `curl` command line that sends the request again: method, URL
+ * with its query string and the request headers, each argument quoted for
+ * a POSIX shell. Values the writer redacted stay redacted. Headers that
+ * curl sets itself (Host, Content-Length, Connection) are left out.
+ */
+export function buildCurlCommand(task: HttpTask): string {
+  const args = ['curl']
+  const method = (task.method ?? 'GET').toUpperCase()
+  if (method === 'HEAD') args.push('--head')
+  else if (method !== 'GET') args.push('-X', method)
+
+  let compressed = false
+  for (const [name, value] of task.request_headers ?? []) {
+    const lowerName = name.toLowerCase()
+    if (lowerName === 'accept-encoding') compressed = true
+    if (HEADERS_LEFT_OUT.has(lowerName)) continue
+    args.push('-H', `${formatHeaderName(name)}: ${value}`)
+  }
+  if (compressed) args.push('--compressed')
+  args.push(buildUrl(task))
+  return args.map(quoteForShell).join(' ')
+}
+
+/**
+ * Quotes a word for a POSIX shell: words of safe characters stay bare,
+ * others go in single quotes, with each `'` written as `'\''`.
+ */
+export function quoteForShell(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word
+  return `'${word.replace(/'/g, `'\\''`)}'`
+}
+
+function buildUrl(task: HttpTask): string {
+  const protocol = task.protocol === 'https' ? 'https' : 'http'
+  const host = task.host ?? 'localhost'
+  const target = task.uri ?? task.path ?? '/'
+  return `${protocol}://${host}${target.startsWith('/') ? '' : '/'}${target}`
+}
+
+/** Writes `USER-AGENT`, as the Python tracker stores names, as `User-Agent`. */
+function formatHeaderName(name: string): string {
+  if (name !== name.toUpperCase()) return name
+  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_match, dash: string, letter: string) => dash + letter.toUpperCase())
+}
+
+function pushPairs(
+  lines: string[],
+  title: string,
+  pairs: ReadonlyArray<readonly [string, string]> | null | undefined,
+): void {
+  if (pairs == null || pairs.length === 0) return
+  lines.push('', title)
+  for (const [name, value] of pairs) lines.push(`  ${name}: ${value}`)
+}
+
+function flattenParams(params: HttpTask['params']): Array<[string, string]> | null {
+  if (params == null) return null
+  return Object.entries(params).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).map((item): [string, string] => [name, String(item)]),
+  )
+}
+
+function formatValue(value: unknown): string {
+  if (typeof value === 'string') return value
+  return JSON.stringify(value) ?? String(value)
+}

@@ -1,0 +1,159 @@
+/**
+ * The meters above the tables of the live view, like htop's: where the
+ * figures come from and whether the stream is up, what is seen, rate,
+ * duration percentiles, error shares and the status mix over the window.
+ */
+import type { Heartbeat, HeartbeatReport } from '../trackers/heartbeat'
+import { parseIsoTime } from '../task/time'
+import { formatBytes, formatDuration } from './format'
+import type { GridCell, GridColumn } from './grid'
+import type { WindowFigures } from './stats'
+
+/** Where the figures come from and the state of the update stream. */
+export type SourceStatus =
+  | { kind: 'stream'; connected: true }
+  | { kind: 'stream'; connected: false; sinceMs: number; reason: string }
+  | { kind: 'polling'; intervalMs: number }
+
+export interface MeterInput {
+  figures: WindowFigures
+  hosts: number
+  processes: number
+  active: number
+  source: SourceStatus
+  lastUpdateMs: number | undefined
+  nowMs: number
+}
+
+/** A line of text and the style of the whole line. */
+export interface StyledLine {
+  text: string
+  colour?: 'red' | 'green' | 'yellow' | undefined
+}
+
+/** Returns the meter lines shown below the title line. */
+export function renderMeters(input: MeterInput): StyledLine[] {
+  const { figures } = input
+  const seconds = Math.round(figures.windowMs / 1000)
+  const covered = Math.round(figures.coveredMs / 1000)
+  const coverage = covered < seconds ? `, ${covered}s of it covered` : ''
+  const rate = figures.ratePerSecond.toFixed(figures.ratePerSecond < 10 ? 2 : 1)
+
+  return [
+    {
+      text:
+        `Hosts ${input.hosts}  Processes ${input.processes}  Active ${input.active}  ` +
+        `Completed ${rate}/s (${figures.count} in the last ${seconds}s${coverage})`,
+    },
+    {
+      text:
+        `Duration p50 ${formatLatency(figures.p50Ms)}  p95 ${formatLatency(figures.p95Ms)}  ` +
+        `p99 ${formatLatency(figures.p99Ms)}  Errors 5xx ${formatShare(figures.serverErrorRate)}  ` +
+        `4xx ${formatShare(figures.clientErrorRate)}`,
+      colour: (figures.serverErrorRate ?? 0) > 0.05 ? 'red' : undefined,
+    },
+    {
+      text:
+        `Status 2xx ${figures.statusMix['2xx']}  3xx ${figures.statusMix['3xx']}  ` +
+        `4xx ${figures.statusMix['4xx']}  5xx ${figures.statusMix['5xx']}` +
+        `${figures.statusMix.other > 0 ? `  none ${figures.statusMix.other}` : ''}  ` +
+        `Updated ${formatClock(input.lastUpdateMs)}  ${describeSource(input.source, input.nowMs)}`,
+    },
+  ]
+}
+
+/** Returns the text that says where the figures come from and whether the stream is up. */
+export function describeSource(source: SourceStatus, nowMs: number): string {
+  if (source.kind === 'polling') {
+    return `figures from past_tasks polling every ${formatDuration(source.intervalMs)} (no update stream)`
+  }
+  if (source.connected) return 'figures from task_updates'
+  const lost = formatDuration(Math.max(0, nowMs - source.sinceMs))
+  return `DISCONNECTED for ${lost}, reconnecting`
+}
+
+/** Formats a duration for the meters: `0.42ms`, `12.3ms`, `420ms`, then as in the tables. */
+export function formatLatency(ms: number | undefined): string {
+  if (ms === undefined) return '-'
+  if (ms < 10) return `${ms.toFixed(2)}ms`
+  if (ms < 100) return `${ms.toFixed(1)}ms`
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  return formatDuration(ms) ?? '-'
+}
+
+/** Formats a share from 0 to 1 as a percentage with one decimal. */
+export function formatShare(share: number | undefined): string {
+  return share === undefined ? '-' : `${(share * 100).toFixed(1)}%`
+}
+
+/** Formats a time as the local `HH:MM:SS`, or `-`. */
+export function formatClock(ms: number | undefined): string {
+  return ms === undefined ? '-' : new Date(ms).toTimeString().slice(0, 8)
+}
+
+export const PROCESS_COLUMNS: readonly GridColumn[] = [
+  { name: 'Process', align: 'left', maxWidth: 40 },
+  { name: 'State', align: 'left', maxWidth: 5 },
+  { name: 'Up', align: 'right', maxWidth: 7 },
+  { name: 'Loop p99', align: 'right', maxWidth: 9 },
+  { name: 'Heap', align: 'right', maxWidth: 9 },
+  { name: 'RSS', align: 'right', maxWidth: 9 },
+  { name: 'In flight', align: 'right', maxWidth: 9 },
+  { name: 'Done', align: 'right', maxWidth: 10 },
+  { name: 'Dropped', align: 'right', maxWidth: 8 },
+  { name: 'Orphaned', align: 'right', maxWidth: 8 },
+]
+
+/**
+ * Returns one row per recording process: live ones from their heartbeat,
+ * then those whose heartbeat stopped, shown as gone with the number of
+ * their requests still listed as active (orphaned).
+ */
+export function buildProcessRows(
+  report: HeartbeatReport,
+  orphansByPrefix: ReadonlyMap<string, number>,
+  nowMs: number,
+): GridCell[][] {
+  const live = report.live.map((heartbeat) => buildLiveRow(heartbeat, nowMs))
+  const gone = report.stalePrefixes.map((prefix): GridCell[] => [
+    { text: describePrefix(prefix) },
+    { text: 'gone', colour: 'red' },
+    { text: '-' },
+    { text: '-' },
+    { text: '-' },
+    { text: '-' },
+    { text: '-' },
+    { text: '-' },
+    { text: '-' },
+    { text: String(orphansByPrefix.get(prefix) ?? 0), colour: 'red' },
+  ])
+  return [...live, ...gone]
+}
+
+function buildLiveRow(heartbeat: Heartbeat, nowMs: number): GridCell[] {
+  const startedMs = parseIsoTime(heartbeat.started_at)
+  const loop = heartbeat.event_loop_delay_p99_ms
+  return [
+    { text: `${heartbeat.host_name}/${heartbeat.process_id}` },
+    { text: 'up', colour: 'green' },
+    { text: formatDuration(startedMs === undefined ? undefined : nowMs - startedMs) ?? '-' },
+    { text: loop == null ? '-' : formatLatency(loop), colour: (loop ?? 0) > 100 ? 'red' : undefined },
+    { text: formatBytes(heartbeat.heap_used_bytes) ?? '-' },
+    { text: formatBytes(heartbeat.rss_bytes) ?? '-' },
+    { text: String(heartbeat.requests_in_flight ?? '-') },
+    { text: String(heartbeat.requests_completed ?? '-') },
+    {
+      text: String(heartbeat.records_dropped ?? 0),
+      colour: (heartbeat.records_dropped ?? 0) > 0 ? 'yellow' : undefined,
+    },
+    { text: '0' },
+  ]
+}
+
+/** Turns a processor id prefix, `host/4242-0-1.`, into `host/4242`. */
+export function describePrefix(prefix: string): string {
+  const slash = prefix.lastIndexOf('/')
+  if (slash === -1) return prefix
+  const pid = prefix.slice(slash + 1).split('-')[0] ?? ''
+  return `${prefix.slice(0, slash)}/${pid}`
+}

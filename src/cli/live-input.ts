@@ -1,0 +1,248 @@
+/**
+ * Keys of the live view: turns terminal input into key names and applies
+ * each key to the view's settings (sort, filter, grouping, selection, panes).
+ */
+import type { HttpTask } from '../task/http-task'
+
+/** How the active table is grouped: not at all, by recording host or by recording process. */
+export type Grouping = 'none' | 'host' | 'process'
+
+const GROUPINGS: readonly Grouping[] = ['none', 'host', 'process']
+
+/** What the user chose on screen. */
+export interface ViewSettings {
+  /** The screen is frozen; updates are still counted. */
+  paused: boolean
+  /** Column the tables are sorted by; the default order when undefined. */
+  sortColumn: string | undefined
+  sortReversed: boolean
+  /** The filter in force (`/`), empty for none. */
+  filterText: string
+  /** The filter being typed, until Enter or Esc. */
+  filterDraft: string | undefined
+  grouping: Grouping
+  /** The route board replaces the completed table. */
+  showRoutes: boolean
+  showHelp: boolean
+  /** The record shown in the detail pane, as it was when Enter was pressed. */
+  detail: HttpTask | undefined
+  detailScroll: number
+  /** Row key of the selected row, if any. */
+  selectedKey: string | undefined
+}
+
+/** What a key needs to know about the screen. */
+export interface KeyContext {
+  /** Keys of the selectable rows, top to bottom. */
+  rowKeys: readonly string[]
+  /** Returns the record of a row. */
+  findTask(rowKey: string): HttpTask | undefined
+  /** Columns `s` cycles through. */
+  sortColumns: readonly string[]
+  /** Rows moved by Page Up and Page Down. */
+  pageSize: number
+}
+
+/** `quit` ends the view; `changed` asks for a redraw. */
+export type KeyResult = 'quit' | 'changed' | 'unchanged'
+
+export function createViewSettings(): ViewSettings {
+  return {
+    paused: false,
+    sortColumn: undefined,
+    sortReversed: false,
+    filterText: '',
+    filterDraft: undefined,
+    grouping: 'none',
+    showRoutes: false,
+    showHelp: false,
+    detail: undefined,
+    detailScroll: 0,
+    selectedKey: undefined,
+  }
+}
+
+/**
+ * Splits terminal input into keys: printable characters as they are, and
+ * `up`, `down`, `left`, `right`, `pageup`, `pagedown`, `home`, `end`,
+ * `enter`, `escape`, `backspace`, `tab` and `ctrl-c`. Unknown escape
+ * sequences are skipped whole.
+ */
+export function parseKeys(data: string): string[] {
+  const keys: string[] = []
+  let index = 0
+  while (index < data.length) {
+    const char = String.fromCodePoint(data.codePointAt(index) ?? 0)
+    if (char !== '\x1b') {
+      keys.push(nameOf(char))
+      index += char.length
+      continue
+    }
+    const sequence = readEscapeSequence(data, index)
+    if (sequence.key !== undefined) keys.push(sequence.key)
+    index = sequence.end
+  }
+  return keys
+}
+
+/** Applies one key to the settings. */
+export function handleKey(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
+  if (key === 'ctrl-c') return 'quit'
+  if (settings.filterDraft !== undefined) return editFilter(settings, key)
+  if (settings.showHelp) {
+    if (key === 'q') return 'quit'
+    settings.showHelp = false
+    return 'changed'
+  }
+  if (settings.detail !== undefined) return handleDetailKey(settings, key, context)
+
+  switch (key) {
+    case 'q':
+    case 'Q':
+      return 'quit'
+    case 'p':
+      settings.paused = !settings.paused
+      return 'changed'
+    case 's':
+      settings.sortColumn = nextSortColumn(settings.sortColumn, context.sortColumns)
+      return 'changed'
+    case 'r':
+      settings.sortReversed = !settings.sortReversed
+      return 'changed'
+    case '/':
+      settings.filterDraft = ''
+      return 'changed'
+    case 'h':
+      settings.grouping = GROUPINGS[(GROUPINGS.indexOf(settings.grouping) + 1) % GROUPINGS.length] as Grouping
+      return 'changed'
+    case 't':
+      settings.showRoutes = !settings.showRoutes
+      return 'changed'
+    case '?':
+      settings.showHelp = true
+      return 'changed'
+    case 'escape':
+      if (settings.selectedKey === undefined && settings.filterText === '') return 'unchanged'
+      settings.selectedKey = undefined
+      return 'changed'
+    case 'enter':
+      return openDetail(settings, context)
+    default:
+      return moveSelection(settings, key, context)
+  }
+}
+
+function editFilter(settings: ViewSettings, key: string): KeyResult {
+  const draft = settings.filterDraft ?? ''
+  if (key === 'enter') {
+    settings.filterText = draft.trim()
+    settings.filterDraft = undefined
+  } else if (key === 'escape') {
+    settings.filterText = ''
+    settings.filterDraft = undefined
+  } else if (key === 'backspace') {
+    settings.filterDraft = [...draft].slice(0, -1).join('')
+  } else if ([...key].length === 1 && key >= ' ') {
+    settings.filterDraft = draft + key
+  } else {
+    return 'unchanged'
+  }
+  return 'changed'
+}
+
+function handleDetailKey(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
+  switch (key) {
+    case 'q':
+      return 'quit'
+    case 'escape':
+    case 'enter':
+      settings.detail = undefined
+      settings.detailScroll = 0
+      return 'changed'
+    case 'up':
+      settings.detailScroll = Math.max(0, settings.detailScroll - 1)
+      return 'changed'
+    case 'down':
+      settings.detailScroll++
+      return 'changed'
+    case 'pageup':
+      settings.detailScroll = Math.max(0, settings.detailScroll - context.pageSize)
+      return 'changed'
+    case 'pagedown':
+      settings.detailScroll += context.pageSize
+      return 'changed'
+    default:
+      return 'unchanged'
+  }
+}
+
+function openDetail(settings: ViewSettings, context: KeyContext): KeyResult {
+  const key = settings.selectedKey ?? context.rowKeys[0]
+  const task = key === undefined ? undefined : context.findTask(key)
+  if (task === undefined) return 'unchanged'
+  settings.selectedKey = key
+  settings.detail = task
+  settings.detailScroll = 0
+  return 'changed'
+}
+
+function moveSelection(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
+  const steps: Record<string, number> = {
+    up: -1,
+    down: 1,
+    pageup: -context.pageSize,
+    pagedown: context.pageSize,
+    home: -Infinity,
+    end: Infinity,
+  }
+  const step = steps[key]
+  const rows = context.rowKeys
+  if (step === undefined || rows.length === 0) return 'unchanged'
+
+  const current = settings.selectedKey === undefined ? -1 : rows.indexOf(settings.selectedKey)
+  const start = current === -1 ? (step > 0 ? -1 : rows.length) : current
+  // Home and End move by an infinite step, which the clamp turns into the first or last row.
+  const next = Math.min(rows.length - 1, Math.max(0, start + step))
+  settings.selectedKey = rows[next]
+  return 'changed'
+}
+
+function nextSortColumn(current: string | undefined, columns: readonly string[]): string | undefined {
+  if (columns.length === 0) return undefined
+  if (current === undefined) return columns[0]
+  const index = columns.indexOf(current)
+  return index === -1 || index === columns.length - 1 ? undefined : columns[index + 1]
+}
+
+function readEscapeSequence(data: string, start: number): { key: string | undefined; end: number } {
+  const next = data[start + 1]
+  if (next === undefined || next === '\x1b') return { key: 'escape', end: start + 1 }
+  if (next !== '[' && next !== 'O') return { key: 'escape', end: start + 1 }
+
+  // CSI and SS3: parameters, then one final byte from @ to ~.
+  let end = start + 2
+  while (end < data.length && !/[@-~]/.test(data[end] as string)) end++
+  const body = data.slice(start + 2, end + 1)
+  return { key: ESCAPE_KEYS[body], end: end + 1 }
+}
+
+const ESCAPE_KEYS: Record<string, string> = {
+  A: 'up',
+  B: 'down',
+  C: 'right',
+  D: 'left',
+  H: 'home',
+  F: 'end',
+  '1~': 'home',
+  '4~': 'end',
+  '5~': 'pageup',
+  '6~': 'pagedown',
+}
+
+function nameOf(char: string): string {
+  if (char === '\r' || char === '\n') return 'enter'
+  if (char === '\x7f' || char === '\b') return 'backspace'
+  if (char === '\x03') return 'ctrl-c'
+  if (char === '\t') return 'tab'
+  return char
+}

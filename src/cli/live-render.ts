@@ -1,0 +1,374 @@
+/**
+ * Builds one frame of the live view as lines of text, sized to the
+ * terminal: the title and meters, the recording processes, then the
+ * tables, the route board, the detail pane or the help, and a footer.
+ */
+import type { HttpTask } from '../task/http-task'
+import type { HeartbeatReport } from '../trackers/heartbeat'
+import type { Column } from './columns'
+import { renderDetailLines } from './detail'
+import { renderGrid } from './grid'
+import {
+  buildProcessRows,
+  formatClock,
+  PROCESS_COLUMNS,
+  renderMeters,
+  type SourceStatus,
+  type StyledLine,
+} from './live-header'
+import type { ViewSettings } from './live-input'
+import {
+  activeRowStyle,
+  buildRouteRows,
+  createStateColumn,
+  groupRows,
+  orderActiveRows,
+  orderCompletedRows,
+  ROUTE_COLUMNS,
+  type ActiveItem,
+  type ActiveRow,
+  type RowMark,
+  type Thresholds,
+} from './live-tables'
+import { sanitizeText } from './sanitize'
+import { describeSkipped } from './skipped'
+import type { GroupFigures, WindowFigures } from './stats'
+import { paint, type Colour } from './style'
+import { renderTable } from './table'
+import { cutToWidth, fitToWidth, textWidth } from './text-width'
+
+const FOOTER_GAP = '  '
+
+/** At most this share of the screen's rows shows recording processes. */
+const PROCESS_ROWS_SHARE = 0.25
+
+export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
+  ['q, Ctrl-C', 'quit'],
+  ['p', 'pause: freeze the screen, keep counting'],
+  ['s', 'sort by the next column (the default order after the last)'],
+  ['r', 'reverse the order'],
+  ['/', 'filter by path, IP, method, status, host or user agent (Enter applies, Esc clears)'],
+  ['h', 'group the active requests by host, by process, or not at all'],
+  ['t', 'show the route board instead of the completed requests, or back'],
+  ['Up, Down, PgUp, PgDn', 'select a request'],
+  ['Enter', 'show every field of the selected request and a curl command; Esc closes it'],
+  ['?', 'show or close this help'],
+]
+
+const FOOTER_KEYS =
+  'q quit  p pause  s sort  r reverse  / filter  h group  t routes  ↑↓ select  Enter detail  ? help'
+
+/** What the view shows, taken from the live state (or frozen while paused). */
+export interface LiveData {
+  nowMs: number
+  active: ActiveItem[]
+  completed: HttpTask[]
+  figures: WindowFigures
+  routes: Map<string, GroupFigures>
+  hosts: number
+  processes: number
+  heartbeats: HeartbeatReport
+  /** Active tasks of each stale processor id prefix. */
+  orphansByPrefix: Map<string, number>
+  lastUpdateMs: number | undefined
+  skipped: number
+  skipReasons: string[]
+}
+
+export interface FrameInput {
+  data: LiveData
+  settings: ViewSettings
+  source: SourceStatus
+  /** Tracker URL with its secrets masked. */
+  trackerUrl: string
+  /** Terminal width in columns, or `Infinity` when the output is not a terminal. */
+  width: number
+  /** Terminal height in lines, or `Infinity` when the output is not a terminal. */
+  height: number
+  activeColumns: readonly Column[]
+  completedColumns: readonly Column[]
+  /** Most completed tasks kept; a count that reaches it is shown with `+`. */
+  completedLimit: number
+  thresholds: Thresholds
+  colour: boolean
+  /** Whether keys are read, and so shown in the footer. */
+  interactive: boolean
+  /** Messages for the status line: read errors, reconnections, warnings. */
+  notices: readonly StyledLine[]
+}
+
+/** One frame: its lines and the keys of the selectable rows, top to bottom. */
+export interface Frame {
+  lines: string[]
+  rowKeys: string[]
+  findTask(rowKey: string): HttpTask | undefined
+  sortColumns: string[]
+  pageSize: number
+}
+
+/** Returns the lines of one frame, none wider than `width` and at most `height` of them. */
+export function renderLiveFrame(input: FrameInput): Frame {
+  const top = [
+    styleLine(renderTitle(input), 'reverse', input),
+    ...renderMeters({
+      figures: input.data.figures,
+      hosts: input.data.hosts,
+      processes: input.data.processes,
+      active: input.data.active.length,
+      source: input.source,
+      lastUpdateMs: input.data.lastUpdateMs,
+      nowMs: input.data.nowMs,
+    }).map((line) => styleLine(line.text, line.colour, input)),
+    ...renderProcesses(input),
+  ]
+  const bottom = renderFooter(input)
+  const room = input.height - top.length - bottom.length
+  const body = renderBody(input, room)
+  const lines = [...top, ...body.lines.slice(0, Math.max(0, room)), ...bottom]
+  return { ...body, lines: lines.slice(0, input.height) }
+}
+
+function renderTitle(input: FrameInput): string {
+  const paused = input.settings.paused ? '  PAUSED' : ''
+  const url = sanitizeText(input.trackerUrl)
+  return `web-top  ${url}  ${formatClock(input.data.nowMs)}${paused}`
+}
+
+function renderProcesses(input: FrameInput): string[] {
+  const { heartbeats, orphansByPrefix, nowMs } = input.data
+  const count = heartbeats.live.length + heartbeats.stalePrefixes.length
+  if (count === 0) return []
+
+  const rows = buildProcessRows(heartbeats, orphansByPrefix, nowMs)
+  const maxRows = Number.isFinite(input.height)
+    ? Math.max(1, Math.floor(input.height * PROCESS_ROWS_SHARE) - 2)
+    : rows.length
+  const grid = renderGrid(PROCESS_COLUMNS, rows.slice(0, maxRows), input.width, input.colour)
+  const shown = rows.length > maxRows ? `, ${maxRows} shown` : ''
+  const gone = heartbeats.stalePrefixes.length
+  const title = `Recording processes (${heartbeats.live.length} up, ${gone} gone${shown})`
+  return [
+    styleLine(title, 'bold', input),
+    styleLine(grid.header, 'dim', input),
+    ...grid.rows,
+  ]
+}
+
+interface Body {
+  lines: string[]
+  rowKeys: string[]
+  findTask(rowKey: string): HttpTask | undefined
+  sortColumns: string[]
+  pageSize: number
+}
+
+function renderBody(input: FrameInput, room: number): Body {
+  const { settings } = input
+  const empty = { rowKeys: [], findTask: () => undefined, sortColumns: [], pageSize: Math.max(1, room) }
+  if (settings.showHelp) {
+    const width = Math.max(...KEY_HELP.map(([keys]) => textWidth(keys)))
+    const lines = [
+      styleLine('Keys', 'bold', input),
+      ...KEY_HELP.map(([keys, meaning]) => cutLine(`  ${fitToWidth(keys, width)}  ${meaning}`, input)),
+      '',
+      cutLine('Press any key to close the help.', input),
+    ]
+    return { ...empty, lines }
+  }
+  if (settings.detail !== undefined) {
+    const detailLines = renderDetailLines(settings.detail, input.data.nowMs)
+    const scroll = Math.min(settings.detailScroll, Math.max(0, detailLines.length - room))
+    settings.detailScroll = scroll
+    return { ...empty, lines: detailLines.slice(scroll).map((line) => cutLine(line, input)) }
+  }
+  return renderTables(input, room)
+}
+
+function renderTables(input: FrameInput, room: number): Body {
+  const { data, settings } = input
+  const activeRows = orderActiveRows(
+    data.active,
+    input.activeColumns,
+    settings,
+    input.thresholds,
+    data.nowMs,
+  )
+  const completedRows = orderCompletedRows(data.completed, input.completedColumns, settings, data.nowMs)
+  const activeEntries = groupRows(activeRows, settings.grouping)
+  const showRoutes = settings.showRoutes
+  const routeRows = showRoutes ? buildRouteRows(data.routes, data.active.map((item) => item.task)) : []
+  const lowerCount = showRoutes ? routeRows.length : completedRows.length
+
+  // Two titles and two column headers.
+  const [activeRoom, lowerRoom] = shareRows(room - 4, activeEntries.length, lowerCount)
+  const selectedIndex = activeEntries.findIndex(
+    (entry) => 'rowKey' in entry && entry.rowKey === settings.selectedKey,
+  )
+  const activeStart = scrollStart(selectedIndex, activeRoom)
+  const shownActive = activeEntries.slice(activeStart, activeStart + activeRoom)
+
+  const lines = [
+    styleLine(activeTitle(input, activeRows.length, data.active.length, shownActive), 'bold', input),
+    ...renderActiveTable(input, shownActive),
+  ]
+  if (showRoutes) {
+    const grid = renderGrid(ROUTE_COLUMNS, routeRows.slice(0, lowerRoom), input.width, input.colour)
+    const seconds = Math.round(data.figures.windowMs / 1000)
+    lines.push(
+      styleLine(sectionTitle(`Routes (last ${seconds}s)`, String(routeRows.length), lowerRoom, routeRows.length), 'bold', input),
+      styleLine(grid.header, 'dim', input),
+      ...grid.rows,
+    )
+  } else {
+    const completedIndex = completedRows.findIndex((row) => row.rowKey === settings.selectedKey)
+    const completedStart = scrollStart(completedIndex, lowerRoom)
+    const shown = completedRows.slice(completedStart, completedStart + lowerRoom)
+    const table = renderTable(
+      shown.map((row) => row.task),
+      input.completedColumns,
+      data.nowMs,
+      {
+        maxWidth: input.width,
+        colour: input.colour,
+        rowStyles: shown.map((row) => (row.rowKey === settings.selectedKey ? 'reverse' : undefined)),
+      },
+    )
+    const count = completedRows.length >= input.completedLimit ? `${completedRows.length}+` : String(completedRows.length)
+    lines.push(
+      styleLine(sortNote(sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length), input), 'bold', input),
+      styleLine(table.header, 'dim', input),
+      ...table.rows,
+    )
+  }
+
+  const tasks = new Map<string, HttpTask>()
+  for (const row of activeRows) tasks.set(row.rowKey, row.task)
+  if (!showRoutes) for (const row of completedRows) tasks.set(row.rowKey, row.task)
+  return {
+    lines,
+    rowKeys: [...tasks.keys()],
+    findTask: (rowKey) => tasks.get(rowKey),
+    sortColumns: listSortColumns(input),
+    pageSize: Math.max(1, activeRoom),
+  }
+}
+
+function renderActiveTable(input: FrameInput, entries: ReadonlyArray<{ title: string } | ActiveRow>): string[] {
+  const rows = entries.filter((entry): entry is ActiveRow => 'rowKey' in entry)
+  const marks = new Map<HttpTask, RowMark>(rows.map((row) => [row.task, row.mark]))
+  const table = renderTable(
+    rows.map((row) => row.task),
+    [createStateColumn(marks), ...input.activeColumns],
+    input.data.nowMs,
+    {
+      maxWidth: input.width,
+      colour: input.colour,
+      rowStyles: rows.map((row) => activeRowStyle(row, row.rowKey === input.settings.selectedKey)),
+    },
+  )
+  const lines = [styleLine(table.header, 'dim', input)]
+  let next = 0
+  for (const entry of entries) {
+    if ('rowKey' in entry) lines.push(table.rows[next++] as string)
+    else lines.push(styleLine(entry.title, 'bold', input))
+  }
+  return lines
+}
+
+function activeTitle(
+  input: FrameInput,
+  matching: number,
+  total: number,
+  shown: ReadonlyArray<{ title: string } | ActiveRow>,
+): string {
+  const rowsShown = shown.filter((entry) => 'rowKey' in entry).length
+  const stalled = shown.filter((entry) => 'mark' in entry && entry.mark === 'STALLED').length
+  const count = matching === total ? String(total) : `${matching} of ${total}`
+  let title = sectionTitle('Active HTTP requests', count, rowsShown, matching)
+  if (stalled > 0) title += `  ${stalled} STALLED`
+  if (input.settings.grouping !== 'none') title += `  grouped by ${input.settings.grouping}`
+  return sortNote(title, input)
+}
+
+function sortNote(title: string, input: FrameInput): string {
+  const { sortColumn, sortReversed } = input.settings
+  if (sortColumn === undefined) return sortReversed ? `${title}  order reversed` : title
+  return `${title}  sorted by ${sortColumn}${sortReversed ? ' (reversed)' : ''}`
+}
+
+function sectionTitle(title: string, count: string, rowsShown: number, total: number): string {
+  return rowsShown < total ? `${title} (${count}, ${rowsShown} shown)` : `${title} (${count})`
+}
+
+function listSortColumns(input: FrameInput): string[] {
+  const names = [...input.activeColumns, ...input.completedColumns].map((column) => column.name)
+  const unique = [...new Set(names)]
+  // Duration first: it is what a top-like view is most often sorted by.
+  return unique.includes('Duration') ? ['Duration', ...unique.filter((name) => name !== 'Duration')] : unique
+}
+
+/**
+ * Splits the rows left for tables between the upper and the lower one:
+ * each gets half, and a table that needs less gives the rest to the other.
+ */
+export function shareRows(room: number, upperCount: number, lowerCount: number): [number, number] {
+  if (!Number.isFinite(room)) return [upperCount, lowerCount]
+  const available = Math.max(0, room)
+  const half = Math.ceil(available / 2)
+  const upperRows = Math.min(upperCount, Math.max(half, available - lowerCount))
+  return [upperRows, Math.min(lowerCount, available - upperRows)]
+}
+
+/** Returns the first row to show so that the selected row (if any) is on screen. */
+function scrollStart(selectedIndex: number, room: number): number {
+  if (selectedIndex < 0 || !Number.isFinite(room) || room <= 0) return 0
+  return Math.max(0, selectedIndex - room + 1)
+}
+
+/** Returns the status line (if any) and the key line, each cut to the width. */
+function renderFooter(input: FrameInput): string[] {
+  const lines: string[] = []
+  const parts: StyledLine[] = [...input.notices]
+  const { settings, data } = input
+  if (settings.filterText !== '') parts.unshift({ text: `Filter: ${settings.filterText}`, colour: 'yellow' })
+  if (data.skipped > 0) parts.push({ text: describeSkipped(data.skipped, data.skipReasons), colour: 'yellow' })
+  if (parts.length > 0) lines.push(joinParts(parts, input))
+
+  if (!input.interactive) return lines
+  if (settings.filterDraft !== undefined) {
+    lines.push(cutLine(`Filter: ${sanitizeText(settings.filterDraft)}_  (Enter applies, Esc clears)`, input))
+  } else if (settings.detail !== undefined) {
+    lines.push(cutLine('Esc close  ↑↓ scroll  q quit', input))
+  } else {
+    lines.push(cutLine(FOOTER_KEYS, input))
+  }
+  return lines
+}
+
+function joinParts(parts: readonly StyledLine[], input: FrameInput): string {
+  let room = input.width
+  const painted: string[] = []
+  for (const part of parts) {
+    if (room <= 0) break
+    const text = cutToWidth(sanitizeText(part.text), room)
+    painted.push(paint(text, part.colour, input.colour))
+    room -= textWidth(text) + FOOTER_GAP.length
+  }
+  return painted.join(FOOTER_GAP)
+}
+
+function cutLine(text: string, input: FrameInput): string {
+  return Number.isFinite(input.width) ? cutToWidth(text, input.width) : text
+}
+
+/** Cuts a line to the width and, for the reversed title on a terminal, pads it to the full width. */
+function styleLine(
+  text: string,
+  style: 'reverse' | 'bold' | 'dim' | Colour | undefined,
+  input: FrameInput,
+): string {
+  if (!Number.isFinite(input.width)) return paint(text, style, input.colour)
+  const padded = input.colour && style === 'reverse'
+  const fitted = padded ? fitToWidth(text, input.width) : cutToWidth(text, input.width)
+  return paint(fitted, style, input.colour)
+}

@@ -1,0 +1,207 @@
+/**
+ * What the live view knows about the tracker: active and completed tasks,
+ * the rolling figures and the heartbeats. Updates from `task_updates` are
+ * applied here one by one, without a read; a full read (a resync) replaces
+ * the active tasks and fills in completed tasks the stream did not bring.
+ */
+import { getCompletedKey, getEndedAtMs, getTaskKey } from '../task/derived'
+import type { HttpTask } from '../task/http-task'
+import { decodeTask } from '../task/wire'
+import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
+import type { TaskSnapshot } from '../trackers/tracker'
+import { StatsWindow } from './stats'
+
+/** An active task and the processor id it is stored under, when known. */
+export interface ActiveEntry {
+  task: HttpTask
+  /** Field of the `processors` hash; for a task known only from an update, the id its writer uses. */
+  processorId: string | undefined
+}
+
+/** What a resync found. */
+export interface ResyncResult {
+  /** Completed tasks the read brought that the window had not seen. */
+  recovered: number
+  /** Period in which completed tasks may be missing, when the read did not reach back to its start. */
+  missing: { fromMs: number; toMs: number } | undefined
+}
+
+export interface LiveStateOptions {
+  windowMs: number
+  /** Most completed tasks kept for the table. */
+  completedLimit: number
+  nowMs: number
+}
+
+export class LiveState {
+  readonly stats: StatsWindow
+  readonly #completedLimit: number
+
+  /** Active tasks by task key (`getTaskKey`). */
+  active = new Map<string, ActiveEntry>()
+  /** Completed tasks, the most recent end first, each once. */
+  completed: HttpTask[] = []
+  heartbeats: HeartbeatReport = { live: [], stalePrefixes: [] }
+  skipped = 0
+  skipReasons: string[] = []
+  /** Updates that could not be decoded and were left out. */
+  skippedUpdates = 0
+  /** Time of the last change applied, from an update or a read, in epoch ms. */
+  lastUpdateMs: number | undefined
+  /** Updates applied since the view started. */
+  updatesApplied = 0
+
+  #lastClearedAt: string | null = null
+  #resyncs = 0
+  /** Updates that arrived while a read was in flight, applied again on top of its result. */
+  #replay: HttpTask[] | undefined
+
+  constructor(options: LiveStateOptions) {
+    this.stats = new StatsWindow(options.windowMs, options.nowMs)
+    this.#completedLimit = options.completedLimit
+  }
+
+  /** Applies one message of `task_updates`. Returns false when it cannot be decoded. */
+  applyUpdate(json: string, nowMs: number): boolean {
+    const result = decodeTask(json)
+    if (!result.ok) {
+      this.skippedUpdates++
+      return false
+    }
+    this.#replay?.push(result.task)
+    this.#applyTask(result.task, nowMs)
+    this.updatesApplied++
+    this.lastUpdateMs = nowMs
+    return true
+  }
+
+  /** Starts keeping the updates that arrive until `finishResync`. Call it just before a read. */
+  beginResync(): void {
+    this.#replay = []
+  }
+
+  /** Stops keeping updates after a read that failed. */
+  abortResync(): void {
+    this.#replay = undefined
+  }
+
+  /**
+   * Replaces the active tasks with those of a read, applies the updates that
+   * arrived while it was in flight, and adds its completed tasks. `gapStartMs`
+   * is the time from which updates may have been lost (a dropped connection,
+   * or the previous read when there is no stream); undefined when none were.
+   */
+  finishResync(snapshot: TaskSnapshot, nowMs: number, gapStartMs?: number): ResyncResult {
+    const replay = this.#replay ?? []
+    this.#replay = undefined
+
+    this.active = new Map()
+    for (const [processorId, task] of snapshot.active) {
+      this.active.set(getTaskKey(task), { task, processorId })
+    }
+    if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) this.completed = []
+    this.#lastClearedAt = snapshot.lastClearedAt
+
+    let recovered = 0
+    for (const task of snapshot.completed) {
+      if (this.stats.add(task, nowMs)) recovered++
+    }
+    this.#mergeCompleted(snapshot.completed)
+    for (const task of replay) this.#applyTask(task, nowMs)
+
+    const missing = this.#findMissing(snapshot, nowMs, gapStartMs)
+    if (missing !== undefined) this.stats.addGap(missing.fromMs, missing.toMs)
+
+    this.skipped = snapshot.skipped
+    this.skipReasons = snapshot.skipReasons
+    this.#resyncs++
+    this.lastUpdateMs = nowMs
+    return { recovered: this.#resyncs === 1 ? 0 : recovered, missing }
+  }
+
+  /** Returns true when the task's processor belongs to a recorder whose heartbeat stopped. */
+  isOrphaned(entry: ActiveEntry): boolean {
+    const { processorId } = entry
+    return processorId !== undefined && isStaleProcessor(processorId, this.heartbeats.stalePrefixes)
+  }
+
+  #applyTask(task: HttpTask, nowMs: number): void {
+    const key = getTaskKey(task)
+    if (task.ended_at == null) {
+      const processorId = this.active.get(key)?.processorId ?? deriveProcessorId(task)
+      this.active.set(key, { task, processorId })
+      return
+    }
+    this.active.delete(key)
+    this.stats.add(task, nowMs)
+    this.#addCompleted(task)
+  }
+
+  #addCompleted(task: HttpTask): void {
+    const key = getCompletedKey(task)
+    const endedAtMs = getEndedAtMs(task) ?? 0
+    // Updates arrive about in end order, so the new record belongs near the top.
+    let index = 0
+    while (index < this.completed.length) {
+      const other = this.completed[index] as HttpTask
+      if (getCompletedKey(other) === key) return
+      if ((getEndedAtMs(other) ?? 0) <= endedAtMs) break
+      index++
+    }
+    if (index >= this.#completedLimit) return
+    this.completed.splice(index, 0, task)
+    if (this.completed.length > this.#completedLimit) this.completed.length = this.#completedLimit
+  }
+
+  #mergeCompleted(tasks: readonly HttpTask[]): void {
+    const byKey = new Map<string, HttpTask>()
+    for (const task of [...this.completed, ...tasks]) byKey.set(getCompletedKey(task), task)
+    this.completed = [...byKey.values()]
+      .map((task) => ({ task, endedAtMs: getEndedAtMs(task) ?? 0 }))
+      .sort((a, b) => b.endedAtMs - a.endedAtMs)
+      .slice(0, this.#completedLimit)
+      .map((entry) => entry.task)
+  }
+
+  /**
+   * Returns the period whose completed tasks may be lost: `past_tasks` keeps
+   * only the most recent ones, so when the oldest task read ended after the
+   * gap began, the tasks that ended between the two may have been trimmed.
+   * On the first read, sets where the window's full coverage starts instead.
+   */
+  #findMissing(
+    snapshot: TaskSnapshot,
+    nowMs: number,
+    gapStartMs: number | undefined,
+  ): ResyncResult['missing'] {
+    const oldestMs = findOldestEnd(snapshot.completed)
+    if (this.#resyncs === 0) {
+      const windowStart = nowMs - this.stats.windowMs
+      this.stats.setCoveredSince(oldestMs === undefined ? nowMs : Math.max(windowStart, oldestMs))
+      return undefined
+    }
+    if (gapStartMs === undefined || oldestMs === undefined || oldestMs <= gapStartMs) return undefined
+    return { fromMs: gapStartMs, toMs: Math.min(oldestMs, nowMs) }
+  }
+}
+
+/**
+ * Returns the processor id that web-top's recorder stores a task under
+ * (`host/pid-thread-internal id`), or undefined for a record without those fields.
+ */
+export function deriveProcessorId(task: HttpTask): string | undefined {
+  const { host_name, process_id, thread_id, process_internal_id } = task
+  if (host_name == null || process_id == null || thread_id == null || process_internal_id == null) {
+    return undefined
+  }
+  return `${host_name}/${process_id}-${thread_id}-${process_internal_id}`
+}
+
+function findOldestEnd(tasks: readonly HttpTask[]): number | undefined {
+  let oldest: number | undefined
+  for (const task of tasks) {
+    const endedAtMs = getEndedAtMs(task)
+    if (endedAtMs !== undefined && (oldest === undefined || endedAtMs < oldest)) oldest = endedAtMs
+  }
+  return oldest
+}

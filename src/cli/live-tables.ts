@@ -1,0 +1,243 @@
+/**
+ * The request tables of the live view: which rows the active and completed
+ * tables show, in which order, with which marks, and the route board.
+ */
+import {
+  getAgoMs,
+  getCompletedKey,
+  getContentLength,
+  getDurationMs,
+  getProcessLabel,
+  getRoute,
+  getTaskKey,
+} from '../task/derived'
+import type { HttpTask } from '../task/http-task'
+import { parseIsoTime } from '../task/time'
+import type { Column } from './columns'
+import { createTextFilter } from './filters'
+import type { GridCell, GridColumn } from './grid'
+import { formatLatency, formatShare } from './live-header'
+import type { Grouping } from './live-input'
+import type { GroupFigures } from './stats'
+import { UNKNOWN_ROUTE } from './stats'
+import type { Attribute, Colour } from './style'
+
+/** Marks of an active request that needs attention. */
+export type RowMark = 'STALLED' | 'ORPHANED' | 'slow' | undefined
+
+/** An active request as the table shows it. */
+export interface ActiveRow {
+  rowKey: string
+  task: HttpTask
+  mark: RowMark
+}
+
+/** An active task as the view holds it. */
+export interface ActiveItem {
+  task: HttpTask
+  orphaned: boolean
+}
+
+export interface RowOrder {
+  sortColumn: string | undefined
+  sortReversed: boolean
+  filterText: string
+}
+
+export interface Thresholds {
+  slowAfterMs: number
+  stallAfterMs: number
+}
+
+/**
+ * Returns the active rows to show: filtered, sorted (the longest running
+ * first by default), stalled requests pinned at the top.
+ */
+export function orderActiveRows(
+  items: readonly ActiveItem[],
+  columns: readonly Column[],
+  order: RowOrder,
+  thresholds: Thresholds,
+  nowMs: number,
+): ActiveRow[] {
+  const matches = createTextFilter(order.filterText)
+  const rows = items
+    .filter((item) => matches(item.task))
+    .map((item) => ({
+      rowKey: `a:${getTaskKey(item.task)}`,
+      task: item.task,
+      mark: markOf(item, thresholds, nowMs),
+    }))
+
+  const compare = createComparator(order.sortColumn, columns, nowMs) ?? compareStart
+  const direction = order.sortReversed ? -1 : 1
+  rows.sort((a, b) => {
+    const pinned = Number(b.mark === 'STALLED') - Number(a.mark === 'STALLED')
+    return pinned !== 0 ? pinned : direction * compare(a.task, b.task)
+  })
+  return rows
+}
+
+/** Returns the completed rows to show: filtered, most recent first unless sorted by a column. */
+export function orderCompletedRows(
+  tasks: readonly HttpTask[],
+  columns: readonly Column[],
+  order: RowOrder,
+  nowMs: number,
+): Array<{ rowKey: string; task: HttpTask }> {
+  const matches = createTextFilter(order.filterText)
+  const rows = tasks
+    .filter((task) => matches(task))
+    .map((task) => ({ rowKey: `c:${getCompletedKey(task)}`, task }))
+  const compare = createComparator(order.sortColumn, columns, nowMs)
+  if (compare !== undefined) rows.sort((a, b) => compare(a.task, b.task))
+  if (order.sortReversed) rows.reverse()
+  return rows
+}
+
+/** Returns the name of the group a row belongs to, or undefined when rows are not grouped. */
+export function groupOf(task: HttpTask, grouping: Grouping): string | undefined {
+  if (grouping === 'host') return task.host_name ?? '(no host)'
+  if (grouping === 'process') return getProcessLabel(task) ?? '(no process)'
+  return undefined
+}
+
+/**
+ * Orders rows by group name, keeping their order inside each group, and
+ * returns them with the title of each group before its first row.
+ */
+export function groupRows<T extends { task: HttpTask }>(
+  rows: readonly T[],
+  grouping: Grouping,
+): Array<{ title: string } | T> {
+  if (grouping === 'none') return [...rows]
+  const groups = new Map<string, T[]>()
+  for (const row of rows) {
+    const name = groupOf(row.task, grouping) as string
+    const members = groups.get(name)
+    if (members === undefined) groups.set(name, [row])
+    else members.push(row)
+  }
+  const names = [...groups.keys()].sort()
+  return names.flatMap((name) => {
+    const members = groups.get(name) as T[]
+    return [{ title: `${grouping === 'host' ? 'Host' : 'Process'} ${name} (${members.length})` }, ...members]
+  })
+}
+
+/** The State column of the active table: shown only when some row has a mark. */
+export const STATE_COLUMN: Column = {
+  name: 'State',
+  align: 'left',
+  minWidth: 5,
+  maxWidth: 8,
+  shrinkOrder: undefined,
+  hiddenWhenEmpty: true,
+  value: () => undefined,
+}
+
+/** Returns the State column for a set of rows: their marks, coloured. */
+export function createStateColumn(marks: ReadonlyMap<HttpTask, RowMark>): Column {
+  return {
+    ...STATE_COLUMN,
+    value: (task) => marks.get(task),
+    colour: (task) => (marks.get(task) === 'slow' ? 'yellow' : 'red'),
+  }
+}
+
+/** Returns the style of an active row: reversed when selected, red when slow or stalled. */
+export function activeRowStyle(row: ActiveRow, selected: boolean): Colour | Attribute | undefined {
+  if (selected) return 'reverse'
+  if (row.mark === 'ORPHANED') return 'magenta'
+  return row.mark === undefined ? undefined : 'red'
+}
+
+export const ROUTE_COLUMNS: readonly GridColumn[] = [
+  { name: 'Route', align: 'left', maxWidth: 48 },
+  { name: 'In flight', align: 'right', maxWidth: 9 },
+  { name: 'Req/s', align: 'right', maxWidth: 8 },
+  { name: 'p50', align: 'right', maxWidth: 8 },
+  { name: 'p95', align: 'right', maxWidth: 8 },
+  { name: 'p99', align: 'right', maxWidth: 8 },
+  { name: '5xx', align: 'right', maxWidth: 6 },
+  { name: '4xx', align: 'right', maxWidth: 6 },
+  { name: 'Count', align: 'right', maxWidth: 8 },
+]
+
+/**
+ * Returns one row per route pattern seen in the window or in flight, the
+ * busiest first: in-flight count, rate, percentiles and error shares.
+ */
+export function buildRouteRows(
+  routes: ReadonlyMap<string, GroupFigures>,
+  active: readonly HttpTask[],
+): GridCell[][] {
+  const inFlight = new Map<string, number>()
+  for (const task of active) {
+    const route = getRoute(task) ?? UNKNOWN_ROUTE
+    inFlight.set(route, (inFlight.get(route) ?? 0) + 1)
+  }
+  const names = new Set([...routes.keys(), ...inFlight.keys()])
+  const entries = [...names].map((name) => ({ name, figures: routes.get(name), inFlight: inFlight.get(name) ?? 0 }))
+  entries.sort(
+    (a, b) =>
+      (b.figures?.count ?? 0) - (a.figures?.count ?? 0) ||
+      b.inFlight - a.inFlight ||
+      (a.name < b.name ? -1 : 1),
+  )
+  return entries.map(({ name, figures, inFlight: count }) => [
+    { text: name },
+    { text: String(count) },
+    { text: figures === undefined ? '-' : figures.ratePerSecond.toFixed(2) },
+    { text: formatLatency(figures?.p50Ms) },
+    { text: formatLatency(figures?.p95Ms) },
+    { text: formatLatency(figures?.p99Ms) },
+    {
+      text: formatShare(figures?.serverErrorRate),
+      colour: (figures?.serverErrorRate ?? 0) > 0 ? 'red' : undefined,
+    },
+    { text: formatShare(figures?.clientErrorRate) },
+    { text: String(figures?.count ?? 0) },
+  ])
+}
+
+function markOf(item: ActiveItem, thresholds: Thresholds, nowMs: number): RowMark {
+  if (item.orphaned) return 'ORPHANED'
+  const duration = getDurationMs(item.task, nowMs) ?? 0
+  if (duration >= thresholds.stallAfterMs) return 'STALLED'
+  return duration >= thresholds.slowAfterMs ? 'slow' : undefined
+}
+
+function compareStart(a: HttpTask, b: HttpTask): number {
+  const startA = parseIsoTime(a.started_at) ?? Number.POSITIVE_INFINITY
+  const startB = parseIsoTime(b.started_at) ?? Number.POSITIVE_INFINITY
+  return startA === startB ? 0 : startA < startB ? -1 : 1
+}
+
+/** Returns a comparator for a column, numbers for measured columns and text otherwise. */
+function createComparator(
+  name: string | undefined,
+  columns: readonly Column[],
+  nowMs: number,
+): ((a: HttpTask, b: HttpTask) => number) | undefined {
+  if (name === undefined) return undefined
+  const numeric: Record<string, (task: HttpTask) => number | undefined> = {
+    Duration: (task) => getDurationMs(task, nowMs),
+    Ago: (task) => getAgoMs(task, nowMs),
+    Resp: (task) => task.status_code ?? undefined,
+    Length: (task) => getContentLength(task),
+  }
+  const measure = numeric[name]
+  if (measure !== undefined) {
+    // Duration sorts the longest first, as top does; the others the smallest first.
+    const sign = name === 'Duration' ? -1 : 1
+    return (a, b) => sign * ((measure(a) ?? -1) - (measure(b) ?? -1))
+  }
+  const column = columns.find((candidate) => candidate.name === name)
+  if (column === undefined) return undefined
+  return (a, b) => {
+    const textA = column.value(a, nowMs) ?? ''
+    const textB = column.value(b, nowMs) ?? ''
+    return textA.localeCompare(textB)
+  }
+}

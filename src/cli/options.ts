@@ -1,0 +1,188 @@
+/**
+ * Options shared by several commands of `web-top-cli`: the tracker to read,
+ * the request filters, and the parsers of their values.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { DEFAULT_TRACKER_URL } from '../trackers/from-url'
+import { CliError, describeError, EXIT_USAGE } from './cli-error'
+import { parseColumnList } from './columns'
+import { parseDurationMs, parseStatusFilter, type StatusFilter, type TaskFilterOptions } from './filters'
+
+export interface TrackerOptions {
+  trackerUrl: string
+  keyPrefix: string | undefined
+  apiKey: string | undefined
+}
+
+export const TRACKER_URL_HELP = `
+Tracker URLs (--tracker-url or TOP_TRACKER_URL):
+  redis://[user:password@]host:port[/db]   one Redis server (the default is ${DEFAULT_TRACKER_URL})
+  rediss://...                             the same over TLS
+  redis+cluster://host:port,host:port      Redis Cluster, seed nodes; --prefix needs a hash tag
+                                           such as {shop}: so that all keys are on one slot
+  redis+sentinel://host:port/master[/db]   the master that Redis Sentinel names
+  http://host:port/web-top, https://...    an app's tracker endpoint (topTrackerEndpoint or
+                                           topTrackerRoute); its key goes in --api-key or
+                                           TOP_WEB_API_KEY. It has no update stream, so the
+                                           reader polls it at the refresh rate.
+memory:// is not accepted: it names the tracker inside one app's process, which
+web-top-cli, a process of its own, cannot see. Serve it from the app with
+topTrackerEndpoint and read it over http:// instead.`
+
+/** Adds --tracker-url, --prefix and --api-key. */
+export function addTrackerOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--tracker-url <url>', 'tracker to read: redis://, rediss://, redis+cluster://, http(s)://')
+        .env('TOP_TRACKER_URL')
+        .default(DEFAULT_TRACKER_URL),
+    )
+    .addOption(
+      new Option('--prefix <prefix>', 'key prefix, as set on the writers; none by default').env(
+        'TOP_TRACKER_PREFIX',
+      ),
+    )
+    .addOption(
+      new Option('--api-key <key>', 'key of an http(s):// tracker endpoint').env('TOP_WEB_API_KEY'),
+    )
+}
+
+/**
+ * Returns the tracker options of a command. An option given after the
+ * command name wins, then one given before it (`web-top-cli --tracker-url
+ * URL live`), then the environment and the default. Throws a usage
+ * `CliError` for a `memory://` URL, which no other process can read.
+ */
+export function readTrackerOptions(command: Command): TrackerOptions {
+  const trackerUrl = readOption(command, 'trackerUrl') as string
+  if (/^memory(:|$)/i.test(trackerUrl.trim())) {
+    throw new CliError(
+      `Invalid tracker URL "${trackerUrl}": memory:// is the tracker inside one app's process, ` +
+        'which web-top-cli cannot see; serve it from the app with topTrackerEndpoint and ' +
+        'read it with --tracker-url http://host:port/web-top',
+      EXIT_USAGE,
+    )
+  }
+  return {
+    trackerUrl,
+    keyPrefix: readOption(command, 'prefix') as string | undefined,
+    apiKey: readOption(command, 'apiKey') as string | undefined,
+  }
+}
+
+function readOption(command: Command, name: string): unknown {
+  const program = command.parent
+  const givenBeforeCommand = program?.getOptionValueSource(name) === 'cli'
+  if (command.getOptionValueSource(name) !== 'cli' && givenBeforeCommand) {
+    return program?.getOptionValue(name)
+  }
+  return command.getOptionValue(name)
+}
+
+/** Values of the filter options as Commander returns them. */
+export interface FilterOptionValues {
+  path?: string
+  status?: StatusFilter
+  method?: string[]
+  host?: string
+  minDuration?: number
+}
+
+export const FILTER_HELP = `
+Filters: --path takes a substring of the path, or a glob (* and ?) that must
+match the whole path; --status takes codes, classes and ranges (404, 5xx,
+400-499, comma-separated); --method takes methods (GET,POST); --host matches
+the recording host or the request's Host header; --min-duration takes
+milliseconds or a unit (250ms, 1.5s, 2m). A request must pass every filter.`
+
+/** Adds --path, --status, --method, --host and --min-duration. */
+export function addFilterOptions(command: Command): Command {
+  return command
+    .option('--path <text>', 'only paths that contain the text, or match the glob (* and ?)')
+    .addOption(
+      new Option('--status <list>', 'only these statuses: 404, 5xx, 400-499, comma-separated').argParser(
+        wrapParser(parseStatusFilter),
+      ),
+    )
+    .addOption(
+      new Option('--method <list>', 'only these methods, comma-separated').argParser((value) =>
+        value
+          .split(',')
+          .map((method) => method.trim())
+          .filter((method) => method !== ''),
+      ),
+    )
+    .option('--host <text>', 'only requests whose recording host or Host header contains the text')
+    .addOption(
+      new Option('--min-duration <duration>', 'only requests that took at least this long (250ms, 1.5s)').argParser(
+        wrapParser(parseDurationMs),
+      ),
+    )
+}
+
+export function readFilterOptions(values: FilterOptionValues): TaskFilterOptions {
+  return {
+    path: values.path,
+    status: values.status,
+    methods: values.method,
+    host: values.host,
+    minDurationMs: values.minDuration,
+  }
+}
+
+/** Returns an option of comma-separated column names with an environment variable. */
+export function columnsOption(flags: string, envName: string, defaultList: string): Option {
+  return new Option(flags, 'comma-separated column names')
+    .env(envName)
+    .argParser(wrapParser(parseColumnList))
+    .default(parseColumnList(defaultList), defaultList)
+}
+
+export function parsePositiveInteger(value: string): number {
+  const number = Number(value)
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
+    throw new InvalidArgumentError('Expected a whole number of 1 or more.')
+  }
+  return number
+}
+
+export function parseCount(value: string): number {
+  const number = Number(value)
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number)) {
+    throw new InvalidArgumentError('Expected a whole number of 0 or more.')
+  }
+  return number
+}
+
+/** Returns a parser of a number of seconds of at least `min`. */
+export function secondsParser(min: number): (value: string) => number {
+  return (value) => {
+    const seconds = Number(value)
+    if (value.trim() === '' || !Number.isFinite(seconds) || seconds < min) {
+      throw new InvalidArgumentError(`Expected a number of seconds of ${min} or more.`)
+    }
+    return seconds
+  }
+}
+
+/** Parses a share: `0.05` or `5%`. Returns a number from 0 to 1. */
+export function parseShare(value: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(%?)\s*$/.exec(value)
+  const share = match === null ? NaN : Number(match[1]) / (match[2] === '%' ? 100 : 1)
+  if (!Number.isFinite(share) || share > 1) {
+    throw new InvalidArgumentError('Expected a share from 0 to 1, such as 0.05, or a percentage, such as 5%.')
+  }
+  return share
+}
+
+/** Turns the `Error` of a parser into Commander's `InvalidArgumentError`, so it exits with code 2. */
+export function wrapParser<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value)
+    } catch (error) {
+      throw new InvalidArgumentError(describeError(error))
+    }
+  }
+}
+

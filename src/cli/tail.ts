@@ -1,0 +1,240 @@
+/**
+ * The `tail` command: prints each completed request as one line as it
+ * happens, like an access log, or as NDJSON. It follows `task_updates`;
+ * after a lost connection it reads back from `past_tasks` what ended
+ * meanwhile. A tracker without an update stream (http://) is polled.
+ */
+import {
+  getCompletedKey,
+  getContentLength,
+  getDurationMs,
+  getEndedAtMs,
+  getOriginalIp,
+  getProcessLabel,
+  getUserAgent,
+} from '../task/derived'
+import type { HttpTask } from '../task/http-task'
+import { decodeTask } from '../task/wire'
+import { statusColour } from './columns'
+import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
+import { createTaskFilter, type TaskFilterOptions, type TaskPredicate } from './filters'
+import { formatBytes, formatDuration } from './format'
+import { formatLatency } from './live-header'
+import type { TrackerOptions } from './options'
+import { escapeJsonForTerminal, sanitizeText } from './sanitize'
+import { paint, shouldUseColour } from './style'
+import { openUpdateStream, type UpdateStream } from './update-stream'
+
+/** Most completed tasks read when polling or reading back after a gap. */
+export const TAIL_READ_LIMIT = 1_000
+
+/** Completed-task keys remembered to print each task once. */
+const MAX_REMEMBERED_KEYS = 50_000
+
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const
+
+export interface TailOptions extends TrackerOptions {
+  /** Prints one JSON record per line instead of access-log lines. */
+  json: boolean
+  filter: TaskFilterOptions
+  /** Seconds between reads of a tracker without an update stream. */
+  pollSeconds: number
+}
+
+export interface TailStreams {
+  stdout: { isTTY?: boolean; write(text: string): unknown; on?(event: 'error', listener: (error: Error) => void): unknown }
+  stderr: { write(text: string): unknown }
+}
+
+/**
+ * Prints completed requests until interrupted, and resolves with the exit
+ * code. Throws a `CliError` when the tracker cannot be reached.
+ */
+export async function runTail(
+  options: TailOptions,
+  streams: TailStreams = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
+  const tail = new Tail(connection, options, streams)
+  try {
+    await tail.start()
+  } catch (error) {
+    await tail.stop(1)
+    throw error
+  }
+  return tail.exited
+}
+
+class Tail {
+  readonly exited: Promise<number>
+  readonly #connection: TrackerConnection
+  readonly #options: TailOptions
+  readonly #streams: TailStreams
+  readonly #matches: TaskPredicate
+  readonly #colour: boolean
+  readonly #printed = new Set<string>()
+  readonly #startedMs = Date.now()
+
+  #stream: UpdateStream | undefined
+  #gapStartMs: number | undefined
+  #pollTimer: NodeJS.Timeout | undefined
+  #stopped = false
+  #resolveExit: (code: number) => void = () => {}
+
+  constructor(connection: TrackerConnection, options: TailOptions, streams: TailStreams) {
+    this.#connection = connection
+    this.#options = options
+    this.#streams = streams
+    this.#matches = createTaskFilter(options.filter)
+    this.#colour = !options.json && shouldUseColour(streams.stdout)
+    this.exited = new Promise((resolve) => {
+      this.#resolveExit = resolve
+    })
+  }
+
+  async start(): Promise<void> {
+    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>) {
+      process.on(signal, this.#onSignal)
+    }
+    // `web-top-cli tail | head` closes the pipe: that is the end, not an error.
+    this.#streams.stdout.on?.('error', (error: Error & { code?: string }) => {
+      void this.stop(error.code === 'EPIPE' ? 0 : 1)
+    })
+
+    this.#stream = await openUpdateStream(this.#connection.tracker, {
+      onUpdate: this.#onUpdate,
+      onDisconnect: this.#onDisconnect,
+      onSubscribed: () => void this.#readBack(),
+    })
+    if (this.#stream !== undefined) return
+
+    // Without an update stream, what is in the tracker now counts as printed.
+    const snapshot = await this.#read()
+    for (const task of snapshot) this.#remember(task)
+    this.#armPoll()
+  }
+
+  readonly #onUpdate = (json: string): void => {
+    const result = decodeTask(json)
+    if (result.ok && result.task.ended_at != null) this.#print(result.task)
+  }
+
+  readonly #onDisconnect = (reason: string): void => {
+    this.#gapStartMs ??= Date.now()
+    this.#streams.stderr.write(`web-top-cli: update stream lost (${sanitizeText(reason)}); reconnecting\n`)
+  }
+
+  /** Prints what ended during a gap in the stream, oldest first, and says how long the gap was. */
+  async #readBack(): Promise<void> {
+    const gapStartMs = this.#gapStartMs ?? Date.now()
+    this.#gapStartMs = undefined
+    let tasks: HttpTask[]
+    try {
+      tasks = await this.#read()
+    } catch (error) {
+      this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
+      return
+    }
+    const printedBefore = this.#printed.size
+    this.#printNew(tasks)
+    const recovered = this.#printed.size - printedBefore
+    const gap = formatDuration(Date.now() - gapStartMs) ?? '?'
+    let message = `web-top-cli: reconnected after a gap of ${gap}; ${recovered} requests read back from past_tasks`
+    const oldestMs = Math.min(...tasks.map((task) => getEndedAtMs(task) ?? Infinity))
+    if (tasks.length > 0 && oldestMs > gapStartMs) {
+      message += `; requests that ended in the ${formatDuration(oldestMs - gapStartMs)} before the oldest one read may be missing`
+    }
+    this.#streams.stderr.write(`${message}\n`)
+  }
+
+  #armPoll(): void {
+    this.#pollTimer = setTimeout(() => void this.#poll(), this.#options.pollSeconds * 1000)
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      this.#printNew(await this.#read())
+    } catch (error) {
+      this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
+    }
+    if (!this.#stopped) this.#armPoll()
+  }
+
+  async #read(): Promise<HttpTask[]> {
+    const snapshot = await this.#connection.tracker.read({ completedLimit: TAIL_READ_LIMIT })
+    return snapshot.completed
+  }
+
+  /** Prints the tasks not printed yet that ended since `tail` started, oldest first. */
+  #printNew(tasks: readonly HttpTask[]): void {
+    const fresh = tasks
+      .filter((task) => (getEndedAtMs(task) ?? 0) >= this.#startedMs)
+      .sort((a, b) => (getEndedAtMs(a) ?? 0) - (getEndedAtMs(b) ?? 0))
+    for (const task of fresh) this.#print(task)
+  }
+
+  #print(task: HttpTask): void {
+    if (!this.#remember(task)) return
+    if (!this.#matches(task, Date.now())) return
+    const line = this.#options.json
+      ? escapeJsonForTerminal(JSON.stringify(task))
+      : formatAccessLine(task, this.#colour)
+    this.#streams.stdout.write(`${line}\n`)
+  }
+
+  /** Remembers a task; returns false when it was remembered before. */
+  #remember(task: HttpTask): boolean {
+    const key = getCompletedKey(task)
+    if (this.#printed.has(key)) return false
+    this.#printed.add(key)
+    if (this.#printed.size > MAX_REMEMBERED_KEYS) {
+      // A Set iterates in insertion order, so the first key is the oldest.
+      this.#printed.delete(this.#printed.values().next().value as string)
+    }
+    return true
+  }
+
+  readonly #onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES): void => {
+    void this.stop(SIGNAL_EXIT_CODES[signal])
+  }
+
+  async stop(code: number): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    clearTimeout(this.#pollTimer)
+    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>) {
+      process.off(signal, this.#onSignal)
+    }
+    try {
+      await this.#stream?.close()
+      await this.#connection.close()
+    } catch {
+      // Closing; nothing the user can act on.
+    }
+    this.#resolveExit(code)
+  }
+}
+
+/**
+ * Formats a completed request as one access-log line: end time (UTC),
+ * status, duration, method, path, response length, client IP, process and
+ * user agent, every field sanitised.
+ */
+export function formatAccessLine(task: HttpTask, colour: boolean): string {
+  const endedAtMs = getEndedAtMs(task)
+  const time = endedAtMs === undefined ? '-' : new Date(endedAtMs).toISOString()
+  const status = task.status_code == null ? '-' : String(task.status_code)
+  const duration = getDurationMs(task, Date.now())
+  const fields = [
+    time,
+    paint(status.padStart(3), statusColour(task.status_code), colour),
+    formatLatency(duration).padStart(8),
+    sanitizeText(task.method ?? '-'),
+    sanitizeText(task.path ?? task.uri ?? '-'),
+    formatBytes(getContentLength(task)) ?? '-',
+    sanitizeText(getOriginalIp(task) ?? '-'),
+    sanitizeText(getProcessLabel(task) ?? '-'),
+    sanitizeText(JSON.stringify(getUserAgent(task) ?? '-')),
+  ]
+  return fields.join(' ')
+}

@@ -1,0 +1,124 @@
+/**
+ * The stream of task updates (`task_updates`) that `live` and `tail`
+ * follow, with the state of its connection: a reader must know when the
+ * stream was down, because updates published meanwhile are lost and have to
+ * be read back from `past_tasks`.
+ */
+import Redis from 'ioredis'
+import { RedisTracker } from '../trackers/redis-tracker'
+import type { Tracker } from '../trackers/tracker'
+import { describeError } from './cli-error'
+
+export interface UpdateStreamHandlers {
+  /** Called with the JSON text of each update. */
+  onUpdate(json: string): void
+  /** Called once when the connection is lost; updates may be missing until `onSubscribed`. */
+  onDisconnect(reason: string): void
+  /** Called when the subscription is in place again after `onDisconnect`. */
+  onSubscribed(): void
+}
+
+export interface UpdateStream {
+  close(): Promise<void>
+}
+
+/**
+ * Subscribes to the tracker's updates. Returns undefined for a tracker that
+ * publishes none (an HTTP tracker endpoint), whose readers poll instead.
+ * Throws when the first subscription fails.
+ */
+export async function openUpdateStream(
+  tracker: Tracker,
+  handlers: UpdateStreamHandlers,
+): Promise<UpdateStream | undefined> {
+  if (tracker.kind === 'http') return undefined
+  if (tracker instanceof RedisTracker && tracker.client instanceof Redis) {
+    return openRedisStream(tracker.client, tracker.keys.taskUpdates, handlers)
+  }
+  const unsubscribe = await tracker.subscribe(handlers.onUpdate)
+  if (tracker instanceof RedisTracker) return watchClient(tracker, unsubscribe, handlers)
+  return { close: unsubscribe }
+}
+
+/**
+ * Subscribes on a connection of its own. The connection reconnects as the
+ * reader's client does; the subscription is renewed by hand after each
+ * reconnection, so `onSubscribed` comes only once the server has confirmed it.
+ */
+async function openRedisStream(
+  client: Redis,
+  channel: string,
+  handlers: UpdateStreamHandlers,
+): Promise<UpdateStream> {
+  const subscriber = client.duplicate({ enableOfflineQueue: true, autoResubscribe: false })
+  let subscribedOnce = false
+  let connected = false
+  let closed = false
+  let lastError: unknown
+
+  subscriber.on('error', (error: unknown) => {
+    lastError = error
+  })
+  subscriber.on('message', (_channel: string, message: string) => handlers.onUpdate(message))
+  subscriber.on('close', () => {
+    if (!connected || closed) return
+    connected = false
+    handlers.onDisconnect(lastError === undefined ? 'connection closed' : describeError(lastError))
+  })
+  subscriber.on('ready', () => {
+    // The first `ready` is awaited below; later ones follow a reconnection.
+    if (!subscribedOnce || connected || closed) return
+    subscriber.subscribe(channel).then(
+      () => {
+        if (closed || connected) return
+        connected = true
+        lastError = undefined
+        handlers.onSubscribed()
+      },
+      () => {
+        // The connection dropped again before the server confirmed; the next `ready` retries.
+      },
+    )
+  })
+
+  await subscriber.subscribe(channel)
+  subscribedOnce = true
+  connected = true
+  return {
+    close: async () => {
+      closed = true
+      subscriber.disconnect()
+    },
+  }
+}
+
+/**
+ * Follows the connection of a Redis client other than a single-server one
+ * (a Cluster), whose subscriber the tracker renews by itself.
+ */
+function watchClient(
+  tracker: RedisTracker,
+  unsubscribe: () => Promise<void>,
+  handlers: UpdateStreamHandlers,
+): UpdateStream {
+  let connected = true
+  const onClose = () => {
+    if (!connected) return
+    connected = false
+    handlers.onDisconnect('connection closed')
+  }
+  const onReady = () => {
+    if (connected) return
+    connected = true
+    handlers.onSubscribed()
+  }
+  tracker.client.on('close', onClose)
+  tracker.client.on('ready', onReady)
+  return {
+    close: async () => {
+      tracker.client.off('close', onClose)
+      tracker.client.off('ready', onReady)
+      await unsubscribe()
+    },
+  }
+}
