@@ -2,11 +2,12 @@
  * Measures what one recording process costs Redis, for docs/scaling.md.
  * Per request: EVALSHA calls, task writes, Redis CPU, bytes into Redis and
  * bytes out to one `task_updates` subscriber. Also the size of the start and
- * end records, and what a Redis Cluster does with the PUBLISH of each write. The server is bench/server.ts
- * (Fastify 5 with topPlugin) on core 0 and a private redis-server on core 1.
- * This process sends browser-like requests at fixed rates, spread evenly
- * over each second as independent clients would, then with autocannon
- * and no rate limit.
+ * end records, and what a Redis Cluster does with the PUBLISH of each write.
+ *
+ * The server is bench/server.ts (Fastify 5 with topPlugin) on core 0 and a
+ * private redis-server on core 1. This process sends browser-like requests
+ * at fixed rates, spread evenly over each second as independent clients
+ * would, then with autocannon and no rate limit.
  *
  * Usage: npx tsx bench/scaling.ts [seconds per run, default 8]
  */
