@@ -398,8 +398,10 @@ export class Recorder {
   #writeEnd(res: ServerResponse, state: RequestState, outcome: RequestOutcome): void {
     const endedAt = formatIsoTime(nowMs())
     const aborted = outcome === 'aborted'
-    const response =
-      aborted && !res.headersSent ? CLIENT_CLOSED_RESPONSE : captureResponse(res, this.#capture)
+    // A response still queued behind another on a pipelined connection has
+    // no socket: its head may be written, but the client never received it.
+    const unsent = aborted && (!res.headersSent || res.socket === null)
+    const response = unsent ? CLIENT_CLOSED_RESPONSE : captureResponse(res, this.#capture)
 
     const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
     const endFragment = encodeFields({
@@ -459,7 +461,8 @@ function watchQueuedResponse(req: IncomingMessage, res: TrackedResponse, state: 
 
   state.onConnectionClose = () => {
     const current = res[kRequestState]
-    if (current !== undefined) finishTask(res, current, 'aborted')
+    // A response that got the socket meanwhile ends through its own `close` event.
+    if (current !== undefined && res.socket === null) finishTask(res, current, 'aborted')
   }
   socket.once('close', state.onConnectionClose)
 }

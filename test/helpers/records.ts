@@ -1,0 +1,45 @@
+/**
+ * Checks on the records in a test Redis that several test files share:
+ * wait for a set of completed tasks, and count the records of each task.
+ */
+import type Redis from 'ioredis'
+import type { HttpTask } from '../../src/index'
+import { waitFor } from './http'
+import { readStoredTasks, type StoredTasks } from './redis-server'
+
+/** Time to wait after the expected records arrived, so that a duplicate record would arrive too. */
+export const SETTLE_MS = 150
+
+/**
+ * Waits until `past_tasks` holds at least `count` records whose path is
+ * `path`, then waits {@link SETTLE_MS} and returns everything stored.
+ */
+export async function waitForPath(client: Redis, path: string, count = 1, keyPrefix = ''): Promise<StoredTasks> {
+  await waitFor(`${count} completed task(s) for ${path}`, async () => {
+    const stored = await readStoredTasks(client, keyPrefix)
+    return stored.pastTasks.filter((task) => task.path === path).length >= count ? true : undefined
+  })
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+  return readStoredTasks(client, keyPrefix)
+}
+
+/** Returns the completed tasks with this path, most recent first. */
+export function tasksFor(stored: StoredTasks, path: string): HttpTask[] {
+  return stored.pastTasks.filter((task) => task.path === path)
+}
+
+/** Returns how many records each task id has. */
+export function countByTaskId(tasks: HttpTask[]): Map<unknown, number> {
+  const counts = new Map<unknown, number>()
+  for (const task of tasks) counts.set(task.task_id, (counts.get(task.task_id) ?? 0) + 1)
+  return counts
+}
+
+/** Waits until the processors hash has exactly `count` entries and returns them. */
+export async function waitForActive(client: Redis, count: number, keyPrefix = ''): Promise<HttpTask[]> {
+  return waitFor(`${count} active task(s)`, async () => {
+    const stored = await readStoredTasks(client, keyPrefix)
+    const active = Object.values(stored.processors)
+    return active.length === count ? active : undefined
+  })
+}
