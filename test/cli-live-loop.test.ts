@@ -6,29 +6,17 @@ import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
 import { runLive } from '../src/cli/live'
+import { formatIsoTime } from '../src/task/time'
 import { getSharedMemoryTracker } from '../src/trackers/from-url'
-
-/** Completed long ago, so that no cell of its row changes within a minute. */
-const OLD_RECORD = JSON.stringify({
-  task_id: 'old',
-  method: 'GET',
-  path: '/old',
-  started_at: '2020-01-01T00:00:00+00:00',
-  ended_at: '2020-01-01T00:00:01+00:00',
-  status_code: 200,
-})
 
 class FakeTerminal extends EventEmitter {
   isTTY = true
-  columns = 100
-  rows = 30
+  columns = 140
+  rows = 40
   writes: string[] = []
   write(text: string): boolean {
     this.writes.push(text)
     return true
-  }
-  get screen(): string {
-    return this.writes.join('')
   }
 }
 
@@ -48,59 +36,90 @@ afterEach(async () => {
   await getSharedMemoryTracker().clear()
 })
 
-async function startView(): Promise<{ terminal: FakeTerminal; exited: Promise<number> }> {
+async function startView(refreshRateSeconds = 30): Promise<{ terminal: FakeTerminal; exited: Promise<number> }> {
   const terminal = new FakeTerminal()
   keyboard = new FakeKeyboard()
   const exited = runLive(
     {
       trackerUrl: 'memory://',
       keyPrefix: undefined,
-      refreshRateSeconds: 30,
+      refreshRateSeconds,
       activeColumns: parseColumnList(DEFAULT_ACTIVE_COLUMNS),
       completedColumns: parseColumnList(DEFAULT_COMPLETED_COLUMNS),
     },
     { stdout: terminal, stdin: keyboard },
   )
-  await waitUntil(() => terminal.writes.length >= 2)
+  await waitUntil(() => terminal.writes.length >= 2, 'the first frame')
   return { terminal, exited }
 }
 
+function completedRecord(id: string, path: string, status = 200): string {
+  const now = Date.now()
+  return JSON.stringify({
+    task_id: id,
+    method: 'GET',
+    path,
+    started_at: formatIsoTime(now - 20),
+    ended_at: formatIsoTime(now),
+    status_code: status,
+  })
+}
+
 describe('live refresh loop', () => {
-  it('draws at most 10 frames a second under a burst of updates', async () => {
-    const { terminal } = await startView()
-    const before = terminal.writes.length
+  it('shows an update within 100 ms, without reading the tracker', async () => {
     const tracker = getSharedMemoryTracker()
-
-    const started = Date.now()
-    for (let i = 0; i < 200; i++) {
-      tracker.recordEnd(`p${i}`, OLD_RECORD.replace('/old', `/burst/${i}`))
-      if (i % 20 === 0) await sleep(50)
+    const { terminal } = await startView()
+    const read = tracker.read.bind(tracker)
+    let reads = 0
+    tracker.read = async (options) => {
+      reads++
+      return read(options)
     }
-    await sleep(1_000 - (Date.now() - started))
-
-    const frames = terminal.writes.length - before
-    expect(frames).toBeGreaterThanOrEqual(1)
-    expect(frames).toBeLessThanOrEqual(11)
-    expect(terminal.writes.at(-1)).toContain('Completed HTTP responses (200')
+    try {
+      await sleep(150)
+      const started = Date.now()
+      tracker.recordEnd('p-1', completedRecord('one', '/pushed'))
+      await waitUntil(() => terminal.writes.some((text) => text.includes('/pushed')), '/pushed on screen')
+      expect(Date.now() - started).toBeLessThan(100)
+      expect(reads).toBe(0)
+    } finally {
+      tracker.read = read
+    }
   })
 
-  it('never writes the same frame twice', async () => {
-    const tracker = getSharedMemoryTracker()
-    const activeForYears = OLD_RECORD.replace(/"ended_at":"[^"]*"/, '"ended_at":null')
-    tracker.recordStart('p-same', activeForYears)
+  it('draws at most 20 frames a second under 5,000 updates a second', async () => {
     const { terminal } = await startView()
-    await sleep(200)
+    const tracker = getSharedMemoryTracker()
     const before = terminal.writes.length
 
-    // Five updates that change nothing on screen; only the clock in the
-    // header may tick, once per second of wall time.
-    const startedAt = Date.now()
-    for (let i = 0; i < 5; i++) {
-      tracker.recordStart('p-same', activeForYears)
-      await sleep(150)
+    const started = Date.now()
+    for (let i = 0; i < 5_000; i++) {
+      tracker.recordEnd(`p${i % 50}`, completedRecord(`burst-${i}`, `/burst/${i}`, i % 20 === 0 ? 500 : 200))
+      // 250 updates every 50 ms: 5,000 a second.
+      if (i % 250 === 249) await sleep(50 - ((Date.now() - started) % 50))
     }
-    const clockTicks = Math.ceil((Date.now() - startedAt) / 1000)
-    expect(terminal.writes.length - before).toBeLessThanOrEqual(clockTicks)
+    const elapsed = Date.now() - started
+    await sleep(200)
+
+    const frames = terminal.writes.length - before
+    expect(elapsed).toBeLessThan(2_000)
+    expect(frames).toBeGreaterThanOrEqual(Math.floor(elapsed / 1000) * 5)
+    expect(frames).toBeLessThanOrEqual(Math.ceil((elapsed + 200) / 50) + 1)
+    const screen = terminal.writes.join('')
+    expect(screen).toContain('Completed HTTP responses (500+')
+    expect(screen).toMatch(/Status 2xx 4750 {2}3xx 0 {2}4xx 0 {2}5xx 250/)
+  })
+
+  it('redraws once a second while nothing happens, so durations count', async () => {
+    const tracker = getSharedMemoryTracker()
+    tracker.recordStart('p-long', JSON.stringify({ task_id: 'long', path: '/long', started_at: formatIsoTime(Date.now()) }))
+    const { terminal } = await startView()
+    const before = terminal.writes.length
+    await sleep(2_200)
+    const frames = terminal.writes.slice(before)
+    expect(frames.length).toBeGreaterThanOrEqual(2)
+    expect(frames.length).toBeLessThanOrEqual(4)
+    expect(frames.join('')).toMatch(/\/long +(\x1b\[33m)? *[12]\.\d\ds/)
   })
 
   it('redraws at once on resize', async () => {
@@ -112,6 +131,19 @@ describe('live refresh loop', () => {
 
     expect(terminal.writes.length).toBe(before + 1)
     expect(terminal.writes.at(-1)).toContain('\x1b[2J')
+  })
+
+  it('freezes the screen on p and keeps counting', async () => {
+    const { terminal } = await startView()
+    const tracker = getSharedMemoryTracker()
+    keyboard?.emit('data', 'p')
+    const paused = terminal.writes.length
+    tracker.recordEnd('p-1', completedRecord('hidden', '/while-paused'))
+    await sleep(150)
+    expect(terminal.writes.slice(paused).join('')).not.toContain('/while-paused')
+
+    keyboard?.emit('data', 'p')
+    expect(terminal.writes.at(-1)).toContain('/while-paused')
   })
 
   it('exits with 0 on q and restores the terminal', async () => {
@@ -127,10 +159,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
 }
 
-async function waitUntil(check: () => boolean): Promise<void> {
+async function waitUntil(check: () => boolean, description: string): Promise<void> {
   const deadline = Date.now() + 5_000
   while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the first frame')
-    await sleep(10)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`)
+    await sleep(2)
   }
 }

@@ -108,7 +108,7 @@ describe('recent', () => {
 
     expect(cellOf(row('/api/slow'), header, 'IP')).toBe('2001:db8::1')
     expect(cellOf(row('/api/slow'), header, 'User agent')).toBe('Mozilla/5.0 (X11; Linux x86_64)')
-    expect(cellOf(row('/api/candles'), header, 'Cty')).toBe('US')
+    expect(cellOf(row('/api/candles'), header, 'Cty')).toBe('🇺🇸 US')
     expect(cellOf(row('/api/candles'), header, 'IP')).toBe('203.0.113.7')
     expect(cellOf(row('/api/candles'), header, 'Length')).toBe('419 KiB')
     expect(cellOf(row('/api/orders'), header, 'IP')).toBe('203.0.113.7')
@@ -213,6 +213,56 @@ describe('recent', () => {
     expect(records.map((record) => record.path)).toEqual(['/api/spoofed'])
   })
 
+  it('prints one record per line with --ndjson', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--ndjson', '--mode', 'complete'])
+    expect(result.code).toBe(0)
+    const lines = result.stdout.trimEnd().split('\n')
+    const records = lines.map((line) => JSON.parse(line) as HttpTask)
+    expect(records.map((record) => record.path)).toEqual([
+      '/api/spoofed',
+      '/old-home',
+      '/api/fail',
+      '/api/orders',
+      '/no-status',
+      '/api/candles',
+    ])
+  })
+
+  it.each([
+    [['--status', '5xx'], ['/api/fail']],
+    [['--status', '200,302'], ['/api/spoofed', '/old-home', '/api/candles']],
+    [['--status', '200-299'], ['/api/spoofed', '/api/orders', '/api/candles']],
+    [['--path', '/api/*'], ['/api/slow', '/api/spoofed', '/api/fail', '/api/orders', '/api/candles']],
+    [['--path', 'slow'], ['/api/slow', '/slow']],
+    [['--method', 'post'], ['/api/slow', '/api/orders']],
+    [['--method', 'POST', '--status', '2xx'], ['/api/orders']],
+  ])('filters with %j', async (filter, paths) => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--json', ...filter])
+    expect(result.stderr).toBe('')
+    const records = JSON.parse(result.stdout) as HttpTask[]
+    expect(records.map((record) => record.path)).toEqual(paths)
+  })
+
+  it('filters by duration and applies --limit after the filter', async () => {
+    const all = JSON.parse((await runCli(['recent', '--tracker-url', redis.url, '--json'])).stdout) as HttpTask[]
+    const slowActive = await runCli(['recent', '--tracker-url', redis.url, '--json', '--min-duration', '100000d'])
+    expect(slowActive.code).toBe(2)
+    expect(slowActive.stderr).toContain('Expected a duration such as 250')
+
+    const longRunning = await runCli(
+      ['recent', '--tracker-url', redis.url, '--json', '--min-duration', '0.2s', '--limit', '1'],
+    )
+    const records = JSON.parse(longRunning.stdout) as HttpTask[]
+    expect(records).toHaveLength(1)
+    expect(all.length).toBeGreaterThan(1)
+  })
+
+  it('rejects an invalid --status with exit code 2', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--status', '6xx'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('Invalid status "6xx": expected a code (404), a class (5xx) or a range (400-499).')
+  })
+
   it('reads keys under --prefix', async () => {
     const writer = new RedisTracker({ url: redis.url, keyPrefix: 'shop:' })
     writer.recordEnd('shop-1', JSON.stringify(completedRecord('/shop/cart', 204)))
@@ -252,7 +302,10 @@ describe('recent', () => {
     expect(result.stdout).toBe('')
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
     expect(result.stderr).toContain('Unknown column "Colour"')
-    expect(result.stderr).toContain('Valid columns: Cty, IP, Worker, Method, Path, Duration, Ago, Resp, Length, User agent')
+    expect(result.stderr).toContain(
+      'Valid columns: Cty, IP, Host, Process, Worker, Method, Route, Path, Duration, Ago, Resp, ' +
+        'Status text, Length, Tags, User agent',
+    )
   })
 
   it('rejects an unknown column from the environment with exit code 2', async () => {
@@ -288,7 +341,7 @@ describe('version and help', () => {
   })
 
   it('prints help for every command', async () => {
-    for (const command of ['recent', 'live', 'version']) {
+    for (const command of ['recent', 'live', 'tail', 'check', 'clear', 'prune', 'version']) {
       const result = await runCli([command, '--help'])
       expect(result.code).toBe(0)
       expect(result.stdout).toContain(`Usage: web-top-cli ${command}`)
@@ -297,6 +350,22 @@ describe('version and help', () => {
     expect(live.stdout).toContain('--tracker-url <url>')
     expect(live.stdout).toContain('--prefix <prefix>')
     expect(live.stdout).toContain('not a terminal')
+    expect(live.stdout).toContain('--api-key <key>')
+    expect(live.stdout).toContain('--window <seconds>')
+    expect(live.stdout).toContain('--stall-after <seconds>')
+
+    const program = await runCli(['--help'])
+    for (const scheme of ['redis://', 'rediss://', 'redis+cluster://', 'http://', 'TOP_WEB_API_KEY', 'memory://']) {
+      expect(program.stdout).toContain(scheme)
+    }
+  })
+
+  it('rejects memory:// and explains why', async () => {
+    const result = await runCli(['recent', '--tracker-url', 'memory://'])
+    expect(result.code).toBe(2)
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain("memory:// is the tracker inside one app's process")
+    expect(result.stderr).toContain('http://host:port/web-top')
   })
 })
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { TerminalScreen, type TerminalInput } from '../src/cli/screen'
+import { composeScreenFrame, composeScreenUpdate, TerminalScreen, type TerminalInput } from '../src/cli/screen'
 
 class FakeOutput {
   isTTY = true
@@ -42,8 +42,8 @@ describe('TerminalScreen', () => {
     expect(input.rawModes).toEqual([true])
     expect(input.paused).toBe(false)
 
-    input.emit('data', 'xq\x03')
-    expect(keys).toEqual(['x', 'q', '\x03'])
+    input.emit('data', 'xq\x03\x1b[A\r')
+    expect(keys).toEqual(['x', 'q', 'ctrl-c', 'up', 'enter'])
   })
 
   it('restores the terminal once, however often it is called', () => {
@@ -76,5 +76,37 @@ describe('TerminalScreen', () => {
     output.columns = 0
     output.rows = 0
     expect(new TerminalScreen(output, new FakeInput()).size()).toEqual({ width: 80, height: 24 })
+  })
+})
+
+describe('composeScreenFrame', () => {
+  it('positions and erases each line and clears below the last', () => {
+    expect(composeScreenFrame(['a', 'b'], 5, false)).toBe(
+      '\x1b[?2026h\x1b[1;1H\x1b[2Ka\x1b[0m\x1b[2;1H\x1b[2Kb\x1b[0m\x1b[3;1H\x1b[J\x1b[?2026l',
+    )
+  })
+
+  it('does not clear below a frame that fills the screen', () => {
+    expect(composeScreenFrame(['a', 'b'], 2, false)).not.toContain('\x1b[J')
+  })
+})
+
+describe('composeScreenUpdate', () => {
+  it('clears and draws everything without a previous frame', () => {
+    expect(composeScreenUpdate(undefined, ['a'], 3)).toBe(composeScreenFrame(['a'], 3, true))
+  })
+
+  it('writes only the lines that changed', () => {
+    expect(composeScreenUpdate(['a', 'b', 'c'], ['a', 'B', 'c'], 5)).toBe(
+      '\x1b[?2026h\x1b[2;1H\x1b[2KB\x1b[0m\x1b[?2026l',
+    )
+  })
+
+  it('writes nothing for an unchanged frame', () => {
+    expect(composeScreenUpdate(['a', 'b'], ['a', 'b'], 5)).toBe('')
+  })
+
+  it('clears below a frame that got shorter', () => {
+    expect(composeScreenUpdate(['a', 'b', 'c'], ['a'], 5)).toBe('\x1b[?2026h\x1b[2;1H\x1b[J\x1b[?2026l')
   })
 })

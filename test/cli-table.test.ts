@@ -64,7 +64,7 @@ describe('column values', () => {
   const task = completedTask()
 
   it.each([
-    ['Cty', 'US'],
+    ['Cty', '🇺🇸 US'],
     ['IP', '203.0.113.7'],
     ['Worker', '<Worker 4242>'],
     ['Method', 'GET'],
@@ -135,7 +135,8 @@ describe('parseColumnList', () => {
 
   it('names the unknown column and lists the valid ones', () => {
     expect(() => parseColumnList('IP,Foo')).toThrow(
-      'Unknown column "Foo". Valid columns: Cty, IP, Worker, Method, Path, Duration, Ago, Resp, Length, User agent',
+      'Unknown column "Foo". Valid columns: Cty, IP, Host, Process, Worker, Method, Route, Path, ' +
+        'Duration, Ago, Resp, Status text, Length, Tags, User agent',
     )
   })
 
@@ -161,7 +162,7 @@ describe('renderTable', () => {
       'User agent',
     ])
     expect(table.rows[0]?.split(/\s{2,}/)).toEqual([
-      'US',
+      '🇺🇸 US',
       '203.0.113.7',
       'GET',
       '/api/candles',
@@ -251,14 +252,62 @@ describe('task order', () => {
 })
 
 describe('renderTable when a column is dropped', () => {
-  it('gives the freed room back to Path', () => {
+  it('drops low-value columns before cutting Path', () => {
     const columns = parseColumnList(DEFAULT_COMPLETED_COLUMNS)
     const task = completedTask({ path: '/api/pairs/with/a/long/path' })
-    // Without User agent the row needs 58 columns besides Path, so Path gets 12
-    // of 70, where shrinking alone had left it at its minimum of 8.
     const table = renderTable([task], columns, NOW, { maxWidth: 70, colour: false })
-    expect(table.header).not.toContain('User agent')
-    expect(table.rows[0]).toContain('  /api/pairs/…  ')
-    expect(textWidth(table.rows[0] ?? '')).toBe(70)
+    expect(table.header.split(/\s{2,}/)).toEqual(['IP', 'Method', 'Path', 'Duration', 'Resp'])
+    expect(table.rows[0]).toContain('/api/pairs/with/a/long/path')
+    expect(textWidth(table.rows[0] ?? '')).toBeLessThanOrEqual(70)
+  })
+
+  it('keeps Ago and Length while they fit', () => {
+    const columns = parseColumnList(DEFAULT_COMPLETED_COLUMNS)
+    const table = renderTable([completedTask()], columns, NOW, { maxWidth: 80, colour: false })
+    expect(table.header.split(/\s{2,}/)).toEqual(['Cty', 'IP', 'Method', 'Path', 'Duration', 'Ago', 'Resp', 'Length'])
+  })
+
+  it('cuts Path once only Method, Path, Duration and Resp are left', () => {
+    const columns = parseColumnList(DEFAULT_COMPLETED_COLUMNS)
+    const task = completedTask({ path: '/api/pairs/with/a/long/path' })
+    const table = renderTable([task], columns, NOW, { maxWidth: 36, colour: false })
+    expect(table.header.split(/\s{2,}/)).toEqual(['Method', 'Path', 'Duration', 'Resp'])
+    expect(table.rows[0]).toContain('/api/pairs/…')
+    expect(textWidth(table.rows[0] ?? '')).toBeLessThanOrEqual(36)
+  })
+
+  it('keeps a flag whole and aligned', () => {
+    const tasks = [
+      completedTask({ request_headers: [['CF-IPCOUNTRY', 'FI']] }),
+      completedTask({ request_headers: [['CF-IPCOUNTRY', 'XX']] }),
+    ]
+    const table = renderTable(tasks, parseColumnList('Cty,Resp'), NOW, { maxWidth: 80, colour: false })
+    expect(table.rows).toEqual(['🇫🇮 FI   200', 'XX      200'])
+    expect(table.rows.map((row) => textWidth(row))).toEqual([11, 11])
+  })
+})
+
+describe('new columns', () => {
+  const task = completedTask({
+    task_name: '/api/:name',
+    host_name: 'web-1',
+    process_id: 4242,
+    thread_id: 0,
+    status_message: '200 OK',
+    tags: { 'service.name': 'shop', 'node.version': 'v20.0.0' },
+  })
+
+  it.each([
+    ['Host', 'web-1'],
+    ['Process', 'web-1/4242'],
+    ['Route', '/api/:name'],
+    ['Status text', '200 OK'],
+    ['Tags', 'node.version=v20.0.0,service.name=shop'],
+  ])('%s shows %s', (name, expected) => {
+    expect(readCell(column(name), task, NOW).text).toBe(expected)
+  })
+
+  it('shows a worker thread in Process', () => {
+    expect(readCell(column('Process'), { ...task, thread_id: 3 }, NOW).text).toBe('web-1/4242/3')
   })
 })

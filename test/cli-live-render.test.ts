@@ -1,0 +1,300 @@
+import { describe, expect, it } from 'vitest'
+import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
+import { buildCurlCommand, quoteForShell, renderDetailLines } from '../src/cli/detail'
+import { createViewSettings, type ViewSettings } from '../src/cli/live-input'
+import { renderLiveFrame, shareRows, type FrameInput, type LiveData } from '../src/cli/live-render'
+import { StatsWindow } from '../src/cli/stats'
+import { textWidth } from '../src/cli/text-width'
+import type { HttpTask } from '../src/task/http-task'
+import { formatIsoTime } from '../src/task/time'
+
+const NOW = Date.parse('2026-12-04T15:01:00Z')
+
+function task(index: number, fields: Partial<HttpTask> = {}): HttpTask {
+  return {
+    task_id: index,
+    task_name: index % 2 === 0 ? '/path/:n' : '/other',
+    host_name: `web-${index % 2}`,
+    process_id: 100 + (index % 3),
+    thread_id: 0,
+    processor_name: `worker-${index}`,
+    started_at: formatIsoTime(NOW - 1000 * (index + 1)),
+    method: 'GET',
+    path: `/path/${index}`,
+    client_ip_address: '127.0.0.1',
+    request_headers: [['USER-AGENT', 'curl/8.0']],
+    ...fields,
+  }
+}
+
+function completedTask(index: number, status = 200): HttpTask {
+  return task(100 + index, { ended_at: formatIsoTime(NOW - index * 1000), status_code: status })
+}
+
+function data(activeCount: number, completedCount: number, extra: Partial<LiveData> = {}): LiveData {
+  const completed = Array.from({ length: completedCount }, (_, i) => completedTask(i, i % 10 === 0 ? 503 : 200))
+  const stats = new StatsWindow(60_000, NOW - 60_000)
+  for (const each of completed) stats.add(each, NOW)
+  return {
+    nowMs: NOW,
+    active: Array.from({ length: activeCount }, (_, i) => ({ task: task(i), orphaned: false })),
+    completed,
+    figures: stats.figures(NOW),
+    routes: stats.routeFigures(NOW),
+    hosts: 2,
+    processes: 3,
+    heartbeats: { live: [], stalePrefixes: [] },
+    orphansByPrefix: new Map(),
+    lastUpdateMs: NOW,
+    skipped: 0,
+    skipReasons: [],
+    ...extra,
+  }
+}
+
+function frameInput(liveData: LiveData, fields: Partial<FrameInput> = {}, settings: Partial<ViewSettings> = {}): FrameInput {
+  return {
+    data: liveData,
+    settings: { ...createViewSettings(), ...settings },
+    source: { kind: 'stream', connected: true },
+    trackerUrl: 'redis://:***@127.0.0.1:6380',
+    width: 120,
+    height: 40,
+    activeColumns: parseColumnList(DEFAULT_ACTIVE_COLUMNS),
+    completedColumns: parseColumnList(DEFAULT_COMPLETED_COLUMNS),
+    completedLimit: 500,
+    thresholds: { slowAfterMs: 5_000, stallAfterMs: 30_000 },
+    colour: false,
+    interactive: true,
+    notices: [],
+    ...fields,
+  }
+}
+
+describe('renderLiveFrame', () => {
+  it('shows the meters above the tables', () => {
+    const lines = renderLiveFrame(frameInput(data(2, 20))).lines
+    expect(lines[0]).toMatch(/^web-top {2}redis:\/\/:\*\*\*@127\.0\.0\.1:6380 {2}\d\d:\d\d:\d\d$/)
+    expect(lines[1]).toBe('Hosts 2  Processes 3  Active 2  Completed 0.33/s (20 in the last 60s)')
+    expect(lines[2]).toMatch(/^Duration p50 \S+ {2}p95 \S+ {2}p99 \S+ {2}Errors 5xx 10\.0% {2}4xx 0\.0%$/)
+    expect(lines[3]).toMatch(/^Status 2xx 18 {2}3xx 0 {2}4xx 0 {2}5xx 2 {2}Updated \d\d:\d\d:\d\d {2}figures from task_updates$/)
+    expect(lines[4]).toBe('Active HTTP requests (2)')
+    expect(lines.at(-1)).toContain('q quit  p pause  s sort')
+  })
+
+  it('says where figures come from without a stream, and when the stream is down', () => {
+    const polling = renderLiveFrame(frameInput(data(0, 1), { source: { kind: 'polling', intervalMs: 2_000 } })).lines
+    expect(polling[3]).toContain('figures from past_tasks polling every 2.00s (no update stream)')
+    const down = renderLiveFrame(
+      frameInput(data(0, 1), { source: { kind: 'stream', connected: false, sinceMs: NOW - 3_000, reason: 'x' } }),
+    ).lines
+    expect(down[3]).toContain('DISCONNECTED for 3.00s, reconnecting')
+  })
+
+  it('fits the terminal height and width', () => {
+    for (const [width, height] of [
+      [120, 30],
+      [80, 20],
+      [40, 10],
+      [20, 4],
+    ] as const) {
+      const lines = renderLiveFrame(frameInput(data(40, 200), { width, height })).lines
+      expect(lines.length).toBeLessThanOrEqual(height)
+      for (const line of lines) expect(textWidth(line)).toBeLessThanOrEqual(width)
+    }
+  })
+
+  it('pins stalled requests at the top, marked, and marks slow ones', () => {
+    const active = [
+      { task: task(1, { started_at: formatIsoTime(NOW - 1_000), path: '/fast' }), orphaned: false },
+      { task: task(2, { started_at: formatIsoTime(NOW - 6_000), path: '/slow' }), orphaned: false },
+      { task: task(3, { started_at: formatIsoTime(NOW - 45_000), path: '/stuck' }), orphaned: false },
+    ]
+    // Sorted by Path, /stuck would come last; stalled rows stay on top.
+    const lines = renderLiveFrame(frameInput(data(0, 0, { active }), {}, { sortColumn: 'Path' })).lines
+    const rows = lines.slice(6, 9)
+    expect(lines[4]).toBe('Active HTTP requests (3)  1 STALLED  sorted by Path')
+    expect(lines[5]).toMatch(/^State +IP/)
+    expect(rows[0]).toMatch(/^STALLED .*\/stuck/)
+    expect(rows[1]).toMatch(/^- +127\.0\.0\.1 .*\/fast/)
+    expect(rows[2]).toMatch(/^slow +127\.0\.0\.1 .*\/slow/)
+  })
+
+  it('paints slow rows red and the selected row reversed', () => {
+    const active = [
+      { task: task(1, { started_at: formatIsoTime(NOW - 6_000), path: '/slow' }), orphaned: false },
+      { task: task(2, { path: '/picked' }), orphaned: false },
+    ]
+    const frame = renderLiveFrame(frameInput(data(0, 0, { active }), { colour: true }, { selectedKey: 'a:id:2' }))
+    expect(frame.lines.find((line) => line.includes('/slow'))).toMatch(/^\x1b\[31m/)
+    expect(frame.lines.find((line) => line.includes('/picked'))).toMatch(/^\x1b\[7m/)
+  })
+
+  it('marks requests of a stopped process as orphaned and lists the process as gone', () => {
+    const active = [{ task: task(1, { path: '/orphan' }), orphaned: true }]
+    const heartbeats = {
+      live: [
+        {
+          processor_id_prefix: 'web-1/101-0-1.',
+          host_name: 'web-1',
+          process_id: 101,
+          thread_id: 0,
+          processor_name: 'node:101',
+          started_at: formatIsoTime(NOW - 90_000),
+          updated_at: formatIsoTime(NOW - 1_000),
+          ttl_ms: 15_000,
+          event_loop_delay_p99_ms: 12.5,
+          heap_used_bytes: 30 * 1024 * 1024,
+          rss_bytes: 80 * 1024 * 1024,
+          requests_in_flight: 3,
+          requests_completed: 1200,
+          records_dropped: 0,
+        },
+      ],
+      stalePrefixes: ['web-0/99-0-1.'],
+    }
+    const liveData = data(0, 0, { active, heartbeats, orphansByPrefix: new Map([['web-0/99-0-1.', 1]]) })
+    const lines = renderLiveFrame(frameInput(liveData)).lines
+    expect(lines[4]).toBe('Recording processes (1 up, 1 gone)')
+    expect(lines[5]).toMatch(/^Process +State +Up +Loop p99 +Heap +RSS +In flight +Done +Dropped +Orphaned$/)
+    expect(lines[6]).toMatch(/^web-1\/101 +up +1m30s +12\.5ms +30 MiB +80 MiB +3 +1200 +0 +0$/)
+    expect(lines[7]).toMatch(/^web-0\/99 +gone( +-){7} +1$/)
+    expect(lines.find((line) => line.includes('/orphan'))).toMatch(/^ORPHANED /)
+  })
+
+  it('shows the route board instead of the completed table', () => {
+    const lines = renderLiveFrame(frameInput(data(3, 20), {}, { showRoutes: true })).lines
+    const title = lines.findIndex((line) => line.startsWith('Routes (last 60s)'))
+    expect(title).toBeGreaterThan(0)
+    expect(lines[title + 1]).toMatch(/^Route +In flight +Req\/s +p50 +p95 +p99 +5xx +4xx +Count$/)
+    expect(lines[title + 2]).toMatch(/^\/path\/:n +2 +0\.17 /)
+    expect(lines[title + 3]).toMatch(/^\/other +1 +0\.17 /)
+    expect(lines.some((line) => line.startsWith('Completed HTTP responses'))).toBe(false)
+  })
+
+  it('groups active requests by host', () => {
+    const lines = renderLiveFrame(frameInput(data(4, 0), {}, { grouping: 'host' })).lines
+    expect(lines[4]).toBe('Active HTTP requests (4)  grouped by host')
+    expect(lines.slice(6, 12).map((line) => line.replace(/ .*/, (rest) => (rest.includes('(') ? rest : '')))).toEqual([
+      'Host web-0 (2)',
+      '127.0.0.1',
+      '127.0.0.1',
+      'Host web-1 (2)',
+      '127.0.0.1',
+      '127.0.0.1',
+    ])
+  })
+
+  it('applies the text filter and shows it', () => {
+    const lines = renderLiveFrame(frameInput(data(5, 5), {}, { filterText: '/path/3' })).lines
+    expect(lines[4]).toBe('Active HTTP requests (1 of 5)')
+    expect(lines.some((line) => line.startsWith('Filter: /path/3'))).toBe(true)
+  })
+
+  it('keeps columns aligned with wide characters and emoji', () => {
+    const active = [
+      { task: task(1, { path: '/中文/🚀' }), orphaned: false },
+      { task: task(2, { path: '/plain/ab' }), orphaned: false },
+    ]
+    const lines = renderLiveFrame(frameInput(data(0, 0, { active }))).lines
+    const rows = lines.filter((line) => line.includes('/中文') || line.includes('/plain'))
+    const durationColumn = (line: string) => textWidth(line.slice(0, line.search(/\d+\.\d\ds/)))
+    expect(durationColumn(rows[0] as string)).toBe(durationColumn(rows[1] as string))
+  })
+
+  it('neutralises a hostile user agent', () => {
+    const hostile = task(0, { request_headers: [['USER-AGENT', '\x1b]0;pwned\x07\x1b[2J']] })
+    const frame = renderLiveFrame(frameInput(data(0, 0, { active: [{ task: hostile, orphaned: false }] }))).lines
+    expect(frame.join('\n')).toContain('␛]0;pwned␇␛[2J')
+    expect(frame.join('\n')).not.toContain('\x1b')
+  })
+
+  it('prints everything when the output is not a terminal', () => {
+    const lines = renderLiveFrame(
+      frameInput(data(30, 300), { width: Infinity, height: Infinity, interactive: false }),
+    ).lines
+    expect(lines).toHaveLength(4 + 2 + 30 + 2 + 300)
+  })
+
+  it('shows the detail pane and the help', () => {
+    const detail = renderLiveFrame(frameInput(data(1, 0), {}, { detail: task(0, { method: 'POST' }) })).lines
+    expect(detail[4]).toMatch(/^POST \/path\/0 {2}\(active for 1\.00s\)$/)
+    expect(detail.at(-1)).toBe('Esc close  ↑↓ scroll  q quit')
+    const help = renderLiveFrame(frameInput(data(1, 0), {}, { showHelp: true })).lines
+    expect(help[4]).toBe('Keys')
+    expect(help.some((line) => line.includes('pause: freeze the screen'))).toBe(true)
+  })
+})
+
+describe('detail pane', () => {
+  const record: HttpTask = {
+    task_id: 'r-1',
+    protocol: 'https',
+    host: 'shop.example',
+    method: 'POST',
+    path: '/api/orders',
+    uri: "/api/orders?token=[REDACTED]&q=it's",
+    params: { token: '[REDACTED]', q: "it's" },
+    request_headers: [
+      ['HOST', 'shop.example'],
+      ['AUTHORIZATION', '[REDACTED]'],
+      ['USER-AGENT', "O'Brien \x1b[2J"],
+      ['CONTENT-LENGTH', '12'],
+      ['ACCEPT-ENCODING', 'gzip'],
+    ],
+    response_headers: [['Content-Type', 'application/json']],
+    tags: { 'service.name': 'shop' },
+    started_at: '2026-12-04T15:00:59Z',
+    ended_at: '2026-12-04T15:01:00Z',
+    status_code: 201,
+  }
+
+  it('builds a curl command that repeats the request, quoted for a POSIX shell', () => {
+    expect(buildCurlCommand(record)).toBe(
+      "curl -X POST -H 'Authorization: [REDACTED]' -H 'User-Agent: O'\\''Brien \x1b[2J' --compressed " +
+        "'https://shop.example/api/orders?token=[REDACTED]&q=it'\\''s'",
+    )
+  })
+
+  it('quotes only words that need it', () => {
+    expect(quoteForShell('/a/b')).toBe('/a/b')
+    expect(quoteForShell('a b')).toBe("'a b'")
+    expect(quoteForShell("it's")).toBe("'it'\\''s'")
+    expect(quoteForShell('$(rm -rf ~)')).toBe("'$(rm -rf ~)'")
+  })
+
+  it('lists every field, sanitised', () => {
+    const lines = renderDetailLines(record, NOW)
+    const text = lines.join('\n')
+    for (const expected of [
+      'task_id: r-1',
+      'status_code: 201',
+      'Request headers',
+      '  AUTHORIZATION: [REDACTED]',
+      'Response headers',
+      '  Content-Type: application/json',
+      'Query parameters',
+      '  q: it\'s',
+      'Tags',
+      '  service.name: shop',
+      'started_at: 2026-12-04T15:00:59Z',
+    ]) {
+      expect(text).toContain(expected)
+    }
+    expect(text).not.toContain('\x1b')
+    expect(lines.at(-1)).toContain("'User-Agent: O'\\''Brien ␛[2J'")
+  })
+})
+
+describe('shareRows', () => {
+  it.each([
+    [20, 3, 50, [3, 17]],
+    [20, 50, 3, [17, 3]],
+    [20, 50, 50, [10, 10]],
+    [21, 50, 50, [11, 10]],
+    [0, 5, 5, [0, 0]],
+    [-3, 5, 5, [0, 0]],
+  ] as const)('shares %d rows between %d and %d', (room, upper, lower, expected) => {
+    expect(shareRows(room, upper, lower)).toEqual(expected)
+  })
+})

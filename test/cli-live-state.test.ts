@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest'
+import { deriveProcessorId, LiveState } from '../src/cli/live-state'
+import type { HttpTask } from '../src/task/http-task'
+import { formatIsoTime } from '../src/task/time'
+import type { TaskSnapshot } from '../src/trackers/tracker'
+
+const NOW = Date.parse('2026-12-04T15:00:00Z')
+
+function start(id: string, startedAgoMs = 1_000): HttpTask {
+  return {
+    task_id: id,
+    host_name: 'web-1',
+    process_id: 7,
+    thread_id: 0,
+    process_internal_id: `1.${id}`,
+    started_at: formatIsoTime(NOW - startedAgoMs),
+    ended_at: null,
+    path: `/${id}`,
+  }
+}
+
+function end(id: string, endedAgoMs = 0, status = 200): HttpTask {
+  return { ...start(id), ended_at: formatIsoTime(NOW - endedAgoMs), status_code: status }
+}
+
+function snapshot(active: HttpTask[], completed: HttpTask[], lastClearedAt: string | null = null): TaskSnapshot {
+  return {
+    active: new Map(active.map((task) => [deriveProcessorId(task) as string, task])),
+    completed,
+    skipped: 0,
+    skipReasons: [],
+    lastClearedAt,
+  }
+}
+
+function createState(): LiveState {
+  return new LiveState({ windowMs: 60_000, completedLimit: 5, nowMs: NOW })
+}
+
+describe('LiveState', () => {
+  it('applies start and end updates without a read', () => {
+    const state = createState()
+    state.finishResync(snapshot([], []), NOW)
+    state.applyUpdate(JSON.stringify(start('a')), NOW)
+    expect([...state.active.values()].map((entry) => entry.task.path)).toEqual(['/a'])
+    expect(state.active.get('id:a')?.processorId).toBe('web-1/7-0-1.a')
+
+    state.applyUpdate(JSON.stringify(end('a')), NOW)
+    expect(state.active.size).toBe(0)
+    expect(state.completed.map((task) => task.path)).toEqual(['/a'])
+    expect(state.stats.figures(NOW).count).toBe(1)
+    expect(state.updatesApplied).toBe(2)
+  })
+
+  it('counts an undecodable update and goes on', () => {
+    const state = createState()
+    expect(state.applyUpdate('{not json', NOW)).toBe(false)
+    expect(state.skippedUpdates).toBe(1)
+  })
+
+  it('replays the updates that arrived during a read', () => {
+    const state = createState()
+    state.finishResync(snapshot([], []), NOW)
+    state.beginResync()
+    // The read saw `a` active, but `a` ended and `b` started while it was in flight.
+    state.applyUpdate(JSON.stringify(end('a')), NOW)
+    state.applyUpdate(JSON.stringify(start('b')), NOW)
+    state.finishResync(snapshot([start('a')], []), NOW)
+
+    expect([...state.active.values()].map((entry) => entry.task.path)).toEqual(['/b'])
+    expect(state.stats.figures(NOW).count).toBe(1)
+  })
+
+  it('reads back completed tasks the stream missed, once', () => {
+    const state = createState()
+    state.finishResync(snapshot([], [end('old', 9_000)]), NOW)
+    state.applyUpdate(JSON.stringify(end('seen', 3_000)), NOW)
+    const read = [end('missed', 1_000), end('seen', 3_000), end('old', 9_000)]
+    const result = state.finishResync(snapshot([], read), NOW, NOW - 5_000)
+
+    expect(result.recovered).toBe(1)
+    expect(result.missing).toBeUndefined()
+    expect(state.stats.figures(NOW).count).toBe(3)
+    expect(state.completed.map((task) => task.path)).toEqual(['/missed', '/seen', '/old'])
+  })
+
+  it('reports a gap that past_tasks does not reach back to', () => {
+    const state = createState()
+    state.finishResync(snapshot([], []), NOW)
+    const result = state.finishResync(snapshot([], [end('x', 1_000)]), NOW, NOW - 10_000)
+    expect(result.missing).toEqual({ fromMs: NOW - 10_000, toMs: NOW - 1_000 })
+    expect(state.stats.figures(NOW).coveredMs).toBeLessThan(60_000)
+  })
+
+  it('keeps the completed list newest first and within its limit', () => {
+    const state = createState()
+    state.finishResync(snapshot([], []), NOW)
+    for (let i = 0; i < 8; i++) state.applyUpdate(JSON.stringify(end(`t${i}`, 8_000 - i * 1_000)), NOW)
+    expect(state.completed.map((task) => task.path)).toEqual(['/t7', '/t6', '/t5', '/t4', '/t3'])
+  })
+
+  it('starts full coverage at the oldest task of the first read', () => {
+    const state = createState()
+    state.finishResync(snapshot([], [end('a', 20_000)]), NOW)
+    expect(state.stats.figures(NOW).coveredMs).toBe(20_000)
+  })
+
+  it('marks tasks of a stopped recorder as orphaned', () => {
+    const state = createState()
+    state.finishResync(snapshot([start('a')], []), NOW)
+    state.heartbeats = { live: [], stalePrefixes: ['web-1/7-0-1.'] }
+    const [entry] = state.active.values()
+    expect(entry && state.isOrphaned(entry)).toBe(true)
+  })
+})
