@@ -1,0 +1,167 @@
+/**
+ * While Redis is paused (`CLIENT PAUSE WRITE`) or frozen (SIGSTOP), task
+ * records are dropped past the `maxPendingBytes` budget rather than
+ * queued without limit, the drops are counted and logged as a few lines
+ * that carry the counts, and once Redis answers again the tracker drains
+ * and leaves no finished request in `processors`.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { RedisTracker, type Logger } from '../src/index'
+import { startEdgeApp, type EdgeApp } from './helpers/edge-apps'
+import { waitFor } from './helpers/http'
+import { runLoad } from './helpers/load'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+
+const DROP_MESSAGE = 'redis is unreachable or slow, task records dropped'
+
+interface LogLine {
+  message: string
+  fields: Record<string, unknown>
+}
+
+function captureLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = []
+  return {
+    lines,
+    warn: (fields, message) => lines.push({ message, fields }),
+    error: (fields, message) => lines.push({ message, fields }),
+  }
+}
+
+function dropLines(lines: LogLine[]): LogLine[] {
+  return lines.filter((line) => line.message === DROP_MESSAGE)
+}
+
+function sumDropped(lines: LogLine[]): number {
+  return dropLines(lines).reduce((sum, line) => sum + Number(line.fields.dropped), 0)
+}
+
+let redis: TestRedis
+let app: EdgeApp | undefined
+
+beforeEach(async () => {
+  redis = await startRedis()
+})
+
+afterEach(async () => {
+  redis.thaw()
+  await redis.client.client('UNPAUSE').catch(() => undefined)
+  app?.release()
+  await app?.close()
+  app = undefined
+  await redis.close()
+})
+
+/** Sends requests until one is in past_tasks, so that the tracker is connected and warmed up. */
+async function waitUntilRecording(target: EdgeApp): Promise<void> {
+  await waitFor('the first record', async () => {
+    await fetch(`${target.url}/ok?warm-up`)
+    return (await redis.client.llen('past_tasks')) > 0 ? true : undefined
+  })
+}
+
+describe.each(['express5', 'fastify5'] as const)('%s while Redis is paused', (framework) => {
+  it('caps pending bytes and counts drops', async () => {
+    const maxPendingBytes = 64 * 1024
+    const logger = captureLogger()
+    app = await startEdgeApp(framework, { trackerUrl: redis.url, maxPendingBytes, logger })
+    const tracker = app.recorder.tracker
+    await waitUntilRecording(app)
+    await tracker.flush()
+    const writtenBefore = tracker.stats().written
+
+    await redis.client.client('PAUSE', 30_000, 'WRITE')
+    let maxSeenPendingBytes = 0
+    const sampler = setInterval(() => {
+      maxSeenPendingBytes = Math.max(maxSeenPendingBytes, tracker.stats().pendingBytes)
+    }, 2)
+    const load = await runLoad(`${app.url}/ok`, { count: 3_000, concurrency: 8, expectedBody: 'ok' })
+    clearInterval(sampler)
+
+    expect(load.errors).toEqual([])
+    expect(load.unexpected).toEqual([])
+    const paused = tracker.stats()
+    expect(maxSeenPendingBytes).toBeGreaterThan(maxPendingBytes / 2)
+    expect(maxSeenPendingBytes).toBeLessThanOrEqual(maxPendingBytes)
+    expect(paused.pendingBytes).toBeLessThanOrEqual(maxPendingBytes)
+    expect(paused.written).toBe(writtenBefore)
+    // 6,000 records (a start and an end per request) and room for a few dozen.
+    expect(paused.dropped).toBeGreaterThan(5_000)
+
+    // Thousands of drops, one line at once; the rest is summed until the interval ends.
+    expect(dropLines(logger.lines)).toHaveLength(1)
+    expect(dropLines(logger.lines)[0]?.fields).toMatchObject({ dropped: 1, maxPendingBytes })
+
+    await redis.client.client('UNPAUSE')
+    await waitFor('the drained tracker', () => (tracker.stats().pendingBytes === 0 ? true : undefined))
+    await tracker.flush()
+    const stored = await waitFor('the repaired processors', async () => {
+      const current = await readStoredTasks(redis.client)
+      return Object.keys(current.processors).length === 0 ? current : undefined
+    })
+    expect(stored.pastTasks[0]?.path).toBe('/ok')
+
+    const dropped = tracker.stats().dropped
+    await app.close()
+    app = undefined
+    const lines = dropLines(logger.lines)
+    expect(lines.length).toBeLessThanOrEqual(3)
+    expect(Number(lines.at(-1)?.fields.dropped)).toBeGreaterThan(5_000)
+    expect(sumDropped(logger.lines)).toBe(dropped)
+    expect(logger.lines.length).toBeLessThanOrEqual(4)
+  })
+
+  it('never resurrects a finished request after a freeze', async () => {
+    // Room for a handful of records: most ends are dropped while their starts are stuck in flight.
+    app = await startEdgeApp(framework, { trackerUrl: redis.url, maxPendingBytes: 16 * 1024 })
+    const tracker = app.recorder.tracker
+    await waitUntilRecording(app)
+
+    redis.freeze()
+    const load = await runLoad(`${app.url}/ok`, { count: 300, concurrency: 4, expectedBody: 'ok' })
+    expect(load.errors).toEqual([])
+    expect(load.unexpected).toEqual([])
+    const frozen = tracker.stats()
+    expect(frozen.dropped).toBeGreaterThan(500)
+    expect(frozen.pendingBytes).toBeGreaterThan(0)
+    redis.thaw()
+
+    await waitFor('the drained tracker', () => (tracker.stats().pendingBytes === 0 ? true : undefined))
+    await tracker.flush()
+    // Give any late write a chance to land before the final check.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.processors).toEqual({})
+    expect(stored.pastTasks.length).toBeGreaterThan(1)
+  })
+})
+
+describe('drop log', () => {
+  it('logs counts once per interval', async () => {
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ url: redis.url, logger, logIntervalMs: 200, maxPendingBytes: 4_096 })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    await redis.client.client('PAUSE', 30_000, 'WRITE')
+
+    const json = JSON.stringify({ path: '/x', padding: 'p'.repeat(400) })
+    const startedAt = Date.now()
+    let made = 0
+    while (Date.now() - startedAt < 1_000) {
+      for (let i = 0; i < 100; i++) tracker.recordStart(`p${made++ % 50}`, json)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    const elapsedMs = Date.now() - startedAt
+    const dropped = tracker.stats().dropped
+    expect(dropped).toBeGreaterThan(made - 20)
+
+    await redis.client.client('UNPAUSE')
+    await tracker.close()
+    const lines = dropLines(logger.lines)
+    // One line at the first drop, one per elapsed interval, one at close.
+    expect(lines.length).toBeGreaterThanOrEqual(3)
+    expect(lines.length).toBeLessThanOrEqual(Math.ceil(elapsedMs / 200) + 2)
+    expect(sumDropped(logger.lines)).toBe(dropped)
+    expect(lines.at(-1)?.fields.droppedTotal).toBe(dropped)
+    for (const line of lines) expect(line.fields.maxPendingBytes).toBe(4_096)
+  })
+})
