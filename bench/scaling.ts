@@ -4,27 +4,52 @@
  * bytes out to one `task_updates` subscriber. Also the size of the start and
  * end records, and what a Redis Cluster does with the PUBLISH of each write.
  *
- * The server is bench/server.ts (Fastify 5 with topPlugin) on core 0 and a
- * private redis-server on core 1. This process sends browser-like requests
- * at fixed rates, spread evenly over each second as independent clients
+ * The server is the Fastify example (examples/fastify.ts, Fastify 5 with
+ * topPlugin) on core 0 and a private redis-server on core 1, both pinned
+ * with `taskset`. This process sends browser-like requests to `GET /` at
+ * fixed rates, spread evenly over each second as independent clients
  * would, then with autocannon and no rate limit.
  *
  * Usage: npx tsx bench/scaling.ts [seconds per run, default 8]
  */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { Agent, get } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import autocannon from 'autocannon'
-import type Redis from 'ioredis'
+import Redis from 'ioredis'
 import { createTrackerFromUrl, waitForReady, type RedisTracker } from '../src/index'
 import { startRedisCluster } from '../test/helpers/redis-cluster'
-import { ServerChild } from './lib/children'
-import { BROWSER_HEADERS } from './lib/headers'
-import { startRedis } from './lib/redis'
+import { findFreePort } from '../test/helpers/redis-server'
 
 const SERVER_CORE = 0
 const REDIS_CORE = 1
 
 /** Request rates of the paced runs, in requests per second; `null` is a run without a rate limit. */
 const RATES: Array<number | null> = [500, 2_000, 5_000, null]
+
+const ROOT = resolve(__dirname, '..')
+
+/**
+ * Request headers of a desktop Chrome navigation, about 600 bytes, so that
+ * header capture costs what it costs in production. web-top masks the cookie.
+ */
+const BROWSER_HEADERS: Record<string, string> = {
+  'User-Agent':
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
+  Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
+  'Accept-Language': 'en-US,en;q=0.9,de;q=0.8',
+  'Accept-Encoding': 'gzip, deflate, br, zstd',
+  Referer: 'http://127.0.0.1/products?page=2',
+  Cookie: 'session_id=7f3c2a9e41d84b6f9a0c5e2d8b1f4a7c; theme=dark; lang=en',
+  'sec-ch-ua': '"Not/A)Brand";v="8", "Chromium";v="126", "Google Chrome";v="126"',
+  'sec-ch-ua-mobile': '?0',
+  'sec-ch-ua-platform': '"Linux"',
+  'Sec-Fetch-Dest': 'document',
+  'Sec-Fetch-Mode': 'navigate',
+  'Sec-Fetch-Site': 'same-origin',
+}
 
 /** Connections of the run without a rate limit. */
 const CONNECTIONS = 50
@@ -35,6 +60,8 @@ const PACED_MAX_SOCKETS = 64
 interface RedisCounters {
   evalshaCalls: number
   evalshaMicros: number
+  /** HSET calls (one per start) plus LPUSH calls (one per end) made by the script. */
+  taskWrites: number
   cpuSeconds: number
   netInputBytes: number
 }
@@ -71,7 +98,7 @@ const CLUSTER_TASKS = 1_000
 
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? '8')
-  const redis = await startRedis(REDIS_CORE)
+  const redis = await startPinnedRedis(REDIS_CORE)
   const results: RunResult[] = []
   try {
     for (const rate of RATES) results.push(await measure(redis.client, redis.url, rate, seconds))
@@ -83,38 +110,101 @@ async function main(): Promise<void> {
 }
 
 async function measure(client: Redis, redisUrl: string, rate: number | null, seconds: number): Promise<RunResult> {
-  const server = new ServerChild('fastify', 'web-top-redis', redisUrl, SERVER_CORE)
-  await server.ready()
+  const server = await startPinnedApp(redisUrl, SERVER_CORE)
   const subscriber = await subscribeToUpdates(client)
+  try {
+    // A short warm-up loads the script and JIT-compiles the recording path.
+    await runLoad(server.url, 2, rate)
+    await client.config('RESETSTAT')
+    subscriber.reset()
+    const before = await readCounters(client)
+    const requests = await runLoad(server.url, seconds, rate)
+    const after = await readCounters(client)
 
-  // A short warm-up loads the script and JIT-compiles the recording path.
-  await runLoad(server.url, 2, rate)
-  await client.config('RESETSTAT')
-  subscriber.reset()
-  const before = await readCounters(client)
-  const statsBefore = await server.stats()
+    return {
+      label: rate === null ? `no rate limit, ${CONNECTIONS} connections` : `${rate} req/s`,
+      requests,
+      seconds,
+      evalshaCalls: after.evalshaCalls - before.evalshaCalls,
+      writes: after.taskWrites - before.taskWrites,
+      evalshaMicros: after.evalshaMicros - before.evalshaMicros,
+      cpuMicros: (after.cpuSeconds - before.cpuSeconds) * 1e6,
+      netInputBytes: after.netInputBytes - before.netInputBytes,
+      subscriberBytes: subscriber.bytes(),
+      startRecordBytes: subscriber.averageBytes('start'),
+      endRecordBytes: subscriber.averageBytes('end'),
+      startRecordWithoutHeadersBytes: measureWithoutHeaders(subscriber.lastRecord('start')),
+      endRecordWithoutHeadersBytes: measureWithoutHeaders(subscriber.lastRecord('end')),
+    }
+  } finally {
+    await subscriber.close()
+    await server.close()
+  }
+}
 
-  await runLoad(server.url, seconds, rate)
-  const statsAfter = await server.stats()
-  const after = await readCounters(client)
-  await subscriber.close()
-  await server.close()
+interface PinnedProcess {
+  url: string
+  close(): Promise<void>
+}
+
+/** Starts examples/fastify.ts on `core`, recording to `redisUrl`, and waits until it listens. */
+async function startPinnedApp(redisUrl: string, core: number): Promise<PinnedProcess> {
+  const port = await findFreePort()
+  const child = spawnPinned(core, process.execPath, ['--import', 'tsx', 'examples/fastify.ts', '--port', String(port)], {
+    TOP_TRACKER_URL: redisUrl,
+  })
+  await waitForOutput(child, /listening/, 30_000)
+  return { url: `http://127.0.0.1:${port}/`, close: () => stopChild(child) }
+}
+
+/** Starts a private redis-server on a free loopback port, pinned to `core`, without persistence. */
+async function startPinnedRedis(core: number): Promise<PinnedProcess & { client: Redis }> {
+  const dir = mkdtempSync(join(tmpdir(), 'web-top-scaling-'))
+  const port = await findFreePort()
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
+  const child = spawnPinned(core, 'redis-server', args, {})
+  const client = new Redis({ host: '127.0.0.1', port, retryStrategy: () => 50 })
+  client.on('error', () => {})
+  await client.ping()
 
   return {
-    label: rate === null ? `no rate limit, ${CONNECTIONS} connections` : `${rate} req/s`,
-    requests: statsAfter.handled - statsBefore.handled,
-    seconds,
-    evalshaCalls: after.evalshaCalls - before.evalshaCalls,
-    writes: (statsAfter.tracker?.written ?? 0) - (statsBefore.tracker?.written ?? 0),
-    evalshaMicros: after.evalshaMicros - before.evalshaMicros,
-    cpuMicros: (after.cpuSeconds - before.cpuSeconds) * 1e6,
-    netInputBytes: after.netInputBytes - before.netInputBytes,
-    subscriberBytes: subscriber.bytes(),
-    startRecordBytes: subscriber.averageBytes('start'),
-    endRecordBytes: subscriber.averageBytes('end'),
-    startRecordWithoutHeadersBytes: measureWithoutHeaders(subscriber.lastRecord('start')),
-    endRecordWithoutHeadersBytes: measureWithoutHeaders(subscriber.lastRecord('end')),
+    url: `redis://127.0.0.1:${port}`,
+    client,
+    async close() {
+      client.disconnect()
+      await stopChild(child)
+      rmSync(dir, { recursive: true, force: true })
+    },
   }
+}
+
+function spawnPinned(core: number, command: string, args: string[], env: Record<string, string>): ChildProcess {
+  return spawn('taskset', ['-c', String(core), command, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, TOP_TRACKER_PREFIX: '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+}
+
+function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
+  return new Promise((resolveOutput, reject) => {
+    let output = ''
+    const timer = setTimeout(() => reject(new Error(`no output matching ${pattern} within ${timeoutMs} ms`)), timeoutMs)
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      if (!pattern.test(output)) return
+      clearTimeout(timer)
+      resolveOutput()
+    })
+    child.once('exit', (code) => reject(new Error(`exited with code ${code} before ${pattern} appeared`)))
+  })
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolveExit) => child.once('exit', resolveExit))
+  child.kill('SIGTERM')
+  await exited
 }
 
 /**
@@ -161,11 +251,12 @@ async function readPublishReceived(client: Redis): Promise<number> {
   return Number(/^cluster_stats_messages_publish_received:(\d+)/m.exec(info)?.[1] ?? 0)
 }
 
-function runLoad(url: string, seconds: number, rate: number | null): Promise<void> {
+/** Sends the load and returns the number of responses. */
+function runLoad(url: string, seconds: number, rate: number | null): Promise<number> {
   if (rate !== null) return sendPaced(url, rate, seconds)
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveLoad, reject) => {
     const options = { url, connections: CONNECTIONS, duration: seconds, headers: { ...BROWSER_HEADERS } }
-    autocannon(options, (err) => (err ? reject(err) : resolve()))
+    autocannon(options, (err, result) => (err ? reject(err) : resolveLoad(result.requests.total)))
   })
 }
 
@@ -175,19 +266,19 @@ function runLoad(url: string, seconds: number, rate: number | null): Promise<voi
  * `overallRate` sent them in bursts on this machine (68 EVALSHA calls per
  * second at 500 req/s, 15 writes each), which overstates the batching.
  */
-function sendPaced(url: string, rate: number, seconds: number): Promise<void> {
+function sendPaced(url: string, rate: number, seconds: number): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: PACED_MAX_SOCKETS })
   const total = rate * seconds
   const startedAt = performance.now()
   let sent = 0
   let open = 0
 
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveLoad, reject) => {
     const onDone = () => {
       open--
       if (sent < total || open > 0) return
       agent.destroy()
-      resolve()
+      resolveLoad(total)
     }
     const tick = () => {
       const due = Math.min(total, Math.floor(((performance.now() - startedAt) / 1000) * rate))
@@ -208,9 +299,11 @@ function measureWithoutHeaders(json: string): number {
 async function readCounters(client: Redis): Promise<RedisCounters> {
   const info = await client.info('all')
   const evalsha = /^cmdstat_evalsha:calls=(\d+),usec=(\d+)/m.exec(info)
+  const calls = (command: string) => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0)
   return {
     evalshaCalls: Number(evalsha?.[1] ?? 0),
     evalshaMicros: Number(evalsha?.[2] ?? 0),
+    taskWrites: calls('hset') + calls('lpush'),
     cpuSeconds: readInfoNumber(info, 'used_cpu_user') + readInfoNumber(info, 'used_cpu_sys'),
     netInputBytes: readInfoNumber(info, 'total_net_input_bytes'),
   }
@@ -258,7 +351,8 @@ function average(values: number[]): number {
 }
 
 function printReport(results: RunResult[], seconds: number): void {
-  console.log(`Fastify 5 + topPlugin on core ${SERVER_CORE}, redis-server on core ${REDIS_CORE}, ${seconds} s per run.`)
+  const setup = `examples/fastify.ts on core ${SERVER_CORE}, redis-server on core ${REDIS_CORE}`
+  console.log(`${setup}, ${seconds} s per run.`)
   console.log('')
   console.log(
     '| load | req/s | EVALSHA/s | writes per EVALSHA | EVALSHA per request | Redis EVALSHA µs/call | ' +
