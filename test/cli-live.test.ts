@@ -1,12 +1,13 @@
 /**
- * `web-top-cli live` in a real pseudo-terminal (tmux on a private socket)
- * against a private Redis, and with a pipe as its output.
+ * `web-top-cli live` as a person uses it: in a real pseudo-terminal (tmux on
+ * a private socket) against a private Redis, key by key, through a resize,
+ * a Redis restart and every way out; and with a pipe as its output.
  */
 import { readFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import Redis from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { RedisTracker } from '../src/trackers/redis-tracker'
@@ -18,6 +19,7 @@ const PASSWORD = 'live-s3cret'
 const HOSTILE_USER_AGENT = '\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07'
 const NEUTRALISED_USER_AGENT = '␛]0;pwned␇␛[2J␛]52;c;ZXZpbA==␇'
 const FIXTURE_PATH = resolve(__dirname, '../../shared/fixtures/python-tracker-records.json')
+const LIVE_COMMAND = `node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`
 
 const TMUX_AVAILABLE = hasTmux()
 if (!TMUX_AVAILABLE) console.warn('cli-live: the terminal tests are skipped because tmux is not on PATH')
@@ -31,6 +33,7 @@ beforeAll(async () => {
   redis = await startRedis(['--requirepass', PASSWORD])
   trackerUrl = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`
   client = new Redis({ host: '127.0.0.1', port: redis.port, password: PASSWORD })
+  client.on('error', () => {})
   writer = new RedisTracker({ url: trackerUrl })
 
   const fixture = JSON.parse(readFileSync(FIXTURE_PATH, 'utf8')) as {
@@ -64,7 +67,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
   let session: TmuxSession
 
   beforeAll(() => {
-    session = TmuxSession.start({ width: 120, height: 30, env: { TOP_TRACKER_URL: trackerUrl }, unset: CLI_VARIABLES })
+    session = TmuxSession.start({ width: 130, height: 36, env: { TOP_TRACKER_URL: trackerUrl }, unset: CLI_VARIABLES })
     // With `on`, an OSC 52 that reached tmux would create a paste buffer.
     session.tmux('set-option', '-g', 'set-clipboard', 'on')
   })
@@ -73,27 +76,23 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     session?.kill()
   })
 
-  it('shows the header and both tables', async () => {
-    await waitForPrompt(session)
-    session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 30`, true)
-    const screen = await session.waitForScreen(
-      (text) => text.includes('Completed HTTP responses') && text.includes('q: quit'),
-      10_000,
-      'the live view',
-    )
-    const lines = screen.split('\n')
+  it('shows the meters and both tables after start', async () => {
+    await startLive(session)
+    const lines = session.capture().split('\n')
 
-    expect(lines[0]).toMatch(
-      new RegExp(`^web-top  redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}  2 active  6 completed  \\d\\d:\\d\\d:\\d\\d`),
-    )
-    expect(screen).not.toContain(PASSWORD)
-    expect(lines[1]).toBe('Active HTTP requests (2)')
-    expect(lines[2]).toMatch(/^IP +Worker +Method +Path +Duration +User agent$/)
-    expect(lines[3]).toMatch(/^2001:db8::1 +7508:MainThread +POST +\/api\/slow +\S+ +Mozilla\/5\.0 \(X11; Linux x86_64\)$/)
-    expect(lines[4]).toContain('/hostile')
-    expect(lines[5]).toBe('Completed HTTP responses (6)')
-    expect(lines[6]).toMatch(/^Cty +IP +Method +Path +Duration +Ago +Resp +Length +User agent$/)
-    expect(lines.slice(7, 13).map((line) => /\/[\w/-]+/.exec(line)?.[0])).toEqual([
+    expect(lines[0]).toMatch(new RegExp(`^web-top  redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}  \\d\\d:\\d\\d:\\d\\d`))
+    expect(session.capture()).not.toContain(PASSWORD)
+    expect(lines[1]).toMatch(/^Hosts \d+ {2}Processes \d+ {2}Active 2 {2}Completed \d+\.\d+\/s \(4 in the last 60s/)
+    expect(lines[2]).toMatch(/^Duration p50 \S+ {2}p95 \S+ {2}p99 \S+ {2}Errors 5xx 25\.0% {2}4xx 25\.0%/)
+    expect(lines[3]).toMatch(/^Status 2xx 1 {2}3xx 1 {2}4xx 1 {2}5xx 1 {2}Updated \d\d:\d\d:\d\d {2}figures from task_updates/)
+    expect(lines[4]).toBe('Active HTTP requests (2)  1 STALLED')
+    expect(lines[5]).toMatch(/^State +IP +Worker +Method +Path +Duration +User agent$/)
+    // The Python fixture's request started long before the test: stalled, at the top.
+    expect(lines[6]).toMatch(/^STALLED +2001:db8::1 +7508:MainThread +POST +\/api\/slow +\S+ +Mozilla\/5\.0/)
+    expect(lines[7]).toContain('/hostile')
+    expect(lines[8]).toBe('Completed HTTP responses (6)')
+    expect(lines[9]).toMatch(/^Cty +IP +Method +Path +Duration +Ago +Resp +Length +User agent$/)
+    expect(lines.slice(10, 16).map((line) => /\/[\w/-]+/.exec(line)?.[0])).toEqual([
       '/broken',
       '/missing',
       '/moved',
@@ -101,16 +100,18 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
       '/no-status',
       '/api/candles',
     ])
-    expect(lines[12]).toMatch(/^US +203\.0\.113\.7 +GET +\/api\/candles .* 200 +419 KiB +python-requests\/2\.27\.1$/)
+    expect(lines[15]).toMatch(/^🇺🇸 US +203\.0\.113\.7 +GET +\/api\/candles .* 200 +419 KiB +python-requests\/2\.27\.1$/)
+    expect(lines.at(-2)).toMatch(/^q quit {2}p pause {2}s sort {2}r reverse {2}\/ filter {2}h group {2}t routes/)
     expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('1 0')
   })
 
-  it('colours status codes', () => {
+  it('colours status codes and the stalled row', () => {
     const screen = session.captureWithColours()
     expect(lineWith(screen, '/ok')).toMatch(/\x1b\[32m +200/)
     expect(lineWith(screen, '/moved')).toMatch(/\x1b\[36m +302/)
     expect(lineWith(screen, '/missing')).toMatch(/\x1b\[33m +404/)
     expect(lineWith(screen, '/broken')).toMatch(/\x1b\[31m +503/)
+    expect(lineWith(screen, '/api/slow')).toMatch(/^(\x1b\[[\d;]*m)*\x1b\[31m(\x1b\[[\d;]*m)*STALLED/)
   })
 
   it('neutralises a hostile user agent', () => {
@@ -121,18 +122,130 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     expect(session.tmux('list-buffers')).toBe('')
   })
 
-  it('shows a new task within a second through pub/sub', async () => {
+  it('shows a new request at once and counts it in the meters', async () => {
     const started = Date.now()
-    writer.recordStart('pushed-1', JSON.stringify(activeRecord('/pushed-by-pubsub', 'curl/8.5.0')))
+    writer.recordEnd('pushed-1', JSON.stringify(completedRecord('/pushed-by-pubsub', 201)))
     await writer.flush()
     const screen = await session.waitForScreen(
       (text) => text.includes('/pushed-by-pubsub'),
       1_500,
-      'the task written after the view opened',
+      'the request written after the view opened',
     )
-    expect(Date.now() - started).toBeLessThan(1_500)
-    expect(screen).toContain('Active HTTP requests (3)')
-    expect(lineWith(screen, '/pushed-by-pubsub')).toContain('curl/8.5.0')
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(screen).toContain('Completed HTTP responses (7)')
+    expect(screen).toMatch(/Status 2xx 2 {2}3xx 1 {2}4xx 1 {2}5xx 1/)
+  })
+
+  it('pins a request that stalls at the top within one refresh', async () => {
+    const stuck = { ...activeRecord('/stuck', 'curl/8.5.0'), started_at: formatIsoTime(Date.now() - 29_000) }
+    writer.recordStart('stuck-1', JSON.stringify(stuck))
+    await writer.flush()
+    // It crosses --stall-after (30 s) about a second from now.
+    const screen = await session.waitForScreen(
+      (text) => text.includes('2 STALLED') && /^STALLED .*\/stuck/m.test(text),
+      3_000,
+      '/stuck marked STALLED',
+    )
+    const lines = screen.split('\n')
+    expect(lines[6]).toMatch(/^STALLED .*\/api\/slow/)
+    expect(lines[7]).toMatch(/^STALLED .*\/stuck/)
+  })
+
+  it('sorts with s and reverses with r', async () => {
+    for (let i = 0; i < 12 && !session.capture().includes('sorted by Path'); i++) {
+      session.sendKeys('s')
+      await sleep(100)
+    }
+    let screen = await session.waitForScreen((text) => text.includes('sorted by Path'), 2_000, 'sorted by Path')
+    const completed = completedPaths(screen)
+    expect(completed).toEqual([...completed].sort())
+    session.sendKeys('r')
+    screen = await session.waitForScreen((text) => text.includes('sorted by Path (reversed)'), 2_000, 'reversed')
+    expect(completedPaths(screen)).toEqual([...completed].sort().reverse())
+    // Stalled requests stay on top whatever the order.
+    expect(screen.split('\n')[6]).toMatch(/^STALLED/)
+    // Back to the default order.
+    session.sendKeys('r')
+    for (let i = 0; i < 20 && session.capture().includes('sorted by'); i++) session.sendKeys('s')
+    await session.waitForScreen((text) => !text.includes('sorted by'), 2_000, 'the default order')
+  })
+
+  it('filters with / and clears the filter with Esc', async () => {
+    session.sendKeys('/')
+    session.type('broken')
+    await session.waitForScreen((text) => text.includes('Filter: broken_'), 2_000, 'the filter being typed')
+    session.sendKeys('Enter')
+    const screen = await session.waitForScreen(
+      (text) => text.includes('Completed HTTP responses (1)'),
+      2_000,
+      'the filtered table',
+    )
+    expect(screen).toContain('Active HTTP requests (0 of 3)')
+    expect(completedPaths(screen)).toEqual(['/broken'])
+    session.sendKeys('/', 'Escape')
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses (7)'), 2_000, 'all rows again')
+  })
+
+  it('groups active requests by host with h', async () => {
+    session.sendKeys('h')
+    let screen = await session.waitForScreen((text) => text.includes('grouped by host'), 2_000, 'grouping')
+    expect(screen).toMatch(/^Host \(no host\) \(2\)$/m)
+    expect(screen).toMatch(/^Host vm \(1\)$/m)
+    session.sendKeys('h')
+    screen = await session.waitForScreen((text) => text.includes('grouped by process'), 2_000, 'by process')
+    expect(screen).toMatch(/^Process vm\/7508\/140585143763648 \(1\)$/m)
+    session.sendKeys('h')
+    await session.waitForScreen((text) => !text.includes('grouped by'), 2_000, 'no grouping')
+  })
+
+  it('shows the route board with t', async () => {
+    session.sendKeys('t')
+    const screen = await session.waitForScreen((text) => text.includes('Routes (last 60s)'), 2_000, 'routes')
+    expect(screen).toMatch(/^Route +In flight +Req\/s +p50 +p95 +p99 +5xx +4xx +Count$/m)
+    expect(screen).toMatch(/^\(no route\) +3 +\d+\.\d\d +\S+ +\S+ +\S+ +20\.0% +20\.0% +5$/m)
+    session.sendKeys('t')
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses'), 2_000, 'the completed table')
+  })
+
+  it('opens the detail pane with the arrow keys and Enter, and closes it with Esc', async () => {
+    const brokenSelected = () => /\x1b\[7m[^\n]*\/broken/.test(session.captureWithColours())
+    for (let i = 0; i < 12 && !brokenSelected(); i++) {
+      session.sendKeys('Down')
+      await sleep(100)
+    }
+    const selected = await session.waitForScreen(
+      brokenSelected,
+      2_000,
+      'the /broken row selected',
+    )
+    expect(selected).toContain('/broken')
+    session.sendKeys('Enter')
+    const screen = await session.waitForScreen((text) => text.includes('Repeat with curl'), 2_000, 'the detail pane')
+    expect(screen).toMatch(/^GET \/broken {2}\(took \S+, ended \S+ ago\)$/m)
+    expect(screen).toContain('  status_code: 503')
+    expect(screen).toContain('  USER-AGENT: curl/8.5.0')
+    expect(screen).toContain("  curl -H 'User-Agent: curl/8.5.0' http://localhost/broken")
+    expect(screen.trimEnd().split('\n').at(-1)).toBe('Esc close  ↑↓ scroll  q quit')
+    session.sendKeys('Escape')
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses'), 2_000, 'the tables')
+  })
+
+  it('shows the help with ? and pauses with p', async () => {
+    session.sendKeys('?')
+    const help = await session.waitForScreen((text) => text.includes('Press any key to close the help.'), 2_000, 'help')
+    expect(help).toMatch(/^ {2}p +pause: freeze the screen, keep counting$/m)
+    session.sendKeys('x')
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses'), 2_000, 'the tables')
+
+    session.sendKeys('p')
+    await session.waitForScreen((text) => /^web-top .*PAUSED$/m.test(text), 2_000, 'PAUSED')
+    writer.recordEnd('paused-1', JSON.stringify(completedRecord('/while-paused', 200)))
+    await writer.flush()
+    await sleep(500)
+    expect(session.capture()).not.toContain('/while-paused')
+    expect(session.capture()).toMatch(/PAUSED: \d+ updates counted; p resumes/)
+    session.sendKeys('p')
+    await session.waitForScreen((text) => text.includes('/while-paused'), 2_000, 'the update after pause')
   })
 
   it('fits the window after a resize', async () => {
@@ -140,69 +253,93 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
       writer.recordEnd(`more-${i}`, JSON.stringify(completedRecord(`/more/${i}`, 200)))
     }
     await writer.flush()
-    await session.waitForScreen((text) => text.includes('Completed HTTP responses (20)'), 2_000, '20 completed')
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses (22)'), 2_000, '22 completed')
 
-    session.resize(80, 20)
+    session.resize(72, 20)
+    onTestFinished(() => session.resize(130, 36))
     const screen = await session.waitForScreen(
-      (text) => text.includes('Completed HTTP responses (20, 11 shown)'),
+      (text) => /Completed HTTP responses \(22, \d+ shown\)/.test(text),
       2_000,
-      'the frame redrawn for 80x20',
+      'the frame redrawn for 72x20',
     )
     const lines = screen.split('\n').filter((line) => line.trim() !== '')
 
-    expect(session.display('#{pane_width}x#{pane_height}')).toBe('80x20')
-    expect(lines).toHaveLength(20)
-    expect(lines[0]).toMatch(/^web-top  redis:\/\//)
-    expect(lines[1]).toBe('Active HTTP requests (3)')
-    expect(lines.at(-1)).toBe('q: quit')
+    expect(session.display('#{pane_width}x#{pane_height}')).toBe('72x20')
+    expect(screen.split('\n').slice(0, 20).at(-1)).toMatch(/^q quit/)
+    // Low-value columns go before Path is cut.
+    const completedHeader = lines.find((line) => line.startsWith('Cty') || line.startsWith('IP'))
+    expect(completedHeader).toMatch(/^IP +Method +Path +Duration +Ago +Resp +Length$/)
+    expect(screen).toContain('/pushed-by-pubsub')
     // A wrapped row would leave its tail on a line of its own.
     for (const line of lines) {
-      expect(line).toMatch(/^(web-top |Active HTTP|Completed HTTP|q: quit|Cty |IP |- |2001:db8::1 |127\.0\.0\.1 )/)
+      expect(line).toMatch(
+        /^(web-top |Hosts |Duration |Status |Active HTTP|Completed HTTP|q quit|State |IP |STALLED |slow |- |127\.0\.0\.1 )/,
+      )
     }
+    session.resize(130, 36)
+  })
+
+  it('shows a Redis restart, reconnects and reads back the gap', async () => {
+    await redis.stop()
+    await session.waitForScreen((text) => text.includes('DISCONNECTED for'), 5_000, 'DISCONNECTED')
+    await sleep(1_000)
+    await redis.start()
+    // A fresh server: write again what the view should show.
+    writer.recordEnd('after-restart', JSON.stringify(completedRecord('/after-restart', 200)))
+    await writer.flush()
+    const screen = await session.waitForScreen(
+      (text) => text.includes('Reconnected after a gap of') && text.includes('figures from task_updates'),
+      10_000,
+      'the reconnection',
+    )
+    const gap = /Reconnected after a gap of (\d+\.\d+)s; \d+ completed requests read back from past_tasks/.exec(screen)
+    // Redis was down for a second at least.
+    expect(Number(gap?.[1])).toBeGreaterThanOrEqual(1)
+    writer.recordEnd('after-reconnect', JSON.stringify(completedRecord('/after-reconnect', 200)))
+    await writer.flush()
+    await session.waitForScreen((text) => text.includes('/after-reconnect'), 2_000, 'an update after the reconnection')
   })
 
   it('quits on q and restores the terminal', async () => {
     session.sendKeys('q')
     const screen = await waitForPrompt(session)
     expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
-    // The command line itself may wrap in a narrow pane, so only the prompt is checked.
-    expect(screen.trimEnd().split('\n').at(-1)).toMatch(/\$\s*$/)
     expect(screen).not.toContain('Active HTTP requests')
-    session.type('echo "exit=$?"', true)
-    await session.waitForScreen((text) => text.includes('exit=0'), 2_000, 'the exit code')
+    await expectExitCode(session, 0)
   })
 
-  it('quits on Ctrl-C and restores the terminal', async () => {
-    session.type('clear', true)
-    await waitForPrompt(session)
-    session.type(`node ${quoteForShell(CLI_PATH)} live`, true)
-    await session.waitForScreen((text) => text.includes('q: quit'), 10_000, 'the live view')
+  it('quits on Ctrl-C and gives back a cooked terminal', async () => {
+    await startLive(session)
     session.sendKeys('C-c')
     await waitForPrompt(session)
     expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
-    session.type('echo "exit=$?"', true)
-    await session.waitForScreen((text) => text.includes('exit=0'), 2_000, 'the exit code')
+    await expectExitCode(session, 0)
+    session.type('stty -a | tr " " "\\n" | grep -E "^-?(icanon|echo)$" | tr "\\n" " "; echo', true)
+    await session.waitForScreen((text) => /^icanon echo\s*$/m.test(text), 2_000, 'icanon and echo back on')
   })
 
   it('restores the terminal on SIGTERM', async () => {
-    session.type('clear', true)
-    await waitForPrompt(session)
-    session.type(`node ${quoteForShell(CLI_PATH)} live`, true)
-    await session.waitForScreen((text) => text.includes('q: quit'), 10_000, 'the live view')
-
+    await startLive(session)
     const cliPid = Number(execFileSync('pgrep', ['-P', String(session.shellPid())], { encoding: 'utf8' }).trim())
     process.kill(cliPid, 'SIGTERM')
     await waitForPrompt(session)
     expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
-    session.type('echo "exit=$?"', true)
-    await session.waitForScreen((text) => text.includes('exit=143'), 2_000, 'the exit code')
+    await expectExitCode(session, 143)
+  })
+
+  it('restores the terminal after an uncaught error in the render loop', async () => {
+    await startLive(session, 'WEB_TOP_CLI_TEST_FAULT=render ')
+    const screen = await waitForPrompt(session)
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
+    expect(screen).toContain('web-top-cli: live view failed: deliberate fault in the render loop')
+    await expectExitCode(session, 1)
   })
 })
 
 describe('live without a terminal', () => {
   it('prints plain frames separated by a blank line', async () => {
     const result = await runCli(['live', '--tracker-url', trackerUrl, '--refresh-rate', '0.2'], {
-      interruptAfterMs: 1_500,
+      interruptAfterMs: 2_500,
     })
     expect(result.code).toBe(130)
     expect(result.stderr).toBe('')
@@ -211,13 +348,24 @@ describe('live without a terminal', () => {
     const frames = result.stdout.trimEnd().split('\n\n')
     expect(frames.length).toBeGreaterThanOrEqual(2)
     for (const frame of frames) {
-      expect(frame).toMatch(/^web-top  redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ {2}\d+ active/)
+      expect(frame).toMatch(/^web-top  redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ {2}\d\d:\d\d:\d\d\nHosts /)
       expect(frame).toContain('Completed HTTP responses')
       expect(frame).toContain(NEUTRALISED_USER_AGENT)
     }
     expect(new Set(frames).size).toBe(frames.length)
   })
 })
+
+async function startLive(session: TmuxSession, prefix = ''): Promise<void> {
+  session.type('clear', true)
+  await waitForPrompt(session)
+  session.type(`${prefix}${LIVE_COMMAND}`, true)
+  await session.waitForScreen(
+    (text) => text.includes('Completed HTTP responses') && text.includes('q quit'),
+    10_000,
+    'the live view',
+  )
+}
 
 async function waitForPrompt(session: TmuxSession): Promise<string> {
   return session.waitForScreen(
@@ -227,8 +375,26 @@ async function waitForPrompt(session: TmuxSession): Promise<string> {
   )
 }
 
+async function expectExitCode(session: TmuxSession, code: number): Promise<void> {
+  session.type('echo "exit=$?"', true)
+  await session.waitForScreen((text) => text.includes(`exit=${code}`), 2_000, `exit code ${code}`)
+}
+
+function completedPaths(screen: string): string[] {
+  const lines = screen.split('\n')
+  const start = lines.findIndex((line) => line.startsWith('Completed HTTP responses'))
+  return lines
+    .slice(start + 2)
+    .map((line) => /\s(\/[\w/-]+)\s/.exec(line)?.[1])
+    .filter((path): path is string => path !== undefined)
+}
+
 function lineWith(screen: string, text: string): string {
   return screen.split('\n').find((line) => line.includes(text)) ?? ''
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolvePromise) => setTimeout(resolvePromise, ms))
 }
 
 function activeRecord(path: string, userAgent: string): HttpTask {

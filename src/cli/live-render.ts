@@ -124,7 +124,10 @@ export function renderLiveFrame(input: FrameInput): Frame {
   const bottom = renderFooter(input)
   const room = input.height - top.length - bottom.length
   const body = renderBody(input, room)
-  const lines = [...top, ...body.lines.slice(0, Math.max(0, room)), ...bottom]
+  const shown = body.lines.slice(0, Math.max(0, room))
+  // On a terminal the footer sits on the last rows, as in top and htop.
+  const padding = Number.isFinite(room) ? Array<string>(Math.max(0, room - shown.length)).fill('') : []
+  const lines = [...top, ...shown, ...padding, ...bottom]
   return { ...body, lines: lines.slice(0, input.height) }
 }
 
