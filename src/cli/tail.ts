@@ -167,7 +167,10 @@ class Tail {
 
   /** Prints the tasks not printed yet that ended since `tail` started, oldest first. */
   #printNew(tasks: readonly HttpTask[]): void {
-    const fresh = tasks
+    // The tracker lists the newest first; reversed, tasks that ended in the
+    // same millisecond keep the order in which they were recorded.
+    const fresh = [...tasks]
+      .reverse()
       .filter((task) => (getEndedAtMs(task) ?? 0) >= this.#startedMs)
       .sort((a, b) => (getEndedAtMs(a) ?? 0) - (getEndedAtMs(b) ?? 0))
     for (const task of fresh) this.#print(task)

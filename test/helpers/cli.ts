@@ -67,3 +67,49 @@ export function runCli(args: readonly string[], options: RunCliOptions = {}): Pr
     })
   })
 }
+
+export interface RunningCli {
+  /** Standard output so far. */
+  stdout(): string
+  /** Standard error so far. */
+  stderr(): string
+  /** Resolves once `check` holds for the output so far; rejects on exit or after `timeoutMs`. */
+  waitFor(check: (stdout: string, stderr: string) => boolean, description: string, timeoutMs?: number): Promise<void>
+  /** Sends a signal (SIGINT by default) and resolves with the exit code; SIGKILL after 5 s. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Starts `node bin/web-top-cli.js ...args` and returns at once, for commands that keep running. */
+export function startCli(args: readonly string[], env: Record<string, string> = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: cliEnvironment(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolveExit) => child.once('close', (code) => resolveExit(code)))
+
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    async waitFor(check, description, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs
+      while (!check(stdout, stderr)) {
+        if (child.exitCode !== null || Date.now() > deadline) {
+          const reason = child.exitCode !== null ? `it exited with code ${child.exitCode}` : `${timeoutMs} ms passed`
+          throw new Error(`web-top-cli ${args[0]}: ${description} not seen (${reason}).\nstdout:\n${stdout}\nstderr:\n${stderr}`)
+        }
+        await new Promise((resolveWait) => setTimeout(resolveWait, 25))
+      }
+    },
+    async stop(signal = 'SIGINT') {
+      if (child.exitCode === null) child.kill(signal)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+      const code = await exited
+      clearTimeout(timer)
+      return code
+    },
+  }
+}

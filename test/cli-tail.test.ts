@@ -1,0 +1,239 @@
+/**
+ * `web-top-cli tail` as a child process: following task_updates of a
+ * private Redis, through a lost subscription and a Redis restart, and
+ * polling an app's HTTP tracker endpoint.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Redis from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { topTrackerEndpoint } from '../src/adapters/express-endpoint'
+import type { HttpTask } from '../src/task/http-task'
+import { formatIsoTime } from '../src/task/time'
+import { MemoryTracker } from '../src/trackers/memory-tracker'
+import { RedisTracker } from '../src/trackers/redis-tracker'
+import { startCli, type RunningCli } from './helpers/cli'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+const API_KEY = 'tail-test-key-0123456789'
+/** An access-log line: time, status, duration, method, path, length, IP, process, user agent. */
+const ACCESS_LINE =
+  /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) +(\d{3}|-) +(\S+) (\S+) (\S+) (.+?) (\S+) (\S+) (".*")$/
+
+let redis: TestRedis
+let writer: RedisTracker
+let sequence = 0
+
+beforeAll(async () => {
+  redis = await startRedis()
+  writer = new RedisTracker({ url: redis.url })
+})
+
+afterAll(async () => {
+  await writer?.close()
+  await redis?.close()
+})
+
+describe('tail on Redis', () => {
+  it('prints each completed request as one access-log line, as it happens', async () => {
+    const tail = await startTail(['--tracker-url', redis.url])
+    try {
+      writer.recordStart('p-active', JSON.stringify(record('/still-running', { ended: false })))
+      writer.recordEnd('p-1', JSON.stringify(record('/users/1', { status: 200, durationMs: 12 })))
+      writer.recordEnd('p-2', JSON.stringify(record('/fail', { status: 500, durationMs: 1_500 })))
+      await writer.flush()
+      await tail.waitFor((stdout) => stdout.includes('/fail'), 'the /fail line')
+
+      const lines = tail.stdout().trimEnd().split('\n')
+      expect(lines).toHaveLength(2)
+      const first = ACCESS_LINE.exec(lines[0] as string)
+      expect(first?.slice(2)).toEqual([
+        '200',
+        '12.0ms',
+        'GET',
+        '/users/1',
+        '2.0 KiB',
+        '203.0.113.9',
+        'web-1/4242',
+        '"curl/8.5.0"',
+      ])
+      expect(ACCESS_LINE.exec(lines[1] as string)?.slice(2, 5)).toEqual(['500', '1.50s', 'GET'])
+      expect(tail.stdout()).not.toContain('/still-running')
+    } finally {
+      expect(await tail.stop()).toBe(130)
+    }
+  })
+
+  it('prints NDJSON that passes the filters', async () => {
+    const tail = await startTail([
+      '--tracker-url',
+      redis.url,
+      '--json',
+      '--status',
+      '5xx',
+      '--path',
+      '/api/*',
+      '--min-duration',
+      '100ms',
+      '--method',
+      'GET,DELETE',
+      '--host',
+      'web-1',
+    ])
+    try {
+      const cases: Array<[string, Partial<RecordFields>]> = [
+        ['/api/match', { status: 503, durationMs: 150 }],
+        ['/api/fast', { status: 503, durationMs: 20 }],
+        ['/api/ok', { status: 200, durationMs: 150 }],
+        ['/other', { status: 503, durationMs: 150 }],
+        ['/api/post', { status: 503, durationMs: 150, method: 'POST' }],
+        ['/api/elsewhere', { status: 503, durationMs: 150, host: 'db-2' }],
+        ['/api/delete', { status: 500, durationMs: 900, method: 'DELETE' }],
+      ]
+      for (const [path, fields] of cases) writer.recordEnd(`p-${path}`, JSON.stringify(record(path, fields)))
+      await writer.flush()
+      await tail.waitFor((stdout) => stdout.includes('/api/delete'), 'the /api/delete record')
+      await sleep(200)
+
+      const records = tail
+        .stdout()
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as HttpTask)
+      expect(records.map((task) => task.path)).toEqual(['/api/match', '/api/delete'])
+      expect(records[0]?.status_code).toBe(503)
+      expect(records[0]?.request_headers).toContainEqual(['USER-AGENT', 'curl/8.5.0'])
+    } finally {
+      await tail.stop()
+    }
+  })
+
+  it('reads back what ended while its subscription was down', async () => {
+    const tail = await startTail(['--tracker-url', redis.url])
+    const admin = new Redis(redis.port, '127.0.0.1')
+    try {
+      // Redis stays up; only the subscriber's connection goes, as on a network drop.
+      await admin.client('KILL', 'TYPE', 'pubsub')
+      for (let i = 1; i <= 3; i++) writer.recordEnd(`gap-${i}`, JSON.stringify(record(`/during-gap/${i}`)))
+      await writer.flush()
+      await tail.waitFor((_stdout, stderr) => stderr.includes('reconnected after a gap'), 'the reconnection')
+      await tail.waitFor((stdout) => stdout.includes('/during-gap/3'), 'the records of the gap')
+
+      expect(tail.stderr()).toMatch(/^web-top-cli: update stream lost \(.*\); reconnecting$/m)
+      expect(tail.stderr()).toMatch(
+        /^web-top-cli: reconnected after a gap of \d+\.\d+s; 3 requests read back from past_tasks$/m,
+      )
+      const paths = tail.stdout().match(/\/during-gap\/\d/g)
+      expect(paths).toEqual(['/during-gap/1', '/during-gap/2', '/during-gap/3'])
+
+      writer.recordEnd('after', JSON.stringify(record('/after-gap')))
+      await writer.flush()
+      await tail.waitFor((stdout) => stdout.includes('/after-gap'), 'a record after the gap')
+    } finally {
+      admin.disconnect()
+      await tail.stop()
+    }
+  })
+
+  it('goes on after a Redis restart', async () => {
+    const tail = await startTail(['--tracker-url', redis.url])
+    try {
+      await redis.stop()
+      await tail.waitFor((_stdout, stderr) => stderr.includes('update stream lost'), 'the lost stream')
+      await redis.start()
+      await tail.waitFor((_stdout, stderr) => stderr.includes('reconnected after a gap'), 'the reconnection', 15_000)
+      writer.recordEnd('restart', JSON.stringify(record('/after-restart')))
+      await writer.flush()
+      await tail.waitFor((stdout) => stdout.includes('/after-restart'), 'a record after the restart')
+    } finally {
+      expect(await tail.stop('SIGTERM')).toBe(143)
+    }
+  })
+})
+
+describe('tail on an HTTP tracker endpoint', () => {
+  let server: Server
+  let tracker: MemoryTracker
+  let url: string
+
+  beforeAll(async () => {
+    tracker = new MemoryTracker()
+    const endpoint = topTrackerEndpoint({ apiKey: API_KEY, tracker })
+    server = createServer((req, res) => endpoint(req, res, () => res.writeHead(500).end()))
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/web-top`
+  })
+
+  afterAll(async () => {
+    await new Promise((resolveClose) => server?.close(resolveClose))
+  })
+
+  it('polls the completed requests and prints only new ones', async () => {
+    tracker.recordEnd('old', JSON.stringify(record('/before-tail')))
+    const tail = await startTail(['--tracker-url', url, '--refresh-rate', '0.2'], { TOP_WEB_API_KEY: API_KEY })
+    try {
+      await sleep(300)
+      tracker.recordEnd('new-1', JSON.stringify(record('/polled/1')))
+      tracker.recordEnd('new-2', JSON.stringify(record('/polled/2')))
+      await tail.waitFor((stdout) => stdout.includes('/polled/2'), 'the polled records')
+      await sleep(500)
+      const paths = tail
+        .stdout()
+        .trimEnd()
+        .split('\n')
+        .map((line) => ACCESS_LINE.exec(line)?.[5])
+      expect(paths).toEqual(['/polled/1', '/polled/2'])
+      expect(tail.stderr()).toBe('')
+    } finally {
+      await tail.stop()
+    }
+  })
+
+  it('takes the key from --api-key', async () => {
+    const tail = await startTail(['--tracker-url', url, '--api-key', API_KEY, '--refresh-rate', '0.2'])
+    try {
+      tracker.recordEnd('new-3', JSON.stringify(record('/polled/3')))
+      await tail.waitFor((stdout) => stdout.includes('/polled/3'), 'the polled record')
+    } finally {
+      await tail.stop()
+    }
+  })
+})
+
+interface RecordFields {
+  status: number
+  durationMs: number
+  method: string
+  host: string
+  ended: boolean
+}
+
+function record(path: string, fields: Partial<RecordFields> = {}): HttpTask {
+  const now = Date.now()
+  const ended = fields.ended ?? true
+  return {
+    task_id: `tail-${++sequence}`,
+    host_name: fields.host ?? 'web-1',
+    process_id: 4242,
+    thread_id: 0,
+    started_at: formatIsoTime(now - (fields.durationMs ?? 5)),
+    ended_at: ended ? formatIsoTime(now) : null,
+    method: fields.method ?? 'GET',
+    path,
+    client_ip_address: '203.0.113.9',
+    request_headers: [['USER-AGENT', 'curl/8.5.0']],
+    status_code: ended ? (fields.status ?? 200) : null,
+    response_headers: [['Content-Length', '2048']],
+  }
+}
+
+/** Starts tail and waits until it has subscribed or read once. */
+async function startTail(args: string[], env: Record<string, string> = {}): Promise<RunningCli> {
+  const tail = startCli(['tail', ...args], env)
+  await sleep(700)
+  return tail
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms))
+}
