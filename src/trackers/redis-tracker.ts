@@ -146,6 +146,8 @@ export class RedisTracker implements Tracker {
 
   /** Per heartbeat prefix: when its last write was confirmed, or 0 while one is in flight. */
   readonly #heartbeatConfirmedAt = new Map<string, number>()
+  /** The latest heartbeat of each prefix made while the connection was not ready. */
+  readonly #waitingHeartbeats = new Map<string, { heartbeat: Heartbeat; ttlMs: number }>()
 
   #written = 0
   #dropped = 0
@@ -335,9 +337,17 @@ export class RedisTracker implements Tracker {
   }
 
   writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): void {
+    if (this.#closed) return
+    this.#resume()
+    if (this.client.status !== 'ready') {
+      // Sent from the `ready` handler, so that a new process shows up at once.
+      this.#waitingHeartbeats.set(heartbeat.processor_id_prefix, { heartbeat, ttlMs })
+      return
+    }
+
     const prefix = heartbeat.processor_id_prefix
     const previous = this.#heartbeatConfirmedAt.get(prefix)
-    if (this.#closed || this.#suspended || this.client.status !== 'ready' || previous === 0) return
+    if (previous === 0) return
 
     this.#heartbeatConfirmedAt.set(prefix, 0)
     const writeHeartbeat = (this.client as unknown as ScriptedClient).webTopWriteHeartbeat
@@ -361,6 +371,7 @@ export class RedisTracker implements Tracker {
 
   async removeHeartbeat(processorIdPrefix: string): Promise<void> {
     this.#heartbeatConfirmedAt.delete(processorIdPrefix)
+    this.#waitingHeartbeats.delete(processorIdPrefix)
     if (this.client.status !== 'ready') return
     await this.client
       .multi()
@@ -610,6 +621,10 @@ export class RedisTracker implements Tracker {
   readonly #onClientReady = (): void => {
     this.#needsRepair = this.#needsRepair || this.#knownProcessors.size > 0
     this.#sendBatch()
+
+    const waiting = [...this.#waitingHeartbeats.values()]
+    this.#waitingHeartbeats.clear()
+    for (const { heartbeat, ttlMs } of waiting) this.writeHeartbeat(heartbeat, ttlMs)
   }
 
   readonly #onClientClose = (): void => {

@@ -1,0 +1,174 @@
+/**
+ * When the process stops, its recorder removes its own active entries and
+ * heartbeat and closes the Redis connection it opened, so that the process
+ * exits by itself. The apps run in child processes, which the tests stop
+ * by closing the server, with SIGTERM, or with Redis frozen.
+ */
+import express from 'express'
+import type { AddressInfo } from 'node:net'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { topMiddleware } from '../src/index'
+import { startAppProcess, type AppProcess } from './helpers/app-process'
+import { waitFor } from './helpers/http'
+import { waitForActive, waitForPath } from './helpers/records'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+
+let redis: TestRedis
+let app: AppProcess | undefined
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+beforeEach(async () => {
+  await redis.client.flushall()
+})
+
+afterEach(() => {
+  redis.thaw()
+  app?.kill('SIGKILL')
+  app = undefined
+})
+
+/** Checks that the recorder with this prefix left no entry and no heartbeat behind. */
+async function expectCleanedUp(processorIdPrefix: string): Promise<void> {
+  const stored = await readStoredTasks(redis.client)
+  expect(stored.processors).toEqual({})
+  expect(await redis.client.exists(`heartbeat:${processorIdPrefix}`)).toBe(0)
+  expect(await redis.client.smembers('heartbeats')).not.toContain(processorIdPrefix)
+}
+
+/** Sends a request to `/wait` that stays open until released or until the process ends. */
+function holdRequest(target: AppProcess): Promise<number | string> {
+  return fetch(`${target.url}/wait`).then(
+    (response) => response.status,
+    (err: unknown) => `failed: ${String(err)}`,
+  )
+}
+
+describe.each(['express5', 'express4'] as const)('%s server close', (framework) => {
+  it('lets the process exit by itself', async () => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
+    await fetch(`${app.url}/ok`)
+    await waitForPath(redis.client, '/ok')
+    expect(await redis.client.exists(`heartbeat:${app.processorIdPrefix}`)).toBe(1)
+
+    app.closeServer()
+    const { code, signal } = await app.exited(10_000)
+    expect(signal).toBeNull()
+    expect(code).toBe(0)
+    await expectCleanedUp(app.processorIdPrefix)
+    expect((await readStoredTasks(redis.client)).pastTasks.map((task) => task.path)).toEqual(['/ok'])
+  })
+})
+
+describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
+  it('cleans up when the app has no handler', async () => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
+    const held = holdRequest(app)
+    await waitForActive(redis.client, 1)
+
+    app.kill('SIGTERM')
+    const { code, signal, elapsedMs } = await app.exited(10_000)
+    // The process still ends the way Node ends it on SIGTERM.
+    expect(signal).toBe('SIGTERM')
+    expect(code).toBeNull()
+    expect(elapsedMs).toBeLessThan(3_000)
+    expect(String(await held)).toMatch(/^failed/)
+    await expectCleanedUp(app.processorIdPrefix)
+  })
+
+  it('leaves SIGTERM to the app handler', async () => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url }, signalHandler: 'close-server' })
+    const held = holdRequest(app)
+    await waitForActive(redis.client, 1)
+
+    app.kill('SIGTERM')
+    const { code, signal } = await app.exited(10_000)
+    expect(app.output()).toContain('app: SIGTERM received, closing the server')
+    expect(signal).toBeNull()
+    expect(code).toBe(0)
+    expect(await held).toBe(200)
+
+    // The held request ended normally before the recorder closed.
+    const stored = await readStoredTasks(redis.client)
+    const waited = stored.pastTasks.filter((task) => task.path === '/wait')
+    expect(waited.map((task) => [task.status_code, task.recorded_successfully])).toEqual([[200, true]])
+    await expectCleanedUp(app.processorIdPrefix)
+  })
+
+  it('exits in time while Redis is frozen', async () => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
+    await fetch(`${app.url}/ok`)
+    await waitForPath(redis.client, '/ok')
+    redis.freeze()
+    const held = holdRequest(app)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+
+    app.kill('SIGTERM')
+    const { signal, elapsedMs } = await app.exited(10_000)
+    redis.thaw()
+    expect(signal).toBe('SIGTERM')
+    // Cleanup gives up after 3 s; the rest is margin for a busy test machine.
+    expect(elapsedMs).toBeLessThan(6_000)
+    expect(String(await held)).toMatch(/^failed/)
+  })
+})
+
+describe('express middleware lifecycle', () => {
+  it('close returns while Redis is frozen', async () => {
+    const middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
+    const tracker = middleware.recorder.tracker
+    await waitFor('the tracker connection', () => (tracker.stats().written >= 0 && isReady(tracker) ? true : undefined))
+    redis.freeze()
+    tracker.recordStart('frozen-1', '{"path":"/frozen"}')
+
+    const startedAt = Date.now()
+    await middleware.close()
+    const elapsedMs = Date.now() - startedAt
+    redis.thaw()
+    expect(elapsedMs).toBeLessThan(5_000)
+  })
+
+  it('wakes up for a server opened after close', async () => {
+    const middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
+    const application = express()
+    application.use(middleware)
+    application.get('/hello', (_req, res) => {
+      res.send('hello')
+    })
+    const clientsAtStart = await countClients()
+
+    for (const round of [1, 2]) {
+      const server = application.listen(0, '127.0.0.1')
+      await new Promise((resolve) => server.once('listening', resolve))
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hello?round=${round}`)
+      expect(await response.text()).toBe('hello')
+      await waitForPath(redis.client, '/hello', round)
+      expect(await countClients()).toBe(clientsAtStart + 1)
+
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      // The idle recorder released its connection.
+      await waitFor('the released connection', async () => ((await countClients()) === clientsAtStart ? true : undefined))
+    }
+
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.pastTasks.map((task) => task.uri)).toEqual(['/hello?round=2', '/hello?round=1'])
+    expect(stored.processors).toEqual({})
+    await middleware.close()
+  })
+})
+
+function isReady(tracker: unknown): boolean {
+  return (tracker as { client?: { status?: string } }).client?.status === 'ready'
+}
+
+async function countClients(): Promise<number> {
+  const list = await redis.client.client('LIST')
+  return String(list).trim().split('\n').length
+}
