@@ -2,9 +2,14 @@
  * A tracker URL that is invalid or points at no server: one line on
  * standard error naming the URL (password masked), exit code 1, no stack.
  */
-import { describe, expect, it } from 'vitest'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { maskUrl } from '../src/cli/connect'
 import { runCli } from './helpers/cli'
 import { findFreePort } from './helpers/redis-server'
+
+const GOOD_KEY = 'good-key-0123456789abcdef'
 
 /** Lines of a Node stack trace. */
 const STACK_LINE = /^\s+at /m
@@ -69,5 +74,85 @@ describe('tracker URL errors', () => {
     const result = await runCli(['live', '--tracker-url', 'redis://:topsecret@[bad'])
     expectOneLineError(result)
     expect(result.stderr).not.toContain('topsecret')
+  })
+})
+
+describe('maskUrl', () => {
+  it.each([
+    ['redis://:hunter2@127.0.0.1:6379/2', 'redis://:***@127.0.0.1:6379/2'],
+    ['redis://user:hunter2@127.0.0.1:6379', 'redis://user:***@127.0.0.1:6379'],
+    ['redis://127.0.0.1:6379?password=hunter2&db=1', 'redis://127.0.0.1:6379?password=***&db=1'],
+    ['http://127.0.0.1:3000/web-top?api-key=k3y-value', 'http://127.0.0.1:3000/web-top?api-key=***'],
+    ['http://127.0.0.1:3000/web-top?x=1&api_key=k3y&token=t0k', 'http://127.0.0.1:3000/web-top?x=1&api_key=***&token=***'],
+    ['https://user:pw@example.test/web-top?apiKey=k3y', 'https://user:***@example.test/web-top?apiKey=***'],
+    ['redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001', 'redis+cluster://:***@127.0.0.1:7000,127.0.0.1:7001'],
+    [
+      'redis+sentinel://127.0.0.1:26379/main?sentinelPassword=s3cret',
+      'redis+sentinel://127.0.0.1:26379/main?sentinelPassword=***',
+    ],
+  ])('masks %s', (url, masked) => {
+    expect(maskUrl(url)).toBe(masked)
+  })
+})
+
+describe('HTTP tracker errors', () => {
+  let server: Server
+  let origin: string
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.headers['x-api-key'] === GOOD_KEY || req.url?.includes(`api-key=${GOOD_KEY}`)) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(req.url?.includes('active') ? '{}' : '[]')
+        return
+      }
+      res.writeHead(403).end()
+    })
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+
+  afterAll(async () => {
+    await new Promise((resolveClose) => server?.close(resolveClose))
+  })
+
+  it('reports a rejected key once, with a hint for HTTP and no key in the message', async () => {
+    const result = await runCli(['recent', '--tracker-url', `${origin}/web-top?api-key=wrong-key-1234567`])
+    expectOneLineError(result)
+    expect(result.stderr).toMatch(/^web-top-cli: Cannot read from the tracker at http:\/\/127\.0\.0\.1:\d+\/web-top\?api-key=\*\*\*: /)
+    expect(result.stderr).toContain('rejected the API key (HTTP 403 Forbidden)')
+    expect(result.stderr).toContain('--api-key or TOP_WEB_API_KEY')
+    expect(result.stderr).not.toContain('wrong-key-1234567')
+    expect(result.stderr).not.toMatch(/(^|\s)web-top: /)
+    expect(result.stderr).not.toMatch(/redis/i)
+  })
+
+  it('masks a key given with --api-key', async () => {
+    const result = await runCli(['recent', '--tracker-url', `${origin}/web-top`, '--api-key', 'another-bad-key-987'])
+    expectOneLineError(result)
+    expect(result.stderr).not.toContain('another-bad-key-987')
+  })
+
+  it('asks for a key when none is given', async () => {
+    const result = await runCli(['recent', '--tracker-url', `${origin}/web-top`])
+    expectOneLineError(result)
+    expect(result.stderr).toContain('An API key is needed to read')
+    expect(result.stderr).toContain('--api-key or TOP_WEB_API_KEY')
+    expect(result.stderr).not.toMatch(/(^|\s)web-top: /)
+  })
+
+  it('reads with a key from --api-key or TOP_WEB_API_KEY', async () => {
+    const flag = await runCli(['recent', '--tracker-url', `${origin}/web-top`, '--api-key', GOOD_KEY])
+    expect(flag.stderr).toBe('')
+    expect(flag.code).toBe(0)
+    const env = await runCli(['recent', '--tracker-url', `${origin}/web-top`], { env: { TOP_WEB_API_KEY: GOOD_KEY } })
+    expect(env.code).toBe(0)
+  })
+
+  it('reports an unreachable endpoint with the HTTP hint', async () => {
+    const port = await findFreePort()
+    const result = await runCli(['recent', '--tracker-url', `http://127.0.0.1:${port}/web-top`, '--api-key', GOOD_KEY])
+    expectOneLineError(result)
+    expect(result.stderr).toContain(`Cannot connect to http://127.0.0.1:${port}/web-top (ECONNREFUSED)`)
+    expect(result.stderr).toContain('Check that the app is running')
   })
 })

@@ -7,7 +7,7 @@
 import { getDurationMs, getEndedAtMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { connectTracker, readTracker } from './connect'
-import { formatDuration } from './format'
+import { countOf, formatDuration } from './format'
 import { formatLatency, formatShare } from './live-header'
 import type { TrackerOptions } from './options'
 import { sanitizeText } from './sanitize'
@@ -107,7 +107,7 @@ export function judge(
       .map((task) => `${task.method ?? '-'} ${task.path ?? task.uri ?? '-'} for ${formatDuration(getDurationMs(task, Date.now()))}`)
       .join(', ')
     problems.push(
-      `${figures.stalled.length} requests running ${stallAfter} or longer (max ${maxStalled}): ${sanitizeText(named)}`,
+      `${countOf(figures.stalled.length, 'request')} running ${stallAfter} or longer (max ${maxStalled}): ${sanitizeText(named)}`,
     )
   }
   if (maxErrorRate !== undefined && (figures.serverErrorRate ?? 0) > maxErrorRate) {
@@ -128,5 +128,5 @@ export function judge(
 function describeWindow(figures: CheckFigures, windowSeconds: number): string {
   const covered = Math.round(figures.coveredMs / 1000)
   const coverage = covered < windowSeconds ? ` (past_tasks reaches back ${covered}s)` : ''
-  return `${figures.count} requests in the last ${windowSeconds}s${coverage}`
+  return `${countOf(figures.count, 'request')} in the last ${windowSeconds}s${coverage}`
 }

@@ -49,3 +49,8 @@ function roundForDisplay(value: number): number {
 function pad2(value: number): string {
   return String(value).padStart(2, '0')
 }
+
+/** Returns `1 request`, `2 requests`: the count and the noun, with an `s` unless the count is 1. */
+export function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`
+}

@@ -10,7 +10,7 @@ import { readHeartbeats } from '../trackers/heartbeat'
 import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
 import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
-import { formatDuration } from './format'
+import { countOf, formatDuration } from './format'
 import type { SourceStatus, StyledLine } from './live-header'
 import { createViewSettings, handleKey, type ViewSettings } from './live-input'
 import { renderLiveFrame, type Frame, type LiveData } from './live-render'
@@ -270,7 +270,7 @@ class LiveView {
 
   #noteReconnection(gapMs: number, result: { recovered: number; missing: { fromMs: number; toMs: number } | undefined }): void {
     const gap = formatDuration(Math.max(0, gapMs)) ?? '?'
-    let text = `Reconnected after a gap of ${gap}; ${result.recovered} completed requests read back from past_tasks`
+    let text = `Reconnected after a gap of ${gap}; ${countOf(result.recovered, 'completed request')} read back from past_tasks`
     if (result.missing !== undefined) {
       const missing = formatDuration(result.missing.toMs - result.missing.fromMs) ?? '?'
       text += `; requests of ${missing} of the gap may be missing (past_tasks keeps only the newest)`

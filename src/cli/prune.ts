@@ -6,6 +6,7 @@
 import { pruneStaleTasks } from '../trackers/heartbeat'
 import { CliError } from './cli-error'
 import { connectTracker } from './connect'
+import { countOf } from './format'
 import { describePrefix } from './live-header'
 import type { TrackerOptions } from './options'
 
@@ -41,7 +42,7 @@ export async function runPrune(
     }
     const processes = [...new Set(result.stalePrefixes.map(describePrefix))].join(', ')
     streams.stdout.write(
-      `Removed ${result.removedTasks} active tasks of ${result.stalePrefixes.length} stopped recorders: ${processes}\n`,
+      `Removed ${countOf(result.removedTasks, 'active task')} of ${countOf(result.stalePrefixes.length, 'stopped recorder')}: ${processes}\n`,
     )
     return 0
   } finally {

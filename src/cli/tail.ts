@@ -18,7 +18,7 @@ import { decodeTask } from '../task/wire'
 import { statusColour } from './columns'
 import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
 import { createTaskFilter, type TaskFilterOptions, type TaskPredicate } from './filters'
-import { formatBytes, formatDuration } from './format'
+import { countOf, formatBytes, formatDuration } from './format'
 import { formatLatency } from './live-header'
 import type { TrackerOptions } from './options'
 import { escapeJsonForTerminal, sanitizeText } from './sanitize'
@@ -139,7 +139,7 @@ class Tail {
     this.#printNew(tasks)
     const recovered = this.#printed.size - printedBefore
     const gap = formatDuration(Date.now() - gapStartMs) ?? '?'
-    let message = `web-top-cli: reconnected after a gap of ${gap}; ${recovered} requests read back from past_tasks`
+    let message = `web-top-cli: reconnected after a gap of ${gap}; ${countOf(recovered, 'request')} read back from past_tasks`
     const oldestMs = Math.min(...tasks.map((task) => getEndedAtMs(task) ?? Infinity))
     if (tasks.length > 0 && oldestMs > gapStartMs) {
       message += `; requests that ended in the ${formatDuration(oldestMs - gapStartMs)} before the oldest one read may be missing`

@@ -1,0 +1,226 @@
+/**
+ * `web-top-cli check`, `clear` and `prune` as child processes against a
+ * private Redis, and the recording processes that `live` shows from
+ * heartbeats.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { HttpTask } from '../src/task/http-task'
+import { formatIsoTime } from '../src/task/time'
+import type { Heartbeat } from '../src/trackers/heartbeat'
+import { RedisTracker } from '../src/trackers/redis-tracker'
+import { CLI_PATH, CLI_VARIABLES, runCli } from './helpers/cli'
+import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+let redis: TestRedis
+let writer: RedisTracker
+let sequence = 0
+
+beforeAll(async () => {
+  redis = await startRedis()
+  writer = new RedisTracker({ url: redis.url })
+})
+
+afterAll(async () => {
+  await writer?.close()
+  await redis?.close()
+})
+
+beforeEach(async () => {
+  await redis.client.flushdb()
+})
+
+describe('check', () => {
+  beforeEach(async () => {
+    for (let i = 0; i < 18; i++) writer.recordEnd(`ok-${i}`, JSON.stringify(completed('/ok', 200, 100 + i * 10)))
+    writer.recordEnd('fail-1', JSON.stringify(completed('/fail', 500, 50)))
+    writer.recordEnd('fail-2', JSON.stringify(completed('/fail', 503, 2_400)))
+    // Ended long before the window: not counted.
+    writer.recordEnd('old', JSON.stringify(completed('/old', 500, 10, 600_000)))
+    writer.recordStart('stuck', JSON.stringify(active('/stuck', 45_000)))
+    await writer.flush()
+  })
+
+  it('exits 0 with a one-line summary when every limit holds', async () => {
+    const result = await runCli([
+      'check',
+      '--tracker-url',
+      redis.url,
+      '--max-stalled',
+      '1',
+      '--max-error-rate',
+      '10%',
+      '--max-p99',
+      '3s',
+    ])
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^OK: 1 stalled, 5xx 10\.0%, p99 2\.4\ds; 20 requests in the last 60s/)
+    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1)
+  })
+
+  it('exits 1 naming each broken limit', async () => {
+    const result = await runCli([
+      'check',
+      '--tracker-url',
+      redis.url,
+      '--max-stalled',
+      '0',
+      '--max-error-rate',
+      '0.05',
+      '--max-p99',
+      '1000',
+    ])
+    expect(result.code).toBe(1)
+    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stdout).toMatch(/^FAIL: 1 request running 30\.0s or longer \(max 0\): GET \/stuck for 4\d\.\ds; /)
+    expect(result.stdout).toContain('5xx share 10.0% (max 5.0%)')
+    expect(result.stdout).toMatch(/p99 2\.4\ds \(max 1\.00s\)/)
+  })
+
+  it('takes the window and the stall time from options', async () => {
+    const result = await runCli([
+      'check',
+      '--tracker-url',
+      redis.url,
+      '--max-stalled',
+      '0',
+      '--stall-after',
+      '60',
+      '--window',
+      '900',
+    ])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^OK: 0 stalled, 5xx 14\.3%, p99 \S+; 21 requests in the last 900s/)
+  })
+
+  it('rejects an invalid limit with exit code 2', async () => {
+    const result = await runCli(['check', '--tracker-url', redis.url, '--max-error-rate', '150%'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('Expected a share from 0 to 1')
+  })
+})
+
+describe('clear', () => {
+  beforeEach(async () => {
+    writer.recordEnd('done', JSON.stringify(completed('/done', 200, 10)))
+    writer.recordStart('running', JSON.stringify(active('/running', 100)))
+    await writer.flush()
+  })
+
+  it('refuses without --yes when standard input is not a terminal', async () => {
+    const result = await runCli(['clear', '--tracker-url', redis.url])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe(
+      'web-top-cli: Refusing to clear the tracker without --yes: standard input is not a terminal to ask on\n',
+    )
+    expect(await redis.client.llen('past_tasks')).toBe(1)
+  })
+
+  it('clears with --yes', async () => {
+    const result = await runCli(['clear', '--tracker-url', redis.url, '--yes'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(`Cleared the active and completed tasks at ${redis.url}.\n`)
+    expect(await redis.client.exists('past_tasks', 'processors')).toBe(0)
+    expect(await redis.client.get('last_cleared_at')).toMatch(/^\d{4}-/)
+  })
+
+  it.skipIf(!hasTmux())('asks y/N on a terminal', async () => {
+    const session = TmuxSession.start({ width: 100, height: 10, unset: CLI_VARIABLES })
+    try {
+      const command = `node ${quoteForShell(CLI_PATH)} clear --tracker-url ${redis.url}`
+      session.type(command, true)
+      await session.waitForScreen((text) => text.includes('[y/N]'), 5_000, 'the question')
+      session.type('n', true)
+      await session.waitForScreen((text) => text.includes('Not cleared.'), 5_000, 'the refusal')
+      expect(await redis.client.llen('past_tasks')).toBe(1)
+
+      session.type(command, true)
+      await session.waitForScreen((text) => text.split('[y/N]').length === 3, 5_000, 'the second question')
+      session.type('y', true)
+      await session.waitForScreen((text) => text.includes('Cleared the active'), 5_000, 'the clear')
+      await session.waitForScreen((text) => text.trimEnd().endsWith(SHELL_PROMPT.trimEnd()), 5_000, 'the prompt')
+      expect(await redis.client.llen('past_tasks')).toBe(0)
+    } finally {
+      session.kill()
+    }
+  })
+})
+
+describe('prune and the recording processes', () => {
+  it('removes the tasks of a recorder whose heartbeat stopped', async () => {
+    writer.writeHeartbeat(heartbeat('web-1/111-0-1.', 111), 300)
+    writer.writeHeartbeat(heartbeat('web-2/222-0-1.', 222), 60_000)
+    writer.recordStart('web-1/111-0-1.0', JSON.stringify(active('/orphan', 1_000, 111)))
+    writer.recordStart('web-2/222-0-1.0', JSON.stringify(active('/alive', 1_000, 222)))
+    await writer.flush()
+    await sleep(500)
+
+    // live shows the stopped process as gone and its request as orphaned.
+    const live = await runCli(['live', '--tracker-url', redis.url, '--refresh-rate', '0.3'], { interruptAfterMs: 1_500 })
+    const frame = live.stdout.trimEnd().split('\n\n').at(-1) ?? ''
+    expect(frame).toContain('Recording processes (1 up, 1 gone)')
+    expect(frame).toMatch(/^web-2\/222 +up +\S+ +3\.50ms +20 MiB +60 MiB +1 +42 +0 +0$/m)
+    expect(frame).toMatch(/^web-1\/111 +gone( +-){7} +1$/m)
+    expect(frame).toMatch(/^ORPHANED .*\/orphan/m)
+
+    const result = await runCli(['prune', '--tracker-url', redis.url])
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Removed 1 active task of 1 stopped recorder: web-1/111\n')
+    expect(await redis.client.hkeys('processors')).toEqual(['web-2/222-0-1.0'])
+
+    const again = await runCli(['prune', '--tracker-url', redis.url])
+    expect(again.stdout).toMatch(/^No stopped recording process found; nothing removed\./)
+  })
+})
+
+function completed(path: string, status: number, durationMs: number, endedAgoMs = 1_000): HttpTask {
+  const ended = Date.now() - endedAgoMs
+  return {
+    task_id: `check-${++sequence}`,
+    started_at: formatIsoTime(ended - durationMs),
+    ended_at: formatIsoTime(ended),
+    method: 'GET',
+    path,
+    status_code: status,
+  }
+}
+
+function active(path: string, runningMs: number, processId = 1): HttpTask {
+  return {
+    task_id: `active-${++sequence}`,
+    host_name: `web-${processId === 111 ? 1 : 2}`,
+    process_id: processId,
+    thread_id: 0,
+    process_internal_id: '1.0',
+    started_at: formatIsoTime(Date.now() - runningMs),
+    ended_at: null,
+    method: 'GET',
+    path,
+  }
+}
+
+function heartbeat(prefix: string, processId: number): Heartbeat {
+  const now = Date.now()
+  return {
+    processor_id_prefix: prefix,
+    host_name: prefix.split('/')[0] as string,
+    process_id: processId,
+    thread_id: 0,
+    processor_name: `node:${processId}`,
+    started_at: formatIsoTime(now - 120_000),
+    updated_at: formatIsoTime(now),
+    ttl_ms: 60_000,
+    event_loop_delay_p99_ms: 3.5,
+    heap_used_bytes: 20 * 1024 * 1024,
+    rss_bytes: 60 * 1024 * 1024,
+    requests_in_flight: 1,
+    requests_completed: 42,
+    records_dropped: 0,
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms))
+}
