@@ -1,0 +1,230 @@
+/**
+ * Heartbeats and leftovers: each recorder refreshes a heartbeat with a
+ * TTL; readers find the entries of a process that died without cleaning
+ * up and prune exactly those; and a new process with the same host and
+ * pid removes the leftovers of its predecessor before its first write.
+ */
+import { hostname } from 'node:os'
+import { threadId } from 'node:worker_threads'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import {
+  HttpTracker,
+  isStaleProcessor,
+  MemoryTracker,
+  pruneStaleTasks,
+  readHeartbeats,
+  topMiddleware,
+  type Heartbeat,
+  type TopMiddleware,
+} from '../src/index'
+import { startAppProcess, type AppProcess } from './helpers/app-process'
+import { waitFor } from './helpers/http'
+import { waitForActive } from './helpers/records'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+import { WRITER_TIMESTAMP } from './helpers/recording-cases'
+
+let redis: TestRedis
+let app: AppProcess | undefined
+let middleware: TopMiddleware | undefined
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+beforeEach(async () => {
+  await redis.client.flushall()
+})
+
+afterEach(async () => {
+  app?.kill('SIGKILL')
+  app = undefined
+  await middleware?.close()
+  middleware = undefined
+})
+
+async function readHeartbeatKey(prefix: string): Promise<Heartbeat | undefined> {
+  const text = await redis.client.get(`heartbeat:${prefix}`)
+  return text === null ? undefined : (JSON.parse(text) as Heartbeat)
+}
+
+describe('heartbeat', () => {
+  it('is written with its meters and refreshed', async () => {
+    middleware = topMiddleware({
+      trackerUrl: redis.url,
+      heartbeatTtlMs: 900,
+      processorName: 'api-1',
+      handleSignals: false,
+    })
+    const recorder = middleware.recorder
+    const prefix = recorder.processorIdPrefix
+    const first = await waitFor('the first heartbeat', () => readHeartbeatKey(prefix))
+
+    expect(prefix).toBe(`${hostname()}/${process.pid}-${threadId}-${prefix.split('-').at(-1)}`)
+    expect(prefix).toMatch(/-\d+\.$/)
+    expect(first).toMatchObject({
+      processor_id_prefix: prefix,
+      host_name: hostname(),
+      process_id: process.pid,
+      thread_id: threadId,
+      processor_name: 'api-1',
+      ttl_ms: 900,
+      requests_in_flight: 0,
+      requests_completed: 0,
+      records_dropped: 0,
+    })
+    expect(first.started_at).toMatch(WRITER_TIMESTAMP)
+    expect(first.updated_at).toMatch(WRITER_TIMESTAMP)
+    expect(first.heap_used_bytes).toBeGreaterThan(0)
+    expect(first.rss_bytes).toBeGreaterThan(first.heap_used_bytes)
+    expect(await redis.client.smembers('heartbeats')).toEqual([prefix])
+    const ttl = await redis.client.pttl(`heartbeat:${prefix}`)
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(900)
+
+    const refreshed = await waitFor('a refreshed heartbeat', async () => {
+      const current = await readHeartbeatKey(prefix)
+      return current !== undefined && current.updated_at !== first.updated_at ? current : undefined
+    })
+    expect(refreshed.started_at).toBe(first.started_at)
+    expect(refreshed.event_loop_delay_p99_ms).toBeGreaterThan(0)
+
+    const report = await readHeartbeats(recorder.tracker)
+    expect(report.live.map((heartbeat) => heartbeat.processor_id_prefix)).toEqual([prefix])
+    expect(report.stalePrefixes).toEqual([])
+
+    await middleware.close()
+    middleware = undefined
+    expect(await redis.client.exists(`heartbeat:${prefix}`)).toBe(0)
+    expect(await redis.client.smembers('heartbeats')).toEqual([])
+  })
+
+  it('counts requests in flight and completed', async () => {
+    app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url, heartbeatTtlMs: 600 } })
+    const running = app
+    for (let i = 0; i < 3; i++) await fetch(`${running.url}/ok`)
+    const held = fetch(`${running.url}/wait`)
+    await waitForActive(redis.client, 1)
+
+    const heartbeat = await waitFor('a heartbeat with the counts', async () => {
+      const current = await readHeartbeatKey(running.processorIdPrefix)
+      return current?.requests_in_flight === 1 ? current : undefined
+    })
+    expect(heartbeat.requests_completed).toBe(3)
+    expect(heartbeat.process_id).toBe(running.pid)
+
+    running.release()
+    await held
+  })
+})
+
+describe('stale entries', () => {
+  it('prunes only a crashed process', async () => {
+    app = await startAppProcess({ framework: 'fastify5', topOptions: { trackerUrl: redis.url, heartbeatTtlMs: 600 } })
+    const crashed = app
+    const crashedPrefix = crashed.processorIdPrefix
+    void fetch(`${crashed.url}/wait`).catch(() => undefined)
+    await waitForActive(redis.client, 1)
+
+    // A live recorder in this process, with a request in flight.
+    middleware = topMiddleware({ trackerUrl: redis.url, heartbeatTtlMs: 600, handleSignals: false })
+    const livePrefix = middleware.recorder.processorIdPrefix
+    middleware.recorder.tracker.recordStart(`${livePrefix}0`, JSON.stringify({ path: '/live' }))
+    // Writers without heartbeats: the Python tracker, and a recorder number of the
+    // crashed process that never wrote one (`…-1.` must not match `…-10.`).
+    const untouched = {
+      'pid:4242 tid:140': JSON.stringify({ path: '/python' }),
+      [`${crashedPrefix.slice(0, -1)}0.0`]: JSON.stringify({ path: '/recorder-10' }),
+    }
+    await redis.client.hset('processors', untouched)
+    await waitFor('the live heartbeat', () => readHeartbeatKey(livePrefix))
+
+    crashed.kill('SIGKILL')
+    await crashed.exited(5_000)
+    app = undefined
+    const before = await readStoredTasks(redis.client)
+    expect(Object.keys(before.processors)).toHaveLength(4)
+
+    const report = await waitFor(
+      'the expired heartbeat',
+      async () => {
+        const current = await readHeartbeats(middleware!.recorder.tracker)
+        return current.stalePrefixes.length > 0 ? current : undefined
+      },
+      3_000,
+    )
+    expect(report.stalePrefixes).toEqual([crashedPrefix])
+    expect(report.live.map((heartbeat) => heartbeat.processor_id_prefix)).toEqual([livePrefix])
+    const staleIds = Object.keys(before.processors).filter((id) => isStaleProcessor(id, report.stalePrefixes))
+    expect(staleIds).toEqual([`${crashedPrefix}0`])
+
+    const result = await pruneStaleTasks(middleware.recorder.tracker)
+    expect(result).toEqual({ removedTasks: 1, stalePrefixes: [crashedPrefix] })
+    const after = await readStoredTasks(redis.client)
+    expect(Object.keys(after.processors).sort()).toEqual([`${livePrefix}0`, ...Object.keys(untouched)].sort())
+    expect(await redis.client.smembers('heartbeats')).toEqual([livePrefix])
+
+    expect(await pruneStaleTasks(middleware.recorder.tracker)).toEqual({ removedTasks: 0, stalePrefixes: [] })
+  })
+
+  it('leftovers of the same host and pid go first', async () => {
+    const leftover = (path: string) => JSON.stringify({ path, started_at: '2026-01-01T00:00:00.000000+00:00' })
+    let seeded: Record<string, string> = {}
+
+    // The fresh process is recorder 1 of thread 0 of its pid; the entries
+    // are seeded before it has loaded any code.
+    app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } }, async (pid) => {
+      const prefix = `${hostname()}/${pid}-0-1.`
+      seeded = {
+        [`${prefix}0`]: leftover('/leftover-0'),
+        [`${prefix}7`]: leftover('/leftover-7'),
+        [`${hostname()}/${pid}-0-10.0`]: leftover('/other-recorder'),
+        [`pid:${pid} tid:0`]: leftover('/python'),
+      }
+      await redis.client.hset('processors', seeded)
+    })
+    expect(app.processorIdPrefix).toBe(`${hostname()}/${app.pid}-0-1.`)
+
+    // The first request gets slot 0, the id of the first leftover.
+    const running = app
+    const held = fetch(`${running.url}/wait`)
+    const stored = await waitFor('the live request', async () => {
+      const current = await readStoredTasks(redis.client)
+      return current.processors[`${running.processorIdPrefix}0`]?.path === '/wait' ? current : undefined
+    })
+    expect(Object.keys(stored.processors).sort()).toEqual(
+      [`${running.processorIdPrefix}0`, `${hostname()}/${running.pid}-0-10.0`, `pid:${running.pid} tid:0`].sort(),
+    )
+
+    running.release()
+    await held
+  })
+})
+
+describe('trackers without Redis', () => {
+  it('memory tracker expires and prunes', async () => {
+    const tracker = new MemoryTracker()
+    const heartbeat = (prefix: string) => ({ processor_id_prefix: prefix }) as Heartbeat
+    tracker.writeHeartbeat(heartbeat('h/1-0-1.'), 50)
+    tracker.writeHeartbeat(heartbeat('h/2-0-1.'), 60_000)
+    tracker.recordStart('h/1-0-1.0', '{"path":"/dead"}')
+    tracker.recordStart('h/1-0-10.0', '{"path":"/other"}')
+    tracker.recordStart('h/2-0-1.0', '{"path":"/alive"}')
+    await new Promise((resolve) => setTimeout(resolve, 80))
+
+    const report = await readHeartbeats(tracker)
+    expect(report.stalePrefixes).toEqual(['h/1-0-1.'])
+    expect(report.live.map((item) => item.processor_id_prefix)).toEqual(['h/2-0-1.'])
+    expect(await pruneStaleTasks(tracker)).toEqual({ removedTasks: 1, stalePrefixes: ['h/1-0-1.'] })
+    expect([...(await tracker.read()).active.keys()].sort()).toEqual(['h/1-0-10.0', 'h/2-0-1.0'])
+  })
+
+  it('http tracker has no heartbeats', async () => {
+    const tracker = new HttpTracker({ url: 'http://127.0.0.1:9/web-top', apiKey: 'k'.repeat(24) })
+    expect(await readHeartbeats(tracker)).toEqual({ live: [], stalePrefixes: [] })
+    expect(await pruneStaleTasks(tracker)).toEqual({ removedTasks: 0, stalePrefixes: [] })
+  })
+})
