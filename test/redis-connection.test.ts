@@ -138,7 +138,14 @@ describe('apps on one Redis', () => {
       return (await redis.client.llen('past_tasks')) === 1 ? true : undefined
     })
 
-    expect((await redis.client.keys('*')).sort()).toEqual(['last_cleared_at', 'past_tasks'])
+    // Besides the Python names, each recorder keeps a heartbeat and its entry in `heartbeats`.
+    const prefix = app.listener.recorder.processorIdPrefix
+    expect((await redis.client.keys('*')).sort()).toEqual([
+      `heartbeat:${prefix}`,
+      'heartbeats',
+      'last_cleared_at',
+      'past_tasks',
+    ])
     expect(await redis.client.type('past_tasks')).toBe('list')
     expect(await redis.client.type('last_cleared_at')).toBe('string')
     await waitFor('four messages on task_updates', () => (channels.length >= 4 ? true : undefined))

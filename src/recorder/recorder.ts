@@ -11,7 +11,6 @@
  * server it was watching has closed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
 import {
   captureRequest,
@@ -25,9 +24,9 @@ import { createRedactionRules } from '../task/redact'
 import { formatIsoTime, nowMs } from '../task/time'
 import { encodeFields, joinFragments } from '../task/wire'
 import type { Tracker } from '../trackers/tracker'
-import { settleWithin } from '../util/deadline'
 import { createConsoleLogger, createRateLimitedLogger, type Logger } from '../util/logger'
 import { HeartbeatSender } from './heartbeat-sender'
+import { RecorderLifecycle, type WatchedServer } from './lifecycle'
 import { openTracker } from './open-tracker'
 import {
   defaultProcessorName,
@@ -36,7 +35,17 @@ import {
   readProcessFacts,
   SlotPool,
 } from './process-facts'
-import { closeOnSignal, stopClosingOnSignal } from './signals'
+import {
+  detachState,
+  discardRecording,
+  finishTask,
+  kRequestState,
+  watchResponse,
+  type ClientIpSource,
+  type RequestOutcome,
+  type RequestState,
+  type TrackedResponse,
+} from './request-end'
 
 /** Status recorded for a request whose client went away before the response was sent (nginx's code). */
 export const CLIENT_CLOSED_STATUS = 499
@@ -51,19 +60,8 @@ const CLIENT_CLOSED_RESPONSE: ResponsePart = Object.freeze({
 /** Tag set on tasks that did not end with a complete response. */
 export const OUTCOME_TAG = 'web_top.outcome'
 
-/** How a tracked request ended. */
-export type RequestOutcome = 'completed' | 'aborted'
-
-/** Max time `close()` waits for Redis to remove the recorder's entries, in milliseconds. */
-const CLEANUP_TIMEOUT_MS = 2_000
-
-/** What the recorder does with a new request: record it, wake up first, or skip it. */
-type RecorderState = 'open' | 'idle' | 'closed'
-
-/** An HTTP server as the recorder watches it: only its `close` event is used. */
-export interface WatchedServer {
-  once(event: 'close', listener: () => void): unknown
-}
+export type { RequestOutcome, WatchedServer }
+export { discardRecording }
 
 /** What an adapter knows about a request besides `req` and `res`. */
 export interface TrackContext extends RequestFacts {
@@ -78,33 +76,11 @@ let recorderCount = 0
 let taskSequence = 0
 const TASK_ID_PREFIX = `${process.pid}-${Date.now().toString(36)}-`
 
-const kRequestState = Symbol('web-top.request')
-
-interface RequestState {
-  recorder: Recorder
-  req: IncomingMessage
-  slot: number
-  processorId: string
-  /** Fields of the start record that the end record repeats, encoded once. */
-  fixedFragment: string
-  taskName: string | null
-  resolveTaskName: TrackContext['resolveTaskName']
-  clientIpSource: ClientIpSource
-  /** Set only for a response queued behind another on a pipelined connection. */
-  onConnectionClose: (() => void) | null
-}
-
-/** Where the recorded client address came from: the TCP peer, or a trusted proxy's header. */
-type ClientIpSource = 'socket' | 'proxy'
-
-type TrackedResponse = ServerResponse & { [kRequestState]?: RequestState }
-
 export class Recorder {
   readonly tracker: Tracker
   readonly options: ResolvedOptions
   readonly logger: Logger
 
-  readonly #ownsTracker: boolean
   readonly #capture: CaptureSettings
   readonly #processFragment: string
   /** Encoded tags for each pair of client address source and outcome. */
@@ -114,10 +90,7 @@ export class Recorder {
   /** `<recorder number>.`, the part of `process_internal_id` before the slot. */
   readonly #internalIdPrefix: string
   readonly #slots = new SlotPool()
-  readonly #heartbeat: HeartbeatSender
-  /** HTTP servers seen by `watchServer()` that have not closed yet. */
-  readonly #servers = new Set<WatchedServer>()
-  #state: RecorderState = 'open'
+  readonly #lifecycle: RecorderLifecycle
   #inFlight = 0
   #completed = 0
 
@@ -129,7 +102,6 @@ export class Recorder {
     this.logger = createRateLimitedLogger(appLogger)
     const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
-    this.#ownsTracker = owned
 
     this.#capture = {
       captureHeaders: this.options.captureHeaders,
@@ -166,7 +138,7 @@ export class Recorder {
     // removal is queued before this recorder's first write.
     this.tracker.queueRemoveProcessors?.(this.processorIdPrefix)
 
-    this.#heartbeat = new HeartbeatSender(
+    const heartbeat = new HeartbeatSender(
       this.tracker,
       this.options.heartbeatTtlMs,
       {
@@ -180,8 +152,15 @@ export class Recorder {
       () => ({ inFlight: this.#inFlight, completed: this.#completed }),
       this.logger,
     )
-    this.#heartbeat.start()
-    if (this.options.handleSignals) closeOnSignal(this)
+    this.#lifecycle = new RecorderLifecycle({
+      tracker: this.tracker,
+      ownsTracker: owned,
+      processorIdPrefix: this.processorIdPrefix,
+      heartbeat,
+      logger: this.logger,
+      handleSignals: this.options.handleSignals,
+      countInFlight: () => this.#inFlight,
+    })
   }
 
   /**
@@ -201,7 +180,7 @@ export class Recorder {
    * to record is logged and the request goes on untouched.
    */
   track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): boolean {
-    if (this.#state !== 'open' && !this.#wake()) return false
+    if (this.#lifecycle.state !== 'open' && !this.#lifecycle.wake()) return false
     if ((res as TrackedResponse)[kRequestState] !== undefined) return false
 
     try {
@@ -252,9 +231,7 @@ export class Recorder {
    * with `req.socket.server`, because Express has no close hook.
    */
   watchServer(server: WatchedServer | null | undefined): void {
-    if (server == null || typeof server.once !== 'function' || this.#servers.has(server)) return
-    this.#servers.add(server)
-    server.once('close', () => this.#onServerClose(server))
+    this.#lifecycle.watchServer(server)
   }
 
   /**
@@ -263,63 +240,8 @@ export class Recorder {
    * about 4 s when Redis does not answer. Requests still in flight end
    * unrecorded. Other recorders of the same process keep their entries.
    */
-  async close(): Promise<void> {
-    if (this.#state === 'closed') return
-    this.#state = 'closed'
-    stopClosingOnSignal(this)
-    this.#heartbeat.stop()
-
-    await this.#removeOwnEntries()
-    if (this.#ownsTracker) await this.tracker.close()
-  }
-
-  #onServerClose(server: WatchedServer): void {
-    this.#servers.delete(server)
-    if (this.#servers.size === 0 && this.#state === 'open') void this.#goIdle()
-  }
-
-  /** Cleans up as on close, but keeps the recorder usable: the next request calls `#wake()`. */
-  async #goIdle(): Promise<void> {
-    this.#state = 'idle'
-    this.#heartbeat.stop()
-    // Requests from a server the recorder has not seen may still be in
-    // flight; their entries go when they end.
-    if (this.#inFlight === 0) await this.#removeOwnEntries()
-    if (this.#state === 'idle' && this.#ownsTracker) await this.tracker.suspend?.()
-  }
-
-  /** Returns the recorder to work after it went idle. Returns false once it is closed. */
-  #wake(): boolean {
-    if (this.#state === 'closed') return false
-    this.#state = 'open'
-    this.#heartbeat.start()
-    return true
-  }
-
-  /**
-   * Removes this recorder's entries, ordered after its pending writes, then
-   * its heartbeat. Logs instead of throwing, and gives up after 2 s.
-   */
-  async #removeOwnEntries(): Promise<void> {
-    const tracker = this.tracker
-    const prefix = this.processorIdPrefix
-    const removal = async () => {
-      if (tracker.queueRemoveProcessors !== undefined) {
-        tracker.queueRemoveProcessors(prefix)
-        await tracker.flush()
-      } else {
-        await tracker.flush()
-        await tracker.removeProcessors(prefix)
-      }
-      await tracker.removeHeartbeat?.(prefix)
-    }
-
-    const done = removal().catch((err: unknown) => {
-      this.logger.warn({ err }, 'web-top could not remove the active tasks of this process')
-    })
-    if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
-      this.logger.warn({ timeoutMs: CLEANUP_TIMEOUT_MS }, 'web-top timed out removing the active tasks of this process')
-    }
+  close(): Promise<void> {
+    return this.#lifecycle.close()
   }
 
   #releaseSlot(state: RequestState): void {
@@ -357,13 +279,8 @@ export class Recorder {
       clientIpSource,
       onConnectionClose: null,
     }
-    res[kRequestState] = state
     this.#inFlight++
-    // `on` rather than `once`: finishTask() removes both listeners, and
-    // `once` would allocate a wrapper function per listener and request.
-    res.on('finish', onResponseFinish)
-    res.on('close', onResponseClose)
-    if (res.socket === null) watchQueuedResponse(req, res, state)
+    watchResponse(res, state)
 
     const startFragment = encodeFields({
       task_name: taskName,
@@ -388,7 +305,7 @@ export class Recorder {
    */
   writeEnd(res: ServerResponse, state: RequestState, outcome: RequestOutcome): void {
     try {
-      if (this.#state !== 'closed') this.#writeEnd(res, state, outcome)
+      if (this.#lifecycle.state !== 'closed') this.#writeEnd(res, state, outcome)
       this.#completed++
     } finally {
       this.#releaseSlot(state)
@@ -427,63 +344,6 @@ export class Recorder {
     }
   }
 
-}
-
-function onResponseFinish(this: TrackedResponse): void {
-  const state = this[kRequestState]
-  if (state !== undefined) finishTask(this, state, 'completed')
-}
-
-function onResponseClose(this: TrackedResponse): void {
-  const state = this[kRequestState]
-  if (state !== undefined) finishTask(this, state, this.writableFinished ? 'completed' : 'aborted')
-}
-
-/**
- * Stops recording the request that `res` belongs to, without recording it,
- * whichever recorder tracks it. Returns false when no recorder tracks it.
- * The tracker endpoints call this for their own requests.
- */
-export function discardRecording(res: ServerResponse): boolean {
-  const state = (res as TrackedResponse)[kRequestState]
-  return state === undefined ? false : state.recorder.discard(res)
-}
-
-/**
- * Ends a response that waits behind another on a pipelined connection when
- * the connection closes. Such a response has no socket yet, and if the
- * connection closes first Node emits neither `close` nor `finish` on it
- * (checked on Node 20). Rare, so the closure per request is affordable here.
- */
-function watchQueuedResponse(req: IncomingMessage, res: TrackedResponse, state: RequestState): void {
-  const socket: Socket | null = req.socket
-  if (socket === null || typeof socket.once !== 'function') return
-
-  state.onConnectionClose = () => {
-    const current = res[kRequestState]
-    // A response that got the socket meanwhile ends through its own `close` event.
-    if (current !== undefined && res.socket === null) finishTask(res, current, 'aborted')
-  }
-  socket.once('close', state.onConnectionClose)
-}
-
-/** Detaches the state and every listener from a response, so that nothing ends it again. */
-function detachState(res: TrackedResponse, state: RequestState): void {
-  res[kRequestState] = undefined
-  res.off('finish', onResponseFinish)
-  res.off('close', onResponseClose)
-  if (state.onConnectionClose !== null) state.req.socket?.off('close', state.onConnectionClose)
-}
-
-/** Ends a task exactly once: the state is detached before anything else runs. */
-function finishTask(res: TrackedResponse, state: RequestState, outcome: RequestOutcome): void {
-  detachState(res, state)
-
-  try {
-    state.recorder.writeEnd(res, state, outcome)
-  } catch (err) {
-    state.recorder.logger.error({ err, method: state.req.method, url: state.req.url }, 'web-top failed to record a response')
-  }
 }
 
 function pathOf(url: string | undefined): string {

@@ -1,0 +1,119 @@
+/**
+ * A recorder's life after setup: its heartbeat, the HTTP servers it
+ * watches, going idle once they have all closed, waking up on the next
+ * request, and closing for good.
+ *
+ * Idle and closed both remove the recorder's entries and heartbeat and
+ * release the Redis connection it opened, so that the process can exit.
+ * An idle recorder records again on the next request; a closed one never
+ * does.
+ */
+import type { Tracker } from '../trackers/tracker'
+import { settleWithin } from '../util/deadline'
+import type { Logger } from '../util/logger'
+import type { HeartbeatSender } from './heartbeat-sender'
+import { closeOnSignal, stopClosingOnSignal } from './signals'
+
+/** Max time the removal of a recorder's entries waits for Redis, in milliseconds. */
+const CLEANUP_TIMEOUT_MS = 2_000
+
+/** What the recorder does with a new request: record it, wake up first, or skip it. */
+export type RecorderState = 'open' | 'idle' | 'closed'
+
+/** An HTTP server as the recorder watches it: only its `close` event is used. */
+export interface WatchedServer {
+  once(event: 'close', listener: () => void): unknown
+}
+
+export interface LifecycleSettings {
+  tracker: Tracker
+  /** Whether the recorder opened the tracker, and so closes it. */
+  ownsTracker: boolean
+  processorIdPrefix: string
+  heartbeat: HeartbeatSender
+  logger: Logger
+  handleSignals: boolean
+  /** Returns the number of requests in flight, which the recorder counts. */
+  countInFlight: () => number
+}
+
+export class RecorderLifecycle {
+  /** Read by the recorder on every request. */
+  state: RecorderState = 'open'
+
+  readonly #settings: LifecycleSettings
+  /** HTTP servers seen by `watchServer()` that have not closed yet. */
+  readonly #servers = new Set<WatchedServer>()
+
+  constructor(settings: LifecycleSettings) {
+    this.#settings = settings
+    settings.heartbeat.start()
+    if (settings.handleSignals) closeOnSignal(this)
+  }
+
+  watchServer(server: WatchedServer | null | undefined): void {
+    if (server == null || typeof server.once !== 'function' || this.#servers.has(server)) return
+    this.#servers.add(server)
+    server.once('close', () => this.#onServerClose(server))
+  }
+
+  /** Returns to work after going idle. Returns false once closed. */
+  wake(): boolean {
+    if (this.state === 'closed') return false
+    this.state = 'open'
+    this.#settings.heartbeat.start()
+    return true
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    stopClosingOnSignal(this)
+    this.#settings.heartbeat.stop()
+
+    await this.#removeOwnEntries()
+    if (this.#settings.ownsTracker) await this.#settings.tracker.close()
+  }
+
+  #onServerClose(server: WatchedServer): void {
+    this.#servers.delete(server)
+    if (this.#servers.size === 0 && this.state === 'open') void this.#goIdle()
+  }
+
+  async #goIdle(): Promise<void> {
+    this.state = 'idle'
+    this.#settings.heartbeat.stop()
+    // Requests from a server the recorder has not seen may still be in
+    // flight; their entries go when they end.
+    if (this.#settings.countInFlight() === 0) await this.#removeOwnEntries()
+    if (this.state === 'idle' && this.#settings.ownsTracker) await this.#settings.tracker.suspend?.()
+  }
+
+  /**
+   * Removes this recorder's entries, ordered after its pending writes, then
+   * its heartbeat. Logs instead of throwing, and gives up after 2 s.
+   */
+  async #removeOwnEntries(): Promise<void> {
+    const { tracker, processorIdPrefix: prefix, logger } = this.#settings
+    const removal = async () => {
+      if (tracker.queueRemoveProcessors !== undefined) {
+        tracker.queueRemoveProcessors(prefix)
+        await tracker.flush()
+      } else {
+        await tracker.flush()
+        await tracker.removeProcessors(prefix)
+      }
+      await tracker.removeHeartbeat?.(prefix)
+    }
+
+    const done = removal().catch((err: unknown) => {
+      logger.warn({ err, processorIdPrefix: prefix }, 'web-top could not remove the active tasks of this process')
+    })
+    if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
+      logger.warn(
+        { timeoutMs: CLEANUP_TIMEOUT_MS, processorIdPrefix: prefix },
+        'web-top timed out removing the active tasks of this process',
+      )
+    }
+  }
+}
