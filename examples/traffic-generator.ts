@@ -56,6 +56,8 @@ export interface TrafficSummary {
   /** Responses per status; `error` counts requests that got no response. */
   byStatus: Record<string, number>
   byRoute: RouteCount[]
+  /** Time from sending each request to the end of its response, in milliseconds, for the requests that got one. */
+  durationsMs: number[]
   /** Messages of the first few failed requests. */
   errors: string[]
 }
@@ -134,6 +136,7 @@ export async function generateTraffic(options: TrafficOptions): Promise<TrafficS
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
   const counts = new Map<string, RouteCount>()
   const errors: string[] = []
+  const durationsMs: number[] = []
   const startedAt = Date.now()
   let sent = 0
   let nextStartAt = startedAt
@@ -152,12 +155,14 @@ export async function generateTraffic(options: TrafficOptions): Promise<TrafficS
       const target = targets[sent % targets.length] as URL
       sent++
       const planned = pickRoute(routes).plan()
+      const sentAt = performance.now()
       const status = await sendRequest(target, planned, agents, timeoutMs).catch((err: unknown) => {
         if (errors.length < MAX_ERRORS_KEPT) {
           errors.push(`${planned.method} ${target.origin}${planned.path}: ${String(err)}`)
         }
         return 'error' as const
       })
+      if (status !== 'error') durationsMs.push(performance.now() - sentAt)
       countResponse(counts, target.origin, planned, status)
     }
   }
@@ -168,7 +173,7 @@ export async function generateTraffic(options: TrafficOptions): Promise<TrafficS
     agents.http.destroy()
     agents.https.destroy()
   }
-  return summarize(counts, sent, Date.now() - startedAt, errors)
+  return { ...summarize(counts, sent, Date.now() - startedAt, errors), durationsMs }
 }
 
 /** Builds the weighted mix of requests. Each route returns a known status in both example apps. */
@@ -255,7 +260,7 @@ function summarize(
   total: number,
   elapsedMs: number,
   errors: string[],
-): TrafficSummary {
+): Omit<TrafficSummary, 'durationsMs'> {
   const byStatus: Record<string, number> = {}
   for (const { status, count } of counts.values()) byStatus[status] = (byStatus[status] ?? 0) + count
   return { total, elapsedMs, byStatus, byRoute: [...counts.values()], errors }

@@ -76,6 +76,8 @@ describe('renderLiveFrame', () => {
     const lines = renderLiveFrame(frameInput(data(2, 20))).lines
     expect(lines[0]).toMatch(/^web-top {2}redis:\/\/:\*\*\*@127\.0\.0\.1:6380 {2}\d\d:\d\d:\d\d$/)
     expect(lines[1]).toBe('Hosts 2  Processes 3  Active 2  Completed 0.33/s (20 in the last 60s)')
+    const warmingUp = data(0, 20, { figures: { ...data(0, 20).figures, coveredMs: 20_000 } })
+    expect(renderLiveFrame(frameInput(warmingUp)).lines[1]).toContain('(20 in 20s; window 60s)')
     expect(lines[2]).toMatch(/^Duration p50 \S+ {2}p95 \S+ {2}p99 \S+ {2}Errors 5xx 10\.0% {2}4xx 0\.0%$/)
     expect(lines[3]).toMatch(/^Status 2xx 18 {2}3xx 0 {2}4xx 0 {2}5xx 2 {2}Updated \d\d:\d\d:\d\d {2}figures from task_updates$/)
     expect(lines[4]).toBe('Active HTTP requests (2)')

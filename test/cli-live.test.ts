@@ -82,7 +82,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
 
     expect(lines[0]).toMatch(new RegExp(`^web-top  redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}  \\d\\d:\\d\\d:\\d\\d`))
     expect(session.capture()).not.toContain(PASSWORD)
-    expect(lines[1]).toMatch(/^Hosts \d+ {2}Processes \d+ {2}Active 2 {2}Completed \d+\.\d+\/s \(4 in the last 60s/)
+    expect(lines[1]).toMatch(/^Hosts \d+ {2}Processes \d+ {2}Active 2 {2}Completed \d+\.\d+\/s \(4 in the last 60s\)$/)
     expect(lines[2]).toMatch(/^Duration p50 \S+ {2}p95 \S+ {2}p99 \S+ {2}Errors 5xx 25\.0% {2}4xx 25\.0%/)
     expect(lines[3]).toMatch(/^Status 2xx 1 {2}3xx 1 {2}4xx 1 {2}5xx 1 {2}Updated \d\d:\d\d:\d\d {2}figures from task_updates/)
     expect(lines[4]).toBe('Active HTTP requests (2)  1 STALLED')

@@ -34,7 +34,7 @@ export interface CheckStreams {
   stdout: { write(text: string): unknown }
 }
 
-/** What the check measured. */
+/** Figures the check measured. */
 export interface CheckFigures {
   stalled: HttpTask[]
   count: number

@@ -35,7 +35,7 @@ const HTTP_HINT =
 /** Query parameters whose values are secrets: passwords, API keys and tokens. */
 const SECRET_PARAMETER = /([?&](?:[\w.-]*pass(?:word)?|api[-_]?key|apikey|[\w.-]*token|[\w.-]*secret)=)[^&#]*/gi
 
-/** What to check after a failed read, by kind of tracker. */
+/** Hints on what to check after a failed read, by kind of tracker. */
 const READ_FAILURE_HINTS: Record<string, string> = {
   redis: 'Check that the server is up and that the URL, password and database are right.',
   http:

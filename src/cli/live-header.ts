@@ -9,7 +9,7 @@ import { formatBytes, formatDuration } from './format'
 import type { GridCell, GridColumn } from './grid'
 import type { WindowFigures } from './stats'
 
-/** Where the figures come from and the state of the update stream. */
+/** Source of the figures, and the state of the update stream. */
 export type SourceStatus =
   | { kind: 'stream'; connected: true }
   | { kind: 'stream'; connected: false; sinceMs: number; reason: string }
@@ -36,14 +36,15 @@ export function renderMeters(input: MeterInput): StyledLine[] {
   const { figures } = input
   const seconds = Math.round(figures.windowMs / 1000)
   const covered = Math.round(figures.coveredMs / 1000)
-  const coverage = covered < seconds ? `, ${covered}s of it covered` : ''
+  // Until the view has seen a whole window, the figures cover less: say how much.
+  const span = covered < seconds ? `in ${covered}s; window ${seconds}s` : `in the last ${seconds}s`
   const rate = figures.ratePerSecond.toFixed(figures.ratePerSecond < 10 ? 2 : 1)
 
   return [
     {
       text:
         `Hosts ${input.hosts}  Processes ${input.processes}  Active ${input.active}  ` +
-        `Completed ${rate}/s (${figures.count} in the last ${seconds}s${coverage})`,
+        `Completed ${rate}/s (${figures.count} ${span})`,
     },
     {
       text:
@@ -62,7 +63,7 @@ export function renderMeters(input: MeterInput): StyledLine[] {
   ]
 }
 
-/** Returns the text that says where the figures come from and whether the stream is up. */
+/** Returns the text that names the source of the figures and whether the stream is up. */
 export function describeSource(source: SourceStatus, nowMs: number): string {
   if (source.kind === 'polling') {
     return `figures from past_tasks polling every ${formatDuration(source.intervalMs)} (no update stream)`

@@ -4,12 +4,12 @@
  */
 import type { HttpTask } from '../task/http-task'
 
-/** How the active table is grouped: not at all, by recording host or by recording process. */
+/** Grouping of the active table: none, by recording host or by recording process. */
 export type Grouping = 'none' | 'host' | 'process'
 
 const GROUPINGS: readonly Grouping[] = ['none', 'host', 'process']
 
-/** What the user chose on screen. */
+/** Settings the user chose on screen. */
 export interface ViewSettings {
   /** The screen is frozen; updates are still counted. */
   paused: boolean
@@ -31,7 +31,7 @@ export interface ViewSettings {
   selectedKey: string | undefined
 }
 
-/** What a key needs to know about the screen. */
+/** Facts about the screen that keys act on. */
 export interface KeyContext {
   /** Keys of the selectable rows, top to bottom. */
   rowKeys: readonly string[]
@@ -43,7 +43,7 @@ export interface KeyContext {
   pageSize: number
 }
 
-/** `quit` ends the view; `changed` asks for a redraw. */
+/** Outcome of a key: `quit` ends the view, and `changed` requests a redraw. */
 export type KeyResult = 'quit' | 'changed' | 'unchanged'
 
 export function createViewSettings(): ViewSettings {
@@ -200,7 +200,8 @@ function moveSelection(settings: ViewSettings, key: string, context: KeyContext)
   if (step === undefined || rows.length === 0) return 'unchanged'
 
   const current = settings.selectedKey === undefined ? -1 : rows.indexOf(settings.selectedKey)
-  const start = current === -1 ? (step > 0 ? -1 : rows.length) : current
+  let start = current
+  if (current === -1) start = step > 0 ? -1 : rows.length
   // Home and End move by an infinite step, which the clamp turns into the first or last row.
   const next = Math.min(rows.length - 1, Math.max(0, start + step))
   settings.selectedKey = rows[next]

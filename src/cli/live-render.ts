@@ -58,7 +58,7 @@ export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
 const FOOTER_KEYS =
   'q quit  p pause  s sort  r reverse  / filter  h group  t routes  ↑↓ select  Enter detail  ? help'
 
-/** What the view shows, taken from the live state (or frozen while paused). */
+/** Data the view shows, taken from the live state (or frozen while paused). */
 export interface LiveData {
   nowMs: number
   active: ActiveItem[]

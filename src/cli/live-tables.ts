@@ -32,7 +32,7 @@ export interface ActiveRow {
   mark: RowMark
 }
 
-/** An active task as the view holds it. */
+/** An active task as the view keeps it. */
 export interface ActiveItem {
   task: HttpTask
   orphaned: boolean
@@ -211,7 +211,8 @@ function markOf(item: ActiveItem, thresholds: Thresholds, nowMs: number): RowMar
 function compareStart(a: HttpTask, b: HttpTask): number {
   const startA = parseIsoTime(a.started_at) ?? Number.POSITIVE_INFINITY
   const startB = parseIsoTime(b.started_at) ?? Number.POSITIVE_INFINITY
-  return startA === startB ? 0 : startA < startB ? -1 : 1
+  if (startA === startB) return 0
+  return startA < startB ? -1 : 1
 }
 
 /** Returns a comparator for a column, numbers for measured columns and text otherwise. */

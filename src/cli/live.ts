@@ -1,7 +1,7 @@
 /**
  * The `live` command: a full-screen view of active and completed requests.
  * Updates announced on `task_updates` are applied to the view's state as
- * they arrive and drawn within one frame interval; a full read every
+ * they arrive and drawn within one frame interval. A full read every
  * refresh interval resyncs the state. Between updates the view redraws once
  * a second, so durations of active requests keep counting.
  */
@@ -25,7 +25,7 @@ export const MAX_FRAMES_PER_SECOND = 20
 /** Most completed tasks read per refresh and kept for the table. */
 export const LIVE_COMPLETED_LIMIT = 500
 
-/** Longest time between two frames, so that durations and the clock keep moving. */
+/** Maximum time between two frames, so that durations and the clock keep moving. */
 const TICK_INTERVAL_MS = 1_000
 
 /** How long a message about a reconnection stays in the status line. */
@@ -100,8 +100,10 @@ class LiveView {
   #reconnectNotice: { text: string; untilMs: number; colour: 'yellow' | 'red' } | undefined
   /** The last warning a library printed while the screen was up, shown in the footer. */
   #notice: string | undefined
-  /** Time from which updates may be missing; read back at the next resync. */
+  /** Time from which updates may be missing; read back at the first resync after `#subscribedMs`. */
   #gapStartMs: number | undefined
+  /** Time the stream was last subscribed again after a loss. */
+  #subscribedMs: number | undefined
   #lastReadMs: number | undefined
 
   #frozen: LiveData | undefined
@@ -193,6 +195,7 @@ class LiveView {
   }
 
   readonly #onSubscribed = (): void => {
+    this.#subscribedMs = Date.now()
     this.#source = { kind: 'stream', connected: true }
     void this.#resync()
   }
@@ -231,14 +234,23 @@ class LiveView {
       return
     }
     this.#reading = true
-    const gapStartMs = this.#source.kind === 'polling' ? this.#lastReadMs : this.#gapStartMs
     const readStartedMs = Date.now()
+    // Only a read that starts after the stream is back can close a gap: an
+    // update published between an earlier read and the new subscription is
+    // in neither.
+    const closesGap =
+      this.#gapStartMs !== undefined &&
+      this.#subscribedMs !== undefined &&
+      this.#subscribedMs <= readStartedMs
+    let gapStartMs: number | undefined
+    if (this.#source.kind === 'polling') gapStartMs = this.#lastReadMs
+    else if (closesGap) gapStartMs = this.#gapStartMs
     this.#state.beginResync()
     try {
       const snapshot = await this.#connection.tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT })
       const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs)
-      if (this.#source.kind === 'stream' && this.#source.connected && this.#gapStartMs !== undefined) {
-        this.#noteReconnection(readStartedMs - this.#gapStartMs, result)
+      if (closesGap && this.#gapStartMs !== undefined && this.#subscribedMs !== undefined) {
+        this.#noteReconnection(this.#subscribedMs - this.#gapStartMs, result)
         this.#gapStartMs = undefined
       }
       this.#readError = undefined
@@ -264,7 +276,7 @@ class LiveView {
     try {
       this.#state.heartbeats = await readHeartbeats(this.#connection.tracker)
     } catch {
-      // Heartbeats are extra; the read error of the tasks, if any, is what the user sees.
+      // Heartbeats are optional, so a failed read of them is not shown; a failed task read is.
     }
   }
 

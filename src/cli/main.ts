@@ -35,7 +35,7 @@ import {
   type FilterOptionValues,
 } from './options'
 import { runPrune } from './prune'
-import { runRecent } from './recent'
+import { runRecent, type RecentFormat } from './recent'
 import { runTail } from './tail'
 import { TASK_MODES, type TaskMode } from './task-order'
 
@@ -205,7 +205,7 @@ function addRecentCommand(program: Command): void {
         mode: values.mode,
         limit: values.limit,
         columns: values.columns,
-        format: values.json === true ? 'json' : values.ndjson === true ? 'ndjson' : 'table',
+        format: readRecentFormat(values),
         filter: readFilterOptions(values),
       })
     },
@@ -306,6 +306,11 @@ function addPruneCommand(program: Command): void {
   })
 }
 
+function readRecentFormat(values: RecentOptionValues): RecentFormat {
+  if (values.json === true) return 'json'
+  return values.ndjson === true ? 'ndjson' : 'table'
+}
+
 function refreshRateOption(description: string): Option {
   return new Option('--refresh-rate <seconds>', description)
     .env('TOP_REFRESH_RATE')
@@ -328,7 +333,7 @@ function stallAfterOption(): Option {
 /**
  * Sets the exit code and exits within a second even if a handle, such as a
  * socket still closing, would keep the process up. The timer is unref'd, so
- * it never holds the process itself.
+ * it never keeps the process up itself.
  */
 function exitSoon(code: number): void {
   process.exitCode = code

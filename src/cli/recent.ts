@@ -44,8 +44,9 @@ export async function runRecent(
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   const filtered = options.filter !== undefined && Object.values(options.filter).some((value) => value !== undefined)
   // With a filter, the limit counts matching tasks, so more have to be read.
-  const completedLimit =
-    options.mode === 'active' ? 0 : filtered ? RECENT_COMPLETED_LIMIT : (options.limit ?? RECENT_COMPLETED_LIMIT)
+  let completedLimit = options.limit ?? RECENT_COMPLETED_LIMIT
+  if (filtered) completedLimit = RECENT_COMPLETED_LIMIT
+  if (options.mode === 'active') completedLimit = 0
   let snapshot
   try {
     snapshot = await readTracker(connection, completedLimit)

@@ -26,6 +26,9 @@ const SMALLEST_DURATION_MS = 0.01
 
 const SECOND_MS = 1_000
 
+/** Shortest time a rate is computed over, so that the first requests seen do not show a huge rate. */
+const MIN_RATE_SPAN_MS = 1_000
+
 /** Name of the route of tasks that have no `task_name`. */
 export const UNKNOWN_ROUTE = '(no route)'
 
@@ -135,7 +138,7 @@ class Group {
     const withStatus = this.count - mix.other
     return {
       count: this.count,
-      ratePerSecond: coveredMs <= 0 ? 0 : (this.count * SECOND_MS) / coveredMs,
+      ratePerSecond: (this.count * SECOND_MS) / Math.max(coveredMs, MIN_RATE_SPAN_MS),
       p50Ms: this.histogram.quantile(0.5),
       p95Ms: this.histogram.quantile(0.95),
       p99Ms: this.histogram.quantile(0.99),

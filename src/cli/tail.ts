@@ -124,7 +124,7 @@ class Tail {
     this.#streams.stderr.write(`web-top-cli: update stream lost (${sanitizeText(reason)}); reconnecting\n`)
   }
 
-  /** Prints what ended during a gap in the stream, oldest first, and says how long the gap was. */
+  /** Prints what ended during a gap in the stream, oldest first, and reports how long the gap was. */
   async #readBack(): Promise<void> {
     const gapStartMs = this.#gapStartMs ?? Date.now()
     this.#gapStartMs = undefined
