@@ -356,6 +356,22 @@ describe('live without a terminal', () => {
   })
 })
 
+describe('live settings from the environment', () => {
+  it('reads the Python web-top variables', async () => {
+    const result = await runCli(['live', '--tracker-url', trackerUrl], {
+      interruptAfterMs: 1_500,
+      env: {
+        ACTIVE_COLUMNS: 'Method, Path, Host, Route',
+        COMPLETED_COLUMNS: 'Resp,Status text,Path',
+        TOP_REFRESH_RATE: '0.2',
+      },
+    })
+    const frame = result.stdout.trimEnd().split('\n\n').at(-1) ?? ''
+    expect(frame).toMatch(/^State +Method +Path +Host +Route$/m)
+    expect(frame).toMatch(/^Resp +Status text +Path$/m)
+  })
+})
+
 async function startLive(session: TmuxSession, prefix = ''): Promise<void> {
   session.type('clear', true)
   await waitForPrompt(session)

@@ -1,0 +1,71 @@
+/**
+ * `web-top-cli` reading a private Redis Cluster through a
+ * `redis+cluster://` URL, as the library's cluster support writes it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { HttpTask } from '../src/task/http-task'
+import { formatIsoTime } from '../src/task/time'
+import { createTrackerFromUrl } from '../src/trackers/from-url'
+import type { Tracker } from '../src/trackers/tracker'
+import { runCli, startCli } from './helpers/cli'
+import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
+
+const PREFIX = '{shop}:'
+
+let cluster: TestCluster
+let writer: Tracker
+
+beforeAll(async () => {
+  cluster = await startRedisCluster()
+  writer = createTrackerFromUrl(cluster.url, { keyPrefix: PREFIX })
+  writer.recordStart('p-active', JSON.stringify(record('/cluster/active', false)))
+  writer.recordEnd('p-done', JSON.stringify(record('/cluster/done', true)))
+  await writer.flush()
+}, 60_000)
+
+afterAll(async () => {
+  await writer?.close()
+  await cluster?.close()
+})
+
+describe('web-top-cli on Redis Cluster', () => {
+  it('reads active and completed tasks', async () => {
+    const result = await runCli(['recent', '--tracker-url', cluster.url, '--prefix', PREFIX, '--json'])
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    const records = JSON.parse(result.stdout) as HttpTask[]
+    expect(records.map((task) => task.path)).toEqual(['/cluster/active', '/cluster/done'])
+  })
+
+  it('follows task_updates with tail', async () => {
+    const tail = startCli(['tail', '--tracker-url', cluster.url, '--prefix', PREFIX])
+    try {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 1_500))
+      writer.recordEnd('p-new', JSON.stringify(record('/cluster/new', true)))
+      await writer.flush()
+      await tail.waitFor((stdout) => stdout.includes('/cluster/new'), 'the new request')
+    } finally {
+      await tail.stop()
+    }
+  })
+
+  it('rejects a prefix without a hash tag with exit code 2', async () => {
+    const result = await runCli(['recent', '--tracker-url', cluster.url, '--prefix', 'shop:'])
+    expect(result.code).toBe(2)
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain('--prefix')
+    expect(result.stderr).toContain('hash tag')
+  })
+})
+
+function record(path: string, ended: boolean): HttpTask {
+  const now = Date.now()
+  return {
+    task_id: `cluster-${path}`,
+    started_at: formatIsoTime(now - 10),
+    ended_at: ended ? formatIsoTime(now) : null,
+    method: 'GET',
+    path,
+    status_code: ended ? 200 : null,
+  }
+}
