@@ -24,7 +24,12 @@ export type { RedisKeys } from './trackers/redis-keys'
 export { createTrackerFromUrl, getSharedMemoryTracker, DEFAULT_TRACKER_URL } from './trackers/from-url'
 export type { TrackerUrlOptions } from './trackers/from-url'
 export type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './trackers/tracker'
-export { readHeartbeats, pruneStaleTasks, isStaleProcessor, decodeHeartbeat } from './trackers/heartbeat'
+export {
+  readHeartbeats,
+  pruneStaleTasks,
+  isStaleProcessor,
+  decodeHeartbeat,
+} from './trackers/heartbeat'
 export type { Heartbeat, HeartbeatReport, PruneResult } from './trackers/heartbeat'
 export type { HeaderPair, HttpTask, Task, TaskState } from './task/http-task'
 export { getTaskState } from './task/http-task'

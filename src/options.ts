@@ -176,18 +176,23 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
       allowParams: checkNames('allowParams', options.allowParams),
     },
     logger: checkLogger(options.logger),
-    maxPendingBytes:
-      options.maxPendingBytes === undefined ? undefined : requireCount('maxPendingBytes', options.maxPendingBytes),
+    maxPendingBytes: resolveMaxPendingBytes(options.maxPendingBytes),
     heartbeatTtlMs: resolveHeartbeatTtl(options.heartbeatTtlMs),
     handleSignals: checkBoolean('handleSignals', options.handleSignals) ?? true,
   }
 }
 
+function resolveMaxPendingBytes(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : requireCount('maxPendingBytes', value)
+}
+
 function resolveHeartbeatTtl(value: number | undefined): number {
   if (value === undefined) return DEFAULT_HEARTBEAT_TTL_MS
+
   const ttlMs = requireCount('heartbeatTtlMs', value)
   if (ttlMs < MIN_HEARTBEAT_TTL_MS) {
-    throw invalidOptionRange('heartbeatTtlMs', `a whole number of milliseconds of at least ${MIN_HEARTBEAT_TTL_MS}`, value)
+    const expected = `a whole number of milliseconds of at least ${MIN_HEARTBEAT_TTL_MS}`
+    throw invalidOptionRange('heartbeatTtlMs', expected, value)
   }
   return ttlMs
 }

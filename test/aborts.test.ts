@@ -98,7 +98,7 @@ describe.each(FRAMEWORKS)('%s aborted requests', (framework) => {
     connection = await openConnection(app.port)
     connection.write(formatRequest('GET', '/stream'))
     const open = connection
-    await waitFor('the first chunk', async () => ((await open.waitForBytes(1)).includes('first') ? true : undefined))
+    await open.waitForText('first')
     connection.destroy()
 
     const stored = await waitForPath(redis.client, '/stream')
@@ -113,7 +113,7 @@ describe.each(FRAMEWORKS)('%s aborted requests', (framework) => {
     connection = await openConnection(app.port)
     connection.write(formatRequest('GET', '/events', ['Accept: text/event-stream']))
     const open = connection
-    await waitFor('the first event', async () => ((await open.waitForBytes(1)).includes('data: 1') ? true : undefined))
+    await open.waitForText('data: 1')
     await waitForActive(redis.client, 1)
     connection.destroy()
 
@@ -126,7 +126,9 @@ describe.each(FRAMEWORKS)('%s aborted requests', (framework) => {
 
   it('pipelined requests behind a hanging one', async () => {
     connection = await openConnection(app.port)
-    connection.write(formatRequest('GET', '/ok') + formatRequest('GET', '/hang') + formatRequest('GET', '/ok?queued=1'))
+    connection.write(
+      formatRequest('GET', '/ok') + formatRequest('GET', '/hang') + formatRequest('GET', '/ok?queued=1'),
+    )
     const [first] = await connection.readResponses(1)
     expect(first?.status).toBe(200)
     // /hang and the request queued behind it, whose handler has already responded.

@@ -1,9 +1,9 @@
 /**
  * While Redis is paused (`CLIENT PAUSE WRITE`) or frozen (SIGSTOP), task
- * records are dropped past the `maxPendingBytes` budget rather than
- * queued without limit, the drops are counted and logged as a few lines
- * that carry the counts, and once Redis answers again the tracker drains
- * and leaves no finished request in `processors`.
+ * records past the `maxPendingBytes` budget are dropped rather than
+ * queued without limit. The drops are counted and logged as a few lines
+ * that carry the counts. Once Redis replies again, the tracker drains and
+ * leaves no finished request in `processors`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RedisTracker, type Logger } from '../src/index'
@@ -19,6 +19,7 @@ interface LogLine {
   fields: Record<string, unknown>
 }
 
+/** Creates a logger that keeps every line, as `message` plus its fields. */
 function captureLogger(): Logger & { lines: LogLine[] } {
   const lines: LogLine[] = []
   return {
@@ -88,7 +89,7 @@ describe.each(['express5', 'fastify5'] as const)('%s while Redis is paused', (fr
     // 6,000 records (a start and an end per request) and room for a few dozen.
     expect(paused.dropped).toBeGreaterThan(5_000)
 
-    // Thousands of drops, one line at once; the rest is summed until the interval ends.
+    // Thousands of drops make one line at once. The rest is summed until the interval ends.
     expect(dropLines(logger.lines)).toHaveLength(1)
     expect(dropLines(logger.lines)[0]?.fields).toMatchObject({ dropped: 1, maxPendingBytes })
 

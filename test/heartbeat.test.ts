@@ -1,8 +1,8 @@
 /**
- * Heartbeats and leftovers: each recorder refreshes a heartbeat with a
- * TTL; readers find the entries of a process that died without cleaning
- * up and prune exactly those; and a new process with the same host and
- * pid removes the leftovers of its predecessor before its first write.
+ * Heartbeats and leftovers. Each recorder refreshes a heartbeat with a
+ * TTL. Readers find the entries of a process that died without cleaning
+ * up, and prune exactly those. A new process with the same host and pid
+ * removes the leftovers of its predecessor before its first write.
  */
 import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
@@ -103,7 +103,10 @@ describe('heartbeat', () => {
   })
 
   it('counts requests in flight and completed', async () => {
-    app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url, heartbeatTtlMs: 600 } })
+    app = await startAppProcess({
+      framework: 'express5',
+      topOptions: { trackerUrl: redis.url, heartbeatTtlMs: 600 },
+    })
     const running = app
     for (let i = 0; i < 3; i++) await fetch(`${running.url}/ok`)
     const held = fetch(`${running.url}/wait`)
@@ -123,7 +126,10 @@ describe('heartbeat', () => {
 
 describe('stale entries', () => {
   it('prunes only a crashed process', async () => {
-    app = await startAppProcess({ framework: 'fastify5', topOptions: { trackerUrl: redis.url, heartbeatTtlMs: 600 } })
+    app = await startAppProcess({
+      framework: 'fastify5',
+      topOptions: { trackerUrl: redis.url, heartbeatTtlMs: 600 },
+    })
     const crashed = app
     const crashedPrefix = crashed.processorIdPrefix
     void fetch(`${crashed.url}/wait`).catch(() => undefined)
@@ -158,25 +164,30 @@ describe('stale entries', () => {
     )
     expect(report.stalePrefixes).toEqual([crashedPrefix])
     expect(report.live.map((heartbeat) => heartbeat.processor_id_prefix)).toEqual([livePrefix])
-    const staleIds = Object.keys(before.processors).filter((id) => isStaleProcessor(id, report.stalePrefixes))
+    const activeIds = Object.keys(before.processors)
+    const staleIds = activeIds.filter((id) => isStaleProcessor(id, report.stalePrefixes))
     expect(staleIds).toEqual([`${crashedPrefix}0`])
 
     const result = await pruneStaleTasks(middleware.recorder.tracker)
     expect(result).toEqual({ removedTasks: 1, stalePrefixes: [crashedPrefix] })
     const after = await readStoredTasks(redis.client)
-    expect(Object.keys(after.processors).sort()).toEqual([`${livePrefix}0`, ...Object.keys(untouched)].sort())
+    const kept = [`${livePrefix}0`, ...Object.keys(untouched)]
+    expect(Object.keys(after.processors).sort()).toEqual(kept.sort())
     expect(await redis.client.smembers('heartbeats')).toEqual([livePrefix])
 
-    expect(await pruneStaleTasks(middleware.recorder.tracker)).toEqual({ removedTasks: 0, stalePrefixes: [] })
+    const again = await pruneStaleTasks(middleware.recorder.tracker)
+    expect(again).toEqual({ removedTasks: 0, stalePrefixes: [] })
   })
 
   it('leftovers of the same host and pid go first', async () => {
-    const leftover = (path: string) => JSON.stringify({ path, started_at: '2026-01-01T00:00:00.000000+00:00' })
+    const startedAt = '2026-01-01T00:00:00.000000+00:00'
+    const leftover = (path: string) => JSON.stringify({ path, started_at: startedAt })
     let seeded: Record<string, string> = {}
 
     // The fresh process is recorder 1 of thread 0 of its pid; the entries
     // are seeded before it has loaded any code.
-    app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } }, async (pid) => {
+    const options = { framework: 'express5', topOptions: { trackerUrl: redis.url } } as const
+    app = await startAppProcess(options, async (pid) => {
       const prefix = `${hostname()}/${pid}-0-1.`
       seeded = {
         [`${prefix}0`]: leftover('/leftover-0'),
@@ -195,9 +206,12 @@ describe('stale entries', () => {
       const current = await readStoredTasks(redis.client)
       return current.processors[`${running.processorIdPrefix}0`]?.path === '/wait' ? current : undefined
     })
-    expect(Object.keys(stored.processors).sort()).toEqual(
-      [`${running.processorIdPrefix}0`, `${hostname()}/${running.pid}-0-10.0`, `pid:${running.pid} tid:0`].sort(),
-    )
+    const expected = [
+      `${running.processorIdPrefix}0`,
+      `${hostname()}/${running.pid}-0-10.0`,
+      `pid:${running.pid} tid:0`,
+    ]
+    expect(Object.keys(stored.processors).sort()).toEqual(expected.sort())
 
     running.release()
     await held

@@ -54,7 +54,13 @@ const RESPONSE_CASES: ResponseCase[] = [
   { name: 'not modified', method: 'GET', path: '/etag', headers: ['If-None-Match: "v1"'], status: 304 },
   { name: 'HEAD request', method: 'HEAD', path: '/ok', status: 200 },
   { name: 'framework 404', method: 'GET', path: '/no/such/route', status: 404 },
-  { name: 'hijacked reply', method: 'GET', path: '/hijack', status: 201, frameworks: ['fastify5', 'fastify4'] },
+  {
+    name: 'hijacked reply',
+    method: 'GET',
+    path: '/hijack',
+    status: 201,
+    frameworks: ['fastify5', 'fastify4'],
+  },
 ]
 
 describe.each(FRAMEWORKS)('%s responses', (framework) => {
@@ -92,7 +98,7 @@ describe.each(FRAMEWORKS)('%s responses', (framework) => {
   it('streamed response is active mid-stream', async () => {
     const connection = await openConnection(app.port)
     connection.write(formatRequest('GET', '/stream'))
-    await waitFor('the first chunk', async () => ((await connection.waitForBytes(1)).includes('first') ? true : undefined))
+    await connection.waitForText('first')
 
     const [active] = await waitForActive(redis.client, 1)
     expect(active?.path).toBe('/stream')
@@ -105,19 +111,15 @@ describe.each(FRAMEWORKS)('%s responses', (framework) => {
     expect(response?.body).toBe('firstlast')
 
     const stored = await waitForPath(redis.client, '/stream')
-    expect(tasksFor(stored, '/stream').map((task) => [task.status_code, task.recorded_successfully])).toEqual([
-      [200, true],
-    ])
+    const recorded = tasksFor(stored, '/stream').map((task) => [task.status_code, task.recorded_successfully])
+    expect(recorded).toEqual([[200, true]])
     expect(stored.processors).toEqual({})
   })
 
   it('server-sent events stay active while open', async () => {
     const connection = await openConnection(app.port)
     connection.write(formatRequest('GET', '/events', ['Accept: text/event-stream']))
-    const head = await waitFor('the first event', async () => {
-      const received = await connection.waitForBytes(1)
-      return received.includes('data: 1') ? received : undefined
-    })
+    const head = await connection.waitForText('data: 1')
     expect(head).toMatch(/^HTTP\/1\.1 200 /)
 
     const [active] = await waitForActive(redis.client, 1)
@@ -128,9 +130,8 @@ describe.each(FRAMEWORKS)('%s responses', (framework) => {
     await connection.readResponses(1)
     connection.destroy()
     const stored = await waitForPath(redis.client, '/events')
-    expect(tasksFor(stored, '/events').map((task) => [task.status_code, task.recorded_successfully])).toEqual([
-      [200, true],
-    ])
+    const recorded = tasksFor(stored, '/events').map((task) => [task.status_code, task.recorded_successfully])
+    expect(recorded).toEqual([[200, true]])
     expect(stored.processors).toEqual({})
   })
 
@@ -171,12 +172,14 @@ describe.each(FRAMEWORKS)('%s responses', (framework) => {
         formatRequest('GET', '/no/such/route') +
         formatRequest('GET', '/custom-error'),
     )
-    const responses = await connection.readResponses(6, { bodiless: [false, true, false, false, false, false] })
+    const bodiless = [false, true, false, false, false, false]
+    const responses = await connection.readResponses(6, { bodiless })
     connection.destroy()
     expect(responses.map((response) => response.status)).toEqual([200, 200, 304, 204, 404, 503])
 
     const stored = await waitForPath(redis.client, '/custom-error')
-    const recorded = [...stored.pastTasks].reverse().map((task) => `${task.method} ${task.path} ${task.status_code}`)
+    const oldestFirst = [...stored.pastTasks].reverse()
+    const recorded = oldestFirst.map((task) => `${task.method} ${task.path} ${task.status_code}`)
     expect(recorded).toEqual([
       'GET /ok 200',
       'HEAD /ok 200',
@@ -203,7 +206,7 @@ describe('tracker endpoint requests', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
 
-  /** Reads the endpoint three times (six requests), then sends one app request and returns what was stored. */
+  /** Reads the endpoint three times (six requests), sends one app request and returns the records. */
   async function pollThenRequest(origin: string) {
     const reader = new HttpTracker({ url: `${origin}/web-top`, apiKey: API_KEY })
     for (let i = 0; i < 3; i++) {
@@ -278,7 +281,7 @@ describe('tracker endpoint requests', () => {
       target.recordStart('web-1/42-0-1.11', '{"path":"/eleven"}')
     }
     await tracker.flush()
-    await waitFor('the three entries', async () => ((await redis.client.hlen('processors')) === 3 ? true : undefined))
+    await waitForActive(redis.client, 3)
 
     tracker.recordDiscard('web-1/42-0-1.1')
     memory.recordDiscard('web-1/42-0-1.1')

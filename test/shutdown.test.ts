@@ -83,7 +83,11 @@ describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
   })
 
   it('leaves SIGTERM to the app handler', async () => {
-    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url }, signalHandler: 'close-server' })
+    app = await startAppProcess({
+      framework,
+      topOptions: { trackerUrl: redis.url },
+      signalHandler: 'close-server',
+    })
     const held = holdRequest(app)
     await waitForActive(redis.client, 1)
 
@@ -123,7 +127,7 @@ describe('express middleware lifecycle', () => {
   it('close returns while Redis is frozen', async () => {
     const middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
     const tracker = middleware.recorder.tracker
-    await waitFor('the tracker connection', () => (tracker.stats().written >= 0 && isReady(tracker) ? true : undefined))
+    await waitFor('the tracker connection', () => (isReady(tracker) ? true : undefined))
     redis.freeze()
     tracker.recordStart('frozen-1', '{"path":"/frozen"}')
 
@@ -146,7 +150,8 @@ describe('express middleware lifecycle', () => {
     for (const round of [1, 2]) {
       const server = application.listen(0, '127.0.0.1')
       await new Promise((resolve) => server.once('listening', resolve))
-      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hello?round=${round}`)
+      const port = (server.address() as AddressInfo).port
+      const response = await fetch(`http://127.0.0.1:${port}/hello?round=${round}`)
       expect(await response.text()).toBe('hello')
       await waitForPath(redis.client, '/hello', round)
       expect(await countClients()).toBe(clientsAtStart + 1)
@@ -154,7 +159,9 @@ describe('express middleware lifecycle', () => {
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
       // The idle recorder released its connection.
-      await waitFor('the released connection', async () => ((await countClients()) === clientsAtStart ? true : undefined))
+      await waitFor('the released connection', async () => {
+        return (await countClients()) === clientsAtStart ? true : undefined
+      })
     }
 
     const stored = await readStoredTasks(redis.client)

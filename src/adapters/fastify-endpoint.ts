@@ -27,8 +27,8 @@ const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS
  * `tracker` option, else the one of `topPlugin` when it is registered, else
  * the shared memory tracker.
  *
- * The route's requests are never recorded: its `config` tells
- * `topPlugin` to skip them, whatever the order of registration.
+ * The route's requests are never recorded, because its `config` makes
+ * `topPlugin` skip them, whatever the order of registration.
  *
  * @example
  * await app.register(topPlugin, { trackerUrl: 'memory://' })

@@ -15,7 +15,7 @@ declare module 'fastify' {
     webTop: Recorder
   }
   interface FastifyContextConfig {
-    /** web-top settings of a route: `{ webTop: { ignore: true } }` leaves its requests unrecorded. */
+    /** web-top settings of a route: `{ ignore: true }` leaves its requests unrecorded. */
     webTop?: WebTopRouteConfig
   }
 }

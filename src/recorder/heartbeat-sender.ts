@@ -13,6 +13,29 @@ const EVENT_LOOP_RESOLUTION_MS = 20
 
 const NANOSECONDS_PER_MS = 1e6
 
+/**
+ * One event-loop delay histogram for the whole process, enabled while any
+ * sender runs: each enabled histogram samples on a timer of its own.
+ */
+let sharedDelay: IntervalHistogram | undefined
+let sharedDelayUsers = 0
+
+function acquireDelayHistogram(): IntervalHistogram {
+  if (sharedDelay === undefined) {
+    sharedDelay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
+    sharedDelay.enable()
+  }
+  sharedDelayUsers++
+  return sharedDelay
+}
+
+function releaseDelayHistogram(): void {
+  sharedDelayUsers--
+  if (sharedDelayUsers > 0) return
+  sharedDelay?.disable()
+  sharedDelay = undefined
+}
+
 /** Fields of a heartbeat besides the meters, which the sender fills in. */
 export type HeartbeatBase = Pick<
   Heartbeat,
@@ -34,7 +57,13 @@ export class HeartbeatSender {
   #timer: NodeJS.Timeout | undefined
   #delay: IntervalHistogram | undefined
 
-  constructor(tracker: Tracker, ttlMs: number, base: HeartbeatBase, readCounts: () => RequestCounts, logger: Logger) {
+  constructor(
+    tracker: Tracker,
+    ttlMs: number,
+    base: HeartbeatBase,
+    readCounts: () => RequestCounts,
+    logger: Logger,
+  ) {
     this.#tracker = tracker
     this.#ttlMs = ttlMs
     this.#base = base
@@ -42,22 +71,25 @@ export class HeartbeatSender {
     this.#logger = logger
   }
 
-  /** Writes a heartbeat now and then every third of the TTL, on a timer that never keeps the process alive. */
+  /**
+   * Writes a heartbeat now and then every third of the TTL, on a timer that
+   * never keeps the process alive.
+   */
   start(): void {
     if (this.#timer !== undefined || this.#tracker.writeHeartbeat === undefined) return
 
-    this.#delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
-    this.#delay.enable()
+    this.#delay = acquireDelayHistogram()
     this.#beat()
     this.#timer = setTimeout(this.#onTimer, Math.max(1, Math.floor(this.#ttlMs / 3)))
     this.#timer.unref()
   }
 
   stop(): void {
+    if (this.#timer === undefined) return
     clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#delay?.disable()
     this.#delay = undefined
+    releaseDelayHistogram()
   }
 
   readonly #onTimer = (): void => {
@@ -73,9 +105,15 @@ export class HeartbeatSender {
     }
   }
 
+  /**
+   * Reads the meters. The delay percentile covers the time since the
+   * previous heartbeat of any recorder in this process, because they share
+   * one histogram and each read resets it.
+   */
   #sample(): Heartbeat {
     const delay = this.#delay
-    const delayP99 = delay !== undefined && delay.count > 0 ? delay.percentile(99) / NANOSECONDS_PER_MS : null
+    const delayP99 =
+      delay !== undefined && delay.count > 0 ? delay.percentile(99) / NANOSECONDS_PER_MS : null
     delay?.reset()
     const memory = process.memoryUsage()
     const counts = this.#readCounts()

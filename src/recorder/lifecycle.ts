@@ -17,7 +17,10 @@ import { closeOnSignal, stopClosingOnSignal } from './signals'
 /** Max time the removal of a recorder's entries waits for Redis, in milliseconds. */
 const CLEANUP_TIMEOUT_MS = 2_000
 
-/** What the recorder does with a new request: record it, wake up first, or skip it. */
+/**
+ * State of a recorder, which decides what it does with a new request:
+ * record it (`open`), wake up first (`idle`) or skip it (`closed`).
+ */
 export type RecorderState = 'open' | 'idle' | 'closed'
 
 /** An HTTP server as the recorder watches it: only its `close` event is used. */
@@ -86,7 +89,9 @@ export class RecorderLifecycle {
     // Requests from a server the recorder has not seen may still be in
     // flight; their entries go when they end.
     if (this.#settings.countInFlight() === 0) await this.#removeOwnEntries()
-    if (this.state === 'idle' && this.#settings.ownsTracker) await this.#settings.tracker.suspend?.()
+    if (this.state === 'idle' && this.#settings.ownsTracker) {
+      await this.#settings.tracker.suspend?.()
+    }
   }
 
   /**
@@ -107,7 +112,10 @@ export class RecorderLifecycle {
     }
 
     const done = removal().catch((err: unknown) => {
-      logger.warn({ err, processorIdPrefix: prefix }, 'web-top could not remove the active tasks of this process')
+      logger.warn(
+        { err, processorIdPrefix: prefix },
+        'web-top could not remove the active tasks of this process',
+      )
     })
     if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
       logger.warn(

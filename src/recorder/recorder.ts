@@ -236,8 +236,8 @@ export class Recorder {
 
   /**
    * Stops recording, removes the active entries and the heartbeat of this
-   * recorder and closes the tracker if the recorder opened it. Waits at most
-   * about 4 s when Redis does not answer. Requests still in flight end
+   * recorder and closes the tracker if the recorder opened it. When Redis
+   * does not reply, gives up after about 4 s. Requests still in flight end
    * unrecorded. Other recorders of the same process keep their entries.
    */
   close(): Promise<void> {

@@ -9,15 +9,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from '../util/logger'
 
-/** How a tracked request ended. */
+/** Outcome of a tracked request: completed, or aborted because the client went away. */
 export type RequestOutcome = 'completed' | 'aborted'
 
-/** Where the recorded client address came from: the TCP peer, or a trusted proxy's header. */
+/** Source of the recorded client address: the TCP peer, or a trusted proxy's header. */
 export type ClientIpSource = 'socket' | 'proxy'
 
 export const kRequestState = Symbol('web-top.request')
 
-/** The recorder as a request's end sees it. */
+/** The parts of the recorder that end a request. */
 export interface RequestRecorder {
   readonly logger: Logger
   /** Builds the end record and hands it to the tracker. */
@@ -70,7 +70,11 @@ export function detachState(res: TrackedResponse, state: RequestState): void {
 }
 
 /** Ends a task exactly once: the state is detached before anything else runs. */
-export function finishTask(res: TrackedResponse, state: RequestState, outcome: RequestOutcome): void {
+export function finishTask(
+  res: TrackedResponse,
+  state: RequestState,
+  outcome: RequestOutcome,
+): void {
   detachState(res, state)
 
   try {

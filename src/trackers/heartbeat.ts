@@ -38,7 +38,7 @@ export interface Heartbeat {
   records_dropped: number
 }
 
-/** What `readHeartbeats` returns. */
+/** Result of `readHeartbeats`. */
 export interface HeartbeatReport {
   /** Heartbeats of the recorders alive now, sorted by processor id prefix. */
   live: Heartbeat[]
@@ -49,7 +49,7 @@ export interface HeartbeatReport {
   stalePrefixes: string[]
 }
 
-/** What `pruneStaleTasks` returns. */
+/** Result of `pruneStaleTasks`. */
 export interface PruneResult {
   /** Active entries removed. */
   removedTasks: number

@@ -65,7 +65,8 @@ export class MemoryTracker implements Tracker {
   }
 
   writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): void {
-    this.#heartbeats.set(heartbeat.processor_id_prefix, { heartbeat, expiresAt: Date.now() + ttlMs })
+    const expiresAt = Date.now() + ttlMs
+    this.#heartbeats.set(heartbeat.processor_id_prefix, { heartbeat, expiresAt })
   }
 
   async removeHeartbeat(processorIdPrefix: string): Promise<void> {

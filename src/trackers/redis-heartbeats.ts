@@ -3,12 +3,21 @@
  * is described in heartbeat.ts.
  */
 import type { Cluster, Redis } from 'ioredis'
-import { decodeHeartbeat, sortHeartbeats, type Heartbeat, type HeartbeatReport, type PruneResult } from './heartbeat'
+import {
+  decodeHeartbeat,
+  sortHeartbeats,
+  type Heartbeat,
+  type HeartbeatReport,
+  type PruneResult,
+} from './heartbeat'
 import type { HeartbeatKeys, RedisKeys } from './redis-keys'
 
 type RedisClient = Redis | Cluster
 
-type PruneStale = (numberOfKeys: number, ...keysAndPrefixes: string[]) => Promise<Array<number | string>>
+type PruneStale = (
+  numberOfKeys: number,
+  ...keysAndPrefixes: string[]
+) => Promise<Array<number | string>>
 
 /** Reads the heartbeat list and each listed heartbeat, with SMEMBERS and one MGET. */
 export async function readRedisHeartbeats(

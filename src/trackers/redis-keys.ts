@@ -20,7 +20,7 @@ export interface RedisKeys {
 export interface HeartbeatKeys {
   /** SET of the processor id prefixes that have written a heartbeat and not removed it. */
   heartbeats: string
-  /** Start of each recorder's heartbeat STRING key; the processor id prefix follows. */
+  /** Start of each recorder's heartbeat STRING key, which the processor id prefix completes. */
   heartbeatPrefix: string
 }
 

@@ -68,7 +68,7 @@ export interface RedisTrackerOptions {
    * @default 8 MiB
    */
   maxPendingBytes?: number
-  /** Where connection problems and dropped records are reported. */
+  /** Logger for connection problems and dropped records. */
   logger?: Logger
   /**
    * Min time between two log lines about the same connection problem, in
@@ -82,13 +82,16 @@ const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 
 const DEFAULT_LOG_INTERVAL_MS = 30_000
 
+/** Message of the log lines that count dropped records. */
+const DROP_MESSAGE = 'redis is unreachable or slow, task records dropped'
+
 /** Bytes counted for one operation besides its JSON: operation, processor id, bookkeeping. */
 const OPERATION_OVERHEAD_BYTES = 64
 
 /** Max time `flush()` waits for a connection attempt under way, in milliseconds. */
 const FLUSH_CONNECT_WAIT_MS = 2_000
 
-/** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in milliseconds. */
+/** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
 const CLOSE_WAIT_MS = 2_000
 
 /** ioredis statuses of a client whose connection attempt is under way. */
@@ -108,7 +111,13 @@ type ApplyBatch = (
 
 type RemoveProcessors = (processorsKey: string, pattern: string) => Promise<number>
 
-type WriteHeartbeat = (key: string, listKey: string, json: string, ttlMs: number, prefix: string) => Promise<number>
+type WriteHeartbeat = (
+  key: string,
+  listKey: string,
+  json: string,
+  ttlMs: number,
+  prefix: string,
+) => Promise<number>
 
 interface ScriptedClient {
   webTopApplyBatch: ApplyBatch
@@ -163,11 +172,14 @@ export class RedisTracker implements Tracker {
       'maxPendingBytes',
       options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
     )
-    const logIntervalMs = requireCount('logIntervalMs', options.logIntervalMs ?? DEFAULT_LOG_INTERVAL_MS)
+    const logIntervalMs = requireCount(
+      'logIntervalMs',
+      options.logIntervalMs ?? DEFAULT_LOG_INTERVAL_MS,
+    )
     const logger = options.logger ?? silentLogger
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
     this.#url = redactUrl(options.url ?? 'redis://127.0.0.1:6379')
-    this.#dropLog = new DropLog(logger, logIntervalMs, 'redis is unreachable or slow, task records dropped', () => ({
+    this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
       pendingBytes: this.#batchBytes + this.#inFlightBytes,
       maxPendingBytes: this.#maxPendingBytes,
       url: this.#url,
@@ -316,8 +328,8 @@ export class RedisTracker implements Tracker {
    * Sends the pending writes and waits until they are applied or dropped.
    * When a connection attempt is under way, waits up to 2 s for it first,
    * so that writes made just after startup are not lost on a quick close.
-   * Note: while Redis is frozen, writes in flight get no reply and this
-   * waits until Redis answers or the connection closes.
+   * Note: while Redis is frozen, writes in flight get no reply, and this
+   * waits until Redis replies or the connection closes.
    */
   async flush(): Promise<void> {
     const pending = this.#batch.length > 0 || this.#needsRepair
@@ -575,9 +587,9 @@ export class RedisTracker implements Tracker {
 
   /**
    * Puts the processors hash back in line with this process's active tasks
-   * after a write was lost: the batch starts by removing the prefixes
-   * removed so far, then deletes every processor id this process used and
-   * sets its active ones again. Waits while the byte budget has no room for it.
+   * after a write was lost. The batch starts by removing the prefixes
+   * removed so far. Then it deletes every processor id this process used
+   * and sets its active ones again. Waits while the byte budget has no room.
    */
   #prependRepair(): void {
     const repair: string[] = []

@@ -59,7 +59,7 @@ export interface Tracker {
   /**
    * Queues the removal of the active entries whose processor id starts with
    * `processorIdPrefix`, ordered before every write handed over after this
-   * call, and forgets them for later repairs. Returns at once and never throws.
+   * call. Later repairs leave these entries out. Returns at once and never throws.
    */
   queueRemoveProcessors?(processorIdPrefix: string): void
 

@@ -1,9 +1,9 @@
 /**
- * Logs dropped writes as counts, never one line per drop: the first drop
- * after a quiet interval is logged at once, and the drops that follow are
- * summed and logged once at the end of each interval in which some
- * happened. A burst of thousands of drops therefore costs a few lines, and
- * the `dropped` fields of all lines add up to the number dropped.
+ * Logs dropped writes as counts, never one line per drop. The first drop
+ * after a quiet interval is logged at once. The drops that follow are
+ * summed and logged at the end of each interval in which some happened.
+ * A burst of thousands of drops therefore costs a few lines, and the
+ * `dropped` fields of all lines add up to the number dropped.
  */
 import type { Logger } from './logger'
 
@@ -32,7 +32,7 @@ export class DropLog {
     this.#describe = describe
   }
 
-  /** Counts `count` drops; logs at once if none was logged in the current interval. */
+  /** Counts `count` drops, and logs at once when none was logged in the current interval. */
   add(count = 1): void {
     this.#unreported += count
     this.#total += count

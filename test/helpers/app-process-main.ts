@@ -1,7 +1,7 @@
 /**
  * A test app in a process of its own, started by app-process.ts. It serves
  * `GET /ok` (200 `ok`) and `GET /wait` (held until released), with web-top
- * mounted first, and answers the parent's messages over IPC.
+ * mounted first, and replies to the parent's messages over IPC.
  *
  * Environment: WEB_TOP_TEST_FRAMEWORK (express5, express4, fastify5,
  * fastify4), WEB_TOP_TEST_OPTIONS (the TopOptions as JSON) and

@@ -31,6 +31,13 @@ export interface AppProcessOptions {
   signalHandler?: 'close-server'
 }
 
+export interface ExitResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  /** Time from the call of `exited()` to the exit. */
+  elapsedMs: number
+}
+
 export interface AppProcess {
   child: ChildProcess
   pid: number
@@ -43,13 +50,16 @@ export interface AppProcess {
   release(): void
   closeServer(): void
   /** Resolves with the exit code and signal, or rejects after `timeoutMs` (and kills the child). */
-  exited(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; elapsedMs: number }>
+  exited(timeoutMs: number): Promise<ExitResult>
   kill(signal?: NodeJS.Signals): void
 }
 
 const MAIN = join(__dirname, 'app-process-main.ts')
 
-/** Starts the child and waits for it to listen. `onSpawn` runs with its pid before it has loaded anything. */
+/**
+ * Starts the child and waits for it to listen. `onSpawn` runs with the
+ * child's pid before the child has loaded any code.
+ */
 export async function startAppProcess(
   options: AppProcessOptions,
   onSpawn?: (pid: number) => Promise<void>,
@@ -73,13 +83,17 @@ export async function startAppProcess(
 
   if (onSpawn !== undefined && child.pid !== undefined) await onSpawn(child.pid)
   const ready = await new Promise<Extract<AppMessage, { type: 'ready' }>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the app did not start within 20 s: ${output}`)), 20_000)
+    const timer = setTimeout(() => {
+      reject(new Error(`the app did not start within 20 s: ${output}`))
+    }, 20_000)
     child.on('message', (message: AppMessage) => {
       if (message.type !== 'ready') return
       clearTimeout(timer)
       resolve(message)
     })
-    void exit.then(({ code }) => reject(new Error(`the app exited with ${code} before it was ready: ${output}`)))
+    void exit.then(({ code }) => {
+      reject(new Error(`the app exited with ${code} before it was ready: ${output}`))
+    })
   })
 
   const waiting = new Set<(stats: AppStats) => void>()

@@ -2,7 +2,7 @@
  * Apps with routes that end in unusual ways, for Express 4 and 5 and
  * Fastify 4 and 5, each with web-top mounted first and listening on
  * 127.0.0.1 port 0:
- * - `GET /ok`: 200 `ok` (also answers HEAD).
+ * - `GET /ok`: 200 `ok` (HEAD gets the same head).
  * - `GET /throw`: the handler throws; the framework's error handling sends 500.
  * - `GET /reject`: the handler's promise rejects; 500.
  * - `GET /custom-error`: an error with status 503, sent by the app's error handler as 503.
@@ -46,9 +46,11 @@ interface Gate {
 
 export async function startEdgeApp(framework: FrameworkName, options: TopOptions): Promise<EdgeApp> {
   const gate: Gate = { waiting: [] }
+  const isExpress5 = framework === 'express5'
+  const fastify = framework === 'fastify5' ? fastify5 : (fastify4 as unknown as typeof fastify5)
   const started = framework.startsWith('express')
-    ? await startExpress(framework === 'express5' ? express5 : express4, framework === 'express5', options, gate)
-    : await startFastify(framework === 'fastify5' ? fastify5 : (fastify4 as unknown as typeof fastify5), options, gate)
+    ? await startExpress(isExpress5 ? express5 : express4, isExpress5, options, gate)
+    : await startFastify(fastify, options, gate)
 
   return {
     framework,
@@ -141,7 +143,11 @@ async function startExpress(
   }
 }
 
-async function startFastify(fastify: typeof fastify5, options: TopOptions, gate: Gate): Promise<StartedApp> {
+async function startFastify(
+  fastify: typeof fastify5,
+  options: TopOptions,
+  gate: Gate,
+): Promise<StartedApp> {
   const app: FastifyInstance = fastify({ logger: false, forceCloseConnections: true })
   await app.register(topPlugin, options)
   app.setErrorHandler((err, _request, reply) => {

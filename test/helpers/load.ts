@@ -30,7 +30,10 @@ export async function runLoad(url: string, options: LoadOptions): Promise<LoadRe
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency })
   const result: LoadResult = { latenciesMs: [], unexpected: [], errors: [] }
   let sent = 0
-  const shouldSend = () => (options.count === undefined || sent < options.count) && !(options.stop?.() ?? false)
+  const shouldSend = () => {
+    if (options.count !== undefined && sent >= options.count) return false
+    return !(options.stop?.() ?? false)
+  }
 
   const worker = async () => {
     while (shouldSend()) {

@@ -12,19 +12,21 @@ export interface RawResponse {
   body: string
 }
 
+export interface ReadOptions {
+  /** Per response, in order: true when it has no body whatever its headers state (HEAD). */
+  bodiless?: boolean[]
+  timeoutMs?: number
+}
+
 /** A connected socket that collects what the server sends. */
 export interface RawConnection {
   socket: Socket
   /** Sends bytes as they are. */
   write(text: string): void
-  /**
-   * Resolves with the next `count` responses. `bodiless` lists, in order,
-   * whether each response carries no body whatever its headers say (the
-   * answer to a HEAD request).
-   */
-  readResponses(count: number, options?: { bodiless?: boolean[]; timeoutMs?: number }): Promise<RawResponse[]>
-  /** Resolves once the server has sent at least `byteCount` bytes, such as a response head. */
-  waitForBytes(byteCount: number, timeoutMs?: number): Promise<string>
+  /** Resolves with the next `count` responses. */
+  readResponses(count: number, options?: ReadOptions): Promise<RawResponse[]>
+  /** Resolves with everything received once it contains `text`, such as a first chunk. */
+  waitForText(text: string, timeoutMs?: number): Promise<string>
   /** Destroys the socket at once (a TCP reset when unread data remains). */
   destroy(): void
   /** Resolves when the server closes the connection. */
@@ -48,6 +50,7 @@ export function openConnection(port: number, host = '127.0.0.1'): Promise<RawCon
       for (const wake of waiters) wake()
     })
     socket.on('error', () => {})
+    const describeReceived = () => JSON.stringify(received.toString('latin1'))
     socket.once('connect', () => resolve(connection))
     socket.once('error', reject)
 
@@ -60,12 +63,12 @@ export function openConnection(port: number, host = '127.0.0.1'): Promise<RawCon
             done(value)
           } else if (socket.destroyed) {
             finish()
-            fail(new Error(`connection closed while waiting for ${what}; received ${JSON.stringify(received.toString('latin1'))}`))
+            fail(new Error(`connection closed while waiting for ${what} (received ${describeReceived()})`))
           }
         }
         const timer = setTimeout(() => {
           finish()
-          fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(received.toString('latin1'))}`))
+          fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (received ${describeReceived()})`))
         }, timeoutMs)
         const finish = () => {
           clearTimeout(timer)
@@ -80,11 +83,11 @@ export function openConnection(port: number, host = '127.0.0.1'): Promise<RawCon
       closed,
       write: (text) => socket.write(text),
       destroy: () => socket.destroy(),
-      waitForBytes: (byteCount, timeoutMs = 5_000) =>
+      waitForText: (text, timeoutMs = 5_000) =>
         waitUntil(
-          () => (received.length >= byteCount ? received.toString('latin1') : undefined),
+          () => (received.includes(text, 0, 'latin1') ? received.toString('latin1') : undefined),
           timeoutMs,
-          `${byteCount} bytes`,
+          JSON.stringify(text),
         ),
       readResponses: async (count, options = {}) => {
         const responses: RawResponse[] = []
@@ -155,7 +158,8 @@ function parseChunkedBody(
     if (size === 0) {
       const trailerEnd = data.indexOf('\r\n\r\n', lineEnd, 'latin1')
       if (trailerEnd === -1) return undefined
-      return { response: { status, headers, body: Buffer.concat(parts).toString('utf8') }, end: trailerEnd + 4 }
+      const body = Buffer.concat(parts).toString('utf8')
+      return { response: { status, headers, body }, end: trailerEnd + 4 }
     }
     if (data.length < lineEnd + 2 + size + 2) return undefined
     parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size))

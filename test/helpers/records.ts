@@ -11,10 +11,15 @@ import { readStoredTasks, type StoredTasks } from './redis-server'
 export const SETTLE_MS = 150
 
 /**
- * Waits until `past_tasks` holds at least `count` records whose path is
+ * Waits until `past_tasks` contains at least `count` records whose path is
  * `path`, then waits {@link SETTLE_MS} and returns everything stored.
  */
-export async function waitForPath(client: Redis, path: string, count = 1, keyPrefix = ''): Promise<StoredTasks> {
+export async function waitForPath(
+  client: Redis,
+  path: string,
+  count = 1,
+  keyPrefix = '',
+): Promise<StoredTasks> {
   await waitFor(`${count} completed task(s) for ${path}`, async () => {
     const stored = await readStoredTasks(client, keyPrefix)
     return stored.pastTasks.filter((task) => task.path === path).length >= count ? true : undefined
