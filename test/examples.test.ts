@@ -109,7 +109,7 @@ describe('demo', () => {
 
     expect(code, output).toBe(0)
     expect(output).toMatch(/^demo: it records to memory and serves the tasks at http:\/\/127\.0\.0\.1:\d+\/web-top$/m)
-    expect(output).toMatch(/^web-top {2}http:\/\/127\.0\.0\.1:\d+\/web-top {2}\d+ active {2}\d+ completed/m)
+    expect(output).toMatch(/^web-top {2}http:\/\/127\.0\.0\.1:\d+\/web-top {2}\d\d:\d\d:\d\d\nHosts \d+ {2}Processes \d+ {2}Active \d+ {2}Completed /m)
     expect(output).toMatch(/^Active HTTP requests \(\d+\)$/m)
     expect(output).toMatch(/ GET +\/slow /)
     expect(output).toMatch(/^demo: sent \d+ requests \(.*200: \d+.*\); app stopped$/m)
