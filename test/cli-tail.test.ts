@@ -227,11 +227,28 @@ function record(path: string, fields: Partial<RecordFields> = {}): HttpTask {
   }
 }
 
-/** Starts tail and waits until it has subscribed or read once. */
+/**
+ * Starts tail and waits until it has subscribed to the private Redis, or,
+ * for another tracker, until it has had time to read once.
+ */
 async function startTail(args: string[], env: Record<string, string> = {}): Promise<RunningCli> {
+  const before = await countSubscribers()
   const tail = startCli(['tail', ...args], env)
-  await sleep(700)
+  if (!args.includes(redis.url)) {
+    await sleep(700)
+    return tail
+  }
+  const deadline = Date.now() + 10_000
+  while ((await countSubscribers()) <= before) {
+    if (Date.now() > deadline) throw new Error(`tail did not subscribe to task_updates:\n${tail.stderr()}`)
+    await sleep(25)
+  }
   return tail
+}
+
+async function countSubscribers(): Promise<number> {
+  const [, count] = (await redis.client.pubsub('NUMSUB', 'task_updates')) as [string, number]
+  return count
 }
 
 function sleep(ms: number): Promise<void> {
