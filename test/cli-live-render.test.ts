@@ -84,7 +84,7 @@ describe('renderLiveFrame', () => {
     expect(lines.at(-1)).toContain('q quit  p pause  s sort')
   })
 
-  it('says where figures come from without a stream, and when the stream is down', () => {
+  it('names the source of the figures', () => {
     const polling = renderLiveFrame(frameInput(data(0, 1), { source: { kind: 'polling', intervalMs: 2_000 } })).lines
     expect(polling[3]).toContain('figures from past_tasks polling every 2.00s (no update stream)')
     const down = renderLiveFrame(
@@ -132,7 +132,7 @@ describe('renderLiveFrame', () => {
     expect(frame.lines.find((line) => line.includes('/picked'))).toMatch(/^\x1b\[7m/)
   })
 
-  it('marks requests of a stopped process as orphaned and lists the process as gone', () => {
+  it('shows stopped processes and orphans', () => {
     const active = [{ task: task(1, { path: '/orphan' }), orphaned: true }]
     const heartbeats = {
       live: [

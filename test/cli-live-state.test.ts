@@ -110,6 +110,7 @@ describe('LiveState', () => {
     state.finishResync(snapshot([start('a')], []), NOW)
     state.heartbeats = { live: [], stalePrefixes: ['web-1/7-0-1.'] }
     const [entry] = state.active.values()
-    expect(entry && state.isOrphaned(entry)).toBe(true)
+    expect(entry).toBeDefined()
+    expect(state.isOrphaned(entry as NonNullable<typeof entry>)).toBe(true)
   })
 })

@@ -36,7 +36,7 @@ export function renderMeters(input: MeterInput): StyledLine[] {
   const { figures } = input
   const seconds = Math.round(figures.windowMs / 1000)
   const covered = Math.round(figures.coveredMs / 1000)
-  // Until the view has seen a whole window, the figures cover less: say how much.
+  // Until the view has seen a whole window, the figures cover less of it, so the span is shown.
   const span = covered < seconds ? `in ${covered}s; window ${seconds}s` : `in the last ${seconds}s`
   const rate = figures.ratePerSecond.toFixed(figures.ratePerSecond < 10 ? 2 : 1)
 

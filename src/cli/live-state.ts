@@ -1,7 +1,7 @@
 /**
- * What the live view knows about the tracker: active and completed tasks,
- * the rolling figures and the heartbeats. Updates from `task_updates` are
- * applied here one by one, without a read; a full read (a resync) replaces
+ * The live view's copy of the tracker: active and completed tasks, the
+ * rolling figures and the heartbeats. Updates from `task_updates` are
+ * applied here one by one, without a read. A full read (a resync) replaces
  * the active tasks and fills in completed tasks the stream did not bring.
  */
 import { getCompletedKey, getEndedAtMs, getTaskKey } from '../task/derived'
@@ -18,7 +18,7 @@ export interface ActiveEntry {
   processorId: string | undefined
 }
 
-/** What a resync found. */
+/** Outcome of a resync. */
 export interface ResyncResult {
   /** Completed tasks the read brought that the window had not seen. */
   recovered: number
@@ -88,8 +88,9 @@ export class LiveState {
   /**
    * Replaces the active tasks with those of a read, applies the updates that
    * arrived while it was in flight, and adds its completed tasks. `gapStartMs`
-   * is the time from which updates may have been lost (a dropped connection,
-   * or the previous read when there is no stream); undefined when none were.
+   * is the time from which updates may have been lost: when the connection
+   * dropped, or the previous read when there is no stream. It is undefined
+   * when no update was lost.
    */
   finishResync(snapshot: TaskSnapshot, nowMs: number, gapStartMs?: number): ResyncResult {
     const replay = this.#replay ?? []

@@ -288,7 +288,7 @@ export function emptyStatusMix(): StatusMix {
   return { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, other: 0 }
 }
 
-/** Adds `delta` to the count of `name`, and forgets a name whose count drops to 0. */
+/** Adds `delta` to the count of `name`, and deletes a name whose count drops to 0. */
 function countIn(counts: Map<string, number>, name: string | undefined, delta: number): void {
   if (name === undefined) return
   const count = (counts.get(name) ?? 0) + delta

@@ -41,8 +41,8 @@ export async function openUpdateStream(
 }
 
 /**
- * Subscribes on a connection of its own. The connection reconnects as the
- * reader's client does; the subscription is renewed by hand after each
+ * Subscribes on a connection of its own, which reconnects as the reader's
+ * client does. The subscription is renewed by hand after each
  * reconnection, so `onSubscribed` comes only once the server has confirmed it.
  */
 async function openRedisStream(
