@@ -74,12 +74,14 @@ export interface TopOptions extends RedactionOptions {
   logger?: Logger
   /**
    * Memory budget, in bytes, for task records waiting for Redis while it is
-   * unreachable or slow. Records past it are dropped, counted in
-   * `recorder.tracker.stats().dropped` and logged as one count per 30 s;
-   * responses are never delayed. Applies to the Redis tracker the recorder
-   * opens, not to one passed as `tracker`.
-   * Note: while Redis is frozen the records in flight also stay in memory
-   * as encoded commands, so the process holds up to about twice this much.
+   * unreachable or slow. Records past it are dropped and counted in
+   * `recorder.tracker.stats().dropped`. The first drop is logged at once,
+   * later ones as one count per 30 s. Responses never wait for Redis.
+   * Applies to the Redis tracker the recorder opens, not to one passed as
+   * `tracker`.
+   * Note: records in flight also stay in memory as ioredis commands, so the
+   * heap grows by somewhat more than this: by 2.8 MiB for a 2 MiB budget in
+   * test/paused-redis-load.test.ts.
    * @default 8388608 (8 MiB)
    */
   maxPendingBytes?: number
@@ -87,7 +89,7 @@ export interface TopOptions extends RedactionOptions {
    * Time to live of the recorder's heartbeat, in milliseconds. The
    * heartbeat is refreshed every third of it. Readers treat the active
    * tasks of a recorder whose heartbeat expired as stale, and
-   * `web-top-cli prune` removes them.
+   * `pruneStaleTasks()` removes them.
    * @default 30000
    */
   heartbeatTtlMs?: number
