@@ -13,12 +13,16 @@ import { runTraffic, startExample, type ExampleProcess } from './helpers/example
 import { hasTmux, quoteForShell, TmuxSession } from './helpers/pty'
 import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server'
 
-const REQUESTS = 400
+const REQUESTS = 200
 const SCREEN_PATH = resolve(__dirname, '../docs/live-screen.txt')
 
-/** Durations the view and the client both measure differ by the network and by 1 % histogram bins. */
+/**
+ * The client's durations add the network and its own event-loop delay,
+ * which a loaded machine stretches, and the view's percentiles are exact to
+ * 0.5 %, so they may differ by 100 ms or 5 %, whichever is more.
+ */
 function expectCloseDuration(shown: number, measured: number, name: string): void {
-  const tolerance = Math.max(25, measured * 0.05)
+  const tolerance = Math.max(100, measured * 0.05)
   expect(Math.abs(shown - measured), `${name}: shown ${shown} ms, measured ${measured} ms`).toBeLessThanOrEqual(
     tolerance,
   )
@@ -56,7 +60,18 @@ describe.skipIf(!hasTmux())('live under load (needs tmux)', () => {
     session.type(command, true)
     await session.waitForScreen((text) => text.includes('q quit'), 10_000, 'the live view')
 
-    const traffic = runTraffic(['--url', origin, '--requests', String(REQUESTS), '--concurrency', '10', '--slow-share', '0.05'])
+    // With a fifth of the requests to GET /slow (0.5 s to 3 s), p50 is a fast
+    // request and p95 and p99 are slow ones, away from the border between them.
+    const traffic = runTraffic([
+      '--url',
+      origin,
+      '--requests',
+      String(REQUESTS),
+      '--concurrency',
+      '20',
+      '--slow-share',
+      '0.2',
+    ])
     const underLoad = await captureUnderLoad(session)
     if (process.env.UPDATE_LIVE_SCREEN === '1') {
       mkdirSync(resolve(SCREEN_PATH, '..'), { recursive: true })
@@ -113,11 +128,14 @@ const lastSummary = new Promise<TrafficSummary>((resolveSummary) => {
   resolveLastSummary = resolveSummary
 })
 
-/** Waits until slow requests are in flight, and returns the screen without trailing blanks. */
+/**
+ * Waits until slow requests are in flight, and returns the screen without
+ * trailing blanks. The screen saved for the docs waits for a stalled one too.
+ */
 async function captureUnderLoad(session: TmuxSession): Promise<string> {
+  const marked = process.env.UPDATE_LIVE_SCREEN === '1' ? /^STALLED /m : /^(STALLED|slow) /m
   const screen = await session.waitForScreen(
-    (text) =>
-      /^(STALLED|slow) /m.test(text) && /Completed \d+\.\d+\/s \([2-9]\d\d /.test(text) && /Loop p99 /.test(text),
+    (text) => marked.test(text) && /Completed \d+\.\d+\/s \(1\d\d /.test(text),
     20_000,
     'requests in flight',
   )
