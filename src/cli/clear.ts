@@ -35,6 +35,12 @@ export async function runClear(
 
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   try {
+    if (connection.tracker.kind === 'http') {
+      throw new CliError(
+        `Cannot clear ${connection.displayUrl}: the HTTP tracker endpoint is read-only; ` +
+          'clear the Redis tracker the app records to, or restart an app that records to memory://',
+      )
+    }
     if (!options.yes && !(await confirm(connection.displayUrl, streams))) {
       streams.stdout.write('Not cleared.\n')
       return 1

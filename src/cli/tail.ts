@@ -16,6 +16,7 @@ import {
 import type { HttpTask } from '../task/http-task'
 import { decodeTask } from '../task/wire'
 import { statusColour } from './columns'
+import { CliError } from './cli-error'
 import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
 import { createTaskFilter, type TaskFilterOptions, type TaskPredicate } from './filters'
 import { countOf, formatBytes, formatDuration } from './format'
@@ -60,7 +61,8 @@ export async function runTail(
     await tail.start()
   } catch (error) {
     await tail.stop(1)
-    throw error
+    if (error instanceof CliError) throw error
+    throw new CliError(describeReadFailure(connection, error))
   }
   return tail.exited
 }
