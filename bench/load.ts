@@ -1,0 +1,126 @@
+/**
+ * The load generator, started by bench/run.ts as a child process so that it
+ * can be pinned to its own core. Once loaded it sends `{ ready: true }`,
+ * then receives one `LoadRequest` over IPC, runs autocannon and sends back
+ * a `LoadResult`. Start-up happens before the request, so it is never
+ * part of a measurement.
+ *
+ * autocannon's own latency histogram has a resolution of 1 ms, too coarse
+ * for a hello-world route served in 1–5 ms, so latencies are recorded
+ * here from its `response` events, with microsecond resolution.
+ */
+import autocannon from 'autocannon'
+import { coreShare, readCoreTimes } from './lib/machine'
+import { percentile } from './lib/stats'
+
+export interface LoadRequest {
+  url: string
+  connections: number
+  durationSeconds: number
+  headers: Record<string, string>
+  /** Cores whose use is measured over the run: the server's and the load generator's. */
+  serverCore: number
+  loadCore: number
+}
+
+export interface LoadResult {
+  /** Responses received during the run, any status. */
+  responses: number
+  requestsPerSecond: number
+  p50Ms: number
+  p99Ms: number
+  errors: number
+  timeouts: number
+  non2xx: number
+  /** Wall time of the run, in seconds. */
+  wallSeconds: number
+  /** CPU time of this process over the run (user plus system), in seconds. */
+  cpuSeconds: number
+  /** Shares (0–1) of the run that each core was busy. */
+  serverCoreBusy: number
+  loadCoreBusy: number
+  /** The larger of the two cores' shares of the run stolen by the hypervisor. */
+  steal: number
+}
+
+/** Latencies of 2xx responses in milliseconds, grown as needed. */
+class LatencyRecorder {
+  #values = new Float64Array(1 << 16)
+  #count = 0
+
+  record(valueMs: number): void {
+    if (this.#count === this.#values.length) {
+      const grown = new Float64Array(this.#values.length * 2)
+      grown.set(this.#values)
+      this.#values = grown
+    }
+    this.#values[this.#count++] = valueMs
+  }
+
+  sorted(): Float64Array {
+    return this.#values.slice(0, this.#count).sort()
+  }
+}
+
+function runLoad(request: LoadRequest): Promise<LoadResult> {
+  const latencies = new LatencyRecorder()
+  const serverCoreBefore = readCoreTimes(request.serverCore)
+  const loadCoreBefore = readCoreTimes(request.loadCore)
+  const cpuBefore = process.cpuUsage()
+  const startedAt = performance.now()
+
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: request.url,
+        connections: request.connections,
+        duration: request.durationSeconds,
+        headers: request.headers,
+      },
+      (err, result) => {
+        if (err) {
+          reject(err)
+          return
+        }
+        const wallSeconds = (performance.now() - startedAt) / 1000
+        const cpu = process.cpuUsage(cpuBefore)
+        const serverCoreAfter = readCoreTimes(request.serverCore)
+        const loadCoreAfter = readCoreTimes(request.loadCore)
+        const sorted = latencies.sorted()
+        resolve({
+          responses: result.requests.total,
+          requestsPerSecond: result.requests.total / result.duration,
+          p50Ms: percentile(sorted, 0.5),
+          p99Ms: percentile(sorted, 0.99),
+          errors: result.errors,
+          timeouts: result.timeouts,
+          non2xx: result.non2xx,
+          wallSeconds,
+          cpuSeconds: (cpu.user + cpu.system) / 1e6,
+          serverCoreBusy: coreShare(serverCoreBefore, serverCoreAfter, 'busy'),
+          loadCoreBusy: coreShare(loadCoreBefore, loadCoreAfter, 'busy'),
+          steal: Math.max(
+            coreShare(serverCoreBefore, serverCoreAfter, 'steal'),
+            coreShare(loadCoreBefore, loadCoreAfter, 'steal'),
+          ),
+        })
+      },
+    )
+    instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.record(responseTimeMs)
+    })
+  })
+}
+
+if (process.send === undefined) {
+  throw new Error('load.ts needs an IPC channel: start it through bench/run.ts or bench/profile.ts')
+}
+
+process.once('message', (request: LoadRequest) => {
+  const reply = (message: object) => process.send?.(message, () => process.disconnect())
+  runLoad(request).then(
+    (result) => reply({ ok: true, result }),
+    (err: unknown) => reply({ ok: false, message: String(err) }),
+  )
+})
+process.send({ ready: true })

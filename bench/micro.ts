@@ -1,0 +1,255 @@
+/**
+ * Times web-top's per-request steps in one process, without HTTP: the
+ * timestamp, the request capture and its JSON, the response capture, the
+ * whole recorder with a tracker that drops everything, with the memory
+ * tracker and with the Redis tracker. Next to some steps it times a
+ * cheaper replacement from bench/micro/candidates.ts, to size a change.
+ *
+ * Usage: npx tsx bench/micro.ts
+ *
+ * Runs pinned to core 0, with its own redis-server on core 1. Each number
+ * is the median CPU time over 7 batches.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type Redis from 'ioredis'
+import { MemoryTracker, Recorder, topMiddleware } from '../src/index'
+import { captureRequest, captureResponse, type CaptureSettings } from '../src/task/capture'
+import { createRedactionRules, DEFAULT_SIZE_LIMITS } from '../src/task/redact'
+import { formatIsoTime, nowMs } from '../src/task/time'
+import { encodeFields, joinFragments } from '../src/task/wire'
+import { pinSelf } from './lib/machine'
+import { LOAD_CORE, SERVER_CORE } from './lib/measure'
+import { readRedisCpuSeconds, startRedis } from './lib/redis'
+import { median } from './lib/stats'
+import {
+  captureHeadersCached,
+  encodeHeadersCached,
+  formatIsoTimeCached,
+} from './micro/candidates'
+import { DroppingTracker, makeRequest, makeResponse } from './micro/fixtures'
+
+const BATCHES = 7
+/** Requests in flight at once in the Redis tracker run, like the load's 50 connections. */
+const CONCURRENCY = 50
+
+const settings: CaptureSettings = {
+  captureHeaders: true,
+  rules: createRedactionRules(),
+  limits: { ...DEFAULT_SIZE_LIMITS },
+}
+
+interface Timing {
+  name: string
+  nanosPerOperation: number
+}
+
+/** The last value kept, so that V8 cannot drop a timed call whose result is unused. */
+let lastKeptValue: unknown
+
+/**
+ * Runs `operation` `count` times per batch and returns the median CPU time
+ * per operation, in nanoseconds. CPU time rather than wall time, so that
+ * other programs taking the core do not count.
+ */
+function timeSync(name: string, count: number, operation: (index: number) => unknown): Timing {
+  for (let i = 0; i < count; i++) lastKeptValue = operation(i) // warm-up: let V8 optimise
+
+  const perOperation: number[] = []
+  for (let batch = 0; batch < BATCHES; batch++) {
+    const before = process.cpuUsage()
+    for (let i = 0; i < count; i++) lastKeptValue = operation(i)
+    const cpu = process.cpuUsage(before)
+    perOperation.push(((cpu.user + cpu.system) * 1000) / count)
+  }
+  return { name, nanosPerOperation: median(perOperation) }
+}
+
+function timeSteps(): Timing[] {
+  const req = makeRequest()
+  const res = makeResponse(req)
+  const requestPart = captureRequest(req, settings)
+  const responsePart = captureResponse(res, settings)
+  const endedAt = formatIsoTime(nowMs())
+  const fixedFragment = encodeFields({ ...requestPart, task_id: '1-a-1', started_at: endedAt })
+  const withoutHeaders = { ...settings, captureHeaders: false }
+  const startFields = {
+    task_name: '/',
+    updated_at: endedAt,
+    ended_at: null,
+    recorded_successfully: null,
+    status_code: null,
+    status_message: null,
+    response_headers: null,
+  }
+  const endFields = { task_name: '/', updated_at: endedAt, ended_at: endedAt }
+  const noop = () => {}
+
+  return [
+    timeSync('nowMs()', 200_000, () => nowMs()),
+    timeSync('formatIsoTime(nowMs())', 200_000, () => formatIsoTime(nowMs())),
+    timeSync('  candidate: ISO prefix cached per ms', 200_000, () => formatIsoTimeCached(nowMs())),
+    timeSync('captureRequest (13 headers)', 100_000, () => captureRequest(req, settings)),
+    timeSync('captureRequest, captureHeaders: false', 100_000, () =>
+      captureRequest(req, withoutHeaders),
+    ),
+    timeSync('  candidate: header capture with names cached', 100_000, () =>
+      captureHeadersCached(req.rawHeaders, settings.rules),
+    ),
+    timeSync('encodeFields(request part)', 100_000, () => encodeFields(requestPart)),
+    timeSync('  of which request_headers', 100_000, () =>
+      JSON.stringify(requestPart.request_headers),
+    ),
+    timeSync('  candidate: request_headers with cached name prefixes', 100_000, () =>
+      encodeHeadersCached(requestPart.request_headers ?? []),
+    ),
+    timeSync('encodeFields(task_id, process_internal_id, started_at)', 200_000, (i) =>
+      encodeFields({ task_id: `1-a-${i}`, process_internal_id: '1.7', started_at: endedAt }),
+    ),
+    timeSync('encodeFields(start fields)', 200_000, () => encodeFields(startFields)),
+    timeSync('captureResponse (Express headers)', 100_000, () => captureResponse(res, settings)),
+    timeSync('encodeFields(end fields, Express response part)', 100_000, () =>
+      encodeFields({ ...endFields, recorded_successfully: true, ...responsePart }),
+    ),
+    timeSync('joinFragments of an end record, then flatten it', 100_000, (i) =>
+      Buffer.byteLength(joinFragments(fixedFragment, `"n":${i}`, '"tags":{}')),
+    ),
+    timeSync("res.on('finish'), res.on('close'), then off both", 100_000, () => {
+      res.on('finish', noop)
+      res.on('close', noop)
+      res.off('finish', noop)
+      res.off('close', noop)
+    }),
+    timeSync('new IncomingMessage + ServerResponse + writeHead', 50_000, () =>
+      makeResponse(makeRequest()),
+    ),
+  ]
+}
+
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** Times `handle` and the end of the response on fresh objects, minus creating those objects. */
+function timeRecorder(name: string, handle: RequestHandler): Timing {
+  const fixture = timeSync('fixture', 20_000, () => {
+    const req = makeRequest()
+    const res = makeResponse(req)
+    res.emit('finish')
+  })
+  const recorded = timeSync(name, 20_000, () => {
+    const req = makeRequest()
+    const res = makeResponse(req)
+    handle(req, res)
+    res.emit('finish')
+  })
+  return { name, nanosPerOperation: recorded.nanosPerOperation - fixture.nanosPerOperation }
+}
+
+function timeLocalRecorders(): Timing[] {
+  const dropping = new DroppingTracker()
+  const droppingRecorder = new Recorder({ tracker: dropping })
+  const middleware = topMiddleware({ tracker: dropping })
+  const memoryRecorder = new Recorder({ tracker: new MemoryTracker() })
+
+  const timings = [
+    timeRecorder('Recorder.track + end, dropping tracker', (req, res) =>
+      droppingRecorder.track(req, res, { taskName: '/' }),
+    ),
+    timeRecorder('Express middleware + end, dropping tracker', (req, res) =>
+      middleware(req, res, () => {}),
+    ),
+    timeRecorder('Recorder.track + end, memory tracker', (req, res) =>
+      memoryRecorder.track(req, res, { taskName: '/' }),
+    ),
+  ]
+  lastKeptValue = dropping.characters
+  return timings
+}
+
+/**
+ * Times requests through a recorder whose tracker sends to Redis: rounds
+ * of `CONCURRENCY` requests, each round followed by a turn of the event
+ * loop in which the tracker sends its batch. Returns the CPU time of this
+ * process (fixture cost subtracted) and of Redis per request.
+ */
+async function timeRedisRecorder(redisUrl: string, redisClient: Redis): Promise<Timing[]> {
+  const recorder = new Recorder({ trackerUrl: redisUrl })
+  await recorder.tracker.flush()
+  const rounds = 400
+
+  const run = async (record: boolean) => {
+    const cpuBefore = process.cpuUsage()
+    const redisBefore = await readRedisCpuSeconds(redisClient)
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < CONCURRENCY; i++) {
+        const req = makeRequest()
+        const res = makeResponse(req)
+        if (record) recorder.track(req, res, { taskName: '/' })
+        res.emit('finish')
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+      // Wait for Redis now and then, as an HTTP server's pace would, so that the
+      // tracker's byte budget does not overflow. A dropped record fails the run below.
+      if (round % 10 === 9) await recorder.tracker.flush()
+    }
+    await recorder.tracker.flush()
+
+    const cpu = process.cpuUsage(cpuBefore)
+    const redisSeconds = (await readRedisCpuSeconds(redisClient)) - redisBefore
+    const requests = rounds * CONCURRENCY
+    return {
+      processNanos: ((cpu.user + cpu.system) * 1000) / requests,
+      redisNanos: (redisSeconds * 1e9) / requests,
+    }
+  }
+
+  await run(true) // warm-up
+  const fixture: number[] = []
+  const recorded: number[] = []
+  const redis: number[] = []
+  for (let batch = 0; batch < BATCHES; batch++) {
+    fixture.push((await run(false)).processNanos)
+    const result = await run(true)
+    recorded.push(result.processNanos)
+    redis.push(result.redisNanos)
+  }
+
+  const { dropped } = recorder.tracker.stats()
+  await recorder.close()
+  if (dropped > 0) {
+    throw new Error(`Redis tracker timing invalid: ${dropped} records were dropped, not sent`)
+  }
+  return [
+    {
+      name: 'Recorder.track + end, Redis tracker (this process)',
+      nanosPerOperation: median(recorded) - median(fixture),
+    },
+    {
+      name: 'Recorder.track + end, Redis tracker (redis-server CPU)',
+      nanosPerOperation: median(redis),
+    },
+  ]
+}
+
+async function main(): Promise<void> {
+  pinSelf(SERVER_CORE)
+  const redis = await startRedis(LOAD_CORE)
+  try {
+    const timings = [
+      ...timeSteps(),
+      ...timeLocalRecorders(),
+      ...(await timeRedisRecorder(redis.url, redis.client)),
+    ]
+    console.log('| step | µs per call or request |')
+    console.log('| --- | ---: |')
+    for (const timing of timings) {
+      console.log(`| ${timing.name} | ${(timing.nanosPerOperation / 1000).toFixed(2)} |`)
+    }
+  } finally {
+    await redis.close()
+  }
+  void lastKeptValue
+}
+
+main().catch((err: unknown) => {
+  console.error(err)
+  process.exitCode = 1
+})
