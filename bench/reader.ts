@@ -1,0 +1,506 @@
+/**
+ * The reader benchmark: what `web-top-cli recent` and one frame of `live`
+ * cost with 10,000 active and 1,000 completed records in Redis.
+ *
+ *   npx tsup && npx tsx bench/reader.ts [--runs 7] [--frames 20] [--width 120] [--height 40]
+ *
+ * `recent` runs as a child process of the built CLI (dist/), pinned to core 0.
+ * The live frame runs in this process, pinned to core 0, against the
+ * modules of src/cli. Redis runs on core 1.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import Redis from 'ioredis'
+import { parseColumnList, DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, type Column } from '../src/cli/columns'
+import { createViewSettings } from '../src/cli/live-input'
+import { renderLiveFrame, type LiveData } from '../src/cli/live-render'
+import { LiveState } from '../src/cli/live-state'
+import { LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS } from '../src/cli/live'
+import { getProcessLabel } from '../src/task/derived'
+import type { HttpTask } from '../src/task/http-task'
+import { decodeTask } from '../src/task/wire'
+import { RedisTracker } from '../src/trackers/redis-tracker'
+import { readMachineFacts, pinSelf } from './lib/machine'
+import { readRedisVersion, startRedis } from './lib/redis'
+import { median } from './lib/stats'
+
+const REPO_DIR = join(__dirname, '..')
+const ACTIVE_COUNT = 10_000
+const COMPLETED_COUNT = 1_000
+/** Core of the measured process; Redis gets the other one. */
+const MEASURED_CORE = 0
+const REDIS_CORE = 1
+/** A live frame's goal: CPU time from the read to the rendered lines. */
+const FRAME_GOAL_MS = 30
+const WARMUP_FRAMES = 5
+
+interface Settings {
+  runs: number
+  frames: number
+  width: number
+  height: number
+}
+
+function readSettings(): Settings {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '7' },
+      frames: { type: 'string', default: '20' },
+      width: { type: 'string', default: '120' },
+      height: { type: 'string', default: '40' },
+    },
+  })
+  const toCount = (name: string, text: string) => {
+    const value = Number(text)
+    if (!Number.isInteger(value) || value < 1) {
+      throw new Error(`--${name} ${text} is invalid: pass a whole number of at least 1`)
+    }
+    return value
+  }
+  return {
+    runs: toCount('runs', values.runs),
+    frames: toCount('frames', values.frames),
+    width: toCount('width', values.width),
+    height: toCount('height', values.height),
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Records
+
+const HOSTS = ['web-1', 'web-2', 'web-3', 'web-4']
+const PROCESSES_PER_HOST = 25
+const PATHS = ['/', '/products', '/products/4711', '/cart', '/api/v1/orders', '/search', '/login']
+const METHODS = ['GET', 'GET', 'GET', 'POST', 'GET', 'PUT', 'GET']
+
+/** Formats epoch ms as the recorder does: microseconds and a `+00:00` offset. */
+function formatIso(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, '000+00:00')
+}
+
+/**
+ * Builds a record with the fields and header set of the end record in
+ * bench/results/2026-12-04-recording.md (about 1.4 KB as JSON).
+ */
+function buildRecord(index: number, startedMs: number, endedMs: number | null): HttpTask {
+  const host = HOSTS[index % HOSTS.length] as string
+  const pid = 20_000 + (index % PROCESSES_PER_HOST)
+  const path = PATHS[index % PATHS.length] as string
+  const ended = endedMs === null ? null : formatIso(endedMs)
+  return {
+    task_id: `${pid}-mx97nqms-${index}`,
+    process_internal_id: `${index}.0`,
+    started_at: formatIso(startedMs),
+    host_name: host,
+    process_id: pid,
+    thread_id: 0,
+    command_line: ['/usr/bin/node', '/srv/app/server.js', '--port', '3000'],
+    processor_name: `node:${pid}`,
+    protocol: 'http',
+    host: `${host}.example.com:3000`,
+    method: METHODS[index % METHODS.length] as string,
+    path,
+    params: null,
+    uri: `${path}?page=${index % 9}`,
+    client_ip_address: `10.0.${index % 256}.${(index >> 8) % 256}`,
+    request_headers: [
+      ['USER-AGENT', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36'],
+      ['ACCEPT', 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8'],
+      ['ACCEPT-LANGUAGE', 'en-US,en;q=0.9,de;q=0.8'],
+      ['ACCEPT-ENCODING', 'gzip, deflate, br, zstd'],
+      ['REFERER', `https://${host}.example.com/products?page=2`],
+      ['COOKIE', '[REDACTED]'],
+      ['SEC-CH-UA', '"Not/A)Brand";v="8", "Chromium";v="126", "Google Chrome";v="126"'],
+      ['SEC-CH-UA-MOBILE', '?0'],
+      ['SEC-CH-UA-PLATFORM', '"Linux"'],
+      ['SEC-FETCH-DEST', 'document'],
+      ['SEC-FETCH-MODE', 'navigate'],
+      ['SEC-FETCH-SITE', 'same-origin'],
+      ['HOST', `${host}.example.com:3000`],
+      ['CONNECTION', 'keep-alive'],
+    ],
+    task_name: path,
+    updated_at: ended ?? formatIso(startedMs),
+    ended_at: ended,
+    recorded_successfully: ended === null ? null : true,
+    status_code: ended === null ? null : index % 50 === 0 ? 500 : 200,
+    status_message: ended === null ? null : index % 50 === 0 ? '500 Internal Server Error' : '200 OK',
+    response_headers:
+      ended === null
+        ? null
+        : [
+            ['X-Powered-By', 'Express'],
+            ['Content-Type', 'application/json; charset=utf-8'],
+            ['Content-Length', '17'],
+            ['ETag', 'W/"11-IkjuL6CqqtmReFMfkkvwC0sKj04"'],
+            ['Date', new Date(endedMs as number).toUTCString()],
+            ['Connection', 'keep-alive'],
+          ],
+    tags: {
+      'node.version': 'v20.20.2',
+      'service.name': 'web-top',
+      'service.version': '0.1.0',
+      'web_top.client_ip_source': 'socket',
+    },
+  }
+}
+
+interface Seeded {
+  activeBytes: number
+  completedBytes: number
+}
+
+/**
+ * Fills `processors` with active records (started over the last 60 s,
+ * a few over 30 s ago so that the view marks them STALLED) and `past_tasks`
+ * with completed ones, the most recent first, as the recorder's LPUSH leaves it.
+ */
+async function seedRedis(client: Redis, nowMs: number): Promise<Seeded> {
+  await client.del('processors', 'past_tasks', 'last_cleared_at')
+  let activeBytes = 0
+  for (let from = 0; from < ACTIVE_COUNT; from += 1_000) {
+    const fields: string[] = []
+    for (let index = from; index < Math.min(ACTIVE_COUNT, from + 1_000); index++) {
+      const task = buildRecord(index, nowMs - ((index * 7919) % 60_000), null)
+      const json = JSON.stringify(task)
+      activeBytes += Buffer.byteLength(json)
+      fields.push(`${task.host_name}/${task.process_id}-0-${task.process_internal_id}`, json)
+    }
+    await client.hset('processors', ...fields)
+  }
+  const completed: string[] = []
+  let completedBytes = 0
+  for (let index = 0; index < COMPLETED_COUNT; index++) {
+    const endedMs = nowMs - index * 40
+    const json = JSON.stringify(buildRecord(ACTIVE_COUNT + index, endedMs - 5 - (index % 300), endedMs))
+    completedBytes += Buffer.byteLength(json)
+    completed.push(json)
+  }
+  await client.rpush('past_tasks', ...completed)
+  return { activeBytes: activeBytes / ACTIVE_COUNT, completedBytes: completedBytes / COMPLETED_COUNT }
+}
+
+// ---------------------------------------------------------------------------
+// `recent` as a child process
+
+interface ChildRun {
+  wallMs: number
+  cpuMs: number
+  outputBytes: number
+}
+
+/**
+ * Runs the built CLI once under `/usr/bin/time`, pinned to the measured
+ * core, with stdout to a pipe that is only counted (the table is not a
+ * terminal, so every row is printed at full width).
+ */
+function runRecentOnce(url: string, extraArgs: readonly string[]): ChildRun {
+  const args = ['-c', String(MEASURED_CORE), '/usr/bin/time', '-f', 'TIME %e %U %S']
+  args.push('node', join(REPO_DIR, 'bin/web-top-cli.js'), 'recent', '--tracker-url', url, ...extraArgs)
+  const started = process.hrtime.bigint()
+  const result = spawnSync('taskset', args, { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } })
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6
+  const stderr = result.stderr.toString()
+  if (result.status !== 0) throw new Error(`web-top-cli recent failed (exit ${result.status}): ${stderr}`)
+  const match = /^TIME ([0-9.]+) ([0-9.]+) ([0-9.]+)$/m.exec(stderr)
+  if (match === null) throw new Error(`/usr/bin/time printed no TIME line: ${stderr}`)
+  const cpuMs = (Number(match[2]) + Number(match[3])) * 1000
+  return { wallMs, cpuMs, outputBytes: result.stdout.length }
+}
+
+interface RecentResult {
+  label: string
+  wallMs: number
+  cpuMs: number
+  lines: number
+}
+
+function measureRecent(url: string, label: string, extraArgs: readonly string[], runs: number): RecentResult {
+  runRecentOnce(url, extraArgs) // warm the file cache
+  const results = Array.from({ length: runs }, () => runRecentOnce(url, extraArgs))
+  const lines = countRecentLines(url, extraArgs)
+  return {
+    label,
+    wallMs: median(results.map((run) => run.wallMs)),
+    cpuMs: median(results.map((run) => run.cpuMs)),
+    lines,
+  }
+}
+
+function countRecentLines(url: string, extraArgs: readonly string[]): number {
+  const cli = join(REPO_DIR, 'bin/web-top-cli.js')
+  const result = spawnSync('node', [cli, 'recent', '--tracker-url', url, ...extraArgs], {
+    maxBuffer: 256 * 1024 * 1024,
+  })
+  return result.stdout.toString().split('\n').filter((line) => line !== '').length
+}
+
+// ---------------------------------------------------------------------------
+// One live frame in this process
+
+interface FrameTimes {
+  fetchMs: number
+  decodeMs: number
+  readMs: number
+  applyMs: number
+  renderMs: number
+  rowsFormatted: number
+  tableRows: number
+  lines: number
+}
+
+/** Wraps each column's `value` to record which tasks it formatted. */
+function countFormattedRows(columns: readonly Column[], formatted: Set<HttpTask>): Column[] {
+  return columns.map((column) => ({
+    ...column,
+    value: (task: HttpTask, nowMs: number) => {
+      formatted.add(task)
+      return column.value(task, nowMs)
+    },
+  }))
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start)
+  return (used.user + used.system) / 1000
+}
+
+/**
+ * Builds the view's data from the state as `LiveView.#captureData` in
+ * src/cli/live.ts does; that method is private, so its steps are repeated here.
+ */
+function captureData(state: LiveState, nowMs: number): LiveData {
+  const active = [...state.active.values()].map((entry) => ({ task: entry.task, orphaned: state.isOrphaned(entry) }))
+  const hosts = new Set(state.stats.hosts(nowMs))
+  const processes = new Set(state.stats.processes(nowMs))
+  for (const { task } of active) {
+    if (task.host_name != null) hosts.add(task.host_name)
+    const process = getProcessLabel(task)
+    if (process !== undefined) processes.add(process)
+  }
+  return {
+    nowMs,
+    active,
+    completed: [...state.completed],
+    figures: state.stats.figures(nowMs),
+    routes: state.stats.routeFigures(nowMs),
+    hosts: hosts.size,
+    processes: processes.size,
+    heartbeats: state.heartbeats,
+    orphansByPrefix: new Map(),
+    lastUpdateMs: state.lastUpdateMs,
+    skipped: state.skipped,
+    skipReasons: state.skipReasons,
+  }
+}
+
+async function measureFrame(
+  tracker: RedisTracker,
+  raw: Redis,
+  state: LiveState,
+  settings: Settings,
+): Promise<FrameTimes> {
+  const formatted = new Set<HttpTask>()
+  const activeColumns = countFormattedRows(parseColumnList(DEFAULT_ACTIVE_COLUMNS), formatted)
+  const completedColumns = countFormattedRows(parseColumnList(DEFAULT_COMPLETED_COLUMNS), formatted)
+
+  // The bytes the read brings, with the same commands, without decoding.
+  let start = process.cpuUsage()
+  const replies = await raw
+    .multi()
+    .hgetall('processors')
+    .lrange('past_tasks', 0, LIVE_COMPLETED_LIMIT - 1)
+    .get('last_cleared_at')
+    .exec()
+  const fetchMs = cpuMsSince(start)
+
+  start = process.cpuUsage()
+  const processors = replies?.[0]?.[1] as Record<string, string>
+  const pastTasks = replies?.[1]?.[1] as string[]
+  let decoded = 0
+  for (const json of Object.values(processors)) if (decodeTask(json).ok) decoded++
+  for (const json of pastTasks) if (decodeTask(json).ok) decoded++
+  const decodeMs = cpuMsSince(start)
+  if (decoded !== ACTIVE_COUNT + LIVE_COMPLETED_LIMIT) throw new Error(`decoded ${decoded} records`)
+
+  // What the view runs: the tracker's read (fetch and decode), the resync, one frame.
+  start = process.cpuUsage()
+  const snapshot = await tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT })
+  const readMs = cpuMsSince(start)
+
+  start = process.cpuUsage()
+  state.beginResync()
+  state.finishResync(snapshot, Date.now())
+  const applyMs = cpuMsSince(start)
+
+  start = process.cpuUsage()
+  const frame = renderLiveFrame({
+    data: captureData(state, Date.now()),
+    settings: createViewSettings(),
+    source: { kind: 'stream', connected: true },
+    trackerUrl: 'redis://127.0.0.1',
+    width: settings.width,
+    height: settings.height,
+    activeColumns,
+    completedColumns,
+    completedLimit: LIVE_COMPLETED_LIMIT,
+    thresholds: {
+      slowAfterMs: LIVE_DEFAULTS.slowAfterSeconds * 1000,
+      stallAfterMs: LIVE_DEFAULTS.stallAfterSeconds * 1000,
+    },
+    colour: true,
+    interactive: true,
+    notices: [],
+  })
+  const renderMs = cpuMsSince(start)
+
+  if (snapshot.active.size !== ACTIVE_COUNT) throw new Error(`read ${snapshot.active.size} active tasks`)
+  return {
+    fetchMs,
+    decodeMs,
+    readMs,
+    applyMs,
+    renderMs,
+    rowsFormatted: formatted.size,
+    tableRows: countTableRows(frame.lines),
+    lines: frame.lines.length,
+  }
+}
+
+/**
+ * Counts the request rows on screen: lines between a column header
+ * (starting with a known column name) and the next section title or the footer.
+ */
+function countTableRows(lines: readonly string[]): number {
+  const plain = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, ''))
+  let rows = 0
+  let inTable = false
+  for (const line of plain) {
+    if (/^(Active|Completed) HTTP/.test(line) || line.startsWith('q quit') || line === '') {
+      inTable = false
+    } else if (/^(State\s+)?(Cty|IP|Ago|Resp)\b/.test(line.trimStart())) {
+      inTable = true
+    } else if (inTable) {
+      rows++
+    }
+  }
+  return rows
+}
+
+async function measureFrames(url: string, settings: Settings): Promise<FrameTimes[]> {
+  const tracker = new RedisTracker({ url })
+  const raw = new Redis(url, { maxRetriesPerRequest: 1 })
+  const state = new LiveState({
+    windowMs: LIVE_DEFAULTS.windowSeconds * 1000,
+    completedLimit: LIVE_COMPLETED_LIMIT,
+    nowMs: Date.now(),
+  })
+  try {
+    for (let frame = 0; frame < WARMUP_FRAMES; frame++) await measureFrame(tracker, raw, state, settings)
+    const frames: FrameTimes[] = []
+    for (let frame = 0; frame < settings.frames; frame++) {
+      frames.push(await measureFrame(tracker, raw, state, settings))
+    }
+    return frames
+  } finally {
+    raw.disconnect()
+    await tracker.close()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+function formatMs(ms: number): string {
+  return ms.toFixed(1)
+}
+
+function buildReport(input: {
+  settings: Settings
+  redisVersion: string
+  seeded: Seeded
+  recent: RecentResult[]
+  frames: FrameTimes[]
+}): { table: string; markdown: string } {
+  const { settings, frames } = input
+  const facts = readMachineFacts(REPO_DIR)
+  const pick = (key: keyof FrameTimes) => median(frames.map((frame) => frame[key]))
+  const frameMs = median(frames.map((frame) => frame.readMs + frame.applyMs + frame.renderMs))
+  const renderMs = pick('renderMs')
+  const formattedMax = Math.max(...frames.map((frame) => frame.rowsFormatted))
+  const tableRowsMax = Math.max(...frames.map((frame) => frame.tableRows))
+  const fits = formattedMax <= tableRowsMax
+
+  const recentRows = input.recent.map(
+    (run) => `| \`recent${run.label}\` | ${formatMs(run.wallMs)} | ${formatMs(run.cpuMs)} | ${run.lines} |`,
+  )
+  const table = [
+    '| command | wall ms (median) | CPU ms user+sys (median) | lines printed |',
+    '| --- | ---: | ---: | ---: |',
+    ...recentRows,
+    '',
+    `| live frame step (${settings.width}x${settings.height}) | CPU ms (median of ${frames.length}) |`,
+    '| --- | ---: |',
+    `| fetch: MULTI HGETALL + LRANGE 0 ${LIVE_COMPLETED_LIMIT - 1} + GET (ioredis, no decoding) | ${formatMs(pick('fetchMs'))} |`,
+    `| decode: \`decodeTask\` of ${ACTIVE_COUNT + LIVE_COMPLETED_LIMIT} records | ${formatMs(pick('decodeMs'))} |`,
+    `| read: \`tracker.read\` (fetch and decode) | ${formatMs(pick('readMs'))} |`,
+    `| apply: \`LiveState.finishResync\` | ${formatMs(pick('applyMs'))} |`,
+    `| render: view data and \`renderLiveFrame\` | ${formatMs(renderMs)} |`,
+    `| frame after a read: read + apply + render | ${formatMs(frameMs)} |`,
+  ].join('\n')
+
+  const verdict = [
+    `- frame after a read: ${formatMs(frameMs)} ms CPU (goal < ${FRAME_GOAL_MS} ms): ${frameMs < FRAME_GOAL_MS ? 'met' : 'MISSED'}`,
+    `- frame between reads (render only): ${formatMs(renderMs)} ms CPU (goal < ${FRAME_GOAL_MS} ms): ${renderMs < FRAME_GOAL_MS ? 'met' : 'MISSED'}`,
+    `- rows formatted: at most ${formattedMax} per frame for ${tableRowsMax} request rows on screen, out of ${ACTIVE_COUNT} active and ${LIVE_COMPLETED_LIMIT} completed: ${fits ? 'only visible rows' : 'MORE THAN FIT'}`,
+  ].join('\n')
+
+  const markdown = `# Reader benchmark, ${new Date().toISOString().slice(0, 10)}
+
+\`npx tsup && npx tsx bench/reader.ts --runs ${settings.runs} --frames ${settings.frames} --width ${settings.width} --height ${settings.height}\`
+
+- Machine: ${facts.cores} cores, ${facts.cpuModel}, Linux ${facts.kernel}
+- Node ${facts.nodeVersion}, Redis ${input.redisVersion}, commit ${facts.commit}
+- Data: ${ACTIVE_COUNT} active records in \`processors\` (${Math.round(input.seeded.activeBytes)} bytes each on average) and ${COMPLETED_COUNT} completed records in \`past_tasks\` (${Math.round(input.seeded.completedBytes)} bytes), with the fields and headers of the recorder's records.
+- \`recent\`: \`taskset -c ${MEASURED_CORE} /usr/bin/time node bin/web-top-cli.js recent --tracker-url …\` with stdout to a pipe (not a terminal, so every row is printed), median of ${settings.runs} runs after one warm-up. Wall time includes Node's start-up; CPU time is user + system of the child from \`/usr/bin/time\` (10 ms resolution).
+- Live frame: in this process, pinned to core ${MEASURED_CORE}, \`process.cpuUsage()\` around each step, median of ${frames.length} frames after ${WARMUP_FRAMES} warm-up frames. The live view reads ${LIVE_COMPLETED_LIMIT} completed records (\`LIVE_COMPLETED_LIMIT\`). Fetch and decode are measured apart once each per frame, then the view's own \`tracker.read\` runs. Rows formatted are the distinct tasks passed to a column's \`value\`; request rows on screen are counted in the rendered lines.
+- Redis runs on core ${REDIS_CORE}; its time is not in these numbers.
+
+${table}
+
+${verdict}
+`
+  return { table: `${table}\n\n${verdict}`, markdown }
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings()
+  readFileSync(join(REPO_DIR, 'dist/cli.js')) // the child runs the build: fail early without one
+  pinSelf(MEASURED_CORE)
+  const redis = await startRedis(REDIS_CORE)
+  try {
+    const seeded = await seedRedis(redis.client, Date.now())
+    const redisVersion = await readRedisVersion(redis.client)
+    const recent = [
+      measureRecent(redis.url, '', [], settings.runs),
+      measureRecent(redis.url, ' --limit 50', ['--limit', '50'], settings.runs),
+    ]
+    const frames = await measureFrames(redis.url, settings)
+    const report = buildReport({ settings, redisVersion, seeded, recent, frames })
+    console.log(report.table)
+    const dir = join(REPO_DIR, 'bench/results')
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `reader-${new Date().toISOString().slice(0, 10)}.md`)
+    writeFileSync(file, report.markdown)
+    console.log(`\nwrote ${file}`)
+  } finally {
+    await redis.close()
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})
