@@ -244,13 +244,16 @@ function renderTables(input: FrameInput, room: number): Body {
     )
   }
 
-  const tasks = new Map<string, HttpTask>()
-  for (const row of activeRows) tasks.set(row.rowKey, row.task)
-  if (!showRoutes) for (const row of completedRows) tasks.set(row.rowKey, row.task)
+  const selectable = showRoutes ? activeRows : [...activeRows, ...completedRows]
+  // The map is built on the first look-up (a key press), not on every frame.
+  let tasks: Map<string, HttpTask> | undefined
   return {
     lines,
-    rowKeys: [...tasks.keys()],
-    findTask: (rowKey) => tasks.get(rowKey),
+    rowKeys: selectable.map((row) => row.rowKey),
+    findTask: (rowKey) => {
+      tasks ??= new Map(selectable.map((row) => [row.rowKey, row.task]))
+      return tasks.get(rowKey)
+    },
     sortColumns: listSortColumns(input),
     pageSize: Math.max(1, activeRoom),
   }

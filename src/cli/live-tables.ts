@@ -61,21 +61,22 @@ export function orderActiveRows(
   nowMs: number,
 ): ActiveRow[] {
   const matches = createTextFilter(order.filterText)
+  const sortKey = createSortKey(order.sortColumn, columns, nowMs) ?? readStartKey
   const rows = items
     .filter((item) => matches(item.task))
     .map((item) => ({
-      rowKey: `a:${getTaskKey(item.task)}`,
+      rowKey: readActiveRowKey(item.task),
       task: item.task,
       mark: markOf(item, thresholds, nowMs),
+      key: sortKey(item.task),
     }))
 
-  const compare = createComparator(order.sortColumn, columns, nowMs) ?? compareStart
   const direction = order.sortReversed ? -1 : 1
   rows.sort((a, b) => {
     const pinned = Number(b.mark === 'STALLED') - Number(a.mark === 'STALLED')
-    return pinned !== 0 ? pinned : direction * compare(a.task, b.task)
+    return pinned !== 0 ? pinned : direction * compareKeys(a.key, b.key)
   })
-  return rows
+  return rows.map(({ rowKey, task, mark }) => ({ rowKey, task, mark }))
 }
 
 /** Returns the completed rows to show: filtered, most recent first unless sorted by a column. */
@@ -89,8 +90,12 @@ export function orderCompletedRows(
   const rows = tasks
     .filter((task) => matches(task))
     .map((task) => ({ rowKey: `c:${getCompletedKey(task)}`, task }))
-  const compare = createComparator(order.sortColumn, columns, nowMs)
-  if (compare !== undefined) rows.sort((a, b) => compare(a.task, b.task))
+  const sortKey = createSortKey(order.sortColumn, columns, nowMs)
+  if (sortKey !== undefined) {
+    const keyed = rows.map((row) => ({ row, key: sortKey(row.task) }))
+    keyed.sort((a, b) => compareKeys(a.key, b.key))
+    rows.splice(0, rows.length, ...keyed.map((entry) => entry.row))
+  }
   if (order.sortReversed) rows.reverse()
   return rows
 }
@@ -201,44 +206,84 @@ export function buildRouteRows(
   ])
 }
 
+/** Row keys of active records, built once per record for the same reason as the start times. */
+const activeRowKeys = new WeakMap<HttpTask, string>()
+
+function readActiveRowKey(task: HttpTask): string {
+  let rowKey = activeRowKeys.get(task)
+  if (rowKey === undefined) {
+    rowKey = `a:${getTaskKey(task)}`
+    activeRowKeys.set(task, rowKey)
+  }
+  return rowKey
+}
+
+/**
+ * Start times in epoch ms by record, `NaN` when unreadable. The live view
+ * sorts and marks every active task on each frame, and between two reads
+ * the records are the same objects, so each start time is parsed once.
+ */
+const startTimes = new WeakMap<HttpTask, number>()
+
+function readStartMs(task: HttpTask): number {
+  let startMs = startTimes.get(task)
+  if (startMs === undefined) {
+    startMs = parseIsoTime(task.started_at) ?? Number.NaN
+    startTimes.set(task, startMs)
+  }
+  return startMs
+}
+
+/** Returns how long an active task has run, from its cached start time. */
+function readDurationMs(task: HttpTask, nowMs: number): number | undefined {
+  if (task.ended_at != null) return getDurationMs(task, nowMs)
+  const startMs = readStartMs(task)
+  return Number.isNaN(startMs) ? undefined : Math.max(0, nowMs - startMs)
+}
+
 function markOf(item: ActiveItem, thresholds: Thresholds, nowMs: number): RowMark {
   if (item.orphaned) return 'ORPHANED'
-  const duration = getDurationMs(item.task, nowMs) ?? 0
+  const duration = readDurationMs(item.task, nowMs) ?? 0
   if (duration >= thresholds.stallAfterMs) return 'STALLED'
   return duration >= thresholds.slowAfterMs ? 'slow' : undefined
 }
 
-function compareStart(a: HttpTask, b: HttpTask): number {
-  const startA = parseIsoTime(a.started_at) ?? Number.POSITIVE_INFINITY
-  const startB = parseIsoTime(b.started_at) ?? Number.POSITIVE_INFINITY
-  if (startA === startB) return 0
-  return startA < startB ? -1 : 1
+/** The default order's key: the start time, tasks without a readable one last. */
+function readStartKey(task: HttpTask): number {
+  const startMs = readStartMs(task)
+  return Number.isNaN(startMs) ? Number.POSITIVE_INFINITY : startMs
 }
 
-/** Returns a comparator for a column, numbers for measured columns and text otherwise. */
-function createComparator(
+function compareKeys(a: number | string, b: number | string): number {
+  if (typeof a === 'string' && typeof b === 'string') return a.localeCompare(b)
+  if (a === b) return 0
+  return a < b ? -1 : 1
+}
+
+/**
+ * Returns the sort key of a column, read once per row before sorting:
+ * numbers for measured columns, the cell text otherwise. Duration sorts
+ * the longest first, as top does, so its key is negated; the other
+ * numbers sort the smallest first, and a missing value counts as -1.
+ */
+function createSortKey(
   name: string | undefined,
   columns: readonly Column[],
   nowMs: number,
-): ((a: HttpTask, b: HttpTask) => number) | undefined {
+): ((task: HttpTask) => number | string) | undefined {
   if (name === undefined) return undefined
   const numeric: Record<string, (task: HttpTask) => number | undefined> = {
-    Duration: (task) => getDurationMs(task, nowMs),
+    Duration: (task) => readDurationMs(task, nowMs),
     Ago: (task) => getAgoMs(task, nowMs),
     Resp: (task) => task.status_code ?? undefined,
     Length: (task) => getContentLength(task),
   }
   const measure = numeric[name]
   if (measure !== undefined) {
-    // Duration sorts the longest first, as top does; the others the smallest first.
     const sign = name === 'Duration' ? -1 : 1
-    return (a, b) => sign * ((measure(a) ?? -1) - (measure(b) ?? -1))
+    return (task) => sign * (measure(task) ?? -1)
   }
   const column = columns.find((candidate) => candidate.name === name)
   if (column === undefined) return undefined
-  return (a, b) => {
-    const textA = column.value(a, nowMs) ?? ''
-    const textB = column.value(b, nowMs) ?? ''
-    return textA.localeCompare(textB)
-  }
+  return (task) => column.value(task, nowMs) ?? ''
 }
