@@ -206,32 +206,35 @@ export function buildRouteRows(
   ])
 }
 
-/** Row keys of active records, built once per record for the same reason as the start times. */
-const activeRowKeys = new WeakMap<HttpTask, string>()
-
-function readActiveRowKey(task: HttpTask): string {
-  let rowKey = activeRowKeys.get(task)
-  if (rowKey === undefined) {
-    rowKey = `a:${getTaskKey(task)}`
-    activeRowKeys.set(task, rowKey)
-  }
-  return rowKey
+/** Facts about a record that every frame needs for each active row. */
+interface RecordFacts {
+  rowKey: string
+  /** Start time in epoch ms, `NaN` when unreadable. */
+  startMs: number
 }
 
 /**
- * Start times in epoch ms by record, `NaN` when unreadable. The live view
- * sorts and marks every active task on each frame, and between two reads
- * the records are the same objects, so each start time is parsed once.
+ * Facts by record. The live view sorts and marks every active task on each
+ * frame, and between two reads the records are the same objects, so each
+ * start time is parsed and each row key built once.
  */
-const startTimes = new WeakMap<HttpTask, number>()
+const recordFacts = new WeakMap<HttpTask, RecordFacts>()
+
+function readFacts(task: HttpTask): RecordFacts {
+  let facts = recordFacts.get(task)
+  if (facts === undefined) {
+    facts = { rowKey: `a:${getTaskKey(task)}`, startMs: parseIsoTime(task.started_at) ?? Number.NaN }
+    recordFacts.set(task, facts)
+  }
+  return facts
+}
+
+function readActiveRowKey(task: HttpTask): string {
+  return readFacts(task).rowKey
+}
 
 function readStartMs(task: HttpTask): number {
-  let startMs = startTimes.get(task)
-  if (startMs === undefined) {
-    startMs = parseIsoTime(task.started_at) ?? Number.NaN
-    startTimes.set(task, startMs)
-  }
-  return startMs
+  return readFacts(task).startMs
 }
 
 /** Returns how long an active task has run, from its cached start time. */
@@ -248,7 +251,7 @@ function markOf(item: ActiveItem, thresholds: Thresholds, nowMs: number): RowMar
   return duration >= thresholds.slowAfterMs ? 'slow' : undefined
 }
 
-/** The default order's key: the start time, tasks without a readable one last. */
+/** Returns the default order's key: the start time, with unreadable ones last. */
 function readStartKey(task: HttpTask): number {
   const startMs = readStartMs(task)
   return Number.isNaN(startMs) ? Number.POSITIVE_INFINITY : startMs
@@ -263,7 +266,7 @@ function compareKeys(a: number | string, b: number | string): number {
 /**
  * Returns the sort key of a column, read once per row before sorting:
  * numbers for measured columns, the cell text otherwise. Duration sorts
- * the longest first, as top does, so its key is negated; the other
+ * the longest first, as top does, so its key is negated. The other
  * numbers sort the smallest first, and a missing value counts as -1.
  */
 function createSortKey(
