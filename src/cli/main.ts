@@ -35,6 +35,7 @@ import {
   type FilterOptionValues,
 } from './options'
 import { runPrune } from './prune'
+import { runPrefixes, runRecentForAllPrefixes } from './prefixes'
 import { runRecent, type RecentFormat } from './recent'
 import { runTail } from './tail'
 import { TASK_MODES, type TaskMode } from './task-order'
@@ -170,6 +171,7 @@ export function createProgram(): Command {
   addCheckCommand(program)
   addClearCommand(program)
   addPruneCommand(program)
+  addPrefixesCommand(program)
 
   program
     .command('version')
@@ -197,19 +199,36 @@ function addRecentCommand(program: Command): void {
     .addOption(columnsOption('--columns <list>', 'TOP_RECENT_COLUMNS', DEFAULT_RECENT_COLUMNS))
     .addOption(new Option('--json', 'print the task records as one JSON array').conflicts('ndjson'))
     .option('--ndjson', 'print one JSON task record per line')
+    .addOption(
+      new Option('--all-prefixes', 'print the requests of every app (key prefix) on the Redis server').conflicts(
+        'prefix',
+      ),
+    )
     .addHelpText('after', RECENT_HELP)
   addFilterOptions(addTrackerOptions(command)).action(
-    async (values: RecentOptionValues, self: Command) => {
-      process.exitCode = await runRecent({
+    async (values: RecentOptionValues & { allPrefixes?: boolean }, self: Command) => {
+      const options = {
         ...readTrackerOptions(self),
         mode: values.mode,
         limit: values.limit,
         columns: values.columns,
         format: readRecentFormat(values),
         filter: readFilterOptions(values),
-      })
+      }
+      process.exitCode =
+        values.allPrefixes === true ? await runRecentForAllPrefixes(options) : await runRecent(options)
     },
   )
+}
+
+function addPrefixesCommand(program: Command): void {
+  const command = program
+    .command('prefixes')
+    .description('List the apps (key prefixes) that record to the Redis server, with their task counts.')
+    .option('--json', 'print a JSON array of { prefix, active, completed }')
+  addTrackerOptions(command).action(async (values: { json?: boolean }, self: Command) => {
+    process.exitCode = await runPrefixes({ ...readTrackerOptions(self), json: values.json === true })
+  })
 }
 
 function addLiveCommand(program: Command): void {

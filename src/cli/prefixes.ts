@@ -1,0 +1,95 @@
+/**
+ * Apps sharing one Redis: the `prefixes` command lists the key prefixes that
+ * trackers write to, and `recent --all-prefixes` prints one table per prefix.
+ */
+import { listPrefixes } from '../trackers/list-prefixes'
+import { RedisTracker } from '../trackers/redis-tracker'
+import { CliError } from './cli-error'
+import { connectTracker, readTracker } from './connect'
+import type { TrackerOptions } from './options'
+import { runRecent, type RecentOptions, type RecentStreams } from './recent'
+
+export interface PrefixesStreams {
+  stdout: { write(text: string): unknown }
+}
+
+/** Summary of one app found on the server. */
+export interface PrefixSummary {
+  prefix: string
+  active: number
+  completed: number
+}
+
+/** Finds the prefixes on the tracker's Redis, with their active and completed counts. */
+export async function findPrefixes(options: TrackerOptions): Promise<PrefixSummary[]> {
+  const connection = await connectTracker(options.trackerUrl, undefined, options.apiKey)
+  try {
+    const tracker = connection.tracker
+    if (!(tracker instanceof RedisTracker)) {
+      throw new CliError(
+        `Cannot list prefixes of ${connection.displayUrl}: only a Redis tracker has key prefixes`,
+      )
+    }
+
+    let prefixes: string[]
+    try {
+      prefixes = await listPrefixes(tracker.client)
+    } catch (error) {
+      throw new CliError(`Cannot list prefixes at ${connection.displayUrl}: ${connection.describeFailure(error)}`)
+    }
+
+    const summaries: PrefixSummary[] = []
+    for (const prefix of prefixes) {
+      const prefixed = await connectTracker(options.trackerUrl, prefix, options.apiKey)
+      try {
+        const snapshot = await readTracker(prefixed, Number.MAX_SAFE_INTEGER)
+        summaries.push({ prefix, active: snapshot.active.size, completed: snapshot.completed.length })
+      } finally {
+        await prefixed.close()
+      }
+    }
+    return summaries
+  } finally {
+    await connection.close()
+  }
+}
+
+/** Prints one line per prefix found, or a JSON array with `json`. Returns the exit code. */
+export async function runPrefixes(
+  options: TrackerOptions & { json: boolean },
+  streams: PrefixesStreams = { stdout: process.stdout },
+): Promise<number> {
+  const summaries = await findPrefixes(options)
+  if (options.json) {
+    streams.stdout.write(`${JSON.stringify(summaries)}\n`)
+    return 0
+  }
+  if (summaries.length === 0) {
+    streams.stdout.write('No tracker keys found on this server.\n')
+    return 0
+  }
+  for (const { prefix, active, completed } of summaries) {
+    streams.stdout.write(`${formatPrefix(prefix)}  ${active} active  ${completed} completed\n`)
+  }
+  return 0
+}
+
+/** Runs `recent` once for every prefix found, each table under a heading line. */
+export async function runRecentForAllPrefixes(
+  options: RecentOptions,
+  streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  const summaries = await findPrefixes(options)
+  let exitCode = 0
+  for (const [index, { prefix }] of summaries.entries()) {
+    if (options.format === 'table') {
+      streams.stdout.write(`${index === 0 ? '' : '\n'}== ${formatPrefix(prefix)} ==\n`)
+    }
+    exitCode = Math.max(exitCode, await runRecent({ ...options, keyPrefix: prefix }, streams))
+  }
+  return exitCode
+}
+
+function formatPrefix(prefix: string): string {
+  return prefix === '' ? '(no prefix)' : JSON.stringify(prefix)
+}

@@ -1,0 +1,89 @@
+/**
+ * Several apps on one Redis: `prefixes` lists them and `recent --all-prefixes`
+ * prints each app's requests under its own heading.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from './helpers/cli'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+let redis: TestRedis
+
+function completedTask(path: string, status: number): string {
+  return JSON.stringify({
+    task_id: `${path}-1`,
+    method: 'GET',
+    path,
+    started_at: '2026-12-04T15:00:00.000000+00:00',
+    ended_at: '2026-12-04T15:00:00.250000+00:00',
+    recorded_successfully: true,
+    status_code: status,
+  })
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+  await redis.client.lpush('{shop}:past_tasks', completedTask('/cart', 200), completedTask('/pay', 502))
+  await redis.client.hset('{shop}:processors', 'vm/1-0-1.0', completedTask('/slow', 200).replace(/"ended_at":"[^"]*"/, '"ended_at":null'))
+  await redis.client.lpush('{blog}:past_tasks', completedTask('/posts/7', 404))
+  await redis.client.lpush('past_tasks', completedTask('/legacy', 200))
+})
+
+afterAll(async () => {
+  await redis?.close()
+})
+
+describe('prefixes command', () => {
+  it('lists every prefix with its counts', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout.split('\n')).toEqual([
+      '(no prefix)  0 active  1 completed',
+      '"{blog}:"  0 active  1 completed',
+      '"{shop}:"  1 active  2 completed',
+      '',
+    ])
+  })
+
+  it('prints JSON for scripts', async () => {
+    const result = await runCli(['prefixes', '--json', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toEqual([
+      { prefix: '', active: 0, completed: 1 },
+      { prefix: '{blog}:', active: 0, completed: 1 },
+      { prefix: '{shop}:', active: 1, completed: 2 },
+    ])
+  })
+
+  it('rejects a tracker without prefixes', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', 'http://127.0.0.1:9/web-top', '--api-key', 'x'.repeat(16)])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('only a Redis tracker has key prefixes')
+  })
+})
+
+describe('recent --all-prefixes', () => {
+  it('prints each app under its own heading', async () => {
+    const result = await runCli(['recent', '--all-prefixes', '--columns', 'Method,Path,Resp', '--tracker-url', redis.url])
+    const lines = result.stdout.split('\n')
+
+    expect(result.code).toBe(0)
+    expect(lines.indexOf('== (no prefix) ==')).toBe(0)
+    expect(lines.indexOf('== "{blog}:" ==')).toBeGreaterThan(0)
+    expect(lines.indexOf('== "{shop}:" ==')).toBeGreaterThan(lines.indexOf('== "{blog}:" =='))
+    const shop = lines.slice(lines.indexOf('== "{shop}:" =='))
+    expect(shop.some((line) => /GET\s+\/slow/.test(line))).toBe(true)
+    expect(shop.some((line) => /GET\s+\/pay\s+502/.test(line))).toBe(true)
+    const blog = lines.slice(lines.indexOf('== "{blog}:" =='), lines.indexOf('== "{shop}:" =='))
+    expect(blog.some((line) => /GET\s+\/posts\/7\s+404/.test(line))).toBe(true)
+    expect(blog.some((line) => line.includes('/cart'))).toBe(false)
+  })
+
+  it('cannot be combined with --prefix', async () => {
+    const result = await runCli(['recent', '--all-prefixes', '--prefix', '{shop}:', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(2)
+  })
+})
