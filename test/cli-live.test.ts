@@ -18,7 +18,7 @@ import { startRedis, type TestRedis } from './helpers/redis-server'
 const PASSWORD = 'live-s3cret'
 const HOSTILE_USER_AGENT = '\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07'
 const NEUTRALISED_USER_AGENT = '␛]0;pwned␇␛[2J␛]52;c;ZXZpbA==␇'
-const FIXTURE_PATH = resolve(__dirname, '../../shared/fixtures/python-tracker-records.json')
+const FIXTURE_PATH = resolve(__dirname, 'fixtures/python-tracker-records.json')
 const LIVE_COMMAND = `node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`
 
 const TMUX_AVAILABLE = hasTmux()

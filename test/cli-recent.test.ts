@@ -20,7 +20,7 @@ interface PythonFixture {
   last_cleared_at: string
 }
 
-const FIXTURE_PATH = resolve(__dirname, '../../shared/fixtures/python-tracker-records.json')
+const FIXTURE_PATH = resolve(__dirname, 'fixtures/python-tracker-records.json')
 
 /** The columns of `recent` without --columns, in order. */
 const DEFAULT_HEADER = ['Cty', 'IP', 'Method', 'Path', 'Duration', 'Ago', 'Resp', 'Length', 'User agent']
