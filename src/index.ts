@@ -16,6 +16,7 @@ export {
   hasClusterHashTag,
   parseRedisTarget,
   requireClusterHashTag,
+  validateServerUrl,
   waitForReady,
 } from './trackers/redis-connection'
 export type { RedisConnectionOptions, RedisTarget } from './trackers/redis-connection'

@@ -17,6 +17,7 @@ import {
   listPrefixes,
   parseRedisTarget,
   RedisTracker,
+  validateServerUrl,
   waitForReady,
   withTop,
   type TopOptions,
@@ -444,5 +445,35 @@ describe('tracker URLs', () => {
     ['', false],
   ])('hash tag in %j: %s', (prefix, expected) => {
     expect(hasClusterHashTag(prefix)).toBe(expected)
+  })
+})
+
+describe('validateServerUrl', () => {
+  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/15', 'redis://:pw@db.internal:6380/', 'rediss://user:pw@db/3'])(
+    'accepts %s',
+    (url) => {
+      expect(() => validateServerUrl(url)).not.toThrow()
+    },
+  )
+
+  it.each([
+    ['redis://', 'it names no host'],
+    ['redis:///0', 'it names no host'],
+    ['redis://127.0.0.1:99999', 'it is not a valid URL'],
+    ['redis://127.0.0.1:6379/abc', 'the database "abc" is not a whole number'],
+  ])('rejects %s', (url, reason) => {
+    let caught: unknown
+    try {
+      validateServerUrl(url)
+    } catch (error) {
+      caught = error
+    }
+    expect(caught).toBeInstanceOf(TypeError)
+    expect((caught as { code?: string }).code).toBe('WEB_TOP_INVALID_TRACKER_URL')
+    expect((caught as Error).message).toContain(reason)
+  })
+
+  it('masks the password in its message', () => {
+    expect(() => validateServerUrl('redis://:hunter2@127.0.0.1:6379/x')).toThrow(/redis:\/\/:\*\*\*@127\.0\.0\.1:6379\/x/)
   })
 })

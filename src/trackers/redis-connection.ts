@@ -80,7 +80,10 @@ export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
   if (typeof url !== 'string') return parseNodeUrlList(url)
 
   const match = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(\?[^#]*)?$/i.exec(url)
-  if (match === null) return { kind: 'server', url }
+  if (match === null) {
+    validateServerUrl(url)
+    return { kind: 'server', url }
+  }
 
   const [, scheme = '', kind = '', userInfo, hostList = '', path = '', query = ''] = match
   const credentials = readCredentials(userInfo, scheme.toLowerCase() === 'rediss')
@@ -159,6 +162,32 @@ export function waitForReady(client: Redis | Cluster, timeoutMs: number): Promis
 }
 
 /** Returns the URL with the password of its user part replaced by `***`, safe to log. */
+/**
+ * Throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` unless a
+ * `redis://` or `rediss://` URL parses, names a host, and has no path or a
+ * whole-number database (`/0`). ioredis would otherwise connect to
+ * 127.0.0.1 for a missing host, and send `SELECT NaN` for `/abc`.
+ */
+export function validateServerUrl(url: string): void {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw invalidTrackerUrl(maskPassword(url), 'it is not a valid URL; write redis://host:port/db')
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') return
+
+  if (parsed.hostname === '') {
+    throw invalidTrackerUrl(maskPassword(url), 'it names no host; write redis://host:port/db')
+  }
+  if (!/^\/?(\d{1,5})?\/?$/.test(parsed.pathname)) {
+    throw invalidTrackerUrl(
+      maskPassword(url),
+      `the database ${JSON.stringify(parsed.pathname.slice(1))} is not a whole number; write redis://host:port/0`,
+    )
+  }
+}
+
 export function maskPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@')
 }
