@@ -36,6 +36,31 @@ describe('tracker URL errors', () => {
     }
   })
 
+  it('reports an unreachable Sentinel', async () => {
+    const port = await findFreePort()
+    const url = `redis+sentinel://:secret@127.0.0.1:${port}/mymaster`
+    const shownUrl = `redis+sentinel://:***@127.0.0.1:${port}/mymaster`
+    for (const command of ['recent', 'check']) {
+      const started = Date.now()
+      const result = await runCli([command, '--tracker-url', url], { timeoutMs: 10_000 })
+      expectOneLineError(result)
+      expect(result.stderr).toContain(`web-top-cli: Cannot connect to the tracker at ${shownUrl}: `)
+      expect(result.stderr).toContain('All sentinels are unreachable')
+      expect(result.stderr).not.toContain('secret')
+      expect(Date.now() - started).toBeLessThan(6_000)
+    }
+  })
+
+  it('reports an unreachable cluster', async () => {
+    const port = await findFreePort()
+    const url = `redis+cluster://127.0.0.1:${port}`
+    const started = Date.now()
+    const result = await runCli(['recent', '--prefix', '{shop}:', '--tracker-url', url], { timeoutMs: 10_000 })
+    expectOneLineError(result)
+    expect(result.stderr).toContain(`web-top-cli: Cannot connect to the tracker at ${url}: `)
+    expect(Date.now() - started).toBeLessThan(6_000)
+  })
+
   it('masks the password of an unreachable Redis', async () => {
     const port = await findFreePort()
     const result = await runCli(['recent', '--tracker-url', `redis://:secret@127.0.0.1:${port}`])

@@ -19,6 +19,13 @@ import { CliError, describeError, EXIT_USAGE } from './cli-error'
 /** How long to wait for Redis to accept the connection. */
 export const CONNECT_TIMEOUT_MS = 3_000
 
+/**
+ * Maximum time from the start of connecting to a working connection, for
+ * every kind of Redis URL. ioredis applies `connectTimeout` per socket, and a
+ * Sentinel setup may try several sockets one after another.
+ */
+const CONNECT_DEADLINE_MS = 5_000
+
 /** How long one Redis command may take before it fails, as with a frozen server. */
 const COMMAND_TIMEOUT_MS = 5_000
 
@@ -140,11 +147,7 @@ async function connectRedis(
   })
 
   try {
-    await client.connect()
-    // SELECT of the URL's database runs while connecting, and ioredis only
-    // emits its failure ("DB index is out of range"). The reply to a PING
-    // sent after it shows whether the connection is usable.
-    await client.ping()
+    await withDeadline(openConnection(client), CONNECT_DEADLINE_MS)
     if (connectionError !== undefined) throw connectionError
   } catch (error) {
     client.disconnect()
@@ -166,6 +169,34 @@ async function connectRedis(
       await tracker.close()
       client.disconnect()
     },
+  }
+}
+
+/**
+ * Connects the client and sends a PING. SELECT of the URL's database runs
+ * while connecting, and ioredis only emits its failure ("DB index is out of
+ * range"), so the reply to the PING shows whether the connection is usable.
+ */
+async function openConnection(client: RedisClient): Promise<void> {
+  await client.connect()
+  await client.ping()
+}
+
+/** Resolves as `work` does, or rejects with a timeout error after `timeoutMs`. */
+async function withDeadline(work: Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`no working connection after ${timeoutMs / 1000} s`))
+    }, timeoutMs)
+  })
+  // The losing promise may still reject later; this handler keeps that from
+  // becoming an unhandled rejection.
+  work.catch(() => undefined)
+  try {
+    await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
   }
 }
 
@@ -229,11 +260,16 @@ function createReaderOptions(state: ConnectionState): RedisOptions {
     connectTimeout: CONNECT_TIMEOUT_MS,
     commandTimeout: COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => {
-      if (!state.connectedOnce) return null
-      return Math.min(100 * 2 ** attempt, MAX_RECONNECT_DELAY_MS)
-    },
+    retryStrategy: (attempt) => retryDelay(state, attempt),
+    // Without this, ioredis asks unreachable Sentinels again forever.
+    sentinelRetryStrategy: (attempt) => retryDelay(state, attempt),
   }
+}
+
+/** No retry before the first working connection, then a backoff capped at 2 s. */
+function retryDelay(state: ConnectionState, attempt: number): number | null {
+  if (!state.connectedOnce) return null
+  return Math.min(100 * 2 ** attempt, MAX_RECONNECT_DELAY_MS)
 }
 
 /**
