@@ -4,14 +4,14 @@
  * a Redis restart and every way out; and with a pipe as its output.
  */
 import { readFileSync } from 'node:fs'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { RedisTracker } from '../src/trackers/redis-tracker'
-import { CLI_PATH, CLI_VARIABLES, runCli } from './helpers/cli'
+import { CLI_PATH, CLI_VARIABLES, cliEnvironment, runCli } from './helpers/cli'
 import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -363,6 +363,13 @@ describe('live without a terminal', () => {
     }
     expect(new Set(frames).size).toBe(frames.length)
   })
+
+  it('exits 0 when the pipe closes', async () => {
+    const result = await runLiveUntilPipeCloses(['live', '--tracker-url', trackerUrl, '--refresh-rate', '0.2'])
+    expect(result.firstOutput).toMatch(/^web-top /)
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe('')
+  })
 })
 
 describe('live settings from the environment', () => {
@@ -380,6 +387,31 @@ describe('live settings from the environment', () => {
     expect(frame).toMatch(/^Resp +Status text +Path$/m)
   })
 })
+
+/** Runs the CLI, closes its standard output after the first output, as `| head -1` does, and waits for it to exit. */
+function runLiveUntilPipeCloses(
+  args: readonly string[],
+): Promise<{ code: number | null; firstOutput: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      env: cliEnvironment(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let firstOutput = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').once('data', (chunk: string) => {
+      firstOutput = chunk
+      child.stdout.destroy()
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    child.once('error', reject)
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolvePromise({ code, firstOutput, stderr })
+    })
+  })
+}
 
 async function startLive(session: TmuxSession, prefix = ''): Promise<void> {
   session.type('clear', true)

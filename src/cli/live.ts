@@ -174,6 +174,7 @@ class LiveView {
       this.#restoreConsole = this.#captureConsoleWarnings()
     }
     this.#stdout.on('resize', this.#onResize)
+    this.#stdout.on('error', this.#onOutputError)
 
     this.#draw()
     this.#armResync()
@@ -419,6 +420,15 @@ class LiveView {
     // Ctrl-C is a key while the input is raw; a SIGINT then comes from elsewhere.
     const quitKey = signal === 'SIGINT' && this.#screen !== undefined
     void this.stop(quitKey ? 0 : SIGNAL_EXIT_CODES[signal])
+  }
+
+  /** `web-top-cli live | head` closes the pipe: that ends the view, and is not an error. */
+  readonly #onOutputError = (error: Error & { code?: string }): void => {
+    if (error.code === 'EPIPE') {
+      void this.stop(0)
+      return
+    }
+    this.#onFatalError(error)
   }
 
   readonly #onFatalError = (error: unknown): void => {
