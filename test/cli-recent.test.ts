@@ -49,10 +49,15 @@ beforeAll(async () => {
 
   // One request at a time, so the completed list has a known order.
   const forwarded = { 'X-Forwarded-For': '203.0.113.7', 'User-Agent': 'node-test/1.0' }
-  await fetchOk(`${trustedApp.url}/api/orders?page=2`, { method: 'POST', headers: forwarded })
+  await fetchOk(`${trustedApp.url}/api/orders?page=2`, {
+    method: 'POST',
+    headers: { ...forwarded, 'CF-IPCOUNTRY': 'DE' },
+  })
   await fetchOk(`${trustedApp.url}/api/fail`, { headers: forwarded })
   await fetchOk(`${trustedApp.url}/old-home`, { headers: forwarded, redirect: 'manual' })
-  await fetchOk(`${untrustedApp.url}/api/spoofed`, { headers: { 'X-Forwarded-For': '198.51.100.9' } })
+  await fetchOk(`${untrustedApp.url}/api/spoofed`, {
+    headers: { 'X-Forwarded-For': '198.51.100.9', 'CF-IPCOUNTRY': 'FR' },
+  })
   slowResponse = fetch(`${trustedApp.url}/slow`, { headers: { 'User-Agent': 'slow-client/2.0' } })
 
   await waitForRedis(async () => (await redis.client.hlen('processors')) === 2)
@@ -114,6 +119,8 @@ describe('recent', () => {
     expect(cellOf(row('/api/orders'), header, 'IP')).toBe('203.0.113.7')
     expect(cellOf(row('/api/orders'), header, 'User agent')).toBe('node-test/1.0')
     expect(cellOf(row('/api/spoofed'), header, 'IP')).toBe('127.0.0.1')
+    expect(cellOf(row('/api/orders'), header, 'Cty')).toBe('🇩🇪 DE')
+    expect(cellOf(row('/api/spoofed'), header, 'Cty')).toBe('-')
     expect(cellOf(row('/slow'), header, 'User agent')).toBe('slow-client/2.0')
     expect(cellOf(row('/slow'), header, 'Ago')).toBe('-')
     expect(cellOf(row('/api/fail'), header, 'Duration')).toMatch(/^\d+\.\d\ds$/)

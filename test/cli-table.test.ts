@@ -10,6 +10,7 @@ import {
 import { renderTable, readCell } from '../src/cli/table'
 import { selectTasks, sortActiveTasks } from '../src/cli/task-order'
 import { textWidth } from '../src/cli/text-width'
+import { CLIENT_IP_SOURCE_TAG, getCountry } from '../src/task/derived'
 import type { HttpTask } from '../src/task/http-task'
 import { parseIsoTime } from '../src/task/time'
 import type { TaskSnapshot } from '../src/trackers/tracker'
@@ -172,6 +173,18 @@ describe('renderTable', () => {
       '419 KiB',
       'python-requests/2.27.1',
     ])
+  })
+
+  it('shows no country read from the socket', () => {
+    const direct = completedTask({ tags: { [CLIENT_IP_SOURCE_TAG]: 'socket' } })
+    expect(readCell(column('Cty'), direct, NOW).text).toBe('-')
+    expect(getCountry(direct)).toBeUndefined()
+  })
+
+  it('shows the country behind a trusted proxy', () => {
+    const proxied = completedTask({ tags: { [CLIENT_IP_SOURCE_TAG]: 'proxy' } })
+    expect(readCell(column('Cty'), proxied, NOW).text).toBe('🇺🇸 US')
+    expect(getCountry(proxied)).toBe('US')
   })
 
   it('hides Cty when no task has a country', () => {

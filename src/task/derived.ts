@@ -47,8 +47,15 @@ export function getOriginalIp(task: HttpTask): string | undefined {
   return first ? first : direct
 }
 
-/** Returns the two-letter country from the `CF-IPCOUNTRY` header. */
+/**
+ * Returns the two-letter country from the `CF-IPCOUNTRY` header. A record
+ * whose writer says the client address came from the socket (no trusted
+ * proxy) returns `undefined`, because the client itself may have sent that
+ * header. Records without the tag, as the Python tracker writes them, keep
+ * the header's value.
+ */
 export function getCountry(task: HttpTask): string | undefined {
+  if (task.tags?.[CLIENT_IP_SOURCE_TAG] === 'socket') return undefined
   return findHeader(task.request_headers, 'cf-ipcountry')
 }
 
