@@ -7,9 +7,17 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { maskUrl } from '../src/cli/connect'
 import { runCli } from './helpers/cli'
-import { findFreePort } from './helpers/redis-server'
+import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server'
 
 const GOOD_KEY = 'good-key-0123456789abcdef'
+const REDIS_PASSWORD = 'right-pass-4711'
+
+/** Commands that read a tracker, each with a --tracker-url option. */
+const TRACKER_COMMANDS = ['recent', 'live', 'tail', 'check', 'clear', 'prune', 'prefixes']
+
+function countOccurrences(text: string, pattern: RegExp): number {
+  return text.match(new RegExp(pattern.source, 'gi'))?.length ?? 0
+}
 
 /** Lines of a Node stack trace. */
 const STACK_LINE = /^\s+at /m
@@ -146,6 +154,7 @@ describe('HTTP tracker errors', () => {
     expect(result.stderr).toMatch(/^web-top-cli: Cannot read from the tracker at http:\/\/127\.0\.0\.1:\d+\/web-top\?api-key=\*\*\*: /)
     expect(result.stderr).toContain('rejected the API key (HTTP 403 Forbidden)')
     expect(result.stderr).toContain('--api-key or TOP_WEB_API_KEY')
+    expect(countOccurrences(result.stderr, /TOP_WEB_API_KEY/)).toBe(1)
     expect(result.stderr).not.toContain('wrong-key-1234567')
     expect(result.stderr).not.toMatch(/(^|\s)web-top: /)
     expect(result.stderr).not.toMatch(/redis/i)
@@ -162,6 +171,7 @@ describe('HTTP tracker errors', () => {
     expectOneLineError(result)
     expect(result.stderr).toContain('An API key is needed to read')
     expect(result.stderr).toContain('--api-key or TOP_WEB_API_KEY')
+    expect(countOccurrences(result.stderr, /TOP_WEB_API_KEY/)).toBe(1)
     expect(result.stderr).not.toMatch(/(^|\s)web-top: /)
   })
 
@@ -179,5 +189,45 @@ describe('HTTP tracker errors', () => {
     expectOneLineError(result)
     expect(result.stderr).toContain(`Cannot connect to http://127.0.0.1:${port}/web-top (ECONNREFUSED)`)
     expect(result.stderr).toContain('Check that the app is running')
+    expect(countOccurrences(result.stderr, /check that the app is running/)).toBe(1)
+  })
+})
+
+describe('Redis password errors', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis(['--requirepass', REDIS_PASSWORD])
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  it.each([
+    ['a wrong password', 'wrong-pass-0815', 'WRONGPASS'],
+    ['no password', undefined, 'NOAUTH'],
+  ])('reports %s', async (_case, password, reply) => {
+    const auth = password === undefined ? '' : `:${password}@`
+    const url = `redis://${auth}127.0.0.1:${redis.port}`
+    const result = await runCli(['recent', '--tracker-url', url])
+    expectOneLineError(result)
+    expect(result.stderr).toContain(`Cannot connect to the tracker at redis://${password === undefined ? '' : ':***@'}127.0.0.1:`)
+    expect(result.stderr).toContain(reply)
+    expect(result.stderr).toContain('Check the user name and password in the URL')
+    expect(result.stderr).not.toContain('Check that Redis is running')
+    expect(result.stderr).not.toContain('wrong-pass-0815')
+  })
+})
+
+describe('--tracker-url help', () => {
+  it.each(TRACKER_COMMANDS)('lists every scheme for %s', async (command) => {
+    const result = await runCli([command, '--help'])
+    expect(result.code).toBe(0)
+    const help = result.stdout.replace(/\s+/g, ' ')
+    const description = /--tracker-url <url> (.*?)\(default/.exec(help)?.[1] ?? ''
+    for (const scheme of ['redis://', 'rediss://', 'redis+cluster://', 'redis+sentinel://', 'http(s)://']) {
+      expect(description).toContain(scheme)
+    }
   })
 })

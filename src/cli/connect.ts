@@ -39,6 +39,18 @@ const HTTP_HINT =
   'pass the key the app was started with in --api-key or TOP_WEB_API_KEY, and a URL such as ' +
   'http://127.0.0.1:3000/web-top'
 
+const AUTH_HINT = 'Check the user name and password in the URL'
+
+/** Replies of Redis to a wrong password, or to a command sent without one when one is required. */
+const AUTH_FAILURE = /\b(?:WRONGPASS|NOAUTH)\b/
+
+/**
+ * Advice that the HTTP tracker ends its messages with, such as "; check that
+ * the app is running" or ": set TOP_WEB_API_KEY to ...". The CLI replaces it
+ * by its own hint, which names --api-key too, so the advice appears once.
+ */
+const HTTP_TRACKER_ADVICE = /[;:] (?:check|set) [^;]*$/i
+
 /** Query parameters whose values are secrets: passwords, API keys and tokens. */
 const SECRET_PARAMETER = /([?&](?:[\w.-]*pass(?:word)?|api[-_]?key|apikey|[\w.-]*token|[\w.-]*secret)=)[^&#]*/gi
 
@@ -86,7 +98,9 @@ export async function connectTracker(
   } catch (error) {
     if (!isWebTopError(error)) throw error
     const isHttp = scheme === 'http' || scheme === 'https'
-    throw new CliError(`${describeFailure(error)}; ${isHttp ? HTTP_HINT : URL_HINT}`)
+    const reason = describeFailure(error)
+    if (isHttp) throw new CliError(`${reason.replace(HTTP_TRACKER_ADVICE, '')}; ${HTTP_HINT}`)
+    throw new CliError(`${reason}; ${URL_HINT}`)
   }
   return { tracker, displayUrl, describeFailure, close: () => tracker.close() }
 }
@@ -111,8 +125,10 @@ export async function readTracker(
  * for that kind of tracker.
  */
 export function describeReadFailure(connection: TrackerConnection, error: unknown): string {
-  const reason = connection.describeFailure(error)
-  const hint = READ_FAILURE_HINTS[connection.tracker.kind]
+  const kind = connection.tracker.kind
+  let reason = connection.describeFailure(error)
+  if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
+  const hint = READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   return hint === undefined ? message : `${message} ${hint}`
 }
@@ -152,10 +168,10 @@ async function connectRedis(
   } catch (error) {
     client.disconnect()
     const reason = describeFailure(connectionError ?? error)
-    throw new CliError(
-      `Cannot connect to the tracker at ${displayUrl}: ${reason}. ` +
-        `Check that Redis is running there and accepts connections from this host; ${URL_HINT}`,
-    )
+    const hint = AUTH_FAILURE.test(reason)
+      ? AUTH_HINT
+      : `Check that Redis is running there and accepts connections from this host; ${URL_HINT}`
+    throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${hint}`)
   }
 
   const state = readerStates.get(client)

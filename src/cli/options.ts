@@ -33,7 +33,10 @@ topTrackerEndpoint and read it over http:// instead.`
 export function addTrackerOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('--tracker-url <url>', 'tracker to read: redis://, rediss://, redis+cluster://, http(s)://')
+      new Option(
+        '--tracker-url <url>',
+        'tracker to read: redis://, rediss://, redis+cluster://, redis+sentinel://, http(s)://',
+      )
         .env('TOP_TRACKER_URL')
         .default(DEFAULT_TRACKER_URL),
     )
