@@ -3,6 +3,7 @@ import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } fr
 import { buildCurlCommand, quoteForShell, renderDetailLines } from '../src/cli/detail'
 import { createViewSettings, type ViewSettings } from '../src/cli/live-input'
 import { renderLiveFrame, shareRows, type FrameInput, type LiveData } from '../src/cli/live-render'
+import { sanitizeText } from '../src/cli/sanitize'
 import { StatsWindow } from '../src/cli/stats'
 import { textWidth } from '../src/cli/text-width'
 import type { HttpTask } from '../src/task/http-task'
@@ -104,6 +105,30 @@ describe('renderLiveFrame', () => {
       expect(lines.length).toBeLessThanOrEqual(height)
       for (const line of lines) expect(textWidth(line)).toBeLessThanOrEqual(width)
     }
+  })
+
+  it('shows active rows on a 40x10 terminal', () => {
+    const lines = renderLiveFrame(frameInput(data(4, 20), { width: 40, height: 10 })).lines
+    expect(lines).toHaveLength(10)
+    expect(lines[0]).toMatch(/^web-top /)
+    expect(lines.some((line) => line.startsWith('Hosts '))).toBe(false)
+    expect(lines[1]).toBe('Active HTTP requests (4, 3 shown)')
+    // The longest-running requests come first.
+    for (const path of ['/path/3', '/path/2', '/path/1']) {
+      expect(lines.some((line) => line.includes(path))).toBe(true)
+    }
+    expect(lines.some((line) => line.startsWith('Completed HTTP responses'))).toBe(true)
+  })
+
+  it('drops the processes before the meters on a short terminal', () => {
+    const heartbeats = { live: [], stalePrefixes: ['web-0/99-0-1.', 'web-1/98-0-1.'] }
+    const liveData = data(4, 20, { heartbeats })
+    const tall = renderLiveFrame(frameInput(liveData, { height: 40 })).lines
+    expect(tall.some((line) => line.startsWith('Recording processes'))).toBe(true)
+    const short = renderLiveFrame(frameInput(liveData, { height: 14 })).lines
+    expect(short.some((line) => line.startsWith('Recording processes'))).toBe(false)
+    expect(short[1]).toMatch(/^Hosts /)
+    expect(short.filter((line) => line.includes('/path/')).length).toBeGreaterThanOrEqual(3)
   })
 
   it('pins stalled requests at the top, marked, and marks slow ones', () => {
@@ -258,6 +283,27 @@ describe('detail pane', () => {
     )
   })
 
+  it('wraps the curl command to the width, ready to paste', () => {
+    const lines = renderDetailLines(record, NOW, 40)
+    const start = lines.indexOf('Repeat with curl (the request body is not recorded)') + 1
+    const curlLines = lines.slice(start)
+    expect(curlLines.length).toBeGreaterThan(1)
+    for (const line of curlLines) expect(textWidth(line)).toBeLessThanOrEqual(40)
+    expect(curlLines[0]?.endsWith(' \\')).toBe(true)
+    const pasted = curlLines.join('\n').replace(/ \\\n {4}/g, ' ').replace(/\n/g, '').trim()
+    expect(pasted).toBe(sanitizeText(buildCurlCommand(record)))
+  })
+
+  it('shows the whole curl command in a narrow live view', () => {
+    const shortRecord = { ...record, uri: '/api/orders', params: undefined }
+    const lines = renderLiveFrame(frameInput(data(0, 0), { width: 40, height: 60 }, { detail: shortRecord })).lines
+    const start = lines.findIndex((line) => line.startsWith('Repeat with curl')) + 1
+    const curlLines = lines.slice(start).filter((line) => line.startsWith('  '))
+    const pasted = curlLines.join('\n').replace(/ \\\n {4}/g, ' ').trim()
+    expect(pasted).toBe(sanitizeText(buildCurlCommand(shortRecord)))
+    expect(pasted.endsWith(' https://shop.example/api/orders')).toBe(true)
+  })
+
   it('quotes only words that need it', () => {
     expect(quoteForShell('/a/b')).toBe('/a/b')
     expect(quoteForShell('a b')).toBe("'a b'")
@@ -296,6 +342,9 @@ describe('shareRows', () => {
     [21, 50, 50, [11, 10]],
     [0, 5, 5, [0, 0]],
     [-3, 5, 5, [0, 0]],
+    [4, 4, 50, [3, 1]],
+    [4, 1, 50, [1, 3]],
+    [2, 4, 50, [2, 0]],
   ] as const)('shares %d rows between %d and %d', (room, upper, lower, expected) => {
     expect(shareRows(room, upper, lower)).toEqual(expected)
   })

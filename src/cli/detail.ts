@@ -6,6 +6,10 @@ import { getAgoMs, getDurationMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { formatDuration } from './format'
 import { sanitizeText } from './sanitize'
+import { charWidth, textWidth } from './text-width'
+
+/** Ends a line of a wrapped shell command: the shell joins it with the next line. */
+const CONTINUATION = ' \\'
 
 /** Request headers that curl sets itself or that describe a body the record does not hold. */
 const HEADERS_LEFT_OUT = new Set([
@@ -27,8 +31,12 @@ const SECTION_FIELDS = new Set([
   'command_line',
 ])
 
-/** Returns the lines of the detail pane, unstyled and sanitised, not yet cut to a width. */
-export function renderDetailLines(task: HttpTask, nowMs: number): string[] {
+/**
+ * Returns the lines of the detail pane, unstyled and sanitised, not yet cut
+ * to a width. The curl command is wrapped to `width` with `\` line
+ * continuations, so it is visible whole and can be pasted into a shell.
+ */
+export function renderDetailLines(task: HttpTask, nowMs: number, width = Infinity): string[] {
   const lines: string[] = []
   const duration = formatDuration(getDurationMs(task, nowMs)) ?? '-'
   const ago = formatDuration(getAgoMs(task, nowMs))
@@ -50,8 +58,56 @@ export function renderDetailLines(task: HttpTask, nowMs: number): string[] {
     lines.push('', 'Command line', `  ${task.command_line.map(quoteForShell).join(' ')}`)
   }
 
-  lines.push('', 'Repeat with curl (the request body is not recorded)', `  ${buildCurlCommand(task)}`)
+  const curlWords = buildCurlArguments(task).map((word) => sanitizeText(quoteForShell(word)))
+  lines.push('', 'Repeat with curl (the request body is not recorded)', ...wrapShellWords(curlWords, width))
   return lines.map(sanitizeText)
+}
+
+/**
+ * Joins quoted shell words into lines of at most `width` columns, indented
+ * by two spaces, each but the last ending with ` \` so that the shell reads
+ * them as one command. A word wider than a line is split over several rows.
+ */
+export function wrapShellWords(words: readonly string[], width: number): string[] {
+  const indent = '  '
+  const continuationIndent = '    '
+  if (!Number.isFinite(width)) return [`${indent}${words.join(' ')}`]
+
+  const lines: string[] = []
+  let line = indent
+  for (const word of words) {
+    const candidate = line.trim() === '' ? `${line}${word}` : `${line} ${word}`
+    if (line.trim() === '' || textWidth(candidate) + CONTINUATION.length <= width) {
+      line = candidate
+      continue
+    }
+    lines.push(`${line}${CONTINUATION}`)
+    line = `${continuationIndent}${word}`
+  }
+  lines.push(line)
+  // NOTE: a word wider than the screen, such as a long URL, is split at the
+  // width with no continuation: it shows whole but pastes as several lines.
+  return lines.flatMap((each) => splitToWidth(each, width))
+}
+
+/** Splits text into rows of at most `width` columns; zero-width marks stay with their character. */
+function splitToWidth(text: string, width: number): string[] {
+  if (textWidth(text) <= width) return [text]
+  const rows: string[] = []
+  let row = ''
+  let rowWidth = 0
+  for (const char of text) {
+    const columns = charWidth(char)
+    if (rowWidth + columns > width && row !== '') {
+      rows.push(row)
+      row = ''
+      rowWidth = 0
+    }
+    row += char
+    rowWidth += columns
+  }
+  rows.push(row)
+  return rows
 }
 
 /**
@@ -61,6 +117,11 @@ export function renderDetailLines(task: HttpTask, nowMs: number): string[] {
  * curl sets itself (Host, Content-Length, Connection) are left out.
  */
 export function buildCurlCommand(task: HttpTask): string {
+  return buildCurlArguments(task).map(quoteForShell).join(' ')
+}
+
+/** Returns the unquoted arguments of the command that `buildCurlCommand` prints. */
+function buildCurlArguments(task: HttpTask): string[] {
   const args = ['curl']
   const method = (task.method ?? 'GET').toUpperCase()
   if (method === 'HEAD') args.push('--head')
@@ -75,7 +136,7 @@ export function buildCurlCommand(task: HttpTask): string {
   }
   if (compressed) args.push('--compressed')
   args.push(buildUrl(task))
-  return args.map(quoteForShell).join(' ')
+  return args
 }
 
 /**

@@ -39,6 +39,15 @@ import { cutToWidth, fitToWidth, textWidth } from './text-width'
 
 const FOOTER_GAP = '  '
 
+/**
+ * Fewest rows the tables should get: two titles, two column headers and
+ * three request rows. The meters and processes give way to them.
+ */
+const MIN_BODY_ROWS = 7
+
+/** Fewest rows the active table gets when it has that many requests and the room allows. */
+const MIN_ACTIVE_ROWS = 3
+
 /** At most this share of the screen's rows shows recording processes. */
 const PROCESS_ROWS_SHARE = 0.25
 
@@ -108,20 +117,8 @@ export interface Frame {
 
 /** Returns the lines of one frame, none wider than `width` and at most `height` of them. */
 export function renderLiveFrame(input: FrameInput): Frame {
-  const top = [
-    styleLine(renderTitle(input), 'reverse', input),
-    ...renderMeters({
-      figures: input.data.figures,
-      hosts: input.data.hosts,
-      processes: input.data.processes,
-      active: input.data.active.length,
-      source: input.source,
-      lastUpdateMs: input.data.lastUpdateMs,
-      nowMs: input.data.nowMs,
-    }).map((line) => styleLine(line.text, line.colour, input)),
-    ...renderProcesses(input),
-  ]
   const bottom = renderFooter(input)
+  const top = fitTopSections(input, bottom.length)
   const room = input.height - top.length - bottom.length
   const body = renderBody(input, room)
   const shown = body.lines.slice(0, Math.max(0, room))
@@ -129,6 +126,27 @@ export function renderLiveFrame(input: FrameInput): Frame {
   const padding = Number.isFinite(room) ? Array<string>(Math.max(0, room - shown.length)).fill('') : []
   const lines = [...top, ...shown, ...padding, ...bottom]
   return { ...body, lines: lines.slice(0, input.height) }
+}
+
+/**
+ * Returns the title, the meters and the recording processes, leaving out
+ * the processes and then the meters when the body would get fewer than
+ * `MIN_BODY_ROWS` rows, so a short terminal still shows some requests.
+ */
+function fitTopSections(input: FrameInput, footerRows: number): string[] {
+  const title = styleLine(renderTitle(input), 'reverse', input)
+  const meters = renderMeters({
+    figures: input.data.figures,
+    hosts: input.data.hosts,
+    processes: input.data.processes,
+    active: input.data.active.length,
+    source: input.source,
+    lastUpdateMs: input.data.lastUpdateMs,
+    nowMs: input.data.nowMs,
+  }).map((line) => styleLine(line.text, line.colour, input))
+  const candidates = [[title, ...meters, ...renderProcesses(input)], [title, ...meters], [title]]
+  const fits = (top: string[]) => input.height - top.length - footerRows >= MIN_BODY_ROWS
+  return candidates.find(fits) ?? [title]
 }
 
 function renderTitle(input: FrameInput): string {
@@ -179,7 +197,7 @@ function renderBody(input: FrameInput, room: number): Body {
     return { ...empty, lines }
   }
   if (settings.detail !== undefined) {
-    const detailLines = renderDetailLines(settings.detail, input.data.nowMs)
+    const detailLines = renderDetailLines(settings.detail, input.data.nowMs, input.width)
     const scroll = Math.min(settings.detailScroll, Math.max(0, detailLines.length - room))
     settings.detailScroll = scroll
     return { ...empty, lines: detailLines.slice(scroll).map((line) => cutLine(line, input)) }
@@ -316,12 +334,14 @@ function listSortColumns(input: FrameInput): string[] {
 /**
  * Splits the rows left for tables between the upper and the lower one:
  * each gets half, and a table that needs less gives the rest to the other.
+ * The upper (active) table gets at least `MIN_ACTIVE_ROWS` when it has them.
  */
 export function shareRows(room: number, upperCount: number, lowerCount: number): [number, number] {
   if (!Number.isFinite(room)) return [upperCount, lowerCount]
   const available = Math.max(0, room)
   const half = Math.ceil(available / 2)
-  const upperRows = Math.min(upperCount, Math.max(half, available - lowerCount))
+  const least = Math.min(MIN_ACTIVE_ROWS, available)
+  const upperRows = Math.min(upperCount, Math.max(half, least, available - lowerCount))
   return [upperRows, Math.min(lowerCount, available - upperRows)]
 }
 
