@@ -3,7 +3,9 @@
  * private Redis, and the recording processes that `live` shows from
  * heartbeats.
  */
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { runClear } from '../src/cli/clear'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import type { Heartbeat } from '../src/trackers/heartbeat'
@@ -125,6 +127,25 @@ describe('clear', () => {
     expect(await redis.client.get('last_cleared_at')).toMatch(/^\d{4}-/)
   })
 
+  it.each([
+    ['no prefix', undefined, '(no key prefix)'],
+    ['a prefix', 'shop:', '(key prefix "shop:")'],
+  ])('names the URL and %s in the question', async (_case, keyPrefix, named) => {
+    const stdin = Object.assign(new PassThrough(), { isTTY: true })
+    const stdout = new PassThrough()
+    let output = ''
+    stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      if (output.includes('[y/N]')) stdin.write('n\n')
+    })
+    const options = { trackerUrl: redis.url, keyPrefix, apiKey: undefined, yes: false }
+    const code = await runClear(options, { stdin, stdout })
+    expect(code).toBe(1)
+    expect(output).toContain(`Delete every active and completed task at ${redis.url} ${named}? [y/N] `)
+    expect(output).toContain('Not cleared.')
+    expect(await redis.client.llen('past_tasks')).toBe(1)
+  })
+
   it.skipIf(!hasTmux())('asks y/N on a terminal', async () => {
     const session = TmuxSession.start({ width: 100, height: 10, unset: CLI_VARIABLES })
     try {
@@ -148,6 +169,17 @@ describe('clear', () => {
 })
 
 describe('prune and the recording processes', () => {
+  it('names a heartbeats key of the wrong type', async () => {
+    await redis.client.set('pfx:heartbeats', 'not a set')
+    const result = await runCli(['prune', '--tracker-url', redis.url, '--prefix', 'pfx:'])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(
+      `web-top-cli: Cannot prune the tracker at ${redis.url}: the key "pfx:heartbeats" is a string, not a set ` +
+        '(WRONGTYPE); check --prefix, or delete that key if no other program uses it\n',
+    )
+  })
+
   it('removes the tasks of a recorder whose heartbeat stopped', async () => {
     writer.writeHeartbeat(heartbeat('web-1/111-0-1.', 111), 300)
     writer.writeHeartbeat(heartbeat('web-2/222-0-1.', 222), 60_000)

@@ -41,7 +41,8 @@ export async function runClear(
           'clear the Redis tracker the app records to, or restart an app that records to memory://',
       )
     }
-    if (!options.yes && !(await confirm(connection.displayUrl, streams))) {
+    const target = describeTarget(connection.displayUrl, options.keyPrefix)
+    if (!options.yes && !(await confirm(target, streams))) {
       streams.stdout.write('Not cleared.\n')
       return 1
     }
@@ -57,12 +58,16 @@ export async function runClear(
   }
 }
 
-async function confirm(displayUrl: string, streams: ClearStreams): Promise<boolean> {
+/** Returns `URL (key prefix "shop:")`, or `URL (no key prefix)`, naming what a clear deletes. */
+function describeTarget(displayUrl: string, keyPrefix: string | undefined): string {
+  const prefix = keyPrefix ? `key prefix ${JSON.stringify(keyPrefix)}` : 'no key prefix'
+  return `${displayUrl} (${prefix})`
+}
+
+async function confirm(target: string, streams: ClearStreams): Promise<boolean> {
   const prompt = createInterface({ input: streams.stdin, output: streams.stdout })
   try {
-    const answer = await prompt.question(
-      `Delete every active and completed task at ${displayUrl}? [y/N] `,
-    )
+    const answer = await prompt.question(`Delete every active and completed task at ${target}? [y/N] `)
     return /^\s*y(es)?\s*$/i.test(answer)
   } finally {
     prompt.close()

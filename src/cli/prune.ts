@@ -4,8 +4,10 @@
  * remove their own.
  */
 import { pruneStaleTasks } from '../trackers/heartbeat'
+import { RedisTracker } from '../trackers/redis-tracker'
+import type { Tracker } from '../trackers/tracker'
 import { CliError } from './cli-error'
-import { connectTracker } from './connect'
+import { connectTracker, type TrackerConnection } from './connect'
 import { countOf } from './format'
 import { describePrefix } from './live-header'
 import type { TrackerOptions } from './options'
@@ -31,7 +33,7 @@ export async function runPrune(
     try {
       result = await pruneStaleTasks(connection.tracker)
     } catch (error) {
-      throw new CliError(`Cannot prune the tracker at ${connection.displayUrl}: ${connection.describeFailure(error)}`)
+      throw new CliError(await describePruneFailure(connection, error))
     }
     if (result.stalePrefixes.length === 0) {
       streams.stdout.write(
@@ -48,4 +50,47 @@ export async function runPrune(
   } finally {
     await connection.close()
   }
+}
+
+/**
+ * Returns the one-line message for a failed prune. For a WRONGTYPE reply it
+ * names the key that contains the wrong kind of value, found with TYPE.
+ */
+async function describePruneFailure(connection: TrackerConnection, error: unknown): Promise<string> {
+  const reason = connection.describeFailure(error)
+  const start = `Cannot prune the tracker at ${connection.displayUrl}`
+  if (!/\bWRONGTYPE\b/.test(reason)) return `${start}: ${reason}`
+
+  const wrongKey = await findWrongTypeKey(connection.tracker)
+  if (wrongKey === undefined) return `${start}: ${reason}`
+  const { key, actual, expected } = wrongKey
+  return (
+    `${start}: the key ${JSON.stringify(key)} is a ${actual}, not a ${expected} (WRONGTYPE); ` +
+    'check --prefix, or delete that key if no other program uses it'
+  )
+}
+
+interface WrongTypeKey {
+  key: string
+  expected: string
+  actual: string
+}
+
+/** Returns the first key that prune reads whose Redis type is not the one it expects, if any. */
+async function findWrongTypeKey(tracker: Tracker): Promise<WrongTypeKey | undefined> {
+  if (!(tracker instanceof RedisTracker)) return undefined
+  const expectedTypes: Array<[string, string]> = [
+    [tracker.heartbeatKeys.heartbeats, 'set'],
+    [tracker.keys.processors, 'hash'],
+  ]
+  for (const [key, expected] of expectedTypes) {
+    let actual: string
+    try {
+      actual = await tracker.client.type(key)
+    } catch {
+      return undefined
+    }
+    if (actual !== 'none' && actual !== expected) return { key, expected, actual }
+  }
+  return undefined
 }
