@@ -372,6 +372,24 @@ describe('live without a terminal', () => {
   })
 })
 
+describe('live options', () => {
+  it('rejects --slow-after above --stall-after', async () => {
+    const result = await runCli(['live', '--tracker-url', trackerUrl, '--slow-after', '40', '--stall-after', '30'])
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(
+      'web-top-cli: Invalid --slow-after 40: it must not be greater than --stall-after 30, because a ' +
+        'request counts as slow before it counts as STALLED; lower --slow-after or raise --stall-after\n',
+    )
+  })
+
+  it('rejects --slow-after above the default --stall-after', async () => {
+    const result = await runCli(['live', '--tracker-url', trackerUrl, '--slow-after', '31'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('--stall-after 30')
+  })
+})
+
 describe('live settings from the environment', () => {
   it('reads the Python web-top variables', async () => {
     const result = await runCli(['live', '--tracker-url', trackerUrl], {

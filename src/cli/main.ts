@@ -249,6 +249,7 @@ function addLiveCommand(program: Command): void {
     .addOption(stallAfterOption())
     .addHelpText('after', LIVE_HELP)
   addTrackerOptions(command).action(async (values: LiveOptionValues, self: Command) => {
+    requireSlowBeforeStall(values.slowAfter, values.stallAfter)
     const code = await runLive({
       ...readTrackerOptions(self),
       refreshRateSeconds: values.refreshRate,
@@ -343,6 +344,17 @@ function windowOption(): Option {
   return new Option('--window <seconds>', 'length of the window of the rate, percentiles and error shares')
     .argParser(secondsParser(1))
     .default(LIVE_DEFAULTS.windowSeconds)
+}
+
+/** Throws a usage `CliError` when a request would count as STALLED before it turns slow. */
+function requireSlowBeforeStall(slowAfterSeconds: number, stallAfterSeconds: number): void {
+  if (slowAfterSeconds <= stallAfterSeconds) return
+  throw new CliError(
+    `Invalid --slow-after ${slowAfterSeconds}: it must not be greater than --stall-after ` +
+      `${stallAfterSeconds}, because a request counts as slow before it counts as STALLED; ` +
+      'lower --slow-after or raise --stall-after',
+    EXIT_USAGE,
+  )
 }
 
 function stallAfterOption(): Option {
