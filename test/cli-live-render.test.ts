@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
 import { buildCurlCommand, quoteForShell, renderDetailLines } from '../src/cli/detail'
@@ -51,6 +52,12 @@ function data(activeCount: number, completedCount: number, extra: Partial<LiveDa
     skipReasons: [],
     ...extra,
   }
+}
+
+/** Returns the arguments that `sh` passes to a command line, one per element. */
+function shellArguments(commandLine: string): string[] {
+  const output = execFileSync('sh', ['-c', `printf '%s\\0' ${commandLine}`], { encoding: 'utf8' })
+  return output.split('\0').slice(0, -1)
 }
 
 function frameInput(liveData: LiveData, fields: Partial<FrameInput> = {}, settings: Partial<ViewSettings> = {}): FrameInput {
@@ -283,15 +290,19 @@ describe('detail pane', () => {
     )
   })
 
-  it('wraps the curl command to the width, ready to paste', () => {
-    const lines = renderDetailLines(record, NOW, 40)
+  it.each([40, 30, 24])('wraps the curl command to %d columns, ready to paste', (width) => {
+    const lines = renderDetailLines(record, NOW, width)
     const start = lines.indexOf('Repeat with curl (the request body is not recorded)') + 1
     const curlLines = lines.slice(start)
     expect(curlLines.length).toBeGreaterThan(1)
-    for (const line of curlLines) expect(textWidth(line)).toBeLessThanOrEqual(40)
+    for (const line of curlLines) expect(textWidth(line)).toBeLessThanOrEqual(width)
+    expect(curlLines[0]?.startsWith('  curl ')).toBe(true)
     expect(curlLines[0]?.endsWith(' \\')).toBe(true)
-    const pasted = curlLines.join('\n').replace(/ \\\n {4}/g, ' ').replace(/\n/g, '').trim()
-    expect(pasted).toBe(sanitizeText(buildCurlCommand(record)))
+    // A POSIX shell reads the wrapped lines as the same arguments as the one-line command.
+    const wrapped = curlLines.join('\n')
+    const oneLine = sanitizeText(buildCurlCommand(record))
+    expect(shellArguments(wrapped)).toEqual(shellArguments(oneLine))
+    expect(shellArguments(oneLine)).toContain('User-Agent: O\'Brien ␛[2J')
   })
 
   it('shows the whole curl command in a narrow live view', () => {

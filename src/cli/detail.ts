@@ -65,8 +65,9 @@ export function renderDetailLines(task: HttpTask, nowMs: number, width = Infinit
 
 /**
  * Joins quoted shell words into lines of at most `width` columns, indented
- * by two spaces, each but the last ending with ` \` so that the shell reads
- * them as one command. A word wider than a line is split over several rows.
+ * by two spaces, each but the last ending with ` \\` so that the shell reads
+ * them as one command. A word wider than a line is split over several rows
+ * by `splitShellWord`, which the shell joins back into one word.
  */
 export function wrapShellWords(words: readonly string[], width: number): string[] {
   const indent = '  '
@@ -76,18 +77,63 @@ export function wrapShellWords(words: readonly string[], width: number): string[
   const lines: string[] = []
   let line = indent
   for (const word of words) {
-    const candidate = line.trim() === '' ? `${line}${word}` : `${line} ${word}`
-    if (line.trim() === '' || textWidth(candidate) + CONTINUATION.length <= width) {
+    if (line === indent) {
+      line = `${indent}${word}`
+      continue
+    }
+    const candidate = `${line} ${word}`
+    if (textWidth(candidate) + CONTINUATION.length <= width) {
       line = candidate
       continue
     }
     lines.push(`${line}${CONTINUATION}`)
     line = `${continuationIndent}${word}`
+    if (textWidth(line) + CONTINUATION.length <= width) continue
+
+    const rowWidth = width - CONTINUATION.length
+    const rows = splitShellWord(word, rowWidth - continuationIndent.length, rowWidth)
+    if (rows === undefined) continue
+    lines.push(`${continuationIndent}${rows[0] ?? ''}`, ...rows.slice(1, -1))
+    line = rows.at(-1) ?? ''
   }
   lines.push(line)
-  // NOTE: a word wider than the screen, such as a long URL, is split at the
-  // width with no continuation: it shows whole but pastes as several lines.
+  // Screens too narrow for `splitShellWord` still show every character.
   return lines.flatMap((each) => splitToWidth(each, width))
+}
+
+/**
+ * Splits a word quoted by `quoteForShell` into rows that a POSIX shell joins
+ * back into the same word: a row that ends inside single quotes closes them
+ * and ends with `'\\`, and the next row opens them again. Other rows end with
+ * `\\`, never between a backslash and the character it escapes. The rows
+ * after the first start at column 0, because leading spaces would end the
+ * word. Returns `undefined` when a row is too narrow for this.
+ */
+function splitShellWord(word: string, firstWidth: number, width: number): string[] | undefined {
+  if (firstWidth < 4 || width < 4) return undefined
+  const rows: string[] = []
+  let row = ''
+  let rowWidth = 0
+  let limit = firstWidth
+  let quoted = false
+  let escaping = false
+  for (const char of word) {
+    const closing = quoted ? "'\\" : '\\'
+    const mayBreak = !escaping && row !== '' && row !== "'"
+    if (mayBreak && rowWidth + charWidth(char) + closing.length > limit) {
+      rows.push(`${row}${closing}`)
+      row = quoted ? "'" : ''
+      rowWidth = row.length
+      limit = width
+    }
+    row += char
+    rowWidth += charWidth(char)
+    if (escaping) escaping = false
+    else if (char === "'") quoted = !quoted
+    else if (char === '\\' && !quoted) escaping = true
+  }
+  rows.push(row)
+  return rows
 }
 
 /** Splits text into rows of at most `width` columns; zero-width marks stay with their character. */
