@@ -65,7 +65,7 @@ export function renderDetailLines(task: HttpTask, nowMs: number, width = Infinit
 
 /**
  * Joins quoted shell words into lines of at most `width` columns, indented
- * by two spaces, each but the last ending with ` \\` so that the shell reads
+ * by two spaces, each but the last ending with ` \` so that the shell reads
  * them as one command. A word wider than a line is split over several rows
  * by `splitShellWord`, which the shell joins back into one word.
  */
@@ -104,8 +104,8 @@ export function wrapShellWords(words: readonly string[], width: number): string[
 /**
  * Splits a word quoted by `quoteForShell` into rows that a POSIX shell joins
  * back into the same word: a row that ends inside single quotes closes them
- * and ends with `'\\`, and the next row opens them again. Other rows end with
- * `\\`, never between a backslash and the character it escapes. The rows
+ * and ends with `'\`, and the next row opens them again. Other rows end with
+ * `\`, never between a backslash and the character it escapes. The rows
  * after the first start at column 0, because leading spaces would end the
  * word. Returns `undefined` when a row is too narrow for this.
  */
