@@ -14,11 +14,15 @@ import type { Logger } from './util/logger'
 
 export interface TopOptions extends RedactionOptions {
   /**
-   * Where tasks are written: `redis://host:port/db`, `rediss://…` or `memory://`.
-   * Ignored when `tracker` or `redis` is given.
+   * Where tasks are written: `redis://host:port/db`, `rediss://…`,
+   * `redis+cluster://host:port,host:port` (Redis Cluster, from seed nodes),
+   * `redis+sentinel://host:port/master` (the master that Sentinel names) or
+   * `memory://`. A list of `redis://` node URLs is a cluster too. On a
+   * cluster, `keyPrefix` must contain a hash tag. Ignored when `tracker` or
+   * `redis` is given.
    * @default process.env.TOP_TRACKER_URL ?? 'redis://127.0.0.1:6379'
    */
-  trackerUrl?: string
+  trackerUrl?: string | readonly string[]
   /**
    * A tracker instance to write to, such as a `MemoryTracker`. The recorder
    * does not close a tracker it was given. Cannot be combined with `redis`.
@@ -86,6 +90,19 @@ export interface TopOptions extends RedactionOptions {
    */
   maxPendingBytes?: number
   /**
+   * Share of requests, from 0 to 1, whose completed record is kept, for
+   * very high traffic. Each request is picked at random when it starts.
+   * Every request still has its active entry while in flight, so readers
+   * see all active requests. A request left out has neither a published
+   * start nor a completed record: its active entry is stored without being
+   * published, and it is removed when the request ends. Readers that follow
+   * the update stream see such a request only when they read the active
+   * entries. Applies to the Redis and memory trackers; a tracker passed as
+   * `tracker` without `recordStartFields()` records every request.
+   * @default 1
+   */
+  completedSampleRate?: number
+  /**
    * Time to live of the recorder's heartbeat, in milliseconds. The
    * heartbeat is refreshed every third of it. Readers treat the active
    * tasks of a recorder whose heartbeat expired as stale, and
@@ -120,7 +137,7 @@ const LIMIT_NAMES = Object.keys(DEFAULT_SIZE_LIMITS).join(', ')
 
 /** Options after defaults, environment fallbacks and validation. */
 export interface ResolvedOptions {
-  trackerUrl: string
+  trackerUrl: string | readonly string[]
   tracker: Tracker | undefined
   redis: RedisClient | undefined
   keyPrefix: string
@@ -134,6 +151,7 @@ export interface ResolvedOptions {
   redaction: RedactionOptions
   logger: Logger | undefined
   maxPendingBytes: number | undefined
+  completedSampleRate: number
   heartbeatTtlMs: number
   handleSignals: boolean
 }
@@ -144,10 +162,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     throw invalidOptionType('options', 'an object', options)
   }
 
-  const trackerUrl = options.trackerUrl ?? readEnv(env, 'TOP_TRACKER_URL') ?? DEFAULT_TRACKER_URL
-  if (typeof trackerUrl !== 'string' || trackerUrl === '') {
-    throw invalidOptionType('trackerUrl', 'a non-empty URL string', trackerUrl)
-  }
+  const trackerUrl = checkTrackerUrl(options.trackerUrl ?? readEnv(env, 'TOP_TRACKER_URL') ?? DEFAULT_TRACKER_URL)
 
   const keyPrefix = options.keyPrefix ?? env.TOP_TRACKER_PREFIX ?? ''
   if (typeof keyPrefix !== 'string') throw invalidOptionType('keyPrefix', 'a string', keyPrefix)
@@ -179,9 +194,34 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     },
     logger: checkLogger(options.logger),
     maxPendingBytes: resolveMaxPendingBytes(options.maxPendingBytes),
+    completedSampleRate: resolveSampleRate(options.completedSampleRate),
     heartbeatTtlMs: resolveHeartbeatTtl(options.heartbeatTtlMs),
     handleSignals: checkBoolean('handleSignals', options.handleSignals) ?? true,
   }
+}
+
+/** Accepts one URL, or a list of cluster node URLs. */
+function checkTrackerUrl(value: unknown): string | readonly string[] {
+  if (!Array.isArray(value)) {
+    if (typeof value === 'string' && value !== '') return value
+    throw invalidOptionType('trackerUrl', 'a non-empty URL string', value)
+  }
+
+  const bad = value.find((item) => typeof item !== 'string' || item === '')
+  if (value.length === 0 || bad !== undefined) {
+    const expected = 'a non-empty array of cluster node URL strings'
+    throw invalidOptionType('trackerUrl', expected, value.length === 0 ? value : bad)
+  }
+  return [...(value as string[])]
+}
+
+function resolveSampleRate(value: number | undefined): number {
+  if (value === undefined) return 1
+  if (typeof value !== 'number') throw invalidOptionType('completedSampleRate', 'a number', value)
+  if (!(value >= 0 && value <= 1)) {
+    throw invalidOptionRange('completedSampleRate', 'a number from 0 to 1', value)
+  }
+  return value
 }
 
 function resolveMaxPendingBytes(value: number | undefined): number | undefined {

@@ -34,6 +34,23 @@ describe('formatIsoTime', () => {
     expect(text).toBe('2026-12-04T15:00:00.861753+00:00')
   })
 
+  it('pads fractions and crosses seconds', () => {
+    const second = Date.UTC(2026, 11, 31, 23, 59, 59)
+    expect(formatIsoTime(second + 0.004)).toBe('2026-12-31T23:59:59.000004+00:00')
+    expect(formatIsoTime(second + 7.25)).toBe('2026-12-31T23:59:59.007250+00:00')
+    expect(formatIsoTime(second + 999.9996)).toBe('2026-12-31T23:59:59.999999+00:00')
+    expect(formatIsoTime(second + 1000)).toBe('2027-01-01T00:00:00.000000+00:00')
+    expect(formatIsoTime(second - 1)).toBe('2026-12-31T23:59:58.999000+00:00')
+  })
+
+  it('matches toISOString over a range of times', () => {
+    for (let epochMs = Date.UTC(2026, 0, 1) - 2500; epochMs < Date.UTC(2026, 0, 1) + 2500; epochMs += 7.125) {
+      const whole = Math.floor(epochMs)
+      const expected = `${new Date(whole).toISOString().slice(0, 23)}${String(Math.round((epochMs - whole) * 1000)).padStart(3, '0')}+00:00`
+      expect(formatIsoTime(epochMs)).toBe(expected)
+    }
+  })
+
   it('round-trips through parseIsoTime', () => {
     const epochMs = Date.UTC(2026, 0, 1, 0, 0, 0, 1) + 0.5
     expect(parseIsoTime(formatIsoTime(epochMs))).toBeCloseTo(epochMs, 3)

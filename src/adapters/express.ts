@@ -10,8 +10,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TopOptions } from '../options'
 import { Recorder, type WatchedServer } from '../recorder/recorder'
 
-const kRoute = Symbol('web-top.route')
-const kRoutePattern = Symbol('web-top.routePattern')
+/** A route the router matched, and `req.baseUrl` at that moment: the mount path of its router. */
+interface MatchedRoute {
+  route: ExpressRequest['route']
+  baseUrl: string | undefined
+}
+
+/**
+ * The last route matched for each request. A WeakMap rather than
+ * properties on `req`: every Express request has a map of its own, so
+ * each property added to one costs a copy of its map (request-end.ts).
+ */
+const matchedRoutes = new WeakMap<IncomingMessage, MatchedRoute>()
 
 /** The parts of Express's request that the middleware reads. */
 interface ExpressRequest extends IncomingMessage {
@@ -21,8 +31,6 @@ interface ExpressRequest extends IncomingMessage {
   ip?: string
   protocol?: string
   app?: { get(setting: string): unknown }
-  [kRoute]?: { path?: unknown }
-  [kRoutePattern]?: string
 }
 
 /** An Express middleware that records each request, with a handle to stop recording. */
@@ -84,26 +92,45 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   })
 }
 
+/** Request prototypes that have the `route` accessor, so that it is defined once per app. */
+const watchedPrototypes = new WeakSet<object>()
+
 /**
- * Turns `req.route` into an accessor that notes the full route pattern
- * each time Express's router sets it. At that moment `req.baseUrl` is the
- * mount path of the router that matched (`/api` for `/users/:id`). By the
- * time the response finishes, a route that passed an error on with
- * `next(err)` has left its router, and `req.baseUrl` is the outer one again.
- * Express 4 (`express/lib/router`) and 5 (`router` 2.x) both set the
- * property by plain assignment.
+ * Turns `req.route` into an accessor that notes the mount path each time
+ * Express's router sets it. At that moment `req.baseUrl` is the mount path
+ * of the router that matched (`/api` for `/users/:id`). By the time the
+ * response finishes, a route that passed an error on with `next(err)` has
+ * left its router, and `req.baseUrl` is the outer one again. Express 4
+ * (`express/lib/router`) and 5 (`router` 2.x) both set the property by
+ * plain assignment.
+ *
+ * The accessor goes on the app's request prototype (`app.request`, which
+ * Express gives every request and which mounted apps inherit from), once:
+ * a property defined on each request would copy the request's map (see
+ * `matchedRoutes`). A request that is not an Express app's, or that has
+ * its own `route` already, gets the accessor on itself.
  */
 function watchRoute(req: ExpressRequest): void {
+  const prototype = Object.getPrototypeOf(req) as object | null
+  if (prototype !== null && watchedPrototypes.has(prototype) && !Object.hasOwn(req, 'route')) return
+
+  if (prototype !== null && isExpressAppRequest(prototype)) {
+    Object.defineProperty(prototype, 'route', ROUTE_PROPERTY)
+    watchedPrototypes.add(prototype)
+    if (!Object.hasOwn(req, 'route')) return
+  }
+
   const current = req.route
   Object.defineProperty(req, 'route', ROUTE_PROPERTY)
   if (current !== undefined) req.route = current
 }
 
-/**
- * One descriptor object for every request: V8 then gives all watched
- * requests the same hidden class, where a new descriptor per request would
- * give each its own (checked with `%HaveSameMap` on Node 20).
- */
+/** Returns true for `app.request` of an Express 4 or 5 app, which has the app as its own `app` property. */
+function isExpressAppRequest(prototype: object): boolean {
+  return Object.hasOwn(prototype, 'app') && !Object.hasOwn(prototype, 'route')
+}
+
+/** The accessor, defined with one frozen descriptor wherever it goes. */
 const ROUTE_PROPERTY: PropertyDescriptor = Object.freeze({
   configurable: true,
   enumerable: true,
@@ -112,18 +139,24 @@ const ROUTE_PROPERTY: PropertyDescriptor = Object.freeze({
 })
 
 function getRoute(this: ExpressRequest): ExpressRequest['route'] {
-  return this[kRoute]
+  return matchedRoutes.get(this)?.route
 }
 
 function setRoute(this: ExpressRequest, route: ExpressRequest['route']): void {
-  this[kRoute] = route
-  const path = route?.path
-  this[kRoutePattern] = path === undefined ? undefined : `${this.baseUrl ?? ''}${String(path)}`
+  const matched = matchedRoutes.get(this)
+  if (matched === undefined) {
+    matchedRoutes.set(this, { route, baseUrl: this.baseUrl })
+  } else {
+    matched.route = route
+    matched.baseUrl = this.baseUrl
+  }
 }
 
 /** Returns the full pattern of the last route that matched (`/api` + `/users/:id`), or null. */
 function readRoutePattern(req: ExpressRequest): string | null {
-  return req[kRoutePattern] ?? null
+  const matched = matchedRoutes.get(req)
+  const path = matched?.route?.path
+  return path === undefined ? null : `${matched?.baseUrl ?? ''}${String(path)}`
 }
 
 /** Follows the app's `trust proxy` setting, which is off by default. */

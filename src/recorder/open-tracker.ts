@@ -36,11 +36,8 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
   const tracker = createTrackerFromUrl(options.trackerUrl, {
     keyPrefix: options.keyPrefix,
     maxCompletedTasks: options.maxCompletedTasks,
+    maxPendingBytes: options.maxPendingBytes,
     logger,
   })
-  // createTrackerFromUrl() takes no byte budget, so it is set before the first write.
-  if (tracker instanceof RedisTracker && options.maxPendingBytes !== undefined) {
-    tracker.maxPendingBytes = options.maxPendingBytes
-  }
   return { tracker, owned: tracker.kind !== 'memory' }
 }

@@ -12,17 +12,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
-import {
-  captureRequest,
-  captureResponse,
-  type CaptureSettings,
-  type RequestFacts,
-  type ResponsePart,
-} from '../task/capture'
-import { CLIENT_IP_SOURCE_TAG } from '../task/derived'
+import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
 import { formatIsoTime, nowMs } from '../task/time'
-import { encodeFields, joinFragments } from '../task/wire'
 import type { Tracker } from '../trackers/tracker'
 import { createConsoleLogger, createRateLimitedLogger, type Logger } from '../util/logger'
 import { HeartbeatSender } from './heartbeat-sender'
@@ -39,29 +31,16 @@ import {
   detachState,
   discardRecording,
   finishTask,
-  kRequestState,
+  getRequestState,
   watchResponse,
   type ClientIpSource,
   type RequestOutcome,
   type RequestState,
-  type TrackedResponse,
 } from './request-end'
-
-/** Status recorded for a request whose client went away before the response was sent (nginx's code). */
-export const CLIENT_CLOSED_STATUS = 499
-
-/** Response part of a task whose client went away before any response header was sent. */
-const CLIENT_CLOSED_RESPONSE: ResponsePart = Object.freeze({
-  status_code: CLIENT_CLOSED_STATUS,
-  status_message: `${CLIENT_CLOSED_STATUS} Client Closed Request`,
-  response_headers: null,
-})
-
-/** Tag set on tasks that did not end with a complete response. */
-export const OUTCOME_TAG = 'web_top.outcome'
+import { CLIENT_CLOSED_STATUS, OUTCOME_TAG, TaskFields } from './task-fields'
 
 export type { RequestOutcome, WatchedServer }
-export { discardRecording }
+export { CLIENT_CLOSED_STATUS, discardRecording, OUTCOME_TAG }
 
 /** What an adapter knows about a request besides `req` and `res`. */
 export interface TrackContext extends RequestFacts {
@@ -73,23 +52,24 @@ export interface TrackContext extends RequestFacts {
 
 /** Recorders created in this process, so that each one's processor ids have their own prefix. */
 let recorderCount = 0
-let taskSequence = 0
-const TASK_ID_PREFIX = `${process.pid}-${Date.now().toString(36)}-`
 
 export class Recorder {
   readonly tracker: Tracker
   readonly options: ResolvedOptions
   readonly logger: Logger
 
-  readonly #capture: CaptureSettings
-  readonly #processFragment: string
-  /** Encoded tags for each pair of client address source and outcome. */
-  readonly #tagFragments: Record<`${ClientIpSource}:${RequestOutcome}`, string>
+  readonly #fields: TaskFields
+  /** Whether the tracker takes records as fixed and start or end fields (`recordStartFields()`). */
+  readonly #writesFields: boolean
+  /** Share of requests whose completed record is kept; 1 keeps all. */
+  readonly #sampleRate: number
   /** `<host>/<pid>-<thread id>-`, shared by every recorder of this process. */
   readonly #processIdPrefix: string
   /** `<recorder number>.`, the part of `process_internal_id` before the slot. */
   readonly #internalIdPrefix: string
   readonly #slots = new SlotPool()
+  /** Processor id of each slot, made once so that the tracker's maps hash it once. */
+  readonly #processorIds: string[] = []
   readonly #lifecycle: RecorderLifecycle
   #inFlight = 0
   #completed = 0
@@ -103,35 +83,24 @@ export class Recorder {
     const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
 
-    this.#capture = {
-      captureHeaders: this.options.captureHeaders,
-      rules: createRedactionRules(this.options.redaction),
-      limits: this.options.limits,
-    }
-
     const facts = readProcessFacts()
     this.#processIdPrefix = processorIdPrefix(facts)
     this.#internalIdPrefix = `${++recorderCount}.`
-    this.#processFragment = encodeFields({
-      ...facts,
-      processor_name: this.options.processorName ?? defaultProcessorName(facts),
+    this.#fields = new TaskFields({
+      capture: {
+        captureHeaders: this.options.captureHeaders,
+        rules: createRedactionRules(this.options.redaction),
+        limits: this.options.limits,
+      },
+      process: { ...facts, processor_name: this.options.processorName ?? defaultProcessorName(facts) },
+      tags: { ...defaultTags(), ...this.options.tags },
+      internalIdPrefix: this.#internalIdPrefix,
     })
-
-    const tags = { ...defaultTags(), ...this.options.tags }
-    const encodeTags = (source: ClientIpSource, outcome: RequestOutcome) =>
-      encodeFields({
-        tags: {
-          ...tags,
-          [CLIENT_IP_SOURCE_TAG]: source,
-          ...(outcome === 'aborted' ? { [OUTCOME_TAG]: 'aborted' } : {}),
-        },
-      })
-    this.#tagFragments = {
-      'socket:completed': encodeTags('socket', 'completed'),
-      'socket:aborted': encodeTags('socket', 'aborted'),
-      'proxy:completed': encodeTags('proxy', 'completed'),
-      'proxy:aborted': encodeTags('proxy', 'aborted'),
-    }
+    this.#writesFields =
+      typeof tracker.recordStartFields === 'function' && typeof tracker.recordEndFields === 'function'
+    // Sampling needs a tracker that can store a start unpublished and drop it without a record.
+    const canSample = this.#writesFields && typeof tracker.recordDiscard === 'function'
+    this.#sampleRate = canSample ? this.options.completedSampleRate : 1
 
     // An earlier process with the same host, pid and thread id (a restart
     // that got the pid back) may have left entries under this prefix. The
@@ -181,12 +150,12 @@ export class Recorder {
    */
   track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): boolean {
     if (this.#lifecycle.state !== 'open' && !this.#lifecycle.wake()) return false
-    if ((res as TrackedResponse)[kRequestState] !== undefined) return false
+    if (getRequestState(res) !== undefined) return false
 
     try {
       const path = pathOf(context.url ?? req.url)
       if (this.options.isIgnored(req, path)) return false
-      this.#start(req, res as TrackedResponse, context)
+      this.#start(req, res, context)
       return true
     } catch (err) {
       this.logger.error({ err, method: req.method, url: req.url }, 'web-top failed to record a request')
@@ -196,8 +165,8 @@ export class Recorder {
 
   /** Ends a tracked request now, before its response finishes (for frameworks that know better). */
   end(res: ServerResponse, outcome: RequestOutcome): void {
-    const state = (res as TrackedResponse)[kRequestState]
-    if (state !== undefined) finishTask(res as TrackedResponse, state, outcome)
+    const state = getRequestState(res)
+    if (state !== undefined) finishTask(res, state, outcome)
   }
 
   /**
@@ -209,12 +178,12 @@ export class Recorder {
    * recorded as usual).
    */
   discard(res: ServerResponse): boolean {
-    const state = (res as TrackedResponse)[kRequestState]
+    const state = getRequestState(res)
     if (state === undefined || state.recorder !== this || this.tracker.recordDiscard === undefined) {
       return false
     }
 
-    detachState(res as TrackedResponse, state)
+    detachState(res, state)
     try {
       this.tracker.recordDiscard(state.processorId)
     } finally {
@@ -249,52 +218,41 @@ export class Recorder {
     this.#inFlight--
   }
 
-  #start(req: IncomingMessage, res: TrackedResponse, context: TrackContext): void {
+  #start(req: IncomingMessage, res: ServerResponse, context: TrackContext): void {
     const startedAt = formatIsoTime(nowMs())
-    const taskName = context.taskName ?? null
     const facts = this.#resolveProxyFacts(req, context)
-    const clientIpSource: ClientIpSource = facts.clientIp === undefined ? 'socket' : 'proxy'
-    const requestFragment = encodeFields(captureRequest(req, this.#capture, facts))
+    const requestFields = this.#fields.request(req, facts)
 
     const slot = this.#slots.acquire()
-    const internalId = this.#internalIdPrefix + slot
-    const fixedFragment = joinFragments(
-      encodeFields({
-        task_id: TASK_ID_PREFIX + ++taskSequence,
-        process_internal_id: internalId,
-        started_at: startedAt,
-      }),
-      this.#processFragment,
-      requestFragment,
-    ).slice(1, -1)
-
     const state: RequestState = {
       recorder: this,
       req,
       slot,
-      processorId: this.#processIdPrefix + internalId,
-      fixedFragment,
-      taskName,
+      processorId: this.#processorIds[slot] ?? this.#learnSlot(slot),
+      fixedFields: this.#fields.fixed(slot, startedAt, requestFields),
+      taskName: context.taskName ?? null,
       resolveTaskName: context.resolveTaskName,
-      clientIpSource,
+      clientIpSource: facts.clientIp === undefined ? 'socket' : 'proxy',
+      sampled: this.#sampleRate >= 1 || Math.random() < this.#sampleRate,
       onConnectionClose: null,
     }
     this.#inFlight++
     watchResponse(res, state)
 
-    const startFragment = encodeFields({
-      task_name: taskName,
-      updated_at: startedAt,
-      ended_at: null,
-      recorded_successfully: null,
-      status_code: null,
-      status_message: null,
-      response_headers: null,
-    })
-    this.tracker.recordStart(
-      state.processorId,
-      joinFragments(fixedFragment, startFragment, this.#tagFragments[`${clientIpSource}:completed`]),
-    )
+    const startFields = this.#fields.start(state.taskName, startedAt)
+    const sharedFields = this.#fields.shared(state.clientIpSource, 'completed')
+    if (this.#writesFields) {
+      const { processorId, fixedFields, sampled } = state
+      this.tracker.recordStartFields?.(processorId, fixedFields, startFields, sharedFields, sampled)
+    } else {
+      this.tracker.recordStart(state.processorId, `{${state.fixedFields},${startFields}${sharedFields}}`)
+    }
+  }
+
+  #learnSlot(slot: number): string {
+    const processorId = this.#processIdPrefix + this.#internalIdPrefix + slot
+    this.#processorIds[slot] = processorId
+    return processorId
   }
 
   /**
@@ -313,23 +271,25 @@ export class Recorder {
   }
 
   #writeEnd(res: ServerResponse, state: RequestState, outcome: RequestOutcome): void {
+    if (!state.sampled) {
+      // Left out by sampling: only the active entry goes, and no end is published.
+      this.tracker.recordDiscard?.(state.processorId)
+      return
+    }
+
     const endedAt = formatIsoTime(nowMs())
-    const aborted = outcome === 'aborted'
     // A response still queued behind another on a pipelined connection has
     // no socket: its head may be written, but the client never received it.
-    const unsent = aborted && (!res.headersSent || res.socket === null)
-    const response = unsent ? CLIENT_CLOSED_RESPONSE : captureResponse(res, this.#capture)
-
+    const unsent = outcome === 'aborted' && (!res.headersSent || res.socket === null)
     const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
-    const endFragment = encodeFields({
-      task_name: taskName,
-      updated_at: endedAt,
-      ended_at: endedAt,
-      recorded_successfully: !aborted,
-      ...response,
-    })
-    const tagFragment = this.#tagFragments[`${state.clientIpSource}:${outcome}`]
-    this.tracker.recordEnd(state.processorId, joinFragments(state.fixedFragment, endFragment, tagFragment))
+    const endFields = this.#fields.end(res, taskName, endedAt, outcome, unsent)
+    const sharedFields = this.#fields.shared(state.clientIpSource, outcome)
+
+    if (this.#writesFields) {
+      this.tracker.recordEndFields?.(state.processorId, state.fixedFields, endFields, sharedFields)
+    } else {
+      this.tracker.recordEnd(state.processorId, `{${state.fixedFields},${endFields}${sharedFields}}`)
+    }
   }
 
   #resolveProxyFacts(req: IncomingMessage, context: TrackContext): RequestFacts {

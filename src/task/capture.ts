@@ -1,13 +1,26 @@
 /**
  * Builds the request part and the response part of an HTTP task from
  * Node's `IncomingMessage` and `ServerResponse`. Knows no framework.
+ *
+ * The recorder calls a `CaptureEncoder`, which writes each part directly as
+ * JSON fields, so a request costs no intermediate objects and no
+ * `JSON.stringify` of them. `captureRequest()` and `captureResponse()`
+ * return the same parts as objects.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
+import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /** Name of the header pair that replaces the headers cut at `maxHeaders`. Its value counts them. */
 export const TRUNCATED_HEADERS_NAME = 'X-Web-Top-Truncated'
+
+/**
+ * Most header names per direction whose encoding an encoder keeps, so that
+ * clients sending ever new names cannot grow it without bound. Names past
+ * it are encoded on every request.
+ */
+const MAX_CACHED_HEADER_NAMES = 500
 
 export interface CaptureSettings {
   /** When false, request and response headers are not stored. */
@@ -44,45 +57,220 @@ export interface RequestFacts {
   url?: string | undefined
 }
 
-/** Captures what the request line, socket and headers tell. */
+/** A header name seen before, with what its pairs are encoded from. */
+interface KnownHeader {
+  /** The name as recorded: upper-cased for a request header, as sent for a response header. */
+  name: string
+  secret: boolean
+  isHost: boolean
+  /**
+   * The last raw value seen and its encoded pair `["NAME","value"]`, also
+   * with a leading comma. Clients send the same values request after
+   * request, so one entry saves most encodings. Both texts are flat
+   * strings, so that a record built from them has few parts to copy when
+   * it is written.
+   */
+  lastValue: string | undefined
+  lastPair: string
+  lastPairAfterComma: string
+}
+
+/** Captures what the request line, socket and headers tell, as an object. */
 export function captureRequest(
   req: IncomingMessage,
   settings: CaptureSettings,
   facts: RequestFacts = {},
 ): RequestPart {
-  const { limits, rules } = settings
-  const rawUrl = facts.url ?? req.url ?? '/'
-  const queryStart = rawUrl.indexOf('?')
-  const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart)
-  const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)
-  const params = query === '' ? null : captureParams(query, settings)
-
-  return {
-    protocol: facts.protocol ?? (isEncrypted(req) ? 'https' : 'http'),
-    host: truncateOrNull(req.headers.host, limits.maxHeaderValueLength),
-    method: req.method ?? null,
-    path: truncate(path, limits.maxUrlLength),
-    params,
-    uri: truncate(params === null ? path : `${path}?${formatQuery(query, rules)}`, limits.maxUrlLength),
-    client_ip_address: normalizeIp(facts.clientIp ?? req.socket?.remoteAddress),
-    request_headers: settings.captureHeaders ? captureRequestHeaders(req.rawHeaders, settings) : null,
-  }
+  return JSON.parse(`{${new CaptureEncoder(settings).encodeRequest(req, facts)}}`) as RequestPart
 }
 
 /**
- * Captures the status line and headers that the response sent. Before the
- * headers are sent (or on a response that keeps no header block), it
- * captures the status and headers set so far.
+ * Captures the status line and headers that the response sent, as an
+ * object. Before the headers are sent (or on a response that keeps no
+ * header block), it captures the status and headers set so far.
  */
 export function captureResponse(res: ServerResponse, settings: CaptureSettings): ResponsePart {
-  const block = readSentHeaderBlock(res)
-  if (block !== undefined) return parseHeaderBlock(block, settings)
+  return JSON.parse(`{${new CaptureEncoder(settings).encodeResponse(res)}}`) as ResponsePart
+}
 
-  const statusCode = res.statusCode
-  return {
-    status_code: statusCode,
-    status_message: formatStatus(statusCode, res.statusMessage),
-    response_headers: settings.captureHeaders ? captureSetHeaders(res, settings) : null,
+/**
+ * Writes the request and response parts of tasks as JSON fields without
+ * braces, ready to splice into a record. It keeps the encoding of each
+ * header name and of the last value seen for it, so one encoder should
+ * serve every request of a recorder.
+ */
+export class CaptureEncoder {
+  readonly settings: CaptureSettings
+  readonly #requestHeaders = new Map<string, KnownHeader>()
+  readonly #responseHeaders = new Map<string, KnownHeader>()
+  #lastStatusLine = ''
+  #lastStatusFields = ''
+  /** The first Host value that the last `#encodeRequestHeaders()` call met, if any. */
+  #hostSeen: string | undefined
+
+  constructor(settings: CaptureSettings) {
+    this.settings = settings
+  }
+
+  /** Encodes the request part: `"protocol":…,"request_headers":[…]`. */
+  encodeRequest(req: IncomingMessage, facts: RequestFacts = {}): string {
+    const { limits, rules } = this.settings
+    const rawUrl = facts.url ?? req.url ?? '/'
+    const queryStart = rawUrl.indexOf('?')
+    const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart)
+    const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)
+
+    const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
+    let params = 'null'
+    let uri = encodedPath
+    if (query !== '') {
+      params = JSON.stringify(captureParams(query, this.settings))
+      uri = encodeString(truncate(`${path}?${formatQuery(query, rules)}`, limits.maxUrlLength))
+    }
+
+    const protocol = facts.protocol ?? (isEncrypted(req) ? 'https' : 'http')
+    const clientIp = normalizeIp(facts.clientIp ?? req.socket?.remoteAddress)
+    let headers = 'null'
+    let host: string | undefined
+    if (this.settings.captureHeaders) {
+      // The Host value comes from the same pass, which spares reading
+      // `req.headers` (see request-end.ts on reads of Express objects).
+      const rawHeaders = req.rawHeaders
+      headers = this.#encodeRequestHeaders(rawHeaders)
+      host = this.#hostSeen ?? (rawHeaders.length > this.settings.limits.maxHeaders * 2 ? req.headers.host : undefined)
+    } else {
+      host = req.headers.host
+    }
+    return (
+      `"protocol":${encodeString(protocol)}` +
+      `,"host":${host === undefined ? 'null' : encodeString(truncate(host, limits.maxHeaderValueLength))}` +
+      `,"method":${encodeNullableString(req.method)}` +
+      `,"path":${encodedPath},"params":${params},"uri":${uri}` +
+      `,"client_ip_address":${encodeNullableString(clientIp)}` +
+      `,"request_headers":${headers}`
+    )
+  }
+
+  /**
+   * Encodes the response part: `"status_code":…,"response_headers":[…]`,
+   * from the header block the response sent, or from the status and the
+   * headers set so far when it sent none.
+   */
+  encodeResponse(res: ServerResponse): string {
+    const block = readSentHeaderBlock(res)
+    if (block !== undefined) return this.#encodeHeaderBlock(block)
+
+    const statusCode = res.statusCode
+    const status = Number.isInteger(statusCode)
+      ? `"status_code":${statusCode},"status_message":${encodeString(formatStatus(statusCode, res.statusMessage))}`
+      : '"status_code":null,"status_message":null'
+    const headers = this.settings.captureHeaders
+      ? JSON.stringify(captureSetHeaders(res, this.settings))
+      : 'null'
+    return `${status},"response_headers":${headers}`
+  }
+
+  /** Encodes the request headers up to `maxHeaders`, and notes the first Host value in `#hostSeen`. */
+  #encodeRequestHeaders(rawHeaders: string[]): string {
+    const end = Math.min(rawHeaders.length, this.settings.limits.maxHeaders * 2)
+    let json = '['
+    this.#hostSeen = undefined
+
+    for (let i = 0; i + 1 < end; i += 2) {
+      const name = rawHeaders[i] as string
+      const known = this.#requestHeaders.get(name) ?? this.#learnHeader(this.#requestHeaders, name, true)
+      const value = rawHeaders[i + 1] as string
+      if (known.isHost && this.#hostSeen === undefined) this.#hostSeen = value
+      this.#encodePair(known, value)
+      json += i === 0 ? known.lastPair : known.lastPairAfterComma
+    }
+    if (rawHeaders.length > end) {
+      const pair: HeaderPair = [TRUNCATED_HEADERS_NAME.toUpperCase(), `${(rawHeaders.length - end) / 2} headers`]
+      json += `${end === 0 ? '' : ','}${JSON.stringify(pair)}`
+    }
+    return `${json}]`
+  }
+
+  /** Encodes `HTTP/1.1 200 OK\r\nName: value\r\n…\r\n\r\n` as the response part. */
+  #encodeHeaderBlock(block: string): string {
+    const statusLineEnd = block.indexOf('\r\n')
+    const statusLine = statusLineEnd === -1 ? block : block.slice(0, statusLineEnd)
+    const status = this.#encodeStatusLine(statusLine)
+    if (!this.settings.captureHeaders) return `${status},"response_headers":null`
+    return `${status},"response_headers":${this.#encodeHeaderLines(block, statusLineEnd + 2)}`
+  }
+
+  /** Encodes the status fields of a status line. Most responses repeat the previous one's. */
+  #encodeStatusLine(statusLine: string): string {
+    if (statusLine === this.#lastStatusLine) return this.#lastStatusFields
+
+    const codeStart = statusLine.indexOf(' ') + 1
+    const statusCode = Number(statusLine.slice(codeStart, codeStart + 3))
+    const reason = statusLine.slice(codeStart + 4)
+    const fields = Number.isInteger(statusCode)
+      ? `"status_code":${statusCode},"status_message":${encodeString(formatStatus(statusCode, reason))}`
+      : '"status_code":null,"status_message":null'
+    this.#lastStatusLine = statusLine
+    this.#lastStatusFields = flattenString(fields)
+    return this.#lastStatusFields
+  }
+
+  #encodeHeaderLines(block: string, start: number): string {
+    const { maxHeaders } = this.settings.limits
+    let json = '['
+    let count = 0
+    let lineStart = start
+
+    while (lineStart > 1 && lineStart < block.length) {
+      const lineEnd = block.indexOf('\r\n', lineStart)
+      if (lineEnd === -1 || lineEnd === lineStart) break
+
+      const colon = block.indexOf(':', lineStart)
+      if (colon !== -1 && colon < lineEnd) {
+        if (count >= maxHeaders) {
+          const pair: HeaderPair = [TRUNCATED_HEADERS_NAME, `${countLines(block, lineStart)} headers`]
+          json += `,${JSON.stringify(pair)}`
+          break
+        }
+        const name = block.slice(lineStart, colon)
+        const known = this.#responseHeaders.get(name) ?? this.#learnHeader(this.#responseHeaders, name, false)
+        this.#encodePair(known, block.slice(colon + 1, lineEnd))
+        json += count === 0 ? known.lastPair : known.lastPairAfterComma
+        count++
+      }
+      lineStart = lineEnd + 2
+    }
+    return `${json}]`
+  }
+
+  /**
+   * Sets `known.lastPair` to the pair of this value. `rawValue` is trimmed
+   * here, so a response line's value may keep its spaces.
+   */
+  #encodePair(known: KnownHeader, rawValue: string): void {
+    if (rawValue === known.lastValue) return
+
+    const value = known.secret
+      ? REDACTED
+      : truncate(rawValue.trim(), this.settings.limits.maxHeaderValueLength)
+    const pair: HeaderPair = [known.name, value]
+    known.lastValue = rawValue
+    known.lastPair = JSON.stringify(pair)
+    known.lastPairAfterComma = flattenString(`,${known.lastPair}`)
+  }
+
+  /** Returns what a new header name encodes to, kept in `cache` while it has room. */
+  #learnHeader(cache: Map<string, KnownHeader>, name: string, upperCase: boolean): KnownHeader {
+    const known: KnownHeader = {
+      name: upperCase ? name.toUpperCase() : name,
+      secret: this.settings.rules.isSecretHeader(name.toLowerCase()),
+      isHost: upperCase && name.toLowerCase() === 'host',
+      lastValue: undefined,
+      lastPair: '',
+      lastPairAfterComma: '',
+    }
+    if (cache.size < MAX_CACHED_HEADER_NAMES) cache.set(name, known)
+    return known
   }
 }
 
@@ -129,24 +317,6 @@ function formatQuery(query: string, rules: RedactionRules): string {
     .join('&')
 }
 
-function captureRequestHeaders(rawHeaders: string[], settings: CaptureSettings): HeaderPair[] {
-  const { limits, rules } = settings
-  const pairs: HeaderPair[] = []
-  const end = Math.min(rawHeaders.length, limits.maxHeaders * 2)
-
-  for (let i = 0; i + 1 < end; i += 2) {
-    const name = rawHeaders[i] as string
-    const value = rules.isSecretHeader(name.toLowerCase())
-      ? REDACTED
-      : truncate(rawHeaders[i + 1] as string, limits.maxHeaderValueLength)
-    pairs.push([name.toUpperCase(), value])
-  }
-  if (rawHeaders.length > end) {
-    pairs.push([TRUNCATED_HEADERS_NAME.toUpperCase(), `${(rawHeaders.length - end) / 2} headers`])
-  }
-  return pairs
-}
-
 /**
  * Returns the header block Node wrote for the response. Headers passed to
  * `writeHead()` alone, as Fastify 4 and 5 pass them, are never stored where
@@ -157,49 +327,6 @@ function captureRequestHeaders(rawHeaders: string[], settings: CaptureSettings):
 function readSentHeaderBlock(res: ServerResponse): string | undefined {
   const block = (res as ServerResponse & { _header?: unknown })._header
   return typeof block === 'string' && block.startsWith('HTTP/') ? block : undefined
-}
-
-/** Parses `HTTP/1.1 200 OK\r\nName: value\r\n…\r\n\r\n` into the response part of a task. */
-function parseHeaderBlock(block: string, settings: CaptureSettings): ResponsePart {
-  const statusLineEnd = block.indexOf('\r\n')
-  const statusLine = statusLineEnd === -1 ? block : block.slice(0, statusLineEnd)
-  const codeStart = statusLine.indexOf(' ') + 1
-  const statusCode = Number(statusLine.slice(codeStart, codeStart + 3))
-  const reason = statusLine.slice(codeStart + 4)
-
-  return {
-    status_code: Number.isInteger(statusCode) ? statusCode : null,
-    status_message: Number.isInteger(statusCode) ? formatStatus(statusCode, reason) : null,
-    response_headers: settings.captureHeaders
-      ? parseHeaderLines(block, statusLineEnd + 2, settings)
-      : null,
-  }
-}
-
-function parseHeaderLines(block: string, start: number, settings: CaptureSettings): HeaderPair[] {
-  const { limits, rules } = settings
-  const pairs: HeaderPair[] = []
-  let lineStart = start
-
-  while (lineStart > 1 && lineStart < block.length) {
-    const lineEnd = block.indexOf('\r\n', lineStart)
-    if (lineEnd === -1 || lineEnd === lineStart) break
-
-    const colon = block.indexOf(':', lineStart)
-    if (colon !== -1 && colon < lineEnd) {
-      if (pairs.length >= limits.maxHeaders) {
-        pairs.push([TRUNCATED_HEADERS_NAME, `${countLines(block, lineStart)} headers`])
-        break
-      }
-      const name = block.slice(lineStart, colon)
-      const value = rules.isSecretHeader(name.toLowerCase())
-        ? REDACTED
-        : truncate(block.slice(colon + 1, lineEnd).trim(), limits.maxHeaderValueLength)
-      pairs.push([name, value])
-    }
-    lineStart = lineEnd + 2
-  }
-  return pairs
 }
 
 /** Reads the headers set so far through `setHeader()`, in the case the app used. */
@@ -239,10 +366,6 @@ function countLines(block: string, start: number): number {
 
 function isEncrypted(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true
-}
-
-function truncateOrNull(value: string | undefined, maxLength: number): string | null {
-  return value === undefined ? null : truncate(value, maxLength)
 }
 
 function safeDecode(value: string): string {

@@ -7,12 +7,26 @@
 const ISO_PATTERN =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i
 
-/** Formats epoch milliseconds (fractions kept to the microsecond) as ISO 8601 in UTC. */
+/** Epoch second whose text `secondPrefix` holds, so that a call within the same second reuses it. */
+let cachedSecond = Number.NaN
+/** `2026-12-04T15:00:00.` for `cachedSecond`. */
+let secondPrefix = ''
+
+/**
+ * Formats epoch milliseconds (fractions kept to the microsecond) as ISO 8601
+ * in UTC. The date and time of day are formatted once per second and the
+ * six fraction digits by arithmetic, because recorders call this twice per
+ * request.
+ */
 export function formatIsoTime(epochMs: number): string {
   const wholeMs = Math.floor(epochMs)
   const micros = Math.min(999, Math.round((epochMs - wholeMs) * 1000))
-  const iso = new Date(wholeMs).toISOString() // 2026-12-04T15:00:00.861Z
-  return `${iso.slice(0, 23)}${String(micros).padStart(3, '0')}+00:00`
+  const second = Math.floor(wholeMs / 1000)
+  if (second !== cachedSecond) {
+    cachedSecond = second
+    secondPrefix = new Date(second * 1000).toISOString().slice(0, 20) // 2026-12-04T15:00:00.
+  }
+  return `${secondPrefix}${padSixDigits((wholeMs - second * 1000) * 1000 + micros)}+00:00`
 }
 
 /** Returns the current time in epoch milliseconds with sub-millisecond precision. */
@@ -53,4 +67,9 @@ function parseOffsetMinutes(offset: string): number {
   const hours = Number(digits.slice(0, 2))
   const minutes = digits.length > 2 ? Number(digits.slice(2, 4)) : 0
   return sign * (hours * 60 + minutes)
+}
+
+function padSixDigits(value: number): string {
+  const digits = String(value)
+  return digits.length >= 6 ? digits : '000000'.slice(digits.length) + digits
 }

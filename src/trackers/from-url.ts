@@ -27,6 +27,8 @@ export interface TrackerUrlOptions extends RedisConnectionOptions {
   /** Must contain a hash tag, such as `{shop}:`, for a cluster URL. */
   keyPrefix?: string | undefined
   maxCompletedTasks?: number | undefined
+  /** Byte budget of a Redis tracker's waiting records (`RedisTrackerOptions.maxPendingBytes`). */
+  maxPendingBytes?: number | undefined
   logger?: Logger | undefined
   /** Key for `http://` and `https://` URLs; `TOP_WEB_API_KEY` when unset. */
   apiKey?: string | undefined
@@ -68,6 +70,7 @@ export function createTrackerFromUrl(
       url,
       keyPrefix: options.keyPrefix,
       maxCompletedTasks: options.maxCompletedTasks,
+      maxPendingBytes: options.maxPendingBytes,
       logger: options.logger,
     })
   }
@@ -108,6 +111,7 @@ function createMultiNodeTracker(url: string | readonly string[], options: Tracke
     url: typeof url === 'string' ? maskPassword(url) : url.map(maskPassword).join(','),
     keyPrefix,
     maxCompletedTasks: options.maxCompletedTasks,
+    maxPendingBytes: options.maxPendingBytes,
     logger: options.logger,
   })
 }

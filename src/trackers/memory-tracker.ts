@@ -45,6 +45,25 @@ export class MemoryTracker implements Tracker {
     this.#publish(taskJson)
   }
 
+  /** Records a start given in parts (see `Tracker.recordStartFields`); unpublished with `published` false. */
+  recordStartFields(
+    processorId: string,
+    fixedFields: string,
+    startFields: string,
+    sharedFields: string,
+    published: boolean,
+  ): void {
+    const taskJson = `{${fixedFields},${startFields}${sharedFields}}`
+    this.#processors.set(processorId, taskJson)
+    if (published) this.#publish(taskJson)
+    else this.#written++
+  }
+
+  /** Records an end given in parts (see `Tracker.recordEndFields`). */
+  recordEndFields(processorId: string, fixedFields: string, endFields: string, sharedFields: string): void {
+    this.recordEnd(processorId, `{${fixedFields},${endFields}${sharedFields}}`)
+  }
+
   async removeProcessors(processorIdPrefix: string): Promise<number> {
     let removed = 0
     for (const processorId of this.#processors.keys()) {

@@ -8,58 +8,103 @@
  * Applies a batch of task writes.
  *
  * KEYS: processors, past_tasks. ARGV: channel, max completed tasks, then
- * triples of (operation, processor id, task JSON):
- * - `s` start: HSET the active entry and PUBLISH.
- * - `e` end: HDEL the active entry, LPUSH to past_tasks and PUBLISH; an
- *   empty JSON only deletes (the record itself was dropped).
+ * groups of four: operation code, target, head, tail. The code is a letter
+ * for the operation, followed by the number of a shared text when the
+ * record has one. The record text of an operation is
+ * `{head,tail<shared text>}`, or `head` alone when `tail` is empty (a
+ * record handed over whole). The target is a processor id, except for:
+ * - `c` define: the target is the next shared text, numbered from 0.
+ *   Shared texts (process facts and tags) start with a comma and are the
+ *   same for many records, so they are sent once per call.
+ * - `q` quick: a request that started and ended within one batch. The
+ *   target is the fields both records contain, head the rest of the start
+ *   record and tail the rest of the end record. PUBLISH the start, then
+ *   push and PUBLISH the end; `processors` is never touched.
+ * - `x` remove: HDEL every field that matches the MATCH pattern in the
+ *   place of the target. A recorder removes its own entries this way when
+ *   it starts and when it closes, ordered with its other writes.
+ * The other operations:
+ * - `s` start: HSET the active entry and PUBLISH it.
+ * - `u` unpublished start, for a request left out by sampling: HSET only.
+ * - `e` end: HDEL the active entry, push the record and PUBLISH it; an
+ *   empty head only deletes (the record itself was dropped).
  * - `a` active: HSET only, and `d` delete: HDEL only, both used to repair
  *   the hash after a lost write. `d` also removes a discarded request.
- * - `x` remove: HDEL every field that matches the MATCH pattern in the place
- *   of the processor id (the JSON is empty). A recorder removes its own
- *   entries this way when it starts and when it closes, ordered with its
- *   other writes.
- * Returns the number of completed tasks pushed.
+ * Completed records are pushed to past_tasks at the end of the script,
+ * with one LPUSH per 500 and only as many as the list keeps.
+ * Returns the number of completed tasks in the batch.
  */
 export const APPLY_BATCH_SCRIPT = `
-local function removeMatching(hash, pattern)
+local processors = KEYS[1]
+local channel = ARGV[1]
+local shared = {}
+
+local function record(head, tail, suffix)
+  if tail == '' then
+    return head
+  end
+  return '{' .. head .. ',' .. tail .. suffix .. '}'
+end
+
+local function removeMatching(pattern)
   local cursor = '0'
   repeat
-    local page = redis.call('HSCAN', hash, cursor, 'MATCH', pattern, 'COUNT', 500)
+    local page = redis.call('HSCAN', processors, cursor, 'MATCH', pattern, 'COUNT', 500)
     cursor = page[1]
     local fields = page[2]
     for i = 1, #fields, 2 do
-      redis.call('HDEL', hash, fields[i])
+      redis.call('HDEL', processors, fields[i])
     end
   until cursor == '0'
 end
 
-local pushed = 0
-for i = 3, #ARGV, 3 do
-  local operation = ARGV[i]
-  local processor = ARGV[i + 1]
-  local task = ARGV[i + 2]
-  if operation == 's' then
-    redis.call('HSET', KEYS[1], processor, task)
-    redis.call('PUBLISH', ARGV[1], task)
+local ended = {}
+for i = 3, #ARGV, 4 do
+  local code = ARGV[i]
+  local operation = string.sub(code, 1, 1)
+  local suffix = ''
+  if #code > 1 then
+    suffix = shared[tonumber(string.sub(code, 2)) + 1]
+  end
+  local target = ARGV[i + 1]
+  local head = ARGV[i + 2]
+  local tail = ARGV[i + 3]
+  if operation == 'q' then
+    redis.call('PUBLISH', channel, '{' .. target .. ',' .. head .. suffix .. '}')
+    local text = '{' .. target .. ',' .. tail .. suffix .. '}'
+    ended[#ended + 1] = text
+    redis.call('PUBLISH', channel, text)
+  elseif operation == 's' then
+    local text = record(head, tail, suffix)
+    redis.call('HSET', processors, target, text)
+    redis.call('PUBLISH', channel, text)
   elseif operation == 'e' then
-    redis.call('HDEL', KEYS[1], processor)
-    if task ~= '' then
-      redis.call('LPUSH', KEYS[2], task)
-      redis.call('PUBLISH', ARGV[1], task)
-      pushed = pushed + 1
+    redis.call('HDEL', processors, target)
+    if head ~= '' then
+      local text = record(head, tail, suffix)
+      ended[#ended + 1] = text
+      redis.call('PUBLISH', channel, text)
     end
-  elseif operation == 'a' then
-    redis.call('HSET', KEYS[1], processor, task)
+  elseif operation == 'c' then
+    shared[#shared + 1] = target
+  elseif operation == 'u' or operation == 'a' then
+    redis.call('HSET', processors, target, record(head, tail, suffix))
   elseif operation == 'd' then
-    redis.call('HDEL', KEYS[1], processor)
+    redis.call('HDEL', processors, target)
   elseif operation == 'x' then
-    removeMatching(KEYS[1], processor)
+    removeMatching(target)
   end
 end
-if pushed > 0 then
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+
+-- Records pushed before the newest max would be trimmed right away.
+local keep = tonumber(ARGV[2])
+for from = math.max(1, #ended - keep + 1), #ended, 500 do
+  redis.call('LPUSH', KEYS[2], unpack(ended, from, math.min(from + 499, #ended)))
 end
-return pushed
+if #ended > 0 then
+  redis.call('LTRIM', KEYS[2], 0, keep - 1)
+end
+return #ended
 `
 
 /**

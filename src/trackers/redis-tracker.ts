@@ -3,19 +3,31 @@
  * Redis, in the layout the Python Top Framework reads.
  *
  * Writes never wait on Redis. The request path appends to an in-memory
- * batch; all writes of one event-loop turn go to Redis as one EVALSHA, on
- * one connection, so Redis applies them in the order they were made.
+ * batch, and the writes of each batch window go to Redis as one EVALSHA, on
+ * one connection, so Redis applies them in the order they were made. A
+ * request that starts and ends within one window is sent as one operation
+ * that never touches `processors` (redis-batch.ts).
  * Pending and in-flight writes share a fixed byte budget: past it, writes
  * are dropped and counted rather than queued without limit. After any lost
  * write the tracker repairs the processors hash from what it knows.
  */
 import Redis, { Cluster, type RedisOptions } from 'ioredis'
-import { requireCount } from '../errors'
+import { invalidOptionRange, invalidOptionType, requireCount } from '../errors'
 import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, silentLogger, type Logger } from '../util/logger'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
+import {
+  ITEMS_PER_OPERATION,
+  OPERATION_OVERHEAD_BYTES,
+  operationBytes,
+  WriteBatch,
+  type BatchChunk,
+  type Operation,
+  type PendingStart,
+} from './redis-batch'
+import { requireClusterHashTag } from './redis-connection'
 import { pruneRedisStaleTasks, readRedisHeartbeats } from './redis-heartbeats'
 import {
   createHeartbeatKeys,
@@ -44,7 +56,8 @@ export interface RedisTrackerOptions {
   url?: string
   /**
    * An ioredis client or Cluster to use. The tracker does not close a
-   * client it was given.
+   * client it was given. With a Cluster, `keyPrefix` must contain a hash
+   * tag such as `{shop}:`.
    */
   client?: RedisClient
   /**
@@ -68,6 +81,14 @@ export interface RedisTrackerOptions {
    * @default 8 MiB
    */
   maxPendingBytes?: number
+  /**
+   * How long writes collect before they go to Redis as one script call, in
+   * milliseconds. A request that starts and ends within one window is sent
+   * as one operation that skips `processors`. 0 sends the writes of each
+   * event-loop turn (`setImmediate`). A batch of 1000 operations is sent at once.
+   * @default 1
+   */
+  batchWindowMs?: number
   /** Logger for connection problems and dropped records. */
   logger?: Logger
   /**
@@ -85,11 +106,19 @@ const DEFAULT_LOG_INTERVAL_MS = 30_000
 /** Message of the log lines that count dropped records. */
 const DROP_MESSAGE = 'redis is unreachable or slow, task records dropped'
 
-/** Bytes counted for one operation besides its JSON: operation, processor id, bookkeeping. */
-const OPERATION_OVERHEAD_BYTES = 64
-
 /** Max time `flush()` waits for a connection attempt under way, in milliseconds. */
 const FLUSH_CONNECT_WAIT_MS = 2_000
+
+/**
+ * Max time reads and other commands wait for the connection before they
+ * fail, in milliseconds: the writer's connect timeout.
+ */
+const COMMAND_CONNECT_WAIT_MS = 5_000
+
+const DEFAULT_BATCH_WINDOW_MS = 1
+
+/** Longest batch window accepted, in milliseconds. */
+const MAX_BATCH_WINDOW_MS = 1_000
 
 /** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
 const CLOSE_WAIT_MS = 2_000
@@ -97,11 +126,8 @@ const CLOSE_WAIT_MS = 2_000
 /** ioredis statuses of a client whose connection attempt is under way. */
 const CONNECTING_STATUSES = new Set(['connecting', 'connect'])
 
-/** Most array items (three per operation) sent in one EVALSHA, to keep argument lists small. */
-const MAX_BATCH_ITEMS = 3 * 1000
-
-/** Operations of APPLY_BATCH_SCRIPT; redis-scripts.ts describes each. */
-type Operation = 's' | 'e' | 'a' | 'd' | 'x'
+/** Most array items sent in one EVALSHA, to keep argument lists small: 1000 operations. */
+const MAX_BATCH_ITEMS = ITEMS_PER_OPERATION * 1000
 
 type ApplyBatch = (
   processorsKey: string,
@@ -133,14 +159,14 @@ export class RedisTracker implements Tracker {
 
   readonly #ownsClient: boolean
   readonly #maxCompleted: number
+  readonly #batchWindowMs: number
   #maxPendingBytes: number
   readonly #logger: Logger
   readonly #dropLog: DropLog
   readonly #url: string
 
-  /** Flattened triples (operation, processor id or pattern, JSON) not yet sent. */
-  #batch: string[] = []
-  #batchBytes = 0
+  /** Writes not sent yet. */
+  readonly #batch = new WriteBatch()
   #inFlightBytes = 0
   #flushScheduled = false
   #inFlight = new Set<Promise<unknown>>()
@@ -165,6 +191,7 @@ export class RedisTracker implements Tracker {
   #suspended = false
 
   constructor(options: RedisTrackerOptions = {}) {
+    if (options.client instanceof Cluster) requireClusterHashTag(options.keyPrefix ?? '')
     this.keys = createRedisKeys(options.keyPrefix)
     this.heartbeatKeys = createHeartbeatKeys(options.keyPrefix)
     this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
@@ -172,6 +199,7 @@ export class RedisTracker implements Tracker {
       'maxPendingBytes',
       options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
     )
+    this.#batchWindowMs = resolveBatchWindow(options.batchWindowMs)
     const logIntervalMs = requireCount(
       'logIntervalMs',
       options.logIntervalMs ?? DEFAULT_LOG_INTERVAL_MS,
@@ -180,7 +208,7 @@ export class RedisTracker implements Tracker {
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
     this.#url = redactUrl(options.url ?? 'redis://127.0.0.1:6379')
     this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
-      pendingBytes: this.#batchBytes + this.#inFlightBytes,
+      pendingBytes: this.#batch.bytes + this.#inFlightBytes,
       maxPendingBytes: this.#maxPendingBytes,
       url: this.#url,
     }))
@@ -219,34 +247,79 @@ export class RedisTracker implements Tracker {
     this.#active.set(processorId, taskJson)
     this.#knownProcessors.add(processorId)
 
-    if (!this.#reserve(taskJson.length)) {
+    if (!this.#hasRoom(taskJson.length)) {
       this.#drop(1)
       return
     }
-    this.#enqueue('s', processorId, taskJson)
+    this.#enqueue('s', processorId, taskJson, '')
   }
 
   recordEnd(processorId: string, taskJson: string): void {
     this.#active.delete(processorId)
+    this.#batch.forgetPendingStart(processorId)
 
-    if (this.#reserve(taskJson.length)) {
-      this.#enqueue('e', processorId, taskJson)
+    if (this.#hasRoom(taskJson.length)) {
+      this.#enqueue('e', processorId, taskJson, '')
       return
     }
+    this.#dropEnd(1)
+  }
 
-    // The completed record is dropped, but the active entry must still go,
-    // or a finished request would stay in `processors`.
-    this.#drop(1)
-    this.#needsRepair = true
-    this.#scheduleFlush()
+  /**
+   * Records a start given in parts (see `Tracker.recordStartFields`). With
+   * `published` false (a request left out by sampling), the active entry is
+   * stored but not published, and the end must come through
+   * `recordDiscard()`.
+   */
+  recordStartFields(
+    processorId: string,
+    fixedFields: string,
+    startFields: string,
+    sharedFields: string,
+    published: boolean,
+  ): void {
+    this.#active.set(processorId, `{${fixedFields},${startFields}${sharedFields}}`)
+    this.#knownProcessors.add(processorId)
+
+    if (!this.#hasRoom(fixedFields.length + startFields.length)) {
+      this.#drop(1)
+      return
+    }
+    this.#enqueue(published ? 's' : 'u', processorId, fixedFields, startFields, sharedFields)
+  }
+
+  /**
+   * Records an end given in parts (see `Tracker.recordEndFields`). When the
+   * start of the same request still waits in the batch, with the same
+   * `fixedFields` and `sharedFields` strings, both go as one operation that
+   * sends the fixed fields once and leaves `processors` alone.
+   */
+  recordEndFields(processorId: string, fixedFields: string, endFields: string, sharedFields: string): void {
+    this.#active.delete(processorId)
+    const start = this.#batch.takePendingStart(processorId, fixedFields)
+
+    if (start !== undefined) {
+      if (start.published && start.sharedIndex === this.#batch.sharedNumber(sharedFields)) {
+        this.#mergeWithStart(start, fixedFields, endFields, sharedFields)
+        return
+      }
+      // An unpublished start need not be written at all once its request ended.
+      if (!start.published) this.#batch.cancelAt(start.index)
+    }
+
+    if (this.#hasRoom(fixedFields.length + endFields.length)) {
+      this.#enqueue('e', processorId, fixedFields, endFields, sharedFields)
+      return
+    }
+    this.#dropEnd(1)
   }
 
   recordDiscard(processorId: string): void {
     this.#active.delete(processorId)
-    if (this.#cancelPendingStart(processorId)) return
+    if (this.#batch.cancelPendingStart(processorId)) return
 
-    if (this.#reserve(0)) {
-      this.#enqueue('d', processorId, '')
+    if (this.#hasRoom(0)) {
+      this.#enqueue('d', processorId, '', '')
       return
     }
     this.#needsRepair = true
@@ -263,13 +336,12 @@ export class RedisTracker implements Tracker {
 
     const pattern = `${escapeGlob(processorIdPrefix)}*`
     this.#removedPatterns.add(pattern)
-    // Reserved past the budget: the removal is small, and losing it would leave entries behind.
-    this.#batchBytes += OPERATION_OVERHEAD_BYTES
-    this.#enqueue('x', pattern, '')
+    // Queued past the budget: the removal is small, and losing it would leave entries behind.
+    this.#enqueue('x', pattern, '', '')
   }
 
   async removeProcessors(processorIdPrefix: string): Promise<number> {
-    await this.#awaitConnection()
+    await this.#requireConnection('remove processors')
     const pattern = `${escapeGlob(processorIdPrefix)}*`
     return (this.client as unknown as ScriptedClient).webTopRemoveProcessors(
       this.keys.processors,
@@ -281,7 +353,7 @@ export class RedisTracker implements Tracker {
     const limit = Math.max(0, options.completedLimit ?? this.#maxCompleted)
     // LRANGE 0 -1 reads the whole list, so a limit of 0 reads the empty range 1..0.
     const [first, last] = limit === 0 ? [1, 0] : [0, limit - 1]
-    await this.#awaitConnection()
+    await this.#requireConnection('read tasks')
     const results = await this.client
       .multi()
       .hgetall(this.keys.processors)
@@ -316,7 +388,7 @@ export class RedisTracker implements Tracker {
   }
 
   async clear(): Promise<void> {
-    await this.#awaitConnection()
+    await this.#requireConnection('clear tasks')
     await this.client
       .multi()
       .del(this.keys.processors, this.keys.pastTasks)
@@ -332,7 +404,7 @@ export class RedisTracker implements Tracker {
    * waits until Redis replies or the connection closes.
    */
   async flush(): Promise<void> {
-    const pending = this.#batch.length > 0 || this.#needsRepair
+    const pending = !this.#batch.isEmpty || this.#needsRepair
     if (pending) await this.#awaitConnection()
     this.#sendBatch()
     while (this.#inFlight.size > 0) {
@@ -344,7 +416,7 @@ export class RedisTracker implements Tracker {
     return {
       written: this.#written,
       dropped: this.#dropped,
-      pendingBytes: this.#batchBytes + this.#inFlightBytes,
+      pendingBytes: this.#batch.bytes + this.#inFlightBytes,
     }
   }
 
@@ -393,12 +465,12 @@ export class RedisTracker implements Tracker {
   }
 
   async readHeartbeats(): Promise<HeartbeatReport> {
-    await this.#awaitConnection()
+    await this.#requireConnection('read heartbeats')
     return readRedisHeartbeats(this.client, this.heartbeatKeys)
   }
 
   async pruneStaleTasks(): Promise<PruneResult> {
-    await this.#awaitConnection()
+    await this.#requireConnection('prune stale tasks')
     return pruneRedisStaleTasks(this.client, this.keys, this.heartbeatKeys)
   }
 
@@ -412,7 +484,7 @@ export class RedisTracker implements Tracker {
     if (this.#closed || this.#suspended) return
     await settleWithin(this.flush(), CLOSE_WAIT_MS)
 
-    const busy = this.#batch.length > 0 || this.#inFlight.size > 0 || this.#needsRepair
+    const busy = !this.#batch.isEmpty || this.#inFlight.size > 0 || this.#needsRepair
     if (!this.#ownsClient || this.#closed || busy) return
     this.#suspended = true
     await this.#quit()
@@ -467,6 +539,26 @@ export class RedisTracker implements Tracker {
     }
   }
 
+  /**
+   * Waits for a connection attempt under way, or for a reconnection, up to
+   * 5 s, then rejects with an error naming the URL when the connection is
+   * still not ready. A command sent before would fail with ioredis's
+   * "Stream isn't writeable" error, because the writer's offline queue is off.
+   */
+  async #requireConnection(action: string): Promise<void> {
+    this.#resume()
+    if (this.client.status !== 'ready' && !this.#closed) {
+      await this.#waitForConnection(COMMAND_CONNECT_WAIT_MS)
+    }
+    if (this.client.status === 'ready') return
+
+    const state = this.#closed ? 'the tracker is closed' : `the connection is ${this.client.status}`
+    throw new Error(
+      `web-top: Failed to ${action}: Redis at ${this.#url} is not connected (${state}). ` +
+        'Check that Redis is running and reachable at this URL.',
+    )
+  }
+
   /** Resolves when the client is ready, its connection attempt failed, or `timeoutMs` passed. */
   #waitForConnection(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
@@ -494,14 +586,26 @@ export class RedisTracker implements Tracker {
     this.client.connect().catch(() => {})
   }
 
-  /** Reserves room for one write in the byte budget. Returns false when it is used up or the tracker is closed. */
-  #reserve(jsonLength: number): boolean {
-    if (this.#closed) return false
+  /** Replaces a waiting start by one `q` operation that writes the start and the end. */
+  #mergeWithStart(start: PendingStart, fixedFields: string, endFields: string, sharedFields: string): void {
+    this.#batch.cancelAt(start.index)
+    // The merged operation weighs the start's bytes plus the end fields.
+    if (!this.#hasRoom(fixedFields.length + start.tail.length + endFields.length)) {
+      // Neither record was sent, so both are lost and nothing needs repair.
+      this.#drop(2)
+      return
+    }
+    this.#enqueue('q', fixedFields, start.tail, endFields, sharedFields)
+  }
 
-    const bytes = jsonLength + OPERATION_OVERHEAD_BYTES
-    if (this.#batchBytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) return false
-    this.#batchBytes += bytes
-    return true
+  /**
+   * Returns whether one more write of `textLength` characters, plus the
+   * overhead of an operation, fits in the byte budget. False once closed.
+   */
+  #hasRoom(textLength: number): boolean {
+    if (this.#closed) return false
+    const bytes = textLength + OPERATION_OVERHEAD_BYTES
+    return this.#batch.bytes + this.#inFlightBytes + bytes <= this.#maxPendingBytes
   }
 
   #drop(count: number): void {
@@ -509,32 +613,31 @@ export class RedisTracker implements Tracker {
     if (!this.#closed) this.#dropLog.add(count)
   }
 
-  #enqueue(operation: Operation, processorId: string, taskJson: string): void {
-    this.#batch.push(operation, processorId, taskJson)
+  /**
+   * Drops an end record. The active entry must still go, or a finished
+   * request would stay in `processors`, so the next batch repairs.
+   */
+  #dropEnd(count: number): void {
+    this.#drop(count)
+    this.#needsRepair = true
     this.#scheduleFlush()
   }
 
-  /**
-   * Turns the start of `processorId` into a plain delete while it still
-   * waits in the batch, so a discarded request is never published.
-   * Returns false when the start was already sent.
-   */
-  #cancelPendingStart(processorId: string): boolean {
-    for (let i = this.#batch.length - 3; i >= 0; i -= 3) {
-      if (this.#batch[i] !== 's' || this.#batch[i + 1] !== processorId) continue
-      this.#batchBytes -= (this.#batch[i + 2] as string).length
-      this.#batch[i] = 'd'
-      this.#batch[i + 2] = ''
-      return true
+  #enqueue(operation: Operation, target: string, head: string, tail: string, shared = ''): void {
+    this.#batch.push(operation, target, head, tail, shared)
+    if (this.#batch.itemCount >= MAX_BATCH_ITEMS && this.client.status === 'ready') {
+      this.#sendBatch()
+      return
     }
-    return false
+    this.#scheduleFlush()
   }
 
   #scheduleFlush(): void {
     if (this.#suspended) this.#resume()
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(this.#flushBatch)
+    if (this.#batchWindowMs === 0) setImmediate(this.#flushBatch)
+    else setTimeout(this.#flushBatch, this.#batchWindowMs)
   }
 
   readonly #flushBatch = (): void => {
@@ -546,26 +649,18 @@ export class RedisTracker implements Tracker {
     if (this.client.status !== 'ready') return // sent again from the `ready` handler
     if (this.#needsRepair) this.#prependRepair()
 
-    while (this.#batch.length > 0) {
-      const chunk = this.#batch.length <= MAX_BATCH_ITEMS ? this.#batch : this.#batch.slice(0, MAX_BATCH_ITEMS)
-      this.#batch = chunk === this.#batch ? [] : this.#batch.slice(MAX_BATCH_ITEMS)
-      this.#sendChunk(chunk)
+    while (!this.#batch.isEmpty) {
+      const chunk = this.#batch.takeChunk(MAX_BATCH_ITEMS)
+      if (chunk.items.length > 0) this.#sendChunk(chunk)
     }
   }
 
-  #sendChunk(chunk: string[]): void {
-    let bytes = 0
-    let records = 0
-    for (let i = 0; i < chunk.length; i += 3) {
-      bytes += (chunk[i + 2] as string).length + OPERATION_OVERHEAD_BYTES
-      if (chunk[i] === 's' || chunk[i] === 'e') records++
-    }
-    this.#batchBytes -= bytes
+  #sendChunk({ items, bytes, records }: BatchChunk): void {
     this.#inFlightBytes += bytes
-
+    const { processors, pastTasks, taskUpdates } = this.keys
     const applyBatch = (this.client as unknown as ScriptedClient).webTopApplyBatch
     const sent: Promise<void> = applyBatch
-      .call(this.client, this.keys.processors, this.keys.pastTasks, this.keys.taskUpdates, this.#maxCompleted, ...chunk)
+      .call(this.client, processors, pastTasks, taskUpdates, this.#maxCompleted, ...items)
       .then(
         () => {
           this.#written += records
@@ -596,23 +691,22 @@ export class RedisTracker implements Tracker {
     let bytes = 0
 
     for (const pattern of this.#removedPatterns) {
-      repair.push('x', pattern, '')
-      bytes += OPERATION_OVERHEAD_BYTES
+      repair.push('x', pattern, '', '')
+      bytes += operationBytes('x', pattern, '', '')
     }
     for (const processorId of this.#knownProcessors) {
       const active = this.#active.get(processorId)
-      repair.push(active === undefined ? 'd' : 'a', processorId, active ?? '')
-      bytes += (active?.length ?? 0) + OPERATION_OVERHEAD_BYTES
+      repair.push(active === undefined ? 'd' : 'a', processorId, active ?? '', '')
+      bytes += operationBytes('a', processorId, active ?? '', '')
     }
-    if (this.#batchBytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) return
+    if (this.#batch.bytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) return
 
     for (const processorId of this.#knownProcessors) {
       if (!this.#active.has(processorId)) this.#knownProcessors.delete(processorId)
     }
     this.#needsRepair = false
-    this.#batchBytes += bytes
     // Queued operations come after the repair, so they still apply in order.
-    this.#batch = repair.concat(this.#batch)
+    this.#batch.prepend(repair, bytes)
   }
 
   /**
@@ -688,6 +782,16 @@ function defineScripts(client: RedisClient): void {
   define('webTopWriteHeartbeat', WRITE_HEARTBEAT_SCRIPT, 2)
   // The number of keys varies, so it is passed as the first argument.
   define('webTopPruneStale', PRUNE_STALE_SCRIPT)
+}
+
+function resolveBatchWindow(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_BATCH_WINDOW_MS
+  if (typeof value !== 'number') throw invalidOptionType('batchWindowMs', 'a number', value)
+  if (!Number.isInteger(value) || value < 0 || value > MAX_BATCH_WINDOW_MS) {
+    const expected = `a whole number of milliseconds from 0 to ${MAX_BATCH_WINDOW_MS}`
+    throw invalidOptionRange('batchWindowMs', expected, value)
+  }
+  return value
 }
 
 type Reply = { ok: true; value: unknown } | { ok: false; reason: string }

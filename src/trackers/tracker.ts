@@ -53,6 +53,28 @@ export interface Tracker {
    */
   recordEnd(processorId: string, taskJson: string): void
 
+  /**
+   * Records a start like `recordStart()`, with the record given in parts:
+   * `{${fixedFields},${startFields}${sharedFields}}`, where the parts are
+   * JSON fields without braces and `sharedFields` is empty or starts with a
+   * comma. The recorder passes the same `fixedFields` string to
+   * `recordEndFields()`, and the same few `sharedFields` strings (process
+   * facts and tags) for all its requests, so a tracker can send each once.
+   * With `published` false (a request left out by `completedSampleRate`),
+   * the active entry is stored but not published, and the request ends
+   * through `recordDiscard()`. Returns at once and never throws.
+   */
+  recordStartFields?(
+    processorId: string,
+    fixedFields: string,
+    startFields: string,
+    sharedFields: string,
+    published: boolean,
+  ): void
+
+  /** Records an end like `recordEnd()`, with the record `{${fixedFields},${endFields}${sharedFields}}`. */
+  recordEndFields?(processorId: string, fixedFields: string, endFields: string, sharedFields: string): void
+
   /** Removes the active entries whose processor id starts with `processorIdPrefix`. */
   removeProcessors(processorIdPrefix: string): Promise<number>
 

@@ -1,0 +1,139 @@
+/**
+ * The JSON text of a recorder's task records, in three parts: a record is
+ * `{fixed,own,shared}` (see `Tracker.recordStartFields`). The fixed fields
+ * (ids, start time and the request part) are encoded once per request and
+ * appear in its start and its end record. The own fields are those of the
+ * start or the end. The shared fields (process facts and tags) are the
+ * same for every request of the recorder, apart from the tags of the
+ * client address source and of an abort. Everything is written by string
+ * concatenation from parts encoded at setup, so a request costs no objects
+ * to stringify.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { CaptureEncoder, type CaptureSettings, type RequestFacts } from '../task/capture'
+import { CLIENT_IP_SOURCE_TAG } from '../task/derived'
+import { encodeFields, encodeString, flattenString } from '../task/wire'
+import type { ProcessFacts } from './process-facts'
+import type { ClientIpSource, RequestOutcome } from './request-end'
+
+/** Status recorded for a request whose client went away before the response was sent (nginx's code). */
+export const CLIENT_CLOSED_STATUS = 499
+
+/** Tag set on tasks that did not end with a complete response. */
+export const OUTCOME_TAG = 'web_top.outcome'
+
+/** Response fields of a task whose client went away before any response header was sent. */
+const CLIENT_CLOSED_RESPONSE_FIELDS = encodeFields({
+  status_code: CLIENT_CLOSED_STATUS,
+  status_message: `${CLIENT_CLOSED_STATUS} Client Closed Request`,
+  response_headers: null,
+})
+
+/** Fields of a start record after `updated_at`, none of them known before the end. */
+const START_RESPONSE_FIELDS = encodeFields({
+  ended_at: null,
+  recorded_successfully: null,
+  status_code: null,
+  status_message: null,
+  response_headers: null,
+})
+
+/** Task ids of this process: `<pid>-<start time in base 36>-<sequence>`, the sequence shared by every recorder. */
+const TASK_ID_FIELD = `"task_id":"${process.pid}-${Date.now().toString(36)}-`
+let taskSequence = 0
+
+export interface TaskFieldSettings {
+  capture: CaptureSettings
+  /** Facts of the process, encoded once into every record. */
+  process: ProcessFacts & { processor_name: string }
+  tags: Record<string, string>
+  /** `<recorder number>.`, the part of `process_internal_id` before the slot. */
+  internalIdPrefix: string
+}
+
+export class TaskFields {
+  readonly #capture: CaptureEncoder
+  readonly #internalIdPrefix: string
+  /** `,"host_name":…,"processor_name":…,"tags":{…}` for each pair of client address source and outcome. */
+  readonly #sharedFields: Record<`${ClientIpSource}:${RequestOutcome}`, string>
+  /** `","process_internal_id":"<prefix><slot>","started_at":"` for each slot seen. */
+  readonly #slotFields: string[] = []
+  #lastTaskName: string | null = null
+  #lastTaskNameJson = 'null'
+
+  constructor(settings: TaskFieldSettings) {
+    this.#capture = new CaptureEncoder(settings.capture)
+    this.#internalIdPrefix = settings.internalIdPrefix
+    const encodeShared = (source: ClientIpSource, outcome: RequestOutcome) => {
+      const tags = {
+        ...settings.tags,
+        [CLIENT_IP_SOURCE_TAG]: source,
+        ...(outcome === 'aborted' ? { [OUTCOME_TAG]: 'aborted' } : {}),
+      }
+      return flattenString(`,${encodeFields({ ...settings.process, tags })}`)
+    }
+    this.#sharedFields = {
+      'socket:completed': encodeShared('socket', 'completed'),
+      'socket:aborted': encodeShared('socket', 'aborted'),
+      'proxy:completed': encodeShared('proxy', 'completed'),
+      'proxy:aborted': encodeShared('proxy', 'aborted'),
+    }
+  }
+
+  /** Encodes what the request tells: `"protocol":…,"request_headers":[…]`. */
+  request(req: IncomingMessage, facts: RequestFacts): string {
+    return this.#capture.encodeRequest(req, facts)
+  }
+
+  /** Encodes the fields that a request's start and end records both contain. */
+  fixed(slot: number, startedAt: string, requestFields: string): string {
+    const slotFields = this.#slotFields[slot] ?? this.#learnSlot(slot)
+    return `${TASK_ID_FIELD}${++taskSequence}${slotFields}${startedAt}",${requestFields}`
+  }
+
+  /** Returns the process facts and tags of a record: empty or starting with a comma. */
+  shared(source: ClientIpSource, outcome: RequestOutcome): string {
+    return this.#sharedFields[`${source}:${outcome}`]
+  }
+
+  /** Encodes the fields of a start record after the fixed ones. */
+  start(taskName: string | null, startedAt: string): string {
+    const name = this.#encodeTaskName(taskName)
+    return `"task_name":${name},"updated_at":"${startedAt}",${START_RESPONSE_FIELDS}`
+  }
+
+  /**
+   * Encodes the fields of an end record after the fixed ones. A response
+   * that never reached the client is recorded with status 499 (`unsent`).
+   */
+  end(
+    res: ServerResponse,
+    taskName: string | null,
+    endedAt: string,
+    outcome: RequestOutcome,
+    unsent: boolean,
+  ): string {
+    const name = this.#encodeTaskName(taskName)
+    const response = unsent ? CLIENT_CLOSED_RESPONSE_FIELDS : this.#capture.encodeResponse(res)
+    const completed = outcome === 'completed'
+    return (
+      `"task_name":${name},"updated_at":"${endedAt}","ended_at":"${endedAt}",` +
+      `"recorded_successfully":${completed},${response}`
+    )
+  }
+
+  /** Encodes a route pattern. Most requests repeat the previous one's. */
+  #encodeTaskName(taskName: string | null): string {
+    if (taskName === this.#lastTaskName) return this.#lastTaskNameJson
+    this.#lastTaskName = taskName
+    this.#lastTaskNameJson = taskName === null ? 'null' : encodeString(taskName)
+    return this.#lastTaskNameJson
+  }
+
+  #learnSlot(slot: number): string {
+    const internalId = `${this.#internalIdPrefix}${slot}`
+    const fields = flattenString(`","process_internal_id":${encodeString(internalId)},"started_at":"`)
+    this.#slotFields[slot] = fields
+    return fields
+  }
+}
