@@ -25,8 +25,12 @@ const WARM_UP_REQUESTS = 300
 
 /** p99 with Redis unavailable may be this many times p99 with Redis up ... */
 const P99_FACTOR = 3
-/** ... plus this many milliseconds. */
-const P99_SLACK_MS = 25
+/**
+ * ... plus this many milliseconds. Waiting on Redis would add its connect
+ * timeout or reconnect backoff (hundreds of ms to seconds); the slack only
+ * absorbs scheduling noise from the other test file sharing the two cores.
+ */
+const P99_SLACK_MS = 100
 
 const escaped: string[] = []
 const onUnhandledRejection = (reason: unknown) => escaped.push(`unhandledRejection: ${String(reason)}`)
