@@ -477,3 +477,20 @@ describe('validateServerUrl', () => {
     expect(() => validateServerUrl('redis://:hunter2@127.0.0.1:6379/x')).toThrow(/redis:\/\/:\*\*\*@127\.0\.0\.1:6379\/x/)
   })
 })
+
+describe('tracker URL checks at setup', () => {
+  it('rejects a non-numeric database in the middleware options', () => {
+    let caught: unknown
+    try {
+      withTop(() => {}, { trackerUrl: 'redis://127.0.0.1:1/abc', handleSignals: false })
+    } catch (error) {
+      caught = error
+    }
+    expect((caught as { code?: string }).code).toBe('WEB_TOP_INVALID_TRACKER_URL')
+    expect((caught as Error).message).toContain('the database "abc" is not a whole number')
+  })
+
+  it('rejects a URL without a host in createTrackerFromUrl', () => {
+    expect(() => createTrackerFromUrl('redis://')).toThrow(/it names no host/)
+  })
+})

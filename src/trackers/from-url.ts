@@ -14,6 +14,7 @@ import {
   isMultiNodeUrl,
   maskPassword,
   parseRedisTarget,
+  validateServerUrl,
   requireClusterHashTag,
   type RedisConnectionOptions,
 } from './redis-connection'
@@ -66,6 +67,7 @@ export function createTrackerFromUrl(
   if (scheme === 'memory') return getSharedMemoryTracker(options.maxCompletedTasks)
 
   if (scheme === 'redis' || scheme === 'rediss') {
+    validateServerUrl(url)
     return new RedisTracker({
       url,
       keyPrefix: options.keyPrefix,
