@@ -3,7 +3,7 @@
  * client: it connects at once with a short timeout and fails instead of
  * retrying forever, so a wrong URL is reported within seconds.
  */
-import Redis, { type RedisOptions } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { INVALID_OPTION, isWebTopError } from '../errors'
 import { createTrackerFromUrl } from '../trackers/from-url'
 import {

@@ -4,7 +4,7 @@
  * stream was down, because updates published meanwhile are lost and have to
  * be read back from `past_tasks`.
  */
-import Redis from 'ioredis'
+import { Redis } from 'ioredis'
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
 import { describeError } from './cli-error'

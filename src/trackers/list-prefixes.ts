@@ -2,8 +2,7 @@
  * Finds the key prefixes that trackers write to on one Redis server or
  * cluster, so that a reader can list the apps sharing it.
  */
-import { Cluster } from 'ioredis'
-import type Redis from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 import { waitForReady } from './redis-connection'
 import type { RedisClient } from './redis-tracker'
 

@@ -12,7 +12,7 @@
  *
  * A list of `redis://host:port` URLs also names a cluster, one seed node each.
  */
-import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { invalidOptionRange, invalidTrackerUrl } from '../errors'
 
 /** Port of a cluster seed node whose URL gives none. */

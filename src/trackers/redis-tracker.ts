@@ -11,7 +11,7 @@
  * are dropped and counted rather than queued without limit. After any lost
  * write the tracker repairs the processors hash from what it knows.
  */
-import Redis, { Cluster, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { invalidOptionRange, invalidOptionType, requireCount } from '../errors'
 import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
