@@ -144,6 +144,14 @@ describe('captureRequest', () => {
     expect(part.request_headers).toContainEqual(['X-LONG', `${'v'.repeat(10)}${TRUNCATED}`])
   })
 
+  it('caps header and parameter names', async () => {
+    const part = await captureSent(`/?${'n'.repeat(40)}=1`, [[`X-${'h'.repeat(40)}`, 'v']], {
+      settings: settings({ limits: { maxUrlLength: 20, maxHeaderValueLength: 10 } }),
+    })
+    expect(Object.keys(part.params ?? {})).toEqual([`${'n'.repeat(20)}${TRUNCATED}`])
+    expect(part.request_headers).toContainEqual([`X-${'H'.repeat(8)}${TRUNCATED}`, 'v'])
+  })
+
   it('caps the number of headers', async () => {
     const headers: Array<[string, string]> = Array.from({ length: 10 }, (_, i) => [`X-H${i}`, String(i)])
     const part = await captureSent('/', headers, { settings: settings({ limits: { maxHeaders: 4 } }) })
@@ -258,3 +266,4 @@ describe('normalizeIp', () => {
     expect(normalizeIp(input)).toBe(expected)
   })
 })
+

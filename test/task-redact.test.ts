@@ -4,7 +4,7 @@ import { createRedactionRules, DEFAULT_SECRET_HEADERS, TRUNCATED, truncate } fro
 describe('secret headers', () => {
   const rules = createRedactionRules()
 
-  it.each([...DEFAULT_SECRET_HEADERS, 'x-my-api-key', 'x-apikey', 'x-session-id', 'x-auth-user', 'x-refresh-token', 'x-hub-signature'])(
+  it.each([...DEFAULT_SECRET_HEADERS, 'x-my-api-key', 'x-apikey', 'x-session-id', 'x-auth-user', 'x-refresh-token', 'x-hub-signature', 'x-access-key', 'x-jwt', 'x-credentials'])(
     'masks %s',
     (name) => {
       expect(rules.isSecretHeader(name)).toBe(true)
@@ -50,12 +50,15 @@ describe('secret query parameters', () => {
     'credentials',
     'private_key',
     'otp',
+    'jwt',
+    'id_jwt',
+    'code',
     'code_verifier',
   ])('masks %s', (name) => {
     expect(rules.isSecretParam(name)).toBe(true)
   })
 
-  it.each(['page', 'limit', 'q', 'sort', 'author', 'authority', 'footprint', 'keyword', 'monkey', 'id'])(
+  it.each(['page', 'limit', 'q', 'sort', 'author', 'authority', 'footprint', 'keyword', 'monkey', 'id', 'zipcode', 'country_code'])(
     'keeps %s',
     (name) => {
       expect(rules.isSecretParam(name)).toBe(false)

@@ -261,8 +261,9 @@ export class CaptureEncoder {
 
   /** Returns what a new header name encodes to, kept in `cache` while it has room. */
   #learnHeader(cache: Map<string, KnownHeader>, name: string, upperCase: boolean): KnownHeader {
+    const maxNameLength = this.settings.limits.maxHeaderValueLength
     const known: KnownHeader = {
-      name: upperCase ? name.toUpperCase() : name,
+      name: truncate(upperCase ? name.toUpperCase() : name, maxNameLength),
       secret: this.settings.rules.isSecretHeader(name.toLowerCase()),
       isHost: upperCase && name.toLowerCase() === 'host',
       lastValue: undefined,
@@ -286,10 +287,11 @@ function captureParams(query: string, settings: CaptureSettings): Record<string,
   const params: Record<string, string | string[]> = Object.create(null)
   let count = 0
 
-  for (const [name, rawValue] of new URLSearchParams(query)) {
+  for (const [rawName, rawValue] of new URLSearchParams(query)) {
     if (count >= settings.limits.maxParams) break
     count++
-    const value = settings.rules.isSecretParam(name)
+    const name = truncate(rawName, settings.limits.maxUrlLength)
+    const value = settings.rules.isSecretParam(rawName)
       ? REDACTED
       : truncate(rawValue, settings.limits.maxUrlLength)
     const existing = params[name]

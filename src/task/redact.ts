@@ -28,14 +28,15 @@ export const DEFAULT_SECRET_HEADERS: readonly string[] = [
 ]
 
 /** Header names that look like credentials even when not listed. */
-const SECRET_HEADER_PATTERN = /(^|-)(api-?key|token|secret|password|passwd|auth|session|signature)($|-)/i
+const SECRET_HEADER_PATTERN =
+  /(^|-)(api-?key|access-?key|token|secret|password|passwd|auth|session|signature|jwt|credentials?)($|-)/i
 
 /**
  * Query parameter names that look like credentials. `auth` and `otp` count
  * only as whole words of the name, so `author` and `footprint` stay readable.
  */
 const SECRET_PARAM_PATTERN =
-  /(token|passw(or)?d|passwd|pwd|secret|(^|[-_.])key$|api[-_.]?key|apikey|(^|[-_.])auth($|[-_.])|session|sig(nature)?$|credential|private|(^|[-_.])otp($|[-_.])|code_verifier)/i
+  /(token|passw(or)?d|passwd|pwd|secret|(^|[-_.])key$|api[-_.]?key|apikey|(^|[-_.])auth($|[-_.])|session|sig(nature)?$|credential|private|(^|[-_.])otp($|[-_.])|(^|[-_.])jwt($|[-_.])|^code$|code_verifier)/i
 
 /** Limits on the variable-length parts of one record. */
 export interface SizeLimits {
