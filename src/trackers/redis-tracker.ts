@@ -484,8 +484,12 @@ export class RedisTracker implements Tracker {
     if (this.#closed || this.#suspended) return
     await settleWithin(this.flush(), CLOSE_WAIT_MS)
 
+    // Writes still waiting keep the connection, unless Redis is unreachable:
+    // then they stay queued for the next connection (within the byte
+    // budget), and the reconnect timer no longer keeps the process alive.
     const busy = !this.#batch.isEmpty || this.#inFlight.size > 0 || this.#needsRepair
-    if (!this.#ownsClient || this.#closed || busy) return
+    if (!this.#ownsClient || this.#closed) return
+    if (busy && this.client.status === 'ready') return
     this.#suspended = true
     await this.#quit()
   }
