@@ -22,6 +22,7 @@ import Redis from 'ioredis'
 import { createTrackerFromUrl, waitForReady, type RedisTracker } from '../src/index'
 import { startRedisCluster } from '../test/helpers/redis-cluster'
 import { findFreePort } from '../test/helpers/redis-server'
+import { BROWSER_HEADERS } from './lib/headers'
 
 const SERVER_CORE = 0
 const REDIS_CORE = 1
@@ -30,26 +31,6 @@ const REDIS_CORE = 1
 const RATES: Array<number | null> = [500, 2_000, 5_000, null]
 
 const ROOT = resolve(__dirname, '..')
-
-/**
- * Request headers of a desktop Chrome navigation, about 600 bytes, so that
- * header capture costs what it costs in production. web-top masks the cookie.
- */
-const BROWSER_HEADERS: Record<string, string> = {
-  'User-Agent':
-    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
-  Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
-  'Accept-Language': 'en-US,en;q=0.9,de;q=0.8',
-  'Accept-Encoding': 'gzip, deflate, br, zstd',
-  Referer: 'http://127.0.0.1/products?page=2',
-  Cookie: 'session_id=7f3c2a9e41d84b6f9a0c5e2d8b1f4a7c; theme=dark; lang=en',
-  'sec-ch-ua': '"Not/A)Brand";v="8", "Chromium";v="126", "Google Chrome";v="126"',
-  'sec-ch-ua-mobile': '?0',
-  'sec-ch-ua-platform': '"Linux"',
-  'Sec-Fetch-Dest': 'document',
-  'Sec-Fetch-Mode': 'navigate',
-  'Sec-Fetch-Site': 'same-origin',
-}
 
 /** Connections of the run without a rate limit. */
 const CONNECTIONS = 50
