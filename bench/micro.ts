@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type Redis from 'ioredis'
-import { MemoryTracker, Recorder, topMiddleware } from '../src/index'
+import { MemoryTracker, Recorder, RedisTracker, topMiddleware } from '../src/index'
 import { CaptureEncoder, captureRequest, captureResponse, type CaptureSettings } from '../src/task/capture'
 import { createRedactionRules, DEFAULT_SIZE_LIMITS } from '../src/task/redact'
 import { formatIsoTime, nowMs } from '../src/task/time'
@@ -25,7 +25,7 @@ import { median } from './lib/stats'
 import { DroppingTracker, makeRequest, makeResponse } from './micro/fixtures'
 
 const BATCHES = 7
-/** Requests in flight at once in the Redis tracker run, like the load's 50 connections. */
+/** Requests per script call in the largest Redis tracker run, like the load's 50 connections. */
 const CONCURRENCY = 50
 
 const settings: CaptureSettings = {
@@ -157,21 +157,24 @@ function timeLocalRecorders(): Timing[] {
 }
 
 /**
- * Times requests through a recorder whose tracker sends to Redis: rounds
- * of `CONCURRENCY` requests, each round followed by a turn of the event
- * loop in which the tracker sends its batch. Returns the CPU time of this
- * process (fixture cost subtracted) and of Redis per request.
+ * Times requests through a recorder whose tracker sends to Redis, in
+ * rounds of `perCall` requests. The tracker's batch window is 0, so each
+ * round goes to Redis as one script call in the following turn of the
+ * event loop. Returns the CPU time of this process (fixture cost
+ * subtracted) and of Redis per request; comparing round sizes shows the
+ * cost of a script call.
  */
-async function timeRedisRecorder(redisUrl: string, redisClient: Redis): Promise<Timing[]> {
-  const recorder = new Recorder({ trackerUrl: redisUrl })
-  await recorder.tracker.flush()
-  const rounds = 400
+async function timeRedisRecorder(redisUrl: string, redisClient: Redis, perCall: number): Promise<Timing[]> {
+  const tracker = new RedisTracker({ url: redisUrl, batchWindowMs: 0 })
+  const recorder = new Recorder({ tracker })
+  await tracker.flush()
+  const rounds = Math.ceil(20_000 / perCall)
 
   const run = async (record: boolean) => {
     const cpuBefore = process.cpuUsage()
     const redisBefore = await readRedisCpuSeconds(redisClient)
     for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < CONCURRENCY; i++) {
+      for (let i = 0; i < perCall; i++) {
         const req = makeRequest()
         const res = makeResponse(req)
         if (record) recorder.track(req, res, { taskName: '/' })
@@ -180,13 +183,13 @@ async function timeRedisRecorder(redisUrl: string, redisClient: Redis): Promise<
       await new Promise((resolve) => setImmediate(resolve))
       // Wait for Redis now and then, as an HTTP server's pace would, so that the
       // tracker's byte budget does not overflow. A dropped record fails the run below.
-      if (round % 10 === 9) await recorder.tracker.flush()
+      if (round % 20 === 19) await tracker.flush()
     }
-    await recorder.tracker.flush()
+    await tracker.flush()
 
     const cpu = process.cpuUsage(cpuBefore)
     const redisSeconds = (await readRedisCpuSeconds(redisClient)) - redisBefore
-    const requests = rounds * CONCURRENCY
+    const requests = rounds * perCall
     return {
       processNanos: ((cpu.user + cpu.system) * 1000) / requests,
       redisNanos: (redisSeconds * 1e9) / requests,
@@ -204,18 +207,19 @@ async function timeRedisRecorder(redisUrl: string, redisClient: Redis): Promise<
     redis.push(result.redisNanos)
   }
 
-  const { dropped } = recorder.tracker.stats()
+  const { dropped } = tracker.stats()
   await recorder.close()
+  await tracker.close()
   if (dropped > 0) {
     throw new Error(`Redis tracker timing invalid: ${dropped} records were dropped, not sent`)
   }
   return [
     {
-      name: 'Recorder.track + end, Redis tracker (this process)',
+      name: `Recorder.track + end, Redis tracker, ${perCall} per script call (this process)`,
       nanosPerOperation: median(recorded) - median(fixture),
     },
     {
-      name: 'Recorder.track + end, Redis tracker (redis-server CPU)',
+      name: `Recorder.track + end, Redis tracker, ${perCall} per script call (redis-server CPU)`,
       nanosPerOperation: median(redis),
     },
   ]
@@ -228,7 +232,9 @@ async function main(): Promise<void> {
     const timings = [
       ...timeSteps(),
       ...timeLocalRecorders(),
-      ...(await timeRedisRecorder(redis.url, redis.client)),
+      ...(await timeRedisRecorder(redis.url, redis.client, 1)),
+      ...(await timeRedisRecorder(redis.url, redis.client, 7)),
+      ...(await timeRedisRecorder(redis.url, redis.client, CONCURRENCY)),
     ]
     console.log('| step | µs per call or request |')
     console.log('| --- | ---: |')

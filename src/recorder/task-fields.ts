@@ -54,8 +54,8 @@ export interface TaskFieldSettings {
 export class TaskFields {
   readonly #capture: CaptureEncoder
   readonly #internalIdPrefix: string
-  /** `,"host_name":…,"processor_name":…,"tags":{…}` for each pair of client address source and outcome. */
-  readonly #sharedFields: Record<`${ClientIpSource}:${RequestOutcome}`, string>
+  /** `,"host_name":…,"processor_name":…,"tags":{…}` by client address source and outcome. */
+  readonly #sharedFields: Record<ClientIpSource, Record<RequestOutcome, string>>
   /** `","process_internal_id":"<prefix><slot>","started_at":"` for each slot seen. */
   readonly #slotFields: string[] = []
   #lastTaskName: string | null = null
@@ -73,10 +73,8 @@ export class TaskFields {
       return flattenString(`,${encodeFields({ ...settings.process, tags })}`)
     }
     this.#sharedFields = {
-      'socket:completed': encodeShared('socket', 'completed'),
-      'socket:aborted': encodeShared('socket', 'aborted'),
-      'proxy:completed': encodeShared('proxy', 'completed'),
-      'proxy:aborted': encodeShared('proxy', 'aborted'),
+      socket: { completed: encodeShared('socket', 'completed'), aborted: encodeShared('socket', 'aborted') },
+      proxy: { completed: encodeShared('proxy', 'completed'), aborted: encodeShared('proxy', 'aborted') },
     }
   }
 
@@ -93,7 +91,7 @@ export class TaskFields {
 
   /** Returns the process facts and tags of a record: empty or starting with a comma. */
   shared(source: ClientIpSource, outcome: RequestOutcome): string {
-    return this.#sharedFields[`${source}:${outcome}`]
+    return this.#sharedFields[source][outcome]
   }
 
   /** Encodes the fields of a start record after the fixed ones. */

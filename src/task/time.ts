@@ -29,9 +29,12 @@ export function formatIsoTime(epochMs: number): string {
   return `${secondPrefix}${padSixDigits((wholeMs - second * 1000) * 1000 + micros)}+00:00`
 }
 
+/** `performance.timeOrigin`, read once: it is fixed for the life of the process and a getter. */
+const TIME_ORIGIN_MS = performance.timeOrigin
+
 /** Returns the current time in epoch milliseconds with sub-millisecond precision. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now()
+  return TIME_ORIGIN_MS + performance.now()
 }
 
 /**
