@@ -116,6 +116,38 @@ describe('express route watching', () => {
 describe.each([
   ['express5', express5],
   ['express4', express4],
+] as const)('%s mounted app', (_name, express) => {
+  it('names the routes of a mounted app', async () => {
+    const tracker = new MemoryTracker()
+    const middleware = topMiddleware({ tracker })
+    const outer = express()
+    const inner = express()
+    inner.get('/items/:id', (req: Request, res: Response) => {
+      res.json({ route: req.route?.path })
+    })
+    outer.use(middleware)
+    outer.use('/shop', inner)
+    const server = outer.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    const port = (server.address() as { port: number }).port
+
+    try {
+      const response = await sendRequest(`http://127.0.0.1:${port}/shop/items/7`)
+      expect(JSON.parse(response.body)).toEqual({ route: '/items/:id' })
+      const [task] = (await tracker.read()).completed
+      expect(task?.task_name).toBe('/shop/items/:id')
+      expect(task?.path).toBe('/shop/items/7')
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await middleware.close()
+    }
+  })
+})
+
+describe.each([
+  ['express5', express5],
+  ['express4', express4],
 ] as const)('%s trust proxy setting', (_name, express) => {
   beforeEach(async () => {
     await redis.client.flushall()

@@ -30,6 +30,7 @@ describe('resolveOptions defaults', () => {
     expect(resolved.tracker).toBeUndefined()
     expect(resolved.redis).toBeUndefined()
     expect(resolved.isIgnored(fakeRequest, '/health')).toBe(false)
+    expect(resolved.completedSampleRate).toBe(1)
   })
 
   it('reads the environment', () => {
@@ -90,6 +91,17 @@ describe('resolveOptions defaults', () => {
     expect(resolved.limits).toEqual({ ...DEFAULT_SIZE_LIMITS, maxHeaders: 8 })
   })
 
+  it('accepts a list of cluster node URLs', () => {
+    const urls = ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000']
+    const resolved = resolveOptions({ trackerUrl: urls }, EMPTY_ENV)
+    expect(resolved.trackerUrl).toEqual(urls)
+    expect(resolved.trackerUrl).not.toBe(urls)
+  })
+
+  it.each([0, 0.25, 1])('accepts completedSampleRate %s', (rate) => {
+    expect(resolveOptions({ completedSampleRate: rate }, EMPTY_ENV).completedSampleRate).toBe(rate)
+  })
+
   it('accepts a tracker or a redis client', () => {
     const tracker = new MemoryTracker()
     const redis = createIdleClient()
@@ -106,6 +118,9 @@ describe('resolveOptions validation', () => {
     ['options', null, TypeError, 'The `options` option must be an object (received null)'],
     ['trackerUrl', { trackerUrl: 42 }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received 42)'],
     ['trackerUrl', { trackerUrl: '' }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received "")'],
+    ['trackerUrl', { trackerUrl: [] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received an array)'],
+    ['trackerUrl', { trackerUrl: ['redis://a:1', 7] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received 7)'],
+    ['trackerUrl', { trackerUrl: ['redis://a:1', ''] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received "")'],
     ['keyPrefix', { keyPrefix: 1 }, TypeError, 'The `keyPrefix` option must be a string (received 1)'],
     ['maxCompletedTasks', { maxCompletedTasks: '10' }, TypeError, 'The `maxCompletedTasks` option must be a number (received "10")'],
     ['maxCompletedTasks', { maxCompletedTasks: 0 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 0)'],
@@ -126,6 +141,10 @@ describe('resolveOptions validation', () => {
     ['tracker', { tracker: { recordStart() {} } }, TypeError, 'The `tracker` option must be a tracker such as a RedisTracker or MemoryTracker (received an object)'],
     ['redis', { redis: 'redis://x' }, TypeError, 'The `redis` option must be an ioredis client or Cluster (received "redis://x")'],
     ['redis', { redis: idleRedis, tracker: new MemoryTracker() }, TypeError, 'The `redis` option must be left unset when `tracker` is given, because the tracker has its own connection (received an object)'],
+    ['completedSampleRate', { completedSampleRate: '0.5' }, TypeError, 'The `completedSampleRate` option must be a number (received "0.5")'],
+    ['completedSampleRate', { completedSampleRate: 1.5 }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received 1.5)'],
+    ['completedSampleRate', { completedSampleRate: -0.1 }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received -0.1)'],
+    ['completedSampleRate', { completedSampleRate: Number.NaN }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received NaN)'],
     ['logger', { logger: console.log }, TypeError, 'The `logger` option must be an object with warn() and error() methods, such as a pino logger (received a function)'],
   ])('rejects a bad %s', (_name, options, errorClass, message) => {
     const resolve = () => resolveOptions(options as TopOptions, EMPTY_ENV)

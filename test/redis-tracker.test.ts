@@ -1,6 +1,6 @@
-import Redis from 'ioredis'
+import Redis, { Cluster } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { RedisTracker, type RedisTrackerOptions } from '../src/index'
+import { createTrackerFromUrl, Recorder, RedisTracker, type RedisTrackerOptions } from '../src/index'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -37,10 +37,33 @@ function taskJson(id: number, extra: Record<string, unknown> = {}): string {
 }
 
 async function countEvalshaCalls(): Promise<number> {
+  return countCalls('evalsha')
+}
+
+/** Returns how many times Redis ran a command so far, scripts' calls included. */
+async function countCalls(command: string): Promise<number> {
   const info = await redis.client.info('commandstats')
-  const match = /cmdstat_evalsha:calls=(\d+)/.exec(info)
+  const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)
   return match ? Number(match[1]) : 0
 }
+
+/** Subscribes to the update channel and collects the messages. */
+async function collectUpdates(): Promise<{ messages: string[]; close: () => void }> {
+  const subscriber = new Redis(redis.url)
+  const messages: string[] = []
+  subscriber.on('message', (_channel: string, text: string) => messages.push(text))
+  await subscriber.subscribe('task_updates')
+  return { messages, close: () => subscriber.disconnect() }
+}
+
+/** Parts of a record as the recorder passes them: `{fixed,own,shared}`. */
+const FIXED = '"task_id":"t-1","path":"/f"'
+const START = '"ended_at":null'
+const END = '"ended_at":"2026-12-04T15:00:00.000000+00:00","status_code":200'
+const SHARED = ',"host_name":"web-1","tags":{"a":"b"}'
+const SHARED_ABORTED = ',"host_name":"web-1","tags":{"a":"b","web_top.outcome":"aborted"}'
+const START_TEXT = `{${FIXED},${START}${SHARED}}`
+const END_TEXT = `{${FIXED},${END}${SHARED}}`
 
 describe('RedisTracker writes', () => {
   it('start sets the processors field', async () => {
@@ -195,6 +218,120 @@ describe('RedisTracker writes', () => {
   })
 })
 
+describe('RedisTracker records in parts', () => {
+  it('merges a start and end of one batch', async () => {
+    const tracker = await openTracker()
+    const updates = await collectUpdates()
+    const setsBefore = await countCalls('hset')
+
+    tracker.recordStartFields('p1', FIXED, START, SHARED, true)
+    tracker.recordEndFields('p1', FIXED, END, SHARED)
+    await tracker.flush()
+    await waitFor('2 messages', () => (updates.messages.length >= 2 ? true : undefined))
+    updates.close()
+
+    expect(updates.messages).toEqual([START_TEXT, END_TEXT])
+    expect(await redis.client.lrange('past_tasks', 0, -1)).toEqual([END_TEXT])
+    expect(await redis.client.hlen('processors')).toBe(0)
+    expect((await countCalls('hset')) - setsBefore).toBe(0)
+    expect(tracker.stats()).toEqual({ written: 2, dropped: 0, pendingBytes: 0 })
+  })
+
+  it('stores a start sent before its end', async () => {
+    const tracker = await openTracker()
+    tracker.recordStartFields('p1', FIXED, START, SHARED, true)
+    await tracker.flush()
+    expect(await redis.client.hget('processors', 'p1')).toBe(START_TEXT)
+
+    tracker.recordEndFields('p1', FIXED, END, SHARED)
+    await tracker.flush()
+    expect(await redis.client.hlen('processors')).toBe(0)
+    expect(await redis.client.lrange('past_tasks', 0, -1)).toEqual([END_TEXT])
+  })
+
+  it('keeps an aborted end apart', async () => {
+    const tracker = await openTracker()
+    const updates = await collectUpdates()
+
+    tracker.recordStartFields('p1', FIXED, START, SHARED, true)
+    tracker.recordEndFields('p1', FIXED, END, SHARED_ABORTED)
+    await tracker.flush()
+    await waitFor('2 messages', () => (updates.messages.length >= 2 ? true : undefined))
+    updates.close()
+
+    const abortedText = `{${FIXED},${END}${SHARED_ABORTED}}`
+    expect(updates.messages).toEqual([START_TEXT, abortedText])
+    expect(await redis.client.lrange('past_tasks', 0, -1)).toEqual([abortedText])
+    expect(await redis.client.hlen('processors')).toBe(0)
+  })
+
+  it('publishes nothing without subscribers', async () => {
+    const tracker = await openTracker()
+    const publishesBefore = await countCalls('publish')
+    tracker.recordStartFields('p1', FIXED, START, SHARED, true)
+    tracker.recordEndFields('p1', FIXED, END, SHARED)
+    tracker.recordStart('p2', taskJson(2))
+    await tracker.flush()
+
+    expect((await countCalls('publish')) - publishesBefore).toBe(0)
+    expect(await redis.client.lrange('past_tasks', 0, -1)).toEqual([END_TEXT])
+    expect(await redis.client.hget('processors', 'p2')).toBe(taskJson(2))
+
+    const updates = await collectUpdates()
+    tracker.recordEnd('p2', taskJson(2, { status_code: 200 }))
+    await tracker.flush()
+    await waitFor('the end message', () => (updates.messages.length >= 1 ? true : undefined))
+    updates.close()
+    expect(updates.messages).toEqual([taskJson(2, { status_code: 200 })])
+  })
+
+  it('stores an unpublished start quietly', async () => {
+    const tracker = await openTracker()
+    const updates = await collectUpdates()
+    tracker.recordStartFields('p1', FIXED, START, SHARED, false)
+    await tracker.flush()
+    expect(await redis.client.hget('processors', 'p1')).toBe(START_TEXT)
+
+    tracker.recordDiscard('p1')
+    await tracker.flush()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    updates.close()
+
+    expect(updates.messages).toEqual([])
+    expect(await redis.client.hlen('processors')).toBe(0)
+    expect(await redis.client.llen('past_tasks')).toBe(0)
+  })
+
+  it('sends nothing for a quick unpublished request', async () => {
+    const tracker = await openTracker()
+    tracker.recordStart('warm-up', taskJson(0))
+    await tracker.flush()
+    const callsBefore = await countEvalshaCalls()
+
+    tracker.recordStartFields('p1', FIXED, START, SHARED, false)
+    tracker.recordDiscard('p1')
+    await tracker.flush()
+
+    expect((await countEvalshaCalls()) - callsBefore).toBe(0)
+    expect(tracker.stats().pendingBytes).toBe(0)
+  })
+
+  it('sends after the batch window', async () => {
+    const tracker = await openTracker({ batchWindowMs: 200 })
+    tracker.recordStart('p1', taskJson(1))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(await redis.client.hexists('processors', 'p1')).toBe(0)
+
+    await waitFor('the start', async () => ((await redis.client.hexists('processors', 'p1')) === 1 ? true : undefined))
+  })
+
+  it('sends 1000 operations at once', async () => {
+    const tracker = await openTracker({ batchWindowMs: 1000 })
+    for (let i = 0; i < 1000; i++) tracker.recordStart(`p${i}`, taskJson(i))
+    await waitFor('1000 entries', async () => ((await redis.client.hlen('processors')) === 1000 ? true : undefined))
+  })
+})
+
 describe('RedisTracker reads', () => {
   it('reads active and completed tasks', async () => {
     const tracker = await openTracker()
@@ -257,6 +394,38 @@ describe('RedisTracker reads', () => {
     expect(await redis.client.get('last_cleared_at')).toBe(snapshot.lastClearedAt)
   })
 
+  it('read waits for the first connection', async () => {
+    const tracker = new RedisTracker({ url: redis.url })
+    trackers.push(tracker)
+    tracker.recordStart('p1', taskJson(1))
+
+    const snapshot = await tracker.read()
+    expect(snapshot.skipped).toBe(0)
+    await tracker.clear()
+    expect((await tracker.read()).active.size).toBe(0)
+  })
+
+  it('read names the URL while Redis is down', async () => {
+    const separate = await startRedis()
+    await separate.stop()
+    const tracker = new RedisTracker({ url: `redis://reader:s3cret@127.0.0.1:${separate.port}/0` })
+    trackers.push(tracker)
+    try {
+      const failure = await tracker.read().then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      )
+      expect(failure?.message).toMatch(
+        new RegExp(`^web-top: Failed to read tasks: Redis at redis://reader:\\*\\*\\*@127\\.0\\.0\\.1:${separate.port}/0 is not connected`),
+      )
+      expect(failure?.message).not.toContain('s3cret')
+      await expect(tracker.clear()).rejects.toThrow(/^web-top: Failed to clear tasks: Redis at /)
+    } finally {
+      await tracker.close()
+      await separate.close()
+    }
+  })
+
   it('subscribes to task updates', async () => {
     const tracker = new RedisTracker({ url: redis.url })
     trackers.push(tracker)
@@ -311,6 +480,40 @@ describe('RedisTracker lifecycle', () => {
     const create = () => new RedisTracker({ client: redis.client, ...(options as RedisTrackerOptions) })
     expect(create).toThrow(errorClass)
     expect(create).toThrow(message)
+  })
+
+  it.each([-1, 1.5, 1001, '2'])('rejects batchWindowMs %j', (value) => {
+    const create = () => new RedisTracker({ client: redis.client, batchWindowMs: value as number })
+    expect(create).toThrow(typeof value === 'number' ? RangeError : TypeError)
+    expect(create).toThrow('The `batchWindowMs` option must be')
+  })
+
+  it('rejects a Cluster prefix without a hash tag', () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true })
+    try {
+      const create = () => new RedisTracker({ client: cluster, keyPrefix: 'shop:' })
+      expect(create).toThrow(RangeError)
+      expect(create).toThrow('The `keyPrefix` option must be a prefix with a hash tag')
+      expect(() => new RedisTracker({ client: cluster })).toThrow(RangeError)
+      const tracker = new RedisTracker({ client: cluster, keyPrefix: '{shop}:' })
+      expect(tracker.keys.processors).toBe('{shop}:processors')
+    } finally {
+      cluster.disconnect()
+    }
+  })
+
+  it('takes maxPendingBytes from a tracker URL', async () => {
+    const tracker = createTrackerFromUrl(redis.url, { maxPendingBytes: 4_096 }) as RedisTracker
+    trackers.push(tracker)
+    expect(tracker).toBeInstanceOf(RedisTracker)
+    expect(tracker.maxPendingBytes).toBe(4_096)
+
+    const recorder = new Recorder({ trackerUrl: redis.url, maxPendingBytes: 5_000, handleSignals: false })
+    try {
+      expect((recorder.tracker as RedisTracker).maxPendingBytes).toBe(5_000)
+    } finally {
+      await recorder.close()
+    }
   })
 
   it('masks the password in url', () => {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
+  CaptureEncoder,
   captureRequest,
   captureResponse,
   normalizeIp,
@@ -267,3 +268,87 @@ describe('normalizeIp', () => {
   })
 })
 
+/** A request as `CaptureEncoder` reads it, without a server. */
+function fakeRequest(rawHeaders: string[], headers: Record<string, string> = {}): IncomingMessage {
+  return {
+    url: '/p',
+    method: 'GET',
+    rawHeaders,
+    headers,
+    socket: { remoteAddress: '10.0.0.9' },
+  } as unknown as IncomingMessage
+}
+
+/** Parses the request part an encoder writes. */
+function encodeParsed(encoder: CaptureEncoder, req: IncomingMessage): RequestPart {
+  return JSON.parse(`{${encoder.encodeRequest(req)}}`) as RequestPart
+}
+
+describe('CaptureEncoder', () => {
+  it('follows a header value that changes', () => {
+    const encoder = new CaptureEncoder(settings())
+    const values = ['one', 'one', 'two', 'one', 'three"quoted"']
+    for (const value of values) {
+      const part = encodeParsed(encoder, fakeRequest(['X-Trace', value, 'Cookie', `id=${value}`]))
+      expect(part.request_headers).toEqual([
+        ['X-TRACE', value],
+        ['COOKIE', REDACTED],
+      ])
+    }
+  })
+
+  it('encodes names past its cache', () => {
+    const encoder = new CaptureEncoder(settings())
+    for (let round = 0; round < 12; round++) {
+      const rawHeaders: string[] = []
+      for (let i = 0; i < 60; i++) rawHeaders.push(`X-R${round}-H${i}`, `${round}.${i}`)
+      rawHeaders.push('X-Api-Key', 'k-123')
+      const pairs = encodeParsed(encoder, fakeRequest(rawHeaders)).request_headers ?? []
+      expect(pairs).toHaveLength(61)
+      expect(pairs[59]).toEqual([`X-R${round}-H59`, `${round}.59`])
+      expect(pairs[60]).toEqual(['X-API-KEY', REDACTED])
+    }
+  })
+
+  it('keeps values that need escaping', () => {
+    const encoder = new CaptureEncoder(settings())
+    const value = 'a"b\\c\u0001d \u00e9 \ud800'
+    const part = encodeParsed(encoder, fakeRequest(['X-Odd', value]))
+    expect(part.request_headers).toEqual([['X-ODD', value]])
+  })
+
+  it('reads Host from the raw headers', () => {
+    const encoder = new CaptureEncoder(settings())
+    const part = encodeParsed(encoder, fakeRequest(['host', 'raw.example:8080'], { host: 'other.example' }))
+    expect(part.host).toBe('raw.example:8080')
+  })
+
+  it('reads Host past maxHeaders from req.headers', () => {
+    const encoder = new CaptureEncoder(settings({ limits: { maxHeaders: 1 } }))
+    const req = fakeRequest(['X-A', '1', 'Host', 'late.example'], { host: 'late.example' })
+    const part = encodeParsed(encoder, req)
+    expect(part.host).toBe('late.example')
+    expect(part.request_headers).toEqual([
+      ['X-A', '1'],
+      [TRUNCATED_HEADERS_NAME.toUpperCase(), '1 headers'],
+    ])
+  })
+
+  it('leaves host null without a Host header', () => {
+    const encoder = new CaptureEncoder(settings())
+    expect(encodeParsed(encoder, fakeRequest(['X-A', '1'])).host).toBeNull()
+  })
+
+  it('skips the raw headers when captureHeaders is false', () => {
+    const encoder = new CaptureEncoder(settings({ captureHeaders: false }))
+    const req = { ...fakeRequest([], { host: 'h.example' }) } as IncomingMessage
+    Object.defineProperty(req, 'rawHeaders', {
+      get: () => {
+        throw new Error('rawHeaders read with captureHeaders false')
+      },
+    })
+    const part = encodeParsed(encoder, req)
+    expect(part.request_headers).toBeNull()
+    expect(part.host).toBe('h.example')
+  })
+})

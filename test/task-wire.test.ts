@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { getTaskState } from '../src/task/http-task'
-import { decodeTask, encodeFields, joinFragments } from '../src/task/wire'
+import { decodeTask, encodeFields, encodeNullableString, encodeString, flattenString, joinFragments } from '../src/task/wire'
 
 /** A completed task as the Python Top Framework writes it. */
 const PYTHON_COMPLETED = {
@@ -150,5 +150,37 @@ describe('encodeFields and joinFragments', () => {
 
   it('join nothing into an empty object', () => {
     expect(joinFragments('', '')).toBe('{}')
+  })
+})
+
+describe('encodeString', () => {
+  it.each([
+    ['plain ASCII', 'Mozilla/5.0 (X11; Linux x86_64)'],
+    ['empty', ''],
+    ['quote and backslash', 'say "hi" \\ bye'],
+    ['control characters', 'a\u0000b\nc\td\u001f'],
+    ['DEL', 'a\u007fb'],
+    ['Latin-1', 'caf\u00e9 \u00ff'],
+    ['line separators', 'a\u2028b\u2029c'],
+    ['emoji', 'ok \u{1f600}'],
+    ['lone surrogates', '\ud800 and \udfff'],
+  ])('matches JSON.stringify for %s', (_name, value) => {
+    expect(encodeString(value)).toBe(JSON.stringify(value))
+    expect(JSON.parse(encodeString(value))).toBe(value)
+  })
+
+  it('encodes null and undefined as null', () => {
+    expect(encodeNullableString(null)).toBe('null')
+    expect(encodeNullableString(undefined)).toBe('null')
+    expect(encodeNullableString('x')).toBe('"x"')
+  })
+})
+
+describe('flattenString', () => {
+  it('returns an equal string', () => {
+    let built = ''
+    for (let i = 0; i < 50; i++) built += `,${i}"\u00e9`
+    expect(flattenString(built)).toBe(built)
+    expect(flattenString('')).toBe('')
   })
 })

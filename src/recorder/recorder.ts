@@ -33,7 +33,6 @@ import {
   finishTask,
   getRequestState,
   watchResponse,
-  type ClientIpSource,
   type RequestOutcome,
   type RequestState,
 } from './request-end'

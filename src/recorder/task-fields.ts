@@ -78,7 +78,7 @@ export class TaskFields {
     }
   }
 
-  /** Encodes what the request tells: `"protocol":…,"request_headers":[…]`. */
+  /** Encodes the request part: `"protocol":…,"request_headers":[…]`. */
   request(req: IncomingMessage, facts: RequestFacts): string {
     return this.#capture.encodeRequest(req, facts)
   }

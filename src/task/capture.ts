@@ -114,38 +114,21 @@ export class CaptureEncoder {
 
   /** Encodes the request part: `"protocol":…,"request_headers":[…]`. */
   encodeRequest(req: IncomingMessage, facts: RequestFacts = {}): string {
-    const { limits, rules } = this.settings
-    const rawUrl = facts.url ?? req.url ?? '/'
-    const queryStart = rawUrl.indexOf('?')
-    const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart)
-    const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)
-
-    const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
-    let params = 'null'
-    let uri = encodedPath
-    if (query !== '') {
-      params = JSON.stringify(captureParams(query, this.settings))
-      uri = encodeString(truncate(`${path}?${formatQuery(query, rules)}`, limits.maxUrlLength))
-    }
-
+    const url = this.#encodeUrl(facts.url ?? req.url ?? '/')
     const protocol = facts.protocol ?? (isEncrypted(req) ? 'https' : 'http')
     const clientIp = normalizeIp(facts.clientIp ?? req.socket?.remoteAddress)
-    let headers = 'null'
-    let host: string | undefined
-    if (this.settings.captureHeaders) {
-      // The Host value comes from the same pass, which spares reading
-      // `req.headers` (see request-end.ts on reads of Express objects).
-      const rawHeaders = req.rawHeaders
-      headers = this.#encodeRequestHeaders(rawHeaders)
-      host = this.#hostSeen ?? (rawHeaders.length > this.settings.limits.maxHeaders * 2 ? req.headers.host : undefined)
-    } else {
-      host = req.headers.host
-    }
+    const headers = this.settings.captureHeaders ? this.#encodeRequestHeaders(req) : 'null'
+    // With headers captured, Host comes from the same pass over the raw
+    // headers, which spares a read of `req.headers` (request-end.ts tells
+    // why reads of Express's objects cost).
+    const host = this.settings.captureHeaders ? this.#hostSeen : req.headers.host
+    const maxHostLength = this.settings.limits.maxHeaderValueLength
+
     return (
       `"protocol":${encodeString(protocol)}` +
-      `,"host":${host === undefined ? 'null' : encodeString(truncate(host, limits.maxHeaderValueLength))}` +
+      `,"host":${host === undefined ? 'null' : encodeString(truncate(host, maxHostLength))}` +
       `,"method":${encodeNullableString(req.method)}` +
-      `,"path":${encodedPath},"params":${params},"uri":${uri}` +
+      `,${url}` +
       `,"client_ip_address":${encodeNullableString(clientIp)}` +
       `,"request_headers":${headers}`
     )
@@ -170,8 +153,26 @@ export class CaptureEncoder {
     return `${status},"response_headers":${headers}`
   }
 
-  /** Encodes the request headers up to `maxHeaders`, and notes the first Host value in `#hostSeen`. */
-  #encodeRequestHeaders(rawHeaders: string[]): string {
+  /** Encodes `"path":…,"params":…,"uri":…`, with secret parameters masked. */
+  #encodeUrl(rawUrl: string): string {
+    const { limits, rules } = this.settings
+    const queryStart = rawUrl.indexOf('?')
+    const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart)
+    const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)
+    const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
+    if (query === '') return `"path":${encodedPath},"params":null,"uri":${encodedPath}`
+
+    const params = JSON.stringify(captureParams(query, this.settings))
+    const uri = encodeString(truncate(`${path}?${formatQuery(query, rules)}`, limits.maxUrlLength))
+    return `"path":${encodedPath},"params":${params},"uri":${uri}`
+  }
+
+  /**
+   * Encodes the request headers up to `maxHeaders`, and sets `#hostSeen`
+   * to the first Host value, read from `req.headers` when the cap cut it off.
+   */
+  #encodeRequestHeaders(req: IncomingMessage): string {
+    const rawHeaders = req.rawHeaders
     const end = Math.min(rawHeaders.length, this.settings.limits.maxHeaders * 2)
     let json = '['
     this.#hostSeen = undefined
@@ -187,6 +188,7 @@ export class CaptureEncoder {
     if (rawHeaders.length > end) {
       const pair: HeaderPair = [TRUNCATED_HEADERS_NAME.toUpperCase(), `${(rawHeaders.length - end) / 2} headers`]
       json += `${end === 0 ? '' : ','}${JSON.stringify(pair)}`
+      this.#hostSeen ??= req.headers.host
     }
     return `${json}]`
   }

@@ -84,8 +84,9 @@ export class WriteBatch {
 
   /**
    * Returns the start of `processorId` that still waits here, if its record
-   * begins with this very `head` string, and forgets it. Returns undefined
-   * when the start was sent already or was handed over whole.
+   * begins with this very `head` string, and stops tracking it as waiting.
+   * Returns undefined when the start was sent already or was handed over
+   * whole.
    */
   takePendingStart(processorId: string, head: string): PendingStart | undefined {
     const index = this.#pendingStarts.get(processorId)
@@ -107,7 +108,7 @@ export class WriteBatch {
     return shared === '' ? -1 : (this.#sharedNumbers.get(shared) ?? -1)
   }
 
-  /** Forgets a waiting start, for a request that ended with a record of its own. */
+  /** Stops tracking a waiting start, for a request that ended with a record of its own. */
   forgetPendingStart(processorId: string): void {
     this.#pendingStarts.delete(processorId)
   }
@@ -158,6 +159,7 @@ export class WriteBatch {
     const end = Math.min(all.length, maxItems)
     this.#items = end === all.length ? [] : all.slice(end)
 
+    const definitions = this.#sharedTexts.length * ITEMS_PER_OPERATION
     const items: string[] = []
     for (const text of this.#sharedTexts) items.push('c', text, '', '')
     let bytes = 0
@@ -179,6 +181,8 @@ export class WriteBatch {
       this.#sharedTexts = []
       this.#sharedNumbers.clear()
     }
+    // Definitions alone, left when every operation was cancelled, are not worth a call.
+    if (items.length === definitions) items.length = 0
     return { items, bytes, records }
   }
 

@@ -121,7 +121,7 @@ const COMMAND_CONNECT_WAIT_MS = 5_000
 
 const DEFAULT_BATCH_WINDOW_MS = 2
 
-/** Longest batch window accepted, in milliseconds. */
+/** Maximum batch window accepted, in milliseconds. */
 const MAX_BATCH_WINDOW_MS = 1_000
 
 /** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
