@@ -297,6 +297,43 @@ describe('CaptureEncoder', () => {
     }
   })
 
+  it('follows headers that change places', () => {
+    const encoder = new CaptureEncoder(settings())
+    const orders = [
+      ['X-A', 'a', 'X-B', 'b', 'Authorization', 'secret'],
+      ['X-B', 'b', 'Authorization', 'secret', 'X-A', 'a'],
+      ['Authorization', 'secret', 'X-A', 'a2'],
+    ]
+    const expected = [
+      [['X-A', 'a'], ['X-B', 'b'], ['AUTHORIZATION', REDACTED]],
+      [['X-B', 'b'], ['AUTHORIZATION', REDACTED], ['X-A', 'a']],
+      [['AUTHORIZATION', REDACTED], ['X-A', 'a2']],
+    ]
+    orders.forEach((rawHeaders, index) => {
+      expect(encodeParsed(encoder, fakeRequest(rawHeaders)).request_headers).toEqual(expected[index])
+    })
+  })
+
+  it('follows response headers that change places', () => {
+    const encoder = new CaptureEncoder(settings())
+    const blocks = [
+      'HTTP/1.1 200 OK\r\nX-A: 1\r\nSet-Cookie: s=1\r\nX-Long-Name: 2\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nX-Long-Name: 2\r\nX-A: 1\r\nX-AB: 3\r\n\r\n',
+      'HTTP/1.1 404 Not Found\r\nX-AB: 4\r\n\r\n',
+    ]
+    const expected = [
+      [['X-A', '1'], ['Set-Cookie', REDACTED], ['X-Long-Name', '2']],
+      [['X-Long-Name', '2'], ['X-A', '1'], ['X-AB', '3']],
+      [['X-AB', '4']],
+    ]
+    blocks.forEach((block, index) => {
+      const res = { _header: block } as unknown as ServerResponse
+      const part = JSON.parse(`{${encoder.encodeResponse(res)}}`) as ResponsePart
+      expect(part.response_headers).toEqual(expected[index])
+    })
+    expect(JSON.parse(`{${encoder.encodeResponse({ _header: blocks[2] } as unknown as ServerResponse)}}`).status_code).toBe(404)
+  })
+
   it('encodes names past its cache', () => {
     const encoder = new CaptureEncoder(settings())
     for (let round = 0; round < 12; round++) {

@@ -103,6 +103,16 @@ export class CaptureEncoder {
   readonly settings: CaptureSettings
   readonly #requestHeaders = new Map<string, KnownHeader>()
   readonly #responseHeaders = new Map<string, KnownHeader>()
+  /**
+   * The raw name and the known header at each position of the last
+   * request's and the last response's headers. Clients and apps send their
+   * headers in the same order each time, so most lookups end here, without
+   * hashing the name for the map.
+   */
+  readonly #requestNamesByPosition: string[] = []
+  readonly #requestHeadersByPosition: KnownHeader[] = []
+  readonly #responseNamesByPosition: string[] = []
+  readonly #responseHeadersByPosition: KnownHeader[] = []
   #lastStatusLine = ''
   #lastStatusFields = ''
   /** The first Host value that the last `#encodeRequestHeaders()` call met, if any. */
@@ -178,8 +188,7 @@ export class CaptureEncoder {
     this.#hostSeen = undefined
 
     for (let i = 0; i + 1 < end; i += 2) {
-      const name = rawHeaders[i] as string
-      const known = this.#requestHeaders.get(name) ?? this.#learnHeader(this.#requestHeaders, name, true)
+      const known = this.#findRequestHeader(rawHeaders[i] as string, i >> 1)
       const value = rawHeaders[i + 1] as string
       if (known.isHost && this.#hostSeen === undefined) this.#hostSeen = value
       this.#encodePair(known, value)
@@ -234,8 +243,7 @@ export class CaptureEncoder {
           json += `,${JSON.stringify(pair)}`
           break
         }
-        const name = block.slice(lineStart, colon)
-        const known = this.#responseHeaders.get(name) ?? this.#learnHeader(this.#responseHeaders, name, false)
+        const known = this.#findResponseHeader(block, lineStart, colon, count)
         this.#encodePair(known, block.slice(colon + 1, lineEnd))
         json += count === 0 ? known.lastPair : known.lastPairAfterComma
         count++
@@ -243,6 +251,30 @@ export class CaptureEncoder {
       lineStart = lineEnd + 2
     }
     return `${json}]`
+  }
+
+  #findRequestHeader(name: string, position: number): KnownHeader {
+    const previous = this.#requestHeadersByPosition[position]
+    if (previous !== undefined && name === this.#requestNamesByPosition[position]) return previous
+
+    const known = this.#requestHeaders.get(name) ?? this.#learnHeader(this.#requestHeaders, name, true)
+    this.#requestNamesByPosition[position] = name
+    this.#requestHeadersByPosition[position] = known
+    return known
+  }
+
+  /** Finds the header whose name spans `lineStart` to `colon` in the block, first by its position. */
+  #findResponseHeader(block: string, lineStart: number, colon: number, position: number): KnownHeader {
+    const previousName = this.#responseNamesByPosition[position]
+    const previous = this.#responseHeadersByPosition[position]
+    const samePlace = previousName !== undefined && colon - lineStart === previousName.length
+    if (previous !== undefined && samePlace && block.startsWith(previousName, lineStart)) return previous
+
+    const name = block.slice(lineStart, colon)
+    const known = this.#responseHeaders.get(name) ?? this.#learnHeader(this.#responseHeaders, name, false)
+    this.#responseNamesByPosition[position] = name
+    this.#responseHeadersByPosition[position] = known
+    return known
   }
 
   /**
