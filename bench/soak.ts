@@ -70,6 +70,20 @@ interface Settings {
   sampleSeconds: number
 }
 
+/** Least-squares slope of post-GC heapUsed against requests handled, in bytes per 1000 requests. */
+function heapSlope(samples: MemorySample[]): number {
+  if (samples.length < 2) return Number.NaN
+  const meanX = samples.reduce((sum, sample) => sum + sample.handled, 0) / samples.length
+  const meanY = samples.reduce((sum, sample) => sum + sample.heapUsed, 0) / samples.length
+  let covariance = 0
+  let variance = 0
+  for (const sample of samples) {
+    covariance += (sample.handled - meanX) * (sample.heapUsed - meanY)
+    variance += (sample.handled - meanX) ** 2
+  }
+  return variance === 0 ? Number.NaN : (covariance / variance) * 1000
+}
+
 interface GrowthCheck {
   name: string
   secondQuarter: number
@@ -249,6 +263,9 @@ function renderReport(result: SoakResult, settings: Settings, machine: MachineFa
       `the median of the last quarter of the samples may exceed the median of their second quarter by at most ` +
       `${HEAP_GROWTH.share * 100} % or ${HEAP_GROWTH.bytes / MIB} MiB for heapUsed after a forced GC and for Redis used_memory, ` +
       `and by at most ${RSS_GROWTH.share * 100} % or ${RSS_GROWTH.bytes / MIB} MiB for RSS. The tracker must drop nothing and leave no active entry.`,
+    '',
+    `For information, not part of the verdict: the least-squares slope of heapUsed after GC over the samples after warm-up is ` +
+      `${heapSlope(result.samples.slice(result.warmUpSamples)).toFixed(1)} bytes per 1000 requests.`,
     '',
     '| measure | second quarter (MiB) | last quarter (MiB) | limit (MiB) | ok |',
     '| --- | ---: | ---: | ---: | --- |',

@@ -87,9 +87,9 @@ export interface RedisTrackerOptions {
    * as one operation and never gets an entry in `processors` (its start and
    * end are still published). 0 sends the writes of each event-loop turn
    * (`setImmediate`). A batch that reaches 1000 operations is sent at once.
-   * Note: each script call costs this process about 20 µs of CPU and Redis
-   * about 12 µs besides the records (bench/micro.ts on a 2-core VM), so
-   * longer windows pay off at high request rates.
+   * Note: each script call costs this process about 19 µs of CPU and Redis
+   * about 15 µs besides the records (bench/micro.ts, 1 against 50 requests
+   * per call, on a 2-core VM), so longer windows pay off at high rates.
    * @default 2
    */
   batchWindowMs?: number
