@@ -268,7 +268,7 @@ describe('normalizeIp', () => {
   })
 })
 
-/** A request as `CaptureEncoder` reads it, without a server. */
+/** Creates a request as `CaptureEncoder` reads it, without a server. */
 function fakeRequest(rawHeaders: string[], headers: Record<string, string> = {}): IncomingMessage {
   return {
     url: '/p',

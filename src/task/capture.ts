@@ -129,8 +129,8 @@ export class CaptureEncoder {
     const clientIp = normalizeIp(facts.clientIp ?? req.socket?.remoteAddress)
     const headers = this.settings.captureHeaders ? this.#encodeRequestHeaders(req) : 'null'
     // With headers captured, Host comes from the same pass over the raw
-    // headers, which spares a read of `req.headers` (request-end.ts tells
-    // why reads of Express's objects cost).
+    // headers, which spares a read of `req.headers` (request-end.ts explains
+    // what reads of Express's objects cost).
     const host = this.settings.captureHeaders ? this.#hostSeen : req.headers.host
     const maxHostLength = this.settings.limits.maxHeaderValueLength
 

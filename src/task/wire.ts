@@ -24,7 +24,7 @@ export function encodeString(value: string): string {
 
 /**
  * Returns a string equal to `value` stored as one piece. A string built by
- * `+` is a tree of its parts (a V8 cons string), and every write of a text
+ * `+` is a tree of its parts (a V8 cons string). Every write of a text
  * that contains it copies the tree part by part, so texts reused for many
  * records are flattened once, when they are made.
  */

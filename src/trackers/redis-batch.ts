@@ -9,7 +9,7 @@
  */
 
 /**
- * Operations of APPLY_BATCH_SCRIPT; redis-scripts.ts describes each. `-`
+ * Operations of APPLY_BATCH_SCRIPT, which redis-scripts.ts describes. `-`
  * is a cancelled start, never sent, and `c` defines a shared text.
  */
 export type Operation = 's' | 'u' | 'e' | 'q' | 'a' | 'd' | 'x' | 'c' | '-'
