@@ -277,7 +277,7 @@ function createReaderOptions(state: ConnectionState): RedisOptions {
     commandTimeout: COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => retryDelay(state, attempt),
-    // Without this, ioredis asks unreachable Sentinels again forever.
+    // Without this, ioredis retries unreachable Sentinels forever.
     sentinelRetryStrategy: (attempt) => retryDelay(state, attempt),
   }
 }

@@ -128,8 +128,9 @@ export function parseDurationMs(text: string): number {
   }
   const value = Number(match[1])
   const unit = (match[2] ?? 'ms').toLowerCase()
-  const factor = unit === 'm' ? 60_000 : unit === 's' ? 1_000 : 1
-  return value * factor
+  if (unit === 'm') return value * 60_000
+  if (unit === 's') return value * 1_000
+  return value
 }
 
 /**

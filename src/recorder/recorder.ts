@@ -41,9 +41,9 @@ import { CLIENT_CLOSED_STATUS, OUTCOME_TAG, TaskFields } from './task-fields'
 export type { RequestOutcome, WatchedServer }
 export { CLIENT_CLOSED_STATUS, discardRecording, OUTCOME_TAG }
 
-/** What an adapter knows about a request besides `req` and `res`. */
+/** Request details that an adapter passes besides `req` and `res`. */
 export interface TrackContext extends RequestFacts {
-  /** Route pattern, when the framework knows it at the start (Fastify). */
+  /** Route pattern, when the framework has matched it at the start (Fastify). */
   taskName?: string | null | undefined
   /** Reads the route pattern when the request ends (Express resolves it while routing). */
   resolveTaskName?: ((req: IncomingMessage) => string | null | undefined) | undefined

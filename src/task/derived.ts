@@ -34,7 +34,7 @@ export function getAgoMs(task: HttpTask, nowMs: number): number | undefined {
 
 /**
  * Returns the original client address: the first `X-Forwarded-For` entry,
- * else `client_ip_address`. A record whose writer says the address came
+ * else `client_ip_address`. A record whose writer tagged the address as coming
  * from the socket (no trusted proxy) keeps the socket address, so a
  * spoofed header cannot change what is shown.
  */
@@ -49,7 +49,7 @@ export function getOriginalIp(task: HttpTask): string | undefined {
 
 /**
  * Returns the two-letter country from the `CF-IPCOUNTRY` header. A record
- * whose writer says the client address came from the socket (no trusted
+ * whose writer tagged the client address as coming from the socket (no trusted
  * proxy) returns `undefined`, because the client itself may have sent that
  * header. Records without the tag, as the Python tracker writes them, keep
  * the header's value.

@@ -105,7 +105,7 @@ export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
 
 /**
  * Returns true when every key that starts with `prefix` hashes to the same
- * Redis Cluster slot: the prefix holds a hash tag, a `{…}` with at least
+ * Redis Cluster slot: the prefix contains a hash tag, a `{…}` with at least
  * one character, where the first `{` and the first `}` after it are both
  * in the prefix.
  */

@@ -5,7 +5,7 @@
 import type { HttpTask } from '../task/http-task'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
 
-/** What a reader gets back from one read of a tracker. */
+/** Result of one read of a tracker. */
 export interface TaskSnapshot {
   /** Active tasks, keyed by processor id. */
   active: Map<string, HttpTask>
