@@ -6,6 +6,7 @@
  * a second, so durations of active requests keep counting.
  */
 import { getProcessLabel } from '../task/derived'
+import { DecodeCache } from '../trackers/decode-cache'
 import { readHeartbeats } from '../trackers/heartbeat'
 import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
@@ -93,6 +94,8 @@ class LiveView {
   readonly #colour: boolean
   readonly #state: LiveState
   readonly #settings: ViewSettings = createViewSettings()
+  /** Decoded records of the last read, so that a resync decodes only what changed. */
+  readonly #decodeCache = new DecodeCache()
 
   #stream: UpdateStream | undefined
   #source: SourceStatus
@@ -154,7 +157,10 @@ class LiveView {
 
     this.#state.beginResync()
     try {
-      const snapshot = await this.#connection.tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT })
+      const snapshot = await this.#connection.tracker.read({
+        completedLimit: LIVE_COMPLETED_LIMIT,
+        decodeCache: this.#decodeCache,
+      })
       this.#state.finishResync(snapshot, Date.now())
       this.#lastReadMs = Date.now()
     } catch (error) {
@@ -248,7 +254,10 @@ class LiveView {
     else if (closesGap) gapStartMs = this.#gapStartMs
     this.#state.beginResync()
     try {
-      const snapshot = await this.#connection.tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT })
+      const snapshot = await this.#connection.tracker.read({
+        completedLimit: LIVE_COMPLETED_LIMIT,
+        decodeCache: this.#decodeCache,
+      })
       const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs)
       if (closesGap && this.#gapStartMs !== undefined && this.#subscribedMs !== undefined) {
         this.#noteReconnection(this.#subscribedMs - this.#gapStartMs, result)

@@ -115,7 +115,12 @@ export class MemoryTracker implements Tracker {
 
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
     const limit = options.completedLimit ?? this.#maxCompleted
-    return buildSnapshot(this.#processors.entries(), this.#recentCompleted(limit), this.#lastClearedAt)
+    return buildSnapshot(
+      this.#processors.entries(),
+      this.#recentCompleted(limit),
+      this.#lastClearedAt,
+      options.decodeCache,
+    )
   }
 
   async subscribe(listener: TaskUpdateListener): Promise<() => Promise<void>> {

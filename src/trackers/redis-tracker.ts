@@ -380,6 +380,7 @@ export class RedisTracker implements Tracker {
       processors.ok ? Object.entries(processors.value as Record<string, string>) : [],
       pastTasks.ok ? (pastTasks.value as string[]) : [],
       cleared.ok && typeof cleared.value === 'string' ? cleared.value : null,
+      options.decodeCache,
     )
     if (!processors.ok) addSkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
     if (!pastTasks.ok) addSkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)

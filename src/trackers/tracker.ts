@@ -3,6 +3,7 @@
  * recorder calls on the request path, and a read side for readers.
  */
 import type { HttpTask } from '../task/http-task'
+import type { DecodeCache } from './decode-cache'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
 
 /** Result of one read of a tracker. */
@@ -32,6 +33,13 @@ export interface TrackerStats {
 export interface ReadOptions {
   /** Most completed tasks to read. */
   completedLimit?: number
+  /**
+   * Decoded records of the previous read with the same cache. Records
+   * whose JSON text has not changed since are returned as the same task
+   * objects without being decoded again. Trackers that receive records
+   * already parsed (HTTP) ignore it.
+   */
+  decodeCache?: DecodeCache
 }
 
 /** Called with the JSON text of each task update a tracker publishes. */
