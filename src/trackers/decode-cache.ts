@@ -5,41 +5,56 @@
  */
 import { decodeTask, type DecodeResult } from '../task/wire'
 
-/** Decodes the records of one read. */
+/**
+ * Decodes the records of one read. A raw record is JSON text, as a string
+ * or as the UTF-8 bytes of a Buffer.
+ */
 export interface RecordDecoder {
   /** Decodes the active record stored under `processorId`. */
-  decodeActive(processorId: string, text: unknown): DecodeResult
+  decodeActive(processorId: string, raw: unknown): DecodeResult
   /** Decodes one completed record. */
-  decodeCompleted(text: unknown): DecodeResult
+  decodeCompleted(raw: unknown): DecodeResult
   /** Ends the read: records not decoded during it are forgotten. */
   finish(): void
 }
 
+/** Decodes one raw record: a string, or a Buffer of UTF-8 bytes. */
+export function decodeRecord(raw: unknown): DecodeResult {
+  return decodeTask(Buffer.isBuffer(raw) ? raw.toString('utf8') : raw)
+}
+
 /** A decoder that keeps nothing between reads. */
 export const plainDecoder: RecordDecoder = {
-  decodeActive: (_processorId, text) => decodeTask(text),
-  decodeCompleted: (text) => decodeTask(text),
+  decodeActive: (_processorId, raw) => decodeRecord(raw),
+  decodeCompleted: (raw) => decodeRecord(raw),
   finish: () => {},
 }
 
-interface CachedActive {
-  text: string
+type RawRecord = string | Buffer
+
+interface CachedRecord {
+  raw: RawRecord
+  result: DecodeResult
+}
+
+interface CachedCompleted {
+  key: string
   result: DecodeResult
 }
 
 /**
  * Decode results of the latest read: active records by processor id,
- * completed records by their JSON text. A record whose text is the same,
- * character for character, as at the previous read gets the same result,
- * and so the same task object, so callers must not change the tasks.
- * Entries that the latest read did not bring are dropped, so the cache
- * holds at most the records of one read.
+ * completed records by their raw content. A record whose raw content is the
+ * same, byte for byte, as at the previous read gets the same result, and so
+ * the same task object, so callers must not change the tasks. Entries that
+ * the latest read did not bring are dropped, so the cache contains at most
+ * the records of one read.
  */
 export class DecodeCache {
-  #active = new Map<string, CachedActive>()
-  #completed = new Map<string, DecodeResult>()
+  #active = new Map<string, CachedRecord>()
+  #completed = new Map<string, CachedCompleted>()
 
-  /** Records kept: active ones and distinct completed texts. */
+  /** Records kept: active ones and distinct completed ones. */
   get size(): { active: number; completed: number } {
     return { active: this.#active.size, completed: this.#completed.size }
   }
@@ -50,24 +65,28 @@ export class DecodeCache {
    * as it was.
    */
   beginRead(): RecordDecoder {
+    // An unchanged record keeps its entry, and so the raw record or key of
+    // the read that first brought it: the new read's copy becomes garbage
+    // while it is young, which is cheap to collect.
     const previousActive = this.#active
     const previousCompleted = this.#completed
-    const nextActive = new Map<string, CachedActive>()
-    const nextCompleted = new Map<string, DecodeResult>()
+    const nextActive = new Map<string, CachedRecord>()
+    const nextCompleted = new Map<string, CachedCompleted>()
 
     return {
-      decodeActive: (processorId, text) => {
-        if (typeof text !== 'string') return decodeTask(text)
-        const previous = previousActive.get(processorId)
-        const result = previous !== undefined && previous.text === text ? previous.result : decodeTask(text)
-        nextActive.set(processorId, { text, result })
-        return result
+      decodeActive: (processorId, raw) => {
+        if (!isRawRecord(raw)) return decodeRecord(raw)
+        let entry = previousActive.get(processorId)
+        if (entry === undefined || !isSameRecord(entry.raw, raw)) entry = createEntry(raw)
+        nextActive.set(processorId, entry)
+        return entry.result
       },
-      decodeCompleted: (text) => {
-        if (typeof text !== 'string') return decodeTask(text)
-        const result = nextCompleted.get(text) ?? previousCompleted.get(text) ?? decodeTask(text)
-        nextCompleted.set(text, result)
-        return result
+      decodeCompleted: (raw) => {
+        if (!isRawRecord(raw)) return decodeRecord(raw)
+        const key = completedKey(raw)
+        const entry = nextCompleted.get(key) ?? previousCompleted.get(key) ?? { key, result: decodeRecord(raw) }
+        nextCompleted.set(entry.key, entry)
+        return entry.result
       },
       finish: () => {
         this.#active = nextActive
@@ -75,4 +94,39 @@ export class DecodeCache {
       },
     }
   }
+}
+
+function isRawRecord(raw: unknown): raw is RawRecord {
+  return typeof raw === 'string' || Buffer.isBuffer(raw)
+}
+
+function isSameRecord(stored: RawRecord, raw: RawRecord): boolean {
+  if (typeof stored === 'string' || typeof raw === 'string') return stored === raw
+  return stored.equals(raw)
+}
+
+/**
+ * Returns the key of a completed record: a string as it is, and a Buffer
+ * as Latin-1 text, one character per byte, which maps distinct bytes to
+ * distinct keys. The first character marks which of the two it was.
+ */
+function completedKey(raw: RawRecord): string {
+  return typeof raw === 'string' ? `s${raw}` : `b${raw.toString('latin1')}`
+}
+
+/**
+ * Decodes an active record for the cache. A Buffer is copied into memory of its
+ * own: a reply's Buffers are slices of larger ones, and a kept slice would
+ * keep the whole reply in memory.
+ */
+function createEntry(raw: RawRecord): CachedRecord {
+  const stored = typeof raw === 'string' ? raw : copyBuffer(raw)
+  return { raw: stored, result: decodeRecord(raw) }
+}
+
+function copyBuffer(source: Buffer): Buffer {
+  // allocUnsafeSlow, unlike Buffer.from, never shares a pooled slab with other Buffers.
+  const copy = Buffer.allocUnsafeSlow(source.length)
+  source.copy(copy)
+  return copy
 }
