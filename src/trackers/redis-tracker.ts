@@ -27,6 +27,7 @@ import {
   type Operation,
   type PendingStart,
 } from './redis-batch'
+import { createLuaScript, runFramedScript } from './framed-script'
 import { requireClusterHashTag } from './redis-connection'
 import { pruneRedisStaleTasks, readRedisHeartbeats } from './redis-heartbeats'
 import {
@@ -133,14 +134,8 @@ const CONNECTING_STATUSES = new Set(['connecting', 'connect'])
 /** Most array items sent in one EVALSHA, to keep argument lists small: 1000 operations. */
 const MAX_BATCH_ITEMS = ITEMS_PER_OPERATION * 1000
 
-type ApplyBatch = (
-  processorsKey: string,
-  pastTasksKey: string,
-  channel: string,
-  maxCompleted: number,
-  maySkipPublish: '0' | '1',
-  ...operations: string[]
-) => Promise<number>
+/** The batch script, sent through `runFramedScript`: its calls are the large ones. */
+const APPLY_BATCH = createLuaScript(APPLY_BATCH_SCRIPT)
 
 type RemoveProcessors = (processorsKey: string, pattern: string) => Promise<number>
 
@@ -153,7 +148,6 @@ type WriteHeartbeat = (
 ) => Promise<number>
 
 interface ScriptedClient {
-  webTopApplyBatch: ApplyBatch
   webTopRemoveProcessors: RemoveProcessors
   webTopWriteHeartbeat: WriteHeartbeat
 }
@@ -364,17 +358,10 @@ export class RedisTracker implements Tracker {
     // LRANGE 0 -1 reads the whole list, so a limit of 0 reads the empty range 1..0.
     const [first, last] = limit === 0 ? [1, 0] : [0, limit - 1]
     await this.#requireConnection('read tasks')
-    // Records come as Buffers, so that a cache passed in `options` compares
-    // their bytes and decodes only the changed ones. HGETALL goes through
-    // `callBuffer` under its upper-case name, which ioredis 5.11 does not
-    // match to its `hgetall` reply transformer, so the reply stays a flat
-    // array instead of an object of 10,000 keys. With 10,000 records of
-    // 1.4 KB this fetch took about a third of the CPU of `hgetall` with
-    // strings (bench/reader.ts).
     const results = await this.client
       .multi()
-      .callBuffer('HGETALL', this.keys.processors)
-      .lrangeBuffer(this.keys.pastTasks, first, last)
+      .hgetall(this.keys.processors)
+      .lrange(this.keys.pastTasks, first, last)
       .get(this.keys.lastClearedAt)
       .exec()
 
@@ -384,8 +371,8 @@ export class RedisTracker implements Tracker {
     const cleared = readReply(clearedResult)
 
     const snapshot = buildSnapshot(
-      processors.ok ? readHashEntries(processors.value) : [],
-      pastTasks.ok ? (pastTasks.value as Buffer[]) : [],
+      processors.ok ? Object.entries(processors.value as Record<string, string>) : [],
+      pastTasks.ok ? (pastTasks.value as string[]) : [],
       cleared.ok && typeof cleared.value === 'string' ? cleared.value : null,
       options.decodeCache,
     )
@@ -680,9 +667,8 @@ export class RedisTracker implements Tracker {
   #sendChunk({ items, bytes, records }: BatchChunk): void {
     this.#inFlightBytes += bytes
     const { processors, pastTasks, taskUpdates } = this.keys
-    const applyBatch = (this.client as unknown as ScriptedClient).webTopApplyBatch
-    const sent: Promise<void> = applyBatch
-      .call(this.client, processors, pastTasks, taskUpdates, this.#maxCompleted, this.#maySkipPublish, ...items)
+    const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
+    const sent: Promise<void> = runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items))
       .then(
         () => {
           this.#written += records
@@ -799,14 +785,14 @@ function defineScripts(client: RedisClient): void {
   const define = (name: string, lua: string, numberOfKeys?: number) => {
     if (typeof scripted[name] !== 'function') client.defineCommand(name, { numberOfKeys, lua })
   }
-  define('webTopApplyBatch', APPLY_BATCH_SCRIPT, 2)
   define('webTopRemoveProcessors', REMOVE_PROCESSORS_SCRIPT, 1)
   define('webTopWriteHeartbeat', WRITE_HEARTBEAT_SCRIPT, 2)
   // The number of keys varies, so it is passed as the first argument.
   define('webTopPruneStale', PRUNE_STALE_SCRIPT)
 }
 
-function resolveBatchWindow(value: number | undefined): number {
+/** Validates a batch window, or returns the default one. */
+export function resolveBatchWindow(value: number | undefined): number {
   if (value === undefined) return DEFAULT_BATCH_WINDOW_MS
   if (typeof value !== 'number') throw invalidOptionType('batchWindowMs', 'a number', value)
   if (!Number.isInteger(value) || value < 0 || value > MAX_BATCH_WINDOW_MS) {
@@ -823,20 +809,6 @@ function readReply(result: [Error | null, unknown] | undefined): Reply {
   const [err, value] = result
   if (err) return { ok: false, reason: err.message.startsWith('WRONGTYPE') ? 'wrong key type' : err.message }
   return { ok: true, value }
-}
-
-/**
- * Returns the field-value pairs of an HGETALL reply: a flat array of
- * fields and values, or an object, which ioredis makes of it when its reply
- * transformer applies.
- */
-function readHashEntries(reply: unknown): Array<[string, unknown]> {
-  if (!Array.isArray(reply)) return Object.entries(reply as Record<string, unknown>)
-  const entries: Array<[string, unknown]> = []
-  for (let index = 0; index + 1 < reply.length; index += 2) {
-    entries.push([String(reply[index]), reply[index + 1]])
-  }
-  return entries
 }
 
 /** Returns a Redis URL with its password replaced by `***`, safe to log. */
