@@ -82,8 +82,14 @@ function readSettings(): Settings {
       warmup: { type: 'string', default: '3' },
       'retry-budget': { type: 'string', default: '180' },
       framework: { type: 'string', multiple: true },
+      'batch-window': { type: 'string' },
     },
   })
+  const batchWindow = values['batch-window']
+  if (batchWindow !== undefined) {
+    // The servers inherit the environment (bench/server.ts reads it).
+    process.env.WEB_TOP_BENCH_BATCH_WINDOW_MS = String(readWholeNumber('--batch-window', batchWindow, 0))
+  }
   const frameworks = values.framework ?? [...FRAMEWORKS]
   for (const framework of frameworks) {
     if (!isFramework(framework)) {

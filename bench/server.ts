@@ -28,6 +28,12 @@ const HOLD_MS = 300
 
 const HELLO = { hello: 'world' }
 
+/** web-top's options in every web-top variant: the batch window that bench/run.ts passes, if any. */
+const TOP_OPTIONS =
+  process.env.WEB_TOP_BENCH_BATCH_WINDOW_MS === undefined
+    ? {}
+    : { batchWindowMs: Number(process.env.WEB_TOP_BENCH_BATCH_WINDOW_MS) }
+
 interface BenchServer {
   port: number
   recorder: Recorder | null
@@ -97,7 +103,7 @@ async function startExpress(variant: Variant, redisUrl: string): Promise<BenchSe
 
   if (variant === 'web-top-redis' || variant === 'web-top-memory') {
     const trackerUrl = variant === 'web-top-redis' ? redisUrl : 'memory://'
-    const middleware = topMiddleware({ trackerUrl })
+    const middleware = topMiddleware({ ...TOP_OPTIONS, trackerUrl })
     app.use(middleware)
     recorder = middleware.recorder
     closeAddOn = () => middleware.close()
@@ -132,7 +138,7 @@ async function startFastify(variant: Variant, redisUrl: string): Promise<BenchSe
 
   if (variant === 'web-top-redis' || variant === 'web-top-memory') {
     const trackerUrl = variant === 'web-top-redis' ? redisUrl : 'memory://'
-    await app.register(topPlugin, { trackerUrl })
+    await app.register(topPlugin, { ...TOP_OPTIONS, trackerUrl })
   } else if (variant === 'metrics') {
     await app.register(fastifyMetrics, { endpoint: '/metrics' })
   }

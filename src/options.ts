@@ -8,7 +8,7 @@ import { invalidEnvironmentValue, invalidOptionRange, invalidOptionType, require
 import type { RedactionOptions, SizeLimits } from './task/redact'
 import { DEFAULT_SIZE_LIMITS } from './task/redact'
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
-import type { RedisClient } from './trackers/redis-tracker'
+import { resolveBatchWindow, type RedisClient } from './trackers/redis-tracker'
 import type { Tracker } from './trackers/tracker'
 import type { Logger } from './util/logger'
 
@@ -90,6 +90,17 @@ export interface TopOptions extends RedactionOptions {
    */
   maxPendingBytes?: number
   /**
+   * How long the Redis tracker collects writes before it sends them as one
+   * script call, in milliseconds, from 0 (each event-loop turn) to 1000.
+   * Longer windows cost the app and Redis less per request at high rates
+   * (see bench/README.md) and show requests that much later. A request that
+   * starts and ends within one window gets no `processors` entry; its start
+   * and end are still published. Applies to the Redis tracker the recorder
+   * opens, not to one passed as `tracker`.
+   * @default 2
+   */
+  batchWindowMs?: number
+  /**
    * Share of requests, from 0 to 1, whose completed record is kept, for
    * very high traffic. Each request is picked at random when it starts.
    * Every request still has its active entry while in flight, so readers
@@ -151,10 +162,32 @@ export interface ResolvedOptions {
   redaction: RedactionOptions
   logger: Logger | undefined
   maxPendingBytes: number | undefined
+  batchWindowMs: number
   completedSampleRate: number
   heartbeatTtlMs: number
   handleSignals: boolean
+  /** Option names given that web-top does not know, each with a known name it may be a typo of. */
+  unknownOptions: UnknownOption[]
 }
+
+export interface UnknownOption {
+  name: string
+  suggestion: string | undefined
+}
+
+/** Every option name; the type makes adding an option without listing it here fail to compile. */
+const OPTION_NAMES: Record<keyof TopOptions, true> = {
+  trackerUrl: true, tracker: true, redis: true, keyPrefix: true, maxCompletedTasks: true,
+  ignore: true, tags: true, processorName: true, captureHeaders: true, trustProxy: true,
+  limits: true, logger: true, maxPendingBytes: true, batchWindowMs: true,
+  completedSampleRate: true, heartbeatTtlMs: true, handleSignals: true,
+  redactHeaders: true, allowHeaders: true, redactParams: true, allowParams: true,
+}
+
+const KNOWN_OPTIONS = Object.keys(OPTION_NAMES)
+
+/** Options that Fastify reads from a plugin's options object, which reach the plugin too. */
+const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 /** Validates options and fills in defaults. Throws `TypeError` or `RangeError` with code `WEB_TOP_INVALID_OPTION`. */
 export function resolveOptions(options: TopOptions = {}, env = process.env): ResolvedOptions {
@@ -194,10 +227,47 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     },
     logger: checkLogger(options.logger),
     maxPendingBytes: resolveMaxPendingBytes(options.maxPendingBytes),
+    batchWindowMs: resolveBatchWindow(options.batchWindowMs),
     completedSampleRate: resolveSampleRate(options.completedSampleRate),
     heartbeatTtlMs: resolveHeartbeatTtl(options.heartbeatTtlMs),
     handleSignals: checkBoolean('handleSignals', options.handleSignals) ?? true,
+    unknownOptions: findUnknownOptions(options),
   }
+}
+
+/**
+ * Lists the option names that web-top does not know. The recorder logs them
+ * rather than throwing, so an option meant for another layer does not stop
+ * the app, and a typo such as `trackerURL` does not fall back to a default
+ * unnoticed.
+ */
+function findUnknownOptions(options: object): UnknownOption[] {
+  const unknown: UnknownOption[] = []
+  for (const name of Object.keys(options)) {
+    if (Object.hasOwn(OPTION_NAMES, name) || FASTIFY_REGISTER_OPTIONS.has(name)) continue
+    unknown.push({ name, suggestion: KNOWN_OPTIONS.find((option) => isLikelyTypo(name, option)) })
+  }
+  return unknown
+}
+
+/** Returns true when `name` differs from `option` in case only, or by one or two edits. */
+function isLikelyTypo(name: string, option: string): boolean {
+  const given = name.toLowerCase()
+  const known = option.toLowerCase()
+  if (given === known) return true
+  if (Math.abs(given.length - known.length) > 2) return false
+
+  // Levenshtein distance, one row at a time.
+  let previous = Array.from({ length: known.length + 1 }, (_, index) => index)
+  for (let i = 1; i <= given.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= known.length; j++) {
+      const substitution = (previous[j - 1] as number) + (given[i - 1] === known[j - 1] ? 0 : 1)
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution)
+    }
+    previous = current
+  }
+  return (previous[known.length] as number) <= 2
 }
 
 /** Accepts one URL, or a list of cluster node URLs. */

@@ -98,6 +98,10 @@ describe('resolveOptions defaults', () => {
     expect(resolved.trackerUrl).not.toBe(urls)
   })
 
+  it.each([0, 10, 1000])('accepts batchWindowMs %s', (windowMs) => {
+    expect(resolveOptions({ batchWindowMs: windowMs }, EMPTY_ENV).batchWindowMs).toBe(windowMs)
+  })
+
   it.each([0, 0.25, 1])('accepts completedSampleRate %s', (rate) => {
     expect(resolveOptions({ completedSampleRate: rate }, EMPTY_ENV).completedSampleRate).toBe(rate)
   })
@@ -145,6 +149,8 @@ describe('resolveOptions validation', () => {
     ['completedSampleRate', { completedSampleRate: 1.5 }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received 1.5)'],
     ['completedSampleRate', { completedSampleRate: -0.1 }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received -0.1)'],
     ['completedSampleRate', { completedSampleRate: Number.NaN }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received NaN)'],
+    ['batchWindowMs', { batchWindowMs: '5' }, TypeError, 'The `batchWindowMs` option must be a number (received "5")'],
+    ['batchWindowMs', { batchWindowMs: 1001 }, RangeError, 'The `batchWindowMs` option must be a whole number of milliseconds from 0 to 1000 (received 1001)'],
     ['logger', { logger: console.log }, TypeError, 'The `logger` option must be an object with warn() and error() methods, such as a pino logger (received a function)'],
   ])('rejects a bad %s', (_name, options, errorClass, message) => {
     const resolve = () => resolveOptions(options as TopOptions, EMPTY_ENV)
@@ -187,3 +193,33 @@ function catchError(action: () => unknown): Error {
   }
   throw new Error('expected an error, but none was thrown')
 }
+
+describe('unknown options', () => {
+  it('suggests the option a typo was meant for', () => {
+    const resolved = resolveOptions({ trackerURL: 'redis://x', maxPendingByte: 5 } as TopOptions, EMPTY_ENV)
+    expect(resolved.unknownOptions).toEqual([
+      { name: 'trackerURL', suggestion: 'trackerUrl' },
+      { name: 'maxPendingByte', suggestion: 'maxPendingBytes' },
+    ])
+  })
+
+  it('reports a name without a close match', () => {
+    const resolved = resolveOptions({ colour: true } as TopOptions, EMPTY_ENV)
+    expect(resolved.unknownOptions).toEqual([{ name: 'colour', suggestion: undefined }])
+  })
+
+  it('warns through the app logger', async () => {
+    const warnings: string[] = []
+    const logger = { warn: (_object: object, message: string) => warnings.push(message), error: () => {} }
+    const options = { tracker: new MemoryTracker(), logger, handleSignals: false, trackerURL: 'redis://x' }
+    const recorder = new Recorder(options as TopOptions)
+    await recorder.close()
+
+    expect(warnings).toEqual(['web-top ignores the unknown option `trackerURL`: did you mean `trackerUrl`?'])
+  })
+
+  it("ignores Fastify's register options", () => {
+    const resolved = resolveOptions({ prefix: '/api', logLevel: 'warn' } as TopOptions, EMPTY_ENV)
+    expect(resolved.unknownOptions).toEqual([])
+  })
+})

@@ -1,6 +1,8 @@
 import Redis, { Cluster } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTrackerFromUrl, Recorder, RedisTracker, type RedisTrackerOptions } from '../src/index'
+import { resolveOptions } from '../src/options'
+import { openTracker as openFromOptions } from '../src/recorder/open-tracker'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -520,5 +522,22 @@ describe('RedisTracker lifecycle', () => {
     const tracker = new RedisTracker({ url: `redis://user:secret@127.0.0.1:${redis.port}/3` })
     trackers.push(tracker)
     expect(tracker.url).toBe(`redis://user:***@127.0.0.1:${redis.port}/3`)
+  })
+})
+
+describe('batchWindowMs from the recorder options', () => {
+  it('holds writes for the window', async () => {
+    const options = resolveOptions({ trackerUrl: redis.url, batchWindowMs: 400 }, {})
+    const { tracker } = openFromOptions(options, console)
+    trackers.push(tracker as RedisTracker)
+    await waitFor('the tracker connection', () => ((tracker as RedisTracker).client.status === 'ready' ? true : undefined))
+
+    const startedMs = Date.now()
+    tracker.recordStart('p-window', taskJson(1))
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    expect(await redis.client.hlen('processors')).toBe(0)
+
+    await waitFor('the held write', async () => ((await redis.client.hlen('processors')) === 1 ? true : undefined))
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(390)
   })
 })

@@ -28,6 +28,7 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
       keyPrefix: options.keyPrefix,
       maxCompletedTasks: options.maxCompletedTasks,
       maxPendingBytes: options.maxPendingBytes,
+      batchWindowMs: options.batchWindowMs,
       logger,
     })
     return { tracker, owned: true }
@@ -37,6 +38,7 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
     keyPrefix: options.keyPrefix,
     maxCompletedTasks: options.maxCompletedTasks,
     maxPendingBytes: options.maxPendingBytes,
+    batchWindowMs: options.batchWindowMs,
     logger,
   })
   return { tracker, owned: tracker.kind !== 'memory' }

@@ -79,6 +79,10 @@ export class Recorder {
     // Rate-limited even for the app's own logger, so that a failure repeated
     // on every request logs at most once per 30 s.
     this.logger = createRateLimitedLogger(appLogger)
+    for (const { name, suggestion } of this.options.unknownOptions) {
+      const hint = suggestion === undefined ? 'check the spelling against the README' : `did you mean \`${suggestion}\`?`
+      appLogger.warn({ option: name }, `web-top ignores the unknown option \`${name}\`: ${hint}`)
+    }
     const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
 

@@ -30,6 +30,8 @@ export interface TrackerUrlOptions extends RedisConnectionOptions {
   maxCompletedTasks?: number | undefined
   /** Byte budget of a Redis tracker's waiting records (`RedisTrackerOptions.maxPendingBytes`). */
   maxPendingBytes?: number | undefined
+  /** Batch window of a Redis tracker (`RedisTrackerOptions.batchWindowMs`). */
+  batchWindowMs?: number | undefined
   logger?: Logger | undefined
   /** Key for `http://` and `https://` URLs; `TOP_WEB_API_KEY` when unset. */
   apiKey?: string | undefined
@@ -73,6 +75,7 @@ export function createTrackerFromUrl(
       keyPrefix: options.keyPrefix,
       maxCompletedTasks: options.maxCompletedTasks,
       maxPendingBytes: options.maxPendingBytes,
+      batchWindowMs: options.batchWindowMs,
       logger: options.logger,
     })
   }
@@ -114,6 +117,7 @@ function createMultiNodeTracker(url: string | readonly string[], options: Tracke
     keyPrefix,
     maxCompletedTasks: options.maxCompletedTasks,
     maxPendingBytes: options.maxPendingBytes,
+    batchWindowMs: options.batchWindowMs,
     logger: options.logger,
   })
 }
