@@ -192,6 +192,11 @@ export class RedisTracker implements Tracker {
   #closed = false
   /** True after `suspend()` closed the connection; the next write reconnects. */
   #suspended = false
+  /**
+   * True from QUIT until the connection ends. ioredis still reports such a
+   * connection as `ready`, but rejects every command sent on it.
+   */
+  #quitting = false
 
   constructor(options: RedisTrackerOptions = {}) {
     if (options.client instanceof Cluster) requireClusterHashTag(options.keyPrefix ?? '')
@@ -428,7 +433,7 @@ export class RedisTracker implements Tracker {
   writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): void {
     if (this.#closed) return
     this.#resume()
-    if (this.client.status !== 'ready') {
+    if (!this.#isWritable()) {
       // Sent from the `ready` handler, so that a new process shows up at once.
       this.#waitingHeartbeats.set(heartbeat.processor_id_prefix, { heartbeat, ttlMs })
       return
@@ -461,7 +466,7 @@ export class RedisTracker implements Tracker {
   async removeHeartbeat(processorIdPrefix: string): Promise<void> {
     this.#heartbeatConfirmedAt.delete(processorIdPrefix)
     this.#waitingHeartbeats.delete(processorIdPrefix)
-    if (this.client.status !== 'ready') return
+    if (!this.#isWritable()) return
     await this.client
       .multi()
       .del(this.heartbeatKeys.heartbeatPrefix + processorIdPrefix)
@@ -524,6 +529,7 @@ export class RedisTracker implements Tracker {
   /** Sends QUIT, or drops the connection when writes are stuck or QUIT gets no reply within 2 s. */
   async #quit(): Promise<void> {
     if (this.client.status === 'end') return
+    this.#quitting = true
     if (this.#inFlight.size > 0) {
       this.client.disconnect()
       return
@@ -543,7 +549,7 @@ export class RedisTracker implements Tracker {
    */
   async #awaitConnection(): Promise<void> {
     this.#resume()
-    if (CONNECTING_STATUSES.has(this.client.status)) {
+    if (this.#quitting || CONNECTING_STATUSES.has(this.client.status)) {
       await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
     }
   }
@@ -556,10 +562,10 @@ export class RedisTracker implements Tracker {
    */
   async #requireConnection(action: string): Promise<void> {
     this.#resume()
-    if (this.client.status !== 'ready' && !this.#closed) {
+    if (!this.#isWritable() && !this.#closed) {
       await this.#waitForConnection(COMMAND_CONNECT_WAIT_MS)
     }
-    if (this.client.status === 'ready') return
+    if (this.#isWritable()) return
 
     const state = this.#closed ? 'the tracker is closed' : `the connection is ${this.client.status}`
     throw new Error(
@@ -568,8 +574,13 @@ export class RedisTracker implements Tracker {
     )
   }
 
-  /** Resolves when the client is ready, its connection attempt failed, or `timeoutMs` passed. */
+  /**
+   * Resolves when the client is ready, its connection attempt failed, or
+   * `timeoutMs` passed. A connection that QUIT is closing ends first and is
+   * then opened again, so only `ready` ends the wait for it.
+   */
   #waitForConnection(timeoutMs: number): Promise<void> {
+    const untilReady = this.#quitting
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer)
@@ -579,8 +590,13 @@ export class RedisTracker implements Tracker {
       }
       const timer = setTimeout(done, timeoutMs)
       this.client.once('ready', done)
-      this.client.once('close', done)
+      if (!untilReady) this.client.once('close', done)
     })
+  }
+
+  /** Returns true when a command sent now can reach Redis. */
+  #isWritable(): boolean {
+    return this.client.status === 'ready' && !this.#quitting
   }
 
   #resume(): void {
@@ -634,7 +650,7 @@ export class RedisTracker implements Tracker {
 
   #enqueue(operation: Operation, target: string, head: string, tail: string, shared = ''): void {
     this.#batch.push(operation, target, head, tail, shared)
-    if (this.#batch.itemCount >= MAX_BATCH_ITEMS && this.client.status === 'ready') {
+    if (this.#batch.itemCount >= MAX_BATCH_ITEMS && this.#isWritable()) {
       this.#sendBatch()
       return
     }
@@ -655,7 +671,7 @@ export class RedisTracker implements Tracker {
   }
 
   #sendBatch(): void {
-    if (this.client.status !== 'ready') return // sent again from the `ready` handler
+    if (!this.#isWritable()) return // sent again from the `ready` handler
     if (this.#needsRepair) this.#prependRepair()
 
     while (!this.#batch.isEmpty) {
@@ -748,6 +764,7 @@ export class RedisTracker implements Tracker {
 
   /** Reconnects a connection that ended while writes were made after `suspend()`. */
   readonly #onClientEnd = (): void => {
+    this.#quitting = false
     if (this.#ownsClient && !this.#closed && !this.#suspended) this.#connect()
   }
 
