@@ -14,6 +14,12 @@ export interface RecordDecoder {
   decodeActive(processorId: string, raw: unknown): DecodeResult
   /** Decodes one completed record. */
   decodeCompleted(raw: unknown): DecodeResult
+  /**
+   * Returns the cached result for `processorId` without its raw record, for
+   * a read that did not fetch the record because its length had not
+   * changed, or undefined when nothing is cached for it.
+   */
+  reuseActive(processorId: string): DecodeResult | undefined
   /** Ends the read: records not decoded during it are forgotten. */
   finish(): void
 }
@@ -27,6 +33,7 @@ export function decodeRecord(raw: unknown): DecodeResult {
 export const plainDecoder: RecordDecoder = {
   decodeActive: (_processorId, raw) => decodeRecord(raw),
   decodeCompleted: (raw) => decodeRecord(raw),
+  reuseActive: () => undefined,
   finish: () => {},
 }
 
@@ -34,6 +41,8 @@ type RawRecord = string | Buffer
 
 interface CachedRecord {
   raw: RawRecord
+  /** Length of `raw` in bytes, as Redis HSTRLEN counts it. */
+  byteLength: number
   result: DecodeResult
 }
 
@@ -57,6 +66,11 @@ export class DecodeCache {
   /** Records kept: active ones and distinct completed ones. */
   get size(): { active: number; completed: number } {
     return { active: this.#active.size, completed: this.#completed.size }
+  }
+
+  /** Byte length of the active record cached for `processorId`, or undefined when none is. */
+  activeByteLength(processorId: string): number | undefined {
+    return this.#active.get(processorId)?.byteLength
   }
 
   /**
@@ -86,6 +100,12 @@ export class DecodeCache {
         const key = completedKey(raw)
         const entry = nextCompleted.get(key) ?? previousCompleted.get(key) ?? { key, result: decodeRecord(raw) }
         nextCompleted.set(entry.key, entry)
+        return entry.result
+      },
+      reuseActive: (processorId) => {
+        const entry = previousActive.get(processorId)
+        if (entry === undefined) return undefined
+        nextActive.set(processorId, entry)
         return entry.result
       },
       finish: () => {
@@ -121,7 +141,8 @@ function completedKey(raw: RawRecord): string {
  */
 function createEntry(raw: RawRecord): CachedRecord {
   const stored = typeof raw === 'string' ? raw : copyBuffer(raw)
-  return { raw: stored, result: decodeRecord(raw) }
+  const byteLength = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length
+  return { raw: stored, byteLength, result: decodeRecord(raw) }
 }
 
 function copyBuffer(source: Buffer): Buffer {

@@ -18,6 +18,13 @@ export interface TaskSnapshot {
   skipReasons: string[]
   /** ISO 8601 time of the last clear, if the tracker stores one. */
   lastClearedAt: string | null
+  /**
+   * Set only by a read with `changedOnly` that did not fetch every record:
+   * the processor ids whose records were not fetched because their byte
+   * length had not changed. Their tasks come from the decode cache and may
+   * be older than what `task_updates` published since.
+   */
+  reused?: ReadonlySet<string>
 }
 
 /** Counters a tracker keeps about its own writes. */
@@ -40,6 +47,16 @@ export interface ReadOptions {
    * already parsed (HTTP) ignore it.
    */
   decodeCache?: DecodeCache
+  /**
+   * With `decodeCache`: fetch only the active records that are new to the
+   * cache or whose byte length changed, and reuse the cached ones for the
+   * rest (listed in `TaskSnapshot.reused`). A record rewritten with the
+   * same length is not seen, so a reader that uses this must learn of
+   * changes from `subscribe()` and do a full read from time to time.
+   * Trackers that cannot read this way (memory, HTTP, or Redis without
+   * EVAL permission) do a full read and leave `reused` unset.
+   */
+  changedOnly?: boolean
 }
 
 /** Called with the JSON text of each task update a tracker publishes. */
