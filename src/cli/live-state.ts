@@ -24,6 +24,12 @@ export interface ResyncResult {
   recovered: number
   /** Period in which completed tasks may be missing, when the read did not reach back to its start. */
   missing: { fromMs: number; toMs: number } | undefined
+  /**
+   * Active records of a light read whose content is unknown, because the
+   * cached task ended on `task_updates` but its field still contains a
+   * record of the same length. The next read should fetch every record.
+   */
+  unverified: number
 }
 
 export interface LiveStateOptions {
@@ -96,9 +102,22 @@ export class LiveState {
     const replay = this.#replay ?? []
     this.#replay = undefined
 
+    const previous = this.active
     this.active = new Map()
+    const reused = snapshot.reused
+    const unverifiedIds = new Set<string>()
     for (const [processorId, task] of snapshot.active) {
+      if (reused?.has(processorId) === true) {
+        if (!this.#keepCurrent(previous, processorId, task)) unverifiedIds.add(processorId)
+        continue
+      }
       this.active.set(getTaskKey(task), { task, processorId })
+    }
+    // Keeps what the stream started under those processor ids, if anything.
+    if (unverifiedIds.size > 0) {
+      for (const [key, entry] of previous) {
+        if (entry.processorId !== undefined && unverifiedIds.has(entry.processorId)) this.active.set(key, entry)
+      }
     }
     if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) this.completed = []
     this.#lastClearedAt = snapshot.lastClearedAt
@@ -117,7 +136,22 @@ export class LiveState {
     this.skipReasons = snapshot.skipReasons
     this.#resyncs++
     this.lastUpdateMs = nowMs
-    return { recovered: this.#resyncs === 1 ? 0 : recovered, missing }
+    return { recovered: this.#resyncs === 1 ? 0 : recovered, missing, unverified: unverifiedIds.size }
+  }
+
+  /**
+   * Takes an active record that a light read did not fetch. The cached task
+   * may be older than the state's copy, which updates from the stream have
+   * changed since, so the state's copy of the same task wins. Returns false
+   * when the stream ended the cached task: the field then contains another
+   * record of the same length, whose content is unknown.
+   */
+  #keepCurrent(previous: Map<string, ActiveEntry>, processorId: string, cached: HttpTask): boolean {
+    const key = getTaskKey(cached)
+    const current = previous.get(key)
+    if (current === undefined) return false
+    this.active.set(key, { task: current.task, processorId })
+    return true
   }
 
   /** Returns true when the task's processor belongs to a recorder whose heartbeat stopped. */

@@ -1,9 +1,11 @@
 /**
  * The `live` command: a full-screen view of active and completed requests.
  * Updates announced on `task_updates` are applied to the view's state as
- * they arrive and drawn within one frame interval. A full read every
- * refresh interval resyncs the state. Between updates the view redraws once
- * a second, so durations of active requests keep counting.
+ * they arrive and drawn within one frame interval. A read every refresh
+ * interval resyncs the state: while the stream is connected, it fetches
+ * only the active records that are new or changed length, and every
+ * `FULL_READ_EVERY`th read fetches all. Between updates the view redraws
+ * once a second, so durations of active requests keep counting.
  */
 import { getProcessLabel } from '../task/derived'
 import { DecodeCache } from '../trackers/decode-cache'
@@ -25,6 +27,14 @@ export const MAX_FRAMES_PER_SECOND = 20
 
 /** Most completed tasks read per refresh and kept for the table. */
 export const LIVE_COMPLETED_LIMIT = 500
+
+/**
+ * Every this many resyncs, the view fetches every active record, so that a
+ * record rewritten with the same length and without a publish is shown
+ * right within this many refresh intervals (60 s at the default 2 s). The
+ * resyncs between fetch only records that are new or changed length.
+ */
+export const FULL_READ_EVERY = 30
 
 /** Maximum time between two frames, so that durations and the clock keep moving. */
 const TICK_INTERVAL_MS = 1_000
@@ -108,6 +118,10 @@ class LiveView {
   /** Time the stream was last subscribed again after a loss. */
   #subscribedMs: number | undefined
   #lastReadMs: number | undefined
+  /** Light reads since the last full one. */
+  #lightReads = 0
+  /** Set when a light read left records whose content is unknown: the next read is full. */
+  #fullReadDue = false
 
   #frozen: LiveData | undefined
   #frame: Frame | undefined
@@ -257,8 +271,11 @@ class LiveView {
       const snapshot = await this.#connection.tracker.read({
         completedLimit: LIVE_COMPLETED_LIMIT,
         decodeCache: this.#decodeCache,
+        changedOnly: this.#mayReadChangedOnly(closesGap),
       })
       const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs)
+      this.#lightReads = snapshot.reused === undefined ? 0 : this.#lightReads + 1
+      this.#fullReadDue = result.unverified > 0
       if (closesGap && this.#gapStartMs !== undefined && this.#subscribedMs !== undefined) {
         this.#noteReconnection(this.#subscribedMs - this.#gapStartMs, result)
         this.#gapStartMs = undefined
@@ -280,6 +297,17 @@ class LiveView {
       this.#resyncPending = false
       void this.#resync()
     }
+  }
+
+  /**
+   * Returns whether the next resync may fetch only the changed active
+   * records. That needs every update since the last read: the stream
+   * connected, with no gap to close. See also `FULL_READ_EVERY`.
+   */
+  #mayReadChangedOnly(closesGap: boolean): boolean {
+    if (this.#source.kind !== 'stream' || !this.#source.connected) return false
+    if (closesGap || this.#gapStartMs !== undefined || this.#fullReadDue) return false
+    return this.#lightReads + 1 < FULL_READ_EVERY
   }
 
   async #readHeartbeats(): Promise<void> {
