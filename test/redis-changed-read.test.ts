@@ -1,0 +1,248 @@
+/**
+ * The light read (`read({ changedOnly: true, decodeCache })`): it fetches
+ * only the active records that are new to the cache or changed length.
+ * Changes are made with raw Redis commands, without publishing, and the
+ * result is compared with a full read of the same data.
+ */
+import Redis, { Cluster } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LiveState } from '../src/cli/live-state'
+import type { HttpTask } from '../src/task/http-task'
+import { DecodeCache } from '../src/trackers/decode-cache'
+import { createTrackerFromUrl } from '../src/trackers/from-url'
+import { MemoryTracker } from '../src/trackers/memory-tracker'
+import { RedisTracker } from '../src/trackers/redis-tracker'
+import type { TaskSnapshot } from '../src/trackers/tracker'
+import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+const STARTED_AT = '2026-12-04T10:00:00.000000+00:00'
+
+/** An active record; `path` sets its length, `updatedAt` changes it without changing the length. */
+function activeRecord(taskId: string, path: string, updatedAt = STARTED_AT): HttpTask {
+  return {
+    task_id: taskId,
+    host_name: 'web-1',
+    process_id: 4242,
+    thread_id: 0,
+    process_internal_id: taskId,
+    method: 'GET',
+    path,
+    started_at: STARTED_AT,
+    updated_at: updatedAt,
+    ended_at: null,
+  }
+}
+
+function completedRecord(taskId: string): HttpTask {
+  return { ...activeRecord(taskId, '/done'), ended_at: '2026-12-04T10:00:01.000000+00:00', status_code: 200 }
+}
+
+/** Active tasks of a snapshot as plain objects, by processor id. */
+function activeById(snapshot: TaskSnapshot): Record<string, HttpTask> {
+  return Object.fromEntries(snapshot.active)
+}
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis?.close()
+})
+
+describe('RedisTracker light read', () => {
+  it('matches a full read after unpublished changes', async () => {
+    const key = 'light:processors'
+    const tracker = new RedisTracker({ url: redis.url, keyPrefix: 'light:' })
+    try {
+      const initial: string[] = []
+      for (const id of ['kept', 'removed', 'same-content', 'longer', 'shorter']) {
+        initial.push(id, JSON.stringify(activeRecord(id, '/initial')))
+      }
+      await redis.client.hset(key, ...initial)
+      await redis.client.lpush('light:past_tasks', JSON.stringify(completedRecord('c1')))
+      const cache = new DecodeCache()
+      const first = await tracker.read({ decodeCache: cache, changedOnly: true })
+      expect(first.active.size).toBe(5)
+
+      await redis.client.hset(key, 'added', JSON.stringify(activeRecord('added', '/new')))
+      await redis.client.hdel(key, 'removed')
+      await redis.client.hset(key, 'same-content', JSON.stringify(activeRecord('same-content', '/initial')))
+      await redis.client.hset(key, 'longer', JSON.stringify(activeRecord('longer', '/initial/and/more')))
+      await redis.client.hset(key, 'shorter', JSON.stringify(activeRecord('shorter', '/')))
+      await redis.client.lpush('light:past_tasks', JSON.stringify(completedRecord('c2')))
+
+      const light = await tracker.read({ decodeCache: cache, changedOnly: true })
+      const full = await tracker.read()
+      expect(activeById(light)).toEqual(activeById(full))
+      expect([...light.active.keys()].sort()).toEqual(['added', 'kept', 'longer', 'same-content', 'shorter'])
+      expect(light.completed).toEqual(full.completed)
+      expect(light.completed.map((task) => task.task_id)).toEqual(['c2', 'c1'])
+      expect([...(light.reused ?? [])].sort()).toEqual(['kept', 'same-content'])
+      expect(full.reused).toBeUndefined()
+      expect(cache.size.active).toBe(5)
+    } finally {
+      await tracker.close()
+    }
+  })
+
+  it('misses a same-length rewrite until a full read', async () => {
+    const key = 'same:processors'
+    const tracker = new RedisTracker({ url: redis.url, keyPrefix: 'same:' })
+    try {
+      await redis.client.hset(key, 'p1', JSON.stringify(activeRecord('p1', '/a')))
+      const cache = new DecodeCache()
+      await tracker.read({ decodeCache: cache })
+
+      const rewritten = activeRecord('p1', '/b', '2026-12-04T10:00:09.000000+00:00')
+      await redis.client.hset(key, 'p1', JSON.stringify(rewritten))
+
+      const light = await tracker.read({ decodeCache: cache, changedOnly: true })
+      expect(light.active.get('p1')?.path).toBe('/a')
+      expect(light.reused?.has('p1')).toBe(true)
+
+      const full = await tracker.read({ decodeCache: cache })
+      expect(full.active.get('p1')).toMatchObject(rewritten)
+      const lightAfter = await tracker.read({ decodeCache: cache, changedOnly: true })
+      expect(lightAfter.active.get('p1')).toMatchObject(rewritten)
+    } finally {
+      await tracker.close()
+    }
+  })
+
+  it('reads everything when EVAL is rejected', async () => {
+    const password = 'reader-secret-71c2'
+    const admin = new Redis(redis.url)
+    await admin.call('ACL', 'SETUSER', 'noscript', 'on', `>${password}`, '~*', '&*', '+@all', '-eval', '-evalsha')
+    admin.disconnect()
+    const warnings: string[] = []
+    const logger = { warn: (_object: object, message: string) => warnings.push(message), error() {} }
+    const tracker = new RedisTracker({
+      url: `redis://noscript:${password}@127.0.0.1:${redis.port}`,
+      keyPrefix: 'acl:',
+      logger,
+    })
+    try {
+      await redis.client.hset('acl:processors', 'p1', JSON.stringify(activeRecord('p1', '/a')))
+      const cache = new DecodeCache()
+      await tracker.read({ decodeCache: cache })
+      await redis.client.hset('acl:processors', 'p2', JSON.stringify(activeRecord('p2', '/b')))
+
+      const snapshot = await tracker.read({ decodeCache: cache, changedOnly: true })
+      expect([...snapshot.active.keys()].sort()).toEqual(['p1', 'p2'])
+      expect(snapshot.reused).toBeUndefined()
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toContain('rejected the script')
+
+      const again = await tracker.read({ decodeCache: cache, changedOnly: true })
+      expect(again.reused).toBeUndefined()
+      expect(warnings).toHaveLength(1)
+    } finally {
+      await tracker.close()
+    }
+  })
+
+  it('is a full read on the memory tracker', async () => {
+    const tracker = new MemoryTracker()
+    tracker.recordStart('p1', JSON.stringify(activeRecord('p1', '/a')))
+    const snapshot = await tracker.read({ decodeCache: new DecodeCache(), changedOnly: true })
+    expect([...snapshot.active.keys()]).toEqual(['p1'])
+    expect(snapshot.reused).toBeUndefined()
+    await tracker.close()
+  })
+})
+
+describe('LiveState after a light read', () => {
+  /** A snapshot of active tasks whose records were all reused from a cache. */
+  function reusedSnapshot(active: Array<[string, HttpTask]>): TaskSnapshot {
+    return {
+      active: new Map(active),
+      completed: [],
+      skipped: 0,
+      skipReasons: [],
+      lastClearedAt: null,
+      reused: new Set(active.map(([processorId]) => processorId)),
+    }
+  }
+
+  function createState(): LiveState {
+    return new LiveState({ windowMs: 60_000, completedLimit: 100, nowMs: Date.now() })
+  }
+
+  it('keeps the newer task from the stream', () => {
+    const state = createState()
+    const cached = activeRecord('t1', '/a')
+    state.beginResync()
+    state.finishResync(reusedSnapshot([['p1', cached]]), Date.now())
+
+    const updated = activeRecord('t1', '/a', '2026-12-04T10:00:05.000000+00:00')
+    state.applyUpdate(JSON.stringify(updated), Date.now())
+    state.beginResync()
+    const result = state.finishResync(reusedSnapshot([['p1', cached]]), Date.now())
+
+    expect(result.unverified).toBe(0)
+    const entries = [...state.active.values()]
+    expect(entries).toHaveLength(1)
+    expect(entries[0]?.task.updated_at).toBe(updated.updated_at)
+    expect(entries[0]?.processorId).toBe('p1')
+  })
+
+  it('counts a reused task the stream ended', () => {
+    const state = createState()
+    const cached = activeRecord('t1', '/a')
+    state.beginResync()
+    state.finishResync(reusedSnapshot([['web-1/4242-0-t1', cached]]), Date.now())
+
+    state.applyUpdate(JSON.stringify({ ...cached, ended_at: '2026-12-04T10:00:02.000000+00:00' }), Date.now())
+    const next = activeRecord('t2', '/a')
+    state.applyUpdate(JSON.stringify({ ...next, process_internal_id: 't1' }), Date.now())
+    state.beginResync()
+    const result = state.finishResync(reusedSnapshot([['web-1/4242-0-t1', cached]]), Date.now())
+
+    expect(result.unverified).toBe(1)
+    const tasks = [...state.active.values()].map((entry) => entry.task.task_id)
+    expect(tasks).toEqual(['t2'])
+  })
+})
+
+describe('light read on Redis Cluster', () => {
+  let cluster: TestCluster
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster()
+  }, 60_000)
+
+  afterAll(async () => {
+    await cluster?.close()
+  })
+
+  it('matches a full read', async () => {
+    const prefix = '{light}:'
+    const tracker = createTrackerFromUrl(cluster.url, { keyPrefix: prefix })
+    const seeds = cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }))
+    const raw = new Cluster(seeds)
+    try {
+      tracker.recordStart('p1', JSON.stringify(activeRecord('p1', '/a')))
+      tracker.recordStart('p2', JSON.stringify(activeRecord('p2', '/b')))
+      await tracker.flush()
+      const cache = new DecodeCache()
+      await tracker.read({ decodeCache: cache })
+
+      await raw.hset(`${prefix}processors`, 'p3', JSON.stringify(activeRecord('p3', '/c')))
+      await raw.hset(`${prefix}processors`, 'p2', JSON.stringify(activeRecord('p2', '/b/longer')))
+      await raw.hdel(`${prefix}processors`, 'p1')
+
+      const light = await tracker.read({ decodeCache: cache, changedOnly: true })
+      const full = await tracker.read()
+      expect(activeById(light)).toEqual(activeById(full))
+      expect([...light.active.keys()].sort()).toEqual(['p2', 'p3'])
+      expect(light.reused).toEqual(new Set())
+    } finally {
+      raw.disconnect()
+      await tracker.close()
+    }
+  }, 30_000)
+})
