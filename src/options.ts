@@ -97,7 +97,7 @@ export interface TopOptions extends RedactionOptions {
    * starts and ends within one window gets no `processors` entry; its start
    * and end are still published. Applies to the Redis tracker the recorder
    * opens, not to one passed as `tracker`.
-   * @default 2
+   * @default 10
    */
   batchWindowMs?: number
   /**

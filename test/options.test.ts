@@ -31,6 +31,7 @@ describe('resolveOptions defaults', () => {
     expect(resolved.redis).toBeUndefined()
     expect(resolved.isIgnored(fakeRequest, '/health')).toBe(false)
     expect(resolved.completedSampleRate).toBe(1)
+    expect(resolved.batchWindowMs).toBe(10)
   })
 
   it('reads the environment', () => {
