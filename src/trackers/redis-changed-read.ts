@@ -11,7 +11,7 @@ import type { DecodeCache } from './decode-cache'
 /** Name under which the tracker defines FIELD_LENGTHS_SCRIPT on its client. */
 export const FIELD_LENGTHS_COMMAND = 'webTopFieldLengths'
 
-type FieldLengths = (processorsKey: string) => Promise<[string[], number[]]>
+type FieldLengths = (processorsKey: string) => Promise<[string, number[]]>
 
 /** Result of the light read of the processors hash. */
 export interface ChangedActive {
@@ -24,16 +24,21 @@ export interface ChangedActive {
 /**
  * Lists the fields of `processorsKey` with their lengths, compares them with
  * `cache`, and fetches the records that are new or changed length. A field
- * deleted between the two steps is left out. Rejects with the server's
- * error when the script cannot run (NOPERM, unknown command).
+ * deleted between the two steps is left out. Returns undefined when a
+ * field name contains a NUL byte, so that the caller reads everything.
+ * Rejects with the server's error when the script cannot run (NOPERM,
+ * unknown command).
  */
 export async function readChangedActive(
   client: RedisClient,
   processorsKey: string,
   cache: DecodeCache,
-): Promise<ChangedActive> {
+): Promise<ChangedActive | undefined> {
   const fieldLengths = (client as unknown as Record<string, FieldLengths>)[FIELD_LENGTHS_COMMAND] as FieldLengths
-  const [fields, lengths] = await fieldLengths.call(client, processorsKey)
+  const [joinedFields, lengths] = await fieldLengths.call(client, processorsKey)
+  const fields = lengths.length === 0 ? [] : joinedFields.split('\0')
+  // A field name that contains a NUL byte splits in two: only a full read can list such names.
+  if (fields.length !== lengths.length) return undefined
 
   const changedIds: string[] = []
   const reusedIds: string[] = []

@@ -381,7 +381,8 @@ export class RedisTracker implements Tracker {
     const cache = options.decodeCache
     if (options.changedOnly === true && cache !== undefined && !this.#changedReadRejected) {
       try {
-        return await this.#readChanged(cache, first, last)
+        const snapshot = await this.#readChanged(cache, first, last)
+        if (snapshot !== undefined) return snapshot
       } catch (err) {
         if (!isScriptRejected(err)) throw err
         this.#changedReadRejected = true
@@ -422,9 +423,14 @@ export class RedisTracker implements Tracker {
     return snapshot
   }
 
-  /** The light read: see `read()`. The completed records are read whole, through the cache. */
-  async #readChanged(cache: DecodeCache, first: number, last: number): Promise<TaskSnapshot> {
-    const { fetched, reusedIds } = await readChangedActive(this.client, this.keys.processors, cache)
+  /**
+   * The light read: see `read()`. The completed records are read whole,
+   * through the cache. Returns undefined when only a full read can list the fields.
+   */
+  async #readChanged(cache: DecodeCache, first: number, last: number): Promise<TaskSnapshot | undefined> {
+    const changed = await readChangedActive(this.client, this.keys.processors, cache)
+    if (changed === undefined) return undefined
+    const { fetched, reusedIds } = changed
     const results = await this.client
       .multi()
       .lrangeBuffer(this.keys.pastTasks, first, last)
