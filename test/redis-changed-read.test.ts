@@ -145,6 +145,21 @@ describe('RedisTracker light read', () => {
     }
   })
 
+  it('reads everything for a field name with NUL', async () => {
+    const tracker = new RedisTracker({ url: redis.url, keyPrefix: 'nul:' })
+    try {
+      await redis.client.hset('nul:processors', 'p\u00001', JSON.stringify(activeRecord('p1', '/a')))
+      const cache = new DecodeCache()
+      await tracker.read({ decodeCache: cache })
+
+      const snapshot = await tracker.read({ decodeCache: cache, changedOnly: true })
+      expect([...snapshot.active.keys()]).toEqual(['p\u00001'])
+      expect(snapshot.reused).toBeUndefined()
+    } finally {
+      await tracker.close()
+    }
+  })
+
   it('is a full read on the memory tracker', async () => {
     const tracker = new MemoryTracker()
     tracker.recordStart('p1', JSON.stringify(activeRecord('p1', '/a')))
@@ -168,6 +183,11 @@ describe('LiveState after a light read', () => {
     }
   }
 
+  /** A snapshot of a full read. */
+  function fullSnapshot(active: Array<[string, HttpTask]>): TaskSnapshot {
+    return { active: new Map(active), completed: [], skipped: 0, skipReasons: [], lastClearedAt: null }
+  }
+
   function createState(): LiveState {
     return new LiveState({ windowMs: 60_000, completedLimit: 100, nowMs: Date.now() })
   }
@@ -176,7 +196,7 @@ describe('LiveState after a light read', () => {
     const state = createState()
     const cached = activeRecord('t1', '/a')
     state.beginResync()
-    state.finishResync(reusedSnapshot([['p1', cached]]), Date.now())
+    state.finishResync(fullSnapshot([['p1', cached]]), Date.now())
 
     const updated = activeRecord('t1', '/a', '2026-12-04T10:00:05.000000+00:00')
     state.applyUpdate(JSON.stringify(updated), Date.now())
@@ -194,17 +214,68 @@ describe('LiveState after a light read', () => {
     const state = createState()
     const cached = activeRecord('t1', '/a')
     state.beginResync()
-    state.finishResync(reusedSnapshot([['web-1/4242-0-t1', cached]]), Date.now())
+    state.finishResync(fullSnapshot([['web-1/4242-0-t1', cached]]), Date.now())
 
     state.applyUpdate(JSON.stringify({ ...cached, ended_at: '2026-12-04T10:00:02.000000+00:00' }), Date.now())
-    const next = activeRecord('t2', '/a')
-    state.applyUpdate(JSON.stringify({ ...next, process_internal_id: 't1' }), Date.now())
     state.beginResync()
     const result = state.finishResync(reusedSnapshot([['web-1/4242-0-t1', cached]]), Date.now())
 
     expect(result.unverified).toBe(1)
+    expect(state.active.size).toBe(0)
+  })
+
+  it('keeps a task the stream started', () => {
+    const state = createState()
+    const cached = activeRecord('t1', '/a')
+    state.beginResync()
+    state.finishResync(fullSnapshot([['web-1/4242-0-t1', cached]]), Date.now())
+
+    state.applyUpdate(JSON.stringify({ ...cached, ended_at: '2026-12-04T10:00:02.000000+00:00' }), Date.now())
+    const next = { ...activeRecord('t2', '/a'), process_internal_id: 't1' }
+    state.applyUpdate(JSON.stringify(next), Date.now())
+    state.beginResync()
+    const result = state.finishResync(reusedSnapshot([['web-1/4242-0-t1', cached]]), Date.now())
+
+    expect(result.unverified).toBe(0)
     const tasks = [...state.active.values()].map((entry) => entry.task.task_id)
     expect(tasks).toEqual(['t2'])
+  })
+
+  it('replaces and drops tasks like a full read', () => {
+    const state = createState()
+    const kept = activeRecord('kept', '/a')
+    const changed = activeRecord('changed', '/a')
+    const gone = activeRecord('gone', '/a')
+    const replaced = activeRecord('old-task', '/a')
+    state.beginResync()
+    state.finishResync(
+      fullSnapshot([
+        ['p-kept', kept],
+        ['p-changed', changed],
+        ['p-gone', gone],
+        ['p-replaced', replaced],
+      ]),
+      Date.now(),
+    )
+
+    const changedNow = activeRecord('changed', '/a/longer')
+    const newTask = activeRecord('new-task', '/b')
+    const added = activeRecord('added', '/c')
+    const snapshot = reusedSnapshot([['p-kept', kept]])
+    const active = snapshot.active as Map<string, HttpTask>
+    active.set('p-changed', changedNow)
+    active.set('p-replaced', newTask)
+    active.set('p-added', added)
+    state.beginResync()
+    const result = state.finishResync(snapshot, Date.now())
+
+    expect(result.unverified).toBe(0)
+    const byProcessor = new Map([...state.active.values()].map((entry) => [entry.processorId, entry.task]))
+    expect([...byProcessor.keys()].sort()).toEqual(['p-added', 'p-changed', 'p-kept', 'p-replaced'])
+    expect(byProcessor.get('p-kept')).toBe(kept)
+    expect(byProcessor.get('p-changed')).toBe(changedNow)
+    expect(byProcessor.get('p-replaced')).toBe(newTask)
+    expect(byProcessor.get('p-added')).toBe(added)
   })
 })
 

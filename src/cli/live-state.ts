@@ -102,23 +102,7 @@ export class LiveState {
     const replay = this.#replay ?? []
     this.#replay = undefined
 
-    const previous = this.active
-    this.active = new Map()
-    const reused = snapshot.reused
-    const unverifiedIds = new Set<string>()
-    for (const [processorId, task] of snapshot.active) {
-      if (reused?.has(processorId) === true) {
-        if (!this.#keepCurrent(previous, processorId, task)) unverifiedIds.add(processorId)
-        continue
-      }
-      this.active.set(getTaskKey(task), { task, processorId })
-    }
-    // Keeps what the stream started under those processor ids, if anything.
-    if (unverifiedIds.size > 0) {
-      for (const [key, entry] of previous) {
-        if (entry.processorId !== undefined && unverifiedIds.has(entry.processorId)) this.active.set(key, entry)
-      }
-    }
+    const unverified = snapshot.reused === undefined ? this.#replaceActive(snapshot) : this.#mergeActive(snapshot, snapshot.reused)
     if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) this.completed = []
     this.#lastClearedAt = snapshot.lastClearedAt
 
@@ -136,22 +120,49 @@ export class LiveState {
     this.skipReasons = snapshot.skipReasons
     this.#resyncs++
     this.lastUpdateMs = nowMs
-    return { recovered: this.#resyncs === 1 ? 0 : recovered, missing, unverified: unverifiedIds.size }
+    return { recovered: this.#resyncs === 1 ? 0 : recovered, missing, unverified }
+  }
+
+  /** Replaces the active tasks with those of a full read. Returns 0: nothing is unverified. */
+  #replaceActive(snapshot: TaskSnapshot): number {
+    this.active = new Map()
+    for (const [processorId, task] of snapshot.active) {
+      this.active.set(getTaskKey(task), { task, processorId })
+    }
+    return 0
   }
 
   /**
-   * Takes an active record that a light read did not fetch. The cached task
-   * may be older than the state's copy, which updates from the stream have
-   * changed since, so the state's copy of the same task wins. Returns false
-   * when the stream ended the cached task: the field then contains another
-   * record of the same length, whose content is unknown.
+   * Brings the active tasks in line with a light read, in place, so that
+   * an unchanged read costs a look-up per task and no new objects. The
+   * result is that of `#replaceActive`, except for the records the read
+   * took from the cache (`reused`). A cached task may be older than the
+   * state's copy, which the stream changed since, so the state's entry
+   * under that processor id wins. Returns how many reused records no entry
+   * claims: the stream ended the cached task, but its field still contains
+   * a record of the same length, whose content is unknown.
    */
-  #keepCurrent(previous: Map<string, ActiveEntry>, processorId: string, cached: HttpTask): boolean {
-    const key = getTaskKey(cached)
-    const current = previous.get(key)
-    if (current === undefined) return false
-    this.active.set(key, { task: current.task, processorId })
-    return true
+  #mergeActive(snapshot: TaskSnapshot, reused: ReadonlySet<string>): number {
+    let reusedClaimed = 0
+    for (const [key, entry] of this.active) {
+      const processorId = entry.processorId
+      const task = processorId === undefined ? undefined : snapshot.active.get(processorId)
+      if (task === undefined) {
+        this.active.delete(key)
+      } else if (reused.has(processorId as string)) {
+        reusedClaimed++
+      } else if (task !== entry.task) {
+        // A fetched record: Redis's copy wins, as in a full read.
+        if (getTaskKey(task) === key) entry.task = task
+        else this.active.delete(key)
+      }
+    }
+    for (const [processorId, task] of snapshot.active) {
+      if (reused.has(processorId)) continue
+      const key = getTaskKey(task)
+      if (this.active.get(key)?.task !== task) this.active.set(key, { task, processorId })
+    }
+    return Math.max(0, reused.size - reusedClaimed)
   }
 
   /** Returns true when the task's processor belongs to a recorder whose heartbeat stopped. */
