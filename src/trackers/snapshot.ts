@@ -17,7 +17,7 @@ export function buildSnapshot(
   cache?: DecodeCache,
   reusedIds?: readonly string[],
 ): TaskSnapshot {
-  const decoder = cache?.beginRead() ?? plainDecoder
+  const decoder = (reusedIds === undefined ? cache?.beginRead() : cache?.beginLightRead()) ?? plainDecoder
   const snapshot: TaskSnapshot = {
     active: new Map<string, HttpTask>(),
     completed: [],
