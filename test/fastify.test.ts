@@ -198,3 +198,18 @@ function runNode(
     })
   })
 }
+
+describe.each(FASTIFY_VERSIONS)('%s plugin with invalid options', (_framework, fastify) => {
+  it.each([
+    [{ batchWindowMs: '5' }, TypeError, 'The `batchWindowMs` option must be a number (received "5")'],
+    [{ trackerUrl: 'htp://x' }, TypeError, 'htp://x'],
+  ])('rejects ready() for %o', async (options, errorClass, message) => {
+    const app = fastify()
+    void app.register(topPlugin, options as never)
+    const ready = app.ready()
+
+    await expect(ready).rejects.toThrow(errorClass)
+    await expect(ready).rejects.toThrow(message)
+    await app.close().catch(() => {})
+  })
+})

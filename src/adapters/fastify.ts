@@ -33,7 +33,14 @@ interface RouteOptions {
 }
 
 const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify, options, done) {
-  const recorder = new Recorder({ logger: fastify.log, ...options })
+  let recorder: Recorder
+  try {
+    recorder = new Recorder({ logger: fastify.log, ...options })
+  } catch (err) {
+    // Handed to Fastify, so that `ready()`, `listen()` or `register()` rejects with it.
+    done(err as Error)
+    return
+  }
   // With `trustProxy` set, the recorder reads the forwarded headers itself.
   // Unset, the app's `trustProxy` setting decides, and `request.ip` and
   // `request.protocol` already follow it.
