@@ -22,6 +22,29 @@ export const TRUNCATED_HEADERS_NAME = 'X-Web-Top-Truncated'
  */
 const MAX_CACHED_HEADER_NAMES = 500
 
+const NON_ASCII = /[^\x00-\x7f]/
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Returns a header value as text. Node's HTTP parser turns each byte of a
+ * header into one character (latin1), and writes response headers the same
+ * way, so a value sent as UTF-8 arrives as several characters per letter.
+ * Such a value is decoded as UTF-8 when its bytes are valid UTF-8; any
+ * other value, and one that already has characters above U+00FF (given by
+ * the app or by Fastify's `inject()`), is kept as it is.
+ */
+export function decodeHeaderValue(value: string): string {
+  if (!NON_ASCII.test(value)) return value
+  for (let index = 0; index < value.length; index++) {
+    if (value.charCodeAt(index) > 0xff) return value
+  }
+  try {
+    return strictUtf8.decode(Buffer.from(value, 'latin1'))
+  } catch {
+    return value
+  }
+}
+
 export interface CaptureSettings {
   /** When false, request and response headers are not stored. */
   captureHeaders: boolean
@@ -286,7 +309,7 @@ export class CaptureEncoder {
 
     const value = known.secret
       ? REDACTED
-      : truncate(rawValue.trim(), this.settings.limits.maxHeaderValueLength)
+      : truncate(decodeHeaderValue(rawValue.trim()), this.settings.limits.maxHeaderValueLength)
     const pair: HeaderPair = [known.name, value]
     known.lastValue = rawValue
     known.lastPair = JSON.stringify(pair)
