@@ -1,7 +1,8 @@
 /**
  * The reader benchmark: what `web-top-cli recent` and one frame of `live`
  * cost with 10,000 active and 1,000 completed records in Redis: the first
- * frame, and the frames after later reads with a share of the records changed.
+ * frame, and the frames after later full and light reads with a share of
+ * the records changed, with Redis's own CPU time per read.
  *
  *   npx tsup && npx tsx bench/reader.ts [--runs 7] [--frames 20] [--width 120] [--height 40]
  *
@@ -18,14 +19,14 @@ import { parseColumnList, DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, typ
 import { createViewSettings } from '../src/cli/live-input'
 import { renderLiveFrame, type LiveData } from '../src/cli/live-render'
 import { LiveState } from '../src/cli/live-state'
-import { LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS } from '../src/cli/live'
+import { FULL_READ_EVERY, LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS } from '../src/cli/live'
 import { getProcessLabel } from '../src/task/derived'
 import type { HttpTask } from '../src/task/http-task'
 import { decodeTask } from '../src/task/wire'
 import { DecodeCache } from '../src/trackers/decode-cache'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { pinSelf, readMachineFacts, type MachineFacts } from './lib/machine'
-import { readRedisVersion, startRedis } from './lib/redis'
+import { readRedisCpuSeconds, readRedisVersion, startRedis } from './lib/redis'
 import { median } from './lib/stats'
 
 const REPO_DIR = join(__dirname, '..')
@@ -282,10 +283,15 @@ class RecordChurn {
     this.#active = activeIds
   }
 
-  /** Changes `share` of the active records and pushes a tenth as many completed ones. */
-  async apply(share: number, nowMs: number): Promise<void> {
+  /**
+   * Changes `share` of the active records and pushes a tenth as many
+   * completed ones. Returns the records a writer would publish on
+   * `task_updates` for these writes, in order.
+   */
+  async apply(share: number, nowMs: number): Promise<string[]> {
     const changed = Math.round(ACTIVE_COUNT * share)
-    if (changed === 0) return
+    if (changed === 0) return []
+    const published: string[] = []
     const replaced = Math.ceil(changed / 4)
     const pipeline = this.#client.pipeline()
     const ids = [...this.#active.keys()]
@@ -296,7 +302,9 @@ class RecordChurn {
       const id = ids[(this.#rewriteCount + offset) % ids.length] as string
       const task = buildRecord(this.#active.get(id) as number, nowMs - 1_000, null)
       task.updated_at = formatIso(nowMs + offset)
-      fields.push(id, JSON.stringify(task))
+      const json = JSON.stringify(task)
+      fields.push(id, json)
+      published.push(json)
     }
     this.#rewriteCount += changed
     pipeline.hset('processors', ...fields)
@@ -309,7 +317,9 @@ class RecordChurn {
       const index = this.#nextIndex++
       const task = buildRecord(index, nowMs - count, null)
       this.#active.set(processorIdOf(task), index)
-      added.push(processorIdOf(task), JSON.stringify(task))
+      const json = JSON.stringify(task)
+      added.push(processorIdOf(task), json)
+      published.push(json)
     }
     pipeline.hset('processors', ...added)
 
@@ -317,11 +327,13 @@ class RecordChurn {
     for (let count = 0; count < Math.ceil(changed / 10); count++) {
       completed.push(JSON.stringify(buildRecord(this.#nextIndex++, nowMs - 20, nowMs - count)))
     }
+    published.push(...completed)
     pipeline.lpush('past_tasks', ...completed)
     pipeline.ltrim('past_tasks', 0, COMPLETED_COUNT - 1)
     const results = await pipeline.exec()
     const failed = results?.find(([error]) => error !== null)
     if (failed) throw new Error(`changing the records between reads failed: ${String(failed[0])}`)
+    return published
   }
 }
 
@@ -386,6 +398,10 @@ async function measureFetch(raw: Redis): Promise<FetchTimes> {
 // One live frame in this process
 
 interface FrameTimes {
+  /** Redis's own CPU time during the read (`INFO cpu` before and after). */
+  redisMs: number
+  /** Active records the read fetched; the others came from the decode cache. */
+  fetched: number
   readMs: number
   applyMs: number
   renderMs: number
@@ -455,16 +471,30 @@ function createViewMemory(): ViewMemory {
   return { state, decodeCache: new DecodeCache() }
 }
 
-/** Runs what the view runs on a resync: the tracker's read, `finishResync`, one frame, then one more frame. */
-async function measureFrame(tracker: RedisTracker, view: ViewMemory, settings: Settings): Promise<FrameTimes> {
+/**
+ * Runs what the view runs on a resync: the tracker's read (a light one
+ * with `changedOnly`), `finishResync`, one frame, then one more frame.
+ * `redisInfo` is a second client on the same Redis, for `INFO cpu`.
+ */
+async function measureFrame(
+  tracker: RedisTracker,
+  view: ViewMemory,
+  settings: Settings,
+  changedOnly: boolean,
+  redisInfo: Redis,
+): Promise<FrameTimes> {
   const { state, decodeCache } = view
   const formatted = new Set<HttpTask>()
   const activeColumns = countFormattedRows(parseColumnList(DEFAULT_ACTIVE_COLUMNS), formatted)
   const completedColumns = countFormattedRows(parseColumnList(DEFAULT_COMPLETED_COLUMNS), formatted)
 
+  const redisBefore = await readRedisCpuSeconds(redisInfo)
   let start = process.cpuUsage()
-  const snapshot = await tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT, decodeCache })
+  const snapshot = await tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT, decodeCache, changedOnly })
   const readMs = cpuMsSince(start)
+  const redisMs = ((await readRedisCpuSeconds(redisInfo)) - redisBefore) * 1000
+  if (changedOnly && snapshot.reused === undefined) throw new Error('the light read fell back to a full read: check that the benchmark Redis runs EVALSHA and that no field name contains a NUL byte')
+  const fetched = snapshot.active.size - (snapshot.reused?.size ?? 0)
 
   start = process.cpuUsage()
   state.beginResync()
@@ -503,6 +533,8 @@ async function measureFrame(tracker: RedisTracker, view: ViewMemory, settings: S
     throw new Error(`the read returned ${snapshot.active.size} active tasks, expected ${ACTIVE_COUNT}`)
   }
   return {
+    redisMs,
+    fetched,
     readMs,
     applyMs,
     renderMs,
@@ -538,12 +570,42 @@ interface Scenario {
   frames: FrameTimes[]
 }
 
-/** The scenarios after the first frame, in the order they run. */
+/** The scenarios after the first frame, in the order they run, each with full and with light reads. */
 const CHURNS: readonly Churn[] = [
   { label: 'unchanged records', share: 0 },
   { label: '1 % of active records changed', share: 0.01 },
   { label: '10 % of active records changed', share: 0.1 },
 ]
+
+/**
+ * Measures frames after reads of one kind with each churn in turn, on one
+ * view that a full read filled first. Before each read, the records that
+ * the churn's writer would publish are applied to the view's state, as
+ * the update stream would, without being measured.
+ */
+async function measureChurns(
+  tracker: RedisTracker,
+  churn: RecordChurn,
+  settings: Settings,
+  changedOnly: boolean,
+  redisInfo: Redis,
+): Promise<Scenario[]> {
+  const view = createViewMemory()
+  await measureFrame(tracker, view, settings, false, redisInfo)
+  const kind = changedOnly ? 'light read' : 'full read'
+  const scenarios: Scenario[] = []
+  for (const { label, share } of CHURNS) {
+    const frames: FrameTimes[] = []
+    for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
+      const published = await churn.apply(share, Date.now())
+      for (const json of published) view.state.applyUpdate(json, Date.now())
+      const times = await measureFrame(tracker, view, settings, changedOnly, redisInfo)
+      if (run >= WARMUP_FRAMES) frames.push(times)
+    }
+    scenarios.push({ label: `${kind}, ${label}`, frames })
+  }
+  return scenarios
+}
 
 async function measureScenarios(
   url: string,
@@ -562,21 +624,12 @@ async function measureScenarios(
     // A first frame: a new view, whose cache is empty, so every record is decoded.
     const cold: FrameTimes[] = []
     for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
-      const times = await measureFrame(tracker, createViewMemory(), settings)
+      const times = await measureFrame(tracker, createViewMemory(), settings, false, raw)
       if (run >= WARMUP_FRAMES) cold.push(times)
     }
-    const scenarios: Scenario[] = [{ label: 'first frame (empty cache)', frames: cold }]
-
-    const view = createViewMemory()
-    for (const { label, share } of CHURNS) {
-      const frames: FrameTimes[] = []
-      for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
-        await churn.apply(share, Date.now())
-        const times = await measureFrame(tracker, view, settings)
-        if (run >= WARMUP_FRAMES) frames.push(times)
-      }
-      scenarios.push({ label, frames })
-    }
+    const scenarios: Scenario[] = [{ label: 'first frame (empty cache, full read)', frames: cold }]
+    scenarios.push(...(await measureChurns(tracker, churn, settings, false, raw)))
+    scenarios.push(...(await measureChurns(tracker, churn, settings, true, raw)))
     return { fetches, scenarios }
   } finally {
     raw.disconnect()
@@ -616,13 +669,16 @@ function buildReport(input: {
   )
   const scenarioRows = scenarios.map(({ label, frames }) => {
     const cells = [
+      pick(frames, 'fetched'),
+      pick(frames, 'redisMs'),
       pick(frames, 'readMs'),
       pick(frames, 'applyMs'),
       pick(frames, 'renderMs'),
       frameAfterRead(frames),
       pick(frames, 'tickMs'),
     ]
-    return `| ${label} | ${cells.map(formatMs).join(' | ')} |`
+    const [fetched, ...times] = cells
+    return `| ${label} | ${Math.round(fetched as number)} | ${times.map(formatMs).join(' | ')} |`
   })
   const table = [
     '| command | wall ms (median) | CPU ms user+sys (median) | lines printed |',
@@ -636,8 +692,8 @@ function buildReport(input: {
     `| fetch as \`tracker.read\` does: \`callBuffer('HGETALL')\` (a flat array) + \`lrangeBuffer\` | ${formatMs(pickFetch('fetchFlatMs'))} |`,
     `| decode: \`decodeTask\` of ${ACTIVE_COUNT + LIVE_COMPLETED_LIMIT} records | ${formatMs(pickFetch('decodeMs'))} |`,
     '',
-    `| live frame (${settings.width}x${settings.height}), CPU ms, median of ${frameCount} | read | apply | render | frame after a read | frame between reads |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    `| live frame (${settings.width}x${settings.height}), median of ${frameCount} | active records fetched | Redis CPU ms of the read | read | apply | render | frame after a read | frame between reads |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...scenarioRows,
   ].join('\n')
 
@@ -664,9 +720,12 @@ function buildReport(input: {
 - Read steps: the read's commands sent with a plain ioredis client, as strings, as Buffers, and as Buffers without ioredis's \`hgetall\` reply transformer (which turns the reply into an object of 10,000 keys), and \`decodeTask\` of every record, median of ${fetches.length} after ${WARMUP_FRAMES} warm-up runs, measured before the frames so that their garbage is collected apart.
 - Live frame: in this process, pinned to core ${MEASURED_CORE}, \`process.cpuUsage()\` around each step of a resync: \`tracker.read\` with the view's \`DecodeCache\`, \`LiveState.finishResync\`, \`renderLiveFrame\` right after, and \`renderLiveFrame\` once more on the same state (the frame drawn each second and on updates). The live view reads ${LIVE_COMPLETED_LIMIT} completed records (\`LIVE_COMPLETED_LIMIT\`). Each scenario: median of ${frameCount} frames after ${WARMUP_FRAMES} warm-up frames.
   - first frame: a new \`LiveState\` and an empty cache for every frame, so every record is decoded and every task's facts are computed;
-  - the other scenarios keep one view; before each read, the benchmark rewrites that share of the active records with a new \`updated_at\`, replaces a quarter as many by new records (HDEL + HSET), and pushes a tenth as many completed records (LPUSH + LTRIM to ${COMPLETED_COUNT}). These writes are not measured.
+  - full read: what the view does at its first read, after the update stream came back, and every ${FULL_READ_EVERY}th resync (\`FULL_READ_EVERY\`): MULTI HGETALL + LRANGE + GET;
+  - light read (\`changedOnly: true\`), what the view does at the other resyncs while the stream is connected: a script returns the field names and value lengths of \`processors\`, HMGET fetches the fields that are new to the cache or changed length, then MULTI LRANGE + GET;
+  - each read kind keeps one view, filled by one full read first. Before each read, the benchmark rewrites that share of the active records with a new \`updated_at\` (same length), replaces a quarter as many by new records (HDEL + HSET), and pushes a tenth as many completed records (LPUSH + LTRIM to ${COMPLETED_COUNT}), then applies the rewritten, new and completed records to the view's state as the update stream would. These writes and updates are not measured.
+- Active records fetched: records the read brought from Redis; the light read takes the others from the cache.
+- Redis CPU: \`used_cpu_user\` + \`used_cpu_sys\` of \`INFO cpu\` on the benchmark's own \`redis-server\` (core ${REDIS_CORE}) before and after the read, including the second \`INFO\`. It is not in the other columns.
 - Rows formatted are the distinct tasks passed to a column's \`value\`; request rows on screen are counted in the rendered lines.
-- Redis runs on core ${REDIS_CORE}; its time is not in these numbers.
 
 ${table}
 
