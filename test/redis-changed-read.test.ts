@@ -13,6 +13,7 @@ import { createTrackerFromUrl } from '../src/trackers/from-url'
 import { MemoryTracker } from '../src/trackers/memory-tracker'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import type { TaskSnapshot } from '../src/trackers/tracker'
+import { startCli } from './helpers/cli'
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -277,6 +278,34 @@ describe('LiveState after a light read', () => {
     expect(byProcessor.get('p-replaced')).toBe(newTask)
     expect(byProcessor.get('p-added')).toBe(added)
   })
+})
+
+describe('live view resyncs', () => {
+  /** Returns how many times Redis ran `command` since the last CONFIG RESETSTAT. */
+  async function countCalls(command: string): Promise<number> {
+    const info = await redis.client.info('commandstats')
+    const match = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)
+    return match === null ? 0 : Number(match[1])
+  }
+
+  it('reads everything once, then changes only', async () => {
+    await redis.client.hset('view:processors', 'p1', JSON.stringify(activeRecord('p1', '/seeded')))
+    await redis.client.config('RESETSTAT')
+    const live = startCli(['live', '--tracker-url', redis.url, '--prefix', 'view:', '--refresh-rate', '0.1'])
+    try {
+      await live.waitFor((stdout) => stdout.includes('/seeded'), 'the seeded request')
+      await new Promise((resolveWait) => setTimeout(resolveWait, 1_000))
+      await redis.client.hset('view:processors', 'p2', JSON.stringify(activeRecord('p2', '/added-unpublished')))
+      await live.waitFor((stdout) => stdout.includes('/added-unpublished'), 'the request added without a publish')
+    } finally {
+      await live.stop()
+    }
+
+    // Ten resyncs a second for more than a second: fewer than FULL_READ_EVERY (30).
+    expect(await countCalls('hgetall')).toBe(1)
+    expect(await countCalls('evalsha')).toBeGreaterThanOrEqual(5)
+    expect(await countCalls('hmget')).toBeGreaterThanOrEqual(1)
+  }, 30_000)
 })
 
 describe('light read on Redis Cluster', () => {
