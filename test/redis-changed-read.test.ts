@@ -19,7 +19,7 @@ import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const STARTED_AT = '2026-12-04T10:00:00.000000+00:00'
 
-/** An active record; `path` sets its length, `updatedAt` changes it without changing the length. */
+/** Builds an active record. `path` sets its length, and `updatedAt` changes it without changing the length. */
 function activeRecord(taskId: string, path: string, updatedAt = STARTED_AT): HttpTask {
   return {
     task_id: taskId,
@@ -172,7 +172,7 @@ describe('RedisTracker light read', () => {
 })
 
 describe('LiveState after a light read', () => {
-  /** A snapshot of active tasks whose records were all reused from a cache. */
+  /** Builds the snapshot of a light read that reused every record from the cache. */
   function reusedSnapshot(active: Array<[string, HttpTask]>): TaskSnapshot {
     return {
       active: new Map(active),
@@ -184,7 +184,7 @@ describe('LiveState after a light read', () => {
     }
   }
 
-  /** A snapshot of a full read. */
+  /** Builds the snapshot of a full read. */
   function fullSnapshot(active: Array<[string, HttpTask]>): TaskSnapshot {
     return { active: new Map(active), completed: [], skipped: 0, skipReasons: [], lastClearedAt: null }
   }
