@@ -158,10 +158,13 @@ describe('express middleware lifecycle', () => {
 
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
-      // The idle recorder released its connection.
-      await waitFor('the released connection', async () => {
-        return (await countClients()) === clientsAtStart ? true : undefined
+      // The idle recorder removes its heartbeat, then keeps its one
+      // connection, unreferenced, for the next round.
+      await waitFor('the removed heartbeat', async () => {
+        return (await redis.client.scard('heartbeats')) === 0 ? true : undefined
       })
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(await countClients()).toBe(clientsAtStart + 1)
     }
 
     const stored = await readStoredTasks(redis.client)

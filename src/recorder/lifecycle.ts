@@ -3,10 +3,11 @@
  * watches, going idle once they have all closed, waking up on the next
  * request, and closing for good.
  *
- * Idle and closed both remove the recorder's entries and heartbeat and
- * release the Redis connection it opened, so that the process can exit.
- * An idle recorder records again on the next request; a closed one never
- * does.
+ * Idle and closed both remove the recorder's entries and heartbeat, so
+ * that the process can exit: closing closes the Redis connection the
+ * recorder opened, and going idle keeps it without letting it hold the
+ * process (`Tracker.suspend`). An idle recorder records again on the next
+ * request; a closed one never does.
  */
 import type { Tracker } from '../trackers/tracker'
 import { settleWithin } from '../util/deadline'

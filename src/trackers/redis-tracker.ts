@@ -205,6 +205,11 @@ export class RedisTracker implements Tracker {
    * connection as `ready`, but rejects every command sent on it.
    */
   #quitting = false
+  /**
+   * The socket that `suspend()` left open but unreferenced, so that it does
+   * not keep the process alive. The next write references it again.
+   */
+  #parkedSocket: { ref(): unknown; unref(): unknown } | undefined
 
   constructor(options: RedisTrackerOptions = {}) {
     if (options.client instanceof Cluster) requireClusterHashTag(options.keyPrefix ?? '')
@@ -550,10 +555,12 @@ export class RedisTracker implements Tracker {
   }
 
   /**
-   * Sends pending writes, then closes a connection the tracker opened until
-   * the next write, so that a process whose servers closed can exit. Keeps
-   * the connection when writes are still in flight after 2 s or new ones
-   * arrived meanwhile. A given client stays open.
+   * Sends pending writes, then lets a process whose servers closed exit:
+   * the connection the tracker opened stays open but no longer keeps the
+   * process alive, or closes until the next write on a Cluster or while
+   * Redis is unreachable. Keeps the connection as it is when writes are
+   * still in flight after 2 s or new ones arrived meanwhile. A given client
+   * stays open.
    */
   async suspend(): Promise<void> {
     if (this.#closed || this.#suspended) return
@@ -566,6 +573,14 @@ export class RedisTracker implements Tracker {
     if (!this.#ownsClient || this.#closed) return
     if (busy && this.client.status === 'ready') return
     this.#suspended = true
+    // Test runners such as supertest close a server after each request;
+    // keeping the socket spares a reconnection for every one of them.
+    const socket = this.client instanceof Redis && this.client.status === 'ready' ? this.client.stream : undefined
+    if (socket !== undefined && typeof socket.unref === 'function') {
+      socket.unref()
+      this.#parkedSocket = socket
+      return
+    }
     await this.#quit()
   }
 
@@ -667,6 +682,8 @@ export class RedisTracker implements Tracker {
   #resume(): void {
     if (!this.#suspended) return
     this.#suspended = false
+    this.#parkedSocket?.ref()
+    this.#parkedSocket = undefined
     // While QUIT is still under way, the `end` handler reconnects instead.
     if (this.client.status === 'end') this.#connect()
   }
@@ -825,6 +842,12 @@ export class RedisTracker implements Tracker {
   readonly #onClientClose = (): void => {
     // Anything in flight on the lost connection may or may not have applied.
     if (!this.#closed) this.#needsRepair = true
+    if (this.#parkedSocket !== undefined) {
+      // A parked connection that drops stays closed: retrying would keep an
+      // idle process alive. The next write connects again.
+      this.#parkedSocket = undefined
+      this.client.disconnect()
+    }
   }
 
   /** Reconnects a connection that ended while writes were made after `suspend()`. */
@@ -834,6 +857,10 @@ export class RedisTracker implements Tracker {
   }
 
   readonly #onClientError = (err: Error): void => {
+    // A connection that this tracker is closing (an idle app's QUIT) may
+    // fail its last commands or its ready check. The app does not need to
+    // hear about it, because the next write opens a new connection.
+    if (this.#quitting || this.#suspended) return
     this.#logger.warn({ err, url: this.#url }, 'redis connection error')
   }
 }

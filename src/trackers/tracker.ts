@@ -133,8 +133,8 @@ export interface Tracker {
   pruneStaleTasks?(): Promise<PruneResult>
 
   /**
-   * Sends pending writes, then releases the connection until the next
-   * write reopens it, so that an idle process can exit.
+   * Sends pending writes, then stops the connection from keeping an idle
+   * process alive (or closes it) until the next write.
    */
   suspend?(): Promise<void>
 
