@@ -19,7 +19,7 @@ import { parseColumnList, DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, typ
 import { createViewSettings } from '../src/cli/live-input'
 import { renderLiveFrame, type LiveData } from '../src/cli/live-render'
 import { LiveState } from '../src/cli/live-state'
-import { FULL_READ_EVERY, LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS } from '../src/cli/live'
+import { FULL_READ_EVERY, LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS, resyncReadOptions } from '../src/cli/live'
 import { getProcessLabel } from '../src/task/derived'
 import type { HttpTask } from '../src/task/http-task'
 import { decodeTask } from '../src/task/wire'
@@ -490,7 +490,7 @@ async function measureFrame(
 
   const redisBefore = await readRedisCpuSeconds(redisInfo)
   let start = process.cpuUsage()
-  const snapshot = await tracker.read({ completedLimit: LIVE_COMPLETED_LIMIT, decodeCache, changedOnly })
+  const snapshot = await tracker.read(resyncReadOptions(changedOnly, decodeCache))
   const readMs = cpuMsSince(start)
   const redisMs = ((await readRedisCpuSeconds(redisInfo)) - redisBefore) * 1000
   if (changedOnly && snapshot.reused === undefined) throw new Error('the light read fell back to a full read: check that the benchmark Redis runs EVALSHA and that no field name contains a NUL byte')
@@ -721,7 +721,7 @@ function buildReport(input: {
 - Live frame: in this process, pinned to core ${MEASURED_CORE}, \`process.cpuUsage()\` around each step of a resync: \`tracker.read\` with the view's \`DecodeCache\`, \`LiveState.finishResync\`, \`renderLiveFrame\` right after, and \`renderLiveFrame\` once more on the same state (the frame drawn each second and on updates). The live view reads ${LIVE_COMPLETED_LIMIT} completed records (\`LIVE_COMPLETED_LIMIT\`). Each scenario: median of ${frameCount} frames after ${WARMUP_FRAMES} warm-up frames.
   - first frame: a new \`LiveState\` and an empty cache for every frame, so every record is decoded and every task's facts are computed;
   - full read: what the view does at its first read, after the update stream came back, and every ${FULL_READ_EVERY}th resync (\`FULL_READ_EVERY\`): MULTI HGETALL + LRANGE + GET;
-  - light read (\`changedOnly: true\`), what the view does at the other resyncs while the stream is connected: a script returns the field names and value lengths of \`processors\`, HMGET fetches the fields that are new to the cache or changed length, then MULTI LRANGE + GET;
+  - light read (\`changedOnly: true\`), what the view does at the other resyncs while the stream is connected: a script returns the field names and value lengths of \`processors\`, HMGET fetches the fields that are new to the cache or changed length, then GET of \`last_cleared_at\` (no LRANGE: the completed records came as end events on the connected update stream);
   - each read kind keeps one view, filled by one full read first. Before each read, the benchmark rewrites that share of the active records with a new \`updated_at\` (same length), replaces a quarter as many by new records (HDEL + HSET), and pushes a tenth as many completed records (LPUSH + LTRIM to ${COMPLETED_COUNT}), then applies the rewritten, new and completed records to the view's state as the update stream would. These writes and updates are not measured.
 - Active records fetched: records the read brought from Redis; the light read takes the others from the cache.
 - Redis CPU: \`used_cpu_user\` + \`used_cpu_sys\` of \`INFO cpu\` on the benchmark's own \`redis-server\` (core ${REDIS_CORE}) before and after the read, including the second \`INFO\`. It is not in the other columns.

@@ -216,7 +216,7 @@ describe('unknown options', () => {
     const recorder = new Recorder(options as TopOptions)
     await recorder.close()
 
-    expect(warnings).toEqual(['web-top ignores the unknown option `trackerURL`: did you mean `trackerUrl`?'])
+    expect(warnings).toEqual(['unknown option `trackerURL` ignored: did you mean `trackerUrl`?'])
   })
 
   it("ignores Fastify's register options", () => {

@@ -10,6 +10,7 @@
 import { getProcessLabel } from '../task/derived'
 import { DecodeCache } from '../trackers/decode-cache'
 import { readHeartbeats } from '../trackers/heartbeat'
+import type { ReadOptions } from '../trackers/tracker'
 import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
 import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
@@ -35,6 +36,16 @@ export const LIVE_COMPLETED_LIMIT = 500
  * resyncs between fetch only records that are new or changed length.
  */
 export const FULL_READ_EVERY = 30
+
+/**
+ * Returns the options of a resync read. A light read (`changedOnly`) leaves
+ * out the completed records: it runs only while the update stream is
+ * connected, on which each of them has already arrived as its end event,
+ * and a clear still shows through `last_cleared_at`.
+ */
+export function resyncReadOptions(changedOnly: boolean, decodeCache: DecodeCache): ReadOptions {
+  return { completedLimit: changedOnly ? 0 : LIVE_COMPLETED_LIMIT, decodeCache, changedOnly }
+}
 
 /** Maximum time between two frames, so that durations and the clock keep moving. */
 const TICK_INTERVAL_MS = 1_000
@@ -268,11 +279,9 @@ class LiveView {
     else if (closesGap) gapStartMs = this.#gapStartMs
     this.#state.beginResync()
     try {
-      const snapshot = await this.#connection.tracker.read({
-        completedLimit: LIVE_COMPLETED_LIMIT,
-        decodeCache: this.#decodeCache,
-        changedOnly: this.#mayReadChangedOnly(closesGap),
-      })
+      const snapshot = await this.#connection.tracker.read(
+        resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache),
+      )
       const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs)
       this.#lightReads = snapshot.reused === undefined ? 0 : this.#lightReads + 1
       this.#fullReadDue = result.unverified > 0

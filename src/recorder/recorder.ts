@@ -81,7 +81,7 @@ export class Recorder {
     this.logger = createRateLimitedLogger(appLogger)
     for (const { name, suggestion } of this.options.unknownOptions) {
       const hint = suggestion === undefined ? 'check the spelling against the README' : `did you mean \`${suggestion}\`?`
-      appLogger.warn({ option: name }, `web-top ignores the unknown option \`${name}\`: ${hint}`)
+      appLogger.warn({ option: name }, `unknown option \`${name}\` ignored: ${hint}`)
     }
     const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
