@@ -178,6 +178,12 @@ export class RedisTracker implements Tracker {
   #inFlightBytes = 0
   #flushScheduled = false
   #inFlight = new Set<Promise<unknown>>()
+  /**
+   * Ends each batch in flight as failed. ioredis never settles a command
+   * whose connection closed before the reply when it does not resend it
+   * (`autoResendUnfulfilledCommands: false`), so the tracker does, on `close`.
+   */
+  readonly #failInFlight = new Set<(err: Error) => void>()
 
   /** Active tasks of this process, kept to repair the hash after a lost write. */
   readonly #active = new Map<string, string>()
@@ -766,24 +772,34 @@ export class RedisTracker implements Tracker {
     this.#inFlightBytes += bytes
     const { processors, pastTasks, taskUpdates } = this.keys
     const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
-    const sent: Promise<void> = runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items))
-      .then(
-        () => {
+
+    let settled = false
+    let finish: (err: Error | undefined) => void = () => {}
+    const sent = new Promise<void>((resolve) => {
+      finish = (err) => {
+        if (settled) return
+        settled = true
+        this.#failInFlight.delete(finish)
+        this.#inFlight.delete(sent)
+        this.#inFlightBytes -= bytes
+        if (err === undefined) {
           this.#written += records
-        },
-        (err: unknown) => {
+        } else {
           this.#drop(records)
           this.#needsRepair = true
           if (!this.#closed) {
             this.#logger.warn({ err, records, url: this.#url }, 'redis write failed, records dropped')
           }
-        },
-      )
-      .finally(() => {
-        this.#inFlightBytes -= bytes
-        this.#inFlight.delete(sent)
-      })
+        }
+        resolve()
+      }
+    })
     this.#inFlight.add(sent)
+    this.#failInFlight.add(finish)
+    runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items)).then(
+      () => finish(undefined),
+      (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+    )
   }
 
   /**
@@ -842,6 +858,14 @@ export class RedisTracker implements Tracker {
   readonly #onClientClose = (): void => {
     // Anything in flight on the lost connection may or may not have applied.
     if (!this.#closed) this.#needsRepair = true
+    if (this.#failInFlight.size > 0) {
+      const lost = new Error('the Redis connection closed before Redis replied; the records may or may not be stored')
+      for (const fail of [...this.#failInFlight]) fail(lost)
+    }
+    // A heartbeat write in flight never settles either (see `#failInFlight`).
+    for (const [prefix, confirmedAt] of this.#heartbeatConfirmedAt) {
+      if (confirmedAt === 0) this.#heartbeatConfirmedAt.set(prefix, Date.now())
+    }
     if (this.#parkedSocket !== undefined) {
       // A parked connection that drops stays closed: retrying would keep an
       // idle process alive. The next write connects again.
