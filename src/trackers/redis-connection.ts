@@ -180,6 +180,9 @@ export function validateServerUrl(url: string): void {
   if (parsed.hostname === '') {
     throw invalidTrackerUrl(maskPassword(url), 'it names no host; write redis://host:port/db')
   }
+  if (parsed.port === '0') {
+    throw invalidTrackerUrl(maskPassword(url), 'port 0 is not a server port; write a port from 1 to 65535')
+  }
   if (!/^\/?(\d{1,5})?\/?$/.test(parsed.pathname)) {
     throw invalidTrackerUrl(
       maskPassword(url),
