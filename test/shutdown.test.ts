@@ -66,6 +66,61 @@ describe.each(['express5', 'express4'] as const)('%s server close', (framework) 
   })
 })
 
+describe('express5 server close while Redis pauses writes', () => {
+  it('exits once the writes in flight are answered', async () => {
+    app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } })
+    await fetch(`${app.url}/ok?round=1`)
+    await waitForPath(redis.client, '/ok')
+
+    // Longer than the 2 s that removing the entries and then suspending each wait.
+    await redis.client.client('PAUSE', 6_000, 'WRITE')
+    await fetch(`${app.url}/ok?round=2`)
+    app.closeServer()
+    const { code, signal, elapsedMs } = await app.exited(20_000)
+
+    expect(signal).toBeNull()
+    expect(code).toBe(0)
+    expect(elapsedMs).toBeLessThan(12_000)
+    const paths = (await readStoredTasks(redis.client)).pastTasks.map((task) => task.uri)
+    expect(paths).toEqual(['/ok?round=2', '/ok?round=1'])
+  })
+})
+
+describe('an idle express5 recorder whose connection drops', () => {
+  it('records again on the next server', async () => {
+    const middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
+    const application = express()
+    application.use(middleware)
+    application.get('/hello', (_req, res) => {
+      res.send('hello')
+    })
+    const serve = async (round: number) => {
+      const server = application.listen(0, '127.0.0.1')
+      await new Promise((resolve) => server.once('listening', resolve))
+      const port = (server.address() as AddressInfo).port
+      expect(await (await fetch(`http://127.0.0.1:${port}/hello?round=${round}`)).text()).toBe('hello')
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+
+    await serve(1)
+    await waitForPath(redis.client, '/hello', 1)
+    await waitFor('the removed heartbeat', async () => ((await redis.client.scard('heartbeats')) === 0 ? true : undefined))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await redis.client.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+
+    await serve(2)
+    await waitForPath(redis.client, '/hello', 2)
+    const stats = middleware.recorder.tracker.stats()
+    await middleware.close()
+
+    expect(stats.dropped).toBe(0)
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.pastTasks.map((task) => task.uri)).toEqual(['/hello?round=2', '/hello?round=1'])
+  })
+})
+
 describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
   it('cleans up when the app has no handler', async () => {
     app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })

@@ -216,6 +216,14 @@ export class RedisTracker implements Tracker {
    * not keep the process alive. The next write references it again.
    */
   #parkedSocket: { ref(): unknown; unref(): unknown } | undefined
+  /**
+   * True when a parked connection dropped and its reconnection was stopped.
+   * ioredis then stays `reconnecting` with no retry planned, so the next
+   * write must connect.
+   */
+  #stoppedWhileParked = false
+  /** True when `suspend()` found writes in flight: the last of them to end suspends. */
+  #suspendWhenSent = false
 
   constructor(options: RedisTrackerOptions = {}) {
     if (options.client instanceof Cluster) requireClusterHashTag(options.keyPrefix ?? '')
@@ -577,7 +585,10 @@ export class RedisTracker implements Tracker {
     // budget), and the reconnect timer no longer keeps the process alive.
     const busy = !this.#batch.isEmpty || this.#inFlight.size > 0 || this.#needsRepair
     if (!this.#ownsClient || this.#closed) return
-    if (busy && this.client.status === 'ready') return
+    if (busy && this.client.status === 'ready') {
+      this.#suspendWhenSent = true
+      return
+    }
     this.#suspended = true
     // Test runners such as supertest close a server after each request;
     // keeping the socket spares a reconnection for every one of them.
@@ -686,12 +697,16 @@ export class RedisTracker implements Tracker {
   }
 
   #resume(): void {
+    this.#suspendWhenSent = false
     if (!this.#suspended) return
     this.#suspended = false
     this.#parkedSocket?.ref()
     this.#parkedSocket = undefined
     // While QUIT is still under way, the `end` handler reconnects instead.
-    if (this.client.status === 'end') this.#connect()
+    if (this.client.status === 'end' || this.#stoppedWhileParked) {
+      this.#stoppedWhileParked = false
+      this.#connect()
+    }
   }
 
   #connect(): void {
@@ -746,7 +761,7 @@ export class RedisTracker implements Tracker {
   }
 
   #scheduleFlush(): void {
-    if (this.#suspended) this.#resume()
+    if (this.#suspended || this.#suspendWhenSent) this.#resume()
     if (this.#flushScheduled) return
     this.#flushScheduled = true
     if (this.#batchWindowMs === 0) setImmediate(this.#flushBatch)
@@ -792,6 +807,10 @@ export class RedisTracker implements Tracker {
           }
         }
         resolve()
+        if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
+          this.#suspendWhenSent = false
+          void this.suspend()
+        }
       }
     })
     this.#inFlight.add(sent)
@@ -870,6 +889,7 @@ export class RedisTracker implements Tracker {
       // A parked connection that drops stays closed: retrying would keep an
       // idle process alive. The next write connects again.
       this.#parkedSocket = undefined
+      this.#stoppedWhileParked = true
       this.client.disconnect()
     }
   }
