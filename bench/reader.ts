@@ -17,10 +17,9 @@ import { parseArgs } from 'node:util'
 import Redis from 'ioredis'
 import { parseColumnList, DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, type Column } from '../src/cli/columns'
 import { createViewSettings } from '../src/cli/live-input'
-import { renderLiveFrame, type LiveData } from '../src/cli/live-render'
+import { renderLiveFrame } from '../src/cli/live-render'
 import { LiveState } from '../src/cli/live-state'
-import { FULL_READ_EVERY, LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS, resyncReadOptions } from '../src/cli/live'
-import { getProcessLabel } from '../src/task/derived'
+import { captureLiveData, FULL_READ_EVERY, LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS, resyncReadOptions } from '../src/cli/live'
 import type { HttpTask } from '../src/task/http-task'
 import { decodeTask } from '../src/task/wire'
 import { DecodeCache } from '../src/trackers/decode-cache'
@@ -427,35 +426,6 @@ function cpuMsSince(start: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1000
 }
 
-/**
- * Builds the view's data from the state as `LiveView.#captureData` in
- * src/cli/live.ts does; that method is private, so its steps are repeated here.
- */
-function captureData(state: LiveState, nowMs: number): LiveData {
-  const active = [...state.active.values()].map((entry) => ({ task: entry.task, orphaned: state.isOrphaned(entry) }))
-  const hosts = new Set(state.stats.hosts(nowMs))
-  const processes = new Set(state.stats.processes(nowMs))
-  for (const { task } of active) {
-    if (task.host_name != null) hosts.add(task.host_name)
-    const process = getProcessLabel(task)
-    if (process !== undefined) processes.add(process)
-  }
-  return {
-    nowMs,
-    active,
-    completed: [...state.completed],
-    figures: state.stats.figures(nowMs),
-    routes: state.stats.routeFigures(nowMs),
-    hosts: hosts.size,
-    processes: processes.size,
-    heartbeats: state.heartbeats,
-    orphansByPrefix: new Map(),
-    lastUpdateMs: state.lastUpdateMs,
-    skipped: state.skipped,
-    skipReasons: state.skipReasons,
-  }
-}
-
 /** The state the live view keeps from one read to the next. */
 interface ViewMemory {
   state: LiveState
@@ -503,7 +473,7 @@ async function measureFrame(
 
   const render = () =>
     renderLiveFrame({
-      data: captureData(state, Date.now()),
+      data: captureLiveData(state, Date.now()),
       settings: createViewSettings(),
       source: { kind: 'stream', connected: true },
       trackerUrl: 'redis://127.0.0.1',

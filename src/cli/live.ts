@@ -347,7 +347,9 @@ class LiveView {
     const nowMs = Date.now()
     this.#lastFrameMs = nowMs
     const size = this.#screen?.size() ?? { width: Infinity, height: Infinity }
-    const data = this.#settings.paused ? (this.#frozen ??= this.#captureData(nowMs)) : this.#captureData(nowMs)
+    const data = this.#settings.paused
+      ? (this.#frozen ??= captureLiveData(this.#state, nowMs))
+      : captureLiveData(this.#state, nowMs)
     if (!this.#settings.paused) this.#frozen = undefined
 
     this.#frame = renderLiveFrame({
@@ -379,44 +381,6 @@ class LiveView {
     if (update === '') return
     this.#stdout.write(update)
     this.#framesWritten++
-  }
-
-  #captureData(nowMs: number): LiveData {
-    const state = this.#state
-    const orphansByPrefix = new Map<string, number>()
-    const active = [...state.active.values()].map((entry) => {
-      const orphaned = state.isOrphaned(entry)
-      if (orphaned && entry.processorId !== undefined) {
-        const prefix = state.heartbeats.stalePrefixes.find((each) => entry.processorId?.startsWith(each))
-        if (prefix !== undefined) orphansByPrefix.set(prefix, (orphansByPrefix.get(prefix) ?? 0) + 1)
-      }
-      return { task: entry.task, orphaned }
-    })
-    const hosts = new Set(state.stats.hosts(nowMs))
-    const processes = new Set(state.stats.processes(nowMs))
-    for (const { task } of active) {
-      if (task.host_name != null) hosts.add(task.host_name)
-      const process = getProcessLabel(task)
-      if (process !== undefined) processes.add(process)
-    }
-    for (const heartbeat of state.heartbeats.live) {
-      hosts.add(heartbeat.host_name)
-      processes.add(`${heartbeat.host_name}/${heartbeat.process_id}`)
-    }
-    return {
-      nowMs,
-      active,
-      completed: [...state.completed],
-      figures: state.stats.figures(nowMs),
-      routes: state.stats.routeFigures(nowMs),
-      hosts: hosts.size,
-      processes: processes.size,
-      heartbeats: state.heartbeats,
-      orphansByPrefix,
-      lastUpdateMs: state.lastUpdateMs,
-      skipped: state.skipped,
-      skipReasons: state.skipReasons,
-    }
   }
 
   #collectNotices(nowMs: number): StyledLine[] {
@@ -544,5 +508,47 @@ class LiveView {
       // The view is closing; a connection that fails to close changes nothing for the user.
     }
     this.#resolveExit(code)
+  }
+}
+
+/**
+ * Builds the data of one frame from the view's state: the active tasks
+ * with their orphan marks, the orphan counts per process, and the hosts and
+ * processes seen in the tasks, the window's figures and the heartbeats.
+ */
+export function captureLiveData(state: LiveState, nowMs: number): LiveData {
+  const orphansByPrefix = new Map<string, number>()
+  const active = [...state.active.values()].map((entry) => {
+    const orphaned = state.isOrphaned(entry)
+    if (orphaned && entry.processorId !== undefined) {
+      const prefix = state.heartbeats.stalePrefixes.find((each) => entry.processorId?.startsWith(each))
+      if (prefix !== undefined) orphansByPrefix.set(prefix, (orphansByPrefix.get(prefix) ?? 0) + 1)
+    }
+    return { task: entry.task, orphaned }
+  })
+  const hosts = new Set(state.stats.hosts(nowMs))
+  const processes = new Set(state.stats.processes(nowMs))
+  for (const { task } of active) {
+    if (task.host_name != null) hosts.add(task.host_name)
+    const process = getProcessLabel(task)
+    if (process !== undefined) processes.add(process)
+  }
+  for (const heartbeat of state.heartbeats.live) {
+    hosts.add(heartbeat.host_name)
+    processes.add(`${heartbeat.host_name}/${heartbeat.process_id}`)
+  }
+  return {
+    nowMs,
+    active,
+    completed: [...state.completed],
+    figures: state.stats.figures(nowMs),
+    routes: state.stats.routeFigures(nowMs),
+    hosts: hosts.size,
+    processes: processes.size,
+    heartbeats: state.heartbeats,
+    orphansByPrefix,
+    lastUpdateMs: state.lastUpdateMs,
+    skipped: state.skipped,
+    skipReasons: state.skipReasons,
   }
 }

@@ -29,7 +29,7 @@ import {
   type PendingStart,
 } from './redis-batch'
 import { createLuaScript, runFramedScript } from './framed-script'
-import { FIELD_LENGTHS_COMMAND, isScriptRejected, readChangedActive } from './redis-changed-read'
+import { FIELD_LENGTHS_COMMAND, isScriptRejected, readChangedActive, type ChangedActive } from './redis-changed-read'
 import { requireClusterHashTag } from './redis-connection'
 import { pruneRedisStaleTasks, readRedisHeartbeats } from './redis-heartbeats'
 import {
@@ -93,9 +93,9 @@ export interface RedisTrackerOptions {
    * (`setImmediate`). A batch that reaches 1000 operations is sent at once.
    * Each script call costs this process 19 to 95 µs of CPU and Redis 15 to
    * 65 µs besides the records (bench/micro.ts, 1 against 50 requests per
-   * call, on two 2-core VMs), so at high rates a window of 10 ms costs
-   * less per request than a shorter one, and readers see requests 10 ms
-   * later at most.
+   * call, on two 2-core VMs). At high rates a 10 ms window therefore costs
+   * less per request than a shorter one. Readers see requests at most
+   * 10 ms later.
    * @default 10
    */
   batchWindowMs?: number
@@ -398,19 +398,7 @@ export class RedisTracker implements Tracker {
     const [first, last] = limit === 0 ? [1, 0] : [0, limit - 1]
     await this.#requireConnection('read tasks')
     const cache = options.decodeCache
-    if (options.changedOnly === true && cache !== undefined && !this.#changedReadRejected) {
-      try {
-        const snapshot = await this.#readChanged(cache, first, last)
-        if (snapshot !== undefined) return snapshot
-      } catch (err) {
-        if (!isScriptRejected(err)) throw err
-        this.#changedReadRejected = true
-        this.#logger.warn(
-          { err, url: this.#url },
-          'redis rejected the script that lists field lengths, so every read fetches all records from now on; grant +evalsha and +eval to read less',
-        )
-      }
-    }
+    const changed = options.changedOnly === true && cache !== undefined ? await this.#readChangedActive(cache) : undefined
 
     // Records come as Buffers, so that a cache passed in `options` compares
     // their bytes and decodes only the changed ones. HGETALL goes through
@@ -418,56 +406,48 @@ export class RedisTracker implements Tracker {
     // match to its `hgetall` reply transformer, so the reply stays a flat
     // array instead of an object of 10,000 keys. With 10,000 records of
     // 1.4 KB this fetch took about a third of the CPU of `hgetall` with
-    // strings (bench/reader.ts).
-    const results = await this.client
-      .multi()
-      .callBuffer('HGETALL', this.keys.processors)
-      .lrangeBuffer(this.keys.pastTasks, first, last)
-      .get(this.keys.lastClearedAt)
-      .exec()
-
-    const [processorsResult, pastTasksResult, clearedResult] = results ?? []
-    const processors = readReply(processorsResult)
+    // strings (bench/reader.ts). A light read has fetched its active
+    // records already.
+    const transaction = this.client.multi()
+    if (changed === undefined) transaction.callBuffer('HGETALL', this.keys.processors)
+    transaction.lrangeBuffer(this.keys.pastTasks, first, last).get(this.keys.lastClearedAt)
+    const results = (await transaction.exec()) ?? []
+    const [processorsResult, pastTasksResult, clearedResult] = changed === undefined ? results : [undefined, ...results]
     const pastTasks = readReply(pastTasksResult)
     const cleared = readReply(clearedResult)
+    const processors = changed === undefined ? readReply(processorsResult) : undefined
 
     const snapshot = buildSnapshot(
-      processors.ok ? readHashEntries(processors.value) : [],
+      changed?.fetched ?? (processors?.ok === true ? readHashEntries(processors.value) : []),
       pastTasks.ok ? (pastTasks.value as Buffer[]) : [],
       cleared.ok && typeof cleared.value === 'string' ? cleared.value : null,
       cache,
+      changed?.reusedIds,
     )
-    if (!processors.ok) addSkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
+    if (processors?.ok === false) addSkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
     if (!pastTasks.ok) addSkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)
     return snapshot
   }
 
   /**
-   * The light read: see `read()`. The completed records are read whole,
-   * through the cache. Returns undefined when only a full read can list the fields.
+   * Fetches the active records that are new to `cache` or changed length
+   * (redis-changed-read.ts). Returns undefined when only a full read can
+   * list them, or once the server rejected the script this needs, which is
+   * logged once.
    */
-  async #readChanged(cache: DecodeCache, first: number, last: number): Promise<TaskSnapshot | undefined> {
-    const changed = await readChangedActive(this.client, this.keys.processors, cache)
-    if (changed === undefined) return undefined
-    const { fetched, reusedIds } = changed
-    const results = await this.client
-      .multi()
-      .lrangeBuffer(this.keys.pastTasks, first, last)
-      .get(this.keys.lastClearedAt)
-      .exec()
-    const [pastTasksResult, clearedResult] = results ?? []
-    const pastTasks = readReply(pastTasksResult)
-    const cleared = readReply(clearedResult)
-
-    const snapshot = buildSnapshot(
-      fetched,
-      pastTasks.ok ? (pastTasks.value as Buffer[]) : [],
-      cleared.ok && typeof cleared.value === 'string' ? cleared.value : null,
-      cache,
-      reusedIds,
-    )
-    if (!pastTasks.ok) addSkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)
-    return snapshot
+  async #readChangedActive(cache: DecodeCache): Promise<ChangedActive | undefined> {
+    if (this.#changedReadRejected) return undefined
+    try {
+      return await readChangedActive(this.client, this.keys.processors, cache)
+    } catch (err) {
+      if (!isScriptRejected(err)) throw err
+      this.#changedReadRejected = true
+      this.#logger.warn(
+        { err, url: this.#url },
+        'redis rejected the script that lists field lengths, so every read fetches all records from now on; grant +evalsha and +eval to read less',
+      )
+      return undefined
+    }
   }
 
   async subscribe(listener: TaskUpdateListener): Promise<() => Promise<void>> {
