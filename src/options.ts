@@ -252,22 +252,22 @@ function findUnknownOptions(options: object): UnknownOption[] {
 
 /** Returns true when `name` differs from `option` in case only, or by one or two edits. */
 function isLikelyTypo(name: string, option: string): boolean {
-  const given = name.toLowerCase()
-  const known = option.toLowerCase()
-  if (given === known) return true
-  if (Math.abs(given.length - known.length) > 2) return false
+  const lowerName = name.toLowerCase()
+  const lowerOption = option.toLowerCase()
+  if (lowerName === lowerOption) return true
+  if (Math.abs(lowerName.length - lowerOption.length) > 2) return false
 
   // Levenshtein distance, one row at a time.
-  let previous = Array.from({ length: known.length + 1 }, (_, index) => index)
-  for (let i = 1; i <= given.length; i++) {
+  let previous = Array.from({ length: lowerOption.length + 1 }, (_, index) => index)
+  for (let i = 1; i <= lowerName.length; i++) {
     const current = [i]
-    for (let j = 1; j <= known.length; j++) {
-      const substitution = (previous[j - 1] as number) + (given[i - 1] === known[j - 1] ? 0 : 1)
+    for (let j = 1; j <= lowerOption.length; j++) {
+      const substitution = (previous[j - 1] as number) + (lowerName[i - 1] === lowerOption[j - 1] ? 0 : 1)
       current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution)
     }
     previous = current
   }
-  return (previous[known.length] as number) <= 2
+  return (previous[lowerOption.length] as number) <= 2
 }
 
 /** Accepts one URL, or a list of cluster node URLs. */

@@ -178,7 +178,7 @@ describe('a connection killed while a batch waits for its reply', () => {
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
     await tracker.flush()
 
-    // CLIENT PAUSE WRITE holds the batch script, so the batch stays in flight.
+    // CLIENT PAUSE WRITE blocks the batch script, so the batch stays in flight.
     await redis.client.client('PAUSE', 5_000, 'WRITE')
     tracker.recordStart('p-1', JSON.stringify({ task_id: 't-1' }))
     tracker.recordStart('p-2', JSON.stringify({ task_id: 't-2' }))

@@ -115,8 +115,9 @@ export class DecodeCache {
   /**
    * Starts a light read, which fetches only some active records and reuses
    * the others. Unlike `beginRead()`, it updates the active entries in place,
-   * so that reusing 10,000 records costs no new map. A light read decodes
-   * synchronously once its fetch is done, so it cannot fail midway.
+   * so that reusing 10,000 records costs no new map. `buildSnapshot` calls
+   * it only after the fetch succeeded, in one synchronous pass, so a failed
+   * fetch leaves the cache as it was.
    */
   beginLightRead(): RecordDecoder {
     const lightRead = ++this.#lightReads
