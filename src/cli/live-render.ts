@@ -106,10 +106,11 @@ export interface FrameInput {
   notices: readonly StyledLine[]
 }
 
-/** One frame: its lines and the keys of the selectable rows, top to bottom. */
+/** One frame: its lines, and the selectable rows for the keys that act on them. */
 export interface Frame {
   lines: string[]
-  rowKeys: string[]
+  /** Returns the keys of the selectable rows, top to bottom. */
+  listRowKeys(): string[]
   findTask(rowKey: string): HttpTask | undefined
   sortColumns: string[]
   pageSize: number
@@ -177,7 +178,7 @@ function renderProcesses(input: FrameInput): string[] {
 
 interface Body {
   lines: string[]
-  rowKeys: string[]
+  listRowKeys(): string[]
   findTask(rowKey: string): HttpTask | undefined
   sortColumns: string[]
   pageSize: number
@@ -185,7 +186,7 @@ interface Body {
 
 function renderBody(input: FrameInput, room: number): Body {
   const { settings } = input
-  const empty = { rowKeys: [], findTask: () => undefined, sortColumns: [], pageSize: Math.max(1, room) }
+  const empty = { listRowKeys: () => [], findTask: () => undefined, sortColumns: [], pageSize: Math.max(1, room) }
   if (settings.showHelp) {
     const width = Math.max(...KEY_HELP.map(([keys]) => textWidth(keys)))
     const lines = [
@@ -207,7 +208,7 @@ function renderBody(input: FrameInput, room: number): Body {
 
 function renderTables(input: FrameInput, room: number): Body {
   const { data, settings } = input
-  const activeRows = orderActiveRows(
+  const activeOrder = orderActiveRows(
     data.active,
     input.activeColumns,
     settings,
@@ -215,21 +216,29 @@ function renderTables(input: FrameInput, room: number): Body {
     data.nowMs,
   )
   const completedRows = orderCompletedRows(data.completed, input.completedColumns, settings, data.nowMs)
-  const activeEntries = groupRows(activeRows, settings.grouping)
   const showRoutes = settings.showRoutes
   const routeRows = showRoutes ? buildRouteRows(data.routes, data.active.map((item) => item.task)) : []
   const lowerCount = showRoutes ? routeRows.length : completedRows.length
 
+  // Without grouping the table shows a slice of the order, so only the rows
+  // on screen are sorted. Grouping needs every row.
+  const grouped = settings.grouping !== 'none'
+  const activeEntries = grouped ? groupRows(activeOrder.all(), settings.grouping) : undefined
+  const activeCount = activeEntries?.length ?? activeOrder.count
   // Two titles and two column headers.
-  const [activeRoom, lowerRoom] = shareRows(room - 4, activeEntries.length, lowerCount)
-  const selectedIndex = activeEntries.findIndex(
-    (entry) => 'rowKey' in entry && entry.rowKey === settings.selectedKey,
-  )
+  const [activeRoom, lowerRoom] = shareRows(room - 4, activeCount, lowerCount)
+  const selectedIndex =
+    activeEntries === undefined
+      ? activeOrder.indexOf(settings.selectedKey)
+      : activeEntries.findIndex((entry) => 'rowKey' in entry && entry.rowKey === settings.selectedKey)
   const activeStart = scrollStart(selectedIndex, activeRoom)
-  const shownActive = activeEntries.slice(activeStart, activeStart + activeRoom)
+  const shownActive =
+    activeEntries === undefined
+      ? activeOrder.slice(activeStart, activeStart + activeRoom)
+      : activeEntries.slice(activeStart, activeStart + activeRoom)
 
   const lines = [
-    styleLine(activeTitle(input, activeRows.length, data.active.length, shownActive), 'bold', input),
+    styleLine(activeTitle(input, activeOrder.count, data.active.length, shownActive), 'bold', input),
     ...renderActiveTable(input, shownActive),
   ]
   if (showRoutes) {
@@ -262,14 +271,16 @@ function renderTables(input: FrameInput, room: number): Body {
     )
   }
 
-  const selectable = showRoutes ? activeRows : [...activeRows, ...completedRows]
-  // The map is built on the first look-up (a key press), not on every frame.
+  // Every selectable row is needed only on a key press, so the full order
+  // and the row look-up are built then, from this frame's data.
+  let selectable: Array<{ rowKey: string; task: HttpTask }> | undefined
+  const listSelectable = () => (selectable ??= showRoutes ? activeOrder.all() : [...activeOrder.all(), ...completedRows])
   let tasks: Map<string, HttpTask> | undefined
   return {
     lines,
-    rowKeys: selectable.map((row) => row.rowKey),
+    listRowKeys: () => listSelectable().map((row) => row.rowKey),
     findTask: (rowKey) => {
-      tasks ??= new Map(selectable.map((row) => [row.rowKey, row.task]))
+      tasks ??= new Map(listSelectable().map((row) => [row.rowKey, row.task]))
       return tasks.get(rowKey)
     },
     sortColumns: listSortColumns(input),

@@ -20,6 +20,7 @@ import { formatLatency, formatShare } from './live-header'
 import type { Grouping } from './live-input'
 import type { GroupFigures } from './stats'
 import { UNKNOWN_ROUTE } from './stats'
+import { selectFirst } from './select-first'
 import type { Attribute, Colour } from './style'
 
 /** Marks of an active request that needs attention. */
@@ -59,24 +60,98 @@ export function orderActiveRows(
   order: RowOrder,
   thresholds: Thresholds,
   nowMs: number,
-): ActiveRow[] {
-  const matches = createTextFilter(order.filterText)
-  const sortKey = createSortKey(order.sortColumn, columns, nowMs) ?? readStartKey
-  const rows = items
-    .filter((item) => matches(item.task))
-    .map((item) => ({
-      rowKey: readActiveRowKey(item.task),
-      task: item.task,
-      mark: markOf(item, thresholds, nowMs),
-      key: sortKey(item.task),
-    }))
+): ActiveRowOrder {
+  return new ActiveRowOrder(items, columns, order, thresholds, nowMs)
+}
 
-  const direction = order.sortReversed ? -1 : 1
-  rows.sort((a, b) => {
-    const pinned = Number(b.mark === 'STALLED') - Number(a.mark === 'STALLED')
-    return pinned !== 0 ? pinned : direction * compareKeys(a.key, b.key)
-  })
-  return rows.map(({ rowKey, task, mark }) => ({ rowKey, task, mark }))
+/**
+ * `slice` sorts every row only when its end is at least this share of the
+ * rows. Below it, a heap selection of the rows up to the end costs fewer
+ * comparisons than a full sort.
+ */
+const FULL_SORT_SHARE = 0.25
+
+/**
+ * The active rows that match the filter, in the order of the table:
+ * stalled requests first, then by the sort key (reversed with
+ * `sortReversed`), and rows with equal keys in the order of the items. The
+ * order is computed on request: `slice` selects only the rows up to its
+ * end, and the full order is sorted on the first call of `all()`.
+ */
+export class ActiveRowOrder {
+  readonly #tasks: HttpTask[] = []
+  readonly #marks: RowMark[] = []
+  /** Compares two positions in `#tasks`. It is a strict total order, because ties fall back to the position. */
+  readonly #compare: (a: number, b: number) => number
+  #all: ActiveRow[] | undefined
+
+  constructor(
+    items: readonly ActiveItem[],
+    columns: readonly Column[],
+    order: RowOrder,
+    thresholds: Thresholds,
+    nowMs: number,
+  ) {
+    const matches = createTextFilter(order.filterText)
+    const sortKey = createSortKey(order.sortColumn, columns, nowMs) ?? readStartKey
+    const tasks = this.#tasks
+    const marks = this.#marks
+    const keys: Array<number | string> = []
+    for (const item of items) {
+      if (!matches(item.task)) continue
+      tasks.push(item.task)
+      marks.push(markOf(item, thresholds, nowMs))
+      keys.push(sortKey(item.task))
+    }
+    const direction = order.sortReversed ? -1 : 1
+    this.#compare = (a, b) => {
+      const pinned = Number(marks[b] === 'STALLED') - Number(marks[a] === 'STALLED')
+      if (pinned !== 0) return pinned
+      return direction * compareKeys(keys[a] as number | string, keys[b] as number | string) || a - b
+    }
+  }
+
+  /** Number of rows: the active tasks that match the filter. */
+  get count(): number {
+    return this.#tasks.length
+  }
+
+  /** Returns the rows at positions `start` up to `end` (exclusive) of the order. */
+  slice(start: number, end: number): ActiveRow[] {
+    const last = Math.min(end, this.count)
+    if (start >= last) return []
+    if (this.#all !== undefined || last >= this.count * FULL_SORT_SHARE) return this.all().slice(start, last)
+    return selectFirst(this.count, last, this.#compare)
+      .slice(start)
+      .map((position) => this.#row(position))
+  }
+
+  /** Returns the position in the order of the row with `rowKey`, or -1 when no row has it. */
+  indexOf(rowKey: string | undefined): number {
+    if (rowKey === undefined) return -1
+    if (this.#all !== undefined) return this.#all.findIndex((row) => row.rowKey === rowKey)
+    const position = this.#tasks.findIndex((task) => readActiveRowKey(task) === rowKey)
+    if (position === -1) return -1
+    let rowsBefore = 0
+    for (let other = 0; other < this.#tasks.length; other++) {
+      if (this.#compare(other, position) < 0) rowsBefore++
+    }
+    return rowsBefore
+  }
+
+  /** Returns every row in order. */
+  all(): ActiveRow[] {
+    if (this.#all === undefined) {
+      const positions = Array.from({ length: this.count }, (_, position) => position)
+      this.#all = positions.sort(this.#compare).map((position) => this.#row(position))
+    }
+    return this.#all
+  }
+
+  #row(position: number): ActiveRow {
+    const task = this.#tasks[position] as HttpTask
+    return { rowKey: readActiveRowKey(task), task, mark: this.#marks[position] }
+  }
 }
 
 /** Returns the completed rows to show: filtered, most recent first unless sorted by a column. */
@@ -211,6 +286,8 @@ interface RecordFacts {
   rowKey: string
   /** Start time in epoch ms, `NaN` when unreadable. */
   startMs: number
+  /** `getProcessLabel` of the record, for the header's count of processes. */
+  processLabel: string | undefined
 }
 
 /**
@@ -223,7 +300,11 @@ const recordFacts = new WeakMap<HttpTask, RecordFacts>()
 function readFacts(task: HttpTask): RecordFacts {
   let facts = recordFacts.get(task)
   if (facts === undefined) {
-    facts = { rowKey: `a:${getTaskKey(task)}`, startMs: parseIsoTime(task.started_at) ?? Number.NaN }
+    facts = {
+      rowKey: `a:${getTaskKey(task)}`,
+      startMs: parseIsoTime(task.started_at) ?? Number.NaN,
+      processLabel: getProcessLabel(task),
+    }
     recordFacts.set(task, facts)
   }
   return facts
@@ -231,6 +312,11 @@ function readFacts(task: HttpTask): RecordFacts {
 
 function readActiveRowKey(task: HttpTask): string {
   return readFacts(task).rowKey
+}
+
+/** Returns `getProcessLabel(task)` of an active task, built once per record object. */
+export function readProcessLabel(task: HttpTask): string | undefined {
+  return readFacts(task).processLabel
 }
 
 function readStartMs(task: HttpTask): number {

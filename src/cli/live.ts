@@ -7,7 +7,6 @@
  * `FULL_READ_EVERY`th read fetches all. Between updates the view redraws
  * once a second, so durations of active requests keep counting.
  */
-import { getProcessLabel } from '../task/derived'
 import { DecodeCache } from '../trackers/decode-cache'
 import { readHeartbeats } from '../trackers/heartbeat'
 import type { ReadOptions } from '../trackers/tracker'
@@ -18,6 +17,7 @@ import { countOf, formatDuration } from './format'
 import type { SourceStatus, StyledLine } from './live-header'
 import { createViewSettings, handleKey, type ViewSettings } from './live-input'
 import { renderLiveFrame, type Frame, type LiveData } from './live-render'
+import { readProcessLabel, type ActiveItem } from './live-tables'
 import { LiveState } from './live-state'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { shouldUseColour } from './style'
@@ -412,7 +412,10 @@ class LiveView {
   readonly #onKey = (key: string): void => {
     const frame = this.#frame
     const result = handleKey(this.#settings, key, {
-      rowKeys: frame?.rowKeys ?? [],
+      // A getter, so that only the keys that move the selection sort every row.
+      get rowKeys() {
+        return frame?.listRowKeys() ?? []
+      },
       findTask: (rowKey) => frame?.findTask(rowKey),
       sortColumns: frame?.sortColumns ?? [],
       pageSize: frame?.pageSize ?? 10,
@@ -518,19 +521,21 @@ class LiveView {
  */
 export function captureLiveData(state: LiveState, nowMs: number): LiveData {
   const orphansByPrefix = new Map<string, number>()
-  const active = [...state.active.values()].map((entry) => {
-    const orphaned = state.isOrphaned(entry)
-    if (orphaned && entry.processorId !== undefined) {
-      const prefix = state.heartbeats.stalePrefixes.find((each) => entry.processorId?.startsWith(each))
-      if (prefix !== undefined) orphansByPrefix.set(prefix, (orphansByPrefix.get(prefix) ?? 0) + 1)
-    }
-    return { task: entry.task, orphaned }
-  })
+  const { stalePrefixes } = state.heartbeats
   const hosts = new Set(state.stats.hosts(nowMs))
   const processes = new Set(state.stats.processes(nowMs))
-  for (const { task } of active) {
+  // One pass over what may be 10,000 tasks, on every frame.
+  const active: ActiveItem[] = []
+  for (const entry of state.active.values()) {
+    const orphaned = stalePrefixes.length > 0 && state.isOrphaned(entry)
+    if (orphaned && entry.processorId !== undefined) {
+      const prefix = stalePrefixes.find((each) => entry.processorId?.startsWith(each))
+      if (prefix !== undefined) orphansByPrefix.set(prefix, (orphansByPrefix.get(prefix) ?? 0) + 1)
+    }
+    const { task } = entry
+    active.push({ task, orphaned })
     if (task.host_name != null) hosts.add(task.host_name)
-    const process = getProcessLabel(task)
+    const process = readProcessLabel(task)
     if (process !== undefined) processes.add(process)
   }
   for (const heartbeat of state.heartbeats.live) {
