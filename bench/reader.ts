@@ -4,11 +4,12 @@
  * frame, and the frames after later full and light reads with a share of
  * the records changed, with Redis's own CPU time per read.
  *
- *   npx tsup && npx tsx bench/reader.ts [--runs 7] [--frames 20] [--width 120] [--height 40]
+ *   npx tsup && npx tsx bench/reader.ts [--runs 7] [--frames 20] [--width 120] [--height 40] [--skip-recent]
  *
  * `recent` runs as a child process of the built CLI (dist/), pinned to core 0.
  * The live frame runs in this process, pinned to core 0, against the
- * modules of src/cli. Redis runs on core 1.
+ * modules of src/cli. Redis runs on core 1. `--skip-recent` leaves out
+ * `recent`, which needs no build then, and writes no results file.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -43,6 +44,8 @@ interface Settings {
   frames: number
   width: number
   height: number
+  /** Leave out `recent` and the results file, to measure the live frame alone. */
+  skipRecent: boolean
 }
 
 function readSettings(): Settings {
@@ -52,6 +55,7 @@ function readSettings(): Settings {
       frames: { type: 'string', default: '20' },
       width: { type: 'string', default: '120' },
       height: { type: 'string', default: '40' },
+      'skip-recent': { type: 'boolean', default: false },
     },
   })
   const toCount = (name: string, text: string) => {
@@ -66,6 +70,7 @@ function readSettings(): Settings {
     frames: toCount('frames', values.frames),
     width: toCount('width', values.width),
     height: toCount('height', values.height),
+    skipRecent: values['skip-recent'],
   }
 }
 
@@ -650,11 +655,12 @@ function buildReport(input: {
     const [fetched, ...times] = cells
     return `| ${label} | ${Math.round(fetched as number)} | ${times.map(formatMs).join(' | ')} |`
   })
+  const recentTable =
+    recentRows.length === 0
+      ? []
+      : ['| command | wall ms (median) | CPU ms user+sys (median) | lines printed |', '| --- | ---: | ---: | ---: |', ...recentRows, '']
   const table = [
-    '| command | wall ms (median) | CPU ms user+sys (median) | lines printed |',
-    '| --- | ---: | ---: | ---: |',
-    ...recentRows,
-    '',
+    ...recentTable,
     `| read step, without the view | CPU ms (median of ${fetches.length}) |`,
     '| --- | ---: |',
     `| fetch as strings: MULTI HGETALL + LRANGE 0 ${LIVE_COMPLETED_LIMIT - 1} + GET (ioredis) | ${formatMs(pickFetch('fetchMs'))} |`,
@@ -706,7 +712,7 @@ ${verdict}
 
 async function main(): Promise<void> {
   const settings = readSettings()
-  readFileSync(join(REPO_DIR, 'dist/cli.js')) // the child runs the build: fail early without one
+  if (!settings.skipRecent) readFileSync(join(REPO_DIR, 'dist/cli.js')) // the child runs the build: fail early without one
   // Read before pinning, which leaves this process one core.
   const facts = readMachineFacts(REPO_DIR)
   pinSelf(MEASURED_CORE)
@@ -714,14 +720,17 @@ async function main(): Promise<void> {
   try {
     const seeded = await seedRedis(redis.client, Date.now())
     const redisVersion = await readRedisVersion(redis.client)
-    const recent = [
-      measureRecent(redis.url, '', [], settings.runs),
-      measureRecent(redis.url, ' --limit 50', ['--limit', '50'], settings.runs),
-    ]
+    const recent = settings.skipRecent
+      ? []
+      : [
+          measureRecent(redis.url, '', [], settings.runs),
+          measureRecent(redis.url, ' --limit 50', ['--limit', '50'], settings.runs),
+        ]
     const churn = new RecordChurn(redis.client, seeded.activeIds)
     const { fetches, scenarios } = await measureScenarios(redis.url, churn, settings)
     const report = buildReport({ settings, facts, redisVersion, seeded, recent, fetches, scenarios })
     console.log(report.table)
+    if (settings.skipRecent) return
     const dir = join(REPO_DIR, 'bench/results')
     mkdirSync(dir, { recursive: true })
     const file = join(dir, `reader-${new Date().toISOString().slice(0, 10)}.md`)
