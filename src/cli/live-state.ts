@@ -157,7 +157,9 @@ export class LiveState {
         else this.active.delete(key)
       }
     }
-    for (const [processorId, task] of snapshot.active) {
+    // When the read fetched nothing, every task of the snapshot is reused, and there is none to add.
+    const fetchedAny = reused.size < snapshot.active.size
+    for (const [processorId, task] of fetchedAny ? snapshot.active : []) {
       if (reused.has(processorId)) continue
       const key = getTaskKey(task)
       if (this.active.get(key)?.task !== task) this.active.set(key, { task, processorId })

@@ -54,6 +54,17 @@ interface CachedCompleted {
 }
 
 /**
+ * The fields of the processors hash and their byte lengths as a light
+ * read listed them, in the reply's order.
+ */
+export interface FieldListing {
+  /** The field names joined with NUL bytes, as the script returns them. */
+  joinedFields: string
+  lengths: readonly number[]
+  fields: readonly string[]
+}
+
+/**
  * Decode results of the latest read: active records by processor id,
  * completed records by their raw content. A record whose raw content is the
  * same, byte for byte, as at the previous read gets the same result, and so
@@ -65,6 +76,12 @@ export class DecodeCache {
   #active = new Map<string, CachedRecord>()
   #completed = new Map<string, CachedCompleted>()
   #lightReads = 0
+  /**
+   * The listing of the latest read, when it was a light read after which
+   * the cache contains exactly the listed fields, each with its listed
+   * length. Any other read clears it.
+   */
+  #listing: FieldListing | undefined
 
   /** Records kept: active ones and distinct completed ones. */
   get size(): { active: number; completed: number } {
@@ -74,6 +91,29 @@ export class DecodeCache {
   /** Byte length of the active record cached for `processorId`, or undefined when none is. */
   activeByteLength(processorId: string): number | undefined {
     return this.#active.get(processorId)?.byteLength
+  }
+
+  /**
+   * Returns the listing of the latest read when its field names and
+   * lengths are these, so that a light read that lists the same can skip
+   * comparing each field with the cache. Returns undefined when they
+   * differ, or when the latest read was not a light read that left the
+   * cache matching its listing.
+   */
+  findListing(joinedFields: string, lengths: readonly number[]): FieldListing | undefined {
+    const listing = this.#listing
+    if (listing === undefined || listing.joinedFields !== joinedFields) return undefined
+    const previous = listing.lengths
+    if (previous.length !== lengths.length) return undefined
+    for (let index = 0; index < lengths.length; index++) {
+      if (previous[index] !== lengths[index]) return undefined
+    }
+    return listing
+  }
+
+  /** Returns whether `listing` is that of the latest read, and the cache has not changed since. */
+  isCurrentListing(listing: FieldListing): boolean {
+    return listing === this.#listing
   }
 
   /**
@@ -108,6 +148,7 @@ export class DecodeCache {
       finish: () => {
         this.#active = nextActive
         this.#completed = nextCompleted
+        this.#listing = undefined
       },
     }
   }
@@ -118,15 +159,24 @@ export class DecodeCache {
    * so that reusing 10,000 records costs no new map. `buildSnapshot` calls
    * it only after the fetch succeeded, in one synchronous pass, so a failed
    * fetch leaves the cache as it was.
+   *
+   * `listing` is what the read listed, when every field it fetched had
+   * the listed length, so that the cache matches it after `finish()`. When
+   * it is the current listing, the cache already contains exactly its
+   * fields, and `finish()` skips looking for entries to drop.
    */
-  beginLightRead(): RecordDecoder {
+  beginLightRead(listing?: FieldListing): RecordDecoder {
     const lightRead = ++this.#lightReads
     const active = this.#active
     const previousCompleted = this.#completed
     const nextCompleted = new Map<string, CachedCompleted>()
+    const unchanged = listing !== undefined && listing === this.#listing
+    let decoded = false
+    let missing = false
 
     return {
       decodeActive: (processorId, raw) => {
+        decoded = true
         if (!isRawRecord(raw)) return decodeRecord(raw)
         let entry = active.get(processorId)
         if (entry === undefined || !isSameRecord(entry.raw, raw)) {
@@ -139,15 +189,24 @@ export class DecodeCache {
       decodeCompleted: (raw) => decodeCompletedWith(previousCompleted, nextCompleted, raw),
       reuseActive: (processorId) => {
         const entry = active.get(processorId)
-        if (entry === undefined) return undefined
+        if (entry === undefined) {
+          missing = true
+          return undefined
+        }
         entry.lightRead = lightRead
         return entry.result
       },
       finish: () => {
-        for (const [processorId, entry] of active) {
-          if (entry.lightRead !== lightRead) active.delete(processorId)
+        if (!unchanged || decoded) {
+          for (const [processorId, entry] of active) {
+            if (entry.lightRead !== lightRead) active.delete(processorId)
+          }
         }
         this.#completed = nextCompleted
+        // A listed field that is not cached, or a record decoded for a
+        // listing that the cache matched already, leaves the cache out of
+        // line with the listing.
+        this.#listing = missing || (unchanged && decoded) ? undefined : listing
       },
     }
   }

@@ -6,7 +6,7 @@
  * instead of 14 MB.
  */
 import type { RedisClient } from './redis-tracker'
-import type { DecodeCache } from './decode-cache'
+import type { DecodeCache, FieldListing } from './decode-cache'
 
 /** Name under which the tracker defines FIELD_LENGTHS_SCRIPT on its client. */
 export const FIELD_LENGTHS_COMMAND = 'webTopFieldLengths'
@@ -18,7 +18,13 @@ export interface ChangedActive {
   /** Records fetched, because they are new to the cache or their length changed. */
   fetched: Array<[string, Buffer]>
   /** Fields whose cached record is kept, because the length is the same. */
-  reusedIds: string[]
+  reusedIds: readonly string[]
+  /**
+   * The fields and lengths listed, when every record fetched had its
+   * listed length, so that the cache will match the listing once the read
+   * is decoded (`DecodeCache.beginLightRead`).
+   */
+  listing: FieldListing | undefined
 }
 
 /**
@@ -36,26 +42,40 @@ export async function readChangedActive(
 ): Promise<ChangedActive | undefined> {
   const fieldLengths = (client as unknown as Record<string, FieldLengths>)[FIELD_LENGTHS_COMMAND] as FieldLengths
   const [joinedFields, lengths] = await fieldLengths.call(client, processorsKey)
+  // Nothing was added, removed or changed length since the previous light
+  // read: its fields are cached with these lengths, so nothing is fetched.
+  const same = cache.findListing(joinedFields, lengths)
+  if (same !== undefined) return { fetched: [], reusedIds: same.fields, listing: same }
+
   const fields = lengths.length === 0 ? [] : joinedFields.split('\0')
   // A field name that contains a NUL byte splits in two: only a full read can list such names.
   if (fields.length !== lengths.length) return undefined
 
   const changedIds: string[] = []
+  const changedLengths: number[] = []
   const reusedIds: string[] = []
   for (let index = 0; index < fields.length; index++) {
     const processorId = fields[index] as string
-    if (cache.activeByteLength(processorId) === lengths[index]) reusedIds.push(processorId)
-    else changedIds.push(processorId)
+    const length = lengths[index] as number
+    if (cache.activeByteLength(processorId) === length) {
+      reusedIds.push(processorId)
+    } else {
+      changedIds.push(processorId)
+      changedLengths.push(length)
+    }
   }
 
+  let listing: FieldListing | undefined = { joinedFields, lengths, fields }
   const fetched: Array<[string, Buffer]> = []
-  if (changedIds.length === 0) return { fetched, reusedIds }
+  if (changedIds.length === 0) return { fetched, reusedIds, listing }
   const values = await client.hmgetBuffer(processorsKey, ...changedIds)
   for (let index = 0; index < changedIds.length; index++) {
     const value = values[index]
     if (value != null) fetched.push([changedIds[index] as string, value])
+    // Deleted or rewritten between the two steps: the cache will not match the listing.
+    if (value?.length !== changedLengths[index]) listing = undefined
   }
-  return { fetched, reusedIds }
+  return { fetched, reusedIds, listing }
 }
 
 /**

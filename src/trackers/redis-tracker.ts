@@ -423,6 +423,7 @@ export class RedisTracker implements Tracker {
       cleared.ok && typeof cleared.value === 'string' ? cleared.value : null,
       cache,
       changed?.reusedIds,
+      changed?.listing,
     )
     if (processors?.ok === false) addSkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
     if (!pastTasks.ok) addSkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)

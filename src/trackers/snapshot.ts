@@ -1,14 +1,31 @@
 import type { HttpTask } from '../task/http-task'
-import { plainDecoder, type DecodeCache, type RecordDecoder } from './decode-cache'
+import { plainDecoder, type DecodeCache, type FieldListing, type RecordDecoder } from './decode-cache'
 import type { TaskSnapshot } from './tracker'
 
 const MAX_SKIP_REASONS = 5
+
+/** The active part of a snapshot that a light read built from the cache alone. */
+interface ReusedActive {
+  active: ReadonlyMap<string, HttpTask>
+  reused: ReadonlySet<string>
+  skipped: number
+  skipReasons: readonly string[]
+}
+
+/**
+ * The active part of the snapshot of each listing for which a light read
+ * fetched nothing. While the cache keeps that listing (`isCurrentListing`),
+ * a read of the same listing takes the same tasks from the cache, so it
+ * copies this instead of looking up each record.
+ */
+const reusedByListing = new WeakMap<FieldListing, ReusedActive>()
 
 /**
  * Decodes raw records into a snapshot, counting the ones that cannot be
  * read. With a `cache`, records unchanged since its previous read are not
  * decoded again, and the active records of `reusedIds`, which the read did
- * not fetch, are taken from it.
+ * not fetch, are taken from it. `listing` is the light read's listing when
+ * the cache will match it (`DecodeCache.beginLightRead`).
  */
 export function buildSnapshot(
   activeEntries: Iterable<[string, unknown]>,
@@ -16,8 +33,10 @@ export function buildSnapshot(
   lastClearedAt: string | null,
   cache?: DecodeCache,
   reusedIds?: readonly string[],
+  listing?: FieldListing,
 ): TaskSnapshot {
-  const decoder = (reusedIds === undefined ? cache?.beginRead() : cache?.beginLightRead()) ?? plainDecoder
+  const previous = listing !== undefined && cache?.isCurrentListing(listing) === true ? reusedByListing.get(listing) : undefined
+  const decoder = (reusedIds === undefined ? cache?.beginRead() : cache?.beginLightRead(listing)) ?? plainDecoder
   const snapshot: TaskSnapshot = {
     active: new Map<string, HttpTask>(),
     completed: [],
@@ -26,12 +45,21 @@ export function buildSnapshot(
     lastClearedAt,
   }
 
+  let fetched = 0
   for (const [processorId, text] of activeEntries) {
+    fetched++
     const result = decoder.decodeActive(processorId, text)
     if (result.ok) snapshot.active.set(processorId, result.task)
     else addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: ${result.reason}`)
   }
-  if (reusedIds !== undefined) addReused(snapshot, decoder, reusedIds)
+  if (reusedIds !== undefined) {
+    if (previous !== undefined && fetched === 0) {
+      copyReused(snapshot, previous)
+    } else {
+      addReused(snapshot, decoder, reusedIds)
+      if (listing !== undefined && fetched === 0) reusedByListing.set(listing, keepReused(snapshot))
+    }
+  }
 
   let index = 0
   for (const text of completedTexts) {
@@ -59,6 +87,24 @@ function addReused(snapshot: TaskSnapshot, decoder: RecordDecoder, reusedIds: re
     }
   }
   snapshot.reused = reused
+}
+
+/** Copies the active part of a snapshot that fetched nothing, which later reads of its listing copy back. */
+function keepReused(snapshot: TaskSnapshot): ReusedActive {
+  return {
+    active: new Map(snapshot.active),
+    reused: snapshot.reused ?? new Set(),
+    skipped: snapshot.skipped,
+    skipReasons: [...snapshot.skipReasons],
+  }
+}
+
+/** Fills a snapshot that fetched nothing with copies of the active part kept by `keepReused`. */
+function copyReused(snapshot: TaskSnapshot, previous: ReusedActive): void {
+  snapshot.active = new Map(previous.active)
+  snapshot.reused = previous.reused
+  snapshot.skipped = previous.skipped
+  snapshot.skipReasons = [...previous.skipReasons]
 }
 
 /** Counts one unreadable record (or key) and keeps its reason while there is room. */
