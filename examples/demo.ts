@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createExpressApp } from './express-app'
+import { maskUrl } from '../src/util/mask-url'
 import { TRACKER_ENDPOINT_PATH } from './routes'
 import { generateTraffic, type TrafficSummary } from './traffic-generator'
 
@@ -109,7 +110,7 @@ function printIntroduction(origin: string, recordsToMemory: boolean, trackerUrl:
   if (recordsToMemory) {
     console.log(`demo: it records to memory and serves the tasks at ${origin}${TRACKER_ENDPOINT_PATH}`)
   } else {
-    const shownUrl = maskPassword(trackerUrl)
+    const shownUrl = maskUrl(trackerUrl)
     console.log(`demo: it records to ${shownUrl} (TOP_TRACKER_URL)`)
     console.log(`demo: in a second terminal, run: TOP_TRACKER_URL=${shownUrl} npx web-top-cli live`)
   }
@@ -146,16 +147,6 @@ function printSummary(summary: TrafficSummary): void {
     .map(([status, count]) => `${status === 'error' ? 'no response' : status}: ${count}`)
     .join(', ')
   console.log(`demo: sent ${summary.total} requests (${statuses || 'no responses'}); app stopped`)
-}
-
-function maskPassword(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== '') parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return url
-  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { maskUrl } from '../src/cli/connect'
+import { maskUrl } from '../src/util/mask-url'
 import { runCli } from './helpers/cli'
 import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server'
 

@@ -420,6 +420,12 @@ describe('tracker URLs', () => {
     )
   })
 
+  it('masks the Sentinel password in URL errors', () => {
+    expect(() => parseRedisTarget('redis+sentinel://:hunter2@h:x/main?sentinelPassword=s3cret')).toThrow(
+      'web-top: Invalid tracker URL "redis+sentinel://:***@h:x/main?sentinelPassword=***": "h:x" is not a valid host:port',
+    )
+  })
+
   it('rejects node lists that differ', () => {
     expect(() => parseRedisTarget(['redis://h1:7000', 'rediss://h2:7001'])).toThrow(
       'all cluster node URLs must have the same scheme, user and password',

@@ -523,6 +523,12 @@ describe('RedisTracker lifecycle', () => {
     trackers.push(tracker)
     expect(tracker.url).toBe(`redis://user:***@127.0.0.1:${redis.port}/3`)
   })
+
+  it('masks secret query parameters in url, as the CLI does', () => {
+    const tracker = new RedisTracker({ url: `redis://127.0.0.1:${redis.port}/3?password=s3cret` })
+    trackers.push(tracker)
+    expect(tracker.url).toBe(`redis://127.0.0.1:${redis.port}/3?password=***`)
+  })
 })
 
 describe('batchWindowMs from the recorder options', () => {

@@ -12,8 +12,9 @@ import {
   parseRedisTarget,
   requireClusterHashTag,
 } from '../trackers/redis-connection'
-import { redactUrl, RedisTracker, type RedisClient } from '../trackers/redis-tracker'
+import { RedisTracker, type RedisClient } from '../trackers/redis-tracker'
 import type { TaskSnapshot, Tracker } from '../trackers/tracker'
+import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 
 /** How long to wait for Redis to accept the connection. */
@@ -50,9 +51,6 @@ const AUTH_FAILURE = /\b(?:WRONGPASS|NOAUTH)\b/
  * by its own hint, which names --api-key too, so the advice appears once.
  */
 const HTTP_TRACKER_ADVICE = /[;:] (?:check|set) [^;]*$/i
-
-/** Query parameters whose values are secrets: passwords, API keys and tokens. */
-const SECRET_PARAMETER = /([?&](?:[\w.-]*pass(?:word)?|api[-_]?key|apikey|[\w.-]*token|[\w.-]*secret)=)[^&#]*/gi
 
 /** Hints on what to check after a failed read, by kind of tracker. */
 const READ_FAILURE_HINTS: Record<string, string> = {
@@ -131,20 +129,6 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   const hint = READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   return hint === undefined ? message : `${message} ${hint}`
-}
-
-/**
- * Returns the URL with every secret masked: the password of its user part
- * and the values of query parameters such as `password`, `api-key` and
- * `token`. Each entry of a comma-separated list of URLs is masked too.
- */
-export function maskUrl(url: string): string {
-  return url
-    .split(',')
-    .map((part) => (part.includes('://') ? redactUrl(part) : part))
-    .join(',')
-    .replace(/(\/\/[^:@/,]*:)[^@/,]*@/g, '$1***@')
-    .replace(SECRET_PARAMETER, '$1***')
 }
 
 async function connectRedis(

@@ -7,18 +7,18 @@
  */
 import { invalidTrackerUrl } from '../errors'
 import type { Logger } from '../util/logger'
+import { maskUrl } from '../util/mask-url'
 import { HttpTracker } from './http-tracker'
 import { MemoryTracker } from './memory-tracker'
 import {
   createRedisClient,
   isMultiNodeUrl,
-  maskPassword,
   parseRedisTarget,
   validateServerUrl,
   requireClusterHashTag,
   type RedisConnectionOptions,
 } from './redis-connection'
-import { redactUrl, RedisTracker, type RedisClient } from './redis-tracker'
+import { RedisTracker, type RedisClient } from './redis-tracker'
 import type { Tracker } from './tracker'
 
 /** Tracker URL used when neither an option nor `TOP_TRACKER_URL` sets one. */
@@ -85,7 +85,7 @@ export function createTrackerFromUrl(
   }
 
   throw invalidTrackerUrl(
-    redactUrl(url),
+    maskUrl(url),
     `the scheme ${JSON.stringify(`${scheme}:`)} is not supported; ${SUPPORTED_URLS}`,
   )
 }
@@ -113,7 +113,7 @@ function createMultiNodeTracker(url: string | readonly string[], options: Tracke
   const client = createRedisClient(url, options)
   return new ClientOwningRedisTracker({
     client,
-    url: typeof url === 'string' ? maskPassword(url) : url.map(maskPassword).join(','),
+    url: typeof url === 'string' ? maskUrl(url) : url.map(maskUrl).join(','),
     keyPrefix,
     maxCompletedTasks: options.maxCompletedTasks,
     maxPendingBytes: options.maxPendingBytes,
@@ -132,7 +132,7 @@ function parseScheme(url: string): string {
   if (url === 'memory') return 'memory'
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url)
   if (match === null) {
-    throw invalidTrackerUrl(redactUrl(url), `it has no scheme; ${SUPPORTED_URLS}`)
+    throw invalidTrackerUrl(maskUrl(url), `it has no scheme; ${SUPPORTED_URLS}`)
   }
   return (match[1] as string).toLowerCase()
 }

@@ -14,6 +14,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { invalidOptionRange, invalidTrackerUrl } from '../errors'
+import { maskUrl } from '../util/mask-url'
 
 /** Port of a cluster seed node whose URL gives none. */
 const DEFAULT_REDIS_PORT = 6379
@@ -87,7 +88,7 @@ export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
 
   const [, scheme = '', kind = '', userInfo, hostList = '', path = '', query = ''] = match
   const credentials = readCredentials(userInfo, scheme.toLowerCase() === 'rediss')
-  const describeUrl = () => maskPassword(url)
+  const describeUrl = () => maskUrl(url)
 
   if (kind.toLowerCase() === 'cluster') {
     if (!/^\/?0?$/.test(path)) {
@@ -173,30 +174,26 @@ export function validateServerUrl(url: string): void {
   try {
     parsed = new URL(url)
   } catch {
-    throw invalidTrackerUrl(maskPassword(url), 'it is not a valid URL; write redis://host:port/db')
+    throw invalidTrackerUrl(maskUrl(url), 'it is not a valid URL; write redis://host:port/db')
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') return
 
   if (parsed.hostname === '') {
-    throw invalidTrackerUrl(maskPassword(url), 'it names no host; write redis://host:port/db')
+    throw invalidTrackerUrl(maskUrl(url), 'it names no host; write redis://host:port/db')
   }
   if (parsed.port === '0') {
-    throw invalidTrackerUrl(maskPassword(url), 'port 0 is not a server port; write a port from 1 to 65535')
+    throw invalidTrackerUrl(maskUrl(url), 'port 0 is not a server port; write a port from 1 to 65535')
   }
   if (!/^\/?(\d{1,5})?\/?$/.test(parsed.pathname)) {
     throw invalidTrackerUrl(
-      maskPassword(url),
+      maskUrl(url),
       `the database ${JSON.stringify(parsed.pathname.slice(1))} is not a whole number; write redis://host:port/0`,
     )
   }
 }
 
-export function maskPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@')
-}
-
 function parseNodeUrlList(urls: readonly string[]): RedisTarget {
-  const describeList = () => urls.map(maskPassword).join(',')
+  const describeList = () => urls.map(maskUrl).join(',')
   if (urls.length === 0) throw invalidTrackerUrl('', 'the list of cluster node URLs is empty')
 
   const nodes: Array<{ host: string; port: number }> = []
@@ -214,7 +211,7 @@ function parseNodeUrlList(urls: readonly string[]): RedisTarget {
 }
 
 function parseNodeUrl(url: string): { node: { host: string; port: number }; credentials: UrlCredentials } {
-  const describeUrl = () => maskPassword(url)
+  const describeUrl = () => maskUrl(url)
   const match = /^(rediss?):\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(\?[^#]*)?$/i.exec(url)
   if (match === null) {
     throw invalidTrackerUrl(describeUrl(), 'each cluster node URL must be redis://host:port or rediss://host:port')

@@ -17,6 +17,7 @@ import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, silentLogger, type Logger } from '../util/logger'
+import { maskUrl } from '../util/mask-url'
 import type { DecodeCache } from './decode-cache'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
 import {
@@ -241,7 +242,7 @@ export class RedisTracker implements Tracker {
     )
     const logger = options.logger ?? silentLogger
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
-    this.#url = redactUrl(options.url ?? 'redis://127.0.0.1:6379')
+    this.#url = maskUrl(options.url ?? 'redis://127.0.0.1:6379')
     this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
       pendingBytes: this.#batch.bytes + this.#inFlightBytes,
       maxPendingBytes: this.#maxPendingBytes,
@@ -958,15 +959,4 @@ function readHashEntries(reply: unknown): Array<[string, unknown]> {
     entries.push([String(reply[index]), reply[index + 1]])
   }
   return entries
-}
-
-/** Returns a Redis URL with its password replaced by `***`, safe to log. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== '') parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@')
-  }
 }
