@@ -43,6 +43,7 @@ interface ProfileSettings {
 type ServerProfile = ProfileSummary & {
   requestsPerSecond: number
   cpuMicrosPerRequest: number
+  systemCpuMicrosPerRequest: number
   file: string
 }
 
@@ -109,6 +110,7 @@ async function profileServer(
 
     const handled = after.handled - before.handled
     const cpuMicrosPerRequest = (after.cpuMicros - before.cpuMicros) / handled
+    const systemCpuMicrosPerRequest = (after.systemCpuMicros - before.systemCpuMicros) / handled
     const file = findMainThreadProfile(dir, server.process.pid)
     const window = {
       fromMicros: before.monotonicMicros,
@@ -116,7 +118,13 @@ async function profileServer(
       cpuMicrosPerRequest,
     }
     const summary = summarizeProfile(file, window, join(REPO_DIR, 'src') + '/')
-    return { ...summary, requestsPerSecond: load.requestsPerSecond, cpuMicrosPerRequest, file }
+    return {
+      ...summary,
+      requestsPerSecond: load.requestsPerSecond,
+      cpuMicrosPerRequest,
+      systemCpuMicrosPerRequest,
+      file,
+    }
   } finally {
     await server.close()
   }
@@ -135,11 +143,13 @@ function findMainThreadProfile(dir: string, pid: number | undefined): string {
 function renderProfile(title: string, profile: ServerProfile): string {
   const rate = profile.requestsPerSecond.toFixed(0)
   const cpu = profile.cpuMicrosPerRequest.toFixed(1)
+  const system = profile.systemCpuMicrosPerRequest.toFixed(1)
   const idle = (profile.idleShare * 100).toFixed(0)
   const lines = [
     `## ${title}`,
     '',
-    `${rate} req/s under the profiler, ${cpu} µs of server CPU per request, ` +
+    `${rate} req/s under the profiler, ${cpu} µs of server CPU per request ` +
+      `(${system} µs of it in the kernel), ` +
       `${profile.busySamples} busy samples, idle ${idle} %. Profile: ${profile.file}`,
     '',
     `Under web-top functions (callees included): ${formatTime(profile.underWebTop)}`,

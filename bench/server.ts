@@ -73,7 +73,14 @@ async function handleCommand(command: ServerCommand, server: BenchServer): Promi
     const cpu = process.cpuUsage()
     const tracker = server.recorder?.tracker.stats() ?? null
     const monotonicMicros = Number(process.hrtime.bigint() / 1000n)
-    send({ type: 'stats', cpuMicros: cpu.user + cpu.system, monotonicMicros, handled, tracker })
+    send({
+      type: 'stats',
+      cpuMicros: cpu.user + cpu.system,
+      systemCpuMicros: cpu.system,
+      monotonicMicros,
+      handled,
+      tracker,
+    })
   } else if (command.type === 'hold-next') {
     holdNextRequest = true
     send({ type: 'held' })

@@ -46,6 +46,8 @@ export type ServerCommand = { type: 'stats' } | { type: 'hold-next' } | { type: 
 export interface ServerStats {
   /** User plus system CPU time of the server process since it started, in microseconds. */
   cpuMicros: number
+  /** The system (kernel) part of `cpuMicros`. */
+  systemCpuMicros: number
   /**
    * The monotonic clock (`process.hrtime`) when the stats were read, in
    * microseconds, to cut a CPU profile to a window.
