@@ -60,7 +60,8 @@ export async function readChangedActive(
     if (cache.activeByteLength(processorId) === length) {
       reusedIds.push(processorId)
     } else {
-      changedIds.push(processorId)
+      // Fetched records become cache keys and processor ids of the live view's state.
+      changedIds.push(copyString(processorId))
       changedLengths.push(length)
     }
   }
@@ -76,6 +77,17 @@ export async function readChangedActive(
     if (value?.length !== changedLengths[index]) listing = undefined
   }
   return { fetched, reusedIds, listing }
+}
+
+/**
+ * Returns a copy of `text` that shares no memory with a longer string. V8
+ * (Node 20) returns the parts of `split` as slices of the whole string, so
+ * a field name kept for as long as its request runs would keep the whole
+ * listing, about 400 KB for 10,000 fields, in memory.
+ */
+function copyString(text: string): string {
+  // UTF-16 round-trips every string, lone surrogates included.
+  return Buffer.from(text, 'utf16le').toString('utf16le')
 }
 
 /**
