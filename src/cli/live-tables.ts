@@ -93,15 +93,18 @@ export class ActiveRowOrder {
     nowMs: number,
   ) {
     const matches = createTextFilter(order.filterText)
-    const sortKey = createSortKey(order.sortColumn, columns, nowMs) ?? readStartKey
+    const sortKey = createSortKey(order.sortColumn, columns, nowMs)
     const tasks = this.#tasks
     const marks = this.#marks
     const keys: Array<number | string> = []
     for (const item of items) {
-      if (!matches(item.task)) continue
-      tasks.push(item.task)
-      marks.push(markOf(item, thresholds, nowMs))
-      keys.push(sortKey(item.task))
+      const { task } = item
+      if (!matches(task)) continue
+      // One look-up of the record's facts serves both the mark and the default order.
+      const startMs = readStartMs(task)
+      tasks.push(task)
+      marks.push(markOf(item, durationSince(task, startMs, nowMs), thresholds))
+      keys.push(sortKey === undefined ? startKeyOf(startMs) : sortKey(task))
     }
     const direction = order.sortReversed ? -1 : 1
     this.#compare = (a, b) => {
@@ -325,21 +328,24 @@ function readStartMs(task: HttpTask): number {
 
 /** Returns how long an active task has run, from its cached start time. */
 function readDurationMs(task: HttpTask, nowMs: number): number | undefined {
+  return durationSince(task, readStartMs(task), nowMs)
+}
+
+/** Returns how long a task has run, given its start time in epoch ms (`NaN` when unreadable). */
+function durationSince(task: HttpTask, startMs: number, nowMs: number): number | undefined {
   if (task.ended_at != null) return getDurationMs(task, nowMs)
-  const startMs = readStartMs(task)
   return Number.isNaN(startMs) ? undefined : Math.max(0, nowMs - startMs)
 }
 
-function markOf(item: ActiveItem, thresholds: Thresholds, nowMs: number): RowMark {
+function markOf(item: ActiveItem, durationMs: number | undefined, thresholds: Thresholds): RowMark {
   if (item.orphaned) return 'ORPHANED'
-  const duration = readDurationMs(item.task, nowMs) ?? 0
+  const duration = durationMs ?? 0
   if (duration >= thresholds.stallAfterMs) return 'STALLED'
   return duration >= thresholds.slowAfterMs ? 'slow' : undefined
 }
 
 /** Returns the default order's key: the start time, with unreadable ones last. */
-function readStartKey(task: HttpTask): number {
-  const startMs = readStartMs(task)
+function startKeyOf(startMs: number): number {
   return Number.isNaN(startMs) ? Number.POSITIVE_INFINITY : startMs
 }
 
