@@ -127,7 +127,7 @@ export class LiveState {
   #replaceActive(snapshot: TaskSnapshot): number {
     this.active = new Map()
     for (const [processorId, task] of snapshot.active) {
-      this.active.set(getTaskKey(task), { task, processorId })
+      this.active.set(readTaskKey(task), { task, processorId })
     }
     return 0
   }
@@ -153,7 +153,7 @@ export class LiveState {
         reusedClaimed++
       } else if (task !== entry.task) {
         // A fetched record: Redis's copy wins, as in a full read.
-        if (getTaskKey(task) === key) entry.task = task
+        if (readTaskKey(task) === key) entry.task = task
         else this.active.delete(key)
       }
     }
@@ -161,7 +161,7 @@ export class LiveState {
     const fetchedAny = reused.size < snapshot.active.size
     for (const [processorId, task] of fetchedAny ? snapshot.active : []) {
       if (reused.has(processorId)) continue
-      const key = getTaskKey(task)
+      const key = readTaskKey(task)
       if (this.active.get(key)?.task !== task) this.active.set(key, { task, processorId })
     }
     return Math.max(0, reused.size - reusedClaimed)
@@ -174,7 +174,7 @@ export class LiveState {
   }
 
   #applyTask(task: HttpTask, nowMs: number): void {
-    const key = getTaskKey(task)
+    const key = readTaskKey(task)
     if (task.ended_at == null) {
       const processorId = this.active.get(key)?.processorId ?? deriveProcessorId(task)
       this.active.set(key, { task, processorId })
@@ -231,6 +231,25 @@ export class LiveState {
     if (gapStartMs === undefined || oldestMs === undefined || oldestMs <= gapStartMs) return undefined
     return { fromMs: gapStartMs, toMs: Math.min(oldestMs, nowMs) }
   }
+}
+
+/**
+ * Task keys by record object. Reads return the same task object for a
+ * record unchanged since the previous read (`DecodeCache`), so a full read
+ * of 10,000 records builds and hashes only the keys of changed ones. In a
+ * throwaway loop, filling a map of 10,000 entries took 1.5 ms with these
+ * keys and 4 to 5 ms with new ones.
+ */
+const taskKeys = new WeakMap<HttpTask, string>()
+
+/** Returns `getTaskKey(task)`, built once per task object. */
+function readTaskKey(task: HttpTask): string {
+  let key = taskKeys.get(task)
+  if (key === undefined) {
+    key = getTaskKey(task)
+    taskKeys.set(task, key)
+  }
+  return key
 }
 
 /**
