@@ -337,10 +337,20 @@ function compileIgnore(ignore: TopOptions['ignore']): ResolvedOptions['isIgnored
   const patterns: RegExp[] = []
   for (const item of ignore) {
     if (typeof item === 'string') exact.add(item)
-    else if (item instanceof RegExp) patterns.push(item)
+    else if (item instanceof RegExp) patterns.push(withoutLastIndex(item))
     else throw invalidOptionType('ignore', 'an array of paths and regular expressions', item)
   }
   return (_req, path) => exact.has(path) || patterns.some((pattern) => pattern.test(path))
+}
+
+/**
+ * Returns a copy of the pattern without the `g` and `y` flags. With either
+ * flag, `test()` starts at the `lastIndex` of the previous match, so the
+ * same path would match on one request and not on the next.
+ */
+function withoutLastIndex(pattern: RegExp): RegExp {
+  if (!pattern.global && !pattern.sticky) return pattern
+  return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''))
 }
 
 function checkTracker(tracker: Tracker | undefined): Tracker | undefined {
