@@ -117,7 +117,8 @@ export interface TopOptions extends RedactionOptions {
    * Time to live of the recorder's heartbeat, in milliseconds. The
    * heartbeat is refreshed every third of it. Readers treat the active
    * tasks of a recorder whose heartbeat expired as stale, and
-   * `pruneStaleTasks()` removes them.
+   * `pruneStaleTasks()` removes them. From 300 to 2147483647 (Node's
+   * largest timer delay).
    * @default 30000
    */
   heartbeatTtlMs?: number
@@ -134,6 +135,13 @@ export interface TopOptions extends RedactionOptions {
 
 /** Shortest heartbeat TTL accepted, in milliseconds: a refresh every 100 ms is already frequent. */
 export const MIN_HEARTBEAT_TTL_MS = 300
+
+/**
+ * Maximum heartbeat TTL accepted, in milliseconds: Node's largest timer
+ * delay (2^31 - 1 ms, about 24.8 days). Node runs a timer with a longer
+ * delay after 1 ms, which would refresh the heartbeat in a busy loop.
+ */
+export const MAX_HEARTBEAT_TTL_MS = 2_147_483_647
 
 /** Heartbeat TTL when the option is unset, in milliseconds. */
 export const DEFAULT_HEARTBEAT_TTL_MS = 30_000
@@ -302,8 +310,8 @@ function resolveHeartbeatTtl(value: number | undefined): number {
   if (value === undefined) return DEFAULT_HEARTBEAT_TTL_MS
 
   const ttlMs = requireCount('heartbeatTtlMs', value)
-  if (ttlMs < MIN_HEARTBEAT_TTL_MS) {
-    const expected = `a whole number of milliseconds of at least ${MIN_HEARTBEAT_TTL_MS}`
+  if (ttlMs < MIN_HEARTBEAT_TTL_MS || ttlMs > MAX_HEARTBEAT_TTL_MS) {
+    const expected = `a whole number of milliseconds from ${MIN_HEARTBEAT_TTL_MS} to ${MAX_HEARTBEAT_TTL_MS}`
     throw invalidOptionRange('heartbeatTtlMs', expected, value)
   }
   return ttlMs
