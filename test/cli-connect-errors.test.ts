@@ -103,6 +103,17 @@ describe('tracker URL errors', () => {
     }
   })
 
+  it.each(['redis://user:p%zz@127.0.0.1:1', 'redis+cluster://:p%zz@127.0.0.1:1', 'redis+sentinel://127.0.0.1:1/m%zz'])(
+    'rejects an invalid percent escape in %s',
+    async (url) => {
+      const result = await runCli(['recent', '--tracker-url', url])
+      expectOneLineError(result)
+      expect(result.stderr).toContain('web-top-cli: Invalid tracker URL')
+      expect(result.stderr).toContain('has an invalid percent escape; write a % in it as %25')
+      expect(result.stderr).not.toContain('p%zz')
+    },
+  )
+
   it('masks the password of an invalid URL', async () => {
     const result = await runCli(['live', '--tracker-url', 'redis://:topsecret@[bad'])
     expectOneLineError(result)

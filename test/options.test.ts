@@ -186,6 +186,19 @@ describe('Recorder setup errors', () => {
   it('rejects bad options', () => {
     expect(() => new Recorder({ trackerUrl: 'memory://', maxCompletedTasks: -1 })).toThrow(RangeError)
   })
+
+  it.each([
+    ['redis://user:p%zz@127.0.0.1:1', 'password'],
+    ['redis://u%zz@127.0.0.1:1', 'user'],
+    ['redis+cluster://:p%zz@127.0.0.1:1', 'password'],
+    ['redis+sentinel://127.0.0.1:1/main%zz', 'master name'],
+  ])('rejects an invalid percent escape in %s', (trackerUrl, part) => {
+    const error = catchError(() => new Recorder({ trackerUrl, keyPrefix: '{app}:', handleSignals: false }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toContain(`its ${part} has an invalid percent escape`)
+    expect(error.message).not.toContain('p%zz')
+  })
 })
 
 function catchError(action: () => unknown): Error {

@@ -11,6 +11,7 @@ import {
   isMultiNodeUrl,
   parseRedisTarget,
   requireClusterHashTag,
+  validateServerUrl,
 } from '../trackers/redis-connection'
 import { RedisTracker, type RedisClient } from '../trackers/redis-tracker'
 import type { TaskSnapshot, Tracker } from '../trackers/tracker'
@@ -240,6 +241,12 @@ function createReaderClient(
       new URL(url)
     } catch {
       throw new CliError(`Invalid tracker URL ${names.displayUrl}: it is not a valid URL; ${URL_HINT}`)
+    }
+    try {
+      validateServerUrl(url)
+    } catch (error) {
+      if (!isWebTopError(error)) throw error
+      throw new CliError(`${names.describeFailure(error)}; ${URL_HINT}`)
     }
     client = new Redis(url, options)
   }

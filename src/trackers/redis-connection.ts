@@ -87,8 +87,8 @@ export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
   }
 
   const [, scheme = '', kind = '', userInfo, hostList = '', path = '', query = ''] = match
-  const credentials = readCredentials(userInfo, scheme.toLowerCase() === 'rediss')
   const describeUrl = () => maskUrl(url)
+  const credentials = readCredentials(userInfo, scheme.toLowerCase() === 'rediss', describeUrl)
 
   if (kind.toLowerCase() === 'cluster') {
     if (!/^\/?0?$/.test(path)) {
@@ -184,6 +184,9 @@ export function validateServerUrl(url: string): void {
   if (parsed.port === '0') {
     throw invalidTrackerUrl(maskUrl(url), 'port 0 is not a server port; write a port from 1 to 65535')
   }
+  // ioredis decodes the user and password with decodeURIComponent, which throws a bare URIError.
+  decodeUrlPart(parsed.username, 'user', () => maskUrl(url))
+  decodeUrlPart(parsed.password, 'password', () => maskUrl(url))
   if (!/^\/?(\d{1,5})?\/?$/.test(parsed.pathname)) {
     throw invalidTrackerUrl(
       maskUrl(url),
@@ -225,7 +228,7 @@ function parseNodeUrl(url: string): { node: { host: string; port: number }; cred
   if (node === undefined || host.includes(',')) {
     throw invalidTrackerUrl(describeUrl(), 'a cluster node URL names exactly one host:port')
   }
-  return { node, credentials: readCredentials(userInfo, scheme.toLowerCase() === 'rediss') }
+  return { node, credentials: readCredentials(userInfo, scheme.toLowerCase() === 'rediss', describeUrl) }
 }
 
 function parseSentinelUrl(
@@ -244,7 +247,7 @@ function parseSentinelUrl(
 
   const options: RedisOptions = {
     sentinels,
-    name: decodeURIComponent(pathMatch[1] as string),
+    name: decodeUrlPart(pathMatch[1] as string, 'master name', describeUrl),
     db: pathMatch[2] === undefined ? 0 : Number(pathMatch[2]),
     username: credentials.username,
     password: credentials.password,
@@ -284,17 +287,27 @@ function parseHostList(
   })
 }
 
-function readCredentials(userInfo: string | undefined, tls: boolean): UrlCredentials {
+function readCredentials(userInfo: string | undefined, tls: boolean, describeUrl: () => string): UrlCredentials {
   const credentials: UrlCredentials = tls ? { tls: {} } : {}
   if (userInfo === undefined || userInfo === '') return credentials
 
   const colon = userInfo.indexOf(':')
-  const username = decodeURIComponent(colon === -1 ? userInfo : userInfo.slice(0, colon))
-  const password = colon === -1 ? '' : decodeURIComponent(userInfo.slice(colon + 1))
+  const username = decodeUrlPart(colon === -1 ? userInfo : userInfo.slice(0, colon), 'user', describeUrl)
+  const password = colon === -1 ? '' : decodeUrlPart(userInfo.slice(colon + 1), 'password', describeUrl)
   // As in ioredis: `redis://:secret@host` sends AUTH with the password alone.
   if (username !== '') credentials.username = username
   if (password !== '') credentials.password = password
   return credentials
+}
+
+/** Decodes a percent-encoded part of a URL. Throws `invalidTrackerUrl` for an invalid escape such as `%zz`. */
+function decodeUrlPart(text: string, part: string, describeUrl: () => string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    const reason = `its ${part} has an invalid percent escape; write a % in it as %25`
+    throw invalidTrackerUrl(describeUrl(), reason)
+  }
 }
 
 function sameCredentials(a: UrlCredentials, b: UrlCredentials): boolean {
