@@ -20,7 +20,7 @@ import { parseColumnList, DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, typ
 import { createViewSettings } from '../src/cli/live-input'
 import { renderLiveFrame } from '../src/cli/live-render'
 import { LiveState } from '../src/cli/live-state'
-import { captureLiveData, FULL_READ_EVERY, LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS, resyncReadOptions } from '../src/cli/live'
+import { captureLiveData, LIVE_COMPLETED_LIMIT, LIVE_DEFAULTS, resyncReadOptions, VERIFY_SLICES } from '../src/cli/live'
 import type { HttpTask } from '../src/task/http-task'
 import { decodeTask } from '../src/task/wire'
 import { DecodeCache } from '../src/trackers/decode-cache'
@@ -448,14 +448,14 @@ function createViewMemory(): ViewMemory {
 
 /**
  * Runs what the view runs on a resync: the tracker's read (a light one
- * with `changedOnly`), `finishResync`, one frame, then one more frame.
+ * of `kind`), `finishResync`, one frame, then one more frame.
  * `redisInfo` is a second client on the same Redis, for `INFO cpu`.
  */
 async function measureFrame(
   tracker: RedisTracker,
   view: ViewMemory,
   settings: Settings,
-  changedOnly: boolean,
+  kind: ReadKind,
   redisInfo: Redis,
 ): Promise<FrameTimes> {
   const { state, decodeCache } = view
@@ -465,10 +465,10 @@ async function measureFrame(
 
   const redisBefore = await readRedisCpuSeconds(redisInfo)
   let start = process.cpuUsage()
-  const snapshot = await tracker.read(resyncReadOptions(changedOnly, decodeCache))
+  const snapshot = await tracker.read(resyncReadOptions(kind.changedOnly, decodeCache, kind.lightReads))
   const readMs = cpuMsSince(start)
   const redisMs = ((await readRedisCpuSeconds(redisInfo)) - redisBefore) * 1000
-  if (changedOnly && snapshot.reused === undefined) throw new Error('the light read fell back to a full read: check that the benchmark Redis runs EVALSHA and that no field name contains a NUL byte')
+  if (kind.changedOnly && snapshot.reused === undefined) throw new Error('the light read fell back to a full read: check that the benchmark Redis runs EVALSHA and that no field name contains a NUL byte')
   const fetched = snapshot.active.size - (snapshot.reused?.size ?? 0)
 
   start = process.cpuUsage()
@@ -545,6 +545,23 @@ interface Scenario {
   frames: FrameTimes[]
 }
 
+/** A kind of resync read: `resyncReadOptions` with these arguments. */
+interface ReadKind {
+  label: string
+  changedOnly: boolean
+  /** Light reads since the last full read, which decides whether the read includes the completed list. */
+  lightReads: number
+}
+
+const FULL_READ: ReadKind = { label: 'full read', changedOnly: false, lightReads: 0 }
+
+/** The read kinds measured after the first frame, each on a view of its own. */
+const READ_KINDS: readonly ReadKind[] = [
+  FULL_READ,
+  { label: 'light read', changedOnly: true, lightReads: 0 },
+  { label: 'light read with the completed list', changedOnly: true, lightReads: VERIFY_SLICES - 1 },
+]
+
 /** The scenarios after the first frame, in the order they run, each with full and with light reads. */
 const CHURNS: readonly Churn[] = [
   { label: 'unchanged records', share: 0 },
@@ -562,22 +579,21 @@ async function measureChurns(
   tracker: RedisTracker,
   churn: RecordChurn,
   settings: Settings,
-  changedOnly: boolean,
+  kind: ReadKind,
   redisInfo: Redis,
 ): Promise<Scenario[]> {
   const view = createViewMemory()
-  await measureFrame(tracker, view, settings, false, redisInfo)
-  const kind = changedOnly ? 'light read' : 'full read'
+  await measureFrame(tracker, view, settings, FULL_READ, redisInfo)
   const scenarios: Scenario[] = []
   for (const { label, share } of CHURNS) {
     const frames: FrameTimes[] = []
     for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
       const published = await churn.apply(share, Date.now())
       for (const json of published) view.state.applyUpdate(json, Date.now())
-      const times = await measureFrame(tracker, view, settings, changedOnly, redisInfo)
+      const times = await measureFrame(tracker, view, settings, kind, redisInfo)
       if (run >= WARMUP_FRAMES) frames.push(times)
     }
-    scenarios.push({ label: `${kind}, ${label}`, frames })
+    scenarios.push({ label: `${kind.label}, ${label}`, frames })
   }
   return scenarios
 }
@@ -599,12 +615,11 @@ async function measureScenarios(
     // A first frame: a new view, whose cache is empty, so every record is decoded.
     const cold: FrameTimes[] = []
     for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
-      const times = await measureFrame(tracker, createViewMemory(), settings, false, raw)
+      const times = await measureFrame(tracker, createViewMemory(), settings, FULL_READ, raw)
       if (run >= WARMUP_FRAMES) cold.push(times)
     }
     const scenarios: Scenario[] = [{ label: 'first frame (empty cache, full read)', frames: cold }]
-    scenarios.push(...(await measureChurns(tracker, churn, settings, false, raw)))
-    scenarios.push(...(await measureChurns(tracker, churn, settings, true, raw)))
+    for (const kind of READ_KINDS) scenarios.push(...(await measureChurns(tracker, churn, settings, kind, raw)))
     return { fetches, scenarios }
   } finally {
     raw.disconnect()
@@ -696,8 +711,9 @@ function buildReport(input: {
 - Read steps: the read's commands sent with a plain ioredis client, as strings, as Buffers, and as Buffers without ioredis's \`hgetall\` reply transformer (which turns the reply into an object of 10,000 keys), and \`decodeTask\` of every record, median of ${fetches.length} after ${WARMUP_FRAMES} warm-up runs, measured before the frames so that their garbage is collected apart.
 - Live frame: in this process, pinned to core ${MEASURED_CORE}, \`process.cpuUsage()\` around each step of a resync: \`tracker.read\` with the view's \`DecodeCache\`, \`LiveState.finishResync\`, \`renderLiveFrame\` right after, and \`renderLiveFrame\` once more on the same state (the frame drawn each second and on updates). The live view reads ${LIVE_COMPLETED_LIMIT} completed records (\`LIVE_COMPLETED_LIMIT\`). Each scenario: median of ${frameCount} frames after ${WARMUP_FRAMES} warm-up frames.
   - first frame: a new \`LiveState\` and an empty cache for every frame, so every record is decoded and every task's facts are computed;
-  - full read: what the view does at its first read, after the update stream came back, and every ${FULL_READ_EVERY}th resync (\`FULL_READ_EVERY\`): MULTI HGETALL + LRANGE + GET;
-  - light read (\`changedOnly: true\`), what the view does at the other resyncs while the stream is connected: a script returns the field names and value lengths of \`processors\`, HMGET fetches the fields that are new to the cache or changed length, then GET of \`last_cleared_at\` (no LRANGE: the completed records came as end events on the connected update stream);
+  - full read: what the view does at its first read and after the update stream came back: MULTI HGETALL + LRANGE + GET;
+  - light read (\`changedOnly: true\`), what the view does at the other resyncs while the stream is connected: a script returns the field names and value lengths of \`processors\`, HMGET fetches the fields that are new to the cache or changed length and one of ${VERIFY_SLICES} slices of the others (\`VERIFY_SLICES\`, the next slice at each read), then GET of \`last_cleared_at\` (no LRANGE: the completed records came as end events on the connected update stream);
+  - light read with the completed list: every ${VERIFY_SLICES}th light read, the same plus LRANGE 0 ${LIVE_COMPLETED_LIMIT - 1};
   - each read kind keeps one view, filled by one full read first. Before each read, the benchmark rewrites that share of the active records with a new \`updated_at\` (same length), replaces a quarter as many by new records (HDEL + HSET), and pushes a tenth as many completed records (LPUSH + LTRIM to ${COMPLETED_COUNT}), then applies the rewritten, new and completed records to the view's state as the update stream would. These writes and updates are not measured.
 - Active records fetched: records the read brought from Redis; the light read takes the others from the cache.
 - Redis CPU: \`used_cpu_user\` + \`used_cpu_sys\` of \`INFO cpu\` on the benchmark's own \`redis-server\` (core ${REDIS_CORE}) before and after the read, including the second \`INFO\`. It is not in the other columns.

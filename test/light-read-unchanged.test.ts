@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
-import { DecodeCache } from '../src/trackers/decode-cache'
+import { DecodeCache, hashFieldName } from '../src/trackers/decode-cache'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { buildSnapshot } from '../src/trackers/snapshot'
 import type { TaskSnapshot } from '../src/trackers/tracker'
@@ -156,6 +156,7 @@ describe('DecodeCache listing', () => {
     joinedFields: ids.join('\0'),
     lengths: ids.map(() => Buffer.byteLength(record)),
     fields: ids,
+    fieldHashes: Uint32Array.from(ids, hashFieldName),
   })
 
   it('matches the listing of the latest light read', () => {

@@ -301,7 +301,7 @@ describe('live view resyncs', () => {
       await live.stop()
     }
 
-    // Ten resyncs a second for more than a second: fewer than FULL_READ_EVERY (30).
+    // Ten resyncs a second for more than a second: every one after the first is light.
     expect(await countCalls('hgetall')).toBe(1)
     expect(await countCalls('evalsha')).toBeGreaterThanOrEqual(5)
     expect(await countCalls('hmget')).toBeGreaterThanOrEqual(1)

@@ -3,9 +3,9 @@
  * Updates announced on `task_updates` are applied to the view's state as
  * they arrive and drawn within one frame interval. A read every refresh
  * interval resyncs the state: while the stream is connected, it fetches
- * only the active records that are new or changed length, and every
- * `FULL_READ_EVERY`th read fetches all. Between updates the view redraws
- * once a second, so durations of active requests keep counting.
+ * only the active records that are new or changed length, and one slice of
+ * the others to verify them (`VERIFY_SLICES`). Between updates the view
+ * redraws once a second, so durations of active requests keep counting.
  */
 import { DecodeCache } from '../trackers/decode-cache'
 import { readHeartbeats } from '../trackers/heartbeat'
@@ -30,21 +30,31 @@ export const MAX_FRAMES_PER_SECOND = 20
 export const LIVE_COMPLETED_LIMIT = 500
 
 /**
- * Every this many resyncs, the view fetches every active record, so that a
- * record rewritten with the same length and without a publish is shown
- * right within this many refresh intervals (60 s at the default 2 s). The
- * resyncs between fetch only records that are new or changed length.
+ * Each light read also fetches one of this many slices of the active
+ * records and compares them with the decode cache, so that a record
+ * rewritten with the same length and without a publish is shown right
+ * within this many light reads (60 s at the default `--refresh-rate 2`).
+ * Every this many light reads also reload the completed records, which
+ * otherwise come only from the update stream.
  */
-export const FULL_READ_EVERY = 30
+export const VERIFY_SLICES = 30
 
 /**
  * Returns the options of a resync read. A light read (`changedOnly`) leaves
- * out the completed records: it runs only while the update stream is
- * connected, on which each of them has already arrived as its end event,
- * and a clear still shows through `last_cleared_at`.
+ * out the completed records, except at every `VERIFY_SLICES`th light read
+ * since the last full read (`lightReads` counts those before this one): it
+ * runs only while the update stream is connected, on which each of them has
+ * already arrived as its end event, and a clear still shows through
+ * `last_cleared_at`.
  */
-export function resyncReadOptions(changedOnly: boolean, decodeCache: DecodeCache): ReadOptions {
-  return { completedLimit: changedOnly ? 0 : LIVE_COMPLETED_LIMIT, decodeCache, changedOnly }
+export function resyncReadOptions(changedOnly: boolean, decodeCache: DecodeCache, lightReads = 0): ReadOptions {
+  const readsCompleted = !changedOnly || (lightReads + 1) % VERIFY_SLICES === 0
+  return {
+    completedLimit: readsCompleted ? LIVE_COMPLETED_LIMIT : 0,
+    decodeCache,
+    changedOnly,
+    verifySlices: VERIFY_SLICES,
+  }
 }
 
 /** Maximum time between two frames, so that durations and the clock keep moving. */
@@ -280,7 +290,7 @@ class LiveView {
     this.#state.beginResync()
     try {
       const snapshot = await this.#connection.tracker.read(
-        resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache),
+        resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache, this.#lightReads),
       )
       const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs)
       this.#lightReads = snapshot.reused === undefined ? 0 : this.#lightReads + 1
@@ -311,12 +321,12 @@ class LiveView {
   /**
    * Returns whether the next resync may fetch only the changed active
    * records. That needs every update since the last read: the stream
-   * connected, with no gap to close. See also `FULL_READ_EVERY`.
+   * connected, with no gap to close, and no record left unverified by
+   * the previous light read.
    */
   #mayReadChangedOnly(closesGap: boolean): boolean {
     if (this.#source.kind !== 'stream' || !this.#source.connected) return false
-    if (closesGap || this.#gapStartMs !== undefined || this.#fullReadDue) return false
-    return this.#lightReads + 1 < FULL_READ_EVERY
+    return !closesGap && this.#gapStartMs === undefined && !this.#fullReadDue
   }
 
   async #readHeartbeats(): Promise<void> {

@@ -39,13 +39,19 @@ export const plainDecoder: RecordDecoder = {
 
 type RawRecord = string | Buffer
 
-interface CachedRecord {
+interface CachedRecord extends CachedField {
   raw: RawRecord
-  /** Length of `raw` in bytes, as Redis HSTRLEN counts it. */
-  byteLength: number
   result: DecodeResult
   /** Number of the last light read that brought or reused the record. */
   lightRead: number
+}
+
+/** The facts of a cached active record that a light read compares with its listing. */
+export interface CachedField {
+  /** Length of the raw record in bytes, as Redis HSTRLEN counts it. */
+  readonly byteLength: number
+  /** `hashFieldName` of the processor id, which picks the light read that verifies the record. */
+  readonly fieldHash: number
 }
 
 interface CachedCompleted {
@@ -62,6 +68,23 @@ export interface FieldListing {
   joinedFields: string
   lengths: readonly number[]
   fields: readonly string[]
+  /** `hashFieldName` of each field, by which a light read picks the records it verifies. */
+  fieldHashes: Uint32Array
+}
+
+/**
+ * Returns the 32-bit FNV-1a hash of the UTF-16 code units of a field name.
+ * A light read that verifies one slice of the records picks them by this
+ * hash modulo the number of slices, so a field stays in its slice when
+ * other fields come and go or Redis lists them in another order.
+ */
+export function hashFieldName(name: string): number {
+  let hash = 0x811c9dc5
+  for (let index = 0; index < name.length; index++) {
+    hash ^= name.charCodeAt(index)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
 }
 
 /**
@@ -70,7 +93,8 @@ export interface FieldListing {
  * same, byte for byte, as at the previous read gets the same result, and so
  * the same task object, so callers must not change the tasks. Entries that
  * the latest read did not bring are dropped, so the cache contains at most
- * the records of one read.
+ * the records of one read, except that a light read without completed
+ * records keeps those of the read before.
  */
 export class DecodeCache {
   #active = new Map<string, CachedRecord>()
@@ -88,9 +112,18 @@ export class DecodeCache {
     return { active: this.#active.size, completed: this.#completed.size }
   }
 
-  /** Byte length of the active record cached for `processorId`, or undefined when none is. */
-  activeByteLength(processorId: string): number | undefined {
-    return this.#active.get(processorId)?.byteLength
+  /** Byte length and field hash of the active record cached for `processorId`, or undefined when none is. */
+  activeField(processorId: string): CachedField | undefined {
+    return this.#active.get(processorId)
+  }
+
+  /**
+   * Returns which of `slices` slices the next light read verifies. It
+   * advances by one with each light read that reaches the cache, so
+   * `slices` light reads in a row verify each slice once.
+   */
+  verifiedSlice(slices: number): number {
+    return this.#lightReads % slices
   }
 
   /**
@@ -134,7 +167,7 @@ export class DecodeCache {
       decodeActive: (processorId, raw) => {
         if (!isRawRecord(raw)) return decodeRecord(raw)
         let entry = previousActive.get(processorId)
-        if (entry === undefined || !isSameRecord(entry.raw, raw)) entry = createEntry(raw)
+        if (entry === undefined || !isSameRecord(entry.raw, raw)) entry = createEntry(processorId, raw)
         nextActive.set(processorId, entry)
         return entry.result
       },
@@ -163,7 +196,8 @@ export class DecodeCache {
    * `listing` is what the read listed, when every field it fetched had
    * the listed length, so that the cache matches it after `finish()`. When
    * it is the current listing, the cache already contains exactly its
-   * fields, and `finish()` skips looking for entries to drop.
+   * fields, and `finish()` skips looking for entries to drop unless the
+   * read added a field or changed a record's length.
    */
   beginLightRead(listing?: FieldListing): RecordDecoder {
     const lightRead = ++this.#lightReads
@@ -171,22 +205,33 @@ export class DecodeCache {
     const previousCompleted = this.#completed
     const nextCompleted = new Map<string, CachedCompleted>()
     const unchanged = listing !== undefined && listing === this.#listing
-    let decoded = false
+    // Set when the read adds a field to the cache or changes a record's
+    // length. For an unchanged listing, which the cache matched already,
+    // only a record it verified (same field, same length) keeps the match.
+    let reshaped = false
     let missing = false
+    let readCompleted = false
 
     return {
       decodeActive: (processorId, raw) => {
-        decoded = true
-        if (!isRawRecord(raw)) return decodeRecord(raw)
+        if (!isRawRecord(raw)) {
+          reshaped = true
+          return decodeRecord(raw)
+        }
         let entry = active.get(processorId)
         if (entry === undefined || !isSameRecord(entry.raw, raw)) {
-          entry = createEntry(raw)
+          const created = createEntry(processorId, raw)
+          if (entry === undefined || entry.byteLength !== created.byteLength) reshaped = true
+          entry = created
           active.set(processorId, entry)
         }
         entry.lightRead = lightRead
         return entry.result
       },
-      decodeCompleted: (raw) => decodeCompletedWith(previousCompleted, nextCompleted, raw),
+      decodeCompleted: (raw) => {
+        readCompleted = true
+        return decodeCompletedWith(previousCompleted, nextCompleted, raw)
+      },
       reuseActive: (processorId) => {
         const entry = active.get(processorId)
         if (entry === undefined) {
@@ -197,16 +242,18 @@ export class DecodeCache {
         return entry.result
       },
       finish: () => {
-        if (!unchanged || decoded) {
+        if (!unchanged || reshaped) {
           for (const [processorId, entry] of active) {
             if (entry.lightRead !== lightRead) active.delete(processorId)
           }
         }
-        this.#completed = nextCompleted
-        // A listed field that is not cached, or a record decoded for a
-        // listing that the cache matched already, leaves the cache out of
-        // line with the listing.
-        this.#listing = missing || (unchanged && decoded) ? undefined : listing
+        // Most light reads leave out the completed records, so the cache
+        // keeps those of the last read that had some.
+        if (readCompleted) this.#completed = nextCompleted
+        // A listed field that is not cached, or a field added or resized
+        // for a listing that the cache matched already, leaves the cache
+        // out of line with the listing.
+        this.#listing = missing || (unchanged && reshaped) ? undefined : listing
       },
     }
   }
@@ -248,10 +295,10 @@ function completedKey(raw: RawRecord): string {
  * own: a reply's Buffers are slices of larger ones, and a kept slice would
  * keep the whole reply in memory.
  */
-function createEntry(raw: RawRecord): CachedRecord {
+function createEntry(processorId: string, raw: RawRecord): CachedRecord {
   const stored = typeof raw === 'string' ? raw : copyBuffer(raw)
   const byteLength = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length
-  return { raw: stored, byteLength, result: decodeRecord(raw), lightRead: 0 }
+  return { raw: stored, byteLength, fieldHash: hashFieldName(processorId), result: decodeRecord(raw), lightRead: 0 }
 }
 
 function copyBuffer(source: Buffer): Buffer {

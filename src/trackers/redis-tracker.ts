@@ -389,9 +389,9 @@ export class RedisTracker implements Tracker {
   /**
    * Reads the active and completed tasks. With `changedOnly` and a
    * `decodeCache`, fetches only the active records that are new to the
-   * cache or changed length (redis-changed-read.ts). When the server
-   * rejects the script that this needs, logs it once and reads everything
-   * from then on.
+   * cache or changed length, and the slice that `verifySlices` verifies
+   * (redis-changed-read.ts). When the server rejects the script that this
+   * needs, logs it once and reads everything from then on.
    */
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
     const limit = Math.max(0, options.completedLimit ?? this.#maxCompleted)
@@ -399,7 +399,10 @@ export class RedisTracker implements Tracker {
     const [first, last] = limit === 0 ? [1, 0] : [0, limit - 1]
     await this.#requireConnection('read tasks')
     const cache = options.decodeCache
-    const changed = options.changedOnly === true && cache !== undefined ? await this.#readChangedActive(cache) : undefined
+    const changed =
+      options.changedOnly === true && cache !== undefined
+        ? await this.#readChangedActive(cache, options.verifySlices ?? 0)
+        : undefined
 
     // Records come as Buffers, so that a cache passed in `options` compares
     // their bytes and decodes only the changed ones. HGETALL goes through
@@ -437,10 +440,10 @@ export class RedisTracker implements Tracker {
    * list them, or once the server rejected the script this needs, which is
    * logged once.
    */
-  async #readChangedActive(cache: DecodeCache): Promise<ChangedActive | undefined> {
+  async #readChangedActive(cache: DecodeCache, verifySlices: number): Promise<ChangedActive | undefined> {
     if (this.#changedReadRejected) return undefined
     try {
-      return await readChangedActive(this.client, this.keys.processors, cache)
+      return await readChangedActive(this.client, this.keys.processors, cache, verifySlices)
     } catch (err) {
       if (!isScriptRejected(err)) throw err
       this.#changedReadRejected = true

@@ -51,12 +51,21 @@ export interface ReadOptions {
    * With `decodeCache`: fetch only the active records that are new to the
    * cache or whose byte length changed, and reuse the cached ones for the
    * rest (listed in `TaskSnapshot.reused`). A record rewritten with the
-   * same length is not seen, so a reader that uses this must learn of
-   * changes from `subscribe()` and do a full read from time to time.
-   * Trackers that cannot read this way (memory, HTTP, or Redis without
-   * EVAL permission) do a full read and leave `reused` unset.
+   * same length is not seen unless `verifySlices` is set, so a reader
+   * that uses this must learn of changes from `subscribe()`, and set
+   * `verifySlices` or do a full read from time to time. Trackers that
+   * cannot read this way (memory, HTTP, or Redis without EVAL permission)
+   * do a full read and leave `reused` unset.
    */
   changedOnly?: boolean
+  /**
+   * With `changedOnly`: the number of slices into which the active records
+   * are split by a hash of their processor id. Each light read with the
+   * same `decodeCache` also fetches the records of the next slice and
+   * compares them with the cache, so that a record rewritten with the same
+   * length is read within this many light reads. 0 or unset: none.
+   */
+  verifySlices?: number
 }
 
 /** Called with the JSON text of each task update a tracker publishes. */
