@@ -12,7 +12,7 @@ import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { MemoryTracker } from '../src/trackers/memory-tracker'
 import { RedisTracker } from '../src/trackers/redis-tracker'
-import { startCli, type RunningCli } from './helpers/cli'
+import { runCli, startCli, type RunningCli } from './helpers/cli'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const API_KEY = 'tail-test-key-0123456789'
@@ -155,11 +155,15 @@ describe('tail on an HTTP tracker endpoint', () => {
   let server: Server
   let tracker: MemoryTracker
   let url: string
+  let requestCount = 0
 
   beforeAll(async () => {
     tracker = new MemoryTracker()
     const endpoint = topTrackerEndpoint({ apiKey: API_KEY, tracker })
-    server = createServer((req, res) => endpoint(req, res, () => res.writeHead(500).end()))
+    server = createServer((req, res) => {
+      requestCount++
+      endpoint(req, res, () => res.writeHead(500).end())
+    })
     await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/web-top`
   })
@@ -187,6 +191,21 @@ describe('tail on an HTTP tracker endpoint', () => {
     } finally {
       await tail.stop()
     }
+  })
+
+  it.each([
+    [['--refresh-rate', '1e7'], {}],
+    [[], { TOP_REFRESH_RATE: '2147484' }],
+  ])('rejects a refresh rate past the largest timer delay: %j %j', async (args, env) => {
+    const countBefore = requestCount
+    const result = await runCli(['tail', '--tracker-url', url, ...args], {
+      env: { TOP_WEB_API_KEY: API_KEY, ...env },
+      interruptAfterMs: 2_000,
+    })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('Expected a number of seconds from 0.1 to 2147483.')
+    expect(result.stderr).not.toContain('TimeoutOverflowWarning')
+    expect(requestCount).toBe(countBefore)
   })
 
   it('takes the key from --api-key', async () => {

@@ -50,6 +50,13 @@ export const DEFAULT_REFRESH_RATE_SECONDS = 2
 /** Shortest refresh interval accepted, in seconds. */
 const MIN_REFRESH_RATE_SECONDS = 0.1
 
+/**
+ * Maximum --refresh-rate: Node's largest timer delay (2^31 - 1 ms) in whole
+ * seconds, about 24.8 days. Node runs a timer with a longer delay after
+ * 1 ms, which would read the tracker in a busy loop.
+ */
+const MAX_REFRESH_RATE_SECONDS = 2_147_483
+
 interface RecentOptionValues extends FilterOptionValues {
   mode: TaskMode
   limit?: number
@@ -336,7 +343,7 @@ function readRecentFormat(values: RecentOptionValues): RecentFormat {
 function refreshRateOption(description: string): Option {
   return new Option('--refresh-rate <seconds>', description)
     .env('TOP_REFRESH_RATE')
-    .argParser(secondsParser(MIN_REFRESH_RATE_SECONDS))
+    .argParser(secondsParser(MIN_REFRESH_RATE_SECONDS, MAX_REFRESH_RATE_SECONDS))
     .default(DEFAULT_REFRESH_RATE_SECONDS)
 }
 

@@ -157,12 +157,13 @@ export function parseCount(value: string): number {
   return number
 }
 
-/** Returns a parser of a number of seconds of at least `min`. */
-export function secondsParser(min: number): (value: string) => number {
+/** Returns a parser of a number of seconds of at least `min` and, when `max` is given, at most `max`. */
+export function secondsParser(min: number, max = Infinity): (value: string) => number {
+  const expected = max === Infinity ? `of ${min} or more` : `from ${min} to ${max}`
   return (value) => {
     const seconds = Number(value)
-    if (value.trim() === '' || !Number.isFinite(seconds) || seconds < min) {
-      throw new InvalidArgumentError(`Expected a number of seconds of ${min} or more.`)
+    if (value.trim() === '' || !Number.isFinite(seconds) || seconds < min || seconds > max) {
+      throw new InvalidArgumentError(`Expected a number of seconds ${expected}.`)
     }
     return seconds
   }
