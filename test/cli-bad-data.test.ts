@@ -55,6 +55,24 @@ beforeAll(async () => {
     ]),
   )
 
+  // Header values that are objects, arrays or null, next to a number.
+  await client.rpush(
+    'headers:past_tasks',
+    record({
+      path: '/odd-headers',
+      ended_at: '2026-12-04T15:00:01Z',
+      status_code: 200,
+      request_headers: [
+        ['USER-AGENT', { name: 'curl' }],
+        ['CF-IPCOUNTRY', ['FI']],
+        ['X-REQUEST-ID', null],
+        ['X-RETRY', 3],
+      ] as unknown as HttpTask['request_headers'],
+      response_headers: [['Content-Length', { bytes: 5 }]] as unknown as HttpTask['response_headers'],
+      tags: { 'web_top.client_ip_source': 'proxy' },
+    }),
+  )
+
   // `processors` contains a string instead of a hash.
   await client.set('wrongtype:processors', 'surprise')
   await client.rpush('wrongtype:past_tasks', record({ path: '/still-shown', status_code: 200, ended_at: STARTED }))
@@ -112,6 +130,23 @@ describe('recent with bad records', () => {
     )
     expect(result.stdout).toMatch(/\/bytes-\ufffd\ufffd +a␀b␈c␉d␍e␊f␛\[31mg␡h\\u009bi\\u009dj\n/)
     expect(result.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
+  })
+
+  it('drops header values that are not scalars', async () => {
+    const table = await runCli(
+      ['recent', '--tracker-url', redis.url, '--prefix', 'headers:', '--columns', 'Cty,Path,Length,User agent'],
+    )
+    expect(table.code).toBe(0)
+    expect(table.stdout).not.toContain('[object Object]')
+    const [header, row] = table.stdout.trimEnd().split('\n')
+    // The Cty column is left out when no request has a CF-IPCOUNTRY header.
+    expect(header?.trim().split(/ {2,}/)).toEqual(['Path', 'Length', 'User agent'])
+    expect(row?.trim().split(/ {2,}/)).toEqual(['/odd-headers', '-', '-'])
+
+    const json = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'headers:', '--json'])
+    const [task] = JSON.parse(json.stdout) as HttpTask[]
+    expect(task?.request_headers).toEqual([['X-RETRY', '3']])
+    expect(task?.response_headers).toEqual([])
   })
 
   it('skips a processors key of the wrong type', async () => {

@@ -116,13 +116,14 @@ export function normalizeTask(record: Record<string, unknown>): HttpTask {
   return task
 }
 
+/** Keeps the `[name, value]` pairs with a string name and a scalar value, as `normalizeStringMap` keeps values. */
 function normalizeHeaders(value: unknown): HeaderPair[] | null {
   if (!Array.isArray(value)) return null
   const pairs: HeaderPair[] = []
   for (const pair of value) {
-    if (Array.isArray(pair) && pair.length >= 2 && typeof pair[0] === 'string') {
-      pairs.push([pair[0], String(pair[1])])
-    }
+    if (!Array.isArray(pair) || pair.length < 2 || typeof pair[0] !== 'string') continue
+    const headerValue: unknown = pair[1]
+    if (headerValue !== null && typeof headerValue !== 'object') pairs.push([pair[0], String(headerValue)])
   }
   return pairs
 }
