@@ -183,6 +183,13 @@ describe('Recorder setup errors', () => {
     expect(error.message).not.toContain(':pw@')
   })
 
+  it('names leading whitespace in a tracker URL', () => {
+    const error = catchError(() => new Recorder({ trackerUrl: '\tredis://127.0.0.1:1', handleSignals: false }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toBe('web-top: Invalid tracker URL "redis://127.0.0.1:1": it starts with whitespace; remove it')
+  })
+
   it('rejects bad options', () => {
     expect(() => new Recorder({ trackerUrl: 'memory://', maxCompletedTasks: -1 })).toThrow(RangeError)
   })

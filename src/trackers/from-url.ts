@@ -132,7 +132,9 @@ function parseScheme(url: string): string {
   if (url === 'memory') return 'memory'
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url)
   if (match === null) {
-    throw invalidTrackerUrl(maskUrl(url), `it has no scheme; ${SUPPORTED_URLS}`)
+    // The masked URL is parsed, which trims leading spaces, so the message names them.
+    const reason = /^\s/.test(url) ? 'it starts with whitespace; remove it' : `it has no scheme; ${SUPPORTED_URLS}`
+    throw invalidTrackerUrl(maskUrl(url), reason)
   }
   return (match[1] as string).toLowerCase()
 }
