@@ -150,6 +150,30 @@ describe('light read verification', () => {
     }
   })
 
+  it('keeps a corrected record in later reads', async () => {
+    // Two fields in 30 slices: most reads verify nothing and copy the previous snapshot.
+    prefixCount++
+    const prefix = `verify${prefixCount}:`
+    const processors = `${prefix}processors`
+    tracker = new RedisTracker({ url: redis.url, keyPrefix: prefix })
+    await redis.client.hset(processors, 'p1', JSON.stringify(activeRecord('p1', '/a')), 'p2', JSON.stringify(activeRecord('p2', '/a')))
+    const cache = new DecodeCache()
+    await tracker.read({ decodeCache: cache })
+    await readLight(cache)
+    await readLight(cache)
+    await redis.client.hset(processors, 'p1', JSON.stringify(activeRecord('p1', '/a', REWRITTEN_AT)))
+
+    const updatedAt: string[] = []
+    for (let read = 0; read < 2 * VERIFY_SLICES; read++) {
+      const light = await readLight(cache)
+      updatedAt.push(light.active.get('p1')?.updated_at ?? 'missing')
+    }
+    const firstCorrected = updatedAt.indexOf(REWRITTEN_AT)
+    expect(firstCorrected).toBeGreaterThanOrEqual(0)
+    expect(firstCorrected).toBeLessThan(VERIFY_SLICES)
+    expect(updatedAt.slice(firstCorrected).every((value) => value === REWRITTEN_AT)).toBe(true)
+  })
+
   it('never lists a verified field as reused', async () => {
     const { cache } = await seedAndRead()
     for (let read = 0; read < 3; read++) {

@@ -14,9 +14,10 @@ interface ReusedActive {
 
 /**
  * The active part of the snapshot of each listing for which a light read
- * fetched nothing. While the cache keeps that listing (`isCurrentListing`),
- * a read of the same listing takes the same tasks from the cache, so it
- * copies this instead of looking up each record.
+ * fetched nothing. While the cache keeps that listing (`isCurrentListing`)
+ * and no read of it fetched a record since, a read of the same listing
+ * takes the same tasks from the cache, so it copies this instead of
+ * looking up each record.
  */
 const reusedByListing = new WeakMap<FieldListing, ReusedActive>()
 
@@ -57,7 +58,12 @@ export function buildSnapshot(
       copyReused(snapshot, previous)
     } else {
       addReused(snapshot, decoder, reusedIds)
-      if (listing !== undefined && fetched === 0) reusedByListing.set(listing, keepReused(snapshot))
+      if (listing !== undefined && fetched === 0) {
+        reusedByListing.set(listing, keepReused(snapshot))
+      } else if (listing !== undefined) {
+        // A verified record may have replaced a cached task and left the listing as it was.
+        reusedByListing.delete(listing)
+      }
     }
   }
 
