@@ -81,7 +81,34 @@ describe('frameRequest', () => {
       `*5\r\n$7\r\nevalsha\r\n$40\r\n${'s'.repeat(40)}\r\n$1\r\n1\r\n$1\r\nk\r\n$2\r\né\r\n`,
     )
   })
+
+  it('frames ASCII and other text as the protocol defines', () => {
+    const sha = 's'.repeat(40)
+    const cases: string[][] = [
+      [],
+      [''],
+      ['a'.repeat(9), 'b'.repeat(10), 'c'.repeat(99), 'd'.repeat(100), 'e'.repeat(1_000), 'f'.repeat(10_000)],
+      ['plain', 'ü'.repeat(40)],
+      // Multi-byte text last, where an item that did not fit would be cut short.
+      ['x'.repeat(50), '€'.repeat(60)],
+      ['🚀'.repeat(30)],
+      ['lone \ud800 surrogate'],
+    ]
+    for (const args of cases) {
+      const { request, headerBytes } = frameRequest(sha, ['processors', 'past_tasks'], args)
+
+      expect(request.equals(referenceRequest(sha, ['processors', 'past_tasks'], args))).toBe(true)
+      expect(request.subarray(0, headerBytes).toString()).toBe(`*${5 + args.length}\r\n$7\r\nevalsha\r\n$40\r\n${sha}\r\n`)
+    }
+  })
 })
+
+/** Frames a command the plain way: each item as a UTF-8 bulk string. */
+function referenceRequest(sha: string, keys: string[], args: string[]): Buffer {
+  const items = ['evalsha', sha, String(keys.length), ...keys, ...args]
+  const parts = items.map((item) => Buffer.concat([Buffer.from(`$${Buffer.byteLength(item)}\r\n`), Buffer.from(item), Buffer.from('\r\n')]))
+  return Buffer.concat([Buffer.from(`*${items.length}\r\n`), ...parts])
+}
 
 describe('the Redis tracker with records that are not ASCII', () => {
   it('stores and publishes them byte for byte', async () => {
