@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createTrackerFromUrl, Recorder, RedisTracker, type RedisTrackerOptions } from '../src/index'
 import { resolveOptions } from '../src/options'
 import { openTracker as openFromOptions } from '../src/recorder/open-tracker'
+import { DecodeCache } from '../src/trackers/decode-cache'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -382,6 +383,15 @@ describe('RedisTracker reads', () => {
     expect(snapshot.active.size).toBe(0)
   })
 
+  it('reports a key of the wrong type in a light read', async () => {
+    const tracker = await openTracker()
+    await redis.client.set('processors', 'a string')
+
+    const snapshot = await tracker.read({ decodeCache: new DecodeCache(), changedOnly: true })
+    expect(snapshot.skipReasons).toEqual(['key processors: wrong key type'])
+    expect(snapshot.active.size).toBe(0)
+  })
+
   it('clear deletes tasks and stamps the time', async () => {
     const tracker = await openTracker()
     tracker.recordStart('p1', taskJson(1))
@@ -440,6 +450,25 @@ describe('RedisTracker reads', () => {
     await unsubscribe()
 
     expect(received).toEqual([taskJson(1)])
+  })
+})
+
+describe('RedisTracker with a database the server does not have', () => {
+  it('writes nothing to database 0 and logs why', async () => {
+    const errors: string[] = []
+    const logger = { warn() {}, error: (_object: Record<string, unknown>, message: string) => errors.push(message) }
+    const tracker = new RedisTracker({ url: `${redis.url}/99`, logger })
+    trackers.push(tracker)
+    await waitFor('the SELECT failure', () => (errors.length > 0 ? true : undefined))
+
+    tracker.recordStart('p1', taskJson(1))
+    tracker.recordEnd('p2', taskJson(2))
+    await tracker.flush()
+
+    expect(errors[0]).toContain(`has no database 99`)
+    expect(await redis.client.exists('processors', 'past_tasks')).toBe(0)
+    expect(tracker.stats().written).toBe(0)
+    await expect(tracker.read()).rejects.toThrow('has no database 99')
   })
 })
 

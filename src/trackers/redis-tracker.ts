@@ -213,6 +213,11 @@ export class RedisTracker implements Tracker {
    */
   #quitting = false
   /**
+   * The reason writes wait: the server rejected the SELECT of the URL's
+   * database on the current connection. Undefined while the database is usable.
+   */
+  #databaseError: string | undefined
+  /**
    * The socket that `suspend()` left open but unreferenced, so that it does
    * not keep the process alive. The next write references it again.
    */
@@ -259,6 +264,7 @@ export class RedisTracker implements Tracker {
     this.#maySkipPublish = this.client instanceof Cluster ? '0' : '1'
     defineScripts(this.client)
 
+    this.client.on('connect', this.#onClientConnect)
     this.client.on('error', this.#onClientError)
     this.client.on('ready', this.#onClientReady)
     this.client.on('close', this.#onClientClose)
@@ -445,6 +451,8 @@ export class RedisTracker implements Tracker {
     try {
       return await readChangedActive(this.client, this.keys.processors, cache, verifySlices)
     } catch (err) {
+      // A processors key of another type: a full read reports it as skipped.
+      if (err instanceof Error && err.message.startsWith('WRONGTYPE')) return undefined
       if (!isScriptRejected(err)) throw err
       this.#changedReadRejected = true
       this.#logger.warn(
@@ -597,6 +605,7 @@ export class RedisTracker implements Tracker {
 
     await settleWithin(this.flush(), CLOSE_WAIT_MS)
     this.#dropLog.flush()
+    this.client.off('connect', this.#onClientConnect)
     this.client.off('error', this.#onClientError)
     this.client.off('ready', this.#onClientReady)
     this.client.off('close', this.#onClientClose)
@@ -644,11 +653,12 @@ export class RedisTracker implements Tracker {
    */
   async #requireConnection(action: string): Promise<void> {
     this.#resume()
-    if (!this.#isWritable() && !this.#closed) {
+    if (!this.#isWritable() && !this.#closed && this.#databaseError === undefined) {
       await this.#waitForConnection(COMMAND_CONNECT_WAIT_MS)
     }
     if (this.#isWritable()) return
 
+    if (this.#databaseError !== undefined) throw new Error(`web-top: Failed to ${action}: ${this.#databaseError}`)
     const state = this.#closed ? 'the tracker is closed' : `the connection is ${this.client.status}`
     throw new Error(
       `web-top: Failed to ${action}: Redis at ${this.#url} is not connected (${state}). ` +
@@ -676,9 +686,12 @@ export class RedisTracker implements Tracker {
     })
   }
 
-  /** Returns true when a command sent now can reach Redis. */
+  /**
+   * Returns true when a command sent now can reach Redis, in the database
+   * of the URL: after a failed SELECT, ioredis goes on in database 0.
+   */
   #isWritable(): boolean {
-    return this.client.status === 'ready' && !this.#quitting
+    return this.client.status === 'ready' && !this.#quitting && this.#databaseError === undefined
   }
 
   #resume(): void {
@@ -885,7 +898,20 @@ export class RedisTracker implements Tracker {
     if (this.#ownsClient && !this.#closed && !this.#suspended) this.#connect()
   }
 
+  /** Clears a SELECT failure of the previous connection; ioredis sends SELECT again on this one. */
+  readonly #onClientConnect = (): void => {
+    this.#databaseError = undefined
+  }
+
   readonly #onClientError = (err: Error): void => {
+    if (DATABASE_MISSING.test(err.message)) {
+      const database = (this.client.options as { db?: number }).db ?? 0
+      this.#databaseError =
+        `Redis at ${this.#url} has no database ${database} (${err.message}), so nothing is written ` +
+        'until a new connection selects it. Use a database number below the server\'s `databases` setting.'
+      this.#logger.error({ err, url: this.#url, database }, this.#databaseError)
+      return
+    }
     // A connection that this tracker is closing (an idle app's QUIT) may
     // fail its last commands or its ready check. The app does not need to
     // hear about it, because the next write opens a new connection.
@@ -893,6 +919,9 @@ export class RedisTracker implements Tracker {
     this.#logger.warn({ err, url: this.#url }, 'redis connection error')
   }
 }
+
+/** Redis's replies to SELECT of a database it does not have, and of one that is not a whole number. */
+const DATABASE_MISSING = /DB index is out of range|invalid DB index/i
 
 /**
  * Client options for the writer: fail fast instead of queueing while
