@@ -10,25 +10,8 @@ import { DecodeCache, hashFieldName } from '../src/trackers/decode-cache'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { buildSnapshot } from '../src/trackers/snapshot'
 import type { TaskSnapshot } from '../src/trackers/tracker'
+import { activeRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
-
-const STARTED_AT = '2026-12-04T10:00:00.000000+00:00'
-
-/** Builds an active record. `path` sets its length, and `updatedAt` changes it without changing the length. */
-function activeRecord(taskId: string, path: string, updatedAt = STARTED_AT): HttpTask {
-  return {
-    task_id: taskId,
-    host_name: 'web-1',
-    process_id: 4242,
-    thread_id: 0,
-    process_internal_id: taskId,
-    method: 'GET',
-    path,
-    started_at: STARTED_AT,
-    updated_at: updatedAt,
-    ended_at: null,
-  }
-}
 
 function activeById(snapshot: TaskSnapshot): Record<string, HttpTask> {
   return Object.fromEntries(snapshot.active)

@@ -7,32 +7,15 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { LIVE_COMPLETED_LIMIT, resyncReadOptions, VERIFY_SLICES } from '../src/cli/live'
-import type { HttpTask } from '../src/task/http-task'
 import { DecodeCache, hashFieldName, type FieldListing } from '../src/trackers/decode-cache'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { buildSnapshot } from '../src/trackers/snapshot'
 import type { TaskSnapshot } from '../src/trackers/tracker'
 import { startCli } from './helpers/cli'
+import { activeRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
-const STARTED_AT = '2026-12-04T10:00:00.000000+00:00'
 const REWRITTEN_AT = '2026-12-04T10:00:09.000000+00:00'
-
-/** Builds an active record. `path` sets its length, and `updatedAt` changes it without changing the length. */
-function activeRecord(taskId: string, path: string, updatedAt = STARTED_AT): HttpTask {
-  return {
-    task_id: taskId,
-    host_name: 'web-1',
-    process_id: 4242,
-    thread_id: 0,
-    process_internal_id: taskId,
-    method: 'GET',
-    path,
-    started_at: STARTED_AT,
-    updated_at: updatedAt,
-    ended_at: null,
-  }
-}
 
 /** Processor ids of the records a light read fetched: those it did not take from the cache. */
 function fetchedIds(snapshot: TaskSnapshot): string[] {

@@ -15,25 +15,8 @@ import { RedisTracker } from '../src/trackers/redis-tracker'
 import type { TaskSnapshot } from '../src/trackers/tracker'
 import { startCli } from './helpers/cli'
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
+import { activeRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
-
-const STARTED_AT = '2026-12-04T10:00:00.000000+00:00'
-
-/** Builds an active record. `path` sets its length, and `updatedAt` changes it without changing the length. */
-function activeRecord(taskId: string, path: string, updatedAt = STARTED_AT): HttpTask {
-  return {
-    task_id: taskId,
-    host_name: 'web-1',
-    process_id: 4242,
-    thread_id: 0,
-    process_internal_id: taskId,
-    method: 'GET',
-    path,
-    started_at: STARTED_AT,
-    updated_at: updatedAt,
-    ended_at: null,
-  }
-}
 
 function completedRecord(taskId: string): HttpTask {
   return { ...activeRecord(taskId, '/done'), ended_at: '2026-12-04T10:00:01.000000+00:00', status_code: 200 }

@@ -1,11 +1,31 @@
 /**
- * Checks on the records in a test Redis that several test files share:
- * wait for a set of completed tasks, and count the records of each task.
+ * Records and checks on the records in a test Redis that several test
+ * files share: build an active record, wait for a set of completed tasks,
+ * and count the records of each task.
  */
 import type Redis from 'ioredis'
 import type { HttpTask } from '../../src/index'
 import { waitFor } from './http'
 import { readStoredTasks, type StoredTasks } from './redis-server'
+
+/** Start time of the records that `activeRecord` builds. */
+export const STARTED_AT = '2026-12-04T10:00:00.000000+00:00'
+
+/** Builds an active record. `path` sets its length, and `updatedAt` changes it without changing the length. */
+export function activeRecord(taskId: string, path: string, updatedAt = STARTED_AT): HttpTask {
+  return {
+    task_id: taskId,
+    host_name: 'web-1',
+    process_id: 4242,
+    thread_id: 0,
+    process_internal_id: taskId,
+    method: 'GET',
+    path,
+    started_at: STARTED_AT,
+    updated_at: updatedAt,
+    ended_at: null,
+  }
+}
 
 /** Time to wait after the expected records arrived, so that a duplicate record would arrive too. */
 export const SETTLE_MS = 150
