@@ -122,8 +122,10 @@ export function handleKey(settings: ViewSettings, key: string, context: KeyConte
       settings.showHelp = true
       return 'changed'
     case 'escape':
-      if (settings.selectedKey === undefined && settings.filterText === '') return 'unchanged'
-      settings.selectedKey = undefined
+      // The selection goes first, then the filter in force.
+      if (settings.selectedKey !== undefined) settings.selectedKey = undefined
+      else if (settings.filterText !== '') settings.filterText = ''
+      else return 'unchanged'
       return 'changed'
     case 'enter':
       return openDetail(settings, context)

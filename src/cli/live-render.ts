@@ -272,9 +272,12 @@ function renderTables(input: FrameInput, room: number): Body {
   }
 
   // Every selectable row is needed only on a key press, so the full order
-  // and the row look-up are built then, from this frame's data.
+  // and the row look-up are built then, from this frame's data. Grouped
+  // rows are selected in the order they are shown, group by group.
   let selectable: Array<{ rowKey: string; task: HttpTask }> | undefined
-  const listSelectable = () => (selectable ??= showRoutes ? activeOrder.all() : [...activeOrder.all(), ...completedRows])
+  const listActive = () =>
+    activeEntries === undefined ? activeOrder.all() : activeEntries.filter((entry): entry is ActiveRow => 'rowKey' in entry)
+  const listSelectable = () => (selectable ??= showRoutes ? listActive() : [...listActive(), ...completedRows])
   let tasks: Map<string, HttpTask> | undefined
   return {
     lines,
@@ -305,7 +308,8 @@ function renderActiveTable(input: FrameInput, entries: ReadonlyArray<{ title: st
   let next = 0
   for (const entry of entries) {
     if ('rowKey' in entry) lines.push(table.rows[next++] as string)
-    else lines.push(styleLine(entry.title, 'bold', input))
+    // A group title contains a host name or process label from a record, which may contain escape sequences.
+    else lines.push(styleLine(sanitizeText(entry.title), 'bold', input))
   }
   return lines
 }
