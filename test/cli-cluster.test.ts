@@ -49,6 +49,19 @@ describe('web-top-cli on Redis Cluster', () => {
     }
   })
 
+  it('lists prefixes with no --prefix', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', cluster.url])
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    // The tail test before this one adds a completed task.
+    expect(result.stdout).toMatch(/^"\{shop\}:" {2}1 active {2}\d+ completed\n$/)
+
+    const all = await runCli(['recent', '--all-prefixes', '--tracker-url', cluster.url, '--json'])
+    expect(all.stderr).toBe('')
+    expect(all.code).toBe(0)
+    expect(all.stdout).toContain('/cluster/done')
+  })
+
   it('rejects a prefix without a hash tag with exit code 2', async () => {
     const result = await runCli(['recent', '--tracker-url', cluster.url, '--prefix', 'shop:'])
     expect(result.code).toBe(2)

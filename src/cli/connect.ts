@@ -61,6 +61,18 @@ const READ_FAILURE_HINTS: Record<string, string> = {
     'and that --api-key or TOP_WEB_API_KEY holds the key the app was started with.',
 }
 
+/** Key prefix of the tracker of a connection that only lists prefixes. */
+const PREFIX_LISTING_TAG = '{web-top-cli}:'
+
+/** Settings of a connection that depend on the command. */
+export interface ConnectOptions {
+  /**
+   * Whether the command only lists the key prefixes of the server, so that a
+   * cluster URL needs no `--prefix` with a hash tag.
+   */
+  listsPrefixes?: boolean
+}
+
 export interface TrackerConnection {
   tracker: Tracker
   /** The tracker URL with any password masked, safe to print. */
@@ -80,6 +92,7 @@ export async function connectTracker(
   url: string,
   keyPrefix: string | undefined,
   apiKey?: string | undefined,
+  options: ConnectOptions = {},
 ): Promise<TrackerConnection> {
   const displayUrl = maskUrl(url)
   const secrets = [...readUrlSecrets(url), apiKey ?? '']
@@ -88,7 +101,7 @@ export async function connectTracker(
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
 
   if (scheme === 'redis' || scheme === 'rediss' || isMultiNodeUrl(url)) {
-    return connectRedis(url, { displayUrl, describeFailure }, keyPrefix)
+    return connectRedis(url, { displayUrl, describeFailure }, keyPrefix, options.listsPrefixes === true)
   }
 
   let tracker: Tracker
@@ -136,9 +149,10 @@ async function connectRedis(
   url: string,
   names: Pick<TrackerConnection, 'displayUrl' | 'describeFailure'>,
   keyPrefix: string | undefined,
+  listsPrefixes: boolean,
 ): Promise<TrackerConnection> {
   const { displayUrl, describeFailure } = names
-  const client = createReaderClient(url, names, keyPrefix)
+  const client = createReaderClient(url, names, keyPrefix, listsPrefixes)
   // ioredis rejects `connect()` with "Connection is closed." and reports the
   // cause (ECONNREFUSED, ETIMEDOUT, WRONGPASS) only as an `error` event. The
   // listener also keeps ioredis from printing every connection error.
@@ -161,7 +175,10 @@ async function connectRedis(
 
   const state = readerStates.get(client)
   if (state !== undefined) state.connectedOnce = true
-  const tracker = new RedisTracker({ client, keyPrefix })
+  // A tracker on a cluster client needs a hash-tagged prefix. Listing uses
+  // only the client and reads no key under the tracker's prefix, so any tag serves.
+  const trackerPrefix = listsPrefixes ? PREFIX_LISTING_TAG : keyPrefix
+  const tracker = new RedisTracker({ client, keyPrefix: trackerPrefix })
   return {
     tracker,
     displayUrl,
@@ -211,19 +228,21 @@ const readerStates = new WeakMap<RedisClient, ConnectionState>()
 /**
  * Creates the reader's client for a `redis://` or `rediss://` URL, or for a
  * cluster or Sentinel URL through the library's `createRedisClient`.
- * Throws a `CliError` for an invalid URL, or a cluster prefix without a hash tag.
+ * Throws a `CliError` for an invalid URL, or a cluster prefix without a hash
+ * tag unless the client only lists prefixes.
  */
 function createReaderClient(
   url: string,
   names: Pick<TrackerConnection, 'displayUrl' | 'describeFailure'>,
   keyPrefix: string | undefined,
+  listsPrefixes: boolean,
 ): RedisClient {
   const state: ConnectionState = { connectedOnce: false }
   const options = createReaderOptions(state)
   let client: RedisClient
   if (isMultiNodeUrl(url)) {
     try {
-      if (parseRedisTarget(url).kind === 'cluster') requireClusterHashTag(keyPrefix ?? '')
+      if (!listsPrefixes && parseRedisTarget(url).kind === 'cluster') requireClusterHashTag(keyPrefix ?? '')
       client = createRedisClient(url, {
         redisOptions: options,
         clusterOptions: {

@@ -22,7 +22,7 @@ export interface PrefixSummary {
 
 /** Finds the prefixes on the tracker's Redis, with their active and completed counts. */
 export async function findPrefixes(options: TrackerOptions): Promise<PrefixSummary[]> {
-  const connection = await connectTracker(options.trackerUrl, undefined, options.apiKey)
+  const connection = await connectTracker(options.trackerUrl, undefined, options.apiKey, { listsPrefixes: true })
   try {
     const tracker = connection.tracker
     if (!(tracker instanceof RedisTracker)) {
