@@ -92,12 +92,13 @@ export interface TopOptions extends RedactionOptions {
   /**
    * How long the Redis tracker collects writes before it sends them as one
    * script call, in milliseconds, from 0 (each event-loop turn) to 1000.
-   * Longer windows cost the app and Redis less per request at high rates
-   * (see bench/README.md) and show requests that much later. A request that
+   * Longer windows make fewer calls, but under load they cost the app more
+   * CPU and latency per request (see bench/README.md), and show requests
+   * that much later. A request that
    * starts and ends within one window gets no `processors` entry; its start
    * and end are still published. Applies to the Redis tracker the recorder
    * opens, not to one passed as `tracker`.
-   * @default 10
+   * @default 2
    */
   batchWindowMs?: number
   /**

@@ -31,7 +31,7 @@ describe('resolveOptions defaults', () => {
     expect(resolved.redis).toBeUndefined()
     expect(resolved.isIgnored(fakeRequest, '/health')).toBe(false)
     expect(resolved.completedSampleRate).toBe(1)
-    expect(resolved.batchWindowMs).toBe(10)
+    expect(resolved.batchWindowMs).toBe(2)
   })
 
   it('reads the environment', () => {

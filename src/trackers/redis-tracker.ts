@@ -94,10 +94,11 @@ export interface RedisTrackerOptions {
    * (`setImmediate`). A batch that reaches 1000 operations is sent at once.
    * Each script call costs this process 19 to 95 µs of CPU and Redis 15 to
    * 65 µs besides the records (bench/micro.ts, 1 against 50 requests per
-   * call, on two 2-core VMs). At high rates a 10 ms window therefore costs
-   * less per request than a shorter one. Readers see requests at most
-   * 10 ms later.
-   * @default 10
+   * call, on two 2-core VMs). Under load, though, longer windows cost the
+   * server more: a Fastify server spent 33.0 µs per request at 2 ms and
+   * 43.2 µs at 10 ms, and its p99 rose from 1.9 to 4.1 times the
+   * baseline's (bench/README.md). Readers see requests at most 2 ms later.
+   * @default 2
    */
   batchWindowMs?: number
   /** Logger for connection problems and dropped records. */
@@ -126,7 +127,7 @@ const FLUSH_CONNECT_WAIT_MS = 2_000
  */
 const COMMAND_CONNECT_WAIT_MS = 5_000
 
-const DEFAULT_BATCH_WINDOW_MS = 10
+const DEFAULT_BATCH_WINDOW_MS = 2
 
 /** Maximum batch window accepted, in milliseconds. */
 const MAX_BATCH_WINDOW_MS = 1_000
