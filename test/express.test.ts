@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process'
 import express5, { type Request, type Response } from 'express'
 import Redis from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MemoryTracker, RedisTracker, topMiddleware } from '../src/index'
 import { express4, sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
+import { runNode } from './helpers/node-process'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 import { describeRecordFields, waitForCompleted } from './helpers/recording-cases'
 
@@ -238,34 +238,4 @@ describe('express tracker options', () => {
 async function countClients(client: Redis): Promise<number> {
   const list = await client.client('LIST')
   return String(list).trim().split('\n').length
-}
-
-interface NodeResult {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs Node in the repository folder and fails if it has not exited after `timeoutMs`. */
-function runNode(args: string[], env: Record<string, string>, timeoutMs: number): Promise<NodeResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: process.cwd(),
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`node did not exit within ${timeoutMs} ms: ${stderr}`))
-    }, timeoutMs)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
 }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createRequestTracker, withTop, type RequestTracker, type TopRequestListener } from '../src/index'
 import { sendRequest, waitFor } from './helpers/http'
+import { runNode } from './helpers/node-process'
 import { waitForCompleted } from './helpers/recording-cases'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -191,5 +192,31 @@ describe('createRequestTracker', () => {
     const completed = await waitForCompleted(redis.client, 20)
     expect(completed).toHaveLength(20)
     expect((await readStoredTasks(redis.client)).processors).toEqual({})
+  })
+})
+
+describe('node:http server close', () => {
+  it.each([
+    ['withTop', 'const listener = withTop((req, res) => res.end("ok"), options)'],
+    ['createRequestTracker', 'const top = createRequestTracker(options); const listener = (req, res) => { top.track(req, res); res.end("ok") }'],
+  ])('%s lets the process exit', async (_name, setup) => {
+    // No close() of the recorder: closing the server must be enough, as with Express.
+    const script = `
+      const { createServer } = require('node:http')
+      const { createRequestTracker, withTop } = require('./src/index.ts')
+      const options = { trackerUrl: process.env.TEST_REDIS_URL }
+      ${setup}
+      const server = createServer(listener)
+      server.listen(0, '127.0.0.1', async () => {
+        await fetch('http://127.0.0.1:' + server.address().port + '/')
+        server.close(() => console.log('closed'))
+      })
+    `
+    const result = await runNode(['--import', 'tsx', '-e', script], { TEST_REDIS_URL: redis.url }, 15_000)
+    expect(result.stdout.trim()).toBe('closed')
+    expect(result.code).toBe(0)
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.pastTasks).toHaveLength(1)
+    expect(stored.processors).toEqual({})
   })
 })

@@ -8,7 +8,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TopOptions } from '../options'
-import { Recorder, type WatchedServer } from '../recorder/recorder'
+import { Recorder } from '../recorder/recorder'
+import { createServerWatch } from './server-watch'
 
 /** A route the router matched, and `req.baseUrl` at that moment: the mount path of its router. */
 interface MatchedRoute {
@@ -61,20 +62,14 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   // Unset, the app's `trust proxy` setting decides, and `req.ip` and
   // `req.protocol` already follow it.
   const followAppSetting = recorder.options.trustProxy === undefined
-  let lastServer: WatchedServer | undefined
+  const watchRequestServer = createServerWatch(recorder)
 
   function recordRequest(
     req: ExpressRequest,
     res: ServerResponse,
     next: (err?: unknown) => void,
   ): void {
-    // `server` is set by Node's net module on every accepted socket (checked on Node 20).
-    const server = (req.socket as { server?: WatchedServer } | null)?.server
-    if (server !== lastServer) {
-      lastServer = server
-      recorder.watchServer(server)
-    }
-
+    watchRequestServer(req)
     const trusted = followAppSetting && isProxyTrusted(req)
     const tracked = recorder.track(req, res, {
       url: req.originalUrl,

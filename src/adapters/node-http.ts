@@ -2,11 +2,14 @@
  * Plain `node:http` servers, and any framework that hands out Node's request
  * and response (Koa's `ctx.req` and `ctx.res`, for example). The recording
  * is the same as in the Express and Fastify adapters, because all of them
- * call the same Recorder.
+ * call the same Recorder. As in Express, once every server whose requests
+ * were tracked has closed, the recorder removes its entries and lets go of
+ * its Redis connection, so the process can exit without `close()`.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { TopOptions } from '../options'
 import { Recorder, type TrackContext } from '../recorder/recorder'
+import { createServerWatch } from './server-watch'
 
 /** Facts about a request that a server passes besides `req` and `res`. */
 export type NodeHttpTrackContext = Pick<TrackContext, 'taskName' | 'resolveTaskName' | 'url'>
@@ -49,9 +52,13 @@ export interface TopRequestListener {
  */
 export function createRequestTracker(options: TopOptions = {}): RequestTracker {
   const recorder = new Recorder(options)
+  const watchRequestServer = createServerWatch(recorder)
   return {
     recorder,
-    track: (req, res, context) => recorder.track(req, res, context),
+    track: (req, res, context) => {
+      watchRequestServer(req)
+      return recorder.track(req, res, context)
+    },
     close: () => recorder.close(),
   }
 }
@@ -71,8 +78,10 @@ export function withTop(listener: RequestListener, options: TopOptions = {}): To
     throw new TypeError(`web-top: withTop() expects a request listener function (received ${typeof listener})`)
   }
   const recorder = new Recorder(options)
+  const watchRequestServer = createServerWatch(recorder)
 
   function recordRequest(req: IncomingMessage, res: ServerResponse): void {
+    watchRequestServer(req)
     recorder.track(req, res)
     return listener(req, res)
   }
