@@ -523,6 +523,15 @@ describe('HttpTracker', () => {
     expect(snapshot.completed).toHaveLength(1)
   })
 
+  it('sends a non-Latin-1 key in the query', async () => {
+    // A header value carries Latin-1 only, but the endpoint accepts any key of at least 16 characters.
+    const key = 'ключ-секрет-🔑-1234567890'
+    const url = await startEndpoint('express 5', { apiKey: key, tracker: createTrackerWithTasks() })
+    const snapshot = await new HttpTracker({ url, apiKey: key }).read()
+
+    expect(snapshot.active.size).toBe(1)
+  })
+
   it('takes the key from the URL', async () => {
     const endpointUrl = await startEndpoint('express 5', { apiKey: API_KEY, tracker: createTrackerWithTasks() })
     const tracker = new HttpTracker({ url: `${endpointUrl}?api-key=${API_KEY}` }, {})

@@ -67,6 +67,9 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024
 
 const API_KEY_PARAM = 'api-key'
 
+/** Text that fetch() sends as a header value: Latin-1 without NUL, CR and LF. */
+const HEADER_VALUE = /^[^\0\r\n\u0100-\uffff]*$/
+
 type Action = 'active-tasks' | 'completed-tasks'
 
 /** Placement of the key: the header first, the query parameter after a server rejected the header. */
@@ -94,6 +97,10 @@ export class HttpTracker implements Tracker {
     this.#endpoint = endpoint
     this.#displayUrl = endpoint.toString()
     this.#apiKey = resolveReaderKey(options.apiKey ?? urlKey ?? env.TOP_WEB_API_KEY, this.#displayUrl)
+    // fetch() rejects a header value with a character above U+00FF, or NUL,
+    // CR or LF inside it, and trims CR and LF at its ends. Such a key goes in
+    // the query, where the endpoint accepts it too.
+    if (!HEADER_VALUE.test(this.#apiKey)) this.#keyPlacement = 'query'
     this.#timeoutMs = resolveTimeout(options.timeoutMs)
     this.#logger = options.logger ?? silentLogger
   }
