@@ -87,3 +87,33 @@ describe('recent --all-prefixes', () => {
     expect(result.code).toBe(2)
   })
 })
+
+describe('prefixes with control characters', () => {
+  // C1 CSI (U+009B) and a right-to-left override, which JSON.stringify leaves raw.
+  const hostilePrefix = '\u009b2J\u202e{evil}:'
+  let hostileRedis: TestRedis
+
+  beforeAll(async () => {
+    hostileRedis = await startRedis()
+    await hostileRedis.client.lpush(`${hostilePrefix}past_tasks`, completedTask('/x', 200))
+  })
+
+  afterAll(async () => {
+    await hostileRedis?.close()
+  })
+
+  it('escapes them in the list', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', hostileRedis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('"\\u009b2J\\u202e{evil}:"  0 active  1 completed\n')
+  })
+
+  it('escapes them in JSON', async () => {
+    const result = await runCli(['prefixes', '--json', '--tracker-url', hostileRedis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).not.toMatch(/[\u009b\u202e]/)
+    expect(JSON.parse(result.stdout)).toEqual([{ prefix: hostilePrefix, active: 0, completed: 1 }])
+  })
+})

@@ -8,6 +8,7 @@ import { CliError } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
 import { runRecent, type RecentOptions, type RecentStreams } from './recent'
+import { escapeJsonForTerminal } from './sanitize'
 
 export interface PrefixesStreams {
   stdout: { write(text: string): unknown }
@@ -61,7 +62,7 @@ export async function runPrefixes(
 ): Promise<number> {
   const summaries = await findPrefixes(options)
   if (options.json) {
-    streams.stdout.write(`${JSON.stringify(summaries)}\n`)
+    streams.stdout.write(`${escapeJsonForTerminal(JSON.stringify(summaries))}\n`)
     return 0
   }
   if (summaries.length === 0) {
@@ -91,5 +92,6 @@ export async function runRecentForAllPrefixes(
 }
 
 function formatPrefix(prefix: string): string {
-  return prefix === '' ? '(no prefix)' : JSON.stringify(prefix)
+  // Any writer names the keys, so a prefix may contain characters that a terminal acts on.
+  return prefix === '' ? '(no prefix)' : escapeJsonForTerminal(JSON.stringify(prefix))
 }
