@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { createTrackerFromUrl } from '../src/trackers/from-url'
+import { createRedisClient } from '../src/trackers/redis-connection'
 import type { Tracker } from '../src/trackers/tracker'
 import { runCli, startCli } from './helpers/cli'
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
@@ -60,6 +61,31 @@ describe('web-top-cli on Redis Cluster', () => {
     expect(all.stderr).toBe('')
     expect(all.code).toBe(0)
     expect(all.stdout).toContain('/cluster/done')
+  })
+
+  it('lists a prefix without a hash tag', async () => {
+    // Keys without a hash tag, as a writer that ignores the cluster rule makes them, on two slots.
+    const client = createRedisClient(cluster.url)
+    try {
+      await client.hset('processors', 'py-1', JSON.stringify(record('/python/active', false)))
+      await client.lpush('past_tasks', JSON.stringify(record('/python/done', true)))
+
+      const result = await runCli(['prefixes', '--tracker-url', cluster.url])
+      expect(result.stderr).toBe('')
+      expect(result.code).toBe(0)
+      expect(result.stdout.split('\n')[0]).toBe('(no prefix)  1 active  1 completed')
+      expect(result.stdout).toContain('"{shop}:"  1 active')
+
+      const all = await runCli(['recent', '--all-prefixes', '--tracker-url', cluster.url])
+      expect(all.code).toBe(1)
+      expect(all.stderr).toContain('(no prefix)')
+      expect(all.stderr).toContain('hash tag')
+      expect(all.stdout).toContain('/cluster/done')
+    } finally {
+      await client.del('processors')
+      await client.del('past_tasks')
+      client.disconnect()
+    }
   })
 
   it('rejects a prefix without a hash tag with exit code 2', async () => {

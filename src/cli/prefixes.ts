@@ -2,9 +2,12 @@
  * Apps sharing one Redis: the `prefixes` command lists the key prefixes that
  * trackers write to, and `recent --all-prefixes` prints one table per prefix.
  */
+import { Cluster } from 'ioredis'
 import { listPrefixes } from '../trackers/list-prefixes'
+import { hasClusterHashTag } from '../trackers/redis-connection'
+import { createRedisKeys } from '../trackers/redis-keys'
 import { RedisTracker } from '../trackers/redis-tracker'
-import { CliError } from './cli-error'
+import { CliError, EXIT_FAILURE } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
 import { runRecent, type RecentOptions, type RecentStreams } from './recent'
@@ -41,6 +44,12 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
 
     const summaries: PrefixSummary[] = []
     for (const prefix of prefixes) {
+      // A reader reads one prefix in a transaction, which Redis Cluster
+      // rejects for keys on several slots, so each key is counted alone.
+      if (tracker.client instanceof Cluster && !hasClusterHashTag(prefix)) {
+        summaries.push(await countSpreadPrefix(tracker.client, prefix))
+        continue
+      }
       const prefixed = await connectTracker(options.trackerUrl, prefix, options.apiKey)
       try {
         const snapshot = await readTracker(prefixed, Number.MAX_SAFE_INTEGER)
@@ -53,6 +62,16 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
   } finally {
     await connection.close()
   }
+}
+
+/**
+ * Counts the active and completed tasks of a prefix without a hash tag on
+ * a cluster. Unlike a read, it counts records that do not decode too.
+ */
+async function countSpreadPrefix(client: Cluster, prefix: string): Promise<PrefixSummary> {
+  const keys = createRedisKeys(prefix)
+  const [active, completed] = await Promise.all([client.hlen(keys.processors), client.llen(keys.pastTasks)])
+  return { prefix, active, completed }
 }
 
 /** Prints one line per prefix found, or a JSON array with `json`. Returns the exit code. */
@@ -86,7 +105,14 @@ export async function runRecentForAllPrefixes(
     if (options.format === 'table') {
       streams.stdout.write(`${index === 0 ? '' : '\n'}== ${formatPrefix(prefix)} ==\n`)
     }
-    exitCode = Math.max(exitCode, await runRecent({ ...options, keyPrefix: prefix }, streams))
+    try {
+      exitCode = Math.max(exitCode, await runRecent({ ...options, keyPrefix: prefix }, streams))
+    } catch (error) {
+      // A prefix that cannot be read, such as one without a hash tag on a cluster, is reported and the others still print.
+      if (!(error instanceof CliError)) throw error
+      streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${error.message}\n`)
+      exitCode = Math.max(exitCode, EXIT_FAILURE)
+    }
   }
   return exitCode
 }
