@@ -110,6 +110,20 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
     expect(messages).toEqual(['web-top failed to record a request'])
   })
 
+  it('rejects a second registration', async () => {
+    const server = fastify({ logger: false })
+    const clientsBefore = await countClients(redis.client)
+    server.register(topPlugin, { trackerUrl: redis.url })
+    server.register(topPlugin, { trackerUrl: redis.url })
+
+    await expect(server.ready()).rejects.toMatchObject({ code: 'FST_ERR_DEC_ALREADY_PRESENT' })
+    await server.close()
+    // Both recorders closed the connections they opened.
+    await waitFor('the connections to close', async () =>
+      (await countClients(redis.client)) === clientsBefore ? true : undefined,
+    )
+  })
+
   it('exposes the recorder as webTop', async () => {
     const server = fastify({ logger: false })
     await server.register(topPlugin, { tracker: new MemoryTracker() })
