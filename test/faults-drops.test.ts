@@ -12,7 +12,7 @@ import { waitFor } from './helpers/http'
 import { runLoad } from './helpers/load'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
-const DROP_MESSAGE = 'redis is unreachable or slow, task records dropped'
+const DROP_MESSAGE = 'task records dropped: redis was unreachable or slow, or rejected a write (logged apart with its reason)'
 
 interface LogLine {
   message: string

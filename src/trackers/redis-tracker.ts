@@ -116,7 +116,7 @@ const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 const DEFAULT_LOG_INTERVAL_MS = 30_000
 
 /** Message of the log lines that count dropped records. */
-const DROP_MESSAGE = 'redis is unreachable or slow, task records dropped'
+const DROP_MESSAGE = 'task records dropped: redis was unreachable or slow, or rejected a write (logged apart with its reason)'
 
 /** Max time `flush()` waits for a connection attempt under way, in milliseconds. */
 const FLUSH_CONNECT_WAIT_MS = 2_000
