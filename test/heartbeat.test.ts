@@ -179,6 +179,20 @@ describe('stale entries', () => {
     expect(again).toEqual({ removedTasks: 0, stalePrefixes: [] })
   })
 
+  it('prune skips members that are not prefixes', async () => {
+    middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
+    const tracker = middleware.recorder.tracker
+    await redis.client.hset('processors', 'pid:4242 tid:1', '{"path":"/python"}', 'web-1/77-0-1.0', '{"path":"/node"}')
+    await redis.client.sadd('heartbeats', '', 'garbage')
+
+    const report = await readHeartbeats(tracker)
+    const result = await pruneStaleTasks(tracker)
+
+    expect(report.stalePrefixes).toEqual([])
+    expect(result).toEqual({ removedTasks: 0, stalePrefixes: [] })
+    expect(await redis.client.hkeys('processors')).toEqual(expect.arrayContaining(['pid:4242 tid:1', 'web-1/77-0-1.0']))
+  })
+
   it('leftovers of the same host and pid go first', async () => {
     const startedAt = '2026-01-01T00:00:00.000000+00:00'
     const leftover = (path: string) => JSON.stringify({ path, started_at: startedAt })

@@ -14,6 +14,13 @@ import type { HeartbeatKeys, RedisKeys } from './redis-keys'
 
 type RedisClient = Redis | Cluster
 
+/**
+ * The shape of a recorder's processor id prefix, `<host>/<pid>-<thread>-<recorder>.`.
+ * Other members of the heartbeats set are not a recorder's: an empty one
+ * would match every processors field, so prune would delete them all.
+ */
+const PREFIX_SHAPE = /^.+\/\d+-\d+-\d+\.$/s
+
 type PruneStale = (
   numberOfKeys: number,
   ...keysAndPrefixes: string[]
@@ -24,7 +31,7 @@ export async function readRedisHeartbeats(
   client: RedisClient,
   keys: HeartbeatKeys,
 ): Promise<HeartbeatReport> {
-  const prefixes = (await client.smembers(keys.heartbeats)).sort()
+  const prefixes = (await client.smembers(keys.heartbeats)).filter((member) => PREFIX_SHAPE.test(member)).sort()
   if (prefixes.length === 0) return { live: [], stalePrefixes: [] }
 
   const texts = await client.mget(prefixes.map((prefix) => keys.heartbeatPrefix + prefix))
