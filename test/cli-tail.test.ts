@@ -108,6 +108,22 @@ describe('tail on Redis', () => {
     }
   })
 
+  it('counts messages that are not task records', async () => {
+    const tail = await startTail(['--tracker-url', redis.url])
+    try {
+      await redis.client.publish('task_updates', 'not json')
+      await redis.client.publish('task_updates', '[1, 2]')
+      writer.recordEnd('p-after', JSON.stringify(record('/after-garbage', { status: 200, durationMs: 5 })))
+      await writer.flush()
+      await tail.waitFor((stdout) => stdout.includes('/after-garbage'), 'the line after the bad messages')
+
+      expect(tail.stderr()).toMatch(/^web-top-cli: skipped a message on the update stream that is not a task record \(.+\); further ones are counted$/m)
+    } finally {
+      expect(await tail.stop()).toBe(130)
+    }
+    expect(tail.stderr()).toContain('web-top-cli: 2 messages on the update stream skipped: not task records\n')
+  })
+
   it('reads back what ended while its subscription was down', async () => {
     const tail = await startTail(['--tracker-url', redis.url])
     const admin = new Redis(redis.port, '127.0.0.1')

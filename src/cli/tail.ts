@@ -81,6 +81,8 @@ class Tail {
   #gapStartMs: number | undefined
   #pollTimer: NodeJS.Timeout | undefined
   #stopped = false
+  /** Number of messages on the update stream that were not task records. */
+  #skippedUpdates = 0
   #resolveExit: (code: number) => void = () => {}
 
   constructor(connection: TrackerConnection, options: TailOptions, streams: TailStreams) {
@@ -118,7 +120,21 @@ class Tail {
 
   readonly #onUpdate = (json: string): void => {
     const result = decodeTask(json)
-    if (result.ok && result.task.ended_at != null) this.#print(result.task)
+    if (!result.ok) {
+      this.#skipUpdate(result.reason)
+      return
+    }
+    if (result.task.ended_at != null) this.#print(result.task)
+  }
+
+  /** Counts a message that is not a task record; the first one is reported at once, the total on exit. */
+  #skipUpdate(reason: string): void {
+    this.#skippedUpdates++
+    if (this.#skippedUpdates > 1) return
+    this.#streams.stderr.write(
+      `web-top-cli: skipped a message on the update stream that is not a task record (${sanitizeText(reason)}); ` +
+        'further ones are counted\n',
+    )
   }
 
   readonly #onDisconnect = (reason: string): void => {
@@ -207,6 +223,11 @@ class Tail {
     if (this.#stopped) return
     this.#stopped = true
     clearTimeout(this.#pollTimer)
+    if (this.#skippedUpdates > 0) {
+      this.#streams.stderr.write(
+        `web-top-cli: ${countOf(this.#skippedUpdates, 'message')} on the update stream skipped: not task records\n`,
+      )
+    }
     for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>) {
       process.off(signal, this.#onSignal)
     }
