@@ -125,9 +125,10 @@ export class HttpTracker implements Tracker {
   }
 
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
+    // The endpoint rejects limit=0, so a read of active tasks only skips the completed ones.
     const [active, completed] = await Promise.all([
       this.#fetchAction('active-tasks'),
-      this.#fetchAction('completed-tasks', options.completedLimit),
+      options.completedLimit === 0 ? [] : this.#fetchAction('completed-tasks', options.completedLimit),
     ])
     if (active === null || typeof active !== 'object' || Array.isArray(active)) {
       throw this.#invalidResponse('active-tasks', 'JSON that is not an object of processor id to task')

@@ -1,0 +1,70 @@
+/**
+ * The built CLI reading an Express app's memory:// tracker through
+ * topTrackerEndpoint, over real HTTP on 127.0.0.1.
+ */
+import { randomBytes } from 'node:crypto'
+import { createServer, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { topMiddleware, topTrackerEndpoint } from '../src/index'
+import { runCli } from './helpers/cli'
+
+const API_KEY = randomBytes(24).toString('base64url')
+
+let server: Server
+let endpointUrl = ''
+let recording: ReturnType<typeof topMiddleware>
+const heldResponses: ServerResponse[] = []
+
+beforeAll(async () => {
+  recording = topMiddleware({ trackerUrl: 'memory://' })
+  const app = express()
+  app.all('/web-top', topTrackerEndpoint({ apiKey: API_KEY }))
+  app.use(recording)
+  app.get('/cli-http/held', (_req, res) => {
+    heldResponses.push(res)
+  })
+  app.get('/cli-http/done', (_req, res) => {
+    res.send('done')
+  })
+  server = createServer(app)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  endpointUrl = `${origin}/web-top`
+
+  await fetch(`${origin}/cli-http/done`).then((response) => response.text())
+  void fetch(`${origin}/cli-http/held`).catch(() => {})
+  while (heldResponses.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+})
+
+afterAll(async () => {
+  for (const response of heldResponses) response.end('released')
+  server.closeAllConnections()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  await recording.close()
+})
+
+describe('web-top-cli on an http:// tracker', () => {
+  it('prints active requests with --mode active', async () => {
+    const result = await runCli(['recent', '--mode', 'active', '--tracker-url', endpointUrl], {
+      env: { TOP_WEB_API_KEY: API_KEY },
+    })
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('/cli-http/held')
+    expect(result.stdout).not.toContain('/cli-http/done')
+  })
+
+  it('prints completed requests with --mode complete', async () => {
+    const result = await runCli(['recent', '--mode', 'complete', '--tracker-url', endpointUrl], {
+      env: { TOP_WEB_API_KEY: API_KEY },
+    })
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('/cli-http/done')
+    expect(result.stdout).not.toContain('/cli-http/held')
+  })
+})
