@@ -290,6 +290,27 @@ describe('detail pane', () => {
     )
   })
 
+  it('builds the curl URL of a Python record', () => {
+    const pythonRecord: HttpTask = {
+      task_id: 140538974609616,
+      method: 'GET',
+      path: '/api/candles',
+      host: null,
+      uri: null,
+      protocol: null,
+      params: { pair: 'ETH-USDC', limit: '100', tag: ['a b', 'c&d'] },
+      request_headers: [
+        ['HOST', 'example.com'],
+        ['USER-AGENT', 'python-requests/2.27.1'],
+      ],
+    }
+
+    expect(buildCurlCommand(pythonRecord)).toBe(
+      "curl -H 'User-Agent: python-requests/2.27.1' " +
+        "'http://example.com/api/candles?pair=ETH-USDC&limit=100&tag=a+b&tag=c%26d'",
+    )
+  })
+
   it.each([40, 30, 24])('wraps the curl command to %d columns, ready to paste', (width) => {
     const lines = renderDetailLines(record, NOW, width)
     const start = lines.indexOf('Repeat with curl (the request body is not recorded)') + 1

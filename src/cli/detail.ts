@@ -2,7 +2,7 @@
  * The detail pane of the live view: every field of one task record, and a
  * `curl` command line that repeats the request.
  */
-import { getAgoMs, getDurationMs } from '../task/derived'
+import { findHeader, getAgoMs, getDurationMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { formatDuration } from './format'
 import { sanitizeText } from './sanitize'
@@ -194,11 +194,21 @@ export function quoteForShell(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`
 }
 
+/**
+ * Builds the request URL. The Python tracker leaves `host` and `uri` null,
+ * so the URL is built from the Host request header and `params` in their place.
+ */
 function buildUrl(task: HttpTask): string {
   const protocol = task.protocol === 'https' ? 'https' : 'http'
-  const host = task.host ?? 'localhost'
-  const target = task.uri ?? task.path ?? '/'
+  const host = task.host ?? findHeader(task.request_headers, 'host') ?? 'localhost'
+  const target = task.uri ?? `${task.path ?? '/'}${buildQuery(task.params)}`
   return `${protocol}://${host}${target.startsWith('/') ? '' : '/'}${target}`
+}
+
+/** Encodes `params` as a query string with its `?`, or returns '' when there are none. */
+function buildQuery(params: HttpTask['params']): string {
+  const pairs = flattenParams(params) ?? []
+  return pairs.length === 0 ? '' : `?${new URLSearchParams(pairs).toString()}`
 }
 
 /** Writes `USER-AGENT`, as the Python tracker stores names, as `User-Agent`. */
