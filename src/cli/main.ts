@@ -155,11 +155,24 @@ Example, in cron or a health probe:
 /** Runs the command line `argv` (as in `process.argv`) and sets `process.exitCode`. */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
   const program = createProgram()
+  removeEmptyEnvironmentValues(program, process.env)
   try {
     await program.parseAsync([...argv])
   } catch (error) {
     process.exitCode = reportError(error)
   }
+}
+
+/**
+ * Deletes the option variables of `command` and its subcommands that are set
+ * but empty, so that they read as unset, as the recorder reads them.
+ * Commander would otherwise reject `TOP_RECENT_LIMIT=` as an invalid value.
+ */
+function removeEmptyEnvironmentValues(command: Command, env: NodeJS.ProcessEnv): void {
+  for (const option of command.options) {
+    if (option.envVar !== undefined && env[option.envVar] === '') delete env[option.envVar]
+  }
+  for (const subcommand of command.commands) removeEmptyEnvironmentValues(subcommand, env)
 }
 
 /** Builds the command tree; exported for tests of the argument parsing. */
