@@ -43,13 +43,25 @@ describe('LiveState', () => {
     state.finishResync(snapshot([], []), NOW)
     state.applyUpdate(JSON.stringify(start('a')), NOW)
     expect([...state.active.values()].map((entry) => entry.task.path)).toEqual(['/a'])
-    expect(state.active.get('id:a')?.processorId).toBe('web-1/7-0-1.a')
+    expect(state.active.get('id:a@web-1/7')?.processorId).toBe('web-1/7-0-1.a')
 
     state.applyUpdate(JSON.stringify(end('a')), NOW)
     expect(state.active.size).toBe(0)
     expect(state.completed.map((task) => task.path)).toEqual(['/a'])
     expect(state.stats.figures(NOW).count).toBe(1)
     expect(state.updatesApplied).toBe(2)
+  })
+
+  it('keeps equal task ids of two processes apart', () => {
+    const state = createState()
+    const first: HttpTask = { ...start('3'), task_id: 3, process_id: 100, path: '/from-100' }
+    const second: HttpTask = { ...start('3'), task_id: 3, process_id: 200, path: '/from-200' }
+    state.finishResync(snapshot([first, second], []), NOW)
+    expect(state.active.size).toBe(2)
+
+    state.applyUpdate(JSON.stringify({ ...first, ended_at: formatIsoTime(NOW), status_code: 200 }), NOW)
+    expect([...state.active.values()].map((entry) => entry.task.path)).toEqual(['/from-200'])
+    expect(state.completed.map((task) => task.path)).toEqual(['/from-100'])
   })
 
   it('counts an undecodable update and goes on', () => {
