@@ -105,9 +105,10 @@ export function getEndedAtMs(task: HttpTask): number | undefined {
 /**
  * Returns a key that names one task across records: its `task_id` with the
  * host and process, or, for a record without one, the process, internal id
- * and start time. The host and process are part of the key because the
- * Python tracker numbers tasks per process, so two of its workers send the
- * same `task_id`. The start record and the end record of a task have the same key.
+ * and start time. The host and process are part of the key because task
+ * ids such as the Python tracker's (a small number, or an object's `id()`)
+ * are unique only within one process. The start record and the end record
+ * of a task have the same key.
  */
 export function getTaskKey(task: HttpTask): string {
   if (task.task_id != null && task.task_id !== '') {

@@ -125,7 +125,7 @@ export class HttpTracker implements Tracker {
   }
 
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
-    // The endpoint rejects limit=0, so a read of active tasks only skips the completed ones.
+    // The endpoint rejects limit=0, so a read that wants no completed tasks does not request them.
     const [active, completed] = await Promise.all([
       this.#fetchAction('active-tasks'),
       options.completedLimit === 0 ? [] : this.#fetchAction('completed-tasks', options.completedLimit),
