@@ -2,7 +2,7 @@
  * The detail pane of the live view: every field of one task record, and a
  * `curl` command line that repeats the request.
  */
-import { findHeader, getAgoMs, getDurationMs } from '../task/derived'
+import { getAgoMs, getDurationMs, getRequestHost } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { formatDuration } from './format'
 import { sanitizeText } from './sanitize'
@@ -200,7 +200,7 @@ export function quoteForShell(word: string): string {
  */
 function buildUrl(task: HttpTask): string {
   const protocol = task.protocol === 'https' ? 'https' : 'http'
-  const host = task.host ?? findHeader(task.request_headers, 'host') ?? 'localhost'
+  const host = getRequestHost(task) ?? 'localhost'
   const target = task.uri ?? `${task.path ?? '/'}${buildQuery(task.params)}`
   return `${protocol}://${host}${target.startsWith('/') ? '' : '/'}${target}`
 }

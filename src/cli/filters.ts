@@ -3,7 +3,7 @@
  * `--host` and `--min-duration` options of `recent`, `tail` and `live`,
  * and the free-text filter of the live view.
  */
-import { getDurationMs, getOriginalIp, getUserAgent } from '../task/derived'
+import { getDurationMs, getOriginalIp, getRequestHost, getUserAgent } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 
 export interface TaskFilterOptions {
@@ -45,7 +45,7 @@ export function createTaskFilter(options: TaskFilterOptions): TaskPredicate {
   if (options.host !== undefined && options.host !== '') {
     const host = options.host.toLowerCase()
     checks.push((task) =>
-      [task.host_name, task.host].some((value) => (value ?? '').toLowerCase().includes(host)),
+      [task.host_name, getRequestHost(task)].some((value) => (value ?? '').toLowerCase().includes(host)),
     )
   }
   const minDurationMs = options.minDurationMs
@@ -148,7 +148,7 @@ export function createTextFilter(text: string): (task: HttpTask) => boolean {
       task.method,
       task.status_code == null ? undefined : String(task.status_code),
       task.host_name,
-      task.host,
+      getRequestHost(task),
       getUserAgent(task),
     ].some((value) => value != null && value.toLowerCase().includes(wanted))
 }

@@ -59,6 +59,14 @@ export function getCountry(task: HttpTask): string | undefined {
   return findHeader(task.request_headers, 'cf-ipcountry')
 }
 
+/**
+ * Returns the Host of the request: the `host` field, else the Host request
+ * header, which is where the Python tracker keeps it while `host` is null.
+ */
+export function getRequestHost(task: HttpTask): string | undefined {
+  return task.host ?? findHeader(task.request_headers, 'host')
+}
+
 export function getUserAgent(task: HttpTask): string | undefined {
   return findHeader(task.request_headers, 'user-agent')
 }
