@@ -45,7 +45,7 @@ export async function runRecent(
   const filtered = options.filter !== undefined && Object.values(options.filter).some((value) => value !== undefined)
   // With a filter, the limit counts matching tasks, so more have to be read.
   let completedLimit = options.limit ?? RECENT_COMPLETED_LIMIT
-  if (filtered) completedLimit = RECENT_COMPLETED_LIMIT
+  if (filtered) completedLimit = Math.max(RECENT_COMPLETED_LIMIT, options.limit ?? 0)
   if (options.mode === 'active') completedLimit = 0
   let snapshot
   try {
