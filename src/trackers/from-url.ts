@@ -53,6 +53,24 @@ export function getSharedMemoryTracker(maxCompletedTasks?: number): MemoryTracke
 }
 
 /**
+ * Returns the shared memory tracker. Its size is set once, by its first
+ * user, so a later one that asks for another size gets a warning.
+ */
+function openSharedMemoryTracker(options: TrackerUrlOptions): MemoryTracker {
+  const tracker = getSharedMemoryTracker(options.maxCompletedTasks)
+  const requested = options.maxCompletedTasks
+  if (requested !== undefined && requested !== tracker.maxCompletedTasks) {
+    options.logger?.warn(
+      { requested, kept: tracker.maxCompletedTasks },
+      `memory:// is one tracker for the whole process, and it keeps the ${tracker.maxCompletedTasks} ` +
+        `completed tasks that its first recorder set, so maxCompletedTasks ${requested} is ignored; ` +
+        'give every recorder of the process the same value',
+    )
+  }
+  return tracker
+}
+
+/**
  * Creates the tracker a URL, or a list of cluster node URLs, names. Throws a
  * `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` for any other URL, and
  * a `RangeError` with code `WEB_TOP_INVALID_OPTION` for a cluster URL whose
@@ -66,7 +84,7 @@ export function createTrackerFromUrl(
 
   const scheme = parseScheme(url)
 
-  if (scheme === 'memory') return getSharedMemoryTracker(options.maxCompletedTasks)
+  if (scheme === 'memory') return openSharedMemoryTracker(options)
 
   if (scheme === 'redis' || scheme === 'rediss') {
     validateServerUrl(url)

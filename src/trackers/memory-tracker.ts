@@ -34,6 +34,11 @@ export class MemoryTracker implements Tracker {
     this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
   }
 
+  /** Number of completed tasks kept. */
+  get maxCompletedTasks(): number {
+    return this.#maxCompleted
+  }
+
   recordStart(processorId: string, taskJson: string): void {
     this.#processors.set(processorId, taskJson)
     this.#publish(taskJson)
