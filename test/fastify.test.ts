@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process'
 import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
 import type Redis from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MemoryTracker, topPlugin, type Logger } from '../src/index'
 import { sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
+import { runNode } from './helpers/node-process'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 import { describeRecordFields, waitForCompleted } from './helpers/recording-cases'
 
@@ -147,7 +147,7 @@ describe('fastify process exit', () => {
         console.log('closed')
       })
     `
-    const result = await runNode(['--import', 'tsx', '-e', script], 15_000, { TEST_REDIS_URL: redis.url })
+    const result = await runNode(['--import', 'tsx', '-e', script], { TEST_REDIS_URL: redis.url }, 15_000)
     expect(result.stdout.trim()).toBe('closed')
     const stored = await readStoredTasks(redis.client)
     expect(stored.pastTasks).toHaveLength(1)
@@ -174,7 +174,7 @@ describe('fastify4 route names', () => {
         console.log(JSON.stringify(warnings))
       })
     `
-    const result = await runNode(['--import', 'tsx', '-e', script], 15_000)
+    const result = await runNode(['--import', 'tsx', '-e', script], {}, 15_000)
     expect(result.stderr).toBe('')
     expect(JSON.parse(result.stdout)).toEqual([])
   })
@@ -183,34 +183,6 @@ describe('fastify4 route names', () => {
 async function countClients(client: Redis): Promise<number> {
   const list = await client.client('LIST')
   return String(list).trim().split('\n').length
-}
-
-/** Runs Node in the repository folder and fails if it has not exited after `timeoutMs`. */
-function runNode(
-  args: string[],
-  timeoutMs: number,
-  env: Record<string, string> = {},
-): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd: process.cwd(),
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`node did not exit within ${timeoutMs} ms: ${stderr}`))
-    }, timeoutMs)
-    child.on('exit', () => {
-      clearTimeout(timer)
-      resolve({ stdout, stderr })
-    })
-  })
 }
 
 describe.each(FASTIFY_VERSIONS)('%s plugin with invalid options', (_framework, fastify) => {

@@ -30,22 +30,22 @@ export const MAX_FRAMES_PER_SECOND = 20
 export const LIVE_COMPLETED_LIMIT = 500
 
 /**
- * Each light read also fetches one of this many slices of the active
- * records and compares them with the decode cache, so that a record
- * rewritten with the same length and without a publish is shown right
- * within this many light reads (60 s at the default `--refresh-rate 2`).
- * Every this many light reads also reload the completed records, which
- * otherwise come only from the update stream.
+ * Number of slices of the active records. Each light read also fetches one
+ * slice and compares it with the decode cache. A record rewritten with the
+ * same length and without a publish is therefore shown right within this
+ * many light reads (60 s at the default `--refresh-rate 2`). Every this
+ * many light reads also reload the completed records, which otherwise come
+ * only from the update stream.
  */
 export const VERIFY_SLICES = 30
 
 /**
- * Returns the options of a resync read. A light read (`changedOnly`) leaves
- * out the completed records, except at every `VERIFY_SLICES`th light read
- * since the last full read (`lightReads` counts those before this one): it
- * runs only while the update stream is connected, on which each of them has
- * already arrived as its end event, and a clear still shows through
- * `last_cleared_at`.
+ * Returns the options of a resync read. A light read (`changedOnly`) runs
+ * only while the update stream is connected, on which each completed record
+ * has already arrived as its end event, and a clear still shows through
+ * `last_cleared_at`. So it leaves out the completed records, except at every
+ * `VERIFY_SLICES`th light read since the last full read. `lightReads`
+ * counts the light reads before this one.
  */
 export function resyncReadOptions(changedOnly: boolean, decodeCache: DecodeCache, lightReads = 0): ReadOptions {
   const readsCompleted = !changedOnly || (lightReads + 1) % VERIFY_SLICES === 0

@@ -54,7 +54,7 @@ export function getSharedMemoryTracker(maxCompletedTasks?: number): MemoryTracke
 
 /**
  * Returns the shared memory tracker. Its size is set once, by its first
- * user, so a later one that asks for another size gets a warning.
+ * user, so a later user that requests another size gets a warning.
  */
 function openSharedMemoryTracker(options: TrackerUrlOptions): MemoryTracker {
   const tracker = getSharedMemoryTracker(options.maxCompletedTasks)

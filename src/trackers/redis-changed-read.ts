@@ -32,10 +32,10 @@ export interface ChangedActive {
  * Lists the fields of `processorsKey` with their lengths, compares them with
  * `cache`, and fetches the records that are new or changed length. With
  * `verifySlices` above 0, it also fetches the records of one slice of the
- * fields (`hashFieldName` modulo `verifySlices`, the next slice at each
- * light read), so that the cache replaces a record rewritten with the same
- * length within `verifySlices` light reads. A field deleted between the two
- * steps is left out. Returns undefined when a field name contains a NUL
+ * fields: `hashFieldName` modulo `verifySlices`, the next slice at each
+ * light read. So the cache replaces a record rewritten with the same length
+ * within `verifySlices` light reads. A field deleted between the two steps
+ * is left out. Returns undefined when a field name contains a NUL
  * byte, so that the caller reads everything. Rejects with the server's
  * error when the script cannot run (NOPERM, unknown command).
  */

@@ -921,7 +921,7 @@ export class RedisTracker implements Tracker {
   }
 }
 
-/** Redis's replies to SELECT of a database it does not have, and of one that is not a whole number. */
+/** Redis's replies to SELECT of a missing database, and of a database number that is not a whole number. */
 const DATABASE_MISSING = /DB index is out of range|invalid DB index/i
 
 /**
