@@ -1,16 +1,18 @@
 /**
  * The load generator, started by bench/run.ts as a child process so that it
  * can be pinned to its own core. Once loaded it sends `{ ready: true }`,
- * then receives one `LoadRequest` over IPC, runs autocannon and sends back
- * a `LoadResult`. Start-up happens before the request, so it is never
- * part of a measurement.
+ * then receives one `LoadRequest` over IPC, runs autocannon (or, with a
+ * `rate`, the paced load of lib/paced-load.ts) and sends back a
+ * `LoadResult`. Start-up happens before the request, so it is never part
+ * of a measurement.
  *
  * autocannon's own latency histogram has a resolution of 1 ms, too coarse
  * for a hello-world route served in 1–5 ms, so latencies are recorded
  * here from its `response` events, with microsecond resolution.
  */
 import autocannon from 'autocannon'
-import { coreShare, readCoreTimes } from './lib/machine'
+import { coreShare, readCoreTimes, type CoreTimes } from './lib/machine'
+import { runPacedLoad } from './lib/paced-load'
 import { percentile } from './lib/stats'
 
 export interface LoadRequest {
@@ -18,6 +20,11 @@ export interface LoadRequest {
   connections: number
   durationSeconds: number
   headers: Record<string, string>
+  /**
+   * Requests per second for a paced run, which sends each request when it
+   * is due. Left out, autocannon keeps every connection busy.
+   */
+  rate?: number
   /** Cores whose use is measured over the run: the server's and the load generator's. */
   serverCore: number
   loadCore: number
@@ -41,6 +48,42 @@ export interface LoadResult {
   loadCoreBusy: number
   /** The larger of the two cores' shares of the run stolen by the hypervisor. */
   steal: number
+  /** Requests of a paced run that waited for a free connection; 0 for autocannon. */
+  queued: number
+}
+
+/** What the load generator reads before a run, to measure the cores and its own CPU over it. */
+interface RunStart {
+  serverCore: CoreTimes
+  loadCore: CoreTimes
+  cpu: NodeJS.CpuUsage
+  at: number
+}
+
+function startRun(request: LoadRequest): RunStart {
+  return {
+    serverCore: readCoreTimes(request.serverCore),
+    loadCore: readCoreTimes(request.loadCore),
+    cpu: process.cpuUsage(),
+    at: performance.now(),
+  }
+}
+
+/** The parts of a `LoadResult` that are measured the same way for both kinds of run. */
+function finishRun(request: LoadRequest, start: RunStart) {
+  const cpu = process.cpuUsage(start.cpu)
+  const serverCoreAfter = readCoreTimes(request.serverCore)
+  const loadCoreAfter = readCoreTimes(request.loadCore)
+  return {
+    wallSeconds: (performance.now() - start.at) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    serverCoreBusy: coreShare(start.serverCore, serverCoreAfter, 'busy'),
+    loadCoreBusy: coreShare(start.loadCore, loadCoreAfter, 'busy'),
+    steal: Math.max(
+      coreShare(start.serverCore, serverCoreAfter, 'steal'),
+      coreShare(start.loadCore, loadCoreAfter, 'steal'),
+    ),
+  }
 }
 
 /** Latencies of 2xx responses in milliseconds, grown as needed. */
@@ -63,11 +106,12 @@ class LatencyRecorder {
 }
 
 function runLoad(request: LoadRequest): Promise<LoadResult> {
+  return request.rate === undefined ? runAutocannon(request) : runPaced(request, request.rate)
+}
+
+function runAutocannon(request: LoadRequest): Promise<LoadResult> {
   const latencies = new LatencyRecorder()
-  const serverCoreBefore = readCoreTimes(request.serverCore)
-  const loadCoreBefore = readCoreTimes(request.loadCore)
-  const cpuBefore = process.cpuUsage()
-  const startedAt = performance.now()
+  const start = startRun(request)
 
   return new Promise((resolve, reject) => {
     const instance = autocannon(
@@ -82,10 +126,6 @@ function runLoad(request: LoadRequest): Promise<LoadResult> {
           reject(err)
           return
         }
-        const wallSeconds = (performance.now() - startedAt) / 1000
-        const cpu = process.cpuUsage(cpuBefore)
-        const serverCoreAfter = readCoreTimes(request.serverCore)
-        const loadCoreAfter = readCoreTimes(request.loadCore)
         const sorted = latencies.sorted()
         resolve({
           responses: result.requests.total,
@@ -95,14 +135,8 @@ function runLoad(request: LoadRequest): Promise<LoadResult> {
           errors: result.errors,
           timeouts: result.timeouts,
           non2xx: result.non2xx,
-          wallSeconds,
-          cpuSeconds: (cpu.user + cpu.system) / 1e6,
-          serverCoreBusy: coreShare(serverCoreBefore, serverCoreAfter, 'busy'),
-          loadCoreBusy: coreShare(loadCoreBefore, loadCoreAfter, 'busy'),
-          steal: Math.max(
-            coreShare(serverCoreBefore, serverCoreAfter, 'steal'),
-            coreShare(loadCoreBefore, loadCoreAfter, 'steal'),
-          ),
+          queued: 0,
+          ...finishRun(request, start),
         })
       },
     )
@@ -110,6 +144,28 @@ function runLoad(request: LoadRequest): Promise<LoadResult> {
       if (statusCode >= 200 && statusCode < 300) latencies.record(responseTimeMs)
     })
   })
+}
+
+async function runPaced(request: LoadRequest, rate: number): Promise<LoadResult> {
+  const start = startRun(request)
+  const paced = await runPacedLoad({
+    url: request.url,
+    rate,
+    durationSeconds: request.durationSeconds,
+    connections: request.connections,
+    headers: request.headers,
+  })
+  return {
+    responses: paced.responses,
+    requestsPerSecond: paced.responses / request.durationSeconds,
+    p50Ms: percentile(paced.latencies, 0.5),
+    p99Ms: percentile(paced.latencies, 0.99),
+    errors: paced.errors,
+    timeouts: paced.unanswered,
+    non2xx: paced.non2xx,
+    queued: paced.queued,
+    ...finishRun(request, start),
+  }
 }
 
 if (process.send === undefined) {

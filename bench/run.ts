@@ -4,11 +4,13 @@
  * peer add-ons, against the same framework without any add-on.
  *
  * Usage: npm run bench [-- --rounds 5 --seconds 5 --warmup 3 --retry-budget 180
- *        --framework express]
+ *        --framework express --paced-share 0.3]
  *
  * Each server runs in its own child on core 0, autocannon and redis-server
  * on core 1. Variants are measured in interleaved rounds, and each ratio is
- * taken against the baseline of the same round. See bench/README.md.
+ * taken against the baseline of the same round. Each round measures every
+ * variant at saturation, then at a fixed rate: `--paced-share` times the
+ * requests/s its baseline reached in that round. See bench/README.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -45,6 +47,8 @@ interface Settings {
   /** Seconds that waits for quiet cores and repeated runs may add to the whole benchmark. */
   retryBudgetSeconds: number
   frameworks: Framework[]
+  /** Rate of the paced runs as a share of the round's baseline requests/s; 0 for none. */
+  pacedShare: number
 }
 
 /** Time left for quiet waits and repeated runs, in milliseconds. Set from `--retry-budget`. */
@@ -83,6 +87,7 @@ function readSettings(): Settings {
       'retry-budget': { type: 'string', default: '180' },
       framework: { type: 'string', multiple: true },
       'batch-window': { type: 'string' },
+      'paced-share': { type: 'string', default: '0.3' },
     },
   })
   const batchWindow = values['batch-window']
@@ -103,7 +108,16 @@ function readSettings(): Settings {
     warmupSeconds: readWholeNumber('--warmup', values.warmup, 1),
     retryBudgetSeconds: readWholeNumber('--retry-budget', values['retry-budget'], 0),
     frameworks: frameworks as Framework[],
+    pacedShare: readShare('--paced-share', values['paced-share']),
   }
+}
+
+function readShare(option: string, text: string): number {
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value >= 1) {
+    throw new Error(`invalid ${option} ${JSON.stringify(text)}: use a number from 0 up to, not including, 1`)
+  }
+  return value
 }
 
 function readWholeNumber(option: string, text: string, minimum: number): number {
@@ -139,12 +153,23 @@ async function benchFramework(
     }
 
     const samples = new Map<Variant, RunSample[]>(VARIANTS.map((variant) => [variant, []]))
+    const pacedSamples = new Map<Variant, RunSample[]>(VARIANTS.map((variant) => [variant, []]))
     const drainChecks: DrainCheck[] = []
     for (let round = 0; round < settings.rounds; round++) {
+      let baselineRps = 0
       for (const server of rotate(servers, round)) {
         const drainCounter = server.variant === 'web-top-redis' ? counter : null
         const sample = await measureQuietRun(server, redis, round, settings, drainCounter)
         samples.get(server.variant)?.push(sample)
+        if (sample.drain !== null) drainChecks.push(sample.drain)
+        if (server.variant === 'baseline') baselineRps = sample.load.requestsPerSecond
+      }
+      if (settings.pacedShare === 0) continue
+      const rate = Math.round(settings.pacedShare * baselineRps)
+      for (const server of rotate(servers, round)) {
+        const drainCounter = server.variant === 'web-top-redis' ? counter : null
+        const sample = await measureQuietRun(server, redis, round, settings, drainCounter, rate)
+        pacedSamples.get(server.variant)?.push(sample)
         if (sample.drain !== null) drainChecks.push(sample.drain)
       }
     }
@@ -155,6 +180,14 @@ async function benchFramework(
       framework,
       samples: Object.fromEntries(samples),
       summaries: summarize(framework, samples),
+      paced:
+        settings.pacedShare === 0
+          ? null
+          : {
+              share: settings.pacedShare,
+              samples: Object.fromEntries(pacedSamples),
+              summaries: summarize(framework, pacedSamples),
+            },
       drainChecks,
       recordSizes,
     }
@@ -180,8 +213,10 @@ async function measureQuietRun(
   round: number,
   settings: Settings,
   counter: PublishedRecordCounter | null,
+  rate?: number,
 ): Promise<RunSample> {
-  const name = `${server.framework} round ${round + 1}/${settings.rounds}: ${server.variant}`
+  const pace = rate === undefined ? '' : ` at ${rate} req/s`
+  const name = `${server.framework} round ${round + 1}/${settings.rounds}: ${server.variant}${pace}`
   for (let attempt = 1; ; attempt++) {
     const waitStart = Date.now()
     const waitMs = Math.min(QUIET_WAIT_MS, retryBudget.remainingMs)
@@ -193,7 +228,7 @@ async function measureQuietRun(
     retryBudget.remainingMs -= Date.now() - waitStart
 
     const runStart = Date.now()
-    const sample = await measureRun(server, redis, round, settings.seconds, counter)
+    const sample = await measureRun(server, redis, round, settings.seconds, counter, rate)
     if (attempt > 1) retryBudget.remainingMs -= Date.now() - runStart
     log(`${name} ${describeSample(sample)}`)
 

@@ -52,20 +52,25 @@ export interface DrainCheck {
   ok: boolean
 }
 
-/** Loads a server for `seconds` and measures it. With a counter it also checks the drain. */
+/**
+ * Loads a server for `seconds` and measures it: with every connection busy,
+ * or at `rate` requests per second when given. With a counter it also
+ * checks the drain.
+ */
 export async function measureRun(
   server: ServerChild,
   redis: BenchRedis,
   round: number,
   seconds: number,
   counter: PublishedRecordCounter | null,
+  rate?: number,
 ): Promise<RunSample> {
   const loadChild = await LoadChild.start(LOAD_CORE)
   const statsBefore = await server.stats()
   const redisCpuBefore = await readRedisCpuSeconds(redis.client)
   const ownCpuBefore = process.cpuUsage()
 
-  const load = await loadChild.run(loadRequest(server, seconds))
+  const load = await loadChild.run(loadRequest(server, seconds, rate))
   const drain = counter === null ? null : await waitForDrain(server, redis, counter)
   if (counter === null) await sleep(200)
 
@@ -96,7 +101,7 @@ export async function loadServer(server: ServerChild, seconds: number): Promise<
   return loadChild.run(loadRequest(server, seconds))
 }
 
-function loadRequest(server: ServerChild, seconds: number): LoadRequest {
+function loadRequest(server: ServerChild, seconds: number, rate?: number): LoadRequest {
   return {
     url: server.url,
     connections: CONNECTIONS,
@@ -104,6 +109,7 @@ function loadRequest(server: ServerChild, seconds: number): LoadRequest {
     headers: { ...BROWSER_HEADERS },
     serverCore: SERVER_CORE,
     loadCore: LOAD_CORE,
+    ...(rate === undefined ? {} : { rate }),
   }
 }
 

@@ -50,6 +50,15 @@ export interface VariantSummary {
   repeatedRuns: number
   /** Socket errors, timeouts and non-2xx responses over all rounds. */
   failures: number
+  /** Requests of paced runs that waited for a free connection, over all rounds. */
+  queued: number
+}
+
+/** The runs at a fixed rate, a share of the baseline's requests/s in the same round. */
+export interface PacedResult {
+  share: number
+  samples: Record<string, RunSample[]>
+  summaries: VariantSummary[]
 }
 
 export interface FrameworkResult {
@@ -57,6 +66,8 @@ export interface FrameworkResult {
   /** Every measured run, by variant, kept for the raw-data file. */
   samples: Record<string, RunSample[]>
   summaries: VariantSummary[]
+  /** The paced runs, or null when `--paced-share 0` left them out. */
+  paced: PacedResult | null
   drainChecks: DrainCheck[]
   /** Sizes of one request's records, the probe's error, or null when no Redis variant ran. */
   recordSizes: RecordSizes | { error: string } | null
@@ -102,40 +113,81 @@ export function summarize(
       foreignShare: median(runs.map((run) => run.foreignShare)),
       repeatedRuns: runs.reduce((sum, run) => sum + run.attempts - 1, 0),
       failures: runs.reduce((sum, run) => sum + countFailures(run), 0),
+      queued: runs.reduce((sum, run) => sum + run.load.queued, 0),
     })
   }
   return summaries
 }
 
-export function renderResultTable(summaries: readonly VariantSummary[]): string {
-  const header = [
-    '| variant | req/s median | min–max | ratio | p50 ms | p99 ms | p99 ratio ' +
-      '| server CPU µs/req | CPU ratio | Redis CPU µs/req | core 0 / core 1 busy | other CPU |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+/** A column of a results table: its title and the cell of each summary. */
+type Column = readonly [title: string, cell: (row: VariantSummary) => string]
+
+const LABEL: Column = ['variant', (row) => row.label]
+const MEDIAN_RPS: Column = ['req/s median', (row) => fixed(row.medianRps, 0)]
+const P50: Column = ['p50 ms', (row) => fixed(row.p50Ms, 2)]
+const P99: Column = ['p99 ms', (row) => fixed(row.p99Ms, 2)]
+const P99_RATIO: Column = ['p99 ratio', (row) => fixed(row.p99Ratio, 2)]
+const SERVER_CPU: Column = ['server CPU µs/req', (row) => fixed(row.serverCpuMicros, 1)]
+const CPU_RATIO: Column = ['CPU ratio', (row) => fixed(row.cpuRatio, 2)]
+const REDIS_CPU: Column = ['Redis CPU µs/req', (row) => fixed(row.redisCpuMicros, 1)]
+
+/** Renders summaries as a Markdown table, the label column left-aligned and the others right-aligned. */
+function renderTable(columns: readonly Column[], summaries: readonly VariantSummary[]): string {
+  const lines = [
+    `| ${columns.map(([title]) => title).join(' | ')} |`,
+    `| --- |${' ---: |'.repeat(columns.length - 1)}`,
   ]
-  const rows = summaries.map((row) =>
+  for (const row of summaries) lines.push(`| ${columns.map(([, cell]) => cell(row)).join(' | ')} |`)
+  return lines.join('\n')
+}
+
+export function renderResultTable(summaries: readonly VariantSummary[]): string {
+  return renderTable(
     [
-      row.label,
-      fixed(row.medianRps, 0),
-      `${fixed(row.minRps, 0)}–${fixed(row.maxRps, 0)}`,
-      fixed(row.ratio, 2),
-      fixed(row.p50Ms, 2),
-      fixed(row.p99Ms, 2),
-      fixed(row.p99Ratio, 2),
-      fixed(row.serverCpuMicros, 1),
-      fixed(row.cpuRatio, 2),
-      fixed(row.redisCpuMicros, 1),
-      `${percent(row.serverCoreBusy)} / ${percent(row.loadCoreBusy)}`,
-      percent(row.foreignShare),
-    ].join(' | '),
+      LABEL,
+      MEDIAN_RPS,
+      ['min–max', (row) => `${fixed(row.minRps, 0)}–${fixed(row.maxRps, 0)}`],
+      ['ratio', (row) => fixed(row.ratio, 2)],
+      P50,
+      P99,
+      P99_RATIO,
+      SERVER_CPU,
+      CPU_RATIO,
+      REDIS_CPU,
+      ['core 0 / core 1 busy', (row) => `${percent(row.serverCoreBusy)} / ${percent(row.loadCoreBusy)}`],
+      ['other CPU', (row) => percent(row.foreignShare)],
+    ],
+    summaries,
   )
-  return [...header, ...rows.map((row) => `| ${row} |`)].join('\n')
+}
+
+/**
+ * Renders the paced runs: latency and CPU per request at the same request
+ * rate for every variant, a rate the slowest variant also sustains.
+ */
+export function renderPacedTable(summaries: readonly VariantSummary[]): string {
+  return renderTable(
+    [
+      LABEL,
+      MEDIAN_RPS,
+      P50,
+      P99,
+      P99_RATIO,
+      SERVER_CPU,
+      CPU_RATIO,
+      REDIS_CPU,
+      ['core 0 busy', (row) => percent(row.serverCoreBusy)],
+      ['requests queued', (row) => String(row.queued)],
+    ],
+    summaries,
+  )
 }
 
 /** Returns one line per goal of the Redis-tracker variant: met or missed, and the value. */
 export function renderGoalLines(
   framework: Framework,
   summaries: readonly VariantSummary[],
+  paced: PacedResult | null = null,
 ): string[] {
   const redis = summaries.find((row) => row.variant === 'web-top-redis')
   if (redis === undefined) return []
@@ -145,12 +197,21 @@ export function renderGoalLines(
   const ratioMet = verdict(redis.ratio >= goal.minRatio)
   const cpuRatioMet = verdict(redis.cpuRatio >= goal.minRatio)
   const p99Met = verdict(redis.p99Ratio <= goal.maxP99Ratio)
-  return [
+  const lines = [
     `- ratio ${fixed(redis.ratio, 2)} (goal ≥ ${goal.minRatio}): ${ratioMet}; ` +
       `CPU ratio ${fixed(redis.cpuRatio, 2)}: ${cpuRatioMet}`,
-    `- p99 ratio ${fixed(redis.p99Ratio, 2)} (goal ≤ ${goal.maxP99Ratio}): ${p99Met}`,
-    `- Redis CPU ${fixed(redis.redisCpuMicros, 1)} µs per request`,
+    `- p99 ratio at saturation ${fixed(redis.p99Ratio, 2)} (goal ≤ ${goal.maxP99Ratio}): ${p99Met}`,
   ]
+  const pacedRedis = paced?.summaries.find((row) => row.variant === 'web-top-redis')
+  if (paced != null && pacedRedis !== undefined) {
+    const pacedMet = verdict(pacedRedis.p99Ratio <= goal.maxP99Ratio)
+    lines.push(
+      `- p99 ratio at ${percent(paced.share)} of the baseline's requests/s ` +
+        `${fixed(pacedRedis.p99Ratio, 2)} (goal ≤ ${goal.maxP99Ratio}): ${pacedMet}`,
+    )
+  }
+  lines.push(`- Redis CPU ${fixed(redis.redisCpuMicros, 1)} µs per request`)
+  return lines
 }
 
 export function renderDrainLines(checks: readonly DrainCheck[]): string[] {
@@ -229,9 +290,20 @@ export function renderReport(
 
 function renderFrameworkSection(result: FrameworkResult): string[] {
   const lines = [`## ${result.framework === 'express' ? 'Express 5' : 'Fastify 5'}`, '']
+  lines.push('At saturation (autocannon, every connection busy):', '')
   lines.push(renderResultTable(result.summaries), '')
+  if (result.paced !== null) {
+    const share = percent(result.paced.share)
+    lines.push(
+      `At a fixed rate: ${share} of the baseline's requests/s in the same round, ` +
+        'each request sent when due (bench/lib/paced-load.ts):',
+      '',
+      renderPacedTable(result.paced.summaries),
+      '',
+    )
+  }
   lines.push('Goals for web-top with the Redis tracker:', '')
-  lines.push(...renderGoalLines(result.framework, result.summaries))
+  lines.push(...renderGoalLines(result.framework, result.summaries, result.paced))
   lines.push('', 'Drain check:', '', ...renderDrainLines(result.drainChecks))
 
   if (result.recordSizes !== null && 'error' in result.recordSizes) {
@@ -246,7 +318,8 @@ function renderFrameworkSection(result: FrameworkResult): string[] {
     lines.push('', 'End record:', '', '```json', endRecord, '```')
   }
 
-  const warnings = renderWarnings(result.summaries)
+  const pacedRows = (result.paced?.summaries ?? []).map((row) => ({ ...row, label: `${row.label} at a fixed rate` }))
+  const warnings = renderWarnings([...result.summaries, ...pacedRows])
   if (warnings.length > 0) lines.push('', 'Warnings:', '', ...warnings)
   return lines
 }
