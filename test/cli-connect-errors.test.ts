@@ -22,8 +22,12 @@ function countOccurrences(text: string, pattern: RegExp): number {
 /** Lines of a Node stack trace. */
 const STACK_LINE = /^\s+at /m
 
-function expectOneLineError(result: { code: number | null; stdout: string; stderr: string }): void {
-  expect(result.code).toBe(1)
+/** Checks a one-line error without a stack trace, and its exit code: 1 at run time, 2 for a usage error. */
+function expectOneLineError(
+  result: { code: number | null; stdout: string; stderr: string },
+  exitCode: 1 | 2 = 1,
+): void {
+  expect(result.code).toBe(exitCode)
   expect(result.stdout).toBe('')
   expect(result.stderr.endsWith('\n')).toBe(true)
   expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
@@ -90,7 +94,7 @@ describe('tracker URL errors', () => {
 
   it('rejects an unsupported scheme', async () => {
     const result = await runCli(['recent', '--tracker-url', 'ftp://x'])
-    expectOneLineError(result)
+    expectOneLineError(result, 2)
     expect(result.stderr).toContain('web-top-cli: Invalid tracker URL "ftp://x/"')
     expect(result.stderr).toContain('the scheme "ftp:" is not supported')
   })
@@ -98,7 +102,7 @@ describe('tracker URL errors', () => {
   it('rejects invalid URL syntax', async () => {
     for (const url of ['redis://[bad', 'redis://127.0.0.1:notaport', 'not a url']) {
       const result = await runCli(['recent', '--tracker-url', url])
-      expectOneLineError(result)
+      expectOneLineError(result, 2)
       expect(result.stderr).toContain('Invalid tracker URL')
     }
   })
@@ -107,7 +111,7 @@ describe('tracker URL errors', () => {
     'rejects an invalid percent escape in %s',
     async (url) => {
       const result = await runCli(['recent', '--tracker-url', url])
-      expectOneLineError(result)
+      expectOneLineError(result, 2)
       expect(result.stderr).toContain('web-top-cli: Invalid tracker URL')
       expect(result.stderr).toContain('has an invalid percent escape; write a % in it as %25')
       expect(result.stderr).not.toContain('p%zz')
@@ -116,7 +120,7 @@ describe('tracker URL errors', () => {
 
   it('names leading whitespace in a URL', async () => {
     const result = await runCli(['recent'], { env: { TOP_TRACKER_URL: ' redis://:topsecret@127.0.0.1:1' } })
-    expectOneLineError(result)
+    expectOneLineError(result, 2)
     expect(result.stderr).toContain('Invalid tracker URL')
     expect(result.stderr).toContain('it starts with whitespace; remove it')
     expect(result.stderr).not.toContain('no scheme')
@@ -125,7 +129,7 @@ describe('tracker URL errors', () => {
 
   it('masks the password of an invalid URL', async () => {
     const result = await runCli(['live', '--tracker-url', 'redis://:topsecret@[bad'])
-    expectOneLineError(result)
+    expectOneLineError(result, 2)
     expect(result.stderr).not.toContain('topsecret')
   })
 })
@@ -188,7 +192,7 @@ describe('HTTP tracker errors', () => {
 
   it('asks for a key when none is given', async () => {
     const result = await runCli(['recent', '--tracker-url', `${origin}/web-top`])
-    expectOneLineError(result)
+    expectOneLineError(result, 2)
     expect(result.stderr).toContain('An API key is needed to read')
     expect(result.stderr).toContain('--api-key or TOP_WEB_API_KEY')
     expect(countOccurrences(result.stderr, /TOP_WEB_API_KEY/)).toBe(1)

@@ -4,7 +4,7 @@
  * retrying forever, so a wrong URL is reported within seconds.
  */
 import { Redis, type RedisOptions } from 'ioredis'
-import { INVALID_OPTION, isWebTopError } from '../errors'
+import { isWebTopError } from '../errors'
 import { createTrackerFromUrl } from '../trackers/from-url'
 import {
   createRedisClient,
@@ -111,8 +111,9 @@ export async function connectTracker(
     if (!isWebTopError(error)) throw error
     const isHttp = scheme === 'http' || scheme === 'https'
     const reason = describeFailure(error)
-    if (isHttp) throw new CliError(`${reason.replace(HTTP_TRACKER_ADVICE, '')}; ${HTTP_HINT}`)
-    throw new CliError(`${reason}; ${URL_HINT}`)
+    // The URL was rejected before any connection: a usage error, like an invalid option.
+    if (isHttp) throw new CliError(`${reason.replace(HTTP_TRACKER_ADVICE, '')}; ${HTTP_HINT}`, EXIT_USAGE)
+    throw new CliError(`${reason}; ${URL_HINT}`, EXIT_USAGE)
   }
   return { tracker, displayUrl, describeFailure, close: () => tracker.close() }
 }
@@ -252,20 +253,19 @@ function createReaderClient(
       })
     } catch (error) {
       if (!isWebTopError(error)) throw error
-      const usage = error.code === INVALID_OPTION ? EXIT_USAGE : undefined
-      throw new CliError(`${names.describeFailure(error).replace(/keyPrefix/, '--prefix')}; ${URL_HINT}`, usage)
+      throw new CliError(`${names.describeFailure(error).replace(/keyPrefix/, '--prefix')}; ${URL_HINT}`, EXIT_USAGE)
     }
   } else {
     try {
       new URL(url)
     } catch {
-      throw new CliError(`Invalid tracker URL ${names.displayUrl}: it is not a valid URL; ${URL_HINT}`)
+      throw new CliError(`Invalid tracker URL ${names.displayUrl}: it is not a valid URL; ${URL_HINT}`, EXIT_USAGE)
     }
     try {
       validateServerUrl(url)
     } catch (error) {
       if (!isWebTopError(error)) throw error
-      throw new CliError(`${names.describeFailure(error)}; ${URL_HINT}`)
+      throw new CliError(`${names.describeFailure(error)}; ${URL_HINT}`, EXIT_USAGE)
     }
     client = new Redis(url, options)
   }
