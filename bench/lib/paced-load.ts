@@ -108,8 +108,14 @@ export async function runPacedLoad(options: PacedLoadOptions): Promise<PacedLoad
       const connection = new Connection(socket)
       all.add(connection)
       socket.setEncoding('latin1')
-      socket.once('connect', () => resolve(connection))
-      socket.once('error', reject)
+      socket.once('connect', () => {
+        // A connection reopened while the run ended is not needed.
+        if (stopped) socket.destroy()
+        resolve(connection)
+      })
+      // An error before the connection is up fails the open; a later one is
+      // followed by `close`, which counts it.
+      socket.on('error', reject)
       socket.on('data', (chunk: string) => {
         let status: number
         try {
