@@ -4,12 +4,15 @@
  * frame, and the frames after later full and light reads with a share of
  * the records changed, with Redis's own CPU time per read.
  *
- *   npx tsup && npx tsx bench/reader.ts [--runs 7] [--frames 20] [--width 120] [--height 40] [--skip-recent]
+ *   npx tsup && npx tsx bench/reader.ts [--runs 7] [--frames 20] [--width 120] [--height 40] [--skip-recent] [--only TEXT]
  *
  * `recent` runs as a child process of the built CLI (dist/), pinned to core 0.
  * The live frame runs in this process, pinned to core 0, against the
  * modules of src/cli. Redis runs on core 1. `--skip-recent` leaves out
  * `recent`, which needs no build then, and writes no results file.
+ * `--only TEXT` measures only the live frames of the scenarios whose
+ * label contains TEXT (for example `--only "light read, 10 %"`), without
+ * `recent`, the read steps or a results file, for A/B runs and profiles.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -46,6 +49,8 @@ interface Settings {
   height: number
   /** Leave out `recent` and the results file, to measure the live frame alone. */
   skipRecent: boolean
+  /** Text that a scenario's label must contain to be measured; undefined measures every scenario. */
+  only: string | undefined
 }
 
 function readSettings(): Settings {
@@ -56,6 +61,7 @@ function readSettings(): Settings {
       width: { type: 'string', default: '120' },
       height: { type: 'string', default: '40' },
       'skip-recent': { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   })
   const toCount = (name: string, text: string) => {
@@ -70,7 +76,8 @@ function readSettings(): Settings {
     frames: toCount('frames', values.frames),
     width: toCount('width', values.width),
     height: toCount('height', values.height),
-    skipRecent: values['skip-recent'],
+    skipRecent: values['skip-recent'] || values.only !== undefined,
+    only: values.only,
   }
 }
 
@@ -582,10 +589,12 @@ async function measureChurns(
   kind: ReadKind,
   redisInfo: Redis,
 ): Promise<Scenario[]> {
+  const churns = CHURNS.filter(({ label }) => isSelected(settings, `${kind.label}, ${label}`))
+  if (churns.length === 0) return []
   const view = createViewMemory()
   await measureFrame(tracker, view, settings, FULL_READ, redisInfo)
   const scenarios: Scenario[] = []
-  for (const { label, share } of CHURNS) {
+  for (const { label, share } of churns) {
     const frames: FrameTimes[] = []
     for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
       const published = await churn.apply(share, Date.now())
@@ -598,6 +607,10 @@ async function measureChurns(
   return scenarios
 }
 
+function isSelected(settings: Settings, label: string): boolean {
+  return settings.only === undefined || label.includes(settings.only)
+}
+
 async function measureScenarios(
   url: string,
   churn: RecordChurn,
@@ -607,18 +620,22 @@ async function measureScenarios(
   const raw = new Redis(url, { maxRetriesPerRequest: 1 })
   try {
     const fetches: FetchTimes[] = []
-    for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
+    for (let run = 0; settings.only === undefined && run < WARMUP_FRAMES + settings.frames; run++) {
       const times = await measureFetch(raw)
       if (run >= WARMUP_FRAMES) fetches.push(times)
     }
 
-    // A first frame: a new view, whose cache is empty, so every record is decoded.
-    const cold: FrameTimes[] = []
-    for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
-      const times = await measureFrame(tracker, createViewMemory(), settings, FULL_READ, raw)
-      if (run >= WARMUP_FRAMES) cold.push(times)
+    const scenarios: Scenario[] = []
+    const coldLabel = 'first frame (empty cache, full read)'
+    if (isSelected(settings, coldLabel)) {
+      // A new view for every frame, whose cache is empty, so every record is decoded.
+      const cold: FrameTimes[] = []
+      for (let run = 0; run < WARMUP_FRAMES + settings.frames; run++) {
+        const times = await measureFrame(tracker, createViewMemory(), settings, FULL_READ, raw)
+        if (run >= WARMUP_FRAMES) cold.push(times)
+      }
+      scenarios.push({ label: coldLabel, frames: cold })
     }
-    const scenarios: Scenario[] = [{ label: 'first frame (empty cache, full read)', frames: cold }]
     for (const kind of READ_KINDS) scenarios.push(...(await measureChurns(tracker, churn, settings, kind, raw)))
     return { fetches, scenarios }
   } finally {
@@ -674,15 +691,21 @@ function buildReport(input: {
     recentRows.length === 0
       ? []
       : ['| command | wall ms (median) | CPU ms user+sys (median) | lines printed |', '| --- | ---: | ---: | ---: |', ...recentRows, '']
+  const fetchTable =
+    fetches.length === 0
+      ? []
+      : [
+          `| read step, without the view | CPU ms (median of ${fetches.length}) |`,
+          '| --- | ---: |',
+          `| fetch as strings: MULTI HGETALL + LRANGE 0 ${LIVE_COMPLETED_LIMIT - 1} + GET (ioredis) | ${formatMs(pickFetch('fetchMs'))} |`,
+          `| fetch as Buffers: the same with \`hgetallBuffer\` + \`lrangeBuffer\` | ${formatMs(pickFetch('fetchBuffersMs'))} |`,
+          `| fetch as \`tracker.read\` does: \`callBuffer('HGETALL')\` (a flat array) + \`lrangeBuffer\` | ${formatMs(pickFetch('fetchFlatMs'))} |`,
+          `| decode: \`decodeTask\` of ${ACTIVE_COUNT + LIVE_COMPLETED_LIMIT} records | ${formatMs(pickFetch('decodeMs'))} |`,
+          '',
+        ]
   const table = [
     ...recentTable,
-    `| read step, without the view | CPU ms (median of ${fetches.length}) |`,
-    '| --- | ---: |',
-    `| fetch as strings: MULTI HGETALL + LRANGE 0 ${LIVE_COMPLETED_LIMIT - 1} + GET (ioredis) | ${formatMs(pickFetch('fetchMs'))} |`,
-    `| fetch as Buffers: the same with \`hgetallBuffer\` + \`lrangeBuffer\` | ${formatMs(pickFetch('fetchBuffersMs'))} |`,
-    `| fetch as \`tracker.read\` does: \`callBuffer('HGETALL')\` (a flat array) + \`lrangeBuffer\` | ${formatMs(pickFetch('fetchFlatMs'))} |`,
-    `| decode: \`decodeTask\` of ${ACTIVE_COUNT + LIVE_COMPLETED_LIMIT} records | ${formatMs(pickFetch('decodeMs'))} |`,
-    '',
+    ...fetchTable,
     `| live frame (${settings.width}x${settings.height}), median of ${frameCount} | active records fetched | Redis CPU ms of the read | read | apply | render | frame after a read | frame between reads |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...scenarioRows,
