@@ -37,6 +37,8 @@ export interface ActiveRow {
 export interface ActiveItem {
   task: HttpTask
   orphaned: boolean
+  /** `readRecordFacts(task)`, when the caller has it, so that the table does not look it up again. */
+  facts?: RecordFacts
 }
 
 export interface RowOrder {
@@ -101,7 +103,7 @@ export class ActiveRowOrder {
       const { task } = item
       if (!matches(task)) continue
       // One look-up of the record's facts serves both the mark and the default order.
-      const startMs = readStartMs(task)
+      const startMs = (item.facts ?? readRecordFacts(task)).startMs
       tasks.push(task)
       marks.push(markOf(item, durationSince(task, startMs, nowMs), thresholds))
       keys.push(sortKey === undefined ? startKeyOf(startMs) : sortKey(task))
@@ -285,7 +287,7 @@ export function buildRouteRows(
 }
 
 /** Facts about a record that every frame needs for each active row. */
-interface RecordFacts {
+export interface RecordFacts {
   rowKey: string
   /** Start time in epoch ms, `NaN` when unreadable. */
   startMs: number
@@ -300,7 +302,8 @@ interface RecordFacts {
  */
 const recordFacts = new WeakMap<HttpTask, RecordFacts>()
 
-function readFacts(task: HttpTask): RecordFacts {
+/** Returns the facts of a record, built once per record object. */
+export function readRecordFacts(task: HttpTask): RecordFacts {
   let facts = recordFacts.get(task)
   if (facts === undefined) {
     facts = {
@@ -314,16 +317,11 @@ function readFacts(task: HttpTask): RecordFacts {
 }
 
 function readActiveRowKey(task: HttpTask): string {
-  return readFacts(task).rowKey
-}
-
-/** Returns `getProcessLabel(task)` of an active task, built once per record object. */
-export function readProcessLabel(task: HttpTask): string | undefined {
-  return readFacts(task).processLabel
+  return readRecordFacts(task).rowKey
 }
 
 function readStartMs(task: HttpTask): number {
-  return readFacts(task).startMs
+  return readRecordFacts(task).startMs
 }
 
 /** Returns how long an active task has run, from its cached start time. */

@@ -17,7 +17,7 @@ import { countOf, formatDuration } from './format'
 import type { SourceStatus, StyledLine } from './live-header'
 import { createViewSettings, handleKey, type ViewSettings } from './live-input'
 import { renderLiveFrame, type Frame, type LiveData } from './live-render'
-import { readProcessLabel, type ActiveItem } from './live-tables'
+import { readRecordFacts, type ActiveItem } from './live-tables'
 import { LiveState } from './live-state'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { shouldUseColour } from './style'
@@ -543,10 +543,10 @@ export function captureLiveData(state: LiveState, nowMs: number): LiveData {
       if (prefix !== undefined) orphansByPrefix.set(prefix, (orphansByPrefix.get(prefix) ?? 0) + 1)
     }
     const { task } = entry
-    active.push({ task, orphaned })
+    const facts = readRecordFacts(task)
+    active.push({ task, orphaned, facts })
     if (task.host_name != null) hosts.add(task.host_name)
-    const process = readProcessLabel(task)
-    if (process !== undefined) processes.add(process)
+    if (facts.processLabel !== undefined) processes.add(facts.processLabel)
   }
   for (const heartbeat of state.heartbeats.live) {
     hosts.add(heartbeat.host_name)
