@@ -445,12 +445,14 @@ interface ViewMemory {
 }
 
 function createViewMemory(): ViewMemory {
+  const decodeCache = new DecodeCache()
   const state = new LiveState({
     windowMs: LIVE_DEFAULTS.windowSeconds * 1000,
     completedLimit: LIVE_COMPLETED_LIMIT,
     nowMs: Date.now(),
+    decodeCache,
   })
-  return { state, decodeCache: new DecodeCache() }
+  return { state, decodeCache }
 }
 
 /**

@@ -322,7 +322,7 @@ describe('light read on Redis Cluster', () => {
       const full = await tracker.read()
       expect(activeById(light)).toEqual(activeById(full))
       expect([...light.active.keys()].sort()).toEqual(['p2', 'p3'])
-      expect(light.reused).toEqual(new Set())
+      expect([...(light.reused ?? ['not a light read'])]).toEqual([])
     } finally {
       raw.disconnect()
       await tracker.close()

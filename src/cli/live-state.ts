@@ -8,6 +8,7 @@ import { getCompletedKey, getEndedAtMs, getTaskKey } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { decodeTask } from '../task/wire'
 import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
+import type { DecodeCache } from '../trackers/decode-cache'
 import type { TaskSnapshot } from '../trackers/tracker'
 import { StatsWindow } from './stats'
 
@@ -37,11 +38,19 @@ export interface LiveStateOptions {
   /** Most completed tasks kept for the table. */
   completedLimit: number
   nowMs: number
+  /**
+   * The cache of the reads whose snapshots this state applies. Each active
+   * record an update brings is kept in it (`DecodeCache.learnActive`), after
+   * the read in flight if there is one, so that a read of the same bytes
+   * returns the state's task object without decoding it.
+   */
+  decodeCache?: DecodeCache
 }
 
 export class LiveState {
   readonly stats: StatsWindow
   readonly #completedLimit: number
+  readonly #decodeCache: DecodeCache | undefined
 
   /** Active tasks by task key (`getTaskKey`). */
   active = new Map<string, ActiveEntry>()
@@ -61,10 +70,13 @@ export class LiveState {
   #resyncs = 0
   /** Updates that arrived while a read was in flight, applied again on top of its result. */
   #replay: HttpTask[] | undefined
+  /** Updates not yet passed to the decode cache, because a read was in flight when they arrived. */
+  #unlearned: Array<{ processorId: string | undefined; json: string; task: HttpTask }> = []
 
   constructor(options: LiveStateOptions) {
     this.stats = new StatsWindow(options.windowMs, options.nowMs)
     this.#completedLimit = options.completedLimit
+    this.#decodeCache = options.decodeCache
   }
 
   /** Applies one message of `task_updates`. Returns false when it cannot be decoded. */
@@ -75,7 +87,15 @@ export class LiveState {
       return false
     }
     this.#replay?.push(result.task)
+    const key = readTaskKey(result.task)
+    const endedId = result.task.ended_at == null ? undefined : this.active.get(key)?.processorId
     this.#applyTask(result.task, nowMs)
+    if (this.#decodeCache !== undefined) {
+      const processorId = endedId ?? this.active.get(key)?.processorId ?? deriveProcessorId(result.task)
+      this.#unlearned.push({ processorId, json, task: result.task })
+      // A read in flight compares what it fetched with the cache, which must not change under it.
+      if (this.#replay === undefined) this.#learnUpdates()
+    }
     this.updatesApplied++
     this.lastUpdateMs = nowMs
     return true
@@ -89,6 +109,23 @@ export class LiveState {
   /** Stops keeping updates after a read that failed. */
   abortResync(): void {
     this.#replay = undefined
+    this.#learnUpdates()
+  }
+
+  /**
+   * Passes the updates not yet passed to the decode cache: an active record
+   * is kept under its processor id, and an end removes the record of a
+   * request that no read listed, which the recorder has deleted from the hash.
+   */
+  #learnUpdates(): void {
+    const cache = this.#decodeCache
+    if (cache === undefined) return
+    for (const { processorId, json, task } of this.#unlearned) {
+      if (processorId === undefined) continue
+      if (task.ended_at == null) cache.learnActive(processorId, json, task)
+      else cache.forgetUnlisted(processorId)
+    }
+    this.#unlearned = []
   }
 
   /**
@@ -106,16 +143,23 @@ export class LiveState {
     if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) this.completed = []
     this.#lastClearedAt = snapshot.lastClearedAt
 
+    // A task object the list shows already went through `stats.add` and the
+    // merge. The decode cache returns the same object for a record it read
+    // before, so most completed records of a read are left out here.
+    const listed = new Set(this.completed)
+    const added = snapshot.completed.filter((task) => !listed.has(task))
     let recovered = 0
-    for (const task of snapshot.completed) {
+    for (const task of added) {
       if (this.stats.add(task, nowMs)) recovered++
     }
-    this.#mergeCompleted(snapshot.completed)
+    // `#addCompleted` keeps the list in order, so a read without new completed records leaves it as it is.
+    if (added.length > 0) this.#mergeCompleted(added)
     for (const task of replay) this.#applyTask(task, nowMs)
 
     const missing = this.#findMissing(snapshot, nowMs, gapStartMs)
     if (missing !== undefined) this.stats.addGap(missing.fromMs, missing.toMs)
 
+    this.#learnUpdates()
     this.skipped = snapshot.skipped
     this.skipReasons = snapshot.skipReasons
     this.#resyncs++
@@ -186,14 +230,14 @@ export class LiveState {
   }
 
   #addCompleted(task: HttpTask): void {
-    const key = getCompletedKey(task)
-    const endedAtMs = getEndedAtMs(task) ?? 0
+    const { key, endedAtMs } = readCompletedFacts(task)
     // Updates arrive about in end order, so the new record belongs near the top.
     let index = 0
     while (index < this.completed.length) {
       const other = this.completed[index] as HttpTask
-      if (getCompletedKey(other) === key) return
-      if ((getEndedAtMs(other) ?? 0) <= endedAtMs) break
+      const facts = readCompletedFacts(other)
+      if (facts.key === key) return
+      if (facts.endedAtMs <= endedAtMs) break
       index++
     }
     if (index >= this.#completedLimit) return
@@ -203,9 +247,9 @@ export class LiveState {
 
   #mergeCompleted(tasks: readonly HttpTask[]): void {
     const byKey = new Map<string, HttpTask>()
-    for (const task of [...this.completed, ...tasks]) byKey.set(getCompletedKey(task), task)
+    for (const task of [...this.completed, ...tasks]) byKey.set(readCompletedFacts(task).key, task)
     this.completed = [...byKey.values()]
-      .map((task) => ({ task, endedAtMs: getEndedAtMs(task) ?? 0 }))
+      .map((task) => ({ task, endedAtMs: readCompletedFacts(task).endedAtMs }))
       .sort((a, b) => b.endedAtMs - a.endedAtMs)
       .slice(0, this.#completedLimit)
       .map((entry) => entry.task)
@@ -241,6 +285,22 @@ export class LiveState {
  * keys and 4 to 5 ms with new ones.
  */
 const taskKeys = new WeakMap<HttpTask, string>()
+
+/**
+ * Completed key and end time (0 when unreadable) by record object. A read
+ * with the completed list merges up to twice `completedLimit` tasks, most
+ * of them the same objects as at the read before.
+ */
+const completedFacts = new WeakMap<HttpTask, { key: string; endedAtMs: number }>()
+
+function readCompletedFacts(task: HttpTask): { key: string; endedAtMs: number } {
+  let facts = completedFacts.get(task)
+  if (facts === undefined) {
+    facts = { key: getCompletedKey(task), endedAtMs: getEndedAtMs(task) ?? 0 }
+    completedFacts.set(task, facts)
+  }
+  return facts
+}
 
 /** Returns `getTaskKey(task)`, built once per task object. */
 function readTaskKey(task: HttpTask): string {

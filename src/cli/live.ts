@@ -172,6 +172,7 @@ class LiveView {
       windowMs: this.#windowSeconds * 1000,
       completedLimit: LIVE_COMPLETED_LIMIT,
       nowMs: Date.now(),
+      decodeCache: this.#decodeCache,
     })
     this.#source = { kind: 'polling', intervalMs: options.refreshRateSeconds * 1000 }
     if (process.env[TEST_FAULT_VARIABLE] === 'render') this.#faultAfterFrames = 1

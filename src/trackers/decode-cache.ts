@@ -3,6 +3,7 @@
  * reader that reads the whole tracker again and again (the live view's
  * resync) parses only the records that changed.
  */
+import type { HttpTask } from '../task/http-task'
 import { decodeTask, type DecodeResult } from '../task/wire'
 
 /**
@@ -48,15 +49,22 @@ interface CachedRecord extends CachedField {
 
 /** The facts of a cached active record that a light read compares with its listing. */
 export interface CachedField {
+  /**
+   * The processor id, as the same string object that keys the cache, so
+   * that a light read that lists the field under it finds the entry without
+   * hashing and comparing a new string.
+   */
+  readonly processorId: string
   /** Length of the raw record in bytes, as Redis HSTRLEN counts it. */
   readonly byteLength: number
   /** `hashFieldName` of the processor id, which picks the light read that verifies the record. */
   readonly fieldHash: number
 }
 
-interface CachedCompleted {
-  key: string
-  result: DecodeResult
+/** Completed records of one read, in the list's order, with their decode results. */
+interface CompletedList {
+  raws: readonly RawRecord[]
+  results: readonly DecodeResult[]
 }
 
 /**
@@ -70,6 +78,12 @@ export interface FieldListing {
   fields: readonly string[]
   /** `hashFieldName` of each field, by which a light read picks the records it verifies. */
   fieldHashes: Uint32Array
+  /**
+   * Offset of each name in `joinedFields`, and one more entry: the length
+   * of `joinedFields` plus one. Set by the light read, which compares the
+   * next listing with this one by these offsets (redis-changed-read.ts).
+   */
+  nameOffsets?: Int32Array
 }
 
 /**
@@ -89,16 +103,18 @@ export function hashFieldName(name: string): number {
 
 /**
  * Decode results of the latest read: active records by processor id,
- * completed records by their raw content. A record whose raw content is the
- * same, byte for byte, as at the previous read gets the same result, and so
- * the same task object, so callers must not change the tasks. Entries that
+ * completed records in the list's order (`CompletedReader`). A record whose
+ * raw content is the same, byte for byte, as at the previous read gets the
+ * same result, and so the same task object, so callers must not change the
+ * tasks. A completed record counts as the same only where the list kept the
+ * previous read's order, as pushes at the head and trims leave it. Entries that
  * the latest read did not bring are dropped, so the cache contains at most
  * the records of one read, except that a light read without completed
  * records keeps those of the read before.
  */
 export class DecodeCache {
   #active = new Map<string, CachedRecord>()
-  #completed = new Map<string, CachedCompleted>()
+  #completed: CompletedList = { raws: [], results: [] }
   #lightReads = 0
   /**
    * The listing of the latest read, when it was a light read after which
@@ -106,10 +122,24 @@ export class DecodeCache {
    * length. Any other read clears it.
    */
   #listing: FieldListing | undefined
+  /**
+   * The listing of the latest light read while every field it lists is
+   * cached with its listed length. Unlike `#listing`, an update that adds
+   * a field or rewrites one with the same length keeps it.
+   */
+  #base: FieldListing | undefined
+  /**
+   * The listing of the latest light read, whether the read succeeded or
+   * not, with the cache's own key strings as names where it had the field.
+   * The next light read compares its listing with it position by position
+   * (redis-changed-read.ts).
+   */
+  previousListing: FieldListing | undefined
 
   /** Records kept: active ones and distinct completed ones. */
   get size(): { active: number; completed: number } {
-    return { active: this.#active.size, completed: this.#completed.size }
+    const distinct = new Set(this.#completed.raws.map((raw) => (typeof raw === 'string' ? `s${raw}` : `b${raw.toString('latin1')}`)))
+    return { active: this.#active.size, completed: distinct.size }
   }
 
   /** Byte length and field hash of the active record cached for `processorId`, or undefined when none is. */
@@ -144,6 +174,56 @@ export class DecodeCache {
     return listing
   }
 
+  /**
+   * Keeps `task`, decoded from `json`, as the record of `processorId`, as
+   * if a read had brought it. The live view passes each active record that
+   * `task_updates` published. web-top's recorder stores the text it
+   * publishes (APPLY_BATCH_SCRIPT), so a later read that fetches these
+   * bytes, a new record or a verified slice, returns `task` without
+   * decoding it again. A writer that stores other text of the same length
+   * is corrected when the record's slice is verified. Call it only between
+   * reads. A record the hash does not contain is not listed by the next
+   * light read, which drops it.
+   */
+  learnActive(processorId: string, json: string, task: HttpTask): void {
+    const byteLength = Buffer.byteLength(json)
+    const raw = Buffer.allocUnsafeSlow(byteLength)
+    raw.write(json, 'utf8')
+    const previous = this.#active.get(processorId)
+    this.#active.set(processorId, {
+      processorId: previous?.processorId ?? processorId,
+      raw,
+      byteLength,
+      fieldHash: previous?.fieldHash ?? hashFieldName(processorId),
+      result: { ok: true, task },
+      lightRead: previous?.lightRead ?? 0,
+    })
+    // The cache may no longer match the listing of the latest read. It
+    // still has the listed length of every listed field unless this
+    // record, cached before, changed length.
+    this.#listing = undefined
+    if (previous !== undefined && previous.byteLength !== byteLength) this.#base = undefined
+  }
+
+  /**
+   * Drops the record of `processorId` when it came from `learnActive` and
+   * no light read listed it since, so that requests that start and end
+   * between two reads leave nothing behind. Such a record is in no listing
+   * that `matchesListing` vouches for. Call it only between reads.
+   */
+  forgetUnlisted(processorId: string): void {
+    if (this.#active.get(processorId)?.lightRead === 0) this.#active.delete(processorId)
+  }
+
+  /**
+   * Returns whether every field of `listing` is cached with the length it
+   * lists, as after the light read that listed it, so that a later light
+   * read can compare lengths with the listing instead of the cache.
+   */
+  matchesListing(listing: FieldListing): boolean {
+    return listing === this.#base
+  }
+
   /** Returns whether `listing` is that of the latest read, and the cache has not changed since. */
   isCurrentListing(listing: FieldListing): boolean {
     return listing === this.#listing
@@ -159,29 +239,32 @@ export class DecodeCache {
     // the read that first brought it: the new read's copy becomes garbage
     // while it is young, which is cheap to collect.
     const previousActive = this.#active
-    const previousCompleted = this.#completed
     const nextActive = new Map<string, CachedRecord>()
-    const nextCompleted = new Map<string, CachedCompleted>()
+    const completed = new CompletedReader(this.#completed)
 
     return {
       decodeActive: (processorId, raw) => {
         if (!isRawRecord(raw)) return decodeRecord(raw)
-        let entry = previousActive.get(processorId)
-        if (entry === undefined || !isSameRecord(entry.raw, raw)) entry = createEntry(processorId, raw)
-        nextActive.set(processorId, entry)
+        const previous = previousActive.get(processorId)
+        const entry =
+          previous !== undefined && isSameRecord(previous.raw, raw)
+            ? previous
+            : createEntry(previous?.processorId ?? processorId, raw)
+        nextActive.set(entry.processorId, entry)
         return entry.result
       },
-      decodeCompleted: (raw) => decodeCompletedWith(previousCompleted, nextCompleted, raw),
+      decodeCompleted: (raw) => completed.decode(raw),
       reuseActive: (processorId) => {
         const entry = previousActive.get(processorId)
         if (entry === undefined) return undefined
-        nextActive.set(processorId, entry)
+        nextActive.set(entry.processorId, entry)
         return entry.result
       },
       finish: () => {
         this.#active = nextActive
-        this.#completed = nextCompleted
+        this.#completed = completed.finish()
         this.#listing = undefined
+        this.#base = undefined
       },
     }
   }
@@ -202,8 +285,7 @@ export class DecodeCache {
   beginLightRead(listing?: FieldListing): RecordDecoder {
     const lightRead = ++this.#lightReads
     const active = this.#active
-    const previousCompleted = this.#completed
-    const nextCompleted = new Map<string, CachedCompleted>()
+    const completed = new CompletedReader(this.#completed)
     const unchanged = listing !== undefined && listing === this.#listing
     // Set when the read adds a field to the cache or changes a record's
     // length. For an unchanged listing, which the cache matched already,
@@ -220,7 +302,8 @@ export class DecodeCache {
         }
         let entry = active.get(processorId)
         if (entry === undefined || !isSameRecord(entry.raw, raw)) {
-          const created = createEntry(processorId, raw)
+          // A replaced entry keeps the key string, which the map keeps too.
+          const created = createEntry(entry?.processorId ?? processorId, raw)
           if (entry === undefined || entry.byteLength !== created.byteLength) reshaped = true
           entry = created
           active.set(processorId, entry)
@@ -230,7 +313,7 @@ export class DecodeCache {
       },
       decodeCompleted: (raw) => {
         readCompleted = true
-        return decodeCompletedWith(previousCompleted, nextCompleted, raw)
+        return completed.decode(raw)
       },
       reuseActive: (processorId) => {
         const entry = active.get(processorId)
@@ -249,27 +332,60 @@ export class DecodeCache {
         }
         // Most light reads leave out the completed records, so the cache
         // keeps those of the last read that had some.
-        if (readCompleted) this.#completed = nextCompleted
+        if (readCompleted) this.#completed = completed.finish()
         // A listed field that is not cached, or a field added or resized
         // for a listing that the cache matched already, leaves the cache
         // out of line with the listing.
         this.#listing = missing || (unchanged && reshaped) ? undefined : listing
+        this.#base = this.#listing
       },
     }
   }
 }
 
-/** Decodes a completed record, or takes it from `previous` or `next` by its raw content, and keeps it in `next`. */
-function decodeCompletedWith(
-  previous: Map<string, CachedCompleted>,
-  next: Map<string, CachedCompleted>,
-  raw: unknown,
-): DecodeResult {
-  if (!isRawRecord(raw)) return decodeRecord(raw)
-  const key = completedKey(raw)
-  const entry = next.get(key) ?? previous.get(key) ?? { key, result: decodeRecord(raw) }
-  next.set(entry.key, entry)
-  return entry.result
+/**
+ * Decodes the completed records of one read, in the list's order. A
+ * recorder pushes new records at the head of the list and trims its tail,
+ * so the previous read's records come shifted by the number pushed since.
+ * Once a record equals the first record of the previous read, each later
+ * record is compared, byte for byte, with the previous read's record at
+ * the same shift, and gets its result when they are equal. This needs no
+ * key: a key of 500 records of 1.7 KB costs a string and its hash each.
+ * A record found nowhere in the previous list by this rule is decoded.
+ */
+class CompletedReader {
+  readonly #previous: CompletedList
+  readonly #raws: RawRecord[] = []
+  readonly #results: DecodeResult[] = []
+  /** Position in this read minus position in the previous one, once the previous first record was found. */
+  #shift = -1
+
+  constructor(previous: CompletedList) {
+    this.#previous = previous
+  }
+
+  decode(raw: unknown): DecodeResult {
+    if (!isRawRecord(raw)) return decodeRecord(raw)
+    const { raws, results } = this.#previous
+    const index = this.#raws.length
+    const first = raws[0]
+    if (this.#shift < 0 && first !== undefined && isSameRecord(first, raw)) this.#shift = index
+    const at = index - this.#shift
+    const previous = this.#shift >= 0 ? raws[at] : undefined
+    if (previous !== undefined && isSameRecord(previous, raw)) {
+      this.#raws.push(previous)
+      this.#results.push(results[at] as DecodeResult)
+    } else {
+      // A reply's Buffers are slices of larger ones, and a kept slice would keep the whole reply in memory.
+      this.#raws.push(typeof raw === 'string' ? raw : copyBuffer(raw))
+      this.#results.push(decodeRecord(raw))
+    }
+    return this.#results[index] as DecodeResult
+  }
+
+  finish(): CompletedList {
+    return { raws: this.#raws, results: this.#results }
+  }
 }
 
 function isRawRecord(raw: unknown): raw is RawRecord {
@@ -282,15 +398,6 @@ function isSameRecord(stored: RawRecord, raw: RawRecord): boolean {
 }
 
 /**
- * Returns the key of a completed record: a string as it is, and a Buffer
- * as Latin-1 text, one character per byte, which maps distinct bytes to
- * distinct keys. The first character marks which of the two it was.
- */
-function completedKey(raw: RawRecord): string {
-  return typeof raw === 'string' ? `s${raw}` : `b${raw.toString('latin1')}`
-}
-
-/**
  * Decodes an active record for the cache. A Buffer is copied into memory of its
  * own: a reply's Buffers are slices of larger ones, and a kept slice would
  * keep the whole reply in memory.
@@ -298,7 +405,8 @@ function completedKey(raw: RawRecord): string {
 function createEntry(processorId: string, raw: RawRecord): CachedRecord {
   const stored = typeof raw === 'string' ? raw : copyBuffer(raw)
   const byteLength = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length
-  return { raw: stored, byteLength, fieldHash: hashFieldName(processorId), result: decodeRecord(raw), lightRead: 0 }
+  const fieldHash = hashFieldName(processorId)
+  return { processorId, raw: stored, byteLength, fieldHash, result: decodeRecord(raw), lightRead: 0 }
 }
 
 function copyBuffer(source: Buffer): Buffer {

@@ -47,17 +47,23 @@ export function buildSnapshot(
   }
 
   let fetched = 0
+  // Only a light read, which reuses the other records, needs the fetched ones apart.
+  const fetchedIds = new Set<string>()
   for (const [processorId, text] of activeEntries) {
     fetched++
     const result = decoder.decodeActive(processorId, text)
-    if (result.ok) snapshot.active.set(processorId, result.task)
-    else addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: ${result.reason}`)
+    if (result.ok) {
+      snapshot.active.set(processorId, result.task)
+      if (reusedIds !== undefined) fetchedIds.add(processorId)
+    } else {
+      addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: ${result.reason}`)
+    }
   }
   if (reusedIds !== undefined) {
     if (previous !== undefined && fetched === 0) {
       copyReused(snapshot, previous)
     } else {
-      addReused(snapshot, decoder, reusedIds)
+      addReused(snapshot, decoder, reusedIds, fetchedIds)
       if (listing !== undefined && fetched === 0) {
         reusedByListing.set(listing, keepReused(snapshot))
       } else if (listing !== undefined) {
@@ -78,8 +84,12 @@ export function buildSnapshot(
   return snapshot
 }
 
-function addReused(snapshot: TaskSnapshot, decoder: RecordDecoder, reusedIds: readonly string[]): void {
-  const reused = new Set<string>()
+function addReused(
+  snapshot: TaskSnapshot,
+  decoder: RecordDecoder,
+  reusedIds: readonly string[],
+  fetchedIds: ReadonlySet<string>,
+): void {
   for (const processorId of reusedIds) {
     const result = decoder.reuseActive(processorId)
     if (result === undefined) {
@@ -87,19 +97,66 @@ function addReused(snapshot: TaskSnapshot, decoder: RecordDecoder, reusedIds: re
       addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: not fetched and no longer cached`)
     } else if (result.ok) {
       snapshot.active.set(processorId, result.task)
-      reused.add(processorId)
     } else {
       addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: ${result.reason}`)
     }
   }
-  snapshot.reused = reused
+  snapshot.reused = new ReusedIds(snapshot.active, fetchedIds)
+}
+
+/**
+ * The processor ids of a light read's snapshot whose records came from
+ * the cache: its active ids except those fetched. It is a view of the
+ * snapshot's map, which a light read of 10,000 records would otherwise
+ * copy into a set of 10,000 ids, so it changes if a caller changes that map.
+ */
+class ReusedIds implements ReadonlySet<string> {
+  readonly #active: ReadonlyMap<string, HttpTask>
+  readonly #fetched: ReadonlySet<string>
+
+  /** `fetched` must contain only keys of `active`. */
+  constructor(active: ReadonlyMap<string, HttpTask>, fetched: ReadonlySet<string>) {
+    this.#active = active
+    this.#fetched = fetched
+  }
+
+  get size(): number {
+    return this.#active.size - this.#fetched.size
+  }
+
+  has(processorId: string): boolean {
+    return this.#active.has(processorId) && !this.#fetched.has(processorId)
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const processorId of this.#active.keys()) {
+      if (!this.#fetched.has(processorId)) yield processorId
+    }
+  }
+
+  values(): IterableIterator<string> {
+    return this.keys()
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    for (const processorId of this.keys()) yield [processorId, processorId]
+  }
+
+  [Symbol.iterator](): IterableIterator<string> {
+    return this.keys()
+  }
+
+  forEach(callback: (value: string, key: string, set: ReadonlySet<string>) => void, thisArg?: unknown): void {
+    for (const processorId of this.keys()) callback.call(thisArg, processorId, processorId, this)
+  }
 }
 
 /** Copies the active part of a snapshot that fetched nothing, which later reads of its listing copy back. */
 function keepReused(snapshot: TaskSnapshot): ReusedActive {
+  const active = new Map(snapshot.active)
   return {
-    active: new Map(snapshot.active),
-    reused: snapshot.reused ?? new Set(),
+    active,
+    reused: new ReusedIds(active, new Set()),
     skipped: snapshot.skipped,
     skipReasons: [...snapshot.skipReasons],
   }
