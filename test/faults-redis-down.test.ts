@@ -128,6 +128,29 @@ describe.each(['express5', 'fastify5'] as const)('%s with Redis faults', (framew
     expect(logger.lines.map((line) => line.message)).toContain('redis connection error')
   })
 
+  it('serves with a logger that throws', async () => {
+    await redis.stop()
+    const stderrWrite = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    let calls = 0
+    const throwing = () => {
+      calls++
+      throw new Error('log sink closed')
+    }
+    try {
+      app = await startEdgeApp(framework, { trackerUrl: redis.url, logger: { warn: throwing, error: throwing } })
+      const result = await runLoad(`${app.url}/ok`, { count: 200, concurrency: CONCURRENCY, expectedBody: 'ok' })
+      expectAllOk('Redis down, throwing logger', result, 200)
+      await waitFor('a log call', () => (calls > 0 ? true : undefined), 5_000)
+
+      expect(escaped).toEqual([])
+      const notices = stderrWrite.mock.calls.map((call) => String(call[0])).filter((line) => line.includes('threw'))
+      expect(notices).toHaveLength(1)
+      expect(notices[0]).toContain('the logger given in the `logger` option threw (log sink closed)')
+    } finally {
+      stderrWrite.mockRestore()
+    }
+  })
+
   it('serves while Redis goes down and comes back', async () => {
     const logger = captureLogger()
     app = await startEdgeApp(framework, { trackerUrl: redis.url, logger })

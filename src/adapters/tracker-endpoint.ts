@@ -15,7 +15,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { getSharedMemoryTracker } from '../trackers/from-url'
 import type { Tracker } from '../trackers/tracker'
-import { createConsoleLogger, createRateLimitedLogger, type Logger } from '../util/logger'
+import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
 
 /** Shortest API key the endpoint accepts, as in web-top-node. */
 export const MIN_API_KEY_LENGTH = 16
@@ -91,7 +91,8 @@ export function createTrackerEndpoint(
     throw invalidEndpointOption(TypeError, 'The `options` argument must be an object')
   }
   const expectedDigest = digest(resolveApiKey(options.apiKey, env))
-  const logger = options.logger ?? createRateLimitedLogger(createConsoleLogger())
+  const logger =
+    options.logger === undefined ? createRateLimitedLogger(createConsoleLogger()) : guardLogger(options.logger)
   checkTracker(options.tracker)
 
   let tracker = options.tracker

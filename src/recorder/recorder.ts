@@ -16,7 +16,7 @@ import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
 import { formatIsoTime, nowMs } from '../task/time'
 import type { Tracker } from '../trackers/tracker'
-import { createConsoleLogger, createRateLimitedLogger, type Logger } from '../util/logger'
+import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
 import { HeartbeatSender } from './heartbeat-sender'
 import { RecorderLifecycle, type WatchedServer } from './lifecycle'
 import { openTracker } from './open-tracker'
@@ -75,7 +75,7 @@ export class Recorder {
 
   constructor(options: TopOptions = {}) {
     this.options = resolveOptions(options)
-    const appLogger = this.options.logger ?? createConsoleLogger()
+    const appLogger = guardLogger(this.options.logger ?? createConsoleLogger())
     // Rate-limited even for the app's own logger, so that a failure repeated
     // on every request logs at most once per 30 s.
     this.logger = createRateLimitedLogger(appLogger)

@@ -6,7 +6,7 @@
  * `https://` a read-only HttpTracker for an app's tracker endpoint.
  */
 import { invalidTrackerUrl } from '../errors'
-import type { Logger } from '../util/logger'
+import { guardLogger, type Logger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
 import { HttpTracker } from './http-tracker'
 import { MemoryTracker } from './memory-tracker'
@@ -60,7 +60,8 @@ function openSharedMemoryTracker(options: TrackerUrlOptions): MemoryTracker {
   const tracker = getSharedMemoryTracker(options.maxCompletedTasks)
   const requested = options.maxCompletedTasks
   if (requested !== undefined && requested !== tracker.maxCompletedTasks) {
-    options.logger?.warn(
+    const logger = options.logger === undefined ? undefined : guardLogger(options.logger)
+    logger?.warn(
       { requested, kept: tracker.maxCompletedTasks },
       `memory:// is one tracker for the whole process, and it keeps the ${tracker.maxCompletedTasks} ` +
         `completed tasks that its first recorder set, so maxCompletedTasks ${requested} is ignored; ` +

@@ -10,7 +10,7 @@
  */
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { normalizeTask } from '../task/wire'
-import { silentLogger, type Logger } from '../util/logger'
+import { guardLogger, silentLogger, type Logger } from '../util/logger'
 import { addSkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
@@ -102,7 +102,7 @@ export class HttpTracker implements Tracker {
     // the query, where the endpoint accepts it too.
     if (!HEADER_VALUE.test(this.#apiKey)) this.#keyPlacement = 'query'
     this.#timeoutMs = resolveTimeout(options.timeoutMs)
-    this.#logger = options.logger ?? silentLogger
+    this.#logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
   }
 
   /** The endpoint URL without the key, safe to print. */

@@ -31,11 +31,44 @@ export const silentLogger: Logger = Object.freeze({
   error() {},
 })
 
+/** Loggers that threw once already, so that the notice about them is printed once. */
+const failedLoggers = new WeakSet<Logger>()
+
+/**
+ * Wraps an app's logger so that an exception it throws never reaches the
+ * code that logged, which may run inside a Redis client's event handler
+ * where a throw would crash the app. The first such exception is printed
+ * to standard error, and the message is dropped.
+ */
+export function guardLogger(logger: Logger): Logger {
+  const write = (level: 'warn' | 'error' | 'debug', object: Record<string, unknown>, message: string) => {
+    try {
+      logger[level]?.(object, message)
+    } catch (err) {
+      if (failedLoggers.has(logger)) return
+      failedLoggers.add(logger)
+      const reason = err instanceof Error ? err.message : String(err)
+      process.stderr.write(
+        `web-top: error: the logger given in the \`logger\` option threw (${reason}) on the message ` +
+          `"${message}"; web-top drops its messages that throw, so fix the logger to see them\n`,
+      )
+    }
+  }
+  const guarded: Logger = {
+    warn: (object, message) => write('warn', object, message),
+    error: (object, message) => write('error', object, message),
+  }
+  if (typeof logger.debug === 'function') guarded.debug = (object, message) => write('debug', object, message)
+  return guarded
+}
+
 /**
  * Wraps a logger so that each message is written at most once per
  * `intervalMs`; the next write reports how many repeats were held back.
+ * An exception thrown by `logger` is caught (see `guardLogger`).
  */
 export function createRateLimitedLogger(logger: Logger, intervalMs = 30_000): Logger {
+  logger = guardLogger(logger)
   const lastWritten = new Map<string, { at: number; suppressed: number }>()
 
   const limit = (level: 'warn' | 'error') => (object: Record<string, unknown>, message: string) => {
