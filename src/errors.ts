@@ -48,6 +48,10 @@ export function requireCount(name: string, value: unknown): number {
   if (!Number.isInteger(value) || value < 1) {
     throw invalidOptionRange(name, 'a whole number of at least 1', value)
   }
+  // Larger values lose precision, and Redis rejects them in LTRIM once Lua writes them as 1e+17.
+  if (!Number.isSafeInteger(value)) {
+    throw invalidOptionRange(name, `a whole number of at most ${Number.MAX_SAFE_INTEGER}`, value)
+  }
   return value
 }
 

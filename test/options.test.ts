@@ -131,6 +131,8 @@ describe('resolveOptions validation', () => {
     ['maxCompletedTasks', { maxCompletedTasks: 0 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 0)'],
     ['maxCompletedTasks', { maxCompletedTasks: 2.5 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 2.5)'],
     ['maxCompletedTasks', { maxCompletedTasks: Number.NaN }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received NaN)'],
+    ['maxCompletedTasks', { maxCompletedTasks: 1e20 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at most 9007199254740991 (received 100000000000000000000)'],
+    ['maxPendingBytes', { maxPendingBytes: 1e30 }, RangeError, 'The `maxPendingBytes` option must be a whole number of at most 9007199254740991 (received 1e+30)'],
     ['ignore', { ignore: '/health' }, TypeError, 'The `ignore` option must be an array of paths and regular expressions, or a function (received "/health")'],
     ['ignore', { ignore: ['/health', 3] }, TypeError, 'The `ignore` option must be an array of paths and regular expressions (received 3)'],
     ['tags', { tags: ['a'] }, TypeError, 'The `tags` option must be an object of string values (received an array)'],
