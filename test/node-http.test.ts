@@ -219,4 +219,28 @@ describe('node:http server close', () => {
     expect(stored.pastTasks).toHaveLength(1)
     expect(stored.processors).toEqual({})
   })
+
+  it('lets a dozen recorders watch one server without a listener warning', async () => {
+    const script = `
+      const { createServer } = require('node:http')
+      const { createRequestTracker } = require('./src/index.ts')
+      const trackers = Array.from({ length: 12 }, () => createRequestTracker({ trackerUrl: process.env.TEST_REDIS_URL }))
+      const server = createServer((req, res) => {
+        for (const top of trackers) top.track(req, res)
+        res.end('ok')
+      })
+      server.listen(0, '127.0.0.1', async () => {
+        await fetch('http://127.0.0.1:' + server.address().port + '/')
+        console.log('close listeners: ' + server.listenerCount('close'))
+        server.close(() => console.log('closed'))
+      })
+    `
+    const result = await runNode(['--import', 'tsx', '-e', script], { TEST_REDIS_URL: redis.url }, 15_000)
+    expect(result.stderr).not.toContain('MaxListenersExceededWarning')
+    expect(result.stdout.trim().split('\n')).toEqual(['close listeners: 1', 'closed'])
+    expect(result.code).toBe(0)
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.pastTasks).toHaveLength(1)
+    expect(stored.processors).toEqual({})
+  })
 })

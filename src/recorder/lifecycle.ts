@@ -29,6 +29,27 @@ export interface WatchedServer {
   once(event: 'close', listener: () => void): unknown
 }
 
+/**
+ * The recorders waiting for each server's `close` event. A server gets one
+ * listener however many recorders watch it, so that a dozen recorders on
+ * one server stay below Node's warning about too many listeners.
+ */
+const closeWatchers = new WeakMap<WatchedServer, Set<RecorderLifecycle>>()
+
+function watchServerClose(server: WatchedServer, lifecycle: RecorderLifecycle): void {
+  let watchers = closeWatchers.get(server)
+  if (watchers === undefined) {
+    const waiting = new Set<RecorderLifecycle>()
+    watchers = waiting
+    closeWatchers.set(server, waiting)
+    server.once('close', () => {
+      closeWatchers.delete(server)
+      for (const watcher of waiting) watcher.onServerClose(server)
+    })
+  }
+  watchers.add(lifecycle)
+}
+
 export interface LifecycleSettings {
   tracker: Tracker
   /** Whether the recorder opened the tracker, and so closes it. */
@@ -58,7 +79,7 @@ export class RecorderLifecycle {
   watchServer(server: WatchedServer | null | undefined): void {
     if (server == null || typeof server.once !== 'function' || this.#servers.has(server)) return
     this.#servers.add(server)
-    server.once('close', () => this.#onServerClose(server))
+    watchServerClose(server, this)
   }
 
   /** Returns to work after going idle. Returns false once closed. */
@@ -79,7 +100,8 @@ export class RecorderLifecycle {
     if (this.#settings.ownsTracker) await this.#settings.tracker.close()
   }
 
-  #onServerClose(server: WatchedServer): void {
+  /** Called once when a server passed to `watchServer()` closes. */
+  onServerClose(server: WatchedServer): void {
     this.#servers.delete(server)
     if (this.#servers.size === 0 && this.state === 'open') void this.#goIdle()
   }
