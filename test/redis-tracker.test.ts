@@ -576,3 +576,29 @@ describe('batchWindowMs from the recorder options', () => {
     expect(Date.now() - startedMs).toBeGreaterThanOrEqual(390)
   })
 })
+
+describe('RedisTracker url', () => {
+  it('names the server of a client given without a URL', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: redis.port, db: 3, password: 'hunter2', lazyConnect: true })
+    const tracker = new RedisTracker({ client })
+    try {
+      expect(tracker.url).toBe(`redis://127.0.0.1:${redis.port}/3`)
+    } finally {
+      await tracker.close()
+      client.disconnect()
+    }
+  })
+
+  it('names the seed nodes of a Cluster client', async () => {
+    const client = new Cluster([{ host: '127.0.0.1', port: redis.port }, `redis://:hunter2@127.0.0.1:${redis.port + 1}`], {
+      lazyConnect: true,
+    })
+    const tracker = new RedisTracker({ client, keyPrefix: '{app}:' })
+    try {
+      expect(tracker.url).toBe(`redis+cluster://127.0.0.1:${redis.port},127.0.0.1:${redis.port + 1}`)
+    } finally {
+      await tracker.close()
+      client.disconnect()
+    }
+  })
+})

@@ -16,7 +16,7 @@ import { invalidOptionRange, invalidOptionType, requireCount } from '../errors'
 import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
-import { createRateLimitedLogger, silentLogger, type Logger } from '../util/logger'
+import { createRateLimitedLogger, guardLogger, silentLogger, type Logger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
 import type { DecodeCache } from './decode-cache'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
@@ -246,9 +246,9 @@ export class RedisTracker implements Tracker {
       'logIntervalMs',
       options.logIntervalMs ?? DEFAULT_LOG_INTERVAL_MS,
     )
-    const logger = options.logger ?? silentLogger
+    const logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
-    this.#url = maskUrl(options.url ?? 'redis://127.0.0.1:6379')
+    this.#url = maskUrl(options.url ?? describeClient(options.client))
     this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
       pendingBytes: this.#batch.bytes + this.#inFlightBytes,
       maxPendingBytes: this.#maxPendingBytes,
@@ -992,4 +992,37 @@ function readHashEntries(reply: unknown): Array<[string, unknown]> {
     entries.push([String(reply[index]), reply[index + 1]])
   }
   return entries
+}
+
+/**
+ * Returns a URL naming the server of a client given without a URL, for
+ * logs and errors: its host, port and database, without credentials. With
+ * no client, the tracker connects to the default `redis://127.0.0.1:6379`.
+ */
+function describeClient(client: RedisClient | undefined): string {
+  if (client === undefined) return 'redis://127.0.0.1:6379'
+  if (client instanceof Cluster) {
+    // ioredis keeps the seed nodes in a property its types mark private.
+    const seeds = (client as unknown as { startupNodes?: unknown }).startupNodes
+    const nodes = Array.isArray(seeds) ? seeds.map(describeClusterNode) : []
+    return `redis+cluster://${nodes.length > 0 ? nodes.join(',') : 'unknown-nodes'}`
+  }
+  const { host, port, db, path, tls } = client.options
+  if (path) return `redis+socket://${path}`
+  const database = db ? `/${db}` : ''
+  return `${tls ? 'rediss' : 'redis'}://${host ?? '127.0.0.1'}:${port ?? 6379}${database}`
+}
+
+/** Returns `host:port` of a Cluster seed node, given as a port, a URL or `{ host, port }`. */
+function describeClusterNode(node: unknown): string {
+  if (typeof node === 'number') return `127.0.0.1:${node}`
+  if (typeof node === 'string') {
+    try {
+      return node.includes('://') ? new URL(node).host : node
+    } catch {
+      return 'unknown-node'
+    }
+  }
+  const { host, port } = (node ?? {}) as { host?: unknown; port?: unknown }
+  return `${typeof host === 'string' ? host : '127.0.0.1'}:${typeof port === 'number' || typeof port === 'string' ? port : 6379}`
 }
