@@ -94,6 +94,23 @@ describe.each(FRAMEWORKS)('%s aborted requests', (framework) => {
     expect(stored.processors).toEqual({})
   })
 
+  it('client closes during a body the app parses', async () => {
+    connection = await openConnection(app.port)
+    connection.write(
+      formatRequest('POST', '/parse', ['Content-Type: application/json', 'Content-Length: 100']) + '{"a":',
+    )
+    await waitForActive(redis.client, 1)
+    connection.destroy()
+
+    // The parser fails once the connection closes, and the error handler
+    // responds on the closed connection: the client never gets it.
+    const stored = await waitForPath(redis.client, '/parse')
+    const tasks = tasksFor(stored, '/parse')
+    expect(tasks).toHaveLength(1)
+    expectAborted(tasks[0], 499)
+    expect(stored.processors).toEqual({})
+  })
+
   it('client closes mid-stream', async () => {
     connection = await openConnection(app.port)
     connection.write(formatRequest('GET', '/stream'))

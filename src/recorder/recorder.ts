@@ -283,7 +283,9 @@ export class Recorder {
     const endedAt = formatIsoTime(nowMs())
     // A response still queued behind another on a pipelined connection has
     // no socket: its head may be written, but the client never received it.
-    const unsent = outcome === 'aborted' && (!res.headersSent || res.socket === null)
+    // Nor did a client that went away while still sending its request
+    // (`req.complete` false) receive a head sent later.
+    const unsent = outcome === 'aborted' && (!res.headersSent || res.socket === null || !state.req.complete)
     const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
     const endFields = this.#fields.end(res, taskName, endedAt, outcome, unsent)
     const sharedFields = this.#fields.shared(state.clientIpSource, outcome)

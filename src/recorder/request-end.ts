@@ -113,15 +113,23 @@ export function finishTask(
 }
 
 function onResponseFinishMessage(message: unknown): void {
-  const res = (message as { response?: ServerResponse }).response
+  const { response: res, socket } = message as { response?: ServerResponse; socket?: Socket | null }
   if (res === undefined) return
   const state = requestStates.get(res)
-  if (state !== undefined) finishTask(res, state, 'completed')
+  if (state === undefined) return
+  // A response ended after the client went away, such as an error handler's
+  // reply to a body cut short, finishes on a destroyed socket and never
+  // reached the client.
+  finishTask(res, state, socket?.destroyed === true ? 'aborted' : 'completed')
 }
 
 function onResponseClose(this: ServerResponse): void {
   const state = requestStates.get(this)
-  if (state !== undefined) finishTask(this, state, this.writableFinished ? 'completed' : 'aborted')
+  if (state === undefined) return
+  // A response that finished for a request whose body never fully arrived
+  // was written to a connection the client had already closed.
+  const completed = this.writableFinished && state.req.complete
+  finishTask(this, state, completed ? 'completed' : 'aborted')
 }
 
 /**

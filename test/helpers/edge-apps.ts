@@ -14,6 +14,8 @@
  * - `GET /hijack` (Fastify only): `reply.hijack()`, then 201 written on the raw response.
  * - `GET /hang`: never responds.
  * - `POST /upload`: reads the whole body, then 200.
+ * - `POST /parse`: the framework's JSON body parser, then 200; a body cut
+ *   short makes the parser fail, and the error handler still responds.
  * Any other path gets the framework's 404.
  */
 import type { IncomingMessage, Server } from 'node:http'
@@ -124,6 +126,9 @@ async function startExpress(
   app.post('/upload', (req: Request, res: Response) => {
     readBody(req).then((body) => res.send(`received ${body.length} bytes`))
   })
+  app.post('/parse', express.json(), (_req: Request, res: Response) => {
+    res.send('parsed')
+  })
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     res.status(err instanceof StatusError ? err.statusCode : 500).send('failed')
   })
@@ -190,6 +195,7 @@ async function startFastify(
   })
   app.get('/hang', () => {})
   app.post('/upload', async (request) => `received ${String(request.body ?? '').length} bytes`)
+  app.post('/parse', async () => 'parsed')
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
   await app.listen({ port: 0, host: '127.0.0.1' })
