@@ -201,3 +201,26 @@ describe('a connection killed while a batch waits for its reply', () => {
     expect(failed?.fields.records).toBe(2)
   })
 })
+
+describe('a failed write with no records in it', () => {
+  it('logs the failure without a drop count', async () => {
+    // processors of the wrong type makes the removal of old entries fail.
+    await redis.client.set('processors', 'not a hash')
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ url: redis.url, logger, batchWindowMs: 0 })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    tracker.queueRemoveProcessors('node:1:')
+    await tracker.flush()
+    const stats = tracker.stats()
+    await tracker.close()
+    await redis.client.del('processors')
+
+    expect(stats.dropped).toBe(0)
+    const messages = logger.lines.map((line) => line.message)
+    expect(messages).toContain('redis write failed')
+    expect(messages).not.toContain('redis write failed, records dropped')
+    expect(messages.filter((message) => message.startsWith('task records dropped'))).toEqual([])
+    const failed = logger.lines.find((line) => line.message === 'redis write failed')
+    expect(String(failed?.fields.err)).toContain('WRONGTYPE')
+  })
+})

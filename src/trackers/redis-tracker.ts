@@ -736,6 +736,7 @@ export class RedisTracker implements Tracker {
   }
 
   #drop(count: number): void {
+    if (count === 0) return
     this.#dropped += count
     if (!this.#closed) this.#dropLog.add(count)
   }
@@ -802,7 +803,9 @@ export class RedisTracker implements Tracker {
           this.#drop(records)
           this.#needsRepair = true
           if (!this.#closed) {
-            this.#logger.warn({ err, records, url: this.#url }, 'redis write failed, records dropped')
+            // A batch of only removals or repairs carries no records to lose.
+            const message = records > 0 ? 'redis write failed, records dropped' : 'redis write failed'
+            this.#logger.warn({ err, records, url: this.#url }, message)
           }
         }
         resolve()
