@@ -1,17 +1,84 @@
 import { describe, expect, it } from 'vitest'
-import { createRedactionRules, DEFAULT_SECRET_HEADERS, TRUNCATED, truncate } from '../src/task/redact'
+import {
+  createRedactionRules,
+  DEFAULT_SECRET_HEADERS,
+  isSecretArgumentName,
+  TRUNCATED,
+  truncate,
+} from '../src/task/redact'
 
 describe('secret headers', () => {
   const rules = createRedactionRules()
 
-  it.each([...DEFAULT_SECRET_HEADERS, 'x-my-api-key', 'x-apikey', 'x-session-id', 'x-auth-user', 'x-refresh-token', 'x-hub-signature', 'x-access-key', 'x-jwt', 'x-credentials'])(
+  it.each([
+    ...DEFAULT_SECRET_HEADERS,
+    'x-my-api-key',
+    'x-apikey',
+    'x-session-id',
+    'x-auth-user',
+    'x-refresh-token',
+    'x-hub-signature',
+    'x-hub-signature-256',
+    'x-access-key',
+    'x-jwt',
+    'x-credentials',
+    'x-authorization',
+    'authentication',
+    'authentication-info',
+    'x-authtoken',
+    'x_api_key',
+    'x-passwords',
+    'x-passwd',
+    'x-secrets',
+    'x-sessionid',
+    'x-access-tokens',
+    'x-csrftoken',
+    'x-xsrf',
+    'ocp-apim-subscription-key',
+    'x-functions-key',
+    'x-private-key',
+    'x-parse-master-key',
+    'x-client-key',
+    'x-oauth',
+    'x-otp',
+    'cookie2',
+    'stripe-signature',
+  ])(
     'masks %s',
     (name) => {
       expect(rules.isSecretHeader(name)).toBe(true)
     },
   )
 
-  it.each(['host', 'user-agent', 'accept', 'content-type', 'content-length', 'x-request-id', 'x-forwarded-for', 'cf-ipcountry', 'author'])(
+  it.each([
+    'host',
+    'user-agent',
+    'accept',
+    'accept-encoding',
+    'accept-language',
+    'content-type',
+    'content-length',
+    'content-security-policy',
+    'keep-alive',
+    'sec-fetch-mode',
+    'sec-fetch-site',
+    'sec-fetch-dest',
+    'sec-fetch-user',
+    'sec-websocket-key',
+    'if-none-match',
+    'monkey',
+    'idempotency-key',
+    'x-request-id',
+    'x-forwarded-for',
+    'cf-ipcountry',
+    'author',
+    ':authority',
+    'x-passthrough',
+    'strict-transport-security',
+    'www-authenticate',
+    'proxy-authenticate',
+    'access-control-allow-credentials',
+  ])(
     'keeps %s',
     (name) => {
       expect(rules.isSecretHeader(name)).toBe(false)
@@ -23,6 +90,16 @@ describe('secret headers', () => {
     expect(custom.isSecretHeader('x-tenant')).toBe(true)
     expect(custom.isSecretHeader('cookie')).toBe(false)
     expect(custom.isSecretHeader('authorization')).toBe(true)
+  })
+
+  it('lets options override public defaults', () => {
+    const custom = createRedactionRules({
+      redactHeaders: ['WWW-Authenticate'],
+      allowHeaders: ['X-Csrftoken'],
+    })
+    expect(custom.isSecretHeader('www-authenticate')).toBe(true)
+    expect(custom.isSecretHeader('x-csrftoken')).toBe(false)
+    expect(custom.isSecretHeader('x-xsrf-token')).toBe(true)
   })
 })
 
@@ -54,11 +131,41 @@ describe('secret query parameters', () => {
     'id_jwt',
     'code',
     'code_verifier',
+    'authorization',
+    'Authorization',
+    'authtoken',
+    'oauth_token',
+    'pass',
+    'db.pass',
+    'passphrase',
+    'csrf',
+    '_xsrf',
+    'cookie',
+    'subscription-key',
+    'STRIPE_KEY',
   ])('masks %s', (name) => {
     expect(rules.isSecretParam(name)).toBe(true)
   })
 
-  it.each(['page', 'limit', 'q', 'sort', 'author', 'authority', 'footprint', 'keyword', 'monkey', 'id', 'zipcode', 'country_code'])(
+  it.each([
+    'page',
+    'limit',
+    'q',
+    'sort',
+    'author',
+    'authors',
+    'authority',
+    'authored_by',
+    'footprint',
+    'keyword',
+    'monkey',
+    'id',
+    'zipcode',
+    'country_code',
+    'bypass',
+    'passenger',
+    'compass',
+  ])(
     'keeps %s',
     (name) => {
       expect(rules.isSecretParam(name)).toBe(false)
@@ -72,6 +179,31 @@ describe('secret query parameters', () => {
     expect(custom.isSecretParam('session')).toBe(false)
     expect(custom.isSecretParam('token')).toBe(true)
   })
+})
+
+describe('secret command-line names', () => {
+  it.each([
+    'token',
+    'secret',
+    'password',
+    'db-password',
+    'PASSWORD',
+    'DB_PASS',
+    'api-key',
+    'key',
+    'tls-key',
+    'AWS_SECRET_ACCESS_KEY',
+    'auth',
+  ])('masks %s', (name) => {
+    expect(isSecretArgumentName(name)).toBe(true)
+  })
+
+  it.each(['port', 'host', 'author', 'keyword', 'monkey', 'bypass', 'code', 'sig', 'private', 'NODE_ENV'])(
+    'keeps %s',
+    (name) => {
+      expect(isSecretArgumentName(name)).toBe(false)
+    },
+  )
 })
 
 describe('truncate', () => {

@@ -27,16 +27,70 @@ export const DEFAULT_SECRET_HEADERS: readonly string[] = [
   'x-top-web-api-key',
 ]
 
-/** Header names that look like credentials even when not listed. */
-const SECRET_HEADER_PATTERN =
-  /(^|-)(api-?key|access-?key|token|secret|password|passwd|auth|session|signature|jwt|credentials?)($|-)/i
+/**
+ * Header names (lower case) kept in clear although they match
+ * `SECRET_NAME`: authentication challenges and CORS flags carry no secret.
+ */
+const DEFAULT_PUBLIC_HEADERS: readonly string[] = [
+  'www-authenticate',
+  'proxy-authenticate',
+  'access-control-allow-credentials',
+]
 
 /**
- * Query parameter names that look like credentials. `auth` and `otp` count
- * only as whole words of the name, so `author` and `footprint` stay readable.
+ * Lower-case names that look like credentials, matched anywhere in the
+ * name. Header names, query parameter names, command-line option names and
+ * `NAME=value` names all use it. `auth` does not count where it begins
+ * `author`, `authority` or `authored`, but does in `authorization` and
+ * `authorisation`. `pass` and `otp` count only as whole words, so `bypass`,
+ * `passenger` and `footprint` stay readable. `key` counts only after a word
+ * that makes it a credential (`api-key`, `X_API_KEY`, `subscription-key`).
  */
-const SECRET_PARAM_PATTERN =
-  /(token|passw(or)?d|passwd|pwd|secret|(^|[-_.])key$|api[-_.]?key|apikey|(^|[-_.])auth($|[-_.])|session|sig(nature)?$|credential|private|(^|[-_.])otp($|[-_.])|(^|[-_.])jwt($|[-_.])|^code$|code_verifier)/i
+const SECRET_NAME = new RegExp(
+  [
+    'auth(?!or(?!i[sz]))',
+    'token',
+    'secret',
+    'passw(?:or)?d',
+    'passphrase',
+    'pwd',
+    '(?:^|[-_.])pass(?:$|[-_.])',
+    'session',
+    'cookie',
+    'csrf',
+    'xsrf',
+    'signature',
+    'credential',
+    'jwt',
+    '(?:^|[-_.])otp(?:$|[-_.])',
+    '(?:api|access|private|secret|subscription|functions?|master|client|app|consumer|signing|encryption)' +
+      '[-_.]?key',
+  ].join('|'),
+)
+
+/**
+ * `key` as the last word of a name (`key`, `private_key`, `STRIPE_KEY`).
+ * Query parameters and command-line names use it, headers do not:
+ * `Idempotency-Key` and `Sec-WebSocket-Key` carry no secret.
+ */
+const KEY_WORD = /(?:^|[-_.])key$/
+
+/**
+ * Names that are secrets in query strings only: OAuth's `code` and
+ * `code_verifier`, signatures such as `sig`, and names that contain `private`.
+ */
+const SECRET_PARAM_ONLY = /^code$|code_verifier|sig$|private/
+
+/** Returns whether a command-line option or `NAME=value` name looks like a credential. */
+export function isSecretArgumentName(name: string): boolean {
+  const lowerCaseName = name.toLowerCase()
+  return SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName)
+}
+
+function isDefaultSecretParam(lowerCaseName: string): boolean {
+  if (SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName)) return true
+  return SECRET_PARAM_ONLY.test(lowerCaseName)
+}
 
 /** Limits on the variable-length parts of one record. */
 export interface SizeLimits {
@@ -80,18 +134,20 @@ export function createRedactionRules(options: RedactionOptions = {}): RedactionR
   for (const name of options.redactHeaders ?? []) secretHeaders.add(name.toLowerCase())
 
   const allowedHeaders = new Set((options.allowHeaders ?? []).map((name) => name.toLowerCase()))
+  const publicHeaders = new Set(DEFAULT_PUBLIC_HEADERS)
   const secretParams = new Set((options.redactParams ?? []).map((name) => name.toLowerCase()))
   const allowedParams = new Set((options.allowParams ?? []).map((name) => name.toLowerCase()))
 
   return {
     isSecretHeader(lowerCaseName) {
       if (allowedHeaders.has(lowerCaseName)) return false
-      return secretHeaders.has(lowerCaseName) || SECRET_HEADER_PATTERN.test(lowerCaseName)
+      if (secretHeaders.has(lowerCaseName)) return true
+      return !publicHeaders.has(lowerCaseName) && SECRET_NAME.test(lowerCaseName)
     },
     isSecretParam(name) {
       const lowerCaseName = name.toLowerCase()
       if (allowedParams.has(lowerCaseName)) return false
-      return secretParams.has(lowerCaseName) || SECRET_PARAM_PATTERN.test(lowerCaseName)
+      return secretParams.has(lowerCaseName) || isDefaultSecretParam(lowerCaseName)
     },
   }
 }

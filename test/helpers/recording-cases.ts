@@ -307,6 +307,74 @@ export function describeRecordFields(framework: FrameworkName, getRedis: () => T
       expect(JSON.stringify(task)).not.toMatch(/hunter2|abc\.def|k-123|session=abc/)
     })
 
+    it('redacts headers containing secret words', async () => {
+      const running = await start()
+      const secretHeaders: Array<[string, string]> = [
+        ['X-Authorization', 'Bearer hunter-1'],
+        ['Authentication', 'hunter-2'],
+        ['X-Authtoken', 'hunter-3'],
+        ['X_API_KEY', 'hunter-4'],
+        ['X-Passwords', 'hunter-5'],
+        ['X-Secrets', 'hunter-6'],
+        ['X-Sessionid', 'hunter-7'],
+        ['X-Access-Tokens', 'hunter-8'],
+        ['X-Csrftoken', 'hunter-9'],
+        ['Ocp-Apim-Subscription-Key', 'hunter-10'],
+        ['X-Functions-Key', 'hunter-11'],
+        ['X-Private-Key', 'hunter-12'],
+      ]
+      const visibleHeaders: Array<[string, string]> = [
+        ['Keep-Alive', 'timeout=5'],
+        ['Sec-Fetch-Mode', 'navigate'],
+        ['Sec-Fetch-Site', 'same-origin'],
+        ['Accept-Language', 'en-GB'],
+        ['Content-Type', 'text/plain'],
+        ['If-None-Match', '"v1"'],
+        ['User-Agent', 'web-top-test/1.0'],
+        ['Monkey', 'banana'],
+        ['Idempotency-Key', 'order-17'],
+        ['X-Author', 'ann'],
+      ]
+      await sendRequest(`${running.url}/users/1?authorization=hunter-13&author=ann&bypass=on`, {
+        headers: [...secretHeaders, ...visibleHeaders],
+      })
+
+      const [task] = await waitForCompleted(redis.client, 1)
+      for (const [name] of secretHeaders) {
+        expect(headerValues(task?.request_headers, name), name).toEqual([REDACTED])
+      }
+      for (const [name, value] of visibleHeaders) {
+        expect(headerValues(task?.request_headers, name), name).toEqual([value])
+      }
+      expect(headerValues(task?.request_headers, 'host')).toEqual([`127.0.0.1:${running.port}`])
+      expect(task?.params).toEqual({ authorization: REDACTED, author: 'ann', bypass: 'on' })
+      expect(task?.uri).toBe(`/users/1?authorization=${REDACTED}&author=ann&bypass=on`)
+      expect(JSON.stringify(task)).not.toMatch(/hunter/)
+    })
+
+    it('applies the redact and allow options', async () => {
+      const running = await start({
+        redactHeaders: ['X-Tenant'],
+        allowHeaders: ['X-Session-Id'],
+        redactParams: ['email'],
+        allowParams: ['token'],
+      })
+      const query = 'email=ann%40example.test&token=public-1&password=hunter-1'
+      await sendRequest(`${running.url}/users/1?${query}`, {
+        headers: [
+          ['X-Tenant', 'acme'],
+          ['X-Session-Id', 'session-7'],
+          ['X-Auth-Token', 'hunter-2'],
+        ],
+      })
+
+      const [task] = await waitForCompleted(redis.client, 1)
+      expect(headerValues(task?.request_headers, 'x-tenant')).toEqual([REDACTED])
+      expect(headerValues(task?.request_headers, 'x-session-id')).toEqual(['session-7'])
+      expect(headerValues(task?.request_headers, 'x-auth-token')).toEqual([REDACTED])
+      expect(task?.params).toEqual({ email: REDACTED, token: 'public-1', password: REDACTED })
+    })
+
     it('writes records shaped like Python', async () => {
       const running = await start()
       const pending = sendRequest(`${running.url}/wait`)
