@@ -3,7 +3,7 @@ import Redis from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MemoryTracker, RedisTracker, topMiddleware } from '../src/index'
 import { express4, sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
-import { runNode } from './helpers/node-process'
+import { ONE_REQUEST_EXPRESS_SCRIPT, runNode } from './helpers/node-process'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 import { describeRecordFields, waitForCompleted } from './helpers/recording-cases'
 
@@ -212,21 +212,8 @@ describe('express tracker options', () => {
   })
 
   it('lets the process exit after close', async () => {
-    const script = `
-      const express = require('express')
-      const { topMiddleware } = require('./src/index.ts')
-      const middleware = topMiddleware({ trackerUrl: process.env.TEST_REDIS_URL })
-      const app = express()
-      app.use(middleware)
-      app.get('/', (req, res) => res.send('ok'))
-      const server = app.listen(0, '127.0.0.1', async () => {
-        await fetch('http://127.0.0.1:' + server.address().port + '/')
-        server.close()
-        await middleware.close()
-        console.log('closed')
-      })
-    `
-    const result = await runNode(['--import', 'tsx', '-e', script], { TEST_REDIS_URL: redis.url }, 15_000)
+    const nodeArgs = ['--import', 'tsx', '-e', ONE_REQUEST_EXPRESS_SCRIPT]
+    const result = await runNode(nodeArgs, { TEST_REDIS_URL: redis.url }, 15_000)
     expect(result.stdout.trim()).toBe('closed')
     expect(result.code).toBe(0)
     const stored = await readStoredTasks(redis.client)

@@ -5,9 +5,23 @@
  */
 import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
+import { isSecretArgumentName, REDACTED } from '../task/redact'
+import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 
-/** Command-line arguments that carry a secret value, as in `--password=…` or `--api-key=…`. */
-const SECRET_ARGUMENT = /^(--?[\w.-]*(token|passw(or)?d|secret|key|auth|credential)[\w.-]*=).+$/i
+/** `--name=value`, `-name=value` or `NAME=value`: group 1 is everything up to and including the `=`, group 2 the name. */
+const ASSIGNMENT = /^(-{0,2}([A-Za-z_][\w.-]*)=)./
+
+/** `--name` or `-name` with no value attached, whose value may be the next argument. */
+const OPTION = /^--?([A-Za-z_][\w.-]*)$/
+
+/** `--name` or `-x`: an argument that starts a new option and so is not the value of the one before it. */
+const OPTION_START = /^(?:--|-[A-Za-z]$)/
+
+/** Option and variable names whose value is a file or folder path, as in `--password-file` or `KEY_PATH`. */
+const PATH_NAME = /[-_.](?:file|path|dir)$/i
+
+/** `://user:password@`: a URL whose password `maskUrl` masks. */
+const URL_PASSWORD = /:\/\/[^:@/]*:[^/]*@/
 
 /** Same-process facts, written into every task of this process. */
 export interface ProcessFacts {
@@ -22,7 +36,7 @@ export function readProcessFacts(): ProcessFacts {
     host_name: hostname(),
     process_id: process.pid,
     thread_id: threadId,
-    command_line: process.argv.map(redactArgument),
+    command_line: redactCommandLine(process.argv),
   }
 }
 
@@ -67,7 +81,47 @@ export class SlotPool {
   }
 }
 
+/**
+ * Returns the arguments with secret values masked: the value of a
+ * secret-looking `--name=value` or `NAME=value`, the argument after a
+ * secret-looking `--name` or `-name`, and URL passwords and secret URL
+ * parameters. Names use `isSecretArgumentName`, the rule that headers and
+ * query parameters share. The value of a single-letter option such as `-p`
+ * stays visible because it is as often a port as a password.
+ */
+export function redactCommandLine(argv: readonly string[]): string[] {
+  const redacted: string[] = []
+  let valueIsSecret = false
+
+  for (const argument of argv) {
+    if (valueIsSecret && !OPTION_START.test(argument)) {
+      redacted.push(REDACTED)
+      valueIsSecret = false
+      continue
+    }
+    const optionName = OPTION.exec(argument)?.[1]
+    valueIsSecret =
+      optionName !== undefined && !optionName.startsWith('no-') && isSecretValueName(optionName)
+    redacted.push(redactArgument(argument))
+  }
+  return redacted
+}
+
 function redactArgument(argument: string): string {
-  const match = SECRET_ARGUMENT.exec(argument)
-  return match === null ? argument : `${match[1]}[REDACTED]`
+  const assignment = ASSIGNMENT.exec(argument)
+  if (assignment !== null && isSecretValueName(assignment[2] ?? '')) {
+    return `${assignment[1]}${REDACTED}`
+  }
+  return containsUrlSecret(argument) ? maskUrl(argument) : argument
+}
+
+/** Returns whether the value given under `name` is a secret, and not the path of a file that contains one. */
+function isSecretValueName(name: string): boolean {
+  return isSecretArgumentName(name) && !PATH_NAME.test(name)
+}
+
+/** Returns whether a URL in the argument carries a password or a secret query parameter. */
+function containsUrlSecret(argument: string): boolean {
+  if (!argument.includes('://')) return false
+  return URL_PASSWORD.test(argument) || argument.search(SECRET_PARAMETER) !== -1
 }

@@ -4,6 +4,26 @@
  */
 import { spawn } from 'node:child_process'
 
+/**
+ * A script for `node --import tsx -e` in the repository folder: an Express
+ * app with `topMiddleware` recording into `TEST_REDIS_URL` sends itself one
+ * request, closes its server and the middleware, and prints `closed`.
+ */
+export const ONE_REQUEST_EXPRESS_SCRIPT = `
+  const express = require('express')
+  const { topMiddleware } = require('./src/index.ts')
+  const middleware = topMiddleware({ trackerUrl: process.env.TEST_REDIS_URL })
+  const app = express()
+  app.use(middleware)
+  app.get('/', (req, res) => res.send('ok'))
+  const server = app.listen(0, '127.0.0.1', async () => {
+    await fetch('http://127.0.0.1:' + server.address().port + '/')
+    server.close()
+    await middleware.close()
+    console.log('closed')
+  })
+`
+
 export interface NodeResult {
   code: number | null
   stdout: string
