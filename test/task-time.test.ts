@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { formatIsoTime, parseIsoTime } from '../src/task/time'
+import { formatIsoTime, isBeyondClockSkew, MAX_CLOCK_SKEW_MS, parseIsoTime } from '../src/task/time'
 
 describe('parseIsoTime', () => {
   const reference = Date.UTC(2022, 7, 23, 15, 49, 10, 905)
@@ -26,6 +28,74 @@ describe('parseIsoTime', () => {
       expect(parseIsoTime(value)).toBeUndefined()
     },
   )
+
+  it.each([
+    ['2026-13-45T99:99:99Z'],
+    ['2026-00-10T10:00:00Z'],
+    ['2026-13-10T10:00:00Z'],
+    ['2026-12-00T10:00:00Z'],
+    ['2026-12-32T10:00:00Z'],
+    ['2026-04-31T10:00:00Z'],
+    ['2026-02-29T10:00:00Z'],
+    ['1900-02-29T10:00:00Z'],
+    ['2026-12-04T24:00:00Z'],
+    ['2026-12-04T10:60:00Z'],
+    ['2026-12-04T10:00:60Z'],
+    ['2026-12-04T10:00:00+24:00'],
+    ['2026-12-04T10:00:00-2400'],
+    ['2026-12-04T10:00:00+01:60'],
+    ['2026-12-04T10:00:00+99'],
+  ])('rejects the out-of-range %s', (text) => {
+    expect(parseIsoTime(text)).toBeUndefined()
+  })
+
+  it.each([
+    ['2024-02-29T10:00:00Z', Date.UTC(2024, 1, 29, 10)],
+    ['2000-02-29T10:00:00Z', Date.UTC(2000, 1, 29, 10)],
+    ['2026-12-31T23:59:59.999999+00:00', Date.UTC(2026, 11, 31, 23, 59, 59, 999) + 0.999],
+    ['2026-12-04T00:00:00+23:59', Date.UTC(2026, 11, 4) - (23 * 60 + 59) * 60_000],
+    ['2026-12-04T00:00:00-23:59', Date.UTC(2026, 11, 4) + (23 * 60 + 59) * 60_000],
+  ])('reads the edge value %s', (text, expected) => {
+    expect(parseIsoTime(text)).toBeCloseTo(expected, 3)
+  })
+
+  it('reads the years 0 to 99 as written', () => {
+    expect(parseIsoTime('0099-06-01T00:00:00Z')).toBe(new Date('0099-06-01T00:00:00Z').getTime())
+    expect(parseIsoTime('0001-01-01T00:00:00Z')).toBe(new Date('0001-01-01T00:00:00Z').getTime())
+  })
+
+  it('matches Date over every day of four centuries', () => {
+    for (let dayMs = Date.UTC(1900, 0, 1); dayMs < Date.UTC(2300, 0, 1); dayMs += 86_400_000) {
+      const text = new Date(dayMs + 45_296_789).toISOString() // 12:34:56.789 of the day
+      expect(parseIsoTime(text)).toBe(dayMs + 45_296_789)
+    }
+  })
+
+  it('reads every time in the Python tracker fixture', () => {
+    const fixture = readFileSync(resolve(__dirname, 'fixtures/python-tracker-records.json'), 'utf8')
+    const times = [...fixture.matchAll(/"(?:started_at|ended_at|last_cleared_at)": "([^"]+)"/g)].map((match) => match[1])
+    expect(times.length).toBeGreaterThan(0)
+    for (const text of times) {
+      const parsed = parseIsoTime(text)
+      expect(parsed, text).toBeDefined()
+      expect(parsed, text).toBeCloseTo(new Date(text as string).getTime(), -1)
+    }
+  })
+})
+
+describe('isBeyondClockSkew', () => {
+  const nowMs = Date.UTC(2026, 11, 4, 15)
+
+  it('allows times up to the skew ahead', () => {
+    expect(isBeyondClockSkew(nowMs, nowMs)).toBe(false)
+    expect(isBeyondClockSkew(nowMs - 3_600_000, nowMs)).toBe(false)
+    expect(isBeyondClockSkew(nowMs + MAX_CLOCK_SKEW_MS, nowMs)).toBe(false)
+  })
+
+  it('flags times past the skew ahead', () => {
+    expect(isBeyondClockSkew(nowMs + MAX_CLOCK_SKEW_MS + 1, nowMs)).toBe(true)
+    expect(isBeyondClockSkew(Date.UTC(2099, 0, 1), nowMs)).toBe(true)
+  })
 })
 
 describe('formatIsoTime', () => {

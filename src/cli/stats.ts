@@ -16,6 +16,7 @@ import {
   type StatusClass,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
+import { isBeyondClockSkew } from '../task/time'
 
 /** Width of one histogram bin: each bin's upper bound is 1 % above its lower bound. */
 const BIN_GROWTH = 1.01
@@ -177,11 +178,13 @@ export class StatsWindow {
 
   /**
    * Adds a completed record. Returns false when it was seen before, has no
-   * end time, or ended before the window.
+   * readable end time, ended before the window, or ends further in the
+   * future than the clock skew allows (`MAX_CLOCK_SKEW_MS`).
    */
   add(task: HttpTask, nowMs: number): boolean {
     const endedAtMs = getEndedAtMs(task)
     if (endedAtMs === undefined || endedAtMs < nowMs - this.windowMs) return false
+    if (isBeyondClockSkew(endedAtMs, nowMs)) return false
     const key = getCompletedKey(task)
     if (this.#seen.has(key)) return false
 

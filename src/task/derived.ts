@@ -3,7 +3,7 @@
  * address, the country, the user agent and the response length.
  */
 import type { HeaderPair, HttpTask } from './http-task'
-import { parseIsoTime } from './time'
+import { isBeyondClockSkew, parseIsoTime } from './time'
 
 /** Tag that a writer sets to say where `client_ip_address` came from: `socket` or `proxy`. */
 export const CLIENT_IP_SOURCE_TAG = 'web_top.client_ip_source'
@@ -18,18 +18,31 @@ export function findHeader(headers: readonly HeaderPair[] | null | undefined, na
   return undefined
 }
 
-/** Returns the duration in milliseconds: end (or `nowMs` while active) minus start. */
+/**
+ * Returns the duration in milliseconds: end (or `nowMs` while active) minus
+ * start. Returns `undefined` when a time does not parse or lies beyond the
+ * clock skew allowed after `nowMs` (`MAX_CLOCK_SKEW_MS`).
+ */
 export function getDurationMs(task: HttpTask, nowMs: number): number | undefined {
-  const started = parseIsoTime(task.started_at)
+  const started = readPastTime(task.started_at, nowMs)
   if (started === undefined) return undefined
-  const ended = task.ended_at == null ? nowMs : parseIsoTime(task.ended_at)
+  const ended = task.ended_at == null ? nowMs : readPastTime(task.ended_at, nowMs)
   return ended === undefined ? undefined : Math.max(0, ended - started)
 }
 
-/** Returns how long ago the task ended, in milliseconds, or `undefined` while active. */
+/**
+ * Returns how long ago the task ended, in milliseconds, or `undefined` while
+ * active, or when its end time does not parse or lies beyond the clock skew.
+ */
 export function getAgoMs(task: HttpTask, nowMs: number): number | undefined {
-  const ended = parseIsoTime(task.ended_at)
+  const ended = readPastTime(task.ended_at, nowMs)
   return ended === undefined ? undefined : Math.max(0, nowMs - ended)
+}
+
+/** Parses a record's time, or returns `undefined` when it lies beyond the clock skew after `nowMs`. */
+function readPastTime(value: unknown, nowMs: number): number | undefined {
+  const epochMs = parseIsoTime(value)
+  return epochMs === undefined || isBeyondClockSkew(epochMs, nowMs) ? undefined : epochMs
 }
 
 /**

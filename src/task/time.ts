@@ -38,9 +38,28 @@ export function nowMs(): number {
 }
 
 /**
+ * How far ahead of the reader's clock a record's time may lie and still be
+ * trusted: 5 minutes. That is far more than the skew between hosts that sync
+ * their clocks, so a later time comes from a wrong clock or a wrong record.
+ */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000
+
+/** Returns true when `epochMs` lies more than `MAX_CLOCK_SKEW_MS` after `nowMs`. */
+export function isBeyondClockSkew(epochMs: number, nowMs: number): boolean {
+  return epochMs > nowMs + MAX_CLOCK_SKEW_MS
+}
+
+const DAY_MS = 86_400_000
+
+/** Days of each month of a common year, January first. */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/**
  * Parses an ISO 8601 timestamp with 0 to 9 fractional digits and any offset
  * (`Z`, `+00:00`, `+0200`, `-05`). A timestamp without an offset is read as
- * UTC. Returns epoch milliseconds, or `undefined` for anything else.
+ * UTC. Returns epoch milliseconds, or `undefined` for anything else,
+ * including a month, day, hour, minute, second or offset out of range
+ * (`2026-02-30`, `24:00`, a leap second `:60`, `+24:00`).
  */
 export function parseIsoTime(value: unknown): number | undefined {
   if (typeof value !== 'string' || value.length > 64) return undefined
@@ -48,28 +67,54 @@ export function parseIsoTime(value: unknown): number | undefined {
   const match = ISO_PATTERN.exec(value.trim())
   if (match === null) return undefined
 
-  const [, year, month, day, hour, minute, second = '0', fraction = '', offset = 'Z'] = match
-  const utcMs = Date.UTC(
-    Number(year),
-    Number(month) - 1,
-    Number(day),
-    Number(hour),
-    Number(minute),
-    Number(second),
-  )
-  const fractionMs = fraction === '' ? 0 : Number(`0.${fraction}`) * 1000
-  const result = utcMs + fractionMs - parseOffsetMinutes(offset) * 60_000
-  return Number.isFinite(result) ? result : undefined
+  const [, yearText, monthText, dayText, hourText, minuteText, secondText, fraction, offset] = match
+  const year = Number(yearText)
+  const month = Number(monthText)
+  const day = Number(dayText)
+  const hour = Number(hourText)
+  const minute = Number(minuteText)
+  const second = secondText === undefined ? 0 : Number(secondText)
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
+  if (hour > 23 || minute > 59 || second > 59) return undefined
+
+  const offsetMinutes = offset === undefined ? 0 : parseOffsetMinutes(offset)
+  if (offsetMinutes === undefined) return undefined
+
+  const fractionMs = fraction === undefined ? 0 : Number(`0.${fraction}`) * 1000
+  const secondOfDay = hour * 3600 + minute * 60 + second
+  return daysFromCivil(year, month, day) * DAY_MS + secondOfDay * 1000 + fractionMs - offsetMinutes * 60_000
 }
 
-function parseOffsetMinutes(offset: string): number {
-  if (offset.toUpperCase() === 'Z') return 0
+/** Returns the offset in minutes east of UTC, or `undefined` for hours over 23 or minutes over 59. */
+function parseOffsetMinutes(offset: string): number | undefined {
+  if (offset === 'Z' || offset === 'z') return 0
 
   const sign = offset.startsWith('-') ? -1 : 1
   const digits = offset.slice(1).replace(':', '')
   const hours = Number(digits.slice(0, 2))
   const minutes = digits.length > 2 ? Number(digits.slice(2, 4)) : 0
+  if (hours > 23 || minutes > 59) return undefined
   return sign * (hours * 60 + minutes)
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month !== 2) return DAYS_IN_MONTH[month - 1] as number
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  return leap ? 29 : 28
+}
+
+/**
+ * Returns the days from 1970-01-01 to a date of the proleptic Gregorian
+ * calendar, counting in 400-year eras of 146,097 days from 1 March 0000.
+ * Unlike `Date.UTC`, it reads the years 0 to 99 as written, not as 1900 to 1999.
+ */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const shiftedYear = month <= 2 ? year - 1 : year
+  const era = Math.floor(shiftedYear / 400)
+  const yearOfEra = shiftedYear - era * 400
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear
+  return era * 146_097 + dayOfEra - 719_468
 }
 
 function padSixDigits(value: number): string {
