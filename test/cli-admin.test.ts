@@ -12,6 +12,7 @@ import type { Heartbeat } from '../src/trackers/heartbeat'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { CLI_PATH, CLI_VARIABLES, runCli } from './helpers/cli'
 import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
+import { completedRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 let redis: TestRedis
@@ -34,11 +35,11 @@ beforeEach(async () => {
 
 describe('check', () => {
   beforeEach(async () => {
-    for (let i = 0; i < 18; i++) writer.recordEnd(`ok-${i}`, JSON.stringify(completed('/ok', 200, 100 + i * 10)))
-    writer.recordEnd('fail-1', JSON.stringify(completed('/fail', 500, 50)))
-    writer.recordEnd('fail-2', JSON.stringify(completed('/fail', 503, 2_400)))
+    for (let i = 0; i < 18; i++) writer.recordEnd(`ok-${i}`, JSON.stringify(completedRecord('/ok', 200, 100 + i * 10)))
+    writer.recordEnd('fail-1', JSON.stringify(completedRecord('/fail', 500, 50)))
+    writer.recordEnd('fail-2', JSON.stringify(completedRecord('/fail', 503, 2_400)))
     // Ended long before the window: not counted.
-    writer.recordEnd('old', JSON.stringify(completed('/old', 500, 10, 600_000)))
+    writer.recordEnd('old', JSON.stringify(completedRecord('/old', 500, 10, 600_000)))
     writer.recordStart('stuck', JSON.stringify(active('/stuck', 45_000)))
     await writer.flush()
   })
@@ -105,7 +106,7 @@ describe('check', () => {
 
 describe('clear', () => {
   beforeEach(async () => {
-    writer.recordEnd('done', JSON.stringify(completed('/done', 200, 10)))
+    writer.recordEnd('done', JSON.stringify(completedRecord('/done', 200, 10)))
     writer.recordStart('running', JSON.stringify(active('/running', 100)))
     await writer.flush()
   })
@@ -206,18 +207,6 @@ describe('prune and the recording processes', () => {
     expect(again.stdout).toMatch(/^No stopped recording process found; nothing removed\./)
   })
 })
-
-function completed(path: string, status: number, durationMs: number, endedAgoMs = 1_000): HttpTask {
-  const ended = Date.now() - endedAgoMs
-  return {
-    task_id: `check-${++sequence}`,
-    started_at: formatIsoTime(ended - durationMs),
-    ended_at: formatIsoTime(ended),
-    method: 'GET',
-    path,
-    status_code: status,
-  }
-}
 
 function active(path: string, runningMs: number, processId = 1): HttpTask {
   return {

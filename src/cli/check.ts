@@ -2,15 +2,20 @@
  * The `check` command, for cron jobs and health probes: reads the tracker
  * once and compares stalled requests, the 5xx share and the p99 duration of
  * the window with limits. Prints one line and exits 0 when every limit
- * holds, 1 when one is broken.
+ * holds, 1 when one is broken or the tracker's data cannot be read: a key
+ * of the wrong type, or only records that cannot be decoded. Records that
+ * cannot be decoded among readable ones are left out of the figures and
+ * reported on standard error, as `recent` does.
  */
 import { getDurationMs, getEndedAtMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
+import type { TaskSnapshot } from '../trackers/tracker'
 import { connectTracker, readTracker } from './connect'
 import { countOf, formatDuration } from './format'
 import { formatLatency, formatShare } from './live-header'
 import type { TrackerOptions } from './options'
 import { sanitizeText } from './sanitize'
+import { describeSkipped, listUnreadableKeys } from './skipped'
 import { StatsWindow } from './stats'
 
 /** Most completed tasks read. */
@@ -32,6 +37,7 @@ export interface CheckOptions extends TrackerOptions {
 
 export interface CheckStreams {
   stdout: { write(text: string): unknown }
+  stderr: { write(text: string): unknown }
 }
 
 /** Figures the check measured. */
@@ -44,10 +50,20 @@ export interface CheckFigures {
   coveredMs: number
 }
 
+/** Counts and reasons of what a read could not decode, from `TaskSnapshot.skipped` and `skipReasons`. */
+export interface CheckReadFigures {
+  /** Records (and keys) the read skipped. */
+  skipped: number
+  /** Reasons of the keys that could not be read at all, such as "key processors: wrong key type". */
+  unreadableKeys: string[]
+  /** Whether the read found no readable record but skipped some. */
+  nothingReadable: boolean
+}
+
 /** Reads the tracker, prints the verdict and returns the exit code. */
 export async function runCheck(
   options: CheckOptions,
-  streams: CheckStreams = { stdout: process.stdout },
+  streams: CheckStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   let snapshot
@@ -58,9 +74,22 @@ export async function runCheck(
   }
   const nowMs = Date.now()
   const figures = measure([...snapshot.active.values()], snapshot.completed, options, nowMs)
-  const { ok, line } = judge(figures, options)
+  const { ok, line } = judge(figures, options, measureRead(snapshot))
   streams.stdout.write(`${line}\n`)
+  if (snapshot.skipped > 0) {
+    streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
+  }
   return ok ? 0 : 1
+}
+
+/** Collects what a read skipped. */
+export function measureRead(snapshot: TaskSnapshot): CheckReadFigures {
+  const readable = snapshot.active.size + snapshot.completed.length
+  return {
+    skipped: snapshot.skipped,
+    unreadableKeys: listUnreadableKeys(snapshot.skipReasons),
+    nothingReadable: snapshot.skipped > 0 && readable === 0,
+  }
 }
 
 /** Measures the active tasks and the completed tasks that ended within the window. */
@@ -92,12 +121,20 @@ export function measure(
   }
 }
 
-/** Compares figures with the limits; returns the verdict and its one-line report. */
+/**
+ * Compares figures with the limits; returns the verdict and its one-line
+ * report. A key that could not be read, or a read that skipped records and
+ * found no readable one, fails the check whatever the limits.
+ */
 export function judge(
   figures: CheckFigures,
   options: Omit<CheckOptions, keyof TrackerOptions>,
+  read: CheckReadFigures = { skipped: 0, unreadableKeys: [], nothingReadable: false },
 ): { ok: boolean; line: string } {
-  const problems: string[] = []
+  const problems = read.unreadableKeys.map((reason) => `cannot read ${sanitizeText(reason)}`)
+  if (problems.length === 0 && read.nothingReadable) {
+    problems.push('no readable record')
+  }
   const { maxStalled, maxErrorRate, maxP99Ms } = options
   const stallAfter = formatDuration(options.stallAfterSeconds * 1000)
 
@@ -117,7 +154,8 @@ export function judge(
     problems.push(`p99 ${formatLatency(figures.p99Ms)} (max ${formatLatency(maxP99Ms)})`)
   }
 
-  const windowText = describeWindow(figures, options.windowSeconds)
+  let windowText = describeWindow(figures, options.windowSeconds)
+  if (read.skipped > 0) windowText += `; ${countOf(read.skipped, 'record')} skipped`
   if (problems.length > 0) return { ok: false, line: `FAIL: ${problems.join('; ')}; ${windowText}` }
   const summary =
     `${figures.stalled.length} stalled, 5xx ${formatShare(figures.serverErrorRate)}, ` +

@@ -149,6 +149,11 @@ those of the completed requests of the last --window seconds that past_tasks
 still holds. Prints one line: "OK: ..." and exits 0, or "FAIL: ..." naming
 each broken limit and exits 1. Limits not given are not checked.
 
+Records that cannot be read are left out and counted on that line, and
+listed on standard error as recent lists them. A key of the wrong type, or a
+read that finds only unreadable records, fails the check whatever the
+limits. Times more than 5 minutes ahead of this host's clock do not count.
+
 Example, in cron or a health probe:
   web-top-cli check --max-stalled 0 --max-error-rate 2% --max-p99 1500`
 

@@ -3,8 +3,9 @@ import { sanitizeText } from './sanitize'
 /**
  * Returns "N records skipped (reason; reason; and M more)": the notice for
  * records the tracker could not decode, shown in the footer of `live` and on
- * standard error by `recent`. The tracker keeps the reasons of the first few
- * skipped records only, one reason for each, so the rest are counted.
+ * standard error by `recent` and `check`. The tracker keeps the reasons of
+ * the first few skipped records only, one reason for each, so the rest are
+ * counted.
  */
 export function describeSkipped(skipped: number, reasons: readonly string[]): string {
   const noun = skipped === 1 ? 'record' : 'records'
@@ -14,4 +15,16 @@ export function describeSkipped(skipped: number, reasons: readonly string[]): st
   const unlisted = skipped - reasons.length
   if (unlisted > 0) listed.push(`and ${unlisted} more`)
   return `${skipped} ${noun} skipped (${listed.join('; ')})`
+}
+
+/**
+ * Returns the reasons that name a whole key the tracker could not read, such
+ * as "key shop:processors: wrong key type", as the Redis tracker words them.
+ *
+ * NOTE: the tracker keeps only the first 5 reasons and adds a key's reason
+ * after those of the other key's records, so a key's reason is missed when 5
+ * records of the other key were skipped before it.
+ */
+export function listUnreadableKeys(reasons: readonly string[]): string[] {
+  return reasons.filter((reason) => reason.startsWith('key '))
 }

@@ -5,6 +5,7 @@
  */
 import type Redis from 'ioredis'
 import type { HttpTask } from '../../src/index'
+import { formatIsoTime } from '../../src/task/time'
 import { waitFor } from './http'
 import { readStoredTasks, type StoredTasks } from './redis-server'
 
@@ -24,6 +25,21 @@ export function activeRecord(taskId: string, path: string, updatedAt = STARTED_A
     started_at: STARTED_AT,
     updated_at: updatedAt,
     ended_at: null,
+  }
+}
+
+let completedSequence = 0
+
+/** Builds a completed GET record that ended `endedAgoMs` before now and took `durationMs`. */
+export function completedRecord(path: string, status: number, durationMs: number, endedAgoMs = 1_000): HttpTask {
+  const endedMs = Date.now() - endedAgoMs
+  return {
+    task_id: `completed-${++completedSequence}`,
+    started_at: formatIsoTime(endedMs - durationMs),
+    ended_at: formatIsoTime(endedMs),
+    method: 'GET',
+    path,
+    status_code: status,
   }
 }
 
