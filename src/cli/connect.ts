@@ -37,6 +37,20 @@ const MAX_RECONNECT_DELAY_MS = 2_000
 const URL_HINT =
   'set the URL with --tracker-url or TOP_TRACKER_URL, for example redis://127.0.0.1:6379/0'
 
+/**
+ * The tracker URLs the CLI reads. The library's list of supported URLs
+ * names memory:// too, which an app can record to but the CLI rejects.
+ */
+const CLI_URL_SCHEMES =
+  'use redis://host:port/db, rediss://, redis+cluster://host:port,host:port, ' +
+  'redis+sentinel://host:port/master or http(s)://host:port/web-top'
+
+/** The library's list of supported URLs at the end of its message for an unsupported scheme. */
+const LIBRARY_URL_SCHEMES = /; use redis:\/\/[^;]*$/
+
+const CLUSTER_PREFIX_HINT =
+  'set --prefix or TOP_TRACKER_PREFIX to the hash-tagged prefix that the apps record with'
+
 const HTTP_HINT =
   'pass the key the app was started with in --api-key or TOP_WEB_API_KEY, and a URL such as ' +
   'http://127.0.0.1:3000/web-top'
@@ -113,7 +127,10 @@ export async function connectTracker(
     const reason = describeFailure(error)
     // The URL was rejected before any connection: a usage error, like an invalid option.
     if (isHttp) throw new CliError(`${reason.replace(HTTP_TRACKER_ADVICE, '')}; ${HTTP_HINT}`, EXIT_USAGE)
-    throw new CliError(`${reason}; ${URL_HINT}`, EXIT_USAGE)
+    const withCliSchemes = LIBRARY_URL_SCHEMES.test(reason)
+      ? reason.replace(LIBRARY_URL_SCHEMES, `; ${CLI_URL_SCHEMES}`)
+      : reason
+    throw new CliError(`${withCliSchemes}; ${URL_HINT}`, EXIT_USAGE)
   }
   return { tracker, displayUrl, describeFailure, close: () => tracker.close() }
 }
@@ -243,7 +260,7 @@ function createReaderClient(
   let client: RedisClient
   if (isMultiNodeUrl(url)) {
     try {
-      if (!listsPrefixes && parseRedisTarget(url).kind === 'cluster') requireClusterHashTag(keyPrefix ?? '')
+      if (!listsPrefixes && parseRedisTarget(url).kind === 'cluster') requireClusterPrefix(keyPrefix, names)
       client = createRedisClient(url, {
         redisOptions: options,
         clusterOptions: {
@@ -253,7 +270,7 @@ function createReaderClient(
       })
     } catch (error) {
       if (!isWebTopError(error)) throw error
-      throw new CliError(`${names.describeFailure(error).replace(/keyPrefix/, '--prefix')}; ${URL_HINT}`, EXIT_USAGE)
+      throw new CliError(`${names.describeFailure(error)}; ${URL_HINT}`, EXIT_USAGE)
     }
   } else {
     try {
@@ -271,6 +288,20 @@ function createReaderClient(
   }
   readerStates.set(client, state)
   return client
+}
+
+/** Throws a usage `CliError` naming --prefix when a cluster prefix has no hash tag. */
+function requireClusterPrefix(
+  keyPrefix: string | undefined,
+  names: Pick<TrackerConnection, 'describeFailure'>,
+): void {
+  try {
+    requireClusterHashTag(keyPrefix ?? '')
+  } catch (error) {
+    if (!isWebTopError(error)) throw error
+    const reason = names.describeFailure(error).replace(/keyPrefix/, '--prefix')
+    throw new CliError(`${reason}; ${CLUSTER_PREFIX_HINT}`, EXIT_USAGE)
+  }
 }
 
 /**

@@ -189,7 +189,10 @@ export function createProgram(): Command {
     .exitOverride()
     // Options before the command name belong to the program, options after it to the command.
     .enablePositionalOptions()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      outputError: (text, write) => write(formatCommanderError(text)),
+    })
 
   addTrackerOptions(program)
   addRecentCommand(program)
@@ -396,6 +399,15 @@ function stallAfterOption(): Option {
 function exitSoon(code: number): void {
   process.exitCode = code
   setTimeout(() => process.exit(code), 1_000).unref()
+}
+
+/**
+ * Returns a Commander error as one line that starts like the CLI's other
+ * errors. Commander writes "error: " before the message and puts a
+ * suggestion such as "(Did you mean --mode?)" on a line of its own.
+ */
+function formatCommanderError(text: string): string {
+  return `web-top-cli: ${describeError(text).replace(/^error: /, '')}\n`
 }
 
 /** Prints an error as one line and returns the exit code; Commander prints its own errors. */

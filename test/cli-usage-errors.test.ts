@@ -1,0 +1,79 @@
+/**
+ * Usage errors of `web-top-cli`: each is one line on standard error, starts
+ * with `web-top-cli: `, exits 2, and ends with advice that fits the option
+ * at fault.
+ */
+import { describe, expect, it } from 'vitest'
+import { runCli } from './helpers/cli'
+
+/** Checks a one-line usage error and returns its line without the trailing newline. */
+function expectOneLineUsageError(result: { code: number | null; stdout: string; stderr: string }): string {
+  expect(result.code).toBe(2)
+  expect(result.stdout).toBe('')
+  expect(result.stderr.endsWith('\n')).toBe(true)
+  expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+  expect(result.stderr).toMatch(/^web-top-cli: /)
+  return result.stderr.trimEnd()
+}
+
+describe('Commander errors', () => {
+  it('puts the suggestion for an unknown option on the same line', async () => {
+    const line = expectOneLineUsageError(await runCli(['recent', '--nope']))
+    expect(line).toBe("web-top-cli: unknown option '--nope' (Did you mean --mode?)")
+  })
+
+  it('reports an unknown option without a suggestion', async () => {
+    const line = expectOneLineUsageError(await runCli(['check', '--zzzzzzzz']))
+    expect(line).toBe("web-top-cli: unknown option '--zzzzzzzz'")
+  })
+
+  it('puts the suggestion for an unknown command on the same line', async () => {
+    const line = expectOneLineUsageError(await runCli(['recnt']))
+    expect(line).toBe("web-top-cli: unknown command 'recnt' (Did you mean recent?)")
+  })
+
+  it('reports an invalid value on one line', async () => {
+    const line = expectOneLineUsageError(await runCli(['recent', '--limit', '0']))
+    expect(line).toContain("option '--limit <n>' argument '0' is invalid")
+    expect(line).toContain('Expected a whole number of 1 or more.')
+  })
+
+  it('reports a missing value on one line', async () => {
+    const line = expectOneLineUsageError(await runCli(['check', '--max-error-rate']))
+    expect(line).toBe("web-top-cli: option '--max-error-rate <share>' argument missing")
+  })
+})
+
+describe('tracker URL hints', () => {
+  it('lists only the schemes the CLI reads', async () => {
+    const line = expectOneLineUsageError(await runCli(['recent', '--tracker-url', 'foo://x']))
+    expect(line).toContain('the scheme "foo:" is not supported')
+    for (const scheme of ['redis://', 'rediss://', 'redis+cluster://', 'redis+sentinel://', 'http(s)://']) {
+      expect(line).toContain(scheme)
+    }
+    expect(line).not.toContain('memory://')
+  })
+
+  it('still rejects memory:// with exit code 2', async () => {
+    const line = expectOneLineUsageError(await runCli(['recent', '--tracker-url', 'memory://']))
+    expect(line).toContain("memory:// is the tracker inside one app's process")
+  })
+
+  it.each([
+    ['a prefix without a hash tag', ['--prefix', 'shop:']],
+    ['no prefix', []],
+  ])('points a cluster URL with %s at --prefix', async (_case, prefixArgs) => {
+    const result = await runCli(['recent', '--tracker-url', 'redis+cluster://127.0.0.1:1', ...prefixArgs])
+    const line = expectOneLineUsageError(result)
+    expect(line).toContain('The `--prefix` option must be a prefix with a hash tag')
+    expect(line).toMatch(/; set --prefix or TOP_TRACKER_PREFIX to the hash-tagged prefix/)
+    expect(line).not.toContain('--tracker-url')
+  })
+
+  it('points an invalid cluster URL at --tracker-url', async () => {
+    const result = await runCli(['recent', '--tracker-url', 'redis+cluster://127.0.0.1:notaport', '--prefix', '{shop}:'])
+    const line = expectOneLineUsageError(result)
+    expect(line).toContain('is not a valid host:port')
+    expect(line).toContain('set the URL with --tracker-url or TOP_TRACKER_URL')
+  })
+})
