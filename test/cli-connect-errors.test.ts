@@ -244,6 +244,33 @@ describe('Redis password errors', () => {
   })
 })
 
+describe('paused Redis', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+    redis.freeze()
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  it.each(['recent', 'check'])('%s exits when its message says it gave up', async (command) => {
+    const started = Date.now()
+    const result = await runCli([command, '--tracker-url', redis.url], { timeoutMs: 20_000 })
+    const elapsedMs = Date.now() - started
+
+    expectOneLineError(result)
+    const statedSeconds = /no working connection after (\d+(?:\.\d+)?) s\b/.exec(result.stderr)?.[1]
+    expect(statedSeconds).toBeDefined()
+    const statedMs = Number(statedSeconds) * 1000
+    expect(elapsedMs).toBeGreaterThanOrEqual(statedMs)
+    // Node's start and the output of the message take well under 1.5 s.
+    expect(elapsedMs).toBeLessThan(statedMs + 1_500)
+  })
+})
+
 describe('--tracker-url help', () => {
   it.each(TRACKER_COMMANDS)('lists every scheme for %s', async (command) => {
     const result = await runCli([command, '--help'])

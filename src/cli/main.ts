@@ -164,8 +164,20 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   try {
     await program.parseAsync([...argv])
   } catch (error) {
-    process.exitCode = reportError(error)
+    exitOnceReported(reportError(error))
   }
+}
+
+/**
+ * Sets the exit code and, after a failure, exits once standard error has
+ * taken the message. A client may still hold a socket to a server that does
+ * not reply: ioredis ends it and destroys it only 2 s later, twice in a row
+ * when a command fails meanwhile, which would keep the process up about 4 s
+ * past the deadline the message states.
+ */
+function exitOnceReported(code: number): void {
+  process.exitCode = code
+  if (code !== 0) process.stderr.write('', () => process.exit(code))
 }
 
 /**
