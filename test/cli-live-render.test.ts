@@ -154,6 +154,20 @@ describe('renderLiveFrame', () => {
     expect(rows[2]).toMatch(/^slow +127\.0\.0\.1 .*\/slow/)
   })
 
+  it('shows no duration for a start far ahead of the clock', () => {
+    const active = [
+      { task: task(1, { started_at: formatIsoTime(NOW - 2_000), path: '/now' }), orphaned: false },
+      { task: task(2, { started_at: formatIsoTime(NOW + 3_600_000), path: '/ahead' }), orphaned: false },
+    ]
+    const lines = renderLiveFrame(frameInput(data(0, 0, { active }))).lines
+    const header = lines[5] ?? ''
+    const durationColumn = header.indexOf('Duration')
+    const rowOf = (path: string) => lines.find((line) => line.includes(path)) ?? ''
+    expect(durationColumn).toBeGreaterThan(-1)
+    expect(rowOf('/now').slice(durationColumn).trimStart()).toMatch(/^2\.00s/)
+    expect(rowOf('/ahead').slice(durationColumn).trimStart()).toMatch(/^- /)
+  })
+
   it('paints slow rows red and the selected row reversed', () => {
     const active = [
       { task: task(1, { started_at: formatIsoTime(NOW - 6_000), path: '/slow' }), orphaned: false },

@@ -12,7 +12,7 @@ import {
   getTaskKey,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
-import { parseIsoTime } from '../task/time'
+import { isBeyondClockSkew, parseIsoTime } from '../task/time'
 import type { Column } from './columns'
 import { createTextFilter } from './filters'
 import type { GridCell, GridColumn } from './grid'
@@ -332,7 +332,8 @@ function readDurationMs(task: HttpTask, nowMs: number): number | undefined {
 /** Returns how long a task has run, given its start time in epoch ms (`NaN` when unreadable). */
 function durationSince(task: HttpTask, startMs: number, nowMs: number): number | undefined {
   if (task.ended_at != null) return getDurationMs(task, nowMs)
-  return Number.isNaN(startMs) ? undefined : Math.max(0, nowMs - startMs)
+  if (Number.isNaN(startMs) || isBeyondClockSkew(startMs, nowMs)) return undefined
+  return Math.max(0, nowMs - startMs)
 }
 
 function markOf(item: ActiveItem, durationMs: number | undefined, thresholds: Thresholds): RowMark {
