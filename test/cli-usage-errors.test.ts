@@ -3,8 +3,9 @@
  * with `web-top-cli: `, exits 2, and ends with advice that fits the option
  * at fault.
  */
+import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { runCli } from './helpers/cli'
+import { CLI_PATH, cliEnvironment, runCli } from './helpers/cli'
 
 /** Checks a one-line usage error and returns its line without the trailing newline. */
 function expectOneLineUsageError(result: { code: number | null; stdout: string; stderr: string }): string {
@@ -75,5 +76,23 @@ describe('tracker URL hints', () => {
     const line = expectOneLineUsageError(result)
     expect(line).toContain('is not a valid host:port')
     expect(line).toContain('set the URL with --tracker-url or TOP_TRACKER_URL')
+  })
+})
+
+describe('a closed output pipe', () => {
+  it('ends help output quietly with exit code 0', async () => {
+    // As `web-top-cli check --help | head -1` when head exits first: the
+    // read end of standard output is closed before the CLI writes.
+    const child = spawn(process.execPath, [CLI_PATH, 'check', '--help'], {
+      env: cliEnvironment(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child.stdout.destroy()
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const code = await new Promise<number | null>((resolveExit) => child.once('close', resolveExit))
+
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
   })
 })

@@ -159,6 +159,9 @@ Example, in cron or a health probe:
 
 /** Runs the command line `argv` (as in `process.argv`) and sets `process.exitCode`. */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  // A reader that stops early (`| head`) closes the pipe: stop quietly, as
+  // other command-line tools do. `live` and `tail` handle it themselves too.
+  process.stdout.on('error', exitOnClosedPipe)
   const program = createProgram()
   removeEmptyEnvironmentValues(program, process.env)
   try {
@@ -431,4 +434,9 @@ function reportError(error: unknown): number {
   }
   process.stderr.write(`web-top-cli: unexpected error: ${describeError(error)}\n`)
   return EXIT_FAILURE
+}
+
+function exitOnClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
 }
