@@ -53,6 +53,9 @@ describe('check on unreadable data', () => {
     ])
 
     await pushPastTasks('garbage:', ['not json', 'null', '42'])
+
+    await redis.client.set('manybad:processors', 'not a hash')
+    await pushPastTasks('manybad:', [completedRecord('/fine', 200, 100), ...Array.from({ length: 7 }, () => 'not json')])
   })
 
   it('fails when both keys have the wrong type', async () => {
@@ -79,6 +82,14 @@ describe('check on unreadable data', () => {
     expect(check.stdout).toMatch(/^FAIL: cannot read key onekey:processors: wrong key type; /)
     expect(check.stdout).toContain('1 request in the last 60s')
     expect(check.stderr).toBe('web-top-cli: 1 record skipped (key onekey:processors: wrong key type)\n')
+  })
+
+  it('fails on a wrong-type key behind many unreadable records', async () => {
+    const check = await runCli(['check', '--tracker-url', redis.url, '--prefix', 'manybad:'])
+    expect(check.code).toBe(1)
+    expect(check.stdout).toMatch(/^FAIL: cannot read key manybad:processors: wrong key type; /)
+    expect(check.stdout).toContain('8 records skipped')
+    expect(check.stderr).toMatch(/^web-top-cli: 8 records skipped \(key manybad:processors: wrong key type; completed task/)
   })
 
   it('judges the readable records among skipped ones', async () => {

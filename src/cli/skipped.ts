@@ -20,10 +20,7 @@ export function describeSkipped(skipped: number, reasons: readonly string[]): st
 /**
  * Returns the reasons that name a whole key the tracker could not read, such
  * as "key shop:processors: wrong key type", as the Redis tracker words them.
- *
- * NOTE: the tracker keeps only the first 5 reasons and adds a key's reason
- * after those of the other key's records, so a key's reason is missed when 5
- * records of the other key were skipped before it.
+ * The tracker always keeps those reasons, first.
  */
 export function listUnreadableKeys(reasons: readonly string[]): string[] {
   return reasons.filter((reason) => reason.startsWith('key '))

@@ -47,7 +47,7 @@ import {
   REMOVE_PROCESSORS_SCRIPT,
   WRITE_HEARTBEAT_SCRIPT,
 } from './redis-scripts'
-import { addSkip, buildSnapshot } from './snapshot'
+import { addKeySkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
 export type RedisClient = Redis | Cluster
@@ -436,8 +436,8 @@ export class RedisTracker implements Tracker {
       changed?.reusedIds,
       changed?.listing,
     )
-    if (processors?.ok === false) addSkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
-    if (!pastTasks.ok) addSkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)
+    if (processors?.ok === false) addKeySkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
+    if (!pastTasks.ok) addKeySkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)
     return snapshot
   }
 

@@ -170,8 +170,24 @@ function copyReused(snapshot: TaskSnapshot, previous: ReusedActive): void {
   snapshot.skipReasons = [...previous.skipReasons]
 }
 
-/** Counts one unreadable record (or key) and keeps its reason while there is room. */
+/** Counts one unreadable record and keeps its reason while there is room. */
 export function addSkip(snapshot: TaskSnapshot, reason: string): void {
   snapshot.skipped++
   if (snapshot.skipReasons.length < MAX_SKIP_REASONS) snapshot.skipReasons.push(reason)
+}
+
+/**
+ * Counts a key that could not be read at all. Key reasons go before those
+ * of records and are always kept, so that `check` sees them however many
+ * records were skipped.
+ */
+export function addKeySkip(snapshot: TaskSnapshot, reason: string): void {
+  snapshot.skipped++
+  const keys = snapshot.skipReasons.filter(isKeyReason)
+  const records = snapshot.skipReasons.filter((each) => !isKeyReason(each))
+  snapshot.skipReasons = [...keys, reason, ...records].slice(0, Math.max(MAX_SKIP_REASONS, keys.length + 1))
+}
+
+function isKeyReason(reason: string): boolean {
+  return reason.startsWith('key ')
 }
