@@ -111,6 +111,23 @@ describe.each(FRAMEWORKS)('%s aborted requests', (framework) => {
     expect(stored.processors).toEqual({})
   })
 
+  it('a response sent before the body arrived counts as completed', async () => {
+    connection = await openConnection(app.port)
+    connection.write(
+      formatRequest('POST', '/reject-early', ['Content-Type: text/plain', 'Content-Length: 1000']) + 'only ten b',
+    )
+    await connection.waitForText('401')
+    connection.destroy()
+
+    const stored = await waitForPath(redis.client, '/reject-early')
+    const tasks = tasksFor(stored, '/reject-early')
+    expect(tasks).toHaveLength(1)
+    expect(tasks[0]?.status_code).toBe(401)
+    expect(tasks[0]?.recorded_successfully).toBe(true)
+    expect(tasks[0]?.tags?.['web_top.outcome']).toBeUndefined()
+    expect(stored.processors).toEqual({})
+  })
+
   it('client closes mid-stream', async () => {
     connection = await openConnection(app.port)
     connection.write(formatRequest('GET', '/stream'))

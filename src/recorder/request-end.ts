@@ -117,10 +117,12 @@ function onResponseFinishMessage(message: unknown): void {
   if (res === undefined) return
   const state = requestStates.get(res)
   if (state === undefined) return
-  // A response ended after the client went away, such as an error handler's
-  // reply to a body cut short, finishes on a destroyed socket and never
-  // reached the client.
-  finishTask(res, state, socket?.destroyed === true ? 'aborted' : 'completed')
+  // An error handler's reply to a request body cut short by the client
+  // finishes on a destroyed socket and never reached the client. A socket
+  // destroyed after a complete request may still have sent the whole
+  // response (`server.closeIdleConnections()` right after `res.end()`).
+  const abandoned = socket?.destroyed === true && !state.req.complete
+  finishTask(res, state, abandoned ? 'aborted' : 'completed')
 }
 
 function onResponseClose(this: ServerResponse): void {

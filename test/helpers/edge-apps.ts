@@ -16,6 +16,7 @@
  * - `POST /upload`: reads the whole body, then 200.
  * - `POST /parse`: the framework's JSON body parser, then 200; a body cut
  *   short makes the parser fail, and the error handler still responds.
+ * - `POST /reject-early`: 401 at once, without reading the body.
  * Any other path gets the framework's 404.
  */
 import type { IncomingMessage, Server } from 'node:http'
@@ -129,6 +130,9 @@ async function startExpress(
   app.post('/parse', express.json(), (_req: Request, res: Response) => {
     res.send('parsed')
   })
+  app.post('/reject-early', (_req: Request, res: Response) => {
+    res.status(401).send('no')
+  })
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     res.status(err instanceof StatusError ? err.statusCode : 500).send('failed')
   })
@@ -196,6 +200,10 @@ async function startFastify(
   app.get('/hang', () => {})
   app.post('/upload', async (request) => `received ${String(request.body ?? '').length} bytes`)
   app.post('/parse', async () => 'parsed')
+  // Without a content type parser for it, Fastify would read the body first.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url === '/reject-early') await reply.code(401).send('no')
+  })
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
   await app.listen({ port: 0, host: '127.0.0.1' })
