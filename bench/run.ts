@@ -215,7 +215,7 @@ async function measureQuietRun(
   counter: PublishedRecordCounter | null,
   rate?: number,
 ): Promise<RunSample> {
-  const pace = rate === undefined ? '' : ` at ${rate} req/s`
+  const pace = rate === undefined ? '' : ' (paced)'
   const name = `${server.framework} round ${round + 1}/${settings.rounds}: ${server.variant}${pace}`
   for (let attempt = 1; ; attempt++) {
     const waitStart = Date.now()
