@@ -151,6 +151,30 @@ describe.each(['express5', 'fastify5'] as const)('%s with Redis faults', (framew
     }
   })
 
+  it('serves with an async logger that rejects', async () => {
+    await redis.stop()
+    const stderrWrite = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    let calls = 0
+    const rejecting = async () => {
+      calls++
+      throw new Error('log sink unreachable')
+    }
+    try {
+      app = await startEdgeApp(framework, { trackerUrl: redis.url, logger: { warn: rejecting, error: rejecting } })
+      const result = await runLoad(`${app.url}/ok`, { count: 200, concurrency: CONCURRENCY, expectedBody: 'ok' })
+      expectAllOk('Redis down, rejecting logger', result, 200)
+      await waitFor('a log call', () => (calls > 0 ? true : undefined), 5_000)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+
+      expect(escaped).toEqual([])
+      const notices = stderrWrite.mock.calls.map((call) => String(call[0])).filter((line) => line.includes('threw'))
+      expect(notices).toHaveLength(1)
+      expect(notices[0]).toContain('(log sink unreachable)')
+    } finally {
+      stderrWrite.mockRestore()
+    }
+  })
+
   it('serves while Redis goes down and comes back', async () => {
     const logger = captureLogger()
     app = await startEdgeApp(framework, { trackerUrl: redis.url, logger })

@@ -35,23 +35,29 @@ export const silentLogger: Logger = Object.freeze({
 const failedLoggers = new WeakSet<Logger>()
 
 /**
- * Wraps an app's logger so that an exception it throws never reaches the
- * code that logged, which may run inside a Redis client's event handler
- * where a throw would crash the app. The first such exception is printed
+ * Wraps an app's logger so that an exception it throws, or a rejection of
+ * the promise an async logger returns, never reaches the code that logged,
+ * which may run inside a Redis client's event handler where a throw would
+ * crash the app. The first such exception is printed
  * to standard error, and the message is dropped.
  */
 export function guardLogger(logger: Logger): Logger {
+  const report = (err: unknown, message: string) => {
+    if (failedLoggers.has(logger)) return
+    failedLoggers.add(logger)
+    const reason = err instanceof Error ? err.message : String(err)
+    process.stderr.write(
+      `web-top: error: the logger given in the \`logger\` option threw (${reason}) on the message ` +
+        `"${message}"; web-top drops its messages that throw, so fix the logger to see them\n`,
+    )
+  }
   const write = (level: 'warn' | 'error' | 'debug', object: Record<string, unknown>, message: string) => {
     try {
-      logger[level]?.(object, message)
+      const result: unknown = logger[level]?.(object, message)
+      // An async logger rejects instead of throwing; unhandled, that would end the process.
+      if (isThenable(result)) result.then(undefined, (err: unknown) => report(err, message))
     } catch (err) {
-      if (failedLoggers.has(logger)) return
-      failedLoggers.add(logger)
-      const reason = err instanceof Error ? err.message : String(err)
-      process.stderr.write(
-        `web-top: error: the logger given in the \`logger\` option threw (${reason}) on the message ` +
-          `"${message}"; web-top drops its messages that throw, so fix the logger to see them\n`,
-      )
+      report(err, message)
     }
   }
   const guarded: Logger = {
@@ -60,6 +66,14 @@ export function guardLogger(logger: Logger): Logger {
   }
   if (typeof logger.debug === 'function') guarded.debug = (object, message) => write('debug', object, message)
   return guarded
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
 }
 
 /**
