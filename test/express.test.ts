@@ -76,6 +76,22 @@ describe.each(['express5', 'express4'] as const)('%s middleware', (framework) =>
     expect(task?.tags?.['web_top.client_ip_source']).toBe('proxy')
   })
 
+  it('records the socket address for forwarded values that are not valid', async () => {
+    app = await startApp(framework, { trackerUrl: redis.url, trustProxy: true })
+    const longValue = 'x'.repeat(12_000)
+    await sendRequest(`${app.url}/users/1`, {
+      headers: [
+        ['X-Forwarded-For', `garbage<script>, ${longValue}`],
+        ['X-Forwarded-Proto', 'p'.repeat(3_000)],
+      ],
+    })
+
+    const [task] = await waitForCompleted(redis.client, 1)
+    expect(task?.client_ip_address).toBe('127.0.0.1')
+    expect(task?.protocol).toBe('http')
+    expect(task?.tags?.['web_top.client_ip_source']).toBe('socket')
+  })
+
   it('ignores forwarded headers by default', async () => {
     app = await startApp(framework, { trackerUrl: redis.url })
     await sendRequest(`${app.url}/users/1`, {

@@ -11,6 +11,7 @@
  * server it was watching has closed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isIP } from 'node:net'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
 import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
@@ -297,18 +298,39 @@ export class Recorder {
     }
   }
 
+  /**
+   * Returns the client address and protocol that a trusted proxy reported,
+   * from the framework (`context`) or, with `trustProxy`, from the
+   * forwarded headers. A value that is no IP address, or no known protocol,
+   * is left out, so the socket's own is recorded and the header copy keeps
+   * the rest: a client can send these headers through a proxy that passes
+   * them on.
+   */
   #resolveProxyFacts(req: IncomingMessage, context: TrackContext): RequestFacts {
-    if (this.options.trustProxy !== true || context.clientIp !== undefined) return context
-
-    const forwardedFor = req.headers['x-forwarded-for']
-    const forwardedProto = req.headers['x-forwarded-proto']
+    let { clientIp, protocol } = context
+    if (this.options.trustProxy === true && clientIp === undefined) {
+      const forwardedFor = req.headers['x-forwarded-for']
+      const forwardedProto = req.headers['x-forwarded-proto']
+      clientIp = typeof forwardedFor === 'string' ? forwardedFor.split(',')[0]?.trim() : undefined
+      protocol = typeof forwardedProto === 'string' ? forwardedProto.split(',')[0]?.trim() : undefined
+    }
+    if (clientIp === undefined && protocol === undefined) return context
     return {
       ...context,
-      clientIp: typeof forwardedFor === 'string' ? forwardedFor.split(',')[0]?.trim() : undefined,
-      protocol: typeof forwardedProto === 'string' ? forwardedProto.split(',')[0]?.trim() : undefined,
+      clientIp: clientIp !== undefined && isIP(stripZone(clientIp)) !== 0 ? clientIp : undefined,
+      protocol: protocol !== undefined && FORWARDED_PROTOCOL.test(protocol) ? protocol.toLowerCase() : undefined,
     }
   }
 
+}
+
+/** Protocols a proxy may report in `X-Forwarded-Proto`. */
+const FORWARDED_PROTOCOL = /^(?:https?|wss?)$/i
+
+/** Removes the zone of a scoped IPv6 address (`fe80::1%eth0`), which `isIP` rejects. */
+function stripZone(address: string): string {
+  const zone = address.indexOf('%')
+  return zone === -1 ? address : address.slice(0, zone)
 }
 
 function pathOf(url: string | undefined): string {
