@@ -120,10 +120,21 @@ describe('clear', () => {
     expect(await redis.client.llen('past_tasks')).toBe(1)
   })
 
+  it('names the prefix it cleared', async () => {
+    await redis.client.lpush('shop:past_tasks', '{}')
+    const unprefixed = await redis.client.llen('past_tasks')
+    const result = await runCli(['clear', '--tracker-url', redis.url, '--prefix', 'shop:', '--yes'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(`Cleared the active and completed tasks at ${redis.url} (key prefix "shop:").\n`)
+    expect(await redis.client.exists('shop:past_tasks')).toBe(0)
+    expect(await redis.client.llen('past_tasks')).toBe(unprefixed)
+    expect(unprefixed).toBeGreaterThan(0)
+  })
+
   it('clears with --yes', async () => {
     const result = await runCli(['clear', '--tracker-url', redis.url, '--yes'])
     expect(result.code).toBe(0)
-    expect(result.stdout).toBe(`Cleared the active and completed tasks at ${redis.url}.\n`)
+    expect(result.stdout).toBe(`Cleared the active and completed tasks at ${redis.url} (no key prefix).\n`)
     expect(await redis.client.exists('past_tasks', 'processors')).toBe(0)
     expect(await redis.client.get('last_cleared_at')).toMatch(/^\d{4}-/)
   })

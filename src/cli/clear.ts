@@ -51,7 +51,7 @@ export async function runClear(
     } catch (error) {
       throw new CliError(`Cannot clear the tracker at ${connection.displayUrl}: ${connection.describeFailure(error)}`)
     }
-    streams.stdout.write(`Cleared the active and completed tasks at ${connection.displayUrl}.\n`)
+    streams.stdout.write(`Cleared the active and completed tasks at ${target}.\n`)
     return 0
   } finally {
     await connection.close()
