@@ -59,8 +59,16 @@ describe('prefixes command', () => {
   it('rejects a tracker without prefixes', async () => {
     const result = await runCli(['prefixes', '--tracker-url', 'http://127.0.0.1:9/web-top', '--api-key', 'x'.repeat(16)])
 
-    expect(result.code).toBe(1)
+    expect(result.code).toBe(2)
     expect(result.stderr).toContain('only a Redis tracker has key prefixes')
+  })
+
+  it.each([['prune'], ['clear', '--yes']])('rejects %s on an HTTP tracker as a usage error', async (...command) => {
+    // The command stops at the kind of the tracker, before any request.
+    const result = await runCli([...command, '--tracker-url', 'http://127.0.0.1:9/web-top', '--api-key', 'x'.repeat(16)])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('the HTTP tracker endpoint is read-only')
   })
 })
 

@@ -39,6 +39,7 @@ export async function runClear(
       throw new CliError(
         `Cannot clear ${connection.displayUrl}: the HTTP tracker endpoint is read-only; ` +
           'clear the Redis tracker the app records to, or restart an app that records to memory://',
+        EXIT_USAGE,
       )
     }
     const target = describeTarget(connection.displayUrl, options.keyPrefix)

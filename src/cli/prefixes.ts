@@ -7,7 +7,7 @@ import { listPrefixes } from '../trackers/list-prefixes'
 import { hasClusterHashTag } from '../trackers/redis-connection'
 import { createRedisKeys } from '../trackers/redis-keys'
 import { RedisTracker } from '../trackers/redis-tracker'
-import { CliError, EXIT_FAILURE } from './cli-error'
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
 import { runRecent, type RecentOptions, type RecentStreams } from './recent'
@@ -32,6 +32,7 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
     if (!(tracker instanceof RedisTracker)) {
       throw new CliError(
         `Cannot list prefixes of ${connection.displayUrl}: only a Redis tracker has key prefixes`,
+        EXIT_USAGE,
       )
     }
 

@@ -6,7 +6,7 @@
 import { pruneStaleTasks } from '../trackers/heartbeat'
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
-import { CliError } from './cli-error'
+import { CliError, EXIT_USAGE } from './cli-error'
 import { connectTracker, type TrackerConnection } from './connect'
 import { countOf } from './format'
 import { describePrefix } from './live-header'
@@ -27,6 +27,7 @@ export async function runPrune(
       throw new CliError(
         `Cannot prune ${connection.displayUrl}: the HTTP tracker endpoint is read-only; ` +
           'prune the Redis tracker the app records to',
+        EXIT_USAGE,
       )
     }
     let result
