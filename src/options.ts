@@ -224,7 +224,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     maxCompletedTasks: resolveMaxCompleted(options.maxCompletedTasks, env.TOP_MAX_COMPLETED_TASKS),
     isIgnored: compileIgnore(options.ignore),
     tags: checkTags(options.tags),
-    processorName: checkOptionalString('processorName', options.processorName),
+    processorName: checkProcessorName(options.processorName),
     captureHeaders: checkBoolean('captureHeaders', options.captureHeaders) ?? true,
     trustProxy: checkBoolean('trustProxy', options.trustProxy),
     limits: resolveLimits(options.limits),
@@ -409,6 +409,14 @@ function checkNames(name: string, value: readonly string[] | undefined): string[
     throw invalidOptionType(name, 'an array of strings', value)
   }
   return [...value]
+}
+
+function checkProcessorName(value: unknown): string | undefined {
+  const name = checkOptionalString('processorName', value)
+  if (name !== undefined && name.trim() === '') {
+    throw invalidOptionRange('processorName', 'a name with at least one visible character, or left out for node:<pid>', value)
+  }
+  return name
 }
 
 function checkOptionalString(name: string, value: unknown): string | undefined {

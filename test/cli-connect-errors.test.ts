@@ -244,6 +244,26 @@ describe('Redis password errors', () => {
   })
 })
 
+describe('Redis database errors', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  it('names a database number the server does not have', async () => {
+    const result = await runCli(['recent', '--tracker-url', `redis://127.0.0.1:${redis.port}/99999`])
+    expectOneLineError(result)
+    expect(result.stderr).toContain('DB index is out of range')
+    expect(result.stderr).toContain('The server has no database of that number')
+    expect(result.stderr).not.toContain('Check that Redis is running')
+  })
+})
+
 describe('paused Redis', () => {
   let redis: TestRedis
 

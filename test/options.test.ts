@@ -127,6 +127,7 @@ describe('resolveOptions validation', () => {
     ['trackerUrl', { trackerUrl: ['redis://a:1', 7] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received 7)'],
     ['trackerUrl', { trackerUrl: ['redis://a:1', ''] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received "")'],
     ['keyPrefix', { keyPrefix: 1 }, TypeError, 'The `keyPrefix` option must be a string (received 1)'],
+    ['processorName', { processorName: ' ' }, RangeError, 'The `processorName` option must be a name with at least one visible character, or left out for node:<pid> (received " ")'],
     ['maxCompletedTasks', { maxCompletedTasks: '10' }, TypeError, 'The `maxCompletedTasks` option must be a number (received "10")'],
     ['maxCompletedTasks', { maxCompletedTasks: 0 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 0)'],
     ['maxCompletedTasks', { maxCompletedTasks: 2.5 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 2.5)'],

@@ -60,6 +60,13 @@ const AUTH_HINT = 'Check the user name and password in the URL'
 /** Replies of Redis to a wrong password, or to a command sent without one when one is required. */
 const AUTH_FAILURE = /\b(?:WRONGPASS|NOAUTH)\b/
 
+/** Reply of Redis to a SELECT of a database number beyond its `databases` setting. */
+const DATABASE_FAILURE = /\bDB index is out of range\b/
+
+const DATABASE_HINT =
+  'The server has no database of that number (16 by default, numbered from 0, set by `databases` in redis.conf); ' +
+  'fix the number after the host in the URL'
+
 /**
  * Advice that the HTTP tracker ends its messages with, such as "; check that
  * the app is running" or ": set TOP_WEB_API_KEY to ...". The CLI replaces it
@@ -187,7 +194,9 @@ async function connectRedis(
     const reason = describeFailure(connectionError ?? error)
     const hint = AUTH_FAILURE.test(reason)
       ? AUTH_HINT
-      : `Check that Redis is running there and accepts connections from this host; ${URL_HINT}`
+      : DATABASE_FAILURE.test(reason)
+        ? DATABASE_HINT
+        : `Check that Redis is running there and accepts connections from this host; ${URL_HINT}`
     throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${hint}`)
   }
 
