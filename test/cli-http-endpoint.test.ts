@@ -1,9 +1,10 @@
 /**
  * The built CLI reading an Express app's memory:// tracker through
- * topTrackerEndpoint, over real HTTP on 127.0.0.1.
+ * topTrackerEndpoint, over real HTTP on 127.0.0.1, and a server that
+ * rejects every key.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -66,5 +67,61 @@ describe('web-top-cli on an http:// tracker', () => {
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('/cli-http/done')
     expect(result.stdout).not.toContain('/cli-http/held')
+  })
+})
+
+describe('web-top-cli on an endpoint that rejects the key', () => {
+  let rejecting: Server
+  let origin = ''
+  const seen: Array<Pick<IncomingMessage, 'url' | 'headers'>> = []
+
+  beforeAll(async () => {
+    rejecting = createServer((req, res) => {
+      seen.push({ url: req.url, headers: req.headers })
+      const status = req.url?.startsWith('/unauthorized') ? 401 : 403
+      res.writeHead(status).end('rejected')
+    })
+    await new Promise<void>((resolve) => rejecting.listen(0, '127.0.0.1', resolve))
+    origin = `http://127.0.0.1:${(rejecting.address() as AddressInfo).port}`
+  })
+
+  afterAll(async () => {
+    rejecting.closeAllConnections()
+    await new Promise<void>((resolve) => rejecting.close(() => resolve()))
+  })
+
+  it.each([
+    ['/forbid', 'rejected the API key (HTTP 403 Forbidden)'],
+    ['/unauthorized', 'requires an API key (HTTP 401 Unauthorized)'],
+  ])('keeps the key out of every URL at %s', async (path, reason) => {
+    seen.length = 0
+    const result = await runCli(['recent', '--tracker-url', `${origin}${path}`], {
+      env: { TOP_WEB_API_KEY: API_KEY },
+    })
+
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain(`Cannot read from the tracker at ${origin}${path}: ${origin}${path} ${reason}`)
+    expect(result.stderr).not.toContain(API_KEY)
+    expect(seen.length).toBeGreaterThan(0)
+    for (const request of seen) {
+      expect(request.headers['x-api-key']).toBe(API_KEY)
+      expect(request.url).not.toContain(API_KEY)
+      expect(request.url).not.toContain('api-key')
+    }
+  })
+
+  it('sends the key in the query when the URL has it', async () => {
+    seen.length = 0
+    const result = await runCli(['recent', '--tracker-url', `${origin}/forbid?api-key=${API_KEY}`])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).not.toContain(API_KEY)
+    expect(seen.length).toBeGreaterThan(0)
+    for (const request of seen) {
+      expect(request.headers['x-api-key']).toBeUndefined()
+      expect(new URL(request.url ?? '/', origin).searchParams.get('api-key')).toBe(API_KEY)
+    }
   })
 })

@@ -509,18 +509,52 @@ describe('HttpTracker', () => {
     }
   })
 
-  it('falls back to the query parameter', async () => {
-    // Behaves as web-top-node's TrackerServer: 403 unless the api-key parameter matches.
+  it.each([401, 403])('keeps a key rejected with %i out of the URL', async (status) => {
+    const seen: Array<{ url: string | undefined; key: string | string[] | undefined }> = []
     const url = await startRawServer((req, res) => {
+      seen.push({ url: req.url, key: req.headers['x-api-key'] })
+      res.writeHead(status).end('rejected')
+    })
+    // Without completed tasks the read sends one request and fails when its response arrives.
+    const error = await new HttpTracker({ url, apiKey: API_KEY }).read({ completedLimit: 0 }).catch((err: unknown) => err)
+
+    expect(error).toMatchObject({ statusCode: status, message: expect.not.stringContaining(API_KEY) })
+    expect(seen).toHaveLength(1)
+    for (const request of seen) {
+      expect(request.key).toBe(API_KEY)
+      expect(request.url).not.toContain(API_KEY)
+      expect(request.url).not.toContain('api-key')
+    }
+  })
+
+  it('sends the key of the URL in the query', async () => {
+    // Behaves as web-top-node's TrackerServer: 403 unless the api-key parameter matches.
+    const seen: Array<string | string[] | undefined> = []
+    const url = await startRawServer((req, res) => {
+      seen.push(req.headers['x-api-key'])
       const query = new URL(req.url ?? '/', 'http://localhost').searchParams
       if (query.get('api-key') !== API_KEY) return void res.writeHead(403).end('api-key parameter missing')
       const body = query.get('action') === 'active-tasks' ? { 'pid:1 tid:2': { task_id: 1, path: '/x' } } : [{ task_id: 2 }]
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
     })
-    const snapshot = await new HttpTracker({ url, apiKey: API_KEY }).read()
+    const tracker = new HttpTracker({ url: `${url}?api-key=${encodeURIComponent(API_KEY)}` }, {})
+    const snapshot = await tracker.read()
 
     expect(snapshot.active.get('pid:1 tid:2')).toMatchObject({ task_id: 1, path: '/x' })
     expect(snapshot.completed).toHaveLength(1)
+    expect(seen).toEqual([undefined, undefined])
+    expect(tracker.url).toBe(url)
+  })
+
+  it('rejects a header key at a query-only server', async () => {
+    const url = await startRawServer((req, res) => {
+      const query = new URL(req.url ?? '/', 'http://localhost').searchParams
+      if (query.get('api-key') !== API_KEY) return void res.writeHead(403).end('api-key parameter missing')
+      res.writeHead(200, { 'content-type': 'application/json' }).end('[]')
+    })
+    const error = await readError(new HttpTracker({ url, apiKey: API_KEY }))
+
+    expect(error.code).toBe('INVALID_API_KEY')
   })
 
   it('sends a non-Latin-1 key in the query', async () => {

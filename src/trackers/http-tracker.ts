@@ -3,10 +3,12 @@
  * that an app serves from its tracker endpoint (`topTrackerEndpoint`,
  * `topTrackerRoute`, or web-top-node's `TrackerServer`).
  *
- * The key goes in the `X-API-Key` header, so it stays out of URLs and access
- * logs. Servers that read only the `api-key` query parameter (web-top-node)
- * respond to that with 401 or 403. The tracker then retries once with the
- * parameter and keeps using it if that is accepted.
+ * The key goes in the `X-API-Key` header, so that it stays out of URLs,
+ * which proxies and access logs store. It goes in the `api-key` query
+ * parameter only when the caller wrote it there in the URL, which is how to
+ * read servers that accept only the parameter (web-top-node), or when
+ * fetch() cannot send it in a header. A 401 or 403 is reported, never
+ * retried with the key in the URL.
  */
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { normalizeTask } from '../task/wire'
@@ -17,7 +19,8 @@ import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerSta
 export interface HttpTrackerOptions {
   /**
    * Endpoint URL, such as `http://127.0.0.1:3000/web-top`. An `api-key`
-   * query parameter in it is used as the key.
+   * query parameter in it is used as the key, and makes the tracker send
+   * the key in that parameter instead of the `X-API-Key` header.
    */
   url: string
   /**
@@ -72,8 +75,6 @@ const HEADER_VALUE = /^[^\0\r\n\u0100-\uffff]*$/
 
 type Action = 'active-tasks' | 'completed-tasks'
 
-/** Placement of the key: the header first, the query parameter after a server rejected the header. */
-type KeyPlacement = 'header' | 'query' | 'header-confirmed'
 
 export class HttpTracker implements Tracker {
   readonly kind = 'http'
@@ -84,7 +85,7 @@ export class HttpTracker implements Tracker {
   readonly #timeoutMs: number
   readonly #closed = new AbortController()
   readonly #logger: Logger
-  #keyPlacement: KeyPlacement = 'header'
+  readonly #keyIn: 'header' | 'query'
   #dropped = 0
 
   constructor(options: HttpTrackerOptions, env: NodeJS.ProcessEnv = process.env) {
@@ -97,10 +98,12 @@ export class HttpTracker implements Tracker {
     this.#endpoint = endpoint
     this.#displayUrl = endpoint.toString()
     this.#apiKey = resolveReaderKey(options.apiKey ?? urlKey ?? env.TOP_WEB_API_KEY, this.#displayUrl)
+    // A key written in the URL is the caller's choice of the query parameter.
     // fetch() rejects a header value with a character above U+00FF, or NUL,
     // CR or LF inside it, and trims CR and LF at its ends. Such a key goes in
-    // the query, where the endpoint accepts it too.
-    if (!HEADER_VALUE.test(this.#apiKey)) this.#keyPlacement = 'query'
+    // the query too, where the endpoint accepts it.
+    const keyInUrl = urlKey !== null && urlKey !== ''
+    this.#keyIn = keyInUrl || !HEADER_VALUE.test(this.#apiKey) ? 'query' : 'header'
     this.#timeoutMs = resolveTimeout(options.timeoutMs)
     this.#logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
   }
@@ -178,30 +181,20 @@ export class HttpTracker implements Tracker {
     )
   }
 
-  /** Fetches one action and parses its JSON. Retries once with the key in the query if the header is rejected. */
+  /** Fetches one action and parses its JSON. */
   async #fetchAction(action: Action, limit?: number): Promise<unknown> {
-    const placement = this.#keyPlacement
-    const response = await this.#request(action, limit, placement === 'query' ? 'query' : 'header')
-
-    if ((response.status === 401 || response.status === 403) && placement === 'header') {
-      await discardBody(response)
-      const retried = await this.#request(action, limit, 'query')
-      if (retried.ok) this.#keyPlacement = 'query'
-      return this.#readJson(retried, action)
-    }
-    if (response.ok && placement === 'header') this.#keyPlacement = 'header-confirmed'
-    return this.#readJson(response, action)
+    return this.#readJson(await this.#request(action, limit), action)
   }
 
   /** Sends one GET. The timeout covers the body too, because the body is read from the same fetch. */
-  async #request(action: Action, limit: number | undefined, keyIn: 'header' | 'query'): Promise<Response> {
+  async #request(action: Action, limit: number | undefined): Promise<Response> {
     const url = new URL(this.#endpoint)
     url.searchParams.set('action', action)
     if (limit !== undefined) url.searchParams.set('limit', String(limit))
-    if (keyIn === 'query') url.searchParams.set(API_KEY_PARAM, this.#apiKey)
+    if (this.#keyIn === 'query') url.searchParams.set(API_KEY_PARAM, this.#apiKey)
 
     const headers: Record<string, string> = { accept: 'application/json' }
-    if (keyIn === 'header') headers['x-api-key'] = this.#apiKey
+    if (this.#keyIn === 'header') headers['x-api-key'] = this.#apiKey
 
     try {
       return await fetch(url, { headers, redirect: 'error', signal: this.#requestSignal() })
