@@ -1,7 +1,8 @@
 /**
  * `web-top-cli tail` as a child process: following task_updates of a
  * private Redis, through a lost subscription and a Redis restart, and
- * polling an app's HTTP tracker endpoint.
+ * polling an app's HTTP tracker endpoint, including one that trims
+ * requests before they are read.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -12,6 +13,7 @@ import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { MemoryTracker } from '../src/trackers/memory-tracker'
 import { RedisTracker } from '../src/trackers/redis-tracker'
+import { TAIL_READ_LIMIT } from '../src/cli/tail'
 import { runCli, startCli, type RunningCli } from './helpers/cli'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -229,6 +231,85 @@ describe('tail on an HTTP tracker endpoint', () => {
     try {
       tracker.recordEnd('new-3', JSON.stringify(record('/polled/3')))
       await tail.waitFor((stdout) => stdout.includes('/polled/3'), 'the polled record')
+    } finally {
+      await tail.stop()
+    }
+  })
+})
+
+describe('tail on an HTTP endpoint that trims', () => {
+  const servers: Server[] = []
+
+  afterAll(async () => {
+    for (const server of servers) await new Promise((resolveClose) => server.close(resolveClose))
+  })
+
+  /** Serves the tracker at /web-top on 127.0.0.1 and returns the endpoint URL. */
+  async function serve(tracker: MemoryTracker): Promise<string> {
+    const endpoint = topTrackerEndpoint({ apiKey: API_KEY, tracker })
+    const server = createServer((req, res) => endpoint(req, res, () => res.writeHead(500).end()))
+    servers.push(server)
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/web-top`
+  }
+
+  function recordMany(tracker: MemoryTracker, prefix: string, count: number): void {
+    for (let i = 1; i <= count; i++) tracker.recordEnd(`${prefix}-${i}`, JSON.stringify(record(`/${prefix}/${i}`)))
+  }
+
+  function printedPaths(tail: RunningCli): string[] {
+    return tail
+      .stdout()
+      .trimEnd()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => ACCESS_LINE.exec(line)?.[5] ?? line)
+  }
+
+  it('reports requests trimmed between two polls', async () => {
+    const tracker = new MemoryTracker({ maxCompletedTasks: 5 })
+    const url = await serve(tracker)
+    tracker.recordEnd('old', JSON.stringify(record('/before-tail')))
+    const tail = await startTail(['--tracker-url', url, '--refresh-rate', '0.3'], { TOP_WEB_API_KEY: API_KEY })
+    try {
+      // Fewer than the tracker keeps: the next read still returns /before-tail, so nothing is missing.
+      recordMany(tracker, 'few', 3)
+      await tail.waitFor((stdout) => stdout.includes('/few/3'), 'the first polled records')
+      await sleep(700)
+      expect(printedPaths(tail)).toEqual(['/few/1', '/few/2', '/few/3'])
+      expect(tail.stderr()).toBe('')
+
+      recordMany(tracker, 'burst', 30)
+      await tail.waitFor((_stdout, stderr) => stderr.includes('may be missing'), 'the notice of missing requests')
+      await sleep(700)
+
+      expect(printedPaths(tail).slice(3)).toEqual(['/burst/26', '/burst/27', '/burst/28', '/burst/29', '/burst/30'])
+      const notices = tail.stderr().trimEnd().split('\n')
+      expect(notices).toHaveLength(1)
+      expect(notices[0]).toMatch(
+        /^web-top-cli: requests that ended in the \d+\.\d+s before the oldest one read may be missing, because the tracker keeps only the newest; a shorter --refresh-rate reads it more often$/,
+      )
+    } finally {
+      await tail.stop()
+    }
+  })
+
+  it('reads more when a poll stops at its limit', async () => {
+    const tracker = new MemoryTracker({ maxCompletedTasks: 3 * TAIL_READ_LIMIT })
+    const url = await serve(tracker)
+    tracker.recordEnd('old', JSON.stringify(record('/before-tail')))
+    const tail = await startTail(['--tracker-url', url, '--refresh-rate', '0.5'], { TOP_WEB_API_KEY: API_KEY })
+    try {
+      const count = TAIL_READ_LIMIT + 500
+      recordMany(tracker, 'many', count)
+      await tail.waitFor((stdout) => stdout.includes(`/many/${count} `), 'the last record', 10_000)
+      await sleep(1_200)
+
+      const paths = printedPaths(tail)
+      expect(paths).toHaveLength(count)
+      expect(paths[0]).toBe('/many/1')
+      expect(paths.at(-1)).toBe(`/many/${count}`)
+      expect(tail.stderr()).toBe('')
     } finally {
       await tail.stop()
     }

@@ -10,6 +10,7 @@ import { decodeTask } from '../task/wire'
 import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
 import type { DecodeCache } from '../trackers/decode-cache'
 import type { TaskSnapshot } from '../trackers/tracker'
+import { findMissingPeriod, findOldestEnd, type MissingPeriod } from './missing-period'
 import { StatsWindow } from './stats'
 
 /** An active task and the processor id it is stored under, when known. */
@@ -24,7 +25,7 @@ export interface ResyncResult {
   /** Completed tasks the read brought that the window had not seen. */
   recovered: number
   /** Period in which completed tasks may be missing, when the read did not reach back to its start. */
-  missing: { fromMs: number; toMs: number } | undefined
+  missing: MissingPeriod | undefined
   /**
    * Active records of a light read whose content is unknown, because the
    * cached task ended on `task_updates` but its field still contains a
@@ -274,8 +275,8 @@ export class LiveState {
       this.stats.setCoveredSince(oldestMs === undefined ? nowMs : Math.max(windowStart, oldestMs))
       return undefined
     }
-    if (gapStartMs === undefined || oldestMs === undefined || oldestMs <= gapStartMs) return undefined
-    return { fromMs: gapStartMs, toMs: Math.min(oldestMs, nowMs) }
+    if (gapStartMs === undefined) return undefined
+    return findMissingPeriod(snapshot.completed, gapStartMs, nowMs)
   }
 }
 
@@ -324,13 +325,4 @@ export function deriveProcessorId(task: HttpTask): string | undefined {
     return undefined
   }
   return `${host_name}/${process_id}-${thread_id}-${process_internal_id}`
-}
-
-function findOldestEnd(tasks: readonly HttpTask[]): number | undefined {
-  let oldest: number | undefined
-  for (const task of tasks) {
-    const endedAtMs = getEndedAtMs(task)
-    if (endedAtMs !== undefined && (oldest === undefined || endedAtMs < oldest)) oldest = endedAtMs
-  }
-  return oldest
 }

@@ -2,7 +2,9 @@
  * The `tail` command: prints each completed request as one line as it
  * happens, like an access log, or as NDJSON. It follows `task_updates`;
  * after a lost connection it reads back from `past_tasks` what ended
- * meanwhile. A tracker without an update stream (http://) is polled.
+ * meanwhile. A tracker without an update stream (http://) is polled. Both
+ * report on stderr when the tracker may have trimmed requests before they
+ * were read.
  */
 import {
   getCompletedKey,
@@ -21,6 +23,7 @@ import { connectTracker, describeReadFailure, type TrackerConnection } from './c
 import { createTaskFilter, type TaskFilterOptions, type TaskPredicate } from './filters'
 import { countOf, formatBytes, formatDuration } from './format'
 import { formatLatency } from './live-header'
+import { findMissingPeriod, findNewestEnd, type MissingPeriod } from './missing-period'
 import type { TrackerOptions } from './options'
 import { escapeJsonForTerminal, sanitizeText } from './sanitize'
 import { paint, shouldUseColour } from './style'
@@ -28,6 +31,14 @@ import { openUpdateStream, type UpdateStream } from './update-stream'
 
 /** Most completed tasks read when polling or reading back after a gap. */
 export const TAIL_READ_LIMIT = 1_000
+
+/**
+ * Most completed tasks read again when a read of `TAIL_READ_LIMIT` did not
+ * reach back to the previous one, so that a tracker that keeps more returns
+ * the tasks in between. Ten thousand records of about 2 KB stay well below
+ * the HTTP tracker's 64 MB response limit.
+ */
+export const TAIL_GAP_READ_LIMIT = 10_000
 
 /** Completed-task keys remembered to print each task once. */
 const MAX_REMEMBERED_KEYS = 50_000
@@ -80,6 +91,8 @@ class Tail {
   #stream: UpdateStream | undefined
   #gapStartMs: number | undefined
   #pollTimer: NodeJS.Timeout | undefined
+  /** End time of the newest completed task that any read returned, in the tracker's clock. */
+  #newestReadMs: number | undefined
   #stopped = false
   /** Number of messages on the update stream that were not task records. */
   #skippedUpdates = 0
@@ -113,8 +126,9 @@ class Tail {
     if (this.#stream !== undefined) return
 
     // Without an update stream, what is in the tracker now counts as printed.
-    const snapshot = await this.#read()
-    for (const task of snapshot) this.#remember(task)
+    const tasks = await this.#read(TAIL_READ_LIMIT)
+    for (const task of tasks) this.#remember(task)
+    this.#newestReadMs = findNewestEnd(tasks)
     this.#armPoll()
   }
 
@@ -146,22 +160,19 @@ class Tail {
   async #readBack(): Promise<void> {
     const gapStartMs = this.#gapStartMs ?? Date.now()
     this.#gapStartMs = undefined
-    let tasks: HttpTask[]
+    let read: CompletedRead
     try {
-      tasks = await this.#read()
+      read = await this.#readSince(gapStartMs)
     } catch (error) {
       this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
       return
     }
     const printedBefore = this.#printed.size
-    this.#printNew(tasks)
+    this.#printNew(read.tasks)
     const recovered = this.#printed.size - printedBefore
     const gap = formatDuration(Date.now() - gapStartMs) ?? '?'
     let message = `web-top-cli: reconnected after a gap of ${gap}; ${countOf(recovered, 'request')} read back from past_tasks`
-    const oldestMs = Math.min(...tasks.map((task) => getEndedAtMs(task) ?? Infinity))
-    if (tasks.length > 0 && oldestMs > gapStartMs) {
-      message += `; requests that ended in the ${formatDuration(oldestMs - gapStartMs)} before the oldest one read may be missing`
-    }
+    if (read.missing !== undefined) message += `; ${describeMissing(read.missing)}`
     this.#streams.stderr.write(`${message}\n`)
   }
 
@@ -171,15 +182,48 @@ class Tail {
 
   async #poll(): Promise<void> {
     try {
-      this.#printNew(await this.#read())
+      const read = await this.#readSince(this.#newestReadMs)
+      this.#printNew(read.tasks)
+      const newestMs = findNewestEnd(read.tasks)
+      if (newestMs !== undefined) this.#newestReadMs = Math.max(this.#newestReadMs ?? newestMs, newestMs)
+      if (read.missing !== undefined) {
+        this.#streams.stderr.write(
+          `web-top-cli: ${describeMissing(read.missing)}, because the tracker keeps only the newest; ` +
+            'a shorter --refresh-rate reads it more often\n',
+        )
+      } else if (read.limitReached) {
+        this.#streams.stderr.write(
+          `web-top-cli: requests that ended before the oldest one read may be missing, because the read ` +
+            `stopped at its limit of ${TAIL_GAP_READ_LIMIT} requests; a shorter --refresh-rate reads more often\n`,
+        )
+      }
     } catch (error) {
       this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
     }
     if (!this.#stopped) this.#armPoll()
   }
 
-  async #read(): Promise<HttpTask[]> {
-    const snapshot = await this.#connection.tracker.read({ completedLimit: TAIL_READ_LIMIT })
+  /**
+   * Reads the completed tasks and finds the period after `sinceMs` whose
+   * tasks may have been trimmed before this read. A read that stopped at
+   * its limit without reaching back to `sinceMs` is made again with a larger
+   * limit, because the tracker may still keep the tasks in between. With
+   * `sinceMs` undefined, when no earlier read returned a task, the period
+   * is unknown, and only `limitReached` shows that tasks may be missing.
+   */
+  async #readSince(sinceMs: number | undefined): Promise<CompletedRead> {
+    let tasks = await this.#read(TAIL_READ_LIMIT)
+    let missing = sinceMs === undefined ? undefined : findMissingPeriod(tasks, sinceMs, Date.now())
+    const reachedBack = sinceMs !== undefined && missing === undefined
+    if (tasks.length < TAIL_READ_LIMIT || reachedBack) return { tasks, missing, limitReached: false }
+
+    tasks = await this.#read(TAIL_GAP_READ_LIMIT)
+    missing = sinceMs === undefined ? undefined : findMissingPeriod(tasks, sinceMs, Date.now())
+    return { tasks, missing, limitReached: sinceMs === undefined && tasks.length >= TAIL_GAP_READ_LIMIT }
+  }
+
+  async #read(limit: number): Promise<HttpTask[]> {
+    const snapshot = await this.#connection.tracker.read({ completedLimit: limit })
     return snapshot.completed
   }
 
@@ -239,6 +283,22 @@ class Tail {
     }
     this.#resolveExit(code)
   }
+}
+
+/** The completed tasks of one read, newest first, and what may be missing before them. */
+interface CompletedRead {
+  tasks: HttpTask[]
+  missing: MissingPeriod | undefined
+  /**
+   * Whether a read with no earlier task to reach back to returned as many
+   * tasks as it requested, so that older ones may be unread.
+   */
+  limitReached: boolean
+}
+
+function describeMissing(missing: MissingPeriod): string {
+  const duration = formatDuration(missing.toMs - missing.fromMs) ?? '?'
+  return `requests that ended in the ${duration} before the oldest one read may be missing`
 }
 
 /**
