@@ -210,6 +210,8 @@ class Tail {
    * limit, because the tracker may still keep the tasks in between. With
    * `sinceMs` undefined, when no earlier read returned a task, the period
    * is unknown, and only `limitReached` shows that tasks may be missing.
+   * NOTE: so a burst that overfills an empty store below that limit is not
+   * reported, because the endpoint does not tell how many tasks it keeps.
    */
   async #readSince(sinceMs: number | undefined): Promise<CompletedRead> {
     let tasks = await this.#read(TAIL_READ_LIMIT)
