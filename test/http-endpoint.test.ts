@@ -605,3 +605,36 @@ describe('HttpTracker', () => {
     await expect(unsubscribe()).resolves.toBeUndefined()
   })
 })
+
+describe('HttpTracker reply size', () => {
+  it('rejects a reply over 64 MiB and says to read fewer tasks', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 0x20)
+    const origin = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('[')
+      // 65 chunks of 1 MiB of spaces: more than the reader accepts. It stops reading first.
+      let sent = 0
+      const writeMore = () => {
+        while (sent < 65) {
+          sent++
+          if (!res.write(chunk)) {
+            res.once('drain', writeMore)
+            return
+          }
+        }
+        res.end(']')
+      }
+      res.on('error', () => {})
+      writeMore()
+    })
+
+    const reader = new HttpTracker({ url: `${origin}/web-top`, apiKey: API_KEY })
+    const failure = await reader.read().then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    )
+
+    expect(failure?.message).toContain('returned a body larger than 67108864 bytes')
+    expect(failure?.message).toContain('read fewer completed tasks (--limit in the CLI, completedLimit in read())')
+  })
+})

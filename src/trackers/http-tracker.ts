@@ -224,7 +224,13 @@ export class HttpTracker implements Tracker {
       throw this.#connectionError(err)
     }
     if (text === null) {
-      throw this.#invalidResponse(action, `a body larger than ${MAX_BODY_BYTES} bytes`)
+      // The endpoint's reply grows with the records the app keeps and their headers.
+      throw new HttpTrackerError(
+        'INVALID_RESPONSE',
+        this.#displayUrl,
+        `${this.#displayUrl} returned a body larger than ${MAX_BODY_BYTES} bytes for action=${action}; ` +
+          'read fewer completed tasks (--limit in the CLI, completedLimit in read())',
+      )
     }
 
     try {
