@@ -96,6 +96,23 @@ describe('LiveState', () => {
     expect(state.completed.map((task) => task.path)).toEqual(['/missed', '/seen', '/old'])
   })
 
+  it('drops completed tasks a polled read no longer returns', () => {
+    const state = createState()
+    state.finishResync(snapshot([], [end('a', 2_000), end('b', 3_000)]), NOW, undefined, true)
+    // The app restarted on memory:// and kept only its new request.
+    state.finishResync(snapshot([], [end('c', 500)]), NOW, NOW - 2_000, true)
+
+    expect(state.completed.map((task) => task.path)).toEqual(['/c'])
+  })
+
+  it('keeps completed tasks a read leaves out while the stream is connected', () => {
+    const state = createState()
+    state.finishResync(snapshot([], [end('a', 2_000), end('b', 3_000)]), NOW)
+    state.finishResync(snapshot([], [end('c', 500)]), NOW)
+
+    expect(state.completed.map((task) => task.path)).toEqual(['/c', '/a', '/b'])
+  })
+
   it('reports a gap that past_tasks does not reach back to', () => {
     const state = createState()
     state.finishResync(snapshot([], []), NOW)

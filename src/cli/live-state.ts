@@ -134,16 +134,20 @@ export class LiveState {
    * arrived while it was in flight, and adds its completed tasks. `gapStartMs`
    * is the time from which updates may have been lost: when the connection
    * dropped, or the previous read when there is no stream. It is undefined
-   * when no update was lost.
+   * when no update was lost. With `completedFromReadOnly`, the view has no
+   * update stream and polls: a completed task that the read no longer
+   * returns is gone from the store, as after an app on `memory://` restarted.
    */
-  finishResync(snapshot: TaskSnapshot, nowMs: number, gapStartMs?: number): ResyncResult {
+  finishResync(snapshot: TaskSnapshot, nowMs: number, gapStartMs?: number, completedFromReadOnly = false): ResyncResult {
     const replay = this.#replay ?? []
     this.#replay = undefined
 
     const unverified = snapshot.reused === undefined ? this.#replaceActive(snapshot) : this.#mergeActive(snapshot, snapshot.reused)
-    // TODO: a store that lost records without a clear (an app on memory:// that
-    // restarted) keeps its old completed rows here until they scroll out.
     if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) this.completed = []
+    if (completedFromReadOnly) {
+      const stored = new Set(snapshot.completed.map((task) => readCompletedFacts(task).key))
+      this.completed = this.completed.filter((task) => stored.has(readCompletedFacts(task).key))
+    }
     this.#lastClearedAt = snapshot.lastClearedAt
 
     // A task object the list shows already went through `stats.add` and the

@@ -293,7 +293,8 @@ class LiveView {
       const snapshot = await this.#connection.tracker.read(
         resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache, this.#lightReads),
       )
-      const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs)
+      const polling = this.#source.kind === 'polling'
+      const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs, polling)
       this.#lightReads = snapshot.reused === undefined ? 0 : this.#lightReads + 1
       this.#fullReadDue = result.unverified > 0
       if (closesGap && this.#gapStartMs !== undefined && this.#subscribedMs !== undefined) {
