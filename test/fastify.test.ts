@@ -54,6 +54,26 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
     await pending
   })
 
+  it('records an inject() request with the status it got', async () => {
+    const tracker = new MemoryTracker()
+    const injected = fastify()
+    await injected.register(topPlugin, { tracker })
+    injected.get('/users/:id', async () => 'ok')
+    try {
+      const response = await injected.inject('/users/7')
+      expect(response.statusCode).toBe(200)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+
+      const [task] = (await tracker.read()).completed
+      expect(task?.status_code).toBe(200)
+      expect(task?.recorded_successfully).toBe(true)
+      expect(task?.tags?.['web_top.outcome']).toBeUndefined()
+      expect(task?.task_name).toBe('/users/:id')
+    } finally {
+      await injected.close()
+    }
+  })
+
   it('records into a MemoryTracker', async () => {
     const tracker = new MemoryTracker({ maxCompletedTasks: 2 })
     app = await startApp(framework, { tracker })

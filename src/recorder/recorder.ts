@@ -286,7 +286,7 @@ export class Recorder {
     // no socket: its head may be written, but the client never received it.
     // Nor did a client that went away while still sending its request
     // (`req.complete` false) receive a head sent later.
-    const unsent = outcome === 'aborted' && (!res.headersSent || res.socket === null || !state.req.complete)
+    const unsent = outcome === 'aborted' && (!res.headersSent || res.socket === null || state.req.complete === false)
     const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
     const endFields = this.#fields.end(res, taskName, endedAt, outcome, unsent)
     const sharedFields = this.#fields.shared(state.clientIpSource, outcome)

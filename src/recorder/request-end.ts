@@ -20,7 +20,7 @@
  */
 import { subscribe } from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import type { Logger } from '../util/logger'
 
 /** Outcome of a tracked request: completed, or aborted because the client went away. */
@@ -121,7 +121,7 @@ function onResponseFinishMessage(message: unknown): void {
   // finishes on a destroyed socket and never reached the client. A socket
   // destroyed after a complete request may still have sent the whole
   // response (`server.closeIdleConnections()` right after `res.end()`).
-  const abandoned = socket?.destroyed === true && !state.req.complete
+  const abandoned = socket?.destroyed === true && state.req.complete === false
   finishTask(res, state, abandoned ? 'aborted' : 'completed')
 }
 
@@ -130,8 +130,19 @@ function onResponseClose(this: ServerResponse): void {
   if (state === undefined) return
   // A response that finished for a request whose body never fully arrived
   // was written to a connection the client had already closed.
-  const completed = this.writableFinished && state.req.complete
+  const cutShort = state.req.complete === false && state.req.socket?.destroyed === true
+  const completed = (this.writableFinished || isInjected(state.req, this)) && !cutShort
   finishTask(this, state, completed ? 'completed' : 'aborted')
+}
+
+/**
+ * Returns true for a request injected without a network connection, such
+ * as Fastify's `inject()` (light-my-request): its socket is no `net.Socket`,
+ * and its response ended without ever counting as finished (checked with
+ * Fastify 5.12 on Node 20), so it reached its caller once it ended.
+ */
+function isInjected(req: IncomingMessage, res: ServerResponse): boolean {
+  return res.writableEnded && req.socket != null && !(req.socket instanceof Socket)
 }
 
 /**
