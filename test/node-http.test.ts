@@ -220,6 +220,27 @@ describe('node:http server close', () => {
     expect(stored.processors).toEqual({})
   })
 
+  it('lets the process exit while Redis rejects every write', async () => {
+    // processors of the wrong type makes every batch fail, so a repair stays due.
+    await redis.client.set('processors', 'not a hash')
+    const script = `
+      const { createServer } = require('node:http')
+      const { withTop } = require('./src/index.ts')
+      const listener = withTop((req, res) => res.end('ok'), { trackerUrl: process.env.TEST_REDIS_URL, logger: { warn() {}, error() {} } })
+      const server = createServer(listener)
+      server.listen(0, '127.0.0.1', async () => {
+        await fetch('http://127.0.0.1:' + server.address().port + '/')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        server.close(() => console.log('closed'))
+      })
+    `
+    const started = Date.now()
+    const result = await runNode(['--import', 'tsx', '-e', script], { TEST_REDIS_URL: redis.url }, 15_000)
+    expect(result.stdout.trim()).toBe('closed')
+    expect(result.code).toBe(0)
+    expect(Date.now() - started).toBeLessThan(10_000)
+  })
+
   it('lets a dozen recorders watch one server without a listener warning', async () => {
     const script = `
       const { createServer } = require('node:http')

@@ -21,6 +21,7 @@ import {
 } from '../src/index'
 import type { HttpTask } from '../src/task/http-task'
 import { runCli } from './helpers/cli'
+import { runNode } from './helpers/node-process'
 import { CLUSTER_NODE_TIMEOUT_MS, startRedisCluster, type TestCluster } from './helpers/redis-cluster'
 
 /** Requests sent to each app in the load phase. */
@@ -124,6 +125,27 @@ describe('Redis Cluster', () => {
     } finally {
       client.disconnect()
     }
+  })
+
+  it('lets an Express app exit after its server closes', async () => {
+    const script = `
+      const { createServer } = require('node:http')
+      const express = require('express')
+      const { topMiddleware } = require('./src/index.ts')
+      const app = express()
+      app.use(topMiddleware({ trackerUrl: process.env.TEST_CLUSTER_URL, keyPrefix: '{exit}:' }))
+      app.get('/', (req, res) => res.send('ok'))
+      const server = createServer(app)
+      server.listen(0, '127.0.0.1', async () => {
+        await fetch('http://127.0.0.1:' + server.address().port + '/')
+        server.close(() => console.log('closed'))
+      })
+    `
+    const started = Date.now()
+    const result = await runNode(['--import', 'tsx', '-e', script], { TEST_CLUSTER_URL: cluster.url }, 15_000)
+    expect(result.stdout.trim()).toBe('closed')
+    expect(result.code).toBe(0)
+    expect(Date.now() - started).toBeLessThan(10_000)
   })
 
   it('keeps recording through a master failover', async () => {

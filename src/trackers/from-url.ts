@@ -18,7 +18,7 @@ import {
   requireClusterHashTag,
   type RedisConnectionOptions,
 } from './redis-connection'
-import { RedisTracker, type RedisClient } from './redis-tracker'
+import { OWNS_CLIENT, RedisTracker } from './redis-tracker'
 import type { Tracker } from './tracker'
 
 /** Tracker URL used when neither an option nor `TOP_TRACKER_URL` sets one. */
@@ -110,27 +110,19 @@ export function createTrackerFromUrl(
 }
 
 /**
- * A RedisTracker on a Cluster or Sentinel client that it made itself, so it
- * closes that client too. (A RedisTracker given a client leaves it open.)
+ * Creates a RedisTracker on a Cluster or Sentinel client made here. The
+ * tracker owns that client: it suspends it when the app's servers close
+ * and closes it with the tracker. (A RedisTracker given an app's client
+ * leaves it alone.)
  */
-class ClientOwningRedisTracker extends RedisTracker {
-  #clientClosed = false
-
-  override async close(): Promise<void> {
-    await super.close()
-    if (this.#clientClosed) return
-    this.#clientClosed = true
-    await quitClient(this.client)
-  }
-}
-
 function createMultiNodeTracker(url: string | readonly string[], options: TrackerUrlOptions): Tracker {
   const target = parseRedisTarget(url)
   const keyPrefix = options.keyPrefix ?? ''
   if (target.kind === 'cluster') requireClusterHashTag(keyPrefix)
 
   const client = createRedisClient(url, options)
-  return new ClientOwningRedisTracker({
+  return new RedisTracker({
+    [OWNS_CLIENT]: true,
     client,
     url: typeof url === 'string' ? maskUrl(url) : url.map(maskUrl).join(','),
     keyPrefix,
@@ -139,12 +131,6 @@ function createMultiNodeTracker(url: string | readonly string[], options: Tracke
     batchWindowMs: options.batchWindowMs,
     logger: options.logger,
   })
-}
-
-async function quitClient(client: RedisClient): Promise<void> {
-  // Errors while closing are not the app's business.
-  client.on('error', () => {})
-  await client.quit().catch(() => client.disconnect())
 }
 
 function parseScheme(url: string): string {

@@ -52,7 +52,17 @@ import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerSta
 
 export type RedisClient = Redis | Cluster
 
+/**
+ * Option key, for web-top's own modules, that hands a `client` over to the
+ * tracker: it then suspends, reconnects and closes that client as one it
+ * opened. createTrackerFromUrl sets it for the Cluster and Sentinel clients
+ * it creates. A symbol keeps it out of the public options.
+ */
+export const OWNS_CLIENT: unique symbol = Symbol('web-top owns the client')
+
 export interface RedisTrackerOptions {
+  /** See `OWNS_CLIENT`. */
+  [OWNS_CLIENT]?: boolean
   /**
    * Redis URL (`redis://`, `rediss://`, with user, password and database).
    * Ignored when `client` is given.
@@ -257,7 +267,7 @@ export class RedisTracker implements Tracker {
 
     if (options.client) {
       this.client = options.client
-      this.#ownsClient = false
+      this.#ownsClient = options[OWNS_CLIENT] === true
     } else {
       this.client = new Redis(options.url ?? 'redis://127.0.0.1:6379', WRITER_CLIENT_OPTIONS)
       this.#ownsClient = true
@@ -577,7 +587,9 @@ export class RedisTracker implements Tracker {
     // Writes still waiting keep the connection, unless Redis is unreachable:
     // then they stay queued for the next connection (within the byte
     // budget), and the reconnect timer no longer keeps the process alive.
-    const busy = !this.#batch.isEmpty || this.#inFlight.size > 0 || this.#needsRepair
+    // A repair that Redis keeps rejecting would hold the connection for
+    // ever; it runs again with the next write instead.
+    const busy = !this.#batch.isEmpty || this.#inFlight.size > 0
     if (!this.#ownsClient || this.#closed) return
     if (busy && this.client.status === 'ready') {
       this.#suspendWhenSent = true
