@@ -52,7 +52,7 @@ export interface LoadResult {
   queued: number
 }
 
-/** What the load generator reads before a run, to measure the cores and its own CPU over it. */
+/** Readings taken before a run, to measure the cores and the load generator's own CPU over it. */
 interface RunStart {
   serverCore: CoreTimes
   loadCore: CoreTimes
@@ -69,7 +69,7 @@ function startRun(request: LoadRequest): RunStart {
   }
 }
 
-/** The parts of a `LoadResult` that are measured the same way for both kinds of run. */
+/** Measures the parts of a `LoadResult` that both kinds of run share: wall and CPU time, core use. */
 function finishRun(request: LoadRequest, start: RunStart) {
   const cpu = process.cpuUsage(start.cpu)
   const serverCoreAfter = readCoreTimes(request.serverCore)

@@ -1,6 +1,6 @@
 /**
- * The package's type declarations as a TypeScript project that compiles
- * both CommonJS (`.ts`) and ES module (`.mts`) files sees them, with
+ * The package's type declarations, compiled by a TypeScript project that
+ * has both CommonJS (`.ts`) and ES module (`.mts`) files, with
  * `skipLibCheck` off. The project imports the package by its own name, so
  * it reads the built `dist/` through the `exports` of package.json.
  */

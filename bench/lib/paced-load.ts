@@ -1,8 +1,8 @@
 /**
  * A load at a fixed request rate, for the latency a server shows below
  * saturation. autocannon keeps every connection busy, so the server is
- * always saturated and latency grows with the server's CPU per request:
- * with 50 connections, a server that spends 1.5 times as much CPU per
+ * always saturated and latency grows with the server's CPU per request.
+ * With 50 connections, a server that spends 1.5 times as much CPU per
  * request responds 1.5 times later on average, even when no single
  * request waits for the add-on. autocannon's `overallRate` option sent
  * requests in bursts on this machine (bench/scaling.ts).

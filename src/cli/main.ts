@@ -174,9 +174,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
 /**
  * Sets the exit code and, after a failure, exits once standard error has
  * taken the message. A client may still hold a socket to a server that does
- * not reply: ioredis ends it and destroys it only 2 s later, twice in a row
- * when a command fails meanwhile, which would keep the process up about 4 s
- * past the deadline the message states.
+ * not reply. ioredis destroys such a socket only 2 s after ending it, and
+ * twice in a row when a command fails meanwhile, so the process would stay
+ * up about 4 s past the deadline that the message states.
  */
 function exitOnceReported(code: number): void {
   process.exitCode = code

@@ -100,7 +100,7 @@ export class RecorderLifecycle {
     if (this.#settings.ownsTracker) await this.#settings.tracker.close()
   }
 
-  /** Called once when a server passed to `watchServer()` closes. */
+  /** Forgets a server passed to `watchServer()` once it closes, and goes idle after the last one. */
   onServerClose(server: WatchedServer): void {
     this.#servers.delete(server)
     if (this.#servers.size === 0 && this.state === 'open') void this.#goIdle()

@@ -137,9 +137,9 @@ function onResponseClose(this: ServerResponse): void {
 
 /**
  * Returns true for a request injected without a network connection, such
- * as Fastify's `inject()` (light-my-request): its socket is no `net.Socket`,
- * and its response ended without ever counting as finished (checked with
- * Fastify 5.12 on Node 20), so it reached its caller once it ended.
+ * as Fastify's `inject()` (light-my-request), whose socket is no
+ * `net.Socket`. Its response never counts as finished (checked with
+ * Fastify 5.12 on Node 20), but it reached its caller once it ended.
  */
 function isInjected(req: IncomingMessage, res: ServerResponse): boolean {
   return res.writableEnded && req.socket != null && !(req.socket instanceof Socket)

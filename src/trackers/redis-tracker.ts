@@ -54,9 +54,10 @@ export type RedisClient = Redis | Cluster
 
 /**
  * Option key, for web-top's own modules, that hands a `client` over to the
- * tracker: it then suspends, reconnects and closes that client as one it
- * opened. createTrackerFromUrl sets it for the Cluster and Sentinel clients
- * it creates. A symbol keeps it out of the public options.
+ * tracker. The tracker then suspends, reconnects and closes that client as
+ * one it opened. createTrackerFromUrl sets it for the Cluster and Sentinel
+ * clients it creates. The package does not export the symbol, so apps
+ * cannot set it.
  */
 export const OWNS_CLIENT: unique symbol = Symbol('web-top owns the client')
 
@@ -588,7 +589,7 @@ export class RedisTracker implements Tracker {
     // then they stay queued for the next connection (within the byte
     // budget), and the reconnect timer no longer keeps the process alive.
     // A repair that Redis keeps rejecting would hold the connection for
-    // ever; it runs again with the next write instead.
+    // ever, so it waits for the next write instead.
     const busy = !this.#batch.isEmpty || this.#inFlight.size > 0
     if (!this.#ownsClient || this.#closed) return
     if (busy && this.client.status === 'ready') {

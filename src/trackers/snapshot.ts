@@ -178,7 +178,7 @@ export function addSkip(snapshot: TaskSnapshot, reason: string): void {
 
 /**
  * Counts a key that could not be read at all. Key reasons go before those
- * of records and are always kept, so that `check` sees them however many
+ * of records and are always kept, so that `check` finds them however many
  * records were skipped.
  */
 export function addKeySkip(snapshot: TaskSnapshot, reason: string): void {

@@ -34,14 +34,18 @@ export const silentLogger: Logger = Object.freeze({
 /** Loggers that threw once already, so that the notice about them is printed once. */
 const failedLoggers = new WeakSet<Logger>()
 
+/** Loggers that `guardLogger` returned, which it returns as they are. */
+const guardedLoggers = new WeakSet<Logger>()
+
 /**
  * Wraps an app's logger so that an exception it throws, or a rejection of
- * the promise an async logger returns, never reaches the code that logged,
- * which may run inside a Redis client's event handler where a throw would
- * crash the app. The first such exception is printed
- * to standard error, and the message is dropped.
+ * the promise an async logger returns, never reaches the code that logged.
+ * That code may run inside a Redis client's event handler, where a throw
+ * would crash the app. The first such exception is printed to standard
+ * error, and the message is dropped.
  */
 export function guardLogger(logger: Logger): Logger {
+  if (guardedLoggers.has(logger)) return logger
   const report = (err: unknown, message: string) => {
     if (failedLoggers.has(logger)) return
     failedLoggers.add(logger)
@@ -54,7 +58,7 @@ export function guardLogger(logger: Logger): Logger {
   const write = (level: 'warn' | 'error' | 'debug', object: Record<string, unknown>, message: string) => {
     try {
       const result: unknown = logger[level]?.(object, message)
-      // An async logger rejects instead of throwing; unhandled, that would end the process.
+      // An async logger rejects instead of throwing, and an unhandled rejection ends the process.
       if (isThenable(result)) result.then(undefined, (err: unknown) => report(err, message))
     } catch (err) {
       report(err, message)
@@ -65,6 +69,7 @@ export function guardLogger(logger: Logger): Logger {
     error: (object, message) => write('error', object, message),
   }
   if (typeof logger.debug === 'function') guarded.debug = (object, message) => write('debug', object, message)
+  guardedLoggers.add(guarded)
   return guarded
 }
 
@@ -79,7 +84,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /**
  * Wraps a logger so that each message is written at most once per
  * `intervalMs`; the next write reports how many repeats were held back.
- * An exception thrown by `logger` is caught (see `guardLogger`).
+ * An exception thrown by `logger` is caught, as `guardLogger` describes.
  */
 export function createRateLimitedLogger(logger: Logger, intervalMs = 30_000): Logger {
   logger = guardLogger(logger)
@@ -97,5 +102,8 @@ export function createRateLimitedLogger(logger: Logger, intervalMs = 30_000): Lo
     lastWritten.set(message, { at: now, suppressed: 0 })
     logger[level](suppressed > 0 ? { ...object, repeated: suppressed } : object, message)
   }
-  return { warn: limit('warn'), error: limit('error') }
+  const limited: Logger = { warn: limit('warn'), error: limit('error') }
+  // Its writes go through the guarded logger, so guarding it again adds nothing.
+  guardedLoggers.add(limited)
+  return limited
 }
