@@ -71,6 +71,33 @@ describe('parseIsoTime', () => {
     }
   })
 
+  it('matches Date for the writers\' form over four centuries', () => {
+    for (let dayMs = Date.UTC(1900, 0, 1); dayMs < Date.UTC(2300, 0, 1); dayMs += 86_400_000) {
+      const text = `${new Date(dayMs + 45_296_789).toISOString().slice(0, -1)}654+00:00`
+      expect(parseIsoTime(text)).toBeCloseTo(dayMs + 45_296_789.654, 6)
+    }
+  })
+
+  it.each([
+    ['2026-12-04T10:00:00.000000+01:00', Date.UTC(2026, 11, 4, 9)],
+    ['2026-12-04T10:00:00.000000-01:00', Date.UTC(2026, 11, 4, 11)],
+    ['2026-12-04T10:00:00.000000+00:30', Date.UTC(2026, 11, 4, 9, 30)],
+  ])('reads the offset of %s', (text, expected) => {
+    expect(parseIsoTime(text)).toBe(expected)
+  })
+
+  it.each([
+    ['2026-02-29T10:00:00.000000+00:00'],
+    ['2026-04-31T10:00:00.000000+00:00'],
+    ['2026-00-10T10:00:00.000000+00:00'],
+    ['2026-12-04T24:00:00.000000+00:00'],
+    ['2026-12-04T10:60:00.000000+00:00'],
+    ['2026-12-04T10:00:60.000000+00:00'],
+    ['2026-12-04T10:00:00.0000x0+00:00'],
+  ])('rejects the writers\' form with %s', (text) => {
+    expect(parseIsoTime(text)).toBeUndefined()
+  })
+
   it('reads every time in the Python tracker fixture', () => {
     const fixture = readFileSync(resolve(__dirname, 'fixtures/python-tracker-records.json'), 'utf8')
     const times = [...fixture.matchAll(/"(?:started_at|ended_at|last_cleared_at)": "([^"]+)"/g)].map((match) => match[1])

@@ -107,20 +107,24 @@ describe('decodeTask', () => {
   it('keeps usable parts of odd values', () => {
     const result = decodeTask(
       JSON.stringify({
-        tags: { a: 'x', b: 2, c: { deep: true } },
-        params: { n: 5, list: [1, 'two'] },
-        request_headers: [['A', 'x'], ['B', 7], ['only-name'], 'junk'],
+        tags: { a: 'x', b: 2, c: { deep: true }, d: null, e: true },
+        params: { n: 5, list: [1, 'two'], kept: ['a', 'b'] },
+        request_headers: [['A', 'x'], ['B', 7], ['only-name'], 'junk', ['C', 'y', 'extra'], ['D', 'z']],
+        command_line: ['node', 3],
         unknown_field: 'kept',
       }),
     )
     expect(result.ok).toBe(true)
     if (!result.ok) return
-    expect(result.task.tags).toEqual({ a: 'x', b: '2' })
-    expect(result.task.params).toEqual({ n: '5', list: ['1', 'two'] })
+    expect(result.task.tags).toEqual({ a: 'x', b: '2', e: 'true' })
+    expect(result.task.params).toEqual({ n: '5', list: ['1', 'two'], kept: ['a', 'b'] })
     expect(result.task.request_headers).toEqual([
       ['A', 'x'],
       ['B', '7'],
+      ['C', 'y'],
+      ['D', 'z'],
     ])
+    expect(result.task.command_line).toEqual(['node', '3'])
     expect(result.task.unknown_field).toBe('kept')
   })
 

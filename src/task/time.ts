@@ -63,6 +63,10 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
  */
 export function parseIsoTime(value: unknown): number | undefined {
   if (typeof value !== 'string' || value.length > 64) return undefined
+  if (value.length === WRITER_FORMAT_LENGTH) {
+    const epochMs = parseWriterFormat(value)
+    if (epochMs !== undefined) return epochMs
+  }
 
   const match = ISO_PATTERN.exec(value.trim())
   if (match === null) return undefined
@@ -83,6 +87,47 @@ export function parseIsoTime(value: unknown): number | undefined {
   const fractionMs = fraction === undefined ? 0 : Number(`0.${fraction}`) * 1000
   const secondOfDay = hour * 3600 + minute * 60 + second
   return daysFromCivil(year, month, day) * DAY_MS + secondOfDay * 1000 + fractionMs - offsetMinutes * 60_000
+}
+
+/** Length of `2026-12-04T15:00:00.123456+00:00`, the form that web-top and Python writers emit. */
+const WRITER_FORMAT_LENGTH = 32
+
+/** Character codes of the writers' form, where `d` stands for any digit and the offset is literal. */
+const WRITER_FORMAT = Array.from('dddd-dd-ddTdd:dd:dd.dddddd+00:00', (char) => char.charCodeAt(0))
+const DIGIT = 'd'.charCodeAt(0)
+const ZERO = 48
+
+/**
+ * Parses the form that writers emit, character by character. A reader
+ * parses up to two times per record, for 10,000 records per read, and the
+ * regular expression took about 0.5 µs a time against 0.1 µs for this in
+ * a loop on a 2-core VM. Returns undefined for any other text, which
+ * `parseIsoTime` then reads with the pattern.
+ */
+function parseWriterFormat(value: string): number | undefined {
+  for (let index = 0; index < WRITER_FORMAT_LENGTH; index++) {
+    const code = value.charCodeAt(index)
+    const expected = WRITER_FORMAT[index] as number
+    if (expected === DIGIT ? code < ZERO || code > ZERO + 9 : code !== expected) return undefined
+  }
+  const year = readDigits(value, 0, 4)
+  const month = readDigits(value, 5, 2)
+  const day = readDigits(value, 8, 2)
+  const hour = readDigits(value, 11, 2)
+  const minute = readDigits(value, 14, 2)
+  const second = readDigits(value, 17, 2)
+  const micros = readDigits(value, 20, 6)
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
+  if (hour > 23 || minute > 59 || second > 59) return undefined
+  const secondOfDay = hour * 3600 + minute * 60 + second
+  return daysFromCivil(year, month, day) * DAY_MS + secondOfDay * 1000 + micros / 1000
+}
+
+/** Reads `count` decimal digits of `text` from `start`, which the caller has checked are digits. */
+function readDigits(text: string, start: number, count: number): number {
+  let result = 0
+  for (let index = start; index < start + count; index++) result = result * 10 + text.charCodeAt(index) - ZERO
+  return result
 }
 
 /** Returns the offset in minutes east of UTC, or `undefined` for hours over 23 or minutes over 59. */
