@@ -9,7 +9,7 @@ export type { TopOptions } from './options'
 export { MemoryTracker } from './trackers/memory-tracker'
 export type { MemoryTrackerOptions } from './trackers/memory-tracker'
 export { RedisTracker } from './trackers/redis-tracker'
-export type { RedisClient, RedisTrackerOptions } from './trackers/redis-tracker'
+export type { GivenRedisClient, Ioredis6Client, RedisClient, RedisTrackerOptions } from './trackers/redis-tracker'
 export { createRedisKeys } from './trackers/redis-keys'
 export {
   createRedisClient,

@@ -8,7 +8,7 @@ import { invalidEnvironmentValue, invalidOptionRange, invalidOptionType, require
 import type { RedactionOptions, SizeLimits } from './task/redact'
 import { DEFAULT_SIZE_LIMITS } from './task/redact'
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
-import { resolveBatchWindow, type RedisClient } from './trackers/redis-tracker'
+import { resolveBatchWindow, type GivenRedisClient, type RedisClient } from './trackers/redis-tracker'
 import type { Tracker } from './trackers/tracker'
 import type { Logger } from './util/logger'
 
@@ -29,10 +29,10 @@ export interface TopOptions extends RedactionOptions {
    */
   tracker?: Tracker
   /**
-   * An ioredis client or Cluster to write through. The recorder does not
-   * close it. Cannot be combined with `tracker`.
+   * An ioredis 5 or 6 client or Cluster to write through. The recorder
+   * does not close it. Cannot be combined with `tracker`.
    */
-  redis?: RedisClient
+  redis?: GivenRedisClient
   /**
    * Prepended to every Redis key and channel. Leave empty to stay readable by
    * the Python `web-top`; use a hash tag (`{shop}:`) on Redis Cluster.
@@ -370,12 +370,13 @@ function checkTracker(tracker: Tracker | undefined): Tracker | undefined {
   return tracker
 }
 
-function checkRedisClient(redis: RedisClient | undefined): RedisClient | undefined {
+function checkRedisClient(redis: GivenRedisClient | undefined): RedisClient | undefined {
   if (redis === undefined) return undefined
   if (!hasMethods(redis, ['defineCommand', 'duplicate'])) {
     throw invalidOptionType('redis', 'an ioredis client or Cluster', redis)
   }
-  return redis
+  // An ioredis 6 client has the members of ioredis 5 that web-top uses.
+  return redis as RedisClient
 }
 
 function checkLogger(logger: Logger | undefined): Logger | undefined {

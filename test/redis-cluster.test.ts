@@ -9,6 +9,7 @@ import { Agent, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import fastify, { type FastifyInstance } from 'fastify'
+import { Cluster as Cluster6 } from 'ioredis6'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createRedisClient,
@@ -146,6 +147,49 @@ describe('Redis Cluster', () => {
     expect(result.stdout.trim()).toBe('closed')
     expect(result.code).toBe(0)
     expect(Date.now() - started).toBeLessThan(10_000)
+  })
+
+  it('records through an ioredis 6 Cluster client', async () => {
+    const client = new Cluster6(cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })))
+    const prefix = '{v6}:'
+    const reader = createTrackerFromUrl(cluster.url, { keyPrefix: prefix })
+    try {
+      expect(() => topMiddleware({ redis: client, keyPrefix: 'v6:' })).toThrow(/hash tag/)
+
+      const recording = topMiddleware({ redis: client, keyPrefix: prefix, logger: quietLogger })
+      const app = express()
+      app.use(recording)
+      app.get('/v6/items/:id', (req, res) => {
+        res.json({ app: 'v6', id: req.params.id })
+      })
+      const server = app.listen(0, '127.0.0.1')
+      await new Promise((resolve) => server.once('listening', resolve))
+      const v6: RunningApp = {
+        name: 'v6',
+        prefix,
+        origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        pathOf: (id) => `/v6/items/${id}`,
+        routePattern: '/v6/items/:id',
+        tracker: () => recording.recorder.tracker,
+        close: async () => {
+          await new Promise((resolve) => server.close(resolve))
+          await recording.close()
+        },
+      }
+      const results = await sendRequests(v6, range(1, 50))
+      await recording.recorder.tracker.flush()
+      await v6.close()
+
+      expect(results.failures).toEqual([])
+      const snapshot = await reader.read()
+      expect(sortedPaths(snapshot.completed)).toEqual(range(1, 50).map(v6.pathOf).sort())
+      expect(new Set(snapshot.completed.map((task) => task.status_code))).toEqual(new Set([200]))
+      expect(recording.recorder.tracker.stats().dropped).toBe(0)
+      expect(client.status).toBe('ready')
+    } finally {
+      client.disconnect()
+      await reader.close()
+    }
   })
 
   it('keeps recording through a master failover', async () => {

@@ -2,11 +2,11 @@
  * Apps sharing one Redis: the `prefixes` command lists the key prefixes that
  * trackers write to, and `recent --all-prefixes` prints one table per prefix.
  */
-import { Cluster } from 'ioredis'
+import type { Cluster } from 'ioredis'
 import { listPrefixes } from '../trackers/list-prefixes'
 import { hasClusterHashTag } from '../trackers/redis-connection'
 import { createRedisKeys } from '../trackers/redis-keys'
-import { RedisTracker } from '../trackers/redis-tracker'
+import { isCluster, RedisTracker } from '../trackers/redis-tracker'
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
@@ -47,7 +47,7 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
     for (const prefix of prefixes) {
       // A reader reads one prefix in a transaction, which Redis Cluster
       // rejects for keys on several slots, so each key is counted alone.
-      if (tracker.client instanceof Cluster && !hasClusterHashTag(prefix)) {
+      if (isCluster(tracker.client) && !hasClusterHashTag(prefix)) {
         summaries.push(await countSpreadPrefix(tracker.client, prefix))
         continue
       }

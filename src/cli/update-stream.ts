@@ -4,8 +4,8 @@
  * stream was down, because updates published meanwhile are lost and have to
  * be read back from `past_tasks`.
  */
-import { Redis } from 'ioredis'
-import { RedisTracker } from '../trackers/redis-tracker'
+import type { Redis } from 'ioredis'
+import { isCluster, RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
 import { describeError } from './cli-error'
 
@@ -32,7 +32,7 @@ export async function openUpdateStream(
   handlers: UpdateStreamHandlers,
 ): Promise<UpdateStream | undefined> {
   if (tracker.kind === 'http') return undefined
-  if (tracker instanceof RedisTracker && tracker.client instanceof Redis) {
+  if (tracker instanceof RedisTracker && !isCluster(tracker.client)) {
     return openRedisStream(tracker.client, tracker.keys.taskUpdates, handlers)
   }
   const unsubscribe = await tracker.subscribe(handlers.onUpdate)

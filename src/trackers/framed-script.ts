@@ -35,6 +35,17 @@ class FramedScriptCommand extends Command {
   override toWritable(): Buffer {
     return this.#request
   }
+
+  /**
+   * Takes the reply settings of the client that sends the command. An
+   * ioredis 6 client calls this on every command, and its `Command` sets
+   * these two fields, which ioredis 5 does not have.
+   */
+  setReplyContext(context?: { protocol?: number; replyMapping?: string }): void {
+    const fields = this as unknown as Record<string, unknown>
+    fields.protocol = context?.protocol ?? 2
+    fields.replyMapping = context?.replyMapping ?? 'legacy'
+  }
 }
 
 /**

@@ -2,9 +2,9 @@
  * Finds the key prefixes that trackers write to on one Redis server or
  * cluster, so that a reader can list the apps sharing it.
  */
-import { Cluster, type Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { waitForReady } from './redis-connection'
-import type { RedisClient } from './redis-tracker'
+import { isCluster, type RedisClient } from './redis-tracker'
 
 /** Key names of a tracker without prefix, with the Redis type each one has. */
 const TRACKER_KEY_TYPES = [
@@ -28,8 +28,8 @@ const CLUSTER_READY_TIMEOUT_MS = 10_000
  * NOTE: SCAN walks the whole key space, one round trip per 1,000 keys.
  */
 export async function listPrefixes(client: RedisClient): Promise<string[]> {
-  if (client instanceof Cluster) await waitForReady(client, CLUSTER_READY_TIMEOUT_MS)
-  const servers: Redis[] = client instanceof Cluster ? client.nodes('master') : [client]
+  if (isCluster(client)) await waitForReady(client, CLUSTER_READY_TIMEOUT_MS)
+  const servers: Redis[] = isCluster(client) ? client.nodes('master') : [client]
   const prefixes = new Set<string>()
 
   for (const server of servers) {

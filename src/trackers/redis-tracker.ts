@@ -53,6 +53,30 @@ import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerSta
 export type RedisClient = Redis | Cluster
 
 /**
+ * A `Redis` or `Cluster` of ioredis 6, which web-top takes as well as those
+ * of its own ioredis 5. Private members make the classes of the two
+ * versions incompatible types, so this lists only the members that
+ * web-top checks on a client it is given.
+ */
+export interface Ioredis6Client {
+  readonly isCluster: boolean
+  defineCommand(...args: never[]): unknown
+  duplicate(...args: never[]): unknown
+}
+
+/** A client that an app hands to web-top: of ioredis 5 or 6. */
+export type GivenRedisClient = RedisClient | Ioredis6Client
+
+/**
+ * Returns true for an ioredis `Cluster`. Reads the `isCluster` field that
+ * ioredis 5 and 6 set on every client, because a client that the app made
+ * with its own copy of ioredis is no instance of web-top's `Cluster` class.
+ */
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: unknown }).isCluster === true
+}
+
+/**
  * Option key, for web-top's own modules, that hands a `client` over to the
  * tracker. The tracker then suspends, reconnects and closes that client as
  * one it opened. createTrackerFromUrl sets it for the Cluster and Sentinel
@@ -73,9 +97,9 @@ export interface RedisTrackerOptions {
   /**
    * An ioredis client or Cluster to use. The tracker does not close a
    * client it was given. With a Cluster, `keyPrefix` must contain a hash
-   * tag such as `{shop}:`.
+   * tag such as `{shop}:`. Clients of ioredis 5 and 6 both work.
    */
-  client?: RedisClient
+  client?: GivenRedisClient
   /**
    * Prepended to every key and channel name. Leave empty to stay readable by
    * the Python tools.
@@ -244,7 +268,8 @@ export class RedisTracker implements Tracker {
   #suspendWhenSent = false
 
   constructor(options: RedisTrackerOptions = {}) {
-    if (options.client instanceof Cluster) requireClusterHashTag(options.keyPrefix ?? '')
+    const givenClient = options.client as RedisClient | undefined
+    if (givenClient !== undefined && isCluster(givenClient)) requireClusterHashTag(options.keyPrefix ?? '')
     this.keys = createRedisKeys(options.keyPrefix)
     this.heartbeatKeys = createHeartbeatKeys(options.keyPrefix)
     this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
@@ -259,21 +284,21 @@ export class RedisTracker implements Tracker {
     )
     const logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
-    this.#url = maskUrl(options.url ?? describeClient(options.client))
+    this.#url = maskUrl(options.url ?? describeClient(givenClient))
     this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
       pendingBytes: this.#batch.bytes + this.#inFlightBytes,
       maxPendingBytes: this.#maxPendingBytes,
       url: this.#url,
     }))
 
-    if (options.client) {
-      this.client = options.client
+    if (givenClient) {
+      this.client = givenClient
       this.#ownsClient = options[OWNS_CLIENT] === true
     } else {
       this.client = new Redis(options.url ?? 'redis://127.0.0.1:6379', WRITER_CLIENT_OPTIONS)
       this.#ownsClient = true
     }
-    this.#maySkipPublish = this.client instanceof Cluster ? '0' : '1'
+    this.#maySkipPublish = isCluster(this.client) ? '0' : '1'
     defineScripts(this.client)
 
     this.client.on('connect', this.#onClientConnect)
@@ -599,7 +624,7 @@ export class RedisTracker implements Tracker {
     this.#suspended = true
     // Test runners such as supertest close a server after each request;
     // keeping the socket spares a reconnection for every one of them.
-    const socket = this.client instanceof Redis && this.client.status === 'ready' ? this.client.stream : undefined
+    const socket = !isCluster(this.client) && this.client.status === 'ready' ? this.client.stream : undefined
     if (socket !== undefined && typeof socket.unref === 'function') {
       socket.unref()
       this.#parkedSocket = socket
@@ -960,7 +985,7 @@ const WRITER_CLIENT_OPTIONS: RedisOptions = {
  * SUBSCRIBE sent right away must wait for the new connection.
  */
 function duplicateForSubscribe(client: RedisClient): RedisClient {
-  if (client instanceof Cluster) return client.duplicate([], { enableOfflineQueue: true })
+  if (isCluster(client)) return client.duplicate([], { enableOfflineQueue: true })
   return client.duplicate({ enableOfflineQueue: true })
 }
 
@@ -1017,7 +1042,7 @@ function readHashEntries(reply: unknown): Array<[string, unknown]> {
  */
 function describeClient(client: RedisClient | undefined): string {
   if (client === undefined) return 'redis://127.0.0.1:6379'
-  if (client instanceof Cluster) {
+  if (isCluster(client)) {
     // ioredis keeps the seed nodes in a property its types mark private.
     const seeds = (client as unknown as { startupNodes?: unknown }).startupNodes
     const nodes = Array.isArray(seeds) ? seeds.map(describeClusterNode) : []
