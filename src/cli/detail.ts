@@ -5,6 +5,7 @@
 import { getAgoMs, getDurationMs, getRequestHost } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { formatDuration } from './format'
+import { stringifyForTerminal } from './json-output'
 import { sanitizeText } from './sanitize'
 import { charWidth, textWidth } from './text-width'
 
@@ -236,5 +237,5 @@ function flattenParams(params: HttpTask['params']): Array<[string, string]> | nu
 
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return value
-  return JSON.stringify(value) ?? String(value)
+  return stringifyForTerminal(value)
 }

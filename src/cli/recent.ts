@@ -6,7 +6,7 @@ import type { Column } from './columns'
 import { connectTracker, readTracker } from './connect'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
 import type { TrackerOptions } from './options'
-import { escapeJsonForTerminal } from './sanitize'
+import { stringifyForTerminal } from './json-output'
 import { describeSkipped } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { renderTable } from './table'
@@ -59,9 +59,9 @@ export async function runRecent(
   const selected = selectTasks(snapshot, options.mode).filter((task) => matches(task, nowMs))
   const tasks = options.limit === undefined ? selected : selected.slice(0, options.limit)
   if (options.format === 'json') {
-    streams.stdout.write(`${escapeJsonForTerminal(JSON.stringify(tasks, null, 2))}\n`)
+    streams.stdout.write(`${stringifyForTerminal(tasks, 2)}\n`)
   } else if (options.format === 'ndjson') {
-    for (const task of tasks) streams.stdout.write(`${escapeJsonForTerminal(JSON.stringify(task))}\n`)
+    for (const task of tasks) streams.stdout.write(`${stringifyForTerminal(task)}\n`)
   } else {
     const colour = shouldUseColour(streams.stdout)
     const maxWidth = streams.stdout.isTTY === true ? (streams.stdout.columns ?? 80) : Infinity

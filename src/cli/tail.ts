@@ -25,7 +25,8 @@ import { countOf, formatBytes, formatDuration } from './format'
 import { formatLatency } from './live-header'
 import { findMissingPeriod, findNewestEnd, type MissingPeriod } from './missing-period'
 import type { TrackerOptions } from './options'
-import { escapeJsonForTerminal, sanitizeText } from './sanitize'
+import { stringifyForTerminal } from './json-output'
+import { sanitizeText } from './sanitize'
 import { paint, shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
 
@@ -244,7 +245,7 @@ class Tail {
     if (!this.#remember(task)) return
     if (!this.#matches(task, Date.now())) return
     const line = this.#options.json
-      ? escapeJsonForTerminal(JSON.stringify(task))
+      ? stringifyForTerminal(task)
       : formatAccessLine(task, this.#colour)
     this.#streams.stdout.write(`${line}\n`)
   }
