@@ -89,6 +89,42 @@ describe('recent --all-prefixes', () => {
     expect(blog.some((line) => line.includes('/cart'))).toBe(false)
   })
 
+  it('prints one JSON document with --json', async () => {
+    const result = await runCli(['recent', '--all-prefixes', '--json', '--tracker-url', redis.url])
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    const groups = JSON.parse(result.stdout) as Array<{ prefix: string; tasks: Array<{ path: string }> }>
+    expect(groups.map((group) => group.prefix)).toEqual(['', '{blog}:', '{shop}:'])
+    expect(groups.map((group) => group.tasks.map((task) => task.path))).toEqual([
+      ['/legacy'],
+      ['/posts/7'],
+      ['/slow', '/pay', '/cart'],
+    ])
+  })
+
+  it('names the prefix of each --ndjson line', async () => {
+    const result = await runCli(['recent', '--all-prefixes', '--ndjson', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(0)
+    const lines = result.stdout.trimEnd().split('\n')
+    const records = lines.map((line) => JSON.parse(line) as { prefix: string; task: { path: string } })
+    expect(records.map(({ prefix, task }) => `${prefix}${task.path}`)).toEqual([
+      '/legacy',
+      '{blog}:/posts/7',
+      '{shop}:/slow',
+      '{shop}:/pay',
+      '{shop}:/cart',
+    ])
+  })
+
+  it('documents the JSON shape in its help', async () => {
+    const result = await runCli(['recent', '--help'])
+
+    expect(result.stdout).toContain('{ prefix, tasks }')
+    expect(result.stdout).toContain('{ prefix, task }')
+  })
+
   it('cannot be combined with --prefix', async () => {
     const result = await runCli(['recent', '--all-prefixes', '--prefix', '{shop}:', '--tracker-url', redis.url])
 

@@ -126,6 +126,8 @@ the header itself).
 --json prints one JSON array of the task records (active ones first, then
 completed ones, most recent first); --ndjson prints one task record per line.
 Both keep the field names of the wire format, so scripts can rely on them.
+With --all-prefixes, --json prints one JSON array with a { prefix, tasks }
+object per key prefix, and --ndjson prints one { prefix, task } object per line.
 ${FILTER_HELP}
 
 Colours only when standard output is a terminal and NO_COLOR is not set. A note

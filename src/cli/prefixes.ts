@@ -1,8 +1,9 @@
 /**
  * Apps sharing one Redis: the `prefixes` command lists the key prefixes that
- * trackers write to, and `recent --all-prefixes` prints one table per prefix.
+ * trackers write to, and `recent --all-prefixes` prints the requests of each.
  */
 import type { Cluster } from 'ioredis'
+import type { HttpTask } from '../task/http-task'
 import { listPrefixes } from '../trackers/list-prefixes'
 import { hasClusterHashTag } from '../trackers/redis-connection'
 import { createRedisKeys } from '../trackers/redis-keys'
@@ -10,7 +11,8 @@ import { isCluster, RedisTracker } from '../trackers/redis-tracker'
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
-import { runRecent, type RecentOptions, type RecentStreams } from './recent'
+import { stringifyForTerminal } from './json-output'
+import { readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
 import { escapeJsonForTerminal } from './sanitize'
 
 export interface PrefixesStreams {
@@ -95,19 +97,32 @@ export async function runPrefixes(
   return 0
 }
 
-/** Runs `recent` once for every prefix found, each table under a heading line. */
+/**
+ * Runs `recent` once for every prefix found and prints each table under a
+ * heading line. `--json` prints one array of `{ prefix, tasks }` instead,
+ * and `--ndjson` one `{ prefix, task }` object per line, so that the
+ * output stays valid JSON and names the prefix of each task.
+ */
 export async function runRecentForAllPrefixes(
   options: RecentOptions,
   streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const summaries = await findPrefixes(options)
   let exitCode = 0
+  const groups: PrefixTasks[] = []
   for (const [index, { prefix }] of summaries.entries()) {
-    if (options.format === 'table') {
-      streams.stdout.write(`${index === 0 ? '' : '\n'}== ${formatPrefix(prefix)} ==\n`)
-    }
+    const prefixed = { ...options, keyPrefix: prefix }
     try {
-      exitCode = Math.max(exitCode, await runRecent({ ...options, keyPrefix: prefix }, streams))
+      if (options.format === 'table') {
+        streams.stdout.write(`${index === 0 ? '' : '\n'}== ${formatPrefix(prefix)} ==\n`)
+        exitCode = Math.max(exitCode, await runRecent(prefixed, streams))
+        continue
+      }
+      const read = await readRecentTasks(prefixed)
+      groups.push({ prefix, tasks: read.tasks })
+      if (read.skippedNotice !== undefined) {
+        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.skippedNotice}\n`)
+      }
     } catch (error) {
       // A prefix that cannot be read, such as one without a hash tag on a cluster, is reported and the others still print.
       if (!(error instanceof CliError)) throw error
@@ -115,7 +130,21 @@ export async function runRecentForAllPrefixes(
       exitCode = Math.max(exitCode, EXIT_FAILURE)
     }
   }
+
+  if (options.format === 'json') {
+    streams.stdout.write(`${stringifyForTerminal(groups, 2)}\n`)
+  } else if (options.format === 'ndjson') {
+    for (const { prefix, tasks } of groups) {
+      for (const task of tasks) streams.stdout.write(`${stringifyForTerminal({ prefix, task })}\n`)
+    }
+  }
   return exitCode
+}
+
+/** The tasks of one key prefix, as `recent --all-prefixes --json` prints them. */
+interface PrefixTasks {
+  prefix: string
+  tasks: HttpTask[]
 }
 
 function formatPrefix(prefix: string): string {

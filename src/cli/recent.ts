@@ -2,6 +2,7 @@
  * The `recent` command: one table (or JSON) of the active requests, longest
  * running first, then the completed ones, most recent first.
  */
+import type { HttpTask } from '../task/http-task'
 import type { Column } from './columns'
 import { connectTracker, readTracker } from './connect'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
@@ -33,6 +34,16 @@ export interface RecentStreams {
   stderr: { write(text: string): unknown }
 }
 
+/** The tasks that `recent` prints for one key prefix. */
+export interface RecentRead {
+  /** Active tasks first, then completed ones, filtered and limited. */
+  tasks: HttpTask[]
+  /** "N records skipped (...)" when the tracker could not decode some records. */
+  skippedNotice: string | undefined
+  /** Time of the read, in epoch milliseconds, against which durations are measured. */
+  nowMs: number
+}
+
 /**
  * Reads the tracker once and prints the requests. Returns the exit code, and
  * throws a `CliError` when the tracker cannot be reached or read.
@@ -41,6 +52,27 @@ export async function runRecent(
   options: RecentOptions,
   streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
+  const read = await readRecentTasks(options)
+  if (options.format === 'json') {
+    streams.stdout.write(`${stringifyForTerminal(read.tasks, 2)}\n`)
+  } else if (options.format === 'ndjson') {
+    for (const task of read.tasks) streams.stdout.write(`${stringifyForTerminal(task)}\n`)
+  } else {
+    const colour = shouldUseColour(streams.stdout)
+    const maxWidth = streams.stdout.isTTY === true ? (streams.stdout.columns ?? 80) : Infinity
+    const table = renderTable(read.tasks, options.columns, read.nowMs, { maxWidth, colour })
+    streams.stdout.write([paint(table.header, 'bold', colour), ...table.rows].join('\n') + '\n')
+  }
+
+  if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
+  return 0
+}
+
+/**
+ * Reads the tracker once and returns the tasks to print. Throws a
+ * `CliError` when the tracker cannot be reached or read.
+ */
+export async function readRecentTasks(options: RecentOptions): Promise<RecentRead> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   const filtered = options.filter !== undefined && Object.values(options.filter).some((value) => value !== undefined)
   // With a filter, the limit counts matching tasks, so more have to be read.
@@ -58,20 +90,7 @@ export async function runRecent(
   const matches = createTaskFilter(options.filter ?? {})
   const selected = selectTasks(snapshot, options.mode).filter((task) => matches(task, nowMs))
   const tasks = options.limit === undefined ? selected : selected.slice(0, options.limit)
-  if (options.format === 'json') {
-    streams.stdout.write(`${stringifyForTerminal(tasks, 2)}\n`)
-  } else if (options.format === 'ndjson') {
-    for (const task of tasks) streams.stdout.write(`${stringifyForTerminal(task)}\n`)
-  } else {
-    const colour = shouldUseColour(streams.stdout)
-    const maxWidth = streams.stdout.isTTY === true ? (streams.stdout.columns ?? 80) : Infinity
-    const table = renderTable(tasks, options.columns, nowMs, { maxWidth, colour })
-    streams.stdout.write([paint(table.header, 'bold', colour), ...table.rows].join('\n') + '\n')
-  }
-
-  if (snapshot.skipped > 0) {
-    const notice = describeSkipped(snapshot.skipped, snapshot.skipReasons)
-    streams.stderr.write(`web-top-cli: ${notice}\n`)
-  }
-  return 0
+  const skippedNotice =
+    snapshot.skipped > 0 ? describeSkipped(snapshot.skipped, snapshot.skipReasons) : undefined
+  return { tasks, skippedNotice, nowMs }
 }
