@@ -6,7 +6,8 @@
  * closed, the recorder removes its entries and closes its Redis connection,
  * and the process can exit. A request that arrives later reconnects.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { IncomingMessage, type ServerResponse } from 'node:http'
+import { INVALID_OPTION, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
 import { createServerWatch } from './server-watch'
@@ -57,6 +58,12 @@ export interface TopMiddleware {
  * app.use(topMiddleware({ trackerUrl: 'redis://127.0.0.1:6379' }))
  */
 export function topMiddleware(options: TopOptions = {}): TopMiddleware {
+  // `app.use(topMiddleware)` makes Express call this function with
+  // (req, res, next) on every request. Without this check, each request would
+  // create a recorder from the request's properties and never call `next`.
+  // Thrown here, the error goes to Express's error handler, which sends 500.
+  if (isHttpRequest(options, arguments[2])) throw middlewareNotCalled()
+
   const recorder = new Recorder(options)
   // With `trustProxy` set, the recorder reads the forwarded headers itself.
   // Unset, the app's `trust proxy` setting decides, and `req.ip` and
@@ -85,6 +92,25 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
     recorder,
     close: () => recorder.close(),
   })
+}
+
+/**
+ * Returns true when `value` is Node's request object, or has the shape of
+ * one (`method`, `url` and `headers`) and comes with a `next` function.
+ */
+export function isHttpRequest(value: unknown, next: unknown): boolean {
+  if (value instanceof IncomingMessage) return true
+  if (value === null || typeof value !== 'object' || typeof next !== 'function') return false
+  const { method, url, headers } = value as Record<string, unknown>
+  return typeof method === 'string' && typeof url === 'string' && typeof headers === 'object'
+}
+
+function middlewareNotCalled(): WebTopError {
+  const error = new TypeError(
+    'web-top: topMiddleware must be called to create the middleware: ' +
+      'write app.use(topMiddleware()) or app.use(topMiddleware(options)), not app.use(topMiddleware)',
+  )
+  return Object.assign(error, { code: INVALID_OPTION } as const)
 }
 
 /** Request prototypes that have the `route` accessor, so that it is defined once per app. */

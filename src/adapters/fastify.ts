@@ -6,8 +6,10 @@
  */
 import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
+import { INVALID_OPTION, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
+import { isHttpRequest } from './express'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +35,10 @@ interface RouteOptions {
 }
 
 const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify, options, done) {
+  // Fastify calls a plugin with its instance and a `done` callback. Anything
+  // else is a misuse, caught before a recorder or connection exists.
+  checkPluginCall(fastify, done)
+
   let recorder: Recorder
   try {
     recorder = new Recorder({ logger: fastify.log, ...options })
@@ -91,6 +97,36 @@ export const topPlugin = fastifyPlugin(webTopPlugin, {
   name: 'web-top',
   fastify: '4.x || 5.x',
 })
+
+/**
+ * Throws a `TypeError` naming the right mount call when the plugin is called
+ * as Express middleware (`app.use(topPlugin)`), or called directly, as in
+ * `app.register(topPlugin())`.
+ */
+function checkPluginCall(fastify: unknown, done: unknown): void {
+  if (isHttpRequest(fastify, done)) {
+    throw pluginMisuse(
+      'topPlugin is a Fastify plugin, but Express called it as middleware: ' +
+        'in Express, write app.use(topMiddleware()) instead of app.use(topPlugin)',
+    )
+  }
+  if (!isFastifyInstance(fastify) || typeof done !== 'function') {
+    throw pluginMisuse(
+      'topPlugin must be passed to register without calling it: ' +
+        'write app.register(topPlugin) or app.register(topPlugin, options), not app.register(topPlugin())',
+    )
+  }
+}
+
+function isFastifyInstance(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  const { decorate, addHook } = value as Record<string, unknown>
+  return typeof decorate === 'function' && typeof addHook === 'function'
+}
+
+function pluginMisuse(message: string): WebTopError {
+  return Object.assign(new TypeError(`web-top: ${message}`), { code: INVALID_OPTION } as const)
+}
 
 /**
  * Reads the route pattern, prefix included: `routeOptions.url` on Fastify 5
