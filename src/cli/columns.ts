@@ -10,6 +10,7 @@ import {
   getOriginalIp,
   getProcessLabel,
   getRoute,
+  getStatusCode,
   getUserAgent,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
@@ -157,8 +158,8 @@ export const COLUMNS: readonly Column[] = [
     minWidth: 4,
     maxWidth: 4,
     ...fixed,
-    value: (task) => (task.status_code == null ? undefined : String(task.status_code)),
-    colour: (task) => statusColour(task.status_code),
+    value: (task) => getStatusCode(task)?.toString(),
+    colour: (task) => statusColour(getStatusCode(task)),
   },
   {
     name: 'Status text',
@@ -169,7 +170,7 @@ export const COLUMNS: readonly Column[] = [
     dropOrder: 4,
     hiddenWhenEmpty: false,
     value: (task) => task.status_message ?? undefined,
-    colour: (task) => statusColour(task.status_code),
+    colour: (task) => statusColour(getStatusCode(task)),
   },
   {
     name: 'Length',

@@ -13,6 +13,7 @@ import {
   getEndedAtMs,
   getOriginalIp,
   getProcessLabel,
+  getStatusCode,
   getUserAgent,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
@@ -312,11 +313,12 @@ function describeMissing(missing: MissingPeriod): string {
 export function formatAccessLine(task: HttpTask, colour: boolean): string {
   const endedAtMs = getEndedAtMs(task)
   const time = endedAtMs === undefined ? '-' : new Date(endedAtMs).toISOString()
-  const status = task.status_code == null ? '-' : String(task.status_code)
+  const statusCode = getStatusCode(task)
+  const status = statusCode === undefined ? '-' : String(statusCode)
   const duration = getDurationMs(task, Date.now())
   const fields = [
     time,
-    paint(status.padStart(3), statusColour(task.status_code), colour),
+    paint(status.padStart(3), statusColour(statusCode), colour),
     formatLatency(duration).padStart(8),
     sanitizeText(task.method ?? '-'),
     sanitizeText(task.path ?? task.uri ?? '-'),

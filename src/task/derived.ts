@@ -61,7 +61,15 @@ export function getOriginalIp(task: HttpTask): string | undefined {
 }
 
 /**
- * Returns the two-letter country from the `CF-IPCOUNTRY` header. A record
+ * A value of `CF-IPCOUNTRY`: an ISO 3166-1 alpha-2 code, or Cloudflare's
+ * `XX` (unknown) or `T1` (Tor). Anything else, such as a 100-character
+ * header a client sent, is not a country.
+ */
+const COUNTRY_CODE = /^[A-Za-z][A-Za-z0-9]$/
+
+/**
+ * Returns the two-character country code from the `CF-IPCOUNTRY` header,
+ * or `undefined` for a value of any other form. A record
  * whose writer tagged the client address as coming from the socket (no trusted
  * proxy) returns `undefined`, because the client itself may have sent that
  * header. Records without the tag, as the Python tracker writes them, keep
@@ -69,7 +77,20 @@ export function getOriginalIp(task: HttpTask): string | undefined {
  */
 export function getCountry(task: HttpTask): string | undefined {
   if (task.tags?.[CLIENT_IP_SOURCE_TAG] === 'socket') return undefined
-  return findHeader(task.request_headers, 'cf-ipcountry')
+  const country = findHeader(task.request_headers, 'cf-ipcountry')?.trim()
+  return country !== undefined && COUNTRY_CODE.test(country) ? country : undefined
+}
+
+/**
+ * Returns the status code when it is an integer from 100 to 999, else
+ * `undefined`. HTTP status codes have three digits, and Node 20's
+ * `res.writeHead()` throws for a code below 100 or above 999. So a value
+ * such as -5 or 1e+308 comes from a broken writer and is no status to show.
+ */
+export function getStatusCode(task: HttpTask): number | undefined {
+  const status = task.status_code
+  if (typeof status !== 'number' || !Number.isInteger(status)) return undefined
+  return status >= 100 && status <= 999 ? status : undefined
 }
 
 /**
