@@ -212,8 +212,13 @@ describe('Redis Cluster', () => {
     expect(during.failures).toEqual([])
     expect(during.sent).toBeGreaterThan(0)
     expect(failoverMs).toBeLessThan(FAILOVER_TIMEOUT_MS)
-    // Writes to the dead master failed until the replica took over: they are dropped and counted.
-    expect(shop.tracker().stats().dropped).toBeGreaterThan(0)
+    // Writes to the dead master were rejected until the replica took over, and sent again.
+    await shop.tracker().flush()
+    expect(shop.tracker().stats().dropped).toBe(0)
+    const duringPaths = during.idsSentTo(shop).map(shop.pathOf)
+    expect(duringPaths.length).toBeGreaterThan(0)
+    const recorded = new Set((await shopReader.read()).completed.map((task) => task.path))
+    expect(duringPaths.filter((path) => !recorded.has(path))).toEqual([])
 
     // After the failover, with the same apps, trackers and reader.
     const afterIds = range(100_001, 100_000 + AFTER_FAILOVER_REQUESTS)
@@ -365,21 +370,22 @@ function get(url: string): Promise<{ status: number; body: string }> {
 
 interface BackgroundLoad {
   /** Stops sending and resolves once the requests in flight have their responses. */
-  stop(): Promise<LoadResult & { sent: number; sentTo(app: RunningApp): number }>
+  stop(): Promise<LoadResult & { sent: number; sentTo(app: RunningApp): number; idsSentTo(app: RunningApp): number[] }>
 }
 
 /** Sends requests to each app, two at a time, until stopped or until `maxMs` passed. */
 function startBackgroundLoad(apps: RunningApp[], maxMs: number): BackgroundLoad {
   const failures: string[] = []
-  const sent = new Map<RunningApp, number>(apps.map((app) => [app, 0]))
+  const sent = new Map<RunningApp, number[]>(apps.map((app) => [app, []]))
   const deadline = Date.now() + maxMs
   let stopped = false
   let nextId = 50_001
 
   const worker = async (app: RunningApp) => {
     while (!stopped && Date.now() < deadline) {
-      const failure = await checkRequest(app, nextId++)
-      sent.set(app, (sent.get(app) ?? 0) + 1)
+      const id = nextId++
+      const failure = await checkRequest(app, id)
+      sent.get(app)?.push(id)
       if (failure !== undefined) failures.push(failure)
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
@@ -392,8 +398,9 @@ function startBackgroundLoad(apps: RunningApp[], maxMs: number): BackgroundLoad 
       await running
       return {
         failures,
-        sent: [...sent.values()].reduce((sum, count) => sum + count, 0),
-        sentTo: (app) => sent.get(app) ?? 0,
+        sent: [...sent.values()].reduce((sum, ids) => sum + ids.length, 0),
+        sentTo: (app) => sent.get(app)?.length ?? 0,
+        idsSentTo: (app) => sent.get(app) ?? [],
       }
     },
   }

@@ -49,6 +49,7 @@ import {
 } from './redis-scripts'
 import { addKeySkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
+import { isNotAppliedError, RetryQueue } from './write-retry'
 
 export type RedisClient = Redis | Cluster
 
@@ -167,6 +168,13 @@ const DEFAULT_BATCH_WINDOW_MS = 2
 /** Maximum batch window accepted, in milliseconds. */
 const MAX_BATCH_WINDOW_MS = 1_000
 
+/**
+ * Time without a reply to a write after which the tracker logs that Redis
+ * stalls, in milliseconds: the writer's connect timeout. Records wait in
+ * memory meanwhile, within `maxPendingBytes`.
+ */
+const STALL_WARNING_MS = 5_000
+
 /** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
 const CLOSE_WAIT_MS = 2_000
 
@@ -212,7 +220,15 @@ export class RedisTracker implements Tracker {
 
   /** Writes not sent yet. */
   readonly #batch = new WriteBatch()
+  /** Batches that Redis rejected without running them, sent again before the others. */
+  readonly #retries = new RetryQueue(() => this.#sendBatch())
   #inFlightBytes = 0
+  /** When each write in flight was sent, oldest first: one connection replies in order. */
+  readonly #sentAt: number[] = []
+  /** When the unanswered write that was logged as stalled was sent, until Redis replies. */
+  #stallReportedFor: number | undefined
+  /** When the connection error that was logged happened, until the connection is ready again. */
+  #connectionLostAt: number | undefined
   #flushScheduled = false
   #inFlight = new Set<Promise<unknown>>()
   /**
@@ -286,7 +302,7 @@ export class RedisTracker implements Tracker {
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
     this.#url = maskUrl(options.url ?? describeClient(givenClient))
     this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
-      pendingBytes: this.#batch.bytes + this.#inFlightBytes,
+      pendingBytes: this.#pendingBytes(),
       maxPendingBytes: this.#maxPendingBytes,
       url: this.#url,
     }))
@@ -530,6 +546,7 @@ export class RedisTracker implements Tracker {
   async flush(): Promise<void> {
     const pending = !this.#batch.isEmpty || this.#needsRepair
     if (pending) await this.#awaitConnection()
+    this.#retries.stopWaiting()
     this.#sendBatch()
     while (this.#inFlight.size > 0) {
       await Promise.allSettled([...this.#inFlight])
@@ -540,12 +557,14 @@ export class RedisTracker implements Tracker {
     return {
       written: this.#written,
       dropped: this.#dropped,
-      pendingBytes: this.#batch.bytes + this.#inFlightBytes,
+      pendingBytes: this.#pendingBytes(),
     }
   }
 
   writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): void {
     if (this.#closed) return
+    // Heartbeats come every few seconds, so a stall is logged without traffic too.
+    this.#checkStall()
     this.#resume()
     if (!this.#isWritable()) {
       // Sent from the `ready` handler, so that a new process shows up at once.
@@ -770,7 +789,12 @@ export class RedisTracker implements Tracker {
   #hasRoom(textLength: number): boolean {
     if (this.#closed) return false
     const bytes = textLength + OPERATION_OVERHEAD_BYTES
-    return this.#batch.bytes + this.#inFlightBytes + bytes <= this.#maxPendingBytes
+    return this.#pendingBytes() + bytes <= this.#maxPendingBytes
+  }
+
+  /** Bytes of the writes not sent yet, in flight, or waiting to be sent again. */
+  #pendingBytes(): number {
+    return this.#batch.bytes + this.#inFlightBytes + this.#retries.bytes
   }
 
   #drop(count: number): void {
@@ -812,7 +836,10 @@ export class RedisTracker implements Tracker {
   }
 
   #sendBatch(): void {
+    this.#checkStall()
     if (!this.#isWritable()) return // sent again from the `ready` handler
+    if (this.#retries.isWaiting) return // sent when the batches to send again are
+    for (const chunk of this.#retries.take()) this.#sendChunk(chunk)
     if (this.#needsRepair) this.#prependRepair()
 
     while (!this.#batch.isEmpty) {
@@ -821,8 +848,10 @@ export class RedisTracker implements Tracker {
     }
   }
 
-  #sendChunk({ items, bytes, records }: BatchChunk): void {
+  #sendChunk(chunk: BatchChunk): void {
+    const { items, bytes, records } = chunk
     this.#inFlightBytes += bytes
+    this.#sentAt.push(Date.now())
     const { processors, pastTasks, taskUpdates } = this.keys
     const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
 
@@ -835,8 +864,17 @@ export class RedisTracker implements Tracker {
         this.#failInFlight.delete(finish)
         this.#inFlight.delete(sent)
         this.#inFlightBytes -= bytes
+        this.#sentAt.shift()
+        this.#reportStallEnd()
         if (err === undefined) {
           this.#written += records
+          this.#retries.succeeded()
+        } else if (!this.#closed && isNotAppliedError(err)) {
+          // Redis did not run the script. The repair after the retried
+          // batches puts right an active entry that a later batch changed.
+          this.#retries.add(chunk)
+          this.#needsRepair = true
+          this.#logger.warn({ err, records, url: this.#url }, 'redis did not apply a write, sending it again')
         } else {
           this.#drop(records)
           this.#needsRepair = true
@@ -862,6 +900,31 @@ export class RedisTracker implements Tracker {
   }
 
   /**
+   * Logs once when the oldest write in flight has had no reply for
+   * `STALL_WARNING_MS`: a paused or overloaded Redis keeps the connection
+   * open, so no connection error tells the operator.
+   */
+  #checkStall(): void {
+    const oldest = this.#sentAt[0]
+    if (oldest === undefined || this.#stallReportedFor === oldest) return
+    const waitingMs = Date.now() - oldest
+    if (waitingMs < STALL_WARNING_MS) return
+    this.#stallReportedFor = oldest
+    this.#logger.warn(
+      { waitingMs, pendingBytes: this.#pendingBytes(), maxPendingBytes: this.#maxPendingBytes, url: this.#url },
+      'redis has not replied to a write for 5 s; records wait in memory within maxPendingBytes',
+    )
+  }
+
+  /** Logs that Redis replied again, once the write logged as stalled has its reply. */
+  #reportStallEnd(): void {
+    const reported = this.#stallReportedFor
+    if (reported === undefined || this.#sentAt[0] === reported) return
+    this.#stallReportedFor = undefined
+    this.#logger.warn({ stalledMs: Date.now() - reported, url: this.#url }, 'redis replied again after a stall')
+  }
+
+  /**
    * Puts the processors hash back in line with this process's active tasks
    * after a write was lost. The batch starts by removing the prefixes
    * removed so far. Then it deletes every processor id this process used
@@ -880,7 +943,7 @@ export class RedisTracker implements Tracker {
       repair.push(active === undefined ? 'd' : 'a', processorId, active ?? '', '')
       bytes += operationBytes('a', processorId, active ?? '', '')
     }
-    if (this.#batch.bytes + this.#inFlightBytes + bytes > this.#maxPendingBytes) return
+    if (this.#pendingBytes() + bytes > this.#maxPendingBytes) return
 
     for (const processorId of this.#knownProcessors) {
       if (!this.#active.has(processorId)) this.#knownProcessors.delete(processorId)
@@ -906,6 +969,11 @@ export class RedisTracker implements Tracker {
   }
 
   readonly #onClientReady = (): void => {
+    if (this.#connectionLostAt !== undefined) {
+      const downMs = Date.now() - this.#connectionLostAt
+      this.#connectionLostAt = undefined
+      this.#logger.warn({ downMs, url: this.#url }, 'redis connection restored; waiting records are sent now')
+    }
     this.#needsRepair = this.#needsRepair || this.#knownProcessors.size > 0
     this.#sendBatch()
 
@@ -917,6 +985,8 @@ export class RedisTracker implements Tracker {
   readonly #onClientClose = (): void => {
     // Anything in flight on the lost connection may or may not have applied.
     if (!this.#closed) this.#needsRepair = true
+    // The connection error is logged instead, and its end when the connection is back.
+    this.#stallReportedFor = undefined
     if (this.#failInFlight.size > 0) {
       const lost = new Error('the Redis connection closed before Redis replied; the records may or may not be stored')
       for (const fail of [...this.#failInFlight]) fail(lost)
@@ -958,6 +1028,7 @@ export class RedisTracker implements Tracker {
     // fail its last commands or its ready check. The app does not need to
     // hear about it, because the next write opens a new connection.
     if (this.#quitting || this.#suspended) return
+    this.#connectionLostAt ??= Date.now()
     this.#logger.warn({ err, url: this.#url }, 'redis connection error')
   }
 }

@@ -1,0 +1,169 @@
+/**
+ * Writes that Redis rejects without running them are sent again. A real
+ * Redis runs a long script from another client, so that it replies to every
+ * other command with BUSY for about a second. (Redis Cluster redirections
+ * are covered by the failover test in redis-cluster.test.ts.) Then what
+ * the tracker logs while Redis stalls or is gone, and when it is back.
+ */
+import Redis from 'ioredis'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { RedisTracker } from '../src/index'
+import { isNotAppliedError } from '../src/trackers/write-retry'
+import { waitFor } from './helpers/http'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+/** Milliseconds a script runs before Redis replies BUSY to other clients. */
+const BUSY_AFTER_MS = 100
+/** How long the blocking script runs, in milliseconds. */
+const BLOCK_MS = 1_200
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis(['--busy-reply-threshold', String(BUSY_AFTER_MS)])
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+beforeEach(async () => {
+  await redis.client.flushall()
+})
+
+/** Runs a script that keeps Redis busy for `BLOCK_MS`, and resolves once other clients get BUSY. */
+async function blockRedis(): Promise<{ done: Promise<unknown>; client: Redis }> {
+  const client = new Redis(redis.url)
+  const lua = `
+    local start = redis.call('TIME')
+    local startMs = start[1] * 1000 + start[2] / 1000
+    repeat
+      local now = redis.call('TIME')
+    until now[1] * 1000 + now[2] / 1000 - startMs > ${BLOCK_MS}
+    return 1`
+  const done = client.eval(lua, 0)
+  const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 })
+  await waitFor('Redis to answer BUSY', async () => {
+    try {
+      await probe.ping()
+      return undefined
+    } catch (err) {
+      return (err as Error).message.startsWith('BUSY') ? true : undefined
+    }
+  })
+  probe.disconnect()
+  return { done, client }
+}
+
+describe('writes Redis did not run', () => {
+  it('are sent again after BUSY', async () => {
+    const messages: string[] = []
+    const logger = { warn: (_fields: unknown, message: string) => messages.push(message), error() {} }
+    const tracker = new RedisTracker({ url: redis.url, logger })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    const blocker = await blockRedis()
+
+    for (let i = 1; i <= 20; i++) tracker.recordEnd(`p${i}`, JSON.stringify({ task_id: i, path: `/r/${i}` }))
+    await waitFor('a rejected write', () => (messages.length > 0 ? true : undefined))
+    expect(tracker.stats().pendingBytes).toBeGreaterThan(0)
+
+    await blocker.done
+    blocker.client.disconnect()
+    await waitFor('the records in past_tasks', async () => ((await redis.client.llen('past_tasks')) === 20 ? true : undefined))
+
+    expect(messages[0]).toBe('redis did not apply a write, sending it again')
+    expect(tracker.stats()).toEqual({ written: 20, dropped: 0, pendingBytes: 0 })
+    const paths = (await redis.client.lrange('past_tasks', 0, -1)).map((text) => (JSON.parse(text) as { path: string }).path)
+    expect(new Set(paths).size).toBe(20)
+    await tracker.close()
+  })
+
+  it('keep their order with later writes', async () => {
+    const tracker = new RedisTracker({ url: redis.url, logger: { warn() {}, error() {} } })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    const blocker = await blockRedis()
+
+    tracker.recordStart('p1', JSON.stringify({ task_id: 1, path: '/slow' }))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    tracker.recordEnd('p1', JSON.stringify({ task_id: 1, path: '/slow', status_code: 200 }))
+    await blocker.done
+    blocker.client.disconnect()
+    await waitFor('the end in past_tasks', async () => ((await redis.client.llen('past_tasks')) === 1 ? true : undefined))
+
+    expect(await redis.client.hlen('processors')).toBe(0)
+    expect(tracker.stats().dropped).toBe(0)
+    await tracker.close()
+  })
+
+  it.each([
+    ['BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.', true],
+    ['LOADING Redis is loading the dataset in memory', true],
+    ['CLUSTERDOWN The cluster is down', true],
+    ['TRYAGAIN Multiple keys request during rehashing of slot', true],
+    ['Too many Cluster redirections. Last error: ReplyError: MOVED 3808 127.0.0.1:7000', true],
+    ['Failed to refresh slots cache.', true],
+    ['None of startup nodes is available', true],
+    ['READONLY You can\'t write against a read only replica. script: abc, on @user_script:17.', false],
+    ['Connection is closed.', false],
+    ['OOM command not allowed when used memory > \'maxmemory\'.', false],
+    ['NOPERM this user has no permissions to run the \'evalsha\' command', false],
+  ])('classifies %s', (message, expected) => {
+    expect(isNotAppliedError(new Error(message))).toBe(expected)
+  })
+})
+
+describe('write health log', () => {
+  /** Collects the messages the tracker logs, with their fields. */
+  function collectLog(): { lines: Array<{ message: string; fields: Record<string, unknown> }>; warn(fields: Record<string, unknown>, message: string): void; error(fields: Record<string, unknown>, message: string): void } {
+    const lines: Array<{ message: string; fields: Record<string, unknown> }> = []
+    const add = (fields: Record<string, unknown>, message: string) => lines.push({ message, fields })
+    return { lines, warn: add, error: add }
+  }
+
+  it('reports a stall and its end', async () => {
+    const log = collectLog()
+    const tracker = new RedisTracker({ url: redis.url, logger: log, batchWindowMs: 0 })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    redis.freeze()
+    try {
+      tracker.recordEnd('p1', JSON.stringify({ task_id: 1, path: '/during-stall' }))
+      // Writes made while the first has no reply check how long it waits.
+      for (let i = 2; i <= 7; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000))
+        tracker.recordEnd(`p${i}`, JSON.stringify({ task_id: i, path: '/during-stall' }))
+      }
+    } finally {
+      redis.thaw()
+    }
+    await waitFor('the stall to end', () => (log.lines.length >= 2 ? true : undefined), 10_000)
+
+    const [stall, end] = log.lines
+    expect(stall?.message).toBe('redis has not replied to a write for 5 s; records wait in memory within maxPendingBytes')
+    expect(stall?.fields.waitingMs).toBeGreaterThanOrEqual(5_000)
+    expect(stall?.fields.pendingBytes).toBeGreaterThan(0)
+    expect(end?.message).toBe('redis replied again after a stall')
+    await tracker.flush()
+    expect(tracker.stats()).toEqual({ written: 7, dropped: 0, pendingBytes: 0 })
+    expect(log.lines).toHaveLength(2)
+    await tracker.close()
+  }, 20_000)
+
+  it('reports a restored connection', async () => {
+    const log = collectLog()
+    const tracker = new RedisTracker({ url: redis.url, logger: log })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    await redis.stop()
+    try {
+      await waitFor('the connection error', () => (log.lines.length > 0 ? true : undefined), 10_000)
+    } finally {
+      await redis.start()
+    }
+    await waitFor('the restored connection', () => (log.lines.some((line) => line.message.startsWith('redis connection restored')) ? true : undefined), 10_000)
+
+    expect(log.lines[0]?.message).toBe('redis connection error')
+    const restored = log.lines.find((line) => line.message.startsWith('redis connection restored'))
+    expect(restored?.message).toBe('redis connection restored; waiting records are sent now')
+    expect(restored?.fields.downMs).toBeGreaterThan(0)
+    await tracker.close()
+  }, 20_000)
+})
