@@ -12,10 +12,13 @@ import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
 import { createServerWatch } from './server-watch'
 
-/** A route the router matched, and `req.baseUrl` at that moment: the mount path of its router. */
+/** A route the router matched, with the mount path of its router. */
 interface MatchedRoute {
   route: ExpressRequest['route']
+  /** `req.baseUrl` when the route was set: the URL path of its router's mount point. */
   baseUrl: string | undefined
+  /** `baseUrl` with the values of mount path parameters replaced by `:name`, where `req.params` showed them. */
+  mountPattern: string | undefined
 }
 
 /**
@@ -29,6 +32,7 @@ const matchedRoutes = new WeakMap<IncomingMessage, MatchedRoute>()
 interface ExpressRequest extends IncomingMessage {
   originalUrl?: string
   baseUrl?: string
+  params?: Record<string, unknown>
   route?: { path?: unknown }
   ip?: string
   protocol?: string
@@ -164,20 +168,118 @@ function getRoute(this: ExpressRequest): ExpressRequest['route'] {
 }
 
 function setRoute(this: ExpressRequest, route: ExpressRequest['route']): void {
-  const matched = matchedRoutes.get(this)
+  const baseUrl = this.baseUrl
+  let matched = matchedRoutes.get(this)
   if (matched === undefined) {
-    matchedRoutes.set(this, { route, baseUrl: this.baseUrl })
+    matched = { route, baseUrl, mountPattern: baseUrl }
+    matchedRoutes.set(this, matched)
   } else {
     matched.route = route
-    matched.baseUrl = this.baseUrl
+    if (matched.baseUrl !== baseUrl) {
+      matched.baseUrl = baseUrl
+      matched.mountPattern = baseUrl
+    }
   }
+
+  // Express 4.22 and 5.3 (router 2.3) set `req.route` twice for each route:
+  // in the router, while `req.params` still contains the params of the
+  // previous layer (the mount's, for the first layer of a router), and in
+  // `Route#dispatch`, with the route's own params (merged with the mount's
+  // under `mergeParams`). Either may show the mount's values, so each set
+  // tries until one does.
+  if (baseUrl !== undefined && baseUrl !== '' && matched.mountPattern === baseUrl) {
+    matched.mountPattern = replaceParamValues(baseUrl, this.params, route?.path)
+  }
+}
+
+/**
+ * Rebuilds the pattern of a mount path from its URL path and `req.params`:
+ * `/orgs/acme/users` with `{ orgId: 'acme' }` becomes `/orgs/:orgId/users`.
+ * The request carries no pattern for a mount, only the part of the URL that
+ * the mount matched.
+ *
+ * This is a heuristic. A segment becomes `:name` when it equals the value of
+ * a param, raw or percent-decoded. Params are taken in the order of
+ * `req.params`, which is the order of the path, so each segment is compared
+ * only with the params after the last one used. A literal segment equal to
+ * a value, before the segment that contains it, takes the name in its place:
+ * `/orgs/orgs/users` becomes `/:orgId/orgs/users`. Params that the route's
+ * own path declares, and unnamed regular expression groups (`0`, `1`), are
+ * skipped.
+ *
+ * NOTE: the mount's values are not in `req.params` when the router has
+ * middleware before the route and no `mergeParams`, or for an Express 4 app
+ * mounted as a sub-app. Their task names keep the values, as before.
+ */
+function replaceParamValues(baseUrl: string, params: Record<string, unknown> | undefined, routePath: unknown): string {
+  if (params === undefined || params === null || !mayContainValue(baseUrl, params)) return baseUrl
+
+  const names = Object.keys(params)
+  const segments = baseUrl.split('/')
+  let nextName = 0
+  let replaced = false
+  for (let i = 1; i < segments.length && nextName < names.length; i++) {
+    const segment = segments[i] as string
+    if (segment === '') continue
+
+    for (let j = nextName; j < names.length; j++) {
+      const name = names[j] as string
+      const value = params[name]
+      if (typeof value !== 'string' || !segmentMatches(segment, value)) continue
+      if (isUnnamedGroup(name) || declaresParam(routePath, name)) continue
+
+      segments[i] = `:${name}`
+      nextName = j + 1
+      replaced = true
+      break
+    }
+  }
+  return replaced ? segments.join('/') : baseUrl
+}
+
+/**
+ * Returns false when no param value occurs in `baseUrl`, without allocating,
+ * so that routes with params under a mount without params (`/api`) cost
+ * little. A `%` in `baseUrl` may hide a value, so it returns true then.
+ */
+function mayContainValue(baseUrl: string, params: Record<string, unknown>): boolean {
+  const encoded = baseUrl.includes('%')
+  for (const name in params) {
+    const value = params[name]
+    if (typeof value !== 'string' || value === '' || !Object.hasOwn(params, name)) continue
+    if (encoded || baseUrl.includes(value)) return true
+  }
+  return false
+}
+
+/** Compares a raw URL path segment with a param value, which Express has percent-decoded. */
+function segmentMatches(segment: string, value: string): boolean {
+  if (segment === value) return true
+  if (value === '' || !segment.includes('%')) return false
+  try {
+    return decodeURIComponent(segment) === value
+  } catch {
+    return false
+  }
+}
+
+function isUnnamedGroup(name: string): boolean {
+  const first = name.charCodeAt(0)
+  return first >= 48 && first <= 57
+}
+
+/** Returns true when the route's path (a string, or an array of them in Express 4) names the param. */
+function declaresParam(routePath: unknown, name: string): boolean {
+  if (typeof routePath !== 'string' && !Array.isArray(routePath)) return false
+  const path = String(routePath)
+  return path.includes(`:${name}`) || path.includes(`*${name}`)
 }
 
 /** Returns the full pattern of the last route that matched (`/api` + `/users/:id`), or null. */
 function readRoutePattern(req: ExpressRequest): string | null {
   const matched = matchedRoutes.get(req)
   const path = matched?.route?.path
-  return path === undefined ? null : `${matched?.baseUrl ?? ''}${String(path)}`
+  return path === undefined ? null : `${matched?.mountPattern ?? ''}${String(path)}`
 }
 
 /** Follows the app's `trust proxy` setting, which is off by default. */
