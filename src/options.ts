@@ -4,7 +4,14 @@
  * setup, never per request.
  */
 import type { IncomingMessage } from 'node:http'
-import { invalidEnvironmentValue, invalidOptionRange, invalidOptionType, requireCount } from './errors'
+import {
+  INVALID_OPTION,
+  invalidEnvironmentValue,
+  invalidOptionRange,
+  invalidOptionType,
+  requireCount,
+  type WebTopError,
+} from './errors'
 import type { RedactionOptions, SizeLimits } from './task/redact'
 import { DEFAULT_SIZE_LIMITS } from './task/redact'
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
@@ -195,6 +202,9 @@ const OPTION_NAMES: Record<keyof TopOptions, true> = {
 
 const KNOWN_OPTIONS = Object.keys(OPTION_NAMES)
 
+/** Each known option by its name in lower case without `_` and `-`, so `tracker_url` finds `trackerUrl`. */
+const OPTIONS_BY_FOLDED_NAME = new Map(KNOWN_OPTIONS.map((name) => [foldOptionName(name), name]))
+
 /** Options that Fastify reads from a plugin's options object, which reach the plugin too. */
 const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
@@ -203,6 +213,8 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
   if (options === null || typeof options !== 'object') {
     throw invalidOptionType('options', 'an object', options)
   }
+  // First, so that `trackerURL` fails before the default tracker URL is resolved.
+  const unknownOptions = findUnknownOptions(options)
 
   const trackerUrl = checkTrackerUrl(options.trackerUrl ?? readEnv(env, 'TOP_TRACKER_URL') ?? DEFAULT_TRACKER_URL)
 
@@ -240,23 +252,40 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     completedSampleRate: resolveSampleRate(options.completedSampleRate),
     heartbeatTtlMs: resolveHeartbeatTtl(options.heartbeatTtlMs),
     handleSignals: checkBoolean('handleSignals', options.handleSignals) ?? true,
-    unknownOptions: findUnknownOptions(options),
+    unknownOptions,
   }
 }
 
 /**
  * Lists the option names that web-top does not know. The recorder logs them
- * rather than throwing, so an option meant for another layer does not stop
- * the app, and a typo such as `trackerURL` does not fall back to a default
- * unnoticed.
+ * rather than throwing, so that an option meant for another layer does not
+ * stop the app. A name that differs from a known option only in case, `_`
+ * or `-` (`trackerURL`, `tracker_url`) throws a `TypeError` instead.
+ * Ignored, it would leave the option it was meant to be at its default,
+ * which for `trackerUrl` is a Redis the app may not own.
  */
 function findUnknownOptions(options: object): UnknownOption[] {
   const unknown: UnknownOption[] = []
   for (const name of Object.keys(options)) {
     if (Object.hasOwn(OPTION_NAMES, name) || FASTIFY_REGISTER_OPTIONS.has(name)) continue
+
+    const known = OPTIONS_BY_FOLDED_NAME.get(foldOptionName(name))
+    if (known !== undefined) throw misspelledOption(name, known)
     unknown.push({ name, suggestion: KNOWN_OPTIONS.find((option) => isLikelyTypo(name, option)) })
   }
   return unknown
+}
+
+function foldOptionName(name: string): string {
+  return name.toLowerCase().replace(/[_-]/g, '')
+}
+
+/** Builds the `TypeError` for an option name that differs from `known` only in case, `_` or `-`. */
+function misspelledOption(name: string, known: string): WebTopError {
+  const error = new TypeError(
+    `web-top: Unknown option \`${name}\`: did you mean \`${known}\`? Option names are case-sensitive.`,
+  )
+  return Object.assign(error, { code: INVALID_OPTION } as const)
 }
 
 /** Returns true when `name` differs from `option` in case only, or by one or two edits. */

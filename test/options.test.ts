@@ -1,7 +1,17 @@
 import type { IncomingMessage } from 'node:http'
 import Redis from 'ioredis'
-import { describe, expect, it } from 'vitest'
-import { INVALID_OPTION, INVALID_TRACKER_URL, isWebTopError, MemoryTracker, Recorder, type TopOptions } from '../src/index'
+import fastify from 'fastify'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import {
+  INVALID_OPTION,
+  INVALID_TRACKER_URL,
+  isWebTopError,
+  MemoryTracker,
+  Recorder,
+  topMiddleware,
+  topPlugin,
+  type TopOptions,
+} from '../src/index'
 import { DEFAULT_MAX_COMPLETED_TASKS, resolveOptions } from '../src/options'
 import { DEFAULT_SIZE_LIMITS } from '../src/task/redact'
 
@@ -222,11 +232,63 @@ function catchError(action: () => unknown): Error {
 
 describe('unknown options', () => {
   it('suggests the option a typo was meant for', () => {
-    const resolved = resolveOptions({ trackerURL: 'redis://x', maxPendingByte: 5 } as TopOptions, EMPTY_ENV)
+    const resolved = resolveOptions({ trackerUri: 'redis://x', maxPendingByte: 5 } as TopOptions, EMPTY_ENV)
     expect(resolved.unknownOptions).toEqual([
-      { name: 'trackerURL', suggestion: 'trackerUrl' },
+      { name: 'trackerUri', suggestion: 'trackerUrl' },
       { name: 'maxPendingByte', suggestion: 'maxPendingBytes' },
     ])
+  })
+
+  it.each([
+    ['trackerURL', 'trackerUrl'],
+    ['TrackerUrl', 'trackerUrl'],
+    ['tracker_url', 'trackerUrl'],
+    ['TRACKER_URL', 'trackerUrl'],
+    ['tracker-url', 'trackerUrl'],
+    ['keyprefix', 'keyPrefix'],
+    ['max_completed_tasks', 'maxCompletedTasks'],
+  ])('rejects %s as a case variant', (name, known) => {
+    const error = catchError(() => resolveOptions({ [name]: 'memory://' } as TopOptions, EMPTY_ENV))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(isWebTopError(error)).toBe(true)
+    expect(error.message).toBe(
+      `web-top: Unknown option \`${name}\`: did you mean \`${known}\`? Option names are case-sensitive.`,
+    )
+  })
+
+  it('rejects a case variant next to the option', () => {
+    const options = { trackerUrl: 'memory://', trackerURL: 'memory://' } as TopOptions
+    const error = catchError(() => resolveOptions(options, EMPTY_ENV))
+    expect(error.message).toContain('did you mean `trackerUrl`?')
+  })
+
+  describe('in the adapters', () => {
+    // A regression would ignore `trackerURL` and fall back to this
+    // environment variable, which names the in-process memory tracker
+    // rather than the default redis://127.0.0.1:6379.
+    beforeEach(() => {
+      vi.stubEnv('TOP_TRACKER_URL', 'memory://')
+    })
+
+    afterEach(() => {
+      vi.unstubAllEnvs()
+    })
+
+    it('topMiddleware rejects a case variant', () => {
+      const options = { trackerURL: 'memory://', handleSignals: false } as TopOptions
+      const error = catchError(() => topMiddleware(options))
+      expect(error).toBeInstanceOf(TypeError)
+      expect(error.message).toContain('did you mean `trackerUrl`?')
+    })
+
+    it('topPlugin rejects a case variant', async () => {
+      const app = fastify()
+      const options = { trackerURL: 'memory://', handleSignals: false } as TopOptions
+      await expect(app.register(topPlugin, options)).rejects.toThrow('did you mean `trackerUrl`?')
+      expect(app.hasDecorator('webTop')).toBe(false)
+      await app.close()
+    })
   })
 
   it('reports a name without a close match', () => {
@@ -237,11 +299,11 @@ describe('unknown options', () => {
   it('warns through the app logger', async () => {
     const warnings: string[] = []
     const logger = { warn: (_object: object, message: string) => warnings.push(message), error: () => {} }
-    const options = { tracker: new MemoryTracker(), logger, handleSignals: false, trackerURL: 'redis://x' }
+    const options = { tracker: new MemoryTracker(), logger, handleSignals: false, trackerUri: 'redis://x' }
     const recorder = new Recorder(options as TopOptions)
     await recorder.close()
 
-    expect(warnings).toEqual(['unknown option `trackerURL` ignored: did you mean `trackerUrl`?'])
+    expect(warnings).toEqual(['unknown option `trackerUri` ignored: did you mean `trackerUrl`?'])
   })
 
   it("ignores Fastify's register options", () => {
