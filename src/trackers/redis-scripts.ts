@@ -41,7 +41,11 @@
  * subscribers (measured with Redis 7.0 on a 2-core VM, 1.2 KB records).
  * On a Cluster, a message reaches the subscribers of every node, which
  * PUBSUB NUMSUB does not count, so the tracker passes `0` there.
- * Returns the number of completed tasks in the batch.
+ *
+ * PUBLISH, PUBSUB and INFO run through `redis.pcall`: an ACL user without
+ * them still stores every record, and the first error stops publishing for
+ * the rest of the call. Returns { number of completed tasks in the batch,
+ * that error's message or an empty string }.
  */
 export const APPLY_BATCH_SCRIPT = `
 local processors = KEYS[1]
@@ -49,17 +53,25 @@ local channel = ARGV[1]
 local shared = {}
 
 local publish = true
+local publishError = ''
 if ARGV[3] == '1' then
-  local listeners = redis.call('PUBSUB', 'NUMSUB', channel)[2] + redis.call('PUBSUB', 'NUMPAT')
-  if listeners == 0 then
-    local replicas = string.match(redis.call('INFO', 'replication'), 'connected_slaves:(%d+)')
-    publish = replicas ~= '0'
+  local subscribers = redis.pcall('PUBSUB', 'NUMSUB', channel)
+  local patterns = redis.pcall('PUBSUB', 'NUMPAT')
+  if not subscribers.err and type(patterns) == 'number' and subscribers[2] + patterns == 0 then
+    local info = redis.pcall('INFO', 'replication')
+    if type(info) == 'string' then
+      publish = string.match(info, 'connected_slaves:(%d+)') ~= '0'
+    end
   end
 end
 
 local function send(text)
   if publish then
-    redis.call('PUBLISH', channel, text)
+    local reply = redis.pcall('PUBLISH', channel, text)
+    if type(reply) == 'table' and reply.err then
+      publishError = reply.err
+      publish = false
+    end
   end
 end
 
@@ -95,7 +107,7 @@ for i = 4, #ARGV, 4 do
   local tail = ARGV[i + 3]
   if operation == 'q' then
     if publish then
-      redis.call('PUBLISH', channel, '{' .. target .. ',' .. head .. suffix .. '}')
+      send('{' .. target .. ',' .. head .. suffix .. '}')
     end
     local text = '{' .. target .. ',' .. tail .. suffix .. '}'
     ended[#ended + 1] = text
@@ -130,7 +142,7 @@ end
 if #ended > 0 then
   redis.call('LTRIM', KEYS[2], 0, keep - 1)
 end
-return #ended
+return { #ended, publishError }
 `
 
 /**

@@ -894,8 +894,22 @@ export class RedisTracker implements Tracker {
     this.#inFlight.add(sent)
     this.#failInFlight.add(finish)
     runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items)).then(
-      () => finish(undefined),
+      (reply) => {
+        this.#checkPublishError(reply)
+        finish(undefined)
+      },
       (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+    )
+  }
+
+  /** Logs the PUBLISH error that the batch script returns, when there is one (redis-scripts.ts). */
+  #checkPublishError(reply: unknown): void {
+    const reason = Array.isArray(reply) ? reply[1] : undefined
+    if (typeof reason !== 'string' || reason === '') return
+    this.#logger.warn(
+      { reason, channel: this.keys.taskUpdates, url: this.#url },
+      'redis rejected PUBLISH, so live views and tail get no updates; records are still stored. ' +
+        'Let the Redis user run PUBLISH',
     )
   }
 

@@ -1,0 +1,142 @@
+/**
+ * Redis ACL users: the command lists that the README gives for a writer, a
+ * reader and an admin are enough for what each does. And a recorder whose
+ * user may not run PUBLISH, PUBSUB or INFO still stores every record, and
+ * says once why readers get no updates. A reader subscribes meanwhile, so
+ * the batch script tries to publish.
+ */
+import Redis from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RedisTracker } from '../src/index'
+import { resyncReadOptions } from '../src/cli/live'
+import { DecodeCache } from '../src/trackers/decode-cache'
+import { runCli } from './helpers/cli'
+import { sendRequest, startApp, waitFor } from './helpers/http'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+/** The commands of each ACL user, as README.md lists them. */
+const WRITER_COMMANDS =
+  '+evalsha +eval +info +pubsub|numsub +pubsub|numpat +publish +hset +hdel +hscan +lpush +ltrim +set +sadd +srem +del +multi +exec +select +ping +quit'
+const READER_COMMANDS =
+  '+multi +exec +hgetall +lrange +get +evalsha +eval +hkeys +hstrlen +hmget +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
+const ADMIN_COMMANDS = '+smembers +evalsha +eval +exists +srem +hscan +hdel +del +set +multi +exec +info +select +ping +quit'
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+/** Creates an ACL user with these rules on every key and channel, and returns its URL. */
+async function createUserWith(name: string, commands: string): Promise<string> {
+  await redis.client.acl('SETUSER', name, 'reset', 'on', '>secret-pw', '~*', '&*', ...commands.split(' '))
+  return `redis://${name}:secret-pw@127.0.0.1:${redis.port}`
+}
+
+/** Creates an ACL user that may run every command but `denied`, and returns its URL. */
+async function createUser(name: string, denied: string[]): Promise<string> {
+  await redis.client.acl('SETUSER', name, 'reset', 'on', '>secret-pw', '~*', '&*', '+@all', ...denied.map((command) => `-${command}`))
+  return `redis://${name}:secret-pw@127.0.0.1:${redis.port}`
+}
+
+describe('writer without publish rights', () => {
+  it.each([
+    ['nopublish', ['publish']],
+    ['nopubsub', ['pubsub', 'info']],
+  ])('stores every record as %s', async (name, denied) => {
+    await redis.client.flushall()
+    const url = await createUser(name, denied)
+    const subscriber = new Redis(redis.url)
+    const messages: string[] = []
+    subscriber.on('message', (_channel: string, text: string) => messages.push(text))
+    await subscriber.subscribe('task_updates')
+
+    const warnings: Array<{ message: string; fields: Record<string, unknown> }> = []
+    const logger = {
+      warn: (fields: Record<string, unknown>, message: string) => warnings.push({ message, fields }),
+      error: (fields: Record<string, unknown>, message: string) => warnings.push({ message, fields }),
+    }
+    const tracker = new RedisTracker({ url, logger })
+    try {
+      for (let i = 1; i <= 10; i++) {
+        tracker.recordStart(`p${i}`, JSON.stringify({ task_id: i, path: `/a/${i}` }))
+        tracker.recordEnd(`p${i}`, JSON.stringify({ task_id: i, path: `/a/${i}`, status_code: 200 }))
+      }
+      await tracker.flush()
+
+      expect(await redis.client.llen('past_tasks')).toBe(10)
+      expect(tracker.stats()).toMatchObject({ written: 20, dropped: 0 })
+      if (denied.includes('publish')) {
+        expect(warnings.map((warning) => warning.message)).toEqual([
+          'redis rejected PUBLISH, so live views and tail get no updates; records are still stored. Let the Redis user run PUBLISH',
+        ])
+        expect(String(warnings[0]?.fields.reason)).toContain("can't run this command")
+        expect(messages).toEqual([])
+      } else {
+        // Without PUBSUB the script cannot tell whether anyone listens, so it publishes.
+        expect(warnings).toEqual([])
+        await waitFor('the published records', () => (messages.length === 20 ? true : undefined))
+      }
+    } finally {
+      await tracker.close()
+      subscriber.disconnect()
+    }
+  })
+})
+
+describe('documented ACL users', () => {
+  it('record, read and administer', async () => {
+    await redis.client.flushall()
+    const writerUrl = await createUserWith('web-top-writer', WRITER_COMMANDS)
+    const readerUrl = await createUserWith('web-top-reader', READER_COMMANDS)
+    const adminUrl = await createUserWith('web-top-admin', ADMIN_COMMANDS)
+
+    // A reader subscribes, so the writer publishes.
+    const reader = new RedisTracker({ url: readerUrl })
+    const published: string[] = []
+    const unsubscribe = await reader.subscribe((json) => published.push(json))
+    const warnings: string[] = []
+    const logger = { warn: (_fields: unknown, message: string) => warnings.push(message), error: (_fields: unknown, message: string) => warnings.push(message) }
+    const app = await startApp('express5', { trackerUrl: writerUrl, logger })
+    try {
+      for (let id = 1; id <= 5; id++) await sendRequest(`${app.url}/users/${id}`)
+      const waiting = sendRequest(`${app.url}/wait`)
+      await waitFor('the active request in processors', async () => ((await redis.client.hlen('processors')) === 1 ? true : undefined))
+
+      const light = await reader.read(resyncReadOptions(true, new DecodeCache()))
+      expect(light.reused).toBeDefined()
+      expect([...light.active.values()].map((task) => task.path)).toEqual(['/wait'])
+      const heartbeats = await reader.readHeartbeats()
+      expect(heartbeats.live).toHaveLength(1)
+
+      app.releaseWaiting()
+      await waiting
+    } finally {
+      await app.close()
+    }
+    await waitFor('12 published updates', () => (published.length === 12 ? true : undefined))
+    expect(warnings).toEqual([])
+
+    const recent = await runCli(['recent', '--json', '--tracker-url', readerUrl])
+    expect(recent.stderr).toBe('')
+    expect(recent.code).toBe(0)
+    expect((JSON.parse(recent.stdout) as unknown[]).length).toBe(6)
+    const check = await runCli(['check', '--max-stalled', '10', '--tracker-url', readerUrl])
+    expect(check.code).toBe(0)
+
+    const prune = await runCli(['prune', '--tracker-url', adminUrl])
+    expect(prune.stderr).toBe('')
+    expect(prune.code).toBe(0)
+    const clear = await runCli(['clear', '--yes', '--tracker-url', adminUrl])
+    expect(clear.stderr).toBe('')
+    expect(clear.code).toBe(0)
+    expect(await redis.client.llen('past_tasks')).toBe(0)
+
+    await unsubscribe()
+    await reader.close()
+  })
+})
