@@ -106,4 +106,12 @@ describe('createTextFilter', () => {
   it('rejects a text found nowhere', () => {
     expect(createTextFilter('nothing')(TASK)).toBe(false)
   })
+
+  it.each(['4xx', '4XX', '400-499', '200,404'])('matches status %s', (text) => {
+    expect(createTextFilter(text)(TASK)).toBe(true)
+  })
+
+  it.each(['5xx', '500-599', '405'])('rejects status %s', (text) => {
+    expect(createTextFilter(text)(TASK)).toBe(false)
+  })
 })

@@ -3,7 +3,7 @@
  * `--host` and `--min-duration` options of `recent`, `tail` and `live`,
  * and the free-text filter of the live view.
  */
-import { getDurationMs, getOriginalIp, getRequestHost, getUserAgent } from '../task/derived'
+import { getDurationMs, getOriginalIp, getRequestHost, getStatusCode, getUserAgent } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 
 export interface TaskFilterOptions {
@@ -136,19 +136,34 @@ export function parseDurationMs(text: string): number {
 /**
  * Returns a predicate for the live view's free-text filter: a task passes
  * when its path, client IP, method, status, recording host, Host header or
- * user agent contains the text, without regard to case.
+ * user agent contains the text, without regard to case. Text that
+ * `parseStatusFilter` reads, such as `5xx` or `400-499`, also passes the
+ * tasks whose status it matches, as `--status` does.
  */
 export function createTextFilter(text: string): (task: HttpTask) => boolean {
   const wanted = text.toLowerCase()
   if (wanted === '') return () => true
-  return (task) =>
-    [
+  const status = tryParseStatusFilter(text)
+  return (task) => {
+    const statusCode = getStatusCode(task)
+    if (status !== undefined && matchStatus(status, statusCode)) return true
+    return [
       task.path ?? task.uri,
       getOriginalIp(task),
       task.method,
-      task.status_code == null ? undefined : String(task.status_code),
+      statusCode === undefined ? undefined : String(statusCode),
       task.host_name,
       getRequestHost(task),
       getUserAgent(task),
     ].some((value) => value != null && value.toLowerCase().includes(wanted))
+  }
+}
+
+/** Returns the status filter that `text` is, or `undefined` when it is none. */
+function tryParseStatusFilter(text: string): StatusFilter | undefined {
+  try {
+    return parseStatusFilter(text)
+  } catch {
+    return undefined
+  }
 }

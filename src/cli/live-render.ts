@@ -56,7 +56,7 @@ export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
   ['p', 'pause: freeze the screen, keep counting'],
   ['s', 'sort by the next column (the default order after the last)'],
   ['r', 'reverse the order'],
-  ['/', 'filter by path, IP, method, status, host or user agent (Enter applies, Esc clears)'],
+  ['/', 'filter by path, IP, method, status (404, 5xx, 400-499), host or user agent (Enter applies, Esc clears)'],
   ['h', 'group the active requests by host, by process, or not at all'],
   ['t', 'show the route board instead of the completed requests, or back'],
   ['Up, Down, PgUp, PgDn', 'select a request'],
