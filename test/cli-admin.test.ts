@@ -139,6 +139,36 @@ describe('clear', () => {
     expect(await redis.client.get('last_cleared_at')).toMatch(/^\d{4}-/)
   })
 
+  it('clears a Redis at its maxmemory', async () => {
+    const full = await startRedis(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'])
+    try {
+      // One record per command: the query buffer of a larger command counts
+      // against maxmemory while it runs, and leaves room once rejected.
+      const record = JSON.stringify(completedRecord('/x'.repeat(2_000), 200, 10))
+      let rejected = ''
+      while (rejected === '') {
+        await full.client.lpush('past_tasks', record).catch((err: Error) => {
+          rejected = err.message
+        })
+      }
+      expect(rejected).toMatch(/^OOM/)
+      // Small pushes until even a small SET is rejected, as the clear's would be.
+      const probe = () => full.client.set('probe', 'x').catch((err: Error) => err.message)
+      for (let tries = 0; (await probe()) === 'OK' && tries < 1_000; tries++) {
+        await full.client.lpush('filler', 'x'.repeat(100)).catch(() => {})
+      }
+      expect(await probe()).toMatch(/^OOM/)
+
+      const result = await runCli(['clear', '--tracker-url', full.url, '--yes'])
+      expect(result.stderr).toBe('')
+      expect(result.code).toBe(0)
+      expect(await full.client.exists('past_tasks')).toBe(0)
+      expect(await full.client.get('last_cleared_at')).toMatch(/^\d{4}-/)
+    } finally {
+      await full.close()
+    }
+  })
+
   it.each([
     ['no prefix', undefined, '(no key prefix)'],
     ['a prefix', 'shop:', '(key prefix "shop:")'],

@@ -527,13 +527,16 @@ export class RedisTracker implements Tracker {
     }
   }
 
+  /**
+   * Deletes the active and completed tasks, then stores the time of the
+   * clear for readers. Two commands rather than one transaction: a Redis
+   * at its `maxmemory` rejects the SET until the DEL has freed memory, and
+   * in a transaction that rejection would discard the DEL too.
+   */
   async clear(): Promise<void> {
     await this.#requireConnection('clear tasks')
-    await this.client
-      .multi()
-      .del(this.keys.processors, this.keys.pastTasks)
-      .set(this.keys.lastClearedAt, formatIsoTime(Date.now()))
-      .exec()
+    await this.client.del(this.keys.processors, this.keys.pastTasks)
+    await this.client.set(this.keys.lastClearedAt, formatIsoTime(Date.now()))
   }
 
   /**
