@@ -12,7 +12,7 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
 import { stringifyForTerminal } from './json-output'
-import { readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
+import { describeOrphaned, readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
 import { escapeJsonForTerminal } from './sanitize'
 
 export interface PrefixesStreams {
@@ -122,6 +122,9 @@ export async function runRecentForAllPrefixes(
       groups.push({ prefix, tasks: read.tasks })
       if (read.skippedNotice !== undefined) {
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.skippedNotice}\n`)
+      }
+      if (read.orphaned.size > 0) {
+        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${describeOrphaned(read.orphaned.size)}\n`)
       }
     } catch (error) {
       // A prefix that cannot be read, such as one without a hash tag on a cluster, is reported and the others still print.

@@ -1,13 +1,16 @@
 /**
  * The `recent` command: one table (or JSON) of the active requests, longest
- * running first, then the completed ones, most recent first.
+ * running first, then the completed ones, most recent first. Active requests
+ * of a process whose heartbeat expired are marked ORPHANED, as in `live`.
  */
 import type { HttpTask } from '../task/http-task'
+import { isStaleProcessor, readHeartbeats } from '../trackers/heartbeat'
 import type { Column } from './columns'
-import { connectTracker, readTracker } from './connect'
+import { connectTracker, readTracker, type TrackerConnection } from './connect'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
-import type { TrackerOptions } from './options'
 import { stringifyForTerminal } from './json-output'
+import { createStateColumn, type RowMark } from './live-tables'
+import type { TrackerOptions } from './options'
 import { describeSkipped } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { renderTable } from './table'
@@ -40,6 +43,11 @@ export interface RecentRead {
   tasks: HttpTask[]
   /** "N records skipped (...)" when the tracker could not decode some records. */
   skippedNotice: string | undefined
+  /**
+   * The active tasks among `tasks` whose recording process stopped without
+   * removing them: its heartbeat expired. `live` marks them ORPHANED too.
+   */
+  orphaned: ReadonlySet<HttpTask>
   /** Time of the read, in epoch milliseconds, against which durations are measured. */
   nowMs: number
 }
@@ -60,12 +68,30 @@ export async function runRecent(
   } else {
     const colour = shouldUseColour(streams.stdout)
     const maxWidth = streams.stdout.isTTY === true ? (streams.stdout.columns ?? 80) : Infinity
-    const table = renderTable(read.tasks, options.columns, read.nowMs, { maxWidth, colour })
+    const marks = new Map<HttpTask, RowMark>([...read.orphaned].map((task) => [task, 'ORPHANED']))
+    const columns = [createStateColumn(marks), ...options.columns]
+    const rowStyles = read.tasks.map((task) => (read.orphaned.has(task) ? 'magenta' : undefined))
+    const table = renderTable(read.tasks, columns, read.nowMs, { maxWidth, colour, rowStyles })
     streams.stdout.write([paint(table.header, 'bold', colour), ...table.rows].join('\n') + '\n')
   }
 
   if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
+  if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size)}\n`)
   return 0
+}
+
+/** Returns the notice about active requests whose recording process stopped. */
+export function describeOrphaned(count: number): string {
+  if (count === 1) {
+    return (
+      '1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
+      '(its heartbeat expired); web-top-cli prune removes it'
+    )
+  }
+  return (
+    `${count} active requests are ORPHANED: the processes that recorded them stopped without removing ` +
+    'them (their heartbeats expired); web-top-cli prune removes them'
+  )
 }
 
 /**
@@ -80,8 +106,10 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   if (filtered) completedLimit = Math.max(RECENT_COMPLETED_LIMIT, options.limit ?? 0)
   if (options.mode === 'active') completedLimit = 0
   let snapshot
+  let stalePrefixes: readonly string[] = []
   try {
     snapshot = await readTracker(connection, completedLimit)
+    if (snapshot.active.size > 0) stalePrefixes = await readStalePrefixes(connection)
   } finally {
     await connection.close()
   }
@@ -92,5 +120,22 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   const tasks = options.limit === undefined ? selected : selected.slice(0, options.limit)
   const skippedNotice =
     snapshot.skipped > 0 ? describeSkipped(snapshot.skipped, snapshot.skipReasons) : undefined
-  return { tasks, skippedNotice, nowMs }
+  const printed = new Set(tasks)
+  const orphaned = new Set<HttpTask>()
+  for (const [processorId, task] of snapshot.active) {
+    if (printed.has(task) && isStaleProcessor(processorId, stalePrefixes)) orphaned.add(task)
+  }
+  return { tasks, skippedNotice, orphaned, nowMs }
+}
+
+/**
+ * Returns the processor id prefixes whose heartbeat expired. Heartbeats are
+ * optional, so a failed read of them returns none, as in `live`.
+ */
+async function readStalePrefixes(connection: TrackerConnection): Promise<readonly string[]> {
+  try {
+    return (await readHeartbeats(connection.tracker)).stalePrefixes
+  } catch {
+    return []
+  }
 }

@@ -1,0 +1,73 @@
+/**
+ * `web-top-cli recent` with the active requests of a recording process
+ * whose heartbeat expired: they are marked ORPHANED, as in `live`, and a
+ * notice on standard error names `prune`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from './helpers/cli'
+import { activeRecord } from './helpers/records'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+/** Processor id prefix of a recorder that stopped: listed in `heartbeats`, with no heartbeat key. */
+const CRASHED_PREFIX = 'web-1/111-0-1.'
+/** Processor id prefix of a recorder whose heartbeat is current. */
+const RUNNING_PREFIX = 'web-2/222-0-1.'
+
+const NOTICE =
+  'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
+  '(its heartbeat expired); web-top-cli prune removes it\n'
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+  const client = redis.client
+  await client.sadd('heartbeats', CRASHED_PREFIX, RUNNING_PREFIX)
+  await client.set(`heartbeat:${RUNNING_PREFIX}`, '{}', 'PX', 600_000)
+  await client.hset('processors', `${CRASHED_PREFIX}0`, JSON.stringify(activeRecord('crashed', '/crashed')))
+  await client.hset('processors', `${RUNNING_PREFIX}0`, JSON.stringify(activeRecord('running', '/running')))
+})
+
+afterAll(async () => {
+  await redis?.close()
+})
+
+/** Returns the table row that contains `path`. */
+function rowOf(stdout: string, path: string): string | undefined {
+  return stdout.split('\n').find((line) => line.includes(path))
+}
+
+describe('recent with orphaned requests', () => {
+  it('marks the orphaned row in the table', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'Path'])
+
+    expect(result.code).toBe(0)
+    const lines = result.stdout.split('\n')
+    expect(lines[0]?.split(/\s{2,}/)).toEqual(['State', 'Path'])
+    expect(rowOf(result.stdout, '/crashed')?.split(/\s{2,}/)).toEqual(['ORPHANED', '/crashed'])
+    expect(rowOf(result.stdout, '/running')?.trimEnd().split(/\s{2,}/)).toEqual(['-', '/running'])
+  })
+
+  it('names prune on standard error', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url])
+
+    expect(result.stderr).toBe(NOTICE)
+  })
+
+  it('keeps JSON records unchanged', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--json'])
+
+    expect(result.code).toBe(0)
+    const tasks = JSON.parse(result.stdout) as Array<Record<string, unknown>>
+    expect(tasks.map((task) => task.path).sort()).toEqual(['/crashed', '/running'])
+    expect(tasks.every((task) => !('orphaned' in task))).toBe(true)
+    expect(result.stderr).toBe(NOTICE)
+  })
+
+  it('leaves out the State column without orphans', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'Path', '--path', '/running'])
+
+    expect(result.stderr).toBe('')
+    expect(result.stdout.split('\n')[0]?.trimEnd()).toBe('Path')
+  })
+})
