@@ -45,6 +45,15 @@ describe('Commander errors', () => {
   })
 })
 
+describe('program help', () => {
+  it('lists the exit code of a declined clear', async () => {
+    const result = await runCli(['--help'])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout.replace(/\s+/g, ' ')).toContain("clear's question is answered no), 2 for")
+  })
+})
+
 describe('tracker URL hints', () => {
   it('lists only the schemes the CLI reads', async () => {
     const line = expectOneLineUsageError(await runCli(['recent', '--tracker-url', 'foo://x']))
