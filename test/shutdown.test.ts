@@ -4,8 +4,10 @@
  * exits by itself. The apps run in child processes, which the tests stop
  * by closing the server, with SIGTERM, or with Redis frozen.
  */
+import { spawn } from 'node:child_process'
 import express from 'express'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { topMiddleware } from '../src/index'
 import { startAppProcess, type AppProcess } from './helpers/app-process'
@@ -176,6 +178,40 @@ describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
     expect(elapsedMs).toBeLessThan(6_000)
     expect(String(await held)).toMatch(/^failed/)
   })
+})
+
+describe('tsx command', () => {
+  it('cleans up on SIGTERM', async () => {
+    // tsx runs the app in a child process with a signal listener that it
+    // hides from process.listenerCount, and relays SIGTERM to it.
+    const tsx = spawn(process.execPath, [require.resolve('tsx/cli'), join(__dirname, 'helpers/tsx-cli-app.ts')], {
+      env: { ...process.env, TEST_REDIS_URL: redis.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    tsx.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const exited = new Promise<number | null>((resolve) => tsx.once('exit', (code) => resolve(code)))
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        tsx.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString()
+          const match = /listening (\d+)/.exec(output)
+          if (match) resolve(Number(match[1]))
+        })
+        void exited.then(() => reject(new Error(`tsx exited before the app listened: ${output}`)))
+      })
+      const held = fetch(`http://127.0.0.1:${port}/wait`).catch((err: unknown) => `failed: ${String(err)}`)
+      await waitForActive(redis.client, 1)
+      const [processorIdPrefix] = await redis.client.smembers('heartbeats')
+
+      tsx.kill('SIGTERM')
+      expect(await exited).toBe(143)
+      expect(String(await held)).toMatch(/^failed/)
+      await expectCleanedUp(processorIdPrefix as string)
+    } finally {
+      tsx.kill('SIGKILL')
+    }
+  }, 20_000)
 })
 
 describe('express middleware lifecycle', () => {

@@ -11,7 +11,11 @@
  * (Express) or calling `app.close()` (Fastify) then closes the recorder.
  *
  * The listener is prepended, so that it runs before any `once` listener of
- * the app removes itself and hides from the count.
+ * the app removes itself and hides from the count. It stays installed
+ * until the cleanup is done: tsx (4.x, as `tsx app.ts`) adds a listener
+ * that it hides from `listenerCount` and that exits the process at once
+ * when no other listener is left, even one that has already run. A second
+ * signal during the cleanup ends the process without waiting.
  */
 import { isMainThread } from 'node:worker_threads'
 import { settleWithin } from '../util/deadline'
@@ -27,6 +31,7 @@ interface Closable {
 
 const recorders = new Set<Closable>()
 let installed = false
+let cleaningUp = false
 
 /** Closes `recorder` on SIGTERM and SIGINT when the app has no listener of its own. */
 export function closeOnSignal(recorder: Closable): void {
@@ -39,7 +44,8 @@ export function closeOnSignal(recorder: Closable): void {
 /** Stops closing `recorder` on signals, once it closed by itself. */
 export function stopClosingOnSignal(recorder: Closable): void {
   recorders.delete(recorder)
-  if (recorders.size === 0 && installed) uninstall()
+  // During the cleanup, the listener stays until the signal is sent again.
+  if (recorders.size === 0 && installed && !cleaningUp) uninstall()
 }
 
 function install(): void {
@@ -53,9 +59,19 @@ function uninstall(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  if (cleaningUp) {
+    endWith(signal)
+    return
+  }
   if (process.listenerCount(signal) > 1) return
 
-  uninstall()
+  cleaningUp = true
   const closing = Promise.allSettled([...recorders].map((recorder) => recorder.close()))
-  void settleWithin(closing, CLEANUP_TIMEOUT_MS).then(() => process.kill(process.pid, signal))
+  void settleWithin(closing, CLEANUP_TIMEOUT_MS).then(() => endWith(signal))
+}
+
+/** Ends the process the way Node would have on `signal` without this listener. */
+function endWith(signal: NodeJS.Signals): void {
+  uninstall()
+  process.kill(process.pid, signal)
 }
