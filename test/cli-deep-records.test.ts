@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_PRINTED_DEPTH } from '../src/cli/json-output'
-import { CLI_PATH, CLI_VARIABLES, runCli, startCli } from './helpers/cli'
-import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
+import { runCli, startCli, startLiveSession } from './helpers/cli'
+import { hasTmux, SHELL_PROMPT } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const DEPTH = 5_000
@@ -97,20 +97,8 @@ describe('deeply nested records', () => {
 
 describe.skipIf(!TMUX_AVAILABLE)('deeply nested records in live (needs tmux)', () => {
   it('opens the detail pane of the record', async () => {
-    const session = TmuxSession.start({
-      width: 120,
-      height: 30,
-      env: { TOP_TRACKER_URL: redis.url },
-      unset: CLI_VARIABLES,
-    })
+    const session = await startLiveSession(redis.url, (text) => text.includes('/deep') && text.includes('q quit'))
     try {
-      await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
-      session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
-      await session.waitForScreen(
-        (text) => text.includes('/deep') && text.includes('q quit'),
-        10_000,
-        'the live view',
-      )
       session.sendKeys('Down')
       session.sendKeys('Enter')
       const screen = await session.waitForScreen(

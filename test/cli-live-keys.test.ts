@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
-import { CLI_PATH, CLI_VARIABLES } from './helpers/cli'
-import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
+import { startLiveSession } from './helpers/cli'
+import { hasTmux, SHELL_PROMPT, TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 /** Sets the window title (OSC 0) and clears the screen, if the terminal gets it raw. */
@@ -41,19 +41,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live keys in a terminal (needs tmux)', () => {
   let session: TmuxSession
 
   beforeAll(async () => {
-    session = TmuxSession.start({
-      width: 120,
-      height: 30,
-      env: { TOP_TRACKER_URL: redis.url },
-      unset: CLI_VARIABLES,
-    })
-    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
-    session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
-    await session.waitForScreen(
-      (text) => text.includes('Active HTTP requests (3)') && text.includes('q quit'),
-      10_000,
-      'the live view',
-    )
+    session = await startLiveSession(redis.url, (text) => text.includes('Active HTTP requests (3)') && text.includes('q quit'))
   })
 
   afterAll(() => {

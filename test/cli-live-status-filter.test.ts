@@ -4,8 +4,8 @@
  * selects the completed requests with a matching status.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI_PATH, CLI_VARIABLES } from './helpers/cli'
-import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
+import { startLiveSession } from './helpers/cli'
+import { hasTmux, TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const TMUX_AVAILABLE = hasTmux()
@@ -45,19 +45,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live status filter (needs tmux)', () => {
   let session: TmuxSession
 
   beforeAll(async () => {
-    session = TmuxSession.start({
-      width: 120,
-      height: 30,
-      env: { TOP_TRACKER_URL: redis.url },
-      unset: CLI_VARIABLES,
-    })
-    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
-    session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
-    await session.waitForScreen(
-      (text) => text.includes('Completed HTTP responses (4)') && text.includes('q quit'),
-      10_000,
-      'the live view',
-    )
+    session = await startLiveSession(redis.url, (text) => text.includes('Completed HTTP responses (4)') && text.includes('q quit'))
   })
 
   afterAll(() => {

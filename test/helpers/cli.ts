@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
+import { quoteForShell, SHELL_PROMPT, TmuxSession } from './pty'
 
 export const CLI_PATH = resolve(__dirname, '../../bin/web-top-cli.js')
 
@@ -111,5 +112,31 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
       clearTimeout(timer)
       return code
     },
+  }
+}
+
+/**
+ * Starts `web-top-cli live --refresh-rate 1` on `trackerUrl` in a 120x30
+ * tmux pane, and resolves with the session once `isReady` accepts the
+ * screen. The caller kills the session.
+ */
+export async function startLiveSession(
+  trackerUrl: string,
+  isReady: (screen: string) => boolean,
+): Promise<TmuxSession> {
+  const session = TmuxSession.start({
+    width: 120,
+    height: 30,
+    env: { TOP_TRACKER_URL: trackerUrl },
+    unset: CLI_VARIABLES,
+  })
+  try {
+    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+    session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
+    await session.waitForScreen(isReady, 10_000, 'the live view')
+    return session
+  } catch (err) {
+    session.kill()
+    throw err
   }
 }
