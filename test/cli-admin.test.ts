@@ -62,6 +62,22 @@ describe('check', () => {
     expect(result.stdout.trimEnd().split('\n')).toHaveLength(1)
   })
 
+  it('leaves orphaned requests out of the stalled count', async () => {
+    // A prefix of its own: the writer repairs the entries of a prefix whose heartbeat it writes again late.
+    writer.writeHeartbeat(heartbeat('web-3/333-0-1.', 333), 300)
+    writer.recordStart('web-3/333-0-1.0', JSON.stringify(active('/orphan', 45_000, 333)))
+    await writer.flush()
+    await sleep(500)
+
+    const result = await runCli(['check', '--tracker-url', redis.url, '--max-stalled', '1'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^OK: 1 stalled, .*; 1 orphaned left out\n$/)
+    expect(result.stderr).toBe(
+      'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
+        '(its heartbeat expired); web-top-cli prune removes it\n',
+    )
+  })
+
   it('exits 1 naming each broken limit', async () => {
     const result = await runCli([
       'check',

@@ -5,7 +5,9 @@
  * holds, 1 when one is broken or the tracker's data cannot be read: a key
  * of the wrong type, or only records that cannot be decoded. Records that
  * cannot be decoded among readable ones are left out of the figures and
- * reported on standard error, as `recent` does.
+ * reported on standard error, as `recent` does. Active requests of a
+ * process whose heartbeat expired (ORPHANED) are left out of the stalled
+ * count and named apart: they no longer run, and `prune` removes them.
  */
 import { getDurationMs, getEndedAtMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
@@ -14,6 +16,7 @@ import { connectTracker, readTracker } from './connect'
 import { countOf, formatDuration } from './format'
 import { formatLatency, formatShare } from './live-header'
 import type { TrackerOptions } from './options'
+import { describeOrphaned, findOrphaned, readStalePrefixes } from './orphans'
 import { sanitizeText } from './sanitize'
 import { describeSkipped, listUnreadableKeys } from './skipped'
 import { StatsWindow } from './stats'
@@ -43,6 +46,8 @@ export interface CheckStreams {
 /** Figures the check measured. */
 export interface CheckFigures {
   stalled: HttpTask[]
+  /** Active tasks left out because their process stopped without removing them. */
+  orphaned: number
   count: number
   serverErrorRate: number | undefined
   p99Ms: number | undefined
@@ -67,18 +72,23 @@ export async function runCheck(
 ): Promise<number> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   let snapshot
+  let stalePrefixes: readonly string[] = []
   try {
     snapshot = await readTracker(connection, CHECK_READ_LIMIT)
+    if (snapshot.active.size > 0) stalePrefixes = await readStalePrefixes(connection)
   } finally {
     await connection.close()
   }
   const nowMs = Date.now()
-  const figures = measure([...snapshot.active.values()], snapshot.completed, options, nowMs)
+  const orphaned = findOrphaned(snapshot.active, stalePrefixes)
+  const running = [...snapshot.active.values()].filter((task) => !orphaned.has(task))
+  const figures = { ...measure(running, snapshot.completed, options, nowMs), orphaned: orphaned.size }
   const { ok, line } = judge(figures, options, measureRead(snapshot))
   streams.stdout.write(`${line}\n`)
   if (snapshot.skipped > 0) {
     streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
   }
+  if (orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(orphaned.size)}\n`)
   return ok ? 0 : 1
 }
 
@@ -98,7 +108,7 @@ export function measure(
   completed: readonly HttpTask[],
   options: Pick<CheckOptions, 'windowSeconds' | 'stallAfterSeconds'>,
   nowMs: number,
-): CheckFigures {
+): Omit<CheckFigures, 'orphaned'> {
   const windowMs = options.windowSeconds * 1000
   const stallAfterMs = options.stallAfterSeconds * 1000
   const stalled = active
@@ -156,6 +166,7 @@ export function judge(
 
   let windowText = describeWindow(figures, options.windowSeconds)
   if (read.skipped > 0) windowText += `; ${countOf(read.skipped, 'record')} skipped`
+  if (figures.orphaned > 0) windowText += `; ${figures.orphaned} orphaned left out`
   if (problems.length > 0) return { ok: false, line: `FAIL: ${problems.join('; ')}; ${windowText}` }
   const summary =
     `${figures.stalled.length} stalled, 5xx ${formatShare(figures.serverErrorRate)}, ` +

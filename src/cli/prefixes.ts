@@ -12,7 +12,8 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
 import { stringifyForTerminal } from './json-output'
-import { describeOrphaned, readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
+import { describeOrphaned } from './orphans'
+import { readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
 import { escapeJsonForTerminal } from './sanitize'
 
 export interface PrefixesStreams {

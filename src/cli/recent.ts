@@ -4,12 +4,12 @@
  * of a process whose heartbeat expired are marked ORPHANED, as in `live`.
  */
 import type { HttpTask } from '../task/http-task'
-import { isStaleProcessor, readHeartbeats } from '../trackers/heartbeat'
 import type { Column } from './columns'
-import { connectTracker, readTracker, type TrackerConnection } from './connect'
+import { connectTracker, readTracker } from './connect'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
 import { stringifyForTerminal } from './json-output'
 import { createStateColumn, type RowMark } from './live-tables'
+import { describeOrphaned, findOrphaned, readStalePrefixes } from './orphans'
 import type { TrackerOptions } from './options'
 import { describeSkipped } from './skipped'
 import { paint, shouldUseColour } from './style'
@@ -80,20 +80,6 @@ export async function runRecent(
   return 0
 }
 
-/** Returns the notice about active requests whose recording process stopped. */
-export function describeOrphaned(count: number): string {
-  if (count === 1) {
-    return (
-      '1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
-      '(its heartbeat expired); web-top-cli prune removes it'
-    )
-  }
-  return (
-    `${count} active requests are ORPHANED: the processes that recorded them stopped without removing ` +
-    'them (their heartbeats expired); web-top-cli prune removes them'
-  )
-}
-
 /**
  * Reads the tracker once and returns the tasks to print. Throws a
  * `CliError` when the tracker cannot be reached or read.
@@ -121,21 +107,6 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   const skippedNotice =
     snapshot.skipped > 0 ? describeSkipped(snapshot.skipped, snapshot.skipReasons) : undefined
   const printed = new Set(tasks)
-  const orphaned = new Set<HttpTask>()
-  for (const [processorId, task] of snapshot.active) {
-    if (printed.has(task) && isStaleProcessor(processorId, stalePrefixes)) orphaned.add(task)
-  }
+  const orphaned = new Set([...findOrphaned(snapshot.active, stalePrefixes)].filter((task) => printed.has(task)))
   return { tasks, skippedNotice, orphaned, nowMs }
-}
-
-/**
- * Returns the processor id prefixes whose heartbeat expired. Heartbeats are
- * optional, so a failed read of them returns none, as in `live`.
- */
-async function readStalePrefixes(connection: TrackerConnection): Promise<readonly string[]> {
-  try {
-    return (await readHeartbeats(connection.tracker)).stalePrefixes
-  } catch {
-    return []
-  }
 }

@@ -1,0 +1,47 @@
+/**
+ * Active tasks whose recording process stopped without removing them: its
+ * heartbeat expired. `live` and `recent` mark them ORPHANED, and `check`
+ * leaves them out of its stalled count, because `prune` is their remedy.
+ */
+import type { HttpTask } from '../task/http-task'
+import { isStaleProcessor, readHeartbeats } from '../trackers/heartbeat'
+import type { TrackerConnection } from './connect'
+
+/**
+ * Returns the processor id prefixes whose heartbeat expired. Heartbeats are
+ * optional, so a failed read of them returns none, as in `live`.
+ */
+export async function readStalePrefixes(connection: TrackerConnection): Promise<readonly string[]> {
+  try {
+    return (await readHeartbeats(connection.tracker)).stalePrefixes
+  } catch {
+    return []
+  }
+}
+
+/** Returns the active tasks, by processor id, whose process has one of `stalePrefixes`. */
+export function findOrphaned(
+  active: ReadonlyMap<string, HttpTask>,
+  stalePrefixes: readonly string[],
+): Set<HttpTask> {
+  const orphaned = new Set<HttpTask>()
+  if (stalePrefixes.length === 0) return orphaned
+  for (const [processorId, task] of active) {
+    if (isStaleProcessor(processorId, stalePrefixes)) orphaned.add(task)
+  }
+  return orphaned
+}
+
+/** Returns the notice about active requests whose recording process stopped. */
+export function describeOrphaned(count: number): string {
+  if (count === 1) {
+    return (
+      '1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
+      '(its heartbeat expired); web-top-cli prune removes it'
+    )
+  }
+  return (
+    `${count} active requests are ORPHANED: the processes that recorded them stopped without removing ` +
+    'them (their heartbeats expired); web-top-cli prune removes them'
+  )
+}
