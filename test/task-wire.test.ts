@@ -108,9 +108,9 @@ describe('decodeTask', () => {
     const result = decodeTask(
       JSON.stringify({
         tags: { a: 'x', b: 2, c: { deep: true }, d: null, e: true },
-        params: { n: 5, list: [1, 'two'], kept: ['a', 'b'] },
+        params: { n: 5, list: [1, 'two', { deep: 1 }, null], kept: ['a', 'b'], nested: { a: { b: 'c' } }, none: null },
         request_headers: [['A', 'x'], ['B', 7], ['only-name'], 'junk', ['C', 'y', 'extra'], ['D', 'z']],
-        command_line: ['node', 3],
+        command_line: ['node', 3, { x: 1 }],
         unknown_field: 'kept',
       }),
     )

@@ -163,21 +163,40 @@ function normalizeStringMap(value: unknown): Record<string, string> | null {
   return value as Record<string, string>
 }
 
+/**
+ * Keeps the values of query parameters that are strings, lists of strings
+ * or other scalars (as strings). A null, object or nested list, which no
+ * writer sends, is dropped, as in `normalizeStringMap`.
+ */
 function normalizeParams(value: unknown): Record<string, string | string[]> | null {
   if (!isPlainObject(value)) return null
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue
     const item = value[key]
     if (typeof item === 'string') continue
-    value[key] = Array.isArray(item) ? normalizeStringArray(item) : String(item)
+    if (Array.isArray(item)) {
+      value[key] = normalizeStringArray(item)
+    } else if (item === null || typeof item === 'object') {
+      delete value[key]
+    } else {
+      value[key] = String(item)
+    }
   }
   return value as Record<string, string | string[]>
 }
 
-/** Returns the array with every item as a string, the same array when all are strings already. */
+/**
+ * Returns the scalar items of an array as strings, the same array when all
+ * are strings already. Null, object and array items are dropped.
+ */
 function normalizeStringArray(value: unknown): string[] | null {
   if (!Array.isArray(value)) return null
-  return value.every((item) => typeof item === 'string') ? (value as string[]) : value.map(String)
+  if (value.every((item) => typeof item === 'string')) return value as string[]
+  const strings: string[] = []
+  for (const item of value) {
+    if (item !== null && typeof item !== 'object') strings.push(String(item))
+  }
+  return strings
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
