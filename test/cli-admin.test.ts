@@ -204,6 +204,21 @@ describe('clear', () => {
     expect(await redis.client.llen('past_tasks')).toBe(1)
   })
 
+  it('takes the end of input as no', async () => {
+    const stdin = Object.assign(new PassThrough(), { isTTY: true })
+    const stdout = new PassThrough()
+    let output = ''
+    stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      if (output.includes('[y/N]')) stdin.end()
+    })
+    const options = { trackerUrl: redis.url, keyPrefix: undefined, apiKey: undefined, yes: false }
+    const code = await runClear(options, { stdin, stdout })
+    expect(code).toBe(1)
+    expect(output).toContain('Not cleared.')
+    expect(await redis.client.llen('past_tasks')).toBe(1)
+  })
+
   it.skipIf(!hasTmux())('asks y/N on a terminal', async () => {
     const session = TmuxSession.start({ width: 100, height: 10, unset: CLI_VARIABLES })
     try {
@@ -212,6 +227,14 @@ describe('clear', () => {
       await session.waitForScreen((text) => text.includes('[y/N]'), 5_000, 'the question')
       session.type('n', true)
       await session.waitForScreen((text) => text.includes('Not cleared.'), 5_000, 'the refusal')
+      expect(await redis.client.llen('past_tasks')).toBe(1)
+
+      session.type('clear', true)
+      session.type(command, true)
+      await session.waitForScreen((text) => text.includes('[y/N]'), 5_000, 'the question again')
+      session.sendKeys('C-d')
+      const screen = await session.waitForScreen((text) => text.includes('Not cleared.'), 5_000, 'the refusal on Ctrl-D')
+      expect(screen).not.toContain('unexpected error')
       expect(await redis.client.llen('past_tasks')).toBe(1)
 
       session.type(command, true)

@@ -68,8 +68,17 @@ function describeTarget(displayUrl: string, keyPrefix: string | undefined): stri
 async function confirm(target: string, streams: ClearStreams): Promise<boolean> {
   const prompt = createInterface({ input: streams.stdin, output: streams.stdout })
   try {
-    const answer = await prompt.question(`Delete every active and completed task at ${target}? [y/N] `)
-    return /^\s*y(es)?\s*$/i.test(answer)
+    // Ctrl-D on a terminal, or the end of other input, closes the prompt
+    // before an answer, which counts as no. The line end that Enter would
+    // have given is written then.
+    const closed = new Promise<undefined>((resolve) => prompt.once('close', () => resolve(undefined)))
+    const asked = prompt.question(`Delete every active and completed task at ${target}? [y/N] `).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === 'ABORT_ERR') return undefined
+      throw err
+    })
+    const answer = await Promise.race([asked, closed])
+    if (answer === undefined) streams.stdout.write('\n')
+    return answer !== undefined && /^\s*y(es)?\s*$/i.test(answer)
   } finally {
     prompt.close()
   }
