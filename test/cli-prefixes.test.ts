@@ -129,6 +129,18 @@ describe('recent --all-prefixes', () => {
     const result = await runCli(['recent', '--all-prefixes', '--prefix', '{shop}:', '--tracker-url', redis.url])
 
     expect(result.code).toBe(2)
+    expect(result.stderr).toBe('web-top-cli: --all-prefixes cannot be used with --prefix: leave out one of them\n')
+  })
+
+  it('wins over TOP_TRACKER_PREFIX', async () => {
+    const result = await runCli(['recent', '--all-prefixes', '--json', '--tracker-url', redis.url], {
+      env: { TOP_TRACKER_PREFIX: '{shop}:' },
+    })
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    const groups = JSON.parse(result.stdout) as Array<{ prefix: string }>
+    expect(groups.map((group) => group.prefix)).toEqual(['', '{blog}:', '{shop}:'])
   })
 })
 

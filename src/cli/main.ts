@@ -28,6 +28,7 @@ import {
   parsePositiveInteger,
   parseShare,
   readFilterOptions,
+  isGivenOnCommandLine,
   readTrackerOptions,
   secondsParser,
   TRACKER_URL_HELP,
@@ -246,14 +247,14 @@ function addRecentCommand(program: Command): void {
     .addOption(columnsOption('--columns <list>', 'TOP_RECENT_COLUMNS', DEFAULT_RECENT_COLUMNS))
     .addOption(new Option('--json', 'print the task records as one JSON array').conflicts('ndjson'))
     .option('--ndjson', 'print one JSON task record per line')
-    .addOption(
-      new Option('--all-prefixes', 'print the requests of every app (key prefix) on the Redis server').conflicts(
-        'prefix',
-      ),
-    )
+    .option('--all-prefixes', 'print the requests of every app (key prefix) on the Redis server')
     .addHelpText('after', RECENT_HELP)
   addFilterOptions(addTrackerOptions(command)).action(
     async (values: RecentOptionValues & { allPrefixes?: boolean }, self: Command) => {
+      // TOP_TRACKER_PREFIX in the environment gives way to --all-prefixes; --prefix does not.
+      if (values.allPrefixes === true && isGivenOnCommandLine(self, 'prefix')) {
+        throw new CliError('--all-prefixes cannot be used with --prefix: leave out one of them', EXIT_USAGE)
+      }
       const options = {
         ...readTrackerOptions(self),
         mode: values.mode,

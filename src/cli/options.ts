@@ -73,6 +73,11 @@ export function readTrackerOptions(command: Command): TrackerOptions {
   }
 }
 
+/** Returns true when option `name` was given on the command line, before or after the command's name. */
+export function isGivenOnCommandLine(command: Command, name: string): boolean {
+  return command.getOptionValueSource(name) === 'cli' || command.parent?.getOptionValueSource(name) === 'cli'
+}
+
 function readOption(command: Command, name: string): unknown {
   const program = command.parent
   const givenBeforeCommand = program?.getOptionValueSource(name) === 'cli'
