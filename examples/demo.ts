@@ -111,8 +111,11 @@ function printIntroduction(origin: string, recordsToMemory: boolean, trackerUrl:
     console.log(`demo: it records to memory and serves the tasks at ${origin}${TRACKER_ENDPOINT_PATH}`)
   } else {
     const shownUrl = maskUrl(trackerUrl)
-    console.log(`demo: it records to ${shownUrl} (TOP_TRACKER_URL)`)
-    console.log(`demo: in a second terminal, run: TOP_TRACKER_URL=${shownUrl} npx web-top-cli live`)
+    // The app reads TOP_TRACKER_PREFIX too, so the reader needs the same one.
+    const prefix = process.env.TOP_TRACKER_PREFIX ?? ''
+    const prefixVariable = prefix === '' ? '' : ` TOP_TRACKER_PREFIX=${quoteForShell(prefix)}`
+    console.log(`demo: it records to ${shownUrl} (TOP_TRACKER_URL)${prefix === '' ? '' : ` under the key prefix ${JSON.stringify(prefix)}`}`)
+    console.log(`demo: in a second terminal, run: TOP_TRACKER_URL=${shownUrl}${prefixVariable} npx web-top-cli live`)
   }
   console.log('demo: starting the live view; press q or Ctrl-C to quit')
 }
@@ -160,3 +163,8 @@ main().then(
     process.exit(1)
   },
 )
+
+/** Quotes a value for a POSIX shell command line, when it needs quotes. */
+function quoteForShell(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+}

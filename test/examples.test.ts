@@ -116,16 +116,22 @@ describe('demo', () => {
   }, 30_000)
 
   it('records to TOP_TRACKER_URL and cleans up', async () => {
-    const demo = startExample('demo.ts', { trackerUrl: `${redis.url}/4`, args: ['--duration', '4'] })
+    const demo = startExample('demo.ts', {
+      trackerUrl: `${redis.url}/4`,
+      args: ['--duration', '4'],
+      env: { TOP_TRACKER_PREFIX: 'demo:' },
+    })
     running.push(demo)
     const code = await new Promise((resolve) => demo.child.once('close', resolve))
     const output = demo.output()
     await redis.client.select(4)
 
     expect(code, output).toBe(0)
-    expect(output).toContain(`demo: in a second terminal, run: TOP_TRACKER_URL=${redis.url}/4 npx web-top-cli live`)
+    expect(output).toContain(
+      `demo: in a second terminal, run: TOP_TRACKER_URL=${redis.url}/4 TOP_TRACKER_PREFIX=demo: npx web-top-cli live`,
+    )
     expect(output).toMatch(new RegExp(`^web-top {2}redis://127\\.0\\.0\\.1:${redis.port}/4 `, 'm'))
-    expect(await redis.client.llen('past_tasks')).toBeGreaterThan(0)
-    expect(await redis.client.hlen('processors')).toBe(0)
+    expect(await redis.client.llen('demo:past_tasks')).toBeGreaterThan(0)
+    expect(await redis.client.hlen('demo:processors')).toBe(0)
   }, 30_000)
 })
