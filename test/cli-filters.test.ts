@@ -114,4 +114,13 @@ describe('createTextFilter', () => {
   it.each(['5xx', '500-599', '405'])('rejects status %s', (text) => {
     expect(createTextFilter(text)(TASK)).toBe(false)
   })
+
+  it.each([
+    ['/users/5xx', '5xx', false],
+    ['/users/404-499', '404-499', false],
+    ['/users/500', '500', true],
+    ['/reports/127', '127', true],
+  ])('matches a path of a 200 only by code: %s with %s', (path, text, expected) => {
+    expect(createTextFilter(text)({ ...TASK, path, status_code: 200 })).toBe(expected)
+  })
 })

@@ -137,13 +137,19 @@ export function parseDurationMs(text: string): number {
  * Returns a predicate for the live view's free-text filter: a task passes
  * when its path, client IP, method, status, recording host, Host header or
  * user agent contains the text, without regard to case. Text that
- * `parseStatusFilter` reads, such as `5xx` or `400-499`, also passes the
- * tasks whose status it matches, as `--status` does.
+ * `parseStatusFilter` reads also passes the tasks whose status it matches,
+ * as `--status` does. A class, a range or a list (`5xx`, `400-499`,
+ * `404,410`) matches by status alone, because no one searches a path for
+ * it. A single code (`404`) matches paths and addresses that contain it too,
+ * since `127` or `500` may be part of an address or a path.
  */
 export function createTextFilter(text: string): (task: HttpTask) => boolean {
   const wanted = text.toLowerCase()
   if (wanted === '') return () => true
   const status = tryParseStatusFilter(text)
+  if (status !== undefined && !/^\s*\d{3}\s*$/.test(text)) {
+    return (task) => matchStatus(status, getStatusCode(task))
+  }
   return (task) => {
     const statusCode = getStatusCode(task)
     if (status !== undefined && matchStatus(status, statusCode)) return true
