@@ -9,7 +9,9 @@ import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisTracker } from '../src/index'
 import { resyncReadOptions } from '../src/cli/live'
+import { formatIsoTime } from '../src/task/time'
 import { DecodeCache } from '../src/trackers/decode-cache'
+import type { Heartbeat } from '../src/trackers/heartbeat'
 import { runCli } from './helpers/cli'
 import { sendRequest, startApp, waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
@@ -19,7 +21,8 @@ const WRITER_COMMANDS =
   '+evalsha +eval +info +pubsub|numsub +pubsub|numpat +publish +hset +hdel +hscan +lpush +ltrim +set +sadd +srem +del +multi +exec +select +ping +quit'
 const READER_COMMANDS =
   '+multi +exec +hgetall +lrange +get +evalsha +eval +hkeys +hstrlen +hmget +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
-const ADMIN_COMMANDS = '+smembers +evalsha +eval +exists +srem +hscan +hdel +del +set +multi +exec +info +select +ping +quit'
+const ADMIN_COMMANDS =
+  '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +del +set +multi +exec +info +select +ping +quit'
 
 let redis: TestRedis
 
@@ -128,9 +131,18 @@ describe('documented ACL users', () => {
     const check = await runCli(['check', '--max-stalled', '10', '--tracker-url', readerUrl])
     expect(check.code).toBe(0)
 
+    // A process that stopped without cleaning up: its heartbeat expires.
+    const stopped = new RedisTracker({ url: redis.url })
+    stopped.writeHeartbeat(stoppedHeartbeat(), 300)
+    stopped.recordStart('web-9/999-0-1.0', JSON.stringify({ task_id: 'left', path: '/left' }))
+    await stopped.flush()
+    await stopped.close()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+
     const prune = await runCli(['prune', '--tracker-url', adminUrl])
     expect(prune.stderr).toBe('')
     expect(prune.code).toBe(0)
+    expect(prune.stdout).toBe('Removed 1 active task of 1 stopped recorder: web-9/999\n')
     const clear = await runCli(['clear', '--yes', '--tracker-url', adminUrl])
     expect(clear.stderr).toBe('')
     expect(clear.code).toBe(0)
@@ -140,3 +152,24 @@ describe('documented ACL users', () => {
     await reader.close()
   })
 })
+
+/** The heartbeat of a recorder that stops right after writing it. */
+function stoppedHeartbeat(): Heartbeat {
+  const now = formatIsoTime(Date.now())
+  return {
+    processor_id_prefix: 'web-9/999-0-1.',
+    host_name: 'web-9',
+    process_id: 999,
+    thread_id: 0,
+    processor_name: 'node:999',
+    started_at: now,
+    updated_at: now,
+    ttl_ms: 300,
+    event_loop_delay_p99_ms: 1,
+    heap_used_bytes: 1,
+    rss_bytes: 1,
+    requests_in_flight: 1,
+    requests_completed: 0,
+    records_dropped: 0,
+  }
+}

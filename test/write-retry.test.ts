@@ -8,6 +8,8 @@
 import Redis from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { RedisTracker } from '../src/index'
+import { formatIsoTime } from '../src/task/time'
+import type { Heartbeat } from '../src/trackers/heartbeat'
 import { isNotAppliedError } from '../src/trackers/write-retry'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
@@ -71,7 +73,10 @@ describe('writes Redis did not run', () => {
     blocker.client.disconnect()
     await waitFor('the records in past_tasks', async () => ((await redis.client.llen('past_tasks')) === 20 ? true : undefined))
 
+    const recovered = 'redis applies writes again after rejecting some, which are kept and sent again'
+    await waitFor('the log of the recovery', () => (messages.includes(recovered) ? true : undefined))
     expect(messages[0]).toBe('redis did not apply a write, sending it again')
+    expect(messages.at(-1)).toBe(recovered)
     expect(tracker.stats()).toEqual({ written: 20, dropped: 0, pendingBytes: 0 })
     const paths = (await redis.client.lrange('past_tasks', 0, -1)).map((text) => (JSON.parse(text) as { path: string }).path)
     expect(new Set(paths).size).toBe(20)
@@ -138,13 +143,52 @@ describe('write health log', () => {
     await waitFor('the stall to end', () => (log.lines.length >= 2 ? true : undefined), 10_000)
 
     const [stall, end] = log.lines
-    expect(stall?.message).toBe('redis has not replied to a write for 5 s; records wait in memory within maxPendingBytes')
+    expect(stall?.message).toBe('redis has not replied to a write for 5 s or more; records wait in memory within maxPendingBytes')
     expect(stall?.fields.waitingMs).toBeGreaterThanOrEqual(5_000)
     expect(stall?.fields.pendingBytes).toBeGreaterThan(0)
     expect(end?.message).toBe('redis replied again after a stall')
     await tracker.flush()
     expect(tracker.stats()).toEqual({ written: 7, dropped: 0, pendingBytes: 0 })
     expect(log.lines).toHaveLength(2)
+    await tracker.close()
+  }, 20_000)
+
+  it('reports a stall without traffic', async () => {
+    const log = collectLog()
+    const tracker = new RedisTracker({ url: redis.url, logger: log })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    const heartbeat: Heartbeat = {
+      processor_id_prefix: 'web-1/111-0-1.',
+      host_name: 'web-1',
+      process_id: 111,
+      thread_id: 0,
+      processor_name: 'node:111',
+      started_at: formatIsoTime(Date.now()),
+      updated_at: formatIsoTime(Date.now()),
+      ttl_ms: 30_000,
+      event_loop_delay_p99_ms: 1,
+      heap_used_bytes: 1,
+      rss_bytes: 1,
+      requests_in_flight: 0,
+      requests_completed: 0,
+      records_dropped: 0,
+    }
+    redis.freeze()
+    try {
+      tracker.writeHeartbeat(heartbeat, 30_000)
+      await new Promise((resolve) => setTimeout(resolve, 5_500))
+      // The recorder's next heartbeat finds the first one unanswered.
+      tracker.writeHeartbeat(heartbeat, 30_000)
+    } finally {
+      redis.thaw()
+    }
+    await waitFor('the stall to end', () => (log.lines.length >= 2 ? true : undefined), 10_000)
+
+    expect(log.lines.map((line) => line.message)).toEqual([
+      'redis has not replied to a write for 5 s or more; records wait in memory within maxPendingBytes',
+      'redis replied again after a stall',
+    ])
+    expect(log.lines[0]?.fields.pendingBytes).toBe(0)
     await tracker.close()
   }, 20_000)
 

@@ -225,6 +225,8 @@ export class RedisTracker implements Tracker {
   #inFlightBytes = 0
   /** When each write in flight was sent, oldest first: one connection replies in order. */
   readonly #sentAt: number[] = []
+  /** When the heartbeat write in flight of each prefix was sent, so that a stall shows without traffic. */
+  readonly #heartbeatSentAt = new Map<string, number>()
   /** When the unanswered write that was logged as stalled was sent, until Redis replies. */
   #stallReportedFor: number | undefined
   /** When the connection error that was logged happened, until the connection is ready again. */
@@ -580,6 +582,11 @@ export class RedisTracker implements Tracker {
     if (previous === 0) return
 
     this.#heartbeatConfirmedAt.set(prefix, 0)
+    this.#heartbeatSentAt.set(prefix, Date.now())
+    const answered = () => {
+      this.#heartbeatSentAt.delete(prefix)
+      this.#reportStallEnd()
+    }
     const writeHeartbeat = (this.client as unknown as ScriptedClient).webTopWriteHeartbeat
     writeHeartbeat
       .call(
@@ -591,8 +598,12 @@ export class RedisTracker implements Tracker {
         prefix,
       )
       .then(
-        () => this.#onHeartbeatWritten(prefix, previous, ttlMs),
+        () => {
+          answered()
+          this.#onHeartbeatWritten(prefix, previous, ttlMs)
+        },
         (err: unknown) => {
+          answered()
           this.#heartbeatConfirmedAt.set(prefix, previous ?? Date.now())
           this.#logger.warn({ err, url: this.#url }, 'redis heartbeat write failed')
         },
@@ -871,7 +882,9 @@ export class RedisTracker implements Tracker {
         this.#reportStallEnd()
         if (err === undefined) {
           this.#written += records
-          this.#retries.succeeded()
+          if (this.#retries.succeeded()) {
+            this.#logger.warn({ url: this.#url }, 'redis applies writes again after rejecting some, which are kept and sent again')
+          }
         } else if (!this.#closed && isNotAppliedError(err)) {
           // Redis did not run the script. The repair after the retried
           // batches puts right an active entry that a later batch changed.
@@ -922,14 +935,14 @@ export class RedisTracker implements Tracker {
    * open, so no connection error tells the operator.
    */
   #checkStall(): void {
-    const oldest = this.#sentAt[0]
-    if (oldest === undefined || this.#stallReportedFor === oldest) return
+    const oldest = Math.min(this.#sentAt[0] ?? Infinity, ...this.#heartbeatSentAt.values())
+    if (oldest === Infinity || this.#stallReportedFor === oldest) return
     const waitingMs = Date.now() - oldest
     if (waitingMs < STALL_WARNING_MS) return
     this.#stallReportedFor = oldest
     this.#logger.warn(
       { waitingMs, pendingBytes: this.#pendingBytes(), maxPendingBytes: this.#maxPendingBytes, url: this.#url },
-      'redis has not replied to a write for 5 s; records wait in memory within maxPendingBytes',
+      'redis has not replied to a write for 5 s or more; records wait in memory within maxPendingBytes',
     )
   }
 
@@ -937,6 +950,7 @@ export class RedisTracker implements Tracker {
   #reportStallEnd(): void {
     const reported = this.#stallReportedFor
     if (reported === undefined || this.#sentAt[0] === reported) return
+    for (const sentAt of this.#heartbeatSentAt.values()) if (sentAt === reported) return
     this.#stallReportedFor = undefined
     this.#logger.warn({ stalledMs: Date.now() - reported, url: this.#url }, 'redis replied again after a stall')
   }
@@ -1004,6 +1018,7 @@ export class RedisTracker implements Tracker {
     if (!this.#closed) this.#needsRepair = true
     // The connection error is logged instead, and its end when the connection is back.
     this.#stallReportedFor = undefined
+    this.#heartbeatSentAt.clear()
     if (this.#failInFlight.size > 0) {
       const lost = new Error('the Redis connection closed before Redis replied; the records may or may not be stored')
       for (const fail of [...this.#failInFlight]) fail(lost)

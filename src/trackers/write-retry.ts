@@ -37,6 +37,8 @@ export class RetryQueue {
   #bytes = 0
   #timer: NodeJS.Timeout | undefined
   #delayMs = FIRST_RETRY_DELAY_MS
+  /** Set by a rejection, until Redis runs a batch again. */
+  #rejecting = false
   readonly #retry: () => void
 
   /** `retry` runs when the wait is over: it sends `take()` before anything else. */
@@ -62,6 +64,7 @@ export class RetryQueue {
   add(chunk: BatchChunk): void {
     this.#chunks.push(chunk)
     this.#bytes += chunk.bytes
+    this.#rejecting = true
     if (this.#timer !== undefined) return
     this.#timer = setTimeout(this.#onTimer, this.#delayMs)
     // The app's own handles, or the Redis connection, keep the process alive.
@@ -77,9 +80,16 @@ export class RetryQueue {
     return chunks
   }
 
-  /** Resets the wait after a batch that Redis ran. */
-  succeeded(): void {
+  /**
+   * Resets the wait after a batch that Redis ran. Returns true for the first
+   * batch that Redis ran after it rejected some, so that the end of the
+   * rejections is logged once.
+   */
+  succeeded(): boolean {
     this.#delayMs = FIRST_RETRY_DELAY_MS
+    const ended = this.#rejecting
+    this.#rejecting = false
+    return ended
   }
 
   /** Ends the wait, so that the next send goes out now (`flush()` and `close()`). */
