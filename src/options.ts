@@ -283,7 +283,7 @@ function foldOptionName(name: string): string {
 /** Builds the `TypeError` for an option name that differs from `known` only in case, `_` or `-`. */
 function misspelledOption(name: string, known: string): WebTopError {
   const error = new TypeError(
-    `web-top: Unknown option \`${name}\`: did you mean \`${known}\`? Option names are case-sensitive.`,
+    `web-top: Unknown option \`${name}\`: did you mean \`${known}\`? Option names are camelCase and case-sensitive.`,
   )
   return Object.assign(error, { code: INVALID_OPTION } as const)
 }

@@ -253,7 +253,7 @@ describe('unknown options', () => {
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
     expect(isWebTopError(error)).toBe(true)
     expect(error.message).toBe(
-      `web-top: Unknown option \`${name}\`: did you mean \`${known}\`? Option names are case-sensitive.`,
+      `web-top: Unknown option \`${name}\`: did you mean \`${known}\`? Option names are camelCase and case-sensitive.`,
     )
   })
 

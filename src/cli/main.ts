@@ -114,7 +114,8 @@ until it is interrupted.`
 const PROGRAM_HELP = `
 Exit codes: 0 on success, 1 when the tracker cannot be reached or read (and
 when check finds a broken limit, or clear's question is answered no), 2 for
-an invalid command line (unknown option, invalid value, unknown column).
+an invalid command line or configuration (unknown option, invalid value,
+unknown column, invalid tracker URL, missing API key).
 ${TRACKER_URL_HELP}`
 
 const RECENT_HELP = `
