@@ -274,6 +274,32 @@ describe('renderLiveFrame', () => {
   })
 })
 
+describe('sort columns', () => {
+  it('leaves out columns no table shows', () => {
+    const frame = renderLiveFrame(frameInput(data(3, 5)))
+
+    expect(frame.sortColumns[0]).toBe('Duration')
+    expect(frame.sortColumns).toContain('Path')
+    expect(frame.sortColumns).not.toContain('Cty')
+  })
+
+  it('offers Cty once a request has a country', () => {
+    const fromProxy = completedTask(1)
+    fromProxy.request_headers = [['CF-IPCOUNTRY', 'JP']]
+    fromProxy.tags = { 'web_top.client_ip_source': 'proxy' }
+    const frame = renderLiveFrame(frameInput(data(3, 5, { completed: [fromProxy] })))
+
+    expect(frame.sortColumns).toContain('Cty')
+  })
+
+  it('names the sort only on a table that has its column', () => {
+    const lines = renderLiveFrame(frameInput(data(3, 5), {}, { sortColumn: 'Resp' })).lines
+
+    expect(lines.find((line) => line.startsWith('Active HTTP requests'))).not.toContain('sorted by')
+    expect(lines.find((line) => line.startsWith('Completed HTTP responses'))).toContain('sorted by Resp')
+  })
+})
+
 describe('detail pane', () => {
   const record: HttpTask = {
     task_id: 'r-1',

@@ -153,9 +153,9 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
 
   it('sorts with s and reverses with r', async () => {
     for (let i = 0; i < 12 && !session.capture().includes('sorted by Path'); i++) {
-      const title = activeTitle(session.capture())
+      const titles = tableTitles(session.capture())
       session.sendKeys('s')
-      await session.waitForScreen((text) => activeTitle(text) !== title, 2_000, 'the next sort column')
+      await session.waitForScreen((text) => tableTitles(text) !== titles, 2_000, 'the next sort column')
     }
     let screen = await session.waitForScreen((text) => text.includes('sorted by Path'), 2_000, 'sorted by Path')
     const completed = completedPaths(screen)
@@ -168,9 +168,9 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     // Back to the default order.
     session.sendKeys('r')
     for (let i = 0; i < 20 && session.capture().includes('sorted by'); i++) {
-      const title = activeTitle(session.capture())
+      const titles = tableTitles(session.capture())
       session.sendKeys('s')
-      await session.waitForScreen((text) => activeTitle(text) !== title, 2_000, 'the next sort column')
+      await session.waitForScreen((text) => tableTitles(text) !== titles, 2_000, 'the next sort column')
     }
     expect(session.capture()).not.toContain('sorted by')
   })
@@ -466,6 +466,11 @@ function completedPaths(screen: string): string[] {
 
 function activeTitle(screen: string): string {
   return lineWith(screen, 'Active HTTP requests')
+}
+
+/** Returns the titles of both tables, where the sort order shows. */
+function tableTitles(screen: string): string {
+  return `${activeTitle(screen)}\n${lineWith(screen, 'Completed HTTP responses')}`
 }
 
 function lineWith(screen: string, text: string): string {

@@ -237,9 +237,11 @@ function renderTables(input: FrameInput, room: number): Body {
       ? activeOrder.slice(activeStart, activeStart + activeRoom)
       : activeEntries.slice(activeStart, activeStart + activeRoom)
 
+  const activeTable = renderActiveTable(input, shownActive)
+  const shownColumns = new Set(activeTable.columnNames)
   const lines = [
     styleLine(activeTitle(input, activeOrder.count, data.active.length, shownActive), 'bold', input),
-    ...renderActiveTable(input, shownActive),
+    ...activeTable.lines,
   ]
   if (showRoutes) {
     const grid = renderGrid(ROUTE_COLUMNS, routeRows.slice(0, lowerRoom), input.width, input.colour)
@@ -264,8 +266,10 @@ function renderTables(input: FrameInput, room: number): Body {
       },
     )
     const count = completedRows.length >= input.completedLimit ? `${completedRows.length}+` : String(completedRows.length)
+    for (const name of table.columnNames) shownColumns.add(name)
+    const title = sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length)
     lines.push(
-      styleLine(sortNote(sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length), input), 'bold', input),
+      styleLine(sortNote(title, input, input.completedColumns), 'bold', input),
       styleLine(table.header, 'dim', input),
       ...table.rows,
     )
@@ -286,12 +290,16 @@ function renderTables(input: FrameInput, room: number): Body {
       tasks ??= new Map(listSelectable().map((row) => [row.rowKey, row.task]))
       return tasks.get(rowKey)
     },
-    sortColumns: listSortColumns(input),
+    sortColumns: listSortColumns(input, shownColumns),
     pageSize: Math.max(1, activeRoom),
   }
 }
 
-function renderActiveTable(input: FrameInput, entries: ReadonlyArray<{ title: string } | ActiveRow>): string[] {
+/** Renders the active table's header and rows, and returns them with the names of the columns shown. */
+function renderActiveTable(
+  input: FrameInput,
+  entries: ReadonlyArray<{ title: string } | ActiveRow>,
+): { lines: string[]; columnNames: string[] } {
   const rows = entries.filter((entry): entry is ActiveRow => 'rowKey' in entry)
   const marks = new Map<HttpTask, RowMark>(rows.map((row) => [row.task, row.mark]))
   const table = renderTable(
@@ -311,7 +319,7 @@ function renderActiveTable(input: FrameInput, entries: ReadonlyArray<{ title: st
     // A group title contains a host name or process label from a record, which may contain escape sequences.
     else lines.push(styleLine(sanitizeText(entry.title), 'bold', input))
   }
-  return lines
+  return { lines, columnNames: table.columnNames }
 }
 
 function activeTitle(
@@ -326,12 +334,18 @@ function activeTitle(
   let title = sectionTitle('Active HTTP requests', count, rowsShown, matching)
   if (stalled > 0) title += `  ${stalled} STALLED`
   if (input.settings.grouping !== 'none') title += `  grouped by ${input.settings.grouping}`
-  return sortNote(title, input)
+  return sortNote(title, input, input.activeColumns)
 }
 
-function sortNote(title: string, input: FrameInput): string {
+/**
+ * Adds the sort order to a table's title. A table without the sort column
+ * among its columns keeps its own order, which only `r` reverses.
+ */
+function sortNote(title: string, input: FrameInput, columns: readonly Column[]): string {
   const { sortColumn, sortReversed } = input.settings
-  if (sortColumn === undefined) return sortReversed ? `${title}  order reversed` : title
+  if (sortColumn === undefined || !columns.some((column) => column.name === sortColumn)) {
+    return sortReversed ? `${title}  order reversed` : title
+  }
   return `${title}  sorted by ${sortColumn}${sortReversed ? ' (reversed)' : ''}`
 }
 
@@ -339,9 +353,10 @@ function sectionTitle(title: string, count: string, rowsShown: number, total: nu
   return rowsShown < total ? `${title} (${count}, ${rowsShown} shown)` : `${title} (${count})`
 }
 
-function listSortColumns(input: FrameInput): string[] {
+/** Returns the columns that `s` steps through: the configured ones that a table shows, Duration first. */
+function listSortColumns(input: FrameInput, shownColumns: ReadonlySet<string>): string[] {
   const names = [...input.activeColumns, ...input.completedColumns].map((column) => column.name)
-  const unique = [...new Set(names)]
+  const unique = [...new Set(names)].filter((name) => shownColumns.has(name))
   // Duration first: it is what a top-like view is most often sorted by.
   return unique.includes('Duration') ? ['Duration', ...unique.filter((name) => name !== 'Duration')] : unique
 }

@@ -39,6 +39,8 @@ export interface TableOptions {
 export interface RenderedTable {
   header: string
   rows: string[]
+  /** Names of the columns shown, which a hidden empty column or a narrow line leaves out. */
+  columnNames: string[]
 }
 
 /**
@@ -71,6 +73,7 @@ export function renderTable(
   )
   return {
     header,
+    columnNames: visible.map(({ column }) => column.name),
     rows: cells.map((row, rowIndex) => {
       const rowStyle = options.rowStyles?.[rowIndex]
       const line = renderLine(
