@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { topMiddleware, topTrackerEndpoint } from '../src/index'
-import { runCli } from './helpers/cli'
+import { runCli, startLiveSession } from './helpers/cli'
+import { hasTmux } from './helpers/pty'
 
 const API_KEY = randomBytes(24).toString('base64url')
 
@@ -122,6 +123,23 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
     for (const request of seen) {
       expect(request.headers['x-api-key']).toBeUndefined()
       expect(new URL(request.url ?? '/', origin).searchParams.get('api-key')).toBe(API_KEY)
+    }
+  })
+})
+
+describe.skipIf(!hasTmux())('live on an http:// tracker (needs tmux)', () => {
+  it('says that a pause counts no updates', async () => {
+    const session = await startLiveSession(
+      endpointUrl,
+      (text) => text.includes('/cli-http/held') && text.includes('q quit'),
+      { TOP_WEB_API_KEY: API_KEY },
+    )
+    try {
+      session.sendKeys('p')
+      const screen = await session.waitForScreen((text) => text.includes('PAUSED:'), 5_000, 'the pause notice')
+      expect(screen).toContain('PAUSED: the table is frozen while reads go on; p resumes')
+    } finally {
+      session.kill()
     }
   })
 })

@@ -130,6 +130,8 @@ class LiveView {
 
   #stream: UpdateStream | undefined
   #source: SourceStatus
+  /** `LiveState.updatesApplied` when the view was paused, to count the updates since. */
+  #updatesBeforePause: number | undefined
   #readError: string | undefined
   #reconnectNotice: { text: string; untilMs: number; colour: 'yellow' | 'red' } | undefined
   /** The last warning a library printed while the screen was up, shown in the footer. */
@@ -395,11 +397,21 @@ class LiveView {
     this.#framesWritten++
   }
 
+  /**
+   * Returns the pause notice: the updates that arrived since the pause, on a
+   * stream. A polled tracker (http, memory) sends no updates, so its reads
+   * go on unseen and nothing is counted.
+   */
+  #describePause(): string {
+    if (this.#source.kind === 'polling') return 'PAUSED: the table is frozen while reads go on; p resumes'
+    this.#updatesBeforePause ??= this.#state.updatesApplied
+    return `PAUSED: ${countOf(this.#state.updatesApplied - this.#updatesBeforePause, 'update')} since the pause; p resumes`
+  }
+
   #collectNotices(nowMs: number): StyledLine[] {
     const notices: StyledLine[] = []
-    if (this.#settings.paused) {
-      notices.push({ text: `PAUSED: ${this.#state.updatesApplied} updates counted; p resumes`, colour: 'yellow' })
-    }
+    if (this.#settings.paused) notices.push({ text: this.#describePause(), colour: 'yellow' })
+    else this.#updatesBeforePause = undefined
     if (this.#readError !== undefined) {
       notices.push({ text: `Read failed, showing the last data: ${this.#readError}`, colour: 'red' })
     }

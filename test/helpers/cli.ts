@@ -117,17 +117,18 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
 
 /**
  * Starts `web-top-cli live --refresh-rate 1` on `trackerUrl` in a 120x30
- * tmux pane, and resolves with the session once `isReady` accepts the
- * screen. The caller kills the session.
+ * tmux pane, with `env` added, and resolves with the session once
+ * `isReady` accepts the screen. The caller kills the session.
  */
 export async function startLiveSession(
   trackerUrl: string,
   isReady: (screen: string) => boolean,
+  env: Record<string, string> = {},
 ): Promise<TmuxSession> {
   const session = TmuxSession.start({
     width: 120,
     height: 30,
-    env: { TOP_TRACKER_URL: trackerUrl },
+    env: { ...env, TOP_TRACKER_URL: trackerUrl },
     unset: CLI_VARIABLES,
   })
   try {
