@@ -50,9 +50,9 @@ describe('prefixes command', () => {
 
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout)).toEqual([
-      { prefix: '', active: 0, completed: 1 },
-      { prefix: '{blog}:', active: 0, completed: 1 },
-      { prefix: '{shop}:', active: 1, completed: 2 },
+      { prefix: '', active: 0, completed: 1, skipped: 0 },
+      { prefix: '{blog}:', active: 0, completed: 1, skipped: 0 },
+      { prefix: '{shop}:', active: 1, completed: 2, skipped: 0 },
     ])
   })
 
@@ -144,6 +144,27 @@ describe('recent --all-prefixes', () => {
   })
 })
 
+describe('prefixes with unreadable records', () => {
+  let badRedis: TestRedis
+
+  beforeAll(async () => {
+    badRedis = await startRedis()
+    await badRedis.client.lpush('bad:past_tasks', 'not json', '[1,2]', '42', JSON.stringify({ path: '/fine' }))
+    await badRedis.client.hset('bad:processors', 'p1', '{"x":')
+  })
+
+  afterAll(async () => {
+    await badRedis?.close()
+  })
+
+  it('counts what it could not read', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', badRedis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('"bad:"  0 active  1 completed  4 skipped (not readable)\n')
+  })
+})
+
 describe('prefixes with control characters', () => {
   // C1 CSI (U+009B) and a right-to-left override, which JSON.stringify leaves raw.
   const hostilePrefix = '\u009b2J\u202e{evil}:'
@@ -170,6 +191,6 @@ describe('prefixes with control characters', () => {
 
     expect(result.code).toBe(0)
     expect(result.stdout).not.toMatch(/[\u009b\u202e]/)
-    expect(JSON.parse(result.stdout)).toEqual([{ prefix: hostilePrefix, active: 0, completed: 1 }])
+    expect(JSON.parse(result.stdout)).toEqual([{ prefix: hostilePrefix, active: 0, completed: 1, skipped: 0 }])
   })
 })

@@ -274,7 +274,7 @@ function addPrefixesCommand(program: Command): void {
   const command = program
     .command('prefixes')
     .description('List the apps (key prefixes) that record to the Redis server, with their task counts.')
-    .option('--json', 'print a JSON array of { prefix, active, completed }')
+    .option('--json', 'print a JSON array of { prefix, active, completed, skipped }')
   addTrackerOptions(command).action(async (values: { json?: boolean }, self: Command) => {
     process.exitCode = await runPrefixes({ ...readTrackerOptions(self), json: values.json === true })
   })

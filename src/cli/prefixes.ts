@@ -25,6 +25,8 @@ export interface PrefixSummary {
   prefix: string
   active: number
   completed: number
+  /** Records (and keys) that could not be read, which the counts leave out. */
+  skipped: number
 }
 
 /** Finds the prefixes on the tracker's Redis, with their active and completed counts. */
@@ -57,7 +59,12 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
       const prefixed = await connectTracker(options.trackerUrl, prefix, options.apiKey)
       try {
         const snapshot = await readTracker(prefixed, Number.MAX_SAFE_INTEGER)
-        summaries.push({ prefix, active: snapshot.active.size, completed: snapshot.completed.length })
+        summaries.push({
+          prefix,
+          active: snapshot.active.size,
+          completed: snapshot.completed.length,
+          skipped: snapshot.skipped,
+        })
       } finally {
         await prefixed.close()
       }
@@ -75,7 +82,7 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
 async function countSpreadPrefix(client: Cluster, prefix: string): Promise<PrefixSummary> {
   const keys = createRedisKeys(prefix)
   const [active, completed] = await Promise.all([client.hlen(keys.processors), client.llen(keys.pastTasks)])
-  return { prefix, active, completed }
+  return { prefix, active, completed, skipped: 0 }
 }
 
 /** Prints one line per prefix found, or a JSON array with `json`. Returns the exit code. */
@@ -92,8 +99,9 @@ export async function runPrefixes(
     streams.stdout.write('No tracker keys found on this server.\n')
     return 0
   }
-  for (const { prefix, active, completed } of summaries) {
-    streams.stdout.write(`${formatPrefix(prefix)}  ${active} active  ${completed} completed\n`)
+  for (const { prefix, active, completed, skipped } of summaries) {
+    const unreadable = skipped > 0 ? `  ${skipped} skipped (not readable)` : ''
+    streams.stdout.write(`${formatPrefix(prefix)}  ${active} active  ${completed} completed${unreadable}\n`)
   }
   return 0
 }
