@@ -114,11 +114,13 @@ export function normalizeTask(record: Record<string, unknown>): HttpTask {
     task.recorded_successfully = null
   }
 
-  task.tags = normalizeStringMap(task.tags)
-  task.params = normalizeParams(task.params)
-  task.command_line = normalizeStringArray(task.command_line)
-  task.request_headers = normalizeHeaders(task.request_headers)
-  task.response_headers = normalizeHeaders(task.response_headers)
+  // A field the record does not have stays absent, so that output of the
+  // record shows only what was stored.
+  if ('tags' in task) task.tags = normalizeStringMap(task.tags)
+  if ('params' in task) task.params = normalizeParams(task.params)
+  if ('command_line' in task) task.command_line = normalizeStringArray(task.command_line)
+  if ('request_headers' in task) task.request_headers = normalizeHeaders(task.request_headers)
+  if ('response_headers' in task) task.response_headers = normalizeHeaders(task.response_headers)
   return task
 }
 
@@ -164,9 +166,9 @@ function normalizeStringMap(value: unknown): Record<string, string> | null {
 }
 
 /**
- * Keeps the values of query parameters that are strings, lists of strings
- * or other scalars (as strings). A null, object or nested list, which no
- * writer sends, is dropped, as in `normalizeStringMap`.
+ * Turns the values of query parameters into strings or lists of strings.
+ * A value of another type, which web-top's and Python's writers never send,
+ * becomes its JSON text (`{"gte":10}`), so that nothing stored is hidden.
  */
 function normalizeParams(value: unknown): Record<string, string | string[]> | null {
   if (!isPlainObject(value)) return null
@@ -174,29 +176,30 @@ function normalizeParams(value: unknown): Record<string, string | string[]> | nu
     if (!Object.hasOwn(value, key)) continue
     const item = value[key]
     if (typeof item === 'string') continue
-    if (Array.isArray(item)) {
-      value[key] = normalizeStringArray(item)
-    } else if (item === null || typeof item === 'object') {
-      delete value[key]
-    } else {
-      value[key] = String(item)
-    }
+    value[key] = Array.isArray(item) ? (normalizeStringArray(item) as string[]) : toText(item)
   }
   return value as Record<string, string | string[]>
 }
 
-/**
- * Returns the scalar items of an array as strings, the same array when all
- * are strings already. Null, object and array items are dropped.
- */
+/** Returns the items of an array as strings (`toText`), the same array when all are strings already. */
 function normalizeStringArray(value: unknown): string[] | null {
   if (!Array.isArray(value)) return null
-  if (value.every((item) => typeof item === 'string')) return value as string[]
-  const strings: string[] = []
-  for (const item of value) {
-    if (item !== null && typeof item !== 'object') strings.push(String(item))
+  return value.every((item) => typeof item === 'string') ? (value as string[]) : value.map(toText)
+}
+
+/**
+ * Returns a string as it is, another scalar as `String` gives it, and an
+ * object or list as JSON text. A value nested too deep for `JSON.stringify`
+ * gives `[nested too deep]`.
+ */
+function toText(item: unknown): string {
+  if (typeof item === 'string') return item
+  if (item === null || typeof item !== 'object') return String(item)
+  try {
+    return JSON.stringify(item)
+  } catch {
+    return '[nested too deep]'
   }
-  return strings
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
