@@ -115,9 +115,13 @@ function printIntroduction(origin: string, recordsToMemory: boolean, trackerUrl:
     const prefix = process.env.TOP_TRACKER_PREFIX ?? ''
     const prefixVariable = prefix === '' ? '' : ` TOP_TRACKER_PREFIX=${quoteForShell(prefix)}`
     console.log(`demo: it records to ${shownUrl} (TOP_TRACKER_URL)${prefix === '' ? '' : ` under the key prefix ${JSON.stringify(prefix)}`}`)
-    console.log(`demo: in a second terminal, run: TOP_TRACKER_URL=${shownUrl}${prefixVariable} npx web-top-cli live`)
+    console.log(
+      `demo: in a second terminal, in this folder, run: TOP_TRACKER_URL=${shownUrl}${prefixVariable} npx web-top-cli live`,
+    )
   }
-  console.log('demo: starting the live view; press q or Ctrl-C to quit')
+  // Piped, the view prints frames and reads no keys, so only Ctrl-C stops it.
+  const quit = process.stdout.isTTY ? 'press q or Ctrl-C to quit' : 'stop it with Ctrl-C'
+  console.log(`demo: starting the live view; ${quit}`)
 }
 
 /** Spawns the real CLI on this terminal. Only the CLI gets the API key, through its environment. */

@@ -109,6 +109,7 @@ describe('demo', () => {
 
     expect(code, output).toBe(0)
     expect(output).toMatch(/^demo: it records to memory and serves the tasks at http:\/\/127\.0\.0\.1:\d+\/web-top$/m)
+    expect(output).toContain('demo: starting the live view; stop it with Ctrl-C')
     expect(output).toMatch(/^web-top {2}http:\/\/127\.0\.0\.1:\d+\/web-top {2}\d\d:\d\d:\d\d\nHosts \d+ {2}Processes \d+ {2}Active \d+ {2}Completed /m)
     expect(output).toMatch(/^Active HTTP requests \(\d+\)$/m)
     expect(output).toMatch(/ GET +\/slow /)
@@ -128,7 +129,7 @@ describe('demo', () => {
 
     expect(code, output).toBe(0)
     expect(output).toContain(
-      `demo: in a second terminal, run: TOP_TRACKER_URL=${redis.url}/4 TOP_TRACKER_PREFIX=demo: npx web-top-cli live`,
+      `demo: in a second terminal, in this folder, run: TOP_TRACKER_URL=${redis.url}/4 TOP_TRACKER_PREFIX=demo: npx web-top-cli live`,
     )
     expect(output).toMatch(new RegExp(`^web-top {2}redis://127\\.0\\.0\\.1:${redis.port}/4 `, 'm'))
     expect(await redis.client.llen('demo:past_tasks')).toBeGreaterThan(0)
