@@ -71,3 +71,31 @@ describe('recent with orphaned requests', () => {
     expect(result.stdout.split('\n')[0]?.trimEnd()).toBe('Path')
   })
 })
+
+describe('recent --all-prefixes with orphaned requests', () => {
+  let prefixed: TestRedis
+
+  beforeAll(async () => {
+    prefixed = await startRedis()
+    const client = prefixed.client
+    await client.sadd('shop:heartbeats', CRASHED_PREFIX)
+    await client.hset('shop:processors', `${CRASHED_PREFIX}0`, JSON.stringify(activeRecord('crashed', '/crashed')))
+    await client.lpush('blog:past_tasks', 'not json')
+  })
+
+  afterAll(async () => {
+    await prefixed?.close()
+  })
+
+  it('names the app in each notice', async () => {
+    const result = await runCli(['recent', '--all-prefixes', '--tracker-url', prefixed.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stderr.split('\n')).toEqual([
+      'web-top-cli: "blog:": 1 record skipped (completed task at index 0: invalid JSON)',
+      'web-top-cli: "shop:": 1 active request is ORPHANED: the process that recorded it stopped without ' +
+        'removing it (its heartbeat expired); web-top-cli prune --prefix shop: removes it',
+      '',
+    ])
+  })
+})

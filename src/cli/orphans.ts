@@ -6,6 +6,7 @@
 import type { HttpTask } from '../task/http-task'
 import { isStaleProcessor, readHeartbeats } from '../trackers/heartbeat'
 import type { TrackerConnection } from './connect'
+import { sanitizeText } from './sanitize'
 
 /**
  * Returns the processor id prefixes whose heartbeat expired. Heartbeats are
@@ -32,16 +33,26 @@ export function findOrphaned(
   return orphaned
 }
 
-/** Returns the notice about active requests whose recording process stopped. */
-export function describeOrphaned(count: number): string {
+/**
+ * Returns the notice about active requests whose recording process
+ * stopped, with the `prune` command that removes them under `keyPrefix`.
+ */
+export function describeOrphaned(count: number, keyPrefix = ''): string {
+  // A prefix found on the server may contain characters that a terminal acts on.
+  const prune = keyPrefix === '' ? 'web-top-cli prune' : `web-top-cli prune --prefix ${sanitizeText(quoteArgument(keyPrefix))}`
   if (count === 1) {
     return (
       '1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
-      '(its heartbeat expired); web-top-cli prune removes it'
+      `(its heartbeat expired); ${prune} removes it`
     )
   }
   return (
     `${count} active requests are ORPHANED: the processes that recorded them stopped without removing ` +
-    'them (their heartbeats expired); web-top-cli prune removes them'
+    `them (their heartbeats expired); ${prune} removes them`
   )
+}
+
+/** Quotes a prefix for a shell command line when it needs quotes. */
+function quoteArgument(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
 }

@@ -124,7 +124,9 @@ export async function runRecentForAllPrefixes(
     try {
       if (options.format === 'table') {
         streams.stdout.write(`${index === 0 ? '' : '\n'}== ${formatPrefix(prefix)} ==\n`)
-        exitCode = Math.max(exitCode, await runRecent(prefixed, streams))
+        // Notices go to stderr, away from the headings, so each names its app.
+        const stderr = { write: (text: string) => streams.stderr.write(text.replace(NOTICE_START, `$&${formatPrefix(prefix)}: `)) }
+        exitCode = Math.max(exitCode, await runRecent(prefixed, { stdout: streams.stdout, stderr }))
         continue
       }
       const read = await readRecentTasks(prefixed)
@@ -133,7 +135,7 @@ export async function runRecentForAllPrefixes(
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.skippedNotice}\n`)
       }
       if (read.orphaned.size > 0) {
-        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${describeOrphaned(read.orphaned.size)}\n`)
+        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${describeOrphaned(read.orphaned.size, prefix)}\n`)
       }
     } catch (error) {
       // A prefix that cannot be read, such as one without a hash tag on a cluster, is reported and the others still print.
@@ -158,6 +160,9 @@ interface PrefixTasks {
   prefix: string
   tasks: HttpTask[]
 }
+
+/** Start of each notice line that the CLI writes to stderr. */
+const NOTICE_START = /^web-top-cli: /gm
 
 function formatPrefix(prefix: string): string {
   // Any writer names the keys, so a prefix may contain characters that a terminal acts on.

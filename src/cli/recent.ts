@@ -76,7 +76,7 @@ export async function runRecent(
   }
 
   if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
-  if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size)}\n`)
+  if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size, options.keyPrefix)}\n`)
   return 0
 }
 
