@@ -64,6 +64,19 @@ describe('LiveState', () => {
     expect(state.completed.map((task) => task.path)).toEqual(['/from-100'])
   })
 
+  it('forgets completed tasks and their figures after a clear', () => {
+    const state = createState()
+    state.finishResync(snapshot([], [end('a', 2_000), end('b', 1_000, 500)]), NOW)
+    expect(state.stats.figures(NOW).count).toBe(2)
+
+    state.finishResync(snapshot([], [], formatIsoTime(NOW)), NOW + 1_000)
+    expect(state.completed).toEqual([])
+    const figures = state.stats.figures(NOW + 1_000)
+    expect(figures.count).toBe(0)
+    expect(figures.coveredMs).toBe(0)
+    expect(state.stats.hosts(NOW + 1_000)).toEqual([])
+  })
+
   it('counts an undecodable update and goes on', () => {
     const state = createState()
     expect(state.applyUpdate('{not json', NOW)).toBe(false)

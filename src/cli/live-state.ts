@@ -143,7 +143,10 @@ export class LiveState {
     this.#replay = undefined
 
     const unverified = snapshot.reused === undefined ? this.#replaceActive(snapshot) : this.#mergeActive(snapshot, snapshot.reused)
-    if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) this.completed = []
+    if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) {
+      this.completed = []
+      this.stats.clear(nowMs)
+    }
     if (completedFromReadOnly) {
       const stored = new Set(snapshot.completed.map((task) => readCompletedFacts(task).key))
       this.completed = this.completed.filter((task) => stored.has(readCompletedFacts(task).key))

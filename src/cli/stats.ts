@@ -226,6 +226,19 @@ export class StatsWindow {
     if (toMs > fromMs) this.#gaps.push([fromMs, toMs])
   }
 
+  /**
+   * Forgets every request, after the tracker was cleared, so that the
+   * figures count from `nowMs` on.
+   */
+  clear(nowMs: number): void {
+    for (const samples of this.#buckets.values()) {
+      for (const sample of samples) this.#removeSample(sample)
+    }
+    this.#buckets.clear()
+    this.#gaps = []
+    this.#coveredSinceMs = nowMs
+  }
+
   /** Moves the start of full coverage, for example to the oldest record of the first read. */
   setCoveredSince(ms: number): void {
     this.#coveredSinceMs = ms
