@@ -153,6 +153,24 @@ describe('documented ACL users', () => {
   })
 })
 
+
+describe('reader limited to one prefix', () => {
+  it('names the ACL when prefixes cannot read the other apps', async () => {
+    await redis.client.flushall()
+    await redis.client.lpush('shop:past_tasks', JSON.stringify({ path: '/shop' }))
+    await redis.client.lpush('blog:past_tasks', JSON.stringify({ path: '/blog' }))
+    await redis.client.acl('SETUSER', 'shop-reader', 'reset', 'on', '>secret-pw', '~shop:*', '&shop:task_updates', ...READER_COMMANDS.split(' '))
+    const url = `redis://shop-reader:secret-pw@127.0.0.1:${redis.port}`
+
+    const own = await runCli(['recent', '--json', '--prefix', 'shop:', '--tracker-url', url])
+    expect(own.code).toBe(0)
+    const prefixes = await runCli(['prefixes', '--tracker-url', url])
+    expect(prefixes.code).toBe(1)
+    expect(prefixes.stderr).toContain("Check the Redis user's ACL")
+    expect(prefixes.stderr).toContain('every key (~*)')
+    expect(prefixes.stderr).not.toContain('secret-pw')
+  })
+})
 /** The heartbeat of a recorder that stops right after writing it. */
 function stoppedHeartbeat(): Heartbeat {
   const now = formatIsoTime(Date.now())

@@ -82,6 +82,17 @@ const READ_FAILURE_HINTS: Record<string, string> = {
     'and that --api-key or TOP_WEB_API_KEY holds the key the app was started with.',
 }
 
+/**
+ * Replies of Redis to a command that the user's ACL denies: NOPERM, and
+ * EXECABORT for a transaction in which Redis denied a queued command.
+ */
+const PERMISSION_FAILURE = /NOPERM|EXECABORT|can't run this command/
+
+/** Hint after a read that Redis denied. */
+const PERMISSION_HINT =
+  "Check the Redis user's ACL: a reader needs the commands, keys and channel that README.md lists " +
+  'under "Redis users (ACL)", and prefixes or --all-prefixes need every key (~*).'
+
 /** Key prefix of the tracker of a connection that only lists prefixes. */
 const PREFIX_LISTING_TAG = '{web-top-cli}:'
 
@@ -165,7 +176,7 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   const kind = connection.tracker.kind
   let reason = connection.describeFailure(error)
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
-  const hint = READ_FAILURE_HINTS[kind]
+  const hint = kind === 'redis' && PERMISSION_FAILURE.test(reason) ? PERMISSION_HINT : READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   return hint === undefined ? message : `${message} ${hint}`
 }
