@@ -292,6 +292,15 @@ describe('sort columns', () => {
     expect(frame.sortColumns).toContain('Cty')
   })
 
+  it('says when the sort column is hidden', () => {
+    const lines = renderLiveFrame(frameInput(data(3, 5), { width: 60 }, { sortColumn: 'User agent' })).lines
+    const completedTitle = lines.find((line) => line.startsWith('Completed HTTP responses')) ?? ''
+    const completedHeader = lines[lines.indexOf(completedTitle) + 1] ?? ''
+
+    expect(completedHeader).not.toContain('User agent')
+    expect(completedTitle).toContain('sorted by User agent (hidden)')
+  })
+
   it('names the sort only on a table that has its column', () => {
     const lines = renderLiveFrame(frameInput(data(3, 5), {}, { sortColumn: 'Resp' })).lines
 

@@ -240,7 +240,7 @@ function renderTables(input: FrameInput, room: number): Body {
   const activeTable = renderActiveTable(input, shownActive)
   const shownColumns = new Set(activeTable.columnNames)
   const lines = [
-    styleLine(activeTitle(input, activeOrder.count, data.active.length, shownActive), 'bold', input),
+    styleLine(activeTitle(input, activeOrder.count, data.active.length, shownActive, activeTable.columnNames), 'bold', input),
     ...activeTable.lines,
   ]
   if (showRoutes) {
@@ -269,7 +269,7 @@ function renderTables(input: FrameInput, room: number): Body {
     for (const name of table.columnNames) shownColumns.add(name)
     const title = sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length)
     lines.push(
-      styleLine(sortNote(title, input, input.completedColumns), 'bold', input),
+      styleLine(sortNote(title, input, input.completedColumns, table.columnNames), 'bold', input),
       styleLine(table.header, 'dim', input),
       ...table.rows,
     )
@@ -327,6 +327,7 @@ function activeTitle(
   matching: number,
   total: number,
   shown: ReadonlyArray<{ title: string } | ActiveRow>,
+  shownColumnNames: readonly string[],
 ): string {
   const rowsShown = shown.filter((entry) => 'rowKey' in entry).length
   const stalled = shown.filter((entry) => 'mark' in entry && entry.mark === 'STALLED').length
@@ -334,19 +335,26 @@ function activeTitle(
   let title = sectionTitle('Active HTTP requests', count, rowsShown, matching)
   if (stalled > 0) title += `  ${stalled} STALLED`
   if (input.settings.grouping !== 'none') title += `  grouped by ${input.settings.grouping}`
-  return sortNote(title, input, input.activeColumns)
+  return sortNote(title, input, input.activeColumns, shownColumnNames)
 }
 
 /**
  * Adds the sort order to a table's title. A table without the sort column
- * among its columns keeps its own order, which only `r` reverses.
+ * among its columns keeps its own order, which only `r` reverses. A table
+ * sorted by a column that the width left out says so.
  */
-function sortNote(title: string, input: FrameInput, columns: readonly Column[]): string {
+function sortNote(
+  title: string,
+  input: FrameInput,
+  columns: readonly Column[],
+  shownColumnNames: readonly string[],
+): string {
   const { sortColumn, sortReversed } = input.settings
   if (sortColumn === undefined || !columns.some((column) => column.name === sortColumn)) {
     return sortReversed ? `${title}  order reversed` : title
   }
-  return `${title}  sorted by ${sortColumn}${sortReversed ? ' (reversed)' : ''}`
+  const hidden = shownColumnNames.includes(sortColumn) ? '' : ' (hidden)'
+  return `${title}  sorted by ${sortColumn}${sortReversed ? ' (reversed)' : ''}${hidden}`
 }
 
 function sectionTitle(title: string, count: string, rowsShown: number, total: number): string {
