@@ -169,6 +169,12 @@ describe('reader limited to one prefix', () => {
     expect(prefixes.stderr).toContain("Check the Redis user's ACL")
     expect(prefixes.stderr).toContain('every key (~*)')
     expect(prefixes.stderr).not.toContain('secret-pw')
+
+    // prune runs a script whose commands a reader may not run.
+    await redis.client.sadd('shop:heartbeats', 'web-9/999-0-1.')
+    const prune = await runCli(['prune', '--prefix', 'shop:', '--tracker-url', url])
+    expect(prune.code).toBe(1)
+    expect(prune.stderr).toMatch(/^web-top-cli: Cannot prune the tracker at .*: .*Check the Redis user's ACL/)
   })
 })
 /** The heartbeat of a recorder that stops right after writing it. */

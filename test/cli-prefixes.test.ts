@@ -56,6 +56,20 @@ describe('prefixes command', () => {
     ])
   })
 
+  it('rejects --prefix', async () => {
+    const result = await runCli(['prefixes', '--prefix', '{shop}:', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe('web-top-cli: prefixes lists every key prefix on the server: leave out --prefix\n')
+  })
+
+  it('ignores TOP_TRACKER_PREFIX', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', redis.url], { env: { TOP_TRACKER_PREFIX: '{shop}:' } })
+
+    expect(result.code).toBe(0)
+    expect(result.stdout.split('\n')).toHaveLength(4)
+  })
+
   it('rejects a tracker without prefixes', async () => {
     const result = await runCli(['prefixes', '--tracker-url', 'http://127.0.0.1:9/web-top', '--api-key', 'x'.repeat(16)])
 

@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline/promises'
 import { CliError, EXIT_USAGE } from './cli-error'
-import { connectTracker } from './connect'
+import { connectTracker, withPermissionHint } from './connect'
 import type { TrackerOptions } from './options'
 
 export interface ClearOptions extends TrackerOptions {
@@ -50,7 +50,9 @@ export async function runClear(
     try {
       await connection.tracker.clear()
     } catch (error) {
-      throw new CliError(`Cannot clear the tracker at ${connection.displayUrl}: ${connection.describeFailure(error)}`)
+      throw new CliError(
+        `Cannot clear the tracker at ${connection.displayUrl}: ${withPermissionHint(connection.describeFailure(error))}`,
+      )
     }
     streams.stdout.write(`Cleared the active and completed tasks at ${target}.\n`)
     return 0

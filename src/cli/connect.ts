@@ -88,10 +88,15 @@ const READ_FAILURE_HINTS: Record<string, string> = {
  */
 const PERMISSION_FAILURE = /NOPERM|EXECABORT|can't run this command/
 
-/** Hint after a read that Redis denied. */
+/** Returns `reason`, followed by the ACL hint when it says that Redis denied a command. */
+export function withPermissionHint(reason: string): string {
+  return PERMISSION_FAILURE.test(reason) ? `${reason}. ${PERMISSION_HINT}` : reason
+}
+
+/** Hint after a command that Redis denied. */
 const PERMISSION_HINT =
-  "Check the Redis user's ACL: a reader needs the commands, keys and channel that README.md lists " +
-  'under "Redis users (ACL)", and prefixes or --all-prefixes need every key (~*).'
+  "Check the Redis user's ACL against the commands, keys and channel that README.md lists " +
+  'under "Redis users (ACL)"; prefixes and --all-prefixes need every key (~*).'
 
 /** Key prefix of the tracker of a connection that only lists prefixes. */
 const PREFIX_LISTING_TAG = '{web-top-cli}:'

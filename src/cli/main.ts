@@ -276,6 +276,10 @@ function addPrefixesCommand(program: Command): void {
     .description('List the apps (key prefixes) that record to the Redis server, with their task counts.')
     .option('--json', 'print a JSON array of { prefix, active, completed, skipped }')
   addTrackerOptions(command).action(async (values: { json?: boolean }, self: Command) => {
+    // TOP_TRACKER_PREFIX in the environment is ignored here; --prefix is a mistake.
+    if (isGivenOnCommandLine(self, 'prefix')) {
+      throw new CliError('prefixes lists every key prefix on the server: leave out --prefix', EXIT_USAGE)
+    }
     process.exitCode = await runPrefixes({ ...readTrackerOptions(self), json: values.json === true })
   })
 }
