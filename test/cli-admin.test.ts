@@ -74,7 +74,7 @@ describe('check', () => {
     expect(result.stdout).toMatch(/^OK: 1 stalled, .*; 1 orphaned left out\n$/)
     expect(result.stderr).toBe(
       'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
-        '(its heartbeat expired); web-top-cli prune removes it\n',
+        `(its heartbeat expired); web-top-cli prune --tracker-url ${redis.url} removes it\n`,
     )
   })
 

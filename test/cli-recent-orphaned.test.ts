@@ -13,9 +13,13 @@ const CRASHED_PREFIX = 'web-1/111-0-1.'
 /** Processor id prefix of a recorder whose heartbeat is current. */
 const RUNNING_PREFIX = 'web-2/222-0-1.'
 
-const NOTICE =
-  'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
-  '(its heartbeat expired); web-top-cli prune removes it\n'
+/** The notice about the orphaned request, naming the prune command for the tracker at `url`. */
+function notice(url: string): string {
+  return (
+    'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
+    `(its heartbeat expired); web-top-cli prune --tracker-url ${url} removes it\n`
+  )
+}
 
 let redis: TestRedis
 
@@ -51,7 +55,7 @@ describe('recent with orphaned requests', () => {
   it('names prune on standard error', async () => {
     const result = await runCli(['recent', '--tracker-url', redis.url])
 
-    expect(result.stderr).toBe(NOTICE)
+    expect(result.stderr).toBe(notice(redis.url))
   })
 
   it('keeps JSON records unchanged', async () => {
@@ -61,7 +65,7 @@ describe('recent with orphaned requests', () => {
     const tasks = JSON.parse(result.stdout) as Array<Record<string, unknown>>
     expect(tasks.map((task) => task.path).sort()).toEqual(['/crashed', '/running'])
     expect(tasks.every((task) => !('orphaned' in task))).toBe(true)
-    expect(result.stderr).toBe(NOTICE)
+    expect(result.stderr).toBe(notice(redis.url))
   })
 
   it('leaves out the State column without orphans', async () => {
@@ -94,7 +98,7 @@ describe('recent --all-prefixes with orphaned requests', () => {
     expect(result.stderr.split('\n')).toEqual([
       'web-top-cli: "blog:": 1 record skipped (completed task at index 0: invalid JSON)',
       'web-top-cli: "shop:": 1 active request is ORPHANED: the process that recorded it stopped without ' +
-        'removing it (its heartbeat expired); web-top-cli prune --prefix shop: removes it',
+        `removing it (its heartbeat expired); web-top-cli prune --tracker-url ${prefixed.url} --prefix shop: removes it`,
       '',
     ])
   })

@@ -88,7 +88,7 @@ export async function runCheck(
   if (snapshot.skipped > 0) {
     streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
   }
-  if (orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(orphaned.size, options.keyPrefix)}\n`)
+  if (orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(orphaned.size, connection.displayUrl, options.keyPrefix)}\n`)
   return ok ? 0 : 1
 }
 

@@ -35,11 +35,13 @@ export function findOrphaned(
 
 /**
  * Returns the notice about active requests whose recording process
- * stopped, with the `prune` command that removes them under `keyPrefix`.
+ * stopped, with the `prune` command that removes them: on `displayUrl`
+ * (password masked), under `keyPrefix`.
  */
-export function describeOrphaned(count: number, keyPrefix = ''): string {
+export function describeOrphaned(count: number, displayUrl: string, keyPrefix = ''): string {
+  const prefixOption = keyPrefix === '' ? '' : ` --prefix ${quoteArgument(keyPrefix)}`
   // A prefix found on the server may contain characters that a terminal acts on.
-  const prune = keyPrefix === '' ? 'web-top-cli prune' : `web-top-cli prune --prefix ${sanitizeText(quoteArgument(keyPrefix))}`
+  const prune = sanitizeText(`web-top-cli prune --tracker-url ${quoteArgument(displayUrl)}${prefixOption}`)
   if (count === 1) {
     return (
       '1 active request is ORPHANED: the process that recorded it stopped without removing it ' +

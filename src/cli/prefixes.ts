@@ -135,7 +135,7 @@ export async function runRecentForAllPrefixes(
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.skippedNotice}\n`)
       }
       if (read.orphaned.size > 0) {
-        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${describeOrphaned(read.orphaned.size, prefix)}\n`)
+        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${describeOrphaned(read.orphaned.size, read.displayUrl, prefix)}\n`)
       }
     } catch (error) {
       // A prefix that cannot be read, such as one without a hash tag on a cluster, is reported and the others still print.

@@ -50,6 +50,8 @@ export interface RecentRead {
   orphaned: ReadonlySet<HttpTask>
   /** Time of the read, in epoch milliseconds, against which durations are measured. */
   nowMs: number
+  /** The tracker URL, password masked, as notices name it. */
+  displayUrl: string
 }
 
 /**
@@ -76,7 +78,7 @@ export async function runRecent(
   }
 
   if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
-  if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size, options.keyPrefix)}\n`)
+  if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size, read.displayUrl, options.keyPrefix)}\n`)
   return 0
 }
 
@@ -108,5 +110,5 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
     snapshot.skipped > 0 ? describeSkipped(snapshot.skipped, snapshot.skipReasons) : undefined
   const printed = new Set(tasks)
   const orphaned = new Set([...findOrphaned(snapshot.active, stalePrefixes)].filter((task) => printed.has(task)))
-  return { tasks, skippedNotice, orphaned, nowMs }
+  return { tasks, skippedNotice, orphaned, nowMs, displayUrl: connection.displayUrl }
 }
