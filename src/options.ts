@@ -165,6 +165,8 @@ const LIMIT_NAMES = Object.keys(DEFAULT_SIZE_LIMITS).join(', ')
 /** Options after defaults, environment fallbacks and validation. */
 export interface ResolvedOptions {
   trackerUrl: string | readonly string[]
+  /** True when `trackerUrl` came from `TOP_TRACKER_URL`, so that an error about it names the variable. */
+  trackerUrlFromEnvironment: boolean
   tracker: Tracker | undefined
   redis: RedisClient | undefined
   keyPrefix: string
@@ -230,6 +232,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
 
   return {
     trackerUrl,
+    trackerUrlFromEnvironment: options.trackerUrl === undefined && readEnv(env, 'TOP_TRACKER_URL') !== undefined,
     tracker,
     redis,
     keyPrefix,

@@ -263,6 +263,26 @@ describe('unknown options', () => {
     expect(error.message).toContain('did you mean `trackerUrl`?')
   })
 
+  describe('TOP_TRACKER_URL', () => {
+    afterEach(() => {
+      vi.unstubAllEnvs()
+    })
+
+    it('is named in the error for an invalid URL', () => {
+      vi.stubEnv('TOP_TRACKER_URL', 'redis//x')
+      const error = catchError(() => topMiddleware({ handleSignals: false }))
+      expect(error).toBeInstanceOf(TypeError)
+      expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+      expect(error.message).toMatch(/^web-top: Invalid tracker URL "redis\/\/x": .*\(from the TOP_TRACKER_URL environment variable\)$/)
+    })
+
+    it('is not named for a URL given as an option', () => {
+      vi.stubEnv('TOP_TRACKER_URL', 'memory://')
+      const error = catchError(() => topMiddleware({ trackerUrl: 'redis//x', handleSignals: false }))
+      expect(error.message).not.toContain('TOP_TRACKER_URL')
+    })
+  })
+
   describe('in the adapters', () => {
     // A regression would ignore `trackerURL` and fall back to this
     // environment variable, which names the in-process memory tracker

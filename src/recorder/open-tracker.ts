@@ -2,6 +2,7 @@
  * Opens the tracker a recorder writes to: the one given in the options, a
  * RedisTracker on a given ioredis client, or the tracker the URL names.
  */
+import { INVALID_TRACKER_URL, isWebTopError } from '../errors'
 import type { ResolvedOptions } from '../options'
 import { createTrackerFromUrl } from '../trackers/from-url'
 import { RedisTracker } from '../trackers/redis-tracker'
@@ -34,12 +35,21 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
     return { tracker, owned: true }
   }
 
-  const tracker = createTrackerFromUrl(options.trackerUrl, {
-    keyPrefix: options.keyPrefix,
-    maxCompletedTasks: options.maxCompletedTasks,
-    maxPendingBytes: options.maxPendingBytes,
-    batchWindowMs: options.batchWindowMs,
-    logger,
-  })
+  let tracker: Tracker
+  try {
+    tracker = createTrackerFromUrl(options.trackerUrl, {
+      keyPrefix: options.keyPrefix,
+      maxCompletedTasks: options.maxCompletedTasks,
+      maxPendingBytes: options.maxPendingBytes,
+      batchWindowMs: options.batchWindowMs,
+      logger,
+    })
+  } catch (err) {
+    // An app that passed no URL would not know where this one came from.
+    if (options.trackerUrlFromEnvironment && isWebTopError(err) && err.code === INVALID_TRACKER_URL) {
+      err.message = `${err.message} (from the TOP_TRACKER_URL environment variable)`
+    }
+    throw err
+  }
   return { tracker, owned: tracker.kind !== 'memory' }
 }
