@@ -220,6 +220,22 @@ describe('renderLiveFrame', () => {
     expect(lines.some((line) => line.startsWith('Completed HTTP responses'))).toBe(false)
   })
 
+  it('puts in-flight requests without a route under the route of their path', () => {
+    const routed = { ...completedTask(1), task_name: '/slow', method: 'GET', path: '/slow' }
+    const stats = new StatsWindow(60_000, NOW - 60_000)
+    stats.add(routed, NOW)
+    const running = [
+      { task: task(1, { task_name: null, method: 'GET', path: '/slow' }), orphaned: false },
+      { task: task(2, { task_name: null, method: 'GET', path: '/new' }), orphaned: false },
+    ]
+    const liveData = data(0, 0, { active: running, completed: [routed], routes: stats.routeFigures(NOW) })
+    const lines = renderLiveFrame(frameInput(liveData, {}, { showRoutes: true })).lines
+
+    expect(lines.find((line) => line.startsWith('/slow'))).toMatch(/^\/slow +1 /)
+    expect(lines.find((line) => line.startsWith('(route not known yet)'))).toMatch(/^\(route not known yet\) +1 /)
+    expect(lines.some((line) => line.startsWith('(no route)'))).toBe(false)
+  })
+
   it('groups active requests by host', () => {
     const lines = renderLiveFrame(frameInput(data(4, 0), {}, { grouping: 'host' })).lines
     expect(lines[4]).toBe('Active HTTP requests (4)  grouped by host')

@@ -217,7 +217,7 @@ function renderTables(input: FrameInput, room: number): Body {
   )
   const completedRows = orderCompletedRows(data.completed, input.completedColumns, settings, data.nowMs)
   const showRoutes = settings.showRoutes
-  const routeRows = showRoutes ? buildRouteRows(data.routes, data.active.map((item) => item.task)) : []
+  const routeRows = showRoutes ? buildRouteRows(data.routes, data.active.map((item) => item.task), data.completed) : []
   const lowerCount = showRoutes ? routeRows.length : completedRows.length
 
   // Without grouping the table shows a slice of the order, so only the rows

@@ -249,17 +249,30 @@ export const ROUTE_COLUMNS: readonly GridColumn[] = [
   { name: 'Count', align: 'right', maxWidth: 8 },
 ]
 
+/** Row of the route board for requests in flight whose route is not known yet. */
+export const PENDING_ROUTE = '(route not known yet)'
+
 /**
  * Returns one row per route pattern seen in the window or in flight, the
  * busiest first: in-flight count, rate, percentiles and error shares.
+ * Express names the route of a request only once routing is done, so an
+ * active request without one counts under the route of a completed
+ * request with the same method and path, else under `PENDING_ROUTE`,
+ * apart from the completed requests that had no route (404s).
  */
 export function buildRouteRows(
   routes: ReadonlyMap<string, GroupFigures>,
   active: readonly HttpTask[],
+  completed: readonly HttpTask[] = [],
 ): GridCell[][] {
+  let knownRoutes: Map<string, string> | undefined
   const inFlight = new Map<string, number>()
   for (const task of active) {
-    const route = getRoute(task) ?? UNKNOWN_ROUTE
+    let route = getRoute(task)
+    if (route === undefined) {
+      knownRoutes ??= mapPathsToRoutes(completed)
+      route = knownRoutes.get(`${task.method ?? ''} ${task.path ?? ''}`) ?? PENDING_ROUTE
+    }
     inFlight.set(route, (inFlight.get(route) ?? 0) + 1)
   }
   const names = new Set([...routes.keys(), ...inFlight.keys()])
@@ -380,4 +393,15 @@ function createSortKey(
   const column = columns.find((candidate) => candidate.name === name)
   if (column === undefined) return undefined
   return (task) => column.value(task, nowMs) ?? ''
+}
+
+/** Maps `METHOD path` of completed requests to their route, the newest first. */
+function mapPathsToRoutes(completed: readonly HttpTask[]): Map<string, string> {
+  const routes = new Map<string, string>()
+  for (const task of completed) {
+    const route = getRoute(task)
+    const key = `${task.method ?? ''} ${task.path ?? ''}`
+    if (route !== undefined && !routes.has(key)) routes.set(key, route)
+  }
+  return routes
 }
