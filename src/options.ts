@@ -342,12 +342,12 @@ function resolveMaxPendingBytes(value: number | undefined): number | undefined {
 function resolveHeartbeatTtl(value: number | undefined): number {
   if (value === undefined) return DEFAULT_HEARTBEAT_TTL_MS
 
-  const ttlMs = requireCount('heartbeatTtlMs', value)
-  if (ttlMs < MIN_HEARTBEAT_TTL_MS || ttlMs > MAX_HEARTBEAT_TTL_MS) {
+  if (typeof value !== 'number') throw invalidOptionType('heartbeatTtlMs', 'a number', value)
+  if (!Number.isInteger(value) || value < MIN_HEARTBEAT_TTL_MS || value > MAX_HEARTBEAT_TTL_MS) {
     const expected = `a whole number of milliseconds from ${MIN_HEARTBEAT_TTL_MS} to ${MAX_HEARTBEAT_TTL_MS}`
     throw invalidOptionRange('heartbeatTtlMs', expected, value)
   }
-  return ttlMs
+  return value
 }
 
 /** Returns an environment variable, with an empty value read as unset. */
