@@ -8,6 +8,7 @@ import { sanitizeText } from '../src/cli/sanitize'
 import { StatsWindow } from '../src/cli/stats'
 import { textWidth } from '../src/cli/text-width'
 import type { HttpTask } from '../src/task/http-task'
+import { getCompletedKey, getTaskKey } from '../src/task/derived'
 import { formatIsoTime } from '../src/task/time'
 
 const NOW = Date.parse('2026-12-04T15:01:00Z')
@@ -234,6 +235,16 @@ describe('renderLiveFrame', () => {
     expect(lines.find((line) => line.startsWith('/slow'))).toMatch(/^\/slow +1 /)
     expect(lines.find((line) => line.startsWith('(route not known yet)'))).toMatch(/^\(route not known yet\) +1 /)
     expect(lines.some((line) => line.startsWith('(no route)'))).toBe(false)
+  })
+
+  it('follows a selected request to its completed row', () => {
+    const running = task(7)
+    const ended = { ...running, ended_at: formatIsoTime(NOW), status_code: 200 }
+    const input = frameInput(data(0, 0, { completed: [ended] }), {}, { selectedKey: `a:${getTaskKey(running)}` })
+    const lines = renderLiveFrame(input).lines
+
+    expect(input.settings.selectedKey).toBe(`c:${getCompletedKey(ended)}`)
+    expect(lines.find((line) => line.includes(ended.path as string))).toMatch(/\x1b\[7m/)
   })
 
   it('groups active requests by host', () => {

@@ -231,6 +231,7 @@ function renderTables(input: FrameInput, room: number): Body {
     activeEntries === undefined
       ? activeOrder.indexOf(settings.selectedKey)
       : activeEntries.findIndex((entry) => 'rowKey' in entry && entry.rowKey === settings.selectedKey)
+  if (selectedIndex === -1 && !showRoutes) followEndedSelection(settings, completedRows)
   const activeStart = scrollStart(selectedIndex, activeRoom)
   const shownActive =
     activeEntries === undefined
@@ -293,6 +294,19 @@ function renderTables(input: FrameInput, room: number): Body {
     sortColumns: listSortColumns(input, shownColumns),
     pageSize: Math.max(1, activeRoom),
   }
+}
+
+/**
+ * Moves the selection from an active request that has ended to its
+ * completed row, so that Enter still opens it. Active rows are keyed
+ * `a:<task key>`, completed rows `c:<task key>#<end time>`.
+ */
+function followEndedSelection(settings: ViewSettings, completedRows: ReadonlyArray<{ rowKey: string }>): void {
+  const selected = settings.selectedKey
+  if (selected === undefined || !selected.startsWith('a:')) return
+  const completedPrefix = `c:${selected.slice(2)}#`
+  const ended = completedRows.find((row) => row.rowKey.startsWith(completedPrefix))
+  if (ended !== undefined) settings.selectedKey = ended.rowKey
 }
 
 /** Renders the active table's header and rows, and returns them with the names of the columns shown. */
