@@ -219,6 +219,7 @@ describe('Redis Cluster', () => {
     // the kill must all be there.
     await shop.tracker().flush()
     expect(shop.tracker().stats().dropped).toBe(0)
+    expect(shop.tracker().stats().pendingBytes).toBe(0)
     const duringPaths = during.idsSentTo(shop, killedAt).map(shop.pathOf)
     expect(duringPaths.length).toBeGreaterThan(0)
     const recorded = new Set((await shopReader.read()).completed.map((task) => task.path))
@@ -250,7 +251,7 @@ describe('Redis Cluster', () => {
     expect(blog.tracker().stats().dropped).toBe(0)
     const blogSnapshot = await blogReader.read()
     expect(blogSnapshot.completed).toHaveLength(LOAD_REQUESTS + during.sentTo(blog))
-  }, 45_000)
+  }, 70_000)
 })
 
 /** Picks two hash-tagged prefixes whose slots are served by different masters. */

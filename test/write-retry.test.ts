@@ -83,6 +83,21 @@ describe('writes Redis did not run', () => {
     await tracker.close()
   })
 
+  it('are waited for by flush', async () => {
+    const tracker = new RedisTracker({ url: redis.url, logger: { warn() {}, error() {} } })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    const blocker = await blockRedis()
+
+    for (let i = 1; i <= 5; i++) tracker.recordEnd(`p${i}`, JSON.stringify({ task_id: i, path: `/f/${i}` }))
+    await tracker.flush()
+
+    expect(tracker.stats()).toEqual({ written: 5, dropped: 0, pendingBytes: 0 })
+    expect(await redis.client.llen('past_tasks')).toBe(5)
+    await blocker.done
+    blocker.client.disconnect()
+    await tracker.close()
+  })
+
   it('keep their order with later writes', async () => {
     const tracker = new RedisTracker({ url: redis.url, logger: { warn() {}, error() {} } })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))

@@ -175,6 +175,16 @@ const MAX_BATCH_WINDOW_MS = 1_000
  */
 const STALL_WARNING_MS = 5_000
 
+/**
+ * How long `flush()` keeps sending again the writes that Redis rejected
+ * without running them, such as during a Cluster failover, in ms: more than
+ * a failover with the default cluster-node-timeout of 15 s takes.
+ */
+const FLUSH_RETRY_MS = 20_000
+
+/** Pause of `flush()` between two sends of rejected writes, in milliseconds. */
+const FLUSH_RETRY_PAUSE_MS = 250
+
 /** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
 const CLOSE_WAIT_MS = 2_000
 
@@ -545,16 +555,23 @@ export class RedisTracker implements Tracker {
    * Sends the pending writes and waits until they are applied or dropped.
    * When a connection attempt is under way, waits up to 2 s for it first,
    * so that writes made just after startup are not lost on a quick close.
+   * Writes that Redis rejected without running them (write-retry.ts) are
+   * sent again for up to `FLUSH_RETRY_MS`, after which they stay queued.
    * Note: while Redis is frozen, writes in flight get no reply, and this
    * waits until Redis replies or the connection closes.
    */
   async flush(): Promise<void> {
     const pending = !this.#batch.isEmpty || this.#needsRepair
     if (pending) await this.#awaitConnection()
-    this.#retries.stopWaiting()
-    this.#sendBatch()
-    while (this.#inFlight.size > 0) {
-      await Promise.allSettled([...this.#inFlight])
+    const retryUntil = Date.now() + FLUSH_RETRY_MS
+    for (;;) {
+      this.#retries.stopWaiting()
+      this.#sendBatch()
+      while (this.#inFlight.size > 0) {
+        await Promise.allSettled([...this.#inFlight])
+      }
+      if (this.#retries.isEmpty || !this.#isWritable() || Date.now() >= retryUntil) return
+      await new Promise((resolve) => setTimeout(resolve, FLUSH_RETRY_PAUSE_MS))
     }
   }
 
