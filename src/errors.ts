@@ -33,6 +33,11 @@ export function invalidOptionRange(name: string, expected: string, received: unk
   return Object.assign(error, { code: INVALID_OPTION } as const)
 }
 
+/** Builds the `TypeError` for a misuse that no single option value explains, such as a mount without the call. */
+export function invalidUsage(message: string): WebTopError {
+  return Object.assign(new TypeError(`web-top: ${message}`), { code: INVALID_OPTION } as const)
+}
+
 /** Builds the error for a tracker URL that names no supported backend. */
 export function invalidTrackerUrl(url: string, reason: string): WebTopError {
   const error = new TypeError(`web-top: Invalid tracker URL ${JSON.stringify(url)}: ${reason}`)

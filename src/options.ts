@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http'
 import {
-  INVALID_OPTION,
   invalidEnvironmentValue,
   invalidOptionRange,
   invalidOptionType,
+  invalidUsage,
   requireCount,
   type WebTopError,
 } from './errors'
@@ -285,10 +285,9 @@ function foldOptionName(name: string): string {
 
 /** Builds the `TypeError` for an option name that differs from `known` only in case, `_` or `-`. */
 function misspelledOption(name: string, known: string): WebTopError {
-  const error = new TypeError(
-    `web-top: Unknown option \`${name}\`: did you mean \`${known}\`? Option names are camelCase and case-sensitive.`,
+  return invalidUsage(
+    `Unknown option \`${name}\`: did you mean \`${known}\`? Option names are camelCase and case-sensitive.`,
   )
-  return Object.assign(error, { code: INVALID_OPTION } as const)
 }
 
 /** Returns true when `name` differs from `option` in case only, or by one or two edits. */

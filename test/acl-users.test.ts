@@ -2,7 +2,7 @@
  * Redis ACL users: the command lists that the README gives for a writer, a
  * reader and an admin are enough for what each does. And a recorder whose
  * user may not run PUBLISH, PUBSUB or INFO still stores every record, and
- * says once why readers get no updates. A reader subscribes meanwhile, so
+ * logs once why readers get no updates. A reader subscribes meanwhile, so
  * the batch script tries to publish.
  */
 import Redis from 'ioredis'
@@ -177,7 +177,7 @@ describe('reader limited to one prefix', () => {
     expect(prune.stderr).toMatch(/^web-top-cli: Cannot prune the tracker at .*: .*Check the Redis user's ACL/)
   })
 })
-/** The heartbeat of a recorder that stops right after writing it. */
+/** Returns the heartbeat of a recorder that stops right after writing it. */
 function stoppedHeartbeat(): Heartbeat {
   const now = formatIsoTime(Date.now())
   return {

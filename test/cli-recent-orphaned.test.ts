@@ -13,7 +13,7 @@ const CRASHED_PREFIX = 'web-1/111-0-1.'
 /** Processor id prefix of a recorder whose heartbeat is current. */
 const RUNNING_PREFIX = 'web-2/222-0-1.'
 
-/** The notice about the orphaned request, naming the prune command for the tracker at `url`. */
+/** Returns the notice about the orphaned request, which names the prune command for the tracker at `url`. */
 function notice(url: string): string {
   return (
     'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +

@@ -200,13 +200,13 @@ describe('tsx command', () => {
         })
         void exited.then(() => reject(new Error(`tsx exited before the app listened: ${output}`)))
       })
-      const held = fetch(`http://127.0.0.1:${port}/wait`).catch((err: unknown) => `failed: ${String(err)}`)
+      const waiting = fetch(`http://127.0.0.1:${port}/wait`).catch((err: unknown) => `failed: ${String(err)}`)
       await waitForActive(redis.client, 1)
       const [processorIdPrefix] = await redis.client.smembers('heartbeats')
 
       tsx.kill('SIGTERM')
       expect(await exited).toBe(143)
-      expect(String(await held)).toMatch(/^failed/)
+      expect(String(await waiting)).toMatch(/^failed/)
       await expectCleanedUp(processorIdPrefix as string)
     } finally {
       tsx.kill('SIGKILL')

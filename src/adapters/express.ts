@@ -7,7 +7,7 @@
  * and the process can exit. A request that arrives later reconnects.
  */
 import { IncomingMessage, type ServerResponse } from 'node:http'
-import { INVALID_OPTION, type WebTopError } from '../errors'
+import { invalidUsage, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
 import { createServerWatch } from './server-watch'
@@ -110,11 +110,10 @@ export function isHttpRequest(value: unknown, next: unknown): boolean {
 }
 
 function middlewareNotCalled(): WebTopError {
-  const error = new TypeError(
-    'web-top: topMiddleware must be called to create the middleware: ' +
+  return invalidUsage(
+    'topMiddleware must be called to create the middleware: ' +
       'write app.use(topMiddleware()) or app.use(topMiddleware(options)), not app.use(topMiddleware)',
   )
-  return Object.assign(error, { code: INVALID_OPTION } as const)
 }
 
 /** Request prototypes that have the `route` accessor, so that it is defined once per app. */
@@ -181,12 +180,12 @@ function setRoute(this: ExpressRequest, route: ExpressRequest['route']): void {
     }
   }
 
-  // Express 4.22 and 5.3 (router 2.3) set `req.route` twice for each route:
-  // in the router, while `req.params` still contains the params of the
-  // previous layer (the mount's, for the first layer of a router), and in
-  // `Route#dispatch`, with the route's own params (merged with the mount's
-  // under `mergeParams`). Either may show the mount's values, so each set
-  // tries until one does.
+  // Express 4.22 and 5.3 (router 2.3) set `req.route` twice for each route.
+  // The router sets it while `req.params` still contains the params of the
+  // previous layer, which for the first layer of a router are the mount's.
+  // `Route#dispatch` sets it with the route's own params, merged with the
+  // mount's under `mergeParams`. Either may show the mount's values, so each
+  // set tries until one does.
   if (baseUrl !== undefined && baseUrl !== '' && matched.mountPattern === baseUrl) {
     matched.mountPattern = replaceParamValues(baseUrl, this.params, route?.path)
   }

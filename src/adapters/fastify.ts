@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
-import { INVALID_OPTION, type WebTopError } from '../errors'
+import { invalidUsage } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
 import { isHttpRequest } from './express'
@@ -105,13 +105,13 @@ export const topPlugin = fastifyPlugin(webTopPlugin, {
  */
 function checkPluginCall(fastify: unknown, done: unknown): void {
   if (isHttpRequest(fastify, done)) {
-    throw pluginMisuse(
+    throw invalidUsage(
       'topPlugin is a Fastify plugin, but Express called it as middleware: ' +
         'in Express, write app.use(topMiddleware()) instead of app.use(topPlugin)',
     )
   }
   if (!isFastifyInstance(fastify) || typeof done !== 'function') {
-    throw pluginMisuse(
+    throw invalidUsage(
       'topPlugin must be passed to register without calling it: ' +
         'write app.register(topPlugin) or app.register(topPlugin, options), not app.register(topPlugin())',
     )
@@ -122,10 +122,6 @@ function isFastifyInstance(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false
   const { decorate, addHook } = value as Record<string, unknown>
   return typeof decorate === 'function' && typeof addHook === 'function'
-}
-
-function pluginMisuse(message: string): WebTopError {
-  return Object.assign(new TypeError(`web-top: ${message}`), { code: INVALID_OPTION } as const)
 }
 
 /**

@@ -74,11 +74,11 @@ async function confirm(target: string, streams: ClearStreams): Promise<boolean> 
     // before an answer, which counts as no. The line end that Enter would
     // have given is written then.
     const closed = new Promise<undefined>((resolve) => prompt.once('close', () => resolve(undefined)))
-    const asked = prompt.question(`Delete every active and completed task at ${target}? [y/N] `).catch((err: unknown) => {
+    const question = prompt.question(`Delete every active and completed task at ${target}? [y/N] `).catch((err: unknown) => {
       if ((err as { code?: unknown }).code === 'ABORT_ERR') return undefined
       throw err
     })
-    const answer = await Promise.race([asked, closed])
+    const answer = await Promise.race([question, closed])
     if (answer === undefined) streams.stdout.write('\n')
     return answer !== undefined && /^\s*y(es)?\s*$/i.test(answer)
   } finally {

@@ -88,7 +88,7 @@ const READ_FAILURE_HINTS: Record<string, string> = {
  */
 const PERMISSION_FAILURE = /NOPERM|EXECABORT|can't run this command/
 
-/** Returns `reason`, followed by the ACL hint when it says that Redis denied a command. */
+/** Returns `reason`, followed by the ACL hint when it reports that Redis denied a command. */
 export function withPermissionHint(reason: string): string {
   return PERMISSION_FAILURE.test(reason) ? `${reason}. ${PERMISSION_HINT}` : reason
 }

@@ -165,7 +165,7 @@ export function createTextFilter(text: string): (task: HttpTask) => boolean {
   }
 }
 
-/** Returns the status filter that `text` is, or `undefined` when it is none. */
+/** Returns the status filter parsed from `text`, or `undefined` when `text` is not one. */
 function tryParseStatusFilter(text: string): StatusFilter | undefined {
   try {
     return parseStatusFilter(text)

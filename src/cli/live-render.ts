@@ -355,7 +355,7 @@ function activeTitle(
 /**
  * Adds the sort order to a table's title. A table without the sort column
  * among its columns keeps its own order, which only `r` reverses. A table
- * sorted by a column that the width left out says so.
+ * sorted by a column that the width left out adds `(hidden)`.
  */
 function sortNote(
   title: string,

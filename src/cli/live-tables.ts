@@ -255,10 +255,10 @@ export const PENDING_ROUTE = '(route not known yet)'
 /**
  * Returns one row per route pattern seen in the window or in flight, the
  * busiest first: in-flight count, rate, percentiles and error shares.
- * Express names the route of a request only once routing is done, so an
- * active request without one counts under the route of a completed
- * request with the same method and path, else under `PENDING_ROUTE`,
- * apart from the completed requests that had no route (404s).
+ * Express names the route of a request only once routing is done. So an
+ * active request without a route counts under the route of a completed
+ * request with the same method and path, else under `PENDING_ROUTE`. That
+ * keeps it apart from the completed requests without a route (404s).
  */
 export function buildRouteRows(
   routes: ReadonlyMap<string, GroupFigures>,

@@ -6,6 +6,7 @@
 import type { HttpTask } from '../task/http-task'
 import { isStaleProcessor, readHeartbeats } from '../trackers/heartbeat'
 import type { TrackerConnection } from './connect'
+import { quoteForShell } from './detail'
 import { sanitizeText } from './sanitize'
 
 /**
@@ -39,9 +40,9 @@ export function findOrphaned(
  * (password masked), under `keyPrefix`.
  */
 export function describeOrphaned(count: number, displayUrl: string, keyPrefix = ''): string {
-  const prefixOption = keyPrefix === '' ? '' : ` --prefix ${quoteArgument(keyPrefix)}`
+  const prefixOption = keyPrefix === '' ? '' : ` --prefix ${quoteForShell(keyPrefix)}`
   // A prefix found on the server may contain characters that a terminal acts on.
-  const prune = sanitizeText(`web-top-cli prune --tracker-url ${quoteArgument(displayUrl)}${prefixOption}`)
+  const prune = sanitizeText(`web-top-cli prune --tracker-url ${quoteForShell(displayUrl)}${prefixOption}`)
   if (count === 1) {
     return (
       '1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
@@ -52,9 +53,4 @@ export function describeOrphaned(count: number, displayUrl: string, keyPrefix = 
     `${count} active requests are ORPHANED: the processes that recorded them stopped without removing ` +
     `them (their heartbeats expired); ${prune} removes them`
   )
-}
-
-/** Quotes a prefix for a shell command line when it needs quotes. */
-function quoteArgument(value: string): string {
-  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
 }

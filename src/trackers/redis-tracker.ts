@@ -948,11 +948,11 @@ export class RedisTracker implements Tracker {
 
   /**
    * Logs once when the oldest write in flight has had no reply for
-   * `STALL_WARNING_MS`: a paused or overloaded Redis keeps the connection
-   * open, so no connection error tells the operator.
+   * `STALL_WARNING_MS`. A paused or overloaded Redis keeps the connection
+   * open, so no connection error reports it.
    */
   #checkStall(): void {
-    const oldest = Math.min(this.#sentAt[0] ?? Infinity, ...this.#heartbeatSentAt.values())
+    const oldest = this.#oldestWriteSentAt()
     if (oldest === Infinity || this.#stallReportedFor === oldest) return
     const waitingMs = Date.now() - oldest
     if (waitingMs < STALL_WARNING_MS) return
@@ -966,10 +966,19 @@ export class RedisTracker implements Tracker {
   /** Logs that Redis replied again, once the write logged as stalled has its reply. */
   #reportStallEnd(): void {
     const reported = this.#stallReportedFor
-    if (reported === undefined || this.#sentAt[0] === reported) return
-    for (const sentAt of this.#heartbeatSentAt.values()) if (sentAt === reported) return
+    // Writes sent after it are newer, so the oldest is the logged one while it waits.
+    if (reported === undefined || this.#oldestWriteSentAt() === reported) return
     this.#stallReportedFor = undefined
     this.#logger.warn({ stalledMs: Date.now() - reported, url: this.#url }, 'redis replied again after a stall')
+  }
+
+  /** Returns when the oldest batch or heartbeat write in flight was sent, or Infinity when none is. */
+  #oldestWriteSentAt(): number {
+    let oldest = this.#sentAt[0] ?? Infinity
+    for (const sentAt of this.#heartbeatSentAt.values()) {
+      if (sentAt < oldest) oldest = sentAt
+    }
+    return oldest
   }
 
   /**

@@ -72,7 +72,7 @@ export class RetryQueue {
     this.#delayMs = Math.min(this.#delayMs * 2, MAX_RETRY_DELAY_MS)
   }
 
-  /** Returns the kept batches, oldest first, and forgets them. */
+  /** Returns the kept batches, oldest first, and empties the queue. */
   take(): BatchChunk[] {
     const chunks = this.#chunks
     this.#chunks = []

@@ -2,7 +2,7 @@
  * An Express app with web-top and no signal handler of its own, run by
  * shutdown.test.ts through the tsx command (`tsx test/helpers/tsx-cli-app.ts`),
  * which adds a hidden signal listener of its own. It records to
- * `TEST_REDIS_URL`, holds every request to `/wait`, and prints
+ * `TEST_REDIS_URL`, leaves every request to `/wait` unanswered, and prints
  * `listening <port>` once it listens.
  */
 import express from 'express'
