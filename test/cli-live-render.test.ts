@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
 import { buildCurlCommand, quoteForShell, renderDetailLines } from '../src/cli/detail'
 import { createViewSettings, type ViewSettings } from '../src/cli/live-input'
-import { renderLiveFrame, shareRows, type FrameInput, type LiveData } from '../src/cli/live-render'
+import { KEY_HELP, renderLiveFrame, shareRows, type FrameInput, type LiveData } from '../src/cli/live-render'
 import { sanitizeText } from '../src/cli/sanitize'
 import { StatsWindow } from '../src/cli/stats'
 import { textWidth } from '../src/cli/text-width'
@@ -298,6 +298,18 @@ describe('renderLiveFrame', () => {
     const help = renderLiveFrame(frameInput(data(1, 0), {}, { showHelp: true })).lines
     expect(help[4]).toBe('Keys')
     expect(help.some((line) => line.includes('pause: freeze the screen'))).toBe(true)
+  })
+
+  it('wraps the help to the screen width', () => {
+    for (const width of [80, 40]) {
+      const help = renderLiveFrame(frameInput(data(1, 0), { width, height: 40 }, { showHelp: true })).lines
+      for (const line of help) expect(textWidth(line)).toBeLessThanOrEqual(width)
+      const words = help.join(' ').split(/\s+/).join(' ')
+      for (const [keys, meaning] of KEY_HELP) {
+        expect(words).toContain(keys)
+        expect(words).toContain(meaning)
+      }
+    }
   })
 })
 

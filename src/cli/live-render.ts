@@ -35,7 +35,7 @@ import { describeSkipped } from './skipped'
 import type { GroupFigures, WindowFigures } from './stats'
 import { paint, type Colour } from './style'
 import { renderTable } from './table'
-import { cutToWidth, fitToWidth, textWidth } from './text-width'
+import { cutToWidth, fitToWidth, textWidth, wrapWords } from './text-width'
 
 const FOOTER_GAP = '  '
 
@@ -188,10 +188,9 @@ function renderBody(input: FrameInput, room: number): Body {
   const { settings } = input
   const empty = { listRowKeys: () => [], findTask: () => undefined, sortColumns: [], pageSize: Math.max(1, room) }
   if (settings.showHelp) {
-    const width = Math.max(...KEY_HELP.map(([keys]) => textWidth(keys)))
     const lines = [
       styleLine('Keys', 'bold', input),
-      ...KEY_HELP.map(([keys, meaning]) => cutLine(`  ${fitToWidth(keys, width)}  ${meaning}`, input)),
+      ...renderKeyHelp(input.width),
       '',
       cutLine('Press any key to close the help.', input),
     ]
@@ -433,6 +432,31 @@ function joinParts(parts: readonly StyledLine[], input: FrameInput): string {
     room -= textWidth(text) + FOOTER_GAP.length
   }
   return painted.join(FOOTER_GAP)
+}
+
+/** Narrowest room for a key's meaning beside the keys; on a narrower screen the meaning goes below them. */
+const MIN_HELP_TEXT_WIDTH = 30
+
+/**
+ * Renders the lines of `KEY_HELP`, each meaning wrapped at spaces to
+ * `width` columns, so that an 80-column terminal shows all of it.
+ */
+function renderKeyHelp(width: number): string[] {
+  const keysWidth = Math.max(...KEY_HELP.map(([keys]) => textWidth(keys)))
+  const beside = width - keysWidth - 4 >= MIN_HELP_TEXT_WIDTH
+  const indent = beside ? ' '.repeat(keysWidth + 4) : '    '
+  const meaningWidth = Math.max(1, width - indent.length)
+  const lines: string[] = []
+  for (const [keys, meaning] of KEY_HELP) {
+    const rows = wrapWords(meaning, meaningWidth)
+    if (!beside) {
+      lines.push(cutToWidth(`  ${keys}`, width), ...rows.map((row) => indent + row))
+      continue
+    }
+    const [first = '', ...rest] = rows
+    lines.push(`  ${fitToWidth(keys, keysWidth)}  ${first}`, ...rest.map((row) => indent + row))
+  }
+  return lines
 }
 
 function cutLine(text: string, input: FrameInput): string {

@@ -92,6 +92,28 @@ export function isRegionalIndicator(codePoint: number): boolean {
   return codePoint >= 0x1f1e6 && codePoint <= 0x1f1ff
 }
 
+/**
+ * Splits text at spaces into rows of at most `width` columns. A word wider
+ * than a row is cut to it. An infinite width gives one row.
+ */
+export function wrapWords(text: string, width: number): string[] {
+  if (!Number.isFinite(width)) return [text]
+  const rows: string[] = []
+  let row = ''
+  for (const word of text.split(' ')) {
+    if (word === '') continue
+    const candidate = row === '' ? word : `${row} ${word}`
+    if (textWidth(candidate) <= width) {
+      row = candidate
+      continue
+    }
+    if (row !== '') rows.push(row)
+    row = cutToWidth(word, width)
+  }
+  if (row !== '' || rows.length === 0) rows.push(row)
+  return rows
+}
+
 /** Cuts or pads text to exactly `width` columns. */
 export function fitToWidth(text: string, width: number, align: 'left' | 'right' = 'left'): string {
   const cut = cutToWidth(text, width)
