@@ -33,6 +33,7 @@ import {
   discardRecording,
   finishTask,
   getRequestState,
+  markUnrecorded,
   watchResponse,
   type RequestOutcome,
   type RequestState,
@@ -167,10 +168,32 @@ export class Recorder {
     }
   }
 
+  /**
+   * Records a request whose response has already been sent, as a task that
+   * starts and ends now, so its duration is 0. For responses that a
+   * framework sends without running the adapter's hook, such as Fastify's
+   * 400 for a URL it cannot decode. Returns whether a task was recorded:
+   * false in the cases where `track()` returns false. Like `track()`, never throws.
+   */
+  recordEnded(
+    req: IncomingMessage,
+    res: ServerResponse,
+    outcome: RequestOutcome = 'completed',
+    context: TrackContext = {},
+  ): boolean {
+    if (!this.track(req, res, context)) return false
+    this.end(res, outcome)
+    return true
+  }
+
   /** Ends a tracked request now, before its response finishes (for frameworks that know better). */
   end(res: ServerResponse, outcome: RequestOutcome): void {
     const state = getRequestState(res)
-    if (state !== undefined) finishTask(res, state, outcome)
+    if (state === undefined) return
+    // Without state, the response would be recorded again when it finishes
+    // on a server passed to `watchUntrackedResponses()`.
+    markUnrecorded(res)
+    finishTask(res, state, outcome)
   }
 
   /**
@@ -188,6 +211,7 @@ export class Recorder {
     }
 
     detachState(res, state)
+    markUnrecorded(res)
     try {
       this.tracker.recordDiscard(state.processorId)
     } finally {

@@ -17,6 +17,11 @@
  * five of them 4 to 6 µs. So the state is no property of the response,
  * the `close` listener stays after the request ended (it then finds no
  * state), and the finish channel spares reading `writableFinished`.
+ *
+ * A response that finishes with no state, on a server passed to
+ * `watchUntrackedResponses()`, goes to that server's handler instead. The
+ * Fastify plugin uses this for the responses that Fastify sends without
+ * running any hook. Only responses without state pay for that lookup.
  */
 import { subscribe } from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -35,6 +40,31 @@ const requestStates = new WeakMap<ServerResponse, RequestState>()
 /** Channel on which Node 20's `http.Server` reports each response that finished (`resOnFinish`). */
 const RESPONSE_FINISH_CHANNEL = 'http.server.response.finish'
 let finishChannelSubscribed = false
+
+/**
+ * Records a request whose response finished without a recorder tracking it.
+ * It must not throw, because it runs in a diagnostics channel subscriber,
+ * where an error becomes an uncaught exception of the app (checked on Node 20).
+ */
+export type UntrackedResponseHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  outcome: RequestOutcome,
+) => void
+
+/** The handler of each server passed to `watchUntrackedResponses()`. */
+const untrackedResponseHandlers = new WeakMap<object, UntrackedResponseHandler>()
+
+/** Responses left unrecorded on purpose, which the untracked handlers must skip. */
+const unrecordedResponses = new WeakSet<ServerResponse>()
+
+/** The fields of a `http.server.response.finish` message (Node 20). */
+interface ResponseFinishMessage {
+  request?: IncomingMessage
+  response?: ServerResponse
+  socket?: Socket | null
+  server?: object
+}
 
 /** The parts of the recorder that end a request. */
 export interface RequestRecorder {
@@ -68,13 +98,30 @@ export function getRequestState(res: ServerResponse): RequestState | undefined {
 /** Attaches the state to a response and ends the task when the response finishes or closes. */
 export function watchResponse(res: ServerResponse, state: RequestState): void {
   requestStates.set(res, state)
-  if (!finishChannelSubscribed) {
-    subscribe(RESPONSE_FINISH_CHANNEL, onResponseFinishMessage)
-    finishChannelSubscribed = true
-  }
+  subscribeToFinishChannel()
   // `on` rather than `once`, which would allocate a wrapper function per request.
   res.on('close', onResponseClose)
   if (res.socket === null) watchQueuedResponse(res, state)
+}
+
+/**
+ * Hands each response of `server` that finishes untracked, and not marked
+ * with `markUnrecorded()`, to `handler`. A server keeps the first handler
+ * it gets. Responses that close before they finish are not handed over.
+ */
+export function watchUntrackedResponses(server: object, handler: UntrackedResponseHandler): void {
+  if (!untrackedResponseHandlers.has(server)) untrackedResponseHandlers.set(server, handler)
+  subscribeToFinishChannel()
+}
+
+/** Stops `watchUntrackedResponses()` for `server`, if `handler` is the one it has. */
+export function unwatchUntrackedResponses(server: object, handler: UntrackedResponseHandler): void {
+  if (untrackedResponseHandlers.get(server) === handler) untrackedResponseHandlers.delete(server)
+}
+
+/** Keeps the response of a request left unrecorded on purpose from the untracked handlers. */
+export function markUnrecorded(res: ServerResponse): void {
+  unrecordedResponses.add(res)
 }
 
 /**
@@ -112,17 +159,40 @@ export function finishTask(
   }
 }
 
+function subscribeToFinishChannel(): void {
+  if (finishChannelSubscribed) return
+  subscribe(RESPONSE_FINISH_CHANNEL, onResponseFinishMessage)
+  finishChannelSubscribed = true
+}
+
 function onResponseFinishMessage(message: unknown): void {
-  const { response: res, socket } = message as { response?: ServerResponse; socket?: Socket | null }
+  const { response: res, socket } = message as ResponseFinishMessage
   if (res === undefined) return
   const state = requestStates.get(res)
-  if (state === undefined) return
-  // An error handler's reply to a request body cut short by the client
-  // finishes on a destroyed socket and never reached the client. A socket
-  // destroyed after a complete request may still have sent the whole
-  // response (`server.closeIdleConnections()` right after `res.end()`).
-  const abandoned = socket?.destroyed === true && state.req.complete === false
-  finishTask(res, state, abandoned ? 'aborted' : 'completed')
+  if (state === undefined) {
+    handleUntrackedResponse(message as ResponseFinishMessage, res)
+    return
+  }
+  finishTask(res, state, outcomeOfFinish(state.req, socket))
+}
+
+/**
+ * Returns how a request ends whose response finished. An error handler's
+ * reply to a request body cut short by the client finishes on a destroyed
+ * socket and never reached the client. A socket destroyed after a complete
+ * request may still have sent the whole response
+ * (`server.closeIdleConnections()` right after `res.end()`).
+ */
+function outcomeOfFinish(req: IncomingMessage, socket: Socket | null | undefined): RequestOutcome {
+  return socket?.destroyed === true && req.complete === false ? 'aborted' : 'completed'
+}
+
+function handleUntrackedResponse(message: ResponseFinishMessage, res: ServerResponse): void {
+  const { request: req, server, socket } = message
+  if (req === undefined || server === undefined) return
+  const handler = untrackedResponseHandlers.get(server)
+  if (handler === undefined || unrecordedResponses.has(res)) return
+  handler(req, res, outcomeOfFinish(req, socket))
 }
 
 function onResponseClose(this: ServerResponse): void {
