@@ -3,12 +3,29 @@
  * Problems are logged through Fastify's own logger unless `logger` is given.
  * `app.close()` removes the recorder's entries and closes its connection.
  * A route with `config: { webTop: { ignore: true } }` is not recorded.
+ *
+ * Fastify 4 and 5 send some responses without running any hook. These are
+ * 400 for a URL that its router cannot decode (`/%`), 414 for a param
+ * longer than `maxParamLength` (Fastify 5) and 500 for a failed async
+ * constraint, or what the `frameworkErrors` option's handler sends instead.
+ * The plugin records them when their response finishes, through the finish
+ * channel that request-end.ts already reads for every response. That
+ * channel's handler looks the server up only for a response that no
+ * recorder tracks, so tracked requests pay nothing for it. A listener on
+ * the server's `request` event would cost every request a call, and would
+ * miss `frameworkErrors` handlers that reply later.
  */
 import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
 import { invalidUsage } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
+import {
+  markUnrecorded,
+  unwatchUntrackedResponses,
+  watchUntrackedResponses,
+  type UntrackedResponseHandler,
+} from '../recorder/request-end'
 import { isHttpRequest } from './express'
 
 declare module 'fastify' {
@@ -66,20 +83,37 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
     // Fastify 5 builds a new object on each read of `routeOptions`, so it is read once.
     const routeOptions = (request as { routeOptions?: RouteOptions }).routeOptions
     if (routeOptions?.config?.webTop?.ignore === true) {
+      markUnrecorded(reply.raw)
       next()
       return
     }
 
     const trusted = followAppSetting && isProxyTrusted(request)
-    recorder.track(request.raw, reply.raw, {
+    const tracked = recorder.track(request.raw, reply.raw, {
       taskName: readRoutePattern(request, routeOptions),
       clientIp: trusted ? request.ip : undefined,
       protocol: trusted ? request.protocol : undefined,
     })
+    // Marked for an ignored path or a closed recorder, so that the response
+    // is not recorded later as one that Fastify sent without hooks.
+    if (!tracked) markUnrecorded(reply.raw)
     next()
   })
 
+  // NOTE: these requests have no Fastify request object, so the app's
+  // `trustProxy` setting is not applied. The socket's address is recorded
+  // unless the plugin's own `trustProxy` option is set. `inject()` responses
+  // never reach the finish channel and stay unrecorded.
+  const recordUntracked: UntrackedResponseHandler = (req, res, outcome) => {
+    recorder.recordEnded(req, res, outcome)
+  }
+  // Registered on a child context, the hook runs only for that context's
+  // routes, so a response without state may belong to a route outside it.
+  const server = isRootInstance(fastify) ? fastify.server : undefined
+  if (server !== undefined) watchUntrackedResponses(server, recordUntracked)
+
   fastify.addHook('onClose', function closeRecorder(_instance, next) {
+    if (server !== undefined) unwatchUntrackedResponses(server, recordUntracked)
     recorder.close().then(() => next(), next)
   })
 
@@ -133,6 +167,16 @@ function isFastifyInstance(value: unknown): boolean {
 function readRoutePattern(request: object, routeOptions: RouteOptions | undefined): string | null {
   if (routeOptions !== undefined) return routeOptions.url ?? null
   return (request as { routerPath?: string }).routerPath ?? null
+}
+
+/**
+ * Returns true for the instance that `Fastify()` returned. Fastify 4.29 and
+ * 5.12 build it as an object literal, and each child context with
+ * `Object.create(parent)`, while `fastify-plugin` hands a plugin the
+ * context it is registered on.
+ */
+function isRootInstance(fastify: object): boolean {
+  return Object.getPrototypeOf(fastify) === Object.prototype
 }
 
 /**
