@@ -191,6 +191,29 @@ describe.each(FRAMEWORKS)('%s responses', (framework) => {
     for (const count of countByTaskId(stored.pastTasks).values()) expect(count).toBe(1)
     expect(stored.processors).toEqual({})
   })
+
+  it('many pipelined requests without a listener warning', async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    try {
+      const count = 30
+      const connection = await openConnection(app.port)
+      connection.write(formatRequest('GET', '/ok').repeat(count - 1) + formatRequest('GET', '/no-content'))
+      const responses = await connection.readResponses(count)
+      connection.destroy()
+      expect(responses.filter((response) => response.status === 200)).toHaveLength(count - 1)
+
+      const stored = await waitForPath(redis.client, '/no-content')
+      expect(tasksFor(stored, '/ok')).toHaveLength(count - 1)
+      expect(stored.processors).toEqual({})
+      // Node emits the warning on the next tick after the listener that crossed the limit.
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(warnings).not.toContain('MaxListenersExceededWarning')
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
 })
 
 const API_KEY = randomBytes(24).toString('base64url')

@@ -262,7 +262,7 @@ export class Recorder {
       resolveTaskName: context.resolveTaskName,
       clientIpSource: facts.clientIp === undefined ? 'socket' : 'proxy',
       sampled: this.#sampleRate >= 1 || Math.random() < this.#sampleRate,
-      onConnectionClose: null,
+      queuedOn: null,
     }
     this.#inFlight++
     watchResponse(res, state)

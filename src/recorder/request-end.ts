@@ -86,8 +86,8 @@ export interface RequestState {
   clientIpSource: ClientIpSource
   /** False for a request left out by `completedSampleRate`: it ends without a record. */
   sampled: boolean
-  /** Set only for a response queued behind another on a pipelined connection. */
-  onConnectionClose: (() => void) | null
+  /** The connection of a response queued behind another on it, set only for such a response. */
+  queuedOn: Socket | null
 }
 
 /** Returns the state of a tracked response, or undefined when no request is recorded on it. */
@@ -140,7 +140,7 @@ export function discardRecording(res: ServerResponse): boolean {
  */
 export function detachState(res: ServerResponse, state: RequestState): void {
   requestStates.delete(res)
-  if (state.onConnectionClose !== null) state.req.socket?.off('close', state.onConnectionClose)
+  if (state.queuedOn !== null) queuedResponses.get(state.queuedOn)?.delete(res)
 }
 
 /** Ends a task exactly once: the state is detached before anything else runs. */
@@ -216,19 +216,39 @@ function isInjected(req: IncomingMessage, res: ServerResponse): boolean {
 }
 
 /**
+ * Responses queued behind another on each pipelined connection. One `close`
+ * listener per connection ends them all: a listener per response made
+ * Node warn about a possible leak (`MaxListenersExceededWarning`) once a
+ * client pipelined more than 10 requests.
+ */
+const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>()
+
+/**
  * Ends a response that waits behind another on a pipelined connection when
  * the connection closes. Such a response has no socket yet, and if the
  * connection closes first Node emits neither `close` nor `finish` on it
- * (checked on Node 20). Rare, so the closure per request is affordable here.
+ * (checked on Node 20).
  */
 function watchQueuedResponse(res: ServerResponse, state: RequestState): void {
   const socket: Socket | null = state.req.socket
   if (socket === null || typeof socket.once !== 'function') return
 
-  state.onConnectionClose = () => {
-    const current = requestStates.get(res)
-    // A response that got the socket meanwhile ends through its own `close` event.
-    if (current !== undefined && res.socket === null) finishTask(res, current, 'aborted')
+  let queued = queuedResponses.get(socket)
+  if (queued === undefined) {
+    queued = new Set()
+    queuedResponses.set(socket, queued)
+    socket.once('close', () => endQueuedResponses(socket))
   }
-  socket.once('close', state.onConnectionClose)
+  queued.add(res)
+  state.queuedOn = socket
+}
+
+function endQueuedResponses(socket: Socket): void {
+  const queued = queuedResponses.get(socket)
+  queuedResponses.delete(socket)
+  for (const res of queued ?? []) {
+    const state = requestStates.get(res)
+    // A response that got the socket meanwhile ends through its own `close` event.
+    if (state !== undefined && res.socket === null) finishTask(res, state, 'aborted')
+  }
 }
