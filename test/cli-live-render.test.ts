@@ -211,6 +211,30 @@ describe('renderLiveFrame', () => {
     expect(lines.find((line) => line.includes('/orphan'))).toMatch(/^ORPHANED /)
   })
 
+  it('shows gone processes first when the table is cut', () => {
+    const live = Array.from({ length: 4 }, (_, i) => ({
+      processor_id_prefix: `web-1/${200 + i}-0-1.`,
+      host_name: 'web-1',
+      process_id: 200 + i,
+      started_at: formatIsoTime(NOW - 90_000),
+      updated_at: formatIsoTime(NOW - 1_000),
+      requests_in_flight: 0,
+      requests_completed: 10,
+      records_dropped: 0,
+    }))
+    const heartbeats = { live, stalePrefixes: ['web-0/99-0-1.', 'web-0/98-0-1.', 'web-0/97-0-1.'] }
+    const lines = renderLiveFrame(frameInput(data(0, 0, { heartbeats }), { height: 24 })).lines
+    expect(lines[4]).toBe('Recording processes (4 up, 3 gone, 4 shown, gone first)')
+    expect(lines[6]).toMatch(/^web-0\/99 +gone /)
+    expect(lines[7]).toMatch(/^web-0\/98 +gone /)
+    expect(lines[8]).toMatch(/^web-0\/97 +gone /)
+    expect(lines[9]).toMatch(/^web-1\/200 +up /)
+
+    const tall = renderLiveFrame(frameInput(data(0, 0, { heartbeats }), { height: 60 })).lines
+    expect(tall[4]).toBe('Recording processes (4 up, 3 gone)')
+    expect(tall[6]).toMatch(/^web-1\/200 +up /)
+  })
+
   it('shows the route board instead of the completed table', () => {
     const lines = renderLiveFrame(frameInput(data(3, 20), {}, { showRoutes: true })).lines
     const title = lines.findIndex((line) => line.startsWith('Routes (last 60s)'))

@@ -165,8 +165,13 @@ function renderProcesses(input: FrameInput): string[] {
   const maxRows = Number.isFinite(input.height)
     ? Math.max(1, Math.floor(input.height * PROCESS_ROWS_SHARE) - 2)
     : rows.length
-  const grid = renderGrid(PROCESS_COLUMNS, rows.slice(0, maxRows), input.width, input.colour)
-  const shown = rows.length > maxRows ? `, ${maxRows} shown` : ''
+  const cut = rows.length > maxRows
+  // Gone processes leave entries behind that need a prune, so a table too
+  // short for every row shows them before the live ones.
+  const liveCount = heartbeats.live.length
+  const ordered = cut ? [...rows.slice(liveCount), ...rows.slice(0, liveCount)] : rows
+  const grid = renderGrid(PROCESS_COLUMNS, ordered.slice(0, maxRows), input.width, input.colour)
+  const shown = cut ? `, ${maxRows} shown, gone first` : ''
   const gone = heartbeats.stalePrefixes.length
   const title = `Recording processes (${heartbeats.live.length} up, ${gone} gone${shown})`
   return [
