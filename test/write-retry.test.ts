@@ -36,6 +36,10 @@ beforeEach(async () => {
 /** Runs a script that keeps Redis busy for `BLOCK_MS`, and resolves once other clients get BUSY. */
 async function blockRedis(): Promise<{ done: Promise<unknown>; client: Redis }> {
   const client = new Redis(redis.url)
+  // While the script runs, Redis answers BUSY to other commands, such as the
+  // ready check of a client that connects then. Without a listener, ioredis
+  // prints such errors as unhandled.
+  client.on('error', () => {})
   const lua = `
     local start = redis.call('TIME')
     local startMs = start[1] * 1000 + start[2] / 1000
@@ -45,6 +49,7 @@ async function blockRedis(): Promise<{ done: Promise<unknown>; client: Redis }> 
     return 1`
   const done = client.eval(lua, 0)
   const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 })
+  probe.on('error', () => {})
   await waitFor('Redis to answer BUSY', async () => {
     try {
       await probe.ping()
