@@ -230,4 +230,23 @@ describe('write health log', () => {
     expect(restored?.fields.downMs).toBeGreaterThan(0)
     await tracker.close()
   }, 20_000)
+
+  it('reports a missing password with the fix', async () => {
+    const secured = await startRedis(['--requirepass', 'secret-pass-4711'])
+    const log = collectLog()
+    const tracker = new RedisTracker({ url: secured.url, logger: log })
+    try {
+      await waitFor('the connection error', () => (log.lines.length > 0 ? true : undefined), 10_000)
+      const line = log.lines[0]
+      expect(line?.message).toBe(
+        'redis connection error: authentication failed; give the password, and the ACL user if any, ' +
+          'in the tracker URL as redis://user:password@host:port',
+      )
+      expect(String(line?.fields.err)).toMatch(/NOAUTH/)
+      expect(JSON.stringify(log.lines)).not.toContain('secret-pass-4711')
+    } finally {
+      await tracker.close()
+      await secured.close()
+    }
+  }, 20_000)
 })

@@ -1087,9 +1087,16 @@ export class RedisTracker implements Tracker {
     // hear about it, because the next write opens a new connection.
     if (this.#quitting || this.#suspended) return
     this.#connectionLostAt ??= Date.now()
-    this.#logger.warn({ err, url: this.#url }, 'redis connection error')
+    const message = AUTH_FAILURE.test(err.message)
+      ? 'redis connection error: authentication failed; give the password, and the ACL user if any, ' +
+        'in the tracker URL as redis://user:password@host:port'
+      : 'redis connection error'
+    this.#logger.warn({ err, url: this.#url }, message)
   }
 }
+
+/** Replies of Redis to a wrong password, or to a command sent without one when one is required. */
+const AUTH_FAILURE = /\b(?:WRONGPASS|NOAUTH)\b/
 
 /** Redis's replies to SELECT of a missing database, and of a database number that is not a whole number. */
 const DATABASE_MISSING = /DB index is out of range|invalid DB index/i
