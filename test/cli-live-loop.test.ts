@@ -2,31 +2,12 @@
  * The refresh loop of `live`, run in-process on the shared memory tracker
  * with a fake terminal, so frame counts and timing can be checked exactly.
  */
-import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
 import { runLive } from '../src/cli/live'
 import { formatIsoTime } from '../src/task/time'
 import { getSharedMemoryTracker } from '../src/trackers/from-url'
-
-class FakeTerminal extends EventEmitter {
-  isTTY = true
-  columns = 140
-  rows = 40
-  writes: string[] = []
-  write(text: string): boolean {
-    this.writes.push(text)
-    return true
-  }
-}
-
-class FakeKeyboard extends EventEmitter {
-  isTTY = true
-  setRawMode(): void {}
-  setEncoding(): void {}
-  resume(): void {}
-  pause(): void {}
-}
+import { FakeKeyboard, FakeTerminal } from './helpers/fake-terminal'
 
 let keyboard: FakeKeyboard | undefined
 

@@ -138,8 +138,14 @@ class LiveView {
   #notice: string | undefined
   /** Time from which updates may be missing; read back at the first resync after `#subscribedMs`. */
   #gapStartMs: number | undefined
-  /** Time the stream was last subscribed again after a loss. */
+  /**
+   * Time the stream was subscribed again after the loss that `#gapStartMs`
+   * marks. It is cleared on each loss, so that a read made while the stream
+   * is still down does not count as closing the new gap.
+   */
   #subscribedMs: number | undefined
+  /** Time the stream was last lost. */
+  #disconnectedMs: number | undefined
   #lastReadMs: number | undefined
   /** Light reads since the last full one. */
   #lightReads = 0
@@ -235,6 +241,8 @@ class LiveView {
   readonly #onDisconnect = (reason: string): void => {
     const now = Date.now()
     this.#gapStartMs ??= now
+    this.#subscribedMs = undefined
+    this.#disconnectedMs = now
     this.#source = { kind: 'stream', connected: false, sinceMs: now, reason }
     this.#requestFrame()
   }
@@ -283,10 +291,8 @@ class LiveView {
     // Only a read that starts after the stream is back can close a gap: an
     // update published between an earlier read and the new subscription is
     // in neither.
-    const closesGap =
-      this.#gapStartMs !== undefined &&
-      this.#subscribedMs !== undefined &&
-      this.#subscribedMs <= readStartedMs
+    const subscribedMs = this.#subscribedMs
+    const closesGap = this.#gapStartMs !== undefined && subscribedMs !== undefined && subscribedMs <= readStartedMs
     let gapStartMs: number | undefined
     if (this.#source.kind === 'polling') gapStartMs = this.#lastReadMs
     else if (closesGap) gapStartMs = this.#gapStartMs
@@ -299,9 +305,12 @@ class LiveView {
       const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs, polling)
       this.#lightReads = snapshot.reused === undefined ? 0 : this.#lightReads + 1
       this.#fullReadDue = result.unverified > 0
-      if (closesGap && this.#gapStartMs !== undefined && this.#subscribedMs !== undefined) {
-        this.#noteReconnection(this.#subscribedMs - this.#gapStartMs, result)
-        this.#gapStartMs = undefined
+      if (closesGap && gapStartMs !== undefined && subscribedMs !== undefined) {
+        this.#noteReconnection(subscribedMs - gapStartMs, result)
+        // A loss during the read opened a new gap. This read covers the
+        // time up to its start and the stream the time up to that loss, so
+        // the new gap starts at the loss.
+        this.#gapStartMs = this.#subscribedMs === subscribedMs ? undefined : this.#disconnectedMs
       }
       this.#readError = undefined
       this.#lastReadMs = readStartedMs
