@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createViewSettings, handleKey, parseKeys, type KeyContext } from '../src/cli/live-input'
+import { createViewSettings, followDetail, handleKey, parseKeys, type KeyContext } from '../src/cli/live-input'
 import type { HttpTask } from '../src/task/http-task'
 
 const TASKS: Record<string, HttpTask> = { 'a:1': { task_id: 1 }, 'a:2': { task_id: 2 }, 'c:3': { task_id: 3 } }
@@ -104,5 +104,56 @@ describe('handleKey', () => {
     expect(settings.showHelp).toBe(true)
     handleKey(settings, 'x', CONTEXT)
     expect(settings.showHelp).toBe(false)
+  })
+})
+
+describe('followDetail', () => {
+  const ACTIVE: HttpTask = { task_id: 'u1', host_name: 'web-1', process_id: 7, ended_at: null, path: '/upload' }
+  const TASK_KEY = 'id:u1@web-1/7'
+
+  /** Returns settings with the detail pane open on `task`, selected as row `selectedKey`. */
+  function openOn(task: HttpTask, selectedKey: string) {
+    return { ...createViewSettings(), detail: task, selectedKey, detailScroll: 3 }
+  }
+
+  it('shows a newer copy of an active record', () => {
+    const settings = openOn(ACTIVE, `a:${TASK_KEY}`)
+    const newer: HttpTask = { ...ACTIVE, tags: { stage: 'two' } }
+    const requestedKeys: string[] = []
+    const findLatestTask = (key: string): HttpTask => {
+      requestedKeys.push(key)
+      return newer
+    }
+
+    expect(followDetail(settings, findLatestTask)).toBe(true)
+    expect(requestedKeys).toEqual([TASK_KEY])
+    expect(settings.detail).toBe(newer)
+    expect(settings.selectedKey).toBe(`a:${TASK_KEY}`)
+    expect(settings.detailScroll).toBe(3)
+  })
+
+  it('moves to the completed record once the request ends', () => {
+    const settings = openOn(ACTIVE, `a:${TASK_KEY}`)
+    const ended: HttpTask = { ...ACTIVE, ended_at: '2026-12-04T15:00:00.000Z', status_code: 201 }
+
+    expect(followDetail(settings, () => ended)).toBe(true)
+    expect(settings.detail).toBe(ended)
+    expect(settings.selectedKey).toBe(`c:${TASK_KEY}#2026-12-04T15:00:00.000Z`)
+    // The completed record is final: a later call leaves it.
+    expect(followDetail(settings, () => ACTIVE)).toBe(false)
+    expect(settings.detail).toBe(ended)
+  })
+
+  it('keeps the shown record when no copy is found', () => {
+    const settings = openOn(ACTIVE, `a:${TASK_KEY}`)
+    expect(followDetail(settings, () => undefined)).toBe(false)
+    expect(settings.detail).toBe(ACTIVE)
+    expect(settings.selectedKey).toBe(`a:${TASK_KEY}`)
+  })
+
+  it('does nothing while the pane is closed', () => {
+    const settings = { ...createViewSettings(), selectedKey: `a:${TASK_KEY}` }
+    expect(followDetail(settings, () => ACTIVE)).toBe(false)
+    expect(settings.detail).toBeUndefined()
   })
 })

@@ -155,4 +155,16 @@ describe('LiveState', () => {
     expect(entry).toBeDefined()
     expect(state.isOrphaned(entry as NonNullable<typeof entry>)).toBe(true)
   })
+  it('finds the newest record of a task by its key', () => {
+    const state = createState()
+    state.finishResync(snapshot([start('a')], [end('b', 5_000), end('b', 1_000)]), NOW)
+    const running: HttpTask = { ...start('a'), tags: { stage: 'two' } }
+    state.applyUpdate(JSON.stringify(running), NOW)
+    expect(state.findLatestTask('id:a@web-1/7')?.tags).toEqual({ stage: 'two' })
+    expect(state.findLatestTask('id:b@web-1/7')?.ended_at).toBe(formatIsoTime(NOW - 1_000))
+
+    state.applyUpdate(JSON.stringify(end('a')), NOW)
+    expect(state.findLatestTask('id:a@web-1/7')?.ended_at).toBe(formatIsoTime(NOW))
+    expect(state.findLatestTask('id:missing@web-1/7')).toBeUndefined()
+  })
 })

@@ -2,6 +2,7 @@
  * Keys of the live view: turns terminal input into key names and applies
  * each key to the view's settings (sort, filter, grouping, selection, panes).
  */
+import { getCompletedKey } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 
 /** Grouping of the active table: none, by recording host or by recording process. */
@@ -24,7 +25,11 @@ export interface ViewSettings {
   /** The route board replaces the completed table. */
   showRoutes: boolean
   showHelp: boolean
-  /** The record shown in the detail pane, as it was when Enter was pressed. */
+  /**
+   * The record shown in the detail pane. For an active request,
+   * `followDetail` replaces it with each newer copy and with the completed
+   * record once the request ends.
+   */
   detail: HttpTask | undefined
   detailScroll: number
   /** Row key of the selected row, if any. */
@@ -186,6 +191,27 @@ function openDetail(settings: ViewSettings, context: KeyContext): KeyResult {
   settings.detail = task
   settings.detailScroll = 0
   return 'changed'
+}
+
+/**
+ * Replaces the record in the detail pane of an active request with the
+ * newest copy that `findLatestTask` returns for its task key. When that copy
+ * has ended, the selection moves to its completed row (`c:<completed key>`),
+ * as the table's selection does. A completed record stays as it is, and so
+ * does the shown record when no copy is found. Returns whether the pane
+ * changed.
+ */
+export function followDetail(
+  settings: ViewSettings,
+  findLatestTask: (taskKey: string) => HttpTask | undefined,
+): boolean {
+  const selected = settings.selectedKey
+  if (settings.detail === undefined || selected === undefined || !selected.startsWith('a:')) return false
+  const latest = findLatestTask(selected.slice(2))
+  if (latest === undefined || latest === settings.detail) return false
+  settings.detail = latest
+  if (latest.ended_at != null) settings.selectedKey = `c:${getCompletedKey(latest)}`
+  return true
 }
 
 function moveSelection(settings: ViewSettings, key: string, context: KeyContext): KeyResult {

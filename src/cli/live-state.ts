@@ -221,6 +221,17 @@ export class LiveState {
     return Math.max(0, reused.size - reusedClaimed)
   }
 
+  /**
+   * Returns the newest record of a task (`getTaskKey`): the active one, or
+   * once the task ended, its most recent completed record. Returns
+   * undefined when the state has neither.
+   */
+  findLatestTask(taskKey: string): HttpTask | undefined {
+    const active = this.active.get(taskKey)
+    if (active !== undefined) return active.task
+    return this.completed.find((task) => readTaskKey(task) === taskKey)
+  }
+
   /** Returns true when the task's processor belongs to a recorder whose heartbeat stopped. */
   isOrphaned(entry: ActiveEntry): boolean {
     const { processorId } = entry

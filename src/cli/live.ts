@@ -15,7 +15,7 @@ import type { Column } from './columns'
 import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
 import { countOf, formatDuration } from './format'
 import type { SourceStatus, StyledLine } from './live-header'
-import { createViewSettings, handleKey, type ViewSettings } from './live-input'
+import { createViewSettings, followDetail, handleKey, type ViewSettings } from './live-input'
 import { renderLiveFrame, type Frame, type LiveData } from './live-render'
 import { readRecordFacts, type ActiveItem } from './live-tables'
 import { LiveState } from './live-state'
@@ -373,7 +373,10 @@ class LiveView {
     const data = this.#settings.paused
       ? (this.#frozen ??= captureLiveData(this.#state, nowMs))
       : captureLiveData(this.#state, nowMs)
-    if (!this.#settings.paused) this.#frozen = undefined
+    if (!this.#settings.paused) {
+      this.#frozen = undefined
+      followDetail(this.#settings, (taskKey) => this.#state.findLatestTask(taskKey))
+    }
 
     this.#frame = renderLiveFrame({
       data,

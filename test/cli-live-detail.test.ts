@@ -1,0 +1,92 @@
+/**
+ * The detail pane of `web-top-cli live` in a real pseudo-terminal (tmux on
+ * a private socket) against a private Redis: opened on an active request,
+ * it shows each newer copy of the record and the completed record once the
+ * request ends.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { HttpTask } from '../src/task/http-task'
+import { formatIsoTime } from '../src/task/time'
+import { RedisTracker } from '../src/trackers/redis-tracker'
+import { startLiveSession } from './helpers/cli'
+import { hasTmux, TmuxSession } from './helpers/pty'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+const TMUX_AVAILABLE = hasTmux()
+if (!TMUX_AVAILABLE) console.warn('cli-live-detail: the tests are skipped because tmux is not on PATH')
+
+const PROCESSOR_ID = 'web-1/42-0-1.1'
+const STARTED_MS = Date.now() - 3_000
+
+let redis: TestRedis
+let writer: RedisTracker
+
+/** Returns the record of the one request of this test, at `stage`, ended with `status` when given. */
+function record(stage: string, status?: number): HttpTask {
+  return {
+    task_id: 'upload-1',
+    method: 'POST',
+    path: '/upload',
+    started_at: formatIsoTime(STARTED_MS),
+    ended_at: status === undefined ? null : formatIsoTime(Date.now()),
+    tags: { stage },
+    ...(status === undefined ? {} : { status_code: status }),
+  }
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+  writer = new RedisTracker({ url: redis.url })
+  writer.recordStart(PROCESSOR_ID, JSON.stringify(record('receiving')))
+  await writer.flush()
+})
+
+afterAll(async () => {
+  await writer?.close()
+  await redis?.close()
+})
+
+describe.skipIf(!TMUX_AVAILABLE)('live detail pane (needs tmux)', () => {
+  let session: TmuxSession
+
+  beforeAll(async () => {
+    session = await startLiveSession(redis.url, (text) => text.includes('/upload') && text.includes('q quit'))
+  })
+
+  afterAll(() => {
+    session?.kill()
+  })
+
+  it('follows the request until it ends', async () => {
+    // With no row selected, Enter opens the first one: the only active request.
+    session.sendKeys('Enter')
+    let screen = await session.waitForScreen((text) => text.includes('Repeat with curl'), 2_000, 'the detail pane')
+    expect(screen).toMatch(/^POST \/upload {2}\(active for \S+\)$/m)
+    expect(screen).toContain('  stage: receiving')
+
+    writer.recordStart(PROCESSOR_ID, JSON.stringify(record('processing')))
+    await writer.flush()
+    screen = await session.waitForScreen((text) => text.includes('  stage: processing'), 2_000, 'the newer record')
+    expect(screen).toMatch(/^POST \/upload {2}\(active for \S+\)$/m)
+    expect(screen).toContain('  ended_at: null')
+
+    writer.recordEnd(PROCESSOR_ID, JSON.stringify(record('done', 201)))
+    await writer.flush()
+    screen = await session.waitForScreen((text) => text.includes('  stage: done'), 2_000, 'the completed record')
+    expect(screen).toMatch(/^POST \/upload {2}\(took \S+, ended \S+ ago\)$/m)
+    expect(screen).toContain('  status_code: 201')
+    expect(screen).not.toContain('  ended_at: null')
+
+    // Esc goes back to the tables, with the completed row still selected.
+    session.sendKeys('Escape')
+    screen = await session.waitForScreen((text) => text.includes('Active HTTP requests (0)'), 2_000, 'the tables')
+    // The selected row is the one in reverse video (SGR 7), below the title, which is always reversed.
+    const selected = session
+      .captureWithColours()
+      .split('\n')
+      .slice(1)
+      .find((line) => /\x1b\[(?:[\d;]*;)?7m/.test(line))
+    expect(selected).toContain('/upload')
+    expect(selected).toContain('201')
+  })
+})
