@@ -8,11 +8,13 @@ import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
+  decodeHeartbeat,
   HttpTracker,
   isStaleProcessor,
   MemoryTracker,
   pruneStaleTasks,
   readHeartbeats,
+  RedisTracker,
   topMiddleware,
   type Heartbeat,
   type TopMiddleware,
@@ -79,7 +81,7 @@ describe('heartbeat', () => {
     expect(first.started_at).toMatch(WRITER_TIMESTAMP)
     expect(first.updated_at).toMatch(WRITER_TIMESTAMP)
     expect(first.heap_used_bytes).toBeGreaterThan(0)
-    expect(first.rss_bytes).toBeGreaterThan(first.heap_used_bytes)
+    expect(first.rss_bytes).toBeGreaterThan(first.heap_used_bytes as number)
     expect(await redis.client.smembers('heartbeats')).toEqual([prefix])
     const ttl = await redis.client.pttl(`heartbeat:${prefix}`)
     expect(ttl).toBeGreaterThan(0)
@@ -230,6 +232,78 @@ describe('stale entries', () => {
     running.release()
     await held
   })
+})
+
+describe('heartbeat fields of the wrong type', () => {
+  const prefix = 'vm/4242-0-1.'
+  const valid = {
+    processor_id_prefix: prefix,
+    host_name: 'vm',
+    process_id: 4242,
+    thread_id: 0,
+    processor_name: 'api-1',
+    started_at: '2026-12-04T15:00:00.000000+00:00',
+    updated_at: '2026-12-04T15:00:10.000000+00:00',
+    ttl_ms: 30_000,
+    event_loop_delay_p99_ms: 1.25,
+    heap_used_bytes: 20_000_000,
+    rss_bytes: 90_000_000,
+    requests_in_flight: 2,
+    requests_completed: 10,
+    records_dropped: 0,
+  }
+
+  async function readStored(fields: Record<string, unknown>): Promise<Heartbeat | undefined> {
+    await redis.client.sadd('heartbeats', prefix)
+    await redis.client.set(`heartbeat:${prefix}`, JSON.stringify({ ...valid, ...fields }), 'PX', 60_000)
+    const tracker = new RedisTracker({ url: redis.url })
+    try {
+      return (await readHeartbeats(tracker)).live[0]
+    } finally {
+      await tracker.close()
+    }
+  }
+
+  it('keeps valid fields', async () => {
+    expect(await readStored({})).toEqual(valid)
+  })
+
+  it.each([
+    ['process_id', -5],
+    ['process_id', 1.5],
+    ['thread_id', '0'],
+    ['requests_in_flight', 1e20],
+    ['requests_completed', -1],
+    ['records_dropped', { a: 1 }],
+    ['rss_bytes', 'x'],
+    ['heap_used_bytes', null],
+    ['event_loop_delay_p99_ms', -3],
+    ['ttl_ms', [30_000]],
+    ['host_name', 42],
+    ['processor_name', { name: 'api-1' }],
+    ['started_at', 1_765_000_000_000],
+    ['updated_at', true],
+  ])('reads %s of %j as null', async (field, value) => {
+    const heartbeat = await readStored({ [field]: value })
+
+    expect(heartbeat?.[field as keyof Heartbeat]).toBeNull()
+    expect(heartbeat).toEqual({ ...valid, [field]: null })
+  })
+
+  it('reads a missing field as null', async () => {
+    const { records_dropped: _dropped, ...withoutDropped } = valid
+    await redis.client.sadd('heartbeats', prefix)
+    await redis.client.set(`heartbeat:${prefix}`, JSON.stringify(withoutDropped), 'PX', 60_000)
+
+    expect(decodeHeartbeat(await redis.client.get(`heartbeat:${prefix}`))?.records_dropped).toBeNull()
+  })
+
+  it.each([['[]'], ['"text"'], ['{"processor_id_prefix":7}'], ['not json']])(
+    'rejects %s as a heartbeat',
+    (text) => {
+      expect(decodeHeartbeat(text)).toBeNull()
+    },
+  )
 })
 
 describe('trackers without Redis', () => {

@@ -12,30 +12,37 @@
  */
 import type { Tracker } from './tracker'
 
-/** The record a recorder refreshes, as stored (JSON, snake_case like the task JSON). */
+/**
+ * The record a recorder refreshes, as stored (JSON, snake_case like the task
+ * JSON). A reader's `decodeHeartbeat` sets each field other than
+ * `processor_id_prefix` to null when the stored value has the wrong type or
+ * is out of range, because any client of the Redis server can write the key.
+ */
 export interface Heartbeat {
   /** Start of every processor id of the recorder, such as `web-1/4242-0-1.`. */
   processor_id_prefix: string
-  host_name: string
-  process_id: number
-  thread_id: number
-  processor_name: string
+  host_name: string | null
+  /** Operating-system process id: a whole number of 0 or more. */
+  process_id: number | null
+  /** Node worker thread id, 0 for the main thread. */
+  thread_id: number | null
+  processor_name: string | null
   /** ISO 8601 time the recorder started. */
-  started_at: string
+  started_at: string | null
   /** ISO 8601 time of this refresh. */
-  updated_at: string
+  updated_at: string | null
   /** Milliseconds the record lives unless refreshed again. */
-  ttl_ms: number
+  ttl_ms: number | null
   /** 99th percentile of the event-loop delay since the previous refresh, in milliseconds. */
   event_loop_delay_p99_ms: number | null
-  heap_used_bytes: number
-  rss_bytes: number
+  heap_used_bytes: number | null
+  rss_bytes: number | null
   /** Requests the recorder has started and not yet ended. */
-  requests_in_flight: number
+  requests_in_flight: number | null
   /** Requests the recorder has ended since it started. */
-  requests_completed: number
+  requests_completed: number | null
   /** Task records the tracker dropped since it started. */
-  records_dropped: number
+  records_dropped: number | null
 }
 
 /** Result of `readHeartbeats`. */
@@ -90,7 +97,11 @@ export function isStaleProcessor(processorId: string, stalePrefixes: readonly st
   return stalePrefixes.some((prefix) => processorId.startsWith(prefix))
 }
 
-/** Decodes a stored heartbeat. Returns null for text that is not a heartbeat object. */
+/**
+ * Decodes a stored heartbeat. Returns null for text that is not a JSON
+ * object with a string `processor_id_prefix`. Other fields of the wrong type
+ * or out of range become null, so readers show them as `-`.
+ */
 export function decodeHeartbeat(text: unknown): Heartbeat | null {
   if (typeof text !== 'string') return null
 
@@ -102,8 +113,38 @@ export function decodeHeartbeat(text: unknown): Heartbeat | null {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
 
-  const record = value as Partial<Heartbeat>
-  return typeof record.processor_id_prefix === 'string' ? (record as Heartbeat) : null
+  const record = value as Record<string, unknown>
+  if (typeof record.processor_id_prefix !== 'string') return null
+  return {
+    processor_id_prefix: record.processor_id_prefix,
+    host_name: readString(record.host_name),
+    process_id: readCount(record.process_id),
+    thread_id: readCount(record.thread_id),
+    processor_name: readString(record.processor_name),
+    started_at: readString(record.started_at),
+    updated_at: readString(record.updated_at),
+    ttl_ms: readMeasure(record.ttl_ms),
+    event_loop_delay_p99_ms: readMeasure(record.event_loop_delay_p99_ms),
+    heap_used_bytes: readCount(record.heap_used_bytes),
+    rss_bytes: readCount(record.rss_bytes),
+    requests_in_flight: readCount(record.requests_in_flight),
+    requests_completed: readCount(record.requests_completed),
+    records_dropped: readCount(record.records_dropped),
+  }
+}
+
+function readString(value: unknown): string | null {
+  return typeof value === 'string' ? value : null
+}
+
+/** Returns a whole number from 0 to 2^53 - 1, such as an id, a byte size or a counter, or null. */
+function readCount(value: unknown): number | null {
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : null
+}
+
+/** Returns a finite number of 0 or more, such as a duration in milliseconds, or null. */
+function readMeasure(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null
 }
 
 /** Sorts heartbeats by processor id prefix, so that readers list processes in a stable order. */
