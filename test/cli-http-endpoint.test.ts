@@ -127,6 +127,66 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
   })
 })
 
+/** Ports on the Fetch standard's "bad ports" list, tried in order until one is free on this host. */
+const BAD_PORTS = [10080, 6665, 6666, 6667, 6668, 6669, 6000]
+
+/** Listens on the first free port of `ports` on 127.0.0.1 and returns it. */
+async function listenOnFreePort(server: Server, ports: readonly number[]): Promise<number> {
+  for (const port of ports) {
+    const listening = await new Promise<boolean>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EADDRINUSE' || error.code === 'EACCES') resolve(false)
+        else reject(error)
+      }
+      server.once('error', onError)
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', onError)
+        resolve(true)
+      })
+    })
+    if (listening) return port
+  }
+  throw new Error(`none of the ports ${ports.join(', ')} is free on 127.0.0.1`)
+}
+
+describe('web-top-cli on a port that fetch() blocks', () => {
+  let blocked: Server
+  let blockedUrl = ''
+  let requestsSeen = 0
+
+  beforeAll(async () => {
+    const app = express()
+    app.use((_req, _res, next) => {
+      requestsSeen++
+      next()
+    })
+    app.all('/web-top', topTrackerEndpoint({ apiKey: API_KEY }))
+    blocked = createServer(app)
+    const port = await listenOnFreePort(blocked, BAD_PORTS)
+    blockedUrl = `http://127.0.0.1:${port}/web-top`
+  })
+
+  afterAll(async () => {
+    blocked.closeAllConnections()
+    await new Promise<void>((resolve) => blocked.close(() => resolve()))
+  })
+
+  it.each([['recent'], ['check']])('%s names the blocked port', async (command) => {
+    const result = await runCli([command, '--tracker-url', blockedUrl], { env: { TOP_WEB_API_KEY: API_KEY } })
+    const port = new URL(blockedUrl).port
+
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(
+      `web-top-cli: Cannot read from the tracker at ${blockedUrl}: Node's fetch() does not connect to ` +
+        `${blockedUrl} because port ${port} is on the Fetch standard's list of "bad ports" ` +
+        '(such as 6000, 6665-6669 and 10080); serve the tracker endpoint on another port.\n',
+    )
+    expect(result.stderr).not.toContain('Check that the app is running')
+    expect(requestsSeen).toBe(0)
+  })
+})
+
 describe.skipIf(!hasTmux())('live on an http:// tracker (needs tmux)', () => {
   it('says that a pause counts no updates', async () => {
     const session = await startLiveSession(

@@ -6,6 +6,7 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { isWebTopError } from '../errors'
 import { createTrackerFromUrl } from '../trackers/from-url'
+import { HttpTrackerError } from '../trackers/http-tracker'
 import {
   createRedisClient,
   isMultiNodeUrl,
@@ -183,6 +184,8 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
   const hint = kind === 'redis' && PERMISSION_FAILURE.test(reason) ? PERMISSION_HINT : READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
+  // The port is the cause, not the app, so the advice to check the app would mislead.
+  if (error instanceof HttpTrackerError && error.code === 'BLOCKED_PORT') return message
   return hint === undefined ? message : `${message} ${hint}`
 }
 
