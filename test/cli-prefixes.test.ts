@@ -208,3 +208,73 @@ describe('prefixes with control characters', () => {
     expect(JSON.parse(result.stdout)).toEqual([{ prefix: hostilePrefix, active: 0, completed: 1, skipped: 0 }])
   })
 })
+
+describe('prefix without tracker keys', () => {
+  let emptyRedis: TestRedis
+
+  beforeAll(async () => {
+    emptyRedis = await startRedis()
+    await redis.client.set('{cleared}:last_cleared_at', '2026-12-04T15:00:00.000000+00:00')
+  })
+
+  afterAll(async () => {
+    await redis.client.del('{cleared}:last_cleared_at')
+    await emptyRedis?.close()
+  })
+
+  function expectedNote(url: string, where: string, fix: string): string {
+    return (
+      `web-top-cli: no app has recorded ${where} at ${url} (no processors, past_tasks or last_cleared_at key); ` +
+      `${fix}, or list the prefixes in use with web-top-cli prefixes --tracker-url ${url}\n`
+    )
+  }
+
+  it('check passes with a note on stderr', async () => {
+    const result = await runCli(['check', '--max-stalled', '0', '--prefix', '{shop}', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('OK: 0 stalled, 5xx -, p99 -; 0 requests in the last 60s\n')
+    expect(result.stderr).toBe(
+      expectedNote(redis.url, 'under the key prefix "{shop}"', "check --prefix against the app's keyPrefix"),
+    )
+  })
+
+  it('recent prints the note after the table', async () => {
+    const result = await runCli(['recent', '--prefix', 'zzz:', '--columns', 'Method,Path', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Method  Path\n')
+    expect(result.stderr).toBe(
+      expectedNote(redis.url, 'under the key prefix "zzz:"', "check --prefix against the app's keyPrefix"),
+    )
+  })
+
+  it('suggests --prefix when none is given', async () => {
+    const result = await runCli(['recent', '--json', '--tracker-url', emptyRedis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('[]\n')
+    expect(result.stderr).toBe(
+      expectedNote(emptyRedis.url, 'without a key prefix', 'if the app sets keyPrefix, pass it with --prefix'),
+    )
+  })
+
+  it('escapes control characters of the prefix', async () => {
+    const result = await runCli(['recent', '--json', '--prefix', '\u009b2J:', '--tracker-url', redis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stderr).toContain('under the key prefix "\\u009b2J:"')
+    expect(result.stderr).not.toContain('\u009b')
+  })
+
+  it.each([
+    ['an app with only completed requests in --mode active', ['recent', '--mode', 'active', '--prefix', '{blog}:']],
+    ['an app with requests', ['check', '--prefix', '{shop}:']],
+    ['a cleared app', ['recent', '--prefix', '{cleared}:']],
+  ])('prints no note for %s', async (_case, command) => {
+    const result = await runCli([...command, '--tracker-url', redis.url])
+
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe('')
+  })
+})

@@ -13,6 +13,7 @@ import { getDurationMs, getEndedAtMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import type { TaskSnapshot } from '../trackers/tracker'
 import { connectTracker, readTracker } from './connect'
+import { describeEmptyPrefix } from './empty-prefix'
 import { countOf, formatDuration } from './format'
 import { formatLatency, formatShare } from './live-header'
 import type { TrackerOptions } from './options'
@@ -73,9 +74,11 @@ export async function runCheck(
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   let snapshot
   let stalePrefixes: readonly string[] = []
+  let emptyPrefixNotice: string | undefined
   try {
     snapshot = await readTracker(connection, CHECK_READ_LIMIT)
     if (snapshot.active.size > 0) stalePrefixes = await readStalePrefixes(connection)
+    emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
   } finally {
     await connection.close()
   }
@@ -89,6 +92,8 @@ export async function runCheck(
     streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
   }
   if (orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(orphaned.size, connection.displayUrl, options.keyPrefix)}\n`)
+  // The verdict stays OK: an app that has served no request yet has no keys either.
+  if (emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${emptyPrefixNotice}\n`)
   return ok ? 0 : 1
 }
 

@@ -157,6 +157,8 @@ Records that cannot be read are left out and counted on that line, and
 listed on standard error as recent lists them. A key of the wrong type, or a
 read that finds only unreadable records, fails the check whatever the
 limits. Times more than 5 minutes ahead of this host's clock do not count.
+When the prefix has no tracker key at all, as after a typo in --prefix, a
+note on standard error says so and the exit code stays as the limits decide.
 
 Example, in cron or a health probe:
   web-top-cli check --max-stalled 0 --max-error-rate 2% --max-p99 1500`

@@ -6,6 +6,7 @@
 import type { HttpTask } from '../task/http-task'
 import type { Column } from './columns'
 import { connectTracker, readTracker } from './connect'
+import { describeEmptyPrefix } from './empty-prefix'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
 import { stringifyForTerminal } from './json-output'
 import { createStateColumn, type RowMark } from './live-tables'
@@ -52,6 +53,8 @@ export interface RecentRead {
   nowMs: number
   /** The tracker URL, password masked, as notices name it. */
   displayUrl: string
+  /** A note that no app records under the key prefix, from `describeEmptyPrefix`. */
+  emptyPrefixNotice: string | undefined
 }
 
 /**
@@ -79,6 +82,7 @@ export async function runRecent(
 
   if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
   if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size, read.displayUrl, options.keyPrefix)}\n`)
+  if (read.emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.emptyPrefixNotice}\n`)
   return 0
 }
 
@@ -95,9 +99,11 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   if (options.mode === 'active') completedLimit = 0
   let snapshot
   let stalePrefixes: readonly string[] = []
+  let emptyPrefixNotice: string | undefined
   try {
     snapshot = await readTracker(connection, completedLimit)
     if (snapshot.active.size > 0) stalePrefixes = await readStalePrefixes(connection)
+    emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
   } finally {
     await connection.close()
   }
@@ -110,5 +116,5 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
     snapshot.skipped > 0 ? describeSkipped(snapshot.skipped, snapshot.skipReasons) : undefined
   const printed = new Set(tasks)
   const orphaned = new Set([...findOrphaned(snapshot.active, stalePrefixes)].filter((task) => printed.has(task)))
-  return { tasks, skippedNotice, orphaned, nowMs, displayUrl: connection.displayUrl }
+  return { tasks, skippedNotice, orphaned, nowMs, displayUrl: connection.displayUrl, emptyPrefixNotice }
 }
