@@ -278,3 +278,19 @@ describe('prefix without tracker keys', () => {
     expect(result.stderr).toBe('')
   })
 })
+
+describe('prefixes help', () => {
+  it('leaves out --prefix, which it rejects', async () => {
+    const result = await runCli(['prefixes', '--help'])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('--tracker-url <url>')
+    expect(result.stdout).not.toContain('--prefix')
+  })
+
+  it('still lists --prefix for recent', async () => {
+    const result = await runCli(['recent', '--help'])
+
+    expect(result.stdout).toContain('--prefix <prefix>')
+  })
+})

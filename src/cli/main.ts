@@ -277,7 +277,7 @@ function addPrefixesCommand(program: Command): void {
     .command('prefixes')
     .description('List the apps (key prefixes) that record to the Redis server, with their task counts.')
     .option('--json', 'print a JSON array of { prefix, active, completed, skipped }')
-  addTrackerOptions(command).action(async (values: { json?: boolean }, self: Command) => {
+  addTrackerOptions(command, { hidePrefix: true }).action(async (values: { json?: boolean }, self: Command) => {
     // TOP_TRACKER_PREFIX in the environment is ignored here; --prefix is a mistake.
     if (isGivenOnCommandLine(self, 'prefix')) {
       throw new CliError('prefixes lists every key prefix on the server: leave out --prefix', EXIT_USAGE)

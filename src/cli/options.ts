@@ -29,8 +29,12 @@ memory:// is not accepted: it names the tracker inside one app's process, which
 web-top-cli, a process of its own, cannot see. Serve it from the app with
 topTrackerEndpoint and read it over http:// instead.`
 
-/** Adds --tracker-url, --prefix and --api-key. */
-export function addTrackerOptions(command: Command): Command {
+/**
+ * Adds --tracker-url, --prefix and --api-key. With `hidePrefix`, --prefix
+ * is still parsed, so that a command that rejects it reports a usage
+ * error, but its help leaves it out.
+ */
+export function addTrackerOptions(command: Command, { hidePrefix = false } = {}): Command {
   return command
     .addOption(
       new Option(
@@ -41,9 +45,9 @@ export function addTrackerOptions(command: Command): Command {
         .default(DEFAULT_TRACKER_URL),
     )
     .addOption(
-      new Option('--prefix <prefix>', 'key prefix, as set on the writers; none by default').env(
-        'TOP_TRACKER_PREFIX',
-      ),
+      new Option('--prefix <prefix>', 'key prefix, as set on the writers; none by default')
+        .env('TOP_TRACKER_PREFIX')
+        .hideHelp(hidePrefix),
     )
     .addOption(
       new Option('--api-key <key>', 'key of an http(s):// tracker endpoint').env('TOP_WEB_API_KEY'),
