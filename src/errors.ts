@@ -34,8 +34,8 @@ export function invalidOptionRange(name: string, expected: string, received: unk
 }
 
 /** Builds the `TypeError` for a misuse that no single option value explains, such as a mount without the call. */
-export function invalidUsage(message: string): WebTopError {
-  return Object.assign(new TypeError(`web-top: ${message}`), { code: INVALID_OPTION } as const)
+export function invalidUsage(message: string, options?: ErrorOptions): WebTopError {
+  return Object.assign(new TypeError(`web-top: ${message}`, options), { code: INVALID_OPTION } as const)
 }
 
 /** Builds the error for a tracker URL that names no supported backend. */

@@ -26,7 +26,8 @@ export interface TopOptions extends RedactionOptions {
    * `redis+sentinel://host:port/master` (the master that Sentinel names) or
    * `memory://`. A list of `redis://` node URLs is a cluster too. On a
    * cluster, `keyPrefix` must contain a hash tag. Ignored when `tracker` or
-   * `redis` is given.
+   * `redis` is given. An `http(s)://` URL, which only readers can use,
+   * throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL`.
    * @default process.env.TOP_TRACKER_URL ?? 'redis://127.0.0.1:6379'
    */
   trackerUrl?: string | readonly string[]

@@ -2,7 +2,7 @@ import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
 import type Redis from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { MemoryTracker, topPlugin, type Logger } from '../src/index'
+import { INVALID_OPTION, MemoryTracker, topPlugin, type Logger } from '../src/index'
 import { sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
 import { runNode } from './helpers/node-process'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
@@ -136,7 +136,10 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
     server.register(topPlugin, { trackerUrl: redis.url })
     server.register(topPlugin, { trackerUrl: redis.url })
 
-    await expect(server.ready()).rejects.toMatchObject({ code: 'FST_ERR_DEC_ALREADY_PRESENT' })
+    await expect(server.ready()).rejects.toMatchObject({
+      code: INVALID_OPTION,
+      cause: { code: 'FST_ERR_DEC_ALREADY_PRESENT' },
+    })
     await server.close()
     // Both recorders closed the connections they opened.
     await waitFor('the connections to close', async () =>

@@ -3,6 +3,11 @@
  * call, `app.use(topPlugin)` in Express and `app.register(topPlugin())` in
  * Fastify. Each one must fail at once with a TypeError that names the
  * right way, and must not open a recorder or a connection.
+ *
+ * Set-up mistakes that used to be accepted and then failed on every
+ * request must fail at set-up too: an http(s):// tracker URL given to a
+ * recorder, `app.register(topMiddleware())` in Fastify, and topPlugin
+ * registered twice.
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -11,9 +16,16 @@ import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
 import type Redis from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { INVALID_OPTION, topMiddleware, topPlugin } from '../src/index'
-import { express4, sendRequest } from './helpers/http'
-import { startRedis, type TestRedis } from './helpers/redis-server'
+import {
+  createTrackerFromUrl,
+  INVALID_OPTION,
+  INVALID_TRACKER_URL,
+  Recorder,
+  topMiddleware,
+  topPlugin,
+} from '../src/index'
+import { express4, sendRequest, waitFor } from './helpers/http'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
 let redis: TestRedis
 
@@ -106,10 +118,12 @@ describe.each([
   })
 })
 
-describe.each([
+const FASTIFY_VERSIONS = [
   ['fastify5', fastify5],
   ['fastify4', fastify4 as unknown as typeof fastify5],
-] as const)('%s topPlugin called directly', (_name, fastify) => {
+] as const
+
+describe.each(FASTIFY_VERSIONS)('%s topPlugin called directly', (_name, fastify) => {
   const callPlugin = topPlugin as unknown as (...args: unknown[]) => unknown
 
   it('rejects app.register(topPlugin())', async () => {
@@ -143,6 +157,187 @@ describe.each([
     await app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
     expect(app.hasDecorator('webTop')).toBe(true)
     await app.close()
+  })
+})
+
+const ENDPOINT_URL = 'http://reader:s3cret@127.0.0.1:1/web-top'
+const MASKED_URL = 'http://reader:***@127.0.0.1:1/web-top'
+
+describe('http(s) tracker URL in a recorder', () => {
+  // With a key, createTrackerFromUrl accepts the URL, so the rejection comes from the recorder.
+  const withKey = () => vi.stubEnv('TOP_WEB_API_KEY', 'a-key-of-at-least-16-characters')
+
+  it.each([
+    ['http', ENDPOINT_URL, MASKED_URL],
+    ['https', 'https://127.0.0.1:1/web-top?api-key=k1', 'https://127.0.0.1:1/web-top?api-key=***'],
+    ['upper case', 'HTTP://127.0.0.1:1/web-top', 'http://127.0.0.1:1/web-top'],
+  ])('topMiddleware rejects %s', (_case, url, masked) => {
+    withKey()
+    const error = catchError(() => topMiddleware({ trackerUrl: url, handleSignals: false }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toContain(`Invalid tracker URL ${JSON.stringify(masked)}`)
+    expect(error.message).not.toContain('s3cret')
+    expect(error.message).toContain('redis://, rediss://, redis+cluster://, redis+sentinel:// or memory://')
+    expect(error.message).toContain('topTrackerEndpoint')
+  })
+
+  it('Recorder rejects it', () => {
+    withKey()
+    const error = catchError(() => new Recorder({ trackerUrl: ENDPOINT_URL, handleSignals: false }))
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+  })
+
+  it('names TOP_TRACKER_URL when it came from there', () => {
+    withKey()
+    vi.stubEnv('TOP_TRACKER_URL', ENDPOINT_URL)
+    const error = catchError(() => topMiddleware({ handleSignals: false }))
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toContain(MASKED_URL)
+    expect(error.message).toContain('(from the TOP_TRACKER_URL environment variable)')
+  })
+
+  it('is ignored when the redis option is given', async () => {
+    vi.stubEnv('TOP_TRACKER_URL', ENDPOINT_URL)
+    const middleware = topMiddleware({ redis: redis.client, handleSignals: false })
+    expect(middleware.recorder.tracker.kind).toBe('redis')
+    await middleware.close()
+  })
+
+  it.each(FASTIFY_VERSIONS)('%s ready() rejects topPlugin with it', async (_name, fastify) => {
+    withKey()
+    const app = fastify()
+    app.register(topPlugin, { trackerUrl: ENDPOINT_URL, handleSignals: false })
+    const error = await app.ready().then(
+      () => new Error('expected ready() to reject'),
+      (err: Error) => err,
+    )
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toContain(MASKED_URL)
+    await app.close().catch(() => {})
+  })
+
+  it('still opens for readers', async () => {
+    const tracker = createTrackerFromUrl(ENDPOINT_URL, { apiKey: 'a-key-of-at-least-16-characters' })
+    expect(tracker.kind).toBe('http')
+    await tracker.close()
+  })
+})
+
+describe.each(FASTIFY_VERSIONS)('%s app.register(topMiddleware)', (_name, fastify) => {
+  it('rejects ready() for the called form', async () => {
+    const clientsBefore = await countClients(redis.client)
+    const app = fastify()
+    app.register(topMiddleware({ trackerUrl: redis.url, handleSignals: false }) as never)
+    const error = await app.ready().then(
+      () => new Error('expected ready() to reject'),
+      (err: Error) => err,
+    )
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toMatch(/^web-top: topMiddleware is Express middleware/)
+    expect(error.message).toContain('write app.register(topPlugin) or app.register(topPlugin, options)')
+    expect(error.message).toContain('instead of app.register(topMiddleware())')
+    await app.close().catch(() => {})
+    // The recorder that topMiddleware() opened is closed with the error.
+    const clientsAfter = await waitFor('the recorder to disconnect', async () => {
+      const count = await countClients(redis.client)
+      return count === clientsBefore ? count : undefined
+    })
+    expect(clientsAfter).toBe(clientsBefore)
+  })
+
+  it('rejects listen() for the called form', async () => {
+    const app = fastify()
+    app.register(topMiddleware({ trackerUrl: 'memory://', handleSignals: false }) as never)
+    const error = await app.listen({ port: 0, host: '127.0.0.1' }).then(
+      () => new Error('expected listen() to reject'),
+      (err: Error) => err,
+    )
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('write app.register(topPlugin)')
+    await app.close().catch(() => {})
+  })
+
+  it('rejects ready() without the call', async () => {
+    vi.stubEnv('TOP_TRACKER_URL', redis.url)
+    const stderr = vi.spyOn(process.stderr, 'write')
+    const app = fastify()
+    app.register(topMiddleware as never)
+    const error = await app.ready().then(
+      () => new Error('expected ready() to reject'),
+      (err: Error) => err,
+    )
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('instead of app.register(topMiddleware)')
+    // No recorder was built from the instance's properties, so no option was reported as unknown.
+    const warnings = stderr.mock.calls.map(([chunk]) => String(chunk)).filter((line) => line.includes('unknown option'))
+    expect(warnings).toEqual([])
+    await app.close().catch(() => {})
+  })
+})
+
+describe.each(FASTIFY_VERSIONS)('%s topPlugin registered twice', (_name, fastify) => {
+  it('rejects ready() with a web-top error', async () => {
+    const app = fastify()
+    app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
+    app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
+    const error = await app.ready().then(
+      () => new Error('expected ready() to reject'),
+      (err: Error) => err,
+    )
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('topPlugin is registered twice on the same Fastify instance')
+    expect(error.message).toContain('register it once')
+    expect((error.cause as { code?: unknown }).code).toBe('FST_ERR_DEC_ALREADY_PRESENT')
+    await app.close().catch(() => {})
+  })
+
+  it('still records after one registration', async () => {
+    const app = fastify()
+    await app.register(topPlugin, { trackerUrl: redis.url, keyPrefix: 'once:', handleSignals: false })
+    app.get('/once', async () => 'ok')
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    try {
+      const port = (app.server.address() as AddressInfo).port
+      expect((await sendRequest(`http://127.0.0.1:${port}/once`)).status).toBe(200)
+      const stored = await waitFor('a completed task', async () => {
+        const tasks = await readStoredTasks(redis.client, 'once:')
+        return tasks.pastTasks.length > 0 ? tasks : undefined
+      })
+      expect(stored.pastTasks[0]?.task_name).toBe('/once')
+    } finally {
+      await app.close()
+      await redis.client.flushdb()
+    }
+  })
+})
+
+describe('Express with the instance check', () => {
+  it('records a request', async () => {
+    const middleware = topMiddleware({ trackerUrl: redis.url, keyPrefix: 'express:', handleSignals: false })
+    const app = express5()
+    app.use(middleware)
+    app.get('/users/:id', (_req: Request, res: Response) => {
+      res.send('ok')
+    })
+    const server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    try {
+      const port = (server.address() as AddressInfo).port
+      expect((await sendRequest(`http://127.0.0.1:${port}/users/7`)).status).toBe(200)
+      const stored = await waitFor('a completed task', async () => {
+        const tasks = await readStoredTasks(redis.client, 'express:')
+        return tasks.pastTasks.length > 0 ? tasks : undefined
+      })
+      expect(stored.pastTasks[0]?.task_name).toBe('/users/:id')
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await middleware.close()
+      await redis.client.flushdb()
+    }
   })
 })
 

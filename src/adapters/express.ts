@@ -67,6 +67,11 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   // create a recorder from the request's properties and never call `next`.
   // Thrown here, the error goes to Express's error handler, which sends 500.
   if (isHttpRequest(options, arguments[2])) throw middlewareNotCalled()
+  // `app.register(topMiddleware)` makes Fastify call it as a plugin.
+  if (isFastifyPluginCall(options, arguments[2])) {
+    arguments[2](registeredInFastify('app.register(topMiddleware)'))
+    return undefined as never
+  }
 
   const recorder = new Recorder(options)
   // With `trustProxy` set, the recorder reads the forwarded headers itself.
@@ -80,6 +85,15 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
     res: ServerResponse,
     next: (err?: unknown) => void,
   ): void {
+    // `app.register(topMiddleware())` makes Fastify call the middleware with
+    // its instance, options and `done`. Express requests are IncomingMessage
+    // objects, so only other calls pay for the shape check.
+    if (!(req instanceof IncomingMessage) && isFastifyPluginCall(req, next)) {
+      void recorder.close()
+      next(registeredInFastify('app.register(topMiddleware())'))
+      return
+    }
+
     watchRequestServer(req)
     const trusted = followAppSetting && isProxyTrusted(req)
     const tracked = recorder.track(req, res, {
@@ -107,6 +121,25 @@ export function isHttpRequest(value: unknown, next: unknown): boolean {
   if (value === null || typeof value !== 'object' || typeof next !== 'function') return false
   const { method, url, headers } = value as Record<string, unknown>
   return typeof method === 'string' && typeof url === 'string' && typeof headers === 'object'
+}
+
+/** Returns true for the arguments that Fastify passes a plugin: its instance and a `done` callback. */
+export function isFastifyPluginCall(instance: unknown, done: unknown): done is (err?: Error) => void {
+  if (instance === null || typeof instance !== 'object' || typeof done !== 'function') return false
+  const { decorate, addHook } = instance as Record<string, unknown>
+  return typeof decorate === 'function' && typeof addHook === 'function'
+}
+
+/**
+ * Builds the error handed to Fastify's `done` when the middleware is
+ * registered as a plugin. Thrown instead, it would escape `ready()` as an
+ * uncaught exception (checked on Fastify 4.29 and 5.12).
+ */
+function registeredInFastify(written: string): WebTopError {
+  return invalidUsage(
+    'topMiddleware is Express middleware, but Fastify called it as a plugin: ' +
+      `in Fastify, write app.register(topPlugin) or app.register(topPlugin, options) instead of ${written}`,
+  )
 }
 
 function middlewareNotCalled(): WebTopError {

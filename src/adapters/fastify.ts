@@ -17,7 +17,7 @@
  */
 import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
-import { invalidUsage } from '../errors'
+import { invalidUsage, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
 import {
@@ -26,7 +26,7 @@ import {
   watchUntrackedResponses,
   type UntrackedResponseHandler,
 } from '../recorder/request-end'
-import { isHttpRequest } from './express'
+import { isFastifyPluginCall, isHttpRequest } from './express'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -72,10 +72,10 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
   try {
     fastify.decorate('webTop', recorder)
   } catch (err) {
-    // The plugin is registered twice on one instance. Thrown from here, the
-    // error would escape `ready()` as an uncaught exception (checked on Fastify 5.12).
+    // Thrown from here, the error would escape `ready()` as an uncaught
+    // exception (checked on Fastify 5.12).
     void recorder.close()
-    done(err as Error)
+    done(isDecoratorTaken(err) ? registeredTwice(err) : (err as Error))
     return
   }
 
@@ -144,7 +144,7 @@ function checkPluginCall(fastify: unknown, done: unknown): void {
         'in Express, write app.use(topMiddleware()) instead of app.use(topPlugin)',
     )
   }
-  if (!isFastifyInstance(fastify) || typeof done !== 'function') {
+  if (!isFastifyPluginCall(fastify, done)) {
     throw invalidUsage(
       'topPlugin must be passed to register without calling it: ' +
         'write app.register(topPlugin) or app.register(topPlugin, options), not app.register(topPlugin())',
@@ -152,10 +152,16 @@ function checkPluginCall(fastify: unknown, done: unknown): void {
   }
 }
 
-function isFastifyInstance(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false
-  const { decorate, addHook } = value as Record<string, unknown>
-  return typeof decorate === 'function' && typeof addHook === 'function'
+/** Returns true for the error that Fastify 4 and 5 throw when `webTop` is decorated a second time. */
+function isDecoratorTaken(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'FST_ERR_DEC_ALREADY_PRESENT'
+}
+
+function registeredTwice(cause: unknown): WebTopError {
+  return invalidUsage(
+    'topPlugin is registered twice on the same Fastify instance: register it once, on the app, before the routes',
+    { cause },
+  )
 }
 
 /**

@@ -2,12 +2,13 @@
  * Opens the tracker a recorder writes to: the one given in the options, a
  * RedisTracker on a given ioredis client, or the tracker the URL names.
  */
-import { INVALID_TRACKER_URL, isWebTopError } from '../errors'
+import { INVALID_TRACKER_URL, invalidTrackerUrl, isWebTopError } from '../errors'
 import type { ResolvedOptions } from '../options'
 import { createTrackerFromUrl } from '../trackers/from-url'
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
 import type { Logger } from '../util/logger'
+import { maskUrl } from '../util/mask-url'
 
 /** A tracker, and whether the recorder opened it and so must close it. */
 export interface OpenedTracker {
@@ -37,6 +38,7 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
 
   let tracker: Tracker
   try {
+    rejectReadOnlyUrl(options.trackerUrl)
     tracker = createTrackerFromUrl(options.trackerUrl, {
       keyPrefix: options.keyPrefix,
       maxCompletedTasks: options.maxCompletedTasks,
@@ -52,4 +54,22 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
     throw err
   }
   return { tracker, owned: tracker.kind !== 'memory' }
+}
+
+/** Schemes of tracker endpoints, which serve tasks to readers and take no records. */
+const READ_ONLY_SCHEME = /^https?:\/\//i
+
+/**
+ * Throws for an `http://` or `https://` URL. createTrackerFromUrl opens a
+ * read-only HttpTracker for it, which suits web-top-cli, but a recorder on
+ * it would drop every record.
+ */
+function rejectReadOnlyUrl(url: string | readonly string[]): void {
+  if (typeof url !== 'string' || !READ_ONLY_SCHEME.test(url)) return
+  throw invalidTrackerUrl(
+    maskUrl(url),
+    'an http(s):// URL names a tracker endpoint, which readers such as web-top-cli read but which cannot ' +
+      'store records; record to redis://, rediss://, redis+cluster://, redis+sentinel:// or memory://, ' +
+      'and serve that tracker with topTrackerEndpoint or topTrackerRoute to readers that need HTTP',
+  )
 }
