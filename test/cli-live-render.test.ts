@@ -6,7 +6,9 @@ import { createViewSettings, type ViewSettings } from '../src/cli/live-input'
 import { KEY_HELP, renderLiveFrame, shareRows, type FrameInput, type LiveData } from '../src/cli/live-render'
 import { sanitizeText } from '../src/cli/sanitize'
 import { StatsWindow } from '../src/cli/stats'
+import { buildProcessRows } from '../src/cli/live-header'
 import { textWidth } from '../src/cli/text-width'
+import { decodeHeartbeat } from '../src/trackers/heartbeat'
 import type { HttpTask } from '../src/task/http-task'
 import { getCompletedKey, getTaskKey } from '../src/task/derived'
 import { formatIsoTime } from '../src/task/time'
@@ -497,5 +499,28 @@ describe('shareRows', () => {
     [2, 4, 50, [2, 0]],
   ] as const)('shares %d rows between %d and %d', (room, upper, lower, expected) => {
     expect(shareRows(room, upper, lower)).toEqual(expected)
+  })
+})
+
+describe('process table', () => {
+  it('shows invalid heartbeat fields as -', () => {
+    const heartbeat = decodeHeartbeat(
+      JSON.stringify({
+        processor_id_prefix: 'web-2/77-0-1.',
+        host_name: 'web-2',
+        process_id: -5,
+        started_at: formatIsoTime(NOW - 1_000),
+        requests_in_flight: 1e20,
+        records_dropped: { a: 1 },
+        rss_bytes: 'x',
+      }),
+    )
+    expect(heartbeat).not.toBeNull()
+    const [row] = buildProcessRows({ live: heartbeat === null ? [] : [heartbeat], stalePrefixes: [] }, new Map(), NOW)
+    const cells = (row ?? []).map((cell) => cell.text)
+    expect(cells[0]).toBe('web-2/77')
+    expect(cells[5]).toBe('-')
+    expect(cells[6]).toBe('-')
+    expect(cells[8]).toBe('-')
   })
 })

@@ -135,20 +135,29 @@ function buildLiveRow(heartbeat: Heartbeat, nowMs: number): GridCell[] {
   const startedMs = parseIsoTime(heartbeat.started_at)
   const loop = heartbeat.event_loop_delay_p99_ms
   return [
-    { text: `${heartbeat.host_name}/${heartbeat.process_id}` },
+    { text: describeHeartbeatProcess(heartbeat) },
     { text: 'up', colour: 'green' },
     { text: formatDuration(startedMs === undefined ? undefined : nowMs - startedMs) ?? '-' },
     { text: loop == null ? '-' : formatLatency(loop), colour: (loop ?? 0) > 100 ? 'red' : undefined },
-    { text: formatBytes(heartbeat.heap_used_bytes) ?? '-' },
-    { text: formatBytes(heartbeat.rss_bytes) ?? '-' },
+    { text: formatBytes(heartbeat.heap_used_bytes ?? undefined) ?? '-' },
+    { text: formatBytes(heartbeat.rss_bytes ?? undefined) ?? '-' },
     { text: String(heartbeat.requests_in_flight ?? '-') },
     { text: String(heartbeat.requests_completed ?? '-') },
     {
-      text: String(heartbeat.records_dropped ?? 0),
+      text: String(heartbeat.records_dropped ?? '-'),
       colour: (heartbeat.records_dropped ?? 0) > 0 ? 'yellow' : undefined,
     },
     { text: '0' },
   ]
+}
+
+/**
+ * Returns `<host>/<pid>` of a live process, from its processor id prefix
+ * when the heartbeat's own host name or pid is missing or invalid.
+ */
+export function describeHeartbeatProcess(heartbeat: Heartbeat): string {
+  const { host_name: host, process_id: pid } = heartbeat
+  return host == null || pid == null ? describePrefix(heartbeat.processor_id_prefix) : `${host}/${pid}`
 }
 
 /** Turns a processor id prefix, `host/4242-0-1.`, into `host/4242`. */

@@ -14,7 +14,7 @@ import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
 import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
 import { countOf, formatDuration } from './format'
-import type { SourceStatus, StyledLine } from './live-header'
+import { describeHeartbeatProcess, type SourceStatus, type StyledLine } from './live-header'
 import { createViewSettings, followDetail, handleKey, type ViewSettings } from './live-input'
 import { renderLiveFrame, type Frame, type LiveData } from './live-render'
 import { readRecordFacts, type ActiveItem } from './live-tables'
@@ -575,8 +575,8 @@ export function captureLiveData(state: LiveState, nowMs: number): LiveData {
     if (facts.processLabel !== undefined) processes.add(facts.processLabel)
   }
   for (const heartbeat of state.heartbeats.live) {
-    hosts.add(heartbeat.host_name)
-    processes.add(`${heartbeat.host_name}/${heartbeat.process_id}`)
+    if (heartbeat.host_name != null) hosts.add(heartbeat.host_name)
+    processes.add(describeHeartbeatProcess(heartbeat))
   }
   return {
     nowMs,
