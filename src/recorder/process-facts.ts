@@ -53,7 +53,12 @@ export function defaultTags(): Record<string, string> {
   return tags
 }
 
-/** Returns the prefix that every processor id of this process starts with. */
+/**
+ * Returns the prefix that every processor id of this process starts with.
+ * NOTE: two processes with the same host name and pid (containers that run
+ * the app as pid 1 under one host name) get the same prefix, so they
+ * overwrite each other's entries.
+ */
 export function processorIdPrefix(facts: ProcessFacts): string {
   return `${facts.host_name}/${facts.process_id}-${facts.thread_id}-`
 }
