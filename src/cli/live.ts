@@ -63,6 +63,9 @@ const TICK_INTERVAL_MS = 1_000
 /** How long a message about a reconnection stays in the status line. */
 const RECONNECT_NOTICE_MS = 60_000
 
+/** Wait for a read's reply after which the view says that its data is from the last read. */
+const SLOW_READ_NOTICE_MS = 3_000
+
 const MIN_FRAME_INTERVAL_MS = 1000 / MAX_FRAMES_PER_SECOND
 
 /** Exit codes of the signals that end the view: 128 + the signal number. */
@@ -162,6 +165,8 @@ class LiveView {
   #tickTimer: NodeJS.Timeout | undefined
   #resyncTimer: NodeJS.Timeout | undefined
   #reading = false
+  /** Start of the read in flight, for the notice of a read that waits long for its reply. */
+  #readStartedMs: number | undefined
   #resyncPending = false
   #faultAfterFrames: number | undefined
 
@@ -288,6 +293,7 @@ class LiveView {
     }
     this.#reading = true
     const readStartedMs = Date.now()
+    this.#readStartedMs = readStartedMs
     // Only a read that starts after the stream is back can close a gap: an
     // update published between an earlier read and the new subscription is
     // in neither.
@@ -319,6 +325,7 @@ class LiveView {
       this.#readError = this.#connection.describeFailure(error)
     } finally {
       this.#reading = false
+      this.#readStartedMs = undefined
     }
     await this.#readHeartbeats()
     if (this.#stopped) return
@@ -426,6 +433,15 @@ class LiveView {
     else this.#updatesBeforePause = undefined
     if (this.#readError !== undefined) {
       notices.push({ text: `Read failed, showing the last data: ${this.#readError}`, colour: 'red' })
+    }
+    const waitedMs = this.#readStartedMs === undefined ? 0 : nowMs - this.#readStartedMs
+    if (waitedMs >= SLOW_READ_NOTICE_MS) {
+      // A paused or overloaded Redis holds the update stream too, so without
+      // this the table looks current while its durations keep growing.
+      notices.push({
+        text: `No reply to a read for ${formatDuration(waitedMs) ?? '?'}; showing the data of the last read`,
+        colour: 'yellow',
+      })
     }
     if (this.#source.kind === 'stream' && !this.#source.connected) {
       notices.push({ text: `Update stream lost: ${this.#source.reason}; reconnecting`, colour: 'red' })
