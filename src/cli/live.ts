@@ -436,8 +436,8 @@ class LiveView {
     }
     const waitedMs = this.#readStartedMs === undefined ? 0 : nowMs - this.#readStartedMs
     if (waitedMs >= SLOW_READ_NOTICE_MS) {
-      // A paused or overloaded Redis holds the update stream too, so without
-      // this the table looks current while its durations keep growing.
+      // A paused or overloaded Redis sends nothing on the update stream
+      // either, so the table would look current while its durations grow.
       notices.push({
         text: `No reply to a read for ${formatDuration(waitedMs) ?? '?'}; showing the data of the last read`,
         colour: 'yellow',
