@@ -217,6 +217,19 @@ describe('http(s) tracker URL in a recorder', () => {
     await app.close().catch(() => {})
   })
 
+  it('rejects an HttpTracker as the tracker option', async () => {
+    const reader = createTrackerFromUrl(ENDPOINT_URL, { apiKey: 'a-key-of-at-least-16-characters' })
+    try {
+      const error = catchError(() => topMiddleware({ tracker: reader, handleSignals: false }))
+      expect(error).toBeInstanceOf(TypeError)
+      expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+      expect(error.message).toContain('the `tracker` option is an HttpTracker')
+      expect(error.message).toContain('pass a RedisTracker or MemoryTracker')
+    } finally {
+      await reader.close()
+    }
+  })
+
   it('still opens for readers', async () => {
     const tracker = createTrackerFromUrl(ENDPOINT_URL, { apiKey: 'a-key-of-at-least-16-characters' })
     expect(tracker.kind).toBe('http')

@@ -2,7 +2,7 @@
  * Opens the tracker a recorder writes to: the one given in the options, a
  * RedisTracker on a given ioredis client, or the tracker the URL names.
  */
-import { INVALID_TRACKER_URL, invalidTrackerUrl, isWebTopError } from '../errors'
+import { INVALID_TRACKER_URL, invalidTrackerUrl, invalidUsage, isWebTopError } from '../errors'
 import type { ResolvedOptions } from '../options'
 import { createTrackerFromUrl } from '../trackers/from-url'
 import { RedisTracker } from '../trackers/redis-tracker'
@@ -22,7 +22,16 @@ export interface OpenedTracker {
  * keyed by message would hide.
  */
 export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTracker {
-  if (options.tracker) return { tracker: options.tracker, owned: false }
+  if (options.tracker) {
+    // An HttpTracker reads a tracker endpoint and drops every record written to it.
+    if (options.tracker.kind === 'http') {
+      throw invalidUsage(
+        'the `tracker` option is an HttpTracker, which reads a tracker endpoint but cannot store records; ' +
+          'pass a RedisTracker or MemoryTracker, or a trackerUrl such as redis://host:port',
+      )
+    }
+    return { tracker: options.tracker, owned: false }
+  }
 
   if (options.redis) {
     const tracker = new RedisTracker({
