@@ -20,7 +20,7 @@ import { startRedis, type TestRedis } from './helpers/redis-server'
 const WRITER_COMMANDS =
   '+evalsha +eval +info +pubsub|numsub +pubsub|numpat +publish +hset +hdel +hscan +lpush +ltrim +set +sadd +srem +del +multi +exec +select +ping +quit'
 const READER_COMMANDS =
-  '+multi +exec +hgetall +lrange +get +evalsha +eval +hkeys +hstrlen +hmget +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
+  '+multi +exec +hgetall +lrange +get +evalsha +eval +hkeys +hstrlen +hmget +exists +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
 const ADMIN_COMMANDS =
   '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +del +set +multi +exec +info +select +ping +quit'
 
@@ -130,6 +130,9 @@ describe('documented ACL users', () => {
     expect((JSON.parse(recent.stdout) as unknown[]).length).toBe(6)
     const check = await runCli(['check', '--max-stalled', '10', '--tracker-url', readerUrl])
     expect(check.code).toBe(0)
+    const typo = await runCli(['recent', '--prefix', 'typo:', '--tracker-url', readerUrl])
+    expect(typo.code).toBe(0)
+    expect(typo.stderr).toContain('no app has recorded under the key prefix "typo:"')
 
     // A process that stopped without cleaning up: its heartbeat expires.
     const stopped = new RedisTracker({ url: redis.url })
