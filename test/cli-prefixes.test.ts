@@ -224,7 +224,7 @@ describe('prefix without tracker keys', () => {
 
   function expectedNote(url: string, where: string, fix: string): string {
     return (
-      `web-top-cli: no app has recorded ${where} at ${url} (no processors, past_tasks or last_cleared_at key); ` +
+      `web-top-cli: no app has recorded ${where} at ${url} (no processors, past_tasks, last_cleared_at or heartbeats key); ` +
       `${fix}, or list the prefixes in use with web-top-cli prefixes --tracker-url ${url}\n`
     )
   }
@@ -265,6 +265,22 @@ describe('prefix without tracker keys', () => {
     expect(result.code).toBe(0)
     expect(result.stderr).toContain('under the key prefix "\\u009b2J:"')
     expect(result.stderr).not.toContain('\u009b')
+  })
+
+  it('lists a started app before its first request, without a note', async () => {
+    await emptyRedis.client.sadd('fresh:heartbeats', 'web-1/4242-0-1.')
+    try {
+      const listed = await runCli(['prefixes', '--tracker-url', emptyRedis.url])
+      expect(listed.code).toBe(0)
+      expect(listed.stdout).toBe('"fresh:"  0 active  0 completed\n')
+
+      const recent = await runCli(['recent', '--json', '--prefix', 'fresh:', '--tracker-url', emptyRedis.url])
+      expect(recent.code).toBe(0)
+      expect(recent.stdout).toBe('[]\n')
+      expect(recent.stderr).toBe('')
+    } finally {
+      await emptyRedis.client.del('fresh:heartbeats')
+    }
   })
 
   it.each([

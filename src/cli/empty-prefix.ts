@@ -11,8 +11,8 @@ import { sanitizeText } from './sanitize'
 
 /**
  * Returns the note when the read found no record and none of the prefix's
- * `processors`, `past_tasks` and `last_cleared_at` keys exists, the keys by
- * which `prefixes` finds an app. Sends one EXISTS, and only after an empty
+ * `processors`, `past_tasks`, `last_cleared_at` and `heartbeats` keys
+ * exists, the keys by which `prefixes` finds an app. Sends one EXISTS, and only after an empty
  * read of a Redis tracker. Returns undefined otherwise, and when EXISTS
  * fails: the note is advice, and the read itself worked.
  */
@@ -29,7 +29,7 @@ export async function describeEmptyPrefix(
   let existing: number
   try {
     const { processors, pastTasks, lastClearedAt } = tracker.keys
-    existing = await tracker.client.exists(processors, pastTasks, lastClearedAt)
+    existing = await tracker.client.exists(processors, pastTasks, lastClearedAt, tracker.heartbeatKeys.heartbeats)
   } catch {
     // A Redis user without EXISTS in its ACL gets no note.
     return undefined
@@ -42,7 +42,7 @@ export async function describeEmptyPrefix(
   const listCommand = `web-top-cli prefixes --tracker-url ${quoteForShell(connection.displayUrl)}`
   // The prefix comes from the command line, which may contain characters that a terminal acts on.
   return sanitizeText(
-    `no app has recorded ${where} at ${connection.displayUrl} (no processors, past_tasks or ` +
-      `last_cleared_at key); ${fix}, or list the prefixes in use with ${listCommand}`,
+    `no app has recorded ${where} at ${connection.displayUrl} (no processors, past_tasks, ` +
+      `last_cleared_at or heartbeats key); ${fix}, or list the prefixes in use with ${listCommand}`,
   )
 }

@@ -11,6 +11,7 @@ const TRACKER_KEY_TYPES = [
   ['past_tasks', 'list'],
   ['processors', 'hash'],
   ['last_cleared_at', 'string'],
+  ['heartbeats', 'set'],
 ] as const
 
 /** Keys that one SCAN call looks at. */
@@ -20,11 +21,12 @@ const SCAN_COUNT = 1_000
 const CLUSTER_READY_TIMEOUT_MS = 10_000
 
 /**
- * Returns the sorted prefixes of every `past_tasks` list, `processors` hash
- * and `last_cleared_at` string, scanning each master of a cluster. The
- * empty string is the prefix of the unprefixed names. A prefix that a tracker
- * used shows up while any of its keys exists: `processors` only while a
- * request is active, `past_tasks` once one completed.
+ * Returns the sorted prefixes of every `past_tasks` list, `processors` hash,
+ * `last_cleared_at` string and `heartbeats` set, scanning each master of a
+ * cluster. The empty string is the prefix of the unprefixed names. A prefix
+ * that a tracker used shows up while any of its keys exists: `processors`
+ * only while a request is active, `past_tasks` once one completed, and
+ * `heartbeats` once a recording process started.
  * NOTE: SCAN walks the whole key space, one round trip per 1,000 keys.
  */
 export async function listPrefixes(client: RedisClient): Promise<string[]> {
