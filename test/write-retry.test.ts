@@ -239,7 +239,7 @@ describe('write health log', () => {
       await waitFor('the connection error', () => (log.lines.length > 0 ? true : undefined), 10_000)
       const line = log.lines[0]
       expect(line?.message).toBe(
-        'redis connection error: authentication failed; give the password, and the ACL user if any, ' +
+        'redis connection error: authentication failed; give the right password, and the ACL user if any, ' +
           'in the tracker URL as redis://user:password@host:port',
       )
       expect(String(line?.fields.err)).toMatch(/NOAUTH/)

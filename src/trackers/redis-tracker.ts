@@ -1088,7 +1088,7 @@ export class RedisTracker implements Tracker {
     if (this.#quitting || this.#suspended) return
     this.#connectionLostAt ??= Date.now()
     const message = AUTH_FAILURE.test(err.message)
-      ? 'redis connection error: authentication failed; give the password, and the ACL user if any, ' +
+      ? 'redis connection error: authentication failed; give the right password, and the ACL user if any, ' +
         'in the tracker URL as redis://user:password@host:port'
       : 'redis connection error'
     this.#logger.warn({ err, url: this.#url }, message)
