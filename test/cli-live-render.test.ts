@@ -332,6 +332,13 @@ describe('renderLiveFrame', () => {
     expect(help.some((line) => line.includes('pause: freeze the screen'))).toBe(true)
   })
 
+  it('keeps the help key in an 80-column footer', () => {
+    const narrow = renderLiveFrame(frameInput(data(1, 0), { width: 80, height: 24 })).lines
+    expect(narrow.at(-1)).toBe('q quit  p pause  s sort  r rev  / filter  h group  t routes  ↑↓ Enter  ? help')
+    const wide = renderLiveFrame(frameInput(data(1, 0), { width: 120, height: 24 })).lines
+    expect(wide.at(-1)).toContain('↑↓ select  Enter detail  ? help')
+  })
+
   it('wraps the help to the screen width', () => {
     for (const width of [80, 40]) {
       const help = renderLiveFrame(frameInput(data(1, 0), { width, height: 40 }, { showHelp: true })).lines

@@ -67,6 +67,9 @@ export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
 const FOOTER_KEYS =
   'q quit  p pause  s sort  r reverse  / filter  h group  t routes  ↑↓ select  Enter detail  ? help'
 
+/** The keys for an 80-column terminal, which cuts `FOOTER_KEYS` before the help key. */
+const SHORT_FOOTER_KEYS = 'q quit  p pause  s sort  r rev  / filter  h group  t routes  ↑↓ Enter  ? help'
+
 /** Data the view shows, taken from the live state (or frozen while paused). */
 export interface LiveData {
   nowMs: number
@@ -422,7 +425,8 @@ function renderFooter(input: FrameInput): string[] {
   } else if (settings.detail !== undefined) {
     lines.push(cutLine('Esc close  ↑↓ scroll  q quit', input))
   } else {
-    lines.push(cutLine(FOOTER_KEYS, input))
+    const keys = textWidth(FOOTER_KEYS) <= input.width ? FOOTER_KEYS : SHORT_FOOTER_KEYS
+    lines.push(cutLine(keys, input))
   }
   return lines
 }
