@@ -307,6 +307,22 @@ describe.each(FASTIFY_VERSIONS)('%s topPlugin registered twice', (_name, fastify
     await app.close().catch(() => {})
   })
 
+  it('rejects a second registration in a child plugin', async () => {
+    const app = fastify()
+    app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
+    app.register(async (child) => {
+      await child.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
+    })
+    const error = await app.ready().then(
+      () => new Error('expected ready() to reject'),
+      (err: Error) => err,
+    )
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('topPlugin is registered in a child plugin of an instance that has it already')
+    await app.close().catch(() => {})
+  })
+
   it('still records after one registration', async () => {
     const app = fastify()
     await app.register(topPlugin, { trackerUrl: redis.url, keyPrefix: 'once:', handleSignals: false })

@@ -55,6 +55,12 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
   // Fastify calls a plugin with its instance and a `done` callback. Anything
   // else is a misuse, caught before a recorder or connection exists.
   checkPluginCall(fastify, done)
+  // A parent's recorder already records the requests of this instance's
+  // routes, so a second one would only add a process entry and ignore its options.
+  if (fastify.hasDecorator('webTop') && !Object.hasOwn(fastify, 'webTop')) {
+    done(registeredInParent())
+    return
+  }
 
   let recorder: Recorder
   try {
@@ -161,6 +167,13 @@ function registeredTwice(cause: unknown): WebTopError {
   return invalidUsage(
     'topPlugin is registered twice on the same Fastify instance: register it once, on the app, before the routes',
     { cause },
+  )
+}
+
+function registeredInParent(): WebTopError {
+  return invalidUsage(
+    'topPlugin is registered in a child plugin of an instance that has it already: ' +
+      "the parent's registration records the child's routes too, so remove the one in the child",
   )
 }
 
