@@ -133,6 +133,9 @@ describe('documented ACL users', () => {
     const typo = await runCli(['recent', '--prefix', 'typo:', '--tracker-url', readerUrl])
     expect(typo.code).toBe(0)
     expect(typo.stderr).toContain('no app has recorded under the key prefix "typo:"')
+    // The URL has a password, masked in the note, so the suggested command does not repeat it.
+    expect(typo.stderr).toContain('list the prefixes in use with web-top-cli prefixes and the same --tracker-url')
+    expect(typo.stderr).not.toContain('secret-pw')
 
     // A process that stopped without cleaning up: its heartbeat expires.
     const stopped = new RedisTracker({ url: redis.url })

@@ -39,7 +39,11 @@ export async function describeEmptyPrefix(
   const where = keyPrefix === '' ? 'without a key prefix' : `under the key prefix ${JSON.stringify(keyPrefix)}`
   const fix =
     keyPrefix === '' ? "if the app sets keyPrefix, pass it with --prefix" : "check --prefix against the app's keyPrefix"
-  const listCommand = `web-top-cli prefixes --tracker-url ${quoteForShell(connection.displayUrl)}`
+  // A masked password would not work if pasted, so such a URL is not repeated.
+  const masked = connection.displayUrl.includes('***')
+  const listCommand = masked
+    ? 'web-top-cli prefixes and the same --tracker-url'
+    : `web-top-cli prefixes --tracker-url ${quoteForShell(connection.displayUrl)}`
   // The prefix comes from the command line, which may contain characters that a terminal acts on.
   return sanitizeText(
     `no app has recorded ${where} at ${connection.displayUrl} (no processors, past_tasks, ` +
