@@ -8,9 +8,7 @@
  */
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
-import { runLive } from '../src/cli/live'
-import { FakeKeyboard, FakeTerminal } from './helpers/fake-terminal'
+import { startLiveInProcess } from './helpers/fake-terminal'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 /** Time from the stop of the server to its start, in ms. */
@@ -38,19 +36,7 @@ afterAll(async () => {
 
 describe('live across two Redis outages', () => {
   it('reports each gap from loss to subscription', { timeout: 40_000 }, async () => {
-    const terminal = new FakeTerminal()
-    terminal.columns = 200
-    const keyboard = new FakeKeyboard()
-    const exited = runLive(
-      {
-        trackerUrl: redis.url,
-        keyPrefix: undefined,
-        refreshRateSeconds: 1,
-        activeColumns: parseColumnList(DEFAULT_ACTIVE_COLUMNS),
-        completedColumns: parseColumnList(DEFAULT_COMPLETED_COLUMNS),
-      },
-      { stdout: terminal, stdin: keyboard },
-    )
+    const { terminal, keyboard, exited } = startLiveInProcess(redis.url)
     try {
       await waitUntil(() => terminal.screen().includes('Active HTTP requests'), 'the first frame', 5_000)
 

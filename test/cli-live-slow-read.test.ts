@@ -5,9 +5,7 @@
  * once Redis replies again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
-import { runLive } from '../src/cli/live'
-import { FakeKeyboard, FakeTerminal } from './helpers/fake-terminal'
+import { startLiveInProcess } from './helpers/fake-terminal'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -26,19 +24,7 @@ afterAll(async () => {
 
 describe('live with a frozen Redis', () => {
   it('says the data is from the last read', { timeout: 30_000 }, async () => {
-    const terminal = new FakeTerminal()
-    terminal.columns = 200
-    const keyboard = new FakeKeyboard()
-    const exited = runLive(
-      {
-        trackerUrl: redis.url,
-        keyPrefix: undefined,
-        refreshRateSeconds: 1,
-        activeColumns: parseColumnList(DEFAULT_ACTIVE_COLUMNS),
-        completedColumns: parseColumnList(DEFAULT_COMPLETED_COLUMNS),
-      },
-      { stdout: terminal, stdin: keyboard },
-    )
+    const { terminal, keyboard, exited } = startLiveInProcess(redis.url)
     try {
       await waitFor('the first frame', () => (terminal.screen().includes('Active HTTP requests') ? true : undefined))
       expect(terminal.screen()).not.toMatch(SLOW_READ)

@@ -3,6 +3,8 @@
  * writes frames to `FakeTerminal` and reads keys from `FakeKeyboard`.
  */
 import { EventEmitter } from 'node:events'
+import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../../src/cli/columns'
+import { runLive } from '../../src/cli/live'
 
 /** Output that is a TTY. It stores each write, and the text of each row from the positioned lines the view writes. */
 export class FakeTerminal extends EventEmitter {
@@ -44,4 +46,29 @@ export class FakeKeyboard extends EventEmitter {
   setEncoding(): void {}
   resume(): void {}
   pause(): void {}
+}
+
+/** A `live` view running in this process, with its terminal, keyboard and exit code. */
+export interface InProcessLive {
+  terminal: FakeTerminal
+  keyboard: FakeKeyboard
+  exited: Promise<number>
+}
+
+/** Starts `runLive` on `trackerUrl` with the default columns, refreshing every `refreshRateSeconds`. */
+export function startLiveInProcess(trackerUrl: string, refreshRateSeconds = 1, columns = 200): InProcessLive {
+  const terminal = new FakeTerminal()
+  terminal.columns = columns
+  const keyboard = new FakeKeyboard()
+  const exited = runLive(
+    {
+      trackerUrl,
+      keyPrefix: undefined,
+      refreshRateSeconds,
+      activeColumns: parseColumnList(DEFAULT_ACTIVE_COLUMNS),
+      completedColumns: parseColumnList(DEFAULT_COMPLETED_COLUMNS),
+    },
+    { stdout: terminal, stdin: keyboard },
+  )
+  return { terminal, keyboard, exited }
 }
