@@ -36,7 +36,7 @@ beforeEach(async () => {
 /** Runs a script that keeps Redis busy for `BLOCK_MS`, and resolves once other clients get BUSY. */
 async function blockRedis(): Promise<{ done: Promise<unknown>; client: Redis }> {
   const client = new Redis(redis.url)
-  // While the script runs, Redis answers BUSY to other commands, such as the
+  // While the script runs, Redis replies BUSY to other commands, such as the
   // ready check of a client that connects then. Without a listener, ioredis
   // prints such errors as unhandled.
   client.on('error', () => {})

@@ -23,6 +23,11 @@ import { UNKNOWN_ROUTE } from './stats'
 import { selectFirst } from './select-first'
 import type { Attribute, Colour } from './style'
 
+/** Returns the row key of a completed task in the live view: `c:<task key>#<end time>`. */
+export function getCompletedRowKey(task: HttpTask): string {
+  return `c:${getCompletedKey(task)}`
+}
+
 /** Marks of an active request that needs attention. */
 export type RowMark = 'STALLED' | 'ORPHANED' | 'slow' | undefined
 
@@ -169,7 +174,7 @@ export function orderCompletedRows(
   const matches = createTextFilter(order.filterText)
   const rows = tasks
     .filter((task) => matches(task))
-    .map((task) => ({ rowKey: `c:${getCompletedKey(task)}`, task }))
+    .map((task) => ({ rowKey: getCompletedRowKey(task), task }))
   const sortKey = createSortKey(order.sortColumn, columns, nowMs)
   if (sortKey !== undefined) {
     const keyed = rows.map((row) => ({ row, key: sortKey(row.task) }))

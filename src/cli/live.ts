@@ -63,7 +63,7 @@ const TICK_INTERVAL_MS = 1_000
 /** How long a message about a reconnection stays in the status line. */
 const RECONNECT_NOTICE_MS = 60_000
 
-/** Wait for a read's reply after which the view says that its data is from the last read. */
+/** Time in ms without a reply to a read, after which the status line shows that the data is from the last read. */
 const SLOW_READ_NOTICE_MS = 3_000
 
 const MIN_FRAME_INTERVAL_MS = 1000 / MAX_FRAMES_PER_SECOND
@@ -164,8 +164,7 @@ class LiveView {
   #frameTimer: NodeJS.Timeout | undefined
   #tickTimer: NodeJS.Timeout | undefined
   #resyncTimer: NodeJS.Timeout | undefined
-  #reading = false
-  /** Start of the read in flight, for the notice of a read that waits long for its reply. */
+  /** Start of the tracker read in flight, undefined between reads. */
   #readStartedMs: number | undefined
   #resyncPending = false
   #faultAfterFrames: number | undefined
@@ -287,11 +286,10 @@ class LiveView {
   /** Reads the whole tracker and the heartbeats, then draws. Merges calls made during a read. */
   async #resync(): Promise<void> {
     if (this.#stopped) return
-    if (this.#reading) {
+    if (this.#readStartedMs !== undefined) {
       this.#resyncPending = true
       return
     }
-    this.#reading = true
     const readStartedMs = Date.now()
     this.#readStartedMs = readStartedMs
     // Only a read that starts after the stream is back can close a gap: an
@@ -324,7 +322,6 @@ class LiveView {
       this.#state.abortResync()
       this.#readError = this.#connection.describeFailure(error)
     } finally {
-      this.#reading = false
       this.#readStartedMs = undefined
     }
     await this.#readHeartbeats()

@@ -166,11 +166,12 @@ function subscribeToFinishChannel(): void {
 }
 
 function onResponseFinishMessage(message: unknown): void {
-  const { response: res, socket } = message as ResponseFinishMessage
+  const finished = message as ResponseFinishMessage
+  const { response: res, socket } = finished
   if (res === undefined) return
   const state = requestStates.get(res)
   if (state === undefined) {
-    handleUntrackedResponse(message as ResponseFinishMessage, res)
+    handleUntrackedResponse(finished, res)
     return
   }
   finishTask(res, state, outcomeOfFinish(state.req, socket))
