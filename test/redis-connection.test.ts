@@ -3,7 +3,7 @@
  * ACL users, TLS, Sentinel, and the parsing of cluster and Sentinel URLs.
  * Every server is a private redis-server on a free loopback port.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -24,6 +24,7 @@ import {
   type TopRequestListener,
   type Tracker,
 } from '../src/index'
+import { makeCertificates } from './helpers/certificates'
 import { runCli } from './helpers/cli'
 import { startExample, type ExampleProcess } from './helpers/example-process'
 import { sendRequest, waitFor } from './helpers/http'
@@ -291,19 +292,6 @@ describe.skipIf(tlsBlocker !== undefined)('TLS', () => {
 })
 
 /** Makes a throwaway CA and a server certificate for 127.0.0.1 in `dir`. Returns the CA file. */
-function makeCertificates(dir: string): string {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
-  const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  run(['req', '-x509', ...ecKey, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=web-top test CA'])
-  run(['req', ...ecKey, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'])
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n')
-  run([
-    'x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext',
-  ])
-  return join(dir, 'ca.crt')
-}
-
 describe('Sentinel', () => {
   let master: TestRedis
   let sentinel: ChildProcess

@@ -199,11 +199,24 @@ function handleUntrackedResponse(message: ResponseFinishMessage, res: ServerResp
 function onResponseClose(this: ServerResponse): void {
   const state = requestStates.get(this)
   if (state === undefined) return
+  finishTask(this, state, isCompleted(state.req, this) ? 'completed' : 'aborted')
+}
+
+/** HTTP/2's error code of a stream that closed without error. */
+const NGHTTP2_NO_ERROR = 0
+
+/** Returns whether a response that closed before its finish event reached the client whole. */
+function isCompleted(req: IncomingMessage, res: ServerResponse): boolean {
+  // An HTTP/2 response counts as finished even when the client reset its
+  // stream (checked on Node 20), so the stream's error code tells instead.
+  if (req.httpVersionMajor === 2) {
+    const stream = (res as ServerResponse & { stream?: { rstCode?: number } }).stream
+    return res.writableEnded && stream?.rstCode === NGHTTP2_NO_ERROR
+  }
   // A response that finished for a request whose body never fully arrived
   // was written to a connection the client had already closed.
-  const cutShort = state.req.complete === false && state.req.socket?.destroyed === true
-  const completed = (this.writableFinished || isInjected(state.req, this)) && !cutShort
-  finishTask(this, state, completed ? 'completed' : 'aborted')
+  const cutShort = req.complete === false && req.socket?.destroyed === true
+  return (res.writableFinished || isInjected(req, res)) && !cutShort
 }
 
 /**

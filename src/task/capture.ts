@@ -8,6 +8,7 @@
  * return the same parts as objects.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
@@ -85,7 +86,14 @@ interface KnownHeader {
   /** The name as recorded: upper-cased for a request header, as sent for a response header. */
   name: string
   secret: boolean
+  /** True for `Host`, and for HTTP/2's `:authority`, which takes its place. */
   isHost: boolean
+  /**
+   * True for an HTTP/2 pseudo-header (`:method`, `:path`, …). Their values
+   * are recorded in the task's own fields, so they are left out of the
+   * header list, as HTTP/1.1 has no such headers.
+   */
+  pseudo: boolean
   /**
    * The last raw value seen and its encoded pair `["NAME","value"]`, also
    * with a leading comma. Clients send the same values request after
@@ -154,7 +162,7 @@ export class CaptureEncoder {
     // With headers captured, Host comes from the same pass over the raw
     // headers, which spares a read of `req.headers` (request-end.ts explains
     // what reads of Express's objects cost).
-    const host = this.settings.captureHeaders ? this.#hostSeen : req.headers.host
+    const host = this.settings.captureHeaders ? this.#hostSeen : readHost(req)
     const maxHostLength = this.settings.limits.maxHeaderValueLength
 
     return (
@@ -177,8 +185,10 @@ export class CaptureEncoder {
     if (block !== undefined) return this.#encodeHeaderBlock(block)
 
     const statusCode = res.statusCode
+    // HTTP/2 has no reason phrase, and reading it makes Node 20 print an UnsupportedWarning.
+    const reason = res instanceof Http2ServerResponse ? undefined : res.statusMessage
     const status = Number.isInteger(statusCode)
-      ? `"status_code":${statusCode},"status_message":${encodeString(formatStatus(statusCode, res.statusMessage))}`
+      ? `"status_code":${statusCode},"status_message":${encodeString(formatStatus(statusCode, reason))}`
       : '"status_code":null,"status_message":null'
     const headers = this.settings.captureHeaders
       ? JSON.stringify(captureSetHeaders(res, this.settings))
@@ -201,26 +211,33 @@ export class CaptureEncoder {
   }
 
   /**
-   * Encodes the request headers up to `maxHeaders`, and sets `#hostSeen`
-   * to the first Host value, read from `req.headers` when the cap cut it off.
+   * Encodes the request headers up to `maxHeaders`, without HTTP/2
+   * pseudo-headers, and sets `#hostSeen` to the first Host value, read
+   * from `req.headers` when the cap cut it off.
    */
   #encodeRequestHeaders(req: IncomingMessage): string {
     const rawHeaders = req.rawHeaders
-    const end = Math.min(rawHeaders.length, this.settings.limits.maxHeaders * 2)
+    const { maxHeaders } = this.settings.limits
     let json = '['
+    let count = 0
+    let index = 0
     this.#hostSeen = undefined
 
-    for (let i = 0; i + 1 < end; i += 2) {
-      const known = this.#findRequestHeader(rawHeaders[i] as string, i >> 1)
-      const value = rawHeaders[i + 1] as string
+    for (; index + 1 < rawHeaders.length; index += 2) {
+      const known = this.#findRequestHeader(rawHeaders[index] as string, index >> 1)
+      const value = rawHeaders[index + 1] as string
       if (known.isHost && this.#hostSeen === undefined) this.#hostSeen = value
+      if (known.pseudo) continue
+      if (count === maxHeaders) break
+
       this.#encodePair(known, value)
-      json += i === 0 ? known.lastPair : known.lastPairAfterComma
+      json += count === 0 ? known.lastPair : known.lastPairAfterComma
+      count++
     }
-    if (rawHeaders.length > end) {
-      const pair: HeaderPair = [TRUNCATED_HEADERS_NAME.toUpperCase(), `${(rawHeaders.length - end) / 2} headers`]
-      json += `${end === 0 ? '' : ','}${JSON.stringify(pair)}`
-      this.#hostSeen ??= req.headers.host
+    if (index + 1 < rawHeaders.length) {
+      const pair: HeaderPair = [TRUNCATED_HEADERS_NAME.toUpperCase(), `${(rawHeaders.length - index) / 2} headers`]
+      json += `${count === 0 ? '' : ','}${JSON.stringify(pair)}`
+      this.#hostSeen ??= readHost(req)
     }
     return `${json}]`
   }
@@ -322,7 +339,8 @@ export class CaptureEncoder {
     const known: KnownHeader = {
       name: truncate(upperCase ? name.toUpperCase() : name, maxNameLength),
       secret: this.settings.rules.isSecretHeader(name.toLowerCase()),
-      isHost: upperCase && name.toLowerCase() === 'host',
+      isHost: upperCase && (name.toLowerCase() === 'host' || name === ':authority'),
+      pseudo: name.startsWith(':'),
       lastValue: undefined,
       lastPair: '',
       lastPairAfterComma: '',
@@ -388,14 +406,20 @@ function readSentHeaderBlock(res: ServerResponse): string | undefined {
   return typeof block === 'string' && block.startsWith('HTTP/') ? block : undefined
 }
 
-/** Reads the headers set so far through `setHeader()`, in the case the app used. */
+/**
+ * Reads the headers set so far through `setHeader()`, in the case the app
+ * used. An HTTP/2 response has only lower-case names, and lists its
+ * `:status` pseudo-header once sent, which is left out.
+ */
 function captureSetHeaders(res: ServerResponse, settings: CaptureSettings): HeaderPair[] {
   const { limits, rules } = settings
   const pairs: HeaderPair[] = []
 
   // OutgoingMessage.getRawHeaderNames() (Node >= 15.13) keeps the case the app used.
-  const names = (res as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames()
+  const { getRawHeaderNames } = res as ServerResponse & { getRawHeaderNames?(): string[] }
+  const names = typeof getRawHeaderNames === 'function' ? getRawHeaderNames.call(res) : res.getHeaderNames()
   for (const name of names) {
+    if (name.startsWith(':')) continue
     const secret = rules.isSecretHeader(name.toLowerCase())
     const value = res.getHeader(name)
     const values = Array.isArray(value) ? value : [value]
@@ -421,6 +445,13 @@ function countLines(block: string, start: number): number {
   const end = block.indexOf('\r\n\r\n', start)
   const body = block.slice(start, end === -1 ? block.length : end)
   return body === '' ? 0 : body.split('\r\n').length
+}
+
+/** Returns the Host header, or HTTP/2's `:authority`, which takes its place. */
+function readHost(req: IncomingMessage): string | undefined {
+  const { headers } = req
+  const host = headers.host ?? headers[':authority']
+  return typeof host === 'string' ? host : undefined
 }
 
 function isEncrypted(req: IncomingMessage): boolean {
