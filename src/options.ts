@@ -30,48 +30,48 @@ export interface TopOptions extends RedactionOptions {
    * throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL`.
    * @default process.env.TOP_TRACKER_URL ?? 'redis://127.0.0.1:6379'
    */
-  trackerUrl?: string | readonly string[]
+  trackerUrl?: string | readonly string[] | undefined
   /**
    * A tracker instance to write to, such as a `MemoryTracker`. The recorder
    * does not close a tracker it was given. Cannot be combined with `redis`.
    */
-  tracker?: Tracker
+  tracker?: Tracker | undefined
   /**
    * An ioredis 5 or 6 client or Cluster to write through. The recorder
    * does not close it. Cannot be combined with `tracker`.
    */
-  redis?: GivenRedisClient
+  redis?: GivenRedisClient | undefined
   /**
    * Prepended to every Redis key and channel. Leave empty to stay readable by
    * the Python `web-top`; use a hash tag (`{shop}:`) on Redis Cluster.
    * @default process.env.TOP_TRACKER_PREFIX ?? ''
    */
-  keyPrefix?: string
+  keyPrefix?: string | undefined
   /**
    * Max number of completed tasks kept by the tracker that the recorder opens. A
    * tracker passed as `tracker` keeps its own cap.
    * @default process.env.TOP_MAX_COMPLETED_TASKS ?? 256
    */
-  maxCompletedTasks?: number
+  maxCompletedTasks?: number | undefined
   /**
    * Requests not recorded: exact paths (`'/health'`), patterns matched against
    * the path without its query string, or a function of Node's request
    * (`request.raw` in Fastify) that returns true for requests to skip.
    * @default []
    */
-  ignore?: ReadonlyArray<string | RegExp> | ((req: IncomingMessage) => boolean)
+  ignore?: ReadonlyArray<string | RegExp> | ((req: IncomingMessage) => boolean) | undefined
   /** Tags added to every task, such as `service.name`. */
-  tags?: Record<string, string>
+  tags?: Record<string, string> | undefined
   /**
    * Name of the processor shown in the Worker column.
    * @default `node:<pid>` (with `/w<threadId>` inside a worker thread)
    */
-  processorName?: string
+  processorName?: string | undefined
   /**
    * Whether request and response headers are stored. Secret values are masked either way.
    * @default true
    */
-  captureHeaders?: boolean
+  captureHeaders?: boolean | undefined
   /**
    * Whether the app runs behind a proxy whose `X-Forwarded-For` and
    * `X-Forwarded-Proto` may be trusted. When true, the first address of
@@ -79,11 +79,11 @@ export interface TopOptions extends RedactionOptions {
    * TCP peer is. When unset, the adapters follow the framework's own setting
    * (Express `trust proxy`, Fastify `trustProxy`).
    */
-  trustProxy?: boolean
+  trustProxy?: boolean | undefined
   /** Caps on the length of paths, header values and the number of headers and parameters. */
-  limits?: Partial<SizeLimits>
+  limits?: Partial<SizeLimits> | undefined
   /** Where connection problems and dropped writes are reported. Fastify's logger in the plugin. */
-  logger?: Logger
+  logger?: Logger | undefined
   /**
    * Memory budget, in bytes, for task records waiting for Redis while it is
    * unreachable or slow. Records past it are dropped and counted in
@@ -96,7 +96,7 @@ export interface TopOptions extends RedactionOptions {
    * test/paused-redis-load.test.ts.
    * @default 8388608 (8 MiB)
    */
-  maxPendingBytes?: number
+  maxPendingBytes?: number | undefined
   /**
    * How long the Redis tracker collects writes before it sends them as one
    * script call, in milliseconds, from 0 (each event-loop turn) to 1000.
@@ -108,7 +108,7 @@ export interface TopOptions extends RedactionOptions {
    * opens, not to one passed as `tracker`.
    * @default 2
    */
-  batchWindowMs?: number
+  batchWindowMs?: number | undefined
   /**
    * Share of requests, from 0 to 1, whose completed record is kept, for
    * very high traffic. Each request is picked at random when it starts.
@@ -121,7 +121,7 @@ export interface TopOptions extends RedactionOptions {
    * `tracker` without `recordStartFields()` records every request.
    * @default 1
    */
-  completedSampleRate?: number
+  completedSampleRate?: number | undefined
   /**
    * Time to live of the recorder's heartbeat, in milliseconds. The
    * heartbeat is refreshed every third of it. Readers treat the active
@@ -130,7 +130,7 @@ export interface TopOptions extends RedactionOptions {
    * largest timer delay).
    * @default 30000
    */
-  heartbeatTtlMs?: number
+  heartbeatTtlMs?: number | undefined
   /**
    * Whether the recorder removes its active tasks and closes its Redis
    * connection on SIGTERM and SIGINT when the app has no listener of its own
@@ -139,7 +139,7 @@ export interface TopOptions extends RedactionOptions {
    * (Express) or the Fastify app then closes the recorder.
    * @default true
    */
-  handleSignals?: boolean
+  handleSignals?: boolean | undefined
 }
 
 /** Shortest heartbeat TTL accepted, in milliseconds: a refresh every 100 ms is already frequent. */

@@ -44,6 +44,38 @@ describe('resolveOptions defaults', () => {
     expect(resolved.batchWindowMs).toBe(2)
   })
 
+  it('reads undefined values as unset', () => {
+    // As `{ trackerUrl: process.env.TOP_URL }` passes them when a variable is missing.
+    const allUndefined: Record<keyof TopOptions, undefined> = {
+      trackerUrl: undefined,
+      tracker: undefined,
+      redis: undefined,
+      keyPrefix: undefined,
+      maxCompletedTasks: undefined,
+      ignore: undefined,
+      tags: undefined,
+      processorName: undefined,
+      captureHeaders: undefined,
+      trustProxy: undefined,
+      limits: undefined,
+      logger: undefined,
+      maxPendingBytes: undefined,
+      batchWindowMs: undefined,
+      completedSampleRate: undefined,
+      heartbeatTtlMs: undefined,
+      handleSignals: undefined,
+      redactHeaders: undefined,
+      allowHeaders: undefined,
+      redactParams: undefined,
+      allowParams: undefined,
+    }
+    const { isIgnored, ...resolved } = resolveOptions(allUndefined, EMPTY_ENV)
+    const { isIgnored: _defaultIsIgnored, ...defaults } = resolveOptions({}, EMPTY_ENV)
+    expect(resolved).toEqual(defaults)
+    expect(isIgnored(fakeRequest, '/health')).toBe(false)
+    expect(() => new Recorder({ ...allUndefined, trackerUrl: 'memory://' })).not.toThrow()
+  })
+
   it('reads the environment', () => {
     const resolved = resolveOptions(
       {},

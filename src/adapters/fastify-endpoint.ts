@@ -13,7 +13,7 @@ export interface TrackerRouteOptions extends TrackerEndpointOptions {
    * Path of the route, under the prefix the plugin is registered with.
    * @default '/web-top'
    */
-  path?: string
+  path?: string | undefined
 }
 
 /**

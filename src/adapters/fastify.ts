@@ -64,7 +64,7 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
 
   let recorder: Recorder
   try {
-    recorder = new Recorder({ logger: fastify.log, ...options })
+    recorder = new Recorder({ ...options, logger: options.logger ?? fastify.log })
   } catch (err) {
     // Handed to Fastify, so that `ready()`, `listen()` or `register()` rejects with it.
     done(err as Error)

@@ -31,14 +31,14 @@ export interface TrackerEndpointOptions {
    * compared in constant time and never written to a response or a log.
    * @default process.env.TOP_WEB_API_KEY
    */
-  apiKey?: string
+  apiKey?: string | undefined
   /**
    * Tracker whose tasks are served, such as `middleware.recorder.tracker`.
    * @default the shared memory tracker that `memory://` recorders write to
    */
-  tracker?: Pick<Tracker, 'read'>
+  tracker?: Pick<Tracker, 'read'> | undefined
   /** Logger for failed tracker reads and for the warning about recorded endpoint requests. */
-  logger?: Logger
+  logger?: Logger | undefined
 }
 
 /** The parts of an HTTP request that the endpoint reads. */

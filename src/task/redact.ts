@@ -119,13 +119,13 @@ export interface RedactionRules {
 
 export interface RedactionOptions {
   /** Further header names to mask. */
-  redactHeaders?: readonly string[]
+  redactHeaders?: readonly string[] | undefined
   /** Header names to keep in clear even though they are masked by default. */
-  allowHeaders?: readonly string[]
+  allowHeaders?: readonly string[] | undefined
   /** Further query parameter names to mask. */
-  redactParams?: readonly string[]
+  redactParams?: readonly string[] | undefined
   /** Query parameter names to keep in clear even though they look like secrets. */
-  allowParams?: readonly string[]
+  allowParams?: readonly string[] | undefined
 }
 
 /** Builds the redaction rules once, at setup. */

@@ -13,7 +13,7 @@ export interface MemoryTrackerOptions {
    * Most completed tasks kept; older ones are dropped.
    * @default 256
    */
-  maxCompletedTasks?: number
+  maxCompletedTasks?: number | undefined
 }
 
 export class MemoryTracker implements Tracker {

@@ -94,24 +94,24 @@ export interface RedisTrackerOptions {
    * Ignored when `client` is given.
    * @default 'redis://127.0.0.1:6379'
    */
-  url?: string
+  url?: string | undefined
   /**
    * An ioredis client or Cluster to use. The tracker does not close a
    * client it was given. With a Cluster, `keyPrefix` must contain a hash
    * tag such as `{shop}:`. Clients of ioredis 5 and 6 both work.
    */
-  client?: GivenRedisClient
+  client?: GivenRedisClient | undefined
   /**
    * Prepended to every key and channel name. Leave empty to stay readable by
    * the Python tools.
    * @default ''
    */
-  keyPrefix?: string
+  keyPrefix?: string | undefined
   /**
    * Most completed tasks kept in `past_tasks`.
    * @default 256
    */
-  maxCompletedTasks?: number
+  maxCompletedTasks?: number | undefined
   /**
    * Memory budget for task records waiting for Redis, in bytes: the JSON
    * of every record queued or sent and not yet confirmed, plus 64 bytes per
@@ -121,7 +121,7 @@ export interface RedisTrackerOptions {
    * test/paused-redis-load.test.ts.
    * @default 8 MiB
    */
-  maxPendingBytes?: number
+  maxPendingBytes?: number | undefined
   /**
    * How long writes collect before they go to Redis as one script call, in
    * milliseconds. A request that starts and ends within one window is sent
@@ -136,15 +136,15 @@ export interface RedisTrackerOptions {
    * baseline's (bench/README.md). Readers see requests at most 2 ms later.
    * @default 2
    */
-  batchWindowMs?: number
+  batchWindowMs?: number | undefined
   /** Logger for connection problems and dropped records. */
-  logger?: Logger
+  logger?: Logger | undefined
   /**
    * Min time between two log lines about the same connection problem, in
    * milliseconds. Dropped records are summed and logged once per interval.
    * @default 30_000
    */
-  logIntervalMs?: number
+  logIntervalMs?: number | undefined
 }
 
 const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
