@@ -39,17 +39,24 @@ export interface TrackerUrlOptions extends RedisConnectionOptions {
 
 const SUPPORTED_URLS =
   'use redis://host:port/db, rediss://, redis+cluster://host:port,host:port, ' +
-  'redis+sentinel://host:port/master, memory:// or http(s)://host:port/web-top'
+  'redis+sentinel://host:port/master or memory:// (readers such as web-top-cli also take ' +
+  'http(s)://host:port/web-top)'
 
-let sharedMemoryTracker: MemoryTracker | undefined
+/**
+ * Key of the shared memory tracker on `globalThis`. A process can load the
+ * package twice, once through `require` and once through `import`, and
+ * each copy has module variables of its own. Both copies find this key.
+ */
+const SHARED_MEMORY_TRACKER = Symbol.for('web-top.sharedMemoryTracker')
 
 /**
  * Returns the memory tracker shared by everything in this process that uses
  * the `memory://` URL, so a reader in the same process sees what was recorded.
  */
 export function getSharedMemoryTracker(maxCompletedTasks?: number): MemoryTracker {
-  sharedMemoryTracker ??= new MemoryTracker({ maxCompletedTasks })
-  return sharedMemoryTracker
+  const holder = globalThis as { [SHARED_MEMORY_TRACKER]?: MemoryTracker }
+  holder[SHARED_MEMORY_TRACKER] ??= new MemoryTracker({ maxCompletedTasks })
+  return holder[SHARED_MEMORY_TRACKER]
 }
 
 /**
