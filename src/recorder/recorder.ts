@@ -302,11 +302,7 @@ export class Recorder {
     }
 
     const endedAt = formatIsoTime(nowMs())
-    // A response still queued behind another on a pipelined connection has
-    // no socket: its head may be written, but the client never received it.
-    // Nor did a client that went away while still sending its request
-    // (`req.complete` false) receive a head sent later.
-    const unsent = outcome === 'aborted' && (!res.headersSent || res.socket === null || state.req.complete === false)
+    const unsent = isUnsent(res, state.req, outcome)
     const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
     const endFields = this.#fields.end(res, taskName, endedAt, outcome, unsent)
     const sharedFields = this.#fields.shared(state.clientIpSource, outcome)
@@ -357,4 +353,30 @@ function pathOf(url: string | undefined): string {
   if (url === undefined) return '/'
   const queryStart = url.indexOf('?')
   return queryStart === -1 ? url : url.slice(0, queryStart)
+}
+
+/**
+ * Returns whether the client of a request that did not complete never got
+ * the response head, so that the record shows the status it got instead.
+ */
+function isUnsent(res: ServerResponse, req: IncomingMessage, outcome: RequestOutcome): boolean {
+  if (outcome === 'completed') return false
+  // On a timeout the client is still there and got any head written before it.
+  if (outcome === 'timeout') return !isHeadWritten(res)
+  // A response still queued behind another on a pipelined connection has
+  // no socket: its head may be written, but the client never received it.
+  // Nor did a client that went away while still sending its request
+  // (`req.complete` false) receive a head sent later.
+  return !isHeadWritten(res) || res.socket === null || req.complete === false
+}
+
+/**
+ * Returns whether the response head went out to the connection. After
+ * `writeHead()` alone, `headersSent` is true, but Node writes the head only
+ * with the first body chunk, `end()` or `flushHeaders()`, and marks that in
+ * its internal `_headerSent` (Node 20). A response without that field, as
+ * an HTTP/2 one, goes by `headersSent`.
+ */
+function isHeadWritten(res: ServerResponse): boolean {
+  return res.headersSent && (res as ServerResponse & { _headerSent?: boolean })._headerSent !== false
 }

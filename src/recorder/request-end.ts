@@ -28,8 +28,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import type { Logger } from '../util/logger'
 
-/** Outcome of a tracked request: completed, or aborted because the client went away. */
-export type RequestOutcome = 'completed' | 'aborted'
+/**
+ * Outcome of a tracked request: completed, aborted because the client went
+ * away, or cut off by the server's `requestTimeout` before the request
+ * arrived whole.
+ */
+export type RequestOutcome = 'completed' | 'aborted' | 'timeout'
 
 /** Source of the recorded client address: the TCP peer, or a trusted proxy's header. */
 export type ClientIpSource = 'socket' | 'proxy'
@@ -199,7 +203,18 @@ function handleUntrackedResponse(message: ResponseFinishMessage, res: ServerResp
 function onResponseClose(this: ServerResponse): void {
   const state = requestStates.get(this)
   if (state === undefined) return
-  finishTask(this, state, isCompleted(state.req, this) ? 'completed' : 'aborted')
+  finishTask(this, state, isCompleted(state.req, this) ? 'completed' : outcomeOfCut(state.req))
+}
+
+/**
+ * Returns why a request ended before its response did. Node closes a
+ * connection whose request has not arrived whole within `requestTimeout`
+ * with this error. It first sends a 408 response itself when no response
+ * head was written yet, and so does Fastify's client error handler.
+ */
+function outcomeOfCut(req: IncomingMessage): RequestOutcome {
+  const error = (req.socket as (Socket & { errored?: { code?: unknown } | null }) | null)?.errored
+  return error?.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'aborted'
 }
 
 /** HTTP/2's error code of a stream that closed without error. */
@@ -208,7 +223,7 @@ const NGHTTP2_NO_ERROR = 0
 /** Returns whether a response that closed before its finish event reached the client whole. */
 function isCompleted(req: IncomingMessage, res: ServerResponse): boolean {
   // An HTTP/2 response counts as finished even when the client reset its
-  // stream (checked on Node 20), so the stream's error code tells instead.
+  // stream (checked on Node 20), so the stream's error code decides.
   if (req.httpVersionMajor === 2) {
     const stream = (res as ServerResponse & { stream?: { rstCode?: number } }).stream
     return res.writableEnded && stream?.rstCode === NGHTTP2_NO_ERROR

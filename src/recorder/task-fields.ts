@@ -22,12 +22,19 @@ export const CLIENT_CLOSED_STATUS = 499
 /** Tag set on tasks that did not end with a complete response. */
 export const OUTCOME_TAG = 'web_top.outcome'
 
-/** Response fields of a task whose client went away before any response header was sent. */
-const CLIENT_CLOSED_RESPONSE_FIELDS = encodeFields({
-  status_code: CLIENT_CLOSED_STATUS,
-  status_message: `${CLIENT_CLOSED_STATUS} Client Closed Request`,
-  response_headers: null,
-})
+/**
+ * Response fields of a task that ended before any response head was sent:
+ * 499 when the client went away, 408 when the server's `requestTimeout`
+ * cut it off, which is the status that Node (and Fastify) then send.
+ */
+const UNSENT_RESPONSE_FIELDS: Record<Exclude<RequestOutcome, 'completed'>, string> = {
+  aborted: encodeFields({
+    status_code: CLIENT_CLOSED_STATUS,
+    status_message: `${CLIENT_CLOSED_STATUS} Client Closed Request`,
+    response_headers: null,
+  }),
+  timeout: encodeFields({ status_code: 408, status_message: '408 Request Timeout', response_headers: null }),
+}
 
 /** Fields of a start record after `updated_at`, none of them known before the end. */
 const START_RESPONSE_FIELDS = encodeFields({
@@ -68,13 +75,21 @@ export class TaskFields {
       const tags = {
         ...settings.tags,
         [CLIENT_IP_SOURCE_TAG]: source,
-        ...(outcome === 'aborted' ? { [OUTCOME_TAG]: 'aborted' } : {}),
+        ...(outcome === 'completed' ? {} : { [OUTCOME_TAG]: outcome }),
       }
       return flattenString(`,${encodeFields({ ...settings.process, tags })}`)
     }
     this.#sharedFields = {
-      socket: { completed: encodeShared('socket', 'completed'), aborted: encodeShared('socket', 'aborted') },
-      proxy: { completed: encodeShared('proxy', 'completed'), aborted: encodeShared('proxy', 'aborted') },
+      socket: {
+        completed: encodeShared('socket', 'completed'),
+        aborted: encodeShared('socket', 'aborted'),
+        timeout: encodeShared('socket', 'timeout'),
+      },
+      proxy: {
+        completed: encodeShared('proxy', 'completed'),
+        aborted: encodeShared('proxy', 'aborted'),
+        timeout: encodeShared('proxy', 'timeout'),
+      },
     }
   }
 
@@ -112,7 +127,7 @@ export class TaskFields {
     unsent: boolean,
   ): string {
     const name = this.#encodeTaskName(taskName)
-    const response = unsent ? CLIENT_CLOSED_RESPONSE_FIELDS : this.#capture.encodeResponse(res)
+    const response = unsent && outcome !== 'completed' ? UNSENT_RESPONSE_FIELDS[outcome] : this.#capture.encodeResponse(res)
     const completed = outcome === 'completed'
     return (
       `"task_name":${name},"updated_at":"${endedAt}","ended_at":"${endedAt}",` +

@@ -1,0 +1,156 @@
+/**
+ * Requests cut off by the server, and responses whose head never went out:
+ * Node's `requestTimeout` sends 408 for a request body that stops
+ * arriving, and a response head set with `writeHead()` is written only with
+ * the first body chunk. Each record must show what the client received.
+ */
+import { createServer, type RequestListener, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import fastify, { type FastifyInstance } from 'fastify'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { topMiddleware, topPlugin, type HttpTask } from '../src/index'
+import { formatRequest, openConnection, type RawConnection } from './helpers/raw-http'
+import { tasksFor, waitForActive, waitForPath } from './helpers/records'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+/** The server's `requestTimeout`, and how often Node checks it. */
+const REQUEST_TIMEOUT_MS = 500
+const CHECK_INTERVAL_MS = 100
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+interface CutApp {
+  port: number
+  close(): Promise<void>
+}
+
+/** Creates a Node server with a short request timeout, as both apps use. */
+function createTimedServer(listener: RequestListener): Server {
+  return createServer({ requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CHECK_INTERVAL_MS }, listener)
+}
+
+/**
+ * Starts an Express 5 app: `POST /upload` reads the body and responds once
+ * it has arrived, `GET /head-only` sets its head with `writeHead()` and
+ * writes nothing more.
+ */
+async function startExpressApp(): Promise<CutApp> {
+  const app = express()
+  const middleware = topMiddleware({ trackerUrl: redis.url, batchWindowMs: 0 })
+  app.use(middleware)
+  app.post('/upload', (req, res) => {
+    req.resume()
+    req.on('end', () => res.send('stored'))
+  })
+  app.get('/head-only', (_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+  })
+  const server = createTimedServer(app)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await middleware.close()
+    },
+  }
+}
+
+/** Starts a Fastify 5 app with the same routes; `/head-only` hijacks the reply. */
+async function startFastifyApp(): Promise<CutApp> {
+  let server: Server | undefined
+  const app: FastifyInstance = fastify({
+    serverFactory: (handler) => {
+      server = createTimedServer(handler)
+      return server
+    },
+  })
+  await app.register(topPlugin, { trackerUrl: redis.url, batchWindowMs: 0 })
+  app.addContentTypeParser('text/plain', (_request, payload, done) => {
+    payload.resume()
+    payload.on('end', () => done(null, 'read'))
+  })
+  app.post('/upload', async () => 'stored')
+  app.get('/head-only', (_request, reply) => {
+    reply.hijack()
+    reply.raw.writeHead(200, { 'Content-Type': 'text/event-stream' })
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    port: (app.server.address() as AddressInfo).port,
+    close: async () => {
+      server?.closeAllConnections()
+      await app.close()
+    },
+  }
+}
+
+/** Checks the fields of a request that did not complete. */
+function expectCut(task: HttpTask | undefined, status: number, message: string, outcome: string): void {
+  expect(task?.status_code).toBe(status)
+  expect(task?.status_message).toBe(message)
+  expect(task?.response_headers).toBeNull()
+  expect(task?.recorded_successfully).toBe(false)
+  expect(task?.tags?.['web_top.outcome']).toBe(outcome)
+  expect(task?.ended_at).not.toBeNull()
+}
+
+describe.each([
+  ['express5', startExpressApp],
+  ['fastify5', startFastifyApp],
+] as const)('%s cut requests', (_framework, startApp) => {
+  let app: CutApp
+  let connection: RawConnection | undefined
+
+  beforeEach(async () => {
+    await redis.client.flushall()
+    app = await startApp()
+  })
+
+  afterEach(async () => {
+    connection?.destroy()
+    connection = undefined
+    await app.close()
+  })
+
+  it('request timeout is recorded as 408', async () => {
+    connection = await openConnection(app.port)
+    connection.write(
+      formatRequest('POST', '/upload', ['Content-Type: text/plain', 'Content-Length: 1000']) + 'only ten b',
+    )
+    const received = await connection.waitForText('408', 5_000)
+    expect(received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
+    await connection.closed
+
+    const stored = await waitForPath(redis.client, '/upload')
+    const tasks = tasksFor(stored, '/upload')
+    expect(tasks).toHaveLength(1)
+    expectCut(tasks[0], 408, '408 Request Timeout', 'timeout')
+    expect(stored.processors).toEqual({})
+  })
+
+  it('head never written is recorded as 499', async () => {
+    connection = await openConnection(app.port)
+    connection.write(formatRequest('GET', '/head-only'))
+    await waitForActive(redis.client, 1)
+    // Give the app time to call writeHead(), which sends nothing by itself.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    connection.destroy()
+
+    const stored = await waitForPath(redis.client, '/head-only')
+    const tasks = tasksFor(stored, '/head-only')
+    expect(tasks).toHaveLength(1)
+    expectCut(tasks[0], 499, '499 Client Closed Request', 'aborted')
+    expect(stored.processors).toEqual({})
+  })
+})
