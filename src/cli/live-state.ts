@@ -9,6 +9,7 @@ import type { HttpTask } from '../task/http-task'
 import { decodeTask } from '../task/wire'
 import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
 import type { DecodeCache } from '../trackers/decode-cache'
+import { isActiveRecordReason, MAX_SKIP_REASONS } from '../trackers/snapshot'
 import type { TaskSnapshot } from '../trackers/tracker'
 import { findMissingPeriod, findOldestEnd, type MissingPeriod } from './missing-period'
 import { StatsWindow } from './stats'
@@ -67,6 +68,11 @@ export class LiveState {
   /** Updates applied since the view started. */
   updatesApplied = 0
 
+  /**
+   * Skipped records and keys of the last read with the completed list,
+   * apart from active records. A read without that list keeps showing them.
+   */
+  #completedSkips: { skipped: number; reasons: string[] } = { skipped: 0, reasons: [] }
   #lastClearedAt: string | null = null
   #resyncs = 0
   /** Updates that arrived while a read was in flight, applied again on top of its result. */
@@ -137,8 +143,15 @@ export class LiveState {
    * when no update was lost. With `completedFromReadOnly`, the view has no
    * update stream and polls: a completed task that the read no longer
    * returns is gone from the store, as after an app on `memory://` restarted.
+   * `readCompleted` is false for a read that left out the completed list.
    */
-  finishResync(snapshot: TaskSnapshot, nowMs: number, gapStartMs?: number, completedFromReadOnly = false): ResyncResult {
+  finishResync(
+    snapshot: TaskSnapshot,
+    nowMs: number,
+    gapStartMs?: number,
+    completedFromReadOnly = false,
+    readCompleted = true,
+  ): ResyncResult {
     const replay = this.#replay ?? []
     this.#replay = undefined
 
@@ -170,11 +183,31 @@ export class LiveState {
     if (missing !== undefined) this.stats.addGap(missing.fromMs, missing.toMs)
 
     this.#learnUpdates()
-    this.skipped = snapshot.skipped
-    this.skipReasons = snapshot.skipReasons
+    this.#countSkipped(snapshot, readCompleted)
     this.#resyncs++
     this.lastUpdateMs = nowMs
     return { recovered: this.#resyncs === 1 ? 0 : recovered, missing, unverified }
+  }
+
+  /**
+   * Sets `skipped` and `skipReasons`. A read without the completed list
+   * counts its active records, plus what the last read with that list
+   * skipped apart from active records, so the count does not change with
+   * the kind of read.
+   */
+  #countSkipped(snapshot: TaskSnapshot, readCompleted: boolean): void {
+    if (readCompleted) {
+      this.skipped = snapshot.skipped
+      this.skipReasons = snapshot.skipReasons
+      this.#completedSkips = {
+        skipped: snapshot.skipped - (snapshot.activeSkipped ?? 0),
+        reasons: snapshot.skipReasons.filter((reason) => !isActiveRecordReason(reason)),
+      }
+      return
+    }
+    const carried = this.#completedSkips
+    this.skipped = snapshot.skipped + carried.skipped
+    this.skipReasons = [...carried.reasons, ...snapshot.skipReasons].slice(0, Math.max(MAX_SKIP_REASONS, carried.reasons.length))
   }
 
   /** Replaces the active tasks with those of a full read. Returns 0: nothing is unverified. */

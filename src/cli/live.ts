@@ -302,11 +302,11 @@ class LiveView {
     else if (closesGap) gapStartMs = this.#gapStartMs
     this.#state.beginResync()
     try {
-      const snapshot = await this.#connection.tracker.read(
-        resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache, this.#lightReads),
-      )
+      const readOptions = resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache, this.#lightReads)
+      const snapshot = await this.#connection.tracker.read(readOptions)
       const polling = this.#source.kind === 'polling'
-      const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs, polling)
+      const readCompleted = (readOptions.completedLimit ?? 0) > 0
+      const result = this.#state.finishResync(snapshot, Date.now(), gapStartMs, polling, readCompleted)
       this.#lightReads = snapshot.reused === undefined ? 0 : this.#lightReads + 1
       this.#fullReadDue = result.unverified > 0
       if (closesGap && gapStartMs !== undefined && subscribedMs !== undefined) {

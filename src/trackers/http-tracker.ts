@@ -13,7 +13,7 @@
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { normalizeTask } from '../task/wire'
 import { guardLogger, silentLogger, type Logger } from '../util/logger'
-import { addSkip, buildSnapshot } from './snapshot'
+import { addActiveSkip, addSkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
 export interface HttpTrackerOptions {
@@ -349,7 +349,7 @@ function buildTaskSnapshot(activeEntries: Array<[string, unknown]>, completed: u
 
   for (const [processorId, record] of activeEntries) {
     if (isRecord(record)) snapshot.active.set(processorId, normalizeTask(record))
-    else addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: not a JSON object`)
+    else addActiveSkip(snapshot, processorId, 'not a JSON object')
   }
   completed.forEach((record, index) => {
     if (isRecord(record)) snapshot.completed.push(normalizeTask(record))

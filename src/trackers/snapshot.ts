@@ -2,7 +2,10 @@ import type { HttpTask } from '../task/http-task'
 import { plainDecoder, type DecodeCache, type FieldListing, type RecordDecoder } from './decode-cache'
 import type { TaskSnapshot } from './tracker'
 
-const MAX_SKIP_REASONS = 5
+/** Most skip reasons a snapshot keeps, apart from those of keys. */
+export const MAX_SKIP_REASONS = 5
+
+const ACTIVE_RECORD_REASON = 'active task of processor '
 
 /** The active part of a snapshot that a light read built from the cache alone. */
 interface ReusedActive {
@@ -43,6 +46,7 @@ export function buildSnapshot(
     completed: [],
     skipped: 0,
     skipReasons: [],
+    activeSkipped: 0,
     lastClearedAt,
   }
 
@@ -56,7 +60,7 @@ export function buildSnapshot(
       snapshot.active.set(processorId, result.task)
       if (reusedIds !== undefined) fetchedIds.add(processorId)
     } else {
-      addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: ${result.reason}`)
+      addActiveSkip(snapshot, processorId, result.reason)
     }
   }
   if (reusedIds !== undefined) {
@@ -94,11 +98,11 @@ function addReused(
     const result = decoder.reuseActive(processorId)
     if (result === undefined) {
       // The cache changed during the read: only a read that runs at the same time with the same cache does that.
-      addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: not fetched and no longer cached`)
+      addActiveSkip(snapshot, processorId, 'not fetched and no longer cached')
     } else if (result.ok) {
       snapshot.active.set(processorId, result.task)
     } else {
-      addSkip(snapshot, `active task of processor ${JSON.stringify(processorId)}: ${result.reason}`)
+      addActiveSkip(snapshot, processorId, result.reason)
     }
   }
   snapshot.reused = new ReusedIds(snapshot.active, fetchedIds)
@@ -167,6 +171,7 @@ function copyReused(snapshot: TaskSnapshot, previous: ReusedActive): void {
   snapshot.active = new Map(previous.active)
   snapshot.reused = previous.reused
   snapshot.skipped = previous.skipped
+  snapshot.activeSkipped = previous.skipped
   snapshot.skipReasons = [...previous.skipReasons]
 }
 
@@ -174,6 +179,12 @@ function copyReused(snapshot: TaskSnapshot, previous: ReusedActive): void {
 export function addSkip(snapshot: TaskSnapshot, reason: string): void {
   snapshot.skipped++
   if (snapshot.skipReasons.length < MAX_SKIP_REASONS) snapshot.skipReasons.push(reason)
+}
+
+/** Counts the unreadable active record of a processor, as `addSkip` does, and in `activeSkipped`. */
+export function addActiveSkip(snapshot: TaskSnapshot, processorId: string, problem: string): void {
+  addSkip(snapshot, `${ACTIVE_RECORD_REASON}${JSON.stringify(processorId)}: ${problem}`)
+  snapshot.activeSkipped = (snapshot.activeSkipped ?? 0) + 1
 }
 
 /**
@@ -186,6 +197,11 @@ export function addKeySkip(snapshot: TaskSnapshot, reason: string): void {
   const keys = snapshot.skipReasons.filter(isKeyReason)
   const records = snapshot.skipReasons.filter((each) => !isKeyReason(each))
   snapshot.skipReasons = [...keys, reason, ...records].slice(0, Math.max(MAX_SKIP_REASONS, keys.length + 1))
+}
+
+/** Returns whether a skip reason is that of an active record (`addActiveSkip`). */
+export function isActiveRecordReason(reason: string): boolean {
+  return reason.startsWith(ACTIVE_RECORD_REASON)
 }
 
 function isKeyReason(reason: string): boolean {

@@ -16,6 +16,11 @@ export interface TaskSnapshot {
   skipped: number
   /** Reasons for the first few skipped records, for display. */
   skipReasons: string[]
+  /**
+   * Of `skipped`, the active records. The rest concern the completed list
+   * and the keys. Unset by trackers that do not tell them apart.
+   */
+  activeSkipped?: number
   /** ISO 8601 time of the last clear, if the tracker stores one. */
   lastClearedAt: string | null
   /**
