@@ -493,6 +493,45 @@ describe('RedisTracker lifecycle', () => {
     await client.quit()
   })
 
+  it('counts and logs writes lost at close', async () => {
+    const separate = await startRedis()
+    const lines: Array<{ message: string; fields: Record<string, unknown> }> = []
+    const logger = {
+      warn: (fields: object, message: string) => lines.push({ message, fields: fields as Record<string, unknown> }),
+      error: () => {},
+    }
+    const tracker = new RedisTracker({ url: separate.url, logger })
+    trackers.push(tracker)
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    await separate.stop()
+    await waitFor('the lost connection', () => (tracker.client.status !== 'ready' ? true : undefined))
+
+    for (let id = 1; id <= 5; id++) {
+      tracker.recordStart(`p${id}`, taskJson(id))
+      tracker.recordEnd(`p${id}`, taskJson(id))
+    }
+    await tracker.close()
+
+    expect(tracker.stats().dropped).toBe(10)
+    const closing = lines.filter((line) => line.message.startsWith('redis tracker closed before'))
+    expect(closing).toHaveLength(1)
+    expect(closing[0]?.fields.records).toBe(10)
+    expect(closing[0]?.fields.unconfirmed).toBe(0)
+    await separate.close()
+  })
+
+  it('closes quietly once every write landed', async () => {
+    const lines: string[] = []
+    const tracker = await openTracker({ logger: { warn: (_fields, message) => lines.push(message), error() {} } })
+    tracker.recordStart('p1', taskJson(1))
+    tracker.recordEnd('p1', taskJson(1))
+    await tracker.close()
+
+    expect(tracker.stats().dropped).toBe(0)
+    expect(lines).toEqual([])
+    expect(await redis.client.llen('past_tasks')).toBe(1)
+  })
+
   it('drops writes after close', async () => {
     const tracker = await openTracker()
     await tracker.close()

@@ -64,6 +64,16 @@ export class WriteBatch {
     return this.#items.length === 0
   }
 
+  /** Records of the waiting operations, counted as `takeChunk()` counts them. */
+  get records(): number {
+    let records = 0
+    for (let i = 0; i < this.#items.length; i += ITEMS_PER_OPERATION) {
+      const code = this.#items[i] as string
+      if (code !== '-') records += countRecords(code.charAt(0) as Operation, this.#items[i + 2] as string)
+    }
+    return records
+  }
+
   /** Number of items, four per operation. */
   get itemCount(): number {
     return this.#items.length

@@ -233,6 +233,8 @@ export class RedisTracker implements Tracker {
   /** Batches that Redis rejected without running them, sent again before the others. */
   readonly #retries = new RetryQueue(() => this.#sendBatch())
   #inFlightBytes = 0
+  /** Records in the batches sent that Redis has not replied to yet. */
+  #inFlightRecords = 0
   /** When each write in flight was sent, oldest first: one connection replies in order. */
   readonly #sentAt: number[] = []
   /** When the heartbeat write in flight of each prefix was sent, so that a stall shows without traffic. */
@@ -694,6 +696,7 @@ export class RedisTracker implements Tracker {
 
     await settleWithin(this.flush(), CLOSE_WAIT_MS)
     this.#dropLog.flush()
+    this.#reportUnwritten()
     this.client.off('connect', this.#onClientConnect)
     this.client.off('error', this.#onClientError)
     this.client.off('ready', this.#onClientReady)
@@ -704,6 +707,22 @@ export class RedisTracker implements Tracker {
     // Errors while closing are not the app's business.
     this.client.on('error', () => {})
     await this.#quit()
+  }
+
+  /**
+   * Counts and logs the records that a closing tracker could not write in
+   * time, as when Redis is unreachable: those still waiting are dropped,
+   * and those sent without a reply yet may or may not reach Redis.
+   */
+  #reportUnwritten(): void {
+    const unsent = this.#batch.records + this.#retries.records
+    this.#dropped += unsent
+    const unconfirmed = this.#inFlightRecords
+    if (unsent + unconfirmed === 0) return
+    this.#logger.warn(
+      { records: unsent, unconfirmed, url: this.#url },
+      'redis tracker closed before it could write every record; records not sent are dropped',
+    )
   }
 
   /** Sends QUIT, or drops the connection when writes are stuck or QUIT gets no reply within 2 s. */
@@ -882,6 +901,7 @@ export class RedisTracker implements Tracker {
   #sendChunk(chunk: BatchChunk): void {
     const { items, bytes, records } = chunk
     this.#inFlightBytes += bytes
+    this.#inFlightRecords += records
     this.#sentAt.push(Date.now())
     const { processors, pastTasks, taskUpdates } = this.keys
     const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
@@ -895,6 +915,7 @@ export class RedisTracker implements Tracker {
         this.#failInFlight.delete(finish)
         this.#inFlight.delete(sent)
         this.#inFlightBytes -= bytes
+        this.#inFlightRecords -= records
         this.#sentAt.shift()
         this.#reportStallEnd()
         if (err === undefined) {

@@ -55,6 +55,13 @@ export class RetryQueue {
     return this.#chunks.length === 0
   }
 
+  /** Records in the kept batches. */
+  get records(): number {
+    let records = 0
+    for (const chunk of this.#chunks) records += chunk.records
+    return records
+  }
+
   /** True while the batches wait for the timer: nothing else may be sent before them. */
   get isWaiting(): boolean {
     return this.#timer !== undefined
