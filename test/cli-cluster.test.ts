@@ -7,9 +7,12 @@ import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { createTrackerFromUrl } from '../src/trackers/from-url'
 import { createRedisClient } from '../src/trackers/redis-connection'
+import { RedisTracker } from '../src/trackers/redis-tracker'
 import type { Tracker } from '../src/trackers/tracker'
 import { runCli, startCli } from './helpers/cli'
+import { waitFor } from './helpers/http'
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
+import { findFreePort } from './helpers/redis-server'
 
 const PREFIX = '{shop}:'
 
@@ -78,13 +81,59 @@ describe('web-top-cli on Redis Cluster', () => {
 
       const all = await runCli(['recent', '--all-prefixes', '--tracker-url', cluster.url])
       expect(all.code).toBe(1)
-      expect(all.stderr).toContain('(no prefix)')
+      expect(all.stderr).toContain('(no prefix): not printed')
       expect(all.stderr).toContain('hash tag')
+      // It names no option, because the user passed none.
+      expect(all.stderr).not.toContain('--prefix')
+      expect(all.stdout).not.toContain('== (no prefix) ==')
       expect(all.stdout).toContain('/cluster/done')
     } finally {
       await client.del('processors')
       await client.del('past_tasks')
       client.disconnect()
+    }
+  })
+
+  it('points a one-node URL at the cluster', async () => {
+    const other = await findNodeAwayFromPrefix()
+    const result = await runCli(['recent', '--tracker-url', `redis://127.0.0.1:${other}`, '--prefix', PREFIX])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('MOVED')
+    expect(result.stderr).toContain('redis+cluster://host:port,host:port')
+    expect(result.stderr).not.toContain('ACL')
+  })
+
+  it('names why no cluster node answered', async () => {
+    // A port that this test just found free, where nothing listens.
+    const closedPort = await findFreePort()
+    const url = `redis+cluster://127.0.0.1:${closedPort}`
+    const result = await runCli(['recent', '--tracker-url', url, '--prefix', PREFIX])
+
+    expect(result.code).toBe(1)
+    // The error of the last node tried, which ioredis keeps apart from the message.
+    expect(result.stderr).toContain('Failed to refresh slots cache. (Connection is closed.)')
+    expect(result.stderr).toContain('for example redis+cluster://127.0.0.1:7000,127.0.0.1:7001')
+  })
+
+  it('tells a recorder on one node to use the cluster', async () => {
+    const other = await findNodeAwayFromPrefix()
+    const lines: Array<{ message: string; fields: Record<string, unknown> }> = []
+    const logger = {
+      warn: (fields: object, message: string) => lines.push({ message, fields: fields as Record<string, unknown> }),
+      error: () => {},
+    }
+    const tracker = new RedisTracker({ url: `redis://127.0.0.1:${other}`, keyPrefix: PREFIX, logger })
+    try {
+      tracker.recordStart('p-moved', JSON.stringify(record('/moved', false)))
+      tracker.recordEnd('p-moved', JSON.stringify(record('/moved', true)))
+      const failure = await waitFor('the failed write', () =>
+        lines.find((line) => line.message === 'redis write failed, records dropped'),
+      )
+      expect(String(failure.fields.hint)).toContain('redis+cluster://')
+      expect(tracker.stats().dropped).toBe(2)
+    } finally {
+      await tracker.close()
     }
   })
 
@@ -107,4 +156,12 @@ function record(path: string, ended: boolean): HttpTask {
     path,
     status_code: ended ? 200 : null,
   }
+}
+
+/** Returns the port of a node that does not serve the slot of PREFIX, so it replies MOVED for its keys. */
+async function findNodeAwayFromPrefix(): Promise<number> {
+  const owner = await cluster.masterPortOf(await cluster.keySlot(`${PREFIX}processors`))
+  const other = cluster.nodes.find((node) => node.port !== owner)
+  if (other === undefined) throw new Error('the test cluster has no node besides the master of the prefix slot')
+  return other.port
 }

@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline/promises'
 import { CliError, EXIT_USAGE } from './cli-error'
-import { connectTracker, withPermissionHint } from './connect'
+import { connectTracker, withRedisHint } from './connect'
 import type { TrackerOptions } from './options'
 
 export interface ClearOptions extends TrackerOptions {
@@ -51,7 +51,7 @@ export async function runClear(
       await connection.tracker.clear()
     } catch (error) {
       throw new CliError(
-        `Cannot clear the tracker at ${connection.displayUrl}: ${withPermissionHint(connection.describeFailure(error))}`,
+        `Cannot clear the tracker at ${connection.displayUrl}: ${withRedisHint(connection.describeFailure(error))}`,
       )
     }
     streams.stdout.write(`Cleared the active and completed tasks at ${target}.\n`)

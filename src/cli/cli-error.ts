@@ -2,6 +2,7 @@
  * The error the reader prints as one line on standard error before it exits
  * with the error's exit code, without a stack trace.
  */
+import { findRedisErrorCause } from '../util/redis-error-cause'
 
 /** Exit code for a failure at run time: the tracker is unreachable or cannot be read. */
 export const EXIT_FAILURE = 1
@@ -19,8 +20,13 @@ export class CliError extends Error {
   }
 }
 
-/** Returns the message of any thrown value, on one line. */
+/**
+ * Returns the message of any thrown value, on one line, with the cause that
+ * an ioredis error keeps apart (`findRedisErrorCause`) in brackets.
+ */
 export function describeError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error)
-  return message.replace(/\s*\n\s*/g, ' ').trim()
+  const cause = findRedisErrorCause(error)
+  const full = cause === undefined ? message : `${message} (${cause})`
+  return full.replace(/\s*\n\s*/g, ' ').trim()
 }

@@ -17,6 +17,7 @@ import {
 import { RedisTracker, type RedisClient } from '../trackers/redis-tracker'
 import type { TaskSnapshot, Tracker } from '../trackers/tracker'
 import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
+import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 
 /** How long to wait for Redis to accept the connection. */
@@ -35,8 +36,17 @@ const COMMAND_TIMEOUT_MS = 5_000
 /** Maximum wait between reconnection attempts after a working connection was lost. */
 const MAX_RECONNECT_DELAY_MS = 2_000
 
-const URL_HINT =
-  'set the URL with --tracker-url or TOP_TRACKER_URL, for example redis://127.0.0.1:6379/0'
+/** Returns how to set the tracker URL, with an example of the same kind as `url`. */
+function urlHint(url: string): string {
+  const kind = /^rediss?\+(cluster|sentinel):/i.exec(url)?.[1]?.toLowerCase()
+  const example =
+    kind === 'cluster'
+      ? 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001'
+      : kind === 'sentinel'
+        ? 'redis+sentinel://127.0.0.1:26379/mymaster'
+        : 'redis://127.0.0.1:6379/0'
+  return `set the URL with --tracker-url or TOP_TRACKER_URL, for example ${example}`
+}
 
 /**
  * The tracker URLs the CLI reads. The library's list of supported URLs
@@ -89,10 +99,25 @@ const READ_FAILURE_HINTS: Record<string, string> = {
  */
 const PERMISSION_FAILURE = /NOPERM|EXECABORT|can't run this command/
 
-/** Returns `reason`, followed by the ACL hint when it reports that Redis denied a command. */
-export function withPermissionHint(reason: string): string {
-  return PERMISSION_FAILURE.test(reason) ? `${reason}. ${PERMISSION_HINT}` : reason
+/**
+ * Returns `reason`, followed by the hint for the Redis reply it reports: a
+ * redirection to another Cluster node, or a command that Redis denied.
+ */
+export function withRedisHint(reason: string): string {
+  const hint = findRedisHint(reason)
+  return hint === undefined ? reason : `${reason}. ${hint}`
 }
+
+function findRedisHint(reason: string): string | undefined {
+  // First, because a transaction discarded for a redirection also reads EXECABORT.
+  if (CLUSTER_REDIRECTION.test(reason)) return CLUSTER_NODE_HINT
+  return PERMISSION_FAILURE.test(reason) ? PERMISSION_HINT : undefined
+}
+
+/** Hint after a redirection (MOVED), which a plain redis:// URL of one Cluster node gets. */
+const CLUSTER_NODE_HINT =
+  'The server is a Redis Cluster node: read the cluster with a URL such as ' +
+  'redis+cluster://host:port,host:port and a --prefix with a hash tag'
 
 /** Hint after a command that Redis denied. */
 const PERMISSION_HINT =
@@ -154,7 +179,7 @@ export async function connectTracker(
     const withCliSchemes = LIBRARY_URL_SCHEMES.test(reason)
       ? reason.replace(LIBRARY_URL_SCHEMES, `; ${CLI_URL_SCHEMES}`)
       : reason
-    throw new CliError(`${withCliSchemes}; ${URL_HINT}`, EXIT_USAGE)
+    throw new CliError(`${withCliSchemes}; ${urlHint(url)}`, EXIT_USAGE)
   }
   return { tracker, displayUrl, describeFailure, close: () => tracker.close() }
 }
@@ -182,7 +207,7 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   const kind = connection.tracker.kind
   let reason = connection.describeFailure(error)
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
-  const hint = kind === 'redis' && PERMISSION_FAILURE.test(reason) ? PERMISSION_HINT : READ_FAILURE_HINTS[kind]
+  const hint = (kind === 'redis' ? findRedisHint(reason) : undefined) ?? READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   // The port is the cause, not the app, so the advice to check the app would mislead.
   if (error instanceof HttpTrackerError && error.code === 'BLOCKED_PORT') return message
@@ -215,7 +240,7 @@ async function connectRedis(
       ? AUTH_HINT
       : DATABASE_FAILURE.test(reason)
         ? DATABASE_HINT
-        : `Check that Redis is running there and accepts connections from this host; ${URL_HINT}`
+        : `Check that Redis is running there and accepts connections from this host; ${urlHint(url)}`
     throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${hint}`)
   }
 
@@ -298,19 +323,19 @@ function createReaderClient(
       })
     } catch (error) {
       if (!isWebTopError(error)) throw error
-      throw new CliError(`${names.describeFailure(error)}; ${URL_HINT}`, EXIT_USAGE)
+      throw new CliError(`${names.describeFailure(error)}; ${urlHint(url)}`, EXIT_USAGE)
     }
   } else {
     try {
       new URL(url)
     } catch {
-      throw new CliError(`Invalid tracker URL ${names.displayUrl}: it is not a valid URL; ${URL_HINT}`, EXIT_USAGE)
+      throw new CliError(`Invalid tracker URL ${names.displayUrl}: it is not a valid URL; ${urlHint(url)}`, EXIT_USAGE)
     }
     try {
       validateServerUrl(url)
     } catch (error) {
       if (!isWebTopError(error)) throw error
-      throw new CliError(`${names.describeFailure(error)}; ${URL_HINT}`, EXIT_USAGE)
+      throw new CliError(`${names.describeFailure(error)}; ${urlHint(url)}`, EXIT_USAGE)
     }
     client = new Redis(url, options)
   }

@@ -27,6 +27,11 @@ export interface PrefixSummary {
   completed: number
   /** Records (and keys) that could not be read, which the counts leave out. */
   skipped: number
+  /**
+   * True for a prefix without a hash tag on Redis Cluster: its keys lie on
+   * several slots, so they were counted one by one and cannot be read together.
+   */
+  spread?: boolean
 }
 
 /** Finds the prefixes on the tracker's Redis, with their active and completed counts. */
@@ -82,7 +87,7 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
 async function countSpreadPrefix(client: Cluster, prefix: string): Promise<PrefixSummary> {
   const keys = createRedisKeys(prefix)
   const [active, completed] = await Promise.all([client.hlen(keys.processors), client.llen(keys.pastTasks)])
-  return { prefix, active, completed, skipped: 0 }
+  return { prefix, active, completed, skipped: 0, spread: true }
 }
 
 /** Prints one line per prefix found, or a JSON array with `json`. Returns the exit code. */
@@ -119,8 +124,15 @@ export async function runRecentForAllPrefixes(
   const summaries = await findPrefixes(options)
   let exitCode = 0
   const groups: PrefixTasks[] = []
-  for (const [index, { prefix }] of summaries.entries()) {
+  let printed = 0
+  for (const { prefix, spread } of summaries) {
+    if (spread === true) {
+      streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${SPREAD_PREFIX_NOTICE}\n`)
+      exitCode = Math.max(exitCode, EXIT_FAILURE)
+      continue
+    }
     const prefixed = { ...options, keyPrefix: prefix }
+    const index = printed++
     try {
       if (options.format === 'table') {
         streams.stdout.write(`${index === 0 ? '' : '\n'}== ${formatPrefix(prefix)} ==\n`)
@@ -154,6 +166,11 @@ export async function runRecentForAllPrefixes(
   }
   return exitCode
 }
+
+/** Notice for a prefix without a hash tag on Redis Cluster, which `recent --all-prefixes` leaves out. */
+const SPREAD_PREFIX_NOTICE =
+  'not printed: without a hash tag, this prefix spreads its keys over several Redis Cluster slots, which ' +
+  'cannot be read together; give its apps a prefix with a hash tag, such as {shop}:'
 
 /** The tasks of one key prefix, as `recent --all-prefixes --json` prints them. */
 interface PrefixTasks {

@@ -7,7 +7,7 @@ import { pruneStaleTasks } from '../trackers/heartbeat'
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
 import { CliError, EXIT_USAGE } from './cli-error'
-import { connectTracker, withPermissionHint, type TrackerConnection } from './connect'
+import { connectTracker, withRedisHint, type TrackerConnection } from './connect'
 import { countOf } from './format'
 import { describePrefix } from './live-header'
 import type { TrackerOptions } from './options'
@@ -60,7 +60,7 @@ export async function runPrune(
 async function describePruneFailure(connection: TrackerConnection, error: unknown): Promise<string> {
   const reason = connection.describeFailure(error)
   const start = `Cannot prune the tracker at ${connection.displayUrl}`
-  if (!/\bWRONGTYPE\b/.test(reason)) return `${start}: ${withPermissionHint(reason)}`
+  if (!/\bWRONGTYPE\b/.test(reason)) return `${start}: ${withRedisHint(reason)}`
 
   const wrongKey = await findWrongTypeKey(connection.tracker)
   if (wrongKey === undefined) return `${start}: ${reason}`

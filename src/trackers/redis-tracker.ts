@@ -18,6 +18,7 @@ import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, guardLogger, silentLogger, type Logger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
+import { CLUSTER_REDIRECTION, findRedisErrorCause } from '../util/redis-error-cause'
 import type { DecodeCache } from './decode-cache'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
 import {
@@ -935,7 +936,11 @@ export class RedisTracker implements Tracker {
           if (!this.#closed) {
             // A batch of only removals or repairs carries no records to lose.
             const message = records > 0 ? 'redis write failed, records dropped' : 'redis write failed'
-            this.#logger.warn({ err, records, url: this.#url }, message)
+            const hint = CLUSTER_REDIRECTION.test(err.message) ? CLUSTER_NODE_HINT : undefined
+            this.#logger.warn(
+              hint === undefined ? { err, records, url: this.#url } : { err, records, url: this.#url, hint },
+              message,
+            )
           }
         }
         resolve()
@@ -1112,9 +1117,15 @@ export class RedisTracker implements Tracker {
       ? 'redis connection error: authentication failed; give the right password, and the ACL user if any, ' +
         'in the tracker URL as redis://user:password@host:port'
       : 'redis connection error'
-    this.#logger.warn({ err, url: this.#url }, message)
+    const cause = findRedisErrorCause(err)
+    this.#logger.warn(cause === undefined ? { err, url: this.#url } : { err, cause, url: this.#url }, message)
   }
 }
+
+/** Advice after a redirection (MOVED), which a plain redis:// URL of one Cluster node gets. */
+const CLUSTER_NODE_HINT =
+  'this Redis is a Cluster node; record to the cluster with a redis+cluster://host:port,host:port URL ' +
+  'and a keyPrefix with a hash tag'
 
 /** Replies of Redis to a wrong password, or to a command sent without one when one is required. */
 const AUTH_FAILURE = /\b(?:WRONGPASS|NOAUTH)\b/
