@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { INVALID_OPTION } from '../errors'
 import { getSharedMemoryTracker } from '../trackers/from-url'
 import type { Tracker } from '../trackers/tracker'
+import type { AsyncPlugin } from './fastify-plugin-types'
 import { createTrackerEndpoint, type TrackerEndpointOptions } from './tracker-endpoint'
 
 export interface TrackerRouteOptions extends TrackerEndpointOptions {
@@ -22,19 +23,8 @@ export interface TrackerRouteOptions extends TrackerEndpointOptions {
  */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
-/**
- * Registers the tracker endpoint as a route. The tracker is the one in the
- * `tracker` option, else the one of `topPlugin` when it is registered, else
- * the shared memory tracker.
- *
- * The route's requests are never recorded, because its `config` makes
- * `topPlugin` skip them, whatever the order of registration.
- *
- * @example
- * await app.register(topPlugin, { trackerUrl: 'memory://' })
- * await app.register(topTrackerRoute, { path: '/web-top', apiKey: process.env.TOP_WEB_API_KEY })
- */
-export const topTrackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function webTopTrackerRoute(
+/** The route plugin itself, typed with Fastify's types. */
+const trackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function webTopTrackerRoute(
   fastify,
   options,
 ) {
@@ -67,6 +57,20 @@ export const topTrackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async fu
     },
   })
 }
+
+/**
+ * Registers the tracker endpoint as a route. The tracker is the one in the
+ * `tracker` option, else the one of `topPlugin` when it is registered, else
+ * the shared memory tracker.
+ *
+ * The route's requests are never recorded, because its `config` makes
+ * `topPlugin` skip them, whatever the order of registration.
+ *
+ * @example
+ * await app.register(topPlugin, { trackerUrl: 'memory://' })
+ * await app.register(topTrackerRoute, { path: '/web-top', apiKey: process.env.TOP_WEB_API_KEY })
+ */
+export const topTrackerRoute: AsyncPlugin<TrackerRouteOptions> = trackerRoute
 
 /** Returns the tracker of `topPlugin`, which decorates the root instance, if it is registered. */
 function readPluginTracker(fastify: FastifyInstance): Tracker | undefined {

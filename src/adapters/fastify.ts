@@ -27,6 +27,7 @@ import {
   type UntrackedResponseHandler,
 } from '../recorder/request-end'
 import { isFastifyPluginCall, isHttpRequest } from './express'
+import type { CallbackPlugin } from './fastify-plugin-types'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -133,7 +134,7 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
  * const app = Fastify({ logger: true })
  * await app.register(topPlugin, { trackerUrl: 'redis://127.0.0.1:6379' })
  */
-export const topPlugin = fastifyPlugin(webTopPlugin, {
+export const topPlugin: CallbackPlugin<TopOptions> = fastifyPlugin(webTopPlugin, {
   name: 'web-top',
   fastify: '4.x || 5.x',
 })
