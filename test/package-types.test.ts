@@ -1,9 +1,9 @@
 /**
- * The package's type declarations, compiled with `skipLibCheck` off: by a
- * TypeScript project that has both CommonJS (`.ts`) and ES module (`.mts`)
- * files and imports the package by its own name, so that it reads the
- * built `dist/` through the `exports` of package.json; and by an Express
- * project without `fastify` installed.
+ * The package's type declarations, compiled with `skipLibCheck` off by two
+ * projects. The first has both CommonJS (`.ts`) and ES module (`.mts`)
+ * files and imports the package by its own name, so it reads the built
+ * `dist/` through the `exports` of package.json. The second is an Express
+ * app without `fastify` installed.
  */
 import { execFile } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
