@@ -130,6 +130,21 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
     expect(messages).toEqual(['web-top failed to record a request'])
   })
 
+  it('logs a failed request without its query', async () => {
+    const fields: Array<Record<string, unknown>> = []
+    const logger: Logger = { warn: () => {}, error: (object) => fields.push(object) }
+    const throwingIgnore = () => {
+      throw new Error('ignore rule failed')
+    }
+    app = await startApp(framework, { tracker: new MemoryTracker(), logger, ignore: throwingIgnore })
+    // The path is cut at 200 characters; repeats of the message are rate-limited, so one request.
+    await sendRequest(`${app.url}/users/${'a'.repeat(300)}?access_token=LOGGED-TOKEN`)
+
+    expect(fields.map((field) => field.path)).toEqual([`/users/${'a'.repeat(193)}…`])
+    expect(fields.map((field) => field.method)).toEqual(['GET'])
+    expect(JSON.stringify(fields)).not.toContain('LOGGED-TOKEN')
+  })
+
   it('rejects a second registration', async () => {
     const server = fastify({ logger: false })
     const clientsBefore = await countClients(redis.client)

@@ -17,6 +17,7 @@ import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
 import { formatIsoTime, nowMs } from '../task/time'
 import type { Tracker } from '../trackers/tracker'
+import { describePathForLog } from '../util/log-path'
 import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
 import { HeartbeatSender } from './heartbeat-sender'
 import { RecorderLifecycle, type WatchedServer } from './lifecycle'
@@ -163,7 +164,7 @@ export class Recorder {
       this.#start(req, res, context)
       return true
     } catch (err) {
-      this.logger.error({ err, method: req.method, url: req.url }, 'web-top failed to record a request')
+      this.logger.error({ err, method: req.method, path: describePathForLog(req.url) }, 'web-top failed to record a request')
       return false
     }
   }

@@ -26,6 +26,7 @@
 import { subscribe } from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
+import { describePathForLog } from '../util/log-path'
 import type { Logger } from '../util/logger'
 
 /**
@@ -159,7 +160,7 @@ export function finishTask(
     state.recorder.writeEnd(res, state, outcome)
   } catch (err) {
     const { method, url } = state.req
-    state.recorder.logger.error({ err, method, url }, 'web-top failed to record a response')
+    state.recorder.logger.error({ err, method, path: describePathForLog(url) }, 'web-top failed to record a response')
   }
 }
 

@@ -57,6 +57,7 @@ export function guardLogger(logger: Logger): Logger {
   }
   const write = (level: 'warn' | 'error' | 'debug', object: Record<string, unknown>, message: string) => {
     try {
+      hideCommandSecrets(object.err)
       const result: unknown = logger[level]?.(object, message)
       // An async logger rejects instead of throwing, and an unhandled rejection ends the process.
       if (isThenable(result)) result.then(undefined, (err: unknown) => report(err, message))
@@ -71,6 +72,25 @@ export function guardLogger(logger: Logger): Logger {
   if (typeof logger.debug === 'function') guarded.debug = (object, message) => write('debug', object, message)
   guardedLoggers.add(guarded)
   return guarded
+}
+
+/** Commands whose arguments contain a password: ioredis sends them while it connects. */
+const COMMANDS_WITH_SECRETS = new Set(['auth', 'hello', 'migrate', 'config', 'acl'])
+
+/**
+ * Replaces the arguments of a Redis command that an ioredis error carries
+ * (`err.command.args`) when the command can hold a password. ioredis puts
+ * the command on every error reply, so a wrong password in the tracker URL
+ * would otherwise reach any logger that prints the error's fields, as pino
+ * does. The error is changed in place, so that its other fields stay.
+ */
+function hideCommandSecrets(err: unknown): void {
+  if (typeof err !== 'object' || err === null) return
+  const command = (err as { command?: unknown }).command
+  if (typeof command !== 'object' || command === null) return
+  const { name, args } = command as { name?: unknown; args?: unknown }
+  if (typeof name !== 'string' || !Array.isArray(args) || !COMMANDS_WITH_SECRETS.has(name.toLowerCase())) return
+  ;(command as { args: unknown }).args = args.map(() => '***')
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

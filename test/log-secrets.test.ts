@@ -1,0 +1,54 @@
+/**
+ * Secrets in the log lines that web-top writes through a pino logger, as
+ * Fastify's own logger is. pino prints every enumerable field of an error,
+ * and ioredis puts the command that failed, with its arguments, on each
+ * error reply, so a wrong password in the tracker URL must not show there.
+ */
+import { Writable } from 'node:stream'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RedisTracker } from '../src/index'
+import { waitFor } from './helpers/http'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+const WRONG_PASSWORD = 'wrong-Pa55word-in-url'
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis(['--requirepass', 'the-right-password'])
+})
+
+afterAll(async () => {
+  await redis?.close()
+})
+
+/** Creates a pino logger that keeps every line it writes. */
+function createPinoLogger(): { logger: pino.Logger; lines: string[] } {
+  const lines: string[] = []
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''))
+      done()
+    },
+  })
+  return { logger: pino({ level: 'debug' }, destination), lines }
+}
+
+describe('log secrets', () => {
+  it('hides a wrong password from pino', async () => {
+    const { logger, lines } = createPinoLogger()
+    const tracker = new RedisTracker({ url: `redis://default:${WRONG_PASSWORD}@127.0.0.1:${redis.port}`, logger })
+    try {
+      const line = await waitFor('the authentication failure', () =>
+        lines.find((each) => each.includes('authentication failed')),
+      )
+      const entry = JSON.parse(line) as { err?: { command?: { name?: string; args?: unknown[] } } }
+      expect(entry.err?.command?.name).toBe('auth')
+      expect(entry.err?.command?.args).toEqual(['***', '***'])
+      expect(lines.join('\n')).not.toContain(WRONG_PASSWORD)
+    } finally {
+      await tracker.close()
+    }
+  })
+})
