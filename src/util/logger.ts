@@ -74,7 +74,10 @@ export function guardLogger(logger: Logger): Logger {
   return guarded
 }
 
-/** Commands whose arguments contain a password: ioredis sends them while it connects. */
+/**
+ * Commands whose arguments can contain a password. ioredis sends AUTH or
+ * HELLO while it connects; the others come only from an app's own client.
+ */
 const COMMANDS_WITH_SECRETS = new Set(['auth', 'hello', 'migrate', 'config', 'acl'])
 
 /**
