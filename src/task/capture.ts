@@ -11,6 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
+import { formatQuery, maskUserInfo, redactUrl, URL_HEADERS } from './url-redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /** Name of the header pair that replaces the headers cut at `maxHeaders`. Its value counts them. */
@@ -94,6 +95,8 @@ interface KnownHeader {
    * header list, as HTTP/1.1 has no such headers.
    */
   pseudo: boolean
+  /** True for a header whose value is a URL (`URL_HEADERS`), whose secrets are masked. */
+  url: boolean
   /**
    * The last raw value seen and its encoded pair `["NAME","value"]`, also
    * with a leading comma. Clients send the same values request after
@@ -200,7 +203,8 @@ export class CaptureEncoder {
   #encodeUrl(rawUrl: string): string {
     const { limits, rules } = this.settings
     const queryStart = rawUrl.indexOf('?')
-    const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart)
+    // A request target in absolute form (`GET http://user:password@host/`) can carry credentials.
+    const path = maskUserInfo(queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart))
     const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)
     const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
     if (query === '') return `"path":${encodedPath},"params":null,"uri":${encodedPath}`
@@ -324,9 +328,9 @@ export class CaptureEncoder {
   #encodePair(known: KnownHeader, rawValue: string): void {
     if (rawValue === known.lastValue) return
 
-    const value = known.secret
-      ? REDACTED
-      : truncate(decodeHeaderValue(rawValue.trim()), this.settings.limits.maxHeaderValueLength)
+    const { rules, limits } = this.settings
+    const text = known.secret ? REDACTED : decodeHeaderValue(rawValue.trim())
+    const value = truncate(known.url && !known.secret ? redactUrl(text, rules) : text, limits.maxHeaderValueLength)
     const pair: HeaderPair = [known.name, value]
     known.lastValue = rawValue
     known.lastPair = JSON.stringify(pair)
@@ -341,6 +345,7 @@ export class CaptureEncoder {
       secret: this.settings.rules.isSecretHeader(name.toLowerCase()),
       isHost: upperCase && (name.toLowerCase() === 'host' || name === ':authority'),
       pseudo: name.startsWith(':'),
+      url: URL_HEADERS.has(name.toLowerCase()),
       lastValue: undefined,
       lastPair: '',
       lastPairAfterComma: '',
@@ -382,18 +387,6 @@ function captureParams(query: string, settings: CaptureSettings): Record<string,
   return params
 }
 
-/** Rewrites a query string with the values of secret parameters masked. */
-function formatQuery(query: string, rules: RedactionRules): string {
-  return query
-    .split('&')
-    .map((pair) => {
-      const separator = pair.indexOf('=')
-      const rawName = separator === -1 ? pair : pair.slice(0, separator)
-      return rules.isSecretParam(safeDecode(rawName)) ? `${rawName}=${REDACTED}` : pair
-    })
-    .join('&')
-}
-
 /**
  * Returns the header block Node wrote for the response. Headers passed to
  * `writeHead()` alone, as Fastify 4 and 5 pass them, are never stored where
@@ -420,12 +413,15 @@ function captureSetHeaders(res: ServerResponse, settings: CaptureSettings): Head
   const names = typeof getRawHeaderNames === 'function' ? getRawHeaderNames.call(res) : res.getHeaderNames()
   for (const name of names) {
     if (name.startsWith(':')) continue
-    const secret = rules.isSecretHeader(name.toLowerCase())
+    const lowerCaseName = name.toLowerCase()
+    const secret = rules.isSecretHeader(lowerCaseName)
+    const isUrl = URL_HEADERS.has(lowerCaseName)
     const value = res.getHeader(name)
     const values = Array.isArray(value) ? value : [value]
 
     for (const item of values) {
-      pairs.push([name, secret ? REDACTED : truncate(String(item), limits.maxHeaderValueLength)])
+      const text = isUrl ? redactUrl(String(item), rules) : String(item)
+      pairs.push([name, secret ? REDACTED : truncate(text, limits.maxHeaderValueLength)])
     }
   }
   if (pairs.length <= limits.maxHeaders) return pairs
@@ -456,12 +452,4 @@ function readHost(req: IncomingMessage): string | undefined {
 
 function isEncrypted(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true
-}
-
-function safeDecode(value: string): string {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '))
-  } catch {
-    return value
-  }
 }

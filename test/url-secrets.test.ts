@@ -1,0 +1,116 @@
+/**
+ * Secrets that URLs carry outside the request line: the Referer a page
+ * sends, the Location of a redirect, and the user info of a request target
+ * in absolute form. Real Express 5 and Fastify 5 apps record to a private
+ * Redis, and the stored records must show them masked.
+ */
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import fastify, { type FastifyInstance } from 'fastify'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { topMiddleware, topPlugin, type HttpTask } from '../src/index'
+import { sendRequest } from './helpers/http'
+import { formatRequest, openConnection } from './helpers/raw-http'
+import { headerValues } from './helpers/recording-cases'
+import { tasksFor, waitForPath } from './helpers/records'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+const REFERER = 'https://ann:s3cret@shop.test/reset?token=REFERER-TOKEN&page=2#access_token=FRAGMENT-TOKEN&state=7'
+const MASKED_REFERER = 'https://[REDACTED]@shop.test/reset?token=[REDACTED]&page=2#access_token=[REDACTED]&state=7'
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+interface UrlApp {
+  port: number
+  close(): Promise<void>
+}
+
+/** Starts an Express 5 app whose `/go` redirects with a token in the query. */
+async function startExpressApp(): Promise<UrlApp> {
+  const app = express()
+  const middleware = topMiddleware({ trackerUrl: redis.url, batchWindowMs: 0 })
+  app.use(middleware)
+  app.get('/go', (_req, res) => res.redirect('/callback?access_token=LOCATION-TOKEN&page=3'))
+  app.use((_req, res) => res.send('ok'))
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      await new Promise((resolve) => server.close(resolve))
+      await middleware.close()
+    },
+  }
+}
+
+/** Starts a Fastify 5 app with the same routes. */
+async function startFastifyApp(): Promise<UrlApp> {
+  const app: FastifyInstance = fastify()
+  await app.register(topPlugin, { trackerUrl: redis.url, batchWindowMs: 0 })
+  app.get('/go', async (_request, reply) => reply.redirect('/callback?access_token=LOCATION-TOKEN&page=3'))
+  app.setNotFoundHandler(async () => 'ok')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() }
+}
+
+/** Waits for the completed record of `path`, the only one. */
+async function readOnly(path: string): Promise<HttpTask | undefined> {
+  const stored = await waitForPath(redis.client, path)
+  const tasks = tasksFor(stored, path)
+  expect(tasks).toHaveLength(1)
+  return tasks[0]
+}
+
+describe.each([
+  ['express5', startExpressApp],
+  ['fastify5', startFastifyApp],
+] as const)('%s URL secrets', (_framework, startApp) => {
+  let app: UrlApp
+
+  beforeEach(async () => {
+    await redis.client.flushall()
+    app = await startApp()
+  })
+
+  afterEach(async () => {
+    await app.close()
+  })
+
+  it('masks the Referer', async () => {
+    await sendRequest(`http://127.0.0.1:${app.port}/page`, { headers: [['Referer', REFERER]] })
+
+    const task = await readOnly('/page')
+    expect(headerValues(task?.request_headers ?? [], 'referer')).toEqual([MASKED_REFERER])
+  })
+
+  it('masks the Location of a redirect', async () => {
+    const response = await sendRequest(`http://127.0.0.1:${app.port}/go`)
+    expect(response.status).toBe(302)
+
+    const task = await readOnly('/go')
+    expect(headerValues(task?.response_headers ?? [], 'location')).toEqual(['/callback?access_token=[REDACTED]&page=3'])
+  })
+
+  it('masks user info in an absolute-form target', async () => {
+    const connection = await openConnection(app.port)
+    try {
+      connection.write(formatRequest('GET', 'http://ann:s3cret@127.0.0.1/absolute?page=4'))
+      await connection.readResponses(1)
+    } finally {
+      connection.destroy()
+    }
+
+    const stored = await waitForPath(redis.client, 'http://[REDACTED]@127.0.0.1/absolute')
+    const [task] = stored.pastTasks
+    expect(task?.uri).toBe('http://[REDACTED]@127.0.0.1/absolute?page=4')
+    expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
+  })
+})
