@@ -27,10 +27,25 @@ describe('sanitizeText', () => {
     ['first strong isolate', '\u2068', '\\u2068'],
     ['line separator', '\u2028', '\\u2028'],
     ['paragraph separator', '\u2029', '\\u2029'],
+    ['soft hyphen', '\xad', '\\u00ad'],
+    ['zero-width space', '\u200b', '\\u200b'],
+    ['zero-width non-joiner', '\u200c', '\\u200c'],
+    ['word joiner', '\u2060', '\\u2060'],
+    ['byte order mark', '\ufeff', '\\ufeff'],
+    ['Mongolian vowel separator', '\u180e', '\\u180e'],
+    ['tag letter A', '\u{e0041}', '\\udb40\\udc41'],
     ['lone high surrogate', '\ud83d', '\ufffd'],
     ['lone low surrogate', '\ude80', '\ufffd'],
   ])('replaces %s', (_name, input, placeholder) => {
     expect(sanitizeText(`a${input}b`)).toBe(`a${placeholder}b`)
+  })
+
+  it('keeps emoji joined by zero-width joiners', () => {
+    expect(sanitizeText('family 👨\u200d👩\u200d👧')).toBe('family 👨\u200d👩\u200d👧')
+  })
+
+  it('shows text hidden behind zero-width spaces', () => {
+    expect(sanitizeText(`${'\u200b'.repeat(3)}END`)).toBe('\\u200b\\u200b\\u200bEND')
   })
 
   it('neutralises a CSI sequence that would clear the screen', () => {
@@ -81,6 +96,13 @@ describe('escapeJsonForTerminal', () => {
     const json = escapeJsonForTerminal(JSON.stringify(value, null, 2))
     // Newlines of the indentation are the only control characters left.
     expect(json).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
+    expect(JSON.parse(json)).toEqual(value)
+  })
+
+  it('escapes invisible characters and keeps JSON valid', () => {
+    const value = { ua: 'a\u200bb\ufeffc\u{e0041}d' }
+    const json = escapeJsonForTerminal(JSON.stringify(value))
+    expect(json).toBe('{"ua":"a\\u200bb\\ufeffc\\udb40\\udc41d"}')
     expect(JSON.parse(json)).toEqual(value)
   })
 })

@@ -9,21 +9,26 @@
  *   DEL become their Unicode control pictures: `␀ ␈ ␉ ␊ ␍ ␛ ␡`. ESC is
  *   the start of every CSI and OSC sequence, so `\x1b[2J` prints as `␛[2J`.
  * - C1 controls (U+0080 to U+009F, among them the one-character CSI and OSC),
- *   bidirectional formatting characters and the line and paragraph separators
- *   have no control picture and become their escape, for example `\u009b`.
+ *   bidirectional formatting characters, the line and paragraph separators
+ *   and invisible characters (soft hyphen, zero-width space and non-joiner,
+ *   word joiner, byte order mark, tag characters) have no control picture
+ *   and become their escape, for example `\u009b`. The zero-width joiner
+ *   stays, because emoji sequences are built with it.
  * - Lone UTF-16 surrogates become U+FFFD. Bytes that are not valid UTF-8
  *   already arrive as U+FFFD, because the Redis client decodes replies as UTF-8.
  */
 
-/** Characters that a terminal may act on, or that reorder or break a line. */
-const UNSAFE = /[\0-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\p{Cs}]/gu
+/** Characters that a terminal may act on, that reorder or break a line, or that hide text. */
+const UNSAFE =
+  /[\0-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200c\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u{e0000}-\u{e007f}\p{Cs}]/gu
 
 /**
  * The characters of `UNSAFE` that `JSON.stringify` leaves raw. C0 controls
  * are left out: JSON text escapes them inside strings, and the newlines of
  * indented JSON must stay.
  */
-const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g
+const UNSAFE_IN_JSON =
+  /[\x7f-\x9f\xad\u061c\u180e\u200b\u200c\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]|\udb40[\udc00-\udc7f]/g
 
 /** The control picture of DEL. */
 const DEL_PICTURE = '\u2421'
@@ -46,14 +51,23 @@ export function placeholderOf(char: string): string {
 
 /**
  * Escapes, in JSON text, the characters that `JSON.stringify` leaves raw but
- * a terminal may act on (DEL, C1 controls, bidirectional formatting, line
- * separators). The result is still valid JSON with the same values.
+ * a terminal may act on or that hide text (DEL, C1 controls, bidirectional
+ * formatting, line separators, invisible characters). The result is still
+ * valid JSON with the same values.
  */
 export function escapeJsonForTerminal(json: string): string {
   return json.replace(UNSAFE_IN_JSON, unicodeEscape)
 }
 
-/** Returns the `\\uXXXX` escape of a character of the Basic Multilingual Plane. */
+/**
+ * Returns the `\\uXXXX` escape of each UTF-16 code unit of a character, so
+ * that a character beyond the Basic Multilingual Plane becomes the two
+ * escapes that JSON text uses for it.
+ */
 function unicodeEscape(char: string): string {
-  return `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`
+  let escaped = ''
+  for (let index = 0; index < char.length; index++) {
+    escaped += `\\u${char.charCodeAt(index).toString(16).padStart(4, '0')}`
+  }
+  return escaped
 }
