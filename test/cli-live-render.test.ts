@@ -438,6 +438,23 @@ describe('detail pane', () => {
     )
   })
 
+  it.each([
+    ['user info', '127.0.0.1@evil.test'],
+    ['a path', 'evil.test/x?'],
+    ['a space', 'shop.test evil.test'],
+  ])('keeps a Host with %s out of the curl URL', (_case, host) => {
+    const hostile: HttpTask = { method: 'GET', host, uri: '/admin', protocol: 'http', request_headers: [] }
+    expect(buildCurlCommand(hostile)).toBe(`curl -H ${quoteForShell(`Host: ${host}`)} http://localhost/admin`)
+  })
+
+  it.each(['shop.example', 'shop.example:8443', '127.0.0.1:3000', '[::1]:3000', 'my_host'])(
+    'puts the Host %s in the curl URL',
+    (host) => {
+      const plain: HttpTask = { method: 'GET', host, uri: '/', protocol: 'http', request_headers: [] }
+      expect(buildCurlCommand(plain)).toBe(`curl ${quoteForShell(`http://${host}/`)}`)
+    },
+  )
+
   it.each([40, 30, 24])('wraps the curl command to %d columns, ready to paste', (width) => {
     const lines = renderDetailLines(record, NOW, width)
     const start = lines.indexOf('Repeat with curl (the request body is not recorded)') + 1

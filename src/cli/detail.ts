@@ -161,7 +161,8 @@ function splitToWidth(text: string, width: number): string[] {
  * Returns a `curl` command line that sends the request again: method, URL
  * with its query string and the request headers, each argument quoted for
  * a POSIX shell. Values the writer redacted stay redacted. Headers that
- * curl sets itself (Host, Content-Length, Connection) are left out.
+ * curl sets itself (Host, Content-Length, Connection) are left out, except
+ * a Host that is not a valid host name, which goes to localhost as a header.
  */
 export function buildCurlCommand(task: HttpTask): string {
   return buildCurlArguments(task).map(quoteForShell).join(' ')
@@ -182,9 +183,15 @@ function buildCurlArguments(task: HttpTask): string[] {
     args.push('-H', `${formatHeaderName(name)}: ${value}`)
   }
   if (compressed) args.push('--compressed')
+  const host = getRequestHost(task)
+  // A Host that is no host name (`127.0.0.1@evil.test`) would send curl elsewhere, so it goes as a header.
+  if (host !== undefined && !HOST_WITH_PORT.test(host)) args.push('-H', `Host: ${host}`)
   args.push(buildUrl(task))
   return args
 }
+
+/** A host name, an IPv4 address or a bracketed IPv6 address, with an optional port. */
+const HOST_WITH_PORT = /^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i
 
 /**
  * Quotes a word for a POSIX shell: words of safe characters stay bare,
@@ -201,7 +208,8 @@ export function quoteForShell(word: string): string {
  */
 function buildUrl(task: HttpTask): string {
   const protocol = task.protocol === 'https' ? 'https' : 'http'
-  const host = getRequestHost(task) ?? 'localhost'
+  const requestHost = getRequestHost(task)
+  const host = requestHost !== undefined && HOST_WITH_PORT.test(requestHost) ? requestHost : 'localhost'
   const target = task.uri ?? `${task.path ?? '/'}${buildQuery(task.params)}`
   return `${protocol}://${host}${target.startsWith('/') ? '' : '/'}${target}`
 }
