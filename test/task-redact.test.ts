@@ -38,6 +38,7 @@ describe('secret headers', () => {
     'x-functions-key',
     'x-private-key',
     'x-parse-master-key',
+    'x-amzn-oidc-data',
     'x-client-key',
     'x-oauth',
     'x-otp',
@@ -143,6 +144,11 @@ describe('secret query parameters', () => {
     'cookie',
     'subscription-key',
     'STRIPE_KEY',
+    'user[pass]',
+    'user[password]',
+    'data[key]',
+    'card[cvc][secret]',
+    'tokens[]',
   ])('masks %s', (name) => {
     expect(rules.isSecretParam(name)).toBe(true)
   })
@@ -165,6 +171,9 @@ describe('secret query parameters', () => {
     'bypass',
     'passenger',
     'compass',
+    'user[name]',
+    'filter[author]',
+    'items[]',
   ])(
     'keeps %s',
     (name) => {

@@ -25,6 +25,8 @@ export const DEFAULT_SECRET_HEADERS: readonly string[] = [
   'x-amz-security-token',
   'x-goog-api-key',
   'x-top-web-api-key',
+  // The signed claims about the user that an AWS load balancer adds after OIDC sign-in.
+  'x-amzn-oidc-data',
 ]
 
 /**
@@ -88,6 +90,13 @@ export function isSecretArgumentName(name: string): boolean {
 }
 
 function isDefaultSecretParam(lowerCaseName: string): boolean {
+  if (isSecretParamWord(lowerCaseName)) return true
+  // Bracket notation (`user[pass]`, `data[api_key]`), as qs and PHP write nested fields.
+  if (!lowerCaseName.includes('[')) return false
+  return lowerCaseName.split(/[[\]]+/).some((part) => part !== '' && isSecretParamWord(part))
+}
+
+function isSecretParamWord(lowerCaseName: string): boolean {
   if (SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName)) return true
   return SECRET_PARAM_ONLY.test(lowerCaseName)
 }
