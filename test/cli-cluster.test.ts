@@ -13,6 +13,7 @@ import { runCli, startCli } from './helpers/cli'
 import { waitFor } from './helpers/http'
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
 import { findFreePort } from './helpers/redis-server'
+import { captureLogger } from './helpers/logger'
 
 const PREFIX = '{shop}:'
 
@@ -118,11 +119,8 @@ describe('web-top-cli on Redis Cluster', () => {
 
   it('tells a recorder on one node to use the cluster', async () => {
     const other = await findNodeAwayFromPrefix()
-    const lines: Array<{ message: string; fields: Record<string, unknown> }> = []
-    const logger = {
-      warn: (fields: object, message: string) => lines.push({ message, fields: fields as Record<string, unknown> }),
-      error: () => {},
-    }
+    const logger = captureLogger()
+    const lines = logger.lines
     const tracker = new RedisTracker({ url: `redis://127.0.0.1:${other}`, keyPrefix: PREFIX, logger })
     try {
       tracker.recordStart('p-moved', JSON.stringify(record('/moved', false)))

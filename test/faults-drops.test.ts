@@ -6,28 +6,14 @@
  * leaves no finished request in `processors`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { RedisTracker, type Logger } from '../src/index'
+import { RedisTracker } from '../src/index'
 import { startEdgeApp, type EdgeApp } from './helpers/edge-apps'
 import { waitFor } from './helpers/http'
 import { runLoad } from './helpers/load'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+import { captureLogger, type LogLine } from './helpers/logger'
 
 const DROP_MESSAGE = 'task records dropped: redis was unreachable or slow, or rejected a write (logged apart with its reason)'
-
-interface LogLine {
-  message: string
-  fields: Record<string, unknown>
-}
-
-/** Creates a logger that keeps every line, as `message` plus its fields. */
-function captureLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = []
-  return {
-    lines,
-    warn: (fields, message) => lines.push({ message, fields }),
-    error: (fields, message) => lines.push({ message, fields }),
-  }
-}
 
 function dropLines(lines: LogLine[]): LogLine[] {
   return lines.filter((line) => line.message === DROP_MESSAGE)

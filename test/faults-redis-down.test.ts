@@ -10,13 +10,13 @@
  * flight on keep-alive connections to a loopback server).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { Logger } from '../src/index'
 import { startEdgeApp, type EdgeApp } from './helpers/edge-apps'
 import { waitFor } from './helpers/http'
 import { percentile, runLoad, type LoadResult } from './helpers/load'
 import { formatRequest, openConnection, type RawConnection } from './helpers/raw-http'
 import { waitForActive } from './helpers/records'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+import { captureLogger } from './helpers/logger'
 
 const CONCURRENCY = 8
 
@@ -45,16 +45,6 @@ afterAll(() => {
   process.off('unhandledRejection', onUnhandledRejection)
   process.off('uncaughtException', onUncaughtException)
 })
-
-/** Creates a logger that keeps every line, as `message` plus its fields. */
-function captureLogger(): Logger & { lines: Array<{ message: string; fields: Record<string, unknown> }> } {
-  const lines: Array<{ message: string; fields: Record<string, unknown> }> = []
-  return {
-    lines,
-    warn: (fields, message) => lines.push({ message, fields }),
-    error: (fields, message) => lines.push({ message, fields }),
-  }
-}
 
 /** Lines ioredis printed because an `error` event had no listener. */
 function unhandledErrorEvents(consoleError: { mock: { calls: unknown[][] } }): string[] {

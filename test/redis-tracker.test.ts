@@ -6,6 +6,7 @@ import { openTracker as openFromOptions } from '../src/recorder/open-tracker'
 import { DecodeCache } from '../src/trackers/decode-cache'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
+import { captureLogger } from './helpers/logger'
 
 let redis: TestRedis
 let trackers: RedisTracker[] = []
@@ -495,11 +496,8 @@ describe('RedisTracker lifecycle', () => {
 
   it('counts and logs writes lost at close', async () => {
     const separate = await startRedis()
-    const lines: Array<{ message: string; fields: Record<string, unknown> }> = []
-    const logger = {
-      warn: (fields: object, message: string) => lines.push({ message, fields: fields as Record<string, unknown> }),
-      error: () => {},
-    }
+    const logger = captureLogger()
+    const lines = logger.lines
     const tracker = new RedisTracker({ url: separate.url, logger })
     trackers.push(tracker)
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))

@@ -13,6 +13,7 @@ import type { Heartbeat } from '../src/trackers/heartbeat'
 import { isNotAppliedError } from '../src/trackers/write-retry'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
+import { captureLogger } from './helpers/logger'
 
 /** Milliseconds a script runs before Redis replies BUSY to other clients. */
 const BUSY_AFTER_MS = 100
@@ -138,15 +139,8 @@ describe('writes Redis did not run', () => {
 })
 
 describe('write health log', () => {
-  /** Collects the messages the tracker logs, with their fields. */
-  function collectLog(): { lines: Array<{ message: string; fields: Record<string, unknown> }>; warn(fields: Record<string, unknown>, message: string): void; error(fields: Record<string, unknown>, message: string): void } {
-    const lines: Array<{ message: string; fields: Record<string, unknown> }> = []
-    const add = (fields: Record<string, unknown>, message: string) => lines.push({ message, fields })
-    return { lines, warn: add, error: add }
-  }
-
   it('reports a stall and its end', async () => {
-    const log = collectLog()
+    const log = captureLogger()
     const tracker = new RedisTracker({ url: redis.url, logger: log, batchWindowMs: 0 })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
     redis.freeze()
@@ -174,7 +168,7 @@ describe('write health log', () => {
   }, 20_000)
 
   it('reports a stall without traffic', async () => {
-    const log = collectLog()
+    const log = captureLogger()
     const tracker = new RedisTracker({ url: redis.url, logger: log })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
     const heartbeat: Heartbeat = {
@@ -213,7 +207,7 @@ describe('write health log', () => {
   }, 20_000)
 
   it('reports a restored connection', async () => {
-    const log = collectLog()
+    const log = captureLogger()
     const tracker = new RedisTracker({ url: redis.url, logger: log })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
     await redis.stop()
@@ -233,7 +227,7 @@ describe('write health log', () => {
 
   it('reports a missing password with the fix', async () => {
     const secured = await startRedis(['--requirepass', 'secret-pass-4711'])
-    const log = collectLog()
+    const log = captureLogger()
     const tracker = new RedisTracker({ url: secured.url, logger: log })
     try {
       await waitFor('the connection error', () => (log.lines.length > 0 ? true : undefined), 10_000)
