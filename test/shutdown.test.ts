@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import express from 'express'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { topMiddleware } from '../src/index'
@@ -178,7 +178,38 @@ describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
     expect(elapsedMs).toBeLessThan(6_000)
     expect(String(await held)).toMatch(/^failed/)
   })
+
+  it('refuses connections during the cleanup', async () => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
+    await fetch(`${app.url}/ok`)
+    await waitForPath(redis.client, '/ok')
+    // A frozen Redis holds the cleanup for its 3 s, while the process still runs.
+    redis.freeze()
+    try {
+      const exited = app.exited(10_000)
+      app.kill('SIGTERM')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const running = await Promise.race([exited.then(() => false), Promise.resolve(true)])
+      expect(running).toBe(true)
+      expect(await tryConnect(app.port)).toBe('ECONNREFUSED')
+      expect((await exited).signal).toBe('SIGTERM')
+    } finally {
+      redis.thaw()
+    }
+  })
 })
+
+/** Opens a TCP connection to a loopback port and returns 'connected' or the error code. */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve('connected')
+    })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+  })
+}
 
 describe('tsx command', () => {
   it('cleans up on SIGTERM', async () => {

@@ -118,6 +118,8 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
   // routes, so a response without state may belong to a route outside it.
   const server = isRootInstance(fastify) ? fastify.server : undefined
   if (server !== undefined) watchUntrackedResponses(server, recordUntracked)
+  // `fastify.server` is the server of the whole app, whichever context registers the plugin.
+  recorder.closeServerOnSignal(fastify.server)
 
   fastify.addHook('onClose', function closeRecorder(_instance, next) {
     if (server !== undefined) unwatchUntrackedResponses(server, recordUntracked)

@@ -24,9 +24,10 @@ const CLEANUP_TIMEOUT_MS = 2_000
  */
 export type RecorderState = 'open' | 'idle' | 'closed'
 
-/** An HTTP server as the recorder watches it: only its `close` event is used. */
+/** An HTTP server as the recorder watches it: its `close` event, and `close()` on a signal. */
 export interface WatchedServer {
   once(event: 'close', listener: () => void): unknown
+  close?(callback: (err?: Error) => void): unknown
 }
 
 /**
@@ -69,6 +70,8 @@ export class RecorderLifecycle {
   readonly #settings: LifecycleSettings
   /** HTTP servers seen by `watchServer()` that have not closed yet. */
   readonly #servers = new Set<WatchedServer>()
+  /** Servers that only `stopAccepting()` closes, such as a Fastify app's, which closes the recorder itself. */
+  readonly #signalServers = new Set<WatchedServer>()
 
   constructor(settings: LifecycleSettings) {
     this.#settings = settings
@@ -80,6 +83,24 @@ export class RecorderLifecycle {
     if (server == null || typeof server.once !== 'function' || this.#servers.has(server)) return
     this.#servers.add(server)
     watchServerClose(server, this)
+  }
+
+  /** Adds a server for `stopAccepting()` alone, without going idle when it closes. */
+  closeOnSignal(server: WatchedServer): void {
+    this.#signalServers.add(server)
+  }
+
+  /**
+   * Stops the servers of `watchServer()` and `closeOnSignal()` from
+   * accepting connections, for the cleanup after a signal. The process ends
+   * once the cleanup is done, so a request accepted meanwhile would be
+   * served but not recorded. Requests in flight go on.
+   */
+  stopAccepting(): void {
+    for (const server of [...this.#servers, ...this.#signalServers]) {
+      // The callback receives ERR_SERVER_NOT_RUNNING for a server closed already.
+      if (typeof server.close === 'function') server.close(() => {})
+    }
   }
 
   /** Returns to work after going idle. Returns false once closed. */

@@ -229,6 +229,16 @@ export class Recorder {
   }
 
   /**
+   * Has the cleanup after a signal (`handleSignals`) stop `server` from
+   * accepting connections, as it does with the servers of `watchServer()`.
+   * The Fastify plugin calls this with the app's server.
+   * @internal
+   */
+  closeServerOnSignal(server: WatchedServer): void {
+    this.#lifecycle.closeOnSignal(server)
+  }
+
+  /**
    * Stops recording, removes the active entries and the heartbeat of this
    * recorder and closes the tracker if the recorder opened it. When Redis
    * does not reply, gives up after about 4 s. Requests still in flight end

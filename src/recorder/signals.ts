@@ -5,7 +5,8 @@
  * the active entries of its requests stay in Redis until a reader prunes
  * them. A listener would stop Node from exiting, so this one acts only
  * when it is the only listener for the signal at the moment the signal
- * arrives: it closes every open recorder (at most 3 s), removes itself and
+ * arrives: it stops the recorders' HTTP servers from accepting
+ * connections, closes every open recorder (at most 3 s), removes itself and
  * sends the same signal again, which ends the process the way Node would
  * have. When the app listens too, the app decides: closing its server
  * (Express) or calling `app.close()` (Fastify) then closes the recorder.
@@ -27,6 +28,8 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const
 
 interface Closable {
   close(): Promise<void>
+  /** Stops the recorder's servers from accepting connections, before `close()`. */
+  stopAccepting(): void
 }
 
 const recorders = new Set<Closable>()
@@ -66,6 +69,7 @@ function onSignal(signal: NodeJS.Signals): void {
   if (process.listenerCount(signal) > 1) return
 
   cleaningUp = true
+  for (const recorder of recorders) recorder.stopAccepting()
   const closing = Promise.allSettled([...recorders].map((recorder) => recorder.close()))
   void settleWithin(closing, CLEANUP_TIMEOUT_MS).then(() => endWith(signal))
 }
