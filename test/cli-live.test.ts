@@ -366,6 +366,17 @@ describe('live without a terminal', () => {
     expect(new Set(frames).size).toBe(frames.length)
   })
 
+  it('prints one frame a second', async () => {
+    // Reads every 0.2 s, but prints only when the second changes.
+    const result = await runCli(['live', '--tracker-url', trackerUrl, '--refresh-rate', '0.2'], {
+      interruptAfterMs: 3_500,
+    })
+    const frames = result.stdout.trimEnd().split('\n\n')
+    // The first frame, then one a second; the last may or may not make it before the interrupt.
+    expect(frames.length).toBeGreaterThanOrEqual(3)
+    expect(frames.length).toBeLessThanOrEqual(5)
+  })
+
   it('exits 0 when the pipe closes', async () => {
     const result = await runLiveUntilPipeCloses(['live', '--tracker-url', trackerUrl, '--refresh-rate', '0.2'])
     expect(result.firstOutput).toMatch(/^web-top /)

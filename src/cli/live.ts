@@ -171,6 +171,8 @@ class LiveView {
 
   #restoreConsole: (() => void) | undefined
   #stopped = false
+  /** Set by `run()`: no frame is written before it, on a terminal not yet switched to the view's screen. */
+  #running = false
   #resolveExit: (code: number) => void = () => {}
 
   constructor(connection: TrackerConnection, options: LiveOptions, streams: LiveStreams) {
@@ -230,6 +232,7 @@ class LiveView {
     this.#stdout.on('resize', this.#onResize)
     this.#stdout.on('error', this.#onOutputError)
 
+    this.#running = true
     this.#draw()
     this.#armResync()
     this.#armTick()
@@ -260,7 +263,7 @@ class LiveView {
   /** Asks for a frame; frames closer than the frame interval are merged into one. */
   #requestFrame(): void {
     if (this.#stopped || this.#frameTimer !== undefined) return
-    // Without a terminal a frame is printed per read, not per update.
+    // Without a terminal a frame is printed once a second (`#armTick`), not per update.
     if (this.#screen === undefined) return
     const wait = Math.max(0, this.#lastFrameMs + MIN_FRAME_INTERVAL_MS - Date.now())
     this.#frameTimer = setTimeout(this.#onFrameTimer, wait)
@@ -327,7 +330,8 @@ class LiveView {
     await this.#readHeartbeats()
     if (this.#stopped) return
 
-    this.#draw()
+    // Without a terminal, the next tick prints the frame, so that one goes out a second.
+    if (this.#screen !== undefined) this.#draw()
     this.#armResync()
     if (this.#resyncPending) {
       this.#resyncPending = false
@@ -367,7 +371,7 @@ class LiveView {
 
   /** Renders the state (or the frozen data while paused) and writes what changed on screen. */
   #draw(): void {
-    if (this.#stopped) return
+    if (this.#stopped || !this.#running) return
     if (this.#faultAfterFrames !== undefined && this.#framesWritten >= this.#faultAfterFrames) {
       throw new Error(`deliberate fault in the render loop (${TEST_FAULT_VARIABLE}=render)`)
     }
