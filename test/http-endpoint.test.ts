@@ -250,6 +250,10 @@ describe('tracker endpoint setup', () => {
   it('hides a short environment key', () => {
     expect(() => createTrackerEndpoint({}, { TOP_WEB_API_KEY: 'env-key-short' })).toThrow(RangeError)
     expect(() => createTrackerEndpoint({}, { TOP_WEB_API_KEY: 'env-key-short' })).not.toThrow(/env-key-short/)
+    // The value came from the variable, so the message names it rather than the option.
+    expect(() => createTrackerEndpoint({}, { TOP_WEB_API_KEY: 'env-key-short' })).toThrow(
+      'The TOP_WEB_API_KEY environment variable must be at least 16 characters long',
+    )
   })
 
   it('reads the key from TOP_WEB_API_KEY', async () => {

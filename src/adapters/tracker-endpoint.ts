@@ -161,9 +161,10 @@ function resolveApiKey(option: unknown, env: NodeJS.ProcessEnv): string {
     throw invalidEndpointOption(TypeError, `The \`apiKey\` option must be a string (received ${typeof key})`)
   }
   if (key.length < MIN_API_KEY_LENGTH) {
+    const source = option === undefined ? 'The TOP_WEB_API_KEY environment variable' : 'The `apiKey` option'
     throw invalidEndpointOption(
       RangeError,
-      `The \`apiKey\` option must be at least ${MIN_API_KEY_LENGTH} characters long ` +
+      `${source} must be at least ${MIN_API_KEY_LENGTH} characters long ` +
         `(received ${key.length} characters); generate one with ` +
         `node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))"`,
     )
