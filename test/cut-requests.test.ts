@@ -51,6 +51,7 @@ async function startExpressApp(): Promise<CutApp> {
     req.resume()
     req.on('end', () => res.send('stored'))
   })
+  app.post('/parse', express.json(), (req, res) => res.json(req.body))
   app.get('/head-only', (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' })
   })
@@ -81,6 +82,7 @@ async function startFastifyApp(): Promise<CutApp> {
     payload.on('end', () => done(null, 'read'))
   })
   app.post('/upload', async () => 'stored')
+  app.post('/parse', async (request) => request.body)
   app.get('/head-only', (_request, reply) => {
     reply.hijack()
     reply.raw.writeHead(200, { 'Content-Type': 'text/event-stream' })
@@ -134,6 +136,21 @@ describe.each([
 
     const stored = await waitForPath(redis.client, '/upload')
     const tasks = tasksFor(stored, '/upload')
+    expect(tasks).toHaveLength(1)
+    expectCut(tasks[0], 408, '408 Request Timeout', 'timeout')
+    expect(stored.processors).toEqual({})
+  })
+
+  it('timeout of a parsed body is recorded as 408', async () => {
+    // The body parser fails once the socket is gone, and the app's 400 never reaches the client.
+    connection = await openConnection(app.port)
+    connection.write(formatRequest('POST', '/parse', ['Content-Type: application/json', 'Content-Length: 100']) + '{"a":')
+    const received = await connection.waitForText('408', 5_000)
+    expect(received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
+    await connection.closed
+
+    const stored = await waitForPath(redis.client, '/parse')
+    const tasks = tasksFor(stored, '/parse')
     expect(tasks).toHaveLength(1)
     expectCut(tasks[0], 408, '408 Request Timeout', 'timeout')
     expect(stored.processors).toEqual({})

@@ -372,8 +372,13 @@ function pathOf(url: string | undefined): string {
  */
 function isUnsent(res: ServerResponse, req: IncomingMessage, outcome: RequestOutcome): boolean {
   if (outcome === 'completed') return false
-  // On a timeout the client is still there and got any head written before it.
-  if (outcome === 'timeout') return !isHeadWritten(res)
+  // `requestTimeout` cuts only a request that has not arrived whole, and Node
+  // then answers 408 itself. A head the app writes afterwards, such as a body
+  // parser's 400 for the cut body, goes to a destroyed socket, yet Node marks
+  // it as written, so the time of the write cannot tell.
+  // NOTE: a head written before the timeout did reach the client, and Node
+  // sent no 408 then; such a rare early response is recorded as 408 too.
+  if (outcome === 'timeout') return true
   // A response still queued behind another on a pipelined connection has
   // no socket: its head may be written, but the client never received it.
   // Nor did a client that went away while still sending its request

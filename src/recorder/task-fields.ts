@@ -17,6 +17,9 @@ import type { ProcessFacts } from './process-facts'
 import type { ClientIpSource, RequestOutcome } from './request-end'
 
 /** Status recorded for a request whose client went away before the response was sent (nginx's code). */
+// TODO: the wire protocol asks for a null status_code when no response was
+// sent, and Python readers count 499 as a 4xx; decide with its owner whether
+// to write null and keep only recorded_successfully and the outcome tag.
 export const CLIENT_CLOSED_STATUS = 499
 
 /** Tag set on tasks that did not end with a complete response. */
