@@ -91,7 +91,7 @@ describe('withTop', () => {
     expect(tasks[0]?.path).toBe('/work')
   })
 
-  it('records an aborted request as 499', async () => {
+  it('records an aborted request without status', async () => {
     const listener = withTop(() => {}, { trackerUrl: redis.url })
     recorders.push(listener)
     const url = await listen(listener)
@@ -100,7 +100,7 @@ describe('withTop', () => {
 
     const [task] = await waitForCompleted(redis.client, 1)
     expect(task?.path).toBe('/never')
-    expect(task?.status_code).toBe(499)
+    expect(task?.status_code).toBeNull()
     expect(task?.recorded_successfully).toBe(false)
     expect(task?.tags?.['web_top.outcome']).toBe('aborted')
   })

@@ -39,10 +39,10 @@ import {
   type RequestOutcome,
   type RequestState,
 } from './request-end'
-import { CLIENT_CLOSED_STATUS, OUTCOME_TAG, TaskFields } from './task-fields'
+import { OUTCOME_TAG, TaskFields } from './task-fields'
 
 export type { RequestOutcome, WatchedServer }
-export { CLIENT_CLOSED_STATUS, discardRecording, OUTCOME_TAG }
+export { discardRecording, OUTCOME_TAG }
 
 /** Request details that an adapter passes besides `req` and `res`. */
 export interface TrackContext extends RequestFacts {

@@ -16,26 +16,17 @@ import { encodeFields, encodeString, flattenString } from '../task/wire'
 import type { ProcessFacts } from './process-facts'
 import type { ClientIpSource, RequestOutcome } from './request-end'
 
-/** Status recorded for a request whose client went away before the response was sent (nginx's code). */
-// TODO: the wire protocol asks for a null status_code when no response was
-// sent, and Python readers count 499 as a 4xx; decide with its owner whether
-// to write null and keep only recorded_successfully and the outcome tag.
-export const CLIENT_CLOSED_STATUS = 499
-
 /** Tag set on tasks that did not end with a complete response. */
 export const OUTCOME_TAG = 'web_top.outcome'
 
 /**
- * Response fields of a task that ended before any response head was sent:
- * 499 when the client went away, 408 when the server's `requestTimeout`
- * cut it off, which is the status that Node (and Fastify) then send.
+ * Response fields of a task that ended before any response head was sent.
+ * When the client went away, no response was sent, and the wire protocol
+ * has a null status for that. When the server's `requestTimeout` cut the
+ * request off, Node (and Fastify) sent 408.
  */
 const UNSENT_RESPONSE_FIELDS: Record<Exclude<RequestOutcome, 'completed'>, string> = {
-  aborted: encodeFields({
-    status_code: CLIENT_CLOSED_STATUS,
-    status_message: `${CLIENT_CLOSED_STATUS} Client Closed Request`,
-    response_headers: null,
-  }),
+  aborted: encodeFields({ status_code: null, status_message: null, response_headers: null }),
   timeout: encodeFields({ status_code: 408, status_message: '408 Request Timeout', response_headers: null }),
 }
 
@@ -120,7 +111,7 @@ export class TaskFields {
 
   /**
    * Encodes the fields of an end record after the fixed ones. A response
-   * that never reached the client is recorded with status 499 (`unsent`).
+   * that never reached the client is recorded without a status (`unsent`).
    */
   end(
     res: ServerResponse,
