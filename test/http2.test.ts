@@ -131,7 +131,7 @@ async function startFastify(fastify: typeof fastify5, tls: boolean): Promise<str
 
   app.get('/users/:id', async (request) => ({ id: (request.params as { id: string }).id }))
   app.get('/partial', (_request, reply) => {
-    // Sends the headers and part of the body, then holds the rest back.
+    // Sends the headers and part of the body, then keeps the rest back.
     reply.raw.writeHead(200, { 'content-type': 'text/plain' })
     reply.raw.write('partial')
     setTimeout(() => reply.raw.end('rest'), MAX_HOLD_MS).unref()

@@ -183,7 +183,7 @@ describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
     app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
     await fetch(`${app.url}/ok`)
     await waitForPath(redis.client, '/ok')
-    // A frozen Redis holds the cleanup for its 3 s, while the process still runs.
+    // A frozen Redis keeps the cleanup waiting for its 3 s, while the process still runs.
     redis.freeze()
     try {
       const exited = app.exited(10_000)

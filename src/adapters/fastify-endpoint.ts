@@ -23,7 +23,7 @@ export interface TrackerRouteOptions extends TrackerEndpointOptions {
  */
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
-/** The route plugin itself, typed with Fastify's types. */
+/** The tracker route, typed with Fastify's plugin type; `topTrackerRoute` exports it in the package's own shape. */
 const trackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function webTopTrackerRoute(
   fastify,
   options,

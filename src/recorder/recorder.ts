@@ -373,7 +373,7 @@ function pathOf(url: string | undefined): string {
 function isUnsent(res: ServerResponse, req: IncomingMessage, outcome: RequestOutcome): boolean {
   if (outcome === 'completed') return false
   // `requestTimeout` cuts only a request that has not arrived whole, and Node
-  // then answers 408 itself. A head the app writes afterwards, such as a body
+  // then sends a 408 response itself. A head the app writes afterwards, such as a body
   // parser's 400 for the cut body, goes to a destroyed socket, yet Node marks
   // it as written, so the time of the write cannot tell.
   // NOTE: a head written before the timeout did reach the client, and Node

@@ -22,9 +22,14 @@ export const URL_HEADERS: ReadonlySet<string> = new Set([
 /** `scheme://user:password@` at the start of an absolute URL. */
 const USER_INFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i
 
-/** Replaces the user info of an absolute URL (`https://user:password@host/`) by `[REDACTED]`. */
+/**
+ * Replaces the user info of an absolute URL (`https://user:password@host/`)
+ * by `[REDACTED]`. A path (`/users/7`), the usual request target, is
+ * returned at once, because the recorder calls this for every request.
+ */
 export function maskUserInfo(url: string): string {
-  return USER_INFO.test(url) ? url.replace(USER_INFO, `$1${REDACTED}@`) : url
+  if (url.startsWith('/')) return url
+  return url.replace(USER_INFO, `$1${REDACTED}@`)
 }
 
 /**
@@ -58,7 +63,7 @@ export function formatQuery(query: string, rules: RedactionRules): string {
 }
 
 /** Decodes a form-encoded name, or returns it as it is when it is not valid percent-encoding. */
-export function safeDecode(value: string): string {
+function safeDecode(value: string): string {
   try {
     return decodeURIComponent(value.replace(/\+/g, ' '))
   } catch {
