@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import express from 'express'
 import Fastify from 'fastify'
 import Fastify4 from 'fastify4'
@@ -22,6 +24,12 @@ import { express4 } from './helpers/http'
 import { findFreePort } from './helpers/redis-server'
 
 const API_KEY = randomBytes(24).toString('base64url')
+
+/** Runs a full garbage collection, without starting the test process with --expose-gc. */
+function forceGc(): void {
+  setFlagsFromString('--expose-gc')
+  ;(runInNewContext('gc') as () => void)()
+}
 
 /** Things to stop after each test, last started first. */
 const cleanups: Array<() => Promise<void>> = []
@@ -495,6 +503,28 @@ describe('HttpTracker', () => {
     expect(error.code).toBe('TIMEOUT')
     expect(error.message).toBe(`web-top: Reading ${url} timed out after 300 ms`)
     expect(Date.now() - startedAt).toBeLessThan(3_000)
+  })
+
+  it('times out while garbage collection runs', async () => {
+    // Node 20's AbortSignal.any() lost its timeout to a collection and the read hung.
+    const url = await startRawServer(() => {})
+    const collect = setInterval(forceGc, 20)
+    cleanups.push(async () => clearInterval(collect))
+    const startedAt = Date.now()
+    const error = await readError(new HttpTracker({ url, apiKey: API_KEY, timeoutMs: 300 }))
+
+    expect(error.code).toBe('TIMEOUT')
+    expect(Date.now() - startedAt).toBeLessThan(3_000)
+  })
+
+  it('times out on a body that stops arriving', async () => {
+    const url = await startRawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).write('{"a":')
+    })
+    const error = await readError(new HttpTracker({ url, apiKey: API_KEY, timeoutMs: 300 }))
+
+    expect(error.code).toBe('TIMEOUT')
+    expect(error.message).toBe(`web-top: Reading ${url} timed out after 300 ms`)
   })
 
   it('sends the key in a header', async () => {

@@ -182,13 +182,18 @@ export class HttpTracker implements Tracker {
     )
   }
 
-  /** Fetches one action and parses its JSON. */
+  /** Fetches one action and parses its JSON. The timeout covers the body too. */
   async #fetchAction(action: Action, limit?: number): Promise<unknown> {
-    return this.#readJson(await this.#request(action, limit), action)
+    const abort = this.#requestAbort()
+    try {
+      return await this.#readJson(await this.#request(action, limit, abort.signal), action)
+    } finally {
+      abort.release()
+    }
   }
 
-  /** Sends one GET. The timeout covers the body too, because the body is read from the same fetch. */
-  async #request(action: Action, limit: number | undefined): Promise<Response> {
+  /** Sends one GET. */
+  async #request(action: Action, limit: number | undefined, signal: AbortSignal): Promise<Response> {
     const url = new URL(this.#endpoint)
     url.searchParams.set('action', action)
     if (limit !== undefined) url.searchParams.set('limit', String(limit))
@@ -198,18 +203,34 @@ export class HttpTracker implements Tracker {
     if (this.#keyIn === 'header') headers['x-api-key'] = this.#apiKey
 
     try {
-      return await fetch(url, { headers, redirect: 'error', signal: this.#requestSignal() })
+      return await fetch(url, { headers, redirect: 'error', signal })
     } catch (err) {
       throw this.#connectionError(err)
     }
   }
 
-  /** Returns a signal that aborts on timeout or on close(). */
-  #requestSignal(): AbortSignal {
-    const timeout = AbortSignal.timeout(this.#timeoutMs)
+  /**
+   * Returns a signal that aborts on timeout or on close(), and the function
+   * that stops both. Not AbortSignal.any(): on Node 20 (checked on 20.20.2)
+   * a garbage collection can cut the signal it returns off from its
+   * sources, and the fetch then waits for the server forever.
+   */
+  #requestAbort(): { signal: AbortSignal; release: () => void } {
+    const controller = new AbortController()
+    const timer = setTimeout(() => {
+      controller.abort(new DOMException(`timed out after ${this.#timeoutMs} ms`, 'TimeoutError'))
+    }, this.#timeoutMs)
     const closed = this.#closed.signal
-    // AbortSignal.any() arrived in Node 20.3; older 20.x releases fall back to the timeout alone.
-    return typeof AbortSignal.any === 'function' ? AbortSignal.any([closed, timeout]) : timeout
+    const onClose = () => controller.abort(closed.reason)
+    if (closed.aborted) onClose()
+    else closed.addEventListener('abort', onClose, { once: true })
+    return {
+      signal: controller.signal,
+      release: () => {
+        clearTimeout(timer)
+        closed.removeEventListener('abort', onClose)
+      },
+    }
   }
 
   async #readJson(response: Response, action: Action): Promise<unknown> {
