@@ -13,6 +13,7 @@ import { formatIsoTime } from '../src/task/time'
 import { DecodeCache } from '../src/trackers/decode-cache'
 import type { Heartbeat } from '../src/trackers/heartbeat'
 import { runCli } from './helpers/cli'
+import { recorderStartText } from './helpers/records'
 import { sendRequest, startApp, waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -22,7 +23,7 @@ const WRITER_COMMANDS =
 const READER_COMMANDS =
   '+multi +exec +hgetall +lrange +get +evalsha +eval +hkeys +hstrlen +hmget +exists +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
 const ADMIN_COMMANDS =
-  '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +del +set +multi +exec +info +select +ping +quit'
+  '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +lpush +ltrim +llen +publish +del +set +multi +exec +info +select +ping +quit'
 
 let redis: TestRedis
 
@@ -140,7 +141,7 @@ describe('documented ACL users', () => {
     // A process that stopped without cleaning up: its heartbeat expires.
     const stopped = new RedisTracker({ url: redis.url })
     stopped.writeHeartbeat(stoppedHeartbeat(), 300)
-    stopped.recordStart('web-9/999-0-1.0', JSON.stringify({ task_id: 'left', path: '/left' }))
+    stopped.recordStart('web-9/999-0-1.0', recorderStartText({ task_id: 'left', path: '/left', started_at: formatIsoTime(Date.now()) }))
     await stopped.flush()
     await stopped.close()
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -148,7 +149,9 @@ describe('documented ACL users', () => {
     const prune = await runCli(['prune', '--tracker-url', adminUrl])
     expect(prune.stderr).toBe('')
     expect(prune.code).toBe(0)
-    expect(prune.stdout).toBe('Removed 1 active task of 1 stopped recorder: web-9/999\n')
+    expect(prune.stdout).toContain('Removed 1 active task of 1 stopped recorder: web-9/999\n')
+    expect(prune.stdout).toContain('1 task moved to the completed tasks as ended by cleanup')
+    expect(await redis.client.lindex('past_tasks', 0)).toContain('"web_top.outcome":"process_stopped"')
     const clear = await runCli(['clear', '--yes', '--tracker-url', adminUrl])
     expect(clear.stderr).toBe('')
     expect(clear.code).toBe(0)

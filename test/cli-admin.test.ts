@@ -12,7 +12,7 @@ import type { Heartbeat } from '../src/trackers/heartbeat'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { CLI_PATH, CLI_VARIABLES, runCli } from './helpers/cli'
 import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
-import { completedRecord } from './helpers/records'
+import { completedRecord, recorderStartText } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 let redis: TestRedis
@@ -264,7 +264,8 @@ describe('prune and the recording processes', () => {
   it('removes the tasks of a recorder whose heartbeat stopped', async () => {
     writer.writeHeartbeat(heartbeat('web-1/111-0-1.', 111), 300)
     writer.writeHeartbeat(heartbeat('web-2/222-0-1.', 222), 60_000)
-    writer.recordStart('web-1/111-0-1.0', JSON.stringify(active('/orphan', 1_000, 111)))
+    const orphan = active('/orphan', 1_000, 111)
+    writer.recordStart('web-1/111-0-1.0', recorderStartText(orphan))
     writer.recordStart('web-2/222-0-1.0', JSON.stringify(active('/alive', 1_000, 222)))
     await writer.flush()
     await sleep(500)
@@ -280,8 +281,19 @@ describe('prune and the recording processes', () => {
     const result = await runCli(['prune', '--tracker-url', redis.url])
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
-    expect(result.stdout).toBe('Removed 1 active task of 1 stopped recorder: web-1/111\n')
+    expect(result.stdout).toBe(
+      'Removed 1 active task of 1 stopped recorder: web-1/111\n' +
+        '1 task moved to the completed tasks as ended by cleanup ' +
+        '(recorded_successfully false, tag web_top.outcome: process_stopped)\n',
+    )
     expect(await redis.client.hkeys('processors')).toEqual(['web-2/222-0-1.0'])
+    const recent = await runCli(['recent', '--json', '--tracker-url', redis.url])
+    const ended = (JSON.parse(recent.stdout) as HttpTask[]).find((task) => task.path === '/orphan')
+    expect(ended?.task_id).toBe(orphan.task_id)
+    expect(ended?.path).toBe('/orphan')
+    expect(ended?.recorded_successfully).toBe(false)
+    expect(ended?.ended_at).toMatch(/^\d{4}-\d{2}-\d{2}T/)
+    expect(ended?.tags?.['web_top.outcome']).toBe('process_stopped')
 
     const again = await runCli(['prune', '--tracker-url', redis.url])
     expect(again.stdout).toMatch(/^No stopped recording process found; nothing removed\./)

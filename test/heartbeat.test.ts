@@ -155,6 +155,11 @@ describe('stale entries', () => {
     app = undefined
     const before = await readStoredTasks(redis.client)
     expect(Object.keys(before.processors)).toHaveLength(4)
+    const crashedText = (await redis.client.hget('processors', `${crashedPrefix}0`)) as string
+    const published: string[] = []
+    const subscriber = redis.client.duplicate()
+    subscriber.on('message', (_channel: string, text: string) => published.push(text))
+    await subscriber.subscribe('task_updates')
 
     const report = await waitFor(
       'the expired heartbeat',
@@ -171,14 +176,34 @@ describe('stale entries', () => {
     expect(staleIds).toEqual([`${crashedPrefix}0`])
 
     const result = await pruneStaleTasks(middleware.recorder.tracker)
-    expect(result).toEqual({ removedTasks: 1, stalePrefixes: [crashedPrefix] })
+    expect(result).toEqual({ removedTasks: 1, endedTasks: 1, stalePrefixes: [crashedPrefix] })
     const after = await readStoredTasks(redis.client)
     const kept = [`${livePrefix}0`, ...Object.keys(untouched)]
     expect(Object.keys(after.processors).sort()).toEqual(kept.sort())
     expect(await redis.client.smembers('heartbeats')).toEqual([livePrefix])
 
+    // The request in flight when the process died is a completed task now, ended by cleanup.
+    const active = JSON.parse(crashedText) as Record<string, unknown>
+    const [endedText] = await redis.client.lrange('past_tasks', 0, -1)
+    const ended = JSON.parse(endedText as string) as Record<string, unknown>
+    expect(after.pastTasks).toHaveLength(1)
+    expect(ended.ended_at).toMatch(WRITER_TIMESTAMP)
+    expect(ended.updated_at).toBe(ended.ended_at)
+    expect(ended.recorded_successfully).toBe(false)
+    expect(ended.tags).toEqual({ 'web_top.outcome': 'process_stopped', ...(active.tags as object) })
+    expect(ended).toEqual({
+      ...active,
+      updated_at: ended.ended_at,
+      ended_at: ended.ended_at,
+      recorded_successfully: false,
+      tags: ended.tags,
+    })
+    expect(after.pastTasks[0]?.path).toBe('/wait')
+    await waitFor('the published end', () => (published.includes(endedText as string) ? true : undefined))
+    await subscriber.quit()
+
     const again = await pruneStaleTasks(middleware.recorder.tracker)
-    expect(again).toEqual({ removedTasks: 0, stalePrefixes: [] })
+    expect(again).toEqual({ removedTasks: 0, endedTasks: 0, stalePrefixes: [] })
   })
 
   it('prune skips members that are not prefixes', async () => {
@@ -191,13 +216,28 @@ describe('stale entries', () => {
     const result = await pruneStaleTasks(tracker)
 
     expect(report.stalePrefixes).toEqual([])
-    expect(result).toEqual({ removedTasks: 0, stalePrefixes: [] })
+    expect(result).toEqual({ removedTasks: 0, endedTasks: 0, stalePrefixes: [] })
     expect(await redis.client.hkeys('processors')).toEqual(expect.arrayContaining(['pid:4242 tid:1', 'web-1/77-0-1.0']))
   })
 
   it('leftovers of the same host and pid go first', async () => {
     const startedAt = '2026-01-01T00:00:00.000000+00:00'
-    const leftover = (path: string) => JSON.stringify({ path, started_at: startedAt })
+    // A start record in the recorder's field order, which cleanup can end.
+    const leftover = (path: string) =>
+      JSON.stringify({
+        task_id: `old${path}`,
+        path,
+        started_at: startedAt,
+        task_name: null,
+        updated_at: startedAt,
+        ended_at: null,
+        recorded_successfully: null,
+        status_code: null,
+        status_message: null,
+        response_headers: null,
+        host_name: 'old-host',
+        tags: { 'service.name': 'shop' },
+      })
     let seeded: Record<string, string> = {}
 
     // The fresh process is recorder 1 of thread 0 of its pid; the entries
@@ -228,6 +268,14 @@ describe('stale entries', () => {
       `pid:${running.pid} tid:0`,
     ]
     expect(Object.keys(stored.processors).sort()).toEqual(expected.sort())
+    const ended = stored.pastTasks.map((task) => task.path).sort()
+    expect(ended).toEqual(['/leftover-0', '/leftover-7'])
+    for (const task of stored.pastTasks) {
+      expect(task.recorded_successfully).toBe(false)
+      expect(task.started_at).toBe(startedAt)
+      expect(task.ended_at).toMatch(WRITER_TIMESTAMP)
+      expect(task.tags).toEqual({ 'web_top.outcome': 'process_stopped', 'service.name': 'shop' })
+    }
 
     running.release()
     await held
@@ -320,13 +368,19 @@ describe('trackers without Redis', () => {
     const report = await readHeartbeats(tracker)
     expect(report.stalePrefixes).toEqual(['h/1-0-1.'])
     expect(report.live.map((item) => item.processor_id_prefix)).toEqual(['h/2-0-1.'])
-    expect(await pruneStaleTasks(tracker)).toEqual({ removedTasks: 1, stalePrefixes: ['h/1-0-1.'] })
-    expect([...(await tracker.read()).active.keys()].sort()).toEqual(['h/1-0-10.0', 'h/2-0-1.0'])
+    expect(await pruneStaleTasks(tracker)).toEqual({ removedTasks: 1, endedTasks: 1, stalePrefixes: ['h/1-0-1.'] })
+    const snapshot = await tracker.read()
+    expect([...snapshot.active.keys()].sort()).toEqual(['h/1-0-10.0', 'h/2-0-1.0'])
+    expect(snapshot.completed).toHaveLength(1)
+    expect(snapshot.completed[0]?.path).toBe('/dead')
+    expect(snapshot.completed[0]?.recorded_successfully).toBe(false)
+    expect(snapshot.completed[0]?.ended_at).toMatch(WRITER_TIMESTAMP)
+    expect(snapshot.completed[0]?.tags).toEqual({ 'web_top.outcome': 'process_stopped' })
   })
 
   it('http tracker has no heartbeats', async () => {
     const tracker = new HttpTracker({ url: 'http://127.0.0.1:9/web-top', apiKey: 'k'.repeat(24) })
     expect(await readHeartbeats(tracker)).toEqual({ live: [], stalePrefixes: [] })
-    expect(await pruneStaleTasks(tracker)).toEqual({ removedTasks: 0, stalePrefixes: [] })
+    expect(await pruneStaleTasks(tracker)).toEqual({ removedTasks: 0, endedTasks: 0, stalePrefixes: [] })
   })
 })

@@ -375,7 +375,9 @@ function addClearCommand(program: Command): void {
 function addPruneCommand(program: Command): void {
   const command = program
     .command('prune')
-    .description('Remove the active tasks of recording processes whose heartbeat stopped.')
+    .description(
+      'End the active tasks of recording processes whose heartbeat stopped, and move them to the completed tasks.',
+    )
   addTrackerOptions(command).action(async (_values: object, self: Command) => {
     process.exitCode = await runPrune(readTrackerOptions(self))
   })

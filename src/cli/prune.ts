@@ -1,7 +1,7 @@
 /**
- * The `prune` command: removes the active tasks of recording processes
- * whose heartbeat stopped, which crashed or were killed before they could
- * remove their own.
+ * The `prune` command: ends the active tasks of recording processes whose
+ * heartbeat stopped, which crashed or were killed before they could end
+ * their own, and moves them to the completed tasks.
  */
 import { pruneStaleTasks } from '../trackers/heartbeat'
 import { RedisTracker } from '../trackers/redis-tracker'
@@ -47,6 +47,16 @@ export async function runPrune(
     streams.stdout.write(
       `Removed ${countOf(result.removedTasks, 'active task')} of ${countOf(result.stalePrefixes.length, 'stopped recorder')}: ${processes}\n`,
     )
+    if (result.endedTasks > 0) {
+      streams.stdout.write(
+        `${countOf(result.endedTasks, 'task')} moved to the completed tasks as ended by cleanup ` +
+          '(recorded_successfully false, tag web_top.outcome: process_stopped)\n',
+      )
+    }
+    const deleted = result.removedTasks - result.endedTasks
+    if (deleted > 0) {
+      streams.stdout.write(`${countOf(deleted, 'task')} not in the record layout of web-top's recorder deleted\n`)
+    }
     return 0
   } finally {
     await connection.close()

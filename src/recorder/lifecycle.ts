@@ -139,8 +139,9 @@ export class RecorderLifecycle {
   }
 
   /**
-   * Removes this recorder's entries, ordered after its pending writes, then
-   * its heartbeat. Logs instead of throwing, and gives up after 2 s.
+   * Ends this recorder's entries by cleanup, ordered after its pending
+   * writes, then removes its heartbeat. Logs instead of throwing, and gives
+   * up after 2 s.
    */
   async #removeOwnEntries(): Promise<void> {
     const { tracker, processorIdPrefix: prefix, logger } = this.#settings

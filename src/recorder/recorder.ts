@@ -4,11 +4,13 @@
  * closes, and hands both records to a tracker. The adapters only translate
  * framework hooks into calls of `track()`.
  *
- * A recorder also refreshes a heartbeat, removes the entries an earlier
- * process with the same host, pid and thread left behind, and removes its
+ * A recorder also refreshes a heartbeat, ends the entries an earlier
+ * process with the same host, pid and thread left behind, and ends its
  * own entries when it closes: on `close()`, on SIGTERM or SIGINT when the
  * app does not handle them (signals.ts), and, as "idle", when every HTTP
- * server it was watching has closed.
+ * server it was watching has closed. Ended by cleanup, such an entry
+ * becomes a completed task with `recorded_successfully: false`
+ * (task/cleanup-end.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
@@ -39,10 +41,10 @@ import {
   type RequestOutcome,
   type RequestState,
 } from './request-end'
-import { OUTCOME_TAG, TaskFields } from './task-fields'
+import { TaskFields } from './task-fields'
 
 export type { RequestOutcome, WatchedServer }
-export { discardRecording, OUTCOME_TAG }
+export { discardRecording }
 
 /** Request details that an adapter passes besides `req` and `res`. */
 export interface TrackContext extends RequestFacts {
@@ -109,9 +111,9 @@ export class Recorder {
     this.#sampleRate = canSample ? this.options.completedSampleRate : 1
 
     // An earlier process with the same host, pid and thread id (a restart
-    // that got the pid back) may have left entries under this prefix. The
-    // removal is queued before this recorder's first write.
-    this.tracker.queueRemoveProcessors?.(this.processorIdPrefix)
+    // that got the pid back) may have left entries under this prefix. They
+    // are ended before this recorder's first write.
+    this.tracker.queueRemoveProcessors?.(this.processorIdPrefix, 'process_stopped')
 
     const heartbeat = new HeartbeatSender(
       this.tracker,
@@ -239,10 +241,12 @@ export class Recorder {
   }
 
   /**
-   * Stops recording, removes the active entries and the heartbeat of this
-   * recorder and closes the tracker if the recorder opened it. When Redis
-   * does not reply, gives up after about 4 s. Requests still in flight end
-   * unrecorded. Other recorders of the same process keep their entries.
+   * Stops recording, ends the active entries of this recorder by cleanup,
+   * removes its heartbeat and closes the tracker if the recorder opened it.
+   * When Redis does not reply, gives up after about 4 s. A request still in
+   * flight is recorded as ended at the close, with `recorded_successfully:
+   * false` and the tag `web_top.outcome: recorder_closed`, and its own end
+   * is not written. Other recorders of the same process keep their entries.
    */
   close(): Promise<void> {
     return this.#lifecycle.close()

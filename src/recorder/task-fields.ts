@@ -11,13 +11,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CaptureEncoder, type CaptureSettings, type RequestFacts } from '../task/capture'
+import { OUTCOME_TAG } from '../task/cleanup-end'
 import { CLIENT_IP_SOURCE_TAG } from '../task/derived'
 import { encodeFields, encodeString, flattenString } from '../task/wire'
 import type { ProcessFacts } from './process-facts'
 import type { ClientIpSource, RequestOutcome } from './request-end'
-
-/** Tag set on tasks that did not end with a complete response. */
-export const OUTCOME_TAG = 'web_top.outcome'
 
 /**
  * Response fields of a task that ended before any response head was sent.

@@ -60,6 +60,12 @@ export interface HeartbeatReport {
 export interface PruneResult {
   /** Active entries removed. */
   removedTasks: number
+  /**
+   * Of those, the entries moved to the completed tasks as ended by cleanup,
+   * with the tag `web_top.outcome: process_stopped`. The others were not in
+   * the record layout that the recorder writes, and were only deleted.
+   */
+  endedTasks: number
   /** Processor id prefixes whose entries were removed and which left the heartbeat list. */
   stalePrefixes: string[]
 }
@@ -78,13 +84,13 @@ export async function readHeartbeats(tracker: Tracker): Promise<HeartbeatReport>
 }
 
 /**
- * Removes the active entries of recorders whose heartbeat expired, and
- * their prefixes from the heartbeat list. A recorder that writes a
+ * Ends the active entries of recorders whose heartbeat expired by cleanup,
+ * and removes their prefixes from the heartbeat list. A recorder that writes a
  * heartbeat again before the removal runs keeps its entries. Trackers that
  * keep no heartbeats remove nothing.
  */
 export async function pruneStaleTasks(tracker: Tracker): Promise<PruneResult> {
-  if (tracker.pruneStaleTasks === undefined) return { removedTasks: 0, stalePrefixes: [] }
+  if (tracker.pruneStaleTasks === undefined) return { removedTasks: 0, endedTasks: 0, stalePrefixes: [] }
   return tracker.pruneStaleTasks()
 }
 

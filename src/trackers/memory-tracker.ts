@@ -3,6 +3,7 @@
  * installed, serves single-process apps and tests, and is what the demo uses.
  */
 import { requireCount } from '../errors'
+import { endByCleanup, type CleanupOutcome } from '../task/cleanup-end'
 import { formatIsoTime } from '../task/time'
 import { sortHeartbeats, type Heartbeat, type HeartbeatReport, type PruneResult } from './heartbeat'
 import { buildSnapshot } from './snapshot'
@@ -69,19 +70,13 @@ export class MemoryTracker implements Tracker {
     this.recordEnd(processorId, `{${fixedFields},${endFields}${sharedFields}}`)
   }
 
-  async removeProcessors(processorIdPrefix: string): Promise<number> {
-    let removed = 0
-    for (const processorId of this.#processors.keys()) {
-      if (processorId.startsWith(processorIdPrefix)) {
-        this.#processors.delete(processorId)
-        removed++
-      }
-    }
-    return removed
+  /** Ends the matching active entries by cleanup, as completed tasks with `recorded_successfully: false`. */
+  async removeProcessors(processorIdPrefix: string, outcome: CleanupOutcome = 'recorder_closed'): Promise<number> {
+    return this.#endProcessors(processorIdPrefix, outcome).removed
   }
 
-  queueRemoveProcessors(processorIdPrefix: string): void {
-    void this.removeProcessors(processorIdPrefix)
+  queueRemoveProcessors(processorIdPrefix: string, outcome?: CleanupOutcome): void {
+    void this.removeProcessors(processorIdPrefix, outcome)
   }
 
   recordDiscard(processorId: string): void {
@@ -111,11 +106,14 @@ export class MemoryTracker implements Tracker {
   async pruneStaleTasks(): Promise<PruneResult> {
     const { stalePrefixes } = await this.readHeartbeats()
     let removedTasks = 0
+    let endedTasks = 0
     for (const prefix of stalePrefixes) {
       this.#heartbeats.delete(prefix)
-      removedTasks += await this.removeProcessors(prefix)
+      const { removed, ended } = this.#endProcessors(prefix, 'process_stopped')
+      removedTasks += removed
+      endedTasks += ended
     }
-    return { removedTasks, stalePrefixes }
+    return { removedTasks, endedTasks, stalePrefixes }
   }
 
   async read(options: ReadOptions = {}): Promise<TaskSnapshot> {
@@ -155,6 +153,25 @@ export class MemoryTracker implements Tracker {
   }
 
   /** Stores completed tasks in a ring buffer, so a push costs the same at any size. */
+  /** Ends the entries whose processor id starts with the prefix, and deletes those that are not JSON objects. */
+  #endProcessors(processorIdPrefix: string, outcome: CleanupOutcome): { removed: number; ended: number } {
+    const endedAt = formatIsoTime(Date.now())
+    let removed = 0
+    let ended = 0
+    for (const [processorId, taskJson] of this.#processors) {
+      if (!processorId.startsWith(processorIdPrefix)) continue
+      removed++
+      const endJson = endByCleanup(taskJson, endedAt, outcome)
+      if (endJson === null) {
+        this.#processors.delete(processorId)
+      } else {
+        this.recordEnd(processorId, endJson)
+        ended++
+      }
+    }
+    return { removed, ended }
+  }
+
   #pushCompleted(taskJson: string): void {
     if (this.#completed.length < this.#maxCompleted) {
       this.#completed.push(taskJson)

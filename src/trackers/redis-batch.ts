@@ -12,7 +12,7 @@
  * Operations of APPLY_BATCH_SCRIPT, which redis-scripts.ts describes. `-`
  * is a cancelled start, never sent, and `c` defines a shared text.
  */
-export type Operation = 's' | 'u' | 'e' | 'q' | 'a' | 'd' | 'x' | 'c' | '-'
+export type Operation = 's' | 'u' | 'e' | 'q' | 'a' | 'd' | 'm' | 'x' | 'c' | '-'
 
 /** Items per operation: the operation and three strings. */
 export const ITEMS_PER_OPERATION = 4
@@ -150,11 +150,20 @@ export class WriteBatch {
     items[index + 3] = ''
   }
 
-  /** Puts operations without shared texts before the waiting ones, which keeps their order after them. */
+  /**
+   * Puts operations without shared texts before the waiting ones, which
+   * keeps their order after them, but after the `m` operations that lead
+   * the batch. Nothing before such an `m` waits, so it may run first. A
+   * recorder's first operation is an `m` that ends the entries an earlier
+   * process left under its prefix, and the repair that follows the first
+   * connection would otherwise delete them without ending them.
+   */
   prepend(items: string[], bytes: number): void {
     // Indexes of waiting starts shift, and the whole batch is sent next anyway.
     this.#pendingStarts.clear()
-    this.#items = items.concat(this.#items)
+    let leading = 0
+    while (this.#items[leading] === 'm') leading += ITEMS_PER_OPERATION
+    this.#items = [...this.#items.slice(0, leading), ...items, ...this.#items.slice(leading)]
     this.#bytes += bytes
   }
 

@@ -3,6 +3,7 @@
  * is described in heartbeat.ts.
  */
 import type { Cluster, Redis } from 'ioredis'
+import { formatIsoTime } from '../task/time'
 import {
   decodeHeartbeat,
   sortHeartbeats,
@@ -51,28 +52,33 @@ export async function readRedisHeartbeats(
 }
 
 /**
- * Finds the prefixes whose heartbeat expired, then removes their entries in
- * one script that checks each heartbeat key again, so a recorder that came
- * back in between keeps its entries.
+ * Finds the prefixes whose heartbeat expired, then ends their entries by
+ * cleanup in one script that checks each heartbeat key again, so a
+ * recorder that came back in between keeps its entries.
  */
 export async function pruneRedisStaleTasks(
   client: RedisClient,
   keys: RedisKeys,
   heartbeatKeys: HeartbeatKeys,
+  maxCompleted: number,
 ): Promise<PruneResult> {
   const { stalePrefixes } = await readRedisHeartbeats(client, heartbeatKeys)
-  if (stalePrefixes.length === 0) return { removedTasks: 0, stalePrefixes: [] }
+  if (stalePrefixes.length === 0) return { removedTasks: 0, endedTasks: 0, stalePrefixes: [] }
 
   const heartbeatKeyNames = stalePrefixes.map((prefix) => heartbeatKeys.heartbeatPrefix + prefix)
   const pruneStale = (client as unknown as { webTopPruneStale: PruneStale }).webTopPruneStale
   const reply = await pruneStale.call(
     client,
-    2 + heartbeatKeyNames.length,
+    3 + heartbeatKeyNames.length,
     keys.processors,
     heartbeatKeys.heartbeats,
+    keys.pastTasks,
     ...heartbeatKeyNames,
+    keys.taskUpdates,
+    String(maxCompleted),
+    formatIsoTime(Date.now()),
     ...stalePrefixes,
   )
-  const [removed, ...pruned] = reply
-  return { removedTasks: Number(removed), stalePrefixes: pruned.map(String) }
+  const [removed, ended, ...pruned] = reply
+  return { removedTasks: Number(removed), endedTasks: Number(ended), stalePrefixes: pruned.map(String) }
 }

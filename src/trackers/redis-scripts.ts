@@ -5,6 +5,65 @@
  */
 
 /**
+ * Lua functions shared by the scripts that end active entries by cleanup
+ * (task/cleanup-end.ts): `endRecord(text, endedAt, outcome)` and
+ * `pushEnded(list, ended, keep)`.
+ *
+ * endRecord rewrites the record's text in place of decoding and encoding
+ * it, because Redis's cjson turns an empty array into {} and escapes
+ * every /. Every start record of the recorder has
+ * `"updated_at":"<time>","ended_at":null,"recorded_successfully":null,`.
+ * endRecord puts the end time and false there, and adds the outcome as
+ * the first entry of `"tags":{`, or as a new `tags` field when the record
+ * has none (a record with `"tags":null` keeps it). Inside a JSON string
+ * each quote is escaped, and query parameters are strings or arrays, so
+ * these texts match only the record's own fields. Returns nil for a
+ * record without them, such as one from another writer.
+ *
+ * pushEnded pushes with one LPUSH per 500 and trims the list to `keep`
+ * records.
+ */
+const END_RECORD_LUA = `
+local ACTIVE_FIELDS = ',"ended_at":null,"recorded_successfully":null,'
+
+local function endRecord(text, endedAt, outcome)
+  local from, to = string.find(text, ACTIVE_FIELDS, 1, true)
+  if not from then
+    return nil
+  end
+  local head = string.sub(text, 1, from - 1)
+  local updated = string.find(head, '"updated_at":"[^"]*"$')
+  if not updated then
+    return nil
+  end
+  local rest = string.sub(text, to + 1)
+  local tag = '"web_top.outcome":"' .. outcome .. '"'
+  local tags = string.find(rest, '"tags":{', 1, true)
+  if tags then
+    local open = tags + 7
+    local separator = ','
+    if string.sub(rest, open + 1, open + 1) == '}' then
+      separator = ''
+    end
+    rest = string.sub(rest, 1, open) .. tag .. separator .. string.sub(rest, open + 1)
+  elseif not string.find(rest, '"tags":', 1, true) and string.sub(rest, -1) == '}' then
+    rest = string.sub(rest, 1, -2) .. ',"tags":{' .. tag .. '}}'
+  end
+  return string.sub(head, 1, updated - 1) .. '"updated_at":"' .. endedAt .. '","ended_at":"' .. endedAt ..
+    '","recorded_successfully":false,' .. rest
+end
+
+local function pushEnded(list, ended, keep)
+  for from = math.max(1, #ended - keep + 1), #ended, 500 do
+    redis.call('LPUSH', list, unpack(ended, from, math.min(from + 499, #ended)))
+  end
+  if #ended > 0 then
+    redis.call('LTRIM', list, 0, keep - 1)
+  end
+end
+`
+
+/**
  * Applies a batch of task writes.
  *
  * KEYS: processors, past_tasks. ARGV: channel, max completed tasks, `1`
@@ -21,9 +80,17 @@
  *   target is the fields both records contain, head the rest of the start
  *   record and tail the rest of the end record. PUBLISH the start, then
  *   push and PUBLISH the end; `processors` is never touched.
- * - `x` remove: HDEL every field that matches the MATCH pattern in the
- *   place of the target. A recorder removes its own entries this way when
- *   it starts and when it closes, ordered with its other writes.
+ * - `m` end matching: end by cleanup (endRecord) every active entry whose
+ *   field matches the MATCH pattern in the place of the target. Head is
+ *   the end time and tail the outcome. HDEL the entry, push the ended
+ *   record and PUBLISH it. An entry that endRecord cannot end is only
+ *   deleted. A recorder ends its own entries this way when it starts
+ *   (those of an earlier process with the same prefix) and when it
+ *   closes, ordered with its other writes. An entry that an `a` earlier
+ *   in the call has just set to the same text is a live request that a
+ *   repair put back, and stays.
+ * - `x` remove: HDEL every field that matches the pattern, used by a
+ *   repair to remove the prefixes ended so far once more.
  * The other operations:
  * - `s` start: HSET the active entry and PUBLISH it.
  * - `u` unpublished start, for a request left out by sampling: HSET only.
@@ -47,7 +114,7 @@
  * the rest of the call. Returns { number of completed tasks in the batch,
  * that error's message or an empty string }.
  */
-export const APPLY_BATCH_SCRIPT = `
+export const APPLY_BATCH_SCRIPT = `${END_RECORD_LUA}
 local processors = KEYS[1]
 local channel = ARGV[1]
 local shared = {}
@@ -82,19 +149,33 @@ local function record(head, tail, suffix)
   return '{' .. head .. ',' .. tail .. suffix .. '}'
 end
 
-local function removeMatching(pattern)
+local ended = {}
+-- Texts that repair operations (a) set in this call, by field.
+local repaired = {}
+
+local function removeMatching(pattern, endedAt, outcome)
   local cursor = '0'
   repeat
     local page = redis.call('HSCAN', processors, cursor, 'MATCH', pattern, 'COUNT', 500)
     cursor = page[1]
     local fields = page[2]
     for i = 1, #fields, 2 do
-      redis.call('HDEL', processors, fields[i])
+      local field = fields[i]
+      local value = fields[i + 1]
+      if not endedAt then
+        redis.call('HDEL', processors, field)
+      elseif repaired[field] ~= value then
+        redis.call('HDEL', processors, field)
+        local text = endRecord(value, endedAt, outcome)
+        if text then
+          ended[#ended + 1] = text
+          send(text)
+        end
+      end
     end
   until cursor == '0'
 end
 
-local ended = {}
 for i = 4, #ARGV, 4 do
   local code = ARGV[i]
   local operation = string.sub(code, 1, 1)
@@ -125,41 +206,56 @@ for i = 4, #ARGV, 4 do
     end
   elseif operation == 'c' then
     shared[#shared + 1] = target
-  elseif operation == 'u' or operation == 'a' then
+  elseif operation == 'u' then
     redis.call('HSET', processors, target, record(head, tail, suffix))
+  elseif operation == 'a' then
+    local text = record(head, tail, suffix)
+    redis.call('HSET', processors, target, text)
+    repaired[target] = text
   elseif operation == 'd' then
     redis.call('HDEL', processors, target)
+  elseif operation == 'm' then
+    removeMatching(target, head, tail)
   elseif operation == 'x' then
     removeMatching(target)
   end
 end
 
 -- Records pushed before the newest max would be trimmed right away.
-local keep = tonumber(ARGV[2])
-for from = math.max(1, #ended - keep + 1), #ended, 500 do
-  redis.call('LPUSH', KEYS[2], unpack(ended, from, math.min(from + 499, #ended)))
-end
-if #ended > 0 then
-  redis.call('LTRIM', KEYS[2], 0, keep - 1)
-end
+pushEnded(KEYS[2], ended, tonumber(ARGV[2]))
 return { #ended, publishError }
 `
 
 /**
- * Deletes the fields of the processors hash that match a MATCH pattern.
- * KEYS: processors. ARGV: pattern. Returns the number deleted.
+ * Ends the active entries whose field matches a MATCH pattern by cleanup
+ * (endRecord): deletes each, pushes the ended record and publishes it.
+ * KEYS: processors, past_tasks. ARGV: pattern, channel, max completed
+ * tasks, end time, outcome. The list keeps at least the records it had,
+ * so a reader with a smaller cap than the app's never shortens it.
+ * Returns the number of entries deleted.
  */
-export const REMOVE_PROCESSORS_SCRIPT = `
-local cursor = '0'
+export const REMOVE_PROCESSORS_SCRIPT = `${END_RECORD_LUA}
+local ended = {}
 local removed = 0
+local cursor = '0'
 repeat
   local page = redis.call('HSCAN', KEYS[1], cursor, 'MATCH', ARGV[1], 'COUNT', 500)
   cursor = page[1]
   local fields = page[2]
   for i = 1, #fields, 2 do
     removed = removed + redis.call('HDEL', KEYS[1], fields[i])
+    local text = endRecord(fields[i + 1], ARGV[4], ARGV[5])
+    if text then
+      ended[#ended + 1] = text
+    end
   end
 until cursor == '0'
+
+local keep = math.max(tonumber(ARGV[3]), redis.call('LLEN', KEYS[2]))
+pushEnded(KEYS[2], ended, keep)
+for _, text in ipairs(ended) do
+  redis.pcall('PUBLISH', ARGV[2], text)
+end
 return removed
 `
 
@@ -175,26 +271,30 @@ return 1
 `
 
 /**
- * Removes the active entries of processes whose heartbeat expired.
+ * Ends the active entries of processes whose heartbeat expired, by
+ * cleanup with the outcome `process_stopped` (endRecord).
  *
- * KEYS: processors, heartbeats set, then the heartbeat key of each
- * candidate prefix. ARGV: the candidate prefixes, in the order of their
- * keys. A candidate whose heartbeat key exists again (its recorder came
- * back) is kept. For the others, the script deletes every processors field
- * that starts with the prefix, compared as plain bytes, and removes the
- * prefix from the set.
- * Returns { removed entries, stale prefix 1, stale prefix 2, ... }.
+ * KEYS: processors, heartbeats set, past_tasks, then the heartbeat key of
+ * each candidate prefix. ARGV: channel, max completed tasks, end time,
+ * then the candidate prefixes, in the order of their keys. A candidate
+ * whose heartbeat key exists again (its recorder came back) is kept. For
+ * the others, the script deletes every processors field that starts with
+ * the prefix, compared as plain bytes, pushes and publishes the ended
+ * records, and removes the prefix from the set. As in
+ * REMOVE_PROCESSORS_SCRIPT, the list keeps at least the records it had.
+ * Returns { removed entries, ended entries, stale prefix 1, stale prefix 2, ... }.
  */
-export const PRUNE_STALE_SCRIPT = `
+export const PRUNE_STALE_SCRIPT = `${END_RECORD_LUA}
 local stale = {}
-for i = 1, #ARGV do
-  if redis.call('EXISTS', KEYS[i + 2]) == 0 then
+for i = 4, #ARGV do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
     stale[#stale + 1] = ARGV[i]
     redis.call('SREM', KEYS[2], ARGV[i])
   end
 end
 
 local removed = 0
+local ended = {}
 if #stale > 0 then
   local cursor = '0'
   repeat
@@ -206,6 +306,10 @@ if #stale > 0 then
       for _, prefix in ipairs(stale) do
         if string.sub(field, 1, #prefix) == prefix then
           removed = removed + redis.call('HDEL', KEYS[1], field)
+          local text = endRecord(fields[i + 1], ARGV[3], 'process_stopped')
+          if text then
+            ended[#ended + 1] = text
+          end
           break
         end
       end
@@ -213,7 +317,13 @@ if #stale > 0 then
   until cursor == '0'
 end
 
-local result = { removed }
+local keep = math.max(tonumber(ARGV[2]), redis.call('LLEN', KEYS[3]))
+pushEnded(KEYS[3], ended, keep)
+for _, text in ipairs(ended) do
+  redis.pcall('PUBLISH', ARGV[1], text)
+end
+
+local result = { removed, #ended }
 for _, prefix in ipairs(stale) do
   result[#result + 1] = prefix
 end

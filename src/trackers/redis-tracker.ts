@@ -13,6 +13,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { invalidOptionRange, invalidOptionType, requireCount } from '../errors'
+import type { CleanupOutcome } from '../task/cleanup-end'
 import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
@@ -198,7 +199,15 @@ const MAX_BATCH_ITEMS = ITEMS_PER_OPERATION * 1000
 /** The batch script, sent through `runFramedScript`: its calls are the large ones. */
 const APPLY_BATCH = createLuaScript(APPLY_BATCH_SCRIPT)
 
-type RemoveProcessors = (processorsKey: string, pattern: string) => Promise<number>
+type RemoveProcessors = (
+  processorsKey: string,
+  pastTasksKey: string,
+  pattern: string,
+  channel: string,
+  maxCompleted: number,
+  endedAt: string,
+  outcome: CleanupOutcome,
+) => Promise<number>
 
 type WriteHeartbeat = (
   key: string,
@@ -437,7 +446,7 @@ export class RedisTracker implements Tracker {
     this.#scheduleFlush()
   }
 
-  queueRemoveProcessors(processorIdPrefix: string): void {
+  queueRemoveProcessors(processorIdPrefix: string, outcome: CleanupOutcome = 'recorder_closed'): void {
     for (const processorId of this.#knownProcessors) {
       if (!processorId.startsWith(processorIdPrefix)) continue
       this.#knownProcessors.delete(processorId)
@@ -448,15 +457,20 @@ export class RedisTracker implements Tracker {
     const pattern = `${escapeGlob(processorIdPrefix)}*`
     this.#removedPatterns.add(pattern)
     // Queued past the budget: the removal is small, and losing it would leave entries behind.
-    this.#enqueue('x', pattern, '', '')
+    this.#enqueue('m', pattern, formatIsoTime(Date.now()), outcome)
   }
 
-  async removeProcessors(processorIdPrefix: string): Promise<number> {
+  async removeProcessors(processorIdPrefix: string, outcome: CleanupOutcome = 'recorder_closed'): Promise<number> {
     await this.#requireConnection('remove processors')
     const pattern = `${escapeGlob(processorIdPrefix)}*`
     return (this.client as unknown as ScriptedClient).webTopRemoveProcessors(
       this.keys.processors,
+      this.keys.pastTasks,
       pattern,
+      this.keys.taskUpdates,
+      this.#maxCompleted,
+      formatIsoTime(Date.now()),
+      outcome,
     )
   }
 
@@ -648,7 +662,7 @@ export class RedisTracker implements Tracker {
 
   async pruneStaleTasks(): Promise<PruneResult> {
     await this.#requireConnection('prune stale tasks')
-    return pruneRedisStaleTasks(this.client, this.keys, this.heartbeatKeys)
+    return pruneRedisStaleTasks(this.client, this.keys, this.heartbeatKeys, this.#maxCompleted)
   }
 
   /**
@@ -1162,7 +1176,7 @@ function defineScripts(client: RedisClient): void {
   const define = (name: string, lua: string, numberOfKeys?: number) => {
     if (typeof scripted[name] !== 'function') client.defineCommand(name, { numberOfKeys, lua })
   }
-  define('webTopRemoveProcessors', REMOVE_PROCESSORS_SCRIPT, 1)
+  define('webTopRemoveProcessors', REMOVE_PROCESSORS_SCRIPT, 2)
   define('webTopWriteHeartbeat', WRITE_HEARTBEAT_SCRIPT, 2)
   define(FIELD_LENGTHS_COMMAND, FIELD_LENGTHS_SCRIPT, 1)
   // The number of keys varies, so it is passed as the first argument.

@@ -2,6 +2,7 @@
  * The interface every tracker backend implements: a write side that the
  * recorder calls on the request path, and a read side for readers.
  */
+import type { CleanupOutcome } from '../task/cleanup-end'
 import type { HttpTask } from '../task/http-task'
 import type { DecodeCache } from './decode-cache'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
@@ -114,15 +115,22 @@ export interface Tracker {
   /** Records an end like `recordEnd()`, with the record `{${fixedFields},${endFields}${sharedFields}}`. */
   recordEndFields?(processorId: string, fixedFields: string, endFields: string, sharedFields: string): void
 
-  /** Removes the active entries whose processor id starts with `processorIdPrefix`. */
-  removeProcessors(processorIdPrefix: string): Promise<number>
+  /**
+   * Removes the active entries whose processor id starts with
+   * `processorIdPrefix` and returns their number. The Redis and memory
+   * trackers end each by cleanup: a completed task with
+   * `recorded_successfully: false` and the tag `web_top.outcome` set to
+   * `outcome` (`recorder_closed` when not given), pushed and published
+   * like any end.
+   */
+  removeProcessors(processorIdPrefix: string, outcome?: CleanupOutcome): Promise<number>
 
   /**
-   * Queues the removal of the active entries whose processor id starts with
-   * `processorIdPrefix`, ordered before every write handed over after this
-   * call. Later repairs leave these entries out. Returns at once and never throws.
+   * Queues `removeProcessors()`, ordered before every write handed over
+   * after this call. Later repairs leave these entries out. Returns at
+   * once and never throws.
    */
-  queueRemoveProcessors?(processorIdPrefix: string): void
+  queueRemoveProcessors?(processorIdPrefix: string, outcome?: CleanupOutcome): void
 
   /**
    * Removes the active entry of exactly this processor id without recording

@@ -28,6 +28,41 @@ export function activeRecord(taskId: string, path: string, updatedAt = STARTED_A
   }
 }
 
+/** Fields that the recorder writes before `task_name`, and after `response_headers`, in its order. */
+const RECORDER_FIXED_FIELDS = [
+  'task_id',
+  'process_internal_id',
+  'started_at',
+  'protocol',
+  'host',
+  'method',
+  'path',
+  'params',
+  'uri',
+  'client_ip_address',
+  'request_headers',
+] as const
+const RECORDER_SHARED_FIELDS = ['host_name', 'process_id', 'thread_id', 'processor_name', 'command_line', 'tags'] as const
+
+/**
+ * Encodes an active record with its fields in the order the recorder
+ * writes them, which is the layout that cleanup ends in Redis. Fields of
+ * `task` that the recorder does not write are left out.
+ */
+export function recorderStartText(task: HttpTask): string {
+  const ordered: Record<string, unknown> = {}
+  for (const field of RECORDER_FIXED_FIELDS) if (field in task) ordered[field] = task[field]
+  ordered.task_name = task.task_name ?? null
+  ordered.updated_at = task.updated_at ?? task.started_at ?? null
+  ordered.ended_at = null
+  ordered.recorded_successfully = null
+  ordered.status_code = null
+  ordered.status_message = null
+  ordered.response_headers = null
+  for (const field of RECORDER_SHARED_FIELDS) if (field in task) ordered[field] = task[field]
+  return JSON.stringify(ordered)
+}
+
 let completedSequence = 0
 
 /** Builds a completed GET record that ended `endedAgoMs` before now and took `durationMs`. */

@@ -1,0 +1,176 @@
+/**
+ * Tasks ended by cleanup: a request still in flight when its recorder
+ * closes, and the entries that an earlier process left under the same
+ * prefix, become completed tasks with `recorded_successfully: false` and
+ * the tag `web_top.outcome`, pushed to `past_tasks` and published, instead
+ * of being deleted.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { MemoryTracker, RedisTracker, type HttpTask } from '../src/index'
+import { endByCleanup } from '../src/task/cleanup-end'
+import { sendRequest, startApp, waitFor, type FrameworkName, type TestApp } from './helpers/http'
+import { recorderStartText, waitForActive } from './helpers/records'
+import { WRITER_TIMESTAMP } from './helpers/recording-cases'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+
+let redis: TestRedis
+let app: TestApp | undefined
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+beforeEach(async () => {
+  await redis.client.flushall()
+})
+
+afterEach(async () => {
+  app?.releaseWaiting()
+  await app?.close()
+  app = undefined
+})
+
+/** Text of a query parameter, a header and a path that look like the fields cleanup rewrites. */
+const LOOKALIKE = '","ended_at":null,"recorded_successfully":null,"tags":{"'
+
+describe.each<FrameworkName>(['express5', 'fastify5'])('%s recorder close', (framework) => {
+  it('ends a request in flight', async () => {
+    app = await startApp(framework, { trackerUrl: redis.url, handleSignals: false })
+    const running = app
+    const query = `?ended_at=&updated_at=1&tags=${encodeURIComponent(LOOKALIKE)}`
+    const response = sendRequest(`${running.url}/wait${query}`, { headers: [['x-note', LOOKALIKE]] })
+    await waitForActive(redis.client, 1)
+    const activeText = Object.values(await redis.client.hgetall('processors'))[0] as string
+    const subscriber = redis.client.duplicate()
+    const published: string[] = []
+    subscriber.on('message', (_channel: string, text: string) => published.push(text))
+    await subscriber.subscribe('task_updates')
+
+    await running.closeRecorder()
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.processors).toEqual({})
+    expect(stored.pastTasks).toHaveLength(1)
+    const [endedText] = await redis.client.lrange('past_tasks', 0, -1)
+    const ended = JSON.parse(endedText as string) as Record<string, unknown>
+    const active = JSON.parse(activeText) as Record<string, unknown>
+    expect(ended.ended_at).toMatch(WRITER_TIMESTAMP)
+    expect(ended.recorded_successfully).toBe(false)
+    expect(ended.status_code).toBeNull()
+    expect(ended.tags).toEqual({ 'web_top.outcome': 'recorder_closed', ...(active.tags as object) })
+    expect(ended).toEqual({
+      ...active,
+      updated_at: ended.ended_at,
+      ended_at: ended.ended_at,
+      recorded_successfully: false,
+      tags: ended.tags,
+    })
+    expect(ended.params).toEqual({ ended_at: '', updated_at: '1', tags: LOOKALIKE })
+    expect(ended.request_headers).toContainEqual(['X-NOTE', LOOKALIKE])
+    await waitFor('the published end', () => (published.includes(endedText as string) ? true : undefined))
+    await subscriber.quit()
+
+    // The app still answers the request, and its own end is not written.
+    running.releaseWaiting()
+    expect((await response).status).toBe(200)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(await redis.client.llen('past_tasks')).toBe(1)
+  })
+})
+
+describe('RedisTracker.removeProcessors', () => {
+  const startedAt = '2026-12-04T10:00:00.000000+00:00'
+  const start = (path: string, extra: Partial<HttpTask> = {}) =>
+    recorderStartText({ task_id: path, started_at: startedAt, path, ...extra })
+
+  it('ends each layout of tags', async () => {
+    await redis.client.hset('processors', {
+      'h/1-0-1.0': start('/tags', { tags: { 'service.name': 'shop' } }),
+      'h/1-0-1.1': start('/empty-tags', { tags: {} }),
+      'h/1-0-1.2': start('/no-tags'),
+      'h/1-0-1.3': start('/null-tags', { tags: null }),
+      'h/1-0-1.4': JSON.stringify({ path: '/other-writer', ended_at: null }),
+      'h/1-0-10.0': start('/other-recorder'),
+    })
+    const tracker = new RedisTracker({ url: redis.url })
+    try {
+      expect(await tracker.removeProcessors('h/1-0-1.', 'process_stopped')).toBe(5)
+    } finally {
+      await tracker.close()
+    }
+
+    const stored = await readStoredTasks(redis.client)
+    expect(Object.keys(stored.processors)).toEqual(['h/1-0-10.0'])
+    const byPath = new Map(stored.pastTasks.map((task) => [task.path, task]))
+    expect([...byPath.keys()].sort()).toEqual(['/empty-tags', '/no-tags', '/null-tags', '/tags'])
+    const outcome = { 'web_top.outcome': 'process_stopped' }
+    expect(byPath.get('/tags')?.tags).toEqual({ ...outcome, 'service.name': 'shop' })
+    expect(byPath.get('/empty-tags')?.tags).toEqual(outcome)
+    expect(byPath.get('/no-tags')?.tags).toEqual(outcome)
+    expect(byPath.get('/null-tags')?.tags).toBeNull()
+    for (const task of stored.pastTasks) {
+      expect(task.started_at).toBe(startedAt)
+      expect(task.ended_at).toMatch(WRITER_TIMESTAMP)
+      expect(task.recorded_successfully).toBe(false)
+    }
+  })
+
+  it('never shortens the completed list', async () => {
+    await redis.client.rpush('past_tasks', ...['1', '2', '3', '4', '5'].map((id) => JSON.stringify({ task_id: id })))
+    await redis.client.hset('processors', { 'h/1-0-1.0': start('/a'), 'h/1-0-1.1': start('/b') })
+    const tracker = new RedisTracker({ url: redis.url, maxCompletedTasks: 2 })
+    try {
+      await tracker.removeProcessors('h/1-0-1.')
+    } finally {
+      await tracker.close()
+    }
+
+    const ids = (await redis.client.lrange('past_tasks', 0, -1)).map((text) => (JSON.parse(text) as HttpTask).task_id)
+    expect(ids).toHaveLength(5)
+    expect(ids.slice(2)).toEqual(['1', '2', '3'])
+  })
+
+  it('ends leftovers before a repair', async () => {
+    // The recorder's first start is queued before the connection is ready,
+    // so the first batch repairs; the leftovers must still be ended, and
+    // the new entry at the same id must stay active.
+    await redis.client.hset('processors', { 'h/1-0-1.0': start('/left-0'), 'h/1-0-1.7': start('/left-7') })
+    const tracker = new RedisTracker({ url: redis.url })
+    try {
+      tracker.queueRemoveProcessors('h/1-0-1.', 'process_stopped')
+      tracker.recordStart('h/1-0-1.0', start('/new'))
+      await tracker.flush()
+    } finally {
+      await tracker.close()
+    }
+
+    const stored = await readStoredTasks(redis.client)
+    expect(Object.values(stored.processors).map((task) => task.path)).toEqual(['/new'])
+    expect(stored.processors['h/1-0-1.0']?.recorded_successfully).toBeNull()
+    expect(stored.pastTasks.map((task) => task.path).sort()).toEqual(['/left-0', '/left-7'])
+  })
+})
+
+describe('memory tracker', () => {
+  it('ends entries like Redis', async () => {
+    const tracker = new MemoryTracker()
+    tracker.recordStart('h/1-0-1.0', recorderStartText({ task_id: 'a', path: '/a', tags: { k: 'v' } }))
+    tracker.recordStart('h/1-0-1.1', 'not json')
+    tracker.recordStart('h/1-0-2.0', recorderStartText({ task_id: 'b', path: '/b' }))
+
+    expect(await tracker.removeProcessors('h/1-0-1.')).toBe(2)
+    const snapshot = await tracker.read()
+    expect([...snapshot.active.keys()]).toEqual(['h/1-0-2.0'])
+    expect(snapshot.completed).toHaveLength(1)
+    expect(snapshot.completed[0]?.recorded_successfully).toBe(false)
+    expect(snapshot.completed[0]?.tags).toEqual({ k: 'v', 'web_top.outcome': 'recorder_closed' })
+  })
+
+  it('returns null for text that is not an object', () => {
+    expect(endByCleanup('[1]', '2026-12-04T10:00:00.000000+00:00', 'recorder_closed')).toBeNull()
+    expect(endByCleanup('{', '2026-12-04T10:00:00.000000+00:00', 'recorder_closed')).toBeNull()
+  })
+})
