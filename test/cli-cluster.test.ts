@@ -163,3 +163,24 @@ async function findNodeAwayFromPrefix(): Promise<number> {
   if (other === undefined) throw new Error('the test cluster has no node besides the master of the prefix slot')
   return other.port
 }
+
+// Last in this file: it stops every node of the shared cluster.
+describe('web-top-cli when the whole cluster stops', () => {
+  it('tail reports the lost stream', async () => {
+    const tail = startCli(['tail', '--tracker-url', cluster.url, '--prefix', PREFIX])
+    try {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 1_500))
+      for (const node of cluster.nodes) await cluster.kill(node.port)
+
+      await tail.waitFor((_stdout, stderr) => stderr.includes('update stream lost'), 'the lost stream', 10_000)
+      expect(tail.stderr()).toMatch(/^web-top-cli: update stream lost \(.+\); reconnecting\n$/)
+      // ioredis's subscriber re-selection adds socket listeners during the
+      // outage; Node would warn about them within a few seconds.
+      await new Promise((resolveWait) => setTimeout(resolveWait, 8_000))
+      expect(tail.stderr()).not.toContain('MaxListenersExceededWarning')
+      expect(tail.stderr().match(/update stream lost/g)).toHaveLength(1)
+    } finally {
+      await tail.stop()
+    }
+  }, 30_000)
+})

@@ -35,6 +35,7 @@ import {
   wrapParser,
   type FilterOptionValues,
 } from './options'
+import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
 import { runPrefixes, runRecentForAllPrefixes } from './prefixes'
 import { runRecent, type RecentFormat } from './recent'
@@ -168,6 +169,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   // A reader that stops early (`| head`) closes the pipe: stop quietly, as
   // other command-line tools do. `live` and `tail` handle it themselves too.
   process.stdout.on('error', exitOnClosedPipe)
+  skipClusterSubscriberWarning()
   const program = createProgram()
   removeEmptyEnvironmentValues(program, process.env)
   try {
