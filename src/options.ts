@@ -14,6 +14,7 @@ import {
 } from './errors'
 import type { RedactionOptions, SizeLimits } from './task/redact'
 import { DEFAULT_SIZE_LIMITS } from './task/redact'
+import { DEFAULT_MAX_COMPLETED_TASKS, readMaxCompletedEnv } from './trackers/completed-cap'
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
 import { resolveBatchWindow, type GivenRedisClient, type RedisClient } from './trackers/redis-tracker'
 import type { Tracker } from './trackers/tracker'
@@ -155,8 +156,7 @@ export const MAX_HEARTBEAT_TTL_MS = 2_147_483_647
 /** Heartbeat TTL when the option is unset, in milliseconds. */
 export const DEFAULT_HEARTBEAT_TTL_MS = 30_000
 
-/** Completed tasks kept when neither the option nor `TOP_MAX_COMPLETED_TASKS` sets a number. */
-export const DEFAULT_MAX_COMPLETED_TASKS = 256
+export { DEFAULT_MAX_COMPLETED_TASKS }
 
 /** The tracker methods the recorder calls. */
 const TRACKER_METHODS = ['recordStart', 'recordEnd', 'removeProcessors', 'flush', 'close'] as const
@@ -358,13 +358,7 @@ function readEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 function resolveMaxCompleted(option: number | undefined, envValue: string | undefined): number {
   if (option !== undefined) return requireCount('maxCompletedTasks', option)
-  if (envValue === undefined || envValue === '') return DEFAULT_MAX_COMPLETED_TASKS
-
-  const parsed = /^\s*\d+\s*$/.test(envValue) ? Number(envValue) : Number.NaN
-  if (!Number.isSafeInteger(parsed) || parsed < 1) {
-    throw invalidEnvironmentValue('TOP_MAX_COMPLETED_TASKS', 'a whole number of at least 1', envValue)
-  }
-  return parsed
+  return readMaxCompletedEnv(envValue) ?? DEFAULT_MAX_COMPLETED_TASKS
 }
 
 function compileIgnore(ignore: TopOptions['ignore']): ResolvedOptions['isIgnored'] {
@@ -425,6 +419,9 @@ function hasMethods(value: unknown, methods: readonly string[]): boolean {
   return methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')
 }
 
+/** Start of the tag names that web-top sets itself, such as `web_top.outcome`. */
+const RESERVED_TAG_PREFIX = 'web_top.'
+
 function checkTags(tags: Record<string, string> | undefined): Record<string, string> {
   if (tags === undefined) return {}
   if (tags === null || typeof tags !== 'object' || Array.isArray(tags)) {
@@ -432,6 +429,10 @@ function checkTags(tags: Record<string, string> | undefined): Record<string, str
   }
   for (const [name, value] of Object.entries(tags)) {
     if (typeof value !== 'string') throw invalidOptionType(`tags.${name}`, 'a string', value)
+    // The recorder and cleanup set the `web_top.` tags, and readers trust them.
+    if (name.startsWith(RESERVED_TAG_PREFIX)) {
+      throw invalidOptionRange('tags', `an object without names that start with "${RESERVED_TAG_PREFIX}"`, name)
+    }
   }
   return { ...tags }
 }

@@ -6,7 +6,7 @@
  * of being deleted.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { MemoryTracker, RedisTracker, type HttpTask } from '../src/index'
+import { MemoryTracker, pruneStaleTasks, RedisTracker, type Heartbeat, type HttpTask } from '../src/index'
 import { endByCleanup } from '../src/task/cleanup-end'
 import { sendRequest, startApp, waitFor, type FrameworkName, type TestApp } from './helpers/http'
 import { recorderStartText, waitForActive } from './helpers/records'
@@ -151,6 +151,83 @@ describe('RedisTracker.removeProcessors', () => {
     expect(Object.values(stored.processors).map((task) => task.path)).toEqual(['/new'])
     expect(stored.processors['h/1-0-1.0']?.recorded_successfully).toBeNull()
     expect(stored.pastTasks.map((task) => task.path).sort()).toEqual(['/left-0', '/left-7'])
+  })
+})
+
+describe('cleanup and repairs', () => {
+  const start = (taskId: string) =>
+    recorderStartText({ task_id: taskId, started_at: '2026-12-04T10:00:00.000000+00:00', path: `/${taskId}`, tags: {} })
+  const end = (taskId: string) =>
+    JSON.stringify({ ...(JSON.parse(start(taskId)) as object), ended_at: '2026-12-04T10:00:01.000000+00:00', status_code: 200 })
+
+  it('keeps one record after a pruned heartbeat comes back', async () => {
+    const prefix = 'h/1-0-1.'
+    const heartbeat = { processor_id_prefix: prefix } as Heartbeat
+    const tracker = new RedisTracker({ url: redis.url })
+    const pruner = new RedisTracker({ url: redis.url })
+    try {
+      tracker.writeHeartbeat(heartbeat, 300)
+      tracker.recordStart(`${prefix}0`, start('slow'))
+      await tracker.flush()
+      await waitFor('the expired heartbeat', async () => ((await redis.client.exists(`heartbeat:${prefix}`)) === 0 ? true : undefined))
+
+      // The recorder was too busy to refresh its heartbeat, and prune ended its request.
+      expect(await pruneStaleTasks(pruner)).toMatchObject({ endedTasks: 1 })
+      tracker.writeHeartbeat(heartbeat, 300)
+      await waitFor('the repaired entry', async () => ((await redis.client.hexists('processors', `${prefix}0`)) === 1 ? true : undefined))
+      expect(await redis.client.llen('past_tasks')).toBe(0)
+
+      tracker.recordEnd(`${prefix}0`, end('slow'))
+      await tracker.flush()
+      const stored = await readStoredTasks(redis.client)
+      expect(stored.processors).toEqual({})
+      expect(stored.pastTasks.map((task) => [task.task_id, task.status_code])).toEqual([['slow', 200]])
+    } finally {
+      await pruner.close()
+      await tracker.close()
+    }
+  })
+
+  it('ends requests in flight after a rejected batch', async () => {
+    // Redis answers BUSY while another client's script runs past 100 ms.
+    const busyRedis = await startRedis(['--busy-reply-threshold', '100'])
+    const tracker = new RedisTracker({ url: busyRedis.url })
+    const blocker = busyRedis.client.duplicate()
+    try {
+      tracker.recordStart('h/1-0-1.0', start('held-0'))
+      tracker.recordStart('h/1-0-1.1', start('held-1'))
+      await tracker.flush()
+      const busy = blocker.eval(
+        "local s = tonumber(redis.call('TIME')[1]) while tonumber(redis.call('TIME')[1]) < s + 2 do end return 1",
+        0,
+      )
+      await new Promise((resolve) => setTimeout(resolve, 300))
+
+      // This batch is rejected with BUSY, kept for a retry and followed by a repair.
+      tracker.recordStart('h/1-0-1.2', start('quick'))
+      tracker.recordEnd('h/1-0-1.2', end('quick'))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      // A write that waits in the batch ahead of the removal.
+      tracker.recordStart('h/1-0-1.3', start('quick-2'))
+      tracker.recordEnd('h/1-0-1.3', end('quick-2'))
+      tracker.queueRemoveProcessors('h/1-0-1.', 'recorder_closed')
+      await busy
+      await tracker.flush()
+
+      const stored = await readStoredTasks(busyRedis.client)
+      expect(stored.processors).toEqual({})
+      const outcomes = stored.pastTasks.map((task) => [task.task_id, task.tags?.['web_top.outcome'] ?? 'completed'])
+      expect(outcomes.sort()).toEqual([
+        ['held-0', 'recorder_closed'],
+        ['held-1', 'recorder_closed'],
+        ['quick', 'completed'],
+        ['quick-2', 'completed'],
+      ])
+    } finally {
+      blocker.disconnect()
+      await tracker.close()
+      await busyRedis.close()
+    }
   })
 })
 

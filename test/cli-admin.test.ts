@@ -298,6 +298,33 @@ describe('prune and the recording processes', () => {
     const again = await runCli(['prune', '--tracker-url', redis.url])
     expect(again.stdout).toMatch(/^No stopped recording process found; nothing removed\./)
   })
+
+  it('keeps the completed tasks the apps keep', async () => {
+    writer.writeHeartbeat(heartbeat('web-1/111-0-1.', 111), 300)
+    for (let slot = 0; slot < 5; slot++) {
+      writer.recordStart(`web-1/111-0-1.${slot}`, recorderStartText(active(`/orphan-${slot}`, 1_000, 111)))
+    }
+    await writer.flush()
+    await sleep(500)
+
+    const invalid = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: 'ten' } })
+    expect(invalid.code).toBe(2)
+    expect(invalid.stderr).toBe(
+      'web-top-cli: The TOP_MAX_COMPLETED_TASKS environment variable must be a whole number of at least 1 (received "ten")\n',
+    )
+    const result = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: '3' } })
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('Removed 5 active tasks of 1 stopped recorder')
+    expect(await redis.client.llen('past_tasks')).toBe(3)
+    const left = (await redis.client.hkeys('processors')).filter((field) => field.startsWith('web-1/111-0-1.'))
+    expect(left).toEqual([])
+
+    // Their durations run until the prune, so the p99 leaves them out.
+    const check = await runCli(['check', '--max-p99', '500', '--tracker-url', redis.url])
+    expect(check.stdout).toMatch(/^OK: .*3 requests in the last 60s/)
+    expect(check.stdout).not.toContain('p99 1.')
+    expect(check.code).toBe(0)
+  })
 })
 
 function active(path: string, runningMs: number, processId = 1): HttpTask {

@@ -180,6 +180,7 @@ describe('resolveOptions validation', () => {
     ['ignore', { ignore: ['/health', 3] }, TypeError, 'The `ignore` option must be an array of paths and regular expressions (received 3)'],
     ['tags', { tags: ['a'] }, TypeError, 'The `tags` option must be an object of string values (received an array)'],
     ['tags', { tags: { version: 2 } }, TypeError, 'The `tags.version` option must be a string (received 2)'],
+    ['tags', { tags: { 'web_top.outcome': 'mine' } }, RangeError, 'The `tags` option must be an object without names that start with "web_top." (received "web_top.outcome")'],
     ['processorName', { processorName: 7 }, TypeError, 'The `processorName` option must be a string (received 7)'],
     ['captureHeaders', { captureHeaders: 'no' }, TypeError, 'The `captureHeaders` option must be true or false (received "no")'],
     ['trustProxy', { trustProxy: 1 }, TypeError, 'The `trustProxy` option must be true or false (received 1)'],

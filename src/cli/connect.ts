@@ -5,6 +5,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis'
 import { isWebTopError } from '../errors'
+import { readMaxCompletedEnv } from '../trackers/completed-cap'
 import { createTrackerFromUrl } from '../trackers/from-url'
 import { HttpTrackerError } from '../trackers/http-tracker'
 import {
@@ -214,6 +215,19 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   return hint === undefined ? message : `${message} ${hint}`
 }
 
+/**
+ * Reads `TOP_MAX_COMPLETED_TASKS`, the number of completed tasks the apps
+ * keep, which `prune` keeps in `past_tasks` once it has moved the ended
+ * tasks there (or the number the list had, when that is larger).
+ */
+function readCompletedCap(): number | undefined {
+  try {
+    return readMaxCompletedEnv(process.env.TOP_MAX_COMPLETED_TASKS)
+  } catch (error) {
+    throw new CliError((error as Error).message.replace(/^web-top: /, ''), EXIT_USAGE)
+  }
+}
+
 async function connectRedis(
   url: string,
   names: Pick<TrackerConnection, 'displayUrl' | 'describeFailure'>,
@@ -221,6 +235,7 @@ async function connectRedis(
   listsPrefixes: boolean,
 ): Promise<TrackerConnection> {
   const { displayUrl, describeFailure } = names
+  const maxCompletedTasks = readCompletedCap()
   const client = createReaderClient(url, names, keyPrefix, listsPrefixes)
   // ioredis rejects `connect()` with "Connection is closed." and reports the
   // cause (ECONNREFUSED, ETIMEDOUT, WRONGPASS) only as an `error` event. The
@@ -249,7 +264,7 @@ async function connectRedis(
   // A tracker on a cluster client needs a hash-tagged prefix. Listing uses
   // only the client and reads no key under the tracker's prefix, so any tag serves.
   const trackerPrefix = listsPrefixes ? PREFIX_LISTING_TAG : keyPrefix
-  const tracker = new RedisTracker({ client, keyPrefix: trackerPrefix })
+  const tracker = new RedisTracker({ client, keyPrefix: trackerPrefix, maxCompletedTasks })
   return {
     tracker,
     displayUrl,

@@ -6,6 +6,7 @@
  * the window's edge is exact to one second. Durations go into a histogram
  * with bins 1 % apart, so a percentile is within 0.5 % of the exact value.
  */
+import { isEndedByCleanup } from '../task/cleanup-end'
 import {
   getCompletedKey,
   getDurationMs,
@@ -190,7 +191,7 @@ export class StatsWindow {
 
     const sample: Sample = {
       key,
-      durationMs: getDurationMs(task, nowMs),
+      durationMs: isEndedByCleanup(task) ? undefined : getDurationMs(task, nowMs),
       statusClass: getStatusClass(task),
       route: getRoute(task) ?? UNKNOWN_ROUTE,
       host: task.host_name ?? undefined,

@@ -159,13 +159,13 @@ export class RecorderLifecycle {
     const done = removal().catch((err: unknown) => {
       logger.warn(
         { err, processorIdPrefix: prefix },
-        'web-top could not remove the active tasks of this process',
+        'web-top could not end the active tasks of this process',
       )
     })
     if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
       logger.warn(
         { timeoutMs: CLEANUP_TIMEOUT_MS, processorIdPrefix: prefix },
-        'web-top timed out removing the active tasks of this process',
+        'web-top timed out ending the active tasks of this process',
       )
     }
   }

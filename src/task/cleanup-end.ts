@@ -4,6 +4,7 @@
  * wire protocol moves such a task to the completed ones with
  * `recorded_successfully: false`, so that readers still see that it ran.
  */
+import type { HttpTask } from './http-task'
 
 /** Tag on a record that did not end with a complete response; its value is the reason. */
 export const OUTCOME_TAG = 'web_top.outcome'
@@ -15,6 +16,18 @@ export const OUTCOME_TAG = 'web_top.outcome'
  * `recorder_closed` is a request still in flight when its recorder closed.
  */
 export type CleanupOutcome = 'process_stopped' | 'recorder_closed'
+
+const CLEANUP_OUTCOMES: ReadonlySet<string> = new Set<CleanupOutcome>(['process_stopped', 'recorder_closed'])
+
+/**
+ * Returns whether a record was ended by cleanup. Its duration runs until the
+ * cleanup, so readers leave it out of duration figures such as the p99.
+ */
+export function isEndedByCleanup(task: HttpTask): boolean {
+  if (task.recorded_successfully !== false) return false
+  const outcome = task.tags?.[OUTCOME_TAG]
+  return outcome !== undefined && CLEANUP_OUTCOMES.has(outcome)
+}
 
 /**
  * Returns the completed record of an active one: `updated_at` and

@@ -5,6 +5,7 @@
 import { requireCount } from '../errors'
 import { endByCleanup, type CleanupOutcome } from '../task/cleanup-end'
 import { formatIsoTime } from '../task/time'
+import { DEFAULT_MAX_COMPLETED_TASKS } from './completed-cap'
 import { sortHeartbeats, type Heartbeat, type HeartbeatReport, type PruneResult } from './heartbeat'
 import { buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
@@ -32,7 +33,7 @@ export class MemoryTracker implements Tracker {
   readonly #heartbeats = new Map<string, { heartbeat: Heartbeat; expiresAt: number }>()
 
   constructor(options: MemoryTrackerOptions = {}) {
-    this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
+    this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? DEFAULT_MAX_COMPLETED_TASKS)
   }
 
   /** Number of completed tasks kept. */
@@ -152,7 +153,6 @@ export class MemoryTracker implements Tracker {
     this.#listeners.clear()
   }
 
-  /** Stores completed tasks in a ring buffer, so a push costs the same at any size. */
   /** Ends the entries whose processor id starts with the prefix, and deletes those that are not JSON objects. */
   #endProcessors(processorIdPrefix: string, outcome: CleanupOutcome): { removed: number; ended: number } {
     const endedAt = formatIsoTime(Date.now())
@@ -172,6 +172,7 @@ export class MemoryTracker implements Tracker {
     return { removed, ended }
   }
 
+  /** Stores completed tasks in a ring buffer, so a push costs the same at any size. */
   #pushCompleted(taskJson: string): void {
     if (this.#completed.length < this.#maxCompleted) {
       this.#completed.push(taskJson)

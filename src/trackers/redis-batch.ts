@@ -27,6 +27,10 @@ export interface BatchChunk {
   bytes: number
   /** Records written to `processors` or `past_tasks`, for the `written` and `dropped` counts. */
   records: number
+  /** Patterns of the `m` operations, in order. */
+  removals: string[]
+  /** Set once the tracker has counted `removals` as sent, so that a retry does not count them again. */
+  removalsSent?: boolean
 }
 
 /** A start that waits in the batch. */
@@ -183,6 +187,7 @@ export class WriteBatch {
     for (const text of this.#sharedTexts) items.push('c', text, '', '')
     let bytes = 0
     let records = 0
+    const removals: string[] = []
     for (let i = 0; i < end; i += ITEMS_PER_OPERATION) {
       const code = all[i] as string
       if (code === '-') continue
@@ -193,6 +198,7 @@ export class WriteBatch {
       items.push(code, target, head, tail)
       bytes += operationBytes(operation, target, head, tail)
       records += countRecords(operation, head)
+      if (operation === 'm') removals.push(target)
     }
     this.#bytes -= bytes
 
@@ -202,7 +208,7 @@ export class WriteBatch {
     }
     // Definitions alone, left when every operation was cancelled, are not worth a call.
     if (items.length === definitions) items.length = 0
-    return { items, bytes, records }
+    return { items, bytes, records, removals }
   }
 
   #numberShared(shared: string): number {

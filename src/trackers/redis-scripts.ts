@@ -98,6 +98,11 @@ end
  *   empty head only deletes (the record itself was dropped).
  * - `a` active: HSET only, and `d` delete: HDEL only, both used to repair
  *   the hash after a lost write. `d` also removes a discarded request.
+ *   When prune ended the entry that `a` puts back while the recorder
+ *   could not refresh its heartbeat, `a` also removes that ended record
+ *   from past_tasks (found by task id and the outcome process_stopped),
+ *   so that the request keeps one record: the one of its real end. A user
+ *   without LRANGE or LREM keeps the ended record.
  * Completed records are pushed to past_tasks at the end of the script,
  * with one LPUSH per 500 and only as many as the list keeps.
  *
@@ -152,6 +157,33 @@ end
 local ended = {}
 -- Texts that repair operations (a) set in this call, by field.
 local repaired = {}
+
+-- Completed records ended as process_stopped, by task id, read on the first repair operation.
+local stopped = nil
+
+local function taskId(text)
+  return string.match(text, '^{"task_id":"([^"]*)"')
+end
+
+local function dropStoppedRecord(text)
+  if stopped == nil then
+    stopped = {}
+    local items = redis.pcall('LRANGE', KEYS[2], 0, -1)
+    if type(items) == 'table' and not items.err then
+      for _, item in ipairs(items) do
+        local id = taskId(item)
+        if id and string.find(item, '"web_top.outcome":"process_stopped"', 1, true) then
+          stopped[id] = item
+        end
+      end
+    end
+  end
+  local id = taskId(text)
+  if id and stopped[id] then
+    redis.pcall('LREM', KEYS[2], 1, stopped[id])
+    stopped[id] = nil
+  end
+end
 
 local function removeMatching(pattern, endedAt, outcome)
   local cursor = '0'
@@ -212,6 +244,7 @@ for i = 4, #ARGV, 4 do
     local text = record(head, tail, suffix)
     redis.call('HSET', processors, target, text)
     repaired[target] = text
+    dropStoppedRecord(text)
   elseif operation == 'd' then
     redis.call('HDEL', processors, target)
   elseif operation == 'm' then

@@ -20,6 +20,7 @@ import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, guardLogger, silentLogger, type Logger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
 import { CLUSTER_REDIRECTION, findRedisErrorCause } from '../util/redis-error-cause'
+import { DEFAULT_MAX_COMPLETED_TASKS } from './completed-cap'
 import type { DecodeCache } from './decode-cache'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
 import {
@@ -199,6 +200,16 @@ const MAX_BATCH_ITEMS = ITEMS_PER_OPERATION * 1000
 /** The batch script, sent through `runFramedScript`: its calls are the large ones. */
 const APPLY_BATCH = createLuaScript(APPLY_BATCH_SCRIPT)
 
+/** A removal of `queueRemoveProcessors()`, as the repair needs it. */
+interface Removal {
+  endedAt: string
+  outcome: CleanupOutcome
+  /** Its `m` operations still waiting in the batch. */
+  queued: number
+  /** Whether Redis applied the latest `m` sent. */
+  applied: boolean
+}
+
 type RemoveProcessors = (
   processorsKey: string,
   pastTasksKey: string,
@@ -266,8 +277,8 @@ export class RedisTracker implements Tracker {
   readonly #active = new Map<string, string>()
   /** Processor ids this process has written and may have to repair. */
   readonly #knownProcessors = new Set<string>()
-  /** Patterns of removed prefixes, removed again by every repair in case the removal was lost. */
-  readonly #removedPatterns = new Set<string>()
+  /** Removals queued by `queueRemoveProcessors()`, by pattern, which repairs carry out again. */
+  readonly #removals = new Map<string, Removal>()
   #needsRepair = false
 
   /** Per heartbeat prefix: when its last write was confirmed, or 0 while one is in flight. */
@@ -312,7 +323,7 @@ export class RedisTracker implements Tracker {
     if (givenClient !== undefined && isCluster(givenClient)) requireClusterHashTag(options.keyPrefix ?? '')
     this.keys = createRedisKeys(options.keyPrefix)
     this.heartbeatKeys = createHeartbeatKeys(options.keyPrefix)
-    this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? 256)
+    this.#maxCompleted = requireCount('maxCompletedTasks', options.maxCompletedTasks ?? DEFAULT_MAX_COMPLETED_TASKS)
     this.#maxPendingBytes = requireCount(
       'maxPendingBytes',
       options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
@@ -455,9 +466,11 @@ export class RedisTracker implements Tracker {
     if (this.#closed) return
 
     const pattern = `${escapeGlob(processorIdPrefix)}*`
-    this.#removedPatterns.add(pattern)
+    const endedAt = formatIsoTime(Date.now())
+    const queued = (this.#removals.get(pattern)?.queued ?? 0) + 1
+    this.#removals.set(pattern, { endedAt, outcome, queued, applied: false })
     // Queued past the budget: the removal is small, and losing it would leave entries behind.
-    this.#enqueue('m', pattern, formatIsoTime(Date.now()), outcome)
+    this.#enqueue('m', pattern, endedAt, outcome)
   }
 
   async removeProcessors(processorIdPrefix: string, outcome: CleanupOutcome = 'recorder_closed'): Promise<number> {
@@ -915,6 +928,7 @@ export class RedisTracker implements Tracker {
 
   #sendChunk(chunk: BatchChunk): void {
     const { items, bytes, records } = chunk
+    const removals = this.#takeRemovals(chunk)
     this.#inFlightBytes += bytes
     this.#inFlightRecords += records
     this.#sentAt.push(Date.now())
@@ -934,6 +948,7 @@ export class RedisTracker implements Tracker {
         this.#sentAt.shift()
         this.#reportStallEnd()
         if (err === undefined) {
+          for (const removal of removals) removal.applied = true
           this.#written += records
           if (this.#retries.succeeded()) {
             this.#logger.warn({ url: this.#url }, 'redis applies writes again after rejecting some, which are kept and sent again')
@@ -1022,24 +1037,48 @@ export class RedisTracker implements Tracker {
   }
 
   /**
+   * Returns the removals whose `m` operations this chunk sends, and counts
+   * them as no longer queued. A chunk sent again counts them only once.
+   */
+  #takeRemovals(chunk: BatchChunk): Removal[] {
+    const removals: Removal[] = []
+    for (const pattern of chunk.removals) {
+      const removal = this.#removals.get(pattern)
+      if (removal === undefined) continue
+      removals.push(removal)
+      if (!chunk.removalsSent && removal.queued > 0) removal.queued--
+    }
+    chunk.removalsSent = true
+    return removals
+  }
+
+  /**
    * Puts the processors hash back in line with this process's active tasks
-   * after a write was lost. The batch starts by removing the prefixes
-   * removed so far. Then it deletes every processor id this process used
-   * and sets its active ones again. Waits while the byte budget has no room.
+   * after a write was lost. The batch starts by removing once more the
+   * prefixes whose removal Redis applied. Then it deletes every processor
+   * id this process used and sets its active ones again. A removal that
+   * was sent but not confirmed comes last, as an `m` that ends what is
+   * left and spares the entries just set. A removal still queued is left
+   * to its own `m`, which follows the repair. Waits while the byte budget
+   * has no room.
    */
   #prependRepair(): void {
     const repair: string[] = []
+    const unconfirmed: string[] = []
     let bytes = 0
 
-    for (const pattern of this.#removedPatterns) {
-      repair.push('x', pattern, '', '')
-      bytes += operationBytes('x', pattern, '', '')
+    for (const [pattern, removal] of this.#removals) {
+      if (removal.queued > 0) continue
+      const [operation, head, tail] = removal.applied ? ['x', '', ''] : ['m', removal.endedAt, removal.outcome]
+      ;(removal.applied ? repair : unconfirmed).push(operation, pattern, head, tail)
+      bytes += operationBytes('x', pattern, head, tail)
     }
     for (const processorId of this.#knownProcessors) {
       const active = this.#active.get(processorId)
       repair.push(active === undefined ? 'd' : 'a', processorId, active ?? '', '')
       bytes += operationBytes('a', processorId, active ?? '', '')
     }
+    repair.push(...unconfirmed)
     if (this.#pendingBytes() + bytes > this.#maxPendingBytes) return
 
     for (const processorId of this.#knownProcessors) {
