@@ -146,11 +146,18 @@ describe('captureRequest', () => {
   })
 
   it('caps header and parameter names', async () => {
-    const part = await captureSent(`/?${'n'.repeat(40)}=1`, [[`X-${'h'.repeat(40)}`, 'v']], {
+    const part = await captureSent(`/?${'n'.repeat(40)}=1`, [[`X-${'h'.repeat(300)}`, 'v']], {
       settings: settings({ limits: { maxUrlLength: 20, maxHeaderValueLength: 10 } }),
     })
     expect(Object.keys(part.params ?? {})).toEqual([`${'n'.repeat(20)}${TRUNCATED}`])
-    expect(part.request_headers).toContainEqual([`X-${'H'.repeat(8)}${TRUNCATED}`, 'v'])
+    expect(part.request_headers).toContainEqual([`X-${'H'.repeat(254)}${TRUNCATED}`, 'v'])
+  })
+
+  it('keeps names under a low value cap', async () => {
+    const part = await captureSent('/', [['X-Request-Context', 'value-that-is-long']], {
+      settings: settings({ limits: { maxHeaderValueLength: 10 } }),
+    })
+    expect(part.request_headers).toContainEqual(['X-REQUEST-CONTEXT', `value-that${TRUNCATED}`])
   })
 
   it('caps the number of headers', async () => {

@@ -14,6 +14,12 @@ import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './reda
 import { formatQuery, maskUserInfo, redactUrl, URL_HEADERS } from './url-redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
+/**
+ * Longest header name kept, in characters. Names have no limit option of
+ * their own, and `maxHeaderValueLength` is often set low for values only.
+ */
+const MAX_HEADER_NAME_LENGTH = 256
+
 /** Name of the header pair that replaces the headers cut at `maxHeaders`. Its value counts them. */
 export const TRUNCATED_HEADERS_NAME = 'X-Web-Top-Truncated'
 
@@ -339,9 +345,8 @@ export class CaptureEncoder {
 
   /** Returns what a new header name encodes to, kept in `cache` while it has room. */
   #learnHeader(cache: Map<string, KnownHeader>, name: string, upperCase: boolean): KnownHeader {
-    const maxNameLength = this.settings.limits.maxHeaderValueLength
     const known: KnownHeader = {
-      name: truncate(upperCase ? name.toUpperCase() : name, maxNameLength),
+      name: truncate(upperCase ? name.toUpperCase() : name, MAX_HEADER_NAME_LENGTH),
       secret: this.settings.rules.isSecretHeader(name.toLowerCase()),
       isHost: upperCase && (name.toLowerCase() === 'host' || name === ':authority'),
       pseudo: name.startsWith(':'),
