@@ -25,6 +25,7 @@ import {
   topPlugin,
 } from '../src/index'
 import { express4, sendRequest, waitFor } from './helpers/http'
+import { runNode } from './helpers/node-process'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
 let redis: TestRedis
@@ -290,7 +291,7 @@ describe.each(FASTIFY_VERSIONS)('%s app.register(topMiddleware)', (_name, fastif
   })
 })
 
-describe.each(FASTIFY_VERSIONS)('%s topPlugin registered twice', (_name, fastify) => {
+describe.each(FASTIFY_VERSIONS)('%s topPlugin registered twice', (name, fastify) => {
   it('rejects ready() with a web-top error', async () => {
     const app = fastify()
     app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
@@ -305,6 +306,22 @@ describe.each(FASTIFY_VERSIONS)('%s topPlugin registered twice', (_name, fastify
     expect(error.message).toContain('register it once')
     expect((error.cause as { code?: unknown }).code).toBe('FST_ERR_DEC_ALREADY_PRESENT')
     await app.close().catch(() => {})
+  })
+
+  it('lets the process exit after the rejection', async () => {
+    // The app logs the error and does not call close(), as many do.
+    const script = `
+      const fastify = require(process.env.TEST_FASTIFY)
+      const { topPlugin } = require('./src/index.ts')
+      const app = fastify()
+      app.register(topPlugin, { trackerUrl: process.env.TEST_REDIS_URL })
+      app.register(topPlugin, { trackerUrl: process.env.TEST_REDIS_URL })
+      app.ready().catch((err) => console.log(err.code))
+    `
+    const env = { TEST_REDIS_URL: redis.url, TEST_FASTIFY: name === 'fastify5' ? 'fastify' : 'fastify4' }
+    const result = await runNode(['--import', 'tsx', '-e', script], env, 15_000)
+    expect(result.stdout).toBe(`${INVALID_OPTION}\n`)
+    expect(result.code).toBe(0)
   })
 
   it('rejects a second registration in a child plugin', async () => {

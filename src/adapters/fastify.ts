@@ -59,6 +59,7 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
   // A parent's recorder already records the requests of this instance's
   // routes, so a second one would only add a process entry and ignore its options.
   if (fastify.hasDecorator('webTop') && !Object.hasOwn(fastify, 'webTop')) {
+    closeEarlierRecorder(fastify)
     done(registeredInParent())
     return
   }
@@ -82,6 +83,7 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
     // Thrown from here, the error would escape `ready()` as an uncaught
     // exception (checked on Fastify 5.12).
     void recorder.close()
+    if (isDecoratorTaken(err)) closeEarlierRecorder(fastify)
     done(isDecoratorTaken(err) ? registeredTwice(err) : (err as Error))
     return
   }
@@ -159,6 +161,17 @@ function checkPluginCall(fastify: unknown, done: unknown): void {
         'write app.register(topPlugin) or app.register(topPlugin, options), not app.register(topPlugin())',
     )
   }
+}
+
+/**
+ * Closes the recorder of the first registration once a second one makes
+ * `ready()` reject. Fastify then runs no `onClose` hook unless the app
+ * calls `close()`, and that recorder's Redis connection would keep the
+ * process alive.
+ */
+function closeEarlierRecorder(fastify: Parameters<FastifyPluginCallback>[0]): void {
+  const earlier = (fastify as { webTop?: unknown }).webTop
+  if (earlier instanceof Recorder) void earlier.close()
 }
 
 /** Returns true for the error that Fastify 4 and 5 throw when `webTop` is decorated a second time. */
