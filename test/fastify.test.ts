@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { INVALID_OPTION, MemoryTracker, topPlugin, type Logger } from '../src/index'
 import { sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
 import { runNode } from './helpers/node-process'
-import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+import { findFreePort, readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 import { describeRecordFields, waitForCompleted } from './helpers/recording-cases'
 
 let redis: TestRedis
@@ -191,6 +191,29 @@ describe('fastify process exit', () => {
     expect(stored.pastTasks).toHaveLength(1)
     expect(stored.pastTasks[0]?.task_name).toBe('/')
     expect(stored.processors).toEqual({})
+  })
+})
+
+describe.each(['fastify', 'fastify4'])('%s with its logger off', (fastifyModule) => {
+  it('reports an unreachable Redis on stderr', async () => {
+    const port = await findFreePort()
+    const script = `
+      const fastify = require('${fastifyModule}')
+      const { topPlugin } = require('./src/index.ts')
+      const app = fastify()
+      app.register(topPlugin, { trackerUrl: 'redis://127.0.0.1:${port}' })
+      app.get('/', async () => 'ok')
+      app.listen({ port: 0, host: '127.0.0.1' }).then(async (address) => {
+        await fetch(address + '/')
+        await app.close()
+        console.log('closed')
+      })
+    `
+    const result = await runNode(['--import', 'tsx', '-e', script], {}, 15_000)
+    expect(result.stdout.trim()).toBe('closed')
+    expect(result.stderr).toMatch(/^web-top: warn: redis connection error/m)
+    expect(result.stderr).toContain(`redis://127.0.0.1:${port}`)
+    expect(result.stderr).toMatch(/dropped/)
   })
 })
 

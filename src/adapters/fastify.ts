@@ -26,6 +26,7 @@ import {
   watchUntrackedResponses,
   type UntrackedResponseHandler,
 } from '../recorder/request-end'
+import type { Logger } from '../util/logger'
 import { isFastifyPluginCall, isHttpRequest } from './express'
 import type { CallbackPlugin } from './fastify-plugin-types'
 
@@ -66,7 +67,7 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
 
   let recorder: Recorder
   try {
-    recorder = new Recorder({ ...options, logger: options.logger ?? fastify.log })
+    recorder = new Recorder({ ...options, logger: options.logger ?? appLogger(fastify.log) })
   } catch (err) {
     // Handed to Fastify, so that `ready()`, `listen()` or `register()` rejects with it.
     done(err as Error)
@@ -161,6 +162,16 @@ function checkPluginCall(fastify: unknown, done: unknown): void {
         'write app.register(topPlugin) or app.register(topPlugin, options), not app.register(topPlugin())',
     )
   }
+}
+
+/**
+ * Returns the app's logger, or undefined (the recorder's `stderr` logger)
+ * when it is off. Fastify's default is off: `log` is then abstract-logging,
+ * whose methods are all the function `noop` (Fastify 4 and 5), and a
+ * warning that Redis is unreachable and records are dropped would go nowhere.
+ */
+function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | undefined {
+  return log.warn.name === 'noop' && log.error.name === 'noop' ? undefined : log
 }
 
 /**
