@@ -21,6 +21,7 @@ import { formatIsoTime, nowMs } from '../task/time'
 import type { Tracker } from '../trackers/tracker'
 import { describePathForLog } from '../util/log-path'
 import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
+import { maskUrl } from '../util/mask-url'
 import { HeartbeatSender } from './heartbeat-sender'
 import { RecorderLifecycle, type WatchedServer } from './lifecycle'
 import { openTracker } from './open-tracker'
@@ -90,6 +91,9 @@ export class Recorder {
     }
     const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
+    if (owned && tracker.kind === 'redis' && !this.options.redis) {
+      this.#logDestination(appLogger, options.trackerUrl !== undefined)
+    }
 
     const facts = readProcessFacts()
     this.#processIdPrefix = processorIdPrefix(facts)
@@ -250,6 +254,21 @@ export class Recorder {
    */
   close(): Promise<void> {
     return this.#lifecycle.close()
+  }
+
+  /**
+   * Logs once where the records go, so that an app that meant to set a
+   * tracker URL and did not sees that it records to the default one.
+   */
+  #logDestination(logger: Logger, urlGiven: boolean): void {
+    const { trackerUrl, trackerUrlFromEnvironment, keyPrefix } = this.options
+    const url = typeof trackerUrl === 'string' ? maskUrl(trackerUrl) : trackerUrl.map(maskUrl).join(',')
+    const source = trackerUrlFromEnvironment
+      ? 'from TOP_TRACKER_URL'
+      : urlGiven
+        ? 'from the trackerUrl option'
+        : 'the default; set the trackerUrl option or TOP_TRACKER_URL to change it'
+    logger.info?.(keyPrefix === '' ? {} : { keyPrefix }, `web-top records to ${url} (${source})`)
   }
 
   #releaseSlot(state: RequestState): void {

@@ -6,6 +6,8 @@
 export interface Logger {
   warn(object: Record<string, unknown>, message: string): void
   error(object: Record<string, unknown>, message: string): void
+  /** Written once per recorder, when it opens its Redis tracker. */
+  info?(object: Record<string, unknown>, message: string): void
   debug?(object: Record<string, unknown>, message: string): void
 }
 
@@ -22,6 +24,7 @@ export function createConsoleLogger(): Logger {
   return {
     warn: (object, message) => print('warn', object, message),
     error: (object, message) => print('error', object, message),
+    info: (object, message) => print('info', object, message),
   }
 }
 
@@ -55,7 +58,7 @@ export function guardLogger(logger: Logger): Logger {
         `"${message}"; web-top drops its messages that throw, so fix the logger to see them\n`,
     )
   }
-  const write = (level: 'warn' | 'error' | 'debug', object: Record<string, unknown>, message: string) => {
+  const write = (level: 'warn' | 'error' | 'info' | 'debug', object: Record<string, unknown>, message: string) => {
     try {
       hideCommandSecrets(object.err)
       const result: unknown = logger[level]?.(object, message)
@@ -69,6 +72,7 @@ export function guardLogger(logger: Logger): Logger {
     warn: (object, message) => write('warn', object, message),
     error: (object, message) => write('error', object, message),
   }
+  if (typeof logger.info === 'function') guarded.info = (object, message) => write('info', object, message)
   if (typeof logger.debug === 'function') guarded.debug = (object, message) => write('debug', object, message)
   guardedLoggers.add(guarded)
   return guarded
