@@ -99,6 +99,18 @@ describe('tracker URL errors', () => {
     expect(result.stderr).toContain('the scheme "ftp:" is not supported')
   })
 
+  it('names a port out of range', async () => {
+    const result = await runCli(['recent', '--tracker-url', 'redis://127.0.0.1:99999'])
+    expectOneLineError(result, 2)
+    expect(result.stderr).toContain('web-top-cli: Invalid tracker URL "redis://127.0.0.1:99999": the port 99999 is above 65535;')
+  })
+
+  it('suggests redis:// for a host and port', async () => {
+    const result = await runCli(['recent', '--tracker-url', 'localhost:6390'])
+    expectOneLineError(result, 2)
+    expect(result.stderr).toContain('the scheme "localhost:" is not supported; write redis://localhost:6390, or use redis://')
+  })
+
   it('rejects invalid URL syntax', async () => {
     for (const url of ['redis://[bad', 'redis://127.0.0.1:notaport', 'not a url']) {
       const result = await runCli(['recent', '--tracker-url', url])

@@ -10,6 +10,7 @@ import { createTrackerFromUrl } from '../trackers/from-url'
 import { HttpTrackerError } from '../trackers/http-tracker'
 import {
   createRedisClient,
+  describeInvalidUrl,
   isMultiNodeUrl,
   parseRedisTarget,
   requireClusterHashTag,
@@ -344,7 +345,8 @@ function createReaderClient(
     try {
       new URL(url)
     } catch {
-      throw new CliError(`Invalid tracker URL ${names.displayUrl}: it is not a valid URL; ${urlHint(url)}`, EXIT_USAGE)
+      const reason = describeInvalidUrl(url)
+      throw new CliError(`Invalid tracker URL ${JSON.stringify(names.displayUrl)}: ${reason}; ${urlHint(url)}`, EXIT_USAGE)
     }
     try {
       validateServerUrl(url)

@@ -110,11 +110,13 @@ export function createTrackerFromUrl(
     return new HttpTracker({ url, apiKey: options.apiKey, logger: options.logger })
   }
 
-  throw invalidTrackerUrl(
-    maskUrl(url),
-    `the scheme ${JSON.stringify(`${scheme}:`)} is not supported; ${SUPPORTED_URLS}`,
-  )
+  // `localhost:6379` parses with the scheme "localhost:".
+  const advice = HOST_AND_PORT.test(url) ? `write redis://${maskUrl(url)}, or ${SUPPORTED_URLS}` : SUPPORTED_URLS
+  throw invalidTrackerUrl(maskUrl(url), `the scheme ${JSON.stringify(`${scheme}:`)} is not supported; ${advice}`)
 }
+
+/** A host and port without a scheme, such as `localhost:6379` or `cache:6380/2`. */
+const HOST_AND_PORT = /^[a-z0-9][a-z0-9.-]*:\d{1,5}(\/\d+)?$/i
 
 /**
  * Creates a RedisTracker on a Cluster or Sentinel client made here. The

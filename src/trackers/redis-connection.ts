@@ -162,7 +162,16 @@ export function waitForReady(client: Redis | Cluster, timeoutMs: number): Promis
   })
 }
 
-/** Returns the URL with the password of its user part replaced by `***`, safe to log. */
+/**
+ * Says why `new URL()` rejected a tracker URL: a port above 65535 is the
+ * usual slip, which the URL parser reports only as "Invalid URL".
+ */
+export function describeInvalidUrl(url: string): string {
+  const port = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/i.exec(url)?.[1]
+  if (port !== undefined && Number(port) > 65_535) return `the port ${port} is above 65535`
+  return 'it is not a valid URL'
+}
+
 /**
  * Throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` unless a
  * `redis://` or `rediss://` URL parses, names a host, and has no path or a
@@ -174,7 +183,7 @@ export function validateServerUrl(url: string): void {
   try {
     parsed = new URL(url)
   } catch {
-    throw invalidTrackerUrl(maskUrl(url), 'it is not a valid URL; write redis://host:port/db')
+    throw invalidTrackerUrl(maskUrl(url), `${describeInvalidUrl(url)}; write redis://host:port/db`)
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') return
 
