@@ -339,6 +339,29 @@ describe('renderLiveFrame', () => {
     expect(wide.at(-1)).toContain('↑↓ select  Enter detail  ? help')
   })
 
+  it('wraps a long notice onto a second row', () => {
+    const error =
+      'Read failed, showing the last data: Failed to read tasks: Redis at redis://127.0.0.1:6379 is not connected ' +
+      '(the connection is reconnecting). Check that Redis is running and reachable at this URL.'
+    const notices = [{ text: error, colour: 'red' as const }, { text: 'Update stream lost: closed; reconnecting', colour: 'red' as const }]
+    const lines = renderLiveFrame(frameInput(data(1, 0), { width: 100, height: 24, notices })).lines
+    expect(lines).toHaveLength(24)
+    const status = lines.slice(-3, -1)
+    expect(status[0]).toBe(
+      'Read failed, showing the last data: Failed to read tasks: Redis at redis://127.0.0.1:6379 is not',
+    )
+    expect(status[1]).toMatch(
+      /^connected \(the connection is reconnecting\)\. Check that Redis is running and reachable at this URL\. +…$/,
+    )
+    for (const line of lines) expect(textWidth(line)).toBeLessThanOrEqual(100)
+
+    // Past two rows, the last one is cut.
+    const narrow = renderLiveFrame(frameInput(data(1, 0), { width: 60, height: 24, notices })).lines
+    expect(narrow.at(-2)).toMatch(/…$/)
+    expect(narrow.at(-4)).not.toContain('Read failed')
+    expect(narrow.at(-3)).toMatch(/^Read failed/)
+  })
+
   it('wraps the help to the screen width', () => {
     for (const width of [80, 40]) {
       const help = renderLiveFrame(frameInput(data(1, 0), { width, height: 40 }, { showHelp: true })).lines

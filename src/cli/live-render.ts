@@ -417,7 +417,7 @@ function renderFooter(input: FrameInput): string[] {
   const { settings, data } = input
   if (settings.filterText !== '') parts.unshift({ text: `Filter: ${settings.filterText}`, colour: 'yellow' })
   if (data.skipped > 0) parts.push({ text: describeSkipped(data.skipped, data.skipReasons), colour: 'yellow' })
-  if (parts.length > 0) lines.push(joinParts(parts, input))
+  if (parts.length > 0) lines.push(...joinParts(parts, input))
 
   if (!input.interactive) return lines
   if (settings.filterDraft !== undefined) {
@@ -431,16 +431,42 @@ function renderFooter(input: FrameInput): string[] {
   return lines
 }
 
-function joinParts(parts: readonly StyledLine[], input: FrameInput): string {
+/**
+ * Rows of the status line at most. A read error with its advice, such as
+ * "Check that Redis is running", is longer than most terminals are wide.
+ */
+const MAX_STATUS_ROWS = 2
+
+/**
+ * Lays the status parts out on up to `MAX_STATUS_ROWS` rows, words kept
+ * whole where they fit, and cuts what does not fit on the last row.
+ */
+function joinParts(parts: readonly StyledLine[], input: FrameInput): string[] {
+  const rows: string[] = []
+  let row = ''
   let room = input.width
-  const painted: string[] = []
-  for (const part of parts) {
-    if (room <= 0) break
-    const text = cutToWidth(sanitizeText(part.text), room)
-    painted.push(paint(text, part.colour, input.colour))
-    room -= textWidth(text) + FOOTER_GAP.length
+  for (const [index, part] of parts.entries()) {
+    const words = sanitizeText(part.text)
+      .split(' ')
+      .filter((word) => word !== '')
+    for (const [wordIndex, word] of words.entries()) {
+      const gap = row === '' ? '' : wordIndex === 0 && index > 0 ? FOOTER_GAP : ' '
+      const isLastRow = rows.length === MAX_STATUS_ROWS - 1
+      if (row !== '' && textWidth(gap + word) > room && !isLastRow) {
+        rows.push(row)
+        row = ''
+        room = input.width
+      }
+      const piece = row === '' ? word : gap + word
+      const text = cutToWidth(piece, room)
+      row += paint(text, part.colour, input.colour)
+      room -= textWidth(text)
+      // A cut word is the end of the last row; on a row before it, a word
+      // wider than the screen is cut and the next word starts a new row.
+      if (text !== piece && rows.length === MAX_STATUS_ROWS - 1) return [...rows, row]
+    }
   }
-  return painted.join(FOOTER_GAP)
+  return [...rows, row]
 }
 
 /** Narrowest room for a key's meaning beside the keys; on a narrower screen the meaning goes below them. */
