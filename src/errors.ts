@@ -72,6 +72,12 @@ export function invalidEnvironmentValue(
   return Object.assign(error, { code: INVALID_OPTION } as const)
 }
 
+/** Builds the `TypeError` for an options argument that is not an object, such as `topMiddleware(null)`. */
+export function invalidOptionsArgument(received: unknown): WebTopError {
+  const error = new TypeError(`web-top: The options must be an object or left out (received ${describe(received)})`)
+  return Object.assign(error, { code: INVALID_OPTION } as const)
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
   if (typeof value === 'function') return 'a function'

@@ -5,9 +5,9 @@
  */
 import type { IncomingMessage } from 'node:http'
 import {
-  invalidEnvironmentValue,
   invalidOptionRange,
   invalidOptionType,
+  invalidOptionsArgument,
   invalidUsage,
   requireCount,
   type WebTopError,
@@ -214,7 +214,7 @@ const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'
 /** Validates options and fills in defaults. Throws `TypeError` or `RangeError` with code `WEB_TOP_INVALID_OPTION`. */
 export function resolveOptions(options: TopOptions = {}, env = process.env): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
-    throw invalidOptionType('options', 'an object', options)
+    throw invalidOptionsArgument(options)
   }
   // First, so that `trackerURL` fails before the default tracker URL is resolved.
   const unknownOptions = findUnknownOptions(options)

@@ -611,7 +611,8 @@ describe('HttpTracker', () => {
 
   it('requires a key', () => {
     expect(() => new HttpTracker({ url: 'http://127.0.0.1:9/web-top' }, {})).toThrow(
-      'web-top: An API key is needed to read http://127.0.0.1:9/web-top: set TOP_WEB_API_KEY to the key the app was started with',
+      'web-top: An API key is needed to read http://127.0.0.1:9/web-top: pass the apiKey option (--api-key in web-top-cli) ' +
+        'or set TOP_WEB_API_KEY to the key the app was started with',
     )
   })
 

@@ -162,7 +162,7 @@ describe('resolveOptions validation', () => {
   const idleRedis = createIdleClient()
 
   it.each<[string, unknown, ErrorConstructor, string]>([
-    ['options', null, TypeError, 'The `options` option must be an object (received null)'],
+    ['options', null, TypeError, 'The options must be an object or left out (received null)'],
     ['trackerUrl', { trackerUrl: 42 }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received 42)'],
     ['trackerUrl', { trackerUrl: '' }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received "")'],
     ['trackerUrl', { trackerUrl: [] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received an array)'],

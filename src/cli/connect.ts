@@ -85,7 +85,7 @@ const DATABASE_HINT =
  * the app is running" or ": set TOP_WEB_API_KEY to ...". The CLI replaces it
  * by its own hint, which names --api-key too, so the advice appears once.
  */
-const HTTP_TRACKER_ADVICE = /[;:] (?:check|set) [^;]*$/i
+const HTTP_TRACKER_ADVICE = /[;:] (?:check|set|pass) [^;]*$/i
 
 /** Hints on what to check after a failed read, by kind of tracker. */
 const READ_FAILURE_HINTS: Record<string, string> = {

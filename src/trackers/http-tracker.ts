@@ -343,7 +343,8 @@ function resolveReaderKey(key: unknown, displayUrl: string): string {
   if (key === undefined || key === '') {
     throw invalidReaderOption(
       TypeError,
-      `An API key is needed to read ${displayUrl}: set TOP_WEB_API_KEY to the key the app was started with`,
+      `An API key is needed to read ${displayUrl}: pass the apiKey option (--api-key in web-top-cli) or set ` +
+        'TOP_WEB_API_KEY to the key the app was started with',
     )
   }
   throw invalidReaderOption(TypeError, `The \`apiKey\` option must be a string (received ${typeof key})`)
