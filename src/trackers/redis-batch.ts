@@ -29,8 +29,6 @@ export interface BatchChunk {
   records: number
   /** Patterns of the `m` operations, in order. */
   removals: string[]
-  /** Set once the tracker has counted `removals` as sent, so that a retry does not count them again. */
-  removalsSent?: boolean
 }
 
 /** A start that waits in the batch. */

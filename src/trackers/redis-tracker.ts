@@ -279,6 +279,8 @@ export class RedisTracker implements Tracker {
   readonly #knownProcessors = new Set<string>()
   /** Removals queued by `queueRemoveProcessors()`, by pattern, which repairs carry out again. */
   readonly #removals = new Map<string, Removal>()
+  /** The removals each chunk sent carries, for a chunk sent again. */
+  readonly #chunkRemovals = new WeakMap<BatchChunk, Removal[]>()
   #needsRepair = false
 
   /** Per heartbeat prefix: when its last write was confirmed, or 0 while one is in flight. */
@@ -1038,17 +1040,21 @@ export class RedisTracker implements Tracker {
 
   /**
    * Returns the removals whose `m` operations this chunk sends, and counts
-   * them as no longer queued. A chunk sent again counts them only once.
+   * them as no longer queued. A chunk sent again keeps the removals of its
+   * first sending, which a later removal of the same prefix may have
+   * replaced in `#removals` since.
    */
   #takeRemovals(chunk: BatchChunk): Removal[] {
+    const sent = this.#chunkRemovals.get(chunk)
+    if (sent !== undefined) return sent
     const removals: Removal[] = []
     for (const pattern of chunk.removals) {
       const removal = this.#removals.get(pattern)
       if (removal === undefined) continue
       removals.push(removal)
-      if (!chunk.removalsSent && removal.queued > 0) removal.queued--
+      if (removal.queued > 0) removal.queued--
     }
-    chunk.removalsSent = true
+    this.#chunkRemovals.set(chunk, removals)
     return removals
   }
 
