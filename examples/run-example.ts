@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 
 /** A started app, as the runner stops it. */
 export interface RunningApp {
-  /** Stops accepting requests, waits for those in flight and removes the process's active tasks. */
+  /** Stops accepting requests, waits for those in flight and ends the process's active tasks. */
   close(): Promise<void>
 }
 

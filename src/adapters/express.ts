@@ -3,7 +3,7 @@
  *
  * Express has no close hook, so the middleware watches the HTTP server of
  * each request (`req.socket.server`): once every server it has seen has
- * closed, the recorder removes its entries and closes its Redis connection,
+ * closed, the recorder ends its entries and closes its Redis connection,
  * and the process can exit. A request that arrives later reconnects.
  */
 import { IncomingMessage, type ServerResponse } from 'node:http'

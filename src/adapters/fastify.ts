@@ -1,7 +1,7 @@
 /**
  * Fastify plugin: `app.register(topPlugin, options)`. Works with Fastify 4 and 5.
  * Problems are logged through Fastify's own logger unless `logger` is given.
- * `app.close()` removes the recorder's entries and closes its connection.
+ * `app.close()` ends the recorder's entries and closes its connection.
  * A route with `config: { webTop: { ignore: true } }` is not recorded.
  *
  * Fastify 4 and 5 send some responses without running any hook. These are

@@ -3,7 +3,7 @@
  * and response (Koa's `ctx.req` and `ctx.res`, for example). The recording
  * is the same as in the Express and Fastify adapters, because all of them
  * call the same Recorder. As in Express, once every server whose requests
- * were tracked has closed, the recorder removes its entries and lets go of
+ * were tracked has closed, the recorder ends its entries and lets go of
  * its Redis connection, so the process can exit without `close()`.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
