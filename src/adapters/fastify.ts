@@ -1,6 +1,7 @@
 /**
  * Fastify plugin: `app.register(topPlugin, options)`. Works with Fastify 4 and 5.
- * Problems are logged through Fastify's own logger unless `logger` is given.
+ * Problems are logged through Fastify's own logger, unless `logger` is given
+ * or the app's logger is off (then to stderr).
  * `app.close()` ends the recorder's entries and closes its connection.
  * A route with `config: { webTop: { ignore: true } }` is not recorded.
  *
