@@ -18,6 +18,7 @@
  * when no other listener is left, even one that has already run. A second
  * signal during the cleanup ends the process without waiting.
  */
+import { constants } from 'node:os'
 import { isMainThread } from 'node:worker_threads'
 import { settleWithin } from '../util/deadline'
 
@@ -74,8 +75,14 @@ function onSignal(signal: NodeJS.Signals): void {
   void settleWithin(closing, CLEANUP_TIMEOUT_MS).then(() => endWith(signal))
 }
 
-/** Ends the process the way Node would have on `signal` without this listener. */
+/**
+ * Ends the process the way Node would have on `signal` without this
+ * listener. As PID 1, in a container without an init process, the kernel
+ * ignores a signal that has no handler, so the process exits with the code
+ * a shell reports for that signal (143 for SIGTERM, 130 for SIGINT).
+ */
 function endWith(signal: NodeJS.Signals): void {
   uninstall()
+  if (process.pid === 1) process.exit(128 + constants.signals[signal])
   process.kill(process.pid, signal)
 }
