@@ -188,6 +188,29 @@ describe('cleanup and repairs', () => {
     }
   })
 
+  it('keeps one record of a request that ends before its heartbeat is back', async () => {
+    const prefix = 'h/1-0-1.'
+    const heartbeat = { processor_id_prefix: prefix } as Heartbeat
+    const tracker = new RedisTracker({ url: redis.url })
+    const pruner = new RedisTracker({ url: redis.url })
+    try {
+      tracker.writeHeartbeat(heartbeat, 300)
+      tracker.recordStart(`${prefix}0`, start('blocked'))
+      await tracker.flush()
+      await waitFor('the expired heartbeat', async () => ((await redis.client.exists(`heartbeat:${prefix}`)) === 0 ? true : undefined))
+      expect(await pruneStaleTasks(pruner)).toMatchObject({ endedTasks: 1 })
+
+      // The event loop was blocked: the request ends before the next heartbeat.
+      tracker.recordEnd(`${prefix}0`, end('blocked'))
+      await tracker.flush()
+      const stored = await readStoredTasks(redis.client)
+      expect(stored.pastTasks.map((task) => [task.task_id, task.status_code])).toEqual([['blocked', 200]])
+    } finally {
+      await pruner.close()
+      await tracker.close()
+    }
+  })
+
   it('ends requests in flight after a rejected batch', async () => {
     // Redis answers BUSY while another client's script runs past 100 ms.
     const busyRedis = await startRedis(['--busy-reply-threshold', '100'])

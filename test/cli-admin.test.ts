@@ -307,6 +307,10 @@ describe('prune and the recording processes', () => {
     await writer.flush()
     await sleep(500)
 
+    // Only prune uses the variable; a health probe with a stray value still works.
+    const probe = await runCli(['check', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: 'ten' } })
+    expect(probe.stderr).not.toContain('TOP_MAX_COMPLETED_TASKS')
+    expect(probe.code).toBe(0)
     const invalid = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: 'ten' } })
     expect(invalid.code).toBe(2)
     expect(invalid.stderr).toBe(

@@ -136,6 +136,11 @@ export interface ConnectOptions {
    * cluster URL needs no `--prefix` with a hash tag.
    */
   listsPrefixes?: boolean
+  /**
+   * Whether the command writes completed tasks (`prune`), so that it keeps
+   * as many as `TOP_MAX_COMPLETED_TASKS` says. Other commands ignore the variable.
+   */
+  keepsCompletedCap?: boolean
 }
 
 export interface TrackerConnection {
@@ -166,7 +171,7 @@ export async function connectTracker(
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
 
   if (scheme === 'redis' || scheme === 'rediss' || isMultiNodeUrl(url)) {
-    return connectRedis(url, { displayUrl, describeFailure }, keyPrefix, options.listsPrefixes === true)
+    return connectRedis(url, { displayUrl, describeFailure }, keyPrefix, options)
   }
 
   let tracker: Tracker
@@ -233,10 +238,11 @@ async function connectRedis(
   url: string,
   names: Pick<TrackerConnection, 'displayUrl' | 'describeFailure'>,
   keyPrefix: string | undefined,
-  listsPrefixes: boolean,
+  options: ConnectOptions,
 ): Promise<TrackerConnection> {
   const { displayUrl, describeFailure } = names
-  const maxCompletedTasks = readCompletedCap()
+  const listsPrefixes = options.listsPrefixes === true
+  const maxCompletedTasks = options.keepsCompletedCap === true ? readCompletedCap() : undefined
   const client = createReaderClient(url, names, keyPrefix, listsPrefixes)
   // ioredis rejects `connect()` with "Connection is closed." and reports the
   // cause (ECONNREFUSED, ETIMEDOUT, WRONGPASS) only as an `error` event. The

@@ -21,7 +21,9 @@ export async function runPrune(
   options: TrackerOptions,
   streams: PruneStreams = { stdout: process.stdout },
 ): Promise<number> {
-  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
+  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey, {
+    keepsCompletedCap: true,
+  })
   try {
     if (connection.tracker.kind === 'http') {
       throw new CliError(

@@ -12,7 +12,7 @@
  * Operations of APPLY_BATCH_SCRIPT, which redis-scripts.ts describes. `-`
  * is a cancelled start, never sent, and `c` defines a shared text.
  */
-export type Operation = 's' | 'u' | 'e' | 'q' | 'a' | 'd' | 'm' | 'x' | 'c' | '-'
+export type Operation = 's' | 'u' | 'e' | 'q' | 'a' | 'd' | 'm' | 'x' | 'k' | 'c' | '-'
 
 /** Items per operation: the operation and three strings. */
 export const ITEMS_PER_OPERATION = 4

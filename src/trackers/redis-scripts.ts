@@ -103,6 +103,10 @@ end
  *   from past_tasks (found by task id and the outcome process_stopped),
  *   so that the request keeps one record: the one of its real end. A user
  *   without LRANGE or LREM keeps the ended record.
+ * - `k` check: the ends (`e`) after it in the call remove such a
+ *   process_stopped record of their task as well. The tracker sends it
+ *   while its heartbeat may have expired, when prune may have ended a
+ *   request that ends now.
  * Completed records are pushed to past_tasks at the end of the script,
  * with one LPUSH per 500 and only as many as the list keeps.
  *
@@ -160,6 +164,8 @@ local repaired = {}
 
 -- Completed records ended as process_stopped, by task id, read on the first repair operation.
 local stopped = nil
+-- Set by a k operation: ends look for a process_stopped record of their task too.
+local checkStopped = false
 
 local function taskId(text)
   return string.match(text, '^{"task_id":"([^"]*)"')
@@ -235,7 +241,12 @@ for i = 4, #ARGV, 4 do
       local text = record(head, tail, suffix)
       ended[#ended + 1] = text
       send(text)
+      if checkStopped then
+        dropStoppedRecord(text)
+      end
     end
+  elseif operation == 'k' then
+    checkStopped = true
   elseif operation == 'c' then
     shared[#shared + 1] = target
   elseif operation == 'u' then

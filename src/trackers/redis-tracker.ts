@@ -285,6 +285,10 @@ export class RedisTracker implements Tracker {
 
   /** Per heartbeat prefix: when its last write was confirmed, or 0 while one is in flight. */
   readonly #heartbeatConfirmedAt = new Map<string, number>()
+  /** Per heartbeat prefix: when Redis last stored it, and for how long. */
+  readonly #heartbeatStoredAt = new Map<string, { at: number; ttlMs: number }>()
+  /** Whether the next batch sends the `k` operation after a heartbeat came back late. */
+  #checkStoppedOnce = false
   /** The latest heartbeat of each prefix made while the connection was not ready. */
   readonly #waitingHeartbeats = new Map<string, { heartbeat: Heartbeat; ttlMs: number }>()
 
@@ -661,6 +665,7 @@ export class RedisTracker implements Tracker {
 
   async removeHeartbeat(processorIdPrefix: string): Promise<void> {
     this.#heartbeatConfirmedAt.delete(processorIdPrefix)
+    this.#heartbeatStoredAt.delete(processorIdPrefix)
     this.#waitingHeartbeats.delete(processorIdPrefix)
     if (!this.#isWritable()) return
     await this.client
@@ -936,6 +941,10 @@ export class RedisTracker implements Tracker {
     this.#sentAt.push(Date.now())
     const { processors, pastTasks, taskUpdates } = this.keys
     const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
+    if (this.#checkStoppedOnce || this.#mayHaveBeenPruned(Date.now())) {
+      this.#checkStoppedOnce = false
+      args.push('k', '', '', '')
+    }
 
     let settled = false
     let finish: (err: Error | undefined) => void = () => {}
@@ -1096,6 +1105,19 @@ export class RedisTracker implements Tracker {
   }
 
   /**
+   * Returns whether a heartbeat of this tracker has gone unrefreshed for
+   * longer than its TTL, so that prune may have ended the requests of its
+   * recorder. The ends sent meanwhile then remove such a record (the `k`
+   * operation), and the request keeps only the record of its real end.
+   */
+  #mayHaveBeenPruned(now: number): boolean {
+    for (const { at, ttlMs } of this.#heartbeatStoredAt.values()) {
+      if (now - at > ttlMs) return true
+    }
+    return false
+  }
+
+  /**
    * A heartbeat that was not refreshed for longer than its TTL may have
    * expired, and a reader may have pruned this process's entries meanwhile,
    * so the next batch puts them back.
@@ -1104,8 +1126,11 @@ export class RedisTracker implements Tracker {
     const now = Date.now()
     if (!this.#heartbeatConfirmedAt.has(prefix)) return // removed meanwhile
     this.#heartbeatConfirmedAt.set(prefix, now)
+    this.#heartbeatStoredAt.set(prefix, { at: now, ttlMs })
     if (previous !== undefined && now - previous > ttlMs && this.#knownProcessors.size > 0) {
       this.#needsRepair = true
+      // A request that ends before the repair is sent has no entry left to put back.
+      this.#checkStoppedOnce = true
       this.#scheduleFlush()
     }
   }
