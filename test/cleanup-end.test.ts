@@ -1,9 +1,9 @@
 /**
- * Tasks ended by cleanup: a request still in flight when its recorder
- * closes, and the entries that an earlier process left under the same
- * prefix, become completed tasks with `recorded_successfully: false` and
- * the tag `web_top.outcome`, pushed to `past_tasks` and published, instead
- * of being deleted.
+ * Tasks ended by cleanup. A request still in flight when its recorder
+ * closes, and an entry that an earlier process left under the same
+ * prefix, are not deleted. They become completed tasks with
+ * `recorded_successfully: false` and the tag `web_top.outcome`, pushed to
+ * `past_tasks` and published.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MemoryTracker, pruneStaleTasks, RedisTracker, type Heartbeat, type HttpTask } from '../src/index'
@@ -73,7 +73,7 @@ describe.each<FrameworkName>(['express5', 'fastify5'])('%s recorder close', (fra
     await waitFor('the published end', () => (published.includes(endedText as string) ? true : undefined))
     await subscriber.quit()
 
-    // The app still answers the request, and its own end is not written.
+    // The app still responds to the request, and its own end is not written.
     running.releaseWaiting()
     expect((await response).status).toBe(200)
     await new Promise((resolve) => setTimeout(resolve, 200))
@@ -135,7 +135,7 @@ describe('RedisTracker.removeProcessors', () => {
 
   it('ends leftovers before a repair', async () => {
     // The recorder's first start is queued before the connection is ready,
-    // so the first batch repairs; the leftovers must still be ended, and
+    // so the first batch repairs. The leftovers must still be ended, and
     // the new entry at the same id must stay active.
     await redis.client.hset('processors', { 'h/1-0-1.0': start('/left-0'), 'h/1-0-1.7': start('/left-7') })
     const tracker = new RedisTracker({ url: redis.url })
@@ -160,7 +160,7 @@ describe('cleanup and repairs', () => {
   const end = (taskId: string) =>
     JSON.stringify({ ...(JSON.parse(start(taskId)) as object), ended_at: '2026-12-04T10:00:01.000000+00:00', status_code: 200 })
 
-  it('keeps one record after a pruned heartbeat comes back', async () => {
+  it('keeps one record after a repair', async () => {
     const prefix = 'h/1-0-1.'
     const heartbeat = { processor_id_prefix: prefix } as Heartbeat
     const tracker = new RedisTracker({ url: redis.url })
@@ -188,7 +188,7 @@ describe('cleanup and repairs', () => {
     }
   })
 
-  it('keeps one record of a request that ends before its heartbeat is back', async () => {
+  it('keeps one record after a stall', async () => {
     const prefix = 'h/1-0-1.'
     const heartbeat = { processor_id_prefix: prefix } as Heartbeat
     const tracker = new RedisTracker({ url: redis.url })
@@ -211,8 +211,8 @@ describe('cleanup and repairs', () => {
     }
   })
 
-  it('ends requests in flight after a rejected batch', async () => {
-    // Redis answers BUSY while another client's script runs past 100 ms.
+  it('ends requests in flight after BUSY', async () => {
+    // Redis replies BUSY while another client's script runs past 100 ms.
     const busyRedis = await startRedis(['--busy-reply-threshold', '100'])
     const tracker = new RedisTracker({ url: busyRedis.url })
     const blocker = busyRedis.client.duplicate()

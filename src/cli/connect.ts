@@ -138,7 +138,7 @@ export interface ConnectOptions {
   listsPrefixes?: boolean
   /**
    * Whether the command writes completed tasks (`prune`), so that it keeps
-   * as many as `TOP_MAX_COMPLETED_TASKS` says. Other commands ignore the variable.
+   * as many as `TOP_MAX_COMPLETED_TASKS` sets. Other commands ignore the variable.
    */
   keepsCompletedCap?: boolean
 }

@@ -450,7 +450,9 @@ function joinParts(parts: readonly StyledLine[], input: FrameInput): string[] {
       .split(' ')
       .filter((word) => word !== '')
     for (const [wordIndex, word] of words.entries()) {
-      const gap = row === '' ? '' : wordIndex === 0 && index > 0 ? FOOTER_GAP : ' '
+      let gap = ' '
+      if (row === '') gap = ''
+      else if (wordIndex === 0 && index > 0) gap = FOOTER_GAP
       const isLastRow = rows.length === MAX_STATUS_ROWS - 1
       if (row !== '' && textWidth(gap + word) > room && !isLastRow) {
         rows.push(row)
@@ -461,8 +463,8 @@ function joinParts(parts: readonly StyledLine[], input: FrameInput): string[] {
       const text = cutToWidth(piece, room)
       row += paint(text, part.colour, input.colour)
       room -= textWidth(text)
-      // A cut word is the end of the last row; on a row before it, a word
-      // wider than the screen is cut and the next word starts a new row.
+      // A cut word ends the last row. On an earlier row, a word wider than
+      // the screen is cut, and the next word starts a new row.
       if (text !== piece && rows.length === MAX_STATUS_ROWS - 1) return [...rows, row]
     }
   }

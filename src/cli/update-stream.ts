@@ -100,7 +100,7 @@ const CLUSTER_PROBE_INTERVAL_MS = 2_000
  * (a Cluster), whose subscriber ioredis renews by itself. When every node
  * stops, ioredis 5.11 leaves the Cluster's status at `ready` and emits no
  * `close` (checked with a 6-node test cluster), so a PING every 2 s shows
- * whether the cluster still answers. The stream counts as down from the
+ * whether the cluster still replies. The stream counts as down from the
  * first PING that fails or takes longer than that, and as back at the
  * next one that succeeds.
  */

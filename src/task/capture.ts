@@ -15,8 +15,8 @@ import { formatQuery, maskUserInfo, redactUrl, URL_HEADERS } from './url-redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /**
- * Longest header name kept, in characters. Names have no limit option of
- * their own, and `maxHeaderValueLength` is often set low for values only.
+ * Maximum length of a header name, in characters. Names have no limit
+ * option of their own, and `maxHeaderValueLength` is often set low for values only.
  */
 const MAX_HEADER_NAME_LENGTH = 256
 

@@ -98,10 +98,10 @@ end
  *   empty head only deletes (the record itself was dropped).
  * - `a` active: HSET only, and `d` delete: HDEL only, both used to repair
  *   the hash after a lost write. `d` also removes a discarded request.
- *   When prune ended the entry that `a` puts back while the recorder
- *   could not refresh its heartbeat, `a` also removes that ended record
+ *   Prune may have ended the entry that `a` puts back, while the recorder
+ *   could not refresh its heartbeat. So `a` also removes that ended record
  *   from past_tasks (found by task id and the outcome process_stopped),
- *   so that the request keeps one record: the one of its real end. A user
+ *   and the request keeps one record: the one of its real end. A user
  *   without LRANGE or LREM keeps the ended record.
  * - `k` check: the ends (`e`) after it in the call remove such a
  *   process_stopped record of their task as well. The tracker sends it
