@@ -211,6 +211,36 @@ describe('cleanup and repairs', () => {
     }
   })
 
+  it('keeps one record after a late reply', async () => {
+    // The heartbeat's TTL starts when Redis runs the write, not when a
+    // blocked event loop reads the reply.
+    const prefix = 'h/1-0-1.'
+    const heartbeat = { processor_id_prefix: prefix } as Heartbeat
+    const tracker = new RedisTracker({ url: redis.url })
+    const pruner = new RedisTracker({ url: redis.url })
+    try {
+      tracker.recordStart(`${prefix}0`, start('late'))
+      await tracker.flush()
+      tracker.writeHeartbeat(heartbeat, 1_500)
+      const blockedUntil = Date.now() + 1_100
+      while (Date.now() < blockedUntil) {
+        // The event loop is blocked while Redis stores the heartbeat.
+      }
+      await waitFor('the expired heartbeat', async () => ((await redis.client.exists(`heartbeat:${prefix}`)) === 0 ? true : undefined))
+      expect(await pruneStaleTasks(pruner)).toMatchObject({ endedTasks: 1 })
+
+      tracker.writeHeartbeat(heartbeat, 1_500)
+      await waitFor('the repaired entry', async () => ((await redis.client.hexists('processors', `${prefix}0`)) === 1 ? true : undefined))
+      tracker.recordEnd(`${prefix}0`, end('late'))
+      await tracker.flush()
+      const stored = await readStoredTasks(redis.client)
+      expect(stored.pastTasks.map((task) => [task.task_id, task.status_code])).toEqual([['late', 200]])
+    } finally {
+      await pruner.close()
+      await tracker.close()
+    }
+  })
+
   it('ends requests in flight after BUSY', async () => {
     // Redis replies BUSY while another client's script runs past 100 ms.
     const busyRedis = await startRedis(['--busy-reply-threshold', '100'])

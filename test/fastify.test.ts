@@ -217,6 +217,27 @@ describe.each(['fastify', 'fastify4'])('%s with its logger off', (fastifyModule)
   })
 })
 
+describe('fastify with a silent logger', () => {
+  it('stays silent', async () => {
+    const port = await findFreePort()
+    const script = `
+      const fastify = require('fastify')
+      const { topPlugin } = require('./src/index.ts')
+      const app = fastify({ logger: { level: 'silent' } })
+      app.register(topPlugin, { trackerUrl: 'redis://127.0.0.1:${port}' })
+      app.get('/', async () => 'ok')
+      app.listen({ port: 0, host: '127.0.0.1' }).then(async (address) => {
+        await fetch(address + '/')
+        await app.close()
+        console.log('closed')
+      })
+    `
+    const result = await runNode(['--import', 'tsx', '-e', script], {}, 15_000)
+    expect(result.stdout.trim()).toBe('closed')
+    expect(result.stderr).toBe('')
+  })
+})
+
 describe('fastify4 route names', () => {
   // Fastify prints each deprecation warning once per process, so the check
   // runs in a fresh process where no other test has triggered it yet.

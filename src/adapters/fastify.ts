@@ -170,9 +170,13 @@ function checkPluginCall(fastify: unknown, done: unknown): void {
  * when it is off. Fastify's default is off: `log` is then abstract-logging,
  * whose methods are all the function `noop` (Fastify 4 and 5), and a
  * warning that Redis is unreachable and records are dropped would go nowhere.
+ * A pino logger set to `silent` has `noop` methods too, but also a `level`,
+ * and it stays: the app chose to hear nothing.
  */
 function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | undefined {
-  return log.warn.name === 'noop' && log.error.name === 'noop' ? undefined : log
+  const { level } = log as { level?: unknown }
+  const off = typeof level !== 'string' && log.warn.name === 'noop' && log.error.name === 'noop'
+  return off ? undefined : log
 }
 
 /**
@@ -183,7 +187,10 @@ function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | u
  */
 function closeEarlierRecorder(fastify: Parameters<FastifyPluginCallback>[0]): void {
   const earlier = (fastify as { webTop?: unknown }).webTop
-  if (earlier instanceof Recorder) void earlier.close()
+  if (!(earlier instanceof Recorder)) return
+  // An app that catches the error in `after()` boots on, without recording.
+  earlier.logger.warn({}, 'web-top closed the recorder of the first topPlugin registration, because a second one failed')
+  void earlier.close()
 }
 
 /** Returns true for the error that Fastify 4 and 5 throw when `webTop` is decorated a second time. */

@@ -103,6 +103,10 @@ const CLUSTER_PROBE_INTERVAL_MS = 2_000
  * whether the cluster still replies. The stream counts as down from the
  * first PING that fails or takes longer than that, and as back at the
  * next one that succeeds.
+ * NOTE: the PING goes through the main client, not the subscriber's
+ * connection. A stream counted as back may still be resubscribing, and
+ * messages published meanwhile are missed; an outage of the subscriber's
+ * node alone is not seen.
  */
 function watchClient(
   tracker: RedisTracker,

@@ -115,6 +115,11 @@ export class WriteBatch {
     }
   }
 
+  /** Returns whether the start of `processorId` waits in this batch. */
+  hasPendingStart(processorId: string): boolean {
+    return this.#pendingStarts.has(processorId)
+  }
+
   /** Returns the number of a shared text in this batch, or -1 when no waiting operation has it. */
   sharedNumber(shared: string): number {
     return shared === '' ? -1 : (this.#sharedNumbers.get(shared) ?? -1)

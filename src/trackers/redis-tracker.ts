@@ -283,12 +283,14 @@ export class RedisTracker implements Tracker {
   readonly #chunkRemovals = new WeakMap<BatchChunk, Removal[]>()
   #needsRepair = false
 
-  /** Per heartbeat prefix: when its last write was confirmed, or 0 while one is in flight. */
+  /** Per heartbeat prefix: when its last confirmed write was sent, or 0 while one is in flight. */
   readonly #heartbeatConfirmedAt = new Map<string, number>()
-  /** Per heartbeat prefix: when Redis last stored it, and for how long. */
+  /** Per heartbeat prefix: when the last write that Redis confirmed was sent, and its TTL. */
   readonly #heartbeatStoredAt = new Map<string, { at: number; ttlMs: number }>()
-  /** Whether the next batch sends the `k` operation after a heartbeat came back late. */
+  /** Whether the next send has the `k` operation after a heartbeat came back late. */
   #checkStoppedOnce = false
+  /** Chunks sent with the `k` operation, which keep it when they are sent again. */
+  readonly #chunksCheckingStopped = new WeakSet<BatchChunk>()
   /** The latest heartbeat of each prefix made while the connection was not ready. */
   readonly #waitingHeartbeats = new Map<string, { heartbeat: Heartbeat; ttlMs: number }>()
 
@@ -635,7 +637,8 @@ export class RedisTracker implements Tracker {
     if (previous === 0) return
 
     this.#heartbeatConfirmedAt.set(prefix, 0)
-    this.#heartbeatSentAt.set(prefix, Date.now())
+    const sentAt = Date.now()
+    this.#heartbeatSentAt.set(prefix, sentAt)
     const answered = () => {
       this.#heartbeatSentAt.delete(prefix)
       this.#reportStallEnd()
@@ -653,7 +656,7 @@ export class RedisTracker implements Tracker {
       .then(
         () => {
           answered()
-          this.#onHeartbeatWritten(prefix, previous, ttlMs)
+          this.#onHeartbeatWritten(prefix, previous, ttlMs, sentAt)
         },
         (err: unknown) => {
           answered()
@@ -924,27 +927,32 @@ export class RedisTracker implements Tracker {
     this.#checkStall()
     if (!this.#isWritable()) return // sent again from the `ready` handler
     if (this.#retries.isWaiting) return // sent when the batches to send again are
-    for (const chunk of this.#retries.take()) this.#sendChunk(chunk)
+    const checkStopped = this.#checkStoppedOnce || this.#mayHaveBeenPruned(Date.now())
+    for (const chunk of this.#retries.take()) this.#sendChunk(chunk, checkStopped)
     if (this.#needsRepair) this.#prependRepair()
 
     while (!this.#batch.isEmpty) {
       const chunk = this.#batch.takeChunk(MAX_BATCH_ITEMS)
-      if (chunk.items.length > 0) this.#sendChunk(chunk)
+      if (chunk.items.length > 0) this.#sendChunk(chunk, checkStopped)
     }
+    this.#checkStoppedOnce = false
   }
 
-  #sendChunk(chunk: BatchChunk): void {
+  /**
+   * Sends one chunk. With `checkStopped`, and whenever the chunk is sent
+   * again after it had it, the ends in it remove the prune records of
+   * their tasks (the `k` operation).
+   */
+  #sendChunk(chunk: BatchChunk, checkStopped: boolean): void {
     const { items, bytes, records } = chunk
     const removals = this.#takeRemovals(chunk)
+    if (checkStopped) this.#chunksCheckingStopped.add(chunk)
     this.#inFlightBytes += bytes
     this.#inFlightRecords += records
     this.#sentAt.push(Date.now())
     const { processors, pastTasks, taskUpdates } = this.keys
     const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
-    if (this.#checkStoppedOnce || this.#mayHaveBeenPruned(Date.now())) {
-      this.#checkStoppedOnce = false
-      args.push('k', '', '', '')
-    }
+    if (this.#chunksCheckingStopped.has(chunk)) args.push('k', '', '', '')
 
     let settled = false
     let finish: (err: Error | undefined) => void = () => {}
@@ -1089,7 +1097,10 @@ export class RedisTracker implements Tracker {
       bytes += operationBytes('x', pattern, head, tail)
     }
     for (const processorId of this.#knownProcessors) {
-      const active = this.#active.get(processorId)
+      // A start still waiting in the batch sets its entry itself, after any
+      // removal queued before it. Put back now, the entry could be ended by
+      // that removal, in a later script call than the repair.
+      const active = this.#batch.hasPendingStart(processorId) ? undefined : this.#active.get(processorId)
       repair.push(active === undefined ? 'd' : 'a', processorId, active ?? '', '')
       bytes += operationBytes('a', processorId, active ?? '', '')
     }
@@ -1122,12 +1133,13 @@ export class RedisTracker implements Tracker {
    * expired, and a reader may have pruned this process's entries meanwhile,
    * so the next batch puts them back.
    */
-  #onHeartbeatWritten(prefix: string, previous: number | undefined, ttlMs: number): void {
-    const now = Date.now()
+  #onHeartbeatWritten(prefix: string, previous: number | undefined, ttlMs: number, sentAt: number): void {
     if (!this.#heartbeatConfirmedAt.has(prefix)) return // removed meanwhile
-    this.#heartbeatConfirmedAt.set(prefix, now)
-    this.#heartbeatStoredAt.set(prefix, { at: now, ttlMs })
-    if (previous !== undefined && now - previous > ttlMs && this.#knownProcessors.size > 0) {
+    // Redis started the TTL when it ran the write, which may be long before
+    // a busy event loop read the reply, so the times are those of the sending.
+    this.#heartbeatConfirmedAt.set(prefix, sentAt)
+    this.#heartbeatStoredAt.set(prefix, { at: sentAt, ttlMs })
+    if (previous !== undefined && sentAt - previous > ttlMs && this.#knownProcessors.size > 0) {
       this.#needsRepair = true
       // A request that ends before the repair is sent has no entry left to put back.
       this.#checkStoppedOnce = true
