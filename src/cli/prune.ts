@@ -46,8 +46,12 @@ export async function runPrune(
       return 0
     }
     const processes = [...new Set(result.stalePrefixes.map(describePrefix))].join(', ')
+    const recorders = countOf(result.stalePrefixes.length, 'stopped recorder')
+    // A recorder whose cleanup timed out ended its tasks but is still listed.
     streams.stdout.write(
-      `Removed ${countOf(result.removedTasks, 'active task')} of ${countOf(result.stalePrefixes.length, 'stopped recorder')}: ${processes}\n`,
+      result.removedTasks === 0
+        ? `Removed ${recorders} from the heartbeat list, with no active tasks left: ${processes}\n`
+        : `Removed ${countOf(result.removedTasks, 'active task')} of ${recorders}: ${processes}\n`,
     )
     if (result.endedTasks > 0) {
       streams.stdout.write(

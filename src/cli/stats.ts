@@ -179,10 +179,13 @@ export class StatsWindow {
 
   /**
    * Adds a completed record. Returns false when it was seen before, has no
-   * readable end time, ended before the window, or ends further in the
-   * future than the clock skew allows (`MAX_CLOCK_SKEW_MS`).
+   * readable end time, ended before the window, ends further in the future
+   * than the clock skew allows (`MAX_CLOCK_SKEW_MS`), or was ended by
+   * cleanup: such a task did not complete then, and a prune after a crash
+   * would show up as a burst of requests with durations up to the prune.
    */
   add(task: HttpTask, nowMs: number): boolean {
+    if (isEndedByCleanup(task)) return false
     const endedAtMs = getEndedAtMs(task)
     if (endedAtMs === undefined || endedAtMs < nowMs - this.windowMs) return false
     if (isBeyondClockSkew(endedAtMs, nowMs)) return false
@@ -191,7 +194,7 @@ export class StatsWindow {
 
     const sample: Sample = {
       key,
-      durationMs: isEndedByCleanup(task) ? undefined : getDurationMs(task, nowMs),
+      durationMs: getDurationMs(task, nowMs),
       statusClass: getStatusClass(task),
       route: getRoute(task) ?? UNKNOWN_ROUTE,
       host: task.host_name ?? undefined,

@@ -21,7 +21,7 @@ const CLEANUP_OUTCOMES: ReadonlySet<string> = new Set<CleanupOutcome>(['process_
 
 /**
  * Returns whether a record was ended by cleanup. Its duration runs until the
- * cleanup, so readers leave it out of duration figures such as the p99.
+ * cleanup, so readers leave it out of their figures (rate, status mix, p99).
  */
 export function isEndedByCleanup(task: HttpTask): boolean {
   if (task.recorded_successfully !== false) return false
