@@ -61,6 +61,27 @@ describe('tail on Redis', () => {
       ])
       expect(ACCESS_LINE.exec(lines[1] as string)?.slice(2, 5)).toEqual(['500', '1.50s', 'GET'])
       expect(tail.stdout()).not.toContain('/still-running')
+      expect(tail.stdout()).not.toContain('outcome=')
+    } finally {
+      expect(await tail.stop()).toBe(130)
+    }
+  })
+
+  it('names how an unfinished request ended', async () => {
+    const tail = await startTail(['--tracker-url', redis.url])
+    try {
+      for (const outcome of ['aborted', 'process_stopped']) {
+        const task = record(`/${outcome}`, { durationMs: 40 })
+        const unfinished = { ...task, status_code: null, recorded_successfully: false, tags: { 'web_top.outcome': outcome } }
+        writer.recordEnd(`p-${outcome}`, JSON.stringify(unfinished))
+      }
+      await writer.flush()
+      await tail.waitFor((stdout) => stdout.includes('/process_stopped'), 'the process_stopped line')
+
+      const lines = tail.stdout().trimEnd().split('\n')
+      expect(lines).toHaveLength(2)
+      expect(lines[0]).toMatch(/ +- +40\.0ms GET \/aborted .* outcome=aborted$/)
+      expect(lines[1]).toMatch(/ +- +40\.0ms GET \/process_stopped .* outcome=process_stopped$/)
     } finally {
       expect(await tail.stop()).toBe(130)
     }

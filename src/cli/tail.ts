@@ -6,6 +6,7 @@
  * report on stderr when the tracker may have trimmed requests before they
  * were read.
  */
+import { OUTCOME_TAG } from '../task/cleanup-end'
 import {
   getCompletedKey,
   getContentLength,
@@ -308,7 +309,10 @@ function describeMissing(missing: MissingPeriod): string {
 /**
  * Formats a completed request as one access-log line: end time (UTC),
  * status, duration, method, path, response length, client IP, process and
- * user agent, every field sanitised.
+ * user agent, every field sanitised. A request that did not end with a
+ * complete response gets its `web_top.outcome` tag as a last field
+ * (`outcome=aborted`, `timeout`, `recorder_closed`, `process_stopped`), so
+ * that a crash and a client that went away do not look alike.
  */
 export function formatAccessLine(task: HttpTask, colour: boolean): string {
   const endedAtMs = getEndedAtMs(task)
@@ -327,5 +331,7 @@ export function formatAccessLine(task: HttpTask, colour: boolean): string {
     sanitizeText(getProcessLabel(task) ?? '-'),
     sanitizeText(JSON.stringify(getUserAgent(task) ?? '-')),
   ]
+  const outcome = task.tags?.[OUTCOME_TAG]
+  if (typeof outcome === 'string') fields.push(`outcome=${sanitizeText(outcome)}`)
   return fields.join(' ')
 }
