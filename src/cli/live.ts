@@ -444,10 +444,15 @@ class LiveView {
         colour: 'yellow',
       })
     }
-    if (this.#source.kind === 'stream' && !this.#source.connected) {
-      notices.push({ text: `Update stream lost: ${this.#source.reason}; reconnecting`, colour: 'red' })
+    const source = this.#source
+    const streamLost = source.kind === 'stream' && !source.connected
+    if (source.kind === 'stream' && !source.connected) {
+      notices.push({ text: `Update stream lost: ${source.reason}; reconnecting`, colour: 'red' })
     }
-    if (this.#reconnectNotice !== undefined && this.#reconnectNotice.untilMs > nowMs) {
+    // A new problem replaces the news of the last reconnection, which would
+    // read as if everything were fine again.
+    const troubled = streamLost || this.#readError !== undefined || waitedMs >= SLOW_READ_NOTICE_MS
+    if (!troubled && this.#reconnectNotice !== undefined && this.#reconnectNotice.untilMs > nowMs) {
       notices.push({ text: this.#reconnectNotice.text, colour: this.#reconnectNotice.colour })
     }
     if (this.#notice !== undefined) notices.push({ text: this.#notice, colour: 'yellow' })
