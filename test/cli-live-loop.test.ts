@@ -87,7 +87,7 @@ describe('live refresh loop', () => {
     expect(frames).toBeGreaterThanOrEqual(Math.floor(elapsed / 1000) * 5)
     expect(frames).toBeLessThanOrEqual(Math.ceil((elapsed + 200) / 50) + 1)
     const screen = terminal.writes.join('')
-    expect(screen).toContain('Completed HTTP responses (500+')
+    expect(screen).toContain('Completed HTTP responses (newest 500 kept')
     expect(screen).toMatch(/Status 2xx 4750 {2}3xx 0 {2}4xx 0 {2}5xx 250/)
   })
 

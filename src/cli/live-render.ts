@@ -273,7 +273,9 @@ function renderTables(input: FrameInput, room: number): Body {
         rowStyles: shown.map((row) => (row.rowKey === settings.selectedKey ? 'reverse' : undefined)),
       },
     )
-    const count = completedRows.length >= input.completedLimit ? `${completedRows.length}+` : String(completedRows.length)
+    // The view keeps only the newest `completedLimit`, so a full list says so.
+    const count =
+      completedRows.length >= input.completedLimit ? `newest ${completedRows.length} kept` : String(completedRows.length)
     for (const name of table.columnNames) shownColumns.add(name)
     const title = sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length)
     lines.push(
