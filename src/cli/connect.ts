@@ -251,12 +251,23 @@ async function connectRedis(
   client.on('error', (error) => {
     connectionError ??= error
   })
+  // ioredis emits `connect` once the socket is open, and `ready` only after Redis replied.
+  let socketOpened = false
+  client.once('connect', () => {
+    socketOpened = true
+  })
 
   try {
     await withDeadline(openConnection(client), CONNECT_DEADLINE_MS)
     if (connectionError !== undefined) throw connectionError
   } catch (error) {
     client.disconnect()
+    if (socketOpened && connectionError === undefined) {
+      throw new CliError(
+        `Redis at ${displayUrl} accepted the connection but did not reply within ${CONNECT_DEADLINE_MS / 1000} s. ` +
+          'It may be busy (a long script, a blocking command) or paused (CLIENT PAUSE, DEBUG SLEEP); check its log and SLOWLOG',
+      )
+    }
     const reason = describeFailure(connectionError ?? error)
     const hint = AUTH_FAILURE.test(reason)
       ? AUTH_HINT
