@@ -68,21 +68,32 @@ function readInfoNumber(info: string, field: string): number {
 const ENDED_AT_KEY = Buffer.from('"ended_at":')
 const QUOTE = 0x22
 const LETTER_N = 0x6e
+const ASTERISK = 0x2a
+const DOLLAR = 0x24
+const COLON = 0x3a
+const LETTER_M = 0x6d
+const CR = 0x0d
+/** Bytes of a new chunk joined to the unfinished message of the previous one, enough for one record. */
+const JOIN_BYTES = 16_384
 
 /**
  * Counts the task records published on a channel: records whose `ended_at`
  * is a string (end events) and records whose `ended_at` is null (starts).
  *
- * It scans the raw RESP stream of a plain socket instead of parsing each
+ * It reads the raw RESP stream of a plain socket instead of parsing each
  * message with a Redis client, because it shares a core with the load
- * generator and Redis. A quote inside a JSON string is escaped as `\"`,
- * so the bytes `"ended_at":` occur only as the record's own key.
+ * generator and Redis, and whatever it spends there the Redis-tracker
+ * runs lose. It walks the stream by the RESP lengths, searches each
+ * payload only up to its `"ended_at":` key and copies only the unfinished
+ * message at the end of a chunk. A quote inside a JSON string is escaped
+ * as `\"`, so the bytes `"ended_at":` occur only as a key.
  */
 export class PublishedRecordCounter {
   ended = 0
   started = 0
   readonly #socket: Socket
-  #tail: Buffer = Buffer.alloc(0)
+  /** The start of a message that the last chunk cut off, or null. */
+  #unfinished: Buffer | null = null
 
   private constructor(socket: Socket) {
     this.#socket = socket
@@ -112,22 +123,92 @@ export class PublishedRecordCounter {
   }
 
   #scan(chunk: Buffer): void {
-    const data = this.#tail.length === 0 ? chunk : Buffer.concat([this.#tail, chunk])
+    let data = chunk
     let from = 0
-
-    for (;;) {
-      const at = data.indexOf(ENDED_AT_KEY, from)
-      if (at === -1) break
-      const next = at + ENDED_AT_KEY.length
-      if (next >= data.length) break // the value starts in the next chunk
-
-      if (data[next] === QUOTE) this.ended++
-      else if (data[next] === LETTER_N) this.started++
-      from = next
+    const unfinished = this.#unfinished
+    if (unfinished !== null) {
+      // Finish the cut message from the first bytes of the chunk, so that
+      // the rest of the chunk is read where it lies.
+      const joined = Buffer.concat([unfinished, chunk.subarray(0, JOIN_BYTES)])
+      const end = this.#readMessage(joined, 0)
+      if (end !== -1) {
+        from = end - unfinished.length
+      } else if (chunk.length <= JOIN_BYTES) {
+        this.#unfinished = joined
+        return
+      } else {
+        data = Buffer.concat([unfinished, chunk])
+      }
     }
-    // Keep the bytes that may start a key cut in two by the chunk boundary.
-    this.#tail = Buffer.from(data.subarray(Math.max(from, data.length - ENDED_AT_KEY.length)))
+
+    while (from < data.length) {
+      const end = this.#readMessage(data, from)
+      if (end === -1) {
+        this.#unfinished = Buffer.from(data.subarray(from))
+        return
+      }
+      from = end
+    }
+    this.#unfinished = null
   }
+
+  /**
+   * Reads the RESP array at `at` (a message, or the confirmation of the
+   * subscription), counts the record of a message and returns the offset
+   * after the array, or -1 when `data` ends before the array does.
+   */
+  #readMessage(data: Buffer, at: number): number {
+    if (data[at] !== ASTERISK) {
+      throw new Error(`task_updates subscription: expected a RESP array at byte ${at}, got ${String(data[at])}`)
+    }
+    let position = readLineEnd(data, at)
+    if (position === -1) return -1
+    const elements = readInteger(data, at + 1)
+    let isMessage = false
+    let payloadStart = -1
+
+    for (let element = 0; element < elements; element++) {
+      const type = data[position]
+      const lineEnd = readLineEnd(data, position)
+      if (lineEnd === -1) return -1
+      if (type === COLON) {
+        position = lineEnd
+        continue
+      }
+      if (type !== DOLLAR) throw new Error(`task_updates subscription: unexpected RESP type ${String(type)}`)
+      const length = readInteger(data, position + 1)
+      const next = lineEnd + length + 2
+      if (next > data.length) return -1
+      if (element === 0) isMessage = length === 7 && data[lineEnd] === LETTER_M
+      payloadStart = lineEnd
+      position = next
+    }
+
+    if (isMessage && payloadStart !== -1) {
+      const key = data.indexOf(ENDED_AT_KEY, payloadStart)
+      const value = key + ENDED_AT_KEY.length
+      if (key !== -1 && value < position) {
+        if (data[value] === QUOTE) this.ended++
+        else if (data[value] === LETTER_N) this.started++
+      }
+    }
+    return position
+  }
+}
+
+/** Returns the offset after the CRLF that ends the line at `at`, or -1 when `data` ends first. */
+function readLineEnd(data: Buffer, at: number): number {
+  for (let i = at; i < data.length - 1; i++) {
+    if (data[i] === CR) return i + 2
+  }
+  return -1
+}
+
+/** Reads the decimal number after a RESP type byte, up to its CR. */
+function readInteger(data: Buffer, at: number): number {
+  let value = 0
+  for (let i = at; data[i] !== CR; i++) value = value * 10 + (data[i] as number) - 0x30
+  return value
 }
 
 async function findFreePort(): Promise<number> {
