@@ -5,14 +5,17 @@
  * by closing the server, with SIGTERM, or with Redis frozen.
  */
 import { spawn } from 'node:child_process'
+import { EventEmitter } from 'node:events'
 import express from 'express'
+import { createServer } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { topMiddleware } from '../src/index'
+import { Recorder, topMiddleware } from '../src/index'
 import { startAppProcess, type AppProcess } from './helpers/app-process'
 import { waitFor } from './helpers/http'
-import { waitForActive, waitForPath } from './helpers/records'
+import { formatRequest, openConnection } from './helpers/raw-http'
+import { tasksFor, waitForActive, waitForPath } from './helpers/records'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
 let redis: TestRedis
@@ -65,6 +68,29 @@ describe.each(['express5', 'express4'] as const)('%s server close', (framework) 
     expect(code).toBe(0)
     await expectCleanedUp(app.processorIdPrefix)
     expect((await readStoredTasks(redis.client)).pastTasks.map((task) => task.path)).toEqual(['/ok'])
+  })
+})
+
+describe.each(['express5', 'express4', 'fastify5'] as const)('%s close, then client abort', (framework) => {
+  it('exits and records the abort', async () => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
+    const connection = await openConnection(app.port)
+    connection.write(formatRequest('GET', '/wait'))
+    await waitForActive(redis.client, 1)
+
+    // The server's `close` event, and so the recorder's cleanup, comes
+    // before the `close` event of the response whose client went away.
+    app.closeServer()
+    const port = app.port
+    await waitFor('the closed server', async () => ((await tryConnect(port)) === 'ECONNREFUSED' ? true : undefined))
+    connection.destroy()
+
+    const { code, signal } = await app.exited(5_000)
+    expect(signal).toBeNull()
+    expect(code).toBe(0)
+    await expectCleanedUp(app.processorIdPrefix)
+    const waited = tasksFor(await readStoredTasks(redis.client), '/wait')
+    expect(waited.map((task) => task.tags?.['web_top.outcome'])).toEqual(['aborted'])
   })
 })
 
@@ -293,6 +319,41 @@ describe('express middleware lifecycle', () => {
     expect(stored.pastTasks.map((task) => task.uri)).toEqual(['/hello?round=2', '/hello?round=1'])
     expect(stored.processors).toEqual({})
     await middleware.close()
+  })
+})
+
+describe('idle recorder with a request in flight', () => {
+  it('cleans up when the request ends', async () => {
+    const recorder = new Recorder({ trackerUrl: redis.url, handleSignals: false })
+    const release: Array<() => void> = []
+    const server = createServer((req, res) => {
+      recorder.track(req, res)
+      release.push(() => res.end('done'))
+    })
+    server.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    const response = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/held`)
+    await waitForActive(redis.client, 1)
+
+    try {
+      // A watched server that closes while the request's own server,
+      // which the recorder has not seen, keeps its connection open.
+      const watched = new EventEmitter()
+      recorder.watchServer(watched)
+      watched.emit('close')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(await redis.client.smembers('heartbeats')).toEqual([recorder.processorIdPrefix])
+
+      release.forEach((end) => end())
+      expect(await (await response).text()).toBe('done')
+      await waitFor('the removed heartbeat', async () => ((await redis.client.scard('heartbeats')) === 0 ? true : undefined))
+      const stored = await readStoredTasks(redis.client)
+      expect(stored.processors).toEqual({})
+      expect(tasksFor(stored, '/held').map((task) => task.status_code)).toEqual([200])
+    } finally {
+      server.close()
+      await recorder.close()
+    }
   })
 })
 

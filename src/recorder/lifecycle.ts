@@ -61,6 +61,8 @@ export interface LifecycleSettings {
   handleSignals: boolean
   /** Returns the number of requests in flight, which the recorder counts. */
   countInFlight: () => number
+  /** Ends the requests in flight whose connection is destroyed already, as their `close` event would. */
+  endRequestsOfClosedConnections: () => void
 }
 
 export class RecorderLifecycle {
@@ -72,6 +74,8 @@ export class RecorderLifecycle {
   readonly #servers = new Set<WatchedServer>()
   /** Servers that only `stopAccepting()` closes, such as a Fastify app's, which closes the recorder itself. */
   readonly #signalServers = new Set<WatchedServer>()
+  /** Set when `close()` starts, so that a request it ends does not start the idle cleanup too. */
+  #closing = false
 
   constructor(settings: LifecycleSettings) {
     this.#settings = settings
@@ -113,6 +117,11 @@ export class RecorderLifecycle {
 
   async close(): Promise<void> {
     if (this.state === 'closed') return
+    // A server's `close` event, and so Fastify's `onClose` hooks, can come
+    // before the `close` event of a response whose client went away. Ended
+    // now, such a request is recorded as aborted, not as cut by the close.
+    this.#closing = true
+    this.#settings.endRequestsOfClosedConnections()
     this.state = 'closed'
     stopClosingOnSignal(this)
     this.#settings.heartbeat.stop()
@@ -124,15 +133,28 @@ export class RecorderLifecycle {
   /** Forgets a server passed to `watchServer()` once it closes, and goes idle after the last one. */
   onServerClose(server: WatchedServer): void {
     this.#servers.delete(server)
-    if (this.#servers.size === 0 && this.state === 'open') void this.#goIdle()
+    if (this.#servers.size === 0 && this.state === 'open') this.#goIdle()
   }
 
-  async #goIdle(): Promise<void> {
+  /** Starts the idle cleanup when the last request in flight has ended after the recorder went idle. */
+  onLastRequestEnd(): void {
+    if (this.state === 'idle' && !this.#closing) void this.#cleanUpIdle()
+  }
+
+  #goIdle(): void {
+    // These requests end while the state is still open, so that
+    // `onLastRequestEnd()` does not start a cleanup of its own. `close()`
+    // says why they can still be in flight.
+    this.#settings.endRequestsOfClosedConnections()
     this.state = 'idle'
     this.#settings.heartbeat.stop()
-    // Requests from a server the recorder has not seen may still be in
-    // flight; their entries go when they end.
-    if (this.#settings.countInFlight() === 0) await this.#removeOwnEntries()
+    // Requests still in flight, such as those of a server the recorder has
+    // not seen, keep the entries and connection until the last one ends.
+    if (this.#settings.countInFlight() === 0) void this.#cleanUpIdle()
+  }
+
+  async #cleanUpIdle(): Promise<void> {
+    await this.#removeOwnEntries()
     if (this.state === 'idle' && this.#settings.ownsTracker) {
       await this.#settings.tracker.suspend?.()
     }

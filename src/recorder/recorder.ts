@@ -35,6 +35,7 @@ import {
 import {
   detachState,
   discardRecording,
+  endIfConnectionClosed,
   finishTask,
   getRequestState,
   markUnrecorded,
@@ -75,6 +76,8 @@ export class Recorder {
   readonly #slots = new SlotPool()
   /** Processor id of each slot, made once so that the tracker's maps hash it once. */
   readonly #processorIds: string[] = []
+  /** The response of each slot's request in flight, for `#endRequestsOfClosedConnections()`. */
+  readonly #responses: Array<ServerResponse | undefined> = []
   readonly #lifecycle: RecorderLifecycle
   #inFlight = 0
   #completed = 0
@@ -141,6 +144,7 @@ export class Recorder {
       logger: this.logger,
       handleSignals: this.options.handleSignals,
       countInFlight: () => this.#inFlight,
+      endRequestsOfClosedConnections: () => this.#endRequestsOfClosedConnections(),
     })
   }
 
@@ -272,8 +276,15 @@ export class Recorder {
   }
 
   #releaseSlot(state: RequestState): void {
+    this.#responses[state.slot] = undefined
     this.#slots.release(state.slot)
-    this.#inFlight--
+    if (--this.#inFlight === 0) this.#lifecycle.onLastRequestEnd()
+  }
+
+  #endRequestsOfClosedConnections(): void {
+    for (const res of this.#responses) {
+      if (res !== undefined) endIfConnectionClosed(res)
+    }
   }
 
   #start(req: IncomingMessage, res: ServerResponse, context: TrackContext): void {
@@ -295,6 +306,7 @@ export class Recorder {
       queuedOn: null,
     }
     this.#inFlight++
+    this.#responses[slot] = res
     watchResponse(res, state)
 
     const startFields = this.#fields.start(state.taskName, startedAt)

@@ -164,6 +164,22 @@ export function finishTask(
   }
 }
 
+/**
+ * Ends the request of `res` now, as its `close` event would, when its
+ * connection is already destroyed. Node emits a server's `close` event as
+ * soon as its last connection is destroyed, and the response's `close`
+ * event only once the socket handle has closed, a turn of the event loop
+ * later (Node 20). A recorder that closes or goes idle in between calls
+ * this, so that a client's abort is recorded as such. Returns whether the
+ * request ended.
+ */
+export function endIfConnectionClosed(res: ServerResponse): boolean {
+  const state = requestStates.get(res)
+  if (state === undefined || state.req.socket?.destroyed !== true) return false
+  endClosedResponse(res, state)
+  return true
+}
+
 function subscribeToFinishChannel(): void {
   if (finishChannelSubscribed) return
   subscribe(RESPONSE_FINISH_CHANNEL, onResponseFinishMessage)
@@ -203,8 +219,11 @@ function handleUntrackedResponse(message: ResponseFinishMessage, res: ServerResp
 
 function onResponseClose(this: ServerResponse): void {
   const state = requestStates.get(this)
-  if (state === undefined) return
-  finishTask(this, state, isCompleted(state.req, this) ? 'completed' : outcomeOfCut(state.req))
+  if (state !== undefined) endClosedResponse(this, state)
+}
+
+function endClosedResponse(res: ServerResponse, state: RequestState): void {
+  finishTask(res, state, isCompleted(state.req, res) ? 'completed' : outcomeOfCut(state.req))
 }
 
 /**
