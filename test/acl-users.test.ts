@@ -149,7 +149,7 @@ describe('documented ACL users', () => {
     const prune = await runCli(['prune', '--tracker-url', adminUrl])
     expect(prune.stderr).toBe('')
     expect(prune.code).toBe(0)
-    expect(prune.stdout).toContain('Removed 1 active task of 1 stopped recorder: web-9/999\n')
+    expect(prune.stdout).toContain('Removed 1 stopped recorder from the heartbeat list and its 1 active task: web-9/999\n')
     expect(prune.stdout).toContain('1 task moved to the completed tasks as ended by cleanup')
     expect(await redis.client.lindex('past_tasks', 0)).toContain('"web_top.outcome":"process_stopped"')
     const clear = await runCli(['clear', '--yes', '--tracker-url', adminUrl])

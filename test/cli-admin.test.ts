@@ -73,8 +73,8 @@ describe('check', () => {
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/^OK: 1 stalled, .*; 1 orphaned left out\n$/)
     expect(result.stderr).toBe(
-      'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
-        `(its heartbeat expired); web-top-cli prune --tracker-url ${redis.url} removes it\n`,
+      'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without ending it ' +
+        `(its heartbeat expired); web-top-cli prune --tracker-url ${redis.url} ends it\n`,
     )
   })
 
@@ -282,7 +282,7 @@ describe('prune and the recording processes', () => {
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     expect(result.stdout).toBe(
-      'Removed 1 active task of 1 stopped recorder: web-1/111\n' +
+      'Removed 1 stopped recorder from the heartbeat list and its 1 active task: web-1/111\n' +
         '1 task moved to the completed tasks as ended by cleanup ' +
         '(recorded_successfully false, tag web_top.outcome: process_stopped)\n',
     )
@@ -311,6 +311,22 @@ describe('prune and the recording processes', () => {
     expect(await redis.client.smembers('heartbeats')).not.toContain('web-4/444-0-1.')
   })
 
+  it('counts tasks of several recorders together', async () => {
+    writer.writeHeartbeat(heartbeat('web-5/555-0-1.', 555), 300)
+    writer.writeHeartbeat(heartbeat('web-6/666-0-1.', 666), 300)
+    writer.recordStart('web-5/555-0-1.0', recorderStartText(active('/orphan-a', 1_000, 555)))
+    writer.recordStart('web-5/555-0-1.1', recorderStartText(active('/orphan-b', 1_000, 555)))
+    await writer.flush()
+    await sleep(500)
+
+    const result = await runCli(['prune', '--tracker-url', redis.url])
+    expect(result.code).toBe(0)
+    // web-6 had no tasks, so the message claims none for it.
+    expect(result.stdout.split('\n')[0]).toBe(
+      'Removed 2 stopped recorders from the heartbeat list and their 2 active tasks: web-5/555, web-6/666',
+    )
+  })
+
   it('keeps the completed tasks the apps keep', async () => {
     writer.writeHeartbeat(heartbeat('web-1/111-0-1.', 111), 300)
     for (let slot = 0; slot < 5; slot++) {
@@ -330,7 +346,7 @@ describe('prune and the recording processes', () => {
     )
     const result = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: '3' } })
     expect(result.code).toBe(0)
-    expect(result.stdout).toContain('Removed 5 active tasks of 1 stopped recorder')
+    expect(result.stdout).toContain('Removed 1 stopped recorder from the heartbeat list and its 5 active tasks')
     expect(await redis.client.llen('past_tasks')).toBe(3)
     const left = (await redis.client.hkeys('processors')).filter((field) => field.startsWith('web-1/111-0-1.'))
     expect(left).toEqual([])

@@ -16,8 +16,8 @@ const RUNNING_PREFIX = 'web-2/222-0-1.'
 /** Returns the notice about the orphaned request, which names the prune command for the tracker at `url`. */
 function notice(url: string): string {
   return (
-    'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
-    `(its heartbeat expired); web-top-cli prune --tracker-url ${url} removes it\n`
+    'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without ending it ' +
+    `(its heartbeat expired); web-top-cli prune --tracker-url ${url} ends it\n`
   )
 }
 
@@ -98,7 +98,7 @@ describe('recent --all-prefixes with orphaned requests', () => {
     expect(result.stderr.split('\n')).toEqual([
       'web-top-cli: "blog:": 1 record skipped (completed task at index 0: invalid JSON)',
       'web-top-cli: "shop:": 1 active request is ORPHANED: the process that recorded it stopped without ' +
-        `removing it (its heartbeat expired); web-top-cli prune --tracker-url ${prefixed.url} --prefix shop: removes it`,
+        `ending it (its heartbeat expired); web-top-cli prune --tracker-url ${prefixed.url} --prefix shop: ends it`,
       '',
     ])
   })

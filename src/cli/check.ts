@@ -7,7 +7,7 @@
  * cannot be decoded among readable ones are left out of the figures and
  * reported on standard error, as `recent` does. Active requests of a
  * process whose heartbeat expired (ORPHANED) are left out of the stalled
- * count and named apart: they no longer run, and `prune` removes them.
+ * count and named apart: they no longer run, and `prune` ends them.
  */
 import { getDurationMs, getEndedAtMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'

@@ -36,7 +36,7 @@ export function findOrphaned(
 
 /**
  * Returns the notice about active requests whose recording process
- * stopped, with the `prune` command that removes them: on `displayUrl`
+ * stopped, with the `prune` command that ends them: on `displayUrl`
  * (password masked), under `keyPrefix`.
  */
 export function describeOrphaned(count: number, displayUrl: string, keyPrefix = ''): string {
@@ -45,12 +45,12 @@ export function describeOrphaned(count: number, displayUrl: string, keyPrefix = 
   const prune = sanitizeText(`web-top-cli prune --tracker-url ${quoteForShell(displayUrl)}${prefixOption}`)
   if (count === 1) {
     return (
-      '1 active request is ORPHANED: the process that recorded it stopped without removing it ' +
-      `(its heartbeat expired); ${prune} removes it`
+      '1 active request is ORPHANED: the process that recorded it stopped without ending it ' +
+      `(its heartbeat expired); ${prune} ends it`
     )
   }
   return (
-    `${count} active requests are ORPHANED: the processes that recorded them stopped without removing ` +
-    `them (their heartbeats expired); ${prune} removes them`
+    `${count} active requests are ORPHANED: the processes that recorded them stopped without ending ` +
+    `them (their heartbeats expired); ${prune} ends them`
   )
 }

@@ -48,10 +48,12 @@ export async function runPrune(
     const processes = [...new Set(result.stalePrefixes.map(describePrefix))].join(', ')
     const recorders = countOf(result.stalePrefixes.length, 'stopped recorder')
     // A recorder whose cleanup timed out ended its tasks but is still listed.
+    // The result has no count per recorder, so the tasks are counted together.
+    const pronoun = result.stalePrefixes.length === 1 ? 'its' : 'their'
     streams.stdout.write(
       result.removedTasks === 0
         ? `Removed ${recorders} from the heartbeat list, with no active tasks left: ${processes}\n`
-        : `Removed ${countOf(result.removedTasks, 'active task')} of ${recorders}: ${processes}\n`,
+        : `Removed ${recorders} from the heartbeat list and ${pronoun} ${countOf(result.removedTasks, 'active task')}: ${processes}\n`,
     )
     if (result.endedTasks > 0) {
       streams.stdout.write(
