@@ -162,6 +162,19 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
     )
   })
 
+  it('logs no destination for a second registration', async () => {
+    const server = fastify({ logger: false })
+    const messages: string[] = []
+    const record = (_fields: object, message: string) => void messages.push(message)
+    const logger = { info: record, warn: record, error: record }
+    server.register(topPlugin, { trackerUrl: redis.url, logger })
+    server.register(topPlugin, { trackerUrl: redis.url, logger })
+
+    await expect(server.ready()).rejects.toMatchObject({ code: INVALID_OPTION })
+    await server.close()
+    expect(messages.filter((message) => message.startsWith('web-top records to'))).toHaveLength(1)
+  })
+
   it('exposes the recorder as webTop', async () => {
     const server = fastify({ logger: false })
     await server.register(topPlugin, { tracker: new MemoryTracker() })

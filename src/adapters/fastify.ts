@@ -65,6 +65,13 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify,
     done(registeredInParent())
     return
   }
+  // Caught before the recorder exists, so that the failing registration
+  // opens no connection and logs no destination.
+  if (Object.hasOwn(fastify, 'webTop')) {
+    closeEarlierRecorder(fastify)
+    done(registeredTwice(readDecoratorTakenError(fastify)))
+    return
+  }
 
   let recorder: Recorder
   try {
@@ -191,6 +198,20 @@ function closeEarlierRecorder(fastify: Parameters<FastifyPluginCallback>[0]): vo
   // An app that catches the error in `after()` boots on, without recording.
   earlier.logger.warn({}, 'web-top closed the recorder of the first topPlugin registration, because a second one failed')
   void earlier.close()
+}
+
+/**
+ * Returns the error that Fastify throws when `webTop` is decorated a
+ * second time, as the cause of `registeredTwice()`. The call changes
+ * nothing, because Fastify 4 and 5 check the name before decorating.
+ */
+function readDecoratorTakenError(fastify: Parameters<FastifyPluginCallback>[0]): unknown {
+  try {
+    fastify.decorate('webTop', null as unknown as Recorder)
+  } catch (err) {
+    return err
+  }
+  return undefined
 }
 
 /** Returns true for the error that Fastify 4 and 5 throw when `webTop` is decorated a second time. */
