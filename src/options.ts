@@ -429,9 +429,15 @@ function checkTags(tags: Record<string, string> | undefined): Record<string, str
   }
   for (const [name, value] of Object.entries(tags)) {
     if (typeof value !== 'string') throw invalidOptionType(`tags.${name}`, 'a string', value)
-    // The recorder and cleanup set the `web_top.` tags, and readers trust them.
-    if (name.startsWith(RESERVED_TAG_PREFIX)) {
-      throw invalidOptionRange('tags', `an object without names that start with "${RESERVED_TAG_PREFIX}"`, name)
+    const trimmed = name.trim()
+    if (trimmed === '') {
+      throw invalidOptionRange('tags', 'an object whose names have at least one visible character', name)
+    }
+    // The recorder and cleanup set the `web_top.` tags, and readers trust
+    // them, so a name that differs only in case or spaces is rejected too.
+    if (trimmed.toLowerCase().startsWith(RESERVED_TAG_PREFIX)) {
+      const expected = `an object without names that start with "${RESERVED_TAG_PREFIX}", in any letter case and after any spaces`
+      throw invalidOptionRange('tags', expected, name)
     }
   }
   return { ...tags }
