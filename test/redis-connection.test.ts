@@ -394,7 +394,8 @@ describe('tracker URLs', () => {
     ['redis+cluster://127.0.0.1:7000/1', 'Redis Cluster has only database 0; remove the path'],
     ['redis+cluster://127.0.0.1:7000?tls=1', 'a cluster URL takes no query parameters'],
     ['redis+cluster://127.0.0.1:7000,,127.0.0.1:7001', 'it names no host, or has an empty entry in its host list'],
-    ['redis+cluster://127.0.0.1:99999', '"127.0.0.1:99999" is not a valid host:port'],
+    ['redis+cluster://127.0.0.1:99999', 'the port 99999 is above 65535'],
+    ['redis+cluster://127.0.0.1:0', 'port 0 is not a server port'],
     ['redis+cluster://:secret@h:x', '"h:x" is not a valid host:port'],
     ['redis+sentinel://127.0.0.1:26379', 'a Sentinel URL names the master after the hosts'],
     ['redis+sentinel://127.0.0.1/m?db=2', 'the query parameter "db" is not supported'],
@@ -420,6 +421,9 @@ describe('tracker URLs', () => {
     )
     expect(() => parseRedisTarget([])).toThrow('the list of cluster node URLs is empty')
     expect(() => parseRedisTarget(['redis://h1:7000,h2:7001'])).toThrow('a cluster node URL names exactly one host:port')
+    expect(() => parseRedisTarget(['redis://h1:7000', 'redis://h2:70000'])).toThrow(
+      'web-top: Invalid tracker URL "redis://h2:70000": the port 70000 is above 65535',
+    )
   })
 
   it('requires a hash tag on a cluster', () => {

@@ -288,9 +288,16 @@ function parseHostList(
 
   return entries.map((entry) => {
     const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/i.exec(entry)
-    const port = match?.[2] === undefined ? defaultPort : Number(match[2])
-    if (match === null || port < 1 || port > 65_535) {
+    if (match === null) {
       throw invalidTrackerUrl(describeUrl(), `${JSON.stringify(entry)} is not a valid host:port`)
+    }
+    const port = match[2] === undefined ? defaultPort : Number(match[2])
+    // Gives the reasons that `validateServerUrl()` gives for a one-server URL.
+    if (port > 65_535) {
+      throw invalidTrackerUrl(describeUrl(), `the port ${match[2]} is above 65535; write a port from 1 to 65535`)
+    }
+    if (port < 1) {
+      throw invalidTrackerUrl(describeUrl(), 'port 0 is not a server port; write a port from 1 to 65535')
     }
     return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
   })
