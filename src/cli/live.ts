@@ -136,6 +136,8 @@ class LiveView {
   /** `LiveState.updatesApplied` when the view was paused, to count the updates since. */
   #updatesBeforePause: number | undefined
   #readError: string | undefined
+  /** Set once an update has started a read early after a failed one, until a read succeeds. */
+  #retriedOnUpdate = false
   #reconnectNotice: { text: string; untilMs: number; colour: 'yellow' | 'red' } | undefined
   /** The last warning a library printed while the screen was up, shown in the footer. */
   #notice: string | undefined
@@ -242,6 +244,15 @@ class LiveView {
   readonly #onUpdate = (json: string): void => {
     if (this.#stopped) return
     this.#state.applyUpdate(json, Date.now())
+    // An update shows that Redis replies again, as after a pause, so one
+    // read runs now rather than leaving the failure on screen until the
+    // next refresh. It runs once per failure, because an update does not
+    // prove that reads work, and a read that keeps failing must not run on
+    // every update.
+    if (this.#readError !== undefined && !this.#retriedOnUpdate) {
+      this.#retriedOnUpdate = true
+      void this.#resync()
+    }
     this.#requestFrame()
   }
 
@@ -320,6 +331,7 @@ class LiveView {
         this.#gapStartMs = this.#subscribedMs === subscribedMs ? undefined : this.#disconnectedMs
       }
       this.#readError = undefined
+      this.#retriedOnUpdate = false
       this.#lastReadMs = readStartedMs
     } catch (error) {
       this.#state.abortResync()
