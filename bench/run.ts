@@ -268,7 +268,9 @@ function describeSample(sample: RunSample): string {
   return (
     `${load.requestsPerSecond.toFixed(0)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ` +
     `server ${serverCpu} µs/req, redis ${redisCpu} µs/req, cores ${cores}, ` +
-    `load generator ${percent(load.cpuSeconds / load.wallSeconds)}, ` +
+    `load generator ${percent(load.cpuSeconds / load.wallSeconds)} ` +
+    `(${sample.loadCpuMicrosPerRequest.toFixed(1)} µs/req), ` +
+    `bench process ${sample.orchestratorCpuMicrosPerRequest.toFixed(1)} µs/req, ` +
     `other ${percent(sample.foreignShare)}${drain}`
   )
 }

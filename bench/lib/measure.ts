@@ -26,6 +26,13 @@ export interface RunSample {
   handled: number
   serverCpuMicrosPerRequest: number
   redisCpuMicrosPerRequest: number
+  /** CPU time of the load generator's process per request. */
+  loadCpuMicrosPerRequest: number
+  /**
+   * CPU time of the benchmark's own process per request: mostly the drain
+   * check's subscriber, which receives every published record.
+   */
+  orchestratorCpuMicrosPerRequest: number
   /**
    * Share (0–1) of the two cores' time during the run that neither the
    * benchmark's processes nor Redis used: other programs, and kernel work
@@ -89,6 +96,8 @@ export async function measureRun(
     handled,
     serverCpuMicrosPerRequest: (serverCpuSeconds * 1e6) / handled,
     redisCpuMicrosPerRequest: (redisCpuSeconds * 1e6) / handled,
+    loadCpuMicrosPerRequest: (load.cpuSeconds * 1e6) / handled,
+    orchestratorCpuMicrosPerRequest: (ownCpuSeconds * 1e6) / handled,
     foreignShare: Math.max(0, (busyCpuSeconds - benchCpuSeconds) / (2 * load.wallSeconds)),
     attempts: 1,
     drain,

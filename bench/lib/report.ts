@@ -41,6 +41,8 @@ export interface VariantSummary {
   cpuRatio: number
   serverCpuMicros: number
   redisCpuMicros: number
+  loadCpuMicros: number
+  orchestratorCpuMicros: number
   serverCoreBusy: number
   loadCoreBusy: number
   maxSteal: number
@@ -107,6 +109,8 @@ export function summarize(
       cpuRatio: median(cpuRatios),
       serverCpuMicros: median(runs.map((run) => run.serverCpuMicrosPerRequest)),
       redisCpuMicros: median(runs.map((run) => run.redisCpuMicrosPerRequest)),
+      loadCpuMicros: median(runs.map((run) => run.loadCpuMicrosPerRequest)),
+      orchestratorCpuMicros: median(runs.map((run) => run.orchestratorCpuMicrosPerRequest)),
       serverCoreBusy: median(runs.map((run) => run.load.serverCoreBusy)),
       loadCoreBusy: median(runs.map((run) => run.load.loadCoreBusy)),
       maxSteal: max(runs.map((run) => run.load.steal)),
@@ -154,6 +158,8 @@ export function renderResultTable(summaries: readonly VariantSummary[]): string 
       SERVER_CPU,
       CPU_RATIO,
       REDIS_CPU,
+      ['load generator CPU µs/req', (row) => fixed(row.loadCpuMicros, 1)],
+      ['bench process CPU µs/req', (row) => fixed(row.orchestratorCpuMicros, 1)],
       ['core 0 / core 1 busy', (row) => `${percent(row.serverCoreBusy)} / ${percent(row.loadCoreBusy)}`],
       ['other CPU', (row) => percent(row.foreignShare)],
     ],
