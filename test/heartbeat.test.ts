@@ -4,8 +4,11 @@
  * up, and prune exactly those. A new process with the same host and pid
  * removes the leftovers of its predecessor before its first write.
  */
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
+import express from 'express'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
   decodeHeartbeat,
@@ -28,6 +31,7 @@ import { WRITER_TIMESTAMP } from './helpers/recording-cases'
 let redis: TestRedis
 let app: AppProcess | undefined
 let middleware: TopMiddleware | undefined
+let server: Server | undefined
 
 beforeAll(async () => {
   redis = await startRedis()
@@ -44,9 +48,30 @@ beforeEach(async () => {
 afterEach(async () => {
   app?.kill('SIGKILL')
   app = undefined
+  server?.closeAllConnections()
+  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined))
+  server = undefined
   await middleware?.close()
   middleware = undefined
 })
+
+/**
+ * Serves one request through `handler` on an Express app that stays open.
+ * The middleware learns of its server from requests, so its recorder
+ * writes no heartbeat before the first one.
+ */
+async function serveOneRequest(handler: TopMiddleware): Promise<void> {
+  const application = express()
+  application.use(handler)
+  application.get('/', (_req, res) => {
+    res.send('ok')
+  })
+  const listening = application.listen(0, '127.0.0.1')
+  server = listening
+  await new Promise((resolve) => listening.once('listening', resolve))
+  const { port } = listening.address() as AddressInfo
+  expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok')
+}
 
 async function readHeartbeatKey(prefix: string): Promise<Heartbeat | undefined> {
   const text = await redis.client.get(`heartbeat:${prefix}`)
@@ -63,6 +88,11 @@ describe('heartbeat', () => {
     })
     const recorder = middleware.recorder
     const prefix = recorder.processorIdPrefix
+    // Longer than the 300 ms between heartbeats.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(await redis.client.smembers('heartbeats')).toEqual([])
+
+    await serveOneRequest(middleware)
     const first = await waitFor('the first heartbeat', () => readHeartbeatKey(prefix))
 
     expect(prefix).toBe(`${hostname()}/${process.pid}-${threadId}-${prefix.split('-').at(-1)}`)
@@ -74,6 +104,7 @@ describe('heartbeat', () => {
       thread_id: threadId,
       processor_name: 'api-1',
       ttl_ms: 900,
+      // Sampled as the first request woke the recorder, before it started.
       requests_in_flight: 0,
       requests_completed: 0,
       records_dropped: 0,
@@ -139,6 +170,9 @@ describe('stale entries', () => {
 
     // A live recorder in this process, with a request in flight.
     middleware = topMiddleware({ trackerUrl: redis.url, heartbeatTtlMs: 600, handleSignals: false })
+    await serveOneRequest(middleware)
+    await waitFor('the served request', async () => ((await redis.client.llen('past_tasks')) === 1 ? true : undefined))
+    await redis.client.del('past_tasks')
     const livePrefix = middleware.recorder.processorIdPrefix
     middleware.recorder.tracker.recordStart(`${livePrefix}0`, JSON.stringify({ path: '/live' }))
     // Writers without heartbeats: the Python tracker, and a recorder number of the

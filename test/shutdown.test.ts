@@ -94,6 +94,20 @@ describe.each(['express5', 'express4', 'fastify5'] as const)('%s close, then cli
   })
 })
 
+describe.each(['express5', 'express4'] as const)('%s close before any request', (framework) => {
+  it('exits and leaves no heartbeat', async () => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
+    app.closeServer()
+
+    const { code, signal, elapsedMs } = await app.exited(5_000)
+    expect(signal).toBeNull()
+    expect(code).toBe(0)
+    expect(elapsedMs).toBeLessThan(3_000)
+    expect(await redis.client.smembers('heartbeats')).toEqual([])
+    expect(await redis.client.keys('heartbeat:*')).toEqual([])
+  })
+})
+
 describe('express5 server close while Redis pauses writes', () => {
   it('exits once the writes in flight are answered', async () => {
     app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } })

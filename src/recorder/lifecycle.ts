@@ -107,6 +107,25 @@ export class RecorderLifecycle {
     }
   }
 
+  /**
+   * Starts idle, for a recorder that learns of its servers only from their
+   * requests. Until the first request the heartbeat is off and the
+   * connection the recorder opened does not keep the process alive, so an
+   * app that closes its server before serving anything can exit.
+   */
+  idleUntilFirstRequest(): void {
+    if (this.state !== 'open' || this.#servers.size > 0 || this.#settings.countInFlight() > 0) return
+    this.state = 'idle'
+    const { heartbeat, tracker, ownsTracker, processorIdPrefix, logger } = this.#settings
+    heartbeat.stop()
+    // The first heartbeat still waits for the connection, so removing it
+    // drops it unsent. On a connection that is ready, the removal follows it.
+    tracker.removeHeartbeat?.(processorIdPrefix).catch((err: unknown) => {
+      logger.warn({ err, processorIdPrefix }, 'web-top could not remove its heartbeat')
+    })
+    if (ownsTracker) void tracker.suspend?.()
+  }
+
   /** Returns to work after going idle. Returns false once closed. */
   wake(): boolean {
     if (this.state === 'closed') return false

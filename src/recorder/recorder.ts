@@ -239,6 +239,15 @@ export class Recorder {
   }
 
   /**
+   * Leaves the recorder idle until its first request (see `watchServer()`),
+   * for adapters that learn of their servers from requests.
+   * @internal
+   */
+  idleUntilFirstRequest(): void {
+    this.#lifecycle.idleUntilFirstRequest()
+  }
+
+  /**
    * Has the cleanup after a signal (`handleSignals`) stop `server` from
    * accepting connections, as it does with the servers of `watchServer()`.
    * The Fastify plugin calls this with the app's server.
