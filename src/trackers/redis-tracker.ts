@@ -318,11 +318,12 @@ export class RedisTracker implements Tracker {
    */
   #parkedSocket: { ref(): unknown; unref(): unknown } | undefined
   /**
-   * True when a parked connection dropped and its reconnection was stopped.
-   * ioredis then stays `reconnecting` with no retry planned, so the next
-   * write must connect.
+   * True when the tracker stopped ioredis's reconnection: of a parked
+   * connection that dropped, or by suspending between two attempts. ioredis
+   * then stays `reconnecting` with no retry planned, so the next write must
+   * connect.
    */
-  #stoppedWhileParked = false
+  #retriesStopped = false
   /** True when `suspend()` found writes in flight: the last of them to end suspends. */
   #suspendWhenSent = false
 
@@ -766,6 +767,13 @@ export class RedisTracker implements Tracker {
   /** Sends QUIT, or drops the connection when writes are stuck or QUIT gets no reply within 2 s. */
   async #quit(): Promise<void> {
     if (this.client.status === 'end') return
+    if (this.client.status === 'reconnecting') {
+      // Between two attempts there is no connection to quit, and no `end`
+      // event comes after disconnect().
+      this.client.disconnect()
+      this.#retriesStopped = true
+      return
+    }
     this.#quitting = true
     if (this.#inFlight.size > 0) {
       this.client.disconnect()
@@ -847,8 +855,8 @@ export class RedisTracker implements Tracker {
     this.#parkedSocket?.ref()
     this.#parkedSocket = undefined
     // While QUIT is still under way, the `end` handler reconnects instead.
-    if (this.client.status === 'end' || this.#stoppedWhileParked) {
-      this.#stoppedWhileParked = false
+    if (this.client.status === 'end' || this.#retriesStopped) {
+      this.#retriesStopped = false
       this.#connect()
     }
   }
@@ -1179,7 +1187,7 @@ export class RedisTracker implements Tracker {
       // A parked connection that drops stays closed: retrying would keep an
       // idle process alive. The next write connects again.
       this.#parkedSocket = undefined
-      this.#stoppedWhileParked = true
+      this.#retriesStopped = true
       this.client.disconnect()
     }
   }
