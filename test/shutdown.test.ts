@@ -163,6 +163,46 @@ describe('an idle express5 recorder whose connection drops', () => {
   })
 })
 
+describe('express5 server reopened during the idle cleanup', () => {
+  it('keeps the new heartbeat', async () => {
+    const middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
+    const prefix = middleware.recorder.processorIdPrefix
+    const application = express()
+    application.use(middleware)
+    application.get('/hello', (_req, res) => {
+      res.send('hello')
+    })
+    const serve = async (round: number) => {
+      const server = application.listen(0, '127.0.0.1')
+      await new Promise((resolve) => server.once('listening', resolve))
+      const port = (server.address() as AddressInfo).port
+      expect(await (await fetch(`http://127.0.0.1:${port}/hello?round=${round}`)).text()).toBe('hello')
+      return server
+    }
+
+    try {
+      const first = await serve(1)
+      await waitFor('the first heartbeat', async () => ((await redis.client.exists(`heartbeat:${prefix}`)) === 1 ? true : undefined))
+      // Paused writes hold the idle cleanup in its flush while the next
+      // server wakes the recorder and writes a new heartbeat.
+      await redis.client.client('PAUSE', 300, 'WRITE')
+      first.closeAllConnections()
+      await new Promise((resolve) => first.close(resolve))
+      const second = await serve(2)
+      await waitForPath(redis.client, '/hello', 2)
+      // Past the pause and the cleanup's removal, well before the next refresh (10 s).
+      await new Promise((resolve) => setTimeout(resolve, 700))
+
+      expect(await redis.client.exists(`heartbeat:${prefix}`)).toBe(1)
+      expect(await redis.client.smembers('heartbeats')).toEqual([prefix])
+      second.closeAllConnections()
+      await new Promise((resolve) => second.close(resolve))
+    } finally {
+      await middleware.close()
+    }
+  })
+})
+
 describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
   it('cleans up when the app has no handler', async () => {
     app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })

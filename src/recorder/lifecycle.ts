@@ -181,8 +181,8 @@ export class RecorderLifecycle {
 
   /**
    * Ends this recorder's entries by cleanup, ordered after its pending
-   * writes, then removes its heartbeat. Logs instead of throwing, and gives
-   * up after 2 s.
+   * writes, then removes its heartbeat unless a request woke the recorder
+   * meanwhile. Logs instead of throwing, and gives up after 2 s.
    */
   async #removeOwnEntries(): Promise<void> {
     const { tracker, processorIdPrefix: prefix, logger } = this.#settings
@@ -194,7 +194,9 @@ export class RecorderLifecycle {
         await tracker.flush()
         await tracker.removeProcessors(prefix)
       }
-      await tracker.removeHeartbeat?.(prefix)
+      // A request that woke an idle recorder meanwhile has written a new
+      // heartbeat, which this removal would delete.
+      if (this.state !== 'open') await tracker.removeHeartbeat?.(prefix)
     }
 
     const done = removal().catch((err: unknown) => {
