@@ -447,7 +447,7 @@ describe('tracker URLs', () => {
 })
 
 describe('validateServerUrl', () => {
-  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/15', 'redis://:pw@db.internal:6380/', 'rediss://user:pw@db/3'])(
+  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/15', 'redis://127.0.0.1:6379/15/', 'redis://:pw@db.internal:6380/', 'rediss://user:pw@db/3'])(
     'accepts %s',
     (url) => {
       expect(() => validateServerUrl(url)).not.toThrow()
@@ -461,6 +461,8 @@ describe('validateServerUrl', () => {
     ['redis://127.0.0.1:6379 /0', 'it is not a valid URL'],
     ['redis://127.0.0.1:0', 'port 0 is not a server port'],
     ['redis://127.0.0.1:6379/abc', 'the database "abc" is not a whole number'],
+    ['redis://127.0.0.1:6379//', 'the database "/" is not a whole number'],
+    ['redis://127.0.0.1:6379//0', 'the database "/0" is not a whole number'],
   ])('rejects %s', (url, reason) => {
     let caught: unknown
     try {

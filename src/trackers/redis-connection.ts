@@ -196,7 +196,8 @@ export function validateServerUrl(url: string): void {
   // ioredis decodes the user and password with decodeURIComponent, which throws a bare URIError.
   decodeUrlPart(parsed.username, 'user', () => maskUrl(url))
   decodeUrlPart(parsed.password, 'password', () => maskUrl(url))
-  if (!/^\/?(\d{1,5})?\/?$/.test(parsed.pathname)) {
+  // ioredis reads the database from the text between the first two slashes.
+  if (!/^(?:\/(?:\d{1,5}\/?)?)?$/.test(parsed.pathname)) {
     throw invalidTrackerUrl(
       maskUrl(url),
       `the database ${JSON.stringify(parsed.pathname.slice(1))} is not a whole number; write redis://host:port/0`,
