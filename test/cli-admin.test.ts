@@ -327,6 +327,23 @@ describe('prune and the recording processes', () => {
     )
   })
 
+  it('prints stale prefixes safely', async () => {
+    const hostile = `esc\x1b]0;PWN\x07${'h'.repeat(200)}/999-0-1.`
+    writer.writeHeartbeat(heartbeat(hostile, 999), 300)
+    writer.recordStart(`${hostile}0`, recorderStartText(active('/orphan', 1_000, 999)))
+    await writer.flush()
+    await sleep(500)
+
+    const result = await runCli(['prune', '--tracker-url', redis.url])
+    expect(result.code).toBe(0)
+    const line = result.stdout.split('\n')[0] as string
+    expect(line).not.toContain('\x1b')
+    expect(line).not.toContain('\x07')
+    expect(line).toContain('esc␛]0;PWN␇hhh')
+    expect(line).toMatch(/h…$/)
+    expect(line.length).toBeLessThan(200)
+  })
+
   it('keeps the completed tasks the apps keep', async () => {
     writer.writeHeartbeat(heartbeat('web-1/111-0-1.', 111), 300)
     for (let slot = 0; slot < 5; slot++) {

@@ -11,6 +11,11 @@ import { connectTracker, withRedisHint, type TrackerConnection } from './connect
 import { countOf } from './format'
 import { describePrefix } from './live-header'
 import type { TrackerOptions } from './options'
+import { sanitizeText } from './sanitize'
+import { cutToWidth } from './text-width'
+
+/** Max columns of one process name in the message: heartbeat members come from any writer. */
+const MAX_PROCESS_WIDTH = 80
 
 export interface PruneStreams {
   stdout: { write(text: string): unknown }
@@ -45,7 +50,9 @@ export async function runPrune(
       )
       return 0
     }
-    const processes = [...new Set(result.stalePrefixes.map(describePrefix))].join(', ')
+    const processes = [...new Set(result.stalePrefixes.map(describePrefix))]
+      .map((process) => cutToWidth(sanitizeText(process), MAX_PROCESS_WIDTH))
+      .join(', ')
     const recorders = countOf(result.stalePrefixes.length, 'stopped recorder')
     // A recorder whose cleanup timed out ended its tasks but is still listed.
     // The result has no count per recorder, so the tasks are counted together.
