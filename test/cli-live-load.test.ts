@@ -96,8 +96,10 @@ describe.skipIf(!hasTmux())('live under load (needs tmux)', () => {
     expect(Math.abs(header.serverErrorShare - (100 * counted['5xx']) / REQUESTS)).toBeLessThanOrEqual(0.051)
     expect(Math.abs(header.clientErrorShare - (100 * counted['4xx']) / REQUESTS)).toBeLessThanOrEqual(0.051)
     // The rate is the count over the part of the window the view has covered.
-    expect(header.ratePerSecond * header.coveredSeconds).toBeGreaterThan(REQUESTS * 0.9)
-    expect(header.ratePerSecond * header.coveredSeconds).toBeLessThan(REQUESTS * 1.1)
+    // That part is shown in whole seconds, so it lies within half a second of
+    // the figure, and the traffic may take only a few seconds.
+    expect(header.ratePerSecond * (header.coveredSeconds + 0.5)).toBeGreaterThan(REQUESTS * 0.98)
+    expect(header.ratePerSecond * Math.max(header.coveredSeconds - 0.5, 0)).toBeLessThan(REQUESTS * 1.02)
 
     const measured = percentiles(summary.durationsMs)
     expectCloseDuration(header.p50Ms, measured.p50, 'p50')
