@@ -207,22 +207,31 @@ describe('fastify process exit', () => {
   })
 })
 
+/**
+ * Runs a Fastify app in a child process with `appOptions` (source text)
+ * that records to a Redis port with no server, serves one request and
+ * closes, printing `closed`.
+ */
+function runOneRequestApp(fastifyModule: string, appOptions: string, redisPort: number) {
+  const script = `
+    const fastify = require('${fastifyModule}')
+    const { topPlugin } = require('./src/index.ts')
+    const app = fastify(${appOptions})
+    app.register(topPlugin, { trackerUrl: 'redis://127.0.0.1:${redisPort}' })
+    app.get('/', async () => 'ok')
+    app.listen({ port: 0, host: '127.0.0.1' }).then(async (address) => {
+      await fetch(address + '/')
+      await app.close()
+      console.log('closed')
+    })
+  `
+  return runNode(['--import', 'tsx', '-e', script], {}, 15_000)
+}
+
 describe.each(['fastify', 'fastify4'])('%s with its logger off', (fastifyModule) => {
   it('reports an unreachable Redis on stderr', async () => {
     const port = await findFreePort()
-    const script = `
-      const fastify = require('${fastifyModule}')
-      const { topPlugin } = require('./src/index.ts')
-      const app = fastify()
-      app.register(topPlugin, { trackerUrl: 'redis://127.0.0.1:${port}' })
-      app.get('/', async () => 'ok')
-      app.listen({ port: 0, host: '127.0.0.1' }).then(async (address) => {
-        await fetch(address + '/')
-        await app.close()
-        console.log('closed')
-      })
-    `
-    const result = await runNode(['--import', 'tsx', '-e', script], {}, 15_000)
+    const result = await runOneRequestApp(fastifyModule, '', port)
     expect(result.stdout.trim()).toBe('closed')
     expect(result.stderr).toMatch(/^web-top: warn: redis connection error/m)
     expect(result.stderr).toContain(`redis://127.0.0.1:${port}`)
@@ -233,19 +242,7 @@ describe.each(['fastify', 'fastify4'])('%s with its logger off', (fastifyModule)
 describe('fastify with a silent logger', () => {
   it('stays silent', async () => {
     const port = await findFreePort()
-    const script = `
-      const fastify = require('fastify')
-      const { topPlugin } = require('./src/index.ts')
-      const app = fastify({ logger: { level: 'silent' } })
-      app.register(topPlugin, { trackerUrl: 'redis://127.0.0.1:${port}' })
-      app.get('/', async () => 'ok')
-      app.listen({ port: 0, host: '127.0.0.1' }).then(async (address) => {
-        await fetch(address + '/')
-        await app.close()
-        console.log('closed')
-      })
-    `
-    const result = await runNode(['--import', 'tsx', '-e', script], {}, 15_000)
+    const result = await runOneRequestApp('fastify', "{ logger: { level: 'silent' } }", port)
     expect(result.stdout.trim()).toBe('closed')
     expect(result.stderr).toBe('')
   })

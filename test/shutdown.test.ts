@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import express from 'express'
-import { createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -128,21 +128,36 @@ describe('express5 server close while Redis pauses writes', () => {
   })
 })
 
+/** Creates an Express app with `middleware` and a `GET /hello` route. */
+function createHelloApp(middleware: ReturnType<typeof topMiddleware>): ReturnType<typeof express> {
+  const application = express()
+  application.use(middleware)
+  application.get('/hello', (_req, res) => {
+    res.send('hello')
+  })
+  return application
+}
+
+/** Starts a server for `application` on a free loopback port and sends it `GET /hello?round=<round>`. */
+async function serveHello(application: ReturnType<typeof express>, round: number): Promise<Server> {
+  const server = application.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  const port = (server.address() as AddressInfo).port
+  expect(await (await fetch(`http://127.0.0.1:${port}/hello?round=${round}`)).text()).toBe('hello')
+  return server
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+}
+
 describe('an idle express5 recorder whose connection drops', () => {
   it('records again on the next server', async () => {
     const middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
-    const application = express()
-    application.use(middleware)
-    application.get('/hello', (_req, res) => {
-      res.send('hello')
-    })
+    const application = createHelloApp(middleware)
     const serve = async (round: number) => {
-      const server = application.listen(0, '127.0.0.1')
-      await new Promise((resolve) => server.once('listening', resolve))
-      const port = (server.address() as AddressInfo).port
-      expect(await (await fetch(`http://127.0.0.1:${port}/hello?round=${round}`)).text()).toBe('hello')
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await closeServer(await serveHello(application, round))
     }
 
     await serve(1)
@@ -167,18 +182,8 @@ describe('express5 server reopened during the idle cleanup', () => {
   it('keeps the new heartbeat', async () => {
     const middleware = topMiddleware({ trackerUrl: redis.url, handleSignals: false })
     const prefix = middleware.recorder.processorIdPrefix
-    const application = express()
-    application.use(middleware)
-    application.get('/hello', (_req, res) => {
-      res.send('hello')
-    })
-    const serve = async (round: number) => {
-      const server = application.listen(0, '127.0.0.1')
-      await new Promise((resolve) => server.once('listening', resolve))
-      const port = (server.address() as AddressInfo).port
-      expect(await (await fetch(`http://127.0.0.1:${port}/hello?round=${round}`)).text()).toBe('hello')
-      return server
-    }
+    const application = createHelloApp(middleware)
+    const serve = (round: number) => serveHello(application, round)
 
     try {
       const first = await serve(1)
@@ -186,8 +191,7 @@ describe('express5 server reopened during the idle cleanup', () => {
       // Paused writes hold the idle cleanup in its flush while the next
       // server wakes the recorder and writes a new heartbeat.
       await redis.client.client('PAUSE', 300, 'WRITE')
-      first.closeAllConnections()
-      await new Promise((resolve) => first.close(resolve))
+      await closeServer(first)
       const second = await serve(2)
       await waitForPath(redis.client, '/hello', 2)
       // Past the pause and the cleanup's removal, well before the next refresh (10 s).
@@ -195,8 +199,7 @@ describe('express5 server reopened during the idle cleanup', () => {
 
       expect(await redis.client.exists(`heartbeat:${prefix}`)).toBe(1)
       expect(await redis.client.smembers('heartbeats')).toEqual([prefix])
-      second.closeAllConnections()
-      await new Promise((resolve) => second.close(resolve))
+      await closeServer(second)
     } finally {
       await middleware.close()
     }

@@ -29,8 +29,8 @@ export interface RunSample {
   /** CPU time of the load generator's process per request. */
   loadCpuMicrosPerRequest: number
   /**
-   * CPU time of the benchmark's own process per request: mostly the drain
-   * check's subscriber, which receives every published record.
+   * CPU time of the benchmark's own process per request, mostly that of the
+   * drain check's subscriber, which receives every published record.
    */
   orchestratorCpuMicrosPerRequest: number
   /**

@@ -73,7 +73,7 @@ const DOLLAR = 0x24
 const COLON = 0x3a
 const LETTER_M = 0x6d
 const CR = 0x0d
-/** Bytes of a new chunk joined to the unfinished message of the previous one, enough for one record. */
+/** Bytes of a new chunk joined to the unfinished message of the previous one. A longer message takes the whole chunk. */
 const JOIN_BYTES = 16_384
 
 /**
@@ -159,7 +159,7 @@ export class PublishedRecordCounter {
    */
   #readMessage(data: Buffer, at: number): number {
     if (data[at] !== ASTERISK) {
-      throw new Error(`task_updates subscription: expected a RESP array at byte ${at}, got ${String(data[at])}`)
+      throw new Error(`published record counter: expected a RESP array at byte ${at}, got byte ${String(data[at])}`)
     }
     let position = readLineEnd(data, at)
     if (position === -1) return -1
@@ -175,7 +175,7 @@ export class PublishedRecordCounter {
         position = lineEnd
         continue
       }
-      if (type !== DOLLAR) throw new Error(`task_updates subscription: unexpected RESP type ${String(type)}`)
+      if (type !== DOLLAR) throw new Error(`published record counter: unexpected RESP type byte ${String(type)}`)
       const length = readInteger(data, position + 1)
       const next = lineEnd + length + 2
       if (next > data.length) return -1

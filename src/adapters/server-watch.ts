@@ -9,9 +9,9 @@ import type { Recorder, WatchedServer } from '../recorder/recorder'
 
 /**
  * Leaves `recorder` idle until its first request and returns a function to
- * call with each request: it hands the request's
- * server (`req.socket.server`) to `recorder.watchServer()`, skipping the
- * call when the server is the one of the previous request.
+ * call with each request. The function hands the request's server
+ * (`req.socket.server`) to `recorder.watchServer()`, skipping the call when
+ * the server is the one of the previous request.
  */
 export function createServerWatch(recorder: Recorder): (req: IncomingMessage) => void {
   // Without a server to watch yet, a server closed before its first request

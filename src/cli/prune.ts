@@ -14,7 +14,7 @@ import type { TrackerOptions } from './options'
 import { sanitizeText } from './sanitize'
 import { cutToWidth } from './text-width'
 
-/** Max columns of one process name in the message: heartbeat members come from any writer. */
+/** Max columns of one process name in the message, because heartbeat members come from any writer. */
 const MAX_PROCESS_WIDTH = 80
 
 export interface PruneStreams {

@@ -74,7 +74,7 @@ export class RecorderLifecycle {
   readonly #servers = new Set<WatchedServer>()
   /** Servers that only `stopAccepting()` closes, such as a Fastify app's, which closes the recorder itself. */
   readonly #signalServers = new Set<WatchedServer>()
-  /** Set when `close()` starts, so that a request it ends does not start the idle cleanup too. */
+  /** Whether `close()` has started, so that a request it ends does not start the idle cleanup too. */
   #closing = false
 
   constructor(settings: LifecycleSettings) {
@@ -162,8 +162,8 @@ export class RecorderLifecycle {
 
   #goIdle(): void {
     // These requests end while the state is still open, so that
-    // `onLastRequestEnd()` does not start a cleanup of its own. `close()`
-    // says why they can still be in flight.
+    // `onLastRequestEnd()` does not start a cleanup of its own. The comment
+    // in `close()` explains why they can still be in flight.
     this.#settings.endRequestsOfClosedConnections()
     this.state = 'idle'
     this.#settings.heartbeat.stop()

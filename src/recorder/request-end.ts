@@ -170,14 +170,11 @@ export function finishTask(
  * soon as its last connection is destroyed, and the response's `close`
  * event only once the socket handle has closed, a turn of the event loop
  * later (Node 20). A recorder that closes or goes idle in between calls
- * this, so that a client's abort is recorded as such. Returns whether the
- * request ended.
+ * this, so that a client's abort is recorded as such.
  */
-export function endIfConnectionClosed(res: ServerResponse): boolean {
+export function endIfConnectionClosed(res: ServerResponse): void {
   const state = requestStates.get(res)
-  if (state === undefined || state.req.socket?.destroyed !== true) return false
-  endClosedResponse(res, state)
-  return true
+  if (state !== undefined && state.req.socket?.destroyed === true) endClosedResponse(res, state)
 }
 
 function subscribeToFinishChannel(): void {
