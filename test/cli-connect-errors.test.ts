@@ -12,8 +12,11 @@ import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server
 const GOOD_KEY = 'good-key-0123456789abcdef'
 const REDIS_PASSWORD = 'right-pass-4711'
 
-/** Commands that read a tracker, each with a --tracker-url option. */
-const TRACKER_COMMANDS = ['recent', 'live', 'tail', 'check', 'clear', 'prune', 'prefixes']
+/** Commands that read the tasks of any tracker, Redis or http(s)://. */
+const READING_COMMANDS = ['recent', 'live', 'tail', 'check']
+
+/** Commands that write to a Redis tracker or list its key prefixes, and reject http(s)://. */
+const REDIS_ONLY_COMMANDS = ['clear', 'prune', 'prefixes']
 
 function countOccurrences(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'gi'))?.length ?? 0
@@ -307,13 +310,31 @@ describe('paused Redis', () => {
 })
 
 describe('--tracker-url help', () => {
-  it.each(TRACKER_COMMANDS)('lists every scheme for %s', async (command) => {
+  const REDIS_SCHEMES = ['redis://', 'rediss://', 'redis+cluster://', 'redis+sentinel://']
+
+  /** Returns the help of a command on one line, with the description of --tracker-url. */
+  async function readHelp(command: string): Promise<{ help: string; urlDescription: string }> {
     const result = await runCli([command, '--help'])
     expect(result.code).toBe(0)
     const help = result.stdout.replace(/\s+/g, ' ')
-    const description = /--tracker-url <url> (.*?)\(default/.exec(help)?.[1] ?? ''
-    for (const scheme of ['redis://', 'rediss://', 'redis+cluster://', 'redis+sentinel://', 'http(s)://']) {
-      expect(description).toContain(scheme)
+    const urlDescription = /--tracker-url <url> (.*?)\(default/.exec(help)?.[1] ?? ''
+    return { help, urlDescription }
+  }
+
+  it.each(READING_COMMANDS)('lists every scheme for %s', async (command) => {
+    const { help, urlDescription } = await readHelp(command)
+    for (const scheme of [...REDIS_SCHEMES, 'http(s)://']) {
+      expect(urlDescription).toContain(scheme)
     }
+    expect(help).toContain('--api-key <key>')
+  })
+
+  it.each(REDIS_ONLY_COMMANDS)('lists only Redis schemes for %s', async (command) => {
+    const { help, urlDescription } = await readHelp(command)
+    for (const scheme of REDIS_SCHEMES) {
+      expect(urlDescription).toContain(scheme)
+    }
+    expect(urlDescription).not.toContain('http')
+    expect(help).not.toContain('--api-key')
   })
 })

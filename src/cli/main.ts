@@ -279,7 +279,7 @@ function addPrefixesCommand(program: Command): void {
     .command('prefixes')
     .description('List the apps (key prefixes) that record to the Redis server, with their task counts.')
     .option('--json', 'print a JSON array of { prefix, active, completed, skipped }')
-  addTrackerOptions(command, { hidePrefix: true }).action(async (values: { json?: boolean }, self: Command) => {
+  addTrackerOptions(command, { hidePrefix: true, redisOnly: true }).action(async (values: { json?: boolean }, self: Command) => {
     // TOP_TRACKER_PREFIX in the environment is ignored here; --prefix is a mistake.
     if (isGivenOnCommandLine(self, 'prefix')) {
       throw new CliError('prefixes lists every key prefix on the server: leave out --prefix', EXIT_USAGE)
@@ -369,7 +369,7 @@ function addClearCommand(program: Command): void {
     .command('clear')
     .description('Delete every active and completed task of the tracker, after asking.')
     .option('-y, --yes', 'clear without asking; needed when standard input is not a terminal')
-  addTrackerOptions(command).action(async (values: { yes?: boolean }, self: Command) => {
+  addTrackerOptions(command, { redisOnly: true }).action(async (values: { yes?: boolean }, self: Command) => {
     process.exitCode = await runClear({ ...readTrackerOptions(self), yes: values.yes === true })
   })
 }
@@ -380,7 +380,7 @@ function addPruneCommand(program: Command): void {
     .description(
       'End the active tasks of recording processes whose heartbeat stopped, and move them to the completed tasks.',
     )
-  addTrackerOptions(command).action(async (_values: object, self: Command) => {
+  addTrackerOptions(command, { redisOnly: true }).action(async (_values: object, self: Command) => {
     process.exitCode = await runPrune(readTrackerOptions(self))
   })
 }

@@ -29,18 +29,36 @@ memory:// is not accepted: it names the tracker inside one app's process, which
 web-top-cli, a process of its own, cannot see. Serve it from the app with
 topTrackerEndpoint and read it over http:// instead.`
 
+/** URL kinds of a Redis tracker, which every command accepts. */
+const REDIS_URL_KINDS = ['redis://', 'rediss://', 'redis+cluster://', 'redis+sentinel://']
+
+/** URL kind of an app's tracker endpoint, which only the commands that read tasks accept. */
+const HTTP_URL_KIND = 'http(s)://'
+
+export interface TrackerOptionSettings {
+  /** Parses --prefix but leaves it out of the help, for a command that rejects it. */
+  hidePrefix?: boolean
+  /**
+   * Whether the command rejects an http(s):// tracker, because it writes or
+   * lists key prefixes. Its help then lists only Redis URLs and leaves out
+   * --api-key, which only an http(s):// tracker uses.
+   */
+  redisOnly?: boolean
+}
+
 /**
- * Adds --tracker-url, --prefix and --api-key. With `hidePrefix`, --prefix
- * is still parsed, so that a command that rejects it reports a usage
- * error, but its help leaves it out.
+ * Adds --tracker-url, --prefix and --api-key. A hidden option is still
+ * parsed, so that a command that rejects it reports a usage error.
  */
-export function addTrackerOptions(command: Command, { hidePrefix = false } = {}): Command {
+export function addTrackerOptions(
+  command: Command,
+  { hidePrefix = false, redisOnly = false }: TrackerOptionSettings = {},
+): Command {
+  const urlKinds = redisOnly ? REDIS_URL_KINDS : [...REDIS_URL_KINDS, HTTP_URL_KIND]
+  const urlDescription = redisOnly ? 'Redis tracker' : 'tracker to read'
   return command
     .addOption(
-      new Option(
-        '--tracker-url <url>',
-        'tracker to read: redis://, rediss://, redis+cluster://, redis+sentinel://, http(s)://',
-      )
+      new Option('--tracker-url <url>', `${urlDescription}: ${urlKinds.join(', ')}`)
         .env('TOP_TRACKER_URL')
         .default(DEFAULT_TRACKER_URL),
     )
@@ -50,7 +68,9 @@ export function addTrackerOptions(command: Command, { hidePrefix = false } = {})
         .hideHelp(hidePrefix),
     )
     .addOption(
-      new Option('--api-key <key>', 'key of an http(s):// tracker endpoint').env('TOP_WEB_API_KEY'),
+      new Option('--api-key <key>', `key of an ${HTTP_URL_KIND} tracker endpoint`)
+        .env('TOP_WEB_API_KEY')
+        .hideHelp(redisOnly),
     )
 }
 
