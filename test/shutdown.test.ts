@@ -108,6 +108,24 @@ describe.each(['express5', 'express4'] as const)('%s close before any request', 
   })
 })
 
+describe('express5 close before any request while Redis is down', () => {
+  it('exits without waiting for Redis', async () => {
+    await redis.stop()
+    try {
+      app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } })
+      app.closeServer()
+
+      const { code, signal, elapsedMs } = await app.exited(5_000)
+      expect(signal).toBeNull()
+      expect(code).toBe(0)
+      // Redis refuses connections at once, so nothing is left to wait for.
+      expect(elapsedMs).toBeLessThan(700)
+    } finally {
+      await redis.start()
+    }
+  })
+})
+
 describe('express5 server close while Redis pauses writes', () => {
   it('exits once the writes in flight are answered', async () => {
     app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } })
