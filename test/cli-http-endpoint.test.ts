@@ -10,6 +10,7 @@ import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { topMiddleware, topTrackerEndpoint } from '../src/index'
 import { runCli, startLiveSession } from './helpers/cli'
+import { writeOversizedJson } from './helpers/large-reply'
 import { hasTmux } from './helpers/pty'
 
 const API_KEY = randomBytes(24).toString('base64url')
@@ -184,6 +185,60 @@ describe('web-top-cli on a port that fetch() blocks', () => {
     )
     expect(result.stderr).not.toContain('Check that the app is running')
     expect(requestsSeen).toBe(0)
+  })
+})
+
+describe('web-top-cli on an endpoint whose reply is too large', () => {
+  let large: Server
+  let largeUrl = ''
+  const appAdvice =
+    'make the app keep fewer completed tasks (maxCompletedTasks or TOP_MAX_COMPLETED_TASKS) ' +
+    'or smaller records (its limits option)'
+
+  beforeAll(async () => {
+    // No active tasks, and 65 MiB of completed ones: more than the reader accepts.
+    large = createServer((req, res) => {
+      if (req.url?.includes('action=completed-tasks')) {
+        writeOversizedJson(res, '[')
+        return
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+    await new Promise<void>((resolve) => large.listen(0, '127.0.0.1', resolve))
+    largeUrl = `http://127.0.0.1:${(large.address() as AddressInfo).port}/web-top`
+  })
+
+  afterAll(async () => {
+    large.closeAllConnections()
+    await new Promise<void>((resolve) => large.close(() => resolve()))
+  })
+
+  it.each([['tail'], ['live'], ['check']])('%s names no --limit, which it lacks', async (command) => {
+    const result = await runCli([command, '--tracker-url', largeUrl], { env: { TOP_WEB_API_KEY: API_KEY } })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toBe(
+      `web-top-cli: Cannot read from the tracker at ${largeUrl}: ${largeUrl} returned a body larger than ` +
+        `67108864 bytes for action=completed-tasks; ${appAdvice}\n`,
+    )
+    expect(result.stderr).not.toContain('--limit')
+  })
+
+  it('recent suggests a lower --limit', async () => {
+    const result = await runCli(['recent', '--tracker-url', largeUrl], { env: { TOP_WEB_API_KEY: API_KEY } })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`for action=completed-tasks; read fewer with a --limit below 10000, or ${appAdvice}\n`)
+  })
+
+  it('recent with a filter suggests no --limit', async () => {
+    const result = await runCli(['recent', '--status', '5xx', '--limit', '5', '--tracker-url', largeUrl], {
+      env: { TOP_WEB_API_KEY: API_KEY },
+    })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`for action=completed-tasks; ${appAdvice}\n`)
+    expect(result.stderr).not.toContain('--limit')
   })
 })
 

@@ -21,6 +21,7 @@ import {
   type TrackerEndpointOptions,
 } from '../src/index'
 import { express4 } from './helpers/http'
+import { writeOversizedJson } from './helpers/large-reply'
 import { findFreePort } from './helpers/redis-server'
 
 const API_KEY = randomBytes(24).toString('base64url')
@@ -642,34 +643,27 @@ describe('HttpTracker', () => {
 })
 
 describe('HttpTracker reply size', () => {
-  it('rejects a reply over 64 MiB and says to read fewer tasks', async () => {
-    const chunk = Buffer.alloc(1024 * 1024, 0x20)
-    const origin = await listen((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' })
-      res.write('[')
-      // 65 chunks of 1 MiB of spaces: more than the reader accepts. It stops reading first.
-      let sent = 0
-      const writeMore = () => {
-        while (sent < 65) {
-          sent++
-          if (!res.write(chunk)) {
-            res.once('drain', writeMore)
-            return
-          }
-        }
-        res.end(']')
+  it.each([
+    ['completed-tasks', 'read fewer completed tasks (completedLimit in read())'],
+    ['active-tasks', "lower the app's limits option, so that its records are smaller"],
+  ])('rejects a %s reply over 64 MiB', async (largeAction, advice) => {
+    const origin = await listen((req, res) => {
+      const action = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('action')
+      if (action === largeAction) {
+        writeOversizedJson(res, action === 'active-tasks' ? '{' : '[')
+        return
       }
-      res.on('error', () => {})
-      writeMore()
+      res.writeHead(200, { 'content-type': 'application/json' }).end(action === 'active-tasks' ? '{}' : '[]')
     })
 
     const reader = new HttpTracker({ url: `${origin}/web-top`, apiKey: API_KEY })
     const failure = await reader.read().then(
       () => undefined,
-      (err: unknown) => err as Error,
+      (err: unknown) => err as HttpTrackerError,
     )
 
-    expect(failure?.message).toContain('returned a body larger than 67108864 bytes')
-    expect(failure?.message).toContain('read fewer completed tasks (--limit in the CLI, completedLimit in read())')
+    expect(failure?.code).toBe('RESPONSE_TOO_LARGE')
+    expect(failure?.message).toContain(`returned a body larger than 67108864 bytes for action=${largeAction}; ${advice}`)
+    expect(failure?.message).not.toContain('--limit')
   })
 })

@@ -194,31 +194,57 @@ export async function connectTracker(
 /**
  * Reads one snapshot: for Redis one MULTI with HGETALL, LRANGE and GET.
  * Throws a `CliError` naming the tracker when the read fails.
+ * `readLessAdvice` is the command's way to read fewer completed tasks, if it has one.
  */
 export async function readTracker(
   connection: TrackerConnection,
   completedLimit: number,
+  readLessAdvice?: string,
 ): Promise<TaskSnapshot> {
   try {
     return await connection.tracker.read({ completedLimit })
   } catch (error) {
-    throw new CliError(describeReadFailure(connection, error))
+    throw new CliError(describeReadFailure(connection, error, readLessAdvice))
   }
 }
 
 /**
  * Returns the one-line message for a failed read, ending with what to check
- * for that kind of tracker.
+ * for that kind of tracker. For a reply of an http(s):// tracker that is too
+ * large, it ends with `readLessAdvice`, the command's way to read fewer
+ * completed tasks, or else with what to change in the app.
  */
-export function describeReadFailure(connection: TrackerConnection, error: unknown): string {
+export function describeReadFailure(connection: TrackerConnection, error: unknown, readLessAdvice?: string): string {
   const kind = connection.tracker.kind
   let reason = connection.describeFailure(error)
+  if (error instanceof HttpTrackerError && error.code === 'RESPONSE_TOO_LARGE') {
+    return describeTooLargeReply(connection, reason, readLessAdvice)
+  }
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
   const hint = (kind === 'redis' ? findRedisHint(reason) : undefined) ?? READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   // The port is the cause, not the app, so the advice to check the app would mislead.
   if (error instanceof HttpTrackerError && error.code === 'BLOCKED_PORT') return message
   return hint === undefined ? message : `${message} ${hint}`
+}
+
+/** Advice after a reply of completed tasks too large to read: what to change in the app. */
+const KEEP_FEWER_ADVICE =
+  'make the app keep fewer completed tasks (maxCompletedTasks or TOP_MAX_COMPLETED_TASKS) ' +
+  'or smaller records (its limits option)'
+
+/**
+ * Returns the message for a reply over the HTTP tracker's size limit. The
+ * tracker's advice for completed tasks names its read() option, which a
+ * command line user cannot set, so it is replaced by what the command or
+ * the app can change.
+ */
+function describeTooLargeReply(connection: TrackerConnection, reason: string, readLessAdvice?: string): string {
+  const message = `Cannot read from the tracker at ${connection.displayUrl}`
+  if (!reason.includes('action=completed-tasks')) return `${message}: ${reason}`
+
+  const readLess = readLessAdvice === undefined ? '' : `${readLessAdvice}, or `
+  return `${message}: ${reason.replace(/; [^;]*$/, '')}; ${readLess}${KEEP_FEWER_ADVICE}`
 }
 
 /**

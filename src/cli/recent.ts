@@ -101,7 +101,9 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   let stalePrefixes: readonly string[] = []
   let emptyPrefixNotice: string | undefined
   try {
-    snapshot = await readTracker(connection, completedLimit)
+    // With a filter, --limit does not lower the read below RECENT_COMPLETED_LIMIT.
+    const readLessAdvice = filtered ? undefined : `read fewer with a --limit below ${completedLimit}`
+    snapshot = await readTracker(connection, completedLimit, readLessAdvice)
     if (snapshot.active.size > 0) stalePrefixes = await readStalePrefixes(connection)
     emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
   } finally {

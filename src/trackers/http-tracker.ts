@@ -46,6 +46,7 @@ export type HttpTrackerErrorCode =
   | 'INVALID_API_KEY'
   | 'HTTP_STATUS'
   | 'INVALID_RESPONSE'
+  | 'RESPONSE_TOO_LARGE'
   | 'READ_ONLY'
 
 /** A failed read or an unsupported operation. The message is one line and never contains the key. */
@@ -247,11 +248,14 @@ export class HttpTracker implements Tracker {
     }
     if (text === null) {
       // The endpoint's reply grows with the records the app keeps and their headers.
+      const advice =
+        action === 'completed-tasks'
+          ? 'read fewer completed tasks (completedLimit in read())'
+          : "lower the app's limits option, so that its records are smaller"
       throw new HttpTrackerError(
-        'INVALID_RESPONSE',
+        'RESPONSE_TOO_LARGE',
         this.#displayUrl,
-        `${this.#displayUrl} returned a body larger than ${MAX_BODY_BYTES} bytes for action=${action}; ` +
-          'read fewer completed tasks (--limit in the CLI, completedLimit in read())',
+        `${this.#displayUrl} returned a body larger than ${MAX_BODY_BYTES} bytes for action=${action}; ${advice}`,
       )
     }
 
