@@ -399,7 +399,20 @@ describe('live options', () => {
   it('rejects --slow-after above the default --stall-after', async () => {
     const result = await runCli(['live', '--tracker-url', trackerUrl, '--slow-after', '31'])
     expect(result.code).toBe(2)
-    expect(result.stderr).toContain('--stall-after 30')
+    expect(result.stderr).toBe(
+      'web-top-cli: Invalid --slow-after 31: it must not be greater than the default --stall-after 30, ' +
+        'because a request counts as slow before it counts as STALLED; lower --slow-after or raise --stall-after\n',
+    )
+  })
+
+  it.each(['0', '4.5'])('rejects --stall-after %s below the default --slow-after', async (stallAfter) => {
+    const result = await runCli(['live', '--tracker-url', trackerUrl, '--stall-after', stallAfter])
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(
+      `web-top-cli: Invalid --stall-after ${stallAfter}: it must not be less than the default --slow-after 5, ` +
+        'because a request counts as slow before it counts as STALLED; raise --stall-after or pass a lower --slow-after\n',
+    )
   })
 })
 

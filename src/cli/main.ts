@@ -304,7 +304,7 @@ function addLiveCommand(program: Command): void {
     .addOption(stallAfterOption())
     .addHelpText('after', LIVE_HELP)
   addTrackerOptions(command).action(async (values: LiveOptionValues, self: Command) => {
-    requireSlowBeforeStall(values.slowAfter, values.stallAfter)
+    requireSlowBeforeStall(self, values)
     const code = await runLive({
       ...readTrackerOptions(self),
       refreshRateSeconds: values.refreshRate,
@@ -403,12 +403,28 @@ function windowOption(): Option {
     .default(LIVE_DEFAULTS.windowSeconds)
 }
 
-/** Throws a usage `CliError` when a request would count as STALLED before it turns slow. */
-function requireSlowBeforeStall(slowAfterSeconds: number, stallAfterSeconds: number): void {
-  if (slowAfterSeconds <= stallAfterSeconds) return
+/**
+ * Throws a usage `CliError` when a request would count as STALLED before it
+ * turns slow. The message blames the option given on the command line, and
+ * calls the other one's value the default when it was not given.
+ */
+function requireSlowBeforeStall(command: Command, values: LiveOptionValues): void {
+  const { slowAfter, stallAfter } = values
+  if (slowAfter <= stallAfter) return
+
+  const reason = 'because a request counts as slow before it counts as STALLED'
+  if (!isGivenOnCommandLine(command, 'slowAfter')) {
+    throw new CliError(
+      `Invalid --stall-after ${stallAfter}: it must not be less than the default --slow-after ${slowAfter}, ` +
+        `${reason}; raise --stall-after or pass a lower --slow-after`,
+      EXIT_USAGE,
+    )
+  }
+  const stall = isGivenOnCommandLine(command, 'stallAfter')
+    ? `--stall-after ${stallAfter}`
+    : `the default --stall-after ${stallAfter}`
   throw new CliError(
-    `Invalid --slow-after ${slowAfterSeconds}: it must not be greater than --stall-after ` +
-      `${stallAfterSeconds}, because a request counts as slow before it counts as STALLED; ` +
+    `Invalid --slow-after ${slowAfter}: it must not be greater than ${stall}, ${reason}; ` +
       'lower --slow-after or raise --stall-after',
     EXIT_USAGE,
   )
