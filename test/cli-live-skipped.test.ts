@@ -22,6 +22,17 @@ afterAll(async () => {
 /** How long the test watches the screen: at least three resyncs at the 1 s refresh rate. */
 const WATCH_MS = 3_500
 
+/** Watches the screen for `WATCH_MS` and returns each "N records skipped (...)" note seen. */
+async function watchSkippedNotes(screen: () => string): Promise<Set<string>> {
+  const notes = new Set<string>()
+  const until = Date.now() + WATCH_MS
+  while (Date.now() < until) {
+    notes.add(/\d+ records? skipped[^\n]*/.exec(screen())?.[0]?.trimEnd() ?? 'none')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return notes
+}
+
 describe('live skipped records', () => {
   it('keeps the count between reads', { timeout: 30_000 }, async () => {
     await redis.client.hset('processors', 'web-1/1-0-1.0', JSON.stringify(activeRecord('a-1', '/readable')))
@@ -31,14 +42,32 @@ describe('live skipped records', () => {
     const { terminal, keyboard, exited } = startLiveInProcess(redis.url)
     try {
       await waitFor('the first frame', () => (terminal.screen().includes('records skipped') ? true : undefined))
-      const counts = new Set<string>()
-      const until = Date.now() + WATCH_MS
-      while (Date.now() < until) {
-        const match = /(\d+) records? skipped/.exec(terminal.screen())
-        counts.add(match?.[1] ?? 'none')
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      const notes = await watchSkippedNotes(() => terminal.screen())
+      const counts = new Set([...notes].map((note) => /^\d+|none/.exec(note)?.[0]))
       expect([...counts]).toEqual(['2'])
+    } finally {
+      keyboard.emit('data', 'q')
+      expect(await exited).toBe(0)
+    }
+  })
+
+  it.each([
+    ['processors', 'past_tasks'],
+    ['past_tasks', 'processors'],
+  ])('counts a wrong-type %s key once', { timeout: 30_000 }, async (wrongKey, otherKey) => {
+    await redis.client.flushall()
+    await redis.client.set(wrongKey, 'not a task store')
+    if (otherKey === 'processors') {
+      await redis.client.hset('processors', 'web-1/1-0-1.0', JSON.stringify(activeRecord('a-1', '/readable')))
+    } else {
+      await redis.client.lpush('past_tasks', JSON.stringify(completedRecord('/done', 200, 20)))
+    }
+
+    const { terminal, keyboard, exited } = startLiveInProcess(redis.url)
+    try {
+      await waitFor('the first frame', () => (terminal.screen().includes('skipped') ? true : undefined))
+      const notes = await watchSkippedNotes(() => terminal.screen())
+      expect([...notes]).toEqual([`1 record skipped (key ${wrongKey}: wrong key type)`])
     } finally {
       keyboard.emit('data', 'q')
       expect(await exited).toBe(0)

@@ -199,9 +199,26 @@ export function addKeySkip(snapshot: TaskSnapshot, reason: string): void {
   snapshot.skipReasons = [...keys, reason, ...records].slice(0, Math.max(MAX_SKIP_REASONS, keys.length + 1))
 }
 
-/** Returns whether a skip reason is that of an active record (`addActiveSkip`). */
+/**
+ * Counts the key of the active tasks, which could not be read at all, as
+ * `addKeySkip` does, and in `activeSkipped`, because a read of the active
+ * tasks alone meets it again. `reason` is `key <processors key>: <problem>`.
+ */
+export function addActiveKeySkip(snapshot: TaskSnapshot, reason: string): void {
+  addKeySkip(snapshot, reason)
+  snapshot.activeSkipped = (snapshot.activeSkipped ?? 0) + 1
+}
+
+/**
+ * Reason of `addActiveKeySkip`. The tracker's keys end in their names, so
+ * only the processors key is followed by `processors: `, unless a key
+ * prefix or a Redis error message contains those words.
+ */
+const ACTIVE_KEY_REASON = /^key .*?processors: /
+
+/** Returns whether a skip reason concerns the active tasks (`addActiveSkip`, `addActiveKeySkip`). */
 export function isActiveRecordReason(reason: string): boolean {
-  return reason.startsWith(ACTIVE_RECORD_REASON)
+  return reason.startsWith(ACTIVE_RECORD_REASON) || ACTIVE_KEY_REASON.test(reason)
 }
 
 function isKeyReason(reason: string): boolean {

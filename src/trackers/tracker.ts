@@ -18,8 +18,9 @@ export interface TaskSnapshot {
   /** Reasons for the first few skipped records, for display. */
   skipReasons: string[]
   /**
-   * Of `skipped`, the active records. The rest concern the completed list
-   * and the keys. Unset by trackers that do not tell them apart.
+   * Of `skipped`, those of the active tasks: their records and their key.
+   * The rest concern the completed list and its key. Unset by trackers that
+   * do not tell them apart.
    */
   activeSkipped?: number
   /** ISO 8601 time of the last clear, if the tracker stores one. */
