@@ -179,6 +179,66 @@ describe('prefixes with unreadable records', () => {
   })
 })
 
+describe('prefixes with keys of the wrong type', () => {
+  let wrongRedis: TestRedis
+
+  beforeAll(async () => {
+    wrongRedis = await startRedis()
+    await wrongRedis.client.set('processors', 'not a hash')
+    await wrongRedis.client.hset('{beat}:heartbeats', 'web-1/1-0-1.', '1')
+    await wrongRedis.client.lpush('{mixed}:past_tasks', completedTask('/fine', 200))
+    await wrongRedis.client.set('{mixed}:processors', 'not a hash')
+  })
+
+  afterAll(async () => {
+    await wrongRedis?.close()
+  })
+
+  it('lists them with a note', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', wrongRedis.url])
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout.split('\n')).toEqual([
+      '(no prefix)  0 active  0 completed  1 skipped (not readable)  key "processors": wrong key type, not a hash',
+      '"{beat}:"  0 active  0 completed  key "{beat}:heartbeats": wrong key type, not a set',
+      '"{mixed}:"  0 active  1 completed  1 skipped (not readable)  key "{mixed}:processors": wrong key type, not a hash',
+      '',
+    ])
+  })
+
+  it('names them in JSON', async () => {
+    const result = await runCli(['prefixes', '--json', '--tracker-url', wrongRedis.url])
+
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toEqual([
+      { prefix: '', active: 0, completed: 0, skipped: 1, wrongTypeKeys: [{ key: 'processors', expected: 'hash' }] },
+      {
+        prefix: '{beat}:',
+        active: 0,
+        completed: 0,
+        skipped: 0,
+        wrongTypeKeys: [{ key: '{beat}:heartbeats', expected: 'set' }],
+      },
+      {
+        prefix: '{mixed}:',
+        active: 0,
+        completed: 1,
+        skipped: 1,
+        wrongTypeKeys: [{ key: '{mixed}:processors', expected: 'hash' }],
+      },
+    ])
+  })
+
+  it('recent --all-prefixes prints only prefixes with a readable key', async () => {
+    const result = await runCli(['recent', '--all-prefixes', '--json', '--tracker-url', wrongRedis.url])
+
+    expect(result.code).toBe(0)
+    const groups = JSON.parse(result.stdout) as Array<{ prefix: string }>
+    expect(groups.map((group) => group.prefix)).toEqual(['{mixed}:'])
+  })
+})
+
 describe('prefixes with control characters', () => {
   // C1 CSI (U+009B) and a right-to-left override, which JSON.stringify leaves raw.
   const hostilePrefix = '\u009b2J\u202e{evil}:'

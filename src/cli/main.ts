@@ -278,7 +278,10 @@ function addPrefixesCommand(program: Command): void {
   const command = program
     .command('prefixes')
     .description('List the apps (key prefixes) that record to the Redis server, with their task counts.')
-    .option('--json', 'print a JSON array of { prefix, active, completed, skipped }')
+    .option(
+      '--json',
+      'print a JSON array of { prefix, active, completed, skipped }, with wrongTypeKeys when a key has the wrong type',
+    )
   addTrackerOptions(command, { hidePrefix: true, redisOnly: true }).action(async (values: { json?: boolean }, self: Command) => {
     // TOP_TRACKER_PREFIX in the environment is ignored here; --prefix is a mistake.
     if (isGivenOnCommandLine(self, 'prefix')) {

@@ -4,7 +4,7 @@
  */
 import type { Cluster } from 'ioredis'
 import type { HttpTask } from '../task/http-task'
-import { listPrefixes } from '../trackers/list-prefixes'
+import { listTrackerKeys, type WrongTypeKey } from '../trackers/list-prefixes'
 import { hasClusterHashTag } from '../trackers/redis-connection'
 import { createRedisKeys } from '../trackers/redis-keys'
 import { isCluster, RedisTracker } from '../trackers/redis-tracker'
@@ -32,10 +32,19 @@ export interface PrefixSummary {
    * several slots, so they were counted one by one and cannot be read together.
    */
   spread?: boolean
+  /** Keys of the prefix with a tracker key name but another Redis type; set when there are any. */
+  wrongTypeKeys?: Array<Pick<WrongTypeKey, 'key' | 'expected'>>
 }
 
-/** Finds the prefixes on the tracker's Redis, with their active and completed counts. */
-export async function findPrefixes(options: TrackerOptions): Promise<PrefixSummary[]> {
+/**
+ * Finds the prefixes on the tracker's Redis, with their active and
+ * completed counts. With `withWrongTypeOnly`, it also lists the prefixes
+ * whose tracker keys all have the wrong Redis type.
+ */
+export async function findPrefixes(
+  options: TrackerOptions,
+  { withWrongTypeOnly = false } = {},
+): Promise<PrefixSummary[]> {
   const connection = await connectTracker(options.trackerUrl, undefined, options.apiKey, { listsPrefixes: true })
   try {
     const tracker = connection.tracker
@@ -46,37 +55,41 @@ export async function findPrefixes(options: TrackerOptions): Promise<PrefixSumma
       )
     }
 
-    let prefixes: string[]
+    let listing
     try {
-      prefixes = await listPrefixes(tracker.client)
+      listing = await listTrackerKeys(tracker.client)
     } catch (error) {
       throw new CliError(`Cannot list prefixes at ${connection.displayUrl}: ${connection.describeFailure(error)}`)
     }
+    const wrongTypePrefixes = withWrongTypeOnly ? listing.wrongTypeKeys.map(({ prefix }) => prefix) : []
+    const prefixes = [...new Set([...listing.prefixes, ...wrongTypePrefixes])].sort()
 
     const summaries: PrefixSummary[] = []
     for (const prefix of prefixes) {
-      // A reader reads one prefix in a transaction, which Redis Cluster
-      // rejects for keys on several slots, so each key is counted alone.
-      if (isCluster(tracker.client) && !hasClusterHashTag(prefix)) {
-        summaries.push(await countSpreadPrefix(tracker.client, prefix))
-        continue
-      }
-      const prefixed = await connectTracker(options.trackerUrl, prefix, options.apiKey)
-      try {
-        const snapshot = await readTracker(prefixed, Number.MAX_SAFE_INTEGER)
-        summaries.push({
-          prefix,
-          active: snapshot.active.size,
-          completed: snapshot.completed.length,
-          skipped: snapshot.skipped,
-        })
-      } finally {
-        await prefixed.close()
-      }
+      const summary = await summarizePrefix(tracker, prefix, options)
+      const wrongTypeKeys = listing.wrongTypeKeys
+        .filter((key) => key.prefix === prefix)
+        .map(({ key, expected }) => ({ key, expected }))
+      summaries.push(wrongTypeKeys.length === 0 ? summary : { ...summary, wrongTypeKeys })
     }
     return summaries
   } finally {
     await connection.close()
+  }
+}
+
+/** Reads the counts of one prefix. */
+async function summarizePrefix(tracker: RedisTracker, prefix: string, options: TrackerOptions): Promise<PrefixSummary> {
+  // A reader reads one prefix in a transaction, which Redis Cluster
+  // rejects for keys on several slots, so each key is counted alone.
+  if (isCluster(tracker.client) && !hasClusterHashTag(prefix)) return countSpreadPrefix(tracker.client, prefix)
+
+  const prefixed = await connectTracker(options.trackerUrl, prefix, options.apiKey)
+  try {
+    const snapshot = await readTracker(prefixed, Number.MAX_SAFE_INTEGER)
+    return { prefix, active: snapshot.active.size, completed: snapshot.completed.length, skipped: snapshot.skipped }
+  } finally {
+    await prefixed.close()
   }
 }
 
@@ -95,7 +108,7 @@ export async function runPrefixes(
   options: TrackerOptions & { json: boolean },
   streams: PrefixesStreams = { stdout: process.stdout },
 ): Promise<number> {
-  const summaries = await findPrefixes(options)
+  const summaries = await findPrefixes(options, { withWrongTypeOnly: true })
   if (options.json) {
     streams.stdout.write(`${escapeJsonForTerminal(JSON.stringify(summaries))}\n`)
     return 0
@@ -104,9 +117,10 @@ export async function runPrefixes(
     streams.stdout.write('No tracker keys found on this server.\n')
     return 0
   }
-  for (const { prefix, active, completed, skipped } of summaries) {
+  for (const { prefix, active, completed, skipped, wrongTypeKeys = [] } of summaries) {
     const unreadable = skipped > 0 ? `  ${skipped} skipped (not readable)` : ''
-    streams.stdout.write(`${formatPrefix(prefix)}  ${active} active  ${completed} completed${unreadable}\n`)
+    const wrongTypes = wrongTypeKeys.map(({ key, expected }) => `  key ${formatKey(key)}: wrong key type, not a ${expected}`)
+    streams.stdout.write(`${formatPrefix(prefix)}  ${active} active  ${completed} completed${unreadable}${wrongTypes.join('')}\n`)
   }
   return 0
 }
@@ -183,5 +197,9 @@ const NOTICE_START = /^web-top-cli: /gm
 
 function formatPrefix(prefix: string): string {
   // Any writer names the keys, so a prefix may contain characters that a terminal acts on.
-  return prefix === '' ? '(no prefix)' : escapeJsonForTerminal(JSON.stringify(prefix))
+  return prefix === '' ? '(no prefix)' : formatKey(prefix)
+}
+
+function formatKey(key: string): string {
+  return escapeJsonForTerminal(JSON.stringify(key))
 }
