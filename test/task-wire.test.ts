@@ -117,7 +117,7 @@ describe('decodeTask', () => {
     )
     expect(result.ok).toBe(true)
     if (!result.ok) return
-    expect(result.task.tags).toEqual({ a: 'x', b: '2', e: 'true' })
+    expect(result.task.tags).toEqual({ a: 'x', b: '2', c: '{"deep":true}', d: 'null', e: 'true' })
     expect(result.task.params).toEqual({
       n: '5',
       list: ['1', 'two', '{"deep":1}', 'null'],

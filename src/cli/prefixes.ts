@@ -11,7 +11,7 @@ import { isCluster, RedisTracker } from '../trackers/redis-tracker'
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
 import { connectTracker, readTracker } from './connect'
 import type { TrackerOptions } from './options'
-import { stringifyForTerminal } from './json-output'
+import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { describeOrphaned } from './orphans'
 import { readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
 import { escapeJsonForTerminal } from './sanitize'
@@ -171,13 +171,18 @@ export async function runRecentForAllPrefixes(
     }
   }
 
+  let cut = false
+  const onCut = () => {
+    cut = true
+  }
   if (options.format === 'json') {
-    streams.stdout.write(`${stringifyForTerminal(groups, 2)}\n`)
+    streams.stdout.write(`${stringifyForTerminal(groups, 2, onCut)}\n`)
   } else if (options.format === 'ndjson') {
     for (const { prefix, tasks } of groups) {
-      for (const task of tasks) streams.stdout.write(`${stringifyForTerminal({ prefix, task })}\n`)
+      for (const task of tasks) streams.stdout.write(`${stringifyForTerminal({ prefix, task }, undefined, onCut)}\n`)
     }
   }
+  if (cut) streams.stderr.write(`web-top-cli: ${CUT_NOTICE}\n`)
   return exitCode
 }
 

@@ -8,7 +8,7 @@ import type { Column } from './columns'
 import { connectTracker, readTracker } from './connect'
 import { describeEmptyPrefix } from './empty-prefix'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
-import { stringifyForTerminal } from './json-output'
+import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { createStateColumn, type RowMark } from './live-tables'
 import { describeOrphaned, findOrphaned, readStalePrefixes } from './orphans'
 import type { TrackerOptions } from './options'
@@ -66,10 +66,14 @@ export async function runRecent(
   streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const read = await readRecentTasks(options)
+  let cut = false
+  const onCut = () => {
+    cut = true
+  }
   if (options.format === 'json') {
-    streams.stdout.write(`${stringifyForTerminal(read.tasks, 2)}\n`)
+    streams.stdout.write(`${stringifyForTerminal(read.tasks, 2, onCut)}\n`)
   } else if (options.format === 'ndjson') {
-    for (const task of read.tasks) streams.stdout.write(`${stringifyForTerminal(task)}\n`)
+    for (const task of read.tasks) streams.stdout.write(`${stringifyForTerminal(task, undefined, onCut)}\n`)
   } else {
     const colour = shouldUseColour(streams.stdout)
     const maxWidth = streams.stdout.isTTY === true ? (streams.stdout.columns ?? 80) : Infinity
@@ -80,6 +84,7 @@ export async function runRecent(
     streams.stdout.write([paint(table.header, 'bold', colour), ...table.rows].join('\n') + '\n')
   }
 
+  if (cut) streams.stderr.write(`web-top-cli: ${CUT_NOTICE}\n`)
   if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
   if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size, read.displayUrl, options.keyPrefix)}\n`)
   if (read.emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.emptyPrefixNotice}\n`)

@@ -27,7 +27,7 @@ import { countOf, formatBytes, formatDuration } from './format'
 import { formatLatency } from './live-header'
 import { findMissingPeriod, findNewestEnd, type MissingPeriod } from './missing-period'
 import type { TrackerOptions } from './options'
-import { stringifyForTerminal } from './json-output'
+import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { sanitizeText } from './sanitize'
 import { paint, shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
@@ -99,6 +99,8 @@ class Tail {
   #stopped = false
   /** Number of messages on the update stream that were not task records. */
   #skippedUpdates = 0
+  /** Whether the note on a value cut from JSON output was printed. */
+  #reportedCut = false
   #resolveExit: (code: number) => void = () => {}
 
   constructor(connection: TrackerConnection, options: TailOptions, streams: TailStreams) {
@@ -247,9 +249,16 @@ class Tail {
     if (!this.#remember(task)) return
     if (!this.#matches(task, Date.now())) return
     const line = this.#options.json
-      ? stringifyForTerminal(task)
+      ? stringifyForTerminal(task, undefined, this.#onCut)
       : formatAccessLine(task, this.#colour)
     this.#streams.stdout.write(`${line}\n`)
+  }
+
+  /** Says once that a record was printed with a value cut, as `stringifyForTerminal` cuts it. */
+  readonly #onCut = (): void => {
+    if (this.#reportedCut) return
+    this.#reportedCut = true
+    this.#streams.stderr.write(`web-top-cli: ${CUT_NOTICE}; this note is printed once\n`)
   }
 
   /** Remembers a task; returns false when it was remembered before. */

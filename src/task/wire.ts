@@ -149,18 +149,17 @@ function isHeaderPair(pair: unknown): boolean {
   return Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && typeof pair[1] === 'string'
 }
 
-/** Keeps the scalar values of an object as strings, and drops null, array and object values. */
+/**
+ * Turns the values of tags into strings (`toText`). A value of another
+ * type, which web-top's and Python's writers never send, becomes its text,
+ * as in `normalizeParams`, so that nothing stored is hidden.
+ */
 function normalizeStringMap(value: unknown): Record<string, string> | null {
   if (!isPlainObject(value)) return null
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue
     const item = value[key]
-    if (typeof item === 'string') continue
-    if (item === null || typeof item === 'object') {
-      delete value[key]
-    } else {
-      value[key] = String(item)
-    }
+    if (typeof item !== 'string') value[key] = toText(item)
   }
   return value as Record<string, string>
 }
@@ -187,10 +186,13 @@ function normalizeStringArray(value: unknown): string[] | null {
   return value.every((item) => typeof item === 'string') ? (value as string[]) : value.map(toText)
 }
 
+/** Text in place of a value nested too deep for `JSON.stringify`, in records and in the CLI's JSON output. */
+export const NESTED_TOO_DEEP = '[nested too deep]'
+
 /**
  * Returns a string as it is, another scalar as `String` gives it, and an
  * object or list as JSON text. A value nested too deep for `JSON.stringify`
- * gives `[nested too deep]`.
+ * gives `NESTED_TOO_DEEP`.
  */
 function toText(item: unknown): string {
   if (typeof item === 'string') return item
@@ -198,7 +200,7 @@ function toText(item: unknown): string {
   try {
     return JSON.stringify(item)
   } catch {
-    return '[nested too deep]'
+    return NESTED_TOO_DEEP
   }
 }
 
