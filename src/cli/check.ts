@@ -12,12 +12,11 @@
 import { getDurationMs, getEndedAtMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import type { TaskSnapshot } from '../trackers/tracker'
-import { connectTracker, readTracker } from './connect'
-import { describeEmptyPrefix } from './empty-prefix'
 import { countOf, formatDuration } from './format'
 import { formatLatency, formatShare } from './live-header'
 import type { TrackerOptions } from './options'
-import { describeOrphaned, findOrphaned, readStalePrefixes } from './orphans'
+import { describeOrphaned, findOrphaned } from './orphans'
+import { readTrackerOnce } from './read-once'
 import { sanitizeText } from './sanitize'
 import { describeSkipped, listUnreadableKeys } from './skipped'
 import { StatsWindow } from './stats'
@@ -71,17 +70,7 @@ export async function runCheck(
   options: CheckOptions,
   streams: CheckStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
-  let snapshot
-  let stalePrefixes: readonly string[] = []
-  let emptyPrefixNotice: string | undefined
-  try {
-    snapshot = await readTracker(connection, CHECK_READ_LIMIT)
-    if (snapshot.active.size > 0) stalePrefixes = await readStalePrefixes(connection)
-    emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
-  } finally {
-    await connection.close()
-  }
+  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl } = await readTrackerOnce(options, CHECK_READ_LIMIT)
   const nowMs = Date.now()
   const orphaned = findOrphaned(snapshot.active, stalePrefixes)
   const running = [...snapshot.active.values()].filter((task) => !orphaned.has(task))
@@ -91,7 +80,7 @@ export async function runCheck(
   if (snapshot.skipped > 0) {
     streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
   }
-  if (orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(orphaned.size, connection.displayUrl, options.keyPrefix)}\n`)
+  if (orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(orphaned.size, displayUrl, options.keyPrefix)}\n`)
   // The verdict stays OK: an app that has served no request yet has no keys either.
   if (emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${emptyPrefixNotice}\n`)
   return ok ? 0 : 1

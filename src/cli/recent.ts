@@ -5,13 +5,12 @@
  */
 import type { HttpTask } from '../task/http-task'
 import type { Column } from './columns'
-import { connectTracker, readTracker } from './connect'
-import { describeEmptyPrefix } from './empty-prefix'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
 import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { createStateColumn, type RowMark } from './live-tables'
-import { describeOrphaned, findOrphaned, readStalePrefixes } from './orphans'
+import { describeOrphaned, findOrphaned } from './orphans'
 import type { TrackerOptions } from './options'
+import { readTrackerOnce } from './read-once'
 import { describeSkipped } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { renderTable } from './table'
@@ -96,24 +95,14 @@ export async function runRecent(
  * `CliError` when the tracker cannot be reached or read.
  */
 export async function readRecentTasks(options: RecentOptions): Promise<RecentRead> {
-  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   const filtered = options.filter !== undefined && Object.values(options.filter).some((value) => value !== undefined)
   // With a filter, the limit counts matching tasks, so more have to be read.
   let completedLimit = options.limit ?? RECENT_COMPLETED_LIMIT
   if (filtered) completedLimit = Math.max(RECENT_COMPLETED_LIMIT, options.limit ?? 0)
   if (options.mode === 'active') completedLimit = 0
-  let snapshot
-  let stalePrefixes: readonly string[] = []
-  let emptyPrefixNotice: string | undefined
-  try {
-    // With a filter, --limit does not lower the read below RECENT_COMPLETED_LIMIT.
-    const readLessAdvice = filtered ? undefined : `read fewer with a --limit below ${completedLimit}`
-    snapshot = await readTracker(connection, completedLimit, readLessAdvice)
-    if (snapshot.active.size > 0) stalePrefixes = await readStalePrefixes(connection)
-    emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
-  } finally {
-    await connection.close()
-  }
+  // With a filter, --limit does not lower the read below RECENT_COMPLETED_LIMIT.
+  const readLessAdvice = filtered ? undefined : `read fewer with a --limit below ${completedLimit}`
+  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl } = await readTrackerOnce(options, completedLimit, readLessAdvice)
 
   const nowMs = Date.now()
   const matches = createTaskFilter(options.filter ?? {})
@@ -123,5 +112,5 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
     snapshot.skipped > 0 ? describeSkipped(snapshot.skipped, snapshot.skipReasons) : undefined
   const printed = new Set(tasks)
   const orphaned = new Set([...findOrphaned(snapshot.active, stalePrefixes)].filter((task) => printed.has(task)))
-  return { tasks, skippedNotice, orphaned, nowMs, displayUrl: connection.displayUrl, emptyPrefixNotice }
+  return { tasks, skippedNotice, orphaned, nowMs, displayUrl, emptyPrefixNotice }
 }
