@@ -73,6 +73,10 @@ beforeAll(async () => {
     }),
   )
 
+  // Empty records, which have no field to show, next to a readable one.
+  await client.hset('empty:processors', 'p-empty', '{}')
+  await client.rpush('empty:past_tasks', '{}', record({ path: '/beside-empty', status_code: 200, ended_at: STARTED }))
+
   // `processors` contains a string instead of a hash.
   await client.set('wrongtype:processors', 'surprise')
   await client.rpush('wrongtype:past_tasks', record({ path: '/still-shown', status_code: 200, ended_at: STARTED }))
@@ -156,6 +160,22 @@ describe('recent with bad records', () => {
     expect(result.code).toBe(0)
     expect(result.stdout).toBe('Path          Resp\n/still-shown   200\n')
     expect(result.stderr).toBe('web-top-cli: 1 record skipped (key wrongtype:processors: wrong key type)\n')
+  })
+
+  it.each([
+    ['table', ['--columns', 'Path,Resp'], (stdout: string) => stdout.trimEnd().split('\n').length - 1],
+    ['--json', ['--json'], (stdout: string) => (JSON.parse(stdout) as unknown[]).length],
+    ['--ndjson', ['--ndjson'], (stdout: string) => stdout.trimEnd().split('\n').length],
+  ])('skips and counts empty records in %s output', async (_format, formatArgs, countRecords) => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'empty:', ...formatArgs])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('/beside-empty')
+    expect(countRecords(result.stdout)).toBe(1)
+    expect(result.stderr).toBe(
+      'web-top-cli: 2 records skipped (active task of processor "p-empty": empty JSON object; ' +
+        'completed task at index 0: empty JSON object)\n',
+    )
   })
 
   it('prints the readable records with --json', async () => {

@@ -141,6 +141,7 @@ describe('decodeTask', () => {
     ['[1]', 'not a JSON object'],
     ['null', 'not a JSON object'],
     ['"text"', 'not a JSON object'],
+    ['{}', 'empty JSON object'],
   ])('rejects %j', (input, reason) => {
     expect(decodeTask(input)).toEqual({ ok: false, reason })
   })

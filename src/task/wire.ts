@@ -72,9 +72,9 @@ export type DecodeResult =
   | { ok: false; reason: string }
 
 /**
- * Decodes one stored record. A record that is not a JSON object is
- * rejected with a reason; a field of the wrong type becomes `null`, so one
- * odd field never hides the rest of the record.
+ * Decodes one stored record. A record that is not a JSON object, or is an
+ * empty one, is rejected with a reason. A field of the wrong type becomes
+ * `null`, so one odd field never hides the rest of the record.
  */
 export function decodeTask(text: unknown): DecodeResult {
   if (typeof text !== 'string') return { ok: false, reason: 'not a string' }
@@ -85,10 +85,23 @@ export function decodeTask(text: unknown): DecodeResult {
   } catch {
     return { ok: false, reason: 'invalid JSON' }
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, reason: 'not a JSON object' }
-  }
+  const problem = findRecordProblem(value)
+  if (problem !== undefined) return { ok: false, reason: problem }
   return { ok: true, task: normalizeTask(value as Record<string, unknown>) }
+}
+
+/**
+ * Returns why a parsed value is not a task record, or undefined when it is
+ * one. An empty object has no field that a table or JSON output could
+ * show, so it is counted with the unreadable records instead of printed as
+ * a row of dashes.
+ */
+export function findRecordProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object'
+  for (const field in value) {
+    if (Object.hasOwn(value, field)) return undefined
+  }
+  return 'empty JSON object'
 }
 
 /**

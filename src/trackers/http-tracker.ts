@@ -11,7 +11,7 @@
  * retried with the key in the URL.
  */
 import { INVALID_OPTION, type WebTopError } from '../errors'
-import { normalizeTask } from '../task/wire'
+import { findRecordProblem, normalizeTask } from '../task/wire'
 import { guardLogger, silentLogger, type Logger } from '../util/logger'
 import { addActiveSkip, addSkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
@@ -369,23 +369,21 @@ function invalidReaderOption(ErrorClass: typeof TypeError | typeof RangeError, m
   return Object.assign(new ErrorClass(`web-top: ${message}`), { code: INVALID_OPTION } as const)
 }
 
-/** Decodes the two JSON replies into a snapshot, leaving out records that are not JSON objects. */
+/** Decodes the two JSON replies into a snapshot, leaving out records that are not task records. */
 function buildTaskSnapshot(activeEntries: Array<[string, unknown]>, completed: unknown[]): TaskSnapshot {
   const snapshot = buildSnapshot([], [], null)
 
   for (const [processorId, record] of activeEntries) {
-    if (isRecord(record)) snapshot.active.set(processorId, normalizeTask(record))
-    else addActiveSkip(snapshot, processorId, 'not a JSON object')
+    const problem = findRecordProblem(record)
+    if (problem === undefined) snapshot.active.set(processorId, normalizeTask(record as Record<string, unknown>))
+    else addActiveSkip(snapshot, processorId, problem)
   }
   completed.forEach((record, index) => {
-    if (isRecord(record)) snapshot.completed.push(normalizeTask(record))
-    else addSkip(snapshot, `completed task at index ${index}: not a JSON object`)
+    const problem = findRecordProblem(record)
+    if (problem === undefined) snapshot.completed.push(normalizeTask(record as Record<string, unknown>))
+    else addSkip(snapshot, `completed task at index ${index}: ${problem}`)
   })
   return snapshot
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
 /** Reads the body as UTF-8 text, or returns `null` and stops reading past `MAX_BODY_BYTES`. */
