@@ -51,6 +51,39 @@ describe('tracker URL errors', () => {
     }
   })
 
+  it('says that a rediss:// URL requests TLS', async () => {
+    const plain = await startRedis()
+    try {
+      const url = `rediss://127.0.0.1:${plain.port}`
+      const result = await runCli(['recent', '--tracker-url', url], { timeoutMs: 10_000 })
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain(`web-top-cli: Cannot connect to the tracker at ${url}: `)
+      expect(result.stderr).toContain(
+        'The URL requests TLS (rediss://), and a Redis server without TLS on that port does not complete ' +
+          'the TLS handshake; use redis:// for such a server.',
+      )
+    } finally {
+      await plain.close()
+    }
+  })
+
+  it('names no TLS when nothing listens at a rediss:// URL', async () => {
+    const port = await findFreePort()
+    const result = await runCli(['recent', '--tracker-url', `rediss://127.0.0.1:${port}`])
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain('connect ECONNREFUSED')
+    expect(result.stderr).not.toContain('TLS')
+  })
+
+  it('names no TLS for a redis:// URL', async () => {
+    const result = await runCli(['recent', '--tracker-url', `redis://127.0.0.1:${await findFreePort()}`])
+
+    expectOneLineError(result)
+    expect(result.stderr).not.toContain('TLS')
+  })
+
   it('reports an unreachable Sentinel', async () => {
     const port = await findFreePort()
     const url = `redis+sentinel://:secret@127.0.0.1:${port}/mymaster`

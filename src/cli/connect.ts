@@ -299,7 +299,7 @@ async function connectRedis(
       ? AUTH_HINT
       : DATABASE_FAILURE.test(reason)
         ? DATABASE_HINT
-        : `Check that Redis is running there and accepts connections from this host; ${urlHint(url)}`
+        : `${describeTlsMismatch(url, reason)}Check that Redis is running there and accepts connections from this host; ${urlHint(url)}`
     throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${hint}`)
   }
 
@@ -318,6 +318,25 @@ async function connectRedis(
       client.disconnect()
     },
   }
+}
+
+/** Failures that happen before any handshake: nothing listens there, or the host name is unknown. */
+const NOTHING_LISTENING = /\b(?:ECONNREFUSED|ENOTFOUND|EAI_AGAIN)\b/
+
+/**
+ * Returns a hint, ending with a space, when a URL that requests TLS
+ * (`rediss://`, `rediss+cluster://`, `rediss+sentinel://`) failed after
+ * reaching the server. A Redis server without TLS on that port does not
+ * complete the TLS handshake: redis-server 7.0 reads it as the start of a
+ * command and waits, so the connection times out. Returns an empty string
+ * otherwise.
+ */
+function describeTlsMismatch(url: string, reason: string): string {
+  if (!/^rediss[+:]/i.test(url) || NOTHING_LISTENING.test(reason)) return ''
+  return (
+    'The URL requests TLS (rediss://), and a Redis server without TLS on that port does not complete ' +
+    'the TLS handshake; use redis:// for such a server. '
+  )
 }
 
 /**
