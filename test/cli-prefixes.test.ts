@@ -2,6 +2,8 @@
  * Several apps on one Redis: `prefixes` lists them and `recent --all-prefixes`
  * prints each app's requests under its own heading.
  */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from './helpers/cli'
 import { startRedis, type TestRedis } from './helpers/redis-server'
@@ -83,6 +85,38 @@ describe('prefixes command', () => {
 
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('the HTTP tracker endpoint is read-only')
+  })
+})
+
+describe('Redis-only commands on an HTTP tracker without a key', () => {
+  let endpoint: Server
+  let endpointUrl = ''
+  let requestsSeen = 0
+
+  beforeAll(async () => {
+    endpoint = createServer((_req, res) => {
+      requestsSeen++
+      res.writeHead(401).end()
+    })
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve))
+    endpointUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/web-top`
+  })
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => endpoint.close(() => resolve()))
+  })
+
+  it.each([
+    [['prune'], 'the HTTP tracker endpoint is read-only'],
+    [['clear', '--yes'], 'the HTTP tracker endpoint is read-only'],
+    [['prefixes'], 'only a Redis tracker has key prefixes'],
+  ])('%j rejects the URL, not the missing key', async (command, reason) => {
+    const result = await runCli([...command, '--tracker-url', endpointUrl])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(reason)
+    expect(result.stderr).not.toContain('API key')
+    expect(requestsSeen).toBe(0)
   })
 })
 

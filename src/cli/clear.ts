@@ -33,15 +33,12 @@ export async function runClear(
     )
   }
 
-  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
+  const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey, {
+    describeHttpRejection: (displayUrl) =>
+      `Cannot clear ${displayUrl}: the HTTP tracker endpoint is read-only; ` +
+      'clear the Redis tracker the app records to, or restart an app that records to memory://',
+  })
   try {
-    if (connection.tracker.kind === 'http') {
-      throw new CliError(
-        `Cannot clear ${connection.displayUrl}: the HTTP tracker endpoint is read-only; ` +
-          'clear the Redis tracker the app records to, or restart an app that records to memory://',
-        EXIT_USAGE,
-      )
-    }
     const target = describeTarget(connection.displayUrl, options.keyPrefix)
     if (!options.yes && !(await confirm(target, streams))) {
       streams.stdout.write('Not cleared.\n')

@@ -141,6 +141,12 @@ export interface ConnectOptions {
    * as many as `TOP_MAX_COMPLETED_TASKS` sets. Other commands ignore the variable.
    */
   keepsCompletedCap?: boolean
+  /**
+   * Returns the usage error of a command that cannot use an http(s)://
+   * tracker, given the URL with its secrets masked. Such a URL is then
+   * rejected before it is checked for an API key.
+   */
+  describeHttpRejection?: (displayUrl: string) => string
 }
 
 export interface TrackerConnection {
@@ -173,13 +179,16 @@ export async function connectTracker(
   if (scheme === 'redis' || scheme === 'rediss' || isMultiNodeUrl(url)) {
     return connectRedis(url, { displayUrl, describeFailure }, keyPrefix, options)
   }
+  const isHttp = scheme === 'http' || scheme === 'https'
+  if (isHttp && options.describeHttpRejection !== undefined) {
+    throw new CliError(options.describeHttpRejection(displayUrl), EXIT_USAGE)
+  }
 
   let tracker: Tracker
   try {
     tracker = createTrackerFromUrl(url, { keyPrefix, apiKey })
   } catch (error) {
     if (!isWebTopError(error)) throw error
-    const isHttp = scheme === 'http' || scheme === 'https'
     const reason = describeFailure(error)
     // The URL was rejected before any connection: a usage error, like an invalid option.
     if (isHttp) throw new CliError(`${reason.replace(HTTP_TRACKER_ADVICE, '')}; ${HTTP_HINT}`, EXIT_USAGE)

@@ -45,15 +45,13 @@ export async function findPrefixes(
   options: TrackerOptions,
   { withWrongTypeOnly = false } = {},
 ): Promise<PrefixSummary[]> {
-  const connection = await connectTracker(options.trackerUrl, undefined, options.apiKey, { listsPrefixes: true })
+  const connection = await connectTracker(options.trackerUrl, undefined, options.apiKey, {
+    listsPrefixes: true,
+    describeHttpRejection: describeNoPrefixes,
+  })
   try {
     const tracker = connection.tracker
-    if (!(tracker instanceof RedisTracker)) {
-      throw new CliError(
-        `Cannot list prefixes of ${connection.displayUrl}: only a Redis tracker has key prefixes`,
-        EXIT_USAGE,
-      )
-    }
+    if (!(tracker instanceof RedisTracker)) throw new CliError(describeNoPrefixes(connection.displayUrl), EXIT_USAGE)
 
     let listing
     try {
@@ -76,6 +74,10 @@ export async function findPrefixes(
   } finally {
     await connection.close()
   }
+}
+
+function describeNoPrefixes(displayUrl: string): string {
+  return `Cannot list prefixes of ${displayUrl}: only a Redis tracker has key prefixes`
 }
 
 /** Reads the counts of one prefix. */

@@ -6,7 +6,7 @@
 import { pruneStaleTasks } from '../trackers/heartbeat'
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
-import { CliError, EXIT_USAGE } from './cli-error'
+import { CliError } from './cli-error'
 import { connectTracker, withRedisHint, type TrackerConnection } from './connect'
 import { countOf } from './format'
 import { describePrefix } from './live-header'
@@ -28,15 +28,10 @@ export async function runPrune(
 ): Promise<number> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey, {
     keepsCompletedCap: true,
+    describeHttpRejection: (displayUrl) =>
+      `Cannot prune ${displayUrl}: the HTTP tracker endpoint is read-only; prune the Redis tracker the app records to`,
   })
   try {
-    if (connection.tracker.kind === 'http') {
-      throw new CliError(
-        `Cannot prune ${connection.displayUrl}: the HTTP tracker endpoint is read-only; ` +
-          'prune the Redis tracker the app records to',
-        EXIT_USAGE,
-      )
-    }
     let result
     try {
       result = await pruneStaleTasks(connection.tracker)
