@@ -27,6 +27,7 @@ import {
   ROUTE_COLUMNS,
   type ActiveItem,
   type ActiveRow,
+  type ActiveRowOrder,
   type RowMark,
   type Thresholds,
 } from './live-tables'
@@ -57,7 +58,7 @@ export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
   ['s', 'sort by the next column (the default order after the last)'],
   ['r', 'reverse the order'],
   ['/', 'filter by path, IP, method, status (404, 5xx, 400-499), host or user agent (Enter applies, Esc clears)'],
-  ['h', 'group the active requests by host, by process, or not at all'],
+  ['h', 'group the active requests by host, by process, or not at all (groups with a STALLED request first)'],
   ['t', 'show the route board instead of the completed requests, or back'],
   ['Up, Down, PgUp, PgDn', 'select a request'],
   ['Enter', 'show every field of the selected request and a curl command; Esc closes it'],
@@ -243,12 +244,12 @@ function renderTables(input: FrameInput, room: number): Body {
   const shownActive =
     activeEntries === undefined
       ? activeOrder.slice(activeStart, activeStart + activeRoom)
-      : activeEntries.slice(activeStart, activeStart + activeRoom)
+      : dropTrailingTitle(activeEntries.slice(activeStart, activeStart + activeRoom))
 
   const activeTable = renderActiveTable(input, shownActive)
   const shownColumns = new Set(activeTable.columnNames)
   const lines = [
-    styleLine(activeTitle(input, activeOrder.count, data.active.length, shownActive, activeTable.columnNames), 'bold', input),
+    styleLine(activeTitle(input, activeOrder, data.active.length, shownActive, activeTable.columnNames), 'bold', input),
     ...activeTable.lines,
   ]
   if (showRoutes) {
@@ -345,15 +346,26 @@ function renderActiveTable(
   return { lines, columnNames: table.columnNames }
 }
 
+/** Returns an entry list without its last entry when that is a group title, which would have no row under it. */
+function dropTrailingTitle(entries: Array<{ title: string } | ActiveRow>): Array<{ title: string } | ActiveRow> {
+  const last = entries.at(-1)
+  return last !== undefined && !('rowKey' in last) ? entries.slice(0, -1) : entries
+}
+
+/**
+ * Returns the active table's title. Like the request count, the STALLED
+ * count covers every request that matches the filter, on screen or not.
+ */
 function activeTitle(
   input: FrameInput,
-  matching: number,
+  order: ActiveRowOrder,
   total: number,
   shown: ReadonlyArray<{ title: string } | ActiveRow>,
   shownColumnNames: readonly string[],
 ): string {
+  const matching = order.count
   const rowsShown = shown.filter((entry) => 'rowKey' in entry).length
-  const stalled = shown.filter((entry) => 'mark' in entry && entry.mark === 'STALLED').length
+  const stalled = order.stalledCount
   const count = matching === total ? String(total) : `${matching} of ${total}`
   let title = sectionTitle('Active HTTP requests', count, rowsShown, matching)
   if (stalled > 0) title += `  ${stalled} STALLED`

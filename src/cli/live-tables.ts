@@ -126,6 +126,11 @@ export class ActiveRowOrder {
     return this.#tasks.length
   }
 
+  /** Number of rows marked STALLED, on screen or not. */
+  get stalledCount(): number {
+    return this.#marks.filter((mark) => mark === 'STALLED').length
+  }
+
   /** Returns the rows at positions `start` up to `end` (exclusive) of the order. */
   slice(start: number, end: number): ActiveRow[] {
     const last = Math.min(end, this.count)
@@ -193,10 +198,12 @@ export function groupOf(task: HttpTask, grouping: Grouping): string | undefined 
 }
 
 /**
- * Orders rows by group name, keeping their order inside each group, and
- * returns them with the title of each group before its first row.
+ * Orders rows by group, keeping their order inside each group, and returns
+ * them with the title of each group before its first row. Groups with a
+ * STALLED row come first, so that stalled requests stay pinned on top as
+ * they are without grouping. Groups are otherwise sorted by name.
  */
-export function groupRows<T extends { task: HttpTask }>(
+export function groupRows<T extends { task: HttpTask; mark?: RowMark }>(
   rows: readonly T[],
   grouping: Grouping,
 ): Array<{ title: string } | T> {
@@ -208,11 +215,17 @@ export function groupRows<T extends { task: HttpTask }>(
     if (members === undefined) groups.set(name, [row])
     else members.push(row)
   }
-  const names = [...groups.keys()].sort()
+  const hasStalled = (name: string) => (groups.get(name) as T[]).some((row) => row.mark === 'STALLED')
+  const names = [...groups.keys()].sort((a, b) => Number(hasStalled(b)) - Number(hasStalled(a)) || compareNames(a, b))
   return names.flatMap((name) => {
     const members = groups.get(name) as T[]
     return [{ title: `${grouping === 'host' ? 'Host' : 'Process'} ${name} (${members.length})` }, ...members]
   })
+}
+
+function compareNames(a: string, b: string): number {
+  if (a === b) return 0
+  return a < b ? -1 : 1
 }
 
 /** The State column of the active table: shown only when some row has a mark. */
