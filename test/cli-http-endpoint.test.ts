@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { topMiddleware, topTrackerEndpoint } from '../src/index'
-import { runCli, startLiveSession } from './helpers/cli'
+import { runCli, startCli, startLiveSession } from './helpers/cli'
 import { writeOversizedJson } from './helpers/large-reply'
 import { hasTmux } from './helpers/pty'
 
@@ -239,6 +239,64 @@ describe('web-top-cli on an endpoint whose reply is too large', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toContain(`for action=completed-tasks; ${appAdvice}\n`)
     expect(result.stderr).not.toContain('--limit')
+  })
+})
+
+describe('tail on an endpoint too large for its gap read', () => {
+  let busy: Server
+  let busyUrl = ''
+  let replies = 0
+
+  beforeAll(async () => {
+    // Each reply contains 1,000 requests that ended since the previous one, so
+    // tail's read of 1,000 never reaches back and it reads 10,000, whose
+    // reply is over the reader's limit.
+    busy = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+      if (url.searchParams.get('action') !== 'completed-tasks') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+        return
+      }
+      if (Number(url.searchParams.get('limit')) > 1_000) {
+        writeOversizedJson(res, '[')
+        return
+      }
+      replies++
+      const nowMs = Date.now()
+      const tasks = Array.from({ length: 1_000 }, (_, index) => ({
+        task_id: `${replies}-${index}`,
+        method: 'GET',
+        path: `/busy/${replies}/${index}`,
+        started_at: new Date(nowMs - 5).toISOString(),
+        ended_at: new Date(nowMs).toISOString(),
+        status_code: 200,
+      }))
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(tasks))
+    })
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    busyUrl = `http://127.0.0.1:${(busy.address() as AddressInfo).port}/web-top`
+  })
+
+  afterAll(async () => {
+    busy.closeAllConnections()
+    await new Promise<void>((resolve) => busy.close(() => resolve()))
+  })
+
+  it('prints the smaller read and says what may be missing', async () => {
+    const tail = startCli(['tail', '--json', '--refresh-rate', '0.5', '--tracker-url', busyUrl], {
+      TOP_WEB_API_KEY: API_KEY,
+    })
+    try {
+      await tail.waitFor((_stdout, stderr) => stderr.includes('too large'), 'the note on the large reply')
+      await tail.waitFor((stdout) => stdout.includes('/busy/'), 'a request of a later read')
+    } finally {
+      await tail.stop()
+    }
+
+    expect(tail.stderr()).not.toContain('Cannot read')
+    expect(tail.stderr()).toMatch(
+      /web-top-cli: requests that ended in the \S+ before the oldest one read may be missing, because the reply to a read of 10000 requests was too large, so only the newest 1000 were read; /,
+    )
   })
 })
 

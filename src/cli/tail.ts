@@ -18,6 +18,7 @@ import {
   getUserAgent,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
+import { HttpTrackerError } from '../trackers/http-tracker'
 import { decodeTask } from '../task/wire'
 import { statusColour } from './columns'
 import { CliError } from './cli-error'
@@ -192,14 +193,17 @@ class Tail {
       const newestMs = findNewestEnd(read.tasks)
       if (newestMs !== undefined) this.#newestReadMs = Math.max(this.#newestReadMs ?? newestMs, newestMs)
       if (read.missing !== undefined) {
+        const cause = read.gapReadTooLarge
+          ? `the reply to a read of ${TAIL_GAP_READ_LIMIT} requests was too large, so only the newest ` +
+            `${TAIL_READ_LIMIT} were read`
+          : 'the tracker keeps only the newest'
         this.#streams.stderr.write(
-          `web-top-cli: ${describeMissing(read.missing)}, because the tracker keeps only the newest; ` +
-            'a shorter --refresh-rate reads it more often\n',
+          `web-top-cli: ${describeMissing(read.missing)}, because ${cause}; a shorter --refresh-rate reads it more often\n`,
         )
-      } else if (read.limitReached) {
+      } else if (read.limitReached !== undefined) {
         this.#streams.stderr.write(
           `web-top-cli: requests that ended before the oldest one read may be missing, because the read ` +
-            `stopped at its limit of ${TAIL_GAP_READ_LIMIT} requests; a shorter --refresh-rate reads more often\n`,
+            `stopped at its limit of ${read.limitReached} requests; a shorter --refresh-rate reads more often\n`,
         )
       }
     } catch (error) {
@@ -217,16 +221,28 @@ class Tail {
    * is unknown, and only `limitReached` shows that tasks may be missing.
    * NOTE: so a burst that overfills an empty store below that limit is not
    * reported, because the endpoint does not tell how many tasks it keeps.
+   * When the larger read's reply is over the HTTP tracker's size limit, the
+   * tasks of the first read are used, so that tail still prints them.
    */
   async #readSince(sinceMs: number | undefined): Promise<CompletedRead> {
-    let tasks = await this.#read(TAIL_READ_LIMIT)
-    let missing = sinceMs === undefined ? undefined : findMissingPeriod(tasks, sinceMs, Date.now())
-    const reachedBack = sinceMs !== undefined && missing === undefined
-    if (tasks.length < TAIL_READ_LIMIT || reachedBack) return { tasks, missing, limitReached: false }
+    const firstRead = await this.#read(TAIL_READ_LIMIT)
+    const firstMissing = sinceMs === undefined ? undefined : findMissingPeriod(firstRead, sinceMs, Date.now())
+    const reachedBack = sinceMs !== undefined && firstMissing === undefined
+    if (firstRead.length < TAIL_READ_LIMIT || reachedBack) {
+      return { tasks: firstRead, missing: firstMissing, limitReached: undefined, gapReadTooLarge: false }
+    }
 
-    tasks = await this.#read(TAIL_GAP_READ_LIMIT)
-    missing = sinceMs === undefined ? undefined : findMissingPeriod(tasks, sinceMs, Date.now())
-    return { tasks, missing, limitReached: sinceMs === undefined && tasks.length >= TAIL_GAP_READ_LIMIT }
+    let tasks: HttpTask[]
+    try {
+      tasks = await this.#read(TAIL_GAP_READ_LIMIT)
+    } catch (error) {
+      if (!(error instanceof HttpTrackerError && error.code === 'RESPONSE_TOO_LARGE')) throw error
+      const limitReached = sinceMs === undefined ? TAIL_READ_LIMIT : undefined
+      return { tasks: firstRead, missing: firstMissing, limitReached, gapReadTooLarge: true }
+    }
+    const missing = sinceMs === undefined ? undefined : findMissingPeriod(tasks, sinceMs, Date.now())
+    const limitReached = sinceMs === undefined && tasks.length >= TAIL_GAP_READ_LIMIT ? TAIL_GAP_READ_LIMIT : undefined
+    return { tasks, missing, limitReached, gapReadTooLarge: false }
   }
 
   async #read(limit: number): Promise<HttpTask[]> {
@@ -304,10 +320,15 @@ interface CompletedRead {
   tasks: HttpTask[]
   missing: MissingPeriod | undefined
   /**
-   * Whether a read with no earlier task to reach back to returned as many
-   * tasks as it requested, so that older ones may be unread.
+   * The number of tasks requested, when a read with no earlier task to
+   * reach back to returned that many, so that older ones may be unread.
    */
-  limitReached: boolean
+  limitReached: number | undefined
+  /**
+   * Whether the read of `TAIL_GAP_READ_LIMIT` tasks failed because its
+   * reply was too large, so that `tasks` are those of the smaller read.
+   */
+  gapReadTooLarge: boolean
 }
 
 function describeMissing(missing: MissingPeriod): string {
