@@ -396,10 +396,16 @@ function sectionTitle(title: string, count: string, rowsShown: number, total: nu
   return rowsShown < total ? `${title} (${count}, ${rowsShown} shown)` : `${title} (${count})`
 }
 
-/** Returns the columns that `s` steps through: the configured ones that a table shows, Duration first. */
+/**
+ * Returns the columns that `s` steps through: the configured ones that a
+ * table shows, Duration first, and the current sort column in its place.
+ * Sorting can hide its own column, as Cty sorted with its empty cells first
+ * shows none, and the cycle has to go on from there to the next column.
+ */
 function listSortColumns(input: FrameInput, shownColumns: ReadonlySet<string>): string[] {
   const names = [...input.activeColumns, ...input.completedColumns].map((column) => column.name)
-  const unique = [...new Set(names)].filter((name) => shownColumns.has(name))
+  const current = input.settings.sortColumn
+  const unique = [...new Set(names)].filter((name) => shownColumns.has(name) || name === current)
   // Duration first: it is what a top-like view is most often sorted by.
   return unique.includes('Duration') ? ['Duration', ...unique.filter((name) => name !== 'Duration')] : unique
 }
