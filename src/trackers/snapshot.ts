@@ -210,11 +210,11 @@ export function addActiveKeySkip(snapshot: TaskSnapshot, reason: string): void {
 }
 
 /**
- * Reason of `addActiveKeySkip`. The tracker's keys end in their names, so
- * only the processors key is followed by `processors: `, unless a key
- * prefix or a Redis error message contains those words.
+ * Reason of `addActiveKeySkip`: the key name, which ends in `processors`,
+ * comes right after `key `. A key prefix with a space in it does not match,
+ * and live then counts the skip of that key twice.
  */
-const ACTIVE_KEY_REASON = /^key .*?processors: /
+const ACTIVE_KEY_REASON = /^key \S*processors: /
 
 /** Returns whether a skip reason concerns the active tasks (`addActiveSkip`, `addActiveKeySkip`). */
 export function isActiveRecordReason(reason: string): boolean {
