@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { startLiveSession } from './helpers/cli'
-import { hasTmux, SHELL_PROMPT, TmuxSession } from './helpers/pty'
+import { findSelectedRow, hasTmux, SHELL_PROMPT, TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 /** Sets the window title (OSC 0) and clears the screen, if the terminal gets it raw. */
@@ -59,12 +59,12 @@ describe.skipIf(!TMUX_AVAILABLE)('live keys in a terminal (needs tmux)', () => {
 
   it('selects grouped rows in shown order', async () => {
     session.sendKeys('Down')
-    await session.waitForScreen(() => selectedRow(session).includes('/'), 2_000, 'a selected row')
-    expect(selectedRow(session)).toContain('/alpha-short')
+    await session.waitForScreen(() => findSelectedRow(session).includes('/'), 2_000, 'a selected row')
+    expect(findSelectedRow(session)).toContain('/alpha-short')
 
     session.sendKeys('Down')
-    await session.waitForScreen(() => !selectedRow(session).includes('/alpha-short'), 2_000, 'the next row')
-    expect(selectedRow(session)).toContain('/evil')
+    await session.waitForScreen(() => !findSelectedRow(session).includes('/alpha-short'), 2_000, 'the next row')
+    expect(findSelectedRow(session)).toContain('/evil')
   })
 
   it('Esc clears selection, then filter', async () => {
@@ -76,7 +76,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live keys in a terminal (needs tmux)', () => {
     await session.waitForScreen((text) => text.includes('Active HTTP requests (1 of 3)'), 2_000, 'the filter applied')
 
     session.sendKeys('Escape')
-    await session.waitForScreen(() => selectedRow(session) === '', 2_000, 'no selection')
+    await session.waitForScreen(() => findSelectedRow(session) === '', 2_000, 'no selection')
     expect(session.capture()).toContain('Active HTTP requests (1 of 3)')
 
     session.sendKeys('Escape')
@@ -95,17 +95,6 @@ describe.skipIf(!TMUX_AVAILABLE)('live keys in a terminal (needs tmux)', () => {
     await session.waitForScreen((text) => text.includes('exit=0'), 2_000, 'exit code 0')
   })
 })
-
-/** Returns the row shown in reverse video (SGR 7) below the title line, or ''. */
-function selectedRow(session: TmuxSession): string {
-  return (
-    session
-      .captureWithColours()
-      .split('\n')
-      .slice(1)
-      .find((line) => /\x1b\[(?:[\d;]*;)?7m/.test(line)) ?? ''
-  )
-}
 
 function activeRecord(path: string, hostName: string, processId: number, runningMs: number): HttpTask {
   return {

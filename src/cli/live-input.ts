@@ -228,10 +228,11 @@ function moveSelection(settings: ViewSettings, key: string, context: KeyContext)
   if (step === undefined || rows.length === 0) return 'unchanged'
 
   const current = settings.selectedKey === undefined ? -1 : rows.indexOf(settings.selectedKey)
-  let start = current
-  if (current === -1) start = step > 0 ? -1 : rows.length
+  let next: number
+  // With no row selected, every key but End selects the top row.
+  if (current === -1) next = step === Infinity ? rows.length - 1 : 0
   // Home and End move by an infinite step, which the clamp turns into the first or last row.
-  const next = Math.min(rows.length - 1, Math.max(0, start + step))
+  else next = Math.min(rows.length - 1, Math.max(0, current + step))
   settings.selectedKey = rows[next]
   return 'changed'
 }

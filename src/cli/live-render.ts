@@ -62,6 +62,7 @@ export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
   ['t', 'show the route board instead of the completed requests, or back'],
   ['Up, Down, PgUp, PgDn', 'select a request'],
   ['Enter', 'show every field of the selected request and a curl command; Esc closes it'],
+  ['Esc', 'clear the selection, so that the tables follow new requests again, or else clear the filter'],
   ['?', 'show or close this help'],
 ]
 
@@ -436,6 +437,10 @@ function renderFooter(input: FrameInput): string[] {
   const parts: StyledLine[] = [...input.notices]
   const { settings, data } = input
   if (settings.filterText !== '') parts.unshift({ text: `Filter: ${settings.filterText}`, colour: 'yellow' })
+  // A selected row keeps its table scrolled to it, so new requests stay out of view until Esc.
+  if (input.interactive && settings.selectedKey !== undefined && settings.detail === undefined) {
+    parts.push({ text: 'Row selected, Esc to follow new requests' })
+  }
   if (data.skipped > 0) parts.push({ text: describeSkipped(data.skipped, data.skipReasons), colour: 'yellow' })
   if (parts.length > 0) lines.push(...joinParts(parts, input))
 

@@ -133,3 +133,14 @@ export class TmuxSession {
 export function quoteForShell(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`
 }
+
+/** Returns the row shown in reverse video (SGR 7) below the title line, or ''. */
+export function findSelectedRow(session: TmuxSession): string {
+  return (
+    session
+      .captureWithColours()
+      .split('\n')
+      .slice(1)
+      .find((line) => /\x1b\[(?:[\d;]*;)?7m/.test(line)) ?? ''
+  )
+}
