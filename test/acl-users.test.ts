@@ -21,7 +21,7 @@ import { startRedis, type TestRedis } from './helpers/redis-server'
 const WRITER_COMMANDS =
   '+evalsha +eval +info +pubsub|numsub +pubsub|numpat +publish +hset +hdel +hscan +lpush +ltrim +lrange +lrem +set +sadd +srem +del +multi +exec +select +ping +quit'
 const READER_COMMANDS =
-  '+multi +exec +hgetall +lrange +get +evalsha +eval +hkeys +hstrlen +hmget +exists +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
+  '+multi +exec +hgetall +lrange +llen +get +evalsha +eval +hkeys +hstrlen +hmget +exists +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
 const ADMIN_COMMANDS =
   '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +lpush +ltrim +llen +publish +del +set +multi +exec +info +select +ping +quit'
 

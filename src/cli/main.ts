@@ -38,7 +38,7 @@ import {
 import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
 import { runPrefixes, runRecentForAllPrefixes } from './prefixes'
-import { runRecent, type RecentFormat } from './recent'
+import { RECENT_COMPLETED_LIMIT, runRecent, type RecentFormat } from './recent'
 import { runTail } from './tail'
 import { TASK_MODES, type TaskMode } from './task-order'
 
@@ -88,6 +88,8 @@ interface CheckOptionValues {
   window: number
   stallAfter: number
 }
+
+const RECENT_LIMIT_TEXT = RECENT_COMPLETED_LIMIT.toLocaleString('en-US')
 
 const FAST_SECONDS = FAST_DURATION_MS / 1000
 const SLOW_SECONDS = SLOW_DURATION_MS / 1000
@@ -247,7 +249,13 @@ function addRecentCommand(program: Command): void {
         .default('all'),
     )
     .addOption(
-      new Option('--limit <n>', 'print at most n rows').env('TOP_RECENT_LIMIT').argParser(parsePositiveInteger),
+      new Option(
+        '--limit <n>',
+        `print at most n rows, active ones first; without it, recent reads the ${RECENT_LIMIT_TEXT} most ` +
+          'recent completed requests and says on standard error when there are more',
+      )
+        .env('TOP_RECENT_LIMIT')
+        .argParser(parsePositiveInteger),
     )
     .addOption(columnsOption('--columns <list>', 'TOP_RECENT_COLUMNS', DEFAULT_RECENT_COLUMNS))
     .addOption(new Option('--json', 'print the task records as one JSON array').conflicts('ndjson'))

@@ -165,6 +165,9 @@ export async function runRecentForAllPrefixes(
       if (read.orphaned.size > 0) {
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${describeOrphaned(read.orphaned.size, read.displayUrl, prefix)}\n`)
       }
+      if (read.unreadNotice !== undefined) {
+        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.unreadNotice}\n`)
+      }
     } catch (error) {
       // A prefix that cannot be read, such as one without a hash tag on a cluster, is reported and the others still print.
       if (!(error instanceof CliError)) throw error

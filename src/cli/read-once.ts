@@ -3,8 +3,9 @@
  * the tasks, the heartbeats that expired and the note for a key prefix
  * under which no app records.
  */
+import { RedisTracker } from '../trackers/redis-tracker'
 import type { TaskSnapshot } from '../trackers/tracker'
-import { connectTracker, readTracker } from './connect'
+import { connectTracker, readTracker, type TrackerConnection } from './connect'
 import { describeEmptyPrefix } from './empty-prefix'
 import type { TrackerOptions } from './options'
 import { readStalePrefixes } from './orphans'
@@ -17,12 +18,20 @@ export interface SingleRead {
   emptyPrefixNotice: string | undefined
   /** The tracker's URL with its password masked, for messages. */
   displayUrl: string
+  /**
+   * Set when the tracker stores more completed tasks than `completedLimit`,
+   * so the read left the oldest out. `total` is their number, from LLEN on
+   * Redis, and undefined when the tracker cannot tell it.
+   */
+  moreCompleted: { total: number | undefined } | undefined
 }
 
 /**
  * Connects, reads the active tasks and up to `completedLimit` completed
- * ones, and closes the connection. Throws a `CliError` when the tracker
- * cannot be reached or read. `readLessAdvice` is passed to `readTracker`.
+ * ones, and closes the connection. It reads one completed task more, to
+ * learn whether the tracker stores more than the limit, and leaves that one
+ * out. Throws a `CliError` when the tracker cannot be reached or read.
+ * `readLessAdvice` is passed to `readTracker`.
  */
 export async function readTrackerOnce(
   options: TrackerOptions,
@@ -31,11 +40,44 @@ export async function readTrackerOnce(
 ): Promise<SingleRead> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   try {
-    const snapshot = await readTracker(connection, completedLimit, readLessAdvice)
+    const readLimit = completedLimit === 0 ? 0 : completedLimit + 1
+    const snapshot = await readTracker(connection, readLimit, readLessAdvice)
+    const moreCompleted = dropExtraCompleted(snapshot, completedLimit)
+      ? { total: await countCompleted(connection) }
+      : undefined
     const stalePrefixes = snapshot.active.size > 0 ? await readStalePrefixes(connection) : []
     const emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
-    return { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl: connection.displayUrl }
+    return { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl: connection.displayUrl, moreCompleted }
   } finally {
     await connection.close()
+  }
+}
+
+/**
+ * Removes the completed record read past `limit` from `snapshot` and
+ * returns whether there was one. Records that could not be decoded count
+ * toward the limit too.
+ */
+function dropExtraCompleted(snapshot: TaskSnapshot, limit: number): boolean {
+  const completedSkipped = snapshot.skipped - (snapshot.activeSkipped ?? 0)
+  if (limit === 0 || snapshot.completed.length + completedSkipped <= limit) return false
+  // NOTE: the snapshot does not say which record came last. When that one
+  // could not be decoded, the oldest decoded task is dropped in its place.
+  if (snapshot.completed.length > 0) snapshot.completed.pop()
+  else snapshot.skipped--
+  return true
+}
+
+/**
+ * Returns the length of `past_tasks` on a Redis tracker, or undefined for
+ * another tracker and when LLEN fails, as for a Redis user whose ACL denies it.
+ */
+async function countCompleted(connection: TrackerConnection): Promise<number | undefined> {
+  const { tracker } = connection
+  if (!(tracker instanceof RedisTracker)) return undefined
+  try {
+    return await tracker.client.llen(tracker.keys.pastTasks)
+  } catch {
+    return undefined
   }
 }

@@ -54,6 +54,8 @@ export interface RecentRead {
   displayUrl: string
   /** A note that no app records under the key prefix, from `describeEmptyPrefix`. */
   emptyPrefixNotice: string | undefined
+  /** A note that the tracker stores more completed requests than were read, from `describeUnreadCompleted`. */
+  unreadNotice: string | undefined
 }
 
 /**
@@ -87,6 +89,7 @@ export async function runRecent(
   if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
   if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size, read.displayUrl, options.keyPrefix)}\n`)
   if (read.emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.emptyPrefixNotice}\n`)
+  if (read.unreadNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.unreadNotice}\n`)
   return 0
 }
 
@@ -102,7 +105,11 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   if (options.mode === 'active') completedLimit = 0
   // With a filter, --limit does not lower the read below RECENT_COMPLETED_LIMIT.
   const readLessAdvice = filtered ? undefined : `read fewer with a --limit below ${completedLimit}`
-  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl } = await readTrackerOnce(options, completedLimit, readLessAdvice)
+  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl, moreCompleted } = await readTrackerOnce(
+    options,
+    completedLimit,
+    readLessAdvice,
+  )
 
   const nowMs = Date.now()
   const matches = createTaskFilter(options.filter ?? {})
@@ -112,5 +119,38 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
     snapshot.skipped > 0 ? describeSkipped(snapshot.skipped, snapshot.skipReasons) : undefined
   const printed = new Set(tasks)
   const orphaned = new Set([...findOrphaned(snapshot.active, stalePrefixes)].filter((task) => printed.has(task)))
-  return { tasks, skippedNotice, orphaned, nowMs, displayUrl, emptyPrefixNotice }
+  // Rows cut by --limit are the rows requested, so only a shorter listing gets the note.
+  const limitReached = options.limit !== undefined && tasks.length >= options.limit
+  const active = new Set(snapshot.active.values())
+  const activeRows = selected.filter((task) => active.has(task)).length
+  const unreadNotice =
+    moreCompleted === undefined || limitReached
+      ? undefined
+      : describeUnreadCompleted(completedLimit, moreCompleted.total, filtered, activeRows)
+  return { tasks, skippedNotice, orphaned, nowMs, displayUrl, emptyPrefixNotice, unreadNotice }
+}
+
+/**
+ * Returns the note for a read that left out the oldest completed requests:
+ * how many were read, of how many (`total`, when the tracker reports it),
+ * and the --limit that reads them all. `activeRows` count toward --limit too.
+ */
+function describeUnreadCompleted(
+  readCount: number,
+  total: number | undefined,
+  filtered: boolean,
+  activeRows: number,
+): string {
+  const read = readCount.toLocaleString('en-US')
+  const verb = filtered ? 'searched' : 'showing'
+  if (total === undefined) {
+    return (
+      `${verb} the ${read} most recent completed requests, and the tracker stores more; ` +
+      `pass a --limit above ${readCount + activeRows} to read more`
+    )
+  }
+  return (
+    `${verb} the ${read} most recent of ${total.toLocaleString('en-US')} completed requests; ` +
+    `pass --limit ${total + activeRows} to read more`
+  )
 }
