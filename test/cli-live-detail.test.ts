@@ -2,14 +2,16 @@
  * The detail pane of `web-top-cli live` in a real pseudo-terminal (tmux on
  * a private socket) against a private Redis: opened on an active request,
  * it shows each newer copy of the record and the completed record once the
- * request ends.
+ * request ends. Its header names a completed request's end time that is
+ * unreadable, missing or in the future.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { startLiveSession } from './helpers/cli'
-import { hasTmux, TmuxSession } from './helpers/pty'
+import { CLI_VARIABLES, CLI_PATH } from './helpers/cli'
+import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const TMUX_AVAILABLE = hasTmux()
@@ -34,11 +36,22 @@ function record(stage: string, status?: number): HttpTask {
   }
 }
 
+/** Completed records under the prefix `odd:`, with the header each should get. */
+const ODD_END_TIMES: Array<[string, unknown, RegExp]> = [
+  ['/unreadable-end', 'x', /^GET \/unreadable-end {2}\(ended at an unreadable time\)$/m],
+  ['/missing-end', null, /^GET \/missing-end {2}\(completed, end time unknown\)$/m],
+  ['/future-end', '2999-01-01T00:00:00.000Z', /^GET \/future-end {2}\(end time is in the future\)$/m],
+]
+
 beforeAll(async () => {
   redis = await startRedis()
   writer = new RedisTracker({ url: redis.url })
   writer.recordStart(PROCESSOR_ID, JSON.stringify(record('receiving')))
   await writer.flush()
+  for (const [path, endedAt] of ODD_END_TIMES) {
+    const task = { task_id: path, method: 'GET', path, started_at: formatIsoTime(STARTED_MS), ended_at: endedAt, status_code: 200 }
+    await redis.client.rpush('odd:past_tasks', JSON.stringify(task))
+  }
 })
 
 afterAll(async () => {
@@ -88,5 +101,42 @@ describe.skipIf(!TMUX_AVAILABLE)('live detail pane (needs tmux)', () => {
       .find((line) => /\x1b\[(?:[\d;]*;)?7m/.test(line))
     expect(selected).toContain('/upload')
     expect(selected).toContain('201')
+  })
+})
+
+describe.skipIf(!TMUX_AVAILABLE)('live detail header (needs tmux)', () => {
+  let session: TmuxSession
+
+  beforeAll(async () => {
+    session = TmuxSession.start({
+      width: 120,
+      height: 30,
+      env: { TOP_TRACKER_URL: redis.url, TOP_TRACKER_PREFIX: 'odd:' },
+      unset: CLI_VARIABLES,
+    })
+    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+    session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses (3)'), 10_000, 'the live view')
+  })
+
+  afterAll(() => {
+    session?.kill()
+  })
+
+  it('names odd end times', async () => {
+    for (const [index, [path, , header]] of ODD_END_TIMES.entries()) {
+      // The filter leaves one row, and Enter opens the first row.
+      session.sendKeys('/')
+      session.type(path)
+      session.sendKeys('Enter')
+      await session.waitForScreen((text) => text.includes('Completed HTTP responses (1)'), 2_000, `the row of ${path}`)
+      session.sendKeys('Enter')
+      const screen = await session.waitForScreen((text) => text.includes(`path: ${path}`), 2_000, `the record of ${path}`)
+      expect(screen, `record ${index}`).toMatch(header)
+      expect(screen).not.toContain('undefined')
+      // Esc closes the pane, then clears the selection, then the filter.
+      session.sendKeys('Escape', 'Escape', 'Escape')
+      await session.waitForScreen((text) => text.includes('Completed HTTP responses (3)'), 2_000, 'every row')
+    }
   })
 })

@@ -4,6 +4,7 @@
  */
 import { getAgoMs, getDurationMs, getRequestHost } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
+import { parseIsoTime } from '../task/time'
 import { formatDuration } from './format'
 import { stringifyForTerminal } from './json-output'
 import { sanitizeText } from './sanitize'
@@ -36,13 +37,12 @@ const SECTION_FIELDS = new Set([
  * Returns the lines of the detail pane, unstyled and sanitised, not yet cut
  * to a width. The curl command is wrapped to `width` with `\` line
  * continuations, so it is visible whole and can be pasted into a shell.
+ * `completed` is set for a record read from the completed requests, which
+ * may lack an end time.
  */
-export function renderDetailLines(task: HttpTask, nowMs: number, width = Infinity): string[] {
+export function renderDetailLines(task: HttpTask, nowMs: number, width = Infinity, completed = false): string[] {
   const lines: string[] = []
-  const duration = formatDuration(getDurationMs(task, nowMs)) ?? '-'
-  const ago = formatDuration(getAgoMs(task, nowMs))
-  const state = task.ended_at == null ? `active for ${duration}` : `took ${duration}, ended ${ago} ago`
-  lines.push(`${task.method ?? '-'} ${task.uri ?? task.path ?? '-'}  (${state})`)
+  lines.push(`${task.method ?? '-'} ${task.uri ?? task.path ?? '-'}  (${describeState(task, nowMs, completed)})`)
   lines.push('')
 
   lines.push('Record')
@@ -62,6 +62,20 @@ export function renderDetailLines(task: HttpTask, nowMs: number, width = Infinit
   const curlWords = buildCurlArguments(task).map((word) => sanitizeText(quoteForShell(word)))
   lines.push('', 'Repeat with curl (the request body is not recorded)', ...wrapShellWords(curlWords, width))
   return lines.map(sanitizeText)
+}
+
+/**
+ * Returns how long an active request has run, or how long a completed one
+ * took and how long ago it ended, with words in place of an end time that
+ * is missing, unreadable or after `nowMs`.
+ */
+function describeState(task: HttpTask, nowMs: number, completed: boolean): string {
+  const duration = formatDuration(getDurationMs(task, nowMs)) ?? '-'
+  if (task.ended_at == null) return completed ? 'completed, end time unknown' : `active for ${duration}`
+
+  const ago = formatDuration(getAgoMs(task, nowMs))
+  if (ago !== undefined) return `took ${duration}, ended ${ago} ago`
+  return parseIsoTime(task.ended_at) === undefined ? 'ended at an unreadable time' : 'end time is in the future'
 }
 
 /**

@@ -207,7 +207,9 @@ function renderBody(input: FrameInput, room: number): Body {
     return { ...empty, lines }
   }
   if (settings.detail !== undefined) {
-    const detailLines = renderDetailLines(settings.detail, input.data.nowMs, input.width)
+    // Completed rows have keys that start with `c:`, and a completed record may lack its end time.
+    const completed = settings.selectedKey?.startsWith('c:') === true
+    const detailLines = renderDetailLines(settings.detail, input.data.nowMs, input.width, completed)
     const scroll = Math.min(settings.detailScroll, Math.max(0, detailLines.length - room))
     settings.detailScroll = scroll
     return { ...empty, lines: detailLines.slice(scroll).map((line) => cutLine(line, input)) }
