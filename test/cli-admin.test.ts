@@ -147,6 +147,31 @@ describe('clear', () => {
     expect(unprefixed).toBeGreaterThan(0)
   })
 
+  it('writes nothing under an unused prefix', async () => {
+    const result = await runCli(['clear', '--tracker-url', redis.url, '--prefix', 'typo:', '--yes'])
+
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe('')
+    expect(result.stdout).toBe(
+      `Nothing to clear at ${redis.url} (key prefix "typo:"): none of its processors, past_tasks, ` +
+        "last_cleared_at and heartbeats keys exists, so nothing was written; check --prefix against the app's " +
+        `keyPrefix, or list the prefixes in use with web-top-cli prefixes --tracker-url ${redis.url}.\n`,
+    )
+    expect(await redis.client.keys('typo:*')).toEqual([])
+    const prefixes = await runCli(['prefixes', '--tracker-url', redis.url])
+    expect(prefixes.stdout).not.toContain('typo:')
+  })
+
+  it('clears a prefix with only a heartbeats key', async () => {
+    await redis.client.sadd('beat:heartbeats', 'web-1/1-0-1.')
+
+    const result = await runCli(['clear', '--tracker-url', redis.url, '--prefix', 'beat:', '--yes'])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(`Cleared the active and completed tasks at ${redis.url} (key prefix "beat:").\n`)
+    expect(await redis.client.get('beat:last_cleared_at')).toMatch(/^\d{4}-/)
+  })
+
   it('clears with --yes', async () => {
     const result = await runCli(['clear', '--tracker-url', redis.url, '--yes'])
     expect(result.code).toBe(0)
@@ -189,6 +214,8 @@ describe('clear', () => {
     ['no prefix', undefined, '(no key prefix)'],
     ['a prefix', 'shop:', '(key prefix "shop:")'],
   ])('names the URL and %s in the question', async (_case, keyPrefix, named) => {
+    // A prefix without tracker keys has nothing to clear, so there would be no question.
+    if (keyPrefix !== undefined) await redis.client.lpush(`${keyPrefix}past_tasks`, '{}')
     const stdin = Object.assign(new PassThrough(), { isTTY: true })
     const stdout = new PassThrough()
     let output = ''

@@ -4,8 +4,11 @@
  */
 import { createInterface } from 'node:readline/promises'
 import { CliError, EXIT_USAGE } from './cli-error'
-import { connectTracker, withRedisHint } from './connect'
+import { RedisTracker } from '../trackers/redis-tracker'
+import { connectTracker, withRedisHint, type TrackerConnection } from './connect'
+import { countTrackerKeys, describePrefixAdvice } from './empty-prefix'
 import type { TrackerOptions } from './options'
+import { sanitizeText } from './sanitize'
 
 export interface ClearOptions extends TrackerOptions {
   /** Clears without asking. */
@@ -18,8 +21,8 @@ export interface ClearStreams {
 }
 
 /**
- * Clears the tracker and returns the exit code: 0 when cleared, 1 when the
- * user declined. Throws a usage `CliError` when it would have to ask but
+ * Clears the tracker and returns the exit code: 0 when cleared or when
+ * the prefix has no tracker key to clear, 1 when the user declined. Throws a usage `CliError` when it would have to ask but
  * standard input is not a terminal.
  */
 export async function runClear(
@@ -40,6 +43,17 @@ export async function runClear(
   })
   try {
     const target = describeTarget(connection.displayUrl, options.keyPrefix)
+    if (await hasNoTrackerKeys(connection)) {
+      // last_cleared_at alone would make `prefixes` list the prefix, and the empty-prefix note go away.
+      const advice = describePrefixAdvice(options.keyPrefix ?? '', connection.displayUrl)
+      // The prefix comes from the command line, which may contain characters that a terminal acts on.
+      const message = sanitizeText(
+        `Nothing to clear at ${target}: none of its processors, past_tasks, last_cleared_at and heartbeats ` +
+          `keys exists, so nothing was written; ${advice}.`,
+      )
+      streams.stdout.write(`${message}\n`)
+      return 0
+    }
     if (!options.yes && !(await confirm(target, streams))) {
       streams.stdout.write('Not cleared.\n')
       return 1
@@ -55,6 +69,19 @@ export async function runClear(
     return 0
   } finally {
     await connection.close()
+  }
+}
+
+/**
+ * Returns true when the tracker is Redis and none of the prefix's tracker
+ * keys exists. Returns false when EXISTS fails, so that the clear goes on.
+ */
+async function hasNoTrackerKeys(connection: TrackerConnection): Promise<boolean> {
+  if (!(connection.tracker instanceof RedisTracker)) return false
+  try {
+    return (await countTrackerKeys(connection.tracker)) === 0
+  } catch {
+    return false
   }
 }
 

@@ -28,8 +28,7 @@ export async function describeEmptyPrefix(
 
   let existing: number
   try {
-    const { processors, pastTasks, lastClearedAt } = tracker.keys
-    existing = await tracker.client.exists(processors, pastTasks, lastClearedAt, tracker.heartbeatKeys.heartbeats)
+    existing = await countTrackerKeys(tracker)
   } catch {
     // A Redis user without EXISTS in its ACL gets no note.
     return undefined
@@ -37,16 +36,36 @@ export async function describeEmptyPrefix(
   if (existing > 0) return undefined
 
   const where = keyPrefix === '' ? 'without a key prefix' : `under the key prefix ${JSON.stringify(keyPrefix)}`
-  const fix =
-    keyPrefix === '' ? "if the app sets keyPrefix, pass it with --prefix" : "check --prefix against the app's keyPrefix"
-  // A masked password would not work if pasted, so such a URL is not repeated.
-  const masked = connection.displayUrl.includes('***')
-  const listCommand = masked
-    ? 'web-top-cli prefixes and the same --tracker-url'
-    : `web-top-cli prefixes --tracker-url ${quoteForShell(connection.displayUrl)}`
   // The prefix comes from the command line, which may contain characters that a terminal acts on.
   return sanitizeText(
     `no app has recorded ${where} at ${connection.displayUrl} (no processors, past_tasks, ` +
-      `last_cleared_at or heartbeats key); ${fix}, or list the prefixes in use with ${listCommand}`,
+      `last_cleared_at or heartbeats key); ${describePrefixAdvice(keyPrefix, connection.displayUrl)}`,
   )
+}
+
+/** Returns what to do about a key prefix under which no app records: check it, or list the prefixes in use. */
+export function describePrefixAdvice(keyPrefix: string, displayUrl: string): string {
+  const fix =
+    keyPrefix === '' ? "if the app sets keyPrefix, pass it with --prefix" : "check --prefix against the app's keyPrefix"
+  return `${fix}, or list the prefixes in use with ${describePrefixesCommand(displayUrl)}`
+}
+
+/**
+ * Returns how many of the prefix's `processors`, `past_tasks`,
+ * `last_cleared_at` and `heartbeats` keys exist, with one EXISTS. Rejects
+ * when EXISTS fails.
+ */
+export function countTrackerKeys(tracker: RedisTracker): Promise<number> {
+  const { processors, pastTasks, lastClearedAt } = tracker.keys
+  return tracker.client.exists(processors, pastTasks, lastClearedAt, tracker.heartbeatKeys.heartbeats)
+}
+
+/**
+ * Returns the `web-top-cli prefixes` command for the server at
+ * `displayUrl`. A masked password would not work if pasted, so such a URL
+ * is not repeated.
+ */
+function describePrefixesCommand(displayUrl: string): string {
+  if (displayUrl.includes('***')) return 'web-top-cli prefixes and the same --tracker-url'
+  return `web-top-cli prefixes --tracker-url ${quoteForShell(displayUrl)}`
 }
