@@ -103,3 +103,33 @@ describe('recent --all-prefixes with orphaned requests', () => {
     ])
   })
 })
+
+describe('recent with orphaned requests and a password', () => {
+  let passwordUrl: string
+
+  beforeAll(async () => {
+    await redis.client.acl('SETUSER', 'reader', 'reset', 'on', '>secret-pw', '~*', '&*', '+@all')
+    passwordUrl = `redis://reader:secret-pw@127.0.0.1:${redis.port}`
+  })
+
+  it('puts a placeholder in --tracker-url', async () => {
+    const result = await runCli(['recent', '--tracker-url', passwordUrl])
+
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe(
+      'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without ending it ' +
+        `(its heartbeat expired); web-top-cli prune --tracker-url redis://reader:PASSWORD@127.0.0.1:${redis.port} ` +
+        'ends it, with the password in place of PASSWORD (or with the URL in TOP_TRACKER_URL and no --tracker-url)\n',
+    )
+  })
+
+  it.each([['recent'], ['check']])('leaves out a URL from TOP_TRACKER_URL in %s', async (command) => {
+    const result = await runCli([command], { env: { TOP_TRACKER_URL: passwordUrl } })
+
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe(
+      'web-top-cli: 1 active request is ORPHANED: the process that recorded it stopped without ending it ' +
+        '(its heartbeat expired); web-top-cli prune ends it\n',
+    )
+  })
+})

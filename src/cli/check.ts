@@ -80,7 +80,10 @@ export async function runCheck(
   if (snapshot.skipped > 0) {
     streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
   }
-  if (orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(orphaned.size, displayUrl, options.keyPrefix)}\n`)
+  if (orphaned.size > 0) {
+    const notice = describeOrphaned(orphaned.size, displayUrl, options.keyPrefix, options.trackerUrlFromEnvironment)
+    streams.stderr.write(`web-top-cli: ${notice}\n`)
+  }
   // The verdict stays OK: an app that has served no request yet has no keys either.
   if (emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${emptyPrefixNotice}\n`)
   return ok ? 0 : 1

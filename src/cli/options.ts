@@ -12,6 +12,8 @@ export interface TrackerOptions {
   trackerUrl: string
   keyPrefix: string | undefined
   apiKey: string | undefined
+  /** Whether `trackerUrl` came from TOP_TRACKER_URL, so that a command to copy can leave it out. */
+  trackerUrlFromEnvironment?: boolean
 }
 
 export const TRACKER_URL_HELP = `
@@ -94,6 +96,8 @@ export function readTrackerOptions(command: Command): TrackerOptions {
     trackerUrl,
     keyPrefix: readOption(command, 'prefix') as string | undefined,
     apiKey: readOption(command, 'apiKey') as string | undefined,
+    trackerUrlFromEnvironment:
+      !isGivenOnCommandLine(command, 'trackerUrl') && command.getOptionValueSource('trackerUrl') === 'env',
   }
 }
 

@@ -37,20 +37,55 @@ export function findOrphaned(
 /**
  * Returns the notice about active requests whose recording process
  * stopped, with the `prune` command that ends them: on `displayUrl`
- * (password masked), under `keyPrefix`.
+ * (password masked), under `keyPrefix`. `urlFromEnvironment` is true
+ * when the URL came from TOP_TRACKER_URL, which `prune` reads too.
  */
-export function describeOrphaned(count: number, displayUrl: string, keyPrefix = ''): string {
-  const prefixOption = keyPrefix === '' ? '' : ` --prefix ${quoteForShell(keyPrefix)}`
+export function describeOrphaned(
+  count: number,
+  displayUrl: string,
+  keyPrefix = '',
+  urlFromEnvironment = false,
+): string {
+  const { command, advice } = describePruneCommand(displayUrl, keyPrefix, urlFromEnvironment)
   // A prefix found on the server may contain characters that a terminal acts on.
-  const prune = sanitizeText(`web-top-cli prune --tracker-url ${quoteForShell(displayUrl)}${prefixOption}`)
+  const prune = sanitizeText(command)
   if (count === 1) {
     return (
       '1 active request is ORPHANED: the process that recorded it stopped without ending it ' +
-      `(its heartbeat expired); ${prune} ends it`
+      `(its heartbeat expired); ${prune} ends it${advice}`
     )
   }
   return (
     `${count} active requests are ORPHANED: the processes that recorded them stopped without ending ` +
-    `them (their heartbeats expired); ${prune} ends them`
+    `them (their heartbeats expired); ${prune} ends them${advice}`
   )
+}
+
+/** Word in place of a masked secret in a command to copy. */
+const PASSWORD_PLACEHOLDER = 'PASSWORD'
+
+/**
+ * Returns a `prune` command that works when pasted, and the advice that it
+ * needs, if any, starting with a comma. A URL with a masked password does
+ * not work, so a URL from TOP_TRACKER_URL is left out of the command, and
+ * any other gets a placeholder in place of the password.
+ */
+function describePruneCommand(
+  displayUrl: string,
+  keyPrefix: string,
+  urlFromEnvironment: boolean,
+): { command: string; advice: string } {
+  const prefixOption = keyPrefix === '' ? '' : ` --prefix ${quoteForShell(keyPrefix)}`
+  if (!displayUrl.includes('***')) {
+    return { command: `web-top-cli prune --tracker-url ${quoteForShell(displayUrl)}${prefixOption}`, advice: '' }
+  }
+  if (urlFromEnvironment) return { command: `web-top-cli prune${prefixOption}`, advice: '' }
+
+  const url = displayUrl.replaceAll('***', PASSWORD_PLACEHOLDER)
+  return {
+    command: `web-top-cli prune --tracker-url ${quoteForShell(url)}${prefixOption}`,
+    advice:
+      `, with the password in place of ${PASSWORD_PLACEHOLDER} ` +
+      '(or with the URL in TOP_TRACKER_URL and no --tracker-url)',
+  }
 }

@@ -163,7 +163,8 @@ export async function runRecentForAllPrefixes(
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.skippedNotice}\n`)
       }
       if (read.orphaned.size > 0) {
-        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${describeOrphaned(read.orphaned.size, read.displayUrl, prefix)}\n`)
+        const notice = describeOrphaned(read.orphaned.size, read.displayUrl, prefix, options.trackerUrlFromEnvironment)
+        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${notice}\n`)
       }
       if (read.unreadNotice !== undefined) {
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.unreadNotice}\n`)

@@ -87,7 +87,10 @@ export async function runRecent(
 
   if (cut) streams.stderr.write(`web-top-cli: ${CUT_NOTICE}\n`)
   if (read.skippedNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.skippedNotice}\n`)
-  if (read.orphaned.size > 0) streams.stderr.write(`web-top-cli: ${describeOrphaned(read.orphaned.size, read.displayUrl, options.keyPrefix)}\n`)
+  if (read.orphaned.size > 0) {
+    const notice = describeOrphaned(read.orphaned.size, read.displayUrl, options.keyPrefix, options.trackerUrlFromEnvironment)
+    streams.stderr.write(`web-top-cli: ${notice}\n`)
+  }
   if (read.emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.emptyPrefixNotice}\n`)
   if (read.unreadNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.unreadNotice}\n`)
   return 0
