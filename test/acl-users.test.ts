@@ -206,3 +206,21 @@ function stoppedHeartbeat(): Heartbeat {
     records_dropped: 0,
   }
 }
+
+describe('reader that runs prune or clear', () => {
+  it.each([[['prune']], [['clear', '--yes']]])('names the commands that %s needs', async (command) => {
+    await redis.client.flushall()
+    await redis.client.sadd('heartbeats', 'web-9/999-0-1.')
+    await redis.client.lpush('past_tasks', JSON.stringify({ path: '/done' }))
+    const url = await createUserWith('prune-reader', READER_COMMANDS)
+
+    const result = await runCli([...command, '--tracker-url', url])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(
+      `Check the Redis user's ACL: ${command[0]} needs ${ADMIN_COMMANDS} on the keys of the prefix and its task_updates channel`,
+    )
+    expect(result.stderr).not.toContain('--all-prefixes')
+    expect(result.stderr.split('\n')).toHaveLength(2)
+  })
+})

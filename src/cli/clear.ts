@@ -62,7 +62,7 @@ export async function runClear(
       await connection.tracker.clear()
     } catch (error) {
       throw new CliError(
-        `Cannot clear the tracker at ${connection.displayUrl}: ${withRedisHint(connection.describeFailure(error))}`,
+        `Cannot clear the tracker at ${connection.displayUrl}: ${withRedisHint(connection.describeFailure(error), 'clear')}`,
       )
     }
     streams.stdout.write(`Cleared the active and completed tasks at ${target}.\n`)

@@ -102,18 +102,32 @@ const READ_FAILURE_HINTS: Record<string, string> = {
 const PERMISSION_FAILURE = /NOPERM|EXECABORT|can't run this command/
 
 /**
- * Returns `reason`, followed by the hint for the Redis reply it reports: a
- * redirection to another Cluster node, or a command that Redis denied.
+ * Returns `reason` of a failed `prune` or `clear`, followed by the hint for
+ * the Redis reply it reports: a redirection to another Cluster node, or a
+ * command that Redis denied, with the commands that `command` needs.
  */
-export function withRedisHint(reason: string): string {
-  const hint = findRedisHint(reason)
+export function withRedisHint(reason: string, command: 'prune' | 'clear'): string {
+  const hint = findRedisHint(reason, describeAdminPermissionHint(command))
   return hint === undefined ? reason : `${reason}. ${hint}`
 }
 
-function findRedisHint(reason: string): string | undefined {
+function findRedisHint(reason: string, permissionHint = PERMISSION_HINT): string | undefined {
   // First, because a transaction discarded for a redirection also reads EXECABORT.
   if (CLUSTER_REDIRECTION.test(reason)) return CLUSTER_NODE_HINT
-  return PERMISSION_FAILURE.test(reason) ? PERMISSION_HINT : undefined
+  return PERMISSION_FAILURE.test(reason) ? permissionHint : undefined
+}
+
+/** Commands that `prune` and `clear` send, as README.md lists them under "Redis users (ACL)". */
+const ADMIN_ACL_COMMANDS =
+  '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +lpush +ltrim +llen +publish +del +set ' +
+  '+multi +exec +info +select +ping +quit'
+
+/** Returns the hint after a command that Redis denied to `prune` or `clear`. */
+function describeAdminPermissionHint(command: 'prune' | 'clear'): string {
+  return (
+    `Check the Redis user's ACL: ${command} needs ${ADMIN_ACL_COMMANDS} on the keys of the prefix and ` +
+    'its task_updates channel, as README.md lists under "Redis users (ACL)".'
+  )
 }
 
 /** Hint after a redirection (MOVED), which a plain redis:// URL of one Cluster node gets. */

@@ -80,7 +80,7 @@ export async function runPrune(
 async function describePruneFailure(connection: TrackerConnection, error: unknown): Promise<string> {
   const reason = connection.describeFailure(error)
   const start = `Cannot prune the tracker at ${connection.displayUrl}`
-  if (!/\bWRONGTYPE\b/.test(reason)) return `${start}: ${withRedisHint(reason)}`
+  if (!/\bWRONGTYPE\b/.test(reason)) return `${start}: ${withRedisHint(reason, 'prune')}`
 
   const wrongKey = await findWrongTypeKey(connection.tracker)
   if (wrongKey === undefined) return `${start}: ${reason}`
