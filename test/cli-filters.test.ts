@@ -29,11 +29,14 @@ describe('parseStatusFilter', () => {
     ['5xx', [[500, 599]]],
     ['400-499', [[400, 499]]],
     ['2xx, 404', [[200, 299], [404, 404]]],
+    ['999', [[999, 999]]],
+    ['6xx', [[600, 699]]],
+    ['100-999', [[100, 999]]],
   ])('parses %s', (text, ranges) => {
     expect(parseStatusFilter(text).ranges).toEqual(ranges)
   })
 
-  it.each(['6xx', '499-400', 'abc', ''])('rejects %j', (text) => {
+  it.each(['0xx', '499-400', '099', '100-1000', '050-200', 'abc', ''])('rejects %j', (text) => {
     expect(() => parseStatusFilter(text)).toThrow()
   })
 })

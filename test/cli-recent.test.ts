@@ -265,9 +265,31 @@ describe('recent', () => {
   })
 
   it('rejects an invalid --status with exit code 2', async () => {
-    const result = await runCli(['recent', '--tracker-url', redis.url, '--status', '6xx'])
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--status', '0xx'])
     expect(result.code).toBe(2)
-    expect(result.stderr).toContain('Invalid status "6xx": expected a code (404), a class (5xx) or a range (400-499).')
+    expect(result.stderr).toContain('Invalid status "0xx": expected a code (404), a class (5xx) or a range (400-499).')
+  })
+
+  it.each([
+    ['099', 'Invalid status "099": status codes are from 100 to 999.', '099'],
+    ['a range past 999', 'Invalid status "100-1000": expected a code (404)', '100-1000'],
+    ['a range from 99', 'Invalid status "099-200": status codes are from 100 to 999.', '099-200'],
+    ['a reversed range', 'Invalid status range "499-400": its first code is greater than its last.', '499-400'],
+  ])('rejects --status with %s', async (_case, message, status) => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--status', status])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(message)
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+  })
+
+  it.each([['999'], ['9xx'], ['600-999'], ['100-999']])('takes codes up to 999 in --status %s', async (status) => {
+    await redis.client.lpush('odd:past_tasks', JSON.stringify({ task_id: 'odd', path: '/odd', status_code: 999 }))
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'odd:', '--json', '--status', status])
+    await redis.client.del('odd:past_tasks')
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect((JSON.parse(result.stdout) as HttpTask[]).map((task) => task.path)).toEqual(['/odd'])
   })
 
   it('reads keys under --prefix', async () => {

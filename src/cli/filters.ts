@@ -80,9 +80,16 @@ export function createPathMatcher(filter: string): (path: string) => boolean {
 }
 
 /**
+ * Lowest and highest status code a filter takes: those that Node lets a
+ * server send, and that the reader shows (it shows any other as `-`).
+ */
+const MIN_STATUS = 100
+const MAX_STATUS = 999
+
+/**
  * Parses a status filter: a comma-separated list of codes (`404`), classes
- * (`5xx`) and ranges (`400-499`). Throws an `Error` naming the part that is
- * none of these.
+ * (`5xx`) and ranges (`400-499`), with codes from 100 to 999. Throws an
+ * `Error` naming the part that is none of these.
  */
 export function parseStatusFilter(text: string): StatusFilter {
   const parts = text
@@ -90,25 +97,40 @@ export function parseStatusFilter(text: string): StatusFilter {
     .map((part) => part.trim())
     .filter((part) => part !== '')
   if (parts.length === 0) throw new Error('Expected a status such as 404, 5xx or 400-499.')
+  return { text, ranges: parts.map(parseStatusPart) }
+}
 
-  const ranges = parts.map((part): [number, number] => {
-    const single = /^([1-5])(\d\d|xx)$/i.exec(part)
-    if (single !== null) {
-      if ((single[2] as string).toLowerCase() === 'xx') {
-        const first = Number(single[1]) * 100
-        return [first, first + 99]
-      }
-      return [Number(part), Number(part)]
+function parseStatusPart(part: string): [number, number] {
+  const statusClass = /^([1-9])xx$/i.exec(part)
+  if (statusClass !== null) {
+    const first = Number(statusClass[1]) * 100
+    return [first, first + 99]
+  }
+  if (/^\d{3}$/.test(part)) {
+    requireStatusCode(part, part)
+    return [Number(part), Number(part)]
+  }
+  const range = /^(\d{3})-(\d{3})$/.exec(part)
+  if (range !== null) {
+    const [first, last] = [range[1] as string, range[2] as string]
+    requireStatusCode(first, part)
+    requireStatusCode(last, part)
+    if (Number(first) > Number(last)) {
+      throw new Error(`Invalid status range ${JSON.stringify(part)}: its first code is greater than its last.`)
     }
-    const range = /^(\d{3})-(\d{3})$/.exec(part)
-    if (range !== null && Number(range[1]) <= Number(range[2])) {
-      return [Number(range[1]), Number(range[2])]
-    }
-    throw new Error(
-      `Invalid status ${JSON.stringify(part)}: expected a code (404), a class (5xx) or a range (400-499).`,
-    )
-  })
-  return { text, ranges }
+    return [Number(first), Number(last)]
+  }
+  throw new Error(
+    `Invalid status ${JSON.stringify(part)}: expected a code (404), a class (5xx) or a range (400-499).`,
+  )
+}
+
+/** Throws an `Error` naming `part` when `code` is outside MIN_STATUS to MAX_STATUS. */
+function requireStatusCode(code: string, part: string): void {
+  const value = Number(code)
+  if (value < MIN_STATUS || value > MAX_STATUS) {
+    throw new Error(`Invalid status ${JSON.stringify(part)}: status codes are from ${MIN_STATUS} to ${MAX_STATUS}.`)
+  }
 }
 
 export function matchStatus(filter: StatusFilter, status: number | null | undefined): boolean {

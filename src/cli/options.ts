@@ -126,8 +126,8 @@ export interface FilterOptionValues {
 
 export const FILTER_HELP = `
 Filters: --path takes a substring of the path, or a glob (* and ?) that must
-match the whole path; --status takes codes, classes and ranges (404, 5xx,
-400-499, comma-separated); --method takes methods (GET,POST); --host matches
+match the whole path; --status takes codes from 100 to 999, classes and
+ranges (404, 5xx, 400-499, comma-separated); --method takes methods (GET,POST); --host matches
 the recording host or the request's Host header; --min-duration takes
 milliseconds or a unit (250ms, 1.5s, 2m). A request must pass every filter.`
 
