@@ -8,6 +8,7 @@
  * redraws once a second, so durations of active requests keep counting.
  */
 import { DecodeCache } from '../trackers/decode-cache'
+import { maskUrl } from '../util/mask-url'
 import { readHeartbeats } from '../trackers/heartbeat'
 import type { ReadOptions } from '../trackers/tracker'
 import { CliError, describeError } from './cli-error'
@@ -19,6 +20,7 @@ import { createViewSettings, followDetail, handleKey, type ViewSettings } from '
 import { renderLiveFrame, type Frame, type LiveData } from './live-render'
 import { readRecordFacts, type ActiveItem } from './live-tables'
 import { LiveState } from './live-state'
+import { exitCodeOfSignal, runWhileConnecting, SIGNAL_EXIT_CODES, type ExitSignal } from './live-startup'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
@@ -68,9 +70,6 @@ const SLOW_READ_NOTICE_MS = 3_000
 
 const MIN_FRAME_INTERVAL_MS = 1000 / MAX_FRAMES_PER_SECOND
 
-/** Exit codes of the signals that end the view: 128 + the signal number. */
-const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const
-
 /**
  * Set to `render` in tests only: the draw after the first frame throws, to
  * check that an uncaught error still restores the terminal.
@@ -103,12 +102,21 @@ export interface LiveStreams {
 /**
  * Runs the live view until `q`, Ctrl-C or a signal, and returns the exit
  * code. Throws a `CliError` before the view opens when the tracker cannot be
- * reached or read.
+ * reached or read. Until then a terminal shows that the view is connecting,
+ * and `q`, Ctrl-C or a signal ends it.
  */
 export async function runLive(
   options: LiveOptions,
   streams: LiveStreams = { stdout: process.stdout, stdin: process.stdin },
 ): Promise<number> {
+  const opening = openLiveView(options, streams)
+  const outcome = await runWhileConnecting(maskUrl(options.trackerUrl), streams, opening, (view) => view.stop(0))
+  if ('exitCode' in outcome) return outcome.exitCode
+  return outcome.value.run()
+}
+
+/** Connects to the tracker and reads it once. Throws a `CliError` when either fails. */
+async function openLiveView(options: LiveOptions, streams: LiveStreams): Promise<LiveView> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   const view = new LiveView(connection, options, streams)
   try {
@@ -117,7 +125,7 @@ export async function runLive(
     await view.stop(1)
     throw error
   }
-  return view.run()
+  return view
 }
 
 class LiveView {
@@ -168,6 +176,8 @@ class LiveView {
   #resyncTimer: NodeJS.Timeout | undefined
   /** Start of the tracker read in flight, undefined between reads. */
   #readStartedMs: number | undefined
+  /** Start of the first read since the last one that succeeded: the start of an outage, while reads fail. */
+  #failingSinceMs: number | undefined
   #resyncPending = false
   #faultAfterFrames: number | undefined
 
@@ -306,6 +316,7 @@ class LiveView {
     }
     const readStartedMs = Date.now()
     this.#readStartedMs = readStartedMs
+    this.#failingSinceMs ??= readStartedMs
     // Only a read that starts after the stream is back can close a gap: an
     // update published between an earlier read and the new subscription is
     // in neither.
@@ -331,6 +342,7 @@ class LiveView {
         this.#gapStartMs = this.#subscribedMs === subscribedMs ? undefined : this.#disconnectedMs
       }
       this.#readError = undefined
+      this.#failingSinceMs = undefined
       this.#retriedOnUpdate = false
       this.#lastReadMs = readStartedMs
     } catch (error) {
@@ -451,8 +463,11 @@ class LiveView {
     if (waitedMs >= SLOW_READ_NOTICE_MS) {
       // A paused or overloaded Redis sends nothing on the update stream
       // either, so the table would look current while its durations grow.
+      // Each read times out and the next one starts, so the notice counts
+      // from the first read that failed.
+      const outageMs = nowMs - (this.#failingSinceMs ?? this.#readStartedMs ?? nowMs)
       notices.push({
-        text: `No reply to a read for ${formatDuration(waitedMs) ?? '?'}; showing the data of the last read`,
+        text: `No reply to a read for ${formatDuration(outageMs) ?? '?'}; showing the data of the last read`,
         colour: 'yellow',
       })
     }
@@ -499,10 +514,8 @@ class LiveView {
     this.#draw()
   }
 
-  readonly #onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES): void => {
-    // Ctrl-C is a key while the input is raw; a SIGINT then comes from elsewhere.
-    const quitKey = signal === 'SIGINT' && this.#screen !== undefined
-    void this.stop(quitKey ? 0 : SIGNAL_EXIT_CODES[signal])
+  readonly #onSignal = (signal: ExitSignal): void => {
+    void this.stop(exitCodeOfSignal(signal, this.#screen !== undefined))
   }
 
   /** `web-top-cli live | head` closes the pipe: that ends the view, and is not an error. */
@@ -546,7 +559,7 @@ class LiveView {
   }
 
   #installExitHandlers(): void {
-    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>) {
+    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as ExitSignal[]) {
       process.on(signal, this.#onSignal)
     }
     process.on('uncaughtException', this.#onFatalError)
@@ -555,7 +568,7 @@ class LiveView {
   }
 
   #removeExitHandlers(): void {
-    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>) {
+    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as ExitSignal[]) {
       process.off(signal, this.#onSignal)
     }
     process.off('uncaughtException', this.#onFatalError)
