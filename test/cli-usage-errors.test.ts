@@ -4,8 +4,9 @@
  * at fault.
  */
 import { spawn } from 'node:child_process'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI_PATH, cliEnvironment, runCli } from './helpers/cli'
+import { startRedis, type TestRedis } from './helpers/redis-server'
 
 /** Checks a one-line usage error and returns its line without the trailing newline. */
 function expectOneLineUsageError(result: { code: number | null; stdout: string; stderr: string }): string {
@@ -85,6 +86,30 @@ describe('tracker URL hints', () => {
     const line = expectOneLineUsageError(result)
     expect(line).toContain('is not a valid host:port')
     expect(line).toContain('set the URL with --tracker-url or TOP_TRACKER_URL')
+  })
+})
+
+describe('filter values', () => {
+  // A value that the parser took would make the command read this server.
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  it.each([
+    ['recent', '--path', '', "option '--path <text>' argument '' is invalid. Expected text to look for; leave out --path"],
+    ['tail', '--host', '', "option '--host <text>' argument '' is invalid. Expected text to look for; leave out --host"],
+    ['recent', '--method', '', "option '--method <list>' argument '' is invalid. Expected methods such as GET"],
+    ['tail', '--method', ' , ', "option '--method <list>' argument ' , ' is invalid. Expected methods such as GET"],
+    ['recent', '--method', 'GET,G E T', 'Invalid method "G E T": a method is an HTTP token, such as GET'],
+  ])('%s rejects %s %j', async (command, option, value, message) => {
+    const line = expectOneLineUsageError(await runCli([command, option, value, '--tracker-url', redis.url]))
+    expect(line).toContain(message)
   })
 })
 

@@ -134,26 +134,57 @@ milliseconds or a unit (250ms, 1.5s, 2m). A request must pass every filter.`
 /** Adds --path, --status, --method, --host and --min-duration. */
 export function addFilterOptions(command: Command): Command {
   return command
-    .option('--path <text>', 'only paths that contain the text, or match the glob (* and ?)')
+    .addOption(
+      new Option('--path <text>', 'only paths that contain the text, or match the glob (* and ?)').argParser(
+        nonEmptyParser('path'),
+      ),
+    )
     .addOption(
       new Option('--status <list>', 'only these statuses: 404, 5xx, 400-499, comma-separated').argParser(
         wrapParser(parseStatusFilter),
       ),
     )
+    .addOption(new Option('--method <list>', 'only these methods, comma-separated').argParser(parseMethods))
     .addOption(
-      new Option('--method <list>', 'only these methods, comma-separated').argParser((value) =>
-        value
-          .split(',')
-          .map((method) => method.trim())
-          .filter((method) => method !== ''),
+      new Option('--host <text>', 'only requests whose recording host or Host header contains the text').argParser(
+        nonEmptyParser('host'),
       ),
     )
-    .option('--host <text>', 'only requests whose recording host or Host header contains the text')
     .addOption(
       new Option('--min-duration <duration>', 'only requests that took at least this long (250ms, 1.5s)').argParser(
         wrapParser(parseDurationMs),
       ),
     )
+}
+
+/** Returns a parser of `--${name}` that rejects an empty value, which would match every request. */
+function nonEmptyParser(name: string): (value: string) => string {
+  return (value) => {
+    if (value === '') {
+      throw new InvalidArgumentError(`Expected text to look for; leave out --${name} to show every request.`)
+    }
+    return value
+  }
+}
+
+/** Characters of an HTTP token, which a method is (RFC 9110, section 5.6.2). */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/** Parses a comma-separated list of methods. Throws for an empty list and for a method that is not an HTTP token. */
+function parseMethods(value: string): string[] {
+  const methods = value
+    .split(',')
+    .map((method) => method.trim())
+    .filter((method) => method !== '')
+  if (methods.length === 0) throw new InvalidArgumentError('Expected methods such as GET or GET,POST.')
+  const invalid = methods.find((method) => !HTTP_TOKEN.test(method))
+  if (invalid !== undefined) {
+    throw new InvalidArgumentError(
+      `Invalid method ${JSON.stringify(invalid)}: a method is an HTTP token, such as GET: ` +
+        "letters, digits and !#$%&'*+-.^_`|~, without spaces.",
+    )
+  }
+  return methods
 }
 
 export function readFilterOptions(values: FilterOptionValues): TaskFilterOptions {
