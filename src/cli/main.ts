@@ -151,9 +151,12 @@ ${FILTER_HELP}`
 
 const CHECK_HELP = `
 Reads the tracker once. A request counts as stalled when it has been active
-for --stall-after seconds or longer. The 5xx share and the p99 duration are
-those of the completed requests of the last --window seconds that past_tasks
-still holds. Prints one line: "OK: ..." and exits 0, or "FAIL: ..." naming
+for --stall-after seconds or longer; with 0, every active request counts.
+live takes the same values but also needs --stall-after to be at least its
+--slow-after, an option that check does not have.
+
+The 5xx share and the p99 duration are those of the completed requests of the
+last --window seconds that past_tasks still holds. Prints one line: "OK: ..." and exits 0, or "FAIL: ..." naming
 each broken limit and exits 1. Limits not given are not checked.
 
 Records that cannot be read are left out and counted on that line, and
