@@ -154,6 +154,26 @@ describe('apps on one Redis', () => {
     expect(new Set(channels)).toEqual(new Set(['task_updates']))
     expect(await listPrefixes(redis.client)).toEqual([''])
   })
+
+  it('records through a lazyConnect client', async () => {
+    const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true })
+    opened.push({ close: async () => client.disconnect() })
+    const app = await startApp({ redis: client, keyPrefix: 'lazy:' })
+    expect(client.status).toBe('wait')
+
+    for (let round = 1; round <= 3; round++) await sendRequest(`${app.url}/lazy/${round}`)
+    const tasks = await waitForCompleted(redis.client, 3, 'lazy:')
+    expect(tasks.map((task) => task.path)).toEqual(['/lazy/3', '/lazy/2', '/lazy/1'])
+    expect(client.status).toBe('ready')
+  })
+
+  it('rejects a client with an ioredis keyPrefix', () => {
+    const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true, keyPrefix: 'iop:' })
+    opened.push({ close: async () => client.disconnect() })
+    expect(() => withTop((_req, res) => res.end('ok'), { redis: client })).toThrow(
+      /has ioredis's keyPrefix "iop:".*Pass keyPrefix: "iop:" to web-top and a client without a keyPrefix/,
+    )
+  })
 })
 
 describe('ACL users', () => {

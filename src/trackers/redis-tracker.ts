@@ -12,7 +12,7 @@
  * write the tracker repairs the processors hash from what it knows.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import { invalidOptionRange, invalidOptionType, requireCount } from '../errors'
+import { invalidOptionRange, invalidOptionType, invalidUsage, requireCount } from '../errors'
 import type { CleanupOutcome } from '../task/cleanup-end'
 import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
@@ -329,6 +329,7 @@ export class RedisTracker implements Tracker {
 
   constructor(options: RedisTrackerOptions = {}) {
     const givenClient = options.client as RedisClient | undefined
+    if (givenClient !== undefined) requireNoClientKeyPrefix(givenClient)
     if (givenClient !== undefined && isCluster(givenClient)) requireClusterHashTag(options.keyPrefix ?? '')
     this.keys = createRedisKeys(options.keyPrefix)
     this.heartbeatKeys = createHeartbeatKeys(options.keyPrefix)
@@ -861,6 +862,20 @@ export class RedisTracker implements Tracker {
     }
   }
 
+  /**
+   * Connects a given client that was created with `lazyConnect` and is
+   * still waiting for its first command, as ioredis would for any command.
+   * The tracker sends nothing before the client is ready, so without this
+   * no record would ever be written. Only records do it, not heartbeats,
+   * so that an app that connects the client itself after setting web-top
+   * up, before it serves requests, does not find it connecting already.
+   */
+  #connectIfWaiting(): void {
+    if (this.client.status !== 'wait' || this.#closed) return
+    this.#logger.info?.({ url: this.#url }, 'web-top connects the given Redis client, which has not connected yet (lazyConnect)')
+    this.#connect()
+  }
+
   #connect(): void {
     // A failed attempt is reported through the `error` event and retried by ioredis.
     this.client.connect().catch(() => {})
@@ -933,7 +948,10 @@ export class RedisTracker implements Tracker {
 
   #sendBatch(): void {
     this.#checkStall()
-    if (!this.#isWritable()) return // sent again from the `ready` handler
+    if (!this.#isWritable()) {
+      if (this.#batch.records > 0) this.#connectIfWaiting()
+      return // sent again from the `ready` handler
+    }
     if (this.#retries.isWaiting) return // sent when the batches to send again are
     const checkStopped = this.#checkStoppedOnce || this.#mayHaveBeenPruned(Date.now())
     for (const chunk of this.#retries.take()) this.#sendChunk(chunk, checkStopped)
@@ -1256,6 +1274,22 @@ const WRITER_CLIENT_OPTIONS: RedisOptions = {
   connectTimeout: 5_000,
   disconnectTimeout: 200,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+}
+
+/**
+ * Throws for a given client with ioredis's own `keyPrefix`: ioredis
+ * prefixes the keys of commands but not the channel of PUBLISH, so
+ * readers of the prefix would find the records but no updates.
+ */
+function requireNoClientKeyPrefix(client: RedisClient): void {
+  const clientPrefix = (client.options as { keyPrefix?: unknown } | undefined)?.keyPrefix
+  if (typeof clientPrefix !== 'string' || clientPrefix === '') return
+  const prefix = JSON.stringify(clientPrefix)
+  throw invalidUsage(
+    `The Redis client given to web-top has ioredis's keyPrefix ${prefix}, which ioredis does not apply ` +
+      'to PUBLISH, so readers would find the records but no live updates. ' +
+      `Pass keyPrefix: ${prefix} to web-top and a client without a keyPrefix.`,
+  )
 }
 
 /**
