@@ -383,11 +383,14 @@ describe('prune and the recording processes', () => {
     const probe = await runCli(['check', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: 'ten' } })
     expect(probe.stderr).not.toContain('TOP_MAX_COMPLETED_TASKS')
     expect(probe.code).toBe(0)
-    const invalid = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: 'ten' } })
-    expect(invalid.code).toBe(2)
-    expect(invalid.stderr).toBe(
-      'web-top-cli: The TOP_MAX_COMPLETED_TASKS environment variable must be a whole number of at least 1 (received "ten")\n',
-    )
+    for (const value of ['ten', '99999999999999999999']) {
+      const invalid = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: value } })
+      expect(invalid.code).toBe(2)
+      expect(invalid.stderr).toBe(
+        'web-top-cli: The TOP_MAX_COMPLETED_TASKS environment variable must be a whole number from 1 to ' +
+          `9007199254740991 (received "${value}")\n`,
+      )
+    }
     const result = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_MAX_COMPLETED_TASKS: '3' } })
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('Removed 1 stopped recorder from the heartbeat list and its 5 active tasks')

@@ -216,11 +216,12 @@ describe('resolveOptions validation', () => {
     expect(isWebTopError(error)).toBe(true)
   })
 
-  it.each(['abc', '0', '-5', '1.5', '1e3'])('rejects TOP_MAX_COMPLETED_TASKS=%s', (value) => {
+  it.each(['abc', '0', '-5', '1.5', '1e3', '9007199254740992'])('rejects TOP_MAX_COMPLETED_TASKS=%s', (value) => {
     const error = catchError(() => resolveOptions({}, { TOP_MAX_COMPLETED_TASKS: value }))
     expect(error).toBeInstanceOf(RangeError)
     expect(error.message).toBe(
-      `web-top: The TOP_MAX_COMPLETED_TASKS environment variable must be a whole number of at least 1 (received ${JSON.stringify(value)})`,
+      'web-top: The TOP_MAX_COMPLETED_TASKS environment variable must be a whole number from 1 to ' +
+        `9007199254740991 (received ${JSON.stringify(value)})`,
     )
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
   })

@@ -11,13 +11,17 @@ export const DEFAULT_MAX_COMPLETED_TASKS = 256
 /**
  * Reads `TOP_MAX_COMPLETED_TASKS`. Returns undefined when it is unset or
  * empty, and throws an error with the code `WEB_TOP_INVALID_OPTION`
- * for text that is not a whole number of at least 1.
+ * for text that is not a whole number from 1 to `Number.MAX_SAFE_INTEGER`.
  */
 export function readMaxCompletedEnv(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined
   const parsed = /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN
   if (!Number.isSafeInteger(parsed) || parsed < 1) {
-    throw invalidEnvironmentValue('TOP_MAX_COMPLETED_TASKS', 'a whole number of at least 1', value)
+    throw invalidEnvironmentValue(
+      'TOP_MAX_COMPLETED_TASKS',
+      `a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`,
+      value,
+    )
   }
   return parsed
 }
