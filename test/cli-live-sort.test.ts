@@ -1,7 +1,8 @@
 /**
  * The sort key `s` of `web-top-cli live` in a real pseudo-terminal (tmux on
- * a private socket) against a private Redis: the cycle reaches every
- * column in order, also after a column hides itself.
+ * a private socket) against a private Redis. The cycle reaches every
+ * column in order, also after a column hides itself, and also on a
+ * terminal too narrow to show every column.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
@@ -47,15 +48,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live sort key (needs tmux)', () => {
   })
 
   it('cycles through every column', async () => {
-    for (const column of SORT_CYCLE) {
-      session.sendKeys('s')
-      const screen = await session.waitForScreen(
-        (text) => sortColumnsOf(text).includes(column),
-        2_000,
-        `the tables sorted by ${column}`,
-      )
-      expect(sortColumnsOf(screen)).toContain(column)
-    }
+    await expectSortCycle(session)
   })
 
   it('returns to the default order', async () => {
@@ -64,6 +57,44 @@ describe.skipIf(!TMUX_AVAILABLE)('live sort key (needs tmux)', () => {
     expect(screen).toContain('Completed HTTP responses (32')
   })
 })
+
+describe.skipIf(!TMUX_AVAILABLE)('live sort key, narrow (needs tmux)', () => {
+  let session: TmuxSession
+
+  beforeAll(async () => {
+    session = await startLiveSession(redis.url, (text) => text.includes('Completed HTTP responses (32'))
+    // At 80 columns, the long paths leave no room for User agent in the completed table.
+    session.resize(80, 30)
+    await session.waitForScreen((text) => !completedHeaderOf(text).includes('User agent'), 2_000, 'the narrow table')
+  })
+
+  afterAll(() => {
+    session?.kill()
+  })
+
+  it('cycles through hidden columns', async () => {
+    await expectSortCycle(session)
+  })
+})
+
+/** Presses `s` once per column of `SORT_CYCLE` and checks that the tables are sorted by it. */
+async function expectSortCycle(session: TmuxSession): Promise<void> {
+  for (const column of SORT_CYCLE) {
+    session.sendKeys('s')
+    const screen = await session.waitForScreen(
+      (text) => sortColumnsOf(text).includes(column),
+      2_000,
+      `the tables sorted by ${column}`,
+    )
+    expect(sortColumnsOf(screen)).toContain(column)
+  }
+}
+
+/** Returns the column header of the completed table on a screen. */
+function completedHeaderOf(screen: string): string {
+  const lines = screen.split('\n')
+  return lines[lines.findIndex((line) => line.startsWith('Completed HTTP responses')) + 1] ?? ''
+}
 
 /** Returns the sort columns that the table titles on a screen name. */
 function sortColumnsOf(screen: string): string[] {
@@ -87,7 +118,7 @@ function completedRecord(index: number, durationMs: number, country: string | un
     host_name: 'web-1',
     process_id: 4242,
     method: index % 2 === 0 ? 'GET' : 'POST',
-    path: `/sort/${index}`,
+    path: `/sort/${index}/${'long-path-segment/'.repeat(2)}`,
     client_ip_address: `10.0.0.${index}`,
     ...proxied,
     started_at: formatIsoTime(endedMs - durationMs),

@@ -117,7 +117,8 @@ export interface Frame {
   /** Returns the keys of the selectable rows, top to bottom. */
   listRowKeys(): string[]
   findTask(rowKey: string): HttpTask | undefined
-  sortColumns: string[]
+  /** Returns the columns that `s` steps through, in order. */
+  listSortColumns(): string[]
   pageSize: number
 }
 
@@ -190,13 +191,13 @@ interface Body {
   lines: string[]
   listRowKeys(): string[]
   findTask(rowKey: string): HttpTask | undefined
-  sortColumns: string[]
+  listSortColumns(): string[]
   pageSize: number
 }
 
 function renderBody(input: FrameInput, room: number): Body {
   const { settings } = input
-  const empty = { listRowKeys: () => [], findTask: () => undefined, sortColumns: [], pageSize: Math.max(1, room) }
+  const empty = { listRowKeys: () => [], findTask: () => undefined, listSortColumns: () => [], pageSize: Math.max(1, room) }
   if (settings.showHelp) {
     const lines = [
       styleLine('Keys', 'bold', input),
@@ -250,7 +251,6 @@ function renderTables(input: FrameInput, room: number): Body {
       : dropTrailingTitle(activeEntries.slice(activeStart, activeStart + activeRoom))
 
   const activeTable = renderActiveTable(input, shownActive)
-  const shownColumns = new Set(activeTable.columnNames)
   const lines = [
     styleLine(activeTitle(input, activeOrder, data.active.length, shownActive, activeTable.columnNames), 'bold', input),
     ...activeTable.lines,
@@ -280,7 +280,6 @@ function renderTables(input: FrameInput, room: number): Body {
     // The view keeps only the newest `completedLimit`, so a full list says so.
     const count =
       completedRows.length >= input.completedLimit ? `newest ${completedRows.length} kept` : String(completedRows.length)
-    for (const name of table.columnNames) shownColumns.add(name)
     const title = sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length)
     lines.push(
       styleLine(sortNote(title, input, input.completedColumns, table.columnNames), 'bold', input),
@@ -304,7 +303,7 @@ function renderTables(input: FrameInput, room: number): Body {
       tasks ??= new Map(listSelectable().map((row) => [row.rowKey, row.task]))
       return tasks.get(rowKey)
     },
-    sortColumns: listSortColumns(input, shownColumns),
+    listSortColumns: () => listSortColumns(input),
     pageSize: Math.max(1, activeRoom),
   }
 }
@@ -400,17 +399,26 @@ function sectionTitle(title: string, count: string, rowsShown: number, total: nu
 }
 
 /**
- * Returns the columns that `s` steps through: the configured ones that a
- * table shows, Duration first, and the current sort column in its place.
- * Sorting can hide its own column, as Cty sorted with its empty cells first
- * shows none, and the cycle has to go on from there to the next column.
+ * Returns the columns that `s` steps through: the configured ones, Duration
+ * first, shown or not. A column hidden because no request has a value
+ * (Cty) is left out, unless the tables are sorted by it. The list does not
+ * depend on what the screen shows, because sorting changes that: sorted by
+ * Cty, the requests without a country come first and hide the column.
  */
-function listSortColumns(input: FrameInput, shownColumns: ReadonlySet<string>): string[] {
-  const names = [...input.activeColumns, ...input.completedColumns].map((column) => column.name)
-  const current = input.settings.sortColumn
-  const unique = [...new Set(names)].filter((name) => shownColumns.has(name) || name === current)
+function listSortColumns(input: FrameInput): string[] {
+  const { settings, data } = input
+  const columns = [...input.activeColumns, ...input.completedColumns]
+  const names = [...new Set(columns.map((column) => column.name))]
+  const hasValue = (column: Column) => {
+    const filled = (task: HttpTask) => (column.value(task, data.nowMs) ?? '') !== ''
+    return data.active.some((item) => filled(item.task)) || data.completed.some(filled)
+  }
+  const offered = names.filter((name) => {
+    const column = columns.find((candidate) => candidate.name === name) as Column
+    return name === settings.sortColumn || !column.hiddenWhenEmpty || hasValue(column)
+  })
   // Duration first: it is what a top-like view is most often sorted by.
-  return unique.includes('Duration') ? ['Duration', ...unique.filter((name) => name !== 'Duration')] : unique
+  return offered.includes('Duration') ? ['Duration', ...offered.filter((name) => name !== 'Duration')] : offered
 }
 
 /**

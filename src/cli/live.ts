@@ -502,7 +502,10 @@ class LiveView {
         return frame?.listRowKeys() ?? []
       },
       findTask: (rowKey) => frame?.findTask(rowKey),
-      sortColumns: frame?.sortColumns ?? [],
+      // A getter too, so that only `s` looks for columns without a value.
+      get sortColumns() {
+        return frame?.listSortColumns() ?? []
+      },
       pageSize: frame?.pageSize ?? 10,
     })
     if (result === 'quit') void this.stop(0)
