@@ -169,8 +169,7 @@ describe('tracker URL errors', () => {
   it('names leading whitespace in a URL', async () => {
     const result = await runCli(['recent'], { env: { TOP_TRACKER_URL: ' redis://:topsecret@127.0.0.1:1' } })
     expectOneLineError(result, 2)
-    expect(result.stderr).toContain('Invalid tracker URL')
-    expect(result.stderr).toContain('it starts with whitespace; remove it')
+    expect(result.stderr).toContain('Invalid tracker URL " redis://:***@127.0.0.1:1": it starts with whitespace; remove it')
     expect(result.stderr).not.toContain('no scheme')
     expect(result.stderr).not.toContain('topsecret')
   })

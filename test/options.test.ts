@@ -240,7 +240,7 @@ describe('Recorder setup errors', () => {
     const error = catchError(() => new Recorder({ trackerUrl: '\tredis://127.0.0.1:1', handleSignals: false }))
     expect(error).toBeInstanceOf(TypeError)
     expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
-    expect(error.message).toBe('web-top: Invalid tracker URL "redis://127.0.0.1:1": it starts with whitespace; remove it')
+    expect(error.message).toBe('web-top: Invalid tracker URL "\\tredis://127.0.0.1:1": it starts with whitespace; remove it')
   })
 
   it('rejects bad options', () => {

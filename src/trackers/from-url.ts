@@ -146,9 +146,11 @@ function parseScheme(url: string): string {
   if (url === 'memory') return 'memory'
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url)
   if (match === null) {
-    // The masked URL is parsed, which trims leading spaces, so the message names them.
-    const reason = /^\s/.test(url) ? 'it starts with whitespace; remove it' : `it has no scheme; ${SUPPORTED_URLS}`
-    throw invalidTrackerUrl(maskUrl(url), reason)
+    const body = url.trimStart()
+    if (body === url) throw invalidTrackerUrl(maskUrl(url), `it has no scheme; ${SUPPORTED_URLS}`)
+    // maskUrl parses the URL, which drops leading whitespace, so the whitespace is put back to quote the URL as given.
+    const whitespace = url.slice(0, url.length - body.length)
+    throw invalidTrackerUrl(whitespace + maskUrl(body), 'it starts with whitespace; remove it')
   }
   return (match[1] as string).toLowerCase()
 }
