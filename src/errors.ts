@@ -1,3 +1,5 @@
+import { maskUrl } from './util/mask-url'
+
 /** Stable code of every error the package throws for a bad option. */
 export const INVALID_OPTION = 'WEB_TOP_INVALID_OPTION'
 
@@ -72,14 +74,23 @@ export function invalidEnvironmentValue(
   return Object.assign(error, { code: INVALID_OPTION } as const)
 }
 
-/** Builds the `TypeError` for an options argument that is not an object, such as `topMiddleware(null)`. */
-export function invalidOptionsArgument(received: unknown): WebTopError {
-  const error = new TypeError(`web-top: The options must be an object or left out (received ${describe(received)})`)
-  return Object.assign(error, { code: INVALID_OPTION } as const)
+/**
+ * Builds the `TypeError` for an options argument that is not an object,
+ * such as `topMiddleware(null)`. `conversion` explains how an object came
+ * from the string `received`, when it did.
+ */
+export function invalidOptionsArgument(received: unknown, conversion?: string): WebTopError {
+  let message = `web-top: The options must be an object or left out (received ${describe(received)}${conversion ?? ''})`
+  if (typeof received === 'string') message += "; to set the tracker URL, pass it as { trackerUrl: '...' }"
+  return Object.assign(new TypeError(message), { code: INVALID_OPTION } as const)
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+  if (typeof value === 'string') {
+    // A string given where an object belongs is often a tracker URL, whose password must not be shown.
+    const text = value.includes('://') ? maskUrl(value) : value
+    return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)
+  }
   if (typeof value === 'function') return 'a function'
   if (value === null || typeof value !== 'object') return String(value)
   return Array.isArray(value) ? 'an array' : 'an object'

@@ -211,11 +211,29 @@ const OPTIONS_BY_FOLDED_NAME = new Map(KNOWN_OPTIONS.map((name) => [foldOptionNa
 /** Options that Fastify reads from a plugin's options object, which reach the plugin too. */
 const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
+/**
+ * Returns the string that Fastify spread into the options of a plugin
+ * registered with a string, as in `app.register(topPlugin, 'redis://cache:6379')`:
+ * one character under each of the keys 0, 1, 2 and on. The plugin adds
+ * its `logger` to them. Returns undefined for options without the key 0,
+ * which no option has.
+ */
+function readSpreadString(options: object): string | undefined {
+  const record = options as Record<string, unknown>
+  let text = ''
+  for (let index = 0; typeof record[index] === 'string' && (record[index] as string).length === 1; index++) {
+    text += record[index] as string
+  }
+  return text === '' ? undefined : text
+}
+
 /** Validates options and fills in defaults. Throws `TypeError` or `RangeError` with code `WEB_TOP_INVALID_OPTION`. */
 export function resolveOptions(options: TopOptions = {}, env = process.env): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw invalidOptionsArgument(options)
   }
+  const spread = readSpreadString(options)
+  if (spread !== undefined) throw invalidOptionsArgument(spread, ', spread into an object of its characters by app.register()')
   // First, so that `trackerURL` fails before the default tracker URL is resolved.
   const unknownOptions = findUnknownOptions(options)
 
