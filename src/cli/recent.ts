@@ -71,6 +71,7 @@ export async function runRecent(
   const onCut = () => {
     cut = true
   }
+  let droppedNotice: string | undefined
   if (options.format === 'json') {
     streams.stdout.write(`${stringifyForTerminal(read.tasks, 2, onCut)}\n`)
   } else if (options.format === 'ndjson') {
@@ -83,6 +84,7 @@ export async function runRecent(
     const rowStyles = read.tasks.map((task) => (read.orphaned.has(task) ? 'magenta' : undefined))
     const table = renderTable(read.tasks, columns, read.nowMs, { maxWidth, colour, rowStyles })
     streams.stdout.write([paint(table.header, 'bold', colour), ...table.rows].join('\n') + '\n')
+    droppedNotice = describeDroppedColumns(read, columns, table.columnNames, maxWidth)
   }
 
   if (cut) streams.stderr.write(`web-top-cli: ${CUT_NOTICE}\n`)
@@ -93,7 +95,30 @@ export async function runRecent(
   }
   if (read.emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.emptyPrefixNotice}\n`)
   if (read.unreadNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.unreadNotice}\n`)
+  if (droppedNotice !== undefined) streams.stderr.write(`web-top-cli: ${droppedNotice}\n`)
   return 0
+}
+
+/**
+ * Returns a note naming the columns that a terminal `maxWidth` columns wide
+ * left out of the table, which showed `shown`, or undefined when none was
+ * left out for width. Columns hidden because no row has a value do not count.
+ */
+function describeDroppedColumns(
+  read: RecentRead,
+  columns: readonly Column[],
+  shown: readonly string[],
+  maxWidth: number,
+): string | undefined {
+  if (!Number.isFinite(maxWidth) || shown.length === columns.length) return undefined
+  // The same table without a width limit shows every column that has a value.
+  const unlimited = renderTable(read.tasks, columns, read.nowMs, { maxWidth: Infinity, colour: false })
+  const dropped = unlimited.columnNames.filter((name) => !shown.includes(name))
+  if (dropped.length === 0) return undefined
+  return (
+    `the terminal is ${maxWidth} columns wide, so the table leaves out ${dropped.join(', ')}; ` +
+    'widen the terminal or name fewer columns in --columns'
+  )
 }
 
 /**
