@@ -26,7 +26,7 @@ export { listPrefixes } from './trackers/list-prefixes'
 export type { RedisKeys } from './trackers/redis-keys'
 export { createTrackerFromUrl, getSharedMemoryTracker, DEFAULT_TRACKER_URL } from './trackers/from-url'
 export type { TrackerUrlOptions } from './trackers/from-url'
-export type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './trackers/tracker'
+export type { CloseOptions, ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './trackers/tracker'
 export { DecodeCache } from './trackers/decode-cache'
 export {
   readHeartbeats,

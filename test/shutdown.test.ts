@@ -358,7 +358,9 @@ describe('express middleware lifecycle', () => {
     await middleware.close()
     const elapsedMs = Date.now() - startedAt
     redis.thaw()
-    expect(elapsedMs).toBeLessThan(5_000)
+    // The removal of the entries and the last writes share one 2 s wait.
+    expect(elapsedMs).toBeGreaterThanOrEqual(1_900)
+    expect(elapsedMs).toBeLessThan(3_000)
   })
 
   it('wakes up for a server opened after close', async () => {

@@ -19,6 +19,13 @@ import { closeOnSignal, stopClosingOnSignal } from './signals'
 const CLEANUP_TIMEOUT_MS = 2_000
 
 /**
+ * Max time `close()` waits for Redis in all: the removal of the entries
+ * and the tracker's last writes share it, so that a Redis that does not
+ * reply costs this once, not once per step.
+ */
+const CLOSE_TIMEOUT_MS = 2_000
+
+/**
  * State of a recorder, which decides what it does with a new request:
  * record it (`open`), wake up first (`idle`) or skip it (`closed`).
  */
@@ -145,8 +152,12 @@ export class RecorderLifecycle {
     stopClosingOnSignal(this)
     this.#settings.heartbeat.stop()
 
+    const startedAt = Date.now()
     await this.#removeOwnEntries()
-    if (this.#settings.ownsTracker) await this.#settings.tracker.close()
+    if (this.#settings.ownsTracker) {
+      const waitMs = Math.max(0, CLOSE_TIMEOUT_MS - (Date.now() - startedAt))
+      await this.#settings.tracker.close({ waitMs })
+    }
   }
 
   /** Forgets a server passed to `watchServer()` once it closes, and goes idle after the last one. */

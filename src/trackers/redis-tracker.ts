@@ -51,7 +51,7 @@ import {
   WRITE_HEARTBEAT_SCRIPT,
 } from './redis-scripts'
 import { addActiveKeySkip, addKeySkip, buildSnapshot } from './snapshot'
-import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
+import type { CloseOptions, ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 import { isNotAppliedError, RetryQueue } from './write-retry'
 
 export type RedisClient = Redis | Cluster
@@ -726,15 +726,15 @@ export class RedisTracker implements Tracker {
   }
 
   /**
-   * Sends the pending writes, waiting at most 2 s for those in flight, and
-   * closes the connection if the tracker opened it. Writes after close are
-   * dropped.
+   * Sends the pending writes, waiting at most `waitMs` (2 s by default)
+   * for those in flight, and closes the connection if the tracker opened
+   * it. Writes after close are dropped.
    */
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return
     this.#closed = true
 
-    await settleWithin(this.flush(), CLOSE_WAIT_MS)
+    await settleWithin(this.flush(), options.waitMs ?? CLOSE_WAIT_MS)
     this.#dropLog.flush()
     this.#reportUnwritten()
     this.client.off('connect', this.#onClientConnect)

@@ -175,6 +175,15 @@ export interface Tracker {
 
   stats(): TrackerStats
 
-  /** Flushes pending writes and closes what the tracker opened. */
-  close(): Promise<void>
+  /**
+   * Flushes pending writes and closes what the tracker opened. `waitMs`
+   * bounds the wait for writes that the backend has not confirmed, where
+   * the tracker waits for them at all.
+   */
+  close(options?: CloseOptions): Promise<void>
+}
+
+export interface CloseOptions {
+  /** Longest wait in milliseconds for the pending writes; each tracker has its own default. */
+  waitMs?: number
 }
