@@ -46,6 +46,39 @@ describe('Commander errors', () => {
   })
 })
 
+describe('help command', () => {
+  it('reports an unknown command on one line', async () => {
+    const line = expectOneLineUsageError(await runCli(['help', 'bogus']))
+    expect(line).toBe(
+      "web-top-cli: unknown command 'bogus'; the commands are recent, live, tail, check, clear, prune, prefixes, version, help",
+    )
+  })
+
+  it('prints the help of a known command', async () => {
+    const result = await runCli(['help', 'recent'])
+
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe('')
+    expect(result.stdout).toMatch(/^Usage: web-top-cli recent \[options\]\n/)
+  })
+
+  it('prints the program help without a command', async () => {
+    const result = await runCli(['help'])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^Usage: web-top-cli \[options\] \[command\]\n/)
+    expect(result.stdout).toContain('help [command]')
+  })
+
+  it('prints the program help on stderr for no command', async () => {
+    const result = await runCli([])
+
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^Usage: web-top-cli \[options\] \[command\]\n/)
+  })
+})
+
 describe('program help', () => {
   it('lists the exit code of a declined clear', async () => {
     const result = await runCli(['--help'])

@@ -2,7 +2,8 @@
  * The `web-top-cli` command line: parses arguments, runs a command and sets
  * the exit code: 0 on success, 1 when the tracker fails (or `check` finds a
  * broken limit), 2 for a wrong command line. Errors are printed as one line
- * on standard error.
+ * on standard error, but a command line without a command gets the whole
+ * help there, as Commander prints it.
  */
 import { Command, CommanderError, Option } from 'commander'
 import { runCheck } from './check'
@@ -37,6 +38,7 @@ import {
 } from './options'
 import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
+import { sanitizeText } from './sanitize'
 import { runPrefixes, runRecentForAllPrefixes } from './prefixes'
 import { RECENT_COMPLETED_LIMIT, runRecent, type RecentFormat } from './recent'
 import { runTail } from './tail'
@@ -237,8 +239,31 @@ export function createProgram(): Command {
     .action(() => {
       process.stdout.write(`${PACKAGE_VERSION}\n`)
     })
+  addHelpCommand(program)
 
   return program
+}
+
+/**
+ * Adds `help [command]` in place of Commander's own, which prints the
+ * whole help on stderr for an unknown command. This one reports that
+ * command on one line, as for `web-top-cli bogus`.
+ */
+function addHelpCommand(program: Command): void {
+  program.helpCommand(false)
+  program
+    .command('help [command]')
+    .description('display help for command')
+    .action((name: string | undefined) => {
+      if (name === undefined) program.help()
+      const command = program.commands.find((candidate) => candidate.name() === name)
+      if (command === undefined) {
+        const names = program.commands.map((candidate) => candidate.name()).join(', ')
+        // Quoted as Commander quotes an unknown command; the name may contain characters that a terminal acts on.
+        throw new CliError(`unknown command '${sanitizeText(name)}'; the commands are ${names}`, EXIT_USAGE)
+      }
+      command.help()
+    })
 }
 
 function addRecentCommand(program: Command): void {
