@@ -158,8 +158,9 @@ live takes the same values but also needs --stall-after to be at least its
 --slow-after, an option that check does not have.
 
 The 5xx share and the p99 duration are those of the completed requests of the
-last --window seconds that past_tasks still holds. Prints one line: "OK: ..." and exits 0, or "FAIL: ..." naming
-each broken limit and exits 1. Limits not given are not checked.
+last --window seconds that past_tasks still holds. Prints one line: "OK: ..."
+and exits 0, or "FAIL: ..." naming each broken limit and exits 1. Limits not
+given are not checked.
 
 Records that cannot be read are left out and counted on that line, and
 listed on standard error as recent lists them. A key of the wrong type, or a
