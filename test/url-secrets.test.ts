@@ -99,6 +99,42 @@ describe.each([
     expect(headerValues(task?.response_headers ?? [], 'location')).toEqual(['/callback?access_token=[REDACTED]&page=3'])
   })
 
+  it.each([
+    ['X-Original-URI', '/api/x?access_token=URI-TOKEN&page=1', '/api/x?access_token=[REDACTED]&page=1'],
+    ['X-Request-URI', '/y?password=REQUEST-PASSWORD', '/y?password=[REDACTED]'],
+    ['X-Envoy-Original-Path', '/z?token=ENVOY-TOKEN', '/z?token=[REDACTED]'],
+    ['X-Original-URL', '/o?token=ORIGINAL-TOKEN', '/o?token=[REDACTED]'],
+    ['X-Rewrite-URL', '/r?token=REWRITE-TOKEN', '/r?token=[REDACTED]'],
+  ])('masks the query of %s', async (name, value, masked) => {
+    await sendRequest(`http://127.0.0.1:${app.port}/proxied`, { headers: [[name, value]] })
+
+    const task = await readOnly('/proxied')
+    expect(headerValues(task?.request_headers ?? [], name)).toEqual([masked])
+  })
+
+  it('masks a URL given as a parameter value', async () => {
+    const next = encodeURIComponent('https://ann:NEXT-PASSWORD@shop.test/?token=NEXT-TOKEN&page=6')
+    await sendRequest(`http://127.0.0.1:${app.port}/login?next=${next}&page=5`)
+
+    const task = await readOnly('/login')
+    const maskedNext = 'https://[REDACTED]@shop.test/?token=[REDACTED]&page=6'
+    expect(task?.params).toEqual({ next: maskedNext, page: '5' })
+    expect(task?.uri).toBe(`/login?next=https://[REDACTED]@shop.test/?token=[REDACTED]%26page=6&page=5`)
+    expect(JSON.stringify(task)).not.toMatch(/NEXT-PASSWORD|NEXT-TOKEN/)
+  })
+
+  it('masks a URL parameter inside the Referer', async () => {
+    const next = encodeURIComponent('https://ann:NEXT-PASSWORD@shop.test/')
+    await sendRequest(`http://127.0.0.1:${app.port}/page`, {
+      headers: [['Referer', `https://shop.test/login?next=${next}`]],
+    })
+
+    const task = await readOnly('/page')
+    expect(headerValues(task?.request_headers ?? [], 'referer')).toEqual([
+      'https://shop.test/login?next=https://[REDACTED]@shop.test/',
+    ])
+  })
+
   it('masks user info in an absolute-form target', async () => {
     const connection = await openConnection(app.port)
     try {

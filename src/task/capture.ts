@@ -11,7 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
-import { formatQuery, maskUserInfo, redactUrl, URL_HEADERS } from './url-redact'
+import { formatQuery, maskUserInfo, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /**
@@ -378,7 +378,7 @@ function captureParams(query: string, settings: CaptureSettings): Record<string,
     const name = truncate(rawName, settings.limits.maxUrlLength)
     const value = settings.rules.isSecretParam(rawName)
       ? REDACTED
-      : truncate(rawValue, settings.limits.maxUrlLength)
+      : truncate(redactParamValue(rawValue, settings.rules), settings.limits.maxUrlLength)
     const existing = params[name]
 
     if (existing === undefined) {

@@ -8,15 +8,21 @@ import { REDACTED, type RedactionRules } from './redact'
 /**
  * Header names (lower case) whose value is a URL. A page at
  * `/reset?token=…` sends that URL as the Referer of every request it makes,
- * and a redirect can put a token in its Location.
+ * and a redirect can put a token in its Location. Proxies pass the
+ * original request target on in the others: IIS (`X-Original-URL`,
+ * `X-Rewrite-URL`), Traefik (`X-Forwarded-Uri`), nginx setups
+ * (`X-Original-URI`, `X-Request-URI`) and Envoy (`X-Envoy-Original-Path`).
  */
 export const URL_HEADERS: ReadonlySet<string> = new Set([
   'referer',
   'location',
   'content-location',
   'x-original-url',
+  'x-original-uri',
   'x-forwarded-uri',
   'x-rewrite-url',
+  'x-request-uri',
+  'x-envoy-original-path',
 ])
 
 /** `scheme://user:password@` at the start of an absolute URL. */
@@ -50,16 +56,45 @@ export function redactUrl(url: string, rules: RedactionRules): string {
   return redacted
 }
 
-/** Rewrites a query string with the values of secret parameters masked. */
+/**
+ * Rewrites a query string with the values of secret parameters masked. A
+ * value that is itself a URL (`?next=https%3A%2F%2Fuser%3Apw%40host%2F`) gets
+ * its secrets masked as `redactUrl` masks them.
+ */
 export function formatQuery(query: string, rules: RedactionRules): string {
   return query
     .split('&')
     .map((pair) => {
       const separator = pair.indexOf('=')
       const rawName = separator === -1 ? pair : pair.slice(0, separator)
-      return rules.isSecretParam(safeDecode(rawName)) ? `${rawName}=${REDACTED}` : pair
+      if (rules.isSecretParam(safeDecode(rawName))) return `${rawName}=${REDACTED}`
+      if (separator === -1 || !ENCODED_URL.test(pair)) return pair
+
+      const value = safeDecode(pair.slice(separator + 1))
+      const redacted = redactParamValue(value, rules)
+      return redacted === value ? pair : `${rawName}=${encodeQueryValue(redacted)}`
     })
     .join('&')
+}
+
+/** `://`, raw or percent-encoded, as an absolute URL in a query value contains it. */
+const ENCODED_URL = /:\/\/|%3a%2f%2f/i
+
+/**
+ * Masks the secrets of a decoded query parameter value when it is an
+ * absolute URL (contains `://`), and returns any other value as it is.
+ */
+export function redactParamValue(value: string, rules: RedactionRules): string {
+  return value.includes('://') ? redactUrl(value, rules) : value
+}
+
+/**
+ * Percent-encodes a query value, but leaves the characters that read as
+ * themselves in a URL (`:`, `/`, `?`, `=`, `@`, `[`, `]`) as they are, so that
+ * `https://[REDACTED]@host/` stays readable in the stored URI.
+ */
+function encodeQueryValue(value: string): string {
+  return encodeURIComponent(value).replace(/%(?:3A|2F|3F|3D|40|5B|5D)/g, (escape) => decodeURIComponent(escape))
 }
 
 /** Decodes a form-encoded name, or returns it as it is when it is not valid percent-encoding. */
