@@ -354,6 +354,28 @@ describe('prune and the recording processes', () => {
     )
   })
 
+  it('prunes 60,000 stopped recorders', async () => {
+    const count = 60_000
+    for (let from = 0; from < count; from += 10_000) {
+      const members = Array.from({ length: 10_000 }, (_unused, index) => `host-${from + index}/${from + index}-0-1.`)
+      await redis.client.sadd('heartbeats', ...members)
+    }
+    // The last prefix in sort order falls in the last batch of script calls.
+    writer.recordStart('host-9999/9999-0-1.0', recorderStartText(active('/orphan-last', 1_000, 9999)))
+    writer.recordStart('host-0/0-0-1.0', recorderStartText(active('/orphan-first', 1_000, 0)))
+    await writer.flush()
+
+    const result = await runCli(['prune', '--tracker-url', redis.url])
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    const [first, second] = result.stdout.split('\n')
+    expect(first).toMatch(/^Removed 60000 stopped recorders from the heartbeat list and their 2 active tasks: host-0\/0, /)
+    expect(first).toMatch(/ and 59980 more$/)
+    expect(second).toMatch(/^2 tasks moved to the completed tasks as ended by cleanup/)
+    expect(await redis.client.scard('heartbeats')).toBe(0)
+    expect(await redis.client.hlen('processors')).toBe(0)
+  }, 60_000)
+
   it('prints stale prefixes safely', async () => {
     const hostile = `esc\x1b]0;PWN\x07${'h'.repeat(200)}/999-0-1.`
     writer.writeHeartbeat(heartbeat(hostile, 999), 300)

@@ -17,6 +17,9 @@ import { cutToWidth } from './text-width'
 /** Max columns of one process name in the message, because heartbeat members come from any writer. */
 const MAX_PROCESS_WIDTH = 80
 
+/** Most process names listed; the message counts the others. */
+const MAX_LISTED_PROCESSES = 20
+
 export interface PruneStreams {
   stdout: { write(text: string): unknown }
 }
@@ -45,9 +48,13 @@ export async function runPrune(
       )
       return 0
     }
-    const processes = [...new Set(result.stalePrefixes.map(describePrefix))]
-      .map((process) => cutToWidth(sanitizeText(process), MAX_PROCESS_WIDTH))
-      .join(', ')
+    const names = [...new Set(result.stalePrefixes.map(describePrefix))]
+    const unlisted = names.length - MAX_LISTED_PROCESSES
+    const processes =
+      names
+        .slice(0, MAX_LISTED_PROCESSES)
+        .map((process) => cutToWidth(sanitizeText(process), MAX_PROCESS_WIDTH))
+        .join(', ') + (unlisted > 0 ? ` and ${unlisted} more` : '')
     const recorders = countOf(result.stalePrefixes.length, 'stopped recorder')
     // A recorder whose cleanup timed out ended its tasks but is still listed.
     // The result has no count per recorder, so the tasks are counted together.

@@ -22,6 +22,13 @@ type RedisClient = Redis | Cluster
  */
 const PREFIX_SHAPE = /^.+\/\d+-\d+-\d+\.$/s
 
+/**
+ * Most stale prefixes pruned by one script call. A call passes two
+ * arguments per prefix, and with 60,000 prefixes in one call the spread of
+ * its arguments exceeded Node's stack.
+ */
+const PRUNE_BATCH_PREFIXES = 5_000
+
 type PruneStale = (
   numberOfKeys: number,
   ...keysAndPrefixes: string[]
@@ -63,22 +70,29 @@ export async function pruneRedisStaleTasks(
   maxCompleted: number,
 ): Promise<PruneResult> {
   const { stalePrefixes } = await readRedisHeartbeats(client, heartbeatKeys)
-  if (stalePrefixes.length === 0) return { removedTasks: 0, endedTasks: 0, stalePrefixes: [] }
-
-  const heartbeatKeyNames = stalePrefixes.map((prefix) => heartbeatKeys.heartbeatPrefix + prefix)
+  const result: PruneResult = { removedTasks: 0, endedTasks: 0, stalePrefixes: [] }
   const pruneStale = (client as unknown as { webTopPruneStale: PruneStale }).webTopPruneStale
-  const reply = await pruneStale.call(
-    client,
-    3 + heartbeatKeyNames.length,
-    keys.processors,
-    heartbeatKeys.heartbeats,
-    keys.pastTasks,
-    ...heartbeatKeyNames,
-    keys.taskUpdates,
-    String(maxCompleted),
-    formatIsoTime(Date.now()),
-    ...stalePrefixes,
-  )
-  const [removed, ended, ...pruned] = reply
-  return { removedTasks: Number(removed), endedTasks: Number(ended), stalePrefixes: pruned.map(String) }
+  // Each call scans the whole processors hash, so the batches are large, but
+  // a call with its keys and prefixes as arguments must fit in the stack.
+  for (let from = 0; from < stalePrefixes.length; from += PRUNE_BATCH_PREFIXES) {
+    const batch = stalePrefixes.slice(from, from + PRUNE_BATCH_PREFIXES)
+    const heartbeatKeyNames = batch.map((prefix) => heartbeatKeys.heartbeatPrefix + prefix)
+    const reply = await pruneStale.call(
+      client,
+      3 + heartbeatKeyNames.length,
+      keys.processors,
+      heartbeatKeys.heartbeats,
+      keys.pastTasks,
+      ...heartbeatKeyNames,
+      keys.taskUpdates,
+      String(maxCompleted),
+      formatIsoTime(Date.now()),
+      ...batch,
+    )
+    const [removed, ended, ...pruned] = reply
+    result.removedTasks += Number(removed)
+    result.endedTasks += Number(ended)
+    for (const prefix of pruned) result.stalePrefixes.push(String(prefix))
+  }
+  return result
 }

@@ -324,7 +324,8 @@ return 1
  * whose heartbeat key exists again (its recorder came back) is kept. For
  * the others, the script deletes every processors field that starts with
  * the prefix, compared as plain bytes, pushes and publishes the ended
- * records, and removes the prefix from the set. As in
+ * records, and removes the prefix from the set. Each prefix must end with
+ * a dot, as PREFIX_SHAPE in redis-heartbeats.ts requires. As in
  * REMOVE_PROCESSORS_SCRIPT, the list keeps at least the records it had.
  * Returns { removed entries, ended entries, stale prefix 1, stale prefix 2, ... }.
  */
@@ -340,6 +341,10 @@ end
 local removed = 0
 local ended = {}
 if #stale > 0 then
+  local staleSet = {}
+  for _, prefix in ipairs(stale) do
+    staleSet[prefix] = true
+  end
   local cursor = '0'
   repeat
     local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', 500)
@@ -347,8 +352,11 @@ if #stale > 0 then
     local fields = page[2]
     for i = 1, #fields, 2 do
       local field = fields[i]
-      for _, prefix in ipairs(stale) do
-        if string.sub(field, 1, #prefix) == prefix then
+      -- Every prefix ends with a dot, so a field starts with one exactly
+      -- when its text up to one of its dots is that prefix.
+      local dot = string.find(field, '.', 1, true)
+      while dot do
+        if staleSet[string.sub(field, 1, dot)] then
           removed = removed + redis.call('HDEL', KEYS[1], field)
           local text = endRecord(fields[i + 1], ARGV[3], 'process_stopped')
           if text then
@@ -356,6 +364,7 @@ if #stale > 0 then
           end
           break
         end
+        dot = string.find(field, '.', dot + 1, true)
       end
     end
   until cursor == '0'
