@@ -61,6 +61,17 @@ async function startFastifyApp(): Promise<UrlApp> {
   return { port: (app.server.address() as AddressInfo).port, close: () => app.close() }
 }
 
+/** Sends a GET with `target` as the request target, as written, which a URL-parsing client would change. */
+async function sendRawTarget(port: number, target: string): Promise<void> {
+  const connection = await openConnection(port)
+  try {
+    connection.write(formatRequest('GET', target))
+    await connection.readResponses(1)
+  } finally {
+    connection.destroy()
+  }
+}
+
 /** Waits for the completed record of `path`, the only one. */
 async function readOnly(path: string): Promise<HttpTask | undefined> {
   const stored = await waitForPath(redis.client, path)
@@ -97,6 +108,15 @@ describe.each([
 
     const task = await readOnly('/go')
     expect(headerValues(task?.response_headers ?? [], 'location')).toEqual(['/callback?access_token=[REDACTED]&page=3'])
+  })
+
+  it('masks a Referer password containing @', async () => {
+    await sendRequest(`http://127.0.0.1:${app.port}/page`, {
+      headers: [['Referer', 'https://ru:REF-P@SS@shop.test/?a=1']],
+    })
+
+    const task = await readOnly('/page')
+    expect(headerValues(task?.request_headers ?? [], 'referer')).toEqual(['https://[REDACTED]@shop.test/?a=1'])
   })
 
   it.each([
@@ -136,17 +156,20 @@ describe.each([
   })
 
   it('masks user info in an absolute-form target', async () => {
-    const connection = await openConnection(app.port)
-    try {
-      connection.write(formatRequest('GET', 'http://ann:s3cret@127.0.0.1/absolute?page=4'))
-      await connection.readResponses(1)
-    } finally {
-      connection.destroy()
-    }
+    await sendRawTarget(app.port, 'http://ann:s3cret@127.0.0.1/absolute?page=4')
 
     const stored = await waitForPath(redis.client, 'http://[REDACTED]@127.0.0.1/absolute')
     const [task] = stored.pastTasks
     expect(task?.uri).toBe('http://[REDACTED]@127.0.0.1/absolute?page=4')
     expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
+  })
+
+  it('masks an absolute-form password containing @', async () => {
+    await sendRawTarget(app.port, 'http://ann:ABS-PASS@evil@127.0.0.1/absolute?token=ABS-TOKEN')
+
+    const stored = await waitForPath(redis.client, 'http://[REDACTED]@127.0.0.1/absolute')
+    const [task] = stored.pastTasks
+    expect(task?.uri).toBe('http://[REDACTED]@127.0.0.1/absolute?token=[REDACTED]')
+    expect(JSON.stringify(stored.pastTasks)).not.toMatch(/ABS-PASS|evil/)
   })
 })

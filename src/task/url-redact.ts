@@ -25,8 +25,12 @@ export const URL_HEADERS: ReadonlySet<string> = new Set([
   'x-envoy-original-path',
 ])
 
-/** `scheme://user:password@` at the start of an absolute URL. */
-const USER_INFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i
+/**
+ * `scheme://user:password@` at the start of an absolute URL. The user info
+ * ends at the last `@` before the first `/`, `?` or `#`, as URL parsers
+ * read it, so a password with a raw `@` (`user:p@ss@host`) is masked whole.
+ */
+const USER_INFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
 
 /**
  * Replaces the user info of an absolute URL (`https://user:password@host/`)
