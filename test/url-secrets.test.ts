@@ -164,6 +164,24 @@ describe.each([
     expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
   })
 
+  it('masks a fragment in the target', async () => {
+    await sendRawTarget(app.port, '/callback#access_token=FRAGMENT-TOKEN&state=7')
+
+    const task = await readOnly('/callback')
+    expect(task?.params).toBeNull()
+    expect(task?.uri).toBe('/callback#access_token=[REDACTED]&state=7')
+    expect(JSON.stringify(task)).not.toContain('FRAGMENT-TOKEN')
+  })
+
+  it('keeps a fragment out of params', async () => {
+    await sendRawTarget(app.port, '/callback?x=1#access_token=FRAGMENT-TOKEN')
+
+    const task = await readOnly('/callback')
+    expect(task?.params).toEqual({ x: '1' })
+    expect(task?.uri).toBe('/callback?x=1#access_token=[REDACTED]')
+    expect(JSON.stringify(task)).not.toContain('FRAGMENT-TOKEN')
+  })
+
   it('masks an absolute-form password containing @', async () => {
     await sendRawTarget(app.port, 'http://ann:ABS-PASS@evil@127.0.0.1/absolute?token=ABS-TOKEN')
 

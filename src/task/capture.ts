@@ -11,7 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
-import { formatQuery, maskUserInfo, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
+import { maskUserInfo, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /**
@@ -205,18 +205,25 @@ export class CaptureEncoder {
     return `${status},"response_headers":${headers}`
   }
 
-  /** Encodes `"path":…,"params":…,"uri":…`, with secret parameters masked. */
+  /**
+   * Encodes `"path":…,"params":…,"uri":…`, with secret parameters masked.
+   * Browsers and HTTP libraries leave the fragment out, but a raw request
+   * target can carry one (`/callback#access_token=…`), so the path and the
+   * parameters end before it and the URI keeps it masked.
+   */
   #encodeUrl(rawUrl: string): string {
     const { limits, rules } = this.settings
-    const queryStart = rawUrl.indexOf('?')
+    const fragmentStart = rawUrl.indexOf('#')
+    const beforeFragment = fragmentStart === -1 ? rawUrl : rawUrl.slice(0, fragmentStart)
+    const queryStart = beforeFragment.indexOf('?')
     // A request target in absolute form (`GET http://user:password@host/`) can carry credentials.
-    const path = maskUserInfo(queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart))
-    const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)
+    const path = maskUserInfo(queryStart === -1 ? beforeFragment : beforeFragment.slice(0, queryStart))
+    const query = queryStart === -1 ? '' : beforeFragment.slice(queryStart + 1)
     const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
-    if (query === '') return `"path":${encodedPath},"params":null,"uri":${encodedPath}`
+    if (query === '' && fragmentStart === -1) return `"path":${encodedPath},"params":null,"uri":${encodedPath}`
 
-    const params = JSON.stringify(captureParams(query, this.settings))
-    const uri = encodeString(truncate(`${path}?${formatQuery(query, rules)}`, limits.maxUrlLength))
+    const params = query === '' ? 'null' : JSON.stringify(captureParams(query, this.settings))
+    const uri = encodeString(truncate(redactUrl(rawUrl, rules), limits.maxUrlLength))
     return `"path":${encodedPath},"params":${params},"uri":${uri}`
   }
 
