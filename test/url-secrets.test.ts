@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import express from 'express'
 import fastify, { type FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { topMiddleware, topPlugin, type HttpTask } from '../src/index'
+import { topMiddleware, topPlugin, type HttpTask, type TopOptions } from '../src/index'
 import { sendRequest } from './helpers/http'
 import { formatRequest, openConnection } from './helpers/raw-http'
 import { headerValues } from './helpers/recording-cases'
@@ -33,10 +33,13 @@ interface UrlApp {
   close(): Promise<void>
 }
 
+/** Options of the apps beyond the tracker, such as `redactParams`. */
+type AppOptions = Pick<TopOptions, 'redactParams'>
+
 /** Starts an Express 5 app whose `/go` redirects with a token in the query. */
-async function startExpressApp(): Promise<UrlApp> {
+async function startExpressApp(options: AppOptions = {}): Promise<UrlApp> {
   const app = express()
-  const middleware = topMiddleware({ trackerUrl: redis.url, batchWindowMs: 0 })
+  const middleware = topMiddleware({ ...options, trackerUrl: redis.url, batchWindowMs: 0 })
   app.use(middleware)
   app.get('/go', (_req, res) => res.redirect('/callback?access_token=LOCATION-TOKEN&page=3'))
   app.use((_req, res) => res.send('ok'))
@@ -52,9 +55,9 @@ async function startExpressApp(): Promise<UrlApp> {
 }
 
 /** Starts a Fastify 5 app with the same routes. */
-async function startFastifyApp(): Promise<UrlApp> {
+async function startFastifyApp(options: AppOptions = {}): Promise<UrlApp> {
   const app: FastifyInstance = fastify()
-  await app.register(topPlugin, { trackerUrl: redis.url, batchWindowMs: 0 })
+  await app.register(topPlugin, { ...options, trackerUrl: redis.url, batchWindowMs: 0 })
   app.get('/go', async (_request, reply) => reply.redirect('/callback?access_token=LOCATION-TOKEN&page=3'))
   app.setNotFoundHandler(async () => 'ok')
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -162,6 +165,25 @@ describe.each([
     const [task] = stored.pastTasks
     expect(task?.uri).toBe('http://[REDACTED]@127.0.0.1/absolute?page=4')
     expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
+  })
+
+  it('masks redactParams names in brackets', async () => {
+    await app.close()
+    app = await startApp({ redactParams: ['tenant'] })
+    const query = 'TENANT=T1&tenant[0]=T2&tenant[]=T3&user[tenant]=T4&tenants=visible'
+    await sendRequest(`http://127.0.0.1:${app.port}/tenants?${query}`)
+
+    const task = await readOnly('/tenants')
+    expect(task?.params).toEqual({
+      TENANT: '[REDACTED]',
+      'tenant[0]': '[REDACTED]',
+      'tenant[]': '[REDACTED]',
+      'user[tenant]': '[REDACTED]',
+      tenants: 'visible',
+    })
+    expect(task?.uri).toBe(
+      '/tenants?TENANT=[REDACTED]&tenant[0]=[REDACTED]&tenant[]=[REDACTED]&user[tenant]=[REDACTED]&tenants=visible',
+    )
   })
 
   it('masks a fragment in the target', async () => {

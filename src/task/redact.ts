@@ -89,14 +89,20 @@ export function isSecretArgumentName(name: string): boolean {
   return SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName)
 }
 
-function isDefaultSecretParam(lowerCaseName: string): boolean {
-  if (isSecretParamWord(lowerCaseName)) return true
-  // Bracket notation (`user[pass]`, `data[api_key]`), as qs and PHP write nested fields.
+/**
+ * Returns whether a query parameter name is secret by the default rules or
+ * is one of `extraNames`. A name in bracket notation (`user[pass]`,
+ * `tenant[0]`, `tenant[]`), as qs and PHP write nested fields and arrays,
+ * is secret when one of its parts is.
+ */
+function isSecretParamName(lowerCaseName: string, extraNames: ReadonlySet<string>): boolean {
+  if (isSecretParamWord(lowerCaseName, extraNames)) return true
   if (!lowerCaseName.includes('[')) return false
-  return lowerCaseName.split(/[[\]]+/).some((part) => part !== '' && isSecretParamWord(part))
+  return lowerCaseName.split(/[[\]]+/).some((part) => part !== '' && isSecretParamWord(part, extraNames))
 }
 
-function isSecretParamWord(lowerCaseName: string): boolean {
+function isSecretParamWord(lowerCaseName: string, extraNames: ReadonlySet<string>): boolean {
+  if (extraNames.has(lowerCaseName)) return true
   if (SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName)) return true
   return SECRET_PARAM_ONLY.test(lowerCaseName)
 }
@@ -156,7 +162,7 @@ export function createRedactionRules(options: RedactionOptions = {}): RedactionR
     isSecretParam(name) {
       const lowerCaseName = name.toLowerCase()
       if (allowedParams.has(lowerCaseName)) return false
-      return secretParams.has(lowerCaseName) || isDefaultSecretParam(lowerCaseName)
+      return isSecretParamName(lowerCaseName, secretParams)
     },
   }
 }
