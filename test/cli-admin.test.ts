@@ -210,9 +210,14 @@ describe('clear', () => {
     }
   })
 
+  // C1 CSI (U+009B) and a right-to-left override, which JSON.stringify leaves raw.
+  const hostilePrefix = '\u009b2J\u202e{evil}:'
+  const escapedPrefix = '(key prefix "\\u009b2J\\u202e{evil}:")'
+
   it.each([
     ['no prefix', undefined, '(no key prefix)'],
     ['a prefix', 'shop:', '(key prefix "shop:")'],
+    ['a prefix with control characters', hostilePrefix, escapedPrefix],
   ])('names the URL and %s in the question', async (_case, keyPrefix, named) => {
     // A prefix without tracker keys has nothing to clear, so there would be no question.
     if (keyPrefix !== undefined) await redis.client.lpush(`${keyPrefix}past_tasks`, '{}')
@@ -227,8 +232,17 @@ describe('clear', () => {
     const code = await runClear(options, { stdin, stdout })
     expect(code).toBe(1)
     expect(output).toContain(`Delete every active and completed task at ${redis.url} ${named}? [y/N] `)
+    expect(output).not.toMatch(/[\u009b\u202e]/)
     expect(output).toContain('Not cleared.')
     expect(await redis.client.llen('past_tasks')).toBe(1)
+  })
+
+  it('escapes control characters of the prefix it cleared', async () => {
+    await redis.client.lpush(`${hostilePrefix}past_tasks`, '{}')
+    const result = await runCli(['clear', '--tracker-url', redis.url, '--prefix', hostilePrefix, '--yes'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(`Cleared the active and completed tasks at ${redis.url} ${escapedPrefix}.\n`)
+    expect(await redis.client.exists(`${hostilePrefix}past_tasks`)).toBe(0)
   })
 
   it('takes the end of input as no', async () => {

@@ -85,10 +85,14 @@ async function hasNoTrackerKeys(connection: TrackerConnection): Promise<boolean>
   }
 }
 
-/** Returns `URL (key prefix "shop:")`, or `URL (no key prefix)`, naming what a clear deletes. */
+/**
+ * Returns `URL (key prefix "shop:")`, or `URL (no key prefix)`, naming what
+ * a clear deletes. The prefix comes from the command line, so characters
+ * that a terminal acts on are escaped, as in every other command's output.
+ */
 function describeTarget(displayUrl: string, keyPrefix: string | undefined): string {
   const prefix = keyPrefix ? `key prefix ${JSON.stringify(keyPrefix)}` : 'no key prefix'
-  return `${displayUrl} (${prefix})`
+  return sanitizeText(`${displayUrl} (${prefix})`)
 }
 
 async function confirm(target: string, streams: ClearStreams): Promise<boolean> {
