@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escapeJsonForTerminal, sanitizeText } from '../src/cli/sanitize'
+import { RedisTracker } from '../src/trackers/redis-tracker'
+import { runCli } from './helpers/cli'
+import { completedRecord } from './helpers/records'
+import { startRedis, type TestRedis } from './helpers/redis-server'
 
 /** Characters a terminal acts on, which must never reach it from a record. */
 const TERMINAL_CONTROLS = /[\x00-\x1f\x7f-\x9f]/
@@ -34,6 +38,21 @@ describe('sanitizeText', () => {
     ['byte order mark', '\ufeff', '\\ufeff'],
     ['Mongolian vowel separator', '\u180e', '\\u180e'],
     ['tag letter A', '\u{e0041}', '\\udb40\\udc41'],
+    ['combining grapheme joiner', '\u034f', '\\u034f'],
+    ['Hangul choseong filler', '\u115f', '\\u115f'],
+    ['Hangul jungseong filler', '\u1160', '\\u1160'],
+    ['Hangul filler', '\u3164', '\\u3164'],
+    ['halfwidth Hangul filler', '\uffa0', '\\uffa0'],
+    ['braille pattern blank', '\u2800', '\\u2800'],
+    ['interlinear annotation anchor', '\ufff9', '\\ufff9'],
+    ['interlinear annotation terminator', '\ufffb', '\\ufffb'],
+    ['Khmer vowel inherent', '\u17b4', '\\u17b4'],
+    ['Mongolian free variation selector', '\u180b', '\\u180b'],
+    ['inhibit symmetric swapping', '\u206a', '\\u206a'],
+    ['variation selector 1', '\ufe00', '\\ufe00'],
+    ['shorthand format letter overlap', '\u{1bca0}', '\\ud82f\\udca0'],
+    ['musical symbol begin beam', '\u{1d173}', '\\ud834\\udd73'],
+    ['variation selector 17', '\u{e0100}', '\\udb40\\udd00'],
     ['lone high surrogate', '\ud83d', '\ufffd'],
     ['lone low surrogate', '\ude80', '\ufffd'],
   ])('replaces %s', (_name, input, placeholder) => {
@@ -42,6 +61,24 @@ describe('sanitizeText', () => {
 
   it('keeps emoji joined by zero-width joiners', () => {
     expect(sanitizeText('family 👨\u200d👩\u200d👧')).toBe('family 👨\u200d👩\u200d👧')
+  })
+
+  it('keeps emoji presentation selectors', () => {
+    expect(sanitizeText('\u2764\ufe0f 1\ufe0f\u20e3 \u263a\ufe0e')).toBe('\u2764\ufe0f 1\ufe0f\u20e3 \u263a\ufe0e')
+  })
+
+  it('shows a run of zero-width joiners', () => {
+    expect(sanitizeText(`a${'\u200d'.repeat(3)}b`)).toBe('a\\u200d\\u200d\\u200db')
+  })
+
+  it('keeps eight stacked marks', () => {
+    const stacked = `e${'\u0301'.repeat(8)}`
+    expect(sanitizeText(stacked)).toBe(stacked)
+  })
+
+  it('shows marks past eight in a row', () => {
+    const expected = `e${'\u0301'.repeat(8)}\\u0301\\u0301x\u0301`
+    expect(sanitizeText(`e${'\u0301'.repeat(10)}x\u0301`)).toBe(expected)
   })
 
   it('shows text hidden behind zero-width spaces', () => {
@@ -104,5 +141,39 @@ describe('escapeJsonForTerminal', () => {
     const json = escapeJsonForTerminal(JSON.stringify(value))
     expect(json).toBe('{"ua":"a\\u200bb\\ufeffc\\udb40\\udc41d"}')
     expect(JSON.parse(json)).toEqual(value)
+  })
+})
+
+describe('recent with hidden characters', () => {
+  const hiddenPath = '/admin\u3164\u115f\u2800\u034f\ufff9note\ufffb'
+  const shownPath = '/admin\\u3164\\u115f\\u2800\\u034f\\ufff9note\\ufffb'
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+    const writer = new RedisTracker({ url: redis.url })
+    writer.recordEnd('hidden', JSON.stringify(completedRecord(hiddenPath, 200, 10)))
+    await writer.flush()
+    await writer.close()
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  it('shows them as escapes in the table', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'path'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain(shownPath)
+    expect(result.stdout).not.toMatch(/[\u3164\u115f\u2800\u034f\ufff9\ufffb]/)
+  })
+
+  it('shows them as escapes in JSON', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--json'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain(shownPath)
+    expect(result.stdout).not.toMatch(/[\u3164\u115f\u2800\u034f\ufff9\ufffb]/)
+    const [task] = JSON.parse(result.stdout) as Array<{ path: string }>
+    expect(task?.path).toBe(hiddenPath)
   })
 })

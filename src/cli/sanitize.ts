@@ -8,27 +8,41 @@
  * - C0 controls (NUL, backspace, tab, newline, carriage return, ESC, ...) and
  *   DEL become their Unicode control pictures: `␀ ␈ ␉ ␊ ␍ ␛ ␡`. ESC is
  *   the start of every CSI and OSC sequence, so `\x1b[2J` prints as `␛[2J`.
- * - C1 controls (U+0080 to U+009F, among them the one-character CSI and OSC),
- *   bidirectional formatting characters, the line and paragraph separators
- *   and invisible characters (soft hyphen, zero-width space and non-joiner,
- *   word joiner, byte order mark, tag characters) have no control picture
- *   and become their escape, for example `\u009b`. The zero-width joiner
- *   stays, because emoji sequences are built with it.
+ * - C1 controls (U+0080 to U+009F, among them the one-character CSI and OSC)
+ *   and the characters that hide text (`HIDING`) have no control picture
+ *   and become their escape, for example `\u009b`.
  * - Lone UTF-16 surrogates become U+FFFD. Bytes that are not valid UTF-8
  *   already arrive as U+FFFD, because the Redis client decodes replies as UTF-8.
  */
 
+/** Max number of nonspacing or enclosing marks kept in a row. Real scripts stack a few, Zalgo text dozens. */
+const MAX_MARKS_IN_ROW = 8
+
+/**
+ * Characters that hide or disguise text: Unicode's default-ignorable code
+ * points (zero-width characters, bidirectional formatting, Hangul fillers,
+ * variation selectors, tag characters, …), the line and paragraph
+ * separators, the braille blank and the interlinear annotation characters.
+ * A zero-width joiner and the text and emoji presentation selectors
+ * (U+FE0E, U+FE0F) stay, because emoji are built with them, unless the
+ * joiner is in a run of two or more, which no emoji has. Marks past
+ * `MAX_MARKS_IN_ROW` after one base character are included too, so a tall
+ * stack cannot spill over the rows above and below.
+ */
+const HIDING =
+  String.raw`(?![\u200d\ufe0e\ufe0f])\p{Default_Ignorable_Code_Point}|[\u2028\u2029\u2800\ufff9-\ufffb]` +
+  String.raw`|\u200d(?=\u200d)|(?<=\u200d)\u200d` +
+  String.raw`|[\p{Mn}\p{Me}](?<=[\p{Mn}\p{Me}]{${MAX_MARKS_IN_ROW + 1}})`
+
 /** Characters that a terminal may act on, that reorder or break a line, or that hide text. */
-const UNSAFE =
-  /[\0-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200c\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u{e0000}-\u{e007f}\p{Cs}]/gu
+const UNSAFE = new RegExp(String.raw`[\0-\x1f\x7f-\x9f\p{Cs}]|${HIDING}`, 'gu')
 
 /**
  * The characters of `UNSAFE` that `JSON.stringify` leaves raw. C0 controls
  * are left out: JSON text escapes them inside strings, and the newlines of
  * indented JSON must stay.
  */
-const UNSAFE_IN_JSON =
-  /[\x7f-\x9f\xad\u061c\u180e\u200b\u200c\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]|\udb40[\udc00-\udc7f]/g
+const UNSAFE_IN_JSON = new RegExp(String.raw`[\x7f-\x9f]|${HIDING}`, 'gu')
 
 /** The control picture of DEL. */
 const DEL_PICTURE = '\u2421'
