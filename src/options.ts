@@ -463,9 +463,10 @@ function checkTags(tags: Record<string, string> | undefined): Record<string, str
 
 function checkNames(name: string, value: readonly string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) {
-    throw invalidOptionType(name, 'an array of strings', value)
-  }
+  if (!Array.isArray(value)) throw invalidOptionType(name, 'an array of strings', value)
+  // Names the first bad item, as "received an array" would not show which one it is.
+  const badIndex = value.findIndex((item) => typeof item !== 'string')
+  if (badIndex !== -1) throw invalidOptionType(`${name}[${badIndex}]`, 'a string', value[badIndex])
   return [...value]
 }
 
