@@ -167,6 +167,39 @@ describe.each([
     expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
   })
 
+  it('masks assertion, SAML and one-time params', async () => {
+    const query = 'client_assertion=S1&SAMLResponse=S2&oobCode=S3&hmac=S4&ticket=S5&pw=S6&page=1'
+    await sendRequest(`http://127.0.0.1:${app.port}/signin?${query}`)
+
+    const task = await readOnly('/signin')
+    expect(task?.params).toEqual({
+      client_assertion: '[REDACTED]',
+      SAMLResponse: '[REDACTED]',
+      oobCode: '[REDACTED]',
+      hmac: '[REDACTED]',
+      ticket: '[REDACTED]',
+      pw: '[REDACTED]',
+      page: '1',
+    })
+    expect(JSON.stringify(task)).not.toMatch(/S[1-6]/)
+  })
+
+  it('masks Azure principal and HMAC headers', async () => {
+    await sendRequest(`http://127.0.0.1:${app.port}/hooks`, {
+      headers: [
+        ['X-Ms-Client-Principal', 'PRINCIPAL-CLAIMS'],
+        ['X-Shopify-Hmac-Sha256', 'HMAC-DIGEST'],
+        ['X-Ms-Client-Principal-Name', 'ann@shop.test'],
+      ],
+    })
+
+    const task = await readOnly('/hooks')
+    const headers = task?.request_headers ?? []
+    expect(headerValues(headers, 'x-ms-client-principal')).toEqual(['[REDACTED]'])
+    expect(headerValues(headers, 'x-shopify-hmac-sha256')).toEqual(['[REDACTED]'])
+    expect(headerValues(headers, 'x-ms-client-principal-name')).toEqual(['ann@shop.test'])
+  })
+
   it('masks redactParams names in brackets', async () => {
     await app.close()
     app = await startApp({ redactParams: ['tenant'] })

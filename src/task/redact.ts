@@ -27,6 +27,8 @@ export const DEFAULT_SECRET_HEADERS: readonly string[] = [
   'x-top-web-api-key',
   // The signed claims about the user that an AWS load balancer adds after OIDC sign-in.
   'x-amzn-oidc-data',
+  // The same claims, as Azure App Service authentication adds them.
+  'x-ms-client-principal',
 ]
 
 /**
@@ -44,8 +46,8 @@ const DEFAULT_PUBLIC_HEADERS: readonly string[] = [
  * name. Header names, query parameter names, command-line option names and
  * `NAME=value` names all use it. `auth` does not count where it begins
  * `author`, `authority` or `authored`, but does in `authorization` and
- * `authorisation`. `pass` and `otp` count only as whole words, so `bypass`,
- * `passenger` and `footprint` stay readable. `key` counts only after a word
+ * `authorisation`. `pass`, `pw` and `otp` count only as whole words, so
+ * `bypass`, `passenger` and `footprint` stay readable. `key` counts only after a word
  * that makes it a credential (`api-key`, `X_API_KEY`, `subscription-key`).
  */
 const SECRET_NAME = new RegExp(
@@ -57,11 +59,13 @@ const SECRET_NAME = new RegExp(
     'passphrase',
     'pwd',
     '(?:^|[-_.])pass(?:$|[-_.])',
+    '(?:^|[-_.])pw(?:$|[-_.])',
     'session',
     'cookie',
     'csrf',
     'xsrf',
     'signature',
+    'hmac',
     'credential',
     'jwt',
     '(?:^|[-_.])otp(?:$|[-_.])',
@@ -78,10 +82,14 @@ const SECRET_NAME = new RegExp(
 const KEY_WORD = /(?:^|[-_.])key$/
 
 /**
- * Names that are secrets in query strings only: OAuth's `code` and
- * `code_verifier`, signatures such as `sig`, and names that contain `private`.
+ * Names that are secrets in query strings only: OAuth's `code`,
+ * `code_verifier` and `client_assertion`, signatures such as `sig`, names
+ * that contain `private`, a signed SAML response (`SAMLResponse`),
+ * Firebase's one-time `oobCode` and a CAS service `ticket`, which signs the
+ * user in once. `assertion` would mask command-line switches such as
+ * Java's `-enableassertions`, so it is not in `SECRET_NAME`.
  */
-const SECRET_PARAM_ONLY = /^code$|code_verifier|sig$|private/
+const SECRET_PARAM_ONLY = /^code$|code_verifier|sig$|private|assertion|samlresponse|^oobcode$|^ticket$/
 
 /** Returns whether a command-line option or `NAME=value` name looks like a credential. */
 export function isSecretArgumentName(name: string): boolean {
