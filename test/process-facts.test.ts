@@ -22,6 +22,12 @@ describe('redactCommandLine', () => {
     [['--db=postgres://user:hunter6@db/x'], ['--db=postgres://user:***@db/x']],
     [['DATABASE_URL=redis://:hunter5@cache:6379/0'], ['DATABASE_URL=redis://:***@cache:6379/0']],
     [['https://api.test/hook?token=hunter4&x=1'], ['https://api.test/hook?token=***&x=1']],
+    [['--pw', 'hunter10'], ['--pw', REDACTED]],
+    [['--auth-token:hunter11'], [`--auth-token:${REDACTED}`]],
+    [['-password:hunter11'], [`-password:${REDACTED}`]],
+    [['/opt/app --token=hunter12'], [`/opt/app --token=${REDACTED}`]],
+    [['/opt/app  --password\thunter13 -v'], [`/opt/app  --password\t${REDACTED} -v`]],
+    [['PASSWORD=two words'], [`PASSWORD=${REDACTED}`]],
   ])('masks %j', (args, expected) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...expected])
   })
@@ -43,6 +49,9 @@ describe('redactCommandLine', () => {
     [['http://Example.test:80']],
     [['redis://cache:6379/0']],
     [['user@example.test']],
+    [['localhost:6379']],
+    [['--listen:8080']],
+    [['npm run start --port 3000']],
   ])('keeps %j', (args) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...args])
   })
@@ -73,6 +82,10 @@ describe('recorded command line', () => {
       'hunter7',
       'postgres://user:hunter6@db/x',
       'PASSWORD=hunter8',
+      '--pw',
+      'hunter10',
+      '--auth-token:hunter11',
+      '/opt/app --token=hunter12',
       '--port',
       '8080',
     ]
@@ -91,6 +104,10 @@ describe('recorded command line', () => {
       REDACTED,
       'postgres://user:***@db/x',
       `PASSWORD=${REDACTED}`,
+      '--pw',
+      REDACTED,
+      `--auth-token:${REDACTED}`,
+      `/opt/app --token=${REDACTED}`,
       '--port',
       '8080',
     ])

@@ -8,8 +8,15 @@ import { threadId } from 'node:worker_threads'
 import { isSecretArgumentName, REDACTED } from '../task/redact'
 import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 
-/** `--name=value`, `-name=value` or `NAME=value`: group 1 is everything up to and including the `=`, group 2 the name. */
-const ASSIGNMENT = /^(-{0,2}([A-Za-z_][\w.-]*)=)./
+/**
+ * `--name=value`, `-name=value`, `NAME=value`, or `--name:value` and
+ * `-name:value` as some tools write them. Group 1 is everything up to and
+ * including the `=` or `:`, group 2 or 3 the name.
+ */
+const ASSIGNMENT = /^(-{0,2}([A-Za-z_][\w.-]*)=|--?([A-Za-z_][\w.-]*):)./
+
+/** Whitespace inside one argument, as in a whole command line passed to `sh -c`. */
+const WHITESPACE = /\s/
 
 /** `--name` or `-name` with no value attached, whose value may be the next argument. */
 const OPTION = /^--?([A-Za-z_][\w.-]*)$/
@@ -88,9 +95,10 @@ export class SlotPool {
 
 /**
  * Returns the arguments with secret values masked: the value of a
- * secret-looking `--name=value` or `NAME=value`, the argument after a
- * secret-looking `--name` or `-name`, and URL passwords and secret URL
- * parameters. Names use `isSecretArgumentName`, the rule that headers and
+ * secret-looking `--name=value`, `--name:value` or `NAME=value`, the
+ * argument after a secret-looking `--name` or `-name`, the same inside an
+ * argument that contains a whole command line, and URL passwords and secret
+ * URL parameters. Names use `isSecretArgumentName`, the rule that headers and
  * query parameters share. The value of a single-letter option such as `-p`
  * stays visible because it is as often a port as a password.
  */
@@ -114,10 +122,25 @@ export function redactCommandLine(argv: readonly string[]): string[] {
 
 function redactArgument(argument: string): string {
   const assignment = ASSIGNMENT.exec(argument)
-  if (assignment !== null && isSecretValueName(assignment[2] ?? '')) {
+  if (assignment !== null && isSecretValueName(assignment[2] ?? assignment[3] ?? '')) {
     return `${assignment[1]}${REDACTED}`
   }
+  if (WHITESPACE.test(argument)) return redactWords(argument)
   return containsUrlSecret(argument) ? maskUrl(argument) : argument
+}
+
+/**
+ * Masks the words of an argument that contains a whole command line
+ * (`sh -c '/opt/app --token=X'`) as separate arguments would be masked,
+ * and keeps the whitespace between them.
+ * NOTE: the words are split at whitespace only, so a quoted value with a
+ * space (`--token "a b"`) keeps its words after the first in clear.
+ */
+function redactWords(argument: string): string {
+  // Even indexes are words and odd indexes the whitespace between them.
+  const parts = argument.split(/(\s+)/)
+  const words = redactCommandLine(parts.filter((_part, index) => index % 2 === 0))
+  return parts.map((part, index) => (index % 2 === 0 ? words[index / 2] : part)).join('')
 }
 
 /** Returns whether the value given under `name` is a secret, and not the path of a file that contains one. */
