@@ -34,7 +34,7 @@ interface UrlApp {
 }
 
 /** Options of the apps beyond the tracker, such as `redactParams`. */
-type AppOptions = Pick<TopOptions, 'redactParams'>
+type AppOptions = Pick<TopOptions, 'redactParams' | 'ignore' | 'logger'>
 
 /** Starts an Express 5 app whose `/go` redirects with a token in the query. */
 async function startExpressApp(options: AppOptions = {}): Promise<UrlApp> {
@@ -217,6 +217,20 @@ describe.each([
     expect(task?.uri).toBe(
       '/tenants?TENANT=[REDACTED]&tenant[0]=[REDACTED]&tenant[]=[REDACTED]&user[tenant]=[REDACTED]&tenants=visible',
     )
+  })
+
+  it('logs a failed request without URL secrets', async () => {
+    const fields: Array<Record<string, unknown>> = []
+    const logger = { warn: () => {}, error: (object: Record<string, unknown>) => fields.push(object) }
+    const throwingIgnore = () => {
+      throw new Error('ignore rule failed')
+    }
+    await app.close()
+    app = await startApp({ logger, ignore: throwingIgnore })
+    await sendRawTarget(app.port, 'http://ann:LOG-PASSWORD@127.0.0.1/logged#access_token=LOG-TOKEN')
+
+    expect(fields.map((field) => field.path)).toEqual(['http://[REDACTED]@127.0.0.1/logged'])
+    expect(JSON.stringify(fields)).not.toMatch(/LOG-PASSWORD|LOG-TOKEN/)
   })
 
   it('masks a fragment in the target', async () => {
