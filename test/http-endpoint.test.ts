@@ -118,6 +118,23 @@ describe.each(FRAMEWORKS)('tracker endpoint on %s', (framework) => {
     expect(active['host/1-0-1.1']).toMatchObject({ task_id: 'c', method: 'GET', path: '/slow' })
   })
 
+  it('reads no completed tasks for the active ones', async () => {
+    const reads: Array<number | undefined> = []
+    const tracker = createTrackerWithTasks()
+    const read = tracker.read.bind(tracker)
+    tracker.read = async (options = {}) => {
+      reads.push(options.completedLimit)
+      return read(options)
+    }
+    const url = await startEndpoint(framework, { apiKey: API_KEY, tracker })
+    const active = await request(`${url}?action=active-tasks`, { headers: { 'x-api-key': API_KEY } })
+    const completed = await request(`${url}?action=completed-tasks&limit=5`, { headers: { 'x-api-key': API_KEY } })
+
+    expect(Object.keys(JSON.parse(active.body))).toEqual(['host/1-0-1.1'])
+    expect(JSON.parse(completed.body)).toHaveLength(2)
+    expect(reads).toEqual([0, 5])
+  })
+
   it('serves completed tasks newest first', async () => {
     const url = await startEndpoint(framework, { apiKey: API_KEY, tracker: createTrackerWithTasks() })
     const response = await request(`${url}?action=completed-tasks`, { headers: { 'x-api-key': API_KEY } })

@@ -12,6 +12,7 @@
  * becomes a completed task with `recorded_successfully: false`
  * (task/cleanup-end.ts).
  */
+import cluster from 'node:cluster'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
@@ -56,6 +57,15 @@ export interface TrackContext extends RequestFacts {
   resolveTaskName?: ((req: IncomingMessage) => string | null | undefined) | undefined
 }
 
+/**
+ * Logged by a recorder on the memory tracker in a `node:cluster` worker,
+ * as under PM2's cluster mode: each worker keeps its own records, and a
+ * reader gets those of the worker that handles its request.
+ */
+const MEMORY_TRACKER_IN_WORKER =
+  'web-top records to the memory tracker of this cluster worker, which holds only its own requests; ' +
+  'a reader sees one worker at a time, whichever answers it. Record to Redis to see every worker'
+
 /** Recorders created in this process, so that each one's processor ids have their own prefix. */
 let recorderCount = 0
 
@@ -96,6 +106,9 @@ export class Recorder {
     this.tracker = tracker
     if (owned && tracker.kind === 'redis' && !this.options.redis) {
       this.#logDestination(appLogger, options.trackerUrl !== undefined)
+    }
+    if (tracker.kind === 'memory' && cluster.isWorker) {
+      appLogger.warn({ workerId: cluster.worker?.id }, MEMORY_TRACKER_IN_WORKER)
     }
 
     const facts = readProcessFacts()
@@ -260,7 +273,7 @@ export class Recorder {
   /**
    * Stops recording, ends the active entries of this recorder by cleanup,
    * removes its heartbeat and closes the tracker if the recorder opened it.
-   * When Redis does not reply, gives up after about 4 s. A request still in
+   * When Redis does not reply, gives up after about 2 s. A request still in
    * flight is recorded as ended at the close, with `recorded_successfully:
    * false` and the tag `web_top.outcome: recorder_closed`, and its own end
    * is not written. Other recorders of the same process keep their entries.
