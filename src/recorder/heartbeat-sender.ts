@@ -14,6 +14,16 @@ const EVENT_LOOP_RESOLUTION_MS = 20
 const NANOSECONDS_PER_MS = 1e6
 
 /**
+ * Returns the delay in milliseconds of a sample of the histogram, given in
+ * nanoseconds. Node records the time between two runs of its sampling
+ * timer, so an idle loop records the sampling interval itself (20.02 ms
+ * and more at a 20 ms interval on Node 20); the delay is what exceeds it.
+ */
+export function toLoopDelayMs(sampleNs: number): number {
+  return Math.max(0, sampleNs / NANOSECONDS_PER_MS - EVENT_LOOP_RESOLUTION_MS)
+}
+
+/**
  * One event-loop delay histogram for the whole process, enabled while any
  * sender runs: each enabled histogram samples on a timer of its own.
  */
@@ -112,8 +122,7 @@ export class HeartbeatSender {
    */
   #sample(): Heartbeat {
     const delay = this.#delay
-    const delayP99 =
-      delay !== undefined && delay.count > 0 ? delay.percentile(99) / NANOSECONDS_PER_MS : null
+    const delayP99 = delay !== undefined && delay.count > 0 ? toLoopDelayMs(delay.percentile(99)) : null
     delay?.reset()
     const memory = process.memoryUsage()
     const counts = this.#readCounts()
