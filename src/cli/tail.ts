@@ -75,6 +75,8 @@ export async function runTail(
   try {
     await tail.start()
   } catch (error) {
+    // A signal stops the tail, which closes the tracker and so fails the read in flight.
+    if (tail.stopped) return tail.exited
     await tail.stop(1)
     if (error instanceof CliError) throw error
     throw new CliError(describeReadFailure(connection, error))
@@ -170,7 +172,7 @@ class Tail {
     try {
       read = await this.#readSince(gapStartMs)
     } catch (error) {
-      this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
+      this.#reportReadFailure(error)
       return
     }
     const printedBefore = this.#printed.size
@@ -207,7 +209,7 @@ class Tail {
         )
       }
     } catch (error) {
-      this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
+      this.#reportReadFailure(error)
     }
     if (!this.#stopped) this.#armPoll()
   }
@@ -243,6 +245,12 @@ class Tail {
     const missing = sinceMs === undefined ? undefined : findMissingPeriod(tasks, sinceMs, Date.now())
     const limitReached = sinceMs === undefined && tasks.length >= TAIL_GAP_READ_LIMIT ? TAIL_GAP_READ_LIMIT : undefined
     return { tasks, missing, limitReached, gapReadTooLarge: false }
+  }
+
+  /** Reports a failed read, unless `stop()` closed the tracker under it. */
+  #reportReadFailure(error: unknown): void {
+    if (this.#stopped) return
+    this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
   }
 
   async #read(limit: number): Promise<HttpTask[]> {
@@ -291,6 +299,11 @@ class Tail {
 
   readonly #onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES): void => {
     void this.stop(SIGNAL_EXIT_CODES[signal])
+  }
+
+  /** Whether `stop()` has run, as after a signal. */
+  get stopped(): boolean {
+    return this.#stopped
   }
 
   async stop(code: number): Promise<void> {
