@@ -243,51 +243,25 @@ describe('web-top-cli on an endpoint whose reply is too large', () => {
 })
 
 describe('tail on an endpoint too large for its gap read', () => {
-  let busy: Server
-  let busyUrl = ''
-  let replies = 0
+  let busy: GrowingEndpoint
 
   beforeAll(async () => {
     // Each reply contains 1,000 requests that ended since the previous one, so
     // tail's read of 1,000 never reaches back and it reads 10,000, whose
     // reply is over the reader's limit.
-    busy = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-      if (url.searchParams.get('action') !== 'completed-tasks') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-        return
-      }
-      if (Number(url.searchParams.get('limit')) > 1_000) {
-        writeOversizedJson(res, '[')
-        return
-      }
-      replies++
-      const nowMs = Date.now()
-      const tasks = Array.from({ length: 1_000 }, (_, index) => ({
-        task_id: `${replies}-${index}`,
-        method: 'GET',
-        path: `/busy/${replies}/${index}`,
-        started_at: new Date(nowMs - 5).toISOString(),
-        ended_at: new Date(nowMs).toISOString(),
-        status_code: 200,
-      }))
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(tasks))
-    })
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
-    busyUrl = `http://127.0.0.1:${(busy.address() as AddressInfo).port}/web-top`
+    busy = await startGrowingEndpoint('busy', 1_000)
   })
 
   afterAll(async () => {
-    busy.closeAllConnections()
-    await new Promise<void>((resolve) => busy.close(() => resolve()))
+    await busy.close()
   })
 
   it('prints the smaller read and says what may be missing', async () => {
-    const tail = startCli(['tail', '--json', '--refresh-rate', '0.5', '--tracker-url', busyUrl], {
+    const tail = startCli(['tail', '--json', '--refresh-rate', '0.5', '--tracker-url', busy.url], {
       TOP_WEB_API_KEY: API_KEY,
     })
     try {
-      await tail.waitFor((_stdout, stderr) => stderr.includes('too large'), 'the note on the large reply')
+      await tail.waitFor((_stdout, stderr) => stderr.includes('MiB limit'), 'the note on the large reply')
       await tail.waitFor((stdout) => stdout.includes('/busy/'), 'a request of a later read')
     } finally {
       await tail.stop()
@@ -295,8 +269,57 @@ describe('tail on an endpoint too large for its gap read', () => {
 
     expect(tail.stderr()).not.toContain('Cannot read')
     expect(tail.stderr()).toMatch(
-      /web-top-cli: requests that ended in the \S+ before the oldest one read may be missing, because the reply to a read of 10000 requests was too large, so only the newest 1000 were read; /,
+      /web-top-cli: requests that ended in the \S+ before the oldest one read may be missing, because the reply to a read of 10000 requests was over the reader's 64 MiB limit, so only the newest 1000 were read; /,
     )
+  })
+})
+
+describe('tail and check on an endpoint too large for 1,000 requests', () => {
+  let heavy: GrowingEndpoint
+
+  beforeAll(async () => {
+    // A reply of more than 100 completed requests is over the reader's
+    // limit, as with records of about 77 KB (many 1 KB headers). Each reply
+    // contains new requests, so tail never reaches back to its previous read.
+    heavy = await startGrowingEndpoint('heavy', 100)
+  })
+
+  afterAll(async () => {
+    await heavy.close()
+  })
+
+  it('check judges the newest 100', async () => {
+    heavy.limitsRequested.length = 0
+    const result = await runCli(['check', '--tracker-url', heavy.url], { env: { TOP_WEB_API_KEY: API_KEY } })
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^OK: .*; 100 requests in the last 60s/)
+    expect(result.stderr).toBe(
+      "web-top-cli: the reply to a read of 10000 requests was over the reader's 64 MiB limit, so only the " +
+        'newest 100 were read; the figures leave out the requests that ended before them\n',
+    )
+    expect(heavy.limitsRequested).toEqual([10001, 1000, 100])
+  })
+
+  it('tail prints the newest 100 and says what may be missing', async () => {
+    const tail = startCli(['tail', '--json', '--refresh-rate', '0.3', '--tracker-url', heavy.url], {
+      TOP_WEB_API_KEY: API_KEY,
+    })
+    try {
+      await tail.waitFor((_stdout, stderr) => stderr.includes('MiB limit'), 'the note on the large reply')
+      await tail.waitFor((stdout) => stdout.includes('/heavy/'), 'a request of a later read')
+    } finally {
+      await tail.stop()
+    }
+
+    expect(tail.stderr()).not.toContain('Cannot read')
+    expect(tail.stderr()).toMatch(
+      /web-top-cli: requests that ended in the \S+ before the oldest one read may be missing, because the reply to a read of 1000 requests was over the reader's 64 MiB limit, so only the newest 100 were read; /,
+    )
+    // Each read after the first prints its 100 requests whole.
+    const printed = tail.stdout().trim().split('\n').length
+    expect(printed).toBeGreaterThanOrEqual(100)
+    expect(printed % 100).toBe(0)
   })
 })
 
@@ -316,3 +339,54 @@ describe.skipIf(!hasTmux())('live on an http:// tracker (needs tmux)', () => {
     }
   })
 })
+
+interface GrowingEndpoint {
+  url: string
+  /** The `limit` parameter of each read of completed tasks, in order. */
+  limitsRequested: number[]
+  close(): Promise<void>
+}
+
+/**
+ * Starts an endpoint on 127.0.0.1 whose reply of completed tasks is over
+ * the reader's 64 MiB limit when the read requests more than `maxRequests`,
+ * and else contains `maxRequests` requests under `/<name>/` that ended since
+ * the previous reply. It has no active tasks.
+ */
+async function startGrowingEndpoint(name: string, maxRequests: number): Promise<GrowingEndpoint> {
+  const limitsRequested: number[] = []
+  let replies = 0
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    if (url.searchParams.get('action') !== 'completed-tasks') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      return
+    }
+    const limit = Number(url.searchParams.get('limit'))
+    limitsRequested.push(limit)
+    if (limit > maxRequests) {
+      writeOversizedJson(res, '[')
+      return
+    }
+    replies++
+    const nowMs = Date.now()
+    const tasks = Array.from({ length: maxRequests }, (_, index) => ({
+      task_id: `${replies}-${index}`,
+      method: 'GET',
+      path: `/${name}/${replies}/${index}`,
+      started_at: new Date(nowMs - 5).toISOString(),
+      ended_at: new Date(nowMs).toISOString(),
+      status_code: 200,
+    }))
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(tasks))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/web-top`,
+    limitsRequested,
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}

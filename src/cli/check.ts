@@ -7,7 +7,9 @@
  * cannot be decoded among readable ones are left out of the figures and
  * reported on standard error, as `recent` does. Active requests of a
  * process whose heartbeat expired (ORPHANED) are left out of the stalled
- * count and named apart: they no longer run, and `prune` ends them.
+ * count and named apart: they no longer run, and `prune` ends them. When
+ * an http(s):// tracker's reply is over the reader's size limit, the check
+ * judges the newest requests that fit and reports that on standard error.
  */
 import { getDurationMs, getEndedAtMs } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
@@ -16,6 +18,7 @@ import { countOf, formatDuration } from './format'
 import { formatLatency, formatShare } from './live-header'
 import type { TrackerOptions } from './options'
 import { describeOrphaned, findOrphaned } from './orphans'
+import { describeReducedRead } from './read-fewer'
 import { readTrackerOnce } from './read-once'
 import { sanitizeText } from './sanitize'
 import { describeSkipped, listUnreadableKeys } from './skipped'
@@ -70,13 +73,23 @@ export async function runCheck(
   options: CheckOptions,
   streams: CheckStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl } = await readTrackerOnce(options, CHECK_READ_LIMIT)
+  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl, reduced } = await readTrackerOnce(
+    options,
+    CHECK_READ_LIMIT,
+    { readFewerWhenTooLarge: true },
+  )
   const nowMs = Date.now()
   const orphaned = findOrphaned(snapshot.active, stalePrefixes)
   const running = [...snapshot.active.values()].filter((task) => !orphaned.has(task))
   const figures = { ...measure(running, snapshot.completed, options, nowMs), orphaned: orphaned.size }
   const { ok, line } = judge(figures, options, measureRead(snapshot))
   streams.stdout.write(`${line}\n`)
+  if (reduced !== undefined) {
+    // A health probe gets a verdict on the newest requests rather than no verdict.
+    streams.stderr.write(
+      `web-top-cli: ${describeReducedRead(reduced)}; the figures leave out the requests that ended before them\n`,
+    )
+  }
   if (snapshot.skipped > 0) {
     streams.stderr.write(`web-top-cli: ${describeSkipped(snapshot.skipped, snapshot.skipReasons)}\n`)
   }

@@ -5,10 +5,12 @@
  */
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { TaskSnapshot } from '../trackers/tracker'
-import { connectTracker, readTracker, type TrackerConnection } from './connect'
+import { CliError } from './cli-error'
+import { connectTracker, describeReadFailure, readTracker, type TrackerConnection } from './connect'
 import { describeEmptyPrefix } from './empty-prefix'
 import type { TrackerOptions } from './options'
 import { readStalePrefixes } from './orphans'
+import { readFewerWhileTooLarge, type ReducedRead } from './read-fewer'
 
 export interface SingleRead {
   snapshot: TaskSnapshot
@@ -24,6 +26,18 @@ export interface SingleRead {
    * Redis, and undefined when the tracker cannot tell it.
    */
   moreCompleted: { total: number | undefined } | undefined
+  /** Set when the read fell back to fewer completed tasks because a reply was too large. */
+  reduced: ReducedRead | undefined
+}
+
+export interface SingleReadSettings {
+  /** The command's way to read fewer completed tasks, passed to `readTracker`. */
+  readLessAdvice?: string | undefined
+  /**
+   * Whether a reply of completed tasks over the HTTP tracker's size limit
+   * makes the read fall back to fewer (`readFewerWhileTooLarge`) instead of failing.
+   */
+  readFewerWhenTooLarge?: boolean
 }
 
 /**
@@ -31,25 +45,41 @@ export interface SingleRead {
  * ones, and closes the connection. It reads one completed task more, to
  * learn whether the tracker stores more than the limit, and leaves that one
  * out. Throws a `CliError` when the tracker cannot be reached or read.
- * `readLessAdvice` is passed to `readTracker`.
  */
 export async function readTrackerOnce(
   options: TrackerOptions,
   completedLimit: number,
-  readLessAdvice?: string,
+  settings: SingleReadSettings = {},
 ): Promise<SingleRead> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   try {
     const readLimit = completedLimit === 0 ? 0 : completedLimit + 1
-    const snapshot = await readTracker(connection, readLimit, readLessAdvice)
+    let snapshot: TaskSnapshot
+    let reduced: ReducedRead | undefined
+    if (settings.readFewerWhenTooLarge === true && readLimit > 0) {
+      const read = await readFewerOrFail(connection, readLimit)
+      snapshot = read.value
+      if (read.limit < readLimit) reduced = { requested: completedLimit, read: read.limit }
+    } else {
+      snapshot = await readTracker(connection, readLimit, settings.readLessAdvice)
+    }
     const moreCompleted = dropExtraCompleted(snapshot, completedLimit)
       ? { total: await countCompleted(connection) }
       : undefined
     const stalePrefixes = snapshot.active.size > 0 ? await readStalePrefixes(connection) : []
     const emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
-    return { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl: connection.displayUrl, moreCompleted }
+    return { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl: connection.displayUrl, moreCompleted, reduced }
   } finally {
     await connection.close()
+  }
+}
+
+/** Reads with `readFewerWhileTooLarge`, and throws a `CliError` as `readTracker` does when the last read fails. */
+async function readFewerOrFail(connection: TrackerConnection, completedLimit: number) {
+  try {
+    return await readFewerWhileTooLarge(completedLimit, (limit) => connection.tracker.read({ completedLimit: limit }))
+  } catch (error) {
+    throw new CliError(describeReadFailure(connection, error))
   }
 }
 

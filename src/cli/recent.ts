@@ -136,7 +136,7 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl, moreCompleted } = await readTrackerOnce(
     options,
     completedLimit,
-    readLessAdvice,
+    { readLessAdvice },
   )
 
   const nowMs = Date.now()

@@ -29,6 +29,7 @@ import { formatLatency } from './live-header'
 import { findMissingPeriod, findNewestEnd, type MissingPeriod } from './missing-period'
 import type { TrackerOptions } from './options'
 import { CUT_NOTICE, stringifyForTerminal } from './json-output'
+import { describeReducedRead, readFewerWhileTooLarge, type ReducedRead } from './read-fewer'
 import { sanitizeText } from './sanitize'
 import { paint, shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
@@ -134,7 +135,7 @@ class Tail {
     if (this.#stream !== undefined) return
 
     // Without an update stream, what is in the tracker now counts as printed.
-    const tasks = await this.#read(TAIL_READ_LIMIT)
+    const { value: tasks } = await readFewerWhileTooLarge(TAIL_READ_LIMIT, (limit) => this.#read(limit))
     for (const task of tasks) this.#remember(task)
     this.#newestReadMs = findNewestEnd(tasks)
     this.#armPoll()
@@ -195,17 +196,18 @@ class Tail {
       const newestMs = findNewestEnd(read.tasks)
       if (newestMs !== undefined) this.#newestReadMs = Math.max(this.#newestReadMs ?? newestMs, newestMs)
       if (read.missing !== undefined) {
-        const cause = read.gapReadTooLarge
-          ? `the reply to a read of ${TAIL_GAP_READ_LIMIT} requests was too large, so only the newest ` +
-            `${TAIL_READ_LIMIT} were read`
-          : 'the tracker keeps only the newest'
+        const cause = read.reduced === undefined ? 'the tracker keeps only the newest' : describeReducedRead(read.reduced)
         this.#streams.stderr.write(
           `web-top-cli: ${describeMissing(read.missing)}, because ${cause}; a shorter --refresh-rate reads it more often\n`,
         )
       } else if (read.limitReached !== undefined) {
+        const cause =
+          read.reduced === undefined
+            ? `the read stopped at its limit of ${read.limitReached} requests`
+            : describeReducedRead(read.reduced)
         this.#streams.stderr.write(
-          `web-top-cli: requests that ended before the oldest one read may be missing, because the read ` +
-            `stopped at its limit of ${read.limitReached} requests; a shorter --refresh-rate reads more often\n`,
+          `web-top-cli: requests that ended before the oldest one read may be missing, because ${cause}; ` +
+            'a shorter --refresh-rate reads more often\n',
         )
       }
     } catch (error) {
@@ -223,15 +225,22 @@ class Tail {
    * is unknown, and only `limitReached` shows that tasks may be missing.
    * NOTE: so a burst that overfills an empty store below that limit is not
    * reported, because the endpoint does not tell how many tasks it keeps.
-   * When the larger read's reply is over the HTTP tracker's size limit, the
-   * tasks of the first read are used, so that tail still prints them.
+   * When a reply is over the HTTP tracker's size limit, fewer tasks are
+   * read (`readFewerWhileTooLarge`), so that tail still prints them and
+   * reports the period it could not read.
    */
   async #readSince(sinceMs: number | undefined): Promise<CompletedRead> {
-    const firstRead = await this.#read(TAIL_READ_LIMIT)
+    const first = await readFewerWhileTooLarge(TAIL_READ_LIMIT, (limit) => this.#read(limit))
+    const firstRead = first.value
     const firstMissing = sinceMs === undefined ? undefined : findMissingPeriod(firstRead, sinceMs, Date.now())
+    if (first.limit < TAIL_READ_LIMIT) {
+      const limitReached = sinceMs === undefined && firstRead.length >= first.limit ? first.limit : undefined
+      const reduced = { requested: TAIL_READ_LIMIT, read: first.limit }
+      return { tasks: firstRead, missing: firstMissing, limitReached, reduced }
+    }
     const reachedBack = sinceMs !== undefined && firstMissing === undefined
     if (firstRead.length < TAIL_READ_LIMIT || reachedBack) {
-      return { tasks: firstRead, missing: firstMissing, limitReached: undefined, gapReadTooLarge: false }
+      return { tasks: firstRead, missing: firstMissing, limitReached: undefined, reduced: undefined }
     }
 
     let tasks: HttpTask[]
@@ -240,11 +249,12 @@ class Tail {
     } catch (error) {
       if (!(error instanceof HttpTrackerError && error.code === 'RESPONSE_TOO_LARGE')) throw error
       const limitReached = sinceMs === undefined ? TAIL_READ_LIMIT : undefined
-      return { tasks: firstRead, missing: firstMissing, limitReached, gapReadTooLarge: true }
+      const reduced = { requested: TAIL_GAP_READ_LIMIT, read: TAIL_READ_LIMIT }
+      return { tasks: firstRead, missing: firstMissing, limitReached, reduced }
     }
     const missing = sinceMs === undefined ? undefined : findMissingPeriod(tasks, sinceMs, Date.now())
     const limitReached = sinceMs === undefined && tasks.length >= TAIL_GAP_READ_LIMIT ? TAIL_GAP_READ_LIMIT : undefined
-    return { tasks, missing, limitReached, gapReadTooLarge: false }
+    return { tasks, missing, limitReached, reduced: undefined }
   }
 
   /** Reports a failed read, unless `stop()` closed the tracker under it. */
@@ -337,11 +347,8 @@ interface CompletedRead {
    * reach back to returned that many, so that older ones may be unread.
    */
   limitReached: number | undefined
-  /**
-   * Whether the read of `TAIL_GAP_READ_LIMIT` tasks failed because its
-   * reply was too large, so that `tasks` are those of the smaller read.
-   */
-  gapReadTooLarge: boolean
+  /** Set when a reply was too large, so that `tasks` are those of a smaller read. */
+  reduced: ReducedRead | undefined
 }
 
 function describeMissing(missing: MissingPeriod): string {

@@ -68,7 +68,7 @@ export class HttpTrackerError extends Error {
 const DEFAULT_TIMEOUT_MS = 5_000
 
 /** Largest response body read, so that a wrong URL cannot fill the reader's memory. */
-const MAX_BODY_BYTES = 64 * 1024 * 1024
+export const MAX_BODY_BYTES = 64 * 1024 * 1024
 
 const API_KEY_PARAM = 'api-key'
 
