@@ -52,6 +52,26 @@ describe('recent with orphaned requests', () => {
     expect(rowOf(result.stdout, '/running')?.trimEnd().split(/\s{2,}/)).toEqual(['-', '/running'])
   })
 
+  it('accepts State in --columns', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'State,Path'])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['State', 'Path'])
+    expect(rowOf(result.stdout, '/crashed')?.split(/\s{2,}/)).toEqual(['ORPHANED', '/crashed'])
+    expect(result.stderr).toBe(notice(redis.url))
+  })
+
+  it('rejects State as the only column', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--columns', 'state'])
+
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(
+      /^web-top-cli: .*The list names no column but State, which is added by itself when a row is STALLED, slow or ORPHANED\. Valid columns: Cty, /,
+    )
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+  })
+
   it('names prune on standard error', async () => {
     const result = await runCli(['recent', '--tracker-url', redis.url])
 

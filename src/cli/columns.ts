@@ -209,15 +209,29 @@ export const DEFAULT_COMPLETED_COLUMNS =
 export const DEFAULT_RECENT_COLUMNS = DEFAULT_COMPLETED_COLUMNS
 
 /**
+ * Name of the column that `recent` and `live` put first by themselves,
+ * shown when a row is marked (STALLED, slow or ORPHANED).
+ */
+export const STATE_COLUMN_NAME = 'State'
+
+/**
  * Resolves a comma-separated list of column names. Names compare without
  * case, spaces, hyphens or underscores, so `user-agent` names `User agent`.
+ * State is accepted and left out, because the tables add it by themselves.
  * Throws an `Error` naming the unknown column and listing the valid ones.
  */
 export function parseColumnList(list: string): Column[] {
-  const names = list
+  const given = list
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '')
+  const names = given.filter((name) => normalizeName(name) !== normalizeName(STATE_COLUMN_NAME))
+  if (names.length === 0 && given.length > 0) {
+    throw new Error(
+      `The list names no column but ${STATE_COLUMN_NAME}, which is added by itself when a row is STALLED, ` +
+        `slow or ORPHANED. Valid columns: ${listColumnNames()}`,
+    )
+  }
   if (names.length === 0) {
     throw new Error(`The list names no column. Valid columns: ${listColumnNames()}`)
   }

@@ -13,7 +13,7 @@ import {
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { isBeyondClockSkew, parseIsoTime } from '../task/time'
-import type { Column } from './columns'
+import { STATE_COLUMN_NAME, type Column } from './columns'
 import { createTextFilter } from './filters'
 import type { GridCell, GridColumn } from './grid'
 import { formatLatency, formatShare } from './live-header'
@@ -230,7 +230,7 @@ function compareNames(a: string, b: string): number {
 
 /** The State column of the active table: shown only when some row has a mark. */
 export const STATE_COLUMN: Column = {
-  name: 'State',
+  name: STATE_COLUMN_NAME,
   align: 'left',
   minWidth: 5,
   maxWidth: 8,
