@@ -126,6 +126,49 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
       expect(new URL(request.url ?? '/', origin).searchParams.get('api-key')).toBe(API_KEY)
     }
   })
+
+  it('names the api-key parameter when the URL key is rejected', async () => {
+    const result = await runCli(['recent', '--tracker-url', `${origin}/forbid?api-key=${API_KEY}`])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toBe(
+      `web-top-cli: Cannot read from the tracker at ${origin}/forbid?api-key=***: ${origin}/forbid rejected the ` +
+        'API key (HTTP 403 Forbidden). Check that the app is running, that the URL points at its tracker ' +
+        "endpoint, and that the URL's api-key parameter holds the key the app was started with.\n",
+    )
+  })
+
+  it('sends the URL key, not TOP_WEB_API_KEY', async () => {
+    seen.length = 0
+    const result = await runCli(['recent', '--tracker-url', `${origin}/forbid?api-key=${API_KEY}`], {
+      env: { TOP_WEB_API_KEY: 'another-key-of-the-environment' },
+    })
+
+    expect(result.code).toBe(1)
+    expect(seen.length).toBeGreaterThan(0)
+    for (const request of seen) {
+      expect(new URL(request.url ?? '/', origin).searchParams.get('api-key')).toBe(API_KEY)
+    }
+  })
+
+  it('rejects a key in both the URL and --api-key', async () => {
+    seen.length = 0
+    const result = await runCli([
+      'recent',
+      '--tracker-url',
+      `${origin}/forbid?api-key=${API_KEY}`,
+      '--api-key',
+      'another-key-on-the-command-line',
+    ])
+
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(
+      'web-top-cli: The tracker URL has an api-key parameter and --api-key is given too; ' +
+        'pass the key in only one of them\n',
+    )
+    expect(seen).toHaveLength(0)
+  })
 })
 
 /** Ports on the Fetch standard's "bad ports" list, tried in order until one is free on this host. */

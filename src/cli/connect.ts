@@ -7,7 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { isWebTopError } from '../errors'
 import { readMaxCompletedEnv } from '../trackers/completed-cap'
 import { createTrackerFromUrl } from '../trackers/from-url'
-import { HttpTrackerError } from '../trackers/http-tracker'
+import { HttpTracker, HttpTrackerError } from '../trackers/http-tracker'
 import {
   createRedisClient,
   describeInvalidUrl,
@@ -94,6 +94,11 @@ const READ_FAILURE_HINTS: Record<string, string> = {
     'Check that the app is running, that the URL points at its tracker endpoint, ' +
     'and that --api-key or TOP_WEB_API_KEY holds the key the app was started with.',
 }
+
+/** Hint after a failed read of an http(s):// tracker whose key is the URL's api-key parameter. */
+const URL_KEY_HINT =
+  'Check that the app is running, that the URL points at its tracker endpoint, ' +
+  "and that the URL's api-key parameter holds the key the app was started with."
 
 /**
  * Replies of Redis to a command that the user's ACL denies: NOPERM, and
@@ -244,7 +249,8 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
     return describeTooLargeReply(connection, reason, readLessAdvice)
   }
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
-  const hint = (kind === 'redis' ? findRedisHint(reason) : undefined) ?? READ_FAILURE_HINTS[kind]
+  const urlKeyHint = connection.tracker instanceof HttpTracker && connection.tracker.keyFromUrl ? URL_KEY_HINT : undefined
+  const hint = (kind === 'redis' ? findRedisHint(reason) : urlKeyHint) ?? READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   // The port is the cause, not the app, so the advice to check the app would mislead.
   if (error instanceof HttpTrackerError && error.code === 'BLOCKED_PORT') return message

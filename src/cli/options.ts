@@ -95,10 +95,41 @@ export function readTrackerOptions(command: Command): TrackerOptions {
   return {
     trackerUrl,
     keyPrefix: readOption(command, 'prefix') as string | undefined,
-    apiKey: readOption(command, 'apiKey') as string | undefined,
+    apiKey: readApiKey(command, trackerUrl),
     trackerUrlFromEnvironment:
       !isGivenOnCommandLine(command, 'trackerUrl') && command.getOptionValueSource('trackerUrl') === 'env',
   }
+}
+
+/**
+ * Returns the key of --api-key or TOP_WEB_API_KEY, unless an http(s):// URL
+ * has an `api-key` parameter: the key in the URL then wins over the
+ * variable, as in `HttpTracker`. Throws a usage `CliError` when --api-key
+ * is given on the command line too, because one of the two keys would be
+ * ignored.
+ */
+function readApiKey(command: Command, trackerUrl: string): string | undefined {
+  const apiKey = readOption(command, 'apiKey') as string | undefined
+  if (!hasUrlApiKey(trackerUrl)) return apiKey
+  if (isGivenOnCommandLine(command, 'apiKey')) {
+    throw new CliError(
+      'The tracker URL has an api-key parameter and --api-key is given too; pass the key in only one of them',
+      EXIT_USAGE,
+    )
+  }
+  return undefined
+}
+
+/** Checks whether an http(s):// URL has a non-empty `api-key` query parameter. */
+function hasUrlApiKey(trackerUrl: string): boolean {
+  let url: URL
+  try {
+    url = new URL(trackerUrl)
+  } catch {
+    return false
+  }
+  const isHttp = url.protocol === 'http:' || url.protocol === 'https:'
+  return isHttp && (url.searchParams.get('api-key') ?? '') !== ''
 }
 
 /** Returns true when option `name` was given on the command line, before or after the command's name. */

@@ -88,6 +88,8 @@ export class HttpTracker implements Tracker {
   readonly #closed = new AbortController()
   readonly #logger: Logger
   readonly #keyIn: 'header' | 'query'
+  /** Whether the key is the URL's `api-key` parameter, so that messages can name it. */
+  readonly keyFromUrl: boolean
   #dropped = 0
 
   constructor(options: HttpTrackerOptions, env: NodeJS.ProcessEnv = process.env) {
@@ -105,6 +107,7 @@ export class HttpTracker implements Tracker {
     // CR or LF inside it, and trims CR and LF at its ends. Such a key goes in
     // the query too, where the endpoint accepts it.
     const keyInUrl = urlKey !== null && urlKey !== ''
+    this.keyFromUrl = keyInUrl && options.apiKey === undefined
     this.#keyIn = keyInUrl || !HEADER_VALUE.test(this.#apiKey) ? 'query' : 'header'
     this.#timeoutMs = resolveTimeout(options.timeoutMs)
     this.#logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
