@@ -224,8 +224,9 @@ describe('HTTP tracker errors', () => {
     expectOneLineError(result)
     expect(result.stderr).toMatch(/^web-top-cli: Cannot read from the tracker at http:\/\/127\.0\.0\.1:\d+\/web-top\?api-key=\*\*\*: /)
     expect(result.stderr).toContain('rejected the API key (HTTP 403 Forbidden)')
-    expect(result.stderr).toContain('--api-key or TOP_WEB_API_KEY')
-    expect(countOccurrences(result.stderr, /TOP_WEB_API_KEY/)).toBe(1)
+    // The key came from the URL, so the message names the URL's parameter, not the option.
+    expect(result.stderr).toContain("the URL's api-key parameter holds the key")
+    expect(result.stderr).not.toContain('TOP_WEB_API_KEY')
     expect(result.stderr).not.toContain('wrong-key-1234567')
     expect(result.stderr).not.toMatch(/(^|\s)web-top: /)
     expect(result.stderr).not.toMatch(/redis/i)
