@@ -27,6 +27,7 @@ export class CliError extends Error {
 export function describeError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error)
   const cause = findRedisErrorCause(error)
-  const full = cause === undefined ? message : `${message} (${cause})`
+  // ioredis may fail a command with the very error of its last node, such as "Connection is closed.".
+  const full = cause === undefined || cause === message ? message : `${message} (${cause})`
   return full.replace(/\s*\n\s*/g, ' ').trim()
 }

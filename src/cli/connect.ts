@@ -21,6 +21,7 @@ import type { TaskSnapshot, Tracker } from '../trackers/tracker'
 import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
+import { diagnoseCluster } from './cluster-diagnosis'
 
 /** How long to wait for Redis to accept the connection. */
 export const CONNECT_TIMEOUT_MS = 3_000
@@ -95,6 +96,11 @@ const READ_FAILURE_HINTS: Record<string, string> = {
     'and that --api-key or TOP_WEB_API_KEY holds the key the app was started with.',
 }
 
+/** Hint after a failed read of a Redis Cluster in which `diagnoseCluster` found no node down. */
+const CLUSTER_READ_HINT =
+  'Check that the cluster nodes are up, with redis-cli -c -p <port> cluster info and cluster nodes, ' +
+  'and that the URL and password are right.'
+
 /** Hint after a failed read of an http(s):// tracker whose key is the URL's api-key parameter. */
 const URL_KEY_HINT =
   'Check that the app is running, that the URL points at its tracker endpoint, ' +
@@ -111,16 +117,26 @@ const PERMISSION_FAILURE = /NOPERM|EXECABORT|can't run this command/
  * the Redis reply it reports: a redirection to another Cluster node, or a
  * command that Redis denied, with the commands that `command` needs.
  */
-export function withRedisHint(reason: string, command: 'prune' | 'clear'): string {
-  const hint = findRedisHint(reason, describeAdminPermissionHint(command))
+export function withRedisHint(reason: string, command: 'prune' | 'clear', clusterUrl = false): string {
+  const hint = findRedisHint(reason, clusterUrl, describeAdminPermissionHint(command))
   return hint === undefined ? reason : `${reason}. ${hint}`
 }
 
-function findRedisHint(reason: string, permissionHint = PERMISSION_HINT): string | undefined {
+/**
+ * Returns the hint for a Redis reply. A redirection means a plain URL of a
+ * Cluster node, unless the URL already names a cluster, whose client then
+ * gave up following the redirections to a node that is down.
+ */
+function findRedisHint(reason: string, clusterUrl: boolean, permissionHint = PERMISSION_HINT): string | undefined {
   // First, because a transaction discarded for a redirection also reads EXECABORT.
-  if (CLUSTER_REDIRECTION.test(reason)) return CLUSTER_NODE_HINT
+  if (CLUSTER_REDIRECTION.test(reason)) return clusterUrl ? CLUSTER_REDIRECTION_HINT : CLUSTER_NODE_HINT
   return PERMISSION_FAILURE.test(reason) ? permissionHint : undefined
 }
+
+/** Hint after a redirection that a cluster client stopped following, as when the node it names is down. */
+const CLUSTER_REDIRECTION_HINT =
+  'A cluster node that the redirection names may be down or failing over; check the cluster with ' +
+  'redis-cli -c -p <port> cluster info and cluster nodes'
 
 /** Commands that `prune` and `clear` send, as README.md lists them under "Redis users (ACL)". */
 const ADMIN_ACL_COMMANDS =
@@ -176,6 +192,11 @@ export interface TrackerConnection {
   describeFailure(error: unknown): string
   /** Closes the tracker and the connection the reader opened. */
   close(): Promise<void>
+  /**
+   * For a Redis Cluster URL: returns what is wrong with the cluster for
+   * the prefix's slot (`diagnoseCluster`), or undefined when nothing is found.
+   */
+  diagnose?: () => Promise<string | undefined>
 }
 
 /**
@@ -232,8 +253,22 @@ export async function readTracker(
   try {
     return await connection.tracker.read({ completedLimit })
   } catch (error) {
-    throw new CliError(describeReadFailure(connection, error, readLessAdvice))
+    throw new CliError(await diagnoseReadFailure(connection, error, readLessAdvice))
   }
+}
+
+/**
+ * Returns the message of `describeReadFailure`, or on a Redis Cluster the
+ * cluster's problem that `diagnose` finds, which names the node at fault.
+ */
+export async function diagnoseReadFailure(
+  connection: TrackerConnection,
+  error: unknown,
+  readLessAdvice?: string,
+): Promise<string> {
+  const diagnosis = await connection.diagnose?.()
+  if (diagnosis !== undefined) return `Cannot read from the tracker at ${connection.displayUrl}: ${diagnosis}`
+  return describeReadFailure(connection, error, readLessAdvice)
 }
 
 /**
@@ -250,7 +285,9 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   }
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
   const urlKeyHint = connection.tracker instanceof HttpTracker && connection.tracker.keyFromUrl ? URL_KEY_HINT : undefined
-  const hint = (kind === 'redis' ? findRedisHint(reason) : urlKeyHint) ?? READ_FAILURE_HINTS[kind]
+  const redisHint = kind === 'redis' ? findRedisHint(reason, connection.diagnose !== undefined) : undefined
+  const clusterHint = connection.diagnose === undefined ? undefined : CLUSTER_READ_HINT
+  const hint = (kind === 'redis' ? (redisHint ?? clusterHint) : urlKeyHint) ?? READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   // The port is the cause, not the app, so the advice to check the app would mislead.
   if (error instanceof HttpTrackerError && error.code === 'BLOCKED_PORT') return message
@@ -299,6 +336,7 @@ async function connectRedis(
   const listsPrefixes = options.listsPrefixes === true
   const maxCompletedTasks = options.keepsCompletedCap === true ? readCompletedCap() : undefined
   const client = createReaderClient(url, names, keyPrefix, listsPrefixes)
+  const diagnose = createClusterDiagnosis(url, listsPrefixes ? undefined : keyPrefix)
   // ioredis rejects `connect()` with "Connection is closed." and reports the
   // cause (ECONNREFUSED, ETIMEDOUT, WRONGPASS) only as an `error` event. The
   // listener also keeps ioredis from printing every connection error.
@@ -317,6 +355,8 @@ async function connectRedis(
     if (connectionError !== undefined) throw connectionError
   } catch (error) {
     client.disconnect()
+    const diagnosis = await diagnose?.()
+    if (diagnosis !== undefined) throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${diagnosis}`)
     if (socketOpened && connectionError === undefined) {
       throw new CliError(
         `Redis at ${displayUrl} accepted the connection but did not reply within ${CONNECT_DEADLINE_MS / 1000} s. ` +
@@ -346,7 +386,16 @@ async function connectRedis(
       await tracker.close()
       client.disconnect()
     },
+    diagnose,
   }
+}
+
+/** Returns the `diagnose` function of a Redis Cluster URL, or undefined for another URL. */
+function createClusterDiagnosis(url: string, keyPrefix: string | undefined): (() => Promise<string | undefined>) | undefined {
+  if (!isMultiNodeUrl(url)) return undefined
+  const target = parseRedisTarget(url)
+  if (target.kind !== 'cluster') return undefined
+  return () => diagnoseCluster(target, keyPrefix)
 }
 
 /** Failures that happen before any handshake: nothing listens there, or the host name is unknown. */

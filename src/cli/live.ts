@@ -13,7 +13,7 @@ import { readHeartbeats } from '../trackers/heartbeat'
 import type { ReadOptions } from '../trackers/tracker'
 import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
-import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
+import { connectTracker, diagnoseReadFailure, type TrackerConnection } from './connect'
 import { countOf, formatDuration } from './format'
 import { describeHeartbeatProcess, type SourceStatus, type StyledLine } from './live-header'
 import { createViewSettings, followDetail, handleKey, type ViewSettings } from './live-input'
@@ -227,7 +227,7 @@ class LiveView {
       this.#lastReadMs = Date.now()
     } catch (error) {
       this.#state.abortResync()
-      throw new CliError(describeReadFailure(this.#connection, error))
+      throw new CliError(await diagnoseReadFailure(this.#connection, error))
     }
     await this.#readHeartbeats()
   }

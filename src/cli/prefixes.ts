@@ -57,7 +57,8 @@ export async function findPrefixes(
     try {
       listing = await listTrackerKeys(tracker.client)
     } catch (error) {
-      throw new CliError(`Cannot list prefixes at ${connection.displayUrl}: ${connection.describeFailure(error)}`)
+      const reason = (await connection.diagnose?.()) ?? connection.describeFailure(error)
+      throw new CliError(`Cannot list prefixes at ${connection.displayUrl}: ${reason}`)
     }
     const wrongTypePrefixes = withWrongTypeOnly ? listing.wrongTypeKeys.map(({ prefix }) => prefix) : []
     const prefixes = [...new Set([...listing.prefixes, ...wrongTypePrefixes])].sort()

@@ -87,7 +87,9 @@ export async function runPrune(
 async function describePruneFailure(connection: TrackerConnection, error: unknown): Promise<string> {
   const reason = connection.describeFailure(error)
   const start = `Cannot prune the tracker at ${connection.displayUrl}`
-  if (!/\bWRONGTYPE\b/.test(reason)) return `${start}: ${withRedisHint(reason, 'prune')}`
+  const diagnosis = await connection.diagnose?.()
+  if (diagnosis !== undefined) return `${start}: ${diagnosis}`
+  if (!/\bWRONGTYPE\b/.test(reason)) return `${start}: ${withRedisHint(reason, 'prune', connection.diagnose !== undefined)}`
 
   const wrongKey = await findWrongTypeKey(connection.tracker)
   if (wrongKey === undefined) return `${start}: ${reason}`

@@ -6,7 +6,7 @@
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { TaskSnapshot } from '../trackers/tracker'
 import { CliError } from './cli-error'
-import { connectTracker, describeReadFailure, readTracker, type TrackerConnection } from './connect'
+import { connectTracker, diagnoseReadFailure, readTracker, type TrackerConnection } from './connect'
 import { describeEmptyPrefix } from './empty-prefix'
 import type { TrackerOptions } from './options'
 import { readStalePrefixes } from './orphans'
@@ -79,7 +79,7 @@ async function readFewerOrFail(connection: TrackerConnection, completedLimit: nu
   try {
     return await readFewerWhileTooLarge(completedLimit, (limit) => connection.tracker.read({ completedLimit: limit }))
   } catch (error) {
-    throw new CliError(describeReadFailure(connection, error))
+    throw new CliError(await diagnoseReadFailure(connection, error))
   }
 }
 

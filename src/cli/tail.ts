@@ -22,7 +22,7 @@ import { HttpTrackerError } from '../trackers/http-tracker'
 import { decodeTask } from '../task/wire'
 import { statusColour } from './columns'
 import { CliError } from './cli-error'
-import { connectTracker, describeReadFailure, type TrackerConnection } from './connect'
+import { connectTracker, diagnoseReadFailure, type TrackerConnection } from './connect'
 import { createTaskFilter, type TaskFilterOptions, type TaskPredicate } from './filters'
 import { countOf, formatBytes, formatDuration } from './format'
 import { formatLatency } from './live-header'
@@ -80,7 +80,7 @@ export async function runTail(
     if (tail.stopped) return tail.exited
     await tail.stop(1)
     if (error instanceof CliError) throw error
-    throw new CliError(describeReadFailure(connection, error))
+    throw new CliError(await diagnoseReadFailure(connection, error))
   }
   return tail.exited
 }
@@ -173,7 +173,7 @@ class Tail {
     try {
       read = await this.#readSince(gapStartMs)
     } catch (error) {
-      this.#reportReadFailure(error)
+      await this.#reportReadFailure(error)
       return
     }
     const printedBefore = this.#printed.size
@@ -211,7 +211,7 @@ class Tail {
         )
       }
     } catch (error) {
-      this.#reportReadFailure(error)
+      await this.#reportReadFailure(error)
     }
     if (!this.#stopped) this.#armPoll()
   }
@@ -258,9 +258,10 @@ class Tail {
   }
 
   /** Reports a failed read, unless `stop()` closed the tracker under it. */
-  #reportReadFailure(error: unknown): void {
+  async #reportReadFailure(error: unknown): Promise<void> {
     if (this.#stopped) return
-    this.#streams.stderr.write(`web-top-cli: ${describeReadFailure(this.#connection, error)}\n`)
+    const message = await diagnoseReadFailure(this.#connection, error)
+    if (!this.#stopped) this.#streams.stderr.write(`web-top-cli: ${message}\n`)
   }
 
   async #read(limit: number): Promise<HttpTask[]> {
