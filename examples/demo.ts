@@ -41,7 +41,9 @@ async function main(): Promise<number> {
   buildCliIfStale()
 
   const apiKey = randomBytes(24).toString('base64url')
-  const { app, recording } = createExpressApp({ recording: { trackerUrl }, trackerApiKey: apiKey })
+  // Left to the recorder when set, so that its log line names TOP_TRACKER_URL as the source.
+  const recordingOptions = recordsToMemory ? { trackerUrl } : {}
+  const { app, recording } = createExpressApp({ recording: recordingOptions, trackerApiKey: apiKey })
   const server = await listenOnFreePort(app)
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const readerUrl = recordsToMemory ? `${origin}${TRACKER_ENDPOINT_PATH}` : trackerUrl

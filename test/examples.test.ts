@@ -132,6 +132,7 @@ describe('demo', () => {
       `demo: in a second terminal, in this folder, run: TOP_TRACKER_URL=${redis.url}/4 TOP_TRACKER_PREFIX=demo: npx web-top-cli live`,
     )
     expect(output).toMatch(new RegExp(`^web-top {2}redis://127\\.0\\.0\\.1:${redis.port}/4 `, 'm'))
+    expect(output).toContain(`web-top records to ${redis.url}/4 (from TOP_TRACKER_URL)`)
     expect(await redis.client.llen('demo:past_tasks')).toBeGreaterThan(0)
     expect(await redis.client.hlen('demo:processors')).toBe(0)
   }, 30_000)
