@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from './helpers/cli'
+import { runCli, startCli, startLiveSession } from './helpers/cli'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 let redis: TestRedis
@@ -341,6 +341,31 @@ describe('prefix without tracker keys', () => {
     expect(result.stderr).toBe(
       expectedNote(redis.url, 'under the key prefix "zzz:"', "check --prefix against the app's keyPrefix"),
     )
+  })
+
+  it('tail prints the note at its start', async () => {
+    const tail = startCli(['tail', '--prefix', 'typo:', '--tracker-url', redis.url])
+    try {
+      await tail.waitFor((_stdout, stderr) => stderr.includes('\n'), 'the note on stderr')
+      expect(tail.stderr()).toBe(
+        expectedNote(redis.url, 'under the key prefix "typo:"', "check --prefix against the app's keyPrefix"),
+      )
+      expect(tail.stdout()).toBe('')
+    } finally {
+      expect(await tail.stop()).toBe(130)
+    }
+  })
+
+  it('live shows the note on its screen', async () => {
+    const session = await startLiveSession(`${redis.url}`, (screen) => screen.includes('no app has recorded'), {
+      TOP_TRACKER_PREFIX: 'typo:',
+    })
+    try {
+      const screen = session.capture()
+      expect(screen).toContain('no app has recorded under the key prefix "typo:"')
+    } finally {
+      session.kill()
+    }
   })
 
   it('suggests --prefix when none is given', async () => {

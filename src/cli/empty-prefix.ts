@@ -21,11 +21,19 @@ export async function describeEmptyPrefix(
   snapshot: TaskSnapshot,
   keyPrefix = '',
 ): Promise<string | undefined> {
-  const { tracker } = connection
-  if (!(tracker instanceof RedisTracker)) return undefined
   const found = snapshot.active.size + snapshot.completed.length + snapshot.skipped
   if (found > 0 || snapshot.lastClearedAt !== null) return undefined
+  return describeUnusedPrefix(connection, keyPrefix)
+}
 
+/**
+ * Returns the note of `describeEmptyPrefix` when none of the prefix's
+ * keys exists, without a read first, for a command that does not read the
+ * tasks at its start (`tail`). Sends one EXISTS to a Redis tracker.
+ */
+export async function describeUnusedPrefix(connection: TrackerConnection, keyPrefix = ''): Promise<string | undefined> {
+  const { tracker } = connection
+  if (!(tracker instanceof RedisTracker)) return undefined
   let existing: number
   try {
     existing = await countTrackerKeys(tracker)

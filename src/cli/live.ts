@@ -14,6 +14,7 @@ import type { ReadOptions } from '../trackers/tracker'
 import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
 import { connectTracker, diagnoseReadFailure, type TrackerConnection } from './connect'
+import { describeEmptyPrefix } from './empty-prefix'
 import { countOf, formatDuration } from './format'
 import { describeHeartbeatProcess, type SourceStatus, type StyledLine } from './live-header'
 import { createViewSettings, followDetail, handleKey, type ViewSettings } from './live-input'
@@ -149,6 +150,8 @@ class LiveView {
   #reconnectNotice: { text: string; untilMs: number; colour: 'yellow' | 'red' } | undefined
   /** The last warning a library printed while the screen was up, shown in the footer. */
   #notice: string | undefined
+  /** `describeEmptyPrefix` of the latest read, while the view shows no request. */
+  #emptyPrefixNotice: string | undefined
   /** Time from which updates may be missing; read back at the first resync after `#subscribedMs`. */
   #gapStartMs: number | undefined
   /**
@@ -341,6 +344,9 @@ class LiveView {
         // the new gap starts at the loss.
         this.#gapStartMs = this.#subscribedMs === subscribedMs ? undefined : this.#disconnectedMs
       }
+      this.#emptyPrefixNotice = this.#isEmpty()
+        ? await describeEmptyPrefix(this.#connection, snapshot, this.#options.keyPrefix)
+        : undefined
       this.#readError = undefined
       this.#failingSinceMs = undefined
       this.#retriedOnUpdate = false
@@ -483,7 +489,13 @@ class LiveView {
       notices.push({ text: this.#reconnectNotice.text, colour: this.#reconnectNotice.colour })
     }
     if (this.#notice !== undefined) notices.push({ text: this.#notice, colour: 'yellow' })
+    if (this.#emptyPrefixNotice !== undefined) notices.push({ text: this.#emptyPrefixNotice, colour: 'yellow' })
     return notices
+  }
+
+  /** Returns true when the view shows no request at all, as under a mistyped --prefix. */
+  #isEmpty(): boolean {
+    return this.#state.active.size === 0 && this.#state.completed.length === 0
   }
 
   /** Writes a frame as plain text, separated from the previous one by a blank line. */

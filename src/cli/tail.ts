@@ -23,6 +23,7 @@ import { decodeTask } from '../task/wire'
 import { statusColour } from './columns'
 import { CliError } from './cli-error'
 import { connectTracker, diagnoseReadFailure, type TrackerConnection } from './connect'
+import { describeUnusedPrefix } from './empty-prefix'
 import { createTaskFilter, type TaskFilterOptions, type TaskPredicate } from './filters'
 import { countOf, formatBytes, formatDuration } from './format'
 import { formatLatency } from './live-header'
@@ -132,7 +133,12 @@ class Tail {
       onDisconnect: this.#onDisconnect,
       onSubscribed: () => void this.#readBack(),
     })
-    if (this.#stream !== undefined) return
+    if (this.#stream !== undefined) {
+      // A mistyped --prefix would otherwise leave the tail silent for ever.
+      const unused = await describeUnusedPrefix(this.#connection, this.#options.keyPrefix)
+      if (unused !== undefined) this.#streams.stderr.write(`web-top-cli: ${unused}\n`)
+      return
+    }
 
     // Without an update stream, what is in the tracker now counts as printed.
     const { value: tasks } = await readFewerWhileTooLarge(TAIL_READ_LIMIT, (limit) => this.#read(limit))
