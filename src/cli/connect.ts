@@ -101,6 +101,12 @@ const CLUSTER_READ_HINT =
   'Check that the cluster nodes are up, with redis-cli -c -p <port> cluster info and cluster nodes, ' +
   'and that the URL and password are right.'
 
+/** Hints after an http(s):// tracker rejected the key (403): the app was reached, so only the key can be wrong. */
+const REJECTED_KEY_HINTS = {
+  option: 'Check that --api-key or TOP_WEB_API_KEY holds the key the app was started with.',
+  url: "Check that the URL's api-key parameter holds the key the app was started with.",
+}
+
 /** Hint after a failed read of an http(s):// tracker whose key is the URL's api-key parameter. */
 const URL_KEY_HINT =
   'Check that the app is running, that the URL points at its tracker endpoint, ' +
@@ -284,7 +290,10 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
     return describeTooLargeReply(connection, reason, readLessAdvice)
   }
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
-  const urlKeyHint = connection.tracker instanceof HttpTracker && connection.tracker.keyFromUrl ? URL_KEY_HINT : undefined
+  const keyFromUrl = connection.tracker instanceof HttpTracker && connection.tracker.keyFromUrl
+  const rejectedKey = error instanceof HttpTrackerError && error.code === 'INVALID_API_KEY'
+  let urlKeyHint = keyFromUrl ? URL_KEY_HINT : undefined
+  if (rejectedKey) urlKeyHint = keyFromUrl ? REJECTED_KEY_HINTS.url : REJECTED_KEY_HINTS.option
   const redisHint = kind === 'redis' ? findRedisHint(reason, connection.diagnose !== undefined) : undefined
   const clusterHint = connection.diagnose === undefined ? undefined : CLUSTER_READ_HINT
   const hint = (kind === 'redis' ? (redisHint ?? clusterHint) : urlKeyHint) ?? READ_FAILURE_HINTS[kind]
