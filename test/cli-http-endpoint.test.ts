@@ -105,7 +105,7 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
     expect(result.stdout).toBe('')
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
     expect(result.stderr).toContain(`Cannot read from the tracker at ${origin}${path}: ${origin}${path} ${reason}`)
-    // The app answered, so a rejected key is the only thing to check.
+    // The app replied with 403, so only the key can be wrong.
     const hint =
       path === '/forbid'
         ? 'Check that --api-key or TOP_WEB_API_KEY holds the key the app was started with.'

@@ -221,12 +221,12 @@ export const STATE_COLUMN_NAME = 'State'
  * Throws an `Error` naming the unknown column and listing the valid ones.
  */
 export function parseColumnList(list: string): Column[] {
-  const given = list
+  const listed = list
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '')
-  const names = given.filter((name) => normalizeName(name) !== normalizeName(STATE_COLUMN_NAME))
-  if (names.length === 0 && given.length > 0) {
+  const names = listed.filter((name) => normalizeName(name) !== normalizeName(STATE_COLUMN_NAME))
+  if (names.length === 0 && listed.length > 0) {
     throw new Error(
       `The list names no column but ${STATE_COLUMN_NAME}, which is added by itself when a row is STALLED, ` +
         `slow or ORPHANED. Valid columns: ${listColumnNames()}`,

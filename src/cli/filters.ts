@@ -89,7 +89,7 @@ const MAX_STATUS = 999
 /**
  * Parses a status filter: a comma-separated list of codes (`404`), classes
  * (`5xx`) and ranges (`400-499`), with codes from 100 to 999. Throws an
- * `Error` naming the part that is none of these.
+ * `Error` naming the part that matches none of these forms.
  */
 export function parseStatusFilter(text: string): StatusFilter {
   const parts = text

@@ -84,7 +84,7 @@ export async function runRecent(
     const rowStyles = read.tasks.map((task) => (read.orphaned.has(task) ? 'magenta' : undefined))
     const table = renderTable(read.tasks, columns, read.nowMs, { maxWidth, colour, rowStyles })
     streams.stdout.write([paint(table.header, 'bold', colour), ...table.rows].join('\n') + '\n')
-    droppedNotice = describeDroppedColumns(read, columns, table.columnNames, maxWidth)
+    droppedNotice = describeDroppedColumns(table.droppedColumnNames, maxWidth)
   }
 
   if (cut) streams.stderr.write(`web-top-cli: ${CUT_NOTICE}\n`)
@@ -101,19 +101,10 @@ export async function runRecent(
 
 /**
  * Returns a note naming the columns that a terminal `maxWidth` columns wide
- * left out of the table, which showed `shown`, or undefined when none was
- * left out for width. Columns hidden because no row has a value do not count.
+ * left out of the table, or undefined when none was. Columns hidden because
+ * no row has a value are not among `dropped`.
  */
-function describeDroppedColumns(
-  read: RecentRead,
-  columns: readonly Column[],
-  shown: readonly string[],
-  maxWidth: number,
-): string | undefined {
-  if (!Number.isFinite(maxWidth) || shown.length === columns.length) return undefined
-  // The same table without a width limit shows every column that has a value.
-  const unlimited = renderTable(read.tasks, columns, read.nowMs, { maxWidth: Infinity, colour: false })
-  const dropped = unlimited.columnNames.filter((name) => !shown.includes(name))
+function describeDroppedColumns(dropped: readonly string[], maxWidth: number): string | undefined {
   if (dropped.length === 0) return undefined
   return (
     `the terminal is ${maxWidth} columns wide, so the table leaves out ${dropped.join(', ')}; ` +

@@ -41,6 +41,8 @@ export interface RenderedTable {
   rows: string[]
   /** Names of the columns shown, which a hidden empty column or a narrow line leaves out. */
   columnNames: string[]
+  /** Names of the columns that have a value but did not fit in `maxWidth`. */
+  droppedColumnNames: string[]
 }
 
 /**
@@ -74,6 +76,7 @@ export function renderTable(
   return {
     header,
     columnNames: visible.map(({ column }) => column.name),
+    droppedColumnNames: candidates.filter((candidate) => !visible.includes(candidate)).map(({ column }) => column.name),
     rows: cells.map((row, rowIndex) => {
       const rowStyle = options.rowStyles?.[rowIndex]
       const line = renderLine(

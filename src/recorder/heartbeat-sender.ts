@@ -14,10 +14,10 @@ const EVENT_LOOP_RESOLUTION_MS = 20
 const NANOSECONDS_PER_MS = 1e6
 
 /**
- * Returns the delay in milliseconds of a sample of the histogram, given in
- * nanoseconds. Node records the time between two runs of its sampling
- * timer, so an idle loop records the sampling interval itself (20.02 ms
- * and more at a 20 ms interval on Node 20); the delay is what exceeds it.
+ * Returns the delay in milliseconds of a histogram sample given in
+ * nanoseconds: the part beyond the sampling interval. Node records the time
+ * between two runs of its sampling timer, so an idle loop records the
+ * interval itself (20.02 ms and more at 20 ms on Node 20).
  */
 export function toLoopDelayMs(sampleNs: number): number {
   return Math.max(0, sampleNs / NANOSECONDS_PER_MS - EVENT_LOOP_RESOLUTION_MS)

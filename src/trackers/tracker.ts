@@ -184,6 +184,6 @@ export interface Tracker {
 }
 
 export interface CloseOptions {
-  /** Longest wait in milliseconds for the pending writes; each tracker has its own default. */
+  /** Maximum wait in milliseconds for the pending writes. Each tracker has its own default. */
   waitMs?: number
 }
