@@ -64,7 +64,7 @@ export interface TrackContext extends RequestFacts {
  */
 const MEMORY_TRACKER_IN_WORKER =
   'web-top records to the memory tracker of this cluster worker, which holds only its own requests; ' +
-  'a reader sees one worker at a time, whichever answers it. Record to Redis to see every worker'
+  'a reader sees the requests of whichever worker handles its read. Record to Redis to see every worker'
 
 /** Recorders created in this process, so that each one's processor ids have their own prefix. */
 let recorderCount = 0
