@@ -85,9 +85,16 @@ describe('column values', () => {
   })
 
   it('measures an active task up to now', () => {
-    const active = completedTask({ ended_at: null, status_code: null })
+    const active = completedTask({ ended_at: null, recorded_successfully: null, status_code: null })
     expect(readCell(column('Duration'), active, NOW).text).toBe('10.0s')
     expect(readCell(column('Ago'), active, NOW).text).toBe('-')
+  })
+
+  it('leaves an ended task without end time unmeasured', () => {
+    // `recorded_successfully` stays null until a writer ends the task.
+    const ended = completedTask({ ended_at: null })
+    expect(readCell(column('Duration'), ended, NOW).text).toBe('-')
+    expect(readCell(column('Ago'), ended, NOW).text).toBe('-')
   })
 
   it('reads durations across offsets', () => {

@@ -2,7 +2,7 @@
  * Keys of the live view: turns terminal input into key names and applies
  * each key to the view's settings (sort, filter, grouping, selection, panes).
  */
-import type { HttpTask } from '../task/http-task'
+import { hasEnded, type HttpTask } from '../task/http-task'
 import { getCompletedRowKey } from './live-tables'
 
 /** Grouping of the active table: none, by recording host or by recording process. */
@@ -210,7 +210,7 @@ export function followDetail(
   const latest = findLatestTask(selected.slice(2))
   if (latest === undefined || latest === settings.detail) return false
   settings.detail = latest
-  if (latest.ended_at != null) settings.selectedKey = getCompletedRowKey(latest)
+  if (hasEnded(latest)) settings.selectedKey = getCompletedRowKey(latest)
   return true
 }
 

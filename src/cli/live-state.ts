@@ -5,7 +5,7 @@
  * the active tasks and fills in completed tasks the stream did not bring.
  */
 import { getCompletedKey, getEndedAtMs, getTaskKey } from '../task/derived'
-import type { HttpTask } from '../task/http-task'
+import { hasEnded, type HttpTask } from '../task/http-task'
 import { decodeTask } from '../task/wire'
 import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
 import type { DecodeCache } from '../trackers/decode-cache'
@@ -95,7 +95,7 @@ export class LiveState {
     }
     this.#replay?.push(result.task)
     const key = readTaskKey(result.task)
-    const endedId = result.task.ended_at == null ? undefined : this.active.get(key)?.processorId
+    const endedId = hasEnded(result.task) ? this.active.get(key)?.processorId : undefined
     this.#applyTask(result.task, nowMs)
     if (this.#decodeCache !== undefined) {
       const processorId = endedId ?? this.active.get(key)?.processorId ?? deriveProcessorId(result.task)
@@ -129,7 +129,7 @@ export class LiveState {
     if (cache === undefined) return
     for (const { processorId, json, task } of this.#unlearned) {
       if (processorId === undefined) continue
-      if (task.ended_at == null) cache.learnActive(processorId, json, task)
+      if (!hasEnded(task)) cache.learnActive(processorId, json, task)
       else cache.forgetUnlisted(processorId)
     }
     this.#unlearned = []
@@ -273,7 +273,7 @@ export class LiveState {
 
   #applyTask(task: HttpTask, nowMs: number): void {
     const key = readTaskKey(task)
-    if (task.ended_at == null) {
+    if (!hasEnded(task)) {
       const processorId = this.active.get(key)?.processorId ?? deriveProcessorId(task)
       this.active.set(key, { task, processorId })
       return

@@ -11,7 +11,7 @@ import {
   getRoute,
   getTaskKey,
 } from '../task/derived'
-import type { HttpTask } from '../task/http-task'
+import { hasEnded, type HttpTask } from '../task/http-task'
 import { isBeyondClockSkew, parseIsoTime } from '../task/time'
 import { STATE_COLUMN_NAME, type Column } from './columns'
 import { createTextFilter } from './filters'
@@ -362,7 +362,7 @@ function readDurationMs(task: HttpTask, nowMs: number): number | undefined {
 
 /** Returns how long a task has run, given its start time in epoch ms (`NaN` when unreadable). */
 function durationSince(task: HttpTask, startMs: number, nowMs: number): number | undefined {
-  if (task.ended_at != null) return getDurationMs(task, nowMs)
+  if (hasEnded(task)) return getDurationMs(task, nowMs)
   if (Number.isNaN(startMs) || isBeyondClockSkew(startMs, nowMs)) return undefined
   return Math.max(0, nowMs - startMs)
 }

@@ -17,7 +17,7 @@ import {
   getStatusCode,
   getUserAgent,
 } from '../task/derived'
-import type { HttpTask } from '../task/http-task'
+import { hasEnded, type HttpTask } from '../task/http-task'
 import { HttpTrackerError } from '../trackers/http-tracker'
 import { decodeTask } from '../task/wire'
 import { statusColour } from './columns'
@@ -153,7 +153,7 @@ class Tail {
       this.#skipUpdate(result.reason)
       return
     }
-    if (result.task.ended_at != null) this.#print(result.task)
+    if (hasEnded(result.task)) this.#print(result.task)
   }
 
   /** Counts a message that is not a task record; the first one is reported at once, the total on exit. */

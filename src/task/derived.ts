@@ -2,7 +2,7 @@
  * Values that readers compute from a record: durations, the original client
  * address, the country, the user agent and the response length.
  */
-import type { HeaderPair, HttpTask } from './http-task'
+import { hasEnded, type HeaderPair, type HttpTask } from './http-task'
 import { isBeyondClockSkew, parseIsoTime } from './time'
 
 /** Tag that a writer sets to say where `client_ip_address` came from: `socket` or `proxy`. */
@@ -21,12 +21,13 @@ export function findHeader(headers: readonly HeaderPair[] | null | undefined, na
 /**
  * Returns the duration in milliseconds: end (or `nowMs` while active) minus
  * start. Returns `undefined` when a time does not parse or lies beyond the
- * clock skew allowed after `nowMs` (`MAX_CLOCK_SKEW_MS`).
+ * clock skew allowed after `nowMs` (`MAX_CLOCK_SKEW_MS`), and for a task
+ * that ended (`hasEnded`) without an end time, whose duration is unknown.
  */
 export function getDurationMs(task: HttpTask, nowMs: number): number | undefined {
   const started = readPastTime(task.started_at, nowMs)
   if (started === undefined) return undefined
-  const ended = task.ended_at == null ? nowMs : readPastTime(task.ended_at, nowMs)
+  const ended = hasEnded(task) ? readPastTime(task.ended_at, nowMs) : nowMs
   return ended === undefined ? undefined : Math.max(0, ended - started)
 }
 

@@ -48,8 +48,29 @@ export interface HttpTask extends Task {
 /** State of a task as a reader sees it. */
 export type TaskState = 'active' | 'completed' | 'aborted'
 
-/** Returns the state of a record: active until it has an end time. */
+/** Records that a reader took from a list of completed tasks, such as `past_tasks`. */
+const completedRecords = new WeakSet<Task>()
+
+/**
+ * Marks a record as read from a list of completed tasks, so that it counts
+ * as ended even when a writer left out its end time.
+ */
+export function markCompleted(task: Task): void {
+  completedRecords.add(task)
+}
+
+/**
+ * Returns true when the task has ended: the record has an end time, or a
+ * `recorded_successfully` that writers leave `null` until the end, or it
+ * was read from a list of completed tasks (`markCompleted`).
+ */
+export function hasEnded(task: Task): boolean {
+  if (task.ended_at != null) return true
+  return typeof task.recorded_successfully === 'boolean' || completedRecords.has(task)
+}
+
+/** Returns the state of a record: active until it has ended (`hasEnded`). */
 export function getTaskState(task: Task): TaskState {
-  if (task.ended_at == null) return 'active'
+  if (!hasEnded(task)) return 'active'
   return task.recorded_successfully === false ? 'aborted' : 'completed'
 }

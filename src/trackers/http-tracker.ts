@@ -13,7 +13,7 @@
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { findRecordProblem, normalizeTask } from '../task/wire'
 import { guardLogger, silentLogger, type Logger } from '../util/logger'
-import { addActiveSkip, addSkip, buildSnapshot } from './snapshot'
+import { addActiveSkip, addCompleted, addSkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
 export interface HttpTrackerOptions {
@@ -383,7 +383,7 @@ function buildTaskSnapshot(activeEntries: Array<[string, unknown]>, completed: u
   }
   completed.forEach((record, index) => {
     const problem = findRecordProblem(record)
-    if (problem === undefined) snapshot.completed.push(normalizeTask(record as Record<string, unknown>))
+    if (problem === undefined) addCompleted(snapshot, normalizeTask(record as Record<string, unknown>))
     else addSkip(snapshot, `completed task at index ${index}: ${problem}`)
   })
   return snapshot

@@ -1,4 +1,4 @@
-import type { HttpTask } from '../task/http-task'
+import { markCompleted, type HttpTask } from '../task/http-task'
 import { plainDecoder, type DecodeCache, type FieldListing, type RecordDecoder } from './decode-cache'
 import type { TaskSnapshot } from './tracker'
 
@@ -80,12 +80,21 @@ export function buildSnapshot(
   let index = 0
   for (const text of completedTexts) {
     const result = decoder.decodeCompleted(text)
-    if (result.ok) snapshot.completed.push(result.task)
+    if (result.ok) addCompleted(snapshot, result.task)
     else addSkip(snapshot, `completed task at index ${index}: ${result.reason}`)
     index++
   }
   decoder.finish()
   return snapshot
+}
+
+/**
+ * Adds a record of the completed list, marked so that one without an end
+ * time shows an unknown duration rather than one that grows as if active.
+ */
+export function addCompleted(snapshot: TaskSnapshot, task: HttpTask): void {
+  markCompleted(task)
+  snapshot.completed.push(task)
 }
 
 function addReused(
