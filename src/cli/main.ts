@@ -354,7 +354,7 @@ function addLiveCommand(program: Command): void {
       slowAfterSeconds: values.slowAfter,
       stallAfterSeconds: values.stallAfter,
     })
-    exitSoon(code)
+    exitOnceFlushed(code)
   })
 }
 
@@ -474,6 +474,19 @@ function stallAfterOption(): Option {
   return new Option('--stall-after <seconds>', 'an active request running this long counts as STALLED')
     .argParser(secondsParser(0))
     .default(LIVE_DEFAULTS.stallAfterSeconds)
+}
+
+/**
+ * Sets the exit code and exits as soon as standard output and standard
+ * error have taken what was written. `live` returns once it has closed its
+ * connections, or at once on a quit while it still connects. In that case
+ * the connection being opened (for Redis, its socket and the 5 s connect
+ * deadline) keeps the process up, and waiting for it would delay the exit
+ * by the second that `exitSoon` allows.
+ */
+function exitOnceFlushed(code: number): void {
+  process.exitCode = code
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
 }
 
 /**
