@@ -71,13 +71,33 @@ export type DecodeResult =
   | { ok: true; task: HttpTask }
   | { ok: false; reason: string }
 
+/** Default limit per record, in UTF-8 bytes: over 100 times a typical record, above what default caps allow (estimate). */
+export const DEFAULT_MAX_RECORD_BYTES = 256 * 1024
+
+export interface DecodeOptions {
+  /**
+   * Maximum length of a record decoded, in UTF-8 bytes, as Redis stores
+   * it. A longer record is rejected before it is parsed.
+   * @default Infinity
+   */
+  maxRecordBytes?: number | undefined
+}
+
 /**
  * Decodes one stored record. A record that is not a JSON object, or is an
  * empty one, is rejected with a reason. A field of the wrong type becomes
- * `null`, so one odd field never hides the rest of the record.
+ * `null`, so one odd field never hides the rest of the record. Records of
+ * any size are parsed unless `options.maxRecordBytes` is given: the
+ * web-top-cli reader passes `DEFAULT_MAX_RECORD_BYTES` or its
+ * `--max-record-size`.
  */
-export function decodeTask(text: unknown): DecodeResult {
+export function decodeTask(text: unknown, options?: DecodeOptions): DecodeResult {
   if (typeof text !== 'string') return { ok: false, reason: 'not a string' }
+  const maxRecordBytes = options?.maxRecordBytes
+  if (maxRecordBytes !== undefined) {
+    const sizeProblem = findSizeProblem(text, maxRecordBytes)
+    if (sizeProblem !== undefined) return { ok: false, reason: sizeProblem }
+  }
 
   let value: unknown
   try {
@@ -88,6 +108,60 @@ export function decodeTask(text: unknown): DecodeResult {
   const problem = findRecordProblem(value)
   if (problem !== undefined) return { ok: false, reason: problem }
   return { ok: true, task: normalizeTask(value as Record<string, unknown>) }
+}
+
+/**
+ * Returns why a record, as JSON text or its UTF-8 bytes, is longer than
+ * `maxRecordBytes` UTF-8 bytes, or undefined when it is not. A string has
+ * at least one UTF-8 byte and at most three for each UTF-16 code unit, so
+ * only a string between those bounds is measured, and a record far below
+ * the limit costs one comparison.
+ */
+export function findSizeProblem(record: string | Uint8Array, maxRecordBytes: number): string | undefined {
+  if (typeof record !== 'string') {
+    return record.length > maxRecordBytes ? describeOversizedRecord(record.length, maxRecordBytes) : undefined
+  }
+  if (record.length * 3 <= maxRecordBytes) return undefined
+  const byteLength = Buffer.byteLength(record)
+  return byteLength > maxRecordBytes ? describeOversizedRecord(byteLength, maxRecordBytes) : undefined
+}
+
+/**
+ * Returns the skip reason of a record of `byteLength` bytes over
+ * `maxRecordBytes`, such as "record of 10.0 MiB is over the 256 KiB limit".
+ */
+export function describeOversizedRecord(byteLength: number, maxRecordBytes: number): string {
+  const size = formatRecordSize(byteLength, maxRecordBytes)
+  return `record of ${size} is over the ${formatByteLimit(maxRecordBytes)} limit`
+}
+
+/** Returns whether a skip reason is that of `describeOversizedRecord`. */
+export function isOversizedReason(reason: string): boolean {
+  return OVERSIZED_REASON.test(reason)
+}
+
+const OVERSIZED_REASON = /record of [\d.,]+ (?:bytes|KiB|MiB) is over the [\d,]+ (?:bytes|KiB|MiB) limit$/
+
+const KIB = 1024
+const MIB = 1024 * KIB
+
+/** Returns a limit as whole MiB or KiB when it is one, else in bytes: "256 KiB", "1,000,000 bytes". */
+export function formatByteLimit(bytes: number): string {
+  if (bytes >= MIB && bytes % MIB === 0) return `${bytes / MIB} MiB`
+  if (bytes >= KIB && bytes % KIB === 0) return `${bytes / KIB} KiB`
+  return `${bytes.toLocaleString('en-US')} bytes`
+}
+
+/**
+ * Returns a record's size with one decimal in KiB or MiB. When the rounded
+ * figure would not show that the record is over `maxRecordBytes`, as for a
+ * record one byte over 1 MiB, the size is given in bytes.
+ */
+function formatRecordSize(bytes: number, maxRecordBytes: number): string {
+  const unit = bytes >= MIB ? MIB : KIB
+  const rounded = Math.round((bytes / unit) * 10) / 10
+  if (bytes < KIB || rounded * unit <= maxRecordBytes) return `${bytes.toLocaleString('en-US')} bytes`
+  return `${rounded.toFixed(1)} ${unit === MIB ? 'MiB' : 'KiB'}`
 }
 
 /**

@@ -4,11 +4,25 @@
  * resync) parses only the records that changed.
  */
 import type { HttpTask } from '../task/http-task'
-import { decodeTask, type DecodeResult } from '../task/wire'
+import { decodeTask, describeOversizedRecord, findSizeProblem, type DecodeResult } from '../task/wire'
+
+/**
+ * A record over the read's size limit, of which only the length is kept:
+ * the light read does not fetch it, and the cache keeps this in place of
+ * its bytes.
+ */
+export class OversizedRecord {
+  /** Length of the record in bytes, as Redis HSTRLEN counts it. */
+  readonly byteLength: number
+
+  constructor(byteLength: number) {
+    this.byteLength = byteLength
+  }
+}
 
 /**
  * Decodes the records of one read. A raw record is JSON text, as a string
- * or as the UTF-8 bytes of a Buffer.
+ * or as the UTF-8 bytes of a Buffer, or an `OversizedRecord`.
  */
 export interface RecordDecoder {
   /** Decodes the active record stored under `processorId`. */
@@ -25,20 +39,32 @@ export interface RecordDecoder {
   finish(): void
 }
 
-/** Decodes one raw record: a string, or a Buffer of UTF-8 bytes. */
-export function decodeRecord(raw: unknown): DecodeResult {
-  return decodeTask(Buffer.isBuffer(raw) ? raw.toString('utf8') : raw)
+/**
+ * Decodes one raw record: a string, a Buffer of UTF-8 bytes, or an
+ * `OversizedRecord`. A record longer than `maxRecordBytes` is rejected
+ * before a Buffer is turned into a string.
+ */
+export function decodeRecord(raw: unknown, maxRecordBytes = Infinity): DecodeResult {
+  if (raw instanceof OversizedRecord) {
+    return { ok: false, reason: describeOversizedRecord(raw.byteLength, maxRecordBytes) }
+  }
+  if (!Buffer.isBuffer(raw)) return decodeTask(raw, { maxRecordBytes })
+
+  const sizeProblem = findSizeProblem(raw, maxRecordBytes)
+  return sizeProblem === undefined ? decodeTask(raw.toString('utf8')) : { ok: false, reason: sizeProblem }
 }
 
-/** A decoder that keeps nothing between reads. */
-export const plainDecoder: RecordDecoder = {
-  decodeActive: (_processorId, raw) => decodeRecord(raw),
-  decodeCompleted: (raw) => decodeRecord(raw),
-  reuseActive: () => undefined,
-  finish: () => {},
+/** Returns a decoder that keeps nothing between reads. */
+export function createPlainDecoder(maxRecordBytes = Infinity): RecordDecoder {
+  return {
+    decodeActive: (_processorId, raw) => decodeRecord(raw, maxRecordBytes),
+    decodeCompleted: (raw) => decodeRecord(raw, maxRecordBytes),
+    reuseActive: () => undefined,
+    finish: () => {},
+  }
 }
 
-type RawRecord = string | Buffer
+type RawRecord = string | Buffer | OversizedRecord
 
 interface CachedRecord extends CachedField {
   raw: RawRecord
@@ -116,6 +142,8 @@ export class DecodeCache {
   #active = new Map<string, CachedRecord>()
   #completed: CompletedList = { raws: [], results: [] }
   #lightReads = 0
+  /** Size limit of the previous read, under which the cached results were decoded. */
+  #maxRecordBytes: number | undefined
   /**
    * The listing of the latest read, when it was a light read after which
    * the cache contains exactly the listed fields, each with its listed
@@ -138,8 +166,26 @@ export class DecodeCache {
 
   /** Records kept: active ones and distinct completed ones. */
   get size(): { active: number; completed: number } {
-    const distinct = new Set(this.#completed.raws.map((raw) => (typeof raw === 'string' ? `s${raw}` : `b${raw.toString('latin1')}`)))
+    const distinct = new Set(this.#completed.raws.map(describeRaw))
     return { active: this.#active.size, completed: distinct.size }
+  }
+
+  /**
+   * Sets the size limit of the next read, in bytes. A cached result holds
+   * for one limit only, so a limit other than the previous read's empties
+   * the cache. Reads call it before they look at the cache.
+   */
+  useRecordLimit(maxRecordBytes: number): void {
+    if (maxRecordBytes === this.#maxRecordBytes) return
+    const first = this.#maxRecordBytes === undefined
+    this.#maxRecordBytes = maxRecordBytes
+    // Records learned before the first read come from the reader that reads with this limit.
+    if (first) return
+    this.#active = new Map()
+    this.#completed = { raws: [], results: [] }
+    this.#listing = undefined
+    this.#base = undefined
+    this.previousListing = undefined
   }
 
   /** Byte length and field hash of the active record cached for `processorId`, or undefined when none is. */
@@ -234,13 +280,14 @@ export class DecodeCache {
    * cache keeps its previous entries, so a read that fails midway leaves it
    * as it was.
    */
-  beginRead(): RecordDecoder {
+  beginRead(maxRecordBytes = Infinity): RecordDecoder {
+    this.useRecordLimit(maxRecordBytes)
     // An unchanged record keeps its entry, and so the raw record or key of
     // the read that first brought it: the new read's copy becomes garbage
     // while it is young, which is cheap to collect.
     const previousActive = this.#active
     const nextActive = new Map<string, CachedRecord>()
-    const completed = new CompletedReader(this.#completed)
+    const completed = new CompletedReader(this.#completed, maxRecordBytes)
 
     return {
       decodeActive: (processorId, raw) => {
@@ -249,7 +296,7 @@ export class DecodeCache {
         const entry =
           previous !== undefined && isSameRecord(previous.raw, raw)
             ? previous
-            : createEntry(previous?.processorId ?? processorId, raw)
+            : createEntry(previous?.processorId ?? processorId, raw, maxRecordBytes)
         nextActive.set(entry.processorId, entry)
         return entry.result
       },
@@ -282,10 +329,11 @@ export class DecodeCache {
    * fields, and `finish()` skips looking for entries to drop unless the
    * read added a field or changed a record's length.
    */
-  beginLightRead(listing?: FieldListing): RecordDecoder {
+  beginLightRead(listing?: FieldListing, maxRecordBytes = Infinity): RecordDecoder {
+    this.useRecordLimit(maxRecordBytes)
     const lightRead = ++this.#lightReads
     const active = this.#active
-    const completed = new CompletedReader(this.#completed)
+    const completed = new CompletedReader(this.#completed, maxRecordBytes)
     const unchanged = listing !== undefined && listing === this.#listing
     // Set when the read adds a field to the cache or changes a record's
     // length. For an unchanged listing, which the cache matched already,
@@ -303,7 +351,7 @@ export class DecodeCache {
         let entry = active.get(processorId)
         if (entry === undefined || !isSameRecord(entry.raw, raw)) {
           // A replaced entry keeps the key string, which the map keeps too.
-          const created = createEntry(entry?.processorId ?? processorId, raw)
+          const created = createEntry(entry?.processorId ?? processorId, raw, maxRecordBytes)
           if (entry === undefined || entry.byteLength !== created.byteLength) reshaped = true
           entry = created
           active.set(processorId, entry)
@@ -355,13 +403,15 @@ export class DecodeCache {
  */
 class CompletedReader {
   readonly #previous: CompletedList
+  readonly #maxRecordBytes: number
   readonly #raws: RawRecord[] = []
   readonly #results: DecodeResult[] = []
   /** Position in this read minus position in the previous one, once the previous first record was found. */
   #shift = -1
 
-  constructor(previous: CompletedList) {
+  constructor(previous: CompletedList, maxRecordBytes: number) {
     this.#previous = previous
+    this.#maxRecordBytes = maxRecordBytes
   }
 
   decode(raw: unknown): DecodeResult {
@@ -376,9 +426,9 @@ class CompletedReader {
       this.#raws.push(previous)
       this.#results.push(results[at] as DecodeResult)
     } else {
-      // A reply's Buffers are slices of larger ones, and a kept slice would keep the whole reply in memory.
-      this.#raws.push(typeof raw === 'string' ? raw : copyBuffer(raw))
-      this.#results.push(decodeRecord(raw))
+      const { stored, result } = decodeForCache(raw, this.#maxRecordBytes)
+      this.#raws.push(stored)
+      this.#results.push(result)
     }
     return this.#results[index] as DecodeResult
   }
@@ -389,24 +439,51 @@ class CompletedReader {
 }
 
 function isRawRecord(raw: unknown): raw is RawRecord {
-  return typeof raw === 'string' || Buffer.isBuffer(raw)
+  return typeof raw === 'string' || Buffer.isBuffer(raw) || raw instanceof OversizedRecord
 }
 
+/**
+ * Returns whether `raw` gets the result cached for `stored`. A record over
+ * the limit is cached as its length only, which is all its result depends on.
+ */
 function isSameRecord(stored: RawRecord, raw: RawRecord): boolean {
+  if (stored instanceof OversizedRecord) return stored.byteLength === measureRaw(raw)
+  if (raw instanceof OversizedRecord) return false
   if (typeof stored === 'string' || typeof raw === 'string') return stored === raw
   return stored.equals(raw)
 }
 
+function measureRaw(raw: RawRecord): number {
+  if (raw instanceof OversizedRecord) return raw.byteLength
+  return typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length
+}
+
+/** Returns a key under which equal raw records fall together, for `DecodeCache.size`. */
+function describeRaw(raw: RawRecord): string {
+  if (raw instanceof OversizedRecord) return `o${raw.byteLength}`
+  return typeof raw === 'string' ? `s${raw}` : `b${raw.toString('latin1')}`
+}
+
 /**
- * Decodes an active record for the cache. A Buffer is copied into memory of its
- * own: a reply's Buffers are slices of larger ones, and a kept slice would
- * keep the whole reply in memory.
+ * Decodes a record for the cache and returns what the cache keeps of it. A
+ * Buffer is copied into memory of its own: a reply's Buffers are slices of
+ * larger ones, and a kept slice would keep the whole reply in memory. A
+ * record over `maxRecordBytes` is neither decoded nor kept: the cache keeps
+ * its length, so that a read that brings it again costs no copy.
  */
-function createEntry(processorId: string, raw: RawRecord): CachedRecord {
-  const stored = typeof raw === 'string' ? raw : copyBuffer(raw)
-  const byteLength = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length
+function decodeForCache(raw: RawRecord, maxRecordBytes: number): { stored: RawRecord; result: DecodeResult } {
+  const result = decodeRecord(raw, maxRecordBytes)
+  if (raw instanceof OversizedRecord || typeof raw === 'string') return { stored: raw, result }
+  if (raw.length > maxRecordBytes) return { stored: new OversizedRecord(raw.length), result }
+  return { stored: copyBuffer(raw), result }
+}
+
+/** Decodes an active record for the cache (`decodeForCache`). */
+function createEntry(processorId: string, raw: RawRecord, maxRecordBytes: number): CachedRecord {
+  const { stored, result } = decodeForCache(raw, maxRecordBytes)
+  const byteLength = measureRaw(stored)
   const fieldHash = hashFieldName(processorId)
-  return { processorId, raw: stored, byteLength, fieldHash, result: decodeRecord(raw), lightRead: 0 }
+  return { processorId, raw: stored, byteLength, fieldHash, result, lightRead: 0 }
 }
 
 function copyBuffer(source: Buffer): Buffer {

@@ -13,6 +13,7 @@
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { findRecordProblem, normalizeTask } from '../task/wire'
 import { guardLogger, silentLogger, type Logger } from '../util/logger'
+import { findParsedSizeProblem } from './json-size'
 import { addActiveSkip, addCompleted, addSkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
@@ -146,7 +147,8 @@ export class HttpTracker implements Tracker {
     }
 
     const limit = options.completedLimit ?? completed.length
-    return buildTaskSnapshot(Object.entries(active), completed.slice(0, limit))
+    const maxRecordBytes = options.maxRecordBytes ?? Infinity
+    return buildTaskSnapshot(Object.entries(active), completed.slice(0, limit), maxRecordBytes)
   }
 
   /**
@@ -372,17 +374,26 @@ function invalidReaderOption(ErrorClass: typeof TypeError | typeof RangeError, m
   return Object.assign(new ErrorClass(`web-top: ${message}`), { code: INVALID_OPTION } as const)
 }
 
-/** Decodes the two JSON replies into a snapshot, leaving out records that are not task records. */
-function buildTaskSnapshot(activeEntries: Array<[string, unknown]>, completed: unknown[]): TaskSnapshot {
+/**
+ * Decodes the two JSON replies into a snapshot, leaving out records that
+ * are not task records or are longer than `maxRecordBytes` as JSON text.
+ */
+function buildTaskSnapshot(
+  activeEntries: Array<[string, unknown]>,
+  completed: unknown[],
+  maxRecordBytes: number,
+): TaskSnapshot {
   const snapshot = buildSnapshot([], [], null)
+  const findProblem = (record: unknown) =>
+    findRecordProblem(record) ?? findParsedSizeProblem(record, maxRecordBytes)
 
   for (const [processorId, record] of activeEntries) {
-    const problem = findRecordProblem(record)
+    const problem = findProblem(record)
     if (problem === undefined) snapshot.active.set(processorId, normalizeTask(record as Record<string, unknown>))
     else addActiveSkip(snapshot, processorId, problem)
   }
   completed.forEach((record, index) => {
-    const problem = findRecordProblem(record)
+    const problem = findProblem(record)
     if (problem === undefined) addCompleted(snapshot, normalizeTask(record as Record<string, unknown>))
     else addSkip(snapshot, `completed task at index ${index}: ${problem}`)
   })

@@ -124,6 +124,9 @@ export class MemoryTracker implements Tracker {
       this.#recentCompleted(limit),
       this.#lastClearedAt,
       options.decodeCache,
+      undefined,
+      undefined,
+      options.maxRecordBytes,
     )
   }
 

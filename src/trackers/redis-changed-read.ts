@@ -7,7 +7,7 @@
  * 14 MB.
  */
 import type { RedisClient } from './redis-tracker'
-import { hashFieldName, type DecodeCache, type FieldListing } from './decode-cache'
+import { hashFieldName, OversizedRecord, type DecodeCache, type FieldListing } from './decode-cache'
 
 /** Name under which the tracker defines FIELD_LENGTHS_SCRIPT on its client. */
 export const FIELD_LENGTHS_COMMAND = 'webTopFieldLengths'
@@ -16,8 +16,12 @@ type FieldLengths = (processorsKey: string) => Promise<[string, number[]]>
 
 /** Result of the light read of the processors hash. */
 export interface ChangedActive {
-  /** Records fetched, because they are new to the cache, their length changed, or their slice is verified. */
-  fetched: Array<[string, Buffer]>
+  /**
+   * Records fetched, because they are new to the cache, their length
+   * changed, or their slice is verified. A record that would be fetched
+   * but is longer than the read's limit comes as an `OversizedRecord`.
+   */
+  fetched: Array<[string, Buffer | OversizedRecord]>
   /** Fields whose cached record is kept, because the length is the same. */
   reusedIds: readonly string[]
   /**
@@ -35,7 +39,8 @@ export interface ChangedActive {
  * fields: `hashFieldName` modulo `verifySlices`, the next slice at each
  * light read. So the cache replaces a record rewritten with the same length
  * within `verifySlices` light reads. A field deleted between the two steps
- * is left out. Returns undefined when a field name contains a NUL
+ * is left out. A record longer than `maxRecordBytes` is not fetched at
+ * all. Returns undefined when a field name contains a NUL
  * byte, so that the caller reads everything. Rejects with the server's
  * error when the script cannot run (NOPERM, unknown command).
  */
@@ -44,7 +49,10 @@ export async function readChangedActive(
   processorsKey: string,
   cache: DecodeCache,
   verifySlices = 0,
+  maxRecordBytes = Infinity,
 ): Promise<ChangedActive | undefined> {
+  // Before the cache is compared with the listing: another limit than the previous read's empties it.
+  cache.useRecordLimit(maxRecordBytes)
   const fieldLengths = (client as unknown as Record<string, FieldLengths>)[FIELD_LENGTHS_COMMAND] as FieldLengths
   const [joinedFields, lengths] = await fieldLengths.call(client, processorsKey)
   // Nothing was added, removed or changed length since the previous light
@@ -64,11 +72,14 @@ export async function readChangedActive(
   const fetchedIds: string[] = []
   const fetchedLengths: number[] = []
   const reusedIds: string[] = []
+  const fetched: Array<[string, Buffer | OversizedRecord]> = []
   for (let index = 0; index < fields.length; index++) {
     const processorId = fields[index] as string
     const length = lengths[index] as number
     const fetch = isVerified(fieldHashes[index] as number) || listed?.changed[index] === 1
-    if (fetch) {
+    if (fetch && length > maxRecordBytes) {
+      fetched.push([processorId, new OversizedRecord(length)])
+    } else if (fetch) {
       fetchedIds.push(processorId)
       fetchedLengths.push(length)
     } else {
@@ -77,7 +88,6 @@ export async function readChangedActive(
   }
   cache.previousListing = listing
 
-  const fetched: Array<[string, Buffer]> = []
   if (fetchedIds.length === 0) return { fetched, reusedIds, listing }
   const values = await client.hmgetBuffer(processorsKey, ...fetchedIds)
   for (let index = 0; index < fetchedIds.length; index++) {

@@ -510,7 +510,7 @@ export class RedisTracker implements Tracker {
     const cache = options.decodeCache
     const changed =
       options.changedOnly === true && cache !== undefined
-        ? await this.#readChangedActive(cache, options.verifySlices ?? 0)
+        ? await this.#readChangedActive(cache, options.verifySlices ?? 0, options.maxRecordBytes)
         : undefined
 
     // Records come as Buffers, so that a cache passed in `options` compares
@@ -539,6 +539,7 @@ export class RedisTracker implements Tracker {
       cache,
       changed?.reusedIds,
       changed?.listing,
+      options.maxRecordBytes,
     )
     if (processors?.ok === false) addActiveKeySkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
     if (!pastTasks.ok) addKeySkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)
@@ -551,10 +552,14 @@ export class RedisTracker implements Tracker {
    * list them, or once the server rejected the script this needs, which is
    * logged once.
    */
-  async #readChangedActive(cache: DecodeCache, verifySlices: number): Promise<ChangedActive | undefined> {
+  async #readChangedActive(
+    cache: DecodeCache,
+    verifySlices: number,
+    maxRecordBytes: number | undefined,
+  ): Promise<ChangedActive | undefined> {
     if (this.#changedReadRejected) return undefined
     try {
-      return await readChangedActive(this.client, this.keys.processors, cache, verifySlices)
+      return await readChangedActive(this.client, this.keys.processors, cache, verifySlices, maxRecordBytes)
     } catch (err) {
       // A processors key of another type: a full read reports it as skipped.
       if (err instanceof Error && err.message.startsWith('WRONGTYPE')) return undefined

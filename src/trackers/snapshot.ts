@@ -1,5 +1,5 @@
 import { markCompleted, type HttpTask } from '../task/http-task'
-import { plainDecoder, type DecodeCache, type FieldListing, type RecordDecoder } from './decode-cache'
+import { createPlainDecoder, type DecodeCache, type FieldListing, type RecordDecoder } from './decode-cache'
 import type { TaskSnapshot } from './tracker'
 
 /** Most skip reasons a snapshot keeps, apart from those of keys. */
@@ -29,7 +29,8 @@ const reusedByListing = new WeakMap<FieldListing, ReusedActive>()
  * read. With a `cache`, records unchanged since its previous read are not
  * decoded again, and the active records of `reusedIds`, which the read did
  * not fetch, are taken from it. `listing` is the light read's listing when
- * the cache will match it (`DecodeCache.beginLightRead`).
+ * the cache will match it (`DecodeCache.beginLightRead`). Records longer
+ * than `maxRecordBytes` are counted as skipped without being parsed.
  */
 export function buildSnapshot(
   activeEntries: Iterable<[string, unknown]>,
@@ -38,9 +39,14 @@ export function buildSnapshot(
   cache?: DecodeCache,
   reusedIds?: readonly string[],
   listing?: FieldListing,
+  maxRecordBytes = Infinity,
 ): TaskSnapshot {
+  // Before the listing is looked up: another limit than the previous read's empties the cache.
+  cache?.useRecordLimit(maxRecordBytes)
   const previous = listing !== undefined && cache?.isCurrentListing(listing) === true ? reusedByListing.get(listing) : undefined
-  const decoder = (reusedIds === undefined ? cache?.beginRead() : cache?.beginLightRead(listing)) ?? plainDecoder
+  const cacheDecoder =
+    reusedIds === undefined ? cache?.beginRead(maxRecordBytes) : cache?.beginLightRead(listing, maxRecordBytes)
+  const decoder = cacheDecoder ?? createPlainDecoder(maxRecordBytes)
   const snapshot: TaskSnapshot = {
     active: new Map<string, HttpTask>(),
     completed: [],

@@ -73,6 +73,15 @@ export interface ReadOptions {
    * length is read within this many light reads. 0 or unset: none.
    */
   verifySlices?: number
+  /**
+   * Maximum length of a record decoded, in UTF-8 bytes, as Redis stores
+   * it. A longer record is counted in `TaskSnapshot.skipped`, with its
+   * size in the reason, and is not parsed. The Redis tracker's light read
+   * does not fetch it. The HTTP tracker receives its records parsed, and
+   * measures them as compact JSON without escapes. Unset: no limit.
+   * web-top-cli passes `DEFAULT_MAX_RECORD_BYTES` or its --max-record-size.
+   */
+  maxRecordBytes?: number
 }
 
 /** Called with the JSON text of each task update a tracker publishes. */
