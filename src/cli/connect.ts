@@ -17,7 +17,7 @@ import {
   validateServerUrl,
 } from '../trackers/redis-connection'
 import { RedisTracker, type RedisClient } from '../trackers/redis-tracker'
-import type { TaskSnapshot, Tracker } from '../trackers/tracker'
+import type { ReadOptions, TaskSnapshot, Tracker } from '../trackers/tracker'
 import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
@@ -253,11 +253,11 @@ export async function connectTracker(
  */
 export async function readTracker(
   connection: TrackerConnection,
-  completedLimit: number,
+  readOptions: Pick<ReadOptions, 'completedLimit' | 'maxRecordBytes'>,
   readLessAdvice?: string,
 ): Promise<TaskSnapshot> {
   try {
-    return await connection.tracker.read({ completedLimit })
+    return await connection.tracker.read(readOptions)
   } catch (error) {
     throw new CliError(await diagnoseReadFailure(connection, error, readLessAdvice))
   }

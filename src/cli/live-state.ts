@@ -6,7 +6,7 @@
  */
 import { getCompletedKey, getEndedAtMs, getTaskKey } from '../task/derived'
 import { hasEnded, type HttpTask } from '../task/http-task'
-import { decodeTask } from '../task/wire'
+import { decodeTask, type DecodeOptions } from '../task/wire'
 import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
 import type { DecodeCache } from '../trackers/decode-cache'
 import { isActiveRecordReason, MAX_SKIP_REASONS } from '../trackers/snapshot'
@@ -47,12 +47,15 @@ export interface LiveStateOptions {
    * returns the state's task object without decoding it.
    */
   decodeCache?: DecodeCache
+  /** Maximum length of an update decoded, in UTF-8 bytes (`decodeTask`). Unset: no limit. */
+  maxRecordBytes?: number | undefined
 }
 
 export class LiveState {
   readonly stats: StatsWindow
   readonly #completedLimit: number
   readonly #decodeCache: DecodeCache | undefined
+  readonly #decodeOptions: DecodeOptions
 
   /** Active tasks by task key (`getTaskKey`). */
   active = new Map<string, ActiveEntry>()
@@ -84,11 +87,12 @@ export class LiveState {
     this.stats = new StatsWindow(options.windowMs, options.nowMs)
     this.#completedLimit = options.completedLimit
     this.#decodeCache = options.decodeCache
+    this.#decodeOptions = { maxRecordBytes: options.maxRecordBytes }
   }
 
   /** Applies one message of `task_updates`. Returns false when it cannot be decoded. */
   applyUpdate(json: string, nowMs: number): boolean {
-    const result = decodeTask(json)
+    const result = decodeTask(json, this.#decodeOptions)
     if (!result.ok) {
       this.skippedUpdates++
       return false

@@ -91,6 +91,8 @@ export interface LiveOptions {
   slowAfterSeconds?: number
   /** An active request running this long is marked STALLED and pinned at the top. @default 30 */
   stallAfterSeconds?: number
+  /** Maximum length of a record or update decoded, in UTF-8 bytes (`ReadOptions.maxRecordBytes`). */
+  maxRecordBytes?: number
 }
 
 export const LIVE_DEFAULTS = { windowSeconds: 60, slowAfterSeconds: 5, stallAfterSeconds: 30 } as const
@@ -202,6 +204,7 @@ class LiveView {
       completedLimit: LIVE_COMPLETED_LIMIT,
       nowMs: Date.now(),
       decodeCache: this.#decodeCache,
+      maxRecordBytes: options.maxRecordBytes,
     })
     this.#source = { kind: 'polling', intervalMs: options.refreshRateSeconds * 1000 }
     if (process.env[TEST_FAULT_VARIABLE] === 'render') this.#faultAfterFrames = 1
@@ -225,6 +228,7 @@ class LiveView {
       const snapshot = await this.#connection.tracker.read({
         completedLimit: LIVE_COMPLETED_LIMIT,
         decodeCache: this.#decodeCache,
+        maxRecordBytes: this.#options.maxRecordBytes,
       })
       this.#state.finishResync(snapshot, Date.now())
       this.#lastReadMs = Date.now()
@@ -330,7 +334,10 @@ class LiveView {
     else if (closesGap) gapStartMs = this.#gapStartMs
     this.#state.beginResync()
     try {
-      const readOptions = resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache, this.#lightReads)
+      const readOptions = {
+        ...resyncReadOptions(this.#mayReadChangedOnly(closesGap), this.#decodeCache, this.#lightReads),
+        maxRecordBytes: this.#options.maxRecordBytes,
+      }
       const snapshot = await this.#connection.tracker.read(readOptions)
       const polling = this.#source.kind === 'polling'
       const readCompleted = (readOptions.completedLimit ?? 0) > 0

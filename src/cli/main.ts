@@ -22,6 +22,7 @@ import { LIVE_DEFAULTS, runLive } from './live'
 import { KEY_HELP } from './live-render'
 import {
   addFilterOptions,
+  addRecordSizeOption,
   addTrackerOptions,
   columnsOption,
   FILTER_HELP,
@@ -291,7 +292,7 @@ function addRecentCommand(program: Command): void {
     .option('--ndjson', 'print one JSON task record per line')
     .option('--all-prefixes', 'print the requests of every app (key prefix) on the Redis server')
     .addHelpText('after', RECENT_HELP)
-  addFilterOptions(addTrackerOptions(command)).action(
+  addRecordSizeOption(addFilterOptions(addTrackerOptions(command))).action(
     async (values: RecentOptionValues & { allPrefixes?: boolean }, self: Command) => {
       // TOP_TRACKER_PREFIX in the environment gives way to --all-prefixes; --prefix does not.
       if (values.allPrefixes === true && isGivenOnCommandLine(self, 'prefix')) {
@@ -319,7 +320,8 @@ function addPrefixesCommand(program: Command): void {
       '--json',
       'print a JSON array of { prefix, active, completed, skipped }, with wrongTypeKeys when a key has the wrong type',
     )
-  addTrackerOptions(command, { hidePrefix: true, redisOnly: true }).action(async (values: { json?: boolean }, self: Command) => {
+  addTrackerOptions(command, { hidePrefix: true, redisOnly: true })
+  addRecordSizeOption(command).action(async (values: { json?: boolean }, self: Command) => {
     // TOP_TRACKER_PREFIX in the environment is ignored here; --prefix is a mistake.
     if (isGivenOnCommandLine(self, 'prefix')) {
       throw new CliError('prefixes lists every key prefix on the server: leave out --prefix', EXIT_USAGE)
@@ -343,7 +345,7 @@ function addLiveCommand(program: Command): void {
     )
     .addOption(stallAfterOption())
     .addHelpText('after', LIVE_HELP)
-  addTrackerOptions(command).action(async (values: LiveOptionValues, self: Command) => {
+  addRecordSizeOption(addTrackerOptions(command)).action(async (values: LiveOptionValues, self: Command) => {
     requireSlowBeforeStall(self, values)
     const code = await runLive({
       ...readTrackerOptions(self),
@@ -365,7 +367,8 @@ function addTailCommand(program: Command): void {
     .option('--json', 'print one JSON task record per line (NDJSON)')
     .addOption(refreshRateOption('seconds between reads of an http(s):// tracker'))
     .addHelpText('after', TAIL_HELP)
-  addFilterOptions(addTrackerOptions(command)).action(async (values: TailOptionValues, self: Command) => {
+  addFilterOptions(addTrackerOptions(command))
+  addRecordSizeOption(command).action(async (values: TailOptionValues, self: Command) => {
     const code = await runTail({
       ...readTrackerOptions(self),
       json: values.json === true,
@@ -392,7 +395,7 @@ function addCheckCommand(program: Command): void {
     .addOption(windowOption())
     .addOption(stallAfterOption())
     .addHelpText('after', CHECK_HELP)
-  addTrackerOptions(command).action(async (values: CheckOptionValues, self: Command) => {
+  addRecordSizeOption(addTrackerOptions(command)).action(async (values: CheckOptionValues, self: Command) => {
     process.exitCode = await runCheck({
       ...readTrackerOptions(self),
       maxStalled: values.maxStalled,

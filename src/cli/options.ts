@@ -3,6 +3,7 @@
  * the request filters, and the parsers of their values.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { DEFAULT_MAX_RECORD_BYTES, formatByteLimit } from '../task/wire'
 import { DEFAULT_TRACKER_URL } from '../trackers/from-url'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { parseColumnList } from './columns'
@@ -14,6 +15,12 @@ export interface TrackerOptions {
   apiKey: string | undefined
   /** Whether `trackerUrl` came from TOP_TRACKER_URL, so that a command to copy can leave it out. */
   trackerUrlFromEnvironment?: boolean
+  /**
+   * Maximum length of a record read, in UTF-8 bytes (`ReadOptions.maxRecordBytes`):
+   * --max-record-size, or `DEFAULT_MAX_RECORD_BYTES` for a command without
+   * it. Unset, as in options built by hand, means no limit.
+   */
+  maxRecordBytes?: number
 }
 
 export const TRACKER_URL_HELP = `
@@ -98,7 +105,55 @@ export function readTrackerOptions(command: Command): TrackerOptions {
     apiKey: readApiKey(command, trackerUrl),
     trackerUrlFromEnvironment:
       !isGivenOnCommandLine(command, 'trackerUrl') && command.getOptionValueSource('trackerUrl') === 'env',
+    maxRecordBytes: readRecordSize(command),
   }
+}
+
+/**
+ * Maximum --max-record-size: Redis stores strings of up to 512 MiB, and V8
+ * (Node 20) makes no string of more than 2^29 - 24 UTF-16 code units.
+ */
+const MAX_RECORD_SIZE_LIMIT = 512 * 1024 * 1024
+
+/** Returns --max-record-size, or the default for a command without the option. */
+function readRecordSize(command: Command): number {
+  return (command.getOptionValue('maxRecordSize') as number | undefined) ?? DEFAULT_MAX_RECORD_BYTES
+}
+
+/** Adds --max-record-size, for a command that reads task records. */
+export function addRecordSizeOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      '--max-record-size <size>',
+      'largest task record to read, in UTF-8 bytes as Redis counts them, or with KiB or MiB ' +
+        '(512KiB, 2MiB); larger records are skipped and counted',
+    )
+      .env('TOP_MAX_RECORD_SIZE')
+      .argParser(parseByteSize)
+      .default(DEFAULT_MAX_RECORD_BYTES, formatByteLimit(DEFAULT_MAX_RECORD_BYTES).replace(' ', '')),
+  )
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kib: 1024, mib: 1024 * 1024 }
+
+/**
+ * Parses a size in bytes: a whole number of bytes, or a number with a unit
+ * of B, KiB or MiB (`262144`, `256KiB`, `1.5 MiB`). Throws for other units,
+ * such as KB, whose meaning (1000 or 1024) varies between tools, and for
+ * sizes below 1 byte or above 512 MiB.
+ */
+export function parseByteSize(value: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value)
+  const unit = BYTE_UNITS[match?.[2]?.toLowerCase() ?? 'none']
+  const bytes = match === null || unit === undefined ? NaN : Math.floor(Number(match[1]) * unit)
+  const valid = Number.isSafeInteger(bytes) && bytes >= 1 && bytes <= MAX_RECORD_SIZE_LIMIT
+  if (!valid || (unit === 1 && !/^\s*\d+\s*b?\s*$/i.test(value))) {
+    throw new InvalidArgumentError(
+      'Expected a size from 1 byte to 512 MiB: a whole number of bytes (262144), ' +
+        'or a number with KiB or MiB (256KiB, 1.5MiB).',
+    )
+  }
+  return bytes
 }
 
 /**

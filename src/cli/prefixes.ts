@@ -89,7 +89,10 @@ async function summarizePrefix(tracker: RedisTracker, prefix: string, options: T
 
   const prefixed = await connectTracker(options.trackerUrl, prefix, options.apiKey)
   try {
-    const snapshot = await readTracker(prefixed, Number.MAX_SAFE_INTEGER)
+    const snapshot = await readTracker(prefixed, {
+      completedLimit: Number.MAX_SAFE_INTEGER,
+      maxRecordBytes: options.maxRecordBytes,
+    })
     return { prefix, active: snapshot.active.size, completed: snapshot.completed.length, skipped: snapshot.skipped }
   } finally {
     await prefixed.close()

@@ -56,12 +56,14 @@ export async function readTrackerOnce(
     const readLimit = completedLimit === 0 ? 0 : completedLimit + 1
     let snapshot: TaskSnapshot
     let reduced: ReducedRead | undefined
+    const { maxRecordBytes } = options
     if (settings.readFewerWhenTooLarge === true && readLimit > 0) {
-      const read = await readFewerOrFail(connection, readLimit)
+      const read = await readFewerOrFail(connection, readLimit, maxRecordBytes)
       snapshot = read.value
       if (read.limit < readLimit) reduced = { requested: completedLimit, read: read.limit }
     } else {
-      snapshot = await readTracker(connection, readLimit, settings.readLessAdvice)
+      const readOptions = { completedLimit: readLimit, maxRecordBytes }
+      snapshot = await readTracker(connection, readOptions, settings.readLessAdvice)
     }
     const moreCompleted = dropExtraCompleted(snapshot, completedLimit)
       ? { total: await countCompleted(connection) }
@@ -75,9 +77,15 @@ export async function readTrackerOnce(
 }
 
 /** Reads with `readFewerWhileTooLarge`, and throws a `CliError` as `readTracker` does when the last read fails. */
-async function readFewerOrFail(connection: TrackerConnection, completedLimit: number) {
+async function readFewerOrFail(
+  connection: TrackerConnection,
+  completedLimit: number,
+  maxRecordBytes: number | undefined,
+) {
   try {
-    return await readFewerWhileTooLarge(completedLimit, (limit) => connection.tracker.read({ completedLimit: limit }))
+    return await readFewerWhileTooLarge(completedLimit, (limit) =>
+      connection.tracker.read({ completedLimit: limit, maxRecordBytes }),
+    )
   } catch (error) {
     throw new CliError(await diagnoseReadFailure(connection, error))
   }

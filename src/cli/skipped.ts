@@ -1,3 +1,4 @@
+import { isOversizedReason } from '../task/wire'
 import { sanitizeText } from './sanitize'
 
 /**
@@ -5,7 +6,8 @@ import { sanitizeText } from './sanitize'
  * records the tracker could not decode, shown in the footer of `live` and on
  * standard error by `recent` and `check`. The tracker keeps the reasons of
  * the first few skipped records only, one reason for each, so the rest are
- * counted.
+ * counted. When a listed record was over the size limit, the notice ends
+ * with how to raise it.
  */
 export function describeSkipped(skipped: number, reasons: readonly string[]): string {
   const noun = skipped === 1 ? 'record' : 'records'
@@ -14,8 +16,11 @@ export function describeSkipped(skipped: number, reasons: readonly string[]): st
   const listed = reasons.map(sanitizeText)
   const unlisted = skipped - reasons.length
   if (unlisted > 0) listed.push(`and ${unlisted} more`)
-  return `${skipped} ${noun} skipped (${listed.join('; ')})`
+  const advice = reasons.some(isOversizedReason) ? `; ${RAISE_LIMIT_ADVICE}` : ''
+  return `${skipped} ${noun} skipped (${listed.join('; ')})${advice}`
 }
+
+const RAISE_LIMIT_ADVICE = 'pass a larger --max-record-size to read longer records'
 
 /**
  * Returns the reasons that name a whole key the tracker could not read, such

@@ -148,7 +148,7 @@ class Tail {
   }
 
   readonly #onUpdate = (json: string): void => {
-    const result = decodeTask(json)
+    const result = decodeTask(json, { maxRecordBytes: this.#options.maxRecordBytes })
     if (!result.ok) {
       this.#skipUpdate(result.reason)
       return
@@ -271,7 +271,10 @@ class Tail {
   }
 
   async #read(limit: number): Promise<HttpTask[]> {
-    const snapshot = await this.#connection.tracker.read({ completedLimit: limit })
+    const snapshot = await this.#connection.tracker.read({
+      completedLimit: limit,
+      maxRecordBytes: this.#options.maxRecordBytes,
+    })
     return snapshot.completed
   }
 

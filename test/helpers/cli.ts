@@ -16,6 +16,7 @@ export const CLI_VARIABLES: readonly string[] = [
   'TOP_RECENT_MODE',
   'TOP_RECENT_LIMIT',
   'TOP_REFRESH_RATE',
+  'TOP_MAX_RECORD_SIZE',
   'ACTIVE_COLUMNS',
   'COMPLETED_COLUMNS',
   'NO_COLOR',
