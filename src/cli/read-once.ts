@@ -4,6 +4,7 @@
  * under which no app records.
  */
 import { RedisTracker } from '../trackers/redis-tracker'
+import { describeCompletedSkipStart } from '../trackers/snapshot'
 import type { TaskSnapshot } from '../trackers/tracker'
 import { CliError } from './cli-error'
 import { connectTracker, diagnoseReadFailure, readTracker, type TrackerConnection } from './connect'
@@ -94,15 +95,20 @@ async function readFewerOrFail(
 /**
  * Removes the completed record read past `limit` from `snapshot` and
  * returns whether there was one. Records that could not be decoded count
- * toward the limit too.
+ * toward the limit too, so the one past it may be a skipped record, which
+ * is then uncounted with its reason.
  */
 function dropExtraCompleted(snapshot: TaskSnapshot, limit: number): boolean {
   const completedSkipped = snapshot.skipped - (snapshot.activeSkipped ?? 0)
   if (limit === 0 || snapshot.completed.length + completedSkipped <= limit) return false
-  // NOTE: the snapshot does not say which record came last. When that one
-  // could not be decoded, the oldest decoded task is dropped in its place.
-  if (snapshot.completed.length > 0) snapshot.completed.pop()
-  else snapshot.skipped--
+  // The list is read from index 0, so the extra record is at index `limit`.
+  if (snapshot.lastSkippedCompletedIndex === limit) {
+    snapshot.skipped--
+    const reasonStart = describeCompletedSkipStart(limit)
+    snapshot.skipReasons = snapshot.skipReasons.filter((reason) => !reason.startsWith(reasonStart))
+  } else {
+    snapshot.completed.pop()
+  }
   return true
 }
 

@@ -14,7 +14,7 @@ import { INVALID_OPTION, type WebTopError } from '../errors'
 import { findRecordProblem, normalizeTask } from '../task/wire'
 import { guardLogger, silentLogger, type Logger } from '../util/logger'
 import { findParsedSizeProblem } from './json-size'
-import { addActiveSkip, addCompleted, addSkip, buildSnapshot } from './snapshot'
+import { addActiveSkip, addCompleted, addCompletedSkip, buildSnapshot } from './snapshot'
 import type { ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 
 export interface HttpTrackerOptions {
@@ -395,7 +395,7 @@ function buildTaskSnapshot(
   completed.forEach((record, index) => {
     const problem = findProblem(record)
     if (problem === undefined) addCompleted(snapshot, normalizeTask(record as Record<string, unknown>))
-    else addSkip(snapshot, `completed task at index ${index}: ${problem}`)
+    else addCompletedSkip(snapshot, index, problem)
   })
   return snapshot
 }

@@ -6,6 +6,7 @@ import type { TaskSnapshot } from './tracker'
 export const MAX_SKIP_REASONS = 5
 
 const ACTIVE_RECORD_REASON = 'active task of processor '
+const COMPLETED_RECORD_REASON = 'completed task at index '
 
 /** The active part of a snapshot that a light read built from the cache alone. */
 interface ReusedActive {
@@ -87,7 +88,7 @@ export function buildSnapshot(
   for (const text of completedTexts) {
     const result = decoder.decodeCompleted(text)
     if (result.ok) addCompleted(snapshot, result.task)
-    else addSkip(snapshot, `completed task at index ${index}: ${result.reason}`)
+    else addCompletedSkip(snapshot, index, result.reason)
     index++
   }
   decoder.finish()
@@ -200,6 +201,17 @@ export function addSkip(snapshot: TaskSnapshot, reason: string): void {
 export function addActiveSkip(snapshot: TaskSnapshot, processorId: string, problem: string): void {
   addSkip(snapshot, `${ACTIVE_RECORD_REASON}${JSON.stringify(processorId)}: ${problem}`)
   snapshot.activeSkipped = (snapshot.activeSkipped ?? 0) + 1
+}
+
+/** Counts the unreadable record at `index` of the completed list, as `addSkip` does. */
+export function addCompletedSkip(snapshot: TaskSnapshot, index: number, problem: string): void {
+  addSkip(snapshot, `${COMPLETED_RECORD_REASON}${index}: ${problem}`)
+  snapshot.lastSkippedCompletedIndex = index
+}
+
+/** Returns the reason `addCompletedSkip` gives for the record at `index`, up to its problem. */
+export function describeCompletedSkipStart(index: number): string {
+  return `${COMPLETED_RECORD_REASON}${index}: `
 }
 
 /**

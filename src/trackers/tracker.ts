@@ -23,6 +23,11 @@ export interface TaskSnapshot {
    * do not tell them apart.
    */
   activeSkipped?: number
+  /**
+   * Position in the completed list, as read, of the last completed record
+   * that could not be decoded. Unset when none was skipped.
+   */
+  lastSkippedCompletedIndex?: number
   /** ISO 8601 time of the last clear, if the tracker stores one. */
   lastClearedAt: string | null
   /**
