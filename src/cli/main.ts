@@ -173,7 +173,10 @@ note on standard error says so and the exit code stays as the limits decide.
 Example, in cron or a health probe:
   web-top-cli check --max-stalled 0 --max-error-rate 2% --max-p99 1500`
 
-/** Runs the command line `argv` (as in `process.argv`) and sets `process.exitCode`. */
+/**
+ * Runs the command line `argv` (as in `process.argv`) and exits with the
+ * command's exit code once its output is flushed.
+ */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
   // A reader that stops early (`| head`) closes the pipe: stop quietly, as
   // other command-line tools do. `live` and `tail` handle it themselves too.
@@ -185,7 +188,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
     await program.parseAsync([...argv])
   } catch (error) {
     exitOnceReported(reportError(error))
+    return
   }
+  exitOnceFlushed(Number(process.exitCode ?? 0))
 }
 
 /**
@@ -356,7 +361,7 @@ function addLiveCommand(program: Command): void {
       slowAfterSeconds: values.slowAfter,
       stallAfterSeconds: values.stallAfter,
     })
-    exitOnceFlushed(code)
+    process.exitCode = code
   })
 }
 
@@ -375,7 +380,7 @@ function addTailCommand(program: Command): void {
       filter: readFilterOptions(values),
       pollSeconds: values.refreshRate,
     })
-    exitSoon(code)
+    process.exitCode = code
   })
 }
 
@@ -480,26 +485,17 @@ function stallAfterOption(): Option {
 }
 
 /**
- * Sets the exit code and exits as soon as standard output and standard
- * error have taken what was written. `live` returns once it has closed its
- * connections, or at once on a quit while it still connects. In that case
- * the connection being opened (for Redis, its socket and the 5 s connect
- * deadline) keeps the process up, and waiting for it would delay the exit
- * by the second that `exitSoon` allows.
+ * Exits as soon as standard output and standard error have taken what was
+ * written. A command returns once it has closed its connections, or at
+ * once on a quit of `live` while it still connects. Handles may still keep
+ * the process up after that. One is the connection being opened, with its
+ * socket and the 5 s connect deadline. Another is the 50 ms interval on
+ * which redis-parser 3 (used by ioredis 5) shrinks its buffer pool after a
+ * reply of large records: it ran for about 2 s after `recent` read 5 MB.
  */
 function exitOnceFlushed(code: number): void {
   process.exitCode = code
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
-}
-
-/**
- * Sets the exit code and exits within a second even if a handle, such as a
- * socket still closing, would keep the process up. The timer is unref'd, so
- * it never keeps the process up itself.
- */
-function exitSoon(code: number): void {
-  process.exitCode = code
-  setTimeout(() => process.exit(code), 1_000).unref()
 }
 
 /**
