@@ -5,6 +5,8 @@
  * on standard error, but a command line without a command gets the whole
  * help there, as Commander prints it.
  */
+import { writeSync } from 'node:fs'
+import { getSystemErrorMap } from 'node:util'
 import { Command, CommanderError, Option } from 'commander'
 import { runCheck } from './check'
 import { CliError, describeError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
@@ -178,9 +180,8 @@ Example, in cron or a health probe:
  * command's exit code once its output is flushed.
  */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
-  // A reader that stops early (`| head`) closes the pipe: stop quietly, as
-  // other command-line tools do. `live` and `tail` handle it themselves too.
-  process.stdout.on('error', exitOnClosedPipe)
+  // Registered before any command's own listener, so that this one decides for every command.
+  process.stdout.on('error', exitOnOutputError)
   skipClusterSubscriberWarning()
   const program = createProgram()
   removeEmptyEnvironmentValues(program, process.env)
@@ -495,7 +496,12 @@ function stallAfterOption(): Option {
  */
 function exitOnceFlushed(code: number): void {
   process.exitCode = code
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
+  process.stdout.write('', () => {
+    // A write that failed just before calls back here before Node emits its 'error' event.
+    const error = process.stdout.errored
+    if (error !== null) exitOnOutputError(error)
+    process.stderr.write('', () => process.exit(code))
+  })
 }
 
 /**
@@ -518,7 +524,32 @@ function reportError(error: unknown): number {
   return EXIT_FAILURE
 }
 
-function exitOnClosedPipe(error: NodeJS.ErrnoException): void {
+/**
+ * Exits when standard output fails. A reader that stops early (`| head`)
+ * closes the pipe: that ends the command quietly with code 0, as other
+ * command-line tools do. Any other error (ENOSPC on a full disk, EIO) is
+ * reported on one line and exits 1. The line is written synchronously and
+ * the exit comes at once, so a command's own handler (`live` prints its
+ * own message) never runs, and `live` restores the terminal on exit.
+ *
+ * NOTE: a closed standard output (`>&-`) cannot be reported. Node opens
+ * /dev/null in place of a closed standard stream before any script runs,
+ * so the output is discarded as with `> /dev/null`.
+ */
+function exitOnOutputError(error: NodeJS.ErrnoException): void {
   if (error.code === 'EPIPE') process.exit(0)
-  throw error
+  try {
+    writeSync(2, `web-top-cli: cannot write to standard output: ${describeSystemError(error)}\n`)
+  } catch {
+    // Standard error fails too: the exit code is all that is left.
+  }
+  process.exit(EXIT_FAILURE)
+}
+
+/** Returns the system's text for an error with its code, "no space left on device (ENOSPC)". */
+function describeSystemError(error: NodeJS.ErrnoException): string {
+  const known = typeof error.errno === 'number' ? getSystemErrorMap().get(error.errno) : undefined
+  if (known === undefined) return describeError(error)
+  const [code, text] = known
+  return `${text} (${code})`
 }

@@ -42,6 +42,8 @@ export interface RunCliOptions {
   timeoutMs?: number
   /** Sends the CLI SIGINT after this long, as Ctrl-C would. */
   interruptAfterMs?: number
+  /** An open file descriptor for the CLI's standard output in place of a pipe; `stdout` is then empty. */
+  stdoutFd?: number
 }
 
 /** Runs `node bin/web-top-cli.js ...args` and resolves when it exits. */
@@ -49,12 +51,12 @@ export function runCli(args: readonly string[], options: RunCliOptions = {}): Pr
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: cliEnvironment(options.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', options.stdoutFd ?? 'pipe', 'pipe'],
     })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
 
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000)
     const interrupt =
