@@ -42,6 +42,7 @@ import {
 import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
 import { sanitizeText } from './sanitize'
+import { isDumbTerminal } from './style'
 import { runPrefixes, runRecentForAllPrefixes } from './prefixes'
 import { RECENT_COMPLETED_LIMIT, runRecent, type RecentFormat } from './recent'
 import { runTail } from './tail'
@@ -113,7 +114,8 @@ Active requests running --slow-after seconds or longer are red; those
 running --stall-after seconds or longer are marked STALLED and pinned at the
 top. Durations are green below ${FAST_SECONDS} s, yellow below ${SLOW_SECONDS} s and red beyond.
 Status codes are green (2xx), cyan (3xx), yellow (4xx) or red (5xx).
-Set NO_COLOR to turn colours off.
+Set NO_COLOR to turn colours off. On a terminal with TERM=dumb, which cannot
+move the cursor, live exits with code 2: use recent or tail there.
 
 When standard output is not a terminal, live prints a plain frame (no
 colours) once a second, separated from the previous one by a blank line,
@@ -123,7 +125,7 @@ const PROGRAM_HELP = `
 Exit codes: 0 on success, 1 when the tracker cannot be reached or read (and
 when check finds a broken limit, or clear's question is answered no), 2 for
 an invalid command line or configuration (unknown option, invalid value,
-unknown column, invalid tracker URL, missing API key).
+unknown column, invalid tracker URL, missing API key, live with TERM=dumb).
 ${TRACKER_URL_HELP}`
 
 const RECENT_HELP = `
@@ -140,8 +142,8 @@ With --all-prefixes, --json prints one JSON array with a { prefix, tasks }
 object per key prefix, and --ndjson prints one { prefix, task } object per line.
 ${FILTER_HELP}
 
-Colours only when standard output is a terminal and NO_COLOR is not set. A note
-about records that could not be read goes to standard error.`
+Colours only when standard output is a terminal, NO_COLOR is not set and TERM
+is not dumb. A note about records that could not be read goes to standard error.`
 
 const TAIL_HELP = `
 Each line: end time (UTC), status, duration, method, path, response length,
@@ -353,6 +355,7 @@ function addLiveCommand(program: Command): void {
     .addHelpText('after', LIVE_HELP)
   addRecordSizeOption(addTrackerOptions(command)).action(async (values: LiveOptionValues, self: Command) => {
     requireSlowBeforeStall(self, values)
+    rejectDumbTerminal()
     const code = await runLive({
       ...readTrackerOptions(self),
       refreshRateSeconds: values.refreshRate,
@@ -475,6 +478,21 @@ function requireSlowBeforeStall(command: Command, values: LiveOptionValues): voi
   throw new CliError(
     `Invalid --slow-after ${slowAfter}: it must not be greater than ${stall}, ${reason}; ` +
       'lower --slow-after or raise --stall-after',
+    EXIT_USAGE,
+  )
+}
+
+/**
+ * Throws a usage `CliError` when `live` would draw on a terminal whose TERM
+ * is `dumb`. Such a terminal has no cursor movement, so the full-screen view
+ * would print its escape codes as text. Output that is not a terminal gets
+ * plain frames, which need no cursor movement, so it passes.
+ */
+function rejectDumbTerminal(): void {
+  if (process.stdout.isTTY !== true || !isDumbTerminal()) return
+  throw new CliError(
+    'live needs a terminal that can move the cursor, and TERM is "dumb": ' +
+      'use recent or tail instead, or set TERM to the type of your terminal, such as xterm-256color',
     EXIT_USAGE,
   )
 }

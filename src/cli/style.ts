@@ -32,12 +32,23 @@ export function paint(
 
 /**
  * Decides whether to colour output: only on a terminal, and never when the
- * `NO_COLOR` environment variable is set to a non-empty value (no-color.org).
+ * `NO_COLOR` environment variable is set to a non-empty value (no-color.org)
+ * or `TERM` is `dumb`.
  */
 export function shouldUseColour(
   stream: { isTTY?: boolean },
   env: NodeJS.ProcessEnv = process.env,
 ): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  if (isDumbTerminal(env)) return false
   return stream.isTTY === true
+}
+
+/**
+ * Checks whether `TERM` is `dumb`: a terminal without colours or cursor
+ * movement, such as the shell buffer of an editor. The terminfo entry
+ * `dumb` has neither capability.
+ */
+export function isDumbTerminal(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.TERM === 'dumb'
 }
