@@ -69,6 +69,12 @@ describe('createPathMatcher', () => {
     expect(createPathMatcher('/users/?2')('/users/42')).toBe(true)
   })
 
+  it('counts code points in a glob', () => {
+    expect(createPathMatcher('/emoji/??')('/emoji/🎉🎉')).toBe(true)
+    expect(createPathMatcher('/emoji/?')('/emoji/🎉')).toBe(true)
+    expect(createPathMatcher('/emoji/????')('/emoji/🎉🎉')).toBe(false)
+  })
+
   it('treats regex characters in a glob literally', () => {
     expect(createPathMatcher('/a.b/*')('/axb/c')).toBe(false)
   })

@@ -63,19 +63,22 @@ export function isEmptyFilter(options: TaskFilterOptions): boolean {
 /**
  * Returns a matcher for a path filter. A filter with `*` (any characters)
  * or `?` (one character) is a glob that must match the whole path; any
- * other filter matches a path that contains it.
+ * other filter matches a path that contains it. A character is a Unicode
+ * code point, as in shell globs, so `?` matches 🎉, which UTF-16 stores as
+ * two code units. An emoji of several code points, such as a flag, takes
+ * one `?` for each.
  */
 export function createPathMatcher(filter: string): (path: string) => boolean {
   if (!/[*?]/.test(filter)) return (path) => path.includes(filter)
-  const pattern = filter
-    .split('')
+  const pattern = Array.from(filter)
     .map((char) => {
       if (char === '*') return '.*'
       if (char === '?') return '.'
       return char.replace(/[.+^${}()|[\]\\/]/g, '\\$&')
     })
     .join('')
-  const regex = new RegExp(`^${pattern}$`, 's')
+  // With the `u` flag, `.` matches one code point, a lone surrogate too. The `s` flag lets it match a line break.
+  const regex = new RegExp(`^${pattern}$`, 'su')
   return (path) => regex.test(path)
 }
 
