@@ -92,6 +92,32 @@ describe('StatsWindow', () => {
     expect(window.figures(NOW).ratePerSecond).toBeCloseTo(4, 5)
   })
 
+  it('leaves records that ended in a gap out of the rate', () => {
+    const window = new StatsWindow(60_000, NOW - 60_000)
+    window.addGap(NOW - 30_000, NOW - 10_000)
+    for (let i = 0; i < 50; i++) window.add(completed(i, 11_000 + i * 100, 5, 200, '/late'), NOW)
+    for (let i = 50; i < 60; i++) window.add(completed(i, 1_000 + i * 10, 5, 200, '/now'), NOW)
+    const figures = window.figures(NOW)
+
+    expect(figures.count).toBe(60)
+    expect(figures.coveredCount).toBe(10)
+    expect(figures.ratePerSecond).toBeCloseTo(10 / 40, 5)
+    expect(window.routeFigures(NOW).get('/late')?.ratePerSecond).toBe(0)
+    expect(window.routeFigures(NOW).get('/now')?.ratePerSecond).toBeCloseTo(10 / 40, 5)
+  })
+
+  it('leaves records that ended before a clear out of the rate', () => {
+    const window = new StatsWindow(60_000, NOW - 60_000)
+    window.clear(NOW - 2_000)
+    for (let i = 0; i < 30; i++) window.add(completed(i, 3_000 + i * 100, 5, 200), NOW)
+    window.add(completed(30, 1_000, 5, 200), NOW)
+    const figures = window.figures(NOW)
+
+    expect(figures.count).toBe(31)
+    expect(figures.coveredCount).toBe(1)
+    expect(figures.ratePerSecond).toBeCloseTo(0.5, 5)
+  })
+
   it('keeps figures per route, hosts and processes', () => {
     const window = new StatsWindow(60_000, NOW - 60_000)
     window.add(completed(1, 1_000, 10, 200, '/a'), NOW)

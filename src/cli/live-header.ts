@@ -44,7 +44,7 @@ export function renderMeters(input: MeterInput): StyledLine[] {
     {
       text:
         `Hosts ${input.hosts}  Processes ${input.processes}  Active ${input.active}  ` +
-        `Completed ${rate}/s (${figures.count} ${span})`,
+        `Completed ${rate}/s (${figures.coveredCount} ${span})`,
     },
     {
       text:

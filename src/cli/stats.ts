@@ -89,7 +89,13 @@ export type StatusMix = Record<StatusClass | 'other', number>
 export interface GroupFigures {
   /** Completed requests in the window. */
   count: number
-  /** Completed requests per second over the covered part of the window. */
+  /**
+   * Completed requests that ended within the covered part of the window:
+   * not before full coverage began and not in a gap. Records that an app
+   * sends late, as after a Redis outage, can end outside it.
+   */
+  coveredCount: number
+  /** `coveredCount` per second of the covered part of the window. */
   ratePerSecond: number
   p50Ms: number | undefined
   p95Ms: number | undefined
@@ -111,6 +117,7 @@ export interface WindowFigures extends GroupFigures {
 /** One completed request as the window keeps it. */
 interface Sample {
   key: string
+  endedAtMs: number
   durationMs: number | undefined
   statusClass: StatusClass | undefined
   route: string
@@ -135,12 +142,15 @@ class Group {
     if (sample.durationMs !== undefined) this.histogram.remove(sample.durationMs)
   }
 
-  figures(coveredMs: number): GroupFigures {
+  /** `uncovered` is the number of the group's samples that ended outside the covered span. */
+  figures(coveredMs: number, uncovered: number): GroupFigures {
     const mix = this.statusMix
     const withStatus = this.count - mix.other
+    const coveredCount = this.count - uncovered
     return {
       count: this.count,
-      ratePerSecond: (this.count * SECOND_MS) / Math.max(coveredMs, MIN_RATE_SPAN_MS),
+      coveredCount,
+      ratePerSecond: (coveredCount * SECOND_MS) / Math.max(coveredMs, MIN_RATE_SPAN_MS),
       p50Ms: this.histogram.quantile(0.5),
       p95Ms: this.histogram.quantile(0.95),
       p99Ms: this.histogram.quantile(0.99),
@@ -194,6 +204,7 @@ export class StatsWindow {
 
     const sample: Sample = {
       key,
+      endedAtMs,
       durationMs: getDurationMs(task, nowMs),
       statusClass: getStatusClass(task),
       route: getRoute(task) ?? UNKNOWN_ROUTE,
@@ -252,15 +263,45 @@ export class StatsWindow {
   figures(nowMs: number): WindowFigures {
     this.#evict(nowMs)
     const coveredMs = this.#coveredMs(nowMs)
-    return { ...this.#total.figures(coveredMs), windowMs: this.windowMs, coveredMs }
+    const uncovered = this.#countUncovered(nowMs)
+    return { ...this.#total.figures(coveredMs, uncovered.total), windowMs: this.windowMs, coveredMs }
   }
 
   /** Returns the figures of each route seen in the window. */
   routeFigures(nowMs: number): Map<string, GroupFigures> {
     this.#evict(nowMs)
     const coveredMs = this.#coveredMs(nowMs)
+    const uncovered = this.#countUncovered(nowMs)
     const result = new Map<string, GroupFigures>()
-    for (const [route, group] of this.#routes) result.set(route, group.figures(coveredMs))
+    for (const [route, group] of this.#routes) {
+      result.set(route, group.figures(coveredMs, uncovered.byRoute.get(route) ?? 0))
+    }
+    return result
+  }
+
+  /**
+   * Counts the samples that ended outside the covered span, in total and by
+   * route: in a gap, or before full coverage began when that is within the
+   * window. Such samples come from records written late, such as those an
+   * app sends after a Redis restart, which the view takes for a clear. Only
+   * the buckets that overlap such a period are searched.
+   */
+  #countUncovered(nowMs: number): { total: number; byRoute: Map<string, number> } {
+    const periods: Array<[number, number]> = [...this.#gaps]
+    if (this.#coveredSinceMs > nowMs - this.windowMs) periods.push([Number.NEGATIVE_INFINITY, this.#coveredSinceMs])
+    const result = { total: 0, byRoute: new Map<string, number>() }
+    if (periods.length === 0) return result
+
+    const isUncovered = (ms: number): boolean => periods.some(([from, to]) => from <= ms && ms < to)
+    for (const [second, samples] of this.#buckets) {
+      const start = second * SECOND_MS
+      if (!periods.some(([from, to]) => from < start + SECOND_MS && start < to)) continue
+      for (const sample of samples) {
+        if (!isUncovered(sample.endedAtMs)) continue
+        result.total++
+        countIn(result.byRoute, sample.route, 1)
+      }
+    }
     return result
   }
 
