@@ -353,7 +353,7 @@ describe('recent', () => {
 
     const limit = await runCli(['recent', '--tracker-url', redis.url, '--limit', '0'])
     expect(limit.code).toBe(2)
-    expect(limit.stderr).toContain('whole number of 1 or more')
+    expect(limit.stderr).toContain('whole number from 1 to 9007199254740991')
   })
 })
 

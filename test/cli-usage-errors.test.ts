@@ -37,7 +37,7 @@ describe('Commander errors', () => {
   it('reports an invalid value on one line', async () => {
     const line = expectOneLineUsageError(await runCli(['recent', '--limit', '0']))
     expect(line).toContain("option '--limit <n>' argument '0' is invalid")
-    expect(line).toContain('Expected a whole number of 1 or more.')
+    expect(line).toContain('Expected a whole number from 1 to 9007199254740991.')
   })
 
   it('reports a missing value on one line', async () => {
@@ -122,7 +122,7 @@ describe('tracker URL hints', () => {
   })
 })
 
-describe('filter values', () => {
+describe('filter and number values', () => {
   // A value that the parser took would make the command read this server.
   let redis: TestRedis
 
@@ -143,6 +143,41 @@ describe('filter values', () => {
   ])('%s rejects %s %j', async (command, option, value, message) => {
     const line = expectOneLineUsageError(await runCli([command, option, value, '--tracker-url', redis.url]))
     expect(line).toContain(message)
+  })
+
+  const wholeNumber = (min: number) => `Expected a whole number from ${min} to 9007199254740991.`
+  const duration = 'Expected a duration such as 250 (milliseconds), 250ms, 1.5s or 2m, up to 365 days (525600m).'
+  const seconds = (min: number) => `Expected a number of seconds from ${min} to 31536000 (365 days).`
+
+  it.each([
+    ['recent', '--limit', '99999999999999999999', wholeNumber(1)],
+    ['recent', '--limit', '9007199254740992', wholeNumber(1)],
+    ['check', '--max-stalled', '1e20', wholeNumber(0)],
+    ['check', '--max-stalled', '9007199254740992', wholeNumber(0)],
+    ['check', '--max-p99', '1e300', duration],
+    ['check', '--max-p99', '31536000001', duration],
+    ['recent', '--min-duration', '525601m', duration],
+    ['tail', '--min-duration', '31536001s', duration],
+    ['check', '--window', '1e300', seconds(1)],
+    ['live', '--window', '31536001', seconds(1)],
+    ['check', '--stall-after', '1e300', seconds(0)],
+    ['live', '--stall-after', '31536001', seconds(0)],
+    ['live', '--slow-after', '1e300', seconds(0)],
+  ])('%s rejects %s %s', async (command, option, value, message) => {
+    const line = expectOneLineUsageError(await runCli([command, option, value, '--tracker-url', redis.url]))
+    expect(line).toContain(`argument '${value}' is invalid. ${message}`)
+  })
+
+  it.each([
+    ['recent', '--limit', '9007199254740991'],
+    ['check', '--max-stalled', '9007199254740991'],
+    ['check', '--max-p99', '525600m'],
+    ['check', '--window', '31536000'],
+    ['check', '--stall-after', '31536000'],
+  ])('%s takes %s %s', async (command, option, value) => {
+    const result = await runCli([command, option, value, '--tracker-url', redis.url])
+    expect(result.stderr).not.toContain('is invalid')
+    expect(result.code).not.toBe(2)
   })
 })
 

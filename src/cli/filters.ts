@@ -142,20 +142,33 @@ export function matchStatus(filter: StatusFilter, status: number | null | undefi
 }
 
 /**
+ * Maximum of the duration options (--max-p99, --min-duration, --window,
+ * --slow-after, --stall-after): 365 days, in seconds. A larger value is
+ * most likely a mistake, such as milliseconds given where seconds are
+ * expected, and the error names the limit.
+ */
+export const MAX_DURATION_SECONDS = 365 * 24 * 60 * 60
+
+const MAX_DURATION_MINUTES = MAX_DURATION_SECONDS / 60
+
+const DURATION_UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const
+
+/**
  * Parses a duration given in milliseconds (`250`, `250ms`), seconds
  * (`1.5s`) or minutes (`2m`) and returns milliseconds. Throws an `Error`
- * for anything else or a negative value.
+ * for anything else, a negative value or more than 365 days.
  */
 export function parseDurationMs(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m)?\s*$/i.exec(text)
-  if (match === null) {
-    throw new Error('Expected a duration such as 250 (milliseconds), 250ms, 1.5s or 2m.')
+  const unit = (match?.[2] ?? 'ms').toLowerCase() as keyof typeof DURATION_UNIT_MS
+  const ms = Number(match?.[1]) * DURATION_UNIT_MS[unit]
+  if (match === null || ms > MAX_DURATION_SECONDS * 1000) {
+    throw new Error(
+      'Expected a duration such as 250 (milliseconds), 250ms, 1.5s or 2m, ' +
+        `up to 365 days (${MAX_DURATION_MINUTES}m).`,
+    )
   }
-  const value = Number(match[1])
-  const unit = (match[2] ?? 'ms').toLowerCase()
-  if (unit === 'm') return value * 60_000
-  if (unit === 's') return value * 1_000
-  return value
+  return ms
 }
 
 /**

@@ -7,7 +7,13 @@ import { DEFAULT_MAX_RECORD_BYTES, formatByteLimit } from '../task/wire'
 import { DEFAULT_TRACKER_URL } from '../trackers/from-url'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { parseColumnList } from './columns'
-import { parseDurationMs, parseStatusFilter, type StatusFilter, type TaskFilterOptions } from './filters'
+import {
+  MAX_DURATION_SECONDS,
+  parseDurationMs,
+  parseStatusFilter,
+  type StatusFilter,
+  type TaskFilterOptions,
+} from './filters'
 
 export interface TrackerOptions {
   trackerUrl: string
@@ -291,25 +297,28 @@ export function columnsOption(flags: string, envName: string, defaultList: strin
     .default(parseColumnList(defaultList), defaultList)
 }
 
+/** Parses a count of 1 or more, up to `Number.MAX_SAFE_INTEGER`, the largest whole number that a double represents exactly. */
 export function parsePositiveInteger(value: string): number {
-  const number = Number(value)
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
-    throw new InvalidArgumentError('Expected a whole number of 1 or more.')
-  }
-  return number
+  return parseWholeNumber(value, 1)
 }
 
+/** Parses a count of 0 or more, up to `Number.MAX_SAFE_INTEGER`. */
 export function parseCount(value: string): number {
+  return parseWholeNumber(value, 0)
+}
+
+function parseWholeNumber(value: string, min: number): number {
   const number = Number(value)
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number)) {
-    throw new InvalidArgumentError('Expected a whole number of 0 or more.')
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number) || number < min) {
+    throw new InvalidArgumentError(`Expected a whole number from ${min} to ${Number.MAX_SAFE_INTEGER}.`)
   }
   return number
 }
 
-/** Returns a parser of a number of seconds of at least `min` and, when `max` is given, at most `max`. */
-export function secondsParser(min: number, max = Infinity): (value: string) => number {
-  const expected = max === Infinity ? `of ${min} or more` : `from ${min} to ${max}`
+/** Returns a parser of a number of seconds from `min` to `max`, by default up to 365 days. */
+export function secondsParser(min: number, max = MAX_DURATION_SECONDS): (value: string) => number {
+  const days = max % 86_400 === 0 ? ` (${max / 86_400} days)` : ''
+  const expected = `from ${min} to ${max}${days}`
   return (value) => {
     const seconds = Number(value)
     if (value.trim() === '' || !Number.isFinite(seconds) || seconds < min || seconds > max) {
