@@ -60,14 +60,14 @@ describe('live after a failed read', () => {
       redis.freeze()
       try {
         // The read times out after 5 s, and the next one is due 3 s after that.
-        await waitFor('the read failure', () => (terminal.screen().includes('Read failed') ? true : undefined), 15_000)
+        await waitFor('the read failure', () => (terminal.screen().includes('Reads failing') ? true : undefined), 15_000)
       } finally {
         redis.thaw()
       }
 
       writer.recordStart('web-1/111-0-1.0', recorderStartText(activeRecord('fresh-1', '/fresh')))
       await writer.flush()
-      await waitFor('the notice to go', () => (terminal.screen().includes('Read failed') ? undefined : true), 1_500)
+      await waitFor('the notice to go', () => (terminal.screen().includes('Reads failing') ? undefined : true), 1_500)
       expect(terminal.screen()).toContain('/fresh')
     } finally {
       await writer.close()

@@ -364,7 +364,9 @@ class LiveView {
     } finally {
       this.#readStartedMs = undefined
     }
-    await this.#readHeartbeats()
+    // After a failed read, a heartbeat read would most likely wait for its
+    // own timeout too, and hold back the next read.
+    if (this.#readError === undefined) await this.#readHeartbeats()
     if (this.#stopped) return
 
     // Without a terminal, the next tick prints the frame, so that one goes out a second.
@@ -469,20 +471,16 @@ class LiveView {
     const notices: StyledLine[] = []
     if (this.#settings.paused) notices.push({ text: this.#describePause(), colour: 'yellow' })
     else this.#updatesBeforePause = undefined
-    if (this.#readError !== undefined) {
-      notices.push({ text: `Read failed, showing the last data: ${this.#readError}`, colour: 'red' })
-    }
+    // A paused or overloaded Redis sends nothing on the update stream
+    // either, so the table would look current while its durations grow.
+    // Each read times out and the next one starts, so both notices count
+    // from the first read that failed.
+    const outage = formatDuration(nowMs - (this.#failingSinceMs ?? this.#readStartedMs ?? nowMs)) ?? '?'
     const waitedMs = this.#readStartedMs === undefined ? 0 : nowMs - this.#readStartedMs
-    if (waitedMs >= SLOW_READ_NOTICE_MS) {
-      // A paused or overloaded Redis sends nothing on the update stream
-      // either, so the table would look current while its durations grow.
-      // Each read times out and the next one starts, so the notice counts
-      // from the first read that failed.
-      const outageMs = nowMs - (this.#failingSinceMs ?? this.#readStartedMs ?? nowMs)
-      notices.push({
-        text: `No reply to a read for ${formatDuration(outageMs) ?? '?'}; showing the data of the last read`,
-        colour: 'yellow',
-      })
+    if (this.#readError !== undefined) {
+      notices.push({ text: `Reads failing for ${outage}, showing the last data: ${this.#readError}`, colour: 'red' })
+    } else if (waitedMs >= SLOW_READ_NOTICE_MS) {
+      notices.push({ text: `No reply to a read for ${outage}; showing the data of the last read`, colour: 'yellow' })
     }
     const source = this.#source
     const streamLost = source.kind === 'stream' && !source.connected
