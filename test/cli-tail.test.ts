@@ -258,6 +258,40 @@ describe('tail on an HTTP tracker endpoint', () => {
   })
 })
 
+describe('tail on an HTTP endpoint that goes down', () => {
+  it('reports the failure once and the recovery', async () => {
+    const tracker = new MemoryTracker()
+    const endpoint = topTrackerEndpoint({ apiKey: API_KEY, tracker })
+    const server = createServer((req, res) => endpoint(req, res, () => res.writeHead(500).end()))
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    const port = (server.address() as AddressInfo).port
+    const url = `http://127.0.0.1:${port}/web-top`
+    const tail = await startTail(['--tracker-url', url, '--refresh-rate', '0.1'], { TOP_WEB_API_KEY: API_KEY })
+    try {
+      server.closeAllConnections()
+      await new Promise((resolveClose) => server.close(resolveClose))
+      // About 15 polls at 0.1 s, each refused.
+      await sleep(2_000)
+      const downLines = tail.stderr().trimEnd().split('\n')
+      expect(downLines).toHaveLength(1)
+      expect(downLines[0]).toMatch(/^web-top-cli: .*ECONNREFUSED/)
+
+      await new Promise<void>((resolveListen) => server.listen(port, '127.0.0.1', resolveListen))
+      tracker.recordEnd('after-restart', JSON.stringify(record('/after-restart')))
+      await tail.waitFor((stdout) => stdout.includes('/after-restart'), 'the record written after the restart')
+      const lines = tail.stderr().trimEnd().split('\n')
+      expect(lines).toHaveLength(2)
+      const recovered = /^web-top-cli: the tracker can be read again, after (\d+) failed reads in [\d.]+s$/.exec(lines[1] ?? '')
+      expect(recovered, lines[1]).not.toBeNull()
+      expect(Number(recovered?.[1])).toBeGreaterThanOrEqual(5)
+    } finally {
+      await tail.stop()
+      server.closeAllConnections()
+      await new Promise((resolveClose) => server.close(resolveClose))
+    }
+  })
+})
+
 describe('tail on an HTTP endpoint that trims', () => {
   const servers: Server[] = []
 

@@ -153,7 +153,9 @@ as one JSON object per line (NDJSON) instead.
 tail follows the task_updates stream. When the connection to Redis is lost,
 it says so on standard error, reconnects, and prints what ended meanwhile
 from past_tasks, saying how long the gap was. An http(s):// tracker has no
-stream: tail polls its completed tasks every --refresh-rate seconds.
+stream: tail polls its completed tasks every --refresh-rate seconds. While
+the polls fail, the error is printed once, then counted at most every 30
+seconds, and a line says when the tracker can be read again.
 ${FILTER_HELP}`
 
 const CHECK_HELP = `

@@ -31,6 +31,7 @@ import { findMissingPeriod, findNewestEnd, type MissingPeriod } from './missing-
 import type { TrackerOptions } from './options'
 import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { describeReducedRead, readFewerWhileTooLarge, type ReducedRead } from './read-fewer'
+import { RepeatedFailureReport } from './repeated-failure'
 import { sanitizeText } from './sanitize'
 import { paint, shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
@@ -106,6 +107,8 @@ class Tail {
   #skippedUpdates = 0
   /** Whether the note on a value cut from JSON output was printed. */
   #reportedCut = false
+  /** Failed polls, reported once and then counted, so a tracker that is down does not fill the terminal. */
+  readonly #pollFailures = new RepeatedFailureReport((line) => this.#streams.stderr.write(`web-top-cli: ${line}\n`))
   #resolveExit: (code: number) => void = () => {}
 
   constructor(connection: TrackerConnection, options: TailOptions, streams: TailStreams) {
@@ -198,6 +201,7 @@ class Tail {
   async #poll(): Promise<void> {
     try {
       const read = await this.#readSince(this.#newestReadMs)
+      this.#pollFailures.succeed()
       this.#printNew(read.tasks)
       const newestMs = findNewestEnd(read.tasks)
       if (newestMs !== undefined) this.#newestReadMs = Math.max(this.#newestReadMs ?? newestMs, newestMs)
@@ -217,7 +221,7 @@ class Tail {
         )
       }
     } catch (error) {
-      await this.#reportReadFailure(error)
+      await this.#reportReadFailure(error, (message) => this.#pollFailures.fail(message))
     }
     if (!this.#stopped) this.#armPoll()
   }
@@ -263,11 +267,13 @@ class Tail {
     return { tasks, missing, limitReached, reduced: undefined }
   }
 
-  /** Reports a failed read, unless `stop()` closed the tracker under it. */
-  async #reportReadFailure(error: unknown): Promise<void> {
+  /** Reports a failed read through `report`, or as one line, unless `stop()` closed the tracker under it. */
+  async #reportReadFailure(error: unknown, report?: (message: string) => void): Promise<void> {
     if (this.#stopped) return
     const message = await diagnoseReadFailure(this.#connection, error)
-    if (!this.#stopped) this.#streams.stderr.write(`web-top-cli: ${message}\n`)
+    if (this.#stopped) return
+    if (report === undefined) this.#streams.stderr.write(`web-top-cli: ${message}\n`)
+    else report(message)
   }
 
   async #read(limit: number): Promise<HttpTask[]> {
