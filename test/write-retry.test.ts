@@ -225,6 +225,34 @@ describe('write health log', () => {
     await tracker.close()
   }, 20_000)
 
+  it('ends the log on a restored connection after two outages', async () => {
+    const log = captureLogger()
+    const logIntervalMs = 4_000
+    const tracker = new RedisTracker({ url: redis.url, logger: log, logIntervalMs })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    const restoredMessage = 'redis connection restored; waiting records are sent now'
+    const countLines = (message: string) => log.lines.filter((line) => line.message === message).length
+
+    // A first outage longer than the interval, so that the second one's
+    // connection error is written again.
+    await redis.stop()
+    await waitFor('the connection error', () => (countLines('redis connection error') === 1 ? true : undefined), 10_000)
+    await new Promise((resolve) => setTimeout(resolve, logIntervalMs + 200))
+    await redis.start()
+    await waitFor('the restored connection', () => (countLines(restoredMessage) === 1 ? true : undefined), 10_000)
+
+    // A second, short outage: its restored line falls within the first one's interval.
+    await redis.stop()
+    await waitFor('the second connection error', () => (countLines('redis connection error') === 2 ? true : undefined), 10_000)
+    await redis.start()
+    await waitFor('the ready connection', () => (tracker.client.status === 'ready' ? true : undefined), 10_000)
+
+    expect(countLines('redis connection error')).toBe(2)
+    expect(countLines(restoredMessage)).toBe(2)
+    expect(log.lines.at(-1)?.message).toBe(restoredMessage)
+    await tracker.close()
+  }, 30_000)
+
   it('reports a missing password with the fix', async () => {
     const secured = await startRedis(['--requirepass', 'secret-pass-4711'])
     const log = captureLogger()

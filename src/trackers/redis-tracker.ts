@@ -17,7 +17,7 @@ import type { CleanupOutcome } from '../task/cleanup-end'
 import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
-import { createRateLimitedLogger, guardLogger, silentLogger, type Logger } from '../util/logger'
+import { createRateLimitedLogger, guardLogger, silentLogger, type Logger, type RateLimitedLogger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
 import { CLUSTER_REDIRECTION, findRedisErrorCause } from '../util/redis-error-cause'
 import { DEFAULT_MAX_COMPLETED_TASKS } from './completed-cap'
@@ -178,6 +178,8 @@ const MAX_BATCH_WINDOW_MS = 1_000
  */
 const STALL_WARNING_MS = 5_000
 
+const STALL_MESSAGE = 'redis has not replied to a write for 5 s or more; records wait in memory within maxPendingBytes'
+
 /**
  * How long `flush()` keeps sending again the writes that Redis rejected
  * without running them, such as during a Cluster failover, in ms: more than
@@ -245,7 +247,7 @@ export class RedisTracker implements Tracker {
   /** `0` on a Cluster, whose other nodes' subscribers the script cannot count (redis-scripts.ts). */
   readonly #maySkipPublish: '0' | '1'
   #maxPendingBytes: number
-  readonly #logger: Logger
+  readonly #logger: RateLimitedLogger
   readonly #dropLog: DropLog
   readonly #url: string
 
@@ -1064,7 +1066,7 @@ export class RedisTracker implements Tracker {
     this.#stallReportedFor = oldest
     this.#logger.warn(
       { waitingMs, pendingBytes: this.#pendingBytes(), maxPendingBytes: this.#maxPendingBytes, url: this.#url },
-      'redis has not replied to a write for 5 s or more; records wait in memory within maxPendingBytes',
+      STALL_MESSAGE,
     )
   }
 
@@ -1074,7 +1076,11 @@ export class RedisTracker implements Tracker {
     // Writes sent after it are newer, so the oldest is the logged one while it waits.
     if (reported === undefined || this.#oldestWriteSentAt() === reported) return
     this.#stallReportedFor = undefined
-    this.#logger.warn({ stalledMs: Date.now() - reported, url: this.#url }, 'redis replied again after a stall')
+    this.#logger.warnRecovery(
+      { stalledMs: Date.now() - reported, url: this.#url },
+      'redis replied again after a stall',
+      [STALL_MESSAGE],
+    )
   }
 
   /** Returns when the oldest batch or heartbeat write in flight was sent, or Infinity when none is. */
@@ -1182,7 +1188,11 @@ export class RedisTracker implements Tracker {
     if (this.#connectionLostAt !== undefined) {
       const downMs = Date.now() - this.#connectionLostAt
       this.#connectionLostAt = undefined
-      this.#logger.warn({ downMs, url: this.#url }, 'redis connection restored; waiting records are sent now')
+      this.#logger.warnRecovery(
+        { downMs, url: this.#url },
+        'redis connection restored; waiting records are sent now',
+        CONNECTION_ERROR_MESSAGES,
+      )
     }
     this.#needsRepair = this.#needsRepair || this.#knownProcessors.size > 0
     this.#sendBatch()
@@ -1240,10 +1250,7 @@ export class RedisTracker implements Tracker {
     // hear about it, because the next write opens a new connection.
     if (this.#quitting || this.#suspended) return
     this.#connectionLostAt ??= Date.now()
-    const message = AUTH_FAILURE.test(err.message)
-      ? 'redis connection error: authentication failed; give the right password, and the ACL user if any, ' +
-        'in the tracker URL as redis://user:password@host:port'
-      : 'redis connection error'
+    const message = AUTH_FAILURE.test(err.message) ? AUTH_FAILURE_MESSAGE : CONNECTION_ERROR_MESSAGE
     const cause = findRedisErrorCause(err)
     this.#logger.warn(cause === undefined ? { err, url: this.#url } : { err, cause, url: this.#url }, message)
   }
@@ -1256,6 +1263,13 @@ const CLUSTER_NODE_HINT =
 
 /** Replies of Redis to a wrong password, or to a command sent without one when one is required. */
 const AUTH_FAILURE = /\b(?:WRONGPASS|NOAUTH)\b/
+
+const CONNECTION_ERROR_MESSAGE = 'redis connection error'
+const AUTH_FAILURE_MESSAGE =
+  'redis connection error: authentication failed; give the right password, and the ACL user if any, ' +
+  'in the tracker URL as redis://user:password@host:port'
+/** The messages that 'redis connection restored' ends. */
+const CONNECTION_ERROR_MESSAGES = [CONNECTION_ERROR_MESSAGE, AUTH_FAILURE_MESSAGE]
 
 /** Redis's replies to SELECT of a missing database, and of a database number that is not a whole number. */
 const DATABASE_MISSING = /DB index is out of range|invalid DB index/i

@@ -108,28 +108,51 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
+/** A logger that writes each message at most once per interval (`createRateLimitedLogger`). */
+export interface RateLimitedLogger extends Logger {
+  /**
+   * Writes `message`, which reports that a failure logged as one of
+   * `failures` is over, as `warn` does. It is written even within its
+   * interval when one of `failures` was written after it last was, so that
+   * the log does not end on a failure that is over.
+   */
+  warnRecovery(object: Record<string, unknown>, message: string, failures: readonly string[]): void
+}
+
 /**
  * Wraps a logger so that each message is written at most once per
  * `intervalMs`; the next write reports how many repeats were held back.
  * An exception thrown by `logger` is caught, as `guardLogger` describes.
  */
-export function createRateLimitedLogger(logger: Logger, intervalMs = 30_000): Logger {
+export function createRateLimitedLogger(logger: Logger, intervalMs = 30_000): RateLimitedLogger {
   logger = guardLogger(logger)
   const lastWritten = new Map<string, { at: number; suppressed: number }>()
+  // Counts writes, so that two in the same millisecond still have an order.
+  let writes = 0
+  const writtenAs = new Map<string, number>()
 
-  const limit = (level: 'warn' | 'error') => (object: Record<string, unknown>, message: string) => {
+  const write = (level: 'warn' | 'error', object: Record<string, unknown>, message: string, force: boolean) => {
     const now = Date.now()
     const entry = lastWritten.get(message)
-    if (entry !== undefined && now - entry.at < intervalMs) {
+    if (!force && entry !== undefined && now - entry.at < intervalMs) {
       entry.suppressed++
       return
     }
 
     const suppressed = entry?.suppressed ?? 0
     lastWritten.set(message, { at: now, suppressed: 0 })
+    writtenAs.set(message, ++writes)
     logger[level](suppressed > 0 ? { ...object, repeated: suppressed } : object, message)
   }
-  const limited: Logger = { warn: limit('warn'), error: limit('error') }
+  const limited: RateLimitedLogger = {
+    warn: (object, message) => write('warn', object, message, false),
+    error: (object, message) => write('error', object, message, false),
+    warnRecovery: (object, message, failures) => {
+      const recoveredAs = writtenAs.get(message) ?? 0
+      const failureSince = failures.some((failure) => (writtenAs.get(failure) ?? 0) > recoveredAs)
+      write('warn', object, message, failureSince)
+    },
+  }
   // Its writes go through the guarded logger, so guarding it again adds nothing.
   guardedLoggers.add(limited)
   return limited
