@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
 import { buildCurlCommand, quoteForShell, renderDetailLines } from '../src/cli/detail'
 import { createViewSettings, type ViewSettings } from '../src/cli/live-input'
-import { KEY_HELP, renderLiveFrame, shareRows, type FrameInput, type LiveData } from '../src/cli/live-render'
+import { planTables, shareRows } from '../src/cli/live-layout'
+import { KEY_HELP, renderLiveFrame, type FrameInput, type LiveData } from '../src/cli/live-render'
 import { sanitizeText } from '../src/cli/sanitize'
 import { StatsWindow } from '../src/cli/stats'
 import { buildProcessRows } from '../src/cli/live-header'
@@ -546,6 +547,37 @@ describe('shareRows', () => {
     [2, 4, 50, [2, 0]],
   ] as const)('shares %d rows between %d and %d', (room, upper, lower, expected) => {
     expect(shareRows(room, upper, lower)).toEqual(expected)
+  })
+})
+
+describe('planTables', () => {
+  it('shows both tables when each gets a row', () => {
+    expect(planTables(6, 1, 5, false)).toEqual({ active: true, lower: true, headers: true, activeRows: 1, lowerRows: 1 })
+    expect(planTables(8, 5, 5, false)).toEqual({ active: true, lower: true, headers: true, activeRows: 3, lowerRows: 1 })
+  })
+
+  it('shows one table when the other would get no row', () => {
+    expect(planTables(7, 5, 5, false)).toEqual({ active: true, lower: false, headers: true, activeRows: 5, lowerRows: 0 })
+  })
+
+  it('shows both empty tables on 4 rows', () => {
+    expect(planTables(4, 0, 0, false)).toEqual({ active: true, lower: true, headers: true, activeRows: 0, lowerRows: 0 })
+  })
+
+  it('shows only the active table on 4 rows', () => {
+    expect(planTables(4, 5, 5, false)).toEqual({ active: true, lower: false, headers: true, activeRows: 2, lowerRows: 0 })
+  })
+
+  it('shows the lower table when it has the selection', () => {
+    expect(planTables(4, 5, 5, true)).toEqual({ active: false, lower: true, headers: true, activeRows: 0, lowerRows: 2 })
+  })
+
+  it('shows the lower table when no request is active', () => {
+    expect(planTables(4, 0, 5, false)).toEqual({ active: false, lower: true, headers: true, activeRows: 0, lowerRows: 2 })
+  })
+
+  it('drops the column header on 2 rows', () => {
+    expect(planTables(2, 5, 5, false)).toEqual({ active: true, lower: false, headers: false, activeRows: 1, lowerRows: 0 })
   })
 })
 

@@ -17,6 +17,7 @@ import {
   type StyledLine,
 } from './live-header'
 import type { ViewSettings } from './live-input'
+import { planTables } from './live-layout'
 import {
   activeRowStyle,
   buildRouteRows,
@@ -45,9 +46,6 @@ const FOOTER_GAP = '  '
  * three request rows. The meters and processes give way to them.
  */
 const MIN_BODY_ROWS = 7
-
-/** Fewest rows the active table gets when it has that many requests and the room allows. */
-const MIN_ACTIVE_ROWS = 3
 
 /** At most this share of the screen's rows shows recording processes. */
 const PROCESS_ROWS_SHARE = 0.25
@@ -237,8 +235,9 @@ function renderTables(input: FrameInput, room: number): Body {
   const grouped = settings.grouping !== 'none'
   const activeEntries = grouped ? groupRows(activeOrder.all(), settings.grouping) : undefined
   const activeCount = activeEntries?.length ?? activeOrder.count
-  // Two titles and two column headers.
-  const [activeRoom, lowerRoom] = shareRows(room - 4, activeCount, lowerCount)
+  const lowerSelected = !showRoutes && settings.selectedKey?.startsWith('c:') === true
+  const plan = planTables(room, activeCount, lowerCount, lowerSelected)
+  const { activeRows: activeRoom, lowerRows: lowerRoom } = plan
   const selectedIndex =
     activeEntries === undefined
       ? activeOrder.indexOf(settings.selectedKey)
@@ -250,20 +249,23 @@ function renderTables(input: FrameInput, room: number): Body {
       ? activeOrder.slice(activeStart, activeStart + activeRoom)
       : dropTrailingTitle(activeEntries.slice(activeStart, activeStart + activeRoom))
 
-  const activeTable = renderActiveTable(input, shownActive)
-  const lines = [
-    styleLine(activeTitle(input, activeOrder, data.active.length, shownActive, activeTable.columnNames), 'bold', input),
-    ...activeTable.lines,
-  ]
-  if (showRoutes) {
+  const lines: string[] = []
+  if (plan.active) {
+    const activeTable = renderActiveTable(input, shownActive)
+    lines.push(
+      styleLine(activeTitle(input, activeOrder, data.active.length, shownActive, activeTable.columnNames), 'bold', input),
+      ...activeTable.lines.slice(plan.headers ? 0 : 1),
+    )
+  }
+  if (plan.lower && showRoutes) {
     const grid = renderGrid(ROUTE_COLUMNS, routeRows.slice(0, lowerRoom), input.width, input.colour)
     const seconds = Math.round(data.figures.windowMs / 1000)
     lines.push(
       styleLine(sectionTitle(`Routes (last ${seconds}s)`, String(routeRows.length), lowerRoom, routeRows.length), 'bold', input),
-      styleLine(grid.header, 'dim', input),
+      ...(plan.headers ? [styleLine(grid.header, 'dim', input)] : []),
       ...grid.rows,
     )
-  } else {
+  } else if (plan.lower) {
     const completedIndex = completedRows.findIndex((row) => row.rowKey === settings.selectedKey)
     const completedStart = scrollStart(completedIndex, lowerRoom)
     const shown = completedRows.slice(completedStart, completedStart + lowerRoom)
@@ -283,7 +285,7 @@ function renderTables(input: FrameInput, room: number): Body {
     const title = sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length)
     lines.push(
       styleLine(sortNote(title, input, input.completedColumns, table.columnNames), 'bold', input),
-      styleLine(table.header, 'dim', input),
+      ...(plan.headers ? [styleLine(table.header, 'dim', input)] : []),
       ...table.rows,
     )
   }
@@ -419,20 +421,6 @@ function listSortColumns(input: FrameInput): string[] {
   })
   // Duration first: it is what a top-like view is most often sorted by.
   return offered.includes('Duration') ? ['Duration', ...offered.filter((name) => name !== 'Duration')] : offered
-}
-
-/**
- * Splits the rows left for tables between the upper and the lower one:
- * each gets half, and a table that needs less gives the rest to the other.
- * The upper (active) table gets at least `MIN_ACTIVE_ROWS` when it has them.
- */
-export function shareRows(room: number, upperCount: number, lowerCount: number): [number, number] {
-  if (!Number.isFinite(room)) return [upperCount, lowerCount]
-  const available = Math.max(0, room)
-  const half = Math.ceil(available / 2)
-  const least = Math.min(MIN_ACTIVE_ROWS, available)
-  const upperRows = Math.min(upperCount, Math.max(half, least, available - lowerCount))
-  return [upperRows, Math.min(lowerCount, available - upperRows)]
 }
 
 /** Returns the first row to show so that the selected row (if any) is on screen. */
