@@ -18,6 +18,9 @@ import { startRedis, type TestRedis } from './helpers/redis-server'
 const REFERER = 'https://ann:s3cret@shop.test/reset?token=REFERER-TOKEN&page=2#access_token=FRAGMENT-TOKEN&state=7'
 const MASKED_REFERER = 'https://[REDACTED]@shop.test/reset?token=[REDACTED]&page=2#access_token=[REDACTED]&state=7'
 
+const REFRESH = '0; url="/next?token=REFRESH-TOKEN&page=2"'
+const LINK = '<https://cdn.test/app.js?sig=LINK-SIG&v=1>; rel="preload", </list?token=LINK-TOKEN&page=2>; rel="next"'
+
 let redis: TestRedis
 
 beforeAll(async () => {
@@ -42,6 +45,10 @@ async function startExpressApp(options: AppOptions = {}): Promise<UrlApp> {
   const middleware = topMiddleware({ ...options, trackerUrl: redis.url, batchWindowMs: 0 })
   app.use(middleware)
   app.get('/go', (_req, res) => res.redirect('/callback?access_token=LOCATION-TOKEN&page=3'))
+  app.get('/links', (_req, res) => {
+    res.set('Refresh', REFRESH).set('Link', LINK)
+    res.send('ok')
+  })
   app.use((_req, res) => res.send('ok'))
   const server = app.listen(0, '127.0.0.1')
   await new Promise((resolve) => server.once('listening', resolve))
@@ -59,6 +66,7 @@ async function startFastifyApp(options: AppOptions = {}): Promise<UrlApp> {
   const app: FastifyInstance = fastify()
   await app.register(topPlugin, { ...options, trackerUrl: redis.url, batchWindowMs: 0 })
   app.get('/go', async (_request, reply) => reply.redirect('/callback?access_token=LOCATION-TOKEN&page=3'))
+  app.get('/links', async (_request, reply) => reply.header('Refresh', REFRESH).header('Link', LINK).send('ok'))
   app.setNotFoundHandler(async () => 'ok')
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { port: (app.server.address() as AddressInfo).port, close: () => app.close() }
@@ -111,6 +119,26 @@ describe.each([
 
     const task = await readOnly('/go')
     expect(headerValues(task?.response_headers ?? [], 'location')).toEqual(['/callback?access_token=[REDACTED]&page=3'])
+  })
+
+  it('masks the URLs of Refresh and Link', async () => {
+    const response = await sendRequest(`http://127.0.0.1:${app.port}/links`)
+    expect(response.status).toBe(200)
+
+    const task = await readOnly('/links')
+    const headers = task?.response_headers ?? []
+    expect(headerValues(headers, 'refresh')).toEqual(['0; url="/next?token=[REDACTED]&page=2"'])
+    expect(headerValues(headers, 'link')).toEqual([
+      '<https://cdn.test/app.js?sig=[REDACTED]&v=1>; rel="preload", </list?token=[REDACTED]&page=2>; rel="next"',
+    ])
+  })
+
+  it('masks session id and passcode params', async () => {
+    await sendRequest(`http://127.0.0.1:${app.port}/shop?PHPSESSID=S1&passcode=S2&page=1`)
+
+    const task = await readOnly('/shop')
+    expect(task?.params).toEqual({ PHPSESSID: '[REDACTED]', passcode: '[REDACTED]', page: '1' })
+    expect(task?.uri).toBe('/shop?PHPSESSID=[REDACTED]&passcode=[REDACTED]&page=1')
   })
 
   it('masks a Referer password containing @', async () => {

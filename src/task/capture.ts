@@ -11,7 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
-import { maskUserInfo, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
+import { maskUserInfo, redactHeaderUrl, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /**
@@ -101,8 +101,8 @@ interface KnownHeader {
    * header list, as HTTP/1.1 has no such headers.
    */
   pseudo: boolean
-  /** True for a header whose value is a URL (`URL_HEADERS`), whose secrets are masked. */
-  url: boolean
+  /** Lower-case name of a header whose value contains a URL (`URL_HEADERS`), whose secrets are masked, else null. */
+  urlHeader: string | null
   /**
    * The last raw value seen and its encoded pair `["NAME","value"]`, also
    * with a leading comma. Clients send the same values request after
@@ -343,7 +343,8 @@ export class CaptureEncoder {
 
     const { rules, limits } = this.settings
     const text = known.secret ? REDACTED : decodeHeaderValue(rawValue.trim())
-    const value = truncate(known.url && !known.secret ? redactUrl(text, rules) : text, limits.maxHeaderValueLength)
+    const redacted = known.urlHeader !== null && !known.secret ? redactHeaderUrl(known.urlHeader, text, rules) : text
+    const value = truncate(redacted, limits.maxHeaderValueLength)
     const pair: HeaderPair = [known.name, value]
     known.lastValue = rawValue
     known.lastPair = JSON.stringify(pair)
@@ -357,7 +358,7 @@ export class CaptureEncoder {
       secret: this.settings.rules.isSecretHeader(name.toLowerCase()),
       isHost: upperCase && (name.toLowerCase() === 'host' || name === ':authority'),
       pseudo: name.startsWith(':'),
-      url: URL_HEADERS.has(name.toLowerCase()),
+      urlHeader: URL_HEADERS.has(name.toLowerCase()) ? name.toLowerCase() : null,
       lastValue: undefined,
       lastPair: '',
       lastPairAfterComma: '',
@@ -432,7 +433,7 @@ function captureSetHeaders(res: ServerResponse, settings: CaptureSettings): Head
     const values = Array.isArray(value) ? value : [value]
 
     for (const item of values) {
-      const text = isUrl ? redactUrl(String(item), rules) : String(item)
+      const text = isUrl ? redactHeaderUrl(lowerCaseName, String(item), rules) : String(item)
       pairs.push([name, secret ? REDACTED : truncate(text, limits.maxHeaderValueLength)])
     }
   }

@@ -61,6 +61,8 @@ const SECRET_NAME = new RegExp(
     '(?:^|[-_.])pass(?:$|[-_.])',
     '(?:^|[-_.])pw(?:$|[-_.])',
     'session',
+    'sessid',
+    'passcode',
     'cookie',
     'csrf',
     'xsrf',

@@ -6,9 +6,10 @@
 import { REDACTED, type RedactionRules } from './redact'
 
 /**
- * Header names (lower case) whose value is a URL. A page at
+ * Header names (lower case) whose value is or contains a URL. A page at
  * `/reset?token=…` sends that URL as the Referer of every request it makes,
- * and a redirect can put a token in its Location. Proxies pass the
+ * and a redirect can put a token in its Location or Refresh
+ * (`0; url=…`). A Link header lists URLs in angle brackets. Proxies pass the
  * original request target on in the others: IIS (`X-Original-URL`,
  * `X-Rewrite-URL`), Traefik (`X-Forwarded-Uri`), nginx setups
  * (`X-Original-URI`, `X-Request-URI`) and Envoy (`X-Envoy-Original-Path`).
@@ -23,7 +24,26 @@ export const URL_HEADERS: ReadonlySet<string> = new Set([
   'x-rewrite-url',
   'x-request-uri',
   'x-envoy-original-path',
+  'refresh',
+  'link',
 ])
+
+/** The URL of a Refresh value (`5; url=/next`, quoted or not), after its `url=`. */
+const REFRESH_URL = /(;\s*url\s*=\s*['"]?)([^'"]*)/i
+
+/** Each URL reference of a Link value: `<https://…>; rel="next"`. */
+const LINK_URL = /<([^>]*)>/g
+
+/**
+ * Masks the secrets of the URLs in the value of a header of `URL_HEADERS`,
+ * given its lower-case name: the URL after `url=` of a Refresh value, each
+ * `<…>` of a Link value, and the whole value of the others.
+ */
+export function redactHeaderUrl(lowerCaseName: string, value: string, rules: RedactionRules): string {
+  if (lowerCaseName === 'refresh') return value.replace(REFRESH_URL, (_, head: string, url: string) => head + redactUrl(url, rules))
+  if (lowerCaseName === 'link') return value.replace(LINK_URL, (_, url: string) => `<${redactUrl(url, rules)}>`)
+  return redactUrl(value, rules)
+}
 
 /**
  * `scheme://user:password@` at the start of an absolute URL. The user info
