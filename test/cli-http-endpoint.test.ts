@@ -72,6 +72,28 @@ describe('web-top-cli on an http:// tracker', () => {
   })
 })
 
+describe('key prefix on an http:// tracker', () => {
+  it('ignores TOP_TRACKER_PREFIX', async () => {
+    const result = await runCli(['recent', '--mode', 'complete', '--tracker-url', endpointUrl], {
+      env: { TOP_WEB_API_KEY: API_KEY, TOP_TRACKER_PREFIX: 'shop:' },
+    })
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('/cli-http/done')
+  })
+
+  it('rejects --prefix', async () => {
+    const result = await runCli(['recent', '--tracker-url', endpointUrl, '--prefix', 'shop:'], {
+      env: { TOP_WEB_API_KEY: API_KEY },
+    })
+
+    expect(result.stderr).toContain('web-top-cli: --prefix does not apply to an http(s):// tracker')
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+  })
+})
+
 describe('web-top-cli on an endpoint that rejects the key', () => {
   let rejecting: Server
   let origin = ''

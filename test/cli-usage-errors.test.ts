@@ -122,7 +122,7 @@ describe('tracker URL hints', () => {
   })
 })
 
-describe('filter and number values', () => {
+describe('option values', () => {
   // A value that the parser took would make the command read this server.
   let redis: TestRedis
 
@@ -178,6 +178,36 @@ describe('filter and number values', () => {
     const result = await runCli([command, option, value, '--tracker-url', redis.url])
     expect(result.stderr).not.toContain('is invalid')
     expect(result.code).not.toBe(2)
+  })
+
+  const API_KEY = 'k'.repeat(24)
+
+  it.each([
+    [['clear', '--yes', '--api-key', API_KEY], 'clear works on Redis only'],
+    [['prune', '--api-key', API_KEY], 'prune works on Redis only'],
+    [['prefixes', '--api-key', API_KEY], 'prefixes works on Redis only'],
+    [['--api-key', API_KEY, 'prune'], 'prune works on Redis only'],
+    [['recent', '--api-key', API_KEY], 'the tracker URL is not http(s)://'],
+    [['check', '--api-key', API_KEY], 'the tracker URL is not http(s)://'],
+  ])('rejects --api-key on Redis: %j', async (args, target) => {
+    const line = expectOneLineUsageError(await runCli([...args, '--tracker-url', redis.url]))
+    expect(line).toBe(`web-top-cli: --api-key is the key of an http(s):// tracker, and ${target}; leave out --api-key`)
+  })
+
+  it.each([['recent'], ['check'], ['tail'], ['live']])('%s rejects --prefix on http://', async (command) => {
+    const url = `http://127.0.0.1:${redis.port}/web-top`
+    const result = await runCli([command, '--tracker-url', url, '--api-key', API_KEY, '--prefix', 'shop:'])
+    const line = expectOneLineUsageError(result)
+    expect(line).toBe(
+      'web-top-cli: --prefix does not apply to an http(s):// tracker: the app serves the tasks of its own ' +
+        'key prefix (its keyPrefix option or TOP_TRACKER_PREFIX); leave out --prefix',
+    )
+  })
+
+  it('ignores TOP_WEB_API_KEY on a Redis-only command', async () => {
+    const result = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_WEB_API_KEY: API_KEY } })
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
   })
 })
 

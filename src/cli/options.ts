@@ -61,6 +61,9 @@ export interface TrackerOptionSettings {
   redisOnly?: boolean
 }
 
+/** Commands added with `redisOnly`, which `readTrackerOptions` names when it rejects --api-key. */
+const redisOnlyCommands = new WeakSet<Command>()
+
 /**
  * Adds --tracker-url, --prefix and --api-key. A hidden option is still
  * parsed, so that a command that rejects it reports a usage error.
@@ -69,6 +72,7 @@ export function addTrackerOptions(
   command: Command,
   { hidePrefix = false, redisOnly = false }: TrackerOptionSettings = {},
 ): Command {
+  if (redisOnly) redisOnlyCommands.add(command)
   const urlKinds = redisOnly ? REDIS_URL_KINDS : [...REDIS_URL_KINDS, HTTP_URL_KIND]
   const urlDescription = redisOnly ? 'Redis tracker' : 'tracker to read'
   return command
@@ -78,7 +82,7 @@ export function addTrackerOptions(
         .default(DEFAULT_TRACKER_URL),
     )
     .addOption(
-      new Option('--prefix <prefix>', 'key prefix, as set on the writers; none by default')
+      new Option('--prefix <prefix>', 'key prefix on Redis, as set on the writers; none by default')
         .env('TOP_TRACKER_PREFIX')
         .hideHelp(hidePrefix),
     )
@@ -93,7 +97,11 @@ export function addTrackerOptions(
  * Returns the tracker options of a command. An option given after the
  * command name wins, then one given before it (`web-top-cli --tracker-url
  * URL live`), then the environment and the default. Throws a usage
- * `CliError` for a `memory://` URL, which no other process can read.
+ * `CliError` for a `memory://` URL, which no other process can read, for
+ * --prefix with an http(s):// URL, and for --api-key with any other URL.
+ * The variables TOP_TRACKER_PREFIX and TOP_WEB_API_KEY
+ * are ignored where they do not apply, because a shell may set them for
+ * other commands.
  */
 export function readTrackerOptions(command: Command): TrackerOptions {
   const trackerUrl = readOption(command, 'trackerUrl') as string
@@ -105,9 +113,22 @@ export function readTrackerOptions(command: Command): TrackerOptions {
       EXIT_USAGE,
     )
   }
+  const isHttp = isHttpUrl(trackerUrl)
+  if (isHttp && isGivenOnCommandLine(command, 'prefix')) {
+    throw new CliError(
+      '--prefix does not apply to an http(s):// tracker: the app serves the tasks of its own key prefix ' +
+        '(its keyPrefix option or TOP_TRACKER_PREFIX); leave out --prefix',
+      EXIT_USAGE,
+    )
+  }
+  // A Redis-only command rejects an http(s):// URL when it connects, with a message of its own.
+  if (isGivenOnCommandLine(command, 'apiKey') && !isHttp) {
+    const target = redisOnlyCommands.has(command) ? `${command.name()} works on Redis only` : 'the tracker URL is not http(s)://'
+    throw new CliError(`--api-key is the key of an http(s):// tracker, and ${target}; leave out --api-key`, EXIT_USAGE)
+  }
   return {
     trackerUrl,
-    keyPrefix: readOption(command, 'prefix') as string | undefined,
+    keyPrefix: isHttp ? undefined : (readOption(command, 'prefix') as string | undefined),
     apiKey: readApiKey(command, trackerUrl),
     trackerUrlFromEnvironment:
       !isGivenOnCommandLine(command, 'trackerUrl') && command.getOptionValueSource('trackerUrl') === 'env',
@@ -179,6 +200,11 @@ function readApiKey(command: Command, trackerUrl: string): string | undefined {
     )
   }
   return undefined
+}
+
+/** Checks whether a tracker URL starts with http:// or https://, in any case. */
+function isHttpUrl(trackerUrl: string): boolean {
+  return /^https?:/i.test(trackerUrl.trim())
 }
 
 /** Checks whether an http(s):// URL has a non-empty `api-key` query parameter. */
