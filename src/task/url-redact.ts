@@ -40,8 +40,12 @@ const LINK_URL = /<([^>]*)>/g
  * `<…>` of a Link value, and the whole value of the others.
  */
 export function redactHeaderUrl(lowerCaseName: string, value: string, rules: RedactionRules): string {
-  if (lowerCaseName === 'refresh') return value.replace(REFRESH_URL, (_, head: string, url: string) => head + redactUrl(url, rules))
-  if (lowerCaseName === 'link') return value.replace(LINK_URL, (_, url: string) => `<${redactUrl(url, rules)}>`)
+  if (lowerCaseName === 'refresh') {
+    return value.replace(REFRESH_URL, (_, head: string, url: string) => head + redactUrl(url, rules))
+  }
+  if (lowerCaseName === 'link') {
+    return value.replace(LINK_URL, (_, url: string) => `<${redactUrl(url, rules)}>`)
+  }
   return redactUrl(value, rules)
 }
 
