@@ -1,7 +1,7 @@
 /**
- * The layout of `web-top-cli live` on small screens, in a real
- * pseudo-terminal (tmux on a private socket) against a private
- * redis-server.
+ * The layout of `web-top-cli live` in a real pseudo-terminal (tmux on a
+ * private socket) against a private redis-server: the columns that fit
+ * beside long paths, and the rows of a tiny screen.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLiveSession } from './helpers/cli'
@@ -14,14 +14,27 @@ if (!TMUX_AVAILABLE) console.warn('cli-live-layout: the tests are skipped becaus
 
 let redis: TestRedis
 
+/** A path of 100 characters, longer than Path's widest (80). */
+function longPath(name: string): string {
+  return `/${name}/`.padEnd(100, 'x')
+}
+
+/** Fields that fill the IP, Worker and User agent columns. */
+const CLIENT_FIELDS = {
+  client_ip_address: '203.0.113.7',
+  processor_name: 'web-worker-1',
+  request_headers: [['User-Agent', 'curl/8.5.0']] as Array<[string, string]>,
+}
+
 beforeAll(async () => {
   redis = await startRedis()
   for (let index = 1; index <= 3; index++) {
-    const task = activeRecord(`active-${index}`, `/active/${index}`)
+    const task = { ...activeRecord(`active-${index}`, longPath(`active-${index}`)), ...CLIENT_FIELDS }
     await redis.client.hset('processors', `web-1/4242-0-active-${index}`, recorderStartText(task))
   }
   for (let index = 1; index <= 3; index++) {
-    await redis.client.lpush('past_tasks', JSON.stringify(completedRecord(`/done/${index}`, 200, 5)))
+    const task = { ...completedRecord(longPath(`done-${index}`), 200, 5), ...CLIENT_FIELDS }
+    await redis.client.lpush('past_tasks', JSON.stringify(task))
   }
 })
 
@@ -38,6 +51,20 @@ describe.skipIf(!TMUX_AVAILABLE)('live layout (needs tmux)', () => {
 
   afterAll(() => {
     session?.kill()
+  })
+
+  it('narrows long paths to keep the other columns', () => {
+    const lines = session.capture().split('\n')
+    const activeHeader = lines.find((line) => line.startsWith('State')) ?? ''
+    const completedHeader = lines.find((line) => line.startsWith('IP')) ?? ''
+
+    for (const name of ['IP', 'Worker', 'Method', 'Path', 'Duration', 'User agent']) {
+      expect(activeHeader, `active table header: ${activeHeader}`).toContain(name)
+    }
+    for (const name of ['IP', 'Method', 'Path', 'Duration', 'Ago', 'Resp', 'Length', 'User agent']) {
+      expect(completedHeader, `completed table header: ${completedHeader}`).toContain(name)
+    }
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(120)
   })
 
   it('shows request rows on a 20x6 screen', async () => {

@@ -15,6 +15,12 @@ const GAP = '  '
 /** Maximum length kept of one field before it is measured, so a huge record costs little. */
 const MAX_FIELD_LENGTH = 4096
 
+/**
+ * Share of the line down to which Path narrows before any column is left
+ * out. Above it, a long path would push out IP, Worker and User agent.
+ */
+const PATH_MAX_SHARE = 0.4
+
 /** Shown in a cell whose record has no value. */
 export const MISSING_VALUE = '-'
 
@@ -111,7 +117,7 @@ export interface ColumnLayout {
  * starts at its widest cell (capped at its `maxWidth` when the room is
  * limited). When the line is too wide:
  * 1. the columns that shrink before Path give up width, in shrink order,
- *    each down to its minimum;
+ *    each down to its minimum, then Path down to `PATH_MAX_SHARE` of the line;
  * 2. the columns with a drop order are left out, lowest first;
  * 3. Path, and any other column that shrinks after it, shrinks;
  * 4. trailing columns are left out, and the first one is cut.
@@ -136,6 +142,7 @@ export function layoutColumns(
   const excessOf = () => totalWidth([...widths.values()]) - maxWidth
   const shrinkOrder = shrinkableColumns(columns)
   shrink(columns, widths, shrinkOrder.filter(isBeforePath(columns)), excessOf)
+  capPath(columns, widths, Math.floor(maxWidth * PATH_MAX_SHARE), excessOf)
 
   for (const index of droppableColumns(columns)) {
     if (excessOf() <= 0) break
@@ -174,6 +181,15 @@ function shrink(
     const minWidth = (columns[index] as Column).minWidth
     widths.set(index, width - Math.min(excess, Math.max(0, width - minWidth)))
   }
+}
+
+/** Narrows Path, while `excessOf()` is positive, down to `cap` or its minimum, whichever is wider. */
+function capPath(columns: readonly Column[], widths: Map<number, number>, cap: number, excessOf: () => number): void {
+  const index = columns.findIndex((column) => column.shrinkOrder === PATH_SHRINK_ORDER)
+  const width = widths.get(index)
+  if (width === undefined || excessOf() <= 0) return
+  const floor = Math.max(cap, (columns[index] as Column).minWidth)
+  widths.set(index, Math.max(Math.min(width, floor), width - excessOf()))
 }
 
 function isBeforePath(columns: readonly Column[]): (index: number) => boolean {
