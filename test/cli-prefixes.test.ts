@@ -41,8 +41,8 @@ describe('prefixes command', () => {
     expect(result.code).toBe(0)
     expect(result.stdout.split('\n')).toEqual([
       '(no prefix)  0 active  1 completed',
-      '"{blog}:"  0 active  1 completed',
-      '"{shop}:"  1 active  2 completed',
+      '"{blog}:"    0 active  1 completed',
+      '"{shop}:"    1 active  2 completed',
       '',
     ])
   })
@@ -192,6 +192,36 @@ describe('recent --all-prefixes', () => {
   })
 })
 
+describe('prefixes with counts of several widths', () => {
+  let wideRedis: TestRedis
+
+  beforeAll(async () => {
+    wideRedis = await startRedis()
+    const tasks = Array.from({ length: 12 }, (_, index) => completedTask(`/many/${index}`, 200))
+    await wideRedis.client.lpush('past_tasks', ...tasks)
+    await wideRedis.client.lpush('{a-longer-app}:past_tasks', completedTask('/one', 200), 'not json')
+    await wideRedis.client.lpush('{🎉}:past_tasks', completedTask('/party', 200))
+  })
+
+  afterAll(async () => {
+    await wideRedis?.close()
+  })
+
+  it('aligns prefixes, counts and skipped records', async () => {
+    const result = await runCli(['prefixes', '--tracker-url', wideRedis.url])
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    // The emoji takes two terminal columns, so its line has one character fewer before the counts.
+    expect(result.stdout.split('\n')).toEqual([
+      '(no prefix)        0 active  12 completed',
+      '"{a-longer-app}:"  0 active   1 completed  1 skipped (not readable)',
+      '"{🎉}:"            0 active   1 completed',
+      '',
+    ])
+  })
+})
+
 describe('prefixes with unreadable records', () => {
   let badRedis: TestRedis
 
@@ -235,8 +265,8 @@ describe('prefixes with keys of the wrong type', () => {
     expect(result.code).toBe(0)
     expect(result.stdout.split('\n')).toEqual([
       '(no prefix)  0 active  0 completed  1 skipped (not readable)  key "processors": wrong key type, not a hash',
-      '"{beat}:"  0 active  0 completed  key "{beat}:heartbeats": wrong key type, not a set',
-      '"{mixed}:"  0 active  1 completed  1 skipped (not readable)  key "{mixed}:processors": wrong key type, not a hash',
+      '"{beat}:"    0 active  0 completed                            key "{beat}:heartbeats": wrong key type, not a set',
+      '"{mixed}:"   0 active  1 completed  1 skipped (not readable)  key "{mixed}:processors": wrong key type, not a hash',
       '',
     ])
   })
@@ -366,6 +396,21 @@ describe('prefix without tracker keys', () => {
     } finally {
       session.kill()
     }
+  })
+
+  it('recent --all-prefixes notes an empty server', async () => {
+    const table = await runCli(['recent', '--all-prefixes', '--tracker-url', emptyRedis.url])
+    expect(table.code).toBe(0)
+    expect(table.stdout).toBe('')
+    expect(table.stderr).toBe('web-top-cli: no tracker keys found on this server\n')
+
+    const json = await runCli(['recent', '--all-prefixes', '--json', '--tracker-url', emptyRedis.url])
+    expect(json.code).toBe(0)
+    expect(json.stdout).toBe('[]\n')
+    expect(json.stderr).toBe('web-top-cli: no tracker keys found on this server\n')
+
+    const listed = await runCli(['prefixes', '--tracker-url', emptyRedis.url])
+    expect(listed.stdout).toBe('No tracker keys found on this server.\n')
   })
 
   it('suggests --prefix when none is given', async () => {

@@ -15,6 +15,7 @@ import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { describeOrphaned } from './orphans'
 import { readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
 import { escapeJsonForTerminal } from './sanitize'
+import { fitToWidth, textWidth } from './text-width'
 
 export interface PrefixesStreams {
   stdout: { write(text: string): unknown }
@@ -120,15 +121,41 @@ export async function runPrefixes(
     return 0
   }
   if (summaries.length === 0) {
-    streams.stdout.write('No tracker keys found on this server.\n')
+    streams.stdout.write(`${NO_TRACKER_KEYS_NOTE}.\n`)
     return 0
   }
-  for (const { prefix, active, completed, skipped, wrongTypeKeys = [] } of summaries) {
-    const unreadable = skipped > 0 ? `  ${skipped} skipped (not readable)` : ''
-    const wrongTypes = wrongTypeKeys.map(({ key, expected }) => `  key ${formatKey(key)}: wrong key type, not a ${expected}`)
-    streams.stdout.write(`${formatPrefix(prefix)}  ${active} active  ${completed} completed${unreadable}${wrongTypes.join('')}\n`)
-  }
+  for (const line of formatSummaryLines(summaries)) streams.stdout.write(`${line}\n`)
   return 0
+}
+
+/** Note for a server where `findPrefixes` found no prefix, as a sentence without its full stop. */
+const NO_TRACKER_KEYS_NOTE = 'No tracker keys found on this server'
+
+/**
+ * Formats one line per prefix, with the prefixes, the counts and the
+ * skipped records in aligned columns. Keys of the wrong type follow at the
+ * end of the line.
+ */
+function formatSummaryLines(summaries: readonly PrefixSummary[]): string[] {
+  const prefixes = summaries.map(({ prefix }) => formatPrefix(prefix))
+  const skipped = summaries.map((summary) => (summary.skipped > 0 ? `${summary.skipped} skipped (not readable)` : ''))
+  const prefixWidth = Math.max(...prefixes.map(textWidth))
+  const activeWidth = Math.max(...summaries.map(({ active }) => String(active).length))
+  const completedWidth = Math.max(...summaries.map(({ completed }) => String(completed).length))
+  const skippedWidth = Math.max(...skipped.map((text) => text.length))
+
+  return summaries.map((summary, index) => {
+    const cells = [
+      fitToWidth(prefixes[index] ?? '', prefixWidth),
+      `${String(summary.active).padStart(activeWidth)} active`,
+      `${String(summary.completed).padStart(completedWidth)} completed`,
+    ]
+    if (skippedWidth > 0) cells.push((skipped[index] ?? '').padEnd(skippedWidth))
+    for (const { key, expected } of summary.wrongTypeKeys ?? []) {
+      cells.push(`key ${formatKey(key)}: wrong key type, not a ${expected}`)
+    }
+    return cells.join('  ').trimEnd()
+  })
 }
 
 /**
@@ -142,6 +169,10 @@ export async function runRecentForAllPrefixes(
   streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const summaries = await findPrefixes(options)
+  if (summaries.length === 0) {
+    // The note goes to stderr, so that --json still prints an empty array and --ndjson nothing.
+    streams.stderr.write(`web-top-cli: ${NO_TRACKER_KEYS_NOTE.toLowerCase()}\n`)
+  }
   let exitCode = 0
   const groups: PrefixTasks[] = []
   let printed = 0
