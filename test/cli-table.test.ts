@@ -133,12 +133,16 @@ describe('column values', () => {
 
 describe('parseColumnList', () => {
   it('resolves names without case, spaces or hyphens', () => {
-    expect(parseColumnList('ip, user-agent,RESP, User agent').map((each) => each.name)).toEqual([
+    expect(parseColumnList('ip, user-agent,RESP, status_TEXT').map((each) => each.name)).toEqual([
       'IP',
       'User agent',
       'Resp',
-      'User agent',
+      'Status text',
     ])
+  })
+
+  it('rejects a column listed twice', () => {
+    expect(() => parseColumnList('ip, Path, IP')).toThrow('The column "IP" is listed more than once')
   })
 
   it('names the unknown column and lists the valid ones', () => {

@@ -140,6 +140,8 @@ describe('option values', () => {
     ['recent', '--method', '', "option '--method <list>' argument '' is invalid. Expected methods such as GET"],
     ['tail', '--method', ' , ', "option '--method <list>' argument ' , ' is invalid. Expected methods such as GET"],
     ['recent', '--method', 'GET,G E T', 'Invalid method "G E T": a method is an HTTP token, such as GET'],
+    ['recent', '--columns', 'IP,Path,ip', 'The column "IP" is listed more than once; list each column once.'],
+    ['live', '--completed-columns', 'User agent,user-agent', 'The column "User agent" is listed more than once'],
   ])('%s rejects %s %j', async (command, option, value, message) => {
     const line = expectOneLineUsageError(await runCli([command, option, value, '--tracker-url', redis.url]))
     expect(line).toContain(message)

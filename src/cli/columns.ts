@@ -218,7 +218,8 @@ export const STATE_COLUMN_NAME = 'State'
  * Resolves a comma-separated list of column names. Names compare without
  * case, spaces, hyphens or underscores, so `user-agent` names `User agent`.
  * State is accepted and left out, because the tables add it by themselves.
- * Throws an `Error` naming the unknown column and listing the valid ones.
+ * Throws an `Error` naming the unknown column and listing the valid ones,
+ * or naming a column listed twice.
  */
 export function parseColumnList(list: string): Column[] {
   const listed = list
@@ -236,7 +237,7 @@ export function parseColumnList(list: string): Column[] {
     throw new Error(`The list names no column. Valid columns: ${listColumnNames()}`)
   }
 
-  return names.map((name) => {
+  const columns = names.map((name) => {
     const normalizedName = normalizeName(name)
     const column = COLUMNS.find((candidate) => normalizeName(candidate.name) === normalizedName)
     if (column === undefined) {
@@ -244,6 +245,11 @@ export function parseColumnList(list: string): Column[] {
     }
     return column
   })
+  const repeated = columns.find((column, index) => columns.indexOf(column) !== index)
+  if (repeated !== undefined) {
+    throw new Error(`The column ${JSON.stringify(repeated.name)} is listed more than once; list each column once.`)
+  }
+  return columns
 }
 
 /** Returns the colour of a duration: green when fast, yellow when slow, red beyond. */
