@@ -105,6 +105,20 @@ describe('handleKey', () => {
     handleKey(settings, 'x', CONTEXT)
     expect(settings.showHelp).toBe(false)
   })
+
+  it('scrolls the help with the arrows', () => {
+    const settings = createViewSettings()
+    handleKey(settings, '?', CONTEXT)
+    handleKey(settings, 'down', CONTEXT)
+    expect(settings.helpScroll).toBe(1)
+    handleKey(settings, 'pagedown', CONTEXT)
+    expect(settings.helpScroll).toBe(1 + CONTEXT.pageSize)
+    handleKey(settings, 'home', CONTEXT)
+    expect(settings.helpScroll).toBe(0)
+    expect(settings.showHelp).toBe(true)
+    handleKey(settings, 'x', CONTEXT)
+    expect(settings.showHelp).toBe(false)
+  })
 })
 
 describe('followDetail', () => {

@@ -1,10 +1,11 @@
 /**
  * The layout of `web-top-cli live` in a real pseudo-terminal (tmux on a
  * private socket) against a private redis-server: the columns that fit
- * beside long paths, and the rows of a tiny screen.
+ * beside long paths, the rows of a tiny screen, and a help longer than
+ * the screen.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLiveSession } from './helpers/cli'
+import { runCli, startLiveSession } from './helpers/cli'
 import { hasTmux, type TmuxSession } from './helpers/pty'
 import { activeRecord, completedRecord, recorderStartText } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
@@ -14,7 +15,7 @@ if (!TMUX_AVAILABLE) console.warn('cli-live-layout: the tests are skipped becaus
 
 let redis: TestRedis
 
-/** A path of 100 characters, longer than Path's widest (80). */
+/** Returns a path of 100 characters, longer than Path's widest (80). */
 function longPath(name: string): string {
   return `/${name}/`.padEnd(100, 'x')
 }
@@ -67,6 +68,45 @@ describe.skipIf(!TMUX_AVAILABLE)('live layout (needs tmux)', () => {
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(120)
   })
 
+  it('scrolls the help on a 40x10 screen', async () => {
+    session.resize(40, 10)
+    try {
+      session.sendKeys('?')
+      const first = await session.waitForScreen((text) => text.includes('Keys (lines 1-'), 3_000, 'the help')
+      expect(first).toContain('q, Ctrl-C')
+      expect(first).not.toContain('show or close this help')
+
+      session.sendKeys('End')
+      const last = await session.waitForScreen((text) => text.includes('show or close this help'), 3_000, 'the end of the help')
+      expect(last).not.toContain('q, Ctrl-C')
+
+      session.sendKeys('Home')
+      await session.waitForScreen((text) => text.includes('q, Ctrl-C'), 3_000, 'the top of the help')
+      // The help shows 6 of its lines: 10 rows less the title, its own title and last line, and the footer.
+      session.sendKeys('PageDown')
+      await session.waitForScreen((text) => text.includes('Keys (lines 7-12 of'), 3_000, 'the next page of the help')
+      session.sendKeys('Up')
+      await session.waitForScreen((text) => text.includes('Keys (lines 6-11 of'), 3_000, 'one line up')
+
+      // Each page down shows later keys, until Home and End, which the help names.
+      let screen = session.capture()
+      for (let page = 0; page < 10 && !screen.includes('Home, End'); page++) {
+        session.sendKeys('PageDown')
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        screen = session.capture()
+      }
+      // At 40 columns each meaning goes below its keys.
+      expect(screen).toMatch(/^ +Home, End\n +select the first or the last/m)
+
+      session.sendKeys('x')
+      await session.waitForScreen((text) => text.includes('Active HTTP'), 3_000, 'the tables after the help')
+    } finally {
+      // Closes the help, if a failed check left it open.
+      session.sendKeys('Escape')
+      session.resize(120, 30)
+    }
+  })
+
   it('shows request rows on a 20x6 screen', async () => {
     session.resize(20, 6)
     try {
@@ -76,11 +116,20 @@ describe.skipIf(!TMUX_AVAILABLE)('live layout (needs tmux)', () => {
         'an active request row',
       )
       const lines = screen.split('\n')
-      expect(lines[1]).toMatch(/^Active HTTP request/)
+      expect(lines[1], screen).toMatch(/^Active HTTP request/)
       expect(lines.filter((line) => line.startsWith('STALLED'))).toHaveLength(2)
       expect(screen).not.toContain('Completed HTTP')
     } finally {
       session.resize(120, 30)
     }
+  })
+})
+
+describe('live --help', () => {
+  it('lists Home and End', async () => {
+    const result = await runCli(['live', '--help'])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^ +Home, End +select the first or the last request$/m)
   })
 })

@@ -365,7 +365,8 @@ describe('renderLiveFrame', () => {
 
   it('wraps the help to the screen width', () => {
     for (const width of [80, 40]) {
-      const help = renderLiveFrame(frameInput(data(1, 0), { width, height: 40 }, { showHelp: true })).lines
+      // Tall enough for the whole help, which then needs no scrolling.
+      const help = renderLiveFrame(frameInput(data(1, 0), { width, height: 60 }, { showHelp: true })).lines
       for (const line of help) expect(textWidth(line)).toBeLessThanOrEqual(width)
       const words = help.join(' ').split(/\s+/).join(' ')
       for (const [keys, meaning] of KEY_HELP) {

@@ -25,6 +25,8 @@ export interface ViewSettings {
   /** The route board replaces the completed table. */
   showRoutes: boolean
   showHelp: boolean
+  /** Index of the first help line shown, when the help is longer than the screen. */
+  helpScroll: number
   /**
    * The record shown in the detail pane. For an active request,
    * `followDetail` replaces it with each newer copy and with the completed
@@ -61,6 +63,7 @@ export function createViewSettings(): ViewSettings {
     grouping: 'none',
     showRoutes: false,
     showHelp: false,
+    helpScroll: 0,
     detail: undefined,
     detailScroll: 0,
     selectedKey: undefined,
@@ -94,11 +97,7 @@ export function parseKeys(data: string): string[] {
 export function handleKey(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
   if (key === 'ctrl-c') return 'quit'
   if (settings.filterDraft !== undefined) return editFilter(settings, key)
-  if (settings.showHelp) {
-    if (key === 'q') return 'quit'
-    settings.showHelp = false
-    return 'changed'
-  }
+  if (settings.showHelp) return handleHelpKey(settings, key, context)
   if (settings.detail !== undefined) return handleDetailKey(settings, key, context)
 
   switch (key) {
@@ -154,6 +153,28 @@ function editFilter(settings: ViewSettings, key: string): KeyResult {
   } else {
     return 'unchanged'
   }
+  return 'changed'
+}
+
+/** Scrolls the help with the arrows, PgUp, PgDn, Home and End. `q` quits, and any other key closes the help. */
+function handleHelpKey(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
+  const steps: Record<string, number> = {
+    up: -1,
+    down: 1,
+    pageup: -context.pageSize,
+    pagedown: context.pageSize,
+    home: -Infinity,
+    end: Infinity,
+  }
+  const step = steps[key]
+  if (key === 'q') return 'quit'
+  if (step === undefined) {
+    settings.showHelp = false
+    settings.helpScroll = 0
+    return 'changed'
+  }
+  // The render clamps the scroll to the help's length, which depends on the screen size.
+  settings.helpScroll = Math.max(0, settings.helpScroll + step)
   return 'changed'
 }
 

@@ -59,6 +59,7 @@ export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
   ['h', 'group the active requests by host, by process, or not at all (groups with a STALLED request first)'],
   ['t', 'show the route board instead of the completed requests, or back'],
   ['Up, Down, PgUp, PgDn', 'select a request'],
+  ['Home, End', 'select the first or the last request'],
   ['Enter', 'show every field of the selected request and a curl command; Esc closes it'],
   ['Esc', 'clear the selection, so that the tables follow new requests again, or else clear the filter'],
   ['?', 'show or close this help'],
@@ -196,15 +197,8 @@ interface Body {
 function renderBody(input: FrameInput, room: number): Body {
   const { settings } = input
   const empty = { listRowKeys: () => [], findTask: () => undefined, listSortColumns: () => [], pageSize: Math.max(1, room) }
-  if (settings.showHelp) {
-    const lines = [
-      styleLine('Keys', 'bold', input),
-      ...renderKeyHelp(input.width),
-      '',
-      cutLine('Press any key to close the help.', input),
-    ]
-    return { ...empty, lines }
-  }
+  // A page of the help is the key lines between its title and its last line.
+  if (settings.showHelp) return { ...empty, lines: renderHelp(input, room), pageSize: Math.max(1, room - 2) }
   if (settings.detail !== undefined) {
     // Completed rows have keys that start with `c:`, and a completed record may lack its end time.
     const completed = settings.selectedKey?.startsWith('c:') === true
@@ -492,6 +486,26 @@ function joinParts(parts: readonly StyledLine[], input: FrameInput): string[] {
     }
   }
   return [...rows, row]
+}
+
+/**
+ * Returns the help for `room` rows. Help longer than that shows a slice of
+ * the keys from `settings.helpScroll`, with the lines shown in its title.
+ */
+function renderHelp(input: FrameInput, room: number): string[] {
+  const keyLines = renderKeyHelp(input.width)
+  if (!Number.isFinite(room) || keyLines.length + 3 <= room) {
+    return [styleLine('Keys', 'bold', input), ...keyLines, '', cutLine('Press any key to close the help.', input)]
+  }
+  const shown = Math.max(1, room - 2)
+  const start = Math.min(input.settings.helpScroll, Math.max(0, keyLines.length - shown))
+  input.settings.helpScroll = start
+  const end = Math.min(keyLines.length, start + shown)
+  return [
+    styleLine(`Keys (lines ${start + 1}-${end} of ${keyLines.length})`, 'bold', input),
+    ...keyLines.slice(start, end),
+    cutLine('↑↓ PgUp PgDn Home End scroll, other keys close', input),
+  ]
 }
 
 /** Narrowest room for a key's meaning beside the keys; on a narrower screen the meaning goes below them. */
