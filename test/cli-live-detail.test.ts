@@ -129,7 +129,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live detail header (needs tmux)', () => {
       session.sendKeys('/')
       session.type(path)
       session.sendKeys('Enter')
-      await session.waitForScreen((text) => text.includes('Completed HTTP responses (1)'), 2_000, `the row of ${path}`)
+      await session.waitForScreen((text) => text.includes('Completed HTTP responses (1 of 3)'), 2_000, `the row of ${path}`)
       session.sendKeys('Enter')
       const screen = await session.waitForScreen((text) => text.includes(`path: ${path}`), 2_000, `the record of ${path}`)
       expect(screen, `record ${index}`).toMatch(header)

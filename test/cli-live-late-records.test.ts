@@ -1,6 +1,7 @@
 /**
  * The completed rate of `web-top-cli live` in a real pseudo-terminal (tmux
- * on a private socket) when records arrive late. A private redis-server is
+ * on a private socket): none in the first second, and none from records
+ * that arrive late. A private redis-server is
  * restarted without saving. The test then sends the records that an app
  * would have kept during the outage, with end times inside it. The restart
  * also loses `last_cleared_at`, so the view starts its figures anew, as
@@ -82,15 +83,36 @@ describe.skipIf(!TMUX_AVAILABLE)('live rate after an outage (needs tmux)', () =>
       pipeline.publish('task_updates', record)
     }
     await pipeline.exec()
+    // The rate shows once the span it divides by reaches a second.
     const screen = await session.waitForScreen(
-      (text) => text.includes(`Status 2xx ${LATE_RECORDS}`),
+      (text) => text.includes(`Status 2xx ${LATE_RECORDS}`) && /Completed [\d.]+\/s/.test(text),
       5_000,
-      'the late records in the status mix',
+      'the late records in the status mix, and a rate',
     )
 
     // None of the late records ended in the span that the rate covers, which starts at the read after the restart.
     const meter = readCompletedMeter(screen)
     expect(meter.count, screen).toBe(0)
     expect(meter.rate, screen).toBe(0)
+  })
+})
+
+describe.skipIf(!TMUX_AVAILABLE)('live rate at start (needs tmux)', () => {
+  it('shows no rate before a second is covered', { timeout: 20_000 }, async () => {
+    // Under a prefix without records, coverage starts at the first read, so the first frame covers under a second.
+    const headers: string[] = []
+    const session = await startLiveSession(
+      redis.url,
+      (text) => {
+        const header = text.split('\n').find((line) => line.startsWith('Hosts '))
+        if (header !== undefined) headers.push(header)
+        return /Completed [\d.]+\/s \(0 in 1s/.test(text)
+      },
+      { TOP_TRACKER_PREFIX: 'empty:' },
+    )
+    session.kill()
+
+    expect(headers.filter((header) => / in 0s/.test(header)), headers.join('\n')).toEqual([])
+    expect(headers[0]).toMatch(/Completed -\/s \(0 in under 1s; window 60s\)$/)
   })
 })

@@ -90,6 +90,8 @@ describe('renderLiveFrame', () => {
     expect(lines[1]).toBe('Hosts 2  Processes 3  Active 2  Completed 0.33/s (20 in the last 60s)')
     const warmingUp = data(0, 20, { figures: { ...data(0, 20).figures, coveredMs: 20_000 } })
     expect(renderLiveFrame(frameInput(warmingUp)).lines[1]).toContain('(20 in 20s; window 60s)')
+    const starting = data(0, 3, { figures: { ...data(0, 3).figures, coveredMs: 400 } })
+    expect(renderLiveFrame(frameInput(starting)).lines[1]).toContain('Completed -/s (3 in under 1s; window 60s)')
     expect(lines[2]).toMatch(/^Duration p50 \S+ {2}p95 \S+ {2}p99 \S+ {2}Errors 5xx 10\.0% {2}4xx 0\.0%$/)
     expect(lines[3]).toMatch(/^Status 2xx 18 {2}3xx 0 {2}4xx 0 {2}5xx 2 {2}Updated \d\d:\d\d:\d\d {2}figures from task_updates$/)
     expect(lines[4]).toBe('Active HTTP requests (2)')
@@ -246,7 +248,7 @@ describe('renderLiveFrame', () => {
 
   it('shows the route board instead of the completed table', () => {
     const lines = renderLiveFrame(frameInput(data(3, 20), {}, { showRoutes: true })).lines
-    const title = lines.findIndex((line) => line.startsWith('Routes (last 60s)'))
+    const title = lines.findIndex((line) => line.startsWith('Routes in the last 60s'))
     expect(title).toBeGreaterThan(0)
     expect(lines[title + 1]).toMatch(/^Route +In flight +Req\/s +p50 +p95 +p99 +5xx +4xx +Count$/)
     expect(lines[title + 2]).toMatch(/^\/path\/:n +2 +0\.17 /)
@@ -296,6 +298,9 @@ describe('renderLiveFrame', () => {
   it('applies the text filter and shows it', () => {
     const lines = renderLiveFrame(frameInput(data(5, 5), {}, { filterText: '/path/3' })).lines
     expect(lines[4]).toBe('Active HTTP requests (1 of 5)')
+    const completed = renderLiveFrame(frameInput(data(5, 5), {}, { filterText: '/path/102' })).lines
+    expect(completed).toContain('Active HTTP requests (0 of 5)')
+    expect(completed).toContain('Completed HTTP responses (1 of 5)')
     expect(lines.some((line) => line.startsWith('Filter: /path/3'))).toBe(true)
   })
 

@@ -74,7 +74,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live status filter (needs tmux)', () => {
   }
 
   it('filters by status class', async () => {
-    const screen = await applyFilter('5xx', 'Completed HTTP responses (2)')
+    const screen = await applyFilter('5xx', 'Completed HTTP responses (2 of 4)')
 
     expect(screen).toContain('/internal-error')
     expect(screen).toContain('/unavailable')
@@ -83,14 +83,14 @@ describe.skipIf(!TMUX_AVAILABLE)('live status filter (needs tmux)', () => {
   })
 
   it('filters by status range', async () => {
-    const screen = await applyFilter('400-499', 'Completed HTTP responses (1)')
+    const screen = await applyFilter('400-499', 'Completed HTTP responses (1 of 4)')
 
     expect(screen).toContain('/missing')
     expect(screen).not.toContain('/internal-error')
   })
 
   it('filters by status code', async () => {
-    const screen = await applyFilter('500', 'Completed HTTP responses (1)')
+    const screen = await applyFilter('500', 'Completed HTTP responses (1 of 4)')
 
     expect(screen).toContain('/internal-error')
     expect(screen).not.toContain('/unavailable')

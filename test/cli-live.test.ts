@@ -181,10 +181,11 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     await session.waitForScreen((text) => text.includes('Filter: broken_'), 2_000, 'the filter being typed')
     session.sendKeys('Enter')
     const screen = await session.waitForScreen(
-      (text) => text.includes('Completed HTTP responses (1)'),
+      (text) => text.includes('Completed HTTP responses (1 of 7)'),
       2_000,
       'the filtered table',
     )
+    // Both titles count the matching requests of all.
     expect(screen).toContain('Active HTTP requests (0 of 3)')
     expect(completedPaths(screen)).toEqual(['/broken'])
     session.sendKeys('/', 'Escape')
@@ -205,7 +206,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
 
   it('shows the route board with t', async () => {
     session.sendKeys('t')
-    const screen = await session.waitForScreen((text) => text.includes('Routes (last 60s)'), 2_000, 'routes')
+    const screen = await session.waitForScreen((text) => text.includes('Routes in the last 60s'), 2_000, 'routes')
     expect(screen).toMatch(/^Route +In flight +Req\/s +p50 +p95 +p99 +5xx +4xx +Count$/m)
     // The active requests have no route yet and no completed request shares their path.
     expect(screen).toMatch(/^\(route not known yet\) +3 +- +\S+ +\S+ +\S+ +\S+ +\S+ +0$/m)

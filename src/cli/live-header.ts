@@ -7,7 +7,7 @@ import type { Heartbeat, HeartbeatReport } from '../trackers/heartbeat'
 import { parseIsoTime } from '../task/time'
 import { formatBytes, formatDuration } from './format'
 import type { GridCell, GridColumn } from './grid'
-import type { WindowFigures } from './stats'
+import { MIN_RATE_SPAN_MS, type WindowFigures } from './stats'
 
 /** Source of the figures, and the state of the update stream. */
 export type SourceStatus =
@@ -34,17 +34,11 @@ export interface StyledLine {
 /** Returns the meter lines shown below the title line. */
 export function renderMeters(input: MeterInput): StyledLine[] {
   const { figures } = input
-  const seconds = Math.round(figures.windowMs / 1000)
-  const covered = Math.round(figures.coveredMs / 1000)
-  // Until the view has seen a whole window, the figures cover less of it, so the span is shown.
-  const span = covered < seconds ? `in ${covered}s; window ${seconds}s` : `in the last ${seconds}s`
-  const rate = figures.ratePerSecond.toFixed(figures.ratePerSecond < 10 ? 2 : 1)
-
   return [
     {
       text:
         `Hosts ${input.hosts}  Processes ${input.processes}  Active ${input.active}  ` +
-        `Completed ${rate}/s (${figures.coveredCount} ${span})`,
+        `Completed ${describeRate(figures)}`,
     },
     {
       text:
@@ -61,6 +55,23 @@ export function renderMeters(input: MeterInput): StyledLine[] {
         `Updated ${formatClock(input.lastUpdateMs)}  ${describeSource(input.source, input.nowMs)}`,
     },
   ]
+}
+
+/**
+ * Returns the completed rate and the count and span it divides, such as
+ * `28.0/s (1680 in the last 60s)`. Below `MIN_RATE_SPAN_MS` of coverage,
+ * as in the first frame, the rate is `-`.
+ */
+function describeRate(figures: WindowFigures): string {
+  const seconds = Math.round(figures.windowMs / 1000)
+  const count = figures.coveredCount
+  if (figures.coveredMs < MIN_RATE_SPAN_MS) return `-/s (${count} in under 1s; window ${seconds}s)`
+
+  const covered = Math.round(figures.coveredMs / 1000)
+  // Until the view has seen a whole window, the figures cover less of it, so the span is shown.
+  const span = covered < seconds ? `in ${covered}s; window ${seconds}s` : `in the last ${seconds}s`
+  const rate = figures.ratePerSecond.toFixed(figures.ratePerSecond < 10 ? 2 : 1)
+  return `${rate}/s (${count} ${span})`
 }
 
 /** Returns the text that names the source of the figures and whether the stream is up. */

@@ -254,8 +254,9 @@ function renderTables(input: FrameInput, room: number): Body {
   if (plan.lower && showRoutes) {
     const grid = renderGrid(ROUTE_COLUMNS, routeRows.slice(0, lowerRoom), input.width, input.colour)
     const seconds = Math.round(data.figures.windowMs / 1000)
+    const title = sectionTitle(`Routes in the last ${seconds}s`, String(routeRows.length), lowerRoom, routeRows.length)
     lines.push(
-      styleLine(sectionTitle(`Routes (last ${seconds}s)`, String(routeRows.length), lowerRoom, routeRows.length), 'bold', input),
+      styleLine(title, 'bold', input),
       ...(plan.headers ? [styleLine(grid.header, 'dim', input)] : []),
       ...grid.rows,
     )
@@ -273,9 +274,7 @@ function renderTables(input: FrameInput, room: number): Body {
         rowStyles: shown.map((row) => (row.rowKey === settings.selectedKey ? 'reverse' : undefined)),
       },
     )
-    // The view keeps only the newest `completedLimit`, so a full list says so.
-    const count =
-      completedRows.length >= input.completedLimit ? `newest ${completedRows.length} kept` : String(completedRows.length)
+    const count = describeCompletedCount(completedRows.length, data.completed.length, input.completedLimit)
     const title = sectionTitle('Completed HTTP responses', count, shown.length, completedRows.length)
     lines.push(
       styleLine(sortNote(title, input, input.completedColumns, table.columnNames), 'bold', input),
@@ -388,6 +387,17 @@ function sortNote(
   }
   const hidden = shownColumnNames.includes(sortColumn) ? '' : ' (hidden)'
   return `${title}  sorted by ${sortColumn}${sortReversed ? ' (reversed)' : ''}${hidden}`
+}
+
+/**
+ * Returns the completed table's count: like the active table's, `M of N`
+ * under a filter. The view keeps only the newest `completedLimit`, and the
+ * count of a full list states that.
+ */
+function describeCompletedCount(matching: number, total: number, completedLimit: number): string {
+  const kept = total >= completedLimit ? `newest ${total} kept` : String(total)
+  if (matching === total) return kept
+  return total >= completedLimit ? `${matching} of the ${kept}` : `${matching} of ${total}`
 }
 
 function sectionTitle(title: string, count: string, rowsShown: number, total: number): string {

@@ -29,7 +29,7 @@ const SMALLEST_DURATION_MS = 0.01
 const SECOND_MS = 1_000
 
 /** Shortest time a rate is computed over, so that the first requests seen do not show a huge rate. */
-const MIN_RATE_SPAN_MS = 1_000
+export const MIN_RATE_SPAN_MS = 1_000
 
 /** Name of the route of tasks that have no `task_name`. */
 export const UNKNOWN_ROUTE = '(no route)'
