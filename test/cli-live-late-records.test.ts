@@ -1,11 +1,11 @@
 /**
  * The completed rate of `web-top-cli live` in a real pseudo-terminal (tmux
- * on a private socket): none in the first second, and none from records
- * that arrive late. A private redis-server is
- * restarted without saving. The test then sends the records that an app
- * would have kept during the outage, with end times inside it. The restart
- * also loses `last_cleared_at`, so the view starts its figures anew, as
- * after a clear, at the read that follows the reconnection.
+ * on a private socket): no rate in the first second, and none from records
+ * whose end precedes the span it covers. A private redis-server is
+ * restarted without saving, and the test then sends the records that an
+ * app would have kept during the outage, with end times inside it. The
+ * restart also loses `last_cleared_at`, so the view starts its figures
+ * anew, as after a clear, at the read that follows the reconnection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { formatIsoTime } from '../src/task/time'
