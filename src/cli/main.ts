@@ -105,7 +105,9 @@ Header: hosts and processes seen, active requests, completed requests per
 second, p50/p95/p99 duration, 5xx and 4xx shares and the status mix over the
 last --window seconds. The figures come from the task_updates stream (every
 completed request counts); for an http(s):// tracker, which has no stream,
-from the completed requests seen by polling past_tasks.
+from the completed requests seen by polling past_tasks. The rate counts only
+requests that ended within the time the view has covered, so records sent
+late, as after a Redis outage, do not inflate it.
 
 Keys:
 ${KEY_HELP.map(([keys, meaning]) => `  ${keys.padEnd(21)} ${meaning}`).join('\n')}
