@@ -78,7 +78,7 @@ describe('web-top-cli on Redis Cluster', () => {
       expect(result.stderr).toBe('')
       expect(result.code).toBe(0)
       expect(result.stdout.split('\n')[0]).toBe('(no prefix)  1 active  1 completed')
-      expect(result.stdout).toContain('"{shop}:"  1 active')
+      expect(result.stdout.split('\n')[1]).toBe('"{shop}:"    1 active  2 completed')
 
       const all = await runCli(['recent', '--all-prefixes', '--tracker-url', cluster.url])
       expect(all.code).toBe(1)
