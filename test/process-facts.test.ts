@@ -28,6 +28,11 @@ describe('redactCommandLine', () => {
     [['/opt/app --token=hunter12'], [`/opt/app --token=${REDACTED}`]],
     [['/opt/app  --password\thunter13 -v'], [`/opt/app  --password\t${REDACTED} -v`]],
     [['PASSWORD=two words'], [`PASSWORD=${REDACTED}`]],
+    [['/opt/app --token "two words" -v'], [`/opt/app --token ${REDACTED} -v`]],
+    [["/opt/app --token 'two words' -v"], [`/opt/app --token ${REDACTED} -v`]],
+    [['/opt/app --token="two words" -v'], [`/opt/app --token=${REDACTED} -v`]],
+    [['/opt/app --token two\\ words -v'], [`/opt/app --token ${REDACTED} -v`]],
+    [['/opt/app --token "left open'], [`/opt/app --token ${REDACTED}`]],
   ])('masks %j', (args, expected) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...expected])
   })
@@ -52,6 +57,8 @@ describe('redactCommandLine', () => {
     [['localhost:6379']],
     [['--listen:8080']],
     [['npm run start --port 3000']],
+    [['"two words"']],
+    [['/opt/app --name "two words"']],
   ])('keeps %j', (args) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...args])
   })
@@ -86,6 +93,7 @@ describe('recorded command line', () => {
       'hunter10',
       '--auth-token:hunter11',
       '/opt/app --token=hunter12',
+      '/opt/app --token "hunter14 hunter15" -v',
       '--port',
       '8080',
     ]
@@ -108,6 +116,7 @@ describe('recorded command line', () => {
       REDACTED,
       `--auth-token:${REDACTED}`,
       `/opt/app --token=${REDACTED}`,
+      `/opt/app --token ${REDACTED} -v`,
       '--port',
       '8080',
     ])

@@ -125,22 +125,31 @@ function redactArgument(argument: string): string {
   if (assignment !== null && isSecretValueName(assignment[2] ?? assignment[3] ?? '')) {
     return `${assignment[1]}${REDACTED}`
   }
-  if (WHITESPACE.test(argument)) return redactWords(argument)
+  if (WHITESPACE.test(argument)) {
+    const parts = argument.match(SHELL_PARTS) ?? []
+    // One part is a single word with quoted whitespace, such as `"a b"`.
+    if (parts.length > 1) return redactWords(parts)
+  }
   return containsUrlSecret(argument) ? maskUrl(argument) : argument
 }
 
 /**
- * Masks the words of an argument that contains a whole command line
- * (`sh -c '/opt/app --token=X'`) as separate arguments would be masked,
- * and keeps the whitespace between them.
- * NOTE: the words are split at whitespace only, so a quoted value with a
- * space (`--token "a b"`) keeps its words after the first in clear.
+ * Runs of whitespace, and the words between them as a POSIX shell reads
+ * them: a quoted part (`"a b"`, `'a b'`) or a backslash escape does not end
+ * a word. A quote left open runs to the end of the argument.
  */
-function redactWords(argument: string): string {
-  // Even indexes are words and odd indexes the whitespace between them.
-  const parts = argument.split(/(\s+)/)
-  const words = redactCommandLine(parts.filter((_part, index) => index % 2 === 0))
-  return parts.map((part, index) => (index % 2 === 0 ? words[index / 2] : part)).join('')
+const SHELL_PARTS = /\s+|(?:[^\s"'\\]+|\\[\s\S]?|"(?:[^"\\]|\\[\s\S])*"?|'[^']*'?)+/g
+
+/**
+ * Masks the words of an argument that contains a whole command line
+ * (`sh -c '/opt/app --token="a b"'`), given as its `SHELL_PARTS`, as
+ * separate arguments would be masked, and keeps the whitespace between them.
+ */
+function redactWords(parts: readonly string[]): string {
+  const isSpace = (part: string) => WHITESPACE.test(part[0] ?? '')
+  const redactedWords = redactCommandLine(parts.filter((part) => !isSpace(part)))
+  let wordIndex = 0
+  return parts.map((part) => (isSpace(part) ? part : redactedWords[wordIndex++])).join('')
 }
 
 /** Returns whether the value given under `name` is a secret, and not the path of a file that contains one. */
