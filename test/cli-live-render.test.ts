@@ -54,6 +54,8 @@ function data(activeCount: number, completedCount: number, extra: Partial<LiveDa
     lastUpdateMs: NOW,
     skipped: 0,
     skipReasons: [],
+    skippedUpdates: 0,
+    updateSkipReasons: [],
     ...extra,
   }
 }

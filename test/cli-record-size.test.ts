@@ -40,6 +40,7 @@ beforeAll(async () => {
   await redis.client.lpush('size:past_tasks', JSON.stringify(completedRecord('/size/ok-done', 200, 20)))
   await redis.client.lpush('size:past_tasks', padRecord(completedRecord('/size/big-done', 200, 20), 300 * 1024))
   await redis.client.hset('only-big:processors', 'p-big', padRecord(activeRecord('big-2', '/only/big'), MIB))
+  await redis.client.lpush('updates:past_tasks', JSON.stringify(completedRecord('/updates/ok', 200, 20)))
 }, 30_000)
 
 afterAll(async () => {
@@ -307,6 +308,25 @@ describe.skipIf(!TMUX_AVAILABLE)('live with oversized records (needs tmux)', () 
       expect(footer).toMatch(/2 records skipped \(active task of processor "p-big": record of 10\.0 MiB is over the 256 KiB limit; completed task at index 0: record of 300\.\d KiB is over the 256 KiB limit\)/)
       expect(screen).toContain('/size/ok-done')
       expect(screen).not.toContain('/size/big-')
+    } finally {
+      session.kill()
+    }
+  })
+
+  it('shows an oversized update in the footer', { timeout: 30_000 }, async () => {
+    const session = await startLiveSession(redis.url, (screen) => screen.includes('/updates/ok'), {
+      TOP_TRACKER_PREFIX: 'updates:',
+    })
+    try {
+      // Published only, as a record longer than the limit would be before its list write.
+      const big = padRecord(completedRecord('/updates/big', 200, 20), 300 * 1024)
+      await redis.client.publish('updates:task_updates', big)
+      const screen = await session.waitForScreen((text) => text.includes('task_updates skipped'), 5_000, 'the notice')
+      const footer = screen.replace(/\s+/g, ' ')
+      expect(footer).toMatch(
+        /1 message on task_updates skipped \(record of 300\.\d KiB is over the 256 KiB limit\); pass a larger --max-record-size/,
+      )
+      expect(screen).not.toContain('/updates/big')
     } finally {
       session.kill()
     }

@@ -243,6 +243,8 @@ describe('decode cache', () => {
         lastUpdateMs: state.lastUpdateMs,
         skipped: state.skipped,
         skipReasons: state.skipReasons,
+        skippedUpdates: state.skippedUpdates,
+        updateSkipReasons: state.updateSkipReasons,
       },
       settings: createViewSettings(),
       source: { kind: 'stream', connected: true },

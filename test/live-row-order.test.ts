@@ -172,6 +172,8 @@ describe('renderLiveFrame with many active rows', () => {
       lastUpdateMs: NOW,
       skipped: 0,
       skipReasons: [],
+      skippedUpdates: 0,
+      updateSkipReasons: [],
     }
   }
 

@@ -86,6 +86,9 @@ export interface LiveData {
   lastUpdateMs: number | undefined
   skipped: number
   skipReasons: string[]
+  /** Messages of `task_updates` that could not be decoded, since the view started. */
+  skippedUpdates: number
+  updateSkipReasons: string[]
 }
 
 export interface FrameInput {
@@ -433,6 +436,9 @@ function scrollStart(selectedIndex: number, room: number): number {
   return Math.max(0, selectedIndex - room + 1)
 }
 
+/** Nouns of the notice of undecodable updates. */
+const UPDATE_NOUNS = ['message on task_updates', 'messages on task_updates'] as const
+
 /** Returns the status line (if any) and the key line, each cut to the width. */
 function renderFooter(input: FrameInput): string[] {
   const lines: string[] = []
@@ -444,6 +450,10 @@ function renderFooter(input: FrameInput): string[] {
     parts.push({ text: 'Row selected, Esc to follow new requests' })
   }
   if (data.skipped > 0) parts.push({ text: describeSkipped(data.skipped, data.skipReasons), colour: 'yellow' })
+  if (data.skippedUpdates > 0) {
+    const text = describeSkipped(data.skippedUpdates, data.updateSkipReasons, UPDATE_NOUNS)
+    parts.push({ text, colour: 'yellow' })
+  }
   if (parts.length > 0) lines.push(...joinParts(parts, input))
 
   if (!input.interactive) return lines

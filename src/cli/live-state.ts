@@ -64,8 +64,10 @@ export class LiveState {
   heartbeats: HeartbeatReport = { live: [], stalePrefixes: [] }
   skipped = 0
   skipReasons: string[] = []
-  /** Updates that could not be decoded and were left out. */
+  /** Updates that could not be decoded and were left out, since the view started. */
   skippedUpdates = 0
+  /** Reasons for the first few of `skippedUpdates`. */
+  updateSkipReasons: string[] = []
   /** Time of the last change applied, from an update or a read, in epoch ms. */
   lastUpdateMs: number | undefined
   /** Updates applied since the view started. */
@@ -95,6 +97,7 @@ export class LiveState {
     const result = decodeTask(json, this.#decodeOptions)
     if (!result.ok) {
       this.skippedUpdates++
+      if (this.updateSkipReasons.length < MAX_SKIP_REASONS) this.updateSkipReasons.push(result.reason)
       return false
     }
     this.#replay?.push(result.task)

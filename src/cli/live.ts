@@ -658,5 +658,7 @@ export function captureLiveData(state: LiveState, nowMs: number): LiveData {
     lastUpdateMs: state.lastUpdateMs,
     skipped: state.skipped,
     skipReasons: state.skipReasons,
+    skippedUpdates: state.skippedUpdates,
+    updateSkipReasons: state.updateSkipReasons,
   }
 }

@@ -7,10 +7,14 @@ import { sanitizeText } from './sanitize'
  * standard error by `recent` and `check`. The tracker keeps the reasons of
  * the first few skipped records only, one reason for each, so the rest are
  * counted. When a listed record was over the size limit, the notice ends
- * with how to raise it.
+ * with how to raise it. `nouns` name what was skipped, records by default.
  */
-export function describeSkipped(skipped: number, reasons: readonly string[]): string {
-  const noun = skipped === 1 ? 'record' : 'records'
+export function describeSkipped(
+  skipped: number,
+  reasons: readonly string[],
+  nouns: readonly [singular: string, plural: string] = ['record', 'records'],
+): string {
+  const noun = skipped === 1 ? nouns[0] : nouns[1]
   if (reasons.length === 0) return `${skipped} ${noun} skipped`
 
   const listed = reasons.map(sanitizeText)
