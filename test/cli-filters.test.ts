@@ -78,6 +78,23 @@ describe('createPathMatcher', () => {
   it('treats regex characters in a glob literally', () => {
     expect(createPathMatcher('/a.b/*')('/axb/c')).toBe(false)
   })
+
+  it.each([
+    ['*', '', true],
+    ['*', '/any/path', true],
+    ['?', '', false],
+    ['/a**b', '/ab', true],
+    ['/a*b', '/a/x/b', true],
+    ['/a*b', '/a/x/bc', false],
+    ['*/b', '/a/b', true],
+    ['/a/*', '/a/', true],
+    ['/a/?*', '/a/', false],
+    ['/*/?', '/a/bb', false],
+    ['*ab*ab', '/abxab', true],
+    ['*ab*ab', '/abxabx', false],
+  ])('glob %s on %j is %s', (glob, path, expected) => {
+    expect(createPathMatcher(glob)(path)).toBe(expected)
+  })
 })
 
 describe('createTaskFilter', () => {
