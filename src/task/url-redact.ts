@@ -28,25 +28,43 @@ export const URL_HEADERS: ReadonlySet<string> = new Set([
   'link',
 ])
 
-/** The URL of a Refresh value (`5; url=/next`, quoted or not), after its `url=`. */
-const REFRESH_URL = /(;\s*url\s*=\s*['"]?)([^'"]*)/i
+/**
+ * A Refresh value split as browsers read it (HTML's shared declarative
+ * refresh steps): the delay, an optional `;` or `,`, an optional `url=`,
+ * then the URL, quoted or not. `0; url=/next`, `0, /next` and `0 url=/next`
+ * all name `/next`. The pattern is anchored and always matches, so it never
+ * backtracks.
+ */
+const REFRESH_PARTS = /^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['"]?)(.*)$/is
 
-/** Each URL reference of a Link value: `<https://…>; rel="next"`. */
-const LINK_URL = /<([^>]*)>/g
+/**
+ * Each URL reference of a Link value (`<https://…>; rel="next"`), and the
+ * quoted URL of an `anchor` parameter. A `<` inside a reference ends none,
+ * so a value of many `<` takes linear time.
+ */
+const LINK_URLS = /<([^<>]*)>|(\banchor\s*=\s*")([^"]*)"/gi
 
 /**
  * Masks the secrets of the URLs in the value of a header of `URL_HEADERS`,
- * given its lower-case name: the URL after `url=` of a Refresh value, each
- * `<…>` of a Link value, and the whole value of the others.
+ * given its lower-case name: the URL of a Refresh value, each URL of a Link
+ * value, and the whole value of the others.
  */
 export function redactHeaderUrl(lowerCaseName: string, value: string, rules: RedactionRules): string {
-  if (lowerCaseName === 'refresh') {
-    return value.replace(REFRESH_URL, (_, head: string, url: string) => head + redactUrl(url, rules))
-  }
+  if (lowerCaseName === 'refresh') return redactRefresh(value, rules)
   if (lowerCaseName === 'link') {
-    return value.replace(LINK_URL, (_, url: string) => `<${redactUrl(url, rules)}>`)
+    return value.replace(LINK_URLS, (_, reference?: string, anchorStart?: string, anchor?: string) =>
+      reference !== undefined ? `<${redactUrl(reference, rules)}>` : `${anchorStart}${redactUrl(anchor ?? '', rules)}"`,
+    )
   }
   return redactUrl(value, rules)
+}
+
+function redactRefresh(value: string, rules: RedactionRules): string {
+  const [, head = '', quote = '', rest = ''] = REFRESH_PARTS.exec(value) ?? []
+  if (rest === '') return value
+  const closed = quote !== '' && rest.endsWith(quote)
+  const url = closed ? rest.slice(0, -1) : rest
+  return `${head}${quote}${redactUrl(url, rules)}${closed ? quote : ''}`
 }
 
 /**
