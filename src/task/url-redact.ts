@@ -39,8 +39,8 @@ const REFRESH_PARTS = /^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['"]?)(.*)$/is
 
 /**
  * Each URL reference of a Link value (`<https://…>; rel="next"`), and the
- * quoted URL of an `anchor` parameter. A `<` inside a reference ends none,
- * so a value of many `<` takes linear time.
+ * quoted URL of an `anchor` parameter. A reference ends at the next `<` as
+ * well as at `>`, so a value of many `<` takes linear time.
  */
 const LINK_URLS = /<([^<>]*)>|(\banchor\s*=\s*")([^"]*)"/gi
 
