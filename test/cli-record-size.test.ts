@@ -291,6 +291,33 @@ describe('recent on an http:// tracker with an oversized record', () => {
       /^web-top-cli: 1 record skipped \(active task of processor "p-big": record of 1\.0 MiB is over the 256 KiB limit\); pass a larger --max-record-size/m,
     )
   })
+
+  it('is reported once by tail', { timeout: 30_000 }, async () => {
+    const tail = startCli(['tail', '--tracker-url', endpointUrl, '--refresh-rate', '0.2'], { TOP_WEB_API_KEY: apiKey })
+    try {
+      // tail prints requests that ended after it started, so one is ended until tail prints it.
+      for (let attempt = 0; !tail.stdout().includes('/http/first') && attempt < 50; attempt++) {
+        tracker.recordEnd(`p-first-${attempt}`, JSON.stringify(completedRecord('/http/first', 200, 20, 0)))
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      await tail.waitFor((stdout) => stdout.includes('/http/first'), '/http/first')
+      tracker.recordEnd('p-big-done', padRecord(completedRecord('/http/big-done', 200, 20, 0), 300 * 1024))
+      tracker.recordEnd('p-after', JSON.stringify(completedRecord('/http/after', 200, 20, 0)))
+      await tail.waitFor((stdout) => stdout.includes('/http/after'), '/http/after')
+      // More polls read the same list.
+      await new Promise((resolve) => setTimeout(resolve, 600))
+
+      expect(tail.stdout()).not.toContain('/http/big-done')
+      const notices = tail.stderr().match(/records? skipped/g) ?? []
+      expect(notices).toHaveLength(1)
+      expect(tail.stderr()).toMatch(
+        /^web-top-cli: 1 record skipped \(completed task at index 1: record of 300\.\d KiB is over the 256 KiB limit\); pass a larger --max-record-size to read longer records; this note is printed once$/m,
+      )
+      expect(tail.stderr()).not.toContain('p-big')
+    } finally {
+      expect(await tail.stop()).toBe(130)
+    }
+  })
 })
 
 const TMUX_AVAILABLE = hasTmux()

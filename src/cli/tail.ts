@@ -19,6 +19,8 @@ import {
 } from '../task/derived'
 import { hasEnded, type HttpTask } from '../task/http-task'
 import { HttpTrackerError } from '../trackers/http-tracker'
+import { isActiveRecordReason } from '../trackers/snapshot'
+import type { TaskSnapshot } from '../trackers/tracker'
 import { decodeTask } from '../task/wire'
 import { statusColour } from './columns'
 import { CliError } from './cli-error'
@@ -33,6 +35,7 @@ import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { describeReducedRead, readFewerWhileTooLarge, type ReducedRead } from './read-fewer'
 import { RepeatedFailureReport } from './repeated-failure'
 import { sanitizeText } from './sanitize'
+import { describeSkipped } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
 
@@ -105,6 +108,7 @@ class Tail {
   #stopped = false
   /** Number of messages on the update stream that were not task records. */
   #skippedUpdates = 0
+  #reportedSkippedRecords = false
   /** Whether the note on a value cut from JSON output was printed. */
   #reportedCut = false
   /** Failed polls, reported once and then counted, so a tracker that is down does not fill the terminal. */
@@ -281,7 +285,21 @@ class Tail {
       completedLimit: limit,
       maxRecordBytes: this.#options.maxRecordBytes,
     })
+    this.#reportSkippedRecords(snapshot)
     return snapshot.completed
+  }
+
+  /**
+   * Says once that a read of the completed list skipped records. Each poll
+   * reads the same list again, so counting them at every read would repeat
+   * the records already reported.
+   */
+  #reportSkippedRecords(snapshot: TaskSnapshot): void {
+    const skipped = snapshot.skipped - (snapshot.activeSkipped ?? 0)
+    if (skipped <= 0 || this.#reportedSkippedRecords) return
+    this.#reportedSkippedRecords = true
+    const reasons = snapshot.skipReasons.filter((reason) => !isActiveRecordReason(reason))
+    this.#streams.stderr.write(`web-top-cli: ${describeSkipped(skipped, reasons)}; this note is printed once\n`)
   }
 
   /** Prints the tasks not printed yet that ended since `tail` started, oldest first. */
