@@ -321,6 +321,30 @@ describe('tail on an HTTP endpoint that trims', () => {
       .map((line) => ACCESS_LINE.exec(line)?.[5] ?? line)
   }
 
+  it('names a restart when the list got shorter', async () => {
+    const tracker = new MemoryTracker()
+    const url = await serve(tracker)
+    const tail = await startTail(['--tracker-url', url, '--refresh-rate', '0.3'], { TOP_WEB_API_KEY: API_KEY })
+    try {
+      recordMany(tracker, 'kept', 3)
+      await tail.waitFor((stdout) => stdout.includes('/kept/3'), 'the first polled records')
+      await sleep(700)
+      // As the app behind the endpoint restarting: its memory tracker starts empty.
+      await tracker.clear()
+      recordMany(tracker, 'restarted', 1)
+      await tail.waitFor((stdout) => stdout.includes('/restarted/1'), 'the record after the restart')
+      await sleep(700)
+
+      const notices = tail.stderr().trimEnd().split('\n')
+      expect(notices).toHaveLength(1)
+      expect(notices[0]).toMatch(
+        /^web-top-cli: requests that ended in the \d+\.\d+s before the oldest one read may be missing, because the tracker holds fewer completed requests than at the previous read, as after a restart of its app or a clear$/,
+      )
+    } finally {
+      await tail.stop()
+    }
+  })
+
   it('reports requests trimmed between two polls', async () => {
     const tracker = new MemoryTracker({ maxCompletedTasks: 5 })
     const url = await serve(tracker)

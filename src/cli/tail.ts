@@ -105,6 +105,8 @@ class Tail {
   #pollTimer: NodeJS.Timeout | undefined
   /** End time of the newest completed task that any read returned, in the tracker's clock. */
   #newestReadMs: number | undefined
+  /** Number of completed tasks that the previous poll of an http(s):// tracker returned. */
+  #previousReadLength = 0
   #stopped = false
   /** Number of messages on the update stream that were not task records. */
   #skippedUpdates = 0
@@ -151,6 +153,7 @@ class Tail {
     const { value: tasks } = await readFewerWhileTooLarge(TAIL_READ_LIMIT, (limit) => this.#read(limit))
     for (const task of tasks) this.#remember(task)
     this.#newestReadMs = findNewestEnd(tasks)
+    this.#previousReadLength = tasks.length
     this.#armPoll()
   }
 
@@ -209,7 +212,15 @@ class Tail {
       this.#printNew(read.tasks)
       const newestMs = findNewestEnd(read.tasks)
       if (newestMs !== undefined) this.#newestReadMs = Math.max(this.#newestReadMs ?? newestMs, newestMs)
-      if (read.missing !== undefined) {
+      // A list that trimming keeps at its cap never gets shorter, but one that a restart or a clear emptied does.
+      const shrunk = read.tasks.length < this.#previousReadLength
+      this.#previousReadLength = read.tasks.length
+      if (read.missing !== undefined && shrunk && read.reduced === undefined) {
+        this.#streams.stderr.write(
+          `web-top-cli: ${describeMissing(read.missing)}, because the tracker holds fewer completed requests ` +
+            'than at the previous read, as after a restart of its app or a clear\n',
+        )
+      } else if (read.missing !== undefined) {
         const cause = read.reduced === undefined ? 'the tracker keeps only the newest' : describeReducedRead(read.reduced)
         this.#streams.stderr.write(
           `web-top-cli: ${describeMissing(read.missing)}, because ${cause}; a shorter --refresh-rate reads it more often\n`,
