@@ -199,7 +199,12 @@ describe('decodeTask size limit', () => {
 
   it('gives bytes when the rounded size would not show the excess', () => {
     expect(describeOversizedRecord(MIB + 1, MIB)).toBe('record of 1,048,577 bytes is over the 1 MiB limit')
-    expect(describeOversizedRecord(1_000_001, 1_000_000)).toBe('record of 976.6 KiB is over the 1,000,000 bytes limit')
+    expect(describeOversizedRecord(1_000_001, 1_000_000)).toBe('record of 976.6 KiB is over the limit of 1,000,000 bytes')
+  })
+
+  it('words a limit in bytes after the noun', () => {
+    expect(describeOversizedRecord(2, 1)).toBe('record of 2 bytes is over the limit of 1 byte')
+    expect(describeOversizedRecord(5_000, 1_000)).toBe('record of 4.9 KiB is over the limit of 1,000 bytes')
   })
 })
 

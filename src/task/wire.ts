@@ -132,7 +132,10 @@ export function findSizeProblem(record: string | Uint8Array, maxRecordBytes: num
  */
 export function describeOversizedRecord(byteLength: number, maxRecordBytes: number): string {
   const size = formatRecordSize(byteLength, maxRecordBytes)
-  return `record of ${size} is over the ${formatByteLimit(maxRecordBytes)} limit`
+  const limit = formatByteLimit(maxRecordBytes)
+  // "the 256 KiB limit", but "the limit of 1,000 bytes": a plain byte count reads better after the noun.
+  const over = limit.endsWith('B') ? `the ${limit} limit` : `the limit of ${limit}`
+  return `record of ${size} is over ${over}`
 }
 
 /** Returns whether a skip reason is that of `describeOversizedRecord`. */
@@ -140,7 +143,7 @@ export function isOversizedReason(reason: string): boolean {
   return OVERSIZED_REASON.test(reason)
 }
 
-const OVERSIZED_REASON = /record of [\d.,]+ (?:bytes|KiB|MiB) is over the [\d,]+ (?:bytes|KiB|MiB) limit$/
+const OVERSIZED_REASON = /record of [\d.,]+ (?:bytes|KiB|MiB) is over the (?:[\d,.]+ (?:KiB|MiB) limit|limit of [\d,]+ bytes?)$/
 
 const KIB = 1024
 const MIB = 1024 * KIB
@@ -149,7 +152,7 @@ const MIB = 1024 * KIB
 export function formatByteLimit(bytes: number): string {
   if (bytes >= MIB && bytes % MIB === 0) return `${bytes / MIB} MiB`
   if (bytes >= KIB && bytes % KIB === 0) return `${bytes / KIB} KiB`
-  return `${bytes.toLocaleString('en-US')} bytes`
+  return bytes === 1 ? '1 byte' : `${bytes.toLocaleString('en-US')} bytes`
 }
 
 /**
