@@ -273,16 +273,18 @@ describe('tail on an HTTP endpoint that goes down', () => {
       // About 15 polls at 0.1 s, each refused.
       await sleep(2_000)
       const downLines = tail.stderr().trimEnd().split('\n')
-      expect(downLines).toHaveLength(1)
-      expect(downLines[0]).toMatch(/^web-top-cli: .*ECONNREFUSED/)
+      // A poll in flight when the connections closed may fail first with another error, printed in full too.
+      expect(downLines.length).toBeLessThanOrEqual(2)
+      expect(downLines.filter((line) => line.includes('ECONNREFUSED'))).toHaveLength(1)
+      expect(downLines.at(-1)).toMatch(/^web-top-cli: .*ECONNREFUSED/)
 
       await new Promise<void>((resolveListen) => server.listen(port, '127.0.0.1', resolveListen))
       tracker.recordEnd('after-restart', JSON.stringify(record('/after-restart')))
       await tail.waitFor((stdout) => stdout.includes('/after-restart'), 'the record written after the restart')
       const lines = tail.stderr().trimEnd().split('\n')
-      expect(lines).toHaveLength(2)
-      const recovered = /^web-top-cli: the tracker can be read again, after (\d+) failed reads in [\d.]+s$/.exec(lines[1] ?? '')
-      expect(recovered, lines[1]).not.toBeNull()
+      expect(lines).toHaveLength(downLines.length + 1)
+      const recovered = /^web-top-cli: the tracker can be read again, after (\d+) failed reads in [\d.]+s$/.exec(lines.at(-1) ?? '')
+      expect(recovered, lines.at(-1)).not.toBeNull()
       expect(Number(recovered?.[1])).toBeGreaterThanOrEqual(5)
     } finally {
       await tail.stop()
