@@ -105,8 +105,6 @@ class Tail {
   #pollTimer: NodeJS.Timeout | undefined
   /** End time of the newest completed task that any read returned, in the tracker's clock. */
   #newestReadMs: number | undefined
-  /** Number of completed tasks that the previous poll of an http(s):// tracker returned. */
-  #previousReadLength = 0
   #stopped = false
   /** Number of messages on the update stream that were not task records. */
   #skippedUpdates = 0
@@ -153,7 +151,6 @@ class Tail {
     const { value: tasks } = await readFewerWhileTooLarge(TAIL_READ_LIMIT, (limit) => this.#read(limit))
     for (const task of tasks) this.#remember(task)
     this.#newestReadMs = findNewestEnd(tasks)
-    this.#previousReadLength = tasks.length
     this.#armPoll()
   }
 
@@ -212,18 +209,17 @@ class Tail {
       this.#printNew(read.tasks)
       const newestMs = findNewestEnd(read.tasks)
       if (newestMs !== undefined) this.#newestReadMs = Math.max(this.#newestReadMs ?? newestMs, newestMs)
-      // A list that trimming keeps at its cap never gets shorter, but one that a restart or a clear emptied does.
-      const shrunk = read.tasks.length < this.#previousReadLength
-      this.#previousReadLength = read.tasks.length
-      if (read.missing !== undefined && shrunk && read.reduced === undefined) {
+      if (read.missing !== undefined && read.reduced === undefined) {
+        // A poll cannot tell a list trimmed at its cap from one that a restart of the app or a clear emptied.
         this.#streams.stderr.write(
-          `web-top-cli: ${describeMissing(read.missing)}, because the tracker holds fewer completed requests ` +
-            'than at the previous read, as after a restart of its app or a clear\n',
+          `web-top-cli: ${describeMissing(read.missing)}, because the tracker keeps only the newest, or lost ` +
+            'them in a restart of its app or a clear; if it keeps only the newest, a shorter --refresh-rate ' +
+            'reads it more often\n',
         )
-      } else if (read.missing !== undefined) {
-        const cause = read.reduced === undefined ? 'the tracker keeps only the newest' : describeReducedRead(read.reduced)
+      } else if (read.missing !== undefined && read.reduced !== undefined) {
         this.#streams.stderr.write(
-          `web-top-cli: ${describeMissing(read.missing)}, because ${cause}; a shorter --refresh-rate reads it more often\n`,
+          `web-top-cli: ${describeMissing(read.missing)}, because ${describeReducedRead(read.reduced)}; ` +
+            'a shorter --refresh-rate reads it more often\n',
         )
       } else if (read.limitReached !== undefined) {
         const cause =
