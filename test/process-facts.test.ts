@@ -33,6 +33,12 @@ describe('redactCommandLine', () => {
     [['/opt/app --token="two words" -v'], [`/opt/app --token=${REDACTED} -v`]],
     [['/opt/app --token two\\ words -v'], [`/opt/app --token ${REDACTED} -v`]],
     [['/opt/app --token "left open'], [`/opt/app --token ${REDACTED}`]],
+    [["sh -c '/opt/app --token \"a b\" -v'"], [`sh -c '/opt/app --token ${REDACTED} -v'`]],
+    [[`bash -c "ssh h 'app --token nested1'"`], [`bash -c "ssh h 'app --token ${REDACTED}'"`]],
+    [["/opt/app '--password=hunter2' \"--token\" tok2"], [`/opt/app '--password=${REDACTED}' "--token" ${REDACTED}`]],
+    [['env "API_KEY=sekrit" /opt/app'], [`env "API_KEY=${REDACTED}" /opt/app`]],
+    [["'/opt/app --token x'"], [`'/opt/app --token ${REDACTED}'`]],
+    [['/opt/app --token "ends with \\'], [`/opt/app --token ${REDACTED}`]],
   ])('masks %j', (args, expected) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...expected])
   })
@@ -59,6 +65,8 @@ describe('redactCommandLine', () => {
     [['npm run start --port 3000']],
     [['"two words"']],
     [['/opt/app --name "two words"']],
+    [["sh -c '/opt/app --port 80 -v'"]],
+    [['echo "a\\"b" \'c d\'']],
   ])('keeps %j', (args) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...args])
   })
@@ -121,5 +129,16 @@ describe('recorded command line', () => {
       '8080',
     ])
     expect(JSON.stringify(stored.pastTasks[0])).not.toMatch(/hunter/)
+  })
+})
+
+describe('redactCommandLine on nested quotes', () => {
+  it('stops splitting after a few levels', () => {
+    const nested = `${"'\"".repeat(5_000)}--token x`
+    const startedAt = Date.now()
+    const [, , redacted] = redactCommandLine([NODE, SCRIPT, `app ${nested}`])
+
+    expect(Date.now() - startedAt).toBeLessThan(2_000)
+    expect(redacted).toBeDefined()
   })
 })

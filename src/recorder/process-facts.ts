@@ -103,6 +103,18 @@ export class SlotPool {
  * stays visible because it is as often a port as a password.
  */
 export function redactCommandLine(argv: readonly string[]): string[] {
+  return redactArguments(argv, 0)
+}
+
+/**
+ * Most levels of command lines inside an argument that are masked word by
+ * word (`sh -c "ssh host 'app --token x'"` has two). Each level is split
+ * again, so a limit keeps an argument of many nested quotes from taking
+ * time in proportion to the square of its length.
+ */
+const MAX_NESTED_COMMAND_LINES = 4
+
+function redactArguments(argv: readonly string[], depth: number): string[] {
   const redacted: string[] = []
   let valueIsSecret = false
 
@@ -115,20 +127,22 @@ export function redactCommandLine(argv: readonly string[]): string[] {
     const optionName = OPTION.exec(argument)?.[1]
     valueIsSecret =
       optionName !== undefined && !optionName.startsWith('no-') && isSecretValueName(optionName)
-    redacted.push(redactArgument(argument))
+    redacted.push(redactArgument(argument, depth))
   }
   return redacted
 }
 
-function redactArgument(argument: string): string {
+function redactArgument(argument: string, depth: number): string {
   const assignment = ASSIGNMENT.exec(argument)
   if (assignment !== null && isSecretValueName(assignment[2] ?? assignment[3] ?? '')) {
     return `${assignment[1]}${REDACTED}`
   }
-  if (WHITESPACE.test(argument)) {
+  if (WHITESPACE.test(argument) && depth < MAX_NESTED_COMMAND_LINES) {
     const parts = argument.match(SHELL_PARTS) ?? []
-    // One part is a single word with quoted whitespace, such as `"a b"`.
-    if (parts.length > 1) return redactWords(parts)
+    if (parts.length > 1) return redactWords(parts, depth + 1)
+    // A single quoted word, such as `'app --token x'`, holds a command line of its own.
+    const unquoted = unquoteShellWord(argument)
+    if (unquoted !== argument) return requote(argument, unquoted, redactArgument(unquoted, depth + 1))
   }
   return containsUrlSecret(argument) ? maskUrl(argument) : argument
 }
@@ -145,11 +159,63 @@ const SHELL_PARTS = /\s+|(?:[^\s"'\\]+|\\[\s\S]?|"(?:[^"\\]|\\[\s\S])*"?|'[^']*'
  * (`sh -c '/opt/app --token="a b"'`), given as its `SHELL_PARTS`, as
  * separate arguments would be masked, and keeps the whitespace between them.
  */
-function redactWords(parts: readonly string[]): string {
+function redactWords(parts: readonly string[], depth: number): string {
   const isSpace = (part: string) => WHITESPACE.test(part[0] ?? '')
-  const redactedWords = redactCommandLine(parts.filter((part) => !isSpace(part)))
+  const words = parts.filter((part) => !isSpace(part))
+  // The shell removes the quotes before a program sees its arguments, so
+  // names and values are judged without them (`"--token" x`, `'KEY=x'`).
+  const unquotedWords = words.map(unquoteShellWord)
+  const redactedWords = redactArguments(unquotedWords, depth)
   let wordIndex = 0
-  return parts.map((part) => (isSpace(part) ? part : redactedWords[wordIndex++])).join('')
+  return parts
+    .map((part) => {
+      if (isSpace(part)) return part
+      const index = wordIndex++
+      return requote(part, unquotedWords[index] ?? part, redactedWords[index] ?? part)
+    })
+    .join('')
+}
+
+/**
+ * Returns `word` when masking left its unquoted form as it was, else the
+ * masked form, in the quotes that `word` started with unless the whole
+ * word was masked.
+ */
+function requote(word: string, unquoted: string, redacted: string): string {
+  if (redacted === unquoted) return word
+  if (redacted === REDACTED) return REDACTED
+  const quote = word[0] === "'" || word[0] === '"' ? word[0] : ''
+  return `${quote}${redacted}${quote}`
+}
+
+/** Returns a shell word without its quotes and backslash escapes, as the shell passes it to a program. */
+function unquoteShellWord(word: string): string {
+  if (!/["'\\]/.test(word)) return word
+  let unquoted = ''
+  for (let index = 0; index < word.length; index++) {
+    const char = word[index]
+    if (char === "'") {
+      const end = word.indexOf("'", index + 1)
+      const stop = end === -1 ? word.length : end
+      unquoted += word.slice(index + 1, stop)
+      index = stop
+    } else if (char === '"') {
+      index++
+      while (index < word.length && word[index] !== '"') {
+        // Inside double quotes, a backslash escapes only these characters.
+        const next = word[index + 1]
+        if (word[index] === '\\' && next !== undefined && '"\\$`\n'.includes(next)) index++
+        unquoted += word[index]
+        index++
+      }
+    } else if (char === '\\') {
+      index++
+      unquoted += word[index] ?? ''
+    } else {
+      unquoted += char
+    }
+  }
+  return unquoted
 }
 
 /** Returns whether the value given under `name` is a secret, and not the path of a file that contains one. */
