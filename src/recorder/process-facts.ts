@@ -140,7 +140,7 @@ function redactArgument(argument: string, depth: number): string {
   if (WHITESPACE.test(argument) && depth < MAX_NESTED_COMMAND_LINES) {
     const parts = argument.match(SHELL_PARTS) ?? []
     if (parts.length > 1) return redactWords(parts, depth + 1)
-    // A single quoted word, such as `'app --token x'`, holds a command line of its own.
+    // A single quoted word, such as `'app --token x'`, contains a command line of its own.
     const unquoted = unquoteShellWord(argument)
     if (unquoted !== argument) return requote(argument, unquoted, redactArgument(unquoted, depth + 1))
   }

@@ -38,11 +38,11 @@ export const URL_HEADERS: ReadonlySet<string> = new Set([
 const REFRESH_PARTS = /^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['"]?)(.*)$/is
 
 /**
- * Each URL reference of a Link value (`<https://…>; rel="next"`), and the
- * quoted URL of an `anchor` parameter. A reference ends at the next `<` as
- * well as at `>`, so a value of many `<` takes linear time.
+ * The parameters of a Link value that carry URLs: `anchor`, and
+ * `imagesrcset`, a list of URLs with size descriptors that browsers fetch
+ * from preload headers. Their values are quoted or single tokens.
  */
-const LINK_URLS = /<([^<>]*)>|(\banchor\s*=\s*")([^"]*)"/gi
+const LINK_URL_PARAMS = /(\b(?:anchor|imagesrcset)\s*=\s*)("[^"]*"?|'[^']*'?|[^;,\s]*)/gi
 
 /**
  * Masks the secrets of the URLs in the value of a header of `URL_HEADERS`,
@@ -52,11 +52,32 @@ const LINK_URLS = /<([^<>]*)>|(\banchor\s*=\s*")([^"]*)"/gi
 export function redactHeaderUrl(lowerCaseName: string, value: string, rules: RedactionRules): string {
   if (lowerCaseName === 'refresh') return redactRefresh(value, rules)
   if (lowerCaseName === 'link') {
-    return value.replace(LINK_URLS, (_, reference?: string, anchorStart?: string, anchor?: string) =>
-      reference !== undefined ? `<${redactUrl(reference, rules)}>` : `${anchorStart}${redactUrl(anchor ?? '', rules)}"`,
+    const withReferences = redactLinkReferences(value, rules)
+    // Each URL of the parameter, split at whitespace and commas, is masked; descriptors such as `2x` stay as they are.
+    return withReferences.replace(LINK_URL_PARAMS, (_, head: string, param: string) =>
+      head + param.replace(/[^\s,"']+/g, (url) => redactUrl(url, rules)),
     )
   }
   return redactUrl(value, rules)
+}
+
+/**
+ * Masks each `<…>` reference of a Link value. A reference runs to the first
+ * `>`, as browsers read it, and the search stops at a `<` with no `>` after
+ * it, so a value of many `<` takes linear time.
+ */
+function redactLinkReferences(value: string, rules: RedactionRules): string {
+  let redacted = ''
+  let position = 0
+  for (;;) {
+    const open = value.indexOf('<', position)
+    if (open === -1) break
+    const close = value.indexOf('>', open + 1)
+    if (close === -1) break
+    redacted += `${value.slice(position, open + 1)}${redactUrl(value.slice(open + 1, close), rules)}>`
+    position = close + 1
+  }
+  return redacted + value.slice(position)
 }
 
 function redactRefresh(value: string, rules: RedactionRules): string {
@@ -68,11 +89,12 @@ function redactRefresh(value: string, rules: RedactionRules): string {
 }
 
 /**
- * `scheme://user:password@` at the start of an absolute URL. The user info
+ * `scheme://user:password@` at the start of an absolute URL, after any
+ * whitespace, which URL parsers strip before they parse. The user info
  * ends at the last `@` before the first `/`, `?` or `#`, as URL parsers
  * read it, so a password with a raw `@` (`user:p@ss@host`) is masked whole.
  */
-const USER_INFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
+const USER_INFO = /^(\s*[a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
 
 /**
  * Replaces the user info of an absolute URL (`https://user:password@host/`)
