@@ -83,6 +83,16 @@ describe('LiveState', () => {
     expect(state.skippedUpdates).toBe(1)
   })
 
+  it('keeps each skip reason of updates once', () => {
+    const state = createState()
+    state.applyUpdate('{not json', NOW)
+    state.applyUpdate('{still not json', NOW)
+    state.applyUpdate('[]', NOW)
+
+    expect(state.skippedUpdates).toBe(3)
+    expect(state.updateSkipReasons).toEqual(['invalid JSON', 'not a JSON object'])
+  })
+
   it('replays the updates that arrived during a read', () => {
     const state = createState()
     state.finishResync(snapshot([], []), NOW)

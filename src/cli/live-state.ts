@@ -66,7 +66,7 @@ export class LiveState {
   skipReasons: string[] = []
   /** Updates that could not be decoded and were left out, since the view started. */
   skippedUpdates = 0
-  /** Reasons for the first few of `skippedUpdates`. */
+  /** Distinct reasons for the first few of `skippedUpdates`. */
   updateSkipReasons: string[] = []
   /** Time of the last change applied, from an update or a read, in epoch ms. */
   lastUpdateMs: number | undefined
@@ -97,7 +97,8 @@ export class LiveState {
     const result = decodeTask(json, this.#decodeOptions)
     if (!result.ok) {
       this.skippedUpdates++
-      if (this.updateSkipReasons.length < MAX_SKIP_REASONS) this.updateSkipReasons.push(result.reason)
+      const reasons = this.updateSkipReasons
+      if (reasons.length < MAX_SKIP_REASONS && !reasons.includes(result.reason)) reasons.push(result.reason)
       return false
     }
     this.#replay?.push(result.task)
