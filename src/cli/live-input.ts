@@ -158,16 +158,8 @@ function editFilter(settings: ViewSettings, key: string): KeyResult {
 
 /** Scrolls the help with the arrows, PgUp, PgDn, Home and End. `q` quits, and any other key closes the help. */
 function handleHelpKey(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
-  const steps: Record<string, number> = {
-    up: -1,
-    down: 1,
-    pageup: -context.pageSize,
-    pagedown: context.pageSize,
-    home: -Infinity,
-    end: Infinity,
-  }
-  const step = steps[key]
   if (key === 'q') return 'quit'
+  const step = findScrollStep(key, context.pageSize)
   if (step === undefined) {
     settings.showHelp = false
     settings.helpScroll = 0
@@ -235,16 +227,32 @@ export function followDetail(
   return true
 }
 
-function moveSelection(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
-  const steps: Record<string, number> = {
-    up: -1,
-    down: 1,
-    pageup: -context.pageSize,
-    pagedown: context.pageSize,
-    home: -Infinity,
-    end: Infinity,
+/**
+ * Returns the rows that a movement key moves by: one for the arrows, a page
+ * for PgUp and PgDn, and an infinite step for Home and End, which callers
+ * clamp to the first or last row. Returns undefined for other keys.
+ */
+function findScrollStep(key: string, pageSize: number): number | undefined {
+  switch (key) {
+    case 'up':
+      return -1
+    case 'down':
+      return 1
+    case 'pageup':
+      return -pageSize
+    case 'pagedown':
+      return pageSize
+    case 'home':
+      return -Infinity
+    case 'end':
+      return Infinity
+    default:
+      return undefined
   }
-  const step = steps[key]
+}
+
+function moveSelection(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
+  const step = findScrollStep(key, context.pageSize)
   const rows = context.rowKeys
   if (step === undefined || rows.length === 0) return 'unchanged'
 
