@@ -4,7 +4,7 @@
  * board).
  */
 
-/** Fewest rows the active table gets when it has that many requests and the room allows. */
+/** Minimum rows of the active table, when it has that many requests and the room allows. */
 const MIN_ACTIVE_ROWS = 3
 
 /** Tables of a frame: which ones are shown, whether with column headers, and the rows of each. */

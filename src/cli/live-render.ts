@@ -398,9 +398,9 @@ function sortNote(
  * count of a full list states that.
  */
 function describeCompletedCount(matching: number, total: number, completedLimit: number): string {
-  const kept = total >= completedLimit ? `newest ${total} kept` : String(total)
-  if (matching === total) return kept
-  return total >= completedLimit ? `${matching} of the ${kept}` : `${matching} of ${total}`
+  const totalText = total >= completedLimit ? `newest ${total} kept` : String(total)
+  if (matching === total) return totalText
+  return total >= completedLimit ? `${matching} of the ${totalText}` : `${matching} of ${total}`
 }
 
 function sectionTitle(title: string, count: string, rowsShown: number, total: number): string {

@@ -2,7 +2,7 @@
  * Rate-limited reports of a read that fails on every poll, as while the app
  * that serves an http(s):// tracker is down. The first error is written in
  * full, its repeats are counted at most every `REPEAT_NOTE_INTERVAL_MS`,
- * and one line says when a read succeeds again.
+ * and one line reports when a read succeeds again.
  */
 import { countOf, formatDuration } from './format'
 

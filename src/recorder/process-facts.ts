@@ -162,8 +162,8 @@ const SHELL_PARTS = /\s+|(?:[^\s"'\\]+|\\[\s\S]?|"(?:[^"\\]|\\[\s\S])*"?|'[^']*'
 function redactWords(parts: readonly string[], depth: number): string {
   const isSpace = (part: string) => WHITESPACE.test(part[0] ?? '')
   const words = parts.filter((part) => !isSpace(part))
-  // The shell removes the quotes before a program sees its arguments, so
-  // names and values are judged without them (`"--token" x`, `'KEY=x'`).
+  // The shell removes the quotes before it passes the arguments to a
+  // program, so names and values are judged without them (`"--token" x`, `'KEY=x'`).
   const unquotedWords = words.map(unquoteShellWord)
   const redactedWords = redactArguments(unquotedWords, depth)
   let wordIndex = 0

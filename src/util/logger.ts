@@ -108,7 +108,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
-/** A logger that writes each message at most once per interval (`createRateLimitedLogger`). */
+/** A logger that writes each message at most once per interval, except recoveries (`createRateLimitedLogger`). */
 export interface RateLimitedLogger extends Logger {
   /**
    * Writes `message`, which reports that a failure logged as one of
