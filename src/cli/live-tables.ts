@@ -7,7 +7,7 @@ import {
   getCompletedKey,
   getContentLength,
   getDurationMs,
-  getProcessLabel,
+  getProcessName,
   getRoute,
   getTaskKey,
 } from '../task/derived'
@@ -193,7 +193,7 @@ export function orderCompletedRows(
 /** Returns the name of the group a row belongs to, or undefined when rows are not grouped. */
 export function groupOf(task: HttpTask, grouping: Grouping): string | undefined {
   if (grouping === 'host') return task.host_name ?? '(no host)'
-  if (grouping === 'process') return getProcessLabel(task) ?? '(no process)'
+  if (grouping === 'process') return getProcessName(task) ?? '(no process)'
   return undefined
 }
 
@@ -322,8 +322,8 @@ export interface RecordFacts {
   rowKey: string
   /** Start time in epoch ms, `NaN` when unreadable. */
   startMs: number
-  /** `getProcessLabel` of the record, for the header's count of processes. */
-  processLabel: string | undefined
+  /** `getProcessName` of the record (host and pid), for the header's count of processes. */
+  processName: string | undefined
 }
 
 /**
@@ -340,7 +340,7 @@ export function readRecordFacts(task: HttpTask): RecordFacts {
     facts = {
       rowKey: `a:${getTaskKey(task)}`,
       startMs: parseIsoTime(task.started_at) ?? Number.NaN,
-      processLabel: getProcessLabel(task),
+      processName: getProcessName(task),
     }
     recordFacts.set(task, facts)
   }

@@ -639,7 +639,7 @@ export function captureLiveData(state: LiveState, nowMs: number): LiveData {
     const facts = readRecordFacts(task)
     active.push({ task, orphaned, facts })
     if (task.host_name != null) hosts.add(task.host_name)
-    if (facts.processLabel !== undefined) processes.add(facts.processLabel)
+    if (facts.processName !== undefined) processes.add(facts.processName)
   }
   for (const heartbeat of state.heartbeats.live) {
     if (heartbeat.host_name != null) hosts.add(heartbeat.host_name)

@@ -11,7 +11,7 @@ import {
   getCompletedKey,
   getDurationMs,
   getEndedAtMs,
-  getProcessLabel,
+  getProcessName,
   getRoute,
   getStatusClass,
   type StatusClass,
@@ -209,7 +209,7 @@ export class StatsWindow {
       statusClass: getStatusClass(task),
       route: getRoute(task) ?? UNKNOWN_ROUTE,
       host: task.host_name ?? undefined,
-      process: getProcessLabel(task),
+      process: getProcessName(task),
     }
     const second = Math.floor(endedAtMs / SECOND_MS)
     const bucket = this.#buckets.get(second)

@@ -129,15 +129,25 @@ export function getRoute(task: HttpTask): string | undefined {
 }
 
 /**
- * Returns `host/pid` of the process that recorded the task, with `/thread`
- * appended for a thread other than the main one, or `undefined` when the
- * record names no process.
+ * Returns `host/pid` of the process that recorded the task, or `undefined`
+ * when the record names no process. The threads of one process, such as the
+ * worker threads of a Python server, share it, so readers count and group
+ * processes by it.
+ */
+export function getProcessName(task: HttpTask): string | undefined {
+  if (task.process_id == null) return undefined
+  return `${task.host_name ?? '?'}/${task.process_id}`
+}
+
+/**
+ * Returns `getProcessName` with `/thread` appended for a thread other than
+ * the main one, or `undefined` when the record names no process.
  */
 export function getProcessLabel(task: HttpTask): string | undefined {
-  if (task.process_id == null) return undefined
-  const host = task.host_name ?? '?'
+  const process = getProcessName(task)
+  if (process === undefined) return undefined
   const thread = task.thread_id == null || task.thread_id === 0 ? '' : `/${task.thread_id}`
-  return `${host}/${task.process_id}${thread}`
+  return `${process}${thread}`
 }
 
 /** Returns the end time in epoch milliseconds, or `undefined` while active or unreadable. */
