@@ -189,10 +189,19 @@ describe.each([
   it('masks user info in an absolute-form target', async () => {
     await sendRawTarget(app.port, 'http://ann:s3cret@127.0.0.1/absolute?page=4')
 
-    const stored = await waitForPath(redis.client, 'http://[REDACTED]@127.0.0.1/absolute')
+    const stored = await waitForPath(redis.client, '/absolute')
     const [task] = stored.pastTasks
     expect(task?.uri).toBe('http://[REDACTED]@127.0.0.1/absolute?page=4')
     expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
+  })
+
+  it('masks absolute-form user info without query', async () => {
+    await sendRawTarget(app.port, 'http://ann:s3cret@127.0.0.1/plain')
+
+    const task = await readOnly('/plain')
+    expect(task?.params).toBeNull()
+    expect(task?.uri).toBe('http://[REDACTED]@127.0.0.1/plain')
+    expect(JSON.stringify(task)).not.toContain('s3cret')
   })
 
   it('masks assertion, SAML and one-time params', async () => {
@@ -282,7 +291,7 @@ describe.each([
   it('masks an absolute-form password containing @', async () => {
     await sendRawTarget(app.port, 'http://ann:ABS-PASS@evil@127.0.0.1/absolute?token=ABS-TOKEN')
 
-    const stored = await waitForPath(redis.client, 'http://[REDACTED]@127.0.0.1/absolute')
+    const stored = await waitForPath(redis.client, '/absolute')
     const [task] = stored.pastTasks
     expect(task?.uri).toBe('http://[REDACTED]@127.0.0.1/absolute?token=[REDACTED]')
     expect(JSON.stringify(stored.pastTasks)).not.toMatch(/ABS-PASS|evil/)

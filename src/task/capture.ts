@@ -11,7 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
-import { maskUserInfo, redactHeaderUrl, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
+import { redactHeaderUrl, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /**
@@ -209,18 +209,22 @@ export class CaptureEncoder {
    * Encodes `"path":…,"params":…,"uri":…`, with secret parameters masked.
    * Browsers and HTTP libraries leave the fragment out, but a raw request
    * target can carry one (`/callback#access_token=…`), so the path and the
-   * parameters end before it and the URI keeps it masked.
+   * parameters end before it and the URI keeps it masked. For a target in
+   * absolute form (`http://host/users/7?q=1`, as sent to proxies), the path
+   * is the part after the authority and the URI is the whole target.
    */
   #encodeUrl(rawUrl: string): string {
     const { limits, rules } = this.settings
     const fragmentStart = rawUrl.indexOf('#')
     const beforeFragment = fragmentStart === -1 ? rawUrl : rawUrl.slice(0, fragmentStart)
     const queryStart = beforeFragment.indexOf('?')
-    // A request target in absolute form (`GET http://user:password@host/`) can carry credentials.
-    const path = maskUserInfo(queryStart === -1 ? beforeFragment : beforeFragment.slice(0, queryStart))
+    const target = queryStart === -1 ? beforeFragment : beforeFragment.slice(0, queryStart)
+    const path = pathOfTarget(target)
     const query = queryStart === -1 ? '' : beforeFragment.slice(queryStart + 1)
     const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
-    if (query === '' && fragmentStart === -1) return `"path":${encodedPath},"params":null,"uri":${encodedPath}`
+    if (query === '' && fragmentStart === -1 && path === target) {
+      return `"path":${encodedPath},"params":null,"uri":${encodedPath}`
+    }
 
     const params = query === '' ? 'null' : JSON.stringify(captureParams(query, this.settings))
     const uri = encodeString(truncate(redactUrl(rawUrl, rules), limits.maxUrlLength))
@@ -366,6 +370,22 @@ export class CaptureEncoder {
     if (cache.size < MAX_CACHED_HEADER_NAMES) cache.set(name, known)
     return known
   }
+}
+
+/** The scheme and authority of a request target in absolute form, up to the path. */
+const ABSOLUTE_FORM_START = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i
+
+/**
+ * Returns the path of a request target without its query and fragment:
+ * the target itself in origin form (`/users/7`), the part after the
+ * authority in absolute form (`http://host/users/7`), or `/` when an
+ * absolute target has no path (`http://host`).
+ */
+function pathOfTarget(target: string): string {
+  if (target.startsWith('/')) return target
+  const start = ABSOLUTE_FORM_START.exec(target)
+  if (start === null) return target
+  return target.length === start[0].length ? '/' : target.slice(start[0].length)
 }
 
 /** Returns the IPv4 form of an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`), other addresses as they are. */

@@ -9,6 +9,7 @@ import type Redis from 'ioredis'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { REDACTED, type HttpTask } from '../../src/index'
 import { CUSTOM_REASON, sendRequest, startApp, waitFor, type FrameworkName, type TestApp } from './http'
+import { formatRequest, openConnection } from './raw-http'
 import { readStoredTasks, type TestRedis } from './redis-server'
 
 /** Field names of the reference record that the Python Top Framework writes for an HTTP task. */
@@ -104,6 +105,28 @@ export function describeRecordFields(framework: FrameworkName, getRedis: () => T
       expect(task?.protocol).toBe('http')
       expect(task?.client_ip_address).toBe('127.0.0.1')
       expect(task?.task_name).toBe('/users/:id')
+    })
+
+    it('records the path of absolute-form targets', async () => {
+      const running = await start()
+      const connection = await openConnection(running.port)
+      try {
+        connection.write(formatRequest('GET', 'http://other.example:8080/users/7?q=1'))
+        connection.write(formatRequest('GET', 'http://other.example:8080/health'))
+        const responses = await connection.readResponses(2)
+        expect(responses.map((response) => response.status)).toEqual([200, 200])
+      } finally {
+        connection.destroy()
+      }
+
+      const tasks = await waitForCompleted(redis.client, 2)
+      const withQuery = tasks.find((task) => task.path === '/users/7')
+      expect(withQuery?.params).toEqual({ q: '1' })
+      expect(withQuery?.uri).toBe('http://other.example:8080/users/7?q=1')
+      expect(withQuery?.task_name).toBe('/users/:id')
+      const withoutQuery = tasks.find((task) => task.path === '/health')
+      expect(withoutQuery?.params).toBeNull()
+      expect(withoutQuery?.uri).toBe('http://other.example:8080/health')
     })
 
     it('records request headers upper-cased', async () => {
