@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MemoryTracker, type TopOptions } from '../src/index'
+import { SAMPLED_OUT_TAG } from '../src/task/derived'
 import { sendRequest, startApp, waitFor, type FrameworkName, type TestApp } from './helpers/http'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
-import { waitForPath } from './helpers/records'
+import { waitForActive, waitForPath } from './helpers/records'
 
 let redis: TestRedis
 let app: TestApp | undefined
@@ -80,6 +81,27 @@ describe.each<FrameworkName>(['express5', 'fastify5'])('%s completedSampleRate',
     expect(recorded).toBeLessThan(50)
     expect(await redis.client.hlen('processors')).toBe(0)
   })
+
+  it('tags the active entries of requests left out', async () => {
+    const running = await start({ completedSampleRate: 0.5 })
+    const pending = Array.from({ length: 20 }, () => sendRequest(`${running.url}/wait`))
+    const active = await waitForActive(redis.client, 20)
+    running.releaseWaiting()
+    await Promise.all(pending)
+    await running.closeRecorder()
+
+    const leftOutIds = active.filter((task) => task.tags?.[SAMPLED_OUT_TAG] !== undefined).map((task) => task.task_id)
+    const sampledIds = active.filter((task) => task.tags?.[SAMPLED_OUT_TAG] === undefined).map((task) => task.task_id)
+    const completed = (await readStoredTasks(redis.client)).pastTasks
+    // Each of the 20 requests is left out with a chance of 0.5, so all or none are with a chance of 2e-6.
+    expect(leftOutIds.length).toBeGreaterThan(0)
+    expect(sampledIds.length).toBeGreaterThan(0)
+    for (const task of active) {
+      if (task.tags?.[SAMPLED_OUT_TAG] !== undefined) expect(task.tags[SAMPLED_OUT_TAG]).toBe('true')
+    }
+    expect(completed.map((task) => task.task_id).sort()).toEqual(sampledIds.sort())
+    for (const task of completed) expect(task.tags).not.toHaveProperty(SAMPLED_OUT_TAG)
+  })
 })
 
 describe('completedSampleRate with the memory tracker', () => {
@@ -89,7 +111,11 @@ describe('completedSampleRate with the memory tracker', () => {
     await tracker.subscribe((json) => published.push(json))
     app = await startApp('express5', { tracker, completedSampleRate: 0 })
     const pending = sendRequest(`${app.url}/wait`)
-    await waitFor('the active entry', async () => ((await tracker.read()).active.size === 1 ? true : undefined))
+    const [active] = await waitFor('the active entry', async () => {
+      const snapshot = await tracker.read()
+      return snapshot.active.size === 1 ? [...snapshot.active.values()] : undefined
+    })
+    expect(active?.tags?.[SAMPLED_OUT_TAG]).toBe('true')
 
     app.releaseWaiting()
     await pending

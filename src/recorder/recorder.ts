@@ -332,7 +332,7 @@ export class Recorder {
     watchResponse(res, state)
 
     const startFields = this.#fields.start(state.taskName, startedAt)
-    const sharedFields = this.#fields.shared(state.clientIpSource, 'completed')
+    const sharedFields = this.#fields.startShared(state.clientIpSource, state.sampled)
     if (this.#writesFields) {
       const { processorId, fixedFields, sampled } = state
       this.tracker.recordStartFields?.(processorId, fixedFields, startFields, sharedFields, sampled)

@@ -5,14 +5,15 @@
  * appear in its start and its end record. The own fields are those of the
  * start or the end. The shared fields (process facts and tags) are the
  * same for every request of the recorder, apart from the tags of the
- * client address source and of an abort. Everything is written by string
+ * client address source, of an abort, and of a request left out by
+ * sampling. Everything is written by string
  * concatenation from parts encoded at setup, so a request costs no objects
  * to stringify.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CaptureEncoder, type CaptureSettings, type RequestFacts } from '../task/capture'
 import { OUTCOME_TAG } from '../task/cleanup-end'
-import { CLIENT_IP_SOURCE_TAG } from '../task/derived'
+import { CLIENT_IP_SOURCE_TAG, SAMPLED_OUT_TAG } from '../task/derived'
 import { encodeFields, encodeString, flattenString } from '../task/wire'
 import type { ProcessFacts } from './process-facts'
 import type { ClientIpSource, RequestOutcome } from './request-end'
@@ -55,6 +56,8 @@ export class TaskFields {
   readonly #internalIdPrefix: string
   /** `,"host_name":…,"processor_name":…,"tags":{…}` by client address source and outcome. */
   readonly #sharedFields: Record<ClientIpSource, Record<RequestOutcome, string>>
+  /** The same for the start record of a request left out by sampling, with `web_top.sampled_out`. */
+  readonly #sampledOutFields: Record<ClientIpSource, string>
   /** `","process_internal_id":"<prefix><slot>","started_at":"` for each slot seen. */
   readonly #slotFields: string[] = []
   #lastTaskName: string | null = null
@@ -63,11 +66,12 @@ export class TaskFields {
   constructor(settings: TaskFieldSettings) {
     this.#capture = new CaptureEncoder(settings.capture)
     this.#internalIdPrefix = settings.internalIdPrefix
-    const encodeShared = (source: ClientIpSource, outcome: RequestOutcome) => {
+    const encodeShared = (source: ClientIpSource, outcome: RequestOutcome, sampledOut = false) => {
       const tags = {
         ...settings.tags,
         [CLIENT_IP_SOURCE_TAG]: source,
         ...(outcome === 'completed' ? {} : { [OUTCOME_TAG]: outcome }),
+        ...(sampledOut ? { [SAMPLED_OUT_TAG]: 'true' } : {}),
       }
       return flattenString(`,${encodeFields({ ...settings.process, tags })}`)
     }
@@ -82,6 +86,10 @@ export class TaskFields {
         aborted: encodeShared('proxy', 'aborted'),
         timeout: encodeShared('proxy', 'timeout'),
       },
+    }
+    this.#sampledOutFields = {
+      socket: encodeShared('socket', 'completed', true),
+      proxy: encodeShared('proxy', 'completed', true),
     }
   }
 
@@ -99,6 +107,11 @@ export class TaskFields {
   /** Returns the process facts and tags of a record: empty or starting with a comma. */
   shared(source: ClientIpSource, outcome: RequestOutcome): string {
     return this.#sharedFields[source][outcome]
+  }
+
+  /** Returns the process facts and tags of a start record, tagged `web_top.sampled_out` unless `sampled`. */
+  startShared(source: ClientIpSource, sampled: boolean): string {
+    return sampled ? this.#sharedFields[source].completed : this.#sampledOutFields[source]
   }
 
   /** Encodes the fields of a start record after the fixed ones. */

@@ -8,6 +8,19 @@ import { isBeyondClockSkew, parseIsoTime } from './time'
 /** Tag that a writer sets to say where `client_ip_address` came from: `socket` or `proxy`. */
 export const CLIENT_IP_SOURCE_TAG = 'web_top.client_ip_source'
 
+/**
+ * Tag, set to `true`, on the active record of a request that
+ * `completedSampleRate` left out. Such a record is stored and deleted
+ * without a publish on `task_updates`, so readers that rely on the updates
+ * read it again at every refresh.
+ */
+export const SAMPLED_OUT_TAG = 'web_top.sampled_out'
+
+/** Returns whether `task` is the active record of a request left out by sampling (`SAMPLED_OUT_TAG`). */
+export function isSampledOut(task: HttpTask): boolean {
+  return task.tags?.[SAMPLED_OUT_TAG] === 'true'
+}
+
 /** Returns the first value of a header, compared case-insensitively, or `undefined`. */
 export function findHeader(headers: readonly HeaderPair[] | null | undefined, name: string): string | undefined {
   if (!headers) return undefined
@@ -22,13 +35,19 @@ export function findHeader(headers: readonly HeaderPair[] | null | undefined, na
  * Returns the duration in milliseconds: end (or `nowMs` while active) minus
  * start. Returns `undefined` when a time does not parse or lies beyond the
  * clock skew allowed after `nowMs` (`MAX_CLOCK_SKEW_MS`), and for a task
- * that ended (`hasEnded`) without an end time, whose duration is unknown.
+ * that ended (`hasEnded`) without an end time, or with one before its start
+ * time, whose duration is unknown. An active task that starts after `nowMs`,
+ * within the allowed skew, has run for 0 ms.
  */
 export function getDurationMs(task: HttpTask, nowMs: number): number | undefined {
   const started = readPastTime(task.started_at, nowMs)
   if (started === undefined) return undefined
-  const ended = hasEnded(task) ? readPastTime(task.ended_at, nowMs) : nowMs
-  return ended === undefined ? undefined : Math.max(0, ended - started)
+  if (!hasEnded(task)) return Math.max(0, nowMs - started)
+
+  // An end before the start comes from a clock that was set back during the
+  // request, or from two hosts whose clocks differ, so 0 would be made up.
+  const ended = readPastTime(task.ended_at, nowMs)
+  return ended === undefined || ended < started ? undefined : ended - started
 }
 
 /**
