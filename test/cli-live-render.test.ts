@@ -471,6 +471,16 @@ describe('detail pane', () => {
   })
 
   it.each([
+    ['https://example.com/api/candles?pair=ETH-USDC', 'https://example.com/api/candles?pair=ETH-USDC'],
+    ['HTTP://other.example:8080/users/7', 'HTTP://other.example:8080/users/7'],
+    ['ftp://files.example/x', 'https://example.com/ftp://files.example/x'],
+    ['/api/candles', 'https://example.com/api/candles'],
+  ])('builds the curl URL of uri %s', (uri, url) => {
+    const task: HttpTask = { method: 'GET', host: 'example.com', uri, protocol: 'https', request_headers: [] }
+    expect(buildCurlCommand(task)).toBe(`curl ${quoteForShell(url)}`)
+  })
+
+  it.each([
     ['user info', '127.0.0.1@evil.test'],
     ['a path', 'evil.test/x?'],
     ['a space', 'shop.test evil.test'],

@@ -219,14 +219,21 @@ export function quoteForShell(word: string): string {
 /**
  * Builds the request URL. The Python tracker leaves `host` and `uri` null,
  * so the URL is built from the Host request header and `params` in their place.
+ * A `uri` that is a whole http or https URL (a full request URI, or an
+ * absolute-form request target) is used as the URL unchanged.
  */
 function buildUrl(task: HttpTask): string {
+  const target = task.uri ?? `${task.path ?? '/'}${buildQuery(task.params)}`
+  if (ABSOLUTE_HTTP_URL.test(target)) return target
+
   const protocol = task.protocol === 'https' ? 'https' : 'http'
   const requestHost = getRequestHost(task)
   const host = requestHost !== undefined && HOST_WITH_PORT.test(requestHost) ? requestHost : 'localhost'
-  const target = task.uri ?? `${task.path ?? '/'}${buildQuery(task.params)}`
   return `${protocol}://${host}${target.startsWith('/') ? '' : '/'}${target}`
 }
+
+/** The start of an http or https URL with its authority, in any letter case. */
+const ABSOLUTE_HTTP_URL = /^https?:\/\//i
 
 /** Encodes `params` as a query string with its `?`, or returns '' when there are none. */
 function buildQuery(params: HttpTask['params']): string {
