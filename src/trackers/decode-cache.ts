@@ -3,6 +3,7 @@
  * reader that reads the whole tracker again and again (the live view's
  * resync) parses only the records that changed.
  */
+import { isSampledOut } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { decodeTask, describeOversizedRecord, findSizeProblem, type DecodeResult } from '../task/wire'
 
@@ -72,6 +73,8 @@ interface CachedRecord extends CachedField {
   result: DecodeResult
   /** Number of the last light read that brought or reused the record. */
   lightRead: number
+  /** Whether the record is tagged `web_top.sampled_out` (`DecodeCache.sampledOutFields`). */
+  readonly sampledOut: boolean
 }
 
 /** The facts of a cached active record that a light read compares with its listing. */
@@ -141,6 +144,8 @@ export function hashFieldName(name: string): number {
  */
 export class DecodeCache {
   #active = new Map<string, CachedRecord>()
+  /** Keys of the entries of `#active` whose record is tagged `web_top.sampled_out`. */
+  #sampledOut = new Set<string>()
   #completed: CompletedList = { raws: [], results: [] }
   #lightReads = 0
   /** Size limit of the previous read, under which the cached results were decoded. */
@@ -165,6 +170,17 @@ export class DecodeCache {
    */
   previousListing: FieldListing | undefined
 
+  /**
+   * Processor ids of the cached active records tagged `web_top.sampled_out`:
+   * requests left out by `completedSampleRate`, whose records are stored
+   * and deleted without a publish. The next request in the same slot
+   * usually has a record of the same length, so a light read fetches these
+   * fields every time (`readChangedActive`).
+   */
+  get sampledOutFields(): ReadonlySet<string> {
+    return this.#sampledOut
+  }
+
   /** Records kept: active ones and distinct completed ones. */
   get size(): { active: number; completed: number } {
     const distinct = new Set(this.#completed.raws.map(describeRaw))
@@ -183,6 +199,7 @@ export class DecodeCache {
     // Records learned before the first read come from the reader that reads with this limit.
     if (first) return
     this.#active = new Map()
+    this.#sampledOut = new Set()
     this.#completed = { raws: [], results: [] }
     this.#listing = undefined
     this.#base = undefined
@@ -237,14 +254,17 @@ export class DecodeCache {
     const raw = Buffer.allocUnsafeSlow(byteLength)
     raw.write(json, 'utf8')
     const previous = this.#active.get(processorId)
-    this.#active.set(processorId, {
+    const entry: CachedRecord = {
       processorId: previous?.processorId ?? processorId,
       raw,
       byteLength,
       fieldHash: previous?.fieldHash ?? hashFieldName(processorId),
       result: { ok: true, task },
       lightRead: previous?.lightRead ?? 0,
-    })
+      sampledOut: isSampledOut(task),
+    }
+    this.#active.set(processorId, entry)
+    this.#markSampledOut(entry)
     // The cache may no longer match the listing of the latest read. It
     // still has the listed length of every listed field unless this
     // record, cached before, changed length.
@@ -259,7 +279,15 @@ export class DecodeCache {
    * that `matchesListing` vouches for. Call it only between reads.
    */
   forgetUnlisted(processorId: string): void {
-    if (this.#active.get(processorId)?.lightRead === 0) this.#active.delete(processorId)
+    if (this.#active.get(processorId)?.lightRead !== 0) return
+    this.#active.delete(processorId)
+    this.#sampledOut.delete(processorId)
+  }
+
+  /** Adds the key of `entry`, just cached, to `#sampledOut` or removes it. */
+  #markSampledOut(entry: CachedRecord): void {
+    if (entry.sampledOut) this.#sampledOut.add(entry.processorId)
+    else if (this.#sampledOut.size > 0) this.#sampledOut.delete(entry.processorId)
   }
 
   /**
@@ -288,6 +316,7 @@ export class DecodeCache {
     // while it is young, which is cheap to collect.
     const previousActive = this.#active
     const nextActive = new Map<string, CachedRecord>()
+    const nextSampledOut = new Set<string>()
     const completed = new CompletedReader(this.#completed, maxRecordBytes)
 
     return {
@@ -299,6 +328,7 @@ export class DecodeCache {
             ? previous
             : createEntry(previous?.processorId ?? processorId, raw, maxRecordBytes)
         nextActive.set(entry.processorId, entry)
+        if (entry.sampledOut) nextSampledOut.add(entry.processorId)
         return entry.result
       },
       decodeCompleted: (raw) => completed.decode(raw),
@@ -306,10 +336,12 @@ export class DecodeCache {
         const entry = previousActive.get(processorId)
         if (entry === undefined) return undefined
         nextActive.set(entry.processorId, entry)
+        if (entry.sampledOut) nextSampledOut.add(entry.processorId)
         return entry.result
       },
       finish: () => {
         this.#active = nextActive
+        this.#sampledOut = nextSampledOut
         this.#completed = completed.finish()
         this.#listing = undefined
         this.#base = undefined
@@ -356,6 +388,7 @@ export class DecodeCache {
           if (entry === undefined || entry.byteLength !== created.byteLength) reshaped = true
           entry = created
           active.set(processorId, entry)
+          this.#markSampledOut(entry)
         }
         entry.lightRead = lightRead
         return entry.result
@@ -375,8 +408,11 @@ export class DecodeCache {
       },
       finish: () => {
         if (!unchanged || reshaped) {
+          const sampledOut = this.#sampledOut
           for (const [processorId, entry] of active) {
-            if (entry.lightRead !== lightRead) active.delete(processorId)
+            if (entry.lightRead === lightRead) continue
+            active.delete(processorId)
+            if (entry.sampledOut) sampledOut.delete(processorId)
           }
         }
         // Most light reads leave out the completed records, so the cache
@@ -485,7 +521,8 @@ function createEntry(processorId: string, raw: RawRecord, maxRecordBytes: number
   const { stored, result } = decodeForCache(raw, maxRecordBytes)
   const byteLength = measureRaw(stored)
   const fieldHash = hashFieldName(processorId)
-  return { processorId, raw: stored, byteLength, fieldHash, result, lightRead: 0 }
+  const sampledOut = result.ok && isSampledOut(result.task)
+  return { processorId, raw: stored, byteLength, fieldHash, result, lightRead: 0, sampledOut }
 }
 
 function copyBuffer(source: Buffer): Buffer {

@@ -1,10 +1,11 @@
 /**
  * The light read of the processors hash: the field names and value lengths
  * first, then HMGET of the fields that are new to a decode cache or whose
- * length changed, and of one slice of the others to verify them. The other
- * records are taken from the cache, so an unchanged hash of 10,000 records
- * of 1.4 KB verified in 30 slices costs a reply of about 900 KB instead of
- * 14 MB.
+ * length changed, of the fields whose cached record is tagged
+ * `web_top.sampled_out`, and of one slice of the others to verify them.
+ * The other records are taken from the cache, so an unchanged hash of
+ * 10,000 records of 1.4 KB verified in 30 slices costs a reply of about
+ * 900 KB instead of 14 MB.
  */
 import type { RedisClient } from './redis-tracker'
 import { hashFieldName, OversizedRecord, type DecodeCache, type FieldListing } from './decode-cache'
@@ -18,8 +19,9 @@ type FieldLengths = (processorsKey: string) => Promise<[string, number[]]>
 export interface ChangedActive {
   /**
    * Records fetched, because they are new to the cache, their length
-   * changed, or their slice is verified. A record that would be fetched
-   * but is longer than the read's limit comes as an `OversizedRecord`.
+   * changed, their cached record is tagged `web_top.sampled_out`, or their
+   * slice is verified. A record that would be fetched but is longer than
+   * the read's limit comes as an `OversizedRecord`.
    */
   fetched: Array<[string, Buffer | OversizedRecord]>
   /** Fields whose cached record is kept, because the length is the same. */
@@ -34,15 +36,18 @@ export interface ChangedActive {
 
 /**
  * Lists the fields of `processorsKey` with their lengths, compares them with
- * `cache`, and fetches the records that are new or changed length. With
- * `verifySlices` above 0, it also fetches the records of one slice of the
- * fields: `hashFieldName` modulo `verifySlices`, the next slice at each
- * light read. So the cache replaces a record rewritten with the same length
- * within `verifySlices` light reads. A field deleted between the two steps
- * is left out. A record longer than `maxRecordBytes` is not fetched at
- * all. Returns undefined when a field name contains a NUL
- * byte, so that the caller reads everything. Rejects with the server's
- * error when the script cannot run (NOPERM, unknown command).
+ * `cache`, and fetches the records that are new or changed length. It also
+ * fetches the fields of `DecodeCache.sampledOutFields` at every light read,
+ * because the recorder stores and deletes those records without a publish,
+ * so the live view learns of no change to them. With `verifySlices` above
+ * 0, it also fetches the records of one slice of the fields: `hashFieldName`
+ * modulo `verifySlices`, the next slice at each light read. So the cache
+ * replaces a record rewritten with the same length within `verifySlices`
+ * light reads. A field deleted between the two steps is left out. A
+ * record longer than `maxRecordBytes` is not fetched at all. Returns
+ * undefined when a field name contains a NUL byte, so that the caller
+ * reads everything. Rejects with the server's error when the script
+ * cannot run (NOPERM, unknown command).
  */
 export async function readChangedActive(
   client: RedisClient,
@@ -57,9 +62,13 @@ export async function readChangedActive(
   const [joinedFields, lengths] = await fieldLengths.call(client, processorsKey)
   // Nothing was added, removed or changed length since the previous light
   // read: its fields are cached with these lengths, so only the verified
-  // slice is fetched.
+  // slice and the sampled-out records are fetched.
   const same = cache.findListing(joinedFields, lengths)
-  if (same !== undefined && verifySlices <= 0) return { fetched: [], reusedIds: same.fields, listing: same }
+  const sampledOut = cache.sampledOutFields
+  const hasSampledOut = sampledOut.size > 0
+  if (same !== undefined && verifySlices <= 0 && !hasSampledOut) {
+    return { fetched: [], reusedIds: same.fields, listing: same }
+  }
 
   const slice = verifySlices > 0 ? cache.verifiedSlice(verifySlices) : -1
   const isVerified = (fieldHash: number) => slice >= 0 && fieldHash % verifySlices === slice
@@ -76,7 +85,10 @@ export async function readChangedActive(
   for (let index = 0; index < fields.length; index++) {
     const processorId = fields[index] as string
     const length = lengths[index] as number
-    const fetch = isVerified(fieldHashes[index] as number) || listed?.changed[index] === 1
+    const fetch =
+      isVerified(fieldHashes[index] as number) ||
+      listed?.changed[index] === 1 ||
+      (hasSampledOut && sampledOut.has(processorId))
     if (fetch && length > maxRecordBytes) {
       fetched.push([processorId, new OversizedRecord(length)])
     } else if (fetch) {
