@@ -10,6 +10,7 @@ import { formatIsoTime } from '../src/task/time'
 import { CLI_PATH, CLI_VARIABLES } from './helpers/cli'
 import { hasTmux, quoteForShell, SHELL_PROMPT, TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
+import { activeTableLines } from './helpers/screen-tables'
 
 const TMUX_AVAILABLE = hasTmux()
 if (!TMUX_AVAILABLE) console.warn('cli-live-stalled: the terminal tests are skipped because tmux is not on PATH')
@@ -111,14 +112,6 @@ async function startLive(prefix: string, width: number, height: number): Promise
 
 function titleOf(screen: string): string {
   return screen.split('\n').find((line) => line.startsWith('Active HTTP requests')) ?? ''
-}
-
-/** Returns the lines between the active table's column header and the completed table's title. */
-function activeTableLines(screen: string): string[] {
-  const lines = screen.split('\n')
-  const start = lines.findIndex((line) => line.startsWith('Active HTTP requests')) + 2
-  const end = lines.findIndex((line) => line.startsWith('Completed HTTP responses'))
-  return lines.slice(start, end)
 }
 
 function activeRecord(taskId: string, path: string, hostName: string | undefined, runningMs: number): HttpTask {

@@ -11,6 +11,7 @@ import { formatIsoTime } from '../src/task/time'
 import { startLiveSession } from './helpers/cli'
 import { hasTmux, type TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
+import { activeTableLines } from './helpers/screen-tables'
 
 const TMUX_AVAILABLE = hasTmux()
 if (!TMUX_AVAILABLE) console.warn('cli-live-threads: the terminal tests are skipped because tmux is not on PATH')
@@ -94,12 +95,4 @@ function pythonRecord(taskId: number, thread: number, startedMs: number, endedMs
     request_headers: [['HOST', 'example.com']],
     status_code: endedMs === null ? null : 200,
   }
-}
-
-/** Returns the lines between the active table's column header and the completed table's title. */
-function activeTableLines(screen: string): string[] {
-  const lines = screen.split('\n')
-  const start = lines.findIndex((line) => line.startsWith('Active HTTP requests')) + 2
-  const end = lines.findIndex((line) => line.startsWith('Completed HTTP responses'))
-  return lines.slice(start, end === -1 ? undefined : end)
 }

@@ -11,6 +11,7 @@ import { formatIsoTime } from '../src/task/time'
 import { runCli, startLiveSession } from './helpers/cli'
 import { hasTmux, type TmuxSession } from './helpers/pty'
 import { startRedis, type TestRedis } from './helpers/redis-server'
+import { completedLinesOf, durationOf } from './helpers/screen-tables'
 
 const TMUX_AVAILABLE = hasTmux()
 if (!TMUX_AVAILABLE) console.warn('cli-missing-end-time: the live tests are skipped because tmux is not on PATH')
@@ -136,26 +137,4 @@ function completedRecord(path: string): HttpTask {
     started_at: formatIsoTime(STARTED_MS),
     status_code: 200,
   }
-}
-
-/** Returns the header and rows of the completed table on a live screen. */
-function completedLinesOf(screen: string): string[] {
-  const lines = screen.split('\n')
-  const title = lines.findIndex((line) => line.startsWith('Completed HTTP responses'))
-  expect(title, 'the completed table title').toBeGreaterThanOrEqual(0)
-  const rest = lines.slice(title + 1)
-  const end = rest.findIndex((line) => line.trim() === '')
-  return end < 0 ? rest : rest.slice(0, end)
-}
-
-/**
- * Returns the Duration cell of the row of `path`, from table lines whose
- * first line is the header. Duration is right-aligned and exactly as wide
- * as its name, so the cell is under the header word.
- */
-function durationOf(lines: readonly string[], path: string): string | undefined {
-  const column = lines[0]?.indexOf('Duration') ?? -1
-  expect(column, 'the Duration column').toBeGreaterThanOrEqual(0)
-  const row = lines.find((line) => line.includes(`${path} `))
-  return row?.slice(column, column + 'Duration'.length).trim()
 }

@@ -1,0 +1,113 @@
+/**
+ * Completed records whose end time is before their start time, as a clock
+ * set back during the request writes them, read by the built `web-top-cli`
+ * from a private Redis. `recent`, `tail` and `live` (in a real
+ * pseudo-terminal, tmux on a private socket) show the duration as unknown,
+ * `-`, instead of a 0 that looks like a fast request.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { HttpTask } from '../src/task/http-task'
+import { formatIsoTime } from '../src/task/time'
+import { runCli, startCli, startLiveSession, type RunningCli } from './helpers/cli'
+import { hasTmux, type TmuxSession } from './helpers/pty'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+import { completedLinesOf, durationOf } from './helpers/screen-tables'
+
+const TMUX_AVAILABLE = hasTmux()
+if (!TMUX_AVAILABLE) console.warn('cli-end-before-start: the live tests are skipped because tmux is not on PATH')
+
+/** Start time of every record. */
+const STARTED_MS = Date.now() - 5_000
+
+const BACKWARD_PATH = '/backward'
+const TIMED_PATH = '/timed'
+/** A completed record that ends 4 s before it starts. */
+const BACKWARD = completedRecord(BACKWARD_PATH, STARTED_MS - 4_000)
+/** A completed record that ends 0.25 s after it starts. */
+const TIMED = completedRecord(TIMED_PATH, STARTED_MS + 250)
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+  await redis.client.rpush('past_tasks', JSON.stringify(BACKWARD), JSON.stringify(TIMED))
+})
+
+afterAll(async () => {
+  await redis?.close()
+})
+
+describe('recent with an end before the start', () => {
+  it('shows an unknown duration', async () => {
+    const result = await runCli(['recent', '--columns', 'Path,Duration'], { env: { TOP_TRACKER_URL: redis.url } })
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+
+    const lines = result.stdout.trimEnd().split('\n')
+    expect(durationOf(lines, BACKWARD_PATH)).toBe('-')
+    expect(durationOf(lines, TIMED_PATH)).toBe('0.25s')
+  })
+})
+
+describe('tail with an end before the start', () => {
+  it('prints an unknown duration', async () => {
+    const tail = startCli(['tail'], { TOP_TRACKER_URL: redis.url })
+    try {
+      // tail has no sign that its subscription is ready, so each end is
+      // published again until tail prints it.
+      await publishUntilPrinted(tail, BACKWARD)
+      await publishUntilPrinted(tail, TIMED)
+    } finally {
+      await tail.stop()
+    }
+    const lines = tail.stdout().trimEnd().split('\n')
+    // Fields: end time, status, duration, method, path, ...
+    const backward = lines.find((line) => line.includes(` ${BACKWARD_PATH} `))?.split(/ +/)
+    const timed = lines.find((line) => line.includes(` ${TIMED_PATH} `))?.split(/ +/)
+    expect(backward?.[2]).toBe('-')
+    expect(timed?.[2]).toBe('250ms')
+  })
+})
+
+describe.skipIf(!TMUX_AVAILABLE)('live with an end before the start (needs tmux)', () => {
+  let session: TmuxSession
+
+  beforeAll(async () => {
+    session = await startLiveSession(redis.url, (text) => text.includes('Completed HTTP responses (2)'))
+  })
+
+  afterAll(() => {
+    session?.kill()
+  })
+
+  it('shows an unknown duration', () => {
+    const lines = completedLinesOf(session.capture())
+    expect(durationOf(lines, BACKWARD_PATH)).toBe('-')
+    expect(durationOf(lines, TIMED_PATH)).toBe('0.25s')
+  })
+})
+
+/** Builds a completed record of `path` that started at `STARTED_MS` and ended at `endedMs`. */
+function completedRecord(path: string, endedMs: number): HttpTask {
+  return {
+    task_id: path,
+    host_name: 'web-1',
+    process_id: 4242,
+    method: 'GET',
+    path,
+    started_at: formatIsoTime(STARTED_MS),
+    ended_at: formatIsoTime(endedMs),
+    recorded_successfully: true,
+    status_code: 200,
+  }
+}
+
+/** Publishes `record` every 200 ms until `tail` prints its path, for at most 5 s. */
+async function publishUntilPrinted(tail: RunningCli, record: HttpTask): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (!tail.stdout().includes(` ${record.path} `)) {
+    if (Date.now() > deadline) throw new Error(`tail did not print ${record.path}; stderr:\n${tail.stderr()}`)
+    await redis.client.publish('task_updates', JSON.stringify(record))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
