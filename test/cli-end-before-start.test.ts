@@ -8,8 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
-import { runCli, startCli, startLiveSession, type RunningCli } from './helpers/cli'
+import { runCli, startCli, startLiveSession } from './helpers/cli'
 import { hasTmux, type TmuxSession } from './helpers/pty'
+import { publishUntilPrinted } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 import { completedLinesOf, durationOf } from './helpers/screen-tables'
 
@@ -53,10 +54,8 @@ describe('tail with an end before the start', () => {
   it('prints an unknown duration', async () => {
     const tail = startCli(['tail'], { TOP_TRACKER_URL: redis.url })
     try {
-      // tail has no sign that its subscription is ready, so each end is
-      // published again until tail prints it.
-      await publishUntilPrinted(tail, BACKWARD)
-      await publishUntilPrinted(tail, TIMED)
+      await publishUntilPrinted(redis.client, 'task_updates', tail, BACKWARD)
+      await publishUntilPrinted(redis.client, 'task_updates', tail, TIMED)
     } finally {
       await tail.stop()
     }
@@ -99,15 +98,5 @@ function completedRecord(path: string, endedMs: number): HttpTask {
     ended_at: formatIsoTime(endedMs),
     recorded_successfully: true,
     status_code: 200,
-  }
-}
-
-/** Publishes `record` every 200 ms until `tail` prints its path, for at most 5 s. */
-async function publishUntilPrinted(tail: RunningCli, record: HttpTask): Promise<void> {
-  const deadline = Date.now() + 5_000
-  while (!tail.stdout().includes(` ${record.path} `)) {
-    if (Date.now() > deadline) throw new Error(`tail did not print ${record.path}; stderr:\n${tail.stderr()}`)
-    await redis.client.publish('task_updates', JSON.stringify(record))
-    await new Promise((resolve) => setTimeout(resolve, 200))
   }
 }

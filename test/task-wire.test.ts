@@ -142,6 +142,8 @@ describe('decodeTask', () => {
     ['null', 'not a JSON object'],
     ['"text"', 'not a JSON object'],
     ['{}', 'empty JSON object'],
+    ['{"type":"ping"}', 'JSON object with no task field set'],
+    ['{"task_id":null,"path":null}', 'JSON object with no task field set'],
   ])('rejects %j', (input, reason) => {
     expect(decodeTask(input)).toEqual({ ok: false, reason })
   })

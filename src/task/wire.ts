@@ -66,6 +66,19 @@ const STRING_FIELDS = [
 
 const INTEGER_FIELDS = ['process_id', 'thread_id', 'status_code'] as const
 
+/** Every field of the task JSON: the generic task fields and the HTTP task fields. */
+const TASK_FIELDS: ReadonlySet<string> = new Set([
+  ...STRING_FIELDS,
+  ...INTEGER_FIELDS,
+  'task_id',
+  'recorded_successfully',
+  'tags',
+  'command_line',
+  'params',
+  'request_headers',
+  'response_headers',
+])
+
 /** Outcome of decoding one stored record. */
 export type DecodeResult =
   | { ok: true; task: HttpTask }
@@ -169,16 +182,22 @@ function formatRecordSize(bytes: number, maxRecordBytes: number): string {
 
 /**
  * Returns why a parsed value is not a task record, or undefined when it is
- * one. An empty object has no field that a table or JSON output could
- * show, so it is counted with the unreadable records instead of printed as
- * a row of dashes.
+ * one. Every task field may be missing or null, so a record needs just one
+ * task field with a value. An object without one, such as an empty one or
+ * `{"type":"ping"}` that another program published, has nothing that a
+ * table could show, so it is counted with the unreadable records instead
+ * of printed as a row of dashes.
  */
 export function findRecordProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object'
-  for (const field in value) {
-    if (Object.hasOwn(value, field)) return undefined
+  const record = value as Record<string, unknown>
+  let empty = true
+  for (const field in record) {
+    if (!Object.hasOwn(record, field)) continue
+    if (TASK_FIELDS.has(field) && record[field] !== null) return undefined
+    empty = false
   }
-  return 'empty JSON object'
+  return empty ? 'empty JSON object' : 'JSON object with no task field set'
 }
 
 /**
