@@ -14,6 +14,7 @@ import {
 } from '../src/task/capture'
 import { createRedactionRules, DEFAULT_SIZE_LIMITS, REDACTED, TRUNCATED, type SizeLimits } from '../src/task/redact'
 import { sendRequest } from './helpers/http'
+import { formatRequest, openConnection } from './helpers/raw-http'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -70,9 +71,24 @@ async function captureAnswered(respond: Handler, captureSettings = settings()): 
     })
     respond(req, res)
   })
-  await sendRequest(url)
+  await sendRawRequest(url)
   if (captured === undefined) throw new Error('the response never finished')
   return captured
+}
+
+/**
+ * Sends `GET /` with these header lines after `Host: 127.0.0.1` over a
+ * plain socket and reads the response, which Node's client would reject
+ * for a repeated Content-Length.
+ */
+async function sendRawRequest(url: string, headerLines: string[] = []): Promise<void> {
+  const connection = await openConnection(Number(new URL(url).port))
+  try {
+    connection.write(formatRequest('GET', '/', headerLines))
+    await connection.readResponses(1)
+  } finally {
+    connection.destroy()
+  }
 }
 
 describe('captureRequest', () => {
@@ -104,6 +120,20 @@ describe('captureRequest', () => {
       ['X-TRACE', 'two'],
     ])
     expect(part.request_headers).toContainEqual(['ACCEPT', 'text/plain'])
+  })
+
+  it('joins a repeated Host', async () => {
+    let part: RequestPart | undefined
+    const url = await serve((req, res) => {
+      part = captureRequest(req, settings())
+      res.end()
+    })
+    await sendRawRequest(url, ['X-Trace: one', 'host: second.example'])
+    expect(part?.host).toBe('127.0.0.1')
+    expect(part?.request_headers).toEqual([
+      ['HOST', '127.0.0.1, second.example'],
+      ['X-TRACE', 'one'],
+    ])
   })
 
   it('masks secrets in headers, params and uri', async () => {
@@ -199,6 +229,34 @@ describe('captureResponse', () => {
     expect(part.status_code).toBe(201)
     expect(part.response_headers).toContainEqual(['X-Only-In-WriteHead', 'yes'])
     expect(part.response_headers).toContainEqual(['Content-Length', '2'])
+  })
+
+  it.each([
+    ['setHeader with a list', (res: ServerResponse) => res.setHeader('Content-Length', ['2', '2'])],
+    ['writeHead with two lines', (res: ServerResponse) => res.writeHead(200, ['Content-Length', '2', 'content-length', '2'])],
+  ])('stores one Content-Length from %s', async (_case, setLength) => {
+    const part = await captureAnswered((_req, res) => {
+      setLength(res)
+      res.end('ok')
+    })
+    const lengths = part.response_headers?.filter(([name]) => name.toLowerCase() === 'content-length')
+    expect(lengths).toEqual([['Content-Length', '2']])
+  })
+
+  it('reads one Content-Length set before sending', async () => {
+    let part: ResponsePart | undefined
+    const url = await serve((_req, res) => {
+      res.setHeader('Content-Length', ['2', '2'])
+      res.setHeader('X-Trace', ['one', 'two'])
+      part = captureResponse(res, settings())
+      res.end('ok')
+    })
+    await sendRawRequest(url)
+    expect(part?.response_headers).toEqual([
+      ['Content-Length', '2'],
+      ['X-Trace', 'one'],
+      ['X-Trace', 'two'],
+    ])
   })
 
   it('keeps a custom reason phrase', async () => {
@@ -352,6 +410,48 @@ describe('CaptureEncoder', () => {
       expect(pairs[59]).toEqual([`X-R${round}-H59`, `${round}.59`])
       expect(pairs[60]).toEqual(['X-API-KEY', REDACTED])
     }
+  })
+
+  it('joins single-value repeats between plain requests', () => {
+    const encoder = new CaptureEncoder(settings())
+    const plain = ['User-Agent', 'agent/1', 'X-Forwarded-For', '203.0.113.7']
+    const repeated = ['User-Agent', 'agent/1', 'X-Forwarded-For', '203.0.113.7', 'X-Forwarded-For', '10.0.0.1']
+    const expectedPlain = [
+      ['USER-AGENT', 'agent/1'],
+      ['X-FORWARDED-FOR', '203.0.113.7'],
+    ]
+    const expectedRepeated = [
+      ['USER-AGENT', 'agent/1'],
+      ['X-FORWARDED-FOR', '203.0.113.7, 10.0.0.1'],
+    ]
+    for (const [rawHeaders, expected] of [
+      [plain, expectedPlain],
+      [repeated, expectedRepeated],
+      [plain, expectedPlain],
+      [repeated, expectedRepeated],
+    ] as const) {
+      expect(encodeParsed(encoder, fakeRequest([...rawHeaders])).request_headers).toEqual(expected)
+    }
+  })
+
+  it('joins response Content-Length values that differ', () => {
+    const encoder = new CaptureEncoder(settings())
+    const block = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\ncontent-length:  3 \r\n\r\n'
+    const part = JSON.parse(`{${encoder.encodeResponse({ _header: block } as unknown as ServerResponse)}}`) as ResponsePart
+    expect(part.response_headers).toEqual([
+      ['Content-Length', '2, 3'],
+      ['X-A', '1'],
+    ])
+  })
+
+  it('joins a repeat at the header cap', () => {
+    const encoder = new CaptureEncoder(settings({ limits: { maxHeaders: 2 } }))
+    const rawHeaders = ['User-Agent', 'a', 'X-A', '1', 'User-Agent', 'b', 'X-B', '2', 'X-C', '3']
+    expect(encodeParsed(encoder, fakeRequest(rawHeaders)).request_headers).toEqual([
+      ['USER-AGENT', 'a, b'],
+      ['X-A', '1'],
+      [TRUNCATED_HEADERS_NAME.toUpperCase(), '2 headers'],
+    ])
   })
 
   it('keeps values that need escaping', () => {

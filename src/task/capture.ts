@@ -12,6 +12,13 @@ import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
 import { redactHeaderUrl, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
+import {
+  findSingleValueIndex,
+  joinFieldValues,
+  joinHeaderBlockValues,
+  joinRawHeaderValues,
+  SINGLE_VALUE_HEADERS,
+} from './single-value-headers'
 import { encodeNullableString, encodeString, flattenString } from './wire'
 
 /**
@@ -103,6 +110,8 @@ interface KnownHeader {
   pseudo: boolean
   /** Lower-case name of a header whose value contains a URL (`URL_HEADERS`), whose secrets are masked, else null. */
   urlHeader: string | null
+  /** Index of the name in `SINGLE_VALUE_HEADERS`, whose repeats are stored as one pair, else -1. */
+  singleValueIndex: number
   /**
    * The last raw value seen and its encoded pair `["NAME","value"]`, also
    * with a leading comma. Clients send the same values request after
@@ -157,6 +166,13 @@ export class CaptureEncoder {
   #lastStatusFields = ''
   /** The first Host value that the last `#encodeRequestHeaders()` call met, if any. */
   #hostSeen: string | undefined
+  /**
+   * Per index of `SINGLE_VALUE_HEADERS`, the number of the last header
+   * list that contained that header, so that a repeat is found without
+   * allocating anything per request.
+   */
+  readonly #singleValueListNumbers: number[] = SINGLE_VALUE_HEADERS.map(() => 0)
+  #headerListNumber = 0
 
   constructor(settings: CaptureSettings) {
     this.settings = settings
@@ -234,11 +250,14 @@ export class CaptureEncoder {
   /**
    * Encodes the request headers up to `maxHeaders`, without HTTP/2
    * pseudo-headers, and sets `#hostSeen` to the first Host value, read
-   * from `req.headers` when the cap cut it off.
+   * from `req.headers` when the cap cut it off. When a single-value
+   * header repeats, it encodes the list again with `joinedValues`, the
+   * joined value of each such header, which goes in the pair of its first line.
    */
-  #encodeRequestHeaders(req: IncomingMessage): string {
+  #encodeRequestHeaders(req: IncomingMessage, joinedValues?: ReadonlyArray<string | undefined>): string {
     const rawHeaders = req.rawHeaders
     const { maxHeaders } = this.settings.limits
+    const listNumber = ++this.#headerListNumber
     let json = '['
     let count = 0
     let index = 0
@@ -246,9 +265,16 @@ export class CaptureEncoder {
 
     for (; index + 1 < rawHeaders.length; index += 2) {
       const known = this.#findRequestHeader(rawHeaders[index] as string, index >> 1)
-      const value = rawHeaders[index + 1] as string
+      let value = rawHeaders[index + 1] as string
       if (known.isHost && this.#hostSeen === undefined) this.#hostSeen = value
       if (known.pseudo) continue
+      if (known.singleValueIndex !== -1) {
+        if (this.#markSeen(known.singleValueIndex, listNumber)) {
+          if (joinedValues === undefined) return this.#encodeRequestHeaders(req, joinRawHeaderValues(rawHeaders))
+          continue
+        }
+        value = joinedValues?.[known.singleValueIndex] ?? value
+      }
       if (count === maxHeaders) break
 
       this.#encodePair(known, value)
@@ -287,8 +313,14 @@ export class CaptureEncoder {
     return this.#lastStatusFields
   }
 
-  #encodeHeaderLines(block: string, start: number): string {
+  /**
+   * Encodes the header lines of a response head from `start` on, up to
+   * `maxHeaders`. Repeats of a single-value header are joined as
+   * `#encodeRequestHeaders()` joins them.
+   */
+  #encodeHeaderLines(block: string, start: number, joinedValues?: ReadonlyArray<string | undefined>): string {
     const { maxHeaders } = this.settings.limits
+    const listNumber = ++this.#headerListNumber
     let json = '['
     let count = 0
     let lineStart = start
@@ -299,19 +331,35 @@ export class CaptureEncoder {
 
       const colon = block.indexOf(':', lineStart)
       if (colon !== -1 && colon < lineEnd) {
+        const known = this.#findResponseHeader(block, lineStart, colon, count)
+        let value = block.slice(colon + 1, lineEnd)
+        if (known.singleValueIndex !== -1) {
+          if (this.#markSeen(known.singleValueIndex, listNumber)) {
+            if (joinedValues === undefined) return this.#encodeHeaderLines(block, start, joinHeaderBlockValues(block, start))
+            lineStart = lineEnd + 2
+            continue
+          }
+          value = joinedValues?.[known.singleValueIndex] ?? value
+        }
         if (count >= maxHeaders) {
           const pair: HeaderPair = [TRUNCATED_HEADERS_NAME, `${countLines(block, lineStart)} headers`]
           json += `,${JSON.stringify(pair)}`
           break
         }
-        const known = this.#findResponseHeader(block, lineStart, colon, count)
-        this.#encodePair(known, block.slice(colon + 1, lineEnd))
+        this.#encodePair(known, value)
         json += count === 0 ? known.lastPair : known.lastPairAfterComma
         count++
       }
       lineStart = lineEnd + 2
     }
     return `${json}]`
+  }
+
+  /** Marks a single-value header as seen in the list numbered `listNumber`, and returns true when it was seen there before. */
+  #markSeen(singleValueIndex: number, listNumber: number): boolean {
+    const seenBefore = this.#singleValueListNumbers[singleValueIndex] === listNumber
+    this.#singleValueListNumbers[singleValueIndex] = listNumber
+    return seenBefore
   }
 
   #findRequestHeader(name: string, position: number): KnownHeader {
@@ -363,6 +411,7 @@ export class CaptureEncoder {
       isHost: upperCase && (name.toLowerCase() === 'host' || name === ':authority'),
       pseudo: name.startsWith(':'),
       urlHeader: URL_HEADERS.has(name.toLowerCase()) ? name.toLowerCase() : null,
+      singleValueIndex: findSingleValueIndex(name),
       lastValue: undefined,
       lastPair: '',
       lastPairAfterComma: '',
@@ -450,7 +499,9 @@ function captureSetHeaders(res: ServerResponse, settings: CaptureSettings): Head
     const secret = rules.isSecretHeader(lowerCaseName)
     const isUrl = URL_HEADERS.has(lowerCaseName)
     const value = res.getHeader(name)
-    const values = Array.isArray(value) ? value : [value]
+    let values = Array.isArray(value) ? value : [value]
+    // A single-value header set as a list (`setHeader('Content-Length', ['2', '2'])`) is stored as one pair.
+    if (values.length > 1 && findSingleValueIndex(name) !== -1) values = [joinFieldValues(lowerCaseName, values.map(String))]
 
     for (const item of values) {
       const text = isUrl ? redactHeaderUrl(lowerCaseName, String(item), rules) : String(item)

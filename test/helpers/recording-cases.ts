@@ -147,6 +147,53 @@ export function describeRecordFields(framework: FrameworkName, getRedis: () => T
       for (const [name] of headers) expect(name).toBe(name.toUpperCase())
     })
 
+    it('joins repeated single-value request headers', async () => {
+      const running = await start()
+      const connection = await openConnection(running.port)
+      try {
+        connection.write(
+          formatRequest('GET', '/users/1', [
+            'X-Forwarded-For: 203.0.113.7',
+            'User-Agent: first-agent',
+            'X-Repeat: first',
+            'x-forwarded-for: 10.0.0.1, 10.0.0.2',
+            'user-agent: second-agent',
+            'X-Repeat: second',
+            'CF-IPCountry: FI',
+          ]),
+        )
+        const [response] = await connection.readResponses(1)
+        expect(response?.status).toBe(200)
+      } finally {
+        connection.destroy()
+      }
+
+      const [task] = await waitForCompleted(redis.client, 1)
+      const headers = task?.request_headers ?? []
+      expect(headers).toEqual([
+        ['HOST', '127.0.0.1'],
+        ['X-FORWARDED-FOR', '203.0.113.7, 10.0.0.1, 10.0.0.2'],
+        ['USER-AGENT', 'first-agent, second-agent'],
+        ['X-REPEAT', 'first'],
+        ['X-REPEAT', 'second'],
+        ['CF-IPCOUNTRY', 'FI'],
+      ])
+    })
+
+    it('redacts a joined request header', async () => {
+      const running = await start({ redactHeaders: ['x-forwarded-for'] })
+      await sendRequest(`${running.url}/users/1`, {
+        headers: [
+          ['X-Forwarded-For', '203.0.113.7'],
+          ['X-Forwarded-For', '10.0.0.1'],
+        ],
+      })
+
+      const [task] = await waitForCompleted(redis.client, 1)
+      expect(headerValues(task?.request_headers ?? [], 'x-forwarded-for')).toEqual([REDACTED])
+      expect(JSON.stringify(task)).not.toMatch(/203\.0\.113\.7|10\.0\.0\.1/)
+    })
+
     it('records process fields and tags', async () => {
       const running = await start({ tags: { 'service.name': 'shop' }, processorName: 'api-1' })
       await sendRequest(`${running.url}/users/1`)
