@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { MemoryTracker, type TopOptions } from '../src/index'
+import { MemoryTracker, OUTCOME_TAG, type TopOptions } from '../src/index'
 import { SAMPLED_OUT_TAG } from '../src/task/derived'
 import { sendRequest, startApp, waitFor, type FrameworkName, type TestApp } from './helpers/http'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
@@ -101,6 +101,19 @@ describe.each<FrameworkName>(['express5', 'fastify5'])('%s completedSampleRate',
     }
     expect(completed.map((task) => task.task_id).sort()).toEqual(sampledIds.sort())
     for (const task of completed) expect(task.tags).not.toHaveProperty(SAMPLED_OUT_TAG)
+  })
+
+  it('0 keeps the tag in a cleanup end', async () => {
+    const running = await start({ completedSampleRate: 0 })
+    const pending = sendRequest(`${running.url}/wait`)
+    await waitForActive(redis.client, 1)
+    await running.closeRecorder()
+    running.releaseWaiting()
+    await pending
+
+    const [ended] = (await readStoredTasks(redis.client)).pastTasks
+    expect(ended?.tags?.[OUTCOME_TAG]).toBe('recorder_closed')
+    expect(ended?.tags?.[SAMPLED_OUT_TAG]).toBe('true')
   })
 })
 
