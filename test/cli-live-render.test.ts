@@ -1,4 +1,7 @@
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync, spawnSync } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_ACTIVE_COLUMNS, DEFAULT_COMPLETED_COLUMNS, parseColumnList } from '../src/cli/columns'
 import { buildCurlCommand, quoteForShell, renderDetailLines } from '../src/cli/detail'
@@ -15,6 +18,9 @@ import { getCompletedKey, getTaskKey } from '../src/task/derived'
 import { formatIsoTime } from '../src/task/time'
 
 const NOW = Date.parse('2026-12-04T15:01:00Z')
+
+const HAS_CURL = spawnSync('curl', ['--version']).status === 0
+if (!HAS_CURL) console.warn('cli-live-render: the curl run is skipped because curl is not on PATH')
 
 function task(index: number, fields: Partial<HttpTask> = {}): HttpTask {
   return {
@@ -444,7 +450,7 @@ describe('detail pane', () => {
 
   it('builds a curl command that repeats the request, quoted for a POSIX shell', () => {
     expect(buildCurlCommand(record)).toBe(
-      "curl -X POST -H 'Authorization: [REDACTED]' -H 'User-Agent: O'\\''Brien \x1b[2J' --compressed " +
+      "curl -X POST -H 'Authorization: [REDACTED]' -H 'User-Agent: O'\\''Brien \x1b[2J' --compressed --globoff " +
         "'https://shop.example/api/orders?token=[REDACTED]&q=it'\\''s'",
     )
   })
@@ -478,6 +484,29 @@ describe('detail pane', () => {
   ])('builds the curl URL of uri %s', (uri, url) => {
     const task: HttpTask = { method: 'GET', host: 'example.com', uri, protocol: 'https', request_headers: [] }
     expect(buildCurlCommand(task)).toBe(`curl ${quoteForShell(url)}`)
+  })
+
+  it.skipIf(!HAS_CURL)('runs the curl command of a masked URL', async () => {
+    const targets: string[] = []
+    const server = createServer((req, res) => {
+      targets.push(req.url ?? '')
+      res.end('ok')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      const uri = '/api/orders?token=[REDACTED]&q=1'
+      const masked: HttpTask = { method: 'GET', host: `127.0.0.1:${port}`, uri, protocol: 'http', request_headers: [] }
+      // Only PATH is passed on, so that no proxy variable sends curl elsewhere.
+      const { stdout } = await promisify(execFile)('sh', ['-c', buildCurlCommand(masked)], {
+        env: { PATH: process.env.PATH },
+        timeout: 5_000,
+      })
+      expect(stdout).toBe('ok')
+      expect(targets).toEqual([uri])
+    } finally {
+      server.close()
+    }
   })
 
   it.each([

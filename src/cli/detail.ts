@@ -200,9 +200,18 @@ function buildCurlArguments(task: HttpTask): string[] {
   const host = getRequestHost(task)
   // A Host that is no host name (`127.0.0.1@evil.test`) would send curl elsewhere, so it goes as a header.
   if (host !== undefined && !HOST_WITH_PORT.test(host)) args.push('-H', `Host: ${host}`)
-  args.push(buildUrl(task))
+  const url = buildUrl(task)
+  // curl reads `[REDACTED]` in a URL as a glob range and exits with "bad range".
+  if (CURL_GLOB_CHARACTERS.test(url.replace(IPV6_HOST, ''))) args.push('--globoff')
+  args.push(url)
   return args
 }
+
+/** Characters that curl reads as URL globs (`[1-5]`, `{a,b}`) unless `--globoff` is given. */
+const CURL_GLOB_CHARACTERS = /[[\]{}]/
+
+/** A bracketed IPv6 host right after the scheme, which curl takes as a host and not as a glob. */
+const IPV6_HOST = /^https?:\/\/\[[0-9a-f:.]+\]/i
 
 /** A host name, an IPv4 address or a bracketed IPv6 address, with an optional port. */
 const HOST_WITH_PORT = /^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i
