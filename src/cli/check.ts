@@ -17,7 +17,7 @@ import type { TaskSnapshot } from '../trackers/tracker'
 import { countOf, formatDuration } from './format'
 import { formatLatency, formatShare } from './live-header'
 import type { TrackerOptions } from './options'
-import { describeOrphaned, findOrphaned } from './orphans'
+import { describeOrphaned, describeWrongTypeHeartbeats, findOrphaned, type WrongTypeHeartbeatKey } from './orphans'
 import { describeReducedRead } from './read-fewer'
 import { readTrackerOnce } from './read-once'
 import { sanitizeText } from './sanitize'
@@ -29,6 +29,9 @@ export const CHECK_READ_LIMIT = 10_000
 
 /** Stalled requests named in a failure message. */
 const MAX_NAMED_STALLED = 3
+
+/** Heartbeat keys of the wrong type named in a failure message; it counts the others. */
+const MAX_NAMED_HEARTBEAT_KEYS = 3
 
 export interface CheckOptions extends TrackerOptions {
   /** Most active requests allowed to run `stallAfterSeconds` or longer. */
@@ -73,7 +76,7 @@ export async function runCheck(
   options: CheckOptions,
   streams: CheckStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl, reduced } = await readTrackerOnce(
+  const { snapshot, stalePrefixes, wrongTypeHeartbeats, emptyPrefixNotice, displayUrl, reduced } = await readTrackerOnce(
     options,
     CHECK_READ_LIMIT,
     { readFewerWhenTooLarge: true },
@@ -82,7 +85,7 @@ export async function runCheck(
   const orphaned = findOrphaned(snapshot.active, stalePrefixes)
   const running = [...snapshot.active.values()].filter((task) => !orphaned.has(task))
   const figures = { ...measure(running, snapshot.completed, options, nowMs), orphaned: orphaned.size }
-  const { ok, line } = judge(figures, options, measureRead(snapshot))
+  const { ok, line } = judge(figures, options, measureRead(snapshot, wrongTypeHeartbeats))
   streams.stdout.write(`${line}\n`)
   if (reduced !== undefined) {
     // A health probe gets a verdict on the newest requests rather than no verdict.
@@ -97,17 +100,30 @@ export async function runCheck(
     const notice = describeOrphaned(orphaned.size, displayUrl, options.keyPrefix, options.trackerUrlFromEnvironment)
     streams.stderr.write(`web-top-cli: ${notice}\n`)
   }
+  if (wrongTypeHeartbeats.length > 0) {
+    streams.stderr.write(`web-top-cli: ${describeWrongTypeHeartbeats(wrongTypeHeartbeats)}\n`)
+  }
   // The verdict stays OK: an app that has served no request yet has no keys either.
   if (emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${emptyPrefixNotice}\n`)
   return ok ? 0 : 1
 }
 
-/** Collects what a read skipped. */
-export function measureRead(snapshot: TaskSnapshot): CheckReadFigures {
+/**
+ * Collects what a read skipped, and the keys of the wrong type among those
+ * without task records: `last_cleared_at` and the heartbeat keys.
+ */
+export function measureRead(
+  snapshot: TaskSnapshot,
+  wrongTypeHeartbeats: readonly WrongTypeHeartbeatKey[] = [],
+): CheckReadFigures {
   const readable = snapshot.active.size + snapshot.completed.length
+  const heartbeatKeys = wrongTypeHeartbeats.slice(0, MAX_NAMED_HEARTBEAT_KEYS).map(({ key }) => key)
+  const wrongTypeKeys = [...(snapshot.wrongTypeKeys ?? []), ...heartbeatKeys].map((key) => `key ${key}: wrong key type`)
+  const unnamed = wrongTypeHeartbeats.length - heartbeatKeys.length
+  if (unnamed > 0) wrongTypeKeys.push(`${countOf(unnamed, 'more heartbeat key')}: wrong key type`)
   return {
     skipped: snapshot.skipped,
-    unreadableKeys: listUnreadableKeys(snapshot.skipReasons),
+    unreadableKeys: [...listUnreadableKeys(snapshot.skipReasons), ...wrongTypeKeys],
     nothingReadable: snapshot.skipped > 0 && readable === 0,
   }
 }

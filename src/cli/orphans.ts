@@ -5,20 +5,66 @@
  */
 import type { HttpTask } from '../task/http-task'
 import { isStaleProcessor, readHeartbeats } from '../trackers/heartbeat'
+import { RedisTracker } from '../trackers/redis-tracker'
 import type { TrackerConnection } from './connect'
 import { quoteForShell } from './detail'
 import { sanitizeText } from './sanitize'
 
+/** Heartbeat facts that the readers use: stopped recorders and keys of the wrong type. */
+export interface HeartbeatState {
+  /** Processor id prefixes whose heartbeat expired. */
+  stalePrefixes: readonly string[]
+  /** Heartbeat keys that exist with another Redis type than the recorder writes, and that type. */
+  wrongTypeKeys: readonly WrongTypeHeartbeatKey[]
+}
+
+export interface WrongTypeHeartbeatKey {
+  key: string
+  /** Redis type that the recorder writes: `set` for the heartbeat list, `string` for a heartbeat. */
+  expected: 'set' | 'string'
+}
+
+/** Heartbeat keys named in a notice; the notice counts the others. */
+const MAX_NAMED_KEYS = 3
+
 /**
- * Returns the processor id prefixes whose heartbeat expired. Heartbeats are
- * optional, so a failed read of them returns none, as in `live`.
+ * Returns the processor id prefixes whose heartbeat expired, and the
+ * heartbeat keys of the wrong type. Heartbeats are optional, so any other
+ * failed read of them returns none, as in `live`.
  */
-export async function readStalePrefixes(connection: TrackerConnection): Promise<readonly string[]> {
+export async function readHeartbeatState(connection: TrackerConnection): Promise<HeartbeatState> {
+  const { tracker } = connection
   try {
-    return (await readHeartbeats(connection.tracker)).stalePrefixes
-  } catch {
-    return []
+    const report = await readHeartbeats(tracker)
+    const wrongTypeKeys = (report.wrongTypeKeys ?? []).map((key) => ({ key, expected: 'string' as const }))
+    return { stalePrefixes: report.stalePrefixes, wrongTypeKeys }
+  } catch (error) {
+    // SMEMBERS of a heartbeat list that is not a set.
+    if (tracker instanceof RedisTracker && error instanceof Error && error.message.startsWith('WRONGTYPE')) {
+      return { stalePrefixes: [], wrongTypeKeys: [{ key: tracker.heartbeatKeys.heartbeats, expected: 'set' }] }
+    }
+    return { stalePrefixes: [], wrongTypeKeys: [] }
   }
+}
+
+/**
+ * Returns the notice for heartbeat keys of the wrong type, which another
+ * program may have written: no reader can tell whether their recording
+ * processes stopped. `consequence` names what the command did about it.
+ */
+export function describeWrongTypeHeartbeats(
+  keys: readonly WrongTypeHeartbeatKey[],
+  consequence = 'does not mark their requests ORPHANED',
+): string {
+  const named = keys
+    .slice(0, MAX_NAMED_KEYS)
+    .map(({ key, expected }) => `${sanitizeText(JSON.stringify(key))}, not a ${expected}`)
+  if (keys.length > MAX_NAMED_KEYS) named.push(`and ${keys.length - MAX_NAMED_KEYS} more`)
+  const subject = keys.length === 1 ? 'a heartbeat key has' : `${keys.length} heartbeat keys have`
+  return (
+    `${subject} the wrong type (${named.join('; ')}), so web-top-cli cannot tell which recording ` +
+    `processes stopped and ${consequence}; check --prefix, or delete a key that no other program uses`
+  )
 }
 
 /** Returns the active tasks, by processor id, whose process has one of `stalePrefixes`. */

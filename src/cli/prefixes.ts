@@ -201,6 +201,9 @@ export async function runRecentForAllPrefixes(
         const notice = describeOrphaned(read.orphaned.size, read.displayUrl, prefix, options.trackerUrlFromEnvironment)
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${notice}\n`)
       }
+      if (read.heartbeatNotice !== undefined) {
+        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.heartbeatNotice}\n`)
+      }
       if (read.unreadNotice !== undefined) {
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.unreadNotice}\n`)
       }

@@ -10,6 +10,7 @@ import { CliError } from './cli-error'
 import { connectTracker, withRedisHint, type TrackerConnection } from './connect'
 import { countOf } from './format'
 import { describePrefix } from './live-header'
+import { describeWrongTypeHeartbeats } from './orphans'
 import type { TrackerOptions } from './options'
 import { sanitizeText } from './sanitize'
 import { cutToWidth } from './text-width'
@@ -40,6 +41,10 @@ export async function runPrune(
       result = await pruneStaleTasks(connection.tracker)
     } catch (error) {
       throw new CliError(await describePruneFailure(connection, error))
+    }
+    const wrongTypeKeys = (result.wrongTypeKeys ?? []).map((key) => ({ key, expected: 'string' as const }))
+    if (wrongTypeKeys.length > 0) {
+      streams.stdout.write(`${capitalize(describeWrongTypeHeartbeats(wrongTypeKeys, 'keeps their tasks'))}\n`)
     }
     if (result.stalePrefixes.length === 0) {
       streams.stdout.write(
@@ -123,4 +128,8 @@ async function findWrongTypeKey(tracker: Tracker): Promise<WrongTypeKey | undefi
     if (actual !== 'none' && actual !== expected) return { key, expected, actual }
   }
   return undefined
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }

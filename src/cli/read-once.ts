@@ -10,13 +10,15 @@ import { CliError } from './cli-error'
 import { connectTracker, diagnoseReadFailure, readTracker, type TrackerConnection } from './connect'
 import { describeEmptyPrefix } from './empty-prefix'
 import type { TrackerOptions } from './options'
-import { readStalePrefixes } from './orphans'
+import { readHeartbeatState, type WrongTypeHeartbeatKey } from './orphans'
 import { readFewerWhileTooLarge, type ReducedRead } from './read-fewer'
 
 export interface SingleRead {
   snapshot: TaskSnapshot
-  /** Processor id prefixes whose heartbeat expired, read only when some task is active. */
+  /** Processor id prefixes whose heartbeat expired. */
   stalePrefixes: readonly string[]
+  /** Heartbeat keys of the wrong type, for which no task can be judged ORPHANED. */
+  wrongTypeHeartbeats: readonly WrongTypeHeartbeatKey[]
   /** `describeEmptyPrefix` of the read. */
   emptyPrefixNotice: string | undefined
   /** The tracker's URL with its password masked, for messages. */
@@ -69,9 +71,18 @@ export async function readTrackerOnce(
     const moreCompleted = dropExtraCompleted(snapshot, completedLimit)
       ? { total: await countCompleted(connection) }
       : undefined
-    const stalePrefixes = snapshot.active.size > 0 ? await readStalePrefixes(connection) : []
+    // Read also without active tasks, so that check finds a heartbeat key of the wrong type.
+    const heartbeats = await readHeartbeatState(connection)
     const emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
-    return { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl: connection.displayUrl, moreCompleted, reduced }
+    return {
+      snapshot,
+      stalePrefixes: heartbeats.stalePrefixes,
+      wrongTypeHeartbeats: heartbeats.wrongTypeKeys,
+      emptyPrefixNotice,
+      displayUrl: connection.displayUrl,
+      moreCompleted,
+      reduced,
+    }
   } finally {
     await connection.close()
   }

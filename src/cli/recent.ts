@@ -8,7 +8,7 @@ import type { Column } from './columns'
 import { createTaskFilter, type TaskFilterOptions } from './filters'
 import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { createStateColumn, type RowMark } from './live-tables'
-import { describeOrphaned, findOrphaned } from './orphans'
+import { describeOrphaned, describeWrongTypeHeartbeats, findOrphaned } from './orphans'
 import type { TrackerOptions } from './options'
 import { readTrackerOnce } from './read-once'
 import { describeSkipped } from './skipped'
@@ -48,6 +48,8 @@ export interface RecentRead {
    * removing them: its heartbeat expired. `live` marks them ORPHANED too.
    */
   orphaned: ReadonlySet<HttpTask>
+  /** A note on heartbeat keys of the wrong type, from `describeWrongTypeHeartbeats`. */
+  heartbeatNotice: string | undefined
   /** Time of the read, in epoch milliseconds, against which durations are measured. */
   nowMs: number
   /** The tracker URL, password masked, as notices name it. */
@@ -93,6 +95,7 @@ export async function runRecent(
     const notice = describeOrphaned(read.orphaned.size, read.displayUrl, options.keyPrefix, options.trackerUrlFromEnvironment)
     streams.stderr.write(`web-top-cli: ${notice}\n`)
   }
+  if (read.heartbeatNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.heartbeatNotice}\n`)
   if (read.emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.emptyPrefixNotice}\n`)
   if (read.unreadNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.unreadNotice}\n`)
   if (droppedNotice !== undefined) streams.stderr.write(`web-top-cli: ${droppedNotice}\n`)
@@ -124,7 +127,7 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   if (options.mode === 'active') completedLimit = 0
   // With a filter, --limit does not lower the read below RECENT_COMPLETED_LIMIT.
   const readLessAdvice = filtered ? undefined : `read fewer with a --limit below ${completedLimit}`
-  const { snapshot, stalePrefixes, emptyPrefixNotice, displayUrl, moreCompleted } = await readTrackerOnce(
+  const { snapshot, stalePrefixes, wrongTypeHeartbeats, emptyPrefixNotice, displayUrl, moreCompleted } = await readTrackerOnce(
     options,
     completedLimit,
     { readLessAdvice },
@@ -146,7 +149,8 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
     moreCompleted === undefined || limitReached
       ? undefined
       : describeUnreadCompleted(completedLimit, moreCompleted.total, filtered, activeRows)
-  return { tasks, skippedNotice, orphaned, nowMs, displayUrl, emptyPrefixNotice, unreadNotice }
+  const heartbeatNotice = wrongTypeHeartbeats.length > 0 ? describeWrongTypeHeartbeats(wrongTypeHeartbeats) : undefined
+  return { tasks, skippedNotice, orphaned, heartbeatNotice, nowMs, displayUrl, emptyPrefixNotice, unreadNotice }
 }
 
 /**

@@ -54,6 +54,14 @@ export interface HeartbeatReport {
    * the recorder stopped without cleaning up, and its active tasks are stale.
    */
   stalePrefixes: string[]
+  /**
+   * Heartbeat keys of listed prefixes that exist with another Redis type
+   * than string, which any client of the server can write. Whether their
+   * recorders run is unknown, so their prefixes are in neither `live` nor
+   * `stalePrefixes`, and prune keeps their entries. Set only when there are
+   * some.
+   */
+  wrongTypeKeys?: string[]
 }
 
 /** Result of `pruneStaleTasks`. */
@@ -68,6 +76,8 @@ export interface PruneResult {
   endedTasks: number
   /** Processor id prefixes whose entries were removed and which left the heartbeat list. */
   stalePrefixes: string[]
+  /** `HeartbeatReport.wrongTypeKeys` of the read before the prune, whose entries were kept. Set only when there are some. */
+  wrongTypeKeys?: string[]
 }
 
 /**

@@ -34,7 +34,13 @@ type PruneStale = (
   ...keysAndPrefixes: string[]
 ) => Promise<Array<number | string>>
 
-/** Reads the heartbeat list and each listed heartbeat, with SMEMBERS and one MGET. */
+/**
+ * Reads the heartbeat list and each listed heartbeat, with SMEMBERS and one
+ * MGET. Heartbeat keys that MGET finds empty are checked again
+ * (`findStringlessKeys`), so that a key of another type is not taken for
+ * an expired one. Throws when the list itself cannot be read, as for a
+ * `heartbeats` key of another type than a set (WRONGTYPE).
+ */
 export async function readRedisHeartbeats(
   client: RedisClient,
   keys: HeartbeatKeys,
@@ -43,19 +49,59 @@ export async function readRedisHeartbeats(
   if (prefixes.length === 0) return { live: [], stalePrefixes: [] }
 
   const texts = await client.mget(prefixes.map((prefix) => keys.heartbeatPrefix + prefix))
+  const empty = prefixes.filter((_, index) => texts[index] === null || texts[index] === undefined)
+  const stringless = await findStringlessKeys(client, empty.map((prefix) => keys.heartbeatPrefix + prefix))
   const live: Heartbeat[] = []
   const stalePrefixes: string[] = []
+  const wrongTypeKeys: string[] = []
   prefixes.forEach((prefix, index) => {
-    const text = texts[index]
+    const key = keys.heartbeatPrefix + prefix
+    const text = texts[index] ?? stringless.get(key)
     if (text === null || text === undefined) {
       stalePrefixes.push(prefix)
+      return
+    }
+    if (text === WRONG_TYPE) {
+      wrongTypeKeys.push(key)
       return
     }
     // A key that exists but does not decode still counts as alive, so its entries stay.
     const heartbeat = decodeHeartbeat(text)
     if (heartbeat !== null) live.push(heartbeat)
   })
-  return { live: sortHeartbeats(live), stalePrefixes }
+  const report: HeartbeatReport = { live: sortHeartbeats(live), stalePrefixes }
+  if (wrongTypeKeys.length > 0) report.wrongTypeKeys = wrongTypeKeys
+  return report
+}
+
+/** Marks a key in the result of `findStringlessKeys` that exists with another type than string. */
+const WRONG_TYPE = Symbol('wrong key type')
+
+/**
+ * Checks keys for which MGET returned nil, as it does for a missing key and
+ * for a key of another type alike. Prune's script tests heartbeats with
+ * EXISTS and keeps the entries of a hash, so such a prefix is not stale.
+ * Returns `WRONG_TYPE` for each key that exists and is still nil to a
+ * second MGET, and the text of a key written in between. EXISTS and MGET
+ * are in the ACL of the readers and of `prune`.
+ */
+async function findStringlessKeys(
+  client: RedisClient,
+  keys: readonly string[],
+): Promise<Map<string, string | typeof WRONG_TYPE>> {
+  const found = new Map<string, string | typeof WRONG_TYPE>()
+  if (keys.length === 0) return found
+
+  const pipeline = client.pipeline()
+  for (const key of keys) pipeline.exists(key)
+  const replies = (await pipeline.exec()) ?? []
+  // A failed EXISTS leaves the prefix stale, as the empty MGET reply made it.
+  const existing = keys.filter((_, index) => replies[index]?.[1] === 1)
+  if (existing.length === 0) return found
+
+  const texts = await client.mget(existing)
+  existing.forEach((key, index) => found.set(key, texts[index] ?? WRONG_TYPE))
+  return found
 }
 
 /**
@@ -69,8 +115,9 @@ export async function pruneRedisStaleTasks(
   heartbeatKeys: HeartbeatKeys,
   maxCompleted: number,
 ): Promise<PruneResult> {
-  const { stalePrefixes } = await readRedisHeartbeats(client, heartbeatKeys)
+  const { stalePrefixes, wrongTypeKeys } = await readRedisHeartbeats(client, heartbeatKeys)
   const result: PruneResult = { removedTasks: 0, endedTasks: 0, stalePrefixes: [] }
+  if (wrongTypeKeys !== undefined) result.wrongTypeKeys = wrongTypeKeys
   const pruneStale = (client as unknown as { webTopPruneStale: PruneStale }).webTopPruneStale
   // Each call scans the whole processors hash, so the batches are large, but
   // a call with its keys and prefixes as arguments must fit in the stack.

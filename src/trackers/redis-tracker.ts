@@ -545,6 +545,7 @@ export class RedisTracker implements Tracker {
     )
     if (processors?.ok === false) addActiveKeySkip(snapshot, `key ${this.keys.processors}: ${processors.reason}`)
     if (!pastTasks.ok) addKeySkip(snapshot, `key ${this.keys.pastTasks}: ${pastTasks.reason}`)
+    if (!cleared.ok && cleared.reason === WRONG_KEY_TYPE) snapshot.wrongTypeKeys = [this.keys.lastClearedAt]
     return snapshot
   }
 
@@ -1346,10 +1347,13 @@ export function resolveBatchWindow(value: number | undefined): number {
 
 type Reply = { ok: true; value: unknown } | { ok: false; reason: string }
 
+/** Reason of a reply that failed with WRONGTYPE. */
+const WRONG_KEY_TYPE = 'wrong key type'
+
 function readReply(result: [Error | null, unknown] | undefined): Reply {
   if (result === undefined) return { ok: false, reason: 'no reply' }
   const [err, value] = result
-  if (err) return { ok: false, reason: err.message.startsWith('WRONGTYPE') ? 'wrong key type' : err.message }
+  if (err) return { ok: false, reason: err.message.startsWith('WRONGTYPE') ? WRONG_KEY_TYPE : err.message }
   return { ok: true, value }
 }
 

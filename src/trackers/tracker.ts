@@ -31,6 +31,12 @@ export interface TaskSnapshot {
   /** ISO 8601 time of the last clear, if the tracker stores one. */
   lastClearedAt: string | null
   /**
+   * Keys without task records that the read found with another Redis type
+   * than a tracker writes, such as a `last_cleared_at` list. Set only when
+   * there are some.
+   */
+  wrongTypeKeys?: string[]
+  /**
    * Set only by a read with `changedOnly` that did not fetch every record:
    * the processor ids whose records were not fetched because their byte
    * length had not changed. Their tasks come from the decode cache and may
