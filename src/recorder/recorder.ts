@@ -18,6 +18,7 @@ import { isIP } from 'node:net'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
 import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
+import { pathOfUrl } from '../task/request-target'
 import { formatIsoTime, nowMs } from '../task/time'
 import type { Tracker } from '../trackers/tracker'
 import { describePathForLog } from '../util/log-path'
@@ -182,7 +183,7 @@ export class Recorder {
     if (getRequestState(res) !== undefined) return false
 
     try {
-      const path = pathOf(context.url ?? req.url)
+      const path = pathOfUrl(context.url ?? req.url)
       if (this.options.isIgnored(req, path)) return false
       this.#start(req, res, context)
       return true
@@ -415,12 +416,6 @@ const FORWARDED_PROTOCOL = /^(?:https?|wss?)$/i
 function stripZone(address: string): string {
   const zone = address.indexOf('%')
   return zone === -1 ? address : address.slice(0, zone)
-}
-
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/'
-  const queryStart = url.indexOf('?')
-  return queryStart === -1 ? url : url.slice(0, queryStart)
 }
 
 /**

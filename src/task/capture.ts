@@ -11,6 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
+import { pathOfTarget } from './request-target'
 import { redactHeaderUrl, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import {
   findSingleValueIndex,
@@ -419,22 +420,6 @@ export class CaptureEncoder {
     if (cache.size < MAX_CACHED_HEADER_NAMES) cache.set(name, known)
     return known
   }
-}
-
-/** The scheme and authority of a request target in absolute form, up to the path. */
-const ABSOLUTE_FORM_START = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i
-
-/**
- * Returns the path of a request target without its query and fragment:
- * the target itself in origin form (`/users/7`), the part after the
- * authority in absolute form (`http://host/users/7`), or `/` when an
- * absolute target has no path (`http://host`).
- */
-function pathOfTarget(target: string): string {
-  if (target.startsWith('/')) return target
-  const start = ABSOLUTE_FORM_START.exec(target)
-  if (start === null) return target
-  return target.length === start[0].length ? '/' : target.slice(start[0].length)
 }
 
 /** Returns the IPv4 form of an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`), other addresses as they are. */

@@ -1,0 +1,33 @@
+/**
+ * The path of an HTTP request target, as the recorder stores it and as
+ * `ignore` patterns match it. A target is in origin form (`/users/7?q=1`)
+ * for most requests, and in absolute form (`http://host/users/7?q=1`) when
+ * a client talks to the server as to a proxy.
+ */
+
+/** The scheme and authority that start a target in absolute form. */
+const ABSOLUTE_FORM_START = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i
+
+/**
+ * Returns the path of a target that has neither query nor fragment: the
+ * target itself in origin form, the part after the authority in absolute
+ * form, or `/` when nothing follows the authority. Any other target is
+ * returned as it is.
+ */
+export function pathOfTarget(target: string): string {
+  if (target.startsWith('/')) return target
+  const start = ABSOLUTE_FORM_START.exec(target)
+  if (start === null) return target
+  return target.length === start[0].length ? '/' : target.slice(start[0].length)
+}
+
+/** Returns the path of a whole request target without its query and fragment, or `/` when the target is missing. */
+export function pathOfUrl(url: string | undefined): string {
+  if (url === undefined) return '/'
+  let end = url.length
+  const queryStart = url.indexOf('?')
+  if (queryStart !== -1) end = queryStart
+  const fragmentStart = url.indexOf('#')
+  if (fragmentStart !== -1 && fragmentStart < end) end = fragmentStart
+  return pathOfTarget(end === url.length ? url : url.slice(0, end))
+}
