@@ -199,7 +199,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     expect(screen).toMatch(/^Host vm \(1\)$/m)
     session.sendKeys('h')
     screen = await session.waitForScreen((text) => text.includes('grouped by process'), 2_000, 'by process')
-    expect(screen).toMatch(/^Process vm\/7508\/140585143763648 \(1\)$/m)
+    expect(screen).toMatch(/^Process vm\/7508 \(1\)$/m)
     session.sendKeys('h')
     await session.waitForScreen((text) => !text.includes('grouped by'), 2_000, 'no grouping')
   })
