@@ -7,9 +7,11 @@
  * fails on each such key and names it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from './helpers/cli'
+import { runCli, startLiveSession } from './helpers/cli'
+import { hasTmux } from './helpers/pty'
 import { activeRecord, completedRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
+import { activeTableLines } from './helpers/screen-tables'
 
 /** Processor id prefix of a recorder whose heartbeat key is a hash. */
 const HASH_BEAT_PREFIX = 'vm/1-0-1.'
@@ -18,6 +20,9 @@ const HASH_BEAT_NOTICE =
   `web-top-cli: a heartbeat key has the wrong type ("${HASH_BEAT_KEY}", not a string), so web-top-cli ` +
   'cannot tell which recording processes stopped and does not mark their requests ORPHANED; ' +
   'check --prefix, or delete a key that no other program uses\n'
+
+const TMUX_AVAILABLE = hasTmux()
+if (!TMUX_AVAILABLE) console.warn('cli-wrong-type-keys: the live test is skipped because tmux is not on PATH')
 
 let redis: TestRedis
 
@@ -70,6 +75,26 @@ describe('a heartbeat key of the wrong type', () => {
       '',
     ])
     expect(await redis.client.hkeys('hb:processors')).toEqual([`${HASH_BEAT_PREFIX}0`])
+  })
+})
+
+describe.skipIf(!TMUX_AVAILABLE)('live with a heartbeat key of the wrong type (needs tmux)', () => {
+  it('names the key in the status line', { timeout: 30_000 }, async () => {
+    const session = await startLiveSession(redis.url, (screen) => screen.includes('/hash-beat'), {
+      TOP_TRACKER_PREFIX: 'hb:',
+    })
+    try {
+      const screen = await session.waitForScreen((text) => text.includes('wrong type'), 5_000, 'the notice')
+      // The footer wraps between words, so the notice is read with its rows joined.
+      const footer = screen.replace(/\s+/g, ' ')
+
+      expect(footer).toContain(`a heartbeat key has the wrong type ("${HASH_BEAT_KEY}", not a string)`)
+      expect(activeTableLines(screen).filter((line) => line.includes('/hash-beat'))).toEqual([
+        expect.not.stringMatching(/ORPHANED/),
+      ])
+    } finally {
+      session.kill()
+    }
   })
 })
 

@@ -9,7 +9,6 @@
  */
 import { DecodeCache } from '../trackers/decode-cache'
 import { maskUrl } from '../util/mask-url'
-import { readHeartbeats } from '../trackers/heartbeat'
 import type { ReadOptions } from '../trackers/tracker'
 import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
@@ -21,6 +20,7 @@ import { createViewSettings, followDetail, handleKey, type ViewSettings } from '
 import { renderLiveFrame, type Frame, type LiveData } from './live-render'
 import { readRecordFacts, type ActiveItem } from './live-tables'
 import { LiveState } from './live-state'
+import { describeWrongTypeHeartbeats, readHeartbeatState } from './orphans'
 import { exitCodeOfSignal, runWhileConnecting, SIGNAL_EXIT_CODES, type ExitSignal } from './live-startup'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { shouldUseColour } from './style'
@@ -154,6 +154,8 @@ class LiveView {
   #notice: string | undefined
   /** `describeEmptyPrefix` of the latest read, while the view shows no request. */
   #emptyPrefixNotice: string | undefined
+  /** `describeWrongTypeHeartbeats` of the latest heartbeat read that found keys of the wrong type. */
+  #heartbeatNotice: string | undefined
   /** Time from which updates may be missing; read back at the first resync after `#subscribedMs`. */
   #gapStartMs: number | undefined
   /**
@@ -389,12 +391,13 @@ class LiveView {
     return !closesGap && this.#gapStartMs === undefined && !this.#fullReadDue
   }
 
+  /** Reads the heartbeats. A failed read keeps the last ones and is not shown, because heartbeats are optional. */
   async #readHeartbeats(): Promise<void> {
-    try {
-      this.#state.heartbeats = await readHeartbeats(this.#connection.tracker)
-    } catch {
-      // Heartbeats are optional, so a failed read of them is not shown; a failed task read is.
-    }
+    const heartbeats = await readHeartbeatState(this.#connection)
+    if (heartbeats === undefined) return
+    const { live, stalePrefixes, wrongTypeKeys } = heartbeats
+    this.#state.heartbeats = { live, stalePrefixes }
+    this.#heartbeatNotice = wrongTypeKeys.length > 0 ? describeWrongTypeHeartbeats(wrongTypeKeys) : undefined
   }
 
   #noteReconnection(gapMs: number, result: { recovered: number; missing: { fromMs: number; toMs: number } | undefined }): void {
@@ -495,6 +498,7 @@ class LiveView {
     }
     if (this.#notice !== undefined) notices.push({ text: this.#notice, colour: 'yellow' })
     if (this.#emptyPrefixNotice !== undefined) notices.push({ text: this.#emptyPrefixNotice, colour: 'yellow' })
+    if (this.#heartbeatNotice !== undefined) notices.push({ text: this.#heartbeatNotice, colour: 'yellow' })
     return notices
   }
 

@@ -4,16 +4,18 @@
  * leaves them out of its stalled count, because `prune` is their remedy.
  */
 import type { HttpTask } from '../task/http-task'
-import { isStaleProcessor, readHeartbeats } from '../trackers/heartbeat'
+import { isStaleProcessor, readHeartbeats, type Heartbeat } from '../trackers/heartbeat'
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { TrackerConnection } from './connect'
 import { quoteForShell } from './detail'
 import { sanitizeText } from './sanitize'
 
-/** Heartbeat facts that the readers use: stopped recorders and keys of the wrong type. */
+/** Heartbeat facts that the readers use: live and stopped recorders, and keys of the wrong type. */
 export interface HeartbeatState {
+  /** Heartbeats of the recorders alive now. */
+  live: Heartbeat[]
   /** Processor id prefixes whose heartbeat expired. */
-  stalePrefixes: readonly string[]
+  stalePrefixes: string[]
   /** Heartbeat keys that exist with another Redis type than the recorder writes, and that type. */
   wrongTypeKeys: readonly WrongTypeHeartbeatKey[]
 }
@@ -28,22 +30,21 @@ export interface WrongTypeHeartbeatKey {
 const MAX_NAMED_KEYS = 3
 
 /**
- * Returns the processor id prefixes whose heartbeat expired, and the
- * heartbeat keys of the wrong type. Heartbeats are optional, so any other
- * failed read of them returns none, as in `live`.
+ * Reads the heartbeats and names the heartbeat keys of the wrong type.
+ * Returns undefined when the read fails for another reason: heartbeats are
+ * optional, so the caller goes on without them.
  */
-export async function readHeartbeatState(connection: TrackerConnection): Promise<HeartbeatState> {
+export async function readHeartbeatState(connection: TrackerConnection): Promise<HeartbeatState | undefined> {
   const { tracker } = connection
   try {
-    const report = await readHeartbeats(tracker)
-    const wrongTypeKeys = (report.wrongTypeKeys ?? []).map((key) => ({ key, expected: 'string' as const }))
-    return { stalePrefixes: report.stalePrefixes, wrongTypeKeys }
+    const { live, stalePrefixes, wrongTypeKeys = [] } = await readHeartbeats(tracker)
+    return { live, stalePrefixes, wrongTypeKeys: wrongTypeKeys.map((key) => ({ key, expected: 'string' })) }
   } catch (error) {
     // SMEMBERS of a heartbeat list that is not a set.
     if (tracker instanceof RedisTracker && error instanceof Error && error.message.startsWith('WRONGTYPE')) {
-      return { stalePrefixes: [], wrongTypeKeys: [{ key: tracker.heartbeatKeys.heartbeats, expected: 'set' }] }
+      return { live: [], stalePrefixes: [], wrongTypeKeys: [{ key: tracker.heartbeatKeys.heartbeats, expected: 'set' }] }
     }
-    return { stalePrefixes: [], wrongTypeKeys: [] }
+    return undefined
   }
 }
 

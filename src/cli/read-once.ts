@@ -76,8 +76,8 @@ export async function readTrackerOnce(
     const emptyPrefixNotice = await describeEmptyPrefix(connection, snapshot, options.keyPrefix)
     return {
       snapshot,
-      stalePrefixes: heartbeats.stalePrefixes,
-      wrongTypeHeartbeats: heartbeats.wrongTypeKeys,
+      stalePrefixes: heartbeats?.stalePrefixes ?? [],
+      wrongTypeHeartbeats: heartbeats?.wrongTypeKeys ?? [],
       emptyPrefixNotice,
       displayUrl: connection.displayUrl,
       moreCompleted,
