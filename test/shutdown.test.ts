@@ -240,6 +240,24 @@ describe.each(['express5', 'fastify5'] as const)('%s SIGTERM', (framework) => {
     await expectCleanedUp(app.processorIdPrefix)
   })
 
+  it.each(['v4', 'v3'] as const)('cleans up beside signal-exit %s', async (signalExit) => {
+    app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url }, signalExit })
+    const held = holdRequest(app)
+    await waitForActive(redis.client, 1)
+
+    app.kill('SIGTERM')
+    const { code, signal } = await app.exited(10_000)
+    expect(signal).toBe('SIGTERM')
+    expect(code).toBeNull()
+    // signal-exit's own handler still ran, after web-top sent the signal again.
+    expect(app.output()).toContain('app: signal-exit saw SIGTERM')
+    expect(String(await held)).toMatch(/^failed/)
+    await expectCleanedUp(app.processorIdPrefix)
+    const stored = await readStoredTasks(redis.client)
+    const waited = stored.pastTasks.filter((task) => task.path === '/wait')
+    expect(waited.map((task) => task.tags?.['web_top.outcome'])).toEqual(['recorder_closed'])
+  })
+
   it('leaves SIGTERM to the app handler', async () => {
     app = await startAppProcess({
       framework,

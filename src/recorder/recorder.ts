@@ -24,6 +24,7 @@ import type { Tracker } from '../trackers/tracker'
 import { describePathForLog } from '../util/log-path'
 import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
+import { getProcessShared } from '../util/process-shared'
 import { HeartbeatSender } from './heartbeat-sender'
 import { RecorderLifecycle, type WatchedServer } from './lifecycle'
 import { openTracker } from './open-tracker'
@@ -67,8 +68,11 @@ const MEMORY_TRACKER_IN_WORKER =
   'web-top records to the memory tracker of this cluster worker, which holds only its own requests; ' +
   'a reader sees the requests of whichever worker handles its read. Record to Redis to see every worker'
 
-/** Recorders created in this process, so that each one's processor ids have their own prefix. */
-let recorderCount = 0
+/**
+ * Recorders created in this process, by every copy of the package, so
+ * that each one's processor ids have their own prefix.
+ */
+const recorders = getProcessShared('recorders', () => ({ created: 0 }))
 
 export class Recorder {
   readonly tracker: Tracker
@@ -114,7 +118,7 @@ export class Recorder {
 
     const facts = readProcessFacts()
     this.#processIdPrefix = processorIdPrefix(facts)
-    this.#internalIdPrefix = `${++recorderCount}.`
+    this.#internalIdPrefix = `${++recorders.created}.`
     this.#fields = new TaskFields({
       capture: {
         captureHeaders: this.options.captureHeaders,

@@ -11,6 +11,12 @@
  * have. When the app listens too, the app decides: closing its server
  * (Express) or calling `app.close()` (Fastify) then closes the recorder.
  *
+ * Listeners that only watch for the end of the process do not count as the
+ * app's. The signal-exit package, which many libraries load, sends the
+ * signal again once its listeners are the only ones left. Other copies of
+ * web-top in the process clean up their own recorders at the same time,
+ * and the last one to finish sends the signal again.
+ *
  * The listener is prepended, so that it runs before any `once` listener of
  * the app removes itself and hides from the count. It stays installed
  * until the cleanup is done: tsx (4.x, as `tsx app.ts`) adds a listener
@@ -21,6 +27,7 @@
 import { constants } from 'node:os'
 import { isMainThread } from 'node:worker_threads'
 import { settleWithin } from '../util/deadline'
+import { getProcessShared } from '../util/process-shared'
 
 /** Max time the recorders get to clean up before the process ends, in milliseconds. */
 const CLEANUP_TIMEOUT_MS = 3_000
@@ -33,6 +40,15 @@ interface Closable {
   stopAccepting(): void
 }
 
+/** The signal listeners of every copy of web-top in the process. */
+interface SharedSignals {
+  /** Copies of the package whose listener is installed. */
+  listeners: number
+  /** Copies whose cleanup runs. */
+  cleanups: number
+}
+
+const shared = getProcessShared<SharedSignals>('signals', () => ({ listeners: 0, cleanups: 0 }))
 const recorders = new Set<Closable>()
 let installed = false
 let cleaningUp = false
@@ -55,11 +71,14 @@ export function stopClosingOnSignal(recorder: Closable): void {
 function install(): void {
   for (const signal of SIGNALS) process.prependListener(signal, onSignal)
   installed = true
+  shared.listeners++
 }
 
 function uninstall(): void {
+  if (!installed) return
   for (const signal of SIGNALS) process.off(signal, onSignal)
   installed = false
+  shared.listeners--
 }
 
 function onSignal(signal: NodeJS.Signals): void {
@@ -67,12 +86,35 @@ function onSignal(signal: NodeJS.Signals): void {
     endWith(signal)
     return
   }
-  if (process.listenerCount(signal) > 1) return
+  if (process.listenerCount(signal) > shared.listeners + countSignalExitListeners()) return
 
   cleaningUp = true
+  shared.cleanups++
   for (const recorder of recorders) recorder.stopAccepting()
   const closing = Promise.allSettled([...recorders].map((recorder) => recorder.close()))
-  void settleWithin(closing, CLEANUP_TIMEOUT_MS).then(() => endWith(signal))
+  void settleWithin(closing, CLEANUP_TIMEOUT_MS).then(() => finishCleanup(signal))
+}
+
+/** Ends the process once no other copy of web-top is still cleaning up. */
+function finishCleanup(signal: NodeJS.Signals): void {
+  shared.cleanups--
+  if (shared.cleanups > 0) uninstall()
+  else endWith(signal)
+}
+
+/**
+ * Returns the number of listeners per signal that the signal-exit package
+ * installed: one per loaded copy, which version 4 counts on a registered
+ * symbol and version 3 on `process`.
+ */
+function countSignalExitListeners(): number {
+  const current = (globalThis as Record<symbol, { count?: unknown } | undefined>)[Symbol.for('signal-exit emitter')]
+  const legacy = (process as { __signal_exit_emitter__?: { count?: unknown } }).__signal_exit_emitter__
+  let count = 0
+  for (const emitter of [current, legacy]) {
+    if (typeof emitter?.count === 'number') count += emitter.count
+  }
+  return count
 }
 
 /**

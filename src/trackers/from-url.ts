@@ -8,6 +8,7 @@
 import { invalidTrackerUrl } from '../errors'
 import { guardLogger, type Logger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
+import { getProcessShared } from '../util/process-shared'
 import { HttpTracker } from './http-tracker'
 import { MemoryTracker } from './memory-tracker'
 import {
@@ -43,20 +44,12 @@ const SUPPORTED_URLS =
   'http(s)://host:port/web-top)'
 
 /**
- * Key of the shared memory tracker on `globalThis`. A process can load the
- * package twice, once through `require` and once through `import`, and
- * each copy has module variables of its own. Both copies find this key.
- */
-const SHARED_MEMORY_TRACKER = Symbol.for('web-top.sharedMemoryTracker')
-
-/**
  * Returns the memory tracker shared by everything in this process that uses
- * the `memory://` URL, so a reader in the same process sees what was recorded.
+ * the `memory://` URL, so a reader in the same process sees what was
+ * recorded, also through another copy of the package.
  */
 export function getSharedMemoryTracker(maxCompletedTasks?: number): MemoryTracker {
-  const holder = globalThis as { [SHARED_MEMORY_TRACKER]?: MemoryTracker }
-  holder[SHARED_MEMORY_TRACKER] ??= new MemoryTracker({ maxCompletedTasks })
-  return holder[SHARED_MEMORY_TRACKER]
+  return getProcessShared('sharedMemoryTracker', () => new MemoryTracker({ maxCompletedTasks }))
 }
 
 /**

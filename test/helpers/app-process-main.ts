@@ -7,7 +7,9 @@
  * fastify4), WEB_TOP_TEST_OPTIONS (the TopOptions as JSON) and
  * WEB_TOP_TEST_SIGNAL_HANDLER (`close-server`: the app handles SIGTERM
  * itself by releasing held requests and closing its server; unset: no
- * handler of its own).
+ * handler of its own) and WEB_TOP_TEST_SIGNAL_EXIT (`v4` or `v3`: the
+ * app also loads that version of the signal-exit package, as many
+ * libraries do, and logs what its exit handler saw).
  *
  * The IPC channel is unreferenced, so it never keeps the process alive:
  * the process exits as a real app would, once nothing else is open.
@@ -17,6 +19,8 @@ import type { AddressInfo } from 'node:net'
 import express5 from 'express'
 import fastify5, { type FastifyInstance } from 'fastify'
 import fastify4 from 'fastify4'
+import { onExit } from 'signal-exit'
+import onExitV3 from 'signal-exit3'
 import { topMiddleware, topPlugin, type Recorder, type TopOptions } from '../../src/index'
 import { express4 } from './http'
 import type { AppCommand, AppMessage } from './app-process'
@@ -97,7 +101,15 @@ function readMemory(recorder: Recorder): AppMessage {
   }
 }
 
+/** Loads signal-exit as a library of the app would, with a handler that logs the process's end. */
+function watchWithSignalExit(version: string): void {
+  const log = (code: number | null | undefined, signal: string | null) => console.log(`app: signal-exit saw ${signal ?? code}`)
+  if (version === 'v4') onExit(log)
+  else if (version === 'v3') onExitV3(log)
+}
+
 async function main(): Promise<void> {
+  watchWithSignalExit(process.env.WEB_TOP_TEST_SIGNAL_EXIT ?? '')
   const app = await startApp()
 
   if (process.env.WEB_TOP_TEST_SIGNAL_HANDLER === 'close-server') {

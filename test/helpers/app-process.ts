@@ -29,6 +29,8 @@ export interface AppProcessOptions {
   topOptions: TopOptions
   /** `close-server`: the app handles SIGTERM itself by closing its server. */
   signalHandler?: 'close-server'
+  /** The app also loads this version of the signal-exit package, with an exit handler. */
+  signalExit?: 'v4' | 'v3'
 }
 
 export interface ExitResult {
@@ -71,6 +73,7 @@ export async function startAppProcess(
       WEB_TOP_TEST_FRAMEWORK: options.framework,
       WEB_TOP_TEST_OPTIONS: JSON.stringify(options.topOptions),
       WEB_TOP_TEST_SIGNAL_HANDLER: options.signalHandler ?? '',
+      WEB_TOP_TEST_SIGNAL_EXIT: options.signalExit ?? '',
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
