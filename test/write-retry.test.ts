@@ -129,12 +129,65 @@ describe('writes Redis did not run', () => {
     ['Too many Cluster redirections. Last error: ReplyError: MOVED 3808 127.0.0.1:7000', true],
     ['Failed to refresh slots cache.', true],
     ['None of startup nodes is available', true],
-    ['READONLY You can\'t write against a read only replica. script: abc, on @user_script:17.', false],
+    ['READONLY You can\'t write against a read only replica. script: abc, on @user_script:17.', true],
+    ["MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", true],
     ['Connection is closed.', false],
     ['OOM command not allowed when used memory > \'maxmemory\'.', false],
     ['NOPERM this user has no permissions to run the \'evalsha\' command', false],
   ])('classifies %s', (message, expected) => {
     expect(isNotAppliedError(new Error(message))).toBe(expected)
+  })
+})
+
+describe('a master that became a replica', () => {
+  let master: TestRedis
+
+  beforeAll(async () => {
+    master = await startRedis()
+  })
+
+  afterAll(async () => {
+    await redis.client.call('REPLICAOF', 'NO', 'ONE')
+    await master.close()
+  })
+
+  it('gets the kept writes once it is a master again', async () => {
+    const log = captureLogger()
+    const tracker = new RedisTracker({ url: redis.url, logger: log, batchWindowMs: 0 })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    await redis.client.call('REPLICAOF', '127.0.0.1', String(master.port))
+    await waitFor('the replica to sync', async () => {
+      const info = await redis.client.info('replication')
+      return info.includes('master_link_status:up') ? true : undefined
+    })
+
+    // A replica delivers PUBLISH to its own subscribers.
+    const subscriber = redis.client.duplicate()
+    const messages: string[] = []
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message))
+    await subscriber.subscribe('task_updates')
+
+    // Each start and end in one batch go as one operation, which publishes before it writes.
+    for (let i = 1; i <= 20; i++) {
+      const fixed = `"task_id":"t${i}","path":"/r/${i}"`
+      tracker.recordStartFields(`p${i}`, fixed, '"ended_at":null', '', true)
+      tracker.recordEndFields(`p${i}`, fixed, '"ended_at":"2026-12-05T00:00:00.000000+00:00"', '')
+    }
+    await waitFor('a rejected write', () =>
+      log.lines.some((line) => line.message === 'redis did not apply a write, sending it again') ? true : undefined,
+    )
+    expect(await redis.client.llen('past_tasks')).toBe(0)
+
+    await redis.client.call('REPLICAOF', 'NO', 'ONE')
+    await waitFor('the records in past_tasks', async () => ((await redis.client.llen('past_tasks')) === 20 ? true : undefined))
+    expect(tracker.stats()).toEqual({ written: 40, dropped: 0, pendingBytes: 0 })
+    expect(log.lines.map((line) => line.message)).not.toContain('redis write failed, records dropped')
+    // Published once each: the rejected calls published nothing.
+    await waitFor('40 messages', () => (messages.length >= 40 ? true : undefined))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(messages).toHaveLength(40)
+    subscriber.disconnect()
+    await tracker.close()
   })
 })
 

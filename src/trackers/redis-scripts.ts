@@ -128,6 +128,10 @@ local processors = KEYS[1]
 local channel = ARGV[1]
 local shared = {}
 
+-- A write that changes nothing comes first, so that a read-only replica
+-- rejects the call before anything is published.
+redis.call('HDEL', processors, '')
+
 local publish = true
 local publishError = ''
 if ARGV[3] == '1' then

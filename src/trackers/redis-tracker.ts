@@ -1294,6 +1294,17 @@ const WRITER_CLIENT_OPTIONS: RedisOptions = {
   connectTimeout: 5_000,
   disconnectTimeout: 200,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+  reconnectOnError: reconnectToNewMaster,
+}
+
+/**
+ * Reconnects after READONLY: the server was a master and is now a replica,
+ * after a failover behind a name (a cloud provider's primary endpoint)
+ * that a new connection looks up again. The rejected batch waits in the
+ * retry queue (write-retry.ts), so ioredis does not send it again itself.
+ */
+function reconnectToNewMaster(err: Error): 1 | false {
+  return err.message.startsWith('READONLY') ? 1 : false
 }
 
 /**

@@ -12,11 +12,14 @@ import type { BatchChunk } from './redis-batch'
 /**
  * Errors of ioredis and Redis after which the script did not run: ioredis
  * gave up following redirections or found no node, or Redis refused the
- * call before running it. A connection that closed while the call was out
- * is not among them, because Redis may have run the call before it closed.
+ * call before running it. A server that became a replica (READONLY), or a
+ * replica cut off from its master (MASTERDOWN), rejects the batch script
+ * at its first command, a write that changes nothing. A connection that
+ * closed while the call was out is not among them, because Redis may have
+ * run the call before it closed.
  */
 const NOT_APPLIED_ERROR =
-  /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|BUSY)\b|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/
+  /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|BUSY|READONLY|MASTERDOWN)\b|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/
 
 /** Returns true for an error after which Redis did not run the call, so sending it again writes nothing twice. */
 export function isNotAppliedError(err: Error): boolean {
