@@ -431,6 +431,12 @@ describe('prune and the recording processes', () => {
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('Removed 1 stopped recorder from the heartbeat list and its 5 active tasks')
     expect(await redis.client.llen('past_tasks')).toBe(3)
+    // The line agrees with LLEN: 5 ended, and the trim keeps 3 of them.
+    expect(result.stdout.split('\n')[1]).toBe(
+      '5 tasks ended by cleanup (recorded_successfully false, tag web_top.outcome: process_stopped); ' +
+        'the completed tasks were trimmed to 3, the larger of TOP_MAX_COMPLETED_TASKS and their count ' +
+        'before the prune, so 3 of them are kept',
+    )
     const left = (await redis.client.hkeys('processors')).filter((field) => field.startsWith('web-1/111-0-1.'))
     expect(left).toEqual([])
 

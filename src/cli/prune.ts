@@ -70,10 +70,8 @@ export async function runPrune(
         : `Removed ${recorders} from the heartbeat list and ${pronoun} ${countOf(result.removedTasks, 'active task')}: ${processes}\n`,
     )
     if (result.endedTasks > 0) {
-      streams.stdout.write(
-        `${countOf(result.endedTasks, 'task')} moved to the completed tasks as ended by cleanup ` +
-          '(recorded_successfully false, tag web_top.outcome: process_stopped)\n',
-      )
+      const listLength = await readCompletedListLength(connection.tracker)
+      streams.stdout.write(`${describeEndedTasks(result.endedTasks, listLength)}\n`)
     }
     const deleted = result.removedTasks - result.endedTasks
     if (deleted > 0) {
@@ -82,6 +80,40 @@ export async function runPrune(
     return 0
   } finally {
     await connection.close()
+  }
+}
+
+/**
+ * Returns the line about the tasks that the prune ended. The prune pushes
+ * them onto `past_tasks` and then trims the list to TOP_MAX_COMPLETED_TASKS
+ * or its earlier length, whichever is more. So when the list is now shorter
+ * than the number ended, the oldest of them were trimmed off again, and the
+ * line gives how many the list keeps.
+ */
+function describeEndedTasks(ended: number, listLength: number | undefined): string {
+  const outcome = '(recorded_successfully false, tag web_top.outcome: process_stopped)'
+  if (listLength === undefined || listLength >= ended) {
+    return `${countOf(ended, 'task')} moved to the completed tasks as ended by cleanup ${outcome}`
+  }
+  const verb = listLength === 1 ? 'is' : 'are'
+  const keptCount = listLength === 0 ? 'none of them are' : `${listLength} of them ${verb}`
+  return (
+    `${countOf(ended, 'task')} ended by cleanup ${outcome}; the completed tasks were trimmed to ${listLength}, ` +
+    `the larger of TOP_MAX_COMPLETED_TASKS and their count before the prune, so ${keptCount} kept`
+  )
+}
+
+/**
+ * Returns the length of `past_tasks` after the prune, or `undefined` when
+ * it cannot be read. NOTE: an app that records between the prune and this
+ * read changes the length, so the count is exact only while no app writes.
+ */
+async function readCompletedListLength(tracker: Tracker): Promise<number | undefined> {
+  if (!(tracker instanceof RedisTracker)) return undefined
+  try {
+    return await tracker.client.llen(tracker.keys.pastTasks)
+  } catch {
+    return undefined
   }
 }
 
