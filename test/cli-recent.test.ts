@@ -127,6 +127,20 @@ describe('recent', () => {
     expect(cellOf(row('/api/fail'), header, 'Ago')).toMatch(/^\d+\.\d+s$/)
   })
 
+  it('leaves out Cty for untrusted countries', async () => {
+    // /api/spoofed sent CF-IPCOUNTRY: FR to the app without a trusted proxy.
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--path', '/api/spoofed'])
+    expect(result.code).toBe(0)
+    const [header, ...rows] = tableLines(result.stdout)
+    expect(rows).toHaveLength(1)
+    expect(splitCells(header)).not.toContain('Cty')
+
+    const help = await runCli(['recent', '--help'])
+    expect(help.stdout).toContain('The column appears only when some request has a country to\nshow')
+    expect(help.stdout).toContain('requests recorded without a trusted proxy do not bring it in')
+    expect(help.stdout).not.toContain('Cty only when some request has a\nCF-IPCOUNTRY header')
+  })
+
   it('prints plain text when stdout is not a terminal', async () => {
     const result = await runCli(['recent', '--tracker-url', redis.url])
     expect(result.stdout).not.toContain('\x1b')

@@ -132,11 +132,14 @@ ${TRACKER_URL_HELP}`
 
 const RECENT_HELP = `
 Columns: Cty, IP, Host, Process, Worker, Method, Route, Path, Duration, Ago,
-Resp, Status text, Length, Tags, User agent (Cty only when some request has a
-CF-IPCOUNTRY header; it shows the country's flag before its code, and nothing
-for a request that web-top recorded without a trusted proxy, whose client may
-have sent the header itself. A record without the web_top.client_ip_source
-tag, such as the Python tracker writes, shows the header as it is).
+Resp, Status text, Length, Tags, User agent.
+
+Cty shows the CF-IPCOUNTRY header as the country's flag and code. It shows
+nothing for a request that web-top recorded without a trusted proxy, because
+its client may have sent the header itself. A record without the
+web_top.client_ip_source tag, such as the Python tracker writes, shows the
+header as it is. The column appears only when some request has a country to
+show, so requests recorded without a trusted proxy do not bring it in.
 
 --json prints one JSON array of the task records (active ones first, then
 completed ones, most recent first); --ndjson prints one task record per line.
