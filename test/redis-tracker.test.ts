@@ -514,8 +514,39 @@ describe('RedisTracker lifecycle', () => {
     const closing = lines.filter((line) => line.message.startsWith('redis tracker closed before'))
     expect(closing).toHaveLength(1)
     expect(closing[0]?.fields.records).toBe(10)
+    expect(closing[0]?.fields.unsent).toBe(10)
     expect(closing[0]?.fields.unconfirmed).toBe(0)
     await separate.close()
+  })
+
+  it('counts writes in flight at close as dropped', async () => {
+    const logger = captureLogger()
+    const tracker = await openTracker({ logger, batchWindowMs: 0 })
+    tracker.recordStart('p0', taskJson(0))
+    await tracker.flush()
+
+    // CLIENT PAUSE WRITE keeps the batch script unanswered past the close wait.
+    await redis.client.client('PAUSE', 3_000, 'WRITE')
+    try {
+      for (let id = 1; id <= 6; id++) tracker.recordEnd(`p${id}`, taskJson(id))
+      const startedAt = Date.now()
+      await tracker.close({ waitMs: 300 })
+      const closeMs = Date.now() - startedAt
+      const stats = tracker.stats()
+
+      expect(closeMs).toBeLessThan(1_500)
+      expect(stats.dropped).toBe(6)
+      expect(stats.pendingBytes).toBe(0)
+      const closing = logger.lines.filter((line) => line.message.startsWith('redis tracker closed before'))
+      expect(closing).toHaveLength(1)
+      expect(closing[0]?.fields.records).toBe(6)
+      // close() sends the records still waiting, so all of them are in flight.
+      expect(closing[0]?.fields.unconfirmed).toBe(6)
+      expect(closing[0]?.fields.unsent).toBe(0)
+      expect(closing[0]?.message).toContain('may or may not be stored')
+    } finally {
+      await redis.client.client('UNPAUSE')
+    }
   })
 
   it('closes quietly once every write landed', async () => {

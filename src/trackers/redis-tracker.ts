@@ -744,7 +744,8 @@ export class RedisTracker implements Tracker {
 
     await settleWithin(this.flush(), options.waitMs ?? CLOSE_WAIT_MS)
     this.#dropLog.flush()
-    this.#reportUnwritten()
+    const writesStuck = this.#inFlight.size > 0
+    this.#giveUpUnwritten('redis tracker closed before it could write every record')
     this.client.off('connect', this.#onClientConnect)
     this.client.off('error', this.#onClientError)
     this.client.off('ready', this.#onClientReady)
@@ -754,27 +755,44 @@ export class RedisTracker implements Tracker {
     if (!this.#ownsClient) return
     // Errors while closing are not the app's business.
     this.client.on('error', () => {})
-    await this.#quit()
+    await this.#quit(writesStuck)
   }
 
   /**
-   * Counts and logs the records that a closing tracker could not write in
-   * time, as when Redis is unreachable: those still waiting are dropped,
-   * and those sent without a reply yet may or may not reach Redis.
+   * Gives up on every write not confirmed yet, as when Redis is unreachable
+   * or paused, and counts their records in `stats().dropped`. Records not
+   * sent are lost. Records sent without a reply yet may or may not be
+   * stored, because Redis may still run the write, so they are counted as
+   * dropped too and a reply that comes later is ignored. Logs the counts
+   * with `message` when there were any.
    */
-  #reportUnwritten(): void {
-    const unsent = this.#batch.records + this.#retries.records
+  #giveUpUnwritten(message: string): void {
+    let unsent = this.#retries.records
+    this.#retries.stopWaiting()
+    this.#retries.take()
+    while (!this.#batch.isEmpty) unsent += this.#batch.takeChunk(MAX_BATCH_ITEMS).records
     this.#dropped += unsent
+    // A removal given up on may not have applied, so the next repair sends it again.
+    for (const removal of this.#removals.values()) removal.queued = 0
+    if (this.#removals.size > 0) this.#needsRepair = true
     const unconfirmed = this.#inFlightRecords
+    if (this.#failInFlight.size > 0) {
+      const abandoned = new Error('the tracker stopped waiting for the reply, so the records may or may not be stored')
+      for (const fail of [...this.#failInFlight]) fail(abandoned)
+    }
     if (unsent + unconfirmed === 0) return
     this.#logger.warn(
-      { records: unsent, unconfirmed, url: this.#url },
-      'redis tracker closed before it could write every record; records not sent are dropped',
+      { records: unsent + unconfirmed, unsent, unconfirmed, url: this.#url },
+      `${message}, so it counts them as dropped. Records not sent (unsent) are lost. ` +
+        'Records sent without a reply (unconfirmed) may or may not be stored.',
     )
   }
 
-  /** Sends QUIT, or drops the connection when writes are stuck or QUIT gets no reply within 2 s. */
-  async #quit(): Promise<void> {
+  /**
+   * Sends QUIT, or drops the connection when `writesStuck` (writes in
+   * flight got no reply) or QUIT gets no reply within 2 s.
+   */
+  async #quit(writesStuck = this.#inFlight.size > 0): Promise<void> {
     if (this.client.status === 'end') return
     if (this.client.status === 'reconnecting') {
       // Between two attempts there is no connection to quit, and no `end`
@@ -784,7 +802,7 @@ export class RedisTracker implements Tracker {
       return
     }
     this.#quitting = true
-    if (this.#inFlight.size > 0) {
+    if (writesStuck) {
       this.client.disconnect()
       return
     }
