@@ -11,9 +11,10 @@ import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { Recorder, topMiddleware } from '../src/index'
+import { Recorder, topMiddleware, withTop } from '../src/index'
 import { startAppProcess, type AppProcess } from './helpers/app-process'
 import { waitFor } from './helpers/http'
+import { captureLogger, type LogLine } from './helpers/logger'
 import { formatRequest, openConnection } from './helpers/raw-http'
 import { tasksFor, waitForActive, waitForPath } from './helpers/records'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
@@ -143,6 +144,38 @@ describe('express5 server close while Redis pauses writes', () => {
     expect(elapsedMs).toBeLessThan(12_000)
     const paths = (await readStoredTasks(redis.client)).pastTasks.map((task) => task.uri)
     expect(paths).toEqual(['/ok?round=2', '/ok?round=1'])
+  })
+})
+
+describe.each([
+  ['a wrong password', (port: number) => `redis://weak:wrongpw@127.0.0.1:${port}`],
+  ['a missing database', (port: number) => `redis://127.0.0.1:${port}/99`],
+])('server close with %s', (_case, trackerUrl) => {
+  it('counts and logs the records it could not write', async () => {
+    await redis.client.acl('SETUSER', 'weak', 'on', '>weakpass', '~*', '&*', '+@all')
+    const logger = captureLogger()
+    const listener = withTop((_req, res) => res.end('ok'), { trackerUrl: trackerUrl(redis.port), logger })
+    const server = createServer(listener)
+    try {
+      server.listen(0, '127.0.0.1')
+      await new Promise((resolve) => server.once('listening', resolve))
+      const port = (server.address() as AddressInfo).port
+      for (let round = 1; round <= 5; round++) await (await fetch(`http://127.0.0.1:${port}/?round=${round}`)).text()
+      await closeServer(server)
+
+      const isIdleLine = (line: LogLine) => line.message.startsWith('redis tracker went idle after its servers closed')
+      const idle = await waitFor('the log of the lost records', () => logger.lines.find(isIdleLine))
+      const stats = listener.recorder.tracker.stats()
+
+      // Each request has a start and an end record, and neither was sent.
+      expect(idle.fields.records).toBe(10)
+      expect(idle.fields.unsent).toBe(10)
+      expect(stats.dropped).toBe(10)
+      expect(stats.pendingBytes).toBe(0)
+    } finally {
+      await listener.close()
+      await redis.client.acl('DELUSER', 'weak')
+    }
   })
 })
 

@@ -328,6 +328,8 @@ export class RedisTracker implements Tracker {
   #retriesStopped = false
   /** True when `suspend()` found writes in flight: the last of them to end suspends. */
   #suspendWhenSent = false
+  /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
+  #operationsQueued = 0
 
   constructor(options: RedisTrackerOptions = {}) {
     const givenClient = options.client as RedisClient | undefined
@@ -708,19 +710,25 @@ export class RedisTracker implements Tracker {
    */
   async suspend(): Promise<void> {
     if (this.#closed || this.#suspended) return
+    const queuedBefore = this.#operationsQueued
     await settleWithin(this.flush(), CLOSE_WAIT_MS)
+    // Writes made during the wait mean that the app serves requests again.
+    if (this.#operationsQueued !== queuedBefore) return
 
-    // Writes still waiting keep the connection, unless Redis is unreachable:
-    // then they stay queued for the next connection (within the byte
-    // budget), and the reconnect timer no longer keeps the process alive.
-    // A repair that Redis keeps rejecting would hold the connection for
-    // ever, so it waits for the next write instead.
+    // Writes still waiting keep a working connection. When the connection
+    // cannot take writes (Redis unreachable, a failed AUTH or SELECT), the
+    // process would exit with them, so they are counted as dropped instead,
+    // and the reconnect timer no longer keeps the process alive. A repair
+    // that Redis keeps rejecting would hold the connection for ever, so it
+    // waits for the next write instead.
     const busy = !this.#batch.isEmpty || this.#inFlight.size > 0
     if (!this.#ownsClient || this.#closed) return
-    if (busy && this.client.status === 'ready') {
+    const writable = this.#isWritable()
+    if (busy && writable) {
       this.#suspendWhenSent = true
       return
     }
+    if (!writable) this.#giveUpUnwritten('redis tracker went idle after its servers closed, before it could write every record')
     this.#suspended = true
     // Test runners such as supertest close a server after each request;
     // keeping the socket spares a reconnection for every one of them.
@@ -951,6 +959,7 @@ export class RedisTracker implements Tracker {
   }
 
   #enqueue(operation: Operation, target: string, head: string, tail: string, shared = ''): void {
+    this.#operationsQueued++
     this.#batch.push(operation, target, head, tail, shared)
     if (this.#batch.itemCount >= MAX_BATCH_ITEMS && this.#isWritable()) {
       this.#sendBatch()
