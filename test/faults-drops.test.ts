@@ -208,5 +208,7 @@ describe('a failed write with no records in it', () => {
     expect(messages.filter((message) => message.startsWith('task records dropped'))).toEqual([])
     const failed = logger.lines.find((line) => line.message === 'redis write failed')
     expect(String(failed?.fields.err)).toContain('WRONGTYPE')
+    expect(failed?.fields.reason).toContain('WRONGTYPE')
+    expect(failed?.fields.write).toBe('ending the active entries of processor ids node:1:*')
   })
 })

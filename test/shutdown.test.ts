@@ -179,6 +179,28 @@ describe.each([
   })
 })
 
+describe('express5 close while Redis is out of memory', () => {
+  it('names the cause and the URL', async () => {
+    const logger = captureLogger()
+    const middleware = topMiddleware({ trackerUrl: redis.url, logger })
+    const server = await serveHello(createHelloApp(middleware), 1)
+    await waitForPath(redis.client, '/hello')
+    await redis.client.config('SET', 'maxmemory-policy', 'noeviction')
+    await redis.client.config('SET', 'maxmemory', '1')
+    try {
+      await closeServer(server)
+      await middleware.close()
+    } finally {
+      await redis.client.config('SET', 'maxmemory', '0')
+    }
+
+    const failed = logger.lines.find((line) => line.message === 'web-top could not remove the heartbeat of this process')
+    const message = String((failed?.fields.err as Error | undefined)?.message)
+    expect(message).toContain('OOM command not allowed')
+    expect(message).toContain(redis.url)
+  })
+})
+
 /** Creates an Express app with `middleware` and a `GET /hello` route. */
 function createHelloApp(middleware: ReturnType<typeof topMiddleware>): ReturnType<typeof express> {
   const application = express()

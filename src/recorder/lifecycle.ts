@@ -197,6 +197,7 @@ export class RecorderLifecycle {
    */
   async #removeOwnEntries(): Promise<void> {
     const { tracker, processorIdPrefix: prefix, logger } = this.#settings
+    let step = 'end the active tasks of this process'
     const removal = async () => {
       if (tracker.queueRemoveProcessors !== undefined) {
         tracker.queueRemoveProcessors(prefix)
@@ -207,14 +208,13 @@ export class RecorderLifecycle {
       }
       // A request that woke an idle recorder meanwhile has written a new
       // heartbeat, which this removal would delete.
-      if (this.state !== 'open') await tracker.removeHeartbeat?.(prefix)
+      if (this.state === 'open') return
+      step = 'remove the heartbeat of this process'
+      await tracker.removeHeartbeat?.(prefix)
     }
 
     const done = removal().catch((err: unknown) => {
-      logger.warn(
-        { err, processorIdPrefix: prefix },
-        'web-top could not end the active tasks of this process',
-      )
+      logger.warn({ err, processorIdPrefix: prefix }, `web-top could not ${step}`)
     })
     if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
       logger.warn(

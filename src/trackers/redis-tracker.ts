@@ -683,11 +683,20 @@ export class RedisTracker implements Tracker {
     this.#heartbeatStoredAt.delete(processorIdPrefix)
     this.#waitingHeartbeats.delete(processorIdPrefix)
     if (!this.#isWritable()) return
-    await this.client
-      .multi()
-      .del(this.heartbeatKeys.heartbeatPrefix + processorIdPrefix)
-      .srem(this.heartbeatKeys.heartbeats, processorIdPrefix)
-      .exec()
+    try {
+      await this.client
+        .multi()
+        .del(this.heartbeatKeys.heartbeatPrefix + processorIdPrefix)
+        .srem(this.heartbeatKeys.heartbeats, processorIdPrefix)
+        .exec()
+    } catch (err) {
+      // EXECABORT names only the discarded transaction, so the reason is the error of the first command rejected.
+      const reason = findRedisErrorCause(err) ?? (err instanceof Error ? err.message : String(err))
+      throw new Error(
+        `web-top: Failed to remove the heartbeat of ${processorIdPrefix} from Redis at ${this.#url}: ${reason}`,
+        { cause: err },
+      )
+    }
   }
 
   async readHeartbeats(): Promise<HeartbeatReport> {
@@ -1042,15 +1051,7 @@ export class RedisTracker implements Tracker {
         } else {
           this.#drop(records)
           this.#needsRepair = true
-          if (!this.#closed) {
-            // A batch of only removals or repairs carries no records to lose.
-            const message = records > 0 ? 'redis write failed, records dropped' : 'redis write failed'
-            const hint = CLUSTER_REDIRECTION.test(err.message) ? CLUSTER_NODE_HINT : undefined
-            this.#logger.warn(
-              hint === undefined ? { err, records, url: this.#url } : { err, records, url: this.#url, hint },
-              message,
-            )
-          }
+          if (!this.#closed) this.#logWriteFailure(err, records, chunk.removals)
         }
         resolve()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
@@ -1068,6 +1069,19 @@ export class RedisTracker implements Tracker {
       },
       (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
     )
+  }
+
+  /**
+   * Logs a batch that failed and is not sent again, with the reason as
+   * text for loggers that do not print errors. A batch without records
+   * (removals or repairs) is named by what it does instead.
+   */
+  #logWriteFailure(err: Error, records: number, removals: readonly string[]): void {
+    const reason = findRedisErrorCause(err) ?? err.message
+    const fields: Record<string, unknown> = { err, reason, records, url: this.#url }
+    if (records === 0) fields.write = describeRecordlessWrite(removals)
+    if (CLUSTER_REDIRECTION.test(err.message)) fields.hint = CLUSTER_NODE_HINT
+    this.#logger.warn(fields, records > 0 ? 'redis write failed, records dropped' : 'redis write failed')
   }
 
   /** Logs the PUBLISH error that the batch script returns, when there is one (redis-scripts.ts). */
@@ -1282,6 +1296,12 @@ export class RedisTracker implements Tracker {
     const cause = findRedisErrorCause(err)
     this.#logger.warn(cause === undefined ? { err, url: this.#url } : { err, cause, url: this.#url }, message)
   }
+}
+
+/** Describes a batch write without records for the log: ending the active entries of a prefix, or a repair. */
+function describeRecordlessWrite(removals: readonly string[]): string {
+  if (removals.length === 0) return 'updating the processors hash (a repair or a discarded request)'
+  return `ending the active entries of processor ids ${removals.join(', ')}`
 }
 
 /** Advice after a redirection (MOVED), which a plain redis:// URL of one Cluster node gets. */
