@@ -5,6 +5,7 @@
  * that carry the counts. Once Redis replies again, the tracker drains and
  * leaves no finished request in `processors`.
  */
+import Redis from 'ioredis'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RedisTracker } from '../src/index'
 import { startEdgeApp, type EdgeApp } from './helpers/edge-apps'
@@ -210,5 +211,40 @@ describe('a failed write with no records in it', () => {
     expect(String(failed?.fields.err)).toContain('WRONGTYPE')
     expect(failed?.fields.reason).toContain('WRONGTYPE')
     expect(failed?.fields.write).toBe('ending the active entries of processor ids node:1:*')
+  })
+})
+
+describe('a write that times out on a given client', () => {
+  it('counts it dropped, maybe stored', async () => {
+    const client = new Redis(redis.url, { commandTimeout: 50 })
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ client, logger, batchWindowMs: 0 })
+    await waitFor('the client connection', () => (client.status === 'ready' ? true : undefined))
+    // Loads the batch script, so that the EVALSHA run after the thaw finds it.
+    tracker.recordStart('p-0', JSON.stringify({ task_id: 't-0' }))
+    await tracker.flush()
+
+    // Frozen, Redis replies to nothing but runs the write once it is thawed.
+    redis.freeze()
+    for (let id = 1; id <= 5; id++) {
+      tracker.recordStart(`p-${id}`, JSON.stringify({ task_id: `t-${id}` }))
+      tracker.recordEnd(`p-${id}`, JSON.stringify({ task_id: `t-${id}`, status_code: 200 }))
+    }
+    await waitFor('the timed-out write', () => (tracker.stats().dropped > 0 ? true : undefined))
+    redis.thaw()
+    await tracker.flush()
+    const stats = tracker.stats()
+    await tracker.close()
+    const stored = await redis.client.llen('past_tasks')
+    await client.quit()
+
+    expect(stats.dropped).toBe(10)
+    expect(stats.pendingBytes).toBe(0)
+    // The frozen Redis ran the write after all, which is why the log reports that it may be stored.
+    expect(stored).toBe(5)
+    const failed = logger.lines.find((line) => line.message === 'redis write failed, records dropped')
+    expect(failed?.fields.records).toBe(10)
+    expect(failed?.fields.reason).toContain('commandTimeout')
+    expect(failed?.fields.reason).toContain('the records may or may not be stored')
   })
 })

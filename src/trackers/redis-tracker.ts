@@ -1067,7 +1067,7 @@ export class RedisTracker implements Tracker {
         this.#checkPublishError(reply)
         finish(undefined)
       },
-      (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+      (err: unknown) => finish(explainWriteError(err)),
     )
   }
 
@@ -1296,6 +1296,28 @@ export class RedisTracker implements Tracker {
     const cause = findRedisErrorCause(err)
     this.#logger.warn(cause === undefined ? { err, url: this.#url } : { err, cause, url: this.#url }, message)
   }
+}
+
+/**
+ * Start of the messages of ioredis 5 and 6 for a command that got no reply
+ * within the client's `commandTimeout`, the relaxed one of ioredis 6
+ * during server maintenance included.
+ */
+const COMMAND_TIMED_OUT = 'Command timed out'
+
+/**
+ * Returns the error of a failed batch write as an Error. A write that got
+ * no reply within the `commandTimeout` of a given client may still run in
+ * Redis, so its message states that, as that of a closed connection does.
+ */
+function explainWriteError(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(String(err))
+  if (!err.message.startsWith(COMMAND_TIMED_OUT)) return err
+  return new Error(
+    `${err.message} (the commandTimeout of the Redis client): the records may or may not be stored, ` +
+      'because Redis may still run the write',
+    { cause: err },
+  )
 }
 
 /** Describes a batch write without records for the log: ending the active entries of a prefix, or a repair. */
