@@ -180,6 +180,8 @@ describe('a master that became a replica', () => {
 
     await redis.client.call('REPLICAOF', 'NO', 'ONE')
     await waitFor('the records in past_tasks', async () => ((await redis.client.llen('past_tasks')) === 20 ? true : undefined))
+    // The repair of processors that follows the kept writes may still be in flight.
+    await waitFor('the repair', () => (tracker.stats().pendingBytes === 0 ? true : undefined))
     expect(tracker.stats()).toEqual({ written: 40, dropped: 0, pendingBytes: 0 })
     expect(log.lines.map((line) => line.message)).not.toContain('redis write failed, records dropped')
     // Published once each: the rejected calls published nothing.
