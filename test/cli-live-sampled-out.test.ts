@@ -7,9 +7,11 @@
  * active table at the next read, not only when its record is verified.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { SAMPLED_OUT_TAG } from '../src/task/derived'
 import { startLiveSession } from './helpers/cli'
 import { sendRequest, startApp, waitFor, type TestApp } from './helpers/http'
 import { hasTmux, type TmuxSession } from './helpers/pty'
+import { activeRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const TMUX_AVAILABLE = hasTmux()
@@ -73,5 +75,30 @@ describe.skipIf(!TMUX_AVAILABLE)('live with sampled-out requests (needs tmux)', 
     await app.close()
     app = undefined
     await second
+  })
+
+  it('drops an ended request whose slot a published one took', { timeout: 30_000 }, async () => {
+    // Both records are under the field the recorder would use for slot 0 of its first recorder.
+    const field = 'web-1/4242-0-1.0'
+    const ghost = { ...activeRecord('ghost', '/ghost'), process_internal_id: '1.0', tags: { [SAMPLED_OUT_TAG]: 'true' } }
+    const fresh = { ...activeRecord('fresh', '/fresh'), process_internal_id: '1.0' }
+    await redis.client.hset('processors', field, JSON.stringify(ghost))
+    session = await startLiveSession(redis.url, (screen) => screen.includes('q quit'))
+    const live = session
+    await live.waitForScreen((screen) => screen.includes('/ghost'), 5_000, 'the sampled-out request')
+
+    // The sampled-out request ends without a message, and a sampled one takes its field and is published.
+    await redis.client.hset('processors', field, JSON.stringify(fresh))
+    await waitFor('live to show the published request', async () => {
+      await redis.client.publish('task_updates', JSON.stringify(fresh))
+      return live.capture().includes('/fresh') ? true : undefined
+    })
+
+    const screen = await live.waitForScreen(
+      (text) => text.includes('/fresh') && !text.includes('/ghost'),
+      3_000,
+      'the published request alone',
+    )
+    expect(screen).not.toContain('/ghost')
   })
 })
