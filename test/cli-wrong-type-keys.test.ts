@@ -4,7 +4,7 @@
  * key that is a string, a `last_cleared_at` that is a list. `recent`,
  * `check` and `prune` agree that the processes of such heartbeats cannot
  * be judged: no request is marked ORPHANED and prune ends nothing. `check`
- * fails on each such key and names it.
+ * fails on each such key and names it, and `recent` and `live` name it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli, startLiveSession } from './helpers/cli'
@@ -123,6 +123,37 @@ describe('a heartbeats key of the wrong type', () => {
 })
 
 describe('a last_cleared_at key of the wrong type', () => {
+  const notice =
+    'a key has the wrong type ("clear:last_cleared_at"), so web-top-cli ignores it; ' +
+    'check --prefix, or delete a key that no other program uses'
+
+  it('is named by recent', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'clear:', '--columns', 'Path'])
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Path\n/done\n')
+    expect(result.stderr).toBe(`web-top-cli: ${notice}\n`)
+  })
+
+  it('is named by recent --all-prefixes --json', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--all-prefixes', '--json'])
+
+    expect(result.stderr).toContain(`web-top-cli: "clear:": ${notice}\n`)
+  })
+
+  it.skipIf(!TMUX_AVAILABLE)('is named in the status line of live (needs tmux)', { timeout: 30_000 }, async () => {
+    const session = await startLiveSession(redis.url, (screen) => screen.includes('/done'), {
+      TOP_TRACKER_PREFIX: 'clear:',
+    })
+    try {
+      const screen = await session.waitForScreen((text) => text.includes('wrong type'), 5_000, 'the notice')
+      // The footer wraps between words, so the notice is read with its rows joined.
+      expect(screen.replace(/\s+/g, ' ')).toContain(notice)
+    } finally {
+      session.kill()
+    }
+  })
+
   it('fails check with the key named', async () => {
     const result = await runCli(['check', '--tracker-url', redis.url, '--prefix', 'clear:'])
 

@@ -23,6 +23,7 @@ import { LiveState } from './live-state'
 import { describeWrongTypeHeartbeats, readHeartbeatState } from './orphans'
 import { exitCodeOfSignal, runWhileConnecting, SIGNAL_EXIT_CODES, type ExitSignal } from './live-startup'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
+import { describeWrongTypeKeys } from './skipped'
 import { shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
 
@@ -156,6 +157,8 @@ class LiveView {
   #emptyPrefixNotice: string | undefined
   /** `describeWrongTypeHeartbeats` of the latest heartbeat read that found keys of the wrong type. */
   #heartbeatNotice: string | undefined
+  /** `describeWrongTypeKeys` of the latest read, for keys such as a `last_cleared_at` of the wrong type. */
+  #wrongTypeKeyNotice: string | undefined
   /** Time from which updates may be missing; read back at the first resync after `#subscribedMs`. */
   #gapStartMs: number | undefined
   /**
@@ -234,6 +237,7 @@ class LiveView {
       })
       this.#state.finishResync(snapshot, Date.now())
       this.#lastReadMs = Date.now()
+      this.#wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
     } catch (error) {
       this.#state.abortResync()
       throw new CliError(await diagnoseReadFailure(this.#connection, error))
@@ -356,6 +360,7 @@ class LiveView {
       this.#emptyPrefixNotice = this.#isEmpty()
         ? await describeEmptyPrefix(this.#connection, snapshot, this.#options.keyPrefix)
         : undefined
+      this.#wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
       this.#readError = undefined
       this.#failingSinceMs = undefined
       this.#retriedOnUpdate = false
@@ -499,6 +504,7 @@ class LiveView {
     if (this.#notice !== undefined) notices.push({ text: this.#notice, colour: 'yellow' })
     if (this.#emptyPrefixNotice !== undefined) notices.push({ text: this.#emptyPrefixNotice, colour: 'yellow' })
     if (this.#heartbeatNotice !== undefined) notices.push({ text: this.#heartbeatNotice, colour: 'yellow' })
+    if (this.#wrongTypeKeyNotice !== undefined) notices.push({ text: this.#wrongTypeKeyNotice, colour: 'yellow' })
     return notices
   }
 

@@ -9,6 +9,7 @@ import { RedisTracker } from '../trackers/redis-tracker'
 import type { TrackerConnection } from './connect'
 import { quoteForShell } from './detail'
 import { sanitizeText } from './sanitize'
+import { WRONG_TYPE_KEY_ADVICE } from './skipped'
 
 /** Heartbeat facts that the readers use: live and stopped recorders, and keys of the wrong type. */
 export interface HeartbeatState {
@@ -64,7 +65,7 @@ export function describeWrongTypeHeartbeats(
   const subject = keys.length === 1 ? 'a heartbeat key has' : `${keys.length} heartbeat keys have`
   return (
     `${subject} the wrong type (${named.join('; ')}), so web-top-cli cannot tell which recording ` +
-    `processes stopped and ${consequence}; check --prefix, or delete a key that no other program uses`
+    `processes stopped and ${consequence}; ${WRONG_TYPE_KEY_ADVICE}`
   )
 }
 

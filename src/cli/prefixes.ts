@@ -201,11 +201,8 @@ export async function runRecentForAllPrefixes(
         const notice = describeOrphaned(read.orphaned.size, read.displayUrl, prefix, options.trackerUrlFromEnvironment)
         streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${notice}\n`)
       }
-      if (read.heartbeatNotice !== undefined) {
-        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.heartbeatNotice}\n`)
-      }
-      if (read.unreadNotice !== undefined) {
-        streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${read.unreadNotice}\n`)
+      for (const notice of [read.heartbeatNotice, read.wrongTypeKeyNotice, read.unreadNotice]) {
+        if (notice !== undefined) streams.stderr.write(`web-top-cli: ${formatPrefix(prefix)}: ${notice}\n`)
       }
     } catch (error) {
       // A prefix that cannot be read, such as one without a hash tag on a cluster, is reported and the others still print.

@@ -11,7 +11,7 @@ import { createStateColumn, type RowMark } from './live-tables'
 import { describeOrphaned, describeWrongTypeHeartbeats, findOrphaned } from './orphans'
 import type { TrackerOptions } from './options'
 import { readTrackerOnce } from './read-once'
-import { describeSkipped } from './skipped'
+import { describeSkipped, describeWrongTypeKeys } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { renderTable } from './table'
 import { selectTasks, type TaskMode } from './task-order'
@@ -50,6 +50,8 @@ export interface RecentRead {
   orphaned: ReadonlySet<HttpTask>
   /** A note on heartbeat keys of the wrong type, from `describeWrongTypeHeartbeats`. */
   heartbeatNotice: string | undefined
+  /** A note on other keys of the wrong type, such as `last_cleared_at`, from `describeWrongTypeKeys`. */
+  wrongTypeKeyNotice: string | undefined
   /** Time of the read, in epoch milliseconds, against which durations are measured. */
   nowMs: number
   /** The tracker URL, password masked, as notices name it. */
@@ -96,6 +98,7 @@ export async function runRecent(
     streams.stderr.write(`web-top-cli: ${notice}\n`)
   }
   if (read.heartbeatNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.heartbeatNotice}\n`)
+  if (read.wrongTypeKeyNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.wrongTypeKeyNotice}\n`)
   if (read.emptyPrefixNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.emptyPrefixNotice}\n`)
   if (read.unreadNotice !== undefined) streams.stderr.write(`web-top-cli: ${read.unreadNotice}\n`)
   if (droppedNotice !== undefined) streams.stderr.write(`web-top-cli: ${droppedNotice}\n`)
@@ -150,7 +153,18 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
       ? undefined
       : describeUnreadCompleted(completedLimit, moreCompleted.total, filtered, activeRows)
   const heartbeatNotice = wrongTypeHeartbeats.length > 0 ? describeWrongTypeHeartbeats(wrongTypeHeartbeats) : undefined
-  return { tasks, skippedNotice, orphaned, heartbeatNotice, nowMs, displayUrl, emptyPrefixNotice, unreadNotice }
+  const wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
+  return {
+    tasks,
+    skippedNotice,
+    orphaned,
+    heartbeatNotice,
+    wrongTypeKeyNotice,
+    nowMs,
+    displayUrl,
+    emptyPrefixNotice,
+    unreadNotice,
+  }
 }
 
 /**

@@ -34,3 +34,19 @@ const RAISE_LIMIT_ADVICE = 'pass a larger --max-record-size to read longer recor
 export function listUnreadableKeys(reasons: readonly string[]): string[] {
   return reasons.filter((reason) => reason.startsWith('key '))
 }
+
+/** Advice that ends a notice about a key of the wrong type. */
+export const WRONG_TYPE_KEY_ADVICE = 'check --prefix, or delete a key that no other program uses'
+
+/**
+ * Returns the notice for `TaskSnapshot.wrongTypeKeys`, such as a
+ * `last_cleared_at` list that another program wrote, or undefined when
+ * there are none. The reader reads such a key as missing.
+ */
+export function describeWrongTypeKeys(keys: readonly string[] | undefined): string | undefined {
+  if (keys === undefined || keys.length === 0) return undefined
+  const named = keys.map((key) => sanitizeText(JSON.stringify(key))).join('; ')
+  const subject = keys.length === 1 ? 'a key has' : `${keys.length} keys have`
+  const pronoun = keys.length === 1 ? 'it' : 'them'
+  return `${subject} the wrong type (${named}), so web-top-cli ignores ${pronoun}; ${WRONG_TYPE_KEY_ADVICE}`
+}
