@@ -5,6 +5,8 @@
  * logs once why readers get no updates. A reader subscribes meanwhile, so
  * the batch script tries to publish.
  */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisTracker } from '../src/index'
@@ -23,7 +25,7 @@ const WRITER_COMMANDS =
 const READER_COMMANDS =
   '+multi +exec +hgetall +lrange +llen +get +evalsha +eval +hkeys +hstrlen +hmget +exists +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
 const ADMIN_COMMANDS =
-  '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +lpush +ltrim +llen +publish +del +set +multi +exec +info +select +ping +quit'
+  '+smembers +mget +evalsha +eval +exists +type +srem +hscan +hdel +lpush +ltrim +llen +publish +del +set +multi +exec +info +select +ping +quit'
 
 let redis: TestRedis
 
@@ -46,6 +48,16 @@ async function createUser(name: string, denied: string[]): Promise<string> {
   await redis.client.acl('SETUSER', name, 'reset', 'on', '>secret-pw', '~*', '&*', '+@all', ...denied.map((command) => `-${command}`))
   return `redis://${name}:secret-pw@127.0.0.1:${redis.port}`
 }
+
+describe('README ACL table', () => {
+  it('lists the commands these tests grant', () => {
+    const readme = readFileSync(resolve(__dirname, '../README.md'), 'utf8')
+
+    expect(readme).toContain(`| app (writer) | \`${WRITER_COMMANDS.replaceAll('|', '\\|')}\` |`)
+    expect(readme).toContain(`| \`recent\`, \`check\`, \`tail\`, \`live\`, \`prefixes\` | \`${READER_COMMANDS}\` |`)
+    expect(readme).toContain(`| \`prune\`, \`clear\` | \`${ADMIN_COMMANDS}\` |`)
+  })
+})
 
 describe('writer without publish rights', () => {
   it.each([
@@ -206,6 +218,24 @@ function stoppedHeartbeat(): Heartbeat {
     records_dropped: 0,
   }
 }
+
+describe('documented prune user and a key of the wrong type', () => {
+  it.each([
+    ['heartbeats', 'string', 'set'],
+    ['processors', 'string', 'hash'],
+  ])('names a %s %s', async (key, actual, expected) => {
+    await redis.client.flushall()
+    await redis.client.sadd('heartbeats', 'web-9/999-0-1.')
+    await redis.client.del(key)
+    await redis.client.set(key, 'not a tracker key')
+    const url = await createUserWith('web-top-admin', ADMIN_COMMANDS)
+
+    const result = await runCli(['prune', '--tracker-url', url])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`the key "${key}" is a ${actual}, not a ${expected} (WRONGTYPE)`)
+  })
+})
 
 describe('reader that runs prune or clear', () => {
   it.each([[['prune']], [['clear', '--yes']]])('names the commands that %s needs', async (command) => {

@@ -146,7 +146,7 @@ const CLUSTER_REDIRECTION_HINT =
 
 /** Commands that `prune` and `clear` send, as README.md lists them under "Redis users (ACL)". */
 const ADMIN_ACL_COMMANDS =
-  '+smembers +mget +evalsha +eval +exists +srem +hscan +hdel +lpush +ltrim +llen +publish +del +set ' +
+  '+smembers +mget +evalsha +eval +exists +type +srem +hscan +hdel +lpush +ltrim +llen +publish +del +set ' +
   '+multi +exec +info +select +ping +quit'
 
 /** Returns the hint after a command that Redis denied to `prune` or `clear`. */
