@@ -3,7 +3,8 @@
  * set back during the request writes them, read by the built `web-top-cli`
  * from a private Redis. `recent`, `tail` and `live` (in a real
  * pseudo-terminal, tmux on a private socket) show the duration as unknown,
- * `-`, instead of a 0 that looks like a fast request.
+ * `-`, instead of a 0 that looks like a fast request. `check --max-p99`
+ * fails when no request of its window has a duration.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
@@ -24,6 +25,8 @@ const BACKWARD_PATH = '/backward'
 const TIMED_PATH = '/timed'
 /** A completed record that ends 4 s before it starts. */
 const BACKWARD = completedRecord(BACKWARD_PATH, STARTED_MS - 4_000)
+/** Another completed record that ends before it starts, 1 s before. */
+const BACKWARD_TOO = { ...completedRecord(BACKWARD_PATH, STARTED_MS - 1_000), task_id: 'backward-too' }
 /** A completed record that ends 0.25 s after it starts. */
 const TIMED = completedRecord(TIMED_PATH, STARTED_MS + 250)
 
@@ -32,6 +35,7 @@ let redis: TestRedis
 beforeAll(async () => {
   redis = await startRedis()
   await redis.client.rpush('past_tasks', JSON.stringify(BACKWARD), JSON.stringify(TIMED))
+  await redis.client.rpush('backward:past_tasks', JSON.stringify(BACKWARD), JSON.stringify(BACKWARD_TOO))
 })
 
 afterAll(async () => {
@@ -65,6 +69,37 @@ describe('tail with an end before the start', () => {
     const timed = lines.find((line) => line.includes(` ${TIMED_PATH} `))?.split(/ +/)
     expect(backward?.[2]).toBe('-')
     expect(timed?.[2]).toBe('250ms')
+  })
+})
+
+describe('check --max-p99 with an end before the start', () => {
+  it('fails when no request has a duration', async () => {
+    const result = await runCli(['check', '--max-p99', '100ms', '--prefix', 'backward:'], {
+      env: { TOP_TRACKER_URL: redis.url },
+    })
+
+    expect(result.code).toBe(1)
+    // The oldest record ended about 9 s ago, so the line goes on with how far past_tasks reaches back.
+    expect(result.stdout).toMatch(
+      /^FAIL: p99 unknown \(max 100ms\): no request of the 2 in the window has a known duration, as when a clock is set back during a request; 2 requests in the last 60s /,
+    )
+    expect(result.stderr).toBe('')
+  })
+
+  it('judges the requests that have one', async () => {
+    const result = await runCli(['check', '--max-p99', '100ms'], { env: { TOP_TRACKER_URL: redis.url } })
+
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/^FAIL: p99 25\dms \(max 100ms\); 2 requests in the last 60s /)
+  })
+
+  it('passes without completed requests', async () => {
+    const result = await runCli(['check', '--max-p99', '100ms', '--prefix', 'empty:'], {
+      env: { TOP_TRACKER_URL: redis.url },
+    })
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^OK: 0 stalled, 5xx -, p99 -; 0 requests in the last 60s\n$/)
   })
 })
 

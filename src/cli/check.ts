@@ -160,7 +160,8 @@ export function measure(
 /**
  * Compares figures with the limits; returns the verdict and its one-line
  * report. A key that could not be read, or a read that skipped records and
- * found no readable one, fails the check whatever the limits.
+ * found no readable one, fails the check whatever the limits. With
+ * `maxP99Ms`, so does a window whose requests all lack a known duration.
  */
 export function judge(
   figures: CheckFigures,
@@ -186,7 +187,13 @@ export function judge(
   if (maxErrorRate !== undefined && (figures.serverErrorRate ?? 0) > maxErrorRate) {
     problems.push(`5xx share ${formatShare(figures.serverErrorRate)} (max ${formatShare(maxErrorRate)})`)
   }
-  if (maxP99Ms !== undefined && (figures.p99Ms ?? 0) > maxP99Ms) {
+  if (maxP99Ms !== undefined && figures.p99Ms === undefined && figures.count > 0) {
+    // A window without requests passes, but one whose requests all lack a duration cannot be judged.
+    problems.push(
+      `p99 unknown (max ${formatLatency(maxP99Ms)}): no request of the ${figures.count} in the window ` +
+        'has a known duration, as when a clock is set back during a request',
+    )
+  } else if (maxP99Ms !== undefined && (figures.p99Ms ?? 0) > maxP99Ms) {
     problems.push(`p99 ${formatLatency(figures.p99Ms)} (max ${formatLatency(maxP99Ms)})`)
   }
 
