@@ -11,9 +11,9 @@ import type { HttpTask } from '../src/task/http-task'
 import { formatIsoTime } from '../src/task/time'
 import { runCli, startCli, startLiveSession } from './helpers/cli'
 import { hasTmux, type TmuxSession } from './helpers/pty'
-import { publishUntilPrinted } from './helpers/records'
+import { activeRecord, publishUntilPrinted } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
-import { completedLinesOf, durationOf } from './helpers/screen-tables'
+import { activeTableLines, completedLinesOf, durationOf } from './helpers/screen-tables'
 
 const TMUX_AVAILABLE = hasTmux()
 if (!TMUX_AVAILABLE) console.warn('cli-end-before-start: the live tests are skipped because tmux is not on PATH')
@@ -30,12 +30,30 @@ const BACKWARD_TOO = { ...completedRecord(BACKWARD_PATH, STARTED_MS - 1_000), ta
 /** A completed record that ends 0.25 s after it starts. */
 const TIMED = completedRecord(TIMED_PATH, STARTED_MS + 250)
 
+/** Paths of the records under the prefix `sort:`, which live sorts by Duration. */
+const SLOW_PATH = '/slow'
+const ACTIVE_LONG_PATH = '/active-long'
+const ACTIVE_SHORT_PATH = '/active-short'
+const ACTIVE_UNKNOWN_PATH = '/active-unknown'
+
 let redis: TestRedis
 
 beforeAll(async () => {
   redis = await startRedis()
   await redis.client.rpush('past_tasks', JSON.stringify(BACKWARD), JSON.stringify(TIMED))
   await redis.client.rpush('backward:past_tasks', JSON.stringify(BACKWARD), JSON.stringify(BACKWARD_TOO))
+
+  const slow = completedRecord(SLOW_PATH, STARTED_MS + 1_500)
+  await redis.client.rpush('sort:past_tasks', ...[BACKWARD, TIMED, slow].map((task) => JSON.stringify(task)))
+  const active: Array<[string, string]> = [
+    [ACTIVE_LONG_PATH, formatIsoTime(STARTED_MS - 2_000)],
+    [ACTIVE_SHORT_PATH, formatIsoTime(STARTED_MS + 4_000)],
+    [ACTIVE_UNKNOWN_PATH, 'not a time'],
+  ]
+  for (const [index, [path, startedAt]] of active.entries()) {
+    const task = { ...activeRecord(`active-${index}`, path), started_at: startedAt }
+    await redis.client.hset('sort:processors', `web-1/4242-0-1.${index}`, JSON.stringify(task))
+  }
 })
 
 afterAll(async () => {
@@ -120,6 +138,54 @@ describe.skipIf(!TMUX_AVAILABLE)('live with an end before the start (needs tmux)
     expect(durationOf(lines, TIMED_PATH)).toBe('0.25s')
   })
 })
+
+describe.skipIf(!TMUX_AVAILABLE)('live sorted by Duration with unknown durations (needs tmux)', () => {
+  let session: TmuxSession
+
+  beforeAll(async () => {
+    session = await startLiveSession(redis.url, (text) => text.includes('Completed HTTP responses (3)'), {
+      TOP_TRACKER_PREFIX: 'sort:',
+    })
+  })
+
+  afterAll(() => {
+    session?.kill()
+  })
+
+  it('lists unknown durations last', async () => {
+    session.sendKeys('s')
+    const screen = await session.waitForScreen((text) => countSortTitles(text, 'Duration') === 2, 2_000, 'the Duration sort')
+
+    expect(pathOrder(activeTableLines(screen), ACTIVE_PATHS)).toEqual([ACTIVE_LONG_PATH, ACTIVE_SHORT_PATH, ACTIVE_UNKNOWN_PATH])
+    expect(pathOrder(completedLinesOf(screen), COMPLETED_PATHS)).toEqual([SLOW_PATH, TIMED_PATH, BACKWARD_PATH])
+  })
+
+  it('lists unknown durations last when reversed', async () => {
+    session.sendKeys('r')
+    const screen = await session.waitForScreen(
+      (text) => countSortTitles(text, 'Duration (reversed)') === 2,
+      2_000,
+      'the reversed Duration sort',
+    )
+
+    expect(pathOrder(activeTableLines(screen), ACTIVE_PATHS)).toEqual([ACTIVE_SHORT_PATH, ACTIVE_LONG_PATH, ACTIVE_UNKNOWN_PATH])
+    expect(pathOrder(completedLinesOf(screen), COMPLETED_PATHS)).toEqual([TIMED_PATH, SLOW_PATH, BACKWARD_PATH])
+  })
+})
+
+const ACTIVE_PATHS = [ACTIVE_LONG_PATH, ACTIVE_SHORT_PATH, ACTIVE_UNKNOWN_PATH]
+const COMPLETED_PATHS = [SLOW_PATH, TIMED_PATH, BACKWARD_PATH]
+
+/** Counts the table titles on a screen that end with "sorted by `sort`". */
+function countSortTitles(screen: string, sort: string): number {
+  return screen.split('\n').filter((line) => line.trimEnd().endsWith(`sorted by ${sort}`)).length
+}
+
+/** Returns the `paths` that the table lines show, in the order of their rows. */
+function pathOrder(lines: readonly string[], paths: readonly string[]): string[] {
+  const rowOf = (path: string) => lines.findIndex((line) => line.includes(`${path} `))
+  return paths.filter((path) => rowOf(path) >= 0).sort((a, b) => rowOf(a) - rowOf(b))
+}
 
 /** Builds a completed record of `path` that started at `STARTED_MS` and ended at `endedMs`. */
 function completedRecord(path: string, endedMs: number): HttpTask {

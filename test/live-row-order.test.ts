@@ -60,9 +60,10 @@ function referenceOrder(items: readonly ActiveItem[], order: RowOrder): Array<{ 
       if (item.orphaned) mark = 'ORPHANED'
       else if ((durationMs ?? 0) >= THRESHOLDS.stallAfterMs) mark = 'STALLED'
       else if ((durationMs ?? 0) >= THRESHOLDS.slowAfterMs) mark = 'slow'
-      let key: number | string
+      // An unknown duration is undefined, which sorts last in either direction.
+      let key: number | string | undefined
       if (order.sortColumn === 'Method') key = item.task.method ?? ''
-      else if (order.sortColumn === 'Duration') key = -(durationMs ?? -1)
+      else if (order.sortColumn === 'Duration') key = durationMs === undefined ? undefined : -durationMs
       else key = Number.isNaN(startMs) ? Number.POSITIVE_INFINITY : startMs
       return { rowKey: `a:${getTaskKey(item.task)}`, mark, key }
     })
@@ -71,6 +72,7 @@ function referenceOrder(items: readonly ActiveItem[], order: RowOrder): Array<{ 
   rows.sort((a, b) => {
     const pinned = Number(b.mark === 'STALLED') - Number(a.mark === 'STALLED')
     if (pinned !== 0) return pinned
+    if (a.key === undefined || b.key === undefined) return Number(a.key === undefined) - Number(b.key === undefined)
     if (typeof a.key === 'string' && typeof b.key === 'string') return direction * a.key.localeCompare(b.key)
     return a.key === b.key ? 0 : direction * (a.key < b.key ? -1 : 1)
   })

@@ -103,7 +103,7 @@ export class ActiveRowOrder {
     const sortKey = createSortKey(order.sortColumn, columns, nowMs)
     const tasks = this.#tasks
     const marks = this.#marks
-    const keys: Array<number | string> = []
+    const keys: SortKey[] = []
     for (const item of items) {
       const { task } = item
       if (!matches(task)) continue
@@ -117,7 +117,7 @@ export class ActiveRowOrder {
     this.#compare = (a, b) => {
       const pinned = Number(marks[b] === 'STALLED') - Number(marks[a] === 'STALLED')
       if (pinned !== 0) return pinned
-      return direction * compareKeys(keys[a] as number | string, keys[b] as number | string) || a - b
+      return compareSortKeys(keys[a], keys[b], direction) || a - b
     }
   }
 
@@ -169,7 +169,10 @@ export class ActiveRowOrder {
   }
 }
 
-/** Returns the completed rows to show: filtered, most recent first unless sorted by a column. */
+/**
+ * Returns the completed rows to show: filtered, most recent first unless
+ * sorted by a column. Rows with equal sort keys stay most recent first.
+ */
 export function orderCompletedRows(
   tasks: readonly HttpTask[],
   columns: readonly Column[],
@@ -181,13 +184,14 @@ export function orderCompletedRows(
     .filter((task) => matches(task))
     .map((task) => ({ rowKey: getCompletedRowKey(task), task }))
   const sortKey = createSortKey(order.sortColumn, columns, nowMs)
-  if (sortKey !== undefined) {
-    const keyed = rows.map((row) => ({ row, key: sortKey(row.task) }))
-    keyed.sort((a, b) => compareKeys(a.key, b.key))
-    rows.splice(0, rows.length, ...keyed.map((entry) => entry.row))
+  if (sortKey === undefined) {
+    if (order.sortReversed) rows.reverse()
+    return rows
   }
-  if (order.sortReversed) rows.reverse()
-  return rows
+  const direction = order.sortReversed ? -1 : 1
+  const keyed = rows.map((row) => ({ row, key: sortKey(row.task) }))
+  keyed.sort((a, b) => compareSortKeys(a.key, b.key, direction))
+  return keyed.map((entry) => entry.row)
 }
 
 /** Returns the name of the group a row belongs to, or undefined when rows are not grouped. */
@@ -379,35 +383,44 @@ function startKeyOf(startMs: number): number {
   return Number.isNaN(startMs) ? Number.POSITIVE_INFINITY : startMs
 }
 
-function compareKeys(a: number | string, b: number | string): number {
-  if (typeof a === 'string' && typeof b === 'string') return a.localeCompare(b)
+/** A row's sort key. Undefined is an unknown duration, which sorts last in either direction. */
+type SortKey = number | string | undefined
+
+/** Compares two sort keys, `direction` -1 for the reversed order. Equal keys return 0. */
+function compareSortKeys(a: SortKey, b: SortKey, direction: 1 | -1): number {
+  if (a === undefined || b === undefined) return Number(a === undefined) - Number(b === undefined)
+  if (typeof a === 'string' && typeof b === 'string') return direction * a.localeCompare(b)
   if (a === b) return 0
-  return a < b ? -1 : 1
+  return direction * (a < b ? -1 : 1)
 }
 
 /**
  * Returns the sort key of a column, read once per row before sorting:
  * numbers for measured columns, the cell text otherwise. Duration sorts
- * the longest first, as top does, so its key is negated. The other
- * numbers sort the smallest first, and a missing value counts as -1.
+ * the longest first, as top does, so its key is negated. An unknown
+ * duration has no key, so it stays after the known ones in either
+ * direction. The other numbers sort the smallest first, and a missing
+ * value counts as -1.
  */
 function createSortKey(
   name: string | undefined,
   columns: readonly Column[],
   nowMs: number,
-): ((task: HttpTask) => number | string) | undefined {
+): ((task: HttpTask) => SortKey) | undefined {
   if (name === undefined) return undefined
   const numeric: Record<string, (task: HttpTask) => number | undefined> = {
-    Duration: (task) => readDurationMs(task, nowMs),
     Ago: (task) => getAgoMs(task, nowMs),
     Resp: (task) => task.status_code ?? undefined,
     Length: (task) => getContentLength(task),
   }
-  const measure = numeric[name]
-  if (measure !== undefined) {
-    const sign = name === 'Duration' ? -1 : 1
-    return (task) => sign * (measure(task) ?? -1)
+  if (name === 'Duration') {
+    return (task) => {
+      const durationMs = readDurationMs(task, nowMs)
+      return durationMs === undefined ? undefined : -durationMs
+    }
   }
+  const measure = numeric[name]
+  if (measure !== undefined) return (task) => measure(task) ?? -1
   const column = columns.find((candidate) => candidate.name === name)
   if (column === undefined) return undefined
   return (task) => column.value(task, nowMs) ?? ''
