@@ -136,9 +136,38 @@ describe('recent', () => {
     expect(splitCells(header)).not.toContain('Cty')
 
     const help = await runCli(['recent', '--help'])
-    expect(help.stdout).toContain('The column appears only when some request has a country to\nshow')
-    expect(help.stdout).toContain('requests recorded without a trusted proxy do not bring it in')
+    // The help wraps between words, so it is read with its lines joined.
+    const helpText = help.stdout.replace(/\s+/g, ' ')
+    expect(helpText).toContain('The column appears only when some request has a country to show')
+    expect(helpText).toContain('requests recorded without a trusted proxy do not bring it in')
     expect(help.stdout).not.toContain('Cty only when some request has a\nCF-IPCOUNTRY header')
+  })
+
+  it('shows untagged countries as the help says', async () => {
+    const countries = ['de', 'XX', 'XYZ']
+    for (const country of countries) {
+      const task: HttpTask = { ...completedCountryRecord(country), request_headers: [['CF-IPCOUNTRY', country]] }
+      await redis.client.rpush('cty:past_tasks', JSON.stringify(task))
+    }
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'cty:', '--columns', 'Cty,Path'])
+    expect(result.code).toBe(0)
+    const [, ...rows] = tableLines(result.stdout)
+    const cells = rows.map((line) => splitCells(line))
+
+    expect(cells).toEqual([
+      ['🇩🇪 DE', '/country/de'],
+      ['XX', '/country/XX'],
+      ['-', '/country/XYZ'],
+    ])
+
+    const help = await runCli(['recent', '--help'])
+    const helpText = help.stdout.replace(/\s+/g, ' ')
+    expect(helpText).toContain(
+      "Cty shows a CF-IPCOUNTRY header of two letters as the country's flag and its code in capitals (de as DE), " +
+        'codes such as XX and T1 as they are, and no other value.',
+    )
+    expect(helpText).toContain('such as the Python tracker writes, is shown by the same rules.')
+    expect(helpText).not.toContain('shows the header as it is')
   })
 
   it('prints plain text when stdout is not a terminal', async () => {
@@ -488,5 +517,21 @@ function completedRecord(path: string, status: number): HttpTask {
     method: 'GET',
     path,
     status_code: status,
+  }
+}
+
+/** Returns a completed record of `/country/<country>` without the web_top.client_ip_source tag. */
+function completedCountryRecord(country: string): HttpTask {
+  const endedMs = Date.now() - 1_000
+  return {
+    task_id: `country-${country}`,
+    host_name: 'web-1',
+    process_id: 4242,
+    method: 'GET',
+    path: `/country/${country}`,
+    started_at: new Date(endedMs - 20).toISOString(),
+    ended_at: new Date(endedMs).toISOString(),
+    recorded_successfully: true,
+    status_code: 200,
   }
 }
