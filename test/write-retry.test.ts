@@ -131,6 +131,12 @@ describe('writes Redis did not run', () => {
     ['None of startup nodes is available', true],
     ['READONLY You can\'t write against a read only replica. script: abc, on @user_script:17.', true],
     ["MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", true],
+    [
+      "ERR Error running script (call to f_abc): @user_script:1: @user_script: 1: -READONLY You can't write against a read only replica.",
+      true,
+    ],
+    ['NOREPLICAS Not enough good replicas to write.', true],
+    ["Stream isn't writeable and enableOfflineQueue options is false", true],
     ['Connection is closed.', false],
     ['OOM command not allowed when used memory > \'maxmemory\'.', false],
     ['NOPERM this user has no permissions to run the \'evalsha\' command', false],
@@ -143,7 +149,8 @@ describe('a master that became a replica', () => {
   let master: TestRedis
 
   beforeAll(async () => {
-    master = await startRedis()
+    // The master sends its data set to a new replica at once, without the 5 s wait of Redis's default.
+    master = await startRedis(['--repl-diskless-sync-delay', '0'])
   })
 
   afterAll(async () => {
@@ -151,15 +158,49 @@ describe('a master that became a replica', () => {
     await master.close()
   })
 
+  /** Makes the test server a replica of `master` and waits until it has synced. */
+  async function demote(): Promise<void> {
+    await redis.client.call('REPLICAOF', '127.0.0.1', String(master.port))
+    await waitFor(
+      'the replica to sync',
+      async () => {
+        const info = await redis.client.info('replication')
+        return info.includes('master_link_status:up') ? true : undefined
+      },
+      15_000,
+    )
+  }
+
+  it('reconnects once for many READONLY replies', async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    const tracker = new RedisTracker({ url: redis.url, logger: { warn() {}, error() {} } })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    await demote()
+    let connections = 0
+    tracker.client.on('ready', () => connections++)
+    process.on('warning', onWarning)
+    try {
+      // Fifteen writes in flight on one connection get fifteen READONLY replies.
+      const replies = await Promise.allSettled(Array.from({ length: 15 }, (_, i) => tracker.client.set(`k${i}`, 'v')))
+      expect(replies.map((reply) => reply.status)).toEqual(Array(15).fill('rejected'))
+      await waitFor('the new connection', () => (connections > 0 ? true : undefined))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    } finally {
+      process.off('warning', onWarning)
+    }
+
+    expect(connections).toBe(1)
+    expect(warnings).not.toContain('MaxListenersExceededWarning')
+    await redis.client.call('REPLICAOF', 'NO', 'ONE')
+    await tracker.close()
+  })
+
   it('gets the kept writes once it is a master again', async () => {
     const log = captureLogger()
     const tracker = new RedisTracker({ url: redis.url, logger: log, batchWindowMs: 0 })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
-    await redis.client.call('REPLICAOF', '127.0.0.1', String(master.port))
-    await waitFor('the replica to sync', async () => {
-      const info = await redis.client.info('replication')
-      return info.includes('master_link_status:up') ? true : undefined
-    })
+    await demote()
 
     // A replica delivers PUBLISH to its own subscribers.
     const subscriber = redis.client.duplicate()

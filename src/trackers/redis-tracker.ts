@@ -52,7 +52,7 @@ import {
 } from './redis-scripts'
 import { addActiveKeySkip, addKeySkip, buildSnapshot } from './snapshot'
 import type { CloseOptions, ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
-import { isNotAppliedError, RetryQueue } from './write-retry'
+import { isNotAppliedError, isReadonlyError, RetryQueue } from './write-retry'
 
 export type RedisClient = Redis | Cluster
 
@@ -298,6 +298,8 @@ export class RedisTracker implements Tracker {
 
   /** True once Redis rejected the light read's script, so reads fetch every record. */
   #changedReadRejected = false
+  /** Set by the first READONLY reply on a connection, until that connection closes (`#reconnectOnReadonly`). */
+  #reconnectAsked = false
 
   #written = 0
   #dropped = 0
@@ -360,7 +362,10 @@ export class RedisTracker implements Tracker {
       this.client = givenClient
       this.#ownsClient = options[OWNS_CLIENT] === true
     } else {
-      this.client = new Redis(options.url ?? 'redis://127.0.0.1:6379', WRITER_CLIENT_OPTIONS)
+      this.client = new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+        ...WRITER_CLIENT_OPTIONS,
+        reconnectOnError: this.#reconnectOnReadonly,
+      })
       this.#ownsClient = true
     }
     this.#maySkipPublish = isCluster(this.client) ? '0' : '1'
@@ -1226,6 +1231,21 @@ export class RedisTracker implements Tracker {
     }
   }
 
+  /**
+   * Asks ioredis to connect again after READONLY: the server was a master
+   * and is a replica now, after a failover behind a name (a cloud
+   * provider's primary endpoint) that a new connection looks up again. The
+   * rejected batch waits in the retry queue (write-retry.ts), so ioredis
+   * does not send it again itself. ioredis adds a listener to the socket
+   * for each reconnect it is asked for until the socket closes, so only
+   * the first READONLY of a connection asks.
+   */
+  readonly #reconnectOnReadonly = (err: Error): 1 | false => {
+    if (this.#reconnectAsked || !isReadonlyError(err)) return false
+    this.#reconnectAsked = true
+    return 1
+  }
+
   readonly #onClientReady = (): void => {
     if (this.#connectionLostAt !== undefined) {
       const downMs = Date.now() - this.#connectionLostAt
@@ -1245,6 +1265,7 @@ export class RedisTracker implements Tracker {
   }
 
   readonly #onClientClose = (): void => {
+    this.#reconnectAsked = false
     // Anything in flight on the lost connection may or may not have applied.
     if (!this.#closed) this.#needsRepair = true
     // The connection error is logged instead, and its end when the connection is back.
@@ -1363,17 +1384,6 @@ const WRITER_CLIENT_OPTIONS: RedisOptions = {
   connectTimeout: 5_000,
   disconnectTimeout: 200,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
-  reconnectOnError: reconnectToNewMaster,
-}
-
-/**
- * Reconnects after READONLY: the server was a master and is now a replica,
- * after a failover behind a name (a cloud provider's primary endpoint)
- * that a new connection looks up again. The rejected batch waits in the
- * retry queue (write-retry.ts), so ioredis does not send it again itself.
- */
-function reconnectToNewMaster(err: Error): 1 | false {
-  return err.message.startsWith('READONLY') ? 1 : false
 }
 
 /**

@@ -11,19 +11,33 @@ import type { BatchChunk } from './redis-batch'
 
 /**
  * Errors of ioredis and Redis after which the script did not run: ioredis
- * gave up following redirections or found no node, or Redis refused the
- * call before running it. A server that became a replica (READONLY), or a
- * replica cut off from its master (MASTERDOWN), rejects the batch script
- * at its first command, a write that changes nothing. A connection that
- * closed while the call was out is not among them, because Redis may have
- * run the call before it closed.
+ * gave up following redirections or found no node, or did not write the
+ * call to a connection that was closing, or Redis refused the call before
+ * running it. A server that became a replica (READONLY), or a master
+ * without enough replicas for `min-replicas-to-write` (NOREPLICAS),
+ * rejects the batch script at its first command, a write that changes
+ * nothing; Redis 6 reports that error inside its own script error, after a
+ * `-`. A replica cut off from its master (MASTERDOWN) rejects the call
+ * itself. A connection that closed while the call was out is not among
+ * them, because Redis may have run the call before it closed.
  */
-const NOT_APPLIED_ERROR =
-  /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|BUSY|READONLY|MASTERDOWN)\b|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/
+const NOT_APPLIED_ERROR = new RegExp(
+  [
+    /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|BUSY|MASTERDOWN)\b/.source,
+    /(?:^|-)(?:READONLY|NOREPLICAS)\b/.source,
+    /Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/.source,
+    /Stream isn't writeable and enableOfflineQueue options is false/.source,
+  ].join('|'),
+)
 
 /** Returns true for an error after which Redis did not run the call, so sending it again writes nothing twice. */
 export function isNotAppliedError(err: Error): boolean {
   return NOT_APPLIED_ERROR.test(err.message)
+}
+
+/** Returns true for the error of a write to a server that is a replica now, as Redis 7 and Redis 6 word it. */
+export function isReadonlyError(err: Error): boolean {
+  return /(?:^|-)READONLY\b/.test(err.message)
 }
 
 /** First wait before a rejected batch is sent again, in milliseconds; it doubles up to the maximum. */
