@@ -434,13 +434,22 @@ describe('CaptureEncoder', () => {
     }
   })
 
-  it('joins response Content-Length values that differ', () => {
+  it('keeps the first of differing Content-Length values', () => {
     const encoder = new CaptureEncoder(settings())
     const block = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\ncontent-length:  3 \r\n\r\n'
     const part = JSON.parse(`{${encoder.encodeResponse({ _header: block } as unknown as ServerResponse)}}`) as ResponsePart
     expect(part.response_headers).toEqual([
-      ['Content-Length', '2, 3'],
+      ['Content-Length', '2'],
       ['X-A', '1'],
+    ])
+  })
+
+  it('leaves empty values out of a joined header', () => {
+    const encoder = new CaptureEncoder(settings())
+    const rawHeaders = ['X-Forwarded-For', '', 'User-Agent', 'a', 'X-Forwarded-For', '203.0.113.7']
+    expect(encodeParsed(encoder, fakeRequest(rawHeaders)).request_headers).toEqual([
+      ['X-FORWARDED-FOR', '203.0.113.7'],
+      ['USER-AGENT', 'a'],
     ])
   })
 

@@ -24,13 +24,16 @@ export function findSingleValueIndex(name: string): number {
 /**
  * Joins the values of the field lines of one header with `, `, in their
  * order, as RFC 9110 (section 5.3) allows a recipient to combine field
- * lines. Identical Content-Length values become one value, as RFC 9110
- * (section 8.6) allows, so that readers can still parse it as a number.
+ * lines, leaving out empty values, so that the first entry of a joined
+ * X-Forwarded-For is an address. Content-Length keeps its first value:
+ * identical values may be combined into one (RFC 9110, section 8.6), a
+ * response with differing ones is invalid, and readers parse the value
+ * as one number.
  */
 export function joinFieldValues(lowerCaseName: string, values: readonly string[]): string {
-  const first = values[0] ?? ''
-  if (lowerCaseName === 'content-length' && values.every((value) => value === first)) return first
-  return values.join(', ')
+  const present = values.filter((value) => value !== '')
+  if (lowerCaseName === 'content-length') return present[0] ?? ''
+  return present.join(', ')
 }
 
 /**
