@@ -225,6 +225,23 @@ describe('LiveState after a light read', () => {
     expect(tasks).toEqual(['t2'])
   })
 
+  it('drops a task that ended without a message', () => {
+    const state = createState()
+    const leftOut = activeRecord('t1', '/a')
+    state.beginResync()
+    state.finishResync(fullSnapshot([['web-1/4242-0-t1', leftOut]]), Date.now())
+
+    // A request left out by sampling ends unpublished, and the next one in its field is published.
+    const next = { ...activeRecord('t2', '/a'), process_internal_id: 't1' }
+    state.applyUpdate(JSON.stringify(next), Date.now())
+    state.beginResync()
+    const result = state.finishResync(reusedSnapshot([['web-1/4242-0-t1', next]]), Date.now())
+
+    expect(result.unverified).toBe(0)
+    const tasks = [...state.active.values()].map((entry) => entry.task.task_id)
+    expect(tasks).toEqual(['t2'])
+  })
+
   it('replaces and drops tasks like a full read', () => {
     const state = createState()
     const kept = activeRecord('kept', '/a')

@@ -233,12 +233,12 @@ export class LiveState {
    * result is that of `#replaceActive`, except for the records the read
    * took from the cache (`reused`). A cached task may be older than the
    * state's copy, which the stream changed since, so the state's entry
-   * under that processor id wins when it is the same task. An entry of
-   * another task under that processor id ended without a message, as a
-   * request left out by sampling does, and the cached task took its place.
-   * Returns how many reused records no entry claims: the stream ended the
-   * cached task, but its field still contains a record of the same length,
-   * whose content is unknown.
+   * under that processor id wins. But when the state also has an entry of
+   * the cached task itself, the stream started that task in the field, and
+   * the other entries under that processor id ended without a message, as
+   * requests left out by sampling do. Returns how many reused records no
+   * entry claims: the stream ended the cached task, but its field still
+   * contains a record of the same length, whose content is unknown.
    */
   #mergeActive(snapshot: TaskSnapshot, reused: ReadonlySet<string>): number {
     let reusedClaimed = 0
@@ -248,7 +248,8 @@ export class LiveState {
       if (task === undefined) {
         this.active.delete(key)
       } else if (reused.has(processorId as string)) {
-        if (task === entry.task || readTaskKey(task) === key) reusedClaimed++
+        const cachedKey = task === entry.task ? key : readTaskKey(task)
+        if (cachedKey === key || !this.active.has(cachedKey)) reusedClaimed++
         else this.active.delete(key)
       } else if (task !== entry.task) {
         // A fetched record: Redis's copy wins, as in a full read.
