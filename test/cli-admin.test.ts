@@ -298,7 +298,7 @@ describe('prune and the recording processes', () => {
     expect(result.stdout).toBe('')
     expect(result.stderr).toBe(
       `web-top-cli: Cannot prune the tracker at ${redis.url}: the key "pfx:heartbeats" is a string, not a set ` +
-        '(WRONGTYPE); check --prefix, or delete that key if no other program uses it\n',
+        '(WRONGTYPE); check the --prefix value, or delete that key if no other program uses it\n',
     )
   })
 

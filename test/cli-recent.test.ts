@@ -163,8 +163,9 @@ describe('recent', () => {
     const help = await runCli(['recent', '--help'])
     const helpText = help.stdout.replace(/\s+/g, ' ')
     expect(helpText).toContain(
-      "Cty shows a CF-IPCOUNTRY header of two letters as the country's flag and its code in capitals (de as DE), " +
-        'codes such as XX and T1 as they are, and no other value.',
+      'Cty shows a CF-IPCOUNTRY header of two characters that starts with a letter: ' +
+        "two letters as the country's flag and its code in capitals (de as DE), " +
+        'others such as XX and T1 as they are, and no other value.',
     )
     expect(helpText).toContain('such as the Python tracker writes, is shown by the same rules.')
     expect(helpText).not.toContain('shows the header as it is')

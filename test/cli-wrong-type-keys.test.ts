@@ -19,7 +19,7 @@ const HASH_BEAT_KEY = `hb:heartbeat:${HASH_BEAT_PREFIX}`
 const HASH_BEAT_NOTICE =
   `web-top-cli: a heartbeat key has the wrong type ("${HASH_BEAT_KEY}", not a string), so web-top-cli ` +
   'cannot tell which recording processes stopped and does not mark their requests ORPHANED; ' +
-  'check --prefix, or delete a key that no other program uses\n'
+  'check the --prefix value, or delete a key that no other program uses\n'
 
 const TMUX_AVAILABLE = hasTmux()
 if (!TMUX_AVAILABLE) console.warn('cli-wrong-type-keys: the live test is skipped because tmux is not on PATH')
@@ -69,7 +69,7 @@ describe('a heartbeat key of the wrong type', () => {
     expect(result.code).toBe(0)
     expect(result.stdout.split('\n')).toEqual([
       `A heartbeat key has the wrong type ("${HASH_BEAT_KEY}", not a string), so web-top-cli cannot tell ` +
-        'which recording processes stopped and keeps their tasks; check --prefix, or delete a key that no other program uses',
+        'which recording processes stopped and keeps their tasks; check the --prefix value, or delete a key that no other program uses',
       'No stopped recording process found; nothing removed. ' +
         '(Tasks of writers without heartbeats, such as the Python tracker, are never pruned.)',
       '',
@@ -102,7 +102,7 @@ describe('a heartbeats key of the wrong type', () => {
   const notice =
     'web-top-cli: a heartbeat key has the wrong type ("set:heartbeats", not a set), so web-top-cli ' +
     'cannot tell which recording processes stopped and does not mark their requests ORPHANED; ' +
-    'check --prefix, or delete a key that no other program uses\n'
+    'check the --prefix value, or delete a key that no other program uses\n'
 
   it('is named by recent', async () => {
     const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'set:', '--columns', 'Path'])
@@ -125,7 +125,7 @@ describe('a heartbeats key of the wrong type', () => {
 describe('a last_cleared_at key of the wrong type', () => {
   const notice =
     'a key has the wrong type ("clear:last_cleared_at"), so web-top-cli ignores it; ' +
-    'check --prefix, or delete a key that no other program uses'
+    'check the --prefix value, or delete a key that no other program uses'
 
   it('is named by recent', async () => {
     const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'clear:', '--columns', 'Path'])

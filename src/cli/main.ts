@@ -134,9 +134,9 @@ const RECENT_HELP = `
 Columns: Cty, IP, Host, Process, Worker, Method, Route, Path, Duration, Ago,
 Resp, Status text, Length, Tags, User agent.
 
-Cty shows a CF-IPCOUNTRY header of two letters as the country's flag and its
-code in capitals (de as DE), codes such as XX and T1 as they are, and no
-other value. It shows nothing for a request that web-top recorded without a
+Cty shows a CF-IPCOUNTRY header of two characters that starts with a letter:
+two letters as the country's flag and its code in capitals (de as DE), others
+such as XX and T1 as they are, and no other value. It shows nothing for a request that web-top recorded without a
 trusted proxy, because its client may have sent the header itself. A record
 without the web_top.client_ip_source tag, such as the Python tracker writes,
 is shown by the same rules. The column appears only when some request has a

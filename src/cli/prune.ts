@@ -133,7 +133,7 @@ async function describePruneFailure(connection: TrackerConnection, error: unknow
   const { key, actual, expected } = wrongKey
   return (
     `${start}: the key ${JSON.stringify(key)} is a ${actual}, not a ${expected} (WRONGTYPE); ` +
-    'check --prefix, or delete that key if no other program uses it'
+    'check the --prefix value, or delete that key if no other program uses it'
   )
 }
 

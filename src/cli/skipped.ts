@@ -36,7 +36,7 @@ export function listUnreadableKeys(reasons: readonly string[]): string[] {
 }
 
 /** Advice that ends a notice about a key of the wrong type. */
-export const WRONG_TYPE_KEY_ADVICE = 'check --prefix, or delete a key that no other program uses'
+export const WRONG_TYPE_KEY_ADVICE = 'check the --prefix value, or delete a key that no other program uses'
 
 /**
  * Returns the notice for `TaskSnapshot.wrongTypeKeys`, such as a
