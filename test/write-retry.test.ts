@@ -234,6 +234,54 @@ describe('a master that became a replica', () => {
   })
 })
 
+describe('a Redis at its maxmemory with noeviction', () => {
+  let full: TestRedis
+
+  beforeAll(async () => {
+    full = await startRedis(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'])
+    // Each write runs while there is room, until one finds Redis over its limit.
+    for (let i = 0; i < 100; i++) {
+      const written = await full.client.set(`filler-${i}`, 'x'.repeat(200_000)).then(
+        () => true,
+        () => false,
+      )
+      if (!written) return
+    }
+    throw new Error('Redis took 20 MB without reaching its maxmemory of 4 MB')
+  })
+
+  afterAll(async () => {
+    await full.close()
+  })
+
+  it('rejects the batch before anything is stored or published', async () => {
+    const log = captureLogger()
+    const tracker = new RedisTracker({ url: full.url, logger: log })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    const subscriber = full.client.duplicate()
+    const messages: string[] = []
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message))
+    await subscriber.subscribe('task_updates')
+
+    // A start alone, and a start and end that go as one operation.
+    tracker.recordStartFields('p1', '"task_id":"t1","path":"/held"', '"ended_at":null', '', true)
+    const fixed = '"task_id":"t2","path":"/quick"'
+    tracker.recordStartFields('p2', fixed, '"ended_at":null', '', true)
+    tracker.recordEndFields('p2', fixed, '"ended_at":"2026-12-05T00:00:00.000000+00:00"', '')
+    await tracker.flush()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+
+    expect(await full.client.hlen('processors')).toBe(0)
+    expect(await full.client.llen('past_tasks')).toBe(0)
+    expect(messages).toEqual([])
+    expect(tracker.stats().dropped).toBe(3)
+    const failure = log.lines.find((line) => line.message === 'redis write failed, records dropped')
+    expect(String(failure?.fields.reason ?? failure?.fields.err)).toMatch(/OOM/)
+    subscriber.disconnect()
+    await tracker.close()
+  })
+})
+
 describe('write health log', () => {
   it('reports a stall and its end', async () => {
     const log = captureLogger()

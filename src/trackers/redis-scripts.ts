@@ -78,8 +78,8 @@ end
  *   same for many records, so they are sent once per call.
  * - `q` quick: a request that started and ended within one batch. The
  *   target is the fields both records contain, head the rest of the start
- *   record and tail the rest of the end record. PUBLISH the start, then
- *   push and PUBLISH the end; `processors` is never touched.
+ *   record and tail the rest of the end record. Push the end, and PUBLISH
+ *   the start and the end after the push; `processors` is never touched.
  * - `m` end matching: end by cleanup (endRecord) every active entry whose
  *   field matches the MATCH pattern in the place of the target. Head is
  *   the end time and tail the outcome. HDEL the entry, push the ended
@@ -110,6 +110,14 @@ end
  * Completed records are pushed to past_tasks at the end of the script,
  * with one LPUSH per 500 and only as many as the list keeps.
  *
+ * Every PUBLISH comes after a write of the same call: the other
+ * operations write before they publish, and the messages of `q` wait for
+ * the push. A read-only replica (READONLY) or a master without enough
+ * replicas (NOREPLICAS) rejects that write, which runs no command before
+ * it, so a rejected call published nothing and can be sent again. A
+ * write as the first command keeps Redis's out-of-memory check too, which
+ * a script without flags runs at its first write.
+ *
  * While no client subscribes to the channel or to any pattern and no
  * replica is connected, nothing would receive a message, so the script
  * publishes nothing and skips building the start records of `q`
@@ -127,10 +135,6 @@ export const APPLY_BATCH_SCRIPT = `${END_RECORD_LUA}
 local processors = KEYS[1]
 local channel = ARGV[1]
 local shared = {}
-
--- A write that changes nothing comes first, so that a read-only replica
--- rejects the call before anything is published.
-redis.call('HDEL', processors, '')
 
 local publish = true
 local publishError = ''
@@ -163,6 +167,8 @@ local function record(head, tail, suffix)
 end
 
 local ended = {}
+-- Messages of q operations, published once the completed records are pushed.
+local quick = {}
 -- Texts that repair operations (a) set in this call, by field.
 local repaired = {}
 
@@ -230,11 +236,13 @@ for i = 4, #ARGV, 4 do
   local tail = ARGV[i + 3]
   if operation == 'q' then
     if publish then
-      send('{' .. target .. ',' .. head .. suffix .. '}')
+      quick[#quick + 1] = '{' .. target .. ',' .. head .. suffix .. '}'
     end
     local text = '{' .. target .. ',' .. tail .. suffix .. '}'
     ended[#ended + 1] = text
-    send(text)
+    if publish then
+      quick[#quick + 1] = text
+    end
   elseif operation == 's' then
     local text = record(head, tail, suffix)
     redis.call('HSET', processors, target, text)
@@ -271,6 +279,9 @@ end
 
 -- Records pushed before the newest max would be trimmed right away.
 pushEnded(KEYS[2], ended, tonumber(ARGV[2]))
+for _, text in ipairs(quick) do
+  send(text)
+end
 return { #ended, publishError }
 `
 

@@ -15,9 +15,9 @@ import type { BatchChunk } from './redis-batch'
  * call to a connection that was closing, or Redis refused the call before
  * running it. A server that became a replica (READONLY), or a master
  * without enough replicas for `min-replicas-to-write` (NOREPLICAS),
- * rejects the batch script at its first command, a write that changes
- * nothing; Redis 6 reports that error inside its own script error, after a
- * `-`. A replica cut off from its master (MASTERDOWN) rejects the call
+ * rejects the batch script at its first write, before which the script
+ * runs no command that changes anything or publishes (redis-scripts.ts).
+ * Redis 6 reports that error inside its own script error, after a `-`. A replica cut off from its master (MASTERDOWN) rejects the call
  * itself. A connection that closed while the call was out is not among
  * them, because Redis may have run the call before it closed.
  */
