@@ -434,6 +434,8 @@ describe('event-loop delay', () => {
     histogram.enable()
     await new Promise((resolve) => setTimeout(resolve, 300))
     histogram.disable()
-    expect(histogram.min / 1e6).toBeGreaterThanOrEqual(20)
+    // libuv runs a timer against the loop's cached time, so a run can come
+    // up to about a millisecond before its 20 ms (19.25 ms seen in CI).
+    expect(histogram.min / 1e6).toBeGreaterThanOrEqual(18)
   })
 })
