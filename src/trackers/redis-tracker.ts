@@ -304,6 +304,11 @@ export class RedisTracker implements Tracker {
   #written = 0
   #dropped = 0
   #closed = false
+  /**
+   * True once `close()` gave up on the writes it waited for. Until then a
+   * closing tracker still sends rejected batches again and logs failures.
+   */
+  #closeWaitOver = false
   /** True after `suspend()` closed the connection; the next write reconnects. */
   #suspended = false
   /**
@@ -627,6 +632,8 @@ export class RedisTracker implements Tracker {
       }
       if (this.#retries.isEmpty || !this.#isWritable() || Date.now() >= retryUntil) return
       await new Promise((resolve) => setTimeout(resolve, FLUSH_RETRY_PAUSE_MS))
+      // Once `close()` gave up on the rejected batches, sending again would keep the process alive.
+      if (this.#closeWaitOver) return
     }
   }
 
@@ -767,6 +774,7 @@ export class RedisTracker implements Tracker {
     await settleWithin(this.flush(), options.waitMs ?? CLOSE_WAIT_MS)
     this.#dropLog.flush()
     const writesStuck = this.#inFlight.size > 0
+    this.#closeWaitOver = true
     this.#giveUpUnwritten('redis tracker closed before it could write every record')
     this.client.off('connect', this.#onClientConnect)
     this.client.off('error', this.#onClientError)
@@ -959,7 +967,7 @@ export class RedisTracker implements Tracker {
   #drop(count: number): void {
     if (count === 0) return
     this.#dropped += count
-    if (!this.#closed) this.#dropLog.add(count)
+    if (!this.#closeWaitOver) this.#dropLog.add(count)
   }
 
   /**
@@ -996,6 +1004,7 @@ export class RedisTracker implements Tracker {
   }
 
   #sendBatch(): void {
+    if (this.#closeWaitOver) return
     this.#checkStall()
     if (!this.#isWritable()) {
       if (this.#batch.records > 0) this.#connectIfWaiting()
@@ -1047,7 +1056,7 @@ export class RedisTracker implements Tracker {
           if (this.#retries.succeeded()) {
             this.#logger.warn({ url: this.#url }, 'redis applies writes again after rejecting some, which are kept and sent again')
           }
-        } else if (!this.#closed && isNotAppliedError(err)) {
+        } else if (!this.#closeWaitOver && isNotAppliedError(err)) {
           // Redis did not run the script. The repair after the retried
           // batches puts right an active entry that a later batch changed.
           this.#retries.add(chunk)
@@ -1056,7 +1065,7 @@ export class RedisTracker implements Tracker {
         } else {
           this.#drop(records)
           this.#needsRepair = true
-          if (!this.#closed) this.#logWriteFailure(err, records, chunk.removals)
+          if (!this.#closeWaitOver) this.#logWriteFailure(err, records, chunk.removals)
         }
         resolve()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
