@@ -1,12 +1,16 @@
 /**
- * What `close()` does with the records it waits for: it sends again the
- * batches Redis rejects without running them, within its 2 s wait.
- * Whatever it gives up on is counted in `dropped` and logged with its
- * count, so written plus dropped equals the records handed to the tracker.
+ * What `close()` and the suspend after the last server closes do with the
+ * records they wait for: they send again the batches Redis rejects without
+ * running them, within their 2 s wait. Whatever they give up on is counted
+ * in `dropped` and logged with its count, so written plus dropped equals
+ * the records handed to the tracker.
  */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { RedisTracker } from '../src/index'
+import { RedisTracker, withTop } from '../src/index'
 import { blockRedis } from './helpers/busy-redis'
+import { waitFor } from './helpers/http'
 import { captureLogger, type LogLine } from './helpers/logger'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -27,11 +31,59 @@ beforeEach(async () => {
   await redis.client.flushall()
 })
 
+const isIdleLine = (line: LogLine) => line.message.startsWith('redis tracker went idle after its servers closed')
 const isClosingLine = (line: LogLine) => line.message.startsWith('redis tracker closed before')
 
 function taskJson(id: number): string {
   return JSON.stringify({ processor_id: `p${id}`, path: `/t${id}` })
 }
+
+/** Serves `listener` on a free loopback port, sends `requests` requests, and returns the server. */
+async function serve(listener: ReturnType<typeof withTop>, requests: number): Promise<Server> {
+  const server = createServer(listener)
+  server.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  await sendRequests(server, requests)
+  return server
+}
+
+async function sendRequests(server: Server, requests: number): Promise<void> {
+  const port = (server.address() as AddressInfo).port
+  for (let round = 1; round <= requests; round++) await (await fetch(`http://127.0.0.1:${port}/?round=${round}`)).text()
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+}
+
+describe('server close while Redis replies BUSY', () => {
+  it('counts and logs the records it gives up on', async () => {
+    const logger = captureLogger()
+    const listener = withTop((_req, res) => res.end('ok'), { trackerUrl: redis.url, logger })
+    const tracker = listener.recorder.tracker
+    const server = await serve(listener, 1)
+    await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
+    // Longer than the 2 s of removing the entries plus the 2 s of suspend().
+    const blocked = await blockRedis(redis.url, 6_000)
+    try {
+      await sendRequests(server, 5)
+      await closeServer(server)
+
+      const idle = await waitFor('the log of the lost records', () => logger.lines.find(isIdleLine), 8_000)
+      const stats = tracker.stats()
+      // Each request has a start and an end record.
+      expect(stats.written + stats.dropped).toBe(12)
+      expect(stats.dropped).toBeGreaterThan(0)
+      expect(idle.fields.records).toBe(stats.dropped)
+      expect(stats.pendingBytes).toBe(0)
+    } finally {
+      await blocked.done
+      blocked.client.disconnect()
+      await listener.close()
+    }
+  })
+})
 
 describe('close while Redis replies BUSY', () => {
   it('sends the rejected records again within its wait', async () => {
@@ -103,6 +155,30 @@ describe('close while its connection is killed', () => {
       expect(counted.map((line) => line.fields.dropped)).toEqual([6])
     } finally {
       await redis.client.client('UNPAUSE')
+    }
+  })
+})
+
+describe('server closes in a row with a wrong password', () => {
+  it('logs each give-up with its count', async () => {
+    await redis.client.acl('SETUSER', 'weak', 'on', '>weakpass', '~*', '&*', '+@all')
+    const logger = captureLogger()
+    const listener = withTop((_req, res) => res.end('ok'), {
+      trackerUrl: `redis://weak:wrongpw@127.0.0.1:${redis.port}`,
+      logger,
+    })
+    try {
+      await closeServer(await serve(listener, 2))
+      await waitFor('the first give-up', () => (logger.lines.filter(isIdleLine).length === 1 ? true : undefined))
+      await closeServer(await serve(listener, 3))
+      await waitFor('the second give-up', () => (logger.lines.filter(isIdleLine).length === 2 ? true : undefined))
+
+      const counts = logger.lines.filter(isIdleLine).map((line) => line.fields.records)
+      expect(counts).toEqual([4, 6])
+      expect(listener.recorder.tracker.stats().dropped).toBe(10)
+    } finally {
+      await listener.close()
+      await redis.client.acl('DELUSER', 'weak')
     }
   })
 })

@@ -248,6 +248,8 @@ export class RedisTracker implements Tracker {
   readonly #maySkipPublish: '0' | '1'
   #maxPendingBytes: number
   readonly #logger: RateLimitedLogger
+  /** The app's logger without the rate limit, for the one line of each give-up (`#giveUpUnwritten`). */
+  readonly #unlimitedLogger: Logger
   readonly #dropLog: DropLog
   readonly #url: string
 
@@ -356,6 +358,7 @@ export class RedisTracker implements Tracker {
     )
     const logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
+    this.#unlimitedLogger = logger
     this.#url = maskUrl(options.url ?? describeClient(givenClient))
     this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
       pendingBytes: this.#pendingBytes(),
@@ -632,8 +635,8 @@ export class RedisTracker implements Tracker {
       }
       if (this.#retries.isEmpty || !this.#isWritable() || Date.now() >= retryUntil) return
       await new Promise((resolve) => setTimeout(resolve, FLUSH_RETRY_PAUSE_MS))
-      // Once `close()` gave up on the rejected batches, sending again would keep the process alive.
-      if (this.#closeWaitOver) return
+      // Once `suspend()` or `close()` gave up on the rejected batches, sending again would keep the process alive.
+      if (this.#suspended || this.#closeWaitOver) return
     }
   }
 
@@ -735,21 +738,25 @@ export class RedisTracker implements Tracker {
     await settleWithin(this.flush(), CLOSE_WAIT_MS)
     // Writes made during the wait mean that the app serves requests again.
     if (this.#operationsQueued !== queuedBefore) return
-
-    // Writes still waiting keep a working connection. When the connection
-    // cannot take writes (Redis unreachable, a failed AUTH or SELECT), the
-    // process would exit with them, so they are counted as dropped instead,
-    // and the reconnect timer no longer keeps the process alive. A repair
-    // that Redis keeps rejecting would hold the connection for ever, so it
-    // waits for the next write instead.
-    const busy = !this.#batch.isEmpty || this.#inFlight.size > 0
     if (!this.#ownsClient || this.#closed) return
+
+    // Writes in flight keep a working connection. Other writes would be
+    // lost when the process exits, so they are counted as dropped instead:
+    // batches that Redis rejected for the whole wait (BUSY, READONLY and
+    // the like), and any write on a connection that cannot take writes
+    // (Redis unreachable, a failed AUTH or SELECT). The reconnect timer
+    // then no longer keeps the process alive. A repair that Redis keeps
+    // rejecting would hold the connection for ever, so it waits for the
+    // next write.
     const writable = this.#isWritable()
-    if (busy && writable) {
+    this.#giveUpUnwritten(
+      'redis tracker went idle after its servers closed, before it could write every record',
+      writable ? 'queued' : 'all',
+    )
+    if (writable && this.#inFlight.size > 0) {
       this.#suspendWhenSent = true
       return
     }
-    if (!writable) this.#giveUpUnwritten('redis tracker went idle after its servers closed, before it could write every record')
     this.#suspended = true
     // Test runners such as supertest close a server after each request;
     // keeping the socket spares a reconnection for every one of them.
@@ -775,7 +782,7 @@ export class RedisTracker implements Tracker {
     this.#dropLog.flush()
     const writesStuck = this.#inFlight.size > 0
     this.#closeWaitOver = true
-    this.#giveUpUnwritten('redis tracker closed before it could write every record')
+    this.#giveUpUnwritten('redis tracker closed before it could write every record', 'all')
     this.client.off('connect', this.#onClientConnect)
     this.client.off('error', this.#onClientError)
     this.client.off('ready', this.#onClientReady)
@@ -789,29 +796,35 @@ export class RedisTracker implements Tracker {
   }
 
   /**
-   * Gives up on every write not confirmed yet, as when Redis is unreachable
-   * or paused, and counts their records in `stats().dropped`. Records not
+   * Gives up on the writes not confirmed yet and counts their records in
+   * `stats().dropped`. With `scope` 'all' that is every such write, as
+   * when Redis is unreachable or paused. With 'queued' it is only those
+   * not sent, such as the batches that Redis keeps rejecting. Records not
    * sent are lost. Records sent without a reply yet may or may not be
    * stored, because Redis may still run the write, so they are counted as
    * dropped too and a reply that comes later is ignored. Logs the counts
-   * with `message` when there were any.
+   * with `message` when there were any, without the rate limit, because
+   * each give-up loses other records.
    */
-  #giveUpUnwritten(message: string): void {
+  #giveUpUnwritten(message: string, scope: 'all' | 'queued'): void {
     let unsent = this.#retries.records
+    const queued = !this.#retries.isEmpty || !this.#batch.isEmpty
     this.#retries.stopWaiting()
     this.#retries.take()
     while (!this.#batch.isEmpty) unsent += this.#batch.takeChunk(MAX_BATCH_ITEMS).records
     this.#dropped += unsent
-    // A removal given up on may not have applied, so the next repair sends it again.
-    for (const removal of this.#removals.values()) removal.queued = 0
-    if (this.#removals.size > 0) this.#needsRepair = true
-    const unconfirmed = this.#inFlightRecords
-    if (this.#failInFlight.size > 0) {
+    if (queued || scope === 'all') {
+      // A removal given up on may not have applied, so the next repair sends it again.
+      for (const removal of this.#removals.values()) removal.queued = 0
+      if (this.#removals.size > 0) this.#needsRepair = true
+    }
+    const unconfirmed = scope === 'all' ? this.#inFlightRecords : 0
+    if (scope === 'all' && this.#failInFlight.size > 0) {
       const abandoned = new Error('the tracker stopped waiting for the reply, so the records may or may not be stored')
       for (const fail of [...this.#failInFlight]) fail(abandoned)
     }
     if (unsent + unconfirmed === 0) return
-    this.#logger.warn(
+    this.#unlimitedLogger.warn(
       { records: unsent + unconfirmed, unsent, unconfirmed, url: this.#url },
       `${message}, so it counts them as dropped. Records not sent (unsent) are lost. ` +
         'Records sent without a reply (unconfirmed) may or may not be stored.',
