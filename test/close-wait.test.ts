@@ -1,9 +1,9 @@
 /**
  * What `close()` and the suspend after the last server closes do with the
  * records they wait for: they send again the batches Redis rejects without
- * running them, within their 2 s wait. Whatever they give up on is counted
- * in `dropped` and logged with its count, so written plus dropped equals
- * the records handed to the tracker.
+ * running them and wait for Redis to come back, within their 2 s wait.
+ * Whatever they give up on is counted in `dropped` and logged with its
+ * count, so written plus dropped equals the records handed to the tracker.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -155,6 +155,37 @@ describe('close while its connection is killed', () => {
       expect(counted.map((line) => line.fields.dropped)).toEqual([6])
     } finally {
       await redis.client.client('UNPAUSE')
+    }
+  })
+})
+
+describe('server close while Redis is briefly down', () => {
+  it('writes the records once Redis is back', async () => {
+    const logger = captureLogger()
+    const listener = withTop((_req, res) => res.end('ok'), { trackerUrl: redis.url, logger })
+    const tracker = listener.recorder.tracker
+    let down = false
+    try {
+      const server = await serve(listener, 1)
+      await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
+      await redis.stop()
+      down = true
+      // ioredis's wait between two attempts grows to its 2 s maximum meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 3_500))
+      await sendRequests(server, 4)
+
+      await closeServer(server)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await redis.start()
+      down = false
+
+      await waitFor('the records of the outage', () => (tracker.stats().written === 10 ? true : undefined))
+      expect(tracker.stats().dropped).toBe(0)
+      expect(logger.lines.filter(isIdleLine)).toEqual([])
+      expect(await redis.client.llen('past_tasks')).toBe(4)
+    } finally {
+      if (down) await redis.start()
+      await listener.close()
     }
   })
 })

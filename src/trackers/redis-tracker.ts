@@ -196,6 +196,9 @@ const CLOSE_WAIT_MS = 2_000
 /** ioredis statuses of a client whose connection attempt is under way. */
 const CONNECTING_STATUSES = new Set(['connecting', 'connect'])
 
+/** ioredis statuses of a client that becomes ready by itself once Redis accepts connections. */
+const RECONNECTING_STATUSES = new Set(['connecting', 'connect', 'reconnecting'])
+
 /** Most array items sent in one EVALSHA, to keep argument lists small: 1000 operations. */
 const MAX_BATCH_ITEMS = ITEMS_PER_OPERATION * 1000
 
@@ -735,7 +738,7 @@ export class RedisTracker implements Tracker {
   async suspend(): Promise<void> {
     if (this.#closed || this.#suspended) return
     const queuedBefore = this.#operationsQueued
-    await settleWithin(this.flush(), CLOSE_WAIT_MS)
+    await this.#sendWithin(CLOSE_WAIT_MS)
     // Writes made during the wait mean that the app serves requests again.
     if (this.#operationsQueued !== queuedBefore) return
     if (!this.#ownsClient || this.#closed) return
@@ -778,7 +781,7 @@ export class RedisTracker implements Tracker {
     if (this.#closed) return
     this.#closed = true
 
-    await settleWithin(this.flush(), options.waitMs ?? CLOSE_WAIT_MS)
+    await this.#sendWithin(options.waitMs ?? CLOSE_WAIT_MS)
     this.#dropLog.flush()
     const writesStuck = this.#inFlight.size > 0
     this.#closeWaitOver = true
@@ -793,6 +796,49 @@ export class RedisTracker implements Tracker {
     // Errors while closing are not the app's business.
     this.client.on('error', () => {})
     await this.#quit(writesStuck)
+  }
+
+  /**
+   * Sends the pending writes for up to `waitMs`, for `close()` and
+   * `suspend()`, which give up on what is left afterwards. Unlike
+   * `flush()`, waits for Redis to come back too while records wait.
+   */
+  async #sendWithin(waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs
+    for (;;) {
+      await settleWithin(this.flush(), deadline - Date.now())
+      const remainingMs = deadline - Date.now()
+      if (remainingMs <= 0 || this.#batch.records + this.#retries.records === 0) return
+      if (this.#isWritable() || !this.#mayReconnect()) return
+      this.#reconnectNow()
+      await this.#waitForConnection(Math.min(remainingMs, FLUSH_RETRY_PAUSE_MS), true)
+    }
+  }
+
+  /** Returns true when the connection can become ready within a wait, and then take writes. */
+  #mayReconnect(): boolean {
+    const status = this.client.status
+    const reconnects = RECONNECTING_STATUSES.has(status) || (status === 'end' && this.#ownsStandaloneClient())
+    return reconnects && !this.#retriesStopped && !this.#quitting && this.#databaseError === undefined
+  }
+
+  /**
+   * Starts a connection attempt now on a connection the tracker opened,
+   * when ioredis waits between two attempts (up to 2 s) or has stopped.
+   * Without this, Redis could be back during the wait of `#sendWithin()`
+   * and see no attempt before the wait ends.
+   */
+  #reconnectNow(): void {
+    const status = this.client.status
+    if (!this.#ownsStandaloneClient() || (status !== 'reconnecting' && status !== 'end')) return
+    // disconnect() clears ioredis's timer. The attempt that follows ends
+    // the client when it fails, rather than plan another.
+    if (status === 'reconnecting') this.client.disconnect()
+    this.#connect()
+  }
+
+  #ownsStandaloneClient(): boolean {
+    return this.#ownsClient && !isCluster(this.client)
   }
 
   /**
@@ -892,11 +938,11 @@ export class RedisTracker implements Tracker {
 
   /**
    * Resolves when the client is ready, its connection attempt failed, or
-   * `timeoutMs` passed. A connection that QUIT is closing ends first and is
-   * then opened again, so only `ready` ends the wait for it.
+   * `timeoutMs` passed. With `untilReady`, and for a connection that QUIT
+   * is closing, which ends first and is then opened again, only `ready`
+   * ends the wait.
    */
-  #waitForConnection(timeoutMs: number): Promise<void> {
-    const untilReady = this.#quitting
+  #waitForConnection(timeoutMs: number, untilReady = this.#quitting): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer)
