@@ -5,12 +5,12 @@
  * are covered by the failover test in redis-cluster.test.ts.) Then what
  * the tracker logs while Redis stalls or is gone, and when it is back.
  */
-import Redis from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { RedisTracker } from '../src/index'
 import { formatIsoTime } from '../src/task/time'
 import type { Heartbeat } from '../src/trackers/heartbeat'
 import { isNotAppliedError } from '../src/trackers/write-retry'
+import { blockRedis } from './helpers/busy-redis'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 import { captureLogger } from './helpers/logger'
@@ -34,42 +34,13 @@ beforeEach(async () => {
   await redis.client.flushall()
 })
 
-/** Runs a script that keeps Redis busy for `BLOCK_MS`, and resolves once other clients get BUSY. */
-async function blockRedis(): Promise<{ done: Promise<unknown>; client: Redis }> {
-  const client = new Redis(redis.url)
-  // While the script runs, Redis replies BUSY to other commands, such as the
-  // ready check of a client that connects then. Without a listener, ioredis
-  // prints such errors as unhandled.
-  client.on('error', () => {})
-  const lua = `
-    local start = redis.call('TIME')
-    local startMs = start[1] * 1000 + start[2] / 1000
-    repeat
-      local now = redis.call('TIME')
-    until now[1] * 1000 + now[2] / 1000 - startMs > ${BLOCK_MS}
-    return 1`
-  const done = client.eval(lua, 0)
-  const probe = new Redis(redis.url, { maxRetriesPerRequest: 0 })
-  probe.on('error', () => {})
-  await waitFor('Redis to answer BUSY', async () => {
-    try {
-      await probe.ping()
-      return undefined
-    } catch (err) {
-      return (err as Error).message.startsWith('BUSY') ? true : undefined
-    }
-  })
-  probe.disconnect()
-  return { done, client }
-}
-
 describe('writes Redis did not run', () => {
   it('are sent again after BUSY', async () => {
     const messages: string[] = []
     const logger = { warn: (_fields: unknown, message: string) => messages.push(message), error() {} }
     const tracker = new RedisTracker({ url: redis.url, logger })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
-    const blocker = await blockRedis()
+    const blocker = await blockRedis(redis.url, BLOCK_MS)
 
     for (let i = 1; i <= 20; i++) tracker.recordEnd(`p${i}`, JSON.stringify({ task_id: i, path: `/r/${i}` }))
     await waitFor('a rejected write', () => (messages.length > 0 ? true : undefined))
@@ -92,7 +63,7 @@ describe('writes Redis did not run', () => {
   it('are waited for by flush', async () => {
     const tracker = new RedisTracker({ url: redis.url, logger: { warn() {}, error() {} } })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
-    const blocker = await blockRedis()
+    const blocker = await blockRedis(redis.url, BLOCK_MS)
 
     for (let i = 1; i <= 5; i++) tracker.recordEnd(`p${i}`, JSON.stringify({ task_id: i, path: `/f/${i}` }))
     await tracker.flush()
@@ -107,7 +78,7 @@ describe('writes Redis did not run', () => {
   it('keep their order with later writes', async () => {
     const tracker = new RedisTracker({ url: redis.url, logger: { warn() {}, error() {} } })
     await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
-    const blocker = await blockRedis()
+    const blocker = await blockRedis(redis.url, BLOCK_MS)
 
     tracker.recordStart('p1', JSON.stringify({ task_id: 1, path: '/slow' }))
     await new Promise((resolve) => setTimeout(resolve, 300))
