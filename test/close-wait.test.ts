@@ -242,3 +242,29 @@ describe('overlapping server closes while Redis is down', () => {
     }
   })
 })
+
+describe('a Redis Cluster URL whose nodes all refuse', () => {
+  it('connects again with a growing wait', async () => {
+    const down = await startRedis()
+    await down.stop()
+    const listener = withTop((_req, res) => res.end('ok'), {
+      trackerUrl: `redis+cluster://127.0.0.1:${down.port}`,
+      keyPrefix: '{t}:',
+      logger: captureLogger(),
+    })
+    const tracker = listener.recorder.tracker as RedisTracker
+    let ends = 0
+    tracker.client.on('end', () => ends++)
+    const server = await serve(listener, 1)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      // Attempts after 0, 100, 200, 400 and 800 ms, where connecting again at once made thousands.
+      expect(ends).toBeGreaterThan(0)
+      expect(ends).toBeLessThan(15)
+    } finally {
+      await closeServer(server)
+      await listener.close()
+      await down.close()
+    }
+  })
+})

@@ -190,6 +190,10 @@ const FLUSH_RETRY_MS = 20_000
 /** Pause of `flush()` between two sends of rejected writes, in milliseconds. */
 const FLUSH_RETRY_PAUSE_MS = 250
 
+/** First and longest wait before connecting again after a connection ended by itself, in milliseconds. */
+const ENDED_RECONNECT_FIRST_MS = 100
+const ENDED_RECONNECT_MAX_MS = 2_000
+
 /** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
 const CLOSE_WAIT_MS = 2_000
 
@@ -305,6 +309,8 @@ export class RedisTracker implements Tracker {
   #reconnectAsked = false
   /** When `#reconnectNow()` last started a connection attempt. */
   #reconnectedNowAt = 0
+  /** Wait before connecting again after the next `end`: 0 for the first, reset once a connection is ready. */
+  #endedReconnectMs = 0
 
   #written = 0
   #dropped = 0
@@ -1321,6 +1327,7 @@ export class RedisTracker implements Tracker {
   }
 
   readonly #onClientReady = (): void => {
+    this.#endedReconnectMs = 0
     if (this.#connectionLostAt !== undefined) {
       const downMs = Date.now() - this.#connectionLostAt
       this.#connectionLostAt = undefined
@@ -1365,7 +1372,18 @@ export class RedisTracker implements Tracker {
   /** Reconnects a connection that ended while writes were made after `suspend()`. */
   readonly #onClientEnd = (): void => {
     this.#quitting = false
-    if (this.#ownsClient && !this.#closed && !this.#suspended) this.#connect()
+    if (!this.#ownsClient || this.#closed || this.#suspended) return
+    // A Cluster whose nodes all refuse ends after each failed attempt, so an
+    // attempt at once would loop on one core; the wait doubles up to 2 s.
+    const waitMs = this.#endedReconnectMs
+    this.#endedReconnectMs = Math.min(Math.max(waitMs * 2, ENDED_RECONNECT_FIRST_MS), ENDED_RECONNECT_MAX_MS)
+    if (waitMs === 0) {
+      this.#connect()
+      return
+    }
+    setTimeout(() => {
+      if (this.client.status === 'end' && !this.#closed && !this.#suspended) this.#connect()
+    }, waitMs).unref()
   }
 
   /** Clears a SELECT failure of the previous connection; ioredis sends SELECT again on this one. */
