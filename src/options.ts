@@ -14,6 +14,7 @@ import {
 } from './errors'
 import type { RedactionOptions, SizeLimits } from './task/redact'
 import { DEFAULT_SIZE_LIMITS } from './task/redact'
+import { pathOfUrl } from './task/request-target'
 import { DEFAULT_MAX_COMPLETED_TASKS, readMaxCompletedEnv } from './trackers/completed-cap'
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
 import { resolveBatchWindow, type GivenRedisClient, type RedisClient } from './trackers/redis-tracker'
@@ -172,7 +173,8 @@ export interface ResolvedOptions {
   redis: RedisClient | undefined
   keyPrefix: string
   maxCompletedTasks: number
-  isIgnored: (req: IncomingMessage, path: string) => boolean
+  /** Tests a request and its target (`req.url`, or the framework's URL), whose path it matches without the query. */
+  isIgnored: (req: IncomingMessage, url: string | undefined) => boolean
   tags: Record<string, string>
   processorName: string | undefined
   captureHeaders: boolean
@@ -393,7 +395,11 @@ function compileIgnore(ignore: TopOptions['ignore']): ResolvedOptions['isIgnored
     else if (item instanceof RegExp) patterns.push(withoutLastIndex(item))
     else throw invalidOptionType('ignore', 'an array of paths and regular expressions', item)
   }
-  return (_req, path) => exact.has(path) || patterns.some((pattern) => pattern.test(path))
+  // The path is cut from the target only here, so apps without path rules skip it.
+  return (_req, url) => {
+    const path = pathOfUrl(url)
+    return exact.has(path) || patterns.some((pattern) => pattern.test(path))
+  }
 }
 
 /**

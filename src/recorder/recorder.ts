@@ -18,7 +18,6 @@ import { isIP } from 'node:net'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
 import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
-import { pathOfUrl } from '../task/request-target'
 import { formatIsoTime, nowMs } from '../task/time'
 import type { Tracker } from '../trackers/tracker'
 import { describePathForLog } from '../util/log-path'
@@ -187,8 +186,7 @@ export class Recorder {
     if (getRequestState(res) !== undefined) return false
 
     try {
-      const path = pathOfUrl(context.url ?? req.url)
-      if (this.options.isIgnored(req, path)) return false
+      if (this.options.isIgnored(req, context.url ?? req.url)) return false
       this.#start(req, res, context)
       return true
     } catch (err) {
