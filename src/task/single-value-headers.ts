@@ -24,11 +24,10 @@ export function findSingleValueIndex(name: string): number {
 /**
  * Joins the values of the field lines of one header with `, `, in their
  * order, as RFC 9110 (section 5.3) allows a recipient to combine field
- * lines, leaving out empty values, so that the first entry of a joined
- * X-Forwarded-For is an address. Content-Length keeps its first value:
- * identical values may be combined into one (RFC 9110, section 8.6), a
- * response with differing ones is invalid, and readers parse the value
- * as one number.
+ * lines. Empty values are left out, so the first entry of a joined
+ * X-Forwarded-For is an address. Content-Length keeps its first value,
+ * because readers parse it as one number. Identical values may be combined
+ * into one (RFC 9110, section 8.6), and differing ones make a response invalid.
  */
 export function joinFieldValues(lowerCaseName: string, values: readonly string[]): string {
   const present = values.filter((value) => value !== '')

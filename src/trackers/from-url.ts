@@ -45,7 +45,7 @@ const SUPPORTED_URLS =
 
 /**
  * Returns the memory tracker shared by everything in this process that uses
- * the `memory://` URL, so a reader in the same process sees what was
+ * the `memory://` URL, so a reader in the same process reads what was
  * recorded, also through another copy of the package.
  */
 export function getSharedMemoryTracker(maxCompletedTasks?: number): MemoryTracker {

@@ -749,10 +749,10 @@ export class RedisTracker implements Tracker {
     if (!this.#ownsClient || this.#closed) return
 
     // Writes in flight keep a working connection. Other writes would be
-    // lost when the process exits, so they are counted as dropped instead:
-    // batches that Redis rejected for the whole wait (BUSY, READONLY and
-    // the like), and any write on a connection that cannot take writes
-    // (Redis unreachable, a failed AUTH or SELECT). The reconnect timer
+    // lost when the process exits, so they are counted as dropped instead.
+    // These are the batches that Redis rejected for the whole wait (BUSY,
+    // READONLY and the like), and any write on a connection that cannot
+    // take writes (Redis unreachable, a failed AUTH or SELECT). The reconnect timer
     // then no longer keeps the process alive. A repair that Redis keeps
     // rejecting would hold the connection for ever, so it waits for the
     // next write.
@@ -1312,13 +1312,13 @@ export class RedisTracker implements Tracker {
   }
 
   /**
-   * Asks ioredis to connect again after READONLY: the server was a master
-   * and is a replica now, after a failover behind a name (a cloud
+   * Requests a new connection from ioredis after READONLY: the server was
+   * a master and is a replica now, after a failover behind a name (a cloud
    * provider's primary endpoint) that a new connection looks up again. The
    * rejected batch waits in the retry queue (write-retry.ts), so ioredis
-   * does not send it again itself. ioredis adds a listener to the socket
-   * for each reconnect it is asked for until the socket closes, so only
-   * the first READONLY of a connection asks.
+   * does not send it again itself. ioredis adds a socket listener for each
+   * reconnect requested before the socket closes, so only the first
+   * READONLY of a connection requests one.
    */
   readonly #reconnectOnReadonly = (err: Error): 1 | false => {
     if (this.#reconnectAsked || !isReadonlyError(err)) return false
@@ -1373,8 +1373,8 @@ export class RedisTracker implements Tracker {
   readonly #onClientEnd = (): void => {
     this.#quitting = false
     if (!this.#ownsClient || this.#closed || this.#suspended) return
-    // A Cluster whose nodes all refuse ends after each failed attempt, so an
-    // attempt at once would loop on one core; the wait doubles up to 2 s.
+    // A Cluster whose nodes all reject connections ends after each failed
+    // attempt, so connecting at once would loop on one core. The wait doubles up to 2 s.
     const waitMs = this.#endedReconnectMs
     this.#endedReconnectMs = Math.min(Math.max(waitMs * 2, ENDED_RECONNECT_FIRST_MS), ENDED_RECONNECT_MAX_MS)
     if (waitMs === 0) {
