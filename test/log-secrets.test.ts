@@ -8,6 +8,7 @@ import { Writable } from 'node:stream'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisTracker } from '../src/index'
+import { runCli } from './helpers/cli'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -50,5 +51,28 @@ describe('log secrets', () => {
     } finally {
       await tracker.close()
     }
+  })
+
+  it('hides a password with @ and , from pino', async () => {
+    const { logger, lines } = createPinoLogger()
+    const url = `redis://default:Wr0ng@pa55,w0rd@127.0.0.1:${redis.port}`
+    const tracker = new RedisTracker({ url, logger })
+    try {
+      await waitFor('the authentication failure', () => lines.find((each) => each.includes('authentication failed')))
+      const text = lines.join('\n')
+      expect(text).toContain(`redis://default:***@127.0.0.1:${redis.port}`)
+      expect(text).not.toMatch(/Wr0ng|pa55|w0rd/)
+    } finally {
+      await tracker.close()
+    }
+  })
+
+  it('hides a password with @ and , from the CLI', async () => {
+    const url = `redis://default:Wr0ng@pa55,w0rd@127.0.0.1:${redis.port}`
+    const result = await runCli(['recent', '--tracker-url', url], { timeoutMs: 15_000 })
+
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toContain(`redis://default:***@127.0.0.1:${redis.port}`)
+    expect(result.stderr).not.toMatch(/Wr0ng|pa55|w0rd/)
   })
 })

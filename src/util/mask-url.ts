@@ -1,41 +1,163 @@
 /**
- * Masks the secrets of a tracker URL before it is logged or printed: the
- * password of its user part and the values of query parameters that
- * contain passwords, API keys or tokens. The library's log lines and the
- * CLI's messages both use this function, so they mask the same secrets.
+ * Masks the secrets of a URL before it is logged, printed or recorded: the
+ * password of its user part and the values of query and fragment parameters
+ * named like credentials. The masking works on the text, so a URL that does
+ * not parse, or parses other than its writer meant, is masked too. The
+ * library's log lines, the CLI's messages and the recorded command line all
+ * use this module, so they mask the same secrets.
  */
 
-/** Query parameters whose values are secrets: passwords, API keys and tokens. */
-export const SECRET_PARAMETER = /([?&](?:[\w.-]*pass(?:word)?|api[-_]?key|apikey|[\w.-]*token|[\w.-]*secret)=)[^&#]*/gi
-
-/** `//user:password@` with a password free of `@`, `/` and `,`. */
-const USER_PASSWORD = /(\/\/[^:@/,]*:)[^@/,]*@/g
+/** Text that replaces a secret. */
+const MASK = '***'
 
 /**
- * Returns the URL with every secret replaced by `***`. Each entry of a
- * comma-separated list of URLs (a Cluster's nodes) is masked too, and so
- * is a URL that does not parse.
+ * A query or fragment parameter whose name ends like a credential, with its
+ * value: `pass`, `passwd`, `password`, `passphrase`, `passcode`, `pwd`,
+ * `pw`, `auth`, `authorization`, `token`, `secret`, `key` (`api_key`,
+ * `accessKey`, `sasKey`), `sig`, `signature` and `credential`, also in
+ * bracket notation (`user[password]`). Group 1 is the `?`, `&` or `#` and
+ * the name up to and including the `=`. The value runs to the next `&`, so a
+ * `#` inside it (`token=a#b`) does not end it. The name has one quantifier
+ * followed by fixed words, so each match attempt takes time linear in the
+ * length of the name. A name that only contains such a word (`keyspace`,
+ * `tokens_used`) stays visible.
+ */
+export const SECRET_PARAMETER =
+  /([?&#][\w.~[\]-]*(?:pass|passwd|password|passphrase|passcode|pwd|pw|auth|authorization|token|secret|key|sig|signature|credentials?)\]?=)[^&]*/gi
+
+/**
+ * `,` before `scheme://`, where a comma-separated list of URLs (the nodes of
+ * a Cluster) starts its next URL. A comma inside a password or a host list
+ * (`redis+cluster://h1:7000,h2:7001`) is not followed by a scheme.
+ */
+const NEXT_URL = /,(?=[a-z][a-z0-9+.-]*:\/\/)/i
+
+/**
+ * Returns the URL with every secret replaced by `***`, for a message. Each
+ * URL of a comma-separated list is masked on its own, and then serialised
+ * as the WHATWG URL parser does when it parses (`HTTP://h` as `http://h/`),
+ * so that a message shows the URL as the library reads it. A URL that does
+ * not parse stays as written apart from its masked secrets.
  */
 export function maskUrl(url: string): string {
   return url
-    .split(',')
-    .map((part) => (part.includes('://') ? maskUserPassword(part) : part))
+    .split(NEXT_URL)
+    .map((entry) => serializeUrl(maskSecrets(entry)))
     .join(',')
-    .replace(USER_PASSWORD, '$1***@')
-    .replace(SECRET_PARAMETER, '$1***')
+}
+
+/** Returns the URL with every secret replaced by `***` and the rest as written. */
+function maskUrlAsWritten(url: string): string {
+  return url.split(NEXT_URL).map(maskSecrets).join(',')
+}
+
+function maskSecrets(url: string): string {
+  return maskPassword(url).replace(SECRET_PARAMETER, `$1${MASK}`)
+}
+
+/** Returns a masked URL as the WHATWG URL parser serialises it, or as it is when it does not parse. */
+function serializeUrl(maskedUrl: string): string {
+  if (!maskedUrl.includes('://')) return maskedUrl
+  try {
+    return new URL(maskedUrl).toString()
+  } catch {
+    return maskedUrl
+  }
 }
 
 /**
- * Masks the password as the URL parser finds it: after the user name and
- * up to the last `@` of the authority. For a URL that does not parse, the
- * part after the user name up to the last `@` before the path is masked.
+ * Characters that end a URL inside other text: whitespace, quotes, angle
+ * brackets and backquotes, which URLs do not contain unencoded.
  */
-function maskUserPassword(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== '') parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return url.replace(/^([^:/]*:\/\/[^:@/]*:)[^/]*@/, '$1***@')
+const URL_END = /[\s"'<>`]/
+
+/** Characters of a URL scheme (RFC 3986): letters, digits, `+`, `-` and `.`. */
+const SCHEME_CHARACTER = /[a-z0-9+.-]/i
+
+/**
+ * Masks every `scheme://…` URL inside a text, such as a command-line
+ * argument (`--dsn=postgres://u:pw@db/x`, `CONFIG={"url":"redis://u:pw@h"}`),
+ * as `maskUrl` does, but keeps the rest of the text and of each URL as
+ * written. A URL runs from its scheme to
+ * the next whitespace, quote, angle bracket or backquote. The search steps
+ * from one `://` to the next and never goes back past a URL it has masked,
+ * so it takes time linear in the length of the text.
+ */
+export function maskUrlsInText(text: string): string {
+  let masked = ''
+  let position = 0
+  for (;;) {
+    const separator = text.indexOf('://', position)
+    if (separator === -1) break
+
+    let start = separator
+    while (start > position && SCHEME_CHARACTER.test(text[start - 1] ?? '')) start--
+    let end = separator + 3
+    while (end < text.length && !URL_END.test(text[end] ?? '')) end++
+
+    masked += text.slice(position, start) + maskUrlAsWritten(text.slice(start, end))
+    position = end
   }
+  return masked + text.slice(position)
+}
+
+/** Port after the host of an authority: digits only. */
+const PORT = /^\d+$/
+
+/**
+ * Masks the password of one URL: the text after the first `:` of the user
+ * part, up to the last `@` of the user part.
+ *
+ * A valid URL's user part ends at the last `@` before the first `/`, `?` or
+ * `#` (the authority), and a password with a raw `@` (`u:p@ss@host`) is
+ * masked whole. A password with a raw `/` makes the user part run past the
+ * first `/` (`u:p@ss/w@host`), so when the authority contains an `@`, the
+ * user part ends at the last `@` before the first `?` or `#`. When the
+ * authority has no `@` but reads as `user:password` with a password that is
+ * not a port (`u:pa/ss@host`, `u:p?ss@host`), the user part ends at the last
+ * `@` of the whole URL.
+ * NOTE: these rules also mask a path that contains `@` after a real user part
+ * (`https://u:p@host/a@b` shows as `https://u:***@b`). Such a path is rare,
+ * and showing too little is safer than showing a password.
+ */
+function maskPassword(url: string): string {
+  const separator = url.indexOf('://')
+  if (separator === -1) return url
+  const start = separator + 3
+
+  const queryAt = indexOfAny(url, '?#', start)
+  const authorityEnd = indexOfAny(url, '/?#', start)
+  const authority = url.slice(start, authorityEnd)
+
+  let userPartEnd: number
+  if (authority.includes('@')) {
+    userPartEnd = url.lastIndexOf('@', queryAt - 1)
+  } else if (readsAsMalformedPassword(authority)) {
+    userPartEnd = url.lastIndexOf('@')
+  } else {
+    return url
+  }
+
+  const colon = url.indexOf(':', start)
+  if (userPartEnd < start || colon === -1 || colon > userPartEnd) return url
+  return `${url.slice(0, colon + 1)}${MASK}${url.slice(userPartEnd)}`
+}
+
+/**
+ * Returns whether an authority without `@` reads as `user:password`, cut
+ * short by a `/`, `?` or `#` inside the password, rather than as `host`,
+ * `host:port` or `[IPv6]:port`.
+ */
+function readsAsMalformedPassword(authority: string): boolean {
+  if (authority.startsWith('[')) return false
+  const colon = authority.indexOf(':')
+  return colon !== -1 && !PORT.test(authority.slice(colon + 1))
+}
+
+/** Returns the index of the first of `characters` in `text` from `from` on, or the length of `text`. */
+function indexOfAny(text: string, characters: string, from: number): number {
+  for (let index = from; index < text.length; index++) {
+    if (characters.includes(text[index] ?? '')) return index
+  }
+  return text.length
 }

@@ -1,0 +1,120 @@
+/**
+ * maskUrl, which masks tracker URLs in log lines and CLI messages, and
+ * maskUrlsInText, which masks the URLs inside a recorded command-line
+ * argument and must keep a URL without secrets exactly as written.
+ */
+import { describe, expect, it } from 'vitest'
+import { maskUrl, maskUrlsInText } from '../src/util/mask-url'
+
+describe('maskUrl parameters', () => {
+  it.each([
+    ['redis://h:1/?pwd=S1&db=0', 'redis://h:1/?pwd=***&db=0'],
+    ['redis://h:1/?passwd=S1&db=0', 'redis://h:1/?passwd=***&db=0'],
+    ['redis://h:1/?auth=S1&db=0', 'redis://h:1/?auth=***&db=0'],
+    ['redis://h:1/?api_key=S1&db=0', 'redis://h:1/?api_key=***&db=0'],
+    ['redis://h:1/?access_key=S1&db=0', 'redis://h:1/?access_key=***&db=0'],
+    ['redis://h:1/?accessKey=S1&db=0', 'redis://h:1/?accessKey=***&db=0'],
+    ['redis://h:1/?sasKey=S1&db=0', 'redis://h:1/?sasKey=***&db=0'],
+    ['https://h.test/c?sv=2024&sig=S1', 'https://h.test/c?sv=2024&sig=***'],
+    ['https://h.test/c?X-Amz-Signature=S1&x=1', 'https://h.test/c?X-Amz-Signature=***&x=1'],
+    ['https://h.test/c?user[password]=S1&x=1', 'https://h.test/c?user[password]=***&x=1'],
+    ['https://h.test/cb#access_token=S1&y=1', 'https://h.test/cb#access_token=***&y=1'],
+    ['https://h.test/cb?x=1#token=S1', 'https://h.test/cb?x=1#token=***'],
+    ['https://h.test/cb?token=S1#S2&y=1', 'https://h.test/cb?token=***&y=1'],
+  ])('masks %s', (url, masked) => {
+    expect(maskUrl(url)).toBe(masked)
+  })
+
+  it.each([
+    ['redis://h:1/?keyspace=events&db=0'],
+    ['redis://h:1/?key_prefix=shop&db=0'],
+    ['https://h.test/cb#section-2'],
+    ['https://h.test/cb?tokens_used=5&passive=1'],
+  ])('keeps %s', (url) => {
+    expect(maskUrl(url)).toBe(url)
+  })
+})
+
+describe('maskUrl passwords', () => {
+  it.each([
+    ['redis://user:p@ss/w@127.0.0.1:6379', 'redis://user:***@127.0.0.1:6379'],
+    ['redis://:a@b@host', 'redis://:***@host'],
+    ['redis://:a@b@host:6379/0', 'redis://:***@host:6379/0'],
+    ['redis://u:pa/ss@h:1?x=1', 'redis://u:***@h:1?x=1'],
+    ['redis://u:p?ss@h:1', 'redis://u:***@h:1'],
+    ['redis://u:x,y@h2', 'redis://u:***@h2'],
+    ['redis://u:p,w@h1:1,redis://u:p2@h2:2', 'redis://u:***@h1:1,redis://u:***@h2:2'],
+    ['redis://h0:1,redis://u:p@ss/w@h1:1', 'redis://h0:1,redis://u:***@h1:1'],
+    ['redis+cluster://:p,w@127.0.0.1:7000,127.0.0.1:7001', 'redis+cluster://:***@127.0.0.1:7000,127.0.0.1:7001'],
+    ['redis://user@corp:pw@h:1', 'redis://user%40corp:***@h:1'],
+    ['redis://u:p w@h', 'redis://u:***@h'],
+    ['rediss://u:p@ss@h:1?password=S1#S2', 'rediss://u:***@h:1?password=***'],
+  ])('masks %s', (url, masked) => {
+    expect(maskUrl(url)).toBe(masked)
+  })
+
+  it.each([
+    ['redis://user@h:1/0'],
+    ['redis://[::1]:6379/0'],
+    ['https://h.test:8443/@alice'],
+    ['https://h.test/wiki/User:Ann@home'],
+    ['https://h.test/?email=ann@shop.test'],
+    ['localhost:6379'],
+    ['memory://'],
+  ])('keeps %s', (url) => {
+    expect(maskUrl(url)).toBe(url)
+  })
+})
+
+describe('maskUrl serialisation', () => {
+  it.each([
+    ['HTTP://Example.test:80/a/../b', 'http://example.test/b'],
+    ['HTTPS://u:S1@Example.test/?token=S2', 'https://u:***@example.test/?token=***'],
+  ])('serialises %s as parsed', (url, masked) => {
+    expect(maskUrl(url)).toBe(masked)
+  })
+})
+
+describe('maskUrlsInText', () => {
+  it.each([
+    ['CONFIG={"url":"redis://u:S1@h"}', 'CONFIG={"url":"redis://u:***@h"}'],
+    ['--dsn=postgres://u:S1@h/db', '--dsn=postgres://u:***@h/db'],
+    ['x,redis://u:S1@h', 'x,redis://u:***@h'],
+    ['HTTPS://u:S1@Example.test:443/a/../b', 'HTTPS://u:***@Example.test:443/a/../b'],
+    ['a redis://u:S1@h b https://h.test/?token=S2 c', 'a redis://u:***@h b https://h.test/?token=*** c'],
+    ['redis://h0,redis://u:S1@h1', 'redis://h0,redis://u:***@h1'],
+  ])('masks %s', (text, masked) => {
+    expect(maskUrlsInText(text)).toBe(masked)
+  })
+
+  it.each([
+    ['CONFIG={"url":"http://Example.test:80/a/../b"}'],
+    ['see https://h.test:443/@alice and REDIS://H:1/0'],
+    ['HTTPS://u@Example.test:443/a/../b?q=1'],
+    ['://u:p'],
+  ])('keeps %s', (text) => {
+    expect(maskUrlsInText(text)).toBe(text)
+  })
+})
+
+describe('maskUrl on hostile input', () => {
+  // Each input is about 100 kB. A pattern that backtracks on one of them
+  // would take minutes, so the generous limit still catches it.
+  const hostileInputs = [
+    `redis://h/?${'a'.repeat(100_000)}`,
+    `redis://h/${'?a'.repeat(50_000)}`,
+    `redis://u:${'@'.repeat(100_000)}`,
+    `redis://${':/'.repeat(50_000)}@h`,
+    `${'a'.repeat(100_000)}://`,
+    `${',a'.repeat(50_000)}://`,
+    `${'a://'.repeat(25_000)}`,
+    `${'x://u:p@h,'.repeat(10_000)}`,
+  ]
+
+  it.each(hostileInputs.map((input, index) => [index, input]))('masks input %i quickly', (_index, input) => {
+    const startedAt = Date.now()
+    maskUrl(input)
+    maskUrlsInText(input)
+    expect(Date.now() - startedAt).toBeLessThan(3_000)
+  })
+})
