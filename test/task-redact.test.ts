@@ -204,11 +204,34 @@ describe('secret command-line names', () => {
     'tls-key',
     'AWS_SECRET_ACCESS_KEY',
     'auth',
+    'redisPassword',
+    'apiKey',
+    'dbPass',
+    'authToken',
+    'sasKey',
+    'dbpass',
+    'rootpw',
+    'MYSQL_ROOTPASS',
   ])('masks %s', (name) => {
     expect(isSecretArgumentName(name)).toBe(true)
   })
 
-  it.each(['port', 'host', 'author', 'keyword', 'monkey', 'bypass', 'code', 'sig', 'private', 'NODE_ENV'])(
+  it.each([
+    'port',
+    'host',
+    'author',
+    'keyword',
+    'monkey',
+    'bypass',
+    'code',
+    'sig',
+    'private',
+    'NODE_ENV',
+    'passive',
+    'bypass-cache',
+    'bypassCache',
+    'keyspace',
+  ])(
     'keeps %s',
     (name) => {
       expect(isSecretArgumentName(name)).toBe(false)

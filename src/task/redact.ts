@@ -93,10 +93,30 @@ const KEY_WORD = /(?:^|[-_.])key$/
  */
 const SECRET_PARAM_ONLY = /^code$|code_verifier|sig$|private|assertion|samlresponse|^oobcode$|^ticket$/
 
-/** Returns whether a command-line option or `NAME=value` name looks like a credential. */
+/**
+ * `pass` or `pw` at the end of a command-line name, as in `--dbpass`,
+ * `--rootpw` and `MYSQL_PASS`, except `bypass`. `SECRET_NAME` reads them
+ * only as whole words, which query parameters and headers need.
+ */
+const ARGUMENT_PASSWORD_END = /(?<!by)pass$|pw$/
+
+/** A lower-case letter or digit followed by an upper-case letter: a word break in a camelCase name. */
+const CAMEL_CASE_BREAK = /([a-z0-9])([A-Z])/g
+
+/** Returns a name in lower case with its camelCase words split by `-` (`dbPassFile` to `db-pass-file`). */
+export function toKebabCase(name: string): string {
+  return name.replace(CAMEL_CASE_BREAK, '$1-$2').toLowerCase()
+}
+
+/**
+ * Returns whether a command-line option or `NAME=value` name looks like a
+ * credential. A camelCase name is read by its words (`redisPassword`,
+ * `dbPass`, `apiKey`), and a name that ends in `pass` or `pw` counts too.
+ * `passive`, `bypass` and `bypass-cache` do not.
+ */
 export function isSecretArgumentName(name: string): boolean {
-  const lowerCaseName = name.toLowerCase()
-  return SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName)
+  const words = toKebabCase(name)
+  return SECRET_NAME.test(words) || KEY_WORD.test(words) || ARGUMENT_PASSWORD_END.test(words)
 }
 
 /**
