@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { HttpTask } from '../src/index'
 import { redactCommandLine } from '../src/recorder/process-facts'
 import { REDACTED } from '../src/task/redact'
 import { ONE_REQUEST_EXPRESS_SCRIPT, runNode } from './helpers/node-process'
@@ -39,6 +40,19 @@ describe('redactCommandLine', () => {
     [['env "API_KEY=sekrit" /opt/app'], [`env "API_KEY=${REDACTED}" /opt/app`]],
     [["'/opt/app --token x'"], [`'/opt/app --token ${REDACTED}'`]],
     [['/opt/app --token "ends with \\'], [`/opt/app --token ${REDACTED}`]],
+    [['CONFIG={"url":"redis://u:hunter20@h"}'], ['CONFIG={"url":"redis://u:***@h"}']],
+    [['--dsn=postgres://u:hunter21@h/db'], ['--dsn=postgres://u:***@h/db']],
+    [['x,redis://u:hunter22@h'], ['x,redis://u:***@h']],
+    [['--url=redis://u:hunter@23/x@h:1'], ['--url=redis://u:***@h:1']],
+    [['https://h.test/cb#access_token=hunter24&y=1'], ['https://h.test/cb#access_token=***&y=1']],
+    [['--redisPassword', 'hunter25'], ['--redisPassword', REDACTED]],
+    [['--apiKey', 'hunter26'], ['--apiKey', REDACTED]],
+    [['--dbPass', 'hunter27'], ['--dbPass', REDACTED]],
+    [['--authToken', 'hunter28'], ['--authToken', REDACTED]],
+    [['--dbpass', 'hunter29'], ['--dbpass', REDACTED]],
+    [['--rootpw=hunter30'], [`--rootpw=${REDACTED}`]],
+    [['dbPass=hunter31'], [`dbPass=${REDACTED}`]],
+    [['--sasKey:hunter32'], [`--sasKey:${REDACTED}`]],
   ])('masks %j', (args, expected) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...expected])
   })
@@ -67,6 +81,16 @@ describe('redactCommandLine', () => {
     [['/opt/app --name "two words"']],
     [["sh -c '/opt/app --port 80 -v'"]],
     [['echo "a\\"b" \'c d\'']],
+    [['http://Example.test:80/a/../b']],
+    [['CONFIG={"url":"http://Example.test:80/a/../b"}']],
+    [['https://h.test:443/@alice']],
+    [['--passive', 'on']],
+    [['--bypass-cache', 'yes']],
+    [['--bypass', 'serve']],
+    [['--bypassCache', 'yes']],
+    [['--keyspace', 'events']],
+    [['--passwordFile', '/run/secrets/db']],
+    [['--noAuth', 'serve']],
   ])('keeps %j', (args) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...args])
   })
@@ -89,8 +113,21 @@ describe('recorded command line', () => {
     await redis.close()
   })
 
+  /** Runs an app that records one request with `args` on its command line, and returns the stored task. */
+  async function recordOneRequest(args: readonly string[]): Promise<HttpTask | undefined> {
+    await redis.client.flushall()
+    const nodeArgs = ['--import', 'tsx', '-e', ONE_REQUEST_EXPRESS_SCRIPT, '--', ...args]
+    const result = await runNode(nodeArgs, { TEST_REDIS_URL: redis.url }, 15_000)
+    expect(result.stdout.trim()).toBe('closed')
+    expect(result.code).toBe(0)
+
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.pastTasks).toHaveLength(1)
+    return stored.pastTasks[0]
+  }
+
   it('masks secrets of a running app', async () => {
-    const args = [
+    const task = await recordOneRequest([
       '--token',
       'hunter3',
       '--secret',
@@ -104,15 +141,9 @@ describe('recorded command line', () => {
       '/opt/app --token "hunter14 hunter15" -v',
       '--port',
       '8080',
-    ]
-    const nodeArgs = ['--import', 'tsx', '-e', ONE_REQUEST_EXPRESS_SCRIPT, '--', ...args]
-    const result = await runNode(nodeArgs, { TEST_REDIS_URL: redis.url }, 15_000)
-    expect(result.stdout.trim()).toBe('closed')
-    expect(result.code).toBe(0)
+    ])
 
-    const stored = await readStoredTasks(redis.client)
-    expect(stored.pastTasks).toHaveLength(1)
-    expect(stored.pastTasks[0]?.command_line).toEqual([
+    expect(task?.command_line).toEqual([
       process.execPath,
       '--token',
       REDACTED,
@@ -128,7 +159,41 @@ describe('recorded command line', () => {
       '--port',
       '8080',
     ])
-    expect(JSON.stringify(stored.pastTasks[0])).not.toMatch(/hunter/)
+    expect(JSON.stringify(task)).not.toMatch(/hunter/)
+  })
+
+  it('masks URL secrets and camelCase names', async () => {
+    const task = await recordOneRequest([
+      'CONFIG={"url":"redis://u:hunter20@h"}',
+      '--dsn=postgres://u:hunter21@h/db',
+      'x,redis://u:hunter22@h',
+      '--url=redis://u:hunter@23/x@h:1',
+      'https://h.test/cb#access_token=hunter24&y=1',
+      '--redisPassword',
+      'hunter25',
+      '--dbpass',
+      'hunter29',
+      'http://Example.test:80/a/../b',
+      '--bypass',
+      'serve',
+    ])
+
+    expect(task?.command_line).toEqual([
+      process.execPath,
+      'CONFIG={"url":"redis://u:***@h"}',
+      '--dsn=postgres://u:***@h/db',
+      'x,redis://u:***@h',
+      '--url=redis://u:***@h:1',
+      'https://h.test/cb#access_token=***&y=1',
+      '--redisPassword',
+      REDACTED,
+      '--dbpass',
+      REDACTED,
+      'http://Example.test:80/a/../b',
+      '--bypass',
+      'serve',
+    ])
+    expect(JSON.stringify(task)).not.toMatch(/hunter/)
   })
 })
 
@@ -139,6 +204,25 @@ describe('redactCommandLine on nested quotes', () => {
     const [, , redacted] = redactCommandLine([NODE, SCRIPT, `app ${nested}`])
 
     expect(Date.now() - startedAt).toBeLessThan(2_000)
+    expect(redacted).toBeDefined()
+  })
+})
+
+describe('redactCommandLine on hostile input', () => {
+  // Each argument is about 100 kB. A pattern that backtracks on one of them
+  // would take minutes, so the generous limit still catches it.
+  it.each([
+    [`${'a'.repeat(100_000)}://`],
+    [`x=${'a'.repeat(100_000)}`],
+    [`--${'a'.repeat(100_000)}`],
+    [`https://h/?${'a'.repeat(100_000)}`],
+    [`redis://u:${'@/'.repeat(50_000)}`],
+    [`${'aB'.repeat(50_000)}=x`],
+  ])('masks %# quickly', (argument) => {
+    const startedAt = Date.now()
+    const [, , redacted] = redactCommandLine([NODE, SCRIPT, argument])
+
+    expect(Date.now() - startedAt).toBeLessThan(3_000)
     expect(redacted).toBeDefined()
   })
 })

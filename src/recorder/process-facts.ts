@@ -5,8 +5,8 @@
  */
 import { hostname } from 'node:os'
 import { threadId } from 'node:worker_threads'
-import { isSecretArgumentName, REDACTED } from '../task/redact'
-import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
+import { isSecretArgumentName, REDACTED, toKebabCase } from '../task/redact'
+import { maskUrlsInText } from '../util/mask-url'
 
 /**
  * `--name=value`, `-name=value`, `NAME=value`, or `--name:value` and
@@ -26,9 +26,6 @@ const OPTION_START = /^(?:--|-[A-Za-z]$)/
 
 /** Option and variable names whose value is a file or folder path, as in `--password-file` or `KEY_PATH`. */
 const PATH_NAME = /[-_.](?:file|path|dir)$/i
-
-/** `://user:password@`: a URL whose password `maskUrl` masks. */
-const URL_PASSWORD = /:\/\/[^:@/]*:[^/]*@/
 
 /** Same-process facts, written into every task of this process. */
 export interface ProcessFacts {
@@ -97,10 +94,12 @@ export class SlotPool {
  * Returns the arguments with secret values masked: the value of a
  * secret-looking `--name=value`, `--name:value` or `NAME=value`, the
  * argument after a secret-looking `--name` or `-name`, the same inside an
- * argument that contains a whole command line, and URL passwords and secret
- * URL parameters. Names use `isSecretArgumentName`, the rule that headers and
- * query parameters share. The value of a single-letter option such as `-p`
- * stays visible because it is as often a port as a password.
+ * argument that contains a whole command line, and the URL passwords and
+ * secret URL parameters anywhere in an argument, as `maskUrl` masks them. A
+ * URL without secrets stays as written. Names use `isSecretArgumentName`,
+ * which reads camelCase names by their words (`dbPass`, `apiKey`). The value
+ * of a single-letter option such as `-p` stays visible because it is as
+ * often a port as a password.
  */
 export function redactCommandLine(argv: readonly string[]): string[] {
   return redactArguments(argv, 0)
@@ -126,7 +125,7 @@ function redactArguments(argv: readonly string[], depth: number): string[] {
     }
     const optionName = OPTION.exec(argument)?.[1]
     valueIsSecret =
-      optionName !== undefined && !optionName.startsWith('no-') && isSecretValueName(optionName)
+      optionName !== undefined && !toKebabCase(optionName).startsWith('no-') && isSecretValueName(optionName)
     redacted.push(redactArgument(argument, depth))
   }
   return redacted
@@ -144,7 +143,7 @@ function redactArgument(argument: string, depth: number): string {
     const unquoted = unquoteShellWord(argument)
     if (unquoted !== argument) return requote(argument, unquoted, redactArgument(unquoted, depth + 1))
   }
-  return containsUrlSecret(argument) ? maskUrl(argument) : argument
+  return argument.includes('://') ? maskUrlsInText(argument) : argument
 }
 
 /**
@@ -218,13 +217,10 @@ function unquoteShellWord(word: string): string {
   return unquoted
 }
 
-/** Returns whether the value given under `name` is a secret, and not the path of a file that contains one. */
+/**
+ * Returns whether the value given under `name` is a secret, and not the
+ * path of a file that contains one (`--password-file`, `--passwordFile`).
+ */
 function isSecretValueName(name: string): boolean {
-  return isSecretArgumentName(name) && !PATH_NAME.test(name)
-}
-
-/** Returns whether a URL in the argument carries a password or a secret query parameter. */
-function containsUrlSecret(argument: string): boolean {
-  if (!argument.includes('://')) return false
-  return URL_PASSWORD.test(argument) || argument.search(SECRET_PARAMETER) !== -1
+  return isSecretArgumentName(name) && !PATH_NAME.test(toKebabCase(name))
 }
