@@ -83,6 +83,8 @@ describe('maskUrlsInText', () => {
     ['HTTPS://u:S1@Example.test:443/a/../b', 'HTTPS://u:***@Example.test:443/a/../b'],
     ['a redis://u:S1@h b https://h.test/?token=S2 c', 'a redis://u:***@h b https://h.test/?token=*** c'],
     ['redis://h0,redis://u:S1@h1', 'redis://h0,redis://u:***@h1'],
+    ['redis://u:S1 S2@h', 'redis://u:***@h'],
+    ['--url redis://u:S1\nS2 S3@h:1/0 -v', '--url redis://u:***@h:1/0 -v'],
   ])('masks %s', (text, masked) => {
     expect(maskUrlsInText(text)).toBe(masked)
   })
@@ -92,6 +94,8 @@ describe('maskUrlsInText', () => {
     ['see https://h.test:443/@alice and REDIS://H:1/0'],
     ['HTTPS://u@Example.test:443/a/../b?q=1'],
     ['://u:p'],
+    ['redis://h:6379 and ann@shop.test'],
+    ['redis://u:p a://b@c'],
   ])('keeps %s', (text) => {
     expect(maskUrlsInText(text)).toBe(text)
   })
@@ -109,6 +113,8 @@ describe('maskUrl on hostile input', () => {
     `${',a'.repeat(50_000)}://`,
     `${'a://'.repeat(25_000)}`,
     `${'x://u:p@h,'.repeat(10_000)}`,
+    `${'a://u:p '.repeat(12_500)}@`,
+    `a://u:p ${' x'.repeat(50_000)}@`,
   ]
 
   it.each(hostileInputs.map((input, index) => [index, input]))('masks input %i quickly', (_index, input) => {

@@ -53,6 +53,9 @@ describe('redactCommandLine', () => {
     [['--rootpw=hunter30'], [`--rootpw=${REDACTED}`]],
     [['dbPass=hunter31'], [`dbPass=${REDACTED}`]],
     [['--sasKey:hunter32'], [`--sasKey:${REDACTED}`]],
+    [['redis://u:hunter 33@h'], ['redis://u:***@h']],
+    [['/opt/app --url redis://u:hunter 34@h -v'], ['/opt/app --url redis://u:***@h -v']],
+    [['CONFIG={"url": "redis://u:hunter35@h"}'], ['CONFIG={"url": "redis://u:***@h"}']],
   ])('masks %j', (args, expected) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...expected])
   })
@@ -218,6 +221,8 @@ describe('redactCommandLine on hostile input', () => {
     [`https://h/?${'a'.repeat(100_000)}`],
     [`redis://u:${'@/'.repeat(50_000)}`],
     [`${'aB'.repeat(50_000)}=x`],
+    [`${'a://u:p '.repeat(12_500)}@`],
+    [`sh -c '${"'a://u:p ".repeat(10_000)}'`],
   ])('masks %# quickly', (argument) => {
     const startedAt = Date.now()
     const [, , redacted] = redactCommandLine([NODE, SCRIPT, argument])

@@ -136,14 +136,17 @@ function redactArgument(argument: string, depth: number): string {
   if (assignment !== null && isSecretValueName(assignment[2] ?? assignment[3] ?? '')) {
     return `${assignment[1]}${REDACTED}`
   }
-  if (WHITESPACE.test(argument) && depth < MAX_NESTED_COMMAND_LINES) {
-    const parts = argument.match(SHELL_PARTS) ?? []
+  // URLs are masked before the argument is split into words, so that a
+  // password with a space (`redis://u:p w@h`) is masked whole.
+  const urlsMasked = argument.includes('://') ? maskUrlsInText(argument) : argument
+  if (WHITESPACE.test(urlsMasked) && depth < MAX_NESTED_COMMAND_LINES) {
+    const parts = urlsMasked.match(SHELL_PARTS) ?? []
     if (parts.length > 1) return redactWords(parts, depth + 1)
     // A single quoted word, such as `'app --token x'`, contains a command line of its own.
-    const unquoted = unquoteShellWord(argument)
-    if (unquoted !== argument) return requote(argument, unquoted, redactArgument(unquoted, depth + 1))
+    const unquoted = unquoteShellWord(urlsMasked)
+    if (unquoted !== urlsMasked) return requote(urlsMasked, unquoted, redactArgument(unquoted, depth + 1))
   }
-  return argument.includes('://') ? maskUrlsInText(argument) : argument
+  return urlsMasked
 }
 
 /**

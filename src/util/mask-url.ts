@@ -78,10 +78,11 @@ const SCHEME_CHARACTER = /[a-z0-9+.-]/i
  * Masks every `scheme://…` URL inside a text, such as a command-line
  * argument (`--dsn=postgres://u:pw@db/x`, `CONFIG={"url":"redis://u:pw@h"}`),
  * as `maskUrl` does, but keeps the rest of the text and of each URL as
- * written. A URL runs from its scheme to
- * the next whitespace, quote, angle bracket or backquote. The search steps
- * from one `://` to the next and never goes back past a URL it has masked,
- * so it takes time linear in the length of the text.
+ * written. A URL runs from its scheme to the next whitespace, quote, angle
+ * bracket or backquote, unless whitespace cuts a password short
+ * (`redis://u:p w@h`). The search steps from one `://` to the next and
+ * never goes back past a URL it has masked, so it takes time linear in the
+ * length of the text.
  */
 export function maskUrlsInText(text: string): string {
   let masked = ''
@@ -92,13 +93,36 @@ export function maskUrlsInText(text: string): string {
 
     let start = separator
     while (start > position && SCHEME_CHARACTER.test(text[start - 1] ?? '')) start--
-    let end = separator + 3
-    while (end < text.length && !URL_END.test(text[end] ?? '')) end++
+    const end = findPasswordEnd(text, separator + 3) ?? findUrlEnd(text, separator + 3)
 
     masked += text.slice(position, start) + maskUrlAsWritten(text.slice(start, end))
     position = end
   }
   return masked + text.slice(position)
+}
+
+function findUrlEnd(text: string, from: number): number {
+  let end = from
+  while (end < text.length && !URL_END.test(text[end] ?? '')) end++
+  return end
+}
+
+/**
+ * Returns the end of a URL whose password contains whitespace, as in
+ * `redis://u:p w@h`: the URL up to the whitespace reads as
+ * `scheme://user:password` with no `@`, and an `@` follows before the next
+ * `://`. The URL then runs past that `@`. Returns `undefined` for any other
+ * URL. `authorityStart` is the index after the `://`.
+ */
+function findPasswordEnd(text: string, authorityStart: number): number | undefined {
+  const cutAt = findUrlEnd(text, authorityStart)
+  if (!/\s/.test(text[cutAt] ?? '')) return undefined
+  const authority = text.slice(authorityStart, cutAt)
+  if (/[@/?#]/.test(authority) || !readsAsMalformedPassword(authority)) return undefined
+
+  const nextUrl = text.indexOf('://', cutAt)
+  const at = text.slice(cutAt, nextUrl === -1 ? text.length : nextUrl).indexOf('@')
+  return at === -1 ? undefined : findUrlEnd(text, cutAt + at + 1)
 }
 
 /** Port after the host of an authority: digits only. */
@@ -145,8 +169,8 @@ function maskPassword(url: string): string {
 
 /**
  * Returns whether an authority without `@` reads as `user:password`, cut
- * short by a `/`, `?` or `#` inside the password, rather than as `host`,
- * `host:port` or `[IPv6]:port`.
+ * short by a `/`, `?`, `#` or whitespace inside the password, rather than
+ * as `host`, `host:port` or `[IPv6]:port`.
  */
 function readsAsMalformedPassword(authority: string): boolean {
   if (authority.startsWith('[')) return false
