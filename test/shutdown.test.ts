@@ -2,7 +2,9 @@
  * When the process stops, its recorder removes its own active entries and
  * heartbeat and closes the Redis connection it opened, so that the process
  * exits by itself. The apps run in child processes, which the tests stop
- * by closing the server, with SIGTERM, or with Redis frozen.
+ * by closing the server, with SIGTERM, or with Redis frozen. With Redis
+ * frozen, the process still exits in bounded time and logs how many
+ * records it gave up on and why.
  */
 import { spawn } from 'node:child_process'
 import { EventEmitter } from 'node:events'
@@ -11,7 +13,7 @@ import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { Recorder, topMiddleware, withTop } from '../src/index'
+import { Recorder, topMiddleware, withTop, type TrackerStats } from '../src/index'
 import { startAppProcess, type AppProcess } from './helpers/app-process'
 import { waitFor } from './helpers/http'
 import { captureLogger, type LogLine } from './helpers/logger'
@@ -515,3 +517,126 @@ async function countClients(): Promise<number> {
   const list = await redis.client.client('LIST')
   return String(list).trim().split('\n').length
 }
+
+/**
+ * Time a test of a frozen Redis may take: the app exits after at most
+ * 10 s, and a loaded CI machine adds to that.
+ */
+const FROZEN_TEST_TIMEOUT_MS = 60_000
+
+/** Max wait for the app to exit before the test fails and kills it. */
+const FROZEN_EXIT_TIMEOUT_MS = 40_000
+
+/** Requests sent while Redis is frozen; each has a start and an end record. */
+const FROZEN_REQUESTS = 3
+
+/**
+ * Starts an Express app, records one request while Redis replies, then
+ * freezes Redis and sends `FROZEN_REQUESTS` more, whose writes get no
+ * reply.
+ */
+async function startWithFrozenRedis(): Promise<AppProcess> {
+  const started = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } })
+  app = started
+  await (await fetch(`${started.url}/ok?round=0`)).text()
+  await waitForPath(redis.client, '/ok')
+  redis.freeze()
+  for (let round = 1; round <= FROZEN_REQUESTS; round++) {
+    expect(await (await fetch(`${started.url}/ok?round=${round}`)).text()).toBe('ok')
+  }
+  return started
+}
+
+/** Returns the line of `output` that contains `message`, or undefined. */
+function findLine(output: string, message: string): string | undefined {
+  return output.split('\n').find((line) => line.includes(message))
+}
+
+/** Returns the value of `name=value` in a line of the console logger. */
+function readField(line: string | undefined, name: string): string | undefined {
+  return new RegExp(` ${name}=(\\S+)`).exec(line ?? '')?.[1]
+}
+
+/** Returns the tracker stats that the app printed as it exited. */
+function readExitStats(output: string): TrackerStats {
+  const match = /app: exit \d+, tracker stats (\{.*\})/.exec(output)
+  if (match?.[1] === undefined) throw new Error(`the app printed no stats at exit: ${output}`)
+  return JSON.parse(match[1]) as TrackerStats
+}
+
+const IDLE_GIVE_UP = 'redis tracker went idle after its servers closed, before it could write every record'
+const CLOSE_GIVE_UP = 'redis tracker closed before it could write every record'
+
+describe('express5 server close while Redis is frozen', () => {
+  it(
+    'exits and logs the records it gave up on',
+    async () => {
+      const target = await startWithFrozenRedis()
+      target.closeServer()
+      const { code, signal, elapsedMs } = await target.exited(FROZEN_EXIT_TIMEOUT_MS)
+      redis.thaw()
+
+      expect(signal).toBeNull()
+      expect(code).toBe(0)
+      // 2 s for the removal of the entries, then 8 s in all for the replies; the rest is margin.
+      expect(elapsedMs).toBeLessThan(20_000)
+      const output = target.output()
+      const lines = output.split('\n').filter((line) => line.includes(IDLE_GIVE_UP))
+      expect(lines).toHaveLength(1)
+      expect(readField(lines[0], 'records')).toBe(String(2 * FROZEN_REQUESTS))
+      expect(readField(lines[0], 'unconfirmed')).toBe(String(2 * FROZEN_REQUESTS))
+      expect(lines[0]).toContain('reason=redis has not replied to a write sent')
+      const stats = readExitStats(output)
+      expect(stats.written).toBe(2)
+      expect(stats.dropped).toBe(2 * FROZEN_REQUESTS)
+      expect(stats.pendingBytes).toBe(0)
+    },
+    FROZEN_TEST_TIMEOUT_MS,
+  )
+
+  it(
+    'writes the records when Redis resumes within the wait',
+    async () => {
+      const target = await startWithFrozenRedis()
+      target.closeServer()
+      // After the 2 s of the removal and the 2 s of suspend, within the 8 s wait for replies.
+      await new Promise((resolve) => setTimeout(resolve, 4_000))
+      redis.thaw()
+      const { code, signal } = await target.exited(FROZEN_EXIT_TIMEOUT_MS)
+
+      expect(signal).toBeNull()
+      expect(code).toBe(0)
+      const output = target.output()
+      expect(findLine(output, IDLE_GIVE_UP)).toBeUndefined()
+      const stats = readExitStats(output)
+      expect(stats.written).toBe(2 + 2 * FROZEN_REQUESTS)
+      expect(stats.dropped).toBe(0)
+      const stored = await readStoredTasks(redis.client)
+      expect(stored.pastTasks.map((task) => task.uri)).toEqual(['/ok?round=3', '/ok?round=2', '/ok?round=1', '/ok?round=0'])
+      expect(stored.processors).toEqual({})
+    },
+    FROZEN_TEST_TIMEOUT_MS,
+  )
+})
+
+describe('express5 SIGTERM while Redis is frozen', () => {
+  it(
+    'logs the records it gave up on and why',
+    async () => {
+      const target = await startWithFrozenRedis()
+      target.kill('SIGTERM')
+      const { signal, elapsedMs } = await target.exited(FROZEN_EXIT_TIMEOUT_MS)
+      redis.thaw()
+
+      expect(signal).toBe('SIGTERM')
+      // The cleanup gives up after 3 s; the rest is margin.
+      expect(elapsedMs).toBeLessThan(10_000)
+      const lines = target.output().split('\n').filter((line) => line.includes(CLOSE_GIVE_UP))
+      expect(lines).toHaveLength(1)
+      expect(readField(lines[0], 'records')).toBe(String(2 * FROZEN_REQUESTS))
+      expect(readField(lines[0], 'unconfirmed')).toBe(String(2 * FROZEN_REQUESTS))
+      expect(lines[0]).toContain('reason=redis has not replied to a write sent')
+    },
+    FROZEN_TEST_TIMEOUT_MS,
+  )
+})

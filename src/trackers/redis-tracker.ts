@@ -197,6 +197,14 @@ const ENDED_RECONNECT_MAX_MS = 2_000
 /** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
 const CLOSE_WAIT_MS = 2_000
 
+/**
+ * Max time `suspend()` waits in all for Redis to reply to the writes in
+ * flight, in milliseconds. Past it, a paused or frozen Redis, which keeps
+ * the connection open, would keep the process alive for ever, so the
+ * tracker counts those records as dropped and closes the connection.
+ */
+const SUSPEND_REPLY_WAIT_MS = 8_000
+
 /** ioredis statuses of a client whose connection attempt is under way. */
 const CONNECTING_STATUSES = new Set(['connecting', 'connect'])
 
@@ -346,6 +354,10 @@ export class RedisTracker implements Tracker {
   #retriesStopped = false
   /** True when `suspend()` found writes in flight: the last of them to end suspends. */
   #suspendWhenSent = false
+  /** Ends the wait of `#suspendWhenSent` after `SUSPEND_REPLY_WAIT_MS`. */
+  #replyWaitTimer: NodeJS.Timeout | undefined
+  /** True while `#giveUpUnwritten()` fails the writes in flight, which it logs itself. */
+  #abandoningInFlight = false
   /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
   #operationsQueued = 0
 
@@ -736,12 +748,14 @@ export class RedisTracker implements Tracker {
    * Sends pending writes, then lets a process whose servers closed exit:
    * the connection the tracker opened stays open but no longer keeps the
    * process alive, or closes until the next write on a Cluster or while
-   * Redis is unreachable. Keeps the connection as it is when writes are
-   * still in flight after 2 s or new ones arrived meanwhile. A given client
-   * stays open.
+   * Redis is unreachable. Keeps the connection as it is when new writes
+   * arrived meanwhile. When writes are still in flight after 2 s, the last
+   * reply suspends. Without replies for 8 s in all, the tracker gives up on
+   * those writes and closes the connection. A given client stays open.
    */
   async suspend(): Promise<void> {
     if (this.#closed || this.#suspended) return
+    const startedAt = Date.now()
     const queuedBefore = this.#operationsQueued
     await this.#sendWithin(CLOSE_WAIT_MS)
     // Writes made during the wait mean that the app serves requests again.
@@ -763,6 +777,10 @@ export class RedisTracker implements Tracker {
     )
     if (writable && this.#inFlight.size > 0) {
       this.#suspendWhenSent = true
+      this.#stopWaitingForReplies()
+      const waitMs = Math.max(0, startedAt + SUSPEND_REPLY_WAIT_MS - Date.now())
+      // The socket keeps the process alive while writes are in flight, not the timer.
+      this.#replyWaitTimer = setTimeout(this.#giveUpOnReplies, waitMs).unref()
       return
     }
     this.#suspended = true
@@ -778,6 +796,28 @@ export class RedisTracker implements Tracker {
   }
 
   /**
+   * Gives up on the writes in flight that Redis has not replied to within
+   * `SUSPEND_REPLY_WAIT_MS` of `suspend()`, and closes the connection, so
+   * that the process can exit. The next write connects again.
+   */
+  readonly #giveUpOnReplies = (): void => {
+    this.#replyWaitTimer = undefined
+    if (!this.#suspendWhenSent || this.#closed) return
+    this.#suspendWhenSent = false
+    this.#giveUpUnwritten(
+      'redis tracker went idle after its servers closed, before it could write every record',
+      'all',
+    )
+    this.#suspended = true
+    void this.#quit(true)
+  }
+
+  #stopWaitingForReplies(): void {
+    clearTimeout(this.#replyWaitTimer)
+    this.#replyWaitTimer = undefined
+  }
+
+  /**
    * Sends the pending writes, waiting at most `waitMs` (2 s by default)
    * for those in flight, and closes the connection if the tracker opened
    * it. Writes after close are dropped.
@@ -785,6 +825,7 @@ export class RedisTracker implements Tracker {
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#stopWaitingForReplies()
 
     await this.#sendWithin(options.waitMs ?? CLOSE_WAIT_MS)
     this.#dropLog.flush()
@@ -865,6 +906,7 @@ export class RedisTracker implements Tracker {
    * `stats().dropped` counts every give-up.
    */
   #giveUpUnwritten(message: string, scope: 'all' | 'queued'): void {
+    const reason = this.#explainUnwritten(scope)
     let unsent = this.#retries.records
     const queued = !this.#retries.isEmpty || !this.#batch.isEmpty
     this.#retries.stopWaiting()
@@ -879,14 +921,35 @@ export class RedisTracker implements Tracker {
     const unconfirmed = scope === 'all' ? this.#inFlightRecords : 0
     if (scope === 'all' && this.#failInFlight.size > 0) {
       const abandoned = new Error('the tracker stopped waiting for the reply, so the records may or may not be stored')
-      for (const fail of [...this.#failInFlight]) fail(abandoned)
+      this.#abandoningInFlight = true
+      try {
+        for (const fail of [...this.#failInFlight]) fail(abandoned)
+      } finally {
+        this.#abandoningInFlight = false
+      }
     }
     if (unsent + unconfirmed === 0) return
     this.#logger.warn(
-      { records: unsent + unconfirmed, unsent, unconfirmed, url: this.#url },
+      { records: unsent + unconfirmed, unsent, unconfirmed, reason, url: this.#url },
       `${message}, so it counts them as dropped. Records not sent (unsent) are lost. ` +
         'Records sent without a reply (unconfirmed) may or may not be stored.',
     )
+  }
+
+  /**
+   * Returns why records still wait when the tracker gives up on them, for
+   * the log line of `#giveUpUnwritten()`: no reply, a connection that
+   * cannot take writes, or batches that Redis kept rejecting.
+   */
+  #explainUnwritten(scope: 'all' | 'queued'): string {
+    const oldest = this.#oldestWriteSentAt()
+    if (scope === 'all' && this.#isWritable() && oldest !== Infinity) {
+      return `redis has not replied to a write sent ${Date.now() - oldest} ms ago`
+    }
+    if (this.#databaseError !== undefined) return this.#databaseError
+    if (!this.#isWritable()) return `the connection to redis cannot take writes (ioredis status ${this.client.status})`
+    if (!this.#retries.isEmpty) return 'redis kept rejecting writes without running them (BUSY, LOADING, READONLY or the like)'
+    return 'the wait for redis ended before every record was sent'
   }
 
   /**
@@ -978,6 +1041,7 @@ export class RedisTracker implements Tracker {
 
   #resume(): void {
     this.#suspendWhenSent = false
+    this.#stopWaitingForReplies()
     if (!this.#suspended) return
     this.#suspended = false
     this.#parkedSocket?.ref()
@@ -1038,7 +1102,7 @@ export class RedisTracker implements Tracker {
   #drop(count: number): void {
     if (count === 0) return
     this.#dropped += count
-    if (!this.#closeWaitOver) this.#dropLog.add(count)
+    if (!this.#closeWaitOver && !this.#abandoningInFlight) this.#dropLog.add(count)
   }
 
   /**
@@ -1136,11 +1200,12 @@ export class RedisTracker implements Tracker {
         } else {
           this.#drop(records)
           this.#needsRepair = true
-          if (!this.#closeWaitOver) this.#logWriteFailure(err, records, chunk.removals)
+          if (!this.#closeWaitOver && !this.#abandoningInFlight) this.#logWriteFailure(err, records, chunk.removals)
         }
         resolve()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
           this.#suspendWhenSent = false
+          this.#stopWaitingForReplies()
           void this.suspend()
         }
       }

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     else if (command.type === 'close-server') app.closeServer()
   })
   process.channel?.unref()
-  process.on('exit', (code) => console.log(`app: exit ${code}`))
+  process.on('exit', (code) => console.log(`app: exit ${code}, tracker stats ${JSON.stringify(app.recorder.tracker.stats())}`))
   send({ type: 'ready', port: app.port, processorIdPrefix: app.recorder.processorIdPrefix })
 }
 
