@@ -1,16 +1,21 @@
 /**
  * `web-top-cli` writing to a standard output that fails: /dev/full makes
  * every write fail with ENOSPC. Each command reports it on one line and
- * exits 1, without a stack trace.
+ * exits 1, without a stack trace. A pipe whose reader has gone (EPIPE), on
+ * standard output or standard error, leaves the exit code as the command
+ * decides it.
  */
 import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI_PATH, cliEnvironment, runCli } from './helpers/cli'
-import { completedRecord } from './helpers/records'
+import { activeRecord, completedRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const ENOSPC_LINE = 'web-top-cli: cannot write to standard output: no space left on device (ENOSPC)\n'
+
+/** Key prefix whose only task is an active request that counts as stalled. */
+const STALLED_PREFIX = 'stalled:'
 
 let redis: TestRedis
 let fullDevice: number
@@ -18,6 +23,8 @@ let fullDevice: number
 beforeAll(async () => {
   redis = await startRedis()
   await redis.client.lpush('past_tasks', JSON.stringify(completedRecord('/orders', 200, 12)))
+  // Started in 2026-12-04, so it has run longer than any --stall-after.
+  await redis.client.hset(`${STALLED_PREFIX}processors`, 'stalled-1', JSON.stringify(activeRecord('stalled-1', '/slow')))
   fullDevice = openSync('/dev/full', 'w')
 })
 
@@ -79,5 +86,69 @@ describe('closed standard output', () => {
 
     expect(stderr).toBe('')
     expect(code).toBe(0)
+  })
+})
+
+/** Runs the CLI with its standard output or standard error a pipe whose reading end is closed at once. */
+async function runWithClosedPipes(
+  args: readonly string[],
+  closed: { stdout: boolean; stderr: boolean },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: cliEnvironment(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  // Closed before Node has started the CLI, so its first write fails with EPIPE.
+  if (closed.stdout) child.stdout.destroy()
+  if (closed.stderr) child.stderr.destroy()
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+  const code = await new Promise<number | null>((resolveExit) => child.once('close', resolveExit))
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
+describe('closed pipes', () => {
+  const failingCheck = () => ['check', '--tracker-url', redis.url, '--prefix', STALLED_PREFIX, '--max-stalled', '0']
+
+  it('check keeps its failure code when stdout closes', async () => {
+    const result = await runWithClosedPipes(failingCheck(), { stdout: true, stderr: false })
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(1)
+  })
+
+  it('check keeps its failure code when both close', async () => {
+    const result = await runWithClosedPipes(failingCheck(), { stdout: true, stderr: true })
+
+    expect(result.code).toBe(1)
+  })
+
+  it('check passes when stderr closes before its note', async () => {
+    // No key under this prefix: check passes and notes that on standard error.
+    const args = ['check', '--tracker-url', redis.url, '--prefix', 'no-app-here:', '--max-stalled', '0']
+    const result = await runWithClosedPipes(args, { stdout: false, stderr: true })
+
+    expect(result.stdout).toMatch(/^OK: /)
+    expect(result.code).toBe(0)
+  })
+
+  it('usage error keeps code 2 when stderr closes', async () => {
+    const result = await runWithClosedPipes(['check', '--tracker-url', redis.url, '--no-such-option'], {
+      stdout: false,
+      stderr: true,
+    })
+
+    expect(result.code).toBe(2)
+  })
+
+  it('recent exits 0 when stdout closes', async () => {
+    const result = await runWithClosedPipes(['recent', '--tracker-url', redis.url], { stdout: true, stderr: false })
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
   })
 })

@@ -5,8 +5,6 @@
  * on standard error, but a command line without a command gets the whole
  * help there, as Commander prints it.
  */
-import { writeSync } from 'node:fs'
-import { getSystemErrorMap } from 'node:util'
 import { Command, CommanderError, Option } from 'commander'
 import { runCheck } from './check'
 import { CliError, describeError, EXIT_FAILURE, EXIT_USAGE } from './cli-error'
@@ -42,6 +40,7 @@ import {
 import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
 import { sanitizeText } from './sanitize'
+import { endOnClosedOutput, exitOnceFlushed, exitOnceReported, watchStandardStreams } from './standard-streams'
 import { isDumbTerminal } from './style'
 import { runPrefixes, runRecentForAllPrefixes } from './prefixes'
 import { RECENT_COMPLETED_LIMIT, runRecent, type RecentFormat } from './recent'
@@ -192,8 +191,7 @@ Example, in cron or a health probe:
  * command's exit code once its output is flushed.
  */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
-  // Registered before any command's own listener, so that this one decides for every command.
-  process.stdout.on('error', exitOnOutputError)
+  watchStandardStreams()
   skipClusterSubscriberWarning()
   const program = createProgram()
   removeEmptyEnvironmentValues(program, process.env)
@@ -204,18 +202,6 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
     return
   }
   exitOnceFlushed(Number(process.exitCode ?? 0))
-}
-
-/**
- * Sets the exit code and, after a failure, exits once standard error has
- * taken the message. A client may still hold a socket to a server that does
- * not reply. ioredis destroys such a socket only 2 s after ending it, and
- * twice in a row when a command fails meanwhile, so the process would stay
- * up about 4 s past the deadline that the message states.
- */
-function exitOnceReported(code: number): void {
-  process.exitCode = code
-  if (code !== 0) process.stderr.write('', () => process.exit(code))
 }
 
 /**
@@ -366,6 +352,7 @@ function addLiveCommand(program: Command): void {
   addRecordSizeOption(addTrackerOptions(command)).action(async (values: LiveOptionValues, self: Command) => {
     requireSlowBeforeStall(self, values)
     rejectDumbTerminal()
+    endOnClosedOutput()
     const code = await runLive({
       ...readTrackerOptions(self),
       refreshRateSeconds: values.refreshRate,
@@ -388,6 +375,7 @@ function addTailCommand(program: Command): void {
     .addHelpText('after', TAIL_HELP)
   addFilterOptions(addTrackerOptions(command))
   addRecordSizeOption(command).action(async (values: TailOptionValues, self: Command) => {
+    endOnClosedOutput()
     const code = await runTail({
       ...readTrackerOptions(self),
       json: values.json === true,
@@ -514,25 +502,6 @@ function stallAfterOption(): Option {
 }
 
 /**
- * Exits as soon as standard output and standard error have taken what was
- * written. A command returns once it has closed its connections, or at
- * once on a quit of `live` while it still connects. Handles may still keep
- * the process up after that. One is the connection being opened, with its
- * socket and the 5 s connect deadline. Another is the 50 ms interval on
- * which redis-parser 3 (used by ioredis 5) shrinks its buffer pool after a
- * reply of large records: it ran for about 2 s after `recent` read 5 MB.
- */
-function exitOnceFlushed(code: number): void {
-  process.exitCode = code
-  process.stdout.write('', () => {
-    // A write that failed just before calls back here before Node emits its 'error' event.
-    const error = process.stdout.errored
-    if (error !== null) exitOnOutputError(error)
-    process.stderr.write('', () => process.exit(code))
-  })
-}
-
-/**
  * Returns a Commander error as one line that starts like the CLI's other
  * errors. Commander writes "error: " before the message and puts a
  * suggestion such as "(Did you mean --mode?)" on a line of its own.
@@ -550,34 +519,4 @@ function reportError(error: unknown): number {
   }
   process.stderr.write(`web-top-cli: unexpected error: ${describeError(error)}\n`)
   return EXIT_FAILURE
-}
-
-/**
- * Exits when standard output fails. A reader that stops early (`| head`)
- * closes the pipe: that ends the command quietly with code 0, as other
- * command-line tools do. Any other error (ENOSPC on a full disk, EIO) is
- * reported on one line and exits 1. The line is written synchronously and
- * the exit comes at once, so a command's own handler (`live` prints its
- * own message) never runs, and `live` restores the terminal on exit.
- *
- * NOTE: a closed standard output (`>&-`) cannot be reported. Node opens
- * /dev/null in place of a closed standard stream before any script runs,
- * so the output is discarded as with `> /dev/null`.
- */
-function exitOnOutputError(error: NodeJS.ErrnoException): void {
-  if (error.code === 'EPIPE') process.exit(0)
-  try {
-    writeSync(2, `web-top-cli: cannot write to standard output: ${describeSystemError(error)}\n`)
-  } catch {
-    // Standard error fails too: the exit code is all that is left.
-  }
-  process.exit(EXIT_FAILURE)
-}
-
-/** Returns the system's text for an error with its code, "no space left on device (ENOSPC)". */
-function describeSystemError(error: NodeJS.ErrnoException): string {
-  const known = typeof error.errno === 'number' ? getSystemErrorMap().get(error.errno) : undefined
-  if (known === undefined) return describeError(error)
-  const [code, text] = known
-  return `${text} (${code})`
 }
