@@ -12,6 +12,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express5, { type NextFunction, type Request, type Response } from 'express'
+import middie from '@fastify/middie'
 import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
 import type Redis from 'ioredis'
@@ -20,11 +21,13 @@ import {
   createTrackerFromUrl,
   INVALID_OPTION,
   INVALID_TRACKER_URL,
+  MemoryTracker,
   Recorder,
   topMiddleware,
   topPlugin,
 } from '../src/index'
 import { express4, sendRequest, waitFor } from './helpers/http'
+import { captureLogger } from './helpers/logger'
 import { runNode } from './helpers/node-process'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -404,4 +407,195 @@ function catchError(action: () => unknown): Error {
 async function countClients(client: Redis): Promise<number> {
   const list = await client.client('LIST')
   return String(list).trim().split('\n').length
+}
+
+/** Request hooks that run before the response, so that Fastify sends 500 with the hook's error. */
+const HOOKS_BEFORE_RESPONSE = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend']
+
+/** Request hooks that run after the response or beside it, where Fastify only logs the hook's error. */
+const HOOKS_AFTER_RESPONSE = ['onResponse', 'onError']
+
+describe.each(FASTIFY_VERSIONS)('%s topMiddleware() as a hook', (_name, fastify) => {
+  it.each(HOOKS_BEFORE_RESPONSE)('sends 500 from %s', async (hook) => {
+    const logger = captureLogger()
+    const middleware = topMiddleware({ trackerUrl: redis.url, logger, handleSignals: false })
+    const app = fastify()
+    app.addHook(hook as 'onRequest', middleware as never)
+    // An object, so that Fastify serializes it and runs `preSerialization`.
+    app.get('/users/:id', async () => ({ ok: true }))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/users/1`
+      const first = await sendRequest(url, { abortAfterMs: 3_000 })
+      const second = await sendRequest(url, { abortAfterMs: 3_000 })
+      expect(first.status).toBe(500)
+      expect(second.status).toBe(500)
+      const body = JSON.parse(first.body) as { code?: unknown; message?: unknown }
+      expect(body.code).toBe(INVALID_OPTION)
+      expect(body.message).toContain('topMiddleware is Express middleware, but Fastify called it as a hook')
+      expect(body.message).toContain('write app.register(topPlugin) or app.register(topPlugin, options)')
+      expect(body.message).toContain(`instead of app.addHook(name, topMiddleware())`)
+    } finally {
+      await app.close()
+    }
+    // Rate-limited: one line for both requests.
+    expect(logger.lines.map((line) => line.message)).toEqual([
+      'web-top records nothing, because Fastify runs its middleware as a hook',
+    ])
+    expect(middleware.recorder.tracker.kind).toBe('redis')
+  })
+
+  it.each(HOOKS_AFTER_RESPONSE)('logs the error from %s', async (hook) => {
+    const logger = captureLogger()
+    const middleware = topMiddleware({ trackerUrl: 'memory://', logger, handleSignals: false })
+    const app = fastify()
+    app.addHook(hook as 'onResponse', middleware as never)
+    app.get('/ok', async () => 'ok')
+    app.get('/fails', async () => {
+      throw new Error('handler failed')
+    })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+
+    try {
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+      const ok = await sendRequest(`${base}/ok`, { abortAfterMs: 3_000 })
+      const fails = await sendRequest(`${base}/fails`, { abortAfterMs: 3_000 })
+      expect(ok.status).toBe(200)
+      expect(fails.status).toBe(500)
+      expect(JSON.parse(fails.body).message).toBe('handler failed')
+    } finally {
+      await app.close()
+    }
+    expect(logger.lines).toHaveLength(1)
+    const error = logger.lines[0]?.fields.err as Error & { code?: unknown }
+    expect(error).toBeInstanceOf(TypeError)
+    expect(error.code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('write app.register(topPlugin)')
+  })
+
+  it.each([
+    ['onReady', (app: ReturnType<typeof fastify>) => app.ready()],
+    ['preClose', (app: ReturnType<typeof fastify>) => app.ready().then(() => app.close())],
+    ['onClose', (app: ReturnType<typeof fastify>) => app.ready().then(() => app.close())],
+  ] as const)('rejects from %s', async (hook, run) => {
+    const app = fastify()
+    app.addHook(hook as 'onReady', topMiddleware({ trackerUrl: 'memory://', handleSignals: false }) as never)
+    const error = await catchRejection(run(app), `the ${hook} hook`)
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('write app.register(topPlugin)')
+    await app.close().catch(() => {})
+  })
+
+  it('throws from onRoute', async () => {
+    const app = fastify()
+    app.addHook('onRoute', topMiddleware({ trackerUrl: 'memory://', handleSignals: false }) as never)
+    const error = catchError(() => app.get('/', async () => 'ok'))
+    expect(error).toBeInstanceOf(TypeError)
+    expect(error.message).toContain('instead of app.addHook(name, topMiddleware())')
+    await app.close().catch(() => {})
+  })
+})
+
+describe.each(FASTIFY_VERSIONS)('%s uncalled mount as a hook', (_name, fastify) => {
+  it.each([
+    ['topMiddleware', topMiddleware, 'topMiddleware is Express middleware', 'app.addHook(name, topMiddleware)'],
+    ['topPlugin', topPlugin, 'topPlugin is a Fastify plugin, but Fastify called it as a hook', 'app.addHook(name, topPlugin)'],
+  ] as const)('sends 500 for %s', async (_label, misused, start, written) => {
+    vi.stubEnv('TOP_TRACKER_URL', redis.url)
+    const stderr = vi.spyOn(process.stderr, 'write')
+    const clientsBefore = await countClients(redis.client)
+    const app = fastify()
+    app.addHook('onRequest', misused as never)
+    app.get('/', async () => 'ok')
+    await app.listen({ port: 0, host: '127.0.0.1' })
+
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`
+      const response = await sendRequest(url, { abortAfterMs: 3_000 })
+      expect(response.status).toBe(500)
+      const message = String(JSON.parse(response.body).message)
+      expect(message).toContain(`web-top: ${start}`)
+      expect(message).toContain('write app.register(topPlugin) or app.register(topPlugin, options)')
+      expect(message).toContain(`instead of ${written}`)
+    } finally {
+      await app.close()
+    }
+    // No recorder was built from the request's properties.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(await countClients(redis.client)).toBe(clientsBefore)
+    const warnings = stderr.mock.calls.map(([chunk]) => String(chunk)).filter((line) => line.includes('unknown option'))
+    expect(warnings).toEqual([])
+  })
+
+  it('rejects ready() for topMiddleware in onReady', async () => {
+    vi.stubEnv('TOP_TRACKER_URL', redis.url)
+    const clientsBefore = await countClients(redis.client)
+    const app = fastify()
+    app.addHook('onReady', topMiddleware as never)
+    const error = await catchRejection(app.ready(), 'ready()')
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('instead of app.addHook(name, topMiddleware)')
+    await app.close().catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(await countClients(redis.client)).toBe(clientsBefore)
+  })
+})
+
+describe('fastify5 topPlugin through @fastify/middie', () => {
+  it('sends 500 naming app.register', async () => {
+    const app = fastify5()
+    await app.register(middie)
+    app.use(topPlugin as never)
+    app.get('/', async () => 'ok')
+    await app.listen({ port: 0, host: '127.0.0.1' })
+
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`
+      const response = await sendRequest(url, { abortAfterMs: 3_000 })
+      expect(response.status).toBe(500)
+      const message = String(JSON.parse(response.body).message)
+      expect(message).toContain('topPlugin is a Fastify plugin, but it was called as middleware')
+      expect(message).toContain('In Fastify with @fastify/middie or @fastify/express, write app.register(topPlugin)')
+    } finally {
+      await app.close()
+    }
+  })
+})
+
+describe('fastify5 topMiddleware() through @fastify/middie', () => {
+  it('records a request', async () => {
+    const tracker = new MemoryTracker()
+    const middleware = topMiddleware({ tracker, handleSignals: false })
+    const app = fastify5()
+    await app.register(middie)
+    app.use(middleware)
+    app.get('/users/:id', async () => 'ok')
+    await app.listen({ port: 0, host: '127.0.0.1' })
+
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/users/4?tab=1`
+      expect((await sendRequest(url, { abortAfterMs: 3_000 })).status).toBe(200)
+      const snapshot = await waitFor('a completed task', async () => {
+        const read = await tracker.read()
+        return read.completed.length > 0 ? read : undefined
+      })
+      expect(snapshot.completed[0]?.path).toBe('/users/4')
+      expect(snapshot.completed[0]?.status_code).toBe(200)
+    } finally {
+      await app.close()
+      await middleware.close()
+    }
+  })
+})
+
+/** Returns the error that `promise` rejects with, or fails the test when it resolves. */
+async function catchRejection(promise: PromiseLike<unknown>, action: string): Promise<Error> {
+  try {
+    await promise
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error(`expected ${action} to fail, but it succeeded`)
 }

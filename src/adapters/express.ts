@@ -10,6 +10,7 @@ import { IncomingMessage, type ServerResponse } from 'node:http'
 import { invalidUsage, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
+import { failHookCall, isFastifyHookCall, isFastifyPluginCall, isHttpRequest } from './mount-checks'
 import { createServerWatch } from './server-watch'
 
 /** A route the router matched, with the mount path of its router. */
@@ -61,7 +62,13 @@ export interface TopMiddleware {
  * const app = express()
  * app.use(topMiddleware({ trackerUrl: 'redis://127.0.0.1:6379' }))
  */
-export function topMiddleware(options: TopOptions = {}): TopMiddleware {
+export function topMiddleware(this: unknown, options: TopOptions = {}): TopMiddleware {
+  // `app.addHook('onRequest', topMiddleware)` passes a Fastify request,
+  // which has the shape of Node's request that the next check looks for.
+  if (isFastifyHookCall(this, arguments)) {
+    failHookCall(arguments, calledAsHook('topMiddleware'))
+    return undefined as never
+  }
   // `app.use(topMiddleware)` makes Express call this function with
   // (req, res, next) on every request. Without this check, each request would
   // create a recorder from the request's properties and never call `next`.
@@ -81,6 +88,7 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
   const watchRequestServer = createServerWatch(recorder)
 
   function recordRequest(
+    this: unknown,
     req: ExpressRequest,
     res: ServerResponse,
     next: (err?: unknown) => void,
@@ -91,6 +99,17 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
     if (!(req instanceof IncomingMessage) && isFastifyPluginCall(req, next)) {
       void recorder.close()
       next(registeredInFastify('app.register(topMiddleware())'))
+      return
+    }
+    // The middleware would track the Fastify request and reply, which are
+    // not Node's request and response, and fail on every request.
+    if (!(req instanceof IncomingMessage) && isFastifyHookCall(this, arguments)) {
+      const error = calledAsHook('topMiddleware()')
+      // After the response (`onResponse`), Fastify only logs the error, and
+      // its logger is off by default.
+      recorder.logger.error({ err: error }, 'web-top records nothing, because Fastify runs its middleware as a hook')
+      void recorder.close()
+      failHookCall(arguments, error)
       return
     }
 
@@ -113,24 +132,6 @@ export function topMiddleware(options: TopOptions = {}): TopMiddleware {
 }
 
 /**
- * Returns true when `value` is Node's request object, or has the shape of
- * one (`method`, `url` and `headers`) and comes with a `next` function.
- */
-export function isHttpRequest(value: unknown, next: unknown): boolean {
-  if (value instanceof IncomingMessage) return true
-  if (value === null || typeof value !== 'object' || typeof next !== 'function') return false
-  const { method, url, headers } = value as Record<string, unknown>
-  return typeof method === 'string' && typeof url === 'string' && typeof headers === 'object'
-}
-
-/** Returns true for the arguments that Fastify passes a plugin: its instance and a `done` callback. */
-export function isFastifyPluginCall(instance: unknown, done: unknown): done is (err?: Error) => void {
-  if (instance === null || typeof instance !== 'object' || typeof done !== 'function') return false
-  const { decorate, addHook } = instance as Record<string, unknown>
-  return typeof decorate === 'function' && typeof addHook === 'function'
-}
-
-/**
  * Builds the error handed to Fastify's `done` when the middleware is
  * registered as a plugin. Thrown instead, it would escape `ready()` as an
  * uncaught exception (checked on Fastify 4.29 and 5.12).
@@ -139,6 +140,18 @@ function registeredInFastify(written: string): WebTopError {
   return invalidUsage(
     'topMiddleware is Express middleware, but Fastify called it as a plugin: ' +
       `in Fastify, write app.register(topPlugin) or app.register(topPlugin, options) instead of ${written}`,
+  )
+}
+
+/**
+ * Builds the error for the middleware passed to `app.addHook()` in Fastify.
+ * Fastify sends 500 with it from a hook that runs before the response, and
+ * logs it from one that runs after.
+ */
+function calledAsHook(written: string): WebTopError {
+  return invalidUsage(
+    `${written.replace('()', '')} is Express middleware, but Fastify called it as a hook: ` +
+      `in Fastify, write app.register(topPlugin) or app.register(topPlugin, options) instead of app.addHook(name, ${written})`,
   )
 }
 

@@ -28,8 +28,8 @@ import {
   type UntrackedResponseHandler,
 } from '../recorder/request-end'
 import type { Logger } from '../util/logger'
-import { isFastifyPluginCall, isHttpRequest } from './express'
 import type { CallbackPlugin } from './fastify-plugin-types'
+import { failHookCall, isFastifyHookCall, isFastifyPluginCall, isHttpRequest } from './mount-checks'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -54,9 +54,13 @@ interface RouteOptions {
   config?: { webTop?: WebTopRouteConfig }
 }
 
-const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(fastify, options, done) {
+const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: unknown, fastify, options, done) {
   // Fastify calls a plugin with its instance and a `done` callback. Anything
   // else is a misuse, caught before a recorder or connection exists.
+  if (isFastifyHookCall(this, arguments)) {
+    failHookCall(arguments, calledAsHook())
+    return
+  }
   checkPluginCall(fastify, done)
   // A parent's recorder already records the requests of this instance's
   // routes, so a second one would only add a process entry and ignore its options.
@@ -154,14 +158,16 @@ export const topPlugin: CallbackPlugin<TopOptions> = fastifyPlugin(webTopPlugin,
 
 /**
  * Throws a `TypeError` naming the right mount call when the plugin is called
- * as Express middleware (`app.use(topPlugin)`), or called directly, as in
+ * as middleware (`app.use(topPlugin)` in Express, or in Fastify through
+ * @fastify/middie), or called directly, as in
  * `app.register(topPlugin())`.
  */
 function checkPluginCall(fastify: unknown, done: unknown): void {
   if (isHttpRequest(fastify, done)) {
     throw invalidUsage(
-      'topPlugin is a Fastify plugin, but Express called it as middleware: ' +
-        'in Express, write app.use(topMiddleware()) instead of app.use(topPlugin)',
+      'topPlugin is a Fastify plugin, but it was called as middleware: ' +
+        'in Express, write app.use(topMiddleware()) instead of app.use(topPlugin). ' +
+        'In Fastify with @fastify/middie or @fastify/express, write app.register(topPlugin)',
     )
   }
   if (!isFastifyPluginCall(fastify, done)) {
@@ -217,6 +223,13 @@ function readDecoratorTakenError(fastify: Parameters<FastifyPluginCallback>[0]):
 /** Returns true for the error that Fastify 4 and 5 throw when `webTop` is decorated a second time. */
 function isDecoratorTaken(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'FST_ERR_DEC_ALREADY_PRESENT'
+}
+
+function calledAsHook(): WebTopError {
+  return invalidUsage(
+    'topPlugin is a Fastify plugin, but Fastify called it as a hook: ' +
+      'write app.register(topPlugin) or app.register(topPlugin, options) instead of app.addHook(name, topPlugin)',
+  )
 }
 
 function registeredTwice(cause: unknown): WebTopError {
