@@ -15,6 +15,7 @@ import express5, { type NextFunction, type Request, type Response } from 'expres
 import middie from '@fastify/middie'
 import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
+import fastifyPlugin from 'fastify-plugin'
 import type Redis from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
@@ -589,6 +590,60 @@ describe('fastify5 topMiddleware() through @fastify/middie', () => {
     }
   })
 })
+
+const OPTIONS = { trackerUrl: 'memory://', handleSignals: false }
+
+describe.each(FASTIFY_VERSIONS)('%s webTop decorated by another plugin', (_name, fastify) => {
+  const otherPlugin = fastifyPlugin(
+    (instance: { decorate(name: string, value: unknown): void }, _options: unknown, done: () => void) => {
+      instance.decorate('webTop', { dashboard: true })
+      done()
+    },
+    { name: 'other-plugin' },
+  )
+
+  it.each([
+    [
+      'on the same instance',
+      'FST_ERR_DEC_ALREADY_PRESENT',
+      (app: ReturnType<typeof fastify>) => app.register(topPlugin, OPTIONS),
+    ],
+    [
+      'in a child plugin',
+      // Fastify 4 and 5 let a child context decorate a name that its parent has.
+      undefined,
+      (app: ReturnType<typeof fastify>) =>
+        app.register(async (child: ReturnType<typeof fastify>) => {
+          await child.register(topPlugin, OPTIONS)
+        }),
+    ],
+  ] as const)('rejects ready() %s', async (_where, causeCode, registerTop) => {
+    const app = fastify()
+    app.register(otherPlugin as never)
+    registerTop(app)
+    const error = await catchRejection(app.ready(), 'ready()')
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain(
+      'topPlugin decorates the Fastify instance with `webTop`, but another plugin or the app has already decorated it with an object',
+    )
+    expect(error.message).toContain('rename that decorator')
+    expect(error.message).not.toContain('registered')
+    expect((error.cause as { code?: unknown } | undefined)?.code).toBe(causeCode)
+    await app.close().catch(() => {})
+  })
+
+  it('names the class of the value', async () => {
+    class Dashboard {}
+    const app = fastify()
+    app.decorate('webTop', new Dashboard() as never)
+    app.register(topPlugin, OPTIONS)
+    const error = await catchRejection(app.ready(), 'ready()')
+    expect(error.message).toContain('already decorated it with an instance of Dashboard')
+    await app.close().catch(() => {})
+  })
+})
+
 
 /** Returns the error that `promise` rejects with, or fails the test when it resolves. */
 async function catchRejection(promise: PromiseLike<unknown>, action: string): Promise<Error> {

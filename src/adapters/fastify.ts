@@ -62,6 +62,15 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
     return
   }
   checkPluginCall(fastify, done)
+  // Another plugin's `webTop` on this instance would make `decorate()` below
+  // throw Fastify's bare FST_ERR_DEC_ALREADY_PRESENT, which names neither
+  // plugin. On a parent, the recorder would hide it from this context.
+  const existing = (fastify as { webTop?: unknown }).webTop
+  if (fastify.hasDecorator('webTop') && !isRecorder(existing)) {
+    const cause = Object.hasOwn(fastify, 'webTop') ? readDecoratorTakenError(fastify) : undefined
+    done(decoratorTaken(existing, cause))
+    return
+  }
   // A parent's recorder already records the requests of this instance's
   // routes, so a second one would only add a process entry and ignore its options.
   if (fastify.hasDecorator('webTop') && !Object.hasOwn(fastify, 'webTop')) {
@@ -225,11 +234,39 @@ function isDecoratorTaken(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'FST_ERR_DEC_ALREADY_PRESENT'
 }
 
+/**
+ * Returns true for a recorder, also one of another copy of the package
+ * (its CommonJS and ES module builds), which `instanceof` would miss.
+ */
+function isRecorder(value: unknown): boolean {
+  if (value instanceof Recorder) return true
+  if (value === null || typeof value !== 'object') return false
+  const { track, close, processorIdPrefix } = value as Record<string, unknown>
+  return typeof track === 'function' && typeof close === 'function' && typeof processorIdPrefix === 'string'
+}
+
 function calledAsHook(): WebTopError {
   return invalidUsage(
     'topPlugin is a Fastify plugin, but Fastify called it as a hook: ' +
       'write app.register(topPlugin) or app.register(topPlugin, options) instead of app.addHook(name, topPlugin)',
   )
+}
+
+function decoratorTaken(value: unknown, cause: unknown): WebTopError {
+  return invalidUsage(
+    `topPlugin decorates the Fastify instance with \`webTop\`, but another plugin or the app has already ` +
+      `decorated it with ${describeValue(value)}: rename that decorator, because topPlugin needs the name for its recorder`,
+    cause === undefined ? undefined : { cause },
+  )
+}
+
+/** Names the kind of a value for an error message, without its content, which may hold a secret. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'function') return `a function${value.name === '' ? '' : ` (${value.name})`}`
+  if (typeof value !== 'object') return `a ${typeof value}`
+  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? `an instance of ${name}` : 'an object'
 }
 
 function registeredTwice(cause: unknown): WebTopError {
