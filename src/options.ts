@@ -19,7 +19,8 @@ import { DEFAULT_MAX_COMPLETED_TASKS, readMaxCompletedEnv } from './trackers/com
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
 import { resolveBatchWindow, type GivenRedisClient, type RedisClient } from './trackers/redis-tracker'
 import type { Tracker } from './trackers/tracker'
-import type { Logger } from './util/logger'
+import { describePathForLog } from './util/log-path'
+import { createConsoleLogger, createRateLimitedLogger, type Logger } from './util/logger'
 
 export interface TopOptions extends RedactionOptions {
   /**
@@ -58,7 +59,8 @@ export interface TopOptions extends RedactionOptions {
   /**
    * Requests not recorded: exact paths (`'/health'`), patterns matched against
    * the path without its query string, or a function of Node's request
-   * (`request.raw` in Fastify) that returns true for requests to skip.
+   * (`request.raw` in Fastify) that returns true for requests to skip. A
+   * request on which the function throws is recorded, and the error logged.
    * @default []
    */
   ignore?: ReadonlyArray<string | RegExp> | ((req: IncomingMessage) => boolean) | undefined
@@ -251,6 +253,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     throw invalidOptionType('redis', expected, redis)
   }
 
+  const logger = checkLogger(options.logger)
   return {
     trackerUrl,
     trackerUrlFromEnvironment: options.trackerUrl === undefined && readEnv(env, 'TOP_TRACKER_URL') !== undefined,
@@ -258,7 +261,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     redis,
     keyPrefix,
     maxCompletedTasks: resolveMaxCompleted(options.maxCompletedTasks, env.TOP_MAX_COMPLETED_TASKS),
-    isIgnored: compileIgnore(options.ignore),
+    isIgnored: compileIgnore(options.ignore, logger),
     tags: checkTags(options.tags),
     processorName: checkProcessorName(options.processorName),
     captureHeaders: checkBoolean('captureHeaders', options.captureHeaders) ?? true,
@@ -270,7 +273,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
       redactParams: checkNames('redactParams', options.redactParams),
       allowParams: checkNames('allowParams', options.allowParams),
     },
-    logger: checkLogger(options.logger),
+    logger,
     maxPendingBytes: resolveMaxPendingBytes(options.maxPendingBytes),
     batchWindowMs: resolveBatchWindow(options.batchWindowMs),
     completedSampleRate: resolveSampleRate(options.completedSampleRate),
@@ -381,9 +384,9 @@ function resolveMaxCompleted(option: number | undefined, envValue: string | unde
   return readMaxCompletedEnv(envValue) ?? DEFAULT_MAX_COMPLETED_TASKS
 }
 
-function compileIgnore(ignore: TopOptions['ignore']): ResolvedOptions['isIgnored'] {
+function compileIgnore(ignore: TopOptions['ignore'], logger: Logger | undefined): ResolvedOptions['isIgnored'] {
   if (ignore === undefined) return () => false
-  if (typeof ignore === 'function') return (req) => ignore(req) === true
+  if (typeof ignore === 'function') return catchIgnoreErrors(ignore, logger)
   if (!Array.isArray(ignore)) {
     throw invalidOptionType('ignore', 'an array of paths and regular expressions, or a function', ignore)
   }
@@ -399,6 +402,32 @@ function compileIgnore(ignore: TopOptions['ignore']): ResolvedOptions['isIgnored
   return (_req, url) => {
     const path = pathOfUrl(url)
     return exact.has(path) || patterns.some((pattern) => pattern.test(path))
+  }
+}
+
+const IGNORE_FUNCTION_THREW =
+  "web-top recorded a request on which the `ignore` option's function threw: " +
+  'make the function return true or false without throwing'
+
+/**
+ * Wraps the `ignore` function so that a request on which it throws is
+ * recorded, as though the function had returned false, and the error is
+ * logged at most once per 30 s.
+ */
+function catchIgnoreErrors(
+  ignore: (req: IncomingMessage) => boolean,
+  logger: Logger | undefined,
+): ResolvedOptions['isIgnored'] {
+  // Created on the first error, so that a function that never throws costs nothing.
+  let errorLog: Logger | undefined
+  return (req) => {
+    try {
+      return ignore(req) === true
+    } catch (err) {
+      errorLog ??= createRateLimitedLogger(logger ?? createConsoleLogger())
+      errorLog.error({ err, method: req.method, path: describePathForLog(req.url) }, IGNORE_FUNCTION_THREW)
+      return false
+    }
   }
 }
 
