@@ -188,9 +188,10 @@ function checkPluginCall(fastify: unknown, done: unknown): void {
 }
 
 /**
- * Returns the app's logger, or undefined (the recorder's `stderr` logger)
- * when it is off. Fastify's default is off: `log` is then abstract-logging,
- * whose methods are all the function `noop` (Fastify 4 and 5), and a
+ * Returns a child of the app's logger, bound to `plugin: 'web-top'`, or
+ * undefined (the recorder's `stderr` logger) when it is off. Fastify's
+ * default is off: `log` is then abstract-logging, whose methods are all
+ * the function `noop` (Fastify 4 and 5), and a
  * warning that Redis is unreachable and records are dropped would go nowhere.
  * A pino logger set to `silent` has `noop` methods too, but also a `level`,
  * and it stays: the app chose to hear nothing.
@@ -198,7 +199,11 @@ function checkPluginCall(fastify: unknown, done: unknown): void {
 function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | undefined {
   const { level } = log as { level?: unknown }
   const off = typeof level !== 'string' && log.warn.name === 'noop' && log.error.name === 'noop'
-  return off ? undefined : log
+  if (off) return undefined
+  // A child, as Fastify gives each request one, so that the app's log shows
+  // which lines are web-top's. Fastify 4 and 5 reject a logger without
+  // `child`, so the check is only a guard.
+  return typeof log.child === 'function' ? log.child({ plugin: 'web-top' }) : log
 }
 
 /**
