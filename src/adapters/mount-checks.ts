@@ -23,14 +23,15 @@ export function isFastifyPluginCall(instance: unknown, done: unknown): done is (
 /**
  * Returns true when Fastify 4 or 5 runs a function as a hook, which never
  * happens to a plugin or Express middleware mounted the documented way:
- * - `this` is a Fastify instance, in every hook but the request hooks, and
- *   in `onReady`, `onListen` and `preClose` the only sign, because they
- *   get no arguments at all when the function declares more than one,
+ * - `this` is a Fastify instance, in every hook. It is the only sign in
+ *   `onReady`, `onListen` and `preClose`, which get no arguments at all
+ *   when the function declares more than one,
  * - a Fastify request comes first, in the request hooks (`onRequest`,
  *   `preHandler`, `onSend`, `onResponse`, `onError`, `onRequestAbort`...),
  * - `done` comes first, in the application hooks that have one argument,
  * - the instance comes first without `done` third, in `onClose` and `onRegister`.
- * Express and Fastify call middleware and plugins without `this`.
+ * Express, @fastify/middie and Fastify's `register()` call middleware and
+ * plugins without `this`.
  */
 export function isFastifyHookCall(thisValue: unknown, args: ArrayLike<unknown>): boolean {
   if (isFastifyInstance(thisValue)) return true
