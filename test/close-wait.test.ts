@@ -7,6 +7,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import Redis from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { RedisTracker, withTop } from '../src/index'
 import { blockRedis } from './helpers/busy-redis'
@@ -33,6 +34,13 @@ beforeEach(async () => {
 
 const isIdleLine = (line: LogLine) => line.message.startsWith('redis tracker went idle after its servers closed')
 const isClosingLine = (line: LogLine) => line.message.startsWith('redis tracker closed before')
+const isDropLine = (line: LogLine) => line.message.startsWith('task records dropped')
+const isWriteFailureLine = (line: LogLine) => line.message === 'redis write failed, records dropped'
+
+/** Returns the sum of the numeric field `field` over the lines of `lines` that `match` selects. */
+function sumField(lines: LogLine[], match: (line: LogLine) => boolean, field: string): number {
+  return lines.filter(match).reduce((sum, line) => sum + Number(line.fields[field]), 0)
+}
 
 function taskJson(id: number): string {
   return JSON.stringify({ processor_id: `p${id}`, path: `/t${id}` })
@@ -267,4 +275,63 @@ describe('a Redis Cluster URL whose nodes all refuse', () => {
       await down.close()
     }
   })
+})
+
+describe('given client disconnected after server close', () => {
+  it('logs every record it drops at once', async () => {
+    const logger = captureLogger()
+    const client = new Redis(redis.url)
+    client.on('error', () => {})
+    const listener = withTop((_req, res) => res.end('ok'), { redis: client, logger, handleSignals: false })
+    const tracker = listener.recorder.tracker
+    try {
+      const server = await serve(listener, 1)
+      await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
+      // Frozen, Redis replies to none of the next writes, which stay in flight.
+      redis.freeze()
+      await sendRequests(server, 3)
+      await closeServer(server)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      // As an app's own shutdown does. On a frozen Redis, ioredis closes
+      // the socket after its disconnectTimeout (2 s by default).
+      client.disconnect()
+
+      await waitFor('the dropped records', () => (tracker.stats().dropped === 6 ? true : undefined), 15_000)
+      const loggedDrops = () => sumField(logger.lines, isDropLine, 'dropped')
+      await waitFor('a log line for every dropped record', () => (loggedDrops() === 6 ? true : undefined), 15_000)
+      expect(tracker.stats()).toMatchObject({ written: 2, dropped: 6 })
+      const failures = logger.lines.filter(isWriteFailureLine)
+      expect(failures.map((line) => line.fields.records)).toEqual([6])
+    } finally {
+      redis.thaw()
+      await listener.close()
+      client.disconnect()
+    }
+  }, 40_000)
+})
+
+describe('server close after budget drops', () => {
+  it('logs the drops summed so far at once', async () => {
+    const logger = captureLogger()
+    // Room for a few records in flight; the records past it are dropped.
+    const listener = withTop((_req, res) => res.end('ok'), { trackerUrl: redis.url, logger, maxPendingBytes: 1_500 })
+    const tracker = listener.recorder.tracker
+    try {
+      const server = await serve(listener, 1)
+      await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
+      redis.freeze()
+      await sendRequests(server, 10)
+      const dropped = tracker.stats().dropped
+      // The first drop is logged at once, and the later ones are summed for the 30 s log interval.
+      expect(dropped).toBeGreaterThan(sumField(logger.lines, isDropLine, 'dropped'))
+
+      await closeServer(server)
+      // Logged when the tracker goes idle, 4 s after the close with Redis frozen.
+      const loggedDrops = () => sumField(logger.lines, isDropLine, 'dropped')
+      await waitFor('a log line for every dropped record', () => (loggedDrops() === dropped ? true : undefined), 15_000)
+    } finally {
+      redis.thaw()
+      await listener.close()
+    }
+  }, 40_000)
 })

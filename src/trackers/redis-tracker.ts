@@ -356,8 +356,11 @@ export class RedisTracker implements Tracker {
   #suspendWhenSent = false
   /** Ends the wait of `#suspendWhenSent` after `SUSPEND_REPLY_WAIT_MS`. */
   #replyWaitTimer: NodeJS.Timeout | undefined
-  /** True while `#giveUpUnwritten()` fails the writes in flight, which it logs itself. */
-  #abandoningInFlight = false
+  /**
+   * The records and removals of the batches that `#failAllInFlight()`
+   * fails while it runs, which it logs in one line.
+   */
+  #failingAll: { records: number; removals: string[] } | undefined
   /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
   #operationsQueued = 0
 
@@ -760,6 +763,8 @@ export class RedisTracker implements Tracker {
     await this.#sendWithin(CLOSE_WAIT_MS)
     // Writes made during the wait mean that the app serves requests again.
     if (this.#operationsQueued !== queuedBefore) return
+    // Drops summed for the log's interval would be lost if the process exits now.
+    this.#dropLog.flush()
     if (!this.#ownsClient || this.#closed) return
 
     // Writes in flight keep a working connection. Other writes would be
@@ -921,12 +926,7 @@ export class RedisTracker implements Tracker {
     const unconfirmed = scope === 'all' ? this.#inFlightRecords : 0
     if (scope === 'all' && this.#failInFlight.size > 0) {
       const abandoned = new Error('the tracker stopped waiting for the reply, so the records may or may not be stored')
-      this.#abandoningInFlight = true
-      try {
-        for (const fail of [...this.#failInFlight]) fail(abandoned)
-      } finally {
-        this.#abandoningInFlight = false
-      }
+      this.#failAllInFlight(abandoned, false)
     }
     if (unsent + unconfirmed === 0) return
     this.#logger.warn(
@@ -1102,7 +1102,27 @@ export class RedisTracker implements Tracker {
   #drop(count: number): void {
     if (count === 0) return
     this.#dropped += count
-    if (!this.#closeWaitOver && !this.#abandoningInFlight) this.#dropLog.add(count)
+    if (!this.#closeWaitOver) this.#dropLog.add(count)
+  }
+
+  /**
+   * Fails every batch in flight with `err` and counts its records as
+   * dropped. With `report`, logs the failure once with the records of all
+   * the batches, so that a connection lost with many batches in flight
+   * shows its whole count, not that of the first batch.
+   */
+  #failAllInFlight(err: Error, report: boolean): void {
+    if (this.#failInFlight.size === 0) return
+    const failing = { records: 0, removals: [] as string[] }
+    this.#failingAll = failing
+    try {
+      for (const fail of [...this.#failInFlight]) fail(err)
+    } finally {
+      this.#failingAll = undefined
+    }
+    if (!report || this.#closeWaitOver) return
+    if (failing.records > 0) this.#dropLog.add(failing.records)
+    this.#logWriteFailure(err, failing.records, failing.removals)
   }
 
   /**
@@ -1197,10 +1217,16 @@ export class RedisTracker implements Tracker {
           this.#retries.add(chunk)
           this.#needsRepair = true
           this.#logger.warn({ err, records, url: this.#url }, 'redis did not apply a write, sending it again')
+        } else if (this.#failingAll !== undefined) {
+          // Counted here, and logged by `#failAllInFlight()` for all the batches at once.
+          this.#dropped += records
+          this.#needsRepair = true
+          this.#failingAll.records += records
+          this.#failingAll.removals.push(...chunk.removals)
         } else {
           this.#drop(records)
           this.#needsRepair = true
-          if (!this.#closeWaitOver && !this.#abandoningInFlight) this.#logWriteFailure(err, records, chunk.removals)
+          if (!this.#closeWaitOver) this.#logWriteFailure(err, records, chunk.removals)
         }
         resolve()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
@@ -1419,7 +1445,7 @@ export class RedisTracker implements Tracker {
     this.#heartbeatSentAt.clear()
     if (this.#failInFlight.size > 0) {
       const lost = new Error('the Redis connection closed before Redis replied; the records may or may not be stored')
-      for (const fail of [...this.#failInFlight]) fail(lost)
+      this.#failAllInFlight(lost, true)
     }
     // A heartbeat write in flight never settles either (see `#failInFlight`).
     for (const [prefix, confirmedAt] of this.#heartbeatConfirmedAt) {
