@@ -2,10 +2,14 @@
  * A tracker URL that is invalid or points at no server: one line on
  * standard error naming the URL (password masked), exit code 1, no stack.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { maskUrl } from '../src/util/mask-url'
+import { findTlsBlocker, makeCertificates } from './helpers/certificates'
 import { runCli } from './helpers/cli'
 import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -58,11 +62,12 @@ describe('tracker URL errors', () => {
       const result = await runCli(['recent', '--tracker-url', url], { timeoutMs: 10_000 })
 
       expectOneLineError(result)
-      expect(result.stderr).toContain(`web-top-cli: Cannot connect to the tracker at ${url}: `)
       expect(result.stderr).toContain(
-        'The URL requests TLS (rediss://), and a Redis server without TLS on that port does not complete ' +
-          'the TLS handshake; use redis:// for such a server.',
+        `web-top-cli: Cannot connect to the tracker at ${url}: the TLS handshake timed out, ` +
+          'and the server replies to a PING without TLS on that port.',
       )
+      expect(result.stderr).toContain('The port has no TLS: use redis:// in place of rediss://')
+      expect(result.stderr).not.toContain('Check that Redis is running')
     } finally {
       await plain.close()
     }
@@ -178,6 +183,157 @@ describe('tracker URL errors', () => {
     const result = await runCli(['live', '--tracker-url', 'redis://:topsecret@[bad'])
     expectOneLineError(result, 2)
     expect(result.stderr).not.toContain('topsecret')
+  })
+})
+
+describe('HTTP server at a Redis URL', () => {
+  let server: Server
+  let port: number
+
+  beforeAll(async () => {
+    server = createServer((_req, res) => res.end('not Redis'))
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    port = (server.address() as AddressInfo).port
+  })
+
+  afterAll(async () => {
+    await new Promise((resolveClose) => server?.close(resolveClose))
+  })
+
+  it.each(['recent', 'live', 'check'])('%s says the port is HTTP', async (command) => {
+    const url = `redis://127.0.0.1:${port}`
+    const started = Date.now()
+    const result = await runCli([command, '--tracker-url', url])
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `web-top-cli: Cannot connect to the tracker at ${url}: the server replied "HTTP/1.1 400 Bad Request", ` +
+        'as an HTTP server does, not Redis.',
+    )
+    expect(result.stderr).toContain('Check the port in the URL: an HTTP server listens there, not Redis.')
+    expect(result.stderr).toContain('http://127.0.0.1:3000/web-top')
+    expect(result.stderr).not.toContain('Please report this')
+    expect(result.stderr).not.toContain('Check that Redis is running')
+    // Well under the 3 s connect timeout, since the server replies at once.
+    expect(Date.now() - started).toBeLessThan(5_000)
+  })
+
+  it('rediss:// says the port has no TLS', async () => {
+    const url = `rediss://127.0.0.1:${port}`
+    const result = await runCli(['recent', '--tracker-url', url])
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the server replied to the TLS handshake without TLS ` +
+        '(ERR_SSL_WRONG_VERSION_NUMBER).',
+    )
+    expect(result.stderr).toContain('The port has no TLS: use redis:// if the server there is Redis without TLS')
+    expect(result.stderr).not.toContain('ssl3_get_record')
+  })
+})
+
+const tlsBlocker = findTlsBlocker()
+if (tlsBlocker !== undefined) console.warn(`Skipping the TLS connection error tests: ${tlsBlocker}`)
+
+describe.skipIf(tlsBlocker !== undefined)('Redis with TLS only', () => {
+  let dir: string
+  let redis: TestRedis
+  let tlsPort: number
+  let caFile: string
+
+  /** Starts a Redis server with TLS on a port of its own and `tlsSettings` added; returns it and that port. */
+  async function startTlsRedis(tlsSettings: string[]): Promise<{ server: TestRedis; port: number }> {
+    const port = await findFreePort()
+    // The plain port of startRedis stays for its own client; the tests use the TLS port.
+    const server = await startRedis([
+      '--tls-port', String(port),
+      '--tls-cert-file', join(dir, 'server.crt'),
+      '--tls-key-file', join(dir, 'server.key'),
+      '--tls-ca-cert-file', caFile,
+      ...tlsSettings,
+    ])
+    return { server, port }
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'web-top-cli-tls-'))
+    caFile = makeCertificates(dir)
+    const started = await startTlsRedis(['--tls-auth-clients', 'no'])
+    redis = started.server
+    tlsPort = started.port
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('redis:// says the port expects TLS', async () => {
+    const url = `redis://127.0.0.1:${tlsPort}`
+    const result = await runCli(['recent', '--tracker-url', url])
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the server closed the connection, ` +
+        'and it completes a TLS handshake on that port.',
+    )
+    expect(result.stderr).toContain('The port expects TLS: use rediss:// in place of redis://')
+    expect(result.stderr).not.toContain('ECONNRESET')
+  })
+
+  it.each(['recent', 'check'])('%s names NODE_EXTRA_CA_CERTS for an untrusted CA', async (command) => {
+    const url = `rediss://127.0.0.1:${tlsPort}`
+    const result = await runCli([command, '--tracker-url', url])
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN).`,
+    )
+    expect(result.stderr).toContain(
+      "Node does not trust the server's certificate: set NODE_EXTRA_CA_CERTS to the PEM file of the certificate authority",
+    )
+    expect(result.stderr).not.toContain('without TLS')
+  })
+
+  it('reads once NODE_EXTRA_CA_CERTS names the CA', async () => {
+    const url = `rediss://127.0.0.1:${tlsPort}`
+    const result = await runCli(['check', '--tracker-url', url], { env: { NODE_EXTRA_CA_CERTS: caFile } })
+
+    expect(result.stdout).toMatch(/^OK: /)
+    expect(result.code).toBe(0)
+  })
+  it('says the server requires a client certificate', async () => {
+    // tls-auth-clients is yes by default.
+    const { server, port } = await startTlsRedis([])
+    try {
+      const url = `rediss://127.0.0.1:${port}`
+      const result = await runCli(['recent', '--tracker-url', url], { env: { NODE_EXTRA_CA_CERTS: caFile } })
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain(
+        `Cannot connect to the tracker at ${url}: the server requires a client certificate ` +
+          '(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED).',
+      )
+      expect(result.stderr).toContain('set tls-auth-clients to no or optional')
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('names a failed TLS handshake', async () => {
+    // Node 20 accepts TLS 1.2 and 1.3 only.
+    const { server, port } = await startTlsRedis(['--tls-auth-clients', 'no', '--tls-protocols', 'TLSv1.1'])
+    try {
+      const url = `rediss://127.0.0.1:${port}`
+      const result = await runCli(['recent', '--tracker-url', url], { env: { NODE_EXTRA_CA_CERTS: caFile } })
+
+      expectOneLineError(result)
+      expect(result.stderr).toMatch(/: the TLS handshake failed: [a-z0-9 ]+ \(ERR_SSL_[A-Z0-9_]+\)\. /)
+      expect(result.stderr).toContain('Check the TLS settings of the server, such as tls-protocols')
+      expect(result.stderr).not.toContain('SSL routines')
+    } finally {
+      await server.close()
+    }
   })
 })
 

@@ -3,7 +3,7 @@
  * ACL users, TLS, Sentinel, and the parsing of cluster and Sentinel URLs.
  * Every server is a private redis-server on a free loopback port.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -24,7 +24,7 @@ import {
   type TopRequestListener,
   type Tracker,
 } from '../src/index'
-import { makeCertificates } from './helpers/certificates'
+import { findTlsBlocker, makeCertificates } from './helpers/certificates'
 import { runCli } from './helpers/cli'
 import { startExample, type ExampleProcess } from './helpers/example-process'
 import { sendRequest, waitFor } from './helpers/http'
@@ -228,18 +228,6 @@ describe('ACL users', () => {
     expect(result.stderr).not.toContain('wrong-password')
   })
 })
-
-/** Returns why this machine cannot run the TLS tests, or undefined when it can. */
-function findTlsBlocker(): string | undefined {
-  const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' })
-  if (openssl.error !== undefined) return 'openssl is not on PATH'
-  // A build with TLS accepts --tls-port and then stops because nothing listens.
-  const probe = spawnSync('redis-server', ['--port', '0', '--tls-port', '0'], { encoding: 'utf8', timeout: 5_000 })
-  if (!`${probe.stdout}${probe.stderr}`.includes('Configured to not listen anywhere')) {
-    return 'this redis-server was built without TLS (it rejects --tls-port)'
-  }
-  return undefined
-}
 
 const tlsBlocker = findTlsBlocker()
 if (tlsBlocker !== undefined) console.warn(`Skipping the TLS tests: ${tlsBlocker}`)

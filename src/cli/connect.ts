@@ -22,6 +22,7 @@ import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { diagnoseCluster } from './cluster-diagnosis'
+import { findProtocolMismatch } from './protocol-mismatch'
 
 /** How long to wait for Redis to accept the connection. */
 export const CONNECT_TIMEOUT_MS = 3_000
@@ -372,7 +373,12 @@ async function connectRedis(
           'It may be busy (a long script, a blocking command) or paused (CLIENT PAUSE, DEBUG SLEEP); check its log and SLOWLOG',
       )
     }
-    const reason = describeFailure(connectionError ?? error)
+    const cause = connectionError ?? error
+    const mismatch = isMultiNodeUrl(url) ? undefined : await findProtocolMismatch(url, cause)
+    if (mismatch !== undefined) {
+      throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${describeFailure(mismatch.reason)}. ${mismatch.hint}`)
+    }
+    const reason = describeFailure(cause)
     const hint = AUTH_FAILURE.test(reason)
       ? AUTH_HINT
       : DATABASE_FAILURE.test(reason)

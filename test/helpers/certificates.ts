@@ -3,7 +3,7 @@
  * 127.0.0.1, made with the `openssl` command, for tests that serve or
  * reach TLS on loopback.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -22,4 +22,16 @@ export function makeCertificates(dir: string): string {
     '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext',
   ])
   return join(dir, 'ca.crt')
+}
+
+/** Returns why this machine cannot run the TLS tests, or undefined when it can. */
+export function findTlsBlocker(): string | undefined {
+  const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' })
+  if (openssl.error !== undefined) return 'openssl is not on PATH'
+  // A build with TLS accepts --tls-port and then stops because nothing listens.
+  const probe = spawnSync('redis-server', ['--port', '0', '--tls-port', '0'], { encoding: 'utf8', timeout: 5_000 })
+  if (!`${probe.stdout}${probe.stderr}`.includes('Configured to not listen anywhere')) {
+    return 'this redis-server was built without TLS (it rejects --tls-port)'
+  }
+  return undefined
 }
