@@ -2,8 +2,9 @@
  * A tracker URL that is invalid or points at no server: one line on
  * standard error naming the URL (password masked), exit code 1, no stack.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -317,6 +318,24 @@ describe.skipIf(tlsBlocker !== undefined)('Redis with TLS only', () => {
       expect(result.stderr).toContain('set tls-auth-clients to no or optional')
     } finally {
       await server.close()
+    }
+  })
+
+  it('names NODE_EXTRA_CA_CERTS for an https:// tracker', async () => {
+    const key = readFileSync(join(dir, 'server.key'))
+    const cert = readFileSync(join(dir, 'server.crt'))
+    const server = createHttpsServer({ key, cert }, (_req, res) => res.end('[]'))
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/web-top`
+      const result = await runCli(['recent', '--tracker-url', url, '--api-key', GOOD_KEY])
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain(`Cannot connect to ${url} (UNABLE_TO_VERIFY_LEAF_SIGNATURE).`)
+      expect(result.stderr).toContain("Node does not trust the server's certificate: set NODE_EXTRA_CA_CERTS")
+      expect(result.stderr).not.toContain('Check that the app is running')
+    } finally {
+      await new Promise((resolveClose) => server.close(resolveClose))
     }
   })
 

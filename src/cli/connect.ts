@@ -22,7 +22,7 @@ import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { diagnoseCluster } from './cluster-diagnosis'
-import { findProtocolMismatch } from './protocol-mismatch'
+import { describeCertificateCode, findProtocolMismatch } from './protocol-mismatch'
 
 /** How long to wait for Redis to accept the connection. */
 export const CONNECT_TIMEOUT_MS = 3_000
@@ -297,11 +297,23 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   if (rejectedKey) urlKeyHint = keyFromUrl ? REJECTED_KEY_HINTS.url : REJECTED_KEY_HINTS.option
   const redisHint = kind === 'redis' ? findRedisHint(reason, connection.diagnose !== undefined) : undefined
   const clusterHint = connection.diagnose === undefined ? undefined : CLUSTER_READ_HINT
-  const hint = (kind === 'redis' ? (redisHint ?? clusterHint) : urlKeyHint) ?? READ_FAILURE_HINTS[kind]
+  const certificateHint = kind === 'http' ? findCertificateHint(reason) : undefined
+  const hint =
+    certificateHint ?? (kind === 'redis' ? (redisHint ?? clusterHint) : urlKeyHint) ?? READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   // The port is the cause, not the app, so the advice to check the app would mislead.
   if (error instanceof HttpTrackerError && error.code === 'BLOCKED_PORT') return message
   return hint === undefined ? message : `${message} ${hint}`
+}
+
+/**
+ * Returns the hint for a certificate error that the HTTP tracker's message
+ * names in brackets, as in "Cannot connect to https://... (CERT_HAS_EXPIRED)".
+ */
+function findCertificateHint(reason: string): string | undefined {
+  const code = /\(([A-Z0-9_]+)\)/.exec(reason)?.[1]
+  const hint = code === undefined ? undefined : describeCertificateCode(code)
+  return hint === undefined ? undefined : `${hint}.`
 }
 
 /** Advice after a reply of completed tasks too large to read: what to change in the app. */
@@ -376,7 +388,8 @@ async function connectRedis(
     const cause = connectionError ?? error
     const mismatch = isMultiNodeUrl(url) ? undefined : await findProtocolMismatch(url, cause)
     if (mismatch !== undefined) {
-      throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${describeFailure(mismatch.reason)}. ${mismatch.hint}`)
+      const reason = describeFailure(mismatch.reason)
+      throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${mismatch.hint}`)
     }
     const reason = describeFailure(cause)
     const hint = AUTH_FAILURE.test(reason)

@@ -37,13 +37,24 @@ const UNTRUSTED_CERTIFICATE_CODES = new Set([
 const UNTRUSTED_CERTIFICATE_HINT =
   "Node does not trust the server's certificate: set NODE_EXTRA_CA_CERTS to the PEM file of the certificate " +
   'authority that signed it (for a self-signed certificate, the certificate itself), for example ' +
-  'NODE_EXTRA_CA_CERTS=/etc/redis/ca.crt'
+  'NODE_EXTRA_CA_CERTS=/etc/ssl/private-ca.crt'
 
 const CERTIFICATE_NAME_HINT =
   "The server's certificate does not list the host of the URL: use a host name or IP address that its " +
   'subject alternative names contain'
 
 const CERTIFICATE_DATE_HINT = "Renew the server's certificate, or check the clock of this host"
+
+/**
+ * Returns the hint for a Node error code on the server's certificate, or
+ * undefined for another code.
+ */
+export function describeCertificateCode(code: string): string | undefined {
+  if (UNTRUSTED_CERTIFICATE_CODES.has(code)) return UNTRUSTED_CERTIFICATE_HINT
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return CERTIFICATE_NAME_HINT
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return CERTIFICATE_DATE_HINT
+  return undefined
+}
 
 /** OpenSSL's codes, as Node reports them, for a TLS handshake that got a reply without TLS. */
 const NOT_TLS_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG'])
@@ -80,13 +91,8 @@ export async function findProtocolMismatch(url: string, error: unknown): Promise
 
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   const message = error instanceof Error ? error.message : String(error)
-  if (code !== undefined && UNTRUSTED_CERTIFICATE_CODES.has(code)) {
-    return { reason: `${message} (${code})`, hint: UNTRUSTED_CERTIFICATE_HINT }
-  }
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return { reason: `${message} (${code})`, hint: CERTIFICATE_NAME_HINT }
-  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
-    return { reason: `${message} (${code})`, hint: CERTIFICATE_DATE_HINT }
-  }
+  const certificateHint = code === undefined ? undefined : describeCertificateCode(code)
+  if (certificateHint !== undefined) return { reason: `${message} (${code})`, hint: certificateHint }
   if (code !== undefined && NOT_TLS_CODES.has(code)) {
     return { reason: `the server replied to the TLS handshake without TLS (${code})`, hint: NOT_TLS_HINT }
   }
@@ -100,7 +106,10 @@ export async function findProtocolMismatch(url: string, error: unknown): Promise
   // A Redis server with TLS only on that port closes a connection that sends plain text.
   const closed = code === 'ECONNRESET' || code === 'EPIPE' || message === 'Connection is closed.'
   if (closed && /^redis:/i.test(url) && (await probeTls(url))) {
-    return { reason: 'the server closed the connection, and it completes a TLS handshake on that port', hint: TLS_PORT_HINT }
+    return {
+      reason: 'the server closed the connection, and it completes a TLS handshake on that port',
+      hint: TLS_PORT_HINT,
+    }
   }
   // A Redis server without TLS reads the TLS handshake as the start of a command and waits for its end.
   if (code === 'ETIMEDOUT' && /^rediss:/i.test(url) && (await probePlainRedis(url))) {
