@@ -219,6 +219,19 @@ describe('HTTP server at a Redis URL', () => {
     expect(Date.now() - started).toBeLessThan(5_000)
   })
 
+  it('names the cluster seed that is HTTP', async () => {
+    const url = `redis+cluster://127.0.0.1:${port}`
+    const result = await runCli(['recent', '--tracker-url', url, '--prefix', '{shop}:'], { timeoutMs: 10_000 })
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the seed node 127.0.0.1:${port} failed: ` +
+        'the server replied "HTTP/1.1 400 Bad Request", as an HTTP server does, not Redis.',
+    )
+    expect(result.stderr).toContain('Check the port in the URL')
+    expect(result.stderr).not.toContain('Failed to refresh slots cache')
+  })
+
   it('rediss:// says the port has no TLS', async () => {
     const url = `rediss://127.0.0.1:${port}`
     const result = await runCli(['recent', '--tracker-url', url])
@@ -294,6 +307,18 @@ describe.skipIf(tlsBlocker !== undefined)('Redis with TLS only', () => {
       "Node does not trust the server's certificate: set NODE_EXTRA_CA_CERTS to the PEM file of the certificate authority",
     )
     expect(result.stderr).not.toContain('without TLS')
+  })
+
+  it('names NODE_EXTRA_CA_CERTS for a TLS cluster seed', async () => {
+    const url = `rediss+cluster://127.0.0.1:${tlsPort}`
+    const result = await runCli(['check', '--tracker-url', url, '--prefix', '{shop}:'], { timeoutMs: 10_000 })
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the seed node 127.0.0.1:${tlsPort} failed: ` +
+        'self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN).',
+    )
+    expect(result.stderr).toContain("Node does not trust the server's certificate: set NODE_EXTRA_CA_CERTS")
   })
 
   it('reads once NODE_EXTRA_CA_CERTS names the CA', async () => {

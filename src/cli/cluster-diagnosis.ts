@@ -7,6 +7,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis'
 import { createRedisKeys } from '../trackers/redis-keys'
+import { describeMismatchError } from './protocol-mismatch'
 
 /** Time each seed node gets to connect and to reply to each command. */
 const PROBE_TIMEOUT_MS = 1_000
@@ -43,14 +44,17 @@ export interface ClusterSeeds {
 /**
  * Returns what is wrong with the cluster for the keys of `keyPrefix` (or
  * for any slot, without one), followed by the `redis-cli` commands to check
- * it, or undefined when no seed replies or the cluster looks healthy.
+ * it. When no seed node replies, returns the first seed's protocol mismatch
+ * (`describeMismatchError`), such as an HTTP reply or an untrusted
+ * certificate. Returns undefined otherwise, and for a healthy cluster.
  */
 export async function diagnoseCluster(
   seeds: ClusterSeeds,
   keyPrefix: string | undefined,
 ): Promise<string | undefined> {
-  const view = await readClusterView(seeds, keyPrefix)
-  if (view === undefined) return undefined
+  const results = await Promise.all(seeds.nodes.map((node) => readNodeView(node, seeds.nodeOptions, keyPrefix)))
+  const view = results.find((result) => result.view !== undefined)?.view
+  if (view === undefined) return describeSeedMismatch(seeds, results)
   const problem =
     view.slot === undefined ? findDownMasters(view) : findSlotProblem(view, view.slot, keyPrefix ?? '')
   if (problem === undefined) return undefined
@@ -106,17 +110,30 @@ function servesSlot(node: ClusterNode, slot: number): boolean {
   return node.slots.some(([first, last]) => slot >= first && slot <= last)
 }
 
-/** Queries the seeds at once and returns the view of the first one in URL order that replied. */
-async function readClusterView(seeds: ClusterSeeds, keyPrefix: string | undefined): Promise<ClusterView | undefined> {
-  const views = await Promise.all(seeds.nodes.map((node) => readNodeView(node, seeds.nodeOptions, keyPrefix)))
-  return views.find((view) => view !== undefined)
+/** The view of one seed node, or the first error of its client when it gave none. */
+interface SeedResult {
+  view?: ClusterView
+  error?: unknown
 }
 
+/** Returns the first seed's mismatch (`describeMismatchError`) in URL order, naming the seed, or undefined. */
+function describeSeedMismatch(seeds: ClusterSeeds, results: readonly SeedResult[]): string | undefined {
+  for (const [index, result] of results.entries()) {
+    const mismatch = describeMismatchError(result.error)
+    const node = seeds.nodes[index]
+    if (mismatch !== undefined && node !== undefined) {
+      return `the seed node ${node.host}:${node.port} failed: ${mismatch.reason}. ${mismatch.hint}`
+    }
+  }
+  return undefined
+}
+
+/** Queries one seed node. */
 async function readNodeView(
   node: { host: string; port: number },
   nodeOptions: RedisOptions,
   keyPrefix: string | undefined,
-): Promise<ClusterView | undefined> {
+): Promise<SeedResult> {
   const client = new Redis({
     ...nodeOptions,
     host: node.host,
@@ -127,7 +144,10 @@ async function readNodeView(
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   })
-  client.on('error', () => {})
+  let firstError: unknown
+  client.on('error', (error: unknown) => {
+    firstError ??= error
+  })
   try {
     await client.connect()
     const nodesText = String(await client.cluster('NODES'))
@@ -137,9 +157,9 @@ async function readNodeView(
         ? undefined
         : Number(await client.cluster('KEYSLOT', createRedisKeys(keyPrefix).processors))
     const state = /^cluster_state:(\w+)/m.exec(infoText)?.[1]
-    return { port: node.port, state, nodes: parseClusterNodes(nodesText), slot }
-  } catch {
-    return undefined
+    return { view: { port: node.port, state, nodes: parseClusterNodes(nodesText), slot } }
+  } catch (error) {
+    return { error: firstError ?? error }
   } finally {
     client.disconnect()
   }

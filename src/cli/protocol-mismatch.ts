@@ -3,6 +3,10 @@
  * the TLS setting of the URL. The cases are an HTTP server, a TLS port
  * reached with redis://, a port without TLS reached with rediss://, and a
  * TLS handshake that failed, as on a certificate that Node does not trust.
+ *
+ * NOTE: a redis+sentinel:// URL whose Sentinel port speaks another protocol
+ * still gets "All sentinels are unreachable", because ioredis 5 keeps only
+ * "Connection is closed." of each Sentinel connection.
  */
 import { connect as connectTcp, isIP, type Socket } from 'node:net'
 import { connect as connectTls } from 'node:tls'
@@ -80,6 +84,36 @@ const PLAIN_PORT_HINT = 'The port has no TLS: use redis:// in place of rediss://
  * connection to the same port (`probeTls`) to see whether the port expects TLS.
  */
 export async function findProtocolMismatch(url: string, error: unknown): Promise<ProtocolMismatch | undefined> {
+  const mismatch = describeMismatchError(error)
+  if (mismatch !== undefined) return mismatch
+
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  const message = error instanceof Error ? error.message : String(error)
+
+  // A Redis server with TLS only on that port closes a connection that sends plain text.
+  const closed = code === 'ECONNRESET' || code === 'EPIPE' || message === 'Connection is closed.'
+  if (closed && /^redis:/i.test(url) && (await probeTls(url))) {
+    return {
+      reason: 'the server closed the connection, and it completes a TLS handshake on that port',
+      hint: TLS_PORT_HINT,
+    }
+  }
+  // A Redis server without TLS reads the TLS handshake as the start of a command and waits for its end.
+  if (code === 'ETIMEDOUT' && /^rediss:/i.test(url) && (await probePlainRedis(url))) {
+    return {
+      reason: 'the TLS handshake timed out, and the server replies to a PING without TLS on that port',
+      hint: PLAIN_PORT_HINT,
+    }
+  }
+  return undefined
+}
+
+/**
+ * Returns the mismatch that an error shows by itself: a reply that is not
+ * the Redis protocol, or a failed TLS handshake. Returns undefined for any
+ * other error.
+ */
+export function describeMismatchError(error: unknown): ProtocolMismatch | undefined {
   const reply = readUnexpectedReply(error)
   if (reply !== undefined) {
     const quoted = JSON.stringify(reply)
@@ -101,22 +135,6 @@ export async function findProtocolMismatch(url: string, error: unknown): Promise
   }
   if (code?.startsWith('ERR_SSL_') === true) {
     return { reason: `the TLS handshake failed: ${readOpenSslReason(message)} (${code})`, hint: TLS_SETTINGS_HINT }
-  }
-
-  // A Redis server with TLS only on that port closes a connection that sends plain text.
-  const closed = code === 'ECONNRESET' || code === 'EPIPE' || message === 'Connection is closed.'
-  if (closed && /^redis:/i.test(url) && (await probeTls(url))) {
-    return {
-      reason: 'the server closed the connection, and it completes a TLS handshake on that port',
-      hint: TLS_PORT_HINT,
-    }
-  }
-  // A Redis server without TLS reads the TLS handshake as the start of a command and waits for its end.
-  if (code === 'ETIMEDOUT' && /^rediss:/i.test(url) && (await probePlainRedis(url))) {
-    return {
-      reason: 'the TLS handshake timed out, and the server replies to a PING without TLS on that port',
-      hint: PLAIN_PORT_HINT,
-    }
   }
   return undefined
 }
