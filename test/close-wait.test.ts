@@ -277,16 +277,26 @@ describe('a Redis Cluster URL whose nodes all refuse', () => {
   })
 })
 
+/**
+ * Serves a `withTop` listener that writes through an ioredis client of its
+ * own, as an app passes one in the `redis` option, and waits until the
+ * records of one request are written.
+ */
+async function serveWithGivenClient() {
+  const logger = captureLogger()
+  const client = new Redis(redis.url)
+  client.on('error', () => {})
+  const listener = withTop((_req, res) => res.end('ok'), { redis: client, logger, handleSignals: false })
+  const server = await serve(listener, 1)
+  await waitFor('the first records', () => (listener.recorder.tracker.stats().written === 2 ? true : undefined))
+  return { logger, client, listener, server }
+}
+
 describe('given client disconnected after server close', () => {
   it('logs every record it drops at once', async () => {
-    const logger = captureLogger()
-    const client = new Redis(redis.url)
-    client.on('error', () => {})
-    const listener = withTop((_req, res) => res.end('ok'), { redis: client, logger, handleSignals: false })
+    const { logger, client, listener, server } = await serveWithGivenClient()
     const tracker = listener.recorder.tracker
     try {
-      const server = await serve(listener, 1)
-      await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
       // Frozen, Redis replies to none of the next writes, which stay in flight.
       redis.freeze()
       await sendRequests(server, 3)
@@ -334,4 +344,25 @@ describe('server close after budget drops', () => {
       await listener.close()
     }
   }, 40_000)
+})
+
+describe('given client quit before server close', () => {
+  it('counts and logs the records it never sent', async () => {
+    const { logger, client, listener, server } = await serveWithGivenClient()
+    const tracker = listener.recorder.tracker
+    try {
+      // As an app's own shutdown does, before its last requests end.
+      await client.quit()
+      await sendRequests(server, 3)
+      await closeServer(server)
+
+      const idle = await waitFor('the log of the lost records', () => logger.lines.find(isIdleLine), 10_000)
+      expect(idle.fields.records).toBe(6)
+      expect(idle.fields.unsent).toBe(6)
+      expect(idle.fields.reason).toContain('ioredis status end')
+      expect(tracker.stats()).toMatchObject({ written: 2, dropped: 6, pendingBytes: 0 })
+    } finally {
+      await listener.close()
+    }
+  }, 30_000)
 })

@@ -205,6 +205,9 @@ const CLOSE_WAIT_MS = 2_000
  */
 const SUSPEND_REPLY_WAIT_MS = 8_000
 
+/** Start of the line that counts the records `suspend()` gave up on. */
+const IDLE_GIVE_UP_MESSAGE = 'redis tracker went idle after its servers closed, before it could write every record'
+
 /** ioredis statuses of a client whose connection attempt is under way. */
 const CONNECTING_STATUSES = new Set(['connecting', 'connect'])
 
@@ -765,7 +768,12 @@ export class RedisTracker implements Tracker {
     if (this.#operationsQueued !== queuedBefore) return
     // Drops summed for the log's interval would be lost if the process exits now.
     this.#dropLog.flush()
-    if (!this.#ownsClient || this.#closed) return
+    if (this.#closed) return
+    if (!this.#ownsClient) {
+      // A given client that the app ended (quit, disconnect) never sends the queued records.
+      if (this.client.status === 'end') this.#giveUpUnwritten(IDLE_GIVE_UP_MESSAGE, 'all')
+      return
+    }
 
     // Writes in flight keep a working connection. Other writes would be
     // lost when the process exits, so they are counted as dropped instead.
@@ -776,10 +784,7 @@ export class RedisTracker implements Tracker {
     // rejecting would hold the connection for ever, so it waits for the
     // next write.
     const writable = this.#isWritable()
-    this.#giveUpUnwritten(
-      'redis tracker went idle after its servers closed, before it could write every record',
-      writable ? 'queued' : 'all',
-    )
+    this.#giveUpUnwritten(IDLE_GIVE_UP_MESSAGE, writable ? 'queued' : 'all')
     if (writable && this.#inFlight.size > 0) {
       this.#suspendWhenSent = true
       this.#stopWaitingForReplies()
@@ -809,10 +814,7 @@ export class RedisTracker implements Tracker {
     this.#replyWaitTimer = undefined
     if (!this.#suspendWhenSent || this.#closed) return
     this.#suspendWhenSent = false
-    this.#giveUpUnwritten(
-      'redis tracker went idle after its servers closed, before it could write every record',
-      'all',
-    )
+    this.#giveUpUnwritten(IDLE_GIVE_UP_MESSAGE, 'all')
     this.#suspended = true
     void this.#quit(true)
   }
