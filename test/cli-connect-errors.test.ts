@@ -56,7 +56,7 @@ describe('tracker URL errors', () => {
     }
   })
 
-  it('says that a rediss:// URL requests TLS', async () => {
+  it('names a Redis without TLS at rediss://', async () => {
     const plain = await startRedis()
     try {
       const url = `rediss://127.0.0.1:${plain.port}`
