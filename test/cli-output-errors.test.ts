@@ -145,6 +145,16 @@ describe('closed pipes', () => {
     expect(result.code).toBe(2)
   })
 
+  it('help names the closed-pipe exit codes', async () => {
+    const result = await runCli(['--help'])
+
+    expect(result.stdout.replace(/\s+/g, ' ')).toContain(
+      'A reader that closes standard output early (| head) ends live and tail with 0; ' +
+        'the other commands keep their own exit code.',
+    )
+    expect(result.code).toBe(0)
+  })
+
   it('recent exits 0 when stdout closes', async () => {
     const result = await runWithClosedPipes(['recent', '--tracker-url', redis.url], { stdout: true, stderr: false })
 

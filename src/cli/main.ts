@@ -127,6 +127,8 @@ Exit codes: 0 on success, 1 when the tracker cannot be reached or read (and
 when check finds a broken limit, or clear's question is answered no), 2 for
 an invalid command line or configuration (unknown option, invalid value,
 unknown column, invalid tracker URL, missing API key, live with TERM=dumb).
+A reader that closes standard output early (| head) ends live and tail with
+0; the other commands keep their own exit code.
 ${TRACKER_URL_HELP}`
 
 const RECENT_HELP = `
