@@ -533,10 +533,10 @@ const FROZEN_REQUESTS = 3
 /**
  * Starts an Express app, records one request while Redis replies, then
  * freezes Redis and sends `FROZEN_REQUESTS` more, whose writes get no
- * reply.
+ * reply. With `givenClient`, the app passes its own ioredis client.
  */
-async function startWithFrozenRedis(): Promise<AppProcess> {
-  const started = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } })
+async function startWithFrozenRedis(givenClient = false): Promise<AppProcess> {
+  const started = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url }, givenClient })
   app = started
   await (await fetch(`${started.url}/ok?round=0`)).text()
   await waitForPath(redis.client, '/ok')
@@ -562,6 +562,12 @@ function readExitStats(output: string): TrackerStats {
   const match = /app: exit \d+, tracker stats (\{.*\})/.exec(output)
   if (match?.[1] === undefined) throw new Error(`the app printed no stats at exit: ${output}`)
   return JSON.parse(match[1]) as TrackerStats
+}
+
+/** Returns the sum of the `dropped` fields of the drop count lines in `output`. */
+function sumLoggedDrops(output: string): number {
+  const lines = output.split('\n').filter((line) => line.includes('task records dropped'))
+  return lines.reduce((sum, line) => sum + Number(readField(line, 'dropped')), 0)
 }
 
 const IDLE_GIVE_UP = 'redis tracker went idle after its servers closed, before it could write every record'
@@ -639,4 +645,50 @@ describe('express5 SIGTERM while Redis is frozen', () => {
     },
     FROZEN_TEST_TIMEOUT_MS,
   )
+})
+
+describe('express5 given client disconnected during server close', () => {
+  it(
+    'exits and logs every dropped record',
+    async () => {
+      const target = await startWithFrozenRedis(true)
+      target.closeServer()
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      target.disconnectClient()
+      const { code, signal, elapsedMs } = await target.exited(FROZEN_EXIT_TIMEOUT_MS)
+      redis.thaw()
+
+      // An unhandled rejection would end the process with code 1.
+      expect(signal).toBeNull()
+      expect(code).toBe(0)
+      // ioredis closes a socket that Redis does not answer after its disconnectTimeout of 2 s.
+      expect(elapsedMs).toBeLessThan(15_000)
+      const output = target.output()
+      const stats = readExitStats(output)
+      expect(stats.written).toBe(2)
+      expect(stats.dropped).toBe(2 * FROZEN_REQUESTS)
+      expect(sumLoggedDrops(output)).toBe(2 * FROZEN_REQUESTS)
+    },
+    FROZEN_TEST_TIMEOUT_MS,
+  )
+})
+
+describe('express5 given client quit before server close', () => {
+  it('exits and counts every record', async () => {
+    app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url }, givenClient: true })
+    for (let round = 1; round <= 3; round++) await (await fetch(`${app.url}/ok?round=${round}`)).text()
+    app.quitClient()
+    app.closeServer()
+    const { code, signal } = await app.exited(20_000)
+
+    expect(signal).toBeNull()
+    expect(code).toBe(0)
+    const output = app.output()
+    expect(output).toContain('app: redis client quit')
+    // Whether the last records reached Redis before QUIT depends on timing, but each is written or dropped.
+    const stats = readExitStats(output)
+    expect(stats.written + stats.dropped).toBe(6)
+    const idleGiveUp = Number(readField(findLine(output, IDLE_GIVE_UP), 'records') ?? 0)
+    expect(sumLoggedDrops(output) + idleGiveUp).toBe(stats.dropped)
+  })
 })

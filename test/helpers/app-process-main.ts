@@ -9,7 +9,9 @@
  * itself by releasing held requests and closing its server; unset: no
  * handler of its own) and WEB_TOP_TEST_SIGNAL_EXIT (`v4` or `v3`: the
  * app also loads that version of the signal-exit package, as many
- * libraries do, and logs what its exit handler saw).
+ * libraries do, and logs what its exit handler saw) and
+ * WEB_TOP_TEST_GIVEN_CLIENT (`1`: the app opens an ioredis client on the
+ * `trackerUrl` itself and passes it as the `redis` option).
  *
  * The IPC channel is unreferenced, so it never keeps the process alive:
  * the process exits as a real app would, once nothing else is open.
@@ -19,6 +21,7 @@ import type { AddressInfo } from 'node:net'
 import express5 from 'express'
 import fastify5, { type FastifyInstance } from 'fastify'
 import fastify4 from 'fastify4'
+import Redis from 'ioredis'
 import { onExit } from 'signal-exit'
 import onExitV3 from 'signal-exit3'
 import { topMiddleware, topPlugin, type Recorder, type TopOptions } from '../../src/index'
@@ -26,7 +29,8 @@ import { express4 } from './http'
 import type { AppCommand, AppMessage } from './app-process'
 
 const framework = process.env.WEB_TOP_TEST_FRAMEWORK ?? 'express5'
-const options = JSON.parse(process.env.WEB_TOP_TEST_OPTIONS ?? '{}') as TopOptions
+const givenClient = process.env.WEB_TOP_TEST_GIVEN_CLIENT === '1' ? openGivenClient() : undefined
+const options = readOptions()
 const held: Array<() => void> = []
 
 interface RunningApp {
@@ -34,6 +38,23 @@ interface RunningApp {
   recorder: Recorder
   /** Closes the HTTP server only, as an app does on shutdown: no web-top call. */
   closeServer(): void
+}
+
+/** Opens the app's own Redis client on the `trackerUrl` of the options. */
+function openGivenClient(): Redis {
+  const { trackerUrl } = JSON.parse(process.env.WEB_TOP_TEST_OPTIONS ?? '{}') as TopOptions
+  if (typeof trackerUrl !== 'string') throw new Error('WEB_TOP_TEST_GIVEN_CLIENT needs a trackerUrl string in the options')
+  const client = new Redis(trackerUrl)
+  client.on('error', (err: Error) => console.log(`app: redis client error: ${err.message}`))
+  return client
+}
+
+/** Returns the TopOptions of the environment, with the app's own client in place of the URL when there is one. */
+function readOptions(): TopOptions {
+  const parsed = JSON.parse(process.env.WEB_TOP_TEST_OPTIONS ?? '{}') as TopOptions
+  if (givenClient === undefined) return parsed
+  const { trackerUrl: _url, ...rest } = parsed
+  return { ...rest, redis: givenClient }
 }
 
 function send(message: AppMessage): void {
@@ -124,6 +145,12 @@ async function main(): Promise<void> {
     if (command.type === 'stats') send(readMemory(app.recorder))
     else if (command.type === 'release') releaseHeld()
     else if (command.type === 'close-server') app.closeServer()
+    else if (command.type === 'quit-client') {
+      givenClient?.quit().then(
+        () => console.log('app: redis client quit'),
+        (err: Error) => console.log(`app: redis client quit failed: ${err.message}`),
+      )
+    } else if (command.type === 'disconnect-client') givenClient?.disconnect()
   })
   process.channel?.unref()
   process.on('exit', (code) => console.log(`app: exit ${code}, tracker stats ${JSON.stringify(app.recorder.tracker.stats())}`))

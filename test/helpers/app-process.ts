@@ -8,7 +8,12 @@ import { join } from 'node:path'
 import type { TopOptions, TrackerStats } from '../../src/index'
 
 /** Messages the parent sends. */
-export type AppCommand = { type: 'stats' } | { type: 'release' } | { type: 'close-server' }
+export type AppCommand =
+  | { type: 'stats' }
+  | { type: 'release' }
+  | { type: 'close-server' }
+  | { type: 'quit-client' }
+  | { type: 'disconnect-client' }
 
 /** Messages the child sends. */
 export type AppMessage =
@@ -31,6 +36,11 @@ export interface AppProcessOptions {
   signalHandler?: 'close-server'
   /** The app also loads this version of the signal-exit package, with an exit handler. */
   signalExit?: 'v4' | 'v3'
+  /**
+   * The app opens an ioredis client on `topOptions.trackerUrl` itself and
+   * passes it as the `redis` option, for `quitClient()` and `disconnectClient()`.
+   */
+  givenClient?: boolean
 }
 
 export interface ExitResult {
@@ -51,6 +61,10 @@ export interface AppProcess {
   stats(): Promise<AppStats>
   release(): void
   closeServer(): void
+  /** Calls `quit()` on the client of `givenClient`, as an app's own shutdown does. */
+  quitClient(): void
+  /** Calls `disconnect()` on the client of `givenClient`. */
+  disconnectClient(): void
   /** Resolves with the exit code and signal, or rejects after `timeoutMs` (and kills the child). */
   exited(timeoutMs: number): Promise<ExitResult>
   kill(signal?: NodeJS.Signals): void
@@ -74,6 +88,7 @@ export async function startAppProcess(
       WEB_TOP_TEST_OPTIONS: JSON.stringify(options.topOptions),
       WEB_TOP_TEST_SIGNAL_HANDLER: options.signalHandler ?? '',
       WEB_TOP_TEST_SIGNAL_EXIT: options.signalExit ?? '',
+      WEB_TOP_TEST_GIVEN_CLIENT: options.givenClient === true ? '1' : '',
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
@@ -120,6 +135,8 @@ export async function startAppProcess(
       }),
     release: () => child.send({ type: 'release' } satisfies AppCommand),
     closeServer: () => child.send({ type: 'close-server' } satisfies AppCommand),
+    quitClient: () => child.send({ type: 'quit-client' } satisfies AppCommand),
+    disconnectClient: () => child.send({ type: 'disconnect-client' } satisfies AppCommand),
     exited: async (timeoutMs) => {
       const sentAt = Date.now()
       let timer: NodeJS.Timeout | undefined
