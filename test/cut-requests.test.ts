@@ -1,10 +1,11 @@
 /**
  * Requests cut off by the server, and responses whose head never went out:
  * Node's `requestTimeout` sends 408 for a request body that stops
- * arriving, and a response head set with `writeHead()` is written only with
+ * arriving, Node's HTTP parser has Node send 400, 413 or 431 for a body it
+ * rejects, and a response head set with `writeHead()` is written only with
  * the first body chunk. Each record must show what the client received.
  */
-import { createServer, type RequestListener, type Server } from 'node:http'
+import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import fastify, { type FastifyInstance } from 'fastify'
@@ -110,7 +111,7 @@ function expectCut(task: HttpTask | undefined, status: number | null, message: s
 describe.each([
   ['express5', startExpressApp],
   ['fastify5', startFastifyApp],
-] as const)('%s cut requests', (_framework, startApp) => {
+] as const)('%s cut requests', (framework, startApp) => {
   let app: CutApp
   let connection: RawConnection | undefined
 
@@ -142,6 +143,33 @@ describe.each([
     const tasks = tasksFor(stored, path)
     expect(tasks).toHaveLength(1)
     expectCut(tasks[0], 408, '408 Request Timeout', 'timeout')
+    expect(stored.processors).toEqual({})
+  })
+
+  // Node's HTTP parser fails on the body of a request already dispatched to the app, and Node
+  // (or Fastify's client error handler) answers it. On /parse the app's 400 for the cut body never leaves.
+  it.each([
+    ['/upload', 'a malformed chunk size', 'ZZ\r\n', { express5: 400, fastify5: 400 }],
+    ['/parse', 'a malformed chunk size', '2\r\n{"\r\nZZ\r\n', { express5: 400, fastify5: 400 }],
+    ['/upload', 'trailers over 16 KB', `1\r\na\r\n0\r\nX-Trailer: ${'a'.repeat(20_000)}\r\n\r\n`, { express5: 431, fastify5: 431 }],
+    // Fastify answers 400 to every parser error but too large headers.
+    ['/upload', 'chunk extensions over 16 KB', `1;a=${'b'.repeat(20_000)}\r\na\r\n0\r\n\r\n`, { express5: 413, fastify5: 400 }],
+  ])('body on %s with %s is recorded with the status Node sent', async (path, _what, body, statuses) => {
+    const contentType = path === '/parse' ? 'application/json' : 'text/plain'
+    connection = await openConnection(app.port)
+    connection.write(formatRequest('POST', path, [`Content-Type: ${contentType}`, 'Transfer-Encoding: chunked']))
+    await waitForActive(redis.client, 1)
+    connection.write(body)
+    const status = statuses[framework]
+    const message = `${status} ${STATUS_CODES[status]}`
+    const received = await connection.waitForText('\r\n\r\n', 5_000)
+    expect(received.startsWith(`HTTP/1.1 ${message}\r\n`)).toBe(true)
+    await connection.closed
+
+    const stored = await waitForPath(redis.client, path)
+    const tasks = tasksFor(stored, path)
+    expect(tasks).toHaveLength(1)
+    expectCut(tasks[0], status, message, 'rejected')
     expect(stored.processors).toEqual({})
   })
 

@@ -402,7 +402,7 @@ function describeMissing(missing: MissingPeriod): string {
  * status, duration, method, path, response length, client IP, process and
  * user agent, every field sanitised. A request that did not end with a
  * complete response gets its `web_top.outcome` tag as a last field
- * (`outcome=aborted`, `timeout`, `recorder_closed`, `process_stopped`), so
+ * (`outcome=aborted`, `timeout`, `rejected`, `recorder_closed`, `process_stopped`), so
  * that a crash and a client that went away do not look alike.
  */
 export function formatAccessLine(task: HttpTask, colour: boolean): string {

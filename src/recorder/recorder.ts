@@ -40,6 +40,7 @@ import {
   endIfConnectionClosed,
   finishTask,
   getRequestState,
+  isHeadWritten,
   markUnrecorded,
   watchResponse,
   type RequestOutcome,
@@ -433,20 +434,12 @@ function isUnsent(res: ServerResponse, req: IncomingMessage, outcome: RequestOut
   // NOTE: a head written before the timeout did reach the client, and Node
   // sent no 408 then; such a rare early response is recorded as 408 too.
   if (outcome === 'timeout') return true
+  // A request that Node's HTTP parser rejected is 'rejected' only when no
+  // head had gone out when the parser failed, so Node sent its own response.
+  if (outcome === 'rejected') return true
   // A response still queued behind another on a pipelined connection has
   // no socket: its head may be written, but the client never received it.
   // Nor did a client that went away while still sending its request
   // (`req.complete` false) receive a head sent later.
   return !isHeadWritten(res) || res.socket === null || req.complete === false
-}
-
-/**
- * Returns whether the response head went out to the connection. After
- * `writeHead()` alone, `headersSent` is true, but Node writes the head only
- * with the first body chunk, `end()` or `flushHeaders()`, and marks that in
- * its internal `_headerSent` (Node 20). A response without that field, as
- * an HTTP/2 one, goes by `headersSent`.
- */
-function isHeadWritten(res: ServerResponse): boolean {
-  return res.headersSent && (res as ServerResponse & { _headerSent?: boolean })._headerSent !== false
 }

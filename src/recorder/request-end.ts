@@ -31,10 +31,12 @@ import type { Logger } from '../util/logger'
 
 /**
  * Outcome of a tracked request: completed, aborted because the client went
- * away, or cut off by the server's `requestTimeout` before the request
- * arrived whole.
+ * away, cut off by the server's `requestTimeout` before the request
+ * arrived whole, or rejected by Node's HTTP parser partway through (a
+ * malformed chunk, trailers over the header size limit), to which Node
+ * sends an error response itself.
  */
-export type RequestOutcome = 'completed' | 'aborted' | 'timeout'
+export type RequestOutcome = 'completed' | 'aborted' | 'timeout' | 'rejected'
 
 /** Source of the recorded client address: the TCP peer, or a trusted proxy's header. */
 export type ClientIpSource = 'socket' | 'proxy'
@@ -197,13 +199,14 @@ function onResponseFinishMessage(message: unknown): void {
 
 /**
  * Returns how a request ends whose response finished. An error handler's
- * reply to a request body cut short by the client finishes on a destroyed
- * socket and never reached the client. A socket destroyed after a complete
- * request may still have sent the whole response
+ * reply to a request body cut short (by the client, `requestTimeout` or
+ * Node's HTTP parser) finishes on a destroyed socket and never reached the
+ * client: its head was written after the cut. A socket destroyed after a
+ * complete request may still have sent the whole response
  * (`server.closeIdleConnections()` right after `res.end()`).
  */
 function outcomeOfFinish(req: IncomingMessage, socket: Socket | null | undefined): RequestOutcome {
-  return socket?.destroyed === true && req.complete === false ? 'aborted' : 'completed'
+  return socket?.destroyed === true && req.complete === false ? outcomeOfCut(req, false) : 'completed'
 }
 
 function handleUntrackedResponse(message: ResponseFinishMessage, res: ServerResponse): void {
@@ -220,18 +223,87 @@ function onResponseClose(this: ServerResponse): void {
 }
 
 function endClosedResponse(res: ServerResponse, state: RequestState): void {
-  finishTask(res, state, isCompleted(state.req, res) ? 'completed' : outcomeOfCut(state.req))
+  const { req } = state
+  finishTask(res, state, isCompleted(req, res) ? 'completed' : outcomeOfCut(req, isHeadWrittenBeforeCut(res)))
+}
+
+/**
+ * Returns whether the head of a response that closed unfinished went out
+ * before its connection was cut. Node emits the request's `aborted` event
+ * just before the response's `close`. An error handler that responds to
+ * it at once, such as Express's for a body parser's error, writes and ends
+ * a response that never leaves. A response not ended yet, such as a
+ * stream, wrote its head before the cut (checked on Node 20).
+ */
+function isHeadWrittenBeforeCut(res: ServerResponse): boolean {
+  return isHeadWritten(res) && !res.writableEnded
 }
 
 /**
  * Returns why a request ended before its response did. Node closes a
  * connection whose request has not arrived whole within `requestTimeout`
- * with this error. It first sends a 408 response itself when no response
+ * with the error `ERR_HTTP_REQUEST_TIMEOUT`, and one whose bytes its HTTP
+ * parser rejects with the parser's error (`HPE_…`). In both cases it
+ * first sends a response itself (`clientErrorStatus()`) when no response
  * head was written yet, and so does Fastify's client error handler.
  */
-function outcomeOfCut(req: IncomingMessage): RequestOutcome {
+function outcomeOfCut(req: IncomingMessage, headWrittenBeforeCut: boolean): RequestOutcome {
+  const code = socketErrorCode(req)
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'timeout'
+  return isRejection(code) && !headWrittenBeforeCut ? 'rejected' : 'aborted'
+}
+
+/** Start of the codes of Node's HTTP parser errors (llhttp), such as `HPE_INVALID_CHUNK_SIZE`. */
+const PARSER_ERROR_PREFIX = 'HPE_'
+
+/**
+ * The parser's error for a connection that the client ended partway
+ * through a request. Node sends 400 for it too, but the client went away,
+ * so with both directions closed the response never reaches it.
+ */
+const CLIENT_ENDED_CODE = 'HPE_INVALID_EOF_STATE'
+
+/** Returns whether a socket error code is Node's HTTP parser rejecting the bytes it received. */
+function isRejection(code: string | undefined): boolean {
+  return code !== undefined && code.startsWith(PARSER_ERROR_PREFIX) && code !== CLIENT_ENDED_CODE
+}
+
+/** Returns the code of the error that destroyed a request's connection, if any. */
+function socketErrorCode(req: IncomingMessage): string | undefined {
   const error = (req.socket as (Socket & { errored?: { code?: unknown } | null }) | null)?.errored
-  return error?.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'aborted'
+  return typeof error?.code === 'string' ? error.code : undefined
+}
+
+/**
+ * Returns the status of the response that Node sent itself when its HTTP
+ * parser rejected the request of `req` (`socketOnError` in Node 20's
+ * `_http_server.js`). It is 431 for headers over the size limit, which a
+ * request's trailers can reach, 413 for chunk extensions over theirs, and
+ * 400 for the rest. Fastify 5's client error handler sends 431 too, and
+ * 400 for any other parser error. A request with no such error counts as 400.
+ */
+export function clientErrorStatus(req: IncomingMessage): number {
+  const code = socketErrorCode(req)
+  if (code === 'HPE_HEADER_OVERFLOW') return 431
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' && !hasClientErrorListener(req)) return 413
+  return 400
+}
+
+/** Returns whether the server of a request's connection has a `clientError` listener (Fastify has one), which then responds instead of Node. */
+function hasClientErrorListener(req: IncomingMessage): boolean {
+  const server = (req.socket as (Socket & { server?: { listenerCount?: (event: string) => number } }) | null)?.server
+  return (server?.listenerCount?.('clientError') ?? 0) > 0
+}
+
+/**
+ * Returns whether the response head went out to the connection. After
+ * `writeHead()` alone, `headersSent` is true, but Node writes the head only
+ * with the first body chunk, `end()` or `flushHeaders()`, and marks that in
+ * its internal `_headerSent` (Node 20). A response without that field, as
+ * an HTTP/2 one, goes by `headersSent`.
+ */
+export function isHeadWritten(res: ServerResponse): boolean {
+  return res.headersSent && (res as ServerResponse & { _headerSent?: boolean })._headerSent !== false
 }
 
 /** HTTP/2's error code of a stream that closed without error. */

@@ -10,24 +10,28 @@
  * concatenation from parts encoded at setup, so a request costs no objects
  * to stringify.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import { CaptureEncoder, type CaptureSettings, type RequestFacts } from '../task/capture'
 import { OUTCOME_TAG } from '../task/cleanup-end'
 import { CLIENT_IP_SOURCE_TAG, SAMPLED_OUT_TAG } from '../task/derived'
 import { encodeFields, encodeString, flattenString } from '../task/wire'
 import type { ProcessFacts } from './process-facts'
-import type { ClientIpSource, RequestOutcome } from './request-end'
+import { clientErrorStatus, type ClientIpSource, type RequestOutcome } from './request-end'
 
 /**
  * Response fields of a task that ended before any response head was sent.
  * When the client went away, no response was sent, and the wire protocol
  * has a null status for that. When the server's `requestTimeout` cut the
- * request off, Node (and Fastify) sent 408.
+ * request off, Node (and Fastify) sent 408. When Node's HTTP parser
+ * rejected the request, they sent the status of `clientErrorStatus()`.
  */
-const UNSENT_RESPONSE_FIELDS: Record<Exclude<RequestOutcome, 'completed'>, string> = {
+const UNSENT_RESPONSE_FIELDS: Record<'aborted' | 'timeout', string> = {
   aborted: encodeFields({ status_code: null, status_message: null, response_headers: null }),
-  timeout: encodeFields({ status_code: 408, status_message: '408 Request Timeout', response_headers: null }),
+  timeout: encodeStatusOnly(408),
 }
+
+/** Every outcome, whose shared fields are encoded at setup. */
+const OUTCOMES: readonly RequestOutcome[] = ['completed', 'aborted', 'timeout', 'rejected']
 
 /** Fields of a start record after `updated_at`, none of them known before the end. */
 const START_RESPONSE_FIELDS = encodeFields({
@@ -75,18 +79,12 @@ export class TaskFields {
       }
       return flattenString(`,${encodeFields({ ...settings.process, tags })}`)
     }
-    this.#sharedFields = {
-      socket: {
-        completed: encodeShared('socket', 'completed'),
-        aborted: encodeShared('socket', 'aborted'),
-        timeout: encodeShared('socket', 'timeout'),
-      },
-      proxy: {
-        completed: encodeShared('proxy', 'completed'),
-        aborted: encodeShared('proxy', 'aborted'),
-        timeout: encodeShared('proxy', 'timeout'),
-      },
-    }
+    const encodeBySource = (source: ClientIpSource) =>
+      Object.fromEntries(OUTCOMES.map((outcome) => [outcome, encodeShared(source, outcome)])) as Record<
+        RequestOutcome,
+        string
+      >
+    this.#sharedFields = { socket: encodeBySource('socket'), proxy: encodeBySource('proxy') }
     this.#sampledOutFields = {
       socket: encodeShared('socket', 'completed', true),
       proxy: encodeShared('proxy', 'completed', true),
@@ -132,7 +130,7 @@ export class TaskFields {
     unsent: boolean,
   ): string {
     const name = this.#encodeTaskName(taskName)
-    const response = unsent && outcome !== 'completed' ? UNSENT_RESPONSE_FIELDS[outcome] : this.#capture.encodeResponse(res)
+    const response = unsent && outcome !== 'completed' ? unsentResponseFields(res, outcome) : this.#capture.encodeResponse(res)
     const completed = outcome === 'completed'
     return (
       `"task_name":${name},"updated_at":"${endedAt}","ended_at":"${endedAt}",` +
@@ -154,4 +152,16 @@ export class TaskFields {
     this.#slotFields[slot] = fields
     return fields
   }
+}
+
+/** Returns the response fields of a request whose client never got the response head of `res`. */
+function unsentResponseFields(res: ServerResponse, outcome: Exclude<RequestOutcome, 'completed'>): string {
+  if (outcome !== 'rejected') return UNSENT_RESPONSE_FIELDS[outcome]
+  // Rare enough to be encoded each time.
+  return encodeStatusOnly(clientErrorStatus(res.req))
+}
+
+/** Encodes the response fields of a response that Node sent itself: a status line with no header recorded. */
+function encodeStatusOnly(status: number): string {
+  return encodeFields({ status_code: status, status_message: `${status} ${STATUS_CODES[status]}`, response_headers: null })
 }
