@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -243,6 +243,28 @@ describe('HTTP server at a Redis URL', () => {
     )
     expect(result.stderr).toContain('The port has no TLS: use redis:// if the server there is Redis without TLS')
     expect(result.stderr).not.toContain('ssl3_get_record')
+  })
+})
+
+describe('other server at a Redis URL', () => {
+  it('quotes the first line it sent', async () => {
+    // Like an SSH server, it sends its banner first. It reads what the client
+    // sends, so that it sees the client close and server.close() can finish.
+    const server = createTcpServer((socket) => socket.resume().end('SSH-2.0-OpenSSH_9.6\r\n'))
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    try {
+      const url = `redis://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const result = await runCli(['recent', '--tracker-url', url])
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain(
+        `Cannot connect to the tracker at ${url}: the server replied "SSH-2.0-OpenSSH_9.6", ` +
+          'which is not the Redis protocol.',
+      )
+      expect(result.stderr).toContain('Check the host and port in the URL: a server of another kind listens there')
+    } finally {
+      await new Promise((resolveClose) => server.close(resolveClose))
+    }
   })
 })
 
