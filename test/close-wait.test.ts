@@ -366,3 +366,37 @@ describe('given client quit before server close', () => {
     }
   }, 30_000)
 })
+
+describe('server close while Redis is frozen', () => {
+  it('gives up on the replies, then records again', async () => {
+    const logger = captureLogger()
+    const listener = withTop((_req, res) => res.end('ok'), { trackerUrl: redis.url, logger })
+    const tracker = listener.recorder.tracker
+    let frozen = false
+    try {
+      const first = await serve(listener, 1)
+      await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
+      redis.freeze()
+      frozen = true
+      await sendRequests(first, 3)
+      await closeServer(first)
+
+      // 2 s for the removal of the entries, then 8 s in all for the replies.
+      const idle = await waitFor('the give-up on the replies', () => logger.lines.find(isIdleLine), 20_000)
+      expect(idle.fields.unconfirmed).toBe(6)
+      expect(tracker.stats()).toMatchObject({ written: 2, dropped: 6, pendingBytes: 0 })
+      redis.thaw()
+      frozen = false
+
+      // The next server's requests connect again.
+      const second = await serve(listener, 2)
+      await waitFor('the records after the give-up', () => (tracker.stats().written === 6 ? true : undefined), 15_000)
+      await closeServer(second)
+      const uris = (await redis.client.lrange('past_tasks', 0, -1)).map((text) => JSON.parse(text).uri as string)
+      expect(uris.slice(0, 2)).toEqual(['/?round=2', '/?round=1'])
+    } finally {
+      if (frozen) redis.thaw()
+      await listener.close()
+    }
+  }, 60_000)
+})
