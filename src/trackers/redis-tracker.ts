@@ -757,7 +757,8 @@ export class RedisTracker implements Tracker {
    * Redis is unreachable. Keeps the connection as it is when new writes
    * arrived meanwhile. When writes are still in flight after 2 s, the last
    * reply suspends. Without replies for 8 s in all, the tracker gives up on
-   * those writes and closes the connection. A given client stays open.
+   * those writes and closes the connection. A given client stays open,
+   * but the records queued for one that the app ended count as dropped.
    */
   async suspend(): Promise<void> {
     if (this.#closed || this.#suspended) return
