@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import {
+  invalidEnvironmentValue,
   invalidOptionRange,
   invalidOptionType,
   invalidOptionsArgument,
@@ -19,6 +20,7 @@ import { DEFAULT_MAX_COMPLETED_TASKS, readMaxCompletedEnv } from './trackers/com
 import { DEFAULT_TRACKER_URL } from './trackers/from-url'
 import { resolveBatchWindow, type GivenRedisClient, type RedisClient } from './trackers/redis-tracker'
 import type { Tracker } from './trackers/tracker'
+import { hasControlCharacter, KEY_PREFIX_WITHOUT_CONTROLS } from './util/control-characters'
 import { describePathForLog } from './util/log-path'
 import { createConsoleLogger, createRateLimitedLogger, type Logger } from './util/logger'
 
@@ -245,6 +247,7 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
 
   const keyPrefix = options.keyPrefix ?? env.TOP_TRACKER_PREFIX ?? ''
   if (typeof keyPrefix !== 'string') throw invalidOptionType('keyPrefix', 'a string', keyPrefix)
+  if (hasControlCharacter(keyPrefix)) throw invalidKeyPrefix(keyPrefix, options.keyPrefix == null)
 
   const tracker = checkTracker(options.tracker)
   const redis = checkRedisClient(options.redis)
@@ -281,6 +284,13 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     handleSignals: checkBoolean('handleSignals', options.handleSignals) ?? true,
     unknownOptions,
   }
+}
+
+/** Builds the `RangeError` for a key prefix with a control character, from the option or from `TOP_TRACKER_PREFIX`. */
+function invalidKeyPrefix(keyPrefix: string, fromEnvironment: boolean): WebTopError {
+  return fromEnvironment
+    ? invalidEnvironmentValue('TOP_TRACKER_PREFIX', KEY_PREFIX_WITHOUT_CONTROLS, keyPrefix)
+    : invalidOptionRange('keyPrefix', KEY_PREFIX_WITHOUT_CONTROLS, keyPrefix)
 }
 
 /**

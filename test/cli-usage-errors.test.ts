@@ -206,6 +206,39 @@ describe('option values', () => {
     )
   })
 
+  const PREFIX_RULE = 'a key prefix without control characters such as a newline, tab or escape'
+
+  it.each([
+    [['tail', '--prefix', 'bad\nprefix'], '"bad\\nprefix"'],
+    [['--prefix', 'a\tb', 'recent'], '"a\\tb"'],
+    [['check', '--prefix', 'shop:\u009b2J'], '"shop:\\u009b2J"'],
+  ])('rejects a control character in --prefix: %j', async (args, received) => {
+    const line = expectOneLineUsageError(await runCli([...args, '--tracker-url', redis.url]))
+    expect(line).toBe(
+      `web-top-cli: The --prefix option must be ${PREFIX_RULE} (received ${received}); ` +
+        'pass the prefix that the apps record with',
+    )
+  })
+
+  it.each([['tail'], ['live'], ['prune']])('%s rejects a control character in TOP_TRACKER_PREFIX', async (command) => {
+    const result = await runCli([command, '--tracker-url', redis.url], { env: { TOP_TRACKER_PREFIX: 'bad\nprefix' } })
+    const line = expectOneLineUsageError(result)
+    expect(line).toBe(
+      `web-top-cli: The TOP_TRACKER_PREFIX environment variable must be ${PREFIX_RULE} (received "bad\\nprefix"); ` +
+        'set it to the prefix that the apps record with, or pass --prefix',
+    )
+  })
+
+  it.each([
+    [['prefixes']],
+    [['recent', '--all-prefixes']],
+    [['recent', '--prefix', 'shop:']],
+  ])('%j ignores a control character in TOP_TRACKER_PREFIX', async (args) => {
+    const result = await runCli([...args, '--tracker-url', redis.url], { env: { TOP_TRACKER_PREFIX: 'bad\nprefix' } })
+    expect(result.stderr).not.toContain('TOP_TRACKER_PREFIX')
+    expect(result.code).toBe(0)
+  })
+
   it('ignores TOP_WEB_API_KEY on a Redis-only command', async () => {
     const result = await runCli(['prune', '--tracker-url', redis.url], { env: { TOP_WEB_API_KEY: API_KEY } })
     expect(result.stderr).toBe('')

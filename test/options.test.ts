@@ -172,6 +172,9 @@ describe('resolveOptions validation', () => {
     ['trackerUrl', { trackerUrl: ['redis://a:1', 7] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received 7)'],
     ['trackerUrl', { trackerUrl: ['redis://a:1', ''] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received "")'],
     ['keyPrefix', { keyPrefix: 1 }, TypeError, 'The `keyPrefix` option must be a string (received 1)'],
+    ['keyPrefix', { keyPrefix: 'bad\nprefix' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters such as a newline, tab or escape (received "bad\\nprefix")'],
+    ['keyPrefix', { keyPrefix: 'shop:\r' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters such as a newline, tab or escape (received "shop:\\r")'],
+    ['keyPrefix', { keyPrefix: '\u001b[31mshop:' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters such as a newline, tab or escape (received "\\u001b[31mshop:")'],
     ['processorName', { processorName: ' ' }, RangeError, 'The `processorName` option must be a name with at least one visible character, or left out for node:<pid> (received " ")'],
     ['maxCompletedTasks', { maxCompletedTasks: '10' }, TypeError, 'The `maxCompletedTasks` option must be a number (received "10")'],
     ['maxCompletedTasks', { maxCompletedTasks: 0 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 0)'],
@@ -228,6 +231,34 @@ describe('resolveOptions validation', () => {
         `9007199254740991 (received ${JSON.stringify(value)})`,
     )
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+  })
+})
+
+describe('key prefix characters', () => {
+  it.each(['bad\nprefix', 'tab\tprefix', 'del\u007f', 'c1\u0085'])('rejects TOP_TRACKER_PREFIX=%j', (value) => {
+    const error = catchError(() => resolveOptions({}, { TOP_TRACKER_PREFIX: value }))
+    expect(error).toBeInstanceOf(RangeError)
+    expect(error.message).toBe(
+      'web-top: The TOP_TRACKER_PREFIX environment variable must be a key prefix without control characters ' +
+        `such as a newline, tab or escape (received ${JSON.stringify(value)})`,
+    )
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+  })
+
+  it('names the option over a valid environment value', () => {
+    const error = catchError(() => resolveOptions({ keyPrefix: 'a\nb' }, { TOP_TRACKER_PREFIX: 'shop:' }))
+    expect(error.message).toContain('The `keyPrefix` option must be')
+  })
+
+  it('rejects a prefix passed to topMiddleware', () => {
+    const error = catchError(() => topMiddleware({ trackerUrl: 'memory://', keyPrefix: 'a\nb', handleSignals: false }))
+    expect(error).toBeInstanceOf(RangeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+  })
+
+  it.each(['{shop}:', 'café:', 'a b:', 'shop\u00a0eu:'])('accepts %j', (value) => {
+    expect(resolveOptions({ keyPrefix: value }, EMPTY_ENV).keyPrefix).toBe(value)
+    expect(resolveOptions({}, { TOP_TRACKER_PREFIX: value }).keyPrefix).toBe(value)
   })
 })
 

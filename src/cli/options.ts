@@ -5,8 +5,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_MAX_RECORD_BYTES, formatByteLimit } from '../task/wire'
 import { DEFAULT_TRACKER_URL } from '../trackers/from-url'
+import { hasControlCharacter, KEY_PREFIX_WITHOUT_CONTROLS } from '../util/control-characters'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { parseColumnList } from './columns'
+import { escapeJsonForTerminal } from './sanitize'
 import {
   MAX_DURATION_SECONDS,
   parseDurationMs,
@@ -64,6 +66,9 @@ export interface TrackerOptionSettings {
 /** Commands added with `redisOnly`, which `readTrackerOptions` names when it rejects --api-key. */
 const redisOnlyCommands = new WeakSet<Command>()
 
+/** Commands added with `hidePrefix`, which read no key prefix and ignore TOP_TRACKER_PREFIX. */
+const hiddenPrefixCommands = new WeakSet<Command>()
+
 /**
  * Adds --tracker-url, --prefix and --api-key. A hidden option is still
  * parsed, so that a command that rejects it reports a usage error.
@@ -73,6 +78,7 @@ export function addTrackerOptions(
   { hidePrefix = false, redisOnly = false }: TrackerOptionSettings = {},
 ): Command {
   if (redisOnly) redisOnlyCommands.add(command)
+  if (hidePrefix) hiddenPrefixCommands.add(command)
   const urlKinds = redisOnly ? REDIS_URL_KINDS : [...REDIS_URL_KINDS, HTTP_URL_KIND]
   const urlDescription = redisOnly ? 'Redis tracker' : 'tracker to read'
   return command
@@ -128,12 +134,38 @@ export function readTrackerOptions(command: Command): TrackerOptions {
   }
   return {
     trackerUrl,
-    keyPrefix: isHttp ? undefined : (readOption(command, 'prefix') as string | undefined),
+    keyPrefix: isHttp ? undefined : readKeyPrefix(command),
     apiKey: readApiKey(command, trackerUrl),
     trackerUrlFromEnvironment:
       !isGivenOnCommandLine(command, 'trackerUrl') && command.getOptionValueSource('trackerUrl') === 'env',
     maxRecordBytes: readRecordSize(command),
   }
+}
+
+/**
+ * Returns --prefix, or TOP_TRACKER_PREFIX. Throws a usage `CliError` for a
+ * prefix with a control character, which would split the CLI's one-line
+ * messages, unless it comes from the environment on a command that ignores
+ * the variable (`prefixes`, `recent --all-prefixes`).
+ */
+function readKeyPrefix(command: Command): string | undefined {
+  const keyPrefix = readOption(command, 'prefix') as string | undefined
+  if (keyPrefix === undefined || !hasControlCharacter(keyPrefix)) return keyPrefix
+
+  const received = escapeJsonForTerminal(JSON.stringify(keyPrefix))
+  if (isGivenOnCommandLine(command, 'prefix')) {
+    throw new CliError(
+      `The --prefix option must be ${KEY_PREFIX_WITHOUT_CONTROLS} (received ${received}); ` +
+        'pass the prefix that the apps record with',
+      EXIT_USAGE,
+    )
+  }
+  if (hiddenPrefixCommands.has(command) || command.getOptionValue('allPrefixes') === true) return keyPrefix
+  throw new CliError(
+    `The TOP_TRACKER_PREFIX environment variable must be ${KEY_PREFIX_WITHOUT_CONTROLS} ` +
+      `(received ${received}); set it to the prefix that the apps record with, or pass --prefix`,
+    EXIT_USAGE,
+  )
 }
 
 /**
