@@ -487,6 +487,28 @@ describe('HTTP tracker errors', () => {
   })
 })
 
+describe('Redis at an http:// URL', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  it.each(['recent', 'check'])('%s says the port is Redis', async (command) => {
+    const url = `http://127.0.0.1:${redis.port}/web-top`
+    const result = await runCli([command, '--tracker-url', url, '--api-key', GOOD_KEY])
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(`web-top-cli: Cannot read from the tracker at ${url}: Cannot connect to ${url} (`)
+    expect(result.stderr).toContain('The port replies to a PING as Redis does: read that Redis server with a redis://')
+    expect(result.stderr).not.toContain('Check that the app is running')
+  })
+})
+
 describe('Redis password errors', () => {
   let redis: TestRedis
 

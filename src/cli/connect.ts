@@ -22,7 +22,7 @@ import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { diagnoseCluster } from './cluster-diagnosis'
-import { describeCertificateCode, findProtocolMismatch } from './protocol-mismatch'
+import { describeCertificateCode, findProtocolMismatch, probePlainRedis } from './protocol-mismatch'
 
 /** How long to wait for Redis to accept the connection. */
 export const CONNECT_TIMEOUT_MS = 3_000
@@ -275,7 +275,32 @@ export async function diagnoseReadFailure(
 ): Promise<string> {
   const diagnosis = await connection.diagnose?.()
   if (diagnosis !== undefined) return `Cannot read from the tracker at ${connection.displayUrl}: ${diagnosis}`
+  if (await isRedisAtHttpUrl(connection, error)) {
+    const reason = connection.describeFailure(error).replace(HTTP_TRACKER_ADVICE, '')
+    return `Cannot read from the tracker at ${connection.displayUrl}: ${reason}. ${REDIS_AT_HTTP_URL_HINT}`
+  }
   return describeReadFailure(connection, error, readLessAdvice)
+}
+
+/**
+ * Failures of an http:// tracker that a Redis server at its port causes:
+ * Redis reads the request as commands, and closes the connection at its
+ * Host: line, which it takes for a cross-protocol attack.
+ */
+const NOT_HTTP_REPLY = /\((?:UND_ERR_SOCKET|HPE_[A-Z_]+)\)/
+
+const REDIS_AT_HTTP_URL_HINT =
+  'The port replies to a PING as Redis does: read that Redis server with a redis://host:port URL, ' +
+  "or point the URL at the app's port and tracker endpoint."
+
+/**
+ * Resolves to whether a failed read of an http:// tracker closed without
+ * an HTTP reply on a port where Redis listens (`probePlainRedis`).
+ */
+async function isRedisAtHttpUrl(connection: TrackerConnection, error: unknown): Promise<boolean> {
+  if (!(error instanceof HttpTrackerError) || error.code !== 'CONNECTION_FAILED') return false
+  if (!/^http:/i.test(connection.displayUrl) || !NOT_HTTP_REPLY.test(error.message)) return false
+  return probePlainRedis(connection.displayUrl)
 }
 
 /**

@@ -182,11 +182,11 @@ function probeTls(url: string): Promise<boolean> {
 }
 
 /**
- * Resolves to whether the host and port of a rediss:// URL reply to a PING
- * sent without TLS within 1 s, as Redis does: "+PONG", or an error reply
- * such as "-NOAUTH" when it requires a password.
+ * Resolves to whether the host and port of a URL reply to a PING sent
+ * without TLS within 1 s, as Redis does: "+PONG", or an error reply such
+ * as "-NOAUTH" when it requires a password.
  */
-function probePlainRedis(url: string): Promise<boolean> {
+export function probePlainRedis(url: string): Promise<boolean> {
   const { host, port } = readAddress(url)
   const socket = connectTcp({ host, port })
   return probe(socket, (settle) => {
@@ -209,9 +209,13 @@ function probe(socket: Socket, listen: (settle: (result: boolean) => void) => vo
   })
 }
 
+/** Ports of URLs without one, by scheme. */
+const DEFAULT_PORTS: Record<string, number> = { 'redis:': 6379, 'rediss:': 6379, 'http:': 80, 'https:': 443 }
+
 /** Returns the host and port of a single-server URL, and the TLS server name for a host that is not an IP address. */
 function readAddress(url: string): { host: string; port: number; servername: string | undefined } {
-  const { hostname, port } = new URL(url)
+  const { hostname, port, protocol } = new URL(url)
   const host = hostname.replace(/^\[(.*)\]$/, '$1')
-  return { host, port: port === '' ? 6379 : Number(port), servername: isIP(host) === 0 ? host : undefined }
+  const portNumber = port === '' ? (DEFAULT_PORTS[protocol.toLowerCase()] ?? 6379) : Number(port)
+  return { host, port: portNumber, servername: isIP(host) === 0 ? host : undefined }
 }
