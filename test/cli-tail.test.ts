@@ -347,6 +347,33 @@ describe('tail on an HTTP endpoint that trims', () => {
     }
   })
 
+  it('reports no period too short to print', async () => {
+    const tracker = new MemoryTracker()
+    const url = await serve(tracker)
+    const tail = await startTail(['--tracker-url', url, '--refresh-rate', '0.3'], { TOP_WEB_API_KEY: API_KEY })
+    try {
+      const lastSeenMs = Date.now()
+      tracker.recordEnd('seen', JSON.stringify(endedAt('/seen', lastSeenMs)))
+      await tail.waitFor((stdout) => stdout.includes('/seen'), 'the first polled record')
+
+      // As an app restarting: the next request it keeps ended 4 ms after the last one read, which prints as 0.00s.
+      await tracker.clear()
+      tracker.recordEnd('close', JSON.stringify(endedAt('/close', lastSeenMs + 4)))
+      await tail.waitFor((stdout) => stdout.includes('/close'), 'the record 4 ms later')
+      await sleep(700)
+      expect(tail.stderr()).toBe('')
+
+      // 5 ms prints as 0.01s, so that period is reported.
+      await tracker.clear()
+      tracker.recordEnd('later', JSON.stringify(endedAt('/later', lastSeenMs + 4 + 5)))
+      await tail.waitFor((_stdout, stderr) => stderr.includes('may be missing'), 'the notice of missing requests')
+      expect(tail.stderr()).toMatch(/^web-top-cli: requests that ended in the 0\.01s before the oldest one read may be missing, /)
+      expect(printedPaths(tail)).toEqual(['/seen', '/close', '/later'])
+    } finally {
+      await tail.stop()
+    }
+  })
+
   it('reports requests trimmed between two polls', async () => {
     const tracker = new MemoryTracker({ maxCompletedTasks: 5 })
     const url = await serve(tracker)
@@ -422,6 +449,11 @@ function record(path: string, fields: Partial<RecordFields> = {}): HttpTask {
     status_code: ended ? (fields.status ?? 200) : null,
     response_headers: [['Content-Length', '2048']],
   }
+}
+
+/** Returns a completed record that ended at `endedAtMs`. */
+function endedAt(path: string, endedAtMs: number): HttpTask {
+  return { ...record(path), started_at: formatIsoTime(endedAtMs - 5), ended_at: formatIsoTime(endedAtMs) }
 }
 
 /**

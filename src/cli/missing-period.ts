@@ -13,10 +13,20 @@ export interface MissingPeriod {
 }
 
 /**
+ * Shortest period reported as missing, in milliseconds. `formatDuration()`
+ * prints a shorter one as 0.00s. End times also come from the clocks of
+ * the apps' hosts and, after a reconnection, of the reader's, so a few
+ * milliseconds between them are within the error of those clocks.
+ */
+export const MIN_MISSING_PERIOD_MS = 5
+
+/**
  * Returns the period from `sinceMs` to the end of the oldest task read, when
- * that task ended after `sinceMs`: the tasks that ended between the two may
- * have been trimmed. Returns undefined when the read reaches back to
- * `sinceMs` or contains no readable end time.
+ * that task ended at least `MIN_MISSING_PERIOD_MS` after `sinceMs`: the
+ * tasks that ended between the two may have been trimmed. Returns
+ * undefined when the read reaches back to `sinceMs`, or nearly so, or
+ * contains no readable end time.
+ * NOTE: requests trimmed from a shorter period go unreported.
  */
 export function findMissingPeriod(
   tasks: readonly HttpTask[],
@@ -24,8 +34,9 @@ export function findMissingPeriod(
   nowMs: number,
 ): MissingPeriod | undefined {
   const oldestMs = findOldestEnd(tasks)
-  if (oldestMs === undefined || oldestMs <= sinceMs) return undefined
-  return { fromMs: sinceMs, toMs: Math.min(oldestMs, nowMs) }
+  if (oldestMs === undefined) return undefined
+  const toMs = Math.min(oldestMs, nowMs)
+  return toMs - sinceMs < MIN_MISSING_PERIOD_MS ? undefined : { fromMs: sinceMs, toMs }
 }
 
 export function findOldestEnd(tasks: readonly HttpTask[]): number | undefined {
