@@ -238,10 +238,15 @@ describe('clear', () => {
   })
 
   it('escapes control characters of the prefix it cleared', async () => {
+    // --prefix rejects control characters (exit 2), so runClear gets the prefix directly.
     await redis.client.lpush(`${hostilePrefix}past_tasks`, '{}')
-    const result = await runCli(['clear', '--tracker-url', redis.url, '--prefix', hostilePrefix, '--yes'])
-    expect(result.code).toBe(0)
-    expect(result.stdout).toBe(`Cleared the active and completed tasks at ${redis.url} ${escapedPrefix}.\n`)
+    const stdout = new PassThrough()
+    let output = ''
+    stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+    const options = { trackerUrl: redis.url, keyPrefix: hostilePrefix, apiKey: undefined, yes: true }
+    const code = await runClear(options, { stdin: new PassThrough(), stdout })
+    expect(code).toBe(0)
+    expect(output).toBe(`Cleared the active and completed tasks at ${redis.url} ${escapedPrefix}.\n`)
     expect(await redis.client.exists(`${hostilePrefix}past_tasks`)).toBe(0)
   })
 
