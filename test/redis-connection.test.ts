@@ -486,6 +486,21 @@ describe('validateServerUrl', () => {
   it('masks the password in its message', () => {
     expect(() => validateServerUrl('redis://:hunter2@127.0.0.1:6379/x')).toThrow(/redis:\/\/:\*\*\*@127\.0\.0\.1:6379\/x/)
   })
+
+  it('quotes no path from a password with /', () => {
+    // The URL parser ends the host at the first /, so the path starts inside the password "p@ss/w".
+    const url = 'redis://u:p@ss/w@127.0.0.1:1'
+    let message = ''
+    try {
+      validateServerUrl(url)
+    } catch (error) {
+      message = (error as Error).message
+    }
+    expect(message).toContain('"redis://u:***@127.0.0.1:1"')
+    expect(message).toContain('write / as %2F and @ as %40')
+    const reason = message.replace('"redis://u:***@127.0.0.1:1"', '')
+    expect(reason).not.toContain('w@127.0.0.1:1')
+  })
 })
 
 describe('tracker URL checks at setup', () => {

@@ -198,10 +198,30 @@ export function validateServerUrl(url: string): void {
   decodeUrlPart(parsed.password, 'password', () => maskUrl(url))
   // ioredis reads the database from the text between the first two slashes.
   if (!/^(?:\/(?:\d{1,5}\/?)?)?$/.test(parsed.pathname)) {
-    throw invalidTrackerUrl(
-      maskUrl(url),
-      `the database ${JSON.stringify(parsed.pathname.slice(1))} is not a whole number; write redis://host:port/0`,
-    )
+    throw invalidTrackerUrl(maskUrl(url), describeInvalidDatabase(url, parsed.pathname))
+  }
+}
+
+/**
+ * Returns the reason that the path of a server URL is not a database. The path is quoted
+ * only when the masked URL shows it too: a password with a raw `/`
+ * (`redis://u:p@ss/w@host`) makes the URL parser start the path inside the
+ * password, and the masked URL hides all of the user part.
+ */
+function describeInvalidDatabase(url: string, pathname: string): string {
+  if (readPathname(maskUrl(url)) !== pathname) {
+    return 'the text after the first / is not a database number, and the user or password seems to contain a / or @; ' +
+      'write / as %2F and @ as %40 in the user and password'
+  }
+  return `the database ${JSON.stringify(pathname.slice(1))} is not a whole number; write redis://host:port/0`
+}
+
+/** Returns the path of a URL, or undefined when it does not parse. */
+function readPathname(url: string): string | undefined {
+  try {
+    return new URL(url).pathname
+  } catch {
+    return undefined
   }
 }
 
