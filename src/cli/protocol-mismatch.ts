@@ -18,7 +18,7 @@ export interface ProtocolMismatch {
 }
 
 /** How long a probe of the URL's port (`probeTls`, `probePlainRedis`) may take. */
-const PROBE_TIMEOUT_MS = 1_000
+const PROBE_TIMEOUT_MS = 2_000
 
 /** Maximum number of characters of a server's first line that a message quotes. */
 const MAX_QUOTED_CHARACTERS = 60
@@ -172,7 +172,7 @@ function readOpenSslReason(message: string): string {
 
 /**
  * Resolves to whether the host and port of a redis:// URL complete a TLS
- * handshake within 1 s. The probe checks no certificate, because it only
+ * handshake within 2 s. The probe checks no certificate, because it only
  * tests whether the port expects TLS, and sends nothing after the handshake.
  */
 function probeTls(url: string): Promise<boolean> {
@@ -183,7 +183,7 @@ function probeTls(url: string): Promise<boolean> {
 
 /**
  * Resolves to whether the host and port of a URL reply to a PING sent
- * without TLS within 1 s, as Redis does: "+PONG", or an error reply such
+ * without TLS within 2 s, as Redis does: "+PONG", or an error reply such
  * as "-NOAUTH" when it requires a password.
  */
 export function probePlainRedis(url: string): Promise<boolean> {
@@ -195,7 +195,7 @@ export function probePlainRedis(url: string): Promise<boolean> {
   })
 }
 
-/** Runs a probe on `socket`: false on an error or after 1 s, and the socket destroyed once it settles. */
+/** Runs a probe on `socket`: false on an error or after 2 s, and the socket destroyed once it settles. */
 function probe(socket: Socket, listen: (settle: (result: boolean) => void) => void): Promise<boolean> {
   return new Promise((resolve) => {
     const settle = (result: boolean) => {
