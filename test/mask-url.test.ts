@@ -4,7 +4,7 @@
  * argument and must keep a URL without secrets exactly as written.
  */
 import { describe, expect, it } from 'vitest'
-import { maskUrl, maskUrlsInText } from '../src/util/mask-url'
+import { maskUrl, maskUrlsInText, readPasswords } from '../src/util/mask-url'
 
 describe('maskUrl parameters', () => {
   it.each([
@@ -122,5 +122,25 @@ describe('maskUrl on hostile input', () => {
     maskUrl(input)
     maskUrlsInText(input)
     expect(Date.now() - startedAt).toBeLessThan(3_000)
+  })
+})
+
+describe('readPasswords', () => {
+  it.each([
+    ['redis://u:pw@127.0.0.1:6379', ['pw']],
+    ['redis://u:p@ss/w@127.0.0.1:6379/0', ['p@ss/w']],
+    ['redis://u:p,w@h1:7000,redis://u:p2@h2:7001', ['p,w', 'p2']],
+    ['redis://:a@b@host', ['a@b']],
+    ['redis://127.0.0.1:6379', []],
+    ['redis://user@host:6379', []],
+  ])('reads the passwords of %s', (url, expected) => {
+    expect(readPasswords(url)).toEqual(expected)
+  })
+
+  it('reads the password that maskUrl masks', () => {
+    const url = 'redis://u:p@ss/w@127.0.0.1:6379/0'
+    const [password] = readPasswords(url)
+    expect(password).toBe('p@ss/w')
+    expect(maskUrl(url)).not.toContain('ss/w')
   })
 })

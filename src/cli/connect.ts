@@ -18,7 +18,7 @@ import {
 } from '../trackers/redis-connection'
 import { RedisTracker, type RedisClient } from '../trackers/redis-tracker'
 import type { ReadOptions, TaskSnapshot, Tracker } from '../trackers/tracker'
-import { maskUrl, SECRET_PARAMETER } from '../util/mask-url'
+import { maskUrl, maskUrlsInText, readPasswords, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { diagnoseCluster } from './cluster-diagnosis'
@@ -602,12 +602,7 @@ function describeFailureReason(error: unknown): string {
     return 'the connection to Redis is lost, reconnecting'
   }
   // Errors of the library start with its own name; the CLI prints `web-top-cli:` before them.
-  return maskUrlsIn(describeError(error).replace(/^web-top: /, ''))
-}
-
-/** Masks the secrets of every URL that appears in a message. */
-function maskUrlsIn(message: string): string {
-  return message.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (url) => maskUrl(url))
+  return maskUrlsInText(describeError(error).replace(/^web-top: /, ''))
 }
 
 /** Replaces each secret in a message by `***`, should a client ever put one there. */
@@ -622,8 +617,7 @@ function maskSecrets(message: string, secrets: readonly string[]): string {
 /** Returns the password and the secret query parameter values of a URL, raw and decoded. */
 function readUrlSecrets(url: string): string[] {
   const secrets: string[] = []
-  const userPassword = /\/\/[^:@/,]*:([^@/,]*)@/.exec(url)?.[1]
-  if (userPassword !== undefined) secrets.push(userPassword, safeDecode(userPassword))
+  for (const password of readPasswords(url)) secrets.push(password, safeDecode(password))
   for (const match of url.matchAll(SECRET_PARAMETER)) {
     const value = match[0].slice(match[1]?.length ?? 0)
     secrets.push(value, safeDecode(value))

@@ -145,8 +145,24 @@ const PORT = /^\d+$/
  * and showing too little is safer than showing a password.
  */
 function maskPassword(url: string): string {
+  const span = findPasswordSpan(url)
+  return span === undefined ? url : `${url.slice(0, span.start)}${MASK}${url.slice(span.end)}`
+}
+
+/** Returns the passwords that `maskUrl` masks: one for each URL of a comma-separated list that has one. */
+export function readPasswords(url: string): string[] {
+  const passwords: string[] = []
+  for (const entry of url.split(NEXT_URL)) {
+    const span = findPasswordSpan(entry)
+    if (span !== undefined) passwords.push(entry.slice(span.start, span.end))
+  }
+  return passwords
+}
+
+/** Returns where the password that `maskPassword` masks starts and ends, or `undefined` for a URL without one. */
+function findPasswordSpan(url: string): { start: number; end: number } | undefined {
   const separator = url.indexOf('://')
-  if (separator === -1) return url
+  if (separator === -1) return undefined
   const start = separator + 3
 
   const queryAt = indexOfAny(url, '?#', start)
@@ -159,12 +175,12 @@ function maskPassword(url: string): string {
   } else if (readsAsMalformedPassword(authority)) {
     userPartEnd = url.lastIndexOf('@')
   } else {
-    return url
+    return undefined
   }
 
   const colon = url.indexOf(':', start)
-  if (userPartEnd < start || colon === -1 || colon > userPartEnd) return url
-  return `${url.slice(0, colon + 1)}${MASK}${url.slice(userPartEnd)}`
+  if (userPartEnd < start || colon === -1 || colon > userPartEnd) return undefined
+  return { start: colon + 1, end: userPartEnd }
 }
 
 /**
