@@ -19,7 +19,7 @@ import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, guardLogger, silentLogger, type Logger, type RateLimitedLogger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
-import { CLUSTER_REDIRECTION, findRedisErrorCause } from '../util/redis-error-cause'
+import { CLUSTER_REDIRECTION, findRedisErrorCause, isRedisErrorReply } from '../util/redis-error-cause'
 import { DEFAULT_MAX_COMPLETED_TASKS } from './completed-cap'
 import type { DecodeCache } from './decode-cache'
 import type { Heartbeat, HeartbeatReport, PruneResult } from './heartbeat'
@@ -364,6 +364,11 @@ export class RedisTracker implements Tracker {
    * fails while it runs, which it logs in one line.
    */
   #failingAll: { records: number; removals: string[] } | undefined
+  /**
+   * Since when Redis rejects writes with an error reply (OOM and the
+   * like), and the drop count then, until a write succeeds.
+   */
+  #writesRejected: { since: number; droppedBefore: number } | undefined
   /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
   #operationsQueued = 0
 
@@ -692,9 +697,9 @@ export class RedisTracker implements Tracker {
     this.#heartbeatConfirmedAt.set(prefix, 0)
     const sentAt = Date.now()
     this.#heartbeatSentAt.set(prefix, sentAt)
-    const answered = () => {
+    const answered = (replied: boolean) => {
       this.#heartbeatSentAt.delete(prefix)
-      this.#reportStallEnd()
+      if (replied) this.#reportStallEnd()
     }
     const writeHeartbeat = (this.client as unknown as ScriptedClient).webTopWriteHeartbeat
     writeHeartbeat
@@ -708,11 +713,11 @@ export class RedisTracker implements Tracker {
       )
       .then(
         () => {
-          answered()
+          answered(true)
           this.#onHeartbeatWritten(prefix, previous, ttlMs, sentAt)
         },
         (err: unknown) => {
-          answered()
+          answered(isRedisErrorReply(err))
           this.#heartbeatConfirmedAt.set(prefix, previous ?? Date.now())
           this.#logger.warn({ err, url: this.#url }, 'redis heartbeat write failed')
         },
@@ -1197,9 +1202,10 @@ export class RedisTracker implements Tracker {
     if (this.#chunksCheckingStopped.has(chunk)) args.push('k', '', '', '')
 
     let settled = false
-    let finish: (err: Error | undefined) => void = () => {}
+    // `replied` is false when the tracker or ioredis ends the write without a reply from Redis.
+    let finish: (err: Error | undefined, replied?: boolean) => void = () => {}
     const sent = new Promise<void>((resolve) => {
-      finish = (err) => {
+      finish = (err, replied = false) => {
         if (settled) return
         settled = true
         this.#failInFlight.delete(finish)
@@ -1207,10 +1213,11 @@ export class RedisTracker implements Tracker {
         this.#inFlightBytes -= bytes
         this.#inFlightRecords -= records
         this.#sentAt.shift()
-        this.#reportStallEnd()
+        if (replied) this.#reportStallEnd()
         if (err === undefined) {
           for (const removal of removals) removal.applied = true
           this.#written += records
+          this.#reportWritesRecovered()
           if (this.#retries.succeeded()) {
             this.#logger.warn({ url: this.#url }, 'redis applies writes again after rejecting some, which are kept and sent again')
           }
@@ -1227,6 +1234,8 @@ export class RedisTracker implements Tracker {
           this.#failingAll.records += records
           this.#failingAll.removals.push(...chunk.removals)
         } else {
+          // Redis rejected the write: the rejections last until a write succeeds.
+          if (replied) this.#writesRejected ??= { since: Date.now(), droppedBefore: this.#dropped }
           this.#drop(records)
           this.#needsRepair = true
           if (!this.#closeWaitOver) this.#logWriteFailure(err, records, chunk.removals)
@@ -1244,23 +1253,42 @@ export class RedisTracker implements Tracker {
     runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items)).then(
       (reply) => {
         this.#checkPublishError(reply)
-        finish(undefined)
+        finish(undefined, true)
       },
-      (err: unknown) => finish(explainWriteError(err)),
+      (err: unknown) => finish(explainWriteError(err), isRedisErrorReply(err)),
     )
   }
 
   /**
    * Logs a batch that failed and is not sent again, with the reason as
-   * text for loggers that do not print errors. A batch without records
-   * (removals or repairs) is named by what it does instead.
+   * text for loggers that do not print errors. The error itself comes
+   * along only when its message differs from the reason, so that a line
+   * shows the reason once. A batch without records (removals or repairs)
+   * is named by what it does instead.
    */
   #logWriteFailure(err: Error, records: number, removals: readonly string[]): void {
     const reason = findRedisErrorCause(err) ?? err.message
-    const fields: Record<string, unknown> = { err, reason, records, url: this.#url }
+    const fields: Record<string, unknown> = reason === err.message ? {} : { err }
+    Object.assign(fields, { reason, records, url: this.#url })
     if (records === 0) fields.write = describeRecordlessWrite(removals)
     if (CLUSTER_REDIRECTION.test(err.message)) fields.hint = CLUSTER_NODE_HINT
-    this.#logger.warn(fields, records > 0 ? 'redis write failed, records dropped' : 'redis write failed')
+    this.#logger.warn(fields, records > 0 ? WRITE_FAILED_DROPPED_MESSAGE : WRITE_FAILED_MESSAGE)
+  }
+
+  /**
+   * Logs once that a write succeeded after Redis rejected some, with the
+   * records dropped since the first rejection, so that the log does not
+   * end on a failure that is over.
+   */
+  #reportWritesRecovered(): void {
+    const rejected = this.#writesRejected
+    if (rejected === undefined) return
+    this.#writesRejected = undefined
+    this.#logger.infoRecovery(
+      { failedMs: Date.now() - rejected.since, dropped: this.#dropped - rejected.droppedBefore, url: this.#url },
+      'redis takes writes again after rejecting some',
+      [WRITE_FAILED_DROPPED_MESSAGE, WRITE_FAILED_MESSAGE],
+    )
   }
 
   /** Logs the PUBLISH error that the batch script returns, when there is one (redis-scripts.ts). */
@@ -1291,7 +1319,11 @@ export class RedisTracker implements Tracker {
     )
   }
 
-  /** Logs that Redis replied again, once the write logged as stalled has its reply. */
+  /**
+   * Logs that Redis replied again, once the write logged as stalled has its
+   * reply. Called only for a write that Redis replied to: a write that the
+   * tracker gave up on, or that ioredis timed out, proves nothing.
+   */
   #reportStallEnd(): void {
     const reported = this.#stallReportedFor
     // Writes sent after it are newer, so the oldest is the logged one while it waits.
@@ -1491,7 +1523,8 @@ export class RedisTracker implements Tracker {
       this.#databaseError =
         `Redis at ${this.#url} has no database ${database} (${err.message}), so nothing is written ` +
         'until a new connection selects it. Use a database number below the server\'s `databases` setting.'
-      this.#logger.error({ err, url: this.#url, database }, this.#databaseError)
+      // The message contains Redis's reply already, so the error is left out.
+      this.#logger.error({ url: this.#url, database }, this.#databaseError)
       return
     }
     // A connection that this tracker is closing (an idle app's QUIT) may
@@ -1526,6 +1559,9 @@ function explainWriteError(err: unknown): Error {
     { cause: err },
   )
 }
+
+const WRITE_FAILED_DROPPED_MESSAGE = 'redis write failed, records dropped'
+const WRITE_FAILED_MESSAGE = 'redis write failed'
 
 /** Describes a batch write without records for the log: ending the active entries of a prefix, or a repair. */
 function describeRecordlessWrite(removals: readonly string[]): string {

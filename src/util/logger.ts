@@ -2,11 +2,16 @@
  * The logger shape the package writes to: pino's and Fastify's loggers fit
  * it, and so does `console`-like code through `createConsoleLogger`.
  */
+import { hideArgumentEcho } from './redis-error-cause'
 
 export interface Logger {
   warn(object: Record<string, unknown>, message: string): void
   error(object: Record<string, unknown>, message: string): void
-  /** Written once per recorder, when it opens its Redis tracker. */
+  /**
+   * Written once per recorder, when it opens its Redis tracker, and when
+   * Redis takes writes again after rejecting some. Without it, the second
+   * goes to `warn`.
+   */
   info?(object: Record<string, unknown>, message: string): void
   debug?(object: Record<string, unknown>, message: string): void
 }
@@ -61,7 +66,7 @@ export function guardLogger(logger: Logger): Logger {
   const write = (level: 'warn' | 'error' | 'info' | 'debug', object: Record<string, unknown>, message: string) => {
     try {
       hideCommandSecrets(object.err)
-      const result: unknown = logger[level]?.(object, message)
+      const result: unknown = logger[level]?.(hideArgumentEchoes(object), message)
       // An async logger rejects instead of throwing, and an unhandled rejection ends the process.
       if (isThenable(result)) result.then(undefined, (err: unknown) => report(err, message))
     } catch (err) {
@@ -100,6 +105,40 @@ function hideCommandSecrets(err: unknown): void {
   ;(command as { args: unknown }).args = args.map(() => '***')
 }
 
+/**
+ * Returns the fields with Redis's echo of command arguments left out of
+ * every string and error message among them (`hideArgumentEcho`), because
+ * the echo can carry pieces of task records. An error with an echo is
+ * replaced by a copy, so that the app's own reference to it stays as it
+ * was.
+ */
+function hideArgumentEchoes(object: Record<string, unknown>): Record<string, unknown> {
+  let hidden: Record<string, unknown> | undefined
+  for (const [key, value] of Object.entries(object)) {
+    const replaced = hideEchoIn(value)
+    if (replaced === value) continue
+    hidden ??= { ...object }
+    hidden[key] = replaced
+  }
+  return hidden ?? object
+}
+
+function hideEchoIn(value: unknown): unknown {
+  if (typeof value === 'string') {
+    const hidden = hideArgumentEcho(value)
+    return hidden === value ? value : hidden
+  }
+  if (!(value instanceof Error)) return value
+  const message = hideArgumentEcho(value.message)
+  if (message === value.message) return value
+  // The copy keeps the class, so loggers still print the error's type, and every own field such as `command`.
+  const copy = Object.create(Object.getPrototypeOf(value) as object, Object.getOwnPropertyDescriptors(value)) as Error
+  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true })
+  const stack = value.stack === undefined ? undefined : hideArgumentEcho(value.stack)
+  Object.defineProperty(copy, 'stack', { value: stack, writable: true, configurable: true })
+  return copy
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     (typeof value === 'object' || typeof value === 'function') &&
@@ -117,6 +156,8 @@ export interface RateLimitedLogger extends Logger {
    * the log does not end on a failure that is over.
    */
   warnRecovery(object: Record<string, unknown>, message: string, failures: readonly string[]): void
+  /** Writes a recovery as `warnRecovery` does, at `info` level, or at `warn` when the logger has no `info`. */
+  infoRecovery(object: Record<string, unknown>, message: string, failures: readonly string[]): void
 }
 
 /**
@@ -131,7 +172,7 @@ export function createRateLimitedLogger(logger: Logger, intervalMs = 30_000): Ra
   let writes = 0
   const writtenAs = new Map<string, number>()
 
-  const write = (level: 'warn' | 'error', object: Record<string, unknown>, message: string, force: boolean) => {
+  const write = (level: 'warn' | 'error' | 'info', object: Record<string, unknown>, message: string, force: boolean) => {
     const now = Date.now()
     const entry = lastWritten.get(message)
     if (!force && entry !== undefined && now - entry.at < intervalMs) {
@@ -142,16 +183,25 @@ export function createRateLimitedLogger(logger: Logger, intervalMs = 30_000): Ra
     const suppressed = entry?.suppressed ?? 0
     lastWritten.set(message, { at: now, suppressed: 0 })
     writtenAs.set(message, ++writes)
-    logger[level](suppressed > 0 ? { ...object, repeated: suppressed } : object, message)
+    const fields = suppressed > 0 ? { ...object, repeated: suppressed } : object
+    if (level === 'info') (logger.info ?? logger.warn)(fields, message)
+    else logger[level](fields, message)
+  }
+  const writeRecovery = (
+    level: 'warn' | 'info',
+    object: Record<string, unknown>,
+    message: string,
+    failures: readonly string[],
+  ) => {
+    const recoveredAs = writtenAs.get(message) ?? 0
+    const failureSince = failures.some((failure) => (writtenAs.get(failure) ?? 0) > recoveredAs)
+    write(level, object, message, failureSince)
   }
   const limited: RateLimitedLogger = {
     warn: (object, message) => write('warn', object, message, false),
     error: (object, message) => write('error', object, message, false),
-    warnRecovery: (object, message, failures) => {
-      const recoveredAs = writtenAs.get(message) ?? 0
-      const failureSince = failures.some((failure) => (writtenAs.get(failure) ?? 0) > recoveredAs)
-      write('warn', object, message, failureSince)
-    },
+    warnRecovery: (object, message, failures) => writeRecovery('warn', object, message, failures),
+    infoRecovery: (object, message, failures) => writeRecovery('info', object, message, failures),
   }
   // Its writes go through the guarded logger, so guarding it again adds nothing.
   guardedLoggers.add(limited)
