@@ -423,12 +423,13 @@ describe('prefix without tracker keys', () => {
     )
   })
 
-  it('escapes control characters of the prefix', async () => {
-    const result = await runCli(['recent', '--json', '--prefix', '\u009b2J:', '--tracker-url', redis.url])
+  // --prefix rejects control characters (exit 2), but a right-to-left override is no control character.
+  it('escapes hiding characters of the prefix', async () => {
+    const result = await runCli(['recent', '--json', '--prefix', '\u202e2J:', '--tracker-url', redis.url])
 
     expect(result.code).toBe(0)
-    expect(result.stderr).toContain('under the key prefix "\\u009b2J:"')
-    expect(result.stderr).not.toContain('\u009b')
+    expect(result.stderr).toContain('under the key prefix "\\u202e2J:"')
+    expect(result.stderr).not.toContain('\u202e')
   })
 
   it('lists a started app before its first request, without a note', async () => {
