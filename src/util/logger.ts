@@ -124,10 +124,7 @@ function hideArgumentEchoes(object: Record<string, unknown>): Record<string, unk
 }
 
 function hideEchoIn(value: unknown): unknown {
-  if (typeof value === 'string') {
-    const hidden = hideArgumentEcho(value)
-    return hidden === value ? value : hidden
-  }
+  if (typeof value === 'string') return hideArgumentEcho(value)
   if (!(value instanceof Error)) return value
   const message = hideArgumentEcho(value.message)
   if (message === value.message) return value
