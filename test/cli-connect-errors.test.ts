@@ -215,8 +215,9 @@ describe('HTTP server at a Redis URL', () => {
     expect(result.stderr).toContain('http://127.0.0.1:3000/web-top')
     expect(result.stderr).not.toContain('Please report this')
     expect(result.stderr).not.toContain('Check that Redis is running')
-    // Well under the 3 s connect timeout, since the server replies at once.
-    expect(Date.now() - started).toBeLessThan(5_000)
+    // The server replies at once, so the CLI fails on that reply rather than on the 3 s connect timeout.
+    expect(result.stderr).not.toMatch(/timed out|ETIMEDOUT/)
+    expect(Date.now() - started).toBeLessThan(15_000)
   })
 
   it('names the cluster seed that is HTTP', async () => {
@@ -279,16 +280,23 @@ describe.skipIf(tlsBlocker !== undefined)('Redis with TLS only', () => {
 
   /** Starts a Redis server with TLS on a port of its own and `tlsSettings` added; returns it and that port. */
   async function startTlsRedis(tlsSettings: string[]): Promise<{ server: TestRedis; port: number }> {
-    const port = await findFreePort()
-    // The plain port of startRedis stays for its own client; the tests use the TLS port.
-    const server = await startRedis([
-      '--tls-port', String(port),
-      '--tls-cert-file', join(dir, 'server.crt'),
-      '--tls-key-file', join(dir, 'server.key'),
-      '--tls-ca-cert-file', caFile,
-      ...tlsSettings,
-    ])
-    return { server, port }
+    // Another process can take the free port before Redis binds it, so a failed start is tried once more on a new port.
+    for (let attempt = 1; ; attempt++) {
+      const port = await findFreePort()
+      try {
+        // The plain port of startRedis stays for its own client; the tests use the TLS port.
+        const server = await startRedis([
+          '--tls-port', String(port),
+          '--tls-cert-file', join(dir, 'server.crt'),
+          '--tls-key-file', join(dir, 'server.key'),
+          '--tls-ca-cert-file', caFile,
+          ...tlsSettings,
+        ])
+        return { server, port }
+      } catch (error) {
+        if (attempt >= 2) throw error
+      }
+    }
   }
 
   beforeAll(async () => {

@@ -584,8 +584,8 @@ describe('express5 server close while Redis is frozen', () => {
 
       expect(signal).toBeNull()
       expect(code).toBe(0)
-      // 2 s for the removal of the entries, then 8 s in all for the replies; the rest is margin.
-      expect(elapsedMs).toBeLessThan(20_000)
+      // 2 s for the removal of the entries, then 8 s in all for the replies; the rest is margin for a loaded machine.
+      expect(elapsedMs).toBeLessThan(30_000)
       const output = target.output()
       const lines = output.split('\n').filter((line) => line.includes(IDLE_GIVE_UP))
       expect(lines).toHaveLength(1)
@@ -635,8 +635,8 @@ describe('express5 SIGTERM while Redis is frozen', () => {
       redis.thaw()
 
       expect(signal).toBe('SIGTERM')
-      // The cleanup gives up after 3 s; the rest is margin.
-      expect(elapsedMs).toBeLessThan(10_000)
+      // The cleanup gives up after 3 s; the rest is margin for a loaded machine.
+      expect(elapsedMs).toBeLessThan(20_000)
       const lines = target.output().split('\n').filter((line) => line.includes(CLOSE_GIVE_UP))
       expect(lines).toHaveLength(1)
       expect(readField(lines[0], 'records')).toBe(String(2 * FROZEN_REQUESTS))
@@ -662,7 +662,7 @@ describe('express5 given client disconnected during server close', () => {
       expect(signal).toBeNull()
       expect(code).toBe(0)
       // ioredis closes a socket that Redis does not answer after its disconnectTimeout of 2 s.
-      expect(elapsedMs).toBeLessThan(15_000)
+      expect(elapsedMs).toBeLessThan(25_000)
       const output = target.output()
       const stats = readExitStats(output)
       expect(stats.written).toBe(2)
