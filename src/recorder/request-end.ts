@@ -234,6 +234,9 @@ function endClosedResponse(res: ServerResponse, state: RequestState): void {
  * it at once, such as Express's for a body parser's error, writes and ends
  * a response that never leaves. A response not ended yet, such as a
  * stream, wrote its head before the cut (checked on Node 20).
+ * NOTE: a response that was ended while part of it still sat in the buffer
+ * counts as not sent, so it is recorded as `rejected` with Node's status,
+ * although Node sends nothing once bytes of a response went out.
  */
 function isHeadWrittenBeforeCut(res: ServerResponse): boolean {
   return isHeadWritten(res) && !res.writableEnded
