@@ -371,6 +371,8 @@ export class RedisTracker implements Tracker {
   #writesRejected: { since: number; droppedBefore: number } | undefined
   /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
   #operationsQueued = 0
+  /** The calls waiting for the connection, which share one listener per event on the client. */
+  readonly #connectionWaits: ConnectionWaits
 
   constructor(options: RedisTrackerOptions = {}) {
     const givenClient = options.client as RedisClient | undefined
@@ -409,6 +411,7 @@ export class RedisTracker implements Tracker {
     }
     this.#maySkipPublish = isCluster(this.client) ? '0' : '1'
     defineScripts(this.client)
+    this.#connectionWaits = new ConnectionWaits(this.client)
 
     this.client.on('connect', this.#onClientConnect)
     this.client.on('error', this.#onClientError)
@@ -1026,17 +1029,7 @@ export class RedisTracker implements Tracker {
    * ends the wait.
    */
   #waitForConnection(timeoutMs: number, untilReady = this.#quitting): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.client.off('ready', done)
-        this.client.off('close', done)
-        resolve()
-      }
-      const timer = setTimeout(done, timeoutMs)
-      this.client.once('ready', done)
-      if (!untilReady) this.client.once('close', done)
-    })
+    return this.#connectionWaits.wait(timeoutMs, untilReady)
   }
 
   /**
@@ -1606,6 +1599,69 @@ const WRITER_CLIENT_OPTIONS: RedisOptions = {
   connectTimeout: 5_000,
   disconnectTimeout: 200,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+}
+
+/** A call of `ConnectionWaits.wait()` that has not ended yet. */
+interface ConnectionWait {
+  /** Whether only `ready` ends the wait, and not `close`. */
+  untilReady: boolean
+  end(): void
+}
+
+/**
+ * The calls waiting for a client's connection. They share one `ready` and
+ * one `close` listener, added for the first wait and removed after the
+ * last. With a listener per wait, Node would print a
+ * MaxListenersExceededWarning once the client has more than 10 listeners
+ * of one event, its default limit. That happens when an app closes many
+ * servers while Redis is down, on a client the app may have passed in.
+ */
+class ConnectionWaits {
+  readonly #client: RedisClient
+  readonly #waits = new Set<ConnectionWait>()
+
+  constructor(client: RedisClient) {
+    this.#client = client
+  }
+
+  /**
+   * Resolves when the client is ready, when its connection closes unless
+   * `untilReady`, or after `timeoutMs`, whichever comes first.
+   */
+  wait(timeoutMs: number, untilReady: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const wait: ConnectionWait = {
+        untilReady,
+        end: () => {
+          clearTimeout(timer)
+          this.#remove(wait)
+          resolve()
+        },
+      }
+      const timer = setTimeout(wait.end, timeoutMs)
+      if (this.#waits.size === 0) {
+        this.#client.on('ready', this.#onReady)
+        this.#client.on('close', this.#onClose)
+      }
+      this.#waits.add(wait)
+    })
+  }
+
+  #remove(wait: ConnectionWait): void {
+    if (!this.#waits.delete(wait) || this.#waits.size > 0) return
+    this.#client.off('ready', this.#onReady)
+    this.#client.off('close', this.#onClose)
+  }
+
+  readonly #onReady = (): void => {
+    for (const wait of [...this.#waits]) wait.end()
+  }
+
+  readonly #onClose = (): void => {
+    for (const wait of [...this.#waits]) {
+      if (!wait.untilReady) wait.end()
+    }
+  }
 }
 
 /**
