@@ -85,6 +85,12 @@ describe('maskUrlsInText', () => {
     ['redis://h0,redis://u:S1@h1', 'redis://h0,redis://u:***@h1'],
     ['redis://u:S1 S2@h', 'redis://u:***@h'],
     ['--url redis://u:S1\nS2 S3@h:1/0 -v', '--url redis://u:***@h:1/0 -v'],
+    ["--url=redis://u:S1'S2@h:1", '--url=redis://u:***@h:1'],
+    ['--url=redis://u:S1"S2@h:1', '--url=redis://u:***@h:1'],
+    ['--url=redis://u:S1<S2@h:1', '--url=redis://u:***@h:1'],
+    ['--url=redis://u:S1>S2@h:1', '--url=redis://u:***@h:1'],
+    ['--url=redis://u:S1`S2@h:1', '--url=redis://u:***@h:1'],
+    ['{"a":"redis://u:S1","b":"x@h"}', '{"a":"redis://u:***@h"}'],
   ])('masks %s', (text, masked) => {
     expect(maskUrlsInText(text)).toBe(masked)
   })
@@ -115,6 +121,8 @@ describe('maskUrl on hostile input', () => {
     `${'x://u:p@h,'.repeat(10_000)}`,
     `${'a://u:p '.repeat(12_500)}@`,
     `a://u:p ${' x'.repeat(50_000)}@`,
+    `${"a://u:p'".repeat(12_500)}@`,
+    `a://u:p"${'<x'.repeat(50_000)}@`,
   ]
 
   it.each(hostileInputs.map((input, index) => [index, input]))('masks input %i quickly', (_index, input) => {

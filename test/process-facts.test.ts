@@ -56,6 +56,11 @@ describe('redactCommandLine', () => {
     [['redis://u:hunter 33@h'], ['redis://u:***@h']],
     [['/opt/app --url redis://u:hunter 34@h -v'], ['/opt/app --url redis://u:***@h -v']],
     [['CONFIG={"url": "redis://u:hunter35@h"}'], ['CONFIG={"url": "redis://u:***@h"}']],
+    [["--url=redis://u:hunter'36@h:1"], ['--url=redis://u:***@h:1']],
+    [['--url=redis://u:hunter"37@h:1'], ['--url=redis://u:***@h:1']],
+    [['--url=redis://u:hunter<38@h:1'], ['--url=redis://u:***@h:1']],
+    [['--url=redis://u:hunter>39@h:1'], ['--url=redis://u:***@h:1']],
+    [['--url=redis://u:hunter`40@h:1'], ['--url=redis://u:***@h:1']],
   ])('masks %j', (args, expected) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...expected])
   })
@@ -223,6 +228,7 @@ describe('redactCommandLine on hostile input', () => {
     [`${'aB'.repeat(50_000)}=x`],
     [`${'a://u:p '.repeat(12_500)}@`],
     [`sh -c '${"'a://u:p ".repeat(10_000)}'`],
+    [`${'a://u:p"'.repeat(12_500)}@`],
   ])('masks %# quickly', (argument) => {
     const startedAt = Date.now()
     const [, , redacted] = redactCommandLine([NODE, SCRIPT, argument])

@@ -79,10 +79,10 @@ const SCHEME_CHARACTER = /[a-z0-9+.-]/i
  * argument (`--dsn=postgres://u:pw@db/x`, `CONFIG={"url":"redis://u:pw@h"}`),
  * as `maskUrl` does, but keeps the rest of the text and of each URL as
  * written. A URL runs from its scheme to the next whitespace, quote, angle
- * bracket or backquote, unless whitespace cuts a password short
- * (`redis://u:p w@h`). The search steps from one `://` to the next and
- * never goes back past a URL it has masked, so it takes time linear in the
- * length of the text.
+ * bracket or backquote, unless one of them cuts a password short
+ * (`redis://u:p w@h`, `redis://u:p'ss@h`). The search steps from one `://`
+ * to the next and never goes back past a URL it has masked, so it takes
+ * time linear in the length of the text.
  */
 export function maskUrlsInText(text: string): string {
   let masked = ''
@@ -108,15 +108,21 @@ function findUrlEnd(text: string, from: number): number {
 }
 
 /**
- * Returns the end of a URL whose password contains whitespace, as in
- * `redis://u:p w@h`: the URL up to the whitespace reads as
- * `scheme://user:password` with no `@`, and an `@` follows before the next
- * `://`. The URL then runs past that `@`. Returns `undefined` for any other
- * URL. `authorityStart` is the index after the `://`.
+ * Returns the end of a URL whose password contains a character that ends a
+ * URL in text, as in `redis://u:p w@h` or `redis://u:p'ss@h`: the URL up to
+ * that character reads as `scheme://user:password` with no `@`, and an `@`
+ * follows before the next `://`. The URL then runs past that `@`, which
+ * masks the text up to it (`{"u":"redis://u:pw","m":"a@b"}` too, which is
+ * safe). Returns `undefined` for any other URL. `authorityStart` is the
+ * index after the `://`.
+ * NOTE: a password whose text before such a character is all digits
+ * (`redis://u:12'34@h`) reads as a port and stays visible, because masking
+ * after every `host:port` would also hide text such as
+ * `redis://h:6379 and ann@shop.test`.
  */
 function findPasswordEnd(text: string, authorityStart: number): number | undefined {
   const cutAt = findUrlEnd(text, authorityStart)
-  if (!/\s/.test(text[cutAt] ?? '')) return undefined
+  if (cutAt >= text.length) return undefined
   const authority = text.slice(authorityStart, cutAt)
   if (/[@/?#]/.test(authority) || !readsAsMalformedPassword(authority)) return undefined
 
@@ -185,8 +191,8 @@ function findPasswordSpan(url: string): { start: number; end: number } | undefin
 
 /**
  * Returns whether an authority without `@` reads as `user:password`, cut
- * short by a `/`, `?`, `#` or whitespace inside the password, rather than
- * as `host`, `host:port` or `[IPv6]:port`.
+ * short by a `/`, `?`, `#` or a `URL_END` character inside the password,
+ * rather than as `host`, `host:port` or `[IPv6]:port`.
  */
 function readsAsMalformedPassword(authority: string): boolean {
   if (authority.startsWith('[')) return false
