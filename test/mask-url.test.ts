@@ -49,6 +49,16 @@ describe('maskUrl passwords', () => {
     ['redis://user@corp:pw@h:1', 'redis://user%40corp:***@h:1'],
     ['redis://u:p w@h', 'redis://u:***@h'],
     ['rediss://u:p@ss@h:1?password=S1#S2', 'rediss://u:***@h:1?password=***'],
+    ['redis://u:1234/5678@127.0.0.1:6379', 'redis://u:***@127.0.0.1:6379'],
+    ['redis://:99/sEcReT@127.0.0.1:1/0', 'redis://:***@127.0.0.1:1/0'],
+    ['redis://:99?sEcReT@127.0.0.1:1/0', 'redis://:***@127.0.0.1:1/0'],
+    ['redis://:99#sEcReT@127.0.0.1:1/0', 'redis://:***@127.0.0.1:1/0'],
+    ['redis://u:p@ss?w@127.0.0.1:1', 'redis://u:***@127.0.0.1:1'],
+    ['rediss+cluster://:12/34@127.0.0.1:7000,127.0.0.1:7001', 'rediss+cluster://:***@127.0.0.1:7000,127.0.0.1:7001'],
+    ['redis+sentinel://:12/34@127.0.0.1:26379/mymaster', 'redis+sentinel://:***@127.0.0.1:26379/mymaster'],
+    ['valkey://u:12/34@127.0.0.1:1', 'valkey://u:***@127.0.0.1:1'],
+    ['redis://h:1/?sentinelPassword=S1@S2', 'redis://h:***'],
+    ['https://u:pa/ss@h:1?password=S1@S2', 'https://u:***'],
   ])('masks %s', (url, masked) => {
     expect(maskUrl(url)).toBe(masked)
   })
@@ -141,6 +151,7 @@ describe('readPasswords', () => {
     ['redis://:a@b@host', ['a@b']],
     ['redis://127.0.0.1:6379', []],
     ['redis://user@host:6379', []],
+    ['redis://u:1234/5678@127.0.0.1:6379', ['1234/5678']],
   ])('reads the passwords of %s', (url, expected) => {
     expect(readPasswords(url)).toEqual(expected)
   })

@@ -61,6 +61,7 @@ describe('redactCommandLine', () => {
     [['--url=redis://u:hunter<38@h:1'], ['--url=redis://u:***@h:1']],
     [['--url=redis://u:hunter>39@h:1'], ['--url=redis://u:***@h:1']],
     [['--url=redis://u:hunter`40@h:1'], ['--url=redis://u:***@h:1']],
+    [['--url=redis://u:1234/5678@h:1'], ['--url=redis://u:***@h:1']],
   ])('masks %j', (args, expected) => {
     expect(redactCommandLine([NODE, SCRIPT, ...args])).toEqual([NODE, SCRIPT, ...expected])
   })

@@ -501,6 +501,21 @@ describe('validateServerUrl', () => {
     const reason = message.replace('"redis://u:***@127.0.0.1:1"', '')
     expect(reason).not.toContain('w@127.0.0.1:1')
   })
+
+  it.each([
+    ['redis://u:1234/5678@127.0.0.1:6379', '"redis://u:***@127.0.0.1:6379"', ['1234', '5678']],
+    ['redis://:99/sEcReT@127.0.0.1:1/0', '"redis://:***@127.0.0.1:1/0"', ['99', 'sEcReT']],
+  ])('masks a password that starts with digits in %s', (url, maskedUrl, passwordParts) => {
+    // The URL parser reads the digits before the / as a port.
+    let message = ''
+    try {
+      validateServerUrl(url)
+    } catch (error) {
+      message = (error as Error).message
+    }
+    expect(message).toContain(maskedUrl)
+    for (const part of passwordParts) expect(message).not.toContain(part)
+  })
 })
 
 describe('tracker URL checks at setup', () => {

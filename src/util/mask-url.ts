@@ -51,8 +51,49 @@ function maskUrlAsWritten(url: string): string {
   return url.split(NEXT_URL).map(maskSecrets).join(',')
 }
 
+/**
+ * Masks the password and the secret parameter values of one URL. Both are
+ * found in the URL as written and masked together, so a password span that
+ * runs into the query (`redis://h:1?sentinelPassword=a@b`) cannot leave the
+ * tail of a parameter value after its `@` in clear.
+ */
 function maskSecrets(url: string): string {
-  return maskPassword(url).replace(SECRET_PARAMETER, `$1${MASK}`)
+  const spans: Span[] = []
+  const password = findPasswordSpan(url)
+  if (password !== undefined) spans.push(password)
+  for (const match of url.matchAll(SECRET_PARAMETER)) {
+    const valueStart = match.index + (match[1]?.length ?? 0)
+    spans.push({ start: valueStart, end: match.index + match[0].length })
+  }
+  return replaceSpans(url, mergeSpans(spans))
+}
+
+/** A part of a text, from `start` up to but not including `end`. */
+interface Span {
+  start: number
+  end: number
+}
+
+/** Returns the spans sorted by start, with overlapping and touching spans joined into one. */
+function mergeSpans(spans: Span[]): Span[] {
+  const merged: Span[] = []
+  for (const span of [...spans].sort((a, b) => a.start - b.start)) {
+    const last = merged[merged.length - 1]
+    if (last !== undefined && span.start <= last.end) last.end = Math.max(last.end, span.end)
+    else merged.push({ ...span })
+  }
+  return merged
+}
+
+/** Returns the text with each span, empty ones included, replaced by `***`. */
+function replaceSpans(text: string, spans: readonly Span[]): string {
+  let replaced = ''
+  let position = 0
+  for (const span of spans) {
+    replaced += text.slice(position, span.start) + MASK
+    position = span.end
+  }
+  return replaced + text.slice(position)
 }
 
 /** Returns a masked URL as the WHATWG URL parser serialises it, or as it is when it does not parse. */
@@ -134,27 +175,6 @@ function findPasswordEnd(text: string, authorityStart: number): number | undefin
 /** Port after the host of an authority: digits only. */
 const PORT = /^\d+$/
 
-/**
- * Masks the password of one URL: the text after the first `:` of the user
- * part, up to the last `@` of the user part.
- *
- * A valid URL's user part ends at the last `@` before the first `/`, `?` or
- * `#` (the authority), and a password with a raw `@` (`u:p@ss@host`) is
- * masked whole. A password with a raw `/` makes the user part run past the
- * first `/` (`u:p@ss/w@host`), so when the authority contains an `@`, the
- * user part ends at the last `@` before the first `?` or `#`. When the
- * authority has no `@` but reads as `user:password` with a password that is
- * not a port (`u:pa/ss@host`, `u:p?ss@host`), the user part ends at the last
- * `@` of the whole URL.
- * NOTE: these rules also mask a path that contains `@` after a real user part
- * (`https://u:p@host/a@b` shows as `https://u:***@b`). Such a path is rare,
- * and showing too little is safer than showing a password.
- */
-function maskPassword(url: string): string {
-  const span = findPasswordSpan(url)
-  return span === undefined ? url : `${url.slice(0, span.start)}${MASK}${url.slice(span.end)}`
-}
-
 /** Returns the passwords that `maskUrl` masks: one for each URL of a comma-separated list that has one. */
 export function readPasswords(url: string): string[] {
   const passwords: string[] = []
@@ -165,8 +185,36 @@ export function readPasswords(url: string): string[] {
   return passwords
 }
 
-/** Returns where the password that `maskPassword` masks starts and ends, or `undefined` for a URL without one. */
-function findPasswordSpan(url: string): { start: number; end: number } | undefined {
+/**
+ * Schemes of Redis and Valkey URLs, whose path is a database number, or a
+ * Sentinel master name and a database number.
+ */
+const REDIS_SCHEME = /^(?:redis|rediss|valkey|valkeys)(?:\+(?:cluster|sentinel))?$/i
+
+/**
+ * Returns where the password of one URL starts and ends, or `undefined` for
+ * a URL without one: the text after the first `:` of the user part, up to
+ * the last `@` of the user part.
+ *
+ * A valid URL's user part ends at the last `@` before the first `/`, `?` or
+ * `#` (the authority), and a password with a raw `@` (`u:p@ss@host`) is
+ * masked whole. A password with a raw `/` makes the user part run past the
+ * first `/` (`u:p@ss/w@host`), so when the authority contains an `@`, the
+ * user part ends at the last `@` before the first `?` or `#`. When the
+ * authority has no `@` but reads as `user:password` with a password that is
+ * not a port (`u:pa/ss@host`, `u:p?ss@host`), the user part ends at the last
+ * `@` of the whole URL.
+ * A Redis URL's path and query rarely contain a raw `@`, so there the user
+ * part ends at the last `@` of the whole URL, whatever the authority reads
+ * as. This masks a password that starts with digits, which reads as a port
+ * (`redis://u:1234/5678@host`, `redis://:99?x@host`), and one with a raw `@`
+ * and `?` (`redis://u:p@ss?w@host`).
+ * NOTE: these rules also mask a path that contains `@` after a real user part
+ * (`https://u:p@host/a@b` shows as `https://u:***@b`), and a Redis query
+ * value with a raw `@` (`redis://h:1?name=a@b` shows as `redis://h:***@b`).
+ * Both are rare, and showing too little is safer than showing a password.
+ */
+function findPasswordSpan(url: string): Span | undefined {
   const separator = url.indexOf('://')
   if (separator === -1) return undefined
   const start = separator + 3
@@ -176,7 +224,9 @@ function findPasswordSpan(url: string): { start: number; end: number } | undefin
   const authority = url.slice(start, authorityEnd)
 
   let userPartEnd: number
-  if (authority.includes('@')) {
+  if (REDIS_SCHEME.test(url.slice(0, separator))) {
+    userPartEnd = url.lastIndexOf('@')
+  } else if (authority.includes('@')) {
     userPartEnd = url.lastIndexOf('@', queryAt - 1)
   } else if (readsAsMalformedPassword(authority)) {
     userPartEnd = url.lastIndexOf('@')
