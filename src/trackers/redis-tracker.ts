@@ -777,7 +777,9 @@ export class RedisTracker implements Tracker {
     if (this.#operationsQueued !== queuedBefore) return
     // Drops summed for the log's interval would be lost if the process exits now.
     this.#dropLog.flush()
-    if (this.#closed) return
+    // A suspend() that waited at the same time may have suspended already.
+    // Closing the connection once per call would add a socket listener per call.
+    if (this.#closed || this.#suspended) return
     if (!this.#ownsClient) {
       // A given client that the app ended (quit, disconnect) never sends the queued records.
       if (this.client.status === 'end') this.#giveUpUnwritten(IDLE_GIVE_UP_MESSAGE, 'all')
