@@ -55,6 +55,9 @@ const STALL_END_MESSAGE = 'redis replied again after a stall'
 const WRITE_FAILED_MESSAGE = 'redis write failed, records dropped'
 const RECOVERED_MESSAGE = 'redis takes writes again after rejecting some'
 
+/** Wait after the latest rejected write before a success counts as the recovery, with a margin. */
+const RECOVERED_AFTER_MS = 2_200
+
 /**
  * Puts 1 MB of data into `redis`, started with `--maxmemory 1mb`, so that
  * it rejects writes with OOM until the limit is lifted. The limit is off
@@ -142,6 +145,8 @@ describe('Redis out of memory', () => {
 
       // Redis needs about 1 MB of its own, so lifting the limit ends the rejections more surely than deleting the data.
       await full.client.config('SET', 'maxmemory', '0')
+      // A success counts as the recovery only 2 s after the latest rejection.
+      await new Promise((resolve) => setTimeout(resolve, RECOVERED_AFTER_MS))
       tracker.recordStartFields('p3', '"task_id":"t3","path":"/stored"', '"ended_at":null', '', true)
       await tracker.flush()
       expect(await full.client.hexists('processors', 'p3')).toBe(1)
@@ -161,6 +166,42 @@ describe('Redis out of memory', () => {
       await tracker.close()
     }
   })
+
+  it('logs no recovery between rejections', async () => {
+    await fillPastMaxmemory(full)
+    const log = captureAllLevels()
+    const tracker = new RedisTracker({ url: full.url, logger: log, batchWindowMs: 0 })
+    const recordStart = (id: string) =>
+      tracker.recordStartFields(id, `"task_id":"${id}","path":"/flap"`, '"ended_at":null', '', true)
+    try {
+      await waitForReady(tracker)
+      recordStart('p1')
+      await tracker.flush()
+      expect(tracker.stats().dropped).toBe(1)
+
+      // One write goes through between two rejections, as under OOM when a batch frees memory first.
+      await full.client.config('SET', 'maxmemory', '0')
+      recordStart('p2')
+      await tracker.flush()
+      expect(await full.client.hexists('processors', 'p2')).toBe(1)
+      expect(log.lines.map((line) => line.message)).not.toContain(RECOVERED_MESSAGE)
+
+      await full.client.config('SET', 'maxmemory', '1mb')
+      recordStart('p3')
+      await tracker.flush()
+      expect(tracker.stats().dropped).toBe(2)
+
+      await full.client.config('SET', 'maxmemory', '0')
+      await new Promise((resolve) => setTimeout(resolve, RECOVERED_AFTER_MS))
+      recordStart('p4')
+      await tracker.flush()
+      const recovered = log.lines.filter((line) => line.message === RECOVERED_MESSAGE)
+      expect(recovered).toHaveLength(1)
+      expect(recovered[0]?.fields.dropped).toBe(2)
+    } finally {
+      await tracker.close()
+    }
+  }, 30_000)
 })
 
 describe('Redis without EVALSHA', () => {

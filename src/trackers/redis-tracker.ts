@@ -178,6 +178,14 @@ const MAX_BATCH_WINDOW_MS = 1_000
  */
 const STALL_WARNING_MS = 5_000
 
+/**
+ * Time without a rejected write after which a successful write counts as
+ * the end of a period of rejections, in milliseconds. Under OOM some
+ * batches still go through (those whose first command frees memory), so a
+ * single success does not mean that Redis takes writes again.
+ */
+const WRITES_RECOVERED_AFTER_MS = 2_000
+
 const STALL_MESSAGE = 'redis has not replied to a write for 5 s or more; records wait in memory within maxPendingBytes'
 
 /**
@@ -366,9 +374,10 @@ export class RedisTracker implements Tracker {
   #failingAll: { records: number; removals: string[] } | undefined
   /**
    * Since when Redis rejects writes with an error reply (OOM and the
-   * like), and the drop count then, until a write succeeds.
+   * like), the drop count then, and the time of the latest rejection,
+   * until a write succeeds `WRITES_RECOVERED_AFTER_MS` after that.
    */
-  #writesRejected: { since: number; droppedBefore: number } | undefined
+  #writesRejected: { since: number; droppedBefore: number; lastAt: number } | undefined
   /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
   #operationsQueued = 0
   /** The calls waiting for the connection, which share one listener per event on the client. */
@@ -1230,7 +1239,10 @@ export class RedisTracker implements Tracker {
           this.#failingAll.removals.push(...chunk.removals)
         } else {
           // Redis rejected the write: the rejections last until a write succeeds.
-          if (replied) this.#writesRejected ??= { since: Date.now(), droppedBefore: this.#dropped }
+          if (replied) {
+            this.#writesRejected ??= { since: Date.now(), droppedBefore: this.#dropped, lastAt: 0 }
+            this.#writesRejected.lastAt = Date.now()
+          }
           this.#drop(records)
           this.#needsRepair = true
           if (!this.#closeWaitOver) this.#logWriteFailure(err, records, chunk.removals)
@@ -1273,11 +1285,12 @@ export class RedisTracker implements Tracker {
   /**
    * Logs once that a write succeeded after Redis rejected some, with the
    * records dropped since the first rejection, so that the log does not
-   * end on a failure that is over.
+   * end on a failure that is over. A success within
+   * `WRITES_RECOVERED_AFTER_MS` of a rejection is not yet logged as one.
    */
   #reportWritesRecovered(): void {
     const rejected = this.#writesRejected
-    if (rejected === undefined) return
+    if (rejected === undefined || Date.now() - rejected.lastAt < WRITES_RECOVERED_AFTER_MS) return
     this.#writesRejected = undefined
     this.#logger.infoRecovery(
       { failedMs: Date.now() - rejected.since, dropped: this.#dropped - rejected.droppedBefore, url: this.#url },
