@@ -1,3 +1,4 @@
+import { escapeJsonForTerminal } from './cli/sanitize'
 import { maskUrl } from './util/mask-url'
 
 /** Stable code of every error the package throws for a bad option. */
@@ -42,7 +43,7 @@ export function invalidUsage(message: string, options?: ErrorOptions): WebTopErr
 
 /** Builds the error for a tracker URL that names no supported backend. */
 export function invalidTrackerUrl(url: string, reason: string): WebTopError {
-  const error = new TypeError(`web-top: Invalid tracker URL ${JSON.stringify(url)}: ${reason}`)
+  const error = new TypeError(`web-top: Invalid tracker URL ${quote(url)}: ${reason}`)
   return Object.assign(error, { code: INVALID_TRACKER_URL } as const)
 }
 
@@ -89,9 +90,18 @@ function describe(value: unknown): string {
   if (typeof value === 'string') {
     // A string given where an object belongs is often a tracker URL, whose password must not be shown.
     const text = value.includes('://') ? maskUrl(value) : value
-    return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)
+    return quote(text.length > 80 ? `${text.slice(0, 80)}…` : text)
   }
   if (typeof value === 'function') return 'a function'
   if (value === null || typeof value !== 'object') return String(value)
   return Array.isArray(value) ? 'an array' : 'an object'
+}
+
+/**
+ * Returns `text` as a JSON string, with the characters that `JSON.stringify`
+ * leaves raw but that would break or hide part of a log line (C1 controls,
+ * U+2028, U+2029, bidirectional formatting) escaped as the CLI escapes them.
+ */
+function quote(text: string): string {
+  return escapeJsonForTerminal(JSON.stringify(text))
 }

@@ -206,12 +206,14 @@ describe('option values', () => {
     )
   })
 
-  const PREFIX_RULE = 'a key prefix without control characters such as a newline, tab or escape'
+  const PREFIX_RULE = 'a key prefix without control characters or line separators, such as a newline, tab, escape or U+2028'
 
   it.each([
     [['tail', '--prefix', 'bad\nprefix'], '"bad\\nprefix"'],
     [['--prefix', 'a\tb', 'recent'], '"a\\tb"'],
     [['check', '--prefix', 'shop:\u009b2J'], '"shop:\\u009b2J"'],
+    [['recent', '--prefix', 'shop\u2028eu:'], '"shop\\u2028eu:"'],
+    [['recent', '--prefix', 'shop\u2029eu:'], '"shop\\u2029eu:"'],
   ])('rejects a control character in --prefix: %j', async (args, received) => {
     const line = expectOneLineUsageError(await runCli([...args, '--tracker-url', redis.url]))
     expect(line).toBe(

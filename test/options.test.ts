@@ -172,9 +172,9 @@ describe('resolveOptions validation', () => {
     ['trackerUrl', { trackerUrl: ['redis://a:1', 7] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received 7)'],
     ['trackerUrl', { trackerUrl: ['redis://a:1', ''] }, TypeError, 'The `trackerUrl` option must be a non-empty array of cluster node URL strings (received "")'],
     ['keyPrefix', { keyPrefix: 1 }, TypeError, 'The `keyPrefix` option must be a string (received 1)'],
-    ['keyPrefix', { keyPrefix: 'bad\nprefix' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters such as a newline, tab or escape (received "bad\\nprefix")'],
-    ['keyPrefix', { keyPrefix: 'shop:\r' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters such as a newline, tab or escape (received "shop:\\r")'],
-    ['keyPrefix', { keyPrefix: '\u001b[31mshop:' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters such as a newline, tab or escape (received "\\u001b[31mshop:")'],
+    ['keyPrefix', { keyPrefix: 'bad\nprefix' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters or line separators, such as a newline, tab, escape or U+2028 (received "bad\\nprefix")'],
+    ['keyPrefix', { keyPrefix: 'shop:\r' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters or line separators, such as a newline, tab, escape or U+2028 (received "shop:\\r")'],
+    ['keyPrefix', { keyPrefix: '\u001b[31mshop:' }, RangeError, 'The `keyPrefix` option must be a key prefix without control characters or line separators, such as a newline, tab, escape or U+2028 (received "\\u001b[31mshop:")'],
     ['processorName', { processorName: ' ' }, RangeError, 'The `processorName` option must be a name with at least one visible character, or left out for node:<pid> (received " ")'],
     ['maxCompletedTasks', { maxCompletedTasks: '10' }, TypeError, 'The `maxCompletedTasks` option must be a number (received "10")'],
     ['maxCompletedTasks', { maxCompletedTasks: 0 }, RangeError, 'The `maxCompletedTasks` option must be a whole number of at least 1 (received 0)'],
@@ -235,14 +235,33 @@ describe('resolveOptions validation', () => {
 })
 
 describe('key prefix characters', () => {
-  it.each(['bad\nprefix', 'tab\tprefix', 'del\u007f', 'c1\u0085'])('rejects TOP_TRACKER_PREFIX=%j', (value) => {
+  const PREFIX_RULE = 'a key prefix without control characters or line separators, such as a newline, tab, escape or U+2028'
+
+  it.each([
+    ['bad\nprefix', '"bad\\nprefix"'],
+    ['tab\tprefix', '"tab\\tprefix"'],
+    ['del\u007f', '"del\\u007f"'],
+    ['c1\u0085', '"c1\\u0085"'],
+    ['line\u2028sep', '"line\\u2028sep"'],
+    ['para\u2029sep', '"para\\u2029sep"'],
+  ])('rejects TOP_TRACKER_PREFIX=%j', (value, received) => {
     const error = catchError(() => resolveOptions({}, { TOP_TRACKER_PREFIX: value }))
     expect(error).toBeInstanceOf(RangeError)
     expect(error.message).toBe(
-      'web-top: The TOP_TRACKER_PREFIX environment variable must be a key prefix without control characters ' +
-        `such as a newline, tab or escape (received ${JSON.stringify(value)})`,
+      `web-top: The TOP_TRACKER_PREFIX environment variable must be ${PREFIX_RULE} (received ${received})`,
     )
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+  })
+
+  it.each([
+    ['ab\u0085', '"ab\\u0085"'],
+    ['shop:\u009b2J', '"shop:\\u009b2J"'],
+    ['shop\u2028eu:', '"shop\\u2028eu:"'],
+    ['shop\u2029eu:', '"shop\\u2029eu:"'],
+  ])('rejects keyPrefix %j with an escaped value', (value, received) => {
+    const error = catchError(() => resolveOptions({ keyPrefix: value }, EMPTY_ENV))
+    expect(error).toBeInstanceOf(RangeError)
+    expect(error.message).toBe(`web-top: The \`keyPrefix\` option must be ${PREFIX_RULE} (received ${received})`)
   })
 
   it('names the option over a valid environment value', () => {
