@@ -4,7 +4,7 @@
  * 30 s, naming the option.
  */
 import type { IncomingMessage } from 'node:http'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { MemoryTracker } from '../src/index'
 import { FRAMEWORKS, sendRequest, startApp, waitFor } from './helpers/http'
 import { captureLogger } from './helpers/logger'
@@ -48,3 +48,60 @@ describe.each(FRAMEWORKS)('%s ignore function that throws', (framework) => {
     expect(logger.lines.map((line) => line.message)).not.toContain('web-top failed to record a request')
   })
 })
+
+describe.each(FRAMEWORKS)('%s ignore function that throws an unreadable value', (framework) => {
+  const throwUnreadable = () => {
+    throw new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('property read failed')
+        },
+      },
+    )
+  }
+
+  it('names the ignore option on stderr', async () => {
+    const tracker = new MemoryTracker()
+    const stderrWrite = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    try {
+      const app = await startApp(framework, { tracker, ignore: throwUnreadable, handleSignals: false })
+      try {
+        await requestAndWaitForRecord(app.url, tracker)
+      } finally {
+        await app.close()
+      }
+
+      const output = stderrWrite.mock.calls.map((call) => String(call[0])).join('')
+      expect(output).toContain(IGNORE_THREW)
+      expect(output).toContain('(the thrown value could not be read, because reading its properties threw)')
+      expect(output).not.toContain('the logger given')
+    } finally {
+      stderrWrite.mockRestore()
+    }
+  })
+
+  it('passes the logger a readable error', async () => {
+    const tracker = new MemoryTracker()
+    const logger = captureLogger()
+    const app = await startApp(framework, { tracker, logger, ignore: throwUnreadable, handleSignals: false })
+    try {
+      await requestAndWaitForRecord(app.url, tracker)
+    } finally {
+      await app.close()
+    }
+
+    const lines = logger.lines.filter((line) => line.message.startsWith(IGNORE_THREW))
+    expect(lines).toHaveLength(1)
+    const err = lines[0]?.fields.err
+    expect(err).toBeInstanceOf(Error)
+    expect((err as Error).message).toBe('the thrown value could not be read, because reading its properties threw')
+  })
+})
+
+/** Sends one request to `/users/1` and waits until the tracker has its completed task. */
+async function requestAndWaitForRecord(url: string, tracker: MemoryTracker): Promise<void> {
+  const response = await sendRequest(`${url}/users/1`, { abortAfterMs: 5_000 })
+  expect(response.status).toBe(200)
+  await waitFor('a completed task', async () => ((await tracker.read()).completed.length >= 1 ? true : undefined))
+}

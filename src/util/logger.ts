@@ -57,16 +57,16 @@ export function guardLogger(logger: Logger): Logger {
   const report = (err: unknown, message: string) => {
     if (failedLoggers.has(logger)) return
     failedLoggers.add(logger)
-    const reason = err instanceof Error ? err.message : String(err)
+    const reason = describeThrownValue(err)
     process.stderr.write(
       `web-top: error: the logger given in the \`logger\` option threw (${reason}) on the message ` +
         `"${message}"; web-top drops its messages that throw, so fix the logger to see them\n`,
     )
   }
   const write = (level: 'warn' | 'error' | 'info' | 'debug', object: Record<string, unknown>, message: string) => {
+    const fields = loggableFields(object)
     try {
-      hideCommandSecrets(object.err)
-      const result: unknown = logger[level]?.(hideArgumentEchoes(object), message)
+      const result: unknown = logger[level]?.(fields, message)
       // An async logger rejects instead of throwing, and an unhandled rejection ends the process.
       if (isThenable(result)) result.then(undefined, (err: unknown) => report(err, message))
     } catch (err) {
@@ -81,6 +81,48 @@ export function guardLogger(logger: Logger): Logger {
   if (typeof logger.debug === 'function') guarded.debug = (object, message) => write('debug', object, message)
   guardedLoggers.add(guarded)
   return guarded
+}
+
+/** The `err` field written in place of a thrown value whose properties throw when read. */
+const UNREADABLE_ERROR = 'the thrown value could not be read, because reading its properties threw'
+
+/**
+ * Returns the fields to pass to a logger, with secrets and Redis's echoes
+ * hidden. An `err` whose properties throw when read, such as a Proxy that
+ * an app's `ignore` function threw, is replaced by an error that says so.
+ * Passed on, it would make the logger throw, and the notice would then
+ * blame the logger for a fault of the value.
+ */
+function loggableFields(object: Record<string, unknown>): Record<string, unknown> {
+  try {
+    readErrorProperties(object.err)
+    hideCommandSecrets(object.err)
+    return hideArgumentEchoes(object)
+  } catch {
+    return hideArgumentEchoes({ ...object, err: new Error(UNREADABLE_ERROR) })
+  }
+}
+
+/**
+ * Reads the properties of `err` that loggers read (pino's error serializer
+ * and `createConsoleLogger`), so that a getter or Proxy trap that throws
+ * does so here.
+ */
+function readErrorProperties(err: unknown): void {
+  if ((typeof err !== 'object' && typeof err !== 'function') || err === null) return
+  void (err instanceof Error)
+  const fields = err as Record<string, unknown>
+  void [fields.name, fields.message, fields.stack, fields.cause, fields.code, fields.command]
+  for (const key of Object.keys(err)) void fields[key]
+}
+
+/** Returns the message of a value that a logger threw, or a note when the value cannot be read either. */
+function describeThrownValue(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err)
+  } catch {
+    return 'a value that could not be read'
+  }
 }
 
 /**
