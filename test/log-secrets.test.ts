@@ -76,3 +76,16 @@ describe('log secrets', () => {
     expect(result.stderr).not.toMatch(/Wr0ng|pa55|w0rd/)
   })
 })
+
+describe('cluster URL secrets in the CLI', () => {
+  it('hides the password of every seed node', async () => {
+    // The URL is rejected before the CLI connects, and nothing listens on ports 1 and 2.
+    const url = 'redis+cluster://u:S5-first@127.0.0.1:1,u:S6-second@127.0.0.1:2'
+    const result = await runCli(['recent', '--tracker-url', url, '--prefix', '{x}:'], { timeoutMs: 15_000 })
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('Invalid tracker URL "redis+cluster://u:***@127.0.0.1:1,u:***@127.0.0.1:2"')
+    expect(result.stderr).toContain('the host list entry "u:***@127.0.0.1:2" has a user part')
+    expect(result.stderr).not.toMatch(/S5-first|S6-second/)
+  })
+})

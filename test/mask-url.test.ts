@@ -4,7 +4,7 @@
  * argument and must keep a URL without secrets exactly as written.
  */
 import { describe, expect, it } from 'vitest'
-import { maskUrl, maskUrlsInText, readPasswords } from '../src/util/mask-url'
+import { maskUrl, maskUrlPart, maskUrlsInText, readPasswords } from '../src/util/mask-url'
 
 describe('maskUrl parameters', () => {
   it.each([
@@ -76,6 +76,46 @@ describe('maskUrl passwords', () => {
   })
 })
 
+describe('maskUrl cluster and Sentinel nodes', () => {
+  it.each([
+    ['redis+cluster://u:S5@127.0.0.1:1,u:S6@127.0.0.1:2', 'redis+cluster://u:***@127.0.0.1:1,u:***@127.0.0.1:2'],
+    ['redis+sentinel://u:S5@127.0.0.1:1,u:S9@127.0.0.1:2/m', 'redis+sentinel://u:***@127.0.0.1:1,u:***@127.0.0.1:2/m'],
+    ['redis+cluster://127.0.0.1:1,u:S6@127.0.0.1:2', 'redis+cluster://127.0.0.1:***,u:***@127.0.0.1:2'],
+    ['rediss+cluster://[::1]:7000,u:S6@[::1]:7001', 'rediss+cluster://[::1]:***,u:***@[::1]:7001'],
+    ['redis+cluster://u:S5@h1:1,S6@h2:2', 'redis+cluster://u:***@h1:1,***@h2:2'],
+    ['redis+cluster://u:S5@ss@h1:1,h2:2', 'redis+cluster://u:***@h1:1,h2:2'],
+    ['redis+cluster://u:12,S6@h1:1,h2:2', 'redis+cluster://u:***@h1:1,h2:2'],
+    ['redis+cluster://u:S5,S6,S7@h1:1', 'redis+cluster://u:***@h1:1'],
+    ['redis+sentinel://h1:1,u:S6@h2:2/m?sentinelPassword=S7', 'redis+sentinel://h1:***,u:***@h2:2/m?sentinelPassword=***'],
+  ])('masks each node of %s', (url, masked) => {
+    expect(maskUrl(url)).toBe(masked)
+  })
+
+  it.each([
+    ['redis+cluster://127.0.0.1:7000,127.0.0.1:7001'],
+    ['redis+cluster://u@h1:1,h2:2'],
+    ['REDIS+SENTINEL://H1:26379,[::1]:26380/m/0'],
+  ])('keeps %s as written', (url) => {
+    expect(maskUrl(url)).toBe(url)
+  })
+
+  it('masks a node URL inside text', () => {
+    expect(maskUrlsInText('--url=redis+cluster://h1:1,u:S6@h2:2')).toBe('--url=redis+cluster://h1:***,u:***@h2:2')
+  })
+})
+
+describe('maskUrlPart', () => {
+  it.each([
+    ['redis+cluster://u:S5@127.0.0.1:1,u:S6@127.0.0.1:2', 'u:S6@127.0.0.1:2', 'u:***@127.0.0.1:2'],
+    ['redis+cluster://u:S5@ss@h:1', 'ss@h:1', '***@h:1'],
+    ['redis+sentinel://u:S5/x@h:1/m', 'S5', '***'],
+    ['redis+cluster://:S5@h:x', 'h:x', 'h:x'],
+  ])('masks the part %s of %s', (url, part, masked) => {
+    const start = url.lastIndexOf(part)
+    expect(maskUrlPart(url, start, start + part.length)).toBe(masked)
+  })
+})
+
 describe('maskUrl serialisation', () => {
   it.each([
     ['HTTP://Example.test:80/a/../b', 'http://example.test/b'],
@@ -133,6 +173,9 @@ describe('maskUrl on hostile input', () => {
     `a://u:p ${' x'.repeat(50_000)}@`,
     `${"a://u:p'".repeat(12_500)}@`,
     `a://u:p"${'<x'.repeat(50_000)}@`,
+    `redis+cluster://${'h:1,'.repeat(25_000)}@h`,
+    `redis+cluster://u:p${',@'.repeat(50_000)}`,
+    `redis+sentinel://${',x'.repeat(50_000)}@h/m`,
   ]
 
   it.each(hostileInputs.map((input, index) => [index, input]))('masks input %i quickly', (_index, input) => {
@@ -152,6 +195,8 @@ describe('readPasswords', () => {
     ['redis://127.0.0.1:6379', []],
     ['redis://user@host:6379', []],
     ['redis://u:1234/5678@127.0.0.1:6379', ['1234/5678']],
+    ['redis+cluster://u:S5@h1:1,u:S6@h2:2', ['S5', 'S6']],
+    ['redis+cluster://u:S5,S6@h1:1,h2:2', ['S5,S6']],
   ])('reads the passwords of %s', (url, expected) => {
     expect(readPasswords(url)).toEqual(expected)
   })

@@ -17,6 +17,7 @@ import {
   listPrefixes,
   parseRedisTarget,
   RedisTracker,
+  topMiddleware,
   validateServerUrl,
   waitForReady,
   withTop,
@@ -421,6 +422,33 @@ describe('tracker URLs', () => {
     expect(() => parseRedisTarget('redis+sentinel://:hunter2@h:x/main?sentinelPassword=s3cret')).toThrow(
       'web-top: Invalid tracker URL "redis+sentinel://:***@h:x/main?sentinelPassword=***": "h:x" is not a valid host:port',
     )
+  })
+
+  it.each([
+    ['redis+cluster://u:S5@127.0.0.1:1,u:S6@127.0.0.1:2', '"redis+cluster://u:***@127.0.0.1:1,u:***@127.0.0.1:2"', '"u:***@127.0.0.1:2" has a user part'],
+    ['redis+sentinel://u:S5@127.0.0.1:1,u:S6@127.0.0.1:2/m', '"redis+sentinel://u:***@127.0.0.1:1,u:***@127.0.0.1:2/m"', '"u:***@127.0.0.1:2" has a user part'],
+    ['redis+cluster://u:S5@S6@127.0.0.1:1', '"redis+cluster://u:***@127.0.0.1:1"', '"***@127.0.0.1:1" has a user part'],
+    ['redis+cluster://127.0.0.1:1,u:S6@127.0.0.1:2', '"redis+cluster://127.0.0.1:***,u:***@127.0.0.1:2"', 'write a "," in a password as %2C'],
+    ['redis+cluster://u:S5,S6@127.0.0.1:1', '"redis+cluster://u:***@127.0.0.1:1"', 'write a "," in a password as %2C'],
+    ['redis+sentinel://u:S5/S6@127.0.0.1:1/m', '"redis+sentinel://u:***@127.0.0.1:1/m"', '"u:***" is not a valid host:port'],
+  ])('masks every node password of %s in errors', (url, shownUrl, reason) => {
+    let message = ''
+    try {
+      parseRedisTarget(url)
+    } catch (error) {
+      message = (error as Error).message
+    }
+    expect(message).toContain(`Invalid tracker URL ${shownUrl}`)
+    expect(message).toContain(reason)
+    expect(message).not.toMatch(/S5|S6/)
+  })
+
+  it('masks every node password in topMiddleware errors', () => {
+    const trackerUrl = 'redis+cluster://u:S5@127.0.0.1:1,u:S6@127.0.0.1:2'
+    expect(() => topMiddleware({ trackerUrl, keyPrefix: '{a}:' })).toThrow(
+      'Invalid tracker URL "redis+cluster://u:***@127.0.0.1:1,u:***@127.0.0.1:2"',
+    )
+    expect(() => topMiddleware({ trackerUrl, keyPrefix: '{a}:' })).not.toThrow(/S5|S6/)
   })
 
   it('rejects node lists that differ', () => {

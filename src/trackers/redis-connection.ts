@@ -14,7 +14,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { invalidOptionRange, invalidTrackerUrl } from '../errors'
-import { maskUrl } from '../util/mask-url'
+import { maskUrl, maskUrlPart } from '../util/mask-url'
 
 /** Port of a cluster seed node whose URL gives none. */
 const DEFAULT_REDIS_PORT = 6379
@@ -88,7 +88,16 @@ export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
 
   const [, scheme = '', kind = '', userInfo, hostList = '', path = '', query = ''] = match
   const describeUrl = () => maskUrl(url)
+  if (userInfo?.includes(',')) {
+    // `h1:7000,u:pw@h2:7001` would read as the user "h1" with the password "7000,u:pw" on the one host h2.
+    const reason =
+      'the text before the first @ contains a ",", so it reads as a host list with a user and password after ' +
+      'its first host; give the user and password once, before the first host, for all nodes, ' +
+      'and write a "," in a password as %2C'
+    throw invalidTrackerUrl(describeUrl(), reason)
+  }
   const credentials = readCredentials(userInfo, scheme.toLowerCase() === 'rediss', describeUrl)
+  const hostListAt = { url, start: readHostListStart(url, userInfo) }
 
   if (kind.toLowerCase() === 'cluster') {
     if (!/^\/?0?$/.test(path)) {
@@ -97,11 +106,12 @@ export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
     if (query !== '') {
       throw invalidTrackerUrl(describeUrl(), 'a cluster URL takes no query parameters')
     }
-    const nodes = parseHostList(hostList, DEFAULT_REDIS_PORT, describeUrl)
+    const nodes = parseHostList(hostList, hostListAt, DEFAULT_REDIS_PORT, describeUrl)
     return { kind: 'cluster', nodes, nodeOptions: credentials }
   }
 
-  return { kind: 'sentinel', options: parseSentinelUrl(credentials, hostList, path, query, describeUrl) }
+  const options = parseSentinelUrl(credentials, hostList, hostListAt, path, query, describeUrl)
+  return { kind: 'sentinel', options }
 }
 
 /**
@@ -254,7 +264,7 @@ function parseNodeUrl(url: string): { node: { host: string; port: number }; cred
   if (!/^\/?0?$/.test(path) || query !== '') {
     throw invalidTrackerUrl(describeUrl(), 'a cluster node URL takes no database and no query parameters')
   }
-  const [node] = parseHostList(host, DEFAULT_REDIS_PORT, describeUrl)
+  const [node] = parseHostList(host, { url, start: readHostListStart(url, userInfo) }, DEFAULT_REDIS_PORT, describeUrl)
   if (node === undefined || host.includes(',')) {
     throw invalidTrackerUrl(describeUrl(), 'a cluster node URL names exactly one host:port')
   }
@@ -264,11 +274,12 @@ function parseNodeUrl(url: string): { node: { host: string; port: number }; cred
 function parseSentinelUrl(
   credentials: UrlCredentials,
   hostList: string,
+  hostListAt: HostListPosition,
   path: string,
   query: string,
   describeUrl: () => string,
 ): RedisOptions {
-  const sentinels = parseHostList(hostList, DEFAULT_SENTINEL_PORT, describeUrl)
+  const sentinels = parseHostList(hostList, hostListAt, DEFAULT_SENTINEL_PORT, describeUrl)
   const pathMatch = /^\/([^/]+)(?:\/(\d+))?\/?$/.exec(path)
   if (pathMatch === null) {
     const reason = 'a Sentinel URL names the master after the hosts: redis+sentinel://host:26379/mymaster[/db]'
@@ -296,9 +307,21 @@ function parseSentinelUrl(
   return options
 }
 
+/** Where the host list of a URL starts, so that an error can quote one entry of it with its secrets masked. */
+interface HostListPosition {
+  url: string
+  start: number
+}
+
+/** Returns the index in a URL after `scheme://` and the user part that the URL's pattern matched. */
+function readHostListStart(url: string, userInfo: string | undefined): number {
+  return url.indexOf('://') + 3 + (userInfo === undefined ? 0 : userInfo.length + 1)
+}
+
 /** Reads `host:port,host:port`, with IPv6 addresses in brackets (`[::1]:7000`). */
 function parseHostList(
   list: string,
+  position: HostListPosition,
   defaultPort: number,
   describeUrl: () => string,
 ): Array<{ host: string; port: number }> {
@@ -307,10 +330,21 @@ function parseHostList(
     throw invalidTrackerUrl(describeUrl(), 'it names no host, or has an empty entry in its host list')
   }
 
-  return entries.map((entry) => {
+  let entryStart = position.start
+  return list.split(',').map((rawEntry) => {
+    const entry = rawEntry.trim()
+    // The entry may hold a piece of a password, so its text is quoted as maskUrl() masks it.
+    const shownEntry = maskUrlPart(position.url, entryStart, entryStart + rawEntry.length).trim()
+    entryStart += rawEntry.length + 1
+    if (entry.includes('@')) {
+      const reason =
+        `the host list entry ${JSON.stringify(shownEntry)} has a user part, but a cluster or Sentinel URL ` +
+        'takes one user and password, before its first host, for all nodes; write an @ in a password as %40'
+      throw invalidTrackerUrl(describeUrl(), reason)
+    }
     const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/i.exec(entry)
     if (match === null) {
-      throw invalidTrackerUrl(describeUrl(), `${JSON.stringify(entry)} is not a valid host:port`)
+      throw invalidTrackerUrl(describeUrl(), `${JSON.stringify(shownEntry)} is not a valid host:port`)
     }
     const port = match[2] === undefined ? defaultPort : Number(match[2])
     // Gives the reasons that `validateServerUrl()` gives for a one-server URL.

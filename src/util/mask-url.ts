@@ -37,7 +37,8 @@ const NEXT_URL = /,(?=[a-z][a-z0-9+.-]*:\/\/)/i
  * URL of a comma-separated list is masked on its own, and then serialised
  * as the WHATWG URL parser does when it parses (`HTTP://h` as `http://h/`),
  * so that a message shows the URL as the library reads it. A URL that does
- * not parse stays as written apart from its masked secrets.
+ * not parse, and a cluster or Sentinel URL, which the library reads with its
+ * own parser, stay as written apart from their masked secrets.
  */
 export function maskUrl(url: string): string {
   return url
@@ -58,14 +59,38 @@ function maskUrlAsWritten(url: string): string {
  * tail of a parameter value after its `@` in clear.
  */
 function maskSecrets(url: string): string {
-  const spans: Span[] = []
-  const password = findPasswordSpan(url)
-  if (password !== undefined) spans.push(password)
+  return replaceSpans(url, findSecretSpans(url))
+}
+
+/** Returns the spans of one URL's passwords and secret parameter values, sorted and merged. */
+function findSecretSpans(url: string): Span[] {
+  const spans = findPasswordSpans(url)
   for (const match of url.matchAll(SECRET_PARAMETER)) {
     const valueStart = match.index + (match[1]?.length ?? 0)
     spans.push({ start: valueStart, end: match.index + match[0].length })
   }
-  return replaceSpans(url, mergeSpans(spans))
+  return mergeSpans(spans)
+}
+
+/**
+ * Returns the text of `url` from `start` up to `end` with the secrets that
+ * `maskUrl` masks in it replaced by `***`, for a message that quotes a part
+ * of a URL, such as one entry of a host list. The secrets are found in the
+ * whole URL, so a part that holds only the tail of a password is masked too.
+ */
+export function maskUrlPart(url: string, start: number, end: number): string {
+  const spans: Span[] = []
+  let entryStart = 0
+  for (const entry of url.split(NEXT_URL)) {
+    for (const span of findSecretSpans(entry)) {
+      const spanStart = entryStart + span.start
+      const spanEnd = entryStart + span.end
+      const overlaps = spanStart < end && (spanEnd > start || (spanEnd === spanStart && spanStart >= start))
+      if (overlaps) spans.push({ start: Math.max(spanStart, start) - start, end: Math.min(spanEnd, end) - start })
+    }
+    entryStart += entry.length + 1
+  }
+  return replaceSpans(url.slice(start, end), spans)
 }
 
 /** A part of a text, from `start` up to but not including `end`. */
@@ -98,7 +123,8 @@ function replaceSpans(text: string, spans: readonly Span[]): string {
 
 /** Returns a masked URL as the WHATWG URL parser serialises it, or as it is when it does not parse. */
 function serializeUrl(maskedUrl: string): string {
-  if (!maskedUrl.includes('://')) return maskedUrl
+  // The library reads cluster and Sentinel URLs with its own parser, so they stay as written.
+  if (!maskedUrl.includes('://') || isMultiNodeUrl(maskedUrl)) return maskedUrl
   try {
     return new URL(maskedUrl).toString()
   } catch {
@@ -179,8 +205,7 @@ const PORT = /^\d+$/
 export function readPasswords(url: string): string[] {
   const passwords: string[] = []
   for (const entry of url.split(NEXT_URL)) {
-    const span = findPasswordSpan(entry)
-    if (span !== undefined) passwords.push(entry.slice(span.start, span.end))
+    for (const span of findPasswordSpans(entry)) passwords.push(entry.slice(span.start, span.end))
   }
   return passwords
 }
@@ -190,6 +215,69 @@ export function readPasswords(url: string): string[] {
  * Sentinel master name and a database number.
  */
 const REDIS_SCHEME = /^(?:redis|rediss|valkey|valkeys)(?:\+(?:cluster|sentinel))?$/i
+
+/** Schemes of URLs that list several nodes (`host:port,host:port`): Redis Cluster seeds or Sentinels. */
+const MULTI_NODE_SCHEME = /^(?:redis|rediss|valkey|valkeys)\+(?:cluster|sentinel)$/i
+
+function isMultiNodeUrl(url: string): boolean {
+  const separator = url.indexOf('://')
+  return separator !== -1 && MULTI_NODE_SCHEME.test(url.slice(0, separator))
+}
+
+/** Returns the password spans of one URL: one for each node of a cluster or Sentinel URL that has one. */
+function findPasswordSpans(url: string): Span[] {
+  if (isMultiNodeUrl(url)) return findNodePasswordSpans(url, url.indexOf('://') + 3)
+  const span = findPasswordSpan(url)
+  return span === undefined ? [] : [span]
+}
+
+/**
+ * Returns the password spans of a cluster or Sentinel URL, whose authority
+ * is a comma-separated list of nodes. Each node (`[user[:password]@]host[:port]`)
+ * is read on its own, so the hosts stay visible, up to the last `@` of the
+ * URL, which ends the last user part (as in a one-server Redis URL, a
+ * password may contain a raw `@`, `/` or `?`). The user part of a node runs
+ * to its last `@`, and its password from its first `:`. A node before that
+ * last `@` that has no `@` of its own may also be a piece of a password with
+ * a raw `,` (`u:12,ab@host`), so after its host, its port is masked too
+ * (`127.0.0.1:***`), and one with no `:` after a `:` earlier in the URL is
+ * masked whole, joined to the mask before it (`u:p,w@h` shows as `u:***@h`).
+ * Nodes after the last `@` stay visible. Each node is searched once, so the
+ * search takes time linear in the length of the URL.
+ * NOTE: a password with a raw `,` whose pieces read as a host with a port
+ * shows those hosts (`u:x,h:1@h2` shows as `u:***,h:***@h2`).
+ */
+function findNodePasswordSpans(url: string, start: number): Span[] {
+  const userPartsEnd = url.lastIndexOf('@')
+  if (userPartsEnd < start) return []
+
+  const spans: Span[] = []
+  let passwordStarted = false
+  let nodeStart = start
+  for (;;) {
+    const comma = url.indexOf(',', nodeStart)
+    const isLast = comma === -1 || comma >= userPartsEnd
+    const nodeEnd = isLast ? userPartsEnd : comma
+    const node = url.slice(nodeStart, nodeEnd)
+    const at = isLast ? node.length : node.lastIndexOf('@')
+    const userPart = at === -1 ? node : node.slice(0, at)
+    // A node without user part may be an IPv6 address in brackets, whose port follows the `]`.
+    const hostEnd = at === -1 && userPart.startsWith('[') ? Math.max(userPart.indexOf(']'), 0) : 0
+    const colon = userPart.indexOf(':', hostEnd)
+
+    if (colon !== -1) {
+      spans.push({ start: nodeStart + colon + 1, end: nodeStart + userPart.length })
+      passwordStarted = true
+    } else if (passwordStarted && userPart !== '') {
+      const previous = spans[spans.length - 1]
+      if (previous !== undefined && previous.end === nodeStart - 1) previous.end = nodeStart + userPart.length
+      else spans.push({ start: nodeStart, end: nodeStart + userPart.length })
+    }
+
+    if (isLast) return spans
+    nodeStart = comma + 1
+  }
+}
 
 /**
  * Returns where the password of one URL starts and ends, or `undefined` for
