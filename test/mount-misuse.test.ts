@@ -649,6 +649,43 @@ describe.each(FASTIFY_VERSIONS)('%s webTop decorated by another plugin', (_name,
     expect(error.message).toContain('already decorated it with an instance of Dashboard')
     await app.close().catch(() => {})
   })
+
+  it.each([
+    [
+      'a getter that throws',
+      {
+        getter() {
+          throw new Error('boom')
+        },
+      },
+      'a getter that throws when read',
+    ],
+    [
+      'a getter that returns a Proxy whose reads throw',
+      {
+        getter() {
+          return new Proxy(
+            {},
+            {
+              get() {
+                throw new Error('boom')
+              },
+            },
+          )
+        },
+      },
+      'a value whose properties throw when read',
+    ],
+  ])('rejects ready() on %s', async (_case, decorator, description) => {
+    const app = fastify()
+    app.decorate('webTop', decorator as never)
+    app.register(topPlugin, OPTIONS)
+    const error = await catchRejection(app.ready(), 'ready()')
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain(`has already decorated it with ${description}: rename that decorator`)
+    await app.close().catch(() => {})
+  })
 })
 
 

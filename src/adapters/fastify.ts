@@ -65,10 +65,10 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
   // Another plugin's `webTop` on this instance would make `decorate()` below
   // throw Fastify's bare FST_ERR_DEC_ALREADY_PRESENT, which names neither
   // plugin. On a parent, the recorder would hide it from this context.
-  const existing = (fastify as { webTop?: unknown }).webTop
-  if (fastify.hasDecorator('webTop') && !isRecorder(existing)) {
+  const existing = inspectDecorator(fastify)
+  if (fastify.hasDecorator('webTop') && !existing.isRecorder) {
     const cause = Object.hasOwn(fastify, 'webTop') ? readDecoratorTakenError(fastify) : undefined
-    done(decoratorTaken(existing, cause))
+    done(decoratorTaken(existing.description, cause))
     return
   }
   // A parent's recorder already records the requests of this instance's
@@ -213,11 +213,43 @@ function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | u
  * process alive.
  */
 function closeEarlierRecorder(fastify: Parameters<FastifyPluginCallback>[0]): void {
-  const earlier = (fastify as { webTop?: unknown }).webTop
+  const earlier = readDecorator(fastify)
   if (!(earlier instanceof Recorder)) return
   // An app that catches the error in `after()` boots on, without recording.
   earlier.logger.warn({}, 'web-top closed the recorder of the first topPlugin registration, because a second one failed')
   void earlier.close()
+}
+
+/** Marks a `webTop` decorator whose getter threw when read. */
+const UNREADABLE = Symbol('unreadable decorator')
+
+/**
+ * Returns the `webTop` decorator of `fastify`, or `UNREADABLE` when reading
+ * it throws. Another plugin may have decorated the name with a getter, and
+ * a throw from the plugin function would escape `register()` as an
+ * uncaught exception, leaving `ready()` to end by Fastify's plugin timeout.
+ */
+function readDecorator(fastify: Parameters<FastifyPluginCallback>[0]): unknown {
+  try {
+    return (fastify as { webTop?: unknown }).webTop
+  } catch {
+    return UNREADABLE
+  }
+}
+
+/**
+ * Reads the `webTop` decorator of `fastify` and returns whether it is a
+ * recorder, and what it is for the error that rejects it. Neither a getter
+ * nor a Proxy that throws escapes, for the reason `readDecorator` gives.
+ */
+function inspectDecorator(fastify: Parameters<FastifyPluginCallback>[0]): { isRecorder: boolean; description: string } {
+  const value = readDecorator(fastify)
+  if (value === UNREADABLE) return { isRecorder: false, description: 'a getter that throws when read' }
+  try {
+    return { isRecorder: isRecorder(value), description: describeValue(value) }
+  } catch {
+    return { isRecorder: false, description: 'a value whose properties throw when read' }
+  }
 }
 
 /**
@@ -257,10 +289,11 @@ function calledAsHook(): WebTopError {
   )
 }
 
-function decoratorTaken(value: unknown, cause: unknown): WebTopError {
+/** Builds the error for a `webTop` decorator that is not a recorder, described by `description` (`describeValue`). */
+function decoratorTaken(description: string, cause: unknown): WebTopError {
   return invalidUsage(
     `topPlugin decorates the Fastify instance with \`webTop\`, but another plugin or the app has already ` +
-      `decorated it with ${describeValue(value)}: rename that decorator, because topPlugin needs the name for its recorder`,
+      `decorated it with ${description}: rename that decorator, because topPlugin needs the name for its recorder`,
     cause === undefined ? undefined : { cause },
   )
 }
