@@ -5,13 +5,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { createServer as createTcpServer, type AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { maskUrl } from '../src/util/mask-url'
 import { findTlsBlocker, makeCertificates } from './helpers/certificates'
-import { runCli } from './helpers/cli'
+import { runCli, type CliResult } from './helpers/cli'
 import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server'
 
 const GOOD_KEY = 'good-key-0123456789abcdef'
@@ -40,6 +40,22 @@ function expectOneLineError(
   expect(result.stderr.endsWith('\n')).toBe(true)
   expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
   expect(result.stderr).not.toMatch(STACK_LINE)
+}
+
+/**
+ * Starts `server` on a free port of 127.0.0.1, runs `recent` with the
+ * redis:// URL of that port, and closes the server. The server must read
+ * from its sockets, or it never sees the client close and close() never finishes.
+ */
+async function runRecentAt(server: TcpServer): Promise<{ url: string; result: CliResult }> {
+  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+  try {
+    const url = `redis://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const result = await runCli(['recent', '--tracker-url', url], { timeoutMs: 20_000 })
+    return { url, result }
+  } finally {
+    await new Promise((resolveClose) => server.close(resolveClose))
+  }
 }
 
 describe('tracker URL errors', () => {
@@ -249,23 +265,35 @@ describe('HTTP server at a Redis URL', () => {
 
 describe('other server at a Redis URL', () => {
   it('quotes the first line it sent', async () => {
-    // Like an SSH server, it sends its banner first. It reads what the client
-    // sends, so that it sees the client close and server.close() can finish.
+    // Like an SSH server, it sends its banner first.
     const server = createTcpServer((socket) => socket.resume().end('SSH-2.0-OpenSSH_9.6\r\n'))
-    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
-    try {
-      const url = `redis://127.0.0.1:${(server.address() as AddressInfo).port}`
-      const result = await runCli(['recent', '--tracker-url', url])
+    const { url, result } = await runRecentAt(server)
 
-      expectOneLineError(result)
-      expect(result.stderr).toContain(
-        `Cannot connect to the tracker at ${url}: the server replied "SSH-2.0-OpenSSH_9.6", ` +
-          'which is not the Redis protocol.',
-      )
-      expect(result.stderr).toContain('Check the host and port in the URL: a server of another kind listens there')
-    } finally {
-      await new Promise((resolveClose) => server.close(resolveClose))
-    }
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the server replied "SSH-2.0-OpenSSH_9.6", ` +
+        'which is not the Redis protocol.',
+    )
+    expect(result.stderr).toContain('Check the host and port in the URL: a server of another kind listens there')
+  })
+})
+
+describe('server that closes at once at a Redis URL', () => {
+  it('says the server closed without a reply', async () => {
+    // The server closes each connection at once, so the client gets no error and no reply.
+    const server = createTcpServer((socket) => {
+      socket.on('error', () => undefined)
+      socket.resume().end()
+    })
+    const { url, result } = await runRecentAt(server)
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the server accepted the connection and closed it without a reply.`,
+    )
+    expect(result.stderr).toContain('Check that the port in the URL is the port of a Redis server')
+    expect(result.stderr).not.toContain('did not reply within')
+    expect(result.stderr).not.toContain('TLS')
   })
 })
 
@@ -323,6 +351,23 @@ describe.skipIf(tlsBlocker !== undefined)('Redis with TLS only', () => {
     )
     expect(result.stderr).toContain('The port expects TLS: use rediss:// in place of redis://')
     expect(result.stderr).not.toContain('ECONNRESET')
+  })
+
+  it('redis:// says an HTTPS port expects TLS', async () => {
+    // Node's HTTPS server closes a connection that does not start with a TLS handshake, and sends nothing.
+    const server = createHttpsServer(
+      { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.crt')) },
+      (_req, res) => res.end('not Redis'),
+    )
+    const { url, result } = await runRecentAt(server)
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the server closed the connection, ` +
+        'and it completes a TLS handshake on that port.',
+    )
+    expect(result.stderr).toContain('The port expects TLS: use rediss:// in place of redis://')
+    expect(result.stderr).not.toContain('did not reply within')
   })
 
   it.each(['recent', 'check'])('%s names NODE_EXTRA_CA_CERTS for an untrusted CA', async (command) => {

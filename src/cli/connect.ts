@@ -404,7 +404,11 @@ async function connectRedis(
     client.disconnect()
     const diagnosis = await diagnose?.()
     if (diagnosis !== undefined) throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${diagnosis}`)
-    if (socketOpened && connectionError === undefined) {
+    // Without an `error` event, an open socket either reached the deadline
+    // (a frozen or busy Redis) or was closed by the server, which gives only
+    // "Connection is closed." and needs the probes below to say why.
+    const silent = socketOpened && connectionError === undefined
+    if (silent && error instanceof DeadlineError) {
       throw new CliError(
         `Redis at ${displayUrl} accepted the connection but did not reply within ${CONNECT_DEADLINE_MS / 1000} s. ` +
           'It may be busy (a long script, a blocking command) or paused (CLIENT PAUSE, DEBUG SLEEP); check its log and SLOWLOG',
@@ -416,6 +420,7 @@ async function connectRedis(
       const reason = describeFailure(mismatch.reason)
       throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${mismatch.hint}`)
     }
+    if (silent) throw new CliError(describeClosedConnection(client, displayUrl, url))
     const reason = describeFailure(cause)
     const hint = AUTH_FAILURE.test(reason)
       ? AUTH_HINT
@@ -480,12 +485,30 @@ async function openConnection(client: RedisClient): Promise<void> {
   await client.ping()
 }
 
-/** Resolves as `work` does, or rejects with a timeout error after `timeoutMs`. */
+/**
+ * Returns the message for a server that accepted the connection and closed
+ * it without an error, as a server of another kind may do on the client's
+ * first command. Any bytes it sent before closing parsed as Redis replies,
+ * because other bytes fail with a parser error.
+ */
+function describeClosedConnection(client: RedisClient, displayUrl: string, url: string): string {
+  const bytesRead = client instanceof Redis ? client.stream?.bytesRead : undefined
+  const closed = bytesRead === 0 ? 'closed it without a reply' : 'closed it before the connection was ready'
+  return (
+    `Cannot connect to the tracker at ${displayUrl}: the server accepted the connection and ${closed}. ` +
+    `Check that the port in the URL is the port of a Redis server; ${urlHint(url)}`
+  )
+}
+
+/** The rejection of `withDeadline` when the work did not finish in time. */
+class DeadlineError extends Error {}
+
+/** Resolves as `work` does, or rejects with a `DeadlineError` after `timeoutMs`. */
 async function withDeadline(work: Promise<void>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
-      reject(new Error(`no working connection after ${timeoutMs / 1000} s`))
+      reject(new DeadlineError(`no working connection after ${timeoutMs / 1000} s`))
     }, timeoutMs)
   })
   // The losing promise may still reject later; this handler keeps that from
