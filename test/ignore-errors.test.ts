@@ -97,6 +97,30 @@ describe.each(FRAMEWORKS)('%s ignore function that throws an unreadable value', 
     expect(err).toBeInstanceOf(Error)
     expect((err as Error).message).toBe('the thrown value could not be read, because reading its properties threw')
   })
+
+  it('survives a logger that throws an unreadable value', async () => {
+    const tracker = new MemoryTracker()
+    const throwing = () => throwUnreadable()
+    const stderrWrite = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    try {
+      const app = await startApp(framework, {
+        tracker,
+        logger: { warn: throwing, error: throwing },
+        ignore: throwUnreadable,
+        handleSignals: false,
+      })
+      try {
+        await requestAndWaitForRecord(app.url, tracker)
+      } finally {
+        await app.close()
+      }
+
+      const output = stderrWrite.mock.calls.map((call) => String(call[0])).join('')
+      expect(output).toContain('the logger given in the `logger` option threw (a value that could not be read)')
+    } finally {
+      stderrWrite.mockRestore()
+    }
+  })
 })
 
 /** Sends one request to `/users/1` and waits until the tracker has its completed task. */
