@@ -1,4 +1,4 @@
-import { escapeJsonForTerminal } from './cli/sanitize'
+import { escapeJsonForTerminal } from './util/sanitize'
 import { maskUrl } from './util/mask-url'
 
 /** Stable code of every error the package throws for a bad option. */

@@ -8,7 +8,7 @@ import { buildCurlCommand, quoteForShell, renderDetailLines } from '../src/cli/d
 import { createViewSettings, type ViewSettings } from '../src/cli/live-input'
 import { planTables, shareRows } from '../src/cli/live-layout'
 import { KEY_HELP, renderLiveFrame, type FrameInput, type LiveData } from '../src/cli/live-render'
-import { sanitizeText } from '../src/cli/sanitize'
+import { sanitizeText } from '../src/util/sanitize'
 import { StatsWindow } from '../src/cli/stats'
 import { buildProcessRows } from '../src/cli/live-header'
 import { textWidth } from '../src/cli/text-width'

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { escapeJsonForTerminal, sanitizeText } from '../src/cli/sanitize'
+import { escapeJsonForTerminal, sanitizeText } from '../src/util/sanitize'
 import { RedisTracker } from '../src/trackers/redis-tracker'
 import { runCli } from './helpers/cli'
 import { completedRecord } from './helpers/records'

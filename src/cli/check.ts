@@ -20,7 +20,7 @@ import type { TrackerOptions } from './options'
 import { describeOrphaned, describeWrongTypeHeartbeats, findOrphaned, type WrongTypeHeartbeatKey } from './orphans'
 import { describeReducedRead } from './read-fewer'
 import { readTrackerOnce } from './read-once'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { describeSkipped, listUnreadableKeys } from './skipped'
 import { StatsWindow } from './stats'
 

@@ -8,7 +8,7 @@ import { RedisTracker } from '../trackers/redis-tracker'
 import { connectTracker, withRedisHint, type TrackerConnection } from './connect'
 import { countTrackerKeys, describePrefixAdvice } from './empty-prefix'
 import type { TrackerOptions } from './options'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 
 export interface ClearOptions extends TrackerOptions {
   /** Clears without asking. */

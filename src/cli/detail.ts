@@ -7,7 +7,7 @@ import type { HttpTask } from '../task/http-task'
 import { parseIsoTime } from '../task/time'
 import { formatDuration } from './format'
 import { stringifyForTerminal } from './json-output'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { charWidth, textWidth } from './text-width'
 
 /** Ends a line of a wrapped shell command: the shell joins it with the next line. */

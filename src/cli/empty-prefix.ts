@@ -7,7 +7,7 @@ import { RedisTracker } from '../trackers/redis-tracker'
 import type { TaskSnapshot } from '../trackers/tracker'
 import type { TrackerConnection } from './connect'
 import { quoteForShell } from './detail'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 
 /**
  * Returns the note when the read found no record and none of the prefix's

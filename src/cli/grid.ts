@@ -3,7 +3,7 @@
  * meters, route board): each column as wide as its widest cell, trailing
  * columns left out when the line would be wider than the room.
  */
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { paint, type Colour } from './style'
 import { cutToWidth, fitToWidth, textWidth } from './text-width'
 

@@ -4,7 +4,7 @@
  * `JSON.stringify` cannot write back.
  */
 import { NESTED_TOO_DEEP } from '../task/wire'
-import { escapeJsonForTerminal } from './sanitize'
+import { escapeJsonForTerminal } from '../util/sanitize'
 
 /**
  * Deepest nesting printed, counted from the value passed in. Records that

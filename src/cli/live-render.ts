@@ -32,7 +32,7 @@ import {
   type RowMark,
   type Thresholds,
 } from './live-tables'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { describeSkipped } from './skipped'
 import type { GroupFigures, WindowFigures } from './stats'
 import { paint, type Colour } from './style'

@@ -5,7 +5,7 @@
  * no one waiting at a blank screen.
  */
 import { formatDuration } from './format'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { cutToWidth } from './text-width'
 

@@ -39,7 +39,7 @@ import {
 } from './options'
 import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { endOnClosedOutput, exitOnceFlushed, exitOnceReported, watchStandardStreams } from './standard-streams'
 import { isDumbTerminal } from './style'
 import { runPrefixes, runRecentForAllPrefixes } from './prefixes'

@@ -8,7 +8,7 @@ import { DEFAULT_TRACKER_URL } from '../trackers/from-url'
 import { hasControlCharacter, KEY_PREFIX_WITHOUT_CONTROLS } from '../util/control-characters'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { parseColumnList } from './columns'
-import { escapeJsonForTerminal } from './sanitize'
+import { escapeJsonForTerminal } from '../util/sanitize'
 import {
   MAX_DURATION_SECONDS,
   parseDurationMs,

@@ -8,7 +8,7 @@ import { isStaleProcessor, readHeartbeats, type Heartbeat } from '../trackers/he
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { TrackerConnection } from './connect'
 import { quoteForShell } from './detail'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { WRONG_TYPE_KEY_ADVICE } from './skipped'
 
 /** Heartbeat facts that the readers use: live and stopped recorders, and keys of the wrong type. */

@@ -14,7 +14,7 @@ import type { TrackerOptions } from './options'
 import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { describeOrphaned } from './orphans'
 import { readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
-import { escapeJsonForTerminal } from './sanitize'
+import { escapeJsonForTerminal } from '../util/sanitize'
 import { fitToWidth, textWidth } from './text-width'
 
 export interface PrefixesStreams {

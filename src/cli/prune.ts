@@ -12,7 +12,7 @@ import { countOf } from './format'
 import { describePrefix } from './live-header'
 import { describeWrongTypeHeartbeats } from './orphans'
 import type { TrackerOptions } from './options'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { cutToWidth } from './text-width'
 
 /** Max columns of one process name in the message, because heartbeat members come from any writer. */

@@ -1,5 +1,5 @@
 import { isOversizedReason } from '../task/wire'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 
 /**
  * Returns "N records skipped (reason; reason; and M more)": the notice for

@@ -5,7 +5,7 @@
  */
 import type { HttpTask } from '../task/http-task'
 import { PATH_SHRINK_ORDER, type Column } from './columns'
-import { sanitizeText } from './sanitize'
+import { sanitizeText } from '../util/sanitize'
 import { paint, type Attribute, type Colour } from './style'
 import { fitToWidth, textWidth } from './text-width'
 
