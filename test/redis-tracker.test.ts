@@ -669,4 +669,37 @@ describe('RedisTracker url', () => {
       client.disconnect()
     }
   })
+
+  // ioredis reads any scheme as a Redis address, so each of these would open
+  // a connection if the constructor let it through: PORT is this file's own
+  // Redis, so that a regression connects there and nowhere else.
+  it.each([
+    ['memory://127.0.0.1:PORT', 'use createTrackerFromUrl()'],
+    ['http://127.0.0.1:PORT/web-top', 'use createTrackerFromUrl()'],
+    ['redis+cluster://127.0.0.1:PORT', 'use createTrackerFromUrl()'],
+    [' redis://127.0.0.1:PORT', 'it starts or ends with whitespace; remove it'],
+    ['redis://127.0.0.1:PORT/x', 'not a whole number'],
+  ])('rejects %j', (template, reason) => {
+    const url = template.replace('PORT', String(redis.port))
+    const error = catchError(() => new RedisTracker({ url }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe('WEB_TOP_INVALID_TRACKER_URL')
+    expect(error.message).toContain(`Invalid tracker URL "${url}"`)
+    expect(error.message).toContain(reason)
+  })
+
+  it('masks the password of a rejected URL', () => {
+    const error = catchError(() => new RedisTracker({ url: `http://u:hunter2@127.0.0.1:${redis.port}` }))
+    expect(error.message).toContain(`u:***@127.0.0.1:${redis.port}`)
+    expect(error.message).not.toContain('hunter2')
+  })
 })
+
+function catchError(run: () => unknown): Error {
+  try {
+    run()
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected an error, but none was thrown')
+}

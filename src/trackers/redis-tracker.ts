@@ -12,13 +12,13 @@
  * write the tracker repairs the processors hash from what it knows.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import { invalidOptionRange, invalidOptionType, invalidUsage, requireCount } from '../errors'
+import { invalidOptionRange, invalidOptionType, invalidTrackerUrl, invalidUsage, requireCount } from '../errors'
 import type { CleanupOutcome } from '../task/cleanup-end'
 import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, guardLogger, silentLogger, type Logger, type RateLimitedLogger } from '../util/logger'
-import { maskUrl } from '../util/mask-url'
+import { maskUrl, maskUrlsInText } from '../util/mask-url'
 import { CLUSTER_REDIRECTION, findRedisErrorCause, isRedisErrorReply } from '../util/redis-error-cause'
 import { DEFAULT_MAX_COMPLETED_TASKS } from './completed-cap'
 import type { DecodeCache } from './decode-cache'
@@ -34,7 +34,7 @@ import {
 } from './redis-batch'
 import { createLuaScript, runFramedScript } from './framed-script'
 import { FIELD_LENGTHS_COMMAND, isScriptRejected, readChangedActive, type ChangedActive } from './redis-changed-read'
-import { requireClusterHashTag } from './redis-connection'
+import { requireClusterHashTag, validateServerUrl } from './redis-connection'
 import { pruneRedisStaleTasks, readRedisHeartbeats } from './redis-heartbeats'
 import {
   createHeartbeatKeys,
@@ -399,6 +399,7 @@ export class RedisTracker implements Tracker {
       'logIntervalMs',
       options.logIntervalMs ?? DEFAULT_LOG_INTERVAL_MS,
     )
+    if (options.url !== undefined && givenClient === undefined) requireServerUrl(options.url)
     const logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
     this.#url = maskUrl(options.url ?? describeClient(givenClient))
@@ -1785,4 +1786,25 @@ function describeClusterNode(node: unknown): string {
   }
   const { host, port } = (node ?? {}) as { host?: unknown; port?: unknown }
   return `${typeof host === 'string' ? host : '127.0.0.1'}:${typeof port === 'number' || typeof port === 'string' ? port : 6379}`
+}
+
+/**
+ * Throws unless `url` is a valid `redis://` or `rediss://` URL of one
+ * server. ioredis connects to the host and port of a URL of any other
+ * scheme, so `http://host` would reach a web server, and a URL without a
+ * host (`memory://`) the default localhost:6379.
+ */
+function requireServerUrl(url: unknown): void {
+  if (typeof url !== 'string') throw invalidOptionType('url', 'a redis:// or rediss:// URL', url)
+  if (url.trim() !== url) {
+    throw invalidTrackerUrl(maskUrlsInText(url), 'it starts or ends with whitespace; remove it')
+  }
+  if (!/^rediss?:\/\//i.test(url)) {
+    throw invalidTrackerUrl(
+      maskUrl(url),
+      'RedisTracker takes a redis:// or rediss:// URL of one server; ' +
+        'for memory://, http(s)://, redis+cluster:// or redis+sentinel:// use createTrackerFromUrl()',
+    )
+  }
+  validateServerUrl(url)
 }
