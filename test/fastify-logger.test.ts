@@ -7,7 +7,7 @@ import { Writable } from 'node:stream'
 import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { topPlugin } from '../src/index'
+import { RedisTracker, topPlugin, topTrackerRoute } from '../src/index'
 import { waitFor } from './helpers/http'
 import { captureLogger } from './helpers/logger'
 import { startRedis, type TestRedis } from './helpers/redis-server'
@@ -93,3 +93,26 @@ describe.each(FASTIFY_VERSIONS)('%s plugin log lines', (_name, fastify) => {
     expect(line).not.toHaveProperty('plugin')
   })
 })
+
+describe.each(FASTIFY_VERSIONS)('%s tracker route log lines', (_name, fastify) => {
+  it('go through a child logger', async () => {
+    const stream = captureStream()
+    const app = fastify({ logger: { level: 'info', stream } })
+    // A closed tracker fails every read, which the route logs as an error.
+    const tracker = new RedisTracker({ url: redis.url })
+    await tracker.close()
+    const apiKey = 'k'.repeat(32)
+    await app.register(topTrackerRoute, { apiKey, tracker })
+    try {
+      const response = await app.inject({ url: '/web-top?action=active-tasks', headers: { 'x-api-key': apiKey } })
+      expect(response.statusCode).toBe(503)
+      const line = await waitFor('the read failure line', () =>
+        stream.lines.find((entry) => entry.msg === 'web-top tracker endpoint failed to read the tracker'),
+      )
+      expect(line.plugin).toBe('web-top')
+    } finally {
+      await app.close()
+    }
+  })
+})
+

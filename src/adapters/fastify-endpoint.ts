@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { INVALID_OPTION } from '../errors'
 import { getSharedMemoryTracker } from '../trackers/from-url'
 import type { Tracker } from '../trackers/tracker'
+import { bindPluginLogger } from './fastify'
 import type { AsyncPlugin } from './fastify-plugin-types'
 import { createTrackerEndpoint, type TrackerEndpointOptions } from './tracker-endpoint'
 
@@ -37,7 +38,7 @@ const trackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function web
   }
 
   const handle = createTrackerEndpoint(
-    { apiKey, tracker, logger: logger ?? fastify.log },
+    { apiKey, tracker, logger: logger ?? bindPluginLogger(fastify.log) },
     process.env,
     () => readPluginTracker(fastify) ?? getSharedMemoryTracker(),
   )

@@ -200,9 +200,16 @@ function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | u
   const { level } = log as { level?: unknown }
   const off = typeof level !== 'string' && log.warn.name === 'noop' && log.error.name === 'noop'
   if (off) return undefined
-  // A child, as Fastify gives each request one, so that the app's log shows
-  // which lines are web-top's. Fastify 4 and 5 reject a logger without
-  // `child`, so the check is only a guard.
+  return bindPluginLogger(log)
+}
+
+/**
+ * Returns a child of a Fastify logger bound to `plugin: 'web-top'`, as
+ * Fastify gives each request one, so that the app's log shows which lines
+ * are web-top's. Fastify 4 and 5 reject a logger without `child`, so the
+ * check is only a guard.
+ */
+export function bindPluginLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger {
   return typeof log.child === 'function' ? log.child({ plugin: 'web-top' }) : log
 }
 
