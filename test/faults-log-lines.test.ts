@@ -104,6 +104,39 @@ describe('stall given up without a reply', () => {
   }, 30_000)
 })
 
+describe('connection that never becomes ready', () => {
+  it('logs the wait, then the ready connection', async () => {
+    const log = captureAllLevels()
+    // Frozen before the tracker connects: the kernel accepts the connection, and Redis never answers its ready check.
+    redis.freeze()
+    let tracker: RedisTracker | undefined
+    try {
+      tracker = new RedisTracker({ url: redis.url, logger: log, batchWindowMs: 0 })
+      tracker.recordEnd('p1', JSON.stringify({ task_id: 'n1', path: '/waiting' }))
+      await new Promise((resolve) => setTimeout(resolve, 5_500))
+      expect(tracker.client.status).toBe('connect')
+      // The next write finds the first record waiting for 5 s.
+      tracker.recordEnd('p2', JSON.stringify({ task_id: 'n2', path: '/waiting' }))
+      const line = await waitFor('the not-ready line', () =>
+        log.lines.find((entry) => entry.message.startsWith('redis accepted the connection but has not become ready')),
+      WAIT_MS)
+      expect(line.level).toBe('warn')
+      expect(line.fields.status).toBe('connect')
+      expect(Number(line.fields.waitingMs)).toBeGreaterThanOrEqual(5_000)
+    } finally {
+      redis.thaw()
+    }
+
+    await waitFor('the ready line', () =>
+      log.lines.find((entry) => entry.message === 'redis connection ready; waiting records are sent now'),
+    WAIT_MS)
+    await tracker.flush()
+    const stored = await redis.client.lrange('past_tasks', 0, -1)
+    expect(stored.filter((record) => record.includes('/waiting'))).toHaveLength(2)
+    await tracker.close()
+  }, 40_000)
+})
+
 describe('database the server does not have', () => {
   it('logs the Redis error once', async () => {
     const log = captureAllLevels()

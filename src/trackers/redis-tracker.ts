@@ -189,6 +189,18 @@ const WRITES_RECOVERED_AFTER_MS = 2_000
 const STALL_MESSAGE = 'redis has not replied to a write for 5 s or more; records wait in memory within maxPendingBytes'
 
 /**
+ * The line for a connection that opened but has not become ready, as with
+ * a Redis that is frozen or overloaded when the app starts: no error comes,
+ * so nothing else reports it.
+ */
+const NOT_READY_MESSAGE =
+  'redis accepted the connection but has not become ready for 5 s or more; records wait in memory within ' +
+  'maxPendingBytes. Check that the server at this URL is a Redis that answers'
+
+/** Client statuses of a connection attempt under way, which no error has ended yet. */
+const ATTEMPT_STATUSES: ReadonlySet<string> = new Set(['connecting', 'connect'])
+
+/**
  * How long `flush()` keeps sending again the writes that Redis rejected
  * without running them, such as during a Cluster failover, in ms: more than
  * a failover with the default cluster-node-timeout of 15 s takes.
@@ -292,6 +304,10 @@ export class RedisTracker implements Tracker {
   #stallReportedFor: number | undefined
   /** When the connection error that was logged happened, until the connection is ready again. */
   #connectionLostAt: number | undefined
+  /** Since when records wait for a connection that is not ready, until it is. */
+  #notReadySince: number | undefined
+  /** Whether the wait of `#notReadySince` was logged. */
+  #notReadyReported = false
   #flushScheduled = false
   #inFlight = new Set<Promise<unknown>>()
   /**
@@ -1175,7 +1191,10 @@ export class RedisTracker implements Tracker {
     if (this.#closeWaitOver) return
     this.#checkStall()
     if (!this.#isWritable()) {
-      if (this.#batch.records > 0) this.#connectIfWaiting()
+      if (this.#batch.records > 0) {
+        this.#notReadySince ??= Date.now()
+        this.#connectIfWaiting()
+      }
       return // sent again from the `ready` handler
     }
     if (this.#retries.isWaiting) return // sent when the batches to send again are
@@ -1317,6 +1336,7 @@ export class RedisTracker implements Tracker {
    * open, so no connection error reports it.
    */
   #checkStall(): void {
+    this.#checkNotReady()
     const oldest = this.#oldestWriteSentAt()
     if (oldest === Infinity || this.#stallReportedFor === oldest) return
     const waitingMs = Date.now() - oldest
@@ -1325,6 +1345,23 @@ export class RedisTracker implements Tracker {
     this.#logger.warn(
       { waitingMs, pendingBytes: this.#pendingBytes(), maxPendingBytes: this.#maxPendingBytes, url: this.#url },
       STALL_MESSAGE,
+    )
+  }
+
+  /**
+   * Logs once when records have waited `STALL_WARNING_MS` for a connection
+   * attempt that neither became ready nor failed. A failed attempt logs its
+   * own error, so only an attempt still under way is reported here.
+   */
+  #checkNotReady(): void {
+    const since = this.#notReadySince
+    if (since === undefined || this.#notReadyReported || !ATTEMPT_STATUSES.has(this.client.status)) return
+    const waitingMs = Date.now() - since
+    if (waitingMs < STALL_WARNING_MS) return
+    this.#notReadyReported = true
+    this.#logger.warn(
+      { waitingMs, status: this.client.status, pendingBytes: this.#pendingBytes(), url: this.#url },
+      NOT_READY_MESSAGE,
     )
   }
 
@@ -1463,6 +1500,16 @@ export class RedisTracker implements Tracker {
 
   readonly #onClientReady = (): void => {
     this.#endedReconnectMs = 0
+    const notReadySince = this.#notReadySince
+    this.#notReadySince = undefined
+    if (this.#notReadyReported) {
+      this.#notReadyReported = false
+      this.#logger.warnRecovery(
+        { waitedMs: Date.now() - (notReadySince ?? Date.now()), url: this.#url },
+        'redis connection ready; waiting records are sent now',
+        [NOT_READY_MESSAGE],
+      )
+    }
     if (this.#connectionLostAt !== undefined) {
       const downMs = Date.now() - this.#connectionLostAt
       this.#connectionLostAt = undefined
