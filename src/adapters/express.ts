@@ -87,31 +87,42 @@ export function topMiddleware(this: unknown, options: TopOptions = {}): TopMiddl
   const followAppSetting = recorder.options.trustProxy === undefined
   const watchRequestServer = createServerWatch(recorder)
 
+  /**
+   * Rejects a call by Fastify: as a plugin (`app.register(topMiddleware())`,
+   * with its instance, options and `done`), or as a hook, where the
+   * middleware would track the Fastify request and reply, which are not
+   * Node's request and response, and fail on every request. Returns whether
+   * the call was one of these.
+   */
+  function rejectFastifyCall(thisValue: unknown, args: readonly unknown[]): boolean {
+    const [instance, , done] = args
+    if (isFastifyPluginCall(instance, done)) {
+      void recorder.close()
+      done(registeredInFastify('app.register(topMiddleware())'))
+      return true
+    }
+    if (!isFastifyHookCall(thisValue, args)) return false
+    const error = calledAsHook('topMiddleware()')
+    // After the response (`onResponse`), Fastify only logs the error, and
+    // its logger is off by default.
+    recorder.logger.error({ err: error }, 'web-top records nothing, because Fastify runs its middleware as a hook')
+    void recorder.close()
+    failHookCall(args, error)
+    return true
+  }
+
   function recordRequest(
     this: unknown,
     req: ExpressRequest,
     res: ServerResponse,
     next: (err?: unknown) => void,
+    // Only a Fastify hook passes a fourth argument (`done` of `onSend`). The
+    // default keeps the function's length at 3, which Express reads to tell
+    // middleware from error handlers, and keeps `arguments` off the request path.
+    fourth: unknown = undefined,
   ): void {
-    // `app.register(topMiddleware())` makes Fastify call the middleware with
-    // its instance, options and `done`. Express requests are IncomingMessage
-    // objects, so only other calls pay for the shape check.
-    if (!(req instanceof IncomingMessage) && isFastifyPluginCall(req, next)) {
-      void recorder.close()
-      next(registeredInFastify('app.register(topMiddleware())'))
-      return
-    }
-    // The middleware would track the Fastify request and reply, which are
-    // not Node's request and response, and fail on every request.
-    if (!(req instanceof IncomingMessage) && isFastifyHookCall(this, arguments)) {
-      const error = calledAsHook('topMiddleware()')
-      // After the response (`onResponse`), Fastify only logs the error, and
-      // its logger is off by default.
-      recorder.logger.error({ err: error }, 'web-top records nothing, because Fastify runs its middleware as a hook')
-      void recorder.close()
-      failHookCall(arguments, error)
-      return
-    }
+    // Express requests are IncomingMessage objects, so only other calls pay for the checks.
+    if (!(req instanceof IncomingMessage) && rejectFastifyCall(this, [req, res, next, fourth])) return
 
     watchRequestServer(req)
     const trusted = followAppSetting && isProxyTrusted(req)
