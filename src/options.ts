@@ -428,7 +428,7 @@ function catchIgnoreErrors(
   ignore: (req: IncomingMessage) => boolean,
   logger: Logger | undefined,
 ): ResolvedOptions['isIgnored'] {
-  // Created on the first error, so that a function that never throws costs nothing.
+  // Created on the first error, so that a function that never throws creates no logger.
   let errorLog: Logger | undefined
   return (req) => {
     try {

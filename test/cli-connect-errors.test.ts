@@ -45,7 +45,7 @@ function expectOneLineError(
 /**
  * Starts `server` on a free port of 127.0.0.1, runs `recent` with the
  * redis:// URL of that port, and closes the server. The server must read
- * from its sockets, or it never sees the client close and close() never finishes.
+ * from its sockets, or it never notices the client close and close() never finishes.
  */
 async function runRecentAt(server: TcpServer): Promise<{ url: string; result: CliResult }> {
   await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))

@@ -147,12 +147,12 @@ describe.each([
   })
 
   // Node's HTTP parser fails on the body of a request already dispatched to the app, and Node
-  // (or Fastify's client error handler) answers it. On /parse the app's 400 for the cut body never leaves.
+  // (or Fastify's client error handler) responds to it. On /parse the app's 400 for the cut body never leaves.
   it.each([
     ['/upload', 'a malformed chunk size', 'ZZ\r\n', { express5: 400, fastify5: 400 }],
     ['/parse', 'a malformed chunk size', '2\r\n{"\r\nZZ\r\n', { express5: 400, fastify5: 400 }],
     ['/upload', 'trailers over 16 KB', `1\r\na\r\n0\r\nX-Trailer: ${'a'.repeat(20_000)}\r\n\r\n`, { express5: 431, fastify5: 431 }],
-    // Fastify answers 400 to every parser error but too large headers.
+    // Fastify responds with 400 to every parser error except headers that are too large.
     ['/upload', 'chunk extensions over 16 KB', `1;a=${'b'.repeat(20_000)}\r\na\r\n0\r\n\r\n`, { express5: 413, fastify5: 400 }],
   ])('body on %s with %s is recorded with the status Node sent', async (path, _what, body, statuses) => {
     const contentType = path === '/parse' ? 'application/json' : 'text/plain'

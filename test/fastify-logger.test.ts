@@ -27,7 +27,7 @@ const FASTIFY_VERSIONS = [
   ['fastify4', fastify4 as unknown as typeof fastify5],
 ] as const
 
-/** A pino destination that keeps each JSON line it is written. */
+/** Creates a pino destination that keeps each JSON line written to it. */
 function captureStream(): Writable & { lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({

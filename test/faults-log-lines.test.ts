@@ -107,7 +107,7 @@ describe('stall given up without a reply', () => {
 describe('connection that never becomes ready', () => {
   it('logs the wait, then the ready connection', async () => {
     const log = captureAllLevels()
-    // Frozen before the tracker connects: the kernel accepts the connection, and Redis never answers its ready check.
+    // Frozen before the tracker connects: the kernel accepts the connection, and Redis never replies to its ready check.
     redis.freeze()
     let tracker: RedisTracker | undefined
     try {

@@ -661,7 +661,7 @@ describe('express5 given client disconnected during server close', () => {
       // An unhandled rejection would end the process with code 1.
       expect(signal).toBeNull()
       expect(code).toBe(0)
-      // ioredis closes a socket that Redis does not answer after its disconnectTimeout of 2 s.
+      // ioredis closes a socket that Redis does not reply on after its disconnectTimeout of 2 s.
       expect(elapsedMs).toBeLessThan(25_000)
       const output = target.output()
       const stats = readExitStats(output)

@@ -307,7 +307,7 @@ function parseSentinelUrl(
   return options
 }
 
-/** Where the host list of a URL starts, so that an error can quote one entry of it with its secrets masked. */
+/** Position of the host list in a URL, so that an error can quote one entry of it with its secrets masked. */
 interface HostListPosition {
   url: string
   start: number

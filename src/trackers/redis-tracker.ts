@@ -1502,10 +1502,10 @@ export class RedisTracker implements Tracker {
     this.#endedReconnectMs = 0
     const notReadySince = this.#notReadySince
     this.#notReadySince = undefined
-    if (this.#notReadyReported) {
+    if (this.#notReadyReported && notReadySince !== undefined) {
       this.#notReadyReported = false
       this.#logger.warnRecovery(
-        { waitedMs: Date.now() - (notReadySince ?? Date.now()), url: this.#url },
+        { waitedMs: Date.now() - notReadySince, url: this.#url },
         'redis connection ready; waiting records are sent now',
         [NOT_READY_MESSAGE],
       )

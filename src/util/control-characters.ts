@@ -1,6 +1,6 @@
 /**
  * Control characters in text that web-top prints on one line, such as a
- * key prefix: a newline, carriage return or line separator would split a
+ * key prefix. A newline, carriage return or line separator would split a
  * log line or a CLI message in two, and an escape could act on the terminal.
  */
 

@@ -89,7 +89,7 @@ const UNREADABLE_ERROR = 'the thrown value could not be read, because reading it
 /**
  * Returns the fields to pass to a logger, with secrets and Redis's echoes
  * hidden. An `err` whose properties throw when read, such as a Proxy that
- * an app's `ignore` function threw, is replaced by an error that says so.
+ * an app's `ignore` function threw, is replaced by an error stating this.
  * Passed on, it would make the logger throw, and the notice would then
  * blame the logger for a fault of the value.
  */

@@ -176,7 +176,7 @@ function findUrlEnd(text: string, from: number): number {
 
 /**
  * Returns the end of a URL whose password contains a character that ends a
- * URL in text, as in `redis://u:p w@h` or `redis://u:p'ss@h`: the URL up to
+ * URL in text, as in `redis://u:p w@h` or `redis://u:p'ss@h`. The URL up to
  * that character reads as `scheme://user:password` with no `@`, and an `@`
  * follows before the next `://`. The URL then runs past that `@`, which
  * masks the text up to it (`{"u":"redis://u:pw","m":"a@b"}` too, which is
@@ -234,9 +234,9 @@ function findPasswordSpans(url: string): Span[] {
 /**
  * Returns the password spans of a cluster or Sentinel URL, whose authority
  * is a comma-separated list of nodes. Each node (`[user[:password]@]host[:port]`)
- * is read on its own, so the hosts stay visible, up to the last `@` of the
- * URL, which ends the last user part (as in a one-server Redis URL, a
- * password may contain a raw `@`, `/` or `?`). The user part of a node runs
+ * is read on its own, so the hosts stay visible. The list is read up to the
+ * last `@` of the URL, which ends the last user part, because as in a
+ * one-server Redis URL a password may contain a raw `@`, `/` or `?`. The user part of a node runs
  * to its last `@`, and its password from its first `:`. A node before that
  * last `@` that has no `@` of its own may also be a piece of a password with
  * a raw `,` (`u:12,ab@host`), so after its host, its port is masked too
