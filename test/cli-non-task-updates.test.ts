@@ -40,9 +40,15 @@ describe.skipIf(!TMUX_AVAILABLE)('live with non-task updates (needs tmux)', () =
     try {
       await redis.client.publish('live:task_updates', PING)
       await redis.client.publish('live:task_updates', NULL_FIELDS)
-      const screen = await session.waitForScreen((text) => text.includes('task_updates skipped'), 5_000, 'the notice')
       // The footer wraps between words, so the notice is read with its rows joined.
-      const footer = screen.replace(/\s+/g, ' ')
+      const joinRows = (text: string) => text.replace(/\s+/g, ' ')
+      // The view may draw a frame between the two messages, so the wait is for the count of both.
+      const screen = await session.waitForScreen(
+        (text) => joinRows(text).includes('2 messages on task_updates skipped'),
+        15_000,
+        'the notice of both messages',
+      )
+      const footer = joinRows(screen)
 
       // Each reason is listed once, so the second message is counted only.
       expect(footer).toContain(`2 messages on task_updates skipped (${REASON}; and 1 more)`)
