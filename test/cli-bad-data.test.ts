@@ -123,8 +123,8 @@ describe('recent with bad records', () => {
     )
     expect(durations['/done-good']).toBe('1.00s')
     expect(durations['/other-offset']).toBe('2.50s')
-    expect(durations['/compact-offset']).toBe('0.25s')
-    expect(durations['/nanoseconds']).toBe('0.12s')
+    expect(durations['/compact-offset']).toBe('250ms')
+    expect(durations['/nanoseconds']).toBe('123ms')
     expect(durations['/odd-time']).toBe('-')
   })
 

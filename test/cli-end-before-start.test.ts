@@ -68,7 +68,7 @@ describe('recent with an end before the start', () => {
 
     const lines = result.stdout.trimEnd().split('\n')
     expect(durationOf(lines, BACKWARD_PATH)).toBe('-')
-    expect(durationOf(lines, TIMED_PATH)).toBe('0.25s')
+    expect(durationOf(lines, TIMED_PATH)).toBe('250ms')
   })
 })
 
@@ -135,7 +135,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with an end before the start (needs tmux)
   it('shows an unknown duration', () => {
     const lines = completedLinesOf(session.capture())
     expect(durationOf(lines, BACKWARD_PATH)).toBe('-')
-    expect(durationOf(lines, TIMED_PATH)).toBe('0.25s')
+    expect(durationOf(lines, TIMED_PATH)).toBe('250ms')
   })
 })
 

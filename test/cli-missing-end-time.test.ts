@@ -52,7 +52,7 @@ describe('recent with missing end times', () => {
     const lines = result.stdout.trimEnd().split('\n')
     expect(durationOf(lines, NULL_END_PATH)).toBe('-')
     expect(durationOf(lines, ABSENT_END_PATH)).toBe('-')
-    expect(durationOf(lines, TIMED_PATH)).toBe('0.25s')
+    expect(durationOf(lines, TIMED_PATH)).toBe('250ms')
   })
 
   it('leaves them out of --min-duration', async () => {
@@ -105,7 +105,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with missing end times (needs tmux)', () 
       expect(durationOf(lines, NULL_END_PATH), `frame ${index}`).toBe('-')
       expect(durationOf(lines, ABSENT_END_PATH), `frame ${index}`).toBe('-')
       expect(durationOf(lines, EVENT_PATH), `frame ${index}`).toBe('-')
-      expect(durationOf(lines, TIMED_PATH), `frame ${index}`).toBe('0.25s')
+      expect(durationOf(lines, TIMED_PATH), `frame ${index}`).toBe('250ms')
     }
   })
 

@@ -14,7 +14,7 @@ import {
   getUserAgent,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
-import { formatBytes, formatDuration } from './format'
+import { formatBytes, formatDuration, formatRequestDuration } from './format'
 import type { Colour } from './style'
 
 /** A duration below this many milliseconds is shown green. */
@@ -140,7 +140,7 @@ export const COLUMNS: readonly Column[] = [
     minWidth: 8,
     maxWidth: 8,
     ...fixed,
-    value: (task, nowMs) => formatDuration(getDurationMs(task, nowMs)),
+    value: (task, nowMs) => formatRequestDuration(getDurationMs(task, nowMs)),
     colour: (task, nowMs) => durationColour(getDurationMs(task, nowMs)),
   },
   {

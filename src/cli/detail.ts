@@ -5,7 +5,7 @@
 import { getAgoMs, getDurationMs, getRequestHost } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
 import { parseIsoTime } from '../task/time'
-import { formatDuration } from './format'
+import { formatDuration, formatRequestDuration } from './format'
 import { stringifyForTerminal } from './json-output'
 import { sanitizeText } from '../util/sanitize'
 import { charWidth, textWidth } from './text-width'
@@ -70,7 +70,7 @@ export function renderDetailLines(task: HttpTask, nowMs: number, width = Infinit
  * is missing, unreadable or after `nowMs`.
  */
 function describeState(task: HttpTask, nowMs: number, completed: boolean): string {
-  const duration = formatDuration(getDurationMs(task, nowMs)) ?? '-'
+  const duration = formatRequestDuration(getDurationMs(task, nowMs)) ?? '-'
   if (task.ended_at == null) return completed ? 'completed, end time unknown' : `active for ${duration}`
 
   const ago = formatDuration(getAgoMs(task, nowMs))

@@ -26,6 +26,21 @@ export function formatDuration(ms: number | undefined): string | undefined {
   return `${Math.floor(wholeHours / 24)}d${pad2(wholeHours % 24)}h`
 }
 
+/**
+ * Formats how long a request took or has run: `0.42ms`, `12.3ms` and
+ * `420ms` below a second, then as `formatDuration`. Most requests of a web
+ * server take a few milliseconds, which `formatDuration` prints as `0.00s`.
+ * Returns `undefined` for no value.
+ */
+export function formatRequestDuration(ms: number | undefined): string | undefined {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return undefined
+  // The bounds keep rounding in the same form: 9.996 would print as 10.00ms, 999.6 as 1000ms.
+  if (ms < 9.995) return `${ms.toFixed(2)}ms`
+  if (ms < 99.95) return `${ms.toFixed(1)}ms`
+  if (ms < 999.5) return `${Math.round(ms)}ms`
+  return formatDuration(ms)
+}
+
 /** Formats a byte count with binary units: `512 B`, `4.2 KiB`, `419 KiB`, `12 MiB`. */
 export function formatBytes(bytes: number | undefined): string | undefined {
   if (bytes === undefined || !Number.isFinite(bytes) || bytes < 0) return undefined

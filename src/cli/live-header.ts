@@ -5,7 +5,7 @@
  */
 import type { Heartbeat, HeartbeatReport } from '../trackers/heartbeat'
 import { parseIsoTime } from '../task/time'
-import { formatBytes, formatDuration } from './format'
+import { formatBytes, formatDuration, formatRequestDuration } from './format'
 import type { GridCell, GridColumn } from './grid'
 import { MIN_RATE_SPAN_MS, type WindowFigures } from './stats'
 
@@ -84,13 +84,9 @@ export function describeSource(source: SourceStatus, nowMs: number): string {
   return `DISCONNECTED for ${lost}, reconnecting`
 }
 
-/** Formats a duration for the meters: `0.42ms`, `12.3ms`, `420ms`, then as in the tables. */
+/** Formats a duration for the meters as `formatRequestDuration` does, `-` for no value. */
 export function formatLatency(ms: number | undefined): string {
-  if (ms === undefined) return '-'
-  if (ms < 10) return `${ms.toFixed(2)}ms`
-  if (ms < 100) return `${ms.toFixed(1)}ms`
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  return formatDuration(ms) ?? '-'
+  return formatRequestDuration(ms) ?? '-'
 }
 
 /** Formats a share from 0 to 1 as a percentage with one decimal. */
