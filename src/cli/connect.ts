@@ -14,6 +14,7 @@ import {
   isMultiNodeUrl,
   parseRedisTarget,
   requireClusterHashTag,
+  SENTINEL_COMMAND_TIMEOUT_MS,
   validateServerUrl,
 } from '../trackers/redis-connection'
 import { RedisTracker, type RedisClient } from '../trackers/redis-tracker'
@@ -71,6 +72,13 @@ const HTTP_HINT =
   'http://127.0.0.1:3000/web-top'
 
 const AUTH_HINT = 'Check the user name and password in the URL'
+
+/** ioredis's error when no Sentinel of a `redis+sentinel://` URL named the master, followed by the last reason. */
+const SENTINEL_FAILURE = /\bAll sentinels are unreachable\b/
+
+const SENTINEL_HINT =
+  `Check that the Sentinels in the URL are running, reply within ${SENTINEL_COMMAND_TIMEOUT_MS / 1000} s, ` +
+  'and monitor the master named after the hosts (redis-cli -p <port> sentinel get-master-addr-by-name <name>)'
 
 /** Replies of Redis to a wrong password, or to a command sent without one when one is required. */
 const AUTH_FAILURE = /\b(?:WRONGPASS|NOAUTH)\b/
@@ -426,7 +434,9 @@ async function connectRedis(
       ? AUTH_HINT
       : DATABASE_FAILURE.test(reason)
         ? DATABASE_HINT
-        : `${describeTlsMismatch(url, reason)}Check that Redis is running there and accepts connections from this host; ${urlHint(url)}`
+        : SENTINEL_FAILURE.test(reason)
+          ? `${describeTlsMismatch(url, reason)}${SENTINEL_HINT}; ${urlHint(url)}`
+          : `${describeTlsMismatch(url, reason)}Check that Redis is running there and accepts connections from this host; ${urlHint(url)}`
     throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${hint}`)
   }
 
