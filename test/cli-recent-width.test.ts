@@ -34,14 +34,17 @@ afterAll(async () => {
   rmSync(directory, { recursive: true, force: true })
 })
 
-/** Runs `recent` with `args` in a terminal `width` columns wide and returns its screen and standard error. */
-async function runOnTerminal(width: number, args: string): Promise<{ screen: string; stderr: string }> {
-  const stderrPath = join(directory, `stderr-${width}.txt`)
+/**
+ * Runs `recent` with `args` in a terminal `width` columns wide and returns
+ * its screen and standard error. `setup` is a shell command run before it.
+ */
+async function runOnTerminal(width: number, args: string, setup = ''): Promise<{ screen: string; stderr: string }> {
+  const stderrPath = join(directory, `stderr-${width}-${setup.length}.txt`)
   const session = TmuxSession.start({ width, height: 10, unset: CLI_VARIABLES })
   try {
-    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 15_000, 'the shell prompt')
     const command = `node ${quoteForShell(CLI_PATH)} recent --tracker-url ${redis.url} ${args}`
-    session.type(`${command} 2>${quoteForShell(stderrPath)}; echo done-$?`, true)
+    session.type(`${setup}${command} 2>${quoteForShell(stderrPath)}; echo done-$?`, true)
     const screen = await session.waitForScreen((text) => text.includes('done-0'), 10_000, 'the end of recent')
     return { screen, stderr: readFileSync(stderrPath, 'utf8') }
   } finally {
@@ -72,6 +75,15 @@ describe.skipIf(!hasTmux())('recent on a narrow terminal', () => {
     const { screen, stderr } = await runOnTerminal(200, "--columns 'Method,Path,Resp,Length,User agent'")
 
     expect(headerOf(screen)).toMatch(/^Method +Path +Resp +Length +User agent$/)
+    expect(stderr).toBe('')
+  })
+
+  // `docker exec -t` and serial consoles may report a size of 0x0 at first.
+  it('keeps every column when the terminal reports no width', async () => {
+    const { screen, stderr } = await runOnTerminal(200, "--columns 'Method,Path,Resp,Length,User agent'", 'stty cols 0 rows 0; ')
+
+    expect(headerOf(screen)).toMatch(/^Method +Path +Resp +Length +User agent$/)
+    expect(screen).toContain('/a/long/path/of/the/request')
     expect(stderr).toBe('')
   })
 })

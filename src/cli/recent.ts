@@ -82,7 +82,10 @@ export async function runRecent(
     for (const task of read.tasks) streams.stdout.write(`${stringifyForTerminal(task, undefined, onCut)}\n`)
   } else {
     const colour = shouldUseColour(streams.stdout)
-    const maxWidth = streams.stdout.isTTY === true ? (streams.stdout.columns ?? 80) : Infinity
+    // A terminal that reports no width (0 columns, as some `docker exec -t`
+    // sessions do at first) counts as piped output: lines wrap, but no column is lost.
+    const terminalWidth = streams.stdout.isTTY === true ? streams.stdout.columns : undefined
+    const maxWidth = terminalWidth !== undefined && terminalWidth > 0 ? terminalWidth : Infinity
     const marks = new Map<HttpTask, RowMark>([...read.orphaned].map((task) => [task, 'ORPHANED']))
     const columns = [createStateColumn(marks), ...options.columns]
     const rowStyles = read.tasks.map((task) => (read.orphaned.has(task) ? 'magenta' : undefined))
