@@ -22,6 +22,7 @@ import { resolveBatchWindow, type GivenRedisClient, type RedisClient } from './t
 import type { Tracker } from './trackers/tracker'
 import { hasControlCharacter, KEY_PREFIX_WITHOUT_CONTROLS } from './util/control-characters'
 import { describePathForLog } from './util/log-path'
+import { maskUrl } from './util/mask-url'
 import { createConsoleLogger, createRateLimitedLogger, type Logger } from './util/logger'
 
 export interface TopOptions extends RedactionOptions {
@@ -255,6 +256,13 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     const expected = 'left unset when `tracker` is given, because the tracker has its own connection'
     throw invalidOptionType('redis', expected, redis)
   }
+  // Records go through the given tracker or client, so a URL beside it would
+  // be ignored without a word. TOP_TRACKER_URL stays a default, and is ignored.
+  if (options.trackerUrl != null && (tracker !== undefined || redis !== undefined)) {
+    const given = tracker !== undefined ? '`tracker`' : '`redis`'
+    const expected = `left unset when ${given} is given, because records go through it and the URL would be ignored`
+    throw invalidOptionType('trackerUrl', expected, maskTrackerUrl(trackerUrl))
+  }
 
   const logger = checkLogger(options.logger)
   return {
@@ -345,6 +353,11 @@ function isLikelyTypo(name: string, option: string): boolean {
 }
 
 /** Accepts one URL, or a list of cluster node URLs. */
+/** Returns a tracker URL, or a list of cluster node URLs, with its passwords masked for a message. */
+function maskTrackerUrl(url: string | readonly string[]): string {
+  return typeof url === 'string' ? maskUrl(url) : url.map(maskUrl).join(',')
+}
+
 function checkTrackerUrl(value: unknown): string | readonly string[] {
   if (!Array.isArray(value)) {
     if (typeof value === 'string' && value !== '') return value

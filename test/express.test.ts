@@ -177,7 +177,7 @@ describe.each([
   /** Starts an app with the middleware first and the routes that `mount` adds, and returns the task name of one request. */
   async function recordWith(mount: (app: ReturnType<typeof express>) => void, path: string): Promise<string | null | undefined> {
     const tracker = new MemoryTracker()
-    const middleware = topMiddleware({ tracker, trackerUrl: 'memory://', handleSignals: false })
+    const middleware = topMiddleware({ tracker, handleSignals: false })
     const app = express()
     app.use(middleware)
     mount(app)

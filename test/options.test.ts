@@ -203,6 +203,8 @@ describe('resolveOptions validation', () => {
     ['tracker', { tracker: { recordStart() {} } }, TypeError, 'The `tracker` option must be a tracker such as a RedisTracker or MemoryTracker (received an object)'],
     ['redis', { redis: 'redis://x' }, TypeError, 'The `redis` option must be an ioredis client or Cluster (received "redis://x")'],
     ['redis', { redis: idleRedis, tracker: new MemoryTracker() }, TypeError, 'The `redis` option must be left unset when `tracker` is given, because the tracker has its own connection (received an object)'],
+    ['trackerUrl', { redis: idleRedis, trackerUrl: 'redis://app:s3cret@127.0.0.1:6380' }, TypeError, 'The `trackerUrl` option must be left unset when `redis` is given, because records go through it and the URL would be ignored (received "redis://app:***@127.0.0.1:6380")'],
+    ['trackerUrl', { tracker: new MemoryTracker(), trackerUrl: 'memory://' }, TypeError, 'The `trackerUrl` option must be left unset when `tracker` is given, because records go through it and the URL would be ignored (received "memory://")'],
     ['completedSampleRate', { completedSampleRate: '0.5' }, TypeError, 'The `completedSampleRate` option must be a number (received "0.5")'],
     ['completedSampleRate', { completedSampleRate: 1.5 }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received 1.5)'],
     ['completedSampleRate', { completedSampleRate: -0.1 }, RangeError, 'The `completedSampleRate` option must be a number from 0 to 1 (received -0.1)'],
@@ -221,6 +223,12 @@ describe('resolveOptions validation', () => {
     expect(error.message).toBe(`web-top: ${message}`)
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
     expect(isWebTopError(error)).toBe(true)
+  })
+
+  it('accepts TOP_TRACKER_URL beside redis or tracker', () => {
+    const env = { TOP_TRACKER_URL: 'redis://127.0.0.1:6380' }
+    expect(resolveOptions({ redis: idleRedis }, env).redis).toBe(idleRedis)
+    expect(resolveOptions({ tracker: new MemoryTracker() }, env).tracker).toBeInstanceOf(MemoryTracker)
   })
 
   it.each(['abc', '0', '-5', '1.5', '1e3', '9007199254740992'])('rejects TOP_MAX_COMPLETED_TASKS=%s', (value) => {
