@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
-import { runCli } from './helpers/cli'
+import { runCli, startCli } from './helpers/cli'
 import { sendRequest, startApp, type TestApp } from './helpers/http'
 import { captureLogger } from './helpers/logger'
 import { ONE_REQUEST_EXPRESS_SCRIPT, runNode } from './helpers/node-process'
@@ -118,6 +118,8 @@ describe('redis+sentinel:// tracker URL', () => {
     app = await startApp('express5', { trackerUrl: url, logger: captureLogger() })
     const appUrl = app.url
     const pathOf = (index: number) => `/users${prefix}-${index}`
+    const tailShows = (index: number) => tail.stdout().includes(`GET ${pathOf(index)} `)
+    const tail = startCli(['tail', '--tracker-url', url])
 
     // Requests one after another, each with its own path, until stopped or 60 s have passed.
     const sentAt: number[] = []
@@ -138,6 +140,7 @@ describe('redis+sentinel:// tracker URL', () => {
       await waitFor('records on the first master', SENTINEL_WAIT_MS, async () =>
         (await storedPaths(oldMaster)).has(pathOf(5)),
       )
+      await tail.waitFor((stdout) => stdout.includes(`GET /users${prefix}-`), 'a request before the failover', SENTINEL_WAIT_MS)
 
       const newMaster = setup.node(await setup.failover())
       const knownAt = Date.now()
@@ -174,9 +177,18 @@ describe('redis+sentinel:// tracker URL', () => {
 
       const cliPaths = await readPathsWithCli(url)
       expect(cliPaths).toContain(pathOf(lastSent))
+
+      // tail's subscriber connection follows the failover too.
+      await tail.waitFor(() => tailShows(lastSent), 'the last request', SENTINEL_WAIT_MS)
+      const notShown: number[] = []
+      for (let index = firstChecked; index <= lastSent; index++) {
+        if (!tailShows(index)) notShown.push(index)
+      }
+      expect(notShown).toEqual([])
     } finally {
       stopped = true
       await traffic
+      await tail.stop()
     }
   }, 120_000)
 
