@@ -17,7 +17,7 @@ import {
   SENTINEL_WAIT_MS,
   startRedisSentinel,
   waitFor,
-  type SentinelNode,
+  type SetupNode,
   type TestSentinel,
 } from './helpers/redis-sentinel'
 
@@ -52,16 +52,16 @@ function uniquePrefix(name: string): string {
 
 /** Returns the URL that names only the Sentinels at `indexes`, in that order. */
 function sentinelUrl(...indexes: number[]): string {
-  const hosts = indexes.map((index) => `127.0.0.1:${(setup.sentinels[index] as SentinelNode).port}`)
+  const hosts = indexes.map((index) => `127.0.0.1:${(setup.sentinels[index] as SetupNode).port}`)
   return `redis+sentinel://${hosts.join(',')}/${MASTER_NAME}`
 }
 
-async function currentMaster(): Promise<SentinelNode> {
+async function currentMaster(): Promise<SetupNode> {
   return setup.node(await setup.masterPort())
 }
 
 /** Returns the paths in the current master's `past_tasks`. */
-async function storedPaths(master: SentinelNode): Promise<Set<string>> {
+async function storedPaths(master: SetupNode): Promise<Set<string>> {
   const stored = await readStoredTasks(master.client)
   return new Set(stored.pastTasks.map((task) => task.path ?? ''))
 }

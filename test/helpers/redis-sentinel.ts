@@ -21,7 +21,8 @@ export const MASTER_NAME = 'mymaster'
  */
 export const SENTINEL_WAIT_MS = 60_000
 
-export interface SentinelNode {
+/** A process of the setup: a data node or a Sentinel. */
+export interface SetupNode {
   port: number
   child: ChildProcess
   /** A connection for the test's own checks. It reconnects, because Sentinel kills the clients of a demoted master. */
@@ -31,13 +32,13 @@ export interface SentinelNode {
 export interface TestSentinel {
   /** `redis+sentinel://127.0.0.1:<port>,127.0.0.1:<port>/mymaster`, with every Sentinel in start order. */
   url: string
-  sentinels: SentinelNode[]
+  sentinels: SetupNode[]
   /** The two data nodes, master first as started. */
-  nodes: [SentinelNode, SentinelNode]
+  nodes: [SetupNode, SetupNode]
   /** Returns the port of the master that a Sentinel, the first by default, names now (`SENTINEL get-master-addr-by-name`). */
   masterPort(sentinelIndex?: number): Promise<number>
   /** Returns the data node on `port`. */
-  node(port: number): SentinelNode
+  node(port: number): SetupNode
   /**
    * Sends `SENTINEL FAILOVER` to the first Sentinel, again while it has no
    * replica it can promote yet, and resolves once every Sentinel names the
@@ -59,7 +60,7 @@ export interface TestSentinel {
  */
 export async function startRedisSentinel(sentinelCount = 1): Promise<TestSentinel> {
   const dir = mkdtempSync(join(tmpdir(), 'web-top-sentinel-'))
-  const started: SentinelNode[] = []
+  const started: SetupNode[] = []
   const killAll = () => {
     for (const node of started) {
       if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL')
@@ -83,7 +84,7 @@ export async function startRedisSentinel(sentinelCount = 1): Promise<TestSentine
       /master_link_status:up/.test(await replica.client.info('replication')),
     )
 
-    const sentinels: SentinelNode[] = []
+    const sentinels: SetupNode[] = []
     for (let i = 0; i < sentinelCount; i++) {
       const sentinel = await startSentinel(dir, master.port)
       started.push(sentinel)
@@ -98,8 +99,8 @@ export async function startRedisSentinel(sentinelCount = 1): Promise<TestSentine
   }
 }
 
-function createSetup(sentinels: SentinelNode[], nodes: [SentinelNode, SentinelNode], close: () => Promise<void>): TestSentinel {
-  const first = sentinels[0] as SentinelNode
+function createSetup(sentinels: SetupNode[], nodes: [SetupNode, SetupNode], close: () => Promise<void>): TestSentinel {
+  const first = sentinels[0] as SetupNode
   const masterPort = (sentinelIndex = 0) => readMasterPort(sentinelAt(sentinels, sentinelIndex))
   const node = (port: number) => {
     const found = nodes.find((candidate) => candidate.port === port)
@@ -115,7 +116,7 @@ function createSetup(sentinels: SentinelNode[], nodes: [SentinelNode, SentinelNo
     node,
     async failover() {
       const oldPort = await masterPort()
-      const newMaster = nodes.find((candidate) => candidate.port !== oldPort) as SentinelNode
+      const newMaster = nodes.find((candidate) => candidate.port !== oldPort) as SetupNode
       // The Sentinel replies NOGOODSLAVE until it has heard from the replica.
       await waitFor('the Sentinel to accept SENTINEL FAILOVER', SENTINEL_WAIT_MS, async () => {
         await first.client.call('SENTINEL', 'FAILOVER', MASTER_NAME)
@@ -130,14 +131,14 @@ function createSetup(sentinels: SentinelNode[], nodes: [SentinelNode, SentinelNo
   }
 }
 
-async function readMasterPort(sentinel: SentinelNode): Promise<number> {
+async function readMasterPort(sentinel: SetupNode): Promise<number> {
   const reply = (await sentinel.client.call('SENTINEL', 'get-master-addr-by-name', MASTER_NAME)) as [string, string] | null
   if (reply === null) throw new Error(`the Sentinel on port ${sentinel.port} does not know the master ${MASTER_NAME}`)
   return Number(reply[1])
 }
 
 /** Resolves once every Sentinel names `master` and `master` reports `role:master`. */
-async function waitForMaster(sentinels: SentinelNode[], master: SentinelNode): Promise<void> {
+async function waitForMaster(sentinels: SetupNode[], master: SetupNode): Promise<void> {
   await waitFor(`every Sentinel to name port ${master.port} as master`, SENTINEL_WAIT_MS, async () => {
     const ports = await Promise.all(sentinels.map(readMasterPort))
     if (!ports.every((port) => port === master.port)) return false
@@ -145,16 +146,17 @@ async function waitForMaster(sentinels: SentinelNode[], master: SentinelNode): P
   })
 }
 
-function sentinelAt(sentinels: SentinelNode[], index: number): SentinelNode {
+function sentinelAt(sentinels: SetupNode[], index: number): SetupNode {
   const sentinel = sentinels[index]
   if (sentinel === undefined) throw new Error(`no Sentinel at index ${index}`)
   return sentinel
 }
 
-async function startDataNode(dir: string, extraArgs: string[]): Promise<SentinelNode> {
+async function startDataNode(dir: string, extraArgs: string[]): Promise<SetupNode> {
   const port = await findFreePort()
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
-  args.push("--dbfilename", `dump-${port}.rdb`, "--repl-diskless-sync-delay", "0", ...extraArgs)
+  // Without a delay of 0, the master waits 5 s for more replicas before the first sync.
+  args.push('--dbfilename', `dump-${port}.rdb`, '--repl-diskless-sync-delay', '0', ...extraArgs)
   return startProcess(port, args)
 }
 
@@ -163,7 +165,7 @@ async function startDataNode(dir: string, extraArgs: string[]): Promise<Sentinel
  * rewrites to keep its state. It marks the master down after 1 s without a
  * reply, and names host addresses as IPs.
  */
-async function startSentinel(dir: string, masterPort: number): Promise<SentinelNode> {
+async function startSentinel(dir: string, masterPort: number): Promise<SetupNode> {
   const port = await findFreePort()
   const configPath = join(dir, `sentinel-${port}.conf`)
   const config = [
@@ -179,7 +181,7 @@ async function startSentinel(dir: string, masterPort: number): Promise<SentinelN
   return startProcess(port, [configPath, '--sentinel'])
 }
 
-async function startProcess(port: number, args: string[]): Promise<SentinelNode> {
+async function startProcess(port: number, args: string[]): Promise<SetupNode> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] })
   const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   client.on('error', () => {})
