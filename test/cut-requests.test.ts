@@ -3,7 +3,11 @@
  * Node's `requestTimeout` sends 408 for a request body that stops
  * arriving, Node's HTTP parser has Node send 400, 413 or 431 for a body it
  * rejects, and a response head set with `writeHead()` is written only with
- * the first body chunk. Each record must show what the client received.
+ * the first body chunk. For bytes that Node's HTTP parser rejects after
+ * complete requests on a keep-alive connection, Node (or Fastify's client
+ * error handler) sends 400 to the oldest request still waiting, even when
+ * the app's response to it ends later. Each record must show what the
+ * client received.
  */
 import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -11,7 +15,7 @@ import express from 'express'
 import fastify, { type FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { topMiddleware, topPlugin, type HttpTask } from '../src/index'
-import { formatRequest, openConnection, type RawConnection } from './helpers/raw-http'
+import { formatRequest, openConnection, type RawConnection, type RawResponse } from './helpers/raw-http'
 import { tasksFor, waitForActive, waitForPath } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -68,7 +72,10 @@ async function startExpressApp(): Promise<CutApp> {
   }
 }
 
-/** Starts a Fastify 5 app with the same routes; `/head-only` hijacks the reply. */
+/**
+ * Starts a Fastify 5 app with the same routes, where `/head-only` hijacks
+ * the reply, and `GET /async-answer` with an async handler.
+ */
 async function startFastifyApp(): Promise<CutApp> {
   let server: Server | undefined
   const app: FastifyInstance = fastify({
@@ -84,6 +91,7 @@ async function startFastifyApp(): Promise<CutApp> {
   })
   app.post('/upload', async () => 'stored')
   app.post('/parse', async (request) => request.body)
+  app.get('/async-answer', async () => 'ok')
   app.get('/head-only', (_request, reply) => {
     reply.hijack()
     reply.raw.writeHead(200, { 'Content-Type': 'text/event-stream' })
@@ -170,6 +178,62 @@ describe.each([
     const tasks = tasksFor(stored, path)
     expect(tasks).toHaveLength(1)
     expectCut(tasks[0], status, message, 'rejected')
+    expect(stored.processors).toEqual({})
+  })
+
+  /**
+   * A path whose response ends after Node's HTTP parser failed on bytes
+   * that followed its request in the same read, but before the connection
+   * closes. Express 5's router (2.3) sends its 404 from `setImmediate()`,
+   * and Fastify sends an async handler's value after a microtask.
+   */
+  const lateAnswerPath = { express5: '/missing', fastify5: '/async-answer' }[framework]
+
+  /** Reads the one response the client gets, and checks that the server then closes the connection. */
+  async function readOnlyResponse(raw: RawConnection): Promise<RawResponse> {
+    const [response] = await raw.readResponses(1)
+    await raw.closed
+    await expect(raw.readResponses(1)).rejects.toThrow(/connection closed/)
+    return response as RawResponse
+  }
+
+  // Node's HTTP parser expects nothing after an HTTP/1.0 request without keep-alive (HPE_CLOSED_CONNECTION).
+  const postPath = { express5: '/missing', fastify5: '/upload' }[framework]
+  it.each([
+    ['malformed line after GET', lateAnswerPath, `${formatRequest('GET', lateAnswerPath)}BADLINE\r\n\r\n`],
+    [
+      'bytes after HTTP/1.0 POST',
+      postPath,
+      `POST ${postPath} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n\r\nhello body`,
+    ],
+  ])('%s gets 400', async (_what, path, bytes) => {
+    connection = await openConnection(app.port)
+    connection.write(bytes)
+    const response = await readOnlyResponse(connection)
+    expect(response.status).toBe(400)
+
+    const stored = await waitForPath(redis.client, path)
+    const tasks = tasksFor(stored, path)
+    expect(tasks).toHaveLength(1)
+    expectCut(tasks[0], 400, '400 Bad Request', 'rejected')
+    expect(stored.processors).toEqual({})
+  })
+
+  it('pipelined pair before malformed line', async () => {
+    connection = await openConnection(app.port)
+    connection.write(
+      formatRequest('GET', `${lateAnswerPath}?i=1`) + formatRequest('GET', `${lateAnswerPath}?i=2`) + 'BADLINE\r\n\r\n',
+    )
+    const response = await readOnlyResponse(connection)
+    expect(response.status).toBe(400)
+
+    const stored = await waitForPath(redis.client, lateAnswerPath, 2)
+    const tasks = tasksFor(stored, lateAnswerPath)
+    expect(tasks).toHaveLength(2)
+    const first = tasks.find((task) => task.params?.i === '1')
+    const second = tasks.find((task) => task.params?.i === '2')
+    expectCut(first, 400, '400 Bad Request', 'rejected')
+    expectCut(second, null, null, 'aborted')
     expect(stored.processors).toEqual({})
   })
 

@@ -203,7 +203,13 @@ function onResponseFinishMessage(message: unknown): void {
  * Node's HTTP parser) finishes on a destroyed socket and never reached the
  * client: its head was written after the cut. A socket destroyed after a
  * complete request may still have sent the whole response
- * (`server.closeIdleConnections()` right after `res.end()`).
+ * (`server.closeIdleConnections()` right after `res.end()`, or a response
+ * written whole before Node's HTTP parser failed on the bytes after its
+ * request in the same read).
+ * NOTE: a response with a `Content-Length` whose body was all written
+ * with `write()`, then ended with a bare `end()` after the cut, finishes
+ * too, because Node 20 then emits `finish` on the next tick without
+ * writing. It is recorded as completed although the client got Node's 400.
  */
 function outcomeOfFinish(req: IncomingMessage, socket: Socket | null | undefined): RequestOutcome {
   return socket?.destroyed === true && req.complete === false ? outcomeOfCut(req, false) : 'completed'
@@ -248,7 +254,14 @@ function isHeadWrittenBeforeCut(res: ServerResponse): boolean {
  * with the error `ERR_HTTP_REQUEST_TIMEOUT`, and one whose bytes its HTTP
  * parser rejects with the parser's error (`HPE_…`). In both cases it
  * first sends a response itself (`clientErrorStatus()`) when no response
- * head was written yet, and so does Fastify's client error handler.
+ * head was written yet, and so does Fastify's client error handler. On a
+ * pipelined connection, that response goes to the oldest request still
+ * waiting, whose response is the one attached to the connection.
+ * NOTE: when the response before it went out whole just before the parser
+ * failed, Node sends nothing, and the next response, which gets the
+ * connection after the cut, is still recorded as `rejected`. Fastify's
+ * client error handler does send its 400 then, and the client pairs it
+ * with that next request.
  */
 function outcomeOfCut(req: IncomingMessage, headWrittenBeforeCut: boolean): RequestOutcome {
   const code = socketErrorCode(req)
@@ -321,9 +334,23 @@ function isCompleted(req: IncomingMessage, res: ServerResponse): boolean {
     return res.writableEnded && stream?.rstCode === NGHTTP2_NO_ERROR
   }
   // A response that finished for a request whose body never fully arrived
-  // was written to a connection the client had already closed.
-  const cutShort = req.complete === false && req.socket?.destroyed === true
+  // was written to a connection the client had already closed. Nor did a
+  // response without a finish event reach the client whole when the server
+  // cut its connection, as when Node's HTTP parser failed on bytes
+  // pipelined after the request. Either it ended after the cut and Node
+  // discarded it, or its last write was still in progress.
+  const destroyed = req.socket?.destroyed === true
+  const cutShort = destroyed && (req.complete === false || isCutByServer(socketErrorCode(req)))
   return (res.writableFinished || isInjected(req, res)) && !cutShort
+}
+
+/**
+ * Returns whether a socket error code is the server cutting the
+ * connection: Node's HTTP parser failed on the bytes it received, or the
+ * request timed out (`requestTimeout`).
+ */
+function isCutByServer(code: string | undefined): boolean {
+  return code === 'ERR_HTTP_REQUEST_TIMEOUT' || (code !== undefined && code.startsWith(PARSER_ERROR_PREFIX))
 }
 
 /**
