@@ -6,7 +6,7 @@ import {
   TRUNCATED,
   truncate,
 } from '../src/task/redact'
-import { redactHeaderUrl } from '../src/task/url-redact'
+import { formatQuery, redactHeaderUrl } from '../src/task/url-redact'
 
 describe('secret headers', () => {
   const rules = createRedactionRules()
@@ -94,6 +94,12 @@ describe('secret headers', () => {
     expect(custom.isSecretHeader('authorization')).toBe(true)
   })
 
+  it('masks Sec-WebSocket-Protocol unless allowed', () => {
+    expect(rules.isSecretHeader('sec-websocket-protocol')).toBe(true)
+    const custom = createRedactionRules({ allowHeaders: ['Sec-WebSocket-Protocol'] })
+    expect(custom.isSecretHeader('sec-websocket-protocol')).toBe(false)
+  })
+
   it('lets options override public defaults', () => {
     const custom = createRedactionRules({
       redactHeaders: ['WWW-Authenticate'],
@@ -155,6 +161,32 @@ describe('secret query parameters', () => {
   })
 
   it.each([
+    'userPass',
+    'dbPw',
+    'otpCode',
+    'licenseKey',
+    'stripeKey',
+    'sshKey',
+    'userOtp',
+    'newPass',
+    'UserPass',
+    'userOTP',
+    'DBPass',
+    'SSHKey',
+    'codeVerifier',
+    'user[dbPass]',
+  ])('masks camelCase %s', (name) => {
+    expect(rules.isSecretParam(name)).toBe(true)
+  })
+
+  it.each(['db pass', 'api key', 'my otp', 'user  pw', 'db:pass', 'db/pass', 'license key', 'user\tpass'])(
+    'masks spaced %j',
+    (name) => {
+      expect(rules.isSecretParam(name)).toBe(true)
+    },
+  )
+
+  it.each([
     'page',
     'limit',
     'q',
@@ -175,12 +207,39 @@ describe('secret query parameters', () => {
     'user[name]',
     'filter[author]',
     'items[]',
+    'passengerCount',
+    'PassengerCount',
+    'keyboardLayout',
+    'monkeyId',
+    'bypassCache',
+    'compassHeading',
+    'authorName',
+    'footprintId',
+    'keyId',
+    'passenger count',
+    'keyboard layout',
+    'oobCodeLength',
   ])(
     'keeps %s',
     (name) => {
       expect(rules.isSecretParam(name)).toBe(false)
     },
   )
+
+  it('repeats decisions for cached names', () => {
+    const cached = createRedactionRules()
+    for (let round = 0; round < 3; round++) {
+      expect(cached.isSecretParam('userPass')).toBe(true)
+      expect(cached.isSecretParam('passengerCount')).toBe(false)
+    }
+  })
+
+  it('allows a camelCase name', () => {
+    const custom = createRedactionRules({ allowParams: ['newPass'] })
+    expect(custom.isSecretParam('newPass')).toBe(false)
+    expect(custom.isSecretParam('NEWPASS')).toBe(false)
+    expect(custom.isSecretParam('userPass')).toBe(true)
+  })
 
   it('adds and allows names', () => {
     const custom = createRedactionRules({ redactParams: ['Email'], allowParams: ['session'] })
@@ -246,6 +305,26 @@ describe('truncate', () => {
 
   it('cuts a longer value and marks it', () => {
     expect(truncate('abcdef', 4)).toBe(`abcd${TRUNCATED}`)
+  })
+})
+
+describe('formatQuery', () => {
+  const rules = createRedactionRules()
+
+  it.each([
+    ['userPass=S50&page=1', 'userPass=[REDACTED]&page=1'],
+    ['stripeKey=S54&sshKey=S55', 'stripeKey=[REDACTED]&sshKey=[REDACTED]'],
+    ['db%20pass=S58&api+key=S59', 'db%20pass=[REDACTED]&api+key=[REDACTED]'],
+    ['token%3DS27', 'token%3D[REDACTED]=[REDACTED]'],
+    ['token%3ds27=v&page=1', 'token%3d[REDACTED]=[REDACTED]&page=1'],
+    ['access_token%253DS28', 'access_token%253D[REDACTED]=[REDACTED]'],
+    ['page%3D2%26token%3DS29', 'page%3D[REDACTED]=[REDACTED]'],
+  ])('masks %j', (query, expected) => {
+    expect(formatQuery(query, rules)).toBe(expected)
+  })
+
+  it.each(['passengerCount=3&keyboardLayout=us', 'page%3D2', 'q=a%3Db'])('keeps %j', (query) => {
+    expect(formatQuery(query, rules)).toBe(query)
   })
 })
 

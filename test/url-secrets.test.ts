@@ -37,7 +37,7 @@ interface UrlApp {
 }
 
 /** Options of the apps beyond the tracker, such as `redactParams`. */
-type AppOptions = Pick<TopOptions, 'redactParams' | 'ignore' | 'logger'>
+type AppOptions = Pick<TopOptions, 'redactParams' | 'allowHeaders' | 'ignore' | 'logger'>
 
 /** Starts an Express 5 app whose `/go` redirects with a token in the query. */
 async function startExpressApp(options: AppOptions = {}): Promise<UrlApp> {
@@ -139,6 +139,63 @@ describe.each([
     const task = await readOnly('/shop')
     expect(task?.params).toEqual({ PHPSESSID: '[REDACTED]', passcode: '[REDACTED]', page: '1' })
     expect(task?.uri).toBe('/shop?PHPSESSID=[REDACTED]&passcode=[REDACTED]&page=1')
+  })
+
+  it('masks camelCase and spaced params', async () => {
+    const query =
+      'userPass=SECRET50&dbPw=SECRET51&otpCode=SECRET52&licenseKey=SECRET53&stripeKey=SECRET54' +
+      '&sshKey=SECRET55&userOtp=SECRET56&newPass=SECRET57&db%20pass=SECRET58&api%20key=SECRET59' +
+      '&my%20otp=SECRET60&passengerCount=3&keyboardLayout=us'
+    await sendRequest(`http://127.0.0.1:${app.port}/ok?${query}`)
+
+    const task = await readOnly('/ok')
+    expect(task?.params).toEqual({
+      userPass: '[REDACTED]',
+      dbPw: '[REDACTED]',
+      otpCode: '[REDACTED]',
+      licenseKey: '[REDACTED]',
+      stripeKey: '[REDACTED]',
+      sshKey: '[REDACTED]',
+      userOtp: '[REDACTED]',
+      newPass: '[REDACTED]',
+      'db pass': '[REDACTED]',
+      'api key': '[REDACTED]',
+      'my otp': '[REDACTED]',
+      passengerCount: '3',
+      keyboardLayout: 'us',
+    })
+    expect(task?.uri).toBe(`/ok?${query.replace(/=SECRET\d+/g, '=[REDACTED]')}`)
+    expect(JSON.stringify(task)).not.toContain('SECRET')
+  })
+
+  it('masks a secret in a param name', async () => {
+    await sendRequest(`http://127.0.0.1:${app.port}/named?token%3DSECRET27&page=1`)
+
+    const task = await readOnly('/named')
+    expect(task?.params).toEqual({ 'token=[REDACTED]': '[REDACTED]', page: '1' })
+    expect(task?.uri).toBe('/named?token%3D[REDACTED]=[REDACTED]&page=1')
+    expect(JSON.stringify(task)).not.toContain('SECRET27')
+  })
+
+  it('masks Sec-WebSocket-Protocol', async () => {
+    await sendRequest(`http://127.0.0.1:${app.port}/socket`, {
+      headers: [['Sec-WebSocket-Protocol', 'access_token, SECRET39']],
+    })
+
+    const task = await readOnly('/socket')
+    expect(headerValues(task?.request_headers ?? [], 'sec-websocket-protocol')).toEqual(['[REDACTED]'])
+    expect(JSON.stringify(task)).not.toContain('SECRET39')
+  })
+
+  it('keeps an allowed Sec-WebSocket-Protocol', async () => {
+    await app.close()
+    app = await startApp({ allowHeaders: ['Sec-WebSocket-Protocol'] })
+    await sendRequest(`http://127.0.0.1:${app.port}/socket`, {
+      headers: [['Sec-WebSocket-Protocol', 'graphql-transport-ws']],
+    })
+
+    const task = await readOnly('/socket')
+    expect(headerValues(task?.request_headers ?? [], 'sec-websocket-protocol')).toEqual(['graphql-transport-ws'])
   })
 
   it('masks a Referer password containing @', async () => {

@@ -12,7 +12,7 @@ import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
 import { pathOfTarget } from './request-target'
-import { redactHeaderUrl, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
+import { redactHeaderUrl, redactParamName, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import {
   findSingleValueIndex,
   joinFieldValues,
@@ -437,8 +437,9 @@ function captureParams(query: string, settings: CaptureSettings): Record<string,
   for (const [rawName, rawValue] of new URLSearchParams(query)) {
     if (count >= settings.limits.maxParams) break
     count++
-    const name = truncate(rawName, settings.limits.maxUrlLength)
-    const value = settings.rules.isSecretParam(rawName)
+    const secret = settings.rules.isSecretParam(rawName)
+    const name = truncate(secret ? redactParamName(rawName) : rawName, settings.limits.maxUrlLength)
+    const value = secret
       ? REDACTED
       : truncate(redactParamValue(rawValue, settings.rules), settings.limits.maxUrlLength)
     const existing = params[name]

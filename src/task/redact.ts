@@ -29,6 +29,9 @@ export const DEFAULT_SECRET_HEADERS: readonly string[] = [
   'x-amzn-oidc-data',
   // The same claims, as Azure App Service authentication adds them.
   'x-ms-client-principal',
+  // Browsers cannot set Authorization on a WebSocket, so clients send tokens as subprotocols here
+  // (`access_token, <token>`, or Kubernetes' `base64url.bearer.authorization.k8s.io.<token>`).
+  'sec-websocket-protocol',
 ]
 
 /**
@@ -91,7 +94,7 @@ const KEY_WORD = /(?:^|[-_.])key$/
  * user in once. `assertion` would mask command-line switches such as
  * Java's `-enableassertions`, so it is not in `SECRET_NAME`.
  */
-const SECRET_PARAM_ONLY = /^code$|code_verifier|sig$|private|assertion|samlresponse|^oobcode$|^ticket$/
+const SECRET_PARAM_ONLY = /^code$|code[-_.]?verifier|sig$|private|assertion|samlresponse|^oobcode$|^ticket$/
 
 /**
  * `pass` or `pw` at the end of a command-line name, as in `--dbpass`,
@@ -100,12 +103,28 @@ const SECRET_PARAM_ONLY = /^code$|code_verifier|sig$|private|assertion|samlrespo
  */
 const ARGUMENT_PASSWORD_END = /(?<!by)pass$|pw$/
 
-/** A lower-case letter or digit followed by an upper-case letter: a word break in a camelCase name. */
-const CAMEL_CASE_BREAK = /([a-z0-9])([A-Z])/g
+/**
+ * A word break in a camelCase name: a lower-case letter or digit followed by
+ * an upper-case letter (`dbPass`), or the last capital of an acronym that
+ * begins a word (`DBPass`, `SSHKey`).
+ */
+const CAMEL_CASE_BREAK = /(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])/g
 
 /** Returns a name in lower case with its camelCase words split by `-` (`dbPassFile` to `db-pass-file`). */
 export function toKebabCase(name: string): string {
-  return name.replace(CAMEL_CASE_BREAK, '$1-$2').toLowerCase()
+  return name.replace(CAMEL_CASE_BREAK, '-').toLowerCase()
+}
+
+/** A run of characters that are neither letters nor digits, such as spaces, `_` or `[`. */
+const NON_WORD_CHARACTERS = /[^\p{L}\p{N}]+/gu
+
+/**
+ * Returns a name in lower case with its words split by `-`: at camelCase
+ * breaks and at every run of characters that are not letters or digits
+ * (`userPass`, `user pass` and `user_pass` all to `user-pass`).
+ */
+function toWords(name: string): string {
+  return toKebabCase(name).replace(NON_WORD_CHARACTERS, '-')
 }
 
 /**
@@ -119,22 +138,36 @@ export function isSecretArgumentName(name: string): boolean {
   return SECRET_NAME.test(words) || KEY_WORD.test(words) || ARGUMENT_PASSWORD_END.test(words)
 }
 
+/** A character other than a lower-case letter, a digit, `-`, `_` or `.`, such as a capital or a space. */
+const SPLIT_NEEDED = /[^a-z0-9_.-]/
+
 /**
  * Returns whether a query parameter name is secret by the default rules or
  * is one of `extraNames`. A name in bracket notation (`user[pass]`,
  * `tenant[0]`, `tenant[]`), as qs and PHP write nested fields and arrays,
- * is secret when one of its parts is.
+ * is secret when one of its parts is. The default rules also test the name
+ * split into words (`userPass` and `db pass` as `user-pass` and `db-pass`),
+ * so the whole-word rules for `pass`, `pw`, `otp` and a last word `key` match.
  */
-function isSecretParamName(lowerCaseName: string, extraNames: ReadonlySet<string>): boolean {
+function isSecretParamName(name: string, extraNames: ReadonlySet<string>): boolean {
+  const lowerCaseName = name.toLowerCase()
   if (isSecretParamWord(lowerCaseName, extraNames)) return true
-  if (!lowerCaseName.includes('[')) return false
-  return lowerCaseName.split(/[[\]]+/).some((part) => part !== '' && isSecretParamWord(part, extraNames))
+  if (lowerCaseName.includes('[')) {
+    const parts = lowerCaseName.split(/[[\]]+/)
+    if (parts.some((part) => part !== '' && isSecretParamWord(part, extraNames))) return true
+  }
+  // The rules read `-`, `_` and `.` alike, so only a name with other characters needs splitting.
+  return SPLIT_NEEDED.test(name) && isSecretByDefault(toWords(name))
 }
 
 function isSecretParamWord(lowerCaseName: string, extraNames: ReadonlySet<string>): boolean {
-  if (extraNames.has(lowerCaseName)) return true
-  if (SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName)) return true
-  return SECRET_PARAM_ONLY.test(lowerCaseName)
+  return extraNames.has(lowerCaseName) || isSecretByDefault(lowerCaseName)
+}
+
+function isSecretByDefault(lowerCaseName: string): boolean {
+  return (
+    SECRET_NAME.test(lowerCaseName) || KEY_WORD.test(lowerCaseName) || SECRET_PARAM_ONLY.test(lowerCaseName)
+  )
 }
 
 /** Limits on the variable-length parts of one record. */
@@ -173,6 +206,15 @@ export interface RedactionOptions {
   allowParams?: readonly string[] | undefined
 }
 
+/**
+ * Max number of query parameter names whose decision each set of rules
+ * caches, so that clients sending ever new names cannot grow the cache
+ * without bound. Names past it, and names longer than
+ * `MAX_CACHED_PARAM_NAME_LENGTH` characters, are tested on every request.
+ */
+const MAX_CACHED_PARAM_NAMES = 500
+const MAX_CACHED_PARAM_NAME_LENGTH = 128
+
 /** Builds the redaction rules once, at setup. */
 export function createRedactionRules(options: RedactionOptions = {}): RedactionRules {
   const secretHeaders = new Set(DEFAULT_SECRET_HEADERS)
@@ -182,6 +224,7 @@ export function createRedactionRules(options: RedactionOptions = {}): RedactionR
   const publicHeaders = new Set(DEFAULT_PUBLIC_HEADERS)
   const secretParams = new Set((options.redactParams ?? []).map((name) => name.toLowerCase()))
   const allowedParams = new Set((options.allowParams ?? []).map((name) => name.toLowerCase()))
+  const paramDecisions = new Map<string, boolean>()
 
   return {
     isSecretHeader(lowerCaseName) {
@@ -190,9 +233,14 @@ export function createRedactionRules(options: RedactionOptions = {}): RedactionR
       return !publicHeaders.has(lowerCaseName) && SECRET_NAME.test(lowerCaseName)
     },
     isSecretParam(name) {
-      const lowerCaseName = name.toLowerCase()
-      if (allowedParams.has(lowerCaseName)) return false
-      return isSecretParamName(lowerCaseName, secretParams)
+      const known = paramDecisions.get(name)
+      if (known !== undefined) return known
+
+      const secret = !allowedParams.has(name.toLowerCase()) && isSecretParamName(name, secretParams)
+      if (paramDecisions.size < MAX_CACHED_PARAM_NAMES && name.length <= MAX_CACHED_PARAM_NAME_LENGTH) {
+        paramDecisions.set(name, secret)
+      }
+      return secret
     },
   }
 }

@@ -135,7 +135,7 @@ export function formatQuery(query: string, rules: RedactionRules): string {
     .map((pair) => {
       const separator = pair.indexOf('=')
       const rawName = separator === -1 ? pair : pair.slice(0, separator)
-      if (rules.isSecretParam(safeDecode(rawName))) return `${rawName}=${REDACTED}`
+      if (rules.isSecretParam(safeDecode(rawName))) return `${redactParamName(rawName)}=${REDACTED}`
       if (separator === -1 || !ENCODED_URL.test(pair)) return pair
 
       const value = safeDecode(pair.slice(separator + 1))
@@ -143,6 +143,22 @@ export function formatQuery(query: string, rules: RedactionRules): string {
       return redacted === value ? pair : `${rawName}=${encodeQueryValue(redacted)}`
     })
     .join('&')
+}
+
+/** `=`, raw or percent-encoded once or more (`%3D`, `%253D`). */
+const NAME_VALUE_SEPARATOR = /=|%(?:25)*3d/i
+
+/**
+ * Replaces the text after the first `=`, raw or percent-encoded, of a
+ * secret parameter's name (raw or decoded) with `[REDACTED]`. A client
+ * that encodes a whole pair sends `token%3DSECRET` as a name with no value.
+ * NOTE: only `=` ends the name part, so `token:SECRET` or `token SECRET`
+ * is stored whole.
+ */
+export function redactParamName(name: string): string {
+  const separator = NAME_VALUE_SEPARATOR.exec(name)
+  if (separator === null) return name
+  return `${name.slice(0, separator.index + separator[0].length)}${REDACTED}`
 }
 
 /** `://`, raw or percent-encoded, as an absolute URL in a query value contains it. */
