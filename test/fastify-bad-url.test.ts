@@ -87,8 +87,9 @@ describe.each(FASTIFY_VERSIONS)('%s bad URL responses', (framework, fastify) => 
       expect(task.task_name).toBeNull()
       expect(task.method).toBe('GET')
       expect(task.recorded_successfully).toBe(true)
-      // Started when the response finished, so the recorded duration is about 0.
-      expect(Date.parse(task.ended_at ?? '') - Date.parse(task.started_at ?? '')).toBeLessThan(5)
+      // Started when the response finished, so the recorded duration is about 0. The bound
+      // leaves room for a process that the loaded test machine suspends between the two clock reads.
+      expect(Date.parse(task.ended_at ?? '') - Date.parse(task.started_at ?? '')).toBeLessThan(50)
     }
     expect(byPath.get('/foo%zz')?.params).toEqual({ q: '1' })
   })
