@@ -71,11 +71,15 @@ export function sendRequest(url: string, options: RequestOptions = {}): Promise<
   })
 }
 
-/** Polls `check` every 10 ms until it returns a value other than `undefined`, or fails after `timeoutMs`. */
+/**
+ * Polls `check` every 10 ms until it returns a value other than `undefined`,
+ * or fails after `timeoutMs`. The default leaves room for a loaded two-core
+ * CI machine, where a record can take seconds to reach Redis.
+ */
 export async function waitFor<T>(
   description: string,
   check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 5_000,
+  timeoutMs = 15_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
