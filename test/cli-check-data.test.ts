@@ -187,7 +187,7 @@ describe('times ahead of the clock', () => {
 
   it('leaves ends far ahead out of the live meters', async () => {
     const result = await runCli(['live', '--tracker-url', redis.url, '--prefix', 'future:', '--refresh-rate', '0.5'], {
-      interruptAfterMs: 2_000,
+      interruptWhen: (stdout) => /^Hosts /m.test(stdout),
     })
     const header = result.stdout.split('\n').find((line) => line.startsWith('Hosts '))
     expect(header).toMatch(/Completed \d+\.\d+\/s \(4 in /)

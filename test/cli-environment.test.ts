@@ -33,7 +33,7 @@ describe('web-top-cli with empty environment variables', () => {
   it('reads empty live variables as unset', async () => {
     const result = await runCli(['live', '--tracker-url', redis.url], {
       env: { ACTIVE_COLUMNS: '', COMPLETED_COLUMNS: '', TOP_REFRESH_RATE: '' },
-      interruptAfterMs: 1_500,
+      interruptWhen: (stdout) => stdout.includes('/env/done'),
     })
 
     expect(result.stderr).not.toContain('invalid')

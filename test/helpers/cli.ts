@@ -42,6 +42,13 @@ export interface RunCliOptions {
   timeoutMs?: number
   /** Sends the CLI SIGINT after this long, as Ctrl-C would. */
   interruptAfterMs?: number
+  /**
+   * Sends the CLI SIGINT once this returns true for the output so far,
+   * checked every 25 ms. A test that reads what a running command printed waits
+   * for it this way, because a fixed delay may end before a loaded machine
+   * has started the process.
+   */
+  interruptWhen?: (stdout: string, stderr: string) => boolean
   /** An open file descriptor for the CLI's standard output in place of a pipe; `stdout` is then empty. */
   stdoutFd?: number
 }
@@ -63,10 +70,20 @@ export function runCli(args: readonly string[], options: RunCliOptions = {}): Pr
       options.interruptAfterMs === undefined
         ? undefined
         : setTimeout(() => child.kill('SIGINT'), options.interruptAfterMs)
+    const interruptWhen = options.interruptWhen
+    const watcher =
+      interruptWhen === undefined
+        ? undefined
+        : setInterval(() => {
+            if (!interruptWhen(stdout, stderr)) return
+            clearInterval(watcher)
+            child.kill('SIGINT')
+          }, 25)
     child.once('error', reject)
     child.once('close', (code) => {
       clearTimeout(timer)
       clearTimeout(interrupt)
+      clearInterval(watcher)
       resolvePromise({ code, stdout, stderr })
     })
   })
@@ -79,7 +96,7 @@ export interface RunningCli {
   stderr(): string
   /** Resolves once `check` holds for the output so far; rejects on exit or after `timeoutMs`. */
   waitFor(check: (stdout: string, stderr: string) => boolean, description: string, timeoutMs?: number): Promise<void>
-  /** Sends a signal (SIGINT by default) and resolves with the exit code; SIGKILL after 5 s. */
+  /** Sends a signal (SIGINT by default) and resolves with the exit code; SIGKILL after 15 s. */
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
@@ -98,7 +115,7 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
   return {
     stdout: () => stdout,
     stderr: () => stderr,
-    async waitFor(check, description, timeoutMs = 10_000) {
+    async waitFor(check, description, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs
       while (!check(stdout, stderr)) {
         if (child.exitCode !== null || Date.now() > deadline) {
@@ -110,7 +127,7 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
     },
     async stop(signal = 'SIGINT') {
       if (child.exitCode === null) child.kill(signal)
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
       const code = await exited
       clearTimeout(timer)
       return code
