@@ -141,7 +141,7 @@ describe.skipIf(!TMUX_AVAILABLE)('deeply nested records in live (needs tmux)', (
       session.sendKeys('Enter')
       const screen = await session.waitForScreen(
         (text) => text.includes('Repeat with curl') || text.includes(SHELL_PROMPT.trimEnd()),
-        5_000,
+        15_000,
         'the detail pane',
       )
 

@@ -74,7 +74,7 @@ async function startShell(term: string): Promise<TmuxSession> {
     env: { TERM: term, TOP_TRACKER_URL: redis.url },
     unset: CLI_VARIABLES.filter((name) => name !== 'TOP_TRACKER_URL'),
   })
-  await shell.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+  await shell.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 15_000, 'the shell prompt')
   return shell
 }
 

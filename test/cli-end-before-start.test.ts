@@ -154,7 +154,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live sorted by Duration with unknown durations
 
   it('lists unknown durations last', async () => {
     session.sendKeys('s')
-    const screen = await session.waitForScreen((text) => countSortTitles(text, 'Duration') === 2, 2_000, 'the Duration sort')
+    const screen = await session.waitForScreen((text) => countSortTitles(text, 'Duration') === 2, 15_000, 'the Duration sort')
 
     expect(pathOrder(activeTableLines(screen), ACTIVE_PATHS)).toEqual([ACTIVE_LONG_PATH, ACTIVE_SHORT_PATH, ACTIVE_UNKNOWN_PATH])
     expect(pathOrder(completedLinesOf(screen), COMPLETED_PATHS)).toEqual([SLOW_PATH, TIMED_PATH, BACKWARD_PATH])
@@ -164,7 +164,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live sorted by Duration with unknown durations
     session.sendKeys('r')
     const screen = await session.waitForScreen(
       (text) => countSortTitles(text, 'Duration (reversed)') === 2,
-      2_000,
+      15_000,
       'the reversed Duration sort',
     )
 

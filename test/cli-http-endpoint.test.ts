@@ -402,7 +402,7 @@ describe.skipIf(!hasTmux())('live on an http:// tracker (needs tmux)', () => {
     )
     try {
       session.sendKeys('p')
-      const screen = await session.waitForScreen((text) => text.includes('PAUSED:'), 5_000, 'the pause notice')
+      const screen = await session.waitForScreen((text) => text.includes('PAUSED:'), 15_000, 'the pause notice')
       expect(screen).toContain('PAUSED: the table is frozen while reads go on; p resumes')
     } finally {
       session.kill()

@@ -73,26 +73,26 @@ describe.skipIf(!TMUX_AVAILABLE)('live detail pane (needs tmux)', () => {
   it('follows the request until it ends', async () => {
     // With no row selected, Enter opens the first one: the only active request.
     session.sendKeys('Enter')
-    let screen = await session.waitForScreen((text) => text.includes('Repeat with curl'), 2_000, 'the detail pane')
+    let screen = await session.waitForScreen((text) => text.includes('Repeat with curl'), 15_000, 'the detail pane')
     expect(screen).toMatch(/^POST \/upload {2}\(active for \S+\)$/m)
     expect(screen).toContain('  stage: receiving')
 
     writer.recordStart(PROCESSOR_ID, JSON.stringify(record('processing')))
     await writer.flush()
-    screen = await session.waitForScreen((text) => text.includes('  stage: processing'), 2_000, 'the newer record')
+    screen = await session.waitForScreen((text) => text.includes('  stage: processing'), 15_000, 'the newer record')
     expect(screen).toMatch(/^POST \/upload {2}\(active for \S+\)$/m)
     expect(screen).toContain('  ended_at: null')
 
     writer.recordEnd(PROCESSOR_ID, JSON.stringify(record('done', 201)))
     await writer.flush()
-    screen = await session.waitForScreen((text) => text.includes('  stage: done'), 2_000, 'the completed record')
+    screen = await session.waitForScreen((text) => text.includes('  stage: done'), 15_000, 'the completed record')
     expect(screen).toMatch(/^POST \/upload {2}\(took \S+, ended \S+ ago\)$/m)
     expect(screen).toContain('  status_code: 201')
     expect(screen).not.toContain('  ended_at: null')
 
     // Esc goes back to the tables, with the completed row still selected.
     session.sendKeys('Escape')
-    screen = await session.waitForScreen((text) => text.includes('Active HTTP requests (0)'), 2_000, 'the tables')
+    screen = await session.waitForScreen((text) => text.includes('Active HTTP requests (0)'), 15_000, 'the tables')
     // The selected row is the one in reverse video (SGR 7), below the title, which is always reversed.
     const selected = session
       .captureWithColours()
@@ -114,7 +114,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live detail header (needs tmux)', () => {
       env: { TOP_TRACKER_URL: redis.url, TOP_TRACKER_PREFIX: 'odd:' },
       unset: CLI_VARIABLES,
     })
-    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 15_000, 'the shell prompt')
     session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
     await session.waitForScreen((text) => text.includes('Completed HTTP responses (3)'), 10_000, 'the live view')
   })
@@ -129,14 +129,14 @@ describe.skipIf(!TMUX_AVAILABLE)('live detail header (needs tmux)', () => {
       session.sendKeys('/')
       session.type(path)
       session.sendKeys('Enter')
-      await session.waitForScreen((text) => text.includes('Completed HTTP responses (1 of 3)'), 2_000, `the row of ${path}`)
+      await session.waitForScreen((text) => text.includes('Completed HTTP responses (1 of 3)'), 15_000, `the row of ${path}`)
       session.sendKeys('Enter')
-      const screen = await session.waitForScreen((text) => text.includes(`path: ${path}`), 2_000, `the record of ${path}`)
+      const screen = await session.waitForScreen((text) => text.includes(`path: ${path}`), 15_000, `the record of ${path}`)
       expect(screen, `record ${index}`).toMatch(header)
       expect(screen).not.toContain('undefined')
       // Esc closes the pane, then clears the selection, then the filter.
       session.sendKeys('Escape', 'Escape', 'Escape')
-      await session.waitForScreen((text) => text.includes('Completed HTTP responses (3)'), 2_000, 'every row')
+      await session.waitForScreen((text) => text.includes('Completed HTTP responses (3)'), 15_000, 'every row')
     }
   })
 })

@@ -50,14 +50,14 @@ describe.skipIf(!TMUX_AVAILABLE)('live with a frozen Redis (needs tmux)', () => 
       session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1; echo "exit=$?"`, true)
       const screen = await session.waitForScreen(
         (text) => text.includes('Connecting to'),
-        3_000,
+        15_000,
         'the connecting screen',
       )
       expect(screen).toContain(`Connecting to ${redis.url} and reading its requests`)
 
       const quitMs = Date.now()
       session.sendKeys(key)
-      await session.waitForScreen((text) => /exit=\d/.test(text), 3_000, 'the exit code')
+      await session.waitForScreen((text) => /exit=\d/.test(text), 15_000, 'the exit code')
       // The connect deadline is 5 s: an exit well before it is the key's doing.
       expect(Date.now() - quitMs).toBeLessThan(2_500)
       expect(session.capture()).toContain('exit=0')
@@ -121,6 +121,6 @@ async function startShell(): Promise<TmuxSession> {
     env: { TOP_TRACKER_URL: redis.url },
     unset: CLI_VARIABLES,
   })
-  await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+  await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 15_000, 'the shell prompt')
   return session
 }

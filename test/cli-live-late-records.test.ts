@@ -68,11 +68,11 @@ describe.skipIf(!TMUX_AVAILABLE)('live rate after an outage (needs tmux)', () =>
   it('leaves records that ended before the restart out of the rate', { timeout: 40_000 }, async () => {
     const stoppedMs = Date.now()
     await redis.stop()
-    await session.waitForScreen((screen) => screen.includes('Update stream lost'), 5_000, 'the lost stream')
+    await session.waitForScreen((screen) => screen.includes('Update stream lost'), 15_000, 'the lost stream')
     await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS - (Date.now() - stoppedMs)))
     const startedMs = Date.now()
     await redis.start()
-    await session.waitForScreen((screen) => screen.includes('Reconnected after a gap'), 10_000, 'the reconnection')
+    await session.waitForScreen((screen) => screen.includes('Reconnected after a gap'), 20_000, 'the reconnection')
 
     // As the recorder does at the end of a request: push the record, then publish it.
     const pipeline = redis.client.pipeline()
@@ -86,7 +86,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live rate after an outage (needs tmux)', () =>
     // The rate shows once the span it divides by reaches a second.
     const screen = await session.waitForScreen(
       (text) => text.includes(`Status 2xx ${LATE_RECORDS}`) && /Completed [\d.]+\/s/.test(text),
-      5_000,
+      15_000,
       'the late records in the status mix, and a rate',
     )
 

@@ -109,7 +109,7 @@ describe.skipIf(!hasTmux())('live under load (needs tmux)', () => {
 
   it('shows every route on the route board', async () => {
     session.sendKeys('t')
-    const screen = await session.waitForScreen((text) => text.includes('Routes in the last 60s'), 2_000, 'routes')
+    const screen = await session.waitForScreen((text) => text.includes('Routes in the last 60s'), 15_000, 'routes')
     const rows = screen
       .split('\n')
       .map((line) => /^(\S.*?) {2,}(\d+) +(\d+\.\d\d) +\S+ +\S+ +\S+ +\S+ +\S+ +(\d+)$/.exec(line))

@@ -59,11 +59,11 @@ describe.skipIf(!TMUX_AVAILABLE)('live quit while connecting (needs tmux)', () =
     it(`exits at once on ${name}`, async () => {
       session = await startShell()
       session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1; echo "exit=$? at=$(date +%s%3N)"`, true)
-      await session.waitForScreen((text) => text.includes('Connecting to'), 3_000, 'the connecting screen')
+      await session.waitForScreen((text) => text.includes('Connecting to'), 15_000, 'the connecting screen')
 
       const keyMs = Date.now()
       session.sendKeys(key)
-      const screen = await session.waitForScreen((text) => EXIT_LINE.test(text), 5_000, 'the exit line')
+      const screen = await session.waitForScreen((text) => EXIT_LINE.test(text), 15_000, 'the exit line')
       const [, exitCode, exitedAt] = EXIT_LINE.exec(screen) ?? []
       expect(exitCode).toBe('0')
       expect(Number(exitedAt) - keyMs).toBeLessThan(MAX_EXIT_MS)
@@ -71,7 +71,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live quit while connecting (needs tmux)', () =
       expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
       expect(screen).not.toContain('Connecting to')
       session.type('stty -a | tr " " "\\n" | grep -E "^-?(icanon|echo)$" | tr "\\n" " "; echo', true)
-      await session.waitForScreen((text) => /^icanon echo\s*$/m.test(text), 2_000, 'icanon and echo back on')
+      await session.waitForScreen((text) => /^icanon echo\s*$/m.test(text), 15_000, 'icanon and echo back on')
     })
   }
 })
@@ -83,6 +83,6 @@ async function startShell(): Promise<TmuxSession> {
     env: { TOP_TRACKER_URL: redis.url },
     unset: CLI_VARIABLES,
   })
-  await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+  await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 15_000, 'the shell prompt')
   return session
 }

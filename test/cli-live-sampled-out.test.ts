@@ -55,7 +55,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with sampled-out requests (needs tmux)', 
 
     const first = sendRequest(`${running.url}/wait`)
     const before = await waitForOneField('/wait')
-    await live.waitForScreen((screen) => screen.includes('/wait'), 5_000, 'the first request')
+    await live.waitForScreen((screen) => screen.includes('/wait'), 15_000, 'the first request')
 
     // `/hang` has the length of `/wait` and never responds, so the app's close ends it.
     running.releaseWaiting()
@@ -85,7 +85,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with sampled-out requests (needs tmux)', 
     await redis.client.hset('processors', field, JSON.stringify(ghost))
     session = await startLiveSession(redis.url, (screen) => screen.includes('q quit'))
     const live = session
-    await live.waitForScreen((screen) => screen.includes('/ghost'), 5_000, 'the sampled-out request')
+    await live.waitForScreen((screen) => screen.includes('/ghost'), 15_000, 'the sampled-out request')
 
     // The sampled-out request ends without a message, and a sampled one takes its field and is published.
     await redis.client.hset('processors', field, JSON.stringify(fresh))

@@ -53,7 +53,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live sort key (needs tmux)', () => {
 
   it('returns to the default order', async () => {
     session.sendKeys('s')
-    const screen = await session.waitForScreen((text) => sortColumnsOf(text).length === 0, 2_000, 'the default order')
+    const screen = await session.waitForScreen((text) => sortColumnsOf(text).length === 0, 15_000, 'the default order')
     expect(screen).toContain('Completed HTTP responses (32')
   })
 })
@@ -65,7 +65,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live sort key, narrow (needs tmux)', () => {
     session = await startLiveSession(redis.url, (text) => text.includes('Completed HTTP responses (32'))
     // At 80 columns, the long paths leave no room for User agent in the completed table.
     session.resize(80, 30)
-    await session.waitForScreen((text) => !completedHeaderOf(text).includes('User agent'), 2_000, 'the narrow table')
+    await session.waitForScreen((text) => !completedHeaderOf(text).includes('User agent'), 15_000, 'the narrow table')
   })
 
   afterAll(() => {
@@ -83,7 +83,7 @@ async function expectSortCycle(session: TmuxSession): Promise<void> {
     session.sendKeys('s')
     const screen = await session.waitForScreen(
       (text) => sortColumnsOf(text).includes(column),
-      2_000,
+      15_000,
       `the tables sorted by ${column}`,
     )
     expect(sortColumnsOf(screen)).toContain(column)

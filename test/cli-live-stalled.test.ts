@@ -61,7 +61,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live STALLED count (needs tmux)', () => {
     session?.type('/st/1')
     session?.sendKeys('Enter')
     // /st/1 and /st/10 to /st/19 match.
-    const screen = await session?.waitForScreen((text) => text.includes('(11 of 40'), 2_000, 'the filter applied')
+    const screen = await session?.waitForScreen((text) => text.includes('(11 of 40'), 15_000, 'the filter applied')
     expect(titleOf(screen ?? '')).toMatch(/^Active HTTP requests \(11 of 40(, \d+ shown)?\)  11 STALLED$/)
     session?.kill()
     session = undefined
@@ -71,7 +71,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live STALLED count (needs tmux)', () => {
     session = await startLive('g:', 120, 30)
     await session.waitForScreen((text) => text.includes('Active HTTP requests (21'), 10_000, 'the active table')
     session.sendKeys('h')
-    const screen = await session.waitForScreen((text) => text.includes('grouped by host'), 2_000, 'grouping by host')
+    const screen = await session.waitForScreen((text) => text.includes('grouped by host'), 15_000, 'grouping by host')
     const lines = activeTableLines(screen)
 
     expect(titleOf(screen)).toMatch(/^Active HTTP requests \(21, \d+ shown\)  1 STALLED  grouped by host$/)
@@ -82,7 +82,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live STALLED count (needs tmux)', () => {
 
   it('pins the stalled group first by process', async () => {
     session?.sendKeys('h')
-    const screen = await session?.waitForScreen((text) => text.includes('grouped by process'), 2_000, 'grouping by process')
+    const screen = await session?.waitForScreen((text) => text.includes('grouped by process'), 15_000, 'grouping by process')
     const lines = activeTableLines(screen ?? '')
 
     expect(titleOf(screen ?? '')).toMatch(/^Active HTTP requests \(21, \d+ shown\)  1 STALLED  grouped by process$/)
@@ -101,7 +101,7 @@ async function startLive(prefix: string, width: number, height: number): Promise
     unset: CLI_VARIABLES,
   })
   try {
-    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 15_000, 'the shell prompt')
     session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
     return session
   } catch (error) {

@@ -60,14 +60,14 @@ describe.skipIf(!TMUX_AVAILABLE)('live status filter (needs tmux)', () => {
     try {
       return await session.waitForScreen(
         (screen) => screen.includes(`Filter: ${text}`) && screen.includes(title),
-        3_000,
+        15_000,
         `the filter ${text}`,
       )
     } finally {
       session.sendKeys('Escape')
       await session.waitForScreen(
         (screen) => screen.includes('Completed HTTP responses (4)'),
-        2_000,
+        15_000,
         'the filter cleared',
       )
     }

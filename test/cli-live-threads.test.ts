@@ -68,9 +68,9 @@ describe.skipIf(!TMUX_AVAILABLE)('live on one process with threads (needs tmux)'
 
   it('groups the threads under their process', async () => {
     session?.sendKeys('h')
-    await session?.waitForScreen((text) => text.includes('grouped by host'), 2_000, 'grouping by host')
+    await session?.waitForScreen((text) => text.includes('grouped by host'), 15_000, 'grouping by host')
     session?.sendKeys('h')
-    const screen = (await session?.waitForScreen((text) => text.includes('grouped by process'), 2_000, 'grouping by process')) ?? ''
+    const screen = (await session?.waitForScreen((text) => text.includes('grouped by process'), 15_000, 'grouping by process')) ?? ''
     const titles = activeTableLines(screen).filter((line) => line.startsWith('Process '))
 
     expect(titles).toEqual([`Process pyhost/${PID} (3)`])

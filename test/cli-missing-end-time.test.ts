@@ -87,7 +87,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with missing end times (needs tmux)', () 
     // An end event whose writer left out the end time but set `recorded_successfully`.
     const event: HttpTask = { ...completedRecord(EVENT_PATH), recorded_successfully: true }
     await redis.client.publish('task_updates', JSON.stringify(event))
-    await session.waitForScreen((text) => text.includes(EVENT_PATH), 5_000, 'the end event')
+    await session.waitForScreen((text) => text.includes(EVENT_PATH), 15_000, 'the end event')
   })
 
   afterAll(() => {
@@ -117,7 +117,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with missing end times (needs tmux)', () 
 
   it('sorts unknown durations last', async () => {
     session.sendKeys('s')
-    const screen = await session.waitForScreen((text) => text.includes('sorted by Duration'), 2_000, 'the Duration order')
+    const screen = await session.waitForScreen((text) => text.includes('sorted by Duration'), 15_000, 'the Duration order')
     const paths = completedLinesOf(screen)
       .slice(1)
       .map((line) => /\/[\w-]+/.exec(line)?.[0])

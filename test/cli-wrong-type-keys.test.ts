@@ -84,7 +84,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with a heartbeat key of the wrong type (n
       TOP_TRACKER_PREFIX: 'hb:',
     })
     try {
-      const screen = await session.waitForScreen((text) => text.includes('wrong type'), 5_000, 'the notice')
+      const screen = await session.waitForScreen((text) => text.includes('wrong type'), 15_000, 'the notice')
       // The footer wraps between words, so the notice is read with its rows joined.
       const footer = screen.replace(/\s+/g, ' ')
 
@@ -146,7 +146,7 @@ describe('a last_cleared_at key of the wrong type', () => {
       TOP_TRACKER_PREFIX: 'clear:',
     })
     try {
-      const screen = await session.waitForScreen((text) => text.includes('wrong type'), 5_000, 'the notice')
+      const screen = await session.waitForScreen((text) => text.includes('wrong type'), 15_000, 'the notice')
       // The footer wraps between words, so the notice is read with its rows joined.
       expect(screen.replace(/\s+/g, ' ')).toContain(notice)
     } finally {
