@@ -270,24 +270,24 @@ describe('clear', () => {
     try {
       const command = `node ${quoteForShell(CLI_PATH)} clear --tracker-url ${redis.url}`
       session.type(command, true)
-      await session.waitForScreen((text) => text.includes('[y/N]'), 5_000, 'the question')
+      await session.waitForScreen((text) => text.includes('[y/N]'), 15_000, 'the question')
       session.type('n', true)
-      await session.waitForScreen((text) => text.includes('Not cleared.'), 5_000, 'the refusal')
+      await session.waitForScreen((text) => text.includes('Not cleared.'), 15_000, 'the refusal')
       expect(await redis.client.llen('past_tasks')).toBe(1)
 
       session.type('clear', true)
       session.type(command, true)
-      await session.waitForScreen((text) => text.includes('[y/N]'), 5_000, 'the question again')
+      await session.waitForScreen((text) => text.includes('[y/N]'), 15_000, 'the question again')
       session.sendKeys('C-d')
-      const screen = await session.waitForScreen((text) => text.includes('Not cleared.'), 5_000, 'the refusal on Ctrl-D')
+      const screen = await session.waitForScreen((text) => text.includes('Not cleared.'), 15_000, 'the refusal on Ctrl-D')
       expect(screen).not.toContain('unexpected error')
       expect(await redis.client.llen('past_tasks')).toBe(1)
 
       session.type(command, true)
-      await session.waitForScreen((text) => text.split('[y/N]').length === 3, 5_000, 'the second question')
+      await session.waitForScreen((text) => text.split('[y/N]').length === 3, 15_000, 'the second question')
       session.type('y', true)
-      await session.waitForScreen((text) => text.includes('Cleared the active'), 5_000, 'the clear')
-      await session.waitForScreen((text) => text.trimEnd().endsWith(SHELL_PROMPT.trimEnd()), 5_000, 'the prompt')
+      await session.waitForScreen((text) => text.includes('Cleared the active'), 15_000, 'the clear')
+      await session.waitForScreen((text) => text.trimEnd().endsWith(SHELL_PROMPT.trimEnd()), 15_000, 'the prompt')
       expect(await redis.client.llen('past_tasks')).toBe(0)
     } finally {
       session.kill()
@@ -317,7 +317,9 @@ describe('prune and the recording processes', () => {
     await sleep(500)
 
     // live shows the stopped process as gone and its request as orphaned.
-    const live = await runCli(['live', '--tracker-url', redis.url, '--refresh-rate', '0.3'], { interruptAfterMs: 1_500 })
+    const live = await runCli(['live', '--tracker-url', redis.url, '--refresh-rate', '0.3'], {
+      interruptWhen: (stdout) => stdout.includes('Recording processes (') && /^ORPHANED /m.test(stdout),
+    })
     const frame = live.stdout.trimEnd().split('\n\n').at(-1) ?? ''
     expect(frame).toContain('Recording processes (1 up, 1 gone)')
     expect(frame).toMatch(/^web-2\/222 +up +\S+ +3\.50ms +20 MiB +60 MiB +1 +42 +0 +0$/m)
