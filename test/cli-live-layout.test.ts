@@ -72,34 +72,35 @@ describe.skipIf(!TMUX_AVAILABLE)('live layout (needs tmux)', () => {
     session.resize(40, 10)
     try {
       session.sendKeys('?')
-      const first = await session.waitForScreen((text) => text.includes('Keys (lines 1-'), 3_000, 'the help')
+      const first = await session.waitForScreen((text) => text.includes('Keys (lines 1-'), 15_000, 'the help')
       expect(first).toContain('q, Ctrl-C')
       expect(first).not.toContain('show or close this help')
 
       session.sendKeys('End')
-      const last = await session.waitForScreen((text) => text.includes('show or close this help'), 3_000, 'the end of the help')
+      const last = await session.waitForScreen((text) => text.includes('show or close this help'), 15_000, 'the end of the help')
       expect(last).not.toContain('q, Ctrl-C')
 
       session.sendKeys('Home')
-      await session.waitForScreen((text) => text.includes('q, Ctrl-C'), 3_000, 'the top of the help')
+      await session.waitForScreen((text) => text.includes('q, Ctrl-C'), 15_000, 'the top of the help')
       // The help shows 6 of its lines: 10 rows less the title, its own title and last line, and the footer.
       session.sendKeys('PageDown')
-      await session.waitForScreen((text) => text.includes('Keys (lines 7-12 of'), 3_000, 'the next page of the help')
+      await session.waitForScreen((text) => text.includes('Keys (lines 7-12 of'), 15_000, 'the next page of the help')
       session.sendKeys('Up')
-      await session.waitForScreen((text) => text.includes('Keys (lines 6-11 of'), 3_000, 'one line up')
+      await session.waitForScreen((text) => text.includes('Keys (lines 6-11 of'), 15_000, 'one line up')
 
       // Each page down shows later keys, until Home and End, which the help names.
+      // Each page is read once the help's title names its lines, however long a loaded machine takes to draw it.
       let screen = session.capture()
       for (let page = 0; page < 10 && !screen.includes('Home, End'); page++) {
+        const title = helpTitleOf(screen)
         session.sendKeys('PageDown')
-        await new Promise((resolve) => setTimeout(resolve, 200))
-        screen = session.capture()
+        screen = await session.waitForScreen((text) => helpTitleOf(text) !== title, 15_000, 'the next page of the help')
       }
       // At 40 columns each meaning goes below its keys.
       expect(screen).toMatch(/^ +Home, End\n +select the first or the last/m)
 
       session.sendKeys('x')
-      await session.waitForScreen((text) => text.includes('Active HTTP'), 3_000, 'the tables after the help')
+      await session.waitForScreen((text) => text.includes('Active HTTP'), 15_000, 'the tables after the help')
     } finally {
       // Closes the help, if a failed check left it open.
       session.sendKeys('Escape')
@@ -110,10 +111,12 @@ describe.skipIf(!TMUX_AVAILABLE)('live layout (needs tmux)', () => {
   it('shows request rows on a 20x6 screen', async () => {
     session.resize(20, 6)
     try {
+      // Until the view redraws, tmux shows the earlier frame cut to 20x6, STALLED rows and all, so the
+      // wait is for the table title on the second row, where only a frame drawn for 20x6 has it.
       const screen = await session.waitForScreen(
-        (text) => text.split('\n').some((line) => line.startsWith('STALLED')),
-        3_000,
-        'an active request row',
+        (text) => /^Active HTTP request/.test(text.split('\n')[1] ?? '') && /^STALLED/m.test(text),
+        15_000,
+        'the active table drawn for 20x6',
       )
       const lines = screen.split('\n')
       expect(lines[1], screen).toMatch(/^Active HTTP request/)
@@ -133,3 +136,8 @@ describe('live --help', () => {
     expect(result.stdout).toMatch(/^ +Home, End +select the first or the last request$/m)
   })
 })
+
+/** Returns the help's title with the lines it shows, such as `Keys (lines 7-12 of 40)`, or ''. */
+function helpTitleOf(screen: string): string {
+  return /Keys \(lines [^)]*\)/.exec(screen)?.[0] ?? ''
+}
