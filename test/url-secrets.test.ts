@@ -252,6 +252,15 @@ describe.each([
     expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
   })
 
+  it('takes the host of an absolute-form target', async () => {
+    // The raw request's Host header names 127.0.0.1, which the server must ignore here.
+    await sendRawTarget(app.port, 'http://ann:s3cret@shop.test:8080/absolute-host')
+
+    const task = await readOnly('/absolute-host')
+    expect(task?.host).toBe('shop.test:8080')
+    expect(task?.uri).toBe('http://[REDACTED]@shop.test:8080/absolute-host')
+  })
+
   it('masks absolute-form user info without query', async () => {
     await sendRawTarget(app.port, 'http://ann:s3cret@127.0.0.1/plain')
 

@@ -11,7 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
-import { pathOfTarget } from './request-target'
+import { hostOfTarget, pathOfTarget } from './request-target'
 import { redactHeaderUrl, redactParamName, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import {
   findSingleValueIndex,
@@ -181,14 +181,15 @@ export class CaptureEncoder {
 
   /** Encodes the request part: `"protocol":…,"request_headers":[…]`. */
   encodeRequest(req: IncomingMessage, facts: RequestFacts = {}): string {
-    const url = this.#encodeUrl(facts.url ?? req.url ?? '/')
+    const rawUrl = facts.url ?? req.url ?? '/'
+    const url = this.#encodeUrl(rawUrl)
     const protocol = facts.protocol ?? (isEncrypted(req) ? 'https' : 'http')
     const clientIp = normalizeIp(facts.clientIp ?? req.socket?.remoteAddress)
     const headers = this.settings.captureHeaders ? this.#encodeRequestHeaders(req) : 'null'
     // With headers captured, Host comes from the same pass over the raw
     // headers, which spares a read of `req.headers` (request-end.ts explains
     // what reads of Express's objects cost).
-    const host = this.settings.captureHeaders ? this.#hostSeen : readHost(req)
+    const host = hostOfTarget(rawUrl) ?? (this.settings.captureHeaders ? this.#hostSeen : readHost(req))
     const maxHostLength = this.settings.limits.maxHeaderValueLength
 
     return (

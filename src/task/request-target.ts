@@ -21,6 +21,24 @@ export function pathOfTarget(target: string): string {
   return target.length === start[0].length ? '/' : target.slice(start[0].length)
 }
 
+/** The authority of a target in absolute form, ending at the path, query or fragment. */
+const ABSOLUTE_FORM_AUTHORITY = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i
+
+/**
+ * Returns the host and port of a target in absolute form, without user
+ * info, or undefined for any other target or an empty authority. A server
+ * must take the host from such a target and ignore the Host header
+ * (RFC 9112, section 3.2.2).
+ */
+export function hostOfTarget(url: string): string | undefined {
+  if (url.startsWith('/')) return undefined
+  const authority = ABSOLUTE_FORM_AUTHORITY.exec(url)?.[1]
+  if (authority === undefined) return undefined
+  // A password may contain a raw `@`, so the host starts after the last one.
+  const host = authority.slice(authority.lastIndexOf('@') + 1)
+  return host === '' ? undefined : host
+}
+
 /** Returns the path of a whole request target without its query and fragment, or `/` when the target is missing. */
 export function pathOfUrl(url: string | undefined): string {
   if (url === undefined) return '/'
