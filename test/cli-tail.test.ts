@@ -138,7 +138,11 @@ describe('tail on Redis', () => {
       await redis.client.publish('task_updates', '[1, 2]')
       writer.recordEnd('p-after', JSON.stringify(record('/after-garbage', { status: 200, durationMs: 5 })))
       await writer.flush()
-      await tail.waitFor((stdout) => stdout.includes('/after-garbage'), 'the line after the bad messages')
+      // stdout and stderr are separate pipes, so the note may be read after the line.
+      await tail.waitFor(
+        (stdout, stderr) => stdout.includes('/after-garbage') && stderr.includes('skipped a message'),
+        'the line after the bad messages, and the note',
+      )
 
       expect(tail.stderr()).toMatch(/^web-top-cli: skipped a message on the update stream that is not a task record \(.+\); further ones are counted$/m)
     } finally {
@@ -240,7 +244,8 @@ describe('tail on an HTTP tracker endpoint', () => {
     const countBefore = requestCount
     const result = await runCli(['tail', '--tracker-url', url, ...args], {
       env: { TOP_WEB_API_KEY: API_KEY, ...env },
-      interruptAfterMs: 2_000,
+      // Only a CLI that accepted the value keeps running until this interrupt.
+      interruptAfterMs: 10_000,
     })
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('Expected a number of seconds from 0.1 to 2147483.')
@@ -264,15 +269,22 @@ describe('tail on an HTTP endpoint that goes down', () => {
   it('reports the failure once and the recovery', async () => {
     const tracker = new MemoryTracker()
     const endpoint = topTrackerEndpoint({ apiKey: API_KEY, tracker })
-    const server = createServer((req, res) => endpoint(req, res, () => res.writeHead(500).end()))
+    let reads = 0
+    const server = createServer((req, res) => {
+      reads++
+      endpoint(req, res, () => res.writeHead(500).end())
+    })
     await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
     const port = (server.address() as AddressInfo).port
     const url = `http://127.0.0.1:${port}/web-top`
     const tail = await startTail(['--tracker-url', url, '--refresh-rate', '0.1'], { TOP_WEB_API_KEY: API_KEY })
     try {
+      // The endpoint goes down only after tail has read it, however long a loaded machine takes to start tail.
+      await waitForNewRead(() => reads, tail)
       server.closeAllConnections()
       await new Promise((resolveClose) => server.close(resolveClose))
-      // About 15 polls at 0.1 s, each refused.
+      await tail.waitFor((_stdout, stderr) => stderr.includes('ECONNREFUSED'), 'the refused poll', 15_000)
+      // About 15 more polls at 0.1 s, each refused.
       await sleep(2_000)
       const downLines = tail.stderr().trimEnd().split('\n')
       // A poll in flight when the connections closed may fail first with another error, printed in full too.
@@ -282,7 +294,12 @@ describe('tail on an HTTP endpoint that goes down', () => {
 
       await new Promise<void>((resolveListen) => server.listen(port, '127.0.0.1', resolveListen))
       tracker.recordEnd('after-restart', JSON.stringify(record('/after-restart')))
-      await tail.waitFor((stdout) => stdout.includes('/after-restart'), 'the record written after the restart')
+      // stdout and stderr are separate pipes, so the recovery notice may be read after the record.
+      await tail.waitFor(
+        (stdout, stderr) => stdout.includes('/after-restart') && stderr.includes('can be read again'),
+        'the record written after the restart, and the recovery notice',
+        15_000,
+      )
       const lines = tail.stderr().trimEnd().split('\n')
       expect(lines).toHaveLength(downLines.length + 1)
       const recovered = /^web-top-cli: the tracker can be read again, after (\d+) failed reads in [\d.]+s$/.exec(lines.at(-1) ?? '')
@@ -346,7 +363,12 @@ describe('tail on an HTTP endpoint that trims', () => {
       // As the app behind the endpoint restarting: its memory tracker starts empty.
       await tracker.clear()
       recordMany(tracker, 'restarted', 1)
-      await tail.waitFor((stdout) => stdout.includes('/restarted/1'), 'the record after the restart')
+      // stdout and stderr are separate pipes, so the notice may be read after the record.
+      await tail.waitFor(
+        (stdout, stderr) => stdout.includes('/restarted/1') && stderr.includes('may be missing'),
+        'the record after the restart, and the notice',
+        15_000,
+      )
       await sleep(700)
 
       const notices = tail.stderr().trimEnd().split('\n')
@@ -399,7 +421,12 @@ describe('tail on an HTTP endpoint that trims', () => {
       expect(tail.stderr()).toBe('')
 
       recordMany(tracker, 'burst', 30)
-      await tail.waitFor((_stdout, stderr) => stderr.includes('may be missing'), 'the notice of missing requests')
+      // stdout and stderr are separate pipes, so the last record may be read after the notice.
+      await tail.waitFor(
+        (stdout, stderr) => stderr.includes('may be missing') && stdout.includes('/burst/30 '),
+        'the notice of missing requests, and the last record',
+        15_000,
+      )
       await sleep(700)
 
       expect(printedPaths(tail).slice(3)).toEqual(['/burst/26', '/burst/27', '/burst/28', '/burst/29', '/burst/30'])
