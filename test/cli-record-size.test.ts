@@ -119,6 +119,8 @@ describe('tail with an oversized update', () => {
       await publishUntilPrinted(tail, '/tail/first')
       await redis.client.publish('tail:task_updates', padRecord(completedRecord('/tail/big', 200, 20), 2 * MIB))
       await publishUntilPrinted(tail, '/tail/after')
+      // stdout and stderr are separate pipes, so the note may be read after the line.
+      await tail.waitFor((_stdout, stderr) => stderr.includes('skipped a message'), 'the note on the oversized message')
 
       expect(tail.stdout()).not.toContain('/tail/big')
       expect(tail.stderr()).toMatch(
@@ -309,7 +311,11 @@ describe('recent on an http:// tracker with an oversized record', () => {
       await tail.waitFor((stdout) => stdout.includes('/http/first'), '/http/first')
       tracker.recordEnd('p-big-done', padRecord(completedRecord('/http/big-done', 200, 20, 0), 300 * 1024))
       tracker.recordEnd('p-after', JSON.stringify(completedRecord('/http/after', 200, 20, 0)))
-      await tail.waitFor((stdout) => stdout.includes('/http/after'), '/http/after')
+      // stdout and stderr are separate pipes, so the note may be read after the line.
+      await tail.waitFor(
+        (stdout, stderr) => stdout.includes('/http/after') && stderr.includes('record skipped'),
+        '/http/after and the note on the skipped record',
+      )
       // More polls read the same list.
       await new Promise((resolve) => setTimeout(resolve, 600))
 
@@ -335,7 +341,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with oversized records (needs tmux)', () 
       TOP_TRACKER_PREFIX: 'size:',
     })
     try {
-      const screen = await session.waitForScreen((text) => text.includes('records skipped'), 5_000, 'the notice')
+      const screen = await session.waitForScreen((text) => text.includes('records skipped'), 15_000, 'the notice')
       // The footer wraps between words, so the notice is read with its rows joined.
       const footer = screen.replace(/\s+/g, ' ')
       expect(footer).toMatch(/2 records skipped \(active task of processor "p-big": record of 10\.0 MiB is over the 256 KiB limit; completed task at index 0: record of 300\.\d KiB is over the 256 KiB limit\)/)
@@ -354,7 +360,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live with oversized records (needs tmux)', () 
       // Published only, as a record longer than the limit would be before its list write.
       const big = padRecord(completedRecord('/updates/big', 200, 20), 300 * 1024)
       await redis.client.publish('updates:task_updates', big)
-      const screen = await session.waitForScreen((text) => text.includes('task_updates skipped'), 5_000, 'the notice')
+      const screen = await session.waitForScreen((text) => text.includes('task_updates skipped'), 15_000, 'the notice')
       const footer = screen.replace(/\s+/g, ' ')
       expect(footer).toMatch(
         /1 message on task_updates skipped \(record of 300\.\d KiB is over the 256 KiB limit\); pass a larger --max-record-size/,
