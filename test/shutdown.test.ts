@@ -88,7 +88,7 @@ describe.each(['express5', 'express4', 'fastify5'] as const)('%s close, then cli
     await waitFor('the closed server', async () => ((await tryConnect(port)) === 'ECONNREFUSED' ? true : undefined))
     connection.destroy()
 
-    const { code, signal } = await app.exited(5_000)
+    const { code, signal } = await app.exited(15_000)
     expect(signal).toBeNull()
     expect(code).toBe(0)
     await expectCleanedUp(app.processorIdPrefix)
@@ -102,7 +102,7 @@ describe.each(['express5', 'express4'] as const)('%s close before any request', 
     app = await startAppProcess({ framework, topOptions: { trackerUrl: redis.url } })
     app.closeServer()
 
-    const { code, signal, elapsedMs } = await app.exited(5_000)
+    const { code, signal, elapsedMs } = await app.exited(15_000)
     expect(signal).toBeNull()
     expect(code).toBe(0)
     expect(elapsedMs).toBeLessThan(3_000)
@@ -118,11 +118,12 @@ describe('express5 close before any request while Redis is down', () => {
       app = await startAppProcess({ framework: 'express5', topOptions: { trackerUrl: redis.url } })
       app.closeServer()
 
-      const { code, signal, elapsedMs } = await app.exited(5_000)
+      const { code, signal, elapsedMs } = await app.exited(15_000)
       expect(signal).toBeNull()
       expect(code).toBe(0)
-      // Redis refuses connections at once, so nothing is left to wait for.
-      expect(elapsedMs).toBeLessThan(700)
+      // Redis refuses connections at once, so nothing is left to wait for. A wait for the cleanup
+      // would take 2 s, and with two CPU burners on a 2-core machine the exit took 220 to 245 ms.
+      expect(elapsedMs).toBeLessThan(1_000)
     } finally {
       await redis.start()
     }
