@@ -130,7 +130,7 @@ describe.each(['express5', 'fastify5'] as const)('%s with Redis faults', (framew
       app = await startEdgeApp(framework, { trackerUrl: redis.url, logger: { warn: throwing, error: throwing } })
       const result = await runLoad(`${app.url}/ok`, { count: 200, concurrency: CONCURRENCY, expectedBody: 'ok' })
       expectAllOk('Redis down, throwing logger', result, 200)
-      await waitFor('a log call', () => (calls > 0 ? true : undefined), 5_000)
+      await waitFor('a log call', () => (calls > 0 ? true : undefined), 15_000)
 
       expect(escaped).toEqual([])
       const notices = stderrWrite.mock.calls.map((call) => String(call[0])).filter((line) => line.includes('threw'))
@@ -153,7 +153,7 @@ describe.each(['express5', 'fastify5'] as const)('%s with Redis faults', (framew
       app = await startEdgeApp(framework, { trackerUrl: redis.url, logger: { warn: rejecting, error: rejecting } })
       const result = await runLoad(`${app.url}/ok`, { count: 200, concurrency: CONCURRENCY, expectedBody: 'ok' })
       expectAllOk('Redis down, rejecting logger', result, 200)
-      await waitFor('a log call', () => (calls > 0 ? true : undefined), 5_000)
+      await waitFor('a log call', () => (calls > 0 ? true : undefined), 15_000)
       await new Promise((resolve) => setTimeout(resolve, 50))
 
       expect(escaped).toEqual([])

@@ -187,7 +187,7 @@ describe('stale entries', () => {
     await waitFor('the live heartbeat', () => readHeartbeatKey(livePrefix))
 
     crashed.kill('SIGKILL')
-    await crashed.exited(5_000)
+    await crashed.exited(15_000)
     app = undefined
     const before = await readStoredTasks(redis.client)
     expect(Object.keys(before.processors)).toHaveLength(4)
@@ -203,7 +203,7 @@ describe('stale entries', () => {
         const current = await readHeartbeats(middleware!.recorder.tracker)
         return current.stalePrefixes.length > 0 ? current : undefined
       },
-      3_000,
+      15_000,
     )
     expect(report.stalePrefixes).toEqual([crashedPrefix])
     expect(report.live.map((heartbeat) => heartbeat.processor_id_prefix)).toEqual([livePrefix])
