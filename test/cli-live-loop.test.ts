@@ -83,7 +83,9 @@ describe('live refresh loop', () => {
     await sleep(200)
 
     const frames = terminal.writes.length - before
-    expect(elapsed).toBeLessThan(2_000)
+    // The loop takes about 1 s. With two CPU burners on a 2-core machine it took up to 1.2 s, and
+    // 3 s still means more than 1,600 updates a second.
+    expect(elapsed).toBeLessThan(3_000)
     expect(frames).toBeGreaterThanOrEqual(Math.floor(elapsed / 1000) * 5)
     expect(frames).toBeLessThanOrEqual(Math.ceil((elapsed + 200) / 50) + 1)
     const screen = terminal.writes.join('')

@@ -39,7 +39,8 @@ describe('recent --limit over large records', () => {
 
     // redis-parser shrinks its buffer pool on an interval for about 2 s
     // after reading the 1 MiB records, which kept the process up until then.
-    expect(elapsedMs).toBeLessThan(1_200)
+    // With two CPU burners on a 2-core machine the whole run took 408 to 837 ms.
+    expect(elapsedMs).toBeLessThan(2_000)
     expect(result.code).toBe(0)
   })
 
