@@ -152,7 +152,7 @@ export async function startLiveSession(
     unset: CLI_VARIABLES,
   })
   try {
-    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 5_000, 'the shell prompt')
+    await session.waitForScreen((text) => text.includes(SHELL_PROMPT.trimEnd()), 15_000, 'the shell prompt')
     session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
     await session.waitForScreen(isReady, 10_000, 'the live view')
     return session

@@ -122,7 +122,7 @@ export async function waitForActive(client: Redis, count: number, keyPrefix = ''
 
 /**
  * Publishes `record` on `channel` every 200 ms until `tail` prints its path,
- * for at most 5 s. `tail` has no sign that its subscription is ready, so
+ * for at most 15 s. `tail` has no sign that its subscription is ready, so
  * the first publishes may reach no subscriber.
  */
 export async function publishUntilPrinted(
@@ -131,7 +131,7 @@ export async function publishUntilPrinted(
   tail: { stdout(): string; stderr(): string },
   record: HttpTask,
 ): Promise<void> {
-  const deadline = Date.now() + 5_000
+  const deadline = Date.now() + 15_000
   while (!tail.stdout().includes(` ${record.path} `)) {
     if (Date.now() > deadline) throw new Error(`tail did not print ${record.path}; stderr:\n${tail.stderr()}`)
     await client.publish(channel, JSON.stringify(record))
