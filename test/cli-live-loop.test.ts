@@ -143,7 +143,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function waitUntil(check: () => boolean, description: string): Promise<void> {
-  const deadline = Date.now() + 5_000
+  const deadline = Date.now() + 15_000
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`)
     await sleep(2)

@@ -502,7 +502,7 @@ async function fetchOk(url: string, init: RequestInit): Promise<void> {
 }
 
 async function waitForRedis(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 5_000
+  const deadline = Date.now() + 15_000
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('timed out waiting for the records in Redis')
     await new Promise((resolveWait) => setTimeout(resolveWait, 20))

@@ -263,7 +263,7 @@ describe('RedisTracker light read of oversized records', () => {
 
 /** Waits until MONITOR has reported the HMGET of the reads, which it sends after their replies. */
 async function waitForMonitor(fetchedFields: readonly string[]): Promise<void> {
-  const deadline = Date.now() + 2_000
+  const deadline = Date.now() + 15_000
   while (!fetchedFields.includes('p-ok') && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
