@@ -11,12 +11,11 @@ import { runCli, startCli } from './helpers/cli'
 import { sendRequest, startApp, type TestApp } from './helpers/http'
 import { captureLogger } from './helpers/logger'
 import { ONE_REQUEST_EXPRESS_SCRIPT, runNode } from './helpers/node-process'
-import { readStoredTasks } from './helpers/redis-server'
+import { readStoredTasks, waitUntil } from './helpers/redis-server'
 import {
   MASTER_NAME,
   SENTINEL_WAIT_MS,
   startRedisSentinel,
-  waitFor,
   type SetupNode,
   type TestSentinel,
 } from './helpers/redis-sentinel'
@@ -83,7 +82,7 @@ describe('redis+sentinel:// tracker URL', () => {
 
     for (let i = 1; i <= 3; i++) expect((await sendRequest(`${app.url}/users${prefix}-${i}`)).status).toBe(200)
     const waiting = sendRequest(`${app.url}/wait`)
-    await waitFor('the records on the master', SENTINEL_WAIT_MS, async () => {
+    await waitUntil('the records on the master', SENTINEL_WAIT_MS, async () => {
       const stored = await readStoredTasks(master.client)
       return stored.pastTasks.some((task) => task.path === `/users${prefix}-3`) && Object.keys(stored.processors).length === 1
     })
@@ -137,7 +136,7 @@ describe('redis+sentinel:// tracker URL', () => {
 
     try {
       const oldMaster = await currentMaster()
-      await waitFor('records on the first master', SENTINEL_WAIT_MS, async () =>
+      await waitUntil('records on the first master', SENTINEL_WAIT_MS, async () =>
         (await storedPaths(oldMaster)).has(pathOf(5)),
       )
       await tail.waitFor((stdout) => stdout.includes(`GET /users${prefix}-`), 'a request before the failover', SENTINEL_WAIT_MS)
@@ -149,7 +148,7 @@ describe('redis+sentinel:// tracker URL', () => {
 
       // The first request sent after the Sentinels named the new master, and stored there.
       let landedAt = 0
-      await waitFor('a request sent after the failover on the new master', SENTINEL_WAIT_MS, async () => {
+      await waitUntil('a request sent after the failover on the new master', SENTINEL_WAIT_MS, async () => {
         const paths = await storedPaths(newMaster)
         const landed = sentAt.some((_at, index) => index >= firstAfterFailover && paths.has(pathOf(index)))
         if (landed) landedAt = Date.now()
@@ -159,12 +158,12 @@ describe('redis+sentinel:// tracker URL', () => {
 
       // Every request sent from now on must be stored on the new master.
       const firstChecked = sentAt.length
-      await waitFor('more requests', SENTINEL_WAIT_MS, async () => sentAt.length >= firstChecked + 50)
+      await waitUntil('more requests', SENTINEL_WAIT_MS, async () => sentAt.length >= firstChecked + 50)
       stopped = true
       await traffic
       const lastSent = sentAt.length - 1
 
-      await waitFor('the last request on the new master', SENTINEL_WAIT_MS, async () =>
+      await waitUntil('the last request on the new master', SENTINEL_WAIT_MS, async () =>
         (await storedPaths(newMaster)).has(pathOf(lastSent)),
       )
       const paths = await storedPaths(newMaster)
@@ -201,7 +200,7 @@ describe('redis+sentinel:// tracker URL', () => {
       app = await startApp('express5', { trackerUrl: url, logger: captureLogger() })
       for (let i = 1; i <= 3; i++) expect((await sendRequest(`${app.url}/users${prefix}-${i}`)).status).toBe(200)
 
-      await waitFor('the records on the master', 20_000, async () => (await storedPaths(master)).has(`/users${prefix}-3`))
+      await waitUntil('the records on the master', 20_000, async () => (await storedPaths(master)).has(`/users${prefix}-3`))
 
       const started = Date.now()
       const paths = await readPathsWithCli(url)

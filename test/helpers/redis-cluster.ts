@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import Redis from 'ioredis'
-import { findFreePort } from './redis-server'
+import { findFreePort, waitUntil } from './redis-server'
 
 const execFileAsync = promisify(execFile)
 
@@ -118,7 +118,7 @@ async function startNode(dir: string): Promise<ClusterNodeProcess> {
   )
   const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   client.on('error', () => {})
-  await waitFor(`redis-server on port ${port}`, 10_000, async () => (await client.ping()) === 'PONG')
+  await waitUntil(`redis-server on port ${port}`, 10_000, async () => (await client.ping()) === 'PONG')
   return { port, child, client }
 }
 
@@ -142,25 +142,10 @@ async function readMasterPort(client: Redis, slot: number): Promise<number> {
 }
 
 async function waitForStateOk(nodes: ClusterNodeProcess[], timeoutMs: number): Promise<void> {
-  await waitFor('cluster_state:ok on every node', timeoutMs, async () => {
+  await waitUntil('cluster_state:ok on every node', timeoutMs, async () => {
     const infos = await Promise.all(nodes.map((node) => node.client.cluster('INFO') as Promise<string>))
     return infos.every((info) => info.includes('cluster_state:ok'))
   })
-}
-
-async function waitFor(description: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return
-    } catch (error) {
-      lastError = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : ''
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${reason}`)
 }
 
 async function stopNode(child: ChildProcess): Promise<void> {

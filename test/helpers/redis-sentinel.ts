@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
-import { findFreePort } from './redis-server'
+import { findFreePort, waitUntil } from './redis-server'
 
 /** Name under which the Sentinel monitors the master. */
 export const MASTER_NAME = 'mymaster'
@@ -80,7 +80,7 @@ export async function startRedisSentinel(sentinelCount = 1): Promise<TestSentine
     started.push(master)
     const replica = await startDataNode(dir, ['--replicaof', '127.0.0.1', String(master.port)])
     started.push(replica)
-    await waitFor('the replica to sync with the master', SENTINEL_WAIT_MS, async () =>
+    await waitUntil('the replica to sync with the master', SENTINEL_WAIT_MS, async () =>
       /master_link_status:up/.test(await replica.client.info('replication')),
     )
 
@@ -118,7 +118,7 @@ function createSetup(sentinels: SetupNode[], nodes: [SetupNode, SetupNode], clos
       const oldPort = await masterPort()
       const newMaster = nodes.find((candidate) => candidate.port !== oldPort) as SetupNode
       // The Sentinel replies NOGOODSLAVE until it has heard from the replica.
-      await waitFor('the Sentinel to accept SENTINEL FAILOVER', SENTINEL_WAIT_MS, async () => {
+      await waitUntil('the Sentinel to accept SENTINEL FAILOVER', SENTINEL_WAIT_MS, async () => {
         await first.client.call('SENTINEL', 'FAILOVER', MASTER_NAME)
         return true
       })
@@ -139,7 +139,7 @@ async function readMasterPort(sentinel: SetupNode): Promise<number> {
 
 /** Resolves once every Sentinel names `master` and `master` reports `role:master`. */
 async function waitForMaster(sentinels: SetupNode[], master: SetupNode): Promise<void> {
-  await waitFor(`every Sentinel to name port ${master.port} as master`, SENTINEL_WAIT_MS, async () => {
+  await waitUntil(`every Sentinel to name port ${master.port} as master`, SENTINEL_WAIT_MS, async () => {
     const ports = await Promise.all(sentinels.map(readMasterPort))
     if (!ports.every((port) => port === master.port)) return false
     return /role:master/.test(await master.client.info('replication'))
@@ -191,7 +191,7 @@ async function startProcess(port: number, args: string[]): Promise<SetupNode> {
   })
   exited.catch(() => undefined)
   try {
-    const ready = waitFor(`redis-server on port ${port}`, SENTINEL_WAIT_MS, async () => (await client.ping()) === 'PONG')
+    const ready = waitUntil(`redis-server on port ${port}`, SENTINEL_WAIT_MS, async () => (await client.ping()) === 'PONG')
     await Promise.race([ready, exited])
   } catch (error) {
     client.disconnect()
@@ -199,22 +199,6 @@ async function startProcess(port: number, args: string[]): Promise<SetupNode> {
     throw error
   }
   return node
-}
-
-/** Resolves once `check` resolves to true; rejects after `timeoutMs` naming the last error. */
-export async function waitFor(description: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return
-    } catch (error) {
-      lastError = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : ''
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${reason}`)
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

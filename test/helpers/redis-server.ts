@@ -132,3 +132,19 @@ function canConnect(port: number): Promise<boolean> {
     socket.connect(port, '127.0.0.1')
   })
 }
+
+/** Resolves once `check` resolves to true; rejects after `timeoutMs` naming the last error. */
+export async function waitUntil(description: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (error) {
+      lastError = error
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : ''
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${reason}`)
+}
