@@ -3,6 +3,8 @@
  * the TLS setting of the URL. The cases are an HTTP server, a TLS port
  * reached with redis://, a port without TLS reached with rediss://, and a
  * TLS handshake that failed, as on a certificate that Node does not trust.
+ * web-top-cli reports the mismatch when it cannot connect, and the recorder
+ * logs it (`MismatchDiagnosis`).
  *
  * NOTE: a redis+sentinel:// URL whose Sentinel port speaks another protocol
  * still gets "All sentinels are unreachable", because ioredis 5 keeps only
@@ -26,6 +28,10 @@ const MAX_QUOTED_CHARACTERS = 60
 const HTTP_HINT =
   'Check the port in the URL: an HTTP server listens there, not Redis. To read the tracker endpoint of an app, ' +
   'use its http(s):// URL, such as http://127.0.0.1:3000/web-top, with --api-key or TOP_WEB_API_KEY'
+
+const RECORDER_HTTP_HINT =
+  'Check the port in the tracker URL: an HTTP server listens there, not Redis. Give the port that Redis listens on ' +
+  '(6379 by default)'
 
 const OTHER_SERVER_HINT = 'Check the host and port in the URL: a server of another kind listens there, not Redis'
 
@@ -70,6 +76,38 @@ const CLIENT_CERTIFICATE_HINT =
   'web-top-cli sends no client certificate: set tls-auth-clients to no or optional in the redis.conf of the ' +
   'server (yes is the Redis default), or read through the http(s):// tracker endpoint of an app'
 
+const RECORDER_CLIENT_CERTIFICATE_HINT =
+  'A client made from a tracker URL sends no client certificate: set tls-auth-clients to no or optional in the ' +
+  'redis.conf of the server (yes is the Redis default), or give the recorder an ioredis client with the ' +
+  'certificate in its tls options (the `redis` option)'
+
+/** The program that connects: the hints it gets, and how it runs the probes. */
+interface Connector {
+  httpHint: string
+  clientCertificateHint: string
+  /** Whether a probe lets the process exit while it runs, as a probe in the background of an app must. */
+  unrefProbes: boolean
+  /**
+   * Passwords that a quoted reply shows as `***`. A server that is not
+   * Redis may quote the AUTH command, which the client sends first.
+   */
+  secrets: readonly string[]
+}
+
+const CLI: Connector = {
+  httpHint: HTTP_HINT,
+  clientCertificateHint: CLIENT_CERTIFICATE_HINT,
+  unrefProbes: false,
+  secrets: [],
+}
+
+const RECORDER: Connector = {
+  httpHint: RECORDER_HTTP_HINT,
+  clientCertificateHint: RECORDER_CLIENT_CERTIFICATE_HINT,
+  unrefProbes: true,
+  secrets: [],
+}
+
 const TLS_SETTINGS_HINT =
   'Check the TLS settings of the server, such as tls-protocols, tls-ciphers and tls-auth-clients in its redis.conf'
 
@@ -78,28 +116,53 @@ const TLS_PORT_HINT = 'The port expects TLS: use rediss:// in place of redis://'
 const PLAIN_PORT_HINT = 'The port has no TLS: use redis:// in place of rediss://'
 
 /**
+ * The error of ioredis 5 for a command sent on a closed connection when its
+ * offline queue is off, as the recorder's is.
+ */
+const STREAM_CLOSED_MESSAGE = "Stream isn't writeable and enableOfflineQueue options is false"
+
+/**
+ * Returns whether an error shows that the server closed the connection.
+ * The recorder's client turns its offline queue off and sends a command
+ * once (`maxRetriesPerRequest: 1`). When the server closes the connection
+ * before the ready check, that client gets no error but the failed ready
+ * check: "Stream isn't writeable" or a MaxRetriesPerRequestError.
+ */
+function isClosedConnectionError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ECONNRESET' || code === 'EPIPE') return true
+  if (!(error instanceof Error)) return false
+  return (
+    error.message === 'Connection is closed.' ||
+    error.message === STREAM_CLOSED_MESSAGE ||
+    error.name === 'MaxRetriesPerRequestError'
+  )
+}
+
+/**
  * Returns the mismatch that the error of a failed connection to a
  * `redis://` or `rediss://` URL shows, or undefined for any other error.
  * For a redis:// URL whose server closed the connection, it opens a TLS
  * connection to the same port (`probeTls`) to see whether the port expects TLS.
  */
-export async function findProtocolMismatch(url: string, error: unknown): Promise<ProtocolMismatch | undefined> {
-  const mismatch = describeMismatchError(error)
+export function findProtocolMismatch(url: string, error: unknown): Promise<ProtocolMismatch | undefined> {
+  return findMismatch(url, error, CLI)
+}
+
+async function findMismatch(url: string, error: unknown, connector: Connector): Promise<ProtocolMismatch | undefined> {
+  const mismatch = describeMismatch(error, connector)
   if (mismatch !== undefined) return mismatch
 
-  const code = (error as NodeJS.ErrnoException | undefined)?.code
-  const message = error instanceof Error ? error.message : String(error)
-
   // A Redis server with TLS only on that port closes a connection that sends plain text.
-  const closed = code === 'ECONNRESET' || code === 'EPIPE' || message === 'Connection is closed.'
-  if (closed && /^redis:/i.test(url) && (await probeTls(url))) {
+  if (isClosedConnectionError(error) && /^redis:/i.test(url) && (await probeTls(url, connector.unrefProbes))) {
     return {
       reason: 'the server closed the connection, and it completes a TLS handshake on that port',
       hint: TLS_PORT_HINT,
     }
   }
   // A Redis server without TLS reads the TLS handshake as the start of a command and waits for its end.
-  if (code === 'ETIMEDOUT' && /^rediss:/i.test(url) && (await probePlainRedis(url))) {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ETIMEDOUT' && /^rediss:/i.test(url) && (await probePlainRedis(url, connector.unrefProbes))) {
     return {
       reason: 'the TLS handshake timed out, and the server replies to a PING without TLS on that port',
       hint: PLAIN_PORT_HINT,
@@ -114,11 +177,15 @@ export async function findProtocolMismatch(url: string, error: unknown): Promise
  * other error.
  */
 export function describeMismatchError(error: unknown): ProtocolMismatch | undefined {
-  const reply = readUnexpectedReply(error)
+  return describeMismatch(error, CLI)
+}
+
+function describeMismatch(error: unknown, connector: Connector): ProtocolMismatch | undefined {
+  const reply = readUnexpectedReply(error, connector.secrets)
   if (reply !== undefined) {
     const quoted = JSON.stringify(reply)
     if (/^HTTP\/\d/.test(reply)) {
-      return { reason: `the server replied ${quoted}, as an HTTP server does, not Redis`, hint: HTTP_HINT }
+      return { reason: `the server replied ${quoted}, as an HTTP server does, not Redis`, hint: connector.httpHint }
     }
     return { reason: `the server replied ${quoted}, which is not the Redis protocol`, hint: OTHER_SERVER_HINT }
   }
@@ -131,7 +198,7 @@ export function describeMismatchError(error: unknown): ProtocolMismatch | undefi
     return { reason: `the server replied to the TLS handshake without TLS (${code})`, hint: NOT_TLS_HINT }
   }
   if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
-    return { reason: `the server requires a client certificate (${code})`, hint: CLIENT_CERTIFICATE_HINT }
+    return { reason: `the server requires a client certificate (${code})`, hint: connector.clientCertificateHint }
   }
   if (code?.startsWith('ERR_SSL_') === true) {
     return { reason: `the TLS handshake failed: ${readOpenSslReason(message)} (${code})`, hint: TLS_SETTINGS_HINT }
@@ -142,9 +209,10 @@ export function describeMismatchError(error: unknown): ProtocolMismatch | undefi
 /**
  * Returns the first line that a server sent in place of a Redis reply, as
  * redis-parser keeps it in the `buffer` field of its ParserError (the JSON
- * of a Node Buffer), with characters outside printable ASCII dropped.
+ * of a Node Buffer), with characters outside printable ASCII dropped and
+ * each of `secrets` masked before the line is cut to its quoted length.
  */
-function readUnexpectedReply(error: unknown): string | undefined {
+function readUnexpectedReply(error: unknown, secrets: readonly string[]): string | undefined {
   if (!(error instanceof Error) || error.name !== 'ParserError') return undefined
   const buffer = (error as Error & { buffer?: unknown }).buffer
   if (typeof buffer !== 'string') return undefined
@@ -156,7 +224,8 @@ function readUnexpectedReply(error: unknown): string | undefined {
   }
   if (!Array.isArray(bytes) || !bytes.every((byte) => typeof byte === 'number')) return undefined
   const firstLine = Buffer.from(bytes as number[]).toString('latin1').split(/\r?\n/)[0] ?? ''
-  const printable = firstLine.replace(/[^\x20-\x7e]/g, '').trim()
+  let printable = firstLine.replace(/[^\x20-\x7e]/g, '').trim()
+  for (const secret of secrets) printable = printable.split(secret).join('***')
   return printable === '' ? undefined : printable.slice(0, MAX_QUOTED_CHARACTERS)
 }
 
@@ -175,28 +244,33 @@ function readOpenSslReason(message: string): string {
  * handshake within 2 s. The probe checks no certificate, because it only
  * tests whether the port expects TLS, and sends nothing after the handshake.
  */
-function probeTls(url: string): Promise<boolean> {
+function probeTls(url: string, unref: boolean): Promise<boolean> {
   const { host, port, servername } = readAddress(url)
   const socket = connectTls({ host, port, servername, rejectUnauthorized: false })
-  return probe(socket, (settle) => socket.once('secureConnect', () => settle(true)))
+  return probe(socket, unref, (settle) => socket.once('secureConnect', () => settle(true)))
 }
 
 /**
  * Resolves to whether the host and port of a URL reply to a PING sent
  * without TLS within 2 s, as Redis does: "+PONG", or an error reply such
- * as "-NOAUTH" when it requires a password.
+ * as "-NOAUTH" when it requires a password. With `unref`, the probe does
+ * not keep the process alive.
  */
-export function probePlainRedis(url: string): Promise<boolean> {
+export function probePlainRedis(url: string, unref = false): Promise<boolean> {
   const { host, port } = readAddress(url)
   const socket = connectTcp({ host, port })
-  return probe(socket, (settle) => {
+  return probe(socket, unref, (settle) => {
     socket.once('connect', () => socket.write('PING\r\n'))
     socket.once('data', (chunk: Buffer) => settle(chunk[0] === 0x2b || chunk[0] === 0x2d))
   })
 }
 
-/** Runs a probe on `socket`: false on an error or after 2 s, and the socket destroyed once it settles. */
-function probe(socket: Socket, listen: (settle: (result: boolean) => void) => void): Promise<boolean> {
+/**
+ * Runs a probe on `socket`: false on an error or after 2 s, and the socket
+ * destroyed once it settles. With `unref`, neither the socket nor the timer
+ * keeps the process alive, and a process that exits meanwhile ends the probe.
+ */
+function probe(socket: Socket, unref: boolean, listen: (settle: (result: boolean) => void) => void): Promise<boolean> {
   return new Promise((resolve) => {
     const settle = (result: boolean) => {
       clearTimeout(timer)
@@ -204,6 +278,10 @@ function probe(socket: Socket, listen: (settle: (result: boolean) => void) => vo
       resolve(result)
     }
     const timer = setTimeout(() => settle(false), PROBE_TIMEOUT_MS)
+    if (unref) {
+      timer.unref()
+      socket.unref()
+    }
     socket.once('error', () => settle(false))
     listen(settle)
   })
@@ -218,4 +296,100 @@ function readAddress(url: string): { host: string; port: number; servername: str
   const host = hostname.replace(/^\[(.*)\]$/, '$1')
   const portNumber = port === '' ? (DEFAULT_PORTS[protocol.toLowerCase()] ?? 6379) : Number(port)
   return { host, port: portNumber, servername: isIP(host) === 0 ? host : undefined }
+}
+
+/** Max number of kinds of error that `MismatchDiagnosis` probes for in one outage. */
+const MAX_PROBED_KINDS = 8
+
+/**
+ * The protocol mismatch checks for the connection errors of a Redis client
+ * that the recorder made from a single-server `redis://` or `rediss://`
+ * URL. A mismatch that an error shows by itself is found at once. Other
+ * errors may need a probe of the URL's host and port, which runs in the
+ * background and reports a mismatch it finds to `onFound`. Each kind of
+ * error (its code, or its message when it has none) is probed for once per
+ * outage, one probe at a time, so an error that keeps coming costs one probe
+ * of at most 2 s.
+ */
+export class MismatchDiagnosis {
+  readonly #url: string
+  /** The recorder's hints and probes, with the password of the URL as the secret to mask. */
+  readonly #connector: Connector
+  readonly #onFound: (mismatch: ProtocolMismatch) => void
+  /** The result of each kind of error probed for in this outage, undefined for a probe that found nothing or is under way. */
+  readonly #probed = new Map<string, ProtocolMismatch | undefined>()
+  #probing = false
+
+  constructor(url: string, onFound: (mismatch: ProtocolMismatch) => void) {
+    this.#url = url
+    this.#connector = { ...RECORDER, secrets: readPasswords(url) }
+    this.#onFound = onFound
+  }
+
+  /**
+   * Returns the mismatch that `error` shows by itself, or that a probe of
+   * this outage found for the same kind of error. Otherwise starts a probe,
+   * unless that kind was probed for already or another probe is under way,
+   * and returns undefined. The probe's promise ends in a catch, so it
+   * never rejects into the app.
+   */
+  find(error: unknown): ProtocolMismatch | undefined {
+    const mismatch = describeMismatch(error, this.#connector)
+    if (mismatch !== undefined) return mismatch
+
+    const kind = readErrorKind(error)
+    if (this.#probed.has(kind)) return this.#probed.get(kind)
+    if (this.#probing || this.#probed.size >= MAX_PROBED_KINDS) return undefined
+    this.#probed.set(kind, undefined)
+    this.#probing = true
+    findMismatch(this.#url, error, this.#connector)
+      .then((found) => {
+        this.#probing = false
+        // Once the outage ended, the result is out of date.
+        if (found === undefined || !this.#probed.has(kind)) return
+        this.#probed.set(kind, found)
+        this.#onFound(found)
+      })
+      // The probes reject only on a URL that does not parse, which the
+      // tracker rejects before it connects. Nothing may reach the app as
+      // an unhandled rejection, an exception of `onFound` included.
+      .catch(() => {
+        this.#probing = false
+      })
+    return undefined
+  }
+
+  /** Forgets the results of this outage, once the connection is ready: the next error is probed for again. */
+  endOutage(): void {
+    this.#probed.clear()
+  }
+}
+
+/** Returns the code of an error, or its message when it has none. */
+function readErrorKind(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (typeof code === 'string') return code
+  return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * Returns the password of a URL as written and decoded, as the printable
+ * ASCII that a quoted reply keeps of it. A password shorter than 3
+ * characters is left out, because masking it would hide ordinary text.
+ */
+function readPasswords(url: string): string[] {
+  let password: string
+  try {
+    password = new URL(url).password
+  } catch {
+    return []
+  }
+  let decoded = password
+  try {
+    decoded = decodeURIComponent(password)
+  } catch {
+    // A password with a malformed escape is used as written.
+  }
+  const printable = [password, decoded].map((secret) => secret.replace(/[^\x20-\x7e]/g, ''))
+  return [...new Set(printable)].filter((secret) => secret.length >= 3)
 }

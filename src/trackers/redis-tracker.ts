@@ -33,6 +33,7 @@ import {
   type PendingStart,
 } from './redis-batch'
 import { createLuaScript, runFramedScript } from './framed-script'
+import { MismatchDiagnosis, type ProtocolMismatch } from './protocol-mismatch'
 import { FIELD_LENGTHS_COMMAND, isScriptRejected, readChangedActive, type ChangedActive } from './redis-changed-read'
 import { requireClusterHashTag, validateServerUrl } from './redis-connection'
 import { pruneRedisStaleTasks, readRedisHeartbeats } from './redis-heartbeats'
@@ -288,6 +289,15 @@ export class RedisTracker implements Tracker {
   readonly #logger: RateLimitedLogger
   readonly #dropLog: DropLog
   readonly #url: string
+  /**
+   * The protocol mismatch checks of a client made here from a single-server
+   * URL. A client passed in has no URL to probe.
+   */
+  readonly #mismatchDiagnosis: MismatchDiagnosis | undefined
+  /** The mismatch lines logged in this outage, which 'redis connection restored' ends. */
+  readonly #mismatchMessages = new Set<string>()
+  /** The socket of the latest connection whose error was logged as a mismatch. */
+  #mismatchSocket: unknown
 
   /** Writes not sent yet. */
   readonly #batch = new WriteBatch()
@@ -428,12 +438,15 @@ export class RedisTracker implements Tracker {
     if (givenClient) {
       this.client = givenClient
       this.#ownsClient = options[OWNS_CLIENT] === true
+      this.#mismatchDiagnosis = undefined
     } else {
-      this.client = new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+      const url = options.url ?? 'redis://127.0.0.1:6379'
+      this.client = new Redis(url, {
         ...WRITER_CLIENT_OPTIONS,
         reconnectOnError: this.#reconnectOnReadonly,
       })
       this.#ownsClient = true
+      this.#mismatchDiagnosis = new MismatchDiagnosis(url, this.#onMismatchFound)
     }
     this.#maySkipPublish = isCluster(this.client) ? '0' : '1'
     defineScripts(this.client)
@@ -1500,6 +1513,8 @@ export class RedisTracker implements Tracker {
 
   readonly #onClientReady = (): void => {
     this.#endedReconnectMs = 0
+    this.#mismatchDiagnosis?.endOutage()
+    this.#mismatchSocket = undefined
     const notReadySince = this.#notReadySince
     this.#notReadySince = undefined
     if (this.#notReadyReported && notReadySince !== undefined) {
@@ -1516,9 +1531,10 @@ export class RedisTracker implements Tracker {
       this.#logger.warnRecovery(
         { downMs, url: this.#url },
         'redis connection restored; waiting records are sent now',
-        CONNECTION_ERROR_MESSAGES,
+        [...CONNECTION_ERROR_MESSAGES, ...this.#mismatchMessages],
       )
     }
+    this.#mismatchMessages.clear()
     this.#needsRepair = this.#needsRepair || this.#knownProcessors.size > 0
     this.#sendBatch()
 
@@ -1588,9 +1604,36 @@ export class RedisTracker implements Tracker {
     // hear about it, because the next write opens a new connection.
     if (this.#quitting || this.#suspended) return
     this.#connectionLostAt ??= Date.now()
+    const mismatch = this.#mismatchDiagnosis?.find(err)
+    if (mismatch !== undefined) {
+      this.#mismatchSocket = (this.client as Redis).stream
+      this.#logMismatch(mismatch)
+      return
+    }
+    // The errors that follow a mismatch on the same connection, such as
+    // "Stream isn't writeable" of the ready check, tell nothing more.
+    if (this.#mismatchSocket !== undefined && this.#mismatchSocket === (this.client as Redis).stream) return
     const message = AUTH_FAILURE.test(err.message) ? AUTH_FAILURE_MESSAGE : CONNECTION_ERROR_MESSAGE
     const cause = findRedisErrorCause(err)
     this.#logger.warn(cause === undefined ? { err, url: this.#url } : { err, cause, url: this.#url }, message)
+  }
+
+  /** Logs a mismatch that a probe found, unless the connection was ready or closed meanwhile. */
+  readonly #onMismatchFound = (mismatch: ProtocolMismatch): void => {
+    if (this.#closed || this.#quitting || this.#suspended || this.#connectionLostAt === undefined) return
+    this.#logMismatch(mismatch)
+  }
+
+  /**
+   * Logs the protocol mismatch that a connection error shows. For a server
+   * that is not Redis, this line replaces the error of ioredis 5, "Protocol
+   * error, got "H" as reply type byte. Please report this.", which blames
+   * ioredis for a wrong tracker URL.
+   */
+  #logMismatch(mismatch: ProtocolMismatch): void {
+    const message = `${CONNECTION_ERROR_MESSAGE}: ${mismatch.reason}. ${mismatch.hint}`
+    this.#mismatchMessages.add(message)
+    this.#logger.warn({ url: this.#url }, message)
   }
 }
 
