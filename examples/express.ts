@@ -28,6 +28,7 @@ runExample({
         await closed
         await recording.close()
       },
+      closeConnections: () => server.closeAllConnections(),
     }
   },
 }).catch((err: unknown) => {

@@ -92,6 +92,7 @@ runExample({
         await closed
         await top.close()
       },
+      closeConnections: () => server.closeAllConnections(),
     }
   },
 }).catch((err: unknown) => {

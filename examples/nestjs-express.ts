@@ -28,6 +28,7 @@ runExample({
         await app.close()
         await recording.close()
       },
+      closeConnections: () => app.getHttpServer().closeAllConnections(),
     }
   },
 }).catch((err: unknown) => {

@@ -10,6 +10,13 @@ import { parseArgs } from 'node:util'
 export interface RunningApp {
   /** Stops accepting requests, waits for those in flight and ends the process's active tasks. */
   close(): Promise<void>
+  /**
+   * Closes every connection, busy ones included, so that a `close()` that
+   * waits for clients still sending requests on keep-alive connections can
+   * end. An app whose `close()` ends such connections itself (Fastify's)
+   * leaves it out.
+   */
+  closeConnections?(): void
 }
 
 export interface ExampleDefinition {
@@ -22,8 +29,16 @@ export interface ExampleDefinition {
 
 const HOST = '127.0.0.1'
 
-/** Maximum wait for requests in flight after a stop signal, in milliseconds. */
-const SHUTDOWN_TIMEOUT_MS = 5_000
+/** Wait for requests in flight after a stop signal before their connections are closed, in milliseconds. */
+const CLOSE_CONNECTIONS_AFTER_MS = 4_000
+
+/**
+ * Wait after a stop signal before the process exits whatever is left, in
+ * milliseconds. It leaves `close()` time to end the tasks of the requests
+ * cut at `CLOSE_CONNECTIONS_AFTER_MS` and to send the last records, which
+ * takes up to 2 s with Redis unreachable.
+ */
+const SHUTDOWN_TIMEOUT_MS = 10_000
 
 export async function runExample(example: ExampleDefinition): Promise<void> {
   const { port, workers } = readSettings(example.defaultPort)
@@ -91,6 +106,9 @@ async function startServer(example: ExampleDefinition, port: number): Promise<vo
   const stop = () => {
     if (stopping) return
     stopping = true
+    // Clients on keep-alive connections may keep sending requests, and
+    // close() waits for them. Their requests are then recorded as aborted.
+    setTimeout(() => app.closeConnections?.(), CLOSE_CONNECTIONS_AFTER_MS).unref()
     setTimeout(() => {
       console.error(`${example.name}: ${role} ${process.pid} stopped before its requests finished`)
       process.exit(1)

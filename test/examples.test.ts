@@ -4,6 +4,7 @@
  * tracker endpoint or a private Redis.
  */
 import { randomBytes } from 'node:crypto'
+import { Agent, get as httpGet } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { isLoopbackHost, parseTargets } from '../examples/traffic-generator'
 import { HttpTracker } from '../src/index'
@@ -14,7 +15,7 @@ import {
   startExample,
   type ExampleProcess,
 } from './helpers/example-process'
-import { findFreePort, startRedis, type TestRedis } from './helpers/redis-server'
+import { findFreePort, startRedis, waitUntil, type TestRedis } from './helpers/redis-server'
 
 const API_KEY = randomBytes(24).toString('base64url')
 
@@ -137,3 +138,62 @@ describe('demo', () => {
     expect(await redis.client.hlen('demo:processors')).toBe(0)
   }, 30_000)
 })
+
+describe('example shutdown', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+
+  afterAll(async () => {
+    await redis?.close()
+  })
+
+  // Clients that keep sending on keep-alive connections keep server.close() waiting.
+  it('ends its tasks with clients still sending', async () => {
+    const port = await findFreePort()
+    const app = startExample('express.ts', { trackerUrl: redis.url, args: ['--port', String(port)] })
+    running.push(app)
+    await app.waitForLines(/listening on/, 1)
+
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 })
+    let refused = false
+    let sent = 0
+    const sendUntilRefused = async () => {
+      // Bounded: the server refuses connections once it has closed.
+      while (!refused && sent < 20_000) {
+        sent++
+        try {
+          await sendKeepAlive(agent, port, sent % 10 === 0 ? '/slow' : '/')
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED') refused = true
+        }
+      }
+    }
+    const clients = Array.from({ length: 4 }, sendUntilRefused)
+    await waitUntil('the first records', 15_000, async () => (await redis.client.llen('past_tasks')) >= 20)
+
+    const code = await app.stop(30_000)
+    refused = true
+    await Promise.all(clients)
+    agent.destroy()
+
+    expect(code, app.output()).toBe(0)
+    expect(app.output()).toMatch(/^express example: process \d+ stopped$/m)
+    expect(await redis.client.hlen('processors')).toBe(0)
+    expect(await redis.client.smembers('heartbeats')).toEqual([])
+  }, 60_000)
+})
+
+/** Sends GET `path` on a keep-alive connection of `agent` and resolves when the body has arrived. */
+function sendKeepAlive(agent: Agent, port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet({ host: '127.0.0.1', port, path, agent }, (response) => {
+      response.resume()
+      response.once('end', resolve)
+      response.once('error', reject)
+    })
+    request.once('error', reject)
+  })
+}
