@@ -352,12 +352,12 @@ function isLikelyTypo(name: string, option: string): boolean {
   return (previous[lowerOption.length] as number) <= 2
 }
 
-/** Accepts one URL, or a list of cluster node URLs. */
 /** Returns a tracker URL, or a list of cluster node URLs, with its passwords masked for a message. */
 function maskTrackerUrl(url: string | readonly string[]): string {
   return typeof url === 'string' ? maskUrl(url) : url.map(maskUrl).join(',')
 }
 
+/** Accepts one URL, or a list of cluster node URLs. */
 function checkTrackerUrl(value: unknown): string | readonly string[] {
   if (!Array.isArray(value)) {
     if (typeof value === 'string' && value !== '') return value

@@ -319,11 +319,21 @@ describe('formatQuery', () => {
     ['token%3ds27=v&page=1', 'token%3d[REDACTED]=[REDACTED]&page=1'],
     ['access_token%253DS28', 'access_token%253D[REDACTED]=[REDACTED]'],
     ['page%3D2%26token%3DS29', 'page%3D[REDACTED]=[REDACTED]'],
+    // Rules that match a whole name see the part before the encoded `=`.
+    ['key%3DS30', 'key%3D[REDACTED]=[REDACTED]'],
+    ['sig%3DS31&code%3DS32', 'sig%3D[REDACTED]=[REDACTED]&code%3D[REDACTED]=[REDACTED]'],
+    ['oobCode%253DS33', 'oobCode%253D[REDACTED]=[REDACTED]'],
+    ['ticket=%3DS34&key%3D=v', 'ticket=[REDACTED]&key%3D[REDACTED]=[REDACTED]'],
   ])('masks %j', (query, expected) => {
     expect(formatQuery(query, rules)).toBe(expected)
   })
 
-  it.each(['passengerCount=3&keyboardLayout=us', 'page%3D2', 'q=a%3Db'])('keeps %j', (query) => {
+  it('masks a redactParams name sent as an encoded pair', () => {
+    const custom = createRedactionRules({ redactParams: ['foo'] })
+    expect(formatQuery('foo%3DS35&page=1', custom)).toBe('foo%3D[REDACTED]=[REDACTED]&page=1')
+  })
+
+  it.each(['passengerCount=3&keyboardLayout=us', 'page%3D2', 'q=a%3Db', 'keyboard%3Dus'])('keeps %j', (query) => {
     expect(formatQuery(query, rules)).toBe(query)
   })
 })

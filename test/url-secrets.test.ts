@@ -169,12 +169,13 @@ describe.each([
   })
 
   it('masks a secret in a param name', async () => {
-    await sendRequest(`http://127.0.0.1:${app.port}/named?token%3DSECRET27&page=1`)
+    await sendRequest(`http://127.0.0.1:${app.port}/named?token%3DSECRET27&key%3DSECRET28&page=1`)
 
     const task = await readOnly('/named')
-    expect(task?.params).toEqual({ 'token=[REDACTED]': '[REDACTED]', page: '1' })
-    expect(task?.uri).toBe('/named?token%3D[REDACTED]=[REDACTED]&page=1')
+    expect(task?.params).toEqual({ 'token=[REDACTED]': '[REDACTED]', 'key=[REDACTED]': '[REDACTED]', page: '1' })
+    expect(task?.uri).toBe('/named?token%3D[REDACTED]=[REDACTED]&key%3D[REDACTED]=[REDACTED]&page=1')
     expect(JSON.stringify(task)).not.toContain('SECRET27')
+    expect(JSON.stringify(task)).not.toContain('SECRET28')
   })
 
   it('masks Sec-WebSocket-Protocol', async () => {

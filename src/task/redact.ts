@@ -138,6 +138,9 @@ export function isSecretArgumentName(name: string): boolean {
   return SECRET_NAME.test(words) || KEY_WORD.test(words) || ARGUMENT_PASSWORD_END.test(words)
 }
 
+/** `=`, raw or percent-encoded once or more (`%3D`, `%253D`), which ends the name part of a pair sent as a name. */
+export const NAME_VALUE_SEPARATOR = /=|%(?:25)*3d/i
+
 /** A character other than a lower-case letter, a digit, `-`, `_` or `.`, such as a capital or a space. */
 const SPLIT_NEEDED = /[^a-z0-9_.-]/
 
@@ -150,6 +153,13 @@ const SPLIT_NEEDED = /[^a-z0-9_.-]/
  * so the whole-word rules for `pass`, `pw`, `otp` and a last word `key` match.
  */
 function isSecretParamName(name: string, extraNames: ReadonlySet<string>): boolean {
+  // A client that encodes a whole pair (`key%3DSECRET`) sends it as a name,
+  // and rules that match a whole name (`key`, `sig`, `redactParams`) see
+  // only the part before the separator.
+  const separator = NAME_VALUE_SEPARATOR.exec(name)
+  if (separator !== null && separator.index > 0 && isSecretParamName(name.slice(0, separator.index), extraNames)) {
+    return true
+  }
   const lowerCaseName = name.toLowerCase()
   if (isSecretParamWord(lowerCaseName, extraNames)) return true
   if (lowerCaseName.includes('[')) {

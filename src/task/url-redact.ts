@@ -3,7 +3,7 @@
  * and the values of query parameters named like credentials. It serves the
  * request URL and the headers whose value is a URL, such as Referer.
  */
-import { REDACTED, type RedactionRules } from './redact'
+import { NAME_VALUE_SEPARATOR, REDACTED, type RedactionRules } from './redact'
 
 /**
  * Header names (lower case) whose value is or contains a URL. A page at
@@ -144,9 +144,6 @@ export function formatQuery(query: string, rules: RedactionRules): string {
     })
     .join('&')
 }
-
-/** `=`, raw or percent-encoded once or more (`%3D`, `%253D`). */
-const NAME_VALUE_SEPARATOR = /=|%(?:25)*3d/i
 
 /**
  * Replaces the text after the first `=`, raw or percent-encoded, of a
