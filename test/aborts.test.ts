@@ -186,6 +186,52 @@ describe.each(FRAMEWORKS)('%s aborted requests', (framework) => {
 describe.each([
   ['fastify5', fastify5],
   ['fastify4', fastify4 as unknown as typeof fastify5],
+] as const)('%s response ended after an abort', (_name, fastify) => {
+  beforeEach(async () => {
+    await redis.client.flushall()
+  })
+
+  // The body is written in full, so Node emits `finish` for the bare `end()`
+  // that follows the abort, after the close has recorded the request.
+  it('records a hijacked response once', async () => {
+    const app = fastify({ logger: false })
+    await app.register(topPlugin, { trackerUrl: redis.url })
+    let ended = false
+    app.get('/late-end', (_request, reply) => {
+      reply.hijack()
+      reply.raw.setHeader('content-length', '4')
+      reply.raw.write('ab')
+      reply.raw.write('cd')
+      reply.raw.once('close', () => {
+        reply.raw.end()
+        ended = true
+      })
+    })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+
+    try {
+      const connection = await openConnection((app.server.address() as AddressInfo).port)
+      connection.write(formatRequest('GET', '/late-end'))
+      await waitForActive(redis.client, 1)
+      connection.destroy()
+
+      await waitFor('the late end() call', () => (ended ? true : undefined))
+      const stored = await waitForPath(redis.client, '/late-end')
+      // A second record would be pushed within a turn of the event loop.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const tasks = tasksFor(await waitForPath(redis.client, '/late-end'), '/late-end')
+      expect(tasks).toHaveLength(1)
+      expectAborted(tasks[0], 200)
+      expect(stored.processors).toEqual({})
+    } finally {
+      await app.close()
+    }
+  })
+})
+
+describe.each([
+  ['fastify5', fastify5],
+  ['fastify4', fastify4 as unknown as typeof fastify5],
 ] as const)('%s onRequestAbort hook', (_name, fastify) => {
   beforeEach(async () => {
     await redis.client.flushall()

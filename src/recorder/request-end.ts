@@ -62,7 +62,10 @@ export type UntrackedResponseHandler = (
 /** The handler of each server passed to `watchUntrackedResponses()`. */
 const untrackedResponseHandlers = new WeakMap<object, UntrackedResponseHandler>()
 
-/** Responses left unrecorded on purpose, which the untracked handlers must skip. */
+/**
+ * Responses that the untracked handlers must skip: left unrecorded on
+ * purpose, or recorded already when they closed before they finished.
+ */
 const unrecordedResponses = new WeakSet<ServerResponse>()
 
 /** The fields of a `http.server.response.finish` message (Node 20). */
@@ -230,6 +233,10 @@ function onResponseClose(this: ServerResponse): void {
 
 function endClosedResponse(res: ServerResponse, state: RequestState): void {
   const { req } = state
+  // Node 20 may still emit `finish` for a response ended after its
+  // connection closed (a bare `end()` after a body written in full), and the
+  // response, untracked by then, would be recorded a second time.
+  unrecordedResponses.add(res)
   finishTask(res, state, isCompleted(req, res) ? 'completed' : outcomeOfCut(req, isHeadWrittenBeforeCut(res)))
 }
 
