@@ -262,6 +262,14 @@ describe.each([
     expect(task?.uri).toBe('http://[REDACTED]@shop.test:8080/absolute-host')
   })
 
+  it('keeps the Host header for a target cut at a password', async () => {
+    // The `/` in the password ends the target's authority at `ann:pa`.
+    await sendRawTarget(app.port, 'http://ann:pa/ss@shop.test/cut-host')
+
+    const task = await readOnly('/ss@shop.test/cut-host')
+    expect(task?.host).toBe('127.0.0.1')
+  })
+
   it('masks absolute-form user info without query', async () => {
     await sendRawTarget(app.port, 'http://ann:s3cret@127.0.0.1/plain')
 

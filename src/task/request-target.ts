@@ -36,8 +36,13 @@ export function hostOfTarget(url: string): string | undefined {
   if (authority === undefined) return undefined
   // A password may contain a raw `@`, so the host starts after the last one.
   const host = authority.slice(authority.lastIndexOf('@') + 1)
-  return host === '' ? undefined : host
+  // A password with a raw `/` ends the authority early (`http://u:pa/ss@h/`),
+  // which leaves `u:pa`: such a text is no host, and may hold part of a secret.
+  return HOST_AND_PORT.test(host) ? host : undefined
 }
+
+/** A host name, IPv4 address or bracketed IPv6 address, with an optional port of digits. */
+const HOST_AND_PORT = /^(?:[^\s:@[\]]+|\[[0-9a-f:.]+\])(?::\d*)?$/i
 
 /** Returns the path of a whole request target without its query and fragment, or `/` when the target is missing. */
 export function pathOfUrl(url: string | undefined): string {
