@@ -1,13 +1,13 @@
 /**
  * End to end on a private Redis Sentinel setup (a master, a replica and two
  * Sentinels): an Express app records through a `redis+sentinel://` URL,
- * follows a failover, and skips a frozen Sentinel, and the CLI reads the
- * same URL.
+ * follows a failover and skips a frozen Sentinel. The CLI reads the same
+ * URL, and neither prints ioredis errors when a frozen Sentinel is killed.
  */
 import { randomUUID } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
-import { runCli, startCli } from './helpers/cli'
+import { runCli, startCli, type RunningCli } from './helpers/cli'
 import { sendRequest, startApp, type TestApp } from './helpers/http'
 import { captureLogger } from './helpers/logger'
 import { ONE_REQUEST_EXPRESS_SCRIPT, runNode } from './helpers/node-process'
@@ -73,6 +73,41 @@ async function readPathsWithCli(url: string): Promise<string[]> {
   return (JSON.parse(result.stdout) as HttpTask[]).map((task) => task.path ?? '')
 }
 
+/** Requests sent to an app one after another, each to its own path. */
+interface Traffic {
+  /** Send time of each request, in `Date.now()` milliseconds, by index. */
+  sentAt: number[]
+  /** Response status of each request that has completed, by index. */
+  statuses: number[]
+  /** Stops sending and resolves once the request in flight has completed. */
+  stop(): Promise<void>
+}
+
+/** Sends requests to `appUrl` + `pathOf(index)` until stopped or `limitMs` has passed. */
+function startTraffic(appUrl: string, pathOf: (index: number) => string, limitMs: number): Traffic {
+  const sentAt: number[] = []
+  const statuses: number[] = []
+  let stopped = false
+  const sending = (async () => {
+    const endAt = Date.now() + limitMs
+    while (!stopped && Date.now() < endAt) {
+      sentAt.push(Date.now())
+      const response = await sendRequest(`${appUrl}${pathOf(sentAt.length - 1)}`)
+      statuses.push(response.status)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  })()
+
+  return {
+    sentAt,
+    statuses,
+    async stop() {
+      stopped = true
+      await sending
+    },
+  }
+}
+
 describe('redis+sentinel:// tracker URL', () => {
   it('records to the master and the CLI reads them', async () => {
     const url = sentinelUrl(0)
@@ -119,20 +154,8 @@ describe('redis+sentinel:// tracker URL', () => {
     const pathOf = (index: number) => `/users${prefix}-${index}`
     const tailShows = (index: number) => tail.stdout().includes(`GET ${pathOf(index)} `)
     const tail = startCli(['tail', '--tracker-url', url])
-
-    // Requests one after another, each with its own path, until stopped or 60 s have passed.
-    const sentAt: number[] = []
-    const statuses: number[] = []
-    let stopped = false
-    const traffic = (async () => {
-      const endAt = Date.now() + 60_000
-      while (!stopped && Date.now() < endAt) {
-        sentAt.push(Date.now())
-        const response = await sendRequest(`${appUrl}${pathOf(sentAt.length - 1)}`)
-        statuses.push(response.status)
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-    })()
+    const traffic = startTraffic(appUrl, pathOf, 60_000)
+    const { sentAt, statuses } = traffic
 
     try {
       const oldMaster = await currentMaster()
@@ -159,8 +182,7 @@ describe('redis+sentinel:// tracker URL', () => {
       // Every request sent from now on must be stored on the new master.
       const firstChecked = sentAt.length
       await waitUntil('more requests', SENTINEL_WAIT_MS, async () => sentAt.length >= firstChecked + 50)
-      stopped = true
-      await traffic
+      await traffic.stop()
       const lastSent = sentAt.length - 1
 
       await waitUntil('the last request on the new master', SENTINEL_WAIT_MS, async () =>
@@ -185,8 +207,7 @@ describe('redis+sentinel:// tracker URL', () => {
       }
       expect(notShown).toEqual([])
     } finally {
-      stopped = true
-      await traffic
+      await traffic.stop()
       await tail.stop()
     }
   }, 120_000)
@@ -218,4 +239,60 @@ describe('redis+sentinel:// tracker URL', () => {
       setup.thawSentinel(0)
     }
   }, 60_000)
+
+  it('ignores the reset of a killed frozen Sentinel', async () => {
+    // Kills a Sentinel, so it runs on a setup of its own.
+    const own = await startRedisSentinel(2)
+    const prefix = uniquePrefix('killed')
+    const pathOf = (index: number) => `/users${prefix}-${index}`
+    const consoleError = vi.spyOn(console, 'error')
+    let tail: RunningCli | undefined
+    let traffic: Traffic | undefined
+
+    try {
+      own.freezeSentinel(0)
+      app = await startApp('express5', { trackerUrl: own.url, logger: captureLogger() })
+      const appUrl = app.url
+      const runningTail = startCli(['tail', '--tracker-url', own.url])
+      tail = runningTail
+
+      const runningTraffic = startTraffic(appUrl, pathOf, 120_000)
+      traffic = runningTraffic
+      const { sentAt, statuses } = runningTraffic
+
+      /** Waits until a request sent from now on is stored on `master` and shown by tail. */
+      const waitForNewRequest = async (master: SetupNode, description: string) => {
+        const first = sentAt.length
+        await waitUntil(`${description} on the master`, SENTINEL_WAIT_MS, async () => {
+          const paths = await storedPaths(master)
+          return sentAt.some((_at, index) => index >= first && paths.has(pathOf(index)))
+        })
+        const shownByTail = (stdout: string) =>
+          sentAt.some((_at, index) => index >= first && stdout.includes(`GET ${pathOf(index)} `))
+        await runningTail.waitFor(shownByTail, description, SENTINEL_WAIT_MS)
+      }
+
+      await waitForNewRequest(own.node(await own.masterPort(1)), 'a request before the failover')
+      // Both the app's client and tail's clients reconnect to the new master and subscribe
+      // to each Sentinel again, so their new connections to the frozen Sentinel wait unread.
+      const newMaster = own.node(await own.failover(1))
+      await waitForNewRequest(newMaster, 'a request after the failover')
+
+      await own.killSentinel(0)
+      await waitForNewRequest(newMaster, 'a request after the kill')
+      await runningTraffic.stop()
+
+      const printed = consoleError.mock.calls.map((call) => call.map(String).join(' '))
+      expect.soft(printed.filter((line) => line.includes('Unhandled error event'))).toEqual([])
+      expect.soft(runningTail.stderr()).not.toContain('Unhandled error event')
+      expect(statuses.filter((status) => status !== 200)).toEqual([])
+    } finally {
+      consoleError.mockRestore()
+      await traffic?.stop()
+      await tail?.stop()
+      await app?.close()
+      app = undefined
+      await own.close()
+    }
+  }, 240_000)
 })

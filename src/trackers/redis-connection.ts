@@ -84,6 +84,8 @@ export function isMultiNodeUrl(url: string | readonly string[]): boolean {
  * client connects at once; the caller closes it with `quit()`. A Sentinel
  * client follows failovers at once and tries the next Sentinel after 2 s
  * without a reply (`SENTINEL_CLIENT_OPTIONS`), unless `redisOptions` sets otherwise.
+ * It and the clients its `duplicate()` makes close the failover detector's
+ * Sentinel connections when they end, and ignore the errors of those connections.
  * Throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` for a URL it cannot use.
  */
 export function createRedisClient(
@@ -95,7 +97,7 @@ export function createRedisClient(
   if (target.kind === 'server') return new Redis(target.url, options.redisOptions ?? {})
   if (target.kind === 'sentinel') {
     const client = new Redis({ ...SENTINEL_CLIENT_OPTIONS, ...target.options, ...options.redisOptions })
-    client.on('end', () => closeFailoverDetector(client))
+    manageFailoverDetector(client)
     return client
   }
 
@@ -106,6 +108,41 @@ export function createRedisClient(
 }
 
 /**
+ * Ignores the errors of the failover detector's Sentinel connections and
+ * closes them when the client ends. This applies to a Sentinel client and to
+ * each client that its `duplicate()` makes, such as a tracker's SUBSCRIBE connection.
+ */
+function manageFailoverDetector(client: Redis): void {
+  // ioredis 5.11 makes a new detector each time the socket to a master connects, before the client emits `connect`.
+  client.on('connect', () => ignoreFailoverDetectorErrors(client))
+  client.on('end', () => closeFailoverDetector(client))
+
+  const duplicate = client.duplicate.bind(client)
+  client.duplicate = (override) => {
+    const copy = duplicate(override)
+    manageFailoverDetector(copy)
+    return copy
+  }
+}
+
+/**
+ * Adds an `error` listener that does nothing to each Sentinel connection of
+ * a client's failover detector. Without a listener, ioredis 5.11 prints
+ * "[ioredis] Unhandled error event" to stderr when a Sentinel goes away, for
+ * example `read ECONNRESET` when a frozen Sentinel is killed. These errors
+ * need no report: the detector only speeds up the switch to a new master, and
+ * the client emits its own `error` when no Sentinel in the URL replies while
+ * it looks for the master.
+ */
+function ignoreFailoverDetectorErrors(client: Redis): void {
+  for (const sentinel of readFailoverDetector(client)?.sentinels ?? []) {
+    if (sentinel.client.listenerCount('error') === 0) sentinel.client.on('error', ignoreError)
+  }
+}
+
+function ignoreError(): void {}
+
+/**
  * Closes the connections of a Sentinel client's failover detector to the
  * Sentinels. ioredis 5.11 closes them on `disconnect()` but leaves them
  * open after `quit()`, and they would keep the process running. Calling
@@ -113,10 +150,22 @@ export function createRedisClient(
  * running for `disconnectTimeout` (2 s), so this reaches the detector itself.
  */
 function closeFailoverDetector(client: Redis): void {
-  // NOTE: these are private fields of ioredis 5.11. Should a later version rename them, this does
-  // nothing, and the Sentinel test that waits for the process to exit after close fails.
-  const internals = client as unknown as { connector?: { failoverDetector?: { cleanup(): void } | null } }
-  internals.connector?.failoverDetector?.cleanup()
+  readFailoverDetector(client)?.cleanup()
+}
+
+/** The parts of ioredis 5.11's `FailoverDetector` that this module uses. */
+interface FailoverDetector {
+  sentinels: Array<{ client: Redis }>
+  cleanup(): void
+}
+
+/** Returns the current failover detector of a Sentinel client, or undefined when it has none. */
+function readFailoverDetector(client: Redis): FailoverDetector | undefined {
+  // NOTE: these are private fields of ioredis 5.11. Should a later version rename them, this returns
+  // undefined: the Sentinel test that waits for the process to exit after close fails, and so does
+  // the one that kills a frozen Sentinel and looks for "Unhandled error event" on stderr.
+  const internals = client as unknown as { connector?: { failoverDetector?: FailoverDetector | null } }
+  return internals.connector?.failoverDetector ?? undefined
 }
 
 /** Reads a URL or a list of cluster node URLs. Throws like `createRedisClient`. */

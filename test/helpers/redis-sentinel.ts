@@ -2,7 +2,7 @@
  * Starts a private Redis Sentinel setup on free loopback ports: a master,
  * one replica and one or more Sentinels that monitor the master as
  * `mymaster` with a quorum of 1. A test can fail the master over to the
- * replica and freeze a Sentinel.
+ * replica, and freeze or kill a Sentinel.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -40,15 +40,21 @@ export interface TestSentinel {
   /** Returns the data node on `port`. */
   node(port: number): SetupNode
   /**
-   * Sends `SENTINEL FAILOVER` to the first Sentinel, again while it has no
-   * replica it can promote yet, and resolves once every Sentinel names the
-   * other node and that node reports `role:master`. Returns the new master's port.
+   * Sends `SENTINEL FAILOVER` to a Sentinel, the first by default, again
+   * while it has no replica it can promote yet, and resolves once every
+   * Sentinel that is neither frozen nor killed names the other node and that
+   * node reports `role:master`. Returns the new master's port.
    */
-  failover(): Promise<number>
+  failover(sentinelIndex?: number): Promise<number>
   /** Freezes a Sentinel process (SIGSTOP): the kernel still accepts connections, and the Sentinel replies to nothing. */
   freezeSentinel(index: number): void
   /** Resumes a frozen Sentinel (SIGCONT). */
   thawSentinel(index: number): void
+  /**
+   * Kills a Sentinel process (SIGKILL) and resolves once it has exited. The
+   * kernel resets the connections of a frozen Sentinel that it killed.
+   */
+  killSentinel(index: number): Promise<void>
   /** Stops every process of the setup and removes their folder. */
   close(): Promise<void>
 }
@@ -63,7 +69,7 @@ export async function startRedisSentinel(sentinelCount = 1): Promise<TestSentine
   const started: SetupNode[] = []
   const killAll = () => {
     for (const node of started) {
-      if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL')
+      if (!hasExited(node.child)) node.child.kill('SIGKILL')
     }
   }
   process.once('exit', killAll)
@@ -100,7 +106,8 @@ export async function startRedisSentinel(sentinelCount = 1): Promise<TestSentine
 }
 
 function createSetup(sentinels: SetupNode[], nodes: [SetupNode, SetupNode], close: () => Promise<void>): TestSentinel {
-  const first = sentinels[0] as SetupNode
+  const stopped = new Set<SetupNode>()
+  const running = () => sentinels.filter((sentinel) => !stopped.has(sentinel))
   const masterPort = (sentinelIndex = 0) => readMasterPort(sentinelAt(sentinels, sentinelIndex))
   const node = (port: number) => {
     const found = nodes.find((candidate) => candidate.port === port)
@@ -114,19 +121,35 @@ function createSetup(sentinels: SetupNode[], nodes: [SetupNode, SetupNode], clos
     nodes,
     masterPort,
     node,
-    async failover() {
-      const oldPort = await masterPort()
+    async failover(sentinelIndex = 0) {
+      const oldPort = await masterPort(sentinelIndex)
       const newMaster = nodes.find((candidate) => candidate.port !== oldPort) as SetupNode
       // The Sentinel replies NOGOODSLAVE until it has heard from the replica.
       await waitUntil('the Sentinel to accept SENTINEL FAILOVER', SENTINEL_WAIT_MS, async () => {
-        await first.client.call('SENTINEL', 'FAILOVER', MASTER_NAME)
+        await sentinelAt(sentinels, sentinelIndex).client.call('SENTINEL', 'FAILOVER', MASTER_NAME)
         return true
       })
-      await waitForMaster(sentinels, newMaster)
+      await waitForMaster(running(), newMaster)
       return newMaster.port
     },
-    freezeSentinel: (index) => sentinelAt(sentinels, index).child.kill('SIGSTOP'),
-    thawSentinel: (index) => sentinelAt(sentinels, index).child.kill('SIGCONT'),
+    freezeSentinel(index) {
+      const sentinel = sentinelAt(sentinels, index)
+      stopped.add(sentinel)
+      sentinel.child.kill('SIGSTOP')
+    },
+    thawSentinel(index) {
+      const sentinel = sentinelAt(sentinels, index)
+      if (hasExited(sentinel.child)) return
+      stopped.delete(sentinel)
+      sentinel.child.kill('SIGCONT')
+    },
+    async killSentinel(index) {
+      const sentinel = sentinelAt(sentinels, index)
+      stopped.add(sentinel)
+      sentinel.client.disconnect()
+      // A frozen Sentinel stays frozen until it dies, so it reads none of the data that waits on its connections.
+      await stopProcess(sentinel.child, { resume: false })
+    },
     close,
   }
 }
@@ -201,10 +224,15 @@ async function startProcess(port: number, args: string[]): Promise<SetupNode> {
   return node
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
+/** Kills a process with SIGKILL, after a SIGCONT unless `resume` is false, and resolves once it has exited. */
+async function stopProcess(child: ChildProcess, { resume = true } = {}): Promise<void> {
+  if (hasExited(child)) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGCONT')
+  if (resume) child.kill('SIGCONT')
   child.kill('SIGKILL')
   await exited
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null
 }
