@@ -7,11 +7,12 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import { createServer as createTcpServer, type AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer as createTlsServer } from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
+import { RedisTracker } from '../src/index'
 import { sendRequest, startApp, waitFor, type HttpResult, type TestApp } from './helpers/http'
 import { makeCertificates } from './helpers/certificates'
 import { captureLogger, type LogLine } from './helpers/logger'
@@ -26,6 +27,53 @@ const PASSWORD = 'mismatch-secret-pw'
  * after it takes up to 2 s.
  */
 const LOG_WAIT_MS = 20_000
+
+/**
+ * How long an app keeps serving requests after its first mismatch line,
+ * shorter than the default log interval of 30 s. The client reconnects a
+ * few times per second meanwhile.
+ */
+const TRAFFIC_WINDOW_MS = 4_000
+
+/** Returns whether a line is the recorder's mismatch line on a server that replied with something other than Redis. */
+function isReplyMismatch(line: LogLine): boolean {
+  return line.message.startsWith('redis connection error: the server replied')
+}
+
+/** A loopback TCP server that sends another banner on each connection (`startBannerServer`). */
+interface BannerServer {
+  port: number
+  /** Number of connections accepted so far. */
+  connections(): number
+  close(): Promise<void>
+}
+
+/**
+ * Starts a TCP server that sends a line that differs on each connection, a
+ * banner with its number and time, and ends the connection. `close()`
+ * destroys the sockets that are still open, because ioredis 5 leaves each
+ * such connection half open after its parser error.
+ */
+async function startBannerServer(): Promise<BannerServer> {
+  let connections = 0
+  const sockets = new Set<Socket>()
+  const server = createTcpServer((socket) => {
+    connections++
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    socket.end(`BANNER conn ${connections} at ${Date.now()}\r\n`)
+  })
+  const port = await listenOnLoopback(server)
+  return {
+    port,
+    connections: () => connections,
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
+}
 
 /** Returns a log line as a reader sees it: the message, then each field, errors by their message. */
 function renderLine(line: LogLine): string {
@@ -91,6 +139,7 @@ describe.each(['express5', 'fastify5'] as const)('%s recording to a mismatched t
   let httpServer: Server | undefined
   let tlsServer: ReturnType<typeof createTlsServer> | undefined
   let echoServer: ReturnType<typeof createTcpServer> | undefined
+  let bannerServer: BannerServer | undefined
   let certificateDir: string | undefined
 
   afterEach(async () => {
@@ -104,6 +153,8 @@ describe.each(['express5', 'fastify5'] as const)('%s recording to a mismatched t
     tlsServer = undefined
     await new Promise((resolve) => (echoServer === undefined ? resolve(undefined) : echoServer.close(resolve)))
     echoServer = undefined
+    await bannerServer?.close()
+    bannerServer = undefined
     if (certificateDir !== undefined) rmSync(certificateDir, { recursive: true, force: true })
     certificateDir = undefined
   })
@@ -190,5 +241,63 @@ describe.each(['express5', 'fastify5'] as const)('%s recording to a mismatched t
     expect(line.message).toContain('which is not the Redis protocol')
     expectNormalResponses(responses)
     expectCleanLog(logger.lines)
+  })
+
+  it('logs a changing banner once', async () => {
+    bannerServer = await startBannerServer()
+    const banner = bannerServer
+    const logger = captureLogger()
+    app = await startApp(framework, { trackerUrl: `redis://:${PASSWORD}@127.0.0.1:${banner.port}`, logger })
+
+    const first = await requestUntilLogged(app, logger, 'the line on the banner server', () =>
+      logger.lines.find(isReplyMismatch),
+    )
+    const connectionsAtFirstLine = banner.connections()
+    const responses = [...first.responses]
+    const windowEnd = Date.now() + TRAFFIC_WINDOW_MS
+    while (Date.now() < windowEnd) {
+      responses.push(await sendRequest(`${app.url}/health`))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+
+    // Each of these connections got another banner.
+    expect(banner.connections() - connectionsAtFirstLine).toBeGreaterThanOrEqual(4)
+    expect(logger.lines.filter(isReplyMismatch).map(renderLine)).toEqual([renderLine(first.line)])
+    expect(first.line.message).toMatch(/the server replied "BANNER conn \d+ at \d+", which is not the Redis protocol/)
+    expect(first.line.message).toContain('a server of another kind listens there, not Redis')
+    expectNormalResponses(responses)
+    expectCleanLog(logger.lines)
+  })
+})
+
+describe('tracker at a server whose banner changes', () => {
+  let bannerServer: BannerServer | undefined
+  let tracker: RedisTracker | undefined
+
+  afterEach(async () => {
+    await tracker?.close()
+    tracker = undefined
+    await bannerServer?.close()
+    bannerServer = undefined
+  })
+
+  it('repeats the first banner with a count', async () => {
+    bannerServer = await startBannerServer()
+    const logger = captureLogger()
+    tracker = new RedisTracker({ url: `redis://127.0.0.1:${bannerServer.port}`, logger, logIntervalMs: 1_000 })
+
+    const [first, second] = await waitFor(
+      'two lines on the banner server',
+      () => {
+        const lines = logger.lines.filter(isReplyMismatch)
+        return lines.length >= 2 ? lines : undefined
+      },
+      LOG_WAIT_MS,
+    )
+
+    expect(first?.message).toContain('which is not the Redis protocol')
+    expect(first?.fields.repeated).toBeUndefined()
+    expect(second?.message).toBe(first?.message)
+    expect(second?.fields.repeated).toBeGreaterThanOrEqual(1)
   })
 })

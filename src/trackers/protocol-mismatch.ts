@@ -17,6 +17,13 @@ import { connect as connectTls } from 'node:tls'
 export interface ProtocolMismatch {
   reason: string
   hint: string
+  /**
+   * The reason with the server's reply left out, so that two mismatches of
+   * one kind differ at most in the reply they quote. A server that is not
+   * Redis may send another line on each connection, so the recorder
+   * rate-limits its log lines by kind.
+   */
+  kind: string
 }
 
 /** How long a probe of the URL's port (`probeTls`, `probePlainRedis`) may take. */
@@ -155,18 +162,18 @@ async function findMismatch(url: string, error: unknown, connector: Connector): 
 
   // A Redis server with TLS only on that port closes a connection that sends plain text.
   if (isClosedConnectionError(error) && /^redis:/i.test(url) && (await probeTls(url, connector.unrefProbes))) {
-    return {
-      reason: 'the server closed the connection, and it completes a TLS handshake on that port',
-      hint: TLS_PORT_HINT,
-    }
+    return unquotedMismatch(
+      'the server closed the connection, and it completes a TLS handshake on that port',
+      TLS_PORT_HINT,
+    )
   }
   // A Redis server without TLS reads the TLS handshake as the start of a command and waits for its end.
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   if (code === 'ETIMEDOUT' && /^rediss:/i.test(url) && (await probePlainRedis(url, connector.unrefProbes))) {
-    return {
-      reason: 'the TLS handshake timed out, and the server replies to a PING without TLS on that port',
-      hint: PLAIN_PORT_HINT,
-    }
+    return unquotedMismatch(
+      'the TLS handshake timed out, and the server replies to a PING without TLS on that port',
+      PLAIN_PORT_HINT,
+    )
   }
   return undefined
 }
@@ -185,25 +192,38 @@ function describeMismatch(error: unknown, connector: Connector): ProtocolMismatc
   if (reply !== undefined) {
     const quoted = JSON.stringify(reply)
     if (/^HTTP\/\d/.test(reply)) {
-      return { reason: `the server replied ${quoted}, as an HTTP server does, not Redis`, hint: connector.httpHint }
+      return {
+        reason: `the server replied ${quoted}, as an HTTP server does, not Redis`,
+        hint: connector.httpHint,
+        kind: 'the server replied as an HTTP server does, not Redis',
+      }
     }
-    return { reason: `the server replied ${quoted}, which is not the Redis protocol`, hint: OTHER_SERVER_HINT }
+    return {
+      reason: `the server replied ${quoted}, which is not the Redis protocol`,
+      hint: OTHER_SERVER_HINT,
+      kind: 'the server replied with a line that is not the Redis protocol',
+    }
   }
 
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   const message = error instanceof Error ? error.message : String(error)
   const certificateHint = code === undefined ? undefined : describeCertificateCode(code)
-  if (certificateHint !== undefined) return { reason: `${message} (${code})`, hint: certificateHint }
+  if (certificateHint !== undefined) return unquotedMismatch(`${message} (${code})`, certificateHint)
   if (code !== undefined && NOT_TLS_CODES.has(code)) {
-    return { reason: `the server replied to the TLS handshake without TLS (${code})`, hint: NOT_TLS_HINT }
+    return unquotedMismatch(`the server replied to the TLS handshake without TLS (${code})`, NOT_TLS_HINT)
   }
   if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
-    return { reason: `the server requires a client certificate (${code})`, hint: connector.clientCertificateHint }
+    return unquotedMismatch(`the server requires a client certificate (${code})`, connector.clientCertificateHint)
   }
   if (code?.startsWith('ERR_SSL_') === true) {
-    return { reason: `the TLS handshake failed: ${readOpenSslReason(message)} (${code})`, hint: TLS_SETTINGS_HINT }
+    return unquotedMismatch(`the TLS handshake failed: ${readOpenSslReason(message)} (${code})`, TLS_SETTINGS_HINT)
   }
   return undefined
+}
+
+/** Returns a mismatch whose reason quotes no reply, so that the reason is also its kind. */
+function unquotedMismatch(reason: string, hint: string): ProtocolMismatch {
+  return { reason, hint, kind: reason }
 }
 
 /**

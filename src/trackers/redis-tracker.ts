@@ -294,8 +294,12 @@ export class RedisTracker implements Tracker {
    * URL. A client passed in has no URL to probe.
    */
   readonly #mismatchDiagnosis: MismatchDiagnosis | undefined
-  /** The mismatch lines logged in this outage, which 'redis connection restored' ends. */
-  readonly #mismatchMessages = new Set<string>()
+  /**
+   * The first mismatch line of each kind (`ProtocolMismatch.kind`) in this
+   * outage, which 'redis connection restored' ends. At most
+   * `MAX_MISMATCH_KINDS` entries.
+   */
+  readonly #mismatchMessages = new Map<string, string>()
   /** The socket of the latest connection whose error was logged as a mismatch. */
   #mismatchSocket: unknown
 
@@ -1531,7 +1535,7 @@ export class RedisTracker implements Tracker {
       this.#logger.warnRecovery(
         { downMs, url: this.#url },
         'redis connection restored; waiting records are sent now',
-        [...CONNECTION_ERROR_MESSAGES, ...this.#mismatchMessages],
+        [...CONNECTION_ERROR_MESSAGES, ...this.#mismatchMessages.values()],
       )
     }
     this.#mismatchMessages.clear()
@@ -1629,10 +1633,18 @@ export class RedisTracker implements Tracker {
    * that is not Redis, this line replaces the error of ioredis 5, "Protocol
    * error, got "H" as reply type byte. Please report this.", which blames
    * ioredis for a wrong tracker URL.
+   *
+   * A server that sends another line on each connection, such as a banner
+   * with a counter, would make each line new to the rate-limited logger.
+   * So every line of a kind in this outage repeats the first one, with the
+   * first reply quoted, and the logger suppresses it as a repeat.
    */
   #logMismatch(mismatch: ProtocolMismatch): void {
-    const message = `${CONNECTION_ERROR_MESSAGE}: ${mismatch.reason}. ${mismatch.hint}`
-    this.#mismatchMessages.add(message)
+    let message = this.#mismatchMessages.get(mismatch.kind)
+    if (message === undefined) {
+      message = `${CONNECTION_ERROR_MESSAGE}: ${mismatch.reason}. ${mismatch.hint}`
+      if (this.#mismatchMessages.size < MAX_MISMATCH_KINDS) this.#mismatchMessages.set(mismatch.kind, message)
+    }
     this.#logger.warn({ url: this.#url }, message)
   }
 }
@@ -1682,6 +1694,14 @@ const AUTH_FAILURE_MESSAGE =
   'in the tracker URL as redis://user:password@host:port'
 /** The messages that 'redis connection restored' ends. */
 const CONNECTION_ERROR_MESSAGES = [CONNECTION_ERROR_MESSAGE, AUTH_FAILURE_MESSAGE]
+
+/**
+ * Max number of kinds of protocol mismatch whose first line one outage
+ * keeps. Each kind is a fixed reason, or Node's message for a TLS error
+ * code, so one outage meets a few. A kind beyond the limit is logged with
+ * its own text, which the rate-limited logger counts as usual.
+ */
+const MAX_MISMATCH_KINDS = 16
 
 /** Redis's replies to SELECT of a missing database, and of a database number that is not a whole number. */
 const DATABASE_MISSING = /DB index is out of range|invalid DB index/i
