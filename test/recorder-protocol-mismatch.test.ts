@@ -50,9 +50,9 @@ interface BannerServer {
 
 /**
  * Starts a TCP server that sends a line that differs on each connection, a
- * banner with its number and time, and ends the connection. `close()`
- * destroys the sockets that are still open, because ioredis 5 leaves each
- * such connection half open after its parser error.
+ * banner with its number and time, and ends the connection. The server
+ * never reads, so it does not see the end that ioredis sends after its
+ * parser error, and `close()` destroys the sockets that are still open.
  */
 async function startBannerServer(): Promise<BannerServer> {
   let connections = 0
