@@ -227,10 +227,10 @@ function unquotedMismatch(reason: string, hint: string): ProtocolMismatch {
 }
 
 /**
- * Returns the first line that a server sent in place of a Redis reply, as
- * redis-parser keeps it in the `buffer` field of its ParserError (the JSON
- * of a Node Buffer), with characters outside printable ASCII dropped and
- * each of `secrets` masked before the line is cut to its quoted length.
+ * Returns the first line that a server sent in place of a Redis reply.
+ * redis-parser keeps the reply in the `buffer` field of its ParserError, as
+ * the JSON of a Node Buffer. Characters outside printable ASCII are dropped,
+ * and each of `secrets` is masked before the line is cut to its quoted length.
  */
 function readUnexpectedReply(error: unknown, secrets: readonly string[]): string | undefined {
   if (!(error instanceof Error) || error.name !== 'ParserError') return undefined
