@@ -19,7 +19,7 @@ import {
 } from '../trackers/redis-connection'
 import { RedisTracker, type RedisClient } from '../trackers/redis-tracker'
 import type { ReadOptions, TaskSnapshot, Tracker } from '../trackers/tracker'
-import { maskUrl, maskUrlsInText, readPasswords, SECRET_PARAMETER } from '../util/mask-url'
+import { decodeOrKeep, maskUrl, maskUrlsInText, readPasswordForms, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { diagnoseCluster } from './cluster-diagnosis'
@@ -650,18 +650,10 @@ function maskSecrets(message: string, secrets: readonly string[]): string {
 /** Returns the password and the secret query parameter values of a URL, raw and decoded. */
 function readUrlSecrets(url: string): string[] {
   const secrets: string[] = []
-  for (const password of readPasswords(url)) secrets.push(password, safeDecode(password))
+  secrets.push(...readPasswordForms(url))
   for (const match of url.matchAll(SECRET_PARAMETER)) {
     const value = match[0].slice(match[1]?.length ?? 0)
-    secrets.push(value, safeDecode(value))
+    secrets.push(value, decodeOrKeep(value))
   }
   return secrets.filter((secret) => secret !== '')
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
 }

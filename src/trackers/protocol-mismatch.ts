@@ -12,6 +12,7 @@
  */
 import { connect as connectTcp, isIP, type Socket } from 'node:net'
 import { connect as connectTls } from 'node:tls'
+import { readPasswordForms } from '../util/mask-url'
 
 /** The cause of a failed connection, printed after the URL, and the hint on what to do about it. */
 export interface ProtocolMismatch {
@@ -342,7 +343,7 @@ export class MismatchDiagnosis {
 
   constructor(url: string, onFound: (mismatch: ProtocolMismatch) => void) {
     this.#url = url
-    this.#connector = { ...RECORDER, secrets: readPasswords(url) }
+    this.#connector = { ...RECORDER, secrets: readQuotedPasswords(url) }
     this.#onFound = onFound
   }
 
@@ -393,23 +394,11 @@ function readErrorKind(error: unknown): string {
 }
 
 /**
- * Returns the password of a URL as written and decoded, as the printable
- * ASCII that a quoted reply keeps of it. A password shorter than 3
+ * Returns the passwords of a URL as written and decoded, as the printable
+ * ASCII that a quoted reply keeps of them. A password shorter than 3
  * characters is left out, because masking it would hide ordinary text.
  */
-function readPasswords(url: string): string[] {
-  let password: string
-  try {
-    password = new URL(url).password
-  } catch {
-    return []
-  }
-  let decoded = password
-  try {
-    decoded = decodeURIComponent(password)
-  } catch {
-    // A password with a malformed escape is used as written.
-  }
-  const printable = [password, decoded].map((secret) => secret.replace(/[^\x20-\x7e]/g, ''))
+function readQuotedPasswords(url: string): string[] {
+  const printable = readPasswordForms(url).map((secret) => secret.replace(/[^\x20-\x7e]/g, ''))
   return [...new Set(printable)].filter((secret) => secret.length >= 3)
 }

@@ -211,6 +211,25 @@ export function readPasswords(url: string): string[] {
 }
 
 /**
+ * Returns each password of `readPasswords`, as written and percent-decoded,
+ * for masking a text in which a client may have put either form.
+ */
+export function readPasswordForms(url: string): string[] {
+  const forms: string[] = []
+  for (const password of readPasswords(url)) forms.push(password, decodeOrKeep(password))
+  return forms
+}
+
+/** Returns `text` percent-decoded, or as it is when an escape in it is malformed. */
+export function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+/**
  * Schemes of Redis and Valkey URLs, whose path is a database number, or a
  * Sentinel master name and a database number.
  */
