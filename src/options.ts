@@ -259,8 +259,8 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
   // Records go through the given tracker or client, so a URL beside it would
   // be ignored without a word. TOP_TRACKER_URL stays a default, and is ignored.
   if (options.trackerUrl != null && (tracker !== undefined || redis !== undefined)) {
-    const given = tracker !== undefined ? '`tracker`' : '`redis`'
-    const expected = `left unset when ${given} is given, because records go through it and the URL would be ignored`
+    const replacingOption = tracker !== undefined ? '`tracker`' : '`redis`'
+    const expected = `left unset when ${replacingOption} is given, because records go through it and the URL would be ignored`
     throw invalidOptionType('trackerUrl', expected, maskTrackerUrl(trackerUrl))
   }
 

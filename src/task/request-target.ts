@@ -37,7 +37,7 @@ export function hostOfTarget(url: string): string | undefined {
   // A password may contain a raw `@`, so the host starts after the last one.
   const host = authority.slice(authority.lastIndexOf('@') + 1)
   // A password with a raw `/` ends the authority early (`http://u:pa/ss@h/`),
-  // which leaves `u:pa`: such a text is no host, and may hold part of a secret.
+  // which leaves `u:pa`. Such a text is no host and may hold part of a secret.
   return HOST_AND_PORT.test(host) ? host : undefined
 }
 
