@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatBytes, formatDuration } from '../src/cli/format'
+import { formatBytes, formatDuration, formatRequestDuration } from '../src/cli/format'
 
 describe('formatDuration', () => {
   it.each([
@@ -8,10 +8,13 @@ describe('formatDuration', () => {
     [120, '0.12s'],
     [1_234, '1.23s'],
     [9_994, '9.99s'],
-    [9_996, '10.0s'],
+    [9_996, '9.99s'],
+    [10_000, '10.0s'],
     [12_345, '12.3s'],
     [59_940, '59.9s'],
-    [59_960, '1m00s'],
+    [59_960, '59.9s'],
+    [59_999.9999, '1m00s'],
+    [60_000, '1m00s'],
     [245_000, '4m05s'],
     [3_599_999, '59m59s'],
     [3_600_000, '1h00m'],
@@ -24,6 +27,28 @@ describe('formatDuration', () => {
 
   it.each([undefined, -1, Number.NaN, Number.POSITIVE_INFINITY])('returns undefined for %s', (ms) => {
     expect(formatDuration(ms)).toBeUndefined()
+  })
+})
+
+describe('formatRequestDuration', () => {
+  it.each([
+    [0, '0.00ms'],
+    [0.29, '0.29ms'],
+    [0.0049, '0.00ms'],
+    [9.996, '9.99ms'],
+    [9.9999996, '10.0ms'],
+    [10, '10.0ms'],
+    [99.96, '99.9ms'],
+    [100, '100ms'],
+    [999.6, '999ms'],
+    [1_000, '1.00s'],
+    [1_499.6, '1.49s'],
+  ])('%d ms is %s', (ms, expected) => {
+    expect(formatRequestDuration(ms)).toBe(expected)
+  })
+
+  it.each([undefined, -1, Number.NaN, Number.POSITIVE_INFINITY])('returns undefined for %s', (ms) => {
+    expect(formatRequestDuration(ms)).toBeUndefined()
   })
 })
 

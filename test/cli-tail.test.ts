@@ -390,15 +390,15 @@ describe('tail on an HTTP endpoint that trims', () => {
     try {
       await waitForNewRead(() => readCounts.get(url) ?? 0, tail)
 
-      // As an app restarting: the next request it keeps ended 4 ms after the last one read, which prints as 0.00s.
+      // As an app restarting: the next request it keeps ended 9 ms after the last one read, which prints as 0.00s.
       await tracker.clear()
-      tracker.recordEnd('close', JSON.stringify(endedAt('/close', lastSeenMs + 4)))
+      tracker.recordEnd('close', JSON.stringify(endedAt('/close', lastSeenMs + 9)))
       await waitForNewRead(() => readCounts.get(url) ?? 0, tail)
       expect(tail.stderr()).toBe('')
 
-      // 5 ms prints as 0.01s, so that period is reported.
+      // 10 ms prints as 0.01s, so that period is reported.
       await tracker.clear()
-      tracker.recordEnd('later', JSON.stringify(endedAt('/later', lastSeenMs + 4 + 5)))
+      tracker.recordEnd('later', JSON.stringify(endedAt('/later', lastSeenMs + 9 + 10)))
       await tail.waitFor((_stdout, stderr) => stderr.includes('may be missing'), 'the notice of missing requests', 15_000)
       expect(tail.stderr()).toMatch(/^web-top-cli: requests that ended in the 0\.01s before the oldest one read may be missing, /)
     } finally {

@@ -5,6 +5,7 @@
  */
 import { getDurationMs, getOriginalIp, getRequestHost, getStatusCode, getUserAgent } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
+import { roundToMicroseconds } from '../task/time'
 
 export interface TaskFilterOptions {
   /** A substring of the path, or a glob with `*` and `?` that must match the whole path. */
@@ -180,13 +181,14 @@ const DURATION_UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const
 
 /**
  * Parses a duration given in milliseconds (`250`, `250ms`), seconds
- * (`1.5s`) or minutes (`2m`) and returns milliseconds. Throws an `Error`
- * for anything else, a negative value or more than 365 days.
+ * (`1.5s`) or minutes (`2m`) and returns milliseconds, rounded to whole
+ * microseconds as durations are. Throws an `Error` for anything else, a
+ * negative value or more than 365 days.
  */
 export function parseDurationMs(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m)?\s*$/i.exec(text)
   const unit = (match?.[2] ?? 'ms').toLowerCase() as keyof typeof DURATION_UNIT_MS
-  const ms = Number(match?.[1]) * DURATION_UNIT_MS[unit]
+  const ms = roundToMicroseconds(Number(match?.[1]) * DURATION_UNIT_MS[unit])
   if (match === null || ms > MAX_DURATION_SECONDS * 1000) {
     throw new Error(
       'Expected a duration such as 250 (milliseconds), 250ms, 1.5s or 2m, ' +

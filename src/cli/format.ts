@@ -6,17 +6,18 @@ const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const
 
 /**
  * Formats a duration in milliseconds: `0.12s` below 10 s, `12.3s` below a
- * minute, then `4m05s`, `2h07m` and `3d04h`. Returns `undefined` for no value.
+ * minute, then `4m05s`, `2h07m` and `3d04h`. Digits past the last shown are
+ * cut, not rounded, so a value shown is never more than the duration and
+ * agrees with `--min-duration`. Returns `undefined` for no value.
  */
 export function formatDuration(ms: number | undefined): string | undefined {
   if (ms === undefined || !Number.isFinite(ms) || ms < 0) return undefined
 
-  const seconds = ms / 1000
-  if (seconds < 9.995) return `${seconds.toFixed(2)}s`
-  if (seconds < 59.95) return `${seconds.toFixed(1)}s`
+  const us = Math.round(ms * 1000)
+  if (us < 10_000_000) return cutToDigits(us, SECOND_US, 2) + 's'
+  if (us < 60_000_000) return cutToDigits(us, SECOND_US, 1) + 's'
 
-  // 59.96 s is past the one-decimal form above, so it counts as a whole minute.
-  const wholeSeconds = Math.max(60, Math.floor(seconds))
+  const wholeSeconds = Math.floor(us / SECOND_US)
   if (wholeSeconds < 3600) return `${Math.floor(wholeSeconds / 60)}m${pad2(wholeSeconds % 60)}s`
 
   const wholeMinutes = Math.floor(wholeSeconds / 60)
@@ -28,17 +29,31 @@ export function formatDuration(ms: number | undefined): string | undefined {
 
 /**
  * Formats how long a request took or has run: `0.42ms`, `12.3ms` and
- * `420ms` below a second, then as `formatDuration`. Most requests of a web
- * server take a few milliseconds, which `formatDuration` prints as `0.00s`.
- * Returns `undefined` for no value.
+ * `420ms` below a second, then as `formatDuration`, cut as it does. Most
+ * requests of a web server take a few milliseconds, which `formatDuration`
+ * prints as `0.00s`. Returns `undefined` for no value.
  */
 export function formatRequestDuration(ms: number | undefined): string | undefined {
   if (ms === undefined || !Number.isFinite(ms) || ms < 0) return undefined
-  // The bounds keep rounding in the same form: 9.996 would print as 10.00ms, 999.6 as 1000ms.
-  if (ms < 9.995) return `${ms.toFixed(2)}ms`
-  if (ms < 99.95) return `${ms.toFixed(1)}ms`
-  if (ms < 999.5) return `${Math.round(ms)}ms`
+  const us = Math.round(ms * 1000)
+  if (us < 10_000) return cutToDigits(us, MILLISECOND_US, 2) + 'ms'
+  if (us < 100_000) return cutToDigits(us, MILLISECOND_US, 1) + 'ms'
+  if (us < 1_000_000) return cutToDigits(us, MILLISECOND_US, 0) + 'ms'
   return formatDuration(ms)
+}
+
+const MILLISECOND_US = 1_000
+const SECOND_US = 1_000_000
+
+/**
+ * Prints whole microseconds `us` in a unit of `unitUs` microseconds with
+ * `digits` decimals, dropping the digits after them. Counting in whole
+ * microseconds, the finest unit of a record's time, keeps `0.29` ms, stored
+ * as 0.28999…, from printing as `0.28`.
+ */
+function cutToDigits(us: number, unitUs: number, digits: 0 | 1 | 2): string {
+  const scale = 10 ** digits
+  return (Math.floor(us / (unitUs / scale)) / scale).toFixed(digits)
 }
 
 /** Formats a byte count with binary units: `512 B`, `4.2 KiB`, `419 KiB`, `12 MiB`. */

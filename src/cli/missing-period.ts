@@ -14,11 +14,11 @@ export interface MissingPeriod {
 
 /**
  * Shortest period reported as missing, in milliseconds. `formatDuration()`
- * prints a shorter one as 0.00s. End times also come from the clocks of
+ * cuts a shorter one to 0.00s. End times also come from the clocks of
  * the apps' hosts and, after a reconnection, of the reader's, so a few
  * milliseconds between them are within the error of those clocks.
  */
-export const MIN_MISSING_PERIOD_MS = 5
+export const MIN_MISSING_PERIOD_MS = 10
 
 /**
  * Returns the period from `sinceMs` to the end of the oldest task read, when

@@ -3,7 +3,7 @@
  * address, the country, the user agent and the response length.
  */
 import { hasEnded, type HeaderPair, type HttpTask } from './http-task'
-import { isBeyondClockSkew, parseIsoTime } from './time'
+import { isBeyondClockSkew, parseIsoTime, roundToMicroseconds } from './time'
 
 /** Tag that a writer sets to say where `client_ip_address` came from: `socket` or `proxy`. */
 export const CLIENT_IP_SOURCE_TAG = 'web_top.client_ip_source'
@@ -37,17 +37,18 @@ export function findHeader(headers: readonly HeaderPair[] | null | undefined, na
  * clock skew allowed after `nowMs` (`MAX_CLOCK_SKEW_MS`), and for a task
  * that ended (`hasEnded`) without an end time, or with one before its start
  * time, whose duration is unknown. An active task that starts after `nowMs`,
- * within the allowed skew, has run for 0 ms.
+ * within the allowed skew, has run for 0 ms. The result is rounded to whole
+ * microseconds (`roundToMicroseconds`).
  */
 export function getDurationMs(task: HttpTask, nowMs: number): number | undefined {
   const started = readPastTime(task.started_at, nowMs)
   if (started === undefined) return undefined
-  if (!hasEnded(task)) return Math.max(0, nowMs - started)
+  if (!hasEnded(task)) return Math.max(0, roundToMicroseconds(nowMs - started))
 
   // An end before the start comes from a clock that was set back during the
   // request, or from two hosts whose clocks differ, so 0 would be made up.
   const ended = readPastTime(task.ended_at, nowMs)
-  return ended === undefined || ended < started ? undefined : ended - started
+  return ended === undefined || ended < started ? undefined : roundToMicroseconds(ended - started)
 }
 
 /**

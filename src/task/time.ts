@@ -49,6 +49,16 @@ export function isBeyondClockSkew(epochMs: number, nowMs: number): boolean {
   return epochMs > nowMs + MAX_CLOCK_SKEW_MS
 }
 
+/**
+ * Rounds a number of milliseconds to whole microseconds, the finest unit a
+ * record's time carries. Epoch milliseconds as doubles are off by up to a
+ * quarter of a microsecond, so a difference of two times, or `2.007 * 1000`,
+ * would otherwise fall just below or above the value written.
+ */
+export function roundToMicroseconds(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}
+
 const DAY_MS = 86_400_000
 
 /** Days of each month of a common year, January first. */
