@@ -26,59 +26,16 @@ beforeAll(async () => {
 
   slot = await cluster.keySlot(`${PREFIX}processors`)
   masterPort = await cluster.masterPortOf(slot)
-  replicaPort = await waitForReplicaOf(masterPort)
+  replicaPort = await cluster.replicaPortOf(masterPort)
   await cluster.kill(masterPort)
   await cluster.kill(replicaPort)
   // Until the other nodes flag both as failed, a read may still find them listed as up.
-  await waitForNodeFlags([masterPort, replicaPort], 'fail')
+  await cluster.waitForNodeFlags([masterPort, replicaPort], 'fail')
 }, 90_000)
 
 afterAll(async () => {
   await cluster?.close()
 })
-
-/** Returns the port of a running node that is not on one of `ports`, for CLUSTER NODES. */
-function otherNode(ports: readonly number[]) {
-  const node = cluster.nodes.find((candidate) => !ports.includes(candidate.port) && candidate.child.exitCode === null)
-  if (node === undefined) throw new Error('no other cluster node is running')
-  return node
-}
-
-/** Reads CLUSTER NODES as arrays of fields. */
-async function readClusterNodes(ports: readonly number[]): Promise<string[][]> {
-  const text = (await otherNode(ports).client.cluster('NODES')) as unknown as string
-  return text
-    .trim()
-    .split('\n')
-    .map((line) => line.split(' '))
-}
-
-/** Waits until the master on `port` has a replica, and returns the replica's port; 20 s at most. */
-async function waitForReplicaOf(port: number): Promise<number> {
-  const deadline = Date.now() + 20_000
-  while (Date.now() < deadline) {
-    const nodes = await readClusterNodes([port])
-    const masterId = nodes.find((fields) => fields[1]?.startsWith(`127.0.0.1:${port}@`))?.[0]
-    const replica = nodes.find((fields) => masterId !== undefined && fields[3] === masterId)
-    if (replica !== undefined) return Number(replica[1]?.split(/[:@]/)[1])
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`the master on port ${port} got no replica within 20 s`)
-}
-
-/** Waits until a running node lists every node of `ports` with `flag`; 20 s at most. */
-async function waitForNodeFlags(ports: readonly number[], flag: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  while (Date.now() < deadline) {
-    const nodes = await readClusterNodes(ports)
-    const flagged = ports.filter((port) =>
-      nodes.some((fields) => fields[1]?.startsWith(`127.0.0.1:${port}@`) && fields[2]?.split(',').includes(flag)),
-    )
-    if (flagged.length === ports.length) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`ports ${ports.join(', ')} were not flagged ${flag} within 20 s`)
-}
 
 function expectClusterMessage(stderr: string): void {
   expect(stderr.trimEnd().split('\n')).toHaveLength(1)

@@ -73,6 +73,13 @@ const SLOW_READ_NOTICE_MS = 3_000
 const MIN_FRAME_INTERVAL_MS = 1000 / MAX_FRAMES_PER_SECOND
 
 /**
+ * How long the diagnosis of a Redis Cluster (`TrackerConnection.diagnose`)
+ * serves the failed reads that follow, so that an outage sends its
+ * `CLUSTER NODES` probes once per interval, not at every refresh.
+ */
+const CLUSTER_DIAGNOSIS_INTERVAL_MS = 10_000
+
+/**
  * Set to `render` in tests only: the draw after the first frame throws, to
  * check that an uncaught error still restores the terminal.
  */
@@ -148,6 +155,8 @@ class LiveView {
   /** `LiveState.updatesApplied` when the view was paused, to count the updates since. */
   #updatesBeforePause: number | undefined
   #readError: string | undefined
+  /** The latest diagnosis of a Redis Cluster during an outage, cleared by a read that succeeds. */
+  #clusterDiagnosis: { text: string | undefined; atMs: number } | undefined
   /** Set once an update has started a read early after a failed one, until a read succeeds. */
   #retriedOnUpdate = false
   #reconnectNotice: { text: string; untilMs: number; colour: 'yellow' | 'red' } | undefined
@@ -362,12 +371,13 @@ class LiveView {
         : undefined
       this.#wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
       this.#readError = undefined
+      this.#clusterDiagnosis = undefined
       this.#failingSinceMs = undefined
       this.#retriedOnUpdate = false
       this.#lastReadMs = readStartedMs
     } catch (error) {
       this.#state.abortResync()
-      this.#readError = this.#connection.describeFailure(error)
+      this.#readError = await this.#describeReadFailure(error)
     } finally {
       this.#readStartedMs = undefined
     }
@@ -506,6 +516,21 @@ class LiveView {
     if (this.#heartbeatNotice !== undefined) notices.push({ text: this.#heartbeatNotice, colour: 'yellow' })
     if (this.#wrongTypeKeyNotice !== undefined) notices.push({ text: this.#wrongTypeKeyNotice, colour: 'yellow' })
     return notices
+  }
+
+  /**
+   * Describes a failed read for the status line. On a Redis Cluster, the
+   * cluster's diagnosis names the node or the slot at fault in place of the
+   * client's error, such as a redirection to a node that is down.
+   */
+  async #describeReadFailure(error: unknown): Promise<string> {
+    const diagnose = this.#connection.diagnose
+    if (diagnose === undefined) return this.#connection.describeFailure(error)
+    const nowMs = Date.now()
+    if (this.#clusterDiagnosis === undefined || nowMs - this.#clusterDiagnosis.atMs >= CLUSTER_DIAGNOSIS_INTERVAL_MS) {
+      this.#clusterDiagnosis = { text: await diagnose(), atMs: nowMs }
+    }
+    return this.#clusterDiagnosis.text ?? this.#connection.describeFailure(error)
   }
 
   /** Returns true when the view shows no request at all, as under a mistyped --prefix. */

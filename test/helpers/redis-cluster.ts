@@ -34,6 +34,10 @@ export interface TestCluster {
   keySlot(key: string): Promise<number>
   /** Returns the port of the master that serves a slot now, as a node still running reports it. */
   masterPortOf(slot: number): Promise<number>
+  /** Waits until the master on `port` has a replica, and returns the replica's port; 20 s at most. */
+  replicaPortOf(port: number): Promise<number>
+  /** Waits until a running node lists every node of `ports` with `flag`, such as `fail`; 20 s at most. */
+  waitForNodeFlags(ports: readonly number[], flag: string): Promise<void>
   /** Kills the node on `port` with SIGKILL, as a crash would. */
   kill(port: number): Promise<void>
   /** Resolves when every running node reports `cluster_state:ok`; rejects after `timeoutMs`. */
@@ -66,6 +70,8 @@ export async function startRedisCluster(): Promise<TestCluster> {
     nodes,
     keySlot: async (key) => Number(await firstOf(running()).client.cluster('KEYSLOT', key)),
     masterPortOf: async (slot) => readMasterPort(firstOf(running()).client, slot),
+    replicaPortOf: (port) => waitForReplicaOf(() => otherNode(running(), [port]), port),
+    waitForNodeFlags: (ports, flag) => waitForNodeFlags(() => otherNode(running(), ports), ports, flag),
     async kill(port) {
       const node = nodes.find((candidate) => candidate.port === port)
       if (node === undefined) throw new Error(`no cluster node on port ${port}`)
@@ -139,6 +145,44 @@ async function readMasterPort(client: Redis, slot: number): Promise<number> {
   const range = ranges.find(([first, last]) => slot >= first && slot <= last)
   if (range === undefined) throw new Error(`no node serves slot ${slot}`)
   return range[2][1]
+}
+
+/** Returns a running node that is not on one of `ports`, to send CLUSTER NODES to. */
+function otherNode(running: ClusterNodeProcess[], ports: readonly number[]): ClusterNodeProcess {
+  const node = running.find((candidate) => !ports.includes(candidate.port))
+  if (node === undefined) throw new Error('no other cluster node is running')
+  return node
+}
+
+/** Reads CLUSTER NODES as arrays of fields. */
+async function readClusterNodes(node: ClusterNodeProcess): Promise<string[][]> {
+  const text = (await node.client.cluster('NODES')) as unknown as string
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+}
+
+async function waitForReplicaOf(pickNode: () => ClusterNodeProcess, port: number): Promise<number> {
+  let replicaPort: number | undefined
+  await waitUntil(`a replica of the master on port ${port}`, 20_000, async () => {
+    const nodes = await readClusterNodes(pickNode())
+    const masterId = nodes.find((fields) => fields[1]?.startsWith(`127.0.0.1:${port}@`))?.[0]
+    const replica = nodes.find((fields) => masterId !== undefined && fields[3] === masterId)
+    replicaPort = replica === undefined ? undefined : Number(replica[1]?.split(/[:@]/)[1])
+    return replicaPort !== undefined
+  })
+  if (replicaPort === undefined) throw new Error(`the master on port ${port} has no replica`)
+  return replicaPort
+}
+
+async function waitForNodeFlags(pickNode: () => ClusterNodeProcess, ports: readonly number[], flag: string): Promise<void> {
+  await waitUntil(`ports ${ports.join(', ')} flagged ${flag}`, 20_000, async () => {
+    const nodes = await readClusterNodes(pickNode())
+    return ports.every((port) =>
+      nodes.some((fields) => fields[1]?.startsWith(`127.0.0.1:${port}@`) && fields[2]?.split(',').includes(flag)),
+    )
+  })
 }
 
 async function waitForStateOk(nodes: ClusterNodeProcess[], timeoutMs: number): Promise<void> {
