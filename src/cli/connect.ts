@@ -5,6 +5,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis'
 import { isWebTopError } from '../errors'
+import { diagnoseCluster } from '../trackers/cluster-diagnosis'
 import { readMaxCompletedEnv } from '../trackers/completed-cap'
 import { createTrackerFromUrl } from '../trackers/from-url'
 import { HttpTracker, HttpTrackerError } from '../trackers/http-tracker'
@@ -22,7 +23,6 @@ import type { ReadOptions, TaskSnapshot, Tracker } from '../trackers/tracker'
 import { decodeOrKeep, maskUrl, maskUrlsInText, readPasswordForms, SECRET_PARAMETER } from '../util/mask-url'
 import { CLUSTER_REDIRECTION } from '../util/redis-error-cause'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
-import { diagnoseCluster } from './cluster-diagnosis'
 import { describeCertificateCode, findProtocolMismatch, probePlainRedis } from './protocol-mismatch'
 
 /** How long to wait for Redis to accept the connection. */

@@ -9,6 +9,7 @@ import { invalidTrackerUrl } from '../errors'
 import { guardLogger, type Logger } from '../util/logger'
 import { maskUrl } from '../util/mask-url'
 import { getProcessShared } from '../util/process-shared'
+import { diagnoseCluster } from './cluster-diagnosis'
 import { HttpTracker } from './http-tracker'
 import { MemoryTracker } from './memory-tracker'
 import {
@@ -18,8 +19,9 @@ import {
   validateServerUrl,
   requireClusterHashTag,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from './redis-connection'
-import { OWNS_CLIENT, RedisTracker } from './redis-tracker'
+import { DIAGNOSE_CLUSTER, OWNS_CLIENT, RedisTracker } from './redis-tracker'
 import type { Tracker } from './tracker'
 
 /** Tracker URL used when neither an option nor `TOP_TRACKER_URL` sets one. */
@@ -125,6 +127,7 @@ function createMultiNodeTracker(url: string | readonly string[], options: Tracke
   const client = createRedisClient(url, options)
   return new RedisTracker({
     [OWNS_CLIENT]: true,
+    [DIAGNOSE_CLUSTER]: target.kind === 'cluster' ? createClusterCheck(target, keyPrefix, options) : undefined,
     client,
     url: typeof url === 'string' ? maskUrl(url) : url.map(maskUrl).join(','),
     keyPrefix,
@@ -133,6 +136,16 @@ function createMultiNodeTracker(url: string | readonly string[], options: Tracke
     batchWindowMs: options.batchWindowMs,
     logger: options.logger,
   })
+}
+
+/** Returns a check of the cluster as the tracker's client reaches it, with the node options given beside the URL. */
+function createClusterCheck(
+  target: Extract<RedisTarget, { kind: 'cluster' }>,
+  keyPrefix: string,
+  options: TrackerUrlOptions,
+): () => Promise<string | undefined> {
+  const seeds = { nodes: target.nodes, nodeOptions: { ...target.nodeOptions, ...options.redisOptions } }
+  return () => diagnoseCluster(seeds, keyPrefix, 'keyPrefix')
 }
 
 function parseScheme(url: string): string {

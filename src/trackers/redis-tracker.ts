@@ -90,9 +90,19 @@ export function isCluster(client: RedisClient): client is Cluster {
  */
 export const OWNS_CLIENT: unique symbol = Symbol('web-top owns the client')
 
+/**
+ * Option key, for web-top's own modules, that gives the tracker of a
+ * Cluster client a check of the cluster (`diagnoseCluster`), which it runs
+ * after a failed write to log the node or slot at fault.
+ * createTrackerFromUrl sets it for the Cluster clients it creates.
+ */
+export const DIAGNOSE_CLUSTER: unique symbol = Symbol('web-top cluster diagnosis')
+
 export interface RedisTrackerOptions {
   /** See `OWNS_CLIENT`. */
   [OWNS_CLIENT]?: boolean
+  /** See `DIAGNOSE_CLUSTER`. */
+  [DIAGNOSE_CLUSTER]?: (() => Promise<string | undefined>) | undefined
   /**
    * Redis URL (`redis://`, `rediss://`, with user, password and database).
    * Ignored when `client` is given.
@@ -154,6 +164,11 @@ export interface RedisTrackerOptions {
 const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 
 const DEFAULT_LOG_INTERVAL_MS = 30_000
+
+/** Time before the cluster is checked again after a failed write when the last check found no fault. */
+const CLUSTER_CHECK_RETRY_MS = 5_000
+
+const CLUSTER_FAULT_MESSAGE = "redis cluster cannot serve the tracker's keys"
 
 /** Message of the log lines that count dropped records. */
 const DROP_MESSAGE = 'task records dropped: redis was unreachable or slow, or rejected a write (logged apart with its reason)'
@@ -364,6 +379,10 @@ export class RedisTracker implements Tracker {
   #written = 0
   #dropped = 0
   #closed = false
+  readonly #diagnoseCluster: (() => Promise<string | undefined>) | undefined
+  /** Earliest time of the next cluster diagnosis, so that an outage probes the nodes at most once per log interval. */
+  #nextClusterDiagnosisMs = 0
+  readonly #logIntervalMs: number
   /**
    * True once `close()` gave up on the writes it waited for. Until then a
    * closing tracker still sends rejected batches again and logs failures.
@@ -432,6 +451,8 @@ export class RedisTracker implements Tracker {
     if (options.url !== undefined && givenClient === undefined) requireServerUrl(options.url)
     const logger = options.logger === undefined ? silentLogger : guardLogger(options.logger)
     this.#logger = createRateLimitedLogger(logger, logIntervalMs)
+    this.#logIntervalMs = logIntervalMs
+    this.#diagnoseCluster = options[DIAGNOSE_CLUSTER]
     this.#url = maskUrl(options.url ?? describeClient(givenClient))
     this.#dropLog = new DropLog(logger, logIntervalMs, DROP_MESSAGE, () => ({
       pendingBytes: this.#pendingBytes(),
@@ -1268,6 +1289,7 @@ export class RedisTracker implements Tracker {
           this.#retries.add(chunk)
           this.#needsRepair = true
           this.#logger.warn({ err, records, url: this.#url }, 'redis did not apply a write, sending it again')
+          this.#logClusterFault()
         } else if (this.#failingAll !== undefined) {
           // Counted here, and logged by `#failAllInFlight()` for all the batches at once.
           this.#dropped += records
@@ -1283,6 +1305,7 @@ export class RedisTracker implements Tracker {
           this.#drop(records)
           this.#needsRepair = true
           if (!this.#closeWaitOver) this.#logWriteFailure(err, records, chunk.removals)
+          this.#logClusterFault()
         }
         resolve()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
@@ -1317,6 +1340,27 @@ export class RedisTracker implements Tracker {
     if (records === 0) fields.write = describeRecordlessWrite(removals)
     if (CLUSTER_REDIRECTION.test(err.message)) fields.hint = CLUSTER_NODE_HINT
     this.#logger.warn(fields, records > 0 ? WRITE_FAILED_DROPPED_MESSAGE : WRITE_FAILED_MESSAGE)
+  }
+
+  /**
+   * Runs the check of the cluster (`DIAGNOSE_CLUSTER`) after a failed
+   * write and logs the node or slot at fault, which the client's error,
+   * such as "Too many Cluster redirections", does not name. It runs once
+   * per log interval while it finds a fault, and every
+   * `CLUSTER_CHECK_RETRY_MS` while it finds none.
+   */
+  #logClusterFault(): void {
+    const diagnose = this.#diagnoseCluster
+    if (diagnose === undefined || this.#closed || Date.now() < this.#nextClusterDiagnosisMs) return
+    // One check at a time: the next time is set when this one ends.
+    this.#nextClusterDiagnosisMs = Number.POSITIVE_INFINITY
+    // The check catches its own errors, and the catch keeps any other failure from crashing the app.
+    void diagnose()
+      .catch(() => undefined)
+      .then((fault) => {
+        this.#nextClusterDiagnosisMs = Date.now() + (fault === undefined ? CLUSTER_CHECK_RETRY_MS : this.#logIntervalMs)
+        if (fault !== undefined && !this.#closed) this.#logger.warn({ reason: fault, url: this.#url }, CLUSTER_FAULT_MESSAGE)
+      })
   }
 
   /**

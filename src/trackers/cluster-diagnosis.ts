@@ -6,8 +6,8 @@
  * runs only after a failure.
  */
 import { Redis, type RedisOptions } from 'ioredis'
-import { createRedisKeys } from '../trackers/redis-keys'
 import { describeMismatchError } from './protocol-mismatch'
+import { createRedisKeys } from './redis-keys'
 
 /** Time each seed node gets to connect and to reply to each command. */
 const PROBE_TIMEOUT_MS = 1_000
@@ -44,19 +44,23 @@ export interface ClusterSeeds {
 /**
  * Returns what is wrong with the cluster for the keys of `keyPrefix` (or
  * for any slot, without one), followed by the `redis-cli` commands to check
- * it. When no seed node replies, returns the first seed's protocol mismatch
+ * it. `prefixSetting` names where the prefix was set, such as `--prefix`.
+ * When no seed node replies, returns the first seed's protocol mismatch
  * (`describeMismatchError`), such as an HTTP reply or an untrusted
  * certificate. Returns undefined otherwise, and for a healthy cluster.
  */
 export async function diagnoseCluster(
   seeds: ClusterSeeds,
   keyPrefix: string | undefined,
+  prefixSetting = '--prefix',
 ): Promise<string | undefined> {
   const results = await Promise.all(seeds.nodes.map((node) => readNodeView(node, seeds.nodeOptions, keyPrefix)))
   const view = results.find((result) => result.view !== undefined)?.view
   if (view === undefined) return describeSeedMismatch(seeds, results)
   const problem =
-    view.slot === undefined ? findDownMasters(view) : findSlotProblem(view, view.slot, keyPrefix ?? '')
+    view.slot === undefined
+      ? findDownMasters(view)
+      : findSlotProblem(view, view.slot, `${prefixSetting} ${JSON.stringify(keyPrefix ?? '')}`)
   if (problem === undefined) return undefined
   const down = view.state === 'fail' ? '; the cluster reports cluster_state:fail (CLUSTERDOWN)' : ''
   return (
@@ -65,9 +69,9 @@ export async function diagnoseCluster(
   )
 }
 
-/** Describes why the slot of the prefix has no working master, or returns undefined. */
-function findSlotProblem(view: ClusterView, slot: number, keyPrefix: string): string | undefined {
-  const ofPrefix = `slot ${slot} (the keys of --prefix ${JSON.stringify(keyPrefix)})`
+/** Describes why the slot of the prefix, set as `prefixSetting`, has no working master, or returns undefined. */
+function findSlotProblem(view: ClusterView, slot: number, prefixSetting: string): string | undefined {
+  const ofPrefix = `slot ${slot} (the keys of ${prefixSetting})`
   const master = view.nodes.find((node) => node.flags.includes('master') && servesSlot(node, slot))
   if (master === undefined) {
     return `no cluster node serves ${ofPrefix}: its master and replicas are down or the slot is unassigned`
