@@ -276,6 +276,22 @@ describe('other server at a Redis URL', () => {
     )
     expect(result.stderr).toContain('Check the host and port in the URL: a server of another kind listens there')
   })
+
+  it('shows the first bytes of a binary reply in hex', async () => {
+    // Like a server of a binary protocol, it sends a header first; the text after the newline is not shown.
+    const header = Buffer.from([0x00, 0x01, 0xff, 0x80, 0x1b, 0x02, 0x03, 0x04, 0x05, 0x06])
+    const server = createTcpServer((socket) => socket.resume().end(Buffer.concat([header, Buffer.from('\nsecret text')])))
+    const { url, result } = await runRecentAt(server)
+
+    expectOneLineError(result)
+    expect(result.stderr).toContain(
+      `Cannot connect to the tracker at ${url}: the server replied with binary data ` +
+        '(0x00 0x01 0xff 0x80 0x1b 0x02 0x03 0x04 …), which is not the Redis protocol.',
+    )
+    expect(result.stderr).toContain('Check the host and port in the URL: a server of another kind listens there')
+    expect(result.stderr).not.toContain('Please report this')
+    expect(result.stderr).not.toContain('secret')
+  })
 })
 
 describe('server that closes at once at a Redis URL', () => {

@@ -243,6 +243,27 @@ describe.each(['express5', 'fastify5'] as const)('%s recording to a mismatched t
     expectCleanLog(logger.lines)
   })
 
+  it('names a server of a binary protocol', async () => {
+    // The server echoes the client's AUTH after a binary header line, so the password must not show.
+    echoServer = createTcpServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', (data: Buffer) => socket.end(Buffer.concat([Buffer.from([0x00, 0xff, 0x0d, 0x0a]), data])))
+    })
+    const binaryPort = await listenOnLoopback(echoServer)
+    const logger = captureLogger()
+    app = await startApp(framework, { trackerUrl: `redis://:${PASSWORD}@127.0.0.1:${binaryPort}`, logger })
+
+    const { line, responses } = await requestUntilLogged(app, logger, 'the line on the binary server', () =>
+      logger.lines.find((candidate) => candidate.message.includes('binary data')),
+    )
+
+    expect(line.message).toContain('the server replied with binary data (0x00 0xff 0x0d), which is not the Redis protocol')
+    expect(line.message).toContain('Check the host and port in the URL')
+    expect(line.fields.url).toBe(`redis://:***@127.0.0.1:${binaryPort}`)
+    expectNormalResponses(responses)
+    expectCleanLog(logger.lines)
+  })
+
   it('logs a changing banner once', async () => {
     bannerServer = await startBannerServer()
     const banner = bannerServer

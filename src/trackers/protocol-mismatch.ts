@@ -205,6 +205,14 @@ function describeMismatch(error: unknown, connector: Connector): ProtocolMismatc
       kind: 'the server replied with a line that is not the Redis protocol',
     }
   }
+  const firstBytes = readUnexpectedBinary(error)
+  if (firstBytes !== undefined) {
+    return {
+      reason: `the server replied with binary data (${firstBytes}), which is not the Redis protocol`,
+      hint: OTHER_SERVER_HINT,
+      kind: 'the server replied with binary data, which is not the Redis protocol',
+    }
+  }
 
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   const message = error instanceof Error ? error.message : String(error)
@@ -228,12 +236,44 @@ function unquotedMismatch(reason: string, hint: string): ProtocolMismatch {
 }
 
 /**
- * Returns the first line that a server sent in place of a Redis reply.
- * redis-parser keeps the reply in the `buffer` field of its ParserError, as
- * the JSON of a Node Buffer. Characters outside printable ASCII are dropped,
+ * Returns the first line that a server sent in place of a Redis reply
+ * (`readParserErrorBytes`). Characters outside printable ASCII are dropped,
  * and each of `secrets` is masked before the line is cut to its quoted length.
  */
 function readUnexpectedReply(error: unknown, secrets: readonly string[]): string | undefined {
+  const bytes = readParserErrorBytes(error)
+  if (bytes === undefined) return undefined
+  const firstLine = bytes.toString('latin1').split(/\r?\n/)[0] ?? ''
+  let printable = firstLine.replace(/[^\x20-\x7e]/g, '').trim()
+  for (const secret of secrets) printable = printable.split(secret).join('***')
+  return printable === '' ? undefined : printable.slice(0, MAX_QUOTED_CHARACTERS)
+}
+
+/** Maximum number of bytes of a binary reply that a message shows in hex. */
+const MAX_QUOTED_BYTES = 8
+
+/**
+ * Returns the first bytes, in hex, that a server sent in place of a Redis
+ * reply when its first line has no printable character (`readUnexpectedReply`),
+ * such as `0x00 0x01 0xff`. Only bytes of the first line are shown, because
+ * a later line may echo the password that the client sent. Returns
+ * undefined for any other error.
+ */
+function readUnexpectedBinary(error: unknown): string | undefined {
+  const bytes = readParserErrorBytes(error)
+  if (bytes === undefined) return undefined
+  const lineEnd = bytes.indexOf(0x0a)
+  const firstLine = lineEnd === -1 ? bytes : bytes.subarray(0, lineEnd)
+  if (firstLine.length === 0) return undefined
+  const hexBytes = [...firstLine.subarray(0, MAX_QUOTED_BYTES)].map((byte) => `0x${byte.toString(16).padStart(2, '0')}`)
+  return firstLine.length > MAX_QUOTED_BYTES ? `${hexBytes.join(' ')} …` : hexBytes.join(' ')
+}
+
+/**
+ * Returns the bytes that redis-parser could not read as a reply. Its
+ * ParserError keeps them in the `buffer` field, as the JSON of a Node Buffer.
+ */
+function readParserErrorBytes(error: unknown): Buffer | undefined {
   if (!(error instanceof Error) || error.name !== 'ParserError') return undefined
   const buffer = (error as Error & { buffer?: unknown }).buffer
   if (typeof buffer !== 'string') return undefined
@@ -244,10 +284,7 @@ function readUnexpectedReply(error: unknown, secrets: readonly string[]): string
     return undefined
   }
   if (!Array.isArray(bytes) || !bytes.every((byte) => typeof byte === 'number')) return undefined
-  const firstLine = Buffer.from(bytes as number[]).toString('latin1').split(/\r?\n/)[0] ?? ''
-  let printable = firstLine.replace(/[^\x20-\x7e]/g, '').trim()
-  for (const secret of secrets) printable = printable.split(secret).join('***')
-  return printable === '' ? undefined : printable.slice(0, MAX_QUOTED_CHARACTERS)
+  return Buffer.from(bytes as number[])
 }
 
 /**
