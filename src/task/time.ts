@@ -29,12 +29,39 @@ export function formatIsoTime(epochMs: number): string {
   return `${secondPrefix}${padSixDigits((wholeMs - second * 1000) * 1000 + micros)}+00:00`
 }
 
-/** `performance.timeOrigin`, read once: it is fixed for the life of the process and a getter. */
-const TIME_ORIGIN_MS = performance.timeOrigin
+/**
+ * How often `nowMs()` compares its time with the wall clock, in
+ * milliseconds of the monotonic clock.
+ */
+const WALL_CLOCK_CHECK_INTERVAL_MS = 1_000
 
-/** Returns the current time in epoch milliseconds with sub-millisecond precision. */
+/**
+ * Difference from the wall clock, in milliseconds, past which `nowMs()`
+ * takes the wall clock's time again. `Date.now()` counts whole
+ * milliseconds, so the two differ by up to 1 ms without any step.
+ */
+const MAX_WALL_CLOCK_DIFFERENCE_MS = 2
+
+/** Epoch milliseconds at `performance.now()` 0, moved when the wall clock steps. */
+let originMs = performance.timeOrigin
+/** `performance.now()` at or after which `nowMs()` checks the wall clock again. */
+let nextWallClockCheck = 0
+
+/**
+ * Returns the current time in epoch milliseconds with sub-millisecond
+ * precision: the monotonic clock counted from the wall clock. Once a
+ * second at most, it checks the wall clock and follows a step, such as an
+ * NTP correction after boot or the jump after a virtual machine resumed,
+ * as records of other writers, which read the wall clock, do.
+ */
 export function nowMs(): number {
-  return TIME_ORIGIN_MS + performance.now()
+  const elapsedMs = performance.now()
+  if (elapsedMs >= nextWallClockCheck) {
+    nextWallClockCheck = elapsedMs + WALL_CLOCK_CHECK_INTERVAL_MS
+    const wallMs = Date.now()
+    if (Math.abs(originMs + elapsedMs - wallMs) > MAX_WALL_CLOCK_DIFFERENCE_MS) originMs = wallMs - elapsedMs
+  }
+  return originMs + elapsedMs
 }
 
 /**
