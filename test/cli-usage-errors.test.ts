@@ -80,6 +80,18 @@ describe('help command', () => {
 })
 
 describe('program help', () => {
+  it.each([[[]], [['recent']], [['live']], [['tail']], [['check']], [['prune']], [['clear']], [['prefixes']]])(
+    'fits 80 columns for %j',
+    async (command) => {
+      // Commander wraps the option lines to the terminal, 80 columns in a pipe; the text after them has its own breaks.
+      const result = await runCli([...command, '--help'])
+
+      expect(result.code).toBe(0)
+      const longLines = result.stdout.split('\n').filter((line) => line.length > 80)
+      expect(longLines).toEqual([])
+    },
+  )
+
   it('lists the exit code of a declined clear', async () => {
     const result = await runCli(['--help'])
 

@@ -535,7 +535,7 @@ const MIN_HELP_TEXT_WIDTH = 30
  * Renders the lines of `KEY_HELP`, each meaning wrapped at spaces to
  * `width` columns, so that an 80-column terminal shows all of it.
  */
-function renderKeyHelp(width: number): string[] {
+export function renderKeyHelp(width: number): string[] {
   const keysWidth = Math.max(...KEY_HELP.map(([keys]) => textWidth(keys)))
   const beside = width - keysWidth - 4 >= MIN_HELP_TEXT_WIDTH
   const indent = beside ? ' '.repeat(keysWidth + 4) : '    '

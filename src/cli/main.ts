@@ -19,7 +19,7 @@ import {
 } from './columns'
 import { parseDurationMs } from './filters'
 import { LIVE_DEFAULTS, runLive } from './live'
-import { KEY_HELP } from './live-render'
+import { renderKeyHelp } from './live-render'
 import {
   addFilterOptions,
   addRecordSizeOption,
@@ -99,6 +99,9 @@ const RECENT_LIMIT_TEXT = RECENT_COMPLETED_LIMIT.toLocaleString('en-US')
 const FAST_SECONDS = FAST_DURATION_MS / 1000
 const SLOW_SECONDS = SLOW_DURATION_MS / 1000
 
+/** Width of the help text written after the options, in columns, as the text's own lines are wrapped. */
+const HELP_WIDTH = 80
+
 const LIVE_HELP = `
 Header: hosts and processes seen, active requests, completed requests per
 second, p50/p95/p99 duration, 5xx and 4xx shares and the status mix over the
@@ -109,7 +112,7 @@ requests that ended within the time the view has covered, so records sent
 late, as after a Redis outage, do not inflate it.
 
 Keys:
-${KEY_HELP.map(([keys, meaning]) => `  ${keys.padEnd(21)} ${meaning}`).join('\n')}
+${renderKeyHelp(HELP_WIDTH).join('\n')}
 
 Active requests running --slow-after seconds or longer are red; those
 running --stall-after seconds or longer are marked STALLED and pinned at the
@@ -137,8 +140,9 @@ Resp, Status text, Length, Tags, User agent.
 
 Cty shows a CF-IPCOUNTRY header of two characters that starts with a letter:
 two letters as the country's flag and its code in capitals (de as DE), others
-such as XX and T1 as they are, and no other value. It shows nothing for a request that web-top recorded without a
-trusted proxy, because its client may have sent the header itself. A record
+such as XX and T1 as they are, and no other value. It shows nothing for a
+request that web-top recorded without a trusted proxy, because its client
+may have sent the header itself. A record
 without the web_top.client_ip_source tag, such as the Python tracker writes,
 is shown by the same rules. The column appears only when some request has a
 country to show, so requests recorded without a trusted proxy do not bring

@@ -33,15 +33,19 @@ export interface TrackerOptions {
 
 export const TRACKER_URL_HELP = `
 Tracker URLs (--tracker-url or TOP_TRACKER_URL):
-  redis://[user:password@]host:port[/db]   one Redis server (the default is ${DEFAULT_TRACKER_URL})
-  rediss://...                             the same over TLS
-  redis+cluster://host:port,host:port      Redis Cluster, seed nodes; --prefix needs a hash tag
-                                           such as {shop}: so that all keys are on one slot
-  redis+sentinel://host:port/master[/db]   the master that Redis Sentinel names
-  http://host:port/web-top, https://...    an app's tracker endpoint (topTrackerEndpoint or
-                                           topTrackerRoute); its key goes in --api-key or
-                                           TOP_WEB_API_KEY. It has no update stream, so the
-                                           reader polls it at the refresh rate.
+  redis://[user:password@]host:port[/db]
+      one Redis server (the default is ${DEFAULT_TRACKER_URL})
+  rediss://...
+      the same over TLS
+  redis+cluster://host:port,host:port
+      Redis Cluster, from its seed nodes; --prefix needs a hash tag such as
+      {shop}: so that all keys are on one slot
+  redis+sentinel://host:port/master[/db]
+      the master that Redis Sentinel names
+  http://host:port/web-top, https://...
+      an app's tracker endpoint (topTrackerEndpoint or topTrackerRoute); its
+      key goes in --api-key or TOP_WEB_API_KEY. It has no update stream, so
+      the reader polls it at the refresh rate.
 memory:// is not accepted: it names the tracker inside one app's process, which
 web-top-cli, a process of its own, cannot see. Serve it from the app with
 topTrackerEndpoint and read it over http:// instead.`
@@ -275,10 +279,11 @@ export interface FilterOptionValues {
 }
 
 export const FILTER_HELP = `
-Filters: --path takes a substring of the path, or a glob (* and ?) that must
-match the whole path; --status takes codes from 100 to 999, classes and
-ranges (404, 5xx, 400-499, comma-separated); --method takes methods (GET,POST); --host matches
-the recording host or the request's Host header; --min-duration takes
+Filters: --path takes a substring of the path, or a glob that must match the
+whole path, where * matches any characters, / included, and ? one character;
+--status takes codes from 100 to 999, classes and ranges (404, 5xx, 400-499,
+comma-separated); --method takes methods (GET,POST); --host matches the
+recording host or the request's Host header; --min-duration takes
 milliseconds or a unit (250ms, 1.5s, 2m). A request must pass every filter.`
 
 /** Adds --path, --status, --method, --host and --min-duration. */
