@@ -62,11 +62,13 @@ export interface TopOptions extends RedactionOptions {
   /**
    * Requests not recorded: exact paths (`'/health'`), patterns matched against
    * the path without its query string, or a function of Node's request
-   * (`request.raw` in Fastify) that returns true for requests to skip. A
-   * request on which the function throws is recorded, and the error logged.
+   * (`request.raw` in Fastify) that returns a truthy value for requests to
+   * skip. The function must return synchronously: a returned Promise skips
+   * nothing, and a warning is logged. A request on which the function
+   * throws is recorded, and the error logged.
    * @default []
    */
-  ignore?: ReadonlyArray<string | RegExp> | ((req: IncomingMessage) => boolean) | undefined
+  ignore?: ReadonlyArray<string | RegExp> | ((req: IncomingMessage) => unknown) | undefined
   /** Tags added to every task, such as `service.name`. */
   tags?: Record<string, string> | undefined
   /**
@@ -432,25 +434,59 @@ const IGNORE_FUNCTION_THREW =
   "web-top recorded a request on which the `ignore` option's function threw: " +
   'make the function return true or false without throwing'
 
+const IGNORE_FUNCTION_RETURNED_PROMISE =
+  "web-top recorded a request for which the `ignore` option's function returned a Promise: " +
+  'the function must return true or false synchronously, so it cannot be async'
+
 /**
- * Wraps the `ignore` function so that a request on which it throws is
- * recorded, as though the function had returned false, and the error is
- * logged at most once per 30 s.
+ * Wraps the `ignore` function so that its result counts by JavaScript's
+ * truthiness, as `Array.prototype.filter` reads it, except for a returned
+ * Promise or other thenable. Its value comes too late, so such a request is
+ * recorded and a warning logged. So is a request on which the function
+ * throws, with the error. Each message is logged at most once per 30 s.
  */
 function catchIgnoreErrors(
-  ignore: (req: IncomingMessage) => boolean,
+  ignore: (req: IncomingMessage) => unknown,
   logger: Logger | undefined,
 ): ResolvedOptions['isIgnored'] {
-  // Created on the first error, so that a function that never throws creates no logger.
-  let errorLog: Logger | undefined
+  // Created on the first problem, so that a function that has none creates no logger.
+  let problemLog: Logger | undefined
+  const getProblemLog = () => (problemLog ??= createRateLimitedLogger(logger ?? createConsoleLogger()))
+
   return (req) => {
+    let result: unknown
     try {
-      return ignore(req) === true
+      result = ignore(req)
     } catch (err) {
-      errorLog ??= createRateLimitedLogger(logger ?? createConsoleLogger())
-      errorLog.error({ err, method: req.method, path: describePathForLog(req.url) }, IGNORE_FUNCTION_THREW)
+      getProblemLog().error({ err, method: req.method, path: describePathForLog(req.url) }, IGNORE_FUNCTION_THREW)
       return false
     }
+    // The usual boolean costs one branch.
+    if (typeof result === 'boolean') return result
+    if (!isThenable(result)) return Boolean(result)
+
+    getProblemLog().warn({ method: req.method, path: describePathForLog(req.url) }, IGNORE_FUNCTION_RETURNED_PROMISE)
+    // Nothing else awaits the Promise, so its rejection would end the process.
+    ignoreRejection(result)
+    return false
+  }
+}
+
+/** Returns true for a value with a `then` method. Reading `then` may throw, as it does on a revoked Proxy. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false
+  try {
+    return typeof (value as { then?: unknown }).then === 'function'
+  } catch {
+    return false
+  }
+}
+
+function ignoreRejection(thenable: PromiseLike<unknown>): void {
+  try {
+    thenable.then(undefined, () => {})
+  } catch {
+    // A thenable whose `then` throws has no rejection to handle.
   }
 }
 
