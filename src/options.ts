@@ -89,7 +89,10 @@ export interface TopOptions extends RedactionOptions {
    * (Express `trust proxy`, Fastify `trustProxy`).
    */
   trustProxy?: boolean | undefined
-  /** Caps on the length of paths, header values and the number of headers and parameters. */
+  /**
+   * Caps on the length of paths, header values and the number of headers
+   * and parameters. `Infinity` removes a cap.
+   */
   limits?: Partial<SizeLimits> | undefined
   /** Where connection problems and dropped writes are reported. Fastify's logger in the plugin. */
   logger?: Logger | undefined
@@ -238,7 +241,7 @@ function readSpreadString(options: object): string | undefined {
 
 /** Validates options and fills in defaults. Throws `TypeError` or `RangeError` with code `WEB_TOP_INVALID_OPTION`. */
 export function resolveOptions(options: TopOptions = {}, env = process.env): ResolvedOptions {
-  if (options === null || typeof options !== 'object') {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw invalidOptionsArgument(options)
   }
   const spread = readSpreadString(options)
@@ -595,9 +598,22 @@ function resolveLimits(limits: Partial<SizeLimits> | undefined): SizeLimits {
     if (!isLimitName(key)) {
       throw invalidOptionType('limits', `an object with only the keys ${LIMIT_NAMES}`, key)
     }
-    if (value !== undefined) resolved[key] = requireCount(`limits.${key}`, value)
+    if (value !== undefined) resolved[key] = checkLimit(key, value)
   }
   return resolved
+}
+
+/**
+ * Returns a size limit that is a whole number of at least 1, or `Infinity`
+ * for no cap, and throws for any other value. The limits are only compared
+ * with lengths and counts, so no larger number needs to be rejected.
+ */
+function checkLimit(key: keyof SizeLimits, value: unknown): number {
+  if (typeof value !== 'number') throw invalidOptionType(`limits.${key}`, 'a number', value)
+  if (!(value === Infinity || (Number.isInteger(value) && value >= 1))) {
+    throw invalidOptionRange(`limits.${key}`, 'a whole number of at least 1, or Infinity for no cap', value)
+  }
+  return value
 }
 
 function isLimitName(name: string): name is keyof SizeLimits {

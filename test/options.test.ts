@@ -195,7 +195,7 @@ describe('resolveOptions validation', () => {
     ['captureHeaders', { captureHeaders: 'no' }, TypeError, 'The `captureHeaders` option must be true or false (received "no")'],
     ['trustProxy', { trustProxy: 1 }, TypeError, 'The `trustProxy` option must be true or false (received 1)'],
     ['limits', { limits: 5 }, TypeError, 'The `limits` option must be an object (received 5)'],
-    ['limits', { limits: { maxHeaders: 0 } }, RangeError, 'The `limits.maxHeaders` option must be a whole number of at least 1 (received 0)'],
+    ['limits', { limits: { maxHeaders: 0 } }, RangeError, 'The `limits.maxHeaders` option must be a whole number of at least 1, or Infinity for no cap (received 0)'],
     ['limits', { limits: { maxHeaderLength: 9 } }, TypeError, 'The `limits` option must be an object with only the keys maxUrlLength, maxHeaderValueLength, maxHeaders, maxParams (received "maxHeaderLength")'],
     ['redactHeaders', { redactHeaders: 'x-secret' }, TypeError, 'The `redactHeaders` option must be an array of strings (received "x-secret")'],
     ['allowParams', { allowParams: [1] }, TypeError, 'The `allowParams[0]` option must be a string (received 1)'],

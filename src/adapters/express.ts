@@ -7,10 +7,10 @@
  * and the process can exit. A request that arrives later reconnects.
  */
 import { IncomingMessage, type ServerResponse } from 'node:http'
-import { invalidUsage, type WebTopError } from '../errors'
+import { invalidOptionsArgument, invalidUsage, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
-import { failHookCall, isFastifyHookCall, isFastifyPluginCall, isHttpRequest } from './mount-checks'
+import { failHookCall, isFastifyHookCall, isFastifyInstance, isFastifyPluginCall, isHttpRequest } from './mount-checks'
 import { createServerWatch } from './server-watch'
 
 /** A route the router matched, with the mount path of its router. */
@@ -63,6 +63,10 @@ export interface TopMiddleware {
  * app.use(topMiddleware({ trackerUrl: 'redis://127.0.0.1:6379' }))
  */
 export function topMiddleware(this: unknown, options: TopOptions = {}): TopMiddleware {
+  // Fastify runs a hook with its instance as `this`, so a function passed
+  // without it is given in place of the options, such as an `ignore`
+  // function. It is rejected without being called.
+  if (typeof options === 'function' && !isFastifyInstance(this)) throw invalidOptionsArgument(options)
   // `app.addHook('onRequest', topMiddleware)` passes a Fastify request,
   // which has the shape of Node's request that the next check looks for.
   if (isFastifyHookCall(this, arguments)) {

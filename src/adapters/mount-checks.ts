@@ -68,7 +68,8 @@ function isFastifyRequest(value: unknown): boolean {
   return raw instanceof IncomingMessage || hasRequestShape(raw)
 }
 
-function isFastifyInstance(value: unknown): boolean {
+/** Returns true for a Fastify 4 or 5 instance, which has `decorate()` and `addHook()`. */
+export function isFastifyInstance(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false
   const { decorate, addHook } = value as Record<string, unknown>
   return typeof decorate === 'function' && typeof addHook === 'function'
