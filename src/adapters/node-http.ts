@@ -20,8 +20,11 @@ export interface RequestTracker {
   readonly recorder: Recorder
   /**
    * Starts recording a request. The task ends when the response finishes or
-   * the connection closes. Returns whether a task started: false for an
-   * ignored path, a request already tracked or a closed tracker. Never throws.
+   * the connection closes, so call it before the response ends, or in the
+   * same turn at the latest. Returns whether a task started: false for an
+   * ignored path, a request already tracked, a response that has already
+   * closed (nothing is recorded for it) or a closed tracker. Never throws.
+   * A task name that is not a string is stored as `String(name)`.
    */
   track(req: IncomingMessage, res: ServerResponse, context?: NodeHttpTrackContext): boolean
   /** Removes the active entries of this tracker and closes the tracker connection it opened. */

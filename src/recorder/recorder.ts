@@ -53,9 +53,17 @@ export { discardRecording }
 
 /** Request details that an adapter passes besides `req` and `res`. */
 export interface TrackContext extends RequestFacts {
-  /** Route pattern, when the framework has matched it at the start (Fastify). */
+  /**
+   * Route pattern, when the framework has matched it at the start
+   * (Fastify). Another value than a string, such as a RegExp, is stored as
+   * `String(value)`, or null when that throws.
+   */
   taskName?: string | null | undefined
-  /** Reads the route pattern when the request ends (Express resolves it while routing). */
+  /**
+   * Reads the route pattern when the request ends (Express resolves it
+   * while routing). Its result is stored as `taskName` is. When it returns
+   * null or undefined, or throws, the task keeps `taskName`.
+   */
   resolveTaskName?: ((req: IncomingMessage) => string | null | undefined) | undefined
 }
 
@@ -179,12 +187,13 @@ export class Recorder {
    * Starts recording a request and ends the task when the response
    * finishes or its connection closes, whichever comes first. Returns
    * whether this call started a task: false for an ignored path, a request
-   * already tracked, a closed recorder or a failure. Never throws: a failure
-   * to record is logged and the request goes on untouched.
+   * already tracked, a response that has already closed, a closed recorder
+   * or a failure. Never throws: a failure to record is logged and the
+   * request goes on untouched.
    */
   track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): boolean {
     if (this.#lifecycle.state !== 'open' && !this.#lifecycle.wake()) return false
-    if (getRequestState(res) !== undefined) return false
+    if (getRequestState(res) !== undefined || hasClosed(res)) return false
 
     try {
       if (this.options.isIgnored(req, context.url ?? req.url)) return false
@@ -317,6 +326,9 @@ export class Recorder {
     const startedAt = formatIsoTime(nowMs())
     const facts = this.#resolveProxyFacts(req, context)
     const requestFields = this.#fields.request(req, facts)
+    const taskName = context.taskName ?? null
+    // Encoded before the response is watched, so that a failure here leaves no task to end.
+    const startFields = this.#fields.start(taskName, startedAt)
 
     const slot = this.#slots.acquire()
     const state: RequestState = {
@@ -325,7 +337,7 @@ export class Recorder {
       slot,
       processorId: this.#processorIds[slot] ?? this.#learnSlot(slot),
       fixedFields: this.#fields.fixed(slot, startedAt, requestFields),
-      taskName: context.taskName ?? null,
+      taskName,
       resolveTaskName: context.resolveTaskName,
       clientIpSource: facts.clientIp === undefined ? 'socket' : 'proxy',
       sampled: this.#sampleRate >= 1 || Math.random() < this.#sampleRate,
@@ -335,7 +347,6 @@ export class Recorder {
     this.#responses[slot] = res
     watchResponse(res, state)
 
-    const startFields = this.#fields.start(state.taskName, startedAt)
     const sharedFields = this.#fields.startShared(state.clientIpSource, state.sampled)
     if (this.#writesFields) {
       const { processorId, fixedFields, sampled } = state
@@ -375,7 +386,7 @@ export class Recorder {
 
     const endedAt = formatIsoTime(nowMs())
     const unsent = isUnsent(res, state.req, outcome)
-    const taskName = state.resolveTaskName?.(state.req) ?? state.taskName
+    const taskName = this.#resolveTaskName(state) ?? state.taskName
     const endFields = this.#fields.end(res, taskName, endedAt, outcome, unsent)
     const sharedFields = this.#fields.shared(state.clientIpSource, outcome)
 
@@ -383,6 +394,22 @@ export class Recorder {
       this.tracker.recordEndFields?.(state.processorId, state.fixedFields, endFields, sharedFields)
     } else {
       this.tracker.recordEnd(state.processorId, `{${state.fixedFields},${endFields}${sharedFields}}`)
+    }
+  }
+
+  /**
+   * Calls the request's `resolveTaskName`, if any. When it throws, the
+   * error is logged at most once per 30 s and the task keeps the name it
+   * had at the start, so the request is still recorded.
+   */
+  #resolveTaskName(state: RequestState): unknown {
+    if (state.resolveTaskName === undefined) return undefined
+    try {
+      return state.resolveTaskName(state.req)
+    } catch (err) {
+      const { method, url } = state.req
+      this.logger.error({ err, method, path: describePathForLog(url) }, RESOLVE_TASK_NAME_THREW)
+      return undefined
     }
   }
 
@@ -410,6 +437,25 @@ export class Recorder {
     }
   }
 
+}
+
+const RESOLVE_TASK_NAME_THREW =
+  'web-top recorded a request without the task name from `resolveTaskName`, because the function threw: ' +
+  'make it return a string, null or undefined without throwing'
+
+/**
+ * Returns true once a response has emitted `close`, after which no event
+ * would end a task started for it. Node's HTTP/1 response sets `closed`
+ * as it emits the event, and an HTTP/2 response emits it after its stream
+ * has closed.
+ * NOTE: an HTTP/2 stream has closed already when its response emits
+ * `finish`, so `track()` called in a `finish` listener records nothing
+ * there, while on HTTP/1 it records the request (checked on Node 20).
+ */
+function hasClosed(res: ServerResponse): boolean {
+  const { closed } = res as { closed?: unknown }
+  if (typeof closed === 'boolean') return closed
+  return (res as { stream?: { closed?: unknown } }).stream?.closed === true
 }
 
 /** Protocols a proxy may report in `X-Forwarded-Proto`. */

@@ -112,8 +112,8 @@ export class TaskFields {
     return sampled ? this.#sharedFields[source].completed : this.#sampledOutFields[source]
   }
 
-  /** Encodes the fields of a start record after the fixed ones. */
-  start(taskName: string | null, startedAt: string): string {
+  /** Encodes the fields of a start record after the fixed ones. `taskName` is encoded as `#encodeTaskName()` describes. */
+  start(taskName: unknown, startedAt: string): string {
     const name = this.#encodeTaskName(taskName)
     return `"task_name":${name},"updated_at":"${startedAt}",${START_RESPONSE_FIELDS}`
   }
@@ -124,7 +124,7 @@ export class TaskFields {
    */
   end(
     res: ServerResponse,
-    taskName: string | null,
+    taskName: unknown,
     endedAt: string,
     outcome: RequestOutcome,
     unsent: boolean,
@@ -138,12 +138,20 @@ export class TaskFields {
     )
   }
 
-  /** Encodes a route pattern. Most requests repeat the previous one's. */
-  #encodeTaskName(taskName: string | null): string {
+  /**
+   * Encodes a route pattern. Most requests repeat the previous one's, whose
+   * encoding is kept. The wire protocol has a string or null, so another
+   * value given by an app, such as the RegExp that `@koa/router` matched, is
+   * stored as `String(value)`, and as null when that throws.
+   */
+  #encodeTaskName(taskName: unknown): string {
     if (taskName === this.#lastTaskName) return this.#lastTaskNameJson
+    if (typeof taskName !== 'string') return taskName == null ? 'null' : encodeNameOfValue(taskName)
+
+    const json = encodeString(taskName)
     this.#lastTaskName = taskName
-    this.#lastTaskNameJson = taskName === null ? 'null' : encodeString(taskName)
-    return this.#lastTaskNameJson
+    this.#lastTaskNameJson = json
+    return json
   }
 
   #learnSlot(slot: number): string {
@@ -152,6 +160,17 @@ export class TaskFields {
     this.#slotFields[slot] = fields
     return fields
   }
+}
+
+/** Encodes `String(value)`, or null when the conversion throws. */
+function encodeNameOfValue(value: unknown): string {
+  let name: string
+  try {
+    name = String(value)
+  } catch {
+    return 'null'
+  }
+  return encodeString(name)
 }
 
 /** Returns the response fields of a request whose client never got the response head of `res`. */
