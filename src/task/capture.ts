@@ -11,7 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
-import { hostOfTarget, pathOfTarget } from './request-target'
+import { hostOfTarget, maskHostUserInfo, pathOfTarget, withoutUserInfo } from './request-target'
 import { redactHeaderUrl, redactParamName, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import {
   findSingleValueIndex,
@@ -189,7 +189,7 @@ export class CaptureEncoder {
     // With headers captured, Host comes from the same pass over the raw
     // headers, which spares a read of `req.headers` (request-end.ts explains
     // what reads of Express's objects cost).
-    const host = hostOfTarget(rawUrl) ?? (this.settings.captureHeaders ? this.#hostSeen : readHost(req))
+    const host = hostOfTarget(rawUrl) ?? this.#readHostHeader(req)
     const maxHostLength = this.settings.limits.maxHeaderValueLength
 
     return (
@@ -200,6 +200,15 @@ export class CaptureEncoder {
       `,"client_ip_address":${encodeNullableString(clientIp)}` +
       `,"request_headers":${headers}`
     )
+  }
+
+  /**
+   * Returns the Host header, or `:authority`, without any user info before
+   * the host, which belongs in no Host header and may carry a password.
+   */
+  #readHostHeader(req: IncomingMessage): string | undefined {
+    const host = this.settings.captureHeaders ? this.#hostSeen : readHost(req)
+    return host === undefined ? undefined : withoutUserInfo(host)
   }
 
   /**
@@ -397,7 +406,9 @@ export class CaptureEncoder {
 
     const { rules, limits } = this.settings
     const text = known.secret ? REDACTED : decodeHeaderValue(rawValue.trim())
-    const redacted = known.urlHeader !== null && !known.secret ? redactHeaderUrl(known.urlHeader, text, rules) : text
+    let redacted = text
+    if (known.urlHeader !== null && !known.secret) redacted = redactHeaderUrl(known.urlHeader, text, rules)
+    else if (known.isHost) redacted = maskHostUserInfo(text)
     const value = truncate(redacted, limits.maxHeaderValueLength)
     const pair: HeaderPair = [known.name, value]
     known.lastValue = rawValue

@@ -4,6 +4,7 @@
  * for most requests, and in absolute form (`http://host/users/7?q=1`) when
  * a client talks to the server as to a proxy.
  */
+import { REDACTED } from './redact'
 
 /** The scheme and authority that start a target in absolute form. */
 const ABSOLUTE_FORM_START = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i
@@ -34,11 +35,30 @@ export function hostOfTarget(url: string): string | undefined {
   if (url.startsWith('/')) return undefined
   const authority = ABSOLUTE_FORM_AUTHORITY.exec(url)?.[1]
   if (authority === undefined) return undefined
-  // A password may contain a raw `@`, so the host starts after the last one.
-  const host = authority.slice(authority.lastIndexOf('@') + 1)
+  const host = withoutUserInfo(authority)
   // A password with a raw `/` ends the authority early (`http://u:pa/ss@h/`),
   // which leaves `u:pa`. Such a text is no host and may hold part of a secret.
   return HOST_AND_PORT.test(host) ? host : undefined
+}
+
+/**
+ * Returns an authority (a target's, or a Host header value) without the
+ * user info before its host (`user:password@`). A password may contain a
+ * raw `@`, so the host starts after the last one.
+ */
+export function withoutUserInfo(authority: string): string {
+  const at = authority.lastIndexOf('@')
+  return at === -1 ? authority : authority.slice(at + 1)
+}
+
+/**
+ * Returns a Host header value with its user info, which no client should
+ * send there but which would hold a password, replaced by `[REDACTED]`, as
+ * the user info of a URL is masked.
+ */
+export function maskHostUserInfo(host: string): string {
+  const at = host.lastIndexOf('@')
+  return at === -1 ? host : `${REDACTED}${host.slice(at)}`
 }
 
 /** A host name, IPv4 address or bracketed IPv6 address, with an optional port of digits. */
