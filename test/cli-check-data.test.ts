@@ -209,3 +209,35 @@ describe('dates out of range', () => {
     expect(tableRows(result.stdout)).toEqual([['/odd-date', '-']])
   })
 })
+
+describe('check naming stalled requests', () => {
+  beforeAll(async () => {
+    const longPath = `/long/${'x'.repeat(5_000)}`
+    await redis.client.hset('stalled:processors', {
+      'pid:1 tid:1': JSON.stringify({ task_id: 'no-start', method: 'GET', path: '/no-start' }),
+      'pid:1 tid:2': JSON.stringify({ task_id: 'bad-start', method: 'GET', path: '/bad-start', started_at: 'garbage' }),
+      'pid:1 tid:3': JSON.stringify({
+        task_id: 'long',
+        method: 'GET',
+        path: longPath,
+        started_at: formatIsoTime(Date.now() - 60_000),
+      }),
+    })
+  })
+
+  it('names an unknown running time and cuts long paths', async () => {
+    const check = await runCli(
+      ['check', '--prefix', 'stalled:', '--max-stalled', '0', '--stall-after', '0'],
+      { env: { TOP_TRACKER_URL: redis.url } },
+    )
+
+    expect(check.code).toBe(1)
+    const line = check.stdout.trimEnd()
+    expect(line.split('\n')).toHaveLength(1)
+    expect(line).toContain('GET /no-start for an unknown time')
+    expect(line).toContain('GET /bad-start for an unknown time')
+    expect(line).toMatch(new RegExp(`GET /long/${'x'.repeat(114)}… for 1m0\\ds`))
+    expect(line).not.toContain('undefined')
+    expect(line.length).toBeLessThan(500)
+  })
+})

@@ -30,6 +30,9 @@ export const CHECK_READ_LIMIT = 10_000
 /** Stalled requests named in a failure message. */
 const MAX_NAMED_STALLED = 3
 
+/** Characters of a stalled request's path that the report shows, so that one long path cannot make a huge line. */
+const MAX_NAMED_PATH_LENGTH = 120
+
 /** Heartbeat keys of the wrong type named in a failure message; it counts the others. */
 const MAX_NAMED_HEARTBEAT_KEYS = 3
 
@@ -157,6 +160,17 @@ export function measure(
   }
 }
 
+/** Returns the path of a stalled request, cut to `MAX_NAMED_PATH_LENGTH` characters. */
+function describeStalledPath(task: HttpTask): string {
+  const path = task.path ?? task.uri ?? '-'
+  return path.length > MAX_NAMED_PATH_LENGTH ? `${path.slice(0, MAX_NAMED_PATH_LENGTH)}…` : path
+}
+
+/** Returns how long a request has run, or `an unknown time` when its start time is missing or does not parse. */
+function describeRunningTime(task: HttpTask): string {
+  return formatDuration(getDurationMs(task, Date.now())) ?? 'an unknown time'
+}
+
 /**
  * Compares figures with the limits; returns the verdict and its one-line
  * report. A key that could not be read, or a read that skipped records and
@@ -178,7 +192,7 @@ export function judge(
   if (maxStalled !== undefined && figures.stalled.length > maxStalled) {
     const named = figures.stalled
       .slice(0, MAX_NAMED_STALLED)
-      .map((task) => `${task.method ?? '-'} ${task.path ?? task.uri ?? '-'} for ${formatDuration(getDurationMs(task, Date.now()))}`)
+      .map((task) => `${task.method ?? '-'} ${describeStalledPath(task)} for ${describeRunningTime(task)}`)
       .join(', ')
     problems.push(
       `${countOf(figures.stalled.length, 'request')} running ${stallAfter} or longer (max ${maxStalled}): ${sanitizeText(named)}`,
