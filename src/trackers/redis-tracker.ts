@@ -786,7 +786,8 @@ export class RedisTracker implements Tracker {
         (err: unknown) => {
           answered(isRedisErrorReply(err))
           this.#heartbeatConfirmedAt.set(prefix, previous ?? Date.now())
-          this.#logger.warn({ err, url: this.#url }, 'redis heartbeat write failed')
+          // close() and suspend() end the connection, which fails the write: their own lines report what they gave up on.
+          if (!this.#closed && !this.#suspended) this.#logger.warn({ err, url: this.#url }, 'redis heartbeat write failed')
         },
       )
   }
