@@ -102,7 +102,9 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
   beforeAll(async () => {
     rejecting = createServer((req, res) => {
       seen.push({ url: req.url, headers: req.headers })
-      const status = req.url?.startsWith('/unauthorized') ? 401 : 403
+      let status = 403
+      if (req.url?.startsWith('/unauthorized') === true) status = 401
+      if (req.url?.startsWith('/missing') === true) status = 404
       res.writeHead(status).end('rejected')
     })
     await new Promise<void>((resolve) => rejecting.listen(0, '127.0.0.1', resolve))
@@ -140,6 +142,34 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
       expect(request.url).not.toContain(API_KEY)
       expect(request.url).not.toContain('api-key')
     }
+  })
+
+  it('names the endpoint path, not the key, after a 404', async () => {
+    const result = await runCli(['recent', '--tracker-url', `${origin}/missing`], { env: { TOP_WEB_API_KEY: API_KEY } })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`${origin}/missing returned HTTP 404 Not Found`)
+    expect(result.stderr).toContain(
+      'Check that the URL points at the tracker endpoint, the path given to topTrackerEndpoint or topTrackerRoute.',
+    )
+    expect(result.stderr).not.toContain('api-key')
+    expect(result.stderr).not.toContain('TOP_WEB_API_KEY')
+  })
+
+  it('names the app, not the key, when nothing listens', async () => {
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+
+    const result = await runCli(['recent', '--tracker-url', `http://127.0.0.1:${port}/web-top`], {
+      env: { TOP_WEB_API_KEY: API_KEY },
+    })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('ECONNREFUSED')
+    expect(result.stderr).toContain("Check that the app is running and that the URL's host and port are the app's.")
+    expect(result.stderr).not.toContain('api-key')
   })
 
   it('sends the key in the query when the URL has it', async () => {

@@ -121,6 +121,13 @@ const URL_KEY_HINT =
   'Check that the app is running, that the URL points at its tracker endpoint, ' +
   "and that the URL's api-key parameter holds the key the app was started with."
 
+/** Hint after an http(s):// tracker could not be reached or did not reply in time: the key played no part yet. */
+const UNREACHABLE_APP_HINT = "Check that the app is running and that the URL's host and port are the app's."
+
+/** Hint after an http(s):// tracker replied with a status other than 401 and 403, or with a body that is not its JSON. */
+const NOT_ENDPOINT_HINT =
+  'Check that the URL points at the tracker endpoint, the path given to topTrackerEndpoint or topTrackerRoute.'
+
 /**
  * Replies of Redis to a command that the user's ACL denies: NOPERM, and
  * EXECABORT for a transaction in which Redis denied a queued command.
@@ -325,18 +332,33 @@ export function describeReadFailure(connection: TrackerConnection, error: unknow
   }
   if (kind === 'http') reason = reason.replace(HTTP_TRACKER_ADVICE, '')
   const keyFromUrl = connection.tracker instanceof HttpTracker && connection.tracker.keyFromUrl
-  const rejectedKey = error instanceof HttpTrackerError && error.code === 'INVALID_API_KEY'
-  let urlKeyHint = keyFromUrl ? URL_KEY_HINT : undefined
-  if (rejectedKey) urlKeyHint = keyFromUrl ? REJECTED_KEY_HINTS.url : REJECTED_KEY_HINTS.option
   const redisHint = kind === 'redis' ? findRedisHint(reason, connection.diagnose !== undefined) : undefined
   const clusterHint = connection.diagnose === undefined ? undefined : CLUSTER_READ_HINT
   const certificateHint = kind === 'http' ? findCertificateHint(reason) : undefined
   const hint =
-    certificateHint ?? (kind === 'redis' ? (redisHint ?? clusterHint) : urlKeyHint) ?? READ_FAILURE_HINTS[kind]
+    certificateHint ??
+    (kind === 'redis' ? (redisHint ?? clusterHint) : findHttpHint(error, keyFromUrl)) ??
+    READ_FAILURE_HINTS[kind]
   const message = `Cannot read from the tracker at ${connection.displayUrl}: ${reason}.`
   // The port is the cause, not the app, so the advice to check the app would mislead.
   if (error instanceof HttpTrackerError && error.code === 'BLOCKED_PORT') return message
   return hint === undefined ? message : `${message} ${hint}`
+}
+
+/**
+ * Returns the hint for a failed read of an http(s):// tracker by what
+ * failed, so that only a failure that the key can cause names the key.
+ * Returns undefined for the general hint of `READ_FAILURE_HINTS`.
+ */
+function findHttpHint(error: unknown, keyFromUrl: boolean): string | undefined {
+  const code = error instanceof HttpTrackerError ? error.code : undefined
+  if (code === 'INVALID_API_KEY') return keyFromUrl ? REJECTED_KEY_HINTS.url : REJECTED_KEY_HINTS.option
+  if (code === 'CONNECTION_FAILED' || code === 'TIMEOUT') return UNREACHABLE_APP_HINT
+  const statusCode = error instanceof HttpTrackerError ? error.statusCode : undefined
+  if (code === 'INVALID_RESPONSE' || (statusCode !== undefined && statusCode < 500 && statusCode !== 401)) {
+    return NOT_ENDPOINT_HINT
+  }
+  return keyFromUrl ? URL_KEY_HINT : undefined
 }
 
 /**
