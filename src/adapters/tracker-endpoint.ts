@@ -13,6 +13,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { INVALID_OPTION, type WebTopError } from '../errors'
+import { listRecordingTrackers } from '../recorder/recording-trackers'
 import { getSharedMemoryTracker } from '../trackers/from-url'
 import type { Tracker } from '../trackers/tracker'
 import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
@@ -34,7 +35,9 @@ export interface TrackerEndpointOptions {
   apiKey?: string | undefined
   /**
    * Tracker whose tasks are served, such as `middleware.recorder.tracker`.
-   * @default the shared memory tracker that `memory://` recorders write to
+   * @default the one tracker that the open recorders of the process write
+   * to. With no recorder open, or when one of them writes to `memory://`,
+   * the shared memory tracker.
    */
   tracker?: Pick<Tracker, 'read'> | undefined
   /** Logger for failed tracker reads and for the warning about recorded endpoint requests. */
@@ -72,8 +75,9 @@ const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
  * code `WEB_TOP_INVALID_OPTION`.
  *
  * `fallbackTracker` supplies the tracker when the options name none. It is
- * called on the first request, so a recorder created after the endpoint
- * still decides the size of the shared memory tracker.
+ * called on each request, so a recorder created after the endpoint still
+ * decides the size of the shared memory tracker, and is served. It throws
+ * when it cannot choose, which the request gets as a 500.
  *
  * @example
  * const endpoint = createTrackerEndpoint({ apiKey: process.env.TOP_WEB_API_KEY })
@@ -85,7 +89,7 @@ const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 export function createTrackerEndpoint(
   options: TrackerEndpointOptions = {},
   env: NodeJS.ProcessEnv = process.env,
-  fallbackTracker: () => Pick<Tracker, 'read'> = getSharedMemoryTracker,
+  fallbackTracker: () => Pick<Tracker, 'read'> = findRecordingTracker,
 ): TrackerEndpoint {
   if (options === null || typeof options !== 'object') {
     throw invalidEndpointOption(TypeError, 'The `options` argument must be an object')
@@ -95,7 +99,7 @@ export function createTrackerEndpoint(
     options.logger === undefined ? createRateLimitedLogger(createConsoleLogger()) : guardLogger(options.logger)
   checkTracker(options.tracker)
 
-  let tracker = options.tracker
+  const tracker = options.tracker
   let ownRequestsWarned = false
 
   return async function handleTrackerRequest(request: EndpointRequest): Promise<EndpointResponse> {
@@ -124,13 +128,19 @@ export function createTrackerEndpoint(
       return errorResponse(400, 'The limit parameter must be a whole number of at least 1.')
     }
 
-    tracker ??= fallbackTracker()
+    let source: Pick<Tracker, 'read'>
+    try {
+      source = tracker ?? fallbackTracker()
+    } catch (err) {
+      logger.error({ err }, 'web-top tracker endpoint has no tracker to serve')
+      return errorResponse(500, 'The endpoint has no tracker to serve; see the app log.')
+    }
     let body: string
     try {
       // The active tasks need no completed ones, whose decoding costs the app
       // about 7 µs per record (0.43 s for 58,000 records on a 2-core VM).
       const completedLimit = action === 'active-tasks' ? 0 : limit
-      const snapshot = await tracker.read(completedLimit === undefined ? {} : { completedLimit })
+      const snapshot = await source.read(completedLimit === undefined ? {} : { completedLimit })
       if (!ownRequestsWarned && isOwnRequestRecorded(snapshot.active.values(), path)) {
         ownRequestsWarned = true
         logger.warn({ path }, OWN_REQUESTS_WARNING)
@@ -144,6 +154,25 @@ export function createTrackerEndpoint(
     }
     return { statusCode: 200, headers: { ...JSON_HEADERS }, body }
   }
+}
+
+/**
+ * Returns the tracker that the open recorders of this process write to,
+ * when they all write to one. With no recorder open, or when one of them
+ * writes to the shared memory tracker, returns that tracker. Throws when
+ * the recorders write to several other trackers, because any choice could
+ * serve the wrong app's tasks.
+ */
+function findRecordingTracker(): Pick<Tracker, 'read'> {
+  const trackers = listRecordingTrackers()
+  const [only] = trackers
+  if (only !== undefined && trackers.length === 1) return only
+  const shared = getSharedMemoryTracker()
+  if (trackers.length === 0 || trackers.includes(shared)) return shared
+  throw new Error(
+    `the app's recorders write to ${trackers.length} trackers, so the tracker endpoint cannot choose one: ` +
+      'pass the one to serve in its `tracker` option, such as `tracker: middleware.recorder.tracker`',
+  )
 }
 
 const OWN_REQUESTS_WARNING =

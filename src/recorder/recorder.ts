@@ -27,6 +27,7 @@ import { getProcessShared } from '../util/process-shared'
 import { HeartbeatSender } from './heartbeat-sender'
 import { RecorderLifecycle, type WatchedServer } from './lifecycle'
 import { openTracker } from './open-tracker'
+import { addRecordingTracker, removeRecordingTracker } from './recording-trackers'
 import {
   defaultProcessorName,
   defaultTags,
@@ -104,6 +105,8 @@ export class Recorder {
   readonly #lifecycle: RecorderLifecycle
   #inFlight = 0
   #completed = 0
+  /** True from the constructor to the first `close()`: the tracker endpoint's default counts this recorder's tracker. */
+  #countedAsRecording = true
 
   constructor(options: TopOptions = {}) {
     this.options = resolveOptions(options)
@@ -117,6 +120,7 @@ export class Recorder {
     }
     const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
+    addRecordingTracker(tracker)
     if (owned && tracker.kind === 'redis' && !this.options.redis) {
       this.#logDestination(appLogger, options.trackerUrl !== undefined)
     }
@@ -292,6 +296,8 @@ export class Recorder {
    * is not written. Other recorders of the same process keep their entries.
    */
   close(): Promise<void> {
+    if (this.#countedAsRecording) removeRecordingTracker(this.tracker)
+    this.#countedAsRecording = false
     return this.#lifecycle.close()
   }
 
