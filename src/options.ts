@@ -183,6 +183,11 @@ export interface ResolvedOptions {
   redis: RedisClient | undefined
   keyPrefix: string
   maxCompletedTasks: number
+  /**
+   * True when the option or `TOP_MAX_COMPLETED_TASKS` set `maxCompletedTasks`,
+   * so that the shared memory tracker warns only about a size that was asked for.
+   */
+  maxCompletedTasksGiven: boolean
   /** Tests a request and its target (`req.url`, or the framework's URL), whose path it matches without the query. */
   isIgnored: (req: IncomingMessage, url: string | undefined) => boolean
   tags: Record<string, string>
@@ -277,6 +282,8 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
     redis,
     keyPrefix,
     maxCompletedTasks: resolveMaxCompleted(options.maxCompletedTasks, env.TOP_MAX_COMPLETED_TASKS),
+    maxCompletedTasksGiven:
+      options.maxCompletedTasks !== undefined || readMaxCompletedEnv(env.TOP_MAX_COMPLETED_TASKS) !== undefined,
     isIgnored: compileIgnore(options.ignore, logger),
     tags: checkTags(options.tags),
     processorName: checkProcessorName(options.processorName),

@@ -33,14 +33,17 @@ describe('memory:// shared by recorders', () => {
     const first = topMiddleware({ trackerUrl: 'memory://', maxCompletedTasks: 3, logger, handleSignals: false })
     const second = topMiddleware({ trackerUrl: 'memory://', maxCompletedTasks: 50, logger, handleSignals: false })
     const third = topMiddleware({ trackerUrl: 'memory://', maxCompletedTasks: 3, logger, handleSignals: false })
+    // A recorder that asks for no size takes the tracker's as it is.
+    const fourth = topMiddleware({ trackerUrl: 'memory://', logger, handleSignals: false })
     try {
       expect(second.recorder.tracker).toBe(first.recorder.tracker)
       expect(third.recorder.tracker).toBe(first.recorder.tracker)
+      expect(fourth.recorder.tracker).toBe(first.recorder.tracker)
       expect((first.recorder.tracker as MemoryTracker).maxCompletedTasks).toBe(3)
       expect(warnings).toHaveLength(1)
       expect(warnings[0]).toContain('keeps the 3 completed tasks that its first recorder set, so maxCompletedTasks 50 is ignored')
     } finally {
-      await Promise.all([first.close(), second.close(), third.close()])
+      await Promise.all([first.close(), second.close(), third.close(), fourth.close()])
     }
   })
 })

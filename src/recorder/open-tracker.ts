@@ -50,7 +50,8 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
     rejectReadOnlyUrl(options.trackerUrl)
     tracker = createTrackerFromUrl(options.trackerUrl, {
       keyPrefix: options.keyPrefix,
-      maxCompletedTasks: options.maxCompletedTasks,
+      // Left out when not given, so that the shared memory tracker keeps its size without a warning.
+      maxCompletedTasks: options.maxCompletedTasksGiven ? options.maxCompletedTasks : undefined,
       maxPendingBytes: options.maxPendingBytes,
       batchWindowMs: options.batchWindowMs,
       logger,
