@@ -3,6 +3,8 @@
  * Problems are logged through Fastify's own logger, unless `logger` is given
  * or the app's logger is off (then to stderr).
  * `app.close()` ends the recorder's entries and closes its connection.
+ * Until the app's server listens, the recorder is idle, as the Express
+ * middleware's is until its first request (`watchListeningServer`).
  * A route with `config: { webTop: { ignore: true } }` is not recorded.
  *
  * Fastify 4 and 5 send some responses without running any hook. These are
@@ -47,6 +49,9 @@ export interface WebTopRouteConfig {
   /** Whether requests of the route are left unrecorded, as with the `ignore` option. */
   ignore?: boolean
 }
+
+/** A Fastify app's server (`fastify.server`): Node's HTTP, HTTPS or HTTP/2 server. */
+type FastifyServer = Parameters<FastifyPluginCallback>[0]['server']
 
 /** The parts of a Fastify request's route options that the plugin reads. */
 interface RouteOptions {
@@ -144,9 +149,11 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
   if (server !== undefined) watchUntrackedResponses(server, recordUntracked)
   // `fastify.server` is the server of the whole app, whichever context registers the plugin.
   recorder.closeServerOnSignal(fastify.server)
+  const stopWatchingListen = watchListeningServer(fastify.server, recorder)
 
   fastify.addHook('onClose', function closeRecorder(_instance, next) {
     if (server !== undefined) unwatchUntrackedResponses(server, recordUntracked)
+    stopWatchingListen()
     recorder.close().then(() => next(), next)
   })
 
@@ -164,6 +171,22 @@ export const topPlugin: CallbackPlugin<TopOptions> = fastifyPlugin(webTopPlugin,
   name: 'web-top',
   fastify: '4.x || 5.x',
 })
+
+/**
+ * Leaves the recorder idle until the app's server listens or a request
+ * comes, and has it watch the server from its `listening` event on. An app
+ * whose boot fails (a plugin that throws, `listen()` rejected with
+ * EADDRINUSE), or that only calls `inject()`, then exits as it would
+ * without the plugin, with no heartbeat left in Redis. Returns a function
+ * that removes the `listening` listener.
+ */
+function watchListeningServer(server: FastifyServer, recorder: Recorder): () => void {
+  recorder.idleUntilFirstRequest()
+  const onListening = () => recorder.watchServer(server)
+  if (server.listening) onListening()
+  server.on('listening', onListening)
+  return () => server.off('listening', onListening)
+}
 
 /**
  * Throws a `TypeError` naming the right mount call when the plugin is called

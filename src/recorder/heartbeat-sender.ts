@@ -94,6 +94,11 @@ export class HeartbeatSender {
     this.#timer.unref()
   }
 
+  /** Writes a heartbeat now, between two refreshes, while the sender runs. */
+  writeNow(): void {
+    if (this.#timer !== undefined) this.#beat()
+  }
+
   stop(): void {
     if (this.#timer === undefined) return
     clearTimeout(this.#timer)

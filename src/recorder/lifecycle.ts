@@ -1,7 +1,8 @@
 /**
  * A recorder's life after setup: its heartbeat, the HTTP servers it
- * watches, going idle once they have all closed, waking up on the next
- * request, and closing for good.
+ * watches, going idle once they have all closed (or, for the adapters,
+ * after the last request while none is open), waking up on the next
+ * request or watched server, and closing for good.
  *
  * Idle and closed both remove the recorder's entries and heartbeat, so
  * that the process can exit: closing closes the Redis connection the
@@ -83,6 +84,14 @@ export class RecorderLifecycle {
   readonly #signalServers = new Set<WatchedServer>()
   /** Whether `close()` has started, so that a request it ends does not start the idle cleanup too. */
   #closing = false
+  /**
+   * Whether the recorder goes idle when its last request ends while no
+   * watched server is open, as with `inject()` only. Set by
+   * `idleUntilFirstRequest()`, for adapters that watch their servers.
+   */
+  #idlesWithoutServer = false
+  /** The tracker's `suspend()` under way, if any. */
+  #suspending: Promise<void> | undefined
 
   constructor(settings: LifecycleSettings) {
     this.#settings = settings
@@ -90,10 +99,16 @@ export class RecorderLifecycle {
     if (settings.handleSignals) closeOnSignal(this)
   }
 
+  /**
+   * Watches a server until its `close` event, and wakes an idle recorder,
+   * because a server that listens or sends a request serves the app.
+   * Returns at once for a server already watched, so it can run on every request.
+   */
   watchServer(server: WatchedServer | null | undefined): void {
     if (server == null || typeof server.once !== 'function' || this.#servers.has(server)) return
     this.#servers.add(server)
     watchServerClose(server, this)
+    if (this.state === 'idle') this.wake()
   }
 
   /** Adds a server for `stopAccepting()` alone, without going idle when it closes. */
@@ -115,12 +130,16 @@ export class RecorderLifecycle {
   }
 
   /**
-   * Starts idle, for a recorder that learns of its servers only from their
-   * requests. Until the first request the heartbeat is off and the
-   * connection the recorder opened does not keep the process alive, so an
-   * app that closes its server before serving anything can exit.
+   * Starts idle, for a recorder that learns of its servers from their
+   * requests or from their `listening` event. Until the first request or
+   * watched server, the heartbeat is off and the connection the recorder
+   * opened does not keep the process alive. So an app that closes its
+   * server before serving anything, or never listens, can exit. From then
+   * on, the recorder also goes idle when its last request ends while no
+   * watched server is open (`onLastRequestEnd()`).
    */
   idleUntilFirstRequest(): void {
+    this.#idlesWithoutServer = true
     if (this.state !== 'open' || this.#servers.size > 0 || this.#settings.countInFlight() > 0) return
     this.state = 'idle'
     const { heartbeat, tracker, ownsTracker, processorIdPrefix, logger } = this.#settings
@@ -130,7 +149,7 @@ export class RecorderLifecycle {
     tracker.removeHeartbeat?.(processorIdPrefix).catch((err: unknown) => {
       logger.warn({ err, processorIdPrefix }, 'web-top could not remove its heartbeat')
     })
-    if (ownsTracker) void tracker.suspend?.()
+    if (ownsTracker) void this.#suspendTracker()
   }
 
   /** Returns to work after going idle. Returns false once closed. */
@@ -138,7 +157,27 @@ export class RecorderLifecycle {
     if (this.state === 'closed') return false
     this.state = 'open'
     this.#settings.heartbeat.start()
+    // A `suspend()` that began before the wake still parks the connection
+    // when it ends, unless a record was written meanwhile. The heartbeat
+    // written at once above does not count as one, so it is written again.
+    const suspending = this.#suspending
+    if (suspending !== undefined) void suspending.then(this.#resumeAfterSuspend)
     return true
+  }
+
+  readonly #resumeAfterSuspend = (): void => {
+    if (this.state === 'open') this.#settings.heartbeat.writeNow()
+  }
+
+  /** Calls the tracker's `suspend()`, kept in `#suspending` until it ends. */
+  async #suspendTracker(): Promise<void> {
+    const suspending = this.#settings.tracker.suspend?.() ?? Promise.resolve()
+    this.#suspending = suspending
+    try {
+      await suspending
+    } finally {
+      if (this.#suspending === suspending) this.#suspending = undefined
+    }
   }
 
   async close(): Promise<void> {
@@ -166,9 +205,27 @@ export class RecorderLifecycle {
     if (this.#servers.size === 0 && this.state === 'open') this.#goIdle()
   }
 
-  /** Starts the idle cleanup when the last request in flight has ended after the recorder went idle. */
+  /**
+   * Starts the idle cleanup when the last request in flight has ended after
+   * the recorder went idle. Goes idle when no watched server is open and
+   * the recorder's connection would keep the process alive, as after
+   * requests of `inject()` (Fastify, light-my-request) before any server
+   * listens, or without one.
+   */
   onLastRequestEnd(): void {
-    if (this.state === 'idle' && !this.#closing) void this.#cleanUpIdle()
+    if (this.#closing) return
+    if (this.state === 'idle') {
+      void this.#cleanUpIdle()
+      return
+    }
+    if (this.state === 'open' && this.#servers.size === 0 && this.#idlesWithoutServer && this.#holdsProcess()) {
+      this.#goIdle()
+    }
+  }
+
+  /** Returns whether the recorder's connection can keep the process alive: a tracker it opened that can suspend. */
+  #holdsProcess(): boolean {
+    return this.#settings.ownsTracker && typeof this.#settings.tracker.suspend === 'function'
   }
 
   #goIdle(): void {
@@ -186,7 +243,7 @@ export class RecorderLifecycle {
   async #cleanUpIdle(): Promise<void> {
     await this.#removeOwnEntries()
     if (this.state === 'idle' && this.#settings.ownsTracker) {
-      await this.#settings.tracker.suspend?.()
+      await this.#suspendTracker()
     }
   }
 
