@@ -126,6 +126,8 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
 
     const trusted = followAppSetting && isProxyTrusted(request)
     const tracked = recorder.track(request.raw, reply.raw, {
+      // Set by Fastify (4 and 5) when its `rewriteUrl` option changed `raw.url`.
+      url: (request.raw as { originalUrl?: string }).originalUrl,
       taskName: readRoutePattern(request, routeOptions),
       clientIp: trusted ? request.ip : undefined,
       protocol: trusted ? request.protocol : undefined,
@@ -138,8 +140,9 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
 
   // NOTE: these requests have no Fastify request object, so the app's
   // `trustProxy` setting is not applied. The socket's address is recorded
-  // unless the plugin's own `trustProxy` option is set. `inject()` responses
-  // never reach the finish channel and stay unrecorded.
+  // unless the plugin's own `trustProxy` option is set. They are recorded
+  // with the URL that the app's `rewriteUrl` returned, not the one sent.
+  // `inject()` responses never reach the finish channel and stay unrecorded.
   const recordUntracked: UntrackedResponseHandler = (req, res, outcome) => {
     recorder.recordEnded(req, res, outcome)
   }
