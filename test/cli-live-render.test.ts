@@ -280,6 +280,24 @@ describe('renderLiveFrame', () => {
     expect(lines.some((line) => line.startsWith('(no route)'))).toBe(false)
   })
 
+  it('finds the route of a path that left the completed list', () => {
+    // The view keeps the newest 500 completed requests, while the window holds the last 60 s.
+    const routed = { ...completedTask(1), task_name: '/slow', method: 'GET', path: '/slow' }
+    const stats = new StatsWindow(60_000, NOW - 60_000)
+    stats.add(routed, NOW)
+    const running = [1, 2, 3].map((id) => ({ task: task(id, { task_name: null, method: 'GET', path: '/slow' }), orphaned: false }))
+    const liveData = data(0, 0, {
+      active: running,
+      completed: [],
+      routes: stats.routeFigures(NOW),
+      routeOfPath: (methodPath: string) => stats.routeOfPath(methodPath),
+    })
+    const lines = renderLiveFrame(frameInput(liveData, {}, { showRoutes: true })).lines
+
+    expect(lines.find((line) => line.startsWith('/slow'))).toMatch(/^\/slow +3 /)
+    expect(lines.some((line) => line.startsWith('(route not known yet)'))).toBe(false)
+  })
+
   it('follows a selected request to its completed row', () => {
     const running = task(7)
     const ended = { ...running, ended_at: formatIsoTime(NOW), status_code: 200 }

@@ -49,6 +49,23 @@ describe('DurationHistogram', () => {
 })
 
 describe('StatsWindow', () => {
+  it('keeps the route of each path while its requests are in the window', () => {
+    const window = new StatsWindow(60_000, NOW - 60_000)
+    window.add({ ...completed(1, 59_000, 20, 200, '/users/:id'), method: 'GET', path: '/users/7' }, NOW)
+    window.add({ ...completed(2, 1_000, 20, 200, '/users/:id'), method: 'GET', path: '/users/8' }, NOW)
+    window.add({ ...completed(3, 1_000, 20, 404), task_name: null, method: 'GET', path: '/nope' }, NOW)
+
+    expect(window.routeOfPath('GET /users/7')).toBe('/users/:id')
+    expect(window.routeOfPath('GET /users/8')).toBe('/users/:id')
+    expect(window.routeOfPath('GET /nope')).toBeUndefined()
+    expect(window.routeOfPath('POST /users/7')).toBeUndefined()
+
+    // Two seconds on, the request of /users/7 has left the window.
+    window.routeFigures(NOW + 2_000)
+    expect(window.routeOfPath('GET /users/7')).toBeUndefined()
+    expect(window.routeOfPath('GET /users/8')).toBe('/users/:id')
+  })
+
   it('counts each record once, by task id and end time', () => {
     const window = new StatsWindow(60_000, NOW - 60_000)
     const task = completed(1, 1_000, 20, 200)

@@ -78,6 +78,8 @@ export interface LiveData {
   completed: HttpTask[]
   figures: WindowFigures
   routes: Map<string, GroupFigures>
+  /** Route of a method and path among the window's requests (`StatsWindow.routeOfPath`). */
+  routeOfPath?: ((methodPath: string) => string | undefined) | undefined
   hosts: number
   processes: number
   heartbeats: HeartbeatReport
@@ -224,7 +226,7 @@ function renderTables(input: FrameInput, room: number): Body {
   )
   const completedRows = orderCompletedRows(data.completed, input.completedColumns, settings, data.nowMs)
   const showRoutes = settings.showRoutes
-  const routeRows = showRoutes ? buildRouteRows(data.routes, data.active.map((item) => item.task), data.completed) : []
+  const routeRows = showRoutes ? buildRouteRows(data.routes, data.active.map((item) => item.task), data.completed, data.routeOfPath) : []
   const lowerCount = showRoutes ? routeRows.length : completedRows.length
 
   // Without grouping the table shows a slice of the order, so only the rows

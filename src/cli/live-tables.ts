@@ -19,7 +19,7 @@ import type { GridCell, GridColumn } from './grid'
 import { formatLatency, formatShare } from './live-header'
 import type { Grouping } from './live-input'
 import type { GroupFigures } from './stats'
-import { UNKNOWN_ROUTE } from './stats'
+import { getMethodPathKey, UNKNOWN_ROUTE } from './stats'
 import { selectFirst } from './select-first'
 import type { Attribute, Colour } from './style'
 
@@ -279,21 +279,28 @@ export const PENDING_ROUTE = '(route not known yet)'
  * busiest first: in-flight count, rate, percentiles and error shares.
  * Express names the route of a request only once routing is done. So an
  * active request without a route counts under the route of a completed
- * request with the same method and path, else under `PENDING_ROUTE`. That
- * keeps it apart from the completed requests without a route (404s).
+ * request with the same method and path, found by `routeOfPath` among the
+ * window's requests or else in `completed`, and otherwise under
+ * `PENDING_ROUTE`. That keeps it apart from the completed requests without
+ * a route (404s).
  */
 export function buildRouteRows(
   routes: ReadonlyMap<string, GroupFigures>,
   active: readonly HttpTask[],
   completed: readonly HttpTask[] = [],
+  routeOfPath: (methodPath: string) => string | undefined = () => undefined,
 ): GridCell[][] {
   let knownRoutes: Map<string, string> | undefined
   const inFlight = new Map<string, number>()
   for (const task of active) {
     let route = getRoute(task)
     if (route === undefined) {
-      knownRoutes ??= mapPathsToRoutes(completed)
-      route = knownRoutes.get(`${task.method ?? ''} ${task.path ?? ''}`) ?? PENDING_ROUTE
+      const methodPath = getMethodPathKey(task)
+      route = routeOfPath(methodPath)
+      if (route === undefined) {
+        knownRoutes ??= mapPathsToRoutes(completed)
+        route = knownRoutes.get(methodPath) ?? PENDING_ROUTE
+      }
     }
     inFlight.set(route, (inFlight.get(route) ?? 0) + 1)
   }
@@ -431,7 +438,7 @@ function mapPathsToRoutes(completed: readonly HttpTask[]): Map<string, string> {
   const routes = new Map<string, string>()
   for (const task of completed) {
     const route = getRoute(task)
-    const key = `${task.method ?? ''} ${task.path ?? ''}`
+    const key = getMethodPathKey(task)
     if (route !== undefined && !routes.has(key)) routes.set(key, route)
   }
   return routes

@@ -686,6 +686,7 @@ export function captureLiveData(state: LiveState, nowMs: number): LiveData {
     completed: [...state.completed],
     figures: state.stats.figures(nowMs),
     routes: state.stats.routeFigures(nowMs),
+    routeOfPath: (methodPath) => state.stats.routeOfPath(methodPath),
     hosts: hosts.size,
     processes: processes.size,
     heartbeats: state.heartbeats,

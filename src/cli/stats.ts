@@ -115,12 +115,19 @@ export interface WindowFigures extends GroupFigures {
 }
 
 /** One completed request as the window keeps it. */
+/** Returns the key of a request's method and path, under which `StatsWindow.routeOfPath` finds its route. */
+export function getMethodPathKey(task: HttpTask): string {
+  return `${task.method ?? ''} ${task.path ?? ''}`
+}
+
 interface Sample {
   key: string
   endedAtMs: number
   durationMs: number | undefined
   statusClass: StatusClass | undefined
   route: string
+  /** `getMethodPathKey` of a request whose record names its route, else undefined. */
+  methodPath: string | undefined
   host: string | undefined
   process: string | undefined
 }
@@ -171,6 +178,8 @@ export class StatsWindow {
   readonly #seen = new Set<string>()
   readonly #total = new Group()
   readonly #routes = new Map<string, Group>()
+  /** Route of each method and path (`getMethodPathKey`) of the window's requests, with their count. */
+  readonly #pathRoutes = new Map<string, { route: string; count: number }>()
   readonly #hosts = new Map<string, number>()
   readonly #processes = new Map<string, number>()
   /** Periods, as [from, to] in epoch ms, in which some completed requests may be missing. */
@@ -202,12 +211,14 @@ export class StatsWindow {
     const key = getCompletedKey(task)
     if (this.#seen.has(key)) return false
 
+    const route = getRoute(task)
     const sample: Sample = {
       key,
       endedAtMs,
       durationMs: getDurationMs(task, nowMs),
       statusClass: getStatusClass(task),
-      route: getRoute(task) ?? UNKNOWN_ROUTE,
+      route: route ?? UNKNOWN_ROUTE,
+      methodPath: route === undefined ? undefined : getMethodPathKey(task),
       host: task.host_name ?? undefined,
       process: getProcessName(task),
     }
@@ -219,6 +230,7 @@ export class StatsWindow {
     this.#seen.add(key)
     this.#total.add(sample)
     this.#routeGroup(sample.route).add(sample)
+    if (route !== undefined && sample.methodPath !== undefined) this.#addPathRoute(sample.methodPath, route)
     countIn(this.#hosts, sample.host, 1)
     countIn(this.#processes, sample.process, 1)
     return true
@@ -265,6 +277,16 @@ export class StatsWindow {
     const coveredMs = this.#coveredMs(nowMs)
     const uncovered = this.#countUncovered(nowMs)
     return { ...this.#total.figures(coveredMs, uncovered.total), windowMs: this.windowMs, coveredMs }
+  }
+
+  /**
+   * Returns the route of the latest request in the window with this method
+   * and path (`getMethodPathKey`) whose record named one, or undefined.
+   * A request still in flight has no route yet in the records of some
+   * frameworks, and this puts it under the route of its path.
+   */
+  routeOfPath(methodPath: string): string | undefined {
+    return this.#pathRoutes.get(methodPath)?.route
   }
 
   /** Returns the figures of each route seen in the window. */
@@ -331,8 +353,26 @@ export class StatsWindow {
     const group = this.#routes.get(sample.route)
     group?.remove(sample)
     if (group !== undefined && group.count === 0) this.#routes.delete(sample.route)
+    if (sample.methodPath !== undefined) this.#removePathRoute(sample.methodPath)
     countIn(this.#hosts, sample.host, -1)
     countIn(this.#processes, sample.process, -1)
+  }
+
+  #addPathRoute(methodPath: string, route: string): void {
+    const entry = this.#pathRoutes.get(methodPath)
+    if (entry === undefined) {
+      this.#pathRoutes.set(methodPath, { route, count: 1 })
+      return
+    }
+    entry.route = route
+    entry.count++
+  }
+
+  #removePathRoute(methodPath: string): void {
+    const entry = this.#pathRoutes.get(methodPath)
+    if (entry === undefined) return
+    entry.count--
+    if (entry.count === 0) this.#pathRoutes.delete(methodPath)
   }
 
   #routeGroup(route: string): Group {
