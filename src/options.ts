@@ -544,6 +544,16 @@ function hasMethods(value: unknown, methods: readonly string[]): boolean {
 /** Start of the tag names that web-top sets itself, such as `web_top.outcome`. */
 const RESERVED_TAG_PREFIX = 'web_top.'
 
+/**
+ * Largest `tags` option, in UTF-8 bytes of its JSON. Every record carries
+ * the tags, twice per request, and readers skip records over 256 KiB by
+ * default, so tags this size leave room for the rest of a record.
+ */
+const MAX_TAGS_BYTES = 16 * 1024
+
+/** Longest `processorName`, in characters, for the same reason as `MAX_TAGS_BYTES`. */
+const MAX_PROCESSOR_NAME_LENGTH = 1024
+
 function checkTags(tags: Record<string, string> | undefined): Record<string, string> {
   if (tags === undefined) return {}
   if (tags === null || typeof tags !== 'object' || Array.isArray(tags)) {
@@ -562,6 +572,10 @@ function checkTags(tags: Record<string, string> | undefined): Record<string, str
       throw invalidOptionRange('tags', expected, name)
     }
   }
+  const bytes = Buffer.byteLength(JSON.stringify(tags))
+  if (bytes > MAX_TAGS_BYTES) {
+    throw invalidOptionRange('tags', `at most ${MAX_TAGS_BYTES} bytes as JSON, because every record carries them`, `${bytes} bytes`)
+  }
   return { ...tags }
 }
 
@@ -578,6 +592,10 @@ function checkProcessorName(value: unknown): string | undefined {
   const name = checkOptionalString('processorName', value)
   if (name !== undefined && name.trim() === '') {
     throw invalidOptionRange('processorName', 'a name with at least one visible character, or left out for node:<pid>', value)
+  }
+  if (name !== undefined && name.length > MAX_PROCESSOR_NAME_LENGTH) {
+    const expected = `at most ${MAX_PROCESSOR_NAME_LENGTH} characters long, because every record carries it`
+    throw invalidOptionRange('processorName', expected, `${name.length} characters`)
   }
   return name
 }

@@ -130,6 +130,9 @@ describe('resolveOptions defaults', () => {
       EMPTY_ENV,
     )
     expect(resolved.tags).toEqual({ 'service.name': 'shop' })
+    const largest = resolveOptions({ tags: { build: 'x'.repeat(16_384 - 12) }, processorName: 'w'.repeat(1_024) }, {})
+    expect(largest.tags.build).toHaveLength(16_372)
+    expect(largest.processorName).toHaveLength(1_024)
     expect(resolved.processorName).toBe('api-1')
     expect(resolved.limits).toEqual({ ...DEFAULT_SIZE_LIMITS, maxHeaders: 8 })
   })
@@ -192,6 +195,8 @@ describe('resolveOptions validation', () => {
     ['tags', { tags: { '': 'mine' } }, RangeError, 'The `tags` option must be an object whose names have at least one visible character (received "")'],
     ['tags', { tags: { ' ': 'mine' } }, RangeError, 'The `tags` option must be an object whose names have at least one visible character (received " ")'],
     ['processorName', { processorName: 7 }, TypeError, 'The `processorName` option must be a string (received 7)'],
+    ['tags', { tags: { build: 'x'.repeat(16_384) } }, RangeError, 'The `tags` option must be at most 16384 bytes as JSON, because every record carries them (received "16396 bytes")'],
+    ['processorName', { processorName: 'w'.repeat(1_025) }, RangeError, 'The `processorName` option must be at most 1024 characters long, because every record carries it (received "1025 characters")'],
     ['captureHeaders', { captureHeaders: 'no' }, TypeError, 'The `captureHeaders` option must be true or false (received "no")'],
     ['trustProxy', { trustProxy: 1 }, TypeError, 'The `trustProxy` option must be true or false (received 1)'],
     ['limits', { limits: 5 }, TypeError, 'The `limits` option must be an object (received 5)'],
