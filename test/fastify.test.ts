@@ -285,6 +285,7 @@ describe.each(FASTIFY_VERSIONS)('%s plugin with invalid options', (_framework, f
     [{ batchWindowMs: '5' }, TypeError, 'The `batchWindowMs` option must be a number (received "5")'],
     [{ trackerUrl: 'htp://x' }, TypeError, 'htp://x'],
     ['memory://', TypeError, 'received "memory://", spread into an object of its characters by app.register()'],
+    [[], TypeError, 'The options must be an object or left out (received an array)'],
   ])('rejects ready() for %o', async (options, errorClass, message) => {
     const app = fastify()
     void app.register(topPlugin, options as never)

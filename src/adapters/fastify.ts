@@ -20,7 +20,7 @@
  */
 import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
-import { invalidUsage, type WebTopError } from '../errors'
+import { invalidOptionsArgument, invalidUsage, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
 import {
@@ -91,6 +91,11 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
     return
   }
 
+  // The spread below would turn an array into an empty object, which the recorder would accept.
+  if (Array.isArray(options)) {
+    done(invalidOptionsArgument(options))
+    return
+  }
   let recorder: Recorder
   try {
     recorder = new Recorder({ ...options, logger: options.logger ?? appLogger(fastify.log) })

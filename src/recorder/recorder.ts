@@ -258,19 +258,23 @@ export class Recorder {
   }
 
   /**
-   * Watches an HTTP server that requests come from. When every watched
-   * server has closed, the recorder goes idle: it removes its entries and
-   * heartbeat and closes the connection it opened, so that the process can
-   * exit. The next request wakes it up. The Express middleware calls this
-   * with `req.socket.server`, because Express has no close hook.
+   * Watches an HTTP server that requests come from, and wakes an idle
+   * recorder when the server is new to it. When every watched server has
+   * closed, the recorder goes idle: it removes its entries and heartbeat
+   * and closes the connection it opened, so that the process can exit. The
+   * next request wakes it up. A server watched before and closed since is
+   * watched again. The Express middleware calls this with
+   * `req.socket.server` on each request, because Express has no close hook,
+   * and the Fastify plugin with `fastify.server` once it listens.
    */
   watchServer(server: WatchedServer | null | undefined): void {
     this.#lifecycle.watchServer(server)
   }
 
   /**
-   * Leaves the recorder idle until its first request (see `watchServer()`),
-   * for adapters that learn of their servers from requests.
+   * Leaves the recorder idle until its first request or its first watched
+   * server (see `watchServer()`), for adapters that learn of their servers
+   * from requests, and for the Fastify plugin until its app listens.
    * @internal
    */
   idleUntilFirstRequest(): void {
