@@ -241,3 +241,26 @@ describe('check naming stalled requests', () => {
     expect(line.length).toBeLessThan(500)
   })
 })
+
+describe('check --max-p99 at the limit', () => {
+  beforeAll(async () => {
+    await pushPastTasks('atlimit:', Array.from({ length: 50 }, () => completedRecord('/two', 200, 2)))
+    await pushPastTasks('overlimit:', Array.from({ length: 50 }, () => completedRecord('/second', 200, 1_000)))
+  })
+
+  it('passes requests that took exactly the limit', async () => {
+    const check = await runCli(['check', '--prefix', 'atlimit:', '--max-p99', '2ms'], { env: { TOP_TRACKER_URL: redis.url } })
+
+    expect(check.stdout).toMatch(/^OK: .*p99 2\.00ms; 50 requests in the last 60s/)
+    expect(check.code).toBe(0)
+  })
+
+  it('fails requests just over the limit', async () => {
+    const check = await runCli(['check', '--prefix', 'overlimit:', '--max-p99', '999ms'], {
+      env: { TOP_TRACKER_URL: redis.url },
+    })
+
+    expect(check.stdout).toMatch(/^FAIL: p99 1\.00s \(max 999ms\)/)
+    expect(check.code).toBe(1)
+  })
+})

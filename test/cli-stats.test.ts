@@ -49,6 +49,24 @@ describe('DurationHistogram', () => {
 })
 
 describe('StatsWindow', () => {
+  it('gives the exact p99 of requests that took the same time', () => {
+    const window = new StatsWindow(60_000, NOW - 60_000)
+    for (let id = 0; id < 50; id++) window.add(completed(id, 1_000, 200, 200), NOW)
+
+    expect(window.figures(NOW).p99Ms).toBe(200)
+    expect(window.exactQuantile(0.99, NOW)).toBe(200)
+  })
+
+  it('gives the exact quantile by nearest rank', () => {
+    const window = new StatsWindow(60_000, NOW - 60_000)
+    const durations = [1_000, 3, 998, 5, 997]
+    durations.forEach((durationMs, id) => window.add(completed(id, 1_000, durationMs, 200), NOW))
+
+    expect(window.exactQuantile(0.99, NOW)).toBe(1_000)
+    expect(window.exactQuantile(0.5, NOW)).toBe(997)
+    expect(window.exactQuantile(0.2, NOW)).toBe(3)
+  })
+
   it('keeps the route of each path while its requests are in the window', () => {
     const window = new StatsWindow(60_000, NOW - 60_000)
     window.add({ ...completed(1, 59_000, 20, 200, '/users/:id'), method: 'GET', path: '/users/7' }, NOW)

@@ -17,7 +17,7 @@ import {
   type StatusClass,
 } from '../task/derived'
 import type { HttpTask } from '../task/http-task'
-import { isBeyondClockSkew } from '../task/time'
+import { isBeyondClockSkew, roundToMicroseconds } from '../task/time'
 
 /** Width of one histogram bin: each bin's upper bound is 1 % above its lower bound. */
 const BIN_GROWTH = 1.01
@@ -34,9 +34,15 @@ export const MIN_RATE_SPAN_MS = 1_000
 /** Name of the route of tasks that have no `task_name`. */
 export const UNKNOWN_ROUTE = '(no route)'
 
+/** The samples of one bin of a `DurationHistogram`: their count and the sum of their durations. */
+interface Bin {
+  count: number
+  sumMs: number
+}
+
 /** A histogram of durations in milliseconds that supports removal and quantiles. */
 export class DurationHistogram {
-  readonly #bins = new Map<number, number>()
+  readonly #bins = new Map<number, Bin>()
   #sortedBins: number[] | undefined
   #count = 0
 
@@ -45,40 +51,51 @@ export class DurationHistogram {
   }
 
   add(durationMs: number): void {
-    const bin = binOf(durationMs)
-    const before = this.#bins.get(bin)
-    this.#bins.set(bin, (before ?? 0) + 1)
-    if (before === undefined) this.#sortedBins = undefined
+    const index = binOf(durationMs)
+    const bin = this.#bins.get(index)
+    if (bin === undefined) {
+      this.#bins.set(index, { count: 1, sumMs: durationMs })
+      this.#sortedBins = undefined
+    } else {
+      bin.count++
+      bin.sumMs += durationMs
+    }
     this.#count++
   }
 
   remove(durationMs: number): void {
-    const bin = binOf(durationMs)
-    const before = this.#bins.get(bin)
-    if (before === undefined) return
-    if (before <= 1) {
-      this.#bins.delete(bin)
+    const index = binOf(durationMs)
+    const bin = this.#bins.get(index)
+    if (bin === undefined) return
+    if (bin.count <= 1) {
+      this.#bins.delete(index)
       this.#sortedBins = undefined
     } else {
-      this.#bins.set(bin, before - 1)
+      bin.count--
+      bin.sumMs -= durationMs
     }
     this.#count--
   }
 
   /**
    * Returns the duration below or at which a share `q` (0 to 1) of the
-   * samples lie, by nearest rank, or `undefined` when there are none.
+   * samples lie, by nearest rank, or `undefined` when there are none. The
+   * value is the mean of the samples in the rank's bin, within 0.5 % of
+   * the exact one, and exact when they all took the same time.
    */
   quantile(q: number): number | undefined {
     if (this.#count === 0) return undefined
     this.#sortedBins ??= [...this.#bins.keys()].sort((a, b) => a - b)
     const rank = Math.max(1, Math.ceil(q * this.#count))
     let seen = 0
-    for (const bin of this.#sortedBins) {
-      seen += this.#bins.get(bin) ?? 0
-      if (seen >= rank) return valueOf(bin)
+    let last: Bin | undefined
+    for (const index of this.#sortedBins) {
+      last = this.#bins.get(index)
+      seen += last?.count ?? 0
+      if (seen >= rank) break
     }
-    return valueOf(this.#sortedBins.at(-1) as number)
+    // Rounded, because removals leave the sum off by float error, which the cut display would show.
+    return last === undefined ? undefined : roundToMicroseconds(last.sumMs / last.count)
   }
 }
 
@@ -114,12 +131,12 @@ export interface WindowFigures extends GroupFigures {
   coveredMs: number
 }
 
-/** One completed request as the window keeps it. */
 /** Returns the key of a request's method and path, under which `StatsWindow.routeOfPath` finds its route. */
 export function getMethodPathKey(task: HttpTask): string {
   return `${task.method ?? ''} ${task.path ?? ''}`
 }
 
+/** One completed request as the window keeps it. */
 interface Sample {
   key: string
   endedAtMs: number
@@ -280,6 +297,25 @@ export class StatsWindow {
   }
 
   /**
+   * Returns the duration below or at which a share `q` (0 to 1) of the
+   * window's requests with a known duration lie, by nearest rank, computed
+   * from every sample, or `undefined` when there is none. It sorts the
+   * window's durations, so it serves one-off judgements such as `check`,
+   * where the histogram's 0.5 % could put a p99 on the wrong side of a limit.
+   */
+  exactQuantile(q: number, nowMs: number): number | undefined {
+    this.#evict(nowMs)
+    const durations: number[] = []
+    for (const samples of this.#buckets.values()) {
+      for (const sample of samples) if (sample.durationMs !== undefined) durations.push(sample.durationMs)
+    }
+    if (durations.length === 0) return undefined
+    durations.sort((a, b) => a - b)
+    const rank = Math.max(1, Math.ceil(q * durations.length))
+    return durations[rank - 1]
+  }
+
+  /**
    * Returns the route of the latest request in the window with this method
    * and path (`getMethodPathKey`) whose record named one, or undefined.
    * A request still in flight has no route yet in the records of some
@@ -402,6 +438,3 @@ function binOf(durationMs: number): number {
   return Math.round(Math.log(durationMs) / LOG_BIN_GROWTH)
 }
 
-function valueOf(bin: number): number {
-  return bin === Number.NEGATIVE_INFINITY ? 0 : Math.exp(bin * LOG_BIN_GROWTH)
-}
