@@ -28,12 +28,13 @@ const APP_SCRIPT = `
   const app = express()
   app.use(topMiddleware({ trackerUrl: process.env.TEST_REDIS_URL }))
   app.get('/a', (req, res) => res.json({ now: Date.now() }))
+  app.get('/slow', (req, res) => setTimeout(() => res.send('slow'), 1500))
   const server = app.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port))
 `
 
 let redis: TestRedis
 let folder: string
-let app: ChildProcess | undefined
+const apps: ChildProcess[] = []
 
 beforeAll(async () => {
   redis = await startRedis()
@@ -41,7 +42,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  app?.kill('SIGKILL')
+  for (const app of apps) app.kill('SIGKILL')
   await redis?.close()
   rmSync(folder, { recursive: true, force: true })
 })
@@ -68,6 +69,28 @@ describe.skipIf(LIBFAKETIME === undefined)('recording across a wall clock step (
 
     expect(Math.abs(Date.now() - (ended ?? 0))).toBeLessThan(10_000)
   }, 30_000)
+
+  it('keeps a step out of the duration of a request in flight', async () => {
+    const clockFile = join(folder, 'faketime-slow')
+    writeFileSync(clockFile, `-${OFFSET_SECONDS}s\n`)
+    const origin = await startApp(clockFile)
+
+    // /slow takes 1.5 s, on timers that follow the monotonic clock; the wall clock steps meanwhile.
+    const slow = fetch(`${origin}/slow`)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    writeFileSync(clockFile, '+0s\n')
+    expect((await slow).status).toBe(200)
+    let record: HttpTask = {}
+    await waitUntil('the record of /slow', 15_000, async () => {
+      record = JSON.parse((await redis.client.lindex('past_tasks', 0)) ?? '{}') as HttpTask
+      return record.path === '/slow'
+    })
+    const durationMs = (parseIsoTime(record.ended_at) ?? 0) - (parseIsoTime(record.started_at) ?? 0)
+
+    expect(record.path).toBe('/slow')
+    expect(durationMs).toBeGreaterThanOrEqual(1_450)
+    expect(durationMs).toBeLessThan(5_000)
+  }, 30_000)
 })
 
 /** Starts the app with its wall clock read from `clockFile`, and returns its origin once it listens. */
@@ -84,7 +107,7 @@ async function startApp(clockFile: string): Promise<string> {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  app = child
+  apps.push(child)
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
   await waitUntil('the app to listen', 15_000, async () => /port \d+/.test(output))

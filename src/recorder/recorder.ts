@@ -18,7 +18,7 @@ import { isIP } from 'node:net'
 import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
 import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
-import { formatIsoTime, nowMs } from '../task/time'
+import { formatIsoTime, nowFromOriginMs, nowMs, readClockOriginMs } from '../task/time'
 import type { Tracker } from '../trackers/tracker'
 import { describePathForLog } from '../util/log-path'
 import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
@@ -334,6 +334,7 @@ export class Recorder {
 
   #start(req: IncomingMessage, res: ServerResponse, context: TrackContext): void {
     const startedAt = formatIsoTime(nowMs())
+    const clockOriginMs = readClockOriginMs()
     const facts = this.#resolveProxyFacts(req, context)
     const requestFields = this.#fields.request(req, facts)
     const taskName = context.taskName ?? null
@@ -347,6 +348,7 @@ export class Recorder {
       slot,
       processorId: this.#processorIds[slot] ?? this.#learnSlot(slot),
       fixedFields: this.#fields.fixed(slot, startedAt, requestFields),
+      clockOriginMs,
       taskName,
       resolveTaskName: context.resolveTaskName,
       clientIpSource: facts.clientIp === undefined ? 'socket' : 'proxy',
@@ -394,7 +396,8 @@ export class Recorder {
       return
     }
 
-    const endedAt = formatIsoTime(nowMs())
+    // Counted from the start's clock origin, so that a wall clock step during the request stays out of its duration.
+    const endedAt = formatIsoTime(nowFromOriginMs(state.clockOriginMs))
     const unsent = isUnsent(res, state.req, outcome)
     const taskName = this.#resolveTaskName(state) ?? state.taskName
     const endFields = this.#fields.end(res, taskName, endedAt, outcome, unsent)

@@ -91,6 +91,8 @@ export interface RequestState {
   processorId: string
   /** Fields of the start record that the end record repeats, encoded once. */
   fixedFields: string
+  /** `readClockOriginMs()` at the start, from which the end time is counted (`nowFromOriginMs()`). */
+  clockOriginMs: number
   taskName: string | null
   resolveTaskName: ((req: IncomingMessage) => string | null | undefined) | undefined
   clientIpSource: ClientIpSource

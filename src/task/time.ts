@@ -65,6 +65,24 @@ export function nowMs(): number {
 }
 
 /**
+ * Returns the epoch milliseconds from which `nowMs()` counted at its last
+ * call, for `nowFromOriginMs()`.
+ */
+export function readClockOriginMs(): number {
+  return originMs
+}
+
+/**
+ * Returns the current time counted from a clock origin that
+ * `readClockOriginMs()` returned earlier, on the monotonic clock alone.
+ * The end of a request counted from the origin of its start keeps a wall
+ * clock step during the request out of its duration.
+ */
+export function nowFromOriginMs(clockOriginMs: number): number {
+  return clockOriginMs + performance.now()
+}
+
+/**
  * How far ahead of the reader's clock a record's time may lie and still be
  * trusted: 5 minutes. That is far more than the skew between hosts that sync
  * their clocks, so a later time comes from a wrong clock or a wrong record.
