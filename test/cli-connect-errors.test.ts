@@ -286,11 +286,35 @@ describe('other server at a Redis URL', () => {
     expectOneLineError(result)
     expect(result.stderr).toContain(
       `Cannot connect to the tracker at ${url}: the server replied with binary data ` +
-        '(0x00 0x01 0xff 0x80 0x1b 0x02 0x03 0x04 …), which is not the Redis protocol.',
+        '(0x00 0x01 …), which is not the Redis protocol.',
     )
     expect(result.stderr).toContain('Check the host and port in the URL: a server of another kind listens there')
     expect(result.stderr).not.toContain('Please report this')
     expect(result.stderr).not.toContain('secret')
+  })
+
+  it('shows no password bytes that the server echoes in binary', async () => {
+    // The server sends a NUL, then the bytes above 0x7f that it received, as the password äöü is sent in AUTH.
+    const server = createTcpServer((socket) => {
+      socket.on('error', () => undefined)
+      socket.once('data', (data: Buffer) => {
+        const high = [...data].filter((byte) => byte >= 0x80)
+        socket.end(Buffer.concat([Buffer.from([0x00]), Buffer.from(high), Buffer.from('\r\n')]))
+      })
+    })
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+    try {
+      const port = (server.address() as AddressInfo).port
+      const result = await runCli(['recent', '--tracker-url', `redis://:%C3%A4%C3%B6%C3%BC@127.0.0.1:${port}`], {
+        timeoutMs: 20_000,
+      })
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain('the server replied with binary data (0x00 …), which is not the Redis protocol.')
+      expect(result.stderr).not.toContain('0xc3')
+    } finally {
+      await new Promise((resolveClose) => server.close(resolveClose))
+    }
   })
 })
 

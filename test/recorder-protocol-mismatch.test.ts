@@ -257,7 +257,7 @@ describe.each(['express5', 'fastify5'] as const)('%s recording to a mismatched t
       logger.lines.find((candidate) => candidate.message.includes('binary data')),
     )
 
-    expect(line.message).toContain('the server replied with binary data (0x00 0xff 0x0d), which is not the Redis protocol')
+    expect(line.message).toContain('the server replied with binary data (0x00 …), which is not the Redis protocol')
     expect(line.message).toContain('Check the host and port in the URL')
     expect(line.fields.url).toBe(`redis://:***@127.0.0.1:${binaryPort}`)
     expectNormalResponses(responses)

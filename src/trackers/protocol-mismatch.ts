@@ -249,15 +249,18 @@ function readUnexpectedReply(error: unknown, secrets: readonly string[]): string
   return printable === '' ? undefined : printable.slice(0, MAX_QUOTED_CHARACTERS)
 }
 
-/** Maximum number of bytes of a binary reply that a message shows in hex. */
+/** Maximum number of control bytes of a binary reply that a message shows in hex. */
 const MAX_QUOTED_BYTES = 8
 
 /**
- * Returns the first bytes, in hex, that a server sent in place of a Redis
- * reply when its first line has no printable character (`readUnexpectedReply`),
- * such as `0x00 0x01 0xff`. Only bytes of the first line are shown, because
- * a later line may echo the password that the client sent. Returns
- * undefined for any other error.
+ * Describes the bytes that a server sent in place of a Redis reply when its
+ * first line has no printable character (`readUnexpectedReply`): the
+ * control bytes it starts with, in hex, such as `0x00 0x01 …`. Other bytes
+ * are left out, because a server may echo what the client sent, and the
+ * password of a URL can hold any byte from 0x80 up, which is not printable
+ * ASCII either. Returns undefined for any other error.
+ * NOTE: a password with control characters, percent-encoded in the URL,
+ * would still show when a server echoes it at the start of its reply.
  */
 function readUnexpectedBinary(error: unknown): string | undefined {
   const bytes = readParserErrorBytes(error)
@@ -265,8 +268,16 @@ function readUnexpectedBinary(error: unknown): string | undefined {
   const lineEnd = bytes.indexOf(0x0a)
   const firstLine = lineEnd === -1 ? bytes : bytes.subarray(0, lineEnd)
   if (firstLine.length === 0) return undefined
-  const hexBytes = [...firstLine.subarray(0, MAX_QUOTED_BYTES)].map((byte) => `0x${byte.toString(16).padStart(2, '0')}`)
-  return firstLine.length > MAX_QUOTED_BYTES ? `${hexBytes.join(' ')} …` : hexBytes.join(' ')
+  let shown = 0
+  while (shown < Math.min(firstLine.length, MAX_QUOTED_BYTES) && isControlByte(firstLine[shown] as number)) shown++
+  if (shown === 0) return 'not shown'
+  const hexBytes = [...firstLine.subarray(0, shown)].map((byte) => `0x${byte.toString(16).padStart(2, '0')}`)
+  return shown < firstLine.length ? `${hexBytes.join(' ')} …` : hexBytes.join(' ')
+}
+
+/** Returns true for an ASCII control byte (0x00 to 0x1f, 0x7f). */
+function isControlByte(byte: number): boolean {
+  return byte < 0x20 || byte === 0x7f
 }
 
 /**
