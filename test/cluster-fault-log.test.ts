@@ -8,6 +8,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
+import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { topMiddleware, type TopMiddleware } from '../src/adapters/express'
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster'
@@ -50,6 +51,34 @@ afterAll(async () => {
   await cluster?.close()
 })
 
+describe('recording to a cluster whose master rejects writes', () => {
+  it('probes no node for an out-of-memory error', async () => {
+    const slot = await cluster.keySlot(`${PREFIX}processors`)
+    const masterPort = await cluster.masterPortOf(slot)
+    const master = cluster.nodes.find((node) => node.port === masterPort)
+    const others = cluster.nodes.filter((node) => node.port !== masterPort)
+    const probes = await watchProbes(others.map((node) => node.port))
+
+    await master?.client.config('SET', 'maxmemory-policy', 'noeviction')
+    await master?.client.config('SET', 'maxmemory', '1')
+    try {
+      // One request each 100 ms for 7 s: more than the 5 s after which a probe that found nothing runs again.
+      const deadline = Date.now() + 7_000
+      while (Date.now() < deadline) {
+        expect((await fetch(`${origin}/hello`)).status).toBe(200)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+
+      expect(lines.some((line) => /OOM/.test(String(line.fields.reason ?? line.fields.err)))).toBe(true)
+      expect(probes.count()).toBe(0)
+      expect(lines.filter((line) => line.message === "redis cluster cannot serve the tracker's keys")).toEqual([])
+    } finally {
+      probes.stop()
+      await master?.client.config('SET', 'maxmemory', '0')
+    }
+  }, 30_000)
+})
+
 describe('recording to a cluster that loses a slot', () => {
   it('logs the node and the slot at fault', async () => {
     expect((await fetch(`${origin}/hello`)).status).toBe(200)
@@ -57,6 +86,9 @@ describe('recording to a cluster that loses a slot', () => {
     const slot = await cluster.keySlot(`${PREFIX}processors`)
     const masterPort = await cluster.masterPortOf(slot)
     const replicaPort = await cluster.replicaPortOf(masterPort)
+    const probes = await watchProbes(
+      cluster.nodes.map((node) => node.port).filter((port) => port !== masterPort && port !== replicaPort),
+    )
     await cluster.kill(masterPort)
     await cluster.kill(replicaPort)
 
@@ -71,7 +103,9 @@ describe('recording to a cluster that loses a slot', () => {
       return lines.some((line) => String(line.fields.reason).includes(expected))
     })
 
+    probes.stop()
     const faultLines = lines.filter((line) => String(line.fields.reason).includes(expected))
+    expect(probes.count()).toBeGreaterThan(0)
     expect(faultLines).toHaveLength(1)
     expect(faultLines[0]?.message).toBe("redis cluster cannot serve the tracker's keys")
     expect(String(faultLines[0]?.fields.reason)).toMatch(/Check the cluster with redis-cli -c -p \d+ cluster info/)
@@ -80,3 +114,22 @@ describe('recording to a cluster that loses a slot', () => {
     expect(statuses.every((status) => status === 200)).toBe(true)
   }, 60_000)
 })
+
+/** Counts the `CLUSTER NODES` commands, which only the cluster check sends, that nodes receive from now on (MONITOR). */
+async function watchProbes(ports: readonly number[]): Promise<{ count(): number; stop(): void }> {
+  let count = 0
+  const monitors = await Promise.all(
+    ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 }).monitor()),
+  )
+  for (const monitor of monitors) {
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'cluster' && args[1]?.toLowerCase() === 'nodes') count++
+    })
+  }
+  return {
+    count: () => count,
+    stop: () => {
+      for (const monitor of monitors) monitor.disconnect()
+    },
+  }
+}

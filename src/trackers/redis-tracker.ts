@@ -170,6 +170,14 @@ const CLUSTER_CHECK_RETRY_MS = 5_000
 
 const CLUSTER_FAULT_MESSAGE = "redis cluster cannot serve the tracker's keys"
 
+/**
+ * Errors of ioredis and Redis Cluster after which a node or a slot may be
+ * down, which the check of the cluster can name. Others, such as OOM or a
+ * denied command, come from a node that serves the slot.
+ */
+const CLUSTER_LAYOUT_ERROR =
+  /CLUSTERDOWN|TRYAGAIN|\bMOVED\b|\bASK\b|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes|Cluster isn't ready|Connection is closed/
+
 /** Message of the log lines that count dropped records. */
 const DROP_MESSAGE = 'task records dropped: redis was unreachable or slow, or rejected a write (logged apart with its reason)'
 
@@ -1290,7 +1298,7 @@ export class RedisTracker implements Tracker {
           this.#retries.add(chunk)
           this.#needsRepair = true
           this.#logger.warn({ err, records, url: this.#url }, 'redis did not apply a write, sending it again')
-          this.#logClusterFault()
+          this.#logClusterFault(err)
         } else if (this.#failingAll !== undefined) {
           // Counted here, and logged by `#failAllInFlight()` for all the batches at once.
           this.#dropped += records
@@ -1306,7 +1314,7 @@ export class RedisTracker implements Tracker {
           this.#drop(records)
           this.#needsRepair = true
           if (!this.#closeWaitOver) this.#logWriteFailure(err, records, chunk.removals)
-          this.#logClusterFault()
+          this.#logClusterFault(err)
         }
         resolve()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
@@ -1344,15 +1352,17 @@ export class RedisTracker implements Tracker {
   }
 
   /**
-   * Runs the check of the cluster (`DIAGNOSE_CLUSTER`) after a failed
-   * write and logs the node or slot at fault, which the client's error,
-   * such as "Too many Cluster redirections", does not name. It runs once
-   * per log interval while it finds a fault, and every
-   * `CLUSTER_CHECK_RETRY_MS` while it finds none.
+   * Runs the check of the cluster (`DIAGNOSE_CLUSTER`) after a write that
+   * failed on the cluster's layout (`CLUSTER_LAYOUT_ERROR`), and logs the
+   * node or slot at fault, which the client's error, such as "Too many
+   * Cluster redirections", does not name. It runs once per log interval
+   * while it finds a fault, and every `CLUSTER_CHECK_RETRY_MS` while it
+   * finds none.
    */
-  #logClusterFault(): void {
+  #logClusterFault(err: Error): void {
     const diagnose = this.#diagnoseCluster
     if (diagnose === undefined || this.#closed || Date.now() < this.#nextClusterDiagnosisMs) return
+    if (!CLUSTER_LAYOUT_ERROR.test(err.message)) return
     // One check at a time: the next time is set when this one ends.
     this.#nextClusterDiagnosisMs = Number.POSITIVE_INFINITY
     // The check catches its own errors, and the catch keeps any other failure from crashing the app.
