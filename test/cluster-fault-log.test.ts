@@ -96,14 +96,17 @@ describe('recording to a cluster that loses a slot', () => {
       `the cluster node 127.0.0.1:${masterPort} that serves slot ${slot} ` +
       `(the keys of keyPrefix "${PREFIX}") is not reachable`
     const statuses: number[] = []
-    // One request each 100 ms, for 20 s at most, until the line is logged.
-    await waitUntil('the log line of the cluster fault', 20_000, async () => {
-      statuses.push((await fetch(`${origin}/hello`)).status)
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      return lines.some((line) => String(line.fields.reason).includes(expected))
-    })
+    try {
+      // One request each 100 ms, for 20 s at most, until the line is logged.
+      await waitUntil('the log line of the cluster fault', 20_000, async () => {
+        statuses.push((await fetch(`${origin}/hello`)).status)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        return lines.some((line) => String(line.fields.reason).includes(expected))
+      })
+    } finally {
+      probes.stop()
+    }
 
-    probes.stop()
     const faultLines = lines.filter((line) => String(line.fields.reason).includes(expected))
     expect(probes.count()).toBeGreaterThan(0)
     expect(faultLines).toHaveLength(1)
@@ -118,18 +121,22 @@ describe('recording to a cluster that loses a slot', () => {
 /** Counts the `CLUSTER NODES` commands, which only the cluster check sends, that nodes receive from now on (MONITOR). */
 async function watchProbes(ports: readonly number[]): Promise<{ count(): number; stop(): void }> {
   let count = 0
-  const monitors = await Promise.all(
-    ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 }).monitor()),
-  )
-  for (const monitor of monitors) {
+  const clients: Redis[] = []
+  for (const port of ports) {
+    // No retries: a node that a test kills later would otherwise be dialled again and again.
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null })
+    client.on('error', () => {})
+    const monitor = await client.monitor()
+    monitor.on('error', () => {})
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args[0]?.toLowerCase() === 'cluster' && args[1]?.toLowerCase() === 'nodes') count++
     })
+    clients.push(client, monitor)
   }
   return {
     count: () => count,
     stop: () => {
-      for (const monitor of monitors) monitor.disconnect()
+      for (const client of clients) client.disconnect()
     },
   }
 }
