@@ -105,6 +105,7 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
       let status = 403
       if (req.url?.startsWith('/unauthorized') === true) status = 401
       if (req.url?.startsWith('/missing') === true) status = 404
+      if (req.url?.startsWith('/broken') === true) status = 500
       res.writeHead(status).end('rejected')
     })
     await new Promise<void>((resolve) => rejecting.listen(0, '127.0.0.1', resolve))
@@ -154,6 +155,15 @@ describe('web-top-cli on an endpoint that rejects the key', () => {
     )
     expect(result.stderr).not.toContain('api-key')
     expect(result.stderr).not.toContain('TOP_WEB_API_KEY')
+  })
+
+  it("names the app's log, not the key, after a 500", async () => {
+    const result = await runCli(['recent', '--tracker-url', `${origin}/broken`], { env: { TOP_WEB_API_KEY: API_KEY } })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`${origin}/broken returned HTTP 500 Internal Server Error`)
+    expect(result.stderr).toContain("Check the app's log for the tracker endpoint's error.")
+    expect(result.stderr).not.toContain('api-key')
   })
 
   it('names the app, not the key, when nothing listens', async () => {

@@ -57,6 +57,19 @@ describe('tracker endpoint without a tracker option', () => {
     expect(records.map((task) => [task.method, task.path, task.status_code])).toEqual([['GET', '/hello', 200]])
   })
 
+  it('serves one of two trackers of the same Redis and prefix', async () => {
+    const twin = topMiddleware({ trackerUrl: redis.url, keyPrefix: 'shop:' })
+    try {
+      const response = await fetch(`${origin}/web-top?action=completed-tasks`, { headers: { 'X-API-Key': API_KEY } })
+
+      expect(response.status).toBe(200)
+      const records = (await response.json()) as HttpTask[]
+      expect(records.map((task) => task.path)).toEqual(['/hello'])
+    } finally {
+      await twin.close()
+    }
+  })
+
   it('responds 500 while recorders write to two trackers', async () => {
     const other = topMiddleware({ trackerUrl: redis.url, keyPrefix: 'blog:' })
     try {

@@ -15,6 +15,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { listRecordingTrackers } from '../recorder/recording-trackers'
 import { getSharedMemoryTracker } from '../trackers/from-url'
+import { RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
 import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
 
@@ -158,13 +159,20 @@ export function createTrackerEndpoint(
 
 /**
  * Returns the tracker that the open recorders of this process write to,
- * when they all write to one. With no recorder open, or when one of them
+ * when they all write to one store (one Redis server and prefix, or one
+ * memory tracker). With no recorder open, or when one of them
  * writes to the shared memory tracker, returns that tracker. Throws when
  * the recorders write to several other trackers, because any choice could
  * serve the wrong app's tasks.
  */
 function findRecordingTracker(): Pick<Tracker, 'read'> {
-  const trackers = listRecordingTrackers()
+  // Two Redis trackers of the same server and prefix, as two middlewares of one app open, read the same tasks.
+  const byStore = new Map<Tracker | string, Tracker>()
+  for (const tracker of listRecordingTrackers()) {
+    const store = tracker instanceof RedisTracker ? `${tracker.url} ${tracker.keys.processors}` : tracker
+    if (!byStore.has(store)) byStore.set(store, tracker)
+  }
+  const trackers = [...byStore.values()]
   const [only] = trackers
   if (only !== undefined && trackers.length === 1) return only
   const shared = getSharedMemoryTracker()

@@ -124,6 +124,9 @@ const URL_KEY_HINT =
 /** Hint after an http(s):// tracker could not be reached or did not reply in time: the key played no part yet. */
 const UNREACHABLE_APP_HINT = "Check that the app is running and that the URL's host and port are the app's."
 
+/** Hint after an http(s):// tracker replied with a 5xx status: the endpoint was reached and the key accepted. */
+const ENDPOINT_FAILED_HINT = "Check the app's log for the tracker endpoint's error."
+
 /** Hint after an http(s):// tracker replied with a status other than 401 and 403, or with a body that is not its JSON. */
 const NOT_ENDPOINT_HINT =
   'Check that the URL points at the tracker endpoint, the path given to topTrackerEndpoint or topTrackerRoute.'
@@ -355,7 +358,8 @@ function findHttpHint(error: unknown, keyFromUrl: boolean): string | undefined {
   if (code === 'INVALID_API_KEY') return keyFromUrl ? REJECTED_KEY_HINTS.url : REJECTED_KEY_HINTS.option
   if (code === 'CONNECTION_FAILED' || code === 'TIMEOUT') return UNREACHABLE_APP_HINT
   const statusCode = error instanceof HttpTrackerError ? error.statusCode : undefined
-  if (code === 'INVALID_RESPONSE' || (statusCode !== undefined && statusCode < 500 && statusCode !== 401)) {
+  if (statusCode !== undefined && statusCode >= 500) return ENDPOINT_FAILED_HINT
+  if (code === 'INVALID_RESPONSE' || (statusCode !== undefined && statusCode !== 401)) {
     return NOT_ENDPOINT_HINT
   }
   return keyFromUrl ? URL_KEY_HINT : undefined
