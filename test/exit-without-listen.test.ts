@@ -5,6 +5,8 @@
  * a heartbeat for a process that serves nothing. Each app runs in a child
  * process and records to a Redis of the test's own.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import fastify5 from 'fastify'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { topPlugin } from '../src/index'
@@ -151,3 +153,29 @@ async function countOtherClients(): Promise<number> {
   const list = String(await redis.client.client('LIST')).trim().split('\n')
   return list.filter((line) => !line.includes('cmd=client|list')).length
 }
+
+// A Fastify app can serve through a server of the app's own, which calls
+// `app.routing`, as serverless adapters do; `fastify.server` never listens.
+describe('fastify5 app served through another server', () => {
+  it('stays awake while that server is open', async () => {
+    const app = fastify5({ logger: false })
+    await app.register(topPlugin, { trackerUrl: redis.url, handleSignals: false })
+    app.get('/', async () => 'ok')
+    await app.ready()
+    const outer = createServer((req, res) => app.routing(req, res))
+    await new Promise<void>((resolve) => outer.listen(0, '127.0.0.1', resolve))
+    try {
+      const origin = `http://127.0.0.1:${(outer.address() as AddressInfo).port}`
+      expect((await fetch(`${origin}/`)).status).toBe(200)
+      await waitUntil('the heartbeat', 15_000, async () => (await redis.client.smembers('heartbeats')).length === 1)
+      // A recorder that went idle after the request would remove its heartbeat within about 1 s.
+      await new Promise((resolve) => setTimeout(resolve, 2_500))
+      expect(await redis.client.smembers('heartbeats')).toHaveLength(1)
+    } finally {
+      await new Promise((resolve) => outer.close(resolve))
+    }
+    // Once that server closes, the recorder goes idle and removes its heartbeat.
+    await waitUntil('no heartbeat', 15_000, async () => (await redis.client.smembers('heartbeats')).length === 0)
+    await app.close()
+  })
+})

@@ -22,7 +22,7 @@ import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
 import { invalidOptionsArgument, invalidUsage, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
-import { Recorder } from '../recorder/recorder'
+import { Recorder, type WatchedServer } from '../recorder/recorder'
 import {
   markUnrecorded,
   unwatchUntrackedResponses,
@@ -129,6 +129,10 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
       return
     }
 
+    // An app served through another server (`app.routing` in a server of
+    // the app's own) has its requests come from that server, which
+    // `fastify.server`'s listen does not cover. Known servers return at once.
+    recorder.watchServer((request.raw.socket as { server?: WatchedServer } | null)?.server)
     const trusted = followAppSetting && isProxyTrusted(request)
     const tracked = recorder.track(request.raw, reply.raw, {
       // Set by Fastify (4 and 5) when its `rewriteUrl` option changed `raw.url`.
