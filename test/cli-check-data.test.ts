@@ -240,6 +240,25 @@ describe('check naming stalled requests', () => {
     expect(line).not.toContain('undefined')
     expect(line.length).toBeLessThan(500)
   })
+
+  it('cuts a long path before an emoji, not inside it', async () => {
+    await redis.client.hset('stalledemoji:processors', {
+      'pid:1 tid:1': JSON.stringify({
+        task_id: 'emoji',
+        method: 'GET',
+        path: `/e/${'x'.repeat(116)}😀😀`,
+        started_at: formatIsoTime(Date.now() - 30_000),
+      }),
+    })
+    const check = await runCli(['check', '--prefix', 'stalledemoji:', '--max-stalled', '0', '--stall-after', '0'], {
+      env: { TOP_TRACKER_URL: redis.url },
+    })
+
+    // 119 characters and the whole first emoji would make 121, so the cut comes before the emoji.
+    expect(check.stdout).toContain(`GET /e/${'x'.repeat(116)}… for`)
+    expect(check.stdout).not.toContain('\ufffd')
+    expect(check.stdout).not.toContain('�')
+  })
 })
 
 describe('check --max-p99 at the limit', () => {

@@ -497,6 +497,7 @@ describe('validateServerUrl', () => {
     ['redis://127.0.0.1:6379 /0', 'it is not a valid URL'],
     ['redis://127.0.0.1:7000,127.0.0.1:7001', 'it lists several servers (for a Redis Cluster, use redis+cluster://'],
     ['redis://127.0.0.1:7000,redis://127.0.0.1:7001', 'it lists several servers (for a Redis Cluster, use redis+cluster://'],
+    ['rediss://127.0.0.1:7000,127.0.0.1:7001', 'it lists several servers (for a Redis Cluster, use rediss+cluster://'],
     ['redis://127.0.0.1:0', 'port 0 is not a server port'],
     ['redis://127.0.0.1:6379/abc', 'the database "abc" is not a whole number'],
     ['redis://127.0.0.1:6379//', 'the database "/" is not a whole number'],

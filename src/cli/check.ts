@@ -164,7 +164,14 @@ export function measure(
 /** Returns the path of a stalled request, cut to `MAX_NAMED_PATH_LENGTH` characters. */
 function describeStalledPath(task: HttpTask): string {
   const path = task.path ?? task.uri ?? '-'
-  return path.length > MAX_NAMED_PATH_LENGTH ? `${path.slice(0, MAX_NAMED_PATH_LENGTH)}…` : path
+  if (path.length <= MAX_NAMED_PATH_LENGTH) return path
+  // A cut between the two halves of a surrogate pair would leave half an emoji.
+  const end = isHighSurrogate(path.charCodeAt(MAX_NAMED_PATH_LENGTH - 1)) ? MAX_NAMED_PATH_LENGTH - 1 : MAX_NAMED_PATH_LENGTH
+  return `${path.slice(0, end)}…`
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff
 }
 
 /** Returns how long a request has run, or `an unknown time` when its start time is missing or does not parse. */

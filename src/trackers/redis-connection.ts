@@ -272,8 +272,10 @@ export function describeInvalidUrl(url: string): string {
   const port = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/i.exec(url)?.[1]
   if (port !== undefined && Number(port) > 65_535) return `the port ${port} is above 65535`
   // Several servers in one URL are a cluster's seed nodes, which the cluster scheme lists.
-  if (/^rediss?:\/\/[^/?#]*,/i.test(url)) {
-    return 'it lists several servers (for a Redis Cluster, use redis+cluster://host:port,host:port)'
+  const severalServers = /^(rediss?):\/\/[^/?#]*,/i.exec(url)
+  if (severalServers !== null) {
+    const scheme = (severalServers[1] as string).toLowerCase()
+    return `it lists several servers (for a Redis Cluster, use ${scheme}+cluster://host:port,host:port)`
   }
   return 'it is not a valid URL'
 }
