@@ -124,7 +124,7 @@ describe('tail with an oversized update', () => {
 
       expect(tail.stdout()).not.toContain('/tail/big')
       expect(tail.stderr()).toMatch(
-        /^web-top-cli: skipped a message on the update stream that is not a task record \(record of 2\.0 MiB is over the 256 KiB limit\); further ones are counted$/m,
+        /^web-top-cli: skipped a message on the update stream \(record of 2\.0 MiB is over the 256 KiB limit\); pass a larger --max-record-size to read longer records; further ones are counted$/m,
       )
     } finally {
       expect(await tail.stop()).toBe(130)

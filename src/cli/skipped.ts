@@ -24,7 +24,7 @@ export function describeSkipped(
   return `${skipped} ${noun} skipped (${listed.join('; ')})${advice}`
 }
 
-const RAISE_LIMIT_ADVICE = 'pass a larger --max-record-size to read longer records'
+export const RAISE_LIMIT_ADVICE = 'pass a larger --max-record-size to read longer records'
 
 /**
  * Returns the reasons that name a whole key the tracker could not read, such

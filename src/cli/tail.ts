@@ -21,7 +21,7 @@ import { hasEnded, type HttpTask } from '../task/http-task'
 import { HttpTrackerError } from '../trackers/http-tracker'
 import { isActiveRecordReason } from '../trackers/snapshot'
 import type { TaskSnapshot } from '../trackers/tracker'
-import { decodeTask } from '../task/wire'
+import { decodeTask, isOversizedReason } from '../task/wire'
 import { statusColour } from './columns'
 import { CliError } from './cli-error'
 import { connectTracker, diagnoseReadFailure, type TrackerConnection } from './connect'
@@ -35,7 +35,7 @@ import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { describeReducedRead, readFewerWhileTooLarge, type ReducedRead } from './read-fewer'
 import { RepeatedFailureReport } from './repeated-failure'
 import { sanitizeText } from '../util/sanitize'
-import { describeSkipped } from './skipped'
+import { describeSkipped, RAISE_LIMIT_ADVICE } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
 
@@ -167,10 +167,10 @@ class Tail {
   #skipUpdate(reason: string): void {
     this.#skippedUpdates++
     if (this.#skippedUpdates > 1) return
-    this.#streams.stderr.write(
-      `web-top-cli: skipped a message on the update stream that is not a task record (${sanitizeText(reason)}); ` +
-        'further ones are counted\n',
-    )
+    const message = isOversizedReason(reason)
+      ? `web-top-cli: skipped a message on the update stream (${sanitizeText(reason)}); ${RAISE_LIMIT_ADVICE}; `
+      : `web-top-cli: skipped a message on the update stream that is not a task record (${sanitizeText(reason)}); `
+    this.#streams.stderr.write(`${message}further ones are counted\n`)
   }
 
   readonly #onDisconnect = (reason: string): void => {
