@@ -551,7 +551,7 @@ const RESERVED_TAG_PREFIX = 'web_top.'
  */
 const MAX_TAGS_BYTES = 16 * 1024
 
-/** Longest `processorName`, in characters, for the same reason as `MAX_TAGS_BYTES`. */
+/** Longest `processorName`, in Unicode code points, for the same reason as `MAX_TAGS_BYTES`. */
 const MAX_PROCESSOR_NAME_LENGTH = 1024
 
 function checkTags(tags: Record<string, string> | undefined): Record<string, string> {
@@ -593,9 +593,11 @@ function checkProcessorName(value: unknown): string | undefined {
   if (name !== undefined && name.trim() === '') {
     throw invalidOptionRange('processorName', 'a name with at least one visible character, or left out for node:<pid>', value)
   }
-  if (name !== undefined && name.length > MAX_PROCESSOR_NAME_LENGTH) {
+  // Counted in code points, so that an emoji counts as one character, as a reader of the error counts it.
+  const length = name === undefined ? 0 : [...name].length
+  if (length > MAX_PROCESSOR_NAME_LENGTH) {
     const expected = `at most ${MAX_PROCESSOR_NAME_LENGTH} characters long, because every record carries it`
-    throw invalidOptionRange('processorName', expected, `${name.length} characters`)
+    throw invalidOptionRange('processorName', expected, `${length} characters`)
   }
   return name
 }

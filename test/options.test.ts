@@ -133,6 +133,9 @@ describe('resolveOptions defaults', () => {
     const largest = resolveOptions({ tags: { build: 'x'.repeat(16_384 - 12) }, processorName: 'w'.repeat(1_024) }, {})
     expect(largest.tags.build).toHaveLength(16_372)
     expect(largest.processorName).toHaveLength(1_024)
+    // 1,024 emoji are 2,048 UTF-16 code units, and 1,024 characters.
+    const emoji = resolveOptions({ processorName: '😀'.repeat(1_024) }, {})
+    expect(emoji.processorName).toHaveLength(2_048)
     expect(resolved.processorName).toBe('api-1')
     expect(resolved.limits).toEqual({ ...DEFAULT_SIZE_LIMITS, maxHeaders: 8 })
   })
