@@ -90,6 +90,23 @@ describe('tracker URL errors', () => {
     }
   })
 
+  it('names a single Redis at a redis+cluster:// URL', async () => {
+    const plain = await startRedis()
+    try {
+      const url = `redis+cluster://127.0.0.1:${plain.port}`
+      const result = await runCli(['recent', '--tracker-url', url, '--prefix', '{shop}:'], { timeoutMs: 15_000 })
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain('cluster support disabled')
+      expect(result.stderr).toContain(
+        'The server is a single Redis, not a Cluster node: read it with a redis://host:port URL (rediss:// for TLS)',
+      )
+      expect(result.stderr).not.toContain('Check that Redis is running')
+    } finally {
+      await plain.close()
+    }
+  })
+
   it('names no TLS when nothing listens at a rediss:// URL', async () => {
     const port = await findFreePort()
     const result = await runCli(['recent', '--tracker-url', `rediss://127.0.0.1:${port}`])

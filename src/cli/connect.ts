@@ -176,6 +176,23 @@ function describeAdminPermissionHint(command: 'prune' | 'clear'): string {
   )
 }
 
+/** Returns the hint after a failed connection, by the reason it failed. */
+function findConnectHint(url: string, reason: string): string {
+  if (AUTH_FAILURE.test(reason)) return AUTH_HINT
+  if (NOT_A_CLUSTER.test(reason)) return NOT_A_CLUSTER_HINT
+  if (DATABASE_FAILURE.test(reason)) return DATABASE_HINT
+  if (SENTINEL_FAILURE.test(reason)) return `${describeTlsMismatch(url, reason)}${SENTINEL_HINT}; ${urlHint(url)}`
+  const check = 'Check that Redis is running there and accepts connections from this host'
+  return `${describeTlsMismatch(url, reason)}${check}; ${urlHint(url)}`
+}
+
+/** Reply of a Redis server without cluster mode to the cluster client's `CLUSTER SLOTS`. */
+const NOT_A_CLUSTER = /cluster support disabled/i
+
+/** Hint after a cluster URL reached a Redis server without cluster mode. */
+const NOT_A_CLUSTER_HINT =
+  'The server is a single Redis, not a Cluster node: read it with a redis://host:port URL (rediss:// for TLS)'
+
 /** Hint after a redirection (MOVED), which a plain redis:// URL of one Cluster node gets. */
 const CLUSTER_NODE_HINT =
   'The server is a Redis Cluster node: read the cluster with a URL such as ' +
@@ -456,14 +473,7 @@ async function connectRedis(
     }
     if (silent) throw new CliError(describeClosedConnection(client, displayUrl, url))
     const reason = describeFailure(cause)
-    const hint = AUTH_FAILURE.test(reason)
-      ? AUTH_HINT
-      : DATABASE_FAILURE.test(reason)
-        ? DATABASE_HINT
-        : SENTINEL_FAILURE.test(reason)
-          ? `${describeTlsMismatch(url, reason)}${SENTINEL_HINT}; ${urlHint(url)}`
-          : `${describeTlsMismatch(url, reason)}Check that Redis is running there and accepts connections from this host; ${urlHint(url)}`
-    throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${hint}`)
+    throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${reason}. ${findConnectHint(url, reason)}`)
   }
 
   const state = readerStates.get(client)
