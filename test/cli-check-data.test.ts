@@ -265,6 +265,7 @@ describe('check --max-p99 at the limit', () => {
   beforeAll(async () => {
     await pushPastTasks('atlimit:', Array.from({ length: 50 }, () => completedRecord('/two', 200, 2)))
     await pushPastTasks('overlimit:', Array.from({ length: 50 }, () => completedRecord('/second', 200, 1_000)))
+    await pushPastTasks('nearlimit:', Array.from({ length: 50 }, () => completedRecord('/near', 200, 2.009)))
   })
 
   it('passes requests that took exactly the limit', async () => {
@@ -272,6 +273,16 @@ describe('check --max-p99 at the limit', () => {
 
     expect(check.stdout).toMatch(/^OK: .*p99 2\.00ms; 50 requests in the last 60s/)
     expect(check.code).toBe(0)
+  })
+
+  it('prints a p99 and a limit that look equal to the microsecond', async () => {
+    const check = await runCli(['check', '--prefix', 'nearlimit:', '--max-p99', '2.001ms'], {
+      env: { TOP_TRACKER_URL: redis.url },
+    })
+
+    // 2.009 ms and 2.001 ms both print as 2.00ms when cut to the display's digits.
+    expect(check.stdout).toMatch(/^FAIL: p99 2\.009ms \(max 2\.001ms\)/)
+    expect(check.code).toBe(1)
   })
 
   it('fails requests just over the limit', async () => {

@@ -161,6 +161,18 @@ export function measure(
   }
 }
 
+/**
+ * Formats a duration and the limit it broke. When the two would print the
+ * same, because the display cuts digits (4801.49 and 4800.999 ms both as
+ * `4.80s`), both print in milliseconds to the microsecond.
+ */
+function formatApart(valueMs: number, limitMs: number): [string, string] {
+  const value = formatLatency(valueMs)
+  const limit = formatLatency(limitMs)
+  if (value !== limit) return [value, limit]
+  return [`${valueMs.toFixed(3)}ms`, `${limitMs.toFixed(3)}ms`]
+}
+
 /** Returns the path of a stalled request, cut to `MAX_NAMED_PATH_LENGTH` characters. */
 function describeStalledPath(task: HttpTask): string {
   const path = task.path ?? task.uri ?? '-'
@@ -216,7 +228,8 @@ export function judge(
         'has a known duration, as when a clock is set back during a request',
     )
   } else if (maxP99Ms !== undefined && (figures.p99Ms ?? 0) > maxP99Ms) {
-    problems.push(`p99 ${formatLatency(figures.p99Ms)} (max ${formatLatency(maxP99Ms)})`)
+    const [p99, max] = formatApart(figures.p99Ms ?? 0, maxP99Ms)
+    problems.push(`p99 ${p99} (max ${max})`)
   }
 
   let windowText = describeWindow(figures, options.windowSeconds)
