@@ -58,7 +58,8 @@ describe('tracker endpoint without a tracker option', () => {
   })
 
   it('serves one of two trackers of the same Redis and prefix', async () => {
-    const twin = topMiddleware({ trackerUrl: redis.url, keyPrefix: 'shop:' })
+    // The same server, with the database written out.
+    const twin = topMiddleware({ trackerUrl: `${redis.url}/0`, keyPrefix: 'shop:' })
     try {
       const response = await fetch(`${origin}/web-top?action=completed-tasks`, { headers: { 'X-API-Key': API_KEY } })
 

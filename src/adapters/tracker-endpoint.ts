@@ -15,7 +15,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { INVALID_OPTION, type WebTopError } from '../errors'
 import { listRecordingTrackers } from '../recorder/recording-trackers'
 import { getSharedMemoryTracker } from '../trackers/from-url'
-import { RedisTracker } from '../trackers/redis-tracker'
+import { isCluster, RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
 import { createConsoleLogger, createRateLimitedLogger, guardLogger, type Logger } from '../util/logger'
 
@@ -169,7 +169,7 @@ function findRecordingTracker(): Pick<Tracker, 'read'> {
   // Two Redis trackers of the same server and prefix, as two middlewares of one app open, read the same tasks.
   const byStore = new Map<Tracker | string, Tracker>()
   for (const tracker of listRecordingTrackers()) {
-    const store = tracker instanceof RedisTracker ? `${tracker.url} ${tracker.keys.processors}` : tracker
+    const store = describeStore(tracker)
     if (!byStore.has(store)) byStore.set(store, tracker)
   }
   const trackers = [...byStore.values()]
@@ -181,6 +181,20 @@ function findRecordingTracker(): Pick<Tracker, 'read'> {
     `the app's recorders write to ${trackers.length} trackers, so the tracker endpoint cannot choose one: ` +
       'pass the one to serve in its `tracker` option, such as `tracker: middleware.recorder.tracker`',
   )
+}
+
+/**
+ * Returns what a tracker reads from: for a Redis tracker, the host, port
+ * and database of its connection (`redis://127.0.0.1:6379` and
+ * `redis://127.0.0.1:6379/0` alike) with its prefix, or the URL of a
+ * Cluster. Host names are compared as written, so `localhost` and
+ * `127.0.0.1` differ. Any other tracker is its own store.
+ */
+function describeStore(tracker: Tracker): Tracker | string {
+  if (!(tracker instanceof RedisTracker)) return tracker
+  const client = tracker.client
+  const where = isCluster(client) ? tracker.url : `${client.options.host}:${client.options.port}/${client.options.db ?? 0}`
+  return `${where} ${tracker.keys.processors}`
 }
 
 const OWN_REQUESTS_WARNING =
