@@ -4,7 +4,8 @@
  * machine does. libfaketime fakes the wall clock (CLOCK_REALTIME) of that
  * process alone, through a file it reads on every call, and leaves the
  * monotonic clock alone. Records of requests made after the correction
- * carry the corrected time.
+ * carry the corrected time, and a request in flight during the correction
+ * keeps its real duration.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'

@@ -1,8 +1,8 @@
 /**
  * `topTrackerEndpoint()` without a `tracker` option in an Express app whose
- * middleware records to a private Redis: it serves what the app records,
- * as `web-top-cli` reads it over http://, and responds with 500 and a log
- * line when the process's recorders write to several trackers.
+ * middleware records to a private Redis. It serves what the app records,
+ * as `web-top-cli` reads it over http://. When the process's recorders
+ * write to several trackers, it responds with 500 and a log line.
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
