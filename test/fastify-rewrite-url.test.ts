@@ -66,4 +66,27 @@ describe.each(FASTIFY_VERSIONS)('%s rewriteUrl', (_name, fastify) => {
       await app.close()
     }
   })
+
+  it('records a response sent without hooks with the URL as sent', async () => {
+    const app = fastify({ logger: false, rewriteUrl: rewriteOldPaths })
+    await app.register(topPlugin, { trackerUrl: redis.url, handleSignals: false })
+    app.get('/new/:id', async () => 'new')
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = app.server.address() as AddressInfo
+
+    try {
+      // Fastify answers a path it cannot decode with 400, without running the hooks.
+      const response = await fetch(`http://127.0.0.1:${port}/old/%`)
+      expect(response.status).toBe(400)
+      await waitUntil('the record of the 400', 15_000, async () => {
+        return (await readStoredTasks(redis.client)).pastTasks.length === 1
+      })
+      const [record] = (await readStoredTasks(redis.client)).pastTasks
+
+      expect(record?.status_code).toBe(400)
+      expect(record?.uri).toBe('/old/%')
+    } finally {
+      await app.close()
+    }
+  })
 })

@@ -149,11 +149,11 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
 
   // NOTE: these requests have no Fastify request object, so the app's
   // `trustProxy` setting is not applied. The socket's address is recorded
-  // unless the plugin's own `trustProxy` option is set. They are recorded
-  // with the URL that the app's `rewriteUrl` returned, not the one sent.
-  // `inject()` responses never reach the finish channel and stay unrecorded.
+  // unless the plugin's own `trustProxy` option is set. `inject()`
+  // responses never reach the finish channel and stay unrecorded.
   const recordUntracked: UntrackedResponseHandler = (req, res, outcome) => {
-    recorder.recordEnded(req, res, outcome)
+    // Set by Fastify (4 and 5) when its `rewriteUrl` option changed `req.url`.
+    recorder.recordEnded(req, res, outcome, { url: (req as { originalUrl?: string }).originalUrl })
   }
   // Registered on a child context, the hook runs only for that context's
   // routes, so a response without state may belong to a route outside it.

@@ -214,11 +214,17 @@ export class Recorder {
    * starts and ends now, so its duration is 0. For responses that a
    * framework sends without running the adapter's hook, such as Fastify's
    * 400 for a URL it cannot decode. Returns whether a task was recorded:
-   * false in the cases where `track()` returns false. Like `track()` and
-   * `end()`, which catch and log their errors, it never throws.
+   * false in the cases where `track()` returns false. `context` is
+   * `track()`'s, such as the URL as sent. Like `track()` and `end()`,
+   * which catch and log their errors, it never throws.
    */
-  recordEnded(req: IncomingMessage, res: ServerResponse, outcome: RequestOutcome = 'completed'): boolean {
-    if (!this.track(req, res)) return false
+  recordEnded(
+    req: IncomingMessage,
+    res: ServerResponse,
+    outcome: RequestOutcome = 'completed',
+    context: TrackContext = {},
+  ): boolean {
+    if (!this.track(req, res, context)) return false
     this.end(res, outcome)
     return true
   }
