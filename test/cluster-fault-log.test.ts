@@ -1,9 +1,10 @@
 /**
  * An Express app that records to a private Redis Cluster through a
- * `redis+cluster://` URL, whose master and replica for the prefix's slot
- * are killed while requests go on. The app keeps responding, and its log
- * names the node and the slot at fault, which the client's error ("Too
- * many Cluster redirections") does not.
+ * `redis+cluster://` URL. When the master of the prefix's slot rejects
+ * writes with OOM, the recorder probes no node. When that master and its
+ * replica are killed while requests go on, the app keeps responding, and
+ * its log names the node and the slot at fault, which the client's error
+ * ("Too many Cluster redirections") does not.
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
