@@ -281,7 +281,7 @@ describe('renderLiveFrame', () => {
   })
 
   it('finds the route of a path that left the completed list', () => {
-    // The view keeps the newest 500 completed requests, while the window holds the last 60 s.
+    // The view keeps the newest 500 completed requests, while the window contains the last 60 s.
     const routed = { ...completedTask(1), task_name: '/slow', method: 'GET', path: '/slow' }
     const stats = new StatsWindow(60_000, NOW - 60_000)
     stats.add(routed, NOW)

@@ -1,8 +1,8 @@
 /**
  * A Redis tracker closed while Redis is frozen (SIGSTOP) with a heartbeat
  * write in flight. Closing ends the connection, which fails that write
- * with "Connection is closed."; the close's own line reports what it gave
- * up on, and no line blames the heartbeat for the tracker's own close.
+ * with "Connection is closed.". The close's own line reports what it gave
+ * up on, so no line blames the heartbeat for the tracker's own close.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisTracker } from '../src/index'

@@ -75,7 +75,7 @@ describe.each(FASTIFY_VERSIONS)('%s rewriteUrl', (_name, fastify) => {
     const { port } = app.server.address() as AddressInfo
 
     try {
-      // Fastify answers a path it cannot decode with 400, without running the hooks.
+      // Fastify responds to a path it cannot decode with 400, without running the hooks.
       const response = await fetch(`http://127.0.0.1:${port}/old/%`)
       expect(response.status).toBe(400)
       await waitUntil('the record of the 400', 15_000, async () => {

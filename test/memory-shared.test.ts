@@ -33,7 +33,7 @@ describe('memory:// shared by recorders', () => {
     const first = topMiddleware({ trackerUrl: 'memory://', maxCompletedTasks: 3, logger, handleSignals: false })
     const second = topMiddleware({ trackerUrl: 'memory://', maxCompletedTasks: 50, logger, handleSignals: false })
     const third = topMiddleware({ trackerUrl: 'memory://', maxCompletedTasks: 3, logger, handleSignals: false })
-    // A recorder that asks for no size takes the tracker's as it is.
+    // A recorder that requests no size keeps the tracker's size.
     const fourth = topMiddleware({ trackerUrl: 'memory://', logger, handleSignals: false })
     try {
       expect(second.recorder.tracker).toBe(first.recorder.tracker)

@@ -268,11 +268,13 @@ function readUnexpectedBinary(error: unknown): string | undefined {
   const lineEnd = bytes.indexOf(0x0a)
   const firstLine = lineEnd === -1 ? bytes : bytes.subarray(0, lineEnd)
   if (firstLine.length === 0) return undefined
-  let shown = 0
-  while (shown < Math.min(firstLine.length, MAX_QUOTED_BYTES) && isControlByte(firstLine[shown] as number)) shown++
-  if (shown === 0) return 'not shown'
-  const hexBytes = [...firstLine.subarray(0, shown)].map((byte) => `0x${byte.toString(16).padStart(2, '0')}`)
-  return shown < firstLine.length ? `${hexBytes.join(' ')} …` : hexBytes.join(' ')
+  let controlBytes = 0
+  while (controlBytes < Math.min(firstLine.length, MAX_QUOTED_BYTES) && isControlByte(firstLine[controlBytes] as number)) {
+    controlBytes++
+  }
+  if (controlBytes === 0) return 'not shown'
+  const hexBytes = [...firstLine.subarray(0, controlBytes)].map((byte) => `0x${byte.toString(16).padStart(2, '0')}`)
+  return controlBytes < firstLine.length ? `${hexBytes.join(' ')} …` : hexBytes.join(' ')
 }
 
 /** Returns true for an ASCII control byte (0x00 to 0x1f, 0x7f). */

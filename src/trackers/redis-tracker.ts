@@ -388,7 +388,7 @@ export class RedisTracker implements Tracker {
   #dropped = 0
   #closed = false
   readonly #diagnoseCluster: (() => Promise<string | undefined>) | undefined
-  /** Earliest time of the next cluster diagnosis, so that an outage probes the nodes at most once per log interval. */
+  /** Earliest time of the next cluster diagnosis (`#logClusterFault`), so that an outage does not probe the nodes at every failed write. */
   #nextClusterDiagnosisMs = 0
   readonly #logIntervalMs: number
   /**
