@@ -21,7 +21,7 @@ describe.each(['express5', 'fastify5'] as const)('%s under load', (framework) =>
   let app: TestApp | undefined
 
   beforeEach(async () => {
-    await redis.client.flushall()
+    await redis.reset()
   })
 
   afterEach(async () => {
@@ -104,7 +104,7 @@ describe('responses while Redis is unavailable', () => {
   let app: TestApp | undefined
 
   beforeEach(async () => {
-    await redis.client.flushall()
+    await redis.reset()
   })
 
   afterEach(async () => {

@@ -33,7 +33,7 @@ afterAll(async () => {
 })
 
 beforeEach(async () => {
-  await redis.client.flushall()
+  await redis.reset()
 })
 
 afterEach(() => {

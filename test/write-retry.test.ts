@@ -31,7 +31,7 @@ afterAll(async () => {
 })
 
 beforeEach(async () => {
-  await redis.client.flushall()
+  await redis.reset()
 })
 
 describe('writes Redis did not run', () => {

@@ -26,6 +26,14 @@ export interface TestRedis {
   thaw(): void
   /** Stops the server for good and removes its folder. */
   close(): Promise<void>
+  /**
+   * Waits until `client` is the only connection, then deletes every key.
+   * An app that gave up on a frozen Redis leaves its last writes in the
+   * server's socket buffer, and the thawed server runs them before it sees
+   * the connection close. A FLUSHALL sent before that close could run
+   * first, and the next test would find the records of the last one.
+   */
+  reset(): Promise<void>
 }
 
 export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
@@ -66,6 +74,18 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       child?.kill('SIGCONT')
       await stop()
       rmSync(dir, { recursive: true, force: true })
+    },
+    reset: async () => {
+      let others: string[] = []
+      await waitUntil('the connections of earlier tests to close', 15_000, async () => {
+        const ownId = String(await client.client('ID'))
+        const list = (await client.client('LIST')) as string
+        others = list.trim().split('\n').filter((line) => !line.startsWith(`id=${ownId} `))
+        return others.length === 0
+      }).catch((err: unknown) => {
+        throw new Error(`${String(err)}; still connected: ${others.join(' | ')}`, { cause: err })
+      })
+      await client.flushall()
     },
   }
 }
