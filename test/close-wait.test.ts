@@ -29,7 +29,7 @@ afterAll(async () => {
 })
 
 beforeEach(async () => {
-  await redis.client.flushall()
+  await redis.reset()
 })
 
 const isIdleLine = (line: LogLine) => line.message.startsWith('redis tracker went idle after its servers closed')
@@ -72,13 +72,15 @@ describe('server close while Redis replies BUSY', () => {
     const tracker = listener.recorder.tracker
     const server = await serve(listener, 1)
     await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
-    // Longer than the 2 s of removing the entries plus the 2 s of suspend().
-    const blocked = await blockRedis(redis.url, 6_000)
+    // Far longer than the 2 s of removing the entries plus the 2 s of
+    // suspend(), so that a loaded machine's delays end no test early; the
+    // block ends once the idle line is there.
+    const blocked = await blockRedis(redis.url, 25_000)
     try {
       await sendRequests(server, 5)
       await closeServer(server)
 
-      const idle = await waitFor('the log of the lost records', () => logger.lines.find(isIdleLine), 8_000)
+      const idle = await waitFor('the log of the lost records', () => logger.lines.find(isIdleLine), 15_000)
       const stats = tracker.stats()
       // Each request has a start and an end record.
       expect(stats.written + stats.dropped).toBe(12)
@@ -86,11 +88,10 @@ describe('server close while Redis replies BUSY', () => {
       expect(idle.fields.records).toBe(stats.dropped)
       expect(stats.pendingBytes).toBe(0)
     } finally {
-      await blocked.done
-      blocked.client.disconnect()
+      await blocked.release()
       await listener.close()
     }
-  })
+  }, 40_000)
 })
 
 describe('close while Redis replies BUSY', () => {

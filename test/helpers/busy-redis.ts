@@ -5,11 +5,21 @@
 import Redis from 'ioredis'
 import { waitFor } from './http'
 
+export interface BlockedRedis {
+  /** Settles when the script ends. */
+  done: Promise<unknown>
+  client: Redis
+  /** Ends the script now if it still runs (SCRIPT KILL), waits for its end and closes its client. */
+  release(): Promise<void>
+}
+
 /**
  * Runs a script that keeps the Redis at `url` busy for `blockMs`, and
- * resolves once other clients get BUSY. `done` settles when the script ends.
+ * resolves once other clients get BUSY. A test that waits for something to
+ * happen during the block can block for long, to stay clear of a loaded
+ * machine's delays, and call `release()` once it has seen it.
  */
-export async function blockRedis(url: string, blockMs: number): Promise<{ done: Promise<unknown>; client: Redis }> {
+export async function blockRedis(url: string, blockMs: number): Promise<BlockedRedis> {
   const client = new Redis(url)
   // While the script runs, Redis replies BUSY to other commands, such as the
   // ready check of a client that connects then. Without a listener, ioredis
@@ -34,5 +44,21 @@ export async function blockRedis(url: string, blockMs: number): Promise<{ done: 
     }
   })
   probe.disconnect()
-  return { done, client }
+  let ended = false
+  void done.then(
+    () => (ended = true),
+    () => (ended = true),
+  )
+  const release = async () => {
+    if (!ended) {
+      const killer = new Redis(url, { maxRetriesPerRequest: 0 })
+      killer.on('error', () => {})
+      // NOTBUSY when the script ended meanwhile.
+      await killer.script('KILL').catch(() => undefined)
+      killer.disconnect()
+    }
+    await done.catch(() => undefined)
+    client.disconnect()
+  }
+  return { done, client, release }
 }
