@@ -123,7 +123,7 @@ describe('handleKey', () => {
 
 describe('followDetail', () => {
   const ACTIVE: HttpTask = { task_id: 'u1', host_name: 'web-1', process_id: 7, ended_at: null, path: '/upload' }
-  const TASK_KEY = 'id:u1@web-1/7'
+  const TASK_KEY = 'id:u1@web-1/7/'
 
   /** Returns settings with the detail pane open on `task`, selected as row `selectedKey`. */
   function openOn(task: HttpTask, selectedKey: string) {

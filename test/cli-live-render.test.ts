@@ -187,7 +187,7 @@ describe('renderLiveFrame', () => {
       { task: task(1, { started_at: formatIsoTime(NOW - 6_000), path: '/slow' }), orphaned: false },
       { task: task(2, { path: '/picked' }), orphaned: false },
     ]
-    const frame = renderLiveFrame(frameInput(data(0, 0, { active }), { colour: true }, { selectedKey: 'a:id:2@web-0/102' }))
+    const frame = renderLiveFrame(frameInput(data(0, 0, { active }), { colour: true }, { selectedKey: 'a:id:2@web-0/102/0' }))
     expect(frame.lines.find((line) => line.includes('/slow'))).toMatch(/^\x1b\[31m/)
     expect(frame.lines.find((line) => line.includes('/picked'))).toMatch(/^\x1b\[7m/)
   })

@@ -43,7 +43,7 @@ describe('LiveState', () => {
     state.finishResync(snapshot([], []), NOW)
     state.applyUpdate(JSON.stringify(start('a')), NOW)
     expect([...state.active.values()].map((entry) => entry.task.path)).toEqual(['/a'])
-    expect(state.active.get('id:a@web-1/7')?.processorId).toBe('web-1/7-0-1.a')
+    expect(state.active.get('id:a@web-1/7/0')?.processorId).toBe('web-1/7-0-1.a')
 
     state.applyUpdate(JSON.stringify(end('a')), NOW)
     expect(state.active.size).toBe(0)
@@ -170,11 +170,11 @@ describe('LiveState', () => {
     state.finishResync(snapshot([start('a')], [end('b', 5_000), end('b', 1_000)]), NOW)
     const running: HttpTask = { ...start('a'), tags: { stage: 'two' } }
     state.applyUpdate(JSON.stringify(running), NOW)
-    expect(state.findLatestTask('id:a@web-1/7')?.tags).toEqual({ stage: 'two' })
-    expect(state.findLatestTask('id:b@web-1/7')?.ended_at).toBe(formatIsoTime(NOW - 1_000))
+    expect(state.findLatestTask('id:a@web-1/7/0')?.tags).toEqual({ stage: 'two' })
+    expect(state.findLatestTask('id:b@web-1/7/0')?.ended_at).toBe(formatIsoTime(NOW - 1_000))
 
     state.applyUpdate(JSON.stringify(end('a')), NOW)
-    expect(state.findLatestTask('id:a@web-1/7')?.ended_at).toBe(formatIsoTime(NOW))
-    expect(state.findLatestTask('id:missing@web-1/7')).toBeUndefined()
+    expect(state.findLatestTask('id:a@web-1/7/0')?.ended_at).toBe(formatIsoTime(NOW))
+    expect(state.findLatestTask('id:missing@web-1/7/0')).toBeUndefined()
   })
 })

@@ -3,7 +3,7 @@
  * against a private Redis, on the records of one Python process that
  * serves requests on several threads. The header counts one process.
  * Grouping by process puts the threads in one group, and the Process
- * column still names each thread.
+ * column still names each thread, also for two tasks of one id.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
@@ -20,6 +20,7 @@ const PREFIX = 'py:'
 const PID = 7508
 const ACTIVE_THREADS = [140585143763648, 140585135370944, 140585126978240]
 const COMPLETED_THREADS = [140585118585536, 140585110192832]
+const ACTIVE_TASK_IDS = [1, 2, 1]
 
 let redis: TestRedis
 
@@ -28,7 +29,8 @@ beforeAll(async () => {
   const nowMs = Date.now()
   // The Python tracker's field names: `pid:<pid> tid:<tid>`.
   for (const [index, thread] of ACTIVE_THREADS.entries()) {
-    const task = pythonRecord(index, thread, nowMs - 1_000, null)
+    // Task ids may repeat across threads, as those of a counter per thread do.
+    const task = pythonRecord(ACTIVE_TASK_IDS[index] ?? index, thread, nowMs - 1_000, null)
     await redis.client.hset(`${PREFIX}processors`, `pid:${PID} tid:${thread}`, JSON.stringify(task))
   }
   for (const [index, thread] of COMPLETED_THREADS.entries()) {
@@ -64,6 +66,12 @@ describe.skipIf(!TMUX_AVAILABLE)('live on one process with threads (needs tmux)'
     for (const thread of ACTIVE_THREADS) {
       expect(lines.some((line) => line.includes(`pyhost/${PID}/${thread}`))).toBe(true)
     }
+  })
+
+  it('shows one task id on two threads twice', () => {
+    const lines = activeTableLines(session?.capture() ?? '')
+
+    expect(lines.filter((line) => line.includes('/py/1'))).toHaveLength(2)
   })
 
   it('groups the threads under their process', async () => {

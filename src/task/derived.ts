@@ -177,15 +177,15 @@ export function getEndedAtMs(task: HttpTask): number | undefined {
 
 /**
  * Returns a key that names one task across records: its `task_id` with the
- * host and process, or, for a record without one, the process, internal id
- * and start time. The host and process are part of the key because task
- * ids such as the Python tracker's (a small number, or an object's `id()`)
- * are unique only within one process. The start record and the end record
- * of a task have the same key.
+ * host, process and thread, or, for a record without one, the process,
+ * internal id and start time. The host, process and thread are part of the
+ * key because task ids such as the Python tracker's (a small number, or an
+ * object's `id()`) may be unique only within one thread. The start record
+ * and the end record of a task have the same key.
  */
 export function getTaskKey(task: HttpTask): string {
   if (task.task_id != null && task.task_id !== '') {
-    return `id:${String(task.task_id)}@${task.host_name ?? ''}/${task.process_id ?? ''}`
+    return `id:${String(task.task_id)}@${task.host_name ?? ''}/${task.process_id ?? ''}/${task.thread_id ?? ''}`
   }
   const parts = [task.host_name, task.process_id, task.thread_id, task.process_internal_id]
   return `at:${parts.map((part) => part ?? '').join('/')}@${task.started_at ?? ''}`
