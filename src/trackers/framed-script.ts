@@ -20,20 +20,49 @@ export function createLuaScript(lua: string): LuaScript {
 }
 
 /**
+ * The caller's hold on a script call. Once `abandoned` is set, the caller
+ * no longer waits for the call's reply and has counted its records as
+ * dropped, so the call must not run if the client writes it again.
+ */
+export interface ScriptCallGuard {
+  abandoned: boolean
+}
+
+/**
+ * The request an abandoned call writes instead of its own: PING, which
+ * changes nothing and gets one reply, as the call would.
+ */
+const ABANDONED_REQUEST = Buffer.from('*1\r\n$4\r\nPING\r\n')
+
+/**
  * One EVALSHA or EVAL call with a request built in advance. The arguments
  * given to ioredis are only the script, the key count and the keys, so a
  * Cluster still routes the call by its keys.
  */
 class FramedScriptCommand extends Command {
   readonly #request: Buffer
+  readonly #guard: ScriptCallGuard | undefined
 
-  constructor(name: 'evalsha' | 'eval', script: string, keys: readonly string[], request: Buffer) {
+  constructor(
+    name: 'evalsha' | 'eval',
+    script: string,
+    keys: readonly string[],
+    request: Buffer,
+    guard: ScriptCallGuard | undefined,
+  ) {
     super(name, [script, String(keys.length), ...keys], { replyEncoding: 'utf8' })
     this.#request = request
+    this.#guard = guard
   }
 
+  /**
+   * Returns the request, each time ioredis writes the call. ioredis writes
+   * a call again after a reconnection when its client has
+   * `autoResendUnfulfilledCommands` on, its default, and a call that Redis
+   * ran before the connection closed would then run twice.
+   */
   override toWritable(): Buffer {
-    return this.#request
+    return this.#guard?.abandoned === true ? ABANDONED_REQUEST : this.#request
   }
 
   /**
@@ -53,24 +82,26 @@ class FramedScriptCommand extends Command {
  * EVAL when the server does not have the script yet (a new or restarted
  * server, or after SCRIPT FLUSH). A NOSCRIPT reply means that nothing ran,
  * so sending EVAL then cannot apply anything twice. Keys get the client's
- * own `keyPrefix` option, as ioredis commands do.
+ * own `keyPrefix` option, as ioredis commands do. Once `guard.abandoned`
+ * is set, a write of the call that ioredis makes again sends PING instead.
  */
 export async function runFramedScript(
   client: RedisClient,
   script: LuaScript,
   keys: readonly string[],
   args: readonly string[],
+  guard?: ScriptCallGuard,
 ): Promise<unknown> {
   const prefix = client.options.keyPrefix ?? ''
   const prefixedKeys = prefix === '' ? keys : keys.map((key) => prefix + key)
   const { request, headerBytes } = frameRequest(script.sha, prefixedKeys, args)
   try {
-    return await send(client, 'evalsha', script.sha, prefixedKeys, request)
+    return await send(client, 'evalsha', script.sha, prefixedKeys, request, guard)
   } catch (err) {
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
     const header = Buffer.from(`*${3 + prefixedKeys.length + args.length}\r\n${bulk('eval')}${bulk(script.lua)}`)
     const evalRequest = Buffer.concat([header, request.subarray(headerBytes)])
-    return send(client, 'eval', script.lua, prefixedKeys, evalRequest)
+    return send(client, 'eval', script.lua, prefixedKeys, evalRequest, guard)
   }
 }
 
@@ -80,8 +111,9 @@ function send(
   script: string,
   keys: readonly string[],
   request: Buffer,
+  guard: ScriptCallGuard | undefined,
 ): Promise<unknown> {
-  const command = new FramedScriptCommand(name, script, keys, request)
+  const command = new FramedScriptCommand(name, script, keys, request, guard)
   void client.sendCommand(command)
   return command.promise
 }

@@ -32,7 +32,7 @@ import {
   type Operation,
   type PendingStart,
 } from './redis-batch'
-import { createLuaScript, runFramedScript } from './framed-script'
+import { createLuaScript, runFramedScript, type ScriptCallGuard } from './framed-script'
 import { MismatchDiagnosis, type ProtocolMismatch } from './protocol-mismatch'
 import { FIELD_LENGTHS_COMMAND, isScriptRejected, readChangedActive, type ChangedActive } from './redis-changed-read'
 import { requireClusterHashTag, validateServerUrl } from './redis-connection'
@@ -1273,12 +1273,15 @@ export class RedisTracker implements Tracker {
     if (this.#chunksCheckingStopped.has(chunk)) args.push('k', '', '', '')
 
     let settled = false
+    const guard: ScriptCallGuard = { abandoned: false }
     // `replied` is false when the tracker or ioredis ends the write without a reply from Redis.
     let finish: (err: Error | undefined, replied?: boolean) => void = () => {}
     const sent = new Promise<void>((resolve) => {
       finish = (err, replied = false) => {
         if (settled) return
         settled = true
+        // A given client may write the call again after a reconnection, when Redis may have run it already.
+        if (err !== undefined && !replied) guard.abandoned = true
         this.#failInFlight.delete(finish)
         this.#inFlight.delete(sent)
         this.#inFlightBytes -= bytes
@@ -1326,7 +1329,7 @@ export class RedisTracker implements Tracker {
     })
     this.#inFlight.add(sent)
     this.#failInFlight.add(finish)
-    runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items)).then(
+    runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items), guard).then(
       (reply) => {
         this.#checkPublishError(reply)
         finish(undefined, true)
