@@ -272,6 +272,8 @@ interface Removal {
   queued: number
   /** Whether Redis applied the latest `m` sent. */
   applied: boolean
+  /** Whether requests of the prefix were in flight, whose entries the removal ends. */
+  endsEntries: boolean
 }
 
 type RemoveProcessors = (
@@ -591,17 +593,21 @@ export class RedisTracker implements Tracker {
   }
 
   queueRemoveProcessors(processorIdPrefix: string, outcome: CleanupOutcome = 'recorder_closed'): void {
+    let endsEntries = false
     for (const processorId of this.#knownProcessors) {
       if (!processorId.startsWith(processorIdPrefix)) continue
       this.#knownProcessors.delete(processorId)
-      this.#active.delete(processorId)
+      endsEntries = this.#active.delete(processorId) || endsEntries
     }
     if (this.#closed) return
 
     const pattern = `${escapeGlob(processorIdPrefix)}*`
     const endedAt = formatIsoTime(Date.now())
-    const queued = (this.#removals.get(pattern)?.queued ?? 0) + 1
-    this.#removals.set(pattern, { endedAt, outcome, queued, applied: false })
+    const previous = this.#removals.get(pattern)
+    const queued = (previous?.queued ?? 0) + 1
+    // A removal not applied yet may still have entries to end.
+    endsEntries ||= previous !== undefined && !previous.applied && previous.endsEntries
+    this.#removals.set(pattern, { endedAt, outcome, queued, applied: false, endsEntries })
     // Queued past the budget: the removal is small, and losing it would leave entries behind.
     this.#enqueue('m', pattern, endedAt, outcome)
   }
@@ -804,6 +810,11 @@ export class RedisTracker implements Tracker {
     this.#heartbeatConfirmedAt.delete(processorIdPrefix)
     this.#heartbeatStoredAt.delete(processorIdPrefix)
     this.#waitingHeartbeats.delete(processorIdPrefix)
+    // Just after Redis dropped the connection, the next attempt is one wait away: start it now.
+    if (!this.#isWritable() && this.#mayReconnect()) {
+      this.#reconnectNow()
+      await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
+    }
     if (!this.#isWritable()) return
     try {
       await this.client
@@ -945,11 +956,30 @@ export class RedisTracker implements Tracker {
     for (;;) {
       await settleWithin(this.flush(), deadline - Date.now())
       const remainingMs = deadline - Date.now()
-      if (remainingMs <= 0 || this.#batch.records + this.#retries.records === 0) return
+      if (remainingMs <= 0 || !this.#hasWritesToWaitFor()) return
       if (this.#isWritable() || !this.#mayReconnect()) return
       this.#reconnectNow()
       await this.#waitForConnection(Math.min(remainingMs, FLUSH_RETRY_PAUSE_MS), true)
     }
+  }
+
+  /**
+   * Returns true while records wait to be sent, or a removal that ends the
+   * entries of requests in flight (`queueRemoveProcessors()`), which
+   * carries no record but would leave those entries behind.
+   */
+  #hasWritesToWaitFor(): boolean {
+    if (this.#batch.records + this.#retries.records > 0) return true
+    return this.#unappliedRemovals().length > 0
+  }
+
+  /** Returns the patterns of the removals that end entries of requests in flight and that Redis has not applied. */
+  #unappliedRemovals(): string[] {
+    const patterns: string[] = []
+    for (const [pattern, removal] of this.#removals) {
+      if (removal.endsEntries && !removal.applied) patterns.push(pattern)
+    }
+    return patterns
   }
 
   /** Returns true when the connection can become ready within a wait, and then take writes. */
@@ -998,6 +1028,8 @@ export class RedisTracker implements Tracker {
    */
   #giveUpUnwritten(message: string, scope: 'all' | 'queued'): void {
     const reason = this.#explainUnwritten(scope)
+    // A removal in flight may still apply, unless the tracker gives up on every write.
+    const removals = this.#unappliedRemovals().filter((pattern) => scope === 'all' || (this.#removals.get(pattern)?.queued ?? 0) > 0)
     let unsent = this.#retries.records
     const queued = !this.#retries.isEmpty || !this.#batch.isEmpty
     this.#retries.stopWaiting()
@@ -1013,6 +1045,13 @@ export class RedisTracker implements Tracker {
     if (scope === 'all' && this.#failInFlight.size > 0) {
       const abandoned = new Error('the tracker stopped waiting for the reply, so the records may or may not be stored')
       this.#failAllInFlight(abandoned, false)
+    }
+    if (removals.length > 0) {
+      this.#logger.warn(
+        { processorIds: removals.join(', '), reason, url: this.#url },
+        `${message}, so the entries of its requests in flight may stay in processors: readers show them ` +
+          "as ORPHANED once the process's heartbeat expires, and `web-top-cli prune` ends them",
+      )
     }
     if (unsent + unconfirmed === 0) return
     this.#logger.warn(

@@ -1,0 +1,94 @@
+/**
+ * `close()` while the tracker's connection waits between two connection
+ * attempts (ioredis status `reconnecting`), as just after Redis dropped
+ * it. The cleanup that ends the requests in flight carries no record of
+ * its own. With Redis up, it must still reach Redis within the close's
+ * wait. With Redis down, the log must report that the entries stay.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { topMiddleware } from '../src/index'
+import { waitFor } from './helpers/http'
+import { captureLogger } from './helpers/logger'
+import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+
+const HELD_REQUESTS = 3
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis.close()
+})
+
+/** Starts an Express app with web-top and sends `HELD_REQUESTS` requests that wait for `releaseAll()`. */
+async function startHeldRequests() {
+  const logger = captureLogger()
+  const middleware = topMiddleware({ trackerUrl: redis.url, logger, handleSignals: false })
+  const releases: Array<() => void> = []
+  const app = express()
+  app.use(middleware)
+  app.get('/hold', (_req, res) => {
+    releases.push(() => res.send('released'))
+  })
+  const server: Server = createServer(app)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hold`
+  const pending = Array.from({ length: HELD_REQUESTS }, () => fetch(url).then((response) => response.text()))
+  await waitFor('the active entries', async () =>
+    (await redis.client.hlen('processors')) === HELD_REQUESTS ? true : undefined,
+  )
+  const releaseAll = async () => {
+    for (const release of releases) release()
+    await Promise.all(pending)
+    await new Promise((resolve) => server.close(resolve))
+  }
+  return { logger, middleware, prefix: middleware.recorder.processorIdPrefix, releaseAll }
+}
+
+describe('close right after Redis dropped the connection', () => {
+  it('ends the requests in flight', async () => {
+    await redis.reset()
+    const { middleware, prefix, releaseAll } = await startHeldRequests()
+    try {
+      expect(Number(await redis.client.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'))).toBe(1)
+      // ioredis waits 50 ms or more before its next attempt (the tracker's retryStrategy).
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      await middleware.close()
+    } finally {
+      await releaseAll()
+    }
+
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.processors).toEqual({})
+    expect(stored.pastTasks.map((task) => task.tags?.['web_top.outcome'])).toEqual(
+      Array.from({ length: HELD_REQUESTS }, () => 'recorder_closed'),
+    )
+    expect(await redis.client.exists(`heartbeat:${prefix}`)).toBe(0)
+    expect(await redis.client.smembers('heartbeats')).not.toContain(prefix)
+  })
+})
+
+describe('close after Redis stopped', () => {
+  it('logs that the entries in flight stay', async () => {
+    await redis.reset()
+    const { logger, middleware, prefix, releaseAll } = await startHeldRequests()
+    await redis.stop()
+    try {
+      await middleware.close()
+    } finally {
+      await releaseAll()
+      await redis.start()
+    }
+
+    const lines = logger.lines.filter((line) => line.message.includes('entries of its requests in flight may stay'))
+    expect(lines).toHaveLength(1)
+    expect(String(lines[0]?.fields.processorIds)).toContain(prefix)
+    expect(lines[0]?.message).toContain('web-top-cli prune')
+  })
+})
