@@ -132,6 +132,8 @@ describe('close while Redis replies BUSY', () => {
       const closing = logger.lines.filter(isClosingLine)
       expect(closing).toHaveLength(1)
       expect(closing[0]?.fields.records).toBe(6)
+      // A batch sent again just before the give-up is in flight, but the cause is Redis's rejection.
+      expect(closing[0]?.fields.reason).toMatch(/^redis kept rejecting writes without running them, the last one with: BUSY/)
     } finally {
       await blocked.done
       blocked.client.disconnect()

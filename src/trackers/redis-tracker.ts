@@ -437,6 +437,8 @@ export class RedisTracker implements Tracker {
    * until a write succeeds `WRITES_RECOVERED_AFTER_MS` after that.
    */
   #writesRejected: { since: number; droppedBefore: number; lastAt: number } | undefined
+  /** The error of the latest batch that Redis rejected without running it, for the give-up line. */
+  #lastRejection: string | undefined
   /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
   #operationsQueued = 0
   /** The calls waiting for the connection, which share one listener per event on the client. */
@@ -1068,11 +1070,14 @@ export class RedisTracker implements Tracker {
    */
   #explainUnwritten(scope: 'all' | 'queued'): string {
     const oldest = this.#oldestWriteSentAt()
-    if (scope === 'all' && this.#isWritable() && oldest !== Infinity) {
+    // A batch sent again just before the give-up is in flight too, after a rejection rather than a lost reply.
+    const rejecting = this.#retries.isRejecting && this.#lastRejection !== undefined
+    if (scope === 'all' && this.#isWritable() && oldest !== Infinity && !rejecting) {
       return `redis has not replied to a write sent ${Date.now() - oldest} ms ago`
     }
     if (this.#databaseError !== undefined) return this.#databaseError
     if (!this.#isWritable()) return `the connection to redis cannot take writes (ioredis status ${this.client.status})`
+    if (rejecting) return `redis kept rejecting writes without running them, the last one with: ${this.#lastRejection}`
     if (!this.#retries.isEmpty) return 'redis kept rejecting writes without running them (BUSY, LOADING, READONLY or the like)'
     return 'the wait for redis ended before every record was sent'
   }
@@ -1338,6 +1343,7 @@ export class RedisTracker implements Tracker {
           // Redis did not run the script. The repair after the retried
           // batches puts right an active entry that a later batch changed.
           this.#retries.add(chunk)
+          this.#lastRejection = findRedisErrorCause(err) ?? err.message
           this.#needsRepair = true
           this.#logger.warn({ err, records, url: this.#url }, 'redis did not apply a write, sending it again')
           this.#logClusterFault(err)

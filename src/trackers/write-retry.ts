@@ -79,6 +79,11 @@ export class RetryQueue {
     return records
   }
 
+  /** True from a rejection until Redis runs a batch again. */
+  get isRejecting(): boolean {
+    return this.#rejecting
+  }
+
   /** True while the batches wait for the timer: nothing else may be sent before them. */
   get isWaiting(): boolean {
     return this.#timer !== undefined
