@@ -354,6 +354,25 @@ describe('server that closes at once at a Redis URL', () => {
   })
 })
 
+describe('Redis at its maxclients', () => {
+  it('quotes the error and names the setting', async () => {
+    // The test Redis's own client takes the only connection that maxclients allows.
+    const full = await startRedis(['--maxclients', '1'])
+    try {
+      const result = await runCli(['recent', '--tracker-url', full.url], { timeoutMs: 20_000 })
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain(
+        `Cannot connect to the tracker at ${full.url}: the server closed the connection with the error ` +
+          '"ERR max number of clients reached".',
+      )
+      expect(result.stderr).toContain('raise maxclients')
+    } finally {
+      await full.close()
+    }
+  })
+})
+
 const tlsBlocker = findTlsBlocker()
 if (tlsBlocker !== undefined) console.warn(`Skipping the TLS connection error tests: ${tlsBlocker}`)
 

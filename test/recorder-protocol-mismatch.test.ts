@@ -176,6 +176,24 @@ describe.each(['express5', 'fastify5'] as const)('%s recording to a mismatched t
     expectCleanLog(logger.lines)
   })
 
+  it('names the maxclients of a full Redis', async () => {
+    // The test Redis's own client takes the only connection that maxclients allows.
+    redis = await startRedis(['--maxclients', '1'])
+    const logger = captureLogger()
+    const trackerUrl = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`
+    app = await startApp(framework, { trackerUrl, logger })
+
+    const { line, responses } = await requestUntilLogged(app, logger, 'the line on the full Redis', () =>
+      logger.lines.find((candidate) => candidate.message.includes('maxclients')),
+    )
+
+    expect(line.message).toContain('the server closed the connection with the error "ERR max number of clients reached"')
+    expect(line.message).toContain('raise maxclients')
+    expect(line.fields.url).toBe(`redis://:***@127.0.0.1:${redis.port}`)
+    expectNormalResponses(responses)
+    expectCleanLog(logger.lines)
+  })
+
   it('names an HTTP server at redis://', async () => {
     httpServer = createServer((_request, response) => response.end('not redis'))
     const httpPort = await listenOnLoopback(httpServer)

@@ -30,6 +30,9 @@ export interface ProtocolMismatch {
 /** How long a probe of the URL's port (`probeTls`, `probePlainRedis`) may take. */
 const PROBE_TIMEOUT_MS = 2_000
 
+/** How long `probeRejection` waits for the error line that Redis sends at once to a client it rejects. */
+const REJECTION_PROBE_TIMEOUT_MS = 1_000
+
 /** Maximum number of characters of a server's first line that a message quotes. */
 const MAX_QUOTED_CHARACTERS = 60
 
@@ -161,6 +164,11 @@ async function findMismatch(url: string, error: unknown, connector: Connector): 
   const mismatch = describeMismatch(error, connector)
   if (mismatch !== undefined) return mismatch
 
+  // Redis rejects a client over its `maxclients`, or from another host in protected mode, with an error line.
+  if (isClosedConnectionError(error) && /^redis:/i.test(url)) {
+    const rejection = await probeRejection(url, connector.unrefProbes)
+    if (rejection !== undefined) return describeRejection(rejection, connector.secrets)
+  }
   // A Redis server with TLS only on that port closes a connection that sends plain text.
   if (isClosedConnectionError(error) && /^redis:/i.test(url) && (await probeTls(url, connector.unrefProbes))) {
     return unquotedMismatch(
@@ -228,6 +236,33 @@ function describeMismatch(error: unknown, connector: Connector): ProtocolMismatc
     return unquotedMismatch(`the TLS handshake failed: ${readOpenSslReason(message)} (${code})`, TLS_SETTINGS_HINT)
   }
   return undefined
+}
+
+const MAX_CLIENTS_HINT =
+  "Redis has as many clients as its maxclients setting allows: raise maxclients in the server's configuration, " +
+  'or find the clients that hold connections open (CLIENT LIST)'
+
+const PROTECTED_MODE_HINT =
+  'Redis runs in protected mode and accepts clients from its own host only: set a password (requirepass) ' +
+  'or an ACL user on the server and give it in the URL, or turn protected-mode off once the server is ' +
+  'reachable from trusted hosts only'
+
+const REJECTION_HINT = "Redis closed the connection with this error: see the server's log for its cause"
+
+/**
+ * Describes the error line that a server sent on a new connection before
+ * it closed it, as Redis does for a client it rejects.
+ */
+function describeRejection(line: string, secrets: readonly string[]): ProtocolMismatch {
+  let printable = line.replace(/[^\x20-\x7e]/g, '').trim()
+  for (const secret of secrets) printable = printable.split(secret).join('***')
+  const hint = /^-ERR max number of clients/i.test(printable)
+    ? MAX_CLIENTS_HINT
+    : /^-DENIED\b/.test(printable)
+      ? PROTECTED_MODE_HINT
+      : REJECTION_HINT
+  const quoted = JSON.stringify(printable.slice(1, 1 + MAX_QUOTED_CHARACTERS))
+  return { reason: `the server closed the connection with the error ${quoted}`, hint, kind: hint }
 }
 
 /** Returns a mismatch whose reason quotes no reply, so that the reason is also its kind. */
@@ -318,7 +353,7 @@ function readOpenSslReason(message: string): string {
 function probeTls(url: string, unref: boolean): Promise<boolean> {
   const { host, port, servername } = readAddress(url)
   const socket = connectTls({ host, port, servername, rejectUnauthorized: false })
-  return probe(socket, unref, (settle) => socket.once('secureConnect', () => settle(true)))
+  return probe(socket, unref, false, PROBE_TIMEOUT_MS, (settle) => socket.once('secureConnect', () => settle(true)))
 }
 
 /**
@@ -330,30 +365,60 @@ function probeTls(url: string, unref: boolean): Promise<boolean> {
 export function probePlainRedis(url: string, unref = false): Promise<boolean> {
   const { host, port } = readAddress(url)
   const socket = connectTcp({ host, port })
-  return probe(socket, unref, (settle) => {
+  return probe(socket, unref, false, PROBE_TIMEOUT_MS, (settle) => {
     socket.once('connect', () => socket.write('PING\r\n'))
     socket.once('data', (chunk: Buffer) => settle(chunk[0] === 0x2b || chunk[0] === 0x2d))
   })
 }
 
 /**
- * Runs a probe on `socket`: false on an error or after 2 s, and the socket
- * destroyed once it settles. With `unref`, neither the socket nor the timer
+ * Resolves to the first line that the host and port of a URL send before
+ * they are sent anything, when it is an error reply, within 1 s. A Redis
+ * server sends nothing first, except an error line just before it closes
+ * the connection of a client it rejects, at once. Resolves to undefined otherwise.
+ */
+function probeRejection(url: string, unref: boolean): Promise<string | undefined> {
+  const { host, port } = readAddress(url)
+  const socket = connectTcp({ host, port })
+  return probe<string | undefined>(socket, unref, undefined, REJECTION_PROBE_TIMEOUT_MS, (settle) => {
+    let received = ''
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1')
+      const lineEnd = received.indexOf('\r\n')
+      if (!received.startsWith('-')) settle(undefined)
+      else if (lineEnd !== -1) settle(received.slice(0, lineEnd))
+    })
+    socket.once('end', () => settle(undefined))
+  })
+}
+
+/**
+ * Runs a probe on `socket`: `fallback` on an error or after `timeoutMs`, and the
+ * socket destroyed once it settles. With `unref`, neither the socket nor the timer
  * keeps the process alive, and a process that exits meanwhile ends the probe.
  */
-function probe(socket: Socket, unref: boolean, listen: (settle: (result: boolean) => void) => void): Promise<boolean> {
+function probe<T>(
+  socket: Socket,
+  unref: boolean,
+  fallback: T,
+  timeoutMs: number,
+  listen: (settle: (result: T) => void) => void,
+): Promise<T> {
   return new Promise((resolve) => {
-    const settle = (result: boolean) => {
+    let settled = false
+    const settle = (result: T) => {
+      if (settled) return
+      settled = true
       clearTimeout(timer)
       socket.destroy()
       resolve(result)
     }
-    const timer = setTimeout(() => settle(false), PROBE_TIMEOUT_MS)
+    const timer = setTimeout(() => settle(fallback), timeoutMs)
     if (unref) {
       timer.unref()
       socket.unref()
     }
-    socket.once('error', () => settle(false))
+    socket.once('error', () => settle(fallback))
     listen(settle)
   })
 }
