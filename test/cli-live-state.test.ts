@@ -73,8 +73,21 @@ describe('LiveState', () => {
     expect(state.completed).toEqual([])
     const figures = state.stats.figures(NOW + 1_000)
     expect(figures.count).toBe(0)
-    expect(figures.coveredMs).toBe(0)
+    // The figures count from the clear, 1 s before the read.
+    expect(figures.coveredMs).toBe(1_000)
     expect(state.stats.hosts(NOW + 1_000)).toEqual([])
+  })
+
+  it('keeps the updates that ended after a clear', () => {
+    const state = createState()
+    state.finishResync(snapshot([], [end('a', 3_000)]), NOW)
+    // The clear comes 2 s before now, and `b` ends after it: the stream brings it before the read finds the clear.
+    state.applyUpdate(JSON.stringify(end('b', 1_000)), NOW)
+
+    state.finishResync(snapshot([], [], formatIsoTime(NOW - 2_000)), NOW)
+    expect(state.completed.map((task) => task.path)).toEqual(['/b'])
+    expect(state.stats.figures(NOW).count).toBe(1)
+    expect(state.stats.figures(NOW).coveredMs).toBe(2_000)
   })
 
   it('counts an undecodable update and goes on', () => {

@@ -6,6 +6,7 @@
  */
 import { getCompletedKey, getEndedAtMs, getTaskKey } from '../task/derived'
 import { hasEnded, type HttpTask } from '../task/http-task'
+import { parseIsoTime } from '../task/time'
 import { decodeTask, type DecodeOptions } from '../task/wire'
 import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
 import type { DecodeCache } from '../trackers/decode-cache'
@@ -165,8 +166,7 @@ export class LiveState {
 
     const unverified = snapshot.reused === undefined ? this.#replaceActive(snapshot) : this.#mergeActive(snapshot, snapshot.reused)
     if (snapshot.lastClearedAt !== this.#lastClearedAt && this.#resyncs > 0) {
-      this.completed = []
-      this.stats.clear(nowMs)
+      this.#forgetBeforeClear(snapshot.lastClearedAt, nowMs)
     }
     if (completedFromReadOnly) {
       const stored = new Set(snapshot.completed.map((task) => readCompletedFacts(task).key))
@@ -195,6 +195,22 @@ export class LiveState {
     this.#resyncs++
     this.lastUpdateMs = nowMs
     return { recovered: this.#resyncs === 1 ? 0 : recovered, missing, unverified }
+  }
+
+  /**
+   * Forgets the completed tasks and figures from before a clear of the
+   * store at `lastClearedAt`. The tasks that the update stream brought
+   * since the clear, before the read that found it, stay. Without a time
+   * of the clear (the key is gone, as after a restart of Redis without its
+   * data), nothing stays.
+   */
+  #forgetBeforeClear(lastClearedAt: string | null, nowMs: number): void {
+    const clearedMs = parseIsoTime(lastClearedAt)
+    this.completed =
+      clearedMs === undefined ? [] : this.completed.filter((task) => readCompletedFacts(task).endedAtMs >= clearedMs)
+    // The figures count from the clear on, which the clock of another host may put after this one's now.
+    this.stats.clear(clearedMs === undefined ? nowMs : Math.min(clearedMs, nowMs))
+    for (const task of this.completed) this.stats.add(task, nowMs)
   }
 
   /**

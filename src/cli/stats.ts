@@ -272,15 +272,15 @@ export class StatsWindow {
 
   /**
    * Forgets every request, after the tracker was cleared, so that the
-   * figures count from `nowMs` on.
+   * figures count from `sinceMs` on.
    */
-  clear(nowMs: number): void {
+  clear(sinceMs: number): void {
     for (const samples of this.#buckets.values()) {
       for (const sample of samples) this.#removeSample(sample)
     }
     this.#buckets.clear()
     this.#gaps = []
-    this.#coveredSinceMs = nowMs
+    this.#coveredSinceMs = sinceMs
   }
 
   /** Moves the start of full coverage, for example to the oldest record of the first read. */
