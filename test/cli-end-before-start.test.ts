@@ -97,7 +97,7 @@ describe('check --max-p99 with an end before the start', () => {
     })
 
     expect(result.code).toBe(1)
-    // The oldest record ended about 9 s ago, so the line goes on with how far past_tasks reaches back.
+    // The oldest record ended about 9 s ago, so the line goes on with how far the completed requests read go back.
     expect(result.stdout).toMatch(
       /^FAIL: p99 unknown \(max 100ms\): no request of the 2 in the window has a known duration, as when a clock is set back during a request; 2 requests in the last 60s /,
     )

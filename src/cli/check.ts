@@ -244,6 +244,6 @@ export function judge(
 
 function describeWindow(figures: CheckFigures, windowSeconds: number): string {
   const covered = Math.round(figures.coveredMs / 1000)
-  const coverage = covered < windowSeconds ? ` (past_tasks reaches back ${covered}s)` : ''
+  const coverage = covered < windowSeconds ? ` (the completed requests read go back ${covered}s)` : ''
   return `${countOf(figures.count, 'request')} in the last ${windowSeconds}s${coverage}`
 }
