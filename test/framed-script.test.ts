@@ -73,6 +73,43 @@ describe('runFramedScript', () => {
   })
 })
 
+describe('runFramedScript with a guard', () => {
+  const PUSH = createLuaScript("return redis.call('RPUSH', KEYS[1], ARGV[1])")
+
+  it('runs an abandoned call that waited in the offline queue', async () => {
+    // With lazyConnect, the call waits in ioredis's offline queue until the connection is ready.
+    const client = new Redis(redis.url, { lazyConnect: true })
+    closers.push(() => client.disconnect())
+    const guard = { abandoned: false }
+    const reply = runFramedScript(client, PUSH, ['queued'], ['first write'], guard)
+    guard.abandoned = true
+
+    // Redis has never seen the call, so its first write cannot run it twice.
+    expect(await reply).toBe(1)
+    expect(await redis.client.lrange('queued', 0, -1)).toEqual(['first write'])
+  })
+
+  it('sends PING for an abandoned call that ioredis writes again', async () => {
+    // Pushes, then keeps Redis busy for 300 ms, so the connection can close before the reply.
+    const pushThenWait = createLuaScript(
+      "redis.call('RPUSH', KEYS[1], ARGV[1]) " +
+        "local start = redis.call('TIME') " +
+        'repeat local now = redis.call("TIME") until (now[1] - start[1]) * 1000000 + now[2] - start[2] > 300000 ' +
+        'return 1',
+    )
+    const client = await openClient()
+    const guard = { abandoned: false }
+    const reply = runFramedScript(client, pushThenWait, ['resent'], ['written once'], guard)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    guard.abandoned = true
+    client.stream.destroy()
+
+    // Redis ran the call before the connection closed, and ioredis writes it again on its new connection, as a PING.
+    expect(await reply).toBe('PONG')
+    expect(await redis.client.lrange('resent', 0, -1)).toEqual(['written once'])
+  })
+})
+
 describe('frameRequest', () => {
   it('counts bytes, not characters, for text that is not ASCII', () => {
     const { request } = frameRequest('s'.repeat(40), ['k'], ['é'])

@@ -22,7 +22,7 @@ export function createLuaScript(lua: string): LuaScript {
 /**
  * The caller's hold on a script call. Once `abandoned` is set, the caller
  * no longer waits for the call's reply and has counted its records as
- * dropped, so the call must not run if the client writes it again.
+ * dropped, so the call must not run again if the client writes it again.
  */
 export interface ScriptCallGuard {
   abandoned: boolean
@@ -42,6 +42,8 @@ const ABANDONED_REQUEST = Buffer.from('*1\r\n$4\r\nPING\r\n')
 class FramedScriptCommand extends Command {
   readonly #request: Buffer
   readonly #guard: ScriptCallGuard | undefined
+  /** Whether ioredis has written the call before, so that Redis may have run it. */
+  #written = false
 
   constructor(
     name: 'evalsha' | 'eval',
@@ -59,10 +61,14 @@ class FramedScriptCommand extends Command {
    * Returns the request, each time ioredis writes the call. ioredis writes
    * a call again after a reconnection when its client has
    * `autoResendUnfulfilledCommands` on, its default, and a call that Redis
-   * ran before the connection closed would then run twice.
+   * ran before the connection closed would then run twice. A call that
+   * waited in the client's offline queue is written for the first time
+   * then, and Redis has not run it yet.
    */
   override toWritable(): Buffer {
-    return this.#guard?.abandoned === true ? ABANDONED_REQUEST : this.#request
+    const again = this.#written
+    this.#written = true
+    return again && this.#guard?.abandoned === true ? ABANDONED_REQUEST : this.#request
   }
 
   /**
@@ -83,7 +89,7 @@ class FramedScriptCommand extends Command {
  * server, or after SCRIPT FLUSH). A NOSCRIPT reply means that nothing ran,
  * so sending EVAL then cannot apply anything twice. Keys get the client's
  * own `keyPrefix` option, as ioredis commands do. Once `guard.abandoned`
- * is set, a write of the call that ioredis makes again sends PING instead.
+ * is set, a second write of the call by ioredis sends PING instead.
  */
 export async function runFramedScript(
   client: RedisClient,
