@@ -225,8 +225,8 @@ const KNOWN_OPTIONS = Object.keys(OPTION_NAMES)
 /** Each known option by its name in lower case without `_` and `-`, so `tracker_url` finds `trackerUrl`. */
 const OPTIONS_BY_FOLDED_NAME = new Map(KNOWN_OPTIONS.map((name) => [foldOptionName(name), name]))
 
-/** Options that Fastify reads from a plugin's options object, which reach the plugin too. */
-const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
+/** Unknown names too far from an option to count as a typo, each with the option it is likely meant as. */
+const SUGGESTED_OPTIONS = new Map([['prefix', 'keyPrefix']])
 
 /**
  * Returns the string that Fastify spread into the options of a plugin
@@ -324,11 +324,12 @@ function invalidKeyPrefix(keyPrefix: string, fromEnvironment: boolean): WebTopEr
 function findUnknownOptions(options: object): UnknownOption[] {
   const unknown: UnknownOption[] = []
   for (const name of Object.keys(options)) {
-    if (Object.hasOwn(OPTION_NAMES, name) || FASTIFY_REGISTER_OPTIONS.has(name)) continue
+    if (Object.hasOwn(OPTION_NAMES, name)) continue
 
     const known = OPTIONS_BY_FOLDED_NAME.get(foldOptionName(name))
     if (known !== undefined) throw misspelledOption(name, known)
-    unknown.push({ name, suggestion: KNOWN_OPTIONS.find((option) => isLikelyTypo(name, option)) })
+    const suggestion = SUGGESTED_OPTIONS.get(name) ?? KNOWN_OPTIONS.find((option) => isLikelyTypo(name, option))
+    unknown.push({ name, suggestion })
   }
   return unknown
 }

@@ -8,12 +8,15 @@ import {
   isWebTopError,
   MemoryTracker,
   Recorder,
+  createRequestTracker,
   topMiddleware,
   topPlugin,
+  withTop,
   type TopOptions,
 } from '../src/index'
 import { DEFAULT_MAX_COMPLETED_TASKS, resolveOptions } from '../src/options'
 import { DEFAULT_SIZE_LIMITS } from '../src/task/redact'
+import { captureLogger } from './helpers/logger'
 
 /** An environment with none of the package's variables, so no test reads the real one. */
 const EMPTY_ENV: NodeJS.ProcessEnv = {}
@@ -436,8 +439,38 @@ describe('unknown options', () => {
     expect(warnings).toEqual(['unknown option `trackerUri` ignored: did you mean `trackerUrl`?'])
   })
 
-  it("ignores Fastify's register options", () => {
-    const resolved = resolveOptions({ prefix: '/api', logLevel: 'warn' } as TopOptions, EMPTY_ENV)
-    expect(resolved.unknownOptions).toEqual([])
+  describe("Fastify's register options", () => {
+    const registerOptions = { prefix: 'shop:', logLevel: 'warn', logSerializers: {} }
+
+    function unknownOptionWarnings(logger: ReturnType<typeof captureLogger>): string[] {
+      return logger.lines.map((line) => line.message).filter((message) => message.startsWith('unknown option'))
+    }
+
+    it.each([
+      ['topMiddleware', (options: TopOptions) => topMiddleware(options).close()],
+      ['createRequestTracker', (options: TopOptions) => createRequestTracker(options).close()],
+      ['withTop', (options: TopOptions) => withTop(() => {}, options).close()],
+    ])('draw a warning from %s', async (_adapter, createAndClose) => {
+      const logger = captureLogger()
+      const tracker = new MemoryTracker()
+      await createAndClose({ tracker, logger, handleSignals: false, ...registerOptions } as TopOptions)
+
+      expect(unknownOptionWarnings(logger)).toEqual([
+        'unknown option `prefix` ignored: did you mean `keyPrefix`?',
+        'unknown option `logLevel` ignored: check the spelling against the README',
+        'unknown option `logSerializers` ignored: check the spelling against the README',
+      ])
+    })
+
+    it('draw no warning from topPlugin', async () => {
+      const logger = captureLogger()
+      const app = fastify()
+      const options = { tracker: new MemoryTracker(), logger, handleSignals: false, ...registerOptions }
+      await app.register(topPlugin, options as TopOptions)
+      await app.ready()
+      await app.close()
+
+      expect(unknownOptionWarnings(logger)).toEqual([])
+    })
   })
 })

@@ -98,7 +98,8 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
   }
   let recorder: Recorder
   try {
-    recorder = new Recorder({ ...options, logger: options.logger ?? appLogger(fastify.log) })
+    const logger = options.logger ?? appLogger(fastify.log)
+    recorder = new Recorder({ ...withoutRegisterOptions(options), logger })
   } catch (err) {
     // Handed to Fastify, so that `ready()`, `listen()` or `register()` rejects with it.
     done(err as Error)
@@ -236,6 +237,22 @@ function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | u
   const off = typeof level !== 'string' && log.warn.name === 'noop' && log.error.name === 'noop'
   if (off) return undefined
   return bindPluginLogger(log)
+}
+
+/**
+ * Options that Fastify's `register()` reads from the options of any plugin
+ * and also passes on to it. Fastify 5.12 applies them only to an
+ * encapsulated plugin, so not to this one, which fastify-plugin wraps.
+ * They are still Fastify's names, and an app may hand one options object
+ * to several plugins, so the plugin leaves them out without a warning.
+ * The other adapters warn about them as about any unknown option.
+ */
+const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
+
+function withoutRegisterOptions(options: TopOptions): TopOptions {
+  const rest: Record<string, unknown> = { ...options }
+  for (const name of FASTIFY_REGISTER_OPTIONS) delete rest[name]
+  return rest as TopOptions
 }
 
 /**
