@@ -3,16 +3,17 @@
  * attempts (ioredis status `reconnecting`), as just after Redis dropped
  * it. The cleanup that ends the requests in flight carries no record of
  * its own. With Redis up, it must still reach Redis within the close's
- * wait. With Redis down, the log must report that the entries stay.
+ * wait. With Redis down, the log must report that the entries stay. With
+ * Redis frozen, the log names the cleanup step that timed out.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { topMiddleware } from '../src/index'
 import { waitFor } from './helpers/http'
 import { captureLogger } from './helpers/logger'
-import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
+import { findFreePort, readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
 const HELD_REQUESTS = 3
 
@@ -26,10 +27,48 @@ afterAll(async () => {
   await redis.close()
 })
 
+/**
+ * Starts a loopback TCP proxy to the test Redis that can stop accepting and cut
+ * its connections (`down()`) and accept again on the same port (`up()`),
+ * while Redis keeps its data.
+ */
+async function startProxy(): Promise<{ url: string; up(): Promise<void>; down(): void }> {
+  const port = await findFreePort()
+  const sockets = new Set<Socket>()
+  let server = createTcpServer()
+  const up = () =>
+    new Promise<void>((resolve) => {
+      server = createTcpServer((client) => {
+        const upstream = connect(redis.port, '127.0.0.1')
+        const drop = () => {
+          client.destroy()
+          upstream.destroy()
+          sockets.delete(client)
+          sockets.delete(upstream)
+        }
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on('error', drop)
+          socket.on('close', drop)
+        }
+        client.pipe(upstream)
+        upstream.pipe(client)
+      })
+      server.listen(port, '127.0.0.1', () => resolve())
+    })
+  const down = () => {
+    server.close()
+    for (const socket of sockets) socket.destroy()
+    sockets.clear()
+  }
+  await up()
+  return { url: `redis://127.0.0.1:${port}`, up, down }
+}
+
 /** Starts an Express app with web-top and sends `HELD_REQUESTS` requests that wait for `releaseAll()`. */
-async function startHeldRequests() {
+async function startHeldRequests(trackerUrl = redis.url) {
   const logger = captureLogger()
-  const middleware = topMiddleware({ trackerUrl: redis.url, logger, handleSignals: false })
+  const middleware = topMiddleware({ trackerUrl, logger, handleSignals: false })
   const releases: Array<() => void> = []
   const app = express()
   app.use(middleware)
@@ -74,6 +113,29 @@ describe('close right after Redis dropped the connection', () => {
   })
 })
 
+describe('close while Redis is unreachable for 300 ms', () => {
+  it('ends the requests in flight and removes the heartbeat', async () => {
+    await redis.reset()
+    const proxy = await startProxy()
+    const { middleware, prefix, releaseAll } = await startHeldRequests(proxy.url)
+    await waitFor('the heartbeat', async () => ((await redis.client.sismember('heartbeats', prefix)) === 1 ? true : undefined))
+    proxy.down()
+    const back = new Promise((resolve) => setTimeout(resolve, 300)).then(() => proxy.up())
+    try {
+      await middleware.close()
+    } finally {
+      await back
+      await releaseAll()
+      proxy.down()
+    }
+
+    const stored = await readStoredTasks(redis.client)
+    expect(stored.processors).toEqual({})
+    expect(await redis.client.exists(`heartbeat:${prefix}`)).toBe(0)
+    expect(await redis.client.smembers('heartbeats')).not.toContain(prefix)
+  })
+})
+
 describe('close after Redis stopped', () => {
   it('logs that the entries in flight stay', async () => {
     await redis.reset()
@@ -92,3 +154,33 @@ describe('close after Redis stopped', () => {
     expect(lines[0]?.message).toContain('web-top-cli prune')
   })
 })
+
+describe('close while Redis is frozen, with no request in flight', () => {
+  it('names the cleanup step that timed out', async () => {
+    await redis.reset()
+    const logger = captureLogger()
+    const middleware = topMiddleware({ trackerUrl: redis.url, logger, handleSignals: false })
+    const app = express()
+    app.use(middleware)
+    app.get('/', (_req, res) => res.send('ok'))
+    const server: Server = createServer(app)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)).text()
+    await new Promise((resolve) => server.close(resolve))
+    // The idle cleanup after the server close ends the entries and removes the heartbeat; wait for it.
+    const prefix = middleware.recorder.processorIdPrefix
+    await waitFor('the heartbeat removal', async () => ((await redis.client.sismember('heartbeats', prefix)) === 0 ? true : undefined))
+
+    redis.freeze()
+    try {
+      await middleware.close()
+    } finally {
+      redis.thaw()
+    }
+
+    const lines = logger.lines.filter((line) => line.message.startsWith('web-top timed out'))
+    // The removal of the entries is the step in flight; removing the heartbeat would be named as such.
+    expect(lines.map((line) => line.message)).toEqual(['web-top timed out trying to end the active tasks of this process'])
+  })
+})
+

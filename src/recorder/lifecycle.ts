@@ -276,7 +276,7 @@ export class RecorderLifecycle {
     if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
       logger.warn(
         { timeoutMs: CLEANUP_TIMEOUT_MS, processorIdPrefix: prefix },
-        'web-top timed out ending the active tasks of this process',
+        `web-top timed out trying to ${step}`,
       )
     }
   }

@@ -439,6 +439,12 @@ export class RedisTracker implements Tracker {
   #writesRejected: { since: number; droppedBefore: number; lastAt: number } | undefined
   /** The error of the latest batch that Redis rejected without running it, for the give-up line. */
   #lastRejection: string | undefined
+  /**
+   * Heartbeats that `removeHeartbeat()` could not remove because the
+   * connection was not ready, which `close()` and `suspend()` remove once
+   * their wait for the entries finds it ready.
+   */
+  readonly #heartbeatsToRemove = new Set<string>()
   /** Operations queued since the tracker was created, so that `suspend()` detects writes made while it waits. */
   #operationsQueued = 0
   /** The calls waiting for the connection, which share one listener per event on the client. */
@@ -764,6 +770,7 @@ export class RedisTracker implements Tracker {
 
   writeHeartbeat(heartbeat: Heartbeat, ttlMs: number): void {
     if (this.#closed) return
+    this.#heartbeatsToRemove.delete(heartbeat.processor_id_prefix)
     // Heartbeats come every few seconds, so a stall is logged without traffic too.
     this.#checkStall()
     this.#resume()
@@ -817,7 +824,17 @@ export class RedisTracker implements Tracker {
       this.#reconnectNow()
       await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
     }
-    if (!this.#isWritable()) return
+    if (!this.#isWritable()) {
+      // The wait of close() or suspend() for the entries may see Redis back.
+      this.#heartbeatsToRemove.add(processorIdPrefix)
+      return
+    }
+    await this.#deleteHeartbeat(processorIdPrefix)
+  }
+
+  /** Deletes a heartbeat and its member of the heartbeats set, and throws with the reason when Redis rejects it. */
+  async #deleteHeartbeat(processorIdPrefix: string): Promise<void> {
+    this.#heartbeatsToRemove.delete(processorIdPrefix)
     try {
       await this.client
         .multi()
@@ -859,6 +876,7 @@ export class RedisTracker implements Tracker {
     const startedAt = Date.now()
     const queuedBefore = this.#operationsQueued
     await this.#sendWithin(CLOSE_WAIT_MS)
+    await this.#removeWaitingHeartbeats(startedAt + CLOSE_WAIT_MS)
     // Writes made during the wait mean that the app serves requests again.
     if (this.#operationsQueued !== queuedBefore) return
     // Drops summed for the log's interval would be lost if the process exits now.
@@ -931,7 +949,10 @@ export class RedisTracker implements Tracker {
     this.#closed = true
     this.#stopWaitingForReplies()
 
-    await this.#sendWithin(options.waitMs ?? CLOSE_WAIT_MS)
+    const waitMs = options.waitMs ?? CLOSE_WAIT_MS
+    const deadline = Date.now() + waitMs
+    await this.#sendWithin(waitMs)
+    await this.#removeWaitingHeartbeats(deadline)
     this.#dropLog.flush()
     const writesStuck = this.#inFlight.size > 0
     this.#closeWaitOver = true
@@ -982,6 +1003,17 @@ export class RedisTracker implements Tracker {
       if (removal.endsEntries && !removal.applied) patterns.push(pattern)
     }
     return patterns
+  }
+
+  /**
+   * Removes the heartbeats of `#heartbeatsToRemove` when the connection is
+   * ready, waiting for the replies until `deadline`. A heartbeat left is
+   * the same as one of a process that ended without its cleanup.
+   */
+  async #removeWaitingHeartbeats(deadline: number): Promise<void> {
+    if (this.#heartbeatsToRemove.size === 0 || !this.#isWritable()) return
+    const removals = [...this.#heartbeatsToRemove].map((prefix) => this.#deleteHeartbeat(prefix))
+    await settleWithin(Promise.allSettled(removals), deadline - Date.now())
   }
 
   /** Returns true when the connection can become ready within a wait, and then take writes. */
