@@ -90,6 +90,21 @@ describe('LiveState', () => {
     expect(state.stats.figures(NOW).coveredMs).toBe(2_000)
   })
 
+  it('ends a task whose end names another thread', () => {
+    const state = createState()
+    const first: HttpTask = { ...start('7'), task_id: 7, thread_id: 11, path: '/first' }
+    const other: HttpTask = { ...start('7'), task_id: 7, thread_id: 12, path: '/other' }
+    state.finishResync(snapshot([first], []), NOW)
+
+    state.applyUpdate(JSON.stringify({ ...first, thread_id: 99, ended_at: formatIsoTime(NOW), status_code: 200 }), NOW)
+    expect(state.active.size).toBe(0)
+
+    // With two entries of that task id, the end names no single one, and both stay until a read.
+    state.finishResync(snapshot([first, other], []), NOW)
+    state.applyUpdate(JSON.stringify({ ...first, thread_id: null, ended_at: formatIsoTime(NOW), status_code: 200 }), NOW)
+    expect(state.active.size).toBe(2)
+  })
+
   it('counts an undecodable update and goes on', () => {
     const state = createState()
     expect(state.applyUpdate('{not json', NOW)).toBe(false)

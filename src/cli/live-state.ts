@@ -307,9 +307,29 @@ export class LiveState {
       this.active.set(key, { task, processorId })
       return
     }
-    this.active.delete(key)
+    if (!this.active.delete(key)) this.#deleteStartOnOtherThread(task)
     this.stats.add(task, nowMs)
     this.#addCompleted(task)
+  }
+
+  /**
+   * Deletes the active entry of an ended task whose end record names
+   * another thread than its start, or none: the only entry with the same
+   * task id, host and process. With several such entries, the next read
+   * decides. Ends without an entry of their own are rare, so the scan of
+   * the active tasks runs seldom.
+   */
+  #deleteStartOnOtherThread(task: HttpTask): void {
+    if (task.task_id == null || task.task_id === '') return
+    // Without a thread, the key ends with the `/` before it: `id:<task id>@<host>/<pid>/`.
+    const keyStart = getTaskKey({ ...task, thread_id: null })
+    let match: string | undefined
+    for (const key of this.active.keys()) {
+      if (!key.startsWith(keyStart)) continue
+      if (match !== undefined) return
+      match = key
+    }
+    if (match !== undefined) this.active.delete(match)
   }
 
   #addCompleted(task: HttpTask): void {
