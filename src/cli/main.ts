@@ -39,6 +39,7 @@ import {
 } from './options'
 import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
+import { DEFAULT_MAX_COMPLETED_TASKS } from '../trackers/completed-cap'
 import { sanitizeText } from '../util/sanitize'
 import { endOnClosedOutput, exitOnceFlushed, exitOnceReported, watchStandardStreams } from './standard-streams'
 import { isDumbTerminal } from './style'
@@ -191,6 +192,12 @@ note on standard error says so and the exit code stays as the limits decide.
 
 Example, in cron or a health probe:
   web-top-cli check --max-stalled 0 --max-error-rate 2% --max-p99 1500`
+
+const PRUNE_HELP = `
+The ended tasks go onto past_tasks, which is then trimmed to
+TOP_MAX_COMPLETED_TASKS entries (default: ${DEFAULT_MAX_COMPLETED_TASKS}) or to the length it had before
+the prune, whichever is more. Set the variable as for the apps that record.
+An invalid value exits with code 2.`
 
 /**
  * Runs the command line `argv` (as in `process.argv`) and exits with the
@@ -436,6 +443,7 @@ function addPruneCommand(program: Command): void {
     .description(
       'End the active tasks of recording processes whose heartbeat stopped, and move them to the completed tasks.',
     )
+    .addHelpText('after', PRUNE_HELP)
   addTrackerOptions(command, { redisOnly: true }).action(async (_values: object, self: Command) => {
     process.exitCode = await runPrune(readTrackerOptions(self))
   })
