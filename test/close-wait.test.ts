@@ -141,6 +141,32 @@ describe('close while Redis replies BUSY', () => {
   })
 })
 
+describe('close while Redis is frozen after replying BUSY', () => {
+  it('names the missing reply as the cause', async () => {
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ url: redis.url, batchWindowMs: 0, logger })
+    tracker.recordStart('p0', taskJson(0))
+    await tracker.flush()
+    const blocked = await blockRedis(redis.url, 10_000)
+    try {
+      for (let id = 1; id <= 3; id++) tracker.recordEnd(`p${id}`, taskJson(id))
+      await waitFor('a rejected write', () =>
+        logger.lines.find((line) => line.message === 'redis did not apply a write, sending it again'),
+      )
+      // Frozen in the middle of the script, Redis now replies to nothing.
+      redis.freeze()
+      await tracker.close({ waitMs: 2_000 })
+    } finally {
+      redis.thaw()
+      await blocked.release()
+    }
+
+    const closing = logger.lines.filter(isClosingLine)
+    expect(closing).toHaveLength(1)
+    expect(closing[0]?.fields.reason).toMatch(/^redis has not replied to a write sent \d+ ms ago$/)
+  }, 40_000)
+})
+
 describe('close while its connection is killed', () => {
   it('logs the records lost with it', async () => {
     const logger = captureLogger()

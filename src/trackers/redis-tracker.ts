@@ -238,6 +238,13 @@ const FLUSH_RETRY_PAUSE_MS = 250
 const ENDED_RECONNECT_FIRST_MS = 100
 const ENDED_RECONNECT_MAX_MS = 2_000
 
+/**
+ * Age in ms past which a write in flight after rejections counts as
+ * unanswered rather than about to be rejected again, for the give-up line.
+ * Redis replies BUSY or READONLY at once, so 1 s leaves room for a loaded machine.
+ */
+const REJECTION_REPLY_MS = 1_000
+
 /** Max time `close()` and `suspend()` wait for writes in flight, and then for QUIT, in ms. */
 const CLOSE_WAIT_MS = 2_000
 
@@ -1103,7 +1110,11 @@ export class RedisTracker implements Tracker {
   #explainUnwritten(scope: 'all' | 'queued'): string {
     const oldest = this.#oldestWriteSentAt()
     // A batch sent again just before the give-up is in flight too, after a rejection rather than a lost reply.
-    const rejecting = this.#retries.isRejecting && this.#lastRejection !== undefined
+    // Redis rejects at once, so one without a reply for longer has stopped replying since.
+    const rejecting =
+      this.#retries.isRejecting &&
+      this.#lastRejection !== undefined &&
+      (oldest === Infinity || Date.now() - oldest < REJECTION_REPLY_MS)
     if (scope === 'all' && this.#isWritable() && oldest !== Infinity && !rejecting) {
       return `redis has not replied to a write sent ${Date.now() - oldest} ms ago`
     }
