@@ -356,9 +356,10 @@ describe('server that closes at once at a Redis URL', () => {
 
 describe('Redis at its maxclients', () => {
   it('quotes the error and names the setting', async () => {
-    // The test Redis's own client takes the only connection that maxclients allows.
+    // The test Redis's own client takes the only connection that maxclients allows, once it has connected.
     const full = await startRedis(['--maxclients', '1'])
     try {
+      expect(await full.client.ping()).toBe('PONG')
       const result = await runCli(['recent', '--tracker-url', full.url], { timeoutMs: 20_000 })
 
       expectOneLineError(result)

@@ -177,8 +177,9 @@ describe.each(['express5', 'fastify5'] as const)('%s recording to a mismatched t
   })
 
   it('names the maxclients of a full Redis', async () => {
-    // The test Redis's own client takes the only connection that maxclients allows.
+    // The test Redis's own client takes the only connection that maxclients allows, once it has connected.
     redis = await startRedis(['--maxclients', '1'])
+    expect(await redis.client.ping()).toBe('PONG')
     const logger = captureLogger()
     const trackerUrl = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`
     app = await startApp(framework, { trackerUrl, logger })
