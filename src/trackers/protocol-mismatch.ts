@@ -254,8 +254,7 @@ const REJECTION_HINT = "Redis closed the connection with this error: see the ser
  * it closed it, as Redis does for a client it rejects.
  */
 function describeRejection(line: string, secrets: readonly string[]): ProtocolMismatch {
-  let printable = line.replace(/[^\x20-\x7e]/g, '').trim()
-  for (const secret of secrets) printable = printable.split(secret).join('***')
+  const printable = toPrintableText(line, secrets)
   const hint = /^-ERR max number of clients/i.test(printable)
     ? MAX_CLIENTS_HINT
     : /^-DENIED\b/.test(printable)
@@ -279,9 +278,15 @@ function readUnexpectedReply(error: unknown, secrets: readonly string[]): string
   const bytes = readParserErrorBytes(error)
   if (bytes === undefined) return undefined
   const firstLine = bytes.toString('latin1').split(/\r?\n/)[0] ?? ''
-  let printable = firstLine.replace(/[^\x20-\x7e]/g, '').trim()
-  for (const secret of secrets) printable = printable.split(secret).join('***')
+  const printable = toPrintableText(firstLine, secrets)
   return printable === '' ? undefined : printable.slice(0, MAX_QUOTED_CHARACTERS)
+}
+
+/** Returns the printable ASCII of a line that a server sent, trimmed, with each of `secrets` masked as `***`. */
+function toPrintableText(line: string, secrets: readonly string[]): string {
+  let printable = line.replace(/[^\x20-\x7e]/g, '').trim()
+  for (const secret of secrets) printable = printable.split(secret).join('***')
+  return printable
 }
 
 /** Maximum number of control bytes of a binary reply that a message shows in hex. */
