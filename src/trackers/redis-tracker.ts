@@ -1362,9 +1362,9 @@ export class RedisTracker implements Tracker {
     let settled = false
     const guard: ScriptCallGuard = { abandoned: false }
     // NOTE: a Cluster client follows redirections and closed connections with
-    // the same call on its own, and with the guard a failover test lost
-    // records it had counted as written (2 of 7 runs on a loaded machine, cause
-    // not found), so a batch to a Cluster may still run twice (README, Known limitations).
+    // the same call on its own. With the guard, a failover test lost records
+    // it had counted as written (2 of 7 runs on a loaded machine, cause not
+    // found). So a batch to a Cluster may still run twice (README, Known limitations).
     const cluster = isCluster(this.client)
     // `replied` is false when the tracker or ioredis ends the write without a reply from Redis.
     let finish: (err: Error | undefined, replied?: boolean) => void = () => {}
