@@ -830,6 +830,8 @@ export class RedisTracker implements Tracker {
     if (!this.#isWritable() && this.#mayReconnect()) {
       this.#reconnectNow()
       await this.#waitForConnection(FLUSH_CONNECT_WAIT_MS)
+      // A request that woke the recorder meanwhile wrote a heartbeat, which must stay.
+      if (this.#waitingHeartbeats.has(processorIdPrefix) || this.#heartbeatConfirmedAt.has(processorIdPrefix)) return
     }
     if (!this.#isWritable()) {
       // The wait of close() or suspend() for the entries may see Redis back.
