@@ -2,7 +2,7 @@
  * `web-top-cli live` in a real pseudo-terminal (tmux on a private socket)
  * while `web-top-cli clear` empties a private Redis. The view drops what
  * ended before the clear, and keeps the requests that ended after it, which
- * the update stream brings before the view's next read sees the clear.
+ * the update stream brings before the view's next read finds the clear.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'

@@ -73,7 +73,7 @@ describe('server close while Redis replies BUSY', () => {
     const server = await serve(listener, 1)
     await waitFor('the first records', () => (tracker.stats().written === 2 ? true : undefined))
     // Far longer than the 2 s of removing the entries plus the 2 s of
-    // suspend(), so that a loaded machine's delays end no test early; the
+    // suspend(), so that a loaded machine's delays end no test early. The
     // block ends once the idle line is there.
     const blocked = await blockRedis(redis.url, 25_000)
     try {

@@ -38,7 +38,7 @@ describe('first request while the connection gets ready', () => {
   it('keeps the heartbeat of the woken recorder', async () => {
     // Without the script cached, EVAL would follow NOSCRIPT after the removal and hide it.
     await loadHeartbeatScript()
-    // Frozen, Redis accepts the connection but answers no ready check.
+    // Frozen, Redis accepts the connection but does not reply to the ready check.
     redis.freeze()
     const listener = withTop((_req, res) => res.end('ok'), { trackerUrl: redis.url, handleSignals: false })
     const server: Server = createServer(listener)

@@ -834,7 +834,7 @@ export class RedisTracker implements Tracker {
       if (this.#waitingHeartbeats.has(processorIdPrefix) || this.#heartbeatConfirmedAt.has(processorIdPrefix)) return
     }
     if (!this.#isWritable()) {
-      // The wait of close() or suspend() for the entries may see Redis back.
+      // The wait of close() or suspend() for the entries may find Redis back.
       this.#heartbeatsToRemove.add(processorIdPrefix)
       return
     }
@@ -1002,7 +1002,10 @@ export class RedisTracker implements Tracker {
    */
   #hasWritesToWaitFor(): boolean {
     if (this.#batch.records + this.#retries.records > 0) return true
-    return this.#unappliedRemovals().length > 0
+    for (const removal of this.#removals.values()) {
+      if (removal.endsEntries && !removal.applied) return true
+    }
+    return false
   }
 
   /** Returns the patterns of the removals that end entries of requests in flight and that Redis has not applied. */
@@ -1072,7 +1075,8 @@ export class RedisTracker implements Tracker {
   #giveUpUnwritten(message: string, scope: 'all' | 'queued'): void {
     const reason = this.#explainUnwritten(scope)
     // A removal in flight may still apply, unless the tracker gives up on every write.
-    const removals = this.#unappliedRemovals().filter((pattern) => scope === 'all' || (this.#removals.get(pattern)?.queued ?? 0) > 0)
+    const isGivenUp = (pattern: string) => scope === 'all' || (this.#removals.get(pattern)?.queued ?? 0) > 0
+    const removals = this.#unappliedRemovals().filter(isGivenUp)
     let unsent = this.#retries.records
     const queued = !this.#retries.isEmpty || !this.#batch.isEmpty
     this.#retries.stopWaiting()
@@ -1362,12 +1366,11 @@ export class RedisTracker implements Tracker {
     if (this.#chunksCheckingStopped.has(chunk)) args.push('k', '', '', '')
 
     let settled = false
-    const guard: ScriptCallGuard = { abandoned: false }
     // NOTE: a Cluster client follows redirections and closed connections with
-    // the same call on its own. With the guard, a failover test lost records
+    // the same call on its own. With a guard, a failover test lost records
     // it had counted as written (2 of 7 runs on a loaded machine, cause not
-    // found). So a batch to a Cluster may still run twice (README, Known limitations).
-    const cluster = isCluster(this.client)
+    // found). So a batch to a Cluster gets none and may still run twice (README, Known limitations).
+    const guard: ScriptCallGuard | undefined = isCluster(this.client) ? undefined : { abandoned: false }
     // `replied` is false when the tracker or ioredis ends the write without a reply from Redis.
     let finish: (err: Error | undefined, replied?: boolean) => void = () => {}
     const sent = new Promise<void>((resolve) => {
@@ -1375,7 +1378,7 @@ export class RedisTracker implements Tracker {
         if (settled) return
         settled = true
         // A given client may write the call again after a reconnection, when Redis may have run it already.
-        if (err !== undefined && !replied && !cluster) guard.abandoned = true
+        if (guard !== undefined && err !== undefined && !replied) guard.abandoned = true
         this.#failInFlight.delete(finish)
         this.#inFlight.delete(sent)
         this.#inFlightBytes -= bytes

@@ -29,7 +29,7 @@ export interface TestRedis {
   /**
    * Waits until `client` is the only connection, then deletes every key.
    * An app that gave up on a frozen Redis leaves its last writes in the
-   * server's socket buffer, and the thawed server runs them before it sees
+   * server's socket buffer, and the thawed server runs them before it reads
    * the connection close. A FLUSHALL sent before that close could run
    * first, and the next test would find the records of the last one.
    */
