@@ -462,7 +462,7 @@ describe('unknown options', () => {
       ])
     })
 
-    it('draw no warning from topPlugin', async () => {
+    it('draw a no-effect warning from topPlugin', async () => {
       const logger = captureLogger()
       const app = fastify()
       const options = { tracker: new MemoryTracker(), logger, handleSignals: false, ...registerOptions }
@@ -470,7 +470,30 @@ describe('unknown options', () => {
       await app.ready()
       await app.close()
 
+      const warnings = logger.lines.map((line) => line.message).filter((message) => message.startsWith('register option'))
       expect(unknownOptionWarnings(logger)).toEqual([])
+      expect(warnings).toEqual([
+        'register option `prefix` has no effect on topPlugin, because Fastify applies it only to encapsulated plugins: for a key prefix on Redis, use `keyPrefix`',
+        "register option `logLevel` has no effect on topPlugin, because Fastify applies it only to encapsulated plugins: set the level on the app's logger or on the `logger` option",
+        "register option `logSerializers` has no effect on topPlugin, because Fastify applies it only to encapsulated plugins: set serializers on the app's logger or on the `logger` option",
+      ])
+    })
+
+    it('record routes outside a prefix in topPlugin', async () => {
+      const logger = captureLogger()
+      const tracker = new MemoryTracker()
+      const app = fastify()
+      app.get('/a', async () => 'ok')
+      await app.register(topPlugin, { tracker, logger, handleSignals: false, prefix: '/api' } as TopOptions)
+      const response = await app.inject('/a')
+      const snapshot = await tracker.read()
+      await app.close()
+
+      expect(response.statusCode).toBe(200)
+      expect(snapshot.completed.map((task) => task.path)).toEqual(['/a'])
+      expect(logger.lines.map((line) => line.message)).toContain(
+        'register option `prefix` has no effect on topPlugin, because Fastify applies it only to encapsulated plugins: for a key prefix on Redis, use `keyPrefix`',
+      )
     })
   })
 })

@@ -99,7 +99,9 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
   let recorder: Recorder
   try {
     const logger = options.logger ?? appLogger(fastify.log)
-    recorder = new Recorder({ ...withoutRegisterOptions(options), logger })
+    const { rest, registerOptions } = splitRegisterOptions(options)
+    recorder = new Recorder({ ...rest, logger })
+    warnAboutRegisterOptions(recorder.logger, registerOptions)
   } catch (err) {
     // Handed to Fastify, so that `ready()`, `listen()` or `register()` rejects with it.
     done(err as Error)
@@ -242,17 +244,38 @@ function appLogger(log: Parameters<FastifyPluginCallback>[0]['log']): Logger | u
 /**
  * Options that Fastify's `register()` reads from the options of any plugin
  * and also passes on to it. Fastify 5.12 applies them only to an
- * encapsulated plugin, so not to this one, which fastify-plugin wraps.
- * They are still Fastify's names, and an app may hand one options object
- * to several plugins, so the plugin leaves them out without a warning.
- * The other adapters warn about them as about any unknown option.
+ * encapsulated plugin, so not to this one, which fastify-plugin wraps: a
+ * `prefix` does not limit the routes recorded, and `logLevel` does not set
+ * the level of web-top's lines. The plugin leaves them out of the recorder's
+ * options and warns once per name, so that a user who meant `keyPrefix`
+ * learns that the keys have no prefix.
  */
-const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
+const FASTIFY_REGISTER_OPTIONS = new Map([
+  ['prefix', 'for a key prefix on Redis, use `keyPrefix`'],
+  ['logLevel', "set the level on the app's logger or on the `logger` option"],
+  ['logSerializers', "set serializers on the app's logger or on the `logger` option"],
+])
 
-function withoutRegisterOptions(options: TopOptions): TopOptions {
+/** Returns `options` without Fastify's register options, and the names of those it had. */
+function splitRegisterOptions(options: TopOptions): { rest: TopOptions; registerOptions: string[] } {
   const rest: Record<string, unknown> = { ...options }
-  for (const name of FASTIFY_REGISTER_OPTIONS) delete rest[name]
-  return rest as TopOptions
+  const registerOptions: string[] = []
+  for (const name of FASTIFY_REGISTER_OPTIONS.keys()) {
+    if (!Object.hasOwn(rest, name)) continue
+    registerOptions.push(name)
+    delete rest[name]
+  }
+  return { rest: rest as TopOptions, registerOptions }
+}
+
+function warnAboutRegisterOptions(logger: Logger, names: readonly string[]): void {
+  for (const name of names) {
+    const hint = FASTIFY_REGISTER_OPTIONS.get(name) as string
+    logger.warn(
+      { option: name },
+      `register option \`${name}\` has no effect on topPlugin, because Fastify applies it only to encapsulated plugins: ${hint}`,
+    )
+  }
 }
 
 /**
