@@ -136,6 +136,61 @@ describe('close while Redis is unreachable for 300 ms', () => {
   })
 })
 
+/** Starts an Express app with web-top that has served one request and has none in flight. */
+async function startIdleApp(trackerUrl: string) {
+  const logger = captureLogger()
+  const middleware = topMiddleware({ trackerUrl, logger, handleSignals: false })
+  const app = express()
+  app.use(middleware)
+  app.get('/', (_req, res) => res.send('ok'))
+  const server: Server = createServer(app)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)).text()
+  const prefix = middleware.recorder.processorIdPrefix
+  await waitFor('the heartbeat', async () => ((await redis.client.sismember('heartbeats', prefix)) === 1 ? true : undefined))
+  const closeServer = () => new Promise((resolve) => server.close(resolve))
+  return { logger, middleware, prefix, closeServer }
+}
+
+describe('close while Redis is unreachable, with no request in flight', () => {
+  it('removes the heartbeat when Redis is back within the wait', async () => {
+    await redis.reset()
+    const proxy = await startProxy()
+    const { logger, middleware, prefix, closeServer } = await startIdleApp(proxy.url)
+    proxy.down()
+    const back = new Promise((resolve) => setTimeout(resolve, 500)).then(() => proxy.up())
+    try {
+      await middleware.close()
+    } finally {
+      await back
+      await closeServer()
+      proxy.down()
+    }
+
+    expect(await redis.client.exists(`heartbeat:${prefix}`)).toBe(0)
+    expect(await redis.client.smembers('heartbeats')).not.toContain(prefix)
+    expect(logger.lines.map((line) => line.message)).not.toContainEqual(expect.stringContaining('heartbeat'))
+  })
+
+  it('logs that the heartbeat stays when Redis stays away', async () => {
+    await redis.reset()
+    const proxy = await startProxy()
+    const { logger, middleware, prefix, closeServer } = await startIdleApp(proxy.url)
+    proxy.down()
+    try {
+      await middleware.close()
+    } finally {
+      await closeServer()
+    }
+
+    const lines = logger.lines.filter((line) => line.message.includes('could not remove the heartbeat'))
+    expect(lines).toHaveLength(1)
+    expect(lines[0]?.fields.processorIdPrefixes).toEqual([prefix])
+    expect(lines[0]?.message).toContain('until the heartbeat expires')
+    expect(await redis.client.sismember('heartbeats', prefix)).toBe(1)
+  })
+})
+
 describe('close after Redis stopped', () => {
   it('logs that the entries in flight stay', async () => {
     await redis.reset()

@@ -823,9 +823,11 @@ export class RedisTracker implements Tracker {
   }
 
   async removeHeartbeat(processorIdPrefix: string): Promise<void> {
-    this.#heartbeatConfirmedAt.delete(processorIdPrefix)
+    // Without a write sent, as when Redis was never reachable, Redis has no heartbeat to remove.
+    const sent = this.#heartbeatConfirmedAt.delete(processorIdPrefix)
     this.#heartbeatStoredAt.delete(processorIdPrefix)
     this.#waitingHeartbeats.delete(processorIdPrefix)
+    if (!sent) return
     // Just after Redis dropped the connection, the next attempt is one wait away: start it now.
     if (!this.#isWritable() && this.#mayReconnect()) {
       this.#reconnectNow()
@@ -996,12 +998,13 @@ export class RedisTracker implements Tracker {
   }
 
   /**
-   * Returns true while records wait to be sent, or a removal that ends the
-   * entries of requests in flight (`queueRemoveProcessors()`), which
-   * carries no record but would leave those entries behind.
+   * Returns true while records wait to be sent, a removal that ends the
+   * entries of requests in flight (`queueRemoveProcessors()`) waits, or a
+   * heartbeat that `removeHeartbeat()` could not remove does. The removal
+   * and the heartbeat carry no record, but would stay behind.
    */
   #hasWritesToWaitFor(): boolean {
-    if (this.#batch.records + this.#retries.records > 0) return true
+    if (this.#batch.records + this.#retries.records > 0 || this.#heartbeatsToRemove.size > 0) return true
     for (const removal of this.#removals.values()) {
       if (removal.endsEntries && !removal.applied) return true
     }
@@ -1023,9 +1026,16 @@ export class RedisTracker implements Tracker {
    * the same as one of a process that ended without its cleanup.
    */
   async #removeWaitingHeartbeats(deadline: number): Promise<void> {
-    if (this.#heartbeatsToRemove.size === 0 || !this.#isWritable()) return
-    const removals = [...this.#heartbeatsToRemove].map((prefix) => this.#deleteHeartbeat(prefix))
-    await settleWithin(Promise.allSettled(removals), deadline - Date.now())
+    if (this.#heartbeatsToRemove.size > 0 && this.#isWritable()) {
+      const removals = [...this.#heartbeatsToRemove].map((prefix) => this.#deleteHeartbeat(prefix))
+      await settleWithin(Promise.allSettled(removals), deadline - Date.now())
+    }
+    if (this.#heartbeatsToRemove.size === 0) return
+    this.#logger.warn(
+      { processorIdPrefixes: [...this.#heartbeatsToRemove], url: this.#url },
+      'redis tracker could not remove the heartbeat of this process, because Redis was not reachable: ' +
+        'readers list the process as running until the heartbeat expires (heartbeatTtlMs)',
+    )
   }
 
   /** Returns true when the connection can become ready within a wait, and then take writes. */
