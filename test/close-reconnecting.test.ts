@@ -12,6 +12,7 @@ import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { topMiddleware } from '../src/index'
 import { waitFor } from './helpers/http'
+import { startRecordedExpress } from './helpers/express-app'
 import { captureLogger } from './helpers/logger'
 import { findFreePort, readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -139,16 +140,10 @@ describe('close while Redis is unreachable for 300 ms', () => {
 /** Starts an Express app with web-top that has served one request and has none in flight. */
 async function startIdleApp(trackerUrl: string) {
   const logger = captureLogger()
-  const middleware = topMiddleware({ trackerUrl, logger, handleSignals: false })
-  const app = express()
-  app.use(middleware)
-  app.get('/', (_req, res) => res.send('ok'))
-  const server: Server = createServer(app)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)).text()
+  const { middleware, url, closeServer } = await startRecordedExpress({ trackerUrl, logger })
+  await (await fetch(url)).text()
   const prefix = middleware.recorder.processorIdPrefix
   await waitFor('the heartbeat', async () => ((await redis.client.sismember('heartbeats', prefix)) === 1 ? true : undefined))
-  const closeServer = () => new Promise((resolve) => server.close(resolve))
   return { logger, middleware, prefix, closeServer }
 }
 

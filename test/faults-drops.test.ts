@@ -158,37 +158,6 @@ describe('drop log', () => {
   })
 })
 
-describe('a connection killed while a batch waits for its reply', () => {
-  it('counts the batch as dropped and lets flush() return', async () => {
-    const logger = captureLogger()
-    const tracker = new RedisTracker({ url: redis.url, logger, batchWindowMs: 0 })
-    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
-    await tracker.flush()
-
-    // CLIENT PAUSE WRITE blocks the batch script, so the batch stays in flight.
-    await redis.client.client('PAUSE', 5_000, 'WRITE')
-    tracker.recordStart('p-1', JSON.stringify({ task_id: 't-1' }))
-    tracker.recordStart('p-2', JSON.stringify({ task_id: 't-2' }))
-    await waitFor('the batch in flight', () => (tracker.stats().pendingBytes > 0 ? true : undefined))
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    await redis.client.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
-
-    const flushed = await Promise.race([
-      tracker.flush().then(() => true),
-      new Promise((resolve) => setTimeout(() => resolve(false), 3_000)),
-    ])
-    await redis.client.client('UNPAUSE')
-    const stats = tracker.stats()
-    await tracker.close()
-
-    expect(flushed).toBe(true)
-    expect(stats.dropped).toBe(2)
-    expect(stats.pendingBytes).toBe(0)
-    const failed = logger.lines.find((line) => line.message === 'redis write failed, records dropped')
-    expect(failed?.fields.records).toBe(2)
-  })
-})
-
 describe('a failed write with no records in it', () => {
   it('logs the failure without a drop count', async () => {
     // processors of the wrong type makes the removal of old entries fail.

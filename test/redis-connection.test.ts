@@ -141,7 +141,8 @@ describe('apps on one Redis', () => {
       return (await redis.client.llen('past_tasks')) === 1 ? true : undefined
     })
 
-    // Besides the Python names, each recorder keeps a heartbeat and its entry in `heartbeats`.
+    // Besides the Python names, each recorder keeps a heartbeat and its entry in `heartbeats`,
+    // and each tracker the sequence number of its latest batch.
     // One CI run found no heartbeat yet at this point (cause not traced), so the test waits for it, for
     // less than the 10 s until the next heartbeat, so that a lost first heartbeat still fails.
     const prefix = app.listener.recorder.processorIdPrefix
@@ -155,7 +156,9 @@ describe('apps on one Redis', () => {
       'heartbeats',
       'last_cleared_at',
       'past_tasks',
+      expect.stringMatching(/^write_seq:[^/]+\/\d+\/[0-9a-f]{8}$/),
     ])
+    expect(await redis.client.pttl((await redis.client.keys('write_seq:*'))[0] as string)).toBeGreaterThan(0)
     expect(await redis.client.type('past_tasks')).toBe('list')
     expect(await redis.client.type('last_cleared_at')).toBe('string')
     await waitFor('four messages on task_updates', () => (channels.length >= 4 ? true : undefined))

@@ -21,8 +21,9 @@ export function createLuaScript(lua: string): LuaScript {
 
 /**
  * The caller's hold on a script call. Once `abandoned` is set, the caller
- * no longer waits for the call's reply and has counted its records as
- * dropped, so the call must not run again if the client writes it again.
+ * no longer waits for the call's reply: it sends the batch again in a call
+ * of its own, or has counted its records as dropped. So the call must not
+ * run if the client writes it later.
  */
 export interface ScriptCallGuard {
   abandoned: boolean
@@ -42,8 +43,6 @@ const ABANDONED_REQUEST = Buffer.from('*1\r\n$4\r\nPING\r\n')
 class FramedScriptCommand extends Command {
   readonly #request: Buffer
   readonly #guard: ScriptCallGuard | undefined
-  /** Whether ioredis has written the call before, so that Redis may have run it. */
-  #written = false
 
   constructor(
     name: 'evalsha' | 'eval',
@@ -60,15 +59,13 @@ class FramedScriptCommand extends Command {
   /**
    * Returns the request, each time ioredis writes the call. ioredis writes
    * a call again after a reconnection when its client has
-   * `autoResendUnfulfilledCommands` on, its default, and a call that Redis
-   * ran before the connection closed would then run twice. A call that
-   * waited in the client's offline queue is written for the first time
-   * then, and Redis has not run it yet.
+   * `autoResendUnfulfilledCommands` on, its default, and writes a call
+   * that waited in its offline queue then too. Once abandoned, the call is
+   * PING: the caller's own call carries the batch, and this one, written
+   * before it, could run a later batch ahead of an earlier one.
    */
   override toWritable(): Buffer {
-    const again = this.#written
-    this.#written = true
-    return again && this.#guard?.abandoned === true ? ABANDONED_REQUEST : this.#request
+    return this.#guard?.abandoned === true ? ABANDONED_REQUEST : this.#request
   }
 
   /**

@@ -29,6 +29,11 @@ export interface BatchChunk {
   records: number
   /** Patterns of the `m` operations, in order. */
   removals: string[]
+  /**
+   * The writer's sequence number of the latest call that sent the chunk,
+   * or 0 before it is sent (write-sequence.ts).
+   */
+  sequence: number
 }
 
 /** A start that waits in the batch. */
@@ -211,7 +216,7 @@ export class WriteBatch {
     }
     // Definitions alone, left when every operation was cancelled, are not worth a call.
     if (items.length === definitions) items.length = 0
-    return { items, bytes, records, removals }
+    return { items, bytes, records, removals, sequence: 0 }
   }
 
   #numberShared(shared: string): number {

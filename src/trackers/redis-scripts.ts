@@ -107,6 +107,13 @@ end
  *   process_stopped record of their task as well. The tracker sends it
  *   while its heartbeat may have expired, when prune may have ended a
  *   request that ends now.
+ * - `n` number, only as the first operation: the target is the call's
+ *   sequence number and the head a TTL in ms. When KEYS[3] already holds
+ *   that number or a higher one, Redis ran the call before its reply was
+ *   lost, and the script returns { -1, '' } without running anything.
+ *   Otherwise it stores the number in KEYS[3] with that TTL and goes on.
+ *   GET and SET run through `redis.pcall`, so a user without them, or a
+ *   key of another type, only loses the check.
  * Completed records are pushed to past_tasks at the end of the script,
  * with one LPUSH per 500 and only as many as the list keeps.
  *
@@ -135,6 +142,15 @@ export const APPLY_BATCH_SCRIPT = `${END_RECORD_LUA}
 local processors = KEYS[1]
 local channel = ARGV[1]
 local shared = {}
+
+if ARGV[4] == 'n' then
+  local stored = redis.pcall('GET', KEYS[3])
+  local last = type(stored) == 'string' and tonumber(stored) or 0
+  if tonumber(ARGV[5]) <= last then
+    return { -1, '' }
+  end
+  redis.pcall('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
+end
 
 local publish = true
 local publishError = ''

@@ -54,6 +54,7 @@ import {
 import { addActiveKeySkip, addKeySkip, buildSnapshot } from './snapshot'
 import type { CloseOptions, ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 import { isNotAppliedError, isReadonlyError, RetryQueue } from './write-retry'
+import { WRITE_SEQUENCE_TTL_MS, WriteSequence } from './write-sequence'
 
 export type RedisClient = Redis | Cluster
 
@@ -270,6 +271,7 @@ const MAX_BATCH_ITEMS = ITEMS_PER_OPERATION * 1000
 
 /** The batch script, sent through `runFramedScript`: its calls are the large ones. */
 const APPLY_BATCH = createLuaScript(APPLY_BATCH_SCRIPT)
+const SEQUENCE_TTL_ARGUMENT = String(WRITE_SEQUENCE_TTL_MS)
 
 /** A removal of `queueRemoveProcessors()`, as the repair needs it. */
 interface Removal {
@@ -339,6 +341,15 @@ export class RedisTracker implements Tracker {
   readonly #batch = new WriteBatch()
   /** Batches that Redis rejected without running them, sent again before the others. */
   readonly #retries = new RetryQueue(() => this.#sendBatch())
+  /**
+   * Batches in flight when their connection closed, which Redis may or may
+   * not have run, sent again first on the next connection with their
+   * sequence numbers (write-sequence.ts).
+   */
+  #unconfirmed: BatchChunk[] = []
+  #unconfirmedBytes = 0
+  /** Undefined on a Cluster, whose client may write a call again on its own (README, Known limitations). */
+  readonly #sequence: WriteSequence | undefined
   #inFlightBytes = 0
   /** Records in the batches sent that Redis has not replied to yet. */
   #inFlightRecords = 0
@@ -435,9 +446,10 @@ export class RedisTracker implements Tracker {
   #replyWaitTimer: NodeJS.Timeout | undefined
   /**
    * The records and removals of the batches that `#failAllInFlight()`
-   * fails while it runs, which it logs in one line.
+   * fails while it runs, which it logs in one line, and whether it keeps
+   * them to send again (`#unconfirmed`).
    */
-  #failingAll: { records: number; removals: string[] } | undefined
+  #failingAll: { records: number; removals: string[]; keep: boolean; kept: number } | undefined
   /**
    * Since when Redis rejects writes with an error reply (OOM and the
    * like), the drop count then, and the time of the latest rejection,
@@ -499,6 +511,7 @@ export class RedisTracker implements Tracker {
       this.#mismatchDiagnosis = new MismatchDiagnosis(url, this.#onMismatchFound)
     }
     this.#maySkipPublish = isCluster(this.client) ? '0' : '1'
+    this.#sequence = isCluster(this.client) ? undefined : new WriteSequence(options.keyPrefix)
     defineScripts(this.client)
     this.#connectionWaits = new ConnectionWaits(this.client)
 
@@ -890,6 +903,7 @@ export class RedisTracker implements Tracker {
     await this.#removeWaitingHeartbeats(startedAt + CLOSE_WAIT_MS)
     // Writes made during the wait mean that the app serves requests again.
     if (this.#operationsQueued !== queuedBefore) return
+    this.#deleteSequenceKey()
     // Drops summed for the log's interval would be lost if the process exits now.
     this.#dropLog.flush()
     // A suspend() that waited at the same time may have suspended already.
@@ -968,6 +982,7 @@ export class RedisTracker implements Tracker {
     const writesStuck = this.#inFlight.size > 0
     this.#closeWaitOver = true
     this.#giveUpUnwritten('redis tracker closed before it could write every record', 'all')
+    this.#deleteSequenceKey()
     this.client.off('connect', this.#onClientConnect)
     this.client.off('error', this.#onClientError)
     this.client.off('ready', this.#onClientReady)
@@ -1004,11 +1019,23 @@ export class RedisTracker implements Tracker {
    * and the heartbeat carry no record, but would stay behind.
    */
   #hasWritesToWaitFor(): boolean {
-    if (this.#batch.records + this.#retries.records > 0 || this.#heartbeatsToRemove.size > 0) return true
+    if (this.#batch.records + this.#retries.records + this.#unconfirmedRecords() > 0) return true
+    if (this.#heartbeatsToRemove.size > 0) return true
     for (const removal of this.#removals.values()) {
       if (removal.endsEntries && !removal.applied) return true
     }
     return false
+  }
+
+  /**
+   * Deletes the writer's sequence key when no batch is in flight or waits
+   * to be sent again, so that an idle or closed tracker does not leave it
+   * for its TTL. A batch sent later stores it again.
+   */
+  #deleteSequenceKey(): void {
+    if (this.#sequence === undefined || !this.#isWritable()) return
+    if (this.#inFlight.size > 0 || this.#unconfirmed.length > 0) return
+    this.client.del(this.#sequence.key).catch(() => {})
   }
 
   /** Returns the patterns of the removals that end entries of requests in flight and that Redis has not applied. */
@@ -1088,17 +1115,20 @@ export class RedisTracker implements Tracker {
     const isGivenUp = (pattern: string) => scope === 'all' || (this.#removals.get(pattern)?.queued ?? 0) > 0
     const removals = this.#unappliedRemovals().filter(isGivenUp)
     let unsent = this.#retries.records
-    const queued = !this.#retries.isEmpty || !this.#batch.isEmpty
+    // Batches of a lost connection, not sent again yet, may have run before it closed.
+    const kept = this.#unconfirmedRecords()
+    const queued = !this.#retries.isEmpty || !this.#batch.isEmpty || this.#unconfirmed.length > 0
     this.#retries.stopWaiting()
     this.#retries.take()
+    this.#takeUnconfirmed()
     while (!this.#batch.isEmpty) unsent += this.#batch.takeChunk(MAX_BATCH_ITEMS).records
-    this.#dropped += unsent
+    this.#dropped += unsent + kept
     if (queued || scope === 'all') {
       // A removal given up on may not have applied, so the next repair sends it again.
       for (const removal of this.#removals.values()) removal.queued = 0
       if (this.#removals.size > 0) this.#needsRepair = true
     }
-    const unconfirmed = scope === 'all' ? this.#inFlightRecords : 0
+    const unconfirmed = (scope === 'all' ? this.#inFlightRecords : 0) + kept
     if (scope === 'all' && this.#failInFlight.size > 0) {
       const abandoned = new Error('the tracker stopped waiting for the reply, so the records may or may not be stored')
       this.#failAllInFlight(abandoned, false)
@@ -1275,7 +1305,7 @@ export class RedisTracker implements Tracker {
 
   /** Bytes of the writes not sent yet, in flight, or waiting to be sent again. */
   #pendingBytes(): number {
-    return this.#batch.bytes + this.#inFlightBytes + this.#retries.bytes
+    return this.#batch.bytes + this.#inFlightBytes + this.#retries.bytes + this.#unconfirmedBytes
   }
 
   #drop(count: number): void {
@@ -1290,9 +1320,9 @@ export class RedisTracker implements Tracker {
    * the batches, so that a connection lost with many batches in flight
    * shows its whole count, not that of the first batch.
    */
-  #failAllInFlight(err: Error, report: boolean): void {
+  #failAllInFlight(err: Error, report: boolean, keep = false): void {
     if (this.#failInFlight.size === 0) return
-    const failing = { records: 0, removals: [] as string[] }
+    const failing = { records: 0, removals: [] as string[], keep, kept: 0 }
     this.#failingAll = failing
     try {
       for (const fail of [...this.#failInFlight]) fail(err)
@@ -1300,8 +1330,30 @@ export class RedisTracker implements Tracker {
       this.#failingAll = undefined
     }
     if (!report || this.#closeWaitOver) return
+    if (failing.kept > 0) {
+      this.#logger.warn(
+        { records: failing.kept, url: this.#url },
+        'redis connection closed before Redis replied to some writes; they are sent again on the next ' +
+          'connection, and Redis skips those it ran already',
+      )
+    }
+    if (failing.records === 0 && failing.kept > 0) return
     if (failing.records > 0) this.#dropLog.add(failing.records)
     this.#logWriteFailure(err, failing.records, failing.removals)
+  }
+
+  #unconfirmedRecords(): number {
+    let records = 0
+    for (const chunk of this.#unconfirmed) records += chunk.records
+    return records
+  }
+
+  /** Takes the batches kept by `#failAllInFlight()`, oldest first. */
+  #takeUnconfirmed(): BatchChunk[] {
+    const chunks = this.#unconfirmed
+    this.#unconfirmed = []
+    this.#unconfirmedBytes = 0
+    return chunks
   }
 
   /**
@@ -1347,8 +1399,10 @@ export class RedisTracker implements Tracker {
       }
       return // sent again from the `ready` handler
     }
-    if (this.#retries.isWaiting) return // sent when the batches to send again are
     const checkStopped = this.#checkStoppedOnce || this.#mayHaveBeenPruned(Date.now())
+    // Their sequence numbers are lower than any new one (write-sequence.ts).
+    for (const chunk of this.#takeUnconfirmed()) this.#sendChunk(chunk, checkStopped, true)
+    if (this.#retries.isWaiting) return // sent when the batches to send again are
     for (const chunk of this.#retries.take()) this.#sendChunk(chunk, checkStopped)
     if (this.#needsRepair) this.#prependRepair()
 
@@ -1364,15 +1418,18 @@ export class RedisTracker implements Tracker {
    * again after it had it, the ends in it remove the prune records of
    * their tasks (the `k` operation).
    */
-  #sendChunk(chunk: BatchChunk, checkStopped: boolean): void {
+  #sendChunk(chunk: BatchChunk, checkStopped: boolean, unconfirmed = false): void {
     const { items, bytes, records } = chunk
     const removals = this.#takeRemovals(chunk)
     if (checkStopped) this.#chunksCheckingStopped.add(chunk)
+    // A batch that Redis rejected without running it gets a new number, since later ones may have run.
+    if (this.#sequence !== undefined && (!unconfirmed || chunk.sequence === 0)) chunk.sequence = this.#sequence.next()
     this.#inFlightBytes += bytes
     this.#inFlightRecords += records
     this.#sentAt.push(Date.now())
     const { processors, pastTasks, taskUpdates } = this.keys
     const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
+    if (this.#sequence !== undefined) args.push('n', String(chunk.sequence), SEQUENCE_TTL_ARGUMENT, '')
     if (this.#chunksCheckingStopped.has(chunk)) args.push('k', '', '', '')
 
     let settled = false
@@ -1410,6 +1467,12 @@ export class RedisTracker implements Tracker {
           this.#needsRepair = true
           this.#logger.warn({ err, records, url: this.#url }, 'redis did not apply a write, sending it again')
           this.#logClusterFault(err)
+        } else if (this.#failingAll?.keep === true && this.#pendingBytes() + bytes <= this.#maxPendingBytes) {
+          // Sent again with the same sequence number, which Redis skips if it ran the batch.
+          this.#unconfirmed.push(chunk)
+          this.#unconfirmedBytes += bytes
+          this.#failingAll.kept += records
+          this.#needsRepair = true
         } else if (this.#failingAll !== undefined) {
           // Counted here, and logged by `#failAllInFlight()` for all the batches at once.
           this.#dropped += records
@@ -1437,7 +1500,8 @@ export class RedisTracker implements Tracker {
     })
     this.#inFlight.add(sent)
     this.#failInFlight.add(finish)
-    runFramedScript(this.client, APPLY_BATCH, [processors, pastTasks], args.concat(items), guard).then(
+    const keys = this.#sequence === undefined ? [processors, pastTasks] : [processors, pastTasks, this.#sequence.key]
+    runFramedScript(this.client, APPLY_BATCH, keys, args.concat(items), guard).then(
       (reply) => {
         this.#checkPublishError(reply)
         finish(undefined, true)
@@ -1722,7 +1786,9 @@ export class RedisTracker implements Tracker {
     this.#heartbeatSentAt.clear()
     if (this.#failInFlight.size > 0) {
       const lost = new Error('the Redis connection closed before Redis replied; the records may or may not be stored')
-      this.#failAllInFlight(lost, true)
+      // A given client that the app quit or disconnected has ended, and never sends them again.
+      const reconnects = this.#ownsClient || this.client.status !== 'end'
+      this.#failAllInFlight(lost, true, reconnects && !this.#closed && this.#sequence !== undefined)
     }
     // A heartbeat write in flight never settles either (see `#failInFlight`).
     for (const [prefix, confirmedAt] of this.#heartbeatConfirmedAt) {

@@ -1,0 +1,33 @@
+/**
+ * An Express 5 app with the web-top middleware on 127.0.0.1, answering
+ * `GET /` with `ok`, for tests that need the middleware and the server
+ * apart: its tracker's stats, or the server closed without the recorder.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import { topMiddleware, type TopMiddleware, type TopOptions } from '../../src/index'
+
+export interface RecordedExpressApp {
+  middleware: TopMiddleware
+  server: Server
+  /** URL of `GET /`. */
+  url: string
+  /** Closes the server only; the recorder goes idle once its requests end. */
+  closeServer(): Promise<void>
+}
+
+export async function startRecordedExpress(options: TopOptions): Promise<RecordedExpressApp> {
+  const middleware = topMiddleware({ handleSignals: false, ...options })
+  const app = express()
+  app.use(middleware)
+  app.get('/', (_req, res) => res.send('ok'))
+  const server = createServer(app)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    middleware,
+    server,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    closeServer: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
