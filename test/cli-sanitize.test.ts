@@ -1,3 +1,4 @@
+import { createServer as createTcpServer, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escapeJsonForTerminal, sanitizeText } from '../src/util/sanitize'
 import { RedisTracker } from '../src/trackers/redis-tracker'
@@ -175,5 +176,71 @@ describe('recent with hidden characters', () => {
     expect(result.stdout).not.toMatch(/[\u3164\u115f\u2800\u034f\ufff9\ufffb]/)
     const [task] = JSON.parse(result.stdout) as Array<{ path: string }>
     expect(task?.path).toBe(hiddenPath)
+  })
+})
+
+/** An error reply that would retitle and clear the terminal and start a C1 CSI sequence. */
+const ESCAPING_ERROR = '-ERR \x1b]0;retitled\x07\x1b[2J\x1b[31mred\xc2\x9b2J\r\n'
+
+/**
+ * Starts a loopback server that answers Redis's connection handshake
+ * (INFO, CLIENT, SELECT, PING) as Redis does, and every other command with
+ * `ESCAPING_ERROR`. A real Redis never puts such text in an error reply, but
+ * a server that is not Redis, or a proxy in front of it, can.
+ */
+async function startEscapingServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const info = 'redis_version:7.0.0\r\nloading:0\r\nrole:master\r\n'
+  const server = createTcpServer((socket) => {
+    let buffered = ''
+    socket.on('error', () => {})
+    socket.on('data', (data) => {
+      buffered += data.toString('latin1')
+      // Each command starts with `*<count>`, and its name is the first bulk string.
+      for (let match; (match = /^\*(\d+)\r\n\$\d+\r\n([^\r]*)\r\n/.exec(buffered)); ) {
+        const args = Number(match[1])
+        let rest = buffered.slice(match[0].length)
+        for (let index = 1; index < args; index++) {
+          const bulk = /^\$(\d+)\r\n/.exec(rest)
+          if (bulk === null || rest.length < bulk[0].length + Number(bulk[1]) + 2) return
+          rest = rest.slice(bulk[0].length + Number(bulk[1]) + 2)
+        }
+        buffered = rest
+        const name = (match[2] as string).toUpperCase()
+        if (name === 'INFO') socket.write(`$${info.length}\r\n${info}\r\n`)
+        else if (name === 'CLIENT' || name === 'SELECT') socket.write('+OK\r\n')
+        else if (name === 'PING') socket.write('+PONG\r\n')
+        else socket.write(Buffer.from(ESCAPING_ERROR, 'latin1'))
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+describe('error messages', () => {
+  it('show escapes from a server error reply', async () => {
+    const server = await startEscapingServer()
+    try {
+      const result = await runCli(['recent', '--tracker-url', server.url])
+
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain('␛]0;retitled␇␛[2J')
+      expect(result.stderr).toContain('\\u009b2J')
+      expect(result.stderr.replace(/\n/g, '')).not.toMatch(TERMINAL_CONTROLS)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('show escapes from a command-line value', async () => {
+    const result = await runCli(['recent', '--limit', '5\x1b[2J'])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain("'5␛[2J'")
+    expect(result.stderr.replace(/\n/g, '')).not.toMatch(TERMINAL_CONTROLS)
   })
 })

@@ -23,6 +23,7 @@ import { readTrackerOnce } from './read-once'
 import { sanitizeText } from '../util/sanitize'
 import { describeSkipped, listUnreadableKeys } from './skipped'
 import { StatsWindow } from './stats'
+import { messageStream } from './standard-streams'
 
 /** Most completed tasks read. */
 export const CHECK_READ_LIMIT = 10_000
@@ -77,7 +78,7 @@ export interface CheckReadFigures {
 /** Reads the tracker, prints the verdict and returns the exit code. */
 export async function runCheck(
   options: CheckOptions,
-  streams: CheckStreams = { stdout: process.stdout, stderr: process.stderr },
+  streams: CheckStreams = { stdout: process.stdout, stderr: messageStream },
 ): Promise<number> {
   const { snapshot, stalePrefixes, wrongTypeHeartbeats, emptyPrefixNotice, displayUrl, reduced } = await readTrackerOnce(
     options,

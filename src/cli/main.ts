@@ -41,7 +41,13 @@ import { skipClusterSubscriberWarning } from './known-warnings'
 import { runPrune } from './prune'
 import { DEFAULT_MAX_COMPLETED_TASKS } from '../trackers/completed-cap'
 import { sanitizeText } from '../util/sanitize'
-import { endOnClosedOutput, exitOnceFlushed, exitOnceReported, watchStandardStreams } from './standard-streams'
+import {
+  endOnClosedOutput,
+  exitOnceFlushed,
+  exitOnceReported,
+  messageStream,
+  watchStandardStreams,
+} from './standard-streams'
 import { isDumbTerminal } from './style'
 import { runPrefixes, runRecentForAllPrefixes } from './prefixes'
 import { RECENT_COMPLETED_LIMIT, runRecent, type RecentFormat } from './recent'
@@ -239,7 +245,7 @@ export function createProgram(): Command {
     // Options before the command name belong to the program, options after it to the command.
     .enablePositionalOptions()
     .configureOutput({
-      writeErr: (text) => process.stderr.write(text),
+      writeErr: (text) => messageStream.write(text),
       outputError: (text, write) => write(formatCommanderError(text)),
     })
 
@@ -528,9 +534,9 @@ function formatCommanderError(text: string): string {
 function reportError(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE
   if (error instanceof CliError) {
-    process.stderr.write(`web-top-cli: ${error.message}\n`)
+    messageStream.write(`web-top-cli: ${error.message}\n`)
     return error.exitCode
   }
-  process.stderr.write(`web-top-cli: unexpected error: ${describeError(error)}\n`)
+  messageStream.write(`web-top-cli: unexpected error: ${describeError(error)}\n`)
   return EXIT_FAILURE
 }

@@ -16,6 +16,7 @@ import { describeOrphaned } from './orphans'
 import { readRecentTasks, runRecent, type RecentOptions, type RecentStreams } from './recent'
 import { escapeJsonForTerminal } from '../util/sanitize'
 import { fitToWidth, textWidth } from './text-width'
+import { messageStream } from './standard-streams'
 
 export interface PrefixesStreams {
   stdout: { write(text: string): unknown }
@@ -166,7 +167,7 @@ function formatSummaryLines(summaries: readonly PrefixSummary[]): string[] {
  */
 export async function runRecentForAllPrefixes(
   options: RecentOptions,
-  streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
+  streams: RecentStreams = { stdout: process.stdout, stderr: messageStream },
 ): Promise<number> {
   const summaries = await findPrefixes(options)
   if (summaries.length === 0) {

@@ -15,6 +15,7 @@ import { describeSkipped, describeWrongTypeKeys } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { renderTable } from './table'
 import { selectTasks, type TaskMode } from './task-order'
+import { messageStream } from './standard-streams'
 
 /** Most completed tasks read when no `--limit` is given. */
 export const RECENT_COMPLETED_LIMIT = 10_000
@@ -68,7 +69,7 @@ export interface RecentRead {
  */
 export async function runRecent(
   options: RecentOptions,
-  streams: RecentStreams = { stdout: process.stdout, stderr: process.stderr },
+  streams: RecentStreams = { stdout: process.stdout, stderr: messageStream },
 ): Promise<number> {
   const read = await readRecentTasks(options)
   let cut = false

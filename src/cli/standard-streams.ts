@@ -6,6 +6,7 @@
  */
 import { writeSync } from 'node:fs'
 import { getSystemErrorMap } from 'node:util'
+import { sanitizeText } from '../util/sanitize'
 import { describeError, EXIT_FAILURE } from './cli-error'
 
 /**
@@ -29,6 +30,22 @@ export function watchStandardStreams(): void {
 /** Makes a closed standard output end the command with code 0, for commands that run until interrupted. */
 export function endOnClosedOutput(): void {
   endsOnClosedOutput = true
+}
+
+/**
+ * Standard error for the CLI's messages, with each line made safe for a
+ * terminal (`sanitizeText`). Messages quote error replies of the server and
+ * of the command line, which may hold escape sequences.
+ */
+export const messageStream = {
+  write(text: string): boolean {
+    return process.stderr.write(sanitizeMessage(text))
+  },
+}
+
+/** Replaces the unsafe characters of each line of `text`, keeping the line ends. */
+export function sanitizeMessage(text: string): string {
+  return text.split('\n').map(sanitizeText).join('\n')
 }
 
 /**
