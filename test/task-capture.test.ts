@@ -203,6 +203,18 @@ describe('captureRequest', () => {
     const part = await captureSent('/?a=1&a=2&a=3&b=4&c=5', [], { settings: settings({ limits: { maxParams: 3 } }) })
     expect(part.params).toEqual({ a: ['1', '2', '3'] })
   })
+
+  it('caps params past empty pairs', async () => {
+    const part = await captureSent('/?&&a=1&&b=%ZZ&&c=3&d=4', [], { settings: settings({ limits: { maxParams: 3 } }) })
+    expect(part.params).toEqual({ a: '1', b: '%ZZ', c: '3' })
+  })
+
+  it('cuts a long query of malformed escapes', async () => {
+    const query = `token=abc&${'%&'.repeat(7_500)}`
+    const part = await captureSent(`/?${query}`, [], { settings: settings({ limits: { maxUrlLength: 100 } }) })
+    expect(part.uri).toBe(`/?token=[REDACTED]&${'%&'.repeat(40)}%${TRUNCATED}`)
+    expect(Object.keys(part.params ?? {})).toEqual(['token', '%'])
+  })
 })
 
 describe('captureResponse', () => {

@@ -336,6 +336,21 @@ describe('formatQuery', () => {
   it.each(['passengerCount=3&keyboardLayout=us', 'page%3D2', 'q=a%3Db', 'keyboard%3Dus'])('keeps %j', (query) => {
     expect(formatQuery(query, rules)).toBe(query)
   })
+
+  it('stops after the pair past maxLength', () => {
+    // At exactly maxLength, one more pair follows, so that the cut that comes next still marks itself.
+    expect(formatQuery('a=1&b=2&c=3&d=4', rules, 3)).toBe('a=1&b=2')
+    expect(formatQuery('a=1&b=2&c=3&d=4', rules, 2)).toBe('a=1')
+  })
+
+  it('masks a secret pair that crosses maxLength whole', () => {
+    expect(formatQuery('page=1&token=abcdefgh&q=x', rules, 10)).toBe('page=1&token=[REDACTED]')
+  })
+
+  it('keeps malformed escapes as sent', () => {
+    expect(formatQuery('%&a=%ZZ&%E0%A4%A&page%=1', rules)).toBe('%&a=%ZZ&%E0%A4%A&page%=1')
+    expect(formatQuery('token%=1', rules)).toBe('token%=[REDACTED]')
+  })
 })
 
 describe('redactHeaderUrl', () => {

@@ -254,7 +254,7 @@ export class CaptureEncoder {
     }
 
     const params = query === '' ? 'null' : JSON.stringify(captureParams(query, this.settings))
-    const uri = encodeString(truncate(redactUrl(rawUrl, rules), limits.maxUrlLength))
+    const uri = encodeString(truncate(redactUrl(rawUrl, rules, limits.maxUrlLength), limits.maxUrlLength))
     return `"path":${encodedPath},"params":${params},"uri":${uri}`
   }
 
@@ -434,6 +434,23 @@ export class CaptureEncoder {
   }
 }
 
+/**
+ * Returns the part of `query` that contains its first `count` pairs, skipping
+ * empty ones as `URLSearchParams` does, so that a query of thousands of
+ * pairs is not parsed whole.
+ */
+function leadingPairs(query: string, count: number): string {
+  let pairs = 0
+  let start = 0
+  while (start < query.length) {
+    const end = query.indexOf('&', start)
+    if (end === -1) return query
+    if (end > start && ++pairs >= count) return query.slice(0, end)
+    start = end + 1
+  }
+  return query
+}
+
 /** Returns the IPv4 form of an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`), other addresses as they are. */
 export function normalizeIp(address: string | undefined | null): string | null {
   if (address == null || address === '') return null
@@ -441,12 +458,15 @@ export function normalizeIp(address: string | undefined | null): string | null {
   return address
 }
 
-/** Collects the query parameters. Every value counts toward `maxParams`, repeated names included. */
+/**
+ * Collects the query parameters. Every value counts toward `maxParams`,
+ * repeated names included. Only the pairs up to `maxParams` are parsed.
+ */
 function captureParams(query: string, settings: CaptureSettings): Record<string, string | string[]> {
   const params: Record<string, string | string[]> = Object.create(null)
   let count = 0
 
-  for (const [rawName, rawValue] of new URLSearchParams(query)) {
+  for (const [rawName, rawValue] of new URLSearchParams(leadingPairs(query, settings.limits.maxParams))) {
     if (count >= settings.limits.maxParams) break
     count++
     const secret = settings.rules.isSecretParam(rawName)

@@ -109,17 +109,22 @@ export function maskUserInfo(url: string): string {
 /**
  * Masks the user info and the secret query parameters of a URL. A fragment
  * written as parameters (`#access_token=…`, as OAuth redirects send it) is
- * masked the same way.
+ * masked the same way. With `maxLength`, for a URL that is cut to that
+ * length afterwards, the pairs past it are left out, so that a client's
+ * long query costs no more than that.
  */
-export function redactUrl(url: string, rules: RedactionRules): string {
+export function redactUrl(url: string, rules: RedactionRules, maxLength = Infinity): string {
   const hashAt = url.indexOf('#')
   const beforeFragment = hashAt === -1 ? url : url.slice(0, hashAt)
   const queryAt = beforeFragment.indexOf('?')
   let redacted = maskUserInfo(queryAt === -1 ? beforeFragment : beforeFragment.slice(0, queryAt))
-  if (queryAt !== -1) redacted += `?${formatQuery(beforeFragment.slice(queryAt + 1), rules)}`
-  if (hashAt !== -1) {
+  if (queryAt !== -1 && redacted.length < maxLength) {
+    redacted += `?${formatQuery(beforeFragment.slice(queryAt + 1), rules, maxLength - redacted.length - 1)}`
+  }
+  if (hashAt !== -1 && redacted.length < maxLength) {
     const fragment = url.slice(hashAt + 1)
-    redacted += `#${fragment.includes('=') ? formatQuery(fragment, rules) : fragment}`
+    const budget = maxLength - redacted.length - 1
+    redacted += `#${fragment.includes('=') ? formatQuery(fragment, rules, budget) : fragment}`
   }
   return redacted
 }
@@ -127,22 +132,32 @@ export function redactUrl(url: string, rules: RedactionRules): string {
 /**
  * Rewrites a query string with the values of secret parameters masked. A
  * value that is itself a URL (`?next=https%3A%2F%2Fuser%3Apw%40host%2F`) gets
- * its secrets masked as `redactUrl` masks them.
+ * its secrets masked as `redactUrl` masks them. Stops after the pair that
+ * makes the result longer than `maxLength`. Each pair is masked whole
+ * before any cut, so a cut never shows part of a secret.
  */
-export function formatQuery(query: string, rules: RedactionRules): string {
-  return query
-    .split('&')
-    .map((pair) => {
-      const separator = pair.indexOf('=')
-      const rawName = separator === -1 ? pair : pair.slice(0, separator)
-      if (rules.isSecretParam(safeDecode(rawName))) return `${redactParamName(rawName)}=${REDACTED}`
-      if (separator === -1 || !ENCODED_URL.test(pair)) return pair
+export function formatQuery(query: string, rules: RedactionRules, maxLength = Infinity): string {
+  let formatted = ''
+  let start = 0
+  while (start <= query.length) {
+    const end = query.indexOf('&', start)
+    const pair = query.slice(start, end === -1 ? query.length : end)
+    formatted += (start === 0 ? '' : '&') + formatPair(pair, rules)
+    if (end === -1 || formatted.length > maxLength) break
+    start = end + 1
+  }
+  return formatted
+}
 
-      const value = safeDecode(pair.slice(separator + 1))
-      const redacted = redactParamValue(value, rules)
-      return redacted === value ? pair : `${rawName}=${encodeQueryValue(redacted)}`
-    })
-    .join('&')
+function formatPair(pair: string, rules: RedactionRules): string {
+  const separator = pair.indexOf('=')
+  const rawName = separator === -1 ? pair : pair.slice(0, separator)
+  if (rules.isSecretParam(safeDecode(rawName))) return `${redactParamName(rawName)}=${REDACTED}`
+  if (separator === -1 || !ENCODED_URL.test(pair)) return pair
+
+  const value = safeDecode(pair.slice(separator + 1))
+  const redacted = redactParamValue(value, rules)
+  return redacted === value ? pair : `${rawName}=${encodeQueryValue(redacted)}`
 }
 
 /**
@@ -157,6 +172,9 @@ export function redactParamName(name: string): string {
   if (separator === null) return name
   return `${name.slice(0, separator.index + separator[0].length)}${REDACTED}`
 }
+
+/** A `%` not followed by two hex digits, on which `decodeURIComponent` throws. */
+const MALFORMED_ESCAPE = /%(?![\da-f]{2})/i
 
 /** `://`, raw or percent-encoded, as an absolute URL in a query value contains it. */
 const ENCODED_URL = /:\/\/|%3a%2f%2f/i
@@ -180,6 +198,9 @@ function encodeQueryValue(value: string): string {
 
 /** Decodes a form-encoded name, or returns it as it is when it is not valid percent-encoding. */
 function safeDecode(value: string): string {
+  if (!value.includes('%')) return value.includes('+') ? value.replace(/\+/g, ' ') : value
+  // decodeURIComponent would throw, and a throw costs microseconds: a query of thousands of bad escapes took milliseconds.
+  if (MALFORMED_ESCAPE.test(value)) return value
   try {
     return decodeURIComponent(value.replace(/\+/g, ' '))
   } catch {
