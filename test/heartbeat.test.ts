@@ -24,6 +24,7 @@ import {
   type TopMiddleware,
 } from '../src/index'
 import { toLoopDelayMs } from '../src/recorder/heartbeat-sender'
+import { createStaleProcessorTest } from '../src/trackers/heartbeat'
 import { startAppProcess, type AppProcess } from './helpers/app-process'
 import { waitFor } from './helpers/http'
 import { waitForActive } from './helpers/records'
@@ -437,5 +438,27 @@ describe('event-loop delay', () => {
     // libuv runs a timer against the loop's cached time, so a run can come
     // up to about a millisecond before its 20 ms (19.25 ms seen in CI).
     expect(histogram.min / 1e6).toBeGreaterThanOrEqual(18)
+  })
+})
+
+describe('createStaleProcessorTest', () => {
+  const isStale = createStaleProcessorTest(['web-1.example.com/7-0-1.', 'web-2/8-0-1.'])
+
+  it.each([
+    ['web-1.example.com/7-0-1.0', true],
+    ['web-1.example.com/7-0-1.12', true],
+    ['web-2/8-0-1.3', true],
+    ['web-2/8-0-10.3', false],
+    ['web-1.example.com/7-0-2.0', false],
+    ['web-1.example.com/7-0-1', false],
+    ['pid:7 tid:1', false],
+    ['', false],
+  ])('judges %j', (processorId, expected) => {
+    expect(isStale(processorId)).toBe(expected)
+    expect(isStaleProcessor(processorId, ['web-1.example.com/7-0-1.', 'web-2/8-0-1.'])).toBe(expected)
+  })
+
+  it('finds none without prefixes', () => {
+    expect(createStaleProcessorTest([])('web-2/8-0-1.3')).toBe(false)
   })
 })

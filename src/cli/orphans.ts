@@ -4,7 +4,7 @@
  * leaves them out of its stalled count, because `prune` is their remedy.
  */
 import type { HttpTask } from '../task/http-task'
-import { isStaleProcessor, readHeartbeats, type Heartbeat } from '../trackers/heartbeat'
+import { createStaleProcessorTest, readHeartbeats, type Heartbeat } from '../trackers/heartbeat'
 import { RedisTracker } from '../trackers/redis-tracker'
 import type { TrackerConnection } from './connect'
 import { quoteForShell } from './detail'
@@ -76,8 +76,9 @@ export function findOrphaned(
 ): Set<HttpTask> {
   const orphaned = new Set<HttpTask>()
   if (stalePrefixes.length === 0) return orphaned
+  const isStale = createStaleProcessorTest(stalePrefixes)
   for (const [processorId, task] of active) {
-    if (isStaleProcessor(processorId, stalePrefixes)) orphaned.add(task)
+    if (isStale(processorId)) orphaned.add(task)
   }
   return orphaned
 }

@@ -108,9 +108,27 @@ export async function pruneStaleTasks(tracker: Tracker): Promise<PruneResult> {
  * Returns whether an active entry belongs to a stopped recorder: its
  * processor id starts with one of the stale prefixes. Every prefix ends
  * with `.`, so `host/1-0-1.` never matches the ids of `host/1-0-10.`.
+ * To test many entries, use `createStaleProcessorTest()` once instead.
  */
 export function isStaleProcessor(processorId: string, stalePrefixes: readonly string[]): boolean {
-  return stalePrefixes.some((prefix) => processorId.startsWith(prefix))
+  return createStaleProcessorTest(stalePrefixes)(processorId)
+}
+
+/**
+ * Returns a test of `isStaleProcessor()` against `stalePrefixes` that looks
+ * up the part of a processor id up to each of its dots, so that its cost
+ * does not grow with the number of prefixes: thousands of stopped workers
+ * that nobody pruned made each read compare every entry with every prefix.
+ */
+export function createStaleProcessorTest(stalePrefixes: readonly string[]): (processorId: string) => boolean {
+  if (stalePrefixes.length === 0) return () => false
+  const prefixes = new Set(stalePrefixes)
+  return (processorId) => {
+    for (let dot = processorId.indexOf('.'); dot !== -1; dot = processorId.indexOf('.', dot + 1)) {
+      if (prefixes.has(processorId.slice(0, dot + 1))) return true
+    }
+    return false
+  }
 }
 
 /**
