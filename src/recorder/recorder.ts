@@ -83,6 +83,9 @@ const MEMORY_TRACKER_IN_WORKER =
  */
 const recorders = getProcessShared('recorders', () => ({ created: 0 }))
 
+/** How often the recorder looks for requests whose connection closed unnoticed (`#sweepClosedConnections`). */
+const CLOSED_CONNECTION_SWEEP_MS = 1_000
+
 export class Recorder {
   readonly tracker: Tracker
   readonly options: ResolvedOptions
@@ -107,6 +110,8 @@ export class Recorder {
   #completed = 0
   /** True from the constructor to the first `close()`: the tracker endpoint's default counts this recorder's tracker. */
   #countedAsRecording = true
+  /** Runs `#sweepClosedConnections` every `CLOSED_CONNECTION_SWEEP_MS` until `close()`. */
+  readonly #sweepTimer: NodeJS.Timeout
 
   constructor(options: TopOptions = {}) {
     this.options = resolveOptions(options)
@@ -176,6 +181,8 @@ export class Recorder {
       countInFlight: () => this.#inFlight,
       endRequestsOfClosedConnections: () => this.#endRequestsOfClosedConnections(),
     })
+    this.#sweepTimer = setInterval(this.#sweepClosedConnections, CLOSED_CONNECTION_SWEEP_MS)
+    this.#sweepTimer.unref()
   }
 
   /**
@@ -306,6 +313,7 @@ export class Recorder {
    * is not written. Other recorders of the same process keep their entries.
    */
   close(): Promise<void> {
+    clearInterval(this.#sweepTimer)
     if (this.#countedAsRecording) removeRecordingTracker(this.tracker)
     this.#countedAsRecording = false
     return this.#lifecycle.close()
@@ -330,6 +338,16 @@ export class Recorder {
     this.#responses[state.slot] = undefined
     this.#slots.release(state.slot)
     if (--this.#inFlight === 0) this.#lifecycle.onLastRequestEnd()
+  }
+
+  /**
+   * Ends the requests whose connection closed without a `close` event of
+   * their response: the app detached the socket (`res.detachSocket()`, as
+   * tunnel code does) or removed the response's `close` listeners. Their
+   * end time is that of the sweep, up to `CLOSED_CONNECTION_SWEEP_MS` late.
+   */
+  readonly #sweepClosedConnections = (): void => {
+    if (this.#inFlight > 0) this.#endRequestsOfClosedConnections()
   }
 
   #endRequestsOfClosedConnections(): void {

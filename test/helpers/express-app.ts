@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import express from 'express'
+import express, { type Express } from 'express'
 import { topMiddleware, type TopMiddleware, type TopOptions } from '../../src/index'
 
 export interface RecordedExpressApp {
@@ -17,11 +17,16 @@ export interface RecordedExpressApp {
   closeServer(): Promise<void>
 }
 
-export async function startRecordedExpress(options: TopOptions): Promise<RecordedExpressApp> {
+/** Starts the app; `addRoutes` may add routes of the test's own after `GET /`. */
+export async function startRecordedExpress(
+  options: TopOptions,
+  addRoutes: (app: Express) => void = () => {},
+): Promise<RecordedExpressApp> {
   const middleware = topMiddleware({ handleSignals: false, ...options })
   const app = express()
   app.use(middleware)
   app.get('/', (_req, res) => res.send('ok'))
+  addRoutes(app)
   const server = createServer(app)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {

@@ -1,0 +1,80 @@
+/**
+ * Requests whose connection closes without a `close` event of their
+ * response: the app detached the socket and answered on it, or removed the
+ * response's `close` listeners. The recorder's sweep ends them once their
+ * connection has closed, instead of leaving them active for good.
+ */
+import { connect } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryTracker } from '../src/index'
+import { startRecordedExpress, type RecordedExpressApp } from './helpers/express-app'
+import { waitFor } from './helpers/http'
+import { captureLogger } from './helpers/logger'
+
+let app: RecordedExpressApp | undefined
+
+afterEach(async () => {
+  await app?.middleware.close()
+  await app?.closeServer()
+  app = undefined
+})
+
+function startApp(tracker: MemoryTracker): Promise<RecordedExpressApp> {
+  return startRecordedExpress({ tracker, logger: captureLogger() }, (express) => {
+    express.get('/tunnel', (req, res) => {
+      res.detachSocket(req.socket)
+      req.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok')
+    })
+    express.get('/deaf', (_req, res) => {
+      res.removeAllListeners('close')
+    })
+  })
+}
+
+/** Sends `GET <path>` on a raw connection and returns the first bytes of the reply, or '' when `leaveAfterMs` passes first. */
+function sendRaw(url: string, path: string, leaveAfterMs: number): Promise<string> {
+  const { port } = new URL(url)
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`))
+    let reply = ''
+    const timer = setTimeout(() => socket.destroy(), leaveAfterMs)
+    socket.on('data', (data) => (reply += data.toString()))
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve(reply)
+    })
+  })
+}
+
+describe('request whose response never emits close', () => {
+  it('ends after the app detached its socket', async () => {
+    const tracker = new MemoryTracker()
+    app = await startApp(tracker)
+
+    const reply = await sendRaw(app.url, '/tunnel', 5_000)
+    expect(reply).toMatch(/^HTTP\/1.1 200 OK/)
+    await waitFor('the end of the task', async () => ((await tracker.read()).completed.length === 1 ? true : undefined), 15_000)
+
+    const snapshot = await tracker.read()
+    expect(snapshot.active.size).toBe(0)
+    expect(snapshot.completed[0]?.path).toBe('/tunnel')
+    expect(snapshot.completed[0]?.recorded_successfully).toBe(false)
+    expect(snapshot.completed[0]?.tags?.['web_top.outcome']).toBe('aborted')
+  })
+
+  it('ends after the app removed the close listeners', async () => {
+    const tracker = new MemoryTracker()
+    app = await startApp(tracker)
+
+    const reply = await sendRaw(app.url, '/deaf', 300)
+    expect(reply).toBe('')
+    await waitFor('the end of the task', async () => ((await tracker.read()).completed.length === 1 ? true : undefined), 15_000)
+
+    const snapshot = await tracker.read()
+    expect(snapshot.active.size).toBe(0)
+    expect(snapshot.completed[0]?.path).toBe('/deaf')
+    expect(snapshot.completed[0]?.tags?.['web_top.outcome']).toBe('aborted')
+    expect(snapshot.completed[0]?.status_code ?? null).toBeNull()
+  })
+})
