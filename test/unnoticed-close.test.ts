@@ -4,12 +4,12 @@
  * response's `close` listeners. The recorder's sweep ends them once their
  * connection has closed, instead of leaving them active for good.
  */
-import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryTracker } from '../src/index'
 import { startRecordedExpress, type RecordedExpressApp } from './helpers/express-app'
 import { waitFor } from './helpers/http'
 import { captureLogger } from './helpers/logger'
+import { formatRequest, openConnection } from './helpers/raw-http'
 
 let app: RecordedExpressApp | undefined
 
@@ -31,20 +31,16 @@ function startApp(tracker: MemoryTracker): Promise<RecordedExpressApp> {
   })
 }
 
-/** Sends `GET <path>` on a raw connection and returns the first bytes of the reply, or '' when `leaveAfterMs` passes first. */
-function sendRaw(url: string, path: string, leaveAfterMs: number): Promise<string> {
-  const { port } = new URL(url)
-  return new Promise((resolve) => {
-    const socket = connect(Number(port), '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`))
-    let reply = ''
-    const timer = setTimeout(() => socket.destroy(), leaveAfterMs)
-    socket.on('data', (data) => (reply += data.toString()))
-    socket.on('error', () => {})
-    socket.on('close', () => {
-      clearTimeout(timer)
-      resolve(reply)
-    })
-  })
+/** Sends `GET <path>` on a raw connection, leaves after `leaveAfterMs` unless the server closes first, and returns what it sent. */
+async function sendRaw(url: string, path: string, leaveAfterMs: number): Promise<string> {
+  const connection = await openConnection(Number(new URL(url).port))
+  let reply = ''
+  connection.socket.on('data', (data: Buffer) => (reply += data.toString()))
+  connection.write(formatRequest('GET', path))
+  const timer = setTimeout(() => connection.destroy(), leaveAfterMs)
+  await connection.closed
+  clearTimeout(timer)
+  return reply
 }
 
 describe('request whose response never emits close', () => {

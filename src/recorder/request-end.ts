@@ -184,6 +184,12 @@ export function endIfConnectionClosed(res: ServerResponse): void {
   if (state !== undefined && state.req.socket?.destroyed === true) endClosedResponse(res, state)
 }
 
+/** Ends the request of `res` now, as its `close` event would: for a response that had closed before it was tracked. */
+export function endClosedNow(res: ServerResponse): void {
+  const state = requestStates.get(res)
+  if (state !== undefined) endClosedResponse(res, state)
+}
+
 function subscribeToFinishChannel(): void {
   if (finishChannelSubscribed) return
   subscribe(RESPONSE_FINISH_CHANNEL, onResponseFinishMessage)
