@@ -110,7 +110,7 @@ describe('RedisTracker.removeProcessors', () => {
     expect(byPath.get('/tags')?.tags).toEqual({ ...outcome, 'service.name': 'shop' })
     expect(byPath.get('/empty-tags')?.tags).toEqual(outcome)
     expect(byPath.get('/no-tags')?.tags).toEqual(outcome)
-    expect(byPath.get('/null-tags')?.tags).toBeNull()
+    expect(byPath.get('/null-tags')?.tags).toEqual(outcome)
     for (const task of stored.pastTasks) {
       expect(task.started_at).toBe(startedAt)
       expect(task.ended_at).toMatch(WRITER_TIMESTAMP)
@@ -297,6 +297,11 @@ describe('memory tracker', () => {
     expect(snapshot.completed).toHaveLength(1)
     expect(snapshot.completed[0]?.recorded_successfully).toBe(false)
     expect(snapshot.completed[0]?.tags).toEqual({ k: 'v', 'web_top.outcome': 'recorder_closed' })
+  })
+
+  it('tags a record whose tags are null, as Redis does', () => {
+    const ended = endByCleanup('{"path":"/a","tags":null}', '2026-12-04T10:00:00.000000+00:00', 'recorder_closed')
+    expect((JSON.parse(ended as string) as HttpTask).tags).toEqual({ 'web_top.outcome': 'recorder_closed' })
   })
 
   it('returns null for text that is not an object', () => {

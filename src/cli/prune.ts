@@ -149,6 +149,7 @@ async function findWrongTypeKey(tracker: Tracker): Promise<WrongTypeKey | undefi
   const expectedTypes: Array<[string, string]> = [
     [tracker.heartbeatKeys.heartbeats, 'set'],
     [tracker.keys.processors, 'hash'],
+    [tracker.keys.pastTasks, 'list'],
   ]
   for (const [key, expected] of expectedTypes) {
     let actual: string

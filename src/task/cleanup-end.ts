@@ -32,8 +32,8 @@ export function isEndedByCleanup(task: HttpTask): boolean {
 /**
  * Returns the completed record of an active one: `updated_at` and
  * `ended_at` set to `endedAt`, `recorded_successfully` false and the
- * outcome tag added to `tags`, or as the only tag when there is no `tags`
- * field. Returns null for text that is not a JSON object.
+ * outcome tag added to `tags`, or as the only tag when `tags` is missing or
+ * null. Returns null for text that is not a JSON object.
  */
 export function endByCleanup(text: string, endedAt: string, outcome: CleanupOutcome): string | null {
   let record: unknown
@@ -49,7 +49,7 @@ export function endByCleanup(text: string, endedAt: string, outcome: CleanupOutc
   task.ended_at = endedAt
   task.recorded_successfully = false
   // As in the Redis tracker's script: tags of another type than an object stay as they are.
-  if (task.tags === undefined) task.tags = { [OUTCOME_TAG]: outcome }
+  if (task.tags === undefined || task.tags === null) task.tags = { [OUTCOME_TAG]: outcome }
   else if (isObject(task.tags)) task.tags = { ...task.tags, [OUTCOME_TAG]: outcome }
   return JSON.stringify(task)
 }
