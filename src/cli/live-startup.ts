@@ -5,6 +5,7 @@
  * no one waiting at a blank screen.
  */
 import { formatDuration } from './format'
+import { exitOnHangup } from './hangup'
 import { sanitizeText } from '../util/sanitize'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { cutToWidth } from './text-width'
@@ -66,7 +67,10 @@ export async function runWhileConnecting<T>(
   const quitRequested = new Promise<StartupOutcome<T>>((resolve) => {
     quit = (exitCode) => resolve({ exitCode })
   })
-  const onSignal = (signal: ExitSignal) => quit(exitCodeOfSignal(signal, true))
+  const onSignal = (signal: ExitSignal) => {
+    exitOnHangup(signal)
+    quit(exitCodeOfSignal(signal, true))
+  }
   const signals = Object.keys(SIGNAL_EXIT_CODES) as ExitSignal[]
   let redrawTimer: NodeJS.Timeout | undefined
   const showTimer = setTimeout(() => {

@@ -21,6 +21,7 @@ import { renderLiveFrame, type Frame, type LiveData } from './live-render'
 import { readRecordFacts, type ActiveItem } from './live-tables'
 import { LiveState } from './live-state'
 import { describeWrongTypeHeartbeats, readHeartbeatState } from './orphans'
+import { exitOnHangup, exitProcess } from './hangup'
 import { exitCodeOfSignal, runWhileConnecting, SIGNAL_EXIT_CODES, type ExitSignal } from './live-startup'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { describeWrongTypeKeys } from './skipped'
@@ -570,6 +571,7 @@ class LiveView {
   }
 
   readonly #onSignal = (signal: ExitSignal): void => {
+    exitOnHangup(signal)
     void this.stop(exitCodeOfSignal(signal, this.#screen !== undefined))
   }
 
@@ -585,7 +587,7 @@ class LiveView {
   readonly #onFatalError = (error: unknown): void => {
     this.#restoreTerminal()
     process.stderr.write(`web-top-cli: live view failed: ${describeError(error)}\n`)
-    process.exit(1)
+    exitProcess(1)
   }
 
   readonly #restoreTerminal = (): void => {

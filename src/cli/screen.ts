@@ -78,7 +78,14 @@ export class TerminalScreen {
 
     if (this.#onData !== undefined) this.#input.off('data', this.#onData)
     this.#input.pause()
-    if (this.#rawMode) this.#input.setRawMode?.(false)
+    if (this.#rawMode) {
+      try {
+        this.#input.setRawMode?.(false)
+      } catch {
+        // On a terminal that has hung up, Node emits EIO as an 'error' event, which throws
+        // without a listener. Such a terminal has no mode left to restore.
+      }
+    }
     this.#rawMode = false
     this.#output.write(
       END_SYNCHRONIZED_UPDATE +

@@ -8,6 +8,7 @@ import { writeSync } from 'node:fs'
 import { getSystemErrorMap } from 'node:util'
 import { sanitizeText } from '../util/sanitize'
 import { describeError, EXIT_FAILURE } from './cli-error'
+import { exitByHangup, exitProcess, hasTerminalHungUp } from './hangup'
 
 /**
  * Whether the command runs until it is interrupted (`live`, `tail`), so
@@ -57,7 +58,7 @@ export function sanitizeMessage(text: string): string {
  */
 export function exitOnceReported(code: number): void {
   process.exitCode = code
-  if (code !== 0) process.stderr.write('', () => process.exit(code))
+  if (code !== 0) process.stderr.write('', () => exitProcess(code))
 }
 
 /**
@@ -75,7 +76,7 @@ export function exitOnceFlushed(code: number): void {
     // A write that failed just before calls back here before Node emits its 'error' event.
     const error = process.stdout.errored
     if (error !== null) exitOnOutputError(error)
-    process.stderr.write('', () => process.exit(code))
+    process.stderr.write('', () => exitProcess(code))
   })
 }
 
@@ -87,15 +88,18 @@ export function exitOnceFlushed(code: number): void {
  * Any other error (ENOSPC on a full disk, EIO) is reported on one line and
  * exits 1. The line is written synchronously and the exit comes at once, so
  * a command's own handler (`live` prints its own message) never runs, and
- * `live` restores the terminal on exit.
+ * `live` restores the terminal on exit. EIO on a terminal that has hung up
+ * ends the process by SIGHUP, with nothing reported, because the terminal
+ * is gone and Node would abort restoring it (see `./hangup`).
  *
  * NOTE: a closed standard output (`>&-`) cannot be reported. Node opens
  * /dev/null in place of a closed standard stream before any script runs,
  * so the output is discarded as with `> /dev/null`.
  */
 function exitOnOutputError(error: NodeJS.ErrnoException): void {
+  if (hasTerminalHungUp()) exitByHangup()
   if (error.code === 'EPIPE') {
-    if (endsOnClosedOutput) process.exit(0)
+    if (endsOnClosedOutput) exitProcess(0)
     return
   }
   try {
@@ -103,7 +107,7 @@ function exitOnOutputError(error: NodeJS.ErrnoException): void {
   } catch {
     // Standard error fails too: the exit code is all that is left.
   }
-  process.exit(EXIT_FAILURE)
+  exitProcess(EXIT_FAILURE)
 }
 
 /** Returns the system's text for an error with its code, "no space left on device (ENOSPC)". */

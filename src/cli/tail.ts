@@ -28,6 +28,7 @@ import { connectTracker, diagnoseReadFailure, type TrackerConnection } from './c
 import { describeUnusedPrefix } from './empty-prefix'
 import { createTaskFilter, type TaskFilterOptions, type TaskPredicate } from './filters'
 import { countOf, formatBytes, formatDuration } from './format'
+import { exitOnHangup } from './hangup'
 import { formatLatency } from './live-header'
 import { findMissingPeriod, findNewestEnd, type MissingPeriod } from './missing-period'
 import type { TrackerOptions } from './options'
@@ -349,6 +350,7 @@ class Tail {
   }
 
   readonly #onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES): void => {
+    exitOnHangup(signal)
     void this.stop(SIGNAL_EXIT_CODES[signal])
   }
 
