@@ -289,12 +289,11 @@ class LiveView {
     this.#requestFrame()
   }
 
-  readonly #onDisconnect = (reason: string): void => {
-    const now = Date.now()
-    this.#gapStartMs ??= now
+  readonly #onDisconnect = (reason: string, sinceMs = Date.now()): void => {
+    this.#gapStartMs ??= sinceMs
     this.#subscribedMs = undefined
-    this.#disconnectedMs = now
-    this.#source = { kind: 'stream', connected: false, sinceMs: now, reason }
+    this.#disconnectedMs = sinceMs
+    this.#source = { kind: 'stream', connected: false, sinceMs, reason }
     this.#requestFrame()
   }
 

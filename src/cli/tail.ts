@@ -174,8 +174,8 @@ class Tail {
     this.#streams.stderr.write(`${message}further ones are counted\n`)
   }
 
-  readonly #onDisconnect = (reason: string): void => {
-    this.#gapStartMs ??= Date.now()
+  readonly #onDisconnect = (reason: string, sinceMs = Date.now()): void => {
+    this.#gapStartMs ??= sinceMs
     this.#streams.stderr.write(`web-top-cli: update stream lost (${sanitizeText(reason)}); reconnecting\n`)
   }
 

@@ -7,13 +7,18 @@
 import type { Redis } from 'ioredis'
 import { isCluster, RedisTracker } from '../trackers/redis-tracker'
 import type { Tracker } from '../trackers/tracker'
+import { isRedisErrorReply } from '../util/redis-error-cause'
 import { describeError } from './cli-error'
 
 export interface UpdateStreamHandlers {
   /** Called with the JSON text of each update. */
   onUpdate(json: string): void
-  /** Called once when the connection is lost; updates may be missing until `onSubscribed`. */
-  onDisconnect(reason: string): void
+  /**
+   * Called once when the connection is lost, or Redis stops replying on it;
+   * updates may be missing until `onSubscribed`. `sinceMs` is the time from
+   * which they may be missing when that is earlier than the call.
+   */
+  onDisconnect(reason: string, sinceMs?: number): void
   /** Called when the subscription is in place again after `onDisconnect`. */
   onSubscribed(): void
 }
@@ -40,10 +45,27 @@ export async function openUpdateStream(
   return { close: unsubscribe }
 }
 
+/** Milliseconds between the PINGs that check that Redis replies on the subscriber's connection. */
+export const STREAM_PROBE_INTERVAL_MS = 2_000
+
+/**
+ * Time in ms a PING may go without a reply before the stream counts as
+ * lost, as `live` shows a read without a reply after 3 s.
+ */
+export const STREAM_REPLY_TIMEOUT_MS = 3_000
+
 /**
  * Subscribes on a connection of its own, which reconnects as the reader's
  * client does. The subscription is renewed by hand after each
  * reconnection, so `onSubscribed` comes only once the server has confirmed it.
+ *
+ * A Redis that is paused (SIGSTOP), overloaded or cut off by a network that
+ * drops packets keeps the connection open and sends nothing, so no `close`
+ * comes. A PING every `STREAM_PROBE_INTERVAL_MS` on the subscriber's
+ * connection shows that: the stream counts as lost, from the time the PING
+ * was sent, when it has no reply within `STREAM_REPLY_TIMEOUT_MS`, and as
+ * back at the next reply. One PING at most is in flight, and the client's
+ * `commandTimeout` (5 s in the CLI) ends one that never gets a reply.
  */
 async function openRedisStream(
   client: Redis,
@@ -52,28 +74,62 @@ async function openRedisStream(
 ): Promise<UpdateStream> {
   const subscriber = client.duplicate({ enableOfflineQueue: true, autoResubscribe: false })
   let subscribedOnce = false
-  let connected = false
+  /** Whether the subscription is in place on the current connection. */
+  let subscribed = false
+  /** Whether `onDisconnect` reported the stream lost, and `onSubscribed` has not reported it back yet. */
+  let lost = false
   let closed = false
+  let probing = false
   let lastError: unknown
+
+  const lose = (reason: string, sinceMs?: number) => {
+    if (lost || closed) return
+    lost = true
+    handlers.onDisconnect(reason, sinceMs)
+  }
+  const regain = () => {
+    if (!lost || !subscribed || closed) return
+    lost = false
+    lastError = undefined
+    handlers.onSubscribed()
+  }
+  const probe = () => {
+    if (probing || !subscribed || closed) return
+    probing = true
+    const sentMs = Date.now()
+    const timer = setTimeout(() => {
+      lose(`no reply to PING within ${STREAM_REPLY_TIMEOUT_MS / 1000} s`, sentMs)
+    }, STREAM_REPLY_TIMEOUT_MS)
+    timer.unref()
+    subscriber
+      .ping()
+      // An error reply, such as a PING that an ACL forbids, is a reply too.
+      .then(regain, (error: unknown) => {
+        if (isRedisErrorReply(error)) regain()
+      })
+      .finally(() => {
+        clearTimeout(timer)
+        probing = false
+      })
+  }
 
   subscriber.on('error', (error: unknown) => {
     lastError = error
   })
   subscriber.on('message', (_channel: string, message: string) => handlers.onUpdate(message))
   subscriber.on('close', () => {
-    if (!connected || closed) return
-    connected = false
-    handlers.onDisconnect(lastError === undefined ? 'connection closed' : describeError(lastError))
+    if (!subscribed || closed) return
+    subscribed = false
+    lose(lastError === undefined ? 'connection closed' : describeError(lastError))
   })
   subscriber.on('ready', () => {
     // The first `ready` is awaited below; later ones follow a reconnection.
-    if (!subscribedOnce || connected || closed) return
+    if (!subscribedOnce || subscribed || closed) return
     subscriber.subscribe(channel).then(
       () => {
-        if (closed || connected) return
-        connected = true
-        lastError = undefined
-        handlers.onSubscribed()
+        if (closed || subscribed) return
+        subscribed = true
+        regain()
       },
       () => {
         // The connection dropped again before the server confirmed; the next `ready` retries.
@@ -83,10 +139,13 @@ async function openRedisStream(
 
   await subscriber.subscribe(channel)
   subscribedOnce = true
-  connected = true
+  subscribed = true
+  const probeTimer = setInterval(probe, STREAM_PROBE_INTERVAL_MS)
+  probeTimer.unref()
   return {
     close: async () => {
       closed = true
+      clearInterval(probeTimer)
       subscriber.disconnect()
     },
   }
