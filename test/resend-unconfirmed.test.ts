@@ -107,6 +107,42 @@ describe('batch that ran before its reply was lost', () => {
   })
 })
 
+describe('batch that ran, then was not written when sent again', () => {
+  it('keeps its number', async () => {
+    await redis.reset()
+    const proxy = await startProxy()
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ url: proxy.url, logger, batchWindowMs: 0 })
+    try {
+      await startWriting(tracker)
+      proxy.swallowReplies = true
+      tracker.recordStart('p-1', JSON.stringify({ task_id: 't-1', path: '/a' }))
+      tracker.recordEnd('p-1', JSON.stringify({ task_id: 't-1', path: '/a', status_code: 200 }))
+      await waitFor('the batch run by Redis', async () => ((await redis.client.llen('past_tasks')) === 1 ? true : undefined))
+      // Ended before the tracker's own `ready` listener runs, the socket cannot take the batch
+      // sent again: ioredis rejects it without writing it ("Stream isn't writeable").
+      const client = tracker.client as Redis
+      client.prependOnceListener('ready', () => client.stream.end())
+      proxy.swallowReplies = false
+      proxy.cut()
+      await waitFor('the batch rejected unwritten', () =>
+        logger.lines.some((line) => line.message === 'redis did not apply a write, sending it again') ? true : undefined,
+      )
+      tracker.recordStart('p-2', JSON.stringify({ task_id: 't-2', path: '/b' }))
+      tracker.recordEnd('p-2', JSON.stringify({ task_id: 't-2', path: '/b', status_code: 200 }))
+      await waitFor('the newer batch', async () => ((await redis.client.llen('past_tasks')) >= 2 ? true : undefined))
+      await tracker.flush()
+
+      const completed = (await redis.client.lrange('past_tasks', 0, -1)).map((text) => JSON.parse(text) as { task_id: string })
+      expect(completed.map((task) => task.task_id)).toEqual(['t-2', 't-1'])
+      expect(tracker.stats().dropped).toBe(0)
+    } finally {
+      await tracker.close()
+      await proxy.close()
+    }
+  })
+})
+
 describe('batch that had not run when its connection closed', () => {
   it('is sent again and stored', async () => {
     await redis.reset()

@@ -34,6 +34,8 @@ export interface BatchChunk {
    * or 0 before it is sent (write-sequence.ts).
    */
   sequence: number
+  /** Whether a call that sent the chunk got no reply before its connection closed, so that Redis may have run it. */
+  mayHaveRun: boolean
 }
 
 /** A start that waits in the batch. */
@@ -216,7 +218,7 @@ export class WriteBatch {
     }
     // Definitions alone, left when every operation was cancelled, are not worth a call.
     if (items.length === definitions) items.length = 0
-    return { items, bytes, records, removals, sequence: 0 }
+    return { items, bytes, records, removals, sequence: 0, mayHaveRun: false }
   }
 
   #numberShared(shared: string): number {

@@ -241,10 +241,13 @@ end
  *   while its heartbeat may have expired, when prune may have ended a
  *   request that ends now.
  * - `n` number, only as the first operation: the target is the call's
- *   sequence number and the head a TTL in ms. When KEYS[3] already holds
- *   that number or a higher one, Redis ran the call before its reply was
- *   lost, and the script returns { -1, '' } without running anything.
- *   Otherwise it stores the number in KEYS[3] with that TTL and goes on.
+ *   sequence number, the head a TTL in ms, and the tail `1` for a call
+ *   sent again after its connection closed. For such a call, when KEYS[3]
+ *   already contains that number or a higher one, Redis ran the call
+ *   before its reply was lost, and the script returns { -1, '' } without
+ *   running anything. Otherwise it stores the number in KEYS[3] with that
+ *   TTL and goes on. A call sent for the first time has a number higher
+ *   than any before, so it skips the check and its GET.
  *   GET and SET run through `redis.pcall`, so a user without them, or a
  *   key of another type, only loses the check.
  * Completed records are pushed to past_tasks at the end of the script,
@@ -277,10 +280,12 @@ local channel = ARGV[1]
 local shared = {}
 
 if ARGV[4] == 'n' then
-  local stored = redis.pcall('GET', KEYS[3])
-  local last = type(stored) == 'string' and tonumber(stored) or 0
-  if tonumber(ARGV[5]) <= last then
-    return { -1, '' }
+  if ARGV[7] == '1' then
+    local stored = redis.pcall('GET', KEYS[3])
+    local last = type(stored) == 'string' and tonumber(stored) or 0
+    if tonumber(ARGV[5]) <= last then
+      return { -1, '' }
+    end
   end
   redis.pcall('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
 end

@@ -344,10 +344,16 @@ export class RedisTracker implements Tracker {
   /**
    * Batches in flight when their connection closed, which Redis may or may
    * not have run, sent again first on the next connection with their
-   * sequence numbers (write-sequence.ts).
+   * sequence numbers, one at a time (write-sequence.ts).
    */
   #unconfirmed: BatchChunk[] = []
   #unconfirmedBytes = 0
+  /**
+   * The batch of `#unconfirmed` sent again and waiting for its reply.
+   * Nothing else is sent meanwhile: a batch with a higher number that ran
+   * first would make Redis skip this one, although it may not have run.
+   */
+  #resending: BatchChunk | undefined
   /** Undefined on a Cluster, whose client may write a call again on its own (README, Known limitations). */
   readonly #sequence: WriteSequence | undefined
   #inFlightBytes = 0
@@ -1348,6 +1354,18 @@ export class RedisTracker implements Tracker {
     return records
   }
 
+  /**
+   * Keeps a batch that may have run, to send it again in the order of
+   * sequence numbers: a batch that was being sent again goes back before
+   * the ones still waiting.
+   */
+  #keepUnconfirmed(chunk: BatchChunk): void {
+    let index = this.#unconfirmed.length
+    while (index > 0 && (this.#unconfirmed[index - 1] as BatchChunk).sequence > chunk.sequence) index--
+    this.#unconfirmed.splice(index, 0, chunk)
+    this.#unconfirmedBytes += chunk.bytes
+  }
+
   /** Takes the batches kept by `#failAllInFlight()`, oldest first. */
   #takeUnconfirmed(): BatchChunk[] {
     const chunks = this.#unconfirmed
@@ -1399,10 +1417,17 @@ export class RedisTracker implements Tracker {
       }
       return // sent again from the `ready` handler
     }
+    if (this.#retries.isWaiting) return // sent when the batches to send again are
+    if (this.#resending !== undefined) return // sent when its reply comes
     const checkStopped = this.#checkStoppedOnce || this.#mayHaveBeenPruned(Date.now())
     // Their sequence numbers are lower than any new one (write-sequence.ts).
-    for (const chunk of this.#takeUnconfirmed()) this.#sendChunk(chunk, checkStopped, true)
-    if (this.#retries.isWaiting) return // sent when the batches to send again are
+    const unconfirmed = this.#unconfirmed.shift()
+    if (unconfirmed !== undefined) {
+      this.#unconfirmedBytes -= unconfirmed.bytes
+      this.#resending = unconfirmed
+      this.#sendChunk(unconfirmed, checkStopped)
+      return
+    }
     for (const chunk of this.#retries.take()) this.#sendChunk(chunk, checkStopped)
     if (this.#needsRepair) this.#prependRepair()
 
@@ -1418,18 +1443,18 @@ export class RedisTracker implements Tracker {
    * again after it had it, the ends in it remove the prune records of
    * their tasks (the `k` operation).
    */
-  #sendChunk(chunk: BatchChunk, checkStopped: boolean, unconfirmed = false): void {
+  #sendChunk(chunk: BatchChunk, checkStopped: boolean): void {
     const { items, bytes, records } = chunk
     const removals = this.#takeRemovals(chunk)
     if (checkStopped) this.#chunksCheckingStopped.add(chunk)
     // A batch that Redis rejected without running it gets a new number, since later ones may have run.
-    if (this.#sequence !== undefined && (!unconfirmed || chunk.sequence === 0)) chunk.sequence = this.#sequence.next()
+    if (this.#sequence !== undefined && !chunk.mayHaveRun) chunk.sequence = this.#sequence.next()
     this.#inFlightBytes += bytes
     this.#inFlightRecords += records
     this.#sentAt.push(Date.now())
     const { processors, pastTasks, taskUpdates } = this.keys
     const args = [taskUpdates, String(this.#maxCompleted), this.#maySkipPublish]
-    if (this.#sequence !== undefined) args.push('n', String(chunk.sequence), SEQUENCE_TTL_ARGUMENT, '')
+    if (this.#sequence !== undefined) args.push('n', String(chunk.sequence), SEQUENCE_TTL_ARGUMENT, chunk.mayHaveRun ? '1' : '')
     if (this.#chunksCheckingStopped.has(chunk)) args.push('k', '', '', '')
 
     let settled = false
@@ -1452,6 +1477,8 @@ export class RedisTracker implements Tracker {
         this.#inFlightRecords -= records
         this.#sentAt.shift()
         if (replied) this.#reportStallEnd()
+        const resent = this.#resending === chunk
+        if (resent) this.#resending = undefined
         if (err === undefined) {
           for (const removal of removals) removal.applied = true
           this.#written += records
@@ -1459,6 +1486,12 @@ export class RedisTracker implements Tracker {
           if (this.#retries.succeeded()) {
             this.#logger.warn({ url: this.#url }, 'redis applies writes again after rejecting some, which are kept and sent again')
           }
+        } else if (!this.#closeWaitOver && isNotAppliedError(err) && chunk.mayHaveRun) {
+          // Not run this time, but maybe before: it stays first, with its number.
+          this.#keepUnconfirmed(chunk)
+          this.#retries.holdBack()
+          this.#lastRejection = findRedisErrorCause(err) ?? err.message
+          this.#logger.warn({ err, records, url: this.#url }, 'redis did not apply a write, sending it again')
         } else if (!this.#closeWaitOver && isNotAppliedError(err)) {
           // Redis did not run the script. The repair after the retried
           // batches puts right an active entry that a later batch changed.
@@ -1469,8 +1502,8 @@ export class RedisTracker implements Tracker {
           this.#logClusterFault(err)
         } else if (this.#failingAll?.keep === true && this.#pendingBytes() + bytes <= this.#maxPendingBytes) {
           // Sent again with the same sequence number, which Redis skips if it ran the batch.
-          this.#unconfirmed.push(chunk)
-          this.#unconfirmedBytes += bytes
+          chunk.mayHaveRun = true
+          this.#keepUnconfirmed(chunk)
           this.#failingAll.kept += records
           this.#needsRepair = true
         } else if (this.#failingAll !== undefined) {
@@ -1491,6 +1524,8 @@ export class RedisTracker implements Tracker {
           this.#logClusterFault(err)
         }
         resolve()
+        // The next batch waits for this reply, and a flush() waiting on the writes in flight sees it sent.
+        if (resent && !this.#retries.isWaiting) this.#sendBatch()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
           this.#suspendWhenSent = false
           this.#stopWaitingForReplies()

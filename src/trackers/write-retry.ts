@@ -93,6 +93,14 @@ export class RetryQueue {
   add(chunk: BatchChunk): void {
     this.#chunks.push(chunk)
     this.#bytes += chunk.bytes
+    this.holdBack()
+  }
+
+  /**
+   * Starts the wait, as `add()` does, for a rejected batch that the caller
+   * keeps itself: one that may have run before, which keeps its place.
+   */
+  holdBack(): void {
     this.#rejecting = true
     if (this.#timer !== undefined) return
     this.#timer = setTimeout(this.#onTimer, this.#delayMs)

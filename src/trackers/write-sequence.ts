@@ -10,7 +10,11 @@
  * Calls on one connection run in the order they were sent, so the calls
  * that Redis ran before a connection closed come before those it did not
  * run. The tracker sends those again on the next connection, in their
- * first order and before any new call, which gets a higher number.
+ * first order, one at a time and before any new call, which gets a higher
+ * number. A call that runs with a higher number first would make Redis skip
+ * a lower one that never ran. Only a call sent again has its number
+ * checked, and it keeps that number even when a later send is rejected
+ * without running.
  */
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
