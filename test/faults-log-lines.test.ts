@@ -104,6 +104,32 @@ describe('stall given up without a reply', () => {
   }, 30_000)
 })
 
+describe('Redis that refuses connections for 7 s or more', () => {
+  it('logs no wait for readiness', async () => {
+    const log = captureAllLevels()
+    const tracker = new RedisTracker({ url: redis.url, logger: log, batchWindowMs: 0 })
+    await tracker.flush()
+    await redis.stop()
+    try {
+      // Records arrive during the attempts of the outage, as an app's traffic sends them.
+      for (let round = 0; round < 1_400; round++) {
+        tracker.recordEnd(`p${round}`, JSON.stringify({ task_id: `r${round}`, path: '/outage' }))
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    } finally {
+      await redis.start()
+    }
+    await waitFor('the restored line', () =>
+      log.lines.find((entry) => entry.message.startsWith('redis connection restored')),
+    WAIT_MS)
+    await tracker.close()
+
+    const messages = log.lines.map((line) => line.message)
+    expect(messages.filter((message) => message.startsWith('redis accepted the connection'))).toEqual([])
+    expect(messages.filter((message) => message.startsWith('redis connection ready'))).toEqual([])
+  }, 30_000)
+})
+
 describe('connection that never becomes ready', () => {
   it('logs the wait, then the ready connection', async () => {
     const log = captureAllLevels()

@@ -222,9 +222,6 @@ const NOT_READY_MESSAGE =
   'redis accepted the connection but has not become ready for 5 s or more; records wait in memory within ' +
   'maxPendingBytes. Check that the server at this URL is a Redis that answers'
 
-/** Client statuses of a connection attempt under way, which no error has ended yet. */
-const ATTEMPT_STATUSES: ReadonlySet<string> = new Set(['connecting', 'connect'])
-
 /**
  * How long `flush()` keeps sending again the writes that Redis rejected
  * without running them, such as during a Cluster failover, in ms: more than
@@ -369,6 +366,8 @@ export class RedisTracker implements Tracker {
   #connectionLostAt: number | undefined
   /** Since when records wait for a connection that is not ready, until it is. */
   #notReadySince: number | undefined
+  /** When Redis accepted the current connection (ioredis `connect`), until it is ready or closes. */
+  #acceptedAt: number | undefined
   /** Whether the wait of `#notReadySince` was logged. */
   #notReadyReported = false
   #flushScheduled = false
@@ -1636,10 +1635,11 @@ export class RedisTracker implements Tracker {
    * own error, so only an attempt still under way is reported here.
    */
   #checkNotReady(): void {
-    const since = this.#notReadySince
-    if (since === undefined || this.#notReadyReported || !ATTEMPT_STATUSES.has(this.client.status)) return
-    const waitingMs = Date.now() - since
-    if (waitingMs < STALL_WARNING_MS) return
+    const acceptedAt = this.#acceptedAt
+    if (this.#notReadySince === undefined || this.#notReadyReported || acceptedAt === undefined) return
+    // Counted from the connection's own start: the refused attempts of an outage before it accepted nothing.
+    const waitingMs = Date.now() - acceptedAt
+    if (this.client.status !== 'connect' || waitingMs < STALL_WARNING_MS) return
     this.#notReadyReported = true
     this.#logger.warn(
       { waitingMs, status: this.client.status, pendingBytes: this.#pendingBytes(), url: this.#url },
@@ -1781,6 +1781,7 @@ export class RedisTracker implements Tracker {
   }
 
   readonly #onClientReady = (): void => {
+    this.#acceptedAt = undefined
     this.#endedReconnectMs = 0
     this.#mismatchDiagnosis?.endOutage()
     this.#mismatchSocket = undefined
@@ -1813,6 +1814,7 @@ export class RedisTracker implements Tracker {
   }
 
   readonly #onClientClose = (): void => {
+    this.#acceptedAt = undefined
     this.#reconnectAsked = false
     // Anything in flight on the lost connection may or may not have applied.
     if (!this.#closed) this.#needsRepair = true
@@ -1857,6 +1859,7 @@ export class RedisTracker implements Tracker {
 
   /** Clears a SELECT failure of the previous connection; ioredis sends SELECT again on this one. */
   readonly #onClientConnect = (): void => {
+    this.#acceptedAt = Date.now()
     this.#databaseError = undefined
   }
 
