@@ -218,3 +218,23 @@ describe('a write that times out on a given client', () => {
     expect(failed?.fields.reason).toContain('the records may or may not be stored')
   })
 })
+
+describe('record larger than maxPendingBytes', () => {
+  it('is dropped with a line that names the budget', async () => {
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ url: redis.url, logger, maxPendingBytes: 1_000 })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    tracker.recordStart('p-1', JSON.stringify({ task_id: 'big', padding: 'p'.repeat(2_000) }))
+    tracker.recordStart('p-2', JSON.stringify({ task_id: 'small' }))
+    await tracker.flush()
+    const stats = tracker.stats()
+    await tracker.close()
+
+    expect(stats.dropped).toBe(1)
+    expect(stats.written).toBe(1)
+    const lines = logger.lines.filter((line) => line.message.startsWith('a task record is larger than maxPendingBytes'))
+    expect(lines).toHaveLength(1)
+    expect(lines[0]?.fields.maxPendingBytes).toBe(1_000)
+    expect(Number(lines[0]?.fields.recordBytes)).toBeGreaterThan(2_000)
+  })
+})

@@ -1305,7 +1305,16 @@ export class RedisTracker implements Tracker {
   #hasRoom(textLength: number): boolean {
     if (this.#closed) return false
     const bytes = textLength + OPERATION_OVERHEAD_BYTES
-    return this.#pendingBytes() + bytes <= this.#maxPendingBytes
+    if (this.#pendingBytes() + bytes <= this.#maxPendingBytes) return true
+    if (bytes > this.#maxPendingBytes) {
+      // The drop line blames Redis, which has nothing to do with this one.
+      this.#logger.warn(
+        { recordBytes: bytes, maxPendingBytes: this.#maxPendingBytes, url: this.#url },
+        'a task record is larger than maxPendingBytes, so it is dropped even while Redis is healthy: ' +
+          'raise maxPendingBytes above the size of the largest records (8 MiB by default)',
+      )
+    }
+    return false
   }
 
   /** Bytes of the writes not sent yet, in flight, or waiting to be sent again. */
