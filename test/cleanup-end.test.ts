@@ -118,6 +118,20 @@ describe('RedisTracker.removeProcessors', () => {
     }
   })
 
+  it('changes nothing when past_tasks is not a list', async () => {
+    await redis.client.set('past_tasks', 'not a list')
+    await redis.client.hset('processors', { 'h/1-0-1.0': start('/a') })
+    const tracker = new RedisTracker({ url: redis.url })
+    try {
+      await expect(tracker.removeProcessors('h/1-0-1.')).rejects.toThrow(/WRONGTYPE/)
+    } finally {
+      await tracker.close()
+    }
+
+    expect(await redis.client.hkeys('processors')).toEqual(['h/1-0-1.0'])
+    expect(await redis.client.get('past_tasks')).toBe('not a list')
+  })
+
   it('never shortens the completed list', async () => {
     await redis.client.rpush('past_tasks', ...['1', '2', '3', '4', '5'].map((id) => JSON.stringify({ task_id: id })))
     await redis.client.hset('processors', { 'h/1-0-1.0': start('/a'), 'h/1-0-1.1': start('/b') })

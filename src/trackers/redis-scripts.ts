@@ -448,6 +448,9 @@ return { #ended, publishError }
  * Returns the number of entries deleted.
  */
 export const REMOVE_PROCESSORS_SCRIPT = `${END_RECORD_LUA}
+-- Read before any write: Redis keeps the writes of a script that fails, so a
+-- past_tasks of another type must fail the call before the entries go.
+local keep = math.max(tonumber(ARGV[3]), redis.call('LLEN', KEYS[2]))
 local ended = {}
 local removed = 0
 local cursor = '0'
@@ -464,7 +467,6 @@ repeat
   end
 until cursor == '0'
 
-local keep = math.max(tonumber(ARGV[3]), redis.call('LLEN', KEYS[2]))
 pushEnded(KEYS[2], ended, keep)
 for _, text in ipairs(ended) do
   redis.pcall('PUBLISH', ARGV[2], text)
