@@ -11,6 +11,9 @@
  *
  *   npm run demo                      # quit with q or Ctrl-C
  *   npm run demo -- --duration 10     # stop by itself after 10 s
+ *
+ * A reader that closes the pipe early (`npm run demo | head`) ends the demo
+ * with exit code 0, as it ends the CLI's `live`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -34,7 +37,11 @@ const DEMO_TRAFFIC = { concurrency: 8, ratePerSecond: 12, slowShare: 0.3 }
 /** Exit codes of the live view that mean it was quit or stopped, not that it failed. */
 const NORMAL_CLI_EXIT_CODES = new Set([0, 130, 143])
 
+/** Aborted once standard output fails, so that the demo stops the live view and cleans up. */
+const outputFailed = new AbortController()
+
 async function main(): Promise<number> {
+  watchStandardStreams()
   const durationSeconds = readDuration()
   const trackerUrl = process.env.TOP_TRACKER_URL || 'memory://'
   const recordsToMemory = trackerUrl.startsWith('memory')
@@ -53,12 +60,7 @@ async function main(): Promise<number> {
 
   const stopTraffic = new AbortController()
   const traffic = generateTraffic({ urls: [origin], signal: stopTraffic.signal, ...DEMO_TRAFFIC })
-  const cli = startLiveView(readerUrl, apiKey)
-  const stopTimer =
-    durationSeconds === undefined ? undefined : setTimeout(() => cli.kill('SIGTERM'), durationSeconds * 1000)
-
-  const cliExit = await waitForExit(cli)
-  clearTimeout(stopTimer)
+  const cliExit = outputFailed.signal.aborted ? { code: 0 } : await runLiveView(readerUrl, apiKey, durationSeconds)
   stopTraffic.abort()
   server.closeAllConnections()
   const summary = await traffic
@@ -66,7 +68,27 @@ async function main(): Promise<number> {
   await new Promise((resolveClose) => server.close(resolveClose))
 
   printSummary(summary)
+  const outputError = outputFailed.signal.reason as NodeJS.ErrnoException | undefined
+  if (outputError !== undefined && outputError.code !== 'EPIPE') return 1
   return cliExit.code !== null && !NORMAL_CLI_EXIT_CODES.has(cliExit.code) ? cliExit.code : 0
+}
+
+/**
+ * Listens for failures of standard output and standard error. Without a
+ * listener, a write to a pipe whose reader has exited (EPIPE) can crash the
+ * demo with a stack trace and exit code 1 (seen under the tsx command of
+ * `npm run demo`). EPIPE stops the live view and ends the demo with code 0,
+ * and any other error (ENOSPC on a full disk) with a message and code 1.
+ * Node destroys the stream on the error, so later writes are discarded.
+ */
+function watchStandardStreams(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (outputFailed.signal.aborted) return
+    if (error.code !== 'EPIPE') process.stderr.write(`demo: cannot write to standard output: ${error.message}\n`)
+    outputFailed.abort(error)
+  })
+  // Standard error is where failures are reported, so its own failure cannot be reported.
+  process.stderr.on('error', () => undefined)
 }
 
 function readDuration(): number | undefined {
@@ -124,6 +146,24 @@ function printIntroduction(origin: string, recordsToMemory: boolean, trackerUrl:
   // Piped, the view prints frames and reads no keys, so only Ctrl-C stops it.
   const quit = process.stdout.isTTY ? 'press q or Ctrl-C to quit' : 'stop it with Ctrl-C'
   console.log(`demo: starting the live view; ${quit}`)
+}
+
+/** Runs the live view until it exits, for at most `durationSeconds` or until standard output fails. */
+async function runLiveView(
+  readerUrl: string,
+  apiKey: string,
+  durationSeconds: number | undefined,
+): Promise<{ code: number | null }> {
+  const cli = startLiveView(readerUrl, apiKey)
+  const stopLiveView = () => cli.kill('SIGTERM')
+  const stopTimer = durationSeconds === undefined ? undefined : setTimeout(stopLiveView, durationSeconds * 1000)
+  outputFailed.signal.addEventListener('abort', stopLiveView)
+  try {
+    return await waitForExit(cli)
+  } finally {
+    clearTimeout(stopTimer)
+    outputFailed.signal.removeEventListener('abort', stopLiveView)
+  }
 }
 
 /** Spawns the real CLI on this terminal. Only the CLI gets the API key, through its environment. */

@@ -3,6 +3,7 @@
  * them: child processes on loopback ports, read back through the HTTP
  * tracker endpoint or a private Redis.
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { Agent, get as httpGet } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -11,6 +12,8 @@ import { HttpTracker } from '../src/index'
 import {
   countTasksByRoute,
   countTrafficByRoute,
+  exampleEnvironment,
+  ROOT,
   runTraffic,
   startExample,
   type ExampleProcess,
@@ -137,7 +140,60 @@ describe('demo', () => {
     expect(await redis.client.llen('demo:past_tasks')).toBeGreaterThan(0)
     expect(await redis.client.hlen('demo:processors')).toBe(0)
   }, 30_000)
+
+  // As `npm run demo | head -N`: the tsx command, under which an unhandled
+  // EPIPE crashed the demo, and a real pipe whose reader closes. One line
+  // ends before the live view writes, five lines end inside its first frame.
+  it.each([1, 5])('ends quietly on a pipe closed after %i lines', async (lineCount) => {
+    const demo = spawn(process.execPath, [require.resolve('tsx/cli'), 'examples/demo.ts', '--duration', '60'], {
+      cwd: ROOT,
+      env: exampleEnvironment({ TOP_TRACKER_URL: 'memory://' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own, to check that no process of the demo remains.
+      detached: true,
+    })
+    const group = demo.pid as number
+    let stdout = ''
+    let stderr = ''
+    demo.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      if (stdout.split('\n').length > lineCount) demo.stdout.destroy()
+    })
+    demo.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve))
+    // Far below --duration, so that only the closed pipe can have ended the demo.
+    const deadline = setTimeout(() => killGroup(group), 20_000)
+
+    try {
+      const code = await exited
+      await waitUntil('the demo process group to be empty', 15_000, async () => !groupExists(group))
+
+      expect(code, stderr).toBe(0)
+      expect(stderr).not.toContain('EPIPE')
+      expect(stderr).not.toMatch(/^\s+at /m)
+      expect(stdout).toMatch(/^demo: Express example app on http:\/\/127\.0\.0\.1:\d+/m)
+    } finally {
+      clearTimeout(deadline)
+      killGroup(group)
+    }
+  }, 45_000)
 })
+
+/** Returns whether any process of the process group `group` is still alive, zombies included. */
+function groupExists(group: number): boolean {
+  try {
+    process.kill(-group, 0)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false
+    throw error
+  }
+}
+
+/** Kills what is left of the process group `group`, which the test started. */
+function killGroup(group: number): void {
+  if (groupExists(group)) process.kill(-group, 'SIGKILL')
+}
 
 describe('example shutdown', () => {
   let redis: TestRedis
