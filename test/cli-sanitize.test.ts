@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escapeJsonForTerminal, sanitizeText } from '../src/util/sanitize'
 import { RedisTracker } from '../src/trackers/redis-tracker'
-import { runCli } from './helpers/cli'
+import { runCli, startCli } from './helpers/cli'
 import { completedRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
@@ -234,6 +234,20 @@ describe('error messages', () => {
     } finally {
       await server.close()
     }
+  })
+
+  it('show escapes in the messages of tail', async () => {
+    const server = await startEscapingServer()
+    const tail = startCli(['tail', '--tracker-url', server.url])
+    try {
+      await tail.waitFor((_stdout, stderr) => stderr.includes('retitled'), 'the error of the server')
+    } finally {
+      await tail.stop()
+      await server.close()
+    }
+
+    expect(tail.stderr()).toContain('␛]0;retitled␇␛[2J')
+    expect(tail.stderr().replace(/\n/g, '')).not.toMatch(TERMINAL_CONTROLS)
   })
 
   it('show escapes from a command-line value', async () => {

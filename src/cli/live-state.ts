@@ -8,7 +8,7 @@ import { getCompletedKey, getEndedAtMs, getTaskKey } from '../task/derived'
 import { hasEnded, type HttpTask } from '../task/http-task'
 import { parseIsoTime } from '../task/time'
 import { decodeTask, type DecodeOptions } from '../task/wire'
-import { isStaleProcessor, type HeartbeatReport } from '../trackers/heartbeat'
+import { createStaleProcessorTest, type HeartbeatReport } from '../trackers/heartbeat'
 import type { DecodeCache } from '../trackers/decode-cache'
 import { isActiveRecordReason, MAX_SKIP_REASONS } from '../trackers/snapshot'
 import type { TaskSnapshot } from '../trackers/tracker'
@@ -63,6 +63,9 @@ export class LiveState {
   /** Completed tasks, the most recent end first, each once. */
   completed: HttpTask[] = []
   heartbeats: HeartbeatReport = { live: [], stalePrefixes: [] }
+  /** The report that `#isStale` was made from. */
+  #staleTestFor: HeartbeatReport | undefined
+  #isStale: (processorId: string) => boolean = () => false
   skipped = 0
   skipReasons: string[] = []
   /** Updates that could not be decoded and were left out, since the view started. */
@@ -297,7 +300,13 @@ export class LiveState {
   /** Returns true when the task's processor belongs to a recorder whose heartbeat stopped. */
   isOrphaned(entry: ActiveEntry): boolean {
     const { processorId } = entry
-    return processorId !== undefined && isStaleProcessor(processorId, this.heartbeats.stalePrefixes)
+    if (processorId === undefined) return false
+    // Made once per heartbeat read: each entry's test then costs no more with thousands of stale prefixes.
+    if (this.#staleTestFor !== this.heartbeats) {
+      this.#staleTestFor = this.heartbeats
+      this.#isStale = createStaleProcessorTest(this.heartbeats.stalePrefixes)
+    }
+    return this.#isStale(processorId)
   }
 
   #applyTask(task: HttpTask, nowMs: number): void {

@@ -25,6 +25,7 @@ import { exitOnHangup, exitProcess } from './hangup'
 import { exitCodeOfSignal, runWhileConnecting, SIGNAL_EXIT_CODES, type ExitSignal } from './live-startup'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { describeWrongTypeKeys } from './skipped'
+import { messageStream } from './standard-streams'
 import { shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
 
@@ -585,7 +586,7 @@ class LiveView {
 
   readonly #onFatalError = (error: unknown): void => {
     this.#restoreTerminal()
-    process.stderr.write(`web-top-cli: live view failed: ${describeError(error)}\n`)
+    messageStream.write(`web-top-cli: live view failed: ${describeError(error)}\n`)
     exitProcess(1)
   }
 

@@ -37,6 +37,7 @@ import { describeReducedRead, readFewerWhileTooLarge, type ReducedRead } from '.
 import { RepeatedFailureReport } from './repeated-failure'
 import { sanitizeText } from '../util/sanitize'
 import { describeSkipped, RAISE_LIMIT_ADVICE } from './skipped'
+import { messageStream } from './standard-streams'
 import { paint, shouldUseColour } from './style'
 import { openUpdateStream, type UpdateStream } from './update-stream'
 
@@ -75,7 +76,7 @@ export interface TailStreams {
  */
 export async function runTail(
   options: TailOptions,
-  streams: TailStreams = { stdout: process.stdout, stderr: process.stderr },
+  streams: TailStreams = { stdout: process.stdout, stderr: messageStream },
 ): Promise<number> {
   const connection = await connectTracker(options.trackerUrl, options.keyPrefix, options.apiKey)
   const tail = new Tail(connection, options, streams)
