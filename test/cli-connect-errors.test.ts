@@ -213,6 +213,37 @@ describe('tracker URL errors', () => {
     expect(result.stderr).not.toContain('topsecret')
   })
 
+  // An app's recorder rejects these values, so the CLI must not read the Redis that the URL names.
+  it('rejects trailing whitespace like the recorder', async () => {
+    const redis = await startRedis()
+    try {
+      const onCommandLine = await runCli(['check', '--tracker-url', `${redis.url} `])
+      expectOneLineError(onCommandLine, 2)
+      expect(onCommandLine.stderr).toBe(`web-top-cli: Invalid tracker URL "${redis.url} ": it ends with whitespace; remove it\n`)
+
+      for (const [whitespace, shown] of [['\n', '\\n'], ['\t', '\\t'], [' ', ' ']]) {
+        const fromEnvironment = await runCli(['recent'], { env: { TOP_TRACKER_URL: `${redis.url}${whitespace}` } })
+        expectOneLineError(fromEnvironment, 2)
+        expect(fromEnvironment.stderr).toBe(
+          `web-top-cli: Invalid tracker URL "${redis.url}${shown}": it ends with whitespace; remove it ` +
+            '(from the TOP_TRACKER_URL environment variable)\n',
+        )
+      }
+
+      const trimmed = await runCli(['check', '--tracker-url', redis.url])
+      expect(trimmed.code, trimmed.stderr).toBe(0)
+    } finally {
+      await redis.close()
+    }
+  })
+
+  it('masks the password in a URL with trailing whitespace', async () => {
+    const result = await runCli(['recent'], { env: { TOP_TRACKER_URL: 'redis://:topsecret@127.0.0.1:1 ' } })
+    expectOneLineError(result, 2)
+    expect(result.stderr).toContain('Invalid tracker URL "redis://:***@127.0.0.1:1 ": it ends with whitespace')
+    expect(result.stderr).not.toContain('topsecret')
+  })
+
   it('masks the password of an invalid URL', async () => {
     const result = await runCli(['live', '--tracker-url', 'redis://:topsecret@[bad'])
     expectOneLineError(result, 2)

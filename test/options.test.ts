@@ -316,6 +316,44 @@ describe('Recorder setup errors', () => {
     expect(error.message).toBe('web-top: Invalid tracker URL "\\tredis://127.0.0.1:1": it starts with whitespace; remove it')
   })
 
+  // web-top-cli rejects the same values, so that a URL it reads from is one an app can record to.
+  it.each([
+    ['redis://:secret@127.0.0.1:1 ', '"redis://:***@127.0.0.1:1 ": it ends with whitespace'],
+    ['redis+cluster://127.0.0.1:1,127.0.0.1:2\n', '"redis+cluster://127.0.0.1:1,127.0.0.1:2\\n": it ends with whitespace'],
+    ['redis+sentinel://127.0.0.1:1/mymaster\t', '"redis+sentinel://127.0.0.1:1/mymaster\\t": it ends with whitespace'],
+    ['memory:// ', '"memory:// ": it ends with whitespace'],
+    [' memory:// ', '" memory:// ": it starts and ends with whitespace'],
+  ])('rejects whitespace around %j', (trackerUrl, reason) => {
+    const error = catchError(() => new Recorder({ trackerUrl, handleSignals: false }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toBe(`web-top: Invalid tracker URL ${reason}; remove it`)
+  })
+
+  it('rejects a URL of only whitespace', () => {
+    const error = catchError(() => new Recorder({ trackerUrl: ' \t', handleSignals: false }))
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toMatch(/^web-top: Invalid tracker URL " \\t": it contains only whitespace; use redis:\/\//)
+  })
+
+  // A process has one memory tracker, so a name after memory:// would be ignored.
+  it.each(['memory://orders', 'memory:orders', 'memory://?max=5', 'memory:///', 'memory://user:pw@host'])(
+    'rejects %j',
+    (trackerUrl) => {
+      const error = catchError(() => new Recorder({ trackerUrl, handleSignals: false }))
+      expect(error).toBeInstanceOf(TypeError)
+      expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+      expect(error.message).toContain('memory:// takes no host, path or query')
+      expect(error.message).toMatch(/; write memory:\/\/$/)
+      expect(error.message).not.toContain(':pw@')
+    },
+  )
+
+  it.each(['memory', 'memory:', 'memory://', 'MEMORY://'])('accepts %j as the memory tracker', (trackerUrl) => {
+    const recorder = new Recorder({ trackerUrl, handleSignals: false })
+    expect(recorder.tracker.kind).toBe('memory')
+  })
+
   it('rejects bad options', () => {
     expect(() => new Recorder({ trackerUrl: 'memory://', maxCompletedTasks: -1 })).toThrow(RangeError)
   })

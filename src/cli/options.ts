@@ -4,7 +4,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_MAX_RECORD_BYTES, formatByteLimit } from '../task/wire'
-import { DEFAULT_TRACKER_URL } from '../trackers/from-url'
+import { isWebTopError } from '../errors'
+import { DEFAULT_TRACKER_URL, requireTrimmedUrl } from '../trackers/from-url'
 import { hasControlCharacter, KEY_PREFIX_WITHOUT_CONTROLS } from '../util/control-characters'
 import { CliError, describeError, EXIT_USAGE } from './cli-error'
 import { parseColumnList } from './columns'
@@ -107,15 +108,18 @@ export function addTrackerOptions(
  * Returns the tracker options of a command. An option given after the
  * command name wins, then one given before it (`web-top-cli --tracker-url
  * URL live`), then the environment and the default. Throws a usage
- * `CliError` for a `memory://` URL, which no other process can read, for
- * --prefix with an http(s):// URL, and for --api-key with any other URL.
+ * `CliError` for a URL that starts or ends with whitespace, which an app's
+ * recorder rejects too, for a `memory://` URL, which no other process can
+ * read, for --prefix with an http(s):// URL, and for --api-key with any
+ * other URL.
  * The variables TOP_TRACKER_PREFIX and TOP_WEB_API_KEY
  * are ignored where they do not apply, because a shell may set them for
  * other commands.
  */
 export function readTrackerOptions(command: Command): TrackerOptions {
   const trackerUrl = readOption(command, 'trackerUrl') as string
-  if (/^memory(:|$)/i.test(trackerUrl.trim())) {
+  requireTrimmedTrackerUrl(command, trackerUrl)
+  if (/^memory(:|$)/i.test(trackerUrl)) {
     throw new CliError(
       `Invalid tracker URL "${trackerUrl}": memory:// is the tracker inside one app's process, ` +
         'which web-top-cli cannot see; serve it from the app with topTrackerEndpoint and ' +
@@ -143,6 +147,22 @@ export function readTrackerOptions(command: Command): TrackerOptions {
     trackerUrlFromEnvironment:
       !isGivenOnCommandLine(command, 'trackerUrl') && command.getOptionValueSource('trackerUrl') === 'env',
     maxRecordBytes: readRecordSize(command),
+  }
+}
+
+/**
+ * Throws a usage `CliError` with the recorder's message for a tracker URL
+ * that starts or ends with whitespace. The message names TOP_TRACKER_URL
+ * when the URL came from it, as the recorder's message does.
+ */
+function requireTrimmedTrackerUrl(command: Command, trackerUrl: string): void {
+  try {
+    requireTrimmedUrl(trackerUrl)
+  } catch (error) {
+    if (!isWebTopError(error)) throw error
+    const reason = error.message.replace(/^web-top: /, '')
+    const fromEnvironment = !isGivenOnCommandLine(command, 'trackerUrl')
+    throw new CliError(fromEnvironment ? `${reason} (from the TOP_TRACKER_URL environment variable)` : reason, EXIT_USAGE)
   }
 }
 

@@ -83,11 +83,15 @@ export function createTrackerFromUrl(
   url: string | readonly string[],
   options: TrackerUrlOptions = {},
 ): Tracker {
+  if (typeof url === 'string') requireTrimmedUrl(url)
   if (typeof url !== 'string' || isMultiNodeUrl(url)) return createMultiNodeTracker(url, options)
 
   const scheme = parseScheme(url)
 
-  if (scheme === 'memory') return openSharedMemoryTracker(options)
+  if (scheme === 'memory') {
+    requireBareMemoryUrl(url)
+    return openSharedMemoryTracker(options)
+  }
 
   if (scheme === 'redis' || scheme === 'rediss') {
     validateServerUrl(url)
@@ -148,15 +152,47 @@ function createClusterCheck(
   return () => diagnoseCluster(seeds, keyPrefix, 'keyPrefix')
 }
 
+/**
+ * Throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` for a tracker
+ * URL that starts or ends with whitespace, such as a value of a .env file
+ * with a trailing space or a newline. web-top-cli applies the same check, so
+ * that a URL that it reads from is one that an app can record to.
+ */
+export function requireTrimmedUrl(url: string): void {
+  const body = url.trim()
+  if (body === url) return
+  if (body === '') throw invalidTrackerUrl(url, `it contains only whitespace; ${SUPPORTED_URLS}`)
+
+  // maskUrl parses the URL, which drops the whitespace, so the whitespace is put back to quote the URL as given.
+  const leading = url.slice(0, url.length - url.trimStart().length)
+  const trailing = url.slice(url.trimEnd().length)
+  let position = 'starts and ends'
+  if (leading === '') position = 'ends'
+  if (trailing === '') position = 'starts'
+  throw invalidTrackerUrl(leading + maskUrl(body) + trailing, `it ${position} with whitespace; remove it`)
+}
+
+/** URLs of the memory tracker: `memory`, and `memory:` or `memory://` with the scheme in any case. */
+const MEMORY_URL = /^memory(?::(?:\/\/)?)?$/i
+
+/**
+ * Throws for a `memory:` URL with more after the scheme, such as
+ * `memory://orders`. A process has one memory tracker, so a host, path or
+ * query would be ignored, and two recorders given `memory://orders` and
+ * `memory://users` would write to the same tracker.
+ */
+function requireBareMemoryUrl(url: string): void {
+  if (MEMORY_URL.test(url)) return
+  throw invalidTrackerUrl(
+    maskUrl(url),
+    'memory:// takes no host, path or query, because a process has one memory tracker, which every ' +
+      'recorder on memory:// shares; write memory://',
+  )
+}
+
 function parseScheme(url: string): string {
   if (url === 'memory') return 'memory'
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url)
-  if (match === null) {
-    const body = url.trimStart()
-    if (body === url) throw invalidTrackerUrl(maskUrl(url), `it has no scheme; ${SUPPORTED_URLS}`)
-    // maskUrl parses the URL, which drops leading whitespace, so the whitespace is put back to quote the URL as given.
-    const whitespace = url.slice(0, url.length - body.length)
-    throw invalidTrackerUrl(whitespace + maskUrl(body), 'it starts with whitespace; remove it')
-  }
+  if (match === null) throw invalidTrackerUrl(maskUrl(url), `it has no scheme; ${SUPPORTED_URLS}`)
   return (match[1] as string).toLowerCase()
 }
