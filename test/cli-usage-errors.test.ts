@@ -92,6 +92,25 @@ describe('program help', () => {
     },
   )
 
+  it.each([[[]], [['recent']], [['live']], [['tail']], [['check']], [['prune']], [['clear']], [['prefixes']]])(
+    'breaks no paragraph early for %j',
+    async (command) => {
+      const result = await runCli([...command, '--help'])
+
+      // A line of prose followed by more of its paragraph, with room left for the next word.
+      const lines = result.stdout.split('\n')
+      const isProse = (line: string | undefined) => line !== undefined && line !== '' && !line.startsWith(' ')
+      const earlyBreaks = lines.filter((line, index) => {
+        const next = lines[index + 1]
+        if (!isProse(line) || !isProse(next)) return false
+        const nextWord = (next as string).split(' ')[0] as string
+        return line.length + 1 + nextWord.length <= 60
+      })
+      expect(result.code).toBe(0)
+      expect(earlyBreaks).toEqual([])
+    },
+  )
+
   it('lists the exit code of a declined clear', async () => {
     const result = await runCli(['--help'])
 

@@ -148,12 +148,11 @@ Resp, Status text, Length, Tags, User agent.
 Cty shows a CF-IPCOUNTRY header of two characters that starts with a letter:
 two letters as the country's flag and its code in capitals (de as DE), others
 such as XX and T1 as they are, and no other value. It shows nothing for a
-request that web-top recorded without a trusted proxy, because its client
-may have sent the header itself. A record
-without the web_top.client_ip_source tag, such as the Python tracker writes,
-is shown by the same rules. The column appears only when some request has a
-country to show, so requests recorded without a trusted proxy do not bring
-it in.
+request that web-top recorded without a trusted proxy, because its client may
+have sent the header itself. A record without the web_top.client_ip_source tag,
+such as the Python tracker writes, is shown by the same rules. The column
+appears only when some request has a country to show, so requests recorded
+without a trusted proxy do not bring it in.
 
 --json prints one JSON array of the task records (active ones first, then
 completed ones, most recent first); --ndjson prints one task record per line.
