@@ -473,6 +473,11 @@ describe('detail pane', () => {
     )
   })
 
+  it('keeps the letter case of the method', () => {
+    expect(buildCurlCommand({ ...record, method: 'patch', request_headers: [] })).toMatch(/^curl -X patch /)
+    expect(buildCurlCommand({ ...record, method: 'head', request_headers: [] })).toMatch(/^curl -X head /)
+  })
+
   it('builds the curl URL of a Python record', () => {
     const pythonRecord: HttpTask = {
       task_id: 140538974609616,

@@ -185,7 +185,8 @@ export function buildCurlCommand(task: HttpTask): string {
 /** Returns the unquoted arguments of the command that `buildCurlCommand` prints. */
 function buildCurlArguments(task: HttpTask): string[] {
   const args = ['curl']
-  const method = (task.method ?? 'GET').toUpperCase()
+  // Methods are case-sensitive (RFC 9110), so `patch` is sent as written, not as PATCH.
+  const method = task.method ?? 'GET'
   if (method === 'HEAD') args.push('--head')
   else if (method !== 'GET') args.push('-X', method)
 
