@@ -198,19 +198,21 @@ export class Recorder {
   /**
    * Starts recording a request and ends the task when the response
    * finishes or its connection closes, whichever comes first. A response
-   * that has already closed, as when the client left while code mounted
+   * that closed unfinished, as when the client left while code mounted
    * before web-top ran, is recorded as a task that starts and ends now.
    * Returns whether this call recorded a task: false for an ignored path, a
-   * request already tracked, a closed recorder or a failure. Never throws:
-   * a failure to record is logged and the request goes on untouched.
+   * request already tracked, a response that was ended and has closed (a
+   * call made too late), a closed recorder or a failure. Never throws: a
+   * failure to record is logged and the request goes on untouched.
    */
   track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): boolean {
     if (this.#lifecycle.state !== 'open' && !this.#lifecycle.wake()) return false
     if (getRequestState(res) !== undefined) return false
+    const closed = hasClosed(res)
+    if (closed && res.writableEnded) return false
 
     try {
       if (this.options.isIgnored(req, context.url ?? req.url)) return false
-      const closed = hasClosed(res)
       this.#start(req, res, context)
       // Its `close` event has passed, so nothing else would end it.
       if (closed) endClosedNow(res)
