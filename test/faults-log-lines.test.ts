@@ -280,6 +280,9 @@ describe('Redis without EVALSHA', () => {
     const tracker = new RedisTracker({ url: renamed.url, logger: log, batchWindowMs: 0 })
     try {
       await waitForReady(tracker)
+      // The first call on a connection sends the whole script (EVAL); the ones after it use EVALSHA.
+      tracker.recordStartFields('p0', '"u":"first"', '"ended_at":null', '', true)
+      await tracker.flush()
       tracker.recordStartFields('p', '"u":"SECRET"', '"ended_at":null', '', true)
       await tracker.flush()
       const failure = await waitFor('the failed write', () =>

@@ -81,12 +81,21 @@ class FramedScriptCommand extends Command {
 }
 
 /**
- * Runs `script` with `keys` and `args` through `client`. Sends EVALSHA, and
- * EVAL when the server does not have the script yet (a new or restarted
- * server, or after SCRIPT FLUSH). A NOSCRIPT reply means that nothing ran,
- * so sending EVAL then cannot apply anything twice. Keys get the client's
- * own `keyPrefix` option, as ioredis commands do. Once `guard.abandoned`
- * is set, a second write of the call by ioredis sends PING instead.
+ * The way a call names its script. `fallback` sends EVALSHA, and EVAL when the
+ * server does not have the script yet (a new or restarted server, or after
+ * SCRIPT FLUSH). The EVAL then goes out after any call sent meanwhile, so
+ * two calls can run in the other order. `evalsha` rejects the call with the
+ * NOSCRIPT reply instead, and `eval` sends the whole script, which Redis
+ * keeps for the EVALSHA calls after it on the same connection.
+ */
+export type ScriptSendMode = 'fallback' | 'evalsha' | 'eval'
+
+/**
+ * Runs `script` with `keys` and `args` through `client`, named as `mode`
+ * sets. A NOSCRIPT reply means that nothing ran, so the EVAL of `fallback`
+ * cannot apply anything twice. Keys get the client's own `keyPrefix`
+ * option, as ioredis commands do. Once `guard.abandoned` is set, a write of
+ * the call by ioredis sends PING instead.
  */
 export async function runFramedScript(
   client: RedisClient,
@@ -94,17 +103,22 @@ export async function runFramedScript(
   keys: readonly string[],
   args: readonly string[],
   guard?: ScriptCallGuard,
+  mode: ScriptSendMode = 'fallback',
 ): Promise<unknown> {
   const prefix = client.options.keyPrefix ?? ''
   const prefixedKeys = prefix === '' ? keys : keys.map((key) => prefix + key)
   const { request, headerBytes } = frameRequest(script.sha, prefixedKeys, args)
-  try {
-    return await send(client, 'evalsha', script.sha, prefixedKeys, request, guard)
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+  const sendEval = () => {
     const header = Buffer.from(`*${3 + prefixedKeys.length + args.length}\r\n${bulk('eval')}${bulk(script.lua)}`)
     const evalRequest = Buffer.concat([header, request.subarray(headerBytes)])
     return send(client, 'eval', script.lua, prefixedKeys, evalRequest, guard)
+  }
+  if (mode === 'eval') return sendEval()
+  try {
+    return await send(client, 'evalsha', script.sha, prefixedKeys, request, guard)
+  } catch (err) {
+    if (mode === 'evalsha' || !(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+    return sendEval()
   }
 }
 

@@ -249,7 +249,8 @@ end
  *   TTL and goes on. A call sent for the first time has a number higher
  *   than any before, so it skips the check and its GET.
  *   GET and SET run through `redis.pcall`, so a user without them, or a
- *   key of another type, only loses the check.
+ *   key of another type, only loses the check. An out-of-memory reply to
+ *   the SET (maxmemory reached) fails the call before it writes anything.
  * Completed records are pushed to past_tasks at the end of the script,
  * with one LPUSH per 500 and only as many as the list keeps.
  *
@@ -287,7 +288,11 @@ if ARGV[4] == 'n' then
       return { -1, '' }
     end
   end
-  redis.pcall('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
+  local written = redis.pcall('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
+  -- Past maxmemory, a batch that starts with HDEL would run without its number, and run again if sent again.
+  if type(written) == 'table' and written.err and string.sub(written.err, 1, 3) == 'OOM' then
+    return redis.error_reply(written.err)
+  end
 end
 
 local publish = true

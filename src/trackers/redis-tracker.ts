@@ -351,6 +351,13 @@ export class RedisTracker implements Tracker {
    * first would make Redis skip this one, although it may not have run.
    */
   #resending: BatchChunk | undefined
+  /**
+   * Whether the next batch call sends the whole script (EVAL), as the first
+   * call on each connection and the first after a NOSCRIPT reply do. The
+   * EVALSHA calls after it on the connection then find the script, and no
+   * call waits for a NOSCRIPT reply to be sent as EVAL, after later calls.
+   */
+  #loadScript = true
   /** Undefined on a Cluster, whose client may write a call again on its own (README, Known limitations). */
   readonly #sequence: WriteSequence | undefined
   #inFlightBytes = 0
@@ -1495,6 +1502,7 @@ export class RedisTracker implements Tracker {
             this.#logger.warn({ url: this.#url }, 'redis applies writes again after rejecting some, which are kept and sent again')
           }
         } else if (!this.#closeWaitOver && isNotAppliedError(err) && chunk.mayHaveRun) {
+          if (err.message.startsWith('NOSCRIPT')) this.#loadScript = true
           // Not run this time, but maybe before: it stays first, with its number.
           this.#keepUnconfirmed(chunk)
           this.#retries.holdBack()
@@ -1503,6 +1511,7 @@ export class RedisTracker implements Tracker {
         } else if (!this.#closeWaitOver && isNotAppliedError(err)) {
           // Redis did not run the script. The repair after the retried
           // batches puts right an active entry that a later batch changed.
+          if (err.message.startsWith('NOSCRIPT')) this.#loadScript = true
           this.#retries.add(chunk)
           this.#lastRejection = findRedisErrorCause(err) ?? err.message
           this.#needsRepair = true
@@ -1544,7 +1553,10 @@ export class RedisTracker implements Tracker {
     this.#inFlight.add(sent)
     this.#failInFlight.add(finish)
     const keys = this.#sequence === undefined ? [processors, pastTasks] : [processors, pastTasks, this.#sequence.key]
-    runFramedScript(this.client, APPLY_BATCH, keys, args.concat(items), guard).then(
+    // A Cluster routes calls to several nodes, so it keeps the fallback to EVAL per call; its calls carry no number.
+    const mode = this.#sequence === undefined ? 'fallback' : this.#loadScript ? 'eval' : 'evalsha'
+    this.#loadScript = false
+    runFramedScript(this.client, APPLY_BATCH, keys, args.concat(items), guard, mode).then(
       (reply) => {
         this.#checkPublishError(reply)
         finish(undefined, true)
@@ -1791,6 +1803,7 @@ export class RedisTracker implements Tracker {
 
   readonly #onClientReady = (): void => {
     this.#acceptedAt = undefined
+    this.#loadScript = true
     this.#endedReconnectMs = 0
     this.#mismatchDiagnosis?.endOutage()
     this.#mismatchSocket = undefined

@@ -10,7 +10,8 @@
 import type { BatchChunk } from './redis-batch'
 
 /**
- * Errors of ioredis and Redis after which the script did not run: ioredis
+ * Errors of ioredis and Redis after which the script did not run: NOSCRIPT
+ * for an EVALSHA of a script the server does not have, ioredis
  * gave up following redirections or found no node, or did not write the
  * call to a connection that was closing, or Redis refused the call before
  * running it. A server that became a replica (READONLY), or a master
@@ -23,7 +24,7 @@ import type { BatchChunk } from './redis-batch'
  */
 const NOT_APPLIED_ERROR = new RegExp(
   [
-    /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|BUSY|MASTERDOWN)\b/.source,
+    /^(?:CLUSTERDOWN|TRYAGAIN|LOADING|BUSY|MASTERDOWN|NOSCRIPT)\b/.source,
     /(?:^|-)(?:READONLY|NOREPLICAS)\b/.source,
     /Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/.source,
     /Stream isn't writeable and enableOfflineQueue options is false/.source,
