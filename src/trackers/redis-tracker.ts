@@ -1837,6 +1837,8 @@ export class RedisTracker implements Tracker {
 
   readonly #onClientClose = (): void => {
     this.#acceptedAt = undefined
+    // Set here too: a write can go out on the next connection before its `ready` event reaches #onClientReady.
+    this.#loadScript = true
     this.#reconnectAsked = false
     // Anything in flight on the lost connection may or may not have applied.
     if (!this.#closed) this.#needsRepair = true
