@@ -216,16 +216,17 @@ describe('close while Redis is frozen, with no request in flight', () => {
     const server: Server = createServer(app)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)).text()
-    await new Promise((resolve) => server.close(resolve))
-    // The idle cleanup after the server close ends the entries and removes the heartbeat; wait for it.
+    // Its record and the heartbeat landed, so the connection is ready and the close's first write goes out on it.
     const prefix = middleware.recorder.processorIdPrefix
-    await waitFor('the heartbeat removal', async () => ((await redis.client.sismember('heartbeats', prefix)) === 0 ? true : undefined))
+    await waitFor('the record', async () => ((await redis.client.llen('past_tasks')) === 1 ? true : undefined))
+    await waitFor('the heartbeat', async () => ((await redis.client.sismember('heartbeats', prefix)) === 1 ? true : undefined))
 
     redis.freeze()
     try {
       await middleware.close()
     } finally {
       redis.thaw()
+      await new Promise((resolve) => server.close(resolve))
     }
 
     const lines = logger.lines.filter((line) => line.message.startsWith('web-top timed out'))
