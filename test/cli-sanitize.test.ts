@@ -183,7 +183,7 @@ describe('recent with hidden characters', () => {
 const ESCAPING_ERROR = '-ERR \x1b]0;retitled\x07\x1b[2J\x1b[31mred\xc2\x9b2J\r\n'
 
 /**
- * Starts a loopback server that answers Redis's connection handshake
+ * Starts a loopback server that replies to Redis's connection handshake
  * (INFO, CLIENT, SELECT, PING) as Redis does, and every other command with
  * `ESCAPING_ERROR`. A real Redis never puts such text in an error reply, but
  * a server that is not Redis, or a proxy in front of it, can.

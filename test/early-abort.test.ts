@@ -1,6 +1,6 @@
 /**
  * A client that leaves while code mounted before web-top still runs (an
- * auth lookup, say). When web-top sees the request, its response has
+ * auth lookup, say). When web-top gets the request, its response has
  * closed already: the request is recorded as a task that starts and ends
  * then, not dropped.
  */

@@ -677,7 +677,7 @@ describe('RedisTracker url', () => {
     ['memory://127.0.0.1:PORT', 'use createTrackerFromUrl()'],
     ['http://127.0.0.1:PORT/web-top', 'use createTrackerFromUrl()'],
     ['redis+cluster://127.0.0.1:PORT', 'use createTrackerFromUrl()'],
-    [' redis://127.0.0.1:PORT', 'it starts or ends with whitespace; remove it'],
+    [' redis://127.0.0.1:PORT', 'it starts with whitespace; remove it'],
     ['redis://127.0.0.1:PORT/x', 'not a whole number'],
   ])('rejects %j', (template, reason) => {
     const url = template.replace('PORT', String(redis.port))

@@ -1,6 +1,6 @@
 /**
  * Requests whose connection closes without a `close` event of their
- * response: the app detached the socket and answered on it, or removed the
+ * response: the app detached the socket and wrote its response on it, or removed the
  * response's `close` listeners. The recorder's sweep ends them once their
  * connection has closed, instead of leaving them active for good.
  */

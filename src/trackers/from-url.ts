@@ -22,6 +22,7 @@ import {
   type RedisTarget,
 } from './redis-connection'
 import { DIAGNOSE_CLUSTER, OWNS_CLIENT, RedisTracker } from './redis-tracker'
+import { requireTrimmedUrl, SUPPORTED_URLS } from './tracker-url'
 import type { Tracker } from './tracker'
 
 /** Tracker URL used when neither an option nor `TOP_TRACKER_URL` sets one. */
@@ -39,11 +40,6 @@ export interface TrackerUrlOptions extends RedisConnectionOptions {
   /** Key for `http://` and `https://` URLs; `TOP_WEB_API_KEY` when unset. */
   apiKey?: string | undefined
 }
-
-const SUPPORTED_URLS =
-  'use redis://host:port/db, rediss://, redis+cluster://host:port,host:port, ' +
-  'redis+sentinel://host:port/master or memory:// (readers such as web-top-cli also take ' +
-  'http(s)://host:port/web-top)'
 
 /**
  * Returns the memory tracker shared by everything in this process that uses
@@ -150,26 +146,6 @@ function createClusterCheck(
 ): () => Promise<string | undefined> {
   const seeds = { nodes: target.nodes, nodeOptions: { ...target.nodeOptions, ...options.redisOptions } }
   return () => diagnoseCluster(seeds, keyPrefix, 'keyPrefix')
-}
-
-/**
- * Throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL` for a tracker
- * URL that starts or ends with whitespace, such as a value of a .env file
- * with a trailing space or a newline. web-top-cli applies the same check, so
- * that a URL that it reads from is one that an app can record to.
- */
-export function requireTrimmedUrl(url: string): void {
-  const body = url.trim()
-  if (body === url) return
-  if (body === '') throw invalidTrackerUrl(url, `it contains only whitespace; ${SUPPORTED_URLS}`)
-
-  // maskUrl parses the URL, which drops the whitespace, so the whitespace is put back to quote the URL as given.
-  const leading = url.slice(0, url.length - url.trimStart().length)
-  const trailing = url.slice(url.trimEnd().length)
-  let position = 'starts and ends'
-  if (leading === '') position = 'ends'
-  if (trailing === '') position = 'starts'
-  throw invalidTrackerUrl(leading + maskUrl(body) + trailing, `it ${position} with whitespace; remove it`)
 }
 
 /** URLs of the memory tracker: `memory`, and `memory:` or `memory://` with the scheme in any case. */

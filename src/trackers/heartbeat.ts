@@ -117,8 +117,8 @@ export function isStaleProcessor(processorId: string, stalePrefixes: readonly st
 /**
  * Returns a test of `isStaleProcessor()` against `stalePrefixes` that looks
  * up the part of a processor id up to each of its dots, so that its cost
- * does not grow with the number of prefixes: thousands of stopped workers
- * that nobody pruned made each read compare every entry with every prefix.
+ * does not grow with the number of prefixes. With thousands of stopped
+ * workers never pruned, comparing each entry with each prefix took seconds.
  */
 export function createStaleProcessorTest(stalePrefixes: readonly string[]): (processorId: string) => boolean {
   if (stalePrefixes.length === 0) return () => false

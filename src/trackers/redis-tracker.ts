@@ -18,7 +18,7 @@ import { formatIsoTime } from '../task/time'
 import { settleWithin } from '../util/deadline'
 import { DropLog } from '../util/drop-log'
 import { createRateLimitedLogger, guardLogger, silentLogger, type Logger, type RateLimitedLogger } from '../util/logger'
-import { maskUrl, maskUrlsInText } from '../util/mask-url'
+import { maskUrl } from '../util/mask-url'
 import { CLUSTER_REDIRECTION, findRedisErrorCause, isRedisErrorReply } from '../util/redis-error-cause'
 import { DEFAULT_MAX_COMPLETED_TASKS } from './completed-cap'
 import type { DecodeCache } from './decode-cache'
@@ -32,7 +32,7 @@ import {
   type Operation,
   type PendingStart,
 } from './redis-batch'
-import { createLuaScript, runFramedScript, type ScriptCallGuard } from './framed-script'
+import { createLuaScript, runFramedScript, type ScriptCallGuard, type ScriptSendMode } from './framed-script'
 import { MismatchDiagnosis, type ProtocolMismatch } from './protocol-mismatch'
 import { FIELD_LENGTHS_COMMAND, isScriptRejected, readChangedActive, type ChangedActive } from './redis-changed-read'
 import { requireClusterHashTag, validateServerUrl } from './redis-connection'
@@ -54,6 +54,7 @@ import {
 import { addActiveKeySkip, addKeySkip, buildSnapshot } from './snapshot'
 import type { CloseOptions, ReadOptions, TaskSnapshot, TaskUpdateListener, Tracker, TrackerStats } from './tracker'
 import { isNotAppliedError, isReadonlyError, RetryQueue } from './write-retry'
+import { requireTrimmedUrl } from './tracker-url'
 import { WRITE_SEQUENCE_TTL_MS, WriteSequence } from './write-sequence'
 
 export type RedisClient = Redis | Cluster
@@ -1462,7 +1463,8 @@ export class RedisTracker implements Tracker {
     const { items, bytes, records } = chunk
     const removals = this.#takeRemovals(chunk)
     if (checkStopped) this.#chunksCheckingStopped.add(chunk)
-    // A batch that Redis rejected without running it gets a new number, since later ones may have run.
+    // Every send gets a new number, a batch sent again after Redis rejected it unrun too, since later
+    // ones may have run. Only a batch that may have run keeps its number, for Redis to recognize it.
     if (this.#sequence !== undefined && !chunk.mayHaveRun) chunk.sequence = this.#sequence.next()
     this.#inFlightBytes += bytes
     this.#inFlightRecords += records
@@ -1541,7 +1543,7 @@ export class RedisTracker implements Tracker {
           this.#logClusterFault(err)
         }
         resolve()
-        // The next batch waits for this reply, and a flush() waiting on the writes in flight sees it sent.
+        // The next batch waits for this reply. Sent now, it is in flight before a waiting flush() checks again.
         if (resent && !this.#retries.isWaiting) this.#sendBatch()
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
           this.#suspendWhenSent = false
@@ -1554,7 +1556,8 @@ export class RedisTracker implements Tracker {
     this.#failInFlight.add(finish)
     const keys = this.#sequence === undefined ? [processors, pastTasks] : [processors, pastTasks, this.#sequence.key]
     // A Cluster routes calls to several nodes, so it keeps the fallback to EVAL per call; its calls carry no number.
-    const mode = this.#sequence === undefined ? 'fallback' : this.#loadScript ? 'eval' : 'evalsha'
+    let mode: ScriptSendMode = 'fallback'
+    if (this.#sequence !== undefined) mode = this.#loadScript ? 'eval' : 'evalsha'
     this.#loadScript = false
     runFramedScript(this.client, APPLY_BATCH, keys, args.concat(items), guard, mode).then(
       (reply) => {
@@ -2200,9 +2203,7 @@ function describeClusterNode(node: unknown): string {
  */
 function requireServerUrl(url: unknown): void {
   if (typeof url !== 'string') throw invalidOptionType('url', 'a redis:// or rediss:// URL', url)
-  if (url.trim() !== url) {
-    throw invalidTrackerUrl(maskUrlsInText(url), 'it starts or ends with whitespace; remove it')
-  }
+  requireTrimmedUrl(url)
   if (!/^rediss?:\/\//i.test(url)) {
     throw invalidTrackerUrl(
       maskUrl(url),

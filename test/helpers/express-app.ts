@@ -1,6 +1,6 @@
 /**
- * An Express 5 app with the web-top middleware on 127.0.0.1, answering
- * `GET /` with `ok`, for tests that need the middleware and the server
+ * An Express 5 app with the web-top middleware on 127.0.0.1 that replies
+ * `ok` to `GET /`, for tests that need the middleware and the server
  * apart: its tracker's stats, or the server closed without the recorder.
  */
 import { createServer, type Server } from 'node:http'
