@@ -104,6 +104,34 @@ describe('writer without publish rights', () => {
   })
 })
 
+describe('writer without del', () => {
+  it('logs the kept sequence key at close', async () => {
+    await redis.client.flushall()
+    const url = await createUser('nodel', ['del'])
+    const warnings: Array<{ message: string; fields: Record<string, unknown> }> = []
+    const logger = {
+      warn: (fields: Record<string, unknown>, message: string) => warnings.push({ message, fields }),
+      error: (fields: Record<string, unknown>, message: string) => warnings.push({ message, fields }),
+    }
+    const tracker = new RedisTracker({ url, logger })
+    tracker.recordStart('p1', JSON.stringify({ task_id: 1, path: '/a' }))
+    tracker.recordEnd('p1', JSON.stringify({ task_id: 1, path: '/a', status_code: 200 }))
+    await tracker.flush()
+    await tracker.close()
+
+    const keys = await redis.client.keys('write_seq:*')
+    expect(keys).toHaveLength(1)
+    const ttlSeconds = await redis.client.ttl(keys[0] as string)
+    expect(ttlSeconds).toBeGreaterThan(500)
+    await waitFor('the DEL warning', () => (warnings.length > 0 ? true : undefined))
+    expect(warnings.map((warning) => warning.message)).toEqual([
+      'redis rejected DEL of the write sequence key, which stays until its 10 minute TTL ends; let the Redis user run DEL',
+    ])
+    expect(warnings[0]?.fields.key).toBe(keys[0])
+    expect(JSON.stringify(warnings[0]?.fields)).not.toContain('secret-pw')
+  })
+})
+
 describe('documented ACL users', () => {
   it('record, read and administer', async () => {
     await redis.client.flushall()

@@ -1048,7 +1048,15 @@ export class RedisTracker implements Tracker {
   #deleteSequenceKey(): void {
     if (this.#sequence === undefined || !this.#isWritable()) return
     if (this.#inFlight.size > 0 || this.#unconfirmed.length > 0) return
-    this.client.del(this.#sequence.key).catch(() => {})
+    const key = this.#sequence.key
+    this.client.del(key).catch((err: unknown) => {
+      // Only a denied DEL is logged: the key expires in any case, and other failures fail the writes too, which log them.
+      if (!(err instanceof Error) || !err.message.startsWith('NOPERM')) return
+      this.#logger.warn(
+        { err, key, url: this.#url },
+        `redis rejected DEL of the write sequence key, which stays until its ${WRITE_SEQUENCE_TTL_MS / 60_000} minute TTL ends; let the Redis user run DEL`,
+      )
+    })
   }
 
   /** Returns the patterns of the removals that end entries of requests in flight and that Redis has not applied. */
