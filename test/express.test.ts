@@ -284,7 +284,9 @@ describe.each([
         ['X-Forwarded-Proto', 'https'],
       ],
     })
-    const [task] = await waitForCompleted(redis.client, 1)
+    await sendRequest(`http://127.0.0.1:${port}/`)
+    // past_tasks is newest first.
+    const [direct, task] = await waitForCompleted(redis.client, 2)
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
     await middleware.close()
@@ -292,6 +294,9 @@ describe.each([
     expect(task?.client_ip_address).toBe('203.0.113.7')
     expect(task?.protocol).toBe('https')
     expect(task?.tags?.['web_top.client_ip_source']).toBe('proxy')
+    // Without the header, Express gives the socket's address as req.ip.
+    expect(direct?.client_ip_address).toBe('127.0.0.1')
+    expect(direct?.tags?.['web_top.client_ip_source']).toBe('socket')
   })
 })
 

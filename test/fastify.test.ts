@@ -97,12 +97,17 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
         ['X-Forwarded-Proto', 'https'],
       ],
     })
-    const [task] = await waitForCompleted(redis.client, 1)
+    await sendRequest(`http://127.0.0.1:${port}/`)
+    // past_tasks is newest first.
+    const [direct, task] = await waitForCompleted(redis.client, 2)
     await server.close()
 
     expect(task?.client_ip_address).toBe('203.0.113.7')
     expect(task?.protocol).toBe('https')
     expect(task?.tags?.['web_top.client_ip_source']).toBe('proxy')
+    // Without the header, Fastify gives the socket's address as request.ip.
+    expect(direct?.client_ip_address).toBe('127.0.0.1')
+    expect(direct?.tags?.['web_top.client_ip_source']).toBe('socket')
   })
 
   it('trustProxy option overrides the app', async () => {

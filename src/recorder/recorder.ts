@@ -476,11 +476,20 @@ export class Recorder {
     if (clientIp === undefined && protocol === undefined) return context
     return {
       ...context,
-      clientIp: clientIp !== undefined && isIP(stripZone(clientIp)) !== 0 ? clientIp : undefined,
+      clientIp: isForwardedAddress(clientIp, req.socket?.remoteAddress) ? clientIp : undefined,
       protocol: protocol !== undefined && FORWARDED_PROTOCOL.test(protocol) ? protocol.toLowerCase() : undefined,
     }
   }
+}
 
+/**
+ * Returns whether a client address that a proxy header or the framework
+ * gave is an IP address other than the socket's own. A framework that
+ * trusts proxies gives the socket's address when the header is missing,
+ * and the record then tags it as the socket's.
+ */
+function isForwardedAddress(address: string | undefined, socketAddress: string | undefined): address is string {
+  return address !== undefined && address !== socketAddress && isIP(stripZone(address)) !== 0
 }
 
 const RESOLVE_TASK_NAME_THREW =
