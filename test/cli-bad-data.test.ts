@@ -55,6 +55,14 @@ beforeAll(async () => {
     ]),
   )
 
+  // Records that start with a UTF-8 byte order mark, as some writers emit.
+  const bom = Buffer.from([0xef, 0xbb, 0xbf])
+  await client.hset('bom:processors', 'p-bom', Buffer.concat([bom, Buffer.from(record({ path: '/bom-active' }))]))
+  await client.rpush(
+    'bom:past_tasks',
+    Buffer.concat([bom, Buffer.from(record({ path: '/bom-done', ended_at: '2026-12-04T15:00:01Z', status_code: 200 }))]),
+  )
+
   // Header values that are objects, arrays or null, next to a number.
   await client.rpush(
     'headers:past_tasks',
@@ -134,6 +142,17 @@ describe('recent with bad records', () => {
     )
     expect(result.stdout).toMatch(/\/bytes-\ufffd\ufffd +a␀b␈c␉d␍e␊f␛\[31mg␡h\\u009bi\\u009dj\n/)
     expect(result.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
+  })
+
+  it('reads records with a byte order mark', async () => {
+    const result = await runCli(['recent', '--tracker-url', redis.url, '--prefix', 'bom:', '--columns', 'Path,Resp'])
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe('')
+    const rows = result.stdout.trimEnd().split('\n').slice(1)
+    expect(rows.map((row) => row.trim().split(/ {2,}/))).toEqual([
+      ['/bom-active', '-'],
+      ['/bom-done', '200'],
+    ])
   })
 
   it('drops header values that are not scalars', async () => {

@@ -114,7 +114,8 @@ export function decodeTask(text: unknown, options?: DecodeOptions): DecodeResult
 
   let value: unknown
   try {
-    value = JSON.parse(text)
+    // A leading byte order mark is skipped, as Python's json.loads skips it in bytes.
+    value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
   } catch {
     return { ok: false, reason: 'invalid JSON' }
   }
