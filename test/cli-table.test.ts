@@ -206,6 +206,17 @@ describe('renderTable', () => {
     expect(table.header.startsWith('IP ')).toBe(true)
   })
 
+  it('shows a long Ago whole', () => {
+    // 1,000 days and 20 hours before NOW, as a record from years ago shows.
+    const endedMs = NOW - (1_000 * 24 + 20) * 3_600_000
+    const task = completedTask({
+      started_at: new Date(endedMs - 1_000).toISOString(),
+      ended_at: new Date(endedMs).toISOString(),
+    })
+    const table = renderTable([task], parseColumnList('Path,Ago'), NOW, { maxWidth: 80, colour: false })
+    expect(table.rows[0]?.trim().split(/ {2,}/)).toEqual(['/api/candles', '1000d20h'])
+  })
+
   it('writes no escape codes without colour', () => {
     const table = renderTable([completedTask({ status_code: 500 })], columns, NOW, { maxWidth: 200, colour: false })
     expect(table.rows.join('\n')).not.toContain('\x1b')

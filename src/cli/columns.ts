@@ -147,7 +147,7 @@ export const COLUMNS: readonly Column[] = [
     name: 'Ago',
     align: 'right',
     minWidth: 6,
-    maxWidth: 7,
+    maxWidth: 8,
     ...fixed,
     dropOrder: 10,
     value: (task, nowMs) => formatDuration(getAgoMs(task, nowMs)),
