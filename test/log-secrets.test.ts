@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RedisTracker } from '../src/index'
+import { createTrackerFromUrl, RedisTracker } from '../src/index'
 import { runCli } from './helpers/cli'
 import { waitFor } from './helpers/http'
 import { startRedis, type TestRedis } from './helpers/redis-server'
@@ -62,6 +62,23 @@ describe('log secrets', () => {
       const text = lines.join('\n')
       expect(text).toContain(`redis://default:***@127.0.0.1:${redis.port}`)
       expect(text).not.toMatch(/Wr0ng|pa55|w0rd/)
+    } finally {
+      await tracker.close()
+    }
+  })
+
+  it('hides a cluster password from pino', async () => {
+    // The server is no cluster node, so every AUTH fails and ioredis reports the last node's error.
+    const { logger, lines } = createPinoLogger()
+    const tracker = createTrackerFromUrl(`redis+cluster://usr:${WRONG_PASSWORD}@127.0.0.1:${redis.port}`, { logger, keyPrefix: '{s}:' })
+    try {
+      const line = await waitFor('the cluster connection error', () =>
+        lines.find((each) => each.includes('lastNodeError')),
+      )
+      const entry = JSON.parse(line) as { err?: { lastNodeError?: { command?: { name?: string; args?: unknown[] } } } }
+      expect(entry.err?.lastNodeError?.command?.name).toBe('auth')
+      expect(entry.err?.lastNodeError?.command?.args).toEqual(['***', '***'])
+      expect(lines.join('\n')).not.toContain(WRONG_PASSWORD)
     } finally {
       await tracker.close()
     }

@@ -96,7 +96,7 @@ const UNREADABLE_ERROR = 'the thrown value could not be read, because reading it
 function loggableFields(object: Record<string, unknown>): Record<string, unknown> {
   try {
     readErrorProperties(object.err)
-    hideCommandSecrets(object.err)
+    for (const value of Object.values(object)) hideCommandSecrets(value)
     return hideArgumentEchoes(object)
   } catch {
     return hideArgumentEchoes({ ...object, err: new Error(UNREADABLE_ERROR) })
@@ -136,11 +136,29 @@ const COMMANDS_WITH_SECRETS = new Set(['auth', 'hello', 'migrate', 'config', 'ac
  * (`err.command.args`) when the command can hold a password. ioredis puts
  * the command on every error reply, so a wrong password in the tracker URL
  * would otherwise reach any logger that prints the error's fields, as pino
- * does. The error is changed in place, so that its other fields stay.
+ * does. The errors that an error carries are masked too, such as the
+ * `lastNodeError` of a Cluster client that failed to connect. Each error is
+ * changed in place, so that its other fields stay.
  */
-function hideCommandSecrets(err: unknown): void {
-  if (typeof err !== 'object' || err === null) return
-  const command = (err as { command?: unknown }).command
+function hideCommandSecrets(err: unknown, depth = 0): void {
+  if (typeof err !== 'object' || err === null || depth > NESTED_ERROR_DEPTH) return
+  const { command, lastNodeError, previousErrors, cause, errors } = err as Record<string, unknown>
+  hideArguments(command)
+  hideCommandSecrets(lastNodeError, depth + 1)
+  hideCommandSecrets(cause, depth + 1)
+  for (const list of [previousErrors, errors]) {
+    if (Array.isArray(list)) for (const nested of list) hideCommandSecrets(nested, depth + 1)
+  }
+}
+
+/**
+ * Maximum depth of the carried errors (`lastNodeError`, `previousErrors`,
+ * `cause`, `errors`) that `hideCommandSecrets` masks. The limit also ends
+ * the walk on an error that refers to itself.
+ */
+const NESTED_ERROR_DEPTH = 3
+
+function hideArguments(command: unknown): void {
   if (typeof command !== 'object' || command === null) return
   const { name, args } = command as { name?: unknown; args?: unknown }
   if (typeof name !== 'string' || !Array.isArray(args) || !COMMANDS_WITH_SECRETS.has(name.toLowerCase())) return
