@@ -3,7 +3,8 @@
  * a private socket) against a private Redis: opened on an active request,
  * it shows each newer copy of the record and the completed record once the
  * request ends. Its header names a completed request's end time that is
- * unreadable, missing or in the future.
+ * unreadable, missing or in the future. Home and End jump to the top and
+ * the bottom of a record longer than the screen.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
@@ -36,6 +37,9 @@ function record(stage: string, status?: number): HttpTask {
   }
 }
 
+/** Request headers of a completed record under the prefix `long:`, more than a 30-row screen shows. */
+const LONG_HEADERS: Array<[string, string]> = Array.from({ length: 40 }, (_, index) => [`X-Header-${index}`, `value-${index}`])
+
 /** Completed records under the prefix `odd:`, with the header each should get. */
 const ODD_END_TIMES: Array<[string, unknown, RegExp]> = [
   ['/unreadable-end', 'x', /^GET \/unreadable-end {2}\(ended at an unreadable time\)$/m],
@@ -52,6 +56,16 @@ beforeAll(async () => {
     const task = { task_id: path, method: 'GET', path, started_at: formatIsoTime(STARTED_MS), ended_at: endedAt, status_code: 200 }
     await redis.client.rpush('odd:past_tasks', JSON.stringify(task))
   }
+  const long = {
+    task_id: 'long-1',
+    method: 'GET',
+    path: '/long',
+    started_at: formatIsoTime(STARTED_MS),
+    ended_at: formatIsoTime(STARTED_MS + 5),
+    status_code: 200,
+    request_headers: LONG_HEADERS,
+  }
+  await redis.client.rpush('long:past_tasks', JSON.stringify(long))
 })
 
 afterAll(async () => {
@@ -138,5 +152,37 @@ describe.skipIf(!TMUX_AVAILABLE)('live detail header (needs tmux)', () => {
       session.sendKeys('Escape', 'Escape', 'Escape')
       await session.waitForScreen((text) => text.includes('Completed HTTP responses (3)'), 15_000, 'every row')
     }
+  })
+})
+
+describe.skipIf(!TMUX_AVAILABLE)('live detail scrolling (needs tmux)', () => {
+  let session: TmuxSession
+
+  beforeAll(async () => {
+    session = await startLiveSession(redis.url, (text) => text.includes('Completed HTTP responses (1)'), {
+      TOP_TRACKER_PREFIX: 'long:',
+    })
+  })
+
+  afterAll(() => {
+    session?.kill()
+  })
+
+  it('jumps to the bottom and top on End and Home', async () => {
+    const top = /^GET \/long {2}\(took /m
+    session.sendKeys('Enter')
+    let screen = await session.waitForScreen((text) => top.test(text), 15_000, 'the top of the record')
+    expect(screen).not.toContain('Repeat with curl')
+
+    session.sendKeys('End')
+    screen = await session.waitForScreen((text) => text.includes('Repeat with curl'), 15_000, 'the bottom of the record')
+    expect(screen).toContain('X-Header-39: value-39')
+    expect(screen).not.toMatch(top)
+
+    session.sendKeys('Home')
+    screen = await session.waitForScreen((text) => top.test(text), 15_000, 'the top of the record again')
+    expect(screen).not.toContain('Repeat with curl')
+    expect(screen.trimEnd().split('\n').at(-1)).toBe('Esc close  ↑↓ PgUp PgDn Home End scroll  q quit')
+    session.sendKeys('Escape')
   })
 })

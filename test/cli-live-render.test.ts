@@ -358,7 +358,7 @@ describe('renderLiveFrame', () => {
   it('shows the detail pane and the help', () => {
     const detail = renderLiveFrame(frameInput(data(1, 0), {}, { detail: task(0, { method: 'POST' }) })).lines
     expect(detail[4]).toMatch(/^POST \/path\/0 {2}\(active for 1\.00s\)$/)
-    expect(detail.at(-1)).toBe('Esc close  ↑↓ scroll  q quit')
+    expect(detail.at(-1)).toBe('Esc close  ↑↓ PgUp PgDn Home End scroll  q quit')
     const help = renderLiveFrame(frameInput(data(1, 0), {}, { showHelp: true })).lines
     expect(help[4]).toBe('Keys')
     expect(help.some((line) => line.includes('pause: freeze the screen'))).toBe(true)
@@ -371,27 +371,28 @@ describe('renderLiveFrame', () => {
     expect(wide.at(-1)).toContain('↑↓ select  Enter detail  ? help')
   })
 
-  it('wraps a long notice onto a second row', () => {
+  it('cuts the notices to one row', () => {
     const error =
       'Read failed, showing the last data: Failed to read tasks: Redis at redis://127.0.0.1:6379 is not connected ' +
       '(the connection is reconnecting). Check that Redis is running and reachable at this URL.'
     const notices = [{ text: error, colour: 'red' as const }, { text: 'Update stream lost: closed; reconnecting', colour: 'red' as const }]
-    const lines = renderLiveFrame(frameInput(data(1, 0), { width: 100, height: 24, notices })).lines
-    expect(lines).toHaveLength(24)
-    const status = lines.slice(-3, -1)
-    expect(status[0]).toBe(
-      'Read failed, showing the last data: Failed to read tasks: Redis at redis://127.0.0.1:6379 is not',
-    )
-    expect(status[1]).toMatch(
-      /^connected \(the connection is reconnecting\)\. Check that Redis is running and reachable at this URL\. +…$/,
-    )
-    for (const line of lines) expect(textWidth(line)).toBeLessThanOrEqual(100)
+    for (const width of [220, 100, 10]) {
+      const lines = renderLiveFrame(frameInput(data(1, 0), { width, height: 24, notices })).lines
+      expect(lines).toHaveLength(24)
+      const status = lines.at(-2) ?? ''
+      expect(status, `width ${width}`).toMatch(/^Read f.*…$/)
+      expect(textWidth(status), `width ${width}`).toBe(width)
+      expect(lines.at(-3), `width ${width}`).not.toContain('reconnecting')
+    }
+    // The first notice fits in 220 columns, and the second one is cut.
+    const wide = renderLiveFrame(frameInput(data(1, 0), { width: 220, height: 24, notices })).lines
+    expect(wide.at(-2)).toMatch(/this URL\. {2}Update stream lost: c[^…]*…$/)
 
-    // Past two rows, the last one is cut.
-    const narrow = renderLiveFrame(frameInput(data(1, 0), { width: 60, height: 24, notices })).lines
-    expect(narrow.at(-2)).toMatch(/…$/)
-    expect(narrow.at(-4)).not.toContain('Read failed')
-    expect(narrow.at(-3)).toMatch(/^Read failed/)
+    // Output that is not a terminal gets every notice whole, on one line.
+    const plain = renderLiveFrame(
+      frameInput(data(1, 0), { width: Infinity, height: Infinity, interactive: false, notices }),
+    ).lines
+    expect(plain.at(-1)).toBe(`${error}  Update stream lost: closed; reconnecting`)
   })
 
   it('wraps the help to the screen width', () => {

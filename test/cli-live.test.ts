@@ -237,7 +237,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     expect(screen).toContain('  status_code: 503')
     expect(screen).toContain('  USER-AGENT: curl/8.5.0')
     expect(screen).toContain("  curl -H 'User-Agent: curl/8.5.0' http://localhost/broken")
-    expect(screen.trimEnd().split('\n').at(-1)).toBe('Esc close  ↑↓ scroll  q quit')
+    expect(screen.trimEnd().split('\n').at(-1)).toBe('Esc close  ↑↓ PgUp PgDn Home End scroll  q quit')
     session.sendKeys('Escape')
     await session.waitForScreen((text) => text.includes('Completed HTTP responses'), 15_000, 'the tables')
     // A second Esc clears the selection, so later tests start with none.

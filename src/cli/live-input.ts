@@ -170,30 +170,19 @@ function handleHelpKey(settings: ViewSettings, key: string, context: KeyContext)
   return 'changed'
 }
 
+/** Scrolls the record with the arrows, PgUp, PgDn, Home and End. `q` quits, and Esc or Enter closes the record. */
 function handleDetailKey(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
-  switch (key) {
-    case 'q':
-      return 'quit'
-    case 'escape':
-    case 'enter':
-      settings.detail = undefined
-      settings.detailScroll = 0
-      return 'changed'
-    case 'up':
-      settings.detailScroll = Math.max(0, settings.detailScroll - 1)
-      return 'changed'
-    case 'down':
-      settings.detailScroll++
-      return 'changed'
-    case 'pageup':
-      settings.detailScroll = Math.max(0, settings.detailScroll - context.pageSize)
-      return 'changed'
-    case 'pagedown':
-      settings.detailScroll += context.pageSize
-      return 'changed'
-    default:
-      return 'unchanged'
+  if (key === 'q') return 'quit'
+  if (key === 'escape' || key === 'enter') {
+    settings.detail = undefined
+    settings.detailScroll = 0
+    return 'changed'
   }
+  const step = findScrollStep(key, context.pageSize)
+  if (step === undefined) return 'unchanged'
+  // The render clamps the scroll to the record's length, which depends on the screen size.
+  settings.detailScroll = Math.max(0, settings.detailScroll + step)
+  return 'changed'
 }
 
 function openDetail(settings: ViewSettings, context: KeyContext): KeyResult {

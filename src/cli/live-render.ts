@@ -60,7 +60,7 @@ export const KEY_HELP: ReadonlyArray<readonly [string, string]> = [
   ['t', 'show the route board instead of the completed requests, or back'],
   ['Up, Down, PgUp, PgDn', 'select a request'],
   ['Home, End', 'select the first or the last request'],
-  ['Enter', 'show every field of the selected request and a curl command; Esc closes it'],
+  ['Enter', 'show every field of the selected request and a curl command; the arrows, PgUp, PgDn, Home and End scroll it, Esc closes it'],
   ['Esc', 'clear the selection, so that the tables follow new requests again, or else clear the filter'],
   ['?', 'show or close this help'],
 ]
@@ -70,6 +70,9 @@ const FOOTER_KEYS =
 
 /** The keys for an 80-column terminal, which cuts `FOOTER_KEYS` before the help key. */
 const SHORT_FOOTER_KEYS = 'q quit  p pause  s sort  r rev  / filter  h group  t routes  ↑↓ Enter  ? help'
+
+/** The keys of the record (detail) view. */
+const DETAIL_FOOTER_KEYS = 'Esc close  ↑↓ PgUp PgDn Home End scroll  q quit'
 
 /** Data the view shows, taken from the live state (or frozen while paused). */
 export interface LiveData {
@@ -441,7 +444,7 @@ function scrollStart(selectedIndex: number, room: number): number {
 /** Nouns of the notice of undecodable updates. */
 const UPDATE_NOUNS = ['message on task_updates', 'messages on task_updates'] as const
 
-/** Returns the status line (if any) and the key line, each cut to the width. */
+/** Returns the status line (if any) and the key line, each one row cut to the width. */
 function renderFooter(input: FrameInput): string[] {
   const lines: string[] = []
   const parts: StyledLine[] = [...input.notices]
@@ -456,13 +459,13 @@ function renderFooter(input: FrameInput): string[] {
     const text = describeSkipped(data.skippedUpdates, data.updateSkipReasons, UPDATE_NOUNS)
     parts.push({ text, colour: 'yellow' })
   }
-  if (parts.length > 0) lines.push(...joinParts(parts, input))
+  if (parts.length > 0) lines.push(joinParts(parts, input))
 
   if (!input.interactive) return lines
   if (settings.filterDraft !== undefined) {
     lines.push(cutLine(`Filter: ${sanitizeText(settings.filterDraft)}_  (Enter applies, Esc clears)`, input))
   } else if (settings.detail !== undefined) {
-    lines.push(cutLine('Esc close  ↑↓ scroll  q quit', input))
+    lines.push(cutLine(DETAIL_FOOTER_KEYS, input))
   } else {
     const keys = textWidth(FOOTER_KEYS) <= input.width ? FOOTER_KEYS : SHORT_FOOTER_KEYS
     lines.push(cutLine(keys, input))
@@ -471,43 +474,22 @@ function renderFooter(input: FrameInput): string[] {
 }
 
 /**
- * Rows of the status line at most. A read error with its advice, such as
- * "Check that Redis is running", is longer than most terminals are wide.
+ * Joins the status parts into one row, with `…` where the width cuts it,
+ * so that a long read error never takes rows from the tables. The parts
+ * keep their order, so a cut drops the last ones. Output that is not a
+ * terminal has an infinite width and gets every part whole.
  */
-const MAX_STATUS_ROWS = 2
-
-/**
- * Lays the status parts out on up to `MAX_STATUS_ROWS` rows, words kept
- * whole where they fit, and cuts what does not fit on the last row.
- */
-function joinParts(parts: readonly StyledLine[], input: FrameInput): string[] {
-  const rows: string[] = []
+function joinParts(parts: readonly StyledLine[], input: FrameInput): string {
   let row = ''
   let room = input.width
   for (const [index, part] of parts.entries()) {
-    const words = sanitizeText(part.text)
-      .split(' ')
-      .filter((word) => word !== '')
-    for (const [wordIndex, word] of words.entries()) {
-      let gap = ' '
-      if (row === '') gap = ''
-      else if (wordIndex === 0 && index > 0) gap = FOOTER_GAP
-      const isLastRow = rows.length === MAX_STATUS_ROWS - 1
-      if (row !== '' && textWidth(gap + word) > room && !isLastRow) {
-        rows.push(row)
-        row = ''
-        room = input.width
-      }
-      const piece = row === '' ? word : gap + word
-      const text = cutToWidth(piece, room)
-      row += paint(text, part.colour, input.colour)
-      room -= textWidth(text)
-      // A cut word ends the last row. On an earlier row, a word wider than
-      // the screen is cut, and the next word starts a new row.
-      if (text !== piece && rows.length === MAX_STATUS_ROWS - 1) return [...rows, row]
-    }
+    const piece = (index === 0 ? '' : FOOTER_GAP) + sanitizeText(part.text)
+    const shown = cutToWidth(piece, room)
+    row += paint(shown, part.colour, input.colour)
+    if (shown !== piece) break
+    room -= textWidth(shown)
   }
-  return [...rows, row]
+  return row
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import { DecodeCache } from '../trackers/decode-cache'
 import { maskUrl } from '../util/mask-url'
-import type { ReadOptions } from '../trackers/tracker'
+import type { ReadOptions, TaskSnapshot } from '../trackers/tracker'
 import { CliError, describeError } from './cli-error'
 import type { Column } from './columns'
 import { connectTracker, diagnoseReadFailure, type TrackerConnection } from './connect'
@@ -170,6 +170,8 @@ class LiveView {
   #heartbeatNotice: string | undefined
   /** `describeWrongTypeKeys` of the latest read, for keys such as a `last_cleared_at` of the wrong type. */
   #wrongTypeKeyNotice: string | undefined
+  /** Notice that names the failed SUBSCRIBE after which the view polls a tracker that publishes updates. */
+  #subscribeNotice: string | undefined
   /** Time from which updates may be missing; read back at the first resync after `#subscribedMs`. */
   #gapStartMs: number | undefined
   /**
@@ -230,29 +232,38 @@ class LiveView {
     return this.#options.windowSeconds ?? LIVE_DEFAULTS.windowSeconds
   }
 
-  /** Subscribes, then reads the tracker once. Throws a `CliError` when the read fails. */
+  /**
+   * Subscribes, then reads the tracker once. A failed SUBSCRIBE leaves the
+   * view polling, with the reason in the status line. Throws a `CliError`
+   * when the read fails.
+   */
   async open(): Promise<void> {
-    this.#stream = await openUpdateStream(this.#connection.tracker, {
-      onUpdate: this.#onUpdate,
-      onDisconnect: this.#onDisconnect,
-      onSubscribed: this.#onSubscribed,
-    }).catch(() => undefined)
+    try {
+      this.#stream = await openUpdateStream(this.#connection.tracker, {
+        onUpdate: this.#onUpdate,
+        onDisconnect: this.#onDisconnect,
+        onSubscribed: this.#onSubscribed,
+      })
+    } catch (error) {
+      this.#subscribeNotice = describeSubscribeFailure(this.#connection.describeFailure(error))
+    }
     if (this.#stream !== undefined) this.#source = { kind: 'stream', connected: true }
 
     this.#state.beginResync()
+    let snapshot: TaskSnapshot
     try {
-      const snapshot = await this.#connection.tracker.read({
+      snapshot = await this.#connection.tracker.read({
         completedLimit: LIVE_COMPLETED_LIMIT,
         decodeCache: this.#decodeCache,
         maxRecordBytes: this.#options.maxRecordBytes,
       })
       this.#state.finishResync(snapshot, Date.now())
       this.#lastReadMs = Date.now()
-      this.#wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
     } catch (error) {
       this.#state.abortResync()
       throw new CliError(await diagnoseReadFailure(this.#connection, error))
     }
+    await this.#noteSnapshot(snapshot)
     await this.#readHeartbeats()
   }
 
@@ -367,10 +378,7 @@ class LiveView {
         // the new gap starts at the loss.
         this.#gapStartMs = this.#subscribedMs === subscribedMs ? undefined : this.#disconnectedMs
       }
-      this.#emptyPrefixNotice = this.#isEmpty()
-        ? await describeEmptyPrefix(this.#connection, snapshot, this.#options.keyPrefix)
-        : undefined
-      this.#wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
+      await this.#noteSnapshot(snapshot)
       this.#readError = undefined
       this.#clusterDiagnosis = undefined
       this.#failingSinceMs = undefined
@@ -405,6 +413,18 @@ class LiveView {
   #mayReadChangedOnly(closesGap: boolean): boolean {
     if (this.#source.kind !== 'stream' || !this.#source.connected) return false
     return !closesGap && this.#gapStartMs === undefined && !this.#fullReadDue
+  }
+
+  /**
+   * Sets the notices that a read's snapshot gives: no app records under the
+   * key prefix, and keys of the wrong type. The first frame needs them too,
+   * so the first read sets them as every resync does.
+   */
+  async #noteSnapshot(snapshot: TaskSnapshot): Promise<void> {
+    this.#emptyPrefixNotice = this.#isEmpty()
+      ? await describeEmptyPrefix(this.#connection, snapshot, this.#options.keyPrefix)
+      : undefined
+    this.#wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
   }
 
   /** Reads the heartbeats. A failed read keeps the last ones and is not shown, because heartbeats are optional. */
@@ -512,6 +532,7 @@ class LiveView {
     if (!troubled && this.#reconnectNotice !== undefined && this.#reconnectNotice.untilMs > nowMs) {
       notices.push({ text: this.#reconnectNotice.text, colour: this.#reconnectNotice.colour })
     }
+    if (this.#subscribeNotice !== undefined) notices.push({ text: this.#subscribeNotice, colour: 'yellow' })
     if (this.#notice !== undefined) notices.push({ text: this.#notice, colour: 'yellow' })
     if (this.#emptyPrefixNotice !== undefined) notices.push({ text: this.#emptyPrefixNotice, colour: 'yellow' })
     if (this.#heartbeatNotice !== undefined) notices.push({ text: this.#heartbeatNotice, colour: 'yellow' })
@@ -652,6 +673,19 @@ class LiveView {
     }
     this.#resolveExit(code)
   }
+}
+
+/**
+ * Returns the status notice of a SUBSCRIBE that failed with `reason`, after
+ * which the view polls. Redis replies NOPERM to a user whose ACL lacks
+ * SUBSCRIBE or the `task_updates` channel.
+ */
+export function describeSubscribeFailure(reason: string): string {
+  if (!reason.includes('NOPERM')) return `No update stream: SUBSCRIBE failed: ${reason}`
+  return (
+    `No update stream: Redis rejected SUBSCRIBE for this user: ${reason}. Let the user run SUBSCRIBE on the ` +
+    'task_updates channel of the prefix, as README.md lists under "Redis users (ACL)"'
+  )
 }
 
 /**

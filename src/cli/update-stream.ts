@@ -137,7 +137,15 @@ async function openRedisStream(
     )
   })
 
-  await subscriber.subscribe(channel)
+  try {
+    await subscriber.subscribe(channel)
+  } catch (error) {
+    // The reader goes on without a stream, as when Redis rejects SUBSCRIBE
+    // for the user, and this connection would stay open unused.
+    closed = true
+    subscriber.disconnect()
+    throw error
+  }
   subscribedOnce = true
   subscribed = true
   const probeTimer = setInterval(probe, STREAM_PROBE_INTERVAL_MS)
