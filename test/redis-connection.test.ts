@@ -187,6 +187,60 @@ describe('apps on one Redis', () => {
   })
 })
 
+describe('given clients the app ended', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+
+  afterAll(async () => {
+    await redis.close()
+  })
+
+  it('rejects an ended client at setup', async () => {
+    const client = new Redis(redis.port, '127.0.0.1')
+    await client.ping()
+    await client.quit()
+    await waitFor('the ended client', () => (client.status === 'end' ? true : undefined))
+    expect(() => withTop((_req, res) => res.end('ok'), { redis: client })).toThrow(
+      /The Redis client given to web-top has ended \(ioredis status "end"\).*call its connect\(\) before/,
+    )
+  })
+
+  it('logs a client quit while recording', async () => {
+    const client = new Redis(redis.port, '127.0.0.1')
+    const warnings: string[] = []
+    const logger = { warn: (_fields: unknown, message: string) => warnings.push(message), error: () => {} }
+    const app = await startApp({ redis: client, keyPrefix: 'quit:', logger })
+    await sendRequest(`${app.url}/before`)
+    await waitForCompleted(redis.client, 1, 'quit:')
+
+    await client.quit()
+    await sendRequest(`${app.url}/after`)
+    const warning = await waitFor('the ended client warning', () =>
+      warnings.find((message) => message.startsWith('the Redis client given to web-top has ended')),
+    )
+    expect(warning).toContain('quit the client only after the recorder has closed')
+    expect(warnings.filter((message) => message === warning)).toHaveLength(1)
+  })
+
+  it('logs records for a tracker the app closed', async () => {
+    const warnings: string[] = []
+    const logger = { warn: (_fields: unknown, message: string) => warnings.push(message), error: () => {} }
+    // A tracker of the app's own, with its own logger, as a shared tracker would be.
+    const own = new RedisTracker({ url: redis.url, keyPrefix: 'closed:', logger })
+    const app = await startApp({ tracker: own })
+    await own.close()
+
+    for (let round = 1; round <= 3; round++) await sendRequest(`${app.url}/late/${round}`)
+    expect(own.stats().dropped).toBe(6)
+    expect(warnings).toEqual([
+      'a task record reached a closed redis tracker and was dropped; close a tracker you give to web-top only after the middleware or plugin that writes to it has closed',
+    ])
+  })
+})
+
 describe('ACL users', () => {
   const password = 'shop-secret-4f9a'
   let redis: TestRedis

@@ -256,6 +256,15 @@ const CLOSE_WAIT_MS = 2_000
 const SUSPEND_REPLY_WAIT_MS = 8_000
 
 /** Start of the line that counts the records `suspend()` gave up on. */
+const GIVEN_CLIENT_ENDED_MESSAGE =
+  'the Redis client given to web-top has ended (the app quit or disconnected it, or its retryStrategy stopped), ' +
+  'so records wait in memory up to maxPendingBytes and count as dropped when the tracker goes idle or closes, ' +
+  'unless the client connects again; quit the client only after the recorder has closed'
+
+const CLOSED_WRITE_MESSAGE =
+  'a task record reached a closed redis tracker and was dropped; close a tracker you give to web-top ' +
+  'only after the middleware or plugin that writes to it has closed'
+
 const IDLE_GIVE_UP_MESSAGE = 'redis tracker went idle after its servers closed, before it could write every record'
 
 /** ioredis statuses of a client whose connection attempt is under way. */
@@ -484,7 +493,10 @@ export class RedisTracker implements Tracker {
 
   constructor(options: RedisTrackerOptions = {}) {
     const givenClient = options.client as RedisClient | undefined
-    if (givenClient !== undefined) requireNoClientKeyPrefix(givenClient)
+    if (givenClient !== undefined) {
+      requireNoClientKeyPrefix(givenClient)
+      requireOpenClient(givenClient)
+    }
     if (givenClient !== undefined && isCluster(givenClient)) requireClusterHashTag(options.keyPrefix ?? '')
     this.keys = createRedisKeys(options.keyPrefix)
     this.heartbeatKeys = createHeartbeatKeys(options.keyPrefix)
@@ -1319,7 +1331,10 @@ export class RedisTracker implements Tracker {
    * overhead of an operation, fits in the byte budget. False once closed.
    */
   #hasRoom(textLength: number): boolean {
-    if (this.#closed) return false
+    if (this.#closed) {
+      this.#logger.warn({ url: this.#url }, CLOSED_WRITE_MESSAGE)
+      return false
+    }
     const bytes = textLength + OPERATION_OVERHEAD_BYTES
     if (this.#pendingBytes() + bytes <= this.#maxPendingBytes) return true
     if (bytes > this.#maxPendingBytes) {
@@ -1878,7 +1893,11 @@ export class RedisTracker implements Tracker {
   /** Reconnects a connection that ended while writes were made after `suspend()`. */
   readonly #onClientEnd = (): void => {
     this.#quitting = false
-    if (!this.#ownsClient || this.#closed || this.#suspended) return
+    if (this.#closed || this.#suspended) return
+    if (!this.#ownsClient) {
+      this.#logger.warn({ pendingBytes: this.#pendingBytes(), url: this.#url }, GIVEN_CLIENT_ENDED_MESSAGE)
+      return
+    }
     // A Cluster whose nodes all reject connections ends after each failed
     // attempt, so connecting at once would loop on one core. The wait doubles up to 2 s.
     const waitMs = this.#endedReconnectMs
@@ -2108,6 +2127,18 @@ function requireNoClientKeyPrefix(client: RedisClient): void {
     `The Redis client given to web-top has ioredis's keyPrefix ${prefix}, which ioredis does not apply ` +
       'to PUBLISH, so readers would find the records but no live updates. ' +
       `Pass keyPrefix: ${prefix} to web-top and a client without a keyPrefix.`,
+  )
+}
+
+/**
+ * Throws for a given client that has ended (quit, disconnect, or a
+ * `retryStrategy` that stopped), which would never send a record.
+ */
+function requireOpenClient(client: RedisClient): void {
+  if (client.status !== 'end') return
+  throw invalidUsage(
+    'The Redis client given to web-top has ended (ioredis status "end"), so it would send no records. ' +
+      'Pass a client that is connected or connecting, or call its connect() before setting web-top up.',
   )
 }
 
