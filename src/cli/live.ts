@@ -66,8 +66,12 @@ export function resyncReadOptions(changedOnly: boolean, decodeCache: DecodeCache
 /** Maximum time between two frames, so that durations and the clock keep moving. */
 const TICK_INTERVAL_MS = 1_000
 
-/** How long a message about a reconnection stays in the status line. */
-const RECONNECT_NOTICE_MS = 60_000
+/**
+ * How long a message about the update stream (a reconnection, a rejected
+ * SUBSCRIBE) stays in the status line, which is one row: a message that
+ * stayed would hide the ones after it for good.
+ */
+const STREAM_NOTICE_MS = 60_000
 
 /** Time in ms without a reply to a read, after which the status line shows that the data is from the last read. */
 const SLOW_READ_NOTICE_MS = 3_000
@@ -171,7 +175,7 @@ class LiveView {
   /** `describeWrongTypeKeys` of the latest read, for keys such as a `last_cleared_at` of the wrong type. */
   #wrongTypeKeyNotice: string | undefined
   /** Notice that names the failed SUBSCRIBE after which the view polls a tracker that publishes updates. */
-  #subscribeNotice: string | undefined
+  #subscribeNotice: { text: string; untilMs: number } | undefined
   /** Time from which updates may be missing; read back at the first resync after `#subscribedMs`. */
   #gapStartMs: number | undefined
   /**
@@ -245,7 +249,8 @@ class LiveView {
         onSubscribed: this.#onSubscribed,
       })
     } catch (error) {
-      this.#subscribeNotice = describeSubscribeFailure(this.#connection.describeFailure(error))
+      const text = describeSubscribeFailure(this.#connection.describeFailure(error))
+      this.#subscribeNotice = { text, untilMs: Date.now() + STREAM_NOTICE_MS }
     }
     if (this.#stream !== undefined) this.#source = { kind: 'stream', connected: true }
 
@@ -444,7 +449,7 @@ class LiveView {
       text += `; requests of ${missing} of the gap may be missing (past_tasks keeps only the newest)`
     }
     const colour = result.missing === undefined ? 'yellow' : 'red'
-    this.#reconnectNotice = { text, untilMs: Date.now() + RECONNECT_NOTICE_MS, colour }
+    this.#reconnectNotice = { text, untilMs: Date.now() + STREAM_NOTICE_MS, colour }
   }
 
   /** Renders the state (or the frozen data while paused) and writes what changed on screen. */
@@ -532,7 +537,9 @@ class LiveView {
     if (!troubled && this.#reconnectNotice !== undefined && this.#reconnectNotice.untilMs > nowMs) {
       notices.push({ text: this.#reconnectNotice.text, colour: this.#reconnectNotice.colour })
     }
-    if (this.#subscribeNotice !== undefined) notices.push({ text: this.#subscribeNotice, colour: 'yellow' })
+    if (this.#subscribeNotice !== undefined && this.#subscribeNotice.untilMs > nowMs) {
+      notices.push({ text: this.#subscribeNotice.text, colour: 'yellow' })
+    }
     if (this.#notice !== undefined) notices.push({ text: this.#notice, colour: 'yellow' })
     if (this.#emptyPrefixNotice !== undefined) notices.push({ text: this.#emptyPrefixNotice, colour: 'yellow' })
     if (this.#heartbeatNotice !== undefined) notices.push({ text: this.#heartbeatNotice, colour: 'yellow' })
