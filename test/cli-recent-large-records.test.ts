@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { HttpTask } from '../src/task/http-task'
 import { runCli } from './helpers/cli'
-import { completedRecord } from './helpers/records'
+import { activeRecord, completedRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 const MIB = 1024 * 1024
@@ -25,6 +25,13 @@ beforeAll(async () => {
     await redis.client.lpush('large:past_tasks', padRecord(completedRecord(`/large/big-${index}`, 200, 20), MIB))
   }
   await redis.client.lpush('large:past_tasks', JSON.stringify(completedRecord('/large/newest', 200, 20)))
+
+  // Over a --max-record-size of 700 bytes: an active record and the 3 newest completed ones.
+  await redis.client.hset('sized:processors', 'web-1-4242-0', padRecord(activeRecord('sized-1', '/sized/active'), 1_000))
+  await redis.client.rpush('sized:past_tasks', JSON.stringify(completedRecord('/sized/older', 200, 20)))
+  for (let index = 0; index < 3; index++) {
+    await redis.client.lpush('sized:past_tasks', padRecord(completedRecord(`/sized/big-${index}`, 200, 20), 1_000))
+  }
 }, 30_000)
 
 afterAll(async () => {
@@ -51,7 +58,9 @@ describe('recent --limit over large records', () => {
     expect(result.stdout).toContain('/large/newest')
     expect(result.stderr).toContain('1 record skipped (completed task at index 1: record of 1.0 MiB')
     expect(result.stderr).not.toContain('index 2')
-    expect(result.stderr).toContain('showing the 2 most recent of 6 completed requests; pass --limit 6 to read more')
+    expect(result.stderr).toContain(
+      'read the 2 most recent of 6 completed requests and skipped 1 of them, so 1 is shown; pass --limit 6 to read more',
+    )
   })
 
   it('keeps the readable record at --limit 1', async () => {
@@ -68,5 +77,42 @@ describe('recent --limit over large records', () => {
     expect(result.code).toBe(0)
     const paths = (JSON.parse(result.stdout) as HttpTask[]).map((task) => task.path)
     expect(paths).toEqual(['/large/newest'])
+  })
+})
+
+describe('recent --limit with skipped records', () => {
+  const args = (limit: string) => [
+    'recent',
+    '--tracker-url',
+    redis.url,
+    '--prefix',
+    'sized:',
+    '--max-record-size',
+    '700',
+    '--columns',
+    'Path,Resp',
+    '--limit',
+    limit,
+  ]
+
+  it('claims no row that it did not print', async () => {
+    const result = await runCli(args('3'))
+
+    expect(result.code).toBe(0)
+    expect(result.stdout.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain('4 records skipped (')
+    expect(result.stderr).toContain(
+      'web-top-cli: read the 3 most recent of 4 completed requests and skipped 3 of them, so 0 are shown; ' +
+        'pass --limit 4 to read more\n',
+    )
+    expect(result.stderr).not.toContain('showing the 3')
+  })
+
+  it('prints the readable row at the --limit it advises', async () => {
+    const result = await runCli(args('4'))
+
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('/sized/older')
+    expect(result.stderr).not.toContain('to read more')
   })
 })

@@ -110,8 +110,7 @@ async function readFewerOrFail(
  * is then uncounted with its reason.
  */
 function dropExtraCompleted(snapshot: TaskSnapshot, limit: number): boolean {
-  const completedSkipped = snapshot.skipped - (snapshot.activeSkipped ?? 0)
-  if (limit === 0 || snapshot.completed.length + completedSkipped <= limit) return false
+  if (limit === 0 || snapshot.completed.length + countCompletedSkipped(snapshot) <= limit) return false
   // The list is read from index 0, so the extra record is at index `limit`.
   if (snapshot.lastSkippedCompletedIndex === limit) {
     snapshot.skipped--
@@ -121,6 +120,11 @@ function dropExtraCompleted(snapshot: TaskSnapshot, limit: number): boolean {
     snapshot.completed.pop()
   }
   return true
+}
+
+/** Returns the records and keys of the completed tasks that a read skipped. */
+export function countCompletedSkipped(snapshot: TaskSnapshot): number {
+  return snapshot.skipped - (snapshot.activeSkipped ?? 0)
 }
 
 /**

@@ -10,7 +10,7 @@ import { CUT_NOTICE, stringifyForTerminal } from './json-output'
 import { createStateColumn, type RowMark } from './live-tables'
 import { describeOrphaned, describeWrongTypeHeartbeats, findOrphaned } from './orphans'
 import type { TrackerOptions } from './options'
-import { readTrackerOnce } from './read-once'
+import { countCompletedSkipped, readTrackerOnce } from './read-once'
 import { describeSkipped, describeWrongTypeKeys } from './skipped'
 import { paint, shouldUseColour } from './style'
 import { renderTable } from './table'
@@ -155,7 +155,14 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   const unreadNotice =
     moreCompleted === undefined || limitReached
       ? undefined
-      : describeUnreadCompleted(completedLimit, moreCompleted.total, filtered, activeRows)
+      : describeUnreadCompleted({
+          readCount: completedLimit,
+          total: moreCompleted.total,
+          filtered,
+          activeRows,
+          skipped: countCompletedSkipped(snapshot),
+          printedCompleted: tasks.length - activeRows,
+        })
   const heartbeatNotice = wrongTypeHeartbeats.length > 0 ? describeWrongTypeHeartbeats(wrongTypeHeartbeats) : undefined
   const wrongTypeKeyNotice = describeWrongTypeKeys(snapshot.wrongTypeKeys)
   return {
@@ -171,27 +178,46 @@ export async function readRecentTasks(options: RecentOptions): Promise<RecentRea
   }
 }
 
+/** A read that left out the oldest completed requests, as `describeUnreadCompleted` reports it. */
+interface UnreadCompleted {
+  /** Completed records read, the skipped ones included. */
+  readCount: number
+  /** Completed requests the tracker stores, when it reports the number. */
+  total: number | undefined
+  /** Whether a filter chose the rows among those read. */
+  filtered: boolean
+  /** Active rows printed, which count toward --limit too. */
+  activeRows: number
+  /** Completed records read that could not be decoded. */
+  skipped: number
+  /** Completed rows printed. */
+  printedCompleted: number
+}
+
 /**
  * Returns the note for a read that left out the oldest completed requests:
- * how many were read, of how many (`total`, when the tracker reports it),
- * and the --limit that reads them all. `activeRows` count toward --limit too.
+ * how many were read, of how many, and the --limit that reads them all.
+ * When some records read were skipped, the note gives their number, and
+ * without a filter the number of rows left, so that it claims no row that
+ * was not printed.
  */
-function describeUnreadCompleted(
-  readCount: number,
-  total: number | undefined,
-  filtered: boolean,
-  activeRows: number,
-): string {
-  const read = readCount.toLocaleString('en-US')
-  const verb = filtered ? 'searched' : 'showing'
-  if (total === undefined) {
-    return (
-      `${verb} the ${read} most recent completed requests, and the tracker stores more; ` +
-      `pass a --limit above ${readCount + activeRows} to read more`
-    )
+function describeUnreadCompleted(read: UnreadCompleted): string {
+  const { readCount, total, filtered, activeRows, skipped, printedCompleted } = read
+  const count = readCount.toLocaleString('en-US')
+  const requests =
+    total === undefined
+      ? `the ${count} most recent completed requests`
+      : `the ${count} most recent of ${total.toLocaleString('en-US')} completed requests`
+  let note: string
+  if (filtered) note = `searched ${requests}`
+  else note = skipped > 0 ? `read ${requests}` : `showing ${requests}`
+  if (skipped > 0) note += ` and skipped ${skipped.toLocaleString('en-US')} of them`
+  if (skipped > 0 && !filtered) {
+    const verb = printedCompleted === 1 ? 'is' : 'are'
+    note += `, so ${printedCompleted.toLocaleString('en-US')} ${verb} shown`
   }
-  return (
-    `${verb} the ${read} most recent of ${total.toLocaleString('en-US')} completed requests; ` +
-    `pass --limit ${total + activeRows} to read more`
-  )
+  if (total === undefined) {
+    return `${note}, and the tracker stores more; pass a --limit above ${readCount + activeRows} to read more`
+  }
+  return `${note}; pass --limit ${total + activeRows} to read more`
 }
