@@ -458,7 +458,8 @@ async function connectRedis(
     // Without an `error` event, an open socket either reached the deadline
     // (a frozen or busy Redis) or was closed by the server, which gives only
     // "Connection is closed." and needs the probes below to say why.
-    const silent = socketOpened && connectionError === undefined
+    // A reply of Redis to the first commands, such as NOAUTH to INFO, names the cause itself.
+    const silent = socketOpened && connectionError === undefined && !isReplyError(error)
     if (silent && error instanceof DeadlineError) {
       throw new CliError(
         `Redis at ${displayUrl} accepted the connection but did not reply within ${CONNECT_DEADLINE_MS / 1000} s. ` +
@@ -528,7 +529,45 @@ function describeTlsMismatch(url: string, reason: string): string {
  */
 async function openConnection(client: RedisClient): Promise<void> {
   await client.connect()
+  if (client instanceof Redis && client.options.enableReadyCheck !== true) await runReadyCheck(client)
   await client.ping()
+}
+
+/** Maximum wait between two INFO commands while Redis loads its data set. */
+const LOADING_POLL_MS = 500
+
+/**
+ * Runs ioredis's ready check for a client created without it: waits while
+ * Redis loads its data set, then turns the check on, so that reconnections
+ * and the clients that `duplicate()` makes run it. For a user whose ACL
+ * denies INFO, ioredis (5.11) skips its check and prints a warning with a
+ * link to the console, a line that is not the CLI's own. The check then
+ * stays off without a message, because the CLI works without it.
+ */
+async function runReadyCheck(client: Redis): Promise<void> {
+  for (;;) {
+    let info: string
+    try {
+      info = await client.info('persistence')
+    } catch (error) {
+      if (isDeniedCommand(error)) return
+      throw error
+    }
+    client.options.enableReadyCheck = true
+    if (/^loading:(\d+)/m.exec(info)?.[1] !== '1') return
+    const etaSeconds = Number(/^loading_eta_seconds:(\d+)/m.exec(info)?.[1] ?? 1)
+    await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(etaSeconds, 1) * 1000, LOADING_POLL_MS)))
+  }
+}
+
+/** Checks whether an error is a reply of Redis to a command, as ioredis's `ReplyError` is. */
+function isReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError'
+}
+
+/** Checks whether Redis rejected a command for the user's ACL (NOPERM), or because it is renamed away. */
+function isDeniedCommand(error: unknown): boolean {
+  return error instanceof Error && /^NOPERM|unknown command/i.test(error.message)
 }
 
 /**
@@ -591,9 +630,12 @@ function createReaderClient(
   let client: RedisClient
   if (isMultiNodeUrl(url)) {
     try {
-      if (!listsPrefixes && parseRedisTarget(url).kind === 'cluster') requireClusterPrefix(keyPrefix, names)
+      const isCluster = parseRedisTarget(url).kind === 'cluster'
+      if (!listsPrefixes && isCluster) requireClusterPrefix(keyPrefix, names)
       client = createRedisClient(url, {
-        redisOptions: options,
+        // NOTE: the nodes of a cluster keep ioredis's ready check, which prints a
+        // warning of its own to the console when the user's ACL denies INFO.
+        redisOptions: isCluster ? options : { ...options, enableReadyCheck: false },
         clusterOptions: {
           lazyConnect: true,
           clusterRetryStrategy: (attempt) => options.retryStrategy?.(attempt) ?? null,
@@ -616,7 +658,7 @@ function createReaderClient(
       if (!isWebTopError(error)) throw error
       throw new CliError(`${names.describeFailure(error)}; ${urlHint(url)}`, EXIT_USAGE)
     }
-    client = new Redis(url, options)
+    client = new Redis(url, { ...options, enableReadyCheck: false })
   }
   readerStates.set(client, state)
   return client

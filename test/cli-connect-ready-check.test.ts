@@ -1,0 +1,125 @@
+/**
+ * The ready check of the CLI's Redis client, against a real redis-server:
+ * a user whose ACL denies INFO gets no console warning from ioredis on
+ * standard error, and a server that is still loading its data set is
+ * waited for, as ioredis's own check waits.
+ */
+import Redis from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli, startCli } from './helpers/cli'
+import { completedRecord } from './helpers/records'
+import { startRedis, type TestRedis } from './helpers/redis-server'
+
+/** The reader's commands as README.md lists them, without `info`. */
+const READER_COMMANDS_WITHOUT_INFO =
+  '+multi +exec +hgetall +lrange +llen +get +evalsha +eval +hkeys +hstrlen +hmget +exists +smembers +mget ' +
+  '+subscribe +unsubscribe +scan +select +ping +quit'
+
+let redis: TestRedis
+
+beforeAll(async () => {
+  redis = await startRedis()
+  await redis.client.rpush('past_tasks', JSON.stringify(completedRecord('/ready/one', 200, 20)))
+})
+
+afterAll(async () => {
+  await redis?.close()
+})
+
+/** Creates an ACL user with these commands on every key and channel, and returns its URL. */
+async function createUser(name: string, commands: string): Promise<string> {
+  await redis.client.acl('SETUSER', name, 'reset', 'on', '>secret-pw', '~*', '&*', ...commands.split(' '))
+  return `redis://${name}:secret-pw@127.0.0.1:${redis.port}`
+}
+
+describe('reader without the INFO command', () => {
+  it('reads without a warning on stderr', async () => {
+    const url = await createUser('no-info', READER_COMMANDS_WITHOUT_INFO)
+    const result = await runCli(['recent', '--tracker-url', url])
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('/ready/one')
+  })
+
+  it('prints only its own line for a failed read', async () => {
+    const url = await createUser('no-info-no-lrange', READER_COMMANDS_WITHOUT_INFO.replace('+lrange ', ''))
+    const result = await runCli(['recent', '--tracker-url', url])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(/^web-top-cli: Cannot read from the tracker at /)
+    expect(result.stderr).not.toContain('ready check')
+  })
+
+  it('subscribes in tail without a warning on stderr', async () => {
+    const url = await createUser('no-info-tail', READER_COMMANDS_WITHOUT_INFO)
+    const tail = startCli(['tail', '--tracker-url', url])
+    try {
+      // One SUBSCRIBE client joins the reader's: two connections of the user.
+      await waitForClients('no-info-tail', 2)
+      const record = JSON.stringify(completedRecord('/ready/two', 200, 20))
+      await redis.client.lpush('past_tasks', record)
+      await redis.client.publish('task_updates', record)
+      await tail.waitFor((stdout) => stdout.includes('/ready/two'), 'the published request')
+    } finally {
+      await tail.stop()
+    }
+    expect(tail.stderr()).toBe('')
+  })
+})
+
+describe('server loading its data set', () => {
+  let loading: TestRedis
+
+  beforeAll(async () => {
+    // 1,500 keys at 1 ms each keep the server loading for about 2 s after a
+    // restart, within the CLI's 5 s deadline to connect. The server replies to
+    // INFO meanwhile and rejects PING and reads with LOADING.
+    loading = await startRedis(['--key-load-delay', '1000', '--loading-process-events-interval-bytes', '1024'])
+    const pipeline = loading.client.pipeline()
+    for (let index = 0; index < 1_500; index++) pipeline.set(`filler:${index}`, 'x'.repeat(100))
+    pipeline.rpush('past_tasks', JSON.stringify(completedRecord('/loaded/one', 200, 20)))
+    await pipeline.exec()
+    await loading.client.save()
+  }, 30_000)
+
+  afterAll(async () => {
+    await loading?.close()
+  })
+
+  it('waits until the data set is loaded', async () => {
+    await loading.stop()
+    await loading.start()
+    const info = await readInfo(loading)
+    expect(info).toMatch(/^loading:1/m)
+
+    const result = await runCli(['recent', '--tracker-url', loading.url], { timeoutMs: 20_000 })
+
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('/loaded/one')
+  }, 30_000)
+})
+
+/** Returns INFO persistence of a test server, through a client of its own. */
+async function readInfo(server: TestRedis): Promise<string> {
+  const client = new Redis(server.url, { enableReadyCheck: false, maxRetriesPerRequest: 1 })
+  try {
+    return await client.info('persistence')
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** Waits, 15 s at most, until `user` has `count` connections to the test server. */
+async function waitForClients(user: string, count: number): Promise<void> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    const list = (await redis.client.client('LIST')) as string
+    const connections = list.split('\n').filter((line) => line.includes(` user=${user} `)).length
+    if (connections >= count) return
+    if (Date.now() > deadline) throw new Error(`${user} has ${connections} connections, not ${count}, after 15 s`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
