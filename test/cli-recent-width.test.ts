@@ -26,6 +26,9 @@ let directory: string
 beforeAll(async () => {
   redis = await startRedis()
   await redis.client.lpush('past_tasks', JSON.stringify(RECORD))
+  for (const pid of [10514, 10515]) {
+    await redis.client.lpush('procs:past_tasks', JSON.stringify({ ...RECORD, task_id: pid, host_name: 'host-alpha', process_id: pid }))
+  }
   directory = mkdtempSync(join(tmpdir(), 'web-top-width-'))
 })
 
@@ -84,6 +87,16 @@ describe.skipIf(!hasTmux())('recent on a narrow terminal', () => {
 
     expect(headerOf(screen)).toMatch(/^Method +Path +Resp +Length +User agent$/)
     expect(screen).toContain('/a/long/path/of/the/request')
+    expect(stderr).toBe('')
+  })
+
+  it('cuts Process from the start, keeping the pid', async () => {
+    const { screen, stderr } = await runOnTerminal(36, "--prefix procs: --columns 'Host,Process,Method,Resp'")
+    const rows = screen.split('\n').filter((line) => line.startsWith('host-'))
+
+    expect(rows).toHaveLength(2)
+    expect(rows.some((row) => row.includes('…t-alpha/10514 '))).toBe(true)
+    expect(rows.some((row) => row.includes('…t-alpha/10515 '))).toBe(true)
     expect(stderr).toBe('')
   })
 })

@@ -7,7 +7,7 @@ import {
   statusColour,
   type Column,
 } from '../src/cli/columns'
-import { renderTable, readCell } from '../src/cli/table'
+import { cutStartToWidth, renderTable, readCell } from '../src/cli/table'
 import { selectTasks, sortActiveTasks } from '../src/cli/task-order'
 import { textWidth } from '../src/cli/text-width'
 import { CLIENT_IP_SOURCE_TAG, getCountry } from '../src/task/derived'
@@ -346,3 +346,28 @@ describe('new columns', () => {
     expect(readCell(column('Process'), { ...task, thread_id: 3 }, NOW).text).toBe('web-1/4242/3')
   })
 })
+
+describe('cutStartToWidth', () => {
+  it.each([
+    ['keeps text that fits', 'host-a/10514', 12, 'host-a/10514'],
+    ['keeps the end of a process', 'host-a/10514', 10, '…t-a/10514'],
+    ['leaves out a wide character that straddles the limit', '日本語abc', 5, '…abc'],
+    ['keeps a wide character that fits', '日本語abc', 6, '…語abc'],
+    ['drops a combining mark without its character', 'e\u0301e\u0301abc', 4, '…abc'],
+    ['keeps a flag whole', 'x🇫🇮🇩🇪', 4, '…🇩🇪'],
+    ['returns nothing for no room', 'abc', 0, ''],
+  ])('%s', (_name, text, width, expected) => {
+    expect(cutStartToWidth(text, width)).toBe(expected)
+    expect(textWidth(cutStartToWidth(text, width))).toBeLessThanOrEqual(width)
+  })
+
+  it('cuts Process from the start in a table', () => {
+    const tasks = [10514, 10515].map((pid) => completedTask({ task_id: pid, host_name: 'host-alpha', process_id: pid }))
+    const table = renderTable(tasks, parseColumnList('Host,Process,Method,Resp'), NOW, { maxWidth: 36, colour: false })
+
+    expect(table.header).toMatch(/^Host +Process +Method +Resp$/)
+    expect(table.rows[0]).toContain('…t-alpha/10514 ')
+    expect(table.rows[1]).toContain('…t-alpha/10515 ')
+  })
+})
+

@@ -42,6 +42,11 @@ export interface Column {
   dropOrder?: number | undefined
   /** Whether the column is left out when no row has a value in it. */
   hiddenWhenEmpty: boolean
+  /**
+   * Which part of a value too wide for the column gives way: its end (the
+   * default) or its start, for a value whose end distinguishes rows.
+   */
+  cutFrom?: 'end' | 'start'
   /** Returns the cell text, or `undefined` when the record has no value. */
   value(task: HttpTask, nowMs: number): string | undefined
   /** Returns the colour of the cell on a terminal. */
@@ -95,6 +100,8 @@ export const COLUMNS: readonly Column[] = [
     shrinkOrder: 2,
     dropOrder: 7,
     hiddenWhenEmpty: false,
+    // `host/pid/thread`: the Host column shows the host, and the pid distinguishes the processes of a host.
+    cutFrom: 'start',
     value: (task) => getProcessLabel(task),
   },
   {

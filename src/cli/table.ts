@@ -7,7 +7,7 @@ import type { HttpTask } from '../task/http-task'
 import { PATH_SHRINK_ORDER, type Column } from './columns'
 import { sanitizeText } from '../util/sanitize'
 import { paint, type Attribute, type Colour } from './style'
-import { fitToWidth, textWidth } from './text-width'
+import { charWidth, ELLIPSIS, fitToWidth, isRegionalIndicator, textWidth } from './text-width'
 
 /** Columns between two cells. */
 const GAP = '  '
@@ -78,6 +78,7 @@ export function renderTable(
     visible.map(({ column }) => column),
     widths,
     false,
+    true,
   )
   return {
     header,
@@ -215,19 +216,53 @@ function renderLine(
   columns: readonly Column[],
   widths: readonly number[],
   colour: boolean,
+  isHeader = false,
 ): string {
   const parts = cells.map((cell, index) => {
     const column = columns[index] as Column
     const width = widths[index] as number
     const isLast = index === cells.length - 1
     // The last left-aligned cell is not padded, so lines carry no trailing blanks.
-    const text =
-      isLast && column.align === 'left' && textWidth(cell.text) <= width
-        ? cell.text
-        : fitToWidth(cell.text, width, column.align)
+    let text: string
+    if (isLast && column.align === 'left' && textWidth(cell.text) <= width) text = cell.text
+    else if (column.cutFrom === 'start' && !isHeader) text = fitToWidth(cutStartToWidth(cell.text, width), width, column.align)
+    else text = fitToWidth(cell.text, width, column.align)
     return paint(text, cell.colour, colour)
   })
   return parts.join(GAP)
+}
+
+/**
+ * Cuts text to at most `maxWidth` columns by leaving out its start, which
+ * `…` then replaces, as `cutToWidth` does with the end. A wide character
+ * that would straddle the limit is left out whole, combining marks go with
+ * the character they follow, and a flag is kept whole or left out.
+ */
+export function cutStartToWidth(text: string, maxWidth: number): string {
+  if (maxWidth <= 0) return ''
+  if (textWidth(text) <= maxWidth) return text
+
+  const limit = maxWidth - textWidth(ELLIPSIS)
+  const chars = Array.from(text)
+  let start = chars.length
+  let used = 0
+  while (start > 0) {
+    const width = charWidth(chars[start - 1] as string)
+    if (used + width > limit) break
+    used += width
+    start--
+  }
+  // A combining mark without the character it follows would join the ellipsis.
+  while (start < chars.length && charWidth(chars[start] as string) === 0) start++
+  let indicators = 0
+  while (start + indicators < chars.length && isRegionalIndicator(chars[start + indicators]?.codePointAt(0) ?? 0)) {
+    indicators++
+  }
+  // Counted from the start of the text, an odd number of indicators before the cut leaves half a flag after it.
+  let before = 0
+  while (before < start && isRegionalIndicator(chars[start - 1 - before]?.codePointAt(0) ?? 0)) before++
+  if (indicators > 0 && before % 2 === 1) start++
+  return ELLIPSIS + chars.slice(start).join('')
 }
 
 function hasValue(cells: ReadonlyArray<readonly Cell[]>, index: number): boolean {
