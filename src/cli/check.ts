@@ -44,6 +44,11 @@ export interface CheckOptions extends TrackerOptions {
   maxErrorRate: number | undefined
   /** Highest p99 duration allowed in the window, in milliseconds. */
   maxP99Ms: number | undefined
+  /**
+   * Fewest completed requests in the window for the check to pass, so that a
+   * probe notices an app that records nothing. Undefined or 0 checks nothing.
+   */
+  minRequests?: number | undefined
   windowSeconds: number
   stallAfterSeconds: number
 }
@@ -196,7 +201,8 @@ function describeRunningTime(task: HttpTask): string {
  * Compares figures with the limits; returns the verdict and its one-line
  * report. A key that could not be read, or a read that skipped records and
  * found no readable one, fails the check whatever the limits. With
- * `maxP99Ms`, so does a window whose requests all lack a known duration.
+ * `maxP99Ms`, so does a window whose requests all lack a known duration,
+ * and with `minRequests`, a window with fewer requests.
  */
 export function judge(
   figures: CheckFigures,
@@ -231,6 +237,12 @@ export function judge(
   } else if (maxP99Ms !== undefined && (figures.p99Ms ?? 0) > maxP99Ms) {
     const [p99, max] = formatApart(figures.p99Ms ?? 0, maxP99Ms)
     problems.push(`p99 ${p99} (max ${max})`)
+  }
+
+  const { minRequests } = options
+  if (minRequests !== undefined && figures.count < minRequests) {
+    // The count itself follows in the window text.
+    problems.push(`too few requests (min ${minRequests})`)
   }
 
   let windowText = describeWindow(figures, options.windowSeconds)

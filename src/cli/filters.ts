@@ -177,25 +177,54 @@ export const MAX_DURATION_SECONDS = 365 * 24 * 60 * 60
 
 const MAX_DURATION_MINUTES = MAX_DURATION_SECONDS / 60
 
-const DURATION_UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const
+/** Units of a duration option, in milliseconds: the units in which the tables show durations. */
+const DURATION_UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+
+type DurationUnit = keyof typeof DURATION_UNIT_MS
+
+/** Units from the largest to the smallest, the order in which a duration such as `2h07m` names them. */
+const DURATION_UNIT_ORDER: readonly DurationUnit[] = ['d', 'h', 'm', 's', 'ms']
+
+const DURATION_PART = /(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)/giy
 
 /**
  * Parses a duration given in milliseconds (`250`, `250ms`), seconds
- * (`1.5s`) or minutes (`2m`) and returns milliseconds, rounded to whole
- * microseconds as durations are. Throws an `Error` for anything else, a
- * negative value or more than 365 days.
+ * (`1.5s`), minutes (`2m`), hours (`1h`) or days (`1d`), or as the tables
+ * show one, with larger units first (`2h07m`, `4m05s`, `3d04h`). Returns
+ * milliseconds, rounded to whole microseconds as durations are. Throws an
+ * `Error` for anything else, a negative value or more than 365 days.
  */
 export function parseDurationMs(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m)?\s*$/i.exec(text)
-  const unit = (match?.[2] ?? 'ms').toLowerCase() as keyof typeof DURATION_UNIT_MS
-  const ms = roundToMicroseconds(Number(match?.[1]) * DURATION_UNIT_MS[unit])
-  if (match === null || ms > MAX_DURATION_SECONDS * 1000) {
+  const ms = sumDurationParts(text.trim())
+  if (ms === undefined || ms > MAX_DURATION_SECONDS * 1000) {
+    // The first sentence is the message of earlier versions, which scripts may match.
     throw new Error(
       'Expected a duration such as 250 (milliseconds), 250ms, 1.5s or 2m, ' +
-        `up to 365 days (${MAX_DURATION_MINUTES}m).`,
+        `up to 365 days (${MAX_DURATION_MINUTES}m). The units are ms, s, m, h and d, ` +
+        'and several may follow each other from the largest, as in 2h07m.',
     )
   }
   return ms
+}
+
+/** Returns the milliseconds of a trimmed duration text, or undefined when it is not one. */
+function sumDurationParts(text: string): number | undefined {
+  if (/^(\d+(?:\.\d+)?|\.\d+)$/.test(text)) return roundToMicroseconds(Number(text))
+  DURATION_PART.lastIndex = 0
+  let total = 0
+  let previousRank = -1
+  while (DURATION_PART.lastIndex < text.length) {
+    const match = DURATION_PART.exec(text)
+    if (match === null) return undefined
+    const unit = (match[2] as string).toLowerCase() as DurationUnit
+    const rank = DURATION_UNIT_ORDER.indexOf(unit)
+    // Each unit once, from the largest: `7m2h` and `1m1m` are more likely typing mistakes than durations.
+    if (rank <= previousRank) return undefined
+    previousRank = rank
+    total += Number(match[1]) * DURATION_UNIT_MS[unit]
+    while (text[DURATION_PART.lastIndex] === ' ') DURATION_PART.lastIndex++
+  }
+  return previousRank === -1 ? undefined : roundToMicroseconds(total)
 }
 
 /**

@@ -97,6 +97,7 @@ interface CheckOptionValues {
   maxStalled?: number
   maxErrorRate?: number
   maxP99?: number
+  minRequests?: number
   window: number
   stallAfter: number
 }
@@ -186,7 +187,9 @@ live takes the same values but also needs --stall-after to be at least its
 The 5xx share and the p99 duration are those of the completed requests of the
 last --window seconds that past_tasks still holds. Prints one line: "OK: ..."
 and exits 0, or "FAIL: ..." naming each broken limit and exits 1. Limits not
-given are not checked.
+given are not checked, so a window without requests passes. --min-requests 1
+fails the check when no request completed in the window, as when no app
+records or --prefix is wrong.
 
 Records that cannot be read are left out and counted on that line, and
 listed on standard error as recent lists them. A key of the wrong type, or a
@@ -256,6 +259,7 @@ export function createProgram(): Command {
   addClearCommand(program)
   addPruneCommand(program)
   addPrefixesCommand(program)
+  addMistakenCommands(program)
 
   program
     .command('version')
@@ -280,14 +284,53 @@ function addHelpCommand(program: Command): void {
     .description('display help for command')
     .action((name: string | undefined) => {
       if (name === undefined) program.help()
+      const suggestion = MISTAKEN_COMMANDS.get(name)
+      if (suggestion !== undefined) throw describeMistakenCommand(name, suggestion)
       const command = program.commands.find((candidate) => candidate.name() === name)
       if (command === undefined) {
-        const names = program.commands.map((candidate) => candidate.name()).join(', ')
+        const names = program.commands
+          .filter((candidate) => !MISTAKEN_COMMANDS.has(candidate.name()))
+          .map((candidate) => candidate.name())
+          .join(', ')
         // Quoted as Commander quotes an unknown command; the name may contain characters that a terminal acts on.
         throw new CliError(`unknown command '${sanitizeText(name)}'; the commands are ${names}`, EXIT_USAGE)
       }
       command.help()
     })
+}
+
+/**
+ * Names that users type for the listings of `recent --mode`, with the
+ * command line to suggest. Commander would suggest the command closest in
+ * spelling, `live` for `active`.
+ */
+const MISTAKEN_COMMANDS: ReadonlyMap<string, string> = new Map([
+  ['active', 'recent --mode active'],
+  ['completed', 'recent --mode complete'],
+  ['complete', 'recent --mode complete'],
+])
+
+/**
+ * Adds a hidden command for each name of `MISTAKEN_COMMANDS` that fails
+ * with a usage error naming the command line to use. The commands take any
+ * options and arguments, so that the error is the same however they are typed.
+ */
+function addMistakenCommands(program: Command): void {
+  for (const [name, suggestion] of MISTAKEN_COMMANDS) {
+    program
+      .command(name, { hidden: true })
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        throw describeMistakenCommand(name, suggestion)
+      })
+  }
+}
+
+/** Returns the usage error for a name of `MISTAKEN_COMMANDS`, worded as Commander words an unknown command. */
+function describeMistakenCommand(name: string, suggestion: string): CliError {
+  return new CliError(`unknown command '${name}' (Did you mean ${suggestion}?)`, EXIT_USAGE)
 }
 
 function addRecentCommand(program: Command): void {
@@ -417,6 +460,12 @@ function addCheckCommand(program: Command): void {
         wrapParser(parseDurationMs),
       ),
     )
+    .addOption(
+      new Option(
+        '--min-requests <n>',
+        'fewest completed requests in the window; fewer fail the check, as when no app records',
+      ).argParser(parseCount),
+    )
     .addOption(windowOption())
     .addOption(stallAfterOption())
     .addHelpText('after', CHECK_HELP)
@@ -426,6 +475,7 @@ function addCheckCommand(program: Command): void {
       maxStalled: values.maxStalled,
       maxErrorRate: values.maxErrorRate,
       maxP99Ms: values.maxP99,
+      minRequests: values.minRequests,
       windowSeconds: values.window,
       stallAfterSeconds: values.stallAfter,
     })

@@ -305,7 +305,8 @@ whole path, where * matches any characters, / included, and ? one character;
 --status takes codes from 100 to 999, classes and ranges (404, 5xx, 400-499,
 comma-separated); --method takes methods (GET,POST); --host matches the
 recording host or the request's Host header; --min-duration takes
-milliseconds or a unit (250ms, 1.5s, 2m). A request must pass every filter.`
+milliseconds or a unit (250ms, 1.5s, 2m, 1h), or a duration as the tables
+show it (2h07m). A request must pass every filter.`
 
 /** Adds --path, --status, --method, --host and --min-duration. */
 export function addFilterOptions(command: Command): Command {
