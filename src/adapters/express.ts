@@ -10,7 +10,14 @@ import { IncomingMessage, type ServerResponse } from 'node:http'
 import { invalidOptionsArgument, invalidUsage, type WebTopError } from '../errors'
 import type { TopOptions } from '../options'
 import { Recorder } from '../recorder/recorder'
-import { failHookCall, isFastifyHookCall, isFastifyInstance, isFastifyPluginCall, isHttpRequest } from './mount-checks'
+import {
+  failHookCall,
+  isFastifyHookCall,
+  isFastifyInstance,
+  isFastifyPluginCall,
+  isHttpRequest,
+  isKoaContext,
+} from './mount-checks'
 import { createServerWatch } from './server-watch'
 
 /** A route the router matched, with the mount path of its router. */
@@ -74,10 +81,15 @@ export function topMiddleware(this: unknown, options: TopOptions = {}): TopMiddl
     return undefined as never
   }
   // `app.use(topMiddleware)` makes Express call this function with
-  // (req, res, next) on every request. Without this check, each request would
-  // create a recorder from the request's properties and never call `next`.
-  // Thrown here, the error goes to Express's error handler, which sends 500.
-  if (isHttpRequest(options, arguments[2])) throw middlewareNotCalled()
+  // (req, res, next) on every request, and Koa with (ctx, next). Without this
+  // check, each request would create a recorder from the request's
+  // properties and never call `next`. Thrown here, the error goes to the
+  // framework's error handler, which sends 500.
+  if (isKoaContext(options)) throw calledByKoa('topMiddleware')
+  if (isHttpRequest(options, arguments[2])) {
+    // `http.createServer(topMiddleware)` passes no `next`.
+    throw typeof arguments[2] === 'function' ? middlewareNotCalled() : calledAsListener('topMiddleware')
+  }
   // `app.register(topMiddleware)` makes Fastify call it as a plugin.
   if (isFastifyPluginCall(options, arguments[2])) {
     arguments[2](registeredInFastify('app.register(topMiddleware)'))
@@ -127,6 +139,10 @@ export function topMiddleware(this: unknown, options: TopOptions = {}): TopMiddl
   ): void {
     // Express requests are IncomingMessage objects, so only other calls pay for the checks.
     if (!(req instanceof IncomingMessage) && rejectFastifyCall(this, [req, res, next, fourth])) return
+    // Koa passes (ctx, next), and Node's server calls a request listener with
+    // (req, res) alone. Thrown before the request is tracked, the error goes
+    // to Koa's error handler, or out of the request listener.
+    if (typeof next !== 'function') throw isKoaContext(req) ? calledByKoa('topMiddleware()') : calledAsListener('topMiddleware()')
 
     watchRequestServer(req)
     const trusted = followAppSetting && isProxyTrusted(req)
@@ -167,6 +183,27 @@ function calledAsHook(written: string): WebTopError {
   return invalidUsage(
     `${written.replace('()', '')} is Express middleware, but Fastify called it as a hook: ` +
       `in Fastify, write app.register(topPlugin) or app.register(topPlugin, options) instead of app.addHook(name, ${written})`,
+  )
+}
+
+/**
+ * Builds the error for the middleware run by Koa, which calls middleware
+ * with its context and `next` and has no adapter of its own in web-top.
+ */
+function calledByKoa(written: string): WebTopError {
+  return invalidUsage(
+    `${written.replace('()', '')} is Express middleware, but Koa called it with (ctx, next): in Koa, create ` +
+      'const top = createRequestTracker(options) once and call top.track(ctx.req, ctx.res) in a middleware ' +
+      `of your own, instead of app.use(${written})`,
+  )
+}
+
+/** Builds the error for the middleware given to `http.createServer()`, which calls it without `next`. */
+function calledAsListener(written: string): WebTopError {
+  return invalidUsage(
+    `${written.replace('()', '')} is Express middleware, but it was called as a request listener, without next: ` +
+      'for a node:http server, write http.createServer(withTop(listener, options)) instead of ' +
+      `http.createServer(${written}); in other frameworks, call track(req, res) of createRequestTracker(options)`,
   )
 }
 

@@ -15,6 +15,16 @@ export function isHttpRequest(value: unknown, next: unknown): boolean {
   return hasRequestShape(value)
 }
 
+/**
+ * Returns true for Koa's context (`ctx`), which Koa passes its middleware
+ * with `next` in place of Node's request and response (checked on Koa 3).
+ * The context has Node's request as `req`.
+ */
+export function isKoaContext(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || value instanceof IncomingMessage) return false
+  return (value as { req?: unknown }).req instanceof IncomingMessage
+}
+
 /** Returns true for the arguments that Fastify passes a plugin: its instance and a `done` callback. */
 export function isFastifyPluginCall(instance: unknown, done: unknown): done is (err?: Error) => void {
   return isFastifyInstance(instance) && typeof done === 'function'
