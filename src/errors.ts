@@ -77,11 +77,14 @@ export function invalidEnvironmentValue(
 
 /**
  * Builds the `TypeError` for an options argument that is not an object,
- * such as `topMiddleware(null)`. `conversion` explains how an object came
+ * such as `topMiddleware(null)`, or is a built-in one such as a Map. `conversion` explains how an object came
  * from the string `received`, when it did.
  */
 export function invalidOptionsArgument(received: unknown, conversion?: string): WebTopError {
-  let message = `web-top: The options must be an object or left out (received ${describe(received)}${conversion ?? ''})`
+  const description = describeBuiltIn(received)
+  // Only a built-in object needs "plain" to say what is wrong with it.
+  const expected = description === describe(received) ? 'an object' : 'a plain object'
+  let message = `web-top: The options must be ${expected} or left out (received ${description}${conversion ?? ''})`
   if (typeof received === 'string') message += "; to set the tracker URL, pass it as { trackerUrl: '...' }"
   return Object.assign(new TypeError(message), { code: INVALID_OPTION } as const)
 }
@@ -93,8 +96,21 @@ function describe(value: unknown): string {
     return quote(text.length > 80 ? `${text.slice(0, 80)}…` : text)
   }
   if (typeof value === 'function') return 'a function'
+  // `String(10n)` is "10", which reads as the number that would have been accepted.
+  if (typeof value === 'bigint') return `${value}n`
   if (value === null || typeof value !== 'object') return String(value)
   return Array.isArray(value) ? 'an array' : 'an object'
+}
+
+/**
+ * Describes a built-in object by its type (`a Map`, `a Date`), which
+ * `describe()` would call just an object, and any other value as `describe()` does.
+ */
+function describeBuiltIn(value: unknown): string {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return describe(value)
+  const type = Object.prototype.toString.call(value).slice('[object '.length, -1)
+  if (type === 'Object') return describe(value)
+  return `${/^[AEIOU]/.test(type) ? 'an' : 'a'} ${type}`
 }
 
 /**

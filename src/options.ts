@@ -3,6 +3,7 @@
  * defaults, environment fallbacks and validation. Validation runs once, at
  * setup, never per request.
  */
+import { Console as NodeConsole } from 'node:console'
 import type { IncomingMessage } from 'node:http'
 import {
   invalidEnvironmentValue,
@@ -49,7 +50,8 @@ export interface TopOptions extends RedactionOptions {
   redis?: GivenRedisClient | undefined
   /**
    * Prepended to every Redis key and channel. Leave empty to stay readable by
-   * the Python `web-top`; use a hash tag (`{shop}:`) on Redis Cluster.
+   * the Python `web-top`; use a hash tag (`{shop}:`) on Redis Cluster. At
+   * most 256 characters.
    * @default process.env.TOP_TRACKER_PREFIX ?? ''
    */
   keyPrefix?: string | undefined
@@ -94,7 +96,10 @@ export interface TopOptions extends RedactionOptions {
    * and parameters. `Infinity` removes a cap.
    */
   limits?: Partial<SizeLimits> | undefined
-  /** Where connection problems and dropped writes are reported. Fastify's logger in the plugin. */
+  /**
+   * Where connection problems and dropped writes are reported. Fastify's
+   * logger in the plugin. `console` is called with the message first.
+   */
   logger?: Logger | undefined
   /**
    * Memory budget, in bytes, for task records waiting for Redis while it is
@@ -105,7 +110,8 @@ export interface TopOptions extends RedactionOptions {
    * `tracker`.
    * Note: records in flight also stay in memory as ioredis commands, so the
    * heap grows by somewhat more than this: by 2.8 MiB for a 2 MiB budget in
-   * test/paused-redis-load.test.ts.
+   * test/paused-redis-load.test.ts. At least 1024; a budget below 16384
+   * logs a warning at setup, because it holds only a few records.
    * @default 8388608 (8 MiB)
    */
   maxPendingBytes?: number | undefined
@@ -146,9 +152,11 @@ export interface TopOptions extends RedactionOptions {
   /**
    * Whether the recorder removes its active tasks and closes its Redis
    * connection on SIGTERM and SIGINT when the app has no listener of its own
-   * for the signal, and then ends the process with the same signal. An app
-   * that handles the signal itself keeps full control: closing its server
-   * (Express) or the Fastify app then closes the recorder.
+   * for the signal, and then ends the process with the same signal. Node
+   * delivers signals to the main thread only, so it does nothing for a
+   * recorder in a worker thread. An app that handles the signal itself
+   * keeps full control: closing its server (Express) or the Fastify app
+   * then closes the recorder.
    * @default true
    */
   handleSignals?: boolean | undefined
@@ -179,6 +187,8 @@ export interface ResolvedOptions {
   trackerUrl: string | readonly string[]
   /** True when `trackerUrl` came from `TOP_TRACKER_URL`, so that an error about it names the variable. */
   trackerUrlFromEnvironment: boolean
+  /** Where `trackerUrl` came from, for the line that the recorder logs at start. */
+  trackerUrlSource: TrackerUrlSource
   tracker: Tracker | undefined
   redis: RedisClient | undefined
   keyPrefix: string
@@ -205,6 +215,12 @@ export interface ResolvedOptions {
   /** Option names given that web-top does not know, each with a known name it may be a typo of. */
   unknownOptions: UnknownOption[]
 }
+
+/**
+ * Where the tracker URL came from: the `trackerUrl` option, `TOP_TRACKER_URL`,
+ * or the default, which a `trackerUrl` of null or undefined falls back to.
+ */
+export type TrackerUrlSource = 'option' | 'environment' | 'default'
 
 export interface UnknownOption {
   name: string
@@ -246,19 +262,17 @@ function readSpreadString(options: object): string | undefined {
 
 /** Validates options and fills in defaults. Throws `TypeError` or `RangeError` with code `WEB_TOP_INVALID_OPTION`. */
 export function resolveOptions(options: TopOptions = {}, env = process.env): ResolvedOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw invalidOptionsArgument(options)
-  }
+  if (!isOptionsObject(options)) throw invalidOptionsArgument(options)
   const spread = readSpreadString(options)
   if (spread !== undefined) throw invalidOptionsArgument(spread, ', spread into an object of its characters by app.register()')
   // First, so that `trackerURL` fails before the default tracker URL is resolved.
   const unknownOptions = findUnknownOptions(options)
 
+  const trackerUrlSource: TrackerUrlSource =
+    options.trackerUrl != null ? 'option' : readEnv(env, 'TOP_TRACKER_URL') !== undefined ? 'environment' : 'default'
   const trackerUrl = checkTrackerUrl(options.trackerUrl ?? readEnv(env, 'TOP_TRACKER_URL') ?? DEFAULT_TRACKER_URL)
 
-  const keyPrefix = options.keyPrefix ?? env.TOP_TRACKER_PREFIX ?? ''
-  if (typeof keyPrefix !== 'string') throw invalidOptionType('keyPrefix', 'a string', keyPrefix)
-  if (hasControlCharacter(keyPrefix)) throw invalidKeyPrefix(keyPrefix, options.keyPrefix == null)
+  const keyPrefix = checkKeyPrefix(options.keyPrefix ?? env.TOP_TRACKER_PREFIX ?? '', options.keyPrefix == null)
 
   const tracker = checkTracker(options.tracker)
   const redis = checkRedisClient(options.redis)
@@ -277,7 +291,8 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
   const logger = checkLogger(options.logger)
   return {
     trackerUrl,
-    trackerUrlFromEnvironment: options.trackerUrl === undefined && readEnv(env, 'TOP_TRACKER_URL') !== undefined,
+    trackerUrlFromEnvironment: trackerUrlSource === 'environment',
+    trackerUrlSource,
     tracker,
     redis,
     keyPrefix,
@@ -306,11 +321,44 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
   }
 }
 
-/** Builds the `RangeError` for a key prefix with a control character, from the option or from `TOP_TRACKER_PREFIX`. */
-function invalidKeyPrefix(keyPrefix: string, fromEnvironment: boolean): WebTopError {
-  return fromEnvironment
-    ? invalidEnvironmentValue('TOP_TRACKER_PREFIX', KEY_PREFIX_WITHOUT_CONTROLS, keyPrefix)
-    : invalidOptionRange('keyPrefix', KEY_PREFIX_WITHOUT_CONTROLS, keyPrefix)
+/**
+ * Returns true for an options object: a plain object, an object without a
+ * prototype or a class instance. A Map, Date, boxed number or other
+ * built-in object is not one, because the options are read from its own
+ * properties, which such an object keeps empty.
+ */
+export function isOptionsObject(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && Object.prototype.toString.call(value) === '[object Object]'
+}
+
+/**
+ * Longest `keyPrefix`, in Unicode code points. Every Redis key, channel and
+ * script call of every request carries the prefix, and the start log line
+ * prints it. Prefixes in use are a name and a separator, far shorter than this.
+ */
+export const MAX_KEY_PREFIX_LENGTH = 256
+
+/**
+ * Returns a key prefix from the option, or from `TOP_TRACKER_PREFIX` when
+ * `fromEnvironment` is true, and throws when it is not a string, contains a
+ * control character or is longer than `MAX_KEY_PREFIX_LENGTH`.
+ */
+function checkKeyPrefix(keyPrefix: unknown, fromEnvironment: boolean): string {
+  if (typeof keyPrefix !== 'string') throw invalidOptionType('keyPrefix', 'a string', keyPrefix)
+  const reject = (expected: string, received: string): WebTopError =>
+    fromEnvironment
+      ? invalidEnvironmentValue('TOP_TRACKER_PREFIX', expected, received)
+      : invalidOptionRange('keyPrefix', expected, received)
+
+  if (hasControlCharacter(keyPrefix)) throw reject(KEY_PREFIX_WITHOUT_CONTROLS, keyPrefix)
+  // Counted in code points only past the cap in UTF-16 units, so that usual prefixes cost one comparison.
+  const length = keyPrefix.length > MAX_KEY_PREFIX_LENGTH ? [...keyPrefix].length : 0
+  if (length > MAX_KEY_PREFIX_LENGTH) {
+    const expected = `at most ${MAX_KEY_PREFIX_LENGTH} characters long, because every Redis key and write carries it`
+    // The length in place of the value, which may be megabytes long.
+    throw reject(expected, `${length} characters`)
+  }
+  return keyPrefix
 }
 
 /**
@@ -394,8 +442,28 @@ function resolveSampleRate(value: number | undefined): number {
   return value
 }
 
+/**
+ * Smallest `maxPendingBytes` accepted. The start record of a request with
+ * the few headers of Node's `fetch()` takes about 1 KB of the budget, so a
+ * smaller budget would drop nearly every record even while Redis is healthy.
+ */
+export const MIN_MAX_PENDING_BYTES = 1024
+
+/**
+ * `maxPendingBytes` below which the recorder warns at setup. With a healthy
+ * local Redis and one request at a time, a budget of 1,500 bytes dropped 18
+ * of 40 records and one of 4,096 none. Concurrent requests need more room.
+ */
+export const SMALL_MAX_PENDING_BYTES = 16 * 1024
+
 function resolveMaxPendingBytes(value: number | undefined): number | undefined {
-  return value === undefined ? undefined : requireCount('maxPendingBytes', value)
+  if (value === undefined) return undefined
+  const bytes = requireCount('maxPendingBytes', value)
+  if (bytes < MIN_MAX_PENDING_BYTES) {
+    const expected = `at least ${MIN_MAX_PENDING_BYTES} bytes, because one task record takes about 1 KB of the budget`
+    throw invalidOptionRange('maxPendingBytes', expected, bytes)
+  }
+  return bytes
 }
 
 function resolveHeartbeatTtl(value: number | undefined): number {
@@ -534,7 +602,25 @@ function checkLogger(logger: Logger | undefined): Logger | undefined {
     const expected = 'an object with warn() and error() methods, such as a pino logger'
     throw invalidOptionType('logger', expected, logger)
   }
-  return logger
+  return isConsole(logger) ? adaptConsole(logger) : logger
+}
+
+/** Returns true for `console` and for instances of Node's `Console` class. */
+function isConsole(logger: object): logger is Console {
+  return logger === console || logger instanceof NodeConsole
+}
+
+/**
+ * Returns a logger that calls a console's methods with the message first,
+ * and the fields after it when there are any. `console.warn(fields,
+ * message)`, the order that pino reads, would print `{} message`.
+ */
+function adaptConsole(target: Console): Logger {
+  const forward = (method: 'warn' | 'error' | 'info' | 'debug') => (fields: Record<string, unknown>, message: string) => {
+    if (Object.keys(fields).length === 0) target[method](`web-top: ${message}`)
+    else target[method](`web-top: ${message}`, fields)
+  }
+  return { warn: forward('warn'), error: forward('error'), info: forward('info'), debug: forward('debug') }
 }
 
 function hasMethods(value: unknown, methods: readonly string[]): boolean {

@@ -21,7 +21,7 @@
 import type { FastifyPluginCallback } from 'fastify'
 import fastifyPlugin from 'fastify-plugin'
 import { invalidOptionsArgument, invalidUsage, type WebTopError } from '../errors'
-import type { TopOptions } from '../options'
+import { isOptionsObject, type TopOptions } from '../options'
 import { Recorder, type WatchedServer } from '../recorder/recorder'
 import {
   markUnrecorded,
@@ -91,8 +91,11 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
     return
   }
 
-  // The spread below would turn an array into an empty object, which the recorder would accept.
-  if (Array.isArray(options)) {
+  // Fastify passes a number, boolean, array or Map given as the options as
+  // it is, and the spread below would turn it into an empty object, which
+  // the recorder would accept. Fastify 4 and 5 pass `{}` when the options
+  // are left out or null.
+  if (!isOptionsObject(options)) {
     done(invalidOptionsArgument(options))
     return
   }

@@ -15,7 +15,7 @@
 import cluster from 'node:cluster'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
-import { resolveOptions, type ResolvedOptions, type TopOptions } from '../options'
+import { resolveOptions, SMALL_MAX_PENDING_BYTES, type ResolvedOptions, type TopOptions } from '../options'
 import type { RequestFacts } from '../task/capture'
 import { createRedactionRules } from '../task/redact'
 import { formatIsoTime, nowFromOriginMs, nowMs, readClockOriginMs } from '../task/time'
@@ -84,6 +84,32 @@ const MEMORY_TRACKER_IN_WORKER =
  */
 const recorders = getProcessShared('recorders', () => ({ created: 0 }))
 
+/**
+ * Recorders of this process, by every copy of the package, that have not
+ * closed, and whether `TOO_MANY_RECORDERS` was logged.
+ */
+const openRecorders = getProcessShared('open-recorders', () => ({ count: 0, warned: false }))
+
+/**
+ * Number of open recorders past which the process logs `TOO_MANY_RECORDERS`.
+ * An app needs one recorder, and a process that serves several apps or
+ * servers a few. A recorder made per request, as by
+ * `app.use((req, res, next) => topMiddleware()(req, res, next))`, stays open
+ * with its own Redis connection and heartbeat until its server closes, so
+ * such an app passes this number within its first 33 requests.
+ */
+export const MAX_OPEN_RECORDERS = 32
+
+const TOO_MANY_RECORDERS =
+  `web-top has more than ${MAX_OPEN_RECORDERS} recorders open in this process, each with its own tracker connection ` +
+  'and heartbeat: create the middleware once, at setup, and mount that one, as in app.use(topMiddleware()), ' +
+  'not inside a request handler. Close a recorder that is no longer used with close()'
+
+const SMALL_PENDING_BUDGET =
+  `maxPendingBytes is below ${SMALL_MAX_PENDING_BYTES} bytes, which holds only a few task records of about 1 KB: ` +
+  'records past it are dropped even while Redis is healthy when several requests end close together. ' +
+  'Raise it, or leave it unset for 8 MiB'
+
 /** How often the recorder looks for requests whose connection closed unnoticed (`#sweepClosedConnections`). */
 const CLOSED_CONNECTION_SWEEP_MS = 1_000
 
@@ -109,13 +135,22 @@ export class Recorder {
   readonly #lifecycle: RecorderLifecycle
   #inFlight = 0
   #completed = 0
-  /** True from the constructor to the first `close()`: the tracker endpoint's default counts this recorder's tracker. */
+  /**
+   * True from the constructor to the first `close()`: the tracker
+   * endpoint's default counts this recorder's tracker, and `openRecorders`
+   * counts the recorder.
+   */
   #countedAsRecording = true
+  /** The options as given, compared with those of another recorder that tracks a request first. */
+  readonly #givenOptions: TopOptions
+  /** Recorders whose options were compared with this one's in `#noteEarlierRecorder()`. */
+  readonly #comparedRecorders = new WeakSet<object>()
   /** Runs `#sweepClosedConnections` every `CLOSED_CONNECTION_SWEEP_MS` until `close()`. */
   readonly #sweepTimer: NodeJS.Timeout
 
   constructor(options: TopOptions = {}) {
     this.options = resolveOptions(options)
+    this.#givenOptions = options
     const appLogger = guardLogger(this.options.logger ?? createConsoleLogger())
     // Rate-limited even for the app's own logger, so that a failure repeated
     // on every request logs at most once per 30 s.
@@ -124,12 +159,15 @@ export class Recorder {
       const hint = suggestion === undefined ? 'check the spelling against the README' : `did you mean \`${suggestion}\`?`
       appLogger.warn({ option: name }, `unknown option \`${name}\` ignored: ${hint}`)
     }
+    const { maxPendingBytes } = this.options
+    if (maxPendingBytes !== undefined && maxPendingBytes < SMALL_MAX_PENDING_BYTES) {
+      appLogger.warn({ maxPendingBytes }, SMALL_PENDING_BUDGET)
+    }
     const { tracker, owned } = openTracker(this.options, appLogger)
     this.tracker = tracker
     addRecordingTracker(tracker)
-    if (owned && tracker.kind === 'redis' && !this.options.redis) {
-      this.#logDestination(appLogger, options.trackerUrl !== undefined)
-    }
+    if (owned && tracker.kind === 'redis' && !this.options.redis) this.#logDestination(appLogger)
+    countOpenRecorder(appLogger)
     if (tracker.kind === 'memory' && cluster.isWorker) {
       appLogger.warn({ workerId: cluster.worker?.id }, MEMORY_TRACKER_IN_WORKER)
     }
@@ -207,7 +245,11 @@ export class Recorder {
    */
   track(req: IncomingMessage, res: ServerResponse, context: TrackContext = {}): boolean {
     if (this.#lifecycle.state !== 'open' && !this.#lifecycle.wake()) return false
-    if (getRequestState(res) !== undefined) return false
+    const earlier = getRequestState(res)
+    if (earlier !== undefined) {
+      if (earlier.recorder !== this) this.#noteEarlierRecorder(earlier.recorder)
+      return false
+    }
     const closed = hasClosed(res)
     if (closed && res.writableEnded) return false
 
@@ -321,7 +363,10 @@ export class Recorder {
    */
   close(): Promise<void> {
     clearInterval(this.#sweepTimer)
-    if (this.#countedAsRecording) removeRecordingTracker(this.tracker)
+    if (this.#countedAsRecording) {
+      removeRecordingTracker(this.tracker)
+      openRecorders.count--
+    }
     this.#countedAsRecording = false
     return this.#lifecycle.close()
   }
@@ -330,15 +375,31 @@ export class Recorder {
    * Logs once where the records go, so that an app that meant to set a
    * tracker URL and did not sees that it records to the default one.
    */
-  #logDestination(logger: Logger, urlGiven: boolean): void {
-    const { trackerUrl, trackerUrlFromEnvironment, keyPrefix } = this.options
+  #logDestination(logger: Logger): void {
+    const { trackerUrl, trackerUrlSource, keyPrefix } = this.options
     const url = typeof trackerUrl === 'string' ? maskUrl(trackerUrl) : trackerUrl.map(maskUrl).join(',')
-    const source = trackerUrlFromEnvironment
-      ? 'from TOP_TRACKER_URL'
-      : urlGiven
-        ? 'from the trackerUrl option'
-        : 'the default; set the trackerUrl option or TOP_TRACKER_URL to change it'
-    logger.info?.(keyPrefix === '' ? {} : { keyPrefix }, `web-top records to ${url} (${source})`)
+    logger.info?.(keyPrefix === '' ? {} : { keyPrefix }, `web-top records to ${url} (${URL_SOURCES[trackerUrlSource]})`)
+  }
+
+  /**
+   * Warns, once per recorder, that a request reached this recorder after
+   * `earlier`, a recorder with other options, had started recording it.
+   * The first recorder alone records a request, so this one's options,
+   * such as its key prefix or tags, do not apply to it. Runs only for
+   * requests tracked already, so a correct mount never pays for it.
+   */
+  #noteEarlierRecorder(earlier: object): void {
+    if (this.#comparedRecorders.has(earlier)) return
+    this.#comparedRecorders.add(earlier)
+    if (!(earlier instanceof Recorder) || haveSameOptions(earlier.#givenOptions, this.#givenOptions)) return
+
+    this.logger.warn(
+      { keyPrefix: this.options.keyPrefix, earlierKeyPrefix: earlier.options.keyPrefix },
+      'web-top did not record a request with the options of this middleware, because a middleware mounted ' +
+        'before it records the request already, with other options: the first web-top middleware that a ' +
+        'request passes records it. Mount one topMiddleware() and give it all the options, or give each ' +
+        'router its own app and server',
+    )
   }
 
   #releaseSlot(state: RequestState): void {
@@ -490,6 +551,43 @@ export class Recorder {
  */
 function isForwardedAddress(address: string | undefined, socketAddress: string | undefined): address is string {
   return address !== undefined && address !== socketAddress && isIP(stripZone(address)) !== 0
+}
+
+/** The source of the tracker URL, as the start line names it. */
+const URL_SOURCES = {
+  option: 'from the trackerUrl option',
+  environment: 'from TOP_TRACKER_URL',
+  default: 'the default; set the trackerUrl option or TOP_TRACKER_URL to change it',
+} as const
+
+/** Counts a new recorder as open, and logs `TOO_MANY_RECORDERS` the first time the count passes its max. */
+function countOpenRecorder(logger: Logger): void {
+  openRecorders.count++
+  if (openRecorders.count <= MAX_OPEN_RECORDERS || openRecorders.warned) return
+  openRecorders.warned = true
+  logger.warn({ openRecorders: openRecorders.count }, TOO_MANY_RECORDERS)
+}
+
+/**
+ * Compares two option values: plain objects and arrays by their entries,
+ * regular expressions by source and flags, anything else by identity (so
+ * two `ignore` functions written alike differ).
+ */
+function haveSameOptions(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true
+  if (a instanceof RegExp && b instanceof RegExp) return a.source === b.source && a.flags === b.flags
+  if (!isPlainData(a) || !isPlainData(b) || Array.isArray(a) !== Array.isArray(b)) return false
+
+  const aKeys = Object.keys(a)
+  const bKeys = Object.keys(b)
+  if (aKeys.length !== bKeys.length) return false
+  return aKeys.every((key) => Object.hasOwn(b, key) && haveSameOptions(a[key], b[key]))
+}
+
+function isPlainData(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false
+  const prototype = Object.getPrototypeOf(value) as unknown
+  return prototype === Object.prototype || prototype === Array.prototype || prototype === null
 }
 
 const RESOLVE_TASK_NAME_THREW =
