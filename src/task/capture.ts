@@ -12,7 +12,7 @@ import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
 import { hostOfTarget, maskHostUserInfo, pathOfTarget, withoutUserInfo } from './request-target'
-import { redactHeaderUrl, redactParamName, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
+import { maskPathParams, redactHeaderUrl, redactParamName, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import {
   findSingleValueIndex,
   joinFieldValues,
@@ -246,7 +246,7 @@ export class CaptureEncoder {
     const beforeFragment = fragmentStart === -1 ? rawUrl : rawUrl.slice(0, fragmentStart)
     const queryStart = beforeFragment.indexOf('?')
     const target = queryStart === -1 ? beforeFragment : beforeFragment.slice(0, queryStart)
-    const path = pathOfTarget(target)
+    const path = maskPathParams(pathOfTarget(target), rules)
     const query = queryStart === -1 ? '' : beforeFragment.slice(queryStart + 1)
     const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
     if (query === '' && fragmentStart === -1 && path === target) {

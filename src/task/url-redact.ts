@@ -107,7 +107,26 @@ export function maskUserInfo(url: string): string {
 }
 
 /**
- * Masks the user info and the secret query parameters of a URL. A fragment
+ * A `;name=value` path parameter (RFC 3986, section 3.3), which ends at the
+ * next `;`, `/`, `?` or `#`.
+ */
+const PATH_PARAM = /;([^;=/?#]*)=([^;/?#]*)/g
+
+/**
+ * Masks the values of path parameters named like secrets by the query
+ * parameter rules, such as the session id that Java servlet containers
+ * write into URLs (`/cart;jsessionid=1A2B`). Returns a path without `;` at
+ * once, because the recorder calls this for every request.
+ */
+export function maskPathParams(path: string, rules: Pick<RedactionRules, 'isSecretParam'>): string {
+  if (!path.includes(';')) return path
+  return path.replace(PATH_PARAM, (param: string, name: string) =>
+    rules.isSecretParam(safeDecode(name)) ? `;${name}=${REDACTED}` : param,
+  )
+}
+
+/**
+ * Masks the user info, the secret path parameters and the secret query parameters of a URL. A fragment
  * written as parameters (`#access_token=…`, as OAuth redirects send it) is
  * masked the same way. With `maxLength`, for a URL that is cut to that
  * length afterwards, the pairs past it are left out, so that a client's
@@ -117,7 +136,7 @@ export function redactUrl(url: string, rules: RedactionRules, maxLength = Infini
   const hashAt = url.indexOf('#')
   const beforeFragment = hashAt === -1 ? url : url.slice(0, hashAt)
   const queryAt = beforeFragment.indexOf('?')
-  let redacted = maskUserInfo(queryAt === -1 ? beforeFragment : beforeFragment.slice(0, queryAt))
+  let redacted = maskPathParams(maskUserInfo(queryAt === -1 ? beforeFragment : beforeFragment.slice(0, queryAt)), rules)
   if (queryAt !== -1 && redacted.length < maxLength) {
     redacted += `?${formatQuery(beforeFragment.slice(queryAt + 1), rules, maxLength - redacted.length - 1)}`
   }
