@@ -52,7 +52,7 @@ describe('parseDurationMs', () => {
     expect(parseDurationMs(text)).toBe(ms)
   })
 
-  it.each(['-1', '1h', 'fast'])('rejects %j', (text) => {
+  it.each(['-1', '1w', 'fast', '5s2m'])('rejects %j', (text) => {
     expect(() => parseDurationMs(text)).toThrow('Expected a duration')
   })
 })
