@@ -245,11 +245,12 @@ const OPTIONS_BY_FOLDED_NAME = new Map(KNOWN_OPTIONS.map((name) => [foldOptionNa
 const SUGGESTED_OPTIONS = new Map([['prefix', 'keyPrefix']])
 
 /**
- * Returns the string that Fastify spread into the options of a plugin
- * registered with a string, as in `app.register(topPlugin, 'redis://cache:6379')`:
- * one character under each of the keys 0, 1, 2 and on. The plugin adds
- * its `logger` to them. Returns undefined for options without the key 0,
- * which no option has.
+ * Returns the string that was spread into an options object, as
+ * `{ ...'redis://cache:6379' }` spreads it: one character under each of
+ * the keys 0, 1, 2 and on, perhaps with options added, such as a
+ * `logger`. Returns undefined for options without the key 0, which no
+ * option has. The Fastify plugin rejects a string itself, before it
+ * spreads the options.
  */
 function readSpreadString(options: object): string | undefined {
   const record = options as Record<string, unknown>
@@ -264,7 +265,7 @@ function readSpreadString(options: object): string | undefined {
 export function resolveOptions(options: TopOptions = {}, env = process.env): ResolvedOptions {
   if (!isOptionsObject(options)) throw invalidOptionsArgument(options)
   const spread = readSpreadString(options)
-  if (spread !== undefined) throw invalidOptionsArgument(spread, ', spread into an object of its characters by app.register()')
+  if (spread !== undefined) throw invalidOptionsArgument(spread, ', spread into an object of its characters')
   // First, so that `trackerURL` fails before the default tracker URL is resolved.
   const unknownOptions = findUnknownOptions(options)
 

@@ -173,7 +173,7 @@ describe('resolveOptions validation', () => {
   it.each<[string, unknown, ErrorConstructor, string]>([
     ['options', null, TypeError, 'The options must be an object or left out (received null)'],
     ['options', 'redis://:hunter2@cache:6379', TypeError, `The options must be an object or left out (received "redis://:***@cache:6379"); to set the tracker URL, pass it as { trackerUrl: '...' }`],
-    ['options', Object.assign({}, 'redis://:hunter2@cache:6379'), TypeError, `The options must be an object or left out (received "redis://:***@cache:6379", spread into an object of its characters by app.register()); to set the tracker URL, pass it as { trackerUrl: '...' }`],
+    ['options', Object.assign({}, 'redis://:hunter2@cache:6379'), TypeError, `The options must be an object or left out (received "redis://:***@cache:6379", spread into an object of its characters); to set the tracker URL, pass it as { trackerUrl: '...' }`],
     ['redis', { redis: 'redis://:hunter2@cache:6379' }, TypeError, 'The `redis` option must be an ioredis client or Cluster (received "redis://:***@cache:6379")'],
     ['trackerUrl', { trackerUrl: 42 }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received 42)'],
     ['trackerUrl', { trackerUrl: '' }, TypeError, 'The `trackerUrl` option must be a non-empty URL string (received "")'],
