@@ -60,6 +60,13 @@ async function startExpressApp(): Promise<CutApp> {
   app.get('/head-only', (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' })
   })
+  // Answers at once and echoes a dot for each chunk of the body.
+  app.post('/echo-stream', (req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain' })
+    res.write('started\n')
+    req.on('data', () => res.write('.'))
+    req.on('end', () => res.end())
+  })
   const server = createTimedServer(app)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
@@ -95,6 +102,15 @@ async function startFastifyApp(): Promise<CutApp> {
   app.get('/head-only', (_request, reply) => {
     reply.hijack()
     reply.raw.writeHead(200, { 'Content-Type': 'text/event-stream' })
+  })
+  // Answers in the onRequest hook, before Fastify reads the body.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.url !== '/echo-stream') return done()
+    reply.hijack()
+    reply.raw.writeHead(200, { 'Content-Type': 'text/plain' })
+    reply.raw.write('started\n')
+    request.raw.on('data', () => reply.raw.write('.'))
+    request.raw.on('end', () => reply.raw.end())
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return {
@@ -151,6 +167,26 @@ describe.each([
     const tasks = tasksFor(stored, path)
     expect(tasks).toHaveLength(1)
     expectCut(tasks[0], 408, '408 Request Timeout', 'timeout')
+    expect(stored.processors).toEqual({})
+  })
+
+  // Node sends no 408 once bytes of the response went out: the client keeps the app's 200.
+  it('timeout after the head went out keeps its status', async () => {
+    connection = await openConnection(app.port)
+    connection.write(formatRequest('POST', '/echo-stream', ['Content-Type: text/plain', 'Content-Length: 100']) + 'abc')
+    const received = await connection.waitForText('started', 5_000)
+    expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    await connection.closed
+    // Node writes no 408 then. Fastify's client error handler writes one into
+    // the cut chunked body, where a client cannot read it as a response.
+    if (framework === 'express5') expect(await connection.waitForText('started')).not.toContain('408')
+
+    const stored = await waitForPath(redis.client, '/echo-stream')
+    const tasks = tasksFor(stored, '/echo-stream')
+    expect(tasks).toHaveLength(1)
+    expect(tasks[0]?.status_code).toBe(200)
+    expect(tasks[0]?.recorded_successfully).toBe(false)
+    expect(tasks[0]?.tags?.['web_top.outcome']).toBe('timeout')
     expect(stored.processors).toEqual({})
   })
 

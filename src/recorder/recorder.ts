@@ -43,6 +43,7 @@ import {
   finishTask,
   getRequestState,
   isHeadWritten,
+  isHeadWrittenBeforeCut,
   markUnrecorded,
   watchResponse,
   type RequestOutcome,
@@ -625,12 +626,12 @@ function stripZone(address: string): string {
 function isUnsent(res: ServerResponse, req: IncomingMessage, outcome: RequestOutcome): boolean {
   if (outcome === 'completed') return false
   // `requestTimeout` cuts only a request that has not arrived whole, and Node
-  // then sends a 408 response itself. A head the app writes afterwards, such as a body
-  // parser's 400 for the cut body, goes to a destroyed socket, yet Node marks
-  // it as written, so the time of the write cannot tell.
-  // NOTE: a head written before the timeout did reach the client, and Node
-  // sent no 408 then; such a rare early response is recorded as 408 too.
-  if (outcome === 'timeout') return true
+  // then sends a 408 response itself unless bytes of the response went out.
+  // A head the app writes afterwards, such as a body parser's 400 for the cut
+  // body, goes to a destroyed socket, yet Node marks it as written. Such a
+  // response has ended, and one still open, such as a stream that answers
+  // before the body arrives, wrote its head before the cut.
+  if (outcome === 'timeout') return !isHeadWrittenBeforeCut(res)
   // A request that Node's HTTP parser rejected is 'rejected' only when no
   // head had gone out when the parser failed, so Node sent its own response.
   if (outcome === 'rejected') return true

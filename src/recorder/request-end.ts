@@ -272,7 +272,7 @@ function endClosedResponse(res: ServerResponse, state: RequestState): void {
  * counts as not sent, so it is recorded as `rejected` with Node's status,
  * although Node sends nothing once bytes of a response went out.
  */
-function isHeadWrittenBeforeCut(res: ServerResponse): boolean {
+export function isHeadWrittenBeforeCut(res: ServerResponse): boolean {
   return isHeadWritten(res) && !res.writableEnded
 }
 
