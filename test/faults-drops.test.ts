@@ -219,6 +219,28 @@ describe('a write that times out on a given client', () => {
   })
 })
 
+describe('drop log across idle', () => {
+  it('keeps its interval when the tracker goes idle', async () => {
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ url: redis.url, logger, logIntervalMs: 60_000, maxPendingBytes: 1_000 })
+    await waitFor('the tracker connection', () => (tracker.client.status === 'ready' ? true : undefined))
+    const oversized = JSON.stringify({ task_id: 'big', padding: 'p'.repeat(2_000) })
+
+    tracker.recordStart('p-1', oversized)
+    expect(dropLines(logger.lines)).toHaveLength(1)
+    // An app whose server closed and opened again goes idle and wakes between two drops.
+    await tracker.suspend()
+    tracker.recordStart('p-2', oversized)
+    tracker.recordStart('p-3', oversized)
+
+    expect(tracker.stats().dropped).toBe(3)
+    expect(dropLines(logger.lines)).toHaveLength(1)
+    await tracker.close()
+    // The close reports the two drops summed since the first line.
+    expect(dropLines(logger.lines).map((line) => line.fields.dropped)).toEqual([1, 2])
+  })
+})
+
 describe('record larger than maxPendingBytes', () => {
   it('is dropped with a line that names the budget', async () => {
     const logger = captureLogger()

@@ -43,10 +43,13 @@ export class DropLog {
     this.#timer.unref()
   }
 
-  /** Logs the drops not logged yet and stops the timer, for a tracker that closes. */
+  /**
+   * Logs the drops not logged yet, for a tracker that goes idle or closes
+   * and whose process may exit. The interval goes on, so a tracker that
+   * wakes and drops again within it sums those drops as before. The timer
+   * does not keep the process alive.
+   */
   flush(): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
     if (this.#unreported > 0) this.#report()
   }
 
