@@ -136,17 +136,19 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
 }
 
 /**
- * Starts `web-top-cli live --refresh-rate 1` on `trackerUrl` in a 120x30
- * tmux pane, with `env` added, and resolves with the session once
- * `isReady` accepts the screen. The caller kills the session.
+ * Starts `web-top-cli live --refresh-rate 1` on `trackerUrl` in a tmux
+ * pane of `width` columns (120 by default) and 30 rows, with `env` added,
+ * and resolves with the session once `isReady` accepts the screen. The
+ * caller kills the session.
  */
 export async function startLiveSession(
   trackerUrl: string,
   isReady: (screen: string) => boolean,
   env: Record<string, string> = {},
+  width = 120,
 ): Promise<TmuxSession> {
   const session = TmuxSession.start({
-    width: 120,
+    width,
     height: 30,
     env: { ...env, TOP_TRACKER_URL: trackerUrl },
     unset: CLI_VARIABLES,
