@@ -187,7 +187,7 @@ export interface ResolvedOptions {
   trackerUrl: string | readonly string[]
   /** True when `trackerUrl` came from `TOP_TRACKER_URL`, so that an error about it names the variable. */
   trackerUrlFromEnvironment: boolean
-  /** Where `trackerUrl` came from, for the line that the recorder logs at start. */
+  /** Source of `trackerUrl`, named in the line that the recorder logs at start. */
   trackerUrlSource: TrackerUrlSource
   tracker: Tracker | undefined
   redis: RedisClient | undefined
@@ -217,8 +217,8 @@ export interface ResolvedOptions {
 }
 
 /**
- * Where the tracker URL came from: the `trackerUrl` option, `TOP_TRACKER_URL`,
- * or the default, which a `trackerUrl` of null or undefined falls back to.
+ * Source of the tracker URL: the `trackerUrl` option, `TOP_TRACKER_URL`, or
+ * the default, which a `trackerUrl` of null or undefined falls back to.
  */
 export type TrackerUrlSource = 'option' | 'environment' | 'default'
 

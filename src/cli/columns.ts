@@ -43,7 +43,7 @@ export interface Column {
   /** Whether the column is left out when no row has a value in it. */
   hiddenWhenEmpty: boolean
   /**
-   * Which part of a value too wide for the column gives way: its end (the
+   * End of a value too wide for the column that is cut: its end (the
    * default) or its start, for a value whose end distinguishes rows.
    */
   cutFrom?: 'end' | 'start'
