@@ -629,7 +629,7 @@ function isUnsent(res: ServerResponse, req: IncomingMessage, outcome: RequestOut
   // then sends a 408 response itself unless bytes of the response went out.
   // A head the app writes afterwards, such as a body parser's 400 for the cut
   // body, goes to a destroyed socket, yet Node marks it as written. Such a
-  // response has ended, and one still open, such as a stream that answers
+  // response has ended, and one still open, such as a stream that responds
   // before the body arrives, wrote its head before the cut.
   if (outcome === 'timeout') return !isHeadWrittenBeforeCut(res)
   // A request that Node's HTTP parser rejected is 'rejected' only when no
