@@ -1,14 +1,16 @@
 /**
- * The ready check of the CLI's Redis client, against a real redis-server:
- * a user whose ACL denies INFO gets no console warning from ioredis on
- * standard error, and a server that is still loading its data set is
- * waited for, as ioredis's own check waits.
+ * The ready check of the CLI's Redis client, against a real redis-server.
+ * A user whose ACL denies INFO gets no console warning from ioredis on
+ * standard error. A server that is still loading its data set is waited
+ * for, as ioredis's own check waits, up to the CLI's connect deadline. A
+ * server that Sentinel names with the wrong role is rejected.
  */
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli, startCli } from './helpers/cli'
 import { completedRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
+import { SENTINEL_WAIT_MS, startRedisSentinel, type TestSentinel } from './helpers/redis-sentinel'
 
 /** The reader's commands as README.md lists them, without `info`. */
 const READER_COMMANDS_WITHOUT_INFO =
@@ -99,6 +101,68 @@ describe('server loading its data set', () => {
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('/loaded/one')
+  }, 30_000)
+})
+
+describe('server loading past the deadline', () => {
+  let slow: TestRedis
+
+  beforeAll(async () => {
+    // 2,000 keys at 4 ms each keep the server loading for about 8 s, past the CLI's 5 s deadline.
+    slow = await startRedis(['--key-load-delay', '4000', '--loading-process-events-interval-bytes', '1024'])
+    const pipeline = slow.client.pipeline()
+    for (let index = 0; index < 2_000; index++) pipeline.set(`filler:${index}`, 'x'.repeat(100))
+    await pipeline.exec()
+    await slow.client.save()
+  }, 30_000)
+
+  afterAll(async () => {
+    await slow?.close()
+  })
+
+  it('says that Redis is still loading', async () => {
+    await slow.stop()
+    await slow.start()
+    expect(await readInfo(slow)).toMatch(/^loading:1/m)
+
+    const result = await runCli(['recent', '--tracker-url', slow.url], { timeoutMs: 20_000 })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(/is still loading its data set into memory \(about \d+ s left/)
+    expect(result.stderr).not.toContain('did not reply')
+  }, 40_000)
+})
+
+describe('Sentinel that names a replica', () => {
+  let setup: TestSentinel
+
+  beforeAll(async () => {
+    setup = await startRedisSentinel()
+    const replica = setup.nodes[1]
+    // A second name whose monitored server is the replica, as a wrong Sentinel configuration has it.
+    await setup.sentinels[0]?.client.call('SENTINEL', 'MONITOR', 'wrongly', '127.0.0.1', String(replica.port), '1')
+  }, SENTINEL_WAIT_MS)
+
+  afterAll(async () => {
+    await setup?.close()
+  })
+
+  it('rejects the replica with its role', async () => {
+    const url = setup.url.replace(/\/mymaster$/, '/wrongly')
+    const result = await runCli(['recent', '--tracker-url', url], { timeoutMs: 20_000 })
+
+    expect(result.code).toBe(1)
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain('Sentinel named a Redis server for "wrongly" whose role is slave, not master')
+  }, 30_000)
+
+  it('reads the master', async () => {
+    const result = await runCli(['recent', '--tracker-url', setup.url], { timeoutMs: 20_000 })
+
+    expect(result.code).toBe(0)
+    // The master contains no records, which the CLI notes.
+    expect(result.stderr).toMatch(/^web-top-cli: no app has recorded/)
   }, 30_000)
 })
 

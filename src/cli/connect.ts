@@ -447,12 +447,15 @@ async function connectRedis(
   client.once('connect', () => {
     socketOpened = true
   })
+  const progress: ConnectProgress = {}
 
   try {
-    await withDeadline(openConnection(client), CONNECT_DEADLINE_MS)
+    await withDeadline(openConnection(client, progress), CONNECT_DEADLINE_MS)
     if (connectionError !== undefined) throw connectionError
   } catch (error) {
     client.disconnect()
+    // A finding of the ready check names its cause and what to do.
+    if (error instanceof CliError) throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${error.message}`)
     const diagnosis = await diagnose?.()
     if (diagnosis !== undefined) throw new CliError(`Cannot connect to the tracker at ${displayUrl}: ${diagnosis}`)
     // Without an `error` event, an open socket either reached the deadline
@@ -460,6 +463,12 @@ async function connectRedis(
     // "Connection is closed." and needs the probes below to say why.
     // A reply of Redis to the first commands, such as NOAUTH to INFO, names the cause itself.
     const silent = socketOpened && connectionError === undefined && !isReplyError(error)
+    if (error instanceof DeadlineError && progress.loadingEtaSeconds !== undefined) {
+      throw new CliError(
+        `Redis at ${displayUrl} is still loading its data set into memory (about ${progress.loadingEtaSeconds} s left, ` +
+          'by its INFO loading_eta_seconds). Run the command again once it has loaded',
+      )
+    }
     if (silent && error instanceof DeadlineError) {
       throw new CliError(
         `Redis at ${displayUrl} accepted the connection but did not reply within ${CONNECT_DEADLINE_MS / 1000} s. ` +
@@ -527,10 +536,16 @@ function describeTlsMismatch(url: string, reason: string): string {
  * while connecting, and ioredis only emits its failure ("DB index is out of
  * range"), so the reply to the PING shows whether the connection is usable.
  */
-async function openConnection(client: RedisClient): Promise<void> {
+async function openConnection(client: RedisClient, progress: ConnectProgress): Promise<void> {
   await client.connect()
-  if (client instanceof Redis && client.options.enableReadyCheck !== true) await runReadyCheck(client)
+  if (client instanceof Redis && client.options.enableReadyCheck !== true) await runReadyCheck(client, progress)
   await client.ping()
+}
+
+/** Findings of the ready check while the connection opens, for the message of a deadline that passed. */
+interface ConnectProgress {
+  /** `loading_eta_seconds` of the latest INFO that found Redis loading its data set. */
+  loadingEtaSeconds?: number
 }
 
 /** Maximum wait between two INFO commands while Redis loads its data set. */
@@ -544,20 +559,40 @@ const LOADING_POLL_MS = 500
  * link to the console, a line that is not the CLI's own. The check then
  * stays off without a message, because the CLI works without it.
  */
-async function runReadyCheck(client: Redis): Promise<void> {
+async function runReadyCheck(client: Redis, progress: ConnectProgress): Promise<void> {
   for (;;) {
     let info: string
     try {
-      info = await client.info('persistence')
+      // The default sections include persistence (loading) and replication (role).
+      info = await client.info()
     } catch (error) {
       if (isDeniedCommand(error)) return
       throw error
     }
     client.options.enableReadyCheck = true
+    requireSentinelRole(client, info)
     if (/^loading:(\d+)/m.exec(info)?.[1] !== '1') return
     const etaSeconds = Number(/^loading_eta_seconds:(\d+)/m.exec(info)?.[1] ?? 1)
+    progress.loadingEtaSeconds = etaSeconds
     await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(etaSeconds, 1) * 1000, LOADING_POLL_MS)))
   }
+}
+
+/**
+ * Throws when Sentinel named a server whose role is not the one the
+ * client asked for, as a Sentinel that monitors a replica under a master's
+ * name does. ioredis's own ready check makes this test and tries the next
+ * Sentinel, and reconnections and duplicated clients still run it.
+ */
+function requireSentinelRole(client: Redis, info: string): void {
+  const { sentinels, role: expected = 'master', name } = client.options
+  if (sentinels === undefined || sentinels === null || sentinels.length === 0) return
+  const role = /^role:(\w+)/m.exec(info)?.[1]
+  if (role === undefined || role === expected) return
+  throw new CliError(
+    `Sentinel named a Redis server for ${JSON.stringify(name)} whose role is ${role}, not ${expected}. ` +
+      'Check the name in the URL and the Sentinel configuration (SENTINEL GET-MASTER-ADDR-BY-NAME)',
+  )
 }
 
 /** Checks whether an error is a reply of Redis to a command, as ioredis's `ReplyError` is. */
