@@ -54,6 +54,16 @@ describe('reader without the INFO command', () => {
     expect(result.stderr).not.toContain('ready check')
   })
 
+  it('names the ACL for a denied PING', async () => {
+    const url = await createUser('no-ping', READER_COMMANDS_WITHOUT_INFO.replace('+ping ', ''))
+    const result = await runCli(['recent', '--tracker-url', url])
+
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('NOPERM')
+    expect(result.stderr).toContain("Check the Redis user's ACL")
+    expect(result.stderr).not.toContain('Check that Redis is running')
+  })
+
   it('subscribes in tail without a warning on stderr', async () => {
     const url = await createUser('no-info-tail', READER_COMMANDS_WITHOUT_INFO)
     const tail = startCli(['tail', '--tracker-url', url])

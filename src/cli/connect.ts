@@ -182,9 +182,25 @@ function findConnectHint(url: string, reason: string): string {
   if (NOT_A_CLUSTER.test(reason)) return NOT_A_CLUSTER_HINT
   if (DATABASE_FAILURE.test(reason)) return DATABASE_HINT
   if (SENTINEL_FAILURE.test(reason)) return `${describeTlsMismatch(url, reason)}${SENTINEL_HINT}; ${urlHint(url)}`
+  if (/NOPERM/.test(reason)) return PERMISSION_HINT
+  const replyHint = REPLY_HINTS.find(({ pattern }) => pattern.test(reason))
+  if (replyHint !== undefined) return replyHint.hint
   const check = 'Check that Redis is running there and accepts connections from this host'
   return `${describeTlsMismatch(url, reason)}${check}; ${urlHint(url)}`
 }
+
+/** Hints after error replies of a Redis server that is up but cannot serve the reader yet. */
+const REPLY_HINTS: ReadonlyArray<{ pattern: RegExp; hint: string }> = [
+  { pattern: /\bLOADING\b/, hint: 'Redis is loading its data set into memory; run the command again once it has loaded' },
+  {
+    pattern: /\bBUSY\b/,
+    hint: 'Redis is running a long script or function; wait for it, or end it with SCRIPT KILL or FUNCTION KILL',
+  },
+  {
+    pattern: /\bMASTERDOWN\b/,
+    hint: 'The server is a replica that lost its master and serves no stale data; read the master instead',
+  },
+]
 
 /** Reply of a Redis server without cluster mode to the cluster client's `CLUSTER SLOTS`. */
 const NOT_A_CLUSTER = /cluster support disabled/i
