@@ -29,8 +29,34 @@ afterEach(async () => {
   await redis.reset()
 })
 
-const isTooManyLine = (line: LogLine) => line.message.includes('recorders open in this process')
+const isTooManyLine = (line: LogLine) => line.message.includes('recorders awake in this process')
 const isEarlierRecorderLine = (line: LogLine) => line.message.includes('a middleware mounted before it records the request')
+
+// Runs first: the warning is logged once per process.
+describe('recorders of closed servers', () => {
+  it('logs nothing for an app per test', async () => {
+    const logger = captureLogger()
+    const created: TopMiddleware[] = []
+    // A test suite that builds an app per test and closes its server, not its middleware.
+    for (let i = 0; i < MAX_OPEN_RECORDERS + 8; i++) {
+      const middleware = topMiddleware({ trackerUrl: redis.url, logger, handleSignals: false })
+      created.push(middleware)
+      const app = express()
+      app.use(middleware)
+      app.get('/', (_req: Request, res: Response) => {
+        res.send('ok')
+      })
+      const server = await listen(app.listen(0, '127.0.0.1'))
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+      expect((await sendRequest(url, { abortAfterMs: 5_000 })).status).toBe(200)
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+    await Promise.all(created.map((middleware) => middleware.close()))
+
+    expect(logger.lines.filter(isTooManyLine)).toEqual([])
+  })
+})
 
 describe('recorders open at once', () => {
   it('logs nothing for a few', async () => {
@@ -68,7 +94,7 @@ describe('recorders open at once', () => {
     const warnings = logger.lines.filter(isTooManyLine)
     expect(warnings).toHaveLength(1)
     expect(warnings[0]?.fields.openRecorders).toBe(MAX_OPEN_RECORDERS + 1)
-    expect(warnings[0]?.message).toContain('create the middleware once')
+    expect(warnings[0]?.message).toContain('create the middleware or plugin once per app')
     expect(warnings[0]?.message).toContain('app.use(topMiddleware())')
   })
 })
@@ -110,15 +136,22 @@ describe('second middleware on a request', () => {
     expect((await readStoredTasks(redis.client, 'admin:')).pastTasks).toEqual([])
     const warnings = logger.lines.filter(isEarlierRecorderLine)
     expect(warnings).toHaveLength(1)
-    expect(warnings[0]?.fields).toEqual({ keyPrefix: 'admin:', earlierKeyPrefix: 'outer:' })
+    expect(warnings[0]?.fields).toEqual({ option: 'keyPrefix', keyPrefix: 'admin:', earlierKeyPrefix: 'outer:' })
     expect(warnings[0]?.message).toContain('the first web-top middleware that a request passes records it')
   })
 
   it('logs nothing when its options are the same', async () => {
     const logger = captureLogger()
+    const innerLogger = captureLogger()
     const options = () => ({ trackerUrl: redis.url, keyPrefix: 'same:', ignore: [/^\/health/], logger, handleSignals: false })
+    // The same values in a class instance, with a logger of its own, as a config module may build them.
+    class InnerOptions {
+      constructor() {
+        Object.assign(this, options(), { logger: innerLogger })
+      }
+    }
     const outer = topMiddleware(options())
-    const inner = topMiddleware(options())
+    const inner = topMiddleware(new InnerOptions())
     const app = express()
     app.use(outer)
     app.use(inner)
@@ -135,6 +168,7 @@ describe('second middleware on a request', () => {
       await Promise.all([outer.close(), inner.close()])
     }
     expect(logger.lines.filter(isEarlierRecorderLine)).toEqual([])
+    expect(innerLogger.lines.filter(isEarlierRecorderLine)).toEqual([])
   })
 })
 

@@ -89,22 +89,28 @@ const recorders = getProcessShared('recorders', () => ({ created: 0 }))
  * Recorders of this process, by every copy of the package, that have not
  * closed, and whether `TOO_MANY_RECORDERS` was logged.
  */
-const openRecorders = getProcessShared('open-recorders', () => ({ count: 0, warned: false }))
+const openRecorders = getProcessShared('open-recorders', () => ({
+  recorders: new Set<{ readonly isAwake: () => boolean }>(),
+  warned: false,
+}))
 
 /**
- * Number of open recorders past which the process logs `TOO_MANY_RECORDERS`.
+ * Number of awake recorders past which the process logs `TOO_MANY_RECORDERS`.
  * An app needs one recorder, and a process that serves several apps or
  * servers a few. A recorder made per request, as by
- * `app.use((req, res, next) => topMiddleware()(req, res, next))`, stays open
- * with its own Redis connection and heartbeat until its server closes, so
- * such an app passes this number within its first 33 requests.
+ * `app.use((req, res, next) => topMiddleware()(req, res, next))`, stays awake
+ * with its own tracker and heartbeat until its server closes, so such an app
+ * passes this number within its first 33 requests. Idle recorders, whose
+ * servers closed or never listened, as in a test suite that builds an app
+ * per test, do not count.
  */
 export const MAX_OPEN_RECORDERS = 32
 
 const TOO_MANY_RECORDERS =
-  `web-top has more than ${MAX_OPEN_RECORDERS} recorders open in this process, each with its own tracker connection ` +
-  'and heartbeat: create the middleware once, at setup, and mount that one, as in app.use(topMiddleware()), ' +
-  'not inside a request handler. Close a recorder that is no longer used with close()'
+  `web-top has more than ${MAX_OPEN_RECORDERS} recorders awake in this process, each with its own tracker ` +
+  'and heartbeat: create the middleware or plugin once per app, at setup, as in app.use(topMiddleware()), ' +
+  'not inside a request handler. Close a recorder that is no longer used with close() ' +
+  '(await app.close() for the Fastify plugin)'
 
 const SMALL_PENDING_BUDGET =
   `maxPendingBytes is below ${SMALL_MAX_PENDING_BYTES} bytes, which holds only a few task records of about 1 KB: ` +
@@ -142,6 +148,8 @@ export class Recorder {
    * counts the recorder.
    */
   #countedAsRecording = true
+  /** Whether this recorder is awake, for the process's count of awake recorders (`countOpenRecorder`). */
+  readonly #awakeProbe = { isAwake: (): boolean => this.#lifecycle.state === 'open' }
   /** The options as given, compared with those of another recorder that tracks a request first. */
   readonly #givenOptions: TopOptions
   /** Recorders whose options were compared with this one's in `#noteEarlierRecorder()`. */
@@ -168,7 +176,6 @@ export class Recorder {
     this.tracker = tracker
     addRecordingTracker(tracker)
     if (owned && tracker.kind === 'redis' && !this.options.redis) this.#logDestination(appLogger)
-    countOpenRecorder(appLogger)
     if (tracker.kind === 'memory' && cluster.isWorker) {
       appLogger.warn({ workerId: cluster.worker?.id }, MEMORY_TRACKER_IN_WORKER)
     }
@@ -223,6 +230,7 @@ export class Recorder {
     })
     this.#sweepTimer = setInterval(this.#sweepClosedConnections, CLOSED_CONNECTION_SWEEP_MS)
     this.#sweepTimer.unref()
+    countOpenRecorder(this.#awakeProbe, appLogger)
   }
 
   /**
@@ -366,7 +374,7 @@ export class Recorder {
     clearInterval(this.#sweepTimer)
     if (this.#countedAsRecording) {
       removeRecordingTracker(this.tracker)
-      openRecorders.count--
+      openRecorders.recorders.delete(this.#awakeProbe)
     }
     this.#countedAsRecording = false
     return this.#lifecycle.close()
@@ -392,10 +400,12 @@ export class Recorder {
   #noteEarlierRecorder(earlier: object): void {
     if (this.#comparedRecorders.has(earlier)) return
     this.#comparedRecorders.add(earlier)
-    if (!(earlier instanceof Recorder) || haveSameOptions(earlier.#givenOptions, this.#givenOptions)) return
+    if (!(earlier instanceof Recorder)) return
+    const option = findDifferentOption(earlier.#givenOptions, this.#givenOptions)
+    if (option === undefined) return
 
     this.logger.warn(
-      { keyPrefix: this.options.keyPrefix, earlierKeyPrefix: earlier.options.keyPrefix },
+      { option, keyPrefix: this.options.keyPrefix, earlierKeyPrefix: earlier.options.keyPrefix },
       'web-top did not record a request with the options of this middleware, because a middleware mounted ' +
         'before it records the request already, with other options: the first web-top middleware that a ' +
         'request passes records it. Mount one topMiddleware() and give it all the options, or give each ' +
@@ -562,11 +572,16 @@ const URL_SOURCES = {
 } as const
 
 /** Counts a new recorder as open, and logs `TOO_MANY_RECORDERS` the first time the count passes its max. */
-function countOpenRecorder(logger: Logger): void {
-  openRecorders.count++
-  if (openRecorders.count <= MAX_OPEN_RECORDERS || openRecorders.warned) return
+function countOpenRecorder(probe: { readonly isAwake: () => boolean }, logger: Logger): void {
+  // Counted before the new recorder joins: an adapter may make it idle until its first request.
+  let awake = 1
+  for (const other of openRecorders.recorders) {
+    if (other.isAwake()) awake++
+  }
+  openRecorders.recorders.add(probe)
+  if (awake <= MAX_OPEN_RECORDERS || openRecorders.warned) return
   openRecorders.warned = true
-  logger.warn({ openRecorders: openRecorders.count }, TOO_MANY_RECORDERS)
+  logger.warn({ openRecorders: awake }, TOO_MANY_RECORDERS)
 }
 
 /**
@@ -574,6 +589,28 @@ function countOpenRecorder(logger: Logger): void {
  * regular expressions by source and flags, anything else by identity (so
  * two `ignore` functions written alike differ).
  */
+/**
+ * Options that change neither what a recorder writes nor where, so that two
+ * recorders that differ only in them record a request alike.
+ */
+const UNRECORDED_OPTIONS = new Set(['logger', 'handleSignals'])
+
+/**
+ * Returns the name of the first option, other than `UNRECORDED_OPTIONS`, in
+ * which two recorders' options differ (`haveSameOptions`), or undefined.
+ * The options themselves may be plain objects or class instances, whose own
+ * enumerable properties are compared.
+ */
+function findDifferentOption(a: TopOptions, b: TopOptions): string | undefined {
+  const first = a as Record<string, unknown>
+  const second = b as Record<string, unknown>
+  for (const name of new Set([...Object.keys(first), ...Object.keys(second)])) {
+    if (UNRECORDED_OPTIONS.has(name)) continue
+    if (!haveSameOptions(first[name], second[name])) return name
+  }
+  return undefined
+}
+
 function haveSameOptions(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true
   if (a instanceof RegExp && b instanceof RegExp) return a.source === b.source && a.flags === b.flags
