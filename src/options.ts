@@ -459,12 +459,12 @@ export const SMALL_MAX_PENDING_BYTES = 16 * 1024
 
 function resolveMaxPendingBytes(value: number | undefined): number | undefined {
   if (value === undefined) return undefined
-  const bytes = requireCount('maxPendingBytes', value)
-  if (bytes < MIN_MAX_PENDING_BYTES) {
-    const expected = `at least ${MIN_MAX_PENDING_BYTES} bytes, because one task record takes about 1 KB of the budget`
-    throw invalidOptionRange('maxPendingBytes', expected, bytes)
+  if (typeof value !== 'number') throw invalidOptionType('maxPendingBytes', 'a number', value)
+  if (!Number.isInteger(value) || value < MIN_MAX_PENDING_BYTES) {
+    const expected = `a whole number of at least ${MIN_MAX_PENDING_BYTES} bytes, because one task record takes about 1 KB of the budget`
+    throw invalidOptionRange('maxPendingBytes', expected, value)
   }
-  return bytes
+  return requireCount('maxPendingBytes', value)
 }
 
 function resolveHeartbeatTtl(value: number | undefined): number {

@@ -71,9 +71,15 @@ describe('maxPendingBytes floor', () => {
     expect(error).toBeInstanceOf(RangeError)
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
     expect(error.message).toBe(
-      `web-top: The \`maxPendingBytes\` option must be at least ${MIN_MAX_PENDING_BYTES} bytes, ` +
+      `web-top: The \`maxPendingBytes\` option must be a whole number of at least ${MIN_MAX_PENDING_BYTES} bytes, ` +
         'because one task record takes about 1 KB of the budget (received 1023)',
     )
+  })
+
+  it.each([0, -1, 1.5, 1024.5, Number.NaN])('names the floor for %s', (value) => {
+    const error = catchError(() => resolveOptions({ maxPendingBytes: value }, EMPTY_ENV))
+    expect(error).toBeInstanceOf(RangeError)
+    expect(error.message).toContain(`must be a whole number of at least ${MIN_MAX_PENDING_BYTES} bytes`)
   })
 
   it('warns about a small budget at setup', async () => {
