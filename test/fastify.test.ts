@@ -74,6 +74,25 @@ describe.each(FASTIFY_VERSIONS)('%s plugin', (framework, fastify) => {
     }
   })
 
+  it('records only the routes of the child it is registered in', async () => {
+    const tracker = new MemoryTracker()
+    const parent = fastify()
+    await parent.register(async (child) => {
+      await child.register(topPlugin, { tracker })
+      child.get('/inside', async () => 'in')
+    })
+    parent.get('/outside', async () => 'out')
+    try {
+      expect((await parent.inject('/outside')).statusCode).toBe(200)
+      expect((await parent.inject('/inside')).statusCode).toBe(200)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+
+      expect((await tracker.read()).completed.map((task) => task.path)).toEqual(['/inside'])
+    } finally {
+      await parent.close()
+    }
+  })
+
   it('records into a MemoryTracker', async () => {
     const tracker = new MemoryTracker({ maxCompletedTasks: 2 })
     app = await startApp(framework, { tracker })
