@@ -231,7 +231,10 @@ describe('close while Redis is frozen, with no request in flight', () => {
 
     const lines = logger.lines.filter((line) => line.message.startsWith('web-top timed out'))
     // The removal of the entries is the step in flight; removing the heartbeat would be named as such.
-    expect(lines.map((line) => line.message)).toEqual(['web-top timed out trying to end the active tasks of this process'])
+    expect(lines.map((line) => line.message)).toEqual([
+      'web-top timed out trying to end the active tasks of this process: readers list this process and its ' +
+        'active tasks until its heartbeat expires (heartbeatTtlMs), and then web-top-cli prune ends those tasks',
+    ])
   })
 })
 

@@ -255,6 +255,9 @@ export class RecorderLifecycle {
   async #removeOwnEntries(): Promise<void> {
     const { tracker, processorIdPrefix: prefix, logger } = this.#settings
     let step = 'end the active tasks of this process'
+    let consequence =
+      'readers list this process and its active tasks until its heartbeat expires (heartbeatTtlMs), ' +
+      'and then web-top-cli prune ends those tasks'
     const removal = async () => {
       if (tracker.queueRemoveProcessors !== undefined) {
         tracker.queueRemoveProcessors(prefix)
@@ -267,6 +270,7 @@ export class RecorderLifecycle {
       // heartbeat, which this removal would delete.
       if (this.state === 'open') return
       step = 'remove the heartbeat of this process'
+      consequence = 'readers list this process as running until its heartbeat expires (heartbeatTtlMs)'
       await tracker.removeHeartbeat?.(prefix)
     }
 
@@ -276,7 +280,7 @@ export class RecorderLifecycle {
     if (!(await settleWithin(done, CLEANUP_TIMEOUT_MS))) {
       logger.warn(
         { timeoutMs: CLEANUP_TIMEOUT_MS, processorIdPrefix: prefix },
-        `web-top timed out trying to ${step}`,
+        `web-top timed out trying to ${step}: ${consequence}`,
       )
     }
   }
