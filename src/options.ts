@@ -35,7 +35,7 @@ export interface TopOptions extends RedactionOptions {
    * cluster, `keyPrefix` must contain a hash tag. Ignored when `tracker` or
    * `redis` is given. An `http(s)://` URL, which only readers can use,
    * throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL`.
-   * @default process.env.TOP_TRACKER_URL ?? 'redis://127.0.0.1:6379'
+   * @default process.env.TOP_TRACKER_URL (unless empty), else 'redis://127.0.0.1:6379'
    */
   trackerUrl?: string | readonly string[] | undefined
   /**
