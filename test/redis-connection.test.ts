@@ -415,6 +415,18 @@ describe('Sentinel', () => {
     const reader = await openTracker(url, 'sentinel:')
     expect((await reader.read()).completed.map((completed) => completed.path)).toEqual(['/via-sentinel'])
   })
+
+  it('names the Sentinel of a given client', async () => {
+    const client = new Redis({
+      sentinels: [{ host: '127.0.0.1', port: sentinelPort }],
+      name: 'web-top-master',
+      password: 'not-logged',
+    })
+    client.on('error', () => {})
+    const tracker = new RedisTracker({ client })
+    opened.push({ close: async () => client.disconnect() }, tracker)
+    expect(tracker.url).toBe(`redis+sentinel://127.0.0.1:${sentinelPort}/web-top-master`)
+  })
 })
 
 describe('tracker URLs', () => {

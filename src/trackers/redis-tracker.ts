@@ -2214,7 +2214,12 @@ function describeClient(client: RedisClient | undefined): string {
     const nodes = Array.isArray(seeds) ? seeds.map(describeClusterNode) : []
     return `redis+cluster://${nodes.length > 0 ? nodes.join(',') : 'unknown-nodes'}`
   }
-  const { host, port, db, path, tls } = client.options
+  const { host, port, db, path, tls, sentinels, name } = client.options
+  if (Array.isArray(sentinels) && sentinels.length > 0) {
+    // The master's address changes with failovers; the Sentinels and the name stay.
+    const nodes = sentinels.map((sentinel) => `${sentinel.host ?? '127.0.0.1'}:${sentinel.port ?? 26379}`)
+    return `redis+sentinel://${nodes.join(',')}/${name ?? 'mymaster'}${db ? `/${db}` : ''}`
+  }
   if (path) return `redis+socket://${path}`
   const database = db ? `/${db}` : ''
   return `${tls ? 'rediss' : 'redis'}://${host ?? '127.0.0.1'}:${port ?? 6379}${database}`
