@@ -248,7 +248,7 @@ describe('tail on an HTTP tracker endpoint', () => {
       interruptAfterMs: 10_000,
     })
     expect(result.code).toBe(2)
-    expect(result.stderr).toContain('Expected a number of seconds from 0.1 to 2147483.')
+    expect(result.stderr).toContain('Expected a number of seconds from 0.1 to 2147483, or a duration such as 90s')
     expect(result.stderr).not.toContain('TimeoutOverflowWarning')
     expect(requestCount).toBe(countBefore)
   })

@@ -180,7 +180,8 @@ describe('option values', () => {
 
   const wholeNumber = (min: number) => `Expected a whole number from ${min} to 9007199254740991.`
   const duration = 'Expected a duration such as 250 (milliseconds), 250ms, 1.5s or 2m, up to 365 days (525600m).'
-  const seconds = (min: number) => `Expected a number of seconds from ${min} to 31536000 (365 days).`
+  const seconds = (min: number) =>
+    `Expected a number of seconds from ${min} to 31536000 (365 days), or a duration such as 90s, 5m or 1h.`
 
   it.each([
     ['recent', '--limit', '99999999999999999999', wholeNumber(1)],
@@ -196,6 +197,8 @@ describe('option values', () => {
     ['check', '--stall-after', '1e300', seconds(0)],
     ['live', '--stall-after', '31536001', seconds(0)],
     ['live', '--slow-after', '1e300', seconds(0)],
+    ['check', '--window', '366d', seconds(1)],
+    ['check', '--window', '0x10', seconds(1)],
   ])('%s rejects %s %s', async (command, option, value, message) => {
     const line = expectOneLineUsageError(await runCli([command, option, value, '--tracker-url', redis.url]))
     expect(line).toContain(`argument '${value}' is invalid. ${message}`)
@@ -207,6 +210,8 @@ describe('option values', () => {
     ['check', '--max-p99', '525600m'],
     ['check', '--window', '31536000'],
     ['check', '--stall-after', '31536000'],
+    ['check', '--window', '1h'],
+    ['check', '--stall-after', '2m30s'],
   ])('%s takes %s %s', async (command, option, value) => {
     const result = await runCli([command, option, value, '--tracker-url', redis.url])
     expect(result.stderr).not.toContain('is invalid')

@@ -400,16 +400,29 @@ function parseWholeNumber(value: string, min: number): number {
   return number
 }
 
-/** Returns a parser of a number of seconds from `min` to `max`, by default up to 365 days. */
+/**
+ * Returns a parser of a number of seconds from `min` to `max`, by default
+ * up to 365 days. A value with units is read as a duration (`90s`, `5m`,
+ * `1h`, `2h07m`), as the tables print them.
+ */
 export function secondsParser(min: number, max = MAX_DURATION_SECONDS): (value: string) => number {
   const days = max % 86_400 === 0 ? ` (${max / 86_400} days)` : ''
-  const expected = `from ${min} to ${max}${days}`
+  const expected = `from ${min} to ${max}${days}, or a duration such as 90s, 5m or 1h`
   return (value) => {
-    const seconds = Number(value)
+    const seconds = /[a-z]/i.test(value) ? readDurationSeconds(value) : Number(value)
     if (value.trim() === '' || !Number.isFinite(seconds) || seconds < min || seconds > max) {
       throw new InvalidArgumentError(`Expected a number of seconds ${expected}.`)
     }
     return seconds
+  }
+}
+
+/** Returns the seconds of a duration with units, or NaN when it is not one. */
+function readDurationSeconds(value: string): number {
+  try {
+    return parseDurationMs(value) / 1000
+  } catch {
+    return Number.NaN
   }
 }
 
