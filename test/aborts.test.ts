@@ -128,22 +128,6 @@ describe.each(FRAMEWORKS)('%s aborted requests', (framework) => {
     expect(stored.processors).toEqual({})
   })
 
-  it('a response sent before the app destroyed the socket counts as completed', async () => {
-    connection = await openConnection(app.port)
-    connection.write(
-      formatRequest('POST', '/reject-destroy', ['Content-Type: text/plain', 'Content-Length: 100000']) + 'x'.repeat(1000),
-    )
-    await connection.waitForText('too big')
-
-    const stored = await waitForPath(redis.client, '/reject-destroy')
-    const tasks = tasksFor(stored, '/reject-destroy')
-    expect(tasks).toHaveLength(1)
-    expect(tasks[0]?.status_code).toBe(413)
-    expect(tasks[0]?.recorded_successfully).toBe(true)
-    expect(tasks[0]?.tags?.['web_top.outcome']).toBeUndefined()
-    expect(stored.processors).toEqual({})
-  })
-
   it('client closes mid-stream', async () => {
     connection = await openConnection(app.port)
     connection.write(formatRequest('GET', '/stream'))

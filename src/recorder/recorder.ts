@@ -668,6 +668,9 @@ function isUnsent(res: ServerResponse, req: IncomingMessage, outcome: RequestOut
   // body, goes to a destroyed socket, yet Node marks it as written. Such a
   // response has ended, and one still open, such as a stream that responds
   // before the body arrives, wrote its head before the cut.
+  // NOTE: a response whose head went out before the cut but that ended
+  // during it (in a request `aborted` handler, or with a large body still
+  // buffered) is recorded as 408 too, although Node sent none.
   if (outcome === 'timeout') return !isHeadWrittenBeforeCut(res)
   // A request that Node's HTTP parser rejected is 'rejected' only when no
   // head had gone out when the parser failed, so Node sent its own response.

@@ -223,20 +223,7 @@ function onResponseFinishMessage(message: unknown): void {
  * writing. It is recorded as completed although the client got Node's 400.
  */
 function outcomeOfFinish(req: IncomingMessage, socket: Socket | null | undefined): RequestOutcome {
-  return isCutBeforeRequestEnd(req, socket) ? outcomeOfCut(req, false) : 'completed'
-}
-
-/**
- * Returns whether a request's connection was cut before the request
- * arrived whole: the socket read the client's end (FIN) or failed
- * (ECONNRESET, `requestTimeout`, Node's HTTP parser). A socket destroyed
- * without either was destroyed by the app, and a response that finished
- * before, such as an upload limit's 413 followed by `req.destroy()`,
- * reached the client.
- */
-function isCutBeforeRequestEnd(req: IncomingMessage, socket: Socket | null | undefined): boolean {
-  if (socket?.destroyed !== true || req.complete !== false) return false
-  return socket.readableEnded || ((socket as Socket & { errored?: unknown }).errored ?? null) !== null
+  return socket?.destroyed === true && req.complete === false ? outcomeOfCut(req, false) : 'completed'
 }
 
 function handleUntrackedResponse(message: ResponseFinishMessage, res: ServerResponse): void {
@@ -362,12 +349,13 @@ function isCompleted(req: IncomingMessage, res: ServerResponse): boolean {
     return res.writableEnded && stream?.rstCode === NGHTTP2_NO_ERROR
   }
   // A response that finished for a request whose body never fully arrived
-  // was written to a connection that had been cut (`isCutBeforeRequestEnd`). Nor did a
+  // was written to a connection the client had already closed. Nor did a
   // response without a finish event reach the client whole when the server
   // cut its connection, as when Node's HTTP parser failed on bytes
   // pipelined after the request. Either it ended after the cut and Node
   // discarded it, or its last write was still in progress.
-  const cutShort = isCutBeforeRequestEnd(req, req.socket) || isCutByServer(socketErrorCode(req))
+  const destroyed = req.socket?.destroyed === true
+  const cutShort = destroyed && (req.complete === false || isCutByServer(socketErrorCode(req)))
   return (res.writableFinished || isInjected(req, res)) && !cutShort
 }
 

@@ -133,11 +133,6 @@ async function startExpress(
   app.post('/reject-early', (_req: Request, res: Response) => {
     res.status(401).send('no')
   })
-  // Rejects an upload and closes the connection at once, as upload limits do.
-  app.post('/reject-destroy', (req: Request, res: Response) => {
-    res.status(413).set('Connection', 'close').end('too big')
-    req.destroy()
-  })
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     res.status(err instanceof StatusError ? err.statusCode : 500).send('failed')
   })
@@ -208,13 +203,6 @@ async function startFastify(
   // Without a content type parser for it, Fastify would read the body first.
   app.addHook('onRequest', async (request, reply) => {
     if (request.url === '/reject-early') await reply.code(401).send('no')
-    // Rejects an upload and closes the connection at once, as upload limits do.
-    if (request.url === '/reject-destroy') {
-      reply.hijack()
-      reply.raw.writeHead(413, { connection: 'close' })
-      reply.raw.end('too big')
-      request.raw.destroy()
-    }
   })
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
