@@ -97,8 +97,8 @@ export interface TopOptions extends RedactionOptions {
    */
   limits?: Partial<SizeLimits> | undefined
   /**
-   * Where connection problems and dropped writes are reported. Fastify's
-   * logger in the plugin. `console` is called with the message first.
+   * Logger of connection problems and dropped writes, Fastify's own in the
+   * plugin. A `console` gets the message first.
    */
   logger?: Logger | undefined
   /**
@@ -185,9 +185,10 @@ const LIMIT_NAMES = Object.keys(DEFAULT_SIZE_LIMITS).join(', ')
 /** Options after defaults, environment fallbacks and validation. */
 export interface ResolvedOptions {
   trackerUrl: string | readonly string[]
-  /** True when `trackerUrl` came from `TOP_TRACKER_URL`, so that an error about it names the variable. */
-  trackerUrlFromEnvironment: boolean
-  /** Source of `trackerUrl`, named in the line that the recorder logs at start. */
+  /**
+   * Source of `trackerUrl`, named in the line that the recorder logs at
+   * start and in an error about a URL from `TOP_TRACKER_URL`.
+   */
   trackerUrlSource: TrackerUrlSource
   tracker: Tracker | undefined
   redis: RedisClient | undefined
@@ -292,7 +293,6 @@ export function resolveOptions(options: TopOptions = {}, env = process.env): Res
   const logger = checkLogger(options.logger)
   return {
     trackerUrl,
-    trackerUrlFromEnvironment: trackerUrlSource === 'environment',
     trackerUrlSource,
     tracker,
     redis,

@@ -60,7 +60,7 @@ async function startExpressApp(): Promise<CutApp> {
   app.get('/head-only', (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' })
   })
-  // Answers at once and echoes a dot for each chunk of the body.
+  // Responds at once and echoes a dot for each chunk of the body.
   app.post('/echo-stream', (req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/plain' })
     res.write('started\n')
@@ -103,7 +103,7 @@ async function startFastifyApp(): Promise<CutApp> {
     reply.hijack()
     reply.raw.writeHead(200, { 'Content-Type': 'text/event-stream' })
   })
-  // Answers in the onRequest hook, before Fastify reads the body.
+  // Responds in the onRequest hook, before Fastify reads the body.
   app.addHook('onRequest', (request, reply, done) => {
     if (request.url !== '/echo-stream') return done()
     reply.hijack()

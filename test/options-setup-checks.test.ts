@@ -1,8 +1,8 @@
 /**
- * Option values that used to be accepted and then cost every request, or
- * that fell back to defaults without a word: a key prefix of any length, a
- * pending budget smaller than one record, options that are not a plain
- * object, a BigInt count, and `console` as the logger.
+ * Option values that cost every request, or that fell back to defaults
+ * without a word. These are a key prefix of any length, a pending budget
+ * smaller than one record, options that are not a plain object, a BigInt
+ * count, and `console` as the logger.
  */
 import fastify from 'fastify'
 import fastify4 from 'fastify4'

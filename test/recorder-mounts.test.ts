@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Recorder, topMiddleware, type Logger, type TopMiddleware } from '../src/index'
-import { MAX_OPEN_RECORDERS } from '../src/recorder/recorder'
+import { MAX_AWAKE_RECORDERS } from '../src/recorder/recorder'
 import { sendRequest, waitFor } from './helpers/http'
 import { captureLogger, type LogLine } from './helpers/logger'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
@@ -38,7 +38,7 @@ describe('recorders of closed servers', () => {
     const logger = captureLogger()
     const created: TopMiddleware[] = []
     // A test suite that builds an app per test and closes its server, not its middleware.
-    for (let i = 0; i < MAX_OPEN_RECORDERS + 8; i++) {
+    for (let i = 0; i < MAX_AWAKE_RECORDERS + 8; i++) {
       const middleware = topMiddleware({ trackerUrl: redis.url, logger, handleSignals: false })
       created.push(middleware)
       const app = express()
@@ -83,7 +83,7 @@ describe('recorders open at once', () => {
 
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
-      for (let i = 0; i < MAX_OPEN_RECORDERS + 8; i++) {
+      for (let i = 0; i < MAX_AWAKE_RECORDERS + 8; i++) {
         expect((await sendRequest(url, { abortAfterMs: 5_000 })).status).toBe(200)
       }
     } finally {
@@ -93,7 +93,7 @@ describe('recorders open at once', () => {
 
     const warnings = logger.lines.filter(isTooManyLine)
     expect(warnings).toHaveLength(1)
-    expect(warnings[0]?.fields.openRecorders).toBe(MAX_OPEN_RECORDERS + 1)
+    expect(warnings[0]?.fields.awakeRecorders).toBe(MAX_AWAKE_RECORDERS + 1)
     expect(warnings[0]?.message).toContain('create the middleware or plugin once per app')
     expect(warnings[0]?.message).toContain('app.use(topMiddleware())')
   })
@@ -173,7 +173,7 @@ describe('second middleware on a request', () => {
 })
 
 describe('start line', () => {
-  /** A logger with `info`, which the start line needs, keeping its lines. */
+  /** Creates a logger with `info`, which the start line needs, that keeps its lines. */
   function infoLogger(): Logger & { lines: LogLine[] } {
     const logger = captureLogger()
     return { ...logger, info: (fields, message) => logger.lines.push({ message, fields }) }

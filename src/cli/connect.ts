@@ -182,15 +182,20 @@ function findConnectHint(url: string, reason: string): string {
   if (NOT_A_CLUSTER.test(reason)) return NOT_A_CLUSTER_HINT
   if (DATABASE_FAILURE.test(reason)) return DATABASE_HINT
   if (SENTINEL_FAILURE.test(reason)) return `${describeTlsMismatch(url, reason)}${SENTINEL_HINT}; ${urlHint(url)}`
-  if (/NOPERM/.test(reason)) return PERMISSION_HINT
   const replyHint = REPLY_HINTS.find(({ pattern }) => pattern.test(reason))
   if (replyHint !== undefined) return replyHint.hint
   const check = 'Check that Redis is running there and accepts connections from this host'
   return `${describeTlsMismatch(url, reason)}${check}; ${urlHint(url)}`
 }
 
-/** Hints after error replies of a Redis server that is up but cannot serve the reader yet. */
+/** Hint after a command that Redis denied. */
+const PERMISSION_HINT =
+  "Check the Redis user's ACL against the commands, keys and channel that README.md lists " +
+  'under "Redis users (ACL)"; prefixes and --all-prefixes need every key (~*).'
+
+/** Hints after error replies of a Redis server that is up but does not run the reader's commands. */
 const REPLY_HINTS: ReadonlyArray<{ pattern: RegExp; hint: string }> = [
+  { pattern: /\bNOPERM\b/, hint: PERMISSION_HINT },
   { pattern: /\bLOADING\b/, hint: 'Redis is loading its data set into memory; run the command again once it has loaded' },
   {
     pattern: /\bBUSY\b/,
@@ -213,11 +218,6 @@ const NOT_A_CLUSTER_HINT =
 const CLUSTER_NODE_HINT =
   'The server is a Redis Cluster node: read the cluster with a URL such as ' +
   'redis+cluster://host:port,host:port and a --prefix with a hash tag'
-
-/** Hint after a command that Redis denied. */
-const PERMISSION_HINT =
-  "Check the Redis user's ACL against the commands, keys and channel that README.md lists " +
-  'under "Redis users (ACL)"; prefixes and --all-prefixes need every key (~*).'
 
 /** Key prefix of the tracker of a connection that only lists prefixes. */
 const PREFIX_LISTING_TAG = '{web-top-cli}:'
@@ -564,7 +564,7 @@ interface ConnectProgress {
   loadingEtaSeconds?: number
 }
 
-/** Maximum wait between two INFO commands while Redis loads its data set. */
+/** Wait between two INFO commands while Redis loads its data set. */
 const LOADING_POLL_MS = 500
 
 /**
@@ -588,9 +588,8 @@ async function runReadyCheck(client: Redis, progress: ConnectProgress): Promise<
     client.options.enableReadyCheck = true
     requireSentinelRole(client, info)
     if (/^loading:(\d+)/m.exec(info)?.[1] !== '1') return
-    const etaSeconds = Number(/^loading_eta_seconds:(\d+)/m.exec(info)?.[1] ?? 1)
-    progress.loadingEtaSeconds = etaSeconds
-    await new Promise((resolve) => setTimeout(resolve, Math.min(Math.max(etaSeconds, 1) * 1000, LOADING_POLL_MS)))
+    progress.loadingEtaSeconds = Number(/^loading_eta_seconds:(\d+)/m.exec(info)?.[1] ?? 1)
+    await new Promise((resolve) => setTimeout(resolve, LOADING_POLL_MS))
   }
 }
 

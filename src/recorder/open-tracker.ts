@@ -58,7 +58,7 @@ export function openTracker(options: ResolvedOptions, logger: Logger): OpenedTra
     })
   } catch (err) {
     // An app that passed no URL would not know where this one came from.
-    if (options.trackerUrlFromEnvironment && isWebTopError(err) && err.code === INVALID_TRACKER_URL) {
+    if (options.trackerUrlSource === 'environment' && isWebTopError(err) && err.code === INVALID_TRACKER_URL) {
       err.message = `${err.message} (from the TOP_TRACKER_URL environment variable)`
     }
     throw err

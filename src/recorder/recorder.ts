@@ -87,7 +87,8 @@ const recorders = getProcessShared('recorders', () => ({ created: 0 }))
 
 /**
  * Recorders of this process, by every copy of the package, that have not
- * closed, and whether `TOO_MANY_RECORDERS` was logged.
+ * closed, each as a probe of whether it is awake, and whether
+ * `TOO_MANY_RECORDERS` was logged.
  */
 const openRecorders = getProcessShared('open-recorders', () => ({
   recorders: new Set<{ readonly isAwake: () => boolean }>(),
@@ -104,10 +105,10 @@ const openRecorders = getProcessShared('open-recorders', () => ({
  * servers closed or never listened, as in a test suite that builds an app
  * per test, do not count.
  */
-export const MAX_OPEN_RECORDERS = 32
+export const MAX_AWAKE_RECORDERS = 32
 
 const TOO_MANY_RECORDERS =
-  `web-top has more than ${MAX_OPEN_RECORDERS} recorders awake in this process, each with its own tracker ` +
+  `web-top has more than ${MAX_AWAKE_RECORDERS} recorders awake in this process, each with its own tracker ` +
   'and heartbeat: create the middleware or plugin once per app, at setup, as in app.use(topMiddleware()), ' +
   'not inside a request handler. Close a recorder that is no longer used with close() ' +
   '(await app.close() for the Fastify plugin)'
@@ -148,7 +149,7 @@ export class Recorder {
    * counts the recorder.
    */
   #countedAsRecording = true
-  /** Whether this recorder is awake, for the process's count of awake recorders (`countOpenRecorder`). */
+  /** Whether this recorder is awake, for the process's count of awake recorders (`countAwakeRecorders`). */
   readonly #awakeProbe = { isAwake: (): boolean => this.#lifecycle.state === 'open' }
   /** The options as given, compared with those of another recorder that tracks a request first. */
   readonly #givenOptions: TopOptions
@@ -230,7 +231,7 @@ export class Recorder {
     })
     this.#sweepTimer = setInterval(this.#sweepClosedConnections, CLOSED_CONNECTION_SWEEP_MS)
     this.#sweepTimer.unref()
-    countOpenRecorder(this.#awakeProbe, appLogger)
+    countAwakeRecorders(this.#awakeProbe, appLogger)
   }
 
   /**
@@ -571,24 +572,23 @@ const URL_SOURCES = {
   default: 'the default; set the trackerUrl option or TOP_TRACKER_URL to change it',
 } as const
 
-/** Counts a new recorder as open, and logs `TOO_MANY_RECORDERS` the first time the count passes its max. */
-function countOpenRecorder(probe: { readonly isAwake: () => boolean }, logger: Logger): void {
-  // Counted before the new recorder joins: an adapter may make it idle until its first request.
+/**
+ * Adds a new recorder's probe to `openRecorders`, and logs
+ * `TOO_MANY_RECORDERS` the first time the awake recorders, the new one
+ * included, pass `MAX_AWAKE_RECORDERS`.
+ */
+function countAwakeRecorders(probe: { readonly isAwake: () => boolean }, logger: Logger): void {
+  // The new recorder counts as awake, because an adapter may make it idle until its first request.
   let awake = 1
   for (const other of openRecorders.recorders) {
     if (other.isAwake()) awake++
   }
   openRecorders.recorders.add(probe)
-  if (awake <= MAX_OPEN_RECORDERS || openRecorders.warned) return
+  if (awake <= MAX_AWAKE_RECORDERS || openRecorders.warned) return
   openRecorders.warned = true
-  logger.warn({ openRecorders: awake }, TOO_MANY_RECORDERS)
+  logger.warn({ awakeRecorders: awake }, TOO_MANY_RECORDERS)
 }
 
-/**
- * Compares two option values: plain objects and arrays by their entries,
- * regular expressions by source and flags, anything else by identity (so
- * two `ignore` functions written alike differ).
- */
 /**
  * Options that change neither what a recorder writes nor where, so that two
  * recorders that differ only in them record a request alike.
@@ -611,6 +611,11 @@ function findDifferentOption(a: TopOptions, b: TopOptions): string | undefined {
   return undefined
 }
 
+/**
+ * Compares two option values: plain objects and arrays by their entries,
+ * regular expressions by source and flags, anything else by identity (so
+ * two `ignore` functions written alike differ).
+ */
 function haveSameOptions(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true
   if (a instanceof RegExp && b instanceof RegExp) return a.source === b.source && a.flags === b.flags
