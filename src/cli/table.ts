@@ -254,14 +254,11 @@ export function cutStartToWidth(text: string, maxWidth: number): string {
   }
   // A combining mark without the character it follows would join the ellipsis.
   while (start < chars.length && charWidth(chars[start] as string) === 0) start++
-  let indicators = 0
-  while (start + indicators < chars.length && isRegionalIndicator(chars[start + indicators]?.codePointAt(0) ?? 0)) {
-    indicators++
-  }
+  const keptStartsWithIndicator = isRegionalIndicator(chars[start]?.codePointAt(0) ?? 0)
   // Counted from the start of the text, an odd number of indicators before the cut leaves half a flag after it.
   let before = 0
   while (before < start && isRegionalIndicator(chars[start - 1 - before]?.codePointAt(0) ?? 0)) before++
-  if (indicators > 0 && before % 2 === 1) start++
+  if (keptStartsWithIndicator && before % 2 === 1) start++
   return ELLIPSIS + chars.slice(start).join('')
 }
 
