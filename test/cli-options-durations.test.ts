@@ -66,6 +66,24 @@ describe('mistaken command names', () => {
     expect(result.stderr).toBe(`web-top-cli: unknown command '${name}' (Did you mean ${suggestion}?)\n`)
   })
 
+  it.each([
+    ['Active', 'recent --mode active'],
+    ['RECENT', 'recent'],
+    ['Live', 'live'],
+  ])('suggests the command for %s in other case', async (name, suggestion) => {
+    const result = await runCli([name, '--tracker-url', redis.url])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe(`web-top-cli: unknown command '${name}' (Did you mean ${suggestion}?)\n`)
+  })
+
+  it('suggests the command in help for other case', async () => {
+    const result = await runCli(['help', 'RECENT'])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe("web-top-cli: unknown command 'RECENT' (Did you mean recent?)\n")
+  })
+
   it('suggests the mode in help too', async () => {
     const result = await runCli(['help', 'active'])
 

@@ -248,7 +248,7 @@ export function createProgram(): Command {
     .enablePositionalOptions()
     .configureOutput({
       writeErr: (text) => messageStream.write(text),
-      outputError: (text, write) => write(formatCommanderError(text)),
+      outputError: (text, write) => write(formatCommanderError(suggestCommandInCase(text, program))),
     })
 
   addTrackerOptions(program)
@@ -288,6 +288,8 @@ function addHelpCommand(program: Command): void {
       if (suggestion !== undefined) throw describeMistakenCommand(name, suggestion)
       const command = program.commands.find((candidate) => candidate.name() === name)
       if (command === undefined) {
+        const inCase = findCommandInCase(name, program)
+        if (inCase !== undefined) throw describeMistakenCommand(name, inCase)
         const names = program.commands
           .filter((candidate) => !MISTAKEN_COMMANDS.has(candidate.name()))
           .map((candidate) => candidate.name())
@@ -326,6 +328,31 @@ function addMistakenCommands(program: Command): void {
         throw describeMistakenCommand(name, suggestion)
       })
   }
+}
+
+/**
+ * Returns the command line to suggest for `name`, a command or a name of
+ * `MISTAKEN_COMMANDS` in other letter case (`RECENT`, `Active`), or
+ * undefined for any other name. Commander's suggestion goes by edit distance
+ * with case counted, so it suggests nothing for `RECENT` and `live` for
+ * `Active`.
+ */
+function findCommandInCase(name: string, program: Command): string | undefined {
+  const lowerCase = name.toLowerCase()
+  if (lowerCase === name) return undefined
+  const mistaken = MISTAKEN_COMMANDS.get(lowerCase)
+  if (mistaken !== undefined) return mistaken
+  return program.commands.find((command) => command.name() === lowerCase)?.name()
+}
+
+/** Replaces Commander's suggestion for an unknown command written in other letter case (`findCommandInCase`). */
+function suggestCommandInCase(text: string, program: Command): string {
+  const match = /^error: unknown command '(.*)'/.exec(text)
+  const name = match?.[1]
+  if (name === undefined) return text
+  const suggestion = findCommandInCase(name, program)
+  if (suggestion === undefined) return text
+  return `error: unknown command '${name}' (Did you mean ${suggestion}?)`
 }
 
 /** Returns the usage error for a name of `MISTAKEN_COMMANDS`, worded as Commander words an unknown command. */
