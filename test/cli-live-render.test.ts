@@ -115,6 +115,24 @@ describe('renderLiveFrame', () => {
     expect(down[3]).toContain('DISCONNECTED for 3.00s, reconnecting')
   })
 
+  it('moves the source to its own line when narrow', () => {
+    const polling = renderLiveFrame(frameInput(data(0, 1), { source: { kind: 'polling', intervalMs: 2_000 }, width: 80 })).lines
+    expect(polling[3]).toMatch(/^Status 2xx \d+ {2}3xx 0 {2}4xx 0 {2}5xx \d+ {2}Updated \d\d:\d\d:\d\d$/)
+    expect(polling[4]).toBe('figures from past_tasks polling every 2.00s (no update stream)')
+    const down = renderLiveFrame(
+      frameInput(data(0, 1), { source: { kind: 'stream', connected: false, sinceMs: NOW - 3_000, reason: 'x' }, width: 80 }),
+    ).lines
+    expect(down[4]).toBe('DISCONNECTED for 3.00s, reconnecting')
+    expect(down[5]).toBe('Active HTTP requests (0)')
+    const downInColour = renderLiveFrame(
+      frameInput(data(0, 1), { source: { kind: 'stream', connected: false, sinceMs: NOW - 3_000, reason: 'x' }, width: 80, colour: true }),
+    ).lines
+    expect(downInColour[4]).toBe('\x1b[31mDISCONNECTED for 3.00s, reconnecting\x1b[0m')
+    const streaming = renderLiveFrame(frameInput(data(0, 1), { width: 72 })).lines
+    expect(streaming[3]).toMatch(/Updated \d\d:\d\d:\d\d$/)
+    expect(streaming[4]).toBe('Active HTTP requests (0)')
+  })
+
   it('fits the terminal height and width', () => {
     for (const [width, height] of [
       [120, 30],

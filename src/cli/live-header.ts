@@ -7,6 +7,7 @@ import type { Heartbeat, HeartbeatReport } from '../trackers/heartbeat'
 import { parseIsoTime } from '../task/time'
 import { formatBytes, formatDuration, formatRequestDuration } from './format'
 import type { GridCell, GridColumn } from './grid'
+import { textWidth } from './text-width'
 import { MIN_RATE_SPAN_MS, type WindowFigures } from './stats'
 
 /** Source of the figures, and the state of the update stream. */
@@ -23,6 +24,8 @@ export interface MeterInput {
   source: SourceStatus
   lastUpdateMs: number | undefined
   nowMs: number
+  /** Terminal width in columns, or `Infinity` when the output is not a terminal. */
+  width: number
 }
 
 /** A line of text and the style of the whole line. */
@@ -31,9 +34,26 @@ export interface StyledLine {
   colour?: 'red' | 'green' | 'yellow' | undefined
 }
 
-/** Returns the meter lines shown below the title line. */
+/**
+ * Returns the meter lines shown below the title line. The source of the
+ * figures ends the status line. When that line would be wider than the
+ * terminal, a connected stream is left out and any other source gets a
+ * line of its own, so that a narrow terminal still shows that the stream
+ * is down.
+ */
 export function renderMeters(input: MeterInput): StyledLine[] {
   const { figures } = input
+  const statusMix =
+    `Status 2xx ${figures.statusMix['2xx']}  3xx ${figures.statusMix['3xx']}  ` +
+    `4xx ${figures.statusMix['4xx']}  5xx ${figures.statusMix['5xx']}` +
+    `${figures.statusMix.other > 0 ? `  none ${figures.statusMix.other}` : ''}  ` +
+    `Updated ${formatClock(input.lastUpdateMs)}`
+  const source = describeSource(input.source, input.nowMs)
+  let statusLines: StyledLine[] = [{ text: `${statusMix}  ${source}` }]
+  if (textWidth(statusMix) + 2 + textWidth(source) > input.width) {
+    const streaming = input.source.kind === 'stream' && input.source.connected
+    statusLines = streaming ? [{ text: statusMix }] : [{ text: statusMix }, { text: source, colour: colourSource(input.source) }]
+  }
   return [
     {
       text:
@@ -47,14 +67,13 @@ export function renderMeters(input: MeterInput): StyledLine[] {
         `4xx ${formatShare(figures.clientErrorRate)}`,
       colour: (figures.serverErrorRate ?? 0) > 0.05 ? 'red' : undefined,
     },
-    {
-      text:
-        `Status 2xx ${figures.statusMix['2xx']}  3xx ${figures.statusMix['3xx']}  ` +
-        `4xx ${figures.statusMix['4xx']}  5xx ${figures.statusMix['5xx']}` +
-        `${figures.statusMix.other > 0 ? `  none ${figures.statusMix.other}` : ''}  ` +
-        `Updated ${formatClock(input.lastUpdateMs)}  ${describeSource(input.source, input.nowMs)}`,
-    },
+    ...statusLines,
   ]
+}
+
+/** Returns the colour of the source line: yellow while polling, red while the stream is down. */
+function colourSource(source: SourceStatus): StyledLine['colour'] {
+  return source.kind === 'polling' ? 'yellow' : 'red'
 }
 
 /**

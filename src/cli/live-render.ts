@@ -157,6 +157,7 @@ function fitTopSections(input: FrameInput, footerRows: number): string[] {
     source: input.source,
     lastUpdateMs: input.data.lastUpdateMs,
     nowMs: input.data.nowMs,
+    width: input.width,
   }).map((line) => styleLine(line.text, line.colour, input))
   const candidates = [[title, ...meters, ...renderProcesses(input)], [title, ...meters], [title]]
   const fits = (top: string[]) => input.height - top.length - footerRows >= MIN_BODY_ROWS
