@@ -1,7 +1,8 @@
 /**
  * The package loaded twice in one process, as CommonJS and as an ES
  * module, from the built `dist/`: what one copy records on `memory://`
- * the other copy reads, and the two copies record to Redis side by side.
+ * the other copy reads, one copy's tracker endpoint serves what the other
+ * records to Redis, and the two copies record to Redis side by side.
  */
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -33,6 +34,20 @@ describe('dual package', () => {
     expect(result.separateCopies).toBe(true)
     expect(result.sameTracker).toBe(true)
     expect(result.completedPaths).toEqual(['/three', '/two', '/one'])
+  })
+
+  it('serves the Redis tracker of the other copy', async () => {
+    const script = resolve(FIXTURES, 'endpoint-esm-recorder-cjs.mjs')
+    const { stdout } = await promisify(execFile)(process.execPath, [script], {
+      cwd: ROOT,
+      env: { ...process.env, WEB_TOP_TEST_REDIS_URL: redis.url },
+      timeout: 20_000,
+    })
+    const result = JSON.parse(stdout) as { separateCopies: boolean; status: number; completedPaths: unknown }
+
+    expect(result.separateCopies).toBe(true)
+    expect(result.status).toBe(200)
+    expect(result.completedPaths).toEqual(['/recorded'])
   })
 
   it('gives each copy its own processor ids and ends on SIGTERM', async () => {

@@ -1,12 +1,17 @@
 /**
- * The trackers that the open recorders of this copy of the package write
- * to, so that a tracker endpoint without a `tracker` option serves what
- * the app records, as Fastify's route serves the plugin's tracker.
+ * The trackers that the open recorders of this process write to, so that a
+ * tracker endpoint without a `tracker` option serves what the app records,
+ * as Fastify's route serves the plugin's tracker.
  */
 import type { Tracker } from '../trackers/tracker'
+import { getProcessShared } from '../util/process-shared'
 
-/** Open recorders per tracker. */
-const recordersByTracker = new Map<Tracker, number>()
+/**
+ * Open recorders per tracker, shared by every copy of the package, so that
+ * an endpoint of the ES module build serves what a middleware of the
+ * CommonJS build records.
+ */
+const recordersByTracker = getProcessShared('recording-trackers', () => new Map<Tracker, number>())
 
 /** Counts a recorder that writes to `tracker`, until `removeRecordingTracker`. */
 export function addRecordingTracker(tracker: Tracker): void {
