@@ -244,6 +244,58 @@ describe.each([
     ])
   })
 
+  it('masks a relative URL given as a parameter value', async () => {
+    const returnTo = encodeURIComponent('/oauth/callback?code=AUTH-CODE&state=x')
+    await sendRequest(`http://127.0.0.1:${app.port}/relative?returnTo=${returnTo}&next=//evil.test/cb?token=NET-TOKEN`)
+
+    const task = await readOnly('/relative')
+    expect(task?.params).toEqual({
+      returnTo: '/oauth/callback?code=[REDACTED]&state=x',
+      next: '//evil.test/cb?token=[REDACTED]',
+    })
+    expect(task?.uri).toBe('/relative?returnTo=/oauth/callback?code=[REDACTED]%26state=x&next=//evil.test/cb?token=[REDACTED]')
+    expect(JSON.stringify(task)).not.toMatch(/AUTH-CODE|NET-TOKEN/)
+  })
+
+  it('masks a relative URL parameter inside the Referer', async () => {
+    await sendRequest(`http://127.0.0.1:${app.port}/page`, {
+      headers: [['Referer', 'https://shop.test/login?next=/reset?token=RESET-TOKEN']],
+    })
+
+    const task = await readOnly('/page')
+    expect(headerValues(task?.request_headers ?? [], 'referer')).toEqual([
+      'https://shop.test/login?next=/reset?token=[REDACTED]',
+    ])
+  })
+
+  it('records a target of deeply nested URLs', async () => {
+    const response = await sendRequest(`http://127.0.0.1:${app.port}/nested?a=${'?a='.repeat(3000)}`)
+    expect(response.status).toBe(200)
+
+    const task = await readOnly('/nested')
+    expect(task?.uri).toBe(`/nested?a=${'?a='.repeat(8)}[REDACTED]`)
+    expect(task?.params).toEqual({ a: `${'?a='.repeat(8)}[REDACTED]` })
+  })
+
+  it('cuts a long value before an emoji', async () => {
+    // 'a' then emoji of two UTF-16 code units each: the 2,048th unit is the first half of one.
+    await sendRequest(`http://127.0.0.1:${app.port}/emoji?q=a${encodeURIComponent('\u{1F600}'.repeat(1100))}`)
+
+    const task = await readOnly('/emoji')
+    const value = String(task?.params?.q)
+    expect(value).toBe(`a${'\u{1F600}'.repeat(1023)}…[truncated]`)
+    expect(value).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/)
+  })
+
+  it('masks user info in a scheme-relative target', async () => {
+    await sendRawTarget(app.port, '//ann:s3cret@shop.test/scheme-relative?page=4')
+
+    const stored = await waitForPath(redis.client, '//[REDACTED]@shop.test/scheme-relative')
+    const [task] = stored.pastTasks
+    expect(task?.uri).toBe('//[REDACTED]@shop.test/scheme-relative?page=4')
+    expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
+  })
+
   it('masks user info in an absolute-form target', async () => {
     await sendRawTarget(app.port, 'http://ann:s3cret@127.0.0.1/absolute?page=4')
 

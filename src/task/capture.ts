@@ -12,7 +12,7 @@ import { Http2ServerResponse } from 'node:http2'
 import type { HeaderPair } from './http-task'
 import { REDACTED, truncate, type RedactionRules, type SizeLimits } from './redact'
 import { hostOfTarget, maskHostUserInfo, pathOfTarget, withoutUserInfo } from './request-target'
-import { maskPathParams, redactHeaderUrl, redactParamName, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
+import { maskPathParams, maskUserInfo, redactHeaderUrl, redactParamName, redactParamValue, redactUrl, URL_HEADERS } from './url-redact'
 import {
   findSingleValueIndex,
   joinFieldValues,
@@ -238,7 +238,9 @@ export class CaptureEncoder {
    * target can carry one (`/callback#access_token=…`), so the path and the
    * parameters end before it and the URI keeps it masked. For a target in
    * absolute form (`http://host/users/7?q=1`, as sent to proxies), the path
-   * is the part after the authority and the URI is the whole target.
+   * is the part after the authority and the URI is the whole target. A
+   * path in scheme-relative form (`//user:password@host/`) has its user
+   * info masked, as URL parsers read it.
    */
   #encodeUrl(rawUrl: string): string {
     const { limits, rules } = this.settings
@@ -246,7 +248,7 @@ export class CaptureEncoder {
     const beforeFragment = fragmentStart === -1 ? rawUrl : rawUrl.slice(0, fragmentStart)
     const queryStart = beforeFragment.indexOf('?')
     const target = queryStart === -1 ? beforeFragment : beforeFragment.slice(0, queryStart)
-    const path = maskPathParams(pathOfTarget(target), rules)
+    const path = maskPathParams(maskUserInfo(pathOfTarget(target)), rules)
     const query = queryStart === -1 ? '' : beforeFragment.slice(queryStart + 1)
     const encodedPath = encodeString(truncate(path, limits.maxUrlLength))
     if (query === '' && fragmentStart === -1 && path === target) {

@@ -255,8 +255,15 @@ export function createRedactionRules(options: RedactionOptions = {}): RedactionR
   }
 }
 
-/** Cuts a string to `maxLength` characters and marks the cut. */
+/**
+ * Cuts a string to `maxLength` UTF-16 code units and marks the cut. A cut
+ * that would split a surrogate pair (an emoji, say) ends before the pair,
+ * because half a pair is no character and encodes to UTF-8 as U+FFFD or
+ * fails, as in Python's `str.encode`.
+ */
 export function truncate(value: string, maxLength: number): string {
   if (value.length <= maxLength) return value
-  return value.slice(0, maxLength) + TRUNCATED
+  const last = value.charCodeAt(maxLength - 1)
+  const end = last >= 0xd800 && last <= 0xdbff ? maxLength - 1 : maxLength
+  return value.slice(0, end) + TRUNCATED
 }

@@ -89,22 +89,29 @@ function redactRefresh(value: string, rules: RedactionRules): string {
 }
 
 /**
- * `scheme://user:password@` at the start of an absolute URL, after any
- * whitespace, which URL parsers strip before they parse. The user info
- * ends at the last `@` before the first `/`, `?` or `#`, as URL parsers
- * read it, so a password with a raw `@` (`user:p@ss@host`) is masked whole.
+ * `scheme://user:password@` at the start of an absolute URL, or
+ * `//user:password@` at the start of a scheme-relative one, after any
+ * whitespace, which URL parsers strip before they parse. Further slashes
+ * after `//` are allowed, because WHATWG URL parsers skip them for `http`
+ * and `https` (`http:///user:password@host/`). The user info ends at the
+ * last `@` before the first `/`, `?` or `#`, as URL parsers read it, so a
+ * password with a raw `@` (`user:p@ss@host`) is masked whole.
  */
-const USER_INFO = /^(\s*[a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i
+const USER_INFO = /^(\s*(?:[a-z][a-z0-9+.-]*:)?\/\/+)[^/?#]*@/i
 
 /**
- * Replaces the user info of an absolute URL (`https://user:password@host/`)
- * by `[REDACTED]`. A path (`/users/7`), the usual request target, is
- * returned at once, because the recorder calls this for every request.
+ * Replaces the user info of an absolute or scheme-relative URL
+ * (`https://user:password@host/`, `//user:password@host/`) by
+ * `[REDACTED]`. A path with one leading slash (`/users/7`), the usual
+ * request target, is returned at once, because the recorder calls this
+ * for every request.
  */
 export function maskUserInfo(url: string): string {
-  if (url.startsWith('/')) return url
+  if (url.charCodeAt(0) === SLASH && url.charCodeAt(1) !== SLASH) return url
   return url.replace(USER_INFO, `$1${REDACTED}@`)
 }
+
+const SLASH = 0x2f
 
 /**
  * A `;name=value` path parameter (RFC 3986, section 3.3), which ends at the
@@ -133,17 +140,32 @@ export function maskPathParams(path: string, rules: Pick<RedactionRules, 'isSecr
  * long query costs no more than that.
  */
 export function redactUrl(url: string, rules: RedactionRules, maxLength = Infinity): string {
+  return redactNestedUrl(url, rules, maxLength, 0)
+}
+
+/**
+ * Most URLs inside URLs that are masked, counted from the request target
+ * or header value. Each level costs a pass over the rest of the text, and
+ * deeper levels a stack frame each, so a crafted target of thousands of
+ * `?a=` would overflow the stack. A value nested deeper is stored as
+ * `[REDACTED]`. A login link that returns to a page that returns to
+ * another is three levels deep.
+ */
+const MAX_URL_NESTING = 8
+
+/** `redactUrl` for a URL found `depth` levels deep in query values. */
+function redactNestedUrl(url: string, rules: RedactionRules, maxLength: number, depth: number): string {
   const hashAt = url.indexOf('#')
   const beforeFragment = hashAt === -1 ? url : url.slice(0, hashAt)
   const queryAt = beforeFragment.indexOf('?')
   let redacted = maskPathParams(maskUserInfo(queryAt === -1 ? beforeFragment : beforeFragment.slice(0, queryAt)), rules)
   if (queryAt !== -1 && redacted.length < maxLength) {
-    redacted += `?${formatQuery(beforeFragment.slice(queryAt + 1), rules, maxLength - redacted.length - 1)}`
+    redacted += `?${formatQuery(beforeFragment.slice(queryAt + 1), rules, maxLength - redacted.length - 1, depth)}`
   }
   if (hashAt !== -1 && redacted.length < maxLength) {
     const fragment = url.slice(hashAt + 1)
     const budget = maxLength - redacted.length - 1
-    redacted += `#${fragment.includes('=') ? formatQuery(fragment, rules, budget) : fragment}`
+    redacted += `#${fragment.includes('=') ? formatQuery(fragment, rules, budget, depth) : fragment}`
   }
   return redacted
 }
@@ -153,29 +175,30 @@ export function redactUrl(url: string, rules: RedactionRules, maxLength = Infini
  * value that is itself a URL (`?next=https%3A%2F%2Fuser%3Apw%40host%2F`) gets
  * its secrets masked as `redactUrl` masks them. Stops after the pair that
  * makes the result longer than `maxLength`. Each pair is masked whole
- * before any cut, so a cut never shows part of a secret.
+ * before any cut, so a cut never shows part of a secret. `depth` counts the
+ * URLs that contain the query, as `redactParamValue` counts them.
  */
-export function formatQuery(query: string, rules: RedactionRules, maxLength = Infinity): string {
+export function formatQuery(query: string, rules: RedactionRules, maxLength = Infinity, depth = 0): string {
   let formatted = ''
   let start = 0
   while (start <= query.length) {
     const end = query.indexOf('&', start)
     const pair = query.slice(start, end === -1 ? query.length : end)
-    formatted += (start === 0 ? '' : '&') + formatPair(pair, rules)
+    formatted += (start === 0 ? '' : '&') + formatPair(pair, rules, depth)
     if (end === -1 || formatted.length > maxLength) break
     start = end + 1
   }
   return formatted
 }
 
-function formatPair(pair: string, rules: RedactionRules): string {
+function formatPair(pair: string, rules: RedactionRules, depth: number): string {
   const separator = pair.indexOf('=')
   const rawName = separator === -1 ? pair : pair.slice(0, separator)
   if (rules.isSecretParam(safeDecode(rawName))) return `${redactParamName(rawName)}=${REDACTED}`
   if (separator === -1 || !ENCODED_URL.test(pair)) return pair
 
   const value = safeDecode(pair.slice(separator + 1))
-  const redacted = redactParamValue(value, rules)
+  const redacted = redactParamValue(value, rules, depth + 1)
   return redacted === value ? pair : `${rawName}=${encodeQueryValue(redacted)}`
 }
 
@@ -195,16 +218,28 @@ export function redactParamName(name: string): string {
 /** A `%` not followed by two hex digits, on which `decodeURIComponent` throws. */
 const MALFORMED_ESCAPE = /%(?![\da-f]{2})/i
 
-/** `://`, raw or percent-encoded, as an absolute URL in a query value contains it. */
-const ENCODED_URL = /:\/\/|%3a%2f%2f/i
+/**
+ * `//`, `?` or `#`, raw or percent-encoded. A query value that is a URL
+ * with user info or parameters contains one of them, whether it is
+ * absolute (`https://…`), scheme-relative (`//host/…`) or relative
+ * (`/reset?token=…`).
+ */
+const ENCODED_URL = /\/\/|%2f%2f|[?#]|%3f|%23/i
 
 /**
- * Masks the secrets of a decoded query parameter value when it is an
- * absolute URL (contains `://`), and returns any other value as it is.
+ * Masks the secrets of a decoded query parameter value when it may be a
+ * URL that carries some: one with `//`, a query or a fragment, such as
+ * the `/oauth/callback?code=…` of a `returnTo` parameter. Returns any
+ * other value as it is. `depth` counts the URLs the value sits in, the
+ * request target being the first.
  */
-export function redactParamValue(value: string, rules: RedactionRules): string {
-  return value.includes('://') ? redactUrl(value, rules) : value
+export function redactParamValue(value: string, rules: RedactionRules, depth = 1): string {
+  if (!MAYBE_URL.test(value)) return value
+  return depth > MAX_URL_NESTING ? REDACTED : redactNestedUrl(value, rules, Infinity, depth)
 }
+
+/** `//`, `?` or `#` in a decoded value (`ENCODED_URL`). */
+const MAYBE_URL = /\/\/|[?#]/
 
 /**
  * Percent-encodes a query value, but leaves the characters that read as
