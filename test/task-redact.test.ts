@@ -219,6 +219,12 @@ describe('secret query parameters', () => {
     'passenger count',
     'keyboard layout',
     'oobCodeLength',
+    'zip_code',
+    'pinned',
+    'spin',
+    'card_type',
+    'sidebar',
+    'user_code_hint',
   ])(
     'keeps %s',
     (name) => {

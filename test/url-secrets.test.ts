@@ -348,6 +348,27 @@ describe.each([
     expect(JSON.stringify(task)).not.toMatch(/S[1-6]/)
   })
 
+  it('masks one-time codes, card data and sid', async () => {
+    const query =
+      'verification_code=S1&resetCode=S2&device_code=S3&pin=S4&card_number=S5&cvv=S6&cvc2=S7&sid=S8&zip_code=10115&spin=2'
+    await sendRequest(`http://127.0.0.1:${app.port}/verify?${query}`)
+
+    const task = await readOnly('/verify')
+    expect(task?.params).toEqual({
+      verification_code: '[REDACTED]',
+      resetCode: '[REDACTED]',
+      device_code: '[REDACTED]',
+      pin: '[REDACTED]',
+      card_number: '[REDACTED]',
+      cvv: '[REDACTED]',
+      cvc2: '[REDACTED]',
+      sid: '[REDACTED]',
+      zip_code: '10115',
+      spin: '2',
+    })
+    expect(JSON.stringify(task)).not.toMatch(/S[1-8]/)
+  })
+
   it('masks Azure principal and HMAC headers', async () => {
     await sendRequest(`http://127.0.0.1:${app.port}/hooks`, {
       headers: [

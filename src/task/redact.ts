@@ -91,10 +91,30 @@ const KEY_WORD = /(?:^|[-_.])key$/
  * `code_verifier` and `client_assertion`, signatures such as `sig`, names
  * that contain `private`, a signed SAML response (`SAMLResponse`),
  * Firebase's one-time `oobCode` and a CAS service `ticket`, which signs the
- * user in once. `assertion` would mask command-line switches such as
- * Java's `-enableassertions`, so it is not in `SECRET_NAME`.
+ * user in once. Also one-time codes named by their use (`verification_code`,
+ * `reset_code`, OAuth's `device_code`), a `pin`, card numbers and their
+ * security codes (`card_number`, `cvv`, `cvc`), and a bare `sid`, as
+ * Socket.IO's polling requests carry their session id. `assertion` would
+ * mask command-line switches such as Java's `-enableassertions`, so it is
+ * not in `SECRET_NAME`.
  */
-const SECRET_PARAM_ONLY = /^code$|code[-_.]?verifier|sig$|private|assertion|samlresponse|^oobcode$|^ticket$/
+const SECRET_PARAM_ONLY = new RegExp(
+  [
+    '^code$',
+    'code[-_.]?verifier',
+    'sig$',
+    'private',
+    'assertion',
+    'samlresponse',
+    '^oobcode$',
+    '^ticket$',
+    '(?:verification|verify|reset|device|activation|confirmation|recovery|login|mfa|sms|email|security)[-_.]?code$',
+    '(?:^|[-_.])pin(?:[-_.]?code)?$',
+    'card[-_.]?(?:number|num|no)$',
+    '(?:^|[-_.])cv[cv]2?$',
+    '^sid$',
+  ].join('|'),
+)
 
 /**
  * `pass` or `pw` at the end of a command-line name, as in `--dbpass`,
