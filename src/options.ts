@@ -24,7 +24,7 @@ import type { Tracker } from './trackers/tracker'
 import { hasControlCharacter, KEY_PREFIX_WITHOUT_CONTROLS } from './util/control-characters'
 import { describePathForLog } from './util/log-path'
 import { maskUrl } from './util/mask-url'
-import { createConsoleLogger, createRateLimitedLogger, type Logger } from './util/logger'
+import { createConsoleLogger, createRateLimitedLogger, withoutProductName, type Logger } from './util/logger'
 
 export interface TopOptions extends RedactionOptions {
   /**
@@ -34,10 +34,11 @@ export interface TopOptions extends RedactionOptions {
    * `memory://`. A list of `redis://` node URLs is a cluster too. On a
    * cluster, `keyPrefix` must contain a hash tag. Ignored when `tracker` or
    * `redis` is given. An `http(s)://` URL, which only readers can use,
-   * throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL`.
+   * throws a `TypeError` with code `WEB_TOP_INVALID_TRACKER_URL`. `null`
+   * counts as unset.
    * @default process.env.TOP_TRACKER_URL (unless empty), else 'redis://127.0.0.1:6379'
    */
-  trackerUrl?: string | readonly string[] | undefined
+  trackerUrl?: string | readonly string[] | null | undefined
   /**
    * A tracker instance to write to, such as a `MemoryTracker`. The recorder
    * does not close a tracker it was given. Cannot be combined with `redis`.
@@ -51,10 +52,10 @@ export interface TopOptions extends RedactionOptions {
   /**
    * Prepended to every Redis key and channel. Leave empty to stay readable by
    * the Python `web-top`; use a hash tag (`{shop}:`) on Redis Cluster. At
-   * most 256 characters.
+   * most 256 characters. `null` counts as unset.
    * @default process.env.TOP_TRACKER_PREFIX ?? ''
    */
-  keyPrefix?: string | undefined
+  keyPrefix?: string | null | undefined
   /**
    * Max number of completed tasks kept by the tracker that the recorder opens. A
    * tracker passed as `tracker` keeps its own cap.
@@ -95,7 +96,7 @@ export interface TopOptions extends RedactionOptions {
    * Caps on the length of paths, header values and the number of headers
    * and parameters. `Infinity` removes a cap.
    */
-  limits?: Partial<SizeLimits> | undefined
+  limits?: { [Name in keyof SizeLimits]?: SizeLimits[Name] | undefined } | undefined
   /**
    * Logger of connection problems and dropped writes, Fastify's own in the
    * plugin. A `console` gets the message first.
@@ -618,14 +619,16 @@ function isConsole(logger: object): logger is Console {
  */
 function adaptConsole(target: Console): Logger {
   const forward = (method: 'warn' | 'error' | 'info' | 'debug') => (fields: Record<string, unknown>, message: string) => {
-    if (Object.keys(fields).length === 0) target[method](`web-top: ${message}`)
-    else target[method](`web-top: ${message}`, fields)
+    const line = `web-top: ${withoutProductName(message)}`
+    if (Object.keys(fields).length === 0) target[method](line)
+    else target[method](line, fields)
   }
   return { warn: forward('warn'), error: forward('error'), info: forward('info'), debug: forward('debug') }
 }
 
 function hasMethods(value: unknown, methods: readonly string[]): boolean {
-  if (value === null || typeof value !== 'object') return false
+  // A function with methods counts: some logging libraries return callable loggers.
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false
   return methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')
 }
 

@@ -168,7 +168,21 @@ describe('console as the logger', () => {
     const info = vi.spyOn(console, 'info').mockImplementation(() => {})
     const recorder = new Recorder({ trackerUrl: redis.url, logger: console, handleSignals: false })
     await recorder.close()
-    expect(info.mock.calls).toEqual([[`web-top: web-top records to ${redis.url} (from the trackerUrl option)`]])
+    expect(info.mock.calls).toEqual([[`web-top: records to ${redis.url} (from the trackerUrl option)`]])
+  })
+})
+
+describe('a function as the logger', () => {
+  it('gets the messages of its methods', async () => {
+    const lines: string[] = []
+    const logger = Object.assign(() => {}, {
+      warn: (_fields: object, message: string) => lines.push(`warn ${message}`),
+      error: (_fields: object, message: string) => lines.push(`error ${message}`),
+      info: (_fields: object, message: string) => lines.push(`info ${message}`),
+    })
+    const recorder = new Recorder({ trackerUrl: redis.url, logger, handleSignals: false })
+    await recorder.close()
+    expect(lines).toEqual([`info web-top records to ${redis.url} (from the trackerUrl option)`])
   })
 })
 

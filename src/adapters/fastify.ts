@@ -47,7 +47,7 @@ declare module 'fastify' {
 /** web-top settings in a route's `config`. */
 export interface WebTopRouteConfig {
   /** Whether requests of the route are left unrecorded, as with the `ignore` option. */
-  ignore?: boolean
+  ignore?: boolean | undefined
 }
 
 /** A Fastify app's server (`fastify.server`): Node's HTTP, HTTPS or HTTP/2 server. */
