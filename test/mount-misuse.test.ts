@@ -213,10 +213,7 @@ describe('http(s) tracker URL in a recorder', () => {
     withKey()
     const app = fastify()
     app.register(topPlugin, { trackerUrl: ENDPOINT_URL, handleSignals: false })
-    const error = await app.ready().then(
-      () => new Error('expected ready() to reject'),
-      (err: Error) => err,
-    )
+    const error = await catchRejection(app.ready(), 'ready()')
     expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
     expect(error.message).toContain(MASKED_URL)
     await app.close().catch(() => {})
@@ -247,10 +244,7 @@ describe.each(FASTIFY_VERSIONS)('%s app.register(topMiddleware)', (_name, fastif
     const clientsBefore = await countClients(redis.client)
     const app = fastify()
     app.register(topMiddleware({ trackerUrl: redis.url, handleSignals: false }) as never)
-    const error = await app.ready().then(
-      () => new Error('expected ready() to reject'),
-      (err: Error) => err,
-    )
+    const error = await catchRejection(app.ready(), 'ready()')
     expect(error).toBeInstanceOf(TypeError)
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
     expect(error.message).toMatch(/^web-top: topMiddleware is Express middleware/)
@@ -282,10 +276,7 @@ describe.each(FASTIFY_VERSIONS)('%s app.register(topMiddleware)', (_name, fastif
     const stderr = vi.spyOn(process.stderr, 'write')
     const app = fastify()
     app.register(topMiddleware as never)
-    const error = await app.ready().then(
-      () => new Error('expected ready() to reject'),
-      (err: Error) => err,
-    )
+    const error = await catchRejection(app.ready(), 'ready()')
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
     expect(error.message).toContain('instead of app.register(topMiddleware)')
     // No recorder was built from the instance's properties, so no option was reported as unknown.
@@ -300,10 +291,7 @@ describe.each(FASTIFY_VERSIONS)('%s topPlugin registered twice', (name, fastify)
     const app = fastify()
     app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
     app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
-    const error = await app.ready().then(
-      () => new Error('expected ready() to reject'),
-      (err: Error) => err,
-    )
+    const error = await catchRejection(app.ready(), 'ready()')
     expect(error).toBeInstanceOf(TypeError)
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
     expect(error.message).toContain('topPlugin is registered twice on the same Fastify instance')
@@ -334,14 +322,39 @@ describe.each(FASTIFY_VERSIONS)('%s topPlugin registered twice', (name, fastify)
     app.register(async (child) => {
       await child.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
     })
-    const error = await app.ready().then(
-      () => new Error('expected ready() to reject'),
-      (err: Error) => err,
-    )
+    const error = await catchRejection(app.ready(), 'ready()')
     expect(error).toBeInstanceOf(TypeError)
     expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
     expect(error.message).toContain('topPlugin is registered in a child plugin of an instance that has it already')
     await app.close().catch(() => {})
+  })
+
+  it('rejects a registration on the parent of a child that has it', async () => {
+    const app = fastify()
+    app.register(async (child) => {
+      await child.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
+    })
+    app.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
+    const error = await catchRejection(app.ready(), 'ready()')
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_OPTION)
+    expect(error.message).toContain('topPlugin is registered on an instance whose child plugin has it already')
+    await app.close().catch(() => {})
+  })
+
+  it('lets sibling child plugins register it', async () => {
+    const app = fastify()
+    for (const prefix of ['/a', '/b']) {
+      app.register(
+        async (child) => {
+          await child.register(topPlugin, { trackerUrl: 'memory://', handleSignals: false })
+          child.get('/', async () => 'ok')
+        },
+        { prefix },
+      )
+    }
+    await app.ready()
+    await app.close()
   })
 
   it('still records after one registration', async () => {

@@ -91,6 +91,15 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
     return
   }
 
+  // A child that registered first records its own routes, and this
+  // registration would add a second recorder for the rest of the app.
+  const descendant = findRegisteredDescendant(fastify)
+  if (descendant !== undefined) {
+    closeEarlierRecorder(descendant)
+    done(registeredInChild())
+    return
+  }
+
   // Fastify passes a number, boolean, array or Map given as the options as
   // it is, and the spread below would turn it into an empty object, which
   // the recorder would accept. Fastify 4 and 5 pass `{}` when the options
@@ -125,6 +134,9 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
     done(isDecoratorTaken(err) ? registeredTwice(err) : (err as Error))
     return
   }
+
+  const registered = registrationsOf(fastify.server)
+  registered.add(fastify)
 
   fastify.addHook('onRequest', function recordRequest(request, reply, next) {
     // Fastify 5 builds a new object on each read of `routeOptions`, so it is read once.
@@ -171,6 +183,7 @@ const webTopPlugin: FastifyPluginCallback<TopOptions> = function webTop(this: un
 
   fastify.addHook('onClose', function closeRecorder(_instance, next) {
     if (server !== undefined) unwatchUntrackedResponses(server, recordUntracked)
+    registered.delete(fastify)
     stopWatchingListen()
     recorder.close().then(() => next(), next)
   })
@@ -297,12 +310,42 @@ export function bindPluginLogger(log: Parameters<FastifyPluginCallback>[0]['log'
  * calls `close()`, and that recorder's Redis connection would keep the
  * process alive.
  */
-function closeEarlierRecorder(fastify: Parameters<FastifyPluginCallback>[0]): void {
+function closeEarlierRecorder(fastify: FastifyContext): void {
   const earlier = readDecorator(fastify)
   if (!(earlier instanceof Recorder)) return
   // An app that catches the error in `after()` boots on, without recording.
   earlier.logger.warn({}, 'web-top closed the recorder of the first topPlugin registration, because a second one failed')
   void earlier.close()
+}
+
+type FastifyContext = Parameters<FastifyPluginCallback>[0]
+
+/**
+ * The contexts of each app, by its server, that registered topPlugin and
+ * have not closed. A parent context registered later does not see the
+ * child's `webTop` decorator, so it looks here.
+ */
+const registrationsByServer = new WeakMap<object, Set<FastifyContext>>()
+
+function registrationsOf(server: object): Set<FastifyContext> {
+  let registered = registrationsByServer.get(server)
+  if (registered === undefined) {
+    registered = new Set()
+    registrationsByServer.set(server, registered)
+  }
+  return registered
+}
+
+/**
+ * Returns a context of the same app below `fastify` that registered
+ * topPlugin. Fastify 4 and 5 build each child context with
+ * `Object.create(parent)`, so its parents are on its prototype chain.
+ */
+function findRegisteredDescendant(fastify: FastifyContext): FastifyContext | undefined {
+  for (const registered of registrationsByServer.get(fastify.server) ?? []) {
+    if (Object.prototype.isPrototypeOf.call(fastify, registered)) return registered
+  }
+  return undefined
 }
 
 /** Marks a `webTop` decorator whose getter threw when read. */
@@ -396,6 +439,13 @@ function registeredTwice(cause: unknown): WebTopError {
   return invalidUsage(
     'topPlugin is registered twice on the same Fastify instance: register it once, on the app, before the routes',
     { cause },
+  )
+}
+
+function registeredInChild(): WebTopError {
+  return invalidUsage(
+    'topPlugin is registered on an instance whose child plugin has it already: ' +
+      'register it once, on the app, before the child plugins, and remove the one in the child',
   )
 }
 
