@@ -4,7 +4,7 @@
  */
 import {
   getAgoMs,
-  getContentLength,
+  getResponseBodyLength,
   getCountry,
   getDurationMs,
   getOriginalIp,
@@ -186,7 +186,7 @@ export const COLUMNS: readonly Column[] = [
     maxWidth: 10,
     ...fixed,
     dropOrder: 3,
-    value: (task) => formatBytes(getContentLength(task)),
+    value: (task) => formatBytes(getResponseBodyLength(task)),
   },
   {
     name: 'Tags',

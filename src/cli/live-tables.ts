@@ -5,7 +5,7 @@
 import {
   getAgoMs,
   getCompletedKey,
-  getContentLength,
+  getResponseBodyLength,
   getDurationMs,
   getProcessName,
   getRoute,
@@ -418,7 +418,7 @@ function createSortKey(
   const numeric: Record<string, (task: HttpTask) => number | undefined> = {
     Ago: (task) => getAgoMs(task, nowMs),
     Resp: (task) => task.status_code ?? undefined,
-    Length: (task) => getContentLength(task),
+    Length: (task) => getResponseBodyLength(task),
   }
   if (name === 'Duration') {
     return (task) => {

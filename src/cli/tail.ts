@@ -9,7 +9,7 @@
 import { OUTCOME_TAG } from '../task/cleanup-end'
 import {
   getCompletedKey,
-  getContentLength,
+  getResponseBodyLength,
   getDurationMs,
   getEndedAtMs,
   getOriginalIp,
@@ -420,7 +420,7 @@ export function formatAccessLine(task: HttpTask, colour: boolean): string {
     formatLatency(duration).padStart(8),
     sanitizeText(task.method ?? '-'),
     sanitizeText(task.path ?? task.uri ?? '-'),
-    formatBytes(getContentLength(task)) ?? '-',
+    formatBytes(getResponseBodyLength(task)) ?? '-',
     sanitizeText(getOriginalIp(task) ?? '-'),
     sanitizeText(getProcessLabel(task) ?? '-'),
     sanitizeText(JSON.stringify(getUserAgent(task) ?? '-')),

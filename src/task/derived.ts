@@ -126,8 +126,17 @@ export function getUserAgent(task: HttpTask): string | undefined {
   return findHeader(task.request_headers, 'user-agent')
 }
 
-/** Returns the response length in bytes from `Content-Length`, or `undefined`. */
-export function getContentLength(task: HttpTask): number | undefined {
+/**
+ * Returns the length of the response body in bytes: 0 for a response that
+ * has no body whatever its `Content-Length` says (to HEAD, or with status
+ * 1xx, 204 or 304, by RFC 9110 section 6.4.1), else `Content-Length`, or
+ * `undefined` without a valid one.
+ */
+export function getResponseBodyLength(task: HttpTask): number | undefined {
+  const status = task.status_code
+  if (task.method === 'HEAD' || (typeof status === 'number' && ((status >= 100 && status < 200) || status === 204 || status === 304))) {
+    return typeof status === 'number' ? 0 : undefined
+  }
   const value = findHeader(task.response_headers, 'content-length')
   if (value === undefined || !/^\d+$/.test(value.trim())) return undefined
   return Number(value)
