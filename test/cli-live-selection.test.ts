@@ -67,7 +67,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live selection (needs tmux)', () => {
 
   it('help names the key that clears it', async () => {
     session.sendKeys('?')
-    const screen = await session.waitForScreen((text) => text.includes('Press any key'), 15_000, 'the help')
+    const screen = await session.waitForScreen((text) => text.includes('Press any other key'), 15_000, 'the help')
     expect(screen).toMatch(/^ +Esc +clear the selection, so that the tables follow new requests again/m)
     session.sendKeys('x')
     await session.waitForScreen((text) => text.includes('Completed HTTP responses'), 15_000, 'the tables')

@@ -246,7 +246,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
 
   it('shows the help with ? and pauses with p', async () => {
     session.sendKeys('?')
-    const help = await session.waitForScreen((text) => text.includes('Press any key to close the help.'), 15_000, 'help')
+    const help = await session.waitForScreen((text) => text.includes('Press any other key to close the help; q quits.'), 15_000, 'help')
     expect(help).toMatch(/^ {2}p +pause: freeze the screen, keep counting$/m)
     session.sendKeys('x')
     await session.waitForScreen((text) => text.includes('Completed HTTP responses'), 15_000, 'the tables')
@@ -338,6 +338,39 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     await waitForPrompt(session)
     expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
     await expectExitCode(session, 143)
+  })
+
+  it('suspends on Ctrl-Z and draws again after fg', async () => {
+    await startLive(session)
+    session.sendKeys('C-z')
+    await waitForPrompt(session)
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
+
+    session.type('fg', true)
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses') && text.includes('q quit'), 15_000, 'the view after fg')
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('1 0')
+    expect(session.capture()).not.toContain(SHELL_PROMPT.trim())
+    // Raw keys again: p acts at once, without Enter.
+    session.sendKeys('p')
+    await session.waitForScreen((text) => /^web-top .*PAUSED$/m.test(text), 15_000, 'PAUSED after fg')
+    session.sendKeys('q')
+    await waitForPrompt(session)
+    await expectExitCode(session, 0)
+  })
+
+  it('suspends on SIGTSTP and restores the terminal on SIGQUIT', async () => {
+    await startLive(session)
+    const cliPid = Number(execFileSync('pgrep', ['-P', String(session.shellPid())], { encoding: 'utf8' }).trim())
+    process.kill(cliPid, 'SIGTSTP')
+    await waitForPrompt(session)
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
+
+    session.type('fg', true)
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses') && text.includes('q quit'), 15_000, 'the view after fg')
+    process.kill(cliPid, 'SIGQUIT')
+    await waitForPrompt(session)
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
+    await expectExitCode(session, 131)
   })
 
   it('restores the terminal after an uncaught error in the render loop', async () => {

@@ -50,8 +50,11 @@ export interface KeyContext {
   pageSize: number
 }
 
-/** Outcome of a key: `quit` ends the view, and `changed` requests a redraw. */
-export type KeyResult = 'quit' | 'changed' | 'unchanged'
+/**
+ * Outcome of a key: `quit` ends the view, `suspend` stops the process for
+ * the shell's job control, as Ctrl-Z does, and `changed` requests a redraw.
+ */
+export type KeyResult = 'quit' | 'suspend' | 'changed' | 'unchanged'
 
 export function createViewSettings(): ViewSettings {
   return {
@@ -73,7 +76,7 @@ export function createViewSettings(): ViewSettings {
 /**
  * Splits terminal input into keys: printable characters as they are, and
  * `up`, `down`, `left`, `right`, `pageup`, `pagedown`, `home`, `end`,
- * `enter`, `escape`, `backspace`, `tab` and `ctrl-c`. Unknown escape
+ * `enter`, `escape`, `backspace`, `tab`, `ctrl-c` and `ctrl-z`. Unknown escape
  * sequences are skipped whole.
  */
 export function parseKeys(data: string): string[] {
@@ -96,6 +99,8 @@ export function parseKeys(data: string): string[] {
 /** Applies one key to the settings. */
 export function handleKey(settings: ViewSettings, key: string, context: KeyContext): KeyResult {
   if (key === 'ctrl-c') return 'quit'
+  // Raw mode reads Ctrl-Z as a key, so the terminal sends no SIGTSTP.
+  if (key === 'ctrl-z') return 'suspend'
   if (settings.filterDraft !== undefined) return editFilter(settings, key)
   if (settings.showHelp) return handleHelpKey(settings, key, context)
   if (settings.detail !== undefined) return handleDetailKey(settings, key, context)
@@ -291,6 +296,7 @@ function nameOf(char: string): string {
   if (char === '\r' || char === '\n') return 'enter'
   if (char === '\x7f' || char === '\b') return 'backspace'
   if (char === '\x03') return 'ctrl-c'
+  if (char === '\x1a') return 'ctrl-z'
   if (char === '\t') return 'tab'
   return char
 }

@@ -500,7 +500,7 @@ function joinParts(parts: readonly StyledLine[], input: FrameInput): string {
 function renderHelp(input: FrameInput, room: number): string[] {
   const keyLines = renderKeyHelp(input.width)
   if (!Number.isFinite(room) || keyLines.length + 3 <= room) {
-    return [styleLine('Keys', 'bold', input), ...keyLines, '', cutLine('Press any key to close the help.', input)]
+    return [styleLine('Keys', 'bold', input), ...keyLines, '', cutLine('Press any other key to close the help; q quits.', input)]
   }
   const shown = Math.max(1, room - 2)
   const start = Math.min(input.settings.helpScroll, Math.max(0, keyLines.length - shown))

@@ -10,8 +10,20 @@ import { sanitizeText } from '../util/sanitize'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { cutToWidth } from './text-width'
 
-/** Exit codes of the signals that end the view: 128 + the signal number. */
-export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const
+/**
+ * Exit codes of the signals that end the view: 128 + the signal number. The
+ * view handles each, because a signal's default action would end the
+ * process with the terminal still on the alternate screen and raw.
+ * SIGUSR1 is left to Node, which starts its inspector on it.
+ */
+export const SIGNAL_EXIT_CODES = {
+  SIGINT: 130,
+  SIGTERM: 143,
+  SIGHUP: 129,
+  SIGQUIT: 131,
+  SIGALRM: 142,
+  SIGUSR2: 140,
+} as const
 
 export type ExitSignal = keyof typeof SIGNAL_EXIT_CODES
 

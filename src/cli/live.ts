@@ -590,7 +590,29 @@ class LiveView {
       pageSize: frame?.pageSize ?? 10,
     })
     if (result === 'quit') void this.stop(0)
+    else if (result === 'suspend') this.#onSuspend()
     else if (result === 'changed') this.#draw()
+  }
+
+  /**
+   * Stops the process for the shell's job control (Ctrl-Z, or SIGTSTP from
+   * `kill`), with the terminal put back first, so that the shell gets a
+   * cooked main screen. SIGTSTP would stop the process without that, and a
+   * listener replaces its stop, so the process stops itself with SIGSTOP,
+   * which shells report as stopped too.
+   */
+  readonly #onSuspend = (): void => {
+    if (this.#stopped || this.#screen === undefined) return
+    this.#screen.restore()
+    process.kill(process.pid, 'SIGSTOP')
+  }
+
+  /** Takes the screen and raw keys back after `fg` or SIGCONT, and draws the whole frame. */
+  readonly #onContinue = (): void => {
+    if (this.#stopped || this.#screen === undefined) return
+    this.#screen.reenter(this.#onKey)
+    this.#lastLines = undefined
+    this.#draw()
   }
 
   readonly #onResize = (): void => {
@@ -650,6 +672,10 @@ class LiveView {
     process.on('uncaughtException', this.#onFatalError)
     process.on('unhandledRejection', this.#onFatalError)
     process.on('exit', this.#restoreTerminal)
+    if (this.#screen !== undefined) {
+      process.on('SIGTSTP', this.#onSuspend)
+      process.on('SIGCONT', this.#onContinue)
+    }
   }
 
   #removeExitHandlers(): void {
@@ -659,6 +685,8 @@ class LiveView {
     process.off('uncaughtException', this.#onFatalError)
     process.off('unhandledRejection', this.#onFatalError)
     process.off('exit', this.#restoreTerminal)
+    process.off('SIGTSTP', this.#onSuspend)
+    process.off('SIGCONT', this.#onContinue)
   }
 
   /** Restores the terminal first, then closes the subscription and the connection. */

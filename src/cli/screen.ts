@@ -71,6 +71,20 @@ export class TerminalScreen {
     this.#input.resume()
   }
 
+  /**
+   * Sets the modes of `enter()` again after the process was stopped and
+   * continued: a shell that ran in between may have changed them, as when
+   * something other than the view stopped the process with SIGSTOP.
+   */
+  reenter(onKey: KeyHandler): void {
+    if (!this.#active) {
+      this.enter(onKey)
+      return
+    }
+    this.#output.write(ENTER_ALTERNATE_SCREEN + HIDE_CURSOR + DISABLE_LINE_WRAP + CLEAR_SCREEN)
+    if (this.#rawMode) this.#input.setRawMode?.(true)
+  }
+
   /** Puts the terminal back as it was: main screen, cursor, line wrap and cooked input. */
   restore(): void {
     if (!this.#active) return
