@@ -14,7 +14,9 @@ import { runLoad } from './helpers/load'
 import { readStoredTasks, startRedis, type TestRedis } from './helpers/redis-server'
 import { captureLogger, type LogLine } from './helpers/logger'
 
-const DROP_MESSAGE = 'task records dropped: redis was unreachable or slow, or rejected a write (logged apart with its reason)'
+const DROP_MESSAGE =
+  'task records dropped (a request has two, its start and its end): redis was unreachable or slow, ' +
+  'or rejected a write (logged apart with its reason)'
 
 function dropLines(lines: LogLine[]): LogLine[] {
   return lines.filter((line) => line.message === DROP_MESSAGE)

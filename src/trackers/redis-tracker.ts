@@ -181,7 +181,9 @@ const CLUSTER_LAYOUT_ERROR =
   /CLUSTERDOWN|TRYAGAIN|\bMOVED\b|\bASK\b|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes|Cluster isn't ready|Connection is closed/
 
 /** Message of the log lines that count dropped records. */
-const DROP_MESSAGE = 'task records dropped: redis was unreachable or slow, or rejected a write (logged apart with its reason)'
+const DROP_MESSAGE =
+  'task records dropped (a request has two, its start and its end): redis was unreachable or slow, ' +
+  'or rejected a write (logged apart with its reason)'
 
 /** Max time `flush()` waits for a connection attempt under way, in milliseconds. */
 const FLUSH_CONNECT_WAIT_MS = 2_000
@@ -1177,7 +1179,8 @@ export class RedisTracker implements Tracker {
     this.#logger.warn(
       { records: unsent + unconfirmed, unsent, unconfirmed, reason, url: this.#url },
       `${message}, so it counts them as dropped. Records not sent (unsent) are lost. ` +
-        'Records sent without a reply (unconfirmed) may or may not be stored.',
+        'Records sent without a reply (unconfirmed) may or may not be stored. A request has two records, ' +
+        'its start and its end.',
     )
   }
 
@@ -1553,7 +1556,10 @@ export class RedisTracker implements Tracker {
           this.#dropped += records
           this.#needsRepair = true
           this.#failingAll.records += records
-          this.#failingAll.removals.push(...chunk.removals)
+          // Several chunks in flight may carry the same removal.
+          for (const pattern of chunk.removals) {
+            if (!this.#failingAll.removals.includes(pattern)) this.#failingAll.removals.push(pattern)
+          }
         } else {
           // Redis rejected the write: the rejections last until a write succeeds.
           if (replied) {
