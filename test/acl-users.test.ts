@@ -21,7 +21,7 @@ import { startRedis, type TestRedis } from './helpers/redis-server'
 
 /** The commands of each ACL user, as README.md lists them. */
 const WRITER_COMMANDS =
-  '+evalsha +eval +info +pubsub|numsub +pubsub|numpat +publish +hset +hdel +hscan +lpush +ltrim +lrange +lrem +get +set +sadd +srem +del +multi +exec +select +ping +quit'
+  '+evalsha +eval +info +pubsub|numsub +pubsub|numpat +publish +hset +hdel +hscan +lpush +ltrim +lrange +lrem +exists +get +set +sadd +srem +del +multi +exec +select +ping +quit'
 const READER_COMMANDS =
   '+multi +exec +hgetall +lrange +llen +get +evalsha +eval +hkeys +hstrlen +hmget +exists +smembers +mget +subscribe +unsubscribe +scan +info +select +ping +quit'
 const ADMIN_COMMANDS =

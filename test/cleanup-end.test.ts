@@ -225,6 +225,54 @@ describe('cleanup and repairs', () => {
     }
   })
 
+  it('reads no completed list after a gap without prune', async () => {
+    const prefix = 'h/1-0-1.'
+    const heartbeat = { processor_id_prefix: prefix } as Heartbeat
+    const tracker = new RedisTracker({ url: redis.url })
+    try {
+      await redis.client.rpush('past_tasks', ...Array.from({ length: 50 }, (_, index) => end(`old-${index}`)))
+      tracker.writeHeartbeat(heartbeat, 300)
+      tracker.recordStart(`${prefix}0`, start('gap'))
+      await tracker.flush()
+      await waitFor('the expired heartbeat', async () => ((await redis.client.exists(`heartbeat:${prefix}`)) === 0 ? true : undefined))
+      await redis.client.config('RESETSTAT')
+
+      // The heartbeat may have expired, so this end is sent with the check for prune records.
+      tracker.recordEnd(`${prefix}0`, end('gap'))
+      await tracker.flush()
+      const stats = await redis.client.info('commandstats')
+      expect(stats).toContain('cmdstat_exists:calls=1,')
+      expect(stats).not.toContain('cmdstat_lrange')
+      expect(await redis.client.llen('past_tasks')).toBe(51)
+      expect(JSON.parse((await redis.client.lindex('past_tasks', 0)) ?? '{}')).toMatchObject({ task_id: 'gap' })
+    } finally {
+      await tracker.close()
+    }
+  })
+
+  it('marks a prune that ended entries for a day', async () => {
+    const prefix = 'h/1-0-1.'
+    const tracker = new RedisTracker({ url: redis.url })
+    const pruner = new RedisTracker({ url: redis.url })
+    try {
+      tracker.writeHeartbeat({ processor_id_prefix: prefix } as Heartbeat, 300)
+      tracker.recordStart(`${prefix}0`, start('marked'))
+      await tracker.flush()
+      await waitFor('the expired heartbeat', async () => ((await redis.client.exists(`heartbeat:${prefix}`)) === 0 ? true : undefined))
+      expect(await redis.client.exists('last_pruned_at')).toBe(0)
+
+      expect(await pruneStaleTasks(pruner)).toMatchObject({ endedTasks: 1 })
+      const ttl = await redis.client.pttl('last_pruned_at')
+      expect(ttl).toBeGreaterThan(23 * 3_600_000)
+      expect(ttl).toBeLessThanOrEqual(24 * 3_600_000)
+      const endedAt = (JSON.parse((await redis.client.lindex('past_tasks', 0)) ?? '{}') as { ended_at?: string }).ended_at
+      expect(await redis.client.get('last_pruned_at')).toBe(endedAt)
+    } finally {
+      await pruner.close()
+      await tracker.close()
+    }
+  })
+
   it('keeps one record after a late reply', async () => {
     // The heartbeat's TTL starts when Redis runs the write, not when a
     // blocked event loop reads the reply.

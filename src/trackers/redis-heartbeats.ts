@@ -109,6 +109,14 @@ async function findStringlessKeys(
  * cleanup in one script that checks each heartbeat key again, so a
  * recorder that came back in between keeps its entries.
  */
+/**
+ * Time a prune's mark (`HeartbeatKeys.lastPrunedAt`) lives, in ms: a day.
+ * A recorder whose heartbeat expired while Redis was out of its reach,
+ * and which comes back later than this, leaves the records that prune
+ * ended of its requests beside those of their real ends.
+ */
+export const PRUNE_MARK_TTL_MS = 24 * 60 * 60 * 1000
+
 export async function pruneRedisStaleTasks(
   client: RedisClient,
   keys: RedisKeys,
@@ -126,14 +134,16 @@ export async function pruneRedisStaleTasks(
     const heartbeatKeyNames = batch.map((prefix) => heartbeatKeys.heartbeatPrefix + prefix)
     const reply = await pruneStale.call(
       client,
-      3 + heartbeatKeyNames.length,
+      4 + heartbeatKeyNames.length,
       keys.processors,
       heartbeatKeys.heartbeats,
       keys.pastTasks,
+      heartbeatKeys.lastPrunedAt,
       ...heartbeatKeyNames,
       keys.taskUpdates,
       String(maxCompleted),
       formatIsoTime(Date.now()),
+      String(PRUNE_MARK_TTL_MS),
       ...batch,
     )
     const [removed, ended, ...pruned] = reply

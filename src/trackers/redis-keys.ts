@@ -22,6 +22,12 @@ export interface HeartbeatKeys {
   heartbeats: string
   /** Start of each recorder's heartbeat STRING key, which the processor id prefix completes. */
   heartbeatPrefix: string
+  /**
+   * STRING with the end time of the last prune that ended entries, for a
+   * day (`PRUNE_MARK_TTL_MS`). Until it expires, a recorder whose heartbeat
+   * may have expired looks for the records that prune ended of its requests.
+   */
+  lastPrunedAt: string
 }
 
 export function createRedisKeys(prefix = ''): RedisKeys {
@@ -37,6 +43,7 @@ export function createHeartbeatKeys(prefix = ''): HeartbeatKeys {
   return {
     heartbeats: `${prefix}heartbeats`,
     heartbeatPrefix: `${prefix}heartbeat:`,
+    lastPrunedAt: `${prefix}last_pruned_at`,
   }
 }
 

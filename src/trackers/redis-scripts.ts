@@ -199,7 +199,9 @@ end
 /**
  * Applies a batch of task writes.
  *
- * KEYS: processors, past_tasks. ARGV: channel, max completed tasks, `1`
+ * KEYS: processors, past_tasks, the write sequence key (left out on a
+ * Cluster, where calls carry no number), last_pruned_at. ARGV: channel,
+ * max completed tasks, `1`
  * when publishing may be skipped (`0` on Redis Cluster), then groups of
  * four: operation code, target, head, tail. The code is a letter
  * for the operation, followed by the number of a shared text when the
@@ -234,8 +236,11 @@ end
  *   Prune may have ended the entry that `a` puts back, while the recorder
  *   could not refresh its heartbeat. So `a` also removes that ended record
  *   from past_tasks (found by task id and the outcome process_stopped),
- *   and the request keeps one record: the one of its real end. A user
- *   without LRANGE or LREM keeps the ended record.
+ *   and the request keeps one record: the one of its real end. It looks
+ *   only while the last key, last_pruned_at, exists: the list can hold
+ *   tens of thousands of records, and reading them on every call while a
+ *   heartbeat is in doubt slowed Redis for seconds after an outage. A
+ *   user without LRANGE or LREM keeps the ended record.
  * - `k` check: the ends (`e`) after it in the call remove such a
  *   process_stopped record of their task as well. The tracker sends it
  *   while its heartbeat may have expired, when prune may have ended a
@@ -277,6 +282,7 @@ end
  */
 export const APPLY_BATCH_SCRIPT = `${END_RECORD_LUA}
 local processors = KEYS[1]
+local lastPrunedAt = KEYS[#KEYS]
 local channel = ARGV[1]
 local shared = {}
 
@@ -343,7 +349,9 @@ end
 local function dropStoppedRecord(text)
   if stopped == nil then
     stopped = {}
-    local items = redis.pcall('LRANGE', KEYS[2], 0, -1)
+    -- A user without EXISTS looks as before.
+    local pruned = redis.pcall('EXISTS', lastPrunedAt)
+    local items = pruned == 0 and {} or redis.pcall('LRANGE', KEYS[2], 0, -1)
     if type(items) == 'table' and not items.err then
       for _, item in ipairs(items) do
         local id = taskId(item)
@@ -494,9 +502,11 @@ return 1
  * Ends the active entries of processes whose heartbeat expired, by
  * cleanup with the outcome `process_stopped` (endRecord).
  *
- * KEYS: processors, heartbeats set, past_tasks, then the heartbeat key of
- * each candidate prefix. ARGV: channel, max completed tasks, end time,
- * then the candidate prefixes, in the order of their keys. A candidate
+ * KEYS: processors, heartbeats set, past_tasks, last_pruned_at, then the
+ * heartbeat key of each candidate prefix. ARGV: channel, max completed
+ * tasks, end time, TTL of last_pruned_at in ms, then the candidate
+ * prefixes, in the order of their keys. When the call ends entries, it
+ * sets last_pruned_at to the end time with that TTL. A candidate
  * whose heartbeat key exists again (its recorder came back) is kept. For
  * the others, the script deletes every processors field that starts with
  * the prefix, compared as plain bytes, pushes and publishes the ended
@@ -513,7 +523,7 @@ return 1
 export const PRUNE_STALE_SCRIPT = `${END_RECORD_LUA}
 local stale = {}
 local staleSet = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   if redis.call('EXISTS', KEYS[i]) == 0 then
     stale[#stale + 1] = ARGV[i]
     staleSet[ARGV[i]] = true
@@ -557,6 +567,9 @@ for _, field in ipairs(fields) do
   removed = removed + redis.call('HDEL', KEYS[1], field)
 end
 pushEnded(KEYS[3], ended, keep)
+if #ended > 0 then
+  redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
+end
 for _, text in ipairs(ended) do
   redis.pcall('PUBLISH', ARGV[1], text)
 end

@@ -1583,7 +1583,11 @@ export class RedisTracker implements Tracker {
     })
     this.#inFlight.add(sent)
     this.#failInFlight.add(finish)
-    const keys = this.#sequence === undefined ? [processors, pastTasks] : [processors, pastTasks, this.#sequence.key]
+    const { lastPrunedAt } = this.heartbeatKeys
+    const keys =
+      this.#sequence === undefined
+        ? [processors, pastTasks, lastPrunedAt]
+        : [processors, pastTasks, this.#sequence.key, lastPrunedAt]
     // A Cluster routes calls to several nodes, so it keeps the fallback to EVAL per call; its calls carry no number.
     let mode: ScriptSendMode = 'fallback'
     if (this.#sequence !== undefined) mode = this.#loadScript ? 'eval' : 'evalsha'
