@@ -454,6 +454,31 @@ describe('sort columns', () => {
     expect(completedTitle).toContain('sorted by User agent (hidden)')
   })
 
+  it('sorts addresses and paths by their numbers', () => {
+    const addresses = ['10.0.0.100', '10.0.0.9', '1.2.3.4', '10.0.0.10']
+    const paths = ['/users/100', '/users/9', '/users/7', '/users/10']
+    const active = addresses.map((address, index) => ({
+      task: task(index, { started_at: formatIsoTime(NOW - 1_000), client_ip_address: address, path: paths[index] }),
+      orphaned: false,
+    }))
+    const byIp = renderLiveFrame(frameInput(data(0, 0, { active }), {}, { sortColumn: 'IP' })).lines.slice(6, 10)
+    expect(byIp.map((line) => line.split(/\s+/)[0])).toEqual(['1.2.3.4', '10.0.0.9', '10.0.0.10', '10.0.0.100'])
+    const byPath = renderLiveFrame(frameInput(data(0, 0, { active }), {}, { sortColumn: 'Path' })).lines.slice(6, 10)
+    expect(byPath.map((line) => /\/users\/\d+/.exec(line)?.[0])).toEqual(['/users/7', '/users/9', '/users/10', '/users/100'])
+  })
+
+  it('names a status filter it cannot read', () => {
+    for (const [filterText, reason] of [
+      ['599-500', 'Invalid status range "599-500": its first code is greater than its last'],
+      ['200-', 'Invalid status "200-": expected a code (404), a class (5xx) or a range (400-499)'],
+    ]) {
+      const lines = renderLiveFrame(frameInput(data(3, 5), { width: 200 }, { filterText })).lines
+      expect(lines.at(-2)).toBe(`Filter: ${filterText} (${reason}; matched as text)`)
+    }
+    const valid = renderLiveFrame(frameInput(data(3, 5), { width: 200 }, { filterText: '500-599' })).lines
+    expect(valid.at(-2)).toBe('Filter: 500-599')
+  })
+
   it('names the sort only on a table that has its column', () => {
     const lines = renderLiveFrame(frameInput(data(3, 5), {}, { sortColumn: 'Resp' })).lines
 

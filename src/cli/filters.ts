@@ -259,6 +259,23 @@ export function createTextFilter(text: string): (task: HttpTask) => boolean {
   }
 }
 
+/**
+ * Returns why `text`, written like a status filter (digits, `x`, `-` and
+ * `,` only, with a `-`, `x` or `,`), is not a valid one, such as the
+ * reversed range `599-500`, or undefined for any other text. The live
+ * filter matches such text as text, which finds nothing, so the view shows
+ * why.
+ */
+export function findStatusFilterMistake(text: string): string | undefined {
+  if (!/^[\d\sxX,-]+$/.test(text) || !/[-xX,]/.test(text)) return undefined
+  try {
+    parseStatusFilter(text)
+    return undefined
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
 /** Returns the status filter parsed from `text`, or `undefined` when `text` is not one. */
 function tryParseStatusFilter(text: string): StatusFilter | undefined {
   try {

@@ -7,6 +7,7 @@ import type { HttpTask } from '../task/http-task'
 import type { HeartbeatReport } from '../trackers/heartbeat'
 import type { Column } from './columns'
 import { renderDetailLines } from './detail'
+import { findStatusFilterMistake } from './filters'
 import { renderGrid } from './grid'
 import {
   buildProcessRows,
@@ -450,7 +451,11 @@ function renderFooter(input: FrameInput): string[] {
   const lines: string[] = []
   const parts: StyledLine[] = [...input.notices]
   const { settings, data } = input
-  if (settings.filterText !== '') parts.unshift({ text: `Filter: ${settings.filterText}`, colour: 'yellow' })
+  if (settings.filterText !== '') {
+    const mistake = findStatusFilterMistake(settings.filterText)
+    const note = mistake === undefined ? '' : ` (${mistake.replace(/\.$/, '')}; matched as text)`
+    parts.unshift({ text: `Filter: ${settings.filterText}${note}`, colour: 'yellow' })
+  }
   // A selected row keeps its table scrolled to it, so new requests stay out of view until Esc.
   if (input.interactive && settings.selectedKey !== undefined && settings.detail === undefined) {
     parts.push({ text: 'Row selected, Esc to follow new requests' })

@@ -393,10 +393,17 @@ function startKeyOf(startMs: number): number {
 /** A row's sort key. Undefined is an unknown duration, which sorts last in either direction. */
 type SortKey = number | string | undefined
 
+/**
+ * Order of text cells: digit runs compare as numbers, so `10.0.0.9` comes
+ * before `10.0.0.10`, `node:9` before `node:10` and `/users/9` before
+ * `/users/10`.
+ */
+const TEXT_ORDER = new Intl.Collator(undefined, { numeric: true })
+
 /** Compares two sort keys, `direction` -1 for the reversed order. Equal keys return 0. */
 function compareSortKeys(a: SortKey, b: SortKey, direction: 1 | -1): number {
   if (a === undefined || b === undefined) return Number(a === undefined) - Number(b === undefined)
-  if (typeof a === 'string' && typeof b === 'string') return direction * a.localeCompare(b)
+  if (typeof a === 'string' && typeof b === 'string') return direction * TEXT_ORDER.compare(a, b)
   if (a === b) return 0
   return direction * (a < b ? -1 : 1)
 }
