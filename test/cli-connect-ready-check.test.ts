@@ -7,8 +7,11 @@
  */
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTrackerFromUrl } from '../src/trackers/from-url'
 import { runCli, startCli } from './helpers/cli'
-import { completedRecord } from './helpers/records'
+import { waitFor } from './helpers/http'
+import { captureLogger } from './helpers/logger'
+import { activeRecord, completedRecord } from './helpers/records'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 import { SENTINEL_WAIT_MS, startRedisSentinel, type TestSentinel } from './helpers/redis-sentinel'
 
@@ -174,6 +177,33 @@ describe('Sentinel that names a replica', () => {
     // The master contains no records, which the CLI notes.
     expect(result.stderr).toMatch(/^web-top-cli: no app has recorded/)
   }, 30_000)
+
+  it('names sentinelPassword when a Sentinel wants one', async () => {
+    await setup.sentinels[0]?.client.call('ACL', 'SETUSER', 'default', 'resetpass', '>sentinel-pw')
+
+    const denied = await runCli(['recent', '--tracker-url', setup.url], { timeoutMs: 20_000 })
+    expect(denied.code).toBe(1)
+    expect(denied.stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(denied.stderr).toContain('Sentinels with a password of their own take it as ?sentinelPassword=')
+
+    const logger = captureLogger()
+    const tracker = createTrackerFromUrl(setup.url, { logger })
+    try {
+      tracker.recordStart('h/1-0-1.0', JSON.stringify(activeRecord('sentinel-auth', '/sentinel/auth')))
+      await waitFor('the authentication line', async () =>
+        logger.lines.find((line) => line.message.includes('authentication failed')),
+      )
+      const line = logger.lines.find((candidate) => candidate.message.includes('authentication failed'))
+      expect(line?.message).toContain('?sentinelPassword=')
+    } finally {
+      await tracker.close()
+    }
+
+    const allowed = await runCli(['recent', '--tracker-url', `${setup.url}?sentinelPassword=sentinel-pw`], {
+      timeoutMs: 20_000,
+    })
+    expect(allowed.code).toBe(0)
+  }, 60_000)
 })
 
 /** Returns INFO persistence of a test server, through a client of its own. */

@@ -73,6 +73,10 @@ const HTTP_HINT =
 
 const AUTH_HINT = 'Check the user name and password in the URL'
 
+const SENTINEL_AUTH_HINT =
+  "Check the user name and password in the URL: those before the hosts are the master's, and Sentinels " +
+  'with a password of their own take it as ?sentinelPassword= (with sentinelUsername for an ACL user)'
+
 /** ioredis's error when no Sentinel of a `redis+sentinel://` URL named the master, followed by the last reason. */
 const SENTINEL_FAILURE = /\bAll sentinels are unreachable\b/
 
@@ -178,7 +182,7 @@ function describeAdminPermissionHint(command: 'prune' | 'clear'): string {
 
 /** Returns the hint after a failed connection, by the reason it failed. */
 function findConnectHint(url: string, reason: string): string {
-  if (AUTH_FAILURE.test(reason)) return AUTH_HINT
+  if (AUTH_FAILURE.test(reason)) return /^rediss?\+sentinel:/i.test(url) ? SENTINEL_AUTH_HINT : AUTH_HINT
   if (NOT_A_CLUSTER.test(reason)) return NOT_A_CLUSTER_HINT
   if (DATABASE_FAILURE.test(reason)) return DATABASE_HINT
   if (SENTINEL_FAILURE.test(reason)) return `${describeTlsMismatch(url, reason)}${SENTINEL_HINT}; ${urlHint(url)}`

@@ -1951,7 +1951,8 @@ export class RedisTracker implements Tracker {
     // The errors that follow a mismatch on the same connection, such as
     // "Stream isn't writeable" of the ready check, tell nothing more.
     if (this.#mismatchSocket !== undefined && this.#mismatchSocket === (this.client as Redis).stream) return
-    const message = AUTH_FAILURE.test(err.message) ? AUTH_FAILURE_MESSAGE : CONNECTION_ERROR_MESSAGE
+    let message = CONNECTION_ERROR_MESSAGE
+    if (AUTH_FAILURE.test(err.message)) message = SENTINEL_URL.test(this.#url) ? SENTINEL_AUTH_FAILURE_MESSAGE : AUTH_FAILURE_MESSAGE
     const cause = findRedisErrorCause(err)
     this.#logger.warn(cause === undefined ? { err, url: this.#url } : { err, cause, url: this.#url }, message)
   }
@@ -2026,8 +2027,14 @@ const CONNECTION_ERROR_MESSAGE = 'redis connection error'
 const AUTH_FAILURE_MESSAGE =
   'redis connection error: authentication failed; give the right password, and the ACL user if any, ' +
   'in the tracker URL as redis://user:password@host:port'
+const SENTINEL_AUTH_FAILURE_MESSAGE =
+  'redis connection error: authentication failed; give the master\'s password, and the ACL user if any, in the ' +
+  'tracker URL as redis+sentinel://user:password@host:port/master, and the password of Sentinels that have ' +
+  'one of their own as ?sentinelPassword= (with sentinelUsername for an ACL user)'
+/** A `redis+sentinel://` or `rediss+sentinel://` URL. */
+const SENTINEL_URL = /^rediss?\+sentinel:/i
 /** The messages that 'redis connection restored' ends. */
-const CONNECTION_ERROR_MESSAGES = [CONNECTION_ERROR_MESSAGE, AUTH_FAILURE_MESSAGE]
+const CONNECTION_ERROR_MESSAGES = [CONNECTION_ERROR_MESSAGE, AUTH_FAILURE_MESSAGE, SENTINEL_AUTH_FAILURE_MESSAGE]
 
 /**
  * Max number of kinds of protocol mismatch whose first line one outage
