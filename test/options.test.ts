@@ -316,6 +316,21 @@ describe('Recorder setup errors', () => {
     expect(error.message).toBe('web-top: Invalid tracker URL "\\tredis://127.0.0.1:1": it starts with whitespace; remove it')
   })
 
+  it('rejects a query parameter that ioredis would ignore', () => {
+    const url = 'rediss://:secret@127.0.0.1:1/?rejectUnauthorized=false'
+    const error = catchError(() => new Recorder({ trackerUrl: url, handleSignals: false }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toContain('"rediss://:***@127.0.0.1:1/?rejectUnauthorized=false"')
+    expect(error.message).toContain('the query parameter "rejectUnauthorized" is not supported')
+    expect(error.message).toContain('an ioredis client as the redis option')
+  })
+
+  it('takes the query parameters that ioredis reads', async () => {
+    const recorder = new Recorder({ trackerUrl: 'redis://127.0.0.1:1/?family=4&db=2', handleSignals: false })
+    await recorder.close()
+  })
+
   // web-top-cli rejects the same values, so that a URL it reads from is one an app can record to.
   it.each([
     ['redis://:secret@127.0.0.1:1 ', '"redis://:***@127.0.0.1:1 ": it ends with whitespace'],

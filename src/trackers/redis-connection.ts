@@ -308,7 +308,24 @@ export function validateServerUrl(url: string): void {
   if (!/^(?:\/(?:\d{1,5}\/?)?)?$/.test(parsed.pathname)) {
     throw invalidTrackerUrl(maskUrl(url), describeInvalidDatabase(url, parsed.pathname))
   }
+  for (const name of parsed.searchParams.keys()) {
+    if (SERVER_URL_PARAMETERS.has(name)) continue
+    const reason =
+      `the query parameter ${JSON.stringify(name)} is not supported; a redis:// URL takes family, password, ` +
+      'username, db and allowUsernameInURI. Pass other client options, such as TLS settings, in an ioredis ' +
+      'client as the redis option, or trust a certificate authority with NODE_EXTRA_CA_CERTS'
+    throw invalidTrackerUrl(maskUrl(url), reason)
+  }
 }
+
+/**
+ * Query parameters of a `redis://` URL that ioredis 5 reads as it should.
+ * It copies every parameter into its options as a string, so others, such
+ * as `rejectUnauthorized=false` (not a TLS option there) or
+ * `enableOfflineQueue=false` (a true string), would silently do nothing or
+ * the opposite.
+ */
+const SERVER_URL_PARAMETERS = new Set(['family', 'password', 'username', 'db', 'allowUsernameInURI'])
 
 /**
  * Returns the reason that the path of a server URL is not a database. The path is quoted
