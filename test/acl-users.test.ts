@@ -17,6 +17,7 @@ import type { Heartbeat } from '../src/trackers/heartbeat'
 import { runCli } from './helpers/cli'
 import { recorderStartText } from './helpers/records'
 import { sendRequest, startApp, waitFor } from './helpers/http'
+import { captureLogger } from './helpers/logger'
 import { startRedis, type TestRedis } from './helpers/redis-server'
 
 /** The commands of each ACL user, as README.md lists them. */
@@ -129,6 +130,29 @@ describe('writer without del', () => {
     ])
     expect(warnings[0]?.fields.key).toBe(keys[0])
     expect(JSON.stringify(warnings[0]?.fields)).not.toContain('secret-pw')
+  })
+})
+
+describe('writer without a command of the batch script', () => {
+  it.each([['hset'], ['evalsha', 'eval']])('names the ACL table when %s is denied', async (...denied) => {
+    await redis.client.flushall()
+    const url = await createUser(`no${denied.join('')}`, denied)
+    const logger = captureLogger()
+    const tracker = new RedisTracker({ url, logger })
+    try {
+      tracker.recordStart('p1', JSON.stringify({ task_id: 1, path: '/denied' }))
+      await tracker.flush()
+      const line = await waitFor('the failed write', async () =>
+        logger.lines.find((candidate) => candidate.message.startsWith('redis write failed')),
+      )
+      expect(line.fields.hint).toBe(
+        'let the Redis user run the writer\'s commands that README.md lists under "Redis users (ACL)", ' +
+          'on the keys of the prefix and its task_updates channel',
+      )
+      expect(JSON.stringify(line.fields)).not.toContain('secret-pw')
+    } finally {
+      await tracker.close()
+    }
   })
 })
 

@@ -1614,6 +1614,7 @@ export class RedisTracker implements Tracker {
     Object.assign(fields, { reason, records, url: this.#url })
     if (records === 0) fields.write = describeRecordlessWrite(removals)
     if (CLUSTER_REDIRECTION.test(err.message)) fields.hint = CLUSTER_NODE_HINT
+    if (PERMISSION_DENIED.test(err.message)) fields.hint = WRITER_ACL_HINT
     this.#logger.warn(fields, records > 0 ? WRITE_FAILED_DROPPED_MESSAGE : WRITE_FAILED_MESSAGE)
   }
 
@@ -2014,6 +2015,18 @@ function describeRecordlessWrite(removals: readonly string[]): string {
   if (removals.length === 0) return 'updating the processors hash (a repair or a discarded request)'
   return `ending the active entries of processor ids ${removals.join(', ')}`
 }
+
+/**
+ * Redis's replies to a command that the user's ACL denies: NOPERM for
+ * EVALSHA itself, and for a command that the batch script runs, an error
+ * that names only the script and its line.
+ */
+const PERMISSION_DENIED = /\bNOPERM\b|user executing the script can't run this command/
+
+/** Advice after a write that the user's ACL denied. */
+const WRITER_ACL_HINT =
+  "let the Redis user run the writer's commands that README.md lists under \"Redis users (ACL)\", " +
+  'on the keys of the prefix and its task_updates channel'
 
 /** Advice after a redirection (MOVED), which a plain redis:// URL of one Cluster node gets. */
 const CLUSTER_NODE_HINT =
