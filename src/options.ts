@@ -24,7 +24,7 @@ import type { Tracker } from './trackers/tracker'
 import { hasControlCharacter, KEY_PREFIX_WITHOUT_CONTROLS } from './util/control-characters'
 import { describePathForLog } from './util/log-path'
 import { maskUrl } from './util/mask-url'
-import { createConsoleLogger, createRateLimitedLogger, withoutProductName, type Logger } from './util/logger'
+import { createConsoleLogger, createRateLimitedLogger, type Logger } from './util/logger'
 
 export interface TopOptions extends RedactionOptions {
   /**
@@ -619,7 +619,7 @@ function isConsole(logger: object): logger is Console {
  */
 function adaptConsole(target: Console): Logger {
   const forward = (method: 'warn' | 'error' | 'info' | 'debug') => (fields: Record<string, unknown>, message: string) => {
-    const line = `web-top: ${withoutProductName(message)}`
+    const line = `web-top: ${message}`
     if (Object.keys(fields).length === 0) target[method](line)
     else target[method](line, fields)
   }

@@ -342,7 +342,7 @@ describe('express tracker options', () => {
   it('says once where it records', async () => {
     const nodeArgs = ['--import', 'tsx', '-e', ONE_REQUEST_EXPRESS_SCRIPT]
     const result = await runNode(nodeArgs, { TEST_REDIS_URL: redis.url }, 15_000)
-    expect(result.stderr).toBe(`web-top: info: records to ${redis.url} (from the trackerUrl option)\n`)
+    expect(result.stderr).toBe(`web-top: info: web-top records to ${redis.url} (from the trackerUrl option)\n`)
 
     const withPassword = redis.url.replace('redis://', 'redis://:hunter2@')
     const fromEnvironment = await runNode(
@@ -351,7 +351,7 @@ describe('express tracker options', () => {
       15_000,
     )
     expect(fromEnvironment.stderr).toMatch(
-      new RegExp(`^web-top: info: records to redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port} \\(from TOP_TRACKER_URL\\) keyPrefix=shop:\\n`),
+      new RegExp(`^web-top: info: web-top records to redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port} \\(from TOP_TRACKER_URL\\) keyPrefix=shop:\\n`),
     )
     expect(fromEnvironment.stderr).not.toContain('hunter2')
   })

@@ -168,7 +168,7 @@ describe('console as the logger', () => {
     const info = vi.spyOn(console, 'info').mockImplementation(() => {})
     const recorder = new Recorder({ trackerUrl: redis.url, logger: console, handleSignals: false })
     await recorder.close()
-    expect(info.mock.calls).toEqual([[`web-top: records to ${redis.url} (from the trackerUrl option)`]])
+    expect(info.mock.calls).toEqual([[`web-top: web-top records to ${redis.url} (from the trackerUrl option)`]])
   })
 })
 

@@ -24,23 +24,13 @@ export function createConsoleLogger(): Logger {
       .filter(([key]) => key !== 'err')
       .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
       .join(' ')
-    process.stderr.write(`web-top: ${level}: ${withoutProductName(message)}${err}${rest === '' ? '' : ` ${rest}`}\n`)
+    process.stderr.write(`web-top: ${level}: ${message}${err}${rest === '' ? '' : ` ${rest}`}\n`)
   }
   return {
     warn: (object, message) => print('warn', object, message),
     error: (object, message) => print('error', object, message),
     info: (object, message) => print('info', object, message),
   }
-}
-
-/**
- * Returns a message without the `web-top ` that starts most of them, for
- * a logger that prefixes every line with `web-top:` already
- * (`web-top: info: records to …`). Messages start with the name for
- * loggers such as pino, whose lines carry no prefix.
- */
-export function withoutProductName(message: string): string {
-  return message.startsWith('web-top ') ? message.slice('web-top '.length) : message
 }
 
 /** A logger that drops everything. */
