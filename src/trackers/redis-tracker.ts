@@ -1351,6 +1351,11 @@ export class RedisTracker implements Tracker {
     return false
   }
 
+  /** Returns whether a write may schedule a flush: the tracker is neither closed nor going idle. */
+  #mayWake(): boolean {
+    return !this.#closed && !this.#suspendWhenSent && !this.#suspended
+  }
+
   /** Bytes of the writes not sent yet, in flight, or waiting to be sent again. */
   #pendingBytes(): number {
     return this.#batch.bytes + this.#inFlightBytes + this.#retries.bytes + this.#unconfirmedBytes
@@ -1574,6 +1579,14 @@ export class RedisTracker implements Tracker {
         resolve()
         // The next batch waits for this reply. Sent now, it is in flight before a waiting flush() checks again.
         if (resent && !this.#retries.isWaiting) this.#sendBatch()
+        // A repair that waited for the writes in flight goes after the last
+        // of them succeeds, not with the next request's records. After a
+        // failure it waits, so that a Redis that rejects every call gets no
+        // call per batch window. A tracker on its way to idle keeps waiting,
+        // because a flush would wake it.
+        else if (err === undefined && this.#needsRepair && this.#inFlight.size === 0 && this.#mayWake()) {
+          this.#scheduleFlush()
+        }
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
           this.#suspendWhenSent = false
           this.#stopWaitingForReplies()
@@ -1759,7 +1772,7 @@ export class RedisTracker implements Tracker {
    * was sent but not confirmed comes last, as an `m` that ends what is
    * left and spares the entries just set. A removal still queued is left
    * to its own `m`, which follows the repair. Waits while the byte budget
-   * has no room.
+   * has no room and writes wait for Redis.
    */
   #prependRepair(): void {
     const repair: string[] = []
@@ -1781,7 +1794,12 @@ export class RedisTracker implements Tracker {
       bytes += operationBytes('a', processorId, active ?? '', '')
     }
     repair.push(...unconfirmed)
-    if (this.#pendingBytes() + bytes > this.#maxPendingBytes) return
+    // The repair's records are the active ones, which the tracker keeps
+    // anyway, so a repair larger than the budget goes once nothing waits
+    // for Redis. Waiting for room instead left finished requests listed for
+    // as long as more active records than the budget stayed in flight.
+    const waiting = this.#inFlightBytes + this.#retries.bytes + this.#unconfirmedBytes
+    if (this.#pendingBytes() + bytes > this.#maxPendingBytes && waiting > 0) return
 
     for (const processorId of this.#knownProcessors) {
       if (!this.#active.has(processorId)) this.#knownProcessors.delete(processorId)
