@@ -329,7 +329,7 @@ describe('web-top-cli on an endpoint whose reply is too large', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toBe(
       `web-top-cli: Cannot read from the tracker at ${largeUrl}: ${largeUrl} returned a body larger than ` +
-        `67108864 bytes for action=completed-tasks; ${appAdvice}\n`,
+        `64 MiB for action=completed-tasks; ${appAdvice}\n`,
     )
     expect(result.stderr).not.toContain('--limit')
   })

@@ -680,7 +680,7 @@ describe('HttpTracker reply size', () => {
     )
 
     expect(failure?.code).toBe('RESPONSE_TOO_LARGE')
-    expect(failure?.message).toContain(`returned a body larger than 67108864 bytes for action=${largeAction}; ${advice}`)
+    expect(failure?.message).toContain(`returned a body larger than 64 MiB for action=${largeAction}; ${advice}`)
     expect(failure?.message).not.toContain('--limit')
   })
 })

@@ -11,7 +11,7 @@
  * retried with the key in the URL.
  */
 import { INVALID_OPTION, type WebTopError } from '../errors'
-import { findRecordProblem, normalizeTask } from '../task/wire'
+import { findRecordProblem, formatByteLimit, normalizeTask } from '../task/wire'
 import { guardLogger, silentLogger, type Logger } from '../util/logger'
 import { findParsedSizeProblem } from './json-size'
 import { addActiveSkip, addCompleted, addCompletedSkip, buildSnapshot } from './snapshot'
@@ -260,7 +260,7 @@ export class HttpTracker implements Tracker {
       throw new HttpTrackerError(
         'RESPONSE_TOO_LARGE',
         this.#displayUrl,
-        `${this.#displayUrl} returned a body larger than ${MAX_BODY_BYTES} bytes for action=${action}; ${advice}`,
+        `${this.#displayUrl} returned a body larger than ${formatByteLimit(MAX_BODY_BYTES)} for action=${action}; ${advice}`,
       )
     }
 
