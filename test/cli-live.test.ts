@@ -358,6 +358,23 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     await expectExitCode(session, 0)
   })
 
+  it('suspends the whole job under a wrapper, as npx runs it', async () => {
+    session.type('clear', true)
+    await waitForPrompt(session)
+    session.type(`sh -c ${quoteForShell(`${LIVE_COMMAND}; echo wrapper-done`)}`, true)
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses') && text.includes('q quit'), 15_000, 'the view')
+    session.sendKeys('C-z')
+    await waitForPrompt(session)
+
+    session.type('fg', true)
+    await session.waitForScreen((text) => text.includes('Completed HTTP responses') && text.includes('q quit'), 15_000, 'the view after fg')
+    session.sendKeys('q')
+    const screen = await waitForPrompt(session)
+    expect(screen).toContain('wrapper-done')
+    // No frame drawn while suspended or before the screen was back is left on the shell's screen.
+    expect(screen).not.toMatch(/^Hosts /m)
+  })
+
   it('suspends on SIGTSTP and restores the terminal on SIGQUIT', async () => {
     await startLive(session)
     const cliPid = Number(execFileSync('pgrep', ['-P', String(session.shellPid())], { encoding: 'utf8' }).trim())

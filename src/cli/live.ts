@@ -212,6 +212,12 @@ class LiveView {
   #stopped = false
   /** Set by `run()`: no frame is written before it, on a terminal not yet switched to the view's screen. */
   #running = false
+  /**
+   * Set between a suspend and the SIGCONT after it: frames wait, because
+   * timers that fire before the SIGCONT listener runs would draw on the
+   * shell's screen.
+   */
+  #suspendedToShell = false
   #resolveExit: (code: number) => void = () => {}
 
   constructor(connection: TrackerConnection, options: LiveOptions, streams: LiveStreams) {
@@ -454,7 +460,7 @@ class LiveView {
 
   /** Renders the state (or the frozen data while paused) and writes what changed on screen. */
   #draw(): void {
-    if (this.#stopped || !this.#running) return
+    if (this.#stopped || !this.#running || this.#suspendedToShell) return
     if (this.#faultAfterFrames !== undefined && this.#framesWritten >= this.#faultAfterFrames) {
       throw new Error(`deliberate fault in the render loop (${TEST_FAULT_VARIABLE}=render)`)
     }
@@ -595,21 +601,28 @@ class LiveView {
   }
 
   /**
-   * Stops the process for the shell's job control (Ctrl-Z, or SIGTSTP from
-   * `kill`), with the terminal put back first, so that the shell gets a
-   * cooked main screen. SIGTSTP would stop the process without that, and a
-   * listener replaces its stop, so the process stops itself with SIGSTOP,
-   * which shells report as stopped too.
+   * Stops the view's process group for the shell's job control (Ctrl-Z, or
+   * SIGTSTP from `kill`), with the terminal put back first, so that the
+   * shell gets a cooked main screen. The whole group stops, as a terminal's
+   * Ctrl-Z stops it, because under `npx` or `npm run` the shell waits for
+   * npm, not for this process. Without its listener, the SIGTSTP stops this
+   * process too, and SIGCONT adds the listener back.
    */
   readonly #onSuspend = (): void => {
-    if (this.#stopped || this.#screen === undefined) return
+    if (this.#stopped || this.#screen === undefined || this.#suspendedToShell) return
+    this.#suspendedToShell = true
     this.#screen.restore()
-    process.kill(process.pid, 'SIGSTOP')
+    process.off('SIGTSTP', this.#onSuspend)
+    process.kill(0, 'SIGTSTP')
   }
 
   /** Takes the screen and raw keys back after `fg` or SIGCONT, and draws the whole frame. */
   readonly #onContinue = (): void => {
     if (this.#stopped || this.#screen === undefined) return
+    if (this.#suspendedToShell) {
+      this.#suspendedToShell = false
+      process.on('SIGTSTP', this.#onSuspend)
+    }
     this.#screen.reenter(this.#onKey)
     this.#lastLines = undefined
     this.#draw()
