@@ -326,6 +326,20 @@ describe('Recorder setup errors', () => {
     expect(error.message).toContain('an ioredis client as the redis option')
   })
 
+  it.each([
+    ['redis://127.0.0.1:1/?db=abc', 'the database "abc" is not a whole number; write ?db=0'],
+    ['redis://127.0.0.1:1/?db=', 'the database "" is not a whole number; write ?db=0'],
+    ['redis://127.0.0.1:1/3?db=6', 'it names the database twice, in the path and as ?db=; keep one'],
+    ['redis://127.0.0.1:1/?db=4&db=5', 'the query parameter "db" is given twice'],
+    ['redis://127.0.0.1:1/?password=a&password=b', 'the query parameter "password" is given twice'],
+  ])('rejects %s', (trackerUrl, reason) => {
+    const error = catchError(() => new Recorder({ trackerUrl, handleSignals: false }))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
+    expect(error.message).toContain(reason)
+    expect(error.message).not.toMatch(/password=[ab]\b/)
+  })
+
   it('takes the query parameters that ioredis reads', async () => {
     const recorder = new Recorder({ trackerUrl: 'redis://127.0.0.1:1/?family=4&db=2', handleSignals: false })
     await recorder.close()

@@ -308,13 +308,32 @@ export function validateServerUrl(url: string): void {
   if (!/^(?:\/(?:\d{1,5}\/?)?)?$/.test(parsed.pathname)) {
     throw invalidTrackerUrl(maskUrl(url), describeInvalidDatabase(url, parsed.pathname))
   }
-  for (const name of parsed.searchParams.keys()) {
+  const seen = new Set<string>()
+  for (const [name, value] of parsed.searchParams) {
+    if (seen.has(name)) throw invalidTrackerUrl(maskUrl(url), `the query parameter ${JSON.stringify(name)} is given twice`)
+    seen.add(name)
+    if (name === 'db') checkDatabaseParameter(url, value, parsed.pathname)
     if (SERVER_URL_PARAMETERS.has(name)) continue
     const reason =
       `the query parameter ${JSON.stringify(name)} is not supported; a redis:// URL takes family, password, ` +
       'username, db and allowUsernameInURI. Pass other client options, such as TLS settings, in an ioredis ' +
       'client as the redis option, or trust a certificate authority with NODE_EXTRA_CA_CERTS'
     throw invalidTrackerUrl(maskUrl(url), reason)
+  }
+}
+
+/**
+ * Throws when the `db` query parameter is no database number, which Redis
+ * would reject at SELECT with an error that ioredis throws where no one
+ * catches it, or when the path names a database too, which ioredis
+ * prefers without a word.
+ */
+function checkDatabaseParameter(url: string, value: string, pathname: string): void {
+  if (!/^\d{1,5}$/.test(value)) {
+    throw invalidTrackerUrl(maskUrl(url), `the database ${JSON.stringify(value)} is not a whole number; write ?db=0`)
+  }
+  if (/^\/\d/.test(pathname)) {
+    throw invalidTrackerUrl(maskUrl(url), 'it names the database twice, in the path and as ?db=; keep one')
   }
 }
 
