@@ -1,7 +1,8 @@
 /**
  * The repair of `processors` when the active records or a burst of ends
- * outgrow `maxPendingBytes`, against a real redis-server. Ends dropped for
- * the budget leave no finished request listed, without a further write.
+ * outgrow `maxPendingBytes`, or Redis rejects the ends, against a real
+ * redis-server. Ends dropped for the budget or rejected leave no finished
+ * request listed, without a further write.
  * A restart that lost the data gets back active records larger than the
  * budget.
  */
@@ -55,6 +56,24 @@ describe('repair past the byte budget', () => {
 
       await waitFor('an empty processors hash', async () => ((await redis.client.hlen('processors')) === 0 ? true : undefined))
       expect(await redis.client.llen('past_tasks')).toBe(200 - tracker.stats().dropped)
+    } finally {
+      await tracker.close()
+    }
+  })
+
+  it('removes ends that Redis rejected without a further write', async () => {
+    const tracker = new RedisTracker({ url: redis.url })
+    try {
+      await startHeld(tracker, 20)
+      await redis.client.config('SET', 'maxmemory', '1')
+      try {
+        for (let index = 0; index < 20; index++) tracker.recordEnd(`h/1-0-1.${index}`, record(index, true))
+        await waitFor('the rejected ends', async () => (tracker.stats().dropped === 20 ? true : undefined))
+      } finally {
+        await redis.client.config('SET', 'maxmemory', '0')
+      }
+
+      await waitFor('an empty processors hash', async () => ((await redis.client.hlen('processors')) === 0 ? true : undefined))
     } finally {
       await tracker.close()
     }

@@ -185,6 +185,9 @@ const DROP_MESSAGE =
   'task records dropped (a request has two, its start and its end): redis was unreachable or slow, ' +
   'or rejected a write (logged apart with its reason)'
 
+/** Time before a repair that Redis rejected is sent again without a new write, in milliseconds. */
+const REPAIR_RETRY_MS = 1_000
+
 /** Max time `flush()` waits for a connection attempt under way, in milliseconds. */
 const FLUSH_CONNECT_WAIT_MS = 2_000
 
@@ -377,6 +380,8 @@ export class RedisTracker implements Tracker {
   #inFlightRecords = 0
   /** When each write in flight was sent, oldest first: one connection replies in order. */
   readonly #sentAt: number[] = []
+  /** Timer of `#retryRepairLater()`. */
+  #repairRetryTimer: NodeJS.Timeout | undefined
   /** When the heartbeat write in flight of each prefix was sent, so that a stall shows without traffic. */
   readonly #heartbeatSentAt = new Map<string, number>()
   /** When the unanswered write that was logged as stalled was sent, until Redis replies. */
@@ -1351,6 +1356,20 @@ export class RedisTracker implements Tracker {
     return false
   }
 
+  /**
+   * Schedules one more attempt at the repair after a rejected call, such as
+   * an out-of-memory or read-only reply, so that finished requests do not
+   * stay listed until the app writes again.
+   */
+  #retryRepairLater(): void {
+    if (this.#repairRetryTimer !== undefined) return
+    this.#repairRetryTimer = setTimeout(() => {
+      this.#repairRetryTimer = undefined
+      if (this.#needsRepair && this.#mayWake()) this.#scheduleFlush()
+    }, REPAIR_RETRY_MS)
+    this.#repairRetryTimer.unref()
+  }
+
   /** Returns whether a write may schedule a flush: the tracker is neither closed nor going idle. */
   #mayWake(): boolean {
     return !this.#closed && !this.#suspendWhenSent && !this.#suspended
@@ -1580,12 +1599,13 @@ export class RedisTracker implements Tracker {
         // The next batch waits for this reply. Sent now, it is in flight before a waiting flush() checks again.
         if (resent && !this.#retries.isWaiting) this.#sendBatch()
         // A repair that waited for the writes in flight goes after the last
-        // of them succeeds, not with the next request's records. After a
-        // failure it waits, so that a Redis that rejects every call gets no
-        // call per batch window. A tracker on its way to idle keeps waiting,
-        // because a flush would wake it.
-        else if (err === undefined && this.#needsRepair && this.#inFlight.size === 0 && this.#mayWake()) {
-          this.#scheduleFlush()
+        // of them, not with the next request's records. After a failure it
+        // waits `REPAIR_RETRY_MS`, so that a Redis that rejects every call
+        // gets no call per batch window. A tracker on its way to idle keeps
+        // waiting, because a flush would wake it.
+        else if (this.#needsRepair && this.#inFlight.size === 0 && this.#mayWake()) {
+          if (err === undefined) this.#scheduleFlush()
+          else this.#retryRepairLater()
         }
         if (this.#suspendWhenSent && this.#inFlight.size === 0 && this.#batch.isEmpty) {
           this.#suspendWhenSent = false
