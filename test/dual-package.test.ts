@@ -50,6 +50,22 @@ describe('dual package', () => {
     expect(result.completedPaths).toEqual(['/recorded'])
   })
 
+  it('serves one Redis that both copies record to', async () => {
+    await redis.client.flushall()
+    const script = resolve(FIXTURES, 'endpoint-esm-recorder-cjs.mjs')
+    const { stdout } = await promisify(execFile)(process.execPath, [script], {
+      cwd: ROOT,
+      env: { ...process.env, WEB_TOP_TEST_REDIS_URL: redis.url, WEB_TOP_TEST_BOTH_COPIES: '1' },
+      timeout: 20_000,
+    })
+    const result = JSON.parse(stdout) as { status: number; completedPaths: string[] }
+
+    expect(result.status).toBe(200)
+    // Each copy records the request (README: one import style per app).
+    expect(result.completedPaths).toEqual(['/recorded', '/recorded'])
+    await redis.client.flushall()
+  })
+
   it('gives each copy its own processor ids and ends on SIGTERM', async () => {
     const child = spawn(process.execPath, [resolve(FIXTURES, 'hold-in-both-copies.mjs')], {
       cwd: ROOT,

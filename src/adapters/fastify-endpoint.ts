@@ -4,11 +4,10 @@
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { INVALID_OPTION } from '../errors'
-import { getSharedMemoryTracker } from '../trackers/from-url'
 import type { Tracker } from '../trackers/tracker'
 import { bindPluginLogger } from './fastify'
 import type { AsyncPlugin } from './fastify-plugin-types'
-import { createTrackerEndpoint, type TrackerEndpointOptions } from './tracker-endpoint'
+import { createTrackerEndpoint, findRecordingTracker, type TrackerEndpointOptions } from './tracker-endpoint'
 
 export interface TrackerRouteOptions extends TrackerEndpointOptions {
   /**
@@ -40,7 +39,7 @@ const trackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function web
   const handle = createTrackerEndpoint(
     { apiKey, tracker, logger: logger ?? bindPluginLogger(fastify.log) },
     process.env,
-    () => readPluginTracker(fastify) ?? getSharedMemoryTracker(),
+    () => readPluginTracker(fastify) ?? findRecordingTracker(),
   )
 
   fastify.route({
@@ -61,8 +60,10 @@ const trackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function web
 
 /**
  * Registers the tracker endpoint as a route. The tracker is the one in the
- * `tracker` option, else the one of `topPlugin` when it is registered, else
- * the shared memory tracker.
+ * `tracker` option, else the one of `topPlugin` when it is registered on
+ * this instance or a parent, else the one that the open recorders of the
+ * process write to, as for `topTrackerEndpoint` (`topPlugin` in child
+ * plugins only), else the shared memory tracker.
  *
  * The route's requests are never recorded, because its `config` makes
  * `topPlugin` skip them, whatever the order of registration.

@@ -165,7 +165,7 @@ export function createTrackerEndpoint(
  * the recorders write to several other trackers, because any choice could
  * serve the wrong app's tasks.
  */
-function findRecordingTracker(): Pick<Tracker, 'read'> {
+export function findRecordingTracker(): Pick<Tracker, 'read'> {
   // Two Redis trackers of the same server and prefix, as two middlewares of one app open, read the same tasks.
   const byStore = new Map<Tracker | string, Tracker>()
   for (const tracker of listRecordingTrackers()) {
@@ -191,10 +191,25 @@ function findRecordingTracker(): Pick<Tracker, 'read'> {
  * `127.0.0.1` differ. Any other tracker is its own store.
  */
 function describeStore(tracker: Tracker): Tracker | string {
-  if (!(tracker instanceof RedisTracker)) return tracker
+  if (!isRedisTrackerLike(tracker)) return tracker
   const client = tracker.client
   const where = isCluster(client) ? tracker.url : `${client.options.host}:${client.options.port}/${client.options.db ?? 0}`
   return `${where} ${tracker.keys.processors}`
+}
+
+/**
+ * Returns whether `tracker` is a `RedisTracker` of this or another copy of
+ * the package: the CommonJS and the ES module build each have their own
+ * class, so `instanceof` fails for the other copy's trackers.
+ */
+function isRedisTrackerLike(tracker: Tracker): tracker is RedisTracker {
+  if (tracker instanceof RedisTracker) return true
+  const candidate = tracker as Partial<Pick<RedisTracker, 'client' | 'keys' | 'url'>>
+  return (
+    typeof candidate.client?.options === 'object' &&
+    typeof candidate.keys?.processors === 'string' &&
+    typeof candidate.url === 'string'
+  )
 }
 
 const OWN_REQUESTS_WARNING =
