@@ -21,6 +21,9 @@ describe('maskUrl parameters', () => {
     ['https://h.test/cb#access_token=S1&y=1', 'https://h.test/cb#access_token=***&y=1'],
     ['https://h.test/cb?x=1#token=S1', 'https://h.test/cb?x=1#token=***'],
     ['https://h.test/cb?token=S1#S2&y=1', 'https://h.test/cb?token=***&y=1'],
+    ['redis://h:1/?pass%77ord=S1&db=0', 'redis://h:1/?pass%77ord=***&db=0'],
+    ['redis://h:1/?%70assword=S1', 'redis://h:1/?%70assword=***'],
+    ['https://h.test/c?api%5Fkey=S1&x=1', 'https://h.test/c?api%5Fkey=***&x=1'],
   ])('masks %s', (url, masked) => {
     expect(maskUrl(url)).toBe(masked)
   })
@@ -30,6 +33,7 @@ describe('maskUrl parameters', () => {
     ['redis://h:1/?key_prefix=shop&db=0'],
     ['https://h.test/cb#section-2'],
     ['https://h.test/cb?tokens_used=5&passive=1'],
+    ['https://h.test/cb?q=a%20b&page%5Fsize=5'],
   ])('keeps %s', (url) => {
     expect(maskUrl(url)).toBe(url)
   })

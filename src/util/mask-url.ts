@@ -69,7 +69,35 @@ function findSecretSpans(url: string): Span[] {
     const valueStart = match.index + (match[1]?.length ?? 0)
     spans.push({ start: valueStart, end: match.index + match[0].length })
   }
+  for (const match of url.matchAll(ENCODED_PARAMETER)) {
+    const name = decodeName(match[2] ?? '')
+    if (name === undefined || !SECRET_NAME_END.test(name)) continue
+    const valueStart = match.index + (match[1]?.length ?? 0)
+    spans.push({ start: valueStart, end: match.index + match[0].length })
+  }
   return mergeSpans(spans)
+}
+
+/**
+ * A parameter whose name is percent-encoded in part, such as
+ * `pass%77ord=…`, which URL parsers and ioredis decode to `password`.
+ * Group 1 is the `?`, `&` or `#` and the name with its `=`, group 2 the name.
+ * The name stops at a `?`, and its part before the first `%` contains
+ * none, so a match attempt ends at the next `?`, `&`, `#` or `=` and the
+ * whole search takes linear time.
+ */
+const ENCODED_PARAMETER = /([?&#]([^=&#?%]*%[^=&#?]*)=)[^&]*/g
+
+/** The end of a decoded parameter name that `SECRET_PARAMETER` masks. */
+const SECRET_NAME_END = /(?:pass|passwd|password|passphrase|passcode|pwd|pw|auth|authorization|token|secret|key|sig|signature|credentials?)\]?$/i
+
+/** Returns a percent-decoded name, or undefined when it is no valid percent-encoding. */
+function decodeName(name: string): string | undefined {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '))
+  } catch {
+    return undefined
+  }
 }
 
 /**
