@@ -156,6 +156,18 @@ describe('secret query parameters', () => {
     'data[key]',
     'card[cvc][secret]',
     'tokens[]',
+    'one_time_code',
+    '2fa_code',
+    'backup_code',
+    'recovery_codes',
+    'totp',
+    'access_code',
+    'invite_code',
+    'cc_number',
+    'ccnum',
+    'credit_card_number',
+    'cardNumber',
+    'pinCode',
   ])('masks %s', (name) => {
     expect(rules.isSecretParam(name)).toBe(true)
   })
@@ -225,6 +237,12 @@ describe('secret query parameters', () => {
     'card_type',
     'sidebar',
     'user_code_hint',
+    'wildcard_num',
+    'scorecard_number',
+    'discard_no',
+    'preset_code',
+    'map_pin',
+    'tag.pin',
   ])(
     'keeps %s',
     (name) => {

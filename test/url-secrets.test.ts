@@ -287,12 +287,39 @@ describe.each([
     expect(value).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/)
   })
 
+  it('masks backslash and path-parameter forms in parameter values', async () => {
+    const values = [
+      'https:\\\\ann:BS-ONE@shop.test/',
+      'http:/ann:BS-TWO@shop.test/',
+      '\\\\ann:BS-THREE@shop.test/',
+      '/a;sid=BS-FOUR/b',
+    ]
+    const query = values.map((value, index) => `v${index}=${encodeURIComponent(value)}`).join('&')
+    await sendRequest(`http://127.0.0.1:${app.port}/backslash?${query}`)
+
+    const task = await readOnly('/backslash')
+    expect(task?.params).toEqual({
+      v0: 'https:\\\\[REDACTED]@shop.test/',
+      v1: 'http:/[REDACTED]@shop.test/',
+      v2: '\\\\[REDACTED]@shop.test/',
+      v3: '/a;sid=[REDACTED]/b',
+    })
+    expect(JSON.stringify(task)).not.toContain('BS-')
+  })
+
   it('masks user info in a scheme-relative target', async () => {
     await sendRawTarget(app.port, '//ann:s3cret@shop.test/scheme-relative?page=4')
 
     const stored = await waitForPath(redis.client, '//[REDACTED]@shop.test/scheme-relative')
     const [task] = stored.pastTasks
     expect(task?.uri).toBe('//[REDACTED]@shop.test/scheme-relative?page=4')
+    expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
+  })
+
+  it('masks user info after a slash and a backslash', async () => {
+    await sendRawTarget(app.port, '/\\ann:s3cret@shop.test/backslash-target')
+
+    const stored = await waitForPath(redis.client, '/\\[REDACTED]@shop.test/backslash-target')
     expect(JSON.stringify(stored.pastTasks)).not.toContain('s3cret')
   })
 

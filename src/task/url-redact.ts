@@ -91,13 +91,15 @@ function redactRefresh(value: string, rules: RedactionRules): string {
 /**
  * `scheme://user:password@` at the start of an absolute URL, or
  * `//user:password@` at the start of a scheme-relative one, after any
- * whitespace, which URL parsers strip before they parse. Further slashes
- * after `//` are allowed, because WHATWG URL parsers skip them for `http`
- * and `https` (`http:///user:password@host/`). The user info ends at the
- * last `@` before the first `/`, `?` or `#`, as URL parsers read it, so a
- * password with a raw `@` (`user:p@ss@host`) is masked whole.
+ * whitespace, which URL parsers strip before they parse. WHATWG URL
+ * parsers read `\` as `/` for `http` and `https`, and after such a scheme
+ * take one slash or several (`http:/user:password@host/`,
+ * `http:///user:password@host/`), so the pattern takes those forms too.
+ * The user info ends at the last `@` before the first `/`, `\`, `?` or
+ * `#`, as URL parsers read it, so a password with a raw `@`
+ * (`user:p@ss@host`) is masked whole.
  */
-const USER_INFO = /^(\s*(?:[a-z][a-z0-9+.-]*:)?\/\/+)[^/?#]*@/i
+const USER_INFO = /^(\s*(?:[a-z][a-z0-9+.-]*:[\\/]+|[\\/]{2,}))[^/\\?#]*@/i
 
 /**
  * Replaces the user info of an absolute or scheme-relative URL
@@ -107,11 +109,13 @@ const USER_INFO = /^(\s*(?:[a-z][a-z0-9+.-]*:)?\/\/+)[^/?#]*@/i
  * for every request.
  */
 export function maskUserInfo(url: string): string {
-  if (url.charCodeAt(0) === SLASH && url.charCodeAt(1) !== SLASH) return url
+  const second = url.charCodeAt(1)
+  if (url.charCodeAt(0) === SLASH && second !== SLASH && second !== BACKSLASH) return url
   return url.replace(USER_INFO, `$1${REDACTED}@`)
 }
 
 const SLASH = 0x2f
+const BACKSLASH = 0x5c
 
 /**
  * A `;name=value` path parameter (RFC 3986, section 3.3), which ends at the
@@ -219,17 +223,18 @@ export function redactParamName(name: string): string {
 const MALFORMED_ESCAPE = /%(?![\da-f]{2})/i
 
 /**
- * `//`, `?` or `#`, raw or percent-encoded. A query value that is a URL
- * with user info or parameters contains one of them, whether it is
- * absolute (`https://…`), scheme-relative (`//host/…`) or relative
- * (`/reset?token=…`).
+ * Text, raw or percent-encoded, that a query value which is a URL with
+ * user info or parameters contains: two slashes or backslashes, `:/`,
+ * `?`, `#` or `;`. So it may be absolute (`https://…`, `https:\\…`),
+ * scheme-relative (`//host/…`) or relative (`/reset?token=…`,
+ * `/cart;jsessionid=…`).
  */
-const ENCODED_URL = /\/\/|%2f%2f|[?#]|%3f|%23/i
+const ENCODED_URL = /[\\/][\\/]|%2f%2f|%5c|:\/|%3a(?:%2f|\/)|[?#;]|%3f|%23|%3b/i
 
 /**
  * Masks the secrets of a decoded query parameter value when it may be a
- * URL that carries some: one with `//`, a query or a fragment, such as
- * the `/oauth/callback?code=…` of a `returnTo` parameter. Returns any
+ * URL that carries some (`MAYBE_URL`), such as the `/oauth/callback?code=…`
+ * of a `returnTo` parameter. Returns any
  * other value as it is. `depth` counts the URLs the value sits in, the
  * request target being the first.
  */
@@ -238,8 +243,8 @@ export function redactParamValue(value: string, rules: RedactionRules, depth = 1
   return depth > MAX_URL_NESTING ? REDACTED : redactNestedUrl(value, rules, Infinity, depth)
 }
 
-/** `//`, `?` or `#` in a decoded value (`ENCODED_URL`). */
-const MAYBE_URL = /\/\/|[?#]/
+/** The text of `ENCODED_URL` in a decoded value. */
+const MAYBE_URL = /[\\/][\\/]|:[\\/]|[?#;]/
 
 /**
  * Percent-encodes a query value, but leaves the characters that read as
