@@ -601,7 +601,7 @@ function checkRedisClient(redis: GivenRedisClient | undefined): RedisClient | un
 function checkLogger(logger: Logger | undefined): Logger | undefined {
   if (logger === undefined) return undefined
   if (!hasMethods(logger, ['warn', 'error'])) {
-    const expected = 'an object with warn() and error() methods, such as a pino logger'
+    const expected = 'an object or function with warn() and error() methods, such as a pino logger'
     throw invalidOptionType('logger', expected, logger)
   }
   return isConsole(logger) ? adaptConsole(logger) : logger

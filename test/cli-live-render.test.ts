@@ -475,8 +475,10 @@ describe('sort columns', () => {
       const lines = renderLiveFrame(frameInput(data(3, 5), { width: 200 }, { filterText })).lines
       expect(lines.at(-2)).toBe(`Filter: ${filterText} (${reason}; matched as text)`)
     }
-    const valid = renderLiveFrame(frameInput(data(3, 5), { width: 200 }, { filterText: '500-599' })).lines
-    expect(valid.at(-2)).toBe('Filter: 500-599')
+    for (const filterText of ['500-599', 'x', '-', '2024-01-05', '555-1234']) {
+      const lines = renderLiveFrame(frameInput(data(3, 5), { width: 200 }, { filterText })).lines
+      expect(lines.at(-2)).toBe(`Filter: ${filterText}`)
+    }
   })
 
   it('names the sort only on a table that has its column', () => {

@@ -226,7 +226,7 @@ describe('resolveOptions validation', () => {
     ['heartbeatTtlMs', { heartbeatTtlMs: 2_147_483_648 }, RangeError, 'The `heartbeatTtlMs` option must be a whole number of milliseconds from 300 to 2147483647 (received 2147483648)'],
     ['heartbeatTtlMs', { heartbeatTtlMs: 1000.5 }, RangeError, 'The `heartbeatTtlMs` option must be a whole number of milliseconds from 300 to 2147483647 (received 1000.5)'],
     ['heartbeatTtlMs', { heartbeatTtlMs: '1000' }, TypeError, 'The `heartbeatTtlMs` option must be a number (received "1000")'],
-    ['logger', { logger: console.log }, TypeError, 'The `logger` option must be an object with warn() and error() methods, such as a pino logger (received a function)'],
+    ['logger', { logger: console.log }, TypeError, 'The `logger` option must be an object or function with warn() and error() methods, such as a pino logger (received a function)'],
   ])('rejects a bad %s', (_name, options, errorClass, message) => {
     const resolve = () => resolveOptions(options as TopOptions, EMPTY_ENV)
     const error = catchError(resolve)

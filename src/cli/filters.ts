@@ -260,14 +260,17 @@ export function createTextFilter(text: string): (task: HttpTask) => boolean {
 }
 
 /**
- * Returns why `text`, written like a status filter (digits, `x`, `-` and
- * `,` only, with a `-`, `x` or `,`), is not a valid one, such as the
- * reversed range `599-500`, or undefined for any other text. The live
+ * Returns why `text`, written like a status filter, is not a valid one,
+ * such as the reversed range `599-500` or the open range `200-`, or
+ * undefined for any other text. Each comma-separated part must look like a
+ * code, a class or a range of three-digit codes, so that a date
+ * (`2024-01-05`) or a phone number (`555-1234`) gets no hint. The live
  * filter matches such text as text, which finds nothing, so the view shows
  * why.
  */
 export function findStatusFilterMistake(text: string): string | undefined {
-  if (!/^[\d\sxX,-]+$/.test(text) || !/[-xX,]/.test(text)) return undefined
+  const parts = text.split(',').map((part) => part.trim())
+  if (!parts.every((part) => STATUS_LIKE_PART.test(part)) || !/[-xX,]/.test(text)) return undefined
   try {
     parseStatusFilter(text)
     return undefined
@@ -275,6 +278,9 @@ export function findStatusFilterMistake(text: string): string | undefined {
     return (error as Error).message
   }
 }
+
+/** A part of a status filter as a user writes one, valid or not: `404`, `5xx`, `400-499`, `599-500`, `200-`. */
+const STATUS_LIKE_PART = /^(?:\d{3}|\d[xX]{2}|\d{3}-\d{0,3}|\d{0,3}-\d{3})$/
 
 /** Returns the status filter parsed from `text`, or `undefined` when `text` is not one. */
 function tryParseStatusFilter(text: string): StatusFilter | undefined {
