@@ -232,6 +232,15 @@ describe('option values', () => {
     expect(line).toBe(`web-top-cli: --api-key is the key of an http(s):// tracker, and ${target}; leave out --api-key`)
   })
 
+  it('names only the key when an http:// tracker has none', async () => {
+    const url = `http://127.0.0.1:${redis.port}/web-top`
+    const line = expectOneLineUsageError(await runCli(['recent', '--tracker-url', url]))
+    expect(line).toBe(
+      `web-top-cli: An API key is needed to read ${url}; ` +
+        'pass the key the app was started with in --api-key or TOP_WEB_API_KEY',
+    )
+  })
+
   it.each([['recent'], ['check'], ['tail'], ['live']])('%s rejects --prefix on http://', async (command) => {
     const url = `http://127.0.0.1:${redis.port}/web-top`
     const result = await runCli([command, '--tracker-url', url, '--api-key', API_KEY, '--prefix', 'shop:'])

@@ -67,9 +67,10 @@ const LIBRARY_URL_SCHEMES = /; use redis:\/\/[^;]*$/
 const CLUSTER_PREFIX_HINT =
   'set --prefix or TOP_TRACKER_PREFIX to the hash-tagged prefix that the apps record with'
 
-const HTTP_HINT =
-  'pass the key the app was started with in --api-key or TOP_WEB_API_KEY, and a URL such as ' +
-  'http://127.0.0.1:3000/web-top'
+const HTTP_KEY_HINT = 'pass the key the app was started with in --api-key or TOP_WEB_API_KEY'
+
+/** Hint after an `http(s)://` URL that the tracker rejected: the key, and the URL when the URL was at fault. */
+const HTTP_HINT = `${HTTP_KEY_HINT}, and a URL such as http://127.0.0.1:3000/web-top`
 
 const AUTH_HINT = 'Check the user name and password in the URL'
 
@@ -293,7 +294,11 @@ export async function connectTracker(
     if (!isWebTopError(error)) throw error
     const reason = describeFailure(error)
     // The URL was rejected before any connection: a usage error, like an invalid option.
-    if (isHttp) throw new CliError(`${reason.replace(HTTP_TRACKER_ADVICE, '')}; ${HTTP_HINT}`, EXIT_USAGE)
+    if (isHttp) {
+      // A missing key is all that is wrong with a URL that names a tracker endpoint.
+      const hint = /^An API key is needed/.test(reason) ? HTTP_KEY_HINT : HTTP_HINT
+      throw new CliError(`${reason.replace(HTTP_TRACKER_ADVICE, '')}; ${hint}`, EXIT_USAGE)
+    }
     const withCliSchemes = LIBRARY_URL_SCHEMES.test(reason)
       ? reason.replace(LIBRARY_URL_SCHEMES, `; ${CLI_URL_SCHEMES}`)
       : reason
