@@ -3,7 +3,8 @@
  * against a private redis-server that accepts the connection but replies
  * to no command (`CLIENT PAUSE ... ALL`). On q or Ctrl-C at the connecting
  * screen, the process exits at once with code 0, and leaves the terminal
- * on its main screen with line editing and echo on.
+ * on its main screen with line editing and echo on. Ctrl-Z gives the shell
+ * its prompt, and fg brings the connecting screen back.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CLI_PATH, CLI_VARIABLES } from './helpers/cli'
@@ -74,6 +75,33 @@ describe.skipIf(!TMUX_AVAILABLE)('live quit while connecting (needs tmux)', () =
       await session.waitForScreen((text) => /^icanon echo\s*$/m.test(text), 15_000, 'icanon and echo back on')
     })
   }
+})
+
+describe.skipIf(!TMUX_AVAILABLE)('live suspended while connecting (needs tmux)', () => {
+  let session: TmuxSession | undefined
+
+  afterEach(() => {
+    session?.kill()
+    session = undefined
+  })
+
+  it('suspends on Ctrl-Z and comes back with fg', async () => {
+    session = await startShell()
+    const atPrompt = (text: string) => text.trimEnd().split('\n').at(-1) === SHELL_PROMPT.trimEnd()
+    session.type(`node ${quoteForShell(CLI_PATH)} live --refresh-rate 1`, true)
+    await session.waitForScreen((text) => text.includes('Connecting to'), 15_000, 'the connecting screen')
+
+    session.sendKeys('C-z')
+    await session.waitForScreen(atPrompt, 15_000, 'the shell prompt')
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
+
+    session.type('fg', true)
+    await session.waitForScreen((text) => text.includes('Connecting to'), 15_000, 'the connecting screen after fg')
+    expect(session.display('#{alternate_on}')).toBe('1')
+    session.sendKeys('q')
+    await session.waitForScreen(atPrompt, 15_000, 'the shell prompt after q')
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
+  })
 })
 
 async function startShell(): Promise<TmuxSession> {

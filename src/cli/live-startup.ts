@@ -7,6 +7,7 @@
 import { formatDuration } from './format'
 import { exitOnHangup } from './hangup'
 import { sanitizeText } from '../util/sanitize'
+import { watchJobControl, type JobControl } from './job-control'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
 import { cutToWidth } from './text-width'
 
@@ -55,6 +56,7 @@ export interface StartupStreams {
  * `displayUrl` when `work` takes longer than `SHOW_AFTER_MS`. From then on,
  * q, Ctrl-C and the exit signals resolve this with their exit code at
  * once, and a later result of `work` goes to `discard`, which closes it.
+ * Ctrl-Z and SIGTSTP suspend the screen as in the view (`watchJobControl`).
  * The terminal is restored before this resolves or throws.
  */
 export async function runWhileConnecting<T>(
@@ -68,7 +70,9 @@ export async function runWhileConnecting<T>(
   const screen = new TerminalScreen(streams.stdout, streams.stdin)
   const startedMs = Date.now()
   let lastLines: string[] | undefined
+  let jobControl: JobControl | undefined
   const draw = () => {
+    if (jobControl?.suspended === true) return
     const lines = renderStartupLines(displayUrl, Date.now() - startedMs, screen.size())
     const update = composeScreenUpdate(lastLines, lines, screen.size().height)
     lastLines = lines
@@ -87,8 +91,14 @@ export async function runWhileConnecting<T>(
   let redrawTimer: NodeJS.Timeout | undefined
   const showTimer = setTimeout(() => {
     for (const signal of signals) process.on(signal, onSignal)
-    screen.enter((key) => {
+    const onKey = (key: string) => {
       if (key === 'q' || key === 'Q' || key === 'ctrl-c') quit(0)
+      if (key === 'ctrl-z') jobControl?.suspend()
+    }
+    screen.enter(onKey)
+    jobControl = watchJobControl(screen, onKey, () => {
+      lastLines = undefined
+      draw()
     })
     draw()
     redrawTimer = setInterval(draw, REDRAW_INTERVAL_MS)
@@ -103,6 +113,7 @@ export async function runWhileConnecting<T>(
     clearTimeout(showTimer)
     clearInterval(redrawTimer)
     for (const signal of signals) process.off(signal, onSignal)
+    jobControl?.remove()
     screen.restore()
   }
 }

@@ -24,6 +24,7 @@ import { describeWrongTypeHeartbeats, readHeartbeatState } from './orphans'
 import { exitOnHangup, exitProcess } from './hangup'
 import { exitCodeOfSignal, runWhileConnecting, SIGNAL_EXIT_CODES, type ExitSignal } from './live-startup'
 import { composeScreenUpdate, TerminalScreen, type TerminalInput, type TerminalOutput } from './screen'
+import { watchJobControl, type JobControl } from './job-control'
 import { describeWrongTypeKeys } from './skipped'
 import { messageStream } from './standard-streams'
 import { shouldUseColour } from './style'
@@ -212,12 +213,8 @@ class LiveView {
   #stopped = false
   /** Set by `run()`: no frame is written before it, on a terminal not yet switched to the view's screen. */
   #running = false
-  /**
-   * Set between a suspend and the SIGCONT after it: frames wait, because
-   * timers that fire before the SIGCONT listener runs would draw on the
-   * shell's screen.
-   */
-  #suspendedToShell = false
+  /** Ctrl-Z and SIGTSTP on a terminal (`watchJobControl`), while the exit handlers are installed. */
+  #jobControl: JobControl | undefined
   #resolveExit: (code: number) => void = () => {}
 
   constructor(connection: TrackerConnection, options: LiveOptions, streams: LiveStreams) {
@@ -460,7 +457,7 @@ class LiveView {
 
   /** Renders the state (or the frozen data while paused) and writes what changed on screen. */
   #draw(): void {
-    if (this.#stopped || !this.#running || this.#suspendedToShell) return
+    if (this.#stopped || !this.#running || this.#jobControl?.suspended === true) return
     if (this.#faultAfterFrames !== undefined && this.#framesWritten >= this.#faultAfterFrames) {
       throw new Error(`deliberate fault in the render loop (${TEST_FAULT_VARIABLE}=render)`)
     }
@@ -596,36 +593,8 @@ class LiveView {
       pageSize: frame?.pageSize ?? 10,
     })
     if (result === 'quit') void this.stop(0)
-    else if (result === 'suspend') this.#onSuspend()
+    else if (result === 'suspend') this.#jobControl?.suspend()
     else if (result === 'changed') this.#draw()
-  }
-
-  /**
-   * Stops the view's process group for the shell's job control (Ctrl-Z, or
-   * SIGTSTP from `kill`), with the terminal put back first, so that the
-   * shell gets a cooked main screen. The whole group stops, as a terminal's
-   * Ctrl-Z stops it, because under `npx` or `npm run` the shell waits for
-   * npm, not for this process. Without its listener, the SIGTSTP stops this
-   * process too, and SIGCONT adds the listener back.
-   */
-  readonly #onSuspend = (): void => {
-    if (this.#stopped || this.#screen === undefined || this.#suspendedToShell) return
-    this.#suspendedToShell = true
-    this.#screen.restore()
-    process.off('SIGTSTP', this.#onSuspend)
-    process.kill(0, 'SIGTSTP')
-  }
-
-  /** Takes the screen and raw keys back after `fg` or SIGCONT, and draws the whole frame. */
-  readonly #onContinue = (): void => {
-    if (this.#stopped || this.#screen === undefined) return
-    if (this.#suspendedToShell) {
-      this.#suspendedToShell = false
-      process.on('SIGTSTP', this.#onSuspend)
-    }
-    this.#screen.reenter(this.#onKey)
-    this.#lastLines = undefined
-    this.#draw()
   }
 
   readonly #onResize = (): void => {
@@ -686,8 +655,10 @@ class LiveView {
     process.on('unhandledRejection', this.#onFatalError)
     process.on('exit', this.#restoreTerminal)
     if (this.#screen !== undefined) {
-      process.on('SIGTSTP', this.#onSuspend)
-      process.on('SIGCONT', this.#onContinue)
+      this.#jobControl = watchJobControl(this.#screen, this.#onKey, () => {
+        this.#lastLines = undefined
+        this.#draw()
+      })
     }
   }
 
@@ -698,8 +669,8 @@ class LiveView {
     process.off('uncaughtException', this.#onFatalError)
     process.off('unhandledRejection', this.#onFatalError)
     process.off('exit', this.#restoreTerminal)
-    process.off('SIGTSTP', this.#onSuspend)
-    process.off('SIGCONT', this.#onContinue)
+    this.#jobControl?.remove()
+    this.#jobControl = undefined
   }
 
   /** Restores the terminal first, then closes the subscription and the connection. */
