@@ -168,6 +168,8 @@ describe('secret query parameters', () => {
     'credit_card_number',
     'cardNumber',
     'pinCode',
+    'user_pin',
+    'card_pin',
   ])('masks %s', (name) => {
     expect(rules.isSecretParam(name)).toBe(true)
   })
@@ -241,8 +243,6 @@ describe('secret query parameters', () => {
     'scorecard_number',
     'discard_no',
     'preset_code',
-    'map_pin',
-    'tag.pin',
   ])(
     'keeps %s',
     (name) => {

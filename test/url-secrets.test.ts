@@ -293,9 +293,11 @@ describe.each([
       'http:/ann:BS-TWO@shop.test/',
       '\\\\ann:BS-THREE@shop.test/',
       '/a;sid=BS-FOUR/b',
+      'https:/ann:BS-FIVE@shop.test/',
     ]
     const query = values.map((value, index) => `v${index}=${encodeURIComponent(value)}`).join('&')
-    await sendRequest(`http://127.0.0.1:${app.port}/backslash?${query}`)
+    // A raw colon before an encoded slash, as a client that encodes only the slash sends it.
+    await sendRequest(`http://127.0.0.1:${app.port}/backslash?${query}&v5=https:%2Fann:BS-SIX@shop.test/`)
 
     const task = await readOnly('/backslash')
     expect(task?.params).toEqual({
@@ -303,6 +305,8 @@ describe.each([
       v1: 'http:/[REDACTED]@shop.test/',
       v2: '\\\\[REDACTED]@shop.test/',
       v3: '/a;sid=[REDACTED]/b',
+      v4: 'https:/[REDACTED]@shop.test/',
+      v5: 'https:/[REDACTED]@shop.test/',
     })
     expect(JSON.stringify(task)).not.toContain('BS-')
   })

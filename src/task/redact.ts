@@ -92,7 +92,8 @@ const KEY_WORD = /(?:^|[-_.])key$/
  * that contain `private`, a signed SAML response (`SAMLResponse`),
  * Firebase's one-time `oobCode` and a CAS service `ticket`, which signs the
  * user in once. Also one-time codes named by their use (`verification_code`,
- * `reset_code`, OAuth's `device_code`), a `pin`, card numbers and their
+ * `reset_code`, OAuth's `device_code`), a `pin` (also `user_pin`, and
+ * so `map_pin`), card numbers and their
  * security codes (`card_number`, `cvv`, `cvc`), and a bare `sid`, as
  * Socket.IO's polling requests carry their session id. `assertion` would
  * mask command-line switches such as Java's `-enableassertions`, so it is
@@ -110,7 +111,7 @@ const SECRET_PARAM_ONLY = new RegExp(
     '^ticket$',
     '(?:^|[-_.])(?:verification|verify|reset|device|activation|confirmation|recovery|login|mfa|2fa|sms|email|security|access|invite|backup|one[-_.]?time)[-_.]?codes?$',
     '(?:^|[-_.])totp$',
-    '^pin(?:[-_.]?code)?$',
+    '(?:^|[-_.])pin(?:[-_.]?code)?$',
     '(?:^|[-_.])(?:credit[-_.]?)?card[-_.]?(?:number|num|no)$',
     '^cc[-_.]?(?:number|num)$',
     '(?:^|[-_.])cv[cv]2?$',

@@ -229,7 +229,7 @@ const MALFORMED_ESCAPE = /%(?![\da-f]{2})/i
  * scheme-relative (`//host/…`) or relative (`/reset?token=…`,
  * `/cart;jsessionid=…`).
  */
-const ENCODED_URL = /[\\/][\\/]|%2f%2f|%5c|:\/|%3a(?:%2f|\/)|[?#;]|%3f|%23|%3b/i
+const ENCODED_URL = /[\\/][\\/]|%2f%2f|%5c|(?::|%3a)(?:\/|%2f)|[?#;]|%3f|%23|%3b/i
 
 /**
  * Masks the secrets of a decoded query parameter value when it may be a
