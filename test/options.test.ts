@@ -321,7 +321,7 @@ describe('Recorder setup errors', () => {
     const error = catchError(() => new Recorder({ trackerUrl: url, handleSignals: false }))
     expect(error).toBeInstanceOf(TypeError)
     expect((error as { code?: unknown }).code).toBe(INVALID_TRACKER_URL)
-    expect(error.message).toContain('"rediss://:***@127.0.0.1:1/?rejectUnauthorized=false"')
+    expect(error.message).toContain('"rediss://:***@127.0.0.1:1/?rejectUnauthorized=***"')
     expect(error.message).toContain('the query parameter "rejectUnauthorized" is not supported')
     expect(error.message).toContain('an ioredis client as the redis option')
   })
@@ -332,6 +332,8 @@ describe('Recorder setup errors', () => {
     ['redis://127.0.0.1:1/3?db=6', 'it names the database twice, in the path and as ?db=; keep one'],
     ['redis://127.0.0.1:1/?db=4&db=5', 'the query parameter "db" is given twice'],
     ['redis://127.0.0.1:1/?password=a&password=b', 'the query parameter "password" is given twice'],
+    ['redis://127.0.0.1:1/?password%3Da', 'the query parameter name "password" is followed by an encoded = (%3D)'],
+    ['redis://127.0.0.1:1/?passwrd=a&db=0', '"redis://127.0.0.1:1/?passwrd=***&db=***"'],
   ])('rejects %s', (trackerUrl, reason) => {
     const error = catchError(() => new Recorder({ trackerUrl, handleSignals: false }))
     expect(error).toBeInstanceOf(TypeError)

@@ -314,12 +314,32 @@ export function validateServerUrl(url: string): void {
     seen.add(name)
     if (name === 'db') checkDatabaseParameter(url, value, parsed.pathname)
     if (SERVER_URL_PARAMETERS.has(name)) continue
+    // An unknown name may be a misspelt password parameter, or a whole pair
+    // encoded as a name (`password%3Dsecret`), so its values are not shown.
+    if (name.includes('=')) {
+      const reason = `the query parameter name ${JSON.stringify(name.split('=')[0])} is followed by an encoded = (%3D); write name=value`
+      throw invalidTrackerUrl(maskQueryValues(maskUrl(url)), reason)
+    }
     const reason =
       `the query parameter ${JSON.stringify(name)} is not supported; a redis:// URL takes family, password, ` +
       'username, db and allowUsernameInURI. Pass other client options, such as TLS settings, in an ioredis ' +
       'client as the redis option, or trust a certificate authority with NODE_EXTRA_CA_CERTS'
-    throw invalidTrackerUrl(maskUrl(url), reason)
+    throw invalidTrackerUrl(maskQueryValues(maskUrl(url)), reason)
   }
+}
+
+/** Replaces every query value of a URL, and any text after an encoded `=` in a name, with `***`. */
+function maskQueryValues(url: string): string {
+  const queryAt = url.indexOf('?')
+  if (queryAt === -1) return url
+  const hashAt = url.indexOf('#', queryAt)
+  const end = hashAt === -1 ? url.length : hashAt
+  const query = url
+    .slice(queryAt + 1, end)
+    .split('&')
+    .map((pair) => pair.replace(/^([^=]*?)(?:%3d|=).*$/i, '$1=***'))
+    .join('&')
+  return `${url.slice(0, queryAt + 1)}${query}${url.slice(end)}`
 }
 
 /**
