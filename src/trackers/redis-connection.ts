@@ -310,7 +310,9 @@ export function validateServerUrl(url: string): void {
   }
   const seen = new Set<string>()
   for (const [name, value] of parsed.searchParams) {
-    if (seen.has(name)) throw invalidTrackerUrl(maskUrl(url), `the query parameter ${JSON.stringify(name)} is given twice`)
+    if (seen.has(name)) {
+      throw invalidTrackerUrl(maskQueryValues(maskUrl(url)), `the query parameter ${JSON.stringify(name)} is given twice`)
+    }
     seen.add(name)
     if (name === 'db') checkDatabaseParameter(url, value, parsed.pathname)
     if (SERVER_URL_PARAMETERS.has(name)) continue
@@ -350,10 +352,10 @@ function maskQueryValues(url: string): string {
  */
 function checkDatabaseParameter(url: string, value: string, pathname: string): void {
   if (!/^\d{1,5}$/.test(value)) {
-    throw invalidTrackerUrl(maskUrl(url), `the database ${JSON.stringify(value)} is not a whole number; write ?db=0`)
+    throw invalidTrackerUrl(maskQueryValues(maskUrl(url)), `the database ${JSON.stringify(value)} is not a whole number; write ?db=0`)
   }
   if (/^\/\d/.test(pathname)) {
-    throw invalidTrackerUrl(maskUrl(url), 'it names the database twice, in the path and as ?db=; keep one')
+    throw invalidTrackerUrl(maskQueryValues(maskUrl(url)), 'it names the database twice, in the path and as ?db=; keep one')
   }
 }
 
