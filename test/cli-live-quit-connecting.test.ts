@@ -102,6 +102,22 @@ describe.skipIf(!TMUX_AVAILABLE)('live suspended while connecting (needs tmux)',
     await session.waitForScreen(atPrompt, 15_000, 'the shell prompt after q')
     expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
   })
+
+  it('keeps the screen on Ctrl-Z without a shell to resume it', async () => {
+    session = await startShell()
+    // The pane runs the CLI itself, as `tmux new-session 'web-top-cli live'`
+    // does: its process group is orphaned, and the kernel discards SIGTSTP.
+    const command = `env TOP_TRACKER_URL=${quoteForShell(redis.url)} node ${quoteForShell(CLI_PATH)} live; echo "exit=$?"; sleep 30`
+    session.tmux('respawn-pane', '-k', '-t', 'web-top-test:0.0', command)
+    await session.waitForScreen((text) => text.includes('Connecting to'), 15_000, 'the connecting screen')
+
+    session.sendKeys('C-z')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('1 0')
+    expect(session.capture()).toContain('Connecting to')
+    session.sendKeys('q')
+    await session.waitForScreen((text) => /^exit=0$/m.test(text), 15_000, 'the exit line')
+  })
 })
 
 async function startShell(): Promise<TmuxSession> {

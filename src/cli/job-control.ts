@@ -20,6 +20,9 @@ export interface JobControl {
   remove(): void
 }
 
+/** Time after a discarded SIGTSTP at which the view takes its screen back, in ms. */
+const ORPHANED_RESUME_MS = 50
+
 /**
  * Adds the SIGTSTP and SIGCONT listeners of a view on `screen`. After
  * SIGCONT the screen's modes are set again, with `onKey` reading the keys,
@@ -34,6 +37,14 @@ export function watchJobControl(screen: TerminalScreen, onKey: KeyHandler, redra
     screen.restore()
     process.off('SIGTSTP', onSuspend)
     process.kill(0, 'SIGTSTP')
+    // A stop happens before kill() returns, so this timer runs only after
+    // SIGCONT, where it repeats `onContinue`, which is harmless. In an
+    // orphaned process group, such as a command that tmux or ssh runs
+    // without a shell, the kernel discards SIGTSTP: no one could resume
+    // the view, so it takes the screen back at once.
+    setTimeout(() => {
+      if (suspended) onContinue()
+    }, ORPHANED_RESUME_MS).unref()
   }
   const onContinue = (): void => {
     if (suspended) {
