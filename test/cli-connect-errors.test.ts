@@ -405,6 +405,24 @@ describe('Redis at its maxclients', () => {
   })
 })
 
+describe('Redis at its maxmemory', () => {
+  it('names maxmemory, not the ACL', async () => {
+    const full = await startRedis()
+    try {
+      await full.client.config('SET', 'maxmemory', '1')
+      const result = await runCli(['recent', '--tracker-url', full.url], { timeoutMs: 20_000 })
+
+      expectOneLineError(result)
+      expect(result.stderr).toContain('OOM command not allowed')
+      expect(result.stderr).toContain('Redis is at its maxmemory')
+      expect(result.stderr).not.toContain('ACL')
+    } finally {
+      await full.client.config('SET', 'maxmemory', '0')
+      await full.close()
+    }
+  })
+})
+
 const tlsBlocker = findTlsBlocker()
 if (tlsBlocker !== undefined) console.warn(`Skipping the TLS connection error tests: ${tlsBlocker}`)
 

@@ -160,8 +160,17 @@ export function withRedisHint(reason: string, command: 'prune' | 'clear', cluste
 function findRedisHint(reason: string, clusterUrl: boolean, permissionHint = PERMISSION_HINT): string | undefined {
   // First, because a transaction discarded for a redirection also reads EXECABORT.
   if (CLUSTER_REDIRECTION.test(reason)) return clusterUrl ? CLUSTER_REDIRECTION_HINT : CLUSTER_NODE_HINT
+  // Before the ACL, because a transaction discarded for it reads EXECABORT too.
+  if (OUT_OF_MEMORY.test(reason)) return OUT_OF_MEMORY_HINT
   return PERMISSION_FAILURE.test(reason) ? permissionHint : undefined
 }
+
+/** Redis's reply to a command it refuses at its `maxmemory`, as it refuses scripts that may write. */
+const OUT_OF_MEMORY = /\bOOM command not allowed\b/
+
+const OUT_OF_MEMORY_HINT =
+  "Redis is at its maxmemory and refuses commands that may add data, scripts among them; free memory or raise maxmemory (with the noeviction policy, the apps' writes are refused too)"
+
 
 /** Hint after a redirection that a cluster client stopped following, as when the node it names is down. */
 const CLUSTER_REDIRECTION_HINT =
