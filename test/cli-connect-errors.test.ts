@@ -9,6 +9,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { findProtocolMismatch } from '../src/trackers/protocol-mismatch'
 import { maskUrl } from '../src/util/mask-url'
 import { findTlsBlocker, makeCertificates } from './helpers/certificates'
 import { runCli, type CliResult } from './helpers/cli'
@@ -542,6 +543,20 @@ describe.skipIf(tlsBlocker !== undefined)('Redis with TLS only', () => {
           '(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED).',
       )
       expect(result.stderr).toContain('set tls-auth-clients to no or optional')
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('finds the client certificate behind a reset connection', async () => {
+    // TLS 1.3 sends the server's alert after the handshake, so a client that
+    // writes at once may get only ECONNRESET, as a loaded machine showed.
+    const { server, port } = await startTlsRedis([])
+    try {
+      const reset = Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET' })
+      const mismatch = await findProtocolMismatch(`rediss://127.0.0.1:${port}`, reset)
+      expect(mismatch?.reason).toBe('the server requires a client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)')
+      expect(mismatch?.hint).toContain('set tls-auth-clients to no or optional')
     } finally {
       await server.close()
     }

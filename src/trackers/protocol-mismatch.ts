@@ -176,6 +176,11 @@ async function findMismatch(url: string, error: unknown, connector: Connector): 
       TLS_PORT_HINT,
     )
   }
+  // TLS 1.3 sends the alert for a missing client certificate after the
+  // handshake, so a client that writes at once may get ECONNRESET instead.
+  if (isClosedConnectionError(error) && /^rediss:/i.test(url) && (await probeClientCertificate(url, connector.unrefProbes))) {
+    return unquotedMismatch(`the server requires a client certificate (${CERTIFICATE_REQUIRED})`, connector.clientCertificateHint)
+  }
   // A Redis server without TLS reads the TLS handshake as the start of a command and waits for its end.
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   if (code === 'ETIMEDOUT' && /^rediss:/i.test(url) && (await probePlainRedis(url, connector.unrefProbes))) {
@@ -229,7 +234,7 @@ function describeMismatch(error: unknown, connector: Connector): ProtocolMismatc
   if (code !== undefined && NOT_TLS_CODES.has(code)) {
     return unquotedMismatch(`the server replied to the TLS handshake without TLS (${code})`, NOT_TLS_HINT)
   }
-  if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
+  if (code === CERTIFICATE_REQUIRED) {
     return unquotedMismatch(`the server requires a client certificate (${code})`, connector.clientCertificateHint)
   }
   if (code?.startsWith('ERR_SSL_') === true) {
@@ -348,6 +353,25 @@ function readParserErrorBytes(error: unknown): Buffer | undefined {
  */
 function readOpenSslReason(message: string): string {
   return /:SSL routines:[^:]*:([^:]+):/.exec(message)?.[1] ?? message
+}
+
+/** Node's code for the TLS 1.3 alert of a server that requires a client certificate. */
+const CERTIFICATE_REQUIRED = 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'
+
+/**
+ * Resolves to whether the host and port of a rediss:// URL end a TLS
+ * connection that sends nothing with the alert that a client certificate
+ * is required, within 2 s. The probe checks no certificate of the server.
+ */
+function probeClientCertificate(url: string, unref: boolean): Promise<boolean> {
+  const { host, port, servername } = readAddress(url)
+  const socket = connectTls({ host, port, servername, rejectUnauthorized: false })
+  return probe(socket, unref, false, PROBE_TIMEOUT_MS, (settle) => {
+    // Ahead of the probe's own listener, which settles any error as false.
+    socket.prependOnceListener('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === CERTIFICATE_REQUIRED) settle(true)
+    })
+  })
 }
 
 /**
