@@ -225,7 +225,7 @@ describe('cleanup and repairs', () => {
     }
   })
 
-  it('reads no completed list after a gap without prune', async () => {
+  it('skips past_tasks without a prune', async () => {
     const prefix = 'h/1-0-1.'
     const heartbeat = { processor_id_prefix: prefix } as Heartbeat
     const tracker = new RedisTracker({ url: redis.url })

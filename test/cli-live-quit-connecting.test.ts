@@ -103,7 +103,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live suspended while connecting (needs tmux)',
     expect(session.display('#{alternate_on} #{cursor_flag}')).toBe('0 1')
   })
 
-  it('keeps the screen on Ctrl-Z without a shell to resume it', async () => {
+  it('keeps the screen when orphaned', async () => {
     session = await startShell()
     // The pane runs the CLI itself, as `tmux new-session 'web-top-cli live'`
     // does: its process group is orphaned, and the kernel discards SIGTSTP.

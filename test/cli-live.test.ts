@@ -358,7 +358,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     await expectExitCode(session, 0)
   })
 
-  it('suspends the whole job under a wrapper, as npx runs it', async () => {
+  it('suspends the job under a wrapper', async () => {
     session.type('clear', true)
     await waitForPrompt(session)
     session.type(`sh -c ${quoteForShell(`${LIVE_COMMAND}; echo wrapper-done`)}`, true)
@@ -375,7 +375,7 @@ describe.skipIf(!TMUX_AVAILABLE)('live in a terminal (needs tmux)', () => {
     expect(screen).not.toMatch(/^Hosts /m)
   })
 
-  it('suspends on SIGTSTP and restores the terminal on SIGQUIT', async () => {
+  it('suspends on SIGTSTP, exits on SIGQUIT', async () => {
     await startLive(session)
     const cliPid = Number(execFileSync('pgrep', ['-P', String(session.shellPid())], { encoding: 'utf8' }).trim())
     process.kill(cliPid, 'SIGTSTP')

@@ -50,7 +50,7 @@ describe('dual package', () => {
     expect(result.completedPaths).toEqual(['/recorded'])
   })
 
-  it('serves one Redis that both copies record to', async () => {
+  it('serves one Redis for both copies', async () => {
     await redis.client.flushall()
     const script = resolve(FIXTURES, 'endpoint-esm-recorder-cjs.mjs')
     const { stdout } = await promisify(execFile)(process.execPath, [script], {

@@ -42,7 +42,7 @@ async function startHeld(tracker: RedisTracker, count: number): Promise<void> {
 }
 
 describe('repair past the byte budget', () => {
-  it('removes ends dropped in a burst without a further write', async () => {
+  it('removes ends dropped in a burst', async () => {
     const tracker = new RedisTracker({ url: redis.url, maxPendingBytes: BUDGET })
     try {
       await startHeld(tracker, 200)
@@ -61,7 +61,7 @@ describe('repair past the byte budget', () => {
     }
   })
 
-  it('removes ends that Redis rejected without a further write', async () => {
+  it('removes ends that Redis rejected', async () => {
     const tracker = new RedisTracker({ url: redis.url })
     try {
       await startHeld(tracker, 20)
@@ -79,7 +79,7 @@ describe('repair past the byte budget', () => {
     }
   })
 
-  it('puts back more active records than the budget after a restart', async () => {
+  it('restores active records past the budget', async () => {
     const tracker = new RedisTracker({ url: redis.url, maxPendingBytes: BUDGET })
     try {
       await startHeld(tracker, 20)

@@ -61,9 +61,9 @@ const trackerRoute: FastifyPluginAsync<TrackerRouteOptions> = async function web
 /**
  * Registers the tracker endpoint as a route. The tracker is the one in the
  * `tracker` option, else the one of `topPlugin` when it is registered on
- * this instance or a parent, else the one that the open recorders of the
- * process write to, as for `topTrackerEndpoint` (`topPlugin` in child
- * plugins only), else the shared memory tracker.
+ * this instance or a parent. With `topPlugin` in child plugins only, it is
+ * the one that the open recorders of the process write to, chosen as for
+ * `topTrackerEndpoint`, else the shared memory tracker.
  *
  * The route's requests are never recorded, because its `config` makes
  * `topPlugin` skip them, whatever the order of registration.

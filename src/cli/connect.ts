@@ -13,6 +13,7 @@ import {
   createRedisClient,
   describeInvalidUrl,
   isMultiNodeUrl,
+  isSentinelUrl,
   parseRedisTarget,
   requireClusterHashTag,
   SENTINEL_COMMAND_TIMEOUT_MS,
@@ -165,11 +166,11 @@ function findRedisHint(reason: string, clusterUrl: boolean, permissionHint = PER
   return PERMISSION_FAILURE.test(reason) ? permissionHint : undefined
 }
 
-/** Redis's reply to a command it refuses at its `maxmemory`, as it refuses scripts that may write. */
+/** Redis's reply to a command that it rejects at its `maxmemory`, scripts that may write among them. */
 const OUT_OF_MEMORY = /\bOOM command not allowed\b/
 
 const OUT_OF_MEMORY_HINT =
-  "Redis is at its maxmemory and refuses commands that may add data, scripts among them; free memory or raise maxmemory (with the noeviction policy, the apps' writes are refused too)"
+  "Redis is at its maxmemory and rejects commands that may add data, scripts among them; free memory or raise maxmemory (with the noeviction policy, the apps' writes are rejected too)"
 
 
 /** Hint after a redirection that a cluster client stopped following, as when the node it names is down. */
@@ -192,7 +193,7 @@ function describeAdminPermissionHint(command: 'prune' | 'clear'): string {
 
 /** Returns the hint after a failed connection, by the reason it failed. */
 function findConnectHint(url: string, reason: string): string {
-  if (AUTH_FAILURE.test(reason)) return /^rediss?\+sentinel:/i.test(url) ? SENTINEL_AUTH_HINT : AUTH_HINT
+  if (AUTH_FAILURE.test(reason)) return isSentinelUrl(url) ? SENTINEL_AUTH_HINT : AUTH_HINT
   if (NOT_A_CLUSTER.test(reason)) return NOT_A_CLUSTER_HINT
   if (DATABASE_FAILURE.test(reason)) return DATABASE_HINT
   if (SENTINEL_FAILURE.test(reason)) return `${describeTlsMismatch(url, reason)}${SENTINEL_HINT}; ${urlHint(url)}`

@@ -127,10 +127,10 @@ export function getUserAgent(task: HttpTask): string | undefined {
 }
 
 /**
- * Returns the length of the response body in bytes: 0 for a response that
- * has no body whatever its `Content-Length` says (to HEAD, or with status
- * 1xx, 204 or 304, by RFC 9110 section 6.4.1), else `Content-Length`, or
- * `undefined` without a valid one.
+ * Returns the length of the response body in bytes, from `Content-Length`,
+ * or `undefined` without a valid one. A response to HEAD, or with status
+ * 1xx, 204 or 304, has no body (RFC 9110 section 6.4.1), so it gets 0
+ * whatever its `Content-Length` header contains.
  */
 export function getResponseBodyLength(task: HttpTask): number | undefined {
   const status = task.status_code

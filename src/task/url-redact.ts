@@ -148,8 +148,8 @@ export function redactUrl(url: string, rules: RedactionRules, maxLength = Infini
 }
 
 /**
- * Most URLs inside URLs that are masked, counted from the request target
- * or header value. Each level costs a pass over the rest of the text, and
+ * Max depth of nested URLs that are masked, counted from the request
+ * target or header value. Each level costs a pass over the rest of the text, and
  * deeper levels a stack frame each, so a crafted target of thousands of
  * `?a=` would overflow the stack. A value nested deeper is stored as
  * `[REDACTED]`. A login link that returns to a page that returns to

@@ -206,6 +206,11 @@ export function parseRedisTarget(url: string | readonly string[]): RedisTarget {
   return { kind: 'sentinel', options }
 }
 
+/** Returns whether a tracker URL names a master through Sentinel (`redis+sentinel://` or `rediss+sentinel://`). */
+export function isSentinelUrl(url: string): boolean {
+  return /^rediss?\+sentinel:/i.test(url)
+}
+
 /**
  * Returns true when every key that starts with `prefix` hashes to the same
  * Redis Cluster slot: the prefix contains a hash tag, a `{…}` with at least
@@ -345,10 +350,10 @@ function maskQueryValues(url: string): string {
 }
 
 /**
- * Throws when the `db` query parameter is no database number, which Redis
- * would reject at SELECT with an error that ioredis throws where no one
- * catches it, or when the path names a database too, which ioredis
- * prefers without a word.
+ * Throws when the `db` query parameter is not a database number, or when
+ * the path names a database too. Redis rejects such a number at SELECT,
+ * and ioredis throws that error where no one catches it. Given both,
+ * ioredis uses the path's without a warning.
  */
 function checkDatabaseParameter(url: string, value: string, pathname: string): void {
   if (!/^\d{1,5}$/.test(value)) {

@@ -35,7 +35,7 @@ import {
 import { createLuaScript, runFramedScript, type ScriptCallGuard, type ScriptSendMode } from './framed-script'
 import { MismatchDiagnosis, type ProtocolMismatch } from './protocol-mismatch'
 import { FIELD_LENGTHS_COMMAND, isScriptRejected, readChangedActive, type ChangedActive } from './redis-changed-read'
-import { requireClusterHashTag, validateServerUrl } from './redis-connection'
+import { isSentinelUrl, requireClusterHashTag, validateServerUrl } from './redis-connection'
 import { pruneRedisStaleTasks, readRedisHeartbeats } from './redis-heartbeats'
 import {
   createHeartbeatKeys,
@@ -1991,7 +1991,7 @@ export class RedisTracker implements Tracker {
     // "Stream isn't writeable" of the ready check, tell nothing more.
     if (this.#mismatchSocket !== undefined && this.#mismatchSocket === (this.client as Redis).stream) return
     let message = CONNECTION_ERROR_MESSAGE
-    if (AUTH_FAILURE.test(err.message)) message = SENTINEL_URL.test(this.#url) ? SENTINEL_AUTH_FAILURE_MESSAGE : AUTH_FAILURE_MESSAGE
+    if (AUTH_FAILURE.test(err.message)) message = isSentinelUrl(this.#url) ? SENTINEL_AUTH_FAILURE_MESSAGE : AUTH_FAILURE_MESSAGE
     const cause = findRedisErrorCause(err)
     this.#logger.warn(cause === undefined ? { err, url: this.#url } : { err, cause, url: this.#url }, message)
   }
@@ -2082,8 +2082,6 @@ const SENTINEL_AUTH_FAILURE_MESSAGE =
   'redis connection error: authentication failed; give the master\'s password, and the ACL user if any, in the ' +
   'tracker URL as redis+sentinel://user:password@host:port/master, and the password of Sentinels that have ' +
   'one of their own as ?sentinelPassword= (with sentinelUsername for an ACL user)'
-/** A `redis+sentinel://` or `rediss+sentinel://` URL. */
-const SENTINEL_URL = /^rediss?\+sentinel:/i
 /** The messages that 'redis connection restored' ends. */
 const CONNECTION_ERROR_MESSAGES = [CONNECTION_ERROR_MESSAGE, AUTH_FAILURE_MESSAGE, SENTINEL_AUTH_FAILURE_MESSAGE]
 

@@ -10,6 +10,10 @@
 /** Text that replaces a secret. */
 const MASK = '***'
 
+/** The endings of parameter names that are credentials, as a regular expression source. */
+const SECRET_NAME_ENDINGS =
+  '(?:pass|passwd|password|passphrase|passcode|pwd|pw|auth|authorization|token|secret|key|sig|signature|credentials?)\\]?'
+
 /**
  * A query or fragment parameter whose name ends like a credential, with its
  * value: `pass`, `passwd`, `password`, `passphrase`, `passcode`, `pwd`,
@@ -22,8 +26,7 @@ const MASK = '***'
  * length of the name. A name that only contains such a word (`keyspace`,
  * `tokens_used`) stays visible.
  */
-export const SECRET_PARAMETER =
-  /([?&#][\w.~[\]-]*(?:pass|passwd|password|passphrase|passcode|pwd|pw|auth|authorization|token|secret|key|sig|signature|credentials?)\]?=)[^&]*/gi
+export const SECRET_PARAMETER = new RegExp(`([?&#][\\w.~[\\]-]*${SECRET_NAME_ENDINGS}=)[^&]*`, 'gi')
 
 /**
  * `,` before `scheme://`, where a comma-separated list of URLs (the nodes of
@@ -88,8 +91,8 @@ function findSecretSpans(url: string): Span[] {
  */
 const ENCODED_PARAMETER = /([?&#]([^=&#?%]*%[^=&#?]*)=)[^&]*/g
 
-/** The end of a decoded parameter name that `SECRET_PARAMETER` masks. */
-const SECRET_NAME_END = /(?:pass|passwd|password|passphrase|passcode|pwd|pw|auth|authorization|token|secret|key|sig|signature|credentials?)\]?$/i
+/** A decoded parameter name that `SECRET_PARAMETER` masks. */
+const SECRET_NAME_END = new RegExp(`${SECRET_NAME_ENDINGS}$`, 'i')
 
 /** Returns a percent-decoded name, or undefined when it is no valid percent-encoding. */
 function decodeName(name: string): string | undefined {
